@@ -1,0 +1,1 @@
+"""tenantry: make a FastAPI + SQLAlchemy application multi-tenant."""

@@ -1,0 +1,1 @@
+"""The ``tenantry`` command line: thin Typer groups over library functions."""

@@ -1,0 +1,27 @@
+"""Entry point of the ``tenantry`` command; each group lives in its own module."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="tenantry",
+    help="Multi-tenancy for FastAPI + SQLAlchemy apps: server, schema doctor, tenantize.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """tenantry: run the server, check a schema, convert a single-tenant database."""
+
+
+def _register() -> None:
+    """Attach every command group; imported lazily so ``--help`` stays fast."""
+    from tenantry.cli import migrate
+
+    migrate.register(app)
+
+
+_register()

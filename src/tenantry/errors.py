@@ -1,0 +1,79 @@
+"""Domain exceptions of the tenancy core; the web layer maps each to a status and a code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class TenantryError(Exception):
+    """Base of every error the core raises on purpose."""
+
+    code = "error"
+    status = 400
+
+    def __init__(self, message: str, *, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class NoTenantContext(TenantryError):
+    """Tenant data was touched with no tenant context: fail closed."""
+
+    code = "no_tenant_context"
+    status = 500
+
+
+class CrossTenantWrite(TenantryError):
+    """A write would put or move a row into another tenant."""
+
+    code = "cross_tenant_write"
+    status = 500
+
+
+class NotFound(TenantryError):
+    """The object does not exist, or belongs to another tenant: the two are indistinguishable."""
+
+    code = "not_found"
+    status = 404
+
+
+class TenantNotFound(NotFound):
+    """No such tenant, or the caller is not a member of it."""
+
+    code = "tenant_not_found"
+
+
+class AuthenticationFailed(TenantryError):
+    code = "unauthenticated"
+    status = 401
+
+
+class PermissionDenied(TenantryError):
+    code = "forbidden"
+    status = 403
+
+
+class Conflict(TenantryError):
+    code = "conflict"
+    status = 409
+
+
+class InvalidInvite(TenantryError):
+    """One error for invalid, expired, revoked and used-up codes: no oracle."""
+
+    code = "invalid_invite"
+    status = 400
+
+    def __init__(self) -> None:
+        super().__init__("This invite code is not valid.")
+
+
+class RateLimited(TenantryError):
+    code = "rate_limited"
+    status = 429
+
+
+class ValidationFailed(TenantryError):
+    code = "validation_error"
+    status = 422

@@ -1,0 +1,31 @@
+"""Apply migrations programmatically: the core's, plus those of every plugin."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine
+
+CORE_VERSIONS = Path(__file__).parent / "versions"
+
+
+def alembic_config(engine: Engine, extra_version_dirs: Sequence[Path] = ()) -> Config:
+    """An Alembic config bound to ``engine``; ``extra_version_dirs`` holds plugins' migrations."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).parent))
+    locations = [str(CORE_VERSIONS), *(str(p) for p in extra_version_dirs)]
+    cfg.set_main_option("version_locations", " ".join(locations))
+    cfg.set_main_option("path_separator", "space")
+    cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    return cfg
+
+
+def upgrade(engine: Engine, extra_version_dirs: Sequence[Path] = ()) -> None:
+    """Bring the schema to the newest revision of every branch."""
+    cfg = alembic_config(engine, extra_version_dirs)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "heads")

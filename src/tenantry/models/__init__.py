@@ -1,0 +1,26 @@
+"""The tables of the tenancy core, and the base an app's tenant tables derive from."""
+
+from tenantry.models.audit import AuditEvent
+from tenantry.models.base import Base, TenantScoped, is_tenant_scoped, tenant_foreign_key, utcnow
+from tenantry.models.invite import Invite
+from tenantry.models.membership import Membership
+from tenantry.models.refresh_token import RefreshToken
+from tenantry.models.tenant import Tenant, TenantKind, TenantStatus
+from tenantry.models.user import User, normalize_email
+
+__all__ = [
+    "AuditEvent",
+    "Base",
+    "Invite",
+    "Membership",
+    "RefreshToken",
+    "Tenant",
+    "TenantKind",
+    "TenantScoped",
+    "TenantStatus",
+    "User",
+    "is_tenant_scoped",
+    "normalize_email",
+    "tenant_foreign_key",
+    "utcnow",
+]

@@ -1,0 +1,108 @@
+"""The declarative base and the ``TenantScoped`` mixin for tenant-owned tables."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Integer,
+    MetaData,
+    TypeDecorator,
+    Uuid,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
+
+from tenantry.ids import new_row_id
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# BIGINT on PostgreSQL; INTEGER on SQLite, where only that spelling is a 64-bit rowid alias.
+RowId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend (SQLite stores no offset)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are refused: pass an aware UTC datetime")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """Base of every table tenantry knows: the core's and the apps' alike."""
+
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        uuid.UUID: Uuid(),
+    }
+
+
+class TenantScoped:
+    """Mixin for a tenant-owned table.
+
+    The primary key is ``(tenant_id, id)``: every key and reference carries the
+    tenant, so the database itself refuses a cross-tenant reference, and the
+    schema is ready for Citus. Sessions scope every query on these classes to
+    the current tenant and stamp ``tenant_id`` on insert (see ``tenantry.scoping``).
+    """
+
+    __tenant_scoped__: ClassVar[bool] = True
+
+    @declared_attr
+    def tenant_id(cls) -> Mapped[uuid.UUID]:
+        return mapped_column(
+            Uuid(),
+            ForeignKey("tenantry_tenants.id", ondelete="CASCADE"),
+            primary_key=True,
+        )
+
+    @declared_attr
+    def id(cls) -> Mapped[int]:
+        return mapped_column(RowId, primary_key=True, default=new_row_id)
+
+
+def tenant_foreign_key(
+    column: str, parent_table: str, *, ondelete: str | None = "CASCADE"
+) -> ForeignKeyConstraint:
+    """A foreign key from ``(tenant_id, column)`` to ``parent_table (tenant_id, id)``.
+
+    Use it in ``__table_args__`` for every reference between tenant tables.
+    """
+    return ForeignKeyConstraint(
+        ["tenant_id", column],
+        [f"{parent_table}.tenant_id", f"{parent_table}.id"],
+        ondelete=ondelete,
+    )
+
+
+def is_tenant_scoped(cls: type) -> bool:
+    return bool(getattr(cls, "__tenant_scoped__", False))

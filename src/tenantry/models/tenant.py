@@ -1,0 +1,38 @@
+"""Tenants: the unit of isolation (a household, a team, a company)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tenantry.models.base import Base, utcnow
+
+
+class TenantKind(StrEnum):
+    PERSONAL = "personal"
+    FAMILY = "family"
+    BUSINESS = "business"
+
+
+class TenantStatus(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+
+
+class Tenant(Base):
+    __tablename__ = "tenantry_tenants"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    slug: Mapped[str] = mapped_column(String(63), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16), default=TenantKind.PERSONAL.value)
+    plan: Mapped[str] = mapped_column(String(32), default="free")
+    status: Mapped[str] = mapped_column(String(16), default=TenantStatus.ACTIVE.value)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

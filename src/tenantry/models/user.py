@@ -1,0 +1,26 @@
+"""Users: people who sign in; they belong to tenants through memberships."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tenantry.models.base import Base, utcnow
+
+
+def normalize_email(email: str) -> str:
+    """The one canonical form of an email: trimmed and case-folded."""
+    return email.strip().casefold()
+
+
+class User(Base):
+    __tablename__ = "tenantry_users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    is_platform_admin: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

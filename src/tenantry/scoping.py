@@ -1,0 +1,187 @@
+"""Automatic tenant scoping of ORM sessions, failing closed.
+
+Once installed on a ``sessionmaker``, every ORM SELECT, UPDATE and DELETE of a
+:class:`~tenantry.models.TenantScoped` class - joins, aliases, unions,
+relationship loads and ``session.get()`` included - is limited to the current
+tenant through ``with_loader_criteria``; new rows are stamped with the tenant
+and any write into another tenant raises. With no tenant context, touching a
+tenant table raises, except inside :func:`unscoped`, the one escape hatch.
+
+A session is pinned to the first tenant it serves and refuses any other, so
+its identity map never carries one tenant's objects into another's request.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Table, event
+from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction, sessionmaker
+from sqlalchemy.orm import with_loader_criteria as _criteria
+from sqlalchemy.sql import visitors
+
+from tenantry.context import maybe_current_tenant
+from tenantry.errors import CrossTenantWrite, NoTenantContext, TenantryError
+from tenantry.models.audit import AuditEvent
+from tenantry.models.base import Base, TenantScoped, is_tenant_scoped
+
+log = logging.getLogger("tenantry.scoping")
+
+_PINNED = "tenantry.pinned_tenant"
+_UNSCOPED = "tenantry.unscoped"
+
+# Flipped only by tenantry.testing.scoping_switched_off(), to prove the other walls.
+_enabled = True
+
+
+class SessionTenantMismatch(TenantryError):
+    """A session that served one tenant was asked to serve another."""
+
+    code = "session_tenant_mismatch"
+    status = 500
+
+
+def install_scoping(factory: sessionmaker[Session]) -> None:
+    """Attach the scoping hooks to every session ``factory`` makes."""
+    event.listen(factory, "do_orm_execute", _on_execute)
+    event.listen(factory, "before_flush", _before_flush)
+
+
+def tenant_tables() -> set[Table]:
+    """Every table mapped by a ``TenantScoped`` class of ``Base``."""
+    return {
+        m.local_table  # type: ignore[misc]
+        for m in Base.registry.mappers
+        if is_tenant_scoped(m.class_) and isinstance(m.local_table, Table)
+    }
+
+
+def is_unscoped(session: Session) -> bool:
+    return bool(session.info.get(_UNSCOPED))
+
+
+def session_tenant(session: Session) -> uuid.UUID | None:
+    """The tenant this session works for now, pinning it on first use.
+
+    Returns ``None`` inside :func:`unscoped` and when there is no context.
+    """
+    if session.info.get(_UNSCOPED):
+        return None
+    ctx = maybe_current_tenant()
+    if ctx is None:
+        return None
+    pinned = session.info.get(_PINNED)
+    if pinned is None:
+        session.info[_PINNED] = ctx.tenant_id
+    elif pinned != ctx.tenant_id:
+        raise SessionTenantMismatch(
+            "this session already served another tenant; use one session per tenant scope"
+        )
+    return ctx.tenant_id
+
+
+def _touches_tenant_table(statement: Any) -> bool:
+    tables = tenant_tables()
+    return any(isinstance(el, Table) and el in tables for el in visitors.iterate(statement))
+
+
+def _on_execute(state: ORMExecuteState) -> None:
+    if not _enabled or not (state.is_select or state.is_update or state.is_delete):
+        if state.is_insert and _enabled:
+            _check_bulk_insert(state)
+        return
+    session = state.session
+    if session.info.get(_UNSCOPED):
+        return
+    tenant_id = session_tenant(session)
+    if tenant_id is None:
+        if _touches_tenant_table(state.statement):
+            raise NoTenantContext(
+                "a tenant table was queried with no tenant context; "
+                "enter tenant_scope() or, for maintenance, unscoped()"
+            )
+        return
+    if not state.is_orm_statement and _touches_tenant_table(state.statement):
+        raise NoTenantContext(
+            "Core statements on tenant tables are not scoped; query the mapped class instead"
+        )
+    state.statement = state.statement.options(
+        _criteria(
+            TenantScoped,
+            lambda cls: cls.tenant_id == tenant_id,
+            include_aliases=True,
+            track_closure_variables=False,
+        )
+    )
+
+
+def _check_bulk_insert(state: ORMExecuteState) -> None:
+    mapper = state.bind_mapper
+    if mapper is None or not is_tenant_scoped(mapper.class_):
+        return
+    session = state.session
+    if session.info.get(_UNSCOPED):
+        return
+    tenant_id = session_tenant(session)
+    if tenant_id is None:
+        raise NoTenantContext("insert into a tenant table with no tenant context")
+    params = state.parameters
+    rows = params if isinstance(params, list) else [params] if params else []
+    if not rows or any(row.get("tenant_id") != tenant_id for row in rows):
+        raise CrossTenantWrite("bulk inserts must name the current tenant in every row")
+
+
+def _before_flush(session: Session, flush_context: UOWTransaction, instances: Any) -> None:
+    if not _enabled or session.info.get(_UNSCOPED):
+        return
+    changed = [
+        obj
+        for obj in (*session.new, *session.dirty, *session.deleted)
+        if is_tenant_scoped(type(obj))
+    ]
+    if not changed:
+        return
+    tenant_id = session_tenant(session)
+    if tenant_id is None:
+        raise NoTenantContext("tenant rows were written with no tenant context")
+    for obj in changed:
+        if obj in session.new and obj.tenant_id is None:
+            obj.tenant_id = tenant_id
+        elif obj.tenant_id != tenant_id:
+            raise CrossTenantWrite(f"{type(obj).__name__} belongs to another tenant")
+
+
+@contextmanager
+def unscoped(session: Session, *, reason: str, actor_id: int | None = None) -> Iterator[Session]:
+    """Turn scoping off for ``session`` inside the block: the only escape hatch.
+
+    For platform administration and maintenance. The use is recorded as an
+    audit event (flushed with the session) and logged. On exit, objects of other
+    tenants loaded inside the block leave the identity map.
+
+    Args:
+        session: the session to unscope.
+        reason: why; stored in the audit trail.
+        actor_id: the user acting, when there is one.
+    """
+    if not reason.strip():
+        raise ValueError("unscoped() needs a reason")
+    log.warning("unscoped session: %s (actor %s)", reason, actor_id)
+    session.add(AuditEvent(action="unscoped", actor_id=actor_id, details={"reason": reason}))
+    previous = session.info.get(_UNSCOPED)
+    session.info[_UNSCOPED] = reason
+    try:
+        yield session
+    finally:
+        if previous is None:
+            session.info.pop(_UNSCOPED, None)
+        else:
+            session.info[_UNSCOPED] = previous
+        pinned = session.info.get(_PINNED)
+        for obj in list(session.identity_map.values()):
+            if is_tenant_scoped(type(obj)) and obj.tenant_id != pinned:
+                session.expunge(obj)
