@@ -87,7 +87,7 @@ def stream_export(db: Database, ctx: TenantContext) -> Iterator[bytes]:
         yield b',"members":' + _dumps(member_list) + b',"tables":{'
         counts: dict[str, int] = {}
         for i, mapper in enumerate(tenant_mappers()):
-            name = _table(mapper).name
+            name = str(_table(mapper).name)  # a quoted_name: orjson wants exact str keys
             yield (b"," if i else b"") + _dumps(name) + b":["
             count = 0
             buffer: list[bytes] = []
