@@ -1,0 +1,181 @@
+"""Pages without a household: sign up (with an optional invite), sign in and out, join, new."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from meterbook.pages.cookies import REFRESH, SID
+from meterbook.pages.csrf import check_csrf, new_sid
+from meterbook.pages.deps import form_fields, safe_next, see_other
+from meterbook.pages.render import render
+from meterbook.pages.session_policy import policy_of
+from tenantry import accounts, invites, tenants
+from tenantry.errors import (
+    AuthenticationFailed,
+    Conflict,
+    InvalidInvite,
+    TenantryError,
+    ValidationFailed,
+)
+from tenantry.models import TenantKind
+from tenantry.security.refresh import revoke_token
+from tenantry.web import CurrentClaims, DbSession, get_tenancy
+from tenantry.web.resolution import TenantClaim, resolve_membership
+from tenantry.web.schemas import TokenPair
+
+router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
+
+
+def _signed_in(request: Request, pair: TokenPair, slug: str, target: str | None = None) -> Response:
+    """Set the session cookies, with a fresh session id (and so a fresh CSRF token)."""
+    policy = policy_of(request)
+    cookies = policy.session(pair.access_token, pair.refresh_token)
+    cookies.append(policy.header(SID, new_sid(), 400 * 86_400))
+    return see_other(safe_next(target, f"/t/{slug}/dashboard"), cookies)
+
+
+def _slug(session: DbSession, tenant_id: uuid.UUID) -> str:
+    return tenants.get_tenant(session, tenant_id).slug
+
+
+@router.get("/")
+async def home(request: Request, session: DbSession) -> Response:
+    """The household of the session, or the sign-in page."""
+    tenancy = get_tenancy(request)
+    token = request.cookies.get(policy_of(request).access)
+    if not token:
+        return see_other("/signin")
+    tenant_id: uuid.UUID
+    try:
+        claims = tenancy.tokens.verify(token)
+        tenant_id = resolve_membership(
+            session, TenantClaim("token", tenant_id=claims.tenant_id), claims.user_id
+        ).tenant_id
+    except AuthenticationFailed:
+        return see_other("/signin")
+    except TenantryError:  # left or removed since: go to another household
+        fallback = accounts.default_tenant(session, claims.user_id)
+        if fallback is None:
+            return see_other("/households/new")
+        tenant_id = fallback
+    return see_other(f"/t/{_slug(session, tenant_id)}/dashboard")
+
+
+@router.get("/signin")
+async def signin_form(request: Request, next: str = "") -> Response:
+    return render(request, "signin.html", next=next, values={}, error=None)
+
+
+@router.post("/signin")
+async def signin(request: Request, session: DbSession) -> Response:
+    fields = await form_fields(request)
+    tenancy = get_tenancy(request)
+    tenancy.limits.hit(tenancy.config.login_rate, "login", request)
+    try:
+        user = accounts.authenticate(
+            session,
+            tenancy.passwords,
+            email=fields.get("email", ""),
+            password=fields.get("password", ""),
+        )
+        tenant_id = accounts.default_tenant(session, user.id)
+        if tenant_id is None:
+            raise AuthenticationFailed("wrong email or password")
+    except AuthenticationFailed as exc:
+        values = {"email": fields.get("email", "")}
+        return render(
+            request,
+            "signin.html",
+            status=401,
+            next=fields.get("next", ""),
+            values=values,
+            error=exc.message,
+        )
+    pair = tenancy.issue_tokens(session, user.id, tenant_id)
+    return _signed_in(request, pair, _slug(session, tenant_id), fields.get("next"))
+
+
+@router.get("/signup")
+async def signup_form(request: Request, code: str = "") -> Response:
+    return render(request, "signup.html", values={"invite_code": code[:100]}, error=None)
+
+
+@router.post("/signup")
+async def signup(request: Request, session: DbSession) -> Response:
+    fields = await form_fields(request)
+    tenancy = get_tenancy(request)
+    tenancy.limits.hit(tenancy.config.register_rate, "register", request)
+    values = {k: fields.get(k, "")[:200] for k in ("email", "display_name", "tenant_name")}
+    values["invite_code"] = fields.get("invite_code", "")[:100]
+    try:
+        user, membership = accounts.register(
+            session,
+            tenancy.passwords,
+            email=fields.get("email", "")[:320],
+            password=fields.get("password", "")[:1024],
+            display_name=values["display_name"],
+            invite_code=values["invite_code"].strip() or None,
+            tenant_name=values["tenant_name"] or None,
+        )
+    except (ValidationFailed, Conflict, InvalidInvite) as exc:
+        session.rollback()
+        return render(request, "signup.html", status=exc.status, values=values, error=exc.message)
+    pair = tenancy.issue_tokens(session, user.id, membership.tenant_id)
+    return _signed_in(request, pair, _slug(session, membership.tenant_id))
+
+
+@router.post("/signout")
+async def signout(request: Request, session: DbSession) -> Response:
+    refresh = request.cookies.get(REFRESH)
+    if refresh:
+        revoke_token(session, refresh)
+    return see_other("/signin", policy_of(request).cleared())
+
+
+@router.get("/join")
+async def join_form(request: Request, claims: CurrentClaims, code: str = "") -> Response:
+    return render(request, "join.html", values={"code": code[:100]}, error=None)
+
+
+@router.post("/join")
+async def join(request: Request, session: DbSession, claims: CurrentClaims) -> Response:
+    """A signed-in person joins another household with a code."""
+    fields = await form_fields(request)
+    tenancy = get_tenancy(request)
+    tenancy.limits.hit(tenancy.config.join_rate, "join", request)
+    code = fields.get("code", "")[:100]
+    try:
+        user = accounts.get_user(session, claims.user_id)
+        membership = invites.join(session, code=code, user=user)
+    except (InvalidInvite, Conflict) as exc:
+        session.rollback()
+        return render(
+            request, "join.html", status=exc.status, values={"code": code}, error=exc.message
+        )
+    pair = tenancy.issue_tokens(session, claims.user_id, membership.tenant_id)
+    return _signed_in(request, pair, _slug(session, membership.tenant_id))
+
+
+@router.get("/households/new")
+async def new_household_form(request: Request, claims: CurrentClaims) -> Response:
+    return render(request, "household_new.html", values={}, error=None)
+
+
+@router.post("/households/new")
+async def new_household(request: Request, session: DbSession, claims: CurrentClaims) -> Response:
+    """Create another household owned by the signed-in person and open it."""
+    fields = await form_fields(request)
+    name = fields.get("name", "")[:200]
+    try:
+        tenant = tenants.create_tenant(
+            session, owner_id=claims.user_id, name=name, kind=TenantKind.FAMILY
+        )
+    except ValidationFailed as exc:
+        return render(
+            request, "household_new.html", status=422, values={"name": name}, error=exc.message
+        )
+    pair = get_tenancy(request).issue_tokens(session, claims.user_id, tenant.id)
+    return _signed_in(request, pair, tenant.slug)

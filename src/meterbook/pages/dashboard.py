@@ -1,0 +1,48 @@
+"""The dashboard page: the insights and the consumption-and-spend chart."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from meterbook.pages.chart import build
+from meterbook.pages.csrf import check_csrf
+from meterbook.pages.deps import NavDep
+from meterbook.pages.render import render
+from meterbook.services.insights import dashboard
+from tenantry.web import DbSession, ViewerContext
+
+router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
+
+
+def _date(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
+@router.get("/dashboard")
+async def dashboard_page(
+    request: Request,
+    ctx: ViewerContext,
+    nav: NavDep,
+    session: DbSession,
+    start: str = "",
+    end: str = "",
+) -> Response:
+    """Figures for a period (default: the last 30 days) and the last 12 months' chart."""
+    first, last = _date(start), _date(end)
+    if first and last and first > last:
+        first, last = last, first
+    figures = dashboard(session, first, last)
+    return render(
+        request,
+        "dashboard.html",
+        nav=nav,
+        d=figures,
+        chart=build(figures.months),
+        active="dashboard",
+    )

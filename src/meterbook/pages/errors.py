@@ -1,0 +1,83 @@
+"""One error page for the UI; API paths keep the core's JSON errors."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import cast
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import RedirectResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from meterbook.pages.render import render
+from tenantry.errors import AuthenticationFailed, TenantryError
+
+log = logging.getLogger("meterbook.pages")
+Handler = Callable[[Request, Exception], Awaitable[Response]]
+_API = re.compile(r"^/api(/|$)")
+
+_TITLES = {
+    400: "That did not work",
+    403: "Not allowed",
+    404: "Not found",
+    405: "Not allowed",
+    409: "That cannot be done",
+    413: "Too large",
+    422: "Please check what you entered",
+    429: "Slow down",
+}
+
+
+def _status_message(exc: Exception) -> tuple[int, str]:
+    if isinstance(exc, TenantryError):
+        if exc.status >= 500:
+            return 500, "Something went wrong on our side."
+        return exc.status, exc.message
+    if isinstance(exc, RequestValidationError):
+        return 422, "Some of the values sent are missing or invalid."
+    if isinstance(exc, StarletteHTTPException):
+        detail = exc.detail if isinstance(exc.detail, str) else ""
+        return exc.status_code, detail if exc.status_code < 500 else "Something went wrong."
+    return 500, "Something went wrong on our side."
+
+
+def error_page(request: Request, exc: Exception) -> Response:
+    """The page for ``exc``; a missing sign-in goes to the sign-in page instead.
+
+    The body names neither the URL nor the id asked for, so "no such reading" and
+    "another household's reading" give the very same page.
+    """
+    if isinstance(exc, AuthenticationFailed) and request.method == "GET":
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/signin?next={quote(target)}", status_code=303)
+    status, message = _status_message(exc)
+    if status >= 500:
+        log.error("error page for %s: %r", type(exc).__name__, exc)
+    return render(
+        request,
+        "error.html",
+        status=status,
+        title=_TITLES.get(status, "Something went wrong"),
+        message=message,
+        status_code=status,
+    )
+
+
+def install_error_pages(app: FastAPI) -> None:
+    """Wrap the installed handlers: JSON for ``/api``, the error page for everything else."""
+    for cls in (TenantryError, RequestValidationError, StarletteHTTPException, Exception):
+        json_handler = cast("Handler | None", app.exception_handlers.get(cls))
+        app.add_exception_handler(cls, _either(json_handler))
+
+
+def _either(json_handler: Handler | None) -> Handler:
+    async def handler(request: Request, exc: Exception) -> Response:
+        if json_handler is not None and _API.match(request.url.path):
+            return await json_handler(request, exc)
+        return error_page(request, exc)
+
+    return handler

@@ -1,0 +1,174 @@
+"""Household settings: rename, members and roles, invite codes, export, leave."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response, StreamingResponse
+
+from meterbook.pages.csrf import check_csrf
+from meterbook.pages.deps import NavDep, form_fields, see_other
+from meterbook.pages.render import Nav, render
+from tenantry import invites, tenants
+from tenantry.context import TenantContext
+from tenantry.errors import ValidationFailed
+from tenantry.export import stream_export
+from tenantry.roles import Role
+from tenantry.web import (
+    AdminContext,
+    DbSession,
+    MemberContext,
+    OwnerContext,
+    ViewerContext,
+    get_tenancy,
+)
+
+router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
+ROLES = [Role.VIEWER, Role.MEMBER, Role.ADMIN, Role.OWNER]
+EXPIRY_HOURS = {"1 day": 24, "7 days": 168, "30 days": 720}
+
+
+def _page(
+    request: Request,
+    ctx: TenantContext,
+    nav: Nav,
+    session: DbSession,
+    *,
+    new_code: str | None = None,
+    status: int = 200,
+    error: str | None = None,
+    msg: str = "",
+) -> Response:
+    tenant = tenants.get_tenant(session, ctx.tenant_id)
+    members = tenants.members(session, ctx.tenant_id)
+    invite_list = invites.list_invites(session, ctx.tenant_id) if nav.is_admin else []
+    now = datetime.now(UTC)
+    return render(
+        request,
+        "household.html",
+        nav=nav,
+        status=status,
+        tenant=tenant,
+        members=[(m, u, Role(m.role)) for m, u in members],
+        invites=[i for i in invite_list if i.revoked_at is None and i.expires_at > now],
+        roles=ROLES,
+        grantable=[r for r in ROLES if r is not Role.OWNER and ctx.role.at_least(r)],
+        expiry=EXPIRY_HOURS,
+        new_code=new_code,
+        error=error,
+        notice={"renamed": "Renamed.", "saved": "Saved.", "revoked": "Invite revoked."}.get(msg),
+        active="household",
+    )
+
+
+@router.get("/household")
+async def settings(
+    request: Request, ctx: ViewerContext, nav: NavDep, session: DbSession, msg: str = ""
+) -> Response:
+    return _page(request, ctx, nav, session, msg=msg)
+
+
+@router.post("/household/rename")
+async def rename(request: Request, ctx: OwnerContext, nav: NavDep, session: DbSession) -> Response:
+    name = (await form_fields(request)).get("name", "")[:200]
+    try:
+        tenants.rename_tenant(
+            session, tenant_id=ctx.tenant_id, actor_id=ctx.user_id or 0, name=name
+        )
+    except ValidationFailed as exc:
+        return _page(request, ctx, nav, session, status=422, error=exc.message)
+    return see_other(f"{nav.base}/household?msg=renamed")
+
+
+@router.post("/household/members/{user_id}/role")
+async def change_role(
+    user_id: int, request: Request, ctx: AdminContext, nav: NavDep, session: DbSession
+) -> Response:
+    value = (await form_fields(request)).get("role", "")
+    if value not in {r.value for r in ROLES}:
+        raise ValidationFailed("choose a role", details={"field": "role"})
+    tenants.change_role(
+        session,
+        tenant_id=ctx.tenant_id,
+        actor=ctx.role,
+        actor_id=ctx.user_id or 0,
+        user_id=user_id,
+        role=Role(value),
+    )
+    return see_other(f"{nav.base}/household?msg=saved")
+
+
+@router.post("/household/members/{user_id}/remove")
+async def remove_member(
+    user_id: int, request: Request, ctx: AdminContext, nav: NavDep, session: DbSession
+) -> Response:
+    tenants.remove_member(
+        session, tenant_id=ctx.tenant_id, actor=ctx.role, actor_id=ctx.user_id or 0, user_id=user_id
+    )
+    return see_other(f"{nav.base}/household?msg=saved")
+
+
+@router.post("/household/invites")
+async def create_invite(
+    request: Request, ctx: AdminContext, nav: NavDep, session: DbSession
+) -> Response:
+    """Create an invite and show its code on this response only (only its hash is kept)."""
+    fields = await form_fields(request)
+    try:
+        role = Role(fields.get("role", "member"))
+        hours = int(fields.get("expires_in_hours", "168"))
+        uses = int(fields.get("max_uses", "1"))
+    except ValueError:
+        return _page(request, ctx, nav, session, status=422, error="check the invite's settings")
+    try:
+        _, code = invites.create_invite(
+            session,
+            tenant_id=ctx.tenant_id,
+            actor=ctx.role,
+            actor_id=ctx.user_id or 0,
+            role=role,
+            ttl=timedelta(hours=hours),
+            max_uses=uses,
+        )
+    except ValidationFailed as exc:
+        return _page(request, ctx, nav, session, status=422, error=exc.message)
+    return _page(request, ctx, nav, session, new_code=code)
+
+
+@router.post("/household/invites/{invite_id}/revoke")
+async def revoke_invite(
+    invite_id: uuid.UUID, request: Request, ctx: AdminContext, nav: NavDep, session: DbSession
+) -> Response:
+    invites.revoke_invite(
+        session, tenant_id=ctx.tenant_id, invite_id=invite_id, actor_id=ctx.user_id or 0
+    )
+    return see_other(f"{nav.base}/household?msg=revoked")
+
+
+@router.post("/household/leave")
+async def leave(request: Request, ctx: ViewerContext, session: DbSession) -> Response:
+    tenants.leave(session, tenant_id=ctx.tenant_id, user_id=ctx.user_id or 0)
+    return see_other("/")
+
+
+@router.get("/household/export")
+async def export(request: Request, ctx: MemberContext, session: DbSession) -> StreamingResponse:
+    """Everything the household holds, as the core's JSON export document."""
+    tenant = tenants.get_tenant(session, ctx.tenant_id)
+    db = get_tenancy(request).db
+
+    # Iterated on the event loop, in one context: stream_export enters tenant_scope
+    # itself, which a sync iterator stepped through worker threads would break.
+    async def body() -> AsyncIterator[bytes]:
+        for chunk in stream_export(db, ctx):
+            yield chunk
+
+    filename = f"meterbook-{tenant.slug}-{datetime.now(UTC):%Y%m%d}.json"
+    return StreamingResponse(
+        body(),
+        media_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

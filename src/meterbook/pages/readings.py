@@ -1,0 +1,152 @@
+"""Readings pages: list with filters, add, edit, delete, CSV import."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response, StreamingResponse
+
+from meterbook.api.responses import csv_download
+from meterbook.pages.csrf import check_csrf
+from meterbook.pages.deps import NavDep, form_fields, form_file, see_other
+from meterbook.pages.forms import Errors, field_errors, reading_draft, row_errors
+from meterbook.pages.listing import ListQuery, notice, pages
+from meterbook.pages.render import Nav, render, user_zone
+from meterbook.services import readings, transfer
+from meterbook.services.common import utcnow
+from tenantry.errors import ValidationFailed
+from tenantry.web import DbSession, MemberContext, ViewerContext, get_tenancy
+
+router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
+SORTS = {"date", "meter_kwh"}
+
+
+def _list(
+    request: Request,
+    nav: Nav,
+    session: DbSession,
+    query: ListQuery,
+    *,
+    status: int = 200,
+    values: dict[str, str] | None = None,
+    errors: Errors | None = None,
+    import_errors: list[dict[str, object]] | None = None,
+    msg: str = "",
+) -> Response:
+    rows, total = readings.list_readings(session, query.to_page(SORTS))
+    now_local = utcnow().astimezone(user_zone(request)).strftime("%Y-%m-%dT%H:%M")
+    return render(
+        request,
+        "readings.html",
+        nav=nav,
+        status=status,
+        rows=rows,
+        total=total,
+        pages=pages(total),
+        q=query,
+        values=values or {"read_at": now_local},
+        errors=errors or {},
+        import_errors=import_errors or [],
+        notice=notice(msg),
+        active="readings",
+    )
+
+
+@router.get("/readings")
+async def list_page(
+    request: Request,
+    ctx: ViewerContext,
+    nav: NavDep,
+    session: DbSession,
+    start: str = "",
+    end: str = "",
+    sort: str = "-date",
+    page: int = 1,
+    msg: str = "",
+) -> Response:
+    return _list(request, nav, session, ListQuery(start, end, sort, page), msg=msg)
+
+
+@router.post("/readings")
+async def add(request: Request, ctx: MemberContext, nav: NavDep, session: DbSession) -> Response:
+    fields = await form_fields(request)
+    draft, errors = reading_draft(fields, user_zone(request))
+    if draft is not None:
+        try:
+            readings.create_reading(session, ctx, draft)
+            return see_other(f"{nav.base}/readings?msg=added")
+        except ValidationFailed as exc:
+            errors = field_errors(exc)
+    return _list(request, nav, session, ListQuery(), status=422, values=fields, errors=errors)
+
+
+@router.get("/readings.csv")
+async def export_csv(request: Request, ctx: ViewerContext) -> StreamingResponse:
+    name = f"readings-{utcnow():%Y%m%d}.csv"
+    return csv_download(get_tenancy(request).db, ctx, transfer.export_readings, name)
+
+
+@router.post("/readings/import")
+async def import_csv(
+    request: Request, ctx: MemberContext, nav: NavDep, session: DbSession
+) -> Response:
+    try:
+        transfer.import_readings(session, ctx, await form_file(request))
+    except ValidationFailed as exc:
+        return _list(request, nav, session, ListQuery(), status=422, import_errors=row_errors(exc))
+    return see_other(f"{nav.base}/readings?msg=imported")
+
+
+@router.get("/readings/{reading_id}/edit")
+async def edit_form(
+    reading_id: int, request: Request, ctx: MemberContext, nav: NavDep, session: DbSession
+) -> Response:
+    reading = readings.get_reading(session, ctx, reading_id)
+    zone = user_zone(request)
+    values = {
+        "read_at": reading.read_at.astimezone(zone).strftime("%Y-%m-%dT%H:%M"),
+        "meter_kwh": f"{reading.meter_wh / 1000:.3f}",
+        "note": reading.note,
+        "is_replacement": "on" if reading.is_replacement else "",
+    }
+    return render(
+        request,
+        "reading_edit.html",
+        nav=nav,
+        reading_id=reading.id,
+        values=values,
+        errors={},
+        active="readings",
+    )
+
+
+@router.post("/readings/{reading_id}")
+async def update(
+    reading_id: int, request: Request, ctx: MemberContext, nav: NavDep, session: DbSession
+) -> Response:
+    readings.get_reading(session, ctx, reading_id)  # the same 404 before any validation
+    fields = await form_fields(request)
+    draft, errors = reading_draft(fields, user_zone(request))
+    if draft is not None:
+        try:
+            readings.update_reading(session, ctx, reading_id, draft)
+            return see_other(f"{nav.base}/readings?msg=updated")
+        except ValidationFailed as exc:
+            errors = field_errors(exc)
+    return render(
+        request,
+        "reading_edit.html",
+        nav=nav,
+        status=422,
+        reading_id=reading_id,
+        values=fields,
+        errors=errors,
+        active="readings",
+    )
+
+
+@router.post("/readings/{reading_id}/delete")
+async def delete(
+    reading_id: int, request: Request, ctx: MemberContext, nav: NavDep, session: DbSession
+) -> Response:
+    readings.delete_reading(session, ctx, reading_id)
+    return see_other(f"{nav.base}/readings?msg=deleted")

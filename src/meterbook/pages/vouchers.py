@@ -1,0 +1,164 @@
+"""Vouchers pages: list with filters, add, edit, delete, CSV import."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response, StreamingResponse
+from sqlalchemy import select
+
+from meterbook.api.responses import csv_download
+from meterbook.domain import minor_to_money, wh_to_kwh
+from meterbook.models import Voucher
+from meterbook.pages.csrf import check_csrf
+from meterbook.pages.deps import NavDep, form_fields, form_file, see_other
+from meterbook.pages.forms import Errors, field_errors, row_errors, voucher_draft
+from meterbook.pages.listing import ListQuery, notice, pages
+from meterbook.pages.render import Nav, render, user_zone
+from meterbook.services import transfer, vouchers
+from meterbook.services.common import utcnow
+from tenantry.errors import ValidationFailed
+from tenantry.web import DbSession, MemberContext, ViewerContext, get_tenancy
+
+
+def _currency(session: DbSession) -> str:
+    """The currency of the latest voucher, so a household abroad need not retype it."""
+    latest = session.scalar(select(Voucher.currency).order_by(Voucher.purchased_on.desc()).limit(1))
+    return latest or "ZAR"
+
+
+router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
+SORTS = {"date", "amount", "kwh"}
+
+
+def _list(
+    request: Request,
+    nav: Nav,
+    session: DbSession,
+    query: ListQuery,
+    *,
+    status: int = 200,
+    values: dict[str, str] | None = None,
+    errors: Errors | None = None,
+    import_errors: list[dict[str, object]] | None = None,
+    msg: str = "",
+) -> Response:
+    rows, total = vouchers.list_vouchers(session, query.to_page(SORTS))
+    today = utcnow().astimezone(user_zone(request)).date().isoformat()
+    return render(
+        request,
+        "vouchers.html",
+        nav=nav,
+        status=status,
+        rows=rows,
+        total=total,
+        pages=pages(total),
+        q=query,
+        values=values or {"purchased_on": today, "currency": _currency(session)},
+        errors=errors or {},
+        import_errors=import_errors or [],
+        notice=notice(msg),
+        active="vouchers",
+    )
+
+
+@router.get("/vouchers")
+async def list_page(
+    request: Request,
+    ctx: ViewerContext,
+    nav: NavDep,
+    session: DbSession,
+    start: str = "",
+    end: str = "",
+    sort: str = "-date",
+    page: int = 1,
+    msg: str = "",
+) -> Response:
+    return _list(request, nav, session, ListQuery(start, end, sort, page), msg=msg)
+
+
+@router.post("/vouchers")
+async def add(request: Request, ctx: MemberContext, nav: NavDep, session: DbSession) -> Response:
+    fields = await form_fields(request)
+    draft, errors = voucher_draft(fields)
+    if draft is not None:
+        try:
+            vouchers.create_voucher(session, ctx, draft)
+            return see_other(f"{nav.base}/vouchers?msg=added")
+        except ValidationFailed as exc:
+            errors = field_errors(exc)
+    return _list(request, nav, session, ListQuery(), status=422, values=fields, errors=errors)
+
+
+@router.get("/vouchers.csv")
+async def export_csv(request: Request, ctx: ViewerContext) -> StreamingResponse:
+    name = f"vouchers-{utcnow():%Y%m%d}.csv"
+    return csv_download(get_tenancy(request).db, ctx, transfer.export_vouchers, name)
+
+
+@router.post("/vouchers/import")
+async def import_csv(
+    request: Request, ctx: MemberContext, nav: NavDep, session: DbSession
+) -> Response:
+    try:
+        transfer.import_vouchers(session, ctx, await form_file(request))
+    except ValidationFailed as exc:
+        return _list(request, nav, session, ListQuery(), status=422, import_errors=row_errors(exc))
+    return see_other(f"{nav.base}/vouchers?msg=imported")
+
+
+@router.get("/vouchers/{voucher_id}/edit")
+async def edit_form(
+    voucher_id: int, request: Request, ctx: MemberContext, nav: NavDep, session: DbSession
+) -> Response:
+    v = vouchers.get_voucher(session, ctx, voucher_id)
+    values = {
+        "purchased_on": v.purchased_on.isoformat(),
+        "amount": f"{minor_to_money(v.amount_minor)}",
+        "currency": v.currency,
+        "kwh": f"{wh_to_kwh(v.energy_wh)}",
+        "token_number": v.token_number,
+        "vendor": v.vendor,
+        "notes": v.notes,
+    }
+    return render(
+        request,
+        "voucher_edit.html",
+        nav=nav,
+        voucher_id=v.id,
+        values=values,
+        errors={},
+        active="vouchers",
+    )
+
+
+@router.post("/vouchers/{voucher_id}")
+async def update(
+    voucher_id: int, request: Request, ctx: MemberContext, nav: NavDep, session: DbSession
+) -> Response:
+    vouchers.get_voucher(session, ctx, voucher_id)  # the same 404 before any validation
+    fields = await form_fields(request)
+    draft, errors = voucher_draft(fields)
+    if draft is not None:
+        try:
+            vouchers.update_voucher(session, ctx, voucher_id, draft)
+            return see_other(f"{nav.base}/vouchers?msg=updated")
+        except ValidationFailed as exc:
+            errors = field_errors(exc)
+    return render(
+        request,
+        "voucher_edit.html",
+        nav=nav,
+        status=422,
+        voucher_id=voucher_id,
+        values=fields,
+        errors=errors,
+        active="vouchers",
+    )
+
+
+@router.post("/vouchers/{voucher_id}/delete")
+async def delete(
+    voucher_id: int, request: Request, ctx: MemberContext, nav: NavDep, session: DbSession
+) -> Response:
+    vouchers.delete_voucher(session, ctx, voucher_id)
+    return see_other(f"{nav.base}/vouchers?msg=deleted")
