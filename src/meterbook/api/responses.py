@@ -9,9 +9,10 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-from fastapi import Request, UploadFile
+from fastapi import Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy.orm import Session
+from starlette.datastructures import UploadFile
 
 from tenantry.context import TenantContext, tenant_scope
 from tenantry.db import Database

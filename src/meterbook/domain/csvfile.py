@@ -50,8 +50,9 @@ def parse_csv(
         return [], [RowError(1, "header", "; ".join(parts) + f" (expected {', '.join(columns)})")]
     records: list[tuple[int, T]] = []
     errors: list[RowError] = []
-    for line, row in enumerate(reader, start=2):
-        if line - 1 > MAX_ROWS:
+    for count, row in enumerate(reader, start=1):
+        line = reader.line_num  # the file's line: blank lines are skipped by the reader
+        if count > MAX_ROWS:
             errors.append(RowError(line, "file", f"at most {MAX_ROWS} rows per import"))
             break
         if None in row:

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from starlette.testclient import TestClient
+
+    Register = Callable[..., dict[str, str]]
+    Invite = Callable[..., str]
+
+from datetime import UTC, datetime, timedelta
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+def test_dashboard_figures(client: TestClient, alice: dict[str, str], bob: dict[str, str]) -> None:
+    for days, kwh in ((10, "1000"), (5, "1050"), (4, "5"), (0.5, "45")):
+        client.post(
+            "/api/readings",
+            json={
+                "read_at": (NOW - timedelta(days=days)).isoformat(),
+                "meter_kwh": kwh,
+                "is_replacement": days == 4,
+            },
+            headers=alice,
+        )
+    client.post(
+        "/api/vouchers",
+        json={"purchased_on": NOW.date().isoformat(), "amount": "600", "kwh": "200"},
+        headers=alice,
+    )
+    # Another household's data must not leak into any figure.
+    client.post("/api/readings", json={"read_at": NOW.isoformat(), "meter_kwh": "9"}, headers=bob)
+    client.post(
+        "/api/vouchers",
+        json={"purchased_on": NOW.date().isoformat(), "amount": "1", "kwh": "999"},
+        headers=bob,
+    )
+    d = client.get("/api/dashboard", headers=alice).json()
+    assert d["consumed_kwh"] == "90.000"  # 50 before the replacement, 0 across it, 40 after
+    assert d["total_consumed_kwh"] == "90.000"
+    assert d["daily_average_kwh"] == "9.474"  # 90 kWh over 9.5 days
+    assert d["total_bought_kwh"] == "200.000"
+    assert d["balance_kwh"] == "110.000"
+    assert d["days_left"] == "11.6"
+    assert d["price_per_kwh"] == "3.0000"
+    assert d["last_meter_kwh"] == "45.000"
+    this_month = d["months"][-1]
+    assert this_month["spent"] == "600.00"
+    assert sum(float(m["consumed_kwh"]) for m in d["months"]) == 90.0
+
+
+def test_dashboard_period_and_empty(client: TestClient, alice: dict[str, str]) -> None:
+    d = client.get("/api/dashboard", headers=alice).json()
+    assert d["daily_average_kwh"] is None
+    assert d["days_left"] == "0.0"
+    assert len(d["months"]) in (12, 13)
+    bad = client.get(
+        "/api/dashboard", params={"from": "2025-02-01", "to": "2025-01-01"}, headers=alice
+    )
+    assert bad.status_code == 422

@@ -1,0 +1,152 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from starlette.testclient import TestClient
+
+    Register = Callable[..., dict[str, str]]
+    Invite = Callable[..., str]
+
+from datetime import UTC, datetime, timedelta
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+def add(client: TestClient, headers: dict[str, str], days_ago: float, kwh: str, **extra: Any):  # type: ignore[no-untyped-def]
+    body = {"read_at": (NOW - timedelta(days=days_ago)).isoformat(), "meter_kwh": kwh, **extra}
+    return client.post("/api/readings", json=body, headers=headers)
+
+
+def test_create_list_and_consumption(client: TestClient, alice: dict[str, str]) -> None:
+    for days, kwh in ((3, "100"), (2, "110.5"), (1, "112.25")):
+        assert add(client, alice, days, kwh).status_code == 201
+    body = client.get("/api/readings", headers=alice).json()
+    assert body["total"] == 3
+    assert [i["meter_kwh"] for i in body["items"]] == ["112.250", "110.500", "100.000"]
+    assert [i["consumed_kwh"] for i in body["items"]] == ["1.750", "10.500", None]
+
+
+def test_pagination_sorting_and_date_filters(client: TestClient, alice: dict[str, str]) -> None:
+    for days in range(10, 0, -1):
+        add(client, alice, days, str(100 + (10 - days)))
+    page = client.get(
+        "/api/readings", params={"sort": "date", "limit": 3, "offset": 3}, headers=alice
+    ).json()
+    assert [i["meter_kwh"] for i in page["items"]] == ["103.000", "104.000", "105.000"]
+    assert page["total"] == 10
+    start = (NOW - timedelta(days=3)).date().isoformat()
+    filtered = client.get("/api/readings", params={"from": start}, headers=alice).json()
+    assert filtered["total"] in (3, 4)  # depending on the time of day
+    # The first reading in the range still shows what was used since the one before it.
+    assert all(i["consumed_kwh"] == "1.000" for i in filtered["items"])
+
+
+def test_validation_errors_are_clear(client: TestClient, alice: dict[str, str]) -> None:
+    add(client, alice, 2, "500")
+    lower = add(client, alice, 1, "499")
+    assert lower.status_code == 422
+    assert lower.json()["error"]["details"]["field"] == "meter_kwh"
+    assert "replacement" in lower.json()["error"]["message"]
+    assert add(client, alice, 1, "3", is_replacement=True).status_code == 201
+    future = add(client, alice, -1, "600")
+    assert future.status_code == 422
+    assert future.json()["error"]["details"]["field"] == "read_at"
+    assert add(client, alice, 0.5, "-1").json()["error"]["details"]["field"] == "meter_kwh"
+    assert add(client, alice, 0.5, "1.0001").status_code == 422
+    extra = add(client, alice, 0.5, "10", tenant_id="x")
+    assert extra.status_code == 422
+
+
+def test_read_update_delete(client: TestClient, alice: dict[str, str]) -> None:
+    first = add(client, alice, 2, "100").json()
+    second = add(client, alice, 1, "120").json()
+    got = client.get(f"/api/readings/{first['id']}", headers=alice).json()
+    assert got["meter_kwh"] == "100.000"
+    changed = client.patch(
+        f"/api/readings/{first['id']}", json={"meter_kwh": "110", "note": "fixed"}, headers=alice
+    )
+    assert changed.status_code == 200
+    assert changed.json()["note"] == "fixed"
+    too_high = client.patch(
+        f"/api/readings/{first['id']}", json={"meter_kwh": "130"}, headers=alice
+    )
+    assert too_high.status_code == 422
+    assert client.delete(f"/api/readings/{second['id']}", headers=alice).status_code == 204
+    assert client.get(f"/api/readings/{second['id']}", headers=alice).status_code == 404
+
+
+def test_other_households_ids_look_like_missing_ones(
+    client: TestClient, alice: dict[str, str], bob: dict[str, str]
+) -> None:
+    theirs = add(client, bob, 1, "100").json()["id"]
+    for method in ("get", "patch", "delete"):
+        kwargs: dict[str, Any] = {"headers": alice}
+        if method == "patch":
+            kwargs["json"] = {"note": "mine now"}
+        other = getattr(client, method)(f"/api/readings/{theirs}", **kwargs)
+        missing = getattr(client, method)(f"/api/readings/{theirs + 1}", **kwargs)
+        assert other.status_code == missing.status_code == 404
+        assert other.json() == missing.json()
+    assert client.get("/api/readings", headers=alice).json()["total"] == 0
+    assert client.get(f"/api/readings/{theirs}", headers=bob).json()["note"] == ""
+
+
+def test_viewers_read_only(
+    client: TestClient, alice: dict[str, str], register: Register, invite: Invite
+) -> None:
+    reading = add(client, alice, 1, "100").json()
+    viewer = register("vera@example.com", invite(alice, "viewer"))
+    assert client.get("/api/readings", headers=viewer).json()["total"] == 1
+    assert add(client, viewer, 0.5, "101").status_code == 403
+    assert client.delete(f"/api/readings/{reading['id']}", headers=viewer).status_code == 403
+    imported = client.post(
+        "/api/readings/import",
+        content="read_at,meter_kwh\n2020-01-01,1\n",
+        headers={**viewer, "content-type": "text/csv"},
+    )
+    assert imported.status_code == 403
+
+
+def test_import_is_all_or_nothing(client: TestClient, alice: dict[str, str]) -> None:
+    add(client, alice, 1, "500")
+    bad = (
+        "read_at,meter_kwh,note\n"
+        "2024-01-01T07:00,100,ok\n"
+        "2024-01-02T07:00,90,lower\n"
+        "2099-01-01T07:00,900,future\n"
+        "not a date,1,\n"
+    )
+    response = client.post(
+        "/api/readings/import", content=bad, headers={**alice, "content-type": "text/csv"}
+    )
+    assert response.status_code == 422
+    rows = response.json()["error"]["details"]["rows"]
+    assert [(r["row"], r["field"]) for r in rows] == [
+        (3, "meter_kwh"),
+        (4, "read_at"),
+        (5, "read_at"),
+    ]
+    assert client.get("/api/readings", headers=alice).json()["total"] == 1
+    good = "read_at,meter_kwh\n2024-01-01T07:00,100\n2024-01-02T07:00,110\n"
+    response = client.post(
+        "/api/readings/import", files={"file": ("r.csv", good, "text/csv")}, headers=alice
+    )
+    assert response.json() == {"imported": 2}
+    assert client.get("/api/readings", headers=alice).json()["total"] == 3
+
+
+def test_csv_export_round_trips(
+    client: TestClient, alice: dict[str, str], bob: dict[str, str]
+) -> None:
+    add(client, alice, 2, "100", note="=HYPERLINK(x)")
+    add(client, alice, 1, "101.5")
+    add(client, bob, 1, "999")
+    text = client.get("/api/readings.csv", headers=alice).text
+    lines = text.strip().splitlines()
+    assert lines[0] == "read_at,meter_kwh,note,is_replacement"
+    assert len(lines) == 3
+    assert "'=HYPERLINK(x)" in text  # no formula for spreadsheets
+    assert "999" not in text

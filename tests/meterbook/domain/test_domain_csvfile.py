@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from meterbook.domain.csvfile import (
+    READING_COLUMNS,
+    READING_REQUIRED,
+    VOUCHER_COLUMNS,
+    VOUCHER_REQUIRED,
+    parse_csv,
+    write_csv,
+)
+from meterbook.domain.records import reading_from_row, voucher_from_row
+
+
+def readings(text: str):  # type: ignore[no-untyped-def]
+    return parse_csv(
+        text, columns=READING_COLUMNS, required=READING_REQUIRED, build=reading_from_row
+    )
+
+
+def test_rows_parse_with_line_numbers() -> None:
+    records, errors = readings(
+        "read_at,meter_kwh,note,is_replacement\n2025-01-01T07:00,100.5,,no\n\n"
+        "2025-01-02T07:00+02:00,101,new meter,yes\n"
+    )
+    assert errors == []
+    assert [line for line, _ in records] == [2, 4]
+    first, second = records[0][1], records[1][1]
+    assert first.read_at == datetime(2025, 1, 1, 7, tzinfo=UTC)
+    assert first.meter_wh == 100_500
+    assert second.read_at == datetime(2025, 1, 2, 5, tzinfo=UTC)
+    assert second.is_replacement
+
+
+def test_every_bad_row_is_reported() -> None:
+    _, errors = readings("read_at,meter_kwh\nyesterday,1\n2025-01-01,-3\n2025-01-02,\n")
+    assert [(e.row, e.field) for e in errors] == [
+        (2, "read_at"),
+        (3, "meter_kwh"),
+        (4, "meter_kwh"),
+    ]
+
+
+def test_header_problems_are_one_error() -> None:
+    _, errors = readings("when,meter_kwh\n2025-01-01,1\n")
+    assert len(errors) == 1
+    assert "missing column(s): read_at" in errors[0].message
+    assert "unknown column(s): when" in errors[0].message
+
+
+def test_vouchers_parse() -> None:
+    records, errors = parse_csv(
+        "purchased_on,amount,kwh,currency\n2025-01-03,500.00,172.5,zar\n",
+        columns=VOUCHER_COLUMNS,
+        required=VOUCHER_REQUIRED,
+        build=voucher_from_row,
+    )
+    assert errors == []
+    voucher = records[0][1]
+    assert (voucher.amount_minor, voucher.energy_wh, voucher.currency) == (50_000, 172_500, "ZAR")
+
+
+def test_write_csv_has_the_header_first() -> None:
+    assert "".join(write_csv(("a", "b"), [(1, "x,y")])) == 'a,b\n1,"x,y"\n'
+    assert "".join(write_csv(("a",), [])) == "a\n"

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from meterbook.domain import RuleViolation, kwh_to_wh, minor_to_money, money_to_minor, wh_to_kwh
+from meterbook.domain.units import parse_decimal
+
+
+def test_kwh_round_trips_exactly() -> None:
+    assert kwh_to_wh(Decimal("48213.457")) == 48_213_457
+    assert wh_to_kwh(48_213_457) == Decimal("48213.457")
+    assert str(wh_to_kwh(5)) == "0.005"
+
+
+def test_money_round_trips_exactly() -> None:
+    assert money_to_minor(Decimal("0.10")) + money_to_minor(Decimal("0.20")) == 30
+    assert str(minor_to_money(30)) == "0.30"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("-1", "must not be negative"), ("1.0001", "at most 3 decimal places"), ("1e20", "too large")],
+)
+def test_kwh_refuses(text: str, message: str) -> None:
+    with pytest.raises(RuleViolation, match=message) as info:
+        kwh_to_wh(parse_decimal(text, "kwh"))
+    assert info.value.field == "kwh"
+
+
+def test_money_refuses_fractions_of_a_cent() -> None:
+    with pytest.raises(RuleViolation, match="2 decimal places"):
+        money_to_minor(Decimal("1.005"))
+
+
+def test_parse_decimal_accepts_a_comma_and_refuses_words() -> None:
+    assert parse_decimal("1 234,5", "x") == Decimal("1234.5")
+    for bad in ("abc", "NaN", "inf"):
+        with pytest.raises(RuleViolation, match="enter a number"):
+            parse_decimal(bad, "x")
