@@ -48,7 +48,7 @@ def check_order(
     if previous is not None and point.meter_wh < previous.meter_wh and not point.is_replacement:
         raise RuleViolation(
             "meter_kwh",
-            "lower than the previous reading; mark it as a meter replacement if the meter was changed",
+            "lower than the previous reading; mark it as a meter replacement if the meter changed",
         )
     if (
         following is not None
