@@ -98,7 +98,9 @@ class PostgresServer:
     def create_roles(self) -> None:
         with self._admin() as conn:
             for role in (OWNER_ROLE, APP_ROLE):
-                exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+                exists = conn.execute(
+                    "SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)
+                ).fetchone()
                 verb = "ALTER" if exists else "CREATE"
                 conn.execute(
                     sql.SQL(
@@ -115,7 +117,9 @@ class PostgresServer:
         name = f"tenantry_t{os.getpid()}_{next(self._names)}"
         with self._admin() as conn:
             query = sql.SQL("CREATE DATABASE {} OWNER {} TEMPLATE {}").format(
-                sql.Identifier(name), sql.Identifier(OWNER_ROLE), sql.Identifier(template or "template1")
+                sql.Identifier(name),
+                sql.Identifier(OWNER_ROLE),
+                sql.Identifier(template or "template1"),
             )
             if conn.info.server_version >= 150000:
                 # Copying files beats WAL-logging every page of a small database.
@@ -172,8 +176,20 @@ def local_postgres() -> Iterator[PostgresServer]:
             os.chown(root, entry.pw_uid, entry.pw_gid)
         data = root / "data"
         _run(
-            [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust",
-             "-E", "UTF8", "--no-locale", "--no-sync", "--no-instructions"],
+            [
+                str(bindir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--no-locale",
+                "--no-sync",
+                "--no-instructions",
+            ],
             user,
         )
         settings = {**_FAST, "unix_socket_directories": str(root)}
@@ -182,8 +198,9 @@ def local_postgres() -> Iterator[PostgresServer]:
             args += ["-c", f"{key}={value}"]
         log = open(root / "server.log", "wb")  # noqa: SIM115 - lives as long as the server
         proc = subprocess.Popen(args, user=user, stdout=log, stderr=subprocess.STDOUT)
-        admin = URL.create("postgresql", username="postgres", database="postgres",
-                           query={"host": str(root)})
+        admin = URL.create(
+            "postgresql", username="postgres", database="postgres", query={"host": str(root)}
+        )
         _wait_ready(admin, proc, root / "server.log")
         server = PostgresServer(admin)
         server.create_roles()

@@ -18,19 +18,23 @@ them before any tenant is known, and across tenants. They hold no tenant data.
 
 from __future__ import annotations
 
-from sqlalchemy.dialects import postgresql
+import re
+
+from sqlalchemy.dialects.postgresql.base import RESERVED_WORDS
 
 POLICY_NAME = "tenant_isolation"
 TENANT_SETTING = "app.tenant_id"
 TENANT_COLUMN = "tenant_id"
 CONTROL_PLANE_PREFIX = "tenantry_"
 
-_PREPARER = postgresql.dialect().identifier_preparer
+_PLAIN = re.compile(r"[a-z_][a-z0-9_$]*")
 
 
 def quote_identifier(name: str) -> str:
-    """``name`` quoted as a PostgreSQL identifier when it needs quoting."""
-    return _PREPARER.quote(name)
+    """``name`` as a PostgreSQL identifier: bare when it can be, else double-quoted."""
+    if _PLAIN.fullmatch(name) and name not in RESERVED_WORDS:
+        return name
+    return '"' + name.replace('"', '""') + '"'
 
 
 _quote = quote_identifier
