@@ -58,7 +58,7 @@ def enable_all_tenant_rls(*, schema: str | None = None) -> list[str]:
     inspector = inspect(bind)
     tables = [
         name
-        for name in inspector.get_table_names(schema=schema)
+        for name in sorted(inspector.get_table_names(schema=schema))
         if not is_control_plane(name)
         and any(c["name"] == TENANT_COLUMN for c in inspector.get_columns(name, schema=schema))
     ]
