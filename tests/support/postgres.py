@@ -108,11 +108,11 @@ class PostgresServer:
                     ).format(sql.SQL(verb), sql.Identifier(role))
                 )
 
-    def create_database(self, *, template: str | None = None) -> str:
+    def create_database(self, *, template: str | None = None, grant: bool = True) -> str:
         """Create an empty database owned by the owner role (or a copy of ``template``).
 
-        The owner's default privileges grant the app role its rights on every table
-        the owner creates later, so migrations need not know the app role.
+        With ``grant``, the owner's default privileges grant the app role its rights
+        on every table the owner creates later, so migrations need not know the app role.
         """
         name = f"tenantry_t{os.getpid()}_{next(self._names)}"
         with self._admin() as conn:
@@ -125,7 +125,7 @@ class PostgresServer:
                 # Copying files beats WAL-logging every page of a small database.
                 query += sql.SQL(" STRATEGY FILE_COPY")
             conn.execute(query)
-        if template is None:
+        if template is None and grant:
             self._grant(name)
         return name
 
