@@ -20,20 +20,20 @@ from tenantry.models import Base, TenantScoped, tenant_foreign_key
 from tenantry.web import DbSession, MemberContext, Tenancy, ViewerContext
 
 
-class Note(TenantScoped, Base):
-    __tablename__ = "test_notes"
+class AppNote(TenantScoped, Base):
+    __tablename__ = "app_notes"
 
     body: Mapped[str] = mapped_column(String(200))
-    comments: Mapped[list[Comment]] = relationship(back_populates="note")
+    comments: Mapped[list[AppComment]] = relationship(back_populates="note")
 
 
-class Comment(TenantScoped, Base):
-    __tablename__ = "test_comments"
-    __table_args__ = (tenant_foreign_key("note_id", "test_notes"),)
+class AppComment(TenantScoped, Base):
+    __tablename__ = "app_comments"
+    __table_args__ = (tenant_foreign_key("note_id", "app_notes"),)
 
     note_id: Mapped[int]
     text: Mapped[str] = mapped_column(String(200))
-    note: Mapped[Note] = relationship(back_populates="comments")
+    note: Mapped[AppNote] = relationship(back_populates="comments")
 
 
 class NoteIn(BaseModel):
@@ -51,20 +51,20 @@ router = APIRouter(prefix="/api/notes")
 
 @router.get("")
 async def list_notes(ctx: ViewerContext, session: DbSession) -> list[NoteOut]:
-    rows = session.execute(select(Note.id, Note.body).order_by(Note.id))
+    rows = session.execute(select(AppNote.id, AppNote.body).order_by(AppNote.id))
     return [NoteOut(id=i, body=b) for i, b in rows]
 
 
 @router.post("", status_code=201)
 async def create_note(body: NoteIn, ctx: MemberContext, session: DbSession) -> NoteOut:
-    note = Note(body=body.body)
+    note = AppNote(body=body.body)
     session.add(note)
     session.flush()
     return NoteOut(id=note.id, body=note.body)
 
 
-def _get(session: DbSession, tenant_id: object, note_id: int) -> Note:
-    note = session.get(Note, (tenant_id, note_id))
+def _get(session: DbSession, tenant_id: object, note_id: int) -> AppNote:
+    note = session.get(AppNote, (tenant_id, note_id))
     if note is None:
         raise NotFound("note not found")
     return note

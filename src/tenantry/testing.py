@@ -8,6 +8,7 @@ New routes are attacked without writing new tests.
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -80,7 +81,8 @@ def _column_value(column: Any, marker: str, ctx: TenantContext, parents: Mapping
         return None
     if kind is str:
         length = getattr(column.type, "length", None) or 200
-        return marker[:length]
+        # Unique per row (unique constraints), and still containing the marker.
+        return f"{marker}-{secrets.token_hex(3)}"[:length]
     values: dict[type, Any] = {
         bool: False,
         int: 1,

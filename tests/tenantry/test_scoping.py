@@ -16,7 +16,8 @@ from tenantry.models import AuditEvent, Tenant
 from tenantry.roles import Role
 from tenantry.scoping import SessionTenantMismatch, unscoped
 from tenantry_server.settings import Settings
-from tests.notes_app import Comment, Note
+from tests.notes_app import AppComment as Comment
+from tests.notes_app import AppNote as Note
 
 A, B = uuid.uuid4(), uuid.uuid4()
 CTX_A = TenantContext(A, None, Role.OWNER)  # type: ignore[arg-type]
@@ -101,9 +102,7 @@ def test_database_refuses_a_cross_tenant_reference(db: Database) -> None:
     note_id = a_note_id(db)
     with pytest.raises(Exception, match="FOREIGN KEY"), db.engine.begin() as conn:
         conn.execute(
-            text(
-                "INSERT INTO test_comments (tenant_id, id, note_id, text) VALUES (:t, 1, :n, 'x')"
-            ),
+            text("INSERT INTO app_comments (tenant_id, id, note_id, text) VALUES (:t, 1, :n, 'x')"),
             {"t": B.hex, "n": note_id},
         )
 

@@ -12,7 +12,7 @@ from tenantry.context import TenantContext, tenant_scope
 from tenantry.ids import TenantId, UserId
 from tenantry.roles import Role
 from tests.conftest import Member
-from tests.notes_app import Note
+from tests.notes_app import AppNote as Note
 
 
 def test_export_holds_tenant_members_tables_and_counts(
@@ -31,8 +31,8 @@ def test_export_holds_tenant_members_tables_and_counts(
     assert doc["tenant"]["name"] == "Alice household"
     assert [m["email"] for m in doc["members"]] == ["alice@example.com"]
     assert "password_hash" not in response.text
-    assert sorted(n["body"] for n in doc["tables"]["test_notes"]) == ["first", "second"]
-    assert doc["summary"]["rows"]["test_notes"] == 2
+    assert sorted(n["body"] for n in doc["tables"]["app_notes"]) == ["first", "second"]
+    assert doc["summary"]["rows"]["app_notes"] == 2
     assert "bob-private" not in response.text
 
 
@@ -43,5 +43,5 @@ def test_export_of_a_large_tenant_is_valid_json(
     with tenant_scope(ctx), app.state.tenancy.db.session() as s:
         s.add_all(Note(body=f"n{i}") for i in range(2500))  # crosses the batch size twice
     doc = client.get("/api/export", headers=alice.headers).json()
-    assert doc["summary"]["rows"]["test_notes"] == 2500
-    assert len(doc["tables"]["test_notes"]) == 2500
+    assert doc["summary"]["rows"]["app_notes"] == 2500
+    assert len(doc["tables"]["app_notes"]) == 2500
