@@ -30,7 +30,7 @@ def _default(value: Any) -> Any:
 
 
 def _dumps(value: Any) -> bytes:
-    return orjson.dumps(value, default=_default, option=orjson.OPT_PASSTHROUGH_DATACLASS)
+    return orjson.dumps(value, default=_default)
 
 
 def _table(mapper: Mapper[Any]) -> Table:
@@ -87,7 +87,7 @@ def stream_export(db: Database, ctx: TenantContext) -> Iterator[bytes]:
         yield b',"members":' + _dumps(member_list) + b',"tables":{'
         counts: dict[str, int] = {}
         for i, mapper in enumerate(tenant_mappers()):
-            name = str(_table(mapper).name)  # a quoted_name: orjson wants exact str keys
+            name = str(_table(mapper).name)
             yield (b"," if i else b"") + _dumps(name) + b":["
             count = 0
             buffer: list[bytes] = []

@@ -79,7 +79,7 @@ def memberships_of(session: Session, user_id: int) -> list[tuple[Membership, Ten
         .where(Membership.user_id == user_id)
         .order_by(Membership.joined_at)
     )
-    return [(m, t) for m, t in rows.tuples()]
+    return [(m, t) for m, t in rows]
 
 
 def get_membership(session: Session, tenant_id: uuid.UUID, user_id: int) -> Membership | None:
@@ -93,7 +93,7 @@ def members(session: Session, tenant_id: uuid.UUID) -> list[tuple[Membership, Us
         .where(Membership.tenant_id == tenant_id)
         .order_by(Membership.joined_at)
     )
-    return [(m, u) for m, u in rows.tuples()]
+    return [(m, u) for m, u in rows]
 
 
 def _owner_count(session: Session, tenant_id: uuid.UUID) -> int:

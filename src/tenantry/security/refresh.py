@@ -45,7 +45,7 @@ def rotate_refresh(session: Session, token: str, *, ttl: timedelta) -> tuple[Ref
 
     Raises:
         AuthenticationFailed: unknown, expired, revoked or already used. A reuse
-            revokes the family: somebody holds a stolen copy.
+            revokes the family, committed at once: somebody holds a stolen copy.
     """
     now = datetime.now(UTC)
     record = session.scalar(select(RefreshToken).where(RefreshToken.token_hash == _digest(token)))
@@ -58,7 +58,9 @@ def rotate_refresh(session: Session, token: str, *, ttl: timedelta) -> tuple[Ref
         .values(used_at=now)
     )
     if spent.rowcount != 1:  # type: ignore[attr-defined]
+        # Commit the revocation now: the error below rolls the request back.
         revoke_family(session, record.family_id)
+        session.commit()
         raise AuthenticationFailed("refresh token reused; the session was revoked")
     new = issue_refresh(
         session,

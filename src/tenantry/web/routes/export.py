@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import contextvars
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 
+import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
@@ -15,22 +17,28 @@ from tenantry.web.deps import DbSession, MemberContext, get_tenancy
 router = APIRouter(prefix="/api", tags=["export"])
 
 
+async def _in_one_context(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+    """Drive a blocking generator from worker threads, always inside the same Context.
+
+    Starlette would run each ``next()`` in a fresh copy of the context, losing the
+    tenant scope the generator entered; one Context object keeps it.
+    """
+    context = contextvars.copy_context()
+
+    def step() -> bytes:
+        return context.run(next, chunks, b"")
+
+    while chunk := await anyio.to_thread.run_sync(step):
+        yield chunk
+
+
 @router.get("/export")
 async def export(ctx: MemberContext, request: Request, session: DbSession) -> StreamingResponse:
     tenant = tenants.get_tenant(session, ctx.tenant_id)
     # The slug is canonical ([a-z0-9-]): safe in a header without quoting tricks.
     filename = f"tenantry-export-{tenant.slug}-{datetime.now(UTC):%Y%m%d}.json"
-    db = get_tenancy(request).db
-
-    # Stepped on the event loop, in one context: Starlette runs each step of a sync
-    # iterator in a worker thread with a copied context, where tenant_scope() inside
-    # stream_export could not reset its ContextVar.
-    async def body() -> AsyncIterator[bytes]:
-        for chunk in stream_export(db, ctx):
-            yield chunk
-
     return StreamingResponse(
-        body(),
+        _in_one_context(stream_export(get_tenancy(request).db, ctx)),
         media_type="application/json",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
