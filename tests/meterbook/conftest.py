@@ -1,43 +1,15 @@
-"""Fixtures of meterbook's tests: a migrated app on a temporary SQLite file, and helpers."""
+"""meterbook's fixtures: people as bearer headers (app and client: tests/conftest.py)."""
 
 from __future__ import annotations
 
 import re
-import warnings
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
-
-from tenantry.security.passwords import Passwords, fast_test_hasher
-from tenantry_server import Settings
-from tenantry_server.app import create_app, default_plugins, migrate
-
-with warnings.catch_warnings():
-    # Starlette asks for httpx2, which is not a dependency here yet.
-    warnings.simplefilter("ignore")
-    from fastapi.testclient import TestClient
+from fastapi.testclient import TestClient
 
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-def app(tmp_path: Path) -> FastAPI:
-    settings = Settings(
-        database_url=f"sqlite:///{tmp_path}/meterbook.sqlite3",
-        data_dir=tmp_path,
-        secret_key="x" * 40,
-    )
-    migrate(settings, default_plugins())
-    return create_app(settings, passwords=Passwords(fast_test_hasher()))
-
-
-@pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app) as c:
-        yield c
 
 
 def _register(client: TestClient, email: str, invite_code: str | None = None) -> dict[str, str]:

@@ -26,7 +26,7 @@ from tenantry.web import CurrentClaims, DbSession, get_tenancy
 from tenantry.web.resolution import TenantClaim, resolve_membership
 from tenantry.web.schemas import TokenPair
 
-router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
+router = APIRouter(dependencies=[Depends(check_csrf)], tags=["meterbook pages"])
 
 
 def _signed_in(request: Request, pair: TokenPair, slug: str, target: str | None = None) -> Response:

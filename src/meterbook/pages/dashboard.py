@@ -14,7 +14,7 @@ from meterbook.pages.render import render
 from meterbook.services.insights import dashboard
 from tenantry.web import DbSession, ViewerContext
 
-router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
+router = APIRouter(dependencies=[Depends(check_csrf)], tags=["meterbook pages"])
 
 
 def _date(text: str) -> date | None:

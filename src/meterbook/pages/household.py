@@ -14,7 +14,7 @@ from meterbook.pages.deps import NavDep, form_fields, see_other
 from meterbook.pages.render import Nav, render
 from tenantry import invites, tenants
 from tenantry.context import TenantContext
-from tenantry.errors import ValidationFailed
+from tenantry.errors import NotFound, ValidationFailed
 from tenantry.export import stream_export
 from tenantry.roles import Role
 from tenantry.web import (
@@ -26,7 +26,7 @@ from tenantry.web import (
     get_tenancy,
 )
 
-router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
+router = APIRouter(dependencies=[Depends(check_csrf)], tags=["meterbook pages"])
 ROLES = [Role.VIEWER, Role.MEMBER, Role.ADMIN, Role.OWNER]
 EXPIRY_HOURS = {"1 day": 24, "7 days": 168, "30 days": 720}
 
@@ -64,6 +64,12 @@ def _page(
     )
 
 
+def _require_member(session: DbSession, ctx: TenantContext, user_id: int) -> None:
+    """The same 404 for a stranger and for a member of another household, before anything else."""
+    if tenants.get_membership(session, ctx.tenant_id, user_id) is None:
+        raise NotFound("member not found")
+
+
 @router.get("/household")
 async def settings(
     request: Request, ctx: ViewerContext, nav: NavDep, session: DbSession, msg: str = ""
@@ -87,6 +93,7 @@ async def rename(request: Request, ctx: OwnerContext, nav: NavDep, session: DbSe
 async def change_role(
     user_id: int, request: Request, ctx: AdminContext, nav: NavDep, session: DbSession
 ) -> Response:
+    _require_member(session, ctx, user_id)
     value = (await form_fields(request)).get("role", "")
     if value not in {r.value for r in ROLES}:
         raise ValidationFailed("choose a role", details={"field": "role"})
@@ -105,6 +112,7 @@ async def change_role(
 async def remove_member(
     user_id: int, request: Request, ctx: AdminContext, nav: NavDep, session: DbSession
 ) -> Response:
+    _require_member(session, ctx, user_id)
     tenants.remove_member(
         session, tenant_id=ctx.tenant_id, actor=ctx.role, actor_id=ctx.user_id or 0, user_id=user_id
     )

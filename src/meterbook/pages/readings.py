@@ -16,7 +16,7 @@ from meterbook.services.common import utcnow
 from tenantry.errors import ValidationFailed
 from tenantry.web import DbSession, MemberContext, ViewerContext, get_tenancy
 
-router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
+router = APIRouter(dependencies=[Depends(check_csrf)], tags=["meterbook pages"])
 SORTS = {"date", "meter_kwh"}
 
 

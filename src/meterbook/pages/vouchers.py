@@ -26,7 +26,7 @@ def _currency(session: DbSession) -> str:
     return latest or "ZAR"
 
 
-router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
+router = APIRouter(dependencies=[Depends(check_csrf)], tags=["meterbook pages"])
 SORTS = {"date", "amount", "kwh"}
 
 
