@@ -7,6 +7,7 @@ from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Request
@@ -91,7 +92,7 @@ def load_nav(session: Session, ctx: TenantContext) -> Nav:
 
 def user_zone(request: Request) -> tzinfo:
     """The browser's time zone (a cookie set by app.js), UTC when unknown or invalid."""
-    name = request.cookies.get(TZ, "")
+    name = unquote(request.cookies.get(TZ, ""))  # app.js writes it URI-encoded
     try:
         return ZoneInfo(name) if name and len(name) < 64 else UTC
     except (ZoneInfoNotFoundError, ValueError):

@@ -1,0 +1,88 @@
+"""A live server (uvicorn in a thread, temporary SQLite) and Debian's headless Chromium."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from tenantry.models import Base
+from tenantry.security.passwords import Passwords, fast_test_hasher
+from tenantry_server.app import create_app, default_plugins, migrate
+from tenantry_server.settings import Settings
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The whole server on 127.0.0.1, migrated, with cheap password hashing."""
+    directory = tmp_path_factory.mktemp("browser")
+    settings = Settings(
+        database_url=f"sqlite:///{directory}/browser.sqlite3",
+        data_dir=directory,
+        secret_key="b" * 48,
+    )
+    plugins = default_plugins()
+    migrate(settings, plugins)
+    app = create_app(settings, plugins, passwords=Passwords(fast_test_hasher()))
+    # The session also imported the test-only tables (tests/support): an export walks
+    # every mapped tenant table, so they must exist here too, as in tests/conftest.py.
+    Base.metadata.create_all(app.state.tenancy.db.engine)
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the server did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+    app.state.tenancy.db.dispose()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.skip("needs Debian's Chromium at /usr/bin/chromium (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=ARGS
+        )
+        yield instance
+        instance.close()
+
+
+@pytest.fixture(scope="session")
+def screenshots() -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS
