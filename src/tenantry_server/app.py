@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from fastapi import FastAPI
+from sqlalchemy.engine import make_url
 
 from tenantry.db import Database
 from tenantry.migrations.runner import upgrade
@@ -22,6 +24,10 @@ def default_plugins() -> list[Plugin]:
 
 def migrate(settings: Settings, plugins: Sequence[Plugin]) -> None:
     """Apply the core's and the plugins' migrations (as the owner role, when one is set)."""
+    url = make_url(settings.migration_database_url or settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        # A fresh clone has no ./var yet: SQLite creates the file, not its directory.
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     db = Database(settings.migration_database_url or settings.database_url)
     try:
         upgrade(db.engine, [d for p in plugins for d in p.migrations])
