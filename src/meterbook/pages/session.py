@@ -92,7 +92,7 @@ class WebSessionMiddleware:
         """
         with self.tenancy.db.session() as session:
             try:
-                record, _ = rotate_refresh(session, refresh, ttl=self.tenancy.config.refresh_ttl)
+                record = rotate_refresh(session, refresh)
             except AuthenticationFailed:
                 return None
             tenant_id: uuid.UUID

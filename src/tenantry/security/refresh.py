@@ -40,8 +40,8 @@ def issue_refresh(
     return token
 
 
-def rotate_refresh(session: Session, token: str, *, ttl: timedelta) -> tuple[RefreshToken, str]:
-    """Spend ``token`` and return its record and the next token of the same family.
+def rotate_refresh(session: Session, token: str) -> RefreshToken:
+    """Spend ``token`` and return its record; the caller issues the next one in its family.
 
     Raises:
         AuthenticationFailed: unknown, expired, revoked or already used. A reuse
@@ -62,14 +62,7 @@ def rotate_refresh(session: Session, token: str, *, ttl: timedelta) -> tuple[Ref
         revoke_family(session, record.family_id)
         session.commit()
         raise AuthenticationFailed("refresh token reused; the session was revoked")
-    new = issue_refresh(
-        session,
-        user_id=record.user_id,
-        tenant_id=record.tenant_id,
-        ttl=ttl,
-        family_id=record.family_id,
-    )
-    return record, new
+    return record
 
 
 def revoke_family(session: Session, family_id: uuid.UUID) -> None:
