@@ -100,7 +100,7 @@ def test_moving_a_row_to_another_tenant_raises(db: Database) -> None:
 
 def test_database_refuses_a_cross_tenant_reference(db: Database) -> None:
     note_id = a_note_id(db)
-    with pytest.raises(Exception, match="(?i)foreign key"), db.engine.begin() as conn:
+    with pytest.raises(Exception, match=r"(?i)foreign key"), db.engine.begin() as conn:
         if not db.is_sqlite:
             # Pass RLS as tenant B, so the foreign key is what refuses the row.
             conn.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(B)})
