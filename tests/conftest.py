@@ -16,8 +16,10 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, inspect, text
 
 from tenantry.models import Base
+from tenantry.rls import enable_rls_statements, grant_app_role, is_control_plane
 from tenantry.security.passwords import Passwords, fast_test_hasher
 from tenantry_server.app import create_app, default_plugins, migrate
 from tenantry_server.settings import Settings
@@ -49,11 +51,42 @@ def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture
-def settings(tmp_path: Path, template_db: Path) -> Settings:
-    path = tmp_path / "db.sqlite3"
-    shutil.copy(template_db, path)
-    return make_settings(f"sqlite:///{path}", tmp_path, **_limits())
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=BACKENDS)
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    """A fresh server database, once per backend: every API test runs on both.
+
+    On PostgreSQL the app connects as the app role (RLS applies) and
+    ``migration_database_url`` is the owner, as in production.
+    """
+    if request.param == "sqlite":
+        template: Path = request.getfixturevalue("template_db")
+        path = tmp_path / "db.sqlite3"
+        shutil.copy(template, path)
+        yield make_settings(f"sqlite:///{path}", tmp_path, **_limits())
+        return
+    postgres: PostgresServer = request.getfixturevalue("postgres")
+    name = postgres.create_database(template=request.getfixturevalue("pg_server_template"))
+    yield make_settings(
+        postgres.url(APP_ROLE, name),
+        tmp_path,
+        migration_database_url=postgres.url(OWNER_ROLE, name),
+        **_limits(),
+    )
+    postgres.drop_database(name)
+
+
+# Narrow a test of the ``settings`` family to one backend (it must name ``settings``).
+only_sqlite = pytest.mark.parametrize("settings", ["sqlite"], indirect=True)
+only_postgresql = pytest.mark.parametrize(
+    "settings", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
+
+
+def is_postgres(settings: Settings) -> bool:
+    return settings.database_url.startswith("postgresql")
 
 
 def _limits() -> dict[str, Any]:
@@ -135,6 +168,40 @@ def pg_template(postgres: PostgresServer) -> Iterator[str]:
     """A migrated database that each test's database is cloned from."""
     name = postgres.create_database()
     migrate_test_db(postgres.url(OWNER_ROLE, name))
+    yield name
+    postgres.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def pg_server_template(
+    postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The server's schema on PostgreSQL, migrated as the owner, plus the test-only tables.
+
+    The server's migrations (core and default plugins) must enable RLS themselves;
+    only the tables created here with ``create_all`` (the notes app's, the test
+    models') get it enabled by the fixture, as their migration would.
+    """
+    name = postgres.create_database()
+    owner_url = postgres.url(OWNER_ROLE, name)
+    directory = tmp_path_factory.mktemp("pg-template")
+    server_settings = make_settings(
+        postgres.url(APP_ROLE, name), directory, migration_database_url=owner_url
+    )
+    migrate(server_settings, default_plugins())
+    engine = create_engine(owner_url)
+    try:
+        with engine.begin() as conn:
+            before = set(inspect(conn).get_table_names())
+            Base.metadata.create_all(conn)
+            created = sorted(set(inspect(conn).get_table_names()) - before)
+            for table in created:
+                if not is_control_plane(table) and "tenant_id" in Base.metadata.tables[table].c:
+                    for statement in enable_rls_statements(table):
+                        conn.execute(text(statement))
+            grant_app_role(conn, APP_ROLE)
+    finally:
+        engine.dispose()
     yield name
     postgres.drop_database(name)
 

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from tenantry.db import Database
 from tenantry.errors import NotFound
 from tenantry.models import Base, TenantScoped, tenant_foreign_key
+from tenantry.models.base import RowId
 from tenantry.web import DbSession, MemberContext, Tenancy, ViewerContext
 
 
@@ -31,7 +32,7 @@ class AppComment(TenantScoped, Base):
     __tablename__ = "app_comments"
     __table_args__ = (tenant_foreign_key("note_id", "app_notes"),)
 
-    note_id: Mapped[int]
+    note_id: Mapped[int] = mapped_column(RowId)
     text: Mapped[str] = mapped_column(String(200))
     note: Mapped[AppNote] = relationship(back_populates="comments")
 

@@ -24,7 +24,9 @@ from tenantry import scoping
 from tenantry.context import TenantContext, tenant_scope
 from tenantry.db import Database
 from tenantry.export import tenant_mappers
+from tenantry.ids import TenantId
 from tenantry.models import Base, Invite, Membership
+from tenantry.roles import Role
 
 _MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -51,7 +53,10 @@ class Victim:
 def collect_victim(db: Database, tenant_id: uuid.UUID, *, markers: Sequence[str] = ()) -> Victim:
     """Every id tenant A owns: tenant-table rows, members, invites."""
     victim = Victim(markers=list(markers))
-    with db.sessions() as session, scoping.unscoped(session, reason="isolation test: collect ids"):
+    # In the victim's own scope, not unscoped(): on PostgreSQL RLS shows tenant
+    # rows only to a transaction that has the tenant set.
+    ctx = TenantContext(TenantId(tenant_id), None, Role.OWNER)
+    with tenant_scope(ctx), db.sessions() as session:
         for mapper in tenant_mappers():
             cls = mapper.class_
             victim.int_ids += list(

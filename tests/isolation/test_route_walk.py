@@ -23,7 +23,8 @@ from tenantry.testing import (
     scoping_switched_off,
     seed_every_table,
 )
-from tests.conftest import Member, invite_and_join
+from tenantry_server.settings import Settings
+from tests.conftest import Member, invite_and_join, only_postgresql, only_sqlite
 
 MARKER = "VICTIM-SECRET-" + uuid.uuid4().hex[:8]
 
@@ -58,10 +59,27 @@ def test_second_tenant_cannot_reach_the_first(
     assert after == before, "the attack changed the victim's data"
 
 
+@only_sqlite
 def test_the_attack_finds_leaks_when_scoping_is_off(
-    app: FastAPI, client: TestClient, bob: Member, victim: Victim
+    app: FastAPI, client: TestClient, bob: Member, victim: Victim, settings: Settings
 ) -> None:
     """Proof that the suite can fail: with the ORM wall down, SQLite has no other wall."""
     with scoping_switched_off():
         findings = attack_routes(client, app, attacker_headers=bob.headers, victim=victim)
     assert findings, "the isolation suite found nothing with scoping switched off"
+
+
+@only_postgresql
+def test_row_level_security_holds_when_scoping_is_off(
+    app: FastAPI, client: TestClient, alice: Member, bob: Member, victim: Victim, settings: Settings
+) -> None:
+    """The second wall: with the ORM scoping off, PostgreSQL's RLS alone keeps tenants apart.
+
+    The SQLite test above shows the same attack does find leaks without scoping,
+    so an empty result here is RLS's doing, not a blind attack.
+    """
+    before = client.get("/api/export", headers=alice.headers).content
+    with scoping_switched_off():
+        findings = attack_routes(client, app, attacker_headers=bob.headers, victim=victim)
+    assert findings == []
+    assert client.get("/api/export", headers=alice.headers).content == before
