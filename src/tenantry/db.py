@@ -13,6 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from tenantry.rls.session import install_rls_context
 from tenantry.scoping import install_scoping
 
+READ_ONLY = "tenantry_read_only"
+
 
 def _configure_sqlite(engine: Engine) -> None:
     """WAL, a busy timeout, foreign keys on, and ``BEGIN IMMEDIATE`` transactions.
@@ -35,7 +37,9 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Read-only sessions (streams, exports) take no lock: WAL readers never block.
+        read_only = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -56,9 +60,15 @@ class Database:
         self.url = url
         self.engine = make_engine(url, **engine_kwargs)
         self.sessions: sessionmaker[Session] = sessionmaker(self.engine, expire_on_commit=False)
+        # For long reads (exports, CSV streams): on SQLite a deferred BEGIN, no write lock.
+        self.read_sessions: sessionmaker[Session] = sessionmaker(
+            self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
+        )
         install_scoping(self.sessions)
+        install_scoping(self.read_sessions)
         if self.engine.dialect.name == "postgresql":
             install_rls_context(self.sessions)
+            install_rls_context(self.read_sessions)
 
     @property
     def is_sqlite(self) -> bool:

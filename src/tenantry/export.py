@@ -63,7 +63,7 @@ def stream_export(db: Database, ctx: TenantContext) -> Iterator[bytes]:
     Runs in its own session inside ``tenant_scope(ctx)``: a streaming response
     outlives the request's session, and threads do not inherit the context.
     """
-    with tenant_scope(ctx), db.sessions() as session:
+    with tenant_scope(ctx), db.read_sessions() as session:
         tenant = session.get(Tenant, ctx.tenant_id)
         assert tenant is not None
         head = {

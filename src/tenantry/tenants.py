@@ -83,6 +83,13 @@ def memberships_of(session: Session, user_id: int) -> list[tuple[Membership, Ten
 
 
 def get_membership(session: Session, tenant_id: uuid.UUID, user_id: int) -> Membership | None:
+    """The membership, or ``None``; an id beyond the INTEGER user ids cannot be a member.
+
+    PostgreSQL fails a comparison of an INTEGER column with a larger number, so
+    such ids are answered here exactly like any id of no member.
+    """
+    if not 0 < user_id < 2**31:
+        return None
     return session.get(Membership, (tenant_id, user_id))
 
 

@@ -42,7 +42,7 @@ def csv_download(
     # An async generator: a sync one runs each step in a worker thread with a copied
     # context, where tenant_scope() could not reset its ContextVar.
     async def body() -> AsyncIterator[bytes]:
-        with tenant_scope(ctx), db.sessions() as session:
+        with tenant_scope(ctx), db.read_sessions() as session:
             for chunk in produce(session):
                 yield chunk.encode()
 

@@ -56,7 +56,8 @@ class WebSessionMiddleware:
                 return
         renewable = not is_api and not path.startswith(_NO_RENEWAL) and REFRESH in cookies
         if renewable and (not access or not self._verifies(access)):
-            renewed = self._renew(cookies[REFRESH])
+            async with self.tenancy.db_turn():
+                renewed = self._renew(cookies[REFRESH])
             set_cookies += renewed or self.policy.cleared()
             cookies.pop(self.policy.access, None)
             if renewed:

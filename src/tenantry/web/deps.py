@@ -29,15 +29,17 @@ def get_tenancy(request: Request) -> Tenancy:
 
 async def _session(request: Request) -> AsyncIterator[Session]:
     """One session per request, committed when the route returns without error."""
-    session = get_tenancy(request).db.sessions()
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
+    tenancy = get_tenancy(request)
+    async with tenancy.db_turn():
+        session = tenancy.db.sessions()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
 
 
 DbSession = Annotated[Session, Depends(_session, scope="function")]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from sqlalchemy.orm import Session
@@ -44,6 +47,21 @@ class Tenancy:
             access_ttl=config.access_ttl,
         )
         self.limits = RateLimits(config.rate_limit_storage)
+        self._turn: asyncio.Lock | None = None
+
+    @asynccontextmanager
+    async def db_turn(self) -> AsyncIterator[None]:
+        """Hold the process's database turn: one request's unit of work at a time.
+
+        Sessions are synchronous inside ``async def`` routes (docs/adr/0001). A
+        request that holds a transaction and awaits must not let another request
+        block the event loop on the database lock (SQLite) or the pool (PostgreSQL):
+        that would deadlock until the busy timeout. Waiting here yields instead.
+        """
+        if self._turn is None:
+            self._turn = asyncio.Lock()
+        async with self._turn:
+            yield
 
     def install(self, app: FastAPI, *, api: bool = True) -> None:
         """Add middleware, error handlers and (unless ``api=False``) the tenancy API routes."""

@@ -94,24 +94,10 @@ async def list_members(ctx: ViewerContext, session: DbSession) -> list[MemberOut
     ]
 
 
-_NO_USER = -1
-
-
-def _user_key(user_id: int) -> int:
-    """``user_id``, or an id no user has when it is beyond the 32-bit user ids.
-
-    PostgreSQL fails a query comparing an INTEGER column with a larger number
-    ("integer out of range", a 500); such an id cannot exist, so it must answer
-    exactly as any other id of no member does.
-    """
-    return user_id if 0 < user_id < 2**31 else _NO_USER
-
-
 @router.patch("/tenant/members/{user_id}")
 async def change_role(
     user_id: int, body: RoleIn, ctx: AdminContext, session: DbSession
 ) -> MemberOut:
-    user_id = _user_key(user_id)
     tenants.change_role(
         session,
         tenant_id=ctx.tenant_id,
@@ -139,7 +125,7 @@ async def remove_member(user_id: int, ctx: AdminContext, session: DbSession) -> 
         tenant_id=ctx.tenant_id,
         actor=ctx.role,
         actor_id=ctx.user_id or 0,
-        user_id=_user_key(user_id),
+        user_id=user_id,
     )
     return Response(status_code=204)
 
