@@ -26,3 +26,5 @@ def _register() -> None:
 
 
 _register()
+if __name__ == "__main__":
+    app()

@@ -87,7 +87,7 @@ def finish(engine: Engine, plan: Plan, reporter: Reporter) -> None:
             reporter.step("row-level security enabled and forced on every owned table")
         found = state.get(conn, state.RUN)
         state.put(conn, state.RUN, "done", found[1] if found else {})
-    faults.checkpoint("finish")
+        faults.checkpoint("finish (uncommitted)")
 
 
 def _snapshot(
