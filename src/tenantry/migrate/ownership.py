@@ -90,27 +90,20 @@ def _owner(rule: TableRule) -> Reference:
     return rule.owner
 
 
-def conversion_order(mapping: Mapping) -> list[str]:
-    """Owned tables, parents before children (over owner paths and references).
+def conversion_order(deps: dict[str, set[str]]) -> list[str]:
+    """Owned tables, parents before children; ``deps`` maps a table to its parents.
 
     Raises:
-        MappingError: two tables depend on each other.
+        MappingError: tables depend on each other in a cycle.
     """
-    owned = {r.name: r for r in mapping.owned}
-    deps = {
-        name: {
-            ref.table
-            for ref in (rule.owner, *rule.references)
-            if ref is not None and ref.table in owned and ref.table != name
-        }
-        for name, rule in owned.items()
-    }
+    pending = {name: {d for d in parents if d != name and d in deps}
+               for name, parents in deps.items()}
     order: list[str] = []
-    while deps:
-        ready = sorted(n for n, d in deps.items() if not d - set(order))
+    while pending:
+        ready = sorted(n for n, d in pending.items() if not d - set(order))
         if not ready:
-            raise MappingError(f"ownership paths form a cycle among: {', '.join(sorted(deps))}")
+            raise MappingError(f"ownership paths form a cycle among: {', '.join(sorted(pending))}")
         for name in ready:
             order.append(name)
-            del deps[name]
+            del pending[name]
     return order

@@ -106,7 +106,8 @@ def build_plan(conn: Connection, mapping: Mapping) -> Plan:
     """
     q = conn.dialect.identifier_preparer.quote
     infos = _check_tables(conn, mapping)
-    order = conversion_order(mapping)
+    conversion_order({r.name: {x.table for x in (r.owner, *r.references) if x}
+                      for r in mapping.owned})  # a cycle in the mapping itself: say so early
     users = read_users(conn, mapping, q)
     problems = email_problems(users, mapping)
     _check_targets(users, mapping)
@@ -120,6 +121,10 @@ def build_plan(conn: Connection, mapping: Mapping) -> Plan:
             continue
         plan = _owned_plan(conn, rule, mapping, infos, rows, problems, q)
         plans.append(plan)
+    order = conversion_order({
+        p.name: {r.table for r in p.refs if r.role in {"owner", "reference"}}
+        for p in plans if not p.is_global
+    })
     for plan in plans:
         for ref in plan.refs:
             if ref.fk == "keep" and ref.role in {"owner", "reference"}:
