@@ -10,6 +10,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from tenantry.rls.session import install_rls_context
 from tenantry.scoping import install_scoping
 
 
@@ -56,6 +57,8 @@ class Database:
         self.engine = make_engine(url, **engine_kwargs)
         self.sessions: sessionmaker[Session] = sessionmaker(self.engine, expire_on_commit=False)
         install_scoping(self.sessions)
+        if self.engine.dialect.name == "postgresql":
+            install_rls_context(self.sessions)
 
     @property
     def is_sqlite(self) -> bool:

@@ -54,7 +54,7 @@ def install_scoping(factory: sessionmaker[Session]) -> None:
 def tenant_tables() -> set[Table]:
     """Every table mapped by a ``TenantScoped`` class of ``Base``."""
     return {
-        m.local_table  # type: ignore[misc]
+        m.local_table
         for m in Base.registry.mappers
         if is_tenant_scoped(m.class_) and isinstance(m.local_table, Table)
     }
@@ -130,7 +130,7 @@ def _check_bulk_insert(state: ORMExecuteState) -> None:
     if tenant_id is None:
         raise NoTenantContext("insert into a tenant table with no tenant context")
     params = state.parameters
-    rows = params if isinstance(params, list) else [params] if params else []
+    rows: list[Any] = list(params) if isinstance(params, list) else [params] if params else []
     if not rows or any(row.get("tenant_id") != tenant_id for row in rows):
         raise CrossTenantWrite("bulk inserts must name the current tenant in every row")
 
@@ -183,5 +183,5 @@ def unscoped(session: Session, *, reason: str, actor_id: int | None = None) -> I
             session.info[_UNSCOPED] = previous
         pinned = session.info.get(_PINNED)
         for obj in list(session.identity_map.values()):
-            if is_tenant_scoped(type(obj)) and obj.tenant_id != pinned:
+            if is_tenant_scoped(type(obj)) and getattr(obj, "tenant_id", None) != pinned:
                 session.expunge(obj)

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import tomllib
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine
 
 from tenantry.migrate import Mapping, load_mapping, parse_mapping
 from tenantry.migrate.samples import APPS, example_mapping, generate
+from tests.support.postgres import OWNER_ROLE, PostgresServer
 
-# Until tests/support/postgres.py lands (branch feat/postgres), point this at a server
-# whose user may CREATE DATABASE, e.g. postgresql+psycopg://postgres@127.0.0.1:55432/postgres
-PG_ENV = "TENANTRY_TEST_PG_URL"
 
 
 @pytest.fixture
@@ -60,24 +56,13 @@ def strict_mapping(app: str, tmp_path: Path) -> Path:
 
 
 @pytest.fixture(params=sorted(APPS))
-def app(request: pytest.FixtureRequest) -> str:
+def sample_app(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
 @pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
-    admin_url = os.environ.get(PG_ENV)
-    if not admin_url:
-        pytest.skip(f"set {PG_ENV} to run PostgreSQL tests")
-    name = f"tenantize_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = admin.url.set(database=name).render_as_string(hide_password=False)
-    try:
-        yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+def pg_url(postgres: PostgresServer) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database owned by the owner role, dropped afterwards."""
+    name = postgres.create_database()
+    yield postgres.url(OWNER_ROLE, name)
+    postgres.drop_database(name)

@@ -41,8 +41,9 @@ def convert(engine: Engine, app: str, backup: Path) -> None:
 
 
 def test_converts_verifies_and_rolls_back(
-    app: str, sqlite_sample: Callable[..., str], tmp_path: Path
+    sample_app: str, sqlite_sample: Callable[..., str], tmp_path: Path
 ) -> None:
+    app = sample_app
     engine = conversion_engine(sqlite_sample(app))
     before = fingerprint(engine)
     convert(engine, app, tmp_path / "backup.sqlite")

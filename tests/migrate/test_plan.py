@@ -19,8 +19,9 @@ EXPECTED = {
 
 
 def test_dry_run_refuses_awkward_cases_without_policies(
-    app: str, sqlite_sample: Callable[..., str], tmp_path: Path
+    sample_app: str, sqlite_sample: Callable[..., str], tmp_path: Path
 ) -> None:
+    app = sample_app
     engine = conversion_engine(sqlite_sample(app))
     with engine.connect() as conn:
         before = app_tables(conn)
@@ -31,7 +32,8 @@ def test_dry_run_refuses_awkward_cases_without_policies(
     engine.dispose()
 
 
-def test_example_mappings_resolve_every_problem(app: str, sqlite_sample: Callable[..., str]) -> None:
+def test_example_mappings_resolve_every_problem(sample_app: str, sqlite_sample: Callable[..., str]) -> None:
+    app = sample_app
     engine = conversion_engine(sqlite_sample(app))
     with engine.connect() as conn:
         plan = build_plan(conn, example(app))
@@ -39,7 +41,8 @@ def test_example_mappings_resolve_every_problem(app: str, sqlite_sample: Callabl
     engine.dispose()
 
 
-def test_clean_data_has_no_problems(app: str, sqlite_sample: Callable[..., str], tmp_path: Path) -> None:
+def test_clean_data_has_no_problems(sample_app: str, sqlite_sample: Callable[..., str], tmp_path: Path) -> None:
+    app = sample_app
     engine = conversion_engine(sqlite_sample(app, awkward=False))
     with engine.connect() as conn:
         plan = build_plan(conn, load_mapping(strict_mapping(app, tmp_path)))

@@ -19,9 +19,10 @@ def _root() -> None:
 
 def _register() -> None:
     """Attach every command group; imported lazily so ``--help`` stays fast."""
-    from tenantry.cli import migrate, tenantize
+    from tenantry.cli import doctor, migrate, tenantize
 
     migrate.register(app)
+    doctor.register(app)
     tenantize.register(app)
 
 

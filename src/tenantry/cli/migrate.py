@@ -11,6 +11,12 @@ def register(app: typer.Typer) -> None:
 
 def migrate(
     database_url: str = typer.Option(..., "--db", envvar="DATABASE_URL", help="Database URL."),
+    app_role: str | None = typer.Option(
+        None,
+        "--app-role",
+        envvar="TENANTRY_APP_ROLE",
+        help="PostgreSQL: grant this runtime role its row privileges (run as the owner).",
+    ),
 ) -> None:
     """Bring the core schema to the newest revision."""
     from tenantry.db import make_engine
@@ -18,5 +24,11 @@ def migrate(
 
     engine = make_engine(database_url)
     upgrade(engine)
+    if app_role and engine.dialect.name == "postgresql":
+        from tenantry.rls.grants import grant_app_role
+
+        with engine.begin() as conn:
+            grant_app_role(conn, app_role)
+        typer.echo(f"granted {app_role} its privileges")
     engine.dispose()
     typer.echo("schema is up to date")

@@ -203,22 +203,12 @@ def fix_sequences(conn: Connection) -> None:
 
 
 def enable_rls(conn: Connection, tables: list[str]) -> None:
-    """The tenant policy on every owned table: rows of the transaction's tenant only.
+    """RLS enabled and forced, with tenantry's one tenant policy, on every owned table."""
+    from tenantry.rls import enable_rls_statements
 
-    Same shape as the PostgreSQL wall (STYLE.md habit 7): FORCE, and
-    ``NULLIF(current_setting('app.tenant_id', true), '')`` so a missing setting
-    matches nothing. To be replaced by ``tenantry.rls`` when that module lands.
-    """
-    setting = "NULLIF(current_setting('app.tenant_id', true), '')::uuid"
     for name in tables:
-        t = _q(name)
-        conn.exec_driver_sql(f"ALTER TABLE {t} ENABLE ROW LEVEL SECURITY")
-        conn.exec_driver_sql(f"ALTER TABLE {t} FORCE ROW LEVEL SECURITY")
-        conn.exec_driver_sql(f"DROP POLICY IF EXISTS tenant_isolation ON {t}")
-        conn.exec_driver_sql(
-            f"CREATE POLICY tenant_isolation ON {t} USING (tenant_id = {setting}) "
-            f"WITH CHECK (tenant_id = {setting})"
-        )
+        for statement in enable_rls_statements(name):
+            conn.exec_driver_sql(statement)
 
 
 def relax_rls(conn: Connection, tables: list[str]) -> None:

@@ -19,7 +19,9 @@ def alembic_config(engine: Engine, extra_version_dirs: Sequence[Path] = ()) -> C
     locations = [str(CORE_VERSIONS), *(str(p) for p in extra_version_dirs)]
     cfg.set_main_option("version_locations", " ".join(locations))
     cfg.set_main_option("path_separator", "space")
-    cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    # configparser interpolates '%': escape it (percent-encoded passwords, socket paths).
+    url = engine.url.render_as_string(hide_password=False).replace("%", "%%")
+    cfg.set_main_option("sqlalchemy.url", url)
     return cfg
 
 

@@ -23,7 +23,7 @@ depends_on: str | Sequence[str] | None = None
 RowId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
-def _tenant_columns(table: str) -> list[sa.SchemaItem]:
+def _tenant_columns(table: str) -> list[sa.schema.SchemaItem]:
     return [
         sa.Column("tenant_id", sa.Uuid(), nullable=False),
         sa.Column("id", RowId, nullable=False),
@@ -37,7 +37,7 @@ def _tenant_columns(table: str) -> list[sa.SchemaItem]:
     ]
 
 
-def _author(table: str) -> list[sa.SchemaItem]:
+def _author(table: str) -> list[sa.schema.SchemaItem]:
     return [
         sa.Column("user_id", sa.Integer(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),

@@ -1,0 +1,24 @@
+# Two commands for a fresh machine: `make run` (server on SQLite with demo data) and
+# `make test` (ruff, mypy, and the whole pytest suite).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test lint bench
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -U pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+run: $(BIN)/.installed
+	$(BIN)/tenantry serve --demo
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check src tests examples
+	$(BIN)/ruff format --check src tests examples
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest

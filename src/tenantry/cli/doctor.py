@@ -1,0 +1,120 @@
+"""``tenantry doctor``: check a live schema for tenant isolation; optionally print Citus DDL."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import typer
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from tenantry.doctor import Report
+
+EXIT_FINDINGS = 1
+EXIT_BAD_INPUT = 2
+
+
+def register(app: typer.Typer) -> None:
+    app.command("doctor")(doctor)
+
+
+def doctor(
+    database_url: str = typer.Option(..., "--db", envvar="DATABASE_URL", help="Database URL."),
+    app_role: str | None = typer.Option(
+        None, "--app-role", envvar="TENANTRY_APP_ROLE", help="Runtime role to vet (PostgreSQL)."
+    ),
+    schema: str | None = typer.Option(None, "--schema", help="Schema of the app's tables."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    citus: bool = typer.Option(
+        False, "--citus", help="Print the Citus DDL on stdout (the report goes to stderr)."
+    ),
+) -> None:
+    """Report every tenant table lacking tenant_id NOT NULL, a tenant index, composite keys
+    or (PostgreSQL) forced RLS with the tenant policy. Exit 1 on findings, 2 on bad input."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from tenantry.citus import citus_ddl
+    from tenantry.doctor import diagnose
+    from tenantry.inspection import UnknownRole
+
+    engine = _engine(database_url)
+    try:
+        report = diagnose(engine, app_role=app_role, schema=schema)
+    except UnknownRole as exc:
+        _fail(str(exc))
+    except SQLAlchemyError as exc:
+        _fail(f"cannot read {_safe(database_url)}: {_first_line(exc)}")
+    finally:
+        engine.dispose()
+    if not report.facts.tables:
+        _fail(f"{_safe(database_url)} has no tables: wrong database, or not migrated yet")
+    ddl = citus_ddl(report.facts) if citus else None
+    if as_json:
+        payload: dict[str, Any] = {
+            "ok": report.ok,
+            "backend": report.facts.backend,
+            "schema": report.facts.schema,
+            "tenant_tables": [t.name for t in report.facts.tenant_tables],
+            "findings": [f.to_dict() for f in report.findings],
+            "notes": list(report.facts.notes),
+        }
+        if ddl is not None:
+            payload["citus_ddl"] = ddl
+        typer.echo(json.dumps(payload, indent=2))
+    else:
+        _print_human(report, to_stderr=citus)
+        if ddl is not None:
+            typer.echo("\n".join(ddl))
+    if not report.ok:
+        raise typer.Exit(EXIT_FINDINGS)
+
+
+def _print_human(report: Report, *, to_stderr: bool) -> None:
+    facts = report.facts
+    names = ", ".join(t.name for t in facts.tenant_tables) or "none"
+    out = [f"{facts.backend}, schema {facts.schema or 'main'}: tenant tables: {names}"]
+    out += [f"note: {note}" for note in facts.notes]
+    out += [f"  {finding}" for finding in report.findings]
+    count = len(report.findings)
+    out.append(f"{count} problem{'s' if count != 1 else ''} found" if count else "ok: no problems")
+    typer.echo("\n".join(out), err=to_stderr)
+
+
+def _engine(url: str) -> Engine:
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+    from sqlalchemy.pool import NullPool
+
+    try:
+        parsed = make_url(url)
+        backend = parsed.get_backend_name()
+        connect_args: dict[str, Any] = {}
+        if backend == "sqlite":
+            path = parsed.database or ""
+            # SQLite would silently create a missing file and find it healthy.
+            if path in ("", ":memory:") or not Path(path).is_file():
+                _fail(f"no SQLite database at {path or '(memory)'!r}")
+        elif backend == "postgresql":
+            connect_args["connect_timeout"] = 10
+        return create_engine(parsed, poolclass=NullPool, connect_args=connect_args)
+    except (ArgumentError, NoSuchModuleError, ValueError) as exc:
+        _fail(f"bad database URL: {_first_line(exc)}")
+
+
+def _safe(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"tenantry doctor: {message}", err=True)
+    raise typer.Exit(EXIT_BAD_INPUT)

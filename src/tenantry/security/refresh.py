@@ -1,0 +1,87 @@
+"""Rotating, revocable refresh tokens; a reused token revokes its whole family."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from tenantry.errors import AuthenticationFailed
+from tenantry.models import RefreshToken
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_refresh(
+    session: Session,
+    *,
+    user_id: int,
+    tenant_id: uuid.UUID,
+    ttl: timedelta,
+    family_id: uuid.UUID | None = None,
+) -> str:
+    """Store a new refresh token (its hash only) and return the token."""
+    token = secrets.token_urlsafe(32)
+    session.add(
+        RefreshToken(
+            token_hash=_digest(token),
+            family_id=family_id or uuid.uuid4(),
+            user_id=user_id,
+            tenant_id=tenant_id,
+            expires_at=datetime.now(UTC) + ttl,
+        )
+    )
+    return token
+
+
+def rotate_refresh(session: Session, token: str, *, ttl: timedelta) -> tuple[RefreshToken, str]:
+    """Spend ``token`` and return its record and the next token of the same family.
+
+    Raises:
+        AuthenticationFailed: unknown, expired, revoked or already used. A reuse
+            revokes the family, committed at once: somebody holds a stolen copy.
+    """
+    now = datetime.now(UTC)
+    record = session.scalar(select(RefreshToken).where(RefreshToken.token_hash == _digest(token)))
+    if record is None or record.revoked_at is not None or record.expires_at <= now:
+        raise AuthenticationFailed("invalid refresh token")
+    # Mark as used atomically: of two concurrent refreshes only one wins.
+    spent = session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.id == record.id, RefreshToken.used_at.is_(None))
+        .values(used_at=now)
+    )
+    if spent.rowcount != 1:  # type: ignore[attr-defined]
+        # Commit the revocation now: the error below rolls the request back.
+        revoke_family(session, record.family_id)
+        session.commit()
+        raise AuthenticationFailed("refresh token reused; the session was revoked")
+    new = issue_refresh(
+        session,
+        user_id=record.user_id,
+        tenant_id=record.tenant_id,
+        ttl=ttl,
+        family_id=record.family_id,
+    )
+    return record, new
+
+
+def revoke_family(session: Session, family_id: uuid.UUID) -> None:
+    session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(UTC))
+    )
+
+
+def revoke_token(session: Session, token: str) -> None:
+    """Revoke the family of ``token`` (logout); unknown tokens are ignored."""
+    record = session.scalar(select(RefreshToken).where(RefreshToken.token_hash == _digest(token)))
+    if record is not None:
+        revoke_family(session, record.family_id)

@@ -1,0 +1,86 @@
+"""Access tokens (JWT, PyJWT) with pinned algorithm and required claims."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import jwt
+
+from tenantry.errors import AuthenticationFailed
+from tenantry.roles import Role
+
+ALGORITHM = "HS256"
+REQUIRED_CLAIMS = ["sub", "tenant", "role", "exp", "iat", "jti", "aud", "iss"]
+
+
+@dataclass(frozen=True, slots=True)
+class AccessClaims:
+    """What an access token says. The tenant and role are a *claim*: membership decides."""
+
+    user_id: int
+    tenant_id: uuid.UUID
+    role: Role
+    jti: str
+    expires_at: datetime
+
+
+class TokenService:
+    """Issue and verify short-lived access tokens."""
+
+    def __init__(
+        self,
+        secret: str,
+        *,
+        issuer: str = "tenantry",
+        audience: str = "tenantry-api",
+        access_ttl: timedelta = timedelta(minutes=15),
+    ) -> None:
+        if len(secret) < 32:
+            raise ValueError("the signing key must be at least 32 characters")
+        self._secret = secret
+        self.issuer = issuer
+        self.audience = audience
+        self.access_ttl = access_ttl
+
+    def issue(self, *, user_id: int, tenant_id: uuid.UUID, role: Role) -> tuple[str, datetime]:
+        """Return a signed access token and its expiry."""
+        now = datetime.now(UTC)
+        expires = now + self.access_ttl
+        payload = {
+            "sub": str(user_id),
+            "tenant": str(tenant_id),
+            "role": role.value,
+            "iat": now,
+            "exp": expires,
+            "jti": uuid.uuid4().hex,
+            "aud": self.audience,
+            "iss": self.issuer,
+        }
+        return jwt.encode(payload, self._secret, algorithm=ALGORITHM), expires
+
+    def verify(self, token: str) -> AccessClaims:
+        """Verify signature, algorithm, expiry, audience, issuer and every required claim.
+
+        Raises:
+            AuthenticationFailed: for any token that is not exactly right.
+        """
+        try:
+            payload = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[ALGORITHM],
+                audience=self.audience,
+                issuer=self.issuer,
+                options={"require": REQUIRED_CLAIMS},
+            )
+            return AccessClaims(
+                user_id=int(payload["sub"]),
+                tenant_id=uuid.UUID(payload["tenant"]),
+                role=Role(payload["role"]),
+                jti=str(payload["jti"]),
+                expires_at=datetime.fromtimestamp(payload["exp"], UTC),
+            )
+        except (jwt.PyJWTError, ValueError, TypeError, KeyError) as exc:
+            raise AuthenticationFailed("invalid or expired access token") from exc

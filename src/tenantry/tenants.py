@@ -1,0 +1,202 @@
+"""Tenant lifecycle and membership management: the rules, enforced in one place."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from tenantry import audit
+from tenantry.errors import Conflict, NotFound, PermissionDenied, TenantNotFound, ValidationFailed
+from tenantry.models import Membership, Tenant, TenantKind, User
+from tenantry.roles import Role
+from tenantry.slugs import slugify, with_suffix
+
+
+def _unique_slug(session: Session, name: str) -> str:
+    slug = slugify(name)
+    while session.scalar(select(Tenant.id).where(Tenant.slug == slug)) is not None:
+        slug = with_suffix(slugify(name))
+    return slug
+
+
+def create_tenant(
+    session: Session, *, owner_id: int, name: str, kind: TenantKind = TenantKind.PERSONAL
+) -> Tenant:
+    """Create a tenant with ``owner_id`` as its owner; a user may own several."""
+    name = name.strip()
+    if not name:
+        raise ValidationFailed("a tenant needs a name", details={"field": "name"})
+    tenant = Tenant(name=name, slug=_unique_slug(session, name), kind=kind.value)
+    session.add(tenant)
+    session.flush()
+    session.add(Membership(tenant_id=tenant.id, user_id=owner_id, role=Role.OWNER.value))
+    audit.record(session, "tenant.created", tenant_id=tenant.id, actor_id=owner_id, name=name)
+    return tenant
+
+
+def get_tenant(session: Session, tenant_id: uuid.UUID) -> Tenant:
+    tenant = session.get(Tenant, tenant_id)
+    if tenant is None:
+        raise TenantNotFound("tenant not found")
+    return tenant
+
+
+def rename_tenant(session: Session, *, tenant_id: uuid.UUID, actor_id: int, name: str) -> Tenant:
+    tenant = get_tenant(session, tenant_id)
+    name = name.strip()
+    if not name:
+        raise ValidationFailed("a tenant needs a name", details={"field": "name"})
+    old, tenant.name = tenant.name, name
+    tenant.updated_at = datetime.now(UTC)
+    audit.record(
+        session, "tenant.renamed", tenant_id=tenant_id, actor_id=actor_id, old=old, new=name
+    )
+    return tenant
+
+
+def delete_tenant(session: Session, *, tenant_id: uuid.UUID, actor_id: int, confirm: str) -> None:
+    """Delete a tenant and, by cascade, all its data. ``confirm`` must be its slug."""
+    tenant = get_tenant(session, tenant_id)
+    if confirm != tenant.slug:
+        raise ValidationFailed(
+            "type the tenant's slug to confirm deletion", details={"field": "confirm"}
+        )
+    audit.record(
+        session, "tenant.deleted", tenant_id=tenant_id, actor_id=actor_id, slug=tenant.slug
+    )
+    session.delete(tenant)
+    session.flush()
+
+
+def memberships_of(session: Session, user_id: int) -> list[tuple[Membership, Tenant]]:
+    """All of a user's memberships with their tenants, oldest first."""
+    rows = session.execute(
+        select(Membership, Tenant)
+        .join(Tenant, Tenant.id == Membership.tenant_id)
+        .where(Membership.user_id == user_id)
+        .order_by(Membership.joined_at)
+    )
+    return [(m, t) for m, t in rows]
+
+
+def get_membership(session: Session, tenant_id: uuid.UUID, user_id: int) -> Membership | None:
+    return session.get(Membership, (tenant_id, user_id))
+
+
+def members(session: Session, tenant_id: uuid.UUID) -> list[tuple[Membership, User]]:
+    rows = session.execute(
+        select(Membership, User)
+        .join(User, User.id == Membership.user_id)
+        .where(Membership.tenant_id == tenant_id)
+        .order_by(Membership.joined_at)
+    )
+    return [(m, u) for m, u in rows]
+
+
+def _owner_count(session: Session, tenant_id: uuid.UUID) -> int:
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Membership)
+            .where(Membership.tenant_id == tenant_id, Membership.role == Role.OWNER.value)
+        )
+        or 0
+    )
+
+
+def _member(session: Session, tenant_id: uuid.UUID, user_id: int) -> Membership:
+    membership = get_membership(session, tenant_id, user_id)
+    if membership is None:
+        raise NotFound("member not found")
+    return membership
+
+
+def change_role(
+    session: Session, *, tenant_id: uuid.UUID, actor: Role, actor_id: int, user_id: int, role: Role
+) -> Membership:
+    """Change a member's role.
+
+    Admins manage members below owner; only owners grant or take ownership; the
+    last owner cannot be downgraded.
+    """
+    target = _member(session, tenant_id, user_id)
+    current = Role(target.role)
+    if (current is Role.OWNER or role is Role.OWNER) and actor is not Role.OWNER:
+        raise PermissionDenied("only an owner can grant or take ownership")
+    if current is Role.OWNER and role is not Role.OWNER and _owner_count(session, tenant_id) <= 1:
+        raise Conflict("the last owner cannot be downgraded; transfer ownership first")
+    target.role = role.value
+    audit.record(
+        session,
+        "member.role_changed",
+        tenant_id=tenant_id,
+        actor_id=actor_id,
+        target=f"user:{user_id}",
+        old=current.value,
+        new=role.value,
+    )
+    return target
+
+
+def remove_member(
+    session: Session, *, tenant_id: uuid.UUID, actor: Role, actor_id: int, user_id: int
+) -> None:
+    """Remove a member; removing an owner needs an owner, and never the last one."""
+    target = _member(session, tenant_id, user_id)
+    if Role(target.role) is Role.OWNER:
+        if actor is not Role.OWNER:
+            raise PermissionDenied("only an owner can remove an owner")
+        if _owner_count(session, tenant_id) <= 1:
+            raise Conflict("the last owner cannot be removed")
+    session.delete(target)
+    audit.record(
+        session, "member.removed", tenant_id=tenant_id, actor_id=actor_id, target=f"user:{user_id}"
+    )
+
+
+def leave(session: Session, *, tenant_id: uuid.UUID, user_id: int) -> None:
+    target = _member(session, tenant_id, user_id)
+    if Role(target.role) is Role.OWNER and _owner_count(session, tenant_id) <= 1:
+        raise Conflict("the last owner cannot leave; transfer ownership or delete the tenant")
+    session.delete(target)
+    audit.record(session, "member.left", tenant_id=tenant_id, actor_id=user_id)
+
+
+def transfer_ownership(
+    session: Session, *, tenant_id: uuid.UUID, owner_id: int, new_owner_id: int
+) -> None:
+    """Make another member the owner; the previous owner becomes an admin."""
+    if new_owner_id == owner_id:
+        raise ValidationFailed("you already own this tenant", details={"field": "user_id"})
+    new_owner = _member(session, tenant_id, new_owner_id)
+    old_owner = _member(session, tenant_id, owner_id)
+    new_owner.role = Role.OWNER.value
+    old_owner.role = Role.ADMIN.value
+    audit.record(
+        session,
+        "tenant.ownership_transferred",
+        tenant_id=tenant_id,
+        actor_id=owner_id,
+        target=f"user:{new_owner_id}",
+    )
+
+
+def add_member(
+    session: Session, *, tenant_id: uuid.UUID, user_id: int, role: Role, actor_id: int | None
+) -> Membership:
+    if get_membership(session, tenant_id, user_id) is not None:
+        raise Conflict("already a member of this tenant")
+    membership = Membership(tenant_id=tenant_id, user_id=user_id, role=role.value)
+    session.add(membership)
+    audit.record(
+        session,
+        "member.added",
+        tenant_id=tenant_id,
+        actor_id=actor_id,
+        target=f"user:{user_id}",
+        role=role.value,
+    )
+    return membership

@@ -1,0 +1,268 @@
+"""Public test helpers: a switch to prove the other walls, and the route-walking attack.
+
+``attack_routes`` walks an app's route table and, for every route that takes
+an object id, requests tenant A's objects as tenant B: read, update, delete.
+Routes without ids (lists, export) are read as B and searched for A's data.
+New routes are attacked without writing new tests.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy import select
+
+from tenantry import scoping
+from tenantry.context import TenantContext, tenant_scope
+from tenantry.db import Database
+from tenantry.export import tenant_mappers
+from tenantry.models import Base, Invite, Membership
+
+_MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+@contextmanager
+def scoping_switched_off() -> Iterator[None]:
+    """Turn the ORM scoping off process-wide. Tests only: it proves what the other walls hold."""
+    scoping._enabled = False
+    try:
+        yield
+    finally:
+        scoping._enabled = True
+
+
+@dataclass
+class Victim:
+    """What tenant A owns: ids to attack with, and strings that must never leak."""
+
+    int_ids: list[int] = field(default_factory=list)
+    uuid_ids: list[uuid.UUID] = field(default_factory=list)
+    markers: list[str] = field(default_factory=list)
+
+
+def collect_victim(db: Database, tenant_id: uuid.UUID, *, markers: Sequence[str] = ()) -> Victim:
+    """Every id tenant A owns: tenant-table rows, members, invites."""
+    victim = Victim(markers=list(markers))
+    with db.sessions() as session, scoping.unscoped(session, reason="isolation test: collect ids"):
+        for mapper in tenant_mappers():
+            cls = mapper.class_
+            victim.int_ids += list(
+                session.scalars(select(cls.id).where(cls.tenant_id == tenant_id))
+            )
+        victim.int_ids += list(
+            session.scalars(select(Membership.user_id).where(Membership.tenant_id == tenant_id))
+        )
+        victim.uuid_ids += list(
+            session.scalars(select(Invite.id).where(Invite.tenant_id == tenant_id))
+        )
+        session.rollback()
+    return victim
+
+
+def _column_value(column: Any, marker: str, ctx: TenantContext, parents: Mapping[str, int]) -> Any:
+    for fk in column.foreign_keys:
+        table = fk.column.table.name
+        if table in parents:
+            return parents[table]
+        if table == "tenantry_users":
+            return ctx.user_id
+        return None
+    try:
+        kind = column.type.python_type
+    except NotImplementedError:
+        return None
+    if kind is str:
+        length = getattr(column.type, "length", None) or 200
+        # Unique per row (unique constraints), and still containing the marker.
+        return f"{marker}-{secrets.token_hex(3)}"[:length]
+    values: dict[type, Any] = {
+        bool: False,
+        int: 1,
+        float: 1.0,
+        Decimal: Decimal(1),
+        date: date(2024, 1, 15),
+        datetime: datetime(2024, 1, 15, 12, tzinfo=UTC),
+        uuid.UUID: uuid.uuid4(),
+        dict: {},
+        list: [],
+    }
+    return values.get(kind)
+
+
+def seed_every_table(db: Database, ctx: TenantContext, *, marker: str) -> None:
+    """One row in every tenant table for ``ctx``'s tenant, parents first, strings = ``marker``.
+
+    Generic on purpose: a model added tomorrow is seeded, and so attacked,
+    without a line of test code.
+    """
+    parents: dict[str, int] = {}
+    by_table = {_table_name(m): m for m in tenant_mappers()}
+    ordered = [t for t in Base.metadata.sorted_tables if t.name in by_table]
+    with tenant_scope(ctx), db.session() as session:
+        for table in ordered:
+            mapper = by_table[table.name]
+            values = {}
+            for prop in mapper.column_attrs:
+                column = prop.columns[0]
+                if column.key in ("tenant_id", "id"):
+                    continue
+                value = _column_value(column, marker, ctx, parents)
+                if value is not None:
+                    values[prop.key] = value
+            row = mapper.class_(**values)
+            session.add(row)
+            session.flush()
+            parents[table.name] = row.id
+
+
+def _table_name(mapper: Any) -> str:
+    return str(mapper.local_table.name)
+
+
+def _example(schema: Mapping[str, Any], defs: Mapping[str, Any]) -> Any:
+    if "$ref" in schema:
+        return _example(defs[schema["$ref"].rsplit("/", 1)[-1]], defs)
+    for key in ("anyOf", "oneOf", "allOf"):
+        if key in schema:
+            options = [s for s in schema[key] if s.get("type") != "null"]
+            return _example(options[0], defs) if options else None
+    if "enum" in schema:
+        return schema["enum"][0]
+    if "default" in schema:
+        return schema["default"]
+    kind = schema.get("type")
+    fmt = schema.get("format")
+    if kind == "object":
+        props = schema.get("properties", {})
+        return {k: _example(v, defs) for k, v in props.items() if k in schema.get("required", [])}
+    if kind == "array":
+        return []
+    if kind == "integer":
+        return max(1, int(schema.get("minimum", 1)))
+    if kind == "number":
+        return max(1, schema.get("minimum", 1))
+    if kind == "boolean":
+        return False
+    if fmt == "date":
+        return date(2024, 1, 15).isoformat()
+    if fmt == "date-time":
+        return datetime(2024, 1, 15, 12, tzinfo=UTC).isoformat()
+    if fmt == "uuid":
+        return str(uuid.uuid4())
+    return "attack"
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One method on one path of the app's OpenAPI document."""
+
+    method: str
+    path: str
+    path_params: dict[str, str]  # name -> "int" | "uuid" | "str"
+    body: Any
+
+
+def _kind(schema: Mapping[str, Any]) -> str:
+    options = schema.get("anyOf", [schema])
+    for option in options:
+        if option.get("type") == "integer":
+            return "int"
+        if option.get("format") == "uuid":
+            return "uuid"
+    return "str"
+
+
+def operations(app: FastAPI) -> list[Operation]:
+    """Every operation of the app, read from its OpenAPI document (the public route table)."""
+    spec = app.openapi()
+    defs = spec.get("components", {}).get("schemas", {})
+    found: list[Operation] = []
+    for path, methods in spec.get("paths", {}).items():
+        for method, op in methods.items():
+            params = {
+                p["name"]: _kind(p.get("schema", {}))
+                for p in op.get("parameters", [])
+                if p.get("in") == "path"
+            }
+            body = None
+            for media in op.get("requestBody", {}).get("content", {}).values():
+                body = _example(media.get("schema", {}), defs)
+                break
+            found.append(Operation(method.upper(), path, params, body))
+    return found
+
+
+def object_routes(app: FastAPI) -> list[Operation]:
+    """Operations with a path parameter: the ones that reach one object."""
+    return [op for op in operations(app) if op.path_params]
+
+
+def collection_routes(app: FastAPI) -> list[Operation]:
+    """GET operations without path parameters: lists, dashboards, exports."""
+    return [op for op in operations(app) if op.method == "GET" and not op.path_params]
+
+
+def _fill(op: Operation, values: Mapping[str, object]) -> str:
+    path = op.path
+    for name, kind in op.path_params.items():
+        path = path.replace("{" + name + "}", str(values[kind]))
+    return path
+
+
+def attack_routes(
+    client: Any,
+    app: FastAPI,
+    *,
+    attacker_headers: Mapping[str, str],
+    victim: Victim,
+) -> list[str]:
+    """Attack every object route with the victim's ids, as the attacker.
+
+    A response for a victim's id must equal the response for an id that does
+    not exist (same status, same body), and no response may contain a marker.
+
+    Returns:
+        One line per finding; an empty list means the isolation held.
+    """
+    findings: list[str] = []
+    missing = {"int": 2**52 + 12345, "uuid": uuid.uuid4(), "str": 2**52 + 12345}
+    for op in object_routes(app):
+        body = op.body if op.method in _MUTATING else None
+        kinds = set(op.path_params.values())
+        attacks: list[dict[str, object]] = []
+        if kinds & {"int", "str"}:
+            attacks += [{**missing, "int": i, "str": i} for i in victim.int_ids]
+        if "uuid" in kinds:
+            attacks += [{**missing, "uuid": u} for u in victim.uuid_ids]
+        where = f"{op.method} {op.path}"
+        baseline = client.request(
+            op.method, _fill(op, missing), json=body, headers=attacker_headers
+        )
+        for values in attacks:
+            response = client.request(
+                op.method, _fill(op, values), json=body, headers=attacker_headers
+            )
+            if response.status_code < 400 or response.status_code != baseline.status_code:
+                findings.append(
+                    f"{where} with a victim id answered {response.status_code}, "
+                    f"a missing id {baseline.status_code}"
+                )
+            elif response.content != baseline.content:
+                findings.append(f"{where}: victim id and missing id differ")
+            findings += _leaks(victim, where, response.text)
+    for op in collection_routes(app):
+        response = client.get(op.path, headers=attacker_headers)
+        findings += _leaks(victim, f"GET {op.path}", response.text)
+    return findings
+
+
+def _leaks(victim: Victim, where: str, text: str) -> list[str]:
+    return [f"{where} leaked {marker!r}" for marker in victim.markers if marker in text]

@@ -1,0 +1,27 @@
+"""The only part of the library that imports FastAPI/Starlette: install, dependencies, routes."""
+
+from tenantry.web.config import TenancyConfig
+from tenantry.web.deps import (
+    AdminContext,
+    CurrentClaims,
+    DbSession,
+    MemberContext,
+    OwnerContext,
+    ViewerContext,
+    get_tenancy,
+    require_role,
+)
+from tenantry.web.tenancy import Tenancy
+
+__all__ = [
+    "AdminContext",
+    "CurrentClaims",
+    "DbSession",
+    "MemberContext",
+    "OwnerContext",
+    "Tenancy",
+    "TenancyConfig",
+    "ViewerContext",
+    "get_tenancy",
+    "require_role",
+]

@@ -1,0 +1,93 @@
+"""One error shape for every failure: ``{"error": {"code", "message", "details"?}}``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from tenantry.errors import TenantryError
+
+log = logging.getLogger("tenantry.web")
+
+
+class ErrorResponse(JSONResponse):
+    """A JSON error response rendered with orjson."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+}
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if details is not None:
+        error["details"] = details
+    return {"error": error}
+
+
+def error_response(status: int, code: str, message: str, details: Any = None) -> ErrorResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return ErrorResponse(error_body(code, message, details), status_code=status, headers=headers)
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "cookie")]
+    return ".".join(parts) or str(loc[-1] if loc else "")
+
+
+async def _tenantry_error(request: Request, exc: Exception) -> ErrorResponse:
+    assert isinstance(exc, TenantryError)
+    if exc.status >= 500:
+        log.error("%s: %s", exc.code, exc.message)
+        return error_response(500, "internal_error", "The server could not complete the request.")
+    return error_response(exc.status, exc.code, exc.message, exc.details)
+
+
+async def _validation_error(request: Request, exc: Exception) -> ErrorResponse:
+    assert isinstance(exc, RequestValidationError)
+    fields = [
+        {"field": _field(tuple(e.get("loc", ()))), "message": str(e.get("msg", ""))}
+        for e in exc.errors()
+    ]
+    first = fields[0] if fields else {"field": "", "message": "invalid input"}
+    message = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
+    return error_response(422, "validation_error", message, {"fields": fields})
+
+
+async def _http_error(request: Request, exc: Exception) -> ErrorResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "error")
+    message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+    return error_response(exc.status_code, code, message)
+
+
+async def _unexpected(request: Request, exc: Exception) -> ErrorResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error_response(500, "internal_error", "The server could not complete the request.")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(TenantryError, _tenantry_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

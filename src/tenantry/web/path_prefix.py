@@ -1,0 +1,27 @@
+"""Pure ASGI middleware: ``/t/{slug}/rest`` becomes ``/rest`` with a tenant claim recorded."""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from tenantry.slugs import is_canonical
+
+CLAIM_KEY = "tenantry.path_slug"
+
+
+class TenantPathMiddleware:
+    """Records the slug as a *claim* only; membership is checked later, like any other source."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/t/"):
+            _, _, rest = scope["path"][3:].partition("/")
+            slug = scope["path"][3:].split("/", 1)[0]
+            if is_canonical(slug):
+                scope = dict(scope)
+                scope["path"] = "/" + rest
+                scope["raw_path"] = scope["path"].encode()
+                scope[CLAIM_KEY] = slug
+        await self.app(scope, receive, send)

@@ -1,0 +1,88 @@
+"""Resolution proposes, membership decides: from a request to a verified TenantContext.
+
+Sources, first match wins: the path prefix ``/t/{slug}/``, a subdomain of the
+configured base domain, the ``X-Tenant-ID`` header, the access token's tenant
+claim. Whatever the source, the membership is read from the database on every
+request, so a removal or a downgrade takes effect on the next request.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.requests import Request
+
+from tenantry.context import TenantContext
+from tenantry.errors import PermissionDenied, TenantNotFound
+from tenantry.ids import TenantId, UserId
+from tenantry.models import Membership, Tenant, TenantStatus
+from tenantry.roles import Role
+from tenantry.slugs import is_canonical
+from tenantry.web.path_prefix import CLAIM_KEY
+
+TENANT_HEADER = "x-tenant-id"
+
+
+@dataclass(frozen=True, slots=True)
+class TenantClaim:
+    """A tenant named by the request; not yet checked."""
+
+    source: str
+    tenant_id: uuid.UUID | None = None
+    slug: str | None = None
+
+
+def _subdomain(host: str, base_domain: str) -> str | None:
+    host = host.split(":", 1)[0].lower().rstrip(".")
+    suffix = "." + base_domain.lower()
+    if not host.endswith(suffix):
+        return None
+    label = host[: -len(suffix)]
+    return label if label and "." not in label else None
+
+
+def claim_from_request(
+    request: Request, token_tenant: uuid.UUID | None, base_domain: str | None
+) -> TenantClaim | None:
+    slug = request.scope.get(CLAIM_KEY)
+    if slug:
+        return TenantClaim("path", slug=slug)
+    if base_domain:
+        sub = _subdomain(request.headers.get("host", ""), base_domain)
+        if sub and sub != "www":
+            return TenantClaim("subdomain", slug=sub)
+    header = request.headers.get(TENANT_HEADER)
+    if header:
+        try:
+            return TenantClaim("header", tenant_id=uuid.UUID(header.strip()))
+        except ValueError as exc:
+            raise TenantNotFound("tenant not found") from exc
+    if token_tenant is not None:
+        return TenantClaim("token", tenant_id=token_tenant)
+    return None
+
+
+def resolve_membership(session: Session, claim: TenantClaim, user_id: int) -> TenantContext:
+    """Turn a claim into a context, or refuse with the same 404 as "no such tenant".
+
+    One indexed query: the tenant joined with the caller's membership.
+    """
+    if claim.slug is not None and not is_canonical(claim.slug):
+        raise TenantNotFound("tenant not found")
+    condition = (
+        Tenant.slug == claim.slug if claim.slug is not None else Tenant.id == claim.tenant_id
+    )
+    row = session.execute(
+        select(Tenant.id, Tenant.status, Membership.role)
+        .join(Membership, Membership.tenant_id == Tenant.id)
+        .where(condition, Membership.user_id == user_id)
+    ).first()
+    if row is None:
+        raise TenantNotFound("tenant not found")
+    tenant_id, status, role = row
+    if status != TenantStatus.ACTIVE.value:
+        raise PermissionDenied("this tenant is suspended")
+    return TenantContext(TenantId(tenant_id), UserId(user_id), Role(role))

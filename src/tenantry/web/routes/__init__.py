@@ -1,0 +1,1 @@
+"""The tenancy JSON API: accounts, tenants and members, invites, export."""

@@ -1,0 +1,103 @@
+"""Register, log in, refresh, log out, switch tenant, and ``GET /api/me``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from tenantry import accounts, tenants
+from tenantry.errors import AuthenticationFailed
+from tenantry.security.refresh import revoke_token, rotate_refresh
+from tenantry.web.deps import CurrentClaims, DbSession, ViewerContext, get_tenancy
+from tenantry.web.resolution import TenantClaim, resolve_membership
+from tenantry.web.schemas import (
+    LoginIn,
+    MeOut,
+    RefreshIn,
+    RegisterIn,
+    SwitchIn,
+    TenantOut,
+    TokenPair,
+)
+
+router = APIRouter(prefix="/api", tags=["accounts"])
+
+
+@router.post("/auth/register", status_code=201)
+async def register(body: RegisterIn, request: Request, session: DbSession) -> TokenPair:
+    tenancy = get_tenancy(request)
+    tenancy.limits.hit(tenancy.config.register_rate, "register", request)
+    user, membership = accounts.register(
+        session,
+        tenancy.passwords,
+        email=body.email,
+        password=body.password,
+        display_name=body.display_name,
+        invite_code=body.invite_code,
+        tenant_name=body.tenant_name,
+    )
+    return tenancy.issue_tokens(session, user.id, membership.tenant_id)
+
+
+@router.post("/auth/login")
+async def login(body: LoginIn, request: Request, session: DbSession) -> TokenPair:
+    tenancy = get_tenancy(request)
+    tenancy.limits.hit(tenancy.config.login_rate, "login", request)
+    user = accounts.authenticate(
+        session, tenancy.passwords, email=body.email, password=body.password
+    )
+    tenant_id = accounts.default_tenant(session, user.id)
+    if tenant_id is None:
+        raise AuthenticationFailed("wrong email or password")
+    return tenancy.issue_tokens(session, user.id, tenant_id)
+
+
+@router.post("/auth/refresh")
+async def refresh(body: RefreshIn, request: Request, session: DbSession) -> TokenPair:
+    tenancy = get_tenancy(request)
+    record, _ = rotate_refresh(session, body.refresh_token, ttl=tenancy.config.refresh_ttl)
+    # The membership may have changed since the last token: decide again.
+    ctx = resolve_membership(
+        session, TenantClaim("refresh", tenant_id=record.tenant_id), record.user_id
+    )
+    return tenancy.issue_tokens(session, record.user_id, ctx.tenant_id, family_id=record.family_id)
+
+
+@router.post("/auth/logout", status_code=204)
+async def logout(body: RefreshIn, session: DbSession) -> Response:
+    revoke_token(session, body.refresh_token)
+    return Response(status_code=204)
+
+
+@router.post("/auth/switch")
+async def switch(
+    body: SwitchIn, request: Request, session: DbSession, claims: CurrentClaims
+) -> TokenPair:
+    """A new token pair for another tenant the caller belongs to."""
+    ctx = resolve_membership(
+        session, TenantClaim("switch", tenant_id=body.tenant_id), claims.user_id
+    )
+    return get_tenancy(request).issue_tokens(session, claims.user_id, ctx.tenant_id)
+
+
+@router.get("/me")
+async def me(ctx: ViewerContext, session: DbSession) -> MeOut:
+    user = accounts.get_user(session, ctx.user_id)
+    return MeOut(
+        id=user.id,
+        email=user.email,
+        display_name=user.display_name,
+        is_platform_admin=user.is_platform_admin,
+        current_tenant_id=ctx.tenant_id,
+        memberships=[
+            TenantOut(
+                id=t.id,
+                slug=t.slug,
+                name=t.name,
+                kind=t.kind,
+                plan=t.plan,
+                status=t.status,
+                role=m.role,
+            )
+            for m, t in tenants.memberships_of(session, user.id)
+        ],
+    )

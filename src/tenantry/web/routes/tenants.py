@@ -1,0 +1,162 @@
+"""The current tenant, the caller's tenants, and member management."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Request, Response
+from sqlalchemy import select
+
+from tenantry import tenants
+from tenantry.models import AuditEvent, Tenant
+from tenantry.roles import Role
+from tenantry.web.deps import (
+    AdminContext,
+    CurrentClaims,
+    DbSession,
+    OwnerContext,
+    ViewerContext,
+    get_tenancy,
+)
+from tenantry.web.schemas import (
+    AuditOut,
+    MemberOut,
+    RenameIn,
+    RoleIn,
+    TenantIn,
+    TenantOut,
+    TokenPair,
+    TransferIn,
+)
+
+router = APIRouter(prefix="/api", tags=["tenants"])
+
+
+def _out(tenant: Tenant, role: str | None = None) -> TenantOut:
+    return TenantOut(
+        id=tenant.id,
+        slug=tenant.slug,
+        name=tenant.name,
+        kind=tenant.kind,
+        plan=tenant.plan,
+        status=tenant.status,
+        role=Role(role) if role else None,
+    )
+
+
+@router.get("/tenants")
+async def my_tenants(session: DbSession, claims: CurrentClaims) -> list[TenantOut]:
+    return [_out(t, m.role) for m, t in tenants.memberships_of(session, claims.user_id)]
+
+
+@router.post("/tenants", status_code=201)
+async def create_tenant(
+    body: TenantIn, request: Request, session: DbSession, claims: CurrentClaims
+) -> TokenPair:
+    """Create a tenant owned by the caller, and return tokens for it."""
+    tenant = tenants.create_tenant(session, owner_id=claims.user_id, name=body.name, kind=body.kind)
+    return get_tenancy(request).issue_tokens(session, claims.user_id, tenant.id)
+
+
+@router.get("/tenant")
+async def current_tenant(ctx: ViewerContext, session: DbSession) -> TenantOut:
+    return _out(tenants.get_tenant(session, ctx.tenant_id), ctx.role)
+
+
+@router.patch("/tenant")
+async def rename_tenant(body: RenameIn, ctx: OwnerContext, session: DbSession) -> TenantOut:
+    tenant = tenants.rename_tenant(
+        session, tenant_id=ctx.tenant_id, actor_id=ctx.user_id or 0, name=body.name
+    )
+    return _out(tenant, ctx.role)
+
+
+@router.delete("/tenant", status_code=204)
+async def delete_tenant(
+    ctx: OwnerContext, session: DbSession, confirm: str = Query(default="", max_length=100)
+) -> Response:
+    """Delete the tenant and all its data; ``confirm`` must repeat its slug."""
+    tenants.delete_tenant(
+        session, tenant_id=ctx.tenant_id, actor_id=ctx.user_id or 0, confirm=confirm
+    )
+    return Response(status_code=204)
+
+
+@router.get("/tenant/members")
+async def list_members(ctx: ViewerContext, session: DbSession) -> list[MemberOut]:
+    return [
+        MemberOut(
+            user_id=u.id,
+            email=u.email,
+            display_name=u.display_name,
+            role=Role(m.role),
+            joined_at=m.joined_at,
+        )
+        for m, u in tenants.members(session, ctx.tenant_id)
+    ]
+
+
+@router.patch("/tenant/members/{user_id}")
+async def change_role(
+    user_id: int, body: RoleIn, ctx: AdminContext, session: DbSession
+) -> MemberOut:
+    tenants.change_role(
+        session,
+        tenant_id=ctx.tenant_id,
+        actor=ctx.role,
+        actor_id=ctx.user_id or 0,
+        user_id=user_id,
+        role=body.role,
+    )
+    for m, u in tenants.members(session, ctx.tenant_id):
+        if u.id == user_id:
+            return MemberOut(
+                user_id=u.id,
+                email=u.email,
+                display_name=u.display_name,
+                role=Role(m.role),
+                joined_at=m.joined_at,
+            )
+    raise AssertionError("member vanished")  # pragma: no cover
+
+
+@router.delete("/tenant/members/{user_id}", status_code=204)
+async def remove_member(user_id: int, ctx: AdminContext, session: DbSession) -> Response:
+    tenants.remove_member(
+        session, tenant_id=ctx.tenant_id, actor=ctx.role, actor_id=ctx.user_id or 0, user_id=user_id
+    )
+    return Response(status_code=204)
+
+
+@router.post("/tenant/leave", status_code=204)
+async def leave(ctx: ViewerContext, session: DbSession) -> Response:
+    tenants.leave(session, tenant_id=ctx.tenant_id, user_id=ctx.user_id or 0)
+    return Response(status_code=204)
+
+
+@router.post("/tenant/transfer", status_code=204)
+async def transfer(body: TransferIn, ctx: OwnerContext, session: DbSession) -> Response:
+    tenants.transfer_ownership(
+        session, tenant_id=ctx.tenant_id, owner_id=ctx.user_id or 0, new_owner_id=body.user_id
+    )
+    return Response(status_code=204)
+
+
+@router.get("/tenant/audit")
+async def audit_log(
+    ctx: AdminContext, session: DbSession, limit: int = Query(default=100, ge=1, le=1000)
+) -> list[AuditOut]:
+    events = session.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.tenant_id == ctx.tenant_id)
+        .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
+        .limit(limit)
+    )
+    return [
+        AuditOut(
+            action=e.action,
+            actor_id=e.actor_id,
+            target=e.target,
+            details=e.details,
+            created_at=e.created_at,
+        )
+        for e in events
+    ]

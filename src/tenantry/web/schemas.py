@@ -1,0 +1,130 @@
+"""Request and response bodies of the tenancy API. Inputs forbid unknown fields:
+a ``tenant_id`` in a body is refused, never trusted."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tenantry.models import TenantKind
+from tenantry.roles import Role
+
+
+class Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class RegisterIn(Input):
+    email: str = Field(min_length=3, max_length=320)
+    password: str = Field(min_length=1, max_length=1024)
+    display_name: str = Field(default="", max_length=200)
+    invite_code: str | None = Field(default=None, max_length=100)
+    tenant_name: str | None = Field(default=None, max_length=200)
+
+
+class LoginIn(Input):
+    email: str = Field(min_length=1, max_length=320)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class RefreshIn(Input):
+    refresh_token: str = Field(min_length=1, max_length=200)
+
+
+class SwitchIn(Input):
+    tenant_id: uuid.UUID
+
+
+class TenantIn(Input):
+    name: str = Field(min_length=1, max_length=200)
+    kind: TenantKind = TenantKind.FAMILY
+
+
+class RenameIn(Input):
+    name: str = Field(min_length=1, max_length=200)
+
+
+class RoleIn(Input):
+    role: Role
+
+
+class TransferIn(Input):
+    user_id: int
+
+
+class InviteIn(Input):
+    role: Role = Role.MEMBER
+    expires_in_hours: int = Field(default=168, ge=1, le=2160)
+    max_uses: int = Field(default=1, ge=1, le=1000)
+    email: str | None = Field(default=None, max_length=320)
+
+
+class JoinIn(Input):
+    code: str = Field(min_length=1, max_length=100)
+
+
+class TokenPair(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: str = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret
+    expires_at: datetime
+    tenant_id: uuid.UUID
+    role: Role
+
+
+class TenantOut(BaseModel):
+    id: uuid.UUID
+    slug: str
+    name: str
+    kind: str
+    plan: str
+    status: str
+    role: Role | None = None
+
+
+class MemberOut(BaseModel):
+    user_id: int
+    email: str
+    display_name: str
+    role: Role
+    joined_at: datetime
+
+
+class MeOut(BaseModel):
+    id: int
+    email: str
+    display_name: str
+    is_platform_admin: bool
+    current_tenant_id: uuid.UUID
+    memberships: list[TenantOut]
+
+
+class InviteOut(BaseModel):
+    id: uuid.UUID
+    role: Role
+    email: str | None
+    created_at: datetime
+    expires_at: datetime
+    max_uses: int
+    uses: int
+    revoked: bool
+
+
+class InviteCreatedOut(InviteOut):
+    code: str
+
+
+class InvitePreviewOut(BaseModel):
+    tenant_name: str
+    inviter: str
+    role: Role
+
+
+class AuditOut(BaseModel):
+    action: str
+    actor_id: int | None
+    target: str | None
+    details: dict[str, object]
+    created_at: datetime

@@ -1,0 +1,174 @@
+"""Shared fixtures: migrated databases on each backend, apps and clients.
+
+The PostgreSQL server starts only when a test asks for it (``-m 'not postgres'``
+never starts it); see ``tests/support/postgres.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from tenantry.models import Base
+from tenantry.security.passwords import Passwords, fast_test_hasher
+from tenantry_server.app import create_app, default_plugins, migrate
+from tenantry_server.settings import Settings
+from tests.notes_app import NotesPlugin
+from tests.support.databases import TestDatabase, sqlite_database
+from tests.support.databases import migrate as migrate_test_db
+from tests.support.postgres import APP_ROLE, OWNER_ROLE, PostgresServer, postgres_server
+
+PASSWORD = "correct horse battery"
+FAST_PASSWORDS = Passwords(fast_test_hasher())
+
+
+def make_settings(url: str, data_dir: Path, **overrides: Any) -> Settings:
+    return Settings(database_url=url, data_dir=data_dir, secret_key="s" * 64, **overrides)
+
+
+@pytest.fixture(scope="session")
+def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database migrated once (core + apps) plus the test-only notes tables."""
+    directory = tmp_path_factory.mktemp("template")
+    path = directory / "template.sqlite3"
+    settings = make_settings(f"sqlite:///{path}", directory)
+    migrate(settings, default_plugins())
+    from tenantry.db import Database
+
+    db = Database(settings.database_url)
+    Base.metadata.create_all(db.engine)
+    db.dispose()
+    return path
+
+
+@pytest.fixture
+def settings(tmp_path: Path, template_db: Path) -> Settings:
+    path = tmp_path / "db.sqlite3"
+    shutil.copy(template_db, path)
+    return make_settings(f"sqlite:///{path}", tmp_path, **_limits())
+
+
+def _limits() -> dict[str, Any]:
+    return {}
+
+
+@pytest.fixture
+def app(settings: Settings) -> Iterator[FastAPI]:
+    application = create_app(
+        settings, [*default_plugins(), NotesPlugin()], passwords=FAST_PASSWORDS
+    )
+    yield application
+    application.state.tenancy.db.dispose()
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@dataclass
+class Member:
+    """A signed-in person in one tenant, for tests."""
+
+    email: str
+    user_id: int
+    tenant_id: str
+    access: str
+    refresh: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access}"}
+
+
+def register(client: TestClient, email: str, **extra: Any) -> Member:
+    response = client.post(
+        "/api/auth/register", json={"email": email, "password": PASSWORD, **extra}
+    )
+    assert response.status_code == 201, response.text
+    data = response.json()
+    me = client.get("/api/me", headers={"Authorization": f"Bearer {data['access_token']}"})
+    return Member(
+        email, me.json()["id"], data["tenant_id"], data["access_token"], data["refresh_token"]
+    )
+
+
+def invite_and_join(client: TestClient, admin: Member, email: str, role: str = "member") -> Member:
+    code = client.post("/api/tenant/invites", json={"role": role}, headers=admin.headers).json()[
+        "code"
+    ]
+    return register(client, email, invite_code=code)
+
+
+@pytest.fixture
+def alice(client: TestClient) -> Member:
+    return register(client, "alice@example.com", tenant_name="Alice household")
+
+
+@pytest.fixture
+def bob(client: TestClient) -> Member:
+    return register(client, "bob@example.com", tenant_name="Bob household")
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() == "true"
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """The session's PostgreSQL server (started on first use, stopped at the end)."""
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def pg_template(postgres: PostgresServer) -> Iterator[str]:
+    """A migrated database that each test's database is cloned from."""
+    name = postgres.create_database()
+    migrate_test_db(postgres.url(OWNER_ROLE, name))
+    yield name
+    postgres.drop_database(name)
+
+
+@pytest.fixture
+def pg_database(postgres: PostgresServer, pg_template: str) -> Iterator[TestDatabase]:
+    """A fresh migrated PostgreSQL database, dropped after the test."""
+    name = postgres.create_database(template=pg_template)
+    yield TestDatabase("postgresql", postgres.url(OWNER_ROLE, name), postgres.url(APP_ROLE, name))
+    postgres.drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> TestDatabase:
+    """A fresh migrated database, once per backend: the fixture to parametrise a suite with."""
+    if request.param == "sqlite":
+        return sqlite_database(tmp_path)
+    db: TestDatabase = request.getfixturevalue("pg_database")
+    return db
+
+
+_SERVICE_MARKERS = ("postgres", "browser")
+_skipped_service_tests: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped and any(m in report.keywords for m in _SERVICE_MARKERS):
+        _skipped_service_tests.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """In CI a skipped test that needs a real service is a failure, loudly."""
+    if in_ci() and _skipped_service_tests:
+        print(f"\nCI: {len(_skipped_service_tests)} service tests were skipped:")
+        for nodeid in _skipped_service_tests:
+            print(f"  {nodeid}")
+        session.exitstatus = 1

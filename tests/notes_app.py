@@ -1,0 +1,107 @@
+"""A tiny tenant-aware app used by the core's tests: notes with comments.
+
+It is built exactly as a user's app would be: TenantScoped models, role aliases
+in route signatures, no tenant_id anywhere in route code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI, Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import String, select
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from tenantry.db import Database
+from tenantry.errors import NotFound
+from tenantry.models import Base, TenantScoped, tenant_foreign_key
+from tenantry.web import DbSession, MemberContext, Tenancy, ViewerContext
+
+
+class AppNote(TenantScoped, Base):
+    __tablename__ = "app_notes"
+
+    body: Mapped[str] = mapped_column(String(200))
+    comments: Mapped[list[AppComment]] = relationship(back_populates="note")
+
+
+class AppComment(TenantScoped, Base):
+    __tablename__ = "app_comments"
+    __table_args__ = (tenant_foreign_key("note_id", "app_notes"),)
+
+    note_id: Mapped[int]
+    text: Mapped[str] = mapped_column(String(200))
+    note: Mapped[AppNote] = relationship(back_populates="comments")
+
+
+class NoteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    body: str = Field(min_length=1, max_length=200)
+
+
+class NoteOut(BaseModel):
+    id: int
+    body: str
+
+
+router = APIRouter(prefix="/api/notes")
+
+
+@router.get("")
+async def list_notes(ctx: ViewerContext, session: DbSession) -> list[NoteOut]:
+    rows = session.execute(select(AppNote.id, AppNote.body).order_by(AppNote.id))
+    return [NoteOut(id=i, body=b) for i, b in rows]
+
+
+@router.post("", status_code=201)
+async def create_note(body: NoteIn, ctx: MemberContext, session: DbSession) -> NoteOut:
+    note = AppNote(body=body.body)
+    session.add(note)
+    session.flush()
+    return NoteOut(id=note.id, body=note.body)
+
+
+def _get(session: DbSession, tenant_id: object, note_id: int) -> AppNote:
+    note = session.get(AppNote, (tenant_id, note_id))
+    if note is None:
+        raise NotFound("note not found")
+    return note
+
+
+@router.get("/{note_id}")
+async def read_note(note_id: int, ctx: ViewerContext, session: DbSession) -> NoteOut:
+    note = _get(session, ctx.tenant_id, note_id)
+    return NoteOut(id=note.id, body=note.body)
+
+
+@router.put("/{note_id}")
+async def update_note(
+    note_id: int, body: NoteIn, ctx: MemberContext, session: DbSession
+) -> NoteOut:
+    note = _get(session, ctx.tenant_id, note_id)
+    note.body = body.body
+    return NoteOut(id=note.id, body=note.body)
+
+
+@router.delete("/{note_id}", status_code=204)
+async def delete_note(note_id: int, ctx: MemberContext, session: DbSession) -> Response:
+    session.delete(_get(session, ctx.tenant_id, note_id))
+    return Response(status_code=204)
+
+
+class NotesPlugin:
+    """The test app as a server plugin; its tables come from ``create_all`` in tests."""
+
+    name = "notes"
+
+    @property
+    def migrations(self) -> Sequence[Path]:
+        return []
+
+    def install(self, app: FastAPI, tenancy: Tenancy) -> None:
+        app.include_router(router)
+
+    def seed_demo(self, db: Database, tenancy: Tenancy) -> list[str]:
+        return []

@@ -1,0 +1,26 @@
+"""A tiny tenant-owned schema used only by the tests: notes and their tags."""
+
+from __future__ import annotations
+
+from sqlalchemy import String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tenantry.models import Base, TenantScoped, tenant_foreign_key
+from tenantry.models.base import RowId
+
+
+class Note(TenantScoped, Base):
+    __tablename__ = "test_notes"
+
+    body: Mapped[str] = mapped_column(String(200))
+
+
+class NoteTag(TenantScoped, Base):
+    __tablename__ = "test_note_tags"
+    __table_args__ = (
+        tenant_foreign_key("note_id", "test_notes"),
+        UniqueConstraint("tenant_id", "label"),
+    )
+
+    note_id: Mapped[int] = mapped_column(RowId)
+    label: Mapped[str] = mapped_column(String(40))

@@ -1,0 +1,163 @@
+"""The ORM scoping wall: every statement shape, from a second tenant, and failing closed."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import delete, select, text, update
+from sqlalchemy.orm import aliased
+
+from tenantry.context import TenantContext, tenant_scope
+from tenantry.db import Database
+from tenantry.errors import CrossTenantWrite, NoTenantContext
+from tenantry.models import AuditEvent, Tenant
+from tenantry.roles import Role
+from tenantry.scoping import SessionTenantMismatch, unscoped
+from tenantry_server.settings import Settings
+from tests.notes_app import AppComment as Comment
+from tests.notes_app import AppNote as Note
+
+A, B = uuid.uuid4(), uuid.uuid4()
+CTX_A = TenantContext(A, None, Role.OWNER)  # type: ignore[arg-type]
+CTX_B = TenantContext(B, None, Role.OWNER)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def db(settings: Settings) -> Iterator[Database]:
+    database = Database(settings.database_url)
+    with database.session() as s:
+        s.add_all([Tenant(id=A, slug="a", name="A"), Tenant(id=B, slug="b", name="B")])
+    with tenant_scope(CTX_A), database.session() as s:
+        note = Note(body="a-secret")
+        s.add(note)
+        s.flush()
+        s.add(Comment(note_id=note.id, text="a-comment"))
+    with tenant_scope(CTX_B), database.session() as s:
+        s.add(Note(body="b-note"))
+    yield database
+    database.dispose()
+
+
+def a_note_id(db: Database) -> int:
+    with tenant_scope(CTX_A), db.session() as s:
+        return s.scalars(select(Note.id)).one()
+
+
+def test_select_alias_union_join_see_only_own_rows(db: Database) -> None:
+    with tenant_scope(CTX_B), db.session() as s:
+        assert s.scalars(select(Note.body)).all() == ["b-note"]
+        other = aliased(Note)
+        assert s.scalars(select(other.body)).all() == ["b-note"]
+        assert len(s.execute(select(Note.id).union_all(select(Note.id))).all()) == 2
+        assert s.execute(select(Comment).join(Comment.note)).all() == []
+        assert s.scalars(select(Comment.text)).all() == []
+
+
+def test_get_by_key_of_another_tenant_is_none(db: Database) -> None:
+    note_id = a_note_id(db)
+    with tenant_scope(CTX_B), db.session() as s:
+        assert s.get(Note, (A, note_id)) is None
+
+
+def test_relationship_loads_are_scoped(db: Database) -> None:
+    with tenant_scope(CTX_A), db.session() as s:
+        note = s.scalars(select(Note)).one()
+        assert [c.text for c in note.comments] == ["a-comment"]
+
+
+def test_bulk_update_and_delete_touch_only_own_rows(db: Database) -> None:
+    with tenant_scope(CTX_B), db.session() as s:
+        assert s.execute(update(Note).values(body="pwned")).rowcount == 1
+        assert s.execute(delete(Comment)).rowcount == 0
+    with tenant_scope(CTX_A), db.session() as s:
+        assert s.scalars(select(Note.body)).all() == ["a-secret"]
+        assert s.scalars(select(Comment.text)).all() == ["a-comment"]
+
+
+def test_insert_is_stamped_with_the_current_tenant(db: Database) -> None:
+    with tenant_scope(CTX_B), db.session() as s:
+        note = Note(body="stamped")
+        s.add(note)
+        s.flush()
+        assert note.tenant_id == B
+
+
+def test_writing_a_row_of_another_tenant_raises(db: Database) -> None:
+    note_id = a_note_id(db)
+    with tenant_scope(CTX_B), pytest.raises(CrossTenantWrite), db.session() as s:
+        s.add(Comment(tenant_id=A, note_id=note_id, text="planted"))
+        s.flush()
+
+
+def test_moving_a_row_to_another_tenant_raises(db: Database) -> None:
+    with tenant_scope(CTX_B), pytest.raises(CrossTenantWrite), db.session() as s:
+        note = s.scalars(select(Note)).one()
+        note.tenant_id = A
+        s.flush()
+
+
+def test_database_refuses_a_cross_tenant_reference(db: Database) -> None:
+    note_id = a_note_id(db)
+    with pytest.raises(Exception, match="FOREIGN KEY"), db.engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO app_comments (tenant_id, id, note_id, text) VALUES (:t, 1, :n, 'x')"),
+            {"t": B.hex, "n": note_id},
+        )
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        select(Note),
+        select(Note.id),
+        select(Tenant).join(Note, Note.tenant_id == Tenant.id),
+        update(Note).values(body="x"),
+        delete(Comment),
+    ],
+    ids=["entity", "column", "join-from-core-table", "update", "delete"],
+)
+def test_no_context_fails_closed(db: Database, statement: object) -> None:
+    with pytest.raises(NoTenantContext), db.session() as s:
+        s.execute(statement)  # type: ignore[call-overload]
+
+
+def test_no_context_insert_fails_closed(db: Database) -> None:
+    with pytest.raises(NoTenantContext), db.session() as s:
+        s.add(Note(body="orphan"))
+
+
+def test_core_statement_on_tenant_table_is_refused_in_context(db: Database) -> None:
+    with tenant_scope(CTX_B), pytest.raises(NoTenantContext), db.session() as s:
+        s.execute(select(Note.__table__))
+
+
+def test_unscoped_sees_all_and_is_audited(db: Database) -> None:
+    with db.session() as s, unscoped(s, reason="support ticket 42"):
+        assert sorted(s.scalars(select(Note.body))) == ["a-secret", "b-note"]
+    with db.session() as s:
+        event = s.scalars(select(AuditEvent).where(AuditEvent.action == "unscoped")).one()
+        assert event.details == {"reason": "support ticket 42"}
+
+
+def test_unscoped_needs_a_reason(db: Database) -> None:
+    with db.sessions() as s, pytest.raises(ValueError, match="reason"), unscoped(s, reason=" "):
+        pass
+
+
+def test_a_session_never_serves_two_tenants(db: Database) -> None:
+    with tenant_scope(CTX_A), db.session() as s:
+        s.scalars(select(Note)).all()
+        with tenant_scope(CTX_B), pytest.raises(SessionTenantMismatch):
+            s.scalars(select(Note)).all()
+
+
+def test_objects_of_other_tenants_leave_the_identity_map_after_unscoped(db: Database) -> None:
+    with tenant_scope(CTX_B), db.session() as s:
+        mine = s.scalars(select(Note)).all()
+        with unscoped(s, reason="maintenance"):
+            everything = s.scalars(select(Note)).all()
+        assert len(everything) == 2 and len(mine) == 1
+        bodies = [o.body for o in s.identity_map.values() if isinstance(o, Note)]
+        assert bodies == ["b-note"]

@@ -1,0 +1,59 @@
+"""Every failure is JSON with a code and a message; no input produces a 500."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from tests.conftest import Member
+
+
+def test_body_over_the_limit_is_413(client: TestClient, alice: Member) -> None:
+    response = client.post(
+        "/api/notes",
+        content=b'{"body": "' + b"x" * 2_000_000 + b'"}',
+        headers={**alice.headers, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"
+
+
+def test_chunked_body_over_the_limit_is_413(client: TestClient, alice: Member) -> None:
+    def chunks():  # type: ignore[no-untyped-def]
+        for _ in range(40):
+            yield b"x" * 65536
+
+    response = client.post("/api/notes", content=chunks(), headers=alice.headers)
+    assert response.status_code == 413
+
+
+def test_validation_names_the_field(client: TestClient, alice: Member) -> None:
+    response = client.post("/api/notes", json={"body": ""}, headers=alice.headers)
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "validation_error"
+    assert error["details"]["fields"][0]["field"] == "body"
+
+
+def test_tenant_id_in_a_body_is_refused(client: TestClient, alice: Member, bob: Member) -> None:
+    response = client.post(
+        "/api/notes", json={"body": "x", "tenant_id": bob.tenant_id}, headers=alice.headers
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["details"]["fields"][0]["field"] == "tenant_id"
+
+
+def test_malformed_json_and_wrong_types_are_422(client: TestClient, alice: Member) -> None:
+    broken = client.post(
+        "/api/notes",
+        content=b"{not json",
+        headers={**alice.headers, "Content-Type": "application/json"},
+    )
+    assert broken.status_code == 422
+    wrong = client.get("/api/notes/not-a-number", headers=alice.headers)
+    assert wrong.status_code == 422
+    assert wrong.json()["error"]["details"]["fields"][0]["field"] == "note_id"
+
+
+def test_unknown_route_and_method_have_the_error_shape(client: TestClient) -> None:
+    assert client.get("/api/nothing-here").json()["error"]["code"] == "not_found"
+    assert client.put("/api/me").json()["error"]["code"] == "method_not_allowed"

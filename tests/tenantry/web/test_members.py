@@ -1,0 +1,92 @@
+"""Roles, member management, and changes taking effect on the very next request."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from tests.conftest import Member, invite_and_join
+
+
+def test_viewer_reads_but_cannot_write(client: TestClient, alice: Member) -> None:
+    viewer = invite_and_join(client, alice, "viewer@example.com", role="viewer")
+    assert client.get("/api/notes", headers=viewer.headers).status_code == 200
+    response = client.post("/api/notes", json={"body": "hi"}, headers=viewer.headers)
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "forbidden"
+
+
+def test_member_cannot_manage_members_or_invites(client: TestClient, alice: Member) -> None:
+    member = invite_and_join(client, alice, "m@example.com")
+    assert client.post("/api/tenant/invites", json={}, headers=member.headers).status_code == 403
+    response = client.patch(
+        f"/api/tenant/members/{alice.user_id}", json={"role": "viewer"}, headers=member.headers
+    )
+    assert response.status_code == 403
+
+
+def test_removal_takes_effect_on_the_next_request(client: TestClient, alice: Member) -> None:
+    member = invite_and_join(client, alice, "m@example.com")
+    assert client.get("/api/notes", headers=member.headers).status_code == 200
+    removed = client.delete(f"/api/tenant/members/{member.user_id}", headers=alice.headers)
+    assert removed.status_code == 204
+    # Same, still unexpired token: refused now.
+    assert client.get("/api/notes", headers=member.headers).status_code == 404
+
+
+def test_downgrade_takes_effect_on_the_next_request(client: TestClient, alice: Member) -> None:
+    member = invite_and_join(client, alice, "m@example.com")
+    assert client.post("/api/notes", json={"body": "x"}, headers=member.headers).status_code == 201
+    client.patch(
+        f"/api/tenant/members/{member.user_id}", json={"role": "viewer"}, headers=alice.headers
+    )
+    assert client.post("/api/notes", json={"body": "y"}, headers=member.headers).status_code == 403
+
+
+def test_last_owner_cannot_leave_or_be_downgraded(client: TestClient, alice: Member) -> None:
+    leave = client.post("/api/tenant/leave", headers=alice.headers)
+    assert leave.status_code == 409
+    down = client.patch(
+        f"/api/tenant/members/{alice.user_id}", json={"role": "admin"}, headers=alice.headers
+    )
+    assert down.status_code == 409
+
+
+def test_admin_cannot_touch_the_owner(client: TestClient, alice: Member) -> None:
+    admin = invite_and_join(client, alice, "admin@example.com", role="admin")
+    response = client.delete(f"/api/tenant/members/{alice.user_id}", headers=admin.headers)
+    assert response.status_code == 403
+    promote = client.patch(
+        f"/api/tenant/members/{admin.user_id}", json={"role": "owner"}, headers=admin.headers
+    )
+    assert promote.status_code == 403
+
+
+def test_transfer_ownership(client: TestClient, alice: Member) -> None:
+    member = invite_and_join(client, alice, "m@example.com")
+    response = client.post(
+        "/api/tenant/transfer", json={"user_id": member.user_id}, headers=alice.headers
+    )
+    assert response.status_code == 204
+    roles = {
+        m["email"]: m["role"]
+        for m in client.get("/api/tenant/members", headers=alice.headers).json()
+    }
+    assert roles == {"alice@example.com": "admin", "m@example.com": "owner"}
+    assert client.post("/api/tenant/leave", headers=alice.headers).status_code == 204
+
+
+def test_rename_is_for_owners_and_audited(client: TestClient, alice: Member) -> None:
+    admin = invite_and_join(client, alice, "admin@example.com", role="admin")
+    assert client.patch("/api/tenant", json={"name": "X"}, headers=admin.headers).status_code == 403
+    response = client.patch("/api/tenant", json={"name": "The Alices"}, headers=alice.headers)
+    assert response.json()["name"] == "The Alices"
+    actions = [e["action"] for e in client.get("/api/tenant/audit", headers=alice.headers).json()]
+    assert "tenant.renamed" in actions and "member.added" in actions
+
+
+def test_delete_needs_the_slug_and_removes_everything(client: TestClient, alice: Member) -> None:
+    client.post("/api/notes", json={"body": "bye"}, headers=alice.headers)
+    slug = client.get("/api/tenant", headers=alice.headers).json()["slug"]
+    assert client.delete("/api/tenant?confirm=wrong", headers=alice.headers).status_code == 422
+    assert client.delete(f"/api/tenant?confirm={slug}", headers=alice.headers).status_code == 204
+    assert client.get("/api/notes", headers=alice.headers).status_code == 404

@@ -1,0 +1,49 @@
+"""Tenant resolution: header, path prefix and subdomain are claims that membership decides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from tenantry_server.app import create_app, default_plugins
+from tenantry_server.settings import Settings
+from tests.conftest import FAST_PASSWORDS, Member, register
+from tests.notes_app import NotesPlugin
+
+
+def test_header_names_another_of_my_tenants(client: TestClient, alice: Member) -> None:
+    office = client.post("/api/tenants", json={"name": "Office"}, headers=alice.headers).json()
+    headers = {**alice.headers, "X-Tenant-ID": office["tenant_id"]}
+    assert client.get("/api/tenant", headers=headers).json()["name"] == "Office"
+
+
+def test_header_naming_a_tenant_i_do_not_belong_to_is_refused(
+    client: TestClient, alice: Member, bob: Member
+) -> None:
+    for value in (bob.tenant_id, "not-a-uuid", "00000000-0000-0000-0000-000000000000"):
+        response = client.get("/api/notes", headers={**alice.headers, "X-Tenant-ID": value})
+        assert response.status_code == 404
+        assert response.json()["error"]["code"] == "tenant_not_found"
+
+
+def test_path_prefix_selects_the_tenant(client: TestClient, alice: Member, bob: Member) -> None:
+    slug = client.get("/api/tenant", headers=alice.headers).json()["slug"]
+    assert client.get(f"/t/{slug}/api/tenant", headers=alice.headers).json()["slug"] == slug
+    assert client.get(f"/t/{slug}/api/notes", headers=bob.headers).status_code == 404
+
+
+def test_subdomain_selects_the_tenant(settings: Settings, tmp_path: Path) -> None:
+    app = create_app(
+        settings.model_copy(update={"base_domain": "example.test"}),
+        [*default_plugins(), NotesPlugin()],
+        passwords=FAST_PASSWORDS,
+    )
+    with TestClient(app, base_url="http://example.test") as client:
+        alice = register(client, "alice@example.com", tenant_name="Acme")
+        bob = register(client, "bob@example.com", tenant_name="Other")
+        ok = client.get("/api/tenant", headers={**alice.headers, "Host": "acme.example.test"})
+        assert ok.json()["slug"] == "acme"
+        refused = client.get("/api/notes", headers={**bob.headers, "Host": "acme.example.test"})
+        assert refused.status_code == 404
+    app.state.tenancy.db.dispose()
