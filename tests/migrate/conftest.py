@@ -14,7 +14,6 @@ from tenantry.migrate.samples import APPS, example_mapping, generate
 from tests.support.postgres import OWNER_ROLE, PostgresServer
 
 
-
 @pytest.fixture
 def sqlite_sample(tmp_path: Path) -> Callable[..., str]:
     """``make(app, awkward=True) -> url`` of a fresh legacy SQLite database."""
@@ -40,7 +39,7 @@ def strict_mapping(app: str, tmp_path: Path) -> Path:
     data["users"].pop("email_overrides", None)
     parse_mapping(data)
     path = tmp_path / f"{app}-strict.toml"
-    lines = [f"version = 1", "[users]"]
+    lines = ["version = 1", "[users]"]
     lines += [f'{k} = "{v}"' for k, v in data["users"].items()]
     for name, spec in data["tables"].items():
         lines.append(f"[tables.{name}]")

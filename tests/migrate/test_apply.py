@@ -20,7 +20,6 @@ from tenantry.migrate import (
 from tenantry.migrate.checksum import table_checksum
 from tenantry.migrate.progress import Reporter
 from tenantry.migrate.schema import app_tables, table_info
-
 from tests.migrate.conftest import example, strict_mapping
 
 QUIET = Reporter(quiet=True)
@@ -28,8 +27,7 @@ QUIET = Reporter(quiet=True)
 
 def fingerprint(engine: Engine) -> dict[str, tuple[int, str]]:
     with engine.connect() as conn:
-        return {n: table_checksum(conn, n, table_info(conn, n).columns)
-                for n in app_tables(conn)}
+        return {n: table_checksum(conn, n, table_info(conn, n).columns) for n in app_tables(conn)}
 
 
 def convert(engine: Engine, app: str, backup: Path) -> None:
@@ -69,8 +67,12 @@ def test_apply_refuses_unresolved_problems(
     engine = conversion_engine(sqlite_sample("electricity"))
     before = fingerprint(engine)
     with pytest.raises(ProblemsFound):
-        apply(engine, load_mapping(strict_mapping("electricity", tmp_path)),
-              backup_path=tmp_path / "b", reporter=QUIET)
+        apply(
+            engine,
+            load_mapping(strict_mapping("electricity", tmp_path)),
+            backup_path=tmp_path / "b",
+            reporter=QUIET,
+        )
     assert fingerprint(engine) == before
     engine.dispose()
 
@@ -81,7 +83,8 @@ def test_policy_targets_receive_the_rows(sqlite_sample: Callable[..., str], tmp_
     with engine.connect() as conn:
         rows = conn.exec_driver_sql(
             "SELECT count(*) FROM readings r JOIN tenantry_tenants t ON t.id = r.tenant_id "
-            "WHERE t.slug = 'unclaimed'").scalar()
+            "WHERE t.slug = 'unclaimed'"
+        ).scalar()
         emails = dict(conn.exec_driver_sql("SELECT id, email FROM tenantry_users").all())
     assert rows == 2
     assert emails[3] == "chen.2+second-account@example.com"

@@ -13,7 +13,6 @@ import pytest
 
 from tenantry.migrate import conversion_engine, state
 from tenantry.migrate.samples import example_mapping
-
 from tests.migrate.test_apply import fingerprint
 
 CHECKPOINTS = 17  # electricity: backup, snapshot, schema, accounts, 2 tables x 5, finish
@@ -24,15 +23,32 @@ def tenantize(url: str, tmp_path: Path, kill_at: int | None) -> subprocess.Compl
     if kill_at is not None:
         env["TENANTRY_TENANTIZE_KILL_AT"] = str(kill_at)
     return subprocess.run(
-        [sys.executable, "-m", "tenantry.cli.main", "tenantize", "--db", url, "--map",
-         str(example_mapping("electricity")), "--apply", "--quiet", "--backup",
-         str(tmp_path / "backup.sqlite")],
-        env=env, capture_output=True, text=True, timeout=120, check=False,
+        [
+            sys.executable,
+            "-m",
+            "tenantry.cli.main",
+            "tenantize",
+            "--db",
+            url,
+            "--map",
+            str(example_mapping("electricity")),
+            "--apply",
+            "--quiet",
+            "--backup",
+            str(tmp_path / "backup.sqlite"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
 @pytest.mark.parametrize("kill_at", range(1, CHECKPOINTS + 1))
-def test_killed_run_resumes(kill_at: int, sqlite_sample: Callable[..., str], tmp_path: Path) -> None:
+def test_killed_run_resumes(
+    kill_at: int, sqlite_sample: Callable[..., str], tmp_path: Path
+) -> None:
     url = sqlite_sample("electricity")
     engine = conversion_engine(url)
     before = fingerprint(engine)

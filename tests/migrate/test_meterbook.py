@@ -23,7 +23,6 @@ from tenantry.migrations.runner import upgrade
 from tenantry.models import Membership, User, normalize_email
 from tenantry.roles import Role
 from tenantry.scoping import unscoped
-
 from tests.migrate.test_apply import convert
 
 METERBOOK_VERSIONS = Path(__file__).resolve().parents[2] / "src/meterbook/migrations/versions"
@@ -36,9 +35,11 @@ def test_migrated_user_signs_in_and_sees_exactly_their_data(
     engine = conversion_engine(url)
     with engine.connect() as conn:
         legacy = {
-            uid: (readings, vouchers) for uid, readings, vouchers in conn.exec_driver_sql(
+            uid: (readings, vouchers)
+            for uid, readings, vouchers in conn.exec_driver_sql(
                 "SELECT u.id, (SELECT count(*) FROM readings r WHERE r.user_id = u.id), "
-                "(SELECT count(*) FROM vouchers v WHERE v.user_id = u.id) FROM users u")
+                "(SELECT count(*) FROM vouchers v WHERE v.user_id = u.id) FROM users u"
+            )
         }
     convert(engine, "electricity", tmp_path / "backup.sqlite")
     engine.dispose()
@@ -59,6 +60,9 @@ def test_migrated_user_signs_in_and_sees_exactly_their_data(
         assert (len(readings), len(vouchers)) == legacy[user.id]
         assert {r.created_by for r in readings} == {user.id}
         assert readings[0].read_at.tzinfo is not None  # legacy text timestamps read as UTC
-        session.add(Reading(read_at=readings[-1].read_at, meter_wh=readings[-1].meter_wh + 5,
-                            created_by=user.id))  # and the app can write new rows
+        session.add(
+            Reading(
+                read_at=readings[-1].read_at, meter_wh=readings[-1].meter_wh + 5, created_by=user.id
+            )
+        )  # and the app can write new rows
     db.dispose()

@@ -5,7 +5,6 @@ from pathlib import Path
 
 from tenantry.migrate import build_plan, conversion_engine, load_mapping
 from tenantry.migrate.schema import app_tables
-
 from tests.migrate.conftest import example, strict_mapping
 
 # The awkward cases each sample carries, which a mapping without policies must refuse.
@@ -32,7 +31,9 @@ def test_dry_run_refuses_awkward_cases_without_policies(
     engine.dispose()
 
 
-def test_example_mappings_resolve_every_problem(sample_app: str, sqlite_sample: Callable[..., str]) -> None:
+def test_example_mappings_resolve_every_problem(
+    sample_app: str, sqlite_sample: Callable[..., str]
+) -> None:
     app = sample_app
     engine = conversion_engine(sqlite_sample(app))
     with engine.connect() as conn:
@@ -41,7 +42,9 @@ def test_example_mappings_resolve_every_problem(sample_app: str, sqlite_sample: 
     engine.dispose()
 
 
-def test_clean_data_has_no_problems(sample_app: str, sqlite_sample: Callable[..., str], tmp_path: Path) -> None:
+def test_clean_data_has_no_problems(
+    sample_app: str, sqlite_sample: Callable[..., str], tmp_path: Path
+) -> None:
     app = sample_app
     engine = conversion_engine(sqlite_sample(app, awkward=False))
     with engine.connect() as conn:

@@ -15,7 +15,6 @@ from tenantry.migrate.samples import PASSWORD
 from tenantry.models import Base
 from tenantry_server.app import create_app, default_plugins, migrate
 from tenantry_server.settings import Settings
-
 from tests.migrate.test_apply import convert
 
 
@@ -26,8 +25,9 @@ def test_migrated_user_signs_in_and_sees_exactly_their_data(
     engine = conversion_engine(url)
     with engine.connect() as conn:
         expected = {
-            table: sorted(conn.exec_driver_sql(
-                f"SELECT id FROM {table} WHERE user_id = 4").scalars().all())
+            table: sorted(
+                conn.exec_driver_sql(f"SELECT id FROM {table} WHERE user_id = 4").scalars().all()
+            )
             for table in ("readings", "vouchers")
         }
         email = conn.exec_driver_sql("SELECT email FROM users WHERE id = 4").scalar()
@@ -45,8 +45,9 @@ def test_migrated_user_signs_in_and_sees_exactly_their_data(
     with TestClient(app) as client:
         wrong = client.post("/api/auth/login", json={"email": email, "password": "nope"})
         assert wrong.status_code == 401
-        login = client.post("/api/auth/login",
-                            json={"email": f"  {email.upper()} ", "password": PASSWORD})
+        login = client.post(
+            "/api/auth/login", json={"email": f"  {email.upper()} ", "password": PASSWORD}
+        )
         assert login.status_code == 200, login.text
         headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
         me = client.get("/api/me", headers=headers).json()

@@ -35,9 +35,19 @@ def tenantize(
     if sum([init, apply_, rollback, verify_only, dry_run]) > 1:
         _fail(console, "choose one of --init, --dry-run, --apply, --verify, --rollback")
     try:
-        code = _run(console, database_url, mapping_path, init=init, apply_=apply_,
-                    rollback=rollback, verify_only=verify_only, backup_path=backup_path,
-                    report_path=report_path, quiet=quiet, force=force)
+        code = _run(
+            console,
+            database_url,
+            mapping_path,
+            init=init,
+            apply_=apply_,
+            rollback=rollback,
+            verify_only=verify_only,
+            backup_path=backup_path,
+            report_path=report_path,
+            quiet=quiet,
+            force=force,
+        )
     except TenantryError as exc:
         _fail(console, exc.message)
     except Exception as exc:  # a database refusing us: say so without a traceback
@@ -55,9 +65,18 @@ def _fail(console: Console, message: str) -> None:
 
 
 def _run(
-    console: Console, url: str, mapping_path: Path | None, *, init: bool, apply_: bool,
-    rollback: bool, verify_only: bool, backup_path: Path | None, report_path: Path | None,
-    quiet: bool, force: bool,
+    console: Console,
+    url: str,
+    mapping_path: Path | None,
+    *,
+    init: bool,
+    apply_: bool,
+    rollback: bool,
+    verify_only: bool,
+    backup_path: Path | None,
+    report_path: Path | None,
+    quiet: bool,
+    force: bool,
 ) -> int:
     from tenantry.migrate import (
         TenantizeError,
@@ -116,8 +135,10 @@ def _run(
             return 0 if result.ok else 1
         if not apply_:
             if status is not None:
-                console.print(f"conversion status: [bold]{status}[/]"
-                              + (" (--apply finishes it)" if status == "converting" else ""))
+                console.print(
+                    f"conversion status: [bold]{status}[/]"
+                    + (" (--apply finishes it)" if status == "converting" else "")
+                )
                 return 0
             with engine.connect() as conn:
                 plan = build_plan(conn, mapping)
@@ -139,8 +160,15 @@ def _run(
                 finish(engine, result_apply.plan, reporter)
         print_verification(console, checks)
         if report_path:
-            write_json(report_path, as_json(result_apply.plan, checks, backup=result_apply.backup,
-                                            resumed=result_apply.resumed))
+            write_json(
+                report_path,
+                as_json(
+                    result_apply.plan,
+                    checks,
+                    backup=result_apply.backup,
+                    resumed=result_apply.resumed,
+                ),
+            )
         if not checks.ok:
             raise TenantizeError(
                 f"verification failed; the backup {result_apply.backup} is untouched: "

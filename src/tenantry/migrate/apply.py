@@ -158,11 +158,19 @@ def expression(engine: Engine, mapping: Mapping, plan: Plan, name: str) -> str:
     rule = mapping.tables[name]
     table_plan = plan.table(name)
     refs = {r.column: r for r in rule.references}
-    assign = [refs.get(c) or Reference(c, _ref_table(table_plan, c)) for c in table_plan.assign_mixed]
+    assign = [
+        refs.get(c) or Reference(c, _ref_table(table_plan, c)) for c in table_plan.assign_mixed
+    ]
     infos = {n: _Info(plan.table(n).primary_key) for n in plan.order}
     cast = "uuid" if engine.dialect.name == "postgresql" else ""
-    return expected_tenant(rule, mapping, infos, engine.dialect.identifier_preparer.quote,  # type: ignore[arg-type]
-                           assign_mixed=assign, cast=cast)
+    return expected_tenant(
+        rule,
+        mapping,
+        infos,
+        engine.dialect.identifier_preparer.quote,
+        assign_mixed=assign,
+        cast=cast,
+    )
 
 
 def policy_params(engine: Engine, targets: dict[str, str]) -> dict[str, Any]:
@@ -174,7 +182,11 @@ def policy_params(engine: Engine, targets: dict[str, str]) -> dict[str, Any]:
 
 
 def _convert(
-    engine: Engine, mapping: Mapping, plan: Plan, name: str, targets: dict[str, str],
+    engine: Engine,
+    mapping: Mapping,
+    plan: Plan,
+    name: str,
+    targets: dict[str, str],
     reporter: Reporter,
 ) -> None:
     expr = expression(engine, mapping, plan, name)

@@ -73,14 +73,28 @@ def restore(engine: Engine, source: Path) -> str:
     with engine.begin() as conn:
         # The converted tables carry constraints the archive does not know; drop them all
         # (the archive holds every one of them) so pg_restore recreates them cleanly.
-        names = conn.exec_driver_sql(
-            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
-        ).scalars().all()
+        names = (
+            conn.exec_driver_sql(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+            )
+            .scalars()
+            .all()
+        )
         for name in names:
             conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{name}" CASCADE')
     engine.dispose()
-    _pg_tool("pg_restore", ["--clean", "--if-exists", "--no-owner", "--single-transaction",
-                            f"--dbname={_conninfo(url)}", str(source)], url)
+    _pg_tool(
+        "pg_restore",
+        [
+            "--clean",
+            "--if-exists",
+            "--no-owner",
+            "--single-transaction",
+            f"--dbname={_conninfo(url)}",
+            str(source),
+        ],
+        url,
+    )
     return f"restored the database from the pg_dump archive {source}"
 
 

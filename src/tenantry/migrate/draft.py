@@ -1,4 +1,4 @@
-"""``tenantize --init``: draft a mapping from the database's foreign keys, for a person to review."""
+"""``tenantize --init``: draft a mapping from the foreign keys, for a person to review."""
 
 from __future__ import annotations
 
@@ -44,8 +44,10 @@ def _users_table(infos: dict[str, TableInfo]) -> TableInfo:
     with_email = [i for i in infos.values() if "email" in i.columns and i.key]
     if len(with_email) == 1:
         return with_email[0]
-    raise MappingError("cannot tell which table holds the users; write the [users] section "
-                       "yourself (table, id, email)")
+    raise MappingError(
+        "cannot tell which table holds the users; write the [users] section "
+        "yourself (table, id, email)"
+    )
 
 
 def draft_mapping(conn: Connection, source: str) -> str:
@@ -54,12 +56,18 @@ def draft_mapping(conn: Connection, source: str) -> str:
     users = _users_table(infos)
     optional = "".join(
         f'{key} = "{col}"\n'
-        for key, col in (("password_hash", "password_hash"), ("display_name", "name"),
-                         ("created_at", "created_at"))
+        for key, col in (
+            ("password_hash", "password_hash"),
+            ("display_name", "name"),
+            ("created_at", "created_at"),
+        )
         if col in users.columns
     )
-    lines = [_HEADER.format(source=source, users=users.name, id=users.key or "id",
-                            email="email", optional=optional)]
+    lines = [
+        _HEADER.format(
+            source=source, users=users.name, id=users.key or "id", email="email", optional=optional
+        )
+    ]
     owners: dict[str, tuple[str, str]] = {}
     others = {n: i for n, i in infos.items() if n != users.name}
     changed = True
@@ -80,7 +88,8 @@ def draft_mapping(conn: Connection, source: str) -> str:
         owner, why = owners[name]
         lines.append(f'owner = "{owner}"   # {why}')
         refs = [
-            f"{fk.columns[0]} -> {fk.table}" for fk in info.foreign_keys
+            f"{fk.columns[0]} -> {fk.table}"
+            for fk in info.foreign_keys
             if len(fk.columns) == 1 and fk.table in owners and not owner.startswith(fk.columns[0])
         ]
         if refs:

@@ -30,8 +30,13 @@ def conversion_engine(url: str) -> Engine:
         def _on_connect(dbapi_conn: Any, _record: Any) -> None:
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
-            for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=OFF",
-                           "legacy_alter_table=ON", "busy_timeout=10000"):
+            for pragma in (
+                "journal_mode=WAL",
+                "synchronous=NORMAL",
+                "foreign_keys=OFF",
+                "legacy_alter_table=ON",
+                "busy_timeout=10000",
+            ):
                 cur.execute(f"PRAGMA {pragma}")
             cur.close()
 

@@ -150,10 +150,10 @@ def parse_mapping(data: dict[str, Any]) -> Mapping:
     kind = str(tenants.get("kind", "personal"))
     if kind not in {"personal", "family", "business"}:
         raise MappingError("[tenants] kind must be personal, family or business")
-    extra = {
-        slug: _extra(slug, spec) for slug, spec in dict(data.get("extra_tenants", {})).items()
+    extra = {slug: _extra(slug, spec) for slug, spec in dict(data.get("extra_tenants", {})).items()}
+    tables = {
+        name_: _rule(name_, spec, users.table) for name_, spec in _table(data, "tables").items()
     }
-    tables = {name_: _rule(name_, spec, users.table) for name_, spec in _table(data, "tables").items()}
     if users.table in tables:
         raise MappingError(f"[tables.{users.table}]: the users table is not owned or global")
     policies = _policies(dict(data.get("policies", {})), extra)
@@ -192,7 +192,7 @@ def _users(spec: dict[str, Any]) -> UsersRule:
     overrides: dict[int, str] = {}
     for key, email in dict(spec.get("email_overrides", {})).items():
         if not str(key).isdigit() or not isinstance(email, str) or "@" not in email:
-            raise MappingError("[users.email_overrides]: write  \"<user id>\" = \"new@address\"")
+            raise MappingError('[users.email_overrides]: write  "<user id>" = "new@address"')
         overrides[int(key)] = email
     return UsersRule(
         table=_ident(spec.get("table"), "[users] table"),
@@ -221,23 +221,25 @@ def _rule(name: str, spec: Any, users_table: str) -> TableRule:
         return TableRule(name, is_global=True)
     owner_spec = spec.get("owner")
     if owner_spec is None:
-        raise MappingError(f"[tables.{name}]: say how a row finds its owner (owner = ...) "
-                           "or declare the table global = true")
+        raise MappingError(
+            f"[tables.{name}]: say how a row finds its owner (owner = ...) "
+            "or declare the table global = true"
+        )
     owner = (
         Reference(_ident(owner_spec, f"[tables.{name}] owner"), users_table)
         if isinstance(owner_spec, str) and "->" not in owner_spec
         else _reference(owner_spec, f"[tables.{name}] owner")
     )
-    refs = tuple(
-        _reference(r, f"[tables.{name}] references") for r in spec.get("references", [])
-    )
+    refs = tuple(_reference(r, f"[tables.{name}] references") for r in spec.get("references", []))
     return TableRule(name, owner=owner, references=refs)
 
 
 def _extra(slug: str, spec: Any) -> ExtraTenant:
     if not re.match(r"^[a-z0-9][a-z0-9-]{0,62}$", slug) or not isinstance(spec, dict):
-        raise MappingError(f"[extra_tenants.{slug}]: the slug must be lowercase letters, "
-                           "digits and dashes, and the value a table")
+        raise MappingError(
+            f"[extra_tenants.{slug}]: the slug must be lowercase letters, "
+            "digits and dashes, and the value a table"
+        )
     _only(spec, {"name", "owner"}, f"[extra_tenants.{slug}]")
     owner = spec.get("owner")
     return ExtraTenant(slug, str(spec.get("name", slug)), str(owner) if owner else None)
@@ -250,7 +252,9 @@ def _policies(spec: dict[str, Any], extra: dict[str, ExtraTenant]) -> dict[Probl
             kind = ProblemKind(key)
         except ValueError:
             known = ", ".join(k.value for k in ProblemKind)
-            raise MappingError(f"[policies]: unknown problem class {key!r} (known: {known})") from None
+            raise MappingError(
+                f"[policies]: unknown problem class {key!r} (known: {known})"
+            ) from None
         action, _, target = str(value).partition(":")
         if action not in _ALLOWED[kind]:
             allowed = ", ".join(sorted(_ALLOWED[kind]))

@@ -7,17 +7,28 @@ always quoted; values (tenant ids) are always bound parameters.
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Mapping as ReadMapping
+from typing import Protocol
 
 from tenantry.migrate.errors import MappingError
 from tenantry.migrate.mapping import Mapping, Reference, TableRule
-from tenantry.migrate.schema import TableInfo
 
 Quote = Callable[[str], str]
 
 OWNERS_TABLE = "tenantry_tenantize_owners"
 
 
-def parent_key(ref: Reference, infos: dict[str, TableInfo], mapping: Mapping) -> str:
+class Keyed(Protocol):
+    """What the ownership SQL needs of a table: its single-column primary key."""
+
+    @property
+    def key(self) -> str | None: ...
+
+
+Tables = ReadMapping[str, Keyed]
+
+
+def parent_key(ref: Reference, infos: Tables, mapping: Mapping) -> str:
     """The column of ``ref.table`` that ``ref.column`` points at."""
     if ref.key:
         return ref.key
@@ -25,11 +36,13 @@ def parent_key(ref: Reference, infos: dict[str, TableInfo], mapping: Mapping) ->
         return mapping.users.id
     key = infos[ref.table].key
     if key is None:
-        raise MappingError(f"{ref}: {ref.table} has no single-column primary key; write {ref}.<key>")
+        raise MappingError(
+            f"{ref}: {ref.table} has no single-column primary key; write {ref}.<key>"
+        )
     return key
 
 
-def owner_select(name: str, mapping: Mapping, infos: dict[str, TableInfo], q: Quote) -> str:
+def owner_select(name: str, mapping: Mapping, infos: Tables, q: Quote) -> str:
     """``SELECT t.*, <owning legacy user id> AS __owner FROM name``, on the legacy schema."""
     ref = _owner(mapping.tables[name])
     if ref.table == mapping.users.table:
@@ -42,7 +55,7 @@ def owner_select(name: str, mapping: Mapping, infos: dict[str, TableInfo], q: Qu
     )
 
 
-def owner_tenant(rule: TableRule, mapping: Mapping, infos: dict[str, TableInfo], q: Quote) -> str:
+def owner_tenant(rule: TableRule, mapping: Mapping, infos: Tables, q: Quote) -> str:
     """A scalar subquery: the tenant of the row's owner, on the converted parents."""
     ref = _owner(rule)
     if ref.table == mapping.users.table:
@@ -54,7 +67,7 @@ def owner_tenant(rule: TableRule, mapping: Mapping, infos: dict[str, TableInfo],
 def expected_tenant(
     rule: TableRule,
     mapping: Mapping,
-    infos: dict[str, TableInfo],
+    infos: Tables,
     q: Quote,
     *,
     assign_mixed: list[Reference],
@@ -96,8 +109,9 @@ def conversion_order(deps: dict[str, set[str]]) -> list[str]:
     Raises:
         MappingError: tables depend on each other in a cycle.
     """
-    pending = {name: {d for d in parents if d != name and d in deps}
-               for name, parents in deps.items()}
+    pending = {
+        name: {d for d in parents if d != name and d in deps} for name, parents in deps.items()
+    }
     order: list[str] = []
     while pending:
         ready = sorted(n for n, d in pending.items() if not d - set(order))

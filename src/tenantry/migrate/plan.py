@@ -106,8 +106,9 @@ def build_plan(conn: Connection, mapping: Mapping) -> Plan:
     """
     q = conn.dialect.identifier_preparer.quote
     infos = _check_tables(conn, mapping)
-    conversion_order({r.name: {x.table for x in (r.owner, *r.references) if x}
-                      for r in mapping.owned})  # a cycle in the mapping itself: say so early
+    conversion_order(
+        {r.name: {x.table for x in (r.owner, *r.references) if x} for r in mapping.owned}
+    )  # a cycle in the mapping itself: say so early
     users = read_users(conn, mapping, q)
     problems = email_problems(users, mapping)
     _check_targets(users, mapping)
@@ -121,10 +122,13 @@ def build_plan(conn: Connection, mapping: Mapping) -> Plan:
             continue
         plan = _owned_plan(conn, rule, mapping, infos, rows, problems, q)
         plans.append(plan)
-    order = conversion_order({
-        p.name: {r.table for r in p.refs if r.role in {"owner", "reference"}}
-        for p in plans if not p.is_global
-    })
+    order = conversion_order(
+        {
+            p.name: {r.table for r in p.refs if r.role in {"owner", "reference"}}
+            for p in plans
+            if not p.is_global
+        }
+    )
     for plan in plans:
         for ref in plan.refs:
             if ref.fk == "keep" and ref.role in {"owner", "reference"}:
@@ -137,12 +141,22 @@ def build_plan(conn: Connection, mapping: Mapping) -> Plan:
                 )
     for name, info in infos.items():
         for fk in info.foreign_keys:
-            if mapping.tables[name].is_global and fk.table in mapping.tables and not (
-                mapping.tables[fk.table].is_global
+            if (
+                mapping.tables[name].is_global
+                and fk.table in mapping.tables
+                and not (mapping.tables[fk.table].is_global)
             ):
                 warnings.append(f"global table {name} references owned table {fk.table}")
-    result = Plan(conn.dialect.name, mapping.users.table, len(users), plans, order, problems,
-                  warnings, mapping.fingerprint())
+    result = Plan(
+        conn.dialect.name,
+        mapping.users.table,
+        len(users),
+        plans,
+        order,
+        problems,
+        warnings,
+        mapping.fingerprint(),
+    )
     return result
 
 
@@ -226,43 +240,85 @@ def _owned_plan(
     missing = _scalar(conn, f"SELECT count(*) FROM ({missing_sql}) s")
     what = "user" if owner.table == users_table else f"{owner.table} row"
     if orphans:
-        problems.append(_problem(ProblemKind.ORPHAN, name, orphans, mapping.policy(ProblemKind.ORPHAN),
-                                 f"{orphans} row(s) have no {what} ({owner.column} is NULL)",
-                                 _samples(conn, orphan_sql)))
+        problems.append(
+            _problem(
+                ProblemKind.ORPHAN,
+                name,
+                orphans,
+                mapping.policy(ProblemKind.ORPHAN),
+                f"{orphans} row(s) have no {what} ({owner.column} is NULL)",
+                _samples(conn, orphan_sql),
+            )
+        )
     if missing:
-        problems.append(_problem(
-            ProblemKind.MISSING_OWNER, name, missing, mapping.policy(ProblemKind.MISSING_OWNER),
-            f"{missing} row(s) name a {what} that does not exist ({owner})",
-            _samples(conn, missing_sql)))
+        problems.append(
+            _problem(
+                ProblemKind.MISSING_OWNER,
+                name,
+                missing,
+                mapping.policy(ProblemKind.MISSING_OWNER),
+                f"{missing} row(s) name a {what} that does not exist ({owner})",
+                _samples(conn, missing_sql),
+            )
+        )
     declared = {fk.columns[0]: fk for fk in info.foreign_keys if len(fk.columns) == 1}
     refs: dict[str, Reference] = {owner.column: owner}
     for ref in rule.references:
         refs.setdefault(ref.column, ref)
-    for column, fk in declared.items():
-        refs.setdefault(column, Reference(column, fk.table, fk.referred[0]))
-    for fk in info.foreign_keys:
-        if len(fk.columns) > 1:
-            plan.refs.append(RefPlan(",".join(fk.columns), fk.table, ",".join(fk.referred),
-                                     "global", "keep", True, fk.ondelete, fk.onupdate))
+    for column, one in declared.items():
+        refs.setdefault(column, Reference(column, one.table, one.referred[0]))
+    for multi in info.foreign_keys:
+        if len(multi.columns) > 1:
+            plan.refs.append(
+                RefPlan(
+                    ",".join(multi.columns),
+                    multi.table,
+                    ",".join(multi.referred),
+                    "global",
+                    "keep",
+                    True,
+                    multi.ondelete,
+                    multi.onupdate,
+                )
+            )
     mixed_policy = mapping.policy(ProblemKind.MIXED_PARENTS)
     for column, ref in refs.items():
         fk = declared.get(column)
         target = mapping.tables.get(ref.table)
-        key = parent_key(ref, infos, mapping) if (target or ref.table == users_table) else (
-            ref.key or (fk.referred[0] if fk else "id"))
+        key = (
+            parent_key(ref, infos, mapping)
+            if (target or ref.table == users_table)
+            else (ref.key or (fk.referred[0] if fk else "id"))
+        )
         if ref.table == users_table:
             role = "owner" if ref is owner else "user"
             dangling = missing if ref is owner else _dangling(conn, name, column, ref.table, key, q)
-            fk_kind = "users" if mapping.users.retarget_references and not dangling else (
-                "keep" if fk else "none")
-            plan.refs.append(RefPlan(column, ref.table, key, role, fk_kind, fk is not None,
-                                     fk.ondelete if fk else None, fk.onupdate if fk else None,
-                                     dangling))
+            fk_kind = (
+                "users"
+                if mapping.users.retarget_references and not dangling
+                else ("keep" if fk else "none")
+            )
+            plan.refs.append(
+                RefPlan(
+                    column,
+                    ref.table,
+                    key,
+                    role,
+                    fk_kind,
+                    fk is not None,
+                    fk.ondelete if fk else None,
+                    fk.onupdate if fk else None,
+                    dangling,
+                )
+            )
             continue
         if target is None or target.is_global:
             if fk is not None:
-                plan.refs.append(RefPlan(column, ref.table, key, "global", "keep", True,
-                                         fk.ondelete, fk.onupdate))
+                plan.refs.append(
+                    RefPlan(
+                        column, ref.table, key, "global", "keep", True, fk.ondelete, fk.onupdate
+                    )
+                )
             continue
         role = "owner" if ref is owner else "reference"
         dangling = missing if ref is owner else _dangling(conn, name, column, ref.table, key, q)
@@ -280,17 +336,36 @@ def _owned_plan(
             if mixed:
                 self_ref = ref.table == name
                 blocking_assign = mixed_policy.action == "assign" and self_ref
-                problems.append(_problem(
-                    ProblemKind.MIXED_PARENTS, name, mixed, mixed_policy,
-                    f"{mixed} row(s) reference a {ref.table} row of another owner through {column}"
-                    + (" (assign cannot apply to a self-reference)" if blocking_assign else ""),
-                    _samples(conn, mixed_sql), force_block=blocking_assign))
+                problems.append(
+                    _problem(
+                        ProblemKind.MIXED_PARENTS,
+                        name,
+                        mixed,
+                        mixed_policy,
+                        f"{mixed} row(s) reference a {ref.table} row of another owner "
+                        f"through {column}"
+                        + (" (assign cannot apply to a self-reference)" if blocking_assign else ""),
+                        _samples(conn, mixed_sql),
+                        force_block=blocking_assign,
+                    )
+                )
                 if mixed_policy.action == "assign":
                     plan.assign_mixed.append(column)
         fk_kind = "composite" if not (dangling or mixed) else ("keep" if fk else "none")
-        plan.refs.append(RefPlan(column, ref.table, key, role, fk_kind, fk is not None,
-                                 fk.ondelete if fk else None, fk.onupdate if fk else None,
-                                 dangling, mixed))
+        plan.refs.append(
+            RefPlan(
+                column,
+                ref.table,
+                key,
+                role,
+                fk_kind,
+                fk is not None,
+                fk.ondelete if fk else None,
+                fk.onupdate if fk else None,
+                dangling,
+                mixed,
+            )
+        )
     if plan.assign_mixed:
         # Rows moved to another tenant leave every parent behind, not only the disputed one.
         for ref_plan in plan.refs:
@@ -308,8 +383,16 @@ def _dangling(conn: Connection, table: str, column: str, parent: str, key: str, 
     )
 
 
-def _problem(kind: ProblemKind, table: str, count: int, policy: Policy, detail: str,
-             samples: list[str], *, force_block: bool = False) -> Problem:
+def _problem(
+    kind: ProblemKind,
+    table: str,
+    count: int,
+    policy: Policy,
+    detail: str,
+    samples: list[str],
+    *,
+    force_block: bool = False,
+) -> Problem:
     text = policy.action + (f":{policy.target}" if policy.target else "")
     return Problem(kind.value, table, count, detail, text, policy.fails or force_block, samples)
 

@@ -64,8 +64,12 @@ def _backfill(
                     f"SELECT min({_q(key)}), max({_q(key)}) FROM {_q(name)}"
                 ).one()
                 lo, hi = int(row[0] or 0), int(row[1] or 0)
-            info: dict[str, Any] = {"next": lo, "max": hi, "ranged": key is not None and hi > 0,
-                                    "done_rows": 0}
+            info: dict[str, Any] = {
+                "next": lo,
+                "max": hi,
+                "ranged": key is not None and hi > 0,
+                "done_rows": 0,
+            }
             state.put(conn, step, "running", info)
         else:
             info = found[1]
@@ -80,8 +84,10 @@ def _backfill(
                 lo = int(info["next"])
                 if lo > int(info["max"]):
                     break
-                sql = text(base + f" AND t.{_q(plan.primary_key[0])} >= :lo "
-                           f"AND t.{_q(plan.primary_key[0])} < :hi")
+                sql = text(
+                    base + f" AND t.{_q(plan.primary_key[0])} >= :lo "
+                    f"AND t.{_q(plan.primary_key[0])} < :hi"
+                )
                 count = conn.execute(sql, {**params, "lo": lo, "hi": lo + BATCH}).rowcount
                 info = {**info, "next": lo + BATCH}
             else:
@@ -101,11 +107,15 @@ def _is_integer(conn: Connection, table: str, column: str) -> bool:
 
 
 def _column_type(conn: Connection, table: str, column: str) -> str:
-    return str(conn.execute(
-        text("SELECT data_type FROM information_schema.columns WHERE table_schema = "
-             "current_schema() AND table_name = :t AND column_name = :c"),
-        {"t": table, "c": column},
-    ).scalar())
+    return str(
+        conn.execute(
+            text(
+                "SELECT data_type FROM information_schema.columns WHERE table_schema = "
+                "current_schema() AND table_name = :t AND column_name = :c"
+            ),
+            {"t": table, "c": column},
+        ).scalar()
+    )
 
 
 def _finalize(conn: Connection, plan: TablePlan) -> None:
@@ -125,8 +135,11 @@ def _finalize(conn: Connection, plan: TablePlan) -> None:
         "REFERENCES tenantry_tenants (id) ON DELETE CASCADE"
     )
     pk_name = conn.execute(
-        text("SELECT conname FROM pg_constraint WHERE conrelid = CAST(:t AS regclass) "
-             "AND contype = 'p'"), {"t": t}
+        text(
+            "SELECT conname FROM pg_constraint WHERE conrelid = CAST(:t AS regclass) "
+            "AND contype = 'p'"
+        ),
+        {"t": t},
     ).scalar()
     if pk_name:
         # CASCADE drops the children's foreign keys to it; each child re-creates its own.
@@ -140,13 +153,18 @@ def _finalize(conn: Connection, plan: TablePlan) -> None:
     if plan.needs_unique_key:
         uq = index_name("uq", name, plan.primary_key)
         conn.exec_driver_sql(f"ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {_q(uq)}")
-        conn.exec_driver_sql(f"ALTER TABLE {t} ADD CONSTRAINT {_q(uq)} UNIQUE "
-                             f"({', '.join(map(_q, plan.primary_key))})")
+        conn.exec_driver_sql(
+            f"ALTER TABLE {t} ADD CONSTRAINT {_q(uq)} UNIQUE "
+            f"({', '.join(map(_q, plan.primary_key))})"
+        )
     declared = {
-        str(r[0]): str(r[1]) for r in conn.execute(
-            text("SELECT c.conname, a.attname FROM pg_constraint c JOIN pg_attribute a ON "
-                 "a.attrelid = c.conrelid AND a.attnum = c.conkey[1] WHERE c.conrelid = "
-                 "CAST(:t AS regclass) AND c.contype = 'f' AND array_length(c.conkey, 1) = 1"),
+        str(r[0]): str(r[1])
+        for r in conn.execute(
+            text(
+                "SELECT c.conname, a.attname FROM pg_constraint c JOIN pg_attribute a ON "
+                "a.attrelid = c.conrelid AND a.attnum = c.conkey[1] WHERE c.conrelid = "
+                "CAST(:t AS regclass) AND c.contype = 'f' AND array_length(c.conkey, 1) = 1"
+            ),
             {"t": t},
         )
     }
@@ -181,16 +199,22 @@ def _actions(ref: RefPlan, composite: bool) -> str:
 def _fk_clause(table: str, ref: RefPlan) -> str | None:
     if ref.fk == "composite":
         name = index_name("fk", table, ["tenant_id", ref.column, ref.table])
-        return (f"CONSTRAINT {_q(name)} FOREIGN KEY (tenant_id, {_q(ref.column)}) "
-                f"REFERENCES {_q(ref.table)} (tenant_id, {_q(ref.key)})" + _actions(ref, True))
+        return (
+            f"CONSTRAINT {_q(name)} FOREIGN KEY (tenant_id, {_q(ref.column)}) "
+            f"REFERENCES {_q(ref.table)} (tenant_id, {_q(ref.key)})" + _actions(ref, True)
+        )
     if ref.fk == "users":
         name = index_name("fk", table, [ref.column, "tenantry_users"])
-        return (f"CONSTRAINT {_q(name)} FOREIGN KEY ({_q(ref.column)}) "
-                "REFERENCES tenantry_users (id)" + _actions(ref, False))
+        return (
+            f"CONSTRAINT {_q(name)} FOREIGN KEY ({_q(ref.column)}) "
+            "REFERENCES tenantry_users (id)" + _actions(ref, False)
+        )
     if ref.fk == "keep":
         name = index_name("fk", table, [ref.column, ref.table])
-        return (f"CONSTRAINT {_q(name)} FOREIGN KEY ({_q(ref.column)}) "
-                f"REFERENCES {_q(ref.table)} ({_q(ref.key)})" + _actions(ref, False))
+        return (
+            f"CONSTRAINT {_q(name)} FOREIGN KEY ({_q(ref.column)}) "
+            f"REFERENCES {_q(ref.table)} ({_q(ref.key)})" + _actions(ref, False)
+        )
     return None
 
 

@@ -51,8 +51,13 @@ class Reporter:
     def __enter__(self) -> Reporter:
         if not self.quiet:
             self._progress = Progress(
-                TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(),
-                _RowsPerSecond(), TimeElapsedColumn(), console=self.console, transient=False,
+                TextColumn("{task.description:<28}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                _RowsPerSecond(),
+                TimeElapsedColumn(),
+                console=self.console,
+                transient=False,
             )
             self._progress.start()
         return self

@@ -13,15 +13,14 @@ from tenantry.migrate.plan import Plan
 from tenantry.migrate.verify import Verification
 
 
-def as_json(
-    plan: Plan, verification: Verification | None = None, **extra: Any
-) -> dict[str, Any]:
+def as_json(plan: Plan, verification: Verification | None = None, **extra: Any) -> dict[str, Any]:
     data: dict[str, Any] = {"plan": plan.to_dict(), **extra}
     if verification is not None:
         data["verification"] = {
             "ok": verification.ok,
-            "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail}
-                       for c in verification.checks],
+            "checks": [
+                {"name": c.name, "ok": c.ok, "detail": c.detail} for c in verification.checks
+            ],
         }
     return data
 
@@ -31,8 +30,10 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
 
 
 def print_plan(console: Console, plan: Plan) -> None:
-    console.print(f"[bold]tenantize plan[/] ({plan.dialect}): {plan.users} users from "
-                  f"{plan.users_table!r} -> one personal tenant each, the user as owner")
+    console.print(
+        f"[bold]tenantize plan[/] ({plan.dialect}): {plan.users} users from "
+        f"{plan.users_table!r} -> one personal tenant each, the user as owner"
+    )
     table = Table("table", "rows", "becomes", "ownership", "foreign keys", show_lines=False)
     for t in plan.tables:
         if t.is_global:

@@ -73,8 +73,11 @@ def table_info(conn: Connection, name: str) -> TableInfo:
         if ix.get("name") and all(ix["column_names"])
     ]
     indexes += [
-        Index(str(uc["name"] or f"uq_{name}_{'_'.join(uc['column_names'])}"),
-              tuple(uc["column_names"]), True)
+        Index(
+            str(uc["name"] or f"uq_{name}_{'_'.join(uc['column_names'])}"),
+            tuple(uc["column_names"]),
+            True,
+        )
         for uc in insp.get_unique_constraints(name)
         if not any(ix.columns == tuple(uc["column_names"]) for ix in indexes)
     ]

@@ -64,17 +64,22 @@ def _fk_clause(table: str, ref: RefPlan) -> str | None:
     cols = [c for c in ref.column.split(",")]
     if ref.fk == "composite":
         name = index_name("fk", table, ["tenant_id", ref.column, ref.table])
-        return (f"CONSTRAINT {_q(name)} FOREIGN KEY (\"tenant_id\", {_q(ref.column)}) "
-                f"REFERENCES {_q(ref.table)} (\"tenant_id\", {_q(ref.key)})"
-                + _actions(ref, True))
+        return (
+            f'CONSTRAINT {_q(name)} FOREIGN KEY ("tenant_id", {_q(ref.column)}) '
+            f'REFERENCES {_q(ref.table)} ("tenant_id", {_q(ref.key)})' + _actions(ref, True)
+        )
     if ref.fk == "users":
         name = index_name("fk", table, [ref.column, "tenantry_users"])
-        return (f"CONSTRAINT {_q(name)} FOREIGN KEY ({_q(ref.column)}) "
-                'REFERENCES "tenantry_users" ("id")' + _actions(ref, False))
+        return (
+            f"CONSTRAINT {_q(name)} FOREIGN KEY ({_q(ref.column)}) "
+            'REFERENCES "tenantry_users" ("id")' + _actions(ref, False)
+        )
     if ref.fk == "keep":
         keys = ref.key.split(",")
-        return (f"FOREIGN KEY ({', '.join(map(_q, cols))}) REFERENCES {_q(ref.table)} "
-                f"({', '.join(map(_q, keys))})" + _actions(ref, False))
+        return (
+            f"FOREIGN KEY ({', '.join(map(_q, cols))}) REFERENCES {_q(ref.table)} "
+            f"({', '.join(map(_q, keys))})" + _actions(ref, False)
+        )
     return None
 
 
@@ -140,8 +145,11 @@ def _swap(conn: Connection, plan: TablePlan, new: str) -> None:
     if old != copied:
         raise TenantizeError(f"{name}: {old} rows before, {copied} copied; nothing was swapped")
     objects = conn.execute(
-        text("SELECT type, sql FROM sqlite_master WHERE tbl_name = :t AND type IN "
-             "('index', 'trigger') AND sql IS NOT NULL"), {"t": name}
+        text(
+            "SELECT type, sql FROM sqlite_master WHERE tbl_name = :t AND type IN "
+            "('index', 'trigger') AND sql IS NOT NULL"
+        ),
+        {"t": name},
     ).all()
     uniques = [
         (ix_name, [r[2] for r in conn.exec_driver_sql(f"PRAGMA index_info({_q(ix_name)})")])

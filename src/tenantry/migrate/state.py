@@ -53,8 +53,10 @@ def put(conn: Connection, step: str, status: str, info: dict[str, Any] | None = 
     )
     if updated.rowcount == 0:
         conn.execute(
-            text(f"INSERT INTO {STATE_TABLE} (step, status, info, updated_at) "
-                 "VALUES (:s, :st, :i, :u)"),
+            text(
+                f"INSERT INTO {STATE_TABLE} (step, status, info, updated_at) "
+                "VALUES (:s, :st, :i, :u)"
+            ),
             params,
         )
 
@@ -73,8 +75,10 @@ def run_status(conn: Connection) -> str | None:
 def save_snapshot(conn: Connection, rows: list[tuple[str, int, str, list[str]]]) -> None:
     for name, count, checksum, columns in rows:
         conn.execute(
-            text(f"INSERT INTO {SNAPSHOT_TABLE} (table_name, row_count, checksum, columns) "
-                 "VALUES (:n, :c, :h, :cols)"),
+            text(
+                f"INSERT INTO {SNAPSHOT_TABLE} (table_name, row_count, checksum, columns) "
+                "VALUES (:n, :c, :h, :cols)"
+            ),
             {"n": name, "c": count, "h": checksum, "cols": json.dumps(columns)},
         )
 

@@ -17,7 +17,7 @@ from tenantry.migrate.mapping import Mapping, ProblemKind
 from tenantry.models import Membership, Tenant, User, normalize_email
 
 # A password hash nobody can match: users without one must reset their password.
-UNUSABLE_PASSWORD = "!tenantize:no-password"
+UNUSABLE_PASSWORD = "!tenantize:no-password"  # noqa: S105 - not a password
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,21 +57,35 @@ def email_problems(users: list[LegacyUser], mapping: Mapping) -> list[Any]:
     problems: list[Problem] = []
     invalid = [u for u in users if not _valid(u.canonical)]
     if invalid:
-        problems.append(Problem(
-            ProblemKind.INVALID_EMAIL.value, table, len(invalid),
-            f"{len(invalid)} user(s) have no usable email; give each one in "
-            "[users.email_overrides]", "fail", True,
-            [f"id {u.id}: {u.email!r}" for u in invalid[:5]]))
+        problems.append(
+            Problem(
+                ProblemKind.INVALID_EMAIL.value,
+                table,
+                len(invalid),
+                f"{len(invalid)} user(s) have no usable email; give each one in "
+                "[users.email_overrides]",
+                "fail",
+                True,
+                [f"id {u.id}: {u.email!r}" for u in invalid[:5]],
+            )
+        )
     groups = _collisions(users)
     if groups:
         policy = mapping.policy(ProblemKind.EMAIL_COLLISION)
         involved = sum(len(g) for g in groups)
-        problems.append(Problem(
-            ProblemKind.EMAIL_COLLISION.value, table, involved,
-            f"{involved} user(s) in {len(groups)} group(s) share an email once trimmed and "
-            "case-folded; accounts are never merged: set [users.email_overrides] or "
-            "email_collision = \"suffix\"", policy.action, policy.fails,
-            [" / ".join(f"id {u.id}: {u.email!r}" for u in g) for g in groups[:5]]))
+        problems.append(
+            Problem(
+                ProblemKind.EMAIL_COLLISION.value,
+                table,
+                involved,
+                f"{involved} user(s) in {len(groups)} group(s) share an email once trimmed and "
+                "case-folded; accounts are never merged: set [users.email_overrides] or "
+                'email_collision = "suffix"',
+                policy.action,
+                policy.fails,
+                [" / ".join(f"id {u.id}: {u.email!r}" for u in g) for g in groups[:5]],
+            )
+        )
     return problems
 
 
@@ -137,35 +151,61 @@ def create_accounts(
         tid = uuid.uuid4()
         email = emails[user.id]
         tenants[user.canonical] = tid
-        user_rows.append({
-            "id": user.id, "email": email,
-            "password_hash": user.password_hash or UNUSABLE_PASSWORD,
-            "display_name": (user.display_name or "")[:200], "is_platform_admin": False,
-            "created_at": _created(user.created_at, now),
-        })
-        tenant_rows.append({
-            "id": tid, "slug": slugify(email.rpartition("@")[0], str(user.id)),
-            "name": tenant_name(mapping.tenant_name, user, email), "kind": mapping.tenant_kind,
-            "plan": "free", "status": "active", "settings": {"tenantized_from_user": user.id},
-            "created_at": now, "updated_at": now,
-        })
-        member_rows.append({"tenant_id": tid, "user_id": user.id, "role": "owner", "joined_at": now})
+        user_rows.append(
+            {
+                "id": user.id,
+                "email": email,
+                "password_hash": user.password_hash or UNUSABLE_PASSWORD,
+                "display_name": (user.display_name or "")[:200],
+                "is_platform_admin": False,
+                "created_at": _created(user.created_at, now),
+            }
+        )
+        tenant_rows.append(
+            {
+                "id": tid,
+                "slug": slugify(email.rpartition("@")[0], str(user.id)),
+                "name": tenant_name(mapping.tenant_name, user, email),
+                "kind": mapping.tenant_kind,
+                "plan": "free",
+                "status": "active",
+                "settings": {"tenantized_from_user": user.id},
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+        member_rows.append(
+            {"tenant_id": tid, "user_id": user.id, "role": "owner", "joined_at": now}
+        )
         owner_rows.append({"user_id": user.id, "tenant_id": tid})
     by_email = {emails[u.id]: u.id for u in users} | {u.canonical: u.id for u in users}
     for extra in mapping.extra_tenants.values():
         tid = uuid.uuid4()
         tenants[extra.slug] = tid
-        tenant_rows.append({
-            "id": tid, "slug": extra.slug, "name": extra.name, "kind": "business", "plan": "free",
-            "status": "active", "settings": {"tenantized_extra": True}, "created_at": now,
-            "updated_at": now,
-        })
+        tenant_rows.append(
+            {
+                "id": tid,
+                "slug": extra.slug,
+                "name": extra.name,
+                "kind": "business",
+                "plan": "free",
+                "status": "active",
+                "settings": {"tenantized_extra": True},
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
         if extra.owner_email:
             owner_id = by_email[normalize_email(extra.owner_email)]
             member_rows.append(
-                {"tenant_id": tid, "user_id": owner_id, "role": "owner", "joined_at": now})
-    for table, rows in ((User.__table__, user_rows), (Tenant.__table__, tenant_rows),
-                        (Membership.__table__, member_rows)):
+                {"tenant_id": tid, "user_id": owner_id, "role": "owner", "joined_at": now}
+            )
+    tables: list[tuple[Any, list[dict[str, Any]]]] = [
+        (User.__table__, user_rows),
+        (Tenant.__table__, tenant_rows),
+        (Membership.__table__, member_rows),
+    ]
+    for table, rows in tables:
         if rows:
             conn.execute(insert(table), rows)
     if owner_rows:
@@ -177,5 +217,9 @@ def owners_sa_table(name: str) -> Any:
     """The legacy user -> tenant table, as SQLAlchemy Core sees it."""
     from sqlalchemy import Column, Integer, MetaData, Table, Uuid
 
-    return Table(name, MetaData(), Column("user_id", Integer, primary_key=True),
-                 Column("tenant_id", Uuid(), nullable=False))
+    return Table(
+        name,
+        MetaData(),
+        Column("user_id", Integer, primary_key=True),
+        Column("tenant_id", Uuid(), nullable=False),
+    )

@@ -45,22 +45,30 @@ def verify(engine: Engine, mapping: Mapping, plan: Plan, reporter: Reporter) -> 
         for name, (count, checksum, columns) in sorted(snapshot.items()):
             now_count, now_sum = table_checksum(conn, name, columns, reporter)
             result.add(f"rows:{name}", now_count == count, f"{count} before, {now_count} after")
-            result.add(f"checksum:{name}", now_sum == checksum,
-                       f"{len(columns)} original column(s) " +
-                       ("unchanged" if now_sum == checksum else "CHANGED"))
+            result.add(
+                f"checksum:{name}",
+                now_sum == checksum,
+                f"{len(columns)} original column(s) "
+                + ("unchanged" if now_sum == checksum else "CHANGED"),
+            )
         targets = state.get(conn, "accounts")
         params = policy_params(engine, dict(targets[1]["targets"]) if targets else {})
         for name in plan.order:
             t = q(name)
-            nulls = conn.exec_driver_sql(f"SELECT count(*) FROM {t} WHERE tenant_id IS NULL").scalar()
+            nulls = conn.exec_driver_sql(
+                f"SELECT count(*) FROM {t} WHERE tenant_id IS NULL"
+            ).scalar()
             result.add(f"tenant:{name}", not nulls, f"{nulls or 0} row(s) without a tenant")
             expr = expression(engine, mapping, plan, name)
             distinct = "IS NOT" if engine.dialect.name == "sqlite" else "IS DISTINCT FROM"
             wrong = conn.execute(
                 text(f"SELECT count(*) FROM {t} t WHERE t.tenant_id {distinct} ({expr})"), params
             ).scalar()
-            result.add(f"owner:{name}", not wrong,
-                       f"{wrong or 0} row(s) outside the tenant their ownership path leads to")
+            result.add(
+                f"owner:{name}",
+                not wrong,
+                f"{wrong or 0} row(s) outside the tenant their ownership path leads to",
+            )
             for ref in plan.table(name).refs:
                 if ref.role == "reference" and ref.table in plan.order:
                     cross = conn.exec_driver_sql(
@@ -68,21 +76,29 @@ def verify(engine: Engine, mapping: Mapping, plan: Plan, reporter: Reporter) -> 
                         f"p.{q(ref.key)} = t.{q(ref.column)} WHERE p.tenant_id <> t.tenant_id"
                     ).scalar()
                     allowed = ref.fk != "composite"
-                    result.add(f"reference:{name}.{ref.column}", allowed or not cross,
-                               f"{cross or 0} reference(s) into another tenant"
-                               + (" (allowed by the mixed_parents policy)" if cross and allowed
-                                  else ""))
+                    result.add(
+                        f"reference:{name}.{ref.column}",
+                        allowed or not cross,
+                        f"{cross or 0} reference(s) into another tenant"
+                        + (" (allowed by the mixed_parents policy)" if cross and allowed else ""),
+                    )
         users = conn.exec_driver_sql(f"SELECT count(*) FROM {OWNERS_TABLE}").scalar()
         owners = conn.exec_driver_sql(
             f"SELECT count(*) FROM {OWNERS_TABLE} o JOIN tenantry_memberships m ON "
             "m.tenant_id = o.tenant_id AND m.user_id = o.user_id AND m.role = 'owner' "
             "JOIN tenantry_users u ON u.id = o.user_id"
         ).scalar()
-        result.add("tenants", users == owners == plan.users,
-                   f"{plan.users} legacy users, {owners} own their personal tenant")
+        result.add(
+            "tenants",
+            users == owners == plan.users,
+            f"{plan.users} legacy users, {owners} own their personal tenant",
+        )
         if engine.dialect.name == "sqlite":
             broken = sqlite_convert.foreign_key_problems(conn)
-            result.add("foreign_keys", not broken,
-                       "no broken foreign key" if not broken else "; ".join(broken[:5]))
+            result.add(
+                "foreign_keys",
+                not broken,
+                "no broken foreign key" if not broken else "; ".join(broken[:5]),
+            )
         conn.rollback()
     return result

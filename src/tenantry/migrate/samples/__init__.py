@@ -51,9 +51,14 @@ def generate(
     """
     shape = SIZES[size] if isinstance(size, str) else size
     with engine.begin() as conn:
-        writer = Writer(conn, random.Random(seed))
-        APPS[app](writer, users=shape.users, per_user=shape.per_user, awkward=awkward,
-                  password_hash=password_hash())
+        writer = Writer(conn, random.Random(seed))  # noqa: S311 - sample data, not secrets
+        APPS[app](
+            writer,
+            users=shape.users,
+            per_user=shape.per_user,
+            awkward=awkward,
+            password_hash=password_hash(),
+        )
     return writer.counts
 
 

@@ -41,8 +41,10 @@ class Writer:
 
     def insert(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
         mark = "%s" if self.pg else "?"
-        sql = (f"INSERT INTO {table} ({', '.join(columns)}) "
-               f"VALUES ({', '.join(mark for _ in columns)})")
+        sql = (
+            f"INSERT INTO {table} ({', '.join(columns)}) "
+            f"VALUES ({', '.join(mark for _ in columns)})"
+        )
         it: Iterator[Sequence[Any]] = iter(rows)
         while batch := list(islice(it, 20_000)):
             self.conn.exec_driver_sql(sql, [tuple(r) for r in batch])
@@ -61,9 +63,7 @@ class Writer:
         return f"{FIRST[i % len(FIRST)]} {LAST[(i // len(FIRST)) % len(LAST)]}"
 
 
-def user_rows(
-    w: Writer, users: int, password_hash: str, *, awkward: bool
-) -> list[tuple[Any, ...]]:
+def user_rows(w: Writer, users: int, password_hash: str, *, awkward: bool) -> list[tuple[Any, ...]]:
     """``(id, email, password_hash, name, created_at)``; awkward: colliding emails, odd names."""
     rows: list[tuple[Any, ...]] = []
     for uid in range(1, users + 1):
