@@ -60,7 +60,9 @@ def tenantize(
 
 
 def _fail(console: Console, message: str) -> None:
-    Console(stderr=True).print(f"[red bold]error:[/] {message}", highlight=False)
+    from rich.markup import escape
+
+    Console(stderr=True).print(f"[red bold]error:[/] {escape(message)}", highlight=False)
     raise typer.Exit(1)
 
 

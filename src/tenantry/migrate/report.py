@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from tenantry.migrate.plan import Plan
@@ -45,7 +46,7 @@ def print_plan(console: Console, plan: Plan) -> None:
     console.print(table)
     console.print(f"order: {' -> '.join(plan.order)}")
     for warning in plan.warnings:
-        console.print(f"[yellow]warning:[/] {warning}")
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
     print_problems(console, plan)
 
 
@@ -57,12 +58,14 @@ def print_problems(console: Console, plan: Plan) -> None:
     for p in plan.problems:
         style = "red" if p.blocking else "green"
         policy = f"[{style}]{p.policy}{' (stops)' if p.blocking else ''}[/]"
-        table.add_row(p.kind, p.table, str(p.count), policy, p.detail, "\n".join(p.samples))
+        table.add_row(
+            p.kind, p.table, str(p.count), policy, escape(p.detail), escape("\n".join(p.samples))
+        )
     console.print(table)
     if plan.blocking:
         console.print(
             f"[red bold]{len(plan.blocking)} problem(s) stop the conversion.[/] Nothing was "
-            "changed. Give each a policy in [policies] (or fix the data) and run the dry run "
+            "changed. Give each a policy in \\[policies] (or fix the data) and run the dry run "
             "again; see docs/tenantize.md."
         )
 
@@ -70,7 +73,7 @@ def print_problems(console: Console, plan: Plan) -> None:
 def print_verification(console: Console, verification: Verification) -> None:
     table = Table("check", "result", "detail")
     for c in verification.checks:
-        table.add_row(c.name, "[green]ok[/]" if c.ok else "[red]FAILED[/]", c.detail)
+        table.add_row(c.name, "[green]ok[/]" if c.ok else "[red]FAILED[/]", escape(c.detail))
     console.print(table)
     verdict = "[green bold]verified[/]" if verification.ok else "[red bold]verification FAILED[/]"
     console.print(verdict)
