@@ -11,7 +11,6 @@ from typer.testing import CliRunner
 from tenantry.cli.main import app
 from tenantry.migrate import conversion_engine, load_mapping, state
 from tenantry.migrate.samples import example_mapping
-
 from tests.migrate.conftest import strict_mapping
 
 runner = CliRunner()
@@ -35,8 +34,9 @@ def test_bad_input_is_explained_without_traceback(tmp_path: Path) -> None:
 def test_undeclared_tables_are_refused(sqlite_sample: Callable[..., str], tmp_path: Path) -> None:
     url = sqlite_sample("electricity")
     mapping = tmp_path / "m.toml"
-    mapping.write_text('[users]\ntable = "users"\nemail = "email"\n'
-                       '[tables.readings]\nowner = "user_id"\n')
+    mapping.write_text(
+        '[users]\ntable = "users"\nemail = "email"\n[tables.readings]\nowner = "user_id"\n'
+    )
     code, out = run("--db", url, "--map", str(mapping))
     assert code == 1 and "undeclared: vouchers" in out
 
@@ -47,15 +47,33 @@ def test_dry_run_stops_on_problems_then_apply_and_rollback(
     url = sqlite_sample("workflows")
     code, out = run("--db", url, "--map", str(strict_mapping("workflows", tmp_path)), "--dry-run")
     assert code == 2 and "missing_owner" in out and "Nothing was changed" in out
-    code, out = run("--db", url, "--map", str(strict_mapping("workflows", tmp_path)), "--apply",
-                    "--quiet", "--backup", str(tmp_path / "b.sqlite"))
+    code, out = run(
+        "--db",
+        url,
+        "--map",
+        str(strict_mapping("workflows", tmp_path)),
+        "--apply",
+        "--quiet",
+        "--backup",
+        str(tmp_path / "b.sqlite"),
+    )
     assert code == 1 and "need a policy" in out
     example = str(example_mapping("workflows"))
     code, out = run("--db", url, "--map", example)
     assert code == 0 and "nothing was changed" in out
     report = tmp_path / "report.json"
-    code, out = run("--db", url, "--map", example, "--apply", "--quiet", "--backup",
-                    str(tmp_path / "b.sqlite"), "--report", str(report))
+    code, out = run(
+        "--db",
+        url,
+        "--map",
+        example,
+        "--apply",
+        "--quiet",
+        "--backup",
+        str(tmp_path / "b.sqlite"),
+        "--report",
+        str(report),
+    )
     assert code == 0 and "verified" in out and report.exists()
     code, out = run("--db", url, "--map", example, "--verify", "--quiet")
     assert code == 0 and "verified" in out
@@ -67,7 +85,9 @@ def test_dry_run_stops_on_problems_then_apply_and_rollback(
     engine.dispose()
 
 
-def test_init_drafts_a_mapping_that_loads(sqlite_sample: Callable[..., str], tmp_path: Path) -> None:
+def test_init_drafts_a_mapping_that_loads(
+    sqlite_sample: Callable[..., str], tmp_path: Path
+) -> None:
     url = sqlite_sample("fencing")
     target = tmp_path / "draft.toml"
     code, out = run("--db", url, "--init", "--map", str(target))

@@ -1,8 +1,7 @@
 """The converted electricity database is meterbook's: the library runs on it as it is.
 
-The end-to-end version (start the tenantry server with the meterbook plugin, sign in
-over HTTP as a migrated user, list readings) waits for the server on main; see
-docs/tenantize.md, "What the lead wires". This test drives the same library calls.
+``test_server.py`` does the same over HTTP; this one drives the library directly and
+also writes a new reading.
 """
 
 from __future__ import annotations

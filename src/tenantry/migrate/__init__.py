@@ -1,6 +1,6 @@
 """tenantize: convert a single-tenant database into a tenantry one, verified and reversible."""
 
-from tenantry.migrate import state
+from tenantry.migrate import sqlite_convert, state
 from tenantry.migrate.apply import ApplyResult, apply, finish
 from tenantry.migrate.backup import backup, default_backup_path, restore
 from tenantry.migrate.draft import draft_mapping
@@ -30,6 +30,7 @@ __all__ = [
     "load_mapping",
     "parse_mapping",
     "restore",
+    "sqlite_convert",
     "state",
     "verify",
 ]

@@ -94,12 +94,13 @@ def _snapshot(
     engine: Engine, plan: Plan, mapping: Mapping, backup_path: str, reporter: Reporter
 ) -> None:
     """Counts and checksums of every original column, taken before the first change."""
-    rows = []
+    rows: dict[str, state.Snapshot] = {}
     with engine.connect() as conn:
         for name in [mapping.users.table, *sorted(mapping.tables)]:
-            columns = table_info(conn, name).columns
-            count, checksum = table_checksum(conn, name, columns, reporter)
-            rows.append((name, count, checksum, columns))
+            described = table_info(conn, name)
+            key = described.primary_key or described.columns
+            count, checksum = table_checksum(conn, name, described.columns, reporter, order_by=key)
+            rows[name] = (count, checksum, described.columns, key)
         conn.rollback()
     with engine.begin() as conn:
         state.ensure_tables(conn)

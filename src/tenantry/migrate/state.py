@@ -72,19 +72,31 @@ def run_status(conn: Connection) -> str | None:
     return found[0] if found else None
 
 
-def save_snapshot(conn: Connection, rows: list[tuple[str, int, str, list[str]]]) -> None:
-    for name, count, checksum, columns in rows:
+Snapshot = tuple[int, str, list[str], list[str]]  # rows, checksum, columns, order key
+
+
+def save_snapshot(conn: Connection, rows: dict[str, Snapshot]) -> None:
+    for name, (count, checksum, columns, key) in rows.items():
         conn.execute(
             text(
                 f"INSERT INTO {SNAPSHOT_TABLE} (table_name, row_count, checksum, columns) "
                 "VALUES (:n, :c, :h, :cols)"
             ),
-            {"n": name, "c": count, "h": checksum, "cols": json.dumps(columns)},
+            {
+                "n": name,
+                "c": count,
+                "h": checksum,
+                "cols": json.dumps({"columns": columns, "key": key}),
+            },
         )
 
 
-def load_snapshot(conn: Connection) -> dict[str, tuple[int, str, list[str]]]:
+def load_snapshot(conn: Connection) -> dict[str, Snapshot]:
     rows = conn.exec_driver_sql(
         f"SELECT table_name, row_count, checksum, columns FROM {SNAPSHOT_TABLE}"
     )
-    return {str(n): (int(c), str(h), list(json.loads(cols))) for n, c, h, cols in rows}
+    result: dict[str, Snapshot] = {}
+    for name, count, checksum, raw in rows:
+        spec = json.loads(raw)
+        result[str(name)] = (int(count), str(checksum), list(spec["columns"]), list(spec["key"]))
+    return result

@@ -42,8 +42,8 @@ def verify(engine: Engine, mapping: Mapping, plan: Plan, reporter: Reporter) -> 
         if engine.dialect.name == "postgresql":
             postgres_convert.relax_rls(conn, plan.order)
         snapshot = state.load_snapshot(conn)
-        for name, (count, checksum, columns) in sorted(snapshot.items()):
-            now_count, now_sum = table_checksum(conn, name, columns, reporter)
+        for name, (count, checksum, columns, key) in sorted(snapshot.items()):
+            now_count, now_sum = table_checksum(conn, name, columns, reporter, order_by=key)
             result.add(f"rows:{name}", now_count == count, f"{count} before, {now_count} after")
             result.add(
                 f"checksum:{name}",
