@@ -19,10 +19,13 @@ def _root() -> None:
 
 def _register() -> None:
     """Attach every command group; imported lazily so ``--help`` stays fast."""
-    from tenantry.cli import doctor, migrate
+    from tenantry.cli import doctor, migrate, tenantize
 
     migrate.register(app)
     doctor.register(app)
+    tenantize.register(app)
 
 
 _register()
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,182 @@
+"""``tenantry tenantize``: convert a single-tenant database, verified and reversible."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+EXIT_PROBLEMS = 2
+
+
+def register(app: typer.Typer) -> None:
+    app.command("tenantize")(tenantize)
+
+
+def tenantize(
+    database_url: str = typer.Option(..., "--db", envvar="DATABASE_URL", help="Database URL."),
+    mapping_path: Path | None = typer.Option(None, "--map", help="Mapping TOML file."),
+    init: bool = typer.Option(False, "--init", help="Draft a mapping from the foreign keys."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan and problems (default)."),
+    apply_: bool = typer.Option(False, "--apply", help="Back up, convert and verify."),
+    rollback: bool = typer.Option(False, "--rollback", help="Restore the backup."),
+    verify_only: bool = typer.Option(False, "--verify", help="Verify a converted database."),
+    backup_path: Path | None = typer.Option(None, "--backup", help="Where the backup goes."),
+    report_path: Path | None = typer.Option(None, "--report", help="Write a JSON report here."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+    force: bool = typer.Option(False, "--force", help="--init: overwrite the mapping file."),
+) -> None:
+    """Convert a single-tenant database: dry run first, then --apply; --rollback undoes it."""
+    from tenantry.errors import TenantryError
+
+    console = Console()
+    if sum([init, apply_, rollback, verify_only, dry_run]) > 1:
+        _fail(console, "choose one of --init, --dry-run, --apply, --verify, --rollback")
+    try:
+        code = _run(
+            console,
+            database_url,
+            mapping_path,
+            init=init,
+            apply_=apply_,
+            rollback=rollback,
+            verify_only=verify_only,
+            backup_path=backup_path,
+            report_path=report_path,
+            quiet=quiet,
+            force=force,
+        )
+    except TenantryError as exc:
+        _fail(console, exc.message)
+    except Exception as exc:  # a database refusing us: say so without a traceback
+        from sqlalchemy.exc import SQLAlchemyError
+
+        if not isinstance(exc, SQLAlchemyError):
+            raise
+        _fail(console, f"database error: {str(exc).splitlines()[0]}")
+    raise typer.Exit(code)
+
+
+def _fail(console: Console, message: str) -> None:
+    from rich.markup import escape
+
+    Console(stderr=True).print(f"[red bold]error:[/] {escape(message)}", highlight=False)
+    raise typer.Exit(1)
+
+
+def _run(
+    console: Console,
+    url: str,
+    mapping_path: Path | None,
+    *,
+    init: bool,
+    apply_: bool,
+    rollback: bool,
+    verify_only: bool,
+    backup_path: Path | None,
+    report_path: Path | None,
+    quiet: bool,
+    force: bool,
+) -> int:
+    from tenantry.migrate import (
+        TenantizeError,
+        apply,
+        build_plan,
+        conversion_engine,
+        default_backup_path,
+        draft_mapping,
+        finish,
+        load_mapping,
+        restore,
+        state,
+        verify,
+    )
+    from tenantry.migrate.plan import Plan
+    from tenantry.migrate.progress import Reporter
+    from tenantry.migrate.report import as_json, print_plan, print_verification, write_json
+
+    engine = conversion_engine(url)
+    try:
+        if init:
+            with engine.connect() as conn:
+                text = draft_mapping(conn, engine.url.render_as_string(hide_password=True))
+            if mapping_path is None:
+                sys.stdout.write(text)
+            elif mapping_path.exists() and not force:
+                raise TenantizeError(f"{mapping_path} exists; --force overwrites it")
+            else:
+                mapping_path.write_text(text, encoding="utf-8")
+                console.print(f"draft mapping written to {mapping_path}: review it, then dry-run")
+            return 0
+        if rollback:
+            with engine.connect() as conn:
+                run = state.get(conn, state.RUN)
+            source = backup_path or (Path(run[1]["backup"]) if run else None)
+            if source is None:
+                raise TenantizeError("no conversion recorded here; name the backup with --backup")
+            console.print(restore(engine, source))
+            return 0
+        if mapping_path is None:
+            raise TenantizeError("--map is required (tenantize --init drafts one)")
+        mapping = load_mapping(mapping_path)
+        with engine.connect() as conn:
+            status = state.run_status(conn)
+            run = state.get(conn, state.RUN)
+            conn.rollback()
+        if verify_only:
+            if run is None:
+                raise TenantizeError("this database was never converted")
+            plan = Plan.from_dict(run[1]["plan"])
+            with Reporter(quiet=quiet) as reporter:
+                result = verify(engine, mapping, plan, reporter)
+            print_verification(console, result)
+            if report_path:
+                write_json(report_path, as_json(plan, result, status=status))
+            return 0 if result.ok else 1
+        if not apply_:
+            if status is not None:
+                console.print(
+                    f"conversion status: [bold]{status}[/]"
+                    + (" (--apply finishes it)" if status == "converting" else "")
+                )
+                return 0
+            with engine.connect() as conn:
+                plan = build_plan(conn, mapping)
+                conn.rollback()
+            print_plan(console, plan)
+            if report_path:
+                write_json(report_path, as_json(plan, status="dry-run"))
+            if plan.blocking:
+                return EXIT_PROBLEMS
+            console.print("dry run only: nothing was changed; --apply converts")
+            return 0
+        target = backup_path or default_backup_path(url)
+        with Reporter(quiet=quiet) as reporter:
+            result_apply = apply(engine, mapping, backup_path=target, reporter=reporter)
+            if result_apply.noop:
+                return 0
+            checks = verify(engine, mapping, result_apply.plan, reporter)
+            if checks.ok:
+                finish(engine, result_apply.plan, reporter)
+        print_verification(console, checks)
+        if report_path:
+            write_json(
+                report_path,
+                as_json(
+                    result_apply.plan,
+                    checks,
+                    backup=result_apply.backup,
+                    resumed=result_apply.resumed,
+                ),
+            )
+        if not checks.ok:
+            raise TenantizeError(
+                f"verification failed; the backup {result_apply.backup} is untouched: "
+                "--rollback restores it"
+            )
+        console.print(f"converted; backup kept at {result_apply.backup}")
+        return 0
+    finally:
+        engine.dispose()

@@ -1,0 +1,118 @@
+"""``tenantize --init``: draft a mapping from the foreign keys, for a person to review."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection
+
+from tenantry.migrate.errors import MappingError
+from tenantry.migrate.schema import TableInfo, app_tables, table_info
+
+_HEADER = """\
+# tenantize mapping, drafted by `tenantry tenantize --init` from {source}.
+# REVIEW EVERY LINE: a draft is a guess, and tenantize itself never guesses.
+# Each table is owned (`owner = "user_column"` or `owner = "parent_column -> parent_table"`)
+# or shared by everyone (`global = true`). `references` lists other parents that must be
+# in the same tenant as the row.
+version = 1
+
+[users]
+table = "{users}"
+id = "{id}"
+email = "{email}"
+{optional}
+[tenants]
+name = "{{email}}"      # or e.g. "{{display_name}}'s home"; fields: email local display_name id
+kind = "personal"
+
+[policies]
+# What to do with each problem the dry run finds; the default, "fail", stops and explains.
+# orphan = "assign:unclaimed"        # owner column is NULL
+# missing_owner = "assign:unclaimed" # owner column names a row that does not exist
+# mixed_parents = "owner"            # parents of a row belong to different users
+# email_collision = "suffix"         # emails equal once trimmed and case-folded
+
+# [extra_tenants.unclaimed]
+# name = "Unclaimed records"
+# owner = "admin@example.com"
+"""
+
+
+def _users_table(infos: dict[str, TableInfo]) -> TableInfo:
+    for name in ("users", "user", "accounts_user", "auth_user"):
+        if name in infos and "email" in infos[name].columns:
+            return infos[name]
+    with_email = [i for i in infos.values() if "email" in i.columns and i.key]
+    if len(with_email) == 1:
+        return with_email[0]
+    raise MappingError(
+        "cannot tell which table holds the users; write the [users] section "
+        "yourself (table, id, email)"
+    )
+
+
+def draft_mapping(conn: Connection, source: str) -> str:
+    """A mapping TOML for the database on ``conn``, with comments where it guessed."""
+    infos = {n: table_info(conn, n) for n in app_tables(conn)}
+    users = _users_table(infos)
+    optional = "".join(
+        f'{key} = "{col}"\n'
+        for key, col in (
+            ("password_hash", "password_hash"),
+            ("display_name", "name"),
+            ("created_at", "created_at"),
+        )
+        if col in users.columns
+    )
+    lines = [
+        _HEADER.format(
+            source=source, users=users.name, id=users.key or "id", email="email", optional=optional
+        )
+    ]
+    owners: dict[str, tuple[str, str]] = {}
+    others = {n: i for n, i in infos.items() if n != users.name}
+    changed = True
+    while changed:
+        changed = False
+        for name, info in others.items():
+            if name in owners:
+                continue
+            found = _owner_of(info, users.name, owners, set(infos))
+            if found:
+                owners[name] = found
+                changed = True
+    for name, info in sorted(others.items()):
+        lines.append(f"[tables.{name}]")
+        if name not in owners:
+            lines.append("global = true   # REVIEW: nothing leads from this table to a user\n")
+            continue
+        owner, why = owners[name]
+        lines.append(f'owner = "{owner}"   # {why}')
+        refs = [
+            f"{fk.columns[0]} -> {fk.table}"
+            for fk in info.foreign_keys
+            if len(fk.columns) == 1 and fk.table in owners and not owner.startswith(fk.columns[0])
+        ]
+        if refs:
+            lines.append("references = [" + ", ".join(f'"{r}"' for r in refs) + "]")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _owner_of(
+    info: TableInfo, users: str, owners: dict[str, tuple[str, str]], tables: set[str]
+) -> tuple[str, str] | None:
+    single = [fk for fk in info.foreign_keys if len(fk.columns) == 1]
+    for fk in single:
+        if fk.table == users:
+            return fk.columns[0], f"foreign key to {users}"
+    if "user_id" in info.columns:
+        return "user_id", "REVIEW: from the column name; no foreign key declared"
+    for fk in single:
+        if fk.table in owners:
+            return f"{fk.columns[0]} -> {fk.table}", f"foreign key to {fk.table}"
+    for col in info.columns:
+        stem = col[:-3] if col.endswith("_id") else ""
+        for candidate in (stem, stem + "s"):
+            if stem and candidate in owners and candidate in tables:
+                return f"{col} -> {candidate}", "REVIEW: from the column name; no foreign key"
+    return None

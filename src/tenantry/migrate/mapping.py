@@ -1,0 +1,282 @@
+"""The mapping file: which table holds the users, and how every other row finds its owner."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import string
+import tomllib
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from tenantry.migrate.errors import MappingError
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_REF = re.compile(r"^\s*(\w+)\s*->\s*(\w+)(?:\.(\w+))?\s*$")
+_NAME_FIELDS = {"email", "local", "display_name", "id"}
+
+
+class ProblemKind(StrEnum):
+    """The classes of data problem the dry run looks for; each has a policy."""
+
+    ORPHAN = "orphan"  # the owner column is NULL
+    MISSING_OWNER = "missing_owner"  # the owner column names a user or parent that does not exist
+    MIXED_PARENTS = "mixed_parents"  # the row's parents belong to different users
+    EMAIL_COLLISION = "email_collision"  # two users' emails are equal once trimmed and case-folded
+    INVALID_EMAIL = "invalid_email"  # empty, or no '@'
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """What to do with one problem class: ``fail`` (the default), or a named resolution.
+
+    ``assign`` puts the rows in ``target``: a tenant declared in ``[extra_tenants]``
+    (by slug) or the personal tenant of a legacy user (by email). ``owner`` (mixed
+    parents) keeps the tenant of the ownership path. ``suffix`` (email collisions)
+    keeps the address for the lowest user id and gives the others ``local+legacy-<id>@domain``.
+    """
+
+    action: str = "fail"
+    target: str | None = None
+
+    @property
+    def fails(self) -> bool:
+        return self.action == "fail"
+
+
+_ALLOWED = {
+    ProblemKind.ORPHAN: {"fail", "assign"},
+    ProblemKind.MISSING_OWNER: {"fail", "assign"},
+    ProblemKind.MIXED_PARENTS: {"fail", "assign", "owner"},
+    ProblemKind.EMAIL_COLLISION: {"fail", "suffix"},
+    ProblemKind.INVALID_EMAIL: {"fail"},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """``column -> table[.key]``: a column of a row naming a row of another table."""
+
+    column: str
+    table: str
+    key: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.column} -> {self.table}" + (f".{self.key}" if self.key else "")
+
+
+@dataclass(frozen=True, slots=True)
+class TableRule:
+    """How one table is treated: owned (through ``owner``) or global."""
+
+    name: str
+    is_global: bool = False
+    owner: Reference | None = None  # table == the users table: a direct user column
+    references: tuple[Reference, ...] = ()  # parents that must share the row's tenant
+
+
+@dataclass(frozen=True, slots=True)
+class UsersRule:
+    table: str
+    email: str
+    id: str = "id"
+    password_hash: str | None = None
+    display_name: str | None = None
+    created_at: str | None = None
+    email_overrides: dict[int, str] = field(default_factory=dict)
+    retarget_references: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ExtraTenant:
+    slug: str
+    name: str
+    owner_email: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Mapping:
+    users: UsersRule
+    tables: dict[str, TableRule]
+    policies: dict[ProblemKind, Policy]
+    tenant_name: str = "{email}"
+    tenant_kind: str = "personal"
+    extra_tenants: dict[str, ExtraTenant] = field(default_factory=dict)
+
+    @property
+    def owned(self) -> list[TableRule]:
+        return [t for t in self.tables.values() if not t.is_global]
+
+    def policy(self, kind: ProblemKind) -> Policy:
+        return self.policies.get(kind, Policy())
+
+    def fingerprint(self) -> str:
+        """A stable hash: a re-run with a different mapping is refused."""
+        raw = json.dumps(asdict(self), sort_keys=True, default=str)
+        return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+def load_mapping(path: Path) -> Mapping:
+    """Read and validate a mapping TOML file.
+
+    Raises:
+        MappingError: the file is missing, not TOML, or not a valid mapping.
+    """
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise MappingError(f"mapping file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise MappingError(f"{path} is not valid TOML: {exc}") from None
+    try:
+        return parse_mapping(data)
+    except MappingError as exc:
+        raise MappingError(f"{path}: {exc.message}") from None
+
+
+def parse_mapping(data: dict[str, Any]) -> Mapping:
+    """Validate the parsed TOML ``data`` and build a :class:`Mapping`."""
+    _only(data, {"version", "users", "tenants", "tables", "policies", "extra_tenants"}, "top level")
+    if data.get("version", 1) != 1:
+        raise MappingError("only mapping version 1 is understood")
+    users = _users(_table(data, "users"))
+    tenants = data.get("tenants", {})
+    _only(tenants, {"name", "kind"}, "[tenants]")
+    name = str(tenants.get("name", "{email}"))
+    _check_template(name)
+    kind = str(tenants.get("kind", "personal"))
+    if kind not in {"personal", "family", "business"}:
+        raise MappingError("[tenants] kind must be personal, family or business")
+    extra = {slug: _extra(slug, spec) for slug, spec in dict(data.get("extra_tenants", {})).items()}
+    tables = {
+        name_: _rule(name_, spec, users.table) for name_, spec in _table(data, "tables").items()
+    }
+    if users.table in tables:
+        raise MappingError(f"[tables.{users.table}]: the users table is not owned or global")
+    policies = _policies(dict(data.get("policies", {})), extra)
+    for rule in tables.values():
+        for ref in (rule.owner, *rule.references):
+            if ref is not None and ref.table != users.table and ref.table not in tables:
+                raise MappingError(f"[tables.{rule.name}]: {ref} names an undeclared table")
+            if ref is not None and ref.table in tables and tables[ref.table].is_global:
+                raise MappingError(f"[tables.{rule.name}]: {ref} leads to a global table")
+    return Mapping(users, tables, policies, name, kind, extra)
+
+
+def _only(section: dict[str, Any], allowed: set[str], where: str) -> None:
+    unknown = sorted(set(section) - allowed)
+    if unknown:
+        raise MappingError(f"{where}: unknown key(s) {', '.join(unknown)}")
+
+
+def _table(data: dict[str, Any], key: str) -> dict[str, Any]:
+    value = data.get(key)
+    if not isinstance(value, dict):
+        raise MappingError(f"a [{key}] section is required")
+    return value
+
+
+def _ident(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not _IDENT.match(value):
+        raise MappingError(f"{where}: {value!r} is not a plain table or column name")
+    return value
+
+
+def _users(spec: dict[str, Any]) -> UsersRule:
+    keys = {"table", "id", "email", "password_hash", "display_name", "created_at"}
+    _only(spec, {*keys, "email_overrides", "retarget_references"}, "[users]")
+    opt = {k: _ident(spec[k], f"[users] {k}") for k in keys - {"table", "email"} if k in spec}
+    overrides: dict[int, str] = {}
+    for key, email in dict(spec.get("email_overrides", {})).items():
+        if not str(key).isdigit() or not isinstance(email, str) or "@" not in email:
+            raise MappingError('[users.email_overrides]: write  "<user id>" = "new@address"')
+        overrides[int(key)] = email
+    return UsersRule(
+        table=_ident(spec.get("table"), "[users] table"),
+        email=_ident(spec.get("email"), "[users] email"),
+        email_overrides=overrides,
+        retarget_references=bool(spec.get("retarget_references", True)),
+        **opt,
+    )
+
+
+def _reference(text: Any, where: str) -> Reference:
+    match = _REF.match(text) if isinstance(text, str) else None
+    if match is None:
+        raise MappingError(f"{where}: expected 'column -> table' or 'column -> table.key'")
+    return Reference(match[1], match[2], match[3])
+
+
+def _rule(name: str, spec: Any, users_table: str) -> TableRule:
+    _ident(name, "[tables]")
+    if not isinstance(spec, dict):
+        raise MappingError(f"[tables.{name}] must be a table")
+    _only(spec, {"global", "owner", "references"}, f"[tables.{name}]")
+    if spec.get("global"):
+        if "owner" in spec or "references" in spec:
+            raise MappingError(f"[tables.{name}]: a global table has no owner or references")
+        return TableRule(name, is_global=True)
+    owner_spec = spec.get("owner")
+    if owner_spec is None:
+        raise MappingError(
+            f"[tables.{name}]: say how a row finds its owner (owner = ...) "
+            "or declare the table global = true"
+        )
+    owner = (
+        Reference(_ident(owner_spec, f"[tables.{name}] owner"), users_table)
+        if isinstance(owner_spec, str) and "->" not in owner_spec
+        else _reference(owner_spec, f"[tables.{name}] owner")
+    )
+    refs = tuple(_reference(r, f"[tables.{name}] references") for r in spec.get("references", []))
+    return TableRule(name, owner=owner, references=refs)
+
+
+def _extra(slug: str, spec: Any) -> ExtraTenant:
+    if not re.match(r"^[a-z0-9][a-z0-9-]{0,62}$", slug) or not isinstance(spec, dict):
+        raise MappingError(
+            f"[extra_tenants.{slug}]: the slug must be lowercase letters, "
+            "digits and dashes, and the value a table"
+        )
+    _only(spec, {"name", "owner"}, f"[extra_tenants.{slug}]")
+    owner = spec.get("owner")
+    return ExtraTenant(slug, str(spec.get("name", slug)), str(owner) if owner else None)
+
+
+def _policies(spec: dict[str, Any], extra: dict[str, ExtraTenant]) -> dict[ProblemKind, Policy]:
+    result: dict[ProblemKind, Policy] = {}
+    for key, value in spec.items():
+        try:
+            kind = ProblemKind(key)
+        except ValueError:
+            known = ", ".join(k.value for k in ProblemKind)
+            raise MappingError(
+                f"[policies]: unknown problem class {key!r} (known: {known})"
+            ) from None
+        action, _, target = str(value).partition(":")
+        if action not in _ALLOWED[kind]:
+            allowed = ", ".join(sorted(_ALLOWED[kind]))
+            raise MappingError(f"[policies] {key} = {value!r}: allowed: {allowed}")
+        if action == "assign":
+            if not target:
+                raise MappingError(f"[policies] {key}: write 'assign:<tenant slug or user email>'")
+            if "@" not in target and target not in extra:
+                raise MappingError(
+                    f"[policies] {key}: no tenant {target!r}; declare [extra_tenants.{target}]"
+                )
+        result[kind] = Policy(action, target or None)
+    return result
+
+
+def _check_template(template: str) -> None:
+    try:
+        fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+    except ValueError as exc:
+        raise MappingError(f"[tenants] name {template!r}: {exc}") from None
+    unknown = fields - _NAME_FIELDS
+    if unknown:
+        raise MappingError(
+            f"[tenants] name: unknown field(s) {sorted(unknown)}; use {sorted(_NAME_FIELDS)}"
+        )

@@ -1,0 +1,421 @@
+"""The dry run: check the mapping against the database and find every data problem first."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection
+
+from tenantry.migrate.errors import MappingError
+from tenantry.migrate.mapping import Mapping, Policy, ProblemKind, Reference, TableRule
+from tenantry.migrate.ownership import conversion_order, owner_select, parent_key
+from tenantry.migrate.schema import TableInfo, app_tables, table_info
+from tenantry.migrate.users import LegacyUser, email_problems, read_users
+
+SAMPLES = 5
+
+
+@dataclass(slots=True)
+class Problem:
+    kind: str
+    table: str
+    count: int
+    detail: str
+    policy: str
+    blocking: bool
+    samples: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class RefPlan:
+    """One reference of an owned table, and the foreign key it gets after conversion.
+
+    ``fk`` is ``composite`` ((tenant_id, col) -> parent (tenant_id, key)), ``users``
+    (col -> tenantry_users.id), ``keep`` (the legacy constraint as it was) or ``none``.
+    """
+
+    column: str
+    table: str
+    key: str
+    role: str  # owner | reference | user | global
+    fk: str
+    declared: bool
+    ondelete: str | None = None
+    onupdate: str | None = None
+    dangling: int = 0
+    mixed: int = 0
+
+
+@dataclass(slots=True)
+class TablePlan:
+    name: str
+    rows: int
+    is_global: bool
+    primary_key: list[str]
+    owner: str | None = None
+    refs: list[RefPlan] = field(default_factory=list)
+    assign_mixed: list[str] = field(default_factory=list)  # columns whose mixed rows are assigned
+    needs_unique_key: bool = False
+    indexes: list[tuple[str, list[str]]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Plan:
+    dialect: str
+    users_table: str
+    users: int
+    tables: list[TablePlan]
+    order: list[str]
+    problems: list[Problem]
+    warnings: list[str] = field(default_factory=list)
+    fingerprint: str = ""
+
+    @property
+    def blocking(self) -> list[Problem]:
+        return [p for p in self.problems if p.blocking]
+
+    def table(self, name: str) -> TablePlan:
+        return next(t for t in self.tables if t.name == name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Plan:
+        tables = [
+            TablePlan(
+                **{
+                    **t,
+                    "refs": [RefPlan(**r) for r in t["refs"]],
+                    "indexes": [(n, list(c)) for n, c in t["indexes"]],
+                }
+            )
+            for t in data["tables"]
+        ]
+        problems = [Problem(**p) for p in data["problems"]]
+        return cls(**{**data, "tables": tables, "problems": problems})
+
+
+def build_plan(conn: Connection, mapping: Mapping) -> Plan:
+    """Inspect the legacy database read-only and describe the whole conversion.
+
+    Raises:
+        MappingError: the mapping does not fit the database.
+    """
+    q = conn.dialect.identifier_preparer.quote
+    infos = _check_tables(conn, mapping)
+    conversion_order(
+        {r.name: {x.table for x in (r.owner, *r.references) if x} for r in mapping.owned}
+    )  # a cycle in the mapping itself: say so early
+    users = read_users(conn, mapping, q)
+    problems = email_problems(users, mapping)
+    _check_targets(users, mapping)
+    plans: list[TablePlan] = []
+    warnings: list[str] = []
+    for name in sorted(mapping.tables):
+        rule = mapping.tables[name]
+        rows = _scalar(conn, f"SELECT count(*) FROM {q(name)}")
+        if rule.is_global:
+            plans.append(TablePlan(name, rows, True, infos[name].primary_key))
+            continue
+        plan = _owned_plan(conn, rule, mapping, infos, rows, problems, q)
+        plans.append(plan)
+    order = conversion_order(
+        {
+            p.name: {r.table for r in p.refs if r.role in {"owner", "reference"}}
+            for p in plans
+            if not p.is_global
+        }
+    )
+    for plan in plans:
+        for ref in plan.refs:
+            if ref.fk == "keep" and ref.role in {"owner", "reference"}:
+                parent = next(p for p in plans if p.name == ref.table)
+                parent.needs_unique_key = True
+                warnings.append(
+                    f"{plan.name}.{ref.column}: kept as a plain foreign key to {ref.table}"
+                    f"({ref.key}) because {ref.mixed + ref.dangling} row(s) would break a "
+                    "tenant-safe (composite) one"
+                )
+    for name, info in infos.items():
+        for fk in info.foreign_keys:
+            if (
+                mapping.tables[name].is_global
+                and fk.table in mapping.tables
+                and not (mapping.tables[fk.table].is_global)
+            ):
+                warnings.append(f"global table {name} references owned table {fk.table}")
+    result = Plan(
+        conn.dialect.name,
+        mapping.users.table,
+        len(users),
+        plans,
+        order,
+        problems,
+        warnings,
+        mapping.fingerprint(),
+    )
+    return result
+
+
+def _scalar(conn: Connection, sql: str) -> int:
+    return int(conn.exec_driver_sql(sql).scalar() or 0)
+
+
+def _samples(conn: Connection, sql: str) -> list[str]:
+    return [", ".join(map(str, row)) for row in conn.exec_driver_sql(sql + f" LIMIT {SAMPLES}")]
+
+
+def _check_tables(conn: Connection, mapping: Mapping) -> dict[str, TableInfo]:
+    present = set(app_tables(conn))
+    users = mapping.users
+    if users.table not in present:
+        raise MappingError(f"the users table {users.table!r} is not in the database")
+    missing = sorted(set(mapping.tables) - present)
+    if missing:
+        raise MappingError(f"the mapping names tables the database lacks: {', '.join(missing)}")
+    undeclared = sorted(present - set(mapping.tables) - {users.table})
+    if undeclared:
+        raise MappingError(
+            "every table must be declared owned or global, nothing is guessed; "
+            f"undeclared: {', '.join(undeclared)} (tenantize --init drafts a mapping)"
+        )
+    infos = {n: table_info(conn, n) for n in [*mapping.tables, users.table]}
+    cols = [users.id, users.email, users.password_hash, users.display_name, users.created_at]
+    for col in cols:
+        if col is not None and col not in infos[users.table].columns:
+            raise MappingError(f"[users]: {users.table} has no column {col!r}")
+    for rule in mapping.owned:
+        info = infos[rule.name]
+        if not info.primary_key:
+            raise MappingError(f"{rule.name} has no primary key; tenantize needs one to convert it")
+        if "tenant_id" in info.columns:
+            raise MappingError(f"{rule.name} already has a tenant_id column")
+        for ref in (rule.owner, *rule.references):
+            if ref is None:
+                continue
+            if ref.column not in info.columns:
+                raise MappingError(f"[tables.{rule.name}] {ref}: no column {ref.column!r}")
+            key = parent_key(ref, infos, mapping)
+            if key not in infos[ref.table].columns:
+                raise MappingError(f"[tables.{rule.name}] {ref}: {ref.table} has no column {key!r}")
+    return infos
+
+
+def _check_targets(users: list[LegacyUser], mapping: Mapping) -> None:
+    emails = {u.canonical for u in users}
+    targets = [p.target for p in mapping.policies.values() if p.target and "@" in p.target]
+    targets += [t.owner_email for t in mapping.extra_tenants.values() if t.owner_email]
+    for email in targets:
+        if email.strip().casefold() not in emails:
+            raise MappingError(f"the mapping names {email!r}, but no user has that email")
+
+
+def _owned_plan(
+    conn: Connection,
+    rule: TableRule,
+    mapping: Mapping,
+    infos: dict[str, TableInfo],
+    rows: int,
+    problems: list[Problem],
+    q: Any,
+) -> TablePlan:
+    name = rule.name
+    info = infos[name]
+    owner = rule.owner
+    assert owner is not None
+    users_table = mapping.users.table
+    plan = TablePlan(name, rows, False, info.primary_key, owner=str(owner))
+    col = q(owner.column)
+    pkey = parent_key(owner, infos, mapping)
+    keys = ", ".join(f"t.{q(c)}" for c in info.primary_key)
+    orphan_sql = f"SELECT {keys} FROM {q(name)} t WHERE t.{col} IS NULL"
+    missing_sql = (
+        f"SELECT {keys} FROM {q(name)} t LEFT JOIN {q(owner.table)} p ON p.{q(pkey)} = t.{col} "
+        f"WHERE t.{col} IS NOT NULL AND p.{q(pkey)} IS NULL"
+    )
+    orphans = _scalar(conn, f"SELECT count(*) FROM ({orphan_sql}) s")
+    missing = _scalar(conn, f"SELECT count(*) FROM ({missing_sql}) s")
+    what = "user" if owner.table == users_table else f"{owner.table} row"
+    if orphans:
+        problems.append(
+            _problem(
+                ProblemKind.ORPHAN,
+                name,
+                orphans,
+                mapping.policy(ProblemKind.ORPHAN),
+                f"{orphans} row(s) have no {what} ({owner.column} is NULL)",
+                _samples(conn, orphan_sql),
+            )
+        )
+    if missing:
+        problems.append(
+            _problem(
+                ProblemKind.MISSING_OWNER,
+                name,
+                missing,
+                mapping.policy(ProblemKind.MISSING_OWNER),
+                f"{missing} row(s) name a {what} that does not exist ({owner})",
+                _samples(conn, missing_sql),
+            )
+        )
+    declared = {fk.columns[0]: fk for fk in info.foreign_keys if len(fk.columns) == 1}
+    refs: dict[str, Reference] = {owner.column: owner}
+    for ref in rule.references:
+        refs.setdefault(ref.column, ref)
+    for column, one in declared.items():
+        refs.setdefault(column, Reference(column, one.table, one.referred[0]))
+    for multi in info.foreign_keys:
+        if len(multi.columns) > 1:
+            plan.refs.append(
+                RefPlan(
+                    ",".join(multi.columns),
+                    multi.table,
+                    ",".join(multi.referred),
+                    "global",
+                    "keep",
+                    True,
+                    multi.ondelete,
+                    multi.onupdate,
+                )
+            )
+    mixed_policy = mapping.policy(ProblemKind.MIXED_PARENTS)
+    for column, ref in refs.items():
+        fk = declared.get(column)
+        target = mapping.tables.get(ref.table)
+        key = (
+            parent_key(ref, infos, mapping)
+            if (target or ref.table == users_table)
+            else (ref.key or (fk.referred[0] if fk else "id"))
+        )
+        if ref.table == users_table:
+            role = "owner" if ref is owner else "user"
+            dangling = missing if ref is owner else _dangling(conn, name, column, ref.table, key, q)
+            fk_kind = (
+                "users"
+                if mapping.users.retarget_references and not dangling
+                else ("keep" if fk else "none")
+            )
+            plan.refs.append(
+                RefPlan(
+                    column,
+                    ref.table,
+                    key,
+                    role,
+                    fk_kind,
+                    fk is not None,
+                    fk.ondelete if fk else None,
+                    fk.onupdate if fk else None,
+                    dangling,
+                )
+            )
+            continue
+        if target is None or target.is_global:
+            if fk is not None:
+                plan.refs.append(
+                    RefPlan(
+                        column, ref.table, key, "global", "keep", True, fk.ondelete, fk.onupdate
+                    )
+                )
+            continue
+        role = "owner" if ref is owner else "reference"
+        dangling = missing if ref is owner else _dangling(conn, name, column, ref.table, key, q)
+        mixed = 0
+        if ref is not owner:
+            mixed_sql = (
+                f"SELECT {', '.join('a.' + q(c) for c in info.primary_key)} "
+                f"FROM ({owner_select(name, mapping, infos, q)}) a "
+                f"JOIN ({owner_select(ref.table, mapping, infos, q)}) b "
+                f"ON b.{q(key)} = a.{q(column)} WHERE a.__owner <> b.__owner "
+                "OR (a.__owner IS NULL AND b.__owner IS NOT NULL) "
+                "OR (a.__owner IS NOT NULL AND b.__owner IS NULL)"
+            )
+            mixed = _scalar(conn, f"SELECT count(*) FROM ({mixed_sql}) s")
+            if mixed:
+                self_ref = ref.table == name
+                blocking_assign = mixed_policy.action == "assign" and self_ref
+                problems.append(
+                    _problem(
+                        ProblemKind.MIXED_PARENTS,
+                        name,
+                        mixed,
+                        mixed_policy,
+                        f"{mixed} row(s) reference a {ref.table} row of another owner "
+                        f"through {column}"
+                        + (" (assign cannot apply to a self-reference)" if blocking_assign else ""),
+                        _samples(conn, mixed_sql),
+                        force_block=blocking_assign,
+                    )
+                )
+                if mixed_policy.action == "assign":
+                    plan.assign_mixed.append(column)
+        fk_kind = "composite" if not (dangling or mixed) else ("keep" if fk else "none")
+        plan.refs.append(
+            RefPlan(
+                column,
+                ref.table,
+                key,
+                role,
+                fk_kind,
+                fk is not None,
+                fk.ondelete if fk else None,
+                fk.onupdate if fk else None,
+                dangling,
+                mixed,
+            )
+        )
+    if plan.assign_mixed:
+        # Rows moved to another tenant leave every parent behind, not only the disputed one.
+        for ref_plan in plan.refs:
+            if ref_plan.role == "reference" and ref_plan.fk == "composite":
+                ref_plan.fk = "keep" if ref_plan.declared else "none"
+    plan.indexes = _tenant_indexes(info, plan)
+    return plan
+
+
+def _dangling(conn: Connection, table: str, column: str, parent: str, key: str, q: Any) -> int:
+    return _scalar(
+        conn,
+        f"SELECT count(*) FROM {q(table)} t LEFT JOIN {q(parent)} p ON p.{q(key)} = t.{q(column)} "
+        f"WHERE t.{q(column)} IS NOT NULL AND p.{q(key)} IS NULL",
+    )
+
+
+def _problem(
+    kind: ProblemKind,
+    table: str,
+    count: int,
+    policy: Policy,
+    detail: str,
+    samples: list[str],
+    *,
+    force_block: bool = False,
+) -> Problem:
+    text = policy.action + (f":{policy.target}" if policy.target else "")
+    return Problem(kind.value, table, count, detail, text, policy.fails or force_block, samples)
+
+
+def index_name(prefix: str, table: str, columns: list[str]) -> str:
+    """``ix_<table>_<cols>`` as the naming convention says, shortened to PostgreSQL's 63."""
+    name = f"{prefix}_{table}_{'_'.join(columns)}"
+    if len(name) <= 63:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{name[:54]}_{digest}"
+
+
+def _tenant_indexes(info: TableInfo, plan: TablePlan) -> list[tuple[str, list[str]]]:
+    """Indexes leading with tenant_id: one per legacy index and per reference column."""
+    wanted: list[list[str]] = [list(ix.columns) for ix in info.indexes if not ix.unique]
+    wanted += [[r.column] for r in plan.refs if r.role in {"owner", "reference"}]
+    seen: set[tuple[str, ...]] = {("tenant_id", *info.primary_key)}
+    result: list[tuple[str, list[str]]] = []
+    for cols in wanted:
+        full = ["tenant_id", *cols]
+        if tuple(full) in seen or "," in "".join(cols):
+            continue
+        seen.add(tuple(full))
+        result.append((index_name("ix", info.name, full), full))
+    return result

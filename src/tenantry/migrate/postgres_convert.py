@@ -1,0 +1,241 @@
+"""PostgreSQL: add tenant_id in place, backfill it in batches, then swap keys in one transaction.
+
+PostgreSQL changes keys without a rebuild: ``ADD COLUMN`` (no default: instant),
+an ``UPDATE`` per key range, then ``SET NOT NULL``, the (tenant_id, key) primary
+key, tenant-safe foreign keys, indexes leading with tenant_id and, as the last
+step of the whole run, row-level security.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, Engine, text
+
+from tenantry.migrate import faults, state
+from tenantry.migrate.errors import TenantizeError
+from tenantry.migrate.plan import RefPlan, TablePlan, index_name
+from tenantry.migrate.progress import Reporter
+
+BATCH = 50_000
+_INTEGER_TYPES = {"integer", "smallint"}
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _done(engine: Engine, step: str) -> bool:
+    with engine.connect() as conn:
+        return state.done(conn, step)
+
+
+def convert_table(
+    engine: Engine, plan: TablePlan, expr: str, params: dict[str, Any], reporter: Reporter
+) -> None:
+    name = plan.name
+    if _done(engine, f"table:{name}"):
+        return
+    with engine.begin() as conn:
+        if not state.done(conn, f"column:{name}"):
+            conn.exec_driver_sql(f"ALTER TABLE {_q(name)} ADD COLUMN IF NOT EXISTS tenant_id uuid")
+            state.put(conn, f"column:{name}", "done")
+    faults.checkpoint(f"column {name}")
+    _backfill(engine, plan, expr, params, reporter)
+    with engine.begin() as conn:
+        _finalize(conn, plan)
+        state.put(conn, f"table:{name}", "done", {"rows": plan.rows})
+        faults.checkpoint(f"finalize {name} (uncommitted)")
+    faults.checkpoint(f"finalize {name}")
+
+
+def _backfill(
+    engine: Engine, plan: TablePlan, expr: str, params: dict[str, Any], reporter: Reporter
+) -> None:
+    name = plan.name
+    step = f"backfill:{name}"
+    key = plan.primary_key[0] if len(plan.primary_key) == 1 else None
+    with engine.begin() as conn:
+        found = state.get(conn, step)
+        if found is None:
+            lo = hi = 0
+            if key is not None and _is_integer(conn, name, key):
+                row = conn.exec_driver_sql(
+                    f"SELECT min({_q(key)}), max({_q(key)}) FROM {_q(name)}"
+                ).one()
+                lo, hi = int(row[0] or 0), int(row[1] or 0)
+            info: dict[str, Any] = {
+                "next": lo,
+                "max": hi,
+                "ranged": key is not None and hi > 0,
+                "done_rows": 0,
+            }
+            state.put(conn, step, "running", info)
+        else:
+            info = found[1]
+    if found is not None and found[0] == "done":
+        return
+    task = reporter.task(f"backfill {name}", plan.rows)
+    task.advance(int(info["done_rows"]))
+    base = f"UPDATE {_q(name)} AS t SET tenant_id = {expr} WHERE t.tenant_id IS NULL"
+    while True:
+        with engine.begin() as conn:
+            if info["ranged"]:
+                lo = int(info["next"])
+                if lo > int(info["max"]):
+                    break
+                sql = text(
+                    base + f" AND t.{_q(plan.primary_key[0])} >= :lo "
+                    f"AND t.{_q(plan.primary_key[0])} < :hi"
+                )
+                count = conn.execute(sql, {**params, "lo": lo, "hi": lo + BATCH}).rowcount
+                info = {**info, "next": lo + BATCH}
+            else:
+                count = conn.execute(text(base), params).rowcount
+                info = {**info, "ranged": True, "next": 1, "max": 0}
+            info["done_rows"] = int(info["done_rows"]) + count
+            state.put(conn, step, "running", info)
+        faults.checkpoint(f"backfill {name} batch")
+        task.advance(count)
+    task.finish()
+    with engine.begin() as conn:
+        state.put(conn, step, "done", info)
+
+
+def _is_integer(conn: Connection, table: str, column: str) -> bool:
+    return _column_type(conn, table, column) in _INTEGER_TYPES | {"bigint"}
+
+
+def _column_type(conn: Connection, table: str, column: str) -> str:
+    return str(
+        conn.execute(
+            text(
+                "SELECT data_type FROM information_schema.columns WHERE table_schema = "
+                "current_schema() AND table_name = :t AND column_name = :c"
+            ),
+            {"t": table, "c": column},
+        ).scalar()
+    )
+
+
+def _finalize(conn: Connection, plan: TablePlan) -> None:
+    name = plan.name
+    t = _q(name)
+    nulls = conn.exec_driver_sql(f"SELECT count(*) FROM {t} WHERE tenant_id IS NULL").scalar()
+    if nulls:
+        raise TenantizeError(
+            f"{name}: {nulls} row(s) have no tenant and their problem's policy is 'fail'; "
+            "run the dry run and give the problem a policy"
+        )
+    conn.exec_driver_sql(f"ALTER TABLE {t} ALTER COLUMN tenant_id SET NOT NULL")
+    fk_tenant = index_name("fk", name, ["tenant_id", "tenantry_tenants"])
+    conn.exec_driver_sql(f"ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {_q(fk_tenant)}")
+    conn.exec_driver_sql(
+        f"ALTER TABLE {t} ADD CONSTRAINT {_q(fk_tenant)} FOREIGN KEY (tenant_id) "
+        "REFERENCES tenantry_tenants (id) ON DELETE CASCADE"
+    )
+    pk_name = conn.execute(
+        text(
+            "SELECT conname FROM pg_constraint WHERE conrelid = CAST(:t AS regclass) "
+            "AND contype = 'p'"
+        ),
+        {"t": t},
+    ).scalar()
+    if pk_name:
+        # CASCADE drops the children's foreign keys to it; each child re-creates its own.
+        conn.exec_driver_sql(f"ALTER TABLE {t} DROP CONSTRAINT {_q(str(pk_name))} CASCADE")
+    for col in plan.primary_key:
+        if _column_type(conn, name, col) in _INTEGER_TYPES:
+            # Rows created later get random 53-bit ids (tenantry.ids.new_row_id).
+            conn.exec_driver_sql(f"ALTER TABLE {t} ALTER COLUMN {_q(col)} TYPE bigint")
+    keys = ", ".join(_q(c) for c in ["tenant_id", *plan.primary_key])
+    conn.exec_driver_sql(f"ALTER TABLE {t} ADD CONSTRAINT {_q('pk_' + name)} PRIMARY KEY ({keys})")
+    if plan.needs_unique_key:
+        uq = index_name("uq", name, plan.primary_key)
+        conn.exec_driver_sql(f"ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {_q(uq)}")
+        conn.exec_driver_sql(
+            f"ALTER TABLE {t} ADD CONSTRAINT {_q(uq)} UNIQUE "
+            f"({', '.join(map(_q, plan.primary_key))})"
+        )
+    declared = {
+        str(r[0]): str(r[1])
+        for r in conn.execute(
+            text(
+                "SELECT c.conname, a.attname FROM pg_constraint c JOIN pg_attribute a ON "
+                "a.attrelid = c.conrelid AND a.attnum = c.conkey[1] WHERE c.conrelid = "
+                "CAST(:t AS regclass) AND c.contype = 'f' AND array_length(c.conkey, 1) = 1"
+            ),
+            {"t": t},
+        )
+    }
+    for ref in plan.refs:
+        if ref.role == "global":
+            continue
+        for conname, col in declared.items():
+            if col == ref.column and conname != fk_tenant:
+                conn.exec_driver_sql(f"ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {_q(conname)}")
+        clause = _fk_clause(name, ref)
+        if clause:
+            conn.exec_driver_sql(f"ALTER TABLE {t} ADD {clause}")
+    for ix_name, cols in plan.indexes:
+        conn.exec_driver_sql(
+            f"CREATE INDEX IF NOT EXISTS {_q(ix_name)} ON {t} ({', '.join(map(_q, cols))})"
+        )
+
+
+def _actions(ref: RefPlan, composite: bool) -> str:
+    out = ""
+    for word, action in (("DELETE", ref.ondelete), ("UPDATE", ref.onupdate)):
+        if not action or action.upper() == "NO ACTION":
+            continue
+        if composite and action.upper() in {"SET NULL", "SET DEFAULT"}:
+            if word == "UPDATE":
+                continue
+            action = f"{action} ({_q(ref.column)})"  # PostgreSQL 15: leave tenant_id alone
+        out += f" ON {word} {action}"
+    return out
+
+
+def _fk_clause(table: str, ref: RefPlan) -> str | None:
+    if ref.fk == "composite":
+        name = index_name("fk", table, ["tenant_id", ref.column, ref.table])
+        return (
+            f"CONSTRAINT {_q(name)} FOREIGN KEY (tenant_id, {_q(ref.column)}) "
+            f"REFERENCES {_q(ref.table)} (tenant_id, {_q(ref.key)})" + _actions(ref, True)
+        )
+    if ref.fk == "users":
+        name = index_name("fk", table, [ref.column, "tenantry_users"])
+        return (
+            f"CONSTRAINT {_q(name)} FOREIGN KEY ({_q(ref.column)}) "
+            "REFERENCES tenantry_users (id)" + _actions(ref, False)
+        )
+    if ref.fk == "keep":
+        name = index_name("fk", table, [ref.column, ref.table])
+        return (
+            f"CONSTRAINT {_q(name)} FOREIGN KEY ({_q(ref.column)}) "
+            f"REFERENCES {_q(ref.table)} ({_q(ref.key)})" + _actions(ref, False)
+        )
+    return None
+
+
+def fix_sequences(conn: Connection) -> None:
+    """Legacy ids were inserted explicitly: move tenantry_users' sequence past them."""
+    conn.exec_driver_sql(
+        "SELECT setval(pg_get_serial_sequence('tenantry_users', 'id'), "
+        "GREATEST((SELECT max(id) FROM tenantry_users), 1))"
+    )
+
+
+def enable_rls(conn: Connection, tables: list[str]) -> None:
+    """RLS enabled and forced, with tenantry's one tenant policy, on every owned table."""
+    from tenantry.rls import enable_rls_statements
+
+    for name in tables:
+        for statement in enable_rls_statements(name):
+            conn.exec_driver_sql(statement)
+
+
+def relax_rls(conn: Connection, tables: list[str]) -> None:
+    """Inside a transaction that is rolled back: let the owner read every tenant's rows."""
+    for name in tables:
+        conn.exec_driver_sql(f"ALTER TABLE IF EXISTS {_q(name)} NO FORCE ROW LEVEL SECURITY")

@@ -1,0 +1,79 @@
+"""Reports: the plan, the problems and the verification, as JSON and for people."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from tenantry.migrate.plan import Plan
+from tenantry.migrate.verify import Verification
+
+
+def as_json(plan: Plan, verification: Verification | None = None, **extra: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {"plan": plan.to_dict(), **extra}
+    if verification is not None:
+        data["verification"] = {
+            "ok": verification.ok,
+            "checks": [
+                {"name": c.name, "ok": c.ok, "detail": c.detail} for c in verification.checks
+            ],
+        }
+    return data
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    path.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+def print_plan(console: Console, plan: Plan) -> None:
+    console.print(
+        f"[bold]tenantize plan[/] ({plan.dialect}): {plan.users} users from "
+        f"{plan.users_table!r} -> one personal tenant each, the user as owner"
+    )
+    table = Table("table", "rows", "becomes", "ownership", "foreign keys", show_lines=False)
+    for t in plan.tables:
+        if t.is_global:
+            table.add_row(t.name, f"{t.rows:,}", "global (unchanged)", "-", "-")
+            continue
+        fks = ", ".join(f"{r.column}:{r.fk}" for r in t.refs) or "-"
+        key = ", ".join(["tenant_id", *t.primary_key])
+        table.add_row(t.name, f"{t.rows:,}", f"PK ({key})", t.owner or "", fks)
+    console.print(table)
+    console.print(f"order: {' -> '.join(plan.order)}")
+    for warning in plan.warnings:
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
+    print_problems(console, plan)
+
+
+def print_problems(console: Console, plan: Plan) -> None:
+    if not plan.problems:
+        console.print("[green]no data problems found[/]")
+        return
+    table = Table("problem", "table", "rows", "policy", "detail", "examples")
+    for p in plan.problems:
+        style = "red" if p.blocking else "green"
+        policy = f"[{style}]{p.policy}{' (stops)' if p.blocking else ''}[/]"
+        table.add_row(
+            p.kind, p.table, str(p.count), policy, escape(p.detail), escape("\n".join(p.samples))
+        )
+    console.print(table)
+    if plan.blocking:
+        console.print(
+            f"[red bold]{len(plan.blocking)} problem(s) stop the conversion.[/] Nothing was "
+            "changed. Give each a policy in \\[policies] (or fix the data) and run the dry run "
+            "again; see docs/tenantize.md."
+        )
+
+
+def print_verification(console: Console, verification: Verification) -> None:
+    table = Table("check", "result", "detail")
+    for c in verification.checks:
+        table.add_row(c.name, "[green]ok[/]" if c.ok else "[red]FAILED[/]", escape(c.detail))
+    console.print(table)
+    verdict = "[green bold]verified[/]" if verification.ok else "[red bold]verification FAILED[/]"
+    console.print(verdict)

@@ -1,0 +1,203 @@
+"""SQLite: rebuild each owned table with tenant_id and a (tenant_id, key) primary key.
+
+SQLite cannot change a primary key in place, so this is its documented 12-step
+ALTER procedure: create the new table, copy rows across in committed batches
+(filling tenant_id as they go), then in one transaction drop the old table,
+rename the new one and recreate indexes and triggers. Foreign-key enforcement
+is off on the converting connection (see ``apply.conversion_engine``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, Engine, text
+
+from tenantry.migrate import faults, state
+from tenantry.migrate.errors import TenantizeError
+from tenantry.migrate.plan import RefPlan, TablePlan, index_name
+from tenantry.migrate.progress import Reporter
+
+BATCH = 50_000
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def new_table_ddl(conn: Connection, plan: TablePlan, new_name: str) -> str:
+    """``CREATE TABLE`` for the rebuilt table: the legacy columns as declared, plus tenant_id."""
+    cols = ['"tenant_id" CHAR(32) NOT NULL']
+    for _cid, name, decl, notnull, default, pk, hidden in conn.exec_driver_sql(
+        f"PRAGMA table_xinfo({_q(plan.name)})"
+    ):
+        if hidden:
+            raise TenantizeError(f"{plan.name}.{name}: generated columns are not supported")
+        parts = [_q(name), decl or ""]
+        if notnull or pk:
+            parts.append("NOT NULL")
+        if default is not None:
+            parts.append(f"DEFAULT {default}")
+        cols.append(" ".join(p for p in parts if p))
+    pk = ", ".join(_q(c) for c in ["tenant_id", *plan.primary_key])
+    cols.append(f"CONSTRAINT {_q('pk_' + plan.name)} PRIMARY KEY ({pk})")
+    cols.append(
+        f"CONSTRAINT {_q(index_name('fk', plan.name, ['tenant_id', 'tenantry_tenants']))} "
+        'FOREIGN KEY ("tenant_id") REFERENCES "tenantry_tenants" ("id") ON DELETE CASCADE'
+    )
+    cols += [c for c in (_fk_clause(plan.name, r) for r in plan.refs) if c]
+    return f"CREATE TABLE {_q(new_name)} (\n  " + ",\n  ".join(cols) + "\n)"
+
+
+def _actions(ref: RefPlan, composite: bool) -> str:
+    out = ""
+    for word, action in (("DELETE", ref.ondelete), ("UPDATE", ref.onupdate)):
+        if not action or action.upper() == "NO ACTION":
+            continue
+        if composite and action.upper().startswith("SET"):
+            continue  # would null tenant_id too; SQLite has no SET NULL (col)
+        out += f" ON {word} {action}"
+    return out
+
+
+def _fk_clause(table: str, ref: RefPlan) -> str | None:
+    cols = [c for c in ref.column.split(",")]
+    if ref.fk == "composite":
+        name = index_name("fk", table, ["tenant_id", ref.column, ref.table])
+        return (
+            f'CONSTRAINT {_q(name)} FOREIGN KEY ("tenant_id", {_q(ref.column)}) '
+            f'REFERENCES {_q(ref.table)} ("tenant_id", {_q(ref.key)})' + _actions(ref, True)
+        )
+    if ref.fk == "users":
+        name = index_name("fk", table, [ref.column, "tenantry_users"])
+        return (
+            f"CONSTRAINT {_q(name)} FOREIGN KEY ({_q(ref.column)}) "
+            'REFERENCES "tenantry_users" ("id")' + _actions(ref, False)
+        )
+    if ref.fk == "keep":
+        keys = ref.key.split(",")
+        return (
+            f"FOREIGN KEY ({', '.join(map(_q, cols))}) REFERENCES {_q(ref.table)} "
+            f"({', '.join(map(_q, keys))})" + _actions(ref, False)
+        )
+    return None
+
+
+def convert_table(
+    engine: Engine, plan: TablePlan, expr: str, params: dict[str, Any], reporter: Reporter
+) -> None:
+    """Copy ``plan.name`` into its tenant-aware form and swap it in; resumable."""
+    name = plan.name
+    if _done(engine, f"table:{name}"):
+        return
+    new = f"{name}__tenantize"
+    copy_step = f"copy:{name}"
+    with engine.begin() as conn:
+        found = state.get(conn, copy_step)
+        if found is None:
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {_q(new)}")
+            conn.exec_driver_sql(new_table_ddl(conn, plan, new))
+            top = int(conn.exec_driver_sql(f"SELECT max(rowid) FROM {_q(name)}").scalar() or 0)
+            info: dict[str, Any] = {"last": 0, "max": top, "copied": 0}
+            state.put(conn, copy_step, "running", info)
+        else:
+            info = found[1]
+    faults.checkpoint(f"created {new}")
+    columns = [r[1] for r in _xinfo(engine, name)]
+    target = ", ".join(_q(c) for c in ["tenant_id", *columns])
+    source = ", ".join(f"t.{_q(c)}" for c in columns)
+    insert = text(
+        f"INSERT INTO {_q(new)} ({target}) SELECT {expr}, {source} FROM {_q(name)} t "
+        "WHERE t.rowid > :lo AND t.rowid <= :hi"
+    )
+    task = reporter.task(f"copy {name}", plan.rows)
+    task.advance(int(info["copied"]))
+    while info["last"] < info["max"]:
+        lo, hi = int(info["last"]), min(int(info["last"]) + BATCH, int(info["max"]))
+        with engine.begin() as conn:
+            try:
+                copied = conn.execute(insert, {**params, "lo": lo, "hi": hi}).rowcount
+            except Exception as exc:
+                if "NOT NULL" in str(exc) and "tenant_id" in str(exc):
+                    raise TenantizeError(
+                        f"{name}: some rows have no tenant and their problem's policy is "
+                        "'fail'; run the dry run and give the problem a policy"
+                    ) from None
+                raise
+            info = {**info, "last": hi, "copied": int(info["copied"]) + copied}
+            state.put(conn, copy_step, "running", info)
+            faults.checkpoint(f"copy {name} batch (uncommitted)")
+        faults.checkpoint(f"copy {name} batch")
+        task.advance(copied)
+    task.finish()
+    with engine.begin() as conn:
+        _swap(conn, plan, new)
+        state.put(conn, copy_step, "done", info)
+        state.put(conn, f"table:{name}", "done", {"rows": info["copied"]})
+        faults.checkpoint(f"swap {name} (uncommitted)")
+    faults.checkpoint(f"swap {name}")
+
+
+def _swap(conn: Connection, plan: TablePlan, new: str) -> None:
+    name = plan.name
+    old = int(conn.exec_driver_sql(f"SELECT count(*) FROM {_q(name)}").scalar() or 0)
+    copied = int(conn.exec_driver_sql(f"SELECT count(*) FROM {_q(new)}").scalar() or 0)
+    if old != copied:
+        raise TenantizeError(f"{name}: {old} rows before, {copied} copied; nothing was swapped")
+    objects = conn.execute(
+        text(
+            "SELECT type, sql FROM sqlite_master WHERE tbl_name = :t AND type IN "
+            "('index', 'trigger') AND sql IS NOT NULL"
+        ),
+        {"t": name},
+    ).all()
+    uniques = [
+        (ix_name, [r[2] for r in conn.exec_driver_sql(f"PRAGMA index_info({_q(ix_name)})")])
+        for _seq, ix_name, _unique, origin, _partial in conn.exec_driver_sql(
+            f"PRAGMA index_list({_q(name)})"
+        )
+        if origin == "u"
+    ]
+    conn.exec_driver_sql(f"DROP TABLE {_q(name)}")
+    conn.exec_driver_sql(f"ALTER TABLE {_q(new)} RENAME TO {_q(name)}")
+    for _type, sql in sorted(objects, key=lambda o: o[0] != "index"):
+        conn.exec_driver_sql(sql)
+    for _ix, cols in uniques:
+        conn.exec_driver_sql(
+            f"CREATE UNIQUE INDEX {_q(index_name('uq', name, cols))} ON {_q(name)} "
+            f"({', '.join(map(_q, cols))})"
+        )
+    for ix_name, cols in plan.indexes:
+        conn.exec_driver_sql(
+            f"CREATE INDEX IF NOT EXISTS {_q(ix_name)} ON {_q(name)} ({', '.join(map(_q, cols))})"
+        )
+    if plan.needs_unique_key:
+        keys = plan.primary_key
+        conn.exec_driver_sql(
+            f"CREATE UNIQUE INDEX IF NOT EXISTS {_q(index_name('uq', name, keys))} "
+            f"ON {_q(name)} ({', '.join(map(_q, keys))})"
+        )
+
+
+def _xinfo(engine: Engine, name: str) -> list[Any]:
+    with engine.connect() as conn:
+        source = name
+        rows = list(conn.exec_driver_sql(f"PRAGMA table_xinfo({_q(source)})"))
+        conn.rollback()
+    return rows
+
+
+def _done(engine: Engine, step: str) -> bool:
+    with engine.connect() as conn:
+        result = state.done(conn, step)
+        conn.rollback()
+    return result
+
+
+def foreign_key_problems(conn: Connection) -> list[str]:
+    """``PRAGMA foreign_key_check``, as readable lines."""
+    return [
+        f"{table} rowid {rowid} -> {parent}"
+        for table, rowid, parent, _fk in conn.exec_driver_sql("PRAGMA foreign_key_check")
+        if not str(table).startswith("tenantry_")
+    ]

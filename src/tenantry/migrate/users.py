@@ -1,0 +1,225 @@
+"""Legacy users become tenantry users, each with a personal tenant they own."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert
+
+from tenantry.migrate.mapping import Mapping, ProblemKind
+from tenantry.models import Membership, Tenant, User, normalize_email
+
+# A password hash nobody can match: users without one must reset their password.
+UNUSABLE_PASSWORD = "!tenantize:no-password"  # noqa: S105 - not a password
+
+
+@dataclass(frozen=True, slots=True)
+class LegacyUser:
+    id: int
+    email: str | None
+    canonical: str  # after overrides, trimmed and case-folded
+    password_hash: str | None
+    display_name: str | None
+    created_at: Any
+
+
+def read_users(conn: Connection, mapping: Mapping, q: Callable[[str], str]) -> list[LegacyUser]:
+    """Every row of the legacy users table, with its canonical email."""
+    u = mapping.users
+    cols = [u.id, u.email, u.password_hash, u.display_name, u.created_at]
+    select = ", ".join(q(c) if c else "NULL" for c in cols)
+    rows = conn.exec_driver_sql(f"SELECT {select} FROM {q(u.table)} ORDER BY {q(u.id)}")
+    result = []
+    for uid, email, pw, name, created in rows:
+        chosen = u.email_overrides.get(int(uid), email)
+        canonical = normalize_email(chosen) if isinstance(chosen, str) else ""
+        result.append(LegacyUser(int(uid), email, canonical, pw, name, created))
+    return result
+
+
+def _valid(email: str) -> bool:
+    local, at, domain = email.rpartition("@")
+    return bool(at and local and domain)
+
+
+def email_problems(users: list[LegacyUser], mapping: Mapping) -> list[Any]:
+    """Invalid emails and emails that collide once trimmed and case-folded."""
+    from tenantry.migrate.plan import Problem
+
+    table = mapping.users.table
+    problems: list[Problem] = []
+    invalid = [u for u in users if not _valid(u.canonical)]
+    if invalid:
+        problems.append(
+            Problem(
+                ProblemKind.INVALID_EMAIL.value,
+                table,
+                len(invalid),
+                f"{len(invalid)} user(s) have no usable email; give each one in "
+                "[users.email_overrides]",
+                "fail",
+                True,
+                [f"id {u.id}: {u.email!r}" for u in invalid[:5]],
+            )
+        )
+    groups = _collisions(users)
+    if groups:
+        policy = mapping.policy(ProblemKind.EMAIL_COLLISION)
+        involved = sum(len(g) for g in groups)
+        problems.append(
+            Problem(
+                ProblemKind.EMAIL_COLLISION.value,
+                table,
+                involved,
+                f"{involved} user(s) in {len(groups)} group(s) share an email once trimmed and "
+                "case-folded; accounts are never merged: set [users.email_overrides] or "
+                'email_collision = "suffix"',
+                policy.action,
+                policy.fails,
+                [" / ".join(f"id {u.id}: {u.email!r}" for u in g) for g in groups[:5]],
+            )
+        )
+    return problems
+
+
+def _collisions(users: list[LegacyUser]) -> list[list[LegacyUser]]:
+    by_email: dict[str, list[LegacyUser]] = defaultdict(list)
+    for user in users:
+        if _valid(user.canonical):
+            by_email[user.canonical].append(user)
+    return [g for g in by_email.values() if len(g) > 1]
+
+
+def final_emails(users: list[LegacyUser]) -> dict[int, str]:
+    """Canonical emails, colliding ones suffixed: the lowest id keeps the address."""
+    result = {u.id: u.canonical for u in users}
+    for group in _collisions(users):
+        for user in sorted(group, key=lambda u: u.id)[1:]:
+            local, _, domain = user.canonical.rpartition("@")
+            result[user.id] = f"{local}+legacy-{user.id}@{domain}"
+    return result
+
+
+def slugify(text: str, suffix: str) -> str:
+    ascii_ = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    base = re.sub(r"[^a-z0-9]+", "-", ascii_.lower()).strip("-")[:40] or "user"
+    return f"{base}-{suffix}"
+
+
+def tenant_name(template: str, user: LegacyUser, email: str) -> str:
+    local = email.rpartition("@")[0]
+    fields = {
+        "email": email,
+        "local": local,
+        "display_name": (user.display_name or "").strip() or local,
+        "id": str(user.id),
+    }
+    return template.format_map(fields)[:200]
+
+
+def _created(value: Any, now: datetime) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip())
+        except ValueError:
+            return now
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return now
+
+
+def create_accounts(
+    conn: Connection, users: list[LegacyUser], mapping: Mapping, owners_table: str
+) -> dict[str, uuid.UUID]:
+    """Insert tenantry users (legacy ids kept), personal tenants, owner memberships,
+    extra tenants and the legacy-user -> tenant table. Returns the extra tenants' ids
+    by slug and every user's personal tenant by canonical email.
+    """
+    now = datetime.now(UTC)
+    emails = final_emails(users)
+    tenants: dict[str, uuid.UUID] = {}
+    user_rows, tenant_rows, member_rows, owner_rows = [], [], [], []
+    for user in users:
+        tid = uuid.uuid4()
+        email = emails[user.id]
+        tenants[user.canonical] = tid
+        user_rows.append(
+            {
+                "id": user.id,
+                "email": email,
+                "password_hash": user.password_hash or UNUSABLE_PASSWORD,
+                "display_name": (user.display_name or "")[:200],
+                "is_platform_admin": False,
+                "created_at": _created(user.created_at, now),
+            }
+        )
+        tenant_rows.append(
+            {
+                "id": tid,
+                "slug": slugify(email.rpartition("@")[0], str(user.id)),
+                "name": tenant_name(mapping.tenant_name, user, email),
+                "kind": mapping.tenant_kind,
+                "plan": "free",
+                "status": "active",
+                "settings": {"tenantized_from_user": user.id},
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+        member_rows.append(
+            {"tenant_id": tid, "user_id": user.id, "role": "owner", "joined_at": now}
+        )
+        owner_rows.append({"user_id": user.id, "tenant_id": tid})
+    by_email = {emails[u.id]: u.id for u in users} | {u.canonical: u.id for u in users}
+    for extra in mapping.extra_tenants.values():
+        tid = uuid.uuid4()
+        tenants[extra.slug] = tid
+        tenant_rows.append(
+            {
+                "id": tid,
+                "slug": extra.slug,
+                "name": extra.name,
+                "kind": "business",
+                "plan": "free",
+                "status": "active",
+                "settings": {"tenantized_extra": True},
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+        if extra.owner_email:
+            owner_id = by_email[normalize_email(extra.owner_email)]
+            member_rows.append(
+                {"tenant_id": tid, "user_id": owner_id, "role": "owner", "joined_at": now}
+            )
+    tables: list[tuple[Any, list[dict[str, Any]]]] = [
+        (User.__table__, user_rows),
+        (Tenant.__table__, tenant_rows),
+        (Membership.__table__, member_rows),
+    ]
+    for table, rows in tables:
+        if rows:
+            conn.execute(insert(table), rows)
+    if owner_rows:
+        conn.execute(insert(owners_sa_table(owners_table)), owner_rows)
+    return tenants
+
+
+def owners_sa_table(name: str) -> Any:
+    """The legacy user -> tenant table, as SQLAlchemy Core sees it."""
+    from sqlalchemy import Column, Integer, MetaData, Table, Uuid
+
+    return Table(
+        name,
+        MetaData(),
+        Column("user_id", Integer, primary_key=True),
+        Column("tenant_id", Uuid(), nullable=False),
+    )

@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from tenantry.migrate import (
+    ProblemsFound,
+    apply,
+    build_plan,
+    conversion_engine,
+    finish,
+    load_mapping,
+    restore,
+    state,
+    verify,
+)
+from tenantry.migrate.checksum import table_checksum
+from tenantry.migrate.progress import Reporter
+from tenantry.migrate.schema import app_tables, table_info
+from tests.migrate.conftest import example, strict_mapping
+
+QUIET = Reporter(quiet=True)
+
+
+def fingerprint(engine: Engine) -> dict[str, tuple[int, str]]:
+    with engine.connect() as conn:
+        return {n: table_checksum(conn, n, table_info(conn, n).columns) for n in app_tables(conn)}
+
+
+def convert(engine: Engine, app: str, backup: Path) -> None:
+    mapping = example(app)
+    result = apply(engine, mapping, backup_path=backup, reporter=QUIET)
+    checks = verify(engine, mapping, result.plan, QUIET)
+    assert checks.ok, [c for c in checks.checks if not c.ok]
+    finish(engine, result.plan, QUIET)
+
+
+def test_converts_verifies_and_rolls_back(
+    sample_app: str, sqlite_sample: Callable[..., str], tmp_path: Path
+) -> None:
+    app = sample_app
+    engine = conversion_engine(sqlite_sample(app))
+    before = fingerprint(engine)
+    convert(engine, app, tmp_path / "backup.sqlite")
+    with engine.connect() as conn:
+        assert state.run_status(conn) == "done"
+        for name in example(app).tables:
+            info = table_info(conn, name)
+            if not example(app).tables[name].is_global:
+                assert info.primary_key[0] == "tenant_id"
+    # A second run is a no-op.
+    again = apply(engine, example(app), backup_path=tmp_path / "b2", reporter=QUIET)
+    assert again.noop and not (tmp_path / "b2").exists()
+    restore(engine, tmp_path / "backup.sqlite")
+    assert fingerprint(engine) == before
+    with engine.connect() as conn:
+        assert state.run_status(conn) is None
+    engine.dispose()
+
+
+def test_apply_refuses_unresolved_problems(
+    sqlite_sample: Callable[..., str], tmp_path: Path
+) -> None:
+    engine = conversion_engine(sqlite_sample("electricity"))
+    before = fingerprint(engine)
+    with pytest.raises(ProblemsFound):
+        apply(
+            engine,
+            load_mapping(strict_mapping("electricity", tmp_path)),
+            backup_path=tmp_path / "b",
+            reporter=QUIET,
+        )
+    assert fingerprint(engine) == before
+    engine.dispose()
+
+
+def test_policy_targets_receive_the_rows(sqlite_sample: Callable[..., str], tmp_path: Path) -> None:
+    engine = conversion_engine(sqlite_sample("electricity"))
+    convert(engine, "electricity", tmp_path / "b")
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT count(*) FROM readings r JOIN tenantry_tenants t ON t.id = r.tenant_id "
+            "WHERE t.slug = 'unclaimed'"
+        ).scalar()
+        emails = dict(conn.exec_driver_sql("SELECT id, email FROM tenantry_users").all())
+    assert rows == 2
+    assert emails[3] == "chen.2+second-account@example.com"
+    assert emails[2] == "chen.2@example.com"
+    engine.dispose()
+
+
+def test_mixed_parents_kept_by_owner_policy_are_reported(
+    sqlite_sample: Callable[..., str], tmp_path: Path
+) -> None:
+    engine = conversion_engine(sqlite_sample("cards"))
+    with engine.connect() as conn:
+        plan = build_plan(conn, example("cards"))
+    ref = next(r for r in plan.table("cards").refs if r.column == "player_id")
+    assert (ref.mixed, ref.fk) == (1, "keep")
+    assert plan.table("players").needs_unique_key
+    convert(engine, "cards", tmp_path / "b")
+    engine.dispose()

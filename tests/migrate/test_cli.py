@@ -1,0 +1,101 @@
+"""The command line: readable errors and exit codes, --init, dry run, apply, rollback."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from tenantry.cli.main import app
+from tenantry.migrate import conversion_engine, load_mapping, state
+from tenantry.migrate.samples import example_mapping
+from tests.migrate.conftest import strict_mapping
+
+runner = CliRunner()
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, ["tenantize", *args])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result.exit_code, result.output
+
+
+def test_bad_input_is_explained_without_traceback(tmp_path: Path) -> None:
+    code, out = run("--db", "nonsense://", "--map", "x.toml")
+    assert code == 1 and "error:" in out and "Traceback" not in out
+    code, out = run("--db", f"sqlite:///{tmp_path}/x.db", "--map", str(tmp_path / "none.toml"))
+    assert code == 1 and "mapping file not found" in out
+    code, out = run("--db", f"sqlite:///{tmp_path}/x.db", "--apply", "--rollback")
+    assert code == 1 and "choose one" in out
+
+
+def test_undeclared_tables_are_refused(sqlite_sample: Callable[..., str], tmp_path: Path) -> None:
+    url = sqlite_sample("electricity")
+    mapping = tmp_path / "m.toml"
+    mapping.write_text(
+        '[users]\ntable = "users"\nemail = "email"\n[tables.readings]\nowner = "user_id"\n'
+    )
+    code, out = run("--db", url, "--map", str(mapping))
+    assert code == 1 and "undeclared: vouchers" in out
+
+
+def test_dry_run_stops_on_problems_then_apply_and_rollback(
+    sqlite_sample: Callable[..., str], tmp_path: Path
+) -> None:
+    url = sqlite_sample("workflows")
+    code, out = run("--db", url, "--map", str(strict_mapping("workflows", tmp_path)), "--dry-run")
+    assert code == 2 and "missing_owner" in out and "Nothing was changed" in out
+    code, out = run(
+        "--db",
+        url,
+        "--map",
+        str(strict_mapping("workflows", tmp_path)),
+        "--apply",
+        "--quiet",
+        "--backup",
+        str(tmp_path / "b.sqlite"),
+    )
+    assert code == 1 and "need a policy" in out
+    example = str(example_mapping("workflows"))
+    code, out = run("--db", url, "--map", example)
+    assert code == 0 and "nothing was changed" in out
+    report = tmp_path / "report.json"
+    code, out = run(
+        "--db",
+        url,
+        "--map",
+        example,
+        "--apply",
+        "--quiet",
+        "--backup",
+        str(tmp_path / "b.sqlite"),
+        "--report",
+        str(report),
+    )
+    assert code == 0 and "verified" in out and report.exists()
+    code, out = run("--db", url, "--map", example, "--verify", "--quiet")
+    assert code == 0 and "verified" in out
+    code, out = run("--db", url, "--rollback")
+    assert code == 0 and "restored" in out
+    engine = conversion_engine(url)
+    with engine.connect() as conn:
+        assert state.run_status(conn) is None
+    engine.dispose()
+
+
+def test_init_drafts_a_mapping_that_loads(
+    sqlite_sample: Callable[..., str], tmp_path: Path
+) -> None:
+    url = sqlite_sample("fencing")
+    target = tmp_path / "draft.toml"
+    code, out = run("--db", url, "--init", "--map", str(target))
+    assert code == 0, out
+    draft = load_mapping(target)
+    assert draft.tables["pricing_zones"].is_global
+    assert str(draft.tables["roi_calculations"].owner) == "quote_id -> quotes"
+    assert "REVIEW" in target.read_text()
+    code, out = run("--db", url, "--init", "--map", str(target))
+    assert code == 1 and "--force" in out
+    assert tomllib.loads(target.read_text())["users"]["table"] == "users"

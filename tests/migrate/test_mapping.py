@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tenantry.migrate import MappingError, load_mapping, parse_mapping
+from tenantry.migrate.mapping import ProblemKind, Reference
+from tenantry.migrate.samples import APPS, example_mapping
+
+BASE: dict[str, Any] = {
+    "users": {"table": "users", "email": "email"},
+    "tables": {
+        "vouchers": {"owner": "user_id"},
+        "logs": {"owner": "workflow_id -> workflows", "references": ["zone_id -> workflows.id"]},
+        "workflows": {"owner": "user_id"},
+        "zones": {"global": True},
+    },
+}
+
+
+def test_owner_forms() -> None:
+    mapping = parse_mapping(BASE)
+    assert mapping.tables["vouchers"].owner == Reference("user_id", "users")
+    assert mapping.tables["logs"].owner == Reference("workflow_id", "workflows")
+    assert mapping.tables["logs"].references == (Reference("zone_id", "workflows", "id"),)
+    assert mapping.tables["zones"].is_global
+    assert mapping.policy(ProblemKind.ORPHAN).fails  # the default is to stop
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"tables": {"x": {}}}, "say how a row finds its owner"),
+        ({"tables": {"x": {"owner": "a -> nowhere"}}}, "undeclared table"),
+        ({"tables": {"x": {"owner": "a; drop"}}}, "not a plain"),
+        ({"tables": {"x": {"global": True, "owner": "u"}}}, "global table has no owner"),
+        ({"policies": {"orphan": "drop"}}, "allowed: assign, fail"),
+        ({"policies": {"orphan": "assign:nobody"}}, "declare [extra_tenants.nobody]"),
+        ({"policies": {"typo": "fail"}}, "unknown problem class"),
+        ({"tenants": {"name": "{nickname}"}}, "unknown field"),
+        ({"surprise": 1}, "unknown key"),
+    ],
+)
+def test_bad_mappings_are_explained(change: dict[str, Any], message: str) -> None:
+    with pytest.raises(MappingError, match=None) as info:
+        parse_mapping({**BASE, **change})
+    assert message in info.value.message
+
+
+def test_unreadable_file(tmp_path: Path) -> None:
+    bad = tmp_path / "m.toml"
+    bad.write_text("[users\n")
+    with pytest.raises(MappingError, match="not valid TOML"):
+        load_mapping(bad)
+    with pytest.raises(MappingError, match="not found"):
+        load_mapping(tmp_path / "missing.toml")
+
+
+@pytest.mark.parametrize("app", sorted(APPS))
+def test_every_example_mapping_loads(app: str) -> None:
+    assert load_mapping(example_mapping(app)).owned

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from tenantry.migrate import build_plan, conversion_engine, load_mapping
+from tenantry.migrate.schema import app_tables
+from tests.migrate.conftest import example, strict_mapping
+
+# The awkward cases each sample carries, which a mapping without policies must refuse.
+EXPECTED = {
+    "electricity": {"orphan", "missing_owner", "email_collision"},
+    "fencing": {"orphan", "mixed_parents", "email_collision"},
+    "workflows": {"missing_owner", "email_collision"},
+    "cards": {"mixed_parents", "email_collision"},
+    "finance": {"orphan", "missing_owner", "mixed_parents", "email_collision"},
+}
+
+
+def test_dry_run_refuses_awkward_cases_without_policies(
+    sample_app: str, sqlite_sample: Callable[..., str], tmp_path: Path
+) -> None:
+    app = sample_app
+    engine = conversion_engine(sqlite_sample(app))
+    with engine.connect() as conn:
+        before = app_tables(conn)
+        plan = build_plan(conn, load_mapping(strict_mapping(app, tmp_path)))
+        assert app_tables(conn) == before  # the dry run changes nothing
+    assert {p.kind for p in plan.blocking} == EXPECTED[app]
+    assert all(p.samples for p in plan.blocking)
+    engine.dispose()
+
+
+def test_example_mappings_resolve_every_problem(
+    sample_app: str, sqlite_sample: Callable[..., str]
+) -> None:
+    app = sample_app
+    engine = conversion_engine(sqlite_sample(app))
+    with engine.connect() as conn:
+        plan = build_plan(conn, example(app))
+    assert plan.blocking == []
+    engine.dispose()
+
+
+def test_clean_data_has_no_problems(
+    sample_app: str, sqlite_sample: Callable[..., str], tmp_path: Path
+) -> None:
+    app = sample_app
+    engine = conversion_engine(sqlite_sample(app, awkward=False))
+    with engine.connect() as conn:
+        plan = build_plan(conn, load_mapping(strict_mapping(app, tmp_path)))
+    assert plan.problems == []
+    assert all(r.fk != "keep" for t in plan.tables for r in t.refs if r.role != "global")
+    engine.dispose()
