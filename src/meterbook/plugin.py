@@ -1,4 +1,4 @@
-"""meterbook as a tenantry server plugin."""
+"""``MeterbookPlugin``: how the server hosts meterbook (migrations, API, pages, demo data)."""
 
 from __future__ import annotations
 
@@ -7,19 +7,36 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from meterbook.api import ROUTERS
 from tenantry.db import Database
 from tenantry.web import Tenancy
 
+MIGRATIONS = Path(__file__).parent / "migrations" / "versions"
+
 
 class MeterbookPlugin:
+    """The household electricity tracker as a server plugin."""
+
     name = "meterbook"
+
+    def __init__(self, *, secure_cookies: bool | None = None) -> None:
+        self.secure_cookies = secure_cookies
 
     @property
     def migrations(self) -> Sequence[Path]:
-        return [Path(__file__).parent / "migrations" / "versions"]
+        return [MIGRATIONS]
 
     def install(self, app: FastAPI, tenancy: Tenancy) -> None:
-        from meterbook import models  # noqa: F401 - registers the tables
+        for router in ROUTERS:
+            app.include_router(router)
+        from meterbook.pages import install_pages
+
+        secure = self.secure_cookies
+        if secure is None:  # the host's settings, when it keeps them on the app
+            secure = bool(getattr(getattr(app.state, "settings", None), "secure_cookies", False))
+        install_pages(app, tenancy, secure_cookies=secure)
 
     def seed_demo(self, db: Database, tenancy: Tenancy) -> list[str]:
-        return []
+        from meterbook.demo import seed
+
+        return seed(db, tenancy)

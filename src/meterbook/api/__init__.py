@@ -1,0 +1,7 @@
+"""meterbook's JSON API: readings, vouchers, CSV import/export and the dashboard."""
+
+from meterbook.api import dashboard, readings, vouchers
+
+ROUTERS = (readings.router, vouchers.router, dashboard.router)
+
+__all__ = ["ROUTERS"]

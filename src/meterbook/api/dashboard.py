@@ -1,0 +1,72 @@
+"""``/api/dashboard``: the household's insights for a period."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from meterbook.api.responses import Json
+from meterbook.domain import minor_to_money, wh_to_kwh
+from meterbook.services.insights import Dashboard, dashboard
+from tenantry.errors import ValidationFailed
+from tenantry.web import DbSession, ViewerContext
+
+router = APIRouter(prefix="/api", tags=["meterbook"])
+
+
+def _kwh(wh: int | None) -> Any:
+    return None if wh is None else wh_to_kwh(wh)
+
+
+def dashboard_out(d: Dashboard) -> dict[str, Any]:
+    return {
+        "period": {"from": d.start, "to": d.end, "days_covered": d.period_days_covered},
+        "consumed_kwh": _kwh(d.period_consumed_wh),
+        "daily_average_kwh": None
+        if d.daily_average_wh is None
+        else wh_to_kwh(int(d.daily_average_wh)),
+        "total_bought_kwh": _kwh(d.total_bought_wh),
+        "total_consumed_kwh": _kwh(d.total_consumed_wh),
+        "balance_kwh": _kwh(d.balance_wh),
+        "days_left": d.days_left,
+        "currency": d.currency,
+        "price_per_kwh": d.price_per_kwh,
+        "readings": d.readings,
+        "last_reading_at": d.last_reading_at,
+        "last_meter_kwh": _kwh(d.last_meter_wh),
+        "spend": [
+            {
+                "currency": s.currency,
+                "amount": minor_to_money(s.amount_minor),
+                "kwh": wh_to_kwh(s.energy_wh),
+                "vouchers": s.vouchers,
+                "price_per_kwh": s.price_per_kwh,
+            }
+            for s in d.spend
+        ],
+        "months": [
+            {
+                "month": m.label,
+                "consumed_kwh": wh_to_kwh(m.consumed_wh),
+                "spent": minor_to_money(m.spent_minor),
+                "bought_kwh": wh_to_kwh(m.bought_wh),
+                "vouchers": m.vouchers,
+            }
+            for m in d.months
+        ],
+    }
+
+
+@router.get("/dashboard")
+async def get_dashboard(
+    ctx: ViewerContext,
+    session: DbSession,
+    start: Annotated[date | None, Query(alias="from")] = None,
+    end: Annotated[date | None, Query(alias="to")] = None,
+) -> Json:
+    """Consumption, daily average, spend and kWh per month, price per kWh, days of credit left."""
+    if start and end and start > end:
+        raise ValidationFailed("from: must not be after to", details={"field": "from"})
+    return Json(dashboard_out(dashboard(session, start, end)))

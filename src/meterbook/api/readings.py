@@ -1,0 +1,97 @@
+"""``/api/readings``: list, create, read, update, delete, CSV import and export."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import StreamingResponse
+
+from meterbook.api.listing import PageParams
+from meterbook.api.responses import Json, csv_download, upload_text
+from meterbook.api.schemas import ReadingIn, ReadingPatch
+from meterbook.domain import wh_to_kwh
+from meterbook.models import Reading
+from meterbook.services import readings, transfer
+from meterbook.services.common import utcnow
+from meterbook.services.readings import ReadingRow
+from tenantry.web import DbSession, MemberContext, ViewerContext, get_tenancy
+
+router = APIRouter(prefix="/api", tags=["meterbook"])
+
+
+def row_out(row: ReadingRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "read_at": row.read_at,
+        "meter_kwh": wh_to_kwh(row.meter_wh),
+        "note": row.note,
+        "is_replacement": row.is_replacement,
+        "created_by": row.created_by,
+        "consumed_kwh": None if row.consumed_wh is None else wh_to_kwh(row.consumed_wh),
+    }
+
+
+def reading_out(r: Reading) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "read_at": r.read_at,
+        "meter_kwh": wh_to_kwh(r.meter_wh),
+        "note": r.note,
+        "is_replacement": r.is_replacement,
+        "created_by": r.created_by,
+        "created_at": r.created_at,
+    }
+
+
+@router.get("/readings")
+async def list_readings(ctx: ViewerContext, session: DbSession, page: PageParams) -> Json:
+    """Readings with ``consumed_kwh`` since the previous one; ``from``/``to`` are dates."""
+    rows, total = readings.list_readings(session, page)
+    return Json(
+        {
+            "items": [row_out(r) for r in rows],
+            "total": total,
+            "limit": page.limit,
+            "offset": page.offset,
+        }
+    )
+
+
+@router.post("/readings", status_code=201)
+async def create_reading(body: ReadingIn, ctx: MemberContext, session: DbSession) -> Json:
+    reading = readings.create_reading(session, ctx, body.draft())
+    return Json(reading_out(reading), status_code=201)
+
+
+@router.post("/readings/import")
+async def import_readings(request: Request, ctx: MemberContext, session: DbSession) -> Json:
+    """CSV with ``read_at,meter_kwh[,note,is_replacement]``: every row or none."""
+    count = transfer.import_readings(session, ctx, await upload_text(request))
+    return Json({"imported": count})
+
+
+@router.get("/readings.csv")
+async def export_readings(ctx: ViewerContext, request: Request) -> StreamingResponse:
+    name = f"readings-{utcnow():%Y%m%d}.csv"
+    return csv_download(get_tenancy(request).db, ctx, transfer.export_readings, name)
+
+
+@router.get("/readings/{reading_id}")
+async def get_reading(reading_id: int, ctx: ViewerContext, session: DbSession) -> Json:
+    return Json(reading_out(readings.get_reading(session, ctx, reading_id)))
+
+
+@router.patch("/readings/{reading_id}")
+async def update_reading(
+    reading_id: int, body: ReadingPatch, ctx: MemberContext, session: DbSession
+) -> Json:
+    current = readings.draft_of(readings.get_reading(session, ctx, reading_id))
+    reading = readings.update_reading(session, ctx, reading_id, body.apply(current))
+    return Json(reading_out(reading))
+
+
+@router.delete("/readings/{reading_id}", status_code=204)
+async def delete_reading(reading_id: int, ctx: MemberContext, session: DbSession) -> Response:
+    readings.delete_reading(session, ctx, reading_id)
+    return Response(status_code=204)

@@ -1,0 +1,81 @@
+"""CSV files of readings and vouchers: the columns, parsing with row-level errors, writing."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from meterbook.domain.errors import RuleViolation
+
+T = TypeVar("T")
+
+READING_COLUMNS = ("read_at", "meter_kwh", "note", "is_replacement")
+READING_REQUIRED = ("read_at", "meter_kwh")
+VOUCHER_COLUMNS = ("purchased_on", "amount", "currency", "kwh", "token_number", "vendor", "notes")
+VOUCHER_REQUIRED = ("purchased_on", "amount", "kwh")
+MAX_ROWS = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    """What is wrong with one line of a file (``row`` counts the header as line 1)."""
+
+    row: int
+    field: str
+    message: str
+
+
+def parse_csv(
+    text: str,
+    *,
+    columns: Sequence[str],
+    required: Sequence[str],
+    build: Callable[[dict[str, str | None]], T],
+) -> tuple[list[tuple[int, T]], list[RowError]]:
+    """Parse every row; return the records with their line numbers, and every error found."""
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    reader.fieldnames = header
+    missing = [c for c in required if c not in header]
+    unknown = [h for h in header if h not in columns]
+    if missing or unknown:
+        parts = []
+        if missing:
+            parts.append("missing column(s): " + ", ".join(missing))
+        if unknown:
+            parts.append("unknown column(s): " + ", ".join(unknown))
+        return [], [RowError(1, "header", "; ".join(parts) + f" (expected {', '.join(columns)})")]
+    records: list[tuple[int, T]] = []
+    errors: list[RowError] = []
+    for line, row in enumerate(reader, start=2):
+        if line - 1 > MAX_ROWS:
+            errors.append(RowError(line, "file", f"at most {MAX_ROWS} rows per import"))
+            break
+        if None in row:
+            errors.append(RowError(line, "row", "more values than columns"))
+            continue
+        if not any((v or "").strip() for v in row.values()):
+            continue  # blank line
+        try:
+            records.append((line, build(row)))
+        except RuleViolation as exc:
+            errors.append(RowError(line, exc.field, exc.message))
+    if not records and not errors:
+        errors.append(RowError(1, "file", "the file has no rows"))
+    return records, errors
+
+
+def write_csv(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> Iterator[str]:
+    """Yield the CSV text line by line (header first)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(row)
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+    yield buffer.getvalue()

@@ -1,0 +1,63 @@
+"""Exact conversions between the decimals people type and the integers stored.
+
+Energy is stored in Wh (kWh with three decimals), money in minor units (two
+decimals). Floats never take part: a value with more places is refused, not rounded.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from meterbook.domain.errors import RuleViolation
+
+WH_PER_KWH = 1000
+MINOR_PER_UNIT = 100
+# Well within 2**63 and JavaScript's 2**53: no overflow in SQL sums or JSON clients.
+MAX_WH = 10**13
+MAX_MINOR = 10**13
+
+
+def parse_decimal(text: str | Decimal, field: str) -> Decimal:
+    """A finite decimal from ``text`` (``,`` accepted as the decimal mark), or a violation."""
+    if isinstance(text, Decimal):
+        value = text
+    else:
+        cleaned = text.strip().replace(" ", "").replace(",", ".")
+        try:
+            value = Decimal(cleaned)
+        except InvalidOperation:
+            raise RuleViolation(field, "enter a number") from None
+    if not value.is_finite():
+        raise RuleViolation(field, "enter a number")
+    return value
+
+
+def _scaled(value: Decimal, factor: int, places: int, field: str, limit: int) -> int:
+    if value < 0:
+        raise RuleViolation(field, "must not be negative")
+    scaled = value * factor
+    if scaled != scaled.to_integral_value():
+        raise RuleViolation(field, f"use at most {places} decimal places")
+    if scaled > limit:
+        raise RuleViolation(field, "is too large")
+    return int(scaled)
+
+
+def kwh_to_wh(kwh: Decimal, field: str = "kwh") -> int:
+    """kWh (up to 3 places, not negative) to integer Wh."""
+    return _scaled(kwh, WH_PER_KWH, 3, field, MAX_WH)
+
+
+def money_to_minor(amount: Decimal, field: str = "amount") -> int:
+    """An amount (up to 2 places, not negative) to integer minor units."""
+    return _scaled(amount, MINOR_PER_UNIT, 2, field, MAX_MINOR)
+
+
+def wh_to_kwh(wh: int) -> Decimal:
+    """Integer Wh to kWh with exactly three places."""
+    return (Decimal(wh) / WH_PER_KWH).quantize(Decimal("0.001"))
+
+
+def minor_to_money(minor: int) -> Decimal:
+    """Integer minor units to an amount with exactly two places."""
+    return (Decimal(minor) / MINOR_PER_UNIT).quantize(Decimal("0.01"))

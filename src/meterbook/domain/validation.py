@@ -1,0 +1,105 @@
+"""Rules for readings and vouchers: no negatives, nothing in the future, meters only go up."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from itertools import pairwise
+
+from meterbook.domain.errors import RuleViolation
+
+# Clocks of phones and servers disagree a little; a reading "now" must not be refused.
+CLOCK_SKEW = timedelta(minutes=5)
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+_TOKEN = re.compile(r"^[0-9A-Za-z -]*$")
+
+
+@dataclass(frozen=True, slots=True)
+class MeterPoint:
+    """A reading as the rules see it; ``ref`` tells the caller which row it came from."""
+
+    read_at: datetime
+    meter_wh: int
+    is_replacement: bool = False
+    ref: int | None = None
+
+
+def check_reading_time(read_at: datetime, now: datetime) -> None:
+    if read_at.tzinfo is None:
+        raise RuleViolation("read_at", "give the time with its time zone")
+    if read_at > now + CLOCK_SKEW:
+        raise RuleViolation("read_at", "a reading cannot be in the future")
+
+
+def check_order(
+    previous: MeterPoint | None, point: MeterPoint, following: MeterPoint | None
+) -> None:
+    """``point`` fits between its neighbours: a meter never runs backwards, except when replaced.
+
+    Raises:
+        RuleViolation: on ``meter_kwh`` when the value breaks the order, on
+            ``read_at`` when another reading has the same time.
+    """
+    for other in (previous, following):
+        if other is not None and other.read_at == point.read_at:
+            raise RuleViolation("read_at", "another reading has exactly this time")
+    if previous is not None and point.meter_wh < previous.meter_wh and not point.is_replacement:
+        raise RuleViolation(
+            "meter_kwh",
+            "lower than the previous reading; tick 'meter replaced' if the meter was changed",
+        )
+    if (
+        following is not None
+        and following.meter_wh < point.meter_wh
+        and not following.is_replacement
+    ):
+        raise RuleViolation("meter_kwh", "higher than the next reading")
+
+
+def sequence_errors(points: Sequence[MeterPoint]) -> list[tuple[int | None, RuleViolation]]:
+    """Check a whole series (existing readings and new ones); each error names a new row.
+
+    An error between an existing and a new reading is attributed to the new one.
+    """
+    ordered = sorted(points, key=lambda p: p.read_at)
+    errors: list[tuple[int | None, RuleViolation]] = []
+    for before, after in pairwise(ordered):
+        blamed = after.ref if after.ref is not None else before.ref
+        if blamed is None:
+            continue  # two stored readings: not this import's business
+        if after.read_at == before.read_at:
+            errors.append(
+                (blamed, RuleViolation("read_at", "another reading has exactly this time"))
+            )
+        elif after.meter_wh < before.meter_wh and not after.is_replacement:
+            message = (
+                "lower than the previous reading; mark it as a meter replacement"
+                if after.ref is not None
+                else "higher than the next reading"
+            )
+            errors.append((blamed, RuleViolation("meter_kwh", message)))
+    return errors
+
+
+def check_voucher(
+    *,
+    purchased_on: date,
+    amount_minor: int,
+    energy_wh: int,
+    currency: str,
+    token_number: str,
+    today: date,
+) -> None:
+    """A purchase: not in the future, nothing negative, a three-letter currency code."""
+    if purchased_on > today + timedelta(days=1):
+        raise RuleViolation("purchased_on", "a purchase cannot be in the future")
+    if amount_minor < 0:
+        raise RuleViolation("amount", "must not be negative")
+    if energy_wh < 0:
+        raise RuleViolation("kwh", "must not be negative")
+    if not _CURRENCY.match(currency):
+        raise RuleViolation("currency", "use a three-letter code such as ZAR or EUR")
+    if not _TOKEN.match(token_number):
+        raise RuleViolation("token_number", "use digits, letters, spaces and hyphens only")

@@ -1,0 +1,1 @@
+"""meterbook's use cases over the database; shared by the JSON API and the web pages."""

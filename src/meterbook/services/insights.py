@@ -1,0 +1,166 @@
+"""The dashboard's figures, aggregated in SQL for the current household."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import extract, func, select
+from sqlalchemy.orm import Session
+
+from meterbook.domain.insights import balance_wh, daily_average_wh, days_of_credit, price_per_kwh
+from meterbook.models import Voucher
+from meterbook.services.common import day_after, day_start, utcnow
+from meterbook.services.readings import with_consumption
+
+DEFAULT_DAYS = 30
+
+
+@dataclass(frozen=True, slots=True)
+class Month:
+    """One calendar month (UTC): energy used, and per currency what was spent and bought."""
+
+    year: int
+    month: int
+    consumed_wh: int = 0
+    spent_minor: int = 0
+    bought_wh: int = 0
+    vouchers: int = 0
+
+    @property
+    def label(self) -> str:
+        return f"{self.year:04d}-{self.month:02d}"
+
+
+@dataclass(frozen=True, slots=True)
+class Spend:
+    currency: str
+    amount_minor: int
+    energy_wh: int
+    vouchers: int
+
+    @property
+    def price_per_kwh(self) -> Decimal | None:
+        return price_per_kwh(self.amount_minor, self.energy_wh)
+
+
+@dataclass(frozen=True, slots=True)
+class Dashboard:
+    start: date
+    end: date
+    period_consumed_wh: int
+    period_days_covered: Decimal
+    daily_average_wh: Decimal | None
+    total_bought_wh: int
+    total_consumed_wh: int
+    balance_wh: int
+    days_left: Decimal | None
+    currency: str | None
+    spend: list[Spend] = field(default_factory=list)
+    months: list[Month] = field(default_factory=list)
+    readings: int = 0
+    last_reading_at: datetime | None = None
+    last_meter_wh: int | None = None
+
+    @property
+    def price_per_kwh(self) -> Decimal | None:
+        main = next((s for s in self.spend if s.currency == self.currency), None)
+        return main.price_per_kwh if main else None
+
+
+def _months(session: Session, since: date, currency: str | None) -> list[Month]:
+    """Consumption (by the closing reading's month) and purchases per month since ``since``."""
+    r = with_consumption().subquery("r")
+    ry, rm = extract("year", r.c.read_at), extract("month", r.c.read_at)
+    used = session.execute(
+        select(ry, rm, func.coalesce(func.sum(r.c.consumed_wh), 0))
+        .where(r.c.read_at >= day_start(since))
+        .group_by(ry, rm)
+    ).all()
+    vy, vm = extract("year", Voucher.purchased_on), extract("month", Voucher.purchased_on)
+    bought = session.execute(
+        select(vy, vm, func.sum(Voucher.amount_minor), func.sum(Voucher.energy_wh), func.count())
+        .where(Voucher.purchased_on >= since, Voucher.currency == (currency or "ZAR"))
+        .group_by(vy, vm)
+    ).all()
+    months: dict[tuple[int, int], Month] = {}
+    # Every month of the window appears, even with no data: charts need a steady axis.
+    cursor = since.replace(day=1)
+    today = utcnow().date()
+    while cursor <= today:
+        months[(cursor.year, cursor.month)] = Month(cursor.year, cursor.month)
+        cursor = (cursor + timedelta(days=32)).replace(day=1)
+    for y, m, wh in used:
+        key = (int(y), int(m))
+        old = months.get(key, Month(*key))
+        months[key] = Month(key[0], key[1], int(wh), old.spent_minor, old.bought_wh, old.vouchers)
+    for y, m, amount, energy, count in bought:
+        key = (int(y), int(m))
+        old = months.get(key, Month(*key))
+        months[key] = Month(key[0], key[1], old.consumed_wh, int(amount), int(energy), int(count))
+    return [months[k] for k in sorted(months)]
+
+
+def dashboard(
+    session: Session, start: date | None = None, end: date | None = None, months: int = 12
+) -> Dashboard:
+    """Every figure of the dashboard for ``start``..``end`` (inclusive; default: last 30 days)."""
+    today = utcnow().date()
+    end = end or today
+    start = start or end - timedelta(days=DEFAULT_DAYS - 1)
+    r = with_consumption().subquery("r")
+    period = session.execute(
+        select(
+            func.coalesce(func.sum(r.c.consumed_wh), 0),
+            func.min(r.c.prev_at),
+            func.max(r.c.read_at),
+        ).where(
+            r.c.read_at >= day_start(start),
+            r.c.read_at < day_after(end),
+            r.c.prev_at.is_not(None),
+        )
+    ).one()
+    consumed, first, last = int(period[0]), period[1], period[2]
+    seconds = (last - first).total_seconds() if first is not None and last is not None else 0.0
+    totals = session.execute(
+        select(func.coalesce(func.sum(r.c.consumed_wh), 0), func.count(), func.max(r.c.read_at))
+    ).one()
+    last_meter = session.scalar(
+        select(r.c.meter_wh).order_by(r.c.read_at.desc(), r.c.id.desc()).limit(1)
+    )
+    spend = [
+        Spend(cur, int(a), int(e), int(n))
+        for cur, a, e, n in session.execute(
+            select(
+                Voucher.currency,
+                func.sum(Voucher.amount_minor),
+                func.sum(Voucher.energy_wh),
+                func.count(),
+            )
+            .group_by(Voucher.currency)
+            .order_by(func.count().desc(), Voucher.currency)
+        )
+    ]
+    bought = sum(s.energy_wh for s in spend)
+    average = daily_average_wh(consumed, seconds)
+    balance = balance_wh(bought, int(totals[0]))
+    currency = spend[0].currency if spend else None
+    since = (today.replace(day=1) - timedelta(days=31 * (months - 1))).replace(day=1)
+    return Dashboard(
+        start=start,
+        end=end,
+        period_consumed_wh=consumed,
+        period_days_covered=(Decimal(str(seconds)) / 86_400).quantize(Decimal("0.1")),
+        daily_average_wh=average,
+        total_bought_wh=bought,
+        total_consumed_wh=int(totals[0]),
+        balance_wh=balance,
+        days_left=days_of_credit(balance, average),
+        currency=currency,
+        spend=spend,
+        months=_months(session, since, currency),
+        readings=int(totals[1]),
+        last_reading_at=totals[2],
+        last_meter_wh=last_meter,
+    )

@@ -1,0 +1,166 @@
+"""Readings: list with consumption since the previous reading, create, update, delete."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, case, func, select
+from sqlalchemy.orm import Session
+
+from meterbook.domain import RuleViolation
+from meterbook.domain.records import ReadingDraft
+from meterbook.domain.validation import MeterPoint, check_order, check_reading_time
+from meterbook.models import Reading
+from meterbook.services.common import Page, day_after, day_start, invalid, utcnow
+from tenantry.context import TenantContext
+from tenantry.errors import NotFound, ValidationFailed
+
+SORTS = {"date": "read_at", "meter_kwh": "meter_wh"}
+
+
+@dataclass(frozen=True, slots=True)
+class ReadingRow:
+    """A reading as lists show it, with the energy used since the reading before."""
+
+    id: int
+    read_at: datetime
+    meter_wh: int
+    note: str
+    is_replacement: bool
+    created_by: int | None
+    consumed_wh: int | None
+
+
+def with_consumption() -> Select[Any]:
+    """Every reading of the tenant and ``consumed_wh`` since the one before (``lag()`` in SQL).
+
+    Scoping filters the inner query, so the window sees only this tenant's readings.
+    """
+    order = (Reading.read_at, Reading.id)
+    previous = func.lag(Reading.meter_wh).over(order_by=order)
+    consumed = case((Reading.is_replacement, 0), else_=Reading.meter_wh - previous)
+    return select(
+        Reading.id,
+        Reading.read_at,
+        Reading.meter_wh,
+        Reading.note,
+        Reading.is_replacement,
+        Reading.created_by,
+        consumed.label("consumed_wh"),
+        func.lag(Reading.read_at, type_=Reading.read_at.type).over(order_by=order).label("prev_at"),
+    )
+
+
+def list_readings(session: Session, page: Page) -> tuple[list[ReadingRow], int]:
+    """One page of readings and the number matching the date filter."""
+    sub = with_consumption().subquery("r")
+    conditions = []
+    if page.start is not None:
+        conditions.append(sub.c.read_at >= day_start(page.start))
+    if page.end is not None:
+        conditions.append(sub.c.read_at < day_after(page.end))
+    key = page.sort.lstrip("-")
+    column = sub.c[SORTS.get(key, "read_at")]
+    order = column.desc() if page.sort.startswith("-") else column.asc()
+    stmt = (
+        select(*(sub.c[n] for n in ReadingRow.__slots__))
+        .where(*conditions)
+        .order_by(order, sub.c.id)
+        .limit(page.limit)
+        .offset(page.offset)
+    )
+    rows = [ReadingRow(*r) for r in session.execute(stmt)]
+    total = session.scalar(select(func.count()).select_from(sub).where(*conditions)) or 0
+    return rows, total
+
+
+def get_reading(session: Session, ctx: TenantContext, reading_id: int) -> Reading:
+    """The reading, or the same :class:`NotFound` whether it is absent or another tenant's."""
+    reading = session.get(Reading, (ctx.tenant_id, reading_id))
+    if reading is None:
+        raise NotFound("reading not found")
+    return reading
+
+
+def _point(row: Any) -> MeterPoint | None:
+    return None if row is None else MeterPoint(row.read_at, row.meter_wh, row.is_replacement)
+
+
+def neighbours(
+    session: Session, read_at: datetime, exclude_id: int | None = None
+) -> tuple[MeterPoint | None, MeterPoint | None]:
+    """The readings just before and just after ``read_at`` (an exact tie counts as before)."""
+    cols = select(Reading.read_at, Reading.meter_wh, Reading.is_replacement)
+    if exclude_id is not None:
+        cols = cols.where(Reading.id != exclude_id)
+    before = session.execute(
+        cols.where(Reading.read_at <= read_at).order_by(Reading.read_at.desc()).limit(1)
+    ).first()
+    after = session.execute(
+        cols.where(Reading.read_at > read_at).order_by(Reading.read_at.asc()).limit(1)
+    ).first()
+    return _point(before), _point(after)
+
+
+def _check(session: Session, draft: ReadingDraft, exclude_id: int | None = None) -> None:
+    try:
+        check_reading_time(draft.read_at, utcnow())
+        previous, following = neighbours(session, draft.read_at, exclude_id)
+        check_order(
+            previous, MeterPoint(draft.read_at, draft.meter_wh, draft.is_replacement), following
+        )
+    except RuleViolation as exc:
+        raise invalid(exc) from exc
+
+
+def create_reading(session: Session, ctx: TenantContext, draft: ReadingDraft) -> Reading:
+    """Add a reading after checking it against its neighbours."""
+    _check(session, draft)
+    reading = Reading(
+        read_at=draft.read_at,
+        meter_wh=draft.meter_wh,
+        note=draft.note,
+        is_replacement=draft.is_replacement,
+        created_by=ctx.user_id,
+    )
+    session.add(reading)
+    session.flush()
+    return reading
+
+
+def update_reading(
+    session: Session, ctx: TenantContext, reading_id: int, draft: ReadingDraft
+) -> Reading:
+    """Replace a reading's values; the rules are checked as for a new one."""
+    reading = get_reading(session, ctx, reading_id)
+    _check(session, draft, exclude_id=reading.id)
+    reading.read_at = draft.read_at
+    reading.meter_wh = draft.meter_wh
+    reading.note = draft.note
+    reading.is_replacement = draft.is_replacement
+    session.flush()
+    return reading
+
+
+def delete_reading(session: Session, ctx: TenantContext, reading_id: int) -> None:
+    """Delete a reading unless its neighbours would then break the order."""
+    reading = get_reading(session, ctx, reading_id)
+    previous, following = neighbours(session, reading.read_at, exclude_id=reading.id)
+    if (
+        previous is not None
+        and following is not None
+        and following.meter_wh < previous.meter_wh
+        and not following.is_replacement
+    ):
+        raise ValidationFailed(
+            "deleting this reading would leave the next one lower than the previous one",
+            details={"field": "id", "reason": "the meter would seem to run backwards"},
+        )
+    session.delete(reading)
+    session.flush()
+
+
+def draft_of(reading: Reading) -> ReadingDraft:
+    return ReadingDraft(reading.read_at, reading.meter_wh, reading.note, reading.is_replacement)

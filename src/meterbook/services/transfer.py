@@ -1,0 +1,150 @@
+"""CSV import (all rows or none) and CSV export of readings and vouchers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from meterbook.domain import RuleViolation, minor_to_money, wh_to_kwh
+from meterbook.domain.csvfile import (
+    READING_COLUMNS,
+    READING_REQUIRED,
+    VOUCHER_COLUMNS,
+    VOUCHER_REQUIRED,
+    RowError,
+    parse_csv,
+    write_csv,
+)
+from meterbook.domain.records import reading_from_row, voucher_from_row
+from meterbook.domain.validation import MeterPoint, check_reading_time, sequence_errors
+from meterbook.models import Reading, Voucher
+from meterbook.services.common import utcnow
+from meterbook.services.vouchers import check as check_voucher
+from tenantry.context import TenantContext
+from tenantry.errors import ValidationFailed
+
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _refuse(errors: list[RowError]) -> ValidationFailed:
+    errors.sort(key=lambda e: e.row)
+    first = errors[0]
+    return ValidationFailed(
+        f"{len(errors)} problem(s) found, nothing was imported; line {first.row}, "
+        f"{first.field}: {first.message}",
+        details={"rows": [asdict(e) for e in errors[:200]], "count": len(errors)},
+    )
+
+
+def import_readings(session: Session, ctx: TenantContext, text: str) -> int:
+    """Add every reading of the CSV, or none: each bad line is reported.
+
+    The new readings are checked together with the stored ones, so a file may
+    hold readings that go before, between or after what is already there.
+    """
+    records, errors = parse_csv(
+        text, columns=READING_COLUMNS, required=READING_REQUIRED, build=reading_from_row
+    )
+    now = utcnow()
+    for line, draft in records:
+        try:
+            check_reading_time(draft.read_at, now)
+        except RuleViolation as exc:
+            errors.append(RowError(line, exc.field, exc.message))
+    stored = [
+        MeterPoint(*row)
+        for row in session.execute(
+            select(Reading.read_at, Reading.meter_wh, Reading.is_replacement)
+        )
+    ]
+    new = [MeterPoint(d.read_at, d.meter_wh, d.is_replacement, line) for line, d in records]
+    for ref, violation in sequence_errors([*stored, *new]):
+        errors.append(RowError(ref or 0, violation.field, violation.message))
+    if errors:
+        raise _refuse(errors)
+    session.add_all(
+        Reading(
+            read_at=d.read_at,
+            meter_wh=d.meter_wh,
+            note=d.note,
+            is_replacement=d.is_replacement,
+            created_by=ctx.user_id,
+        )
+        for _, d in records
+    )
+    session.flush()
+    return len(records)
+
+
+def import_vouchers(session: Session, ctx: TenantContext, text: str) -> int:
+    """Add every voucher of the CSV, or none."""
+    records, errors = parse_csv(
+        text, columns=VOUCHER_COLUMNS, required=VOUCHER_REQUIRED, build=voucher_from_row
+    )
+    for line, draft in records:
+        try:
+            check_voucher(draft)
+        except ValidationFailed as exc:
+            details = exc.details or {}
+            errors.append(RowError(line, details.get("field", ""), details.get("reason", "")))
+    if errors:
+        raise _refuse(errors)
+    session.add_all(Voucher(created_by=ctx.user_id, **asdict(draft)) for _, draft in records)
+    session.flush()
+    return len(records)
+
+
+def _cell(text: str) -> str:
+    """Text a spreadsheet would run as a formula gets a leading apostrophe."""
+    return "'" + text if text.startswith(_FORMULA) else text
+
+
+def export_readings(session: Session) -> Iterator[str]:
+    """The household's readings as CSV, in the import format, oldest first."""
+    rows = session.execute(
+        select(Reading.read_at, Reading.meter_wh, Reading.note, Reading.is_replacement)
+        .order_by(Reading.read_at)
+        .execution_options(yield_per=1000)
+    )
+    return write_csv(
+        READING_COLUMNS,
+        (
+            (at.isoformat(), wh_to_kwh(wh), _cell(note), "yes" if repl else "no")
+            for at, wh, note, repl in rows
+        ),
+    )
+
+
+def export_vouchers(session: Session) -> Iterator[str]:
+    """The household's vouchers as CSV, in the import format, oldest first."""
+    rows = session.execute(
+        select(
+            Voucher.purchased_on,
+            Voucher.amount_minor,
+            Voucher.currency,
+            Voucher.energy_wh,
+            Voucher.token_number,
+            Voucher.vendor,
+            Voucher.notes,
+        )
+        .order_by(Voucher.purchased_on)
+        .execution_options(yield_per=1000)
+    )
+    return write_csv(
+        VOUCHER_COLUMNS,
+        (
+            (
+                on.isoformat(),
+                minor_to_money(amount),
+                cur,
+                wh_to_kwh(wh),
+                _cell(token),
+                _cell(vendor),
+                _cell(notes),
+            )
+            for on, amount, cur, wh, token, vendor, notes in rows
+        ),
+    )
