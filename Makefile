@@ -22,3 +22,7 @@ lint: $(BIN)/.installed
 
 test: lint
 	$(BIN)/pytest
+
+# Isolation cost against a bare stack; writes docs/benchmarks.md and bench/results.json (< 5 min).
+bench: $(BIN)/.installed
+	$(BIN)/python -m bench.run
