@@ -16,8 +16,8 @@ run: $(BIN)/.installed
 	$(BIN)/tenantry serve --demo
 
 lint: $(BIN)/.installed
-	$(BIN)/ruff check src tests examples
-	$(BIN)/ruff format --check src tests examples
+	$(BIN)/ruff check src tests examples bench
+	$(BIN)/ruff format --check src tests examples bench
 	$(BIN)/mypy
 
 test: lint
