@@ -9,12 +9,13 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import ProgrammingError
 
-from tenantry import scoping
 from tenantry.context import TenantContext, tenant_scope
 from tenantry.db import Database
 from tenantry.ids import TenantId
 from tenantry.models import Tenant
 from tenantry.roles import Role
+from tenantry.scoping import unscoped
+from tenantry.testing import scoping_switched_off
 from tests.support.databases import TestDatabase
 from tests.support.models import Note
 
@@ -46,9 +47,10 @@ def tenants(db: Database) -> tuple[uuid.UUID, uuid.UUID]:
 
 
 @pytest.fixture
-def scoping_off(monkeypatch: pytest.MonkeyPatch) -> None:
+def scoping_off() -> Iterator[None]:
     """Switch the ORM wall off, leaving RLS alone (test-only)."""
-    monkeypatch.setattr(scoping, "_enabled", False)
+    with scoping_switched_off():
+        yield
 
 
 def test_pooled_connection_carries_nothing_from_a_to_b(
@@ -109,7 +111,22 @@ def test_with_scoping_off_rls_alone_hides_other_tenants(
 
 def test_unscoped_does_not_open_rls(db: Database, tenants: tuple[uuid.UUID, uuid.UUID]) -> None:
     # The ORM escape hatch is for the ORM wall; the runtime role stays bound by RLS.
-    with db.sessions() as s, scoping.unscoped(s, reason="test"):
+    with db.sessions() as s, unscoped(s, reason="test"):
         assert s.execute(CURRENT).scalar() == ""
         assert list(s.scalars(select(Note))) == []
         s.rollback()
+
+
+def test_tenant_entered_after_the_transaction_began_reaches_postgresql(
+    db: Database, tenants: tuple[uuid.UUID, uuid.UUID]
+) -> None:
+    """Membership resolution reads the control plane first; the tenant comes later."""
+    a, _ = tenants
+    with db.session() as s:
+        assert s.scalar(select(Tenant.slug).where(Tenant.id == a)) == "a"
+        assert s.execute(CURRENT).scalar() == ""
+        with tenant_scope(_ctx(a)):
+            s.add(Note(body="written in the same transaction"))
+            s.flush()
+            assert s.execute(CURRENT).scalar() == str(a)
+            assert len(s.scalars(select(Note)).all()) == 2

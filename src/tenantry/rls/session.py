@@ -6,6 +6,10 @@ one after a commit or rollback - ``app.tenant_id`` is set with
 and nothing is carried to the next user of a pooled connection, nor through a
 transaction-pooling proxy. The value is a bind parameter, never formatted into
 SQL. With no tenant the setting is ``''``, which the policy turns into no rows.
+
+A transaction may begin before the tenant is known (membership resolution reads
+the control plane first). Before each ORM statement and each flush the setting
+is therefore brought in line with the session's tenant when it differs.
 """
 
 from __future__ import annotations
@@ -13,12 +17,19 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Connection, event, text
-from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
+from sqlalchemy.orm import (
+    ORMExecuteState,
+    Session,
+    SessionTransaction,
+    UOWTransaction,
+    sessionmaker,
+)
 
 from tenantry.rls.policy import TENANT_SETTING
 from tenantry.scoping import session_tenant
 
 _SET_TENANT = text(f"SELECT set_config('{TENANT_SETTING}', :tenant_id, true)")
+_APPLIED = "tenantry.rls_tenant"
 
 
 def install_rls_context(factory: sessionmaker[Any]) -> None:
@@ -27,10 +38,40 @@ def install_rls_context(factory: sessionmaker[Any]) -> None:
     Only connections to PostgreSQL are touched; on other backends this is a no-op.
     """
     event.listen(factory, "after_begin", _after_begin)
+    event.listen(factory, "do_orm_execute", _before_statement)
+    event.listen(factory, "before_flush", _before_flush)
+    event.listen(factory, "after_transaction_end", _after_end)
+
+
+def _apply(session: Session, connection: Connection) -> None:
+    tenant_id = session_tenant(session)
+    value = "" if tenant_id is None else str(tenant_id)
+    connection.execute(_SET_TENANT, {"tenant_id": value})
+    session.info[_APPLIED] = value
+
+
+def _sync(session: Session) -> None:
+    """Re-set the tenant of the open transaction when the session's tenant changed."""
+    if session.get_bind().dialect.name != "postgresql" or _APPLIED not in session.info:
+        return  # not PostgreSQL, or no transaction yet: after_begin will set it
+    tenant_id = session_tenant(session)
+    if session.info[_APPLIED] != ("" if tenant_id is None else str(tenant_id)):
+        _apply(session, session.connection())
 
 
 def _after_begin(session: Session, transaction: SessionTransaction, connection: Connection) -> None:
-    if connection.dialect.name != "postgresql":
-        return
-    tenant_id = session_tenant(session)
-    connection.execute(_SET_TENANT, {"tenant_id": "" if tenant_id is None else str(tenant_id)})
+    if connection.dialect.name == "postgresql":
+        _apply(session, connection)
+
+
+def _before_statement(state: ORMExecuteState) -> None:
+    _sync(state.session)
+
+
+def _before_flush(session: Session, flush_context: UOWTransaction, instances: Any) -> None:
+    _sync(session)
+
+
+def _after_end(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_APPLIED, None)

@@ -74,10 +74,6 @@ async def _tenant_context(
     if claim is None:
         raise AuthenticationFailed("no tenant selected")
     ctx = resolve_membership(session, claim, claims.user_id)
-    # Resolution ran in a transaction with no tenant; on PostgreSQL that
-    # transaction's app.tenant_id is '' (RLS: no rows). End it, so the route's
-    # statements run in a new transaction that begins with the tenant set.
-    session.commit()
     with tenant_scope(ctx):
         yield ctx
 
