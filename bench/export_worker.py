@@ -30,7 +30,7 @@ def main() -> None:
     with open("/dev/null", "wb") as sink:
         if mode == "tenantry":
             import meterbook.models  # noqa: F401  (registers the tenant tables)
-            from tenantry.context import TenantContext
+            from tenantry.context import TenantContext, tenant_scope
             from tenantry.db import Database
             from tenantry.export import stream_export
             from tenantry.roles import Role
@@ -39,9 +39,10 @@ def main() -> None:
             ctx = TenantContext(uuid.UUID(hex=tenant_hex), int(user_id), Role.OWNER)  # type: ignore[arg-type]
             start = time.perf_counter()
             tail = b""
-            for chunk in stream_export(db, ctx):
-                sink.write(chunk)
-                tail = chunk
+            with tenant_scope(ctx), db.read_sessions() as session:
+                for chunk in stream_export(session, ctx.tenant_id):
+                    sink.write(chunk)
+                    tail = chunk
             rows = orjson.loads(tail[tail.rindex(b'"summary":') + 10 : -1])["total_rows"]
         else:
             con = sqlite3.connect(db_path)

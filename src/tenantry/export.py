@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -12,20 +11,16 @@ import orjson
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Mapper, Session
 
-from tenantry.context import TenantContext, tenant_scope
-from tenantry.db import Database
+from tenantry.errors import TenantNotFound
 from tenantry.models import Base, Membership, Tenant, User, is_tenant_scoped
 
 BATCH = 1000
 
 
 def _default(value: Any) -> Any:
+    # orjson writes UUIDs, dates and datetimes itself; money stays exact as a string.
     if isinstance(value, Decimal):
         return str(value)
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, date | datetime):
-        return value.isoformat()
     raise TypeError(type(value).__name__)
 
 
@@ -57,49 +52,56 @@ def _rows(session: Session, mapper: Mapper[Any]) -> Iterator[dict[str, Any]]:
         yield dict(zip(keys, row, strict=True))
 
 
-def stream_export(db: Database, ctx: TenantContext) -> Iterator[bytes]:
+def _array(rows: Iterator[dict[str, Any]], counter: list[int]) -> Iterator[bytes]:
+    """``[row,row,…]`` in chunks of ``BATCH`` rows; ``counter[0]`` ends as the row count."""
+    yield b"["
+    buffer: list[bytes] = []
+    for row in rows:
+        buffer.append(_dumps(row))
+        if len(buffer) == BATCH:
+            yield (b"," if counter[0] else b"") + b",".join(buffer)
+            counter[0] += len(buffer)
+            buffer.clear()
+    if buffer:
+        yield (b"," if counter[0] else b"") + b",".join(buffer)
+        counter[0] += len(buffer)
+    yield b"]"
+
+
+def stream_export(session: Session, tenant_id: uuid.UUID) -> Iterator[bytes]:
     """Yield the export document in chunks: tenant, members, every tenant table, counts.
 
-    Runs in its own session inside ``tenant_scope(ctx)``: a streaming response
-    outlives the request's session, and threads do not inherit the context.
+    ``session`` must be scoped to ``tenant_id`` (entered with ``tenant_scope``);
+    ``tenantry.web.streaming.export_download`` does that for a response.
     """
-    with tenant_scope(ctx), db.read_sessions() as session:
-        tenant = session.get(Tenant, ctx.tenant_id)
-        assert tenant is not None
-        head = {
-            "id": tenant.id,
-            "slug": tenant.slug,
-            "name": tenant.name,
-            "kind": tenant.kind,
-            "plan": tenant.plan,
-            "created_at": tenant.created_at,
-        }
-        yield b'{"format":"tenantry-export/1","tenant":' + _dumps(head)
-        members = session.execute(
-            select(User.id, User.email, User.display_name, Membership.role, Membership.joined_at)
-            .join(Membership, Membership.user_id == User.id)
-            .where(Membership.tenant_id == ctx.tenant_id)
-        )
-        member_list = [
-            {"user_id": u, "email": e, "display_name": d, "role": r, "joined_at": j}
-            for u, e, d, r, j in members
-        ]
-        yield b',"members":' + _dumps(member_list) + b',"tables":{'
-        counts: dict[str, int] = {}
-        for i, mapper in enumerate(tenant_mappers()):
-            name = str(_table(mapper).name)
-            yield (b"," if i else b"") + _dumps(name) + b":["
-            count = 0
-            buffer: list[bytes] = []
-            for row in _rows(session, mapper):
-                buffer.append(_dumps(row))
-                count += 1
-                if len(buffer) >= BATCH:
-                    yield (b"," if count > len(buffer) else b"") + b",".join(buffer)
-                    buffer.clear()
-            if buffer:
-                yield (b"," if count > len(buffer) else b"") + b",".join(buffer)
-            yield b"]"
-            counts[name] = count
-        summary = {"members": len(member_list), "rows": counts, "total_rows": sum(counts.values())}
-        yield b'},"summary":' + _dumps(summary) + b"}"
+    tenant = session.get(Tenant, tenant_id)
+    if tenant is None:
+        raise TenantNotFound("tenant not found")
+    head = {
+        "id": tenant.id,
+        "slug": tenant.slug,
+        "name": tenant.name,
+        "kind": tenant.kind,
+        "plan": tenant.plan,
+        "created_at": tenant.created_at,
+    }
+    yield b'{"format":"tenantry-export/1","tenant":' + _dumps(head)
+    members = session.execute(
+        select(User.id, User.email, User.display_name, Membership.role, Membership.joined_at)
+        .join(Membership, Membership.user_id == User.id)
+        .where(Membership.tenant_id == tenant_id)
+    )
+    member_list = [
+        {"user_id": u, "email": e, "display_name": d, "role": r, "joined_at": j}
+        for u, e, d, r, j in members
+    ]
+    yield b',"members":' + _dumps(member_list) + b',"tables":{'
+    counts: dict[str, int] = {}
+    for i, mapper in enumerate(tenant_mappers()):
+        name = str(_table(mapper).name)
+        counter = [0]
+        yield (b"," if i else b"") + _dumps(name) + b":"
+        yield from _array(_rows(session, mapper), counter)
+        counts[name] = counter[0]
+    summary = {"members": len(member_list), "rows": counts, "total_rows": sum(counts.values())}
+    yield b'},"summary":' + _dumps(summary) + b"}"

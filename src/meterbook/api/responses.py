@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
-from datetime import date, datetime
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -14,16 +12,16 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 
-from tenantry.context import TenantContext, tenant_scope
+from tenantry.context import TenantContext
 from tenantry.db import Database
 from tenantry.errors import ValidationFailed
+from tenantry.web.streaming import tenant_download
 
 
 def _default(value: Any) -> Any:
-    if isinstance(value, Decimal | uuid.UUID):
+    # orjson writes UUIDs, dates and datetimes itself; money stays exact as a string.
+    if isinstance(value, Decimal):
         return str(value)
-    if isinstance(value, date | datetime):
-        return value.isoformat()
     raise TypeError(type(value).__name__)
 
 
@@ -37,19 +35,13 @@ class Json(JSONResponse):
 def csv_download(
     db: Database, ctx: TenantContext, produce: Callable[[Session], Iterator[str]], filename: str
 ) -> StreamingResponse:
-    """Stream CSV from a session of its own: the response outlives the request's session."""
-
-    # An async generator: a sync one runs each step in a worker thread with a copied
-    # context, where tenant_scope() could not reset its ContextVar.
-    async def body() -> AsyncIterator[bytes]:
-        with tenant_scope(ctx), db.read_sessions() as session:
-            for chunk in produce(session):
-                yield chunk.encode()
-
-    return StreamingResponse(
-        body(),
+    """Stream CSV from a read-only session of its own (the core's ``tenant_download``)."""
+    return tenant_download(
+        db,
+        ctx,
+        lambda session: (chunk.encode() for chunk in produce(session)),
+        filename=filename,
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter, Depends, Request
@@ -15,7 +14,6 @@ from meterbook.pages.render import Nav, render
 from tenantry import invites, tenants
 from tenantry.context import TenantContext
 from tenantry.errors import NotFound, ValidationFailed
-from tenantry.export import stream_export
 from tenantry.roles import Role
 from tenantry.web import (
     AdminContext,
@@ -25,6 +23,7 @@ from tenantry.web import (
     ViewerContext,
     get_tenancy,
 )
+from tenantry.web.streaming import export_download
 
 router = APIRouter(dependencies=[Depends(check_csrf)], tags=["meterbook pages"])
 ROLES = [Role.VIEWER, Role.MEMBER, Role.ADMIN, Role.OWNER]
@@ -166,17 +165,4 @@ async def leave(request: Request, ctx: ViewerContext, session: DbSession) -> Res
 async def export(request: Request, ctx: MemberContext, session: DbSession) -> StreamingResponse:
     """Everything the household holds, as the core's JSON export document."""
     tenant = tenants.get_tenant(session, ctx.tenant_id)
-    db = get_tenancy(request).db
-
-    # Iterated on the event loop, in one context: stream_export enters tenant_scope
-    # itself, which a sync iterator stepped through worker threads would break.
-    async def body() -> AsyncIterator[bytes]:
-        for chunk in stream_export(db, ctx):
-            yield chunk
-
-    filename = f"meterbook-{tenant.slug}-{datetime.now(UTC):%Y%m%d}.json"
-    return StreamingResponse(
-        body(),
-        media_type="application/json",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
+    return export_download(get_tenancy(request).db, ctx, prefix="meterbook", slug=tenant.slug)
