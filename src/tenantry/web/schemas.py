@@ -8,7 +8,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tenantry.models import TenantKind
+from tenantry.models import Membership, Tenant, TenantKind, User
 from tenantry.roles import Role
 
 
@@ -83,6 +83,18 @@ class TenantOut(BaseModel):
     status: str
     role: Role | None = None
 
+    @classmethod
+    def of(cls, tenant: Tenant, role: str | None = None) -> TenantOut:
+        return cls(
+            id=tenant.id,
+            slug=tenant.slug,
+            name=tenant.name,
+            kind=tenant.kind,
+            plan=tenant.plan,
+            status=tenant.status,
+            role=Role(role) if role else None,
+        )
+
 
 class MemberOut(BaseModel):
     user_id: int
@@ -90,6 +102,16 @@ class MemberOut(BaseModel):
     display_name: str
     role: Role
     joined_at: datetime
+
+    @classmethod
+    def of(cls, membership: Membership, user: User) -> MemberOut:
+        return cls(
+            user_id=user.id,
+            email=user.email,
+            display_name=user.display_name,
+            role=Role(membership.role),
+            joined_at=membership.joined_at,
+        )
 
 
 class MeOut(BaseModel):

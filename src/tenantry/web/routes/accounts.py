@@ -55,11 +55,10 @@ async def login(body: LoginIn, request: Request, session: DbSession) -> TokenPai
 async def refresh(body: RefreshIn, request: Request, session: DbSession) -> TokenPair:
     tenancy = get_tenancy(request)
     record = rotate_refresh(session, body.refresh_token)
-    # The membership may have changed since the last token: decide again.
-    ctx = resolve_membership(
-        session, TenantClaim("refresh", tenant_id=record.tenant_id), record.user_id
+    # issue_tokens checks the membership again: it may have changed since the last token.
+    return tenancy.issue_tokens(
+        session, record.user_id, record.tenant_id, family_id=record.family_id
     )
-    return tenancy.issue_tokens(session, record.user_id, ctx.tenant_id, family_id=record.family_id)
 
 
 @router.post("/auth/logout", status_code=204)
@@ -88,16 +87,5 @@ async def me(ctx: ViewerContext, session: DbSession) -> MeOut:
         display_name=user.display_name,
         is_platform_admin=user.is_platform_admin,
         current_tenant_id=ctx.tenant_id,
-        memberships=[
-            TenantOut(
-                id=t.id,
-                slug=t.slug,
-                name=t.name,
-                kind=t.kind,
-                plan=t.plan,
-                status=t.status,
-                role=m.role,
-            )
-            for m, t in tenants.memberships_of(session, user.id)
-        ],
+        memberships=[TenantOut.of(t, m.role) for m, t in tenants.memberships_of(session, user.id)],
     )

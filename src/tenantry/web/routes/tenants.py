@@ -5,9 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import select
 
-from tenantry import tenants
-from tenantry.models import AuditEvent, Tenant
-from tenantry.roles import Role
+from tenantry import accounts, tenants
+from tenantry.models import AuditEvent
 from tenantry.web.deps import (
     AdminContext,
     CurrentClaims,
@@ -30,21 +29,9 @@ from tenantry.web.schemas import (
 router = APIRouter(prefix="/api", tags=["tenants"])
 
 
-def _out(tenant: Tenant, role: str | None = None) -> TenantOut:
-    return TenantOut(
-        id=tenant.id,
-        slug=tenant.slug,
-        name=tenant.name,
-        kind=tenant.kind,
-        plan=tenant.plan,
-        status=tenant.status,
-        role=Role(role) if role else None,
-    )
-
-
 @router.get("/tenants")
 async def my_tenants(session: DbSession, claims: CurrentClaims) -> list[TenantOut]:
-    return [_out(t, m.role) for m, t in tenants.memberships_of(session, claims.user_id)]
+    return [TenantOut.of(t, m.role) for m, t in tenants.memberships_of(session, claims.user_id)]
 
 
 @router.post("/tenants", status_code=201)
@@ -58,7 +45,7 @@ async def create_tenant(
 
 @router.get("/tenant")
 async def current_tenant(ctx: ViewerContext, session: DbSession) -> TenantOut:
-    return _out(tenants.get_tenant(session, ctx.tenant_id), ctx.role)
+    return TenantOut.of(tenants.get_tenant(session, ctx.tenant_id), ctx.role)
 
 
 @router.patch("/tenant")
@@ -66,7 +53,7 @@ async def rename_tenant(body: RenameIn, ctx: OwnerContext, session: DbSession) -
     tenant = tenants.rename_tenant(
         session, tenant_id=ctx.tenant_id, actor_id=ctx.user_id or 0, name=body.name
     )
-    return _out(tenant, ctx.role)
+    return TenantOut.of(tenant, ctx.role)
 
 
 @router.delete("/tenant", status_code=204)
@@ -82,23 +69,14 @@ async def delete_tenant(
 
 @router.get("/tenant/members")
 async def list_members(ctx: ViewerContext, session: DbSession) -> list[MemberOut]:
-    return [
-        MemberOut(
-            user_id=u.id,
-            email=u.email,
-            display_name=u.display_name,
-            role=Role(m.role),
-            joined_at=m.joined_at,
-        )
-        for m, u in tenants.members(session, ctx.tenant_id)
-    ]
+    return [MemberOut.of(m, u) for m, u in tenants.members(session, ctx.tenant_id)]
 
 
 @router.patch("/tenant/members/{user_id}")
 async def change_role(
     user_id: int, body: RoleIn, ctx: AdminContext, session: DbSession
 ) -> MemberOut:
-    tenants.change_role(
+    membership = tenants.change_role(
         session,
         tenant_id=ctx.tenant_id,
         actor=ctx.role,
@@ -106,16 +84,7 @@ async def change_role(
         user_id=user_id,
         role=body.role,
     )
-    for m, u in tenants.members(session, ctx.tenant_id):
-        if u.id == user_id:
-            return MemberOut(
-                user_id=u.id,
-                email=u.email,
-                display_name=u.display_name,
-                role=Role(m.role),
-                joined_at=m.joined_at,
-            )
-    raise AssertionError("member vanished")  # pragma: no cover
+    return MemberOut.of(membership, accounts.get_user(session, user_id))
 
 
 @router.delete("/tenant/members/{user_id}", status_code=204)
