@@ -51,13 +51,25 @@ def install_scoping(factory: sessionmaker[Session]) -> None:
     event.listen(factory, "before_flush", _before_flush)
 
 
-def tenant_tables() -> set[Table]:
-    """Every table mapped by a ``TenantScoped`` class of ``Base``."""
-    return {
-        m.local_table
-        for m in Base.registry.mappers
-        if is_tenant_scoped(m.class_) and isinstance(m.local_table, Table)
-    }
+_tables_cache: tuple[int, frozenset[Table]] = (-1, frozenset())
+
+
+def tenant_tables() -> frozenset[Table]:
+    """Every table mapped by a ``TenantScoped`` class of ``Base``.
+
+    Asked on every statement without a tenant context (membership resolution
+    runs one per request), so it is recomputed only when a class is mapped.
+    """
+    global _tables_cache
+    mappers = Base.registry.mappers
+    if _tables_cache[0] != len(mappers):
+        tables = frozenset(
+            m.local_table
+            for m in mappers
+            if is_tenant_scoped(m.class_) and isinstance(m.local_table, Table)
+        )
+        _tables_cache = (len(mappers), tables)
+    return _tables_cache[1]
 
 
 def is_unscoped(session: Session) -> bool:
