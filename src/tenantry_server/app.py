@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 
 from tenantry.db import Database
-from tenantry.migrations.runner import upgrade
+from tenantry.migrations.runner import migrate_database
 from tenantry.security.passwords import Passwords
 from tenantry.web import Tenancy, TenancyConfig
 from tenantry_server.plugins import Plugin
@@ -30,7 +30,9 @@ def migrate(settings: Settings, plugins: Sequence[Plugin]) -> None:
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     db = Database(settings.migration_database_url or settings.database_url)
     try:
-        upgrade(db.engine, [d for p in plugins for d in p.migrations])
+        migrate_database(
+            db.engine, [d for p in plugins for d in p.migrations], app_role=settings.app_role
+        )
     finally:
         db.dispose()
 

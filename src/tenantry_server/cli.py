@@ -15,6 +15,9 @@ def serve(
     demo: bool = typer.Option(False, "--demo", help="Load demo households on an empty database."),
     host: str | None = typer.Option(None, help="Interface to listen on (default 127.0.0.1)."),
     port: int | None = typer.Option(None, help="Port (default 8000)."),
+    migrate_only: bool = typer.Option(
+        False, "--migrate-only", help="Apply every migration (and grants), then exit."
+    ),
 ) -> None:
     """Migrate the database and run the server (SQLite in ./var unless DATABASE_URL is set)."""
     import uvicorn
@@ -31,6 +34,9 @@ def serve(
         raise typer.Exit(2) from exc
     plugins = default_plugins()
     migrate(settings, plugins)
+    if migrate_only:
+        typer.echo("schema is up to date")
+        return
     server = create_app(settings, plugins)
     tenancy = server.state.tenancy
     if demo:

@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     migration_database_url: str | None = Field(
         default=None, validation_alias="MIGRATION_DATABASE_URL"
     )
+    # PostgreSQL: the runtime role in DATABASE_URL, granted its privileges after migrating.
+    app_role: str | None = None
     data_dir: Path = Path("var")
     secret_key: str | None = None
     base_domain: str | None = None

@@ -20,15 +20,11 @@ def migrate(
 ) -> None:
     """Bring the core schema to the newest revision."""
     from tenantry.db import make_engine
-    from tenantry.migrations.runner import upgrade
+    from tenantry.migrations.runner import migrate_database
 
     engine = make_engine(database_url)
-    upgrade(engine)
+    migrate_database(engine, app_role=app_role)
     if app_role and engine.dialect.name == "postgresql":
-        from tenantry.rls.grants import grant_app_role
-
-        with engine.begin() as conn:
-            grant_app_role(conn, app_role)
         typer.echo(f"granted {app_role} its privileges")
     engine.dispose()
     typer.echo("schema is up to date")

@@ -31,3 +31,19 @@ def upgrade(engine: Engine, extra_version_dirs: Sequence[Path] = ()) -> None:
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "heads")
+
+
+def migrate_database(
+    engine: Engine, extra_version_dirs: Sequence[Path] = (), *, app_role: str | None = None
+) -> None:
+    """Upgrade as the owner and, on PostgreSQL, grant ``app_role`` its row privileges.
+
+    The grants include the owner's default privileges, so tables that later
+    migrations create are covered too.
+    """
+    upgrade(engine, extra_version_dirs)
+    if app_role and engine.dialect.name == "postgresql":
+        from tenantry.rls.grants import grant_app_role
+
+        with engine.begin() as conn:
+            grant_app_role(conn, app_role)
