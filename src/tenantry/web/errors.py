@@ -9,6 +9,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tenantry.errors import TenantryError
@@ -81,6 +82,13 @@ async def _http_error(request: Request, exc: Exception) -> ErrorResponse:
     return error_response(exc.status_code, code, message)
 
 
+async def _unstorable(request: Request, exc: Exception) -> ErrorResponse:
+    # The database refused a value (a number beyond its column, a NUL byte in text):
+    # the input's fault, so a 422, and the transaction is rolled back by the session.
+    log.info("unstorable value on %s %s: %s", request.method, request.url.path, exc)
+    return error_response(422, "invalid_value", "a value is out of range or cannot be stored")
+
+
 async def _unexpected(request: Request, exc: Exception) -> ErrorResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_response(500, "internal_error", "The server could not complete the request.")
@@ -90,4 +98,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(TenantryError, _tenantry_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(DataError, _unstorable)
+    app.add_exception_handler(OverflowError, _unstorable)
     app.add_exception_handler(Exception, _unexpected)

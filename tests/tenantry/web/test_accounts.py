@@ -88,3 +88,13 @@ def test_weak_password_names_the_field(client: TestClient) -> None:
     )
     assert response.status_code == 422
     assert response.json()["error"]["details"] == {"field": "password"}
+
+
+def test_login_is_rate_limited(client: TestClient, alice: Member) -> None:
+    answers = [
+        client.post("/api/auth/login", json={"email": alice.email, "password": "wrong"})
+        for _ in range(11)
+    ]
+    assert [a.status_code for a in answers[:10]] == [401] * 10
+    assert answers[10].status_code == 429
+    assert answers[10].json()["error"]["code"] == "rate_limited"

@@ -1,0 +1,30 @@
+"""Server settings: the signing key is generated once, kept private, and weak keys refused."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from tenantry_server.settings import Settings
+
+
+def test_signing_key_is_generated_once_and_kept_private(tmp_path: Path) -> None:
+    first = Settings(data_dir=tmp_path).signing_key()
+    assert len(first) >= 48
+    assert Settings(data_dir=tmp_path).signing_key() == first
+    mode = stat.S_IMODE((tmp_path / "secret.key").stat().st_mode)
+    assert mode == 0o600
+
+
+def test_configured_key_wins(tmp_path: Path) -> None:
+    assert Settings(data_dir=tmp_path, secret_key="c" * 40).signing_key() == "c" * 40
+    assert not (tmp_path / "secret.key").exists()
+
+
+@pytest.mark.parametrize("weak", ["changeme", "secret", "short-key"])
+def test_weak_keys_are_refused(weak: str) -> None:
+    with pytest.raises(ValidationError, match="32"):
+        Settings(secret_key=weak)
