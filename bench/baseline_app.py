@@ -32,19 +32,18 @@ _con.execute("PRAGMA synchronous=NORMAL")
 _con.execute("PRAGMA foreign_keys=ON")
 _con.execute("PRAGMA busy_timeout=10000")
 
-WINDOW = (
-    "SELECT readings.id AS id, readings.read_at AS read_at, readings.meter_wh AS meter_wh,"
-    " readings.note AS note, readings.is_replacement AS is_replacement,"
-    " readings.user_id AS user_id, CASE WHEN readings.is_replacement THEN 0 ELSE"
-    " readings.meter_wh - lag(readings.meter_wh) OVER (ORDER BY readings.read_at, readings.id)"
-    " END AS consumed_wh, lag(readings.read_at) OVER (ORDER BY readings.read_at, readings.id)"
-    " AS prev_at FROM readings WHERE readings.tenant_id = ?"
+PREVIOUS = (
+    "SELECT p.meter_wh FROM readings AS p WHERE (p.read_at < readings.read_at"
+    " OR p.read_at = readings.read_at AND p.id < readings.id) AND p.tenant_id = ?"
+    " ORDER BY p.read_at DESC, p.id DESC LIMIT 1"
 )
 PAGE = (
-    "SELECT r.id, r.read_at, r.meter_wh, r.note, r.is_replacement, r.user_id, r.consumed_wh"
-    f" FROM ({WINDOW}) AS r ORDER BY r.read_at DESC, r.id LIMIT ? OFFSET ?"
+    "SELECT readings.id, readings.read_at, readings.meter_wh, readings.note,"
+    " readings.is_replacement, readings.user_id, CASE WHEN readings.is_replacement THEN 0"
+    f" ELSE readings.meter_wh - ({PREVIOUS}) END AS consumed_wh FROM readings"
+    " WHERE readings.tenant_id = ? ORDER BY readings.read_at DESC, readings.id LIMIT ? OFFSET ?"
 )
-COUNT = f"SELECT count(*) FROM ({WINDOW}) AS r"
+COUNT = "SELECT count(readings.id) FROM readings WHERE readings.tenant_id = ?"
 MEMBER = (
     "SELECT t.id, t.status, m.role FROM tenantry_tenants t JOIN tenantry_memberships m"
     " ON m.tenant_id = t.id WHERE t.id = ? AND m.user_id = ?"
@@ -115,7 +114,7 @@ async def list_readings(request: Request) -> Response:
             "created_by": by,
             "consumed_kwh": None if used is None else _kwh(used),
         }
-        for i, at, wh, note, rep, by, used in _con.execute(PAGE, (tenant, limit, offset))
+        for i, at, wh, note, rep, by, used in _con.execute(PAGE, (tenant, tenant, limit, offset))
     ]
     total = _con.execute(COUNT, (tenant,)).fetchone()[0]
     body = {"items": items, "total": total, "limit": limit, "offset": offset}
