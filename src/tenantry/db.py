@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -15,8 +15,15 @@ from tenantry.scoping import install_scoping
 
 READ_ONLY = "tenantry_read_only"
 
+SQLITE_PRAGMAS: Mapping[str, str] = {
+    "journal_mode": "WAL",
+    "synchronous": "NORMAL",
+    "foreign_keys": "ON",
+    "busy_timeout": "10000",
+}
 
-def _configure_sqlite(engine: Engine) -> None:
+
+def _configure_sqlite(engine: Engine, pragmas: Mapping[str, str]) -> None:
     """WAL, a busy timeout, foreign keys on, and ``BEGIN IMMEDIATE`` transactions.
 
     pysqlite's own transaction handling is switched off so that every transaction
@@ -29,10 +36,8 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=10000")
+        for name, value in pragmas.items():
+            cur.execute(f"PRAGMA {name}={value}")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -42,12 +47,17 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine for ``url`` (``sqlite:///…`` or ``postgresql+psycopg://…``)."""
+def make_engine(
+    url: str, *, sqlite_pragmas: Mapping[str, str] | None = None, **kwargs: Any
+) -> Engine:
+    """Create an engine for ``url`` (``sqlite:///…`` or ``postgresql+psycopg://…``).
+
+    ``sqlite_pragmas`` override or extend :data:`SQLITE_PRAGMAS` (maintenance tools).
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(url, **kwargs)
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, {**SQLITE_PRAGMAS, **(sqlite_pragmas or {})})
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)

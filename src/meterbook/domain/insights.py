@@ -1,38 +1,15 @@
 """Insight arithmetic on aggregates: consumption, averages, prices and credit left.
 
 The database sums the rows; these functions turn the sums into answers and
-hold the definitions in one place (also a reference for the SQL's tests).
+hold the definitions in one place. Consumption itself is computed in SQL
+(``services/readings.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
-from itertools import pairwise
-
-from meterbook.domain.validation import MeterPoint
 
 SECONDS_PER_DAY = 86_400
-
-
-@dataclass(frozen=True, slots=True)
-class Interval:
-    """Energy used between two consecutive readings."""
-
-    start: datetime
-    end: datetime
-    consumed_wh: int
-
-
-def intervals(points: Sequence[MeterPoint]) -> list[Interval]:
-    """Consumption between consecutive readings; across a meter replacement it is unknown: 0."""
-    ordered = sorted(points, key=lambda p: p.read_at)
-    return [
-        Interval(a.read_at, b.read_at, 0 if b.is_replacement else b.meter_wh - a.meter_wh)
-        for a, b in pairwise(ordered)
-    ]
 
 
 def daily_average_wh(consumed_wh: int, seconds: float) -> Decimal | None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ScalarSelect, Select, and_, case, func, or_, select
+from sqlalchemy import ScalarSelect, Select, and_, bindparam, case, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from meterbook.domain import RuleViolation
@@ -76,17 +77,23 @@ def _previous_wh() -> ScalarSelect[Any]:
     )
 
 
-def list_readings(session: Session, page: Page) -> tuple[list[ReadingRow], int]:
-    """One page of readings, each with its consumption, and the number matching the filter."""
+@lru_cache(maxsize=64)
+def _page_statements(sort: str, since: bool, until: bool) -> tuple[Select[Any], Select[Any]]:
+    """The page and count statements for one shape of list request, built once.
+
+    Building them costs ~0.7 ms (the correlated alias); values arrive as bind
+    parameters (``start``, ``end``, ``limit``, ``offset``) and scoping adds the
+    tenant at execution, so one statement serves every tenant.
+    """
     conditions = []
-    if page.start is not None:
-        conditions.append(Reading.read_at >= day_start(page.start))
-    if page.end is not None:
-        conditions.append(Reading.read_at < day_after(page.end))
-    column = getattr(Reading, SORTS.get(page.sort.lstrip("-"), "read_at"))
-    order = column.desc() if page.sort.startswith("-") else column.asc()
+    if since:
+        conditions.append(Reading.read_at >= bindparam("start"))
+    if until:
+        conditions.append(Reading.read_at < bindparam("end"))
+    column = getattr(Reading, SORTS.get(sort.lstrip("-"), "read_at"))
+    order = column.desc() if sort.startswith("-") else column.asc()
     consumed = case((Reading.is_replacement, 0), else_=Reading.meter_wh - _previous_wh())
-    stmt = (
+    page = (
         select(
             Reading.id,
             Reading.read_at,
@@ -98,11 +105,27 @@ def list_readings(session: Session, page: Page) -> tuple[list[ReadingRow], int]:
         )
         .where(*conditions)
         .order_by(order, Reading.id)
-        .limit(page.limit)
-        .offset(page.offset)
+        .limit(bindparam("limit"))
+        .offset(bindparam("offset"))
     )
-    rows = [ReadingRow(*r) for r in session.execute(stmt)]
-    total = session.scalar(select(func.count(Reading.id)).where(*conditions)) or 0
+    return page, select(func.count(Reading.id)).where(*conditions)
+
+
+def list_readings(session: Session, page: Page) -> tuple[list[ReadingRow], int]:
+    """One page of readings, each with its consumption, and the number matching the filter."""
+    rows_stmt, count_stmt = _page_statements(
+        page.sort, page.start is not None, page.end is not None
+    )
+    params: dict[str, Any] = {}
+    if page.start is not None:
+        params["start"] = day_start(page.start)
+    if page.end is not None:
+        params["end"] = day_after(page.end)
+    rows = [
+        ReadingRow(*r)
+        for r in session.execute(rows_stmt, {**params, "limit": page.limit, "offset": page.offset})
+    ]
+    total = session.scalar(count_stmt, params) or 0
     return rows, total
 
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
+from tenantry.db import make_engine
 from tenantry.migrate.errors import TenantizeError
 
 
@@ -23,33 +22,17 @@ def conversion_engine(url: str) -> Engine:
     except Exception:
         raise TenantizeError(f"not a database URL: {url!r}") from None
     backend = parsed.get_backend_name()
-    if backend == "sqlite":
-        engine = create_engine(parsed)
-
-        @event.listens_for(engine, "connect")
-        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-            dbapi_conn.isolation_level = None
-            cur = dbapi_conn.cursor()
-            for pragma in (
-                "journal_mode=WAL",
-                "synchronous=NORMAL",
-                "foreign_keys=OFF",
-                "legacy_alter_table=ON",
-                "busy_timeout=10000",
-                # The rebuilt tables' (tenant_id, id) keys arrive in random order: a 256 MB
-                # page cache keeps their B-trees in memory (measured: 30% faster copies).
-                "cache_size=-262144",
-            ):
-                cur.execute(f"PRAGMA {pragma}")
-            cur.close()
-
-        @event.listens_for(engine, "begin")
-        def _on_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-        return engine
-    if backend == "postgresql":
-        if parsed.drivername == "postgresql":
-            parsed = parsed.set(drivername="postgresql+psycopg")
-        return create_engine(parsed, pool_pre_ping=True)
-    raise TenantizeError(f"tenantize converts SQLite and PostgreSQL databases, not {backend}")
+    if backend == "postgresql" and parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if backend not in ("sqlite", "postgresql"):
+        raise TenantizeError(f"tenantize converts SQLite and PostgreSQL databases, not {backend}")
+    return make_engine(
+        parsed.render_as_string(hide_password=False),
+        sqlite_pragmas={
+            "foreign_keys": "OFF",
+            "legacy_alter_table": "ON",
+            # The rebuilt tables' (tenant_id, id) keys arrive in random order: a 256 MB
+            # page cache keeps their B-trees in memory (measured: 30% faster copies).
+            "cache_size": "-262144",
+        },
+    )

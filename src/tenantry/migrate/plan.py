@@ -11,7 +11,7 @@ from sqlalchemy import Connection
 from tenantry.migrate.errors import MappingError
 from tenantry.migrate.mapping import Mapping, Policy, ProblemKind, Reference, TableRule
 from tenantry.migrate.ownership import conversion_order, owner_select, parent_key
-from tenantry.migrate.schema import TableInfo, app_tables, table_info
+from tenantry.migrate.schema import ForeignKey, TableInfo, app_tables, table_info
 from tenantry.migrate.users import LegacyUser, email_problems, read_users
 
 SAMPLES = 5
@@ -46,6 +46,32 @@ class RefPlan:
     onupdate: str | None = None
     dangling: int = 0
     mixed: int = 0
+
+    @classmethod
+    def of(
+        cls,
+        column: str,
+        table: str,
+        key: str,
+        role: str,
+        fk_kind: str,
+        declared: ForeignKey | None,
+        dangling: int = 0,
+        mixed: int = 0,
+    ) -> RefPlan:
+        """A reference whose declared constraint (if any) supplies its ON DELETE/UPDATE."""
+        return cls(
+            column,
+            table,
+            key,
+            role,
+            fk_kind,
+            declared is not None,
+            declared.ondelete if declared else None,
+            declared.onupdate if declared else None,
+            dangling,
+            mixed,
+        )
 
 
 @dataclass(slots=True)
@@ -269,18 +295,8 @@ def _owned_plan(
         refs.setdefault(column, Reference(column, one.table, one.referred[0]))
     for multi in info.foreign_keys:
         if len(multi.columns) > 1:
-            plan.refs.append(
-                RefPlan(
-                    ",".join(multi.columns),
-                    multi.table,
-                    ",".join(multi.referred),
-                    "global",
-                    "keep",
-                    True,
-                    multi.ondelete,
-                    multi.onupdate,
-                )
-            )
+            columns, referred = ",".join(multi.columns), ",".join(multi.referred)
+            plan.refs.append(RefPlan.of(columns, multi.table, referred, "global", "keep", multi))
     mixed_policy = mapping.policy(ProblemKind.MIXED_PARENTS)
     for column, ref in refs.items():
         fk = declared.get(column)
@@ -298,27 +314,11 @@ def _owned_plan(
                 if mapping.users.retarget_references and not dangling
                 else ("keep" if fk else "none")
             )
-            plan.refs.append(
-                RefPlan(
-                    column,
-                    ref.table,
-                    key,
-                    role,
-                    fk_kind,
-                    fk is not None,
-                    fk.ondelete if fk else None,
-                    fk.onupdate if fk else None,
-                    dangling,
-                )
-            )
+            plan.refs.append(RefPlan.of(column, ref.table, key, role, fk_kind, fk, dangling))
             continue
         if target is None or target.is_global:
             if fk is not None:
-                plan.refs.append(
-                    RefPlan(
-                        column, ref.table, key, "global", "keep", True, fk.ondelete, fk.onupdate
-                    )
-                )
+                plan.refs.append(RefPlan.of(column, ref.table, key, "global", "keep", fk))
             continue
         role = "owner" if ref is owner else "reference"
         dangling = missing if ref is owner else _dangling(conn, name, column, ref.table, key, q)
@@ -352,20 +352,7 @@ def _owned_plan(
                 if mixed_policy.action == "assign":
                     plan.assign_mixed.append(column)
         fk_kind = "composite" if not (dangling or mixed) else ("keep" if fk else "none")
-        plan.refs.append(
-            RefPlan(
-                column,
-                ref.table,
-                key,
-                role,
-                fk_kind,
-                fk is not None,
-                fk.ondelete if fk else None,
-                fk.onupdate if fk else None,
-                dangling,
-                mixed,
-            )
-        )
+        plan.refs.append(RefPlan.of(column, ref.table, key, role, fk_kind, fk, dangling, mixed))
     if plan.assign_mixed:
         # Rows moved to another tenant leave every parent behind, not only the disputed one.
         for ref_plan in plan.refs:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Select, bindparam, select
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 
@@ -65,6 +65,19 @@ def claim_from_request(
     return None
 
 
+def _membership_query(condition: ColumnElement[bool]) -> Select[uuid.UUID, str, str]:
+    # Built once at import: constructing a joined select costs more than running it.
+    return (
+        select(Tenant.id, Tenant.status, Membership.role)
+        .join(Membership, Membership.tenant_id == Tenant.id)
+        .where(condition, Membership.user_id == bindparam("user_id"))
+    )
+
+
+_BY_ID = _membership_query(Tenant.id == bindparam("tenant_id"))
+_BY_SLUG = _membership_query(Tenant.slug == bindparam("slug"))
+
+
 def resolve_membership(session: Session, claim: TenantClaim, user_id: int) -> TenantContext:
     """Turn a claim into a context, or refuse with the same 404 as "no such tenant".
 
@@ -72,14 +85,10 @@ def resolve_membership(session: Session, claim: TenantClaim, user_id: int) -> Te
     """
     if claim.slug is not None and not is_canonical(claim.slug):
         raise TenantNotFound("tenant not found")
-    condition = (
-        Tenant.slug == claim.slug if claim.slug is not None else Tenant.id == claim.tenant_id
-    )
-    row = session.execute(
-        select(Tenant.id, Tenant.status, Membership.role)
-        .join(Membership, Membership.tenant_id == Tenant.id)
-        .where(condition, Membership.user_id == user_id)
-    ).first()
+    if claim.slug is not None:
+        row = session.execute(_BY_SLUG, {"slug": claim.slug, "user_id": user_id}).first()
+    else:
+        row = session.execute(_BY_ID, {"tenant_id": claim.tenant_id, "user_id": user_id}).first()
     if row is None:
         raise TenantNotFound("tenant not found")
     tenant_id, status, role = row

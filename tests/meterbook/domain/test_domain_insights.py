@@ -1,28 +1,15 @@
+"""The insight arithmetic on aggregates, without a database."""
+
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from meterbook.domain.insights import (
     balance_wh,
     daily_average_wh,
     days_of_credit,
-    intervals,
     price_per_kwh,
 )
-from meterbook.domain.validation import MeterPoint
-
-T0 = datetime(2025, 1, 1, tzinfo=UTC)
-
-
-def test_intervals_count_nothing_across_a_replacement() -> None:
-    points = [
-        MeterPoint(T0 + timedelta(days=2), 1200),
-        MeterPoint(T0, 1000),
-        MeterPoint(T0 + timedelta(days=3), 50, is_replacement=True),
-        MeterPoint(T0 + timedelta(days=4), 80),
-    ]
-    assert [i.consumed_wh for i in intervals(points)] == [200, 0, 30]
 
 
 def test_daily_average() -> None:
