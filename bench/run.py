@@ -52,14 +52,13 @@ def _rss_kb(pid: int, field: str = "VmRSS") -> int:
 
 
 @contextmanager
-def server(kind: str, db: Path, *, unscoped: bool = False):  # type: ignore[no-untyped-def]
+def server(kind: str, db: Path):  # type: ignore[no-untyped-def]
     port = _free_port()
     env = dict(os.environ, BENCH_DB=str(db), BENCH_SECRET=SECRET)
     env.update(
         DATABASE_URL=f"sqlite:///{db}",
         TENANTRY_SECRET_KEY=SECRET,
         TENANTRY_DATA_DIR=str(DATA / "var"),
-        BENCH_UNSCOPED="1" if unscoped else "0",
     )
     if kind == "tenantry":
         cmd = [sys.executable, "-m", "bench.serve_tenantry", str(port)]
@@ -141,12 +140,10 @@ def main() -> None:
     res["scaling"][str(SIZES[-1][0])] = res["tenantry"]["get"]
     print("scaling", res["scaling"], flush=True)
 
-    # 3: ORM scoping on vs off, on a database holding only the one tenant (same rows either way).
-    solo = single_tenant_rows(DATA / "solo.db", [1_000])
-    res["scoping"] = {}
-    for label, off in (("on", False), ("off", True)):
-        with server("tenantry", solo.path, unscoped=off) as (url, _pid):
-            res["scoping"][label] = load(url, token(solo, 0))
+    # 3: ORM scoping on vs off per statement, identical SQL (bench/isolation_cost.py).
+    from bench.isolation_cost import measure
+
+    res["scoping"] = measure(big.path, big.tenant_ids[0])
     print("scoping", res["scoping"], flush=True)
 
     # 5: export, tenants of each size in one database.

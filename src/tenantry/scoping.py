@@ -17,6 +17,7 @@ import logging
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Table, event
@@ -121,13 +122,17 @@ def _on_execute(state: ORMExecuteState) -> None:
         raise NoTenantContext(
             "Core statements on tenant tables are not scoped; query the mapped class instead"
         )
-    state.statement = state.statement.options(
-        _criteria(
-            TenantScoped,
-            lambda cls: cls.tenant_id == tenant_id,
-            include_aliases=True,
-            track_closure_variables=False,
-        )
+    state.statement = state.statement.options(_tenant_criteria(tenant_id))
+
+
+@lru_cache(maxsize=4096)
+def _tenant_criteria(tenant_id: uuid.UUID) -> Any:
+    """The loader criteria for one tenant, built once (building it was half the hook's cost)."""
+    return _criteria(
+        TenantScoped,
+        lambda cls: cls.tenant_id == tenant_id,
+        include_aliases=True,
+        track_closure_variables=False,
     )
 
 
