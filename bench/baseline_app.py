@@ -33,8 +33,8 @@ _con.execute("PRAGMA foreign_keys=ON")
 _con.execute("PRAGMA busy_timeout=10000")
 
 PREVIOUS = (
-    "SELECT p.meter_wh FROM readings AS p WHERE (p.read_at < readings.read_at"
-    " OR p.read_at = readings.read_at AND p.id < readings.id) AND p.tenant_id = ?"
+    "SELECT p.meter_wh FROM readings AS p WHERE p.read_at <= readings.read_at"
+    " AND (p.read_at < readings.read_at OR p.id < readings.id) AND p.tenant_id = ?"
     " ORDER BY p.read_at DESC, p.id DESC LIMIT 1"
 )
 PAGE = (

@@ -7,7 +7,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ScalarSelect, Select, and_, bindparam, case, func, or_, select
+from sqlalchemy import ScalarSelect, Select, bindparam, case, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from meterbook.domain import RuleViolation
@@ -65,10 +65,9 @@ def _previous_wh() -> ScalarSelect[Any]:
     return (
         select(prev.meter_wh)
         .where(
-            or_(
-                prev.read_at < Reading.read_at,
-                and_(prev.read_at == Reading.read_at, prev.id < Reading.id),
-            )
+            # The first condition is a range the index can seek; the second breaks ties.
+            prev.read_at <= Reading.read_at,
+            or_(prev.read_at < Reading.read_at, prev.id < Reading.id),
         )
         .order_by(prev.read_at.desc(), prev.id.desc())
         .limit(1)
@@ -141,20 +140,32 @@ def _point(row: Any) -> MeterPoint | None:
     return None if row is None else MeterPoint(row.read_at, row.meter_wh, row.is_replacement)
 
 
+@lru_cache(maxsize=2)
+def _neighbour_statements(
+    excluding: bool,
+) -> tuple[Select[datetime, int, bool], Select[datetime, int, bool]]:
+    """The before/after lookups, built once (values are bind parameters)."""
+    cols = select(Reading.read_at, Reading.meter_wh, Reading.is_replacement)
+    if excluding:
+        cols = cols.where(Reading.id != bindparam("exclude_id"))
+    at = bindparam("read_at", type_=Reading.read_at.type)
+    before = cols.where(Reading.read_at <= at).order_by(Reading.read_at.desc()).limit(1)
+    after = cols.where(Reading.read_at > at).order_by(Reading.read_at.asc()).limit(1)
+    return before, after
+
+
 def neighbours(
     session: Session, read_at: datetime, exclude_id: int | None = None
 ) -> tuple[MeterPoint | None, MeterPoint | None]:
     """The readings just before and just after ``read_at`` (an exact tie counts as before)."""
-    cols = select(Reading.read_at, Reading.meter_wh, Reading.is_replacement)
+    before, after = _neighbour_statements(exclude_id is not None)
+    params: dict[str, Any] = {"read_at": read_at}
     if exclude_id is not None:
-        cols = cols.where(Reading.id != exclude_id)
-    before = session.execute(
-        cols.where(Reading.read_at <= read_at).order_by(Reading.read_at.desc()).limit(1)
-    ).first()
-    after = session.execute(
-        cols.where(Reading.read_at > read_at).order_by(Reading.read_at.asc()).limit(1)
-    ).first()
-    return _point(before), _point(after)
+        params["exclude_id"] = exclude_id
+    return (
+        _point(session.execute(before, params).first()),
+        _point(session.execute(after, params).first()),
+    )
 
 
 def _check(session: Session, draft: ReadingDraft, exclude_id: int | None = None) -> None:
