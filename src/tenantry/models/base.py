@@ -54,6 +54,24 @@ class UTCDateTime(TypeDecorator[datetime]):
             raise ValueError("naive datetimes are refused: pass an aware UTC datetime")
         return value.astimezone(UTC)
 
+    def result_processor(self, dialect: Dialect, coltype: object) -> Any:
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
+
+        generic = super().result_processor(dialect, coltype)
+
+        # SQLite stores naive UTC ISO text; one C-level parse beats the generic parser
+        # plus a replace() (exports read hundreds of thousands of these).
+        def parse(value: str | None) -> datetime | None:
+            if value is None:
+                return None
+            try:
+                return datetime.fromisoformat(value + "+00:00")
+            except ValueError:  # another spelling (a converted legacy database)
+                return generic(value) if generic else None
+
+        return parse
+
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
