@@ -33,7 +33,7 @@ SIZES = [
     for part in os.environ.get("BENCH_SIZES", "10:10000,1000:100000,100000:1000000").split(",")
 ]
 SECONDS = int(os.environ.get("BENCH_SECONDS", "8"))
-CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "1"))
+CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "4"))
 EXPORT_ROWS = [int(x) for x in os.environ.get("BENCH_EXPORT_ROWS", "100000,1000000").split(",")]
 
 
