@@ -48,6 +48,9 @@ def measure(path: Path, tenant_hex: str, *, rounds: int = 7, n: int = 2000) -> d
     ctx = TenantContext(TenantId(uuid.UUID(hex=tenant_hex)), UserId(1), Role.OWNER)
     on: list[float] = []
     off: list[float] = []
+    _run(db, ctx, scoped=True, n=200)  # warm both statement caches first
+    with scoping_switched_off():
+        _run(db, ctx, scoped=False, n=200)
     for _ in range(rounds):
         on.append(_run(db, ctx, scoped=True, n=n))
         with scoping_switched_off():

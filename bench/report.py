@@ -50,6 +50,35 @@ def rows(res: dict[str, Any]) -> list[str]:
             overhead <= 0.05,
         )
     )
+    rls = res.get("rls", {})
+    if "on_us" in rls:
+        out.append(
+            _row(
+                "PostgreSQL RLS on vs off, µs/statement",
+                rls["on_us"],
+                rls["off_us"],
+                "µs",
+                "overhead <= 10%",
+                rls["on_us"] / rls["off_us"] - 1 <= 0.10,
+            )
+        )
+    else:
+        out.append(f"| PostgreSQL RLS on vs off | not measured: {rls.get('error', '-')} | | | | |")
+    tz = res.get("tenantize")
+    if tz:
+        for name, seconds in tz["convert_s"].items():
+            ours = tz["rows"][name] / seconds
+            theirs = tz["rows"][name] / tz["hand_backfill_s"][name]
+            out.append(
+                _row(
+                    f"tenantize {name} ({tz['rows'][name]:,} rows), rows/s",
+                    ours,
+                    theirs,
+                    "rows/s",
+                    ">= 0.8x",
+                    ours / theirs >= 0.8,
+                )
+            )
     for n, ex in res["export"].items():
         et, eb = ex["tenantry"], ex["bare"]
         ok = et["rows_per_s"] / eb["rows_per_s"] >= 0.7

@@ -146,6 +146,21 @@ def main() -> None:
     res["scoping"] = measure(big.path, big.tenant_ids[0])
     print("scoping", res["scoping"], flush=True)
 
+    # 3 (PostgreSQL): RLS policy on vs off per statement, identical SQL (bench/rls_cost.py).
+    try:
+        from bench.rls_cost import measure as measure_rls
+
+        res["rls"] = measure_rls()
+    except Exception as exc:  # no PostgreSQL binaries here: say so in the report
+        res["rls"] = {"error": f"{type(exc).__name__}: {exc}"[:200]}
+    print("rls", res["rls"], flush=True)
+
+    # 4: tenantize vs a hand-written backfill on the 1.1M-row electricity fixture.
+    from bench.tenantize import measure as measure_tenantize
+
+    res["tenantize"] = measure_tenantize("large", DATA / "tenantize")
+    print("tenantize", res["tenantize"], flush=True)
+
     # 5: export, tenants of each size in one database.
     ex = single_tenant_rows(DATA / "export.db", EXPORT_ROWS)
     res["export"] = {
