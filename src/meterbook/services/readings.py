@@ -35,7 +35,10 @@ class ReadingRow:
 
 
 def with_consumption() -> Select[Any]:
-    """Every reading of the tenant and ``consumed_wh`` since the one before (``lag()`` in SQL).
+    """Every reading's time and value, ``consumed_wh`` since the one before and ``prev_at``.
+
+    For the insights, which aggregate the whole history (``lag()`` in SQL); a page of
+    the list uses :func:`list_readings`, which looks up only its own rows' predecessors.
 
     Scoping filters the inner query, so the window sees only this tenant's readings.
     """
@@ -46,9 +49,6 @@ def with_consumption() -> Select[Any]:
         Reading.id,
         Reading.read_at,
         Reading.meter_wh,
-        Reading.note,
-        Reading.is_replacement,
-        Reading.created_by,
         consumed.label("consumed_wh"),
         func.lag(Reading.read_at, type_=Reading.read_at.type).over(order_by=order).label("prev_at"),
     )
