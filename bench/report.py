@@ -6,12 +6,19 @@ from pathlib import Path
 from typing import Any
 
 
-def _row(figure: str, ours: float, base: float, unit: str, target: str, ok: bool) -> str:
+def _row(
+    figure: str, ours: float, base: float, unit: str, target: str, ok: bool, bad: str = "-"
+) -> str:
     ratio = ours / base if base else float("nan")
     return (
         f"| {figure} | {ours:,.1f} {unit} | {base:,.1f} {unit} | {ratio:.2f}x | {target} | "
-        f"{'-' if target == '-' else 'yes' if ok else '**NO**'} |"
+        f"{'-' if target == '-' else 'yes' if ok else '**NO**'} | {bad} |"
     )
+
+
+def _bad(*runs: dict[str, Any]) -> str:
+    """Non-2xx answers and socket errors of the runs behind a row (tenantry / baseline)."""
+    return " / ".join(f"{int(r.get('non_2xx', 0)) + int(r.get('socket_errors', 0))}" for r in runs)
 
 
 def rows(res: dict[str, Any]) -> list[str]:
@@ -22,7 +29,15 @@ def rows(res: dict[str, Any]) -> list[str]:
         rps = t[op]["rps"] / b[op]["rps"]
         p99 = t[op]["p99_ms"] / b[op]["p99_ms"]
         out.append(
-            _row(f"{name} req/s", t[op]["rps"], b[op]["rps"], "req/s", ">= 0.8x", rps >= 0.8)
+            _row(
+                f"{name} req/s",
+                t[op]["rps"],
+                b[op]["rps"],
+                "req/s",
+                ">= 0.8x",
+                rps >= 0.8,
+                _bad(t[op], b[op]),
+            )
         )
         out.append(_row(f"{name} p50", t[op]["p50_ms"], b[op]["p50_ms"], "ms", "-", True))
         out.append(
@@ -36,7 +51,15 @@ def rows(res: dict[str, Any]) -> list[str]:
         ok = p / small <= 1.2 if n == sizes[-1] else True
         target = "<= 1.2x (largest)" if n == sizes[-1] else "-"
         out.append(
-            _row(f"GET p99, {int(n):,} tenants (vs {int(sizes[0]):,})", p, small, "ms", target, ok)
+            _row(
+                f"GET p99, {int(n):,} tenants (vs {int(sizes[0]):,})",
+                p,
+                small,
+                "ms",
+                target,
+                ok,
+                _bad(sc[n], sc[sizes[0]]),
+            )
         )
     sc = res["scoping"]
     overhead = sc["on_us"] / sc["off_us"] - 1
@@ -63,7 +86,9 @@ def rows(res: dict[str, Any]) -> list[str]:
             )
         )
     else:
-        out.append(f"| PostgreSQL RLS on vs off | not measured: {rls.get('error', '-')} | | | | |")
+        out.append(
+            f"| PostgreSQL RLS on vs off | not measured: {rls.get('error', '-')} | | | | | |"
+        )
     tz = res.get("tenantize")
     if tz:
         for name, seconds in tz["convert_s"].items():
@@ -130,8 +155,8 @@ def write_report(res: dict[str, Any], path: Path, notes: str = "") -> None:
         f"{m['wrk']}. Run took {res['elapsed_s']:.0f} s (fixtures {res['generate_s']:.0f} s).",
         f"Fixtures (tenants:rows): {_sizes(c['sizes'], res['fixture_rows'])}.",
         "",
-        "| figure | tenantry | baseline | ratio | target | met? |",
-        "|---|---|---|---|---|---|",
+        "| figure | tenantry | baseline | ratio | target | met? | non-2xx + errors |",
+        "|---|---|---|---|---|---|---|",
         *rows(res),
         "",
         notes,

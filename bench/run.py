@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.datagen import Fixture, generate, single_tenant_rows
-from bench.load import run_wrk
+from bench.load import get_script, post_script, run_wrk
 from tenantry.roles import Role
 from tenantry.security.tokens import TokenService
 
@@ -92,9 +92,11 @@ def token(fx: Fixture, i: int) -> str:
 
 
 def load(url: str, tok: str, *, post: bool = False, seconds: int = SECONDS) -> dict[str, float]:
-    run_wrk(url + "?limit=50", tok, post=False, seconds=1, connections=CONNECTIONS)  # warm-up
-    target = url if post else url + "?limit=50"
-    return run_wrk(target, tok, post=post, seconds=seconds, connections=CONNECTIONS)
+    get = get_script([tok])
+    run_wrk(url + "?limit=50", get, seconds=1, connections=CONNECTIONS)  # warm-up
+    if post:
+        return run_wrk(url, post_script(tok), seconds=seconds, connections=CONNECTIONS, threads=2)
+    return run_wrk(url + "?limit=50", get, seconds=seconds, connections=CONNECTIONS)
 
 
 def export(mode: str, fx: Fixture, i: int) -> dict[str, float]:
