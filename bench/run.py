@@ -264,7 +264,9 @@ def postgres(fx: Fixture, res: dict[str, Any]) -> None:
         try:
             from bench.peer import measure_peer
 
-            res["peer"] = measure_peer(pg, DATA, tokens_for=lambda: peer_tokens(fx), get=get)
+            res["peer"] = measure_peer(
+                pg, DATA, secret=SECRET, tokens_for=lambda: peer_tokens(fx), get=get
+            )
         except Exception as exc:
             res["peer"] = {"error": f"{type(exc).__name__}: {exc}"[:1500]}
         print("peer", res["peer"], flush=True)
