@@ -12,8 +12,8 @@ stdin) creates its tenant store table and rows; ``uvicorn bench.peer_app:app`` s
 BENCH_PEER_L1=1 switches on its in-process tenant cache.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations``: the route's dependency is a local of build(),
+# which FastAPI could not resolve from a string annotation.
 import asyncio
 import json
 import os
