@@ -60,7 +60,7 @@ def _peer_database(pg: PgFixture) -> str:
     with pg.admin(name) as conn:
         policies = conn.execute("SELECT policyname FROM pg_policies WHERE tablename = 'readings'")
         for (policy,) in policies.fetchall():
-            conn.execute(sql.SQL("DROP POLICY {} ON readings").format(sql.Identifier(policy)))
+            conn.execute(sql.SQL("DROP POLICY {} ON readings").format(sql.Identifier(str(policy))))
         conn.execute(POLICY)
     return name
 

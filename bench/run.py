@@ -171,10 +171,11 @@ def main() -> None:
     # Multi-process: the same GET with 2 worker processes, tenantry and the bare stack.
     with step("workers", res):
         res["workers"] = {}
-        for name, start in (
+        starters: list[tuple[str, Starter]] = [
             ("tenantry", lambda: tenantry(lite, 2)),
             ("bare", lambda: bare(big.path, 2)),
-        ):
+        ]
+        for name, start in starters:
             with start() as srv:
                 res["workers"][name] = get(srv, tokens)
 
