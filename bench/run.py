@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import time
@@ -69,7 +70,7 @@ def _env(db_url: str, **extra: str) -> dict[str, str]:
 
 def tenantry(db_url: str, workers: int = 1) -> AbstractContextManager[Running]:
     port = free_port()
-    cmd = [sys.executable, "-m", "bench.serve_tenantry", str(port), str(workers)]
+    cmd = [*uvicorn_cmd("bench.serve_tenantry:create", port, workers), "--factory"]
     return running("tenantry", cmd, _env(db_url), port, log=DATA / "logs" / "tenantry.log")
 
 
@@ -137,7 +138,12 @@ def step(name: str, res: dict[str, Any]) -> Iterator[None]:
     print(f"{name}: {res['timings'][name]}s", flush=True)
 
 
+def _stop(_signum: int, _frame: object) -> None:
+    sys.exit(143)  # unwind: every server and the PostgreSQL cluster are stopped on the way out
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _stop)
     DATA.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     config = {

@@ -67,7 +67,7 @@ def running(
             cmd, cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT
         )
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180
         while not _answers(port):
             if time.monotonic() > deadline or proc.poll() is not None:
                 tail = log.read_text(errors="replace")[-2000:]
