@@ -7,6 +7,7 @@ the one mechanism for roles: a route names the lowest role it accepts.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session
 from tenantry.context import TenantContext, tenant_scope
 from tenantry.errors import AuthenticationFailed, PermissionDenied
 from tenantry.roles import Role
+from tenantry.scoping import bind_tenant, bound_context
 from tenantry.security.tokens import AccessClaims
 from tenantry.web.resolution import claim_from_request, resolve_membership
 
@@ -27,14 +29,26 @@ def get_tenancy(request: Request) -> Tenancy:
     return tenancy
 
 
+def commit(session: Session) -> None:
+    """Commit ``session`` inside the tenant scope it was bound to (the final flush needs it)."""
+    ctx = bound_context(session)
+    with tenant_scope(ctx) if ctx is not None else nullcontext():
+        session.commit()
+
+
 async def _session(request: Request) -> AsyncIterator[Session]:
-    """One session per request, committed when the route returns without error."""
+    """One session per request, committed when the route returns without error.
+
+    The commit runs in teardown, after the route's tenant scope was left: the
+    session carries its tenant (:func:`~tenantry.scoping.bind_tenant`), so
+    changes a route leaves unflushed are written for that tenant, not lost.
+    """
     tenancy = get_tenancy(request)
     async with tenancy.db_turn():
         session = tenancy.db.sessions()
         try:
             yield session
-            session.commit()
+            commit(session)
         except BaseException:
             session.rollback()
             raise
@@ -74,6 +88,7 @@ async def _tenant_context(
     if claim is None:
         raise AuthenticationFailed("no tenant selected")
     ctx = resolve_membership(session, claim, claims.user_id)
+    bind_tenant(session, ctx)
     with tenant_scope(ctx):
         yield ctx
 
