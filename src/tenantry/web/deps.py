@@ -36,16 +36,23 @@ def commit(session: Session) -> None:
         session.commit()
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 async def _session(request: Request) -> AsyncIterator[Session]:
     """One session per request, committed when the route returns without error.
+
+    Safe methods (GET, HEAD, OPTIONS) get a read-only session: on SQLite it takes
+    no lock, so reads never queue behind writers (:mod:`tenantry.read_only`).
 
     The commit runs in teardown, after the route's tenant scope was left: the
     session carries its tenant (:func:`~tenantry.scoping.bind_tenant`), so
     changes a route leaves unflushed are written for that tenant, not lost.
     """
     tenancy = get_tenancy(request)
-    async with tenancy.db_turn():
-        session = tenancy.db.sessions()
+    read_only = request.method in SAFE_METHODS
+    async with nullcontext() if read_only else tenancy.db_turn():
+        session = (tenancy.db.read_sessions if read_only else tenancy.db.sessions)()
         try:
             yield session
             commit(session)
