@@ -56,6 +56,7 @@ def create_app(
             max_body_bytes=settings.max_body_bytes,
             rate_limit_storage=settings.rate_limit_storage,
             access_cookie="tenantry_access",
+            tenant_concurrency=settings.tenant_concurrency,
         ),
         passwords=passwords,
     )

@@ -60,7 +60,7 @@ def dashboard_out(d: Dashboard) -> dict[str, Any]:
 
 
 @router.get("/dashboard")
-async def get_dashboard(
+def get_dashboard(
     ctx: ViewerContext,
     session: DbSession,
     start: Annotated[date | None, Query(alias="from")] = None,

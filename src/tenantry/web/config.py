@@ -12,6 +12,8 @@ class TenancyConfig:
 
     ``base_domain`` enables subdomain resolution (``acme.example.com`` with base
     ``example.com``). Rate limits use the ``limits`` notation ("10/minute").
+    ``tenant_concurrency`` caps how many requests of one tenant a process serves
+    at once; the rest of that tenant's requests wait, no other tenant's do.
     """
 
     secret_key: str
@@ -26,3 +28,4 @@ class TenancyConfig:
     register_rate: str = "5/minute"
     join_rate: str = "10/minute"
     access_cookie: str | None = None
+    tenant_concurrency: int = 4

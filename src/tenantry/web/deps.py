@@ -15,10 +15,12 @@ from sqlalchemy.orm import Session
 
 from tenantry.context import TenantContext, tenant_scope
 from tenantry.errors import AuthenticationFailed, PermissionDenied
+from tenantry.read_only import READ_ONLY
 from tenantry.roles import Role
 from tenantry.scoping import bind_tenant, bound_context
 from tenantry.security.tokens import AccessClaims
-from tenantry.web.resolution import claim_from_request, resolve_membership
+from tenantry.web.offload import finish_in_thread, in_thread
+from tenantry.web.resolution import TenantClaim, claim_from_request, resolve_membership
 
 if TYPE_CHECKING:
     from tenantry.web.tenancy import Tenancy
@@ -36,6 +38,20 @@ def commit(session: Session) -> None:
         session.commit()
 
 
+def _commit_and_close(session: Session) -> None:
+    try:
+        commit(session)
+    finally:
+        session.close()
+
+
+def _rollback_and_close(session: Session) -> None:
+    try:
+        session.rollback()
+    finally:
+        session.close()
+
+
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -44,6 +60,9 @@ async def _session(request: Request) -> AsyncIterator[Session]:
 
     Safe methods (GET, HEAD, OPTIONS) get a read-only session: on SQLite it takes
     no lock, so reads never queue behind writers (:mod:`tenantry.read_only`).
+    Use it in ``def`` routes: they run in worker threads, as do the membership
+    check and the commit, so the event loop never waits on the database (an
+    ``async def`` route may use it too, blocking the loop while it queries).
 
     The commit runs in teardown, after the route's tenant scope was left: the
     session carries its tenant (:func:`~tenantry.scoping.bind_tenant`), so
@@ -51,16 +70,16 @@ async def _session(request: Request) -> AsyncIterator[Session]:
     """
     tenancy = get_tenancy(request)
     read_only = request.method in SAFE_METHODS
-    async with nullcontext() if read_only else tenancy.db_turn():
-        session = (tenancy.db.read_sessions if read_only else tenancy.db.sessions)()
-        try:
-            yield session
-            commit(session)
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
+    session = (tenancy.db.read_sessions if read_only else tenancy.db.sessions)()
+    try:
+        yield session
+    except BaseException:
+        await finish_in_thread(_rollback_and_close, session)
+        raise
+    if session.in_transaction():
+        await finish_in_thread(_commit_and_close, session)
+    else:
+        session.close()  # the tenant context committed already: no I/O left
 
 
 DbSession = Annotated[Session, Depends(_session, scope="function")]
@@ -94,10 +113,32 @@ async def _tenant_context(
     claim = claim_from_request(request, claims.tenant_id, tenancy.config.base_domain)
     if claim is None:
         raise AuthenticationFailed("no tenant selected")
-    ctx = resolve_membership(session, claim, claims.user_id)
+    ctx = await in_thread(_resolve, session, claim, claims.user_id)
+    # The tenant's slot is awaited with nothing held: no thread, connection or lock.
+    async with tenancy.slots.hold(ctx.tenant_id):
+        with tenant_scope(ctx):
+            yield ctx
+            # Commit inside the scope and the slot; on error _session rolls back.
+            if session.in_transaction():
+                await finish_in_thread(commit, session)
+
+
+def _resolve(session: Session, claim: TenantClaim, user_id: int) -> TenantContext:
+    """Check the membership in a short read-only transaction and bind the session to it.
+
+    Ending that transaction before the route runs means nothing is held while
+    the request waits for its tenant's slot or a thread.
+    """
+    if session.in_transaction():  # an earlier dependency used the session: stay in it
+        ctx = resolve_membership(session, claim, user_id)
+    else:
+        session.connection(execution_options={READ_ONLY: True})
+        try:
+            ctx = resolve_membership(session, claim, user_id)
+        finally:
+            session.rollback()
     bind_tenant(session, ctx)
-    with tenant_scope(ctx):
-        yield ctx
+    return ctx
 
 
 TenantContextDep = Annotated[TenantContext, Depends(_tenant_context, scope="function")]
