@@ -18,8 +18,8 @@ from tenantry.web.path_prefix import TenantPathMiddleware
 from tenantry.web.ratelimit import RateLimits
 from tenantry.web.resolution import TenantClaim, resolve_membership
 from tenantry.web.routes import accounts, export, invites, tenants
-from tenantry.web.slots import TenantSlots
 from tenantry.web.schemas import TokenPair
+from tenantry.web.slots import TenantSlots
 
 
 class Tenancy:
