@@ -11,7 +11,9 @@ class TenancyConfig:
     """Everything the tenancy web layer needs to know; no global settings.
 
     ``base_domain`` enables subdomain resolution (``acme.example.com`` with base
-    ``example.com``). Rate limits use the ``limits`` notation ("10/minute").
+    ``example.com``). Rate limits use the ``limits`` notation ("10/minute");
+    ``rate_limits=False`` switches them off, for test suites only (the shipped
+    pytest plugin's ``tenantry_config`` does that, so a test may sign up many people).
     """
 
     secret_key: str
@@ -25,4 +27,5 @@ class TenancyConfig:
     login_rate: str = "10/minute"
     register_rate: str = "5/minute"
     join_rate: str = "10/minute"
+    rate_limits: bool = True
     access_cookie: str | None = None

@@ -46,7 +46,7 @@ class Tenancy:
             audience=config.audience,
             access_ttl=config.access_ttl,
         )
-        self.limits = RateLimits(config.rate_limit_storage)
+        self.limits = RateLimits(config.rate_limit_storage, enabled=config.rate_limits)
         self._turn: asyncio.Lock | None = None
 
     @asynccontextmanager
