@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
 
-from meterbook.api.listing import PageParams
+from meterbook.api.listing import page_params
 from meterbook.api.responses import Json, csv_download, upload_text
 from meterbook.api.schemas import ReadingIn, ReadingPatch
 from meterbook.domain import wh_to_kwh
 from meterbook.models import Reading
 from meterbook.services import readings, transfer
-from meterbook.services.common import utcnow
+from meterbook.services.common import Page, utcnow
 from meterbook.services.readings import ReadingRow
 from tenantry.web import DbSession, MemberContext, ViewerContext, get_tenancy, in_thread
+
+PageParams = Annotated[Page, Depends(page_params(readings.SORTS))]
 
 router = APIRouter(prefix="/api", tags=["meterbook"])
 
@@ -73,7 +75,7 @@ async def import_readings(request: Request, ctx: MemberContext, session: DbSessi
 
 
 @router.get("/readings.csv")
-def export_readings(ctx: ViewerContext, request: Request) -> StreamingResponse:
+def export_readings(ctx: MemberContext, request: Request) -> StreamingResponse:
     name = f"readings-{utcnow():%Y%m%d}.csv"
     return csv_download(get_tenancy(request).db, ctx, transfer.export_readings, name)
 

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
 
-from meterbook.api.listing import PageParams
+from meterbook.api.listing import page_params
 from meterbook.api.responses import Json, csv_download, upload_text
 from meterbook.api.schemas import VoucherIn, VoucherPatch
 from meterbook.domain import minor_to_money, wh_to_kwh
 from meterbook.domain.insights import price_per_kwh
 from meterbook.models import Voucher
 from meterbook.services import transfer, vouchers
-from meterbook.services.common import utcnow
+from meterbook.services.common import Page, utcnow
 from meterbook.services.vouchers import VoucherRow
 from tenantry.web import DbSession, MemberContext, ViewerContext, get_tenancy, in_thread
+
+PageParams = Annotated[Page, Depends(page_params(vouchers.SORTS))]
 
 router = APIRouter(prefix="/api", tags=["meterbook"])
 
@@ -65,7 +67,7 @@ async def import_vouchers(request: Request, ctx: MemberContext, session: DbSessi
 
 
 @router.get("/vouchers.csv")
-def export_vouchers(ctx: ViewerContext, request: Request) -> StreamingResponse:
+def export_vouchers(ctx: MemberContext, request: Request) -> StreamingResponse:
     name = f"vouchers-{utcnow():%Y%m%d}.csv"
     return csv_download(get_tenancy(request).db, ctx, transfer.export_vouchers, name)
 

@@ -110,7 +110,9 @@ async def _tenant_context(
     request: Request, session: DbSession, claims: CurrentClaims
 ) -> AsyncIterator[TenantContext]:
     tenancy = get_tenancy(request)
-    claim = claim_from_request(request, claims.tenant_id, tenancy.config.base_domain)
+    claim = claim_from_request(
+        request, claims.tenant_id, tenancy.config.base_domain, tenancy.config.tenant_header
+    )
     if claim is None:
         raise AuthenticationFailed("no tenant selected")
     ctx = await in_thread(_resolve, session, claim, claims.user_id)

@@ -44,7 +44,7 @@ class Tenancy:
             audience=config.audience,
             access_ttl=config.access_ttl,
         )
-        self.limits = RateLimits(config.rate_limit_storage)
+        self.limits = RateLimits(config.rate_limit_storage, enabled=config.rate_limits)
         self.slots = TenantSlots(config.tenant_concurrency)
 
     def install(self, app: FastAPI, *, api: bool = True) -> None:

@@ -34,6 +34,8 @@ def register(body: RegisterIn, request: Request, session: DbSession) -> TokenPai
         display_name=body.display_name,
         invite_code=body.invite_code,
         tenant_name=body.tenant_name,
+        default_tenant_name=tenancy.config.default_tenant_name,
+        tenant_kind=tenancy.config.default_tenant_kind,
     )
     return tenancy.issue_tokens(session, user.id, membership.tenant_id)
 
