@@ -157,14 +157,23 @@ def build_plan(conn: Connection, mapping: Mapping) -> Plan:
     )
     for plan in plans:
         for ref in plan.refs:
-            if ref.fk == "keep" and ref.role in {"owner", "reference"}:
+            if ref.fk != "keep" or ref.role == "global":
+                continue
+            if ref.table in mapping.tables:  # an owned parent; the users table is neither
                 parent = next(p for p in plans if p.name == ref.table)
                 parent.needs_unique_key = True
-                warnings.append(
-                    f"{plan.name}.{ref.column}: kept as a plain foreign key to {ref.table}"
-                    f"({ref.key}) because {ref.mixed + ref.dangling} row(s) would break a "
+            if ref.mixed or ref.dangling:
+                why = f"{ref.mixed + ref.dangling} row(s) would break a " + (
                     "tenant-safe (composite) one"
+                    if ref.table in mapping.tables
+                    else "foreign key to tenantry_users (they stay as they were)"
                 )
+            else:
+                why = "a tenant-safe (composite) one cannot keep its SET NULL/DEFAULT action"
+            warnings.append(
+                f"{plan.name}.{ref.column}: kept as a plain foreign key to {ref.table}"
+                f"({ref.key}) because {why}"
+            )
     for name, info in infos.items():
         for fk in info.foreign_keys:
             if (
@@ -352,6 +361,8 @@ def _owned_plan(
                 if mixed_policy.action == "assign":
                     plan.assign_mixed.append(column)
         fk_kind = "composite" if not (dangling or mixed) else ("keep" if fk else "none")
+        if fk_kind == "composite" and _sets_columns(fk, conn.dialect.name):
+            fk_kind = "keep"  # a composite key would null tenant_id too; a plain one keeps it
         plan.refs.append(RefPlan.of(column, ref.table, key, role, fk_kind, fk, dangling, mixed))
     if plan.assign_mixed:
         # Rows moved to another tenant leave every parent behind, not only the disputed one.
@@ -360,6 +371,16 @@ def _owned_plan(
                 ref_plan.fk = "keep" if ref_plan.declared else "none"
     plan.indexes = _tenant_indexes(info, plan)
     return plan
+
+
+def _sets_columns(fk: ForeignKey | None, dialect: str) -> bool:
+    """``SET NULL``/``SET DEFAULT`` actions a composite key cannot keep without touching
+    tenant_id: any of them on SQLite, ``ON UPDATE`` ones on PostgreSQL (15 takes a column
+    list for ``ON DELETE`` only)."""
+    if fk is None:
+        return False
+    actions = (fk.ondelete, fk.onupdate) if dialect == "sqlite" else (fk.onupdate,)
+    return any(a and a.upper().startswith("SET") for a in actions)
 
 
 def _dangling(conn: Connection, table: str, column: str, parent: str, key: str, q: Any) -> int:
