@@ -27,6 +27,7 @@ class ProblemKind(StrEnum):
     MIXED_PARENTS = "mixed_parents"  # the row's parents belong to different users
     EMAIL_COLLISION = "email_collision"  # two users' emails are equal once trimmed and case-folded
     INVALID_EMAIL = "invalid_email"  # empty, or no '@'
+    PASSWORD_FORMAT = "password_format"  # noqa: S105 - a hash format tenantry cannot check
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +38,7 @@ class Policy:
     (by slug) or the personal tenant of a legacy user (by email). ``owner`` (mixed
     parents) keeps the tenant of the ownership path. ``suffix`` (email collisions)
     keeps the address for the lowest user id and gives the others ``local+legacy-<id>@domain``.
+    ``reset`` (password formats) imports the account without a usable password.
     """
 
     action: str = "fail"
@@ -53,6 +55,7 @@ _ALLOWED = {
     ProblemKind.MIXED_PARENTS: {"fail", "assign", "owner"},
     ProblemKind.EMAIL_COLLISION: {"fail", "suffix"},
     ProblemKind.INVALID_EMAIL: {"fail"},
+    ProblemKind.PASSWORD_FORMAT: {"fail", "reset"},
 }
 
 

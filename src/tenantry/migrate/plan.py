@@ -11,8 +11,14 @@ from sqlalchemy import Connection
 from tenantry.migrate.errors import MappingError
 from tenantry.migrate.mapping import Mapping, Policy, ProblemKind, Reference, TableRule
 from tenantry.migrate.ownership import conversion_order, owner_select, parent_key
-from tenantry.migrate.schema import ForeignKey, TableInfo, app_tables, table_info
-from tenantry.migrate.users import LegacyUser, email_problems, read_users
+from tenantry.migrate.schema import ForeignKey, TableInfo, app_tables, password_column, table_info
+from tenantry.migrate.users import (
+    LegacyUser,
+    email_problems,
+    password_formats,
+    password_problems,
+    read_users,
+)
 
 SAMPLES = 5
 
@@ -97,6 +103,7 @@ class Plan:
     problems: list[Problem]
     warnings: list[str] = field(default_factory=list)
     fingerprint: str = ""
+    passwords: dict[str, int] = field(default_factory=dict)  # users per hash format
 
     @property
     def blocking(self) -> list[Problem]:
@@ -136,10 +143,10 @@ def build_plan(conn: Connection, mapping: Mapping) -> Plan:
         {r.name: {x.table for x in (r.owner, *r.references) if x} for r in mapping.owned}
     )  # a cycle in the mapping itself: say so early
     users = read_users(conn, mapping, q)
-    problems = email_problems(users, mapping)
+    problems = email_problems(users, mapping) + password_problems(users, mapping)
     _check_targets(users, mapping)
     plans: list[TablePlan] = []
-    warnings: list[str] = []
+    warnings: list[str] = _password_warnings(infos[mapping.users.table], mapping)
     for name in sorted(mapping.tables):
         rule = mapping.tables[name]
         rows = _scalar(conn, f"SELECT count(*) FROM {q(name)}")
@@ -191,8 +198,22 @@ def build_plan(conn: Connection, mapping: Mapping) -> Plan:
         problems,
         warnings,
         mapping.fingerprint(),
+        password_formats(users) if mapping.users.password_hash else {},
     )
     return result
+
+
+def _password_warnings(users: TableInfo, mapping: Mapping) -> list[str]:
+    """A password column the mapping leaves behind is said out loud, never dropped silently."""
+    if mapping.users.password_hash is not None:
+        return []
+    found = password_column(users.columns)
+    if found is None:
+        return [f"{users.name}: no password column mapped: every user must reset their password"]
+    return [
+        f"{users.name}.{found} looks like the users' passwords but the mapping does not copy "
+        f'it: every user would have to reset their password (set password_hash = "{found}")'
+    ]
 
 
 def _scalar(conn: Connection, sql: str) -> int:

@@ -6,6 +6,21 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, inspect
 
+# Column names apps give their password hashes, most specific first.
+PASSWORD_COLUMNS = (
+    "password_hash",
+    "hashed_password",
+    "password_digest",
+    "encrypted_password",
+    "passwd_hash",
+    "pass_hash",
+    "pwd_hash",
+    "passwordhash",
+    "password",
+    "passwd",
+    "pwd",
+)
+
 # Tables tenantize never treats as application data.
 INTERNAL_PREFIXES = ("tenantry_", "sqlite_", "alembic_version")
 
@@ -40,6 +55,12 @@ class TableInfo:
     def key(self) -> str | None:
         """The single-column primary key, or ``None``."""
         return self.primary_key[0] if len(self.primary_key) == 1 else None
+
+
+def password_column(columns: list[str]) -> str | None:
+    """The column of a users table that holds password hashes, by its name, or ``None``."""
+    lower = {c.lower(): c for c in columns}
+    return next((lower[n] for n in PASSWORD_COLUMNS if n in lower), None)
 
 
 def app_tables(conn: Connection) -> list[str]:
