@@ -160,6 +160,8 @@ def _run(
             checks = verify(engine, mapping, result_apply.plan, reporter)
             if checks.ok:
                 finish(engine, result_apply.plan, reporter)
+                if result_apply.plan.shapes:  # the target tables, checked as they were built
+                    checks = verify(engine, mapping, result_apply.plan, reporter)
         print_verification(console, checks)
         if report_path:
             write_json(

@@ -78,16 +78,42 @@ def apply(
 
 
 def finish(engine: Engine, plan: Plan, reporter: Reporter) -> None:
-    """The last step, after verification: row-level security (PostgreSQL), then done."""
+    """The last steps, after verification: in target mode each table becomes the app's,
+    then row-level security (PostgreSQL), then done."""
+    with engine.connect() as conn:
+        finished = state.run_status(conn) == "done"
+        conn.rollback()
+    if finished:
+        return
+    if plan.shapes:
+        _reshape(engine, plan, reporter)
     with engine.begin() as conn:
-        if state.run_status(conn) == "done":
-            return
         if engine.dialect.name == "postgresql":
             postgres_convert.enable_rls(conn, plan.order)
             reporter.step("row-level security enabled and forced on every owned table")
         found = state.get(conn, state.RUN)
         state.put(conn, state.RUN, "done", found[1] if found else {})
         faults.checkpoint("finish (uncommitted)")
+
+
+def _reshape(engine: Engine, plan: Plan, reporter: Reporter) -> None:
+    from tenantry.migrate.target import Shape, reshape, target_tables
+
+    assert plan.target is not None
+    tables = target_tables(plan.target)
+    for name in plan.order:
+        if name not in plan.shapes:
+            continue
+        with engine.begin() as conn:
+            if state.done(conn, f"target:{name}"):
+                continue
+            shape = Shape(**plan.shapes[name])
+            users = set(conn.exec_driver_sql("SELECT id FROM tenantry_users").scalars())
+            rows = reshape(conn, shape, tables[shape.into], users)
+            state.put(conn, f"target:{name}", "done", {"rows": rows, "into": shape.into})
+            faults.checkpoint(f"reshape {name} (uncommitted)")
+        faults.checkpoint(f"reshape {name}")
+        reporter.step(f"{name} is now {plan.target}'s {shape.into} ({rows:,} rows)")
 
 
 def _snapshot(

@@ -104,6 +104,8 @@ class Plan:
     warnings: list[str] = field(default_factory=list)
     fingerprint: str = ""
     passwords: dict[str, int] = field(default_factory=dict)  # users per hash format
+    target: str | None = None  # target mode: the app whose tables the owned ones become
+    shapes: dict[str, dict[str, Any]] = field(default_factory=dict)  # target.Shape as dicts
 
     @property
     def blocking(self) -> list[Problem]:
@@ -189,6 +191,7 @@ def build_plan(conn: Connection, mapping: Mapping) -> Plan:
                 and not (mapping.tables[fk.table].is_global)
             ):
                 warnings.append(f"global table {name} references owned table {fk.table}")
+    shaped = target_shapes(conn, mapping, infos, users, problems, warnings)
     result = Plan(
         conn.dialect.name,
         mapping.users.table,
@@ -199,8 +202,59 @@ def build_plan(conn: Connection, mapping: Mapping) -> Plan:
         warnings,
         mapping.fingerprint(),
         password_formats(users) if mapping.users.password_hash else {},
+        mapping.target,
+        shaped,
     )
     return result
+
+
+def target_shapes(
+    conn: Connection,
+    mapping: Mapping,
+    infos: dict[str, TableInfo],
+    users: list[LegacyUser],
+    problems: list[Problem],
+    warnings: list[str],
+) -> dict[str, dict[str, Any]]:
+    """Target mode: how each table becomes the app's, every row converted once to find
+    the values that cannot be (a problem, with their keys)."""
+    from datetime import UTC, datetime
+
+    from tenantry.migrate.target import converted_batches, shapes, target_tables
+
+    found = shapes(mapping, infos)
+    if not found:
+        return {}
+    assert mapping.target is not None
+    tables = target_tables(mapping.target)
+    user_ids = {u.id for u in users}
+    now = datetime.now(UTC)
+    for name, shape in found.items():
+        failures: list[str] = []
+        nulled = 0
+        for batch in converted_batches(
+            conn, shape, tables[shape.into], user_ids, source=name, with_tenant=False, now=now
+        ):
+            failures += batch.failures
+            nulled += batch.nulled_users
+        if failures:
+            problems.append(
+                _problem(
+                    ProblemKind.UNCONVERTIBLE,
+                    name,
+                    len(failures),
+                    mapping.policy(ProblemKind.UNCONVERTIBLE),
+                    f"{len(failures)} row(s) have a value {mapping.target}'s {shape.into} "
+                    "cannot take; fix them, or give the column a default",
+                    failures[:SAMPLES],
+                )
+            )
+        if nulled:
+            warnings.append(
+                f"{name}: {nulled} reference(s) to a user that does not exist become NULL "
+                f"in {mapping.target}'s {shape.into} (the row itself is kept)"
+            )
+    return {name: asdict(shape) for name, shape in found.items()}
 
 
 def _password_warnings(users: TableInfo, mapping: Mapping) -> list[str]:

@@ -43,6 +43,18 @@ def verify(engine: Engine, mapping: Mapping, plan: Plan, reporter: Reporter) -> 
         if engine.dialect.name == "postgresql":
             postgres_convert.relax_rls(conn, plan.order)
         snapshot = state.load_snapshot(conn)
+        reshaped = {n: state.get(conn, f"target:{n}") for n in plan.shapes}
+        for name, found in sorted(reshaped.items()):
+            if found is None or found[0] != "done":
+                continue
+            rows, into = found[1]["rows"], found[1]["into"]
+            result.add(
+                f"target:{name}",
+                rows == snapshot[name][0],
+                f"{snapshot[name][0]} rows before, {rows} in {plan.target}'s {into} "
+                "(keys and tenants compared when it was built)",
+            )
+        snapshot = {n: v for n, v in snapshot.items() if reshaped.get(n) is None}
         for name, (count, checksum, columns, key) in sorted(snapshot.items()):
             now_count, now_sum = table_checksum(conn, name, columns, reporter, order_by=key)
             result.add(f"rows:{name}", now_count == count, f"{count} before, {now_count} after")
@@ -54,7 +66,8 @@ def verify(engine: Engine, mapping: Mapping, plan: Plan, reporter: Reporter) -> 
             )
         targets = state.get(conn, "accounts")
         params = policy_params(engine, dict(targets[1]["targets"]) if targets else {})
-        for name in plan.order:
+        legacy_order = [n for n in plan.order if n in snapshot]
+        for name in legacy_order:
             t = q(name)
             nulls = conn.exec_driver_sql(
                 f"SELECT count(*) FROM {t} WHERE tenant_id IS NULL"
@@ -94,7 +107,7 @@ def verify(engine: Engine, mapping: Mapping, plan: Plan, reporter: Reporter) -> 
             users == owners == plan.users,
             f"{plan.users} legacy users, {owners} own their personal tenant",
         )
-        for name in plan.order:
+        for name in legacy_order:
             changed = action_changes(conn, plan.table(name))
             result.add(
                 f"actions:{name}",
