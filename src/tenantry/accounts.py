@@ -74,6 +74,8 @@ def authenticate(session: Session, passwords: Passwords, *, email: str, password
     user = session.scalar(select(User).where(User.email == normalize_email(email)))
     if not passwords.verify(user.password_hash if user else None, password) or user is None:
         raise AuthenticationFailed("wrong email or password")
+    if passwords.needs_rehash(user.password_hash):  # an imported bcrypt/PBKDF2 hash
+        user.password_hash = passwords.hash(password)
     return user
 
 

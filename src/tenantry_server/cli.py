@@ -37,7 +37,13 @@ def serve(
         typer.echo(f"error: invalid settings: {exc.errors()[0]['msg']}", err=True)
         raise typer.Exit(2) from exc
     plugins = default_plugins()
-    migrate(settings, plugins)
+    from tenantry.errors import TenantryError
+
+    try:
+        migrate(settings, plugins)
+    except TenantryError as exc:  # e.g. a table that cannot be adopted: say which, no traceback
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from None
     if migrate_only:
         typer.echo("schema is up to date")
         return
