@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from tenantry.accounts import check_session
 from tenantry.context import TenantContext, tenant_scope
-from tenantry.errors import AuthenticationFailed, PermissionDenied
+from tenantry.errors import AuthenticationFailed, NoTenantSelected, PermissionDenied
 from tenantry.roles import Role
 from tenantry.security.tokens import AccessClaims
 from tenantry.web.resolution import claim_from_request, resolve_membership
@@ -56,24 +57,37 @@ def bearer_token(request: Request) -> str | None:
     return None
 
 
-async def _claims(request: Request) -> AccessClaims:
+async def _token_claims(request: Request) -> AccessClaims:
     token = bearer_token(request)
     if token is None:
         raise AuthenticationFailed("sign in first: no access token")
     return get_tenancy(request).tokens.verify(token)
 
 
+TokenClaims = Annotated[AccessClaims, Depends(_token_claims)]
+
+
+async def _claims(claims: TokenClaims, session: DbSession) -> AccessClaims:
+    """The token's claims, once its user is known to exist and its session is not ended."""
+    check_session(session, claims.user_id, claims.session_version)
+    return claims
+
+
+# For routes outside a tenant (create one, join one, list mine): a checked signed-in person.
 CurrentClaims = Annotated[AccessClaims, Depends(_claims)]
 
 
 async def _tenant_context(
-    request: Request, session: DbSession, claims: CurrentClaims
+    request: Request, session: DbSession, claims: TokenClaims
 ) -> AsyncIterator[TenantContext]:
     tenancy = get_tenancy(request)
     claim = claim_from_request(request, claims.tenant_id, tenancy.config.base_domain)
     if claim is None:
-        raise AuthenticationFailed("no tenant selected")
-    ctx = resolve_membership(session, claim, claims.user_id)
+        # Signed in, no tenant: still 401 if the account or its session is gone.
+        check_session(session, claims.user_id, claims.session_version)
+        raise NoTenantSelected("you belong to no tenant: create one or join one with a code")
+    # The same query checks the user, their session version and the membership.
+    ctx = resolve_membership(session, claim, claims.user_id, session_version=claims.session_version)
     with tenant_scope(ctx):
         yield ctx
 
