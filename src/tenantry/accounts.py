@@ -85,8 +85,21 @@ def default_tenant(session: Session, user_id: int) -> uuid.UUID | None:
     return rows[0][0].tenant_id if rows else None
 
 
+def check_session(session: Session, user_id: int, session_version: int) -> User:
+    """The user of an access token, if it still exists and the token's session is not ended.
+
+    Raises:
+        AuthenticationFailed: the user is gone, or a password reset ended the session.
+    """
+    user = get_user(session, user_id)
+    if user.session_version != session_version:
+        raise AuthenticationFailed("this session has ended; sign in again")
+    return user
+
+
 def get_user(session: Session, user_id: int | None) -> User:
-    user = session.get(User, user_id) if user_id is not None else None
+    valid = user_id is not None and 0 < user_id < 2**31  # INTEGER ids
+    user = session.get(User, user_id) if valid else None
     if user is None:
         raise AuthenticationFailed("this account no longer exists")
     return user

@@ -54,6 +54,12 @@ class PermissionDenied(TenantryError):
     status = 403
 
 
+class NoTenantSelected(PermissionDenied):
+    """Signed in, but the person belongs to no tenant: they can create or join one."""
+
+    code = "no_tenant"
+
+
 class Conflict(TenantryError):
     code = "conflict"
     status = 409

@@ -22,7 +22,7 @@ def issue_refresh(
     session: Session,
     *,
     user_id: int,
-    tenant_id: uuid.UUID,
+    tenant_id: uuid.UUID | None,
     ttl: timedelta,
     family_id: uuid.UUID | None = None,
 ) -> str:
@@ -69,6 +69,15 @@ def revoke_family(session: Session, family_id: uuid.UUID) -> None:
     session.execute(
         update(RefreshToken)
         .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(UTC))
+    )
+
+
+def revoke_all(session: Session, user_id: int) -> None:
+    """End every refresh family of a user (password reset, erasure)."""
+    session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=datetime.now(UTC))
     )
 

@@ -7,7 +7,9 @@ import uuid
 from fastapi import FastAPI
 from sqlalchemy.orm import Session
 
+from tenantry.accounts import get_user
 from tenantry.db import Database
+from tenantry.roles import Role
 from tenantry.security.passwords import Passwords
 from tenantry.security.refresh import issue_refresh
 from tenantry.security.tokens import TokenService
@@ -61,16 +63,27 @@ class Tenancy:
         self,
         session: Session,
         user_id: int,
-        tenant_id: uuid.UUID,
+        tenant_id: uuid.UUID | None,
         family_id: uuid.UUID | None = None,
     ) -> TokenPair:
-        """Access and refresh tokens for a member of ``tenant_id`` (membership checked here)."""
-        ctx = resolve_membership(session, TenantClaim("issue", tenant_id=tenant_id), user_id)
-        access, expires = self.tokens.issue(user_id=user_id, tenant_id=ctx.tenant_id, role=ctx.role)
+        """Access and refresh tokens for a member of ``tenant_id`` (membership checked here).
+
+        ``tenant_id=None`` signs in a person who belongs to no tenant: they can
+        create one or join one, and nothing else.
+        """
+        user = get_user(session, user_id)
+        role: Role | None = None
+        if tenant_id is not None:
+            claim = TenantClaim("issue", tenant_id=tenant_id)
+            ctx = resolve_membership(session, claim, user_id, session_version=user.session_version)
+            tenant_id, role = ctx.tenant_id, ctx.role
+        access, expires = self.tokens.issue(
+            user_id=user_id, tenant_id=tenant_id, role=role, session_version=user.session_version
+        )
         refresh = issue_refresh(
             session,
             user_id=user_id,
-            tenant_id=ctx.tenant_id,
+            tenant_id=tenant_id,
             ttl=self.config.refresh_ttl,
             family_id=family_id,
         )
@@ -78,6 +91,6 @@ class Tenancy:
             access_token=access,
             refresh_token=refresh,
             expires_at=expires,
-            tenant_id=ctx.tenant_id,
-            role=ctx.role,
+            tenant_id=tenant_id,
+            role=role,
         )
