@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from tenantry import audit, tenants
 from tenantry.errors import Conflict, InvalidInvite, NotFound, PermissionDenied, ValidationFailed
-from tenantry.models import Invite, Membership, Tenant, User, normalize_email
+from tenantry.models import Invite, Membership, Tenant, TenantStatus, User, normalize_email
 from tenantry.roles import Role
 
 DEFAULT_TTL = timedelta(days=7)
@@ -119,6 +119,8 @@ def _usable(session: Session, code: str) -> Invite:
         or invite.revoked_at is not None
         or invite.expires_at <= now
         or invite.uses >= invite.max_uses
+        or session.scalar(select(Tenant.status).where(Tenant.id == invite.tenant_id))
+        != TenantStatus.ACTIVE.value
     ):
         raise InvalidInvite()
     return invite

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -56,6 +57,7 @@ def create_app(
             max_body_bytes=settings.max_body_bytes,
             rate_limit_storage=settings.rate_limit_storage,
             access_cookie="tenantry_access",
+            deletion_grace=timedelta(days=settings.deletion_grace_days),
         ),
         passwords=passwords,
     )

@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1_048_576
     rate_limit_storage: str = "memory://"
     secure_cookies: bool = False
+    # A deleted tenant stays restorable this long; `tenantry tenants purge` removes it after.
+    deletion_grace_days: int = Field(default=30, ge=0, le=3650)
     host: str = "127.0.0.1"
     port: int = 8000
 

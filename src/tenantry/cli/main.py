@@ -19,11 +19,12 @@ def _root() -> None:
 
 def _register() -> None:
     """Attach every command group; imported lazily so ``--help`` stays fast."""
-    from tenantry.cli import doctor, migrate, tenantize
+    from tenantry.cli import doctor, migrate, tenantize, tenants
 
     migrate.register(app)
     doctor.register(app)
     tenantize.register(app)
+    tenants.register(app)
 
 
 _register()

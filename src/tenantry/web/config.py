@@ -26,3 +26,5 @@ class TenancyConfig:
     register_rate: str = "5/minute"
     join_rate: str = "10/minute"
     access_cookie: str | None = None
+    # How long a deleted tenant stays restorable before a purge removes it.
+    deletion_grace: timedelta = timedelta(days=30)

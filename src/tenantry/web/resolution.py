@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 
 from tenantry.context import TenantContext
-from tenantry.errors import PermissionDenied, TenantNotFound
+from tenantry.errors import PermissionDenied, TenantDeleted, TenantNotFound
 from tenantry.ids import TenantId, UserId
 from tenantry.models import Membership, Tenant, TenantStatus
 from tenantry.roles import Role
@@ -92,6 +92,8 @@ def resolve_membership(session: Session, claim: TenantClaim, user_id: int) -> Te
     if row is None:
         raise TenantNotFound("tenant not found")
     tenant_id, status, role = row
+    if status == TenantStatus.DELETED.value:
+        raise TenantDeleted("this tenant was deleted; an owner can restore it for a while")
     if status != TenantStatus.ACTIVE.value:
         raise PermissionDenied("this tenant is suspended")
     return TenantContext(TenantId(tenant_id), UserId(user_id), Role(role))
