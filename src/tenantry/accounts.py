@@ -81,6 +81,6 @@ def default_tenant(session: Session, user_id: int) -> uuid.UUID | None:
 
 def get_user(session: Session, user_id: int | None) -> User:
     user = session.get(User, user_id) if user_id is not None else None
-    if user is None:
+    if user is None or user.is_erased:
         raise AuthenticationFailed("this account no longer exists")
     return user
