@@ -86,6 +86,34 @@ def create_invite(
     return invite, code
 
 
+def pending_invite(
+    session: Session,
+    *,
+    tenant_id: uuid.UUID,
+    email: str,
+    role: Role,
+    ttl: timedelta,
+    created_by: int | None,
+) -> tuple[Invite, str]:
+    """A single-use invite bound to ``email``, any role included (owner too).
+
+    For platform operations (a tenant import inviting its members back); people
+    inviting people go through :func:`create_invite` and its role rules.
+    """
+    code = new_code()
+    invite = Invite(
+        tenant_id=tenant_id,
+        code_hash=_digest(code),
+        role=role.value,
+        email=normalize_email(email),
+        created_by=created_by,
+        expires_at=datetime.now(UTC) + ttl,
+        max_uses=1,
+    )
+    session.add(invite)
+    return invite, code
+
+
 def list_invites(session: Session, tenant_id: uuid.UUID) -> list[Invite]:
     return list(
         session.scalars(
