@@ -151,7 +151,6 @@ def import_(
     from datetime import timedelta
 
     from rich.console import Console
-    from rich.markup import escape
     from sqlalchemy.exc import SQLAlchemyError
 
     from tenantry.errors import TenantryError
@@ -176,16 +175,13 @@ def import_(
         db.dispose()
     print_verification(console, result.verification)
     total = sum(result.rows.values())
-    console.print(
-        f"imported tenant {result.tenant_id} as [bold]{escape(result.slug)}[/]: {total} rows"
-    )
+    # Plain lines (not rich): codes must never be wrapped or styled.
+    typer.echo(f"imported tenant {result.tenant_id} as {result.slug}: {total} rows")
     for member in result.members:
         if member.status == "matched":
-            console.print(
-                f"  {escape(member.email)}: {member.role}, matched to account {member.user_id}"
-            )
+            typer.echo(f"  {member.email}: {member.role}, matched to account {member.user_id}")
         else:
-            console.print(
-                f"  {escape(member.email)}: {member.role}, no account here; invite code "
+            typer.echo(
+                f"  {member.email}: {member.role}, no account here; invite code "
                 f"{member.invite_code} (bound to this address)"
             )
