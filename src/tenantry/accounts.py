@@ -100,6 +100,6 @@ def check_session(session: Session, user_id: int, session_version: int) -> User:
 def get_user(session: Session, user_id: int | None) -> User:
     valid = user_id is not None and 0 < user_id < 2**31  # INTEGER ids
     user = session.get(User, user_id) if valid else None
-    if user is None:
+    if user is None or user.is_erased:
         raise AuthenticationFailed("this account no longer exists")
     return user

@@ -44,6 +44,12 @@ class TenantNotFound(NotFound):
     code = "tenant_not_found"
 
 
+class TenantDeleted(TenantNotFound):
+    """The tenant was deleted; only its members (who may know it existed) are told so."""
+
+    code = "tenant_deleted"
+
+
 class AuthenticationFailed(TenantryError):
     code = "unauthenticated"
     status = 401

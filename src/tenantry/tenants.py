@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from tenantry import audit
 from tenantry.errors import Conflict, NotFound, PermissionDenied, TenantNotFound, ValidationFailed
-from tenantry.models import Membership, Tenant, TenantKind, User
+from tenantry.models import Membership, Tenant, TenantKind, TenantStatus, User
 from tenantry.roles import Role
 from tenantry.slugs import slugify, with_suffix
 
@@ -57,26 +57,12 @@ def rename_tenant(session: Session, *, tenant_id: uuid.UUID, actor_id: int, name
     return tenant
 
 
-def delete_tenant(session: Session, *, tenant_id: uuid.UUID, actor_id: int, confirm: str) -> None:
-    """Delete a tenant and, by cascade, all its data. ``confirm`` must be its slug."""
-    tenant = get_tenant(session, tenant_id)
-    if confirm != tenant.slug:
-        raise ValidationFailed(
-            "type the tenant's slug to confirm deletion", details={"field": "confirm"}
-        )
-    audit.record(
-        session, "tenant.deleted", tenant_id=tenant_id, actor_id=actor_id, slug=tenant.slug
-    )
-    session.delete(tenant)
-    session.flush()
-
-
 def memberships_of(session: Session, user_id: int) -> list[tuple[Membership, Tenant]]:
-    """All of a user's memberships with their tenants, oldest first."""
+    """A user's memberships of tenants that are not deleted, with the tenants, oldest first."""
     rows = session.execute(
         select(Membership, Tenant)
         .join(Tenant, Tenant.id == Membership.tenant_id)
-        .where(Membership.user_id == user_id)
+        .where(Membership.user_id == user_id, Tenant.status != TenantStatus.DELETED.value)
         .order_by(Membership.joined_at)
     )
     return [(m, t) for m, t in rows]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -63,6 +64,7 @@ def create_app(
             access_cookie="tenantry_access",
             tenant_concurrency=settings.tenant_concurrency,
             default_tenant_name=household_name,
+            deletion_grace=timedelta(days=settings.deletion_grace_days),
         ),
         passwords=passwords,
     )

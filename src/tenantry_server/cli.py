@@ -5,9 +5,19 @@ from __future__ import annotations
 import typer
 from sqlalchemy import func, select
 
+from tenantry.cli import tenants as tenants_cli
 from tenantry.cli.main import app
 
 __all__ = ["app"]
+
+
+def _load_plugins() -> object:
+    from tenantry_server.app import default_plugins
+
+    return default_plugins()  # importing the plugins maps their models
+
+
+tenants_cli.MODEL_LOADERS.append(_load_plugins)
 
 
 @app.command()

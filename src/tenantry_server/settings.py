@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     secure_cookies: bool = False
     # Requests of one tenant served at once per process; its others wait (TenancyConfig).
     tenant_concurrency: int = Field(default=4, ge=1)
+    # A deleted tenant stays restorable this long; `tenantry tenants purge` removes it after.
+    deletion_grace_days: int = Field(default=30, ge=0, le=3650)
     host: str = "127.0.0.1"
     port: int = 8000
 

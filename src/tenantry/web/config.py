@@ -48,3 +48,5 @@ class TenancyConfig:
     tenant_header: str = "X-Tenant-ID"
     default_tenant_name: Callable[[str], str] = name_after_person
     default_tenant_kind: TenantKind = TenantKind.PERSONAL
+    # How long a deleted tenant stays restorable before a purge removes it.
+    deletion_grace: timedelta = timedelta(days=30)

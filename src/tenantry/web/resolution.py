@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 
 from tenantry.context import TenantContext
-from tenantry.errors import AuthenticationFailed, PermissionDenied, TenantNotFound
+from tenantry.errors import AuthenticationFailed, PermissionDenied, TenantDeleted, TenantNotFound
 from tenantry.ids import TenantId, UserId
 from tenantry.models import Membership, Tenant, TenantStatus, User
 from tenantry.roles import Role
@@ -115,6 +115,8 @@ def resolve_membership(
         raise AuthenticationFailed("this session has ended; sign in again")
     if role is None:
         raise TenantNotFound("tenant not found")
+    if status == TenantStatus.DELETED.value:
+        raise TenantDeleted("this tenant was deleted; an owner can restore it for a while")
     if status != TenantStatus.ACTIVE.value:
         raise PermissionDenied("this tenant is suspended")
     return TenantContext(TenantId(tenant_id), UserId(user_id), Role(role))

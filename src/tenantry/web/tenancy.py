@@ -19,7 +19,15 @@ from tenantry.web.errors import install_error_handlers
 from tenantry.web.path_prefix import TenantPathMiddleware
 from tenantry.web.ratelimit import RateLimits
 from tenantry.web.resolution import TenantClaim, resolve_membership
-from tenantry.web.routes import accounts, export, invites, tenants
+from tenantry.web.routes import (
+    accounts,
+    admin_import,
+    export,
+    invites,
+    privacy,
+    retention,
+    tenants,
+)
 from tenantry.web.schemas import TokenPair
 from tenantry.web.slots import TenantSlots
 
@@ -56,7 +64,7 @@ class Tenancy:
         app.add_middleware(BodyLimitMiddleware, max_bytes=self.config.max_body_bytes)
         install_error_handlers(app)
         if api:
-            for module in (accounts, tenants, invites, export):
+            for module in (accounts, privacy, tenants, retention, invites, export, admin_import):
                 app.include_router(module.router)
 
     def issue_tokens(
