@@ -10,6 +10,7 @@ from tenantry.web.deps import (
     ViewerContext,
     get_tenancy,
     require_role,
+    requires_feature,
 )
 from tenantry.web.tenancy import Tenancy
 
@@ -24,4 +25,5 @@ __all__ = [
     "ViewerContext",
     "get_tenancy",
     "require_role",
+    "requires_feature",
 ]

@@ -26,3 +26,6 @@ class TenancyConfig:
     register_rate: str = "5/minute"
     join_rate: str = "10/minute"
     access_cookie: str | None = None
+    # Usage metering (tenantry.plans.metering): seconds between flushes, what a crash can lose.
+    usage_flush_seconds: float = 10.0
+    metering: bool = True

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from tenantry.context import TenantContext, tenant_scope
 from tenantry.errors import AuthenticationFailed, PermissionDenied
+from tenantry.plans import REQUESTS, require_feature
 from tenantry.roles import Role
 from tenantry.security.tokens import AccessClaims
 from tenantry.web.resolution import claim_from_request, resolve_membership
@@ -74,6 +75,7 @@ async def _tenant_context(
     if claim is None:
         raise AuthenticationFailed("no tenant selected")
     ctx = resolve_membership(session, claim, claims.user_id)
+    tenancy.meter.add(ctx.tenant_id, REQUESTS)
     with tenant_scope(ctx):
         yield ctx
 
@@ -90,6 +92,21 @@ def require_role(minimum: Role) -> Callable[[TenantContext], Awaitable[TenantCon
         return ctx
 
     dependency.__tenantry_min_role__ = minimum  # type: ignore[attr-defined]
+    return dependency
+
+
+def requires_feature(feature: str) -> Callable[[TenantContext, Session], Awaitable[TenantContext]]:
+    """A dependency admitting members whose tenant's plan includes ``feature``.
+
+    Refuses with ``402 feature_not_in_plan`` naming the plan that has it. Combine
+    with a role context: ``dependencies=[Depends(requires_feature("csv_import"))]``.
+    """
+
+    async def dependency(ctx: TenantContextDep, session: DbSession) -> TenantContext:
+        require_feature(session, ctx.tenant_id, feature)
+        return ctx
+
+    dependency.__tenantry_feature__ = feature  # type: ignore[attr-defined]
     return dependency
 
 

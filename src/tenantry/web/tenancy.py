@@ -6,11 +6,19 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy.orm import Session
 
 from tenantry.db import Database
+from tenantry.plans import (
+    DEFAULT_CATALOGUE,
+    Catalogue,
+    UsageMeter,
+    install_metering,
+    install_quotas,
+)
 from tenantry.security.passwords import Passwords
 from tenantry.security.refresh import issue_refresh
 from tenantry.security.tokens import TokenService
@@ -20,22 +28,30 @@ from tenantry.web.errors import install_error_handlers
 from tenantry.web.path_prefix import TenantPathMiddleware
 from tenantry.web.ratelimit import RateLimits
 from tenantry.web.resolution import TenantClaim, resolve_membership
-from tenantry.web.routes import accounts, export, invites, tenants
+from tenantry.web.routes import accounts, export, invites, plans, tenants
 from tenantry.web.schemas import TokenPair
 
 
 class Tenancy:
-    """Holds the database, token service, password hasher and rate limits.
+    """Holds the database, token service, password hasher, rate limits and plan catalogue.
 
     Usage::
 
-        tenancy = Tenancy(db, TenancyConfig(secret_key=...))
+        tenancy = Tenancy(db, TenancyConfig(secret_key=...), catalogue=my_plans)
         app = FastAPI()
         tenancy.install(app)
+
+    The catalogue (default: ``tenantry.plans.DEFAULT_CATALOGUE``) is installed on the
+    database's sessions: member and row quotas hold for every session they make.
     """
 
     def __init__(
-        self, db: Database, config: TenancyConfig, passwords: Passwords | None = None
+        self,
+        db: Database,
+        config: TenancyConfig,
+        passwords: Passwords | None = None,
+        *,
+        catalogue: Catalogue | None = None,
     ) -> None:
         self.db = db
         self.config = config
@@ -47,6 +63,16 @@ class Tenancy:
             access_ttl=config.access_ttl,
         )
         self.limits = RateLimits(config.rate_limit_storage)
+        self.catalogue = catalogue or DEFAULT_CATALOGUE
+        self.meter = UsageMeter(
+            db.sessions,
+            catalogue=self.catalogue,
+            interval=config.usage_flush_seconds,
+            enabled=config.metering,
+        )
+        install_quotas(db.sessions, self.catalogue)
+        install_metering(db.sessions, self.meter)
+        install_metering(db.read_sessions, self.meter)
         self._turn: asyncio.Lock | None = None
 
     @asynccontextmanager
@@ -69,9 +95,25 @@ class Tenancy:
         app.add_middleware(TenantPathMiddleware)
         app.add_middleware(BodyLimitMiddleware, max_bytes=self.config.max_body_bytes)
         install_error_handlers(app)
+        self._flush_usage_on_shutdown(app)
         if api:
-            for module in (accounts, tenants, invites, export):
+            for module in (accounts, tenants, invites, export, plans):
                 app.include_router(module.router)
+
+    def _flush_usage_on_shutdown(self, app: FastAPI) -> None:
+        """Wrap the app's lifespan so a clean shutdown flushes the pending usage counts."""
+        inner = app.router.lifespan_context
+        meter = self.meter
+
+        @asynccontextmanager
+        async def lifespan(application: Any) -> AsyncIterator[Any]:
+            try:
+                async with inner(application) as state:
+                    yield state
+            finally:
+                meter.close()
+
+        app.router.lifespan_context = lifespan
 
     def issue_tokens(
         self,
