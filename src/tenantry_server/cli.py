@@ -24,7 +24,8 @@ def serve(
     from pydantic import ValidationError
 
     from tenantry.models import User
-    from tenantry_server.app import create_app, default_plugins, migrate
+    from tenantry.plans import CatalogueError
+    from tenantry_server.app import create_app, default_plugins, migrate, plan_catalogue
     from tenantry_server.settings import Settings
 
     try:
@@ -33,6 +34,11 @@ def serve(
         typer.echo(f"error: invalid settings: {exc.errors()[0]['msg']}", err=True)
         raise typer.Exit(2) from exc
     plugins = default_plugins()
+    try:
+        plan_catalogue(settings, plugins)  # a bad plans file stops here, before anything runs
+    except CatalogueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
     migrate(settings, plugins)
     if migrate_only:
         typer.echo("schema is up to date")

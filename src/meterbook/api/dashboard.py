@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 
 from meterbook.api.responses import Json
 from meterbook.domain import minor_to_money, wh_to_kwh
+from meterbook.services.history import check_range
 from meterbook.services.insights import Dashboard, dashboard
 from tenantry.errors import ValidationFailed
 from tenantry.web import DbSession, ViewerContext
@@ -66,7 +67,11 @@ async def get_dashboard(
     start: Annotated[date | None, Query(alias="from")] = None,
     end: Annotated[date | None, Query(alias="to")] = None,
 ) -> Json:
-    """Consumption, daily average, spend and kWh per month, price per kWh, days of credit left."""
+    """Consumption, daily average, spend and kWh per month, price per kWh, days of credit left.
+
+    A period reaching further back than the plan's history needs long-range insights (402).
+    """
     if start and end and start > end:
         raise ValidationFailed("from: must not be after to", details={"field": "from"})
+    check_range(session, ctx.tenant_id, start)
     return Json(dashboard_out(dashboard(session, start, end)))

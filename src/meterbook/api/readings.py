@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
 
 from meterbook.api.listing import PageParams
@@ -12,10 +12,11 @@ from meterbook.api.responses import Json, csv_download, upload_text
 from meterbook.api.schemas import ReadingIn, ReadingPatch
 from meterbook.domain import wh_to_kwh
 from meterbook.models import Reading
+from meterbook.plans import CSV_IMPORT
 from meterbook.services import readings, transfer
 from meterbook.services.common import utcnow
 from meterbook.services.readings import ReadingRow
-from tenantry.web import DbSession, MemberContext, ViewerContext, get_tenancy
+from tenantry.web import DbSession, MemberContext, ViewerContext, get_tenancy, requires_feature
 
 router = APIRouter(prefix="/api", tags=["meterbook"])
 
@@ -64,7 +65,7 @@ async def create_reading(body: ReadingIn, ctx: MemberContext, session: DbSession
     return Json(reading_out(reading), status_code=201)
 
 
-@router.post("/readings/import")
+@router.post("/readings/import", dependencies=[Depends(requires_feature(CSV_IMPORT))])
 async def import_readings(request: Request, ctx: MemberContext, session: DbSession) -> Json:
     """CSV with ``read_at,meter_kwh[,note,is_replacement]``: every row or none."""
     count = transfer.import_readings(session, ctx, await upload_text(request))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
 
 from meterbook.api.listing import PageParams
@@ -13,10 +13,11 @@ from meterbook.api.schemas import VoucherIn, VoucherPatch
 from meterbook.domain import minor_to_money, wh_to_kwh
 from meterbook.domain.insights import price_per_kwh
 from meterbook.models import Voucher
+from meterbook.plans import CSV_IMPORT
 from meterbook.services import transfer, vouchers
 from meterbook.services.common import utcnow
 from meterbook.services.vouchers import VoucherRow
-from tenantry.web import DbSession, MemberContext, ViewerContext, get_tenancy
+from tenantry.web import DbSession, MemberContext, ViewerContext, get_tenancy, requires_feature
 
 router = APIRouter(prefix="/api", tags=["meterbook"])
 
@@ -56,7 +57,7 @@ async def create_voucher(body: VoucherIn, ctx: MemberContext, session: DbSession
     return Json(voucher_out(voucher), status_code=201)
 
 
-@router.post("/vouchers/import")
+@router.post("/vouchers/import", dependencies=[Depends(requires_feature(CSV_IMPORT))])
 async def import_vouchers(request: Request, ctx: MemberContext, session: DbSession) -> Json:
     """CSV with ``purchased_on,amount,kwh[,currency,token_number,vendor,notes]``: all or none."""
     count = transfer.import_vouchers(session, ctx, await upload_text(request))

@@ -49,7 +49,7 @@ class FeatureNotInPlan(TenantryError):
     def __init__(self, *, feature: str, plan: str, available_in: str | None) -> None:
         where = f" It comes with the {available_in} plan." if available_in else ""
         super().__init__(
-            f"{feature.replace('_', ' ').capitalize()} is not part of the {plan} plan.{where}",
+            f"The feature {feature!r} is not part of the {plan} plan.{where}",
             details={"feature": feature, "plan": plan, "available_in": available_in},
         )
 
