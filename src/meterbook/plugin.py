@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from meterbook.api import ROUTERS
 from tenantry.db import Database
+from tenantry.plans import Catalogue
 from tenantry.web import Tenancy
 
 MIGRATIONS = Path(__file__).parent / "migrations" / "versions"
@@ -21,6 +22,13 @@ class MeterbookPlugin:
 
     def __init__(self, *, secure_cookies: bool | None = None) -> None:
         self.secure_cookies = secure_cookies
+
+    @property
+    def catalogue(self) -> Catalogue:
+        """Free, Household and Pro; the host passes it to ``Tenancy``."""
+        from meterbook.plans import CATALOGUE
+
+        return CATALOGUE
 
     @property
     def migrations(self) -> Sequence[Path]:

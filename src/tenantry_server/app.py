@@ -11,6 +11,7 @@ from sqlalchemy.engine import make_url
 
 from tenantry.db import Database
 from tenantry.migrations.runner import migrate_database
+from tenantry.plans import Catalogue, load_catalogue
 from tenantry.security.passwords import Passwords
 from tenantry.web import Tenancy, TenancyConfig
 from tenantry_server.plugins import Plugin
@@ -43,6 +44,18 @@ def migrate(settings: Settings, plugins: Sequence[Plugin]) -> None:
         db.dispose()
 
 
+def plan_catalogue(settings: Settings, plugins: Sequence[Plugin]) -> Catalogue | None:
+    """The TOML file of ``plans_file`` if set, else the first plugin's catalogue.
+
+    Raises:
+        CatalogueError: the file is unreadable or invalid (the message names the field).
+    """
+    if settings.plans_file is not None:
+        return load_catalogue(settings.plans_file)
+    found = (getattr(p, "catalogue", None) for p in plugins)
+    return next((c for c in found if isinstance(c, Catalogue)), None)
+
+
 def create_app(
     settings: Settings,
     plugins: Sequence[Plugin] | None = None,
@@ -53,6 +66,7 @@ def create_app(
     plugins = default_plugins() if plugins is None else plugins
     if settings.database_url.startswith("sqlite:///"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+    catalogue = plan_catalogue(settings, plugins)
     db = Database(settings.database_url)
     tenancy = Tenancy(
         db,
@@ -65,8 +79,11 @@ def create_app(
             tenant_concurrency=settings.tenant_concurrency,
             default_tenant_name=household_name,
             deletion_grace=timedelta(days=settings.deletion_grace_days),
+            join_rate=settings.join_rate,
+            usage_flush_seconds=settings.usage_flush_seconds,
         ),
         passwords=passwords,
+        catalogue=catalogue,
     )
     app = FastAPI(title="tenantry")
     app.state.settings = settings

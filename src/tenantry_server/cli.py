@@ -35,7 +35,8 @@ def serve(
         from pydantic import ValidationError
 
         from tenantry.models import User
-        from tenantry_server.app import create_app, default_plugins, migrate
+        from tenantry.plans import CatalogueError
+        from tenantry_server.app import create_app, default_plugins, migrate, plan_catalogue
         from tenantry_server.settings import Settings
     except ImportError as exc:  # `pip install tenantry` is the library alone
         typer.echo(f"error: the server needs `pip install 'tenantry[server]'` ({exc})", err=True)
@@ -49,6 +50,11 @@ def serve(
     plugins = default_plugins()
     from tenantry.errors import TenantryError
 
+    try:
+        plan_catalogue(settings, plugins)  # a bad plans file stops here, before anything runs
+    except CatalogueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
     try:
         migrate(settings, plugins)
     except TenantryError as exc:  # e.g. a table that cannot be adopted: say which, no traceback

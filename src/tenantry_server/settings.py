@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     base_domain: str | None = None
     max_body_bytes: int = 1_048_576
     rate_limit_storage: str = "memory://"
+    join_rate: str = "10/minute"
+    # A TOML plan catalogue replacing the plugins' (docs/plans.md); checked at start-up.
+    plans_file: Path | None = None
+    usage_flush_seconds: float = Field(default=10.0, gt=0)
     secure_cookies: bool = False
     # Requests of one tenant served at once per process; its others wait (TenancyConfig).
     tenant_concurrency: int = Field(default=4, ge=1)

@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from meterbook.api.listing import FromParam, ToParam, date_range
 from meterbook.api.responses import Json
 from meterbook.domain import minor_to_money, wh_to_kwh
+from meterbook.services.history import check_range
 from meterbook.services.insights import Dashboard, dashboard
 from tenantry.web import DbSession, ViewerContext
 
@@ -65,6 +66,10 @@ def get_dashboard(
     start: FromParam = None,
     end: ToParam = None,
 ) -> Json:
-    """Consumption, daily average, spend and kWh per month, price per kWh, days of credit left."""
+    """Consumption, daily average, spend and kWh per month, price per kWh, days of credit left.
+
+    A period reaching further back than the plan's history needs long-range insights (402).
+    """
     first, last = date_range(start, end)
+    check_range(session, ctx.tenant_id, first)
     return Json(dashboard_out(dashboard(session, first, last)))

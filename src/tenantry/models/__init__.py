@@ -5,6 +5,7 @@ from tenantry.models.base import Base, TenantScoped, is_tenant_scoped, tenant_fo
 from tenantry.models.invite import Invite
 from tenantry.models.membership import Membership
 from tenantry.models.password_reset import PasswordReset
+from tenantry.models.plan import PlanOverride, UsageCounter
 from tenantry.models.refresh_token import RefreshToken
 from tenantry.models.tenant import Tenant, TenantKind, TenantStatus
 from tenantry.models.user import User, normalize_email
@@ -15,11 +16,13 @@ __all__ = [
     "Invite",
     "Membership",
     "PasswordReset",
+    "PlanOverride",
     "RefreshToken",
     "Tenant",
     "TenantKind",
     "TenantScoped",
     "TenantStatus",
+    "UsageCounter",
     "User",
     "is_tenant_scoped",
     "normalize_email",

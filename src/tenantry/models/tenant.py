@@ -34,6 +34,8 @@ class Tenant(Base):
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(16), default=TenantKind.PERSONAL.value)
     plan: Mapped[str] = mapped_column(String(32), default="free")
+    # Set when the tenant moves to a plan with a trial (tenantry.plans.change_plan).
+    trial_ends_at: Mapped[datetime | None] = mapped_column(default=None)
     status: Mapped[str] = mapped_column(String(16), default=TenantStatus.ACTIVE.value)
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

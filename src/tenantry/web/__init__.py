@@ -10,6 +10,7 @@ from tenantry.web.deps import (
     ViewerContext,
     get_tenancy,
     require_role,
+    requires_feature,
 )
 from tenantry.web.offload import in_thread
 from tenantry.web.tenancy import Tenancy
@@ -26,4 +27,5 @@ __all__ = [
     "get_tenancy",
     "in_thread",
     "require_role",
+    "requires_feature",
 ]

@@ -50,3 +50,6 @@ class TenancyConfig:
     default_tenant_kind: TenantKind = TenantKind.PERSONAL
     # How long a deleted tenant stays restorable before a purge removes it.
     deletion_grace: timedelta = timedelta(days=30)
+    # Usage metering (tenantry.plans.metering): seconds between flushes, what a crash can lose.
+    usage_flush_seconds: float = 10.0
+    metering: bool = True

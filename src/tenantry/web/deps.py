@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from tenantry.accounts import check_session
 from tenantry.context import TenantContext, tenant_scope
 from tenantry.errors import AuthenticationFailed, NoTenantSelected, PermissionDenied
+from tenantry.plans import REQUESTS, require_feature
 from tenantry.read_only import READ_ONLY
 from tenantry.roles import Role
 from tenantry.scoping import bind_tenant, bound_context
@@ -129,6 +130,7 @@ async def _tenant_context(
         await in_thread(check_session, session, claims.user_id, claims.session_version)
         raise NoTenantSelected("you belong to no tenant: create one or join one with a code")
     ctx = await in_thread(_resolve, session, claim, claims.user_id, claims.session_version)
+    tenancy.meter.add(ctx.tenant_id, REQUESTS)
     # The tenant's slot is awaited with nothing held: no thread, connection or lock.
     async with tenancy.slots.hold(ctx.tenant_id):
         with tenant_scope(ctx):
@@ -171,6 +173,21 @@ def require_role(minimum: Role) -> Callable[[TenantContext], Awaitable[TenantCon
         return ctx
 
     dependency.__tenantry_min_role__ = minimum  # type: ignore[attr-defined]
+    return dependency
+
+
+def requires_feature(feature: str) -> Callable[[TenantContext, Session], Awaitable[TenantContext]]:
+    """A dependency admitting members whose tenant's plan includes ``feature``.
+
+    Refuses with ``402 feature_not_in_plan`` naming the plan that has it. Combine
+    with a role context: ``dependencies=[Depends(requires_feature("csv_import"))]``.
+    """
+
+    async def dependency(ctx: TenantContextDep, session: DbSession) -> TenantContext:
+        require_feature(session, ctx.tenant_id, feature)
+        return ctx
+
+    dependency.__tenantry_feature__ = feature  # type: ignore[attr-defined]
     return dependency
 
 

@@ -20,6 +20,7 @@ from starlette.types import Receive, Scope, Send
 from tenantry.context import TenantContext, tenant_scope
 from tenantry.db import Database
 from tenantry.export import stream_export
+from tenantry.plans import EXPORT_BYTES, meter_of
 
 
 async def _in_one_context(chunks: Generator[bytes]) -> AsyncIterator[bytes]:
@@ -82,7 +83,14 @@ def tenant_download(
 
     def chunks() -> Generator[bytes]:
         with tenant_scope(ctx), db.read_sessions() as session:
-            yield from produce(session)
+            meter, sent = meter_of(session), 0
+            try:
+                for chunk in produce(session):
+                    sent += len(chunk)
+                    yield chunk
+            finally:  # metered as export bytes, also when the client left early
+                if meter is not None:
+                    meter.add(ctx.tenant_id, EXPORT_BYTES, sent)
 
     return _Download(
         _in_one_context(chunks()),

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy.orm import Session
 
 from tenantry.accounts import get_user
 from tenantry.db import Database
+from tenantry.plans import (
+    DEFAULT_CATALOGUE,
+    Catalogue,
+    UsageMeter,
+    install_metering,
+    install_quotas,
+)
 from tenantry.roles import Role
 from tenantry.security.passwords import Passwords
 from tenantry.security.refresh import issue_refresh
@@ -24,6 +34,7 @@ from tenantry.web.routes import (
     admin_import,
     export,
     invites,
+    plans,
     privacy,
     retention,
     tenants,
@@ -33,17 +44,25 @@ from tenantry.web.slots import TenantSlots
 
 
 class Tenancy:
-    """Holds the database, token service, password hasher and rate limits.
+    """Holds the database, token service, password hasher, rate limits and plan catalogue.
 
     Usage::
 
-        tenancy = Tenancy(db, TenancyConfig(secret_key=...))
+        tenancy = Tenancy(db, TenancyConfig(secret_key=...), catalogue=my_plans)
         app = FastAPI()
         tenancy.install(app)
+
+    The catalogue (default: ``tenantry.plans.DEFAULT_CATALOGUE``) is installed on the
+    database's sessions: member and row quotas hold for every session they make.
     """
 
     def __init__(
-        self, db: Database, config: TenancyConfig, passwords: Passwords | None = None
+        self,
+        db: Database,
+        config: TenancyConfig,
+        passwords: Passwords | None = None,
+        *,
+        catalogue: Catalogue | None = None,
     ) -> None:
         self.db = db
         self.config = config
@@ -56,6 +75,16 @@ class Tenancy:
         )
         self.limits = RateLimits(config.rate_limit_storage, enabled=config.rate_limits)
         self.slots = TenantSlots(config.tenant_concurrency)
+        self.catalogue = catalogue or DEFAULT_CATALOGUE
+        self.meter = UsageMeter(
+            db.sessions,
+            catalogue=self.catalogue,
+            interval=config.usage_flush_seconds,
+            enabled=config.metering,
+        )
+        install_quotas(db.sessions, self.catalogue)
+        install_metering(db.sessions, self.meter)
+        install_metering(db.read_sessions, self.meter)
 
     def install(self, app: FastAPI, *, api: bool = True) -> None:
         """Add middleware, error handlers and (unless ``api=False``) the tenancy API routes."""
@@ -63,9 +92,34 @@ class Tenancy:
         app.add_middleware(TenantPathMiddleware)
         app.add_middleware(BodyLimitMiddleware, max_bytes=self.config.max_body_bytes)
         install_error_handlers(app)
+        self._flush_usage_on_shutdown(app)
         if api:
-            for module in (accounts, privacy, tenants, retention, invites, export, admin_import):
+            for module in (
+                accounts,
+                privacy,
+                tenants,
+                retention,
+                invites,
+                export,
+                admin_import,
+                plans,
+            ):
                 app.include_router(module.router)
+
+    def _flush_usage_on_shutdown(self, app: FastAPI) -> None:
+        """Wrap the app's lifespan so a clean shutdown flushes the pending usage counts."""
+        inner = app.router.lifespan_context
+        meter = self.meter
+
+        @asynccontextmanager
+        async def lifespan(application: Any) -> AsyncIterator[Any]:
+            try:
+                async with inner(application) as state:
+                    yield state
+            finally:
+                meter.close()
+
+        app.router.lifespan_context = lifespan
 
     def issue_tokens(
         self,
