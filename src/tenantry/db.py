@@ -11,6 +11,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from tenantry.rls.session import install_rls_context
+from tenantry.row_audit import install_row_audit
 from tenantry.scoping import install_scoping
 
 READ_ONLY = "tenantry_read_only"
@@ -76,6 +77,7 @@ class Database:
         )
         install_scoping(self.sessions)
         install_scoping(self.read_sessions)
+        install_row_audit(self.sessions)
         if self.engine.dialect.name == "postgresql":
             install_rls_context(self.sessions)
             install_rls_context(self.read_sessions)

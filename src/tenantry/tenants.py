@@ -64,9 +64,9 @@ def delete_tenant(session: Session, *, tenant_id: uuid.UUID, actor_id: int, conf
         raise ValidationFailed(
             "type the tenant's slug to confirm deletion", details={"field": "confirm"}
         )
-    audit.record(
-        session, "tenant.deleted", tenant_id=tenant_id, actor_id=actor_id, slug=tenant.slug
-    )
+    # What outlives the tenant: see docs/operations.md, "What a tenant deletion keeps".
+    audit.erase_tenant_details(session, tenant_id)
+    audit.record(session, "tenant.deleted", tenant_id=tenant_id, actor_id=actor_id)
     session.delete(tenant)
     session.flush()
 
@@ -135,6 +135,8 @@ def change_role(
         raise PermissionDenied("only an owner can grant or take ownership")
     if current is Role.OWNER and role is not Role.OWNER and _owner_count(session, tenant_id) <= 1:
         raise Conflict("the last owner cannot be downgraded; transfer ownership first")
+    if current is role:
+        return target  # nothing changed: no event
     target.role = role.value
     audit.record(
         session,

@@ -14,7 +14,10 @@ from tenantry.models.base import Base, utcnow
 
 class AuditEvent(Base):
     __tablename__ = "tenantry_audit_events"
-    __table_args__ = (Index("ix_tenantry_audit_events_tenant_id", "tenant_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_tenantry_audit_events_tenant_id", "tenant_id", "created_at"),
+        Index("ix_tenantry_audit_events_created_at", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, String
+from sqlalchemy import JSON, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tenantry.models.base import Base, utcnow
@@ -26,6 +26,10 @@ class TenantStatus(StrEnum):
 
 class Tenant(Base):
     __tablename__ = "tenantry_tenants"
+    __table_args__ = (
+        Index("ix_tenantry_tenants_created_at", "created_at", "id"),
+        Index("ix_tenantry_tenants_name", "name", "id"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     slug: Mapped[str] = mapped_column(String(63), unique=True)

@@ -11,6 +11,7 @@ from tenantry.web.deps import (
     get_tenancy,
     require_role,
 )
+from tenantry.web.platform import Operator, PlatformAdmin, require_platform_admin
 from tenantry.web.tenancy import Tenancy
 
 __all__ = [
@@ -18,10 +19,13 @@ __all__ = [
     "CurrentClaims",
     "DbSession",
     "MemberContext",
+    "Operator",
     "OwnerContext",
+    "PlatformAdmin",
     "Tenancy",
     "TenancyConfig",
     "ViewerContext",
     "get_tenancy",
+    "require_platform_admin",
     "require_role",
 ]

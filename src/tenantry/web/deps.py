@@ -16,6 +16,7 @@ from tenantry.context import TenantContext, tenant_scope
 from tenantry.errors import AuthenticationFailed, PermissionDenied
 from tenantry.roles import Role
 from tenantry.security.tokens import AccessClaims
+from tenantry.web.observe import note_actor
 from tenantry.web.resolution import claim_from_request, resolve_membership
 
 if TYPE_CHECKING:
@@ -74,6 +75,7 @@ async def _tenant_context(
     if claim is None:
         raise AuthenticationFailed("no tenant selected")
     ctx = resolve_membership(session, claim, claims.user_id)
+    note_actor(request, tenant_id=ctx.tenant_id, user_id=claims.user_id)
     with tenant_scope(ctx):
         yield ctx
 

@@ -20,7 +20,7 @@ from tenantry.web.errors import install_error_handlers
 from tenantry.web.path_prefix import TenantPathMiddleware
 from tenantry.web.ratelimit import RateLimits
 from tenantry.web.resolution import TenantClaim, resolve_membership
-from tenantry.web.routes import accounts, export, invites, tenants
+from tenantry.web.routes import accounts, admin, export, invites, tenants
 from tenantry.web.schemas import TokenPair
 
 
@@ -70,7 +70,7 @@ class Tenancy:
         app.add_middleware(BodyLimitMiddleware, max_bytes=self.config.max_body_bytes)
         install_error_handlers(app)
         if api:
-            for module in (accounts, tenants, invites, export):
+            for module in (accounts, tenants, invites, export, admin):
                 app.include_router(module.router)
 
     def issue_tokens(
