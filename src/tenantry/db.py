@@ -56,6 +56,8 @@ def make_engine(
     ``sqlite_pragmas`` override or extend :data:`SQLITE_PRAGMAS` (maintenance tools).
     """
     parsed = make_url(url)
+    # A failing statement's parameters are tenant data: never in an exception's text, nor a log.
+    kwargs.setdefault("hide_parameters", True)
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(url, **kwargs)
         _configure_sqlite(engine, {**SQLITE_PRAGMAS, **(sqlite_pragmas or {})})

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Table, func, or_, select, text, tuple_
+from sqlalchemy import Table, func, inspect, or_, select, text, tuple_
 from sqlalchemy.orm import Session
 
 from tenantry import audit, tenants
@@ -77,16 +77,25 @@ class TableSizes:
         self.ttl = ttl
         self._at = -ttl
         self._sizes: dict[str, tuple[int | None, int]] = {}
+        self._tables: list[Table] = []
+
+    def _refresh(self, session: Session) -> None:
+        if time.monotonic() - self._at >= self.ttl:
+            # Mapped tenant tables that exist in this database (a host may map more).
+            present = set(inspect(session.connection()).get_table_names())
+            self._tables = sorted(
+                (t for t in tenant_tables() if t.name in present), key=lambda t: t.name
+            )
+            self._sizes = _measure(session, self._tables)
+            self._at = time.monotonic()
 
     def get(self, session: Session) -> dict[str, tuple[int | None, int]]:
-        if time.monotonic() - self._at >= self.ttl:
-            self._sizes = _measure(session, _tables())
-            self._at = time.monotonic()
+        self._refresh(session)
         return self._sizes
 
-
-def _tables() -> list[Table]:
-    return sorted(tenant_tables(), key=lambda t: t.name)
+    def tables(self, session: Session) -> list[Table]:
+        self._refresh(session)
+        return self._tables
 
 
 def _measure(session: Session, tables: list[Table]) -> dict[str, tuple[int | None, int]]:
@@ -110,12 +119,12 @@ def _measure(session: Session, tables: list[Table]) -> dict[str, tuple[int | Non
                     "SELECT m.tbl_name, SUM(s.pgsize) FROM dbstat s "
                     "JOIN sqlite_master m ON m.name = s.name GROUP BY m.tbl_name"
                 )
-            ).tuples()
+            ).all()
         )
     except Exception:  # SQLite built without dbstat: sizes unknown, counts still shown
         sized = {}
-    with unscoped(session, reason="operator console: table sizes"):
-        counts = {t.name: session.scalar(select(func.count()).select_from(t)) or 0 for t in tables}
+    # Called inside summarize()'s unscoped() block: whole-table counts.
+    counts = {t.name: session.scalar(select(func.count()).select_from(t)) or 0 for t in tables}
     return {name: (sized.get(name), counts[name]) for name in names}
 
 
@@ -240,17 +249,16 @@ def summarize(
     ids = [t.id for t in page]
     if not ids:
         return []
-    tables = _tables()
     members = dict(
         session.execute(
             select(Membership.tenant_id, func.count())
             .where(Membership.tenant_id.in_(ids))
             .group_by(Membership.tenant_id)
-        ).tuples()
+        ).all()
     )
     with unscoped(session, reason=reason, actor_id=actor_id):
         measured = sizes.get(session)
-        rows = _row_counts(session, ids, tables)
+        rows = _row_counts(session, ids, sizes.tables(session))
     activity = activity_of(session, ids)
     out = []
     for tenant in page:

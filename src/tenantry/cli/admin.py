@@ -42,7 +42,7 @@ def create_platform_admin(
     from tenantry.platform_admins import create_platform_admin as create
     from tenantry.security.passwords import Passwords
 
-    with _session(database_url) as session:
+    with session_of(database_url) as session:
         user = create(session, Passwords(), email=email, password=password)
         typer.echo(f"created platform admin {user.email} (user {user.id})")
 
@@ -64,7 +64,7 @@ def list_admins(database_url: str = DB) -> None:
     """Print every platform admin."""
     from tenantry.platform_admins import platform_admins
 
-    with _session(database_url) as session:
+    with session_of(database_url) as session:
         users = platform_admins(session)
         for user in users:
             typer.echo(f"{user.id}\t{user.email}")
@@ -75,14 +75,14 @@ def list_admins(database_url: str = DB) -> None:
 def _set(database_url: str, email: str, *, grant: bool) -> None:
     from tenantry.platform_admins import set_platform_admin
 
-    with _session(database_url) as session:
+    with session_of(database_url) as session:
         changed = set_platform_admin(session, email=email, grant=grant)
     word = "granted to" if grant else "revoked from"
     typer.echo(f"platform admin {word} {email}" if changed else f"{email}: nothing to change")
 
 
 @contextmanager
-def _session(url: str) -> Iterator[Session]:
+def session_of(url: str) -> Iterator[Session]:
     """A committed session; bad URLs, missing schemas and refused input exit 2, readably."""
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 

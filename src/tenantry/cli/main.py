@@ -19,12 +19,13 @@ def _root() -> None:
 
 def _register() -> None:
     """Attach every command group; imported lazily so ``--help`` stays fast."""
-    from tenantry.cli import admin, doctor, migrate, tenantize
+    from tenantry.cli import admin, audit, doctor, migrate, tenantize
 
     migrate.register(app)
     doctor.register(app)
     tenantize.register(app)
     admin.register(app)
+    audit.register(app)
 
 
 _register()
