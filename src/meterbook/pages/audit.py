@@ -52,11 +52,13 @@ def _day(text: str) -> date | None:
 
 def _query(
     action: str = Query(default="", max_length=64),
-    member: int | None = Query(default=None, ge=1, lt=2**31),
+    member: str = Query(default="", max_length=10),
     start: str = Query(default="", max_length=10),
     end: str = Query(default="", max_length=10),
 ) -> AuditQuery:
-    return AuditQuery(action if action in ACTIONS else "", member, start, end)
+    """Empty fields (the form's "all" and "anyone") mean no filter; nonsense is ignored."""
+    who = int(member) if member.isdigit() and 0 < int(member) < 2**31 else None
+    return AuditQuery(action if action in ACTIONS else "", who, start, end)
 
 
 def _filter(request: Request, q: AuditQuery) -> audit.AuditFilter:
