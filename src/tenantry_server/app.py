@@ -58,6 +58,7 @@ def create_app(
             max_body_bytes=settings.max_body_bytes,
             rate_limit_storage=settings.rate_limit_storage,
             access_cookie="tenantry_access",
+            platform_paths=("/api/admin", "/console"),
         ),
         passwords=passwords,
     )

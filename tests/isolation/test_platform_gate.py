@@ -18,6 +18,7 @@ from tenantry.platform_admins import set_platform_admin
 from tests.conftest import Member, invite_and_join, register
 
 PREFIXES = ("/console", "/api/admin")
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 _CSRF = re.compile(r'name="csrf_token" value="[0-9a-f]+"')
 
 
@@ -66,12 +67,13 @@ def test_everyone_but_a_platform_admin_gets_the_missing_route_404(
         "member": member.headers,
         "garbage token": {"Authorization": "Bearer not-a-token"},
     }
-    routes = gated_routes(app)
+    # Every method on every gated path: a 405 would reveal that the route exists.
+    routes = sorted({(m, p) for _, p in gated_routes(app) for m in METHODS})
     for who, headers in callers.items():
         for method, template in routes:
             path = concrete(template, alice.tenant_id)
             expected = missing_route(client, method, path)
-            response = client.request(method, path, headers=headers)
+            response = client.request(method, path, headers=headers, content=b"{not json")
             got = (response.status_code, _CSRF.sub("", response.text))
             assert got == expected, f"{who}: {method} {path} answered {got[0]}"
     # A tenant admin's cookie session: answered exactly like a missing route with that cookie.

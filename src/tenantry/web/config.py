@@ -26,3 +26,5 @@ class TenancyConfig:
     register_rate: str = "5/minute"
     join_rate: str = "10/minute"
     access_cookie: str | None = None
+    # Paths only platform admins reach; everyone else gets a missing route's 404.
+    platform_paths: tuple[str, ...] = ("/api/admin",)
