@@ -66,11 +66,11 @@ class PlatformGateMiddleware:
         self.prefixes = prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and is_platform_path(scope["path"], self.prefixes):
-            if not await self._admitted(scope):
-                scope = dict(scope)
-                scope["path"] = NOWHERE
-                scope["raw_path"] = NOWHERE.encode()
+        gated = scope["type"] == "http" and is_platform_path(scope["path"], self.prefixes)
+        if gated and not await self._admitted(scope):
+            scope = dict(scope)
+            scope["path"] = NOWHERE
+            scope["raw_path"] = NOWHERE.encode()
         await self.app(scope, receive, send)
 
     async def _admitted(self, scope: Scope) -> bool:
