@@ -33,12 +33,11 @@ class Settings(BaseSettings):
     secure_cookies: bool = False
     host: str = "127.0.0.1"
     port: int = 8000
-    # Operations (docs/operations.md): /metrics token, tenant labels, audit retention.
+    # Operations (docs/operations.md): the /metrics token, tenant labels, activity counts.
     metrics_token: str | None = None
     metrics_tenant_limit: int = 50
     metrics_tenants: str = ""
     activity_flush_seconds: float = 10.0
-    audit_retention_days: int = 365
 
     @field_validator("secret_key")
     @classmethod
