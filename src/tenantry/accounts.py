@@ -71,11 +71,29 @@ def register(
 
 def authenticate(session: Session, passwords: Passwords, *, email: str, password: str) -> User:
     """Return the user for these credentials; unknown email and wrong password look the same."""
-    user = session.scalar(select(User).where(User.email == normalize_email(email)))
+    canonical = normalize_email(email)
+    user = session.scalar(select(User).where(User.email == canonical))
     if not passwords.verify(user.password_hash if user else None, password) or user is None:
+        # Committed now: the error rolls the request back. No password material is kept.
+        audit.record(
+            session,
+            "user.sign_in_failed",
+            tenant_id=None,
+            actor_id=None,
+            target=f"user:{user.id}" if user else None,
+            email=canonical[:320],
+        )
+        session.commit()
         raise AuthenticationFailed("wrong email or password")
     if passwords.needs_rehash(user.password_hash):  # an imported bcrypt/PBKDF2 hash
         user.password_hash = passwords.hash(password)
+    audit.record(
+        session,
+        "user.signed_in",
+        tenant_id=default_tenant(session, user.id),
+        actor_id=user.id,
+        target=f"user:{user.id}",
+    )
     return user
 
 

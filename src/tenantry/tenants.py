@@ -126,6 +126,8 @@ def change_role(
         raise PermissionDenied("only an owner can grant or take ownership")
     if current is Role.OWNER and role is not Role.OWNER and _owner_count(session, tenant_id) <= 1:
         raise Conflict("the last owner cannot be downgraded; transfer ownership first")
+    if current is role:
+        return target  # nothing changed: no event
     target.role = role.value
     audit.record(
         session,

@@ -11,9 +11,11 @@ from sqlalchemy.engine import make_url
 
 from tenantry.db import Database
 from tenantry.migrations.runner import migrate_database
+from tenantry.operations import Operations
 from tenantry.plans import Catalogue, load_catalogue
 from tenantry.security.passwords import Passwords
 from tenantry.web import Tenancy, TenancyConfig
+from tenantry_server import console, observability
 from tenantry_server.plugins import Plugin
 from tenantry_server.settings import Settings
 
@@ -81,6 +83,7 @@ def create_app(
             deletion_grace=timedelta(days=settings.deletion_grace_days),
             join_rate=settings.join_rate,
             usage_flush_seconds=settings.usage_flush_seconds,
+            platform_paths=("/api/admin", "/console"),
         ),
         passwords=passwords,
         catalogue=catalogue,
@@ -88,11 +91,16 @@ def create_app(
     app = FastAPI(title="tenantry")
     app.state.settings = settings
     tenancy.install(app)
+    app.state.operations = Operations(
+        db, version_dirs=[d for p in plugins for d in p.migrations], app_role=settings.app_role
+    )
     for plugin in plugins:
         plugin.install(app, tenancy)
-
-    @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
+    console.install(app)
+    observability.install(app, tenancy, settings)  # last: its middleware is the outermost
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The server from environment settings: the factory each ``--workers`` process calls."""
+    return create_app(Settings())

@@ -10,6 +10,8 @@ from tenantry.cli.main import app
 
 __all__ = ["app"]
 
+DEMO_OPERATOR = ("ops@example.com", "demo-operator-2025")  # printed for people trying the demo
+
 
 def _load_plugins() -> object:
     from tenantry_server.app import default_plugins
@@ -27,6 +29,9 @@ def serve(
     port: int | None = typer.Option(None, help="Port (default 8000)."),
     migrate_only: bool = typer.Option(
         False, "--migrate-only", help="Apply every migration (and grants), then exit."
+    ),
+    workers: int = typer.Option(
+        1, "--workers", min=1, help="Worker processes (metrics use PROMETHEUS_MULTIPROC_DIR)."
     ),
 ) -> None:
     """Migrate the database and run the server (SQLite in ./var unless DATABASE_URL is set)."""
@@ -72,6 +77,19 @@ def serve(
             [line for p in plugins for line in p.seed_demo(tenancy.db, tenancy)] if empty else []
         )
         bind = f"http://{host or settings.host}:{port or settings.port}"
+        if empty:
+            from tenantry.platform_admins import create_platform_admin
+
+            with tenancy.db.session() as session:
+                create_platform_admin(
+                    session, tenancy.passwords, email=DEMO_OPERATOR[0], password=DEMO_OPERATOR[1]
+                )
+            lines.append(
+                f"Operator console: {bind}/console, sign in as "
+                f"{DEMO_OPERATOR[0]} / {DEMO_OPERATOR[1]} (platform admin)"
+            )
+        token = settings.metrics_bearer()
+        lines.append(f"Metrics: curl -H 'Authorization: Bearer {token}' {bind}/metrics")
         typer.echo(f"\ntenantry is starting on {bind}")
         if lines:
             typer.echo("Demo sign-in details:")
@@ -80,4 +98,35 @@ def serve(
         elif not empty:
             typer.echo("The database already has accounts; demo data was loaded on first run.")
         typer.echo("")
-    uvicorn.run(server, host=host or settings.host, port=port or settings.port, log_level="info")
+    from tenantry_server.logs import configure
+
+    log_config = configure()
+    if workers > 1:
+        _multiprocess_metrics(settings)
+        server.state.tenancy.db.dispose()
+        uvicorn.run(
+            "tenantry_server.app:app_from_environment",
+            factory=True,
+            workers=workers,
+            host=host or settings.host,
+            port=port or settings.port,
+            log_config=log_config,
+        )
+        return
+    uvicorn.run(
+        server, host=host or settings.host, port=port or settings.port, log_config=log_config
+    )
+
+
+def _multiprocess_metrics(settings: object) -> None:
+    """Workers share metrics through a directory, emptied at start (stale samples lie)."""
+    import os
+    import shutil
+    from pathlib import Path
+
+    data_dir = Path(getattr(settings, "data_dir", "var"))
+    directory = Path(
+        os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(data_dir / "prometheus"))
+    )
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True, exist_ok=True)

@@ -83,9 +83,11 @@ async def import_readings(request: Request, ctx: MemberContext, session: DbSessi
 
 
 @router.get("/readings.csv")
-def export_readings(ctx: MemberContext, request: Request) -> StreamingResponse:
+def export_readings(ctx: MemberContext, request: Request, session: DbSession) -> StreamingResponse:
     name = f"readings-{utcnow():%Y%m%d}.csv"
-    return csv_download(get_tenancy(request).db, ctx, transfer.export_readings, name)
+    return csv_download(
+        get_tenancy(request).db, ctx, transfer.export_readings, name, session=session
+    )
 
 
 @router.get("/readings/{reading_id}")

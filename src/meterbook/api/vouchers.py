@@ -75,9 +75,11 @@ async def import_vouchers(request: Request, ctx: MemberContext, session: DbSessi
 
 
 @router.get("/vouchers.csv")
-def export_vouchers(ctx: MemberContext, request: Request) -> StreamingResponse:
+def export_vouchers(ctx: MemberContext, request: Request, session: DbSession) -> StreamingResponse:
     name = f"vouchers-{utcnow():%Y%m%d}.csv"
-    return csv_download(get_tenancy(request).db, ctx, transfer.export_vouchers, name)
+    return csv_download(
+        get_tenancy(request).db, ctx, transfer.export_vouchers, name, session=session
+    )
 
 
 @router.get("/vouchers/{voucher_id}")

@@ -194,7 +194,9 @@ async def leave(request: Request, ctx: ViewerContext, session: DbSession) -> Res
 async def export(request: Request, ctx: MemberContext, session: DbSession) -> StreamingResponse:
     """Everything the household holds, as the core's JSON export document."""
     tenant = tenants.get_tenant(session, ctx.tenant_id)
-    return export_download(get_tenancy(request).db, ctx, prefix="meterbook", slug=tenant.slug)
+    return export_download(
+        get_tenancy(request).db, ctx, prefix="meterbook", slug=tenant.slug, session=session
+    )
 
 
 @router.post("/household/delete")

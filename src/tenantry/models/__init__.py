@@ -1,5 +1,6 @@
 """The tables of the tenancy core, and the base an app's tenant tables derive from."""
 
+from tenantry.models.activity import TenantActivity
 from tenantry.models.audit import AuditEvent
 from tenantry.models.base import Base, TenantScoped, is_tenant_scoped, tenant_foreign_key, utcnow
 from tenantry.models.invite import Invite
@@ -19,6 +20,7 @@ __all__ = [
     "PlanOverride",
     "RefreshToken",
     "Tenant",
+    "TenantActivity",
     "TenantKind",
     "TenantScoped",
     "TenantStatus",

@@ -27,7 +27,11 @@ class TenantStatus(StrEnum):
 
 class Tenant(Base):
     __tablename__ = "tenantry_tenants"
-    __table_args__ = (Index("ix_tenantry_tenants_purge_after", "purge_after"),)
+    __table_args__ = (
+        Index("ix_tenantry_tenants_purge_after", "purge_after"),
+        Index("ix_tenantry_tenants_created_at", "created_at", "id"),
+        Index("ix_tenantry_tenants_name", "name", "id"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     slug: Mapped[str] = mapped_column(String(63), unique=True)

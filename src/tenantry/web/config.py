@@ -53,3 +53,5 @@ class TenancyConfig:
     # Usage metering (tenantry.plans.metering): seconds between flushes, what a crash can lose.
     usage_flush_seconds: float = 10.0
     metering: bool = True
+    # Paths only platform admins reach; everyone else gets a missing route's 404.
+    platform_paths: tuple[str, ...] = ("/api/admin",)

@@ -21,6 +21,7 @@ from tenantry.read_only import READ_ONLY
 from tenantry.roles import Role
 from tenantry.scoping import bind_tenant, bound_context
 from tenantry.security.tokens import AccessClaims
+from tenantry.web.observe import note_actor
 from tenantry.web.offload import finish_in_thread, in_thread
 from tenantry.web.resolution import TenantClaim, claim_from_request, resolve_membership
 
@@ -131,6 +132,7 @@ async def _tenant_context(
         raise NoTenantSelected("you belong to no tenant: create one or join one with a code")
     ctx = await in_thread(_resolve, session, claim, claims.user_id, claims.session_version)
     tenancy.meter.add(ctx.tenant_id, REQUESTS)
+    note_actor(request, tenant_id=ctx.tenant_id, user_id=claims.user_id)
     # The tenant's slot is awaited with nothing held: no thread, connection or lock.
     async with tenancy.slots.hold(ctx.tenant_id):
         with tenant_scope(ctx):

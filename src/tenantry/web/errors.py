@@ -85,7 +85,8 @@ async def _http_error(request: Request, exc: Exception) -> ErrorResponse:
 async def _unstorable(request: Request, exc: Exception) -> ErrorResponse:
     # The database refused a value (a number beyond its column, a NUL byte in text):
     # the input's fault, so a 422, and the transaction is rolled back by the session.
-    log.info("unstorable value on %s %s: %s", request.method, request.url.path, exc)
+    # The exception's text can quote the refused value (tenant data): its class only.
+    log.info("unstorable value on %s %s: %s", request.method, request.url.path, type(exc).__name__)
     return error_response(422, "invalid_value", "a value is out of range or cannot be stored")
 
 

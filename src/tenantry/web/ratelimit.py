@@ -8,6 +8,7 @@ from limits.strategies import MovingWindowRateLimiter
 from starlette.requests import Request
 
 from tenantry.errors import RateLimited
+from tenantry.metrics import count_rate_limit_refusal
 
 
 class RateLimits:
@@ -24,6 +25,7 @@ class RateLimits:
             return
         client = request.client.host if request.client else "unknown"
         if not self.limiter.hit(parse(rate), bucket, client):
+            count_rate_limit_refusal(bucket)
             raise RateLimited("too many attempts; wait a minute and try again")
 
     def reset(self) -> None:

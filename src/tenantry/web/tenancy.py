@@ -27,10 +27,12 @@ from tenantry.web.body_limit import BodyLimitMiddleware
 from tenantry.web.config import TenancyConfig
 from tenantry.web.errors import install_error_handlers
 from tenantry.web.path_prefix import TenantPathMiddleware
+from tenantry.web.platform import PlatformGateMiddleware
 from tenantry.web.ratelimit import RateLimits
 from tenantry.web.resolution import TenantClaim, resolve_membership
 from tenantry.web.routes import (
     accounts,
+    admin,
     admin_import,
     export,
     invites,
@@ -89,6 +91,10 @@ class Tenancy:
     def install(self, app: FastAPI, *, api: bool = True) -> None:
         """Add middleware, error handlers and (unless ``api=False``) the tenancy API routes."""
         app.state.tenancy = self
+        # Innermost: it sees the path without /t/{slug} and the renewed session cookie.
+        app.add_middleware(
+            PlatformGateMiddleware, tenancy=self, prefixes=self.config.platform_paths
+        )
         app.add_middleware(TenantPathMiddleware)
         app.add_middleware(BodyLimitMiddleware, max_bytes=self.config.max_body_bytes)
         install_error_handlers(app)
@@ -101,6 +107,7 @@ class Tenancy:
                 retention,
                 invites,
                 export,
+                admin,
                 admin_import,
                 plans,
             ):
