@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 
 from tenantry.db import Database
+from tenantry.jobs import running
 from tenantry.migrations.runner import migrate_database
 from tenantry.security.passwords import Passwords
 from tenantry.web import Tenancy, TenancyConfig
@@ -55,11 +57,20 @@ def create_app(
             base_domain=settings.base_domain,
             max_body_bytes=settings.max_body_bytes,
             rate_limit_storage=settings.rate_limit_storage,
+            redis_url=settings.redis_url,
+            rate_limit_fail_open=settings.rate_limit_fail_open,
+            jobs_spool_dir=settings.data_dir / "spool",
             access_cookie="tenantry_access",
         ),
         passwords=passwords,
     )
-    app = FastAPI(title="tenantry")
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        async with running(tenancy.jobs, worker=settings.worker_in_process):
+            yield
+
+    app = FastAPI(title="tenantry", lifespan=lifespan)
     app.state.settings = settings
     tenancy.install(app)
     for plugin in plugins:

@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     base_domain: str | None = None
     max_body_bytes: int = 1_048_576
     rate_limit_storage: str = "memory://"
+    # Limits, cache and jobs shared by every process (unset: this process only).
+    redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
+    rate_limit_fail_open: bool = True
+    # Consume queued jobs in the server process too (with Redis; else jobs always run here).
+    worker_in_process: bool = True
     secure_cookies: bool = False
     host: str = "127.0.0.1"
     port: int = 8000

@@ -74,6 +74,7 @@ async def _tenant_context(
     if claim is None:
         raise AuthenticationFailed("no tenant selected")
     ctx = resolve_membership(session, claim, claims.user_id)
+    tenancy.admit(ctx)
     with tenant_scope(ctx):
         yield ctx
 

@@ -46,8 +46,15 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": error}
 
 
-def error_response(status: int, code: str, message: str, details: Any = None) -> ErrorResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: Any = None,
+    headers: dict[str, str] | None = None,
+) -> ErrorResponse:
+    if status == 401:
+        headers = {"WWW-Authenticate": "Bearer", **(headers or {})}
     return ErrorResponse(error_body(code, message, details), status_code=status, headers=headers)
 
 
@@ -61,7 +68,8 @@ async def _tenantry_error(request: Request, exc: Exception) -> ErrorResponse:
     if exc.status >= 500:
         log.error("%s: %s", exc.code, exc.message)
         return error_response(500, "internal_error", "The server could not complete the request.")
-    return error_response(exc.status, exc.code, exc.message, exc.details)
+    headers = getattr(exc, "headers", None)
+    return error_response(exc.status, exc.code, exc.message, exc.details, headers)
 
 
 async def _validation_error(request: Request, exc: Exception) -> ErrorResponse:

@@ -10,7 +10,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy.orm import Session
 
+from tenantry.cache import TenantCache, backend_from_url
+from tenantry.context import TenantContext
 from tenantry.db import Database
+from tenantry.jobs import Jobs
 from tenantry.security.passwords import Passwords
 from tenantry.security.refresh import issue_refresh
 from tenantry.security.tokens import TokenService
@@ -46,7 +49,13 @@ class Tenancy:
             audience=config.audience,
             access_ttl=config.access_ttl,
         )
-        self.limits = RateLimits(config.rate_limit_storage)
+        storage = config.rate_limit_storage
+        if storage == "memory://" and config.redis_url:
+            storage = config.redis_url
+        self.limits = RateLimits(storage, fail_open=config.rate_limit_fail_open)
+        self.cache = TenantCache(backend_from_url(config.redis_url))
+        self.cache.install(db.sessions)
+        self.jobs = Jobs(db, redis_url=config.redis_url, spool_dir=config.jobs_spool_dir)
         self._turn: asyncio.Lock | None = None
 
     @asynccontextmanager
@@ -62,6 +71,13 @@ class Tenancy:
             self._turn = asyncio.Lock()
         async with self._turn:
             yield
+
+    def admit(self, ctx: TenantContext) -> None:
+        """Count a request against its tenant's and its user's budgets (429 past either)."""
+        rate = self.config.tenant_rate_for(ctx) if self.config.tenant_rate_for else None
+        self.limits.hit_key(rate or self.config.tenant_rate, "tenant", str(ctx.tenant_id))
+        if ctx.user_id is not None:
+            self.limits.hit_key(self.config.user_rate, "user", str(ctx.user_id))
 
     def install(self, app: FastAPI, *, api: bool = True) -> None:
         """Add middleware, error handlers and (unless ``api=False``) the tenancy API routes."""

@@ -58,12 +58,16 @@ async def rename_tenant(body: RenameIn, ctx: OwnerContext, session: DbSession) -
 
 @router.delete("/tenant", status_code=204)
 async def delete_tenant(
-    ctx: OwnerContext, session: DbSession, confirm: str = Query(default="", max_length=100)
+    ctx: OwnerContext,
+    session: DbSession,
+    request: Request,
+    confirm: str = Query(default="", max_length=100),
 ) -> Response:
     """Delete the tenant and all its data; ``confirm`` must repeat its slug."""
     tenants.delete_tenant(
         session, tenant_id=ctx.tenant_id, actor_id=ctx.user_id or 0, confirm=confirm
     )
+    get_tenancy(request).cache.clear_tenant(ctx.tenant_id)
     return Response(status_code=204)
 
 
