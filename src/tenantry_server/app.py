@@ -59,6 +59,8 @@ def create_app(
             rate_limit_storage=settings.rate_limit_storage,
             redis_url=settings.redis_url,
             rate_limit_fail_open=settings.rate_limit_fail_open,
+            tenant_rate=settings.tenant_rate,
+            user_rate=settings.user_rate,
             jobs_spool_dir=settings.data_dir / "spool",
             access_cookie="tenantry_access",
         ),

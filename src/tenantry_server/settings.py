@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     # Limits, cache and jobs shared by every process (unset: this process only).
     redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
     rate_limit_fail_open: bool = True
+    tenant_rate: str = "1200/minute"
+    user_rate: str = "600/minute"
     # Consume queued jobs in the server process too (with Redis; else jobs always run here).
     worker_in_process: bool = True
     secure_cookies: bool = False

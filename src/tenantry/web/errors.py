@@ -65,7 +65,7 @@ def _field(loc: tuple[Any, ...]) -> str:
 
 async def _tenantry_error(request: Request, exc: Exception) -> ErrorResponse:
     assert isinstance(exc, TenantryError)
-    if exc.status >= 500:
+    if exc.status == 500:  # our own faults; a 503 (a service down) says what it is
         log.error("%s: %s", exc.code, exc.message)
         return error_response(500, "internal_error", "The server could not complete the request.")
     headers = getattr(exc, "headers", None)
