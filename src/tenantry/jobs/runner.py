@@ -21,6 +21,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from taskiq import AsyncBroker, InMemoryBroker
+from taskiq.exceptions import SendTaskError
 
 from tenantry.context import TenantContext, tenant_scope
 from tenantry.db import Database
@@ -74,7 +75,10 @@ class Jobs:
 
         async def tenantry_job(payload: dict[str, Any]) -> None:
             # The job's synchronous session runs in a worker thread, off the event loop.
-            await asyncio.to_thread(self.run, payload)
+            try:
+                await asyncio.to_thread(self.run, payload)
+            except JobRefused:
+                pass  # logged by recheck(); a refused job is dropped, not retried
 
         self._task = self.broker.register_task(tenantry_job, task_name="tenantry.job")
         self._registry: dict[str, JobFunction] = {}
@@ -108,7 +112,7 @@ class Jobs:
         }
         try:
             await self._task.kiq(payload)
-        except (RedisError, OSError) as exc:
+        except (SendTaskError, RedisError, OSError) as exc:
             if self.spool is None:
                 raise
             log.warning("job queue unreachable (%s): job %s spooled", type(exc).__name__, name)
@@ -123,7 +127,7 @@ class Jobs:
         for path in self.spool.pending():
             try:
                 await self._task.kiq(Spool.read(path))
-            except (RedisError, OSError):
+            except (SendTaskError, RedisError, OSError):
                 break
             path.unlink()
             sent += 1
