@@ -11,6 +11,7 @@ with no tenant does not exist: there is no way to enqueue one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Callable
@@ -75,10 +76,9 @@ class Jobs:
 
         async def tenantry_job(payload: dict[str, Any]) -> None:
             # The job's synchronous session runs in a worker thread, off the event loop.
-            try:
+            # A refused job is dropped (recheck() logged why), not retried.
+            with contextlib.suppress(JobRefused):
                 await asyncio.to_thread(self.run, payload)
-            except JobRefused:
-                pass  # logged by recheck(); a refused job is dropped, not retried
 
         self._task = self.broker.register_task(tenantry_job, task_name="tenantry.job")
         self._registry: dict[str, JobFunction] = {}
