@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 
 from tenantry.db import Database
+from tenantry.jobs import running
 from tenantry.migrations.runner import migrate_database
 from tenantry.operations import Operations
 from tenantry.plans import Catalogue, load_catalogue
@@ -77,6 +79,11 @@ def create_app(
             base_domain=settings.base_domain,
             max_body_bytes=settings.max_body_bytes,
             rate_limit_storage=settings.rate_limit_storage,
+            redis_url=settings.redis_url,
+            rate_limit_fail_open=settings.rate_limit_fail_open,
+            tenant_rate=settings.tenant_rate,
+            user_rate=settings.user_rate,
+            jobs_spool_dir=settings.data_dir / "spool",
             access_cookie="tenantry_access",
             tenant_concurrency=settings.tenant_concurrency,
             default_tenant_name=household_name,
@@ -88,7 +95,13 @@ def create_app(
         passwords=passwords,
         catalogue=catalogue,
     )
-    app = FastAPI(title="tenantry")
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        async with running(tenancy.jobs, worker=settings.worker_in_process):
+            yield
+
+    app = FastAPI(title="tenantry", lifespan=lifespan)
     app.state.settings = settings
     tenancy.install(app)
     app.state.operations = Operations(

@@ -130,3 +130,30 @@ def _multiprocess_metrics(settings: object) -> None:
     )
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True, exist_ok=True)
+
+
+@app.command()
+def worker() -> None:
+    """Run queued jobs (needs REDIS_URL; without it jobs run inside the server process)."""
+    import asyncio
+
+    from pydantic import ValidationError
+
+    from tenantry.jobs import work
+    from tenantry_server.app import create_app, default_plugins
+    from tenantry_server.settings import Settings
+
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        typer.echo(f"error: invalid settings: {exc.errors()[0]['msg']}", err=True)
+        raise typer.Exit(2) from exc
+    if not settings.redis_url:
+        typer.echo("error: set REDIS_URL: without Redis, jobs run in the server process", err=True)
+        raise typer.Exit(2)
+    server = create_app(settings, default_plugins())
+    typer.echo(f"worker: consuming jobs from {settings.redis_url}")
+    try:
+        asyncio.run(work(server.state.tenancy.jobs))
+    except KeyboardInterrupt:
+        typer.echo("worker: stopped")

@@ -130,7 +130,9 @@ async def _tenant_context(
         # Signed in, no tenant: still 401 if the account or its session is gone.
         await in_thread(check_session, session, claims.user_id, claims.session_version)
         raise NoTenantSelected("you belong to no tenant: create one or join one with a code")
-    ctx = await in_thread(_resolve, session, claim, claims.user_id, claims.session_version)
+    ctx = await in_thread(
+        _resolve, session, claim, claims.user_id, claims.session_version, tenancy.admit
+    )
     tenancy.meter.add(ctx.tenant_id, REQUESTS)
     note_actor(request, tenant_id=ctx.tenant_id, user_id=claims.user_id)
     # The tenant's slot is awaited with nothing held: no thread, connection or lock.
@@ -143,13 +145,18 @@ async def _tenant_context(
 
 
 def _resolve(
-    session: Session, claim: TenantClaim, user_id: int, session_version: int
+    session: Session,
+    claim: TenantClaim,
+    user_id: int,
+    session_version: int,
+    admit: Callable[[TenantContext], None],
 ) -> TenantContext:
     """Check the membership in a short read-only transaction and bind the session to it.
 
     Ending that transaction before the route runs means nothing is held while
     the request waits for its tenant's slot or a thread. The same query checks
-    the user, their session version and the membership.
+    the user, their session version and the membership; ``admit`` then counts
+    the request against its tenant's and user's rate limits (429 past either).
     """
     if session.in_transaction():  # an earlier dependency used the session: stay in it
         ctx = resolve_membership(session, claim, user_id, session_version=session_version)
@@ -159,6 +166,7 @@ def _resolve(
             ctx = resolve_membership(session, claim, user_id, session_version=session_version)
         finally:
             session.rollback()
+    admit(ctx)
     bind_tenant(session, ctx)
     return ctx
 

@@ -11,7 +11,10 @@ from fastapi import FastAPI
 from sqlalchemy.orm import Session
 
 from tenantry.accounts import get_user
+from tenantry.cache import TenantCache, backend_from_url
+from tenantry.context import TenantContext
 from tenantry.db import Database
+from tenantry.jobs import Jobs
 from tenantry.plans import (
     DEFAULT_CATALOGUE,
     Catalogue,
@@ -75,7 +78,15 @@ class Tenancy:
             audience=config.audience,
             access_ttl=config.access_ttl,
         )
-        self.limits = RateLimits(config.rate_limit_storage, enabled=config.rate_limits)
+        storage = config.rate_limit_storage
+        if storage == "memory://" and config.redis_url:
+            storage = config.redis_url
+        self.limits = RateLimits(
+            storage, fail_open=config.rate_limit_fail_open, enabled=config.rate_limits
+        )
+        self.cache = TenantCache(backend_from_url(config.redis_url))
+        self.cache.install(db.sessions)
+        self.jobs = Jobs(db, redis_url=config.redis_url, spool_dir=config.jobs_spool_dir)
         self.slots = TenantSlots(config.tenant_concurrency)
         self.catalogue = catalogue or DEFAULT_CATALOGUE
         self.meter = UsageMeter(
@@ -87,6 +98,13 @@ class Tenancy:
         install_quotas(db.sessions, self.catalogue)
         install_metering(db.sessions, self.meter)
         install_metering(db.read_sessions, self.meter)
+
+    def admit(self, ctx: TenantContext) -> None:
+        """Count a request against its tenant's and its user's budgets (429 past either)."""
+        rate = self.config.tenant_rate_for(ctx) if self.config.tenant_rate_for else None
+        self.limits.hit_key(rate or self.config.tenant_rate, "tenant", str(ctx.tenant_id))
+        if ctx.user_id is not None:
+            self.limits.hit_key(self.config.user_rate, "user", str(ctx.user_id))
 
     def install(self, app: FastAPI, *, api: bool = True) -> None:
         """Add middleware, error handlers and (unless ``api=False``) the tenancy API routes."""

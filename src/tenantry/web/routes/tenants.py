@@ -72,6 +72,7 @@ def delete_tenant(
         confirm=confirm,
         grace=get_tenancy(request).config.deletion_grace,
     )
+    get_tenancy(request).cache.clear_tenant(ctx.tenant_id)
     return Response(status_code=204)
 
 
