@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -25,8 +26,13 @@ def register(
     display_name: str = "",
     invite_code: str | None = None,
     tenant_name: str | None = None,
+    default_tenant_name: Callable[[str], str] = str,
+    tenant_kind: TenantKind = TenantKind.PERSONAL,
 ) -> tuple[User, Membership]:
-    """Create a user and, in the same transaction, a personal tenant or an invite membership.
+    """Create a user and, in the same transaction, a tenant of their own or an invite membership.
+
+    Without an invite, the new tenant is named ``tenant_name`` or, when that is
+    empty, ``default_tenant_name(display_name)``, and is of ``tenant_kind``.
 
     Raises:
         ValidationFailed: a weak password or an empty email.
@@ -57,10 +63,8 @@ def register(
     if invite_code:
         membership = invites.join(session, code=invite_code, user=user)
     else:
-        name = (tenant_name or "").strip() or f"{user.display_name}'s household"
-        tenant = tenants.create_tenant(
-            session, owner_id=user.id, name=name, kind=TenantKind.PERSONAL
-        )
+        name = (tenant_name or "").strip() or default_tenant_name(user.display_name)
+        tenant = tenants.create_tenant(session, owner_id=user.id, name=name, kind=tenant_kind)
         membership = tenants.get_membership(session, tenant.id, user.id)  # type: ignore[assignment]
     return user, membership
 

@@ -16,6 +16,11 @@ from tenantry_server.plugins import Plugin
 from tenantry_server.settings import Settings
 
 
+def household_name(display_name: str) -> str:
+    """meterbook's word for a tenant made at sign-up: "Alice's household"."""
+    return f"{display_name}'s household"
+
+
 def default_plugins() -> list[Plugin]:
     from meterbook.plugin import MeterbookPlugin
 
@@ -56,6 +61,8 @@ def create_app(
             max_body_bytes=settings.max_body_bytes,
             rate_limit_storage=settings.rate_limit_storage,
             access_cookie="tenantry_access",
+            tenant_concurrency=settings.tenant_concurrency,
+            default_tenant_name=household_name,
         ),
         passwords=passwords,
     )

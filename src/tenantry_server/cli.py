@@ -20,12 +20,16 @@ def serve(
     ),
 ) -> None:
     """Migrate the database and run the server (SQLite in ./var unless DATABASE_URL is set)."""
-    import uvicorn
-    from pydantic import ValidationError
+    try:
+        import uvicorn
+        from pydantic import ValidationError
 
-    from tenantry.models import User
-    from tenantry_server.app import create_app, default_plugins, migrate
-    from tenantry_server.settings import Settings
+        from tenantry.models import User
+        from tenantry_server.app import create_app, default_plugins, migrate
+        from tenantry_server.settings import Settings
+    except ImportError as exc:  # `pip install tenantry` is the library alone
+        typer.echo(f"error: the server needs `pip install 'tenantry[server]'` ({exc})", err=True)
+        raise typer.Exit(2) from exc
 
     try:
         settings = Settings()

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
+from meterbook.api.listing import FromParam, ToParam, date_range
 from meterbook.api.responses import Json
 from meterbook.domain import minor_to_money, wh_to_kwh
 from meterbook.services.insights import Dashboard, dashboard
-from tenantry.errors import ValidationFailed
 from tenantry.web import DbSession, ViewerContext
 
 router = APIRouter(prefix="/api", tags=["meterbook"])
@@ -60,13 +59,12 @@ def dashboard_out(d: Dashboard) -> dict[str, Any]:
 
 
 @router.get("/dashboard")
-async def get_dashboard(
+def get_dashboard(
     ctx: ViewerContext,
     session: DbSession,
-    start: Annotated[date | None, Query(alias="from")] = None,
-    end: Annotated[date | None, Query(alias="to")] = None,
+    start: FromParam = None,
+    end: ToParam = None,
 ) -> Json:
     """Consumption, daily average, spend and kWh per month, price per kWh, days of credit left."""
-    if start and end and start > end:
-        raise ValidationFailed("from: must not be after to", details={"field": "from"})
-    return Json(dashboard_out(dashboard(session, start, end)))
+    first, last = date_range(start, end)
+    return Json(dashboard_out(dashboard(session, first, last)))

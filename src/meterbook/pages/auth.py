@@ -119,6 +119,8 @@ async def signup(request: Request, session: DbSession) -> Response:
             display_name=values["display_name"],
             invite_code=values["invite_code"].strip() or None,
             tenant_name=values["tenant_name"] or None,
+            default_tenant_name=tenancy.config.default_tenant_name,
+            tenant_kind=tenancy.config.default_tenant_kind,
         )
     except (ValidationFailed, Conflict, InvalidInvite) as exc:
         session.rollback()

@@ -90,7 +90,7 @@ async def add(request: Request, ctx: MemberContext, nav: NavDep, session: DbSess
 
 
 @router.get("/vouchers.csv")
-async def export_csv(request: Request, ctx: ViewerContext) -> StreamingResponse:
+async def export_csv(request: Request, ctx: MemberContext) -> StreamingResponse:
     name = f"vouchers-{utcnow():%Y%m%d}.csv"
     return csv_download(get_tenancy(request).db, ctx, transfer.export_vouchers, name)
 

@@ -19,9 +19,10 @@ def _root() -> None:
 
 def _register() -> None:
     """Attach every command group; imported lazily so ``--help`` stays fast."""
-    from tenantry.cli import doctor, migrate, tenantize
+    from tenantry.cli import doctor, migrate, migrations, tenantize
 
     migrate.register(app)
+    migrations.register(app)
     doctor.register(app)
     tenantize.register(app)
 
