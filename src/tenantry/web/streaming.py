@@ -17,9 +17,11 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 from starlette.types import Receive, Scope, Send
 
+from tenantry import audit
 from tenantry.context import TenantContext, tenant_scope
 from tenantry.db import Database
 from tenantry.export import stream_export
+from tenantry.plans import EXPORT_BYTES, meter_of
 
 
 async def _in_one_context(chunks: Generator[bytes]) -> AsyncIterator[bytes]:
@@ -69,6 +71,8 @@ def tenant_download(
     *,
     filename: str,
     media_type: str,
+    session: Session,
+    action: str = "data.downloaded",
 ) -> StreamingResponse:
     """An attachment streamed from ``produce(session)`` in a read-only session of ``ctx``.
 
@@ -78,11 +82,21 @@ def tenant_download(
         produce: yields the body's chunks from the session.
         filename: a server-generated name; never derived from user input.
         media_type: the response's content type.
+        session: the request's session: the download is audited in its unit of work.
+        action: the audit action ("data.exported" for a whole-tenant export).
     """
+    audit.record(session, action, tenant_id=ctx.tenant_id, actor_id=ctx.user_id, target=filename)
 
     def chunks() -> Generator[bytes]:
         with tenant_scope(ctx), db.read_sessions() as session:
-            yield from produce(session)
+            meter, sent = meter_of(session), 0
+            try:
+                for chunk in produce(session):
+                    sent += len(chunk)
+                    yield chunk
+            finally:  # metered as export bytes, also when the client left early
+                if meter is not None:
+                    meter.add(ctx.tenant_id, EXPORT_BYTES, sent)
 
     return _Download(
         _in_one_context(chunks()),
@@ -92,7 +106,7 @@ def tenant_download(
 
 
 def export_download(
-    db: Database, ctx: TenantContext, *, prefix: str, slug: str
+    db: Database, ctx: TenantContext, *, prefix: str, slug: str, session: Session
 ) -> StreamingResponse:
     """The tenant's whole export document as ``{prefix}-{slug}-{date}.json``.
 
@@ -104,4 +118,6 @@ def export_download(
         lambda session: stream_export(session, ctx.tenant_id),
         filename=f"{prefix}-{slug}-{datetime.now(UTC):%Y%m%d}.json",
         media_type="application/json",
+        session=session,
+        action="data.exported",
     )
