@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from tenantry.models import AuditEvent
@@ -105,18 +105,3 @@ def prune(session: Session, *, older_than: timedelta, now: datetime, apply: bool
         return session.scalar(stmt) or 0
     result = session.execute(delete(AuditEvent).where(AuditEvent.created_at < cutoff))
     return int(result.rowcount)  # type: ignore[attr-defined]
-
-
-def erase_tenant_details(session: Session, tenant_id: uuid.UUID) -> None:
-    """On tenant deletion: keep who did what and when, drop what the events said.
-
-    ``target`` and ``details`` may hold the tenant's name, emails and (for opted-in
-    models) row values: personal data that must not outlive the tenant (GDPR art. 17).
-    Actions, actor ids and times stay for accountability until the retention prune.
-    """
-    session.execute(
-        update(AuditEvent)
-        .where(AuditEvent.tenant_id == tenant_id)
-        .values(target=None, details={})
-        .execution_options(synchronize_session=False)
-    )

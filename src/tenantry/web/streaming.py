@@ -19,7 +19,7 @@ from starlette.types import Receive, Scope, Send
 
 from tenantry import audit
 from tenantry.context import TenantContext, tenant_scope
-from tenantry.db import READ_ONLY, Database
+from tenantry.db import Database
 from tenantry.export import stream_export
 from tenantry.plans import EXPORT_BYTES, meter_of
 
@@ -85,16 +85,8 @@ def tenant_download(
         session: the request's session: the download is audited in its unit of work.
         action: the audit action ("data.exported" for a whole-tenant export).
     """
-    if session.get_bind().get_execution_options().get(READ_ONLY):
-        # A GET's session is read-only (tenantry.read_only): the record gets its own unit.
-        with tenant_scope(ctx), db.session() as writer:
-            audit.record(
-                writer, action, tenant_id=ctx.tenant_id, actor_id=ctx.user_id, target=filename
-            )
-    else:
-        audit.record(
-            session, action, tenant_id=ctx.tenant_id, actor_id=ctx.user_id, target=filename
-        )
+    # In a GET's read-only session the event is written once the request's read commits.
+    audit.record(session, action, tenant_id=ctx.tenant_id, actor_id=ctx.user_id, target=filename)
 
     def chunks() -> Generator[bytes]:
         with tenant_scope(ctx), db.read_sessions() as session:
