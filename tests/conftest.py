@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, inspect, text
 
-from tenantry.models import Base
+from tenantry.models import Base, normalize_email
 from tenantry.rls import enable_rls_statements, grant_app_role, is_control_plane
 from tenantry.security.passwords import Passwords, fast_test_hasher
 from tenantry_server.app import create_app, default_plugins, migrate
@@ -26,6 +26,7 @@ from tenantry_server.settings import Settings
 from tests.notes_app import NotesPlugin
 from tests.support.databases import TestDatabase, sqlite_database
 from tests.support.databases import migrate as migrate_test_db
+from tests.support.mail import SmtpServer, link_in, mailed, query_value, smtp_server
 from tests.support.postgres import APP_ROLE, OWNER_ROLE, PostgresServer, postgres_server
 
 PASSWORD = "correct horse battery"
@@ -99,6 +100,7 @@ def app(settings: Settings) -> Iterator[FastAPI]:
         settings, [*default_plugins(), NotesPlugin()], passwords=FAST_PASSWORDS
     )
     yield application
+    application.state.tenancy.postman.close()
     application.state.tenancy.db.dispose()
 
 
@@ -124,11 +126,16 @@ class Member:
 
 
 def register(client: TestClient, email: str, **extra: Any) -> Member:
+    """Sign up, follow the link of the welcome mail (from the app's outbox), signed in."""
     response = client.post(
         "/api/auth/register", json={"email": email, "password": PASSWORD, **extra}
     )
-    assert response.status_code == 201, response.text
-    data = response.json()
+    assert response.status_code == 202, response.text
+    welcome = mailed(client.app, normalize_email(email), "welcome")  # type: ignore[arg-type]
+    token = query_value(link_in(welcome, "/verify-email"), "token")
+    verified = client.post("/api/auth/verify", json={"token": token})
+    assert verified.status_code == 200, verified.text
+    data = verified.json()
     me = client.get("/api/me", headers={"Authorization": f"Bearer {data['access_token']}"})
     return Member(
         email, me.json()["id"], data["tenant_id"], data["access_token"], data["refresh_token"]
@@ -140,6 +147,13 @@ def invite_and_join(client: TestClient, admin: Member, email: str, role: str = "
         "code"
     ]
     return register(client, email, invite_code=code)
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    """A real SMTP server (aiosmtpd) on a free port; ``smtp.url`` for TENANTRY_SMTP_URL."""
+    with smtp_server() as server:
+        yield server
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from tenantry.mail.notices import note_membership_change
 from tenantry.models import AuditEvent
 
 
@@ -19,7 +20,11 @@ def record(
     target: str | None = None,
     **details: Any,
 ) -> None:
-    """Add an audit event to the session's unit of work (it commits with the change)."""
+    """Add an audit event to the session's unit of work (it commits with the change).
+
+    Membership changes are also noted for the owners' notice mails (``tenantry.mail``).
+    """
+    note_membership_change(session, action, tenant_id=tenant_id, actor_id=actor_id, target=target)
     session.add(
         AuditEvent(
             tenant_id=tenant_id, actor_id=actor_id, action=action, target=target, details=details

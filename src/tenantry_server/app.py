@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 
 from tenantry.db import Database
+from tenantry.mail import Postman, mailer_from_url
 from tenantry.migrations.runner import migrate_database
 from tenantry.security.passwords import Passwords
 from tenantry.web import Tenancy, TenancyConfig
@@ -56,8 +57,15 @@ def create_app(
             max_body_bytes=settings.max_body_bytes,
             rate_limit_storage=settings.rate_limit_storage,
             access_cookie="tenantry_access",
+            site_name=settings.site_name,
+            public_url=settings.site_url(),
         ),
         passwords=passwords,
+        postman=Postman(
+            mailer_from_url(settings.smtp_url, settings.outbox_dir),
+            settings.data_dir / "mail-spool",
+            sender=settings.mail_from,
+        ),
     )
     app = FastAPI(title="tenantry")
     app.state.settings = settings

@@ -47,6 +47,12 @@ def serve(
         )
         bind = f"http://{host or settings.host}:{port or settings.port}"
         typer.echo(f"\ntenantry is starting on {bind}")
+        if settings.smtp_url:
+            typer.echo("Mail goes out through the SMTP server in TENANTRY_SMTP_URL.")
+        else:
+            typer.echo(
+                f"Mail (sign-up links, resets, invitations): {settings.outbox_dir.resolve()}"
+            )
         if lines:
             typer.echo("Demo sign-in details:")
             for line in lines:

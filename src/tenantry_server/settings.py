@@ -31,6 +31,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1_048_576
     rate_limit_storage: str = "memory://"
     secure_cookies: bool = False
+    # Mail: SMTP when set (smtp://user:pass@host:587?starttls=true, smtps://host:465),
+    # else .eml files in data_dir/outbox. Links in mails point at public_url.
+    smtp_url: str | None = None
+    mail_from: str = "meterbook <no-reply@localhost>"
+    site_name: str = "meterbook"
+    public_url: str | None = None  # default: http://{host}:{port}
     host: str = "127.0.0.1"
     port: int = 8000
 
@@ -40,6 +46,22 @@ class Settings(BaseSettings):
         if value is not None and (value.strip().lower() in _WEAK or len(value) < 32):
             raise ValueError("TENANTRY_SECRET_KEY must be a random string of 32+ characters")
         return value
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"
+
+    def site_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _readable_smtp_url(cls, value: str | None) -> str | None:
+        if value:
+            from tenantry.mail import SmtpMailer
+
+            SmtpMailer.from_url(value)  # a ValueError names what is wrong
+        return value or None
 
     def signing_key(self) -> str:
         """The configured key, or one generated on first run and kept in ``data_dir``."""

@@ -6,12 +6,15 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 from sqlalchemy.orm import Session
 
 from tenantry.accounts import get_user
 from tenantry.db import Database
+from tenantry.mail import Postman
+from tenantry.mail.notices import Mailroom
 from tenantry.roles import Role
 from tenantry.security.passwords import Passwords
 from tenantry.security.refresh import issue_refresh
@@ -19,6 +22,7 @@ from tenantry.security.tokens import TokenService
 from tenantry.web.body_limit import BodyLimitMiddleware
 from tenantry.web.config import TenancyConfig
 from tenantry.web.errors import install_error_handlers
+from tenantry.web.login_throttle import LoginThrottle
 from tenantry.web.path_prefix import TenantPathMiddleware
 from tenantry.web.ratelimit import RateLimits
 from tenantry.web.resolution import TenantClaim, resolve_membership
@@ -37,11 +41,25 @@ class Tenancy:
     """
 
     def __init__(
-        self, db: Database, config: TenancyConfig, passwords: Passwords | None = None
+        self,
+        db: Database,
+        config: TenancyConfig,
+        passwords: Passwords | None = None,
+        *,
+        postman: Postman | None = None,
     ) -> None:
         self.db = db
         self.config = config
         self.passwords = passwords or Passwords()
+        # Without a postman, mails go to ./var/outbox as .eml files.
+        self.postman = postman or Postman.outbox(
+            Path("var/outbox"), sender=f"{config.site_name} <no-reply@localhost>"
+        )
+        self.postman.install(db.sessions)
+        self.mail = Mailroom(
+            site=config.site_name, public_url=config.public_url, links=config.links
+        )
+        self.mail.install(db.sessions)
         self.tokens = TokenService(
             config.secret_key,
             issuer=config.issuer,
@@ -49,6 +67,7 @@ class Tenancy:
             access_ttl=config.access_ttl,
         )
         self.limits = RateLimits(config.rate_limit_storage)
+        self.login_throttle = LoginThrottle(self.limits, config.login_policy)
         self._turn: asyncio.Lock | None = None
 
     @asynccontextmanager
