@@ -10,6 +10,7 @@ proves the address), so registering someone else's email teaches nothing.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -63,6 +64,8 @@ def register(
     display_name: str = "",
     invite_code: str | None = None,
     tenant_name: str | None = None,
+    default_tenant_name: Callable[[str], str] = str,
+    tenant_kind: TenantKind = TenantKind.PERSONAL,
     verified: bool = False,
 ) -> Registration:
     """Create an account with a personal tenant or an invite membership, unless one exists.
@@ -70,6 +73,8 @@ def register(
     Input is checked the same way for known and unknown emails (an invite code
     too), and the password is hashed either way so the time taken tells nothing.
     ``verified=True`` is for accounts an operator creates (demo data, imports).
+    Without an invite, the new tenant is named ``tenant_name`` or, when that is
+    empty, ``default_tenant_name(display_name)``, and is of ``tenant_kind``.
 
     Raises:
         ValidationFailed: a weak password or an invalid email.
@@ -103,10 +108,8 @@ def register(
     if invite_code:
         membership = invites.join(session, code=invite_code, user=user)
     else:
-        name = (tenant_name or "").strip() or f"{user.display_name}'s household"
-        tenant = tenants.create_tenant(
-            session, owner_id=user.id, name=name, kind=TenantKind.PERSONAL
-        )
+        name = (tenant_name or "").strip() or default_tenant_name(user.display_name)
+        tenant = tenants.create_tenant(session, owner_id=user.id, name=name, kind=tenant_kind)
         membership = tenants.get_membership(session, tenant.id, user.id)  # type: ignore[assignment]
     return Registration(canonical, user=user, membership=membership)
 
@@ -135,11 +138,31 @@ def authenticate(session: Session, passwords: Passwords, *, email: str, password
         UnverifiedAccount: the right password, but the address is not confirmed yet
             (the same 401 for the client; the caller may mail a new link).
     """
-    user = session.scalar(select(User).where(User.email == normalize_email(email)))
+    canonical = normalize_email(email)
+    user = session.scalar(select(User).where(User.email == canonical))
     if not passwords.verify(user.password_hash if user else None, password) or user is None:
+        # Committed now: the error rolls the request back. No password material is kept.
+        audit.record(
+            session,
+            "user.sign_in_failed",
+            tenant_id=None,
+            actor_id=None,
+            target=f"user:{user.id}" if user else None,
+            email=canonical[:320],
+        )
+        session.commit()
         raise AuthenticationFailed(WRONG_CREDENTIALS)
     if user.email_verified_at is None:
         raise UnverifiedAccount(user)
+    if passwords.needs_rehash(user.password_hash):  # an imported bcrypt/PBKDF2 hash
+        user.password_hash = passwords.hash(password)
+    audit.record(
+        session,
+        "user.signed_in",
+        tenant_id=default_tenant(session, user.id),
+        actor_id=user.id,
+        target=f"user:{user.id}",
+    )
     return user
 
 
@@ -164,6 +187,6 @@ def check_session(session: Session, user_id: int, session_version: int) -> User:
 def get_user(session: Session, user_id: int | None) -> User:
     valid = user_id is not None and 0 < user_id < 2**31  # INTEGER ids
     user = session.get(User, user_id) if valid else None
-    if user is None:
+    if user is None or user.is_erased:
         raise AuthenticationFailed("this account no longer exists")
     return user

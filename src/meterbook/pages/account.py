@@ -1,6 +1,8 @@
-"""Pages reached from mails: confirm the address, forgot or reset the password, join."""
+"""The signed-in person's own page: their data, erasure, and deleted households to restore."""
 
 from __future__ import annotations
+
+import uuid
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
@@ -10,89 +12,78 @@ from meterbook.pages.csrf import check_csrf
 from meterbook.pages.deps import form_fields, see_other
 from meterbook.pages.render import render
 from meterbook.pages.session_policy import policy_of
-from tenantry import accounts, invites, tenants
-from tenantry.errors import AuthenticationFailed, InvalidInvite, ValidationFailed
-from tenantry.web import DbSession, account_flows, get_tenancy
+from tenantry import accounts, privacy, retention
+from tenantry.errors import Conflict, PermissionDenied
+from tenantry.web import CurrentClaims, DbSession, get_tenancy
+from tenantry.web.routes.privacy import user_export_response
 
 router = APIRouter(dependencies=[Depends(check_csrf)], tags=["meterbook pages"])
+NOTICES = {"deleted": "The household was deleted. You can restore it below until the date shown."}
 
 
-@router.get("/verify-email")
-async def verify_form(request: Request, token: str = "") -> Response:
-    """A button, not a GET that acts: mail scanners open links, people press buttons."""
-    return render(request, "verify_email.html", token=token[:2000], error=None)
-
-
-@router.post("/verify-email")
-async def verify(request: Request, session: DbSession) -> Response:
-    token = (await form_fields(request)).get("token", "")[:2000]
-    try:
-        user = account_flows.verify(request, session, token)
-    except ValidationFailed as exc:
-        return render(request, "verify_email.html", status=400, token="", error=exc.message)
-    tenant_id = accounts.default_tenant(session, user.id)
-    pair = get_tenancy(request).issue_tokens(session, user.id, tenant_id)
-    slug = tenants.get_tenant(session, tenant_id).slug if tenant_id else None
-    return signed_in(request, pair, slug)
-
-
-@router.get("/forgot-password")
-async def forgot_form(request: Request) -> Response:
-    return render(request, "forgot_password.html")
-
-
-@router.post("/forgot-password")
-async def forgot(request: Request, session: DbSession) -> Response:
-    email = (await form_fields(request)).get("email", "")[:320]
-    account_flows.forgot_password(request, session, email=email)
-    return render(request, "sent.html", title="Check your inbox", message=account_flows.RESET_SENT)
-
-
-@router.get("/reset-password")
-async def reset_form(request: Request, token: str = "") -> Response:
-    return render(request, "reset_password.html", token=token[:200], error=None)
-
-
-@router.post("/reset-password")
-async def reset(request: Request, session: DbSession) -> Response:
-    fields = await form_fields(request)
-    token = fields.get("token", "")[:200]
-    try:
-        account_flows.reset_password(
-            request, session, token=token, password=fields.get("password", "")[:1024]
-        )
-    except ValidationFailed as exc:
-        session.rollback()
-        return render(request, "reset_password.html", status=422, token=token, error=exc.message)
-    # This browser's own session ended with every other one.
-    return see_other("/signin?msg=reset", policy_of(request).cleared())
-
-
-@router.get("/invite")
-async def accept_invite(request: Request, session: DbSession, code: str = "") -> Response:
-    """What the invitation mail links to: who invites to what, then join, sign in or sign up."""
-    tenancy = get_tenancy(request)
-    tenancy.limits.hit(tenancy.config.join_rate, "join", request)
-    code = code[:100]
-    try:
-        preview = invites.preview(session, code)
-    except InvalidInvite as exc:
-        return render(request, "invite.html", status=400, error=exc.message)
-    signed = False
-    token = request.cookies.get(policy_of(request).access)
-    if token:
-        try:
-            claims = tenancy.tokens.verify(token)
-            accounts.check_session(session, claims.user_id, claims.session_version)
-            signed = True
-        except AuthenticationFailed:
-            signed = False
+def _page(
+    request: Request,
+    session: DbSession,
+    user_id: int,
+    *,
+    status: int = 200,
+    error: str | None = None,
+    msg: str = "",
+) -> Response:
+    user = accounts.get_user(session, user_id)
     return render(
         request,
-        "invite.html",
-        preview=preview,
-        code=code,
-        signed_in=signed,
-        next=f"/invite?code={code}",
-        error=None,
+        "account.html",
+        status=status,
+        user=user,
+        restorable=retention.restorable(session, user_id),
+        error=error,
+        notice=NOTICES.get(msg),
     )
+
+
+@router.get("/account")
+async def account(
+    request: Request, session: DbSession, claims: CurrentClaims, msg: str = ""
+) -> Response:
+    return _page(request, session, claims.user_id, msg=msg)
+
+
+@router.get("/account/export")
+async def export(session: DbSession, claims: CurrentClaims) -> Response:
+    """Everything the instance holds about the signed-in person, as a JSON download."""
+    return user_export_response(session, claims.user_id)
+
+
+@router.post("/account/households/{tenant_id}/restore")
+async def restore(
+    tenant_id: uuid.UUID, request: Request, session: DbSession, claims: CurrentClaims
+) -> Response:
+    tenant = retention.restore_tenant(session, tenant_id=tenant_id, user_id=claims.user_id)
+    pair = get_tenancy(request).issue_tokens(session, claims.user_id, tenant.id)
+    return signed_in(request, pair, tenant.slug)
+
+
+@router.post("/account/erase")
+async def erase(request: Request, session: DbSession, claims: CurrentClaims) -> Response:
+    """Erase the account: the password, and the email typed again, are required."""
+    fields = await form_fields(request)
+    user = accounts.get_user(session, claims.user_id)
+    if fields.get("confirm", "").strip().casefold() != user.email:
+        return _page(
+            request, session, user.id, status=422, error="Type your email address to confirm."
+        )
+    tenancy = get_tenancy(request)
+    tenancy.limits.hit(tenancy.config.login_rate, "login", request)
+    try:
+        privacy.erase_user(
+            session,
+            tenancy.passwords,
+            user_id=user.id,
+            password=fields.get("password", "")[:1024],
+            grace=tenancy.config.deletion_grace,
+        )
+    except (PermissionDenied, Conflict) as exc:
+        session.rollback()
+        return _page(request, session, claims.user_id, status=exc.status, error=exc.message)
+    return see_other("/signin", policy_of(request).cleared())

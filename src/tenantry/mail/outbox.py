@@ -28,6 +28,15 @@ class OutboxMailer:
         except OSError as exc:
             raise MailError(f"cannot write to the outbox {self.directory}: {exc}") from exc
 
+    def find(self, to: str, kind: str) -> EmailMessage | None:
+        """The newest mail of ``kind`` (its template) to ``to``, or None."""
+        parser = BytesParser(policy=policy.default)
+        for path in sorted(self.directory.glob("*.eml"), reverse=True):
+            message = parser.parsebytes(path.read_bytes())
+            if message["To"] == to and message["X-Tenantry-Message"] == kind:
+                return message
+        return None
+
     def messages(self) -> list[EmailMessage]:
         """Every mail in the outbox, oldest first."""
         parser = BytesParser(policy=policy.default)

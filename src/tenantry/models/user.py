@@ -9,6 +9,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from tenantry.models.base import Base, utcnow
 
+# An erased account keeps a nameless row under this never-deliverable domain (RFC 2606),
+# so that its id is never handed to someone else (SQLite reuses the highest rowid).
+ERASED_DOMAIN = "erased.invalid"
+
 
 def normalize_email(email: str) -> str:
     """The one canonical form of an email: trimmed and case-folded."""
@@ -29,3 +33,8 @@ class User(Base):
     email_verified_at: Mapped[datetime | None] = mapped_column(default=None)
     # Part of every access token; bumping it (password reset) ends every session at once.
     session_version: Mapped[int] = mapped_column(default=0, server_default="0")
+
+    @property
+    def is_erased(self) -> bool:
+        """True for the placeholder left by an erasure: it can do nothing."""
+        return self.email.endswith("@" + ERASED_DOMAIN)

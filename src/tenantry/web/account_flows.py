@@ -67,6 +67,8 @@ def sign_up(
         display_name=display_name,
         invite_code=invite_code,
         tenant_name=tenant_name,
+        default_tenant_name=tenancy.config.default_tenant_name,
+        tenant_kind=tenancy.config.default_tenant_kind,
     )
     if done.user is not None:
         token, ttl = _verification(request, done.user)

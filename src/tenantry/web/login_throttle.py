@@ -17,6 +17,10 @@ Unknown emails are throttled exactly like known ones, so the answers reveal noth
 
 from __future__ import annotations
 
+import math
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -40,6 +44,7 @@ class LoginPolicy:
 
 class LoginThrottle:
     def __init__(self, limits: RateLimits, policy: LoginPolicy | None = None) -> None:
+        self.limits = limits
         self.policy = policy or LoginPolicy()
         self.fixed = FixedWindowRateLimiter(limits.storage)
         self.moving = MovingWindowRateLimiter(limits.storage)
@@ -61,27 +66,51 @@ class LoginThrottle:
         stats = self.fixed.get_window_stats(self.known_item, "login-known", account, ip)
         return stats.remaining < self.known_item.amount
 
+    @contextmanager
+    def _storage(self) -> Iterator[bool]:
+        """Yields whether to count; a storage failure follows the limits' fail-open policy."""
+        if not self.limits.usable():
+            yield False
+            return
+        try:
+            yield True
+        except RateLimited:
+            raise
+        except Exception as exc:  # redis ConnectionError, TimeoutError, limits' StorageError
+            self.limits.storage_failed(exc)
+
     def check(self, email: str, ip: str) -> None:
         """Raise :class:`RateLimited` if this account may not be tried from ``ip`` right now."""
-        account = normalize_email(email)
+        with self._storage() as counting:
+            if counting:
+                self._check(normalize_email(email), ip)
+
+    def _check(self, account: str, ip: str) -> None:
         backoff = self._backoff(self._failures(account, ip))
         if backoff is not None and not self.fixed.test(backoff, "login-backoff", account, ip):
-            wait = self.fixed.get_window_stats(backoff, "login-backoff", account, ip).reset_time
+            reset = self.fixed.get_window_stats(backoff, "login-backoff", account, ip).reset_time
             raise RateLimited(
                 "too many failed sign-ins for this account; wait a little and try again",
-                details={"retry_at": int(wait)},
+                retry_after=max(1, math.ceil(reset - time.time())),
             )
         if not self.known(account, ip) and not self.moving.test(
             self.account_item, "login-account", account
         ):
+            reset = self.moving.get_window_stats(
+                self.account_item, "login-account", account
+            ).reset_time
             raise RateLimited(
                 "too many failed sign-ins for this account from new places; try again later "
                 "or reset your password",
-                details={"retry_at": None},
+                retry_after=max(1, math.ceil(reset - time.time())),
             )
 
     def failed(self, email: str, ip: str) -> None:
-        account = normalize_email(email)
+        with self._storage() as counting:
+            if counting:
+                self._failed(normalize_email(email), ip)
+
+    def _failed(self, account: str, ip: str) -> None:
         self.fixed.hit(_FAILURES, "login-failures", account, ip)
         backoff = self._backoff(self._failures(account, ip))
         if backoff is not None:  # a fresh window of the new length starts now
@@ -90,6 +119,8 @@ class LoginThrottle:
 
     def succeeded(self, email: str, ip: str) -> None:
         """Clear the back-off of this account and address, and remember the address."""
-        account = normalize_email(email)
-        self.fixed.clear(_FAILURES, "login-failures", account, ip)
-        self.fixed.hit(self.known_item, "login-known", account, ip)
+        with self._storage() as counting:
+            if counting:
+                account = normalize_email(email)
+                self.fixed.clear(_FAILURES, "login-failures", account, ip)
+                self.fixed.hit(self.known_item, "login-known", account, ip)

@@ -1,7 +1,7 @@
 """Resolution proposes, membership decides: from a request to a verified TenantContext.
 
 Sources, first match wins: the path prefix ``/t/{slug}/``, a subdomain of the
-configured base domain, the ``X-Tenant-ID`` header, the access token's tenant
+configured base domain, the tenant header (``X-Tenant-ID`` unless configured), the token's tenant
 claim. Whatever the source, the membership is read from the database on every
 request, so a removal or a downgrade takes effect on the next request.
 """
@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 
 from tenantry.context import TenantContext
-from tenantry.errors import AuthenticationFailed, PermissionDenied, TenantNotFound
+from tenantry.errors import AuthenticationFailed, PermissionDenied, TenantDeleted, TenantNotFound
 from tenantry.ids import TenantId, UserId
 from tenantry.models import Membership, Tenant, TenantStatus, User
 from tenantry.roles import Role
@@ -45,7 +45,10 @@ def _subdomain(host: str, base_domain: str) -> str | None:
 
 
 def claim_from_request(
-    request: Request, token_tenant: uuid.UUID | None, base_domain: str | None
+    request: Request,
+    token_tenant: uuid.UUID | None,
+    base_domain: str | None,
+    header_name: str = TENANT_HEADER,
 ) -> TenantClaim | None:
     slug = request.scope.get(CLAIM_KEY)
     if slug:
@@ -54,7 +57,7 @@ def claim_from_request(
         sub = _subdomain(request.headers.get("host", ""), base_domain)
         if sub and sub != "www":
             return TenantClaim("subdomain", slug=sub)
-    header = request.headers.get(TENANT_HEADER)
+    header = request.headers.get(header_name)
     if header:
         try:
             return TenantClaim("header", tenant_id=uuid.UUID(header.strip()))
@@ -112,6 +115,8 @@ def resolve_membership(
         raise AuthenticationFailed("this session has ended; sign in again")
     if role is None:
         raise TenantNotFound("tenant not found")
+    if status == TenantStatus.DELETED.value:
+        raise TenantDeleted("this tenant was deleted; an owner can restore it for a while")
     if status != TenantStatus.ACTIVE.value:
         raise PermissionDenied("this tenant is suspended")
     return TenantContext(TenantId(tenant_id), UserId(user_id), Role(role))

@@ -27,7 +27,7 @@ router = APIRouter(prefix="/api", tags=["accounts"])
 
 
 @router.post("/auth/register", status_code=202)
-async def register(body: RegisterIn, request: Request, session: DbSession) -> Accepted:
+def register(body: RegisterIn, request: Request, session: DbSession) -> Accepted:
     """Sign up. The same answer whether or not the email has an account: see the mail.
 
     A new account must confirm its address (``POST /api/auth/verify``) before signing in.
@@ -45,7 +45,7 @@ async def register(body: RegisterIn, request: Request, session: DbSession) -> Ac
 
 
 @router.post("/auth/verify")
-async def verify(body: TokenIn, request: Request, session: DbSession) -> TokenPair:
+def verify(body: TokenIn, request: Request, session: DbSession) -> TokenPair:
     """Confirm the address with the token of the mailed link, and sign in."""
     user = account_flows.verify(request, session, body.token)
     return get_tenancy(request).issue_tokens(
@@ -54,21 +54,21 @@ async def verify(body: TokenIn, request: Request, session: DbSession) -> TokenPa
 
 
 @router.post("/auth/password/forgot", status_code=202)
-async def forgot_password(body: ForgotIn, request: Request, session: DbSession) -> Accepted:
+def forgot_password(body: ForgotIn, request: Request, session: DbSession) -> Accepted:
     """Mail a reset link if the address has an account; the same answer either way."""
     account_flows.forgot_password(request, session, email=body.email)
     return Accepted(message=account_flows.RESET_SENT)
 
 
 @router.post("/auth/password/reset", status_code=204)
-async def reset_password(body: ResetIn, request: Request, session: DbSession) -> Response:
+def reset_password(body: ResetIn, request: Request, session: DbSession) -> Response:
     """Choose a new password with the mailed token; every session of the account ends."""
     account_flows.reset_password(request, session, token=body.token, password=body.password)
     return Response(status_code=204)
 
 
 @router.post("/auth/login")
-async def login(body: LoginIn, request: Request, session: DbSession) -> TokenPair:
+def login(body: LoginIn, request: Request, session: DbSession) -> TokenPair:
     tenancy = get_tenancy(request)
     user = account_flows.sign_in(request, session, email=body.email, password=body.password)
     # No tenant (left or removed from the last one): tokens without one, to create or join.
@@ -76,7 +76,7 @@ async def login(body: LoginIn, request: Request, session: DbSession) -> TokenPai
 
 
 @router.post("/auth/refresh")
-async def refresh(body: RefreshIn, request: Request, session: DbSession) -> TokenPair:
+def refresh(body: RefreshIn, request: Request, session: DbSession) -> TokenPair:
     tenancy = get_tenancy(request)
     record = rotate_refresh(session, body.refresh_token)
     # issue_tokens checks the membership again: it may have changed since the last token.
@@ -86,13 +86,13 @@ async def refresh(body: RefreshIn, request: Request, session: DbSession) -> Toke
 
 
 @router.post("/auth/logout", status_code=204)
-async def logout(body: RefreshIn, session: DbSession) -> Response:
+def logout(body: RefreshIn, session: DbSession) -> Response:
     revoke_token(session, body.refresh_token)
     return Response(status_code=204)
 
 
 @router.post("/auth/switch")
-async def switch(
+def switch(
     body: SwitchIn, request: Request, session: DbSession, claims: CurrentClaims
 ) -> TokenPair:
     """A new token pair for another tenant the caller belongs to."""
@@ -103,10 +103,11 @@ async def switch(
 
 
 @router.get("/me")
-async def me(request: Request, session: DbSession, claims: CurrentClaims) -> MeOut:
+def me(request: Request, session: DbSession, claims: CurrentClaims) -> MeOut:
     """Who is signed in, their tenants, and the tenant this request is in (if any)."""
     user = accounts.get_user(session, claims.user_id)
-    claim = claim_from_request(request, claims.tenant_id, get_tenancy(request).config.base_domain)
+    config = get_tenancy(request).config
+    claim = claim_from_request(request, claims.tenant_id, config.base_domain, config.tenant_header)
     current = resolve_membership(session, claim, user.id).tenant_id if claim else None
     return MeOut(
         id=user.id,
