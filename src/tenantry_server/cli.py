@@ -52,6 +52,10 @@ def serve(
     except ValidationError as exc:
         typer.echo(f"error: invalid settings: {exc.errors()[0]['msg']}", err=True)
         raise typer.Exit(2) from exc
+    # --host/--port are the settings too: links in mails point at the address served.
+    settings = settings.model_copy(
+        update={"host": host or settings.host, "port": port or settings.port}
+    )
     plugins = default_plugins()
     from tenantry.errors import TenantryError
 
