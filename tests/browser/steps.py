@@ -31,8 +31,10 @@ def fill_sign_up(page: Any, email: str, *, code: str = "", household: str = "") 
         page.fill("input[name=invite_code]", code)
     if household:
         page.fill("input[name=tenant_name]", household)
-    page.click("button[type=submit]")
-    page.wait_for_selector("#sent")
+    page.click("form[action='/signup'] button[type=submit]")
+    page.wait_for_selector("#sent, .error, #error-message")
+    if not page.locator("#sent").count():
+        raise AssertionError(f"sign-up refused: {page.inner_text('main')}")
     assert "Check your inbox" in page.inner_text("#sent")
 
 
