@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from tenantry.mail.notices import note_membership_change
 from tenantry.models import AuditEvent
+from tenantry.read_only import defer_write
 
 
 def record(
@@ -32,13 +33,15 @@ def record(
     """Add an audit event to the session's unit of work (it commits with the change).
 
     Membership changes are also noted for the owners' notice mails (``tenantry.mail``).
+    In a read-only session (a download, a view) the event is written after the
+    read commits, in a transaction of its own (:func:`tenantry.read_only.defer_write`).
     """
     note_membership_change(session, action, tenant_id=tenant_id, actor_id=actor_id, target=target)
-    session.add(
-        AuditEvent(
-            tenant_id=tenant_id, actor_id=actor_id, action=action, target=target, details=details
-        )
+    event = AuditEvent(
+        tenant_id=tenant_id, actor_id=actor_id, action=action, target=target, details=details
     )
+    if not defer_write(session, event):
+        session.add(event)
 
 
 @dataclass(frozen=True, slots=True)
