@@ -16,6 +16,7 @@ from tenantry.models import Base
 from tenantry.security.passwords import Passwords, fast_test_hasher
 from tenantry_server.app import create_app, default_plugins, migrate
 from tenantry_server.settings import Settings
+from tests.support.mail import SmtpServer, smtp_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -38,13 +39,23 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The whole server on 127.0.0.1, migrated, with cheap password hashing."""
+def mailbox() -> Iterator[SmtpServer]:
+    """The SMTP server (aiosmtpd) the live server sends its mails to."""
+    with smtp_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory, mailbox: SmtpServer) -> Iterator[str]:
+    """The whole server on 127.0.0.1, migrated, with cheap password hashing, mailing by SMTP."""
     directory = tmp_path_factory.mktemp("browser")
+    port = _free_port()
     settings = Settings(
         database_url=f"sqlite:///{directory}/browser.sqlite3",
         data_dir=directory,
         secret_key="b" * 48,
+        smtp_url=mailbox.url,
+        public_url=f"http://127.0.0.1:{port}",
     )
     plugins = default_plugins()
     migrate(settings, plugins)
@@ -52,7 +63,6 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     # The session also imported the test-only tables (tests/support): an export walks
     # every mapped tenant table, so they must exist here too, as in tests/conftest.py.
     Base.metadata.create_all(app.state.tenancy.db.engine)
-    port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     )
@@ -67,6 +77,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
+    app.state.tenancy.postman.close()
     app.state.tenancy.db.dispose()
 
 

@@ -228,6 +228,7 @@ def create_accounts(
                 "display_name": (user.display_name or "")[:200],
                 "is_platform_admin": False,
                 "created_at": _created(user.created_at, now),
+                "email_verified_at": now,  # existing accounts of the legacy app sign in as before
             }
         )
         tenant_rows.append(
