@@ -44,6 +44,7 @@ FORMAT_NAME, _, _VERSION = FORMAT.partition("/")
 SUPPORTED_VERSION = int(_VERSION)
 USERS_TABLE = "tenantry_users"
 INSERT_BATCH = 1000
+NO_PASSWORD = "!"  # noqa: S105 - not a hash: no password verifies against it
 
 
 class ImportRefused(TenantryError):
@@ -57,7 +58,7 @@ class ImportRefused(TenantryError):
 class MemberOutcome:
     email: str
     role: str
-    status: str  # "matched" to an account here, or "invited"
+    status: str  # "matched" to an account here, "invited", or an account "created"
     user_id: int | None = None
     invite_code: str | None = None
 
@@ -191,6 +192,16 @@ def _new_slug(session: Session, slug: str) -> str:
     return candidate
 
 
+def _membership(tenant: Tenant, user: User, role: Role, entry: dict[str, Any]) -> Membership:
+    joined = entry.get("joined_at")
+    return Membership(
+        tenant_id=tenant.id,
+        user_id=user.id,
+        role=role.value,
+        joined_at=datetime.fromisoformat(joined) if isinstance(joined, str) else datetime.now(UTC),
+    )
+
+
 def _members(
     session: Session,
     doc: dict[str, Any],
@@ -199,6 +210,7 @@ def _members(
     actor_id: int | None,
     invite_ttl: timedelta,
     on_invite: InviteHook | None,
+    create_accounts: bool,
 ) -> tuple[list[MemberOutcome], dict[int, int]]:
     outcomes: list[MemberOutcome] = []
     user_map: dict[int, int] = {}
@@ -210,18 +222,24 @@ def _members(
             raise ImportRefused(f"a member entry is not valid: {entry!r:.200}") from exc
         user = session.scalar(select(User).where(User.email == email))
         if user is not None and not user.is_erased:
-            joined = entry.get("joined_at")
-            session.add(
-                Membership(
-                    tenant_id=tenant.id,
-                    user_id=user.id,
-                    role=role.value,
-                    joined_at=datetime.fromisoformat(joined) if joined else datetime.now(UTC),
-                )
-            )
+            session.add(_membership(tenant, user, role, entry))
             if isinstance(entry.get("user_id"), int):
                 user_map[entry["user_id"]] = user.id
             outcomes.append(MemberOutcome(email, role.value, "matched", user_id=user.id))
+            continue
+        if create_accounts:
+            # No usable password: the person sets one through a password reset.
+            user = User(
+                email=email,
+                password_hash=NO_PASSWORD,
+                display_name=str(entry.get("display_name") or email.split("@")[0])[:200],
+            )
+            session.add(user)
+            session.flush()
+            session.add(_membership(tenant, user, role, entry))
+            if isinstance(entry.get("user_id"), int):
+                user_map[entry["user_id"]] = user.id
+            outcomes.append(MemberOutcome(email, role.value, "created", user_id=user.id))
             continue
         _, code = invites.pending_invite(
             session,
@@ -269,6 +287,7 @@ def import_tenant(
     actor_id: int | None = None,
     invite_ttl: timedelta = timedelta(days=30),
     on_invite: InviteHook | None = None,
+    create_accounts: bool = False,
 ) -> ImportResult:
     """Recreate the tenant of ``document`` in ``session``'s database; the caller commits.
 
@@ -281,6 +300,10 @@ def import_tenant(
         actor_id: the platform admin importing, recorded in the audit trail.
         invite_ttl: how long the invites of members without an account here stay valid.
         on_invite: called with (email, code, tenant) for each invite, to send it.
+        create_accounts: instead of inviting members who have no account here, create
+            their account without a password (they set one with a password reset):
+            they stay members at once and keep authorship of their rows. For moving
+            a whole instance.
 
     Raises:
         ImportRefused: not an export, a newer format or schema, incomplete or
@@ -312,7 +335,9 @@ def import_tenant(
         created_at=datetime.fromisoformat(created) if created else datetime.now(UTC),
     )
     try:
-        return _write(session, doc, tenant, mappers, result, actor_id, invite_ttl, on_invite)
+        return _write(
+            session, doc, tenant, mappers, result, actor_id, invite_ttl, on_invite, create_accounts
+        )
     except (IntegrityError, DataError) as exc:
         raise ImportRefused(
             f"the database refused a row: {str(exc.orig).splitlines()[0]}; nothing imported"
@@ -328,12 +353,19 @@ def _write(
     actor_id: int | None,
     invite_ttl: timedelta,
     on_invite: InviteHook | None,
+    create_accounts: bool,
 ) -> ImportResult:
     tenant_id = tenant.id
     session.add(tenant)
     session.flush()
     outcomes, user_map = _members(
-        session, doc, tenant, actor_id=actor_id, invite_ttl=invite_ttl, on_invite=on_invite
+        session,
+        doc,
+        tenant,
+        actor_id=actor_id,
+        invite_ttl=invite_ttl,
+        on_invite=on_invite,
+        create_accounts=create_accounts,
     )
     rows: dict[str, int] = {}
     ctx = TenantContext(TenantId(tenant_id), UserId(actor_id) if actor_id else None, Role.OWNER)
@@ -372,6 +404,7 @@ def _write(
         "members",
         len(outcomes) == len(doc["members"]),
         f"{sum(o.status == 'matched' for o in outcomes)} matched to accounts here, "
+        f"{sum(o.status == 'created' for o in outcomes)} accounts created, "
         f"{sum(o.status == 'invited' for o in outcomes)} invited"
         + (
             ""
@@ -389,6 +422,7 @@ def _write(
         actor_id=actor_id,
         rows=sum(rows.values()),
         matched=sum(o.status == "matched" for o in outcomes),
+        created=sum(o.status == "created" for o in outcomes),
         invited=sum(o.status == "invited" for o in outcomes),
     )
     return ImportResult(tenant_id, tenant.slug, rows, outcomes, result)

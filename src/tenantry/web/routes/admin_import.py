@@ -66,10 +66,15 @@ async def other_methods() -> None:
 
 
 @router.post("/tenants/import", status_code=201)
-async def import_document(request: Request, admin: PlatformAdmin, session: DbSession) -> ImportOut:
+async def import_document(
+    request: Request, admin: PlatformAdmin, session: DbSession, create_accounts: bool = False
+) -> ImportOut:
     """The body is the export document itself (``application/json``), up to the body limit;
-    larger documents go through ``tenantry tenants import``."""
-    result = import_tenant(session, await request.body(), actor_id=admin.id)
+    larger documents go through ``tenantry tenants import``. ``create_accounts``: see
+    :func:`tenantry.tenant_import.import_tenant`."""
+    result = import_tenant(
+        session, await request.body(), actor_id=admin.id, create_accounts=create_accounts
+    )
     return ImportOut(
         tenant_id=result.tenant_id,
         slug=result.slug,
