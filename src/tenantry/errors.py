@@ -60,6 +60,12 @@ class PermissionDenied(TenantryError):
     status = 403
 
 
+class NoTenantSelected(PermissionDenied):
+    """Signed in, but the person belongs to no tenant: they can create or join one."""
+
+    code = "no_tenant"
+
+
 class Conflict(TenantryError):
     code = "conflict"
     status = 409
@@ -76,8 +82,17 @@ class InvalidInvite(TenantryError):
 
 
 class RateLimited(TenantryError):
+    """Too many requests; ``headers`` carry ``Retry-After`` and the ``RateLimit-*`` fields."""
+
     code = "rate_limited"
     status = 429
+
+    def __init__(self, message: str, *, retry_after: int = 60, limit: int | None = None) -> None:
+        super().__init__(message, details={"retry_after": retry_after})
+        self.headers = {"Retry-After": str(retry_after), "RateLimit-Reset": str(retry_after)}
+        if limit is not None:
+            self.headers["RateLimit-Limit"] = str(limit)
+            self.headers["RateLimit-Remaining"] = "0"
 
 
 class ValidationFailed(TenantryError):

@@ -17,6 +17,7 @@ class AuditEvent(Base):
     __table_args__ = (
         Index("ix_tenantry_audit_events_tenant_id", "tenant_id", "created_at"),
         Index("ix_tenantry_audit_events_actor_id", "actor_id"),
+        Index("ix_tenantry_audit_events_created_at", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(
