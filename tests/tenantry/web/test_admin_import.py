@@ -57,11 +57,11 @@ def test_everyone_but_a_platform_admin_gets_the_unknown_route_404(
     assert missing.status_code == 404
     for who in (alice, None):
         response = _post(client, doc, who)
-        assert (response.status_code, response.json()) == (404, missing.json())
+        assert (response.status_code, response.text) == (404, missing.text)
     bad_token = client.post(
         "/api/admin/tenants/import", json=doc, headers={"Authorization": "Bearer nope"}
     )
-    assert (bad_token.status_code, bad_token.json()) == (404, missing.json())
+    assert (bad_token.status_code, bad_token.text) == (404, missing.text)
     assert client.get("/api/admin/tenants/import", headers=alice.headers).status_code == 404
 
 
