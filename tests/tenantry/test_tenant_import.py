@@ -2,7 +2,7 @@
 
 SQLite -> PostgreSQL through the admin API, PostgreSQL -> SQLite through the CLI,
 with meterbook's tables and the test notes app (a foreign key between tenant tables).
-Instance-specific fields (docs/accounts-lifecycle.md) are normalised before comparing:
+Instance-specific fields (docs/accounts.md) are normalised before comparing:
 user ids (replaced by the members' emails) and the checksums of
 tables that hold user ids.
 """
