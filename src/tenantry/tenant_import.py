@@ -11,7 +11,7 @@ database has; after writing, every table is read back and checked the same way.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -134,7 +134,8 @@ def _check_integrity(doc: dict[str, Any], result: Verification) -> None:
     sums = doc["summary"].get("checksums") or {}
     for name, rows in sorted(doc["tables"].items()):
         writer = ArrayWriter()
-        writer.chunk(rows)
+        for start in range(0, len(rows), INSERT_BATCH):  # one batch serialised at a time
+            writer.chunk(rows[start : start + INSERT_BATCH])
         if name in counts:
             result.add(
                 f"document rows:{name}",
@@ -255,29 +256,33 @@ def _members(
     return outcomes, user_map
 
 
-def _rows(
+def _batches_to_write(
     mapper: Mapper[Any], rows: list[dict[str, Any]], user_map: dict[int, int]
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The rows as the document should read after import (user ids translated), and as
-    values to insert."""
+) -> Iterator[tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
+    """The rows in key order, a batch at a time: as the document should read after import
+    (user ids translated), and as values to insert. Only a batch is copied at a time."""
     convert = {
         mapper.get_property_by_column(c).key: _converter(_python_type(c))
         for c in table_of(mapper).columns
     }
     user_columns = _user_columns(mapper)
-    expected: list[dict[str, Any]] = []
-    values: list[dict[str, Any]] = []
-    for row in rows:
-        translated = dict(row)
-        for key in user_columns:
-            if translated.get(key) is not None:
-                translated[key] = user_map.get(translated[key])
-        expected.append(translated)
-        try:
-            values.append({k: convert[k](v) for k, v in translated.items()})
-        except (TypeError, ValueError, ArithmeticError) as exc:
-            raise ImportRefused(f"{table_of(mapper).name}: a value cannot be read: {exc}") from exc
-    return expected, values
+    ordered = _in_key_order(mapper, rows)
+    for start in range(0, len(ordered), INSERT_BATCH):
+        expected: list[dict[str, Any]] = []
+        values: list[dict[str, Any]] = []
+        for row in ordered[start : start + INSERT_BATCH]:
+            translated = dict(row)
+            for key in user_columns:
+                if translated.get(key) is not None:
+                    translated[key] = user_map.get(translated[key])
+            expected.append(translated)
+            try:
+                values.append({k: convert[k](v) for k, v in translated.items()})
+            except (TypeError, ValueError, ArithmeticError) as exc:
+                raise ImportRefused(
+                    f"{table_of(mapper).name}: a value cannot be read: {exc}"
+                ) from exc
+        yield expected, values
 
 
 def import_tenant(
@@ -374,16 +379,14 @@ def _write(
         expected: dict[str, ArrayWriter] = {}
         for name in order:
             mapper = mappers[name]
-            wanted, values = _rows(mapper, doc["tables"][name], user_map)
-            for start in range(0, len(values), INSERT_BATCH):
-                batch = [
-                    {**v, "tenant_id": tenant_id} for v in values[start : start + INSERT_BATCH]
-                ]
-                session.execute(insert(mapper.class_), batch)
-            expected[name] = writer = ArrayWriter()
             # Compared in key order, as the export writes them.
-            writer.chunk(_in_key_order(mapper, wanted))
-            rows[name] = len(values)
+            expected[name] = writer = ArrayWriter()
+            for wanted, values in _batches_to_write(mapper, doc["tables"][name], user_map):
+                writer.chunk(wanted)
+                for value in values:
+                    value["tenant_id"] = tenant_id
+                session.execute(insert(mapper.class_), values)
+            rows[name] = writer.count
         session.flush()
         for name in order:
             stored = ArrayWriter()
@@ -434,4 +437,9 @@ def _in_key_order(mapper: Mapper[Any], rows: list[dict[str, Any]]) -> list[dict[
         for c in table_of(mapper).primary_key.columns
         if c.key != "tenant_id"
     ]
-    return sorted(rows, key=lambda r: tuple(r.get(k) for k in keys))
+    try:
+        return sorted(rows, key=lambda r: tuple(r[k] for k in keys))
+    except (KeyError, TypeError) as exc:  # a missing or mistyped key
+        raise ImportRefused(
+            f"{table_of(mapper).name}: every row needs its key ({', '.join(keys)})"
+        ) from exc

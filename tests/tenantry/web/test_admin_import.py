@@ -164,6 +164,9 @@ def test_refusals_write_nothing(
     twice = copy.deepcopy(fresh)
     twice["tables"]["app_notes"] *= 2
     assert "database refused a row" in refused(_reseal(twice))
+    keyless = copy.deepcopy(fresh)
+    keyless["tables"]["app_notes"].append({"body": "no id"})
+    assert "every row needs its key" in refused(_reseal(keyless))
     orphan = copy.deepcopy(fresh)
     orphan["tables"]["app_comments"] = [{"id": 5, "note_id": 999, "text": "orphan"}]
     assert "database refused a row" in refused(_reseal(orphan))
