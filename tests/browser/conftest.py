@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,12 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, mailbox: SmtpServer) -
     plugins = default_plugins()
     migrate(settings, plugins)
     app = create_app(settings, plugins, passwords=Passwords(fast_test_hasher()))
+    # Every browser test signs people up from 127.0.0.1 against this one server: the
+    # per-address limits would throttle the suite (a 6th sign-up a minute), not an attacker.
+    tenancy = app.state.tenancy
+    tenancy.config = replace(
+        tenancy.config, register_rate="600/minute", login_rate="600/minute", join_rate="600/minute"
+    )
     # The session also imported the test-only tables (tests/support): an export walks
     # every mapped tenant table, so they must exist here too, as in tests/conftest.py.
     Base.metadata.create_all(app.state.tenancy.db.engine)
