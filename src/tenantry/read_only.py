@@ -34,7 +34,7 @@ _MESSAGE = (
 )
 
 
-def install_read_only(factory: sessionmaker[Session]) -> None:
+def install_read_only(factory: sessionmaker[Session] | type[Session]) -> None:
     """Refuse every ORM write (flush, bulk insert/update/delete) in ``factory``'s sessions."""
     event.listen(factory, "before_flush", _refuse_flush)
     event.listen(factory, "do_orm_execute", _refuse_statement)
