@@ -18,13 +18,21 @@ def serve(
     migrate_only: bool = typer.Option(
         False, "--migrate-only", help="Apply every migration (and grants), then exit."
     ),
+    workers: int = typer.Option(
+        1, "--workers", min=1, help="Worker processes (production: one or two per core)."
+    ),
 ) -> None:
-    """Migrate the database and run the server (SQLite in ./var unless DATABASE_URL is set)."""
+    """Migrate the database and run the server (SQLite in ./var unless DATABASE_URL is set).
+
+    Each worker builds its app from the environment (``tenantry_server.asgi``);
+    migrations, demo data and the generated signing key are done once, here.
+    """
     import uvicorn
     from pydantic import ValidationError
 
     from tenantry.models import User
     from tenantry_server.app import create_app, default_plugins, migrate
+    from tenantry_server.asgi import FACTORY
     from tenantry_server.settings import Settings
 
     try:
@@ -37,9 +45,9 @@ def serve(
     if migrate_only:
         typer.echo("schema is up to date")
         return
-    server = create_app(settings, plugins)
-    tenancy = server.state.tenancy
+    settings.signing_key()  # generated once here, so every worker signs with the same key
     if demo:
+        tenancy = create_app(settings, plugins).state.tenancy
         with tenancy.db.sessions() as session:
             empty = not session.scalar(select(func.count()).select_from(User))
         lines = (
@@ -54,4 +62,15 @@ def serve(
         elif not empty:
             typer.echo("The database already has accounts; demo data was loaded on first run.")
         typer.echo("")
-    uvicorn.run(server, host=host or settings.host, port=port or settings.port, log_level="info")
+        tenancy.db.dispose()
+    uvicorn.run(
+        FACTORY,
+        factory=True,
+        workers=workers,
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level="info",
+        # A worker imports the whole server before it answers uvicorn's health ping; on a
+        # busy host that takes longer than uvicorn's 5 s default, which kills it at birth.
+        timeout_worker_healthcheck=60,
+    )
