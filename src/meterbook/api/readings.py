@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
 
-from meterbook.api.listing import PageParams
+from meterbook.api.listing import page_params
 from meterbook.api.responses import Json, csv_download, upload_text
 from meterbook.api.schemas import ReadingIn, ReadingPatch
 from meterbook.domain import wh_to_kwh
 from meterbook.models import Reading
+from meterbook.plans import CSV_IMPORT
 from meterbook.services import readings, transfer
-from meterbook.services.common import utcnow
+from meterbook.services.common import Page, utcnow
 from meterbook.services.readings import ReadingRow
-from tenantry.web import DbSession, MemberContext, ViewerContext, get_tenancy, in_thread
+from tenantry.web import (
+    DbSession,
+    MemberContext,
+    ViewerContext,
+    get_tenancy,
+    in_thread,
+    requires_feature,
+)
+
+PageParams = Annotated[Page, Depends(page_params(readings.SORTS))]
 
 router = APIRouter(prefix="/api", tags=["meterbook"])
 
@@ -64,7 +74,7 @@ def create_reading(body: ReadingIn, ctx: MemberContext, session: DbSession) -> J
     return Json(reading_out(reading), status_code=201)
 
 
-@router.post("/readings/import")
+@router.post("/readings/import", dependencies=[Depends(requires_feature(CSV_IMPORT))])
 async def import_readings(request: Request, ctx: MemberContext, session: DbSession) -> Json:
     """CSV with ``read_at,meter_kwh[,note,is_replacement]``: every row or none."""
     text = await upload_text(request)
@@ -73,9 +83,11 @@ async def import_readings(request: Request, ctx: MemberContext, session: DbSessi
 
 
 @router.get("/readings.csv")
-def export_readings(ctx: ViewerContext, request: Request) -> StreamingResponse:
+def export_readings(ctx: MemberContext, request: Request, session: DbSession) -> StreamingResponse:
     name = f"readings-{utcnow():%Y%m%d}.csv"
-    return csv_download(get_tenancy(request).db, ctx, transfer.export_readings, name)
+    return csv_download(
+        get_tenancy(request).db, ctx, transfer.export_readings, name, session=session
+    )
 
 
 @router.get("/readings/{reading_id}")

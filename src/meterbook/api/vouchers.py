@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
 
-from meterbook.api.listing import PageParams
+from meterbook.api.listing import page_params
 from meterbook.api.responses import Json, csv_download, upload_text
 from meterbook.api.schemas import VoucherIn, VoucherPatch
 from meterbook.domain import minor_to_money, wh_to_kwh
 from meterbook.domain.insights import price_per_kwh
 from meterbook.models import Voucher
+from meterbook.plans import CSV_IMPORT
 from meterbook.services import transfer, vouchers
-from meterbook.services.common import utcnow
+from meterbook.services.common import Page, utcnow
 from meterbook.services.vouchers import VoucherRow
-from tenantry.web import DbSession, MemberContext, ViewerContext, get_tenancy, in_thread
+from tenantry.web import (
+    DbSession,
+    MemberContext,
+    ViewerContext,
+    get_tenancy,
+    in_thread,
+    requires_feature,
+)
+
+PageParams = Annotated[Page, Depends(page_params(vouchers.SORTS))]
 
 router = APIRouter(prefix="/api", tags=["meterbook"])
 
@@ -56,7 +66,7 @@ def create_voucher(body: VoucherIn, ctx: MemberContext, session: DbSession) -> J
     return Json(voucher_out(voucher), status_code=201)
 
 
-@router.post("/vouchers/import")
+@router.post("/vouchers/import", dependencies=[Depends(requires_feature(CSV_IMPORT))])
 async def import_vouchers(request: Request, ctx: MemberContext, session: DbSession) -> Json:
     """CSV with ``purchased_on,amount,kwh[,currency,token_number,vendor,notes]``: all or none."""
     text = await upload_text(request)
@@ -65,9 +75,11 @@ async def import_vouchers(request: Request, ctx: MemberContext, session: DbSessi
 
 
 @router.get("/vouchers.csv")
-def export_vouchers(ctx: ViewerContext, request: Request) -> StreamingResponse:
+def export_vouchers(ctx: MemberContext, request: Request, session: DbSession) -> StreamingResponse:
     name = f"vouchers-{utcnow():%Y%m%d}.csv"
-    return csv_download(get_tenancy(request).db, ctx, transfer.export_vouchers, name)
+    return csv_download(
+        get_tenancy(request).db, ctx, transfer.export_vouchers, name, session=session
+    )
 
 
 @router.get("/vouchers/{voucher_id}")
