@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
 
-from tenantry.read_only import READ_ONLY, install_read_only
+from tenantry.read_only import READ_ONLY, READ_ONLY_INFO, install_read_only
 from tenantry.rls.session import install_rls_context
 from tenantry.scoping import install_scoping
 from tenantry.sqlite import SQLITE_PRAGMAS, configure_sqlite
@@ -59,6 +59,7 @@ class AsyncSessions:
         self.read_sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
             self.engine.execution_options(**{READ_ONLY: True}),
             expire_on_commit=False,
+            info=READ_ONLY_INFO,
             sync_session_class=_session_class(read_only=True, postgresql=postgresql),
         )
 

@@ -17,6 +17,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from tenantry.models import AuditEvent
+from tenantry.read_only import is_read_only, record_apart
 
 
 def record(
@@ -28,12 +29,18 @@ def record(
     target: str | None = None,
     **details: Any,
 ) -> None:
-    """Add an audit event to the session's unit of work (it commits with the change)."""
-    session.add(
-        AuditEvent(
-            tenant_id=tenant_id, actor_id=actor_id, action=action, target=target, details=details
-        )
+    """Add an audit event to the session's unit of work (it commits with the change).
+
+    A read-only session (a GET's: an operator viewing a tenant) cannot carry it:
+    then the event is written at once, in a transaction of its own.
+    """
+    event = AuditEvent(
+        tenant_id=tenant_id, actor_id=actor_id, action=action, target=target, details=details
     )
+    if is_read_only(session):
+        record_apart(session, event)
+    else:
+        session.add(event)
 
 
 @dataclass(frozen=True, slots=True)

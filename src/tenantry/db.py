@@ -11,7 +11,7 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from tenantry.read_only import READ_ONLY, install_read_only
+from tenantry.read_only import READ_ONLY, READ_ONLY_INFO, install_read_only
 from tenantry.rls.session import install_rls_context
 from tenantry.row_audit import install_row_audit
 from tenantry.scoping import install_scoping
@@ -53,7 +53,9 @@ class Database:
         # Safe requests and long reads (exports, CSV streams): never write; on SQLite a
         # deferred BEGIN that takes no lock (tenantry.read_only).
         self.read_sessions: sessionmaker[Session] = sessionmaker(
-            self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
+            self.engine.execution_options(**{READ_ONLY: True}),
+            expire_on_commit=False,
+            info=READ_ONLY_INFO,
         )
         install_scoping(self.sessions)
         install_scoping(self.read_sessions)

@@ -34,6 +34,25 @@ _MESSAGE = (
 )
 
 
+def is_read_only(session: Session) -> bool:
+    """Whether ``session`` came from a read-only factory (see :data:`READ_ONLY_INFO`)."""
+    return bool(session.info.get(READ_ONLY))
+
+
+def record_apart(session: Session, *objects: object) -> None:
+    """Write control-plane ``objects`` in a short transaction of their own, committed now.
+
+    For the audit trail of reads: a read-only session cannot carry the row itself.
+    """
+    bind = session.get_bind().execution_options(**{READ_ONLY: False})
+    with Session(bind) as apart, apart.begin():
+        apart.add_all(objects)
+
+
+# ``sessionmaker(info=READ_ONLY_INFO)``: marks the sessions a read-only factory makes.
+READ_ONLY_INFO = {READ_ONLY: True}
+
+
 def install_read_only(factory: sessionmaker[Session] | type[Session]) -> None:
     """Refuse every ORM write (flush, bulk insert/update/delete) in ``factory``'s sessions."""
     event.listen(factory, "before_flush", _refuse_flush)

@@ -31,6 +31,7 @@ from tenantry.context import TenantContext, maybe_current_tenant
 from tenantry.errors import CrossTenantWrite, NoTenantContext, TenantryError
 from tenantry.models.audit import AuditEvent
 from tenantry.models.base import Base, TenantScoped, is_tenant_scoped
+from tenantry.read_only import is_read_only, record_apart
 
 log = logging.getLogger("tenantry.scoping")
 
@@ -210,7 +211,8 @@ def unscoped(session: Session, *, reason: str, actor_id: int | None = None) -> I
     """Turn scoping off for ``session`` inside the block: the only escape hatch.
 
     For platform administration and maintenance. The use is recorded as an
-    audit event (flushed with the session) and logged. On exit, objects of other
+    audit event (flushed with the session, or at once in a transaction of its
+    own when the session is read-only) and logged. On exit, objects of other
     tenants loaded inside the block leave the identity map.
 
     Args:
@@ -221,7 +223,11 @@ def unscoped(session: Session, *, reason: str, actor_id: int | None = None) -> I
     if not reason.strip():
         raise ValueError("unscoped() needs a reason")
     log.warning("unscoped session: %s (actor %s)", reason, actor_id)
-    session.add(AuditEvent(action="unscoped", actor_id=actor_id, details={"reason": reason}))
+    event = AuditEvent(action="unscoped", actor_id=actor_id, details={"reason": reason})
+    if is_read_only(session):  # a GET's session: the audit row is written on its own
+        record_apart(session, event)
+    else:
+        session.add(event)
     previous = session.info.get(_UNSCOPED)
     session.info[_UNSCOPED] = reason
     try:
