@@ -57,7 +57,7 @@ def two_workers(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # a guard against hanging, not a measurement
         while True:
             try:
                 if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
@@ -65,7 +65,9 @@ def two_workers(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]
             except httpx.HTTPError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"server did not start: {proc.stderr.read()!r}")  # type: ignore[union-attr]
+                proc.kill()
+                _, err = proc.communicate(timeout=30)
+                raise AssertionError(f"server did not start: {err.decode()[-2000:]}")
             time.sleep(0.2)
         yield base, proc
     finally:
