@@ -12,9 +12,9 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
-from tenantry.read_only import READ_ONLY, READ_ONLY_INFO, install_read_only
+from tenantry.read_only import READ_ONLY, install_deferred_writes, install_read_only
 from tenantry.rls.session import install_rls_context
 from tenantry.scoping import install_scoping
 from tenantry.sqlite import SQLITE_PRAGMAS, configure_sqlite
@@ -51,16 +51,21 @@ class AsyncSessions:
         if backend == "sqlite":
             configure_sqlite(self.engine.sync_engine, {**SQLITE_PRAGMAS, **(sqlite_pragmas or {})})
         postgresql = backend == "postgresql"
+        write_class = _session_class(read_only=False, postgresql=postgresql)
+        read_class = _session_class(read_only=True, postgresql=postgresql)
         self.sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
-            self.engine,
-            expire_on_commit=False,
-            sync_session_class=_session_class(read_only=False, postgresql=postgresql),
+            self.engine, expire_on_commit=False, sync_session_class=write_class
         )
         self.read_sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
             self.engine.execution_options(**{READ_ONLY: True}),
             expire_on_commit=False,
-            info=READ_ONLY_INFO,
-            sync_session_class=_session_class(read_only=True, postgresql=postgresql),
+            info={READ_ONLY: True},
+            sync_session_class=read_class,
+        )
+        # Audit events of reads: written after the read commits, inside its greenlet.
+        install_deferred_writes(
+            read_class,
+            sessionmaker(self.engine.sync_engine, class_=write_class, expire_on_commit=False),
         )
 
     async def dispose(self) -> None:

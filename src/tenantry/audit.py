@@ -17,7 +17,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from tenantry.models import AuditEvent
-from tenantry.read_only import is_read_only, record_apart
+from tenantry.read_only import defer_write
 
 
 def record(
@@ -31,15 +31,13 @@ def record(
 ) -> None:
     """Add an audit event to the session's unit of work (it commits with the change).
 
-    A read-only session (a GET's: an operator viewing a tenant) cannot carry it:
-    then the event is written at once, in a transaction of its own.
+    In a read-only session (a download, a view) the event is written after the
+    read commits, in a transaction of its own (:func:`tenantry.read_only.defer_write`).
     """
     event = AuditEvent(
         tenant_id=tenant_id, actor_id=actor_id, action=action, target=target, details=details
     )
-    if is_read_only(session):
-        record_apart(session, event)
-    else:
+    if not defer_write(session, event):
         session.add(event)
 
 

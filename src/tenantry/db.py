@@ -11,7 +11,7 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from tenantry.read_only import READ_ONLY, READ_ONLY_INFO, install_read_only
+from tenantry.read_only import READ_ONLY, install_deferred_writes, install_read_only
 from tenantry.rls.session import install_rls_context
 from tenantry.row_audit import install_row_audit
 from tenantry.scoping import install_scoping
@@ -55,11 +55,12 @@ class Database:
         self.read_sessions: sessionmaker[Session] = sessionmaker(
             self.engine.execution_options(**{READ_ONLY: True}),
             expire_on_commit=False,
-            info=READ_ONLY_INFO,
+            info={READ_ONLY: True},
         )
         install_scoping(self.sessions)
         install_scoping(self.read_sessions)
         install_read_only(self.read_sessions)
+        install_deferred_writes(self.read_sessions, self.sessions)
         install_row_audit(self.sessions)
         if self.engine.dialect.name == "postgresql":
             install_rls_context(self.sessions)

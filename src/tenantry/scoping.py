@@ -31,7 +31,7 @@ from tenantry.context import TenantContext, maybe_current_tenant
 from tenantry.errors import CrossTenantWrite, NoTenantContext, TenantryError
 from tenantry.models.audit import AuditEvent
 from tenantry.models.base import Base, TenantScoped, is_tenant_scoped
-from tenantry.read_only import is_read_only, record_apart
+from tenantry.read_only import defer_write
 
 log = logging.getLogger("tenantry.scoping")
 
@@ -224,9 +224,7 @@ def unscoped(session: Session, *, reason: str, actor_id: int | None = None) -> I
         raise ValueError("unscoped() needs a reason")
     log.warning("unscoped session: %s (actor %s)", reason, actor_id)
     event = AuditEvent(action="unscoped", actor_id=actor_id, details={"reason": reason})
-    if is_read_only(session):  # a GET's session: the audit row is written on its own
-        record_apart(session, event)
-    else:
+    if not defer_write(session, event):
         session.add(event)
     previous = session.info.get(_UNSCOPED)
     session.info[_UNSCOPED] = reason
