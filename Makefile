@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -U pip
-	$(BIN)/pip install -q -e '.[server,postgres,dev]'
+	$(BIN)/pip install -q -e '.[server,postgres,async,dev]'
 	touch $@
 
 run: $(BIN)/.installed

@@ -19,7 +19,14 @@ from tenantry.db import Database
 from tenantry.errors import NotFound
 from tenantry.models import Base, TenantScoped, tenant_foreign_key
 from tenantry.models.base import RowId
-from tenantry.web import DbSession, MemberContext, Tenancy, ViewerContext, get_tenancy
+from tenantry.web import (
+    AsyncDbSession,
+    DbSession,
+    MemberContext,
+    Tenancy,
+    ViewerContext,
+    get_tenancy,
+)
 
 
 class AppNote(TenantScoped, Base):
@@ -104,6 +111,52 @@ async def delete_note(note_id: int, ctx: MemberContext, session: DbSession) -> R
     return Response(status_code=204)
 
 
+# The same resource for async apps: AsyncSession routes behind the same walls.
+async_router = APIRouter(prefix="/api/anotes")
+
+
+async def _aget(session: AsyncDbSession, tenant_id: object, note_id: int) -> AppNote:
+    note = await session.get(AppNote, (tenant_id, note_id))
+    if note is None:
+        raise NotFound("note not found")
+    return note
+
+
+@async_router.get("")
+async def alist_notes(ctx: ViewerContext, session: AsyncDbSession) -> list[NoteOut]:
+    rows = await session.execute(select(AppNote.id, AppNote.body).order_by(AppNote.id))
+    return [NoteOut(id=i, body=b) for i, b in rows]
+
+
+@async_router.post("", status_code=201)
+async def acreate_note(body: NoteIn, ctx: MemberContext, session: AsyncDbSession) -> NoteOut:
+    note = AppNote(body=body.body)
+    session.add(note)
+    await session.flush()
+    return NoteOut(id=note.id, body=note.body)
+
+
+@async_router.get("/{note_id}")
+async def aread_note(note_id: int, ctx: ViewerContext, session: AsyncDbSession) -> NoteOut:
+    note = await _aget(session, ctx.tenant_id, note_id)
+    return NoteOut(id=note.id, body=note.body)
+
+
+@async_router.put("/{note_id}")
+async def aupdate_note(
+    note_id: int, body: NoteIn, ctx: MemberContext, session: AsyncDbSession
+) -> NoteOut:
+    note = await _aget(session, ctx.tenant_id, note_id)
+    note.body = body.body
+    return NoteOut(id=note.id, body=note.body)
+
+
+@async_router.delete("/{note_id}", status_code=204)
+async def adelete_note(note_id: int, ctx: MemberContext, session: AsyncDbSession) -> Response:
+    await session.delete(await _aget(session, ctx.tenant_id, note_id))
+    return Response(status_code=204)
+
+
 class NotesPlugin:
     """The test app as a server plugin; its tables come from ``create_all`` in tests."""
 
@@ -116,6 +169,7 @@ class NotesPlugin:
     def install(self, app: FastAPI, tenancy: Tenancy) -> None:
         tenancy.jobs.job("notes.add")(add_note_job)
         app.include_router(router)
+        app.include_router(async_router)
 
     def seed_demo(self, db: Database, tenancy: Tenancy) -> list[str]:
         return []

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -14,45 +15,12 @@ from tenantry.read_only import READ_ONLY, install_deferred_writes, install_read_
 from tenantry.rls.session import install_rls_context
 from tenantry.row_audit import install_row_audit
 from tenantry.scoping import install_scoping
+from tenantry.sqlite import SQLITE_PRAGMAS, configure_sqlite
+
+if TYPE_CHECKING:
+    from tenantry.async_db import AsyncSessions
 
 __all__ = ["READ_ONLY", "SQLITE_PRAGMAS", "Database", "make_engine"]
-
-SQLITE_PRAGMAS: Mapping[str, str] = {
-    "journal_mode": "WAL",
-    "synchronous": "NORMAL",
-    "foreign_keys": "ON",
-    "busy_timeout": "10000",
-}
-
-
-def _configure_sqlite(engine: Engine, pragmas: Mapping[str, str]) -> None:
-    """WAL, a busy timeout, foreign keys on; writers begin ``IMMEDIATE``, readers deferred.
-
-    pysqlite's own transaction handling is switched off so that a writing
-    transaction takes the write lock up front: a read-then-write (an invite's
-    use count, a meter reading checked against the previous one) can then never
-    fail with "database is locked" half way, it waits its turn instead. A
-    read-only transaction (:mod:`tenantry.read_only`) begins deferred and takes
-    no lock at all: WAL readers never wait for writers, nor writers for them.
-    """
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.isolation_level = None
-        cur = dbapi_conn.cursor()
-        for name, value in pragmas.items():
-            cur.execute(f"PRAGMA {name}={value}")
-        cur.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Any) -> None:
-        read_only = bool(conn.get_execution_options().get(READ_ONLY, False))
-        info = conn.info  # lives with the pooled DBAPI connection
-        if info.get(READ_ONLY, False) != read_only:
-            # A Core write slipping past the ORM guard fails here, never half way.
-            conn.exec_driver_sql(f"PRAGMA query_only={'ON' if read_only else 'OFF'}")
-            info[READ_ONLY] = read_only
-        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def make_engine(
@@ -67,7 +35,7 @@ def make_engine(
     kwargs.setdefault("hide_parameters", True)
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(url, **kwargs)
-        _configure_sqlite(engine, {**SQLITE_PRAGMAS, **(sqlite_pragmas or {})})
+        configure_sqlite(engine, {**SQLITE_PRAGMAS, **(sqlite_pragmas or {})})
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
@@ -78,6 +46,8 @@ class Database:
 
     def __init__(self, url: str, **engine_kwargs: Any) -> None:
         self.url = url
+        self._engine_kwargs = engine_kwargs
+        self._aio: AsyncSessions | None = None
         self.engine = make_engine(url, **engine_kwargs)
         self.sessions: sessionmaker[Session] = sessionmaker(self.engine, expire_on_commit=False)
         # Safe requests and long reads (exports, CSV streams): never write; on SQLite a
@@ -106,5 +76,24 @@ class Database:
         with self.sessions() as session, session.begin():
             yield session
 
+    @property
+    def aio(self) -> AsyncSessions:
+        """``AsyncSession`` factories on the same database, made on first use (async apps)."""
+        if self._aio is None:
+            from tenantry.async_db import AsyncSessions
+
+            self._aio = AsyncSessions(self.url, **self._engine_kwargs)
+        return self._aio
+
     def dispose(self) -> None:
+        """Close every pooled connection (from async code, await :meth:`dispose_async`)."""
         self.engine.dispose()
+        if self._aio is not None:
+            aio, self._aio = self._aio, None
+            asyncio.run(aio.dispose())
+
+    async def dispose_async(self) -> None:
+        self.engine.dispose()
+        if self._aio is not None:
+            aio, self._aio = self._aio, None
+            await aio.dispose()

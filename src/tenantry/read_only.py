@@ -35,7 +35,7 @@ _MESSAGE = (
 )
 
 
-def install_read_only(factory: sessionmaker[Session]) -> None:
+def install_read_only(factory: sessionmaker[Session] | type[Session]) -> None:
     """Refuse every ORM write (flush, bulk insert/update/delete) in ``factory``'s sessions."""
     event.listen(factory, "before_flush", _refuse_flush)
     event.listen(factory, "do_orm_execute", _refuse_statement)
@@ -65,7 +65,7 @@ def defer_write(session: Session, obj: object) -> bool:
 
 
 def install_deferred_writes(
-    read_factory: sessionmaker[Session], write_factory: sessionmaker[Session]
+    read_factory: sessionmaker[Session] | type[Session], write_factory: sessionmaker[Session]
 ) -> None:
     """Write what :func:`defer_write` held when a read-only session of ``read_factory`` commits."""
 

@@ -8,7 +8,9 @@ and any write into another tenant raises. With no tenant context, touching a
 tenant table raises, except inside :func:`unscoped`, the one escape hatch.
 
 A session is pinned to the first tenant it serves and refuses any other, so
-its identity map never carries one tenant's objects into another's request.
+its identity map never carries one tenant's objects into another's request;
+it keeps serving that tenant after the scope is left, so a commit in teardown
+flushes for the tenant whose changes they are.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ class SessionTenantMismatch(TenantryError):
     status = 500
 
 
-def install_scoping(factory: sessionmaker[Session]) -> None:
+def install_scoping(factory: sessionmaker[Session] | type[Session]) -> None:
     """Attach the scoping hooks to every session ``factory`` makes."""
     event.listen(factory, "do_orm_execute", _on_execute)
     event.listen(factory, "before_flush", _before_flush)
@@ -118,7 +120,10 @@ def session_tenant(session: Session) -> uuid.UUID | None:
         return None
     pinned = session.info.get(_PINNED)
     if pinned is None:
+        # Pinned and bound: the session's final flush (at commit, perhaps after the
+        # scope was left) still writes for this tenant.
         session.info[_PINNED] = ctx.tenant_id
+        session.info[_BOUND] = ctx
     elif pinned != ctx.tenant_id:
         raise SessionTenantMismatch(
             "this session already served another tenant; use one session per tenant scope"
@@ -206,7 +211,8 @@ def unscoped(session: Session, *, reason: str, actor_id: int | None = None) -> I
     """Turn scoping off for ``session`` inside the block: the only escape hatch.
 
     For platform administration and maintenance. The use is recorded as an
-    audit event (flushed with the session) and logged. On exit, objects of other
+    audit event (flushed with the session, or at once in a transaction of its
+    own when the session is read-only) and logged. On exit, objects of other
     tenants loaded inside the block leave the identity map.
 
     Args:

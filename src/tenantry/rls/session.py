@@ -32,7 +32,7 @@ _SET_TENANT = text(f"SELECT set_config('{TENANT_SETTING}', :tenant_id, true)")
 _APPLIED = "tenantry.rls_tenant"
 
 
-def install_rls_context(factory: sessionmaker[Any]) -> None:
+def install_rls_context(factory: sessionmaker[Any] | type[Session]) -> None:
     """Set ``app.tenant_id`` at the start of each transaction of ``factory``'s sessions.
 
     Only connections to PostgreSQL are touched; on other backends this is a no-op.

@@ -3,6 +3,7 @@
 from tenantry.web.config import TenancyConfig
 from tenantry.web.deps import (
     AdminContext,
+    AsyncDbSession,
     CurrentClaims,
     DbSession,
     MemberContext,
@@ -18,6 +19,7 @@ from tenantry.web.tenancy import Tenancy
 
 __all__ = [
     "AdminContext",
+    "AsyncDbSession",
     "CurrentClaims",
     "DbSession",
     "MemberContext",

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import nullcontext
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
+import anyio
 from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from tenantry.accounts import check_session
-from tenantry.context import TenantContext, tenant_scope
+from tenantry.context import TenantContext, maybe_current_tenant, tenant_scope
 from tenantry.errors import AuthenticationFailed, NoTenantSelected, PermissionDenied
 from tenantry.plans import REQUESTS, require_feature
 from tenantry.read_only import READ_ONLY
@@ -27,6 +29,8 @@ from tenantry.web.resolution import TenantClaim, claim_from_request, resolve_mem
 
 if TYPE_CHECKING:
     from tenantry.web.tenancy import Tenancy
+
+T = TypeVar("T")
 
 
 def get_tenancy(request: Request) -> Tenancy:
@@ -88,6 +92,37 @@ async def _session(request: Request) -> AsyncIterator[Session]:
 DbSession = Annotated[Session, Depends(_session, scope="function")]
 
 
+async def _async_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The ``AsyncSession`` twin of :data:`DbSession`, for ``async def`` routes.
+
+    Same rules: read-only for safe methods, committed in teardown for the
+    tenant the session served (or the request's, when it is already known).
+    """
+    aio = get_tenancy(request).db.aio
+    factory = aio.read_sessions if request.method in SAFE_METHODS else aio.sessions
+    session = factory()
+    ctx = maybe_current_tenant()
+    if ctx is not None:
+        bind_tenant(session.sync_session, ctx)
+    try:
+        yield session
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await session.rollback()
+            await session.close()
+        raise
+    bound = bound_context(session.sync_session)
+    with anyio.CancelScope(shield=True):
+        try:
+            with tenant_scope(bound) if bound is not None else nullcontext():
+                await session.commit()
+        finally:
+            await session.close()  # rolls back whatever a failed commit left
+
+
+AsyncDbSession = Annotated[AsyncSession, Depends(_async_session, scope="function")]
+
+
 def bearer_token(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
@@ -111,7 +146,7 @@ TokenClaims = Annotated[AccessClaims, Depends(_token_claims)]
 
 async def _claims(claims: TokenClaims, session: DbSession) -> AccessClaims:
     """The token's claims, once its user is known to exist and its session is not ended."""
-    await in_thread(check_session, session, claims.user_id, claims.session_version)
+    await in_thread(_short_read, session, check_session, claims.user_id, claims.session_version)
     return claims
 
 
@@ -158,17 +193,25 @@ def _resolve(
     the user, their session version and the membership; ``admit`` then counts
     the request against its tenant's and user's rate limits (429 past either).
     """
-    if session.in_transaction():  # an earlier dependency used the session: stay in it
-        ctx = resolve_membership(session, claim, user_id, session_version=session_version)
-    else:
-        session.connection(execution_options={READ_ONLY: True})
-        try:
-            ctx = resolve_membership(session, claim, user_id, session_version=session_version)
-        finally:
-            session.rollback()
+    ctx = _short_read(session, resolve_membership, claim, user_id, session_version=session_version)
     admit(ctx)
     bind_tenant(session, ctx)
     return ctx
+
+
+def _short_read(session: Session, check: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run ``check`` in a read-only transaction ended at once (or in the open one, if any).
+
+    A writer's transaction would take SQLite's write lock (``BEGIN IMMEDIATE``)
+    and hold it, or a pooled connection, while the request waits for a thread.
+    """
+    if session.in_transaction():  # an earlier dependency used the session: stay in it
+        return check(session, *args, **kwargs)
+    session.connection(execution_options={READ_ONLY: True})
+    try:
+        return check(session, *args, **kwargs)
+    finally:
+        session.rollback()
 
 
 TenantContextDep = Annotated[TenantContext, Depends(_tenant_context, scope="function")]

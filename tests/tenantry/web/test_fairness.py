@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, event, func, select, text
 
 from tenantry.db import Database
-from tenantry.web import DbSession, Tenancy, ViewerContext
+from tenantry.web import AsyncDbSession, DbSession, Tenancy, ViewerContext
 from tenantry_server.app import create_app, default_plugins
 from tenantry_server.settings import Settings
 from tests.conftest import FAST_PASSWORDS, is_postgres, only_sqlite, register
@@ -38,6 +38,15 @@ def slow(ctx: ViewerContext, session: DbSession) -> dict[str, Any]:
         session.execute(select(func.pg_advisory_xact_lock(LOCK_KEY)))
     else:
         session.execute(select(func.tenantry_test_wait()))
+    return {"done": True}
+
+
+@router.get("/async")
+async def slow_async(ctx: ViewerContext, session: AsyncDbSession) -> dict[str, Any]:
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(select(func.pg_advisory_xact_lock(LOCK_KEY)))
+    else:
+        await session.execute(select(func.tenantry_test_wait()))
     return {"done": True}
 
 
@@ -84,12 +93,14 @@ def slow_client(settings: Settings, gate: Gate) -> Iterator[TestClient]:
     app = create_app(
         settings, [*default_plugins(), NotesPlugin(), SlowPlugin()], passwords=FAST_PASSWORDS
     )
-    engine = app.state.tenancy.db.engine
+    db: Database = app.state.tenancy.db
 
-    @event.listens_for(engine, "connect")
-    def _register(dbapi_conn: Any, _record: Any) -> None:
-        if engine.dialect.name == "sqlite":
-            dbapi_conn.create_function("tenantry_test_wait", 0, gate.wait)
+    def register_wait(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.create_function("tenantry_test_wait", 0, gate.wait)
+
+    if db.is_sqlite:
+        event.listen(db.engine, "connect", register_wait)
+        event.listen(db.aio.engine.sync_engine, "connect", register_wait)
 
     with TestClient(app) as client:
         yield client
@@ -137,16 +148,18 @@ def slow_query_held(settings: Settings, gate: Gate) -> Iterator[Callable[[], int
         owner.dispose()
 
 
+@pytest.mark.parametrize("route", ["/api/slow", "/api/slow/async"])
 def test_a_slow_query_holds_up_neither_another_tenant_nor_healthz(
-    slow_client: TestClient, settings: Settings, gate: Gate
+    slow_client: TestClient, settings: Settings, gate: Gate, route: str
 ) -> None:
     alice = register(slow_client, "alice@example.com")
     bob = register(slow_client, "bob@example.com")
     with ThreadPoolExecutor(2) as pool, slow_query_held(settings, gate) as blocked:
-        slow = pool.submit(slow_client.get, "/api/slow", headers=alice.headers)
+        slow = pool.submit(slow_client.get, route, headers=alice.headers)
         until(lambda: blocked() == 1, "the slow query to start")
         assert slow_client.get("/healthz").status_code == 200
         assert slow_client.get("/api/notes", headers=bob.headers).status_code == 200
+        assert slow_client.get("/api/anotes", headers=bob.headers).status_code == 200
         # Alice's own other requests are not stuck behind her slow one either.
         assert slow_client.get("/api/notes", headers=alice.headers).status_code == 200
         assert not slow.done()

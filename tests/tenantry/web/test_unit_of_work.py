@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from tenantry.db import Database
 from tenantry.errors import Conflict
-from tenantry.web import DbSession, MemberContext, Tenancy
+from tenantry.web import AsyncDbSession, DbSession, MemberContext, Tenancy
 from tenantry_server.app import create_app, default_plugins
 from tenantry_server.settings import Settings
 from tests.conftest import FAST_PASSWORDS, Member, register
@@ -23,6 +23,23 @@ router = APIRouter(prefix="/api/uow")
 @router.post("/notes", status_code=201)
 async def insert_without_flush(body: NoteIn, ctx: MemberContext, session: DbSession) -> None:
     session.add(AppNote(body=body.body))
+
+
+@router.post("/anotes", status_code=201)
+async def async_insert_without_flush(
+    body: NoteIn, ctx: MemberContext, session: AsyncDbSession
+) -> None:
+    session.add(AppNote(body=body.body))
+
+
+@router.get("/write-in-a-get")
+def write_in_a_get(ctx: MemberContext, session: DbSession) -> None:
+    session.add(AppNote(body="written by a GET"))
+
+
+@router.get("/awrite-in-a-get")
+async def async_write_in_a_get(ctx: MemberContext, session: AsyncDbSession) -> None:
+    session.add(AppNote(body="written by a GET"))
 
 
 @router.post("/notes/{note_id}/fail")
@@ -67,27 +84,33 @@ def _note(client: TestClient, member: Member, body: str) -> int:
     return note_id
 
 
-def test_insert_without_flush_is_committed(uow_client: TestClient) -> None:
+SYNC_AND_ASYNC = pytest.mark.parametrize("kind", ["notes", "anotes"])
+
+
+@SYNC_AND_ASYNC
+def test_insert_without_flush_is_committed(uow_client: TestClient, kind: str) -> None:
     alice = register(uow_client, "alice@example.com")
-    response = uow_client.post("/api/uow/notes", json={"body": "quiet"}, headers=alice.headers)
+    response = uow_client.post(f"/api/uow/{kind}", json={"body": "quiet"}, headers=alice.headers)
     assert response.status_code == 201, response.text
     assert _bodies(uow_client, alice) == ["quiet"]
 
 
-def test_update_without_flush_is_committed(uow_client: TestClient) -> None:
+@SYNC_AND_ASYNC
+def test_update_without_flush_is_committed(uow_client: TestClient, kind: str) -> None:
     alice = register(uow_client, "alice@example.com")
     note_id = _note(uow_client, alice, "before")
     response = uow_client.put(
-        f"/api/notes/{note_id}", json={"body": "after"}, headers=alice.headers
+        f"/api/{kind}/{note_id}", json={"body": "after"}, headers=alice.headers
     )
     assert response.status_code == 200, response.text
     assert _bodies(uow_client, alice) == ["after"]
 
 
-def test_delete_without_flush_is_committed(uow_client: TestClient) -> None:
+@SYNC_AND_ASYNC
+def test_delete_without_flush_is_committed(uow_client: TestClient, kind: str) -> None:
     alice = register(uow_client, "alice@example.com")
     note_id = _note(uow_client, alice, "doomed")
-    response = uow_client.delete(f"/api/notes/{note_id}", headers=alice.headers)
+    response = uow_client.delete(f"/api/{kind}/{note_id}", headers=alice.headers)
     assert response.status_code == 204, response.text
     assert _bodies(uow_client, alice) == []
 
@@ -113,3 +136,27 @@ def test_an_unflushed_insert_lands_in_the_callers_tenant_only(uow_client: TestCl
     )
     assert response.status_code == 404
     assert _bodies(uow_client, alice) == ["alice's"]
+
+
+@pytest.mark.parametrize("route", ["write-in-a-get", "awrite-in-a-get"])
+def test_a_get_cannot_write(uow_client: TestClient, route: str) -> None:
+    alice = register(uow_client, "alice@example.com")
+    response = uow_client.get(f"/api/uow/{route}", headers=alice.headers)
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "internal_error"
+    assert _bodies(uow_client, alice) == []
+
+
+def test_async_routes_see_only_their_tenant(uow_client: TestClient) -> None:
+    alice = register(uow_client, "alice@example.com")
+    bob = register(uow_client, "bob@example.com")
+    note_id = _note(uow_client, alice, "alice's")
+    assert uow_client.get("/api/anotes", headers=bob.headers).json() == []
+    assert uow_client.get(f"/api/anotes/{note_id}", headers=bob.headers).status_code == 404
+    put = uow_client.put(f"/api/anotes/{note_id}", json={"body": "bob"}, headers=bob.headers)
+    assert put.status_code == 404
+    assert uow_client.delete(f"/api/anotes/{note_id}", headers=bob.headers).status_code == 404
+    assert uow_client.get(f"/api/anotes/{note_id}", headers=alice.headers).json() == {
+        "id": note_id,
+        "body": "alice's",
+    }

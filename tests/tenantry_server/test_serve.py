@@ -1,0 +1,106 @@
+"""``tenantry serve --workers 2``: the documented production setup, started as a user would."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import PASSWORD
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            # the command may contain spaces: the fields after ")" are fixed
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            if ppid == pid:
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.fixture
+def two_workers(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'serve.sqlite3'}",
+        "TENANTRY_DATA_DIR": str(tmp_path / "var"),  # no key set: one is generated, once
+    }
+    env.pop("TENANTRY_SECRET_KEY", None)
+    tenantry = Path(sys.executable).parent / "tenantry"
+    proc = subprocess.Popen(
+        [str(tenantry), "serve", "--workers", "2", "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180  # a guard against hanging, not a measurement
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                _, err = proc.communicate(timeout=30)
+                raise AssertionError(f"server did not start: {err.decode()[-2000:]}")
+            time.sleep(0.2)
+        yield base, proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def test_two_workers_serve_one_database_with_one_key(
+    two_workers: tuple[str, subprocess.Popen[bytes]],
+) -> None:
+    base, proc = two_workers
+    assert len(_children(proc.pid)) >= 2  # two workers (and perhaps a resource tracker)
+    registered = httpx.post(
+        f"{base}/api/auth/register",
+        json={"email": "w@example.com", "password": PASSWORD, "tenant_name": "Workers"},
+        timeout=30,
+    )
+    assert registered.status_code == 201, registered.text
+    headers = {"Authorization": f"Bearer {registered.json()['access_token']}"}
+    # New connections each time, spread over both workers: each accepts the token and
+    # sees the writes of the other.
+    for i in range(12):
+        created = httpx.post(
+            f"{base}/api/readings",
+            json={"read_at": f"2024-01-{i + 1:02d}T12:00:00Z", "meter_kwh": f"{1000 + i}"},
+            headers=headers,
+            timeout=30,
+        )
+        assert created.status_code == 201, created.text
+        listed = httpx.get(f"{base}/api/readings", headers=headers, timeout=30)
+        assert listed.status_code == 200
+        assert listed.json()["total"] == i + 1
