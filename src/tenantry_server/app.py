@@ -62,6 +62,7 @@ def create_app(
             rate_limit_storage=settings.rate_limit_storage,
             access_cookie="tenantry_access",
             default_tenant_name=household_name,
+            tenant_concurrency=settings.tenant_concurrency,
         ),
         passwords=passwords,
     )

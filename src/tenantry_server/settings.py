@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1_048_576
     rate_limit_storage: str = "memory://"
     secure_cookies: bool = False
+    # Requests of one tenant served at once per process; its others wait (TenancyConfig).
+    tenant_concurrency: int = Field(default=4, ge=1)
     host: str = "127.0.0.1"
     port: int = 8000
 

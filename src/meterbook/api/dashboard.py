@@ -59,7 +59,7 @@ def dashboard_out(d: Dashboard) -> dict[str, Any]:
 
 
 @router.get("/dashboard")
-async def get_dashboard(
+def get_dashboard(
     ctx: ViewerContext,
     session: DbSession,
     start: FromParam = None,

@@ -18,7 +18,7 @@ from meterbook.pages.csrf import HEADER, SAFE, SID_STATE, new_sid, valid
 from tenantry import accounts
 from tenantry.errors import AuthenticationFailed, TenantryError
 from tenantry.security.refresh import rotate_refresh
-from tenantry.web import Tenancy
+from tenantry.web import Tenancy, in_thread
 from tenantry.web.resolution import TenantClaim, resolve_membership
 
 _API = re.compile(r"^(/t/[^/]+)?/api/")
@@ -56,8 +56,7 @@ class WebSessionMiddleware:
                 return
         renewable = not is_api and not path.startswith(_NO_RENEWAL) and REFRESH in cookies
         if renewable and (not access or not self._verifies(access)):
-            async with self.tenancy.db_turn():
-                renewed = self._renew(cookies[REFRESH])
+            renewed = await in_thread(self._renew, cookies[REFRESH])
             set_cookies += renewed or self.policy.cleared()
             cookies.pop(self.policy.access, None)
             if renewed:

@@ -11,6 +11,7 @@ from tenantry.web.deps import (
     get_tenancy,
     require_role,
 )
+from tenantry.web.offload import in_thread
 from tenantry.web.tenancy import Tenancy
 
 __all__ = [
@@ -23,5 +24,6 @@ __all__ = [
     "TenancyConfig",
     "ViewerContext",
     "get_tenancy",
+    "in_thread",
     "require_role",
 ]

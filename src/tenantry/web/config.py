@@ -27,6 +27,9 @@ class TenancyConfig:
     ``X-Org-ID``). Signing up without an invite or a tenant name creates a tenant
     of ``default_tenant_kind`` named ``default_tenant_name(display_name)``: the
     host's words (meterbook says "Alice's household"), not the library's.
+
+    ``tenant_concurrency`` caps how many requests of one tenant a process serves
+    at once; the rest of that tenant's requests wait, no other tenant's do.
     """
 
     secret_key: str
@@ -45,3 +48,4 @@ class TenancyConfig:
     tenant_header: str = "X-Tenant-ID"
     default_tenant_name: Callable[[str], str] = name_after_person
     default_tenant_kind: TenantKind = TenantKind.PERSONAL
+    tenant_concurrency: int = 4

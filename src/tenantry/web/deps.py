@@ -7,6 +7,7 @@ the one mechanism for roles: a route names the lowest role it accepts.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
@@ -14,9 +15,12 @@ from sqlalchemy.orm import Session
 
 from tenantry.context import TenantContext, tenant_scope
 from tenantry.errors import AuthenticationFailed, PermissionDenied
+from tenantry.read_only import READ_ONLY
 from tenantry.roles import Role
+from tenantry.scoping import bind_tenant, bound_context
 from tenantry.security.tokens import AccessClaims
-from tenantry.web.resolution import claim_from_request, resolve_membership
+from tenantry.web.offload import finish_in_thread, in_thread
+from tenantry.web.resolution import TenantClaim, claim_from_request, resolve_membership
 
 if TYPE_CHECKING:
     from tenantry.web.tenancy import Tenancy
@@ -27,19 +31,55 @@ def get_tenancy(request: Request) -> Tenancy:
     return tenancy
 
 
+def commit(session: Session) -> None:
+    """Commit ``session`` inside the tenant scope it was bound to (the final flush needs it)."""
+    ctx = bound_context(session)
+    with tenant_scope(ctx) if ctx is not None else nullcontext():
+        session.commit()
+
+
+def _commit_and_close(session: Session) -> None:
+    try:
+        commit(session)
+    finally:
+        session.close()
+
+
+def _rollback_and_close(session: Session) -> None:
+    try:
+        session.rollback()
+    finally:
+        session.close()
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 async def _session(request: Request) -> AsyncIterator[Session]:
-    """One session per request, committed when the route returns without error."""
+    """One session per request, committed when the route returns without error.
+
+    Safe methods (GET, HEAD, OPTIONS) get a read-only session: on SQLite it takes
+    no lock, so reads never queue behind writers (:mod:`tenantry.read_only`).
+    Use it in ``def`` routes: they run in worker threads, as do the membership
+    check and the commit, so the event loop never waits on the database (an
+    ``async def`` route may use it too, blocking the loop while it queries).
+
+    The commit runs in teardown, after the route's tenant scope was left: the
+    session carries its tenant (:func:`~tenantry.scoping.bind_tenant`), so
+    changes a route leaves unflushed are written for that tenant, not lost.
+    """
     tenancy = get_tenancy(request)
-    async with tenancy.db_turn():
-        session = tenancy.db.sessions()
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
+    read_only = request.method in SAFE_METHODS
+    session = (tenancy.db.read_sessions if read_only else tenancy.db.sessions)()
+    try:
+        yield session
+    except BaseException:
+        await finish_in_thread(_rollback_and_close, session)
+        raise
+    if session.in_transaction():
+        await finish_in_thread(_commit_and_close, session)
+    else:
+        session.close()  # the tenant context committed already: no I/O left
 
 
 DbSession = Annotated[Session, Depends(_session, scope="function")]
@@ -75,9 +115,32 @@ async def _tenant_context(
     )
     if claim is None:
         raise AuthenticationFailed("no tenant selected")
-    ctx = resolve_membership(session, claim, claims.user_id)
-    with tenant_scope(ctx):
-        yield ctx
+    ctx = await in_thread(_resolve, session, claim, claims.user_id)
+    # The tenant's slot is awaited with nothing held: no thread, connection or lock.
+    async with tenancy.slots.hold(ctx.tenant_id):
+        with tenant_scope(ctx):
+            yield ctx
+            # Commit inside the scope and the slot; on error _session rolls back.
+            if session.in_transaction():
+                await finish_in_thread(commit, session)
+
+
+def _resolve(session: Session, claim: TenantClaim, user_id: int) -> TenantContext:
+    """Check the membership in a short read-only transaction and bind the session to it.
+
+    Ending that transaction before the route runs means nothing is held while
+    the request waits for its tenant's slot or a thread.
+    """
+    if session.in_transaction():  # an earlier dependency used the session: stay in it
+        ctx = resolve_membership(session, claim, user_id)
+    else:
+        session.connection(execution_options={READ_ONLY: True})
+        try:
+            ctx = resolve_membership(session, claim, user_id)
+        finally:
+            session.rollback()
+    bind_tenant(session, ctx)
+    return ctx
 
 
 TenantContextDep = Annotated[TenantContext, Depends(_tenant_context, scope="function")]

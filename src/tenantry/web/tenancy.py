@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from sqlalchemy.orm import Session
@@ -22,6 +19,7 @@ from tenantry.web.ratelimit import RateLimits
 from tenantry.web.resolution import TenantClaim, resolve_membership
 from tenantry.web.routes import accounts, export, invites, tenants
 from tenantry.web.schemas import TokenPair
+from tenantry.web.slots import TenantSlots
 
 
 class Tenancy:
@@ -47,21 +45,7 @@ class Tenancy:
             access_ttl=config.access_ttl,
         )
         self.limits = RateLimits(config.rate_limit_storage, enabled=config.rate_limits)
-        self._turn: asyncio.Lock | None = None
-
-    @asynccontextmanager
-    async def db_turn(self) -> AsyncIterator[None]:
-        """Hold the process's database turn: one request's unit of work at a time.
-
-        Sessions are synchronous inside ``async def`` routes (docs/adr/0001). A
-        request that holds a transaction and awaits must not let another request
-        block the event loop on the database lock (SQLite) or the pool (PostgreSQL):
-        that would deadlock until the busy timeout. Waiting here yields instead.
-        """
-        if self._turn is None:
-            self._turn = asyncio.Lock()
-        async with self._turn:
-            yield
+        self.slots = TenantSlots(config.tenant_concurrency)
 
     def install(self, app: FastAPI, *, api: bool = True) -> None:
         """Add middleware, error handlers and (unless ``api=False``) the tenancy API routes."""

@@ -23,7 +23,7 @@ router = APIRouter(prefix="/api", tags=["accounts"])
 
 
 @router.post("/auth/register", status_code=201)
-async def register(body: RegisterIn, request: Request, session: DbSession) -> TokenPair:
+def register(body: RegisterIn, request: Request, session: DbSession) -> TokenPair:
     tenancy = get_tenancy(request)
     tenancy.limits.hit(tenancy.config.register_rate, "register", request)
     user, membership = accounts.register(
@@ -41,7 +41,7 @@ async def register(body: RegisterIn, request: Request, session: DbSession) -> To
 
 
 @router.post("/auth/login")
-async def login(body: LoginIn, request: Request, session: DbSession) -> TokenPair:
+def login(body: LoginIn, request: Request, session: DbSession) -> TokenPair:
     tenancy = get_tenancy(request)
     tenancy.limits.hit(tenancy.config.login_rate, "login", request)
     user = accounts.authenticate(
@@ -54,7 +54,7 @@ async def login(body: LoginIn, request: Request, session: DbSession) -> TokenPai
 
 
 @router.post("/auth/refresh")
-async def refresh(body: RefreshIn, request: Request, session: DbSession) -> TokenPair:
+def refresh(body: RefreshIn, request: Request, session: DbSession) -> TokenPair:
     tenancy = get_tenancy(request)
     record = rotate_refresh(session, body.refresh_token)
     # issue_tokens checks the membership again: it may have changed since the last token.
@@ -64,13 +64,13 @@ async def refresh(body: RefreshIn, request: Request, session: DbSession) -> Toke
 
 
 @router.post("/auth/logout", status_code=204)
-async def logout(body: RefreshIn, session: DbSession) -> Response:
+def logout(body: RefreshIn, session: DbSession) -> Response:
     revoke_token(session, body.refresh_token)
     return Response(status_code=204)
 
 
 @router.post("/auth/switch")
-async def switch(
+def switch(
     body: SwitchIn, request: Request, session: DbSession, claims: CurrentClaims
 ) -> TokenPair:
     """A new token pair for another tenant the caller belongs to."""
@@ -81,7 +81,7 @@ async def switch(
 
 
 @router.get("/me")
-async def me(ctx: ViewerContext, session: DbSession) -> MeOut:
+def me(ctx: ViewerContext, session: DbSession) -> MeOut:
     user = accounts.get_user(session, ctx.user_id)
     return MeOut(
         id=user.id,
