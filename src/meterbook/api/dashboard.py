@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from meterbook.api.listing import FromParam, ToParam, date_range
+from meterbook.api.outputs import DashboardOut
 from meterbook.api.responses import Json
 from meterbook.domain import minor_to_money, wh_to_kwh
 from meterbook.services.insights import Dashboard, dashboard
@@ -58,7 +59,7 @@ def dashboard_out(d: Dashboard) -> dict[str, Any]:
     }
 
 
-@router.get("/dashboard")
+@router.get("/dashboard", response_model=DashboardOut)
 def get_dashboard(
     ctx: ViewerContext,
     session: DbSession,

@@ -14,6 +14,7 @@ from tenantry.security.tokens import TokenService
 from tenantry.web.body_limit import BodyLimitMiddleware
 from tenantry.web.config import TenancyConfig
 from tenantry.web.errors import install_error_handlers
+from tenantry.web.openapi import install_openapi
 from tenantry.web.path_prefix import TenantPathMiddleware
 from tenantry.web.ratelimit import RateLimits
 from tenantry.web.resolution import TenantClaim, resolve_membership
@@ -53,6 +54,7 @@ class Tenancy:
         app.add_middleware(TenantPathMiddleware)
         app.add_middleware(BodyLimitMiddleware, max_bytes=self.config.max_body_bytes)
         install_error_handlers(app)
+        install_openapi(app)
         if api:
             for module in (accounts, tenants, invites, export):
                 app.include_router(module.router)
