@@ -8,7 +8,15 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    WithJsonSchema,
+)
 
 from meterbook.domain import RuleViolation, kwh_to_wh, money_to_minor, wh_to_kwh
 from meterbook.domain.records import ReadingDraft, VoucherDraft
@@ -70,7 +78,7 @@ class ReadingIn(Input):
     read_at: IsoDateTime
     meter_kwh: KwhIn
     note: str = Field(default="", max_length=2000)
-    is_replacement: bool = False
+    is_replacement: StrictBool = False
 
     def draft(self) -> ReadingDraft:
         try:
@@ -86,7 +94,7 @@ class ReadingPatch(Input):
     read_at: IsoDateTime | None = None
     meter_kwh: KwhIn | None = None
     note: str | None = Field(default=None, max_length=2000)
-    is_replacement: bool | None = None
+    is_replacement: StrictBool | None = None
 
     def apply(self, current: ReadingDraft) -> ReadingDraft:
         merged = ReadingIn(
