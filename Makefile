@@ -4,12 +4,16 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench
+.PHONY: run test lint bench docs
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -U pip
 	$(BIN)/pip install -q -e '.[server,postgres,dev]'
+	touch $@
+
+$(BIN)/.docs-installed: $(BIN)/.installed
+	$(BIN)/pip install -q -e '.[server,postgres,dev,docs]'
 	touch $@
 
 run: $(BIN)/.installed
@@ -26,3 +30,7 @@ test: lint
 # Isolation cost against a bare stack; writes docs/benchmarks.md and bench/results.json (< 5 min).
 bench: $(BIN)/.installed
 	$(BIN)/python -m bench.run
+
+# The docs site (MkDocs Material + mkdocstrings) into site/; any warning fails the build.
+docs: $(BIN)/.docs-installed
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
