@@ -27,8 +27,10 @@ lint: $(BIN)/.installed
 test: lint
 	$(BIN)/pytest
 
-# Isolation cost against a bare stack; writes docs/benchmarks.md and bench/results.json (< 5 min).
+# Isolation cost against a bare stack, a hand-written app and fastapi-tenancy; fairness;
+# writes docs/benchmarks.md and bench/results.json (< 8 min on 2 cores).
 bench: $(BIN)/.installed
+	$(BIN)/pip install -q -e '.[dev,bench]'
 	$(BIN)/python -m bench.run
 
 # The docs site (MkDocs Material + mkdocstrings) into site/; any warning fails the build.

@@ -27,6 +27,7 @@ from tests.notes_app import NotesPlugin
 from tests.support.databases import TestDatabase, sqlite_database
 from tests.support.databases import migrate as migrate_test_db
 from tests.support.postgres import APP_ROLE, OWNER_ROLE, PostgresServer, postgres_server
+from tests.support.redis import RedisServer, redis_server
 
 FAST_PASSWORDS = Passwords(fast_test_hasher())
 
@@ -198,7 +199,25 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> TestDatabase:
     return db
 
 
-_SERVICE_MARKERS = ("postgres", "browser")
+@pytest.fixture(scope="session")
+def redis_session_server() -> Iterator[RedisServer]:
+    """The session's ``redis-server`` (started on first use, stopped at the end)."""
+    with redis_server() as server:
+        yield server
+
+
+@pytest.fixture
+def redis(redis_session_server: RedisServer) -> Iterator[RedisServer]:
+    """A running, empty Redis; tests that stop it get it started again afterwards."""
+    if redis_session_server.proc is None:
+        redis_session_server.start()
+    redis_session_server.flush()
+    yield redis_session_server
+    if redis_session_server.proc is None:
+        redis_session_server.start()
+
+
+_SERVICE_MARKERS = ("postgres", "browser", "redis")
 _skipped_service_tests: list[str] = []
 
 

@@ -71,9 +71,29 @@ def register(
 
 def authenticate(session: Session, passwords: Passwords, *, email: str, password: str) -> User:
     """Return the user for these credentials; unknown email and wrong password look the same."""
-    user = session.scalar(select(User).where(User.email == normalize_email(email)))
+    canonical = normalize_email(email)
+    user = session.scalar(select(User).where(User.email == canonical))
     if not passwords.verify(user.password_hash if user else None, password) or user is None:
+        # Committed now: the error rolls the request back. No password material is kept.
+        audit.record(
+            session,
+            "user.sign_in_failed",
+            tenant_id=None,
+            actor_id=None,
+            target=f"user:{user.id}" if user else None,
+            email=canonical[:320],
+        )
+        session.commit()
         raise AuthenticationFailed("wrong email or password")
+    if passwords.needs_rehash(user.password_hash):  # an imported bcrypt/PBKDF2 hash
+        user.password_hash = passwords.hash(password)
+    audit.record(
+        session,
+        "user.signed_in",
+        tenant_id=default_tenant(session, user.id),
+        actor_id=user.id,
+        target=f"user:{user.id}",
+    )
     return user
 
 
@@ -83,8 +103,21 @@ def default_tenant(session: Session, user_id: int) -> uuid.UUID | None:
     return rows[0][0].tenant_id if rows else None
 
 
+def check_session(session: Session, user_id: int, session_version: int) -> User:
+    """The user of an access token, if it still exists and the token's session is not ended.
+
+    Raises:
+        AuthenticationFailed: the user is gone, or a password reset ended the session.
+    """
+    user = get_user(session, user_id)
+    if user.session_version != session_version:
+        raise AuthenticationFailed("this session has ended; sign in again")
+    return user
+
+
 def get_user(session: Session, user_id: int | None) -> User:
-    user = session.get(User, user_id) if user_id is not None else None
-    if user is None:
+    valid = user_id is not None and 0 < user_id < 2**31  # INTEGER ids
+    user = session.get(User, user_id) if valid else None
+    if user is None or user.is_erased:
         raise AuthenticationFailed("this account no longer exists")
     return user

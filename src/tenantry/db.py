@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tenantry.read_only import READ_ONLY, install_read_only
 from tenantry.rls.session import install_rls_context
+from tenantry.row_audit import install_row_audit
 from tenantry.scoping import install_scoping
 
 __all__ = ["READ_ONLY", "SQLITE_PRAGMAS", "Database", "make_engine"]
@@ -62,6 +63,8 @@ def make_engine(
     ``sqlite_pragmas`` override or extend :data:`SQLITE_PRAGMAS` (maintenance tools).
     """
     parsed = make_url(url)
+    # A failing statement's parameters are tenant data: never in an exception's text, nor a log.
+    kwargs.setdefault("hide_parameters", True)
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(url, **kwargs)
         _configure_sqlite(engine, {**SQLITE_PRAGMAS, **(sqlite_pragmas or {})})
@@ -85,6 +88,7 @@ class Database:
         install_scoping(self.sessions)
         install_scoping(self.read_sessions)
         install_read_only(self.read_sessions)
+        install_row_audit(self.sessions)
         if self.engine.dialect.name == "postgresql":
             install_rls_context(self.sessions)
             install_rls_context(self.read_sessions)

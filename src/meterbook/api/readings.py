@@ -13,10 +13,18 @@ from meterbook.api.responses import Json, csv_download, upload_text
 from meterbook.api.schemas import ReadingIn, ReadingPatch
 from meterbook.domain import wh_to_kwh
 from meterbook.models import Reading
+from meterbook.plans import CSV_IMPORT
 from meterbook.services import readings, transfer
 from meterbook.services.common import Page, utcnow
 from meterbook.services.readings import ReadingRow
-from tenantry.web import DbSession, MemberContext, ViewerContext, get_tenancy, in_thread
+from tenantry.web import (
+    DbSession,
+    MemberContext,
+    ViewerContext,
+    get_tenancy,
+    in_thread,
+    requires_feature,
+)
 
 PageParams = Annotated[Page, Depends(page_params(readings.SORTS))]
 
@@ -69,6 +77,7 @@ def create_reading(body: ReadingIn, ctx: MemberContext, session: DbSession) -> J
 
 @router.post(
     "/readings/import",
+    dependencies=[Depends(requires_feature(CSV_IMPORT))],
     response_model=Imported,
     openapi_extra=csv_upload("read_at,meter_kwh[,note,is_replacement]"),
 )
@@ -80,9 +89,11 @@ async def import_readings(request: Request, ctx: MemberContext, session: DbSessi
 
 
 @router.get("/readings.csv", response_class=StreamingResponse, responses=CSV_RESPONSE)
-def export_readings(ctx: MemberContext, request: Request) -> StreamingResponse:
+def export_readings(ctx: MemberContext, request: Request, session: DbSession) -> StreamingResponse:
     name = f"readings-{utcnow():%Y%m%d}.csv"
-    return csv_download(get_tenancy(request).db, ctx, transfer.export_readings, name)
+    return csv_download(
+        get_tenancy(request).db, ctx, transfer.export_readings, name, session=session
+    )
 
 
 @router.get("/readings/{reading_id:int}", response_model=ReadingOut)

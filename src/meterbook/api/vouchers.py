@@ -14,10 +14,18 @@ from meterbook.api.schemas import VoucherIn, VoucherPatch
 from meterbook.domain import minor_to_money, wh_to_kwh
 from meterbook.domain.insights import price_per_kwh
 from meterbook.models import Voucher
+from meterbook.plans import CSV_IMPORT
 from meterbook.services import transfer, vouchers
 from meterbook.services.common import Page, utcnow
 from meterbook.services.vouchers import VoucherRow
-from tenantry.web import DbSession, MemberContext, ViewerContext, get_tenancy, in_thread
+from tenantry.web import (
+    DbSession,
+    MemberContext,
+    ViewerContext,
+    get_tenancy,
+    in_thread,
+    requires_feature,
+)
 
 PageParams = Annotated[Page, Depends(page_params(vouchers.SORTS))]
 
@@ -61,6 +69,7 @@ def create_voucher(body: VoucherIn, ctx: MemberContext, session: DbSession) -> J
 
 @router.post(
     "/vouchers/import",
+    dependencies=[Depends(requires_feature(CSV_IMPORT))],
     response_model=Imported,
     openapi_extra=csv_upload("purchased_on,amount,kwh[,currency,token_number,vendor,notes]"),
 )
@@ -72,9 +81,11 @@ async def import_vouchers(request: Request, ctx: MemberContext, session: DbSessi
 
 
 @router.get("/vouchers.csv", response_class=StreamingResponse, responses=CSV_RESPONSE)
-def export_vouchers(ctx: MemberContext, request: Request) -> StreamingResponse:
+def export_vouchers(ctx: MemberContext, request: Request, session: DbSession) -> StreamingResponse:
     name = f"vouchers-{utcnow():%Y%m%d}.csv"
-    return csv_download(get_tenancy(request).db, ctx, transfer.export_vouchers, name)
+    return csv_download(
+        get_tenancy(request).db, ctx, transfer.export_vouchers, name, session=session
+    )
 
 
 @router.get("/vouchers/{voucher_id:int}", response_model=VoucherOut)

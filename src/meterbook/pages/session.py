@@ -95,16 +95,16 @@ class WebSessionMiddleware:
                 record = rotate_refresh(session, refresh)
             except AuthenticationFailed:
                 return None
-            tenant_id: uuid.UUID
+            tenant_id: uuid.UUID | None
             try:
                 tenant_id = resolve_membership(
                     session, TenantClaim("refresh", tenant_id=record.tenant_id), record.user_id
                 ).tenant_id
+            except AuthenticationFailed:  # the account is gone
+                return None
             except TenantryError:  # removed, or the household is gone: land in another one
-                fallback = accounts.default_tenant(session, record.user_id)
-                if fallback is None:
-                    return None
-                tenant_id = fallback
+                # None: no household left; the session goes on, to create or join one.
+                tenant_id = accounts.default_tenant(session, record.user_id)
             try:
                 pair = self.tenancy.issue_tokens(
                     session, record.user_id, tenant_id, family_id=record.family_id

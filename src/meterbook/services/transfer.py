@@ -28,6 +28,7 @@ from meterbook.domain.validation import (
 from meterbook.models import Reading, Voucher
 from meterbook.services.common import utcnow
 from meterbook.services.vouchers import check as check_voucher
+from tenantry import audit
 from tenantry.context import TenantContext
 from tenantry.errors import ValidationFailed
 
@@ -82,6 +83,14 @@ def import_readings(session: Session, ctx: TenantContext, text: str) -> int:
         for _, d in records
     )
     session.flush()
+    audit.record(
+        session,
+        "data.imported",
+        tenant_id=ctx.tenant_id,
+        actor_id=ctx.user_id,
+        target="readings",
+        rows=len(records),
+    )
     return len(records)
 
 
@@ -100,6 +109,14 @@ def import_vouchers(session: Session, ctx: TenantContext, text: str) -> int:
         raise _refuse(errors)
     session.add_all(Voucher(created_by=ctx.user_id, **asdict(draft)) for _, draft in records)
     session.flush()
+    audit.record(
+        session,
+        "data.imported",
+        tenant_id=ctx.tenant_id,
+        actor_id=ctx.user_id,
+        target="vouchers",
+        rows=len(records),
+    )
     return len(records)
 
 

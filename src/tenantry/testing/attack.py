@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import secrets
 import uuid
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -200,7 +201,11 @@ def route_table(app: FastAPI) -> dict[str, Any]:
         for r in api_routes(app)
         if not r.include_in_schema
     ]
-    extra = get_openapi(title=app.title, version=app.version, routes=hidden)
+    with warnings.catch_warnings():
+        # Hidden routes may share a function across methods (duplicate operation ids):
+        # harmless here, the ids are not used.
+        warnings.simplefilter("ignore")
+        extra = get_openapi(title=app.title, version=app.version, routes=hidden)
     for path, methods in extra.get("paths", {}).items():
         spec.setdefault("paths", {}).setdefault(path, {}).update(methods)
     schemas = spec.setdefault("components", {}).setdefault("schemas", {})

@@ -13,12 +13,15 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from tenantry.accounts import check_session
 from tenantry.context import TenantContext, tenant_scope
-from tenantry.errors import AuthenticationFailed, PermissionDenied
+from tenantry.errors import AuthenticationFailed, NoTenantSelected, PermissionDenied
+from tenantry.plans import REQUESTS, require_feature
 from tenantry.read_only import READ_ONLY
 from tenantry.roles import Role
 from tenantry.scoping import bind_tenant, bound_context
 from tenantry.security.tokens import AccessClaims
+from tenantry.web.observe import note_actor
 from tenantry.web.offload import finish_in_thread, in_thread
 from tenantry.web.resolution import TenantClaim, claim_from_request, resolve_membership
 
@@ -96,26 +99,42 @@ def bearer_token(request: Request) -> str | None:
     return None
 
 
-async def _claims(request: Request) -> AccessClaims:
+async def _token_claims(request: Request) -> AccessClaims:
     token = bearer_token(request)
     if token is None:
         raise AuthenticationFailed("sign in first: no access token")
     return get_tenancy(request).tokens.verify(token)
 
 
+TokenClaims = Annotated[AccessClaims, Depends(_token_claims)]
+
+
+async def _claims(claims: TokenClaims, session: DbSession) -> AccessClaims:
+    """The token's claims, once its user is known to exist and its session is not ended."""
+    await in_thread(check_session, session, claims.user_id, claims.session_version)
+    return claims
+
+
+# For routes outside a tenant (create one, join one, list mine): a checked signed-in person.
 CurrentClaims = Annotated[AccessClaims, Depends(_claims)]
 
 
 async def _tenant_context(
-    request: Request, session: DbSession, claims: CurrentClaims
+    request: Request, session: DbSession, claims: TokenClaims
 ) -> AsyncIterator[TenantContext]:
     tenancy = get_tenancy(request)
     claim = claim_from_request(
         request, claims.tenant_id, tenancy.config.base_domain, tenancy.config.tenant_header
     )
     if claim is None:
-        raise AuthenticationFailed("no tenant selected")
-    ctx = await in_thread(_resolve, session, claim, claims.user_id)
+        # Signed in, no tenant: still 401 if the account or its session is gone.
+        await in_thread(check_session, session, claims.user_id, claims.session_version)
+        raise NoTenantSelected("you belong to no tenant: create one or join one with a code")
+    ctx = await in_thread(
+        _resolve, session, claim, claims.user_id, claims.session_version, tenancy.admit
+    )
+    tenancy.meter.add(ctx.tenant_id, REQUESTS)
+    note_actor(request, tenant_id=ctx.tenant_id, user_id=claims.user_id)
     # The tenant's slot is awaited with nothing held: no thread, connection or lock.
     async with tenancy.slots.hold(ctx.tenant_id):
         with tenant_scope(ctx):
@@ -125,20 +144,29 @@ async def _tenant_context(
                 await finish_in_thread(commit, session)
 
 
-def _resolve(session: Session, claim: TenantClaim, user_id: int) -> TenantContext:
+def _resolve(
+    session: Session,
+    claim: TenantClaim,
+    user_id: int,
+    session_version: int,
+    admit: Callable[[TenantContext], None],
+) -> TenantContext:
     """Check the membership in a short read-only transaction and bind the session to it.
 
     Ending that transaction before the route runs means nothing is held while
-    the request waits for its tenant's slot or a thread.
+    the request waits for its tenant's slot or a thread. The same query checks
+    the user, their session version and the membership; ``admit`` then counts
+    the request against its tenant's and user's rate limits (429 past either).
     """
     if session.in_transaction():  # an earlier dependency used the session: stay in it
-        ctx = resolve_membership(session, claim, user_id)
+        ctx = resolve_membership(session, claim, user_id, session_version=session_version)
     else:
         session.connection(execution_options={READ_ONLY: True})
         try:
-            ctx = resolve_membership(session, claim, user_id)
+            ctx = resolve_membership(session, claim, user_id, session_version=session_version)
         finally:
             session.rollback()
+    admit(ctx)
     bind_tenant(session, ctx)
     return ctx
 
@@ -155,6 +183,21 @@ def require_role(minimum: Role) -> Callable[[TenantContext], Awaitable[TenantCon
         return ctx
 
     dependency.__tenantry_min_role__ = minimum  # type: ignore[attr-defined]
+    return dependency
+
+
+def requires_feature(feature: str) -> Callable[[TenantContext, Session], Awaitable[TenantContext]]:
+    """A dependency admitting members whose tenant's plan includes ``feature``.
+
+    Refuses with ``402 feature_not_in_plan`` naming the plan that has it. Combine
+    with a role context: ``dependencies=[Depends(requires_feature("csv_import"))]``.
+    """
+
+    async def dependency(ctx: TenantContextDep, session: DbSession) -> TenantContext:
+        require_feature(session, ctx.tenant_id, feature)
+        return ctx
+
+    dependency.__tenantry_feature__ = feature  # type: ignore[attr-defined]
     return dependency
 
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from tenantry import accounts, tenants
-from tenantry.errors import AuthenticationFailed
 from tenantry.security.refresh import revoke_token, rotate_refresh
-from tenantry.web.deps import CurrentClaims, DbSession, ViewerContext, get_tenancy
-from tenantry.web.resolution import TenantClaim, resolve_membership
+from tenantry.web.deps import CurrentClaims, DbSession, get_tenancy
+from tenantry.web.resolution import TenantClaim, claim_from_request, resolve_membership
 from tenantry.web.schemas import (
     LoginIn,
     MeOut,
@@ -47,10 +46,8 @@ def login(body: LoginIn, request: Request, session: DbSession) -> TokenPair:
     user = accounts.authenticate(
         session, tenancy.passwords, email=body.email, password=body.password
     )
-    tenant_id = accounts.default_tenant(session, user.id)
-    if tenant_id is None:
-        raise AuthenticationFailed("wrong email or password")
-    return tenancy.issue_tokens(session, user.id, tenant_id)
+    # No tenant (left or removed from the last one): tokens without one, to create or join.
+    return tenancy.issue_tokens(session, user.id, accounts.default_tenant(session, user.id))
 
 
 @router.post("/auth/refresh")
@@ -81,13 +78,17 @@ def switch(
 
 
 @router.get("/me")
-def me(ctx: ViewerContext, session: DbSession) -> MeOut:
-    user = accounts.get_user(session, ctx.user_id)
+def me(request: Request, session: DbSession, claims: CurrentClaims) -> MeOut:
+    """Who is signed in, their tenants, and the tenant this request is in (if any)."""
+    user = accounts.get_user(session, claims.user_id)
+    config = get_tenancy(request).config
+    claim = claim_from_request(request, claims.tenant_id, config.base_domain, config.tenant_header)
+    current = resolve_membership(session, claim, user.id).tenant_id if claim else None
     return MeOut(
         id=user.id,
         email=user.email,
         display_name=user.display_name,
         is_platform_admin=user.is_platform_admin,
-        current_tenant_id=ctx.tenant_id,
+        current_tenant_id=current,
         memberships=[TenantOut.of(t, m.role) for m, t in tenants.memberships_of(session, user.id)],
     )

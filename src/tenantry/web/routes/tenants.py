@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import select
 
-from tenantry import accounts, tenants
+from tenantry import accounts, retention, tenants
 from tenantry.models import AuditEvent
 from tenantry.web.deps import (
     AdminContext,
@@ -58,12 +58,21 @@ def rename_tenant(body: RenameIn, ctx: OwnerContext, session: DbSession) -> Tena
 
 @router.delete("/tenant", status_code=204)
 def delete_tenant(
-    ctx: OwnerContext, session: DbSession, confirm: str = Query(default="", max_length=100)
+    ctx: OwnerContext,
+    request: Request,
+    session: DbSession,
+    confirm: str = Query(default="", max_length=200),
 ) -> Response:
-    """Delete the tenant and all its data; ``confirm`` must repeat its slug."""
-    tenants.delete_tenant(
-        session, tenant_id=ctx.tenant_id, actor_id=ctx.user_id or 0, confirm=confirm
+    """Delete the tenant (restorable by an owner for the grace period); ``confirm`` repeats
+    its slug or name."""
+    retention.delete_tenant(
+        session,
+        tenant_id=ctx.tenant_id,
+        actor_id=ctx.user_id,
+        confirm=confirm,
+        grace=get_tenancy(request).config.deletion_grace,
     )
+    get_tenancy(request).cache.clear_tenant(ctx.tenant_id)
     return Response(status_code=204)
 
 
