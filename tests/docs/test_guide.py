@@ -95,7 +95,7 @@ def _check_revision(project: Path) -> None:
     source = revision.read_text()
     assert "PrimaryKeyConstraint('tenant_id', 'id'" in source
     assert "enable_tenant_rls('projects')" in source
-    assert "down_revision: str | None = '0001_core'" in source or "0001_core" in source
+    assert "branch_labels: str | Sequence[str] | None = ('app',)" in source  # on the core's head
     assert "tenantry_users" not in source  # the core's tables are left to the core
 
 

@@ -33,6 +33,14 @@ migrate(settings, default_plugins())
 uvicorn.run(create_app(settings), host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
 """
 EXCLUDED = ["positive_data_acceptance"]
+# Platform-admin routes answer a non-admin exactly as a missing route (404 for any method):
+# by design, so they are left out of a run signed in as a tenant member.
+EXCLUDED_PATHS = "^/api/admin"
+# 402: a plan refuses the feature before the body is read (an import's bad CSV included).
+CONFIG = """
+[checks.negative_data_rejection]
+expected-statuses = ["400", "401", "402", "403", "404", "405", "406", "409", "413", "415", "422"]
+"""
 EXAMPLES = 3
 
 
@@ -73,10 +81,14 @@ def test_the_schema_matches_the_server(server: str, tmp_path: Path) -> None:
     assert registered.status_code == 201, registered.text
     token = registered.json()["access_token"]
     binary = Path(sys.executable).with_name("schemathesis")
+    config = tmp_path / "schemathesis.toml"
+    config.write_text(CONFIG)
     env = {**os.environ, "NO_COLOR": "1"}
     done = subprocess.run(
         [
             str(binary),
+            "--config-file",
+            str(config),
             "run",
             f"{server}/openapi.json",
             "-H",
@@ -85,6 +97,8 @@ def test_the_schema_matches_the_server(server: str, tmp_path: Path) -> None:
             "all",
             "--exclude-checks",
             ",".join(EXCLUDED),
+            "--exclude-path-regex",
+            EXCLUDED_PATHS,
             "--max-examples",
             str(EXAMPLES),
             "--seed",

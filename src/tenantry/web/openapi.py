@@ -1,7 +1,7 @@
 """A truthful OpenAPI document: bearer security, the error answers, one shared error schema.
 
 FastAPI declares only 200 and its own 422 shape. Every route of a tenant-aware
-app may also answer 400, 401, 403, 404, 409, 413 and 429, always as
+app may also answer 400, 401, 402, 403, 404, 409, 413 and 429, always as
 ``{"error": {"code", "message", "details"?}}`` (``tenantry.web.errors``); routes
 that read the access token declare the ``bearer`` scheme, so ``/docs`` has an
 Authorize button and every call can be tried there.
@@ -42,14 +42,14 @@ _ERROR_COMPONENT: dict[str, Any] = {
 _ALWAYS = {
     400: "The request cannot be read (a malformed body or parameter).",
     401: "No valid access token, or wrong credentials.",
+    402: "The tenant's plan does not include this, or a quota is reached.",
+    403: "The caller's role is too low, or the tenant is suspended.",
     404: "No such object, or it belongs to another tenant: the two look the same.",
     409: "The change conflicts with the current state.",
     422: "A value is invalid; `details` names the field.",
     429: "Too many attempts; wait and try again.",
 }
-_SIGNED_IN = {
-    403: "The caller's role is too low, or the tenant is suspended.",
-}
+_SIGNED_IN: dict[int, str] = {}
 _WITH_BODY = {413: "The body is larger than the configured limit."}
 
 

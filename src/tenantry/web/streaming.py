@@ -22,6 +22,7 @@ from tenantry.context import TenantContext, tenant_scope
 from tenantry.db import Database
 from tenantry.export import stream_export
 from tenantry.plans import EXPORT_BYTES, meter_of
+from tenantry.read_only import READ_ONLY
 
 
 async def _in_one_context(chunks: Generator[bytes]) -> AsyncIterator[bytes]:
@@ -85,7 +86,16 @@ def tenant_download(
         session: the request's session: the download is audited in its unit of work.
         action: the audit action ("data.exported" for a whole-tenant export).
     """
-    audit.record(session, action, tenant_id=ctx.tenant_id, actor_id=ctx.user_id, target=filename)
+    if session.get_bind().get_execution_options().get(READ_ONLY, False):
+        # A GET's session never writes (tenantry.read_only): the audit event gets its own.
+        with db.session() as writer:
+            audit.record(
+                writer, action, tenant_id=ctx.tenant_id, actor_id=ctx.user_id, target=filename
+            )
+    else:
+        audit.record(
+            session, action, tenant_id=ctx.tenant_id, actor_id=ctx.user_id, target=filename
+        )
 
     def chunks() -> Generator[bytes]:
         with tenant_scope(ctx), db.read_sessions() as session:
