@@ -99,6 +99,7 @@ def _check_revision(project: Path) -> None:
     assert "tenantry_users" not in source  # the core's tables are left to the core
 
 
+@pytest.mark.timeout(900)  # a live server or a fresh venv: slow on a loaded machine
 @pytest.mark.parametrize(
     "backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 )

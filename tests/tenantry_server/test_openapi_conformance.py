@@ -74,6 +74,7 @@ def server(tmp_path: Path) -> Iterator[str]:
         log.close()
 
 
+@pytest.mark.timeout(900)  # a live server or a fresh venv: slow on a loaded machine
 def test_the_schema_matches_the_server(server: str, tmp_path: Path) -> None:
     registered = httpx.post(
         f"{server}/api/auth/register", json={"email": unique_email(), "password": PASSWORD}
