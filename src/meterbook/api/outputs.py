@@ -127,6 +127,15 @@ CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
 }
 
 
+QUEUED: dict[int | str, dict[str, Any]] = {
+    202: {
+        "description": "A large file (or ?background=true) is imported by a job; "
+        "follow it at GET /api/imports/{import_id}.",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+}
+
+
 def csv_upload(columns: str) -> dict[str, Any]:
     """The request body of an import: a multipart ``file`` field or a raw ``text/csv`` body."""
     text = {"type": "string", "description": f"CSV with the header `{columns}`."}

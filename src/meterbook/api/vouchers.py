@@ -7,9 +7,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
 
+from meterbook.api.imports import import_now_or_later
 from meterbook.api.listing import page_params
-from meterbook.api.outputs import CSV_RESPONSE, Imported, VoucherOut, VoucherPage, csv_upload
-from meterbook.api.responses import Json, csv_download, upload_text
+from meterbook.api.outputs import (
+    CSV_RESPONSE,
+    QUEUED,
+    Imported,
+    VoucherOut,
+    VoucherPage,
+    csv_upload,
+)
+from meterbook.api.responses import Json, csv_download
 from meterbook.api.schemas import VoucherIn, VoucherPatch
 from meterbook.domain import minor_to_money, wh_to_kwh
 from meterbook.domain.insights import price_per_kwh
@@ -23,7 +31,6 @@ from tenantry.web import (
     MemberContext,
     ViewerContext,
     get_tenancy,
-    in_thread,
     requires_feature,
 )
 
@@ -71,13 +78,17 @@ def create_voucher(body: VoucherIn, ctx: MemberContext, session: DbSession) -> J
     "/vouchers/import",
     dependencies=[Depends(requires_feature(CSV_IMPORT))],
     response_model=Imported,
+    responses=QUEUED,
     openapi_extra=csv_upload("purchased_on,amount,kwh[,currency,token_number,vendor,notes]"),
 )
-async def import_vouchers(request: Request, ctx: MemberContext, session: DbSession) -> Json:
-    """CSV with ``purchased_on,amount,kwh[,currency,token_number,vendor,notes]``: all or none."""
-    text = await upload_text(request)
-    count = await in_thread(transfer.import_vouchers, session, ctx, text)
-    return Json({"imported": count})
+async def import_vouchers(
+    request: Request, ctx: MemberContext, session: DbSession, background: bool = False
+) -> Json:
+    """CSV with ``purchased_on,amount,kwh[,currency,token_number,vendor,notes]``: all or none.
+
+    Large files (or ``?background=true``) are imported by a job: 202 with an ``import_id``.
+    """
+    return await import_now_or_later(request, ctx, session, "vouchers", background=background)
 
 
 @router.get("/vouchers.csv", response_class=StreamingResponse, responses=CSV_RESPONSE)

@@ -19,10 +19,9 @@ from starlette.types import Receive, Scope, Send
 
 from tenantry import audit
 from tenantry.context import TenantContext, tenant_scope
-from tenantry.db import Database
+from tenantry.db import READ_ONLY, Database
 from tenantry.export import stream_export
 from tenantry.plans import EXPORT_BYTES, meter_of
-from tenantry.read_only import READ_ONLY
 
 
 async def _in_one_context(chunks: Generator[bytes]) -> AsyncIterator[bytes]:
@@ -86,9 +85,9 @@ def tenant_download(
         session: the request's session: the download is audited in its unit of work.
         action: the audit action ("data.exported" for a whole-tenant export).
     """
-    if session.get_bind().get_execution_options().get(READ_ONLY, False):
-        # A GET's session never writes (tenantry.read_only): the audit event gets its own.
-        with db.session() as writer:
+    if session.get_bind().get_execution_options().get(READ_ONLY):
+        # A GET's session is read-only (tenantry.read_only): the record gets its own unit.
+        with tenant_scope(ctx), db.session() as writer:
             audit.record(
                 writer, action, tenant_id=ctx.tenant_id, actor_id=ctx.user_id, target=filename
             )
