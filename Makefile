@@ -4,12 +4,16 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench
+.PHONY: run test lint bench docs
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -U pip
 	$(BIN)/pip install -q -e '.[server,postgres,async,dev]'
+	touch $@
+
+$(BIN)/.docs-installed: $(BIN)/.installed
+	$(BIN)/pip install -q -e '.[server,postgres,dev,docs]'
 	touch $@
 
 run: $(BIN)/.installed
@@ -28,3 +32,7 @@ test: lint
 bench: $(BIN)/.installed
 	$(BIN)/pip install -q -e '.[dev,bench]'
 	$(BIN)/python -m bench.run
+
+# The docs site (MkDocs Material + mkdocstrings) into site/; any warning fails the build.
+docs: $(BIN)/.docs-installed
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from meterbook.api.listing import FromParam, ToParam, date_range
+from meterbook.api.outputs import DashboardOut
 from meterbook.api.responses import Json
 from meterbook.domain import minor_to_money, wh_to_kwh
 from meterbook.services.history import check_range
@@ -66,7 +67,7 @@ DASHBOARD_TTL = 300
 DASHBOARD_TAGS = ("readings", "vouchers")
 
 
-@router.get("/dashboard", response_class=Json)
+@router.get("/dashboard", response_class=Json, response_model=DashboardOut)
 def get_dashboard(
     ctx: ViewerContext,
     session: DbSession,

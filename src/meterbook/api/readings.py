@@ -9,6 +9,14 @@ from fastapi.responses import StreamingResponse
 
 from meterbook.api.imports import import_now_or_later
 from meterbook.api.listing import page_params
+from meterbook.api.outputs import (
+    CSV_RESPONSE,
+    QUEUED,
+    Imported,
+    ReadingOut,
+    ReadingPage,
+    csv_upload,
+)
 from meterbook.api.responses import Json, csv_download
 from meterbook.api.schemas import ReadingIn, ReadingPatch
 from meterbook.domain import wh_to_kwh
@@ -54,7 +62,7 @@ def reading_out(r: Reading) -> dict[str, Any]:
     }
 
 
-@router.get("/readings")
+@router.get("/readings", response_model=ReadingPage)
 def list_readings(ctx: ViewerContext, session: DbSession, page: PageParams) -> Json:
     """Readings with ``consumed_kwh`` since the previous one; ``from``/``to`` are dates."""
     rows, total = readings.list_readings(session, page)
@@ -68,13 +76,19 @@ def list_readings(ctx: ViewerContext, session: DbSession, page: PageParams) -> J
     )
 
 
-@router.post("/readings", status_code=201)
+@router.post("/readings", status_code=201, response_model=ReadingOut)
 def create_reading(body: ReadingIn, ctx: MemberContext, session: DbSession) -> Json:
     reading = readings.create_reading(session, ctx, body.draft())
     return Json(reading_out(reading), status_code=201)
 
 
-@router.post("/readings/import", dependencies=[Depends(requires_feature(CSV_IMPORT))])
+@router.post(
+    "/readings/import",
+    dependencies=[Depends(requires_feature(CSV_IMPORT))],
+    response_model=Imported,
+    responses=QUEUED,
+    openapi_extra=csv_upload("read_at,meter_kwh[,note,is_replacement]"),
+)
 async def import_readings(
     request: Request, ctx: MemberContext, session: DbSession, background: bool = False
 ) -> Json:
@@ -85,7 +99,7 @@ async def import_readings(
     return await import_now_or_later(request, ctx, session, "readings", background=background)
 
 
-@router.get("/readings.csv")
+@router.get("/readings.csv", response_class=StreamingResponse, responses=CSV_RESPONSE)
 def export_readings(ctx: MemberContext, request: Request, session: DbSession) -> StreamingResponse:
     name = f"readings-{utcnow():%Y%m%d}.csv"
     return csv_download(
@@ -93,12 +107,12 @@ def export_readings(ctx: MemberContext, request: Request, session: DbSession) ->
     )
 
 
-@router.get("/readings/{reading_id}")
+@router.get("/readings/{reading_id:int}", response_model=ReadingOut)
 def get_reading(reading_id: int, ctx: ViewerContext, session: DbSession) -> Json:
     return Json(reading_out(readings.get_reading(session, ctx, reading_id)))
 
 
-@router.patch("/readings/{reading_id}")
+@router.patch("/readings/{reading_id:int}", response_model=ReadingOut)
 def update_reading(
     reading_id: int, body: ReadingPatch, ctx: MemberContext, session: DbSession
 ) -> Json:
@@ -107,7 +121,7 @@ def update_reading(
     return Json(reading_out(reading))
 
 
-@router.delete("/readings/{reading_id}", status_code=204)
+@router.delete("/readings/{reading_id:int}", status_code=204)
 def delete_reading(reading_id: int, ctx: MemberContext, session: DbSession) -> Response:
     readings.delete_reading(session, ctx, reading_id)
     return Response(status_code=204)

@@ -2,15 +2,70 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import date
 from decimal import Decimal
+from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    WithJsonSchema,
+)
 
 from meterbook.domain import RuleViolation, kwh_to_wh, money_to_minor, wh_to_kwh
 from meterbook.domain.records import ReadingDraft, VoucherDraft
 from meterbook.services.common import invalid
+
+
+def _decimal_in(places: int, digits: int, example: str) -> tuple[WithJsonSchema, BeforeValidator]:
+    """A JSON number or a plain decimal string, as the schema says and nothing more.
+
+    At most ``digits`` integer digits and ``places`` decimals (the stored limits);
+    "1e3", "1,5" or " 12" are refused here as the schema refuses them (CSV
+    imports, for people, are more lenient). A minus sign passes, for the rules to refuse.
+    """
+    pattern = rf"^-?\d{{1,{digits}}}(\.\d{{1,{places}}})?$"
+    largest = Decimal(10**digits) - Decimal(10) ** -places
+    schema = WithJsonSchema(
+        {
+            "anyOf": [
+                {
+                    "type": "number",
+                    "minimum": 0,
+                    "maximum": float(largest),
+                    "multipleOf": float(Decimal(10) ** -places),
+                },
+                {"type": "string", "pattern": pattern},
+            ],
+            "examples": [example],
+        }
+    )
+
+    def plain(value: object) -> object:
+        if isinstance(value, bool) or (isinstance(value, str) and not re.match(pattern, value)):
+            raise ValueError(f"use a decimal such as {example}")
+        return value
+
+    return schema, BeforeValidator(plain)
+
+
+def _iso_text(value: object) -> object:
+    # A bare number would be read as a Unix timestamp ("read_at": 0 is 1970).
+    if isinstance(value, int | float):
+        raise ValueError("use an ISO 8601 date or date-time string")
+    return value
+
+
+KwhIn = Annotated[Decimal, *_decimal_in(3, 10, "1234.567")]
+MoneyIn = Annotated[Decimal, *_decimal_in(2, 11, "150.00")]
+IsoDateTime = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
+IsoDate = Annotated[date, BeforeValidator(_iso_text)]
 
 
 class Input(BaseModel):
@@ -20,10 +75,10 @@ class Input(BaseModel):
 class ReadingIn(Input):
     """A reading: when, the meter's kWh (3 places), a note, and whether the meter was replaced."""
 
-    read_at: AwareDatetime
-    meter_kwh: Decimal
+    read_at: IsoDateTime
+    meter_kwh: KwhIn
     note: str = Field(default="", max_length=2000)
-    is_replacement: bool = False
+    is_replacement: StrictBool = False
 
     def draft(self) -> ReadingDraft:
         try:
@@ -36,10 +91,10 @@ class ReadingIn(Input):
 class ReadingPatch(Input):
     """Fields to change; the others keep their values."""
 
-    read_at: AwareDatetime | None = None
-    meter_kwh: Decimal | None = None
+    read_at: IsoDateTime | None = None
+    meter_kwh: KwhIn | None = None
     note: str | None = Field(default=None, max_length=2000)
-    is_replacement: bool | None = None
+    is_replacement: StrictBool | None = None
 
     def apply(self, current: ReadingDraft) -> ReadingDraft:
         merged = ReadingIn(
@@ -56,10 +111,10 @@ class ReadingPatch(Input):
 class VoucherIn(Input):
     """A purchase: date, amount paid (2 places), currency, kWh bought (3 places), details."""
 
-    purchased_on: date
-    amount: Decimal
+    purchased_on: IsoDate
+    amount: MoneyIn
     currency: str = Field(default="ZAR", min_length=3, max_length=3)
-    kwh: Decimal
+    kwh: KwhIn
     token_number: str = Field(default="", max_length=64)
     vendor: str = Field(default="", max_length=120)
     notes: str = Field(default="", max_length=2000)
@@ -84,10 +139,10 @@ class VoucherIn(Input):
 class VoucherPatch(Input):
     """Fields to change; the others keep their values."""
 
-    purchased_on: date | None = None
-    amount: Decimal | None = None
+    purchased_on: IsoDate | None = None
+    amount: MoneyIn | None = None
     currency: str | None = Field(default=None, min_length=3, max_length=3)
-    kwh: Decimal | None = None
+    kwh: KwhIn | None = None
     token_number: str | None = Field(default=None, max_length=64)
     vendor: str | None = Field(default=None, max_length=120)
     notes: str | None = Field(default=None, max_length=2000)

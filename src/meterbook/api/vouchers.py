@@ -9,6 +9,14 @@ from fastapi.responses import StreamingResponse
 
 from meterbook.api.imports import import_now_or_later
 from meterbook.api.listing import page_params
+from meterbook.api.outputs import (
+    CSV_RESPONSE,
+    QUEUED,
+    Imported,
+    VoucherOut,
+    VoucherPage,
+    csv_upload,
+)
 from meterbook.api.responses import Json, csv_download
 from meterbook.api.schemas import VoucherIn, VoucherPatch
 from meterbook.domain import minor_to_money, wh_to_kwh
@@ -46,7 +54,7 @@ def voucher_out(v: VoucherRow | Voucher) -> dict[str, Any]:
     }
 
 
-@router.get("/vouchers")
+@router.get("/vouchers", response_model=VoucherPage)
 def list_vouchers(ctx: ViewerContext, session: DbSession, page: PageParams) -> Json:
     """Vouchers; ``from``/``to`` filter the purchase date, ``sort`` is date, amount or kwh."""
     rows, total = vouchers.list_vouchers(session, page)
@@ -60,13 +68,19 @@ def list_vouchers(ctx: ViewerContext, session: DbSession, page: PageParams) -> J
     )
 
 
-@router.post("/vouchers", status_code=201)
+@router.post("/vouchers", status_code=201, response_model=VoucherOut)
 def create_voucher(body: VoucherIn, ctx: MemberContext, session: DbSession) -> Json:
     voucher = vouchers.create_voucher(session, ctx, body.draft())
     return Json(voucher_out(voucher), status_code=201)
 
 
-@router.post("/vouchers/import", dependencies=[Depends(requires_feature(CSV_IMPORT))])
+@router.post(
+    "/vouchers/import",
+    dependencies=[Depends(requires_feature(CSV_IMPORT))],
+    response_model=Imported,
+    responses=QUEUED,
+    openapi_extra=csv_upload("purchased_on,amount,kwh[,currency,token_number,vendor,notes]"),
+)
 async def import_vouchers(
     request: Request, ctx: MemberContext, session: DbSession, background: bool = False
 ) -> Json:
@@ -77,7 +91,7 @@ async def import_vouchers(
     return await import_now_or_later(request, ctx, session, "vouchers", background=background)
 
 
-@router.get("/vouchers.csv")
+@router.get("/vouchers.csv", response_class=StreamingResponse, responses=CSV_RESPONSE)
 def export_vouchers(ctx: MemberContext, request: Request, session: DbSession) -> StreamingResponse:
     name = f"vouchers-{utcnow():%Y%m%d}.csv"
     return csv_download(
@@ -85,12 +99,12 @@ def export_vouchers(ctx: MemberContext, request: Request, session: DbSession) ->
     )
 
 
-@router.get("/vouchers/{voucher_id}")
+@router.get("/vouchers/{voucher_id:int}", response_model=VoucherOut)
 def get_voucher(voucher_id: int, ctx: ViewerContext, session: DbSession) -> Json:
     return Json(voucher_out(vouchers.get_voucher(session, ctx, voucher_id)))
 
 
-@router.patch("/vouchers/{voucher_id}")
+@router.patch("/vouchers/{voucher_id:int}", response_model=VoucherOut)
 def update_voucher(
     voucher_id: int, body: VoucherPatch, ctx: MemberContext, session: DbSession
 ) -> Json:
@@ -99,7 +113,7 @@ def update_voucher(
     return Json(voucher_out(voucher))
 
 
-@router.delete("/vouchers/{voucher_id}", status_code=204)
+@router.delete("/vouchers/{voucher_id:int}", status_code=204)
 def delete_voucher(voucher_id: int, ctx: MemberContext, session: DbSession) -> Response:
     vouchers.delete_voucher(session, ctx, voucher_id)
     return Response(status_code=204)

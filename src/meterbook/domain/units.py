@@ -13,8 +13,8 @@ from meterbook.domain.errors import RuleViolation
 WH_PER_KWH = 1000
 MINOR_PER_UNIT = 100
 # Well within 2**63 and JavaScript's 2**53: no overflow in SQL sums or JSON clients.
-MAX_WH = 10**13
-MAX_MINOR = 10**13
+MAX_WH = 10**13 - 1  # 9 999 999 999.999 kWh: ten integer digits
+MAX_MINOR = 10**13 - 1  # 99 999 999 999.99: eleven
 
 
 def parse_decimal(text: str | Decimal, field: str) -> Decimal:

@@ -41,5 +41,6 @@ def install_pages(app: FastAPI, tenancy: Tenancy, *, secure_cookies: bool) -> No
     app.add_middleware(WebSessionMiddleware, tenancy=tenancy, policy=policy)
     app.mount("/static", StaticFiles(directory=STATIC), name="meterbook-static")
     for module in (auth, account, mail_links, dashboard, readings, vouchers, household, audit):
-        app.include_router(module.router)
+        # HTML pages are not API: out of the OpenAPI document (the attack walks them anyway).
+        app.include_router(module.router, include_in_schema=False)
     install_error_pages(app)

@@ -8,8 +8,10 @@ New routes are attacked without writing new tests.
 
 from __future__ import annotations
 
+import copy
 import secrets
 import uuid
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -18,6 +20,8 @@ from decimal import Decimal
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 from sqlalchemy import select
 
 from tenantry import scoping
@@ -27,6 +31,7 @@ from tenantry.export import tenant_mappers
 from tenantry.ids import TenantId
 from tenantry.models import Base, Invite, Membership
 from tenantry.roles import Role
+from tenantry.web.openapi import api_routes
 
 _MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -185,9 +190,33 @@ def _kind(schema: Mapping[str, Any]) -> str:
     return "str"
 
 
+def route_table(app: FastAPI) -> dict[str, Any]:
+    """The app's OpenAPI document plus every route it leaves out (HTML pages, health).
+
+    A route left out of the published schema is still reachable, so it is attacked.
+    """
+    spec = copy.deepcopy(app.openapi())
+    hidden = [
+        APIRoute(r.path_format, r.endpoint, methods=sorted(r.methods or ()))
+        for r in api_routes(app)
+        if not r.include_in_schema
+    ]
+    with warnings.catch_warnings():
+        # Hidden routes may share a function across methods (duplicate operation ids):
+        # harmless here, the ids are not used.
+        warnings.simplefilter("ignore")
+        extra = get_openapi(title=app.title, version=app.version, routes=hidden)
+    for path, methods in extra.get("paths", {}).items():
+        spec.setdefault("paths", {}).setdefault(path, {}).update(methods)
+    schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+    for name, schema in extra.get("components", {}).get("schemas", {}).items():
+        schemas.setdefault(name, schema)
+    return spec
+
+
 def operations(app: FastAPI) -> list[Operation]:
-    """Every operation of the app, read from its OpenAPI document (the public route table)."""
-    spec = app.openapi()
+    """Every operation of the app, read from its route table (:func:`route_table`)."""
+    spec = route_table(app)
     defs = spec.get("components", {}).get("schemas", {})
     found: list[Operation] = []
     for path, methods in spec.get("paths", {}).items():

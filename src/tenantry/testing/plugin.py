@@ -62,13 +62,17 @@ def tenantry_database_template(
 ) -> str:
     """The migrated database of the session: ``$TENANTRY_TEST_DATABASE_URL`` or a SQLite file.
 
-    Migrated once (the core's revisions and those in the ``tenantry_migrations`` ini option).
+    A URL from the environment is used as it is: migrate it beforehand, as the
+    owner, with ``tenantry migrate --app-role``, and give the runtime role's URL
+    here (row-level security binds that role, not the owner). Otherwise a SQLite
+    file is migrated once: the core's revisions and the app's, from the
+    ``tenantry_migrations`` ini option.
     """
-    app_dir = _migrations(pytestconfig)
-    url = os.environ.get(DATABASE_ENV) or (
-        f"sqlite:///{tmp_path_factory.mktemp('tenantry') / 'template.sqlite3'}"
-    )
-    _migrate(url, app_dir)
+    url = os.environ.get(DATABASE_ENV)
+    if url:
+        return url
+    url = f"sqlite:///{tmp_path_factory.mktemp('tenantry') / 'template.sqlite3'}"
+    _migrate(url, _migrations(pytestconfig))
     return url
 
 

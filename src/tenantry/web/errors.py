@@ -13,6 +13,7 @@ from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tenantry.errors import TenantryError
+from tenantry.web.allow import allowed_methods
 
 log = logging.getLogger("tenantry.web")
 
@@ -80,14 +81,20 @@ async def _validation_error(request: Request, exc: Exception) -> ErrorResponse:
     ]
     first = fields[0] if fields else {"field": "", "message": "invalid input"}
     message = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
-    return error_response(422, "validation_error", message, {"fields": fields})
+    # ``field`` names the first problem, as the domain's 422s do; ``fields`` lists them all.
+    return error_response(
+        422, "validation_error", message, {"field": first["field"], "fields": fields}
+    )
 
 
 async def _http_error(request: Request, exc: Exception) -> ErrorResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, "error")
     message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
-    return error_response(exc.status_code, code, message)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:  # every method of the path, from every route that serves it
+        headers["Allow"] = ", ".join(allowed_methods(request)) or headers.get("Allow", "")
+    return error_response(exc.status_code, code, message, headers=headers)
 
 
 async def _unstorable(request: Request, exc: Exception) -> ErrorResponse:

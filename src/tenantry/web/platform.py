@@ -69,9 +69,11 @@ class PlatformGateMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         gated = scope["type"] == "http" and is_platform_path(scope["path"], self.prefixes)
         if gated and not await self._admitted(scope):
+            # Under /api, a missing route answers JSON: keep the prefix so this one does too.
+            nowhere = "/api" + NOWHERE if scope["path"].startswith("/api/") else NOWHERE
             scope = dict(scope)
-            scope["path"] = NOWHERE
-            scope["raw_path"] = NOWHERE.encode()
+            scope["path"] = nowhere
+            scope["raw_path"] = nowhere.encode()
         await self.app(scope, receive, send)
 
     async def _admitted(self, scope: Scope) -> bool:

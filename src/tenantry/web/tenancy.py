@@ -34,6 +34,7 @@ from tenantry.web.body_limit import BodyLimitMiddleware
 from tenantry.web.config import TenancyConfig
 from tenantry.web.errors import install_error_handlers
 from tenantry.web.login_throttle import LoginThrottle
+from tenantry.web.openapi import install_openapi
 from tenantry.web.path_prefix import TenantPathMiddleware
 from tenantry.web.platform import PlatformGateMiddleware
 from tenantry.web.ratelimit import RateLimits
@@ -144,6 +145,7 @@ class Tenancy:
         app.add_middleware(TenantPathMiddleware)
         app.add_middleware(BodyLimitMiddleware, max_bytes=self.config.max_body_bytes)
         install_error_handlers(app)
+        install_openapi(app)
         self._flush_usage_on_shutdown(app)
         if api:
             for module in (

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
+from tenantry.models import Tenant
 from tests.meterbook.conftest import Invite, Register
 
 NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+@pytest.fixture(autouse=True)
+def household_plan(app: FastAPI, client: TestClient, alice: dict[str, str]) -> None:
+    """Alice's household on the plan with CSV import and room for members (not under test)."""
+    tenant_id = uuid.UUID(client.get("/api/me", headers=alice).json()["current_tenant_id"])
+    with app.state.tenancy.db.session() as session:
+        session.execute(update(Tenant).where(Tenant.id == tenant_id).values(plan="household"))
 
 
 def _error(response: Any, field: str) -> str:
