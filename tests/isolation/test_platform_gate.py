@@ -37,8 +37,12 @@ def concrete(path: str, tenant_id: str) -> str:
 
 
 def missing_route(client: TestClient, method: str, path: str) -> tuple[int, str]:
-    """What an unknown path under the same prefix answers: the reference 404."""
-    response = client.request(method, path.rstrip("/") + "/no-such-route-" + uuid.uuid4().hex)
+    """What an unknown path of the same kind (API or page) answers: the reference 404.
+
+    Outside the gated prefixes, so the reference is the app's plain not-found.
+    """
+    parent = "/api" if path.startswith("/api/") else ""
+    response = client.request(method, f"{parent}/no-such-route-{uuid.uuid4().hex}")
     return response.status_code, _CSRF.sub("", response.text)
 
 

@@ -44,8 +44,12 @@ def not_found() -> HTTPException:
     return HTTPException(status_code=404)
 
 
-def is_platform_path(path: str, prefixes: tuple[str, ...]) -> bool:
-    return any(path == p or path.startswith(p.rstrip("/") + "/") for p in prefixes)
+def _matched(path: str, prefixes: tuple[str, ...]) -> str | None:
+    """The platform prefix ``path`` falls under, if any."""
+    for prefix in prefixes:
+        if path == prefix or path.startswith(prefix.rstrip("/") + "/"):
+            return prefix
+    return None
 
 
 def _token_user(tenancy: Tenancy, token: str | None) -> int | None:
@@ -66,11 +70,14 @@ class PlatformGateMiddleware:
         self.prefixes = prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        gated = scope["type"] == "http" and is_platform_path(scope["path"], self.prefixes)
-        if gated and not await self._admitted(scope):
+        prefix = _matched(scope["path"], self.prefixes) if scope["type"] == "http" else None
+        if prefix is not None and not await self._admitted(scope):
+            # Under the prefix's parent (``/api`` for ``/api/admin``), so the app picks the
+            # same kind of 404 (JSON for the API, a page elsewhere) as for any unknown path.
+            nowhere = prefix.rstrip("/").rsplit("/", 1)[0] + NOWHERE
             scope = dict(scope)
-            scope["path"] = NOWHERE
-            scope["raw_path"] = NOWHERE.encode()
+            scope["path"] = nowhere
+            scope["raw_path"] = nowhere.encode()
         await self.app(scope, receive, send)
 
     async def _admitted(self, scope: Scope) -> bool:
