@@ -123,8 +123,8 @@ def _measure(session: Session, tables: list[Table]) -> dict[str, tuple[int | Non
         )
     except Exception:  # SQLite built without dbstat: sizes unknown, counts still shown
         sized = {}
-    # Called inside summarize()'s unscoped() block: whole-table counts.
-    counts = {t.name: session.scalar(select(func.count()).select_from(t)) or 0 for t in tables}
+    with unscoped(session, reason="operator console: table sizes"):
+        counts = {t.name: session.scalar(select(func.count()).select_from(t)) or 0 for t in tables}
     return {name: (sized.get(name), counts[name]) for name in names}
 
 
