@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine, event, text
 
 from tenantry.db import READ_ONLY, Database
-from tenantry.fleet import TableSizes
+from tenantry.fleet import FleetStats
 from tenantry.statements import StatementLog, StatementStats
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ class Operations:
         self.version_dirs = tuple(version_dirs)
         self.app_role = app_role
         self.statements = StatementLog(db.engine, observe=_observe_statement)
-        self.sizes = TableSizes()
+        self.sizes = FleetStats()
         self._expected: tuple[str, ...] | None = None
         _watch_pool(db.engine)
 

@@ -53,6 +53,9 @@ def test_the_list_shows_members_rows_and_pages_by_keyset(
         "/api/admin/tenants", params={"q": "carol@example.com"}, headers=operator.headers
     )
     assert [t["id"] for t in by_email.json()["items"]] == [alice.tenant_id]
+    for query, expected in (("Alice Hou", 1), ("zeta", 5), ("%", 0), ("_", 0), ("zeta-4", 1)):
+        got = client.get("/api/admin/tenants", params={"q": query}, headers=operator.headers)
+        assert got.json()["total"] == expected, query
     bad = client.get("/api/admin/tenants", params={"cursor": "tampered"}, headers=operator.headers)
     assert bad.status_code == 422 and bad.json()["error"]["code"] == "validation_error"
 
