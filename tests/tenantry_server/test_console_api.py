@@ -121,3 +121,14 @@ def test_health_reports_pool_migrations_and_slow_statements(
     assert health["slowest"] and all(s["calls"] >= 1 for s in health["slowest"])
     doctor = client.post("/api/admin/doctor", headers=operator.headers)
     assert doctor.status_code == 200 and "ok" in doctor.json()
+
+
+def test_requests_and_last_activity_reach_the_console(
+    app: FastAPI, client: TestClient, alice: Member, operator: Member
+) -> None:
+    app.state.activity.interval = 0  # write the counts after every request
+    for _ in range(3):
+        assert client.get("/api/tenant", headers=alice.headers).status_code == 200
+    row = client.get(f"/api/admin/tenants/{alice.tenant_id}", headers=operator.headers).json()
+    assert row["tenant"]["requests_this_period"] >= 3
+    assert row["tenant"]["last_active_at"] is not None
