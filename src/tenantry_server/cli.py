@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 from sqlalchemy import func, select
 
@@ -93,7 +95,7 @@ def serve(
     )
 
 
-def _patient_workers() -> dict[str, int]:
+def _patient_workers() -> dict[str, Any]:
     """Each worker imports and builds the whole app; on a busy machine that can take longer
     than uvicorn's 5 s health check, and its supervisor would kill the workers forever."""
     import inspect
