@@ -14,12 +14,14 @@ from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tenantry.models import Base, TenantScoped, utcnow
+from tenantry.plans import rows_limit
 
 
 class Reading(TenantScoped, Base):
     """A meter reading: the cumulative value shown on the meter at a moment."""
 
     __tablename__ = "readings"
+    __quota__ = rows_limit("readings")
     __table_args__ = (Index("ix_readings_tenant_id_read_at", "tenant_id", "read_at"),)
 
     read_at: Mapped[datetime]
@@ -36,6 +38,7 @@ class Voucher(TenantScoped, Base):
     """A prepaid electricity purchase: money paid for energy credit."""
 
     __tablename__ = "vouchers"
+    __quota__ = rows_limit("vouchers")
     __table_args__ = (Index("ix_vouchers_tenant_id_purchased_on", "tenant_id", "purchased_on"),)
 
     purchased_on: Mapped[date]

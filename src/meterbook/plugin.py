@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from meterbook.api import ROUTERS
 from tenantry.db import Database
+from tenantry.plans import Catalogue
 from tenantry.web import Tenancy
 
 MIGRATIONS = Path(__file__).parent / "migrations" / "versions"
@@ -23,10 +24,22 @@ class MeterbookPlugin:
         self.secure_cookies = secure_cookies
 
     @property
+    def catalogue(self) -> Catalogue:
+        """Free, Household and Pro; the host passes it to ``Tenancy``."""
+        from meterbook.plans import CATALOGUE
+
+        return CATALOGUE
+
+    @property
     def migrations(self) -> Sequence[Path]:
         return [MIGRATIONS]
 
     def install(self, app: FastAPI, tenancy: Tenancy) -> None:
+        from meterbook.api.dashboard import DASHBOARD_TAGS
+        from meterbook.models import Reading, Voucher
+
+        for model in (Reading, Voucher):
+            tenancy.cache.invalidate_on(model, *DASHBOARD_TAGS)
         for router in ROUTERS:
             app.include_router(router)
         from meterbook.pages import install_pages

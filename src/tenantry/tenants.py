@@ -10,7 +10,9 @@ from sqlalchemy.orm import Session
 
 from tenantry import audit
 from tenantry.errors import Conflict, NotFound, PermissionDenied, TenantNotFound, ValidationFailed
-from tenantry.models import Membership, Tenant, TenantKind, User
+from tenantry.models import Membership, Tenant, TenantKind, TenantStatus, User
+from tenantry.plans.entitlements import catalogue_of
+from tenantry.plans.quotas import enforce_seat
 from tenantry.roles import Role
 from tenantry.slugs import slugify, with_suffix
 
@@ -29,7 +31,10 @@ def create_tenant(
     name = name.strip()
     if not name:
         raise ValidationFailed("a tenant needs a name", details={"field": "name"})
+    catalogue = catalogue_of(session)
     tenant = Tenant(name=name, slug=_unique_slug(session, name), kind=kind.value)
+    if catalogue is not None:
+        tenant.plan = catalogue.default
     session.add(tenant)
     session.flush()
     session.add(Membership(tenant_id=tenant.id, user_id=owner_id, role=Role.OWNER.value))
@@ -57,26 +62,12 @@ def rename_tenant(session: Session, *, tenant_id: uuid.UUID, actor_id: int, name
     return tenant
 
 
-def delete_tenant(session: Session, *, tenant_id: uuid.UUID, actor_id: int, confirm: str) -> None:
-    """Delete a tenant and, by cascade, all its data. ``confirm`` must be its slug."""
-    tenant = get_tenant(session, tenant_id)
-    if confirm != tenant.slug:
-        raise ValidationFailed(
-            "type the tenant's slug to confirm deletion", details={"field": "confirm"}
-        )
-    # What outlives the tenant: see docs/operations.md, "What a tenant deletion keeps".
-    audit.erase_tenant_details(session, tenant_id)
-    audit.record(session, "tenant.deleted", tenant_id=tenant_id, actor_id=actor_id)
-    session.delete(tenant)
-    session.flush()
-
-
 def memberships_of(session: Session, user_id: int) -> list[tuple[Membership, Tenant]]:
-    """All of a user's memberships with their tenants, oldest first."""
+    """A user's memberships of tenants that are not deleted, with the tenants, oldest first."""
     rows = session.execute(
         select(Membership, Tenant)
         .join(Tenant, Tenant.id == Membership.tenant_id)
-        .where(Membership.user_id == user_id)
+        .where(Membership.user_id == user_id, Tenant.status != TenantStatus.DELETED.value)
         .order_by(Membership.joined_at)
     )
     return [(m, t) for m, t in rows]
@@ -196,8 +187,10 @@ def transfer_ownership(
 def add_member(
     session: Session, *, tenant_id: uuid.UUID, user_id: int, role: Role, actor_id: int | None
 ) -> Membership:
+    """Add a member; past the plan's member limit raises ``QuotaExceeded`` (tenant row locked)."""
     if get_membership(session, tenant_id, user_id) is not None:
         raise Conflict("already a member of this tenant")
+    enforce_seat(session, tenant_id)
     membership = Membership(tenant_id=tenant_id, user_id=user_id, role=role.value)
     session.add(membership)
     audit.record(

@@ -7,11 +7,21 @@ from typing import Any
 import typer
 from sqlalchemy import func, select
 
+from tenantry.cli import tenants as tenants_cli
 from tenantry.cli.main import app
 
 __all__ = ["app"]
 
 DEMO_OPERATOR = ("ops@example.com", "demo-operator-2025")  # printed for people trying the demo
+
+
+def _load_plugins() -> object:
+    from tenantry_server.app import default_plugins
+
+    return default_plugins()  # importing the plugins maps their models
+
+
+tenants_cli.MODEL_LOADERS.append(_load_plugins)
 
 
 @app.command()
@@ -27,12 +37,17 @@ def serve(
     ),
 ) -> None:
     """Migrate the database and run the server (SQLite in ./var unless DATABASE_URL is set)."""
-    import uvicorn
-    from pydantic import ValidationError
+    try:
+        import uvicorn
+        from pydantic import ValidationError
 
-    from tenantry.models import User
-    from tenantry_server.app import create_app, default_plugins, migrate
-    from tenantry_server.settings import Settings
+        from tenantry.models import User
+        from tenantry.plans import CatalogueError
+        from tenantry_server.app import create_app, default_plugins, migrate, plan_catalogue
+        from tenantry_server.settings import Settings
+    except ImportError as exc:  # `pip install tenantry` is the library alone
+        typer.echo(f"error: the server needs `pip install 'tenantry[server]'` ({exc})", err=True)
+        raise typer.Exit(2) from exc
 
     try:
         settings = Settings()
@@ -40,7 +55,18 @@ def serve(
         typer.echo(f"error: invalid settings: {exc.errors()[0]['msg']}", err=True)
         raise typer.Exit(2) from exc
     plugins = default_plugins()
-    migrate(settings, plugins)
+    from tenantry.errors import TenantryError
+
+    try:
+        plan_catalogue(settings, plugins)  # a bad plans file stops here, before anything runs
+    except CatalogueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    try:
+        migrate(settings, plugins)
+    except TenantryError as exc:  # e.g. a table that cannot be adopted: say which, no traceback
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from None
     if migrate_only:
         typer.echo("schema is up to date")
         return
@@ -119,3 +145,30 @@ def _multiprocess_metrics(settings: object) -> None:
     )
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True, exist_ok=True)
+
+
+@app.command()
+def worker() -> None:
+    """Run queued jobs (needs REDIS_URL; without it jobs run inside the server process)."""
+    import asyncio
+
+    from pydantic import ValidationError
+
+    from tenantry.jobs import work
+    from tenantry_server.app import create_app, default_plugins
+    from tenantry_server.settings import Settings
+
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        typer.echo(f"error: invalid settings: {exc.errors()[0]['msg']}", err=True)
+        raise typer.Exit(2) from exc
+    if not settings.redis_url:
+        typer.echo("error: set REDIS_URL: without Redis, jobs run in the server process", err=True)
+        raise typer.Exit(2)
+    server = create_app(settings, default_plugins())
+    typer.echo(f"worker: consuming jobs from {settings.redis_url}")
+    try:
+        asyncio.run(work(server.state.tenancy.jobs))
+    except KeyboardInterrupt:
+        typer.echo("worker: stopped")

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from tenantry.activity import ActivityCounter
 from tenantry.metrics import TenantLabels
-from tenantry.web import Tenancy
+from tenantry.web import Tenancy, in_thread
 from tenantry.web.observe import RequestRecord, install_observe
 from tenantry_server import health, metrics
 from tenantry_server.logs import log_request
@@ -24,9 +24,11 @@ class ActivitySink:
         if record.tenant_id is not None and record.status < 500:
             self.counter.count(record.tenant_id)
         if self.counter.due():
-            async with self.tenancy.db_turn():
-                with self.tenancy.db.session() as session:
-                    self.counter.flush(session)
+            await in_thread(self._flush)
+
+    def _flush(self) -> None:
+        with self.tenancy.db.session() as session:
+            self.counter.flush(session)
 
 
 def install(app: FastAPI, tenancy: Tenancy, settings: Settings) -> None:

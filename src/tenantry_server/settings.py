@@ -30,7 +30,22 @@ class Settings(BaseSettings):
     base_domain: str | None = None
     max_body_bytes: int = 1_048_576
     rate_limit_storage: str = "memory://"
+    join_rate: str = "10/minute"
+    # A TOML plan catalogue replacing the plugins' (docs/plans.md); checked at start-up.
+    plans_file: Path | None = None
+    usage_flush_seconds: float = Field(default=10.0, gt=0)
+    # Limits, cache and jobs shared by every process (unset: this process only).
+    redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
+    rate_limit_fail_open: bool = True
+    tenant_rate: str = "1200/minute"
+    user_rate: str = "600/minute"
+    # Consume queued jobs in the server process too (with Redis; else jobs always run here).
+    worker_in_process: bool = True
     secure_cookies: bool = False
+    # Requests of one tenant served at once per process; its others wait (TenancyConfig).
+    tenant_concurrency: int = Field(default=4, ge=1)
+    # A deleted tenant stays restorable this long; `tenantry tenants purge` removes it after.
+    deletion_grace_days: int = Field(default=30, ge=0, le=3650)
     host: str = "127.0.0.1"
     port: int = 8000
     # Operations (docs/operations.md): the /metrics token, tenant labels, activity counts.

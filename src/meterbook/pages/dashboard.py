@@ -11,6 +11,7 @@ from meterbook.pages.chart import build
 from meterbook.pages.csrf import check_csrf
 from meterbook.pages.deps import NavDep
 from meterbook.pages.render import render
+from meterbook.services.history import history_floor
 from meterbook.services.insights import dashboard
 from tenantry.web import DbSession, ViewerContext
 
@@ -37,6 +38,10 @@ async def dashboard_page(
     first, last = _date(start), _date(end)
     if first and last and first > last:
         first, last = last, first
+    floor = history_floor(session, ctx.tenant_id)
+    clamped = floor is not None and first is not None and first < floor
+    if clamped:
+        first = floor
     figures = dashboard(session, first, last)
     return render(
         request,
@@ -44,5 +49,6 @@ async def dashboard_page(
         nav=nav,
         d=figures,
         chart=build(figures.months),
+        history_floor=floor if clamped else None,
         active="dashboard",
     )

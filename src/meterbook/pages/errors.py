@@ -22,6 +22,7 @@ _API = re.compile(r"^/api(/|$)")
 
 _TITLES = {
     400: "That did not work",
+    402: "Not in your plan",
     403: "Not allowed",
     404: "Not found",
     405: "Not allowed",

@@ -1,4 +1,4 @@
-"""Household settings: rename, members and roles, invite codes, export, leave."""
+"""Household settings: rename, members and roles, invite codes, export, leave, delete."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ from fastapi.responses import Response, StreamingResponse
 
 from meterbook.pages.csrf import check_csrf
 from meterbook.pages.deps import NavDep, form_fields, see_other
+from meterbook.pages.plan import plan_section
 from meterbook.pages.render import Nav, render
-from tenantry import invites, tenants
+from tenantry import invites, plans, retention, tenants
 from tenantry.context import TenantContext
 from tenantry.errors import NotFound, ValidationFailed
+from tenantry.plans import PlanChangeRefused
 from tenantry.roles import Role
 from tenantry.web import (
     AdminContext,
@@ -40,6 +42,7 @@ def _page(
     status: int = 200,
     error: str | None = None,
     msg: str = "",
+    plan_error: PlanChangeRefused | None = None,
 ) -> Response:
     tenant = tenants.get_tenant(session, ctx.tenant_id)
     members = tenants.members(session, ctx.tenant_id)
@@ -58,8 +61,15 @@ def _page(
         expiry=EXPIRY_HOURS,
         new_code=new_code,
         error=error,
-        notice={"renamed": "Renamed.", "saved": "Saved.", "revoked": "Invite revoked."}.get(msg),
+        notice={
+            "renamed": "Renamed.",
+            "saved": "Saved.",
+            "revoked": "Invite revoked.",
+            "plan": "Plan changed.",
+        }.get(msg),
+        plan=plan_section(request, session, ctx, error=plan_error),
         active="household",
+        grace_days=get_tenancy(request).config.deletion_grace.days,
     )
 
 
@@ -118,6 +128,25 @@ async def remove_member(
     return see_other(f"{nav.base}/household?msg=saved")
 
 
+@router.post("/household/plan")
+async def change_plan(
+    request: Request, ctx: OwnerContext, nav: NavDep, session: DbSession
+) -> Response:
+    """The owner moves the household to another plan; a downgrade over use is refused."""
+    name = (await form_fields(request)).get("plan", "")[:32]
+    try:
+        plans.change_plan(
+            session,
+            tenant_id=ctx.tenant_id,
+            plan=name,
+            actor_id=ctx.user_id,
+            catalogue=get_tenancy(request).catalogue,
+        )
+    except PlanChangeRefused as exc:
+        return _page(request, ctx, nav, session, status=409, plan_error=exc)
+    return see_other(f"{nav.base}/household?msg=plan#plan")
+
+
 @router.post("/household/invites")
 async def create_invite(
     request: Request, ctx: AdminContext, nav: NavDep, session: DbSession
@@ -168,3 +197,27 @@ async def export(request: Request, ctx: MemberContext, session: DbSession) -> St
     return export_download(
         get_tenancy(request).db, ctx, prefix="meterbook", slug=tenant.slug, session=session
     )
+
+
+@router.post("/household/delete")
+async def delete(request: Request, ctx: OwnerContext, nav: NavDep, session: DbSession) -> Response:
+    """Delete the household once its name is typed; an owner can restore it for a while."""
+    typed = (await form_fields(request)).get("confirm", "")[:200]
+    try:
+        retention.delete_tenant(
+            session,
+            tenant_id=ctx.tenant_id,
+            actor_id=ctx.user_id,
+            confirm=typed,
+            grace=get_tenancy(request).config.deletion_grace,
+        )
+    except ValidationFailed:
+        return _page(
+            request,
+            ctx,
+            nav,
+            session,
+            status=422,
+            error="To delete the household, type its name exactly as shown.",
+        )
+    return see_other("/account?msg=deleted")

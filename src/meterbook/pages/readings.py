@@ -11,10 +11,11 @@ from meterbook.pages.deps import NavDep, form_fields, form_file, see_other
 from meterbook.pages.forms import Errors, field_errors, reading_draft, row_errors
 from meterbook.pages.listing import ListQuery, notice, pages
 from meterbook.pages.render import Nav, render, user_zone
+from meterbook.plans import CSV_IMPORT
 from meterbook.services import readings, transfer
 from meterbook.services.common import utcnow
 from tenantry.errors import ValidationFailed
-from tenantry.web import DbSession, MemberContext, ViewerContext, get_tenancy
+from tenantry.web import DbSession, MemberContext, ViewerContext, get_tenancy, requires_feature
 
 router = APIRouter(dependencies=[Depends(check_csrf)], tags=["meterbook pages"])
 SORTS = {"date", "meter_kwh"}
@@ -80,14 +81,14 @@ async def add(request: Request, ctx: MemberContext, nav: NavDep, session: DbSess
 
 
 @router.get("/readings.csv")
-async def export_csv(request: Request, ctx: ViewerContext, session: DbSession) -> StreamingResponse:
+async def export_csv(request: Request, ctx: MemberContext, session: DbSession) -> StreamingResponse:
     name = f"readings-{utcnow():%Y%m%d}.csv"
     return csv_download(
         get_tenancy(request).db, ctx, transfer.export_readings, name, session=session
     )
 
 
-@router.post("/readings/import")
+@router.post("/readings/import", dependencies=[Depends(requires_feature(CSV_IMPORT))])
 async def import_csv(
     request: Request, ctx: MemberContext, nav: NavDep, session: DbSession
 ) -> Response:

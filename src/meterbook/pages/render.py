@@ -22,6 +22,7 @@ from meterbook.pages.csrf import FIELD, request_token
 from tenantry import tenants
 from tenantry.context import TenantContext
 from tenantry.models import User
+from tenantry.plans import load_entitlements
 from tenantry.roles import Role
 
 SECURITY_HEADERS = {
@@ -53,6 +54,8 @@ class Nav:
     email: str
     current: Household
     households: list[Household] = field(default_factory=list)
+    plan: str = ""
+    features: frozenset[str] = frozenset()
 
     @property
     def base(self) -> str:
@@ -75,9 +78,13 @@ class Nav:
     def is_owner(self) -> bool:
         return self.role is Role.OWNER
 
+    def has(self, feature: str) -> bool:
+        """Whether the household's plan includes ``feature`` (pages hide what it lacks)."""
+        return feature in self.features
+
 
 def load_nav(session: Session, ctx: TenantContext) -> Nav:
-    """Two indexed queries: the user, and their memberships with tenant names."""
+    """Four indexed queries: the user, their memberships, the plan and its overrides."""
     user = session.get(User, ctx.user_id)
     rows = tenants.memberships_of(session, ctx.user_id or 0)
     households = [Household(t.slug, t.name, Role(m.role)) for m, t in rows]
@@ -87,7 +94,16 @@ def load_nav(session: Session, ctx: TenantContext) -> Nav:
     # The context was verified this request: the user and the membership exist.
     assert user is not None
     assert current is not None
-    return Nav(user.id, user.display_name or user.email, user.email, current, households)
+    ents = load_entitlements(session, ctx.tenant_id)
+    return Nav(
+        user.id,
+        user.display_name or user.email,
+        user.email,
+        current,
+        households,
+        plan=ents.plan.display_name,
+        features=ents.features,
+    )
 
 
 def user_zone(request: Request) -> tzinfo:

@@ -14,10 +14,11 @@ from meterbook.pages.deps import NavDep, form_fields, form_file, see_other
 from meterbook.pages.forms import Errors, field_errors, row_errors, voucher_draft
 from meterbook.pages.listing import ListQuery, notice, pages
 from meterbook.pages.render import Nav, render, user_zone
+from meterbook.plans import CSV_IMPORT
 from meterbook.services import transfer, vouchers
 from meterbook.services.common import utcnow
 from tenantry.errors import ValidationFailed
-from tenantry.web import DbSession, MemberContext, ViewerContext, get_tenancy
+from tenantry.web import DbSession, MemberContext, ViewerContext, get_tenancy, requires_feature
 
 
 def _currency(session: DbSession) -> str:
@@ -90,14 +91,14 @@ async def add(request: Request, ctx: MemberContext, nav: NavDep, session: DbSess
 
 
 @router.get("/vouchers.csv")
-async def export_csv(request: Request, ctx: ViewerContext, session: DbSession) -> StreamingResponse:
+async def export_csv(request: Request, ctx: MemberContext, session: DbSession) -> StreamingResponse:
     name = f"vouchers-{utcnow():%Y%m%d}.csv"
     return csv_download(
         get_tenancy(request).db, ctx, transfer.export_vouchers, name, session=session
     )
 
 
-@router.post("/vouchers/import")
+@router.post("/vouchers/import", dependencies=[Depends(requires_feature(CSV_IMPORT))])
 async def import_csv(
     request: Request, ctx: MemberContext, nav: NavDep, session: DbSession
 ) -> Response:

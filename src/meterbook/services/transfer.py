@@ -19,7 +19,12 @@ from meterbook.domain.csvfile import (
     write_csv,
 )
 from meterbook.domain.records import reading_from_row, voucher_from_row
-from meterbook.domain.validation import MeterPoint, check_reading_time, sequence_errors
+from meterbook.domain.validation import (
+    MeterPoint,
+    check_reading_time,
+    check_text,
+    sequence_errors,
+)
 from meterbook.models import Reading, Voucher
 from meterbook.services.common import utcnow
 from meterbook.services.vouchers import check as check_voucher
@@ -53,6 +58,7 @@ def import_readings(session: Session, ctx: TenantContext, text: str) -> int:
     for line, draft in records:
         try:
             check_reading_time(draft.read_at, now)
+            check_text("note", draft.note)
         except RuleViolation as exc:
             errors.append(RowError(line, exc.field, exc.message))
     stored = [

@@ -5,6 +5,8 @@ from tenantry.models.audit import AuditEvent
 from tenantry.models.base import Base, TenantScoped, is_tenant_scoped, tenant_foreign_key, utcnow
 from tenantry.models.invite import Invite
 from tenantry.models.membership import Membership
+from tenantry.models.password_reset import PasswordReset
+from tenantry.models.plan import PlanOverride, UsageCounter
 from tenantry.models.refresh_token import RefreshToken
 from tenantry.models.tenant import Tenant, TenantKind, TenantStatus
 from tenantry.models.user import User, normalize_email
@@ -14,12 +16,15 @@ __all__ = [
     "Base",
     "Invite",
     "Membership",
+    "PasswordReset",
+    "PlanOverride",
     "RefreshToken",
     "Tenant",
     "TenantActivity",
     "TenantKind",
     "TenantScoped",
     "TenantStatus",
+    "UsageCounter",
     "User",
     "is_tenant_scoped",
     "normalize_email",

@@ -22,11 +22,13 @@ class TenantKind(StrEnum):
 class TenantStatus(StrEnum):
     ACTIVE = "active"
     SUSPENDED = "suspended"
+    DELETED = "deleted"  # soft-deleted: restorable by an owner until ``purge_after``
 
 
 class Tenant(Base):
     __tablename__ = "tenantry_tenants"
     __table_args__ = (
+        Index("ix_tenantry_tenants_purge_after", "purge_after"),
         Index("ix_tenantry_tenants_created_at", "created_at", "id"),
         Index("ix_tenantry_tenants_name", "name", "id"),
     )
@@ -36,7 +38,11 @@ class Tenant(Base):
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(16), default=TenantKind.PERSONAL.value)
     plan: Mapped[str] = mapped_column(String(32), default="free")
+    # Set when the tenant moves to a plan with a trial (tenantry.plans.change_plan).
+    trial_ends_at: Mapped[datetime | None] = mapped_column(default=None)
     status: Mapped[str] = mapped_column(String(16), default=TenantStatus.ACTIVE.value)
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(default=None)
+    purge_after: Mapped[datetime | None] = mapped_column(default=None)

@@ -23,7 +23,7 @@ def issue_refresh(
     session: Session,
     *,
     user_id: int,
-    tenant_id: uuid.UUID,
+    tenant_id: uuid.UUID | None,
     ttl: timedelta,
     family_id: uuid.UUID | None = None,
 ) -> str:
@@ -88,6 +88,15 @@ def revoke_family(
             target=f"user:{record.user_id}",
             reason=reason,
         )
+
+
+def revoke_all(session: Session, user_id: int) -> None:
+    """End every refresh family of a user (password reset, erasure)."""
+    session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(UTC))
+    )
 
 
 def revoke_token(session: Session, token: str) -> None:

@@ -10,7 +10,9 @@ from tenantry.web.deps import (
     ViewerContext,
     get_tenancy,
     require_role,
+    requires_feature,
 )
+from tenantry.web.offload import in_thread
 from tenantry.web.platform import Operator, PlatformAdmin, require_platform_admin
 from tenantry.web.tenancy import Tenancy
 
@@ -26,6 +28,8 @@ __all__ = [
     "TenancyConfig",
     "ViewerContext",
     "get_tenancy",
+    "in_thread",
     "require_platform_admin",
     "require_role",
+    "requires_feature",
 ]

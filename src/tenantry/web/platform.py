@@ -24,6 +24,7 @@ from tenantry.errors import AuthenticationFailed
 from tenantry.platform_admins import is_platform_admin
 from tenantry.web.deps import DbSession, bearer_token, get_tenancy
 from tenantry.web.observe import note_actor
+from tenantry.web.offload import in_thread
 
 if TYPE_CHECKING:
     from tenantry.web.tenancy import Tenancy
@@ -84,9 +85,11 @@ class PlatformGateMiddleware:
         user_id = _token_user(self.tenancy, bearer_token(Request(scope)))
         if user_id is None:
             return False
-        async with self.tenancy.db_turn():
-            with self.tenancy.db.read_sessions() as session:
-                return is_platform_admin(session, user_id)
+        return await in_thread(self._is_admin, user_id)
+
+    def _is_admin(self, user_id: int) -> bool:
+        with self.tenancy.db.read_sessions() as session:
+            return is_platform_admin(session, user_id)
 
 
 async def _platform_admin(request: Request, session: DbSession) -> Operator:

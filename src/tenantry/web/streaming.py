@@ -1,4 +1,10 @@
-"""Streamed downloads that read tenant data after the request's session has closed."""
+"""Streamed downloads that read tenant data after the request's session has closed.
+
+A download that fails must never look finished. The first chunk is produced before the
+status line is sent, so a failure there (a schema that does not match the app, say)
+is an ordinary error response; a failure after it aborts the connection without the
+final chunk, which every client reports as an incomplete transfer.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +15,13 @@ from datetime import UTC, datetime
 import anyio
 from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
+from starlette.types import Receive, Scope, Send
 
 from tenantry import audit
 from tenantry.context import TenantContext, tenant_scope
 from tenantry.db import Database
 from tenantry.export import stream_export
+from tenantry.plans import EXPORT_BYTES, meter_of
 
 
 async def _in_one_context(chunks: Generator[bytes]) -> AsyncIterator[bytes]:
@@ -36,6 +44,24 @@ async def _in_one_context(chunks: Generator[bytes]) -> AsyncIterator[bytes]:
     finally:
         # Closed early (client gone): run the generator's exits in its own Context.
         await anyio.to_thread.run_sync(context.run, chunks.close)
+
+
+class _Download(StreamingResponse):
+    """A streamed response that reads its first chunk before committing to a status."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = self.body_iterator
+        assert isinstance(body, AsyncIterator)
+        first = await anext(body, None)  # raises here: nothing was sent, the handlers answer
+
+        async def whole() -> AsyncIterator[bytes]:
+            if first is not None:
+                yield first if isinstance(first, bytes) else str(first).encode()
+            async for chunk in body:
+                yield chunk if isinstance(chunk, bytes) else str(chunk).encode()
+
+        self.body_iterator = whole()
+        await super().__call__(scope, receive, send)
 
 
 def tenant_download(
@@ -63,9 +89,16 @@ def tenant_download(
 
     def chunks() -> Generator[bytes]:
         with tenant_scope(ctx), db.read_sessions() as session:
-            yield from produce(session)
+            meter, sent = meter_of(session), 0
+            try:
+                for chunk in produce(session):
+                    sent += len(chunk)
+                    yield chunk
+            finally:  # metered as export bytes, also when the client left early
+                if meter is not None:
+                    meter.add(ctx.tenant_id, EXPORT_BYTES, sent)
 
-    return StreamingResponse(
+    return _Download(
         _in_one_context(chunks()),
         media_type=media_type,
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},

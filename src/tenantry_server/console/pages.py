@@ -8,10 +8,10 @@ from typing import Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from tenantry import audit, fleet, tenants
+from tenantry import audit, fleet, retention, tenants
 from tenantry.errors import ValidationFailed
 from tenantry.models import TenantStatus
-from tenantry.web import DbSession, PlatformAdmin, require_platform_admin
+from tenantry.web import DbSession, PlatformAdmin, get_tenancy, require_platform_admin
 from tenantry.web.routes.admin import operations_of
 from tenantry_server.console.render import FIELD, check_csrf, render
 
@@ -142,14 +142,15 @@ async def change_plan(
 async def delete(
     tenant_id: uuid.UUID, request: Request, admin: PlatformAdmin, session: DbSession
 ) -> Response:
-    """The core's deletion; the operator must type the tenant's slug."""
+    """The core's (soft) deletion; the operator must type the tenant's slug or name."""
     fields = await _form(request, admin)
     try:
-        tenants.delete_tenant(
+        retention.delete_tenant(
             session,
             tenant_id=tenant_id,
             actor_id=admin.user_id,
-            confirm=fields.get("confirm", "")[:100],
+            confirm=fields.get("confirm", "")[:200],
+            grace=get_tenancy(request).config.deletion_grace,
         )
     except ValidationFailed as exc:
         return _tenant(request, admin, session, tenant_id, error=exc.message, status=422)

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from tenantry import audit, fleet, tenants
+from tenantry import audit, fleet, retention, tenants
 from tenantry.models import AuditEvent, TenantStatus
 from tenantry.operations import Operations
 from tenantry.web.deps import DbSession, get_tenancy
@@ -217,12 +217,19 @@ async def change_plan(
 @router.delete("/tenants/{tenant_id}", status_code=204)
 async def delete_tenant(
     tenant_id: uuid.UUID,
+    request: Request,
     admin: PlatformAdmin,
     session: DbSession,
-    confirm: str = Query(default="", max_length=100),
+    confirm: str = Query(default="", max_length=200),
 ) -> Response:
-    """Delete the tenant (the core's deletion); ``confirm`` must repeat its slug."""
-    tenants.delete_tenant(session, tenant_id=tenant_id, actor_id=admin.user_id, confirm=confirm)
+    """Delete the tenant (soft, restorable for the grace period); ``confirm`` repeats its slug."""
+    retention.delete_tenant(
+        session,
+        tenant_id=tenant_id,
+        actor_id=admin.user_id,
+        confirm=confirm,
+        grace=get_tenancy(request).config.deletion_grace,
+    )
     return Response(status_code=204)
 
 

@@ -1,0 +1,160 @@
+"""Plan changes and per-tenant overrides: checked against current use, always audited.
+
+A downgrade that the tenant's current use exceeds is refused, with what must
+go first (``PlanChangeRefused.details["over"]``). Nothing is ever made
+read-only or deleted behind the tenant's back.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from tenantry import audit
+from tenantry.errors import TenantNotFound, ValidationFailed
+from tenantry.models import PlanOverride, Tenant
+from tenantry.plans.catalogue import FEATURE_PREFIX, MEMBERS, ROWS_PREFIX, Catalogue, Plan
+from tenantry.plans.entitlements import catalogue_of, entitlements_for, load_entitlements
+from tenantry.plans.errors import PlanChangeRefused
+from tenantry.plans.quotas import count_members, count_rows, quota_models
+
+
+def _catalogue(session: Session, catalogue: Catalogue | None) -> Catalogue:
+    found = catalogue or catalogue_of(session)
+    if found is None:
+        raise RuntimeError("no plan catalogue: pass one, or use a session of a Tenancy's database")
+    return found
+
+
+def _over(
+    session: Session, tenant_id: uuid.UUID, limits: dict[str, int | None]
+) -> list[dict[str, Any]]:
+    """The limits that current use exceeds, with how much must go."""
+    over = []
+    for name, allowed in sorted(limits.items()):
+        if allowed is None:
+            continue
+        if name == MEMBERS:
+            used = count_members(session, tenant_id)
+        elif name.startswith(ROWS_PREFIX) and quota_models(name):
+            used = count_rows(session, name)
+        else:
+            continue  # metered per period or host-named: not something to remove
+        if used > allowed:
+            over.append(
+                {"limit": name, "allowed": allowed, "current": used, "remove": used - allowed}
+            )
+    return over
+
+
+def change_plan(
+    session: Session,
+    *,
+    tenant_id: uuid.UUID,
+    plan: str,
+    actor_id: int | None,
+    catalogue: Catalogue | None = None,
+    by_platform_admin: bool = False,
+) -> Plan:
+    """Move the tenant (the session's current tenant scope) to ``plan``.
+
+    Raises:
+        ValidationFailed: no such plan.
+        PlanChangeRefused: the tenant uses more than the plan allows (members,
+            row quotas); ``details["over"]`` lists what must be removed first.
+    """
+    catalogue = _catalogue(session, catalogue)
+    target = catalogue.find(plan)
+    if target is None:
+        raise ValidationFailed(
+            f"no such plan; choose one of: {', '.join(catalogue.names)}",
+            details={"field": "plan"},
+        )
+    current = load_entitlements(session, tenant_id, catalogue=catalogue, lock=True)
+    tenant = session.get(Tenant, tenant_id)
+    if tenant is None:
+        raise TenantNotFound("tenant not found")
+    if tenant.plan == target.name:
+        return target
+    after = entitlements_for(catalogue, target.name, current.overrides.items())
+    over = _over(session, tenant_id, dict(after.limits))
+    if over:
+        raise PlanChangeRefused(plan=target.display_name, over=over)
+    old = tenant.plan
+    tenant.plan = target.name
+    now = datetime.now(UTC)
+    tenant.trial_ends_at = now + timedelta(days=target.trial_days) if target.trial_days else None
+    tenant.updated_at = now
+    audit.record(
+        session,
+        "plan.changed",
+        tenant_id=tenant_id,
+        actor_id=actor_id,
+        target=f"plan:{target.name}",
+        old=old,
+        new=target.name,
+        by_platform_admin=by_platform_admin,
+    )
+    return target
+
+
+def set_override(
+    session: Session,
+    *,
+    tenant_id: uuid.UUID,
+    name: str,
+    value: int | None,
+    actor_id: int | None,
+    note: str = "",
+) -> PlanOverride:
+    """Grant one tenant a limit (``None`` = unlimited) or a feature (``feature:x`` = 1/0)."""
+    if not name or len(name) > 96:
+        raise ValidationFailed("name a limit or feature:<flag>", details={"field": "name"})
+    if name.startswith(FEATURE_PREFIX) and value not in (0, 1):
+        raise ValidationFailed(
+            "a feature override is 1 (grant) or 0 (take away)", details={"field": "value"}
+        )
+    if value is not None and value < 0:
+        raise ValidationFailed("a limit cannot be negative", details={"field": "value"})
+    row = session.get(PlanOverride, (tenant_id, name))
+    old = None if row is None else row.value
+    if row is None:
+        row = PlanOverride(
+            tenant_id=tenant_id, name=name, value=value, note=note, created_by=actor_id
+        )
+        session.add(row)
+    else:
+        row.value, row.note, row.created_by = value, note, actor_id
+    audit.record(
+        session,
+        "plan.override_set",
+        tenant_id=tenant_id,
+        actor_id=actor_id,
+        target=f"override:{name}",
+        old=old,
+        new=value,
+        note=note,
+    )
+    session.flush()
+    return row
+
+
+def remove_override(
+    session: Session, *, tenant_id: uuid.UUID, name: str, actor_id: int | None
+) -> None:
+    row = session.get(PlanOverride, (tenant_id, name))
+    if row is None:
+        return
+    session.delete(row)
+    audit.record(
+        session,
+        "plan.override_removed",
+        tenant_id=tenant_id,
+        actor_id=actor_id,
+        target=f"override:{name}",
+        old=row.value,
+    )
+    session.flush()

@@ -1,0 +1,111 @@
+"""What one tenant may use now: its plan's limits and features, with its overrides applied."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tenantry.errors import TenantNotFound
+from tenantry.models import PlanOverride, Tenant
+from tenantry.plans.catalogue import DEFAULT_CATALOGUE, FEATURE_PREFIX, Catalogue, Plan
+from tenantry.plans.errors import FeatureNotInPlan
+
+CATALOGUE_KEY = "tenantry.catalogue"
+
+
+@dataclass(frozen=True, slots=True)
+class Entitlements:
+    """A tenant's effective plan. ``limit()`` is ``None`` for unlimited."""
+
+    plan: Plan
+    limits: Mapping[str, int | None]
+    features: frozenset[str]
+    overrides: Mapping[str, int | None] = field(default_factory=dict)
+    trial_ends_at: datetime | None = None
+
+    def limit(self, name: str) -> int | None:
+        return self.limits.get(name)
+
+    def has(self, feature: str) -> bool:
+        return feature in self.features
+
+
+def entitlements_for(
+    catalogue: Catalogue,
+    plan_name: str,
+    overrides: Iterable[tuple[str, int | None]] = (),
+    trial_ends_at: datetime | None = None,
+) -> Entitlements:
+    """Apply ``overrides`` (limit names, or ``feature:<flag>`` = 1/0) to the plan's allowances."""
+    plan = catalogue.get(plan_name)
+    limits = dict(plan.limits)
+    features = set(plan.features)
+    given: dict[str, int | None] = {}
+    for name, value in overrides:
+        given[name] = value
+        if name.startswith(FEATURE_PREFIX):
+            flag = name.removeprefix(FEATURE_PREFIX)
+            if value:
+                features.add(flag)
+            else:
+                features.discard(flag)
+        else:
+            limits[name] = value
+    return Entitlements(plan, limits, frozenset(features), given, trial_ends_at)
+
+
+def catalogue_of(session: Session) -> Catalogue | None:
+    """The catalogue installed on the session's factory (``Tenancy`` does it), if any."""
+    found = session.info.get(CATALOGUE_KEY)
+    return found if isinstance(found, Catalogue) else None
+
+
+def load_entitlements(
+    session: Session,
+    tenant_id: uuid.UUID,
+    *,
+    catalogue: Catalogue | None = None,
+    lock: bool = False,
+) -> Entitlements:
+    """Read the tenant's plan and overrides.
+
+    With ``lock`` the tenant row is locked for the rest of the transaction
+    (``SELECT … FOR UPDATE`` on PostgreSQL; on SQLite every write transaction
+    already holds the database's write lock from ``BEGIN IMMEDIATE``), so a
+    count taken afterwards cannot be raced by another transaction of the tenant.
+    """
+    catalogue = catalogue or catalogue_of(session) or DEFAULT_CATALOGUE
+    stmt = select(Tenant.plan, Tenant.trial_ends_at).where(Tenant.id == tenant_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    row = session.execute(stmt).first()
+    if row is None:
+        raise TenantNotFound("tenant not found")
+    overrides = session.execute(
+        select(PlanOverride.name, PlanOverride.value).where(PlanOverride.tenant_id == tenant_id)
+    )
+    return entitlements_for(catalogue, row[0], [(n, v) for n, v in overrides], row[1])
+
+
+def has_feature(session: Session, tenant_id: uuid.UUID, feature: str) -> bool:
+    """Whether the tenant's plan (with overrides) includes ``feature``: for service code."""
+    return load_entitlements(session, tenant_id).has(feature)
+
+
+def require_feature(session: Session, tenant_id: uuid.UUID, feature: str) -> Entitlements:
+    """Return the entitlements, or raise :class:`FeatureNotInPlan` naming the plan that has it."""
+    ents = load_entitlements(session, tenant_id)
+    if not ents.has(feature):
+        catalogue = catalogue_of(session) or DEFAULT_CATALOGUE
+        offer = catalogue.with_feature(feature)
+        raise FeatureNotInPlan(
+            feature=feature,
+            plan=ents.plan.display_name,
+            available_in=offer.display_name if offer else None,
+        )
+    return ents

@@ -1,0 +1,237 @@
+"""Usage metering: counted in memory per process, flushed to the database in batches.
+
+A request adds to a dict under a lock (about a microsecond); nothing is written
+per request. A daemon thread flushes every ``interval`` seconds: one
+transaction that adds each pending count to its ``tenantry_usage`` row
+(``INSERT … ON CONFLICT DO UPDATE SET value = value + excluded.value``), so
+several processes add up. A crash loses what was counted since the last flush,
+at most one interval; a clean shutdown (``close()``) flushes what is pending.
+Counts are attributed to the billing period (calendar month, UTC) in which
+they happened.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import event, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, sessionmaker
+
+from tenantry.models import UsageCounter, is_tenant_scoped
+from tenantry.plans.catalogue import EXPORT_BYTES_PER_MONTH, REQUESTS_PER_MONTH, Catalogue
+from tenantry.plans.entitlements import load_entitlements
+from tenantry.plans.quotas import soft_alert
+
+log = logging.getLogger("tenantry.plans")
+
+REQUESTS = "requests"
+EXPORT_BYTES = "export_bytes"
+ROWS_CREATED = "rows_created."
+METER_KEY = "tenantry.meter"
+_PENDING_ROWS = "tenantry.rows_created"
+
+# Metered quantities with a monthly limit: soft limits are checked when they are flushed.
+METERED_LIMITS: Mapping[str, str] = {
+    REQUESTS: REQUESTS_PER_MONTH,
+    EXPORT_BYTES: EXPORT_BYTES_PER_MONTH,
+}
+
+Key = tuple[uuid.UUID, date, str]
+
+
+def period_start(moment: datetime | None = None) -> date:
+    """The first day of the billing period (calendar month, UTC) holding ``moment``."""
+    moment = moment or datetime.now(UTC)
+    return date(moment.year, moment.month, 1)
+
+
+def period_end(start: date) -> date:
+    """The first day after the period that starts on ``start``."""
+    return date(start.year + start.month // 12, start.month % 12 + 1, 1)
+
+
+class UsageMeter:
+    """Per-process usage counters with batched flushes.
+
+    Args:
+        sessions: where flushes write (an unscoped use of the control-plane table).
+        catalogue: to check the monthly limits of flushed counts (soft limits).
+        interval: seconds between flushes; what a crash can lose.
+        enabled: ``False`` counts nothing (the benchmark's baseline).
+    """
+
+    def __init__(
+        self,
+        sessions: Callable[[], Session] | None,
+        *,
+        catalogue: Catalogue | None = None,
+        interval: float = 10.0,
+        enabled: bool = True,
+    ) -> None:
+        self.sessions = sessions
+        self.catalogue = catalogue
+        self.interval = interval
+        self.enabled = enabled and sessions is not None
+        self._counts: Counter[Key] = Counter()
+        self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._period = period_start()
+        self._period_ends = self._boundary(self._period)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @staticmethod
+    def _boundary(start: date) -> float:
+        end = period_end(start)
+        return datetime(end.year, end.month, end.day, tzinfo=UTC).timestamp()
+
+    def add(self, tenant_id: uuid.UUID, metric: str, amount: int = 1) -> None:
+        """Count ``amount`` of ``metric`` for the tenant in the current period (no I/O)."""
+        if not self.enabled or amount <= 0:
+            return
+        if time.time() >= self._period_ends:
+            self._period = period_start()
+            self._period_ends = self._boundary(self._period)
+        key = (tenant_id, self._period, metric)
+        with self._lock:
+            self._counts[key] += amount
+        if self._thread is None:
+            self._start()
+
+    def pending(self, tenant_id: uuid.UUID, period: date) -> dict[str, int]:
+        """What this process counted for the tenant and period but has not flushed yet."""
+        with self._lock:
+            return {m: v for (t, p, m), v in self._counts.items() if t == tenant_id and p == period}
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is not None:
+                return
+            self._thread = threading.Thread(
+                target=self._run, name="tenantry-usage-flush", daemon=True
+            )
+            self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.flush()
+
+    def flush(self) -> int:
+        """Write the pending counts in one transaction; return how many rows were touched.
+
+        On a database error the counts are kept for the next flush (and logged).
+        """
+        if self.sessions is None:
+            return 0
+        with self._flush_lock:
+            with self._lock:
+                batch, self._counts = self._counts, Counter()
+            if not batch:
+                return 0
+            try:
+                self._write(batch)
+            except Exception:
+                log.exception("usage flush failed; %d counters kept for the next one", len(batch))
+                with self._lock:
+                    self._counts.update(batch)
+                return 0
+            return len(batch)
+
+    def _write(self, batch: Counter[Key]) -> None:
+        assert self.sessions is not None
+        with self.sessions() as session, session.begin():
+            dialect = session.get_bind().dialect.name
+            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+            stmt: Any = insert(UsageCounter)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["tenant_id", "period_start", "metric"],
+                set_={"value": UsageCounter.value + stmt.excluded.value},
+            )
+            rows = [
+                {"tenant_id": t, "period_start": p, "metric": m, "value": v}
+                for (t, p, m), v in sorted(batch.items(), key=lambda kv: str(kv[0]))
+            ]
+            session.execute(stmt, rows)
+            self._soft_limits(session, batch)
+
+    def _soft_limits(self, session: Session, batch: Counter[Key]) -> None:
+        """Audit 80 % / 100 % of a monthly limit crossed by this flush (exactly once)."""
+        if self.catalogue is None:
+            return
+        for (tenant_id, period, metric), delta in batch.items():
+            limit = METERED_LIMITS.get(metric)
+            if limit is None:
+                continue
+            allowed = load_entitlements(session, tenant_id, catalogue=self.catalogue).limit(limit)
+            if allowed is None:
+                continue
+            total = session.scalar(
+                select(UsageCounter.value).where(
+                    UsageCounter.tenant_id == tenant_id,
+                    UsageCounter.period_start == period,
+                    UsageCounter.metric == metric,
+                )
+            )
+            after = int(total or 0)
+            soft_alert(
+                session,
+                tenant_id=tenant_id,
+                limit=limit,
+                allowed=allowed,
+                before=after - delta,
+                after=after,
+            )
+
+    def close(self) -> None:
+        """Stop the flush thread and flush what is pending."""
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=max(self.interval, 1.0) + 5)
+        self.flush()
+
+
+def meter_of(session: Session) -> UsageMeter | None:
+    found = session.info.get(METER_KEY)
+    return found if isinstance(found, UsageMeter) else None
+
+
+def _after_flush(session: Session, flush_context: Any) -> None:
+    created: Counter[tuple[uuid.UUID, str]] | None = None
+    for obj in session.new:
+        if is_tenant_scoped(type(obj)):
+            if created is None:
+                created = session.info.setdefault(_PENDING_ROWS, Counter())
+            created[(obj.tenant_id, obj.__table__.name)] += 1
+
+
+def _after_commit(session: Session) -> None:
+    created = session.info.pop(_PENDING_ROWS, None)
+    meter = meter_of(session)
+    if created and meter is not None:
+        for (tenant_id, table), count in created.items():
+            meter.add(tenant_id, ROWS_CREATED + table, count)
+
+
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_PENDING_ROWS, None)
+
+
+def install_metering(factory: sessionmaker[Session], meter: UsageMeter) -> None:
+    """Count rows created per table (on commit) for every session of ``factory``."""
+    info = dict(factory.kw.get("info") or {})
+    first = METER_KEY not in info
+    info[METER_KEY] = meter
+    factory.configure(info=info)
+    if first:
+        event.listen(factory, "after_flush", _after_flush)
+        event.listen(factory, "after_commit", _after_commit)
+        event.listen(factory, "after_soft_rollback", lambda s, prev: _after_rollback(s))
