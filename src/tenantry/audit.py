@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from tenantry.models import AuditEvent
+from tenantry.read_only import is_read_only
+
+if TYPE_CHECKING:
+    from tenantry.db import Database
 
 
 def record(
@@ -34,6 +39,21 @@ def record(
             tenant_id=tenant_id, actor_id=actor_id, action=action, target=target, details=details
         )
     )
+
+
+@contextmanager
+def writer_for(db: Database, session: Session) -> Iterator[Session]:
+    """Where to record an event while ``session`` serves a request.
+
+    The session itself when it may write (the event commits with the change);
+    for a read-only session (a GET: a platform admin's look, a download), a short
+    transaction of its own, committed at the block's end.
+    """
+    if not is_read_only(session):
+        yield session
+        return
+    with db.session() as writer:
+        yield writer
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,18 +120,3 @@ def prune(session: Session, *, older_than: timedelta, now: datetime, apply: bool
         return session.scalar(stmt) or 0
     result = session.execute(delete(AuditEvent).where(AuditEvent.created_at < cutoff))
     return int(result.rowcount)  # type: ignore[attr-defined]
-
-
-def erase_tenant_details(session: Session, tenant_id: uuid.UUID) -> None:
-    """On tenant deletion: keep who did what and when, drop what the events said.
-
-    ``target`` and ``details`` may hold the tenant's name, emails and (for opted-in
-    models) row values: personal data that must not outlive the tenant (GDPR art. 17).
-    Actions, actor ids and times stay for accountability until the retention prune.
-    """
-    session.execute(
-        update(AuditEvent)
-        .where(AuditEvent.tenant_id == tenant_id)
-        .values(target=None, details={})
-        .execution_options(synchronize_session=False)
-    )

@@ -14,25 +14,35 @@ import re
 import time
 import unicodedata
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy import Table, false, func, inspect, select, text, tuple_
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from tenantry import audit, tenants
+from tenantry import audit, plans, tenants
 from tenantry.activity import activity_of
-from tenantry.errors import ValidationFailed
-from tenantry.models import Membership, Tenant, TenantStatus, User, normalize_email
+from tenantry.context import TenantContext, tenant_scope
+from tenantry.errors import Conflict, ValidationFailed
+from tenantry.ids import TenantId, UserId
+from tenantry.models import Membership, Tenant, TenantStatus, UsageCounter, User, normalize_email
+from tenantry.plans import REQUESTS, Catalogue, period_start
 from tenantry.rls.policy import TENANT_SETTING
+from tenantry.roles import Role
 from tenantry.scoping import tenant_tables, unscoped
 
 COUNT_CAP = 10_000
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
 SORTS: dict[str, Any] = {"created": Tenant.created_at, "name": Tenant.name, "slug": Tenant.slug}
 MAX_PAGE = 200
+if TYPE_CHECKING:
+    from tenantry.db import Database
+
 _SET_TENANT = text(f"SELECT set_config('{TENANT_SETTING}', :tenant_id, true)")
 
 
@@ -86,7 +96,7 @@ class FleetStats:
         self._tables: list[Table] = []
         self._tenants = 0
 
-    def _refresh(self, session: Session) -> None:
+    def _refresh(self, session: Session, db: Database) -> None:
         if time.monotonic() - self._at >= self.ttl:
             self._tenants = session.scalar(select(func.count()).select_from(Tenant)) or 0
             # Mapped tenant tables that exist in this database (a host may map more).
@@ -94,23 +104,26 @@ class FleetStats:
             self._tables = sorted(
                 (t for t in tenant_tables() if t.name in present), key=lambda t: t.name
             )
-            self._sizes = _measure(session, self._tables)
+            self._sizes = _measure(session, self._tables, db)
             self._at = time.monotonic()
 
-    def get(self, session: Session) -> dict[str, tuple[int | None, int]]:
-        self._refresh(session)
+    # ``db`` records the cross-tenant count (audit.writer_for) when a measurement is due.
+    def get(self, session: Session, db: Database) -> dict[str, tuple[int | None, int]]:
+        self._refresh(session, db)
         return self._sizes
 
-    def tenant_count(self, session: Session) -> int:
-        self._refresh(session)
+    def tenant_count(self, session: Session, db: Database) -> int:
+        self._refresh(session, db)
         return self._tenants
 
-    def tables(self, session: Session) -> list[Table]:
-        self._refresh(session)
+    def tables(self, session: Session, db: Database) -> list[Table]:
+        self._refresh(session, db)
         return self._tables
 
 
-def _measure(session: Session, tables: list[Table]) -> dict[str, tuple[int | None, int]]:
+def _measure(
+    session: Session, tables: list[Table], db: Database
+) -> dict[str, tuple[int | None, int]]:
     names = [t.name for t in tables]
     if not names:
         return {}
@@ -133,9 +146,12 @@ def _measure(session: Session, tables: list[Table]) -> dict[str, tuple[int | Non
                 )
             ).all()
         )
-    except Exception:  # SQLite built without dbstat: sizes unknown, counts still shown
+    except OperationalError:  # SQLite built without dbstat: sizes unknown, counts still shown
         sized = {}
-    with unscoped(session, reason="operator console: table sizes"):
+    with (
+        audit.writer_for(db, session) as writer,
+        unscoped(session, reason="operator console: table sizes", record_in=writer),
+    ):
         counts = {t.name: session.scalar(select(func.count()).select_from(t)) or 0 for t in tables}
     return {name: (sized.get(name), counts[name]) for name in names}
 
@@ -221,6 +237,7 @@ def _search(q: str, dialect: str) -> Any:
 def list_tenants(
     session: Session,
     *,
+    db: Database,
     actor_id: int,
     sizes: FleetStats,
     q: str = "",
@@ -232,7 +249,8 @@ def list_tenants(
     """A page of tenants with their members, rows, bytes and activity.
 
     ``q`` matches a tenant id, a member's email, a slug prefix or part of the
-    name. ``cursor`` is the ``next_cursor`` of the previous page.
+    name. ``cursor`` is the ``next_cursor`` of the previous page. The read is
+    audited in ``session`` or, when it is read-only, in a transaction of ``db``.
 
     Raises:
         ValidationFailed: an unknown sort, a bad limit or a tampered cursor.
@@ -251,7 +269,7 @@ def list_tenants(
         found = select(Tenant.id).where(condition).limit(COUNT_CAP + 1).subquery()
         total = session.scalar(select(func.count()).select_from(found)) or 0
     else:
-        total = sizes.tenant_count(session)
+        total = sizes.tenant_count(session, db)
     if cursor:
         value, after_id = _decode(cursor, sort)
         pair, bound = tuple_(key, Tenant.id), tuple_(value, after_id)
@@ -261,7 +279,7 @@ def list_tenants(
     more = len(page) > limit
     page = page[:limit]
     items = summarize(
-        session, page, actor_id=actor_id, sizes=sizes, reason="operator console: list"
+        session, page, db=db, actor_id=actor_id, sizes=sizes, reason="operator console: list"
     )
     last = page[-1] if page and more else None
     next_cursor = _encode(getattr(last, key.key), last.id) if last is not None else None
@@ -269,7 +287,13 @@ def list_tenants(
 
 
 def summarize(
-    session: Session, page: list[Tenant], *, actor_id: int, sizes: FleetStats, reason: str
+    session: Session,
+    page: list[Tenant],
+    *,
+    db: Database,
+    actor_id: int,
+    sizes: FleetStats,
+    reason: str,
 ) -> list[TenantSummary]:
     """The console's figures for ``page``: one query per table (per tenant on PostgreSQL)."""
     ids = [t.id for t in page]
@@ -282,14 +306,25 @@ def summarize(
             .group_by(Membership.tenant_id)
         ).all()
     )
-    with unscoped(session, reason=reason, actor_id=actor_id):
-        measured = sizes.get(session)
-        rows = _row_counts(session, ids, sizes.tables(session))
+    measured = sizes.get(session, db)
+    tables = sizes.tables(session, db)
+    with (
+        audit.writer_for(db, session) as writer,
+        unscoped(session, reason=reason, actor_id=actor_id, record_in=writer),
+    ):
+        rows = _row_counts(session, ids, tables)
     activity = activity_of(session, ids)
+    usage: dict[uuid.UUID, dict[str, int]] = {i: {} for i in ids}
+    for tenant_id, metric, value in session.execute(
+        select(UsageCounter.tenant_id, UsageCounter.metric, UsageCounter.value).where(
+            UsageCounter.tenant_id.in_(ids), UsageCounter.period_start == period_start()
+        )
+    ):
+        usage[tenant_id][metric] = int(value)
     out = []
     for tenant in page:
         counts = rows[tenant.id]
-        requests, last = activity.get(tenant.id, (0, None))
+        counted, last = activity.get(tenant.id, (0, None))
         out.append(
             TenantSummary(
                 id=tenant.id,
@@ -302,8 +337,10 @@ def summarize(
                 members=members.get(tenant.id, 0),
                 rows=counts,
                 bytes=_bytes(counts, measured),
-                requests=requests,
+                # The plan's meter is the figure billing sees; activity counts the same requests.
+                requests=usage[tenant.id].get(REQUESTS, counted),
                 last_active_at=last,
+                usage=usage[tenant.id],
             )
         )
     return out
@@ -321,7 +358,7 @@ def _bytes(counts: dict[str, int], measured: dict[str, tuple[int | None, int]]) 
 
 
 def tenant_summary(
-    session: Session, tenant_id: uuid.UUID, *, actor_id: int, sizes: FleetStats
+    session: Session, tenant_id: uuid.UUID, *, db: Database, actor_id: int, sizes: FleetStats
 ) -> TenantSummary:
     """One tenant's figures; the read is recorded in that tenant's own audit trail.
 
@@ -329,9 +366,15 @@ def tenant_summary(
         TenantNotFound: no such tenant.
     """
     tenant = tenants.get_tenant(session, tenant_id)
-    audit.record(session, "platform.tenant_viewed", tenant_id=tenant.id, actor_id=actor_id)
+    with audit.writer_for(db, session) as writer:
+        audit.record(writer, "platform.tenant_viewed", tenant_id=tenant.id, actor_id=actor_id)
     return summarize(
-        session, [tenant], actor_id=actor_id, sizes=sizes, reason="operator console: tenant"
+        session,
+        [tenant],
+        db=db,
+        actor_id=actor_id,
+        sizes=sizes,
+        reason="operator console: tenant",
     )[0]
 
 
@@ -339,7 +382,7 @@ def set_status(
     session: Session, *, tenant_id: uuid.UUID, actor_id: int, status: TenantStatus
 ) -> bool:
     """Suspend or reactivate; returns whether it changed (no change writes no event)."""
-    tenant = tenants.get_tenant(session, tenant_id)
+    tenant = _alive(tenants.get_tenant(session, tenant_id))
     if tenant.status == status.value:
         return False
     old, tenant.status = tenant.status, status.value
@@ -353,21 +396,38 @@ def set_status(
     return True
 
 
-def change_plan(session: Session, *, tenant_id: uuid.UUID, actor_id: int, plan: str) -> bool:
-    """Put the tenant on ``plan``; returns whether it changed.
+@contextmanager
+def acting_on(tenant_id: uuid.UUID, admin_id: int) -> Iterator[None]:
+    """A platform admin works inside the tenant's scope (plan checks count its rows, RLS too)."""
+    with tenant_scope(TenantContext(TenantId(tenant_id), UserId(admin_id), Role.OWNER)):
+        yield
+
+
+def change_plan(
+    session: Session, *, tenant_id: uuid.UUID, actor_id: int, plan: str, catalogue: Catalogue
+) -> None:
+    """The plans module's change, by a platform admin: same checks as an owner's, audited.
 
     Raises:
-        ValidationFailed: an empty or over-long plan name.
+        ValidationFailed: no such plan; Conflict: the tenant is deleted;
+        PlanChangeRefused: its use exceeds the plan.
     """
-    plan = plan.strip()
-    if not plan or len(plan) > 32 or not plan.replace("-", "").replace("_", "").isalnum():
-        raise ValidationFailed("name a plan (letters, digits, - and _)", details={"field": "plan"})
-    tenant = tenants.get_tenant(session, tenant_id)
-    if tenant.plan == plan:
-        return False
-    old, tenant.plan = tenant.plan, plan
-    tenant.updated_at = datetime.now(UTC)
-    audit.record(
-        session, "platform.plan_changed", tenant_id=tenant_id, actor_id=actor_id, old=old, new=plan
-    )
-    return True
+    _alive(tenants.get_tenant(session, tenant_id))
+    with acting_on(tenant_id, actor_id):
+        plans.change_plan(
+            session,
+            tenant_id=tenant_id,
+            plan=plan,
+            actor_id=actor_id,
+            catalogue=catalogue,
+            by_platform_admin=True,
+        )
+        session.flush()
+
+
+def _alive(tenant: Tenant) -> Tenant:
+    if tenant.status == TenantStatus.DELETED.value:
+        raise Conflict(
+            "this tenant is deleted: its owner may restore it until it is purged",
+        )
+    return tenant

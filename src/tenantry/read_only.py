@@ -34,6 +34,11 @@ _MESSAGE = (
 )
 
 
+def is_read_only(session: Session) -> bool:
+    """Whether ``session`` was made read-only (its bind carries the read-only option)."""
+    return bool(session.get_bind().get_execution_options().get(READ_ONLY, False))
+
+
 def install_read_only(factory: sessionmaker[Session]) -> None:
     """Refuse every ORM write (flush, bulk insert/update/delete) in ``factory``'s sessions."""
     event.listen(factory, "before_flush", _refuse_flush)

@@ -201,7 +201,13 @@ def _before_flush(session: Session, flush_context: UOWTransaction, instances: An
 
 
 @contextmanager
-def unscoped(session: Session, *, reason: str, actor_id: int | None = None) -> Iterator[Session]:
+def unscoped(
+    session: Session,
+    *,
+    reason: str,
+    actor_id: int | None = None,
+    record_in: Session | None = None,
+) -> Iterator[Session]:
     """Turn scoping off for ``session`` inside the block: the only escape hatch.
 
     For platform administration and maintenance. The use is recorded as an
@@ -212,11 +218,14 @@ def unscoped(session: Session, *, reason: str, actor_id: int | None = None) -> I
         session: the session to unscope.
         reason: why; stored in the audit trail.
         actor_id: the user acting, when there is one.
+        record_in: where the audit event goes when ``session`` cannot write (a
+            read-only session); by default ``session`` itself.
     """
     if not reason.strip():
         raise ValueError("unscoped() needs a reason")
     log.warning("unscoped session: %s (actor %s)", reason, actor_id)
-    session.add(AuditEvent(action="unscoped", actor_id=actor_id, details={"reason": reason}))
+    event_ = AuditEvent(action="unscoped", actor_id=actor_id, details={"reason": reason})
+    (record_in or session).add(event_)
     previous = session.info.get(_UNSCOPED)
     session.info[_UNSCOPED] = reason
     try:

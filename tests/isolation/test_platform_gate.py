@@ -98,8 +98,8 @@ def test_a_platform_admin_reaches_every_read_route(
     app: FastAPI, client: TestClient, alice: Member, operator: Member
 ) -> None:
     for method, template in gated_routes(app):
-        if method != "GET":
-            continue
+        if method != "GET" or ("{" not in template and template.endswith("/import")):
+            continue  # the import route answers other methods with a deliberate 404
         response = client.get(concrete(template, alice.tenant_id), headers=operator.headers)
         assert response.status_code == 200, (template, response.text[:200])
 

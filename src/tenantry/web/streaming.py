@@ -82,10 +82,12 @@ def tenant_download(
         produce: yields the body's chunks from the session.
         filename: a server-generated name; never derived from user input.
         media_type: the response's content type.
-        session: the request's session: the download is audited in its unit of work.
+        session: the request's session: the download is audited in its unit of work (or,
+            when it is read-only, in a transaction of its own).
         action: the audit action ("data.exported" for a whole-tenant export).
     """
-    audit.record(session, action, tenant_id=ctx.tenant_id, actor_id=ctx.user_id, target=filename)
+    with audit.writer_for(db, session) as writer:
+        audit.record(writer, action, tenant_id=ctx.tenant_id, actor_id=ctx.user_id, target=filename)
 
     def chunks() -> Generator[bytes]:
         with tenant_scope(ctx), db.read_sessions() as session:

@@ -8,33 +8,16 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import asdict
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
-from tenantry.errors import AuthenticationFailed
-from tenantry.models import User
 from tenantry.tenant_import import import_tenant
-from tenantry.web.deps import DbSession, bearer_token, get_tenancy
+from tenantry.web.deps import DbSession
+from tenantry.web.platform import PlatformAdmin
 
 router = APIRouter(prefix="/api/admin", tags=["admin"], include_in_schema=False)
-
-
-async def _platform_admin(request: Request, session: DbSession) -> User:
-    token = bearer_token(request)
-    try:
-        claims = get_tenancy(request).tokens.verify(token) if token else None
-    except AuthenticationFailed:
-        claims = None
-    user = session.get(User, claims.user_id) if claims else None
-    if user is None or not user.is_platform_admin or user.is_erased:
-        raise HTTPException(status_code=404)  # exactly what an unknown route answers
-    return user
-
-
-PlatformAdmin = Annotated[User, Depends(_platform_admin)]
 
 
 class CheckOut(BaseModel):
