@@ -61,11 +61,11 @@ def main() -> None:
     db = Database(f"sqlite:///{PATH}")
     sizes = FleetStats(ttl=3600)
     with db.sessions() as session:
-        sizes.get(session, db)  # measured once per minute in the server; not part of a page
+        sizes.get(session)  # measured once per minute in the server; not part of a page
         session.rollback()
 
     def page(**kw: object) -> Callable[..., object]:
-        return lambda s: list_tenants(s, db=db, actor_id=1, sizes=sizes, **kw)  # type: ignore[arg-type]
+        return lambda s: list_tenants(s, actor_id=1, sizes=sizes, **kw)  # type: ignore[arg-type]
 
     # A cursor 90 % of the way down the default order, by walking with keyset once.
     with db.sessions() as session:

@@ -9,19 +9,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from tenantry.models import AuditEvent
-from tenantry.read_only import is_read_only
-
-if TYPE_CHECKING:
-    from tenantry.db import Database
+from tenantry.read_only import defer_write
 
 
 def record(
@@ -33,27 +29,16 @@ def record(
     target: str | None = None,
     **details: Any,
 ) -> None:
-    """Add an audit event to the session's unit of work (it commits with the change)."""
-    session.add(
-        AuditEvent(
-            tenant_id=tenant_id, actor_id=actor_id, action=action, target=target, details=details
-        )
-    )
+    """Add an audit event to the session's unit of work (it commits with the change).
 
-
-@contextmanager
-def writer_for(db: Database, session: Session) -> Iterator[Session]:
-    """Where to record an event while ``session`` serves a request.
-
-    The session itself when it may write (the event commits with the change);
-    for a read-only session (a GET: a platform admin's look, a download), a short
-    transaction of its own, committed at the block's end.
+    In a read-only session (a download, a view) the event is written after the
+    read commits, in a transaction of its own (:func:`tenantry.read_only.defer_write`).
     """
-    if not is_read_only(session):
-        yield session
-        return
-    with db.session() as writer:
-        yield writer
+    event = AuditEvent(
+        tenant_id=tenant_id, actor_id=actor_id, action=action, target=target, details=details
+    )
+    if not defer_write(session, event):
+        session.add(event)
 
 
 @dataclass(frozen=True, slots=True)

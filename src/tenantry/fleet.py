@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from sqlalchemy import Table, false, func, inspect, select, text, tuple_
@@ -40,9 +40,6 @@ COUNT_CAP = 10_000
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
 SORTS: dict[str, Any] = {"created": Tenant.created_at, "name": Tenant.name, "slug": Tenant.slug}
 MAX_PAGE = 200
-if TYPE_CHECKING:
-    from tenantry.db import Database
-
 _SET_TENANT = text(f"SELECT set_config('{TENANT_SETTING}', :tenant_id, true)")
 
 
@@ -96,7 +93,7 @@ class FleetStats:
         self._tables: list[Table] = []
         self._tenants = 0
 
-    def _refresh(self, session: Session, db: Database) -> None:
+    def _refresh(self, session: Session) -> None:
         if time.monotonic() - self._at >= self.ttl:
             self._tenants = session.scalar(select(func.count()).select_from(Tenant)) or 0
             # Mapped tenant tables that exist in this database (a host may map more).
@@ -104,26 +101,23 @@ class FleetStats:
             self._tables = sorted(
                 (t for t in tenant_tables() if t.name in present), key=lambda t: t.name
             )
-            self._sizes = _measure(session, self._tables, db)
+            self._sizes = _measure(session, self._tables)
             self._at = time.monotonic()
 
-    # ``db`` records the cross-tenant count (audit.writer_for) when a measurement is due.
-    def get(self, session: Session, db: Database) -> dict[str, tuple[int | None, int]]:
-        self._refresh(session, db)
+    def get(self, session: Session) -> dict[str, tuple[int | None, int]]:
+        self._refresh(session)
         return self._sizes
 
-    def tenant_count(self, session: Session, db: Database) -> int:
-        self._refresh(session, db)
+    def tenant_count(self, session: Session) -> int:
+        self._refresh(session)
         return self._tenants
 
-    def tables(self, session: Session, db: Database) -> list[Table]:
-        self._refresh(session, db)
+    def tables(self, session: Session) -> list[Table]:
+        self._refresh(session)
         return self._tables
 
 
-def _measure(
-    session: Session, tables: list[Table], db: Database
-) -> dict[str, tuple[int | None, int]]:
+def _measure(session: Session, tables: list[Table]) -> dict[str, tuple[int | None, int]]:
     names = [t.name for t in tables]
     if not names:
         return {}
@@ -148,10 +142,7 @@ def _measure(
         )
     except OperationalError:  # SQLite built without dbstat: sizes unknown, counts still shown
         sized = {}
-    with (
-        audit.writer_for(db, session) as writer,
-        unscoped(session, reason="operator console: table sizes", record_in=writer),
-    ):
+    with unscoped(session, reason="operator console: table sizes"):
         counts = {t.name: session.scalar(select(func.count()).select_from(t)) or 0 for t in tables}
     return {name: (sized.get(name), counts[name]) for name in names}
 
@@ -237,7 +228,6 @@ def _search(q: str, dialect: str) -> Any:
 def list_tenants(
     session: Session,
     *,
-    db: Database,
     actor_id: int,
     sizes: FleetStats,
     q: str = "",
@@ -249,8 +239,7 @@ def list_tenants(
     """A page of tenants with their members, rows, bytes and activity.
 
     ``q`` matches a tenant id, a member's email, a slug prefix or part of the
-    name. ``cursor`` is the ``next_cursor`` of the previous page. The read is
-    audited in ``session`` or, when it is read-only, in a transaction of ``db``.
+    name. ``cursor`` is the ``next_cursor`` of the previous page.
 
     Raises:
         ValidationFailed: an unknown sort, a bad limit or a tampered cursor.
@@ -269,7 +258,7 @@ def list_tenants(
         found = select(Tenant.id).where(condition).limit(COUNT_CAP + 1).subquery()
         total = session.scalar(select(func.count()).select_from(found)) or 0
     else:
-        total = sizes.tenant_count(session, db)
+        total = sizes.tenant_count(session)
     if cursor:
         value, after_id = _decode(cursor, sort)
         pair, bound = tuple_(key, Tenant.id), tuple_(value, after_id)
@@ -279,7 +268,7 @@ def list_tenants(
     more = len(page) > limit
     page = page[:limit]
     items = summarize(
-        session, page, db=db, actor_id=actor_id, sizes=sizes, reason="operator console: list"
+        session, page, actor_id=actor_id, sizes=sizes, reason="operator console: list"
     )
     last = page[-1] if page and more else None
     next_cursor = _encode(getattr(last, key.key), last.id) if last is not None else None
@@ -290,7 +279,6 @@ def summarize(
     session: Session,
     page: list[Tenant],
     *,
-    db: Database,
     actor_id: int,
     sizes: FleetStats,
     reason: str,
@@ -306,12 +294,9 @@ def summarize(
             .group_by(Membership.tenant_id)
         ).all()
     )
-    measured = sizes.get(session, db)
-    tables = sizes.tables(session, db)
-    with (
-        audit.writer_for(db, session) as writer,
-        unscoped(session, reason=reason, actor_id=actor_id, record_in=writer),
-    ):
+    measured = sizes.get(session)
+    tables = sizes.tables(session)
+    with unscoped(session, reason=reason, actor_id=actor_id):
         rows = _row_counts(session, ids, tables)
     activity = activity_of(session, ids)
     usage: dict[uuid.UUID, dict[str, int]] = {i: {} for i in ids}
@@ -358,7 +343,7 @@ def _bytes(counts: dict[str, int], measured: dict[str, tuple[int | None, int]]) 
 
 
 def tenant_summary(
-    session: Session, tenant_id: uuid.UUID, *, db: Database, actor_id: int, sizes: FleetStats
+    session: Session, tenant_id: uuid.UUID, *, actor_id: int, sizes: FleetStats
 ) -> TenantSummary:
     """One tenant's figures; the read is recorded in that tenant's own audit trail.
 
@@ -366,12 +351,10 @@ def tenant_summary(
         TenantNotFound: no such tenant.
     """
     tenant = tenants.get_tenant(session, tenant_id)
-    with audit.writer_for(db, session) as writer:
-        audit.record(writer, "platform.tenant_viewed", tenant_id=tenant.id, actor_id=actor_id)
+    audit.record(session, "platform.tenant_viewed", tenant_id=tenant.id, actor_id=actor_id)
     return summarize(
         session,
         [tenant],
-        db=db,
         actor_id=actor_id,
         sizes=sizes,
         reason="operator console: tenant",

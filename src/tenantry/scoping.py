@@ -29,6 +29,7 @@ from tenantry.context import TenantContext, maybe_current_tenant
 from tenantry.errors import CrossTenantWrite, NoTenantContext, TenantryError
 from tenantry.models.audit import AuditEvent
 from tenantry.models.base import Base, TenantScoped, is_tenant_scoped
+from tenantry.read_only import defer_write
 
 log = logging.getLogger("tenantry.scoping")
 
@@ -201,13 +202,7 @@ def _before_flush(session: Session, flush_context: UOWTransaction, instances: An
 
 
 @contextmanager
-def unscoped(
-    session: Session,
-    *,
-    reason: str,
-    actor_id: int | None = None,
-    record_in: Session | None = None,
-) -> Iterator[Session]:
+def unscoped(session: Session, *, reason: str, actor_id: int | None = None) -> Iterator[Session]:
     """Turn scoping off for ``session`` inside the block: the only escape hatch.
 
     For platform administration and maintenance. The use is recorded as an
@@ -218,14 +213,13 @@ def unscoped(
         session: the session to unscope.
         reason: why; stored in the audit trail.
         actor_id: the user acting, when there is one.
-        record_in: where the audit event goes when ``session`` cannot write (a
-            read-only session); by default ``session`` itself.
     """
     if not reason.strip():
         raise ValueError("unscoped() needs a reason")
     log.warning("unscoped session: %s (actor %s)", reason, actor_id)
-    event_ = AuditEvent(action="unscoped", actor_id=actor_id, details={"reason": reason})
-    (record_in or session).add(event_)
+    event = AuditEvent(action="unscoped", actor_id=actor_id, details={"reason": reason})
+    if not defer_write(session, event):
+        session.add(event)
     previous = session.info.get(_UNSCOPED)
     session.info[_UNSCOPED] = reason
     try:

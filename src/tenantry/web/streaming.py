@@ -82,12 +82,10 @@ def tenant_download(
         produce: yields the body's chunks from the session.
         filename: a server-generated name; never derived from user input.
         media_type: the response's content type.
-        session: the request's session: the download is audited in its unit of work (or,
-            when it is read-only, in a transaction of its own).
+        session: the request's session: the download is audited in its unit of work.
         action: the audit action ("data.exported" for a whole-tenant export).
     """
-    with audit.writer_for(db, session) as writer:
-        audit.record(writer, action, tenant_id=ctx.tenant_id, actor_id=ctx.user_id, target=filename)
+    audit.record(session, action, tenant_id=ctx.tenant_id, actor_id=ctx.user_id, target=filename)
 
     def chunks() -> Generator[bytes]:
         with tenant_scope(ctx), db.read_sessions() as session:

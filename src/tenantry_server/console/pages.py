@@ -51,7 +51,6 @@ async def tenant_list(
 ) -> Response:
     page = fleet.list_tenants(
         session,
-        db=get_tenancy(request).db,
         actor_id=admin.id,
         sizes=operations_of(request).sizes,
         q=q,
@@ -89,7 +88,6 @@ def _tenant(
     summary = fleet.tenant_summary(
         session,
         tenant_id,
-        db=get_tenancy(request).db,
         actor_id=admin.id,
         sizes=operations_of(request).sizes,
     )

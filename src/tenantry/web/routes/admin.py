@@ -140,7 +140,6 @@ async def list_tenants(
 ) -> TenantPageOut:
     page = fleet.list_tenants(
         session,
-        db=get_tenancy(request).db,
         actor_id=admin.id,
         sizes=operations_of(request).sizes,
         q=q,
@@ -163,7 +162,6 @@ async def tenant_detail(
     summary = fleet.tenant_summary(
         session,
         tenant_id,
-        db=get_tenancy(request).db,
         actor_id=admin.id,
         sizes=operations_of(request).sizes,
     )
@@ -185,8 +183,7 @@ async def tenant_audit(
     limit: int = Query(default=50, ge=1, le=500),
 ) -> list[AuditEventOut]:
     tenants.get_tenant(session, tenant_id)
-    with audit.writer_for(get_tenancy(request).db, session) as writer:
-        audit.record(writer, "platform.audit_read", tenant_id=tenant_id, actor_id=admin.id)
+    audit.record(session, "platform.audit_read", tenant_id=tenant_id, actor_id=admin.id)
     found = audit.events(
         session, tenant_id, audit.AuditFilter(action=action), before_id=before, limit=limit
     )
