@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from tenantry.mail.notices import note_membership_change
 from tenantry.models import AuditEvent
 from tenantry.read_only import defer_write
 
@@ -31,9 +32,11 @@ def record(
 ) -> None:
     """Add an audit event to the session's unit of work (it commits with the change).
 
+    Membership changes are also noted for the owners' notice mails (``tenantry.mail``).
     In a read-only session (a download, a view) the event is written after the
     read commits, in a transaction of its own (:func:`tenantry.read_only.defer_write`).
     """
+    note_membership_change(session, action, tenant_id=tenant_id, actor_id=actor_id, target=target)
     event = AuditEvent(
         tenant_id=tenant_id, actor_id=actor_id, action=action, target=target, details=details
     )

@@ -22,6 +22,7 @@ from tenantry.testing.members import (
     invite_code,
     member_of,
     register,
+    signup_token,
     unique_email,
 )
 
@@ -41,5 +42,6 @@ __all__ = [
     "register",
     "scoping_switched_off",
     "seed_every_table",
+    "signup_token",
     "unique_email",
 ]
