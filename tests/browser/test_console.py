@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.browser.test_household_journey import PASSWORD, new_page, sign_up
+from tests.browser.steps import PASSWORD, new_page, sign_up
+from tests.support.mail import SmtpServer
 
 pytestmark = pytest.mark.browser
 
@@ -21,12 +22,14 @@ def sign_in(page: Any, email: str) -> None:
     page.wait_for_url(re.compile(r"/t/[a-z0-9-]+/dashboard$"))
 
 
-def test_console_and_audit_trail(browser: Any, live_server: str, screenshots: Path) -> None:
+def test_console_and_audit_trail(
+    browser: Any, live_server: str, mailbox: SmtpServer, screenshots: Path
+) -> None:
     from tenantry.platform_admins import set_platform_admin
 
     # A household owner records something; a stranger to the console gets a plain 404.
     owner = new_page(browser, live_server)
-    sign_up(owner, "dana@example.com", household="Dana's place")
+    sign_up(owner, mailbox, "dana@example.com", household="Dana's place")
     base = owner.url.removesuffix("/dashboard")
     response = owner.goto("/console")
     assert response.status == 404 and "Not found" in owner.content()
@@ -47,7 +50,7 @@ def test_console_and_audit_trail(browser: Any, live_server: str, screenshots: Pa
 
     # An operator: made a platform admin, signs in and opens the console.
     ops = new_page(browser, live_server)
-    sign_up(ops, "operator@example.com", household="Ops desk")
+    sign_up(ops, mailbox, "operator@example.com", household="Ops desk")
     from tests.browser.conftest import LIVE_APPS
 
     with LIVE_APPS[live_server].state.tenancy.db.session() as session:
