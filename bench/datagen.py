@@ -63,7 +63,7 @@ def generate(path: Path, tenants: int, total_rows: int, focus_rows: int = 1_000)
     con.execute("BEGIN")
     con.executemany(
         "INSERT INTO tenantry_tenants (id, slug, name, kind, plan, status, settings,"
-        " created_at, updated_at) VALUES (?, ?, ?, 'personal', 'free', 'active', '{}', ?, ?)",
+        " created_at, updated_at) VALUES (?, ?, ?, 'personal', 'pro', 'active', '{}', ?, ?)",
         ((t, f"home-{i}", f"Home {i}", now, now) for i, t in enumerate(tenant_ids)),
     )
     con.executemany(
@@ -125,7 +125,7 @@ def single_tenant_rows(path: Path, rows_per_tenant: list[int]) -> Fixture:
     for i, t in enumerate(tenant_ids):
         con.execute(
             "INSERT INTO tenantry_tenants (id, slug, name, kind, plan, status, settings,"
-            " created_at, updated_at) VALUES (?, ?, ?, 'personal', 'free', 'active', '{}', ?, ?)",
+            " created_at, updated_at) VALUES (?, ?, ?, 'personal', 'pro', 'active', '{}', ?, ?)",
             (t, f"home-{i}", f"Home {i}", now, now),
         )
         con.execute(

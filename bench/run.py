@@ -23,6 +23,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from tests.support.postgres import APP_ROLE
+
 from bench.datagen import Fixture, generate, single_tenant_rows
 from bench.fairness import flood, slow_request
 from bench.load import get_script, post_script, run_wrk
@@ -68,10 +70,50 @@ def _env(db_url: str, **extra: str) -> dict[str, str]:
     }
 
 
-def tenantry(db_url: str, workers: int = 1) -> AbstractContextManager[Running]:
+# Rate limits (per tenant and per user, shipped at 1200 and 600 a minute) would answer
+# a benchmark's single-tenant runs with 429s: raised, so every request does its work.
+UNLIMITED = {"TENANTRY_TENANT_RATE": "100000000/minute", "TENANTRY_USER_RATE": "100000000/minute"}
+
+
+_serve_workers: dict[str, bool] = {}
+
+
+def serve_workers_work(db_url: str) -> bool:
+    """Does ``tenantry serve --workers 2`` answer within 30 s here? (Checked once a run.)"""
+    if "ok" not in _serve_workers:
+        port = free_port()
+        serve = str(Path(sys.executable).parent / "tenantry")
+        cmd = [serve, "serve", "--port", str(port), "--workers", "2"]
+        log = DATA / "logs" / "serve-workers-check.log"
+        try:
+            with running("tenantry serve --workers 2", cmd, _env(db_url), port, log=log, wait=30):
+                _serve_workers["ok"] = True
+        except RuntimeError:
+            _serve_workers["ok"] = False
+    return _serve_workers["ok"]
+
+
+def tenantry(
+    db_url: str, workers: int = 1, *, owner_url: str | None = None, slow_route: bool = False
+) -> AbstractContextManager[Running]:
+    """``tenantry serve [--workers N]``, as documented; ``slow_route``: the bench factory.
+
+    If ``serve --workers`` does not come up on this machine, every tenantry run (1 worker
+    too, so the rows compare alike) uses uvicorn with the factory ``serve`` hands it.
+    """
     port = free_port()
-    cmd = [*uvicorn_cmd("bench.serve_tenantry:create", port, workers), "--factory"]
-    return running("tenantry", cmd, _env(db_url), port, log=DATA / "logs" / "tenantry.log")
+    env = _env(db_url, **UNLIMITED)
+    if owner_url:  # PostgreSQL: serve migrates as the owner and grants the app role
+        env.update(MIGRATION_DATABASE_URL=owner_url, TENANTRY_APP_ROLE=APP_ROLE)
+    if slow_route:
+        cmd = [*uvicorn_cmd("bench.serve_tenantry:create", port, workers), "--factory"]
+    elif serve_workers_work(db_url):
+        serve = str(Path(sys.executable).parent / "tenantry")
+        cmd = [serve, "serve", "--port", str(port), "--workers", str(workers)]
+    else:
+        factory = "tenantry_server.app:app_from_environment"
+        cmd = [*uvicorn_cmd(factory, port, workers), "--factory"]
+    return running("tenantry", cmd, env, port, log=DATA / "logs" / "tenantry.log")
 
 
 def bare(db: Path, workers: int = 1) -> AbstractContextManager[Running]:
@@ -111,17 +153,16 @@ def request_path(start: Starter, tokens: list[str], writer: str) -> dict[str, An
     return {"get": g, "post": p, "rss_idle_mb": idle / 1024, "rss_peak_mb": peak / 1024}
 
 
-def fairness(
-    start: Callable[[int], AbstractContextManager[Running]], fx: Fixture, *, sqlite: bool
-) -> dict[str, Any]:
+def fairness(db_url: str, fx: Fixture, owner_url: str | None = None) -> dict[str, Any]:
     """Flood at 1 and 2 workers; the slow request at 1 worker (same process)."""
     a, b = token(fx, 0), token(fx, 2)
     out: dict[str, Any] = {}
     for workers in (1, 2):
-        with start(workers) as srv:
+        with tenantry(db_url, workers, owner_url=owner_url) as srv:
             out[f"flood_w{workers}"] = flood(srv.base, a, b, connections=FLOOD, seconds=SECONDS)
-            if workers == 1:
-                out["slow"] = slow_request(srv.base, a, b, target_s=2.0, sqlite=sqlite)
+    with tenantry(db_url, owner_url=owner_url, slow_route=True) as srv:
+        sqlite = db_url.startswith("sqlite")
+        out["slow"] = slow_request(srv.base, a, b, target_s=2.0, sqlite=sqlite)
     return out
 
 
@@ -165,6 +206,8 @@ def main() -> None:
     print(f"fixtures in {res['generate_s']:.0f}s", flush=True)
     lite = f"sqlite:///{big.path}"
     tokens = rotation(big)
+    res["serve_workers_ok"] = serve_workers_work(lite)
+    print("tenantry serve --workers 2 starts:", res["serve_workers_ok"], flush=True)
 
     # The request path on SQLite, the largest database: tenantry, bare stack, hand-written.
     with step("sqlite", res):
@@ -195,7 +238,7 @@ def main() -> None:
 
     # Fairness on SQLite: a dashboard flood, and a slow request.
     with step("fairness_sqlite", res):
-        res["fairness_sqlite"] = fairness(lambda w: tenantry(lite, w), big, sqlite=True)
+        res["fairness_sqlite"] = fairness(lite, big)
 
     # PostgreSQL: the 1,000-tenant fixture in a throwaway cluster, RLS on.
     with step("postgres", res):
@@ -254,15 +297,18 @@ def postgres(fx: Fixture, res: dict[str, Any]) -> None:
     with pg_fixture(fx) as pg:
         hand_url = pg.url(PLAIN_ROLE, "asyncpg")
         out: dict[str, Any] = {"fixture_rows": fx.rows, "tenants": len(fx.tenant_ids)}
-        out["tenantry"] = request_path(lambda: tenantry(pg.app_url), tokens, token(fx, 1))
+        owner = pg.owner_url
+        out["tenantry"] = request_path(
+            lambda: tenantry(pg.app_url, owner_url=owner), tokens, token(fx, 1)
+        )
         out["handwritten"] = request_path(lambda: handwritten(hand_url), tokens, token(fx, 2))
         # Does req/s grow with connections? Same GET at 32 connections.
-        with tenantry(pg.app_url) as srv:
+        with tenantry(pg.app_url, owner_url=owner) as srv:
             out["tenantry"]["get_c32"] = get(srv, tokens, 32)
         with handwritten(hand_url) as srv:
             out["handwritten"]["get_c32"] = get(srv, tokens, 32)
         out["workers"] = {}
-        with tenantry(pg.app_url, 2) as srv:
+        with tenantry(pg.app_url, 2, owner_url=owner) as srv:
             out["workers"]["tenantry"] = get(srv, tokens)
         with handwritten(hand_url, 2) as srv:
             out["workers"]["handwritten"] = get(srv, tokens)
@@ -277,7 +323,7 @@ def postgres(fx: Fixture, res: dict[str, Any]) -> None:
         except Exception as exc:
             res["peer"] = {"error": f"{type(exc).__name__}: {exc}"[:1500]}
         print("peer", res["peer"], flush=True)
-        res["fairness_postgres"] = fairness(lambda w: tenantry(pg.app_url, w), fx, sqlite=False)
+        res["fairness_postgres"] = fairness(pg.app_url, fx, pg.owner_url)
 
 
 def peer_tokens(fx: Fixture, count: int = TOKENS) -> list[str]:

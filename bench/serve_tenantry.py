@@ -3,8 +3,10 @@
 Settings come from the environment as for ``tenantry serve``. The app is built by
 :func:`create` (an app factory, so uvicorn can start several worker processes), with
 meterbook plus a bench-only plugin: ``GET /api/bench/slow?n=N`` runs a query that is
-slow on purpose, as the calling tenant, through the same session dependency as
-meterbook's routes (the fairness benchmark times other requests while it runs).
+slow on purpose, as the calling tenant, through the same session dependency and in the
+same kind of route (a ``def`` route, run in a worker thread) as meterbook's; the
+fairness benchmark times other tenants' requests and ``/healthz`` while it runs. Every
+other benchmark starts the shipped ``tenantry serve``.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ router = APIRouter(prefix="/api/bench")
 
 
 @router.get("/slow")
-async def slow(
+def slow(
     ctx: ViewerContext, session: DbSession, n: Annotated[int, Query(ge=1)] = 1000
 ) -> dict[str, Any]:
     query = _PG_SLOW if session.get_bind().dialect.name == "postgresql" else _SQLITE_SLOW

@@ -58,7 +58,7 @@ def _answers(port: int) -> bool:
 
 @contextmanager
 def running(
-    name: str, cmd: list[str], env: Mapping[str, str], port: int, *, log: Path
+    name: str, cmd: list[str], env: Mapping[str, str], port: int, *, log: Path, wait: float = 180
 ) -> Iterator[Running]:
     """Run ``cmd`` until the block ends; its output goes to ``log`` (shown if it fails)."""
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -67,7 +67,7 @@ def running(
             cmd, cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT
         )
     try:
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + wait
         while not _answers(port):
             if time.monotonic() > deadline or proc.poll() is not None:
                 tail = log.read_text(errors="replace")[-2000:]

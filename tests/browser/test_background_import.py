@@ -12,16 +12,17 @@ from sqlalchemy import update
 from meterbook.services.import_jobs import BACKGROUND_LINES
 from tenantry.models import Tenant
 from tests.browser.conftest import LIVE_APPS
-from tests.browser.test_household_journey import new_page, sign_up
+from tests.browser.steps import new_page, sign_up
+from tests.support.mail import SmtpServer
 
 pytestmark = pytest.mark.browser
 
 
 def test_a_long_import_runs_in_the_background(
-    browser: Any, live_server: str, screenshots: Path, tmp_path: Path
+    browser: Any, live_server: str, mailbox: SmtpServer, screenshots: Path, tmp_path: Path
 ) -> None:
     page = new_page(browser, live_server)
-    sign_up(page, "ingrid@example.com", household="Ingrid's flat")
+    sign_up(page, mailbox, "ingrid@example.com", household="Ingrid's flat")
     slug = page.url.split("/t/")[1].split("/")[0]
     with LIVE_APPS[live_server].state.tenancy.db.session() as session:
         session.execute(update(Tenant).where(Tenant.slug == slug).values(plan="household"))

@@ -9,23 +9,26 @@ from typing import Any
 
 import pytest
 
-from tests.browser.test_household_journey import PASSWORD, new_page, sign_up
+from tests.browser.steps import PASSWORD, new_page, sign_up
+from tests.support.mail import SmtpServer
 
 pytestmark = pytest.mark.browser
 
 
-def test_delete_and_restore_a_household(browser: Any, live_server: str, screenshots: Path) -> None:
+def test_delete_and_restore_a_household(
+    browser: Any, live_server: str, mailbox: SmtpServer, screenshots: Path
+) -> None:
     shot = lambda page, name: page.screenshot(path=str(screenshots / f"{name}.png"), full_page=True)  # noqa: E731
 
     # Nora owns "Nora's cottage"; Piet is a member.
     nora = new_page(browser, live_server)
-    sign_up(nora, "nora@example.com", household="Nora's cottage")
+    sign_up(nora, mailbox, "nora@example.com", household="Nora's cottage")
     base = nora.url.removesuffix("/dashboard")
     nora.goto(f"{base}/household")
     nora.click("#invites button[type=submit]")
     code = nora.inner_text("#invite-code").strip()
     piet = new_page(browser, live_server)
-    sign_up(piet, "piet@example.com", code=code)
+    sign_up(piet, mailbox, "piet@example.com", code=code)
     assert piet.url == f"{base}/dashboard"
     piet.goto(f"{base}/household")
     assert piet.locator("#delete").count() == 0  # only owners see the button
@@ -58,9 +61,11 @@ def test_delete_and_restore_a_household(browser: Any, live_server: str, screensh
         page.context.close()
 
 
-def test_download_my_data_and_erase_the_account(browser: Any, live_server: str) -> None:
+def test_download_my_data_and_erase_the_account(
+    browser: Any, live_server: str, mailbox: SmtpServer
+) -> None:
     rosa = new_page(browser, live_server)
-    sign_up(rosa, "rosa@example.com", household="Rosa's room")
+    sign_up(rosa, mailbox, "rosa@example.com", household="Rosa's room")
     rosa.click("#household-switcher")
     rosa.click("text=Your account and data")
     rosa.wait_for_url(re.compile(r"/account$"))
