@@ -10,23 +10,34 @@ tenants costs what page 1 does.
 from __future__ import annotations
 
 import base64
+import re
 import time
+import unicodedata
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Table, func, inspect, or_, select, text, tuple_
+from sqlalchemy import Table, false, func, inspect, select, text, tuple_
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from tenantry import audit, tenants
+from tenantry import audit, plans, tenants
 from tenantry.activity import activity_of
-from tenantry.errors import ValidationFailed
-from tenantry.models import Membership, Tenant, TenantStatus, User, normalize_email
+from tenantry.context import TenantContext, tenant_scope
+from tenantry.errors import Conflict, ValidationFailed
+from tenantry.ids import TenantId, UserId
+from tenantry.models import Membership, Tenant, TenantStatus, UsageCounter, User, normalize_email
+from tenantry.plans import REQUESTS, Catalogue, period_start
 from tenantry.rls.policy import TENANT_SETTING
+from tenantry.roles import Role
 from tenantry.scoping import tenant_tables, unscoped
 
+COUNT_CAP = 10_000
+_NOT_SLUG = re.compile(r"[^a-z0-9]+")
 SORTS: dict[str, Any] = {"created": Tenant.created_at, "name": Tenant.name, "slug": Tenant.slug}
 MAX_PAGE = 200
 _SET_TENANT = text(f"SELECT set_config('{TENANT_SETTING}', :tenant_id, true)")
@@ -58,15 +69,17 @@ class TenantSummary:
 @dataclass(frozen=True, slots=True)
 class TenantPage:
     items: list[TenantSummary]
-    total: int
+    total: int  # searches count up to COUNT_CAP + 1; the whole list is counted once a minute
     next_cursor: str | None
     sort: str
     descending: bool
     q: str
 
 
-class TableSizes:
-    """Bytes and rows of each tenant table, measured at most once per ``ttl`` seconds.
+class FleetStats:
+    """Figures too costly for every page, measured at most once per ``ttl`` seconds.
+
+    The number of tenants, and the bytes and rows of each tenant table.
 
     SQLite: the ``dbstat`` table (tables plus their indexes) and ``count(*)``.
     PostgreSQL: ``pg_total_relation_size`` and the planner's row estimate.
@@ -78,9 +91,11 @@ class TableSizes:
         self._at = -ttl
         self._sizes: dict[str, tuple[int | None, int]] = {}
         self._tables: list[Table] = []
+        self._tenants = 0
 
     def _refresh(self, session: Session) -> None:
         if time.monotonic() - self._at >= self.ttl:
+            self._tenants = session.scalar(select(func.count()).select_from(Tenant)) or 0
             # Mapped tenant tables that exist in this database (a host may map more).
             present = set(inspect(session.connection()).get_table_names())
             self._tables = sorted(
@@ -92,6 +107,10 @@ class TableSizes:
     def get(self, session: Session) -> dict[str, tuple[int | None, int]]:
         self._refresh(session)
         return self._sizes
+
+    def tenant_count(self, session: Session) -> int:
+        self._refresh(session)
+        return self._tenants
 
     def tables(self, session: Session) -> list[Table]:
         self._refresh(session)
@@ -121,10 +140,10 @@ def _measure(session: Session, tables: list[Table]) -> dict[str, tuple[int | Non
                 )
             ).all()
         )
-    except Exception:  # SQLite built without dbstat: sizes unknown, counts still shown
+    except OperationalError:  # SQLite built without dbstat: sizes unknown, counts still shown
         sized = {}
-    # Called inside summarize()'s unscoped() block: whole-table counts.
-    counts = {t.name: session.scalar(select(func.count()).select_from(t)) or 0 for t in tables}
+    with unscoped(session, reason="operator console: table sizes"):
+        counts = {t.name: session.scalar(select(func.count()).select_from(t)) or 0 for t in tables}
     return {name: (sized.get(name), counts[name]) for name in names}
 
 
@@ -177,7 +196,13 @@ def _decode(cursor: str, sort: str) -> tuple[Any, uuid.UUID]:
         raise ValidationFailed("this page link is not valid", details={"field": "cursor"}) from exc
 
 
-def _search(q: str) -> Any:
+def _search(q: str, dialect: str) -> Any:
+    """An indexed condition: a tenant id, a member's email, or a slug prefix.
+
+    Names are searched through their slugs (a slug is its name, slugified), so
+    "Casa Ros" finds casa-rossi by an index range; a substring scan of every
+    name would cost a full table scan at 100,000 tenants.
+    """
     try:
         return Tenant.id == uuid.UUID(q)
     except ValueError:
@@ -189,18 +214,22 @@ def _search(q: str) -> Any:
             .where(User.email == normalize_email(q))
         )
         return Tenant.id.in_(owners)
-    folded = q.casefold()
-    return or_(
-        Tenant.slug.startswith(folded, autoescape=True),
-        func.lower(Tenant.name).contains(folded, autoescape=True),
-    )
+    ascii_q = unicodedata.normalize("NFKD", q).encode("ascii", "ignore").decode().lower()
+    prefix = _NOT_SLUG.sub("-", ascii_q).lstrip("-")
+    if not prefix:
+        return false()
+    # [a-z0-9-] only, so no wildcard can hide in it. SQLite uses the slug index for a
+    # case-sensitive GLOB; PostgreSQL for LIKE with the text_pattern_ops index (0005).
+    if dialect == "sqlite":
+        return Tenant.slug.op("GLOB")(prefix + "*")
+    return Tenant.slug.like(prefix + "%")
 
 
 def list_tenants(
     session: Session,
     *,
     actor_id: int,
-    sizes: TableSizes,
+    sizes: FleetStats,
     q: str = "",
     sort: str = "created",
     descending: bool = True,
@@ -222,10 +251,14 @@ def list_tenants(
     q = q.strip()[:200]
     key = SORTS[sort]
     stmt = select(Tenant)
-    count = select(func.count()).select_from(Tenant)
     if q:
-        stmt = stmt.where(_search(q))
-        count = count.where(_search(q))
+        condition = _search(q, session.get_bind().dialect.name)
+        stmt = stmt.where(condition)
+        # Counted up to a bound: a broad search must not count 100,000 rows per page.
+        found = select(Tenant.id).where(condition).limit(COUNT_CAP + 1).subquery()
+        total = session.scalar(select(func.count()).select_from(found)) or 0
+    else:
+        total = sizes.tenant_count(session)
     if cursor:
         value, after_id = _decode(cursor, sort)
         pair, bound = tuple_(key, Tenant.id), tuple_(value, after_id)
@@ -239,11 +272,16 @@ def list_tenants(
     )
     last = page[-1] if page and more else None
     next_cursor = _encode(getattr(last, key.key), last.id) if last is not None else None
-    return TenantPage(items, session.scalar(count) or 0, next_cursor, sort, descending, q)
+    return TenantPage(items, total, next_cursor, sort, descending, q)
 
 
 def summarize(
-    session: Session, page: list[Tenant], *, actor_id: int, sizes: TableSizes, reason: str
+    session: Session,
+    page: list[Tenant],
+    *,
+    actor_id: int,
+    sizes: FleetStats,
+    reason: str,
 ) -> list[TenantSummary]:
     """The console's figures for ``page``: one query per table (per tenant on PostgreSQL)."""
     ids = [t.id for t in page]
@@ -256,14 +294,22 @@ def summarize(
             .group_by(Membership.tenant_id)
         ).all()
     )
+    measured = sizes.get(session)
+    tables = sizes.tables(session)
     with unscoped(session, reason=reason, actor_id=actor_id):
-        measured = sizes.get(session)
-        rows = _row_counts(session, ids, sizes.tables(session))
+        rows = _row_counts(session, ids, tables)
     activity = activity_of(session, ids)
+    usage: dict[uuid.UUID, dict[str, int]] = {i: {} for i in ids}
+    for tenant_id, metric, value in session.execute(
+        select(UsageCounter.tenant_id, UsageCounter.metric, UsageCounter.value).where(
+            UsageCounter.tenant_id.in_(ids), UsageCounter.period_start == period_start()
+        )
+    ):
+        usage[tenant_id][metric] = int(value)
     out = []
     for tenant in page:
         counts = rows[tenant.id]
-        requests, last = activity.get(tenant.id, (0, None))
+        counted, last = activity.get(tenant.id, (0, None))
         out.append(
             TenantSummary(
                 id=tenant.id,
@@ -276,8 +322,10 @@ def summarize(
                 members=members.get(tenant.id, 0),
                 rows=counts,
                 bytes=_bytes(counts, measured),
-                requests=requests,
+                # The plan's meter is the figure billing sees; activity counts the same requests.
+                requests=usage[tenant.id].get(REQUESTS, counted),
                 last_active_at=last,
+                usage=usage[tenant.id],
             )
         )
     return out
@@ -295,7 +343,7 @@ def _bytes(counts: dict[str, int], measured: dict[str, tuple[int | None, int]]) 
 
 
 def tenant_summary(
-    session: Session, tenant_id: uuid.UUID, *, actor_id: int, sizes: TableSizes
+    session: Session, tenant_id: uuid.UUID, *, actor_id: int, sizes: FleetStats
 ) -> TenantSummary:
     """One tenant's figures; the read is recorded in that tenant's own audit trail.
 
@@ -305,7 +353,11 @@ def tenant_summary(
     tenant = tenants.get_tenant(session, tenant_id)
     audit.record(session, "platform.tenant_viewed", tenant_id=tenant.id, actor_id=actor_id)
     return summarize(
-        session, [tenant], actor_id=actor_id, sizes=sizes, reason="operator console: tenant"
+        session,
+        [tenant],
+        actor_id=actor_id,
+        sizes=sizes,
+        reason="operator console: tenant",
     )[0]
 
 
@@ -313,7 +365,7 @@ def set_status(
     session: Session, *, tenant_id: uuid.UUID, actor_id: int, status: TenantStatus
 ) -> bool:
     """Suspend or reactivate; returns whether it changed (no change writes no event)."""
-    tenant = tenants.get_tenant(session, tenant_id)
+    tenant = _alive(tenants.get_tenant(session, tenant_id))
     if tenant.status == status.value:
         return False
     old, tenant.status = tenant.status, status.value
@@ -327,21 +379,38 @@ def set_status(
     return True
 
 
-def change_plan(session: Session, *, tenant_id: uuid.UUID, actor_id: int, plan: str) -> bool:
-    """Put the tenant on ``plan``; returns whether it changed.
+@contextmanager
+def acting_on(tenant_id: uuid.UUID, admin_id: int) -> Iterator[None]:
+    """A platform admin works inside the tenant's scope (plan checks count its rows, RLS too)."""
+    with tenant_scope(TenantContext(TenantId(tenant_id), UserId(admin_id), Role.OWNER)):
+        yield
+
+
+def change_plan(
+    session: Session, *, tenant_id: uuid.UUID, actor_id: int, plan: str, catalogue: Catalogue
+) -> None:
+    """The plans module's change, by a platform admin: same checks as an owner's, audited.
 
     Raises:
-        ValidationFailed: an empty or over-long plan name.
+        ValidationFailed: no such plan; Conflict: the tenant is deleted;
+        PlanChangeRefused: its use exceeds the plan.
     """
-    plan = plan.strip()
-    if not plan or len(plan) > 32 or not plan.replace("-", "").replace("_", "").isalnum():
-        raise ValidationFailed("name a plan (letters, digits, - and _)", details={"field": "plan"})
-    tenant = tenants.get_tenant(session, tenant_id)
-    if tenant.plan == plan:
-        return False
-    old, tenant.plan = tenant.plan, plan
-    tenant.updated_at = datetime.now(UTC)
-    audit.record(
-        session, "platform.plan_changed", tenant_id=tenant_id, actor_id=actor_id, old=old, new=plan
-    )
-    return True
+    _alive(tenants.get_tenant(session, tenant_id))
+    with acting_on(tenant_id, actor_id):
+        plans.change_plan(
+            session,
+            tenant_id=tenant_id,
+            plan=plan,
+            actor_id=actor_id,
+            catalogue=catalogue,
+            by_platform_admin=True,
+        )
+        session.flush()
+
+
+def _alive(tenant: Tenant) -> Tenant:
+    if tenant.status == TenantStatus.DELETED.value:
+        raise Conflict(
+            "this tenant is deleted: its owner may restore it until it is purged",
+        )
+    return tenant

@@ -6,18 +6,24 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tenantry import accounts, audit
-from tenantry.errors import Conflict, NotFound
+from tenantry.errors import AuthenticationFailed, Conflict, NotFound
 from tenantry.models import User, normalize_email
 from tenantry.security.passwords import Passwords
 
 OPERATIONS_TENANT = "Platform operations"
 
 
-def is_platform_admin(session: Session, user_id: int) -> bool:
-    """Read on every console request, so a revocation takes effect on the next one."""
-    if not 0 < user_id < 2**31:
-        return False
-    return bool(session.scalar(select(User.is_platform_admin).where(User.id == user_id)))
+def platform_admin(session: Session, user_id: int, session_version: int) -> User | None:
+    """The platform admin acting with this token, or ``None``.
+
+    Read on every console request, so a revocation, an erasure or a password
+    reset (which ends the token's session) takes effect on the next one.
+    """
+    try:
+        user = accounts.check_session(session, user_id, session_version)
+    except AuthenticationFailed:
+        return None
+    return user if user.is_platform_admin else None
 
 
 def _user(session: Session, email: str) -> User:

@@ -60,6 +60,10 @@ def defer_write(session: Session, obj: object) -> bool:
     """
     if not session.info.get(READ_ONLY):
         return False
+    if not session.in_transaction():
+        # The route's reads may be over (the membership check ends its own transaction):
+        # begin one, so the request's commit or rollback still decides about the event.
+        session.connection()
     session.info.setdefault(_DEFERRED, []).append(obj)
     return True
 

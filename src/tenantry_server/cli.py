@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 from sqlalchemy import func, select
 
@@ -118,6 +120,7 @@ def serve(
             "tenantry_server.app:app_from_environment",
             factory=True,
             workers=workers,
+            **_patient_workers(),
             host=host or settings.host,
             port=port or settings.port,
             log_config=log_config,
@@ -129,6 +132,18 @@ def serve(
     uvicorn.run(
         server, host=host or settings.host, port=port or settings.port, log_config=log_config
     )
+
+
+def _patient_workers() -> dict[str, Any]:
+    """Each worker imports and builds the whole app; on a busy machine that can take longer
+    than uvicorn's 5 s health check, and its supervisor would kill the workers forever."""
+    import inspect
+
+    import uvicorn
+
+    if "timeout_worker_healthcheck" in inspect.signature(uvicorn.Config).parameters:
+        return {"timeout_worker_healthcheck": 60}
+    return {}
 
 
 def _multiprocess_metrics(settings: object) -> None:

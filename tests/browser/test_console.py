@@ -74,10 +74,11 @@ def test_console_and_audit_trail(
     ops.click("#reactivate")
     ops.wait_for_selector("text=Tenant reactivated.")
     assert owner.goto(f"{base}/dashboard").status == 200
-    ops.fill("input[name=plan]", "pro")
+    ops.select_option("select[name=plan]", "pro")
     ops.click("#change-plan")
     ops.wait_for_selector("text=Plan changed.")
-    assert "platform.plan_changed" in ops.inner_text("#audit")
+    assert "plan.changed" in ops.inner_text("#audit")
+    assert ops.inner_text("#stat-plan strong") == "pro"
 
     # Deletion needs the typed slug.
     slug = base.rsplit("/", 1)[1]

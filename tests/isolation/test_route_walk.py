@@ -28,6 +28,12 @@ from tenantry_server.settings import Settings
 from tests.conftest import Member, invite_and_join, only_postgresql, only_sqlite
 
 MARKER = "VICTIM-SECRET-" + uuid.uuid4().hex[:8]
+_WHEN = re.compile(rb'"exported_at":"[^"]*"')
+
+
+def export_of(client: TestClient, member: Member) -> bytes:
+    """The victim's export without its own timestamp: the data, to compare before and after."""
+    return _WHEN.sub(b"", client.get("/api/export", headers=member.headers).content)
 
 
 @pytest.fixture
@@ -45,12 +51,6 @@ def victim(app: FastAPI, client: TestClient, alice: Member, bob: Member) -> Vict
     return collect_victim(db, uuid.UUID(alice.tenant_id), markers=[MARKER])
 
 
-def _export(client: TestClient, member: Member) -> bytes:
-    """The member's tenant export, without its time of export (the rest must not change)."""
-    body = client.get("/api/export", headers=member.headers).content
-    return re.sub(rb'"exported_at":"[^"]*"', b"", body)
-
-
 def test_the_walk_covers_object_routes(app: FastAPI, victim: Victim) -> None:
     assert len(object_routes(app)) >= 5
     assert len(victim.int_ids) >= 4 and victim.uuid_ids
@@ -59,10 +59,11 @@ def test_the_walk_covers_object_routes(app: FastAPI, victim: Victim) -> None:
 def test_second_tenant_cannot_reach_the_first(
     app: FastAPI, client: TestClient, alice: Member, bob: Member, victim: Victim
 ) -> None:
-    before = _export(client, alice)
+    before = export_of(client, alice)
     findings = attack_routes(client, app, attacker_headers=bob.headers, victim=victim)
     assert findings == []
-    assert _export(client, alice) == before, "the attack changed the victim's data"
+    after = export_of(client, alice)
+    assert after == before, "the attack changed the victim's data"
 
 
 @only_sqlite
@@ -84,8 +85,8 @@ def test_row_level_security_holds_when_scoping_is_off(
     The SQLite test above shows the same attack does find leaks without scoping,
     so an empty result here is RLS's doing, not a blind attack.
     """
-    before = _export(client, alice)
+    before = export_of(client, alice)
     with scoping_switched_off():
         findings = attack_routes(client, app, attacker_headers=bob.headers, victim=victim)
     assert findings == []
-    assert _export(client, alice) == before
+    assert export_of(client, alice) == before

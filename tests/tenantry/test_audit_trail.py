@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from tenantry.models import AuditEvent
+from tenantry.models import AuditEvent, Tenant
 from tests.conftest import PASSWORD, Member, invite_and_join
 
 
@@ -73,6 +73,8 @@ def test_exports_downloads_and_imports_are_recorded(
 ) -> None:
     client.get("/api/export", headers=alice.headers)
     client.get("/api/readings.csv", headers=alice.headers)
+    with app.state.tenancy.db.session() as session:  # CSV import is a Household feature
+        session.get(Tenant, uuid.UUID(alice.tenant_id)).plan = "household"  # type: ignore[union-attr]
     csv = "read_at,meter_kwh\n2026-01-01T06:00:00Z,1\n2026-01-02T06:00:00Z,2\n"
     imported = client.post(
         "/api/readings/import", files={"file": ("r.csv", csv, "text/csv")}, headers=alice.headers

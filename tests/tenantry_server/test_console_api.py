@@ -67,14 +67,19 @@ def test_actions_are_audited_with_the_admin_as_actor(
     assert client.get("/api/tenant", headers=alice.headers).status_code == 403  # refused now
     client.post(f"/api/admin/tenants/{t}/reactivate", headers=operator.headers)
     assert client.get("/api/tenant", headers=alice.headers).status_code == 200
-    client.post(f"/api/admin/tenants/{t}/plan", json={"plan": "pro"}, headers=operator.headers)
+    changed = client.put(
+        f"/api/admin/tenants/{t}/plan", json={"plan": "pro"}, headers=operator.headers
+    )
+    assert changed.status_code == 200, changed.text
     detail = client.get(f"/api/admin/tenants/{t}", headers=operator.headers).json()
     assert detail["tenant"]["plan"] == "pro"
+    plan_events = [e for e in detail["audit"] if e["action"] == "plan.changed"]
+    assert plan_events and plan_events[0]["details"]["by_platform_admin"] is True
+    assert plan_events[0]["actor_id"] == operator.user_id
     mine = [e for e in detail["audit"] if e["action"].startswith("platform.")]
     assert {e["action"] for e in mine} >= {
         "platform.tenant_suspended",
         "platform.tenant_reactivated",
-        "platform.plan_changed",
     }
     assert all(e["actor_id"] == operator.user_id for e in mine)
     # The tenant's own admin sees that a platform admin looked and acted.
@@ -124,3 +129,15 @@ def test_health_reports_pool_migrations_and_slow_statements(
     assert health["slowest"] and all(s["calls"] >= 1 for s in health["slowest"])
     doctor = client.post("/api/admin/doctor", headers=operator.headers)
     assert doctor.status_code == 200 and "ok" in doctor.json()
+
+
+def test_requests_and_last_activity_reach_the_console(
+    app: FastAPI, client: TestClient, alice: Member, operator: Member
+) -> None:
+    app.state.activity.interval = 0  # write the activity after every request
+    for _ in range(3):
+        assert client.get("/api/tenant", headers=alice.headers).status_code == 200
+    app.state.tenancy.meter.flush()  # the plan meter's counts, written now
+    row = client.get(f"/api/admin/tenants/{alice.tenant_id}", headers=operator.headers).json()
+    assert row["tenant"]["requests_this_period"] >= 3
+    assert row["tenant"]["last_active_at"] is not None

@@ -14,7 +14,7 @@ from tenantry.web.deps import (
     requires_feature,
 )
 from tenantry.web.offload import in_thread
-from tenantry.web.platform import Operator, PlatformAdmin, require_platform_admin
+from tenantry.web.platform import PlatformAdmin, require_platform_admin
 from tenantry.web.tenancy import Tenancy
 
 __all__ = [
@@ -23,7 +23,6 @@ __all__ = [
     "CurrentClaims",
     "DbSession",
     "MemberContext",
-    "Operator",
     "OwnerContext",
     "PlatformAdmin",
     "Tenancy",

@@ -9,8 +9,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from tenantry import audit, fleet, retention, tenants
-from tenantry.errors import ValidationFailed
+from tenantry.errors import Conflict, ValidationFailed
 from tenantry.models import TenantStatus
+from tenantry.plans import PlanChangeRefused
 from tenantry.web import DbSession, PlatformAdmin, get_tenancy, require_platform_admin
 from tenantry.web.routes.admin import operations_of
 from tenantry_server.console.render import FIELD, check_csrf, render
@@ -50,7 +51,7 @@ async def tenant_list(
 ) -> Response:
     page = fleet.list_tenants(
         session,
-        actor_id=admin.user_id,
+        actor_id=admin.id,
         sizes=operations_of(request).sizes,
         q=q,
         sort=sort,
@@ -85,7 +86,10 @@ def _tenant(
     status: int = 200,
 ) -> Response:
     summary = fleet.tenant_summary(
-        session, tenant_id, actor_id=admin.user_id, sizes=operations_of(request).sizes
+        session,
+        tenant_id,
+        actor_id=admin.id,
+        sizes=operations_of(request).sizes,
     )
     events = audit.events(session, tenant_id, before_id=before, limit=50)
     return render(
@@ -96,6 +100,7 @@ def _tenant(
         t=summary,
         members=tenants.members(session, tenant_id),
         events=events,
+        plans=get_tenancy(request).catalogue.plans,
         older=events[-1].id if len(events) == 50 else None,
         notice=notice,
         error=error,
@@ -107,9 +112,7 @@ async def suspend(
     tenant_id: uuid.UUID, request: Request, admin: PlatformAdmin, session: DbSession
 ) -> Response:
     await _form(request, admin)
-    fleet.set_status(
-        session, tenant_id=tenant_id, actor_id=admin.user_id, status=TenantStatus.SUSPENDED
-    )
+    fleet.set_status(session, tenant_id=tenant_id, actor_id=admin.id, status=TenantStatus.SUSPENDED)
     return _see(f"/console/tenants/{tenant_id}?msg=suspended")
 
 
@@ -118,9 +121,7 @@ async def reactivate(
     tenant_id: uuid.UUID, request: Request, admin: PlatformAdmin, session: DbSession
 ) -> Response:
     await _form(request, admin)
-    fleet.set_status(
-        session, tenant_id=tenant_id, actor_id=admin.user_id, status=TenantStatus.ACTIVE
-    )
+    fleet.set_status(session, tenant_id=tenant_id, actor_id=admin.id, status=TenantStatus.ACTIVE)
     return _see(f"/console/tenants/{tenant_id}?msg=reactivated")
 
 
@@ -131,9 +132,13 @@ async def change_plan(
     fields = await _form(request, admin)
     try:
         fleet.change_plan(
-            session, tenant_id=tenant_id, actor_id=admin.user_id, plan=fields.get("plan", "")
+            session,
+            tenant_id=tenant_id,
+            actor_id=admin.id,
+            plan=fields.get("plan", "")[:64],
+            catalogue=get_tenancy(request).catalogue,
         )
-    except ValidationFailed as exc:
+    except (ValidationFailed, Conflict, PlanChangeRefused) as exc:
         return _tenant(request, admin, session, tenant_id, error=exc.message, status=422)
     return _see(f"/console/tenants/{tenant_id}?msg=plan")
 
@@ -148,7 +153,7 @@ async def delete(
         retention.delete_tenant(
             session,
             tenant_id=tenant_id,
-            actor_id=admin.user_id,
+            actor_id=admin.id,
             confirm=fields.get("confirm", "")[:200],
             grace=get_tenancy(request).config.deletion_grace,
         )
@@ -165,6 +170,6 @@ async def database(request: Request, admin: PlatformAdmin) -> Response:
 @router.post("/database/doctor")
 async def doctor(request: Request, admin: PlatformAdmin, session: DbSession) -> Response:
     await _form(request, admin)
-    audit.record(session, "platform.doctor_run", tenant_id=None, actor_id=admin.user_id)
+    audit.record(session, "platform.doctor_run", tenant_id=None, actor_id=admin.id)
     ops = operations_of(request)
     return render(request, "database.html", admin, health=ops.health(), report=ops.doctor())

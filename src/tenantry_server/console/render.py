@@ -14,7 +14,8 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
 from tenantry.errors import PermissionDenied
-from tenantry.web import Operator, get_tenancy
+from tenantry.models import User
+from tenantry.web import get_tenancy
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 FIELD = "csrf_token"
@@ -30,13 +31,13 @@ HEADERS = {
 }
 
 
-def csrf_token(request: Request, admin: Operator) -> str:
+def csrf_token(request: Request, admin: User) -> str:
     """HMAC of the admin's id under the server key: another site can neither read nor forge it."""
     key = hashlib.sha256(b"console-csrf:" + get_tenancy(request).config.secret_key.encode())
-    return hmac.new(key.digest(), str(admin.user_id).encode(), hashlib.sha256).hexdigest()
+    return hmac.new(key.digest(), str(admin.id).encode(), hashlib.sha256).hexdigest()
 
 
-def check_csrf(request: Request, admin: Operator, posted: str | None) -> None:
+def check_csrf(request: Request, admin: User, posted: str | None) -> None:
     if not posted or not hmac.compare_digest(posted, csrf_token(request, admin)):
         raise PermissionDenied("this form has expired or did not come from this site; reload")
 
@@ -57,7 +58,7 @@ def when(value: datetime | None) -> str:
 
 
 def render(
-    request: Request, name: str, admin: Operator, *, status: int = 200, **context: Any
+    request: Request, name: str, admin: User, *, status: int = 200, **context: Any
 ) -> HTMLResponse:
     token = csrf_token(request, admin)
     response = TEMPLATES.TemplateResponse(

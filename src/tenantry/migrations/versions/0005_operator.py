@@ -36,12 +36,19 @@ def upgrade() -> None:
     # Keyset paging of the console's sorts (slug already has its unique index).
     op.create_index("ix_tenantry_tenants_created_at", "tenantry_tenants", ["created_at", "id"])
     op.create_index("ix_tenantry_tenants_name", "tenantry_tenants", ["name", "id"])
+    if op.get_bind().dialect.name == "postgresql":
+        # Slug-prefix search (LIKE 'abc%') under any collation.
+        op.execute(
+            "CREATE INDEX ix_tenantry_tenants_slug_pattern ON tenantry_tenants "
+            "(slug text_pattern_ops)"
+        )
     # Retention pruning and the platform-wide trail read by time.
     op.create_index("ix_tenantry_audit_events_created_at", "tenantry_audit_events", ["created_at"])
 
 
 def downgrade() -> None:
     op.drop_index("ix_tenantry_audit_events_created_at", table_name="tenantry_audit_events")
+    op.execute("DROP INDEX IF EXISTS ix_tenantry_tenants_slug_pattern")
     op.drop_index("ix_tenantry_tenants_name", table_name="tenantry_tenants")
     op.drop_index("ix_tenantry_tenants_created_at", table_name="tenantry_tenants")
     op.drop_table("tenantry_tenant_activity")

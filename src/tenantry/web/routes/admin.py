@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from tenantry import audit, fleet, retention, tenants
 from tenantry.models import AuditEvent, TenantStatus
@@ -104,10 +104,6 @@ class TenantDetailOut(BaseModel):
     audit: list[AuditEventOut]
 
 
-class PlanIn(BaseModel):
-    plan: str = Field(min_length=1, max_length=32)
-
-
 class StatementOut(BaseModel):
     sql: str
     calls: int
@@ -144,7 +140,7 @@ async def list_tenants(
 ) -> TenantPageOut:
     page = fleet.list_tenants(
         session,
-        actor_id=admin.user_id,
+        actor_id=admin.id,
         sizes=operations_of(request).sizes,
         q=q,
         sort=sort,
@@ -164,7 +160,10 @@ async def tenant_detail(
     tenant_id: uuid.UUID, request: Request, admin: PlatformAdmin, session: DbSession
 ) -> TenantDetailOut:
     summary = fleet.tenant_summary(
-        session, tenant_id, actor_id=admin.user_id, sizes=operations_of(request).sizes
+        session,
+        tenant_id,
+        actor_id=admin.id,
+        sizes=operations_of(request).sizes,
     )
     return TenantDetailOut(
         tenant=TenantSummaryOut.of(summary),
@@ -176,6 +175,7 @@ async def tenant_detail(
 @router.get("/tenants/{tenant_id}/audit")
 async def tenant_audit(
     tenant_id: uuid.UUID,
+    request: Request,
     admin: PlatformAdmin,
     session: DbSession,
     action: str | None = Query(default=None, max_length=64),
@@ -183,7 +183,7 @@ async def tenant_audit(
     limit: int = Query(default=50, ge=1, le=500),
 ) -> list[AuditEventOut]:
     tenants.get_tenant(session, tenant_id)
-    audit.record(session, "platform.audit_read", tenant_id=tenant_id, actor_id=admin.user_id)
+    audit.record(session, "platform.audit_read", tenant_id=tenant_id, actor_id=admin.id)
     found = audit.events(
         session, tenant_id, audit.AuditFilter(action=action), before_id=before, limit=limit
     )
@@ -192,25 +192,13 @@ async def tenant_audit(
 
 @router.post("/tenants/{tenant_id}/suspend", status_code=204)
 async def suspend(tenant_id: uuid.UUID, admin: PlatformAdmin, session: DbSession) -> Response:
-    fleet.set_status(
-        session, tenant_id=tenant_id, actor_id=admin.user_id, status=TenantStatus.SUSPENDED
-    )
+    fleet.set_status(session, tenant_id=tenant_id, actor_id=admin.id, status=TenantStatus.SUSPENDED)
     return Response(status_code=204)
 
 
 @router.post("/tenants/{tenant_id}/reactivate", status_code=204)
 async def reactivate(tenant_id: uuid.UUID, admin: PlatformAdmin, session: DbSession) -> Response:
-    fleet.set_status(
-        session, tenant_id=tenant_id, actor_id=admin.user_id, status=TenantStatus.ACTIVE
-    )
-    return Response(status_code=204)
-
-
-@router.post("/tenants/{tenant_id}/plan", status_code=204)
-async def change_plan(
-    tenant_id: uuid.UUID, body: PlanIn, admin: PlatformAdmin, session: DbSession
-) -> Response:
-    fleet.change_plan(session, tenant_id=tenant_id, actor_id=admin.user_id, plan=body.plan)
+    fleet.set_status(session, tenant_id=tenant_id, actor_id=admin.id, status=TenantStatus.ACTIVE)
     return Response(status_code=204)
 
 
@@ -226,7 +214,7 @@ async def delete_tenant(
     retention.delete_tenant(
         session,
         tenant_id=tenant_id,
-        actor_id=admin.user_id,
+        actor_id=admin.id,
         confirm=confirm,
         grace=get_tenancy(request).config.deletion_grace,
     )
@@ -255,6 +243,6 @@ async def health(request: Request, admin: PlatformAdmin) -> HealthOut:
 
 @router.post("/doctor")
 async def doctor(request: Request, admin: PlatformAdmin, session: DbSession) -> DoctorOut:
-    audit.record(session, "platform.doctor_run", tenant_id=None, actor_id=admin.user_id)
+    audit.record(session, "platform.doctor_run", tenant_id=None, actor_id=admin.id)
     report = operations_of(request).doctor()
     return DoctorOut(ok=report.ok, findings=[f.to_dict() for f in report.findings])

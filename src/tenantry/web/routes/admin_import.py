@@ -58,7 +58,7 @@ async def import_document(
     larger documents go through ``tenantry tenants import``. ``create_accounts``: see
     :func:`tenantry.tenant_import.import_tenant`."""
     document = await request.body()
-    result = await in_thread(_import, session, document, admin.user_id, create_accounts)
+    result = await in_thread(_import, session, document, admin.id, create_accounts)
     return ImportOut(
         tenant_id=result.tenant_id,
         slug=result.slug,

@@ -7,17 +7,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 from sqlalchemy.orm import Session
 
-from tenantry import accounts, plans
+from tenantry import plans
 from tenantry.context import TenantContext, tenant_scope
-from tenantry.errors import PermissionDenied
 from tenantry.ids import TenantId, UserId
 from tenantry.models import User
 from tenantry.roles import Role
-from tenantry.web.deps import CurrentClaims, DbSession, OwnerContext, ViewerContext, get_tenancy
+from tenantry.web.deps import DbSession, OwnerContext, ViewerContext, get_tenancy
 from tenantry.web.plan_schemas import CatalogueOut, OverrideIn, PlanChangeIn, TenantPlanOut
+from tenantry.web.platform import PlatformAdmin
 
 router = APIRouter(prefix="/api", tags=["plans"])
 
@@ -27,16 +27,6 @@ def report(request: Request, session: Session, tenant_id: uuid.UUID) -> TenantPl
     return TenantPlanOut.of(
         plans.usage_report(session, tenant_id, catalogue=tenancy.catalogue, meter=tenancy.meter)
     )
-
-
-async def _platform_admin(session: DbSession, claims: CurrentClaims) -> User:
-    user = accounts.get_user(session, claims.user_id)
-    if not user.is_platform_admin:
-        raise PermissionDenied("this needs a platform administrator")
-    return user
-
-
-PlatformAdmin = Annotated[User, Depends(_platform_admin)]
 
 
 @contextmanager
