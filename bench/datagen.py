@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -77,7 +78,7 @@ def generate(path: Path, tenants: int, total_rows: int, focus_rows: int = 1_000)
     )
     con.execute("COMMIT")
 
-    def rows():  # type: ignore[no-untyped-def]
+    def rows() -> Iterator[tuple[object, ...]]:
         for day in range(max(counts)):
             stamp = _ts(day)
             active = tenant_ids if day < filler else tenant_ids[:focus]

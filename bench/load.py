@@ -6,40 +6,55 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
+# Each request takes the next token of the list, so the load rotates over many tenants.
 GET_LUA = """
-wrk.method = "GET"
-wrk.headers["Authorization"] = "Bearer {token}"
+local tokens = {{TOKENS}}
+local counter = 0
+function init(args)
+  wrk.method = "GET"
+end
+function request()
+  counter = counter + 1
+  wrk.headers["Authorization"] = "Bearer " .. tokens[(counter % #tokens) + 1]
+  return wrk.format(nil, nil, nil, nil)
+end
 """
 
-# Each thread writes its own time range, so readings stay in order across threads:
-# times from 2000-01-01 (before every generated reading), meter rising with time.
+# Each thread writes its own time range, so readings stay in order across threads; each
+# run (RUN_BASE) has its own range too, so several runs can write to one tenant. Times
+# start at 2000-01-01 (before every generated reading) and the meter rises 1 Wh a second,
+# staying below the fixtures' first reading (20,000 kWh). ``thread_no`` is the global
+# that ``setup()`` sets in each thread's interpreter: declaring it ``local`` here would
+# hide that value and give every thread the same timestamps (422s).
 POST_LUA = """
 local counter = 0
 local base = 946684800
-local thread_no = 0
 local next_id = 0
+thread_no = 0
 function setup(thread)
   thread:set("thread_no", next_id)
   next_id = next_id + 1
 end
 function init(args)
   wrk.method = "POST"
-  wrk.headers["Authorization"] = "Bearer {token}"
+  wrk.headers["Authorization"] = "Bearer {TOKEN}"
   wrk.headers["Content-Type"] = "application/json"
 end
 function request()
   counter = counter + 1
-  local offset = thread_no * 5000000 + counter
+  local offset = {RUN_BASE} + thread_no * 100000 + counter
   local at = os.date("!%Y-%m-%dT%H:%M:%SZ", base + offset)
-  local body = string.format('{{"read_at":"%s","meter_kwh":"%d.%03d"}}', at,
+  local body = string.format('{"read_at":"%s","meter_kwh":"%d.%03d"}', at,
     math.floor(offset / 1000), offset % 1000)
   return wrk.format(nil, nil, nil, body)
 end
 """
 
 _UNIT = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+_post_runs = 0
 
 
 def ensure_wrk() -> str:
@@ -63,44 +78,75 @@ def _ms(text: str) -> float:
     return float(m.group(1)) * _UNIT[m.group(2)]
 
 
-def run_wrk(
-    url: str, token: str, *, post: bool, seconds: int, connections: int, threads: int = 1
-) -> dict[str, float]:
-    """Load ``url`` for ``seconds``; req/s, p50, p99 (ms), and how many non-2xx answers."""
-    script = (POST_LUA if post else GET_LUA).replace("{token}", token)
-    script = script.replace("{{", "{").replace("}}", "}")
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-        f.write(script)
-    try:
-        out = subprocess.run(
-            [
-                ensure_wrk(),
-                f"-t{threads}",
-                f"-c{connections}",
-                f"-d{seconds}s",
-                "--timeout",
-                "10s",
-                "--latency",
-                "-s",
-                f.name,
-                url,
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=seconds + 30,
-        ).stdout
-    finally:
-        Path(f.name).unlink()
+def get_script(tokens: Sequence[str]) -> str:
+    return GET_LUA.replace("{TOKENS}", ", ".join(f'"{t}"' for t in tokens))
+
+
+def post_script(token: str) -> str:
+    """A POST script whose time range no other run of this process uses (at most 18).
+
+    Each run owns 1,000,000 seconds, each of up to 10 wrk threads 100,000 of them.
+    """
+    global _post_runs
+    _post_runs += 1
+    if _post_runs > 18:
+        raise RuntimeError("too many POST runs for the fixtures' time range")
+    return POST_LUA.replace("{TOKEN}", token).replace("{RUN_BASE}", str(_post_runs * 1_000_000))
+
+
+def parse(out: str) -> dict[str, float]:
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
     p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     return {
         "rps": rps,
         "p50_ms": p50,
         "p99_ms": p99,
         "requests": total,
         "non_2xx": int(bad.group(1)) if bad else 0,
+        "socket_errors": sum(int(x) for x in errors.groups()) if errors else 0,
     }
+
+
+def start_wrk(
+    url: str, script: str, *, seconds: float, connections: int, threads: int = 1
+) -> tuple[subprocess.Popen[str], Path]:
+    """Start wrk in the background; :func:`finish_wrk` collects its figures."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(script)
+    cmd = [
+        ensure_wrk(),
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--timeout",
+        "10s",
+        "--latency",
+        "-s",
+        f.name,
+        url,
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return proc, Path(f.name)
+
+
+def finish_wrk(started: tuple[subprocess.Popen[str], Path], timeout: float) -> dict[str, float]:
+    proc, script = started
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        script.unlink(missing_ok=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"wrk failed: {err.strip()[:300]}")
+    return parse(out)
+
+
+def run_wrk(
+    url: str, script: str, *, seconds: float, connections: int, threads: int = 1
+) -> dict[str, float]:
+    """Load ``url`` for ``seconds``: req/s, p50, p99 (ms), non-2xx answers, socket errors."""
+    started = start_wrk(url, script, seconds=seconds, connections=connections, threads=threads)
+    return finish_wrk(started, seconds + 30)

@@ -2,110 +2,230 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+Run = dict[str, Any]
 
-def _row(figure: str, ours: float, base: float, unit: str, target: str, ok: bool) -> str:
+
+def _bad(*runs: Run) -> str:
+    """Non-2xx answers plus socket errors of each run behind a row (tenantry / baseline)."""
+    return " / ".join(
+        str(int(r.get("non_2xx", 0)) + int(r.get("socket_errors", 0))) for r in runs if r
+    )
+
+
+def _row(
+    figure: str,
+    ours: float,
+    base: float,
+    unit: str,
+    target: str = "-",
+    ok: Callable[[float], bool] | None = None,
+    bad: str = "-",
+) -> str:
     ratio = ours / base if base else float("nan")
+    met = "-" if ok is None else "yes" if ok(ratio) else "**NO**"
     return (
-        f"| {figure} | {ours:,.1f} {unit} | {base:,.1f} {unit} | {ratio:.2f}x | {target} | "
-        f"{'-' if target == '-' else 'yes' if ok else '**NO**'} |"
+        f"| {figure} | {ours:,.1f} {unit} | {base:,.1f} {unit} | {ratio:.2f}x | {target} "
+        f"| {met} | {bad} |"
     )
 
 
-def rows(res: dict[str, Any]) -> list[str]:
+def _missing(figure: str, why: str) -> str:
+    return f"| {figure} | not measured: {why} | | | | **NO** | |"
+
+
+def _at_least(x: float) -> Callable[[float], bool]:
+    return lambda r: r >= x
+
+
+def _at_most(x: float) -> Callable[[float], bool]:
+    return lambda r: r <= x
+
+
+def _holds(fact: bool) -> Callable[[float], bool]:
+    """A target about something other than the ratio."""
+    return lambda _r: fact
+
+
+def request_rows(res: dict[str, Any]) -> list[str]:
     t, b = res["tenantry"], res["bare"]
+    h = res.get("handwritten")
+    out = [
+        _row("GET readings req/s, vs bare stack", t["get"]["rps"], b["get"]["rps"], "req/s",
+             ">= 0.6x", _at_least(0.6), _bad(t["get"], b["get"])),
+        _row("GET readings p50, vs bare stack", t["get"]["p50_ms"], b["get"]["p50_ms"], "ms"),
+        _row("GET readings p99, vs bare stack", t["get"]["p99_ms"], b["get"]["p99_ms"], "ms",
+             "<= 2x", _at_most(2.0)),
+        _row("POST reading req/s, vs bare stack", t["post"]["rps"], b["post"]["rps"], "req/s",
+             ">= 0.5x", _at_least(0.5), _bad(t["post"], b["post"])),
+        _row("POST reading p99, vs bare stack", t["post"]["p99_ms"], b["post"]["p99_ms"], "ms"),
+    ]  # fmt: skip
+    if h:
+        out += [
+            _row("GET readings req/s, vs hand-written (SQLite)", t["get"]["rps"], h["get"]["rps"],
+                 "req/s", ">= 2x", _at_least(2.0), _bad(t["get"], h["get"])),
+            _row("GET readings p99, vs hand-written (SQLite)", t["get"]["p99_ms"],
+                 h["get"]["p99_ms"], "ms"),
+            _row("POST reading req/s, vs hand-written (SQLite)", t["post"]["rps"],
+                 h["post"]["rps"], "req/s", ">= 2x", _at_least(2.0), _bad(t["post"], h["post"])),
+        ]  # fmt: skip
+    else:
+        out.append(_missing("vs hand-written (SQLite)", res.get("errors", {}).get("sqlite", "-")))
+    return out
+
+
+def postgres_rows(res: dict[str, Any]) -> list[str]:
+    pg = res.get("postgres")
+    if not pg:
+        return [_missing("tenantry on PostgreSQL", res.get("errors", {}).get("postgres", "-"))]
+    t, h = pg["tenantry"], pg["handwritten"]
+    out = [
+        _row("PG GET readings req/s, vs hand-written (asyncpg)", t["get"]["rps"],
+             h["get"]["rps"], "req/s", ">= 2x", _at_least(2.0), _bad(t["get"], h["get"])),
+        _row("PG GET readings req/s, vs hand-written (PostgreSQL target)", t["get"]["rps"],
+             h["get"]["rps"], "req/s", ">= 1.5x", _at_least(1.5)),
+        _row("PG GET readings p99, vs hand-written", t["get"]["p99_ms"], h["get"]["p99_ms"], "ms"),
+        _row("PG POST reading req/s, vs hand-written", t["post"]["rps"], h["post"]["rps"],
+             "req/s", ">= 2x", _at_least(2.0), _bad(t["post"], h["post"])),
+        _row("PG GET req/s at 32 connections, vs 4 (tenantry)", t["get_c32"]["rps"],
+             t["get"]["rps"], "req/s", "> 1x (grows)", lambda r: r > 1.05, _bad(t["get_c32"])),
+        _row("PG GET req/s at 32 connections, vs 4 (hand-written)", h["get_c32"]["rps"],
+             h["get"]["rps"], "req/s", "-", None, _bad(h["get_c32"])),
+        _row("tenantry GET req/s, PostgreSQL vs SQLite (same table)", t["get"]["rps"],
+             res["tenantry"]["get"]["rps"], "req/s"),
+    ]  # fmt: skip
+    peer = res.get("peer", {})
+    if "get" in peer:
+        out += [
+            _row("PG GET readings req/s, vs fastapi-tenancy 0.5 (RLS)", t["get"]["rps"],
+                 peer["get"]["rps"], "req/s", "> 1x (ahead)", lambda r: r > 1.0,
+                 _bad(t["get"], peer["get"])),
+            _row("PG GET readings req/s, vs fastapi-tenancy with its L1 cache", t["get"]["rps"],
+                 peer["get_l1"]["rps"], "req/s", "> 1x (ahead)", lambda r: r > 1.0,
+                 _bad(t["get"], peer["get_l1"])),
+        ]  # fmt: skip
+    else:
+        out.append(_missing("vs fastapi-tenancy 0.5 (RLS)", peer.get("error", "-")[:300]))
+    return out
+
+
+def fairness_rows(res: dict[str, Any]) -> list[str]:
     out = []
-    for op in ("get", "post"):
-        name = "GET readings (50)" if op == "get" else "POST reading"
-        rps = t[op]["rps"] / b[op]["rps"]
-        p99 = t[op]["p99_ms"] / b[op]["p99_ms"]
+    for backend in ("sqlite", "postgres"):
+        fair = res.get(f"fairness_{backend}")
+        if not fair:
+            out.append(_missing(f"fairness on {backend}", res.get("errors", {}).get(
+                f"fairness_{backend}", res.get("errors", {}).get(backend, "-"))))  # fmt: skip
+            continue
+        for workers in (1, 2):
+            f = fair.get(f"flood_w{workers}")
+            if not f:
+                continue
+            label = f"{backend}, {workers} worker{'s' if workers > 1 else ''}"
+            out.append(
+                _row(f"B's page p99 while A floods the dashboard ({f['connections']} conns), "
+                     f"vs idle: {label}", f["loaded"]["p99_ms"], f["idle"]["p99_ms"], "ms",
+                     "<= 3x", _at_most(3.0), _bad(f["loaded"], f["idle"]))
+            )  # fmt: skip
+            out.append(
+                _row(f"B's page p50 under the flood, vs idle: {label} (A's flood: "
+                     f"{f['flood']['rps']:.0f} req/s, {_bad(f['flood'])} non-2xx)",
+                     f["loaded"]["p50_ms"], f["idle"]["p50_ms"], "ms")
+            )  # fmt: skip
+        s = fair.get("slow")
+        if s:
+            what = f"while A's request runs {s['slow_ms'] / 1000:.1f} s ({backend}, 1 worker)"
+            for key, name in (("page", "B's page"), ("healthz", "/healthz")):
+                d, i = s["during"][key], s["idle"][key]
+                out.append(
+                    _row(f"{name}, slowest of {d['requests']} answers {what}, vs idle p99",
+                         d["max_ms"], i["p99_ms"], "ms", "<= 3x", _at_most(3.0), _bad(d, i))
+                )  # fmt: skip
+    return out
+
+
+def scale_rows(res: dict[str, Any]) -> list[str]:
+    out = []
+    w = res.get("workers")
+    if w:
+        t1, b1 = res["tenantry"]["get"], res["bare"]["get"]
+        out += [
+            _row("GET req/s, 1 worker, vs bare stack 1 worker", t1["rps"], b1["rps"], "req/s"),
+            _row("GET req/s, 2 workers, vs bare stack 2 workers", w["tenantry"]["rps"],
+                 w["bare"]["rps"], "req/s", ">= 0.6x", _at_least(0.6),
+                 _bad(w["tenantry"], w["bare"])),
+            _row("tenantry GET req/s, 2 workers vs 1", w["tenantry"]["rps"], t1["rps"], "req/s"),
+            _row("bare GET req/s, 2 workers vs 1", w["bare"]["rps"], b1["rps"], "req/s"),
+        ]  # fmt: skip
+    pw = res.get("postgres", {}).get("workers")
+    if pw:
         out.append(
-            _row(f"{name} req/s", t[op]["rps"], b[op]["rps"], "req/s", ">= 0.8x", rps >= 0.8)
-        )
-        out.append(_row(f"{name} p50", t[op]["p50_ms"], b[op]["p50_ms"], "ms", "-", True))
+            _row("PG GET req/s, 2 workers, vs hand-written 2 workers", pw["tenantry"]["rps"],
+                 pw["handwritten"]["rps"], "req/s", ">= 1.5x", _at_least(1.5),
+                 _bad(pw["tenantry"], pw["handwritten"]))
+        )  # fmt: skip
         out.append(
-            _row(f"{name} p99", t[op]["p99_ms"], b[op]["p99_ms"], "ms", "<= 1.25x", p99 <= 1.25)
-        )
-    sc = res["scaling"]
-    sizes = list(sc)
-    small = sc[sizes[0]]["p99_ms"]
-    for n in sizes:
-        p = sc[n]["p99_ms"]
-        ok = p / small <= 1.2 if n == sizes[-1] else True
-        target = "<= 1.2x (largest)" if n == sizes[-1] else "-"
+            _row("tenantry PG GET req/s, 2 workers vs 1", pw["tenantry"]["rps"],
+                 res["postgres"]["tenantry"]["get"]["rps"], "req/s")
+        )  # fmt: skip
+    sc = res.get("scaling")
+    if sc:
+        sizes = list(sc)
+        small = sc[sizes[0]]
+        for n in sizes:
+            row = sc[n]
+            many = row.get("tokens", 1)
+            last = n == sizes[-1]
+            out.append(
+                _row(f"GET p99, {int(n):,} tenants, tokens rotating over {many:,} tenants "
+                     f"(vs {int(sizes[0]):,})", row["p99_ms"], small["p99_ms"], "ms",
+                     ">= 100 tenants' tokens" if last else "-",
+                     _holds(many >= 100) if last else None, _bad(row))
+            )  # fmt: skip
+    return out
+
+
+def cost_rows(res: dict[str, Any]) -> list[str]:
+    out = []
+    sc = res.get("scoping")
+    if sc:
         out.append(
-            _row(f"GET p99, {int(n):,} tenants (vs {int(sizes[0]):,})", p, small, "ms", target, ok)
-        )
-    sc = res["scoping"]
-    overhead = sc["on_us"] / sc["off_us"] - 1
-    out.append(
-        _row(
-            "ORM scoping hook vs hand-written filter, µs/statement",
-            sc["on_us"],
-            sc["off_us"],
-            "µs",
-            "overhead <= 5%",
-            overhead <= 0.05,
-        )
-    )
+            _row("ORM scoping hook vs hand-written filter, µs/statement", sc["on_us"],
+                 sc["off_us"], "µs", "overhead <= 5%", _at_most(1.05))
+        )  # fmt: skip
     rls = res.get("rls", {})
     if "on_us" in rls:
         out.append(
-            _row(
-                "PostgreSQL RLS on vs off, µs/statement",
-                rls["on_us"],
-                rls["off_us"],
-                "µs",
-                "overhead <= 10%",
-                rls["on_us"] / rls["off_us"] - 1 <= 0.10,
-            )
-        )
+            _row("PostgreSQL RLS on vs off, µs/statement", rls["on_us"], rls["off_us"], "µs",
+                 "overhead <= 10%", _at_most(1.10))
+        )  # fmt: skip
     else:
-        out.append(f"| PostgreSQL RLS on vs off | not measured: {rls.get('error', '-')} | | | | |")
+        out.append(_missing("PostgreSQL RLS on vs off", res.get("errors", {}).get("rls", "-")))
     tz = res.get("tenantize")
     if tz:
         for name, seconds in tz["convert_s"].items():
             ours = tz["rows"][name] / seconds
             theirs = tz["rows"][name] / tz["hand_backfill_s"][name]
             out.append(
-                _row(
-                    f"tenantize {name} ({tz['rows'][name]:,} rows), rows/s",
-                    ours,
-                    theirs,
-                    "rows/s",
-                    ">= 0.8x",
-                    ours / theirs >= 0.8,
-                )
-            )
-    for n, ex in res["export"].items():
+                _row(f"tenantize {name} ({tz['rows'][name]:,} rows), rows/s", ours, theirs,
+                     "rows/s", ">= 0.8x", _at_least(0.8))
+            )  # fmt: skip
+    for n, ex in res.get("export", {}).items():
         et, eb = ex["tenantry"], ex["bare"]
-        ok = et["rows_per_s"] / eb["rows_per_s"] >= 0.7
         out.append(
-            _row(
-                f"export {int(n):,} rows, rows/s",
-                et["rows_per_s"],
-                eb["rows_per_s"],
-                "rows/s",
-                ">= 0.7x",
-                ok,
-            )
-        )
+            _row(f"export {int(n):,} rows, rows/s", et["rows_per_s"], eb["rows_per_s"], "rows/s",
+                 ">= 0.7x", _at_least(0.7))
+        )  # fmt: skip
         out.append(
-            _row(
-                f"export {int(n):,} rows, peak RSS",
-                et["peak_rss_mb"],
-                eb["peak_rss_mb"],
-                "MB",
-                "< 150 MB",
-                et["peak_rss_mb"] < 150,
-            )
-        )
-    out.append(_row("server RSS idle", t["rss_idle_mb"], b["rss_idle_mb"], "MB", "-", True))
-    out.append(
-        _row("server RSS under load (peak)", t["rss_peak_mb"], b["rss_peak_mb"], "MB", "-", True)
-    )
+            _row(f"export {int(n):,} rows, peak RSS", et["peak_rss_mb"], eb["peak_rss_mb"], "MB",
+                 "< 150 MB", _holds(et["peak_rss_mb"] < 150))
+        )  # fmt: skip
+    t, b = res["tenantry"], res["bare"]
+    out.append(_row("server RSS idle", t["rss_idle_mb"], b["rss_idle_mb"], "MB"))
+    out.append(_row("server RSS after GET + POST (peak)", t["rss_peak_mb"], b["rss_peak_mb"], "MB"))
     return out
 
 
@@ -113,27 +233,80 @@ def _sizes(sizes: list[list[int]], rows: list[int]) -> str:
     return ", ".join(f"{n:,}:{r:,}" for (n, _), r in zip(sizes, rows, strict=True))
 
 
+HEADER = [
+    "| figure | tenantry | baseline | ratio | target | met? | non-2xx + socket errors |",
+    "|---|---|---|---|---|---|---|",
+]
+
+
 def write_report(res: dict[str, Any], path: Path, notes: str = "") -> None:
     m, c = res["machine"], res["config"]
+    pg = res.get("postgres", {})
+    errors = res.get("errors", {})
+    before = ", ".join(f"{x:.1f}" for x in res["load_before"])
+    after = ", ".join(f"{x:.1f}" for x in res["load_after"])
+    load = f"Load average (1/5/15 min) before the run {before}, after {after}."
     lines = [
-        "# Benchmarks: the cost of isolation",
+        "# Benchmarks: the cost of isolation, and fairness",
         "",
-        "Generated by `make bench` (`python -m bench.run`); figures in `bench/results.json`.",
-        "Every ratio is tenantry / baseline measured in the same run. Baseline: a bare",
-        "Starlette + sqlite3 + PyJWT + orjson app (`bench/baseline_app.py`) running the same SQL",
-        "on the same database file with the same JWT verification. Load: `wrk`, "
-        f"{c['connections']} connection(s), one thread, {c['seconds']} s per figure"
-        " after a 1 s warm-up,",
-        "servers are one uvicorn worker on 127.0.0.1, on the same machine as wrk.",
+        "Generated by `make bench` (`python -m bench.run`) at commit "
+        f"`{m.get('git', '?')}`; figures in `bench/results.json`.",
+        "Every ratio is tenantry / baseline measured in the same run. Baselines: the bare",
+        "stack (Starlette + sqlite3 + PyJWT + orjson, the same SQL, `bench/baseline_app.py`),",
+        "a hand-written FastAPI + async SQLAlchemy app with the tenant filter typed in",
+        "(`bench/handwritten_app.py`), and fastapi-tenancy 0.5 in its RLS mode",
+        "(`bench/peer_app.py`, in its own venv). Load: `wrk`, "
+        f"{c['connections']} connections, one thread (POST: two), {c['seconds']} s per figure",
+        f"after a 1 s warm-up; GET runs rotate over {c['tokens']:,} tenants' tokens spread over",
+        "the fixture; servers run on 127.0.0.1 on the same machine as wrk, one uvicorn worker",
+        "unless a row says otherwise.",
         "",
         f"Machine: {m['cpus']} CPUs, {m['platform']}, Python {m['python']}, SQLite {m['sqlite']},",
-        f"{m['wrk']}. Run took {res['elapsed_s']:.0f} s (fixtures {res['generate_s']:.0f} s).",
-        f"Fixtures (tenants:rows): {_sizes(c['sizes'], res['fixture_rows'])}.",
+        f"{m['wrk']}. Run took {res['elapsed_s']:.0f} s (fixtures {res['generate_s']:.0f} s). "
+        + load,
+        f"SQLite fixtures (tenants:rows): {_sizes(c['sizes'], res['fixture_rows'])}; the request",
+        "path runs on the largest. PostgreSQL: a throwaway cluster (fsync off) holding the "
+        f"{pg.get('tenants', 0):,}-tenant",
+        f"fixture ({pg.get('fixture_rows', 0):,} readings); tenantry connects as the app role "
+        "with RLS on.",
         "",
-        "| figure | tenantry | baseline | ratio | target | met? |",
-        "|---|---|---|---|---|---|",
-        *rows(res),
+        "## Request path (SQLite)",
         "",
-        notes,
+        *HEADER,
+        *request_rows(res),
+        "",
+        "## PostgreSQL",
+        "",
+        *HEADER,
+        *postgres_rows(res),
+        "",
+        "## Fairness",
+        "",
+        "Tenant A floods `/api/dashboard` (its heaviest request) with "
+        f"{c['flood_connections']} connections while one",
+        "connection of tenant B loads its readings page; the baseline column is the same probe",
+        "on the idle server just before. The slow request is a bench-only route",
+        "(`bench/serve_tenantry.py`) running a query made slow on purpose as tenant A, through",
+        "the same session dependency as meterbook; meanwhile a Python probe requests B's page",
+        "and `/healthz` one after another. Baseline: the same probe's p99 on the idle server.",
+        "",
+        *HEADER,
+        *fairness_rows(res),
+        "",
+        "## Workers and tenant scaling",
+        "",
+        *HEADER,
+        *scale_rows(res),
+        "",
+        "## Isolation cost in process, tenantize, export, memory",
+        "",
+        *HEADER,
+        *cost_rows(res),
+        "",
     ]
+    if errors:
+        lines += ["Parts of this run that failed:", ""]
+        lines += [f"- `{k}`: {v}" for k, v in errors.items()]
+        lines.append("")
+    lines.append(notes)
     path.write_text("\n".join(lines).rstrip() + "\n")

@@ -4,7 +4,8 @@ Generates the fixtures, starts each server on 127.0.0.1 in its own process, load
 it with wrk (another process), and writes ``bench/results.json`` and
 ``docs/benchmarks.md``. Sizes are environment variables so a longer run can use
 the full 10M rows: BENCH_SIZES="10:10000,1000:100000,100000:1000000",
-BENCH_SECONDS (per wrk run), BENCH_CONNECTIONS, BENCH_EXPORT_ROWS="100000,1000000".
+BENCH_SECONDS (per wrk run), BENCH_CONNECTIONS, BENCH_EXPORT_ROWS="100000,1000000",
+BENCH_TOKENS (how many tenants' tokens a GET run rotates over), BENCH_DATA (work dir).
 """
 
 from __future__ import annotations
@@ -12,89 +13,283 @@ from __future__ import annotations
 import json
 import os
 import platform
-import socket
+import signal
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from bench.datagen import Fixture, generate, single_tenant_rows
-from bench.load import run_wrk
+from bench.fairness import flood, slow_request
+from bench.load import get_script, post_script, run_wrk
+from bench.servers import ROOT, Running, free_port, rss_kb, running, uvicorn_cmd
 from tenantry.roles import Role
 from tenantry.security.tokens import TokenService
 
-ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("BENCH_DATA", "/tmp/tenantry-bench"))
 SECRET = "bench-" + "k" * 40
 SIZES = [
     tuple(int(x) for x in part.split(":"))
     for part in os.environ.get("BENCH_SIZES", "10:10000,1000:100000,100000:1000000").split(",")
 ]
-SECONDS = int(os.environ.get("BENCH_SECONDS", "8"))
+SECONDS = int(os.environ.get("BENCH_SECONDS", "6"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "4"))
+TOKENS = int(os.environ.get("BENCH_TOKENS", "1000"))
+FLOOD = int(os.environ.get("BENCH_FLOOD_CONNECTIONS", "32"))
 EXPORT_ROWS = [int(x) for x in os.environ.get("BENCH_EXPORT_ROWS", "100000,1000000").split(",")]
+_TOKENS = TokenService(SECRET, access_ttl=timedelta(hours=2))
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _rss_kb(pid: int, field: str = "VmRSS") -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
-
-
-@contextmanager
-def server(kind: str, db: Path):  # type: ignore[no-untyped-def]
-    port = _free_port()
-    env = dict(os.environ, BENCH_DB=str(db), BENCH_SECRET=SECRET)
-    env.update(
-        DATABASE_URL=f"sqlite:///{db}",
-        TENANTRY_SECRET_KEY=SECRET,
-        TENANTRY_DATA_DIR=str(DATA / "var"),
-    )
-    if kind == "tenantry":
-        cmd = [sys.executable, "-m", "bench.serve_tenantry", str(port)]
-    else:
-        cmd = [
-            sys.executable, "-m", "uvicorn", "bench.baseline_app:app", "--host", "127.0.0.1",
-            "--port", str(port), "--log-level", "warning", "--no-access-log",
-        ]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError(f"{kind} server did not start") from None
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}/api/readings", proc.pid
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+Starter = Callable[[], AbstractContextManager[Running]]
 
 
 def token(fx: Fixture, i: int) -> str:
-    tok, _ = TokenService(SECRET, access_ttl=__import__("datetime").timedelta(hours=2)).issue(
-        user_id=fx.user_ids[i], tenant_id=fx.tenant_uuid(i), role=Role.OWNER
-    )
+    tok, _ = _TOKENS.issue(user_id=fx.user_ids[i], tenant_id=fx.tenant_uuid(i), role=Role.OWNER)
     return tok
 
 
-def load(url: str, tok: str, *, post: bool = False, seconds: int = SECONDS) -> dict[str, float]:
-    run_wrk(url + "?limit=50", tok, post=False, seconds=1, connections=CONNECTIONS)  # warm-up
-    target = url if post else url + "?limit=50"
-    return run_wrk(target, tok, post=post, seconds=seconds, connections=CONNECTIONS)
+def rotation(fx: Fixture, count: int = TOKENS) -> list[str]:
+    """Tokens of ``count`` tenants spread evenly over the whole fixture."""
+    n = len(fx.tenant_ids)
+    picks = sorted({k * n // min(count, n) for k in range(min(count, n))})
+    return [token(fx, i) for i in picks]
+
+
+def _env(db_url: str, **extra: str) -> dict[str, str]:
+    return {
+        "DATABASE_URL": db_url,
+        "TENANTRY_SECRET_KEY": SECRET,
+        "TENANTRY_DATA_DIR": str(DATA / "var"),
+        "BENCH_SECRET": SECRET,
+        **extra,
+    }
+
+
+def tenantry(db_url: str, workers: int = 1) -> AbstractContextManager[Running]:
+    port = free_port()
+    cmd = [*uvicorn_cmd("bench.serve_tenantry:create", port, workers), "--factory"]
+    return running("tenantry", cmd, _env(db_url), port, log=DATA / "logs" / "tenantry.log")
+
+
+def bare(db: Path, workers: int = 1) -> AbstractContextManager[Running]:
+    port = free_port()
+    cmd = uvicorn_cmd("bench.baseline_app:app", port, workers)
+    env = _env(f"sqlite:///{db}", BENCH_DB=str(db))
+    return running("bare", cmd, env, port, log=DATA / "logs" / "bare.log")
+
+
+def handwritten(url: str, workers: int = 1) -> AbstractContextManager[Running]:
+    port = free_port()
+    cmd = uvicorn_cmd("bench.handwritten_app:app", port, workers)
+    env = _env(url, BENCH_URL=url)
+    return running("handwritten", cmd, env, port, log=DATA / "logs" / "handwritten.log")
+
+
+def get(srv: Running, tokens: list[str], connections: int = CONNECTIONS) -> dict[str, float]:
+    url = srv.readings + "?limit=50"
+    script = get_script(tokens)
+    run_wrk(url, script, seconds=1, connections=connections)  # warm-up
+    return run_wrk(url, script, seconds=SECONDS, connections=connections)
+
+
+def post(srv: Running, tok: str) -> dict[str, float]:
+    return run_wrk(
+        srv.readings, post_script(tok), seconds=SECONDS, connections=CONNECTIONS, threads=2
+    )
+
+
+def request_path(start: Starter, tokens: list[str], writer: str) -> dict[str, Any]:
+    """GET (rotating tokens) and POST (one tenant) on one server, with its memory."""
+    with start() as srv:
+        idle = rss_kb(srv.pid)
+        g = get(srv, tokens)
+        p = post(srv, writer)
+        peak = rss_kb(srv.pid, "VmHWM")
+    return {"get": g, "post": p, "rss_idle_mb": idle / 1024, "rss_peak_mb": peak / 1024}
+
+
+def fairness(
+    start: Callable[[int], AbstractContextManager[Running]], fx: Fixture, *, sqlite: bool
+) -> dict[str, Any]:
+    """Flood at 1 and 2 workers; the slow request at 1 worker (same process)."""
+    a, b = token(fx, 0), token(fx, 2)
+    out: dict[str, Any] = {}
+    for workers in (1, 2):
+        with start(workers) as srv:
+            out[f"flood_w{workers}"] = flood(srv.base, a, b, connections=FLOOD, seconds=SECONDS)
+            if workers == 1:
+                out["slow"] = slow_request(srv.base, a, b, target_s=2.0, sqlite=sqlite)
+    return out
+
+
+@contextmanager
+def step(name: str, res: dict[str, Any]) -> Iterator[None]:
+    """Time a part of the run; a failure is recorded in the results, not fatal."""
+    t = time.monotonic()
+    try:
+        yield
+    except Exception as exc:
+        res.setdefault("errors", {})[name] = f"{type(exc).__name__}: {exc}"[:500]
+        print(f"{name} FAILED: {exc}", flush=True)
+    res.setdefault("timings", {})[name] = round(time.monotonic() - t, 1)
+    print(f"{name}: {res['timings'][name]}s", flush=True)
+
+
+def _stop(_signum: int, _frame: object) -> None:
+    sys.exit(143)  # unwind: every server and the PostgreSQL cluster are stopped on the way out
+
+
+def main() -> None:
+    signal.signal(signal.SIGTERM, _stop)
+    DATA.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    config = {
+        "sizes": SIZES,
+        "seconds": SECONDS,
+        "connections": CONNECTIONS,
+        "tokens": TOKENS,
+        "flood_connections": FLOOD,
+        "export_rows": EXPORT_ROWS,
+    }
+    res: dict[str, Any] = {"config": config}
+    res["load_before"] = os.getloadavg()
+    t = time.monotonic()
+    fixtures = [generate(DATA / f"t{n}.db", n, rows) for n, rows in SIZES]
+    res["generate_s"] = time.monotonic() - t
+    res["fixture_rows"] = [f.rows for f in fixtures]
+    big = fixtures[-1]
+    mid = fixtures[1] if len(fixtures) > 2 else fixtures[0]
+    print(f"fixtures in {res['generate_s']:.0f}s", flush=True)
+    lite = f"sqlite:///{big.path}"
+    tokens = rotation(big)
+
+    # The request path on SQLite, the largest database: tenantry, bare stack, hand-written.
+    with step("sqlite", res):
+        res["tenantry"] = request_path(lambda: tenantry(lite), tokens, token(big, 1))
+        res["bare"] = request_path(lambda: bare(big.path), tokens, token(big, 2))
+        res["handwritten"] = request_path(
+            lambda: handwritten(f"sqlite+aiosqlite:///{big.path}"), tokens, token(big, 1)
+        )
+
+    # Multi-process: the same GET with 2 worker processes, tenantry and the bare stack.
+    with step("workers", res):
+        res["workers"] = {}
+        starters: list[tuple[str, Starter]] = [
+            ("tenantry", lambda: tenantry(lite, 2)),
+            ("bare", lambda: bare(big.path, 2)),
+        ]
+        for name, start in starters:
+            with start() as srv:
+                res["workers"][name] = get(srv, tokens)
+
+    # Tenant scaling: every size rotates over its own tenants' tokens.
+    with step("scaling", res):
+        res["scaling"] = {}
+        for (n, _), fx in zip(SIZES[:-1], fixtures[:-1], strict=True):
+            with tenantry(f"sqlite:///{fx.path}") as srv:
+                res["scaling"][str(n)] = {**get(srv, rotation(fx)), "tokens": min(TOKENS, n)}
+        res["scaling"][str(SIZES[-1][0])] = {**res["tenantry"]["get"], "tokens": len(tokens)}
+
+    # Fairness on SQLite: a dashboard flood, and a slow request.
+    with step("fairness_sqlite", res):
+        res["fairness_sqlite"] = fairness(lambda w: tenantry(lite, w), big, sqlite=True)
+
+    # PostgreSQL: the 1,000-tenant fixture in a throwaway cluster, RLS on.
+    with step("postgres", res):
+        postgres(mid, res)
+
+    # ORM scoping on vs off per statement, identical SQL (bench/isolation_cost.py).
+    with step("scoping", res):
+        from bench.isolation_cost import measure
+
+        res["scoping"] = measure(big.path, big.tenant_ids[0])
+
+    # RLS policy on vs off per statement, identical SQL (bench/rls_cost.py).
+    with step("rls", res):
+        from bench.rls_cost import measure as measure_rls
+
+        res["rls"] = measure_rls()
+
+    # tenantize vs a hand-written backfill on the 1.1M-row electricity fixture.
+    with step("tenantize", res):
+        from bench.tenantize import measure as measure_tenantize
+
+        res["tenantize"] = measure_tenantize("large", DATA / "tenantize")
+
+    # Export, tenants of each size in one database.
+    with step("export", res):
+        ex = single_tenant_rows(DATA / "export.db", EXPORT_ROWS)
+        res["export"] = {
+            str(n): {"tenantry": export("tenantry", ex, i), "bare": export("bare", ex, i)}
+            for i, n in enumerate(EXPORT_ROWS)
+        }
+
+    res["elapsed_s"] = time.monotonic() - started
+    res["load_after"] = os.getloadavg()
+    res["machine"] = {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "sqlite": __import__("sqlite3").sqlite_version,
+        "wrk": subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0],
+        "git": subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip(),
+    }
+    (ROOT / "bench" / "results.json").write_text(json.dumps(res, indent=2) + "\n")
+    from bench.report import write_report
+
+    notes = ROOT / "bench" / "notes.md"
+    write_report(res, ROOT / "docs" / "benchmarks.md", notes.read_text() if notes.exists() else "")
+    print(f"done in {res['elapsed_s']:.0f}s", flush=True)
+
+
+def postgres(fx: Fixture, res: dict[str, Any]) -> None:
+    from bench.pg_data import PLAIN_ROLE, pg_fixture
+
+    tokens = rotation(fx)
+    with pg_fixture(fx) as pg:
+        hand_url = pg.url(PLAIN_ROLE, "asyncpg")
+        out: dict[str, Any] = {"fixture_rows": fx.rows, "tenants": len(fx.tenant_ids)}
+        out["tenantry"] = request_path(lambda: tenantry(pg.app_url), tokens, token(fx, 1))
+        out["handwritten"] = request_path(lambda: handwritten(hand_url), tokens, token(fx, 2))
+        # Does req/s grow with connections? Same GET at 32 connections.
+        with tenantry(pg.app_url) as srv:
+            out["tenantry"]["get_c32"] = get(srv, tokens, 32)
+        with handwritten(hand_url) as srv:
+            out["handwritten"]["get_c32"] = get(srv, tokens, 32)
+        out["workers"] = {}
+        with tenantry(pg.app_url, 2) as srv:
+            out["workers"]["tenantry"] = get(srv, tokens)
+        with handwritten(hand_url, 2) as srv:
+            out["workers"]["handwritten"] = get(srv, tokens)
+        res["postgres"] = out
+        print("postgres", {k: v for k, v in out.items() if k != "workers"}, flush=True)
+        try:
+            from bench.peer import measure_peer
+
+            res["peer"] = measure_peer(
+                pg, DATA, secret=SECRET, tokens_for=lambda: peer_tokens(fx), get=get
+            )
+        except Exception as exc:
+            res["peer"] = {"error": f"{type(exc).__name__}: {exc}"[:1500]}
+        print("peer", res["peer"], flush=True)
+        res["fairness_postgres"] = fairness(lambda w: tenantry(pg.app_url, w), fx, sqlite=False)
+
+
+def peer_tokens(fx: Fixture, count: int = TOKENS) -> list[str]:
+    """The same tokens with a ``slug`` claim: fastapi-tenancy resolves tenants by slug."""
+    import jwt
+
+    out = []
+    for tok in rotation(fx, count):
+        claims = jwt.decode(tok, options={"verify_signature": False})
+        i = fx.tenant_ids.index(claims["tenant"].replace("-", ""))
+        out.append(jwt.encode({**claims, "slug": f"home-{i}"}, SECRET, algorithm="HS256"))
+    return out
 
 
 def export(mode: str, fx: Fixture, i: int) -> dict[str, float]:
@@ -106,83 +301,6 @@ def export(mode: str, fx: Fixture, i: int) -> dict[str, float]:
     data: dict[str, float] = json.loads(out)
     data["rows_per_s"] = data["rows"] / data["seconds"]
     return data
-
-
-def main() -> None:
-    DATA.mkdir(parents=True, exist_ok=True)
-    started = time.monotonic()
-    config = {"sizes": SIZES, "seconds": SECONDS, "connections": CONNECTIONS}
-    res: dict[str, Any] = {"config": {**config, "export_rows": EXPORT_ROWS}}
-    t = time.monotonic()
-    fixtures = [generate(DATA / f"t{n}.db", n, rows) for n, rows in SIZES]
-    res["generate_s"] = time.monotonic() - t
-    res["fixture_rows"] = [f.rows for f in fixtures]
-    big = fixtures[-1]
-    print(f"fixtures in {res['generate_s']:.0f}s", flush=True)
-
-    # 1 + 6: request path on the largest database, and server memory.
-    for kind in ("tenantry", "bare"):
-        with server(kind, big.path) as (url, pid):
-            idle = _rss_kb(pid)
-            get = load(url, token(big, 0))
-            busy = _rss_kb(pid)
-            post = load(url, token(big, 1 if kind == "tenantry" else 2), post=True)
-            peak = _rss_kb(pid, "VmHWM")
-            res[kind] = {"get": get, "post": post, "rss_idle_mb": idle / 1024,
-                         "rss_load_mb": busy / 1024, "rss_peak_mb": peak / 1024}  # fmt: skip
-        print(kind, res[kind], flush=True)
-
-    # 2: tenant scaling, same tenant (same row count) in each database.
-    res["scaling"] = {}
-    for (n, _), fx in zip(SIZES[:-1], fixtures[:-1], strict=True):
-        with server("tenantry", fx.path) as (url, _pid):
-            res["scaling"][str(n)] = load(url, token(fx, 0))
-    res["scaling"][str(SIZES[-1][0])] = res["tenantry"]["get"]
-    print("scaling", res["scaling"], flush=True)
-
-    # 3: ORM scoping on vs off per statement, identical SQL (bench/isolation_cost.py).
-    from bench.isolation_cost import measure
-
-    res["scoping"] = measure(big.path, big.tenant_ids[0])
-    print("scoping", res["scoping"], flush=True)
-
-    # 3 (PostgreSQL): RLS policy on vs off per statement, identical SQL (bench/rls_cost.py).
-    try:
-        from bench.rls_cost import measure as measure_rls
-
-        res["rls"] = measure_rls()
-    except Exception as exc:  # no PostgreSQL binaries here: say so in the report
-        res["rls"] = {"error": f"{type(exc).__name__}: {exc}"[:200]}
-    print("rls", res["rls"], flush=True)
-
-    # 4: tenantize vs a hand-written backfill on the 1.1M-row electricity fixture.
-    from bench.tenantize import measure as measure_tenantize
-
-    res["tenantize"] = measure_tenantize("large", DATA / "tenantize")
-    print("tenantize", res["tenantize"], flush=True)
-
-    # 5: export, tenants of each size in one database.
-    ex = single_tenant_rows(DATA / "export.db", EXPORT_ROWS)
-    res["export"] = {
-        str(n): {"tenantry": export("tenantry", ex, i), "bare": export("bare", ex, i)}
-        for i, n in enumerate(EXPORT_ROWS)
-    }
-    print("export", res["export"], flush=True)
-
-    res["elapsed_s"] = time.monotonic() - started
-    res["machine"] = {
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "sqlite": __import__("sqlite3").sqlite_version,
-        "wrk": subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0],
-    }
-    (ROOT / "bench" / "results.json").write_text(json.dumps(res, indent=2) + "\n")
-    from bench.report import write_report
-
-    notes = ROOT / "bench" / "notes.md"
-    write_report(res, ROOT / "docs" / "benchmarks.md", notes.read_text() if notes.exists() else "")
-    print(f"done in {res['elapsed_s']:.0f}s", flush=True)
 
 
 if __name__ == "__main__":

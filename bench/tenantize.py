@@ -82,7 +82,7 @@ def measure(size: str, directory: Path) -> dict[str, Any]:
         convert_table(engine, plan, *rest)
         copy_seconds[plan.name] = time.perf_counter() - start
 
-    sqlite_convert.convert_table = timed
+    sqlite_convert.convert_table = timed  # type: ignore[assignment]
     try:
         engine = conversion_engine(f"sqlite:///{db}")
         t1 = time.perf_counter()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +20,15 @@ from sqlalchemy import create_engine, inspect, text
 from tenantry.models import Base
 from tenantry.rls import enable_rls_statements, grant_app_role, is_control_plane
 from tenantry.security.passwords import Passwords, fast_test_hasher
+from tenantry.testing import PASSWORD, Member, invite_and_join, register
 from tenantry_server.app import create_app, default_plugins, migrate
 from tenantry_server.settings import Settings
 from tests.notes_app import NotesPlugin
 from tests.support.databases import TestDatabase, sqlite_database
 from tests.support.databases import migrate as migrate_test_db
 from tests.support.postgres import APP_ROLE, OWNER_ROLE, PostgresServer, postgres_server
+from tests.support.redis import RedisServer, redis_server
 
-PASSWORD = "correct horse battery"
 FAST_PASSWORDS = Passwords(fast_test_hasher())
 
 
@@ -108,38 +108,14 @@ def client(app: FastAPI) -> Iterator[TestClient]:
         yield test_client
 
 
-@dataclass
-class Member:
-    """A signed-in person in one tenant, for tests."""
-
-    email: str
-    user_id: int
-    tenant_id: str
-    access: str
-    refresh: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.access}"}
+# One copy of the people helpers: the ones tenantry ships to its users (tenantry.testing).
+__all__ = ["FAST_PASSWORDS", "PASSWORD", "Member", "invite_and_join", "register"]
 
 
-def register(client: TestClient, email: str, **extra: Any) -> Member:
-    response = client.post(
-        "/api/auth/register", json={"email": email, "password": PASSWORD, **extra}
-    )
-    assert response.status_code == 201, response.text
-    data = response.json()
-    me = client.get("/api/me", headers={"Authorization": f"Bearer {data['access_token']}"})
-    return Member(
-        email, me.json()["id"], data["tenant_id"], data["access_token"], data["refresh_token"]
-    )
-
-
-def invite_and_join(client: TestClient, admin: Member, email: str, role: str = "member") -> Member:
-    code = client.post("/api/tenant/invites", json={"role": role}, headers=admin.headers).json()[
-        "code"
-    ]
-    return register(client, email, invite_code=code)
+@pytest.fixture
+def tenantry_app(app: FastAPI) -> FastAPI:
+    """The shipped plugin's fixtures (``tenantry_member``, ``tenantry_attack``…) use this app."""
+    return app
 
 
 @pytest.fixture
@@ -223,7 +199,25 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> TestDatabase:
     return db
 
 
-_SERVICE_MARKERS = ("postgres", "browser")
+@pytest.fixture(scope="session")
+def redis_session_server() -> Iterator[RedisServer]:
+    """The session's ``redis-server`` (started on first use, stopped at the end)."""
+    with redis_server() as server:
+        yield server
+
+
+@pytest.fixture
+def redis(redis_session_server: RedisServer) -> Iterator[RedisServer]:
+    """A running, empty Redis; tests that stop it get it started again afterwards."""
+    if redis_session_server.proc is None:
+        redis_session_server.start()
+    redis_session_server.flush()
+    yield redis_session_server
+    if redis_session_server.proc is None:
+        redis_session_server.start()
+
+
+_SERVICE_MARKERS = ("postgres", "browser", "redis")
 _skipped_service_tests: list[str] = []
 
 

@@ -9,16 +9,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import String, select
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
+from tenantry.context import TenantContext
 from tenantry.db import Database
 from tenantry.errors import NotFound
 from tenantry.models import Base, TenantScoped, tenant_foreign_key
 from tenantry.models.base import RowId
-from tenantry.web import DbSession, MemberContext, Tenancy, ViewerContext
+from tenantry.web import DbSession, MemberContext, Tenancy, ViewerContext, get_tenancy
 
 
 class AppNote(TenantScoped, Base):
@@ -64,6 +65,17 @@ async def create_note(body: NoteIn, ctx: MemberContext, session: DbSession) -> N
     return NoteOut(id=note.id, body=note.body)
 
 
+def add_note_job(session: Session, ctx: TenantContext, *, body: str) -> None:
+    """A background job: the note lands in the job's tenant, stamped by the scoping hook."""
+    session.add(AppNote(body=body))
+
+
+@router.post("/later", status_code=202)
+async def create_note_later(body: NoteIn, ctx: MemberContext, request: Request) -> dict[str, str]:
+    job_id = await get_tenancy(request).jobs.enqueue("notes.add", ctx, body=body.body)
+    return {"job_id": job_id}
+
+
 def _get(session: DbSession, tenant_id: object, note_id: int) -> AppNote:
     note = session.get(AppNote, (tenant_id, note_id))
     if note is None:
@@ -102,6 +114,7 @@ class NotesPlugin:
         return []
 
     def install(self, app: FastAPI, tenancy: Tenancy) -> None:
+        tenancy.jobs.job("notes.add")(add_note_job)
         app.include_router(router)
 
     def seed_demo(self, db: Database, tenancy: Tenancy) -> list[str]:

@@ -35,6 +35,11 @@ class MeterbookPlugin:
         return [MIGRATIONS]
 
     def install(self, app: FastAPI, tenancy: Tenancy) -> None:
+        from meterbook.api.dashboard import DASHBOARD_TAGS
+        from meterbook.models import Reading, Voucher
+
+        for model in (Reading, Voucher):
+            tenancy.cache.invalidate_on(model, *DASHBOARD_TAGS)
         for router in ROUTERS:
             app.include_router(router)
         from meterbook.pages import install_pages

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -25,8 +26,13 @@ def register(
     display_name: str = "",
     invite_code: str | None = None,
     tenant_name: str | None = None,
+    default_tenant_name: Callable[[str], str] = str,
+    tenant_kind: TenantKind = TenantKind.PERSONAL,
 ) -> tuple[User, Membership]:
-    """Create a user and, in the same transaction, a personal tenant or an invite membership.
+    """Create a user and, in the same transaction, a tenant of their own or an invite membership.
+
+    Without an invite, the new tenant is named ``tenant_name`` or, when that is
+    empty, ``default_tenant_name(display_name)``, and is of ``tenant_kind``.
 
     Raises:
         ValidationFailed: a weak password or an empty email.
@@ -57,19 +63,37 @@ def register(
     if invite_code:
         membership = invites.join(session, code=invite_code, user=user)
     else:
-        name = (tenant_name or "").strip() or f"{user.display_name}'s household"
-        tenant = tenants.create_tenant(
-            session, owner_id=user.id, name=name, kind=TenantKind.PERSONAL
-        )
+        name = (tenant_name or "").strip() or default_tenant_name(user.display_name)
+        tenant = tenants.create_tenant(session, owner_id=user.id, name=name, kind=tenant_kind)
         membership = tenants.get_membership(session, tenant.id, user.id)  # type: ignore[assignment]
     return user, membership
 
 
 def authenticate(session: Session, passwords: Passwords, *, email: str, password: str) -> User:
     """Return the user for these credentials; unknown email and wrong password look the same."""
-    user = session.scalar(select(User).where(User.email == normalize_email(email)))
+    canonical = normalize_email(email)
+    user = session.scalar(select(User).where(User.email == canonical))
     if not passwords.verify(user.password_hash if user else None, password) or user is None:
+        # Committed now: the error rolls the request back. No password material is kept.
+        audit.record(
+            session,
+            "user.sign_in_failed",
+            tenant_id=None,
+            actor_id=None,
+            target=f"user:{user.id}" if user else None,
+            email=canonical[:320],
+        )
+        session.commit()
         raise AuthenticationFailed("wrong email or password")
+    if passwords.needs_rehash(user.password_hash):  # an imported bcrypt/PBKDF2 hash
+        user.password_hash = passwords.hash(password)
+    audit.record(
+        session,
+        "user.signed_in",
+        tenant_id=default_tenant(session, user.id),
+        actor_id=user.id,
+        target=f"user:{user.id}",
+    )
     return user
 
 
@@ -79,8 +103,21 @@ def default_tenant(session: Session, user_id: int) -> uuid.UUID | None:
     return rows[0][0].tenant_id if rows else None
 
 
+def check_session(session: Session, user_id: int, session_version: int) -> User:
+    """The user of an access token, if it still exists and the token's session is not ended.
+
+    Raises:
+        AuthenticationFailed: the user is gone, or a password reset ended the session.
+    """
+    user = get_user(session, user_id)
+    if user.session_version != session_version:
+        raise AuthenticationFailed("this session has ended; sign in again")
+    return user
+
+
 def get_user(session: Session, user_id: int | None) -> User:
-    user = session.get(User, user_id) if user_id is not None else None
-    if user is None:
+    valid = user_id is not None and 0 < user_id < 2**31  # INTEGER ids
+    user = session.get(User, user_id) if valid else None
+    if user is None or user.is_erased:
         raise AuthenticationFailed("this account no longer exists")
     return user

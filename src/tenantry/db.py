@@ -10,10 +10,12 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from tenantry.read_only import READ_ONLY, install_read_only
 from tenantry.rls.session import install_rls_context
+from tenantry.row_audit import install_row_audit
 from tenantry.scoping import install_scoping
 
-READ_ONLY = "tenantry_read_only"
+__all__ = ["READ_ONLY", "SQLITE_PRAGMAS", "Database", "make_engine"]
 
 SQLITE_PRAGMAS: Mapping[str, str] = {
     "journal_mode": "WAL",
@@ -24,12 +26,14 @@ SQLITE_PRAGMAS: Mapping[str, str] = {
 
 
 def _configure_sqlite(engine: Engine, pragmas: Mapping[str, str]) -> None:
-    """WAL, a busy timeout, foreign keys on, and ``BEGIN IMMEDIATE`` transactions.
+    """WAL, a busy timeout, foreign keys on; writers begin ``IMMEDIATE``, readers deferred.
 
-    pysqlite's own transaction handling is switched off so that every transaction
-    takes the write lock up front: a read-then-write (an invite's use count, a
-    meter reading checked against the previous one) can then never fail with
-    "database is locked" half way, it waits its turn instead.
+    pysqlite's own transaction handling is switched off so that a writing
+    transaction takes the write lock up front: a read-then-write (an invite's
+    use count, a meter reading checked against the previous one) can then never
+    fail with "database is locked" half way, it waits its turn instead. A
+    read-only transaction (:mod:`tenantry.read_only`) begins deferred and takes
+    no lock at all: WAL readers never wait for writers, nor writers for them.
     """
 
     @event.listens_for(engine, "connect")
@@ -42,8 +46,12 @@ def _configure_sqlite(engine: Engine, pragmas: Mapping[str, str]) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        # Read-only sessions (streams, exports) take no lock: WAL readers never block.
-        read_only = conn.get_execution_options().get(READ_ONLY, False)
+        read_only = bool(conn.get_execution_options().get(READ_ONLY, False))
+        info = conn.info  # lives with the pooled DBAPI connection
+        if info.get(READ_ONLY, False) != read_only:
+            # A Core write slipping past the ORM guard fails here, never half way.
+            conn.exec_driver_sql(f"PRAGMA query_only={'ON' if read_only else 'OFF'}")
+            info[READ_ONLY] = read_only
         conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
@@ -55,6 +63,8 @@ def make_engine(
     ``sqlite_pragmas`` override or extend :data:`SQLITE_PRAGMAS` (maintenance tools).
     """
     parsed = make_url(url)
+    # A failing statement's parameters are tenant data: never in an exception's text, nor a log.
+    kwargs.setdefault("hide_parameters", True)
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(url, **kwargs)
         _configure_sqlite(engine, {**SQLITE_PRAGMAS, **(sqlite_pragmas or {})})
@@ -70,12 +80,15 @@ class Database:
         self.url = url
         self.engine = make_engine(url, **engine_kwargs)
         self.sessions: sessionmaker[Session] = sessionmaker(self.engine, expire_on_commit=False)
-        # For long reads (exports, CSV streams): on SQLite a deferred BEGIN, no write lock.
+        # Safe requests and long reads (exports, CSV streams): never write; on SQLite a
+        # deferred BEGIN that takes no lock (tenantry.read_only).
         self.read_sessions: sessionmaker[Session] = sessionmaker(
             self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
         )
         install_scoping(self.sessions)
         install_scoping(self.read_sessions)
+        install_read_only(self.read_sessions)
+        install_row_audit(self.sessions)
         if self.engine.dialect.name == "postgresql":
             install_rls_context(self.sessions)
             install_rls_context(self.read_sessions)

@@ -8,12 +8,12 @@ live database (SQLite or PostgreSQL) and runs them all.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 
 from sqlalchemy import Engine
 
-from tenantry.inspection import RoleFacts, SchemaFacts, TableFacts, collect
+from tenantry.inspection import RoleFacts, SchemaFacts, TableFacts, collect, column_difference
 from tenantry.rls.policy import POLICY_NAME, TENANT_COLUMN, policy_expression
 
 
@@ -42,20 +42,47 @@ class Report:
         return not self.findings
 
 
-def diagnose(engine: Engine, *, app_role: str | None = None, schema: str | None = None) -> Report:
+def diagnose(
+    engine: Engine,
+    *,
+    app_role: str | None = None,
+    schema: str | None = None,
+    models: Mapping[str, Iterable[str]] | None = None,
+) -> Report:
     """Inspect the database of ``engine`` and check it.
 
     Args:
         engine: an engine of the database to check (any role that can read the catalog).
         app_role: the runtime role to vet (PostgreSQL only).
         schema: the schema of the application's tables; the default one if omitted.
+        models: the app's tables and their columns (``model_columns()``): a table of the
+            database with other columns is reported.
 
     Raises:
         tenantry.inspection.UnknownRole: ``app_role`` does not exist.
     """
     with engine.connect() as conn:
         facts = collect(conn, schema=schema, app_role=app_role)
-    return Report(facts, tuple(check_schema(facts)))
+    findings = [*check_schema(facts), *check_models(facts, models or {})]
+    return Report(facts, tuple(findings))
+
+
+def model_columns() -> dict[str, list[str]]:
+    """Every mapped table of tenantry's metadata and its columns (the app's models)."""
+    from tenantry.models import Base
+
+    return {name: [c.name for c in table.columns] for name, table in Base.metadata.tables.items()}
+
+
+def check_models(facts: SchemaFacts, models: Mapping[str, Iterable[str]]) -> Iterator[Finding]:
+    """A table the app maps must have the app's columns: otherwise every query on it fails."""
+    for table in facts.tables:
+        expected = models.get(table.name)
+        if expected is None:
+            continue
+        problem = column_difference(table.name, table.columns, expected)
+        if problem:
+            yield Finding(table.name, "schema_mismatch", problem)
 
 
 def check_schema(facts: SchemaFacts) -> Iterator[Finding]:

@@ -44,6 +44,12 @@ class TenantNotFound(NotFound):
     code = "tenant_not_found"
 
 
+class TenantDeleted(TenantNotFound):
+    """The tenant was deleted; only its members (who may know it existed) are told so."""
+
+    code = "tenant_deleted"
+
+
 class AuthenticationFailed(TenantryError):
     code = "unauthenticated"
     status = 401
@@ -52,6 +58,12 @@ class AuthenticationFailed(TenantryError):
 class PermissionDenied(TenantryError):
     code = "forbidden"
     status = 403
+
+
+class NoTenantSelected(PermissionDenied):
+    """Signed in, but the person belongs to no tenant: they can create or join one."""
+
+    code = "no_tenant"
 
 
 class Conflict(TenantryError):
@@ -70,8 +82,17 @@ class InvalidInvite(TenantryError):
 
 
 class RateLimited(TenantryError):
+    """Too many requests; ``headers`` carry ``Retry-After`` and the ``RateLimit-*`` fields."""
+
     code = "rate_limited"
     status = 429
+
+    def __init__(self, message: str, *, retry_after: int = 60, limit: int | None = None) -> None:
+        super().__init__(message, details={"retry_after": retry_after})
+        self.headers = {"Retry-After": str(retry_after), "RateLimit-Reset": str(retry_after)}
+        if limit is not None:
+            self.headers["RateLimit-Limit"] = str(limit)
+            self.headers["RateLimit-Remaining"] = "0"
 
 
 class ValidationFailed(TenantryError):

@@ -1,20 +1,35 @@
-"""Streaming export of one tenant's data as JSON, in constant memory."""
+"""Streaming export of one tenant's data as JSON, in constant memory.
+
+The document (``tenantry-export/1``)::
+
+    {"format", "exported_at", "schema": {"revisions", "tables": {table: [field, …]}},
+     "tenant": {…}, "members": [{user_id, email, display_name, role, joined_at}],
+     "tables": {table: [row, …]},
+     "summary": {"members", "rows": {table: n}, "total_rows", "checksums": {table: hex}}}
+
+Rows are in primary key order; a table's checksum is the BLAKE2b of its JSON array
+as written, so ``tenantry.tenant_import`` can tell a complete, unedited document
+and verify what it stored.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import orjson
-from sqlalchemy import Table, select
+from sqlalchemy import Table, inspect, select, text
 from sqlalchemy.orm import Mapper, Session
 
 from tenantry.errors import TenantNotFound
 from tenantry.models import Base, Membership, Tenant, User, is_tenant_scoped
 
 BATCH = 1000
+FORMAT = "tenantry-export/1"
 
 
 def _default(value: Any) -> Any:
@@ -28,7 +43,7 @@ def _dumps(value: Any) -> bytes:
     return orjson.dumps(value, default=_default)
 
 
-def _table(mapper: Mapper[Any]) -> Table:
+def table_of(mapper: Mapper[Any]) -> Table:
     table = mapper.local_table
     assert isinstance(table, Table)
     return table
@@ -38,29 +53,52 @@ def tenant_mappers() -> list[Mapper[Any]]:
     """Every mapped tenant-owned class, in a stable order: what an export contains."""
     return sorted(
         (m for m in Base.registry.mappers if is_tenant_scoped(m.class_)),
-        key=lambda m: _table(m).name,
+        key=lambda m: table_of(m).name,
     )
 
 
-def _batches(session: Session, mapper: Mapper[Any]) -> Iterator[list[dict[str, Any]]]:
-    """The table's rows (without ``tenant_id``) as dicts, ``BATCH`` at a time."""
-    table = _table(mapper)
+def fields(mapper: Mapper[Any]) -> list[str]:
+    """The attribute names a table's rows have in the document (``tenant_id`` left out)."""
+    table = table_of(mapper)
     columns = [c for c in mapper.columns if c.key != "tenant_id" and c.table is table]
-    keys = [mapper.get_property_by_column(c).key for c in columns]
-    stmt = select(*[getattr(mapper.class_, key) for key in keys])
+    return [mapper.get_property_by_column(c).key for c in columns]
+
+
+def key_ordered_batches(session: Session, mapper: Mapper[Any]) -> Iterator[list[dict[str, Any]]]:
+    """The table's rows (without ``tenant_id``) as dicts, in key order, ``BATCH`` at a time."""
+    keys = fields(mapper)
+    order = [c for c in table_of(mapper).primary_key.columns if c.key != "tenant_id"]
+    stmt = select(*[getattr(mapper.class_, key) for key in keys]).order_by(*order)
     result = session.execute(stmt.execution_options(yield_per=BATCH))
     for rows in result.partitions():
         yield [dict(zip(keys, row, strict=True)) for row in rows]
 
 
-def _array(batches: Iterator[list[dict[str, Any]]], counter: list[int]) -> Iterator[bytes]:
-    """``[row,row,…]``, one chunk per batch; ``counter[0]`` ends as the row count."""
-    yield b"["
-    for batch in batches:
+class ArrayWriter:
+    """Writes rows as one JSON array in chunks, counting them and hashing what it wrote."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._digest = hashlib.blake2b(digest_size=16)
+
+    def chunk(self, rows: list[dict[str, Any]]) -> bytes:
         # One orjson call per batch; its brackets are dropped to splice batches together.
-        yield (b"," if counter[0] else b"") + _dumps(batch)[1:-1]
-        counter[0] += len(batch)
-    yield b"]"
+        body = (b"," if self.count else b"") + _dumps(rows)[1:-1]
+        self._digest.update(body)
+        self.count += len(rows)
+        return body
+
+    @property
+    def checksum(self) -> str:
+        return self._digest.hexdigest()
+
+
+def schema_revisions(session: Session) -> list[str]:
+    """The database's Alembic revisions (none when it was not made by migrations)."""
+    connection = session.connection()
+    if not inspect(connection).has_table("alembic_version"):
+        return []
+    return sorted(session.scalars(text("SELECT version_num FROM alembic_version")))
 
 
 def stream_export(session: Session, tenant_id: uuid.UUID) -> Iterator[bytes]:
@@ -72,19 +110,35 @@ def stream_export(session: Session, tenant_id: uuid.UUID) -> Iterator[bytes]:
     tenant = session.get(Tenant, tenant_id)
     if tenant is None:
         raise TenantNotFound("tenant not found")
+    mappers = tenant_mappers()
+    schema = {
+        "revisions": schema_revisions(session),
+        "tables": {str(table_of(m).name): fields(m) for m in mappers},
+    }
     head = {
         "id": tenant.id,
         "slug": tenant.slug,
         "name": tenant.name,
         "kind": tenant.kind,
         "plan": tenant.plan,
+        "settings": tenant.settings,
         "created_at": tenant.created_at,
     }
-    yield b'{"format":"tenantry-export/1","tenant":' + _dumps(head)
+    yield (
+        b'{"format":'
+        + _dumps(FORMAT)
+        + b',"exported_at":'
+        + _dumps(datetime.now(UTC))
+        + b',"schema":'
+        + _dumps(schema)
+        + b',"tenant":'
+        + _dumps(head)
+    )
     members = session.execute(
         select(User.id, User.email, User.display_name, Membership.role, Membership.joined_at)
         .join(Membership, Membership.user_id == User.id)
         .where(Membership.tenant_id == tenant_id)
+        .order_by(User.email)
     )
     member_list = [
         {"user_id": u, "email": e, "display_name": d, "role": r, "joined_at": j}
@@ -92,11 +146,20 @@ def stream_export(session: Session, tenant_id: uuid.UUID) -> Iterator[bytes]:
     ]
     yield b',"members":' + _dumps(member_list) + b',"tables":{'
     counts: dict[str, int] = {}
-    for i, mapper in enumerate(tenant_mappers()):
-        name = str(_table(mapper).name)
-        counter = [0]
-        yield (b"," if i else b"") + _dumps(name) + b":"
-        yield from _array(_batches(session, mapper), counter)
-        counts[name] = counter[0]
-    summary = {"members": len(member_list), "rows": counts, "total_rows": sum(counts.values())}
+    checksums: dict[str, str] = {}
+    for i, mapper in enumerate(mappers):
+        name = str(table_of(mapper).name)
+        writer = ArrayWriter()
+        yield (b"," if i else b"") + _dumps(name) + b":["
+        for batch in key_ordered_batches(session, mapper):
+            yield writer.chunk(batch)
+        yield b"]"
+        counts[name] = writer.count
+        checksums[name] = writer.checksum
+    summary = {
+        "members": len(member_list),
+        "rows": counts,
+        "total_rows": sum(counts.values()),
+        "checksums": checksums,
+    }
     yield b'},"summary":' + _dumps(summary) + b"}"

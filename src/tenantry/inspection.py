@@ -6,7 +6,7 @@ The live database is the truth, not the Python models: a database converted by
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, inspect, text
@@ -75,6 +75,20 @@ class SchemaFacts:
     @property
     def tenant_tables(self) -> tuple[TableFacts, ...]:
         return tuple(t for t in self.tables if t.is_tenant_table)
+
+
+def column_difference(name: str, present: Iterable[str], expected: Iterable[str]) -> str | None:
+    """A sentence naming the columns missing from and foreign to ``name``, or ``None``."""
+    have, want = set(present), set(expected)
+    missing, extra = sorted(want - have), sorted(have - want)
+    if not missing and not extra:
+        return None
+    parts = []
+    if missing:
+        parts.append(f"missing {', '.join(missing)}")
+    if extra:
+        parts.append(f"not the app's: {', '.join(extra)}")
+    return f"table {name!r} does not match the app's columns ({'; '.join(parts)})"
 
 
 class UnknownRole(LookupError):

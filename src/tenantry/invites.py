@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from tenantry import audit, tenants
 from tenantry.errors import Conflict, InvalidInvite, NotFound, PermissionDenied, ValidationFailed
-from tenantry.models import Invite, Membership, Tenant, User, normalize_email
+from tenantry.models import Invite, Membership, Tenant, TenantStatus, User, normalize_email
 from tenantry.roles import Role
 
 DEFAULT_TTL = timedelta(days=7)
@@ -86,6 +86,34 @@ def create_invite(
     return invite, code
 
 
+def pending_invite(
+    session: Session,
+    *,
+    tenant_id: uuid.UUID,
+    email: str,
+    role: Role,
+    ttl: timedelta,
+    created_by: int | None,
+) -> tuple[Invite, str]:
+    """A single-use invite bound to ``email``, any role included (owner too).
+
+    For platform operations (a tenant import inviting its members back); people
+    inviting people go through :func:`create_invite` and its role rules.
+    """
+    code = new_code()
+    invite = Invite(
+        tenant_id=tenant_id,
+        code_hash=_digest(code),
+        role=role.value,
+        email=normalize_email(email),
+        created_by=created_by,
+        expires_at=datetime.now(UTC) + ttl,
+        max_uses=1,
+    )
+    session.add(invite)
+    return invite, code
+
+
 def list_invites(session: Session, tenant_id: uuid.UUID) -> list[Invite]:
     return list(
         session.scalars(
@@ -119,6 +147,8 @@ def _usable(session: Session, code: str) -> Invite:
         or invite.revoked_at is not None
         or invite.expires_at <= now
         or invite.uses >= invite.max_uses
+        or session.scalar(select(Tenant.status).where(Tenant.id == invite.tenant_id))
+        != TenantStatus.ACTIVE.value
     ):
         raise InvalidInvite()
     return invite

@@ -25,7 +25,7 @@ from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction, sessionmake
 from sqlalchemy.orm import with_loader_criteria as _criteria
 from sqlalchemy.sql import visitors
 
-from tenantry.context import maybe_current_tenant
+from tenantry.context import TenantContext, maybe_current_tenant
 from tenantry.errors import CrossTenantWrite, NoTenantContext, TenantryError
 from tenantry.models.audit import AuditEvent
 from tenantry.models.base import Base, TenantScoped, is_tenant_scoped
@@ -33,6 +33,7 @@ from tenantry.models.base import Base, TenantScoped, is_tenant_scoped
 log = logging.getLogger("tenantry.scoping")
 
 _PINNED = "tenantry.pinned_tenant"
+_BOUND = "tenantry.bound_context"
 _UNSCOPED = "tenantry.unscoped"
 
 # Flipped only by tenantry.testing.scoping_switched_off(), to prove the other walls.
@@ -77,14 +78,41 @@ def is_unscoped(session: Session) -> bool:
     return bool(session.info.get(_UNSCOPED))
 
 
+def bind_tenant(session: Session, ctx: TenantContext) -> None:
+    """Make ``ctx`` the tenant of ``session``'s whole unit of work.
+
+    A request's session is bound when its membership is resolved: its final
+    flush and commit then run for that tenant even after the route's
+    :func:`~tenantry.context.tenant_scope` was left (dependency teardown).
+
+    Raises:
+        SessionTenantMismatch: the session already served another tenant.
+    """
+    pinned = session.info.get(_PINNED)
+    if pinned is not None and pinned != ctx.tenant_id:
+        raise SessionTenantMismatch(
+            "this session already served another tenant; use one session per tenant scope"
+        )
+    session.info[_BOUND] = ctx
+    session.info[_PINNED] = ctx.tenant_id
+
+
+def bound_context(session: Session) -> TenantContext | None:
+    """The context ``session`` was bound to with :func:`bind_tenant`, if any."""
+    ctx: TenantContext | None = session.info.get(_BOUND)
+    return ctx
+
+
 def session_tenant(session: Session) -> uuid.UUID | None:
     """The tenant this session works for now, pinning it on first use.
 
-    Returns ``None`` inside :func:`unscoped` and when there is no context.
+    The active :func:`~tenantry.context.tenant_scope` decides, else the context
+    the session was bound to. Returns ``None`` inside :func:`unscoped` and when
+    there is neither.
     """
     if session.info.get(_UNSCOPED):
         return None
-    ctx = maybe_current_tenant()
+    ctx = maybe_current_tenant() or session.info.get(_BOUND)
     if ctx is None:
         return None
     pinned = session.info.get(_PINNED)

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from tenantry import audit
 from tenantry.errors import Conflict, NotFound, PermissionDenied, TenantNotFound, ValidationFailed
-from tenantry.models import Membership, Tenant, TenantKind, User
+from tenantry.models import Membership, Tenant, TenantKind, TenantStatus, User
 from tenantry.plans.entitlements import catalogue_of
 from tenantry.plans.quotas import enforce_seat
 from tenantry.roles import Role
@@ -62,26 +62,12 @@ def rename_tenant(session: Session, *, tenant_id: uuid.UUID, actor_id: int, name
     return tenant
 
 
-def delete_tenant(session: Session, *, tenant_id: uuid.UUID, actor_id: int, confirm: str) -> None:
-    """Delete a tenant and, by cascade, all its data. ``confirm`` must be its slug."""
-    tenant = get_tenant(session, tenant_id)
-    if confirm != tenant.slug:
-        raise ValidationFailed(
-            "type the tenant's slug to confirm deletion", details={"field": "confirm"}
-        )
-    audit.record(
-        session, "tenant.deleted", tenant_id=tenant_id, actor_id=actor_id, slug=tenant.slug
-    )
-    session.delete(tenant)
-    session.flush()
-
-
 def memberships_of(session: Session, user_id: int) -> list[tuple[Membership, Tenant]]:
-    """All of a user's memberships with their tenants, oldest first."""
+    """A user's memberships of tenants that are not deleted, with the tenants, oldest first."""
     rows = session.execute(
         select(Membership, Tenant)
         .join(Tenant, Tenant.id == Membership.tenant_id)
-        .where(Membership.user_id == user_id)
+        .where(Membership.user_id == user_id, Tenant.status != TenantStatus.DELETED.value)
         .order_by(Membership.joined_at)
     )
     return [(m, t) for m, t in rows]
@@ -140,6 +126,8 @@ def change_role(
         raise PermissionDenied("only an owner can grant or take ownership")
     if current is Role.OWNER and role is not Role.OWNER and _owner_count(session, tenant_id) <= 1:
         raise Conflict("the last owner cannot be downgraded; transfer ownership first")
+    if current is role:
+        return target  # nothing changed: no event
     target.role = role.value
     audit.record(
         session,

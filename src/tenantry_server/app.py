@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 
 from tenantry.db import Database
+from tenantry.jobs import running
 from tenantry.migrations.runner import migrate_database
+from tenantry.operations import Operations
 from tenantry.plans import Catalogue, load_catalogue
 from tenantry.security.passwords import Passwords
 from tenantry.web import Tenancy, TenancyConfig
+from tenantry_server import console, observability
 from tenantry_server.plugins import Plugin
 from tenantry_server.settings import Settings
+
+
+def household_name(display_name: str) -> str:
+    """meterbook's word for a tenant made at sign-up: "Alice's household"."""
+    return f"{display_name}'s household"
 
 
 def default_plugins() -> list[Plugin]:
@@ -69,21 +79,41 @@ def create_app(
             base_domain=settings.base_domain,
             max_body_bytes=settings.max_body_bytes,
             rate_limit_storage=settings.rate_limit_storage,
+            redis_url=settings.redis_url,
+            rate_limit_fail_open=settings.rate_limit_fail_open,
+            tenant_rate=settings.tenant_rate,
+            user_rate=settings.user_rate,
+            jobs_spool_dir=settings.data_dir / "spool",
             access_cookie="tenantry_access",
+            tenant_concurrency=settings.tenant_concurrency,
+            default_tenant_name=household_name,
+            deletion_grace=timedelta(days=settings.deletion_grace_days),
             join_rate=settings.join_rate,
             usage_flush_seconds=settings.usage_flush_seconds,
+            platform_paths=("/api/admin", "/console"),
         ),
         passwords=passwords,
         catalogue=catalogue,
     )
-    app = FastAPI(title="tenantry")
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        async with running(tenancy.jobs, worker=settings.worker_in_process):
+            yield
+
+    app = FastAPI(title="tenantry", lifespan=lifespan)
     app.state.settings = settings
     tenancy.install(app)
+    app.state.operations = Operations(
+        db, version_dirs=[d for p in plugins for d in p.migrations], app_role=settings.app_role
+    )
     for plugin in plugins:
         plugin.install(app, tenancy)
-
-    @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
+    console.install(app)
+    observability.install(app, tenancy, settings)  # last: its middleware is the outermost
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The server from environment settings: the factory each ``--workers`` process calls."""
+    return create_app(Settings())

@@ -5,9 +5,21 @@ from __future__ import annotations
 import typer
 from sqlalchemy import func, select
 
+from tenantry.cli import tenants as tenants_cli
 from tenantry.cli.main import app
 
 __all__ = ["app"]
+
+DEMO_OPERATOR = ("ops@example.com", "demo-operator-2025")  # printed for people trying the demo
+
+
+def _load_plugins() -> object:
+    from tenantry_server.app import default_plugins
+
+    return default_plugins()  # importing the plugins maps their models
+
+
+tenants_cli.MODEL_LOADERS.append(_load_plugins)
 
 
 @app.command()
@@ -18,15 +30,22 @@ def serve(
     migrate_only: bool = typer.Option(
         False, "--migrate-only", help="Apply every migration (and grants), then exit."
     ),
+    workers: int = typer.Option(
+        1, "--workers", min=1, help="Worker processes (metrics use PROMETHEUS_MULTIPROC_DIR)."
+    ),
 ) -> None:
     """Migrate the database and run the server (SQLite in ./var unless DATABASE_URL is set)."""
-    import uvicorn
-    from pydantic import ValidationError
+    try:
+        import uvicorn
+        from pydantic import ValidationError
 
-    from tenantry.models import User
-    from tenantry.plans import CatalogueError
-    from tenantry_server.app import create_app, default_plugins, migrate, plan_catalogue
-    from tenantry_server.settings import Settings
+        from tenantry.models import User
+        from tenantry.plans import CatalogueError
+        from tenantry_server.app import create_app, default_plugins, migrate, plan_catalogue
+        from tenantry_server.settings import Settings
+    except ImportError as exc:  # `pip install tenantry` is the library alone
+        typer.echo(f"error: the server needs `pip install 'tenantry[server]'` ({exc})", err=True)
+        raise typer.Exit(2) from exc
 
     try:
         settings = Settings()
@@ -34,12 +53,18 @@ def serve(
         typer.echo(f"error: invalid settings: {exc.errors()[0]['msg']}", err=True)
         raise typer.Exit(2) from exc
     plugins = default_plugins()
+    from tenantry.errors import TenantryError
+
     try:
         plan_catalogue(settings, plugins)  # a bad plans file stops here, before anything runs
     except CatalogueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
-    migrate(settings, plugins)
+    try:
+        migrate(settings, plugins)
+    except TenantryError as exc:  # e.g. a table that cannot be adopted: say which, no traceback
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from None
     if migrate_only:
         typer.echo("schema is up to date")
         return
@@ -52,6 +77,19 @@ def serve(
             [line for p in plugins for line in p.seed_demo(tenancy.db, tenancy)] if empty else []
         )
         bind = f"http://{host or settings.host}:{port or settings.port}"
+        if empty:
+            from tenantry.platform_admins import create_platform_admin
+
+            with tenancy.db.session() as session:
+                create_platform_admin(
+                    session, tenancy.passwords, email=DEMO_OPERATOR[0], password=DEMO_OPERATOR[1]
+                )
+            lines.append(
+                f"Operator console: {bind}/console, sign in as "
+                f"{DEMO_OPERATOR[0]} / {DEMO_OPERATOR[1]} (platform admin)"
+            )
+        token = settings.metrics_bearer()
+        lines.append(f"Metrics: curl -H 'Authorization: Bearer {token}' {bind}/metrics")
         typer.echo(f"\ntenantry is starting on {bind}")
         if lines:
             typer.echo("Demo sign-in details:")
@@ -60,4 +98,62 @@ def serve(
         elif not empty:
             typer.echo("The database already has accounts; demo data was loaded on first run.")
         typer.echo("")
-    uvicorn.run(server, host=host or settings.host, port=port or settings.port, log_level="info")
+    from tenantry_server.logs import configure
+
+    log_config = configure()
+    if workers > 1:
+        _multiprocess_metrics(settings)
+        server.state.tenancy.db.dispose()
+        uvicorn.run(
+            "tenantry_server.app:app_from_environment",
+            factory=True,
+            workers=workers,
+            host=host or settings.host,
+            port=port or settings.port,
+            log_config=log_config,
+        )
+        return
+    uvicorn.run(
+        server, host=host or settings.host, port=port or settings.port, log_config=log_config
+    )
+
+
+def _multiprocess_metrics(settings: object) -> None:
+    """Workers share metrics through a directory, emptied at start (stale samples lie)."""
+    import os
+    import shutil
+    from pathlib import Path
+
+    data_dir = Path(getattr(settings, "data_dir", "var"))
+    directory = Path(
+        os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(data_dir / "prometheus"))
+    )
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True, exist_ok=True)
+
+
+@app.command()
+def worker() -> None:
+    """Run queued jobs (needs REDIS_URL; without it jobs run inside the server process)."""
+    import asyncio
+
+    from pydantic import ValidationError
+
+    from tenantry.jobs import work
+    from tenantry_server.app import create_app, default_plugins
+    from tenantry_server.settings import Settings
+
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        typer.echo(f"error: invalid settings: {exc.errors()[0]['msg']}", err=True)
+        raise typer.Exit(2) from exc
+    if not settings.redis_url:
+        typer.echo("error: set REDIS_URL: without Redis, jobs run in the server process", err=True)
+        raise typer.Exit(2)
+    server = create_app(settings, default_plugins())
+    typer.echo(f"worker: consuming jobs from {settings.redis_url}")
+    try:
+        asyncio.run(work(server.state.tenancy.jobs))
+    except KeyboardInterrupt:
+        typer.echo("worker: stopped")

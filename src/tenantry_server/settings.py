@@ -34,9 +34,25 @@ class Settings(BaseSettings):
     # A TOML plan catalogue replacing the plugins' (docs/plans.md); checked at start-up.
     plans_file: Path | None = None
     usage_flush_seconds: float = Field(default=10.0, gt=0)
+    # Limits, cache and jobs shared by every process (unset: this process only).
+    redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
+    rate_limit_fail_open: bool = True
+    tenant_rate: str = "1200/minute"
+    user_rate: str = "600/minute"
+    # Consume queued jobs in the server process too (with Redis; else jobs always run here).
+    worker_in_process: bool = True
     secure_cookies: bool = False
+    # Requests of one tenant served at once per process; its others wait (TenancyConfig).
+    tenant_concurrency: int = Field(default=4, ge=1)
+    # A deleted tenant stays restorable this long; `tenantry tenants purge` removes it after.
+    deletion_grace_days: int = Field(default=30, ge=0, le=3650)
     host: str = "127.0.0.1"
     port: int = 8000
+    # Operations (docs/operations.md): the /metrics token, tenant labels, activity counts.
+    metrics_token: str | None = None
+    metrics_tenant_limit: int = 50
+    metrics_tenants: str = ""
+    activity_flush_seconds: float = 10.0
 
     @field_validator("secret_key")
     @classmethod
@@ -45,11 +61,23 @@ class Settings(BaseSettings):
             raise ValueError("TENANTRY_SECRET_KEY must be a random string of 32+ characters")
         return value
 
+    def metrics_tenant_allow(self) -> list[str]:
+        """Tenant ids that always get their own metrics label (comma-separated setting)."""
+        return [t.strip() for t in self.metrics_tenants.split(",") if t.strip()]
+
+    def metrics_bearer(self) -> str:
+        """The /metrics bearer token: configured, or generated once and kept in ``data_dir``."""
+        return self.metrics_token or self._kept("metrics.token")
+
     def signing_key(self) -> str:
         """The configured key, or one generated on first run and kept in ``data_dir``."""
         if self.secret_key:
             return self.secret_key
-        path = self.data_dir / "secret.key"
+        return self._kept("secret.key")
+
+    def _kept(self, name: str) -> str:
+        """A random secret generated on first use and kept (mode 0600) in ``data_dir``."""
+        path = self.data_dir / name
         if path.exists():
             return path.read_text().strip()
         self.data_dir.mkdir(parents=True, exist_ok=True)

@@ -27,6 +27,7 @@ ARGS = [
     "--no-first-run",
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+LIVE_APPS: dict[str, Any] = {}  # base URL -> the app behind it, for tests that set state
 
 
 def _free_port() -> int:
@@ -62,6 +63,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         if time.monotonic() > deadline:
             raise RuntimeError("the server did not start")
         time.sleep(0.05)
+    LIVE_APPS[f"http://127.0.0.1:{port}"] = app
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)

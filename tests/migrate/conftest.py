@@ -65,3 +65,12 @@ def pg_url(postgres: PostgresServer) -> Iterator[str]:
     name = postgres.create_database()
     yield postgres.url(OWNER_ROLE, name)
     postgres.drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def legacy_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database on each backend, for a legacy schema written by hand."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'legacy.db'}"
+    url: str = request.getfixturevalue("pg_url")
+    return url

@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
 
-from meterbook.api.listing import PageParams
+from meterbook.api.listing import page_params
 from meterbook.api.responses import Json, csv_download, upload_text
 from meterbook.api.schemas import ReadingIn, ReadingPatch
 from meterbook.domain import wh_to_kwh
 from meterbook.models import Reading
 from meterbook.plans import CSV_IMPORT
 from meterbook.services import readings, transfer
-from meterbook.services.common import utcnow
+from meterbook.services.common import Page, utcnow
 from meterbook.services.readings import ReadingRow
-from tenantry.web import DbSession, MemberContext, ViewerContext, get_tenancy, requires_feature
+from tenantry.web import (
+    DbSession,
+    MemberContext,
+    ViewerContext,
+    get_tenancy,
+    in_thread,
+    requires_feature,
+)
+
+PageParams = Annotated[Page, Depends(page_params(readings.SORTS))]
 
 router = APIRouter(prefix="/api", tags=["meterbook"])
 
@@ -46,7 +55,7 @@ def reading_out(r: Reading) -> dict[str, Any]:
 
 
 @router.get("/readings")
-async def list_readings(ctx: ViewerContext, session: DbSession, page: PageParams) -> Json:
+def list_readings(ctx: ViewerContext, session: DbSession, page: PageParams) -> Json:
     """Readings with ``consumed_kwh`` since the previous one; ``from``/``to`` are dates."""
     rows, total = readings.list_readings(session, page)
     return Json(
@@ -60,7 +69,7 @@ async def list_readings(ctx: ViewerContext, session: DbSession, page: PageParams
 
 
 @router.post("/readings", status_code=201)
-async def create_reading(body: ReadingIn, ctx: MemberContext, session: DbSession) -> Json:
+def create_reading(body: ReadingIn, ctx: MemberContext, session: DbSession) -> Json:
     reading = readings.create_reading(session, ctx, body.draft())
     return Json(reading_out(reading), status_code=201)
 
@@ -68,23 +77,26 @@ async def create_reading(body: ReadingIn, ctx: MemberContext, session: DbSession
 @router.post("/readings/import", dependencies=[Depends(requires_feature(CSV_IMPORT))])
 async def import_readings(request: Request, ctx: MemberContext, session: DbSession) -> Json:
     """CSV with ``read_at,meter_kwh[,note,is_replacement]``: every row or none."""
-    count = transfer.import_readings(session, ctx, await upload_text(request))
+    text = await upload_text(request)
+    count = await in_thread(transfer.import_readings, session, ctx, text)
     return Json({"imported": count})
 
 
 @router.get("/readings.csv")
-async def export_readings(ctx: ViewerContext, request: Request) -> StreamingResponse:
+def export_readings(ctx: MemberContext, request: Request, session: DbSession) -> StreamingResponse:
     name = f"readings-{utcnow():%Y%m%d}.csv"
-    return csv_download(get_tenancy(request).db, ctx, transfer.export_readings, name)
+    return csv_download(
+        get_tenancy(request).db, ctx, transfer.export_readings, name, session=session
+    )
 
 
 @router.get("/readings/{reading_id}")
-async def get_reading(reading_id: int, ctx: ViewerContext, session: DbSession) -> Json:
+def get_reading(reading_id: int, ctx: ViewerContext, session: DbSession) -> Json:
     return Json(reading_out(readings.get_reading(session, ctx, reading_id)))
 
 
 @router.patch("/readings/{reading_id}")
-async def update_reading(
+def update_reading(
     reading_id: int, body: ReadingPatch, ctx: MemberContext, session: DbSession
 ) -> Json:
     current = readings.draft_of(readings.get_reading(session, ctx, reading_id))
@@ -93,6 +105,6 @@ async def update_reading(
 
 
 @router.delete("/readings/{reading_id}", status_code=204)
-async def delete_reading(reading_id: int, ctx: MemberContext, session: DbSession) -> Response:
+def delete_reading(reading_id: int, ctx: MemberContext, session: DbSession) -> Response:
     readings.delete_reading(session, ctx, reading_id)
     return Response(status_code=204)

@@ -33,7 +33,12 @@ class Json(JSONResponse):
 
 
 def csv_download(
-    db: Database, ctx: TenantContext, produce: Callable[[Session], Iterator[str]], filename: str
+    db: Database,
+    ctx: TenantContext,
+    produce: Callable[[Session], Iterator[str]],
+    filename: str,
+    *,
+    session: Session,
 ) -> StreamingResponse:
     """Stream CSV from a read-only session of its own (the core's ``tenant_download``)."""
     return tenant_download(
@@ -42,6 +47,7 @@ def csv_download(
         lambda session: (chunk.encode() for chunk in produce(session)),
         filename=filename,
         media_type="text/csv; charset=utf-8",
+        session=session,
     )
 
 

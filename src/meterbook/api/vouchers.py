@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
 
-from meterbook.api.listing import PageParams
+from meterbook.api.listing import page_params
 from meterbook.api.responses import Json, csv_download, upload_text
 from meterbook.api.schemas import VoucherIn, VoucherPatch
 from meterbook.domain import minor_to_money, wh_to_kwh
@@ -15,9 +15,18 @@ from meterbook.domain.insights import price_per_kwh
 from meterbook.models import Voucher
 from meterbook.plans import CSV_IMPORT
 from meterbook.services import transfer, vouchers
-from meterbook.services.common import utcnow
+from meterbook.services.common import Page, utcnow
 from meterbook.services.vouchers import VoucherRow
-from tenantry.web import DbSession, MemberContext, ViewerContext, get_tenancy, requires_feature
+from tenantry.web import (
+    DbSession,
+    MemberContext,
+    ViewerContext,
+    get_tenancy,
+    in_thread,
+    requires_feature,
+)
+
+PageParams = Annotated[Page, Depends(page_params(vouchers.SORTS))]
 
 router = APIRouter(prefix="/api", tags=["meterbook"])
 
@@ -38,7 +47,7 @@ def voucher_out(v: VoucherRow | Voucher) -> dict[str, Any]:
 
 
 @router.get("/vouchers")
-async def list_vouchers(ctx: ViewerContext, session: DbSession, page: PageParams) -> Json:
+def list_vouchers(ctx: ViewerContext, session: DbSession, page: PageParams) -> Json:
     """Vouchers; ``from``/``to`` filter the purchase date, ``sort`` is date, amount or kwh."""
     rows, total = vouchers.list_vouchers(session, page)
     return Json(
@@ -52,7 +61,7 @@ async def list_vouchers(ctx: ViewerContext, session: DbSession, page: PageParams
 
 
 @router.post("/vouchers", status_code=201)
-async def create_voucher(body: VoucherIn, ctx: MemberContext, session: DbSession) -> Json:
+def create_voucher(body: VoucherIn, ctx: MemberContext, session: DbSession) -> Json:
     voucher = vouchers.create_voucher(session, ctx, body.draft())
     return Json(voucher_out(voucher), status_code=201)
 
@@ -60,23 +69,26 @@ async def create_voucher(body: VoucherIn, ctx: MemberContext, session: DbSession
 @router.post("/vouchers/import", dependencies=[Depends(requires_feature(CSV_IMPORT))])
 async def import_vouchers(request: Request, ctx: MemberContext, session: DbSession) -> Json:
     """CSV with ``purchased_on,amount,kwh[,currency,token_number,vendor,notes]``: all or none."""
-    count = transfer.import_vouchers(session, ctx, await upload_text(request))
+    text = await upload_text(request)
+    count = await in_thread(transfer.import_vouchers, session, ctx, text)
     return Json({"imported": count})
 
 
 @router.get("/vouchers.csv")
-async def export_vouchers(ctx: ViewerContext, request: Request) -> StreamingResponse:
+def export_vouchers(ctx: MemberContext, request: Request, session: DbSession) -> StreamingResponse:
     name = f"vouchers-{utcnow():%Y%m%d}.csv"
-    return csv_download(get_tenancy(request).db, ctx, transfer.export_vouchers, name)
+    return csv_download(
+        get_tenancy(request).db, ctx, transfer.export_vouchers, name, session=session
+    )
 
 
 @router.get("/vouchers/{voucher_id}")
-async def get_voucher(voucher_id: int, ctx: ViewerContext, session: DbSession) -> Json:
+def get_voucher(voucher_id: int, ctx: ViewerContext, session: DbSession) -> Json:
     return Json(voucher_out(vouchers.get_voucher(session, ctx, voucher_id)))
 
 
 @router.patch("/vouchers/{voucher_id}")
-async def update_voucher(
+def update_voucher(
     voucher_id: int, body: VoucherPatch, ctx: MemberContext, session: DbSession
 ) -> Json:
     current = vouchers.draft_of(vouchers.get_voucher(session, ctx, voucher_id))
@@ -85,6 +97,6 @@ async def update_voucher(
 
 
 @router.delete("/vouchers/{voucher_id}", status_code=204)
-async def delete_voucher(voucher_id: int, ctx: MemberContext, session: DbSession) -> Response:
+def delete_voucher(voucher_id: int, ctx: MemberContext, session: DbSession) -> Response:
     vouchers.delete_voucher(session, ctx, voucher_id)
     return Response(status_code=204)

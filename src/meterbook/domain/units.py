@@ -35,6 +35,12 @@ def parse_decimal(text: str | Decimal, field: str) -> Decimal:
 def _scaled(value: Decimal, factor: int, places: int, field: str, limit: int) -> int:
     if value < 0:
         raise RuleViolation(field, "must not be negative")
+    # Compare before multiplying: "1e999999" * 1000 overflows the decimal context,
+    # and "1e-999999" * 1000 underflows to a silent 0.
+    if value > Decimal(limit) / factor:
+        raise RuleViolation(field, "is too large")
+    if value and value.adjusted() < -places:
+        raise RuleViolation(field, f"use at most {places} decimal places")
     scaled = value * factor
     if scaled != scaled.to_integral_value():
         raise RuleViolation(field, f"use at most {places} decimal places")

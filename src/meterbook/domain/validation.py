@@ -12,6 +12,8 @@ from meterbook.domain.errors import RuleViolation
 
 # Clocks of phones and servers disagree a little; a reading "now" must not be refused.
 CLOCK_SKEW = timedelta(minutes=5)
+# Nothing metered before this: a year 0001 or 1024 is a typo, and would wreck every balance.
+EARLIEST = date(1900, 1, 1)
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _TOKEN = re.compile(r"^[0-9A-Za-z -]*$")
 
@@ -26,9 +28,17 @@ class MeterPoint:
     ref: int | None = None
 
 
+def check_text(field: str, value: str) -> None:
+    """Text every database stores alike: PostgreSQL refuses NUL characters, SQLite keeps them."""
+    if "\x00" in value:
+        raise RuleViolation(field, "must not contain NUL characters")
+
+
 def check_reading_time(read_at: datetime, now: datetime) -> None:
     if read_at.tzinfo is None:
         raise RuleViolation("read_at", "give the time with its time zone")
+    if read_at.date() < EARLIEST:
+        raise RuleViolation("read_at", f"a reading cannot be before {EARLIEST.isoformat()}")
     if read_at > now + CLOCK_SKEW:
         raise RuleViolation("read_at", "a reading cannot be in the future")
 
@@ -91,10 +101,14 @@ def check_voucher(
     currency: str,
     token_number: str,
     today: date,
+    vendor: str = "",
+    notes: str = "",
 ) -> None:
     """A purchase: not in the future, nothing negative, a three-letter currency code."""
     if purchased_on > today + timedelta(days=1):
         raise RuleViolation("purchased_on", "a purchase cannot be in the future")
+    if purchased_on < EARLIEST:
+        raise RuleViolation("purchased_on", f"a purchase cannot be before {EARLIEST.isoformat()}")
     if amount_minor < 0:
         raise RuleViolation("amount", "must not be negative")
     if energy_wh < 0:
@@ -103,3 +117,5 @@ def check_voucher(
         raise RuleViolation("currency", "use a three-letter code such as ZAR or EUR")
     if not _TOKEN.match(token_number):
         raise RuleViolation("token_number", "use digits, letters, spaces and hyphens only")
+    check_text("vendor", vendor)
+    check_text("notes", notes)

@@ -27,14 +27,21 @@ from tenantry.web.resolution import TenantClaim, resolve_membership
 from tenantry.web.schemas import TokenPair
 
 router = APIRouter(dependencies=[Depends(check_csrf)], tags=["meterbook pages"])
+NO_HOUSEHOLD = "/households/new"  # "create or join a household"
 
 
-def _signed_in(request: Request, pair: TokenPair, slug: str, target: str | None = None) -> Response:
-    """Set the session cookies, with a fresh session id (and so a fresh CSRF token)."""
+def _signed_in(
+    request: Request, pair: TokenPair, slug: str | None, target: str | None = None
+) -> Response:
+    """Set the session cookies, with a fresh session id (and so a fresh CSRF token).
+
+    Without a household (``slug=None``) the person lands on "create or join a household".
+    """
     policy = policy_of(request)
     cookies = policy.session(pair.access_token, pair.refresh_token)
     cookies.append(policy.header(SID, new_sid(), 400 * 86_400))
-    return see_other(safe_next(target, f"/t/{slug}/dashboard"), cookies)
+    landing = f"/t/{slug}/dashboard" if slug else NO_HOUSEHOLD
+    return see_other(safe_next(target, landing) if slug else landing, cookies)
 
 
 def _slug(session: DbSession, tenant_id: uuid.UUID) -> str:
@@ -51,15 +58,16 @@ async def home(request: Request, session: DbSession) -> Response:
     tenant_id: uuid.UUID
     try:
         claims = tenancy.tokens.verify(token)
+        accounts.check_session(session, claims.user_id, claims.session_version)
         tenant_id = resolve_membership(
             session, TenantClaim("token", tenant_id=claims.tenant_id), claims.user_id
         ).tenant_id
     except AuthenticationFailed:
         return see_other("/signin")
-    except TenantryError:  # left or removed since: go to another household
+    except TenantryError:  # no household, or left or removed since: go to another one
         fallback = accounts.default_tenant(session, claims.user_id)
         if fallback is None:
-            return see_other("/households/new")
+            return see_other(NO_HOUSEHOLD)
         tenant_id = fallback
     return see_other(f"/t/{_slug(session, tenant_id)}/dashboard")
 
@@ -81,9 +89,6 @@ async def signin(request: Request, session: DbSession) -> Response:
             email=fields.get("email", ""),
             password=fields.get("password", ""),
         )
-        tenant_id = accounts.default_tenant(session, user.id)
-        if tenant_id is None:
-            raise AuthenticationFailed("wrong email or password")
     except AuthenticationFailed as exc:
         values = {"email": fields.get("email", "")}
         return render(
@@ -94,8 +99,10 @@ async def signin(request: Request, session: DbSession) -> Response:
             values=values,
             error=exc.message,
         )
+    tenant_id = accounts.default_tenant(session, user.id)
     pair = tenancy.issue_tokens(session, user.id, tenant_id)
-    return _signed_in(request, pair, _slug(session, tenant_id), fields.get("next"))
+    slug = _slug(session, tenant_id) if tenant_id else None
+    return _signed_in(request, pair, slug, fields.get("next"))
 
 
 @router.get("/signup")
@@ -119,6 +126,8 @@ async def signup(request: Request, session: DbSession) -> Response:
             display_name=values["display_name"],
             invite_code=values["invite_code"].strip() or None,
             tenant_name=values["tenant_name"] or None,
+            default_tenant_name=tenancy.config.default_tenant_name,
+            tenant_kind=tenancy.config.default_tenant_kind,
         )
     except (ValidationFailed, Conflict, InvalidInvite) as exc:
         session.rollback()
@@ -159,9 +168,17 @@ async def join(request: Request, session: DbSession, claims: CurrentClaims) -> R
     return _signed_in(request, pair, _slug(session, membership.tenant_id))
 
 
+def _alone(session: DbSession, user_id: int) -> bool:
+    return accounts.default_tenant(session, user_id) is None
+
+
 @router.get("/households/new")
-async def new_household_form(request: Request, claims: CurrentClaims) -> Response:
-    return render(request, "household_new.html", values={}, error=None)
+async def new_household_form(
+    request: Request, session: DbSession, claims: CurrentClaims
+) -> Response:
+    """Another household; for a person in none, "create or join a household"."""
+    alone = _alone(session, claims.user_id)
+    return render(request, "household_new.html", values={}, error=None, alone=alone)
 
 
 @router.post("/households/new")
@@ -175,7 +192,12 @@ async def new_household(request: Request, session: DbSession, claims: CurrentCla
         )
     except ValidationFailed as exc:
         return render(
-            request, "household_new.html", status=422, values={"name": name}, error=exc.message
+            request,
+            "household_new.html",
+            status=422,
+            values={"name": name},
+            error=exc.message,
+            alone=_alone(session, claims.user_id),
         )
     pair = get_tenancy(request).issue_tokens(session, claims.user_id, tenant.id)
     return _signed_in(request, pair, tenant.slug)

@@ -57,7 +57,7 @@ def error_page(request: Request, exc: Exception) -> Response:
         return RedirectResponse(f"/signin?next={quote(target)}", status_code=303)
     status, message = _status_message(exc)
     if status >= 500:
-        log.error("error page for %s: %r", type(exc).__name__, exc)
+        log.error("error page for %s", type(exc).__name__)
     return render(
         request,
         "error.html",

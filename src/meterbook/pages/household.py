@@ -1,4 +1,4 @@
-"""Household settings: rename, members and roles, invite codes, export, leave."""
+"""Household settings: rename, members and roles, invite codes, export, leave, delete."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from meterbook.pages.csrf import check_csrf
 from meterbook.pages.deps import NavDep, form_fields, see_other
 from meterbook.pages.plan import plan_section
 from meterbook.pages.render import Nav, render
-from tenantry import invites, plans, tenants
+from tenantry import invites, plans, retention, tenants
 from tenantry.context import TenantContext
 from tenantry.errors import NotFound, ValidationFailed
 from tenantry.plans import PlanChangeRefused
@@ -69,6 +69,7 @@ def _page(
         }.get(msg),
         plan=plan_section(request, session, ctx, error=plan_error),
         active="household",
+        grace_days=get_tenancy(request).config.deletion_grace.days,
     )
 
 
@@ -193,4 +194,30 @@ async def leave(request: Request, ctx: ViewerContext, session: DbSession) -> Res
 async def export(request: Request, ctx: MemberContext, session: DbSession) -> StreamingResponse:
     """Everything the household holds, as the core's JSON export document."""
     tenant = tenants.get_tenant(session, ctx.tenant_id)
-    return export_download(get_tenancy(request).db, ctx, prefix="meterbook", slug=tenant.slug)
+    return export_download(
+        get_tenancy(request).db, ctx, prefix="meterbook", slug=tenant.slug, session=session
+    )
+
+
+@router.post("/household/delete")
+async def delete(request: Request, ctx: OwnerContext, nav: NavDep, session: DbSession) -> Response:
+    """Delete the household once its name is typed; an owner can restore it for a while."""
+    typed = (await form_fields(request)).get("confirm", "")[:200]
+    try:
+        retention.delete_tenant(
+            session,
+            tenant_id=ctx.tenant_id,
+            actor_id=ctx.user_id,
+            confirm=typed,
+            grace=get_tenancy(request).config.deletion_grace,
+        )
+    except ValidationFailed:
+        return _page(
+            request,
+            ctx,
+            nav,
+            session,
+            status=422,
+            error="To delete the household, type its name exactly as shown.",
+        )
+    return see_other("/account?msg=deleted")

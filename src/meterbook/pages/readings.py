@@ -81,9 +81,11 @@ async def add(request: Request, ctx: MemberContext, nav: NavDep, session: DbSess
 
 
 @router.get("/readings.csv")
-async def export_csv(request: Request, ctx: ViewerContext) -> StreamingResponse:
+async def export_csv(request: Request, ctx: MemberContext, session: DbSession) -> StreamingResponse:
     name = f"readings-{utcnow():%Y%m%d}.csv"
-    return csv_download(get_tenancy(request).db, ctx, transfer.export_readings, name)
+    return csv_download(
+        get_tenancy(request).db, ctx, transfer.export_readings, name, session=session
+    )
 
 
 @router.post("/readings/import", dependencies=[Depends(requires_feature(CSV_IMPORT))])

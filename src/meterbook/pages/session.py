@@ -18,7 +18,7 @@ from meterbook.pages.csrf import HEADER, SAFE, SID_STATE, new_sid, valid
 from tenantry import accounts
 from tenantry.errors import AuthenticationFailed, TenantryError
 from tenantry.security.refresh import rotate_refresh
-from tenantry.web import Tenancy
+from tenantry.web import Tenancy, in_thread
 from tenantry.web.resolution import TenantClaim, resolve_membership
 
 _API = re.compile(r"^(/t/[^/]+)?/api/")
@@ -56,8 +56,7 @@ class WebSessionMiddleware:
                 return
         renewable = not is_api and not path.startswith(_NO_RENEWAL) and REFRESH in cookies
         if renewable and (not access or not self._verifies(access)):
-            async with self.tenancy.db_turn():
-                renewed = self._renew(cookies[REFRESH])
+            renewed = await in_thread(self._renew, cookies[REFRESH])
             set_cookies += renewed or self.policy.cleared()
             cookies.pop(self.policy.access, None)
             if renewed:
@@ -96,16 +95,16 @@ class WebSessionMiddleware:
                 record = rotate_refresh(session, refresh)
             except AuthenticationFailed:
                 return None
-            tenant_id: uuid.UUID
+            tenant_id: uuid.UUID | None
             try:
                 tenant_id = resolve_membership(
                     session, TenantClaim("refresh", tenant_id=record.tenant_id), record.user_id
                 ).tenant_id
+            except AuthenticationFailed:  # the account is gone
+                return None
             except TenantryError:  # removed, or the household is gone: land in another one
-                fallback = accounts.default_tenant(session, record.user_id)
-                if fallback is None:
-                    return None
-                tenant_id = fallback
+                # None: no household left; the session goes on, to create or join one.
+                tenant_id = accounts.default_tenant(session, record.user_id)
             try:
                 pair = self.tenancy.issue_tokens(
                     session, record.user_id, tenant_id, family_id=record.family_id

@@ -91,9 +91,11 @@ async def add(request: Request, ctx: MemberContext, nav: NavDep, session: DbSess
 
 
 @router.get("/vouchers.csv")
-async def export_csv(request: Request, ctx: ViewerContext) -> StreamingResponse:
+async def export_csv(request: Request, ctx: MemberContext, session: DbSession) -> StreamingResponse:
     name = f"vouchers-{utcnow():%Y%m%d}.csv"
-    return csv_download(get_tenancy(request).db, ctx, transfer.export_vouchers, name)
+    return csv_download(
+        get_tenancy(request).db, ctx, transfer.export_vouchers, name, session=session
+    )
 
 
 @router.post("/vouchers/import", dependencies=[Depends(requires_feature(CSV_IMPORT))])

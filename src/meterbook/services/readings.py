@@ -12,7 +12,12 @@ from sqlalchemy.orm import Session, aliased
 
 from meterbook.domain import RuleViolation
 from meterbook.domain.records import ReadingDraft
-from meterbook.domain.validation import MeterPoint, check_order, check_reading_time
+from meterbook.domain.validation import (
+    MeterPoint,
+    check_order,
+    check_reading_time,
+    check_text,
+)
 from meterbook.models import Reading
 from meterbook.services.common import Page, day_after, day_start, invalid, utcnow
 from tenantry.context import TenantContext
@@ -171,6 +176,7 @@ def neighbours(
 def _check(session: Session, draft: ReadingDraft, exclude_id: int | None = None) -> None:
     try:
         check_reading_time(draft.read_at, utcnow())
+        check_text("note", draft.note)
         previous, following = neighbours(session, draft.read_at, exclude_id)
         check_order(
             previous, MeterPoint(draft.read_at, draft.meter_wh, draft.is_replacement), following

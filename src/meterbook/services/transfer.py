@@ -19,10 +19,16 @@ from meterbook.domain.csvfile import (
     write_csv,
 )
 from meterbook.domain.records import reading_from_row, voucher_from_row
-from meterbook.domain.validation import MeterPoint, check_reading_time, sequence_errors
+from meterbook.domain.validation import (
+    MeterPoint,
+    check_reading_time,
+    check_text,
+    sequence_errors,
+)
 from meterbook.models import Reading, Voucher
 from meterbook.services.common import utcnow
 from meterbook.services.vouchers import check as check_voucher
+from tenantry import audit
 from tenantry.context import TenantContext
 from tenantry.errors import ValidationFailed
 
@@ -52,6 +58,7 @@ def import_readings(session: Session, ctx: TenantContext, text: str) -> int:
     for line, draft in records:
         try:
             check_reading_time(draft.read_at, now)
+            check_text("note", draft.note)
         except RuleViolation as exc:
             errors.append(RowError(line, exc.field, exc.message))
     stored = [
@@ -76,6 +83,14 @@ def import_readings(session: Session, ctx: TenantContext, text: str) -> int:
         for _, d in records
     )
     session.flush()
+    audit.record(
+        session,
+        "data.imported",
+        tenant_id=ctx.tenant_id,
+        actor_id=ctx.user_id,
+        target="readings",
+        rows=len(records),
+    )
     return len(records)
 
 
@@ -94,6 +109,14 @@ def import_vouchers(session: Session, ctx: TenantContext, text: str) -> int:
         raise _refuse(errors)
     session.add_all(Voucher(created_by=ctx.user_id, **asdict(draft)) for _, draft in records)
     session.flush()
+    audit.record(
+        session,
+        "data.imported",
+        tenant_id=ctx.tenant_id,
+        actor_id=ctx.user_id,
+        target="vouchers",
+        rows=len(records),
+    )
     return len(records)
 
 

@@ -73,6 +73,8 @@ def check(draft: VoucherDraft) -> None:
             currency=draft.currency,
             token_number=draft.token_number,
             today=utcnow().date(),
+            vendor=draft.vendor,
+            notes=draft.notes,
         )
     except RuleViolation as exc:
         raise invalid(exc) from exc

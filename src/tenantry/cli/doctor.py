@@ -37,12 +37,13 @@ def doctor(
     from sqlalchemy.exc import SQLAlchemyError
 
     from tenantry.citus import citus_ddl
-    from tenantry.doctor import diagnose
+    from tenantry.doctor import diagnose, model_columns
     from tenantry.inspection import UnknownRole
 
     engine = _engine(database_url)
+    _load_models()
     try:
-        report = diagnose(engine, app_role=app_role, schema=schema)
+        report = diagnose(engine, app_role=app_role, schema=schema, models=model_columns())
     except UnknownRole as exc:
         _fail(str(exc))
     except SQLAlchemyError as exc:
@@ -103,6 +104,14 @@ def _engine(url: str) -> Engine:
         return create_engine(parsed, poolclass=NullPool, connect_args=connect_args)
     except (ArgumentError, NoSuchModuleError, ValueError) as exc:
         _fail(f"bad database URL: {_first_line(exc)}")
+
+
+def _load_models() -> None:
+    """Import the models of every installed app (entry points ``tenantry.models``)."""
+    from importlib.metadata import entry_points
+
+    for point in entry_points(group="tenantry.models"):
+        point.load()
 
 
 def _safe(url: str) -> str:

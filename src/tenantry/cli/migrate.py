@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 
@@ -17,13 +19,26 @@ def migrate(
         envvar="TENANTRY_APP_ROLE",
         help="PostgreSQL: grant this runtime role its row privileges (run as the owner).",
     ),
+    app_dir: Path | None = typer.Option(
+        None,
+        "--app",
+        envvar="TENANTRY_MIGRATIONS",
+        help="Your app's migrations (tenantry migrations init), applied after the core's.",
+    ),
 ) -> None:
-    """Bring the core schema to the newest revision."""
+    """Bring the core schema (and, with --app, your app's) to the newest revision."""
+    from alembic.util import CommandError
+
     from tenantry.db import make_engine
     from tenantry.migrations.runner import migrate_database
 
     engine = make_engine(database_url)
-    migrate_database(engine, app_role=app_role)
+    try:
+        migrate_database(engine, app_role=app_role, app_dir=app_dir)
+    except (CommandError, FileNotFoundError) as exc:
+        engine.dispose()
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
     if app_role and engine.dialect.name == "postgresql":
         typer.echo(f"granted {app_role} its privileges")
     engine.dispose()

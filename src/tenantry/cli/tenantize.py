@@ -23,7 +23,9 @@ def tenantize(
     apply_: bool = typer.Option(False, "--apply", help="Back up, convert and verify."),
     rollback: bool = typer.Option(False, "--rollback", help="Restore the backup."),
     verify_only: bool = typer.Option(False, "--verify", help="Verify a converted database."),
-    backup_path: Path | None = typer.Option(None, "--backup", help="Where the backup goes."),
+    backup_path: Path | None = typer.Option(
+        None, "--backup", help="Where the backup goes (--rollback: which one to restore)."
+    ),
     report_path: Path | None = typer.Option(None, "--report", help="Write a JSON report here."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
     force: bool = typer.Option(False, "--force", help="--init: overwrite the mapping file."),
@@ -80,6 +82,8 @@ def _run(
     quiet: bool,
     force: bool,
 ) -> int:
+    from sqlalchemy.engine import make_url
+
     from tenantry.migrate import (
         TenantizeError,
         apply,
@@ -93,15 +97,23 @@ def _run(
         state,
         verify,
     )
+    from tenantry.migrate.backup import check_backup
+    from tenantry.migrate.engine import reading_engine
     from tenantry.migrate.plan import Plan
     from tenantry.migrate.progress import Reporter
     from tenantry.migrate.report import as_json, print_plan, print_verification, write_json
 
-    engine = conversion_engine(url)
+    mapping = None
+    if not (init or rollback):
+        if mapping_path is None:
+            raise TenantizeError("--map is required (tenantize --init drafts one)")
+        mapping = load_mapping(mapping_path)
+    # --init and the dry run only read: an engine that cannot write (nor switch to WAL).
+    engine = conversion_engine(url) if apply_ or rollback or verify_only else reading_engine(url)
     try:
         if init:
             with engine.connect() as conn:
-                text = draft_mapping(conn, engine.url.render_as_string(hide_password=True))
+                text = draft_mapping(conn, make_url(url).render_as_string(hide_password=True))
             if mapping_path is None:
                 sys.stdout.write(text)
             elif mapping_path.exists() and not force:
@@ -113,14 +125,15 @@ def _run(
         if rollback:
             with engine.connect() as conn:
                 run = state.get(conn, state.RUN)
+                conn.rollback()
             source = backup_path or (Path(run[1]["backup"]) if run else None)
             if source is None:
                 raise TenantizeError("no conversion recorded here; name the backup with --backup")
-            console.print(restore(engine, source))
+            record = check_backup(engine, source, run[1].get("backup_record") if run else None)
+            journal = record.get("journal_mode")
+            console.print(restore(engine, source.resolve(), journal_mode=journal))
             return 0
-        if mapping_path is None:
-            raise TenantizeError("--map is required (tenantize --init drafts one)")
-        mapping = load_mapping(mapping_path)
+        assert mapping is not None
         with engine.connect() as conn:
             status = state.run_status(conn)
             run = state.get(conn, state.RUN)
@@ -160,6 +173,8 @@ def _run(
             checks = verify(engine, mapping, result_apply.plan, reporter)
             if checks.ok:
                 finish(engine, result_apply.plan, reporter)
+                if result_apply.plan.shapes:  # the target tables, checked as they were built
+                    checks = verify(engine, mapping, result_apply.plan, reporter)
         print_verification(console, checks)
         if report_path:
             write_json(

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from tenantry.migrate import faults, postgres_convert, sqlite_convert, state
-from tenantry.migrate.backup import backup
+from tenantry.migrate.backup import backup, sqlite_journal_mode, sqlite_path, write_manifest
 from tenantry.migrate.checksum import table_checksum
 from tenantry.migrate.errors import ProblemsFound, TenantizeError
 from tenantry.migrate.mapping import Mapping, ProblemKind, Reference
@@ -57,10 +57,17 @@ def apply(
     if status is None:
         if plan.blocking:
             raise ProblemsFound(f"{len(plan.blocking)} problem(s) need a policy; see the dry run")
+        backup_path = backup_path.resolve()  # a rollback may run from another directory
+        journal = (
+            sqlite_journal_mode(sqlite_path(engine.url))
+            if engine.dialect.name == "sqlite"
+            else None
+        )
         reporter.step(f"backup: {backup(engine, backup_path)}")
+        record = write_manifest(engine, backup_path, journal)
         result.backup = str(backup_path)
         faults.checkpoint("backup")
-        _snapshot(engine, plan, mapping, str(backup_path), reporter)
+        _snapshot(engine, plan, mapping, record, reporter)
     else:
         assert run is not None
         result.backup = run[1].get("backup")
@@ -78,10 +85,16 @@ def apply(
 
 
 def finish(engine: Engine, plan: Plan, reporter: Reporter) -> None:
-    """The last step, after verification: row-level security (PostgreSQL), then done."""
+    """The last steps, after verification: in target mode each table becomes the app's,
+    then row-level security (PostgreSQL), then done."""
+    with engine.connect() as conn:
+        finished = state.run_status(conn) == "done"
+        conn.rollback()
+    if finished:
+        return
+    if plan.shapes:
+        _reshape(engine, plan, reporter)
     with engine.begin() as conn:
-        if state.run_status(conn) == "done":
-            return
         if engine.dialect.name == "postgresql":
             postgres_convert.enable_rls(conn, plan.order)
             reporter.step("row-level security enabled and forced on every owned table")
@@ -90,8 +103,28 @@ def finish(engine: Engine, plan: Plan, reporter: Reporter) -> None:
         faults.checkpoint("finish (uncommitted)")
 
 
+def _reshape(engine: Engine, plan: Plan, reporter: Reporter) -> None:
+    from tenantry.migrate.target import Shape, reshape, target_tables
+
+    assert plan.target is not None
+    tables = target_tables(plan.target)
+    for name in plan.order:
+        if name not in plan.shapes:
+            continue
+        with engine.begin() as conn:
+            if state.done(conn, f"target:{name}"):
+                continue
+            shape = Shape(**plan.shapes[name])
+            users = set(conn.exec_driver_sql("SELECT id FROM tenantry_users").scalars())
+            rows = reshape(conn, shape, tables[shape.into], users)
+            state.put(conn, f"target:{name}", "done", {"rows": rows, "into": shape.into})
+            faults.checkpoint(f"reshape {name} (uncommitted)")
+        faults.checkpoint(f"reshape {name}")
+        reporter.step(f"{name} is now {plan.target}'s {shape.into} ({rows:,} rows)")
+
+
 def _snapshot(
-    engine: Engine, plan: Plan, mapping: Mapping, backup_path: str, reporter: Reporter
+    engine: Engine, plan: Plan, mapping: Mapping, record: dict[str, Any], reporter: Reporter
 ) -> None:
     """Counts and checksums of every original column, taken before the first change."""
     rows: dict[str, state.Snapshot] = {}
@@ -105,7 +138,12 @@ def _snapshot(
     with engine.begin() as conn:
         state.ensure_tables(conn)
         state.save_snapshot(conn, rows)
-        info = {"fingerprint": plan.fingerprint, "plan": plan.to_dict(), "backup": backup_path}
+        info = {
+            "fingerprint": plan.fingerprint,
+            "plan": plan.to_dict(),
+            "backup": record["backup"],
+            "backup_record": record,  # checksum and source: rollback checks them
+        }
         state.put(conn, state.RUN, "converting", info)
         faults.checkpoint("snapshot (uncommitted)")
     faults.checkpoint("snapshot")

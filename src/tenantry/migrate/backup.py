@@ -4,16 +4,24 @@ SQLite: an online copy through SQLite's backup API (consistent even while the
 app reads). PostgreSQL: a ``pg_dump`` custom-format archive of the database;
 rollback restores it with ``pg_restore --clean`` in one transaction, then drops
 the tables tenantize added.
+
+Every backup has a manifest beside it (``<backup>.tenantize.json``): its SHA-256,
+the identity of the database it was taken from and (SQLite) that database's
+journal mode. Rollback restores a backup only if both still match: a file that
+merely has the recorded name, or the backup of another database, is refused.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import sqlite3
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL, make_url
@@ -38,6 +46,97 @@ def sqlite_path(url: URL) -> Path:
     return Path(url.database)
 
 
+MANIFEST_SUFFIX = ".tenantize.json"
+
+
+def manifest_path(backup_path: Path) -> Path:
+    return backup_path.with_name(backup_path.name + MANIFEST_SUFFIX)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sqlite_journal_mode(path: Path) -> str | None:
+    """The journal mode of an existing SQLite file, read without changing anything."""
+    if not path.is_file():
+        return None
+    con = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+    try:
+        return str(con.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+    finally:
+        con.close()
+
+
+def database_identity(engine: Engine) -> str:
+    """What names this database: its absolute path (SQLite), or its server, name and oid."""
+    url = engine.url
+    if url.get_backend_name() == "sqlite":
+        return f"sqlite:{sqlite_path(url).resolve()}"
+    with engine.connect() as conn:
+        oid = conn.exec_driver_sql(
+            "SELECT oid FROM pg_database WHERE datname = current_database()"
+        ).scalar()
+        conn.rollback()
+    where = url.set(password=None, username=None, drivername="postgresql")
+    return f"{where.render_as_string(hide_password=True)} (oid {oid})"
+
+
+def write_manifest(engine: Engine, target: Path, journal_mode: str | None) -> dict[str, Any]:
+    """Record what the backup at ``target`` is; returns the record (kept with the run too)."""
+    record = {
+        "backup": str(target.resolve()),
+        "sha256": file_sha256(target),
+        "source": database_identity(engine),
+        "journal_mode": journal_mode,
+        "taken_at": datetime.now(UTC).isoformat(),
+    }
+    manifest_path(target).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    return record
+
+
+def check_backup(engine: Engine, source: Path, recorded: dict[str, Any] | None) -> dict[str, Any]:
+    """The manifest of ``source`` if it is a backup of this very database, else an error.
+
+    ``recorded`` is what the conversion kept in the database (``None`` once it is gone).
+
+    Raises:
+        TenantizeError: no such file, no record of it, another file, another database.
+    """
+    source = source.resolve()
+    if not source.is_file():
+        raise TenantizeError(f"no backup at {source}")
+    found = manifest_path(source)
+    manifest: dict[str, Any] | None = None
+    if found.is_file():
+        try:
+            manifest = json.loads(found.read_text(encoding="utf-8"))
+        except (ValueError, OSError):
+            manifest = None
+    expected = recorded if recorded and recorded.get("sha256") else manifest
+    if expected is None:
+        raise TenantizeError(
+            f"{source} has no tenantize manifest ({found.name}) and this database records no "
+            "backup: nothing says it is a backup of this database; refusing to restore it"
+        )
+    if file_sha256(source) != expected.get("sha256"):
+        raise TenantizeError(
+            f"{source} is not the backup tenantize took of this database (its checksum "
+            f"differs from the one recorded for {expected.get('backup')}); refusing to restore it"
+        )
+    here = database_identity(engine)
+    if expected.get("source") != here:
+        raise TenantizeError(
+            f"{source} is a backup of {expected.get('source')}, not of {here}; refusing to "
+            "restore it"
+        )
+    return dict(expected)
+
+
 def backup(engine: Engine, target: Path) -> str:
     """Copy the whole database to ``target``; returns a sentence saying what was made."""
     url = engine.url
@@ -57,8 +156,12 @@ def backup(engine: Engine, target: Path) -> str:
     return f"PostgreSQL pg_dump custom-format archive at {target}"
 
 
-def restore(engine: Engine, source: Path) -> str:
-    """Put the database back as it was in ``source``; returns what was done."""
+def restore(engine: Engine, source: Path, *, journal_mode: str | None = None) -> str:
+    """Put the database back as it was in ``source``; returns what was done.
+
+    ``journal_mode`` (SQLite): the mode the database had before the conversion, set
+    again after the copy. Check the backup first (:func:`check_backup`).
+    """
     if not source.exists():
         raise TenantizeError(f"no backup at {source}")
     url = engine.url
@@ -69,6 +172,10 @@ def restore(engine: Engine, source: Path) -> str:
             src.backup(dst)  # one transaction on the destination: all or nothing
         src.close()
         dst.close()
+        if journal_mode and journal_mode.isalpha():
+            con = sqlite3.connect(target)
+            con.execute(f"PRAGMA journal_mode={journal_mode}")
+            con.close()
         return f"restored {target} from {source}"
     with engine.begin() as conn:
         # The converted tables carry constraints the archive does not know; drop them all

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Connection
 
 from tenantry.migrate.errors import MappingError
-from tenantry.migrate.schema import TableInfo, app_tables, table_info
+from tenantry.migrate.schema import TableInfo, app_tables, password_column, table_info
 
 _HEADER = """\
 # tenantize mapping, drafted by `tenantry tenantize --init` from {source}.
@@ -54,13 +54,16 @@ def draft_mapping(conn: Connection, source: str) -> str:
     """A mapping TOML for the database on ``conn``, with comments where it guessed."""
     infos = {n: table_info(conn, n) for n in app_tables(conn)}
     users = _users_table(infos)
-    optional = "".join(
+    password = password_column(users.columns)
+    optional = (
+        f'password_hash = "{password}"   # checked at sign-in (argon2, bcrypt, PBKDF2), '
+        "rehashed to argon2 on the first one\n"
+        if password
+        else "# REVIEW: no password column found; every user will have to reset their password\n"
+    )
+    optional += "".join(
         f'{key} = "{col}"\n'
-        for key, col in (
-            ("password_hash", "password_hash"),
-            ("display_name", "name"),
-            ("created_at", "created_at"),
-        )
+        for key, col in (("display_name", "name"), ("created_at", "created_at"))
         if col in users.columns
     )
     lines = [

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine
+import sqlite3
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
 
 from tenantry.db import make_engine
+from tenantry.migrate.backup import sqlite_journal_mode
 from tenantry.migrate.errors import TenantizeError
 
 
@@ -14,8 +18,9 @@ def conversion_engine(url: str) -> Engine:
 
     On SQLite, foreign-key enforcement is off (the 12-step ALTER procedure
     requires it while tables are swapped), ``legacy_alter_table`` keeps a rename
-    from rewriting other tables' references, WAL keeps batch commits cheap and
-    every transaction starts with ``BEGIN IMMEDIATE``.
+    from rewriting other tables' references, the journal mode stays the one the
+    database has (tenantry's engines would switch it to WAL for good) and every
+    transaction starts with ``BEGIN IMMEDIATE``.
     """
     try:
         parsed = make_url(url)
@@ -26,9 +31,15 @@ def conversion_engine(url: str) -> Engine:
         parsed = parsed.set(drivername="postgresql+psycopg")
     if backend not in ("sqlite", "postgresql"):
         raise TenantizeError(f"tenantize converts SQLite and PostgreSQL databases, not {backend}")
+    journal = (
+        sqlite_journal_mode(Path(parsed.database))
+        if backend == "sqlite" and parsed.database
+        else None
+    )
     return make_engine(
         parsed.render_as_string(hide_password=False),
         sqlite_pragmas={
+            "journal_mode": journal or "DELETE",
             "foreign_keys": "OFF",
             "legacy_alter_table": "ON",
             # The rebuilt tables' (tenant_id, id) keys arrive in random order: a 256 MB
@@ -36,3 +47,20 @@ def conversion_engine(url: str) -> Engine:
             "cache_size": "-262144",
         },
     )
+
+
+def reading_engine(url: str) -> Engine:
+    """An engine that cannot change the database: ``--init`` and the dry run use it.
+
+    SQLite opens the file read-only (a missing file is an error, not a new database);
+    PostgreSQL transactions are ``READ ONLY``.
+    """
+    engine = conversion_engine(url)
+    if engine.dialect.name != "sqlite":
+        return engine.execution_options(postgresql_readonly=True)
+    path = Path(engine.url.database or "")
+    engine.dispose()
+    if not path.is_file():
+        raise TenantizeError(f"no SQLite database at {path}")
+    uri = f"{path.absolute().as_uri()}?mode=ro"
+    return create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True))

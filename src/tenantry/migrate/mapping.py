@@ -27,6 +27,8 @@ class ProblemKind(StrEnum):
     MIXED_PARENTS = "mixed_parents"  # the row's parents belong to different users
     EMAIL_COLLISION = "email_collision"  # two users' emails are equal once trimmed and case-folded
     INVALID_EMAIL = "invalid_email"  # empty, or no '@'
+    PASSWORD_FORMAT = "password_format"  # noqa: S105 - a hash format tenantry cannot check
+    UNCONVERTIBLE = "unconvertible"  # target mode: a value the target column cannot take
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +39,7 @@ class Policy:
     (by slug) or the personal tenant of a legacy user (by email). ``owner`` (mixed
     parents) keeps the tenant of the ownership path. ``suffix`` (email collisions)
     keeps the address for the lowest user id and gives the others ``local+legacy-<id>@domain``.
+    ``reset`` (password formats) imports the account without a usable password.
     """
 
     action: str = "fail"
@@ -53,6 +56,8 @@ _ALLOWED = {
     ProblemKind.MIXED_PARENTS: {"fail", "assign", "owner"},
     ProblemKind.EMAIL_COLLISION: {"fail", "suffix"},
     ProblemKind.INVALID_EMAIL: {"fail"},
+    ProblemKind.PASSWORD_FORMAT: {"fail", "reset"},
+    ProblemKind.UNCONVERTIBLE: {"fail"},
 }
 
 
@@ -69,6 +74,24 @@ class Reference:
 
 
 @dataclass(frozen=True, slots=True)
+class ColumnRule:
+    """Target mode: where one column of the target app's table gets its value.
+
+    ``source`` names the legacy column (converted to the target column's type, times
+    ``scale``: 1000 for kWh -> Wh, 100 for an amount -> minor units); ``value`` is a
+    constant instead; ``default`` replaces a NULL (``"now"``: the time of conversion).
+    """
+
+    target: str
+    source: str | None = None
+    scale: int | None = None
+    value: Any = None
+    has_value: bool = False
+    default: Any = None
+    has_default: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class TableRule:
     """How one table is treated: owned (through ``owner``) or global."""
 
@@ -76,6 +99,9 @@ class TableRule:
     is_global: bool = False
     owner: Reference | None = None  # table == the users table: a direct user column
     references: tuple[Reference, ...] = ()  # parents that must share the row's tenant
+    into: str | None = None  # target mode: the target app's table (default: the same name)
+    columns: tuple[ColumnRule, ...] = ()  # target mode: target column <- legacy column
+    drop: tuple[str, ...] = ()  # target mode: legacy columns knowingly left behind
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +131,7 @@ class Mapping:
     tenant_name: str = "{email}"
     tenant_kind: str = "personal"
     extra_tenants: dict[str, ExtraTenant] = field(default_factory=dict)
+    target: str | None = None  # an installed app (entry point ``tenantry.models``)
 
     @property
     def owned(self) -> list[TableRule]:
@@ -139,7 +166,14 @@ def load_mapping(path: Path) -> Mapping:
 
 def parse_mapping(data: dict[str, Any]) -> Mapping:
     """Validate the parsed TOML ``data`` and build a :class:`Mapping`."""
-    _only(data, {"version", "users", "tenants", "tables", "policies", "extra_tenants"}, "top level")
+    _only(
+        data,
+        {"version", "target", "users", "tenants", "tables", "policies", "extra_tenants"},
+        "top level",
+    )
+    target = data.get("target")
+    if target is not None and (not isinstance(target, str) or not _IDENT.match(target)):
+        raise MappingError('target must name an installed app, e.g. target = "meterbook"')
     if data.get("version", 1) != 1:
         raise MappingError("only mapping version 1 is understood")
     users = _users(_table(data, "users"))
@@ -163,7 +197,12 @@ def parse_mapping(data: dict[str, Any]) -> Mapping:
                 raise MappingError(f"[tables.{rule.name}]: {ref} names an undeclared table")
             if ref is not None and ref.table in tables and tables[ref.table].is_global:
                 raise MappingError(f"[tables.{rule.name}]: {ref} leads to a global table")
-    return Mapping(users, tables, policies, name, kind, extra)
+    shaped = [r.name for r in tables.values() if r.columns or r.into or r.drop]
+    if shaped and target is None:
+        raise MappingError(
+            f"[tables.{shaped[0]}]: columns, into and drop need a target app (target = ...)"
+        )
+    return Mapping(users, tables, policies, name, kind, extra, target)
 
 
 def _only(section: dict[str, Any], allowed: set[str], where: str) -> None:
@@ -214,9 +253,9 @@ def _rule(name: str, spec: Any, users_table: str) -> TableRule:
     _ident(name, "[tables]")
     if not isinstance(spec, dict):
         raise MappingError(f"[tables.{name}] must be a table")
-    _only(spec, {"global", "owner", "references"}, f"[tables.{name}]")
+    _only(spec, {"global", "owner", "references", "into", "columns", "drop"}, f"[tables.{name}]")
     if spec.get("global"):
-        if "owner" in spec or "references" in spec:
+        if set(spec) - {"global"}:
             raise MappingError(f"[tables.{name}]: a global table has no owner or references")
         return TableRule(name, is_global=True)
     owner_spec = spec.get("owner")
@@ -231,7 +270,39 @@ def _rule(name: str, spec: Any, users_table: str) -> TableRule:
         else _reference(owner_spec, f"[tables.{name}] owner")
     )
     refs = tuple(_reference(r, f"[tables.{name}] references") for r in spec.get("references", []))
-    return TableRule(name, owner=owner, references=refs)
+    into = _ident(spec["into"], f"[tables.{name}] into") if "into" in spec else None
+    columns = tuple(
+        _column(target, value, f"[tables.{name}.columns]")
+        for target, value in dict(spec.get("columns", {})).items()
+    )
+    drop = tuple(_ident(c, f"[tables.{name}] drop") for c in spec.get("drop", []))
+    return TableRule(name, owner=owner, references=refs, into=into, columns=columns, drop=drop)
+
+
+def _column(target: str, spec: Any, where: str) -> ColumnRule:
+    _ident(target, where)
+    if isinstance(spec, str):
+        return ColumnRule(target, _ident(spec, f"{where} {target}"))
+    if not isinstance(spec, dict):
+        raise MappingError(
+            f'{where} {target}: write "legacy_column" or {{ from = "legacy_column", '
+            "scale = 1000, default = ... }} or {{ value = ... }}"
+        )
+    _only(spec, {"from", "scale", "value", "default"}, f"{where} {target}")
+    if ("from" in spec) == ("value" in spec):
+        raise MappingError(f"{where} {target}: give exactly one of from or value")
+    scale = spec.get("scale")
+    if scale is not None and (not isinstance(scale, int) or isinstance(scale, bool) or scale < 1):
+        raise MappingError(f"{where} {target}: scale must be a whole number >= 1 (1000: kWh -> Wh)")
+    return ColumnRule(
+        target,
+        _ident(spec["from"], f"{where} {target}") if "from" in spec else None,
+        scale,
+        spec.get("value"),
+        "value" in spec,
+        spec.get("default"),
+        "default" in spec,
+    )
 
 
 def _extra(slug: str, spec: Any) -> ExtraTenant:

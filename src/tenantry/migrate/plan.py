@@ -11,8 +11,14 @@ from sqlalchemy import Connection
 from tenantry.migrate.errors import MappingError
 from tenantry.migrate.mapping import Mapping, Policy, ProblemKind, Reference, TableRule
 from tenantry.migrate.ownership import conversion_order, owner_select, parent_key
-from tenantry.migrate.schema import ForeignKey, TableInfo, app_tables, table_info
-from tenantry.migrate.users import LegacyUser, email_problems, read_users
+from tenantry.migrate.schema import ForeignKey, TableInfo, app_tables, password_column, table_info
+from tenantry.migrate.users import (
+    LegacyUser,
+    email_problems,
+    password_formats,
+    password_problems,
+    read_users,
+)
 
 SAMPLES = 5
 
@@ -97,6 +103,9 @@ class Plan:
     problems: list[Problem]
     warnings: list[str] = field(default_factory=list)
     fingerprint: str = ""
+    passwords: dict[str, int] = field(default_factory=dict)  # users per hash format
+    target: str | None = None  # target mode: the app whose tables the owned ones become
+    shapes: dict[str, dict[str, Any]] = field(default_factory=dict)  # target.Shape as dicts
 
     @property
     def blocking(self) -> list[Problem]:
@@ -136,10 +145,10 @@ def build_plan(conn: Connection, mapping: Mapping) -> Plan:
         {r.name: {x.table for x in (r.owner, *r.references) if x} for r in mapping.owned}
     )  # a cycle in the mapping itself: say so early
     users = read_users(conn, mapping, q)
-    problems = email_problems(users, mapping)
+    problems = email_problems(users, mapping) + password_problems(users, mapping)
     _check_targets(users, mapping)
     plans: list[TablePlan] = []
-    warnings: list[str] = []
+    warnings: list[str] = _password_warnings(infos[mapping.users.table], mapping)
     for name in sorted(mapping.tables):
         rule = mapping.tables[name]
         rows = _scalar(conn, f"SELECT count(*) FROM {q(name)}")
@@ -157,14 +166,23 @@ def build_plan(conn: Connection, mapping: Mapping) -> Plan:
     )
     for plan in plans:
         for ref in plan.refs:
-            if ref.fk == "keep" and ref.role in {"owner", "reference"}:
+            if ref.fk != "keep" or ref.role == "global":
+                continue
+            if ref.table in mapping.tables:  # an owned parent; the users table is neither
                 parent = next(p for p in plans if p.name == ref.table)
                 parent.needs_unique_key = True
-                warnings.append(
-                    f"{plan.name}.{ref.column}: kept as a plain foreign key to {ref.table}"
-                    f"({ref.key}) because {ref.mixed + ref.dangling} row(s) would break a "
+            if ref.mixed or ref.dangling:
+                why = f"{ref.mixed + ref.dangling} row(s) would break a " + (
                     "tenant-safe (composite) one"
+                    if ref.table in mapping.tables
+                    else "foreign key to tenantry_users (they stay as they were)"
                 )
+            else:
+                why = "a tenant-safe (composite) one cannot keep its SET NULL/DEFAULT action"
+            warnings.append(
+                f"{plan.name}.{ref.column}: kept as a plain foreign key to {ref.table}"
+                f"({ref.key}) because {why}"
+            )
     for name, info in infos.items():
         for fk in info.foreign_keys:
             if (
@@ -173,6 +191,7 @@ def build_plan(conn: Connection, mapping: Mapping) -> Plan:
                 and not (mapping.tables[fk.table].is_global)
             ):
                 warnings.append(f"global table {name} references owned table {fk.table}")
+    shaped = target_shapes(conn, mapping, infos, users, problems, warnings)
     result = Plan(
         conn.dialect.name,
         mapping.users.table,
@@ -182,8 +201,73 @@ def build_plan(conn: Connection, mapping: Mapping) -> Plan:
         problems,
         warnings,
         mapping.fingerprint(),
+        password_formats(users) if mapping.users.password_hash else {},
+        mapping.target,
+        shaped,
     )
     return result
+
+
+def target_shapes(
+    conn: Connection,
+    mapping: Mapping,
+    infos: dict[str, TableInfo],
+    users: list[LegacyUser],
+    problems: list[Problem],
+    warnings: list[str],
+) -> dict[str, dict[str, Any]]:
+    """Target mode: how each table becomes the app's, every row converted once to find
+    the values that cannot be (a problem, with their keys)."""
+    from datetime import UTC, datetime
+
+    from tenantry.migrate.target import converted_batches, shapes, target_tables
+
+    found = shapes(mapping, infos)
+    if not found:
+        return {}
+    assert mapping.target is not None
+    tables = target_tables(mapping.target)
+    user_ids = {u.id for u in users}
+    now = datetime.now(UTC)
+    for name, shape in found.items():
+        failures: list[str] = []
+        nulled = 0
+        for batch in converted_batches(
+            conn, shape, tables[shape.into], user_ids, source=name, with_tenant=False, now=now
+        ):
+            failures += batch.failures
+            nulled += batch.nulled_users
+        if failures:
+            problems.append(
+                _problem(
+                    ProblemKind.UNCONVERTIBLE,
+                    name,
+                    len(failures),
+                    mapping.policy(ProblemKind.UNCONVERTIBLE),
+                    f"{len(failures)} row(s) have a value {mapping.target}'s {shape.into} "
+                    "cannot take; fix them, or give the column a default",
+                    failures[:SAMPLES],
+                )
+            )
+        if nulled:
+            warnings.append(
+                f"{name}: {nulled} reference(s) to a user that does not exist become NULL "
+                f"in {mapping.target}'s {shape.into} (the row itself is kept)"
+            )
+    return {name: asdict(shape) for name, shape in found.items()}
+
+
+def _password_warnings(users: TableInfo, mapping: Mapping) -> list[str]:
+    """A password column the mapping leaves behind is said out loud, never dropped silently."""
+    if mapping.users.password_hash is not None:
+        return []
+    found = password_column(users.columns)
+    if found is None:
+        return [f"{users.name}: no password column mapped: every user must reset their password"]
+    return [
+        f"{users.name}.{found} looks like the users' passwords but the mapping does not copy "
+        f'it: every user would have to reset their password (set password_hash = "{found}")'
+    ]
 
 
 def _scalar(conn: Connection, sql: str) -> int:
@@ -352,6 +436,8 @@ def _owned_plan(
                 if mixed_policy.action == "assign":
                     plan.assign_mixed.append(column)
         fk_kind = "composite" if not (dangling or mixed) else ("keep" if fk else "none")
+        if fk_kind == "composite" and _sets_columns(fk, conn.dialect.name):
+            fk_kind = "keep"  # a composite key would null tenant_id too; a plain one keeps it
         plan.refs.append(RefPlan.of(column, ref.table, key, role, fk_kind, fk, dangling, mixed))
     if plan.assign_mixed:
         # Rows moved to another tenant leave every parent behind, not only the disputed one.
@@ -360,6 +446,16 @@ def _owned_plan(
                 ref_plan.fk = "keep" if ref_plan.declared else "none"
     plan.indexes = _tenant_indexes(info, plan)
     return plan
+
+
+def _sets_columns(fk: ForeignKey | None, dialect: str) -> bool:
+    """``SET NULL``/``SET DEFAULT`` actions a composite key cannot keep without touching
+    tenant_id: any of them on SQLite, ``ON UPDATE`` ones on PostgreSQL (15 takes a column
+    list for ``ON DELETE`` only)."""
+    if fk is None:
+        return False
+    actions = (fk.ondelete, fk.onupdate) if dialect == "sqlite" else (fk.onupdate,)
+    return any(a and a.upper().startswith("SET") for a in actions)
 
 
 def _dangling(conn: Connection, table: str, column: str, parent: str, key: str, q: Any) -> int:

@@ -213,7 +213,9 @@ def _fk_clause(table: str, ref: RefPlan) -> str | None:
         name = index_name("fk", table, [ref.column, ref.table])
         return (
             f"CONSTRAINT {_q(name)} FOREIGN KEY ({_q(ref.column)}) "
-            f"REFERENCES {_q(ref.table)} ({_q(ref.key)})" + _actions(ref, False)
+            f"REFERENCES {_q(ref.table)} ({_q(ref.key)})"
+            + _actions(ref, False)
+            + (" NOT VALID" if ref.dangling else "")  # as it was: old rows stay unchecked
         )
     return None
 

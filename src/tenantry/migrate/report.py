@@ -45,6 +45,9 @@ def print_plan(console: Console, plan: Plan) -> None:
         table.add_row(t.name, f"{t.rows:,}", f"PK ({key})", t.owner or "", fks)
     console.print(table)
     console.print(f"order: {' -> '.join(plan.order)}")
+    if plan.passwords:
+        formats = ", ".join(f"{n} {kind}" for kind, n in plan.passwords.items())
+        console.print(f"password hashes: {formats} (bcrypt and PBKDF2 become argon2 at sign-in)")
     for warning in plan.warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}")
     print_problems(console, plan)

@@ -6,6 +6,21 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, inspect
 
+# Column names apps give their password hashes, most specific first.
+PASSWORD_COLUMNS = (
+    "password_hash",
+    "hashed_password",
+    "password_digest",
+    "encrypted_password",
+    "passwd_hash",
+    "pass_hash",
+    "pwd_hash",
+    "passwordhash",
+    "password",
+    "passwd",
+    "pwd",
+)
+
 # Tables tenantize never treats as application data.
 INTERNAL_PREFIXES = ("tenantry_", "sqlite_", "alembic_version")
 
@@ -42,6 +57,12 @@ class TableInfo:
         return self.primary_key[0] if len(self.primary_key) == 1 else None
 
 
+def password_column(columns: list[str]) -> str | None:
+    """The column of a users table that holds password hashes, by its name, or ``None``."""
+    lower = {c.lower(): c for c in columns}
+    return next((lower[n] for n in PASSWORD_COLUMNS if n in lower), None)
+
+
 def app_tables(conn: Connection) -> list[str]:
     """Every table of the default schema except tenantry's own and the engine's."""
     names = inspect(conn).get_table_names()
@@ -67,6 +88,9 @@ def table_info(conn: Connection, name: str) -> TableInfo:
         )
         for fk in insp.get_foreign_keys(name)
     ]
+    if conn.dialect.name == "sqlite":
+        actions = _sqlite_actions(conn, name)
+        fks = [_with_sqlite_actions(fk, actions) for fk in fks]
     indexes = [
         Index(str(ix["name"]), tuple(str(c) for c in ix["column_names"] if c), bool(ix["unique"]))
         for ix in insp.get_indexes(name)
@@ -89,3 +113,31 @@ def table_info(conn: Connection, name: str) -> TableInfo:
         foreign_keys=fks,
         indexes=indexes,
     )
+
+
+def _sqlite_actions(
+    conn: Connection, name: str
+) -> dict[tuple[str, tuple[str, ...]], tuple[str, str]]:
+    """ON DELETE / ON UPDATE of each foreign key, from ``PRAGMA foreign_key_list``.
+
+    SQLAlchemy's SQLite inspector drops the actions of inline ``REFERENCES … ON DELETE``
+    clauses; the PRAGMA has them all.
+    """
+    quoted = '"' + name.replace('"', '""') + '"'
+    grouped: dict[int, tuple[str, list[str], str, str]] = {}
+    for fk_id, _seq, table, column, _to, on_update, on_delete, _match in conn.exec_driver_sql(
+        f"PRAGMA foreign_key_list({quoted})"
+    ):
+        entry = grouped.setdefault(int(fk_id), (str(table), [], str(on_update), str(on_delete)))
+        entry[1].append(str(column))
+    return {(t, tuple(cols)): (upd, dele) for t, cols, upd, dele in grouped.values()}
+
+
+def _with_sqlite_actions(
+    fk: ForeignKey, actions: dict[tuple[str, tuple[str, ...]], tuple[str, str]]
+) -> ForeignKey:
+    found = actions.get((fk.table, fk.columns))
+    if found is None:
+        return fk
+    on_update, on_delete = (None if a.upper() == "NO ACTION" else a.upper() for a in found)
+    return ForeignKey(fk.columns, fk.table, fk.referred, fk.name, on_delete, on_update)

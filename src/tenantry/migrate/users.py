@@ -15,6 +15,7 @@ from sqlalchemy import Connection, insert
 
 from tenantry.migrate.mapping import Mapping, ProblemKind
 from tenantry.models import Membership, Tenant, User, normalize_email
+from tenantry.security.legacy_hashes import identify
 
 # A password hash nobody can match: users without one must reset their password.
 UNUSABLE_PASSWORD = "!tenantize:no-password"  # noqa: S105 - not a password
@@ -40,8 +41,56 @@ def read_users(conn: Connection, mapping: Mapping, q: Callable[[str], str]) -> l
     for uid, email, pw, name, created in rows:
         chosen = u.email_overrides.get(int(uid), email)
         canonical = normalize_email(chosen) if isinstance(chosen, str) else ""
+        if isinstance(pw, bytes | memoryview):
+            pw = bytes(pw).decode("utf-8", "replace")
         result.append(LegacyUser(int(uid), email, canonical, pw, name, created))
     return result
+
+
+def password_formats(users: list[LegacyUser]) -> dict[str, int]:
+    """How many users have a hash of each format (``none``: no hash, ``unknown``)."""
+    counts: dict[str, int] = {}
+    for user in users:
+        kind = "none" if not user.password_hash else identify(user.password_hash) or "unknown"
+        counts[kind] = counts.get(kind, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def password_problems(users: list[LegacyUser], mapping: Mapping) -> list[Any]:
+    """Hashes tenantry cannot check at sign-in: each one a problem, never a silent loss."""
+    from tenantry.migrate.plan import Problem
+
+    if mapping.users.password_hash is None:
+        return []
+    unknown = [u for u in users if u.password_hash and identify(u.password_hash) is None]
+    if not unknown:
+        return []
+    policy = mapping.policy(ProblemKind.PASSWORD_FORMAT)
+    return [
+        Problem(
+            ProblemKind.PASSWORD_FORMAT.value,
+            mapping.users.table,
+            len(unknown),
+            f"{len(unknown)} user(s) have a password hash in a format tenantry cannot check "
+            "(it checks argon2, bcrypt $2a/$2b/$2y and PBKDF2: Django, passlib, Werkzeug); "
+            'password_format = "reset" imports them without a usable password',
+            policy.action,
+            policy.fails,
+            [f"id {u.id}: {_shape(u.password_hash or '')}" for u in unknown[:5]],
+        )
+    ]
+
+
+def _shape(value: str) -> str:
+    """What a hash looks like, without printing it: its prefix and length."""
+    return f"{value[:7]!r}… ({len(value)} characters)"
+
+
+def usable_hash(user: LegacyUser) -> str:
+    """The hash to import: as it was if tenantry can check it, else unusable (reset)."""
+    if user.password_hash and identify(user.password_hash) is not None:
+        return user.password_hash
+    return UNUSABLE_PASSWORD
 
 
 def _valid(email: str) -> bool:
@@ -155,7 +204,7 @@ def create_accounts(
             {
                 "id": user.id,
                 "email": email,
-                "password_hash": user.password_hash or UNUSABLE_PASSWORD,
+                "password_hash": usable_hash(user),
                 "display_name": (user.display_name or "")[:200],
                 "is_platform_admin": False,
                 "created_at": _created(user.created_at, now),

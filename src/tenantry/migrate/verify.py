@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from tenantry.migrate import postgres_convert, sqlite_convert, state
 from tenantry.migrate.apply import expression, policy_params
 from tenantry.migrate.checksum import table_checksum
 from tenantry.migrate.mapping import Mapping
 from tenantry.migrate.ownership import OWNERS_TABLE
-from tenantry.migrate.plan import Plan
+from tenantry.migrate.plan import Plan, TablePlan
 from tenantry.migrate.progress import Reporter
+from tenantry.migrate.schema import table_info
 
 
 @dataclass(slots=True)
@@ -42,6 +43,18 @@ def verify(engine: Engine, mapping: Mapping, plan: Plan, reporter: Reporter) -> 
         if engine.dialect.name == "postgresql":
             postgres_convert.relax_rls(conn, plan.order)
         snapshot = state.load_snapshot(conn)
+        reshaped = {n: state.get(conn, f"target:{n}") for n in plan.shapes}
+        for name, found in sorted(reshaped.items()):
+            if found is None or found[0] != "done":
+                continue
+            rows, into = found[1]["rows"], found[1]["into"]
+            result.add(
+                f"target:{name}",
+                rows == snapshot[name][0],
+                f"{snapshot[name][0]} rows before, {rows} in {plan.target}'s {into} "
+                "(keys and tenants compared when it was built)",
+            )
+        snapshot = {n: v for n, v in snapshot.items() if reshaped.get(n) is None}
         for name, (count, checksum, columns, key) in sorted(snapshot.items()):
             now_count, now_sum = table_checksum(conn, name, columns, reporter, order_by=key)
             result.add(f"rows:{name}", now_count == count, f"{count} before, {now_count} after")
@@ -53,7 +66,8 @@ def verify(engine: Engine, mapping: Mapping, plan: Plan, reporter: Reporter) -> 
             )
         targets = state.get(conn, "accounts")
         params = policy_params(engine, dict(targets[1]["targets"]) if targets else {})
-        for name in plan.order:
+        legacy_order = [n for n in plan.order if n in snapshot]
+        for name in legacy_order:
             t = q(name)
             nulls = conn.exec_driver_sql(
                 f"SELECT count(*) FROM {t} WHERE tenant_id IS NULL"
@@ -93,12 +107,74 @@ def verify(engine: Engine, mapping: Mapping, plan: Plan, reporter: Reporter) -> 
             users == owners == plan.users,
             f"{plan.users} legacy users, {owners} own their personal tenant",
         )
+        for name in legacy_order:
+            changed = action_changes(conn, plan.table(name))
+            result.add(
+                f"actions:{name}",
+                not changed,
+                "; ".join(changed) or "ON DELETE/UPDATE of every foreign key as before",
+            )
         if engine.dialect.name == "sqlite":
             broken = sqlite_convert.foreign_key_problems(conn)
+            known = _known_dangling(plan)
+            left = [b for b in broken if not _consume(known, b)]
+            kept = len(broken) - len(left)
             result.add(
                 "foreign_keys",
-                not broken,
-                "no broken foreign key" if not broken else "; ".join(broken[:5]),
+                not left,
+                "; ".join(left[:5])
+                if left
+                else "no broken foreign key"
+                + (f" ({kept} dangling reference(s) kept as they were)" if kept else ""),
             )
         conn.rollback()
     return result
+
+
+def _normal(action: str | None) -> str:
+    return (action or "NO ACTION").upper().split("(")[0].strip()
+
+
+def action_changes(conn: Connection, table: TablePlan) -> list[str]:
+    """Foreign keys whose ON DELETE/UPDATE differs from the legacy one (read from the plan)."""
+    now = table_info(conn, table.name).foreign_keys
+    changes = []
+    for ref in table.refs:
+        if not ref.declared or ref.fk == "none":
+            continue
+        columns = tuple(ref.column.split(","))
+        found = next(
+            (fk for fk in now if tuple(c for c in fk.columns if c != "tenant_id") == columns), None
+        )
+        before = (_normal(ref.ondelete), _normal(ref.onupdate))
+        after = (_normal(found.ondelete), _normal(found.onupdate)) if found else None
+        if after != before:
+            changes.append(
+                f"{table.name}.{ref.column}: ON DELETE {before[0]} / ON UPDATE {before[1]} before, "
+                + (
+                    f"ON DELETE {after[0]} / ON UPDATE {after[1]} after"
+                    if after
+                    else "no foreign key after"
+                )
+            )
+    return changes
+
+
+def _known_dangling(plan: Plan) -> dict[tuple[str, str], int]:
+    """Dangling references the dry run reported and the plan kept as plain foreign keys."""
+    known: dict[tuple[str, str], int] = {}
+    for table in plan.tables:
+        for ref in table.refs:
+            if ref.fk == "keep" and ref.dangling:
+                key = (table.name, ref.table)
+                known[key] = known.get(key, 0) + ref.dangling
+    return known
+
+
+def _consume(known: dict[tuple[str, str], int], line: str) -> bool:
+    table, _, rest = line.partition(" rowid ")
+    parent = rest.partition(" -> ")[2]
+    if known.get((table, parent), 0) > 0:
+        known[(table, parent)] -= 1
+        return True
+    return False

@@ -34,14 +34,25 @@ def upgrade(engine: Engine, extra_version_dirs: Sequence[Path] = ()) -> None:
 
 
 def migrate_database(
-    engine: Engine, extra_version_dirs: Sequence[Path] = (), *, app_role: str | None = None
+    engine: Engine,
+    extra_version_dirs: Sequence[Path] = (),
+    *,
+    app_role: str | None = None,
+    app_dir: Path | None = None,
 ) -> None:
     """Upgrade as the owner and, on PostgreSQL, grant ``app_role`` its row privileges.
 
-    The grants include the owner's default privileges, so tables that later
-    migrations create are covered too.
+    ``app_dir`` is an app's migrations directory (``tenantry migrations init``):
+    its ``env.py`` runs the core's revisions and the app's. The grants include
+    the owner's default privileges, so tables that later migrations create are
+    covered too.
     """
-    upgrade(engine, extra_version_dirs)
+    if app_dir is not None:
+        from tenantry.migrations.project import upgrade_project
+
+        upgrade_project(engine, app_dir, extra_version_dirs)
+    else:
+        upgrade(engine, extra_version_dirs)
     if app_role and engine.dialect.name == "postgresql":
         from tenantry.rls.grants import grant_app_role
 

@@ -1,9 +1,11 @@
 """The tables of the tenancy core, and the base an app's tenant tables derive from."""
 
+from tenantry.models.activity import TenantActivity
 from tenantry.models.audit import AuditEvent
 from tenantry.models.base import Base, TenantScoped, is_tenant_scoped, tenant_foreign_key, utcnow
 from tenantry.models.invite import Invite
 from tenantry.models.membership import Membership
+from tenantry.models.password_reset import PasswordReset
 from tenantry.models.plan import PlanOverride, UsageCounter
 from tenantry.models.refresh_token import RefreshToken
 from tenantry.models.tenant import Tenant, TenantKind, TenantStatus
@@ -14,9 +16,11 @@ __all__ = [
     "Base",
     "Invite",
     "Membership",
+    "PasswordReset",
     "PlanOverride",
     "RefreshToken",
     "Tenant",
+    "TenantActivity",
     "TenantKind",
     "TenantScoped",
     "TenantStatus",

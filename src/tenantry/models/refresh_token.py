@@ -23,7 +23,8 @@ class RefreshToken(Base):
     user_id: Mapped[int] = mapped_column(
         Integer, ForeignKey("tenantry_users.id", ondelete="CASCADE")
     )
-    tenant_id: Mapped[uuid.UUID] = mapped_column(
+    # None: a session of a person who belongs to no tenant (yet, or any more).
+    tenant_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("tenantry_tenants.id", ondelete="CASCADE")
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

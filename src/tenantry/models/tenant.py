@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, String
+from sqlalchemy import JSON, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tenantry.models.base import Base, utcnow
@@ -22,10 +22,16 @@ class TenantKind(StrEnum):
 class TenantStatus(StrEnum):
     ACTIVE = "active"
     SUSPENDED = "suspended"
+    DELETED = "deleted"  # soft-deleted: restorable by an owner until ``purge_after``
 
 
 class Tenant(Base):
     __tablename__ = "tenantry_tenants"
+    __table_args__ = (
+        Index("ix_tenantry_tenants_purge_after", "purge_after"),
+        Index("ix_tenantry_tenants_created_at", "created_at", "id"),
+        Index("ix_tenantry_tenants_name", "name", "id"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     slug: Mapped[str] = mapped_column(String(63), unique=True)
@@ -38,3 +44,5 @@ class Tenant(Base):
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(default=None)
+    purge_after: Mapped[datetime | None] = mapped_column(default=None)

@@ -9,6 +9,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from tenantry.models.base import Base, utcnow
 
+# An erased account keeps a nameless row under this never-deliverable domain (RFC 2606),
+# so that its id is never handed to someone else (SQLite reuses the highest rowid).
+ERASED_DOMAIN = "erased.invalid"
+
 
 def normalize_email(email: str) -> str:
     """The one canonical form of an email: trimmed and case-folded."""
@@ -24,3 +28,13 @@ class User(Base):
     display_name: Mapped[str] = mapped_column(String(200), default="")
     is_platform_admin: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # None until the person follows the link mailed at sign-up; such accounts cannot sign in.
+    # Accounts an operator creates (tenantize, demo data, import) count as verified.
+    email_verified_at: Mapped[datetime | None] = mapped_column(default=utcnow)
+    # Part of every access token; bumping it (password reset) ends every session at once.
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
+
+    @property
+    def is_erased(self) -> bool:
+        """True for the placeholder left by an erasure: it can do nothing."""
+        return self.email.endswith("@" + ERASED_DOMAIN)

@@ -1,4 +1,8 @@
-"""Password hashing with argon2, and a constant-cost check for unknown accounts."""
+"""Password hashing with argon2, and a constant-cost check for unknown accounts.
+
+Hashes imported from other apps (bcrypt, PBKDF2; see ``legacy_hashes``) are checked
+too, and ``needs_rehash`` says when to replace one with argon2.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,8 @@ from functools import cached_property
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from tenantry.security.legacy_hashes import ARGON2, identify, verify_legacy
 
 
 class Passwords:
@@ -26,12 +32,18 @@ class Passwords:
 
         Login must not reveal which emails have accounts, by status, body or timing.
         """
+        if password_hash is not None and identify(password_hash) not in (ARGON2, None):
+            return verify_legacy(password_hash, password)
         try:
             return self.hasher.verify(password_hash or self._dummy_hash, password) and (
                 password_hash is not None
             )
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        """True for a hash another app wrote: replace it once the password is known."""
+        return identify(password_hash) != ARGON2
 
 
 def fast_test_hasher() -> PasswordHasher:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from tenantry import audit
 from tenantry.errors import AuthenticationFailed
 from tenantry.models import RefreshToken
 
@@ -22,7 +23,7 @@ def issue_refresh(
     session: Session,
     *,
     user_id: int,
-    tenant_id: uuid.UUID,
+    tenant_id: uuid.UUID | None,
     ttl: timedelta,
     family_id: uuid.UUID | None = None,
 ) -> str:
@@ -59,16 +60,41 @@ def rotate_refresh(session: Session, token: str) -> RefreshToken:
     )
     if spent.rowcount != 1:  # type: ignore[attr-defined]
         # Commit the revocation now: the error below rolls the request back.
-        revoke_family(session, record.family_id)
+        revoke_family(session, record.family_id, reason="reuse", record=record)
         session.commit()
         raise AuthenticationFailed("refresh token reused; the session was revoked")
     return record
 
 
-def revoke_family(session: Session, family_id: uuid.UUID) -> None:
-    session.execute(
+def revoke_family(
+    session: Session,
+    family_id: uuid.UUID,
+    *,
+    reason: str = "revoked",
+    record: RefreshToken | None = None,
+) -> None:
+    """Revoke every token of the family; audited (with ``record``'s tenant and user) when known."""
+    result = session.execute(
         update(RefreshToken)
         .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(UTC))
+    )
+    if record is not None and result.rowcount:  # type: ignore[attr-defined]
+        audit.record(
+            session,
+            "session.revoked",
+            tenant_id=record.tenant_id,
+            actor_id=record.user_id,
+            target=f"user:{record.user_id}",
+            reason=reason,
+        )
+
+
+def revoke_all(session: Session, user_id: int) -> None:
+    """End every refresh family of a user (password reset, erasure)."""
+    session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=datetime.now(UTC))
     )
 
@@ -77,4 +103,4 @@ def revoke_token(session: Session, token: str) -> None:
     """Revoke the family of ``token`` (logout); unknown tokens are ignored."""
     record = session.scalar(select(RefreshToken).where(RefreshToken.token_hash == _digest(token)))
     if record is not None:
-        revoke_family(session, record.family_id)
+        revoke_family(session, record.family_id, reason="sign-out", record=record)

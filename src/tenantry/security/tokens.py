@@ -20,10 +20,11 @@ class AccessClaims:
     """What an access token says. The tenant and role are a *claim*: membership decides."""
 
     user_id: int
-    tenant_id: uuid.UUID
-    role: Role
+    tenant_id: uuid.UUID | None  # None: the person belongs to no tenant (yet, or any more)
+    role: Role | None
     jti: str
     expires_at: datetime
+    session_version: int = 0  # must equal the user's: a password reset bumps it
 
 
 class TokenService:
@@ -44,14 +45,23 @@ class TokenService:
         self.audience = audience
         self.access_ttl = access_ttl
 
-    def issue(self, *, user_id: int, tenant_id: uuid.UUID, role: Role) -> tuple[str, datetime]:
-        """Return a signed access token and its expiry."""
+    def issue(
+        self,
+        *,
+        user_id: int,
+        tenant_id: uuid.UUID | None,
+        role: Role | None,
+        session_version: int = 0,
+    ) -> tuple[str, datetime]:
+        """Return a signed access token and its expiry (``tenant_id=None``: no tenant yet)."""
         now = datetime.now(UTC)
         expires = now + self.access_ttl
         payload = {
             "sub": str(user_id),
-            "tenant": str(tenant_id),
-            "role": role.value,
+            # Present but empty without a tenant: the claims stay required.
+            "tenant": str(tenant_id) if tenant_id else "",
+            "role": role.value if role else "",
+            "ver": session_version,
             "iat": now,
             "exp": expires,
             "jti": uuid.uuid4().hex,
@@ -75,12 +85,14 @@ class TokenService:
                 issuer=self.issuer,
                 options={"require": REQUIRED_CLAIMS},
             )
+            tenant, role = payload["tenant"], payload["role"]
             return AccessClaims(
                 user_id=int(payload["sub"]),
-                tenant_id=uuid.UUID(payload["tenant"]),
-                role=Role(payload["role"]),
+                tenant_id=uuid.UUID(tenant) if tenant != "" else None,
+                role=Role(role) if role != "" else None,
                 jti=str(payload["jti"]),
                 expires_at=datetime.fromtimestamp(payload["exp"], UTC),
+                session_version=int(payload.get("ver", 0)),
             )
         except (jwt.PyJWTError, ValueError, TypeError, KeyError) as exc:
             raise AuthenticationFailed("invalid or expired access token") from exc

@@ -12,6 +12,8 @@ from tenantry.web.deps import (
     require_role,
     requires_feature,
 )
+from tenantry.web.offload import in_thread
+from tenantry.web.platform import Operator, PlatformAdmin, require_platform_admin
 from tenantry.web.tenancy import Tenancy
 
 __all__ = [
@@ -19,11 +21,15 @@ __all__ = [
     "CurrentClaims",
     "DbSession",
     "MemberContext",
+    "Operator",
     "OwnerContext",
+    "PlatformAdmin",
     "Tenancy",
     "TenancyConfig",
     "ViewerContext",
     "get_tenancy",
+    "in_thread",
+    "require_platform_admin",
     "require_role",
     "requires_feature",
 ]

@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
+
+from tenantry.context import TenantContext
+from tenantry.models import TenantKind
+
+
+def name_after_person(display_name: str) -> str:
+    """The library's default name of a tenant created at sign-up: the person's name."""
+    return display_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -11,7 +21,16 @@ class TenancyConfig:
     """Everything the tenancy web layer needs to know; no global settings.
 
     ``base_domain`` enables subdomain resolution (``acme.example.com`` with base
-    ``example.com``). Rate limits use the ``limits`` notation ("10/minute").
+    ``example.com``). ``tenant_concurrency`` caps how many requests of one tenant
+    a process serves at once; the rest of that tenant's requests wait, no other
+    tenant's do. Rate limits use the ``limits`` notation ("10/minute");
+    ``rate_limits=False`` switches them off, for test suites only (the shipped
+    pytest plugin's ``tenantry_config`` does that, so a test may sign up many people).
+
+    ``tenant_header`` names the header that selects a tenant (a CRM may say
+    ``X-Org-ID``). Signing up without an invite or a tenant name creates a tenant
+    of ``default_tenant_kind`` named ``default_tenant_name(display_name)``: the
+    host's words (meterbook says "Alice's household"), not the library's.
     """
 
     secret_key: str
@@ -22,10 +41,30 @@ class TenancyConfig:
     base_domain: str | None = None
     max_body_bytes: int = 1_048_576
     rate_limit_storage: str = "memory://"
+    # Shared state for several processes: limits, cache and jobs (None: this process only).
+    redis_url: str | None = None
+    # Requests per tenant and per signed-in user; ``tenant_rate_for`` (the plans'
+    # requests-per-minute, say) overrides ``tenant_rate`` per tenant when it returns a rate.
+    tenant_rate: str = "1200/minute"
+    user_rate: str = "600/minute"
+    tenant_rate_for: Callable[[TenantContext], str | None] | None = None
+    # A Redis outage lets requests through (logged) unless this is False (then 503).
+    rate_limit_fail_open: bool = True
+    # Where jobs wait while Redis is unreachable.
+    jobs_spool_dir: Path | None = None
     login_rate: str = "10/minute"
     register_rate: str = "5/minute"
     join_rate: str = "10/minute"
+    rate_limits: bool = True
     access_cookie: str | None = None
+    tenant_concurrency: int = 4
+    tenant_header: str = "X-Tenant-ID"
+    default_tenant_name: Callable[[str], str] = name_after_person
+    default_tenant_kind: TenantKind = TenantKind.PERSONAL
+    # How long a deleted tenant stays restorable before a purge removes it.
+    deletion_grace: timedelta = timedelta(days=30)
     # Usage metering (tenantry.plans.metering): seconds between flushes, what a crash can lose.
     usage_flush_seconds: float = 10.0
     metering: bool = True
+    # Paths only platform admins reach; everyone else gets a missing route's 404.
+    platform_paths: tuple[str, ...] = ("/api/admin",)

@@ -7,17 +7,23 @@ the one mechanism for roles: a route names the lowest role it accepts.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from tenantry.accounts import check_session
 from tenantry.context import TenantContext, tenant_scope
-from tenantry.errors import AuthenticationFailed, PermissionDenied
+from tenantry.errors import AuthenticationFailed, NoTenantSelected, PermissionDenied
 from tenantry.plans import REQUESTS, require_feature
+from tenantry.read_only import READ_ONLY
 from tenantry.roles import Role
+from tenantry.scoping import bind_tenant, bound_context
 from tenantry.security.tokens import AccessClaims
-from tenantry.web.resolution import claim_from_request, resolve_membership
+from tenantry.web.observe import note_actor
+from tenantry.web.offload import finish_in_thread, in_thread
+from tenantry.web.resolution import TenantClaim, claim_from_request, resolve_membership
 
 if TYPE_CHECKING:
     from tenantry.web.tenancy import Tenancy
@@ -28,19 +34,55 @@ def get_tenancy(request: Request) -> Tenancy:
     return tenancy
 
 
+def commit(session: Session) -> None:
+    """Commit ``session`` inside the tenant scope it was bound to (the final flush needs it)."""
+    ctx = bound_context(session)
+    with tenant_scope(ctx) if ctx is not None else nullcontext():
+        session.commit()
+
+
+def _commit_and_close(session: Session) -> None:
+    try:
+        commit(session)
+    finally:
+        session.close()
+
+
+def _rollback_and_close(session: Session) -> None:
+    try:
+        session.rollback()
+    finally:
+        session.close()
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 async def _session(request: Request) -> AsyncIterator[Session]:
-    """One session per request, committed when the route returns without error."""
+    """One session per request, committed when the route returns without error.
+
+    Safe methods (GET, HEAD, OPTIONS) get a read-only session: on SQLite it takes
+    no lock, so reads never queue behind writers (:mod:`tenantry.read_only`).
+    Use it in ``def`` routes: they run in worker threads, as do the membership
+    check and the commit, so the event loop never waits on the database (an
+    ``async def`` route may use it too, blocking the loop while it queries).
+
+    The commit runs in teardown, after the route's tenant scope was left: the
+    session carries its tenant (:func:`~tenantry.scoping.bind_tenant`), so
+    changes a route leaves unflushed are written for that tenant, not lost.
+    """
     tenancy = get_tenancy(request)
-    async with tenancy.db_turn():
-        session = tenancy.db.sessions()
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
+    read_only = request.method in SAFE_METHODS
+    session = (tenancy.db.read_sessions if read_only else tenancy.db.sessions)()
+    try:
+        yield session
+    except BaseException:
+        await finish_in_thread(_rollback_and_close, session)
+        raise
+    if session.in_transaction():
+        await finish_in_thread(_commit_and_close, session)
+    else:
+        session.close()  # the tenant context committed already: no I/O left
 
 
 DbSession = Annotated[Session, Depends(_session, scope="function")]
@@ -57,27 +99,76 @@ def bearer_token(request: Request) -> str | None:
     return None
 
 
-async def _claims(request: Request) -> AccessClaims:
+async def _token_claims(request: Request) -> AccessClaims:
     token = bearer_token(request)
     if token is None:
         raise AuthenticationFailed("sign in first: no access token")
     return get_tenancy(request).tokens.verify(token)
 
 
+TokenClaims = Annotated[AccessClaims, Depends(_token_claims)]
+
+
+async def _claims(claims: TokenClaims, session: DbSession) -> AccessClaims:
+    """The token's claims, once its user is known to exist and its session is not ended."""
+    await in_thread(check_session, session, claims.user_id, claims.session_version)
+    return claims
+
+
+# For routes outside a tenant (create one, join one, list mine): a checked signed-in person.
 CurrentClaims = Annotated[AccessClaims, Depends(_claims)]
 
 
 async def _tenant_context(
-    request: Request, session: DbSession, claims: CurrentClaims
+    request: Request, session: DbSession, claims: TokenClaims
 ) -> AsyncIterator[TenantContext]:
     tenancy = get_tenancy(request)
-    claim = claim_from_request(request, claims.tenant_id, tenancy.config.base_domain)
+    claim = claim_from_request(
+        request, claims.tenant_id, tenancy.config.base_domain, tenancy.config.tenant_header
+    )
     if claim is None:
-        raise AuthenticationFailed("no tenant selected")
-    ctx = resolve_membership(session, claim, claims.user_id)
+        # Signed in, no tenant: still 401 if the account or its session is gone.
+        await in_thread(check_session, session, claims.user_id, claims.session_version)
+        raise NoTenantSelected("you belong to no tenant: create one or join one with a code")
+    ctx = await in_thread(
+        _resolve, session, claim, claims.user_id, claims.session_version, tenancy.admit
+    )
     tenancy.meter.add(ctx.tenant_id, REQUESTS)
-    with tenant_scope(ctx):
-        yield ctx
+    note_actor(request, tenant_id=ctx.tenant_id, user_id=claims.user_id)
+    # The tenant's slot is awaited with nothing held: no thread, connection or lock.
+    async with tenancy.slots.hold(ctx.tenant_id):
+        with tenant_scope(ctx):
+            yield ctx
+            # Commit inside the scope and the slot; on error _session rolls back.
+            if session.in_transaction():
+                await finish_in_thread(commit, session)
+
+
+def _resolve(
+    session: Session,
+    claim: TenantClaim,
+    user_id: int,
+    session_version: int,
+    admit: Callable[[TenantContext], None],
+) -> TenantContext:
+    """Check the membership in a short read-only transaction and bind the session to it.
+
+    Ending that transaction before the route runs means nothing is held while
+    the request waits for its tenant's slot or a thread. The same query checks
+    the user, their session version and the membership; ``admit`` then counts
+    the request against its tenant's and user's rate limits (429 past either).
+    """
+    if session.in_transaction():  # an earlier dependency used the session: stay in it
+        ctx = resolve_membership(session, claim, user_id, session_version=session_version)
+    else:
+        session.connection(execution_options={READ_ONLY: True})
+        try:
+            ctx = resolve_membership(session, claim, user_id, session_version=session_version)
+        finally:
+            session.rollback()
+    admit(ctx)
+    bind_tenant(session, ctx)
+    return ctx
 
 
 TenantContextDep = Annotated[TenantContext, Depends(_tenant_context, scope="function")]

@@ -46,8 +46,15 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": error}
 
 
-def error_response(status: int, code: str, message: str, details: Any = None) -> ErrorResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: Any = None,
+    headers: dict[str, str] | None = None,
+) -> ErrorResponse:
+    if status == 401:
+        headers = {"WWW-Authenticate": "Bearer", **(headers or {})}
     return ErrorResponse(error_body(code, message, details), status_code=status, headers=headers)
 
 
@@ -58,10 +65,11 @@ def _field(loc: tuple[Any, ...]) -> str:
 
 async def _tenantry_error(request: Request, exc: Exception) -> ErrorResponse:
     assert isinstance(exc, TenantryError)
-    if exc.status >= 500:
+    if exc.status == 500:  # our own faults; a 503 (a service down) says what it is
         log.error("%s: %s", exc.code, exc.message)
         return error_response(500, "internal_error", "The server could not complete the request.")
-    return error_response(exc.status, exc.code, exc.message, exc.details)
+    headers = getattr(exc, "headers", None)
+    return error_response(exc.status, exc.code, exc.message, exc.details, headers)
 
 
 async def _validation_error(request: Request, exc: Exception) -> ErrorResponse:
@@ -85,7 +93,8 @@ async def _http_error(request: Request, exc: Exception) -> ErrorResponse:
 async def _unstorable(request: Request, exc: Exception) -> ErrorResponse:
     # The database refused a value (a number beyond its column, a NUL byte in text):
     # the input's fault, so a 422, and the transaction is rolled back by the session.
-    log.info("unstorable value on %s %s: %s", request.method, request.url.path, exc)
+    # The exception's text can quote the refused value (tenant data): its class only.
+    log.info("unstorable value on %s %s: %s", request.method, request.url.path, type(exc).__name__)
     return error_response(422, "invalid_value", "a value is out of range or cannot be stored")
 
 

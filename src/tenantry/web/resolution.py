@@ -1,7 +1,7 @@
 """Resolution proposes, membership decides: from a request to a verified TenantContext.
 
 Sources, first match wins: the path prefix ``/t/{slug}/``, a subdomain of the
-configured base domain, the ``X-Tenant-ID`` header, the access token's tenant
+configured base domain, the tenant header (``X-Tenant-ID`` unless configured), the token's tenant
 claim. Whatever the source, the membership is read from the database on every
 request, so a removal or a downgrade takes effect on the next request.
 """
@@ -11,14 +11,14 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Select, bindparam, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, select
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 
 from tenantry.context import TenantContext
-from tenantry.errors import PermissionDenied, TenantNotFound
+from tenantry.errors import AuthenticationFailed, PermissionDenied, TenantDeleted, TenantNotFound
 from tenantry.ids import TenantId, UserId
-from tenantry.models import Membership, Tenant, TenantStatus
+from tenantry.models import Membership, Tenant, TenantStatus, User
 from tenantry.roles import Role
 from tenantry.slugs import is_canonical
 from tenantry.web.path_prefix import CLAIM_KEY
@@ -45,7 +45,10 @@ def _subdomain(host: str, base_domain: str) -> str | None:
 
 
 def claim_from_request(
-    request: Request, token_tenant: uuid.UUID | None, base_domain: str | None
+    request: Request,
+    token_tenant: uuid.UUID | None,
+    base_domain: str | None,
+    header_name: str = TENANT_HEADER,
 ) -> TenantClaim | None:
     slug = request.scope.get(CLAIM_KEY)
     if slug:
@@ -54,7 +57,7 @@ def claim_from_request(
         sub = _subdomain(request.headers.get("host", ""), base_domain)
         if sub and sub != "www":
             return TenantClaim("subdomain", slug=sub)
-    header = request.headers.get(TENANT_HEADER)
+    header = request.headers.get(header_name)
     if header:
         try:
             return TenantClaim("header", tenant_id=uuid.UUID(header.strip()))
@@ -65,24 +68,40 @@ def claim_from_request(
     return None
 
 
-def _membership_query(condition: ColumnElement[bool]) -> Select[uuid.UUID, str, str]:
+def _membership_query(tenant: ColumnElement[bool]) -> Select[int, uuid.UUID, str, str]:
     # Built once at import: constructing a joined select costs more than running it.
+    # The user is the outer side: a missing user (401) differs from a missing membership (404).
     return (
-        select(Tenant.id, Tenant.status, Membership.role)
-        .join(Membership, Membership.tenant_id == Tenant.id)
-        .where(condition, Membership.user_id == bindparam("user_id"))
+        select(User.session_version, Tenant.id, Tenant.status, Membership.role)
+        .select_from(User)
+        .outerjoin(Tenant, tenant)
+        .outerjoin(
+            Membership, and_(Membership.tenant_id == Tenant.id, Membership.user_id == User.id)
+        )
+        .where(User.id == bindparam("user_id"))
     )
 
 
 _BY_ID = _membership_query(Tenant.id == bindparam("tenant_id"))
 _BY_SLUG = _membership_query(Tenant.slug == bindparam("slug"))
+MAX_USER_ID = 2**31  # user ids are INTEGER: PostgreSQL refuses to compare with a larger number
 
 
-def resolve_membership(session: Session, claim: TenantClaim, user_id: int) -> TenantContext:
+def resolve_membership(
+    session: Session, claim: TenantClaim, user_id: int, *, session_version: int | None = None
+) -> TenantContext:
     """Turn a claim into a context, or refuse with the same 404 as "no such tenant".
 
-    One indexed query: the tenant joined with the caller's membership.
+    One indexed query: the user, the tenant and the caller's membership.
+
+    Raises:
+        AuthenticationFailed: the user no longer exists, or ``session_version`` (the
+            access token's) is not the user's any more (a password reset ended it).
+        TenantNotFound: no such tenant, or not a member.
+        PermissionDenied: the tenant is suspended.
     """
+    if not 0 < user_id < MAX_USER_ID:
+        raise AuthenticationFailed("this account no longer exists")
     if claim.slug is not None and not is_canonical(claim.slug):
         raise TenantNotFound("tenant not found")
     if claim.slug is not None:
@@ -90,8 +109,14 @@ def resolve_membership(session: Session, claim: TenantClaim, user_id: int) -> Te
     else:
         row = session.execute(_BY_ID, {"tenant_id": claim.tenant_id, "user_id": user_id}).first()
     if row is None:
+        raise AuthenticationFailed("this account no longer exists")
+    version, tenant_id, status, role = row
+    if session_version is not None and version != session_version:
+        raise AuthenticationFailed("this session has ended; sign in again")
+    if role is None:
         raise TenantNotFound("tenant not found")
-    tenant_id, status, role = row
+    if status == TenantStatus.DELETED.value:
+        raise TenantDeleted("this tenant was deleted; an owner can restore it for a while")
     if status != TenantStatus.ACTIVE.value:
         raise PermissionDenied("this tenant is suspended")
     return TenantContext(TenantId(tenant_id), UserId(user_id), Role(role))

@@ -70,8 +70,8 @@ class TokenPair(BaseModel):
     refresh_token: str
     token_type: str = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret
     expires_at: datetime
-    tenant_id: uuid.UUID
-    role: Role
+    tenant_id: uuid.UUID | None  # None: no tenant yet; create one or join one
+    role: Role | None
 
 
 class TenantOut(BaseModel):
@@ -119,7 +119,7 @@ class MeOut(BaseModel):
     email: str
     display_name: str
     is_platform_admin: bool
-    current_tenant_id: uuid.UUID
+    current_tenant_id: uuid.UUID | None
     memberships: list[TenantOut]
 
 

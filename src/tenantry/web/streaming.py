@@ -1,4 +1,10 @@
-"""Streamed downloads that read tenant data after the request's session has closed."""
+"""Streamed downloads that read tenant data after the request's session has closed.
+
+A download that fails must never look finished. The first chunk is produced before the
+status line is sent, so a failure there (a schema that does not match the app, say)
+is an ordinary error response; a failure after it aborts the connection without the
+final chunk, which every client reports as an incomplete transfer.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,9 @@ from datetime import UTC, datetime
 import anyio
 from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
+from starlette.types import Receive, Scope, Send
 
+from tenantry import audit
 from tenantry.context import TenantContext, tenant_scope
 from tenantry.db import Database
 from tenantry.export import stream_export
@@ -38,6 +46,24 @@ async def _in_one_context(chunks: Generator[bytes]) -> AsyncIterator[bytes]:
         await anyio.to_thread.run_sync(context.run, chunks.close)
 
 
+class _Download(StreamingResponse):
+    """A streamed response that reads its first chunk before committing to a status."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = self.body_iterator
+        assert isinstance(body, AsyncIterator)
+        first = await anext(body, None)  # raises here: nothing was sent, the handlers answer
+
+        async def whole() -> AsyncIterator[bytes]:
+            if first is not None:
+                yield first if isinstance(first, bytes) else str(first).encode()
+            async for chunk in body:
+                yield chunk if isinstance(chunk, bytes) else str(chunk).encode()
+
+        self.body_iterator = whole()
+        await super().__call__(scope, receive, send)
+
+
 def tenant_download(
     db: Database,
     ctx: TenantContext,
@@ -45,6 +71,8 @@ def tenant_download(
     *,
     filename: str,
     media_type: str,
+    session: Session,
+    action: str = "data.downloaded",
 ) -> StreamingResponse:
     """An attachment streamed from ``produce(session)`` in a read-only session of ``ctx``.
 
@@ -54,7 +82,10 @@ def tenant_download(
         produce: yields the body's chunks from the session.
         filename: a server-generated name; never derived from user input.
         media_type: the response's content type.
+        session: the request's session: the download is audited in its unit of work.
+        action: the audit action ("data.exported" for a whole-tenant export).
     """
+    audit.record(session, action, tenant_id=ctx.tenant_id, actor_id=ctx.user_id, target=filename)
 
     def chunks() -> Generator[bytes]:
         with tenant_scope(ctx), db.read_sessions() as session:
@@ -67,7 +98,7 @@ def tenant_download(
                 if meter is not None:
                     meter.add(ctx.tenant_id, EXPORT_BYTES, sent)
 
-    return StreamingResponse(
+    return _Download(
         _in_one_context(chunks()),
         media_type=media_type,
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
@@ -75,7 +106,7 @@ def tenant_download(
 
 
 def export_download(
-    db: Database, ctx: TenantContext, *, prefix: str, slug: str
+    db: Database, ctx: TenantContext, *, prefix: str, slug: str, session: Session
 ) -> StreamingResponse:
     """The tenant's whole export document as ``{prefix}-{slug}-{date}.json``.
 
@@ -87,4 +118,6 @@ def export_download(
         lambda session: stream_export(session, ctx.tenant_id),
         filename=f"{prefix}-{slug}-{datetime.now(UTC):%Y%m%d}.json",
         media_type="application/json",
+        session=session,
+        action="data.exported",
     )

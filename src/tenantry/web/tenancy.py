@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,7 +10,11 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy.orm import Session
 
+from tenantry.accounts import get_user
+from tenantry.cache import TenantCache, backend_from_url
+from tenantry.context import TenantContext
 from tenantry.db import Database
+from tenantry.jobs import Jobs
 from tenantry.plans import (
     DEFAULT_CATALOGUE,
     Catalogue,
@@ -19,6 +22,7 @@ from tenantry.plans import (
     install_metering,
     install_quotas,
 )
+from tenantry.roles import Role
 from tenantry.security.passwords import Passwords
 from tenantry.security.refresh import issue_refresh
 from tenantry.security.tokens import TokenService
@@ -26,10 +30,22 @@ from tenantry.web.body_limit import BodyLimitMiddleware
 from tenantry.web.config import TenancyConfig
 from tenantry.web.errors import install_error_handlers
 from tenantry.web.path_prefix import TenantPathMiddleware
+from tenantry.web.platform import PlatformGateMiddleware
 from tenantry.web.ratelimit import RateLimits
 from tenantry.web.resolution import TenantClaim, resolve_membership
-from tenantry.web.routes import accounts, export, invites, plans, tenants
+from tenantry.web.routes import (
+    accounts,
+    admin,
+    admin_import,
+    export,
+    invites,
+    plans,
+    privacy,
+    retention,
+    tenants,
+)
 from tenantry.web.schemas import TokenPair
+from tenantry.web.slots import TenantSlots
 
 
 class Tenancy:
@@ -62,7 +78,16 @@ class Tenancy:
             audience=config.audience,
             access_ttl=config.access_ttl,
         )
-        self.limits = RateLimits(config.rate_limit_storage)
+        storage = config.rate_limit_storage
+        if storage == "memory://" and config.redis_url:
+            storage = config.redis_url
+        self.limits = RateLimits(
+            storage, fail_open=config.rate_limit_fail_open, enabled=config.rate_limits
+        )
+        self.cache = TenantCache(backend_from_url(config.redis_url))
+        self.cache.install(db.sessions)
+        self.jobs = Jobs(db, redis_url=config.redis_url, spool_dir=config.jobs_spool_dir)
+        self.slots = TenantSlots(config.tenant_concurrency)
         self.catalogue = catalogue or DEFAULT_CATALOGUE
         self.meter = UsageMeter(
             db.sessions,
@@ -73,31 +98,37 @@ class Tenancy:
         install_quotas(db.sessions, self.catalogue)
         install_metering(db.sessions, self.meter)
         install_metering(db.read_sessions, self.meter)
-        self._turn: asyncio.Lock | None = None
 
-    @asynccontextmanager
-    async def db_turn(self) -> AsyncIterator[None]:
-        """Hold the process's database turn: one request's unit of work at a time.
-
-        Sessions are synchronous inside ``async def`` routes (docs/adr/0001). A
-        request that holds a transaction and awaits must not let another request
-        block the event loop on the database lock (SQLite) or the pool (PostgreSQL):
-        that would deadlock until the busy timeout. Waiting here yields instead.
-        """
-        if self._turn is None:
-            self._turn = asyncio.Lock()
-        async with self._turn:
-            yield
+    def admit(self, ctx: TenantContext) -> None:
+        """Count a request against its tenant's and its user's budgets (429 past either)."""
+        rate = self.config.tenant_rate_for(ctx) if self.config.tenant_rate_for else None
+        self.limits.hit_key(rate or self.config.tenant_rate, "tenant", str(ctx.tenant_id))
+        if ctx.user_id is not None:
+            self.limits.hit_key(self.config.user_rate, "user", str(ctx.user_id))
 
     def install(self, app: FastAPI, *, api: bool = True) -> None:
         """Add middleware, error handlers and (unless ``api=False``) the tenancy API routes."""
         app.state.tenancy = self
+        # Innermost: it sees the path without /t/{slug} and the renewed session cookie.
+        app.add_middleware(
+            PlatformGateMiddleware, tenancy=self, prefixes=self.config.platform_paths
+        )
         app.add_middleware(TenantPathMiddleware)
         app.add_middleware(BodyLimitMiddleware, max_bytes=self.config.max_body_bytes)
         install_error_handlers(app)
         self._flush_usage_on_shutdown(app)
         if api:
-            for module in (accounts, tenants, invites, export, plans):
+            for module in (
+                accounts,
+                privacy,
+                tenants,
+                retention,
+                invites,
+                export,
+                admin,
+                admin_import,
+                plans,
+            ):
                 app.include_router(module.router)
 
     def _flush_usage_on_shutdown(self, app: FastAPI) -> None:
@@ -119,16 +150,27 @@ class Tenancy:
         self,
         session: Session,
         user_id: int,
-        tenant_id: uuid.UUID,
+        tenant_id: uuid.UUID | None,
         family_id: uuid.UUID | None = None,
     ) -> TokenPair:
-        """Access and refresh tokens for a member of ``tenant_id`` (membership checked here)."""
-        ctx = resolve_membership(session, TenantClaim("issue", tenant_id=tenant_id), user_id)
-        access, expires = self.tokens.issue(user_id=user_id, tenant_id=ctx.tenant_id, role=ctx.role)
+        """Access and refresh tokens for a member of ``tenant_id`` (membership checked here).
+
+        ``tenant_id=None`` signs in a person who belongs to no tenant: they can
+        create one or join one, and nothing else.
+        """
+        user = get_user(session, user_id)
+        role: Role | None = None
+        if tenant_id is not None:
+            claim = TenantClaim("issue", tenant_id=tenant_id)
+            ctx = resolve_membership(session, claim, user_id, session_version=user.session_version)
+            tenant_id, role = ctx.tenant_id, ctx.role
+        access, expires = self.tokens.issue(
+            user_id=user_id, tenant_id=tenant_id, role=role, session_version=user.session_version
+        )
         refresh = issue_refresh(
             session,
             user_id=user_id,
-            tenant_id=ctx.tenant_id,
+            tenant_id=tenant_id,
             ttl=self.config.refresh_ttl,
             family_id=family_id,
         )
@@ -136,6 +178,6 @@ class Tenancy:
             access_token=access,
             refresh_token=refresh,
             expires_at=expires,
-            tenant_id=ctx.tenant_id,
-            role=ctx.role,
+            tenant_id=tenant_id,
+            role=role,
         )

@@ -21,7 +21,14 @@ def test_money_round_trips_exactly() -> None:
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("-1", "must not be negative"), ("1.0001", "at most 3 decimal places"), ("1e20", "too large")],
+    [
+        ("-1", "must not be negative"),
+        ("1.0001", "at most 3 decimal places"),
+        ("1e20", "too large"),
+        # Beyond the decimal context: must not raise decimal.Overflow or underflow to 0.
+        ("1e999999", "too large"),
+        ("1e-999999", "at most 3 decimal places"),
+    ],
 )
 def test_kwh_refuses(text: str, message: str) -> None:
     with pytest.raises(RuleViolation, match=message) as info:

@@ -84,7 +84,7 @@ def test_rename_is_for_owners_and_audited(client: TestClient, alice: Member) -> 
     assert "tenant.renamed" in actions and "member.added" in actions
 
 
-def test_delete_needs_the_slug_and_removes_everything(client: TestClient, alice: Member) -> None:
+def test_delete_needs_the_slug_and_locks_members_out(client: TestClient, alice: Member) -> None:
     client.post("/api/notes", json={"body": "bye"}, headers=alice.headers)
     slug = client.get("/api/tenant", headers=alice.headers).json()["slug"]
     assert client.delete("/api/tenant?confirm=wrong", headers=alice.headers).status_code == 422

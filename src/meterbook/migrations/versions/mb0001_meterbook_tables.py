@@ -5,7 +5,8 @@ Revises: 0001_core
 Create Date: 2026-11-23
 
 A table that already exists is adopted, not created: that is the case after
-``tenantry tenantize`` converted a single-tenant database into this schema.
+``tenantry tenantize`` converted a single-tenant database into this schema. A table
+of that name with other columns is refused (``tenantry.migrations.adopt``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+
+from tenantry.migrations.adopt import adoptable
 
 revision: str = "mb0001"
 down_revision: str | None = "0001_core"
@@ -50,9 +53,24 @@ def _author(table: str) -> list[sa.schema.SchemaItem]:
     ]
 
 
+_AUTHOR = ["user_id", "created_at"]
+READINGS = ["tenant_id", "id", "read_at", "meter_wh", "note", "is_replacement", *_AUTHOR]
+VOUCHERS = [
+    "tenant_id",
+    "id",
+    "purchased_on",
+    "amount_minor",
+    "currency",
+    "energy_wh",
+    "token_number",
+    "vendor",
+    "notes",
+    *_AUTHOR,
+]
+
+
 def upgrade() -> None:
-    existing = set(sa.inspect(op.get_bind()).get_table_names())
-    if "readings" not in existing:
+    if not adoptable("readings", READINGS):
         op.create_table(
             "readings",
             *_tenant_columns("readings"),
@@ -63,7 +81,7 @@ def upgrade() -> None:
             *_author("readings"),
         )
         op.create_index("ix_readings_tenant_id_read_at", "readings", ["tenant_id", "read_at"])
-    if "vouchers" not in existing:
+    if not adoptable("vouchers", VOUCHERS):
         op.create_table(
             "vouchers",
             *_tenant_columns("vouchers"),

@@ -7,6 +7,17 @@ from typing import Any
 
 from tenantry.migrate.samples.writer import Writer, user_rows
 
+
+def _bcrypt() -> str:
+    """The CRM hashed with bcrypt (seed 001: ``bcrypt.hash(password, 10)``): one hash of
+    the samples' password, cheap rounds, shared by every user."""
+    import bcrypt
+
+    from tenantry.migrate.samples.electricity import PASSWORD
+
+    return bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
+
+
 ZONES = ["Metro", "Suburbs", "Rural", "Coastal", "Mountain"]
 
 
@@ -51,7 +62,7 @@ def generate(w: Writer, *, users: int, per_user: int, awkward: bool, password_ha
     w.insert(
         "users",
         ["id", "email", "password_hash", "name", "created_at"],
-        user_rows(w, users, "legacy$bcrypt$x", awkward=awkward),
+        user_rows(w, users, _bcrypt(), awkward=awkward),
     )
     w.insert(
         "pricing_zones",

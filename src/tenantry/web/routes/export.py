@@ -13,6 +13,8 @@ router = APIRouter(prefix="/api", tags=["export"])
 
 
 @router.get("/export")
-async def export(ctx: MemberContext, request: Request, session: DbSession) -> StreamingResponse:
+def export(ctx: MemberContext, request: Request, session: DbSession) -> StreamingResponse:
     tenant = tenants.get_tenant(session, ctx.tenant_id)
-    return export_download(get_tenancy(request).db, ctx, prefix="tenantry-export", slug=tenant.slug)
+    return export_download(
+        get_tenancy(request).db, ctx, prefix="tenantry-export", slug=tenant.slug, session=session
+    )

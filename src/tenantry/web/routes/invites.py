@@ -37,7 +37,7 @@ def _fields(invite: Invite) -> dict[str, object]:
 
 
 @router.post("/tenant/invites", status_code=201)
-async def create_invite(body: InviteIn, ctx: AdminContext, session: DbSession) -> InviteCreatedOut:
+def create_invite(body: InviteIn, ctx: AdminContext, session: DbSession) -> InviteCreatedOut:
     """Create an invite; the code is in this response only."""
     invite, code = invites.create_invite(
         session,
@@ -53,12 +53,12 @@ async def create_invite(body: InviteIn, ctx: AdminContext, session: DbSession) -
 
 
 @router.get("/tenant/invites")
-async def list_invites(ctx: AdminContext, session: DbSession) -> list[InviteOut]:
+def list_invites(ctx: AdminContext, session: DbSession) -> list[InviteOut]:
     return [InviteOut(**_fields(i)) for i in invites.list_invites(session, ctx.tenant_id)]
 
 
 @router.delete("/tenant/invites/{invite_id}", status_code=204)
-async def revoke_invite(invite_id: uuid.UUID, ctx: AdminContext, session: DbSession) -> Response:
+def revoke_invite(invite_id: uuid.UUID, ctx: AdminContext, session: DbSession) -> Response:
     invites.revoke_invite(
         session, tenant_id=ctx.tenant_id, invite_id=invite_id, actor_id=ctx.user_id or 0
     )
@@ -66,7 +66,7 @@ async def revoke_invite(invite_id: uuid.UUID, ctx: AdminContext, session: DbSess
 
 
 @router.post("/invites/preview")
-async def preview_invite(body: JoinIn, request: Request, session: DbSession) -> InvitePreviewOut:
+def preview_invite(body: JoinIn, request: Request, session: DbSession) -> InvitePreviewOut:
     """The tenant's name and the inviter, before joining. Rate limited like join."""
     tenancy = get_tenancy(request)
     tenancy.limits.hit(tenancy.config.join_rate, "join", request)
@@ -75,9 +75,7 @@ async def preview_invite(body: JoinIn, request: Request, session: DbSession) -> 
 
 
 @router.post("/invites/join")
-async def join(
-    body: JoinIn, request: Request, session: DbSession, claims: CurrentClaims
-) -> TokenPair:
+def join(body: JoinIn, request: Request, session: DbSession, claims: CurrentClaims) -> TokenPair:
     """Join the invite's tenant and return tokens for it."""
     tenancy = get_tenancy(request)
     tenancy.limits.hit(tenancy.config.join_rate, "join", request)

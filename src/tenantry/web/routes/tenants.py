@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import select
 
-from tenantry import accounts, tenants
+from tenantry import accounts, retention, tenants
 from tenantry.models import AuditEvent
 from tenantry.web.deps import (
     AdminContext,
@@ -30,12 +30,12 @@ router = APIRouter(prefix="/api", tags=["tenants"])
 
 
 @router.get("/tenants")
-async def my_tenants(session: DbSession, claims: CurrentClaims) -> list[TenantOut]:
+def my_tenants(session: DbSession, claims: CurrentClaims) -> list[TenantOut]:
     return [TenantOut.of(t, m.role) for m, t in tenants.memberships_of(session, claims.user_id)]
 
 
 @router.post("/tenants", status_code=201)
-async def create_tenant(
+def create_tenant(
     body: TenantIn, request: Request, session: DbSession, claims: CurrentClaims
 ) -> TokenPair:
     """Create a tenant owned by the caller, and return tokens for it."""
@@ -44,12 +44,12 @@ async def create_tenant(
 
 
 @router.get("/tenant")
-async def current_tenant(ctx: ViewerContext, session: DbSession) -> TenantOut:
+def current_tenant(ctx: ViewerContext, session: DbSession) -> TenantOut:
     return TenantOut.of(tenants.get_tenant(session, ctx.tenant_id), ctx.role)
 
 
 @router.patch("/tenant")
-async def rename_tenant(body: RenameIn, ctx: OwnerContext, session: DbSession) -> TenantOut:
+def rename_tenant(body: RenameIn, ctx: OwnerContext, session: DbSession) -> TenantOut:
     tenant = tenants.rename_tenant(
         session, tenant_id=ctx.tenant_id, actor_id=ctx.user_id or 0, name=body.name
     )
@@ -57,25 +57,32 @@ async def rename_tenant(body: RenameIn, ctx: OwnerContext, session: DbSession) -
 
 
 @router.delete("/tenant", status_code=204)
-async def delete_tenant(
-    ctx: OwnerContext, session: DbSession, confirm: str = Query(default="", max_length=100)
+def delete_tenant(
+    ctx: OwnerContext,
+    request: Request,
+    session: DbSession,
+    confirm: str = Query(default="", max_length=200),
 ) -> Response:
-    """Delete the tenant and all its data; ``confirm`` must repeat its slug."""
-    tenants.delete_tenant(
-        session, tenant_id=ctx.tenant_id, actor_id=ctx.user_id or 0, confirm=confirm
+    """Delete the tenant (restorable by an owner for the grace period); ``confirm`` repeats
+    its slug or name."""
+    retention.delete_tenant(
+        session,
+        tenant_id=ctx.tenant_id,
+        actor_id=ctx.user_id,
+        confirm=confirm,
+        grace=get_tenancy(request).config.deletion_grace,
     )
+    get_tenancy(request).cache.clear_tenant(ctx.tenant_id)
     return Response(status_code=204)
 
 
 @router.get("/tenant/members")
-async def list_members(ctx: ViewerContext, session: DbSession) -> list[MemberOut]:
+def list_members(ctx: ViewerContext, session: DbSession) -> list[MemberOut]:
     return [MemberOut.of(m, u) for m, u in tenants.members(session, ctx.tenant_id)]
 
 
 @router.patch("/tenant/members/{user_id}")
-async def change_role(
-    user_id: int, body: RoleIn, ctx: AdminContext, session: DbSession
-) -> MemberOut:
+def change_role(user_id: int, body: RoleIn, ctx: AdminContext, session: DbSession) -> MemberOut:
     membership = tenants.change_role(
         session,
         tenant_id=ctx.tenant_id,
@@ -88,7 +95,7 @@ async def change_role(
 
 
 @router.delete("/tenant/members/{user_id}", status_code=204)
-async def remove_member(user_id: int, ctx: AdminContext, session: DbSession) -> Response:
+def remove_member(user_id: int, ctx: AdminContext, session: DbSession) -> Response:
     tenants.remove_member(
         session,
         tenant_id=ctx.tenant_id,
@@ -100,13 +107,13 @@ async def remove_member(user_id: int, ctx: AdminContext, session: DbSession) -> 
 
 
 @router.post("/tenant/leave", status_code=204)
-async def leave(ctx: ViewerContext, session: DbSession) -> Response:
+def leave(ctx: ViewerContext, session: DbSession) -> Response:
     tenants.leave(session, tenant_id=ctx.tenant_id, user_id=ctx.user_id or 0)
     return Response(status_code=204)
 
 
 @router.post("/tenant/transfer", status_code=204)
-async def transfer(body: TransferIn, ctx: OwnerContext, session: DbSession) -> Response:
+def transfer(body: TransferIn, ctx: OwnerContext, session: DbSession) -> Response:
     tenants.transfer_ownership(
         session, tenant_id=ctx.tenant_id, owner_id=ctx.user_id or 0, new_owner_id=body.user_id
     )
@@ -114,7 +121,7 @@ async def transfer(body: TransferIn, ctx: OwnerContext, session: DbSession) -> R
 
 
 @router.get("/tenant/audit")
-async def audit_log(
+def audit_log(
     ctx: AdminContext, session: DbSession, limit: int = Query(default=100, ge=1, le=1000)
 ) -> list[AuditOut]:
     events = session.scalars(

@@ -1,4 +1,4 @@
-"""Public test helpers: a switch to prove the other walls, and the route-walking attack.
+"""The route-walking attack, and a switch to prove the other walls hold without the ORM's.
 
 ``attack_routes`` walks an app's route table and, for every route that takes
 an object id, requests tenant A's objects as tenant B: read, update, delete.

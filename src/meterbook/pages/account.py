@@ -1,0 +1,89 @@
+"""The signed-in person's own page: their data, erasure, and deleted households to restore."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from meterbook.pages.auth import _signed_in
+from meterbook.pages.csrf import check_csrf
+from meterbook.pages.deps import form_fields, see_other
+from meterbook.pages.render import render
+from meterbook.pages.session_policy import policy_of
+from tenantry import accounts, privacy, retention
+from tenantry.errors import Conflict, PermissionDenied
+from tenantry.web import CurrentClaims, DbSession, get_tenancy
+from tenantry.web.routes.privacy import user_export_response
+
+router = APIRouter(dependencies=[Depends(check_csrf)], tags=["meterbook pages"])
+NOTICES = {"deleted": "The household was deleted. You can restore it below until the date shown."}
+
+
+def _page(
+    request: Request,
+    session: DbSession,
+    user_id: int,
+    *,
+    status: int = 200,
+    error: str | None = None,
+    msg: str = "",
+) -> Response:
+    user = accounts.get_user(session, user_id)
+    return render(
+        request,
+        "account.html",
+        status=status,
+        user=user,
+        restorable=retention.restorable(session, user_id),
+        error=error,
+        notice=NOTICES.get(msg),
+    )
+
+
+@router.get("/account")
+async def account(
+    request: Request, session: DbSession, claims: CurrentClaims, msg: str = ""
+) -> Response:
+    return _page(request, session, claims.user_id, msg=msg)
+
+
+@router.get("/account/export")
+async def export(session: DbSession, claims: CurrentClaims) -> Response:
+    """Everything the instance holds about the signed-in person, as a JSON download."""
+    return user_export_response(session, claims.user_id)
+
+
+@router.post("/account/households/{tenant_id}/restore")
+async def restore(
+    tenant_id: uuid.UUID, request: Request, session: DbSession, claims: CurrentClaims
+) -> Response:
+    tenant = retention.restore_tenant(session, tenant_id=tenant_id, user_id=claims.user_id)
+    pair = get_tenancy(request).issue_tokens(session, claims.user_id, tenant.id)
+    return _signed_in(request, pair, tenant.slug)
+
+
+@router.post("/account/erase")
+async def erase(request: Request, session: DbSession, claims: CurrentClaims) -> Response:
+    """Erase the account: the password, and the email typed again, are required."""
+    fields = await form_fields(request)
+    user = accounts.get_user(session, claims.user_id)
+    if fields.get("confirm", "").strip().casefold() != user.email:
+        return _page(
+            request, session, user.id, status=422, error="Type your email address to confirm."
+        )
+    tenancy = get_tenancy(request)
+    tenancy.limits.hit(tenancy.config.login_rate, "login", request)
+    try:
+        privacy.erase_user(
+            session,
+            tenancy.passwords,
+            user_id=user.id,
+            password=fields.get("password", "")[:1024],
+            grace=tenancy.config.deletion_grace,
+        )
+    except (PermissionDenied, Conflict) as exc:
+        session.rollback()
+        return _page(request, session, claims.user_id, status=exc.status, error=exc.message)
+    return see_other("/signin", policy_of(request).cleared())

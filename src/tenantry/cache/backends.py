@@ -1,0 +1,121 @@
+"""Where cached bytes live: this process's memory, or a Redis server shared by processes.
+
+Both are fail-soft: a backend that cannot be reached answers misses and forgets
+writes (logged), so a Redis outage makes pages slower, never broken.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from typing import Protocol
+
+import redis
+
+log = logging.getLogger("tenantry.cache")
+
+_RETRY_AFTER = 1.0  # seconds a failed Redis is left alone before it is tried again
+
+
+class CacheBackend(Protocol):
+    """The few operations the tenant cache needs."""
+
+    def get_many(self, keys: list[str]) -> list[bytes | None]: ...
+
+    def set(self, key: str, value: bytes, ttl: int) -> None: ...
+
+    def incr(self, key: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class MemoryBackend:
+    """A bounded LRU with per-entry expiry, for one process (the embedded default)."""
+
+    def __init__(self, max_entries: int = 10_000) -> None:
+        self.max_entries = max_entries
+        self._data: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get_many(self, keys: list[str]) -> list[bytes | None]:
+        now = time.monotonic()
+        out: list[bytes | None] = []
+        with self._lock:
+            for key in keys:
+                entry = self._data.get(key)
+                if entry is None or entry[0] < now:
+                    out.append(None)
+                    continue
+                self._data.move_to_end(key)
+                out.append(entry[1])
+        return out
+
+    def set(self, key: str, value: bytes, ttl: int) -> None:
+        with self._lock:
+            self._data[key] = (time.monotonic() + ttl, value)
+            self._data.move_to_end(key)
+            while len(self._data) > self.max_entries:
+                self._data.popitem(last=False)
+
+    def incr(self, key: str) -> None:
+        with self._lock:
+            entry = self._data.get(key)
+            count = int(entry[1]) + 1 if entry else 1
+            # Counters never expire on their own: they are what makes old entries unreachable.
+            self._data[key] = (float("inf"), str(count).encode())
+
+    def close(self) -> None:
+        self._data.clear()
+
+
+class RedisBackend:
+    """Redis through redis-py, with short timeouts and a one-second back-off after a failure."""
+
+    def __init__(self, url: str, *, timeout: float = 0.25) -> None:
+        self.client = redis.Redis.from_url(
+            url, socket_timeout=timeout, socket_connect_timeout=timeout
+        )
+        self._down_until = 0.0
+
+    def _available(self) -> bool:
+        return time.monotonic() >= self._down_until
+
+    def _failed(self, exc: Exception) -> None:
+        self._down_until = time.monotonic() + _RETRY_AFTER
+        log.warning("cache unreachable (%s): serving without it", type(exc).__name__)
+
+    def get_many(self, keys: list[str]) -> list[bytes | None]:
+        if self._available():
+            try:
+                values = self.client.mget(keys)
+                return [v.encode() if isinstance(v, str) else v for v in values]
+            except redis.RedisError as exc:
+                self._failed(exc)
+        return [None] * len(keys)
+
+    def set(self, key: str, value: bytes, ttl: int) -> None:
+        if self._available():
+            try:
+                self.client.set(key, value, ex=ttl)
+            except redis.RedisError as exc:
+                self._failed(exc)
+
+    def incr(self, key: str) -> None:
+        # Not skipped while "down": an invalidation must be tried, a stale read is worse
+        # than a slow write. If it fails the entries still expire with their TTL.
+        try:
+            self.client.incr(key)
+        except redis.RedisError as exc:
+            self._failed(exc)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def backend_from_url(url: str | None) -> CacheBackend:
+    """``None`` or ``memory://`` for this process, ``redis://…`` to share between processes."""
+    if url is None or url.startswith("memory://"):
+        return MemoryBackend()
+    return RedisBackend(url)

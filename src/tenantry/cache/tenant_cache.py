@@ -1,0 +1,152 @@
+"""A cache whose keys always carry the tenant, so no caller can forget it.
+
+Layout (``prefix`` defaults to ``tenantry:cache``)::
+
+    {prefix}:{tenant}:gen            generation; bumped when the tenant is cleared or deleted
+    {prefix}:{tenant}:tag:{tag}      version of one tag; bumped by invalidate(tag)
+    {prefix}:{tenant}:{gen}:{versions}:{key}   the entry, with its TTL
+
+An entry's key embeds the generation and the versions of its tags, so bumping
+either makes old entries unreachable at once (they expire on their own). A read
+is two round trips: the counters, then the entry.
+"""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from collections.abc import Callable, Iterable
+from decimal import Decimal
+from typing import Any, ParamSpec, TypeVar
+
+import orjson
+from sqlalchemy import event
+from sqlalchemy.orm import Session, sessionmaker
+
+from tenantry.cache.backends import CacheBackend, MemoryBackend
+from tenantry.context import current_tenant
+
+T = TypeVar("T")
+P = ParamSpec("P")
+
+_PENDING = "tenantry.cache_invalidations"
+_RAW = b"b"
+_JSON = b"j"
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(type(value).__name__)
+
+
+class TenantCache:
+    """Get-or-set by key inside the current tenant; invalidation by tag.
+
+    Args:
+        backend: where entries live (:class:`MemoryBackend` by default).
+        prefix: namespace of every key in the backend.
+        default_ttl: seconds an entry lives when the caller names none.
+
+    Values are ``bytes`` (stored as they are) or anything ``orjson`` writes;
+    ``Decimal`` comes back as a string.
+    """
+
+    def __init__(
+        self,
+        backend: CacheBackend | None = None,
+        *,
+        prefix: str = "tenantry:cache",
+        default_ttl: int = 300,
+    ) -> None:
+        self.backend = backend or MemoryBackend()
+        self.prefix = prefix
+        self.default_ttl = default_ttl
+        self._model_tags: dict[type, tuple[str, ...]] = {}
+
+    def _base(self, tenant_id: uuid.UUID) -> str:
+        return f"{self.prefix}:{tenant_id}"
+
+    def _entry_key(self, tenant_id: uuid.UUID, key: str, tags: tuple[str, ...]) -> str:
+        base = self._base(tenant_id)
+        counters = self.backend.get_many([f"{base}:gen", *(f"{base}:tag:{t}" for t in tags)])
+        versions = ".".join((c or b"0").decode() for c in counters)
+        return f"{base}:{versions}:{key}"
+
+    def get_or_set(
+        self,
+        key: str,
+        produce: Callable[[], T],
+        ttl: int | None = None,
+        *,
+        tags: Iterable[str] = (),
+    ) -> T:
+        """The cached value of ``key`` in the current tenant, or ``produce()`` stored.
+
+        Raises:
+            NoTenantContext: outside a tenant scope (fail closed, like queries).
+        """
+        tenant_id = current_tenant().tenant_id
+        full = self._entry_key(tenant_id, key, tuple(tags))
+        (stored,) = self.backend.get_many([full])
+        if stored is not None:
+            kind, body = stored[:1], stored[1:]
+            return body if kind == _RAW else orjson.loads(body)  # type: ignore[return-value]
+        value = produce()
+        if isinstance(value, bytes):
+            payload = _RAW + value
+        else:
+            payload = _JSON + orjson.dumps(value, default=_json_default)
+        self.backend.set(full, payload, ttl or self.default_ttl)
+        return value
+
+    def cached(
+        self, ttl: int | None = None, *, tags: Iterable[str] = ()
+    ) -> Callable[[Callable[P, T]], Callable[P, T]]:
+        """Decorate a function so its result is cached per tenant and per arguments."""
+        tag_tuple = tuple(tags)
+
+        def decorate(fn: Callable[P, T]) -> Callable[P, T]:
+            name = f"{fn.__module__}.{fn.__qualname__}"
+
+            @functools.wraps(fn)
+            def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+                key = f"{name}:{orjson.dumps([args, kwargs], default=str).decode()}"
+                return self.get_or_set(key, lambda: fn(*args, **kwargs), ttl, tags=tag_tuple)
+
+            return wrapper
+
+        return decorate
+
+    def invalidate(self, *tags: str, tenant_id: uuid.UUID | None = None) -> None:
+        """Make every entry of ``tags`` in the tenant (the current one by default) stale."""
+        tenant = tenant_id or current_tenant().tenant_id
+        for tag in tags:
+            self.backend.incr(f"{self._base(tenant)}:tag:{tag}")
+
+    def clear_tenant(self, tenant_id: uuid.UUID) -> None:
+        """Make every entry of one tenant stale (on deletion, suspension, restore)."""
+        self.backend.incr(f"{self._base(tenant_id)}:gen")
+
+    def invalidate_on(self, model: type, *tags: str) -> None:
+        """Invalidate ``tags`` in a row's tenant whenever a ``model`` row is written."""
+        self._model_tags[model] = (*self._model_tags.get(model, ()), *tags)
+
+    def install(self, factory: sessionmaker[Session]) -> None:
+        """Watch ``factory``'s sessions: writes to watched models invalidate after commit."""
+        event.listen(factory, "after_flush", self._collect)
+        # A rollback keeps what was collected: an extra invalidation is harmless.
+        event.listen(factory, "after_commit", self._apply)
+
+    def _collect(self, session: Session, _flush: Any) -> None:
+        if not self._model_tags:
+            return
+        for obj in (*session.new, *session.dirty, *session.deleted):
+            tags = self._model_tags.get(type(obj))
+            tenant_id = getattr(obj, "tenant_id", None)
+            if tags and tenant_id is not None:
+                session.info.setdefault(_PENDING, set()).update((tenant_id, t) for t in tags)
+
+    def _apply(self, session: Session) -> None:
+        for tenant_id, tag in session.info.pop(_PENDING, ()):
+            self.invalidate(tag, tenant_id=tenant_id)

@@ -1,0 +1,187 @@
+"""``tenantry tenants``: purge deleted tenants, export one, import an export document."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+import typer
+
+if TYPE_CHECKING:
+    from tenantry.db import Database
+
+group = typer.Typer(help="Tenant lifecycle: purge, export, import.", no_args_is_help=True)
+
+# Called before a command that reads or writes tenant tables, so the apps' models are
+# mapped (an export and an import walk every mapped tenant table). A host appends its
+# own (the server: its plugins); ``--models`` names more modules.
+MODEL_LOADERS: list[Callable[[], object]] = []
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(group, name="tenants")
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"tenantry tenants: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def _database(url: str) -> Database:
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    from tenantry.db import Database
+
+    try:
+        return Database(url)
+    except (ArgumentError, NoSuchModuleError, ValueError) as exc:
+        _fail(f"bad database URL: {str(exc).splitlines()[0]}")
+
+
+def _load_models(modules: Sequence[str]) -> None:
+    for loader in MODEL_LOADERS:
+        loader()
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            _fail(f"cannot import models module {name!r}: {exc}")
+
+
+DB_OPTION = typer.Option(..., "--db", envvar="DATABASE_URL", help="Database URL.")
+MODELS_OPTION = typer.Option(
+    [], "--models", help="Import this module first so its tenant tables are known (repeatable)."
+)
+
+
+@group.command("purge")
+def purge(
+    database_url: str = DB_OPTION,
+    dry_run: bool = typer.Option(False, "--dry-run", help="List what would go; change nothing."),
+) -> None:
+    """Remove deleted tenants whose grace period is over; a pseudonymous record remains."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from tenantry.models import Tenant, TenantStatus
+    from tenantry.retention import purge_expired
+
+    db = _database(database_url)
+    try:
+        with db.session() as session:
+            if dry_run:
+                due = session.scalars(
+                    select(Tenant.id).where(
+                        Tenant.status == TenantStatus.DELETED.value,
+                        Tenant.purge_after <= datetime.now(UTC),
+                    )
+                ).all()
+                typer.echo(f"{len(due)} tenant(s) due for purge (dry run: nothing changed)")
+                for tenant_id in due:
+                    typer.echo(f"  {tenant_id}")
+                return
+            purged = purge_expired(session)
+        typer.echo(f"purged {len(purged)} tenant(s)")
+        for item in purged:
+            typer.echo(f"  {item.tenant_id}")
+    except SQLAlchemyError as exc:
+        _fail(f"database error: {str(exc).splitlines()[0]}")
+    finally:
+        db.dispose()
+
+
+@group.command("export")
+def export(
+    slug: str = typer.Argument(..., help="The tenant's slug."),
+    database_url: str = DB_OPTION,
+    output: Path | None = typer.Option(None, "-o", "--output", help="File (default: stdout)."),
+    models: list[str] = MODELS_OPTION,
+) -> None:
+    """Write one tenant's export document (what ``tenants import`` reads)."""
+    import sys
+
+    from sqlalchemy import select
+
+    from tenantry.context import TenantContext, tenant_scope
+    from tenantry.export import stream_export
+    from tenantry.ids import TenantId
+    from tenantry.models import Tenant
+    from tenantry.roles import Role
+
+    _load_models(models)
+    db = _database(database_url)
+    try:
+        with db.sessions() as session:
+            tenant_id = session.scalar(select(Tenant.id).where(Tenant.slug == slug))
+        if tenant_id is None:
+            _fail(f"no tenant with the slug {slug!r}")
+        ctx = TenantContext(TenantId(tenant_id), None, Role.OWNER)
+        with tenant_scope(ctx), db.read_sessions() as session:
+            if output is None:
+                for chunk in stream_export(session, tenant_id):
+                    sys.stdout.buffer.write(chunk)
+                sys.stdout.buffer.flush()
+            else:
+                with output.open("wb") as out:
+                    for chunk in stream_export(session, tenant_id):
+                        out.write(chunk)
+                typer.echo(f"exported {slug} to {output}", err=True)
+    finally:
+        db.dispose()
+
+
+@group.command("import")
+def import_(
+    file: Path = typer.Argument(..., help="An export document (tenants export, GET /api/export)."),
+    database_url: str = DB_OPTION,
+    models: list[str] = MODELS_OPTION,
+    invite_days: int = typer.Option(
+        30,
+        "--invite-days",
+        min=1,
+        max=90,
+        help="Validity of invites for members without an account.",
+    ),
+) -> None:
+    """Recreate a tenant from its export document here: all rows or none, verified."""
+    from datetime import timedelta
+
+    from rich.console import Console
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from tenantry.errors import TenantryError
+    from tenantry.migrate.report import print_verification
+    from tenantry.tenant_import import import_tenant
+
+    if not file.is_file():
+        _fail(f"no such file: {file}")
+    _load_models(models)
+    db = _database(database_url)
+    console = Console()
+    try:
+        with db.session() as session:
+            result = import_tenant(
+                session, file.read_bytes(), invite_ttl=timedelta(days=invite_days)
+            )
+    except TenantryError as exc:
+        _fail(exc.message)
+    except SQLAlchemyError as exc:
+        _fail(f"database error: {str(exc).splitlines()[0]}")
+    finally:
+        db.dispose()
+    print_verification(console, result.verification)
+    total = sum(result.rows.values())
+    # Plain lines (not rich): codes must never be wrapped or styled.
+    typer.echo(f"imported tenant {result.tenant_id} as {result.slug}: {total} rows")
+    for member in result.members:
+        if member.status == "matched":
+            typer.echo(f"  {member.email}: {member.role}, matched to account {member.user_id}")
+        else:
+            typer.echo(
+                f"  {member.email}: {member.role}, no account here; invite code "
+                f"{member.invite_code} (bound to this address)"
+            )

@@ -1,0 +1,55 @@
+"""Running the queue beside an application: the broker, an optional worker, the spool drain."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from taskiq.api import run_receiver_task
+
+from tenantry.jobs.runner import Jobs
+
+log = logging.getLogger("tenantry.jobs")
+
+SPOOL_INTERVAL = 1.0
+
+
+async def _drain_forever(jobs: Jobs) -> None:
+    while True:
+        await asyncio.sleep(SPOOL_INTERVAL)
+        sent = await jobs.drain_spool()
+        if sent:
+            log.info("queued %d spooled jobs", sent)
+
+
+@asynccontextmanager
+async def running(jobs: Jobs, *, worker: bool) -> AsyncIterator[None]:
+    """Start the broker (and, with ``worker``, consume jobs in this process) for the block.
+
+    Without Redis the in-memory broker runs each job in this process as it is
+    queued, so ``worker`` only matters for a shared queue.
+    """
+    await jobs.startup()
+    tasks: list[asyncio.Task[None]] = []
+    if jobs.spool is not None:
+        tasks.append(asyncio.create_task(_drain_forever(jobs)))
+    if worker and jobs.shared:
+        tasks.append(asyncio.create_task(run_receiver_task(jobs.broker, max_async_tasks=4)))
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await jobs.shutdown()
+
+
+async def work(jobs: Jobs) -> None:
+    """Consume jobs until cancelled: ``tenantry worker``."""
+    async with running(jobs, worker=True):
+        await asyncio.Event().wait()

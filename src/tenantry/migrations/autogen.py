@@ -1,0 +1,127 @@
+"""Alembic autogenerate for an app's own models on top of tenantry's tables.
+
+An app's ``env.py`` (written by ``tenantry migrations init``) imports the app's
+models and calls :func:`run_migrations`. Autogenerate then:
+
+* compares the models on tenantry's ``Base`` with the database, leaving the
+  ``tenantry_*`` tables to the core's migrations and never dropping a table the
+  models do not know (another app's, or one being retired by hand);
+* emits ``TenantScoped`` tables with their composite keys ``(tenant_id, id)``
+  and composite references, as the models declare them;
+* follows every new tenant table with ``enable_tenant_rls("table")`` (and
+  precedes its drop with ``disable_tenant_rls``): PostgreSQL row-level security
+  for new tables, a no-op on SQLite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from alembic import context
+from alembic.autogenerate import renderers
+from alembic.operations import MigrateOperation, ops
+from sqlalchemy import create_engine
+
+from tenantry.models import Base
+from tenantry.rls.policy import TENANT_COLUMN, is_control_plane
+
+
+class EnableTenantRlsOp(MigrateOperation):
+    """``enable_tenant_rls(table)`` in a generated migration."""
+
+    def __init__(self, table_name: str) -> None:
+        self.table_name = table_name
+
+    def reverse(self) -> DisableTenantRlsOp:
+        return DisableTenantRlsOp(self.table_name)
+
+
+class DisableTenantRlsOp(MigrateOperation):
+    """``disable_tenant_rls(table)`` in a generated migration."""
+
+    def __init__(self, table_name: str) -> None:
+        self.table_name = table_name
+
+    def reverse(self) -> EnableTenantRlsOp:
+        return EnableTenantRlsOp(self.table_name)
+
+
+@renderers.dispatch_for(EnableTenantRlsOp)
+def _render_enable(autogen_context: Any, op: EnableTenantRlsOp) -> str:
+    autogen_context.imports.add("from tenantry.rls import enable_tenant_rls")
+    return f"enable_tenant_rls({op.table_name!r})"
+
+
+@renderers.dispatch_for(DisableTenantRlsOp)
+def _render_disable(autogen_context: Any, op: DisableTenantRlsOp) -> str:
+    autogen_context.imports.add("from tenantry.rls import disable_tenant_rls")
+    return f"disable_tenant_rls({op.table_name!r})"
+
+
+def _is_tenant_table(op: ops.CreateTableOp | ops.DropTableOp) -> bool:
+    if is_control_plane(op.table_name):
+        return False
+    columns = op.columns if isinstance(op, ops.CreateTableOp) else op._reverse.columns  # type: ignore[union-attr]
+    return any(getattr(c, "name", None) == TENANT_COLUMN for c in columns)
+
+
+def with_rls(operations: Iterable[Any]) -> list[Any]:
+    """``operations`` with RLS switched on after each new tenant table and off before a drop."""
+    result: list[Any] = []
+    for op in operations:
+        if isinstance(op, ops.DropTableOp) and op._reverse is not None and _is_tenant_table(op):
+            result.append(DisableTenantRlsOp(op.table_name))
+        result.append(op)
+        if isinstance(op, ops.CreateTableOp) and _is_tenant_table(op):
+            result.append(EnableTenantRlsOp(op.table_name))
+    return result
+
+
+def add_tenant_rls(context_: Any, revision: Any, directives: list[Any]) -> None:
+    """``process_revision_directives`` hook: adds the RLS statements (see :func:`with_rls`)."""
+    for script in directives:
+        for upgrade_ops in script.upgrade_ops_list:
+            upgrade_ops.ops = with_rls(upgrade_ops.ops)
+        for downgrade_ops in script.downgrade_ops_list:
+            downgrade_ops.ops = with_rls(downgrade_ops.ops)
+
+
+def include_object(
+    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
+    """``include_object`` hook: the app's tables only, and never a drop of an unknown table."""
+    table = obj if type_ == "table" else getattr(obj, "table", None)
+    table_name = getattr(table, "name", None) or name or ""
+    if is_control_plane(table_name):
+        return False  # the core's migrations own these
+    return not (type_ == "table" and reflected and compare_to is None)
+
+
+def run_migrations() -> None:
+    """The body of an app's ``env.py``: migrate or autogenerate against tenantry's ``Base``.
+
+    Call it after importing the app's models so that ``Base.metadata`` holds them.
+    """
+    config = context.config
+    options: dict[str, Any] = {
+        "target_metadata": Base.metadata,
+        "render_as_batch": True,  # SQLite alters tables by copying them
+        "compare_type": True,
+        "include_object": include_object,
+        "process_revision_directives": add_tenant_rls,
+    }
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        context.configure(connection=connection, **options)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    engine = create_engine(config.get_main_option("sqlalchemy.url") or "")
+    try:
+        with engine.connect() as conn:
+            context.configure(connection=conn, **options)
+            with context.begin_transaction():
+                context.run_migrations()
+    finally:
+        engine.dispose()

@@ -1,0 +1,142 @@
+"""What an operator asks of the database: pool use, slowest statements, migrations, doctor."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Engine, event, text
+
+from tenantry.db import READ_ONLY, Database
+from tenantry.fleet import TableSizes
+from tenantry.statements import StatementLog, StatementStats
+
+if TYPE_CHECKING:
+    from tenantry.doctor import Report
+
+
+@dataclass(frozen=True, slots=True)
+class Migrations:
+    expected: tuple[str, ...]
+    current: tuple[str, ...]
+
+    @property
+    def at_head(self) -> bool:
+        return set(self.current) == set(self.expected)
+
+
+@dataclass(frozen=True, slots=True)
+class PoolState:
+    in_use: int | None
+    size: int | None
+    overflow: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseHealth:
+    backend: str
+    reachable: bool
+    pool: PoolState
+    migrations: Migrations | None
+    slowest: list[StatementStats]
+    error: str | None = None
+
+
+class Operations:
+    """One per process: the statement record, the size cache, the expected migration heads.
+
+    Args:
+        db: the app's database.
+        version_dirs: the plugins' migration directories (the core's are always included).
+        app_role: the runtime role the doctor vets (PostgreSQL).
+    """
+
+    def __init__(
+        self, db: Database, *, version_dirs: Sequence[Path] = (), app_role: str | None = None
+    ) -> None:
+        self.db = db
+        # Its own reads take no SQLite write lock: the request's session may hold it.
+        self.reader = db.engine.execution_options(**{READ_ONLY: True})
+        self.version_dirs = tuple(version_dirs)
+        self.app_role = app_role
+        self.statements = StatementLog(db.engine, observe=_observe_statement)
+        self.sizes = TableSizes()
+        self._expected: tuple[str, ...] | None = None
+        _watch_pool(db.engine)
+
+    def expected_heads(self) -> tuple[str, ...]:
+        if self._expected is None:
+            from alembic.script import ScriptDirectory
+
+            from tenantry.migrations.runner import alembic_config
+
+            script = ScriptDirectory.from_config(alembic_config(self.db.engine, self.version_dirs))
+            self._expected = tuple(sorted(script.get_heads()))
+        return self._expected
+
+    def migrations(self) -> Migrations:
+        from alembic.runtime.migration import MigrationContext
+
+        with self.reader.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_heads()
+        return Migrations(self.expected_heads(), tuple(sorted(current)))
+
+    def pool(self) -> PoolState:
+        pool = self.db.engine.pool
+
+        def ask(name: str) -> int | None:
+            method = getattr(pool, name, None)
+            return int(method()) if callable(method) else None
+
+        return PoolState(ask("checkedout"), ask("size"), ask("overflow"))
+
+    def ready(self) -> tuple[bool, str]:
+        """Database reachable and every migration applied: ``(ok, reason)``."""
+        try:
+            with self.reader.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            migrations = self.migrations()
+        except Exception as exc:  # any failure to reach the database means not ready
+            return False, f"database unreachable ({type(exc).__name__})"
+        if not migrations.at_head:
+            return False, "migrations pending: run `tenantry migrate`"
+        return True, "ready"
+
+    def health(self, slowest: int = 10) -> DatabaseHealth:
+        try:
+            migrations: Migrations | None = self.migrations()
+            error = None
+        except Exception as exc:  # shown on the console, not raised
+            migrations, error = None, type(exc).__name__
+        return DatabaseHealth(
+            backend=self.db.engine.dialect.name,
+            reachable=error is None,
+            pool=self.pool(),
+            migrations=migrations,
+            slowest=self.statements.slowest(slowest),
+            error=error,
+        )
+
+    def doctor(self) -> Report:
+        """``tenantry doctor`` on the live schema, as the console's button runs it."""
+        from tenantry.doctor import diagnose
+
+        return diagnose(self.reader, app_role=self.app_role)
+
+
+def _observe_statement(seconds: float) -> None:
+    from tenantry.metrics import STATEMENT_TIME
+
+    STATEMENT_TIME.observe(seconds)
+
+
+def _watch_pool(engine: Engine) -> None:
+    from tenantry.metrics import POOL_IN_USE, POOL_SIZE
+
+    size = getattr(engine.pool, "size", None)
+    if callable(size):
+        POOL_SIZE.inc(size())
+    event.listen(engine, "checkout", lambda *_: POOL_IN_USE.inc())
+    event.listen(engine, "checkin", lambda *_: POOL_IN_USE.dec())

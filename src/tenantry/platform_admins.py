@@ -1,0 +1,72 @@
+"""Platform admins: the operators who run the service, above every tenant."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tenantry import accounts, audit
+from tenantry.errors import NotFound
+from tenantry.models import User, normalize_email
+from tenantry.security.passwords import Passwords
+
+OPERATIONS_TENANT = "Platform operations"
+
+
+def is_platform_admin(session: Session, user_id: int) -> bool:
+    """Read on every console request, so a revocation takes effect on the next one."""
+    if not 0 < user_id < 2**31:
+        return False
+    return bool(session.scalar(select(User.is_platform_admin).where(User.id == user_id)))
+
+
+def _user(session: Session, email: str) -> User:
+    user = session.scalar(select(User).where(User.email == normalize_email(email)))
+    if user is None:
+        raise NotFound(f"no account with the email {normalize_email(email)}")
+    return user
+
+
+def set_platform_admin(
+    session: Session, *, email: str, grant: bool, actor_id: int | None = None
+) -> bool:
+    """Grant or revoke; returns whether anything changed (an unchanged flag writes no event).
+
+    Raises:
+        NotFound: no account has this email.
+    """
+    user = _user(session, email)
+    if user.is_platform_admin == grant:
+        return False
+    user.is_platform_admin = grant
+    audit.record(
+        session,
+        "platform.admin_granted" if grant else "platform.admin_revoked",
+        tenant_id=None,
+        actor_id=actor_id,
+        target=f"user:{user.id}",
+    )
+    return True
+
+
+def create_platform_admin(
+    session: Session, passwords: Passwords, *, email: str, password: str
+) -> User:
+    """A new account that is a platform admin.
+
+    Signing in needs a tenant (tokens carry one), so the account gets a small
+    tenant of its own, named :data:`OPERATIONS_TENANT`.
+
+    Raises:
+        ValidationFailed: a weak password or a malformed email.
+        Conflict: the email already has an account (grant it instead).
+    """
+    user, _ = accounts.register(
+        session, passwords, email=email, password=password, tenant_name=OPERATIONS_TENANT
+    )
+    set_platform_admin(session, email=user.email, grant=True)
+    return user
+
+
+def platform_admins(session: Session) -> list[User]:
+    return list(session.scalars(select(User).where(User.is_platform_admin).order_by(User.id)))

@@ -1,0 +1,50 @@
+"""Read-only sessions: safe requests and streams never take SQLite's write lock, so never write.
+
+On SQLite (WAL) a read transaction that later writes cannot wait for the write
+lock: it fails at once with "database is locked" when another writer is active
+or has committed since it began. So a session is read-only or a writer from its
+first statement: reads begin deferred (``BEGIN`` plus ``PRAGMA query_only``),
+writes begin with ``BEGIN IMMEDIATE`` and wait their turn. The ORM guard below
+makes a write attempted in a read-only session fail the same clear way on every
+database, at development time rather than under load.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction, sessionmaker
+
+from tenantry.errors import TenantryError
+
+READ_ONLY = "tenantry_read_only"
+
+
+class ReadOnlySession(TenantryError):
+    """A write was attempted in a read-only session (a GET/HEAD/OPTIONS request, a stream)."""
+
+    code = "read_only_session"
+    status = 500
+
+
+_MESSAGE = (
+    "this session is read-only (GET, HEAD and OPTIONS requests and streams read only); "
+    "write in a POST, PUT, PATCH or DELETE route, or open Database.session() for the write"
+)
+
+
+def install_read_only(factory: sessionmaker[Session]) -> None:
+    """Refuse every ORM write (flush, bulk insert/update/delete) in ``factory``'s sessions."""
+    event.listen(factory, "before_flush", _refuse_flush)
+    event.listen(factory, "do_orm_execute", _refuse_statement)
+
+
+def _refuse_flush(session: Session, flush_context: UOWTransaction, instances: Any) -> None:
+    if session.new or session.dirty or session.deleted:
+        raise ReadOnlySession(_MESSAGE)
+
+
+def _refuse_statement(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        raise ReadOnlySession(_MESSAGE)

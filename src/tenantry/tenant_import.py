@@ -1,0 +1,403 @@
+"""Recreate a tenant from its export document, on any instance and backend: all or nothing.
+
+The tenant and every row keep their ids. Members are matched to this instance's
+accounts by email; the others get a single-use invite bound to their address.
+References to users inside tenant rows (an author column) are translated to the
+matched accounts, or emptied. Before anything is written the document must be
+complete (row counts and checksums of the export) and from a schema this
+database has; after writing, every table is read back and checked the same way.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from sqlalchemy import insert, select
+from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.orm import Mapper, Session
+
+from tenantry import audit, invites
+from tenantry.context import TenantContext, tenant_scope
+from tenantry.errors import Conflict, TenantryError
+from tenantry.export import (
+    FORMAT,
+    ArrayWriter,
+    fields,
+    key_ordered_batches,
+    schema_revisions,
+    table_of,
+    tenant_mappers,
+)
+from tenantry.ids import TenantId, UserId
+from tenantry.migrate.verify import Verification
+from tenantry.models import Base, Membership, Tenant, User, normalize_email
+from tenantry.roles import Role
+from tenantry.slugs import is_canonical, with_suffix
+
+FORMAT_NAME, _, _VERSION = FORMAT.partition("/")
+SUPPORTED_VERSION = int(_VERSION)
+USERS_TABLE = "tenantry_users"
+INSERT_BATCH = 1000
+
+
+class ImportRefused(TenantryError):
+    """The document cannot be imported here; nothing was written."""
+
+    code = "import_refused"
+    status = 422
+
+
+@dataclass(frozen=True, slots=True)
+class MemberOutcome:
+    email: str
+    role: str
+    status: str  # "matched" to an account here, or "invited"
+    user_id: int | None = None
+    invite_code: str | None = None
+
+
+@dataclass(slots=True)
+class ImportResult:
+    tenant_id: uuid.UUID
+    slug: str
+    rows: dict[str, int]
+    members: list[MemberOutcome] = field(default_factory=list)
+    verification: Verification = field(default_factory=Verification)
+
+
+InviteHook = Callable[[str, str, Tenant], None]
+
+
+def parse_document(raw: bytes | str) -> dict[str, Any]:
+    """The document as a dict, or :class:`ImportRefused` saying why it is not one."""
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ImportRefused(f"not a JSON document: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise ImportRefused("not a tenantry export document: expected a JSON object")
+    return doc
+
+
+def _check_format(doc: dict[str, Any]) -> None:
+    name, _, version = str(doc.get("format", "")).partition("/")
+    if name != FORMAT_NAME or not version.isdigit():
+        raise ImportRefused(f"not a tenantry export document (format {FORMAT!r} expected)")
+    if int(version) > SUPPORTED_VERSION:
+        raise ImportRefused(
+            f"this document has format {name}/{version}, written by a newer tenantry; this "
+            f"instance reads up to {FORMAT}: upgrade tenantry here, then import again"
+        )
+    for key, kind in (("tenant", dict), ("members", list), ("tables", dict), ("summary", dict)):
+        if not isinstance(doc.get(key), kind):
+            raise ImportRefused(f"the document has no valid {key!r} section")
+
+
+def _check_schema(session: Session, doc: dict[str, Any], mappers: dict[str, Mapper[Any]]) -> None:
+    """Refuse a document naming a table or field this database does not have."""
+    schema: dict[str, Any] = doc["schema"] if isinstance(doc.get("schema"), dict) else {}
+    declared: dict[str, Any] = schema["tables"] if isinstance(schema.get("tables"), dict) else {}
+    unknown: list[str] = []
+    for name, rows in doc["tables"].items():
+        if name not in mappers:
+            unknown.append(f"table {name}")
+            continue
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise ImportRefused(f"table {name}: expected a list of row objects")
+        known = set(fields(mappers[name]))
+        seen = set(declared.get(name) or ())
+        for row in rows:
+            seen.update(row)
+        unknown += [f"{name}.{f}" for f in sorted(seen - known)]
+    if unknown:
+        theirs = ", ".join(schema.get("revisions") or []) or "unknown"
+        ours = ", ".join(schema_revisions(session)) or "unknown"
+        raise ImportRefused(
+            f"the document comes from a newer schema ({theirs}) than this database ({ours}): "
+            f"{', '.join(unknown[:5])} {'is' if len(unknown) == 1 else 'are'} unknown here. "
+            "Upgrade tenantry and its apps here and run `tenantry migrate`, then import again "
+            "(or the app owning these tables is not installed)",
+            details={"unknown": unknown},
+        )
+
+
+def _check_integrity(doc: dict[str, Any], result: Verification) -> None:
+    """Counts and checksums of the document's tables against its own summary."""
+    counts = doc["summary"].get("rows") or {}
+    sums = doc["summary"].get("checksums") or {}
+    for name, rows in sorted(doc["tables"].items()):
+        writer = ArrayWriter()
+        writer.chunk(rows)
+        if name in counts:
+            result.add(
+                f"document rows:{name}",
+                counts[name] == len(rows),
+                f"{counts[name]} exported, {len(rows)} in the file",
+            )
+        if name in sums:
+            same = sums[name] == writer.checksum
+            result.add(
+                f"document checksum:{name}", same, "intact" if same else "CHANGED since export"
+            )
+    if not result.ok:
+        failed = ", ".join(c.name for c in result.checks if not c.ok)
+        raise ImportRefused(
+            f"the document is incomplete or was changed after export ({failed}); nothing imported"
+        )
+
+
+def _converter(python_type: type | None) -> Callable[[Any], Any]:
+    if python_type is datetime:
+        return lambda v: datetime.fromisoformat(v) if isinstance(v, str) else v
+    if python_type is date:
+        return lambda v: date.fromisoformat(v) if isinstance(v, str) else v
+    if python_type is time:
+        return lambda v: time.fromisoformat(v) if isinstance(v, str) else v
+    if python_type is uuid.UUID:
+        return lambda v: uuid.UUID(v) if isinstance(v, str) else v
+    if python_type is Decimal:
+        return lambda v: Decimal(str(v)) if v is not None else v
+    return lambda v: v
+
+
+def _python_type(column: Any) -> type | None:
+    try:
+        python_type: type = column.type.python_type
+    except NotImplementedError:
+        return None
+    return python_type
+
+
+def _user_columns(mapper: Mapper[Any]) -> list[str]:
+    """Attributes holding a user id (a foreign key to the users table)."""
+    table = table_of(mapper)
+    return [
+        mapper.get_property_by_column(c).key
+        for c in table.columns
+        if any(fk.column.table.name == USERS_TABLE for fk in c.foreign_keys)
+    ]
+
+
+def _new_slug(session: Session, slug: str) -> str:
+    candidate = slug if is_canonical(slug) else with_suffix("tenant")
+    while session.scalar(select(Tenant.id).where(Tenant.slug == candidate)) is not None:
+        candidate = with_suffix(slug if is_canonical(slug) else "tenant")
+    return candidate
+
+
+def _members(
+    session: Session,
+    doc: dict[str, Any],
+    tenant: Tenant,
+    *,
+    actor_id: int | None,
+    invite_ttl: timedelta,
+    on_invite: InviteHook | None,
+) -> tuple[list[MemberOutcome], dict[int, int]]:
+    outcomes: list[MemberOutcome] = []
+    user_map: dict[int, int] = {}
+    for entry in doc["members"]:
+        try:
+            email = normalize_email(str(entry["email"]))
+            role = Role(entry["role"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ImportRefused(f"a member entry is not valid: {entry!r:.200}") from exc
+        user = session.scalar(select(User).where(User.email == email))
+        if user is not None and not user.is_erased:
+            joined = entry.get("joined_at")
+            session.add(
+                Membership(
+                    tenant_id=tenant.id,
+                    user_id=user.id,
+                    role=role.value,
+                    joined_at=datetime.fromisoformat(joined) if joined else datetime.now(UTC),
+                )
+            )
+            if isinstance(entry.get("user_id"), int):
+                user_map[entry["user_id"]] = user.id
+            outcomes.append(MemberOutcome(email, role.value, "matched", user_id=user.id))
+            continue
+        _, code = invites.pending_invite(
+            session,
+            tenant_id=tenant.id,
+            email=email,
+            role=role,
+            ttl=invite_ttl,
+            created_by=actor_id,
+        )
+        if on_invite is not None:
+            on_invite(email, code, tenant)
+        outcomes.append(MemberOutcome(email, role.value, "invited", invite_code=code))
+    return outcomes, user_map
+
+
+def _rows(
+    mapper: Mapper[Any], rows: list[dict[str, Any]], user_map: dict[int, int]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The rows as the document should read after import (user ids translated), and as
+    values to insert."""
+    convert = {
+        mapper.get_property_by_column(c).key: _converter(_python_type(c))
+        for c in table_of(mapper).columns
+    }
+    user_columns = _user_columns(mapper)
+    expected: list[dict[str, Any]] = []
+    values: list[dict[str, Any]] = []
+    for row in rows:
+        translated = dict(row)
+        for key in user_columns:
+            if translated.get(key) is not None:
+                translated[key] = user_map.get(translated[key])
+        expected.append(translated)
+        try:
+            values.append({k: convert[k](v) for k, v in translated.items()})
+        except (TypeError, ValueError, ArithmeticError) as exc:
+            raise ImportRefused(f"{table_of(mapper).name}: a value cannot be read: {exc}") from exc
+    return expected, values
+
+
+def import_tenant(
+    session: Session,
+    document: bytes | str | dict[str, Any],
+    *,
+    actor_id: int | None = None,
+    invite_ttl: timedelta = timedelta(days=30),
+    on_invite: InviteHook | None = None,
+) -> ImportResult:
+    """Recreate the tenant of ``document`` in ``session``'s database; the caller commits.
+
+    ``session`` must not be scoped to another tenant. On any failure nothing is
+    left in the session's transaction worth committing: the caller rolls back
+    (``Database.session()`` and the request session do).
+
+    Args:
+        document: an export document (``GET /api/export``, ``tenantry tenants export``).
+        actor_id: the platform admin importing, recorded in the audit trail.
+        invite_ttl: how long the invites of members without an account here stay valid.
+        on_invite: called with (email, code, tenant) for each invite, to send it.
+
+    Raises:
+        ImportRefused: not an export, a newer format or schema, incomplete or
+            changed since export, or the rows do not verify after writing.
+        Conflict: a tenant with this id already exists here.
+    """
+    doc = document if isinstance(document, dict) else parse_document(document)
+    _check_format(doc)
+    mappers = {str(table_of(m).name): m for m in tenant_mappers()}
+    _check_schema(session, doc, mappers)
+    result = Verification()
+    _check_integrity(doc, result)
+    head = doc["tenant"]
+    try:
+        tenant_id = uuid.UUID(str(head["id"]))
+        name = str(head["name"])
+    except (KeyError, ValueError) as exc:
+        raise ImportRefused("the tenant section has no valid id and name") from exc
+    if session.get(Tenant, tenant_id) is not None:
+        raise Conflict(f"a tenant with id {tenant_id} already exists here (imported before?)")
+    created = head.get("created_at")
+    tenant = Tenant(
+        id=tenant_id,
+        slug=_new_slug(session, str(head.get("slug", ""))),
+        name=name,
+        kind=str(head.get("kind") or "personal"),
+        plan=str(head.get("plan") or "free"),
+        settings=head.get("settings") if isinstance(head.get("settings"), dict) else {},
+        created_at=datetime.fromisoformat(created) if created else datetime.now(UTC),
+    )
+    try:
+        return _write(session, doc, tenant, mappers, result, actor_id, invite_ttl, on_invite)
+    except (IntegrityError, DataError) as exc:
+        raise ImportRefused(
+            f"the database refused a row: {str(exc.orig).splitlines()[0]}; nothing imported"
+        ) from exc
+
+
+def _write(
+    session: Session,
+    doc: dict[str, Any],
+    tenant: Tenant,
+    mappers: dict[str, Mapper[Any]],
+    result: Verification,
+    actor_id: int | None,
+    invite_ttl: timedelta,
+    on_invite: InviteHook | None,
+) -> ImportResult:
+    tenant_id = tenant.id
+    session.add(tenant)
+    session.flush()
+    outcomes, user_map = _members(
+        session, doc, tenant, actor_id=actor_id, invite_ttl=invite_ttl, on_invite=on_invite
+    )
+    rows: dict[str, int] = {}
+    ctx = TenantContext(TenantId(tenant_id), UserId(actor_id) if actor_id else None, Role.OWNER)
+    with tenant_scope(ctx):
+        order = [t.name for t in Base.metadata.sorted_tables if t.name in doc["tables"]]
+        expected: dict[str, ArrayWriter] = {}
+        for name in order:
+            mapper = mappers[name]
+            wanted, values = _rows(mapper, doc["tables"][name], user_map)
+            for start in range(0, len(values), INSERT_BATCH):
+                batch = [
+                    {**v, "tenant_id": tenant_id} for v in values[start : start + INSERT_BATCH]
+                ]
+                session.execute(insert(mapper.class_), batch)
+            expected[name] = writer = ArrayWriter()
+            # Compared in key order, as the export writes them.
+            writer.chunk(_in_key_order(mapper, wanted))
+            rows[name] = len(values)
+        session.flush()
+        for name in order:
+            stored = ArrayWriter()
+            for batch in key_ordered_batches(session, mappers[name]):
+                stored.chunk(batch)
+            want = expected[name]
+            result.add(
+                f"rows:{name}",
+                stored.count == want.count,
+                f"{want.count} in the document, {stored.count} stored",
+            )
+            same = stored.checksum == want.checksum
+            result.add(f"checksum:{name}", same, "identical" if same else "DIFFERENT")
+    members = session.scalar(
+        select(Membership.user_id).where(Membership.tenant_id == tenant_id).limit(1)
+    )
+    result.add(
+        "members",
+        len(outcomes) == len(doc["members"]),
+        f"{sum(o.status == 'matched' for o in outcomes)} matched to accounts here, "
+        f"{sum(o.status == 'invited' for o in outcomes)} invited"
+        + (
+            ""
+            if members is not None or not outcomes
+            else "; nobody is a member until an invite is used"
+        ),
+    )
+    if not result.ok:
+        failed = ", ".join(c.name for c in result.checks if not c.ok)
+        raise ImportRefused(f"the imported rows do not verify ({failed}); nothing imported")
+    audit.record(
+        session,
+        "tenant.imported",
+        tenant_id=tenant_id,
+        actor_id=actor_id,
+        rows=sum(rows.values()),
+        matched=sum(o.status == "matched" for o in outcomes),
+        invited=sum(o.status == "invited" for o in outcomes),
+    )
+    return ImportResult(tenant_id, tenant.slug, rows, outcomes, result)
+
+
+def _in_key_order(mapper: Mapper[Any], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    keys = [
+        mapper.get_property_by_column(c).key
+        for c in table_of(mapper).primary_key.columns
+        if c.key != "tenant_id"
+    ]
+    return sorted(rows, key=lambda r: tuple(r.get(k) for k in keys))

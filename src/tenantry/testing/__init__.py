@@ -1,0 +1,45 @@
+"""Test kit for apps on tenantry: people, the route-walk attack, and the pytest plugin.
+
+The plugin (``tenantry.testing.plugin``) is registered by the ``pytest11`` entry
+point, so installing tenantry gives every test suite its ``tenantry_*`` fixtures.
+"""
+
+from tenantry.testing.attack import (
+    Operation,
+    Victim,
+    attack_routes,
+    collect_victim,
+    collection_routes,
+    object_routes,
+    operations,
+    scoping_switched_off,
+    seed_every_table,
+)
+from tenantry.testing.members import (
+    PASSWORD,
+    Member,
+    invite_and_join,
+    invite_code,
+    member_of,
+    register,
+    unique_email,
+)
+
+__all__ = [
+    "PASSWORD",
+    "Member",
+    "Operation",
+    "Victim",
+    "attack_routes",
+    "collect_victim",
+    "collection_routes",
+    "invite_and_join",
+    "invite_code",
+    "member_of",
+    "object_routes",
+    "operations",
+    "register",
+    "scoping_switched_off",
+    "seed_every_table",
+    "unique_email",
+]

@@ -1,0 +1,98 @@
+"""People for tests: sign up, invite and join, any role in any tenant, through the public API."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from tenantry.roles import Role
+
+PASSWORD = "correct horse battery"  # noqa: S105 (test accounts only)
+
+
+@dataclass
+class Member:
+    """A signed-in person in one tenant: ids, tokens, and the headers to act as them."""
+
+    email: str
+    user_id: int
+    tenant_id: str
+    access: str
+    refresh: str
+    role: Role = Role.OWNER
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access}"}
+
+
+def unique_email(prefix: str = "user") -> str:
+    """An address no earlier test used (databases may be shared between tests)."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}@example.test"
+
+
+def register(client: Any, email: str, *, password: str = PASSWORD, **extra: Any) -> Member:
+    """Sign up through ``POST /api/auth/register``; ``extra`` may hold ``invite_code``.
+
+    Raises:
+        AssertionError: the app did not answer 201 (the body is in the message).
+    """
+    response = client.post(
+        "/api/auth/register", json={"email": email, "password": password, **extra}
+    )
+    assert response.status_code == 201, response.text
+    data = response.json()
+    me = client.get("/api/me", headers={"Authorization": f"Bearer {data['access_token']}"})
+    assert me.status_code == 200, me.text
+    return Member(
+        email,
+        me.json()["id"],
+        str(data["tenant_id"]),
+        data["access_token"],
+        data["refresh_token"],
+        Role(data["role"]),
+    )
+
+
+def invite_code(client: Any, admin: Member, role: Role | str = Role.MEMBER) -> str:
+    """A fresh single-use invite code into ``admin``'s tenant."""
+    response = client.post(
+        "/api/tenant/invites", json={"role": Role(role).value}, headers=admin.headers
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["code"])
+
+
+def invite_and_join(
+    client: Any, admin: Member, email: str | None = None, role: Role | str = Role.MEMBER
+) -> Member:
+    """A new account that joins ``admin``'s tenant with ``role`` through an invite code.
+
+    An owner is made by joining as admin and being promoted by ``admin`` (an owner).
+    """
+    wanted = Role(role)
+    joined_as = Role.ADMIN if wanted is Role.OWNER else wanted
+    member = register(
+        client,
+        email or unique_email(wanted.value),
+        invite_code=invite_code(client, admin, joined_as),
+    )
+    if wanted is Role.OWNER:
+        changed = client.patch(
+            f"/api/tenant/members/{member.user_id}",
+            json={"role": Role.OWNER.value},
+            headers=admin.headers,
+        )
+        assert changed.status_code == 200, changed.text
+        member.role = Role.OWNER
+    return member
+
+
+def member_of(client: Any, tenant: Member | None = None, role: Role | str = Role.OWNER) -> Member:
+    """A member with ``role``: of ``tenant``'s tenant, or the owner of a new tenant when None."""
+    if tenant is None:
+        if Role(role) is not Role.OWNER:
+            raise ValueError("a new tenant's first member is its owner; pass tenant= for others")
+        return register(client, unique_email("owner"))
+    return invite_and_join(client, tenant, role=role)

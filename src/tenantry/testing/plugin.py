@@ -1,0 +1,182 @@
+"""The pytest plugin (entry point ``pytest11``): a tenant-aware app's fixtures and its attack.
+
+Your ``conftest.py`` defines one fixture, ``tenantry_app``, built from
+``tenantry_database_url``, ``tenantry_config`` and ``tenantry_passwords``; the
+plugin gives you clients, members of any role in any tenant, and
+``tenantry_attack``, which seeds every tenant table and walks every route as a
+second tenant. See docs/testing.md.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from tenantry.roles import Role
+from tenantry.testing.members import Member, invite_and_join, member_of
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from tenantry.security.passwords import Passwords
+    from tenantry.web.config import TenancyConfig
+
+DATABASE_ENV = "TENANTRY_TEST_DATABASE_URL"
+TEST_SECRET = "tenantry-test-only-signing-key-" + "x" * 32
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini(
+        "tenantry_migrations",
+        "your app's migrations directory (tenantry migrations init), relative to the rootdir",
+        default="",
+    )
+
+
+def _migrations(config: pytest.Config) -> Path | None:
+    value = str(config.getini("tenantry_migrations") or "")
+    return config.rootpath / value if value else None
+
+
+def _migrate(url: str, app_dir: Path | None) -> None:
+    from tenantry.db import make_engine
+    from tenantry.migrations.runner import migrate_database
+
+    engine = make_engine(url)
+    try:
+        migrate_database(engine, app_dir=app_dir)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def tenantry_database_template(
+    pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory
+) -> str:
+    """The migrated database of the session: ``$TENANTRY_TEST_DATABASE_URL`` or a SQLite file.
+
+    Migrated once (the core's revisions and those in the ``tenantry_migrations`` ini option).
+    """
+    app_dir = _migrations(pytestconfig)
+    url = os.environ.get(DATABASE_ENV) or (
+        f"sqlite:///{tmp_path_factory.mktemp('tenantry') / 'template.sqlite3'}"
+    )
+    _migrate(url, app_dir)
+    return url
+
+
+@pytest.fixture
+def tenantry_database_url(tenantry_database_template: str, tmp_path: Path) -> str:
+    """A migrated database for one test: a copy of the SQLite template, or the shared server.
+
+    A shared server database is safe to reuse: the plugin's people have unique emails.
+    """
+    prefix = "sqlite:///"
+    if not tenantry_database_template.startswith(prefix):
+        return tenantry_database_template
+    copy = tmp_path / "tenantry.sqlite3"
+    shutil.copy(tenantry_database_template.removeprefix(prefix), copy)
+    return f"{prefix}{copy}"
+
+
+@pytest.fixture(scope="session")
+def tenantry_passwords() -> Passwords:
+    """A password hasher with cheap argon2 parameters (never for production)."""
+    from tenantry.security.passwords import Passwords, fast_test_hasher
+
+    return Passwords(fast_test_hasher())
+
+
+@pytest.fixture
+def tenantry_config() -> TenancyConfig:
+    """A ``TenancyConfig`` for tests: a fixed signing key and no sign-up or login rate limits."""
+    from tenantry.web.config import TenancyConfig
+
+    return TenancyConfig(secret_key=TEST_SECRET, rate_limits=False)
+
+
+@pytest.fixture
+def tenantry_app() -> FastAPI:
+    """Your app. Override this fixture in your conftest.py; the default explains how."""
+    raise pytest.UsageError(
+        "define a `tenantry_app` fixture in your conftest.py that returns your FastAPI app, "
+        "built on `tenantry_database_url`, `tenantry_config` and `tenantry_passwords`"
+    )
+
+
+@pytest.fixture
+def tenantry_client(tenantry_app: FastAPI) -> Iterator[Any]:
+    """A ``TestClient`` of ``tenantry_app`` (lifespan run)."""
+    from fastapi.testclient import TestClient
+
+    with TestClient(tenantry_app) as client:
+        yield client
+
+
+@pytest.fixture
+def tenantry_member(tenantry_client: Any) -> Callable[..., Member]:
+    """``tenantry_member(role="owner", tenant=None)``: a signed-in person.
+
+    Without ``tenant`` it is the owner of a new tenant; with ``tenant`` (a member
+    who may invite) it joins that tenant with ``role``, any role including owner.
+    """
+
+    def make(role: Role | str = Role.OWNER, tenant: Member | None = None) -> Member:
+        return member_of(tenantry_client, tenant, role)
+
+    return make
+
+
+@pytest.fixture
+def tenantry_invite_and_join(tenantry_client: Any) -> Callable[..., Member]:
+    """``tenantry_invite_and_join(admin, role="member", email=None)``: join by invite code."""
+
+    def join(admin: Member, role: Role | str = Role.MEMBER, email: str | None = None) -> Member:
+        return invite_and_join(tenantry_client, admin, email, role)
+
+    return join
+
+
+@pytest.fixture
+def tenantry_attack(tenantry_app: FastAPI, tenantry_client: Any) -> Callable[..., list[str]]:
+    """``tenantry_attack(during=None)``: the route-walk attack's findings; ``[]``: isolation held.
+
+    Tenant A gets two rows in every tenant table (strings carry a marker), a
+    second member and an open invite; tenant B has data of its own. B then
+    requests every object route with A's ids and searches every list for the
+    marker (see :func:`tenantry.testing.attack_routes`). ``during`` wraps the
+    walk only, not the seeding (``during=scoping_switched_off`` proves the attack
+    can fail).
+    """
+    from tenantry.context import TenantContext
+    from tenantry.ids import TenantId, UserId
+    from tenantry.testing.attack import attack_routes, collect_victim, seed_every_table
+
+    def attack(during: Callable[[], AbstractContextManager[Any]] = nullcontext) -> list[str]:
+        marker = "VICTIM-" + uuid.uuid4().hex[:10]
+        victim_owner = member_of(tenantry_client)
+        attacker = member_of(tenantry_client)
+        invite_and_join(tenantry_client, victim_owner)
+        tenantry_client.post(
+            "/api/tenant/invites", json={"max_uses": 5}, headers=victim_owner.headers
+        )
+        db = tenantry_app.state.tenancy.db
+        for who, text in ((victim_owner, marker), (victim_owner, marker), (attacker, "own")):
+            ctx = TenantContext(TenantId(uuid.UUID(who.tenant_id)), UserId(who.user_id), Role.OWNER)
+            seed_every_table(db, ctx, marker=text)
+        victim = collect_victim(db, uuid.UUID(victim_owner.tenant_id), markers=[marker])
+        if not victim.int_ids:
+            return ["the attack found no tenant rows to attack: are the app's models imported?"]
+        with during():
+            return attack_routes(
+                tenantry_client, tenantry_app, attacker_headers=attacker.headers, victim=victim
+            )
+
+    return attack

@@ -1,0 +1,170 @@
+"""Console pages: the tenant list, a tenant's page with its actions, database health."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import RedirectResponse, Response
+
+from tenantry import audit, fleet, retention, tenants
+from tenantry.errors import ValidationFailed
+from tenantry.models import TenantStatus
+from tenantry.web import DbSession, PlatformAdmin, get_tenancy, require_platform_admin
+from tenantry.web.routes.admin import operations_of
+from tenantry_server.console.render import FIELD, check_csrf, render
+
+router = APIRouter(
+    prefix="/console", dependencies=[Depends(require_platform_admin)], include_in_schema=False
+)
+NOTICES = {
+    "suspended": "Tenant suspended: its members are refused until it is reactivated.",
+    "reactivated": "Tenant reactivated.",
+    "plan": "Plan changed.",
+    "deleted": "Tenant deleted.",
+}
+
+
+async def _form(request: Request, admin: PlatformAdmin) -> dict[str, str]:
+    form = await request.form()
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    check_csrf(request, admin, fields.get(FIELD))
+    return fields
+
+
+def _see(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+@router.get("")
+async def tenant_list(
+    request: Request,
+    admin: PlatformAdmin,
+    session: DbSession,
+    q: str = Query(default="", max_length=200),
+    sort: Literal["created", "name", "slug"] = "created",
+    order: Literal["asc", "desc"] = "desc",
+    cursor: str | None = Query(default=None, max_length=500),
+    msg: str = "",
+) -> Response:
+    page = fleet.list_tenants(
+        session,
+        actor_id=admin.user_id,
+        sizes=operations_of(request).sizes,
+        q=q,
+        sort=sort,
+        descending=order == "desc",
+        cursor=cursor,
+        limit=50,
+    )
+    return render(request, "tenants.html", admin, page=page, notice=NOTICES.get(msg))
+
+
+@router.get("/tenants/{tenant_id}")
+async def tenant_page(
+    tenant_id: uuid.UUID,
+    request: Request,
+    admin: PlatformAdmin,
+    session: DbSession,
+    msg: str = "",
+    before: int | None = Query(default=None, ge=1),
+) -> Response:
+    return _tenant(request, admin, session, tenant_id, notice=NOTICES.get(msg), before=before)
+
+
+def _tenant(
+    request: Request,
+    admin: PlatformAdmin,
+    session: DbSession,
+    tenant_id: uuid.UUID,
+    *,
+    notice: str | None = None,
+    error: str | None = None,
+    before: int | None = None,
+    status: int = 200,
+) -> Response:
+    summary = fleet.tenant_summary(
+        session, tenant_id, actor_id=admin.user_id, sizes=operations_of(request).sizes
+    )
+    events = audit.events(session, tenant_id, before_id=before, limit=50)
+    return render(
+        request,
+        "tenant.html",
+        admin,
+        status=status,
+        t=summary,
+        members=tenants.members(session, tenant_id),
+        events=events,
+        older=events[-1].id if len(events) == 50 else None,
+        notice=notice,
+        error=error,
+    )
+
+
+@router.post("/tenants/{tenant_id}/suspend")
+async def suspend(
+    tenant_id: uuid.UUID, request: Request, admin: PlatformAdmin, session: DbSession
+) -> Response:
+    await _form(request, admin)
+    fleet.set_status(
+        session, tenant_id=tenant_id, actor_id=admin.user_id, status=TenantStatus.SUSPENDED
+    )
+    return _see(f"/console/tenants/{tenant_id}?msg=suspended")
+
+
+@router.post("/tenants/{tenant_id}/reactivate")
+async def reactivate(
+    tenant_id: uuid.UUID, request: Request, admin: PlatformAdmin, session: DbSession
+) -> Response:
+    await _form(request, admin)
+    fleet.set_status(
+        session, tenant_id=tenant_id, actor_id=admin.user_id, status=TenantStatus.ACTIVE
+    )
+    return _see(f"/console/tenants/{tenant_id}?msg=reactivated")
+
+
+@router.post("/tenants/{tenant_id}/plan")
+async def change_plan(
+    tenant_id: uuid.UUID, request: Request, admin: PlatformAdmin, session: DbSession
+) -> Response:
+    fields = await _form(request, admin)
+    try:
+        fleet.change_plan(
+            session, tenant_id=tenant_id, actor_id=admin.user_id, plan=fields.get("plan", "")
+        )
+    except ValidationFailed as exc:
+        return _tenant(request, admin, session, tenant_id, error=exc.message, status=422)
+    return _see(f"/console/tenants/{tenant_id}?msg=plan")
+
+
+@router.post("/tenants/{tenant_id}/delete")
+async def delete(
+    tenant_id: uuid.UUID, request: Request, admin: PlatformAdmin, session: DbSession
+) -> Response:
+    """The core's (soft) deletion; the operator must type the tenant's slug or name."""
+    fields = await _form(request, admin)
+    try:
+        retention.delete_tenant(
+            session,
+            tenant_id=tenant_id,
+            actor_id=admin.user_id,
+            confirm=fields.get("confirm", "")[:200],
+            grace=get_tenancy(request).config.deletion_grace,
+        )
+    except ValidationFailed as exc:
+        return _tenant(request, admin, session, tenant_id, error=exc.message, status=422)
+    return _see("/console?msg=deleted")
+
+
+@router.get("/database")
+async def database(request: Request, admin: PlatformAdmin) -> Response:
+    return render(request, "database.html", admin, health=operations_of(request).health())
+
+
+@router.post("/database/doctor")
+async def doctor(request: Request, admin: PlatformAdmin, session: DbSession) -> Response:
+    await _form(request, admin)
+    audit.record(session, "platform.doctor_run", tenant_id=None, actor_id=admin.user_id)
+    ops = operations_of(request)
+    return render(request, "database.html", admin, health=ops.health(), report=ops.doctor())

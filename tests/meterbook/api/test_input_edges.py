@@ -1,0 +1,143 @@
+"""Input that used to pass when it should not, or fail with a 500: each answers a clear 422."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.meterbook.conftest import Invite, Register
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+def _error(response: Any, field: str) -> str:
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert field in error["message"] or error.get("details", {}).get("field") == field
+    return str(error["message"])
+
+
+def _reading(**extra: Any) -> dict[str, Any]:
+    return {"read_at": (NOW - timedelta(hours=1)).isoformat(), "meter_kwh": "10", **extra}
+
+
+def _voucher(**extra: Any) -> dict[str, Any]:
+    return {"purchased_on": date.today().isoformat(), "amount": "10", "kwh": "5", **extra}
+
+
+@pytest.mark.parametrize("number", ["1e999999", "-1e999999", "1e-999999"])
+def test_huge_and_tiny_exponents_are_refused(
+    client: TestClient, alice: dict[str, str], number: str
+) -> None:
+    _error(
+        client.post("/api/readings", json=_reading(meter_kwh=number), headers=alice), "meter_kwh"
+    )
+    _error(client.post("/api/vouchers", json=_voucher(amount=number), headers=alice), "amount")
+    _error(client.post("/api/vouchers", json=_voucher(kwh=number), headers=alice), "kwh")
+    csv = f"purchased_on,amount,kwh\n{date.today().isoformat()},{number},1\n"
+    imported = client.post(
+        "/api/vouchers/import", content=csv, headers={**alice, "content-type": "text/csv"}
+    )
+    assert imported.status_code == 422, imported.text
+    assert client.get("/api/vouchers", headers=alice).json()["total"] == 0
+
+
+def test_dates_before_1900_are_refused(client: TestClient, alice: dict[str, str]) -> None:
+    message = _error(
+        client.post("/api/readings", json=_reading(read_at="0001-01-01T00:00:00Z"), headers=alice),
+        "read_at",
+    )
+    assert "1900-01-01" in message
+    _error(
+        client.post("/api/vouchers", json=_voucher(purchased_on="0001-01-01"), headers=alice),
+        "purchased_on",
+    )
+    csv = "read_at,meter_kwh\n0001-01-01T00:00:00Z,1\n"
+    imported = client.post(
+        "/api/readings/import", content=csv, headers={**alice, "content-type": "text/csv"}
+    )
+    assert imported.status_code == 422
+    assert client.get("/api/readings", headers=alice).json()["total"] == 0
+
+
+def test_far_future_dates_are_refused(client: TestClient, alice: dict[str, str]) -> None:
+    _error(
+        client.post("/api/readings", json=_reading(read_at="9999-12-31T23:59:59Z"), headers=alice),
+        "read_at",
+    )
+    _error(
+        client.post("/api/vouchers", json=_voucher(purchased_on="9999-12-31"), headers=alice),
+        "purchased_on",
+    )
+
+
+@pytest.mark.parametrize("path", ["/api/readings", "/api/vouchers", "/api/dashboard"])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("to", "0"),
+        ("from", "1700000000"),
+        ("to", "2025-13-01"),
+        ("from", "0001-01-01"),
+        ("to", "9999-12-31"),
+    ],
+)
+def test_date_filters_take_iso_dates_only(
+    client: TestClient, alice: dict[str, str], path: str, name: str, value: str
+) -> None:
+    response = client.get(path, params={name: value}, headers=alice)
+    assert response.status_code == 422, response.text
+    assert name in response.json()["error"]["message"]
+
+
+def test_date_filter_in_range_is_accepted(client: TestClient, alice: dict[str, str]) -> None:
+    for path in ("/api/readings", "/api/vouchers", "/api/dashboard"):
+        response = client.get(
+            path, params={"from": "2024-01-01", "to": "2024-12-31"}, headers=alice
+        )
+        assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize(
+    ("path", "allowed"),
+    [("/api/readings", ["date", "-meter_kwh"]), ("/api/vouchers", ["amount", "-kwh"])],
+)
+def test_unknown_sort_is_refused_with_the_allowed_values(
+    client: TestClient, alice: dict[str, str], path: str, allowed: list[str]
+) -> None:
+    response = client.get(path, params={"sort": "-zzz"}, headers=alice)
+    message = _error(response, "sort")
+    for value in allowed:
+        assert f"'{value}'" in message
+    for value in allowed:
+        assert client.get(path, params={"sort": value}, headers=alice).status_code == 200
+
+
+def test_nul_in_text_is_refused_on_every_backend(client: TestClient, alice: dict[str, str]) -> None:
+    _error(client.post("/api/readings", json=_reading(note="a\x00b"), headers=alice), "note")
+    _error(client.post("/api/vouchers", json=_voucher(notes="a\x00b"), headers=alice), "notes")
+    _error(client.post("/api/vouchers", json=_voucher(vendor="\x00"), headers=alice), "vendor")
+    created = client.post("/api/readings", json=_reading(), headers=alice).json()
+    _error(
+        client.patch(f"/api/readings/{created['id']}", json={"note": "\x00"}, headers=alice),
+        "note",
+    )
+    csv = f"read_at,meter_kwh,note\n{NOW.isoformat()},11,a\x00b\n"
+    imported = client.post(
+        "/api/readings/import", content=csv, headers={**alice, "content-type": "text/csv"}
+    )
+    assert imported.status_code == 422
+    assert client.get("/api/readings", headers=alice).json()["total"] == 1
+
+
+def test_csv_export_is_for_members_as_documented(
+    client: TestClient, alice: dict[str, str], register: Register, invite: Invite
+) -> None:
+    viewer = register("vera@example.com", invite(alice, "viewer"))
+    member = register("mo@example.com", invite(alice, "member"))
+    for path in ("/api/readings.csv", "/api/vouchers.csv"):
+        assert client.get(path, headers=viewer).status_code == 403
+        assert client.get(path, headers=member).status_code == 200

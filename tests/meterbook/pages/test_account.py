@@ -1,0 +1,104 @@
+"""The account page and the household's delete button, through the forms (cookies, CSRF)."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from tests.meterbook.pages.test_web_session import PASSWORD, csrf, signup
+
+if TYPE_CHECKING:
+    from starlette.testclient import TestClient
+
+
+def _slug_name(client: TestClient, base: str) -> str:
+    name = re.search(
+        r'name="name" required maxlength="200" value="([^"]+)"',
+        client.get(f"{base}/household").text,
+    )
+    assert name
+    return name.group(1).replace("&#39;", "'")
+
+
+def test_delete_needs_the_typed_name_then_restores_from_the_account_page(
+    client: TestClient,
+) -> None:
+    base = signup(client, "lena@example.com")
+    name = _slug_name(client, base)
+    page = client.get(f"{base}/household").text
+    assert 'id="delete"' in page
+    wrong = client.post(
+        f"{base}/household/delete", data={"confirm": "not it", "csrf_token": csrf(page)}
+    )
+    assert wrong.status_code == 422 and "type its name exactly" in wrong.text
+    done = client.post(
+        f"{base}/household/delete",
+        data={"confirm": name, "csrf_token": csrf(page)},
+        follow_redirects=False,
+    )
+    assert (done.status_code, done.headers["location"]) == (303, "/account?msg=deleted")
+    assert client.get(f"{base}/dashboard").status_code == 404
+    account = client.get("/account?msg=deleted")
+    assert (
+        "The household was deleted" in account.text and name.replace("'", "&#39;") in account.text
+    )
+    action = re.search(r'action="(/account/households/[0-9a-f-]+/restore)"', account.text)
+    assert action
+    restored = client.post(
+        action.group(1), data={"csrf_token": csrf(account.text)}, follow_redirects=False
+    )
+    assert restored.status_code == 303 and restored.headers["location"] == f"{base}/dashboard"
+    assert client.get(f"{base}/dashboard").status_code == 200
+
+
+def test_only_owners_see_and_use_the_delete_button(client: TestClient) -> None:
+    base = signup(client, "olga@example.com")
+    owner_cookies = dict(client.cookies)
+    page = client.get(f"{base}/household").text
+    token = csrf(page)
+    created = client.post(
+        f"{base}/household/invites",
+        data={"role": "admin", "expires_in_hours": "24", "max_uses": "1", "csrf_token": token},
+    )
+    code = re.search(r'id="invite-code">([A-Z2-7-]+)<', created.text)
+    assert code
+    client.cookies.clear()
+    signup(client, "adam@example.com", code.group(1))
+    page = client.get(f"{base}/household").text
+    assert 'id="delete"' not in page
+    refused = client.post(
+        f"{base}/household/delete", data={"confirm": "x", "csrf_token": csrf(page)}
+    )
+    assert refused.status_code == 403
+    client.cookies.clear()
+    client.cookies.update(owner_cookies)
+    assert client.get(f"{base}/dashboard").status_code == 200
+
+
+def test_my_data_download_and_erasure(client: TestClient) -> None:
+    signup(client, "mia@example.com")
+    page = client.get("/account")
+    assert page.status_code == 200 and "mia@example.com" in page.text
+    download = client.get("/account/export")
+    assert download.headers["content-disposition"].startswith("attachment;")
+    assert download.json()["profile"]["email"] == "mia@example.com"
+    token = csrf(page.text)
+    unconfirmed = client.post(
+        "/account/erase", data={"confirm": "x@y.z", "password": PASSWORD, "csrf_token": token}
+    )
+    assert unconfirmed.status_code == 422
+    wrong = client.post(
+        "/account/erase",
+        data={"confirm": "mia@example.com", "password": "nope", "csrf_token": token},
+    )
+    assert wrong.status_code == 403 and "wrong password" in wrong.text
+    erased = client.post(
+        "/account/erase",
+        data={"confirm": "MIA@example.com", "password": PASSWORD, "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert (erased.status_code, erased.headers["location"]) == (303, "/signin")
+    login = client.post(
+        "/signin", data={"email": "mia@example.com", "password": PASSWORD, "csrf_token": token}
+    )
+    assert login.status_code == 401

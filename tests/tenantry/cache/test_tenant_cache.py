@@ -1,0 +1,110 @@
+"""The tenant cache: one key in two tenants never crosses, invalidation, outages."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+
+from tenantry.cache import MemoryBackend, RedisBackend, TenantCache
+from tenantry.context import TenantContext, tenant_scope
+from tenantry.errors import NoTenantContext
+from tenantry.ids import TenantId, UserId
+from tenantry.roles import Role
+from tests.support.redis import RedisServer
+
+A = TenantContext(TenantId(uuid.uuid4()), UserId(1), Role.OWNER)
+B = TenantContext(TenantId(uuid.uuid4()), UserId(2), Role.OWNER)
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+def cache(request: pytest.FixtureRequest) -> Iterator[TenantCache]:
+    if request.param == "memory":
+        backend = MemoryBackend()
+    else:
+        server: RedisServer = request.getfixturevalue("redis")
+        backend = RedisBackend(server.url)
+    yield TenantCache(backend)
+    backend.close()
+
+
+def test_same_key_in_two_tenants_never_crosses(cache: TenantCache) -> None:
+    with tenant_scope(A):
+        assert cache.get_or_set("k", lambda: "a-value") == "a-value"
+    with tenant_scope(B):
+        assert cache.get_or_set("k", lambda: "b-value") == "b-value"
+    with tenant_scope(A):
+        assert cache.get_or_set("k", lambda: "wrong") == "a-value"
+    with tenant_scope(B):
+        assert cache.get_or_set("k", lambda: "wrong") == "b-value"
+
+
+def test_a_cleared_tenant_sees_none_of_its_old_entries_and_others_keep_theirs(
+    cache: TenantCache,
+) -> None:
+    for ctx, value in ((A, "a"), (B, "b")):
+        with tenant_scope(ctx):
+            cache.get_or_set("k", lambda v=value: v)  # type: ignore[misc]
+    cache.clear_tenant(A.tenant_id)
+    with tenant_scope(A):
+        assert cache.get_or_set("k", lambda: "fresh") == "fresh"
+    with tenant_scope(B):
+        assert cache.get_or_set("k", lambda: "wrong") == "b"
+
+
+def test_no_tenant_context_is_an_error(cache: TenantCache) -> None:
+    with pytest.raises(NoTenantContext):
+        cache.get_or_set("k", lambda: 1)
+
+
+def test_invalidating_a_tag_drops_only_that_tenants_tagged_entries(cache: TenantCache) -> None:
+    with tenant_scope(A):
+        cache.get_or_set("tagged", lambda: 1, tags=["readings"])
+        cache.get_or_set("other", lambda: 1, tags=["vouchers"])
+    with tenant_scope(B):
+        cache.get_or_set("tagged", lambda: 1, tags=["readings"])
+    with tenant_scope(A):
+        cache.invalidate("readings")
+        assert cache.get_or_set("tagged", lambda: 2, tags=["readings"]) == 2
+        assert cache.get_or_set("other", lambda: 2, tags=["vouchers"]) == 1
+    with tenant_scope(B):
+        assert cache.get_or_set("tagged", lambda: 2, tags=["readings"]) == 1
+
+
+def test_values_round_trip_as_json_or_bytes(cache: TenantCache) -> None:
+    with tenant_scope(A):
+        cache.get_or_set("d", lambda: {"amount": Decimal("1.50"), "n": [1, 2]})
+        assert cache.get_or_set("d", lambda: {}) == {"amount": "1.50", "n": [1, 2]}
+        cache.get_or_set("b", lambda: b"\x00raw")
+        assert cache.get_or_set("b", lambda: b"") == b"\x00raw"
+
+
+def test_the_decorator_keys_by_arguments_and_tenant(cache: TenantCache) -> None:
+    calls: list[int] = []
+
+    @cache.cached(ttl=60)
+    def square(n: int) -> int:
+        calls.append(n)
+        return n * n
+
+    with tenant_scope(A):
+        assert (square(3), square(3), square(4)) == (9, 9, 16)
+    with tenant_scope(B):
+        assert square(3) == 9
+    assert calls == [3, 4, 3]
+
+
+@pytest.mark.redis
+def test_a_redis_outage_degrades_to_misses(redis: RedisServer) -> None:
+    cache = TenantCache(RedisBackend(redis.url))
+    with tenant_scope(A):
+        cache.get_or_set("k", lambda: "before")
+        redis.stop()
+        assert cache.get_or_set("k", lambda: "computed") == "computed"
+        cache.invalidate("readings")  # logged, not raised
+        redis.start()
+        cache.backend._down_until = 0.0  # type: ignore[attr-defined]  # skip the back-off
+        assert cache.get_or_set("k", lambda: "after") == "after"
+        assert cache.get_or_set("k", lambda: "wrong") == "after"

@@ -1,0 +1,176 @@
+"""One tenant's slow queries and floods do not hold up another tenant or the process.
+
+The slow query is made slow on purpose and released by the test: a SQLite
+function that blocks on an event, a PostgreSQL advisory lock the test holds.
+While it runs, other requests must complete - no timing is measured.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import APIRouter, FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, event, func, select, text
+
+from tenantry.db import Database
+from tenantry.web import DbSession, Tenancy, ViewerContext
+from tenantry_server.app import create_app, default_plugins
+from tenantry_server.settings import Settings
+from tests.conftest import FAST_PASSWORDS, is_postgres, only_sqlite, register
+from tests.notes_app import NotesPlugin
+
+LOCK_KEY = 4242
+router = APIRouter(prefix="/api/slow")
+
+
+@router.get("")
+def slow(ctx: ViewerContext, session: DbSession) -> dict[str, Any]:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(LOCK_KEY)))
+    else:
+        session.execute(select(func.tenantry_test_wait()))
+    return {"done": True}
+
+
+class SlowPlugin:
+    name = "slow"
+    migrations: Sequence[Path] = ()
+
+    def install(self, app: FastAPI, tenancy: Tenancy) -> None:
+        app.include_router(router)
+
+    def seed_demo(self, db: Database, tenancy: Tenancy) -> list[str]:
+        return []
+
+
+class Gate:
+    """The SQLite side of the slow query: blocks until released, counts who is inside."""
+
+    def __init__(self) -> None:
+        self.released = threading.Event()
+        self._lock = threading.Lock()
+        self.inside = 0
+        self.most_inside = 0
+
+    def wait(self) -> int:
+        with self._lock:
+            self.inside += 1
+            self.most_inside = max(self.most_inside, self.inside)
+        try:
+            self.released.wait(timeout=60)
+        finally:
+            with self._lock:
+                self.inside -= 1
+        return 1
+
+
+@pytest.fixture
+def gate() -> Gate:
+    return Gate()
+
+
+@pytest.fixture
+def slow_client(settings: Settings, gate: Gate) -> Iterator[TestClient]:
+    settings = settings.model_copy(update={"tenant_concurrency": 2})
+    app = create_app(
+        settings, [*default_plugins(), NotesPlugin(), SlowPlugin()], passwords=FAST_PASSWORDS
+    )
+    engine = app.state.tenancy.db.engine
+
+    @event.listens_for(engine, "connect")
+    def _register(dbapi_conn: Any, _record: Any) -> None:
+        if engine.dialect.name == "sqlite":
+            dbapi_conn.create_function("tenantry_test_wait", 0, gate.wait)
+
+    with TestClient(app) as client:
+        yield client
+    gate.released.set()
+    app.state.tenancy.db.dispose()
+
+
+def until(condition: Callable[[], bool], what: str) -> None:
+    """Poll ``condition`` (not a timing assertion: a guard against hanging forever)."""
+    deadline = time.monotonic() + 30
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting: {what}")
+        time.sleep(0.02)
+
+
+@contextmanager
+def slow_query_held(settings: Settings, gate: Gate) -> Iterator[Callable[[], int]]:
+    """Hold the slow query's gate closed; yields how many requests are blocked in it."""
+    if not is_postgres(settings):
+        yield lambda: gate.inside
+        gate.released.set()
+        return
+    owner = create_engine(settings.migration_database_url or settings.database_url)
+    try:
+        with owner.connect() as conn:
+            conn.execute(select(func.pg_advisory_lock(LOCK_KEY)))
+            conn.commit()
+
+            def blocked() -> int:
+                return int(
+                    conn.execute(
+                        text(
+                            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+                            " AND objid = :key AND NOT granted"
+                        ),
+                        {"key": LOCK_KEY},
+                    ).scalar_one()
+                )
+
+            yield blocked
+            conn.execute(select(func.pg_advisory_unlock(LOCK_KEY)))
+            conn.commit()
+    finally:
+        owner.dispose()
+
+
+def test_a_slow_query_holds_up_neither_another_tenant_nor_healthz(
+    slow_client: TestClient, settings: Settings, gate: Gate
+) -> None:
+    alice = register(slow_client, "alice@example.com")
+    bob = register(slow_client, "bob@example.com")
+    with ThreadPoolExecutor(2) as pool, slow_query_held(settings, gate) as blocked:
+        slow = pool.submit(slow_client.get, "/api/slow", headers=alice.headers)
+        until(lambda: blocked() == 1, "the slow query to start")
+        assert slow_client.get("/healthz").status_code == 200
+        assert slow_client.get("/api/notes", headers=bob.headers).status_code == 200
+        # Alice's own other requests are not stuck behind her slow one either.
+        assert slow_client.get("/api/notes", headers=alice.headers).status_code == 200
+        assert not slow.done()
+    assert slow.result(timeout=30).status_code == 200
+
+
+@only_sqlite
+def test_a_flooding_tenant_is_capped_and_the_others_pass(
+    slow_client: TestClient, settings: Settings, gate: Gate
+) -> None:
+    alice = register(slow_client, "alice@example.com")
+    bob = register(slow_client, "bob@example.com")
+    tenancy: Tenancy = slow_client.app.state.tenancy  # type: ignore[attr-defined]
+    flood: list[Future[Any]] = []
+    with ThreadPoolExecutor(6) as pool, slow_query_held(settings, gate) as blocked:
+        flood += [
+            pool.submit(slow_client.get, "/api/slow", headers=alice.headers) for _ in range(5)
+        ]
+        alice_tenant = uuid.UUID(alice.tenant_id)
+        until(lambda: tenancy.slots.busy(alice_tenant) == 5, "alice's five requests to arrive")
+        until(lambda: blocked() == 2, "two of them to reach the database")
+        # Alice is at her cap of 2: her three other requests wait; Bob goes straight through.
+        assert slow_client.get("/api/notes", headers=bob.headers).status_code == 200
+        assert blocked() == 2
+        assert not any(f.done() for f in flood)
+    assert [f.result(timeout=30).status_code for f in flood] == [200] * 5
+    assert gate.most_inside == 2

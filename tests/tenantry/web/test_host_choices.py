@@ -1,0 +1,74 @@
+"""What the host decides, not the library: the tenant header, a new tenant's name and kind."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+
+from tenantry.db import Database
+from tenantry.models import TenantKind
+from tenantry.security.passwords import Passwords
+from tenantry.testing import Member, register, unique_email
+from tenantry.web import Tenancy, TenancyConfig, ViewerContext
+
+
+@pytest.fixture
+def host_config(tenantry_config: TenancyConfig) -> TenancyConfig:
+    return dataclasses.replace(
+        tenantry_config,
+        tenant_header="X-Org-ID",
+        default_tenant_name=lambda person: f"{person} & Co",
+        default_tenant_kind=TenantKind.BUSINESS,
+    )
+
+
+@pytest.fixture
+def tenantry_app(
+    tenantry_database_url: str, host_config: TenancyConfig, tenantry_passwords: Passwords
+) -> Iterator[FastAPI]:
+    db = Database(tenantry_database_url)
+    app = FastAPI()
+    Tenancy(db, host_config, passwords=tenantry_passwords).install(app)
+
+    @app.get("/whoami")
+    async def whoami(ctx: ViewerContext) -> str:
+        return str(ctx.tenant_id)
+
+    yield app
+    db.dispose()
+
+
+def test_the_configured_header_selects_the_tenant(
+    tenantry_client: Any, tenantry_member: Callable[..., Member]
+) -> None:
+    alice = tenantry_member()
+    second = tenantry_client.post("/api/tenants", json={"name": "Second"}, headers=alice.headers)
+    assert second.status_code == 201, second.text
+    other = str(second.json()["tenant_id"])
+    by_org = tenantry_client.get("/whoami", headers={**alice.headers, "X-Org-ID": other})
+    assert by_org.json() == other
+    # The default header name is not read when another one is configured.
+    ignored = tenantry_client.get("/whoami", headers={**alice.headers, "X-Tenant-ID": other})
+    assert ignored.json() == alice.tenant_id
+    stranger = tenantry_member()
+    refused = tenantry_client.get("/whoami", headers={**stranger.headers, "X-Org-ID": other})
+    assert refused.status_code == 404
+
+
+def test_a_new_tenant_is_named_and_kinded_by_the_host(tenantry_client: Any) -> None:
+    alice = register(tenantry_client, unique_email(), display_name="Alice")
+    me = tenantry_client.get("/api/me", headers=alice.headers).json()
+    [tenant] = me["memberships"]
+    assert tenant["name"] == "Alice & Co"
+    assert "household" not in tenant["name"]
+    assert tenant["kind"] == "business"
+
+
+def test_the_library_default_is_the_persons_name(tenantry_client: Any) -> None:
+    config = TenancyConfig(secret_key="k" * 40)
+    assert config.default_tenant_name("Alice") == "Alice"
+    assert config.tenant_header == "X-Tenant-ID"

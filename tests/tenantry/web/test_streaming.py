@@ -1,0 +1,77 @@
+"""A streamed download that fails never looks finished: an error status before the first
+byte, a broken transfer after it (over a real uvicorn server, as a browser sees it)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from sqlalchemy.orm import Session
+
+from tenantry.context import TenantContext
+from tenantry.db import Database
+from tenantry.ids import TenantId, UserId
+from tenantry.roles import Role
+from tenantry.web.errors import install_error_handlers
+from tenantry.web.streaming import tenant_download
+
+
+def _fails_at(chunk: int) -> object:
+    def produce(_session: Session) -> Iterator[bytes]:
+        yield from (b'{"rows": [' if i == 0 else b'{"n": %d},' % i for i in range(chunk))
+        raise RuntimeError("no such column: readings.read_at")
+
+    return produce
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[str]:
+    db = Database(f"sqlite:///{tmp_path / 's.db'}")
+    ctx = TenantContext(TenantId(uuid.uuid4()), UserId(1), Role.OWNER)
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/fails/{chunk}")
+    def fails(chunk: int) -> object:
+        return tenant_download(
+            db, ctx, _fails_at(chunk), filename="x.json", media_type="application/json"
+        )  # type: ignore[arg-type]
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not srv.started:
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(timeout=10)
+    db.dispose()
+
+
+def test_failure_before_the_first_byte_is_an_error_response(server: str) -> None:
+    response = httpx.get(f"{server}/fails/0")
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "internal_error"
+
+
+def test_failure_mid_stream_breaks_the_transfer(server: str) -> None:
+    received = b""
+    with pytest.raises(httpx.RemoteProtocolError), httpx.stream("GET", f"{server}/fails/3") as r:
+        assert r.status_code == 200
+        for chunk in r.iter_raw():
+            received += chunk
+    assert received.startswith(b'{"rows": [')  # what arrived is visibly a fragment

@@ -1,0 +1,111 @@
+"""Per-tenant and per-user request budgets: 429 with Retry-After, shared through Redis."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from tenantry_server.app import create_app, default_plugins
+from tenantry_server.settings import Settings
+from tests.conftest import FAST_PASSWORDS, Member, invite_and_join, register
+from tests.notes_app import NotesPlugin
+from tests.support.redis import RedisServer
+
+
+def _app(settings: Settings, **overrides: Any) -> FastAPI:
+    return create_app(
+        settings.model_copy(update=overrides),
+        [*default_plugins(), NotesPlugin()],
+        passwords=FAST_PASSWORDS,
+    )
+
+
+@pytest.fixture
+def limited(settings: Settings) -> Iterator[TestClient]:
+    app = _app(settings, tenant_rate="4/minute", user_rate="100/minute")
+    with TestClient(app) as client:
+        yield client
+    app.state.tenancy.db.dispose()
+
+
+def test_a_tenant_past_its_rate_gets_429_with_retry_after(limited: TestClient) -> None:
+    alice = register(limited, "alice@example.com", tenant_name="A")
+    statuses = [limited.get("/api/notes", headers=alice.headers).status_code for _ in range(6)]
+    assert statuses.count(200) >= 3
+    assert statuses[-1] == 429
+    refused = limited.get("/api/notes", headers=alice.headers)
+    assert refused.json()["error"]["code"] == "rate_limited"
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert refused.headers["RateLimit-Limit"] == "4"
+    assert refused.headers["RateLimit-Remaining"] == "0"
+
+
+def test_one_tenants_budget_is_not_anothers(limited: TestClient) -> None:
+    alice = register(limited, "alice@example.com", tenant_name="A")
+    bob = register(limited, "bob@example.com", tenant_name="B")
+    while limited.get("/api/notes", headers=alice.headers).status_code != 429:
+        pass
+    assert limited.get("/api/notes", headers=bob.headers).status_code == 200
+
+
+def test_members_of_one_tenant_share_its_budget(limited: TestClient) -> None:
+    alice = register(limited, "alice@example.com", tenant_name="A")
+    carol: Member = invite_and_join(limited, alice, "carol@example.com")
+    while limited.get("/api/notes", headers=alice.headers).status_code != 429:
+        pass
+    assert limited.get("/api/notes", headers=carol.headers).status_code == 429
+
+
+@pytest.mark.parametrize("settings", ["sqlite"], indirect=True)
+def test_a_user_past_the_user_rate_is_refused(settings: Settings) -> None:
+    app = _app(settings, tenant_rate="100/minute", user_rate="3/minute")
+    with TestClient(app) as client:
+        alice = register(client, "alice@example.com", tenant_name="A")
+        statuses = [client.get("/api/notes", headers=alice.headers).status_code for _ in range(5)]
+    app.state.tenancy.db.dispose()
+    assert statuses[:2] == [200, 200]
+    assert statuses[-1] == 429
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("settings", ["sqlite"], indirect=True)
+def test_two_apps_on_one_redis_share_a_tenants_budget(
+    settings: Settings, redis: RedisServer
+) -> None:
+    first = _app(settings, tenant_rate="6/minute", redis_url=redis.url)
+    second = _app(settings, tenant_rate="6/minute", redis_url=redis.url)
+    with TestClient(first) as one, TestClient(second) as two:
+        alice = register(one, "alice@example.com", tenant_name="A")
+        answers = [
+            (one if i % 2 else two).get("/api/notes", headers=alice.headers).status_code
+            for i in range(10)
+        ]
+    for app in (first, second):
+        app.state.tenancy.db.dispose()
+    # Each app alone would admit all five of its requests: with one budget in
+    # Redis, at most six pass in all (sign-up's own request may take one).
+    assert 4 <= answers.count(200) <= 6
+    assert answers[-3:] == [429] * 3
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("settings", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("fail_open", [True, False])
+def test_a_redis_outage_follows_the_configured_policy(
+    settings: Settings, redis: RedisServer, fail_open: bool
+) -> None:
+    app = _app(settings, redis_url=redis.url, rate_limit_fail_open=fail_open)
+    with TestClient(app) as client:
+        alice = register(client, "alice@example.com", tenant_name="A")
+        redis.stop()
+        answer = client.get("/api/notes", headers=alice.headers)
+    app.state.tenancy.db.dispose()
+    if fail_open:
+        assert answer.status_code == 200
+    else:
+        assert answer.status_code == 503
+        assert answer.json()["error"]["code"] == "rate_limit_unavailable"

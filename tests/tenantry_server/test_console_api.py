@@ -1,0 +1,120 @@
+"""The operator console's JSON API: figures, search, keyset paging, actions, all audited."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from tenantry.platform_admins import set_platform_admin
+from tests.conftest import Member, invite_and_join, register
+
+
+@pytest.fixture
+def operator(client: TestClient, app: FastAPI) -> Member:
+    member = register(client, "ops@example.com", tenant_name="Ops")
+    with app.state.tenancy.db.session() as session:
+        set_platform_admin(session, email=member.email, grant=True)
+    return member
+
+
+def test_the_list_shows_members_rows_and_pages_by_keyset(
+    client: TestClient, alice: Member, operator: Member
+) -> None:
+    invite_and_join(client, alice, "carol@example.com")
+    client.post(
+        "/api/readings",
+        json={"read_at": "2026-01-01T06:00:00Z", "meter_kwh": "10"},
+        headers=alice.headers,
+    )
+    for n in range(5):
+        made = client.post("/api/tenants", json={"name": f"Zeta {n}"}, headers=operator.headers)
+        assert made.status_code == 201
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"limit": 3, "sort": "name", "order": "asc"} | (
+            {"cursor": cursor} if cursor else {}
+        )
+        page = client.get("/api/admin/tenants", params=params, headers=operator.headers).json()
+        assert page["total"] == 7  # alice, ops and ops's five
+        seen += [t["name"] for t in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == sorted(seen) and len(seen) == len(set(seen)) == 7
+    found = client.get("/api/admin/tenants", params={"q": "alice"}, headers=operator.headers)
+    (row,) = found.json()["items"]
+    assert row["members"] == 2 and row["rows"]["readings"] == 1 and row["total_rows"] >= 1
+    assert row["bytes"] is None or row["bytes"] > 0
+    by_email = client.get(
+        "/api/admin/tenants", params={"q": "carol@example.com"}, headers=operator.headers
+    )
+    assert [t["id"] for t in by_email.json()["items"]] == [alice.tenant_id]
+    bad = client.get("/api/admin/tenants", params={"cursor": "tampered"}, headers=operator.headers)
+    assert bad.status_code == 422 and bad.json()["error"]["code"] == "validation_error"
+
+
+def test_actions_are_audited_with_the_admin_as_actor(
+    client: TestClient, alice: Member, operator: Member
+) -> None:
+    t = alice.tenant_id
+    assert (
+        client.post(f"/api/admin/tenants/{t}/suspend", headers=operator.headers).status_code == 204
+    )
+    assert client.get("/api/tenant", headers=alice.headers).status_code == 403  # refused now
+    client.post(f"/api/admin/tenants/{t}/reactivate", headers=operator.headers)
+    assert client.get("/api/tenant", headers=alice.headers).status_code == 200
+    client.post(f"/api/admin/tenants/{t}/plan", json={"plan": "pro"}, headers=operator.headers)
+    detail = client.get(f"/api/admin/tenants/{t}", headers=operator.headers).json()
+    assert detail["tenant"]["plan"] == "pro"
+    mine = [e for e in detail["audit"] if e["action"].startswith("platform.")]
+    assert {e["action"] for e in mine} >= {
+        "platform.tenant_suspended",
+        "platform.tenant_reactivated",
+        "platform.plan_changed",
+    }
+    assert all(e["actor_id"] == operator.user_id for e in mine)
+    # The tenant's own admin sees that a platform admin looked and acted.
+    own = client.get("/api/tenant/audit", headers=alice.headers).json()
+    assert any(e["action"] == "platform.tenant_viewed" for e in own)
+
+
+def test_deletion_needs_the_typed_slug_and_erases_what_the_trail_said(
+    app: FastAPI, client: TestClient, alice: Member, operator: Member
+) -> None:
+    t = alice.tenant_id
+    slug = client.get("/api/tenant", headers=alice.headers).json()["slug"]
+    wrong = client.delete(
+        f"/api/admin/tenants/{t}", params={"confirm": "nope"}, headers=operator.headers
+    )
+    assert wrong.status_code == 422
+    done = client.delete(
+        f"/api/admin/tenants/{t}", params={"confirm": slug}, headers=operator.headers
+    )
+    assert done.status_code == 204
+    assert client.get(f"/api/admin/tenants/{t}", headers=operator.headers).status_code == 404
+    from sqlalchemy import select
+
+    from tenantry.models import AuditEvent
+
+    with app.state.tenancy.db.session() as session:
+        left = session.scalars(select(AuditEvent).where(AuditEvent.tenant_id == uuid.UUID(t))).all()
+    assert left, "the trail of who did what is kept"
+    assert all(e.details == {} and e.target is None for e in left if e.action != "tenant.deleted")
+    assert "Alice household" not in repr([(e.details, e.target) for e in left])
+    deleted = [e for e in left if e.action == "tenant.deleted"]
+    assert deleted and deleted[0].actor_id == operator.user_id
+
+
+def test_health_reports_pool_migrations_and_slow_statements(
+    client: TestClient, operator: Member
+) -> None:
+    health = client.get("/api/admin/health", headers=operator.headers).json()
+    assert health["reachable"] and health["at_head"]
+    assert health["migrations_current"] == health["migrations_expected"]
+    assert health["slowest"] and all(s["calls"] >= 1 for s in health["slowest"])
+    doctor = client.post("/api/admin/doctor", headers=operator.headers)
+    assert doctor.status_code == 200 and "ok" in doctor.json()

@@ -1,0 +1,83 @@
+"""``/metrics``: behind its token, by route template, tenant labels bounded, several processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from tenantry.metrics import OTHER, TenantLabels
+from tenantry_server.settings import Settings
+from tests.conftest import Member
+
+
+def scrape(client: TestClient, settings: Settings) -> str:
+    response = client.get(
+        "/metrics", headers={"Authorization": f"Bearer {settings.metrics_bearer()}"}
+    )
+    assert response.status_code == 200
+    return response.text
+
+
+def test_metrics_need_the_token_and_count_by_route_template(
+    client: TestClient, settings: Settings, alice: Member
+) -> None:
+    assert client.get("/metrics").status_code == 404
+    assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 404
+    assert client.get("/metrics", headers=alice.headers).status_code == 404
+    made = client.post(
+        "/api/readings",
+        json={"read_at": "2026-01-01T06:00:00Z", "meter_kwh": "1"},
+        headers=alice.headers,
+    ).json()
+    client.get(f"/api/readings/{made['id']}", headers=alice.headers)
+    text = scrape(client, settings)
+    assert 'route="/api/readings/{reading_id}"' in text or 'route="/api/readings/{id}"' in text
+    assert str(made["id"]) not in text  # the template, never the path
+    assert "tenantry_http_request_duration_seconds_bucket" in text
+    assert "tenantry_db_statement_duration_seconds_count" in text
+    assert 'tenantry_tenants{status="active"}' in text
+    assert "tenantry_db_pool_in_use" in text
+    assert "tenantry_rate_limit_refusals" in text and "tenantry_quota_refusals" in text
+
+
+def test_tenant_labels_stay_bounded_after_ten_thousand_tenants() -> None:
+    labels = TenantLabels(limit=50, allow=["vip"])
+    seen = {labels.label(str(uuid.uuid4())) for _ in range(10_000)}
+    assert len(seen) <= 51 and OTHER in seen
+    assert labels.label("vip") == "vip"
+    assert len(labels.admitted) == 50
+
+
+def test_rate_limit_refusals_are_counted(client: TestClient, settings: Settings) -> None:
+    for _ in range(12):
+        client.post("/api/auth/login", json={"email": "x@example.com", "password": "x" * 12})
+    assert 'tenantry_rate_limit_refusals_total{bucket="login"}' in scrape(client, settings)
+
+
+WORKER = """
+import sys
+from tenantry.metrics import REQUESTS
+for _ in range(int(sys.argv[1])):
+    REQUESTS.labels(route="/x", method="GET", status="200").inc()
+"""
+COLLECT = """
+from prometheus_client import CollectorRegistry, generate_latest, multiprocess
+registry = CollectorRegistry()
+multiprocess.MultiProcessCollector(registry)
+print(generate_latest(registry).decode())
+"""
+
+
+def test_multiprocess_mode_sums_the_workers(tmp_path: Path) -> None:
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    for n in (3, 4):
+        subprocess.run([sys.executable, "-c", WORKER, str(n)], env=env, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", COLLECT], env=env, check=True, capture_output=True, text=True
+    ).stdout
+    assert 'tenantry_http_requests_total{method="GET",route="/x",status="200"} 7.0' in out

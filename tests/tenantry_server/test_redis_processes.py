@@ -1,0 +1,187 @@
+"""Two server processes and a worker on one real Redis, as a production setup runs.
+
+Limits are shared (not doubled), the cache stays per tenant across processes, a
+job enqueued in tenant A runs in A only and is refused once A is suspended, and
+a Redis outage costs no request a 500 and loses no job.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tenantry_server.settings import Settings
+from tests.conftest import PASSWORD
+from tests.support.redis import RedisServer
+
+pytestmark = [pytest.mark.redis, pytest.mark.parametrize("settings", ["sqlite"], indirect=True)]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Processes:
+    def __init__(self, settings: Settings, redis: RedisServer, tmp: Path) -> None:
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": settings.database_url,
+            "TENANTRY_DATA_DIR": str(settings.data_dir),
+            "TENANTRY_SECRET_KEY": "s" * 64,
+            "REDIS_URL": redis.url,
+            "TENANTRY_WORKER_IN_PROCESS": "false",
+            "TENANTRY_TENANT_RATE": "30/minute",
+            "PYTHONPATH": str(ROOT),
+        }
+        self.tmp = tmp
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def server(self, name: str) -> str:
+        port = _port()
+        args = [sys.executable, "-m", "uvicorn", "--factory", "tests.support.serve:app"]
+        self._start(name, [*args, "--port", str(port), "--log-level", "warning"])
+        url = f"http://127.0.0.1:{port}"
+        _until(lambda: _up(url), f"server {name} did not start")
+        return url
+
+    def worker(self) -> None:
+        self._start("worker", [sys.executable, "-m", "tests.support.serve", "worker"])
+
+    def _start(self, name: str, args: list[str]) -> None:
+        log = (self.tmp / f"{name}.log").open("ab")
+        self.procs[name] = subprocess.Popen(
+            args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
+
+    def stop(self, name: str) -> None:
+        proc = self.procs.pop(name)
+        proc.terminate()
+        proc.wait(10)
+
+    def log(self, name: str) -> str:
+        return (self.tmp / f"{name}.log").read_text()
+
+    def stop_all(self) -> None:
+        for name in list(self.procs):
+            self.stop(name)
+
+
+def _up(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _until(check: Callable[[], Any], message: str, seconds: float = 40) -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if result := check():
+            return result
+        time.sleep(0.1)
+    raise AssertionError(message)
+
+
+@pytest.fixture
+def procs(settings: Settings, redis: RedisServer, tmp_path: Path) -> Iterator[Processes]:
+    processes = Processes(settings, redis, tmp_path)
+    yield processes
+    processes.stop_all()
+
+
+def _sign_up(url: str, email: str) -> dict[str, str]:
+    answer = httpx.post(
+        f"{url}/api/auth/register",
+        json={"email": email, "password": PASSWORD, "tenant_name": email.split("@")[0]},
+    )
+    assert answer.status_code == 201, answer.text
+    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+
+def _notes(url: str, who: dict[str, str]) -> list[str]:
+    answer = httpx.get(f"{url}/api/notes", headers=who)
+    assert answer.status_code == 200, answer.text
+    return [n["body"] for n in answer.json()]
+
+
+def _note_rows(settings: Settings, body: str) -> int:
+    path = settings.database_url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as conn:
+        return int(
+            conn.execute("SELECT count(*) FROM app_notes WHERE body = ?", (body,)).fetchone()[0]
+        )
+
+
+def test_two_servers_and_a_worker_on_one_redis(
+    procs: Processes, settings: Settings, redis: RedisServer
+) -> None:
+    one, two = procs.server("one"), procs.server("two")
+    procs.worker()
+    alice, bob = _sign_up(one, "alice@example.com"), _sign_up(two, "bob@example.com")
+
+    # A job queued through one server runs (in the worker) in alice's tenant only.
+    assert httpx.post(f"{one}/api/notes/later", json={"body": "job-a"}, headers=alice).is_success
+    _until(lambda: "job-a" in _notes(two, alice), "the job did not run")
+    assert "job-a" not in _notes(one, bob)
+
+    # The dashboard cache: filled through one server, invalidated through the other.
+    reading = {"read_at": "2026-01-01T00:00:00Z", "meter_kwh": "100"}
+    for when, kwh in (("2026-01-01T00:00:00Z", "100"), ("2026-01-02T00:00:00Z", "110")):
+        reading = {"read_at": when, "meter_kwh": kwh}
+        assert httpx.post(f"{one}/api/readings", json=reading, headers=alice).status_code == 201
+    period = {"from": "2025-12-01", "to": "2026-01-31"}
+    assert (
+        httpx.get(f"{two}/api/dashboard", params=period, headers=alice).json()["consumed_kwh"]
+        == "10.000"
+    )
+    reading = {"read_at": "2026-01-03T00:00:00Z", "meter_kwh": "125"}
+    assert httpx.post(f"{one}/api/readings", json=reading, headers=alice).status_code == 201
+    assert (
+        httpx.get(f"{two}/api/dashboard", params=period, headers=alice).json()["consumed_kwh"]
+        == "25.000"
+    )
+    assert (
+        httpx.get(f"{one}/api/dashboard", params=period, headers=bob).json()["consumed_kwh"]
+        != "25.000"
+    )
+
+    # A job queued before the tenant is suspended is refused when it comes to run.
+    procs.stop("worker")
+    assert httpx.post(f"{one}/api/notes/later", json={"body": "job-s"}, headers=alice).is_success
+    path = settings.database_url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE tenantry_tenants SET status = 'suspended' WHERE name = 'alice'")
+    procs.worker()
+    _until(lambda: "refused" in procs.log("worker"), "the worker did not refuse the job")
+    assert _note_rows(settings, "job-s") == 0
+
+    # Limits: thirty requests a minute for bob's tenant, whichever server answers.
+    statuses = [
+        httpx.get(f"{(one, two)[i % 2]}/api/notes", headers=bob).status_code for i in range(40)
+    ]
+    assert statuses.count(200) <= 30
+    assert statuses[-5:] == [429] * 5
+
+    # Redis dies: requests still answer, a queued job waits on disk, then runs.
+    carol = _sign_up(one, "carol@example.com")
+    redis.stop()
+    assert httpx.get(f"{one}/api/notes", headers=carol).status_code == 200
+    assert httpx.get(f"{two}/api/dashboard", headers=carol).status_code == 200
+    answer = httpx.post(f"{one}/api/notes/later", json={"body": "job-o"}, headers=carol)
+    assert answer.status_code == 202, answer.text
+    redis.start()
+    _until(lambda: "job-o" in _notes(two, carol), "the spooled job never ran", seconds=30)
