@@ -20,11 +20,14 @@ import orjson
 from sqlalchemy import Table, func, inspect, or_, select, text, tuple_
 from sqlalchemy.orm import Session
 
-from tenantry import audit, tenants
+from tenantry import audit, plans, tenants
 from tenantry.activity import activity_of
+from tenantry.context import TenantContext, tenant_scope
 from tenantry.errors import ValidationFailed
+from tenantry.ids import TenantId, UserId
 from tenantry.models import Membership, Tenant, TenantStatus, User, normalize_email
 from tenantry.rls.policy import TENANT_SETTING
+from tenantry.roles import Role
 from tenantry.scoping import tenant_tables, unscoped
 
 SORTS: dict[str, Any] = {"created": Tenant.created_at, "name": Tenant.name, "slug": Tenant.slug}
@@ -328,20 +331,22 @@ def set_status(
 
 
 def change_plan(session: Session, *, tenant_id: uuid.UUID, actor_id: int, plan: str) -> bool:
-    """Put the tenant on ``plan``; returns whether it changed.
+    """Put the tenant on ``plan`` (the catalogue's rules, audited); returns whether it changed.
 
     Raises:
-        ValidationFailed: an empty or over-long plan name.
+        ValidationFailed: not a plan of the catalogue.
+        PlanChangeRefused: a downgrade below the tenant's current use.
     """
-    plan = plan.strip()
-    if not plan or len(plan) > 32 or not plan.replace("-", "").replace("_", "").isalnum():
-        raise ValidationFailed("name a plan (letters, digits, - and _)", details={"field": "plan"})
     tenant = tenants.get_tenant(session, tenant_id)
-    if tenant.plan == plan:
+    if tenant.plan == plan.strip():
         return False
-    old, tenant.plan = tenant.plan, plan
-    tenant.updated_at = datetime.now(UTC)
-    audit.record(
-        session, "platform.plan_changed", tenant_id=tenant_id, actor_id=actor_id, old=old, new=plan
-    )
+    ctx = TenantContext(TenantId(tenant_id), UserId(actor_id), Role.OWNER)
+    with tenant_scope(ctx):  # the downgrade check counts the tenant's rows
+        plans.change_plan(
+            session,
+            tenant_id=tenant_id,
+            plan=plan.strip(),
+            actor_id=actor_id,
+            by_platform_admin=True,
+        )
     return True

@@ -96,6 +96,7 @@ class Tenancy:
             enabled=config.metering,
         )
         install_quotas(db.sessions, self.catalogue)
+        install_quotas(db.read_sessions, self.catalogue)  # reads see the same plans
         install_metering(db.sessions, self.meter)
         install_metering(db.read_sessions, self.meter)
 

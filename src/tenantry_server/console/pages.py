@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from tenantry import audit, fleet, retention, tenants
 from tenantry.errors import ValidationFailed
 from tenantry.models import TenantStatus
+from tenantry.plans import PlanChangeRefused
 from tenantry.web import DbSession, PlatformAdmin, get_tenancy, require_platform_admin
 from tenantry.web.routes.admin import operations_of
 from tenantry_server.console.render import FIELD, check_csrf, render
@@ -133,7 +134,7 @@ async def change_plan(
         fleet.change_plan(
             session, tenant_id=tenant_id, actor_id=admin.user_id, plan=fields.get("plan", "")
         )
-    except ValidationFailed as exc:
+    except (ValidationFailed, PlanChangeRefused) as exc:
         return _tenant(request, admin, session, tenant_id, error=exc.message, status=422)
     return _see(f"/console/tenants/{tenant_id}?msg=plan")
 

@@ -216,25 +216,46 @@ def test_admin_routes_need_a_platform_admin(
     client: TestClient, alice: Member, bob: Member, settings: Settings
 ) -> None:
     for method, path, body in [
-        ("PUT", f"/api/admin/tenants/{bob.tenant_id}/plan", {"plan": "pro"}),
+        ("POST", f"/api/admin/tenants/{bob.tenant_id}/plan", {"plan": "pro"}),
         ("PUT", f"/api/admin/tenants/{bob.tenant_id}/overrides/members", {"value": 99}),
         ("GET", f"/api/admin/tenants/{bob.tenant_id}/plan", None),
     ]:
         response = client.request(method, path, json=body, headers=alice.headers)
-        assert response.status_code == 403, (path, response.text)
+        assert response.status_code == 404, (path, response.text)  # the platform gate
     assert _plan(client, bob)["plan"]["name"] == "free"
+    assert _plan(client, bob)["overrides"] == {}
     _make_platform_admin(settings, "alice@example.com")
-    moved = client.put(
+    moved = client.post(
         f"/api/admin/tenants/{bob.tenant_id}/plan", json={"plan": "pro"}, headers=alice.headers
     )
-    assert moved.status_code == 200, moved.text
-    assert _plan(client, bob)["plan"]["name"] == "pro"
-    event = next(e for e in _actions(client, bob) if e["action"] == "plan.changed")
+    assert moved.status_code == 204, moved.text
+    seen = client.get(f"/api/admin/tenants/{bob.tenant_id}/plan", headers=alice.headers)
+    assert seen.status_code == 200 and seen.json()["plan"]["name"] == "pro"
+    event = next(e for e in _actions(client, bob) if e["action"] == "platform.plan_changed")
     assert event["actor_id"] == alice.user_id and event["details"]["by_platform_admin"] is True
+    unknown = client.post(
+        f"/api/admin/tenants/{bob.tenant_id}/plan", json={"plan": "gold"}, headers=alice.headers
+    )
+    assert unknown.status_code == 422
     missing = client.get(
         "/api/admin/tenants/00000000-0000-0000-0000-000000000000/plan", headers=alice.headers
     )
     assert missing.status_code == 404
+
+
+def test_a_platform_downgrade_over_use_is_refused_too(
+    client: TestClient, alice: Member, settings: Settings
+) -> None:
+    assert _set_plan(client, alice, "household").status_code == 200
+    invite_and_join(client, alice, "b@example.com")
+    invite_and_join(client, alice, "c@example.com")
+    _make_platform_admin(settings, "alice@example.com")
+    refused = client.post(
+        f"/api/admin/tenants/{alice.tenant_id}/plan", json={"plan": "free"}, headers=alice.headers
+    )
+    assert refused.status_code == 409
+    assert refused.json()["error"]["details"]["over"][0]["limit"] == "members"
+    assert _plan(client, alice)["plan"]["name"] == "household"
 
 
 def test_soft_limits_are_audited_and_flagged(
@@ -291,7 +312,9 @@ def test_metering_counts_in_memory_and_flushes_in_batches(
         assert client.get("/api/tenant", headers=alice.headers).status_code == 200
     voucher = {"purchased_on": "2026-01-01", "amount": "10", "kwh": "5"}
     client.post("/api/vouchers", json=voucher, headers=alice.headers)
-    exported = client.get("/api/export", headers=alice.headers).content
+    export = client.get("/api/export", headers=alice.headers)
+    assert export.status_code == 200, export.text
+    exported = export.content
     assert stored() == before, "metering wrote to the database on the request path"
     pending = _plan(client, alice)["usage"]
     assert pending["requests"] >= 12 and pending["export_bytes"] == len(exported)

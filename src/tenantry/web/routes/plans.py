@@ -1,4 +1,8 @@
-"""The plan API: the catalogue, a tenant's plan and use, plan changes, platform overrides."""
+"""The plan API: the catalogue, a tenant's plan and use, plan changes, platform overrides.
+
+Platform admins change a tenant's plan through ``POST /api/admin/tenants/{id}/plan``
+(``tenantry.fleet.change_plan``, the same rules); here they read its use and set overrides.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +11,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 from sqlalchemy.orm import Session
 
-from tenantry import accounts, plans
+from tenantry import plans
 from tenantry.context import TenantContext, tenant_scope
-from tenantry.errors import PermissionDenied
 from tenantry.ids import TenantId, UserId
-from tenantry.models import User
 from tenantry.roles import Role
-from tenantry.web.deps import CurrentClaims, DbSession, OwnerContext, ViewerContext, get_tenancy
+from tenantry.web.deps import DbSession, OwnerContext, ViewerContext, get_tenancy
 from tenantry.web.plan_schemas import CatalogueOut, OverrideIn, PlanChangeIn, TenantPlanOut
+from tenantry.web.platform import Operator, PlatformAdmin
 
 router = APIRouter(prefix="/api", tags=["plans"])
 
@@ -29,20 +32,10 @@ def report(request: Request, session: Session, tenant_id: uuid.UUID) -> TenantPl
     )
 
 
-async def _platform_admin(session: DbSession, claims: CurrentClaims) -> User:
-    user = accounts.get_user(session, claims.user_id)
-    if not user.is_platform_admin:
-        raise PermissionDenied("this needs a platform administrator")
-    return user
-
-
-PlatformAdmin = Annotated[User, Depends(_platform_admin)]
-
-
 @contextmanager
-def _acting_on(tenant_id: uuid.UUID, admin: User) -> Iterator[None]:
+def _acting_on(tenant_id: uuid.UUID, admin: Operator) -> Iterator[None]:
     """A platform admin works inside the tenant's scope, so counts see its rows (RLS too)."""
-    with tenant_scope(TenantContext(TenantId(tenant_id), UserId(admin.id), Role.OWNER)):
+    with tenant_scope(TenantContext(TenantId(tenant_id), UserId(admin.user_id), Role.OWNER)):
         yield
 
 
@@ -82,28 +75,6 @@ async def admin_tenant_plan(
         return report(request, session, tenant_id)
 
 
-@router.put("/admin/tenants/{tenant_id}/plan")
-async def admin_change_plan(
-    tenant_id: uuid.UUID,
-    body: PlanChangeIn,
-    admin: PlatformAdmin,
-    request: Request,
-    session: DbSession,
-) -> TenantPlanOut:
-    """Change any tenant's plan (platform admins); the same checks as an owner's change."""
-    with _acting_on(tenant_id, admin):
-        plans.change_plan(
-            session,
-            tenant_id=tenant_id,
-            plan=body.plan,
-            actor_id=admin.id,
-            catalogue=get_tenancy(request).catalogue,
-            by_platform_admin=True,
-        )
-        session.flush()
-        return report(request, session, tenant_id)
-
-
 OverrideName = Annotated[str, Path(min_length=1, max_length=96, pattern=r"^[a-z0-9_.:-]+$")]
 
 
@@ -124,7 +95,7 @@ async def admin_set_override(
             tenant_id=tenant_id,
             name=name,
             value=body.value,
-            actor_id=admin.id,
+            actor_id=admin.user_id,
             note=body.note,
         )
         return report(request, session, tenant_id)
@@ -136,5 +107,5 @@ async def admin_remove_override(
 ) -> Response:
     with _acting_on(tenant_id, admin):
         plans.load_entitlements(session, tenant_id)
-        plans.remove_override(session, tenant_id=tenant_id, name=name, actor_id=admin.id)
+        plans.remove_override(session, tenant_id=tenant_id, name=name, actor_id=admin.user_id)
     return Response(status_code=204)
