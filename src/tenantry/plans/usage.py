@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import String, Table, func, literal, select
+from sqlalchemy import String, Table, func, inspect, literal, select
 from sqlalchemy.orm import Session
 
 from tenantry.export import tenant_mappers
@@ -83,11 +83,18 @@ class UsageReport:
 
 
 def _storage(session: Session) -> list[TableStorage]:
-    """Rows and an estimate of bytes per tenant table (text lengths + 8 per other column)."""
+    """Rows and an estimate of bytes per tenant table (text lengths + 8 per other column).
+
+    Mapped tables this database does not have (another app's models imported in the
+    same process) are left out rather than failing the report.
+    """
     found = []
+    present = set(inspect(session.connection()).get_table_names())
     for mapper in tenant_mappers():
         table = mapper.local_table
         assert isinstance(table, Table)
+        if table.name not in present:
+            continue
         width: Any = literal(0)
         for column in table.columns:
             if column.key == "tenant_id":
