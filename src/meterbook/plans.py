@@ -5,6 +5,7 @@ from __future__ import annotations
 from tenantry.plans import (
     EXPORT_BYTES_PER_MONTH,
     MEMBERS,
+    REQUESTS_PER_MINUTE,
     REQUESTS_PER_MONTH,
     STORAGE_BYTES,
     Catalogue,
@@ -27,6 +28,7 @@ CATALOGUE = Catalogue.of(
                 HISTORY_DAYS: 365,
                 rows_limit("readings"): 2_000,
                 rows_limit("vouchers"): 500,
+                REQUESTS_PER_MINUTE: 300,
                 REQUESTS_PER_MONTH: 50_000,
                 EXPORT_BYTES_PER_MONTH: 200_000_000,
                 STORAGE_BYTES: 20_000_000,
@@ -39,6 +41,7 @@ CATALOGUE = Catalogue.of(
                 MEMBERS: 6,
                 rows_limit("readings"): 50_000,
                 rows_limit("vouchers"): 10_000,
+                REQUESTS_PER_MINUTE: 1_200,
                 REQUESTS_PER_MONTH: 1_000_000,
                 STORAGE_BYTES: 500_000_000,
             },
@@ -48,6 +51,7 @@ CATALOGUE = Catalogue.of(
         Plan(
             name="pro",
             display_name="Pro",
+            limits={REQUESTS_PER_MINUTE: 6_000},
             features=frozenset({CSV_IMPORT, LONG_RANGE_INSIGHTS}),
         ),
     ],

@@ -37,9 +37,11 @@ class MeterbookPlugin:
     def install(self, app: FastAPI, tenancy: Tenancy) -> None:
         from meterbook.api.dashboard import DASHBOARD_TAGS
         from meterbook.models import Reading, Voucher
+        from meterbook.services import import_jobs
 
         for model in (Reading, Voucher):
             tenancy.cache.invalidate_on(model, *DASHBOARD_TAGS)
+        import_jobs.register(tenancy.jobs, tenancy.cache)
         for router in ROUTERS:
             app.include_router(router)
         from meterbook.pages import install_pages

@@ -17,6 +17,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from tenantry.models import AuditEvent
+from tenantry.read_only import defer_write
 
 
 def record(
@@ -28,12 +29,16 @@ def record(
     target: str | None = None,
     **details: Any,
 ) -> None:
-    """Add an audit event to the session's unit of work (it commits with the change)."""
-    session.add(
-        AuditEvent(
-            tenant_id=tenant_id, actor_id=actor_id, action=action, target=target, details=details
-        )
+    """Add an audit event to the session's unit of work (it commits with the change).
+
+    In a read-only session (a download, a view) the event is written after the
+    read commits, in a transaction of its own (:func:`tenantry.read_only.defer_write`).
+    """
+    event = AuditEvent(
+        tenant_id=tenant_id, actor_id=actor_id, action=action, target=target, details=details
     )
+    if not defer_write(session, event):
+        session.add(event)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,8 @@ class TenantContext:
     tenant_id: TenantId
     user_id: UserId | None
     role: Role
+    # The tenant's plan as read with the membership (None where no request resolved it).
+    plan: str | None = None
 
 
 _current: ContextVar[TenantContext | None] = ContextVar("tenantry_tenant", default=None)

@@ -10,7 +10,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from tenantry.read_only import READ_ONLY, install_read_only
+from tenantry.read_only import READ_ONLY, install_deferred_writes, install_read_only
 from tenantry.rls.session import install_rls_context
 from tenantry.row_audit import install_row_audit
 from tenantry.scoping import install_scoping
@@ -83,11 +83,14 @@ class Database:
         # Safe requests and long reads (exports, CSV streams): never write; on SQLite a
         # deferred BEGIN that takes no lock (tenantry.read_only).
         self.read_sessions: sessionmaker[Session] = sessionmaker(
-            self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
+            self.engine.execution_options(**{READ_ONLY: True}),
+            expire_on_commit=False,
+            info={READ_ONLY: True},
         )
         install_scoping(self.sessions)
         install_scoping(self.read_sessions)
         install_read_only(self.read_sessions)
+        install_deferred_writes(self.read_sessions, self.sessions)
         install_row_audit(self.sessions)
         if self.engine.dialect.name == "postgresql":
             install_rls_context(self.sessions)

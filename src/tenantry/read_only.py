@@ -19,6 +19,7 @@ from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction, sessionmake
 from tenantry.errors import TenantryError
 
 READ_ONLY = "tenantry_read_only"
+_DEFERRED = "tenantry.deferred_writes"
 
 
 class ReadOnlySession(TenantryError):
@@ -48,3 +49,34 @@ def _refuse_flush(session: Session, flush_context: UOWTransaction, instances: An
 def _refuse_statement(state: ORMExecuteState) -> None:
     if state.is_insert or state.is_update or state.is_delete:
         raise ReadOnlySession(_MESSAGE)
+
+
+def defer_write(session: Session, obj: object) -> bool:
+    """Hold ``obj`` (an audit event of a read) for a write after a read-only session commits.
+
+    Returns ``False`` for a writable session: the caller adds ``obj`` to it as usual.
+    Reads are audited too (downloads, platform-admin views); their events are
+    written in a short transaction of their own once the read has succeeded.
+    """
+    if not session.info.get(READ_ONLY):
+        return False
+    session.info.setdefault(_DEFERRED, []).append(obj)
+    return True
+
+
+def install_deferred_writes(
+    read_factory: sessionmaker[Session], write_factory: sessionmaker[Session]
+) -> None:
+    """Write what :func:`defer_write` held when a read-only session of ``read_factory`` commits."""
+
+    def _write(session: Session) -> None:
+        pending = session.info.pop(_DEFERRED, None)
+        if pending:
+            with write_factory() as writer, writer.begin():
+                writer.add_all(pending)
+
+    def _drop(session: Session, _previous: Any) -> None:
+        session.info.pop(_DEFERRED, None)  # the read failed: there is nothing to record
+
+    event.listen(read_factory, "after_commit", _write)
+    event.listen(read_factory, "after_soft_rollback", _drop)

@@ -29,6 +29,7 @@ from tenantry.context import TenantContext, maybe_current_tenant
 from tenantry.errors import CrossTenantWrite, NoTenantContext, TenantryError
 from tenantry.models.audit import AuditEvent
 from tenantry.models.base import Base, TenantScoped, is_tenant_scoped
+from tenantry.read_only import defer_write
 
 log = logging.getLogger("tenantry.scoping")
 
@@ -216,7 +217,9 @@ def unscoped(session: Session, *, reason: str, actor_id: int | None = None) -> I
     if not reason.strip():
         raise ValueError("unscoped() needs a reason")
     log.warning("unscoped session: %s (actor %s)", reason, actor_id)
-    session.add(AuditEvent(action="unscoped", actor_id=actor_id, details={"reason": reason}))
+    event = AuditEvent(action="unscoped", actor_id=actor_id, details={"reason": reason})
+    if not defer_write(session, event):
+        session.add(event)
     previous = session.info.get(_UNSCOPED)
     session.info[_UNSCOPED] = reason
     try:

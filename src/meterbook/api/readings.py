@@ -7,8 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
 
+from meterbook.api.imports import import_now_or_later
 from meterbook.api.listing import page_params
-from meterbook.api.responses import Json, csv_download, upload_text
+from meterbook.api.responses import Json, csv_download
 from meterbook.api.schemas import ReadingIn, ReadingPatch
 from meterbook.domain import wh_to_kwh
 from meterbook.models import Reading
@@ -21,7 +22,6 @@ from tenantry.web import (
     MemberContext,
     ViewerContext,
     get_tenancy,
-    in_thread,
     requires_feature,
 )
 
@@ -75,11 +75,14 @@ def create_reading(body: ReadingIn, ctx: MemberContext, session: DbSession) -> J
 
 
 @router.post("/readings/import", dependencies=[Depends(requires_feature(CSV_IMPORT))])
-async def import_readings(request: Request, ctx: MemberContext, session: DbSession) -> Json:
-    """CSV with ``read_at,meter_kwh[,note,is_replacement]``: every row or none."""
-    text = await upload_text(request)
-    count = await in_thread(transfer.import_readings, session, ctx, text)
-    return Json({"imported": count})
+async def import_readings(
+    request: Request, ctx: MemberContext, session: DbSession, background: bool = False
+) -> Json:
+    """CSV with ``read_at,meter_kwh[,note,is_replacement]``: every row or none.
+
+    Large files (or ``?background=true``) are imported by a job: 202 with an ``import_id``.
+    """
+    return await import_now_or_later(request, ctx, session, "readings", background=background)
 
 
 @router.get("/readings.csv")

@@ -7,8 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
 
+from meterbook.api.imports import import_now_or_later
 from meterbook.api.listing import page_params
-from meterbook.api.responses import Json, csv_download, upload_text
+from meterbook.api.responses import Json, csv_download
 from meterbook.api.schemas import VoucherIn, VoucherPatch
 from meterbook.domain import minor_to_money, wh_to_kwh
 from meterbook.domain.insights import price_per_kwh
@@ -22,7 +23,6 @@ from tenantry.web import (
     MemberContext,
     ViewerContext,
     get_tenancy,
-    in_thread,
     requires_feature,
 )
 
@@ -67,11 +67,14 @@ def create_voucher(body: VoucherIn, ctx: MemberContext, session: DbSession) -> J
 
 
 @router.post("/vouchers/import", dependencies=[Depends(requires_feature(CSV_IMPORT))])
-async def import_vouchers(request: Request, ctx: MemberContext, session: DbSession) -> Json:
-    """CSV with ``purchased_on,amount,kwh[,currency,token_number,vendor,notes]``: all or none."""
-    text = await upload_text(request)
-    count = await in_thread(transfer.import_vouchers, session, ctx, text)
-    return Json({"imported": count})
+async def import_vouchers(
+    request: Request, ctx: MemberContext, session: DbSession, background: bool = False
+) -> Json:
+    """CSV with ``purchased_on,amount,kwh[,currency,token_number,vendor,notes]``: all or none.
+
+    Large files (or ``?background=true``) are imported by a job: 202 with an ``import_id``.
+    """
+    return await import_now_or_later(request, ctx, session, "vouchers", background=background)
 
 
 @router.get("/vouchers.csv")

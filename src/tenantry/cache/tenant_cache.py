@@ -40,6 +40,17 @@ def _json_default(value: Any) -> Any:
     raise TypeError(type(value).__name__)
 
 
+def _encode(value: Any) -> bytes:
+    if isinstance(value, bytes):
+        return _RAW + value
+    return _JSON + orjson.dumps(value, default=_json_default)
+
+
+def _decode(stored: bytes) -> Any:
+    kind, body = stored[:1], stored[1:]
+    return body if kind == _RAW else orjson.loads(body)
+
+
 class TenantCache:
     """Get-or-set by key inside the current tenant; invalidation by tag.
 
@@ -86,19 +97,24 @@ class TenantCache:
         Raises:
             NoTenantContext: outside a tenant scope (fail closed, like queries).
         """
-        tenant_id = current_tenant().tenant_id
-        full = self._entry_key(tenant_id, key, tuple(tags))
+        full = self._entry_key(current_tenant().tenant_id, key, tuple(tags))
         (stored,) = self.backend.get_many([full])
         if stored is not None:
-            kind, body = stored[:1], stored[1:]
-            return body if kind == _RAW else orjson.loads(body)  # type: ignore[return-value]
+            return _decode(stored)  # type: ignore[no-any-return]
         value = produce()
-        if isinstance(value, bytes):
-            payload = _RAW + value
-        else:
-            payload = _JSON + orjson.dumps(value, default=_json_default)
-        self.backend.set(full, payload, ttl or self.default_ttl)
+        self.backend.set(full, _encode(value), ttl or self.default_ttl)
         return value
+
+    def put(self, key: str, value: Any, ttl: int | None = None) -> None:
+        """Store ``value`` under ``key`` in the current tenant (no tags)."""
+        full = self._entry_key(current_tenant().tenant_id, key, ())
+        self.backend.set(full, _encode(value), ttl or self.default_ttl)
+
+    def peek(self, key: str) -> Any | None:
+        """The value stored under ``key`` in the current tenant, or ``None``."""
+        full = self._entry_key(current_tenant().tenant_id, key, ())
+        (stored,) = self.backend.get_many([full])
+        return None if stored is None else _decode(stored)
 
     def cached(
         self, ttl: int | None = None, *, tags: Iterable[str] = ()

@@ -12,6 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 MEMBERS = "members"
 REQUESTS_PER_MONTH = "requests_per_month"
+# The tenant's request rate limit (tenantry.web.ratelimit); absent: the host's default.
+REQUESTS_PER_MINUTE = "requests_per_minute"
 EXPORT_BYTES_PER_MONTH = "export_bytes_per_month"
 STORAGE_BYTES = "storage_bytes"
 ROWS_PREFIX = "rows."

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from tenantry.context import TenantContext
 from tenantry.models import TenantKind
 
 
@@ -43,11 +42,9 @@ class TenancyConfig:
     rate_limit_storage: str = "memory://"
     # Shared state for several processes: limits, cache and jobs (None: this process only).
     redis_url: str | None = None
-    # Requests per tenant and per signed-in user; ``tenant_rate_for`` (the plans'
-    # requests-per-minute, say) overrides ``tenant_rate`` per tenant when it returns a rate.
+    # Requests per tenant (unless its plan names ``requests_per_minute``) and per user.
     tenant_rate: str = "1200/minute"
     user_rate: str = "600/minute"
-    tenant_rate_for: Callable[[TenantContext], str | None] | None = None
     # A Redis outage lets requests through (logged) unless this is False (then 503).
     rate_limit_fail_open: bool = True
     # Where jobs wait while Redis is unreachable.

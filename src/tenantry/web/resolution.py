@@ -68,11 +68,11 @@ def claim_from_request(
     return None
 
 
-def _membership_query(tenant: ColumnElement[bool]) -> Select[int, uuid.UUID, str, str]:
+def _membership_query(tenant: ColumnElement[bool]) -> Select[int, uuid.UUID, str, str, str]:
     # Built once at import: constructing a joined select costs more than running it.
     # The user is the outer side: a missing user (401) differs from a missing membership (404).
     return (
-        select(User.session_version, Tenant.id, Tenant.status, Membership.role)
+        select(User.session_version, Tenant.id, Tenant.status, Membership.role, Tenant.plan)
         .select_from(User)
         .outerjoin(Tenant, tenant)
         .outerjoin(
@@ -110,7 +110,7 @@ def resolve_membership(
         row = session.execute(_BY_ID, {"tenant_id": claim.tenant_id, "user_id": user_id}).first()
     if row is None:
         raise AuthenticationFailed("this account no longer exists")
-    version, tenant_id, status, role = row
+    version, tenant_id, status, role, plan = row
     if session_version is not None and version != session_version:
         raise AuthenticationFailed("this session has ended; sign in again")
     if role is None:
@@ -119,4 +119,4 @@ def resolve_membership(
         raise TenantDeleted("this tenant was deleted; an owner can restore it for a while")
     if status != TenantStatus.ACTIVE.value:
         raise PermissionDenied("this tenant is suspended")
-    return TenantContext(TenantId(tenant_id), UserId(user_id), Role(role))
+    return TenantContext(TenantId(tenant_id), UserId(user_id), Role(role), plan)

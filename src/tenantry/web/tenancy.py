@@ -17,6 +17,7 @@ from tenantry.db import Database
 from tenantry.jobs import Jobs
 from tenantry.plans import (
     DEFAULT_CATALOGUE,
+    REQUESTS_PER_MINUTE,
     Catalogue,
     UsageMeter,
     install_metering,
@@ -101,9 +102,19 @@ class Tenancy:
         install_metering(db.read_sessions, self.meter)
 
     def admit(self, ctx: TenantContext) -> None:
-        """Count a request against its tenant's and its user's budgets (429 past either)."""
-        rate = self.config.tenant_rate_for(ctx) if self.config.tenant_rate_for else None
-        self.limits.hit_key(rate or self.config.tenant_rate, "tenant", str(ctx.tenant_id))
+        """Count a request against its tenant's and its user's budgets (429 past either).
+
+        The tenant's rate is its plan's ``requests_per_minute`` when the plan names
+        one (``None``: unlimited), else ``TenancyConfig.tenant_rate``.
+        """
+        rate: str | None = self.config.tenant_rate
+        if ctx.plan is not None:
+            limits = self.catalogue.get(ctx.plan).limits
+            if REQUESTS_PER_MINUTE in limits:
+                per_minute = limits[REQUESTS_PER_MINUTE]
+                rate = None if per_minute is None else f"{per_minute}/minute"
+        if rate is not None:
+            self.limits.hit_key(rate, "tenant", str(ctx.tenant_id))
         if ctx.user_id is not None:
             self.limits.hit_key(self.config.user_rate, "user", str(ctx.user_id))
 

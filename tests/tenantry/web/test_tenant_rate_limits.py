@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
+from tenantry.models import Tenant
 from tenantry_server.app import create_app, default_plugins
 from tenantry_server.settings import Settings
 from tests.conftest import FAST_PASSWORDS, Member, invite_and_join, register
@@ -109,3 +112,24 @@ def test_a_redis_outage_follows_the_configured_policy(
     else:
         assert answer.status_code == 503
         assert answer.json()["error"]["code"] == "rate_limit_unavailable"
+
+
+@pytest.mark.parametrize("settings", ["sqlite"], indirect=True)
+def test_the_plan_sets_the_tenants_rate(settings: Settings, tmp_path: Path) -> None:
+    plans = tmp_path / "plans.toml"
+    plans.write_text(
+        'default = "tiny"\n'
+        '[[plans]]\nname = "tiny"\nlimits = { requests_per_minute = 3 }\n'
+        '[[plans]]\nname = "open"\nlimits = { requests_per_minute = "unlimited" }\n'
+    )
+    app = _app(settings, plans_file=plans, tenant_rate="100/minute")
+    with TestClient(app) as client:
+        alice = register(client, "alice@example.com", tenant_name="A")
+        statuses = [client.get("/api/notes", headers=alice.headers).status_code for _ in range(5)]
+        assert statuses[-1] == 429  # three a minute on "tiny", whatever the default says
+        with app.state.tenancy.db.session() as session:
+            session.execute(update(Tenant).values(plan="open"))
+        assert all(
+            client.get("/api/notes", headers=alice.headers).status_code == 200 for _ in range(8)
+        )
+    app.state.tenancy.db.dispose()

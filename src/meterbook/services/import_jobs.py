@@ -1,0 +1,76 @@
+"""Large CSV imports as background jobs, with their progress kept in the tenant cache.
+
+The import is still all-or-nothing (one transaction in the job); what the page
+shows is the stage it reached: queued, checking, done with the row count, or
+failed with the lines to fix. The status lives in the household's own cache
+namespace, so another household cannot read it even with the id.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from meterbook.services import transfer
+from tenantry.cache import TenantCache
+from tenantry.context import TenantContext
+from tenantry.errors import TenantryError
+from tenantry.jobs import Jobs
+
+JOB = "meterbook.csv_import"
+# Files with more lines than this are imported in the background.
+BACKGROUND_LINES = 2_000
+STATUS_TTL = 24 * 3600
+IMPORTERS: dict[str, Callable[[Session, TenantContext, str], int]] = {
+    "readings": transfer.import_readings,
+    "vouchers": transfer.import_vouchers,
+}
+
+
+def _key(import_id: str) -> str:
+    return f"import:{import_id}"
+
+
+def is_large(text: str) -> bool:
+    return text.count("\n") > BACKGROUND_LINES
+
+
+def register(jobs: Jobs, cache: TenantCache) -> None:
+    """Register the import job; its status goes to ``cache`` under the job's tenant."""
+
+    @jobs.job(JOB)
+    def run_import(
+        session: Session, ctx: TenantContext, *, kind: str, text: str, import_id: str
+    ) -> None:
+        _set(cache, import_id, {"state": "checking", "kind": kind})
+        try:
+            with session.begin_nested():  # a refused file (bad lines, a quota) writes nothing
+                rows = IMPORTERS[kind](session, ctx, text)
+        except TenantryError as exc:
+            if exc.status >= 500:
+                raise
+            failed = {"state": "failed", "kind": kind, "code": exc.code, "message": exc.message}
+            _set(cache, import_id, {**failed, "details": exc.details})
+            return
+        _set(cache, import_id, {"state": "done", "kind": kind, "rows": rows})
+
+
+async def start(jobs: Jobs, cache: TenantCache, ctx: TenantContext, kind: str, text: str) -> str:
+    """Queue an import of ``text`` into ``kind``; returns the id its status is read by."""
+    import_id = uuid.uuid4().hex
+    _set(cache, import_id, {"state": "queued", "kind": kind})
+    await jobs.enqueue(JOB, ctx, kind=kind, text=text, import_id=import_id)
+    return import_id
+
+
+def status(cache: TenantCache, import_id: str) -> dict[str, Any] | None:
+    """The import's status in the current household, or ``None`` (unknown here)."""
+    found: dict[str, Any] | None = cache.peek(_key(import_id))
+    return found
+
+
+def _set(cache: TenantCache, import_id: str, value: dict[str, Any]) -> None:
+    cache.put(_key(import_id), value, STATUS_TTL)

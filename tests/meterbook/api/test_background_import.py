@@ -1,0 +1,70 @@
+"""Large CSV imports run as jobs in their household; the status is the household's own."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import update
+from starlette.testclient import TestClient
+
+from meterbook.services.import_jobs import BACKGROUND_LINES
+from tenantry.models import Tenant
+
+
+@pytest.fixture(autouse=True)
+def _household_plan(app: FastAPI, alice: dict[str, str], bob: dict[str, str]) -> None:
+    """CSV import is a Household-plan feature."""
+    with app.state.tenancy.db.session() as session:
+        session.execute(update(Tenant).values(plan="household"))
+
+
+def _csv(rows: int) -> str:
+    start = datetime(2020, 1, 1, tzinfo=UTC)
+    lines = [f"{(start + timedelta(hours=i)).isoformat()},{i}" for i in range(rows)]
+    return "read_at,meter_kwh\n" + "\n".join(lines) + "\n"
+
+
+def _wait(client: TestClient, who: dict[str, str], import_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 30
+    while True:
+        status = client.get(f"/api/imports/{import_id}", headers=who).json()
+        if status.get("state") in ("done", "failed") or time.monotonic() > deadline:
+            return status  # type: ignore[no-any-return]
+        time.sleep(0.05)
+
+
+def test_a_large_file_is_imported_by_a_job(
+    client: TestClient, alice: dict[str, str], bob: dict[str, str]
+) -> None:
+    text = _csv(BACKGROUND_LINES + 10)
+    answer = client.post(
+        "/api/readings/import", content=text, headers={**alice, "content-type": "text/csv"}
+    )
+    assert answer.status_code == 202, answer.text
+    import_id = answer.json()["import_id"]
+    status = _wait(client, alice, import_id)
+    assert status == {"state": "done", "kind": "readings", "rows": BACKGROUND_LINES + 10}
+    assert client.get("/api/readings", headers=alice).json()["total"] == BACKGROUND_LINES + 10
+    # Another household knows nothing of it: not the status, not the rows.
+    assert client.get(f"/api/imports/{import_id}", headers=bob).status_code == 404
+    assert client.get("/api/readings", headers=bob).json()["total"] == 0
+
+
+def test_a_refused_background_import_writes_nothing_and_says_why(
+    client: TestClient, alice: dict[str, str]
+) -> None:
+    bad = "read_at,meter_kwh\n2024-01-01T07:00,100\n2024-01-02T07:00,90\n"
+    answer = client.post(
+        "/api/readings/import?background=true",
+        content=bad,
+        headers={**alice, "content-type": "text/csv"},
+    )
+    assert answer.status_code == 202
+    status = _wait(client, alice, answer.json()["import_id"])
+    assert status["state"] == "failed"
+    assert status["details"]["rows"][0]["row"] == 3
+    assert client.get("/api/readings", headers=alice).json()["total"] == 0
