@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from sqlalchemy import select
 
@@ -15,7 +15,7 @@ from meterbook.pages.forms import Errors, field_errors, row_errors, voucher_draf
 from meterbook.pages.listing import ListQuery, notice, pages
 from meterbook.pages.render import Nav, render, user_zone
 from meterbook.plans import CSV_IMPORT
-from meterbook.services import transfer, vouchers
+from meterbook.services import import_jobs, transfer, vouchers
 from meterbook.services.common import utcnow
 from tenantry.errors import ValidationFailed
 from tenantry.web import DbSession, MemberContext, ViewerContext, get_tenancy, requires_feature
@@ -42,6 +42,7 @@ def _list(
     errors: Errors | None = None,
     import_errors: list[dict[str, object]] | None = None,
     msg: str = "",
+    import_id: str = "",
 ) -> Response:
     rows, total = vouchers.list_vouchers(session, query.to_page(SORTS))
     today = utcnow().astimezone(user_zone(request)).date().isoformat()
@@ -57,6 +58,9 @@ def _list(
         values=values or {"purchased_on": today, "currency": _currency(session)},
         errors=errors or {},
         import_errors=import_errors or [],
+        import_status=import_jobs.status(get_tenancy(request).cache, import_id[:64])
+        if import_id
+        else None,
         notice=notice(msg),
         active="vouchers",
     )
@@ -73,8 +77,11 @@ async def list_page(
     sort: str = "-date",
     page: int = 1,
     msg: str = "",
+    import_id: str = Query(default="", alias="import", max_length=64),
 ) -> Response:
-    return _list(request, nav, session, ListQuery(start, end, sort, page), msg=msg)
+    return _list(
+        request, nav, session, ListQuery(start, end, sort, page), msg=msg, import_id=import_id
+    )
 
 
 @router.post("/vouchers")
@@ -102,8 +109,13 @@ async def export_csv(request: Request, ctx: MemberContext, session: DbSession) -
 async def import_csv(
     request: Request, ctx: MemberContext, nav: NavDep, session: DbSession
 ) -> Response:
+    text = await form_file(request)
+    if import_jobs.is_large(text):  # a long file: a job, and the page follows its progress
+        tenancy = get_tenancy(request)
+        import_id = await import_jobs.start(tenancy.jobs, tenancy.cache, ctx, "vouchers", text)
+        return see_other(f"{nav.base}/vouchers?import={import_id}")
     try:
-        transfer.import_vouchers(session, ctx, await form_file(request))
+        transfer.import_vouchers(session, ctx, text)
     except ValidationFailed as exc:
         return _list(request, nav, session, ListQuery(), status=422, import_errors=row_errors(exc))
     return see_other(f"{nav.base}/vouchers?msg=imported")

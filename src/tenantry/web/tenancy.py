@@ -96,8 +96,9 @@ class Tenancy:
             interval=config.usage_flush_seconds,
             enabled=config.metering,
         )
+        # Read-only sessions (GET pages) read the plan too: they need the catalogue.
         install_quotas(db.sessions, self.catalogue)
-        install_quotas(db.read_sessions, self.catalogue)  # reads see the same plans
+        install_quotas(db.read_sessions, self.catalogue)
         install_metering(db.sessions, self.meter)
         install_metering(db.read_sessions, self.meter)
 
