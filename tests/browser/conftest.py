@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import threading
 import time
@@ -49,6 +50,12 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     plugins = default_plugins()
     migrate(settings, plugins)
     app = create_app(settings, plugins, passwords=Passwords(fast_test_hasher()))
+    # Every browser test signs people up on this one server: one test's sign-ups must not
+    # spend the next test's per-minute budget (the limits themselves are tested elsewhere).
+    tenancy = app.state.tenancy
+    tenancy.config = dataclasses.replace(
+        tenancy.config, register_rate="1000/minute", join_rate="1000/minute"
+    )
     # The session also imported the test-only tables (tests/support): an export walks
     # every mapped tenant table, so they must exist here too, as in tests/conftest.py.
     Base.metadata.create_all(app.state.tenancy.db.engine)
