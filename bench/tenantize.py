@@ -8,8 +8,11 @@ Prints the time of each phase and rows/s; the copy phase is the one that scales.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -63,6 +66,27 @@ def hand_backfill(path: Path) -> dict[str, float]:
     return seconds
 
 
+def apply_peak_mib(pristine: Path, directory: Path) -> float:
+    """Peak RSS of the ``tenantize --apply`` command (a child process) on a fresh copy.
+
+    ``os.wait4`` gives this child's own ``ru_maxrss``, whatever else the run started.
+    """
+    db = directory / "peak.sqlite"
+    for path in (db, directory / "peak.bak", directory / "peak.bak.tenantize.json"):
+        path.unlink(missing_ok=True)
+    shutil.copy(pristine, db)
+    command = [sys.executable, "-m", "tenantry.cli.main", "tenantize", "--db", f"sqlite:///{db}"]
+    command += ["--map", str(example_mapping("electricity")), "--apply", "--quiet"]
+    command += ["--backup", str(directory / "peak.bak")]
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _pid, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    assert child.returncode == 0, "tenantize --apply failed"
+    for path in (db, directory / "peak.bak", directory / "peak.bak.tenantize.json"):
+        path.unlink(missing_ok=True)
+    return usage.ru_maxrss / 1024  # kilobytes on Linux
+
+
 def measure(size: str, directory: Path) -> dict[str, Any]:
     """Convert a fresh copy of the ``size`` electricity fixture; time every phase."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -100,6 +124,7 @@ def measure(size: str, directory: Path) -> dict[str, Any]:
         sqlite_convert.convert_table = convert_table
     assert checks.ok
     assert not plan.blocking
+    peak = apply_peak_mib(pristine, directory)
     baseline = directory / f"electricity-{size}.hand.sqlite"
     shutil.copy(pristine, baseline)
     hand = hand_backfill(baseline)
@@ -112,6 +137,7 @@ def measure(size: str, directory: Path) -> dict[str, Any]:
         "dry_run_s": t2 - t1,
         "apply_s": t3 - t2,
         "verify_s": t4 - t3,
+        "apply_peak_mib": peak,  # target: < 150 MiB, flat in the number of rows
     }
 
 
@@ -133,6 +159,7 @@ def main() -> None:
     for phase in ("dry_run", "apply", "verify"):
         seconds = res[f"{phase}_s"]
         print(f"{phase:<8} {seconds:6.1f} s {rows / seconds:>12,.0f} rows/s")
+    print(f"peak memory of tenantize --apply: {res['apply_peak_mib']:.0f} MiB (target < 150 MiB)")
 
 
 if __name__ == "__main__":

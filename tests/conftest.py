@@ -26,6 +26,7 @@ from tenantry_server.settings import Settings
 from tests.notes_app import NotesPlugin
 from tests.support.databases import TestDatabase, sqlite_database
 from tests.support.databases import migrate as migrate_test_db
+from tests.support.mail import SmtpServer, smtp_server
 from tests.support.postgres import APP_ROLE, OWNER_ROLE, PostgresServer, postgres_server
 from tests.support.redis import RedisServer, redis_server
 
@@ -99,6 +100,7 @@ def app(settings: Settings) -> Iterator[FastAPI]:
         settings, [*default_plugins(), NotesPlugin()], passwords=FAST_PASSWORDS
     )
     yield application
+    application.state.tenancy.postman.close()
     application.state.tenancy.db.dispose()
 
 
@@ -116,6 +118,13 @@ __all__ = ["FAST_PASSWORDS", "PASSWORD", "Member", "invite_and_join", "register"
 def tenantry_app(app: FastAPI) -> FastAPI:
     """The shipped plugin's fixtures (``tenantry_member``, ``tenantry_attack``…) use this app."""
     return app
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    """A real SMTP server (aiosmtpd) on a free port; ``smtp.url`` for TENANTRY_SMTP_URL."""
+    with smtp_server() as server:
+        yield server
 
 
 @pytest.fixture

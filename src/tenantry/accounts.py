@@ -1,20 +1,58 @@
-"""Accounts: registration (with a personal tenant or an invite) and credential checks."""
+"""Accounts: sign-up that reveals nothing, email verification, credential checks.
+
+Sign-up answers the same whether or not the email has an account: a new email
+gets an unverified account (and its personal tenant, or the invite's membership),
+a known one gets nothing new; the caller mails the address either way. An
+unverified account cannot sign in until its link is followed (or a password reset
+proves the address), so registering someone else's email teaches nothing.
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tenantry import audit, invites, tenants
-from tenantry.errors import AuthenticationFailed, Conflict, ValidationFailed
+from tenantry.errors import AuthenticationFailed, ValidationFailed
 from tenantry.models import Membership, TenantKind, User, normalize_email
+from tenantry.security.links import read_link
 from tenantry.security.passwords import Passwords
 
 MIN_PASSWORD = 10
+VERIFY_PURPOSE = "verify-email"
+WRONG_CREDENTIALS = "wrong email or password, or the email address is not confirmed yet"
+
+
+class UnverifiedAccount(AuthenticationFailed):
+    """The right password for an account whose email is not confirmed (answered as a 401)."""
+
+    def __init__(self, user: User) -> None:
+        super().__init__(WRONG_CREDENTIALS)
+        self.user = user
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """What a sign-up did: a new account, or nothing because the email had one."""
+
+    email: str
+    user: User | None = None  # the new, unverified account
+    membership: Membership | None = None
+    existing: User | None = None  # the account the email already had
+
+
+def check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise ValidationFailed(
+            f"the password must have at least {MIN_PASSWORD} characters",
+            details={"field": "password"},
+        )
 
 
 def register(
@@ -28,37 +66,44 @@ def register(
     tenant_name: str | None = None,
     default_tenant_name: Callable[[str], str] = str,
     tenant_kind: TenantKind = TenantKind.PERSONAL,
-) -> tuple[User, Membership]:
-    """Create a user and, in the same transaction, a tenant of their own or an invite membership.
+    verified: bool = False,
+) -> Registration:
+    """Create an account with a personal tenant or an invite membership, unless one exists.
 
+    Input is checked the same way for known and unknown emails (an invite code
+    too), and the password is hashed either way so the time taken tells nothing.
+    ``verified=True`` is for accounts an operator creates (demo data, imports).
     Without an invite, the new tenant is named ``tenant_name`` or, when that is
     empty, ``default_tenant_name(display_name)``, and is of ``tenant_kind``.
 
     Raises:
-        ValidationFailed: a weak password or an empty email.
-        Conflict: the email already has an account.
+        ValidationFailed: a weak password or an invalid email.
         InvalidInvite: the code cannot be used (nothing is created).
     """
     canonical = normalize_email(email)
-    if "@" not in canonical:
+    local, at, domain = canonical.rpartition("@")
+    if not (at and local and domain):
         raise ValidationFailed("enter a valid email address", details={"field": "email"})
-    if len(password) < MIN_PASSWORD:
-        raise ValidationFailed(
-            f"the password must have at least {MIN_PASSWORD} characters",
-            details={"field": "password"},
-        )
-    if session.scalar(select(User.id).where(User.email == canonical)) is not None:
-        raise Conflict("an account with this email already exists")
+    check_password(password)
+    if invite_code:
+        invites.check_usable(session, invite_code, email=canonical)
+    password_hash = passwords.hash(password)
+    existing = session.scalar(select(User).where(User.email == canonical))
+    if existing is not None:
+        audit.record(session, "user.registration_repeated", tenant_id=None, actor_id=existing.id)
+        return Registration(canonical, existing=existing)
     user = User(
         email=canonical,
-        password_hash=passwords.hash(password),
+        password_hash=password_hash,
         display_name=display_name.strip() or canonical.split("@")[0],
+        email_verified_at=datetime.now(UTC) if verified else None,
     )
-    session.add(user)
     try:
-        session.flush()
-    except IntegrityError as exc:  # a concurrent registration won the race
-        raise Conflict("an account with this email already exists") from exc
+        with session.begin_nested():
+            session.add(user)
+    except IntegrityError:  # a concurrent sign-up with this email won the race
+        existing = session.scalar(select(User).where(User.email == canonical))
+        return Registration(canonical, existing=existing)
     audit.record(session, "user.registered", tenant_id=None, actor_id=user.id)
     if invite_code:
         membership = invites.join(session, code=invite_code, user=user)
@@ -66,11 +111,33 @@ def register(
         name = (tenant_name or "").strip() or default_tenant_name(user.display_name)
         tenant = tenants.create_tenant(session, owner_id=user.id, name=name, kind=tenant_kind)
         membership = tenants.get_membership(session, tenant.id, user.id)  # type: ignore[assignment]
-    return user, membership
+    return Registration(canonical, user=user, membership=membership)
+
+
+def verify_email(session: Session, secret: str, token: str) -> User:
+    """Confirm an address with the signed link mailed at sign-up; each link works once.
+
+    Raises:
+        ValidationFailed: forged, expired, already used, or for an address the account
+            no longer has.
+    """
+    user_id, email = read_link(secret, token, purpose=VERIFY_PURPOSE)
+    user = session.get(User, user_id) if 0 < user_id < 2**31 else None
+    if user is None or user.email != email or user.email_verified_at is not None:
+        raise ValidationFailed("this link is not valid or has expired", details={"field": "token"})
+    user.email_verified_at = datetime.now(UTC)
+    audit.record(session, "user.email_verified", tenant_id=None, actor_id=user.id)
+    return user
 
 
 def authenticate(session: Session, passwords: Passwords, *, email: str, password: str) -> User:
-    """Return the user for these credentials; unknown email and wrong password look the same."""
+    """Return the user for these credentials; unknown email and wrong password look the same.
+
+    Raises:
+        AuthenticationFailed: wrong email or password.
+        UnverifiedAccount: the right password, but the address is not confirmed yet
+            (the same 401 for the client; the caller may mail a new link).
+    """
     canonical = normalize_email(email)
     user = session.scalar(select(User).where(User.email == canonical))
     if not passwords.verify(user.password_hash if user else None, password) or user is None:
@@ -84,7 +151,9 @@ def authenticate(session: Session, passwords: Passwords, *, email: str, password
             email=canonical[:320],
         )
         session.commit()
-        raise AuthenticationFailed("wrong email or password")
+        raise AuthenticationFailed(WRONG_CREDENTIALS)
+    if user.email_verified_at is None:
+        raise UnverifiedAccount(user)
     if passwords.needs_rehash(user.password_hash):  # an imported bcrypt/PBKDF2 hash
         user.password_hash = passwords.hash(password)
     audit.record(

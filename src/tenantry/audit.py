@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from tenantry.mail.notices import note_membership_change
 from tenantry.models import AuditEvent
 from tenantry.read_only import defer_write
 
@@ -31,9 +32,11 @@ def record(
 ) -> None:
     """Add an audit event to the session's unit of work (it commits with the change).
 
+    Membership changes are also noted for the owners' notice mails (``tenantry.mail``).
     In a read-only session (a download, a view) the event is written after the
     read commits, in a transaction of its own (:func:`tenantry.read_only.defer_write`).
     """
+    note_membership_change(session, action, tenant_id=tenant_id, actor_id=actor_id, target=target)
     event = AuditEvent(
         tenant_id=tenant_id, actor_id=actor_id, action=action, target=target, details=details
     )
@@ -105,18 +108,3 @@ def prune(session: Session, *, older_than: timedelta, now: datetime, apply: bool
         return session.scalar(stmt) or 0
     result = session.execute(delete(AuditEvent).where(AuditEvent.created_at < cutoff))
     return int(result.rowcount)  # type: ignore[attr-defined]
-
-
-def erase_tenant_details(session: Session, tenant_id: uuid.UUID) -> None:
-    """On tenant deletion: keep who did what and when, drop what the events said.
-
-    ``target`` and ``details`` may hold the tenant's name, emails and (for opted-in
-    models) row values: personal data that must not outlive the tenant (GDPR art. 17).
-    Actions, actor ids and times stay for accountability until the retention prune.
-    """
-    session.execute(
-        update(AuditEvent)
-        .where(AuditEvent.tenant_id == tenant_id)
-        .values(target=None, details={})
-        .execution_options(synchronize_session=False)
-    )

@@ -2,7 +2,7 @@
 
 The document (``tenantry-export/1``)::
 
-    {"format", "exported_at", "schema": {"revisions", "tables": {table: [field, …]}},
+    {"format", "schema": {"revisions", "tables": {table: [field, …]}},
      "tenant": {…}, "members": [{user_id, email, display_name, role, joined_at}],
      "tables": {table: [row, …]},
      "summary": {"members", "rows": {table: n}, "total_rows", "checksums": {table: hex}}}
@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -124,11 +123,10 @@ def stream_export(session: Session, tenant_id: uuid.UUID) -> Iterator[bytes]:
         "settings": tenant.settings,
         "created_at": tenant.created_at,
     }
+    # No export time in the document: exporting unchanged data gives the same bytes.
     yield (
         b'{"format":'
         + _dumps(FORMAT)
-        + b',"exported_at":'
-        + _dumps(datetime.now(UTC))
         + b',"schema":'
         + _dumps(schema)
         + b',"tenant":'

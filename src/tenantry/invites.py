@@ -154,6 +154,13 @@ def _usable(session: Session, code: str) -> Invite:
     return invite
 
 
+def check_usable(session: Session, code: str, *, email: str) -> None:
+    """Raise :class:`InvalidInvite` unless ``code`` could be used now by ``email``."""
+    invite = _usable(session, code)
+    if invite.email and invite.email != normalize_email(email):
+        raise InvalidInvite()
+
+
 def preview(session: Session, code: str) -> InvitePreview:
     """What a person sees before joining: the tenant's name and who invited them."""
     invite = _usable(session, code)

@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tenantry import accounts, audit
-from tenantry.errors import NotFound
+from tenantry.errors import Conflict, NotFound
 from tenantry.models import User, normalize_email
 from tenantry.security.passwords import Passwords
 
@@ -61,11 +61,18 @@ def create_platform_admin(
         ValidationFailed: a weak password or a malformed email.
         Conflict: the email already has an account (grant it instead).
     """
-    user, _ = accounts.register(
-        session, passwords, email=email, password=password, tenant_name=OPERATIONS_TENANT
+    done = accounts.register(
+        session,
+        passwords,
+        email=email,
+        password=password,
+        tenant_name=OPERATIONS_TENANT,
+        verified=True,  # an operator creates it: nothing to confirm
     )
-    set_platform_admin(session, email=user.email, grant=True)
-    return user
+    if done.user is None:
+        raise Conflict("an account with this email already exists; grant it instead")
+    set_platform_admin(session, email=done.user.email, grant=True)
+    return done.user
 
 
 def platform_admins(session: Session) -> list[User]:

@@ -222,6 +222,7 @@ def erase_user(
     user.password_hash = "!"  # noqa: S105 - matches no password: not a valid hash
     user.display_name = ""
     user.is_platform_admin = False
+    user.session_version += 1  # every access token of the account ends now
     user.created_at = datetime.now(UTC)
     session.flush()
     audit.record(session, "user.erased", tenant_id=None, actor_id=None, target=pseudonym)

@@ -11,7 +11,7 @@ database has; after writing, every table is read back and checked the same way.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -44,6 +44,7 @@ FORMAT_NAME, _, _VERSION = FORMAT.partition("/")
 SUPPORTED_VERSION = int(_VERSION)
 USERS_TABLE = "tenantry_users"
 INSERT_BATCH = 1000
+NO_PASSWORD = "!"  # noqa: S105 - not a hash: no password verifies against it
 
 
 class ImportRefused(TenantryError):
@@ -57,7 +58,7 @@ class ImportRefused(TenantryError):
 class MemberOutcome:
     email: str
     role: str
-    status: str  # "matched" to an account here, or "invited"
+    status: str  # "matched" to an account here, "invited", or an account "created"
     user_id: int | None = None
     invite_code: str | None = None
 
@@ -133,7 +134,8 @@ def _check_integrity(doc: dict[str, Any], result: Verification) -> None:
     sums = doc["summary"].get("checksums") or {}
     for name, rows in sorted(doc["tables"].items()):
         writer = ArrayWriter()
-        writer.chunk(rows)
+        for start in range(0, len(rows), INSERT_BATCH):  # one batch serialised at a time
+            writer.chunk(rows[start : start + INSERT_BATCH])
         if name in counts:
             result.add(
                 f"document rows:{name}",
@@ -191,6 +193,16 @@ def _new_slug(session: Session, slug: str) -> str:
     return candidate
 
 
+def _membership(tenant: Tenant, user: User, role: Role, entry: dict[str, Any]) -> Membership:
+    joined = entry.get("joined_at")
+    return Membership(
+        tenant_id=tenant.id,
+        user_id=user.id,
+        role=role.value,
+        joined_at=datetime.fromisoformat(joined) if isinstance(joined, str) else datetime.now(UTC),
+    )
+
+
 def _members(
     session: Session,
     doc: dict[str, Any],
@@ -199,6 +211,7 @@ def _members(
     actor_id: int | None,
     invite_ttl: timedelta,
     on_invite: InviteHook | None,
+    create_accounts: bool,
 ) -> tuple[list[MemberOutcome], dict[int, int]]:
     outcomes: list[MemberOutcome] = []
     user_map: dict[int, int] = {}
@@ -210,18 +223,24 @@ def _members(
             raise ImportRefused(f"a member entry is not valid: {entry!r:.200}") from exc
         user = session.scalar(select(User).where(User.email == email))
         if user is not None and not user.is_erased:
-            joined = entry.get("joined_at")
-            session.add(
-                Membership(
-                    tenant_id=tenant.id,
-                    user_id=user.id,
-                    role=role.value,
-                    joined_at=datetime.fromisoformat(joined) if joined else datetime.now(UTC),
-                )
-            )
+            session.add(_membership(tenant, user, role, entry))
             if isinstance(entry.get("user_id"), int):
                 user_map[entry["user_id"]] = user.id
             outcomes.append(MemberOutcome(email, role.value, "matched", user_id=user.id))
+            continue
+        if create_accounts:
+            # No usable password: the person sets one through a password reset.
+            user = User(
+                email=email,
+                password_hash=NO_PASSWORD,
+                display_name=str(entry.get("display_name") or email.split("@")[0])[:200],
+            )
+            session.add(user)
+            session.flush()
+            session.add(_membership(tenant, user, role, entry))
+            if isinstance(entry.get("user_id"), int):
+                user_map[entry["user_id"]] = user.id
+            outcomes.append(MemberOutcome(email, role.value, "created", user_id=user.id))
             continue
         _, code = invites.pending_invite(
             session,
@@ -237,29 +256,33 @@ def _members(
     return outcomes, user_map
 
 
-def _rows(
+def _batches_to_write(
     mapper: Mapper[Any], rows: list[dict[str, Any]], user_map: dict[int, int]
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The rows as the document should read after import (user ids translated), and as
-    values to insert."""
+) -> Iterator[tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
+    """The rows in key order, a batch at a time: as the document should read after import
+    (user ids translated), and as values to insert. Only a batch is copied at a time."""
     convert = {
         mapper.get_property_by_column(c).key: _converter(_python_type(c))
         for c in table_of(mapper).columns
     }
     user_columns = _user_columns(mapper)
-    expected: list[dict[str, Any]] = []
-    values: list[dict[str, Any]] = []
-    for row in rows:
-        translated = dict(row)
-        for key in user_columns:
-            if translated.get(key) is not None:
-                translated[key] = user_map.get(translated[key])
-        expected.append(translated)
-        try:
-            values.append({k: convert[k](v) for k, v in translated.items()})
-        except (TypeError, ValueError, ArithmeticError) as exc:
-            raise ImportRefused(f"{table_of(mapper).name}: a value cannot be read: {exc}") from exc
-    return expected, values
+    ordered = _in_key_order(mapper, rows)
+    for start in range(0, len(ordered), INSERT_BATCH):
+        expected: list[dict[str, Any]] = []
+        values: list[dict[str, Any]] = []
+        for row in ordered[start : start + INSERT_BATCH]:
+            translated = dict(row)
+            for key in user_columns:
+                if translated.get(key) is not None:
+                    translated[key] = user_map.get(translated[key])
+            expected.append(translated)
+            try:
+                values.append({k: convert[k](v) for k, v in translated.items()})
+            except (TypeError, ValueError, ArithmeticError) as exc:
+                raise ImportRefused(
+                    f"{table_of(mapper).name}: a value cannot be read: {exc}"
+                ) from exc
+        yield expected, values
 
 
 def import_tenant(
@@ -269,6 +292,7 @@ def import_tenant(
     actor_id: int | None = None,
     invite_ttl: timedelta = timedelta(days=30),
     on_invite: InviteHook | None = None,
+    create_accounts: bool = False,
 ) -> ImportResult:
     """Recreate the tenant of ``document`` in ``session``'s database; the caller commits.
 
@@ -281,6 +305,10 @@ def import_tenant(
         actor_id: the platform admin importing, recorded in the audit trail.
         invite_ttl: how long the invites of members without an account here stay valid.
         on_invite: called with (email, code, tenant) for each invite, to send it.
+        create_accounts: instead of inviting members who have no account here, create
+            their account without a password (they set one with a password reset):
+            they stay members at once and keep authorship of their rows. For moving
+            a whole instance.
 
     Raises:
         ImportRefused: not an export, a newer format or schema, incomplete or
@@ -312,7 +340,9 @@ def import_tenant(
         created_at=datetime.fromisoformat(created) if created else datetime.now(UTC),
     )
     try:
-        return _write(session, doc, tenant, mappers, result, actor_id, invite_ttl, on_invite)
+        return _write(
+            session, doc, tenant, mappers, result, actor_id, invite_ttl, on_invite, create_accounts
+        )
     except (IntegrityError, DataError) as exc:
         raise ImportRefused(
             f"the database refused a row: {str(exc.orig).splitlines()[0]}; nothing imported"
@@ -328,12 +358,19 @@ def _write(
     actor_id: int | None,
     invite_ttl: timedelta,
     on_invite: InviteHook | None,
+    create_accounts: bool,
 ) -> ImportResult:
     tenant_id = tenant.id
     session.add(tenant)
     session.flush()
     outcomes, user_map = _members(
-        session, doc, tenant, actor_id=actor_id, invite_ttl=invite_ttl, on_invite=on_invite
+        session,
+        doc,
+        tenant,
+        actor_id=actor_id,
+        invite_ttl=invite_ttl,
+        on_invite=on_invite,
+        create_accounts=create_accounts,
     )
     rows: dict[str, int] = {}
     ctx = TenantContext(TenantId(tenant_id), UserId(actor_id) if actor_id else None, Role.OWNER)
@@ -342,16 +379,14 @@ def _write(
         expected: dict[str, ArrayWriter] = {}
         for name in order:
             mapper = mappers[name]
-            wanted, values = _rows(mapper, doc["tables"][name], user_map)
-            for start in range(0, len(values), INSERT_BATCH):
-                batch = [
-                    {**v, "tenant_id": tenant_id} for v in values[start : start + INSERT_BATCH]
-                ]
-                session.execute(insert(mapper.class_), batch)
-            expected[name] = writer = ArrayWriter()
             # Compared in key order, as the export writes them.
-            writer.chunk(_in_key_order(mapper, wanted))
-            rows[name] = len(values)
+            expected[name] = writer = ArrayWriter()
+            for wanted, values in _batches_to_write(mapper, doc["tables"][name], user_map):
+                writer.chunk(wanted)
+                for value in values:
+                    value["tenant_id"] = tenant_id
+                session.execute(insert(mapper.class_), values)
+            rows[name] = writer.count
         session.flush()
         for name in order:
             stored = ArrayWriter()
@@ -372,6 +407,7 @@ def _write(
         "members",
         len(outcomes) == len(doc["members"]),
         f"{sum(o.status == 'matched' for o in outcomes)} matched to accounts here, "
+        f"{sum(o.status == 'created' for o in outcomes)} accounts created, "
         f"{sum(o.status == 'invited' for o in outcomes)} invited"
         + (
             ""
@@ -389,6 +425,7 @@ def _write(
         actor_id=actor_id,
         rows=sum(rows.values()),
         matched=sum(o.status == "matched" for o in outcomes),
+        created=sum(o.status == "created" for o in outcomes),
         invited=sum(o.status == "invited" for o in outcomes),
     )
     return ImportResult(tenant_id, tenant.slug, rows, outcomes, result)
@@ -400,4 +437,9 @@ def _in_key_order(mapper: Mapper[Any], rows: list[dict[str, Any]]) -> list[dict[
         for c in table_of(mapper).primary_key.columns
         if c.key != "tenant_id"
     ]
-    return sorted(rows, key=lambda r: tuple(r.get(k) for k in keys))
+    try:
+        return sorted(rows, key=lambda r: tuple(r[k] for k in keys))
+    except (KeyError, TypeError) as exc:  # a missing or mistyped key
+        raise ImportRefused(
+            f"{table_of(mapper).name}: every row needs its key ({', '.join(keys)})"
+        ) from exc

@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 
 from tenantry.db import Database
 from tenantry.jobs import running
+from tenantry.mail import Postman, mailer_from_url
 from tenantry.migrations.runner import migrate_database
 from tenantry.operations import Operations
 from tenantry.plans import Catalogue, load_catalogue
@@ -85,6 +86,8 @@ def create_app(
             user_rate=settings.user_rate,
             jobs_spool_dir=settings.data_dir / "spool",
             access_cookie="tenantry_access",
+            site_name=settings.site_name,
+            public_url=settings.site_url(),
             tenant_concurrency=settings.tenant_concurrency,
             default_tenant_name=household_name,
             deletion_grace=timedelta(days=settings.deletion_grace_days),
@@ -94,12 +97,18 @@ def create_app(
         ),
         passwords=passwords,
         catalogue=catalogue,
+        postman=Postman(
+            mailer_from_url(settings.smtp_url, settings.outbox_dir),
+            settings.data_dir / "mail-spool",
+            sender=settings.mail_from,
+        ),
     )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         async with running(tenancy.jobs, worker=settings.worker_in_process):
             yield
+        tenancy.postman.close()  # undelivered mails stay in the spool for the next start
 
     app = FastAPI(title="tenantry", lifespan=lifespan)
     app.state.settings = settings

@@ -52,6 +52,10 @@ def serve(
     except ValidationError as exc:
         typer.echo(f"error: invalid settings: {exc.errors()[0]['msg']}", err=True)
         raise typer.Exit(2) from exc
+    # --host/--port are the settings too: links in mails point at the address served.
+    settings = settings.model_copy(
+        update={"host": host or settings.host, "port": port or settings.port}
+    )
     plugins = default_plugins()
     from tenantry.errors import TenantryError
 
@@ -91,6 +95,12 @@ def serve(
         token = settings.metrics_bearer()
         lines.append(f"Metrics: curl -H 'Authorization: Bearer {token}' {bind}/metrics")
         typer.echo(f"\ntenantry is starting on {bind}")
+        if settings.smtp_url:
+            typer.echo("Mail goes out through the SMTP server in TENANTRY_SMTP_URL.")
+        else:
+            typer.echo(
+                f"Mail (sign-up links, resets, invitations): {settings.outbox_dir.resolve()}"
+            )
         if lines:
             typer.echo("Demo sign-in details:")
             for line in lines:

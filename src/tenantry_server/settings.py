@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     # Consume queued jobs in the server process too (with Redis; else jobs always run here).
     worker_in_process: bool = True
     secure_cookies: bool = False
+    # Mail: SMTP when set (smtp://user:pass@host:587?starttls=true, smtps://host:465),
+    # else .eml files in data_dir/outbox. Links in mails point at public_url.
+    smtp_url: str | None = None
+    mail_from: str = "meterbook <no-reply@localhost>"
+    site_name: str = "meterbook"
+    public_url: str | None = None  # default: http://{host}:{port}
     # Requests of one tenant served at once per process; its others wait (TenancyConfig).
     tenant_concurrency: int = Field(default=4, ge=1)
     # A deleted tenant stays restorable this long; `tenantry tenants purge` removes it after.
@@ -60,6 +66,22 @@ class Settings(BaseSettings):
         if value is not None and (value.strip().lower() in _WEAK or len(value) < 32):
             raise ValueError("TENANTRY_SECRET_KEY must be a random string of 32+ characters")
         return value
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"
+
+    def site_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _readable_smtp_url(cls, value: str | None) -> str | None:
+        if value:
+            from tenantry.mail import SmtpMailer
+
+            SmtpMailer.from_url(value)  # a ValueError names what is wrong
+        return value or None
 
     def metrics_tenant_allow(self) -> list[str]:
         """Tenant ids that always get their own metrics label (comma-separated setting)."""

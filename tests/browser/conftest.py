@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from tenantry.models import Base
 from tenantry.security.passwords import Passwords, fast_test_hasher
 from tenantry_server.app import create_app, default_plugins, migrate
 from tenantry_server.settings import Settings
+from tests.support.mail import SmtpServer, smtp_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -39,27 +40,36 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The whole server on 127.0.0.1, migrated, with cheap password hashing."""
+def mailbox() -> Iterator[SmtpServer]:
+    """The SMTP server (aiosmtpd) the live server sends its mails to."""
+    with smtp_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory, mailbox: SmtpServer) -> Iterator[str]:
+    """The whole server on 127.0.0.1, migrated, with cheap password hashing, mailing by SMTP."""
     directory = tmp_path_factory.mktemp("browser")
+    port = _free_port()
     settings = Settings(
         database_url=f"sqlite:///{directory}/browser.sqlite3",
         data_dir=directory,
         secret_key="b" * 48,
+        smtp_url=mailbox.url,
+        public_url=f"http://127.0.0.1:{port}",
     )
     plugins = default_plugins()
     migrate(settings, plugins)
     app = create_app(settings, plugins, passwords=Passwords(fast_test_hasher()))
-    # Every browser test signs people up on this one server: one test's sign-ups must not
-    # spend the next test's per-minute budget (the limits themselves are tested elsewhere).
+    # Every browser test signs people up from 127.0.0.1 against this one server: the
+    # per-address limits would throttle the suite (a 6th sign-up a minute), not an attacker.
     tenancy = app.state.tenancy
-    tenancy.config = dataclasses.replace(
-        tenancy.config, register_rate="1000/minute", join_rate="1000/minute"
+    tenancy.config = replace(
+        tenancy.config, register_rate="600/minute", login_rate="600/minute", join_rate="600/minute"
     )
     # The session also imported the test-only tables (tests/support): an export walks
     # every mapped tenant table, so they must exist here too, as in tests/conftest.py.
     Base.metadata.create_all(app.state.tenancy.db.engine)
-    port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     )
@@ -74,6 +84,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
+    app.state.tenancy.postman.close()
     app.state.tenancy.db.dispose()
 
 

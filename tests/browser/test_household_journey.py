@@ -11,33 +11,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from tests.browser.steps import PHONE, ZONE, new_page, sign_up
+from tests.support.mail import SmtpServer
+
 pytestmark = pytest.mark.browser
-
-PASSWORD = "correct horse battery"
-ZONE = "Africa/Johannesburg"
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
-
-
-def new_page(browser: Any, base: str, viewport: dict[str, int] = DESKTOP) -> Any:
-    context = browser.new_context(
-        base_url=base, viewport=viewport, timezone_id=ZONE, accept_downloads=True
-    )
-    context.set_default_timeout(10_000)
-    return context.new_page()
-
-
-def sign_up(page: Any, email: str, *, code: str = "", household: str = "") -> None:
-    page.goto("/signup")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=display_name]", email.split("@")[0].title())
-    page.fill("input[name=password]", PASSWORD)
-    if code:
-        page.fill("input[name=invite_code]", code)
-    if household:
-        page.fill("input[name=tenant_name]", household)
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r"/t/[a-z0-9-]+/dashboard$"))
 
 
 def local(days_ago: float) -> str:
@@ -56,12 +33,14 @@ def stat(page: Any, name: str) -> str:
     return text.strip()
 
 
-def test_household_journey(browser: Any, live_server: str, screenshots: Path) -> None:
+def test_household_journey(
+    browser: Any, live_server: str, mailbox: SmtpServer, screenshots: Path
+) -> None:
     shot = lambda page, name: page.screenshot(path=str(screenshots / f"{name}.png"), full_page=True)  # noqa: E731
 
     # 1. Alice signs up and starts a household.
     alice = new_page(browser, live_server)
-    sign_up(alice, "alice@example.com", household="Alice's flat")
+    sign_up(alice, mailbox, "alice@example.com", household="Alice's flat")
     base = alice.url.removesuffix("/dashboard")
     assert "Alice's flat" in alice.inner_text("#household-switcher")
     assert stat(alice, "balance") == "0.000"
@@ -102,7 +81,7 @@ def test_household_journey(browser: Any, live_server: str, screenshots: Path) ->
     assert re.fullmatch(r"[A-Z2-7]{4}(-[A-Z2-7]{4}){7}", code)
     shot(alice, "household")
     bob = new_page(browser, live_server)
-    sign_up(bob, "bob@example.com", code=code)
+    sign_up(bob, mailbox, "bob@example.com", code=code)
     assert bob.url == f"{base}/dashboard"
     assert stat(bob, "balance") == "160.000"
     bob.goto(f"{base}/readings")
@@ -110,7 +89,7 @@ def test_household_journey(browser: Any, live_server: str, screenshots: Path) ->
 
     # 4. Carol, in another household, sees none of it, even with Alice's URLs.
     carol = new_page(browser, live_server)
-    sign_up(carol, "carol@example.com")
+    sign_up(carol, mailbox, "carol@example.com")
     assert stat(carol, "balance") == "0.000"
     carol_base = carol.url.removesuffix("/dashboard")
     carol.goto(f"{carol_base}/readings")
@@ -134,7 +113,7 @@ def test_household_journey(browser: Any, live_server: str, screenshots: Path) ->
     alice.click("#invites button[type=submit]")
     viewer_code = alice.inner_text("#invite-code").strip()
     vera = new_page(browser, live_server, PHONE)
-    sign_up(vera, "vera@example.com", code=viewer_code)
+    sign_up(vera, mailbox, "vera@example.com", code=viewer_code)
     shot(vera, "dashboard-phone")
     vera.goto(f"{base}/readings")
     assert vera.locator("#add-reading").count() == 0

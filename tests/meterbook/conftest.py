@@ -9,17 +9,15 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.conftest import register as register_member
+
 PASSWORD = "correct horse battery"
 
 
 def _register(client: TestClient, email: str, invite_code: str | None = None) -> dict[str, str]:
-    """A new account (own household, or joined by code); returns its bearer header."""
-    body: dict[str, Any] = {"email": email, "password": PASSWORD}
-    if invite_code:
-        body["invite_code"] = invite_code
-    response = client.post("/api/auth/register", json=body)
-    assert response.status_code == 201, response.text
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+    """A new, verified account (own household, or joined by code); returns its bearer header."""
+    extra: dict[str, Any] = {"invite_code": invite_code} if invite_code else {}
+    return register_member(client, email, **extra).headers
 
 
 def _invite(client: TestClient, headers: dict[str, str], role: str = "member") -> str:

@@ -3,6 +3,7 @@ dangling references with a declared foreign key, and ON DELETE/UPDATE actions.""
 
 from __future__ import annotations
 
+import json
 import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -168,3 +169,62 @@ def test_verification_reports_a_lost_action(legacy_url: str, tmp_path: Path) -> 
     assert "ON DELETE RESTRICT" in checks["actions:logs"].detail
     assert "ON DELETE CASCADE" in checks["actions:logs"].detail
     engine.dispose()
+
+
+def test_report_lists_the_addresses_given_to_colliding_users(
+    legacy_url: str, tmp_path: Path
+) -> None:
+    rows = seeds.electricity_rows()
+    rows["users"].append(
+        {"id": 5, "email": " THANDI@example.com ", "password": seeds.argon2_hash("x"), "name": "T"}
+    )
+    rows["users"].append(
+        {"id": 6, "email": "Ravi@Example.com", "password": seeds.argon2_hash("x"), "name": "R"}
+    )
+    dialect = "postgresql" if legacy_url.startswith("postgresql") else "sqlite"
+    seeds.build(legacy_url, seeds.electricity_ddl(dialect), rows)
+    mapping = tmp_path / "m.toml"
+    mapping.write_text(
+        seeds.electricity_mapping(email_collision="suffix")
+        + '[users.email_overrides]\n"6" = "ravi.work@example.com"\n'
+    )
+    report = tmp_path / "report.json"
+    code, out = run_cli(
+        "--db", legacy_url, "--map", str(mapping), "--apply", "--quiet",
+        "--backup", str(tmp_path / "b"), "--report", str(report),
+    )  # fmt: skip
+    assert code == 0, out
+    changes = json.loads(report.read_text())["new_addresses"]
+    assert changes == [
+        {
+            "user_id": 5,
+            "legacy_email": " THANDI@example.com ",
+            "email": "thandi+legacy-5@example.com",
+            "reason": "suffix",
+        },
+        {
+            "user_id": 6,
+            "legacy_email": "Ravi@Example.com",
+            "email": "ravi.work@example.com",
+            "reason": "override",
+        },
+    ]
+    engine = conversion_engine(legacy_url)
+    with engine.connect() as conn:
+        emails = dict(conn.exec_driver_sql("SELECT id, email FROM tenantry_users").all())
+    engine.dispose()
+    assert (emails[1], emails[5], emails[6]) == (
+        "thandi@example.com",
+        "thandi+legacy-5@example.com",
+        "ravi.work@example.com",
+    )
+
+
+def run_cli(*args: str) -> tuple[int, str]:
+    from typer.testing import CliRunner
+
+    from tenantry.cli.main import app
+
+    result = CliRunner().invoke(app, ["tenantize", *args])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result.exit_code, result.output

@@ -2,8 +2,8 @@
 
 SQLite -> PostgreSQL through the admin API, PostgreSQL -> SQLite through the CLI,
 with meterbook's tables and the test notes app (a foreign key between tenant tables).
-Instance-specific fields (docs/accounts-lifecycle.md) are normalised before comparing:
-``exported_at``, user ids (replaced by the members' emails) and the checksums of
+Instance-specific fields (docs/accounts.md) are normalised before comparing:
+user ids (replaced by the members' emails) and the checksums of
 tables that hold user ids.
 """
 
@@ -91,7 +91,6 @@ def normalised(doc: dict[str, Any]) -> dict[str, Any]:
     """The document without its instance-specific fields."""
     doc = orjson.loads(orjson.dumps(doc))
     emails = {m["user_id"]: m["email"] for m in doc["members"]}
-    del doc["exported_at"]
     for member in doc["members"]:
         member["user_id"] = member["email"]
     for table, columns in USER_COLUMNS.items():

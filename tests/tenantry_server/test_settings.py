@@ -28,3 +28,14 @@ def test_configured_key_wins(tmp_path: Path) -> None:
 def test_weak_keys_are_refused(weak: str) -> None:
     with pytest.raises(ValidationError, match="32"):
         Settings(secret_key=weak)
+
+
+def test_links_in_mails_point_at_the_public_url_or_the_served_address() -> None:
+    assert Settings(port=9000).site_url() == "http://127.0.0.1:9000"
+    assert Settings(public_url="https://meter.example/").site_url() == "https://meter.example"
+
+
+def test_an_unreadable_smtp_url_is_refused_at_start() -> None:
+    with pytest.raises(ValidationError, match="smtp://host"):
+        Settings(smtp_url="mail.example.com:25")
+    assert Settings(smtp_url="smtps://mail.example.com").smtp_url == "smtps://mail.example.com"

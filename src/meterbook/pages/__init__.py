@@ -7,7 +7,16 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from meterbook.pages import account, audit, auth, dashboard, household, readings, vouchers
+from meterbook.pages import (
+    account,
+    audit,
+    auth,
+    dashboard,
+    household,
+    mail_links,
+    readings,
+    vouchers,
+)
 from meterbook.pages.cookies import CookiePolicy
 from meterbook.pages.errors import install_error_pages
 from meterbook.pages.session import WebSessionMiddleware
@@ -31,6 +40,6 @@ def install_pages(app: FastAPI, tenancy: Tenancy, *, secure_cookies: bool) -> No
     setattr(app.state, STATE_KEY, policy)
     app.add_middleware(WebSessionMiddleware, tenancy=tenancy, policy=policy)
     app.mount("/static", StaticFiles(directory=STATIC), name="meterbook-static")
-    for module in (auth, account, dashboard, readings, vouchers, household, audit):
+    for module in (auth, account, mail_links, dashboard, readings, vouchers, household, audit):
         app.include_router(module.router)
     install_error_pages(app)

@@ -7,7 +7,7 @@ import uuid
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from meterbook.pages.auth import _signed_in
+from meterbook.pages.auth import signed_in
 from meterbook.pages.csrf import check_csrf
 from meterbook.pages.deps import form_fields, see_other
 from meterbook.pages.render import render
@@ -61,7 +61,7 @@ async def restore(
 ) -> Response:
     tenant = retention.restore_tenant(session, tenant_id=tenant_id, user_id=claims.user_id)
     pair = get_tenancy(request).issue_tokens(session, claims.user_id, tenant.id)
-    return _signed_in(request, pair, tenant.slug)
+    return signed_in(request, pair, tenant.slug)
 
 
 @router.post("/account/erase")

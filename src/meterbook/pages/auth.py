@@ -22,7 +22,7 @@ from tenantry.errors import (
 )
 from tenantry.models import TenantKind
 from tenantry.security.refresh import revoke_token
-from tenantry.web import CurrentClaims, DbSession, get_tenancy
+from tenantry.web import CurrentClaims, DbSession, account_flows, get_tenancy
 from tenantry.web.resolution import TenantClaim, resolve_membership
 from tenantry.web.schemas import TokenPair
 
@@ -30,7 +30,7 @@ router = APIRouter(dependencies=[Depends(check_csrf)], tags=["meterbook pages"])
 NO_HOUSEHOLD = "/households/new"  # "create or join a household"
 
 
-def _signed_in(
+def signed_in(
     request: Request, pair: TokenPair, slug: str | None, target: str | None = None
 ) -> Response:
     """Set the session cookies, with a fresh session id (and so a fresh CSRF token).
@@ -72,22 +72,27 @@ async def home(request: Request, session: DbSession) -> Response:
     return see_other(f"/t/{_slug(session, tenant_id)}/dashboard")
 
 
+SIGNIN_NOTICES = {
+    "reset": "Your password was changed and every session signed out. Sign in again.",
+}
+
+
 @router.get("/signin")
-async def signin_form(request: Request, next: str = "") -> Response:
-    return render(request, "signin.html", next=next, values={}, error=None)
+async def signin_form(request: Request, next: str = "", msg: str = "") -> Response:
+    notice = SIGNIN_NOTICES.get(msg)
+    return render(request, "signin.html", next=next, values={}, error=None, notice=notice)
 
 
 @router.post("/signin")
 async def signin(request: Request, session: DbSession) -> Response:
     fields = await form_fields(request)
     tenancy = get_tenancy(request)
-    tenancy.limits.hit(tenancy.config.login_rate, "login", request)
     try:
-        user = accounts.authenticate(
+        user = account_flows.sign_in(
+            request,
             session,
-            tenancy.passwords,
-            email=fields.get("email", ""),
-            password=fields.get("password", ""),
+            email=fields.get("email", "")[:320],
+            password=fields.get("password", "")[:1024],
         )
     except AuthenticationFailed as exc:
         values = {"email": fields.get("email", "")}
@@ -102,7 +107,7 @@ async def signin(request: Request, session: DbSession) -> Response:
     tenant_id = accounts.default_tenant(session, user.id)
     pair = tenancy.issue_tokens(session, user.id, tenant_id)
     slug = _slug(session, tenant_id) if tenant_id else None
-    return _signed_in(request, pair, slug, fields.get("next"))
+    return signed_in(request, pair, slug, fields.get("next"))
 
 
 @router.get("/signup")
@@ -112,28 +117,24 @@ async def signup_form(request: Request, code: str = "") -> Response:
 
 @router.post("/signup")
 async def signup(request: Request, session: DbSession) -> Response:
+    """The same "check your inbox" page whether or not the email has an account."""
     fields = await form_fields(request)
-    tenancy = get_tenancy(request)
-    tenancy.limits.hit(tenancy.config.register_rate, "register", request)
     values = {k: fields.get(k, "")[:200] for k in ("email", "display_name", "tenant_name")}
     values["invite_code"] = fields.get("invite_code", "")[:100]
     try:
-        user, membership = accounts.register(
+        account_flows.sign_up(
+            request,
             session,
-            tenancy.passwords,
             email=fields.get("email", "")[:320],
             password=fields.get("password", "")[:1024],
             display_name=values["display_name"],
             invite_code=values["invite_code"].strip() or None,
             tenant_name=values["tenant_name"] or None,
-            default_tenant_name=tenancy.config.default_tenant_name,
-            tenant_kind=tenancy.config.default_tenant_kind,
         )
-    except (ValidationFailed, Conflict, InvalidInvite) as exc:
+    except (ValidationFailed, InvalidInvite) as exc:
         session.rollback()
         return render(request, "signup.html", status=exc.status, values=values, error=exc.message)
-    pair = tenancy.issue_tokens(session, user.id, membership.tenant_id)
-    return _signed_in(request, pair, _slug(session, membership.tenant_id))
+    return render(request, "sent.html", title="Check your inbox", message=account_flows.SIGNUP_SENT)
 
 
 @router.post("/signout")
@@ -165,7 +166,7 @@ async def join(request: Request, session: DbSession, claims: CurrentClaims) -> R
             request, "join.html", status=exc.status, values={"code": code}, error=exc.message
         )
     pair = tenancy.issue_tokens(session, claims.user_id, membership.tenant_id)
-    return _signed_in(request, pair, _slug(session, membership.tenant_id))
+    return signed_in(request, pair, _slug(session, membership.tenant_id))
 
 
 def _alone(session: DbSession, user_id: int) -> bool:
@@ -200,4 +201,4 @@ async def new_household(request: Request, session: DbSession, claims: CurrentCla
             alone=_alone(session, claims.user_id),
         )
     pair = get_tenancy(request).issue_tokens(session, claims.user_id, tenant.id)
-    return _signed_in(request, pair, tenant.slug)
+    return signed_in(request, pair, tenant.slug)

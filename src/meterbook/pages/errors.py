@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from meterbook.pages.render import render
 from tenantry.errors import AuthenticationFailed, TenantryError
+from tenantry.web.path_prefix import CLAIM_KEY
 
 log = logging.getLogger("meterbook.pages")
 Handler = Callable[[Request, Exception], Awaitable[Response]]
@@ -53,7 +54,10 @@ def error_page(request: Request, exc: Exception) -> Response:
     "another household's reading" give the very same page.
     """
     if isinstance(exc, AuthenticationFailed) and request.method == "GET":
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        # The household prefix was stripped before routing: put it back in the way back.
+        slug = request.scope.get(CLAIM_KEY)
+        prefix = f"/t/{slug}" if slug else ""
+        target = prefix + request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/signin?next={quote(target)}", status_code=303)
     status, message = _status_message(exc)
     if status >= 500:

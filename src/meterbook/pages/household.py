@@ -23,6 +23,7 @@ from tenantry.web import (
     MemberContext,
     OwnerContext,
     ViewerContext,
+    account_flows,
     get_tenancy,
 )
 from tenantry.web.streaming import export_download
@@ -159,15 +160,16 @@ async def create_invite(
         uses = int(fields.get("max_uses", "1"))
     except ValueError:
         return _page(request, ctx, nav, session, status=422, error="check the invite's settings")
+    email = fields.get("email", "").strip()[:320] or None
     try:
-        _, code = invites.create_invite(
+        _, code = account_flows.invite(
+            request,
             session,
-            tenant_id=ctx.tenant_id,
-            actor=ctx.role,
-            actor_id=ctx.user_id or 0,
+            ctx,
             role=role,
             ttl=timedelta(hours=hours),
             max_uses=uses,
+            email=email,
         )
     except ValidationFailed as exc:
         return _page(request, ctx, nav, session, status=422, error=exc.message)

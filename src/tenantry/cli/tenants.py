@@ -1,4 +1,4 @@
-"""``tenantry tenants``: purge deleted tenants, export one, import an export document."""
+"""``tenantry tenants``: list, purge deleted tenants, export one, import an export document."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import typer
 if TYPE_CHECKING:
     from tenantry.db import Database
 
-group = typer.Typer(help="Tenant lifecycle: purge, export, import.", no_args_is_help=True)
+group = typer.Typer(help="Tenant lifecycle: list, purge, export, import.", no_args_is_help=True)
 
 # Called before a command that reads or writes tenant tables, so the apps' models are
 # mapped (an export and an import walk every mapped tenant table). A host appends its
@@ -54,6 +54,31 @@ DB_OPTION = typer.Option(..., "--db", envvar="DATABASE_URL", help="Database URL.
 MODELS_OPTION = typer.Option(
     [], "--models", help="Import this module first so its tenant tables are known (repeatable)."
 )
+
+
+@group.command("list")
+def list_(database_url: str = DB_OPTION) -> None:
+    """Every tenant: slug, id, status and member count (tab-separated, for scripts)."""
+    from sqlalchemy import func, select
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from tenantry.models import Membership, Tenant
+
+    db = _database(database_url)
+    try:
+        with db.sessions() as session:
+            rows = session.execute(
+                select(Tenant.slug, Tenant.id, Tenant.status, func.count(Membership.user_id))
+                .outerjoin(Membership, Membership.tenant_id == Tenant.id)
+                .group_by(Tenant.id, Tenant.slug, Tenant.status)
+                .order_by(Tenant.slug)
+            ).all()
+    except SQLAlchemyError as exc:
+        _fail(f"database error: {str(exc).splitlines()[0]}")
+    finally:
+        db.dispose()
+    for slug, tenant_id, status, members in rows:
+        typer.echo(f"{slug}\t{tenant_id}\t{status}\t{members}")
 
 
 @group.command("purge")
@@ -146,6 +171,12 @@ def import_(
         max=90,
         help="Validity of invites for members without an account.",
     ),
+    create_accounts: bool = typer.Option(
+        False,
+        "--create-accounts",
+        help="Create missing accounts without a password (set by a password reset) instead of "
+        "inviting: authorship of rows is kept. For moving a whole instance.",
+    ),
 ) -> None:
     """Recreate a tenant from its export document here: all rows or none, verified."""
     from datetime import timedelta
@@ -165,7 +196,10 @@ def import_(
     try:
         with db.session() as session:
             result = import_tenant(
-                session, file.read_bytes(), invite_ttl=timedelta(days=invite_days)
+                session,
+                file.read_bytes(),
+                invite_ttl=timedelta(days=invite_days),
+                create_accounts=create_accounts,
             )
     except TenantryError as exc:
         _fail(exc.message)
@@ -180,6 +214,11 @@ def import_(
     for member in result.members:
         if member.status == "matched":
             typer.echo(f"  {member.email}: {member.role}, matched to account {member.user_id}")
+        elif member.status == "created":
+            typer.echo(
+                f"  {member.email}: {member.role}, account {member.user_id} created "
+                "(no password yet: a password reset sets one)"
+            )
         else:
             typer.echo(
                 f"  {member.email}: {member.role}, no account here; invite code "

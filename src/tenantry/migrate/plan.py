@@ -14,6 +14,7 @@ from tenantry.migrate.ownership import conversion_order, owner_select, parent_ke
 from tenantry.migrate.schema import ForeignKey, TableInfo, app_tables, password_column, table_info
 from tenantry.migrate.users import (
     LegacyUser,
+    email_changes,
     email_problems,
     password_formats,
     password_problems,
@@ -106,6 +107,8 @@ class Plan:
     passwords: dict[str, int] = field(default_factory=dict)  # users per hash format
     target: str | None = None  # target mode: the app whose tables the owned ones become
     shapes: dict[str, dict[str, Any]] = field(default_factory=dict)  # target.Shape as dicts
+    # Users whose sign-in address is not their old one: {user_id, legacy_email, email, reason}.
+    email_changes: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def blocking(self) -> list[Problem]:
@@ -204,6 +207,7 @@ def build_plan(conn: Connection, mapping: Mapping) -> Plan:
         password_formats(users) if mapping.users.password_hash else {},
         mapping.target,
         shaped,
+        email_changes(users, mapping),
     )
     return result
 

@@ -15,7 +15,7 @@ from tenantry.migrate.verify import Verification
 
 
 def as_json(plan: Plan, verification: Verification | None = None, **extra: Any) -> dict[str, Any]:
-    data: dict[str, Any] = {"plan": plan.to_dict(), **extra}
+    data: dict[str, Any] = {"plan": plan.to_dict(), "new_addresses": plan.email_changes, **extra}
     if verification is not None:
         data["verification"] = {
             "ok": verification.ok,
@@ -45,6 +45,11 @@ def print_plan(console: Console, plan: Plan) -> None:
         table.add_row(t.name, f"{t.rows:,}", f"PK ({key})", t.owner or "", fks)
     console.print(table)
     console.print(f"order: {' -> '.join(plan.order)}")
+    for change in plan.email_changes:
+        console.print(
+            f"new address: user {change['user_id']} {escape(repr(change['legacy_email']))} "
+            f"signs in as {escape(change['email'])} ({change['reason']})"
+        )
     if plan.passwords:
         formats = ", ".join(f"{n} {kind}" for kind, n in plan.passwords.items())
         console.print(f"password hashes: {formats} (bcrypt and PBKDF2 become argon2 at sign-in)")

@@ -156,6 +156,26 @@ def final_emails(users: list[LegacyUser]) -> dict[int, str]:
     return result
 
 
+def email_changes(users: list[LegacyUser], mapping: Mapping) -> list[dict[str, Any]]:
+    """Every user who signs in with another address than before, and why."""
+    final = final_emails(users)
+    changes = []
+    for user in users:
+        before = normalize_email(user.email) if isinstance(user.email, str) else ""
+        if final[user.id] == before:
+            continue
+        reason = "override" if user.id in mapping.users.email_overrides else "suffix"
+        changes.append(
+            {
+                "user_id": user.id,
+                "legacy_email": user.email,
+                "email": final[user.id],
+                "reason": reason,
+            }
+        )
+    return changes
+
+
 def slugify(text: str, suffix: str) -> str:
     ascii_ = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     base = re.sub(r"[^a-z0-9]+", "-", ascii_.lower()).strip("-")[:40] or "user"
@@ -208,6 +228,7 @@ def create_accounts(
                 "display_name": (user.display_name or "")[:200],
                 "is_platform_admin": False,
                 "created_at": _created(user.created_at, now),
+                "email_verified_at": now,  # existing accounts of the legacy app sign in as before
             }
         )
         tenant_rows.append(

@@ -29,8 +29,8 @@ class User(Base):
     is_platform_admin: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # None until the person follows the link mailed at sign-up; such accounts cannot sign in.
-    # Accounts an operator creates (tenantize, demo data, import) count as verified.
-    email_verified_at: Mapped[datetime | None] = mapped_column(default=utcnow)
+    # Accounts an operator creates (tenantize, demo data, import) set it when created.
+    email_verified_at: Mapped[datetime | None] = mapped_column(default=None)
     # Part of every access token; bumping it (password reset) ends every session at once.
     session_version: Mapped[int] = mapped_column(default=0, server_default="0")
 

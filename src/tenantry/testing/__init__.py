@@ -23,6 +23,7 @@ from tenantry.testing.members import (
     invite_code,
     member_of,
     register,
+    signup_token,
     unique_email,
 )
 
@@ -43,5 +44,6 @@ __all__ = [
     "register",
     "scoping_switched_off",
     "seed_every_table",
+    "signup_token",
     "unique_email",
 ]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
+from tenantry.models import normalize_email
 from tenantry.roles import Role
 
 PASSWORD = "correct horse battery"  # noqa: S105 (test accounts only)
@@ -32,17 +35,43 @@ def unique_email(prefix: str = "user") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}@example.test"
 
 
-def register(client: Any, email: str, *, password: str = PASSWORD, **extra: Any) -> Member:
-    """Sign up through ``POST /api/auth/register``; ``extra`` may hold ``invite_code``.
+def signup_token(client: Any, email: str) -> str:
+    """The token of the newest sign-up link mailed to ``email``, read from the app's outbox.
 
     Raises:
-        AssertionError: the app did not answer 201 (the body is in the message).
+        AssertionError: the app mails through SMTP (give tests an outbox ``Postman``), or
+            no sign-up mail reached the outbox.
+    """
+    from tenantry.mail import OutboxMailer
+
+    postman = client.app.state.tenancy.postman
+    assert postman.wait_idle(), "the app's mails are still waiting to leave"
+    mailer = postman.mailer
+    assert isinstance(mailer, OutboxMailer), (
+        "tenantry.testing reads sign-up links from the outbox: build the test app with "
+        "Tenancy(..., postman=Postman.outbox(tmp_path)) or without a postman"
+    )
+    message = mailer.find(normalize_email(email), "welcome")
+    assert message is not None, f"no sign-up mail to {email} in {mailer.directory}"
+    found = re.search(r"[?&]token=([A-Za-z0-9_.%-]+)", message.get_body(("plain",)).get_content())  # type: ignore[union-attr]
+    assert found, "the sign-up mail has no link with a token"
+    return unquote(found.group(1))
+
+
+def register(client: Any, email: str, *, password: str = PASSWORD, **extra: Any) -> Member:
+    """Sign up through ``POST /api/auth/register`` and confirm the address as a person would,
+    with the link of the welcome mail; ``extra`` may hold ``invite_code``.
+
+    Raises:
+        AssertionError: the app did not answer 202, or the link did not sign in.
     """
     response = client.post(
         "/api/auth/register", json={"email": email, "password": password, **extra}
     )
-    assert response.status_code == 201, response.text
-    data = response.json()
+    assert response.status_code == 202, response.text
+    verified = client.post("/api/auth/verify", json={"token": signup_token(client, email)})
+    assert verified.status_code == 200, verified.text
+    data = verified.json()
     me = client.get("/api/me", headers={"Authorization": f"Bearer {data['access_token']}"})
     assert me.status_code == 200, me.text
     return Member(

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from tenantry.mail.notices import MailLinks
 from tenantry.models import TenantKind
+from tenantry.web.login_throttle import LoginPolicy
 
 
 def name_after_person(display_name: str) -> str:
@@ -65,3 +67,11 @@ class TenancyConfig:
     metering: bool = True
     # Paths only platform admins reach; everyone else gets a missing route's 404.
     platform_paths: tuple[str, ...] = ("/api/admin",)
+    login_policy: LoginPolicy = field(default_factory=LoginPolicy)  # per-account throttle
+    # Mails: links point at ``public_url`` (never at the request's Host header: a forged
+    # Host would otherwise send a reset link to another site), paths from ``links``.
+    site_name: str = "tenantry"
+    public_url: str = "http://127.0.0.1:8000"
+    links: MailLinks = field(default_factory=MailLinks)
+    verify_ttl: timedelta = timedelta(hours=48)
+    reset_ttl: timedelta = timedelta(hours=1)

@@ -95,6 +95,20 @@ class RateLimits:
             limit=item.amount,
         )
 
+    def usable(self) -> bool:
+        """Whether to count at all: enabled, and the storage not known to be down."""
+        if not self.enabled:
+            return False
+        if time.monotonic() < self._down_until:
+            self._storage_down(None)
+            return False
+        return True
+
+    def storage_failed(self, exc: Exception) -> None:
+        """A caller's own use of the storage failed: the same fail-open or fail-closed policy."""
+        self._down_until = time.monotonic() + _RETRY_STORAGE_AFTER
+        self._storage_down(exc)
+
     def _storage_down(self, exc: Exception | None) -> None:
         if exc is not None:
             log.warning(

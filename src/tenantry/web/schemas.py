@@ -29,6 +29,26 @@ class LoginIn(Input):
     password: str = Field(min_length=1, max_length=1024)
 
 
+class TokenIn(Input):
+    token: str = Field(min_length=1, max_length=2000)
+
+
+class ForgotIn(Input):
+    email: str = Field(min_length=1, max_length=320)
+
+
+class ResetIn(Input):
+    token: str = Field(min_length=1, max_length=200)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class Accepted(BaseModel):
+    """A request taken; what happens next arrives by mail."""
+
+    status: str = "accepted"
+    message: str
+
+
 class RefreshIn(Input):
     refresh_token: str = Field(min_length=1, max_length=200)
 

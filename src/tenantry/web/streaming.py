@@ -85,6 +85,7 @@ def tenant_download(
         session: the request's session: the download is audited in its unit of work.
         action: the audit action ("data.exported" for a whole-tenant export).
     """
+    # In a GET's read-only session the event is written once the request's read commits.
     audit.record(session, action, tenant_id=ctx.tenant_id, actor_id=ctx.user_id, target=filename)
 
     def chunks() -> Generator[bytes]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -15,6 +16,8 @@ from tenantry.cache import TenantCache, backend_from_url
 from tenantry.context import TenantContext
 from tenantry.db import Database
 from tenantry.jobs import Jobs
+from tenantry.mail import Postman
+from tenantry.mail.notices import Mailroom
 from tenantry.plans import (
     DEFAULT_CATALOGUE,
     REQUESTS_PER_MINUTE,
@@ -30,6 +33,7 @@ from tenantry.security.tokens import TokenService
 from tenantry.web.body_limit import BodyLimitMiddleware
 from tenantry.web.config import TenancyConfig
 from tenantry.web.errors import install_error_handlers
+from tenantry.web.login_throttle import LoginThrottle
 from tenantry.web.path_prefix import TenantPathMiddleware
 from tenantry.web.platform import PlatformGateMiddleware
 from tenantry.web.ratelimit import RateLimits
@@ -69,10 +73,20 @@ class Tenancy:
         passwords: Passwords | None = None,
         *,
         catalogue: Catalogue | None = None,
+        postman: Postman | None = None,
     ) -> None:
         self.db = db
         self.config = config
         self.passwords = passwords or Passwords()
+        # Without a postman, mails go to ./var/outbox as .eml files.
+        self.postman = postman or Postman.outbox(
+            Path("var/outbox"), sender=f"{config.site_name} <no-reply@localhost>"
+        )
+        self.postman.install(db.sessions)
+        self.mail = Mailroom(
+            site=config.site_name, public_url=config.public_url, links=config.links
+        )
+        self.mail.install(db.sessions)
         self.tokens = TokenService(
             config.secret_key,
             issuer=config.issuer,
@@ -101,6 +115,7 @@ class Tenancy:
         install_quotas(db.read_sessions, self.catalogue)
         install_metering(db.sessions, self.meter)
         install_metering(db.read_sessions, self.meter)
+        self.login_throttle = LoginThrottle(self.limits, config.login_policy)
 
     def admit(self, ctx: TenantContext) -> None:
         """Count a request against its tenant's and its user's budgets (429 past either).

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 
 from fastapi.testclient import TestClient
 
 from tests.conftest import PASSWORD, invite_and_join, register
+from tests.support.mail import link_in, local_path, mailed, query_value
 
 
 def csrf(html: str) -> str:
@@ -47,3 +49,115 @@ def test_a_person_in_no_household_signs_in_to_create_or_join(client: TestClient)
     )
     assert created.status_code == 303
     assert client.get(created.headers["location"]).status_code == 200
+
+
+def test_sign_up_page_says_the_same_for_a_known_email(client: TestClient) -> None:
+    register(client, "alice@example.com")
+    client.cookies.clear()
+    pages = []
+    for email in ("alice@example.com", "new@example.com"):
+        token = csrf(client.get("/signup").text)
+        page = client.post(
+            "/signup", data={"email": email, "password": PASSWORD, "csrf_token": token}
+        )
+        assert page.status_code == 200
+        pages.append(re.sub(r'value="[0-9a-f]+"', "", page.text))  # CSRF tokens differ
+    assert pages[0] == pages[1]
+    assert "Check your inbox" in pages[0]
+
+
+def test_opening_the_verification_link_does_not_confirm_until_the_button(
+    client: TestClient,
+) -> None:
+    """Mail scanners open links: only the form post confirms."""
+    token = csrf(client.get("/signup").text)
+    client.post(
+        "/signup", data={"email": "v@example.com", "password": PASSWORD, "csrf_token": token}
+    )
+    link = link_in(mailed(client.app, "v@example.com", "welcome"), "/verify-email")  # type: ignore[arg-type]
+    page = client.get(local_path(link))
+    assert "Confirm my email address" in page.text
+    login = {"email": "v@example.com", "password": PASSWORD}
+    assert client.post("/api/auth/login", json=login).status_code == 401
+    confirmed = client.post(
+        "/verify-email",
+        data={"token": query_value(link, "token"), "csrf_token": csrf(page.text)},
+        follow_redirects=False,
+    )
+    assert confirmed.status_code == 303
+    assert client.get(confirmed.headers["location"]).status_code == 200
+    fresh = client.get(local_path(link))  # signing in renewed the session id and CSRF token
+    again = client.post(
+        "/verify-email",
+        data={"token": query_value(link, "token"), "csrf_token": csrf(fresh.text)},
+    )
+    assert again.status_code == 400
+    assert "not valid" in again.text
+
+
+def test_forgot_and_reset_pages_end_the_old_session(client: TestClient) -> None:
+    register(client, "alice@example.com")
+    client.cookies.clear()
+    home = signin(client, "alice@example.com")
+    assert client.get(home).status_code == 200
+    old_cookies = dict(client.cookies)
+    page = client.get("/forgot-password")
+    sent = client.post(
+        "/forgot-password", data={"email": "alice@example.com", "csrf_token": csrf(page.text)}
+    )
+    assert "If an account uses this address" in sent.text
+    link = link_in(mailed(client.app, "alice@example.com", "password_reset"), "/reset-password")  # type: ignore[arg-type]
+    form = client.get(local_path(link))
+    done = client.post(
+        "/reset-password",
+        data={
+            "token": query_value(link, "token"),
+            "password": "my new password",
+            "csrf_token": csrf(form.text),
+        },
+        follow_redirects=False,
+    )
+    assert done.status_code == 303
+    assert done.headers["location"] == "/signin?msg=reset"
+    # The old session's cookies no longer open anything.
+    client.cookies.clear()
+    for name, value in old_cookies.items():
+        client.cookies.set(name, value)
+    stale = client.get(home, follow_redirects=False)
+    assert stale.status_code == 303
+    # ... and the way back keeps the household prefix.
+    assert stale.headers["location"] == f"/signin?next={quote(home)}"
+    client.cookies.clear()
+    assert signin(client, "alice@example.com", "my new password") == home
+
+
+def test_an_invite_link_shows_the_household_then_joins(client: TestClient) -> None:
+    alice = register(client, "alice@example.com", tenant_name="Alice's flat")
+    bob = register(client, "bob@example.com")
+    code = client.post("/api/tenant/invites", json={}, headers=alice.headers).json()["code"]
+    client.cookies.clear()
+    anonymous = client.get(f"/invite?code={code}")
+    assert "Alice&#39;s flat" in anonymous.text
+    assert 'id="invite-signup"' in anonymous.text
+    assert 'id="invite-signin"' in anonymous.text
+    # Bob signs in from the link and comes back to it.
+    token = csrf(client.get("/signin").text)
+    back = client.post(
+        "/signin",
+        data={
+            "email": bob.email,
+            "password": PASSWORD,
+            "next": f"/invite?code={code}",
+            "csrf_token": token,
+        },
+        follow_redirects=False,
+    )
+    assert back.headers["location"] == f"/invite?code={code}"
+    page = client.get(back.headers["location"])
+    assert 'id="accept-invite"' in page.text
+    joined = client.post(
+        "/join", data={"code": code, "csrf_token": csrf(page.text)}, follow_redirects=False
+    )
+    assert joined.status_code == 303
+    assert "Alice" in client.get(joined.headers["location"]).text
+    assert client.get("/invite?code=NOPE-NOPE").status_code == 400

@@ -9,10 +9,12 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 
 from meterbook.pages.cookies import REFRESH
+from tests.support.mail import link_in, local_path, mailed, query_value
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from httpx import Response
     from starlette.testclient import TestClient
 
     Register = Callable[..., dict[str, str]]
@@ -27,27 +29,40 @@ def csrf(html: str) -> str:
     return found.group(1)
 
 
-def signup(client: TestClient, email: str, code: str = "") -> str:
-    """Sign up through the form; returns the household's URL prefix."""
+def signup_response(client: TestClient, email: str, code: str = "") -> Response:
+    """Sign up through the form, then confirm from the welcome mail: the signed-in redirect."""
     token = csrf(client.get("/signup").text)
     response = client.post(
         "/signup",
         data={"email": email, "password": PASSWORD, "invite_code": code, "csrf_token": token},
         follow_redirects=False,
     )
-    assert response.status_code == 303, response.text
-    location: str = response.headers["location"]
+    assert response.status_code == 200, response.text
+    assert "Check your inbox" in response.text
+    assert not response.headers.get_list("set-cookie") or all(
+        "tenantry_access" not in c for c in response.headers.get_list("set-cookie")
+    )  # not signed in before the address is confirmed
+    welcome = mailed(client.app, email, "welcome")  # type: ignore[arg-type]
+    link = link_in(welcome, "/verify-email")
+    page = client.get(local_path(link))
+    assert page.status_code == 200
+    confirmed = client.post(
+        "/verify-email",
+        data={"token": query_value(link, "token"), "csrf_token": csrf(page.text)},
+        follow_redirects=False,
+    )
+    assert confirmed.status_code == 303, confirmed.text
+    return confirmed
+
+
+def signup(client: TestClient, email: str, code: str = "") -> str:
+    """Sign up and confirm; returns the household's URL prefix."""
+    location: str = signup_response(client, email, code).headers["location"]
     return location.removesuffix("/dashboard")
 
 
 def test_cookie_flags(client: TestClient) -> None:
-    token = csrf(client.get("/signup").text)
-    response = client.post(
-        "/signup",
-        data={"email": "a@example.com", "password": PASSWORD, "csrf_token": token},
-        follow_redirects=False,
-    )
-    cookies = response.headers.get_list("set-cookie")
+    cookies = signup_response(client, "a@example.com").headers.get_list("set-cookie")
     assert len(cookies) == 3
     for cookie in cookies:
         assert "HttpOnly" in cookie

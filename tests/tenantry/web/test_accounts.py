@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import jwt
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
+from tenantry.models import User
 from tests.conftest import PASSWORD, Member, register
+from tests.support.mail import link_in, mailed, query_value, text_of
 
 
 def test_register_creates_a_personal_tenant_owned_by_the_user(client: TestClient) -> None:
@@ -14,12 +18,69 @@ def test_register_creates_a_personal_tenant_owned_by_the_user(client: TestClient
     assert [(m["name"], m["role"]) for m in me["memberships"]] == [("Dora's flat", "owner")]
 
 
-def test_email_is_unique_after_case_folding(client: TestClient, alice: Member) -> None:
-    response = client.post(
-        "/api/auth/register", json={"email": " ALICE@example.com", "password": PASSWORD}
+def test_sign_up_answers_the_same_whether_or_not_the_email_exists(
+    client: TestClient, alice: Member
+) -> None:
+    """Non-enumerating: same status and body; only the mail to the address differs."""
+    known = client.post(
+        "/api/auth/register", json={"email": " ALICE@example.com", "password": "another password"}
     )
-    assert response.status_code == 409
-    assert response.json()["error"]["code"] == "conflict"
+    new = client.post(
+        "/api/auth/register", json={"email": "zoe@example.com", "password": "another password"}
+    )
+    assert known.status_code == new.status_code == 202
+    assert known.json() == new.json()
+    already = mailed(client.app, "alice@example.com", "already_registered")  # type: ignore[arg-type]
+    assert "You already have an account" in text_of(already)
+    assert "/forgot-password" in text_of(already)
+    # Nothing changed for Alice: her password is the old one, and no second account exists.
+    old = client.post("/api/auth/login", json={"email": alice.email, "password": PASSWORD})
+    assert old.status_code == 200
+    with client.app.state.tenancy.db.session() as session:  # type: ignore[attr-defined]
+        emails = session.scalars(select(User.email).order_by(User.email)).all()
+    assert emails == ["alice@example.com", "zoe@example.com"]
+
+
+def test_an_unverified_account_cannot_sign_in_and_is_sent_a_new_link(client: TestClient) -> None:
+    body = {"email": "una@example.com", "password": PASSWORD}
+    assert client.post("/api/auth/register", json=body).status_code == 202
+    right = client.post("/api/auth/login", json=body)
+    wrong = client.post("/api/auth/login", json={**body, "password": "not the password"})
+    assert right.status_code == wrong.status_code == 401
+    assert right.json() == wrong.json()  # registering someone's email teaches nothing
+    again = mailed(client.app, "una@example.com", "verify_email")  # type: ignore[arg-type]
+    token = query_value(link_in(again, "/verify-email"), "token")
+    verified = client.post("/api/auth/verify", json={"token": token})
+    assert verified.status_code == 200
+    assert verified.json()["role"] == "owner"
+    assert client.post("/api/auth/login", json=body).status_code == 200
+
+
+def test_a_verification_link_works_once_and_cannot_be_forged(client: TestClient) -> None:
+    client.post("/api/auth/register", json={"email": "vic@example.com", "password": PASSWORD})
+    welcome = mailed(client.app, "vic@example.com", "welcome")  # type: ignore[arg-type]
+    token = query_value(link_in(welcome, "/verify-email"), "token")
+    assert client.post("/api/auth/verify", json={"token": token}).status_code == 200
+    reused = client.post("/api/auth/verify", json={"token": token})
+    assert reused.status_code == 422
+    assert reused.json()["error"]["details"] == {"field": "token"}
+    forged = jwt.encode(
+        {"sub": "1", "email": "vic@example.com", "exp": 4_000_000_000},
+        "not the key" * 4,
+        headers={"typ": "verify-email"},
+    )
+    assert client.post("/api/auth/verify", json={"token": forged}).status_code == 422
+    assert client.post("/api/auth/verify", json={"token": "x" * 50}).status_code == 422
+
+
+def test_sign_up_checks_an_invite_code_the_same_for_known_and_new_emails(
+    client: TestClient, alice: Member
+) -> None:
+    bad = {"password": PASSWORD, "invite_code": "NOPE-NOPE"}
+    known = client.post("/api/auth/register", json={"email": alice.email, **bad})
+    new = client.post("/api/auth/register", json={"email": "neo@example.com", **bad})
+    assert known.status_code == new.status_code == 400
+    assert known.json() == new.json()
 
 
 def test_login_does_not_reveal_which_emails_exist(client: TestClient, alice: Member) -> None:
@@ -90,10 +151,11 @@ def test_weak_password_names_the_field(client: TestClient) -> None:
     assert response.json()["error"]["details"] == {"field": "password"}
 
 
-def test_login_is_rate_limited(client: TestClient, alice: Member) -> None:
+def test_login_is_rate_limited_per_ip(client: TestClient, alice: Member) -> None:
+    """One address guessing many accounts (each under the per-account back-off)."""
     answers = [
-        client.post("/api/auth/login", json={"email": alice.email, "password": "wrong"})
-        for _ in range(11)
+        client.post("/api/auth/login", json={"email": f"u{n}@example.com", "password": "wrong"})
+        for n in range(11)
     ]
     assert [a.status_code for a in answers[:10]] == [401] * 10
     assert answers[10].status_code == 429

@@ -97,7 +97,7 @@ def test_erasure_removes_the_person_and_pseudonymises_the_trail(
     erased = client.post("/api/me/erase", json={"password": PASSWORD}, headers=dora.headers)
     assert erased.status_code == 204, erased.text
     # Her tokens are dead at once: access refused, refresh refused.
-    assert client.get("/api/me", headers=dora.headers).status_code == 404  # no membership
+    assert client.get("/api/me", headers=dora.headers).status_code == 401  # session ended
     assert client.get("/api/me/export", headers=dora.headers).status_code == 401  # no account
     refresh = client.post("/api/auth/refresh", json={"refresh_token": dora.refresh})
     assert refresh.status_code == 401

@@ -6,46 +6,71 @@ from fastapi import APIRouter, Request, Response
 
 from tenantry import accounts, tenants
 from tenantry.security.refresh import revoke_token, rotate_refresh
+from tenantry.web import account_flows
 from tenantry.web.deps import CurrentClaims, DbSession, get_tenancy
 from tenantry.web.resolution import TenantClaim, claim_from_request, resolve_membership
 from tenantry.web.schemas import (
+    Accepted,
+    ForgotIn,
     LoginIn,
     MeOut,
     RefreshIn,
     RegisterIn,
+    ResetIn,
     SwitchIn,
     TenantOut,
+    TokenIn,
     TokenPair,
 )
 
 router = APIRouter(prefix="/api", tags=["accounts"])
 
 
-@router.post("/auth/register", status_code=201)
-def register(body: RegisterIn, request: Request, session: DbSession) -> TokenPair:
-    tenancy = get_tenancy(request)
-    tenancy.limits.hit(tenancy.config.register_rate, "register", request)
-    user, membership = accounts.register(
+@router.post("/auth/register", status_code=202)
+def register(body: RegisterIn, request: Request, session: DbSession) -> Accepted:
+    """Sign up. The same answer whether or not the email has an account: see the mail.
+
+    A new account must confirm its address (``POST /api/auth/verify``) before signing in.
+    """
+    account_flows.sign_up(
+        request,
         session,
-        tenancy.passwords,
         email=body.email,
         password=body.password,
         display_name=body.display_name,
         invite_code=body.invite_code,
         tenant_name=body.tenant_name,
-        default_tenant_name=tenancy.config.default_tenant_name,
-        tenant_kind=tenancy.config.default_tenant_kind,
     )
-    return tenancy.issue_tokens(session, user.id, membership.tenant_id)
+    return Accepted(message=account_flows.SIGNUP_SENT)
+
+
+@router.post("/auth/verify")
+def verify(body: TokenIn, request: Request, session: DbSession) -> TokenPair:
+    """Confirm the address with the token of the mailed link, and sign in."""
+    user = account_flows.verify(request, session, body.token)
+    return get_tenancy(request).issue_tokens(
+        session, user.id, accounts.default_tenant(session, user.id)
+    )
+
+
+@router.post("/auth/password/forgot", status_code=202)
+def forgot_password(body: ForgotIn, request: Request, session: DbSession) -> Accepted:
+    """Mail a reset link if the address has an account; the same answer either way."""
+    account_flows.forgot_password(request, session, email=body.email)
+    return Accepted(message=account_flows.RESET_SENT)
+
+
+@router.post("/auth/password/reset", status_code=204)
+def reset_password(body: ResetIn, request: Request, session: DbSession) -> Response:
+    """Choose a new password with the mailed token; every session of the account ends."""
+    account_flows.reset_password(request, session, token=body.token, password=body.password)
+    return Response(status_code=204)
 
 
 @router.post("/auth/login")
 def login(body: LoginIn, request: Request, session: DbSession) -> TokenPair:
     tenancy = get_tenancy(request)
-    tenancy.limits.hit(tenancy.config.login_rate, "login", request)
-    user = accounts.authenticate(
-        session, tenancy.passwords, email=body.email, password=body.password
-    )
+    user = account_flows.sign_in(request, session, email=body.email, password=body.password)
     # No tenant (left or removed from the last one): tokens without one, to create or join.
     return tenancy.issue_tokens(session, user.id, accounts.default_tenant(session, user.id))
 

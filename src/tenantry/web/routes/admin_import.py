@@ -1,40 +1,25 @@
 """``POST /api/admin/tenants/import``: a platform admin recreates a tenant from its export.
 
-Anyone else - signed out, or signed in without ``User.is_platform_admin`` - gets
-the same 404 as a route that does not exist: the console is not advertised.
+Behind the platform gate (:mod:`tenantry.web.platform`): anyone else meets a
+missing route's 404, by any method, before the body is read.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import asdict
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from pydantic import BaseModel
-from starlette.exceptions import HTTPException
+from sqlalchemy.orm import Session
 
-from tenantry.errors import AuthenticationFailed
-from tenantry.models import User
-from tenantry.tenant_import import import_tenant
-from tenantry.web.deps import DbSession, bearer_token, get_tenancy
+from tenantry.tenant_import import ImportResult, import_tenant
+from tenantry.web.deps import DbSession
+from tenantry.web.offload import in_thread
+from tenantry.web.platform import PlatformAdmin
+from tenantry.web.routes.admin import GATE, PREFIX
 
-router = APIRouter(prefix="/api/admin", tags=["admin"], include_in_schema=False)
-
-
-async def _platform_admin(request: Request, session: DbSession) -> User:
-    token = bearer_token(request)
-    try:
-        claims = get_tenancy(request).tokens.verify(token) if token else None
-    except AuthenticationFailed:
-        claims = None
-    user = session.get(User, claims.user_id) if claims else None
-    if user is None or not user.is_platform_admin or user.is_erased:
-        raise HTTPException(status_code=404)  # exactly what an unknown route answers
-    return user
-
-
-PlatformAdmin = Annotated[User, Depends(_platform_admin)]
+router = APIRouter(prefix=PREFIX, tags=["platform admin"], dependencies=GATE)
 
 
 class CheckOut(BaseModel):
@@ -59,17 +44,21 @@ class ImportOut(BaseModel):
     checks: list[CheckOut]
 
 
-@router.api_route("/tenants/import", methods=["GET", "PUT", "PATCH", "DELETE"])
-async def other_methods() -> None:
-    """Not 405: that would tell a stranger the route exists."""
-    raise HTTPException(status_code=404)
+def _import(
+    session: Session, document: bytes, actor_id: int, create_accounts: bool
+) -> ImportResult:
+    return import_tenant(session, document, actor_id=actor_id, create_accounts=create_accounts)
 
 
 @router.post("/tenants/import", status_code=201)
-async def import_document(request: Request, admin: PlatformAdmin, session: DbSession) -> ImportOut:
+async def import_document(
+    request: Request, admin: PlatformAdmin, session: DbSession, create_accounts: bool = False
+) -> ImportOut:
     """The body is the export document itself (``application/json``), up to the body limit;
-    larger documents go through ``tenantry tenants import``."""
-    result = import_tenant(session, await request.body(), actor_id=admin.id)
+    larger documents go through ``tenantry tenants import``. ``create_accounts``: see
+    :func:`tenantry.tenant_import.import_tenant`."""
+    document = await request.body()
+    result = await in_thread(_import, session, document, admin.user_id, create_accounts)
     return ImportOut(
         tenant_id=result.tenant_id,
         slug=result.slug,

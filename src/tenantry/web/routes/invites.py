@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request, Response
 from tenantry import accounts, invites
 from tenantry.models import Invite
 from tenantry.roles import Role
+from tenantry.web import account_flows
 from tenantry.web.deps import AdminContext, CurrentClaims, DbSession, get_tenancy
 from tenantry.web.schemas import (
     InviteCreatedOut,
@@ -37,13 +38,14 @@ def _fields(invite: Invite) -> dict[str, object]:
 
 
 @router.post("/tenant/invites", status_code=201)
-def create_invite(body: InviteIn, ctx: AdminContext, session: DbSession) -> InviteCreatedOut:
-    """Create an invite; the code is in this response only."""
-    invite, code = invites.create_invite(
+def create_invite(
+    body: InviteIn, request: Request, ctx: AdminContext, session: DbSession
+) -> InviteCreatedOut:
+    """Create an invite; the code is in this response only (and, with an email, in a mail)."""
+    invite, code = account_flows.invite(
+        request,
         session,
-        tenant_id=ctx.tenant_id,
-        actor=ctx.role,
-        actor_id=ctx.user_id or 0,
+        ctx,
         role=body.role,
         ttl=timedelta(hours=body.expires_in_hours),
         max_uses=body.max_uses,

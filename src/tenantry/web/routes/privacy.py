@@ -37,13 +37,13 @@ def user_export_response(session: DbSession, user_id: int) -> Response:
 
 
 @router.get("/me/export")
-async def export_me(session: DbSession, claims: CurrentClaims) -> Response:
+def export_me(session: DbSession, claims: CurrentClaims) -> Response:
     """Everything about the caller: profile, memberships, sessions, audit events."""
     return user_export_response(session, claims.user_id)
 
 
 @router.post("/me/erase", status_code=204)
-async def erase_me(
+def erase_me(
     body: EraseIn, request: Request, session: DbSession, claims: CurrentClaims
 ) -> Response:
     """Erase the caller's account (password required; 409 while they are a shared

@@ -21,7 +21,7 @@ class DeletedTenantOut(TenantOut):
 
 
 @router.get("/tenants/deleted")
-async def deleted_tenants(session: DbSession, claims: CurrentClaims) -> list[DeletedTenantOut]:
+def deleted_tenants(session: DbSession, claims: CurrentClaims) -> list[DeletedTenantOut]:
     """The caller's deleted tenants (as owner) that can still be restored."""
     return [
         DeletedTenantOut(
@@ -34,7 +34,7 @@ async def deleted_tenants(session: DbSession, claims: CurrentClaims) -> list[Del
 
 
 @router.post("/tenants/{tenant_id}/restore")
-async def restore(
+def restore(
     tenant_id: uuid.UUID, request: Request, session: DbSession, claims: CurrentClaims
 ) -> TokenPair:
     """Restore a deleted tenant within its grace period; tokens for it are returned."""

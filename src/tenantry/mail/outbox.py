@@ -1,0 +1,45 @@
+"""The mailer used when no SMTP server is configured: each mail is an ``.eml`` file in a folder."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from pathlib import Path
+
+from tenantry.mail.message import MailError, Message
+
+
+class OutboxMailer:
+    """Writes mails into ``directory`` (open them with any mail program, or read them in tests)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def send(self, message: Message, *, sender: str) -> None:
+        name = f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}.eml"
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            temporary = self.directory / f".{name}.tmp"
+            temporary.write_bytes(message.to_email(sender).as_bytes())
+            temporary.rename(self.directory / name)  # readers never see half a mail
+        except OSError as exc:
+            raise MailError(f"cannot write to the outbox {self.directory}: {exc}") from exc
+
+    def find(self, to: str, kind: str) -> EmailMessage | None:
+        """The newest mail of ``kind`` (its template) to ``to``, or None."""
+        parser = BytesParser(policy=policy.default)
+        for path in sorted(self.directory.glob("*.eml"), reverse=True):
+            message = parser.parsebytes(path.read_bytes())
+            if message["To"] == to and message["X-Tenantry-Message"] == kind:
+                return message
+        return None
+
+    def messages(self) -> list[EmailMessage]:
+        """Every mail in the outbox, oldest first."""
+        parser = BytesParser(policy=policy.default)
+        return [
+            parser.parsebytes(path.read_bytes()) for path in sorted(self.directory.glob("*.eml"))
+        ]

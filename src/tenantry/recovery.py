@@ -1,0 +1,80 @@
+"""Password reset: single-use, expiring tokens stored as hashes; a reset ends every session."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from tenantry import audit
+from tenantry.accounts import check_password
+from tenantry.errors import ValidationFailed
+from tenantry.models import PasswordReset, User, normalize_email
+from tenantry.security.passwords import Passwords
+from tenantry.security.refresh import revoke_all
+
+RESET_TTL = timedelta(hours=1)
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def request_reset(
+    session: Session, *, email: str, ttl: timedelta = RESET_TTL
+) -> tuple[User, str] | None:
+    """A new reset token for the account of ``email``, or ``None`` when there is none.
+
+    The caller answers the same either way and mails the token only to the address.
+    """
+    user = session.scalar(select(User).where(User.email == normalize_email(email)))
+    if user is None:
+        return None
+    token = secrets.token_urlsafe(32)
+    session.add(
+        PasswordReset(
+            user_id=user.id, token_hash=_digest(token), expires_at=datetime.now(UTC) + ttl
+        )
+    )
+    audit.record(session, "user.password_reset_requested", tenant_id=None, actor_id=user.id)
+    return user, token
+
+
+def reset_password(session: Session, passwords: Passwords, *, token: str, password: str) -> User:
+    """Set a new password with a reset token, once.
+
+    The token is spent with one conditional UPDATE (of two concurrent uses one
+    wins); every other open reset of the user is spent too; every refresh token
+    is revoked and the session version bumped, so every access token dies at
+    once. Following the mailed link also proves the address: it counts as verified.
+
+    Raises:
+        ValidationFailed: an unknown, used or expired token, or a weak password.
+    """
+    check_password(password)
+    invalid = ValidationFailed("this link is not valid or has expired", details={"field": "token"})
+    record = session.scalar(select(PasswordReset).where(PasswordReset.token_hash == _digest(token)))
+    now = datetime.now(UTC)
+    if record is None or record.used_at is not None or record.expires_at <= now:
+        raise invalid
+    spent = session.execute(
+        update(PasswordReset)
+        .where(PasswordReset.user_id == record.user_id, PasswordReset.used_at.is_(None))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if spent.rowcount < 1:  # type: ignore[attr-defined]
+        raise invalid
+    user = session.get(User, record.user_id)
+    if user is None:
+        raise invalid
+    user.password_hash = passwords.hash(password)
+    user.session_version += 1
+    if user.email_verified_at is None:
+        user.email_verified_at = now
+    revoke_all(session, user.id)
+    audit.record(session, "user.password_reset", tenant_id=None, actor_id=user.id)
+    return user

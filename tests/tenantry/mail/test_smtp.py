@@ -1,0 +1,61 @@
+"""The SMTP mailer against a real SMTP server (aiosmtpd), and its URL options."""
+
+from __future__ import annotations
+
+import pytest
+
+from tenantry.mail import MailError, Message, SmtpMailer, mailer_from_url
+from tenantry.mail.outbox import OutboxMailer
+from tests.support.mail import SmtpServer, text_of
+
+MESSAGE = Message(
+    to="ann@example.com", subject="Hello", text="plain body", html="<p>html body</p>", kind="t"
+)
+
+
+def test_a_mail_reaches_the_smtp_server_with_both_bodies(smtp: SmtpServer) -> None:
+    SmtpMailer.from_url(smtp.url).send(MESSAGE, sender="site <no-reply@example.com>")
+    [received] = smtp.messages()
+    assert smtp.envelopes == [("no-reply@example.com", ["ann@example.com"])]
+    assert received["Subject"] == "Hello"
+    assert received["X-Tenantry-Message"] == "t"
+    assert text_of(received).strip() == "plain body"
+    html = received.get_body(preferencelist=("html",))
+    assert html is not None
+    assert "<p>html body</p>" in html.get_content()  # type: ignore[attr-defined]
+
+
+def test_a_refusing_server_is_a_mail_error(smtp: SmtpServer) -> None:
+    smtp.refuse = True
+    with pytest.raises(MailError, match="451"):
+        SmtpMailer.from_url(smtp.url).send(MESSAGE, sender="no-reply@example.com")
+
+
+def test_nobody_listening_is_a_mail_error() -> None:
+    with pytest.raises(MailError):
+        SmtpMailer.from_url("smtp://127.0.0.1:9?timeout=2").send(MESSAGE, sender="a@b.c")
+
+
+def test_urls_choose_tls_port_and_credentials() -> None:
+    plain = SmtpMailer.from_url("smtp://relay.local")
+    assert (plain.port, plain.implicit_tls, plain.starttls) == (25, False, False)
+    start = SmtpMailer.from_url("smtp://me%40x.org:p%3Ass@mail.x.org?starttls=true&timeout=5")
+    assert (start.port, start.starttls, start.username, start.password, start.timeout) == (
+        587,
+        True,
+        "me@x.org",
+        "p:ss",
+        5.0,
+    )
+    implicit = SmtpMailer.from_url("smtps://mail.x.org")
+    assert (implicit.port, implicit.implicit_tls) == (465, True)
+    with pytest.raises(ValueError, match="smtp://host"):
+        SmtpMailer.from_url("http://mail.x.org")
+
+
+def test_no_url_means_the_outbox(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    mailer = mailer_from_url(None, tmp_path)
+    assert isinstance(mailer, OutboxMailer)
+    mailer.send(MESSAGE, sender="a@b.c")
+    [mail] = mailer.messages()
+    assert mail["To"] == "ann@example.com"

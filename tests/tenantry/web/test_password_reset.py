@@ -1,0 +1,85 @@
+"""Password reset by mail: same answer for every email, single use, every session ends."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from fastapi.testclient import TestClient
+from sqlalchemy import update
+
+from tenantry.models import PasswordReset
+from tests.conftest import PASSWORD, Member
+from tests.support.mail import link_in, mailed, query_value, text_of
+
+NEW = "a brand new password"
+
+
+def _reset_token(client: TestClient, email: str) -> str:
+    answer = client.post("/api/auth/password/forgot", json={"email": email})
+    assert answer.status_code == 202
+    mail = mailed(client.app, email, "password_reset")  # type: ignore[arg-type]
+    return query_value(link_in(mail, "/reset-password"), "token")
+
+
+def test_forgot_answers_the_same_for_known_and_unknown_emails(
+    client: TestClient, alice: Member
+) -> None:
+    known = client.post("/api/auth/password/forgot", json={"email": alice.email})
+    unknown = client.post("/api/auth/password/forgot", json={"email": "nobody@example.com"})
+    assert known.status_code == unknown.status_code == 202
+    assert known.json() == unknown.json()
+    assert mailed(client.app, alice.email, "password_reset")  # type: ignore[arg-type]
+
+
+def test_reset_ends_every_session_and_works_once(client: TestClient, alice: Member) -> None:
+    token = _reset_token(client, alice.email)
+    stored = client.app.state.tenancy.db  # type: ignore[attr-defined]
+    with stored.session() as session:  # only a hash is stored
+        hashes = session.query(PasswordReset.token_hash).all()
+    assert token not in {h for (h,) in hashes}
+    assert (
+        client.post("/api/auth/password/reset", json={"token": token, "password": NEW}).status_code
+        == 204
+    )
+    # The old access token and the old refresh token are dead at once.
+    assert client.get("/api/tenant", headers=alice.headers).status_code == 401
+    assert client.get("/api/tenants", headers=alice.headers).status_code == 401
+    assert (
+        client.post("/api/auth/refresh", json={"refresh_token": alice.refresh}).status_code == 401
+    )
+    # Old password refused, new one accepted; the link does not work twice.
+    old = client.post("/api/auth/login", json={"email": alice.email, "password": PASSWORD})
+    assert old.status_code == 401
+    new = client.post("/api/auth/login", json={"email": alice.email, "password": NEW})
+    assert new.status_code == 200
+    fresh = {"Authorization": f"Bearer {new.json()['access_token']}"}
+    assert client.get("/api/tenant", headers=fresh).status_code == 200
+    again = client.post("/api/auth/password/reset", json={"token": token, "password": NEW + "x"})
+    assert again.status_code == 422
+    changed = mailed(client.app, alice.email, "password_changed")  # type: ignore[arg-type]
+    assert "signed out" in text_of(changed)
+
+
+def test_an_expired_or_unknown_token_is_refused(client: TestClient, alice: Member) -> None:
+    token = _reset_token(client, alice.email)
+    with client.app.state.tenancy.db.session() as session:  # type: ignore[attr-defined]
+        session.execute(
+            update(PasswordReset).values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+    expired = client.post("/api/auth/password/reset", json={"token": token, "password": NEW})
+    assert expired.status_code == 422
+    assert expired.json()["error"]["details"] == {"field": "token"}
+    unknown = client.post("/api/auth/password/reset", json={"token": "nope", "password": NEW})
+    assert unknown.status_code == 422
+    weak = client.post("/api/auth/password/reset", json={"token": token, "password": "short"})
+    assert weak.status_code == 422
+    assert weak.json()["error"]["details"] == {"field": "password"}
+
+
+def test_a_reset_confirms_an_unverified_address(client: TestClient) -> None:
+    """Following the mailed link proves the mailbox, as the verification link would."""
+    client.post("/api/auth/register", json={"email": "ula@example.com", "password": PASSWORD})
+    token = _reset_token(client, "ula@example.com")
+    client.post("/api/auth/password/reset", json={"token": token, "password": NEW})
+    login = client.post("/api/auth/login", json={"email": "ula@example.com", "password": NEW})
+    assert login.status_code == 200
