@@ -7,7 +7,10 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import pytest
 from fastapi.testclient import TestClient
+
+from tests.support.mail import link_in, mailed, query_value
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "plans.py"
 
@@ -22,13 +25,17 @@ def _load() -> ModuleType:
     return module
 
 
-def test_the_example_enforces_its_catalogue(tmp_path: Path) -> None:
+def test_the_example_enforces_its_catalogue(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     module = sys.modules.get("examples_plans") or _load()
+    monkeypatch.chdir(tmp_path)  # the example's mails go to ./var/outbox
     app = module.create_app(f"sqlite:///{tmp_path / 'plans.sqlite3'}", "k" * 64)
     with TestClient(app) as client:
-        r = client.post(
-            "/api/auth/register", json={"email": "ann@example.com", "password": "long enough pw"}
-        )
+        email = "ann@example.com"
+        client.post("/api/auth/register", json={"email": email, "password": "long enough pw"})
+        link = link_in(mailed(app, email, "welcome"), "/verify-email")
+        r = client.post("/api/auth/verify", json={"token": query_value(link, "token")})
         ann = {"Authorization": f"Bearer {r.json()['access_token']}"}
         answers = [
             client.post("/tasks", json={"title": f"t{i}"}, headers=ann).status_code
