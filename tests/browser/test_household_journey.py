@@ -104,7 +104,11 @@ def test_household_journey(
     shot(carol, "error-404")
 
     # 5. A viewer sees no edit controls, and a forged form post is refused.
+    # Free has two seats (Alice and Bob): Alice moves to Household for a third.
     alice.goto(f"{base}/household")
+    alice.select_option("#change-plan select[name=plan]", "household")
+    alice.click("#change-plan button[type=submit]")
+    alice.wait_for_selector("text=Plan changed.")
     alice.select_option("#invites select[name=role]", "viewer")
     alice.click("#invites button[type=submit]")
     viewer_code = alice.inner_text("#invite-code").strip()

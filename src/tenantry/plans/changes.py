@@ -16,17 +16,21 @@ from sqlalchemy.orm import Session
 from tenantry import audit
 from tenantry.errors import TenantNotFound, ValidationFailed
 from tenantry.models import PlanOverride, Tenant
-from tenantry.plans.catalogue import FEATURE_PREFIX, MEMBERS, ROWS_PREFIX, Catalogue, Plan
+from tenantry.plans.catalogue import (
+    DEFAULT_CATALOGUE,
+    FEATURE_PREFIX,
+    MEMBERS,
+    ROWS_PREFIX,
+    Catalogue,
+    Plan,
+)
 from tenantry.plans.entitlements import catalogue_of, entitlements_for, load_entitlements
 from tenantry.plans.errors import PlanChangeRefused
 from tenantry.plans.quotas import count_members, count_rows, quota_models
 
 
 def _catalogue(session: Session, catalogue: Catalogue | None) -> Catalogue:
-    found = catalogue or catalogue_of(session)
-    if found is None:
-        raise RuntimeError("no plan catalogue: pass one, or use a session of a Tenancy's database")
-    return found
+    return catalogue or catalogue_of(session) or DEFAULT_CATALOGUE
 
 
 def _over(
@@ -90,7 +94,7 @@ def change_plan(
     tenant.updated_at = now
     audit.record(
         session,
-        "plan.changed",
+        "platform.plan_changed" if by_platform_admin else "plan.changed",
         tenant_id=tenant_id,
         actor_id=actor_id,
         target=f"plan:{target.name}",

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import String, Table, func, literal, select
+from sqlalchemy import String, Table, func, inspect, literal, select
 from sqlalchemy.orm import Session
 
 from tenantry.export import tenant_mappers
@@ -82,12 +82,18 @@ class UsageReport:
         return [g for g in self.gauges if g.state != "ok"]
 
 
-def _storage(session: Session) -> list[TableStorage]:
-    """Rows and an estimate of bytes per tenant table (text lengths + 8 per other column)."""
+def _storage(session: Session, present: set[str]) -> list[TableStorage]:
+    """Rows and an estimate of bytes per tenant table (text lengths + 8 per other column).
+
+    Mapped tables this database does not have (another app's models imported in the
+    same process) are left out rather than failing the report.
+    """
     found = []
     for mapper in tenant_mappers():
         table = mapper.local_table
         assert isinstance(table, Table)
+        if table.name not in present:
+            continue
         width: Any = literal(0)
         for column in table.columns:
             if column.key == "tenant_id":
@@ -128,9 +134,13 @@ def usage_report(
     if meter is not None:
         for metric, value in meter.pending(tenant_id, start).items():
             metered[metric] = metered.get(metric, 0) + value
-    tables = _storage(session) if storage else []
+    # Only tables this database has: another app's models may be imported in the process.
+    present = set(inspect(session.connection()).get_table_names())
+    tables = _storage(session, present) if storage else []
     gauges = [Gauge(MEMBERS, count_members(session, tenant_id), ents.limit(MEMBERS))]
-    limits = sorted({quota_of(cls) or "" for cls in quota_models()})
+    limits = sorted(
+        {quota_of(c) or "" for c in quota_models() if getattr(c, "__tablename__", "") in present}
+    )
     gauges += [Gauge(limit, count_rows(session, limit), ents.limit(limit)) for limit in limits]
     gauges += [
         Gauge(limit, metered.get(metric, 0), ents.limit(limit))

@@ -12,6 +12,7 @@ from tenantry.testing.attack import (
     collection_routes,
     object_routes,
     operations,
+    quotas_switched_off,
     scoping_switched_off,
     seed_every_table,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "member_of",
     "object_routes",
     "operations",
+    "quotas_switched_off",
     "register",
     "scoping_switched_off",
     "seed_every_table",

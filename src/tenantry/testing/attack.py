@@ -30,6 +30,7 @@ from tenantry.db import Database
 from tenantry.export import tenant_mappers
 from tenantry.ids import TenantId
 from tenantry.models import Base, Invite, Membership
+from tenantry.plans import quotas
 from tenantry.roles import Role
 from tenantry.web.openapi import api_routes
 
@@ -44,6 +45,16 @@ def scoping_switched_off() -> Iterator[None]:
         yield
     finally:
         scoping._enabled = True
+
+
+@contextmanager
+def quotas_switched_off() -> Iterator[None]:
+    """Turn quota enforcement off process-wide. Tests only: it proves a quota walk can fail."""
+    quotas._enabled = False
+    try:
+        yield
+    finally:
+        quotas._enabled = True
 
 
 @dataclass

@@ -237,7 +237,7 @@ def requires_feature(feature: str) -> Callable[[TenantContext, Session], Awaitab
     """
 
     async def dependency(ctx: TenantContextDep, session: DbSession) -> TenantContext:
-        require_feature(session, ctx.tenant_id, feature)
+        await in_thread(require_feature, session, ctx.tenant_id, feature)
         return ctx
 
     dependency.__tenantry_feature__ = feature  # type: ignore[attr-defined]

@@ -1,0 +1,67 @@
+"""meterbook's plan gates: CSV import and insights beyond a year need a plan that has them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from fastapi.testclient import TestClient
+
+VOUCHERS = "purchased_on,amount,currency,kwh\n2026-01-01,100.00,ZAR,50\n"
+
+
+def _upgrade(client: TestClient, headers: dict[str, str], plan: str = "household") -> None:
+    response = client.put("/api/tenant/plan", json={"plan": plan}, headers=headers)
+    assert response.status_code == 200, response.text
+
+
+def test_voucher_import_needs_the_feature(client: TestClient, alice: dict[str, str]) -> None:
+    csv = {**alice, "content-type": "text/csv"}
+    refused = client.post("/api/vouchers/import", content=VOUCHERS, headers=csv)
+    assert refused.status_code == 402
+    assert refused.json()["error"]["details"] == {
+        "feature": "csv_import",
+        "plan": "Free",
+        "available_in": "Household",
+    }
+    assert client.get("/api/vouchers", headers=alice).json()["total"] == 0
+    _upgrade(client, alice)
+    assert client.post("/api/vouchers/import", content=VOUCHERS, headers=csv).json() == {
+        "imported": 1
+    }
+
+
+def test_insights_beyond_the_plans_history_need_long_range_insights(
+    client: TestClient, alice: dict[str, str]
+) -> None:
+    today = datetime.now(UTC).date()
+    recent = (today - timedelta(days=300)).isoformat()
+    old = (today - timedelta(days=400)).isoformat()
+    assert client.get(f"/api/dashboard?from={recent}", headers=alice).status_code == 200
+    refused = client.get(f"/api/dashboard?from={old}", headers=alice)
+    assert refused.status_code == 402
+    assert refused.json()["error"]["code"] == "feature_not_in_plan"
+    assert refused.json()["error"]["details"]["feature"] == "long_range_insights"
+    _upgrade(client, alice, "pro")
+    assert client.get(f"/api/dashboard?from={old}", headers=alice).status_code == 200
+
+
+def test_the_dashboard_page_limits_the_range_and_says_why(
+    client: TestClient, alice: dict[str, str]
+) -> None:
+    old = (datetime.now(UTC).date() - timedelta(days=800)).isoformat()
+    page = client.get(f"/dashboard?start={old}", headers=alice)
+    assert page.status_code == 200
+    assert 'id="history-limited"' in page.text and "Free plan" in page.text
+    _upgrade(client, alice)
+    page = client.get(f"/dashboard?start={old}", headers=alice)
+    assert 'id="history-limited"' not in page.text
+
+
+def test_the_readings_page_hides_import_and_says_why(
+    client: TestClient, alice: dict[str, str]
+) -> None:
+    page = client.get("/readings", headers=alice).text
+    assert 'id="import-locked"' in page and 'action="/t/' not in page.split("import-readings")[1]
+    _upgrade(client, alice)
+    page = client.get("/readings", headers=alice).text
+    assert 'id="import-locked"' not in page and "/readings/import" in page

@@ -1,0 +1,366 @@
+"""The plan API and the attacks a new user would try: seats, quotas, forged fields, roles."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select, update
+
+from tenantry.db import Database
+from tenantry.models import AuditEvent, UsageCounter, User
+from tenantry_server.settings import Settings
+from tests.conftest import PASSWORD, Member, invite_and_join, register
+
+CSV = "read_at,meter_kwh\n" + "".join(f"2026-0{m}-01T08:00:00Z,{m * 100}\n" for m in range(1, 6))
+
+
+def _plan(client: TestClient, who: Member) -> dict[str, Any]:
+    response = client.get("/api/tenant/plan", headers=who.headers)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _actions(client: TestClient, who: Member) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = client.get("/api/tenant/audit", headers=who.headers).json()
+    return events
+
+
+def _make_platform_admin(settings: Settings, email: str) -> None:
+    db = Database(settings.database_url)
+    with db.session() as s:
+        s.execute(update(User).where(User.email == email).values(is_platform_admin=True))
+    db.dispose()
+
+
+def _set_plan(client: TestClient, who: Member, plan: str) -> Any:
+    return client.put("/api/tenant/plan", json={"plan": plan}, headers=who.headers)
+
+
+def test_the_plan_shows_limits_features_use_and_period(client: TestClient, alice: Member) -> None:
+    body = _plan(client, alice)
+    assert body["plan"]["name"] == "free"
+    assert body["limits"]["members"] == 2
+    assert body["features"] == []
+    assert body["usage"]["members"] == 1
+    today = datetime.now(UTC).date()
+    assert body["period"]["start"] == date(today.year, today.month, 1).isoformat()
+    members = next(g for g in body["gauges"] if g["limit"] == "members")
+    assert members == {"limit": "members", "used": 1, "allowed": 2, "percent": 50.0, "state": "ok"}
+    catalogue = client.get("/api/plans").json()
+    assert [p["name"] for p in catalogue["plans"]] == ["free", "household", "pro"]
+
+
+def test_a_join_beyond_the_seats_is_refused_and_changes_nothing(
+    client: TestClient, alice: Member
+) -> None:
+    invite_and_join(client, alice, "partner@example.com")
+    code = client.post("/api/tenant/invites", json={"max_uses": 5}, headers=alice.headers).json()[
+        "code"
+    ]
+    carol = register(client, "carol@example.com")
+    refused = client.post("/api/invites/join", json={"code": code}, headers=carol.headers)
+    assert refused.status_code == 402
+    error = refused.json()["error"]
+    assert error["code"] == "quota_exceeded"
+    assert error["details"] == {
+        "limit": "members",
+        "allowed": 2,
+        "current": 2,
+        "requested": 1,
+        "plan": "Free",
+        "lifted_by": "Household",
+    }
+    # Registering with the code is refused as a whole: no account is left behind.
+    signup = client.post(
+        "/api/auth/register",
+        json={"email": "dave@example.com", "password": PASSWORD, "invite_code": code},
+    )
+    assert signup.status_code == 402
+    assert register(client, "dave@example.com").email == "dave@example.com"
+    invites = client.get("/api/tenant/invites", headers=alice.headers).json()
+    assert next(i for i in invites if i["max_uses"] == 5)["uses"] == 0
+    assert len(client.get("/api/tenant/members", headers=alice.headers).json()) == 2
+
+
+def test_only_an_owner_changes_the_plan(client: TestClient, alice: Member) -> None:
+    admin = invite_and_join(client, alice, "admin@example.com", role="admin")
+    refused = _set_plan(client, admin, "pro")
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "forbidden"
+    assert _plan(client, alice)["plan"]["name"] == "free"
+    assert not [e for e in _actions(client, alice) if e["action"] == "plan.changed"]
+
+
+def test_a_viewer_cannot_change_the_plan(client: TestClient, alice: Member) -> None:
+    viewer = invite_and_join(client, alice, "viewer@example.com", role="viewer")
+    assert _set_plan(client, viewer, "pro").status_code == 403
+    assert _plan(client, viewer)["plan"]["name"] == "free"
+
+
+def test_the_owner_changes_plan_and_it_is_audited(client: TestClient, alice: Member) -> None:
+    changed = _set_plan(client, alice, "household")
+    assert changed.status_code == 200, changed.text
+    body = changed.json()
+    assert body["plan"]["name"] == "household"
+    assert body["limits"]["members"] == 6
+    assert "csv_import" in body["features"]
+    assert body["trial_ends_at"] is not None  # Household has a 14-day trial
+    event = next(e for e in _actions(client, alice) if e["action"] == "plan.changed")
+    assert event["actor_id"] == alice.user_id
+    assert event["details"]["old"] == "free" and event["details"]["new"] == "household"
+
+
+def test_forged_plan_fields_in_bodies_are_refused(client: TestClient, alice: Member) -> None:
+    attempts = [
+        client.post("/api/tenants", json={"name": "Mine", "plan": "pro"}, headers=alice.headers),
+        client.patch("/api/tenant", json={"name": "Renamed", "plan": "pro"}, headers=alice.headers),
+        client.post(
+            "/api/auth/register",
+            json={"email": "eve@example.com", "password": PASSWORD, "plan": "pro"},
+        ),
+        client.put(
+            "/api/tenant/plan",
+            json={"plan": "free", "limits": {"members": 1000}},
+            headers=alice.headers,
+        ),
+        client.put("/api/tenant/plan", json={"plan": "platinum"}, headers=alice.headers),
+        client.post(
+            "/api/vouchers",
+            json={"purchased_on": "2026-01-01", "amount": "1", "kwh": "1", "plan": "pro"},
+            headers=alice.headers,
+        ),
+    ]
+    assert [a.status_code for a in attempts] == [422] * len(attempts)
+    platinum = attempts[4].json()["error"]
+    assert platinum["details"]["field"] == "plan"
+    body = _plan(client, alice)
+    assert body["plan"]["name"] == "free" and body["overrides"] == {}
+    assert body["limits"]["members"] == 2
+
+
+def test_a_downgrade_over_use_is_refused_with_what_must_go_first(
+    client: TestClient, alice: Member
+) -> None:
+    assert _set_plan(client, alice, "household").status_code == 200
+    invite_and_join(client, alice, "b@example.com")
+    third = invite_and_join(client, alice, "c@example.com")
+    refused = _set_plan(client, alice, "free")
+    assert refused.status_code == 409
+    error = refused.json()["error"]
+    assert error["code"] == "plan_change_refused"
+    assert error["details"]["over"] == [
+        {"limit": "members", "allowed": 2, "current": 3, "remove": 1}
+    ]
+    assert "remove 1 first" in error["message"]
+    assert _plan(client, alice)["plan"]["name"] == "household"
+    remove = client.delete(f"/api/tenant/members/{third.user_id}", headers=alice.headers)
+    assert remove.status_code == 204
+    assert _set_plan(client, alice, "free").status_code == 200
+
+
+def test_a_csv_import_beyond_the_row_quota_imports_nothing(
+    client: TestClient, alice: Member, settings: Settings
+) -> None:
+    assert _set_plan(client, alice, "household").status_code == 200
+    root = register(client, "root@example.com")
+    _make_platform_admin(settings, "root@example.com")
+    granted = client.put(
+        f"/api/admin/tenants/{alice.tenant_id}/overrides/rows.readings",
+        json={"value": 3, "note": "test"},
+        headers=root.headers,
+    )
+    assert granted.status_code == 200, granted.text
+    csv = {**alice.headers, "content-type": "text/csv"}
+    refused = client.post("/api/readings/import", content=CSV, headers=csv)
+    assert refused.status_code == 402
+    assert refused.json()["error"]["details"]["requested"] == 5
+    assert refused.json()["error"]["details"]["current"] == 0
+    assert client.get("/api/readings", headers=alice.headers).json()["total"] == 0
+    three = "\n".join(CSV.splitlines()[:4]) + "\n"
+    assert client.post("/api/readings/import", content=three, headers=csv).status_code == 200
+    one_more = client.post(
+        "/api/readings",
+        json={"read_at": "2026-06-01T08:00:00Z", "meter_kwh": "600"},
+        headers=alice.headers,
+    )
+    assert one_more.status_code == 402
+    assert client.get("/api/readings", headers=alice.headers).json()["total"] == 3
+
+
+def test_csv_import_needs_the_feature(
+    client: TestClient, alice: Member, settings: Settings
+) -> None:
+    csv = {**alice.headers, "content-type": "text/csv"}
+    refused = client.post("/api/readings/import", content=CSV, headers=csv)
+    assert refused.status_code == 402
+    assert refused.json()["error"]["code"] == "feature_not_in_plan"
+    assert refused.json()["error"]["details"]["available_in"] == "Household"
+    assert client.get("/api/readings", headers=alice.headers).json()["total"] == 0
+    root = register(client, "root@example.com")
+    _make_platform_admin(settings, "root@example.com")
+    grant = client.put(
+        f"/api/admin/tenants/{alice.tenant_id}/overrides/feature:csv_import",
+        json={"value": 1},
+        headers=root.headers,
+    )
+    assert grant.status_code == 200, grant.text
+    assert client.post("/api/readings/import", content=CSV, headers=csv).status_code == 200
+
+
+def test_admin_routes_need_a_platform_admin(
+    client: TestClient, alice: Member, bob: Member, settings: Settings
+) -> None:
+    for method, path, body in [
+        ("POST", f"/api/admin/tenants/{bob.tenant_id}/plan", {"plan": "pro"}),
+        ("PUT", f"/api/admin/tenants/{bob.tenant_id}/overrides/members", {"value": 99}),
+        ("GET", f"/api/admin/tenants/{bob.tenant_id}/plan", None),
+    ]:
+        response = client.request(method, path, json=body, headers=alice.headers)
+        assert response.status_code == 404, (path, response.text)  # the platform gate
+    assert _plan(client, bob)["plan"]["name"] == "free"
+    assert _plan(client, bob)["overrides"] == {}
+    _make_platform_admin(settings, "alice@example.com")
+    moved = client.post(
+        f"/api/admin/tenants/{bob.tenant_id}/plan", json={"plan": "pro"}, headers=alice.headers
+    )
+    assert moved.status_code == 204, moved.text
+    seen = client.get(f"/api/admin/tenants/{bob.tenant_id}/plan", headers=alice.headers)
+    assert seen.status_code == 200 and seen.json()["plan"]["name"] == "pro"
+    event = next(e for e in _actions(client, bob) if e["action"] == "platform.plan_changed")
+    assert event["actor_id"] == alice.user_id and event["details"]["by_platform_admin"] is True
+    unknown = client.post(
+        f"/api/admin/tenants/{bob.tenant_id}/plan", json={"plan": "gold"}, headers=alice.headers
+    )
+    assert unknown.status_code == 422
+    missing = client.get(
+        "/api/admin/tenants/00000000-0000-0000-0000-000000000000/plan", headers=alice.headers
+    )
+    assert missing.status_code == 404
+
+
+def test_a_platform_downgrade_over_use_is_refused_too(
+    client: TestClient, alice: Member, settings: Settings
+) -> None:
+    assert _set_plan(client, alice, "household").status_code == 200
+    invite_and_join(client, alice, "b@example.com")
+    invite_and_join(client, alice, "c@example.com")
+    _make_platform_admin(settings, "alice@example.com")
+    refused = client.post(
+        f"/api/admin/tenants/{alice.tenant_id}/plan", json={"plan": "free"}, headers=alice.headers
+    )
+    assert refused.status_code == 409
+    assert refused.json()["error"]["details"]["over"][0]["limit"] == "members"
+    assert _plan(client, alice)["plan"]["name"] == "household"
+
+
+def test_soft_limits_are_audited_and_flagged(
+    client: TestClient, alice: Member, settings: Settings
+) -> None:
+    root = register(client, "root@example.com")
+    _make_platform_admin(settings, "root@example.com")
+    client.put(
+        f"/api/admin/tenants/{alice.tenant_id}/overrides/rows.vouchers",
+        json={"value": 5},
+        headers=root.headers,
+    )
+    voucher = {"purchased_on": "2026-01-01", "amount": "10", "kwh": "5"}
+    for _ in range(3):
+        assert client.post("/api/vouchers", json=voucher, headers=alice.headers).status_code == 201
+    assert not [e for e in _actions(client, alice) if e["action"].startswith("plan.limit")]
+    client.post("/api/vouchers", json=voucher, headers=alice.headers)  # 4 of 5: 80 %
+    gauge = next(g for g in _plan(client, alice)["alerts"] if g["limit"] == "rows.vouchers")
+    assert gauge["state"] == "warning"
+    client.post("/api/vouchers", json=voucher, headers=alice.headers)  # 5 of 5
+    actions = [
+        (e["action"], e["target"])
+        for e in _actions(client, alice)
+        if e["action"].startswith("plan.limit")
+    ]
+    assert sorted(actions) == [
+        ("plan.limit_reached", "limit:rows.vouchers"),
+        ("plan.limit_warning", "limit:rows.vouchers"),
+    ]
+    gauge = next(g for g in _plan(client, alice)["alerts"] if g["limit"] == "rows.vouchers")
+    assert gauge["state"] == "full"
+    page = client.get("/household", headers=alice.headers)
+    assert 'class="banner full"' in page.text and "Upgrade to add more" in page.text
+
+
+def test_metering_counts_in_memory_and_flushes_in_batches(
+    app: FastAPI, client: TestClient, alice: Member, settings: Settings
+) -> None:
+    meter = app.state.tenancy.meter
+    meter.flush()
+    db = Database(settings.database_url)
+
+    def stored() -> dict[str, int]:
+        with db.sessions() as s:
+            rows = s.execute(
+                select(UsageCounter.metric, UsageCounter.value).where(
+                    UsageCounter.tenant_id == uuid.UUID(alice.tenant_id)
+                )
+            )
+            return {m: v for m, v in rows}
+
+    before = stored()
+    for _ in range(10):
+        assert client.get("/api/tenant", headers=alice.headers).status_code == 200
+    voucher = {"purchased_on": "2026-01-01", "amount": "10", "kwh": "5"}
+    client.post("/api/vouchers", json=voucher, headers=alice.headers)
+    export = client.get("/api/export", headers=alice.headers)
+    assert export.status_code == 200, export.text
+    exported = export.content
+    assert stored() == before, "metering wrote to the database on the request path"
+    pending = _plan(client, alice)["usage"]
+    assert pending["requests"] >= 12 and pending["export_bytes"] == len(exported)
+    assert pending["rows_created.vouchers"] == 1
+    assert meter.flush() >= 1
+    after = stored()
+    assert after["requests"] - before.get("requests", 0) >= 13
+    assert after["export_bytes"] == len(exported)
+    assert after["rows_created.vouchers"] == 1
+    with db.sessions() as s:
+        periods = s.scalar(
+            select(func.count(func.distinct(UsageCounter.period_start))).where(
+                UsageCounter.tenant_id == uuid.UUID(alice.tenant_id)
+            )
+        )
+    db.dispose()
+    assert periods == 1
+
+
+def test_a_monthly_limit_crossed_by_a_flush_is_audited_once(
+    app: FastAPI, client: TestClient, alice: Member, settings: Settings
+) -> None:
+    root = register(client, "root@example.com")
+    _make_platform_admin(settings, "root@example.com")
+    client.put(
+        f"/api/admin/tenants/{alice.tenant_id}/overrides/requests_per_month",
+        json={"value": 10},
+        headers=root.headers,
+    )
+    meter = app.state.tenancy.meter
+    for _ in range(12):
+        client.get("/api/tenant", headers=alice.headers)
+    meter.flush()
+    client.get("/api/tenant", headers=alice.headers)
+    meter.flush()
+    reached = [e for e in _actions(client, alice) if e["target"] == "limit:requests_per_month"]
+    # The flush thread may have written the 80 % crossing on its own; each crossing once.
+    actions = [e["action"] for e in reached]
+    assert actions.count("plan.limit_reached") == 1
+    assert actions.count("plan.limit_warning") <= 1
+    db = Database(settings.database_url)
+    with db.sessions() as s:
+        count = s.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.action == "plan.limit_reached")
+        )
+    db.dispose()
+    assert count == 1
