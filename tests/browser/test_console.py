@@ -77,7 +77,7 @@ def test_console_and_audit_trail(
     ops.select_option("select[name=plan]", "pro")
     ops.click("#change-plan")
     ops.wait_for_selector("text=Plan changed.")
-    assert "plan.changed" in ops.inner_text("#audit")
+    assert "platform.plan_changed" in ops.inner_text("#audit")
     assert ops.inner_text("#stat-plan strong") == "pro"
 
     # Deletion needs the typed slug.

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.browser.test_household_journey import new_page, sign_up
+from tests.browser.steps import new_page, sign_up
+from tests.support.mail import SmtpServer
 
 pytestmark = pytest.mark.browser
 
@@ -20,9 +21,11 @@ def gauge(page: Any, limit: str) -> tuple[str, str]:
     return row.get_attribute("data-state") or "", row.locator(".value").inner_text().strip()
 
 
-def test_plan_and_usage(browser: Any, live_server: str, screenshots: Path, tmp_path: Path) -> None:
+def test_plan_and_usage(
+    browser: Any, live_server: str, mailbox: SmtpServer, screenshots: Path, tmp_path: Path
+) -> None:
     owner = new_page(browser, live_server)
-    sign_up(owner, "plan-owner@example.com", household="Plan house")
+    sign_up(owner, mailbox, "plan-owner@example.com", household="Plan house")
     base = owner.url.removesuffix("/dashboard")
 
     # Free: one member of two, no CSV import, and the page says why.
@@ -40,7 +43,7 @@ def test_plan_and_usage(browser: Any, live_server: str, screenshots: Path, tmp_p
     owner.click("#invites button[type=submit]")
     code = owner.inner_text("#invite-code").strip()
     partner = new_page(browser, live_server)
-    sign_up(partner, "plan-partner@example.com", code=code)
+    sign_up(partner, mailbox, "plan-partner@example.com", code=code)
     owner.goto(f"{base}/household")
     assert gauge(owner, "members") == ("full", "2 of 2")
     assert "limit is reached" in owner.inner_text("#plan .banner.full")
@@ -78,7 +81,7 @@ def test_plan_and_usage(browser: Any, live_server: str, screenshots: Path, tmp_p
     assert gauge(owner, "rows.readings")[1].startswith("2 of")
 
     # The refused invite was not spent: the third person joins now (3 of 6).
-    sign_up(third, "plan-third@example.com", code=extra_code)
+    sign_up(third, mailbox, "plan-third@example.com", code=extra_code)
     owner.goto(f"{base}/household")
     assert gauge(owner, "members") == ("ok", "3 of 6")
 
