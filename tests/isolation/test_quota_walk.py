@@ -134,4 +134,6 @@ def test_the_walk_finds_the_bypass_when_quotas_are_off(
         _walk(client, app, alice.headers)
     after = _counts(app, tenant)
     grown = {t for t in before if t != "members" and after[t] > before[t]}
-    assert grown == {cls.__tablename__ for cls in quota_models()}
+    # Every quota table the app's routes write grows (other apps' models, such as the
+    # examples' that other tests import, have no routes here).
+    assert {"readings", "vouchers"} <= grown <= {cls.__tablename__ for cls in quota_models()}

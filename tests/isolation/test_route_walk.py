@@ -60,6 +60,7 @@ def test_second_tenant_cannot_reach_the_first(
     app: FastAPI, client: TestClient, alice: Member, bob: Member, victim: Victim
 ) -> None:
     before = export_of(client, alice)
+    app.state.tenancy.limits.enabled = False  # the walk tests isolation, not request budgets
     findings = attack_routes(client, app, attacker_headers=bob.headers, victim=victim)
     assert findings == []
     after = export_of(client, alice)
@@ -71,6 +72,7 @@ def test_the_attack_finds_leaks_when_scoping_is_off(
     app: FastAPI, client: TestClient, bob: Member, victim: Victim, settings: Settings
 ) -> None:
     """Proof that the suite can fail: with the ORM wall down, SQLite has no other wall."""
+    app.state.tenancy.limits.enabled = False  # the walk tests isolation, not request budgets
     with scoping_switched_off():
         findings = attack_routes(client, app, attacker_headers=bob.headers, victim=victim)
     assert findings, "the isolation suite found nothing with scoping switched off"
@@ -86,6 +88,7 @@ def test_row_level_security_holds_when_scoping_is_off(
     so an empty result here is RLS's doing, not a blind attack.
     """
     before = export_of(client, alice)
+    app.state.tenancy.limits.enabled = False  # the walk tests isolation, not request budgets
     with scoping_switched_off():
         findings = attack_routes(client, app, attacker_headers=bob.headers, victim=victim)
     assert findings == []
