@@ -34,6 +34,9 @@ FAST_PASSWORDS = Passwords(fast_test_hasher())
 
 
 def make_settings(url: str, data_dir: Path, **overrides: Any) -> Settings:
+    # Request budgets (per tenant and user) are off unless a test is about them
+    # (test_tenant_rate_limits): a suite that walks every route would measure 429s.
+    overrides.setdefault("request_budgets", False)
     return Settings(database_url=url, data_dir=data_dir, secret_key="s" * 64, **overrides)
 
 

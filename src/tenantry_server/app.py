@@ -83,6 +83,7 @@ def create_app(
             redis_url=settings.redis_url,
             rate_limit_fail_open=settings.rate_limit_fail_open,
             tenant_rate=settings.tenant_rate,
+            request_budgets=settings.request_budgets,
             user_rate=settings.user_rate,
             jobs_spool_dir=settings.data_dir / "spool",
             access_cookie="tenantry_access",

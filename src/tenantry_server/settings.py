@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
     rate_limit_fail_open: bool = True
     tenant_rate: str = "1200/minute"
+    request_budgets: bool = True
     user_rate: str = "600/minute"
     # Consume queued jobs in the server process too (with Redis; else jobs always run here).
     worker_in_process: bool = True

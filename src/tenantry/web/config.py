@@ -47,6 +47,8 @@ class TenancyConfig:
     # Requests per tenant (unless its plan names ``requests_per_minute``) and per user.
     tenant_rate: str = "1200/minute"
     user_rate: str = "600/minute"
+    # False: no per-tenant/per-user request budgets (sign-in throttles still apply).
+    request_budgets: bool = True
     # A Redis outage lets requests through (logged) unless this is False (then 503).
     rate_limit_fail_open: bool = True
     # Where jobs wait while Redis is unreachable.

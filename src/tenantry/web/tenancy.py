@@ -124,6 +124,8 @@ class Tenancy:
         The tenant's rate is its plan's ``requests_per_minute`` when the plan names
         one (``None``: unlimited), else ``TenancyConfig.tenant_rate``.
         """
+        if not self.config.request_budgets:
+            return
         rate: str | None = self.config.tenant_rate
         if ctx.plan is not None:
             limits = self.catalogue.get(ctx.plan).limits

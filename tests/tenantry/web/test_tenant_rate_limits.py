@@ -20,8 +20,12 @@ from tests.support.redis import RedisServer
 
 
 def _app(settings: Settings, **overrides: Any) -> FastAPI:
+    if "plans_file" not in overrides:  # one plan naming no rate: TENANTRY_TENANT_RATE applies
+        flat = settings.data_dir / "flat-plans.toml"
+        flat.write_text('default = "flat"\n[[plans]]\nname = "flat"\n')
+        overrides["plans_file"] = flat
     return create_app(
-        settings.model_copy(update=overrides),
+        settings.model_copy(update={"request_budgets": True, **overrides}),
         [*default_plugins(), NotesPlugin()],
         passwords=FAST_PASSWORDS,
     )
