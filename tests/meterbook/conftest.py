@@ -7,8 +7,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
+from tenantry.models import Tenant
 from tests.conftest import register as register_member
 
 PASSWORD = "correct horse battery"
@@ -57,3 +60,10 @@ def alice(client: TestClient) -> dict[str, str]:
 @pytest.fixture
 def bob(client: TestClient) -> dict[str, str]:
     return _register(client, "bob@example.com")
+
+
+@pytest.fixture
+def household_plan(app: FastAPI, alice: dict[str, str]) -> None:
+    """Alice's household (and any made before) on the Household plan: CSV import is in it."""
+    with app.state.tenancy.db.session() as session:
+        session.execute(update(Tenant).values(plan="household"))

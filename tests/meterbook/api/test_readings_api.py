@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import pytest
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -94,6 +96,7 @@ def test_other_households_ids_look_like_missing_ones(
     assert client.get(f"/api/readings/{theirs}", headers=bob).json()["note"] == ""
 
 
+@pytest.mark.usefixtures("household_plan")
 def test_viewers_read_only(
     client: TestClient, alice: dict[str, str], register: Register, invite: Invite
 ) -> None:
@@ -110,6 +113,7 @@ def test_viewers_read_only(
     assert imported.status_code == 403
 
 
+@pytest.mark.usefixtures("household_plan")
 def test_import_is_all_or_nothing(client: TestClient, alice: dict[str, str]) -> None:
     add(client, alice, 1, "500")
     bad = (

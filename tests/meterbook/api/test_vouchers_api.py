@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import pytest
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -87,6 +89,7 @@ def test_isolation_and_viewer(
     assert client.get("/api/vouchers", headers=viewer).status_code == 200
 
 
+@pytest.mark.usefixtures("household_plan")
 def test_import_and_export(client: TestClient, alice: dict[str, str]) -> None:
     bad = "purchased_on,amount,kwh\n2024-05-01,500,170\n2024-05-02,-1,170\n"
     response = client.post(

@@ -216,7 +216,7 @@ def test_admin_routes_need_a_platform_admin(
     client: TestClient, alice: Member, bob: Member, settings: Settings
 ) -> None:
     for method, path, body in [
-        ("POST", f"/api/admin/tenants/{bob.tenant_id}/plan", {"plan": "pro"}),
+        ("PUT", f"/api/admin/tenants/{bob.tenant_id}/plan", {"plan": "pro"}),
         ("PUT", f"/api/admin/tenants/{bob.tenant_id}/overrides/members", {"value": 99}),
         ("GET", f"/api/admin/tenants/{bob.tenant_id}/plan", None),
     ]:
@@ -225,15 +225,15 @@ def test_admin_routes_need_a_platform_admin(
     assert _plan(client, bob)["plan"]["name"] == "free"
     assert _plan(client, bob)["overrides"] == {}
     _make_platform_admin(settings, "alice@example.com")
-    moved = client.post(
+    moved = client.put(
         f"/api/admin/tenants/{bob.tenant_id}/plan", json={"plan": "pro"}, headers=alice.headers
     )
-    assert moved.status_code == 204, moved.text
+    assert moved.status_code == 200, moved.text
     seen = client.get(f"/api/admin/tenants/{bob.tenant_id}/plan", headers=alice.headers)
     assert seen.status_code == 200 and seen.json()["plan"]["name"] == "pro"
     event = next(e for e in _actions(client, bob) if e["action"] == "platform.plan_changed")
     assert event["actor_id"] == alice.user_id and event["details"]["by_platform_admin"] is True
-    unknown = client.post(
+    unknown = client.put(
         f"/api/admin/tenants/{bob.tenant_id}/plan", json={"plan": "gold"}, headers=alice.headers
     )
     assert unknown.status_code == 422
@@ -250,7 +250,7 @@ def test_a_platform_downgrade_over_use_is_refused_too(
     invite_and_join(client, alice, "b@example.com")
     invite_and_join(client, alice, "c@example.com")
     _make_platform_admin(settings, "alice@example.com")
-    refused = client.post(
+    refused = client.put(
         f"/api/admin/tenants/{alice.tenant_id}/plan", json={"plan": "free"}, headers=alice.headers
     )
     assert refused.status_code == 409
