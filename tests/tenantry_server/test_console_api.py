@@ -73,7 +73,7 @@ def test_actions_are_audited_with_the_admin_as_actor(
     assert changed.status_code == 200, changed.text
     detail = client.get(f"/api/admin/tenants/{t}", headers=operator.headers).json()
     assert detail["tenant"]["plan"] == "pro"
-    plan_events = [e for e in detail["audit"] if e["action"] == "plan.changed"]
+    plan_events = [e for e in detail["audit"] if e["action"] == "platform.plan_changed"]
     assert plan_events and plan_events[0]["details"]["by_platform_admin"] is True
     assert plan_events[0]["actor_id"] == operator.user_id
     mine = [e for e in detail["audit"] if e["action"].startswith("platform.")]
