@@ -13,13 +13,11 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 CHECK = """
 from fastapi.testclient import TestClient
 
+from tenantry.testing import register  # signs up and follows the mailed confirmation link
+
 with TestClient(app) as client:
-    signed = client.post(
-        "/api/auth/register", json={"email": "a@example.com", "password": "correct horse battery"}
-    )
-    assert signed.status_code == 201, signed.text
-    token = signed.json()["access_token"]
-    made = client.post("/notes", json={"body": "hi"}, headers={"Authorization": f"Bearer {token}"})
+    member = register(client, "a@example.com")
+    made = client.post("/notes", json={"body": "hi"}, headers=member.headers)
     assert made.status_code == 201, made.text
     assert client.post("/notes", json={"body": "x"}).status_code == 401
 print("readme ok")
