@@ -8,18 +8,22 @@ a Redis outage costs no request a 500 and loses no job.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 import pytest
 
+from tenantry.mail import OutboxMailer
 from tenantry_server.settings import Settings
 from tests.conftest import PASSWORD
 from tests.support.redis import RedisServer
@@ -35,6 +39,13 @@ def _port() -> int:
         return int(s.getsockname()[1])
 
 
+def _flat_plans(directory: Path) -> Path:
+    """One plan that names no request rate, so TENANTRY_TENANT_RATE is the tenants' budget."""
+    path = directory / "plans.toml"
+    path.write_text('default = "flat"\n[[plans]]\nname = "flat"\n')
+    return path
+
+
 class Processes:
     def __init__(self, settings: Settings, redis: RedisServer, tmp: Path) -> None:
         self.env = {
@@ -45,6 +56,7 @@ class Processes:
             "REDIS_URL": redis.url,
             "TENANTRY_WORKER_IN_PROCESS": "false",
             "TENANTRY_TENANT_RATE": "30/minute",
+            "TENANTRY_PLANS_FILE": str(_flat_plans(tmp)),
             "PYTHONPATH": str(ROOT),
         }
         self.tmp = tmp
@@ -103,13 +115,20 @@ def procs(settings: Settings, redis: RedisServer, tmp_path: Path) -> Iterator[Pr
     processes.stop_all()
 
 
-def _sign_up(url: str, email: str) -> dict[str, str]:
+def _sign_up(url: str, email: str, outbox: Path) -> dict[str, str]:
+    """Sign up, then confirm with the link of the welcome mail the server wrote to its outbox."""
     answer = httpx.post(
         f"{url}/api/auth/register",
         json={"email": email, "password": PASSWORD, "tenant_name": email.split("@")[0]},
     )
-    assert answer.status_code == 201, answer.text
-    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+    assert answer.status_code == 202, answer.text
+    mailer = OutboxMailer(outbox)
+    message = _until(lambda: mailer.find(email, "welcome"), f"no welcome mail to {email}")
+    body = message.get_body(("plain",)).get_content()
+    token = unquote(re.search(r"[?&]token=([A-Za-z0-9_.%-]+)", body).group(1))
+    verified = httpx.post(f"{url}/api/auth/verify", json={"token": token})
+    assert verified.status_code == 200, verified.text
+    return {"Authorization": f"Bearer {verified.json()['access_token']}"}
 
 
 def _notes(url: str, who: dict[str, str]) -> list[str]:
@@ -129,9 +148,13 @@ def _note_rows(settings: Settings, body: str) -> int:
 def test_two_servers_and_a_worker_on_one_redis(
     procs: Processes, settings: Settings, redis: RedisServer
 ) -> None:
+    outbox = settings.data_dir / "outbox"
     one, two = procs.server("one"), procs.server("two")
     procs.worker()
-    alice, bob = _sign_up(one, "alice@example.com"), _sign_up(two, "bob@example.com")
+    alice, bob = (
+        _sign_up(one, "alice@example.com", outbox),
+        _sign_up(two, "bob@example.com", outbox),
+    )
 
     # A job queued through one server runs (in the worker) in alice's tenant only.
     assert httpx.post(f"{one}/api/notes/later", json={"body": "job-a"}, headers=alice).is_success
@@ -139,25 +162,18 @@ def test_two_servers_and_a_worker_on_one_redis(
     assert "job-a" not in _notes(one, bob)
 
     # The dashboard cache: filled through one server, invalidated through the other.
-    reading = {"read_at": "2026-01-01T00:00:00Z", "meter_kwh": "100"}
-    for when, kwh in (("2026-01-01T00:00:00Z", "100"), ("2026-01-02T00:00:00Z", "110")):
+    def at(days: int) -> str:
+        return (datetime.now(UTC) - timedelta(days=days)).isoformat()
+
+    for when, kwh in ((at(3), "100"), (at(2), "110")):
         reading = {"read_at": when, "meter_kwh": kwh}
         assert httpx.post(f"{one}/api/readings", json=reading, headers=alice).status_code == 201
-    period = {"from": "2025-12-01", "to": "2026-01-31"}
-    assert (
-        httpx.get(f"{two}/api/dashboard", params=period, headers=alice).json()["consumed_kwh"]
-        == "10.000"
-    )
-    reading = {"read_at": "2026-01-03T00:00:00Z", "meter_kwh": "125"}
+    dashboard = f"{two}/api/dashboard"
+    assert httpx.get(dashboard, headers=alice).json()["consumed_kwh"] == "10.000"
+    reading = {"read_at": at(1), "meter_kwh": "125"}
     assert httpx.post(f"{one}/api/readings", json=reading, headers=alice).status_code == 201
-    assert (
-        httpx.get(f"{two}/api/dashboard", params=period, headers=alice).json()["consumed_kwh"]
-        == "25.000"
-    )
-    assert (
-        httpx.get(f"{one}/api/dashboard", params=period, headers=bob).json()["consumed_kwh"]
-        != "25.000"
-    )
+    assert httpx.get(dashboard, headers=alice).json()["consumed_kwh"] == "25.000"
+    assert httpx.get(f"{one}/api/dashboard", headers=bob).json()["consumed_kwh"] != "25.000"
 
     # A job queued before the tenant is suspended is refused when it comes to run.
     procs.stop("worker")
@@ -177,7 +193,7 @@ def test_two_servers_and_a_worker_on_one_redis(
     assert statuses[-5:] == [429] * 5
 
     # Redis dies: requests still answer, a queued job waits on disk, then runs.
-    carol = _sign_up(one, "carol@example.com")
+    carol = _sign_up(one, "carol@example.com", outbox)
     redis.stop()
     assert httpx.get(f"{one}/api/notes", headers=carol).status_code == 200
     assert httpx.get(f"{two}/api/dashboard", headers=carol).status_code == 200
