@@ -124,9 +124,6 @@ def serve(
             host=host or settings.host,
             port=port or settings.port,
             log_config=log_config,
-            # A worker imports the whole server before it answers uvicorn's health ping; on
-            # a busy host that takes longer than uvicorn's 5 s default, which kills it at birth.
-            timeout_worker_healthcheck=60,
         )
         return
     uvicorn.run(
