@@ -8,7 +8,6 @@ a Redis outage costs no request a 500 and loses no job.
 from __future__ import annotations
 
 import os
-import re
 import socket
 import sqlite3
 import subprocess
@@ -18,14 +17,12 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
 import httpx
 import pytest
 
-from tenantry.mail import OutboxMailer
 from tenantry_server.settings import Settings
-from tests.conftest import PASSWORD
+from tests.support.live import sign_up_live
 from tests.support.redis import RedisServer
 
 pytestmark = [pytest.mark.redis, pytest.mark.parametrize("settings", ["sqlite"], indirect=True)]
@@ -115,22 +112,6 @@ def procs(settings: Settings, redis: RedisServer, tmp_path: Path) -> Iterator[Pr
     processes.stop_all()
 
 
-def _sign_up(url: str, email: str, outbox: Path) -> dict[str, str]:
-    """Sign up, then confirm with the link of the welcome mail the server wrote to its outbox."""
-    answer = httpx.post(
-        f"{url}/api/auth/register",
-        json={"email": email, "password": PASSWORD, "tenant_name": email.split("@")[0]},
-    )
-    assert answer.status_code == 202, answer.text
-    mailer = OutboxMailer(outbox)
-    message = _until(lambda: mailer.find(email, "welcome"), f"no welcome mail to {email}")
-    body = message.get_body(("plain",)).get_content()
-    token = unquote(re.search(r"[?&]token=([A-Za-z0-9_.%-]+)", body).group(1))
-    verified = httpx.post(f"{url}/api/auth/verify", json={"token": token})
-    assert verified.status_code == 200, verified.text
-    return {"Authorization": f"Bearer {verified.json()['access_token']}"}
-
-
 def _notes(url: str, who: dict[str, str]) -> list[str]:
     answer = httpx.get(f"{url}/api/notes", headers=who)
     assert answer.status_code == 200, answer.text
@@ -152,8 +133,8 @@ def test_two_servers_and_a_worker_on_one_redis(
     one, two = procs.server("one"), procs.server("two")
     procs.worker()
     alice, bob = (
-        _sign_up(one, "alice@example.com", outbox),
-        _sign_up(two, "bob@example.com", outbox),
+        sign_up_live(one, "alice@example.com", outbox),
+        sign_up_live(two, "bob@example.com", outbox),
     )
 
     # A job queued through one server runs (in the worker) in alice's tenant only.
@@ -193,7 +174,7 @@ def test_two_servers_and_a_worker_on_one_redis(
     assert statuses[-5:] == [429] * 5
 
     # Redis dies: requests still answer, a queued job waits on disk, then runs.
-    carol = _sign_up(one, "carol@example.com", outbox)
+    carol = sign_up_live(one, "carol@example.com", outbox)
     redis.stop()
     assert httpx.get(f"{one}/api/notes", headers=carol).status_code == 200
     assert httpx.get(f"{two}/api/dashboard", headers=carol).status_code == 200

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import PASSWORD
+from tests.support.live import sign_up_live
 
 
 def _free_port() -> int:
@@ -80,17 +80,11 @@ def two_workers(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]
 
 
 def test_two_workers_serve_one_database_with_one_key(
-    two_workers: tuple[str, subprocess.Popen[bytes]],
+    two_workers: tuple[str, subprocess.Popen[bytes]], tmp_path: Path
 ) -> None:
     base, proc = two_workers
     assert len(_children(proc.pid)) >= 2  # two workers (and perhaps a resource tracker)
-    registered = httpx.post(
-        f"{base}/api/auth/register",
-        json={"email": "w@example.com", "password": PASSWORD, "tenant_name": "Workers"},
-        timeout=30,
-    )
-    assert registered.status_code == 201, registered.text
-    headers = {"Authorization": f"Bearer {registered.json()['access_token']}"}
+    headers = sign_up_live(base, "w@example.com", tmp_path / "var" / "outbox")
     # New connections each time, spread over both workers: each accepts the token and
     # sees the writes of the other.
     for i in range(12):
