@@ -19,7 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tenantry.testing import PASSWORD, unique_email
+from tenantry.testing import unique_email
+from tests.support.live import sign_up_live
 
 SERVER = """
 import sys
@@ -76,11 +77,8 @@ def server(tmp_path: Path) -> Iterator[str]:
 
 @pytest.mark.timeout(900)  # a live server or a fresh venv: slow on a loaded machine
 def test_the_schema_matches_the_server(server: str, tmp_path: Path) -> None:
-    registered = httpx.post(
-        f"{server}/api/auth/register", json={"email": unique_email(), "password": PASSWORD}
-    )
-    assert registered.status_code == 201, registered.text
-    token = registered.json()["access_token"]
+    headers = sign_up_live(server, unique_email(), tmp_path / "outbox")
+    token = headers["Authorization"].removeprefix("Bearer ")
     binary = Path(sys.executable).with_name("schemathesis")
     config = tmp_path / "schemathesis.toml"
     config.write_text(CONFIG)
