@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -90,7 +91,14 @@ class Database:
         self.engine.dispose()
         if self._aio is not None:
             aio, self._aio = self._aio, None
-            asyncio.run(aio.dispose())
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                asyncio.run(aio.dispose())
+            else:  # called from sync code that a running loop calls: a loop of its own
+                worker = threading.Thread(target=asyncio.run, args=(aio.dispose(),))
+                worker.start()
+                worker.join()
 
     async def dispose_async(self) -> None:
         self.engine.dispose()

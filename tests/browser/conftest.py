@@ -88,7 +88,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, mailbox: SmtpServer) -
     app.state.tenancy.db.dispose()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         pytest.skip("needs Debian's Chromium at /usr/bin/chromium (apt-get install chromium)")
