@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import event, insert, select
 from sqlalchemy.orm import Session, UOWTransaction, sessionmaker
 
 from tenantry.models import BillingAccount, Membership, Tenant, User
@@ -43,14 +43,14 @@ def install_pending_rows(
 ) -> None:
     """New tenants of ``sessions`` get a pending row; ``submit`` gets their ids on commit."""
 
-    def before_flush(session: Session, context: UOWTransaction, instances: Any) -> None:
-        for obj in list(session.new):
-            if isinstance(obj, Tenant):
-                if obj.id is None:
-                    obj.id = uuid.uuid4()
-                if session.get(BillingAccount, obj.id) is None:
-                    session.add(BillingAccount(tenant_id=obj.id))
-                    session.info.setdefault(_NEW, []).append(obj.id)
+    def after_flush(session: Session, context: UOWTransaction) -> None:
+        # After the flush: the tenant rows exist, so the billing rows' foreign keys hold.
+        new = [obj.id for obj in session.new if isinstance(obj, Tenant)]
+        if new:
+            session.connection().execute(
+                insert(BillingAccount), [{"tenant_id": tenant_id} for tenant_id in new]
+            )
+            session.info.setdefault(_NEW, []).extend(new)
 
     def after_commit(session: Session) -> None:
         ids: list[uuid.UUID] = session.info.pop(_NEW, [])
@@ -60,7 +60,7 @@ def install_pending_rows(
     def after_rollback(session: Session) -> None:
         session.info.pop(_NEW, None)
 
-    event.listen(sessions, "before_flush", before_flush)
+    event.listen(sessions, "after_flush", after_flush)
     event.listen(sessions, "after_commit", after_commit)
     event.listen(sessions, "after_rollback", after_rollback)
 

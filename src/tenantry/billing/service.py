@@ -20,7 +20,7 @@ from tenantry.billing.state import FREE, PENDING, apply_event, apply_subscriptio
 from tenantry.billing.view import BillingView, billing_view
 from tenantry.db import Database
 from tenantry.errors import TenantNotFound, ValidationFailed
-from tenantry.models import BillingAccount, Tenant, TenantStatus
+from tenantry.models import BillingAccount, BillingEvent, Tenant, TenantStatus
 from tenantry.plans import Catalogue
 
 log = logging.getLogger("tenantry.billing")
@@ -165,6 +165,9 @@ class Billing:
                 return apply_event(session, event, config=self.config, catalogue=self.catalogue)
         except IntegrityError:
             # The same event delivered twice at once: the other delivery applied it.
+            with self.db.session() as session:
+                if session.get(BillingEvent, str(event["id"])) is None:
+                    raise
             return "duplicate"
 
     # Owners' pages

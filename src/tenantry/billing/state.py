@@ -88,7 +88,9 @@ def apply_event(
     obj: dict[str, Any] = event.get("data", {}).get("object") or {}
     customer_id = _customer_of(obj)
     account = account_for(session, customer_id)
-    record = BillingEvent(id=event_id, type=kind[:96], created=created, customer_id=customer_id)
+    record = BillingEvent(
+        id=event_id, type=kind[:96], created=created, customer_id=customer_id, outcome="received"
+    )
     session.add(record)
     if account is None:
         record.outcome = "unknown_customer"
