@@ -18,7 +18,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from redis.exceptions import RedisError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from taskiq import AsyncBroker, InMemoryBroker
@@ -28,7 +27,6 @@ from tenantry.context import TenantContext, tenant_scope
 from tenantry.db import Database
 from tenantry.errors import TenantryError
 from tenantry.ids import TenantId, UserId
-from tenantry.jobs.broker import ResilientStreamBroker
 from tenantry.jobs.spool import Spool
 from tenantry.models import Membership, Tenant, TenantStatus
 from tenantry.roles import Role
@@ -70,9 +68,13 @@ class Jobs:
     ) -> None:
         self.db = db
         self.shared = redis_url is not None
-        self.broker: AsyncBroker = (
-            ResilientStreamBroker(redis_url, queue) if redis_url else InMemoryBroker()
-        )
+        self.broker: AsyncBroker
+        if redis_url:  # the redis extra; taskiq wraps its failures in SendTaskError
+            from tenantry.jobs.broker import ResilientStreamBroker
+
+            self.broker = ResilientStreamBroker(redis_url, queue)
+        else:
+            self.broker = InMemoryBroker()
 
         async def tenantry_job(payload: dict[str, Any]) -> None:
             # The job's synchronous session runs in a worker thread, off the event loop.
@@ -112,7 +114,7 @@ class Jobs:
         }
         try:
             await self._task.kiq(payload)
-        except (SendTaskError, RedisError, OSError) as exc:
+        except (SendTaskError, OSError) as exc:
             if self.spool is None:
                 raise
             log.warning("job queue unreachable (%s): job %s spooled", type(exc).__name__, name)
@@ -127,7 +129,7 @@ class Jobs:
         for path in self.spool.pending():
             try:
                 await self._task.kiq(Spool.read(path))
-            except (SendTaskError, RedisError, OSError):
+            except (SendTaskError, OSError):
                 break
             path.unlink()
             sent += 1
