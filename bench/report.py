@@ -196,6 +196,12 @@ def cost_rows(res: dict[str, Any]) -> list[str]:
             _row("ORM scoping hook vs hand-written filter, µs/statement", sc["on_us"],
                  sc["off_us"], "µs", "overhead <= 5%", _at_most(1.05))
         )  # fmt: skip
+    for backend, cached in res.get("cache", {}).items():
+        if isinstance(cached, dict):
+            out.append(
+                _row(f"dashboard from the tenant cache ({backend}) vs computed, ms/call",
+                     cached["cached_ms"], cached["uncached_ms"], "ms", "< 1x", _at_most(1.0))
+            )  # fmt: skip
     rls = res.get("rls", {})
     if "on_us" in rls:
         out.append(

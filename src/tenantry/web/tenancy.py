@@ -26,6 +26,7 @@ from tenantry.plans import (
     install_metering,
     install_quotas,
 )
+from tenantry.retention import purge_expired
 from tenantry.roles import Role
 from tenantry.security.passwords import Passwords
 from tenantry.security.refresh import issue_refresh
@@ -55,6 +56,8 @@ from tenantry.web.slots import TenantSlots
 
 if TYPE_CHECKING:
     from tenantry.billing import Billing, BillingConfig
+
+PURGE_JOB = "tenantry.purge"
 
 
 class Tenancy:
@@ -107,6 +110,7 @@ class Tenancy:
         self.cache = TenantCache(backend_from_url(config.redis_url))
         self.cache.install(db.sessions)
         self.jobs = Jobs(db, redis_url=config.redis_url, spool_dir=config.jobs_spool_dir)
+        self.jobs.platform_job(PURGE_JOB, every=config.purge_every)(purge_expired)
         self.slots = TenantSlots(config.tenant_concurrency)
         self.catalogue = catalogue or DEFAULT_CATALOGUE
         self.meter = UsageMeter(
