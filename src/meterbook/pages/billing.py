@@ -90,8 +90,8 @@ def billing_section(
     )
 
 
-def _household_url(request: Request, ctx: TenantContext) -> str:
-    """The household page's address, read apart from the request's session.
+def _household_path(request: Request, ctx: TenantContext) -> str:
+    """The household page's path, read apart from the request's session.
 
     These routes call Stripe: the request's (writing) session stays unused so
     that no database lock is held while Stripe answers.
@@ -99,7 +99,12 @@ def _household_url(request: Request, ctx: TenantContext) -> str:
     tenancy = get_tenancy(request)
     with tenancy.db.read_sessions() as session:
         slug = tenants.get_tenant(session, ctx.tenant_id).slug
-    return f"{tenancy.config.public_url.rstrip('/')}/t/{slug}/household"
+    return f"/t/{slug}/household"
+
+
+def _absolute(request: Request, path: str) -> str:
+    """Stripe sends the customer back to an absolute address on this site."""
+    return get_tenancy(request).config.public_url.rstrip("/") + path
 
 
 @router.post("/household/billing/checkout")
@@ -111,15 +116,15 @@ async def checkout(request: Request, ctx: OwnerContext) -> Response:
 
 def _checkout(request: Request, ctx: TenantContext, plan: str) -> Response:
     billing = billing_of(request)
-    back = _household_url(request, ctx)
+    back = _household_path(request, ctx)
     if billing is None:
         return see_other(back)
     try:
         url = billing.checkout_url(
             tenant_id=ctx.tenant_id,
             plan=plan,
-            success_url=f"{back}?msg=checkout#billing",
-            cancel_url=f"{back}#billing",
+            success_url=_absolute(request, f"{back}?msg=checkout#billing"),
+            cancel_url=_absolute(request, f"{back}#billing"),
         )
     except BillingUnavailable:
         return see_other(f"{back}?msg=billing_unavailable#billing")
@@ -130,11 +135,13 @@ def _checkout(request: Request, ctx: TenantContext, plan: str) -> Response:
 def portal(request: Request, ctx: SuspendedOwnerContext) -> Response:
     """Send the owner to Stripe's Customer Portal (also from a suspended household's page)."""
     billing = billing_of(request)
-    back = _household_url(request, ctx)
+    back = _household_path(request, ctx)
     if billing is None:
         return see_other(back)
     try:
-        url = billing.portal_url(tenant_id=ctx.tenant_id, return_url=f"{back}#billing")
+        url = billing.portal_url(
+            tenant_id=ctx.tenant_id, return_url=_absolute(request, f"{back}#billing")
+        )
     except BillingUnavailable:
         return see_other(f"{back}?msg=billing_unavailable#billing")
     return see_other(url)

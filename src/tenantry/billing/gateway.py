@@ -109,7 +109,14 @@ class StripeGateway:
         except ValueError as exc:
             raise InvalidWebhook("webhook refused: the body is not a Stripe event") from exc
         found = event.to_dict()
-        if not isinstance(found.get("id"), str) or not isinstance(found.get("data"), dict):
+        data = found.get("data")
+        if not (
+            isinstance(found.get("id"), str)
+            and isinstance(found.get("type"), str)
+            and isinstance(found.get("created"), int)
+            and isinstance(data, dict)
+            and isinstance(data.get("object"), dict)
+        ):
             raise InvalidWebhook("webhook refused: the body is not a Stripe event")
         return found
 
