@@ -145,7 +145,9 @@ def _dispatch(
         return apply_subscription(
             session, account, obj, config=config, catalogue=catalogue, now=now
         )
-    sub_id = obj.get("subscription")
+    # Newer API versions name an invoice's subscription under parent.subscription_details.
+    details = (obj.get("parent") or {}).get("subscription_details") or {}
+    sub_id = obj.get("subscription") or details.get("subscription")
     if sub_id and account.subscription_id and sub_id != account.subscription_id:
         return "other_subscription"
     if kind == "invoice.payment_failed":

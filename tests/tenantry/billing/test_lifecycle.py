@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from tenantry.billing import Billing
 from tenantry.models import AuditEvent, BillingAccount, BillingEvent, Tenant
 from tenantry.plans import load_entitlements
+from tenantry.platform_admins import set_platform_admin
 from tests.conftest import Member, register
 from tests.support.stripe import PRICES, LocalStripe
 from tests.tenantry.billing.conftest import deliver
@@ -336,3 +337,34 @@ def test_only_owners_start_checkout_and_plans_are_not_changed_around_billing(
     stripe.down = True
     down = client.post("/api/tenant/billing/checkout", json={"plan": "pro"}, headers=alice.headers)
     assert down.status_code == 503 and down.json()["error"]["code"] == "billing_unavailable"
+
+
+def test_another_households_owner_reaches_none_of_its_billing(
+    client: TestClient, billing: Billing, stripe: LocalStripe
+) -> None:
+    alice = _signed_up(client, billing, "alice@example.com")
+    bob = _signed_up(client, billing, "bob@example.com")
+    aim = {**bob.headers, "X-Tenant-ID": alice.tenant_id}
+    assert client.get("/api/tenant/billing", headers=aim).status_code == 404
+    for path, body in (
+        ("/api/tenant/billing/checkout", {"plan": "pro"}),
+        ("/api/tenant/billing/portal", {}),
+    ):
+        assert client.post(path, json=body, headers=aim).status_code == 404
+    # Bob's own links are for Bob's customer only.
+    portal = client.post("/api/tenant/billing/portal", json={}, headers=bob.headers).json()
+    assert portal["url"].endswith(_account(billing, bob).customer_id or "-")
+    assert _account(billing, alice).customer_id != _account(billing, bob).customer_id
+
+
+def test_the_console_shows_a_tenants_billing_state(
+    client: TestClient, billing: Billing, stripe: LocalStripe
+) -> None:
+    alice = _signed_up(client, billing, "alice@example.com")
+    operator = _signed_up(client, billing, "ops@example.com")
+    with billing.db.session() as session:
+        set_platform_admin(session, email=operator.email, grant=True)
+    page = client.get(f"/console/tenants/{alice.tenant_id}", headers=operator.headers)
+    assert page.status_code == 200, page.text
+    card = page.text.split('id="stat-billing"', 1)[1].split("</div>", 1)[0]
+    assert "trialing" in card and "trial until" in card
