@@ -92,6 +92,9 @@ def apply_event(
         id=event_id, type=kind[:96], created=created, customer_id=customer_id, outcome="received"
     )
     session.add(record)
+    if account is None and kind not in HANDLED:
+        record.outcome = "ignored"  # not an event billing acts on (customer.created, ...)
+        return record.outcome
     if account is None:
         record.outcome = "unknown_customer"
         audit.record(
