@@ -219,6 +219,13 @@ def cost_rows(res: dict[str, Any]) -> list[str]:
                 _row(f"tenantize {name} ({tz['rows'][name]:,} rows), rows/s", ours, theirs,
                      "rows/s", ">= 0.8x", _at_least(0.8))
             )  # fmt: skip
+        if "apply_peak_mib" in tz:
+            rows = sum(tz["rows"].values())
+            out.append(
+                _row(f"tenantize --apply peak RSS ({rows:,} rows), vs 150 MiB target",
+                     tz["apply_peak_mib"], 150.0, "MiB", "< 150 MiB",
+                     _holds(tz["apply_peak_mib"] < 150))
+            )  # fmt: skip
     for n, ex in res.get("export", {}).items():
         et, eb = ex["tenantry"], ex["bare"]
         out.append(

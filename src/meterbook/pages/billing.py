@@ -16,12 +16,12 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from meterbook.pages.csrf import check_csrf
-from meterbook.pages.deps import form_fields, see_other
+from meterbook.pages.deps import FormFields, see_other
 from tenantry import tenants
 from tenantry.billing import Billing, BillingUnavailable
 from tenantry.context import TenantContext
 from tenantry.plans import Plan
-from tenantry.web import DbSession, OwnerContext, get_tenancy, in_thread
+from tenantry.web import DbSession, OwnerContext, get_tenancy
 from tenantry.web.deps import SuspendedOwnerContext
 
 router = APIRouter(dependencies=[Depends(check_csrf)], tags=["meterbook pages"])
@@ -108,13 +108,9 @@ def _absolute(request: Request, path: str) -> str:
 
 
 @router.post("/household/billing/checkout")
-async def checkout(request: Request, ctx: OwnerContext) -> Response:
+def checkout(request: Request, ctx: OwnerContext, fields: FormFields) -> Response:
     """Send the owner to Stripe Checkout for the chosen plan."""
-    plan = (await form_fields(request)).get("plan", "")[:32]
-    return await in_thread(_checkout, request, ctx, plan)
-
-
-def _checkout(request: Request, ctx: TenantContext, plan: str) -> Response:
+    plan = fields.get("plan", "")[:32]
     billing = billing_of(request)
     back = _household_path(request, ctx)
     if billing is None:
