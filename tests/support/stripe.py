@@ -260,6 +260,7 @@ class LocalStripe:
                 Route("/v1/customers", self._customers, methods=["POST"]),
                 Route("/v1/subscriptions", self._subscriptions, methods=["POST"]),
                 Route("/v1/subscriptions/{sid}", self._get_subscription, methods=["GET"]),
+                Route("/v1/subscriptions/{sid}", self._update_subscription, methods=["POST"]),
                 Route("/v1/checkout/sessions", self._checkout, methods=["POST"]),
                 Route("/v1/billing_portal/sessions", self._portal, methods=["POST"]),
                 Route("/checkout/{cid}", self._checkout_page, methods=["GET"]),
@@ -328,6 +329,21 @@ class LocalStripe:
         if sub is None:
             return _error(404, "invalid_request_error", "No such subscription")
         return await self._api(request, lambda p: (200, sub))
+
+    async def _update_subscription(self, request: Request) -> Response:
+        sid = request.path_params["sid"]
+        if sid not in self.subscriptions:
+            return _error(404, "invalid_request_error", "No such subscription")
+
+        def make(p: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+            if "cancel_at_period_end" in p:
+                self.subscriptions[sid]["cancel_at_period_end"] = (
+                    p["cancel_at_period_end"] == "true"
+                )
+            self.event("customer.subscription.updated", self.subscriptions[sid])
+            return 200, self.subscriptions[sid]
+
+        return await self._api(request, make)
 
     async def _checkout(self, request: Request) -> Response:
         def make(p: dict[str, Any]) -> tuple[int, dict[str, Any]]:

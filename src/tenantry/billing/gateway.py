@@ -57,6 +57,15 @@ class StripeGateway:
             raise _unavailable(exc) from exc
         return sub.to_dict()
 
+    def cancel_at_period_end(self, *, subscription_id: str) -> None:
+        """Stop renewing: the subscription ends when the paid period does."""
+        try:
+            self.client.v1.subscriptions.update(
+                subscription_id, params={"cancel_at_period_end": True}
+            )
+        except stripe.StripeError as exc:
+            raise _unavailable(exc) from exc
+
     def checkout_url(
         self,
         *,

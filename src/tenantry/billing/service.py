@@ -16,7 +16,14 @@ from tenantry.billing.config import BillingConfig
 from tenantry.billing.errors import BillingUnavailable
 from tenantry.billing.gateway import StripeGateway
 from tenantry.billing.provision import Provisioner, install_pending_rows, owner_email
-from tenantry.billing.state import FREE, PENDING, apply_event, apply_subscription, end_grace
+from tenantry.billing.state import (
+    FREE,
+    LIVE,
+    PENDING,
+    apply_event,
+    apply_subscription,
+    end_grace,
+)
 from tenantry.billing.view import BillingView, billing_view
 from tenantry.db import Database
 from tenantry.errors import TenantNotFound, ValidationFailed
@@ -30,6 +37,7 @@ log = logging.getLogger("tenantry.billing")
 class SweepResult:
     provisioned: int
     suspended: int
+    canceled: int = 0
 
 
 class Billing:
@@ -149,7 +157,43 @@ class Billing:
         provisioned = sum(1 for tenant_id in pending if self.provision(tenant_id))
         with self.db.session() as session:
             suspended = end_grace(session, now=now or datetime.now(UTC))
-        return SweepResult(provisioned, suspended)
+        return SweepResult(provisioned, suspended, self.stop_deleted())
+
+    def stop_deleted(self) -> int:
+        """Deleted tenants stop renewing (cancel at period end); returns how many were told.
+
+        A restored tenant's owner resumes the subscription in the Customer Portal.
+        """
+        with self.db.session() as session:
+            found = session.execute(
+                select(BillingAccount.tenant_id, BillingAccount.subscription_id)
+                .join(Tenant, Tenant.id == BillingAccount.tenant_id)
+                .where(
+                    Tenant.status == TenantStatus.DELETED.value,
+                    BillingAccount.subscription_id.is_not(None),
+                    BillingAccount.status.in_(LIVE),
+                    BillingAccount.cancel_at_period_end.is_(False),
+                )
+            ).all()
+        told = 0
+        for tenant_id, subscription_id in found:
+            try:
+                self.gateway.cancel_at_period_end(subscription_id=str(subscription_id))
+            except BillingUnavailable:
+                continue  # the next sweep tries again
+            with self.db.session() as session:
+                account = self._locked(session, tenant_id)
+                account.cancel_at_period_end = True
+                audit.record(
+                    session,
+                    "billing.renewal_stopped",
+                    tenant_id=tenant_id,
+                    actor_id=None,
+                    target=f"stripe:{subscription_id}",
+                    reason="tenant deleted",
+                )
+            told += 1
+        return told
 
     # Webhooks
 

@@ -27,6 +27,7 @@ ACTIVE = "active"
 PAST_DUE = "past_due"
 SUSPENDED = "suspended"
 CANCELED = "canceled"
+LIVE = (TRIALING, ACTIVE, PAST_DUE, SUSPENDED)  # a subscription Stripe may still charge
 
 # Stripe subscription statuses and what they mean here.
 _PAID = {"trialing": TRIALING, "active": ACTIVE}

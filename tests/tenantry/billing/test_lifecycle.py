@@ -368,3 +368,18 @@ def test_the_console_shows_a_tenants_billing_state(
     assert page.status_code == 200, page.text
     card = page.text.split('id="stat-billing"', 1)[1].split("</div>", 1)[0]
     assert "trialing" in card and "trial until" in card
+
+
+def test_a_deleted_household_stops_renewing(
+    client: TestClient, billing: Billing, stripe: LocalStripe
+) -> None:
+    alice = _signed_up(client, billing, "alice@example.com")
+    sub_id = _subscription_of(stripe, alice)
+    deliver(client, stripe, stripe.trial_converts(sub_id))
+    slug = client.get("/api/tenant", headers=alice.headers).json()["slug"]
+    gone = client.delete(f"/api/tenant?confirm={slug}", headers=alice.headers)
+    assert gone.status_code == 204, gone.text
+    assert billing.sweep().canceled == 1
+    assert stripe.subscriptions[sub_id]["cancel_at_period_end"] is True
+    assert _account(billing, alice).cancel_at_period_end is True
+    assert billing.sweep().canceled == 0  # told once
