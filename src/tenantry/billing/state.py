@@ -90,7 +90,11 @@ def apply_event(
     customer_id = _customer_of(obj)
     account = account_for(session, customer_id)
     record = BillingEvent(
-        id=event_id, type=kind[:96], created=created, customer_id=customer_id, outcome="received"
+        id=event_id[:255],
+        type=kind[:96],
+        created=created,
+        customer_id=customer_id[:64] if customer_id else None,
+        outcome="received",
     )
     session.add(record)
     if account is None and kind not in HANDLED:
