@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import orjson
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
@@ -14,7 +16,7 @@ from tenantry.models import AuditEvent, BillingAccount, BillingEvent, Tenant
 from tenantry.plans import load_entitlements
 from tenantry.platform_admins import set_platform_admin
 from tests.conftest import Member, register
-from tests.support.stripe import PRICES, LocalStripe
+from tests.support.stripe import PRICES, LocalStripe, sign
 from tests.tenantry.billing.conftest import deliver
 
 
@@ -383,3 +385,26 @@ def test_a_deleted_household_stops_renewing(
     assert stripe.subscriptions[sub_id]["cancel_at_period_end"] is True
     assert _account(billing, alice).cancel_at_period_end is True
     assert billing.sweep().canceled == 0  # told once
+
+
+def test_the_same_event_delivered_at_once_applies_once(
+    client: TestClient, billing: Billing, stripe: LocalStripe
+) -> None:
+    alice = _signed_up(client, billing, "alice@example.com")
+    sub_id = _subscription_of(stripe, alice)
+    event = stripe.payment_fails(sub_id)[1]  # customer.subscription.updated, past_due
+    body = orjson.dumps(event)
+    header = sign(body)
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        outcomes = list(pool.map(lambda _: billing.handle_webhook(body, header), range(6)))
+    assert sorted(outcomes) == ["applied"] + ["duplicate"] * 5
+    with billing.db.session() as session:
+        failures = session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(
+                AuditEvent.tenant_id == uuid.UUID(alice.tenant_id),
+                AuditEvent.action == "billing.payment_failed",
+            )
+        )
+    assert failures == 1
