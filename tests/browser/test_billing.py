@@ -69,13 +69,13 @@ def test_trial_checkout_failed_payment_and_the_portal(
     assert owner.inner_text("#billing-plan") == "Household"
     assert "14 days left" in owner.inner_text("#trial-left")
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", owner.inner_text("#next-invoice"))
-    assert owner.locator("#checkout button[data-plan=pro]").inner_text() == "Upgrade to Pro"
+    assert owner.locator("#billing button[data-plan=pro]").inner_text() == "Upgrade to Pro"
     assert owner.locator("#portal button").count() == 1
     assert owner.locator("#change-plan").count() == 0  # plans are bought, not picked
     owner.screenshot(path=str(screenshots / "billing-trial.png"), full_page=True)
 
     # Checkout on Stripe's page; back on the household page the plan is Pro.
-    owner.click("#checkout button[data-plan=pro]")
+    owner.click("#billing button[data-plan=pro]")
     owner.wait_for_url(re.compile(r"/checkout/cs_"))
     owner.click("button[type=submit]")
     owner.wait_for_url(re.compile(r"/household\?msg=checkout"))
