@@ -35,4 +35,4 @@ bench: $(BIN)/.installed
 
 # The docs site (MkDocs Material + mkdocstrings) into site/; any warning fails the build.
 docs: $(BIN)/.docs-installed
-	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict

@@ -49,6 +49,9 @@ def test_the_list_shows_members_rows_and_pages_by_keyset(
     (row,) = found.json()["items"]
     assert row["members"] == 2 and row["rows"]["readings"] == 1 and row["total_rows"] >= 1
     assert row["bytes"] is None or row["bytes"] > 0
+    middle = row["slug"][2:6]  # part of the name, not its beginning
+    by_part = client.get("/api/admin/tenants", params={"q": middle}, headers=operator.headers)
+    assert alice.tenant_id in [t["id"] for t in by_part.json()["items"]]
     by_email = client.get(
         "/api/admin/tenants", params={"q": "carol@example.com"}, headers=operator.headers
     )
