@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from tenantry import audit, invites, tenants
 from tenantry.errors import AuthenticationFailed, ValidationFailed
 from tenantry.models import Membership, TenantKind, User, normalize_email
+from tenantry.models.user import checked_email
 from tenantry.security.links import read_link
 from tenantry.security.passwords import Passwords
 
@@ -80,10 +81,7 @@ def register(
         ValidationFailed: a weak password or an invalid email.
         InvalidInvite: the code cannot be used (nothing is created).
     """
-    canonical = normalize_email(email)
-    local, at, domain = canonical.rpartition("@")
-    if not (at and local and domain):
-        raise ValidationFailed("enter a valid email address", details={"field": "email"})
+    canonical = checked_email(email)
     check_password(password)
     if invite_code:
         invites.check_usable(session, invite_code, email=canonical)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from tenantry import audit, tenants
 from tenantry.errors import Conflict, InvalidInvite, NotFound, PermissionDenied, ValidationFailed
 from tenantry.models import Invite, Membership, Tenant, TenantStatus, User, normalize_email
+from tenantry.models.user import checked_email
 from tenantry.roles import Role
 
 DEFAULT_TTL = timedelta(days=7)
@@ -67,7 +68,7 @@ def create_invite(
         tenant_id=tenant_id,
         code_hash=_digest(code),
         role=role.value,
-        email=normalize_email(email) if email else None,
+        email=checked_email(email) if email else None,
         created_by=actor_id,
         expires_at=datetime.now(UTC) + ttl,
         max_uses=max_uses,

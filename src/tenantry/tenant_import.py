@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-from sqlalchemy import insert, select
+from sqlalchemy import insert, inspect, select
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Mapper, Session
 
@@ -117,6 +117,8 @@ def _check_schema(session: Session, doc: dict[str, Any], mappers: dict[str, Mapp
         for row in rows:
             seen.update(row)
         unknown += [f"{name}.{f}" for f in sorted(seen - known)]
+    if not unknown:
+        _check_tables_exist(session, [mappers[name] for name in doc["tables"]])
     if unknown:
         theirs = ", ".join(schema.get("revisions") or []) or "unknown"
         ours = ", ".join(schema_revisions(session)) or "unknown"
@@ -126,6 +128,25 @@ def _check_schema(session: Session, doc: dict[str, Any], mappers: dict[str, Mapp
             "Upgrade tenantry and its apps here and run `tenantry migrate`, then import again "
             "(or the app owning these tables is not installed)",
             details={"unknown": unknown},
+        )
+
+
+def _check_tables_exist(session: Session, mappers: list[Mapper[Any]]) -> None:
+    """Refuse a document whose tables are mapped here but were never created (an app's
+    migrations not applied): before writing, so the refusal names them all."""
+    inspector = inspect(session.connection())
+    missing = sorted(
+        str(table.name)
+        for table in {table_of(m) for m in mappers}
+        if not inspector.has_table(str(table.name), schema=table.schema)
+    )
+    if missing:
+        raise ImportRefused(
+            f"the document names tables this database does not have: {', '.join(missing)}. "
+            "Create them with the migrations of the app that owns them (the server's: "
+            "`tenantry serve --migrate-only`; your app's: `tenantry migrate --app DIR`), "
+            "then import again",
+            details={"missing": missing},
         )
 
 

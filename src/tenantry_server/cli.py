@@ -28,7 +28,7 @@ tenants_cli.MODEL_LOADERS.append(_load_plugins)
 def serve(
     demo: bool = typer.Option(False, "--demo", help="Load demo households on an empty database."),
     host: str | None = typer.Option(None, help="Interface to listen on (default 127.0.0.1)."),
-    port: int | None = typer.Option(None, help="Port (default 8000)."),
+    port: int | None = typer.Option(None, min=1, max=65535, help="Port (default 8000)."),
     migrate_only: bool = typer.Option(
         False, "--migrate-only", help="Apply every migration (and grants), then exit."
     ),
@@ -69,11 +69,19 @@ def serve(
     except CatalogueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
+    from tenantry.cli.database import check_url, fail, reaching
+
+    for url in (settings.database_url, settings.migration_database_url):
+        if url:
+            check_url(url, "serve")
     try:
-        migrate(settings, plugins)
+        with reaching("serve"):
+            migrate(settings, plugins)
     except TenantryError as exc:  # e.g. a table that cannot be adopted: say which, no traceback
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(1) from None
+    except OSError as exc:  # e.g. SQLite's directory cannot be created
+        fail("serve", f"cannot create the database's directory: {exc}")
     if migrate_only:
         typer.echo("schema is up to date")
         return
@@ -179,6 +187,9 @@ def worker() -> None:
     if not settings.redis_url:
         typer.echo("error: set REDIS_URL: without Redis, jobs run in the server process", err=True)
         raise typer.Exit(2)
+    from tenantry.cli.database import check_url
+
+    check_url(settings.database_url, "worker")
     server = create_app(settings, default_plugins())
     typer.echo(f"worker: consuming jobs from {settings.redis_url}")
     try:

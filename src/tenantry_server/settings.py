@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     deletion_grace_days: int = Field(default=30, ge=0, le=3650)
     purge_every_seconds: int = Field(default=3600, ge=60)
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: int = Field(8000, ge=1, le=65535)
     # Operations (docs/operations.md): the /metrics token, tenant labels, activity counts.
     metrics_token: str | None = None
     metrics_tenant_limit: int = 50

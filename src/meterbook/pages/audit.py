@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -17,6 +18,7 @@ from meterbook.pages.csrf import check_csrf
 from meterbook.pages.deps import NavDep
 from meterbook.pages.render import render, user_zone
 from tenantry import audit, tenants
+from tenantry.errors import ValidationFailed
 from tenantry.web import AdminContext, DbSession, get_tenancy
 from tenantry.web.streaming import tenant_download
 
@@ -50,13 +52,22 @@ def _day(text: str) -> date | None:
         return None
 
 
+def _bad_dates(q: AuditQuery) -> str | None:
+    """What is wrong with the dates asked for; a filter is never silently dropped."""
+    for label, text in (("From", q.start), ("To", q.end)):
+        if text and _day(text) is None:
+            return f"{label}: {text!r} is not a date (YYYY-MM-DD)"
+    return None
+
+
 def _query(
     action: str = Query(default="", max_length=64),
     member: str = Query(default="", max_length=10),
     start: str = Query(default="", max_length=10),
     end: str = Query(default="", max_length=10),
 ) -> AuditQuery:
-    """Empty fields (the form's "all" and "anyone") mean no filter; nonsense is ignored."""
+    """Empty fields (the form's "all" and "anyone") mean no filter; a bad date is refused
+    (:func:`_bad_dates`)."""
     who = int(member) if member.isdigit() and 0 < int(member) < 2**31 else None
     return AuditQuery(action if action in ACTIONS else "", who, start, end)
 
@@ -82,13 +93,20 @@ def audit_page(
     q: AuditQuery = Depends(_query),
     before: int | None = Query(default=None, ge=1),
 ) -> Response:
-    found = audit.events(session, ctx.tenant_id, _filter(request, q), before_id=before, limit=PAGE)
+    error = _bad_dates(q)
+    found = (
+        []
+        if error
+        else audit.events(session, ctx.tenant_id, _filter(request, q), before_id=before, limit=PAGE)
+    )
     members = tenants.members(session, ctx.tenant_id)
     names = {u.id: u.display_name or u.email for _, u in members}
     return render(
         request,
         "audit.html",
         nav=nav,
+        status=422 if error else 200,
+        error=error,
         events=found,
         names=names,
         members=[(u.id, u.display_name or u.email) for _, u in members],
@@ -107,6 +125,9 @@ def audit_csv(
     session: DbSession,
     q: AuditQuery = Depends(_query),
 ) -> StreamingResponse:
+    error = _bad_dates(q)
+    if error:
+        raise ValidationFailed(error, details={"field": "start" if "From" in error else "end"})
     where = _filter(request, q)
 
     def produce(read: Session) -> Iterator[bytes]:
@@ -120,7 +141,7 @@ def audit_csv(
                     e.action,
                     e.actor_id or "",
                     e.target or "",
-                    _safe(str(e.details)),
+                    _safe(json.dumps(e.details, ensure_ascii=False, sort_keys=True, default=str)),
                 ]
             )
             if n % 500 == 0:

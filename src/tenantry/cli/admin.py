@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -19,11 +19,6 @@ DB = typer.Option(..., "--db", envvar="DATABASE_URL", help="Database URL.")
 
 def register(app: typer.Typer) -> None:
     app.add_typer(admin, name="admin")
-
-
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"tenantry admin: {message}", err=True)
-    raise typer.Exit(2)
 
 
 @admin.command("create-platform-admin")
@@ -82,25 +77,24 @@ def _set(database_url: str, email: str, *, grant: bool) -> None:
 
 
 @contextmanager
-def session_of(url: str) -> Iterator[Session]:
-    """A committed session; bad URLs, missing schemas and refused input exit 2, readably."""
-    from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+def session_of(url: str, command: str = "admin") -> Iterator[Session]:
+    """A committed session; bad URLs, missing schemas and refused input exit 2, readably.
 
-    from tenantry.db import Database
+    ``command`` names the command in its error lines (``tenantry <command>: ...``).
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from tenantry.cli.database import database_of, fail, first_line
     from tenantry.errors import TenantryError
 
-    try:
-        db = Database(url)
-    except (ArgumentError, NoSuchModuleError, ValueError) as exc:
-        _fail(f"bad database URL: {exc}")
+    db = database_of(url, command)
     try:
         with db.session() as session:
             yield session
     except TenantryError as exc:
         hint = "; use `tenantry admin grant`" if exc.code == "conflict" else ""
-        _fail(exc.message + hint)
+        fail(command, exc.message + hint)
     except SQLAlchemyError as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        _fail(f"database error (is it migrated? `tenantry migrate`): {first}")
+        fail(command, f"database error (is it migrated? `tenantry migrate`): {first_line(exc)}")
     finally:
         db.dispose()

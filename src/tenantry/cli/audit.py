@@ -29,7 +29,7 @@ def prune(
     from tenantry import audit
     from tenantry.cli.admin import session_of
 
-    with session_of(database_url) as session:
+    with session_of(database_url, "audit prune") as session:
         n = audit.prune(
             session, older_than=timedelta(days=days), now=datetime.now(UTC), apply=apply
         )

@@ -87,23 +87,22 @@ def _print_human(report: Report, *, to_stderr: bool) -> None:
 def _engine(url: str) -> Engine:
     from sqlalchemy import create_engine
     from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
     from sqlalchemy.pool import NullPool
 
-    try:
-        parsed = make_url(url)
-        backend = parsed.get_backend_name()
-        connect_args: dict[str, Any] = {}
-        if backend == "sqlite":
-            path = parsed.database or ""
-            # SQLite would silently create a missing file and find it healthy.
-            if path in ("", ":memory:") or not Path(path).is_file():
-                _fail(f"no SQLite database at {path or '(memory)'!r}")
-        elif backend == "postgresql":
-            connect_args["connect_timeout"] = 10
-        return create_engine(parsed, poolclass=NullPool, connect_args=connect_args)
-    except (ArgumentError, NoSuchModuleError, ValueError) as exc:
-        _fail(f"bad database URL: {_first_line(exc)}")
+    from tenantry.cli.database import check_url
+
+    check_url(url, "doctor")
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    connect_args: dict[str, Any] = {}
+    if backend == "sqlite":
+        path = parsed.database or ""
+        # SQLite would silently create a missing file and find it healthy.
+        if path in ("", ":memory:") or not Path(path).is_file():
+            _fail(f"no SQLite database at {path or '(memory)'!r}")
+    elif backend == "postgresql":
+        connect_args["connect_timeout"] = 10
+    return create_engine(parsed, poolclass=NullPool, connect_args=connect_args)
 
 
 def _load_models() -> None:

@@ -29,17 +29,23 @@ def migrate(
     """Bring the core schema (and, with --app, your app's) to the newest revision."""
     from alembic.util import CommandError
 
-    from tenantry.db import make_engine
+    from tenantry.cli.database import engine_of, fail, reaching
     from tenantry.migrations.runner import migrate_database
 
-    engine = make_engine(database_url)
+    if app_dir is not None and not (app_dir / "env.py").is_file():
+        fail("migrate", f"{app_dir} has no env.py: run `tenantry migrations init {app_dir}` first")
+    engine = engine_of(database_url, "migrate")
     try:
-        migrate_database(engine, app_role=app_role, app_dir=app_dir)
+        with reaching("migrate"):
+            applied = migrate_database(engine, app_role=app_role, app_dir=app_dir)
     except (CommandError, FileNotFoundError) as exc:
-        engine.dispose()
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
+    finally:
+        engine.dispose()
     if app_role and engine.dialect.name == "postgresql":
         typer.echo(f"granted {app_role} its privileges")
-    engine.dispose()
-    typer.echo("schema is up to date")
+    if applied:
+        typer.echo(f"applied {len(applied)} revision(s): {', '.join(applied)}")
+    else:
+        typer.echo("schema is up to date")

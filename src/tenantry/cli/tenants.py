@@ -30,14 +30,15 @@ def _fail(message: str) -> NoReturn:
 
 
 def _database(url: str) -> Database:
-    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+    from tenantry.cli.database import database_of
 
-    from tenantry.db import Database
+    return database_of(url, "tenants")
 
-    try:
-        return Database(url)
-    except (ArgumentError, NoSuchModuleError, ValueError) as exc:
-        _fail(f"bad database URL: {str(exc).splitlines()[0]}")
+
+def _unreachable(exc: Exception) -> NoReturn:
+    from tenantry.cli.database import fail, first_line
+
+    fail("tenants", f"database error: {first_line(exc)}")
 
 
 def _load_models(modules: Sequence[str]) -> None:
@@ -74,7 +75,7 @@ def list_(database_url: str = DB_OPTION) -> None:
                 .order_by(Tenant.slug)
             ).all()
     except SQLAlchemyError as exc:
-        _fail(f"database error: {str(exc).splitlines()[0]}")
+        _unreachable(exc)
     finally:
         db.dispose()
     for slug, tenant_id, status, members in rows:
@@ -114,7 +115,7 @@ def purge(
         for item in purged:
             typer.echo(f"  {item.tenant_id}")
     except SQLAlchemyError as exc:
-        _fail(f"database error: {str(exc).splitlines()[0]}")
+        _unreachable(exc)
     finally:
         db.dispose()
 
@@ -131,6 +132,7 @@ def export(
 
     from sqlalchemy import select
 
+    from tenantry.cli.database import reaching
     from tenantry.context import TenantContext, tenant_scope
     from tenantry.export import stream_export
     from tenantry.ids import TenantId
@@ -140,12 +142,12 @@ def export(
     _load_models(models)
     db = _database(database_url)
     try:
-        with db.sessions() as session:
+        with reaching("tenants"), db.sessions() as session:
             tenant_id = session.scalar(select(Tenant.id).where(Tenant.slug == slug))
         if tenant_id is None:
             _fail(f"no tenant with the slug {slug!r}")
         ctx = TenantContext(TenantId(tenant_id), None, Role.OWNER)
-        with tenant_scope(ctx), db.read_sessions() as session:
+        with reaching("tenants"), tenant_scope(ctx), db.read_sessions() as session:
             if output is None:
                 for chunk in stream_export(session, tenant_id):
                     sys.stdout.buffer.write(chunk)
@@ -204,7 +206,7 @@ def import_(
     except TenantryError as exc:
         _fail(exc.message)
     except SQLAlchemyError as exc:
-        _fail(f"database error: {str(exc).splitlines()[0]}")
+        _unreachable(exc)
     finally:
         db.dispose()
     print_verification(console, result.verification)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
 CORE_VERSIONS = Path(__file__).parent / "versions"
@@ -39,22 +41,49 @@ def migrate_database(
     *,
     app_role: str | None = None,
     app_dir: Path | None = None,
-) -> None:
+) -> list[str]:
     """Upgrade as the owner and, on PostgreSQL, grant ``app_role`` its row privileges.
 
     ``app_dir`` is an app's migrations directory (``tenantry migrations init``):
     its ``env.py`` runs the core's revisions and the app's. The grants include
     the owner's default privileges, so tables that later migrations create are
     covered too.
+
+    Returns:
+        The revisions this call applied, oldest first (empty: already up to date).
     """
+    before = current_heads(engine)
     if app_dir is not None:
-        from tenantry.migrations.project import upgrade_project
+        from tenantry.migrations.project import project_config, upgrade_project
 
         upgrade_project(engine, app_dir, extra_version_dirs)
+        cfg = project_config(engine, app_dir, extra_version_dirs)
     else:
         upgrade(engine, extra_version_dirs)
+        cfg = alembic_config(engine, extra_version_dirs)
+    applied = revisions_between(cfg, before, current_heads(engine))
     if app_role and engine.dialect.name == "postgresql":
         from tenantry.rls.grants import grant_app_role
 
         with engine.begin() as conn:
             grant_app_role(conn, app_role)
+    return applied
+
+
+def current_heads(engine: Engine) -> set[str]:
+    """The revisions the database is at (empty: never migrated)."""
+    with engine.connect() as conn:
+        return set(MigrationContext.configure(conn).get_current_heads())
+
+
+def revisions_between(cfg: Config, before: set[str], after: set[str]) -> list[str]:
+    """The revisions reached from ``after`` but not from ``before``, oldest first."""
+    script = ScriptDirectory.from_config(cfg)
+
+    def lineage(heads: set[str]) -> set[str]:
+        if not heads:
+            return set()
+        return {r.revision for r in script.iterate_revisions(tuple(heads), "base")}
+
+    new = lineage(after) - lineage(before)
+    return [r.revision for r in reversed(list(script.walk_revisions())) if r.revision in new]

@@ -19,6 +19,21 @@ def normalize_email(email: str) -> str:
     return email.strip().casefold()
 
 
+def checked_email(email: str) -> str:
+    """:func:`normalize_email`, refusing what cannot be an address (sign-up, invites).
+
+    Raises:
+        ValidationFailed: no local part, ``@`` or domain.
+    """
+    from tenantry.errors import ValidationFailed
+
+    canonical = normalize_email(email)
+    local, at, domain = canonical.rpartition("@")
+    if not (at and local and domain):
+        raise ValidationFailed("enter a valid email address", details={"field": "email"})
+    return canonical
+
+
 class User(Base):
     __tablename__ = "tenantry_users"
 

@@ -95,3 +95,9 @@ def test_prune_counts_then_deletes_what_is_older_than_the_retention(
             assert sorted(left) == ["test.2", "test.3", "test.4"]
     finally:
         db.dispose()
+
+
+def test_prune_errors_name_the_audit_command(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    code, out = run("audit", "prune", "--db", f"sqlite:///{tmp_path}/empty.sqlite3")
+    assert code == 2
+    assert out.startswith("tenantry audit prune: database error") and "admin" not in out

@@ -14,7 +14,7 @@ from tenantry.errors import InvalidInvite
 from tenantry.models import Invite, User
 from tenantry_server.settings import Settings
 from tests.conftest import PASSWORD, Member, register
-from tests.support.mail import mailed
+from tests.support.mail import mailed, outbox
 
 
 def _code(client: TestClient, admin: Member, **body: object) -> str:
@@ -151,3 +151,18 @@ def test_join_is_rate_limited(client: TestClient, bob: Member) -> None:
     ]
     assert codes[-1].status_code == 429
     assert codes[-1].json()["error"]["code"] == "rate_limited"
+
+
+def test_an_invite_to_what_is_not_an_address_is_refused(client: TestClient, alice: Member) -> None:
+    before = len(outbox(client.app))  # type: ignore[arg-type]
+    for bad in ("not-an-email", "alice@", "@example.com"):
+        response = client.post("/api/tenant/invites", json={"email": bad}, headers=alice.headers)
+        assert response.status_code == 422, response.text
+        error = response.json()["error"]
+        assert (error["code"], error["message"]) == (
+            "validation_error",
+            "enter a valid email address",
+        ), error
+    listed = client.get("/api/tenant/invites", headers=alice.headers).json()
+    assert [i for i in listed if i["email"]] == []
+    assert len(outbox(client.app)) == before  # type: ignore[arg-type]

@@ -1,0 +1,65 @@
+"""A command's database: a bad URL or an unreachable server ends it in one line, exit 2."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import typer
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from tenantry.db import Database
+
+EXIT_BAD_INPUT = 2
+
+
+def fail(command: str, message: str, *, code: int = EXIT_BAD_INPUT) -> NoReturn:
+    """Print ``tenantry <command>: <message>`` on stderr and exit (2: bad input)."""
+    typer.echo(f"tenantry {command}: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def check_url(url: str, command: str) -> None:
+    """Parse ``url`` and load its dialect; every command opening a database starts here."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        make_url(url).get_dialect()
+    except (ArgumentError, NoSuchModuleError, ValueError) as exc:
+        fail(command, f"bad database URL: {first_line(exc)}")
+
+
+def engine_of(url: str, command: str, **kwargs: Any) -> Engine:
+    """:func:`tenantry.db.make_engine` for a command line."""
+    from tenantry.db import make_engine
+
+    check_url(url, command)
+    return make_engine(url, **kwargs)
+
+
+def database_of(url: str, command: str) -> Database:
+    """A :class:`tenantry.db.Database` for a command line."""
+    from tenantry.db import Database
+
+    check_url(url, command)
+    return Database(url)
+
+
+@contextmanager
+def reaching(command: str) -> Iterator[None]:
+    """Turn a database that cannot be reached or read (missing directory, server down,
+    no such table) into one line, exit 2."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        fail(command, f"database error: {first_line(exc)}")

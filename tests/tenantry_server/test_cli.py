@@ -1,0 +1,65 @@
+"""``tenantry serve``/``worker`` on bad input: one line naming the fault, exit 2, no traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tenantry_server.cli import app
+
+
+def serve(tmp_path: Path, *args: str, **env: str) -> tuple[int, str]:
+    env.setdefault("TENANTRY_DATA_DIR", str(tmp_path / "var"))
+    result = CliRunner().invoke(app, ["serve", *args], env=env)
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
+        result.exception
+    )
+    return result.exit_code, result.output
+
+
+@pytest.mark.parametrize("port", ["99999", "0", "-1"])
+def test_a_port_out_of_range_is_refused(tmp_path: Path, port: str) -> None:
+    code, out = serve(tmp_path, "--port", port, DATABASE_URL=f"sqlite:///{tmp_path / 'x.db'}")
+    assert code == 2, out
+    assert "--port" in out and not (tmp_path / "x.db").exists()
+
+
+def test_a_port_out_of_range_in_the_settings_is_refused(tmp_path: Path) -> None:
+    code, out = serve(tmp_path, TENANTRY_PORT="99999")
+    assert code == 2, out
+    assert out.startswith("error: invalid settings: ") and "65535" in out
+
+
+@pytest.mark.parametrize("url", ["garbage", "nosuchdialect://x/y"])
+@pytest.mark.parametrize("variable", ["DATABASE_URL", "MIGRATION_DATABASE_URL"])
+def test_a_bad_database_url(tmp_path: Path, url: str, variable: str) -> None:
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}", variable: url}
+    code, out = serve(tmp_path, "--migrate-only", **env)
+    assert code == 2, out
+    assert out.startswith("tenantry serve: bad database URL: "), out
+    assert len(out.strip().splitlines()) == 1
+
+
+def test_a_database_whose_directory_cannot_be_made(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    code, out = serve(
+        tmp_path, "--migrate-only", DATABASE_URL=f"sqlite:///{tmp_path / 'file' / 'x.db'}"
+    )
+    assert code == 2, out
+    assert out.startswith("tenantry serve: cannot create the database's directory"), out
+
+
+def test_worker_with_a_bad_database_url(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app,
+        ["worker"],
+        env={
+            "DATABASE_URL": "garbage",
+            "REDIS_URL": "redis://127.0.0.1:1/0",
+            "TENANTRY_DATA_DIR": str(tmp_path),
+        },
+    )
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("tenantry worker: bad database URL: ")
