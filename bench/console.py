@@ -103,6 +103,7 @@ def main() -> None:
         "search: slug prefix 'home-4242'": page(q="home-4242"),
         "search: member email": page(q="user77777@bench.test"),
         "search: name start ('Home 9999')": page(q="Home 9999"),
+        "search: part of a name ('9999', a scan of the slugs)": page(q="9999"),
         "search: broad prefix ('home-1')": page(q="home-1"),
         "contrast: bare OFFSET query at 90 % (no figures)": offset_page,
     }
