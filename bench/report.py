@@ -196,6 +196,13 @@ def cost_rows(res: dict[str, Any]) -> list[str]:
             _row("ORM scoping hook vs hand-written filter, µs/statement", sc["on_us"],
                  sc["off_us"], "µs", "overhead <= 5%", _at_most(1.05))
         )  # fmt: skip
+    mt = res.get("metering")
+    if mt:
+        out.append(
+            _row("GET readings in process, usage metering on vs off, ms/request",
+                 mt["metering_on_ms"], mt["metering_off_ms"], "ms", "overhead <= 3%",
+                 _at_most(1.03))
+        )  # fmt: skip
     for backend, cached in res.get("cache", {}).items():
         if isinstance(cached, dict):
             out.append(

@@ -250,6 +250,12 @@ def main() -> None:
 
         res["scoping"] = measure(big.path, big.tenant_ids[0])
 
+    # Usage metering on vs off, the same page in process (bench/metering_cost.py).
+    with step("metering", res):
+        from bench.metering_cost import measure as measure_metering
+
+        res["metering"] = measure_metering()
+
     # The dashboard through the tenant cache vs computed (bench/cache_cost.py).
     with step("cache", res):
         from bench.cache_cost import measure as measure_cache
