@@ -49,7 +49,11 @@ class AsyncSessions:
             parsed.set(drivername=_ASYNC_DRIVERS[backend]), **engine_kwargs
         )
         if backend == "sqlite":
-            configure_sqlite(self.engine.sync_engine, {**SQLITE_PRAGMAS, **(sqlite_pragmas or {})})
+            configure_sqlite(
+                self.engine.sync_engine,
+                {**SQLITE_PRAGMAS, **(sqlite_pragmas or {})},
+                writer_turns=False,
+            )
         postgresql = backend == "postgresql"
         write_class = _session_class(read_only=False, postgresql=postgresql)
         read_class = _session_class(read_only=True, postgresql=postgresql)
