@@ -6,6 +6,7 @@ from tenantry.models.base import Base, TenantScoped, is_tenant_scoped, tenant_fo
 from tenantry.models.invite import Invite
 from tenantry.models.membership import Membership
 from tenantry.models.password_reset import PasswordReset
+from tenantry.models.placement import PlacementKind, PlacementState, TenantPlacement
 from tenantry.models.plan import PlanOverride, UsageCounter
 from tenantry.models.refresh_token import RefreshToken
 from tenantry.models.tenant import Tenant, TenantKind, TenantStatus
@@ -17,11 +18,14 @@ __all__ = [
     "Invite",
     "Membership",
     "PasswordReset",
+    "PlacementKind",
+    "PlacementState",
     "PlanOverride",
     "RefreshToken",
     "Tenant",
     "TenantActivity",
     "TenantKind",
+    "TenantPlacement",
     "TenantScoped",
     "TenantStatus",
     "UsageCounter",

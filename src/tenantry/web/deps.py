@@ -28,6 +28,7 @@ from tenantry.web.offload import finish_in_thread, in_thread
 from tenantry.web.resolution import TenantClaim, claim_from_request, resolve_membership
 
 if TYPE_CHECKING:
+    from tenantry.placement import Location, Placements
     from tenantry.web.tenancy import Tenancy
 
 T = TypeVar("T")
@@ -98,10 +99,14 @@ async def _async_session(request: Request) -> AsyncIterator[AsyncSession]:
     Same rules: read-only for safe methods, committed in teardown for the
     tenant the session served (or the request's, when it is already known).
     """
-    aio = get_tenancy(request).db.aio
+    tenancy = get_tenancy(request)
+    aio = tenancy.db.aio
     factory = aio.read_sessions if request.method in SAFE_METHODS else aio.sessions
-    session = factory()
     ctx = maybe_current_tenant()
+    if tenancy.placements is not None and ctx is not None:
+        # Async sessions are not routed: a dedicated tenant's rows are not in these tables.
+        await in_thread(_refuse_dedicated, tenancy.placements, ctx)
+    session = factory()
     if ctx is not None:
         bind_tenant(session.sync_session, ctx)
     try:
@@ -118,6 +123,17 @@ async def _async_session(request: Request) -> AsyncIterator[AsyncSession]:
                 await session.commit()
         finally:
             await session.close()  # rolls back whatever a failed commit left
+
+
+def _refuse_dedicated(placements: Placements, ctx: TenantContext) -> None:
+    from tenantry.placement import PlacementMismatch
+
+    with placements.control.read_sessions() as session:
+        location, _state = placements.lookup(session, ctx.tenant_id)
+    if not location.is_shared:
+        raise PlacementMismatch(
+            "AsyncDbSession serves shared tenants only; use DbSession for dedicated ones"
+        )
 
 
 AsyncDbSession = Annotated[AsyncSession, Depends(_async_session, scope="function")]
@@ -166,7 +182,13 @@ async def _tenant_context(
         await in_thread(check_session, session, claims.user_id, claims.session_version)
         raise NoTenantSelected("you belong to no tenant: create one or join one with a code")
     ctx = await in_thread(
-        _resolve, session, claim, claims.user_id, claims.session_version, tenancy.admit
+        _resolve,
+        session,
+        claim,
+        claims.user_id,
+        claims.session_version,
+        tenancy.admit,
+        tenancy.placements,
     )
     tenancy.meter.add(ctx.tenant_id, REQUESTS)
     note_actor(request, tenant_id=ctx.tenant_id, user_id=claims.user_id)
@@ -185,6 +207,7 @@ def _resolve(
     user_id: int,
     session_version: int,
     admit: Callable[[TenantContext], None],
+    placements: Placements | None = None,
 ) -> TenantContext:
     """Check the membership in a short read-only transaction and bind the session to it.
 
@@ -192,11 +215,34 @@ def _resolve(
     the request waits for its tenant's slot or a thread. The same query checks
     the user, their session version and the membership; ``admit`` then counts
     the request against its tenant's and user's rate limits (429 past either).
+    With placements configured, the same transaction reads the tenant's
+    placement and the session's tenant tables are bound to its database.
     """
-    ctx = _short_read(session, resolve_membership, claim, user_id, session_version=session_version)
+    if placements is None:
+        ctx = _short_read(
+            session, resolve_membership, claim, user_id, session_version=session_version
+        )
+        admit(ctx)
+        bind_tenant(session, ctx)
+        return ctx
+    ctx, location = _short_read(
+        session, _membership_and_placement, claim, user_id, session_version, placements
+    )
     admit(ctx)
     bind_tenant(session, ctx)
+    placements.bind(session, location, ctx.tenant_id)
     return ctx
+
+
+def _membership_and_placement(
+    session: Session,
+    claim: TenantClaim,
+    user_id: int,
+    session_version: int,
+    placements: Placements,
+) -> tuple[TenantContext, Location]:
+    ctx = resolve_membership(session, claim, user_id, session_version=session_version)
+    return ctx, placements.lookup(session, ctx.tenant_id)[0]
 
 
 def _short_read(session: Session, check: Callable[..., T], *args: Any, **kwargs: Any) -> T:

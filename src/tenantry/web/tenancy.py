@@ -18,6 +18,7 @@ from tenantry.db import Database
 from tenantry.jobs import Jobs
 from tenantry.mail import Postman
 from tenantry.mail.notices import Mailroom
+from tenantry.placement import Placements
 from tenantry.plans import (
     DEFAULT_CATALOGUE,
     REQUESTS_PER_MINUTE,
@@ -75,8 +76,13 @@ class Tenancy:
         *,
         catalogue: Catalogue | None = None,
         postman: Postman | None = None,
+        placements: Placements | None = None,
     ) -> None:
         self.db = db
+        # Where each tenant's rows live (tenantry.placement); None: all in db's tables.
+        self.placements = placements
+        if placements is not None:
+            placements.install(db)
         self.config = config
         self.passwords = passwords or Passwords()
         # Without a postman, mails go to ./var/outbox as .eml files.

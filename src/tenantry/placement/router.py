@@ -1,0 +1,328 @@
+"""``Placements``: binds a tenant's session to the database that holds its rows.
+
+One ``Session`` serves a request. Control tables (users, memberships, tenants,
+invites, audit, plans) always live in the control database, the session's own
+bind. Once the request's tenant is known, :meth:`Placements.route` binds the
+``TenantScoped`` classes to the tenant's database with ``Session.bind_mapper``,
+so every scoped query and flush goes there, through the same session and so
+through every hook installed on it: scoping, RLS context, read-only guard,
+quotas, row audit. A session routed to one database refuses any other, and a
+connection to a dedicated database refuses a session of any other tenant.
+
+Writes are guarded for moves: before a session's first write of tenant rows in
+a transaction, it takes the tenant's write barrier in the tenant's database
+(SQLite: the ``BEGIN IMMEDIATE`` lock it already holds; PostgreSQL: a shared
+advisory lock) and then reads the placement: a tenant being moved is read-only.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, bindparam, event, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, UOWTransaction
+
+from tenantry.context import TenantContext, tenant_scope
+from tenantry.db import Database, make_engine
+from tenantry.ids import TenantId
+from tenantry.models import Tenant
+from tenantry.models.base import TenantScoped, is_tenant_scoped
+from tenantry.models.placement import PlacementKind, PlacementState, TenantPlacement
+from tenantry.placement import provision
+from tenantry.placement.config import PlacementConfig, Server
+from tenantry.placement.engines import CachedEngine, EngineCache
+from tenantry.placement.location import (
+    SHARED,
+    Location,
+    PlacementMismatch,
+    TenantReadOnly,
+)
+from tenantry.placement.policy import choose
+from tenantry.read_only import READ_ONLY
+from tenantry.roles import Role
+from tenantry.scoping import bind_tenant, session_tenant
+
+log = logging.getLogger("tenantry.placement")
+
+_ROUTED = "tenantry.placement"
+_GUARDED = "tenantry.placement_guarded"
+_NEW_TENANTS = "tenantry.placement_new"
+_LOOKUP = select(
+    TenantPlacement.kind, TenantPlacement.server, TenantPlacement.database, TenantPlacement.state
+).where(TenantPlacement.tenant_id == bindparam("tenant_id"))
+_SHARED_LOCK = text("SELECT pg_advisory_xact_lock_shared(:key)")
+
+
+def barrier_key(tenant_id: uuid.UUID) -> int:
+    """The tenant's advisory-lock key on PostgreSQL (a signed 64-bit number)."""
+    key = tenant_id.int >> 64
+    return key - (1 << 64) if key >= 1 << 63 else key
+
+
+def routed_location(session: Session) -> Location | None:
+    """The placement ``session`` was routed to, if any."""
+    loc: Location | None = session.info.get(_ROUTED)
+    return loc
+
+
+class Placements:
+    """The placement configuration at work: policy, engines per database, routing, guards.
+
+    Args:
+        config: servers, policy and engine-cache bounds.
+        control: the control database (and the shared tables).
+        version_dirs: the plugins' migration directories, applied to new databases too.
+        app_dir: an app's migrations directory (``tenantry migrations init``), if any.
+        prepare: run on each new database after its migrations (tests: test-only tables).
+    """
+
+    def __init__(
+        self,
+        config: PlacementConfig,
+        control: Database,
+        *,
+        version_dirs: Sequence[Path] = (),
+        app_dir: Path | None = None,
+        prepare: Callable[[Engine], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.prepare = prepare  # after the migrations, on a new database (test-only tables)
+        self.control = control
+        self.version_dirs = list(version_dirs)
+        self.app_dir = app_dir
+        self.engines = EngineCache(
+            self._make_engine, capacity=config.max_engines, idle_seconds=config.idle_seconds
+        )
+        self._owners: dict[Any, uuid.UUID] = {}
+
+    # -- engines -------------------------------------------------------------------------
+
+    def _make_engine(self, url: str) -> Engine:
+        kwargs: dict[str, Any] = {"pool_size": self.config.pool_size, "max_overflow": 2}
+        return make_engine(url, **kwargs)
+
+    def url_of(self, location: Location, *, role: str = "runtime") -> str:
+        """The URL of a dedicated ``location`` (the control database's for ``shared``)."""
+        if location.is_shared or location.server is None or location.database is None:
+            return self.control.url
+        return self.config.server(location.server).database_url(location.database, role=role)
+
+    def engine_for(self, location: Location, tenant_id: uuid.UUID) -> CachedEngine:
+        url = self.url_of(location)
+        entry = self.engines.get(url)
+        self._owners[make_url(url)] = tenant_id
+        return entry
+
+    # -- routing -------------------------------------------------------------------------
+
+    def lookup(self, session: Session, tenant_id: uuid.UUID) -> tuple[Location, str]:
+        """The tenant's placement and state, read in ``session`` (no row: shared)."""
+        row = session.execute(_LOOKUP, {"tenant_id": tenant_id}).first()
+        if row is None:
+            return SHARED, PlacementState.ACTIVE.value
+        return Location(row.kind, row.server, row.database), row.state
+
+    def route(self, session: Session, tenant_id: uuid.UUID) -> Location:
+        """Look the tenant's placement up and bind ``session``'s tenant tables to it."""
+        location, _state = self.lookup(session, tenant_id)
+        self.bind(session, location, tenant_id)
+        return location
+
+    def bind(self, session: Session, location: Location, tenant_id: uuid.UUID) -> None:
+        """Bind ``session``'s ``TenantScoped`` classes to ``location`` (once; never another).
+
+        Raises:
+            PlacementMismatch: the session was routed elsewhere before.
+        """
+        previous = session.info.get(_ROUTED)
+        if previous is not None:
+            if previous != location:
+                raise PlacementMismatch("this session already serves another tenant database")
+            return
+        session.info[_ROUTED] = location
+        if location.is_shared:
+            return
+        entry = self.engine_for(location, tenant_id)
+        session.bind_mapper(
+            TenantScoped, entry.reader if session.info.get(READ_ONLY) else entry.engine
+        )
+
+    @contextmanager
+    def session(
+        self, tenant_id: uuid.UUID, *, read_only: bool = False, role: Role = Role.OWNER
+    ) -> Iterator[Session]:
+        """A session of the control database routed to the tenant's placement, in its scope.
+
+        For work outside a request (CLI, jobs, exports): committed on success.
+        """
+        factory = self.control.read_sessions if read_only else self.control.sessions
+        ctx = TenantContext(TenantId(tenant_id), None, role)
+        with factory() as session, tenant_scope(ctx):
+            bind_tenant(session, ctx)
+            session.connection(execution_options={READ_ONLY: True})
+            try:
+                self.route(session, tenant_id)
+            finally:
+                session.rollback()
+            with session.begin():
+                yield session
+
+    # -- hooks ---------------------------------------------------------------------------
+
+    def install(self, db: Database) -> None:
+        """Guard writes and check connections on ``db``'s sessions; place new tenants."""
+        for factory in (db.sessions, db.read_sessions):
+            event.listen(factory, "after_begin", self._check_owner)
+        event.listen(db.sessions, "before_flush", self._guard_flush)
+        event.listen(db.sessions, "do_orm_execute", self._guard_statement)
+        if self.config.default != PlacementKind.SHARED.value or any(
+            kind != PlacementKind.SHARED.value for kind in self.config.plans.values()
+        ):
+            event.listen(db.sessions, "after_flush", self._note_new_tenants)
+            event.listen(db.sessions, "after_commit", self._place_new_tenants)
+            event.listen(db.sessions, "after_soft_rollback", self._forget_new_tenants)
+
+    def _check_owner(
+        self, session: Session, _tx: SessionTransaction, connection: Connection
+    ) -> None:
+        owner = self._owners.get(connection.engine.url)
+        if owner is None:
+            return
+        if session_tenant(session) != owner:
+            raise PlacementMismatch("a connection to a tenant's database served another tenant")
+
+    def _guard_flush(self, session: Session, _flush: UOWTransaction, _instances: Any) -> None:
+        changed = [
+            o for o in (*session.new, *session.dirty, *session.deleted) if is_tenant_scoped(type(o))
+        ]
+        if changed:
+            self._guard(session, type(changed[0]), [o for o in session.new if o in changed])
+
+    def _guard_statement(self, state: ORMExecuteState) -> None:
+        if not (state.is_insert or state.is_update or state.is_delete):
+            return
+        mapper = state.bind_mapper
+        if mapper is not None and is_tenant_scoped(mapper.class_):
+            self._guard(state.session, mapper.class_, [])
+
+    def _guard(self, session: Session, cls: type, new: list[Any]) -> None:
+        location = session.info.get(_ROUTED)
+        if location is None:
+            return  # not routed: a maintenance session (the move itself, an import)
+        tenant_id = session_tenant(session)
+        if tenant_id is None:
+            return  # scoping refuses the write
+        tx = session.get_transaction()
+        if session.info.get(_GUARDED) is not tx:
+            conn = session.connection(bind_arguments={"mapper": cls})
+            if conn.dialect.name == "postgresql":
+                conn.execute(_SHARED_LOCK, {"key": barrier_key(tenant_id)})
+            # On SQLite the connection began IMMEDIATE: the write lock is held already.
+            now, state = self.lookup(session, tenant_id)
+            if state != PlacementState.ACTIVE.value or now != location:
+                raise TenantReadOnly(
+                    "this tenant is being moved to another database: it is read-only for now; "
+                    "try again in a moment"
+                )
+            session.info[_GUARDED] = tx
+        if new and not location.is_shared:
+            conn = session.connection(bind_arguments={"mapper": cls})
+            provision.ensure_user_stubs(conn, _user_refs(new))
+
+    def _note_new_tenants(self, session: Session, _flush: UOWTransaction) -> None:
+        fresh = [(o.id, o.plan) for o in session.new if isinstance(o, Tenant)]
+        if fresh:
+            session.info.setdefault(_NEW_TENANTS, []).extend(fresh)
+
+    def _forget_new_tenants(self, session: Session, _previous: Any) -> None:
+        session.info.pop(_NEW_TENANTS, None)
+
+    def _place_new_tenants(self, session: Session) -> None:
+        for tenant_id, plan in session.info.pop(_NEW_TENANTS, []):
+            try:
+                self.place(tenant_id, plan=plan)
+            except Exception:  # the tenant stays shared, which is always correct
+                log.exception("placing new tenant %s failed; it stays shared", tenant_id)
+
+    # -- placing -------------------------------------------------------------------------
+
+    def migrate_server_database(self, server: Server, database: str) -> None:
+        """Create (if missing) and migrate ``database`` on ``server``."""
+        from tenantry.migrations.runner import migrate_database
+
+        provision.create_database(server, database)
+
+        def run(engine: Engine, srv: Server) -> None:
+            migrate_database(engine, self.version_dirs, app_role=srv.app_role, app_dir=self.app_dir)
+
+        provision.migrate_dedicated(server, database, run)
+        if self.prepare is not None:
+            engine = make_engine(server.database_url(database, role="migration"))
+            try:
+                self.prepare(engine)
+            finally:
+                engine.dispose()
+
+    def provision(self, location: Location, tenant_id: uuid.UUID) -> None:
+        """Make ``location`` ready for the tenant: database, schema, the tenant's row."""
+        if location.is_shared or location.server is None or location.database is None:
+            return
+        server = self.config.server(location.server)
+        self.migrate_server_database(server, location.database)
+        engine = make_engine(server.database_url(location.database, role="migration"))
+        try:
+            with self.control.engine.connect() as control, engine.begin() as target:
+                provision.copy_tenant_row(control, target, tenant_id)
+        finally:
+            engine.dispose()
+
+    def place(
+        self,
+        tenant_id: uuid.UUID,
+        *,
+        plan: str | None = None,
+        kind: str | None = None,
+        server: str | None = None,
+    ) -> Location:
+        """Give a tenant with no rows yet its placement by the policy (or ``kind``/``server``)."""
+        with self.control.session() as session:
+            location = choose(session, self.config, tenant_id, plan, kind=kind, server=server)
+        if location.is_shared:
+            return location
+        self.provision(location, tenant_id)
+        with self.control.session() as session:
+            session.merge(
+                TenantPlacement(
+                    tenant_id=tenant_id,
+                    kind=location.kind,
+                    server=location.server,
+                    database=location.database,
+                    state=PlacementState.ACTIVE.value,
+                )
+            )
+        log.info("tenant %s placed: %s", tenant_id, location.describe())
+        return location
+
+    def dispose(self) -> None:
+        self.engines.close()
+
+
+def _user_refs(objects: list[Any]) -> set[int]:
+    from tenantry.models import User
+
+    ids: set[int] = set()
+    for obj in objects:
+        table = type(obj).__table__
+        for fk in table.foreign_keys:
+            if fk.column.table.name == User.__tablename__:
+                prop = type(obj).__mapper__.get_property_by_column(fk.parent)
+                value = getattr(obj, prop.key, None)
+                if isinstance(value, int):
+                    ids.add(value)
+    return ids
