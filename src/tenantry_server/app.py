@@ -46,6 +46,13 @@ def migrate(settings: Settings, plugins: Sequence[Plugin]) -> None:
         migrate_database(
             db.engine, [d for p in plugins for d in p.migrations], app_role=settings.app_role
         )
+        placements = placements_of(settings, db, plugins)
+        if placements is not None:  # every dedicated tenant database follows
+            from tenantry.cli.migrate import migrate_placements
+            from tenantry.errors import TenantryError
+
+            if migrate_placements(placements):
+                raise TenantryError("some tenant databases failed to migrate (listed above)")
     finally:
         db.dispose()
 

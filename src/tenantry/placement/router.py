@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, bindparam, event, select, text
 from sqlalchemy.engine import make_url
@@ -47,6 +47,9 @@ from tenantry.placement.policy import choose
 from tenantry.read_only import READ_ONLY
 from tenantry.roles import Role
 from tenantry.scoping import bind_tenant, session_tenant
+
+if TYPE_CHECKING:
+    from tenantry.placement.upgrade import Outcome
 
 log = logging.getLogger("tenantry.placement")
 
@@ -254,20 +257,25 @@ class Placements:
 
     def migrate_server_database(self, server: Server, database: str) -> None:
         """Create (if missing) and migrate ``database`` on ``server``."""
-        from tenantry.migrations.runner import migrate_database
+        from tenantry.placement.upgrade import upgrade_database
 
-        provision.create_database(server, database)
+        upgrade_database(server, database, self.version_dirs, self.app_dir, self.prepare)
 
-        def run(engine: Engine, srv: Server) -> None:
-            migrate_database(engine, self.version_dirs, app_role=srv.app_role, app_dir=self.app_dir)
+    def migrate_all(
+        self, *, jobs: int = 4, on_done: Callable[[Outcome], None] | None = None
+    ) -> list[Outcome]:
+        """Migrate every dedicated database (the control database is the caller's)."""
+        from tenantry.placement.upgrade import dedicated_locations, migrate_all
 
-        provision.migrate_dedicated(server, database, run)
-        if self.prepare is not None:
-            engine = make_engine(server.database_url(database, role="migration"))
-            try:
-                self.prepare(engine)
-            finally:
-                engine.dispose()
+        return migrate_all(
+            self.config,
+            dedicated_locations(self.control.engine),
+            version_dirs=self.version_dirs,
+            app_dir=self.app_dir,
+            prepare=self.prepare,
+            jobs=jobs,
+            on_done=on_done,
+        )
 
     def provision(self, location: Location, tenant_id: uuid.UUID) -> None:
         """Make ``location`` ready for the tenant: database, schema, the tenant's row."""
