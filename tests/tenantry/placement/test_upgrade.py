@@ -104,3 +104,36 @@ def test_a_bad_placements_file_is_a_clear_error(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "add a server" in result.output
     assert "Traceback" not in result.output
+
+
+def test_doctor_checks_every_placement(tmp_path: Path) -> None:
+    url, toml = _control(tmp_path)
+    first, second = _tenants(url, toml, 2)
+    healthy = CliRunner().invoke(cli, ["doctor", "--db", url, "--placements", str(toml)])
+    assert "placements: 2 recorded, 0 with problems" in healthy.output, healthy.output
+    assert healthy.exit_code == 0, healthy.output
+
+    # A stranger's row in one tenant database, and the other left mid-move.
+    engine = create_engine(f"sqlite:///{tmp_path / 'tenants' / f'{first.database}.sqlite3'}")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO tenantry_tenants (id, slug, name, kind, plan, status, settings, "
+                "created_at, updated_at) VALUES (:id, 'x', 'X', 'personal', 'free', 'active', "
+                "'{}', '2026-01-01', '2026-01-01')"
+            ),
+            {"id": uuid.uuid4().hex},
+        )
+    engine.dispose()
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            text("UPDATE tenantry_placements SET state = 'moving' WHERE database = :d"),
+            {"d": second.database},
+        )
+    engine.dispose()
+    sick = CliRunner().invoke(cli, ["doctor", "--db", url, "--placements", str(toml)])
+    assert sick.exit_code == 1
+    assert "placements: 2 recorded, 2 with problems" in sick.output
+    assert "tenantry_tenants holds 2 row(s), not its own only" in sick.output
+    assert "a move was interrupted" in sick.output
