@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Uuid, bindparam, create_engine, func, select, text, update
 from sqlalchemy.engine import make_url
@@ -21,37 +19,8 @@ from tenantry.roles import Role
 from tenantry.scoping import bind_tenant
 from tenantry.testing import Member, register
 from tenantry_server.settings import Settings
-from tests.conftest import is_postgres
-from tests.support.placement import pg_server, placed_app, sqlite_server, write_placements
-from tests.support.postgres import PostgresServer
-
-
-@pytest.fixture
-def servers(settings: Settings, tmp_path: Path, request: pytest.FixtureRequest) -> dict[str, Any]:
-    """A dedicated server of the settings' backend (SQLite files, or a PostgreSQL server)."""
-    if is_postgres(settings):
-        postgres: PostgresServer = request.getfixturevalue("postgres")
-        return {"pg": pg_server(postgres)}
-    return {"files": sqlite_server(tmp_path / "tenants")}
-
-
-@pytest.fixture
-def app(settings: Settings, servers: dict[str, Any], tmp_path: Path) -> Iterator[FastAPI]:
-    toml = write_placements(tmp_path / "placements.toml", servers)
-    with placed_app(settings, toml) as application:
-        yield application
-    _drop_dedicated(application, servers)
-
-
-def _drop_dedicated(app: FastAPI, servers: dict[str, Any]) -> None:
-    from tenantry.placement.provision import drop_database
-
-    placements: Placements = app.state.tenancy.placements
-    with placements.control.sessions() as session:
-        rows = session.scalars(select(TenantPlacement)).all()
-    for row in rows:
-        if row.server and row.database:
-            drop_database(placements.config.server(row.server), row.database)
+from tests.support.placement import placed_app, write_placements
+from tests.tenantry.placement.conftest import drop_dedicated
 
 
 def _reading(day: int, kwh: str = "100") -> dict[str, str]:
@@ -201,4 +170,4 @@ def test_the_policy_places_new_tenants(
             client.post("/api/readings", json=_reading(1), headers=alice.headers).status_code == 201
         )
         assert _rows_in(placements.url_of(where, role="migration")) == 1
-    _drop_dedicated(application, servers)
+    drop_dedicated(application, servers)
