@@ -155,3 +155,40 @@ def list_placements(
     for slug, kind, server, database, state in rows:
         where = f"dedicated\t{server}/{database}" if kind == "dedicated" else "shared\t-"
         typer.echo(f"{slug}\t{where}\t{state or 'active'}")
+
+
+@group.command("backup")
+def backup(
+    slug: str = typer.Argument(..., help="The tenant's slug."),
+    output: Path = typer.Option(..., "-o", "--output", help="The backup file to write."),
+    database_url: str = DB_OPTION,
+    placements_file: Path = PLACEMENTS_OPTION,
+    models: list[str] = MODELS_OPTION,
+) -> None:
+    """Back one tenant up: its SQLite file (copied consistently while it serves), a pg_dump
+    of its PostgreSQL database, or, for a shared tenant, its export document."""
+    import uuid
+
+    from tenantry.errors import TenantryError
+    from tenantry.export import stream_export
+    from tenantry.placement.backup import backup_dedicated, tenant_location
+
+    _load_models(models)
+    with _placements(database_url, placements_file, None) as placements:
+        tenant_id = _tenant_id(placements, slug)
+        assert isinstance(tenant_id, uuid.UUID)
+        location = tenant_location(placements, tenant_id)
+        if location.is_shared:
+            with (
+                placements.session(tenant_id, read_only=True) as session,
+                output.open("wb") as out,
+            ):
+                for chunk in stream_export(session, tenant_id):
+                    out.write(chunk)
+            typer.echo(f"{slug} is shared: wrote its export document to {output}")
+            return
+        try:
+            what = backup_dedicated(placements, location, output)
+        except TenantryError as exc:
+            _fail(exc.message)
+    typer.echo(f"backed up {slug} ({location.describe()}): {what} -> {output}")

@@ -16,7 +16,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import RedisError
 from sqlalchemy import select
@@ -32,6 +32,10 @@ from tenantry.jobs.broker import ResilientStreamBroker
 from tenantry.jobs.spool import Spool
 from tenantry.models import Membership, Tenant, TenantStatus
 from tenantry.roles import Role
+from tenantry.scoping import bind_tenant
+
+if TYPE_CHECKING:
+    from tenantry.placement import Placements
 
 log = logging.getLogger("tenantry.jobs")
 
@@ -69,6 +73,8 @@ class Jobs:
         spool_dir: Path | None = None,
     ) -> None:
         self.db = db
+        # Set by Tenancy when tenants may live in databases of their own (tenantry.placement).
+        self.placements: Placements | None = None
         self.shared = redis_url is not None
         self.broker: AsyncBroker = (
             ResilientStreamBroker(redis_url, queue) if redis_url else InMemoryBroker()
@@ -143,6 +149,9 @@ class Jobs:
                 control, tenant_id=uuid.UUID(payload["tenant_id"]), actor_id=payload["actor_id"]
             )
         with tenant_scope(ctx), self.db.session() as session:
+            if self.placements is not None:
+                bind_tenant(session, ctx)
+                self.placements.route(session, ctx.tenant_id)
             fn(session, ctx, **payload["kwargs"])
 
     async def startup(self) -> None:

@@ -55,6 +55,7 @@ log = logging.getLogger("tenantry.placement")
 
 _ROUTED = "tenantry.placement"
 _GUARDED = "tenantry.placement_guarded"
+_ROUTER = "tenantry.placements"
 _NEW_TENANTS = "tenantry.placement_new"
 _LOOKUP = select(
     TenantPlacement.kind, TenantPlacement.server, TenantPlacement.database, TenantPlacement.state
@@ -72,6 +73,17 @@ def routed_location(session: Session) -> Location | None:
     """The placement ``session`` was routed to, if any."""
     loc: Location | None = session.info.get(_ROUTED)
     return loc
+
+
+def route_like(session: Session, like: Session, tenant_id: uuid.UUID) -> None:
+    """Bind ``session`` to the database ``like`` (a request's session) was routed to.
+
+    For work that outlives the request's session: streamed downloads.
+    """
+    location = like.info.get(_ROUTED)
+    router: Placements | None = like.info.get(_ROUTER)
+    if location is not None and router is not None:
+        router.bind(session, location, tenant_id)
 
 
 class Placements:
@@ -149,6 +161,7 @@ class Placements:
                 raise PlacementMismatch("this session already serves another tenant database")
             return
         session.info[_ROUTED] = location
+        session.info[_ROUTER] = self
         if location.is_shared:
             return
         entry = self.engine_for(location, tenant_id)

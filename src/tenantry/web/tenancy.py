@@ -109,6 +109,7 @@ class Tenancy:
         self.cache = TenantCache(backend_from_url(config.redis_url))
         self.cache.install(db.sessions)
         self.jobs = Jobs(db, redis_url=config.redis_url, spool_dir=config.jobs_spool_dir)
+        self.jobs.placements = placements
         self.slots = TenantSlots(config.tenant_concurrency)
         self.catalogue = catalogue or DEFAULT_CATALOGUE
         self.meter = UsageMeter(
