@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -71,6 +72,46 @@ def prepare_test_tables(engine: Engine) -> None:
                 for statement in enable_rls_statements(table):
                     conn.execute(text(statement))
         grant_app_role(conn, APP_ROLE)
+
+
+PLACEMENT_ENV = "TENANTRY_TEST_PLACEMENT"
+
+
+def placement_for_tests(settings: Settings, request: Any, tmp_path: Path) -> Settings:
+    """``TENANTRY_TEST_PLACEMENT=dedicated``: every new tenant gets a database of its own.
+
+    On PostgreSQL the tenants are spread over two servers (two clusters, two ports),
+    on SQLite over a directory of files. Unset: ``settings`` unchanged (all shared).
+    """
+    if os.environ.get(PLACEMENT_ENV, "") != "dedicated":
+        return settings
+    if settings.database_url.startswith("postgresql"):
+        servers = {
+            "pg-a": pg_server(request.getfixturevalue("postgres")),
+            "pg-b": pg_server(request.getfixturevalue("postgres_second")),
+        }
+    else:
+        servers = {"files": sqlite_server(tmp_path / "tenants")}
+    toml = write_placements(tmp_path / "placements.toml", servers, default="dedicated")
+    return settings.model_copy(update={"placements_file": toml})
+
+
+def drop_placed(app: FastAPI) -> None:
+    """Drop the dedicated databases an app made (PostgreSQL ones outlive the test otherwise)."""
+    from sqlalchemy import select
+
+    from tenantry.models import TenantPlacement
+    from tenantry.placement.provision import drop_database
+
+    placements = app.state.tenancy.placements
+    if placements is None:
+        return
+    placements.dispose()
+    with placements.control.sessions() as session:
+        rows = session.scalars(select(TenantPlacement)).all()
+    for row in rows:
+        if row.server and row.database and row.server in placements.config.servers:
+            drop_database(placements.config.server(row.server), row.database)
 
 
 @contextmanager

@@ -3,7 +3,8 @@
 The copy is tenantize's (:func:`tenantry.migrate.backup.backup`): SQLite's
 online backup API, consistent as of one moment even while the server writes
 (WAL), into a ``.partial`` file renamed when complete; ``pg_dump`` in custom
-format for PostgreSQL. A shared tenant has no database of its own: its
+format for PostgreSQL, as the server's ``admin_url`` role (FORCE RLS would stop
+the owner). A shared tenant has no database of its own: its
 backup is its export document, which ``tenants import`` restores.
 """
 
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+
+from sqlalchemy.engine import make_url
 
 from tenantry.db import make_engine
 from tenantry.errors import TenantryError
@@ -34,7 +37,15 @@ def backup_dedicated(placements: Placements, location: Location, dest: Path) -> 
     if location.is_shared or location.server is None or location.database is None:
         raise BackupFailed("a shared tenant has no database of its own: export it instead")
     server = placements.config.server(location.server)
-    engine = make_engine(server.database_url(location.database, role="migration"))
+    url = server.database_url(location.database, role="migration")
+    if not server.is_sqlite and server.admin_url:
+        # pg_dump reads past RLS: FORCE RLS stops the owner, the admin role is not stopped.
+        url = (
+            make_url(server.admin_url)
+            .set(database=location.database)
+            .render_as_string(hide_password=False)
+        )
+    engine = make_engine(url)
     try:
         return backup(engine, dest)
     finally:
