@@ -17,8 +17,11 @@ advisory lock) and then reads the placement: a tenant being moved is read-only.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -49,6 +52,9 @@ from tenantry.roles import Role
 from tenantry.scoping import bind_tenant, session_tenant
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+    from tenantry.async_db import AsyncSessions
     from tenantry.placement.upgrade import Outcome
 
 log = logging.getLogger("tenantry.placement")
@@ -56,6 +62,7 @@ log = logging.getLogger("tenantry.placement")
 _ROUTED = "tenantry.placement"
 _GUARDED = "tenantry.placement_guarded"
 _ROUTER = "tenantry.placements"
+_ROUTING = "tenantry.placement_routing"
 _NEW_TENANTS = "tenantry.placement_new"
 _LOOKUP = select(
     TenantPlacement.kind, TenantPlacement.server, TenantPlacement.database, TenantPlacement.state
@@ -115,6 +122,9 @@ class Placements:
             self._make_engine, capacity=config.max_engines, idle_seconds=config.idle_seconds
         )
         self._owners: dict[Any, uuid.UUID] = {}
+        self._aio: OrderedDict[str, AsyncEngine] = OrderedDict()
+        self._aio_lock = threading.Lock()
+        self._async_installed: set[int] = set()
 
     # -- engines -------------------------------------------------------------------------
 
@@ -131,8 +141,28 @@ class Placements:
     def engine_for(self, location: Location, tenant_id: uuid.UUID) -> CachedEngine:
         url = self.url_of(location)
         entry = self.engines.get(url)
-        self._owners[make_url(url)] = tenant_id
+        self._owners[_owner_key(url)] = tenant_id
         return entry
+
+    def async_engine_for(self, location: Location, tenant_id: uuid.UUID) -> AsyncEngine:
+        """The async twin of :meth:`engine_for` (``AsyncDbSession`` routes), capped alike."""
+        from tenantry.async_db import make_async_engine
+
+        url = self.url_of(location)
+        with self._aio_lock:
+            engine = self._aio.get(url)
+            if engine is not None:
+                self._aio.move_to_end(url)
+                return engine
+            engine = make_async_engine(url, pool_size=self.config.pool_size, max_overflow=2)
+            self._aio[url] = engine
+            self._owners[_owner_key(url)] = tenant_id
+            evicted = []
+            while len(self._aio) > self.config.max_engines:
+                evicted.append(self._aio.popitem(last=False)[1])
+        for old in evicted:
+            _dispose_async(old)
+        return engine
 
     # -- routing -------------------------------------------------------------------------
 
@@ -169,6 +199,35 @@ class Placements:
             TenantScoped, entry.reader if session.info.get(READ_ONLY) else entry.engine
         )
 
+    def bind_async(self, session: AsyncSession, location: Location, tenant_id: uuid.UUID) -> None:
+        """:meth:`bind` for an ``AsyncSession``: tenant tables to ``location``'s async engine."""
+        sync = session.sync_session
+        previous = sync.info.get(_ROUTED)
+        if previous is not None:
+            if previous != location:
+                raise PlacementMismatch("this session already serves another tenant database")
+            return
+        sync.info[_ROUTED] = location
+        sync.info[_ROUTER] = self
+        if location.is_shared:
+            return
+        engine = self.async_engine_for(location, tenant_id)
+        if sync.info.get(READ_ONLY):
+            engine = engine.execution_options(**{READ_ONLY: True})
+        sync.bind_mapper(TenantScoped, engine.sync_engine)
+
+    def install_async(self, sessions: AsyncSessions) -> None:
+        """Guard writes and check connections on an ``AsyncSessions``' session classes (once)."""
+        if id(sessions) in self._async_installed:
+            return
+        self._async_installed.add(id(sessions))
+        for factory in (sessions.sessions, sessions.read_sessions):
+            cls = factory.kw["sync_session_class"]
+            event.listen(cls, "after_begin", self._check_owner)
+        write_class = sessions.sessions.kw["sync_session_class"]
+        event.listen(write_class, "before_flush", self._guard_flush)
+        event.listen(write_class, "do_orm_execute", self._guard_statement)
+
     @contextmanager
     def session(
         self, tenant_id: uuid.UUID, *, read_only: bool = False, role: Role = Role.OWNER
@@ -195,6 +254,7 @@ class Placements:
         """Guard writes and check connections on ``db``'s sessions; place new tenants."""
         for factory in (db.sessions, db.read_sessions):
             event.listen(factory, "after_begin", self._check_owner)
+            event.listen(factory, "do_orm_execute", self._route_on_use)
         event.listen(db.sessions, "before_flush", self._guard_flush)
         event.listen(db.sessions, "do_orm_execute", self._guard_statement)
         if self.config.default != PlacementKind.SHARED.value or any(
@@ -207,11 +267,31 @@ class Placements:
     def _check_owner(
         self, session: Session, _tx: SessionTransaction, connection: Connection
     ) -> None:
-        owner = self._owners.get(connection.engine.url)
+        owner = self._owners.get(_owner_key(connection.engine.url))
         if owner is None:
             return
         if session_tenant(session) != owner:
             raise PlacementMismatch("a connection to a tenant's database served another tenant")
+
+    def _route_on_use(self, state: ORMExecuteState) -> None:
+        """A session not routed yet (a job's, a script's) is routed at its first tenant query."""
+        if _ROUTED in state.session.info:
+            return
+        mapper = state.bind_mapper
+        if mapper is not None and is_tenant_scoped(mapper.class_):
+            self._route_unrouted(state.session)
+
+    def _route_unrouted(self, session: Session) -> None:
+        if session.info.get(_ROUTING):
+            return
+        tenant_id = session_tenant(session)
+        if tenant_id is None:
+            return  # no tenant (or unscoped): scoping decides, the shared tables are read
+        session.info[_ROUTING] = True
+        try:
+            self.route(session, tenant_id)
+        finally:
+            session.info.pop(_ROUTING, None)
 
     def _guard_flush(self, session: Session, _flush: UOWTransaction, _instances: Any) -> None:
         changed = [
@@ -228,9 +308,11 @@ class Placements:
             self._guard(state.session, mapper.class_, [])
 
     def _guard(self, session: Session, cls: type, new: list[Any]) -> None:
+        if session.info.get(_ROUTED) is None:
+            self._route_unrouted(session)
         location = session.info.get(_ROUTED)
         if location is None:
-            return  # not routed: a maintenance session (the move itself, an import)
+            return  # no tenant: scoping refuses the write, or an unscoped maintenance session
         tenant_id = session_tenant(session)
         if tenant_id is None:
             return  # scoping refuses the write
@@ -262,7 +344,7 @@ class Placements:
     def _place_new_tenants(self, session: Session) -> None:
         for tenant_id, plan in session.info.pop(_NEW_TENANTS, []):
             try:
-                self.place(tenant_id, plan=plan)
+                self.place_created(tenant_id, plan=plan)
             except Exception:  # the tenant stays shared, which is always correct
                 log.exception("placing new tenant %s failed; it stays shared", tenant_id)
 
@@ -330,8 +412,45 @@ class Placements:
         log.info("tenant %s placed: %s", tenant_id, location.describe())
         return location
 
+    def place_created(self, tenant_id: uuid.UUID, *, plan: str | None) -> Location:
+        """Place a tenant just created by the policy: moved if its creation wrote rows already
+        (an import), so no row is left behind in the shared tables."""
+        from tenantry.placement.move import move_tenant
+
+        with self.control.read_sessions() as session:
+            location = choose(session, self.config, tenant_id, plan)
+        if location.is_shared:
+            return location
+        return move_tenant(self, tenant_id, to=location.kind, server=location.server).target
+
     def dispose(self) -> None:
         self.engines.close()
+        with self._aio_lock:
+            engines = list(self._aio.values())
+            self._aio.clear()
+        for engine in engines:
+            _dispose_async(engine)
+
+
+def _owner_key(url: Any) -> tuple[Any, ...]:
+    """A database's identity whatever the driver (sync and async engines of one database)."""
+    u = make_url(url)
+    return (u.get_backend_name(), u.host, u.port, u.database, tuple(sorted(u.query.items())))
+
+
+_PENDING: set[asyncio.Task[None]] = set()
+
+
+def _dispose_async(engine: AsyncEngine) -> None:
+    """Close an async engine's pool from sync code, with or without a running loop."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(engine.dispose())
+        return
+    task = loop.create_task(engine.dispose())
+    _PENDING.add(task)
+    task.add_done_callback(_PENDING.discard)
 
 
 def _user_refs(objects: list[Any]) -> set[int]:

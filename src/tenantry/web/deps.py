@@ -103,12 +103,14 @@ async def _async_session(request: Request) -> AsyncIterator[AsyncSession]:
     aio = tenancy.db.aio
     factory = aio.read_sessions if request.method in SAFE_METHODS else aio.sessions
     ctx = maybe_current_tenant()
-    if tenancy.placements is not None and ctx is not None:
-        # Async sessions are not routed: a dedicated tenant's rows are not in these tables.
-        await in_thread(_refuse_dedicated, tenancy.placements, ctx)
     session = factory()
     if ctx is not None:
         bind_tenant(session.sync_session, ctx)
+        placements = tenancy.placements
+        if placements is not None:  # the tenant tables of its placement (tenantry.placement)
+            placements.install_async(aio)
+            location = await in_thread(_location, placements, ctx)
+            placements.bind_async(session, location, ctx.tenant_id)
     try:
         yield session
     except BaseException:
@@ -125,15 +127,9 @@ async def _async_session(request: Request) -> AsyncIterator[AsyncSession]:
             await session.close()  # rolls back whatever a failed commit left
 
 
-def _refuse_dedicated(placements: Placements, ctx: TenantContext) -> None:
-    from tenantry.placement import PlacementMismatch
-
+def _location(placements: Placements, ctx: TenantContext) -> Location:
     with placements.control.read_sessions() as session:
-        location, _state = placements.lookup(session, ctx.tenant_id)
-    if not location.is_shared:
-        raise PlacementMismatch(
-            "AsyncDbSession serves shared tenants only; use DbSession for dedicated ones"
-        )
+        return placements.lookup(session, ctx.tenant_id)[0]
 
 
 AsyncDbSession = Annotated[AsyncSession, Depends(_async_session, scope="function")]

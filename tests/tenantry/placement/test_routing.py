@@ -171,3 +171,32 @@ def test_the_policy_places_new_tenants(
         )
         assert _rows_in(placements.url_of(where, role="migration")) == 1
     drop_dedicated(application, servers)
+
+
+def test_async_routes_reach_the_tenants_database_too(client: TestClient) -> None:
+    alice = register(client, "alice@example.com")
+    bob = register(client, "bob@example.com")
+    where = _dedicate(client, alice)
+    for who, body in ((alice, "a1"), (alice, "a2"), (bob, "b1")):
+        r = client.post("/api/anotes", json={"body": body}, headers=who.headers)
+        assert r.status_code == 201, r.text
+    assert sorted(n["body"] for n in client.get("/api/anotes", headers=alice.headers).json()) == [
+        "a1",
+        "a2",
+    ]
+    assert [n["body"] for n in client.get("/api/notes", headers=bob.headers).json()] == ["b1"]
+    assert _count(_owner_url(client, where), "app_notes") == 2
+    assert _count(_owner_url(client, Location()), "app_notes", alice.tenant_id) == 0
+
+
+def test_a_script_session_is_routed_at_its_first_tenant_query(client: TestClient) -> None:
+    from tests.notes_app import AppNote
+
+    alice = register(client, "alice@example.com")
+    where = _dedicate(client, alice)
+    placements = _placements(client)
+    ctx = TenantContext(TenantId(uuid.UUID(alice.tenant_id)), None, Role.OWNER)
+    with tenant_scope(ctx), placements.control.session() as session:
+        session.add_all(AppNote(body=f"n{i}") for i in range(3))
+    assert len(client.get("/api/notes", headers=alice.headers).json()) == 3
+    assert _count(_owner_url(client, where), "app_notes") == 3
