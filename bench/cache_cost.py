@@ -19,7 +19,8 @@ from typing import Any
 from meterbook.api.dashboard import dashboard_out
 from meterbook.api.responses import Json
 from meterbook.services.insights import dashboard
-from tenantry.cache import CacheBackend, MemoryBackend, RedisBackend, TenantCache
+from tenantry.cache import CacheBackend, MemoryBackend, TenantCache
+from tenantry.cache.redis_backend import RedisBackend
 from tenantry.context import TenantContext, tenant_scope
 from tenantry.db import Database
 from tenantry.ids import TenantId, UserId

@@ -196,6 +196,12 @@ def cost_rows(res: dict[str, Any]) -> list[str]:
             _row("ORM scoping hook vs hand-written filter, µs/statement", sc["on_us"],
                  sc["off_us"], "µs", "overhead <= 5%", _at_most(1.05))
         )  # fmt: skip
+    for backend, cached in res.get("cache", {}).items():
+        if isinstance(cached, dict):
+            out.append(
+                _row(f"dashboard from the tenant cache ({backend}) vs computed, ms/call",
+                     cached["cached_ms"], cached["uncached_ms"], "ms", "< 1x", _at_most(1.0))
+            )  # fmt: skip
     rls = res.get("rls", {})
     if "on_us" in rls:
         out.append(
@@ -212,6 +218,13 @@ def cost_rows(res: dict[str, Any]) -> list[str]:
             out.append(
                 _row(f"tenantize {name} ({tz['rows'][name]:,} rows), rows/s", ours, theirs,
                      "rows/s", ">= 0.8x", _at_least(0.8))
+            )  # fmt: skip
+        if "apply_peak_mib" in tz:
+            rows = sum(tz["rows"].values())
+            out.append(
+                _row(f"tenantize --apply peak RSS ({rows:,} rows), vs 150 MiB target",
+                     tz["apply_peak_mib"], 150.0, "MiB", "< 150 MiB",
+                     _holds(tz["apply_peak_mib"] < 150))
             )  # fmt: skip
     for n, ex in res.get("export", {}).items():
         et, eb = ex["tenantry"], ex["bare"]

@@ -250,6 +250,12 @@ def main() -> None:
 
         res["scoping"] = measure(big.path, big.tenant_ids[0])
 
+    # The dashboard through the tenant cache vs computed (bench/cache_cost.py).
+    with step("cache", res):
+        from bench.cache_cost import measure as measure_cache
+
+        res["cache"] = measure_cache(big.path, big.tenant_ids[0])
+
     # RLS policy on vs off per statement, identical SQL (bench/rls_cost.py).
     with step("rls", res):
         from bench.rls_cost import measure as measure_rls

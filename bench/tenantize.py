@@ -1,6 +1,7 @@
 """Benchmark ``tenantize`` on a large electricity database (SQLite, 1M+ rows).
 
     .venv/bin/python bench/tenantize.py [--size large] [--dir bench/out]
+    .venv/bin/python bench/tenantize.py --size huge --peak-only   # memory at ~11M rows
 
 Prints the time of each phase and rows/s; the copy phase is the one that scales.
 """
@@ -145,7 +146,19 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size", default="large")
     parser.add_argument("--dir", type=Path, default=Path("bench/out"))
+    parser.add_argument("--peak-only", action="store_true", help="only tenantize --apply's RSS")
     args = parser.parse_args()
+    if args.peak_only:
+        args.dir.mkdir(parents=True, exist_ok=True)
+        pristine = args.dir / f"electricity-{args.size}.legacy.sqlite"
+        if not pristine.exists():
+            counts = generate(create_engine(f"sqlite:///{pristine}"), "electricity", size=args.size)
+            print(f"generated {counts}", flush=True)
+        start = time.perf_counter()
+        peak = apply_peak_mib(pristine, args.dir)
+        took = time.perf_counter() - start
+        print(f"peak memory of tenantize --apply ({args.size}): {peak:.0f} MiB in {took:.0f} s")
+        return
     res = measure(args.size, args.dir)
     rows = sum(res["rows"].values())
     print(f"rows: {res['rows']} ({rows:,} owned rows)")

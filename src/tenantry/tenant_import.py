@@ -36,7 +36,7 @@ from tenantry.export import (
 )
 from tenantry.ids import TenantId, UserId
 from tenantry.migrate.verify import Verification
-from tenantry.models import Base, Membership, Tenant, User, normalize_email
+from tenantry.models import Base, Invite, Membership, Tenant, User, normalize_email
 from tenantry.roles import Role
 from tenantry.slugs import is_canonical, with_suffix
 
@@ -72,7 +72,8 @@ class ImportResult:
     verification: Verification = field(default_factory=Verification)
 
 
-InviteHook = Callable[[str, str, Tenant], None]
+InviteHook = Callable[[Invite, str, Tenant], None]
+"""Called with (invite, its code, the tenant) in the import's transaction: to mail it."""
 
 
 def parse_document(raw: bytes | str) -> dict[str, Any]:
@@ -242,7 +243,7 @@ def _members(
                 user_map[entry["user_id"]] = user.id
             outcomes.append(MemberOutcome(email, role.value, "created", user_id=user.id))
             continue
-        _, code = invites.pending_invite(
+        invite, code = invites.pending_invite(
             session,
             tenant_id=tenant.id,
             email=email,
@@ -251,7 +252,7 @@ def _members(
             created_by=actor_id,
         )
         if on_invite is not None:
-            on_invite(email, code, tenant)
+            on_invite(invite, code, tenant)
         outcomes.append(MemberOutcome(email, role.value, "invited", invite_code=code))
     return outcomes, user_map
 
@@ -304,7 +305,7 @@ def import_tenant(
         document: an export document (``GET /api/export``, ``tenantry tenants export``).
         actor_id: the platform admin importing, recorded in the audit trail.
         invite_ttl: how long the invites of members without an account here stay valid.
-        on_invite: called with (email, code, tenant) for each invite, to send it.
+        on_invite: called with (invite, code, tenant) for each invite, to send it.
         create_accounts: instead of inviting members who have no account here, create
             their account without a password (they set one with a password reset):
             they stay members at once and keep authorship of their rows. For moving

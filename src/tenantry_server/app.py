@@ -118,6 +118,7 @@ def create_app(
             tenant_concurrency=settings.tenant_concurrency,
             default_tenant_name=household_name,
             deletion_grace=timedelta(days=settings.deletion_grace_days),
+            purge_every=settings.purge_every_seconds,
             join_rate=settings.join_rate,
             usage_flush_seconds=settings.usage_flush_seconds,
             platform_paths=("/api/admin", "/console"),

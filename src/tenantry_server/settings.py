@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     tenant_concurrency: int = Field(default=4, ge=1)
     # A deleted tenant stays restorable this long; `tenantry tenants purge` removes it after.
     deletion_grace_days: int = Field(default=30, ge=0, le=3650)
+    purge_every_seconds: int = Field(default=3600, ge=60)
     host: str = "127.0.0.1"
     port: int = 8000
     # Operations (docs/operations.md): the /metrics token, tenant labels, activity counts.

@@ -4,33 +4,25 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Depends, Response
 
-from meterbook.api.imports import import_now_or_later
+from meterbook.api.imports import add_csv_routes
 from meterbook.api.listing import page_params
 from meterbook.api.outputs import (
-    CSV_RESPONSE,
-    QUEUED,
-    Imported,
     ReadingOut,
     ReadingPage,
-    csv_upload,
 )
-from meterbook.api.responses import Json, csv_download
+from meterbook.api.responses import Json
 from meterbook.api.schemas import ReadingIn, ReadingPatch
 from meterbook.domain import wh_to_kwh
 from meterbook.models import Reading
-from meterbook.plans import CSV_IMPORT
 from meterbook.services import readings, transfer
-from meterbook.services.common import Page, utcnow
+from meterbook.services.common import Page
 from meterbook.services.readings import ReadingRow
 from tenantry.web import (
     DbSession,
     MemberContext,
     ViewerContext,
-    get_tenancy,
-    requires_feature,
 )
 
 PageParams = Annotated[Page, Depends(page_params(readings.SORTS))]
@@ -82,29 +74,9 @@ def create_reading(body: ReadingIn, ctx: MemberContext, session: DbSession) -> J
     return Json(reading_out(reading), status_code=201)
 
 
-@router.post(
-    "/readings/import",
-    dependencies=[Depends(requires_feature(CSV_IMPORT))],
-    response_model=Imported,
-    responses=QUEUED,
-    openapi_extra=csv_upload("read_at,meter_kwh[,note,is_replacement]"),
+add_csv_routes(
+    router, "readings", "read_at,meter_kwh[,note,is_replacement]", transfer.export_readings
 )
-async def import_readings(
-    request: Request, ctx: MemberContext, session: DbSession, background: bool = False
-) -> Json:
-    """CSV with ``read_at,meter_kwh[,note,is_replacement]``: every row or none.
-
-    Large files (or ``?background=true``) are imported by a job: 202 with an ``import_id``.
-    """
-    return await import_now_or_later(request, ctx, session, "readings", background=background)
-
-
-@router.get("/readings.csv", response_class=StreamingResponse, responses=CSV_RESPONSE)
-def export_readings(ctx: MemberContext, request: Request, session: DbSession) -> StreamingResponse:
-    name = f"readings-{utcnow():%Y%m%d}.csv"
-    return csv_download(
-        get_tenancy(request).db, ctx, transfer.export_readings, name, session=session
-    )
 
 
 @router.get("/readings/{reading_id:int}", response_model=ReadingOut)

@@ -4,34 +4,26 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Depends, Response
 
-from meterbook.api.imports import import_now_or_later
+from meterbook.api.imports import add_csv_routes
 from meterbook.api.listing import page_params
 from meterbook.api.outputs import (
-    CSV_RESPONSE,
-    QUEUED,
-    Imported,
     VoucherOut,
     VoucherPage,
-    csv_upload,
 )
-from meterbook.api.responses import Json, csv_download
+from meterbook.api.responses import Json
 from meterbook.api.schemas import VoucherIn, VoucherPatch
 from meterbook.domain import minor_to_money, wh_to_kwh
 from meterbook.domain.insights import price_per_kwh
 from meterbook.models import Voucher
-from meterbook.plans import CSV_IMPORT
 from meterbook.services import transfer, vouchers
-from meterbook.services.common import Page, utcnow
+from meterbook.services.common import Page
 from meterbook.services.vouchers import VoucherRow
 from tenantry.web import (
     DbSession,
     MemberContext,
     ViewerContext,
-    get_tenancy,
-    requires_feature,
 )
 
 PageParams = Annotated[Page, Depends(page_params(vouchers.SORTS))]
@@ -74,29 +66,12 @@ def create_voucher(body: VoucherIn, ctx: MemberContext, session: DbSession) -> J
     return Json(voucher_out(voucher), status_code=201)
 
 
-@router.post(
-    "/vouchers/import",
-    dependencies=[Depends(requires_feature(CSV_IMPORT))],
-    response_model=Imported,
-    responses=QUEUED,
-    openapi_extra=csv_upload("purchased_on,amount,kwh[,currency,token_number,vendor,notes]"),
+add_csv_routes(
+    router,
+    "vouchers",
+    "purchased_on,amount,kwh[,currency,token_number,vendor,notes]",
+    transfer.export_vouchers,
 )
-async def import_vouchers(
-    request: Request, ctx: MemberContext, session: DbSession, background: bool = False
-) -> Json:
-    """CSV with ``purchased_on,amount,kwh[,currency,token_number,vendor,notes]``: all or none.
-
-    Large files (or ``?background=true``) are imported by a job: 202 with an ``import_id``.
-    """
-    return await import_now_or_later(request, ctx, session, "vouchers", background=background)
-
-
-@router.get("/vouchers.csv", response_class=StreamingResponse, responses=CSV_RESPONSE)
-def export_vouchers(ctx: MemberContext, request: Request, session: DbSession) -> StreamingResponse:
-    name = f"vouchers-{utcnow():%Y%m%d}.csv"
-    return csv_download(
-        get_tenancy(request).db, ctx, transfer.export_vouchers, name, session=session
-    )
 
 
 @router.get("/vouchers/{voucher_id:int}", response_model=VoucherOut)

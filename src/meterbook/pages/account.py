@@ -9,7 +9,7 @@ from fastapi.responses import Response
 
 from meterbook.pages.auth import signed_in
 from meterbook.pages.csrf import check_csrf
-from meterbook.pages.deps import form_fields, see_other
+from meterbook.pages.deps import FormFields, see_other
 from meterbook.pages.render import render
 from meterbook.pages.session_policy import policy_of
 from tenantry import accounts, privacy, retention
@@ -43,20 +43,18 @@ def _page(
 
 
 @router.get("/account")
-async def account(
-    request: Request, session: DbSession, claims: CurrentClaims, msg: str = ""
-) -> Response:
+def account(request: Request, session: DbSession, claims: CurrentClaims, msg: str = "") -> Response:
     return _page(request, session, claims.user_id, msg=msg)
 
 
 @router.get("/account/export")
-async def export(session: DbSession, claims: CurrentClaims) -> Response:
+def export(session: DbSession, claims: CurrentClaims) -> Response:
     """Everything the instance holds about the signed-in person, as a JSON download."""
     return user_export_response(session, claims.user_id)
 
 
 @router.post("/account/households/{tenant_id}/restore")
-async def restore(
+def restore(
     tenant_id: uuid.UUID, request: Request, session: DbSession, claims: CurrentClaims
 ) -> Response:
     tenant = retention.restore_tenant(session, tenant_id=tenant_id, user_id=claims.user_id)
@@ -65,9 +63,10 @@ async def restore(
 
 
 @router.post("/account/erase")
-async def erase(request: Request, session: DbSession, claims: CurrentClaims) -> Response:
+def erase(
+    request: Request, session: DbSession, claims: CurrentClaims, fields: FormFields
+) -> Response:
     """Erase the account: the password, and the email typed again, are required."""
-    fields = await form_fields(request)
     user = accounts.get_user(session, claims.user_id)
     if fields.get("confirm", "").strip().casefold() != user.email:
         return _page(

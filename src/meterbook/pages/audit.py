@@ -74,7 +74,7 @@ def _filter(request: Request, q: AuditQuery) -> audit.AuditFilter:
 
 
 @router.get("/household/audit")
-async def audit_page(
+def audit_page(
     request: Request,
     ctx: AdminContext,
     nav: NavDep,
@@ -101,7 +101,7 @@ async def audit_page(
 
 
 @router.get("/household/audit.csv")
-async def audit_csv(
+def audit_csv(
     request: Request,
     ctx: AdminContext,
     session: DbSession,

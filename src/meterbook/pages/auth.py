@@ -9,7 +9,7 @@ from fastapi.responses import Response
 
 from meterbook.pages.cookies import REFRESH, SID
 from meterbook.pages.csrf import check_csrf, new_sid
-from meterbook.pages.deps import form_fields, safe_next, see_other
+from meterbook.pages.deps import FormFields, safe_next, see_other
 from meterbook.pages.render import render
 from meterbook.pages.session_policy import policy_of
 from tenantry import accounts, invites, tenants
@@ -49,7 +49,7 @@ def _slug(session: DbSession, tenant_id: uuid.UUID) -> str:
 
 
 @router.get("/")
-async def home(request: Request, session: DbSession) -> Response:
+def home(request: Request, session: DbSession) -> Response:
     """The household of the session, or the sign-in page."""
     tenancy = get_tenancy(request)
     token = request.cookies.get(policy_of(request).access)
@@ -78,14 +78,13 @@ SIGNIN_NOTICES = {
 
 
 @router.get("/signin")
-async def signin_form(request: Request, next: str = "", msg: str = "") -> Response:
+def signin_form(request: Request, next: str = "", msg: str = "") -> Response:
     notice = SIGNIN_NOTICES.get(msg)
     return render(request, "signin.html", next=next, values={}, error=None, notice=notice)
 
 
 @router.post("/signin")
-async def signin(request: Request, session: DbSession) -> Response:
-    fields = await form_fields(request)
+def signin(request: Request, session: DbSession, fields: FormFields) -> Response:
     tenancy = get_tenancy(request)
     try:
         user = account_flows.sign_in(
@@ -111,14 +110,13 @@ async def signin(request: Request, session: DbSession) -> Response:
 
 
 @router.get("/signup")
-async def signup_form(request: Request, code: str = "") -> Response:
+def signup_form(request: Request, code: str = "") -> Response:
     return render(request, "signup.html", values={"invite_code": code[:100]}, error=None)
 
 
 @router.post("/signup")
-async def signup(request: Request, session: DbSession) -> Response:
+def signup(request: Request, session: DbSession, fields: FormFields) -> Response:
     """The same "check your inbox" page whether or not the email has an account."""
-    fields = await form_fields(request)
     values = {k: fields.get(k, "")[:200] for k in ("email", "display_name", "tenant_name")}
     values["invite_code"] = fields.get("invite_code", "")[:100]
     try:
@@ -138,7 +136,7 @@ async def signup(request: Request, session: DbSession) -> Response:
 
 
 @router.post("/signout")
-async def signout(request: Request, session: DbSession) -> Response:
+def signout(request: Request, session: DbSession) -> Response:
     refresh = request.cookies.get(REFRESH)
     if refresh:
         revoke_token(session, refresh)
@@ -146,14 +144,15 @@ async def signout(request: Request, session: DbSession) -> Response:
 
 
 @router.get("/join")
-async def join_form(request: Request, claims: CurrentClaims, code: str = "") -> Response:
+def join_form(request: Request, claims: CurrentClaims, code: str = "") -> Response:
     return render(request, "join.html", values={"code": code[:100]}, error=None)
 
 
 @router.post("/join")
-async def join(request: Request, session: DbSession, claims: CurrentClaims) -> Response:
+def join(
+    request: Request, session: DbSession, claims: CurrentClaims, fields: FormFields
+) -> Response:
     """A signed-in person joins another household with a code."""
-    fields = await form_fields(request)
     tenancy = get_tenancy(request)
     tenancy.limits.hit(tenancy.config.join_rate, "join", request)
     code = fields.get("code", "")[:100]
@@ -174,18 +173,17 @@ def _alone(session: DbSession, user_id: int) -> bool:
 
 
 @router.get("/households/new")
-async def new_household_form(
-    request: Request, session: DbSession, claims: CurrentClaims
-) -> Response:
+def new_household_form(request: Request, session: DbSession, claims: CurrentClaims) -> Response:
     """Another household; for a person in none, "create or join a household"."""
     alone = _alone(session, claims.user_id)
     return render(request, "household_new.html", values={}, error=None, alone=alone)
 
 
 @router.post("/households/new")
-async def new_household(request: Request, session: DbSession, claims: CurrentClaims) -> Response:
+def new_household(
+    request: Request, session: DbSession, claims: CurrentClaims, fields: FormFields
+) -> Response:
     """Create another household owned by the signed-in person and open it."""
-    fields = await form_fields(request)
     name = fields.get("name", "")[:200]
     try:
         tenant = tenants.create_tenant(

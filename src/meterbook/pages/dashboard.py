@@ -26,7 +26,7 @@ def _date(text: str) -> date | None:
 
 
 @router.get("/dashboard")
-async def dashboard_page(
+def dashboard_page(
     request: Request,
     ctx: ViewerContext,
     nav: NavDep,

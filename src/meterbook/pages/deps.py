@@ -12,7 +12,7 @@ from meterbook.pages.render import Nav, load_nav
 from tenantry.web import DbSession, ViewerContext
 
 
-async def _nav(ctx: ViewerContext, session: DbSession) -> Nav:
+def _nav(ctx: ViewerContext, session: DbSession) -> Nav:
     return load_nav(session, ctx)
 
 
@@ -25,9 +25,13 @@ async def form_fields(request: Request) -> dict[str, str]:
     return {k: v for k, v in form.items() if isinstance(v, str)}
 
 
-async def form_file(request: Request, name: str = "file") -> str:
-    """An uploaded file's text ('' when there is none)."""
-    upload = (await request.form()).get(name)
+# Read on the event loop before a (``def``, threadpool) page runs: pages never await.
+FormFields = Annotated[dict[str, str], Depends(form_fields)]
+
+
+async def form_file(request: Request) -> str:
+    """The uploaded ``file``'s text ('' when there is none)."""
+    upload = (await request.form()).get("file")
     if not isinstance(upload, UploadFile):
         return ""
     raw = await upload.read()
@@ -35,6 +39,9 @@ async def form_file(request: Request, name: str = "file") -> str:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         return "\x00not-utf8"
+
+
+FormFile = Annotated[str, Depends(form_file)]
 
 
 def safe_next(target: str | None, default: str) -> str:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response, StreamingResponse
 
 from meterbook.pages.csrf import check_csrf
-from meterbook.pages.deps import NavDep, form_fields, see_other
+from meterbook.pages.deps import FormFields, NavDep, see_other
 from meterbook.pages.plan import plan_section
 from meterbook.pages.render import Nav, render
 from tenantry import invites, plans, retention, tenants
@@ -81,15 +81,17 @@ def _require_member(session: DbSession, ctx: TenantContext, user_id: int) -> Non
 
 
 @router.get("/household")
-async def settings(
+def settings(
     request: Request, ctx: ViewerContext, nav: NavDep, session: DbSession, msg: str = ""
 ) -> Response:
     return _page(request, ctx, nav, session, msg=msg)
 
 
 @router.post("/household/rename")
-async def rename(request: Request, ctx: OwnerContext, nav: NavDep, session: DbSession) -> Response:
-    name = (await form_fields(request)).get("name", "")[:200]
+def rename(
+    request: Request, ctx: OwnerContext, nav: NavDep, session: DbSession, fields: FormFields
+) -> Response:
+    name = fields.get("name", "")[:200]
     try:
         tenants.rename_tenant(
             session, tenant_id=ctx.tenant_id, actor_id=ctx.user_id or 0, name=name
@@ -100,11 +102,16 @@ async def rename(request: Request, ctx: OwnerContext, nav: NavDep, session: DbSe
 
 
 @router.post("/household/members/{user_id}/role")
-async def change_role(
-    user_id: int, request: Request, ctx: AdminContext, nav: NavDep, session: DbSession
+def change_role(
+    user_id: int,
+    request: Request,
+    ctx: AdminContext,
+    nav: NavDep,
+    session: DbSession,
+    fields: FormFields,
 ) -> Response:
     _require_member(session, ctx, user_id)
-    value = (await form_fields(request)).get("role", "")
+    value = fields.get("role", "")
     if value not in {r.value for r in ROLES}:
         raise ValidationFailed("choose a role", details={"field": "role"})
     tenants.change_role(
@@ -119,7 +126,7 @@ async def change_role(
 
 
 @router.post("/household/members/{user_id}/remove")
-async def remove_member(
+def remove_member(
     user_id: int, request: Request, ctx: AdminContext, nav: NavDep, session: DbSession
 ) -> Response:
     _require_member(session, ctx, user_id)
@@ -130,11 +137,15 @@ async def remove_member(
 
 
 @router.post("/household/plan")
-async def change_plan(
-    request: Request, ctx: OwnerContext, nav: NavDep, session: DbSession
+def change_plan(
+    request: Request,
+    ctx: OwnerContext,
+    nav: NavDep,
+    session: DbSession,
+    fields: FormFields,
 ) -> Response:
     """The owner moves the household to another plan; a downgrade over use is refused."""
-    name = (await form_fields(request)).get("plan", "")[:32]
+    name = fields.get("plan", "")[:32]
     try:
         plans.change_plan(
             session,
@@ -149,11 +160,14 @@ async def change_plan(
 
 
 @router.post("/household/invites")
-async def create_invite(
-    request: Request, ctx: AdminContext, nav: NavDep, session: DbSession
+def create_invite(
+    request: Request,
+    ctx: AdminContext,
+    nav: NavDep,
+    session: DbSession,
+    fields: FormFields,
 ) -> Response:
     """Create an invite and show its code on this response only (only its hash is kept)."""
-    fields = await form_fields(request)
     try:
         role = Role(fields.get("role", "member"))
         hours = int(fields.get("expires_in_hours", "168"))
@@ -177,7 +191,7 @@ async def create_invite(
 
 
 @router.post("/household/invites/{invite_id}/revoke")
-async def revoke_invite(
+def revoke_invite(
     invite_id: uuid.UUID, request: Request, ctx: AdminContext, nav: NavDep, session: DbSession
 ) -> Response:
     invites.revoke_invite(
@@ -187,13 +201,13 @@ async def revoke_invite(
 
 
 @router.post("/household/leave")
-async def leave(request: Request, ctx: ViewerContext, session: DbSession) -> Response:
+def leave(request: Request, ctx: ViewerContext, session: DbSession) -> Response:
     tenants.leave(session, tenant_id=ctx.tenant_id, user_id=ctx.user_id or 0)
     return see_other("/")
 
 
 @router.get("/household/export")
-async def export(request: Request, ctx: MemberContext, session: DbSession) -> StreamingResponse:
+def export(request: Request, ctx: MemberContext, session: DbSession) -> StreamingResponse:
     """Everything the household holds, as the core's JSON export document."""
     tenant = tenants.get_tenant(session, ctx.tenant_id)
     return export_download(
@@ -202,9 +216,11 @@ async def export(request: Request, ctx: MemberContext, session: DbSession) -> St
 
 
 @router.post("/household/delete")
-async def delete(request: Request, ctx: OwnerContext, nav: NavDep, session: DbSession) -> Response:
+def delete(
+    request: Request, ctx: OwnerContext, nav: NavDep, session: DbSession, fields: FormFields
+) -> Response:
     """Delete the household once its name is typed; an owner can restore it for a while."""
-    typed = (await form_fields(request)).get("confirm", "")[:200]
+    typed = fields.get("confirm", "")[:200]
     try:
         retention.delete_tenant(
             session,

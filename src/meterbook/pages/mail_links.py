@@ -7,7 +7,7 @@ from fastapi.responses import Response
 
 from meterbook.pages.auth import signed_in
 from meterbook.pages.csrf import check_csrf
-from meterbook.pages.deps import form_fields, see_other
+from meterbook.pages.deps import FormFields, see_other
 from meterbook.pages.render import render
 from meterbook.pages.session_policy import policy_of
 from tenantry import accounts, invites, tenants
@@ -18,14 +18,14 @@ router = APIRouter(dependencies=[Depends(check_csrf)], tags=["meterbook pages"])
 
 
 @router.get("/verify-email")
-async def verify_form(request: Request, token: str = "") -> Response:
+def verify_form(request: Request, token: str = "") -> Response:
     """A button, not a GET that acts: mail scanners open links, people press buttons."""
     return render(request, "verify_email.html", token=token[:2000], error=None)
 
 
 @router.post("/verify-email")
-async def verify(request: Request, session: DbSession) -> Response:
-    token = (await form_fields(request)).get("token", "")[:2000]
+def verify(request: Request, session: DbSession, fields: FormFields) -> Response:
+    token = fields.get("token", "")[:2000]
     try:
         user = account_flows.verify(request, session, token)
     except ValidationFailed as exc:
@@ -37,25 +37,24 @@ async def verify(request: Request, session: DbSession) -> Response:
 
 
 @router.get("/forgot-password")
-async def forgot_form(request: Request) -> Response:
+def forgot_form(request: Request) -> Response:
     return render(request, "forgot_password.html")
 
 
 @router.post("/forgot-password")
-async def forgot(request: Request, session: DbSession) -> Response:
-    email = (await form_fields(request)).get("email", "")[:320]
+def forgot(request: Request, session: DbSession, fields: FormFields) -> Response:
+    email = fields.get("email", "")[:320]
     account_flows.forgot_password(request, session, email=email)
     return render(request, "sent.html", title="Check your inbox", message=account_flows.RESET_SENT)
 
 
 @router.get("/reset-password")
-async def reset_form(request: Request, token: str = "") -> Response:
+def reset_form(request: Request, token: str = "") -> Response:
     return render(request, "reset_password.html", token=token[:200], error=None)
 
 
 @router.post("/reset-password")
-async def reset(request: Request, session: DbSession) -> Response:
-    fields = await form_fields(request)
+def reset(request: Request, session: DbSession, fields: FormFields) -> Response:
     token = fields.get("token", "")[:200]
     try:
         account_flows.reset_password(
@@ -69,7 +68,7 @@ async def reset(request: Request, session: DbSession) -> Response:
 
 
 @router.get("/invite")
-async def accept_invite(request: Request, session: DbSession, code: str = "") -> Response:
+def accept_invite(request: Request, session: DbSession, code: str = "") -> Response:
     """What the invitation mail links to: who invites to what, then join, sign in or sign up."""
     tenancy = get_tenancy(request)
     tenancy.limits.hit(tenancy.config.join_rate, "join", request)

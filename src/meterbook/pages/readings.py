@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from anyio import from_thread
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from meterbook.api.responses import csv_download
 from meterbook.pages.csrf import check_csrf
-from meterbook.pages.deps import NavDep, form_fields, form_file, see_other
+from meterbook.pages.deps import FormFields, FormFile, NavDep, see_other
 from meterbook.pages.forms import Errors, field_errors, reading_draft, row_errors
 from meterbook.pages.listing import ListQuery, notice, pages
 from meterbook.pages.render import Nav, render, user_zone
@@ -57,7 +58,7 @@ def _list(
 
 
 @router.get("/readings")
-async def list_page(
+def list_page(
     request: Request,
     ctx: ViewerContext,
     nav: NavDep,
@@ -75,8 +76,9 @@ async def list_page(
 
 
 @router.post("/readings")
-async def add(request: Request, ctx: MemberContext, nav: NavDep, session: DbSession) -> Response:
-    fields = await form_fields(request)
+def add(
+    request: Request, ctx: MemberContext, nav: NavDep, session: DbSession, fields: FormFields
+) -> Response:
     draft, errors = reading_draft(fields, user_zone(request))
     if draft is not None:
         try:
@@ -88,7 +90,7 @@ async def add(request: Request, ctx: MemberContext, nav: NavDep, session: DbSess
 
 
 @router.get("/readings.csv")
-async def export_csv(request: Request, ctx: MemberContext, session: DbSession) -> StreamingResponse:
+def export_csv(request: Request, ctx: MemberContext, session: DbSession) -> StreamingResponse:
     name = f"readings-{utcnow():%Y%m%d}.csv"
     return csv_download(
         get_tenancy(request).db, ctx, transfer.export_readings, name, session=session
@@ -96,13 +98,18 @@ async def export_csv(request: Request, ctx: MemberContext, session: DbSession) -
 
 
 @router.post("/readings/import", dependencies=[Depends(requires_feature(CSV_IMPORT))])
-async def import_csv(
-    request: Request, ctx: MemberContext, nav: NavDep, session: DbSession
+def import_csv(
+    request: Request,
+    ctx: MemberContext,
+    nav: NavDep,
+    session: DbSession,
+    text: FormFile,
 ) -> Response:
-    text = await form_file(request)
     if import_jobs.is_large(text):  # a long file: a job, and the page follows its progress
         tenancy = get_tenancy(request)
-        import_id = await import_jobs.start(tenancy.jobs, tenancy.cache, ctx, "readings", text)
+        import_id = from_thread.run(
+            import_jobs.start, tenancy.jobs, tenancy.cache, ctx, "readings", text
+        )
         return see_other(f"{nav.base}/readings?import={import_id}")
     try:
         transfer.import_readings(session, ctx, text)
@@ -112,7 +119,7 @@ async def import_csv(
 
 
 @router.get("/readings/{reading_id}/edit")
-async def edit_form(
+def edit_form(
     reading_id: int, request: Request, ctx: MemberContext, nav: NavDep, session: DbSession
 ) -> Response:
     reading = readings.get_reading(session, ctx, reading_id)
@@ -135,11 +142,15 @@ async def edit_form(
 
 
 @router.post("/readings/{reading_id}")
-async def update(
-    reading_id: int, request: Request, ctx: MemberContext, nav: NavDep, session: DbSession
+def update(
+    reading_id: int,
+    request: Request,
+    ctx: MemberContext,
+    nav: NavDep,
+    session: DbSession,
+    fields: FormFields,
 ) -> Response:
     readings.get_reading(session, ctx, reading_id)  # the same 404 before any validation
-    fields = await form_fields(request)
     draft, errors = reading_draft(fields, user_zone(request))
     if draft is not None:
         try:
@@ -160,7 +171,7 @@ async def update(
 
 
 @router.post("/readings/{reading_id}/delete")
-async def delete(
+def delete(
     reading_id: int, request: Request, ctx: MemberContext, nav: NavDep, session: DbSession
 ) -> Response:
     readings.delete_reading(session, ctx, reading_id)

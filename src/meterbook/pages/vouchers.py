@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from anyio import from_thread
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from sqlalchemy import select
@@ -10,7 +11,7 @@ from meterbook.api.responses import csv_download
 from meterbook.domain import minor_to_money, wh_to_kwh
 from meterbook.models import Voucher
 from meterbook.pages.csrf import check_csrf
-from meterbook.pages.deps import NavDep, form_fields, form_file, see_other
+from meterbook.pages.deps import FormFields, FormFile, NavDep, see_other
 from meterbook.pages.forms import Errors, field_errors, row_errors, voucher_draft
 from meterbook.pages.listing import ListQuery, notice, pages
 from meterbook.pages.render import Nav, render, user_zone
@@ -67,7 +68,7 @@ def _list(
 
 
 @router.get("/vouchers")
-async def list_page(
+def list_page(
     request: Request,
     ctx: ViewerContext,
     nav: NavDep,
@@ -85,8 +86,9 @@ async def list_page(
 
 
 @router.post("/vouchers")
-async def add(request: Request, ctx: MemberContext, nav: NavDep, session: DbSession) -> Response:
-    fields = await form_fields(request)
+def add(
+    request: Request, ctx: MemberContext, nav: NavDep, session: DbSession, fields: FormFields
+) -> Response:
     draft, errors = voucher_draft(fields)
     if draft is not None:
         try:
@@ -98,7 +100,7 @@ async def add(request: Request, ctx: MemberContext, nav: NavDep, session: DbSess
 
 
 @router.get("/vouchers.csv")
-async def export_csv(request: Request, ctx: MemberContext, session: DbSession) -> StreamingResponse:
+def export_csv(request: Request, ctx: MemberContext, session: DbSession) -> StreamingResponse:
     name = f"vouchers-{utcnow():%Y%m%d}.csv"
     return csv_download(
         get_tenancy(request).db, ctx, transfer.export_vouchers, name, session=session
@@ -106,13 +108,18 @@ async def export_csv(request: Request, ctx: MemberContext, session: DbSession) -
 
 
 @router.post("/vouchers/import", dependencies=[Depends(requires_feature(CSV_IMPORT))])
-async def import_csv(
-    request: Request, ctx: MemberContext, nav: NavDep, session: DbSession
+def import_csv(
+    request: Request,
+    ctx: MemberContext,
+    nav: NavDep,
+    session: DbSession,
+    text: FormFile,
 ) -> Response:
-    text = await form_file(request)
     if import_jobs.is_large(text):  # a long file: a job, and the page follows its progress
         tenancy = get_tenancy(request)
-        import_id = await import_jobs.start(tenancy.jobs, tenancy.cache, ctx, "vouchers", text)
+        import_id = from_thread.run(
+            import_jobs.start, tenancy.jobs, tenancy.cache, ctx, "vouchers", text
+        )
         return see_other(f"{nav.base}/vouchers?import={import_id}")
     try:
         transfer.import_vouchers(session, ctx, text)
@@ -122,7 +129,7 @@ async def import_csv(
 
 
 @router.get("/vouchers/{voucher_id}/edit")
-async def edit_form(
+def edit_form(
     voucher_id: int, request: Request, ctx: MemberContext, nav: NavDep, session: DbSession
 ) -> Response:
     v = vouchers.get_voucher(session, ctx, voucher_id)
@@ -147,11 +154,15 @@ async def edit_form(
 
 
 @router.post("/vouchers/{voucher_id}")
-async def update(
-    voucher_id: int, request: Request, ctx: MemberContext, nav: NavDep, session: DbSession
+def update(
+    voucher_id: int,
+    request: Request,
+    ctx: MemberContext,
+    nav: NavDep,
+    session: DbSession,
+    fields: FormFields,
 ) -> Response:
     vouchers.get_voucher(session, ctx, voucher_id)  # the same 404 before any validation
-    fields = await form_fields(request)
     draft, errors = voucher_draft(fields)
     if draft is not None:
         try:
@@ -172,7 +183,7 @@ async def update(
 
 
 @router.post("/vouchers/{voucher_id}/delete")
-async def delete(
+def delete(
     voucher_id: int, request: Request, ctx: MemberContext, nav: NavDep, session: DbSession
 ) -> Response:
     vouchers.delete_voucher(session, ctx, voucher_id)

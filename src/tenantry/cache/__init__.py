@@ -1,6 +1,6 @@
 """Tenant-keyed caching: entries live in a tenant's namespace, chosen by the library."""
 
-from tenantry.cache.backends import CacheBackend, MemoryBackend, RedisBackend, backend_from_url
+from tenantry.cache.backends import CacheBackend, MemoryBackend, backend_from_url
 from tenantry.cache.tenant_cache import TenantCache
 
-__all__ = ["CacheBackend", "MemoryBackend", "RedisBackend", "TenantCache", "backend_from_url"]
+__all__ = ["CacheBackend", "MemoryBackend", "TenantCache", "backend_from_url"]

@@ -12,11 +12,7 @@ import time
 from collections import OrderedDict
 from typing import Protocol
 
-import redis
-
 log = logging.getLogger("tenantry.cache")
-
-_RETRY_AFTER = 1.0  # seconds a failed Redis is left alone before it is tried again
 
 
 class CacheBackend(Protocol):
@@ -70,52 +66,14 @@ class MemoryBackend:
         self._data.clear()
 
 
-class RedisBackend:
-    """Redis through redis-py, with short timeouts and a one-second back-off after a failure."""
-
-    def __init__(self, url: str, *, timeout: float = 0.25) -> None:
-        self.client = redis.Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout
-        )
-        self._down_until = 0.0
-
-    def _available(self) -> bool:
-        return time.monotonic() >= self._down_until
-
-    def _failed(self, exc: Exception) -> None:
-        self._down_until = time.monotonic() + _RETRY_AFTER
-        log.warning("cache unreachable (%s): serving without it", type(exc).__name__)
-
-    def get_many(self, keys: list[str]) -> list[bytes | None]:
-        if self._available():
-            try:
-                values = self.client.mget(keys)
-                return [v.encode() if isinstance(v, str) else v for v in values]
-            except redis.RedisError as exc:
-                self._failed(exc)
-        return [None] * len(keys)
-
-    def set(self, key: str, value: bytes, ttl: int) -> None:
-        if self._available():
-            try:
-                self.client.set(key, value, ex=ttl)
-            except redis.RedisError as exc:
-                self._failed(exc)
-
-    def incr(self, key: str) -> None:
-        # Not skipped while "down": an invalidation must be tried, a stale read is worse
-        # than a slow write. If it fails the entries still expire with their TTL.
-        try:
-            self.client.incr(key)
-        except redis.RedisError as exc:
-            self._failed(exc)
-
-    def close(self) -> None:
-        self.client.close()
-
-
 def backend_from_url(url: str | None) -> CacheBackend:
     """``None`` or ``memory://`` for this process, ``redis://…`` to share between processes."""
     if url is None or url.startswith("memory://"):
         return MemoryBackend()
+    try:
+        from tenantry.cache.redis_backend import RedisBackend
+    except ImportError as exc:  # the redis extra is not installed
+        raise RuntimeError(
+            f"a redis:// cache needs the redis client: pip install 'tenantry[redis]' ({exc})"
+        ) from exc
     return RedisBackend(url)

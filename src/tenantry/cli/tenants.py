@@ -105,6 +105,7 @@ def purge(
     from tenantry.models import Tenant, TenantStatus
     from tenantry.placement import PlacementConfigError, load_config
     from tenantry.placement.provision import drop_database
+    from tenantry.placement.purge import dedicated_of_due
     from tenantry.retention import purge_expired
 
     try:
@@ -125,7 +126,7 @@ def purge(
                 for tenant_id in due:
                     typer.echo(f"  {tenant_id}")
                 return
-            own = _dedicated_of_due(session)
+            own = dedicated_of_due(session)
             if own and config is None:
                 _fail("some of these tenants have a database of their own: pass --placements FILE")
             purged = purge_expired(session)
@@ -141,26 +142,6 @@ def purge(
         _fail(f"database error: {str(exc).splitlines()[0]}")
     finally:
         db.dispose()
-
-
-def _dedicated_of_due(session: Session) -> dict[uuid.UUID, tuple[str, str]]:
-    """Server and database of each tenant due for purge that has a database of its own."""
-    from datetime import UTC, datetime
-
-    from sqlalchemy import select
-
-    from tenantry.models import PlacementKind, Tenant, TenantPlacement, TenantStatus
-
-    rows = session.execute(
-        select(TenantPlacement.tenant_id, TenantPlacement.server, TenantPlacement.database)
-        .join(Tenant, Tenant.id == TenantPlacement.tenant_id)
-        .where(
-            Tenant.status == TenantStatus.DELETED.value,
-            Tenant.purge_after <= datetime.now(UTC),
-            TenantPlacement.kind == PlacementKind.DEDICATED.value,
-        )
-    ).all()
-    return {t: (str(server), str(database)) for t, server, database in rows}
 
 
 @group.command("export")

@@ -4,8 +4,12 @@ A job is a plain function ``fn(session, ctx, **kwargs)``. ``enqueue`` records th
 tenant and the acting user with it; before it runs, the worker reads the tenant
 and the membership again (a job queued before a suspension or a removal is
 refused, not run), then calls it inside ``tenant_scope`` with a session of its
-own, so the scoping hook and RLS hold exactly as they do for requests. A job
-with no tenant does not exist: there is no way to enqueue one.
+own, so the scoping hook and RLS hold exactly as they do for requests.
+
+Platform jobs (maintenance across tenants, such as purging deleted tenants) are
+registered apart with :meth:`Jobs.platform_job` and run with no tenant context at
+all: a tenant table read there fails closed, exactly as in a request without a
+tenant. A tenant job cannot be enqueued without its tenant.
 """
 
 from __future__ import annotations
@@ -15,10 +19,13 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from redis.exceptions import RedisError
+from limits import RateLimitItemPerSecond
+from limits.storage import storage_from_string
+from limits.strategies import FixedWindowRateLimiter
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from taskiq import AsyncBroker, InMemoryBroker
@@ -28,7 +35,6 @@ from tenantry.context import TenantContext, tenant_scope
 from tenantry.db import Database
 from tenantry.errors import TenantryError
 from tenantry.ids import TenantId, UserId
-from tenantry.jobs.broker import ResilientStreamBroker
 from tenantry.jobs.spool import Spool
 from tenantry.models import Membership, Tenant, TenantStatus
 from tenantry.roles import Role
@@ -54,6 +60,14 @@ class UnknownJob(TenantryError):
     status = 500
 
 
+@dataclass(frozen=True)
+class Periodic:
+    """A platform job queued every ``seconds`` by one of the workers sharing the queue."""
+
+    name: str
+    seconds: int
+
+
 class Jobs:
     """The job registry and queue of one application.
 
@@ -76,9 +90,13 @@ class Jobs:
         # Set by Tenancy when tenants may live in databases of their own (tenantry.placement).
         self.placements: Placements | None = None
         self.shared = redis_url is not None
-        self.broker: AsyncBroker = (
-            ResilientStreamBroker(redis_url, queue) if redis_url else InMemoryBroker()
-        )
+        self.broker: AsyncBroker
+        if redis_url:  # the redis extra; taskiq wraps its failures in SendTaskError
+            from tenantry.jobs.broker import ResilientStreamBroker
+
+            self.broker = ResilientStreamBroker(redis_url, queue)
+        else:
+            self.broker = InMemoryBroker()
 
         async def tenantry_job(payload: dict[str, Any]) -> None:
             # The job's synchronous session runs in a worker thread, off the event loop.
@@ -88,6 +106,11 @@ class Jobs:
 
         self._task = self.broker.register_task(tenantry_job, task_name="tenantry.job")
         self._registry: dict[str, JobFunction] = {}
+        self._platform: dict[str, JobFunction] = {}
+        self.periodic: list[Periodic] = []
+        # "Once per period across every process" is a fixed window of one hit in the
+        # limits library, counted in Redis when the queue is shared.
+        self._once = FixedWindowRateLimiter(storage_from_string(redis_url or "memory://"))
         self.spool = Spool(spool_dir) if spool_dir else None
 
     def job(self, name: str) -> Callable[[JobFunction], JobFunction]:
@@ -100,6 +123,45 @@ class Jobs:
             return fn
 
         return register
+
+    def platform_job(
+        self, name: str, *, every: int | None = None
+    ) -> Callable[[JobFunction], JobFunction]:
+        """Register ``fn(session, **kwargs)``, run with no tenant context; ``every``
+        seconds it is queued by the workers (once per period, whatever their number)."""
+
+        def register(fn: JobFunction) -> JobFunction:
+            if name in self._platform and self._platform[name] is not fn:
+                raise ValueError(f"a platform job named {name!r} is already registered")
+            self._platform[name] = fn
+            if every is not None:
+                self.periodic.append(Periodic(name, every))
+            return fn
+
+        return register
+
+    async def enqueue_platform(self, name: str, **kwargs: Any) -> str:
+        """Queue platform job ``name`` (no tenant); returns its id."""
+        if name not in self._platform:
+            raise UnknownJob(f"no platform job named {name!r} is registered")
+        payload = {"id": uuid.uuid4().hex, "name": name, "tenant_id": None, "kwargs": kwargs}
+        await self._send(payload)
+        return str(payload["id"])
+
+    async def queue_due(self) -> list[str]:
+        """Queue the periodic jobs whose period has started and no process queued yet."""
+        queued = []
+        for item in self.periodic:
+            window = RateLimitItemPerSecond(1, item.seconds)
+            try:
+                due = self._once.hit(window, "tenantry:periodic", item.name)
+            except Exception as exc:  # the shared storage is down: try again next tick
+                log.warning("periodic %s not queued (%s)", item.name, type(exc).__name__)
+                continue
+            if due:
+                await self.enqueue_platform(item.name)
+                queued.append(item.name)
+        return queued
 
     async def enqueue(self, name: str, ctx: TenantContext, **kwargs: Any) -> str:
         """Queue job ``name`` to run in ``ctx.tenant_id`` as ``ctx.user_id``; returns its id.
@@ -116,14 +178,19 @@ class Jobs:
             "actor_id": ctx.user_id,
             "kwargs": kwargs,
         }
+        await self._send(payload)
+        return str(payload["id"])
+
+    async def _send(self, payload: dict[str, Any]) -> None:
         try:
             await self._task.kiq(payload)
-        except (SendTaskError, RedisError, OSError) as exc:
+        except (SendTaskError, OSError) as exc:
             if self.spool is None:
                 raise
-            log.warning("job queue unreachable (%s): job %s spooled", type(exc).__name__, name)
+            log.warning(
+                "job queue unreachable (%s): job %s spooled", type(exc).__name__, payload["name"]
+            )
             self.spool.put(payload)
-        return str(payload["id"])
 
     async def drain_spool(self) -> int:
         """Queue spooled jobs, oldest first; stops at the first failure. Returns how many."""
@@ -133,7 +200,7 @@ class Jobs:
         for path in self.spool.pending():
             try:
                 await self._task.kiq(Spool.read(path))
-            except (SendTaskError, RedisError, OSError):
+            except (SendTaskError, OSError):
                 break
             path.unlink()
             sent += 1
@@ -141,6 +208,13 @@ class Jobs:
 
     def run(self, payload: dict[str, Any]) -> None:
         """Re-check the tenant and the actor, then run the job in the tenant's scope."""
+        if payload["tenant_id"] is None:
+            platform = self._platform.get(payload["name"])
+            if platform is None:
+                raise UnknownJob(f"no platform job named {payload['name']!r} is registered")
+            with self.db.session() as session:  # no tenant scope: tenant tables fail closed
+                platform(session, **payload["kwargs"])
+            return
         fn = self._registry.get(payload["name"])
         if fn is None:
             raise UnknownJob(f"no job named {payload['name']!r} is registered")

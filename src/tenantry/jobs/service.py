@@ -15,6 +15,7 @@ from tenantry.jobs.runner import Jobs
 log = logging.getLogger("tenantry.jobs")
 
 SPOOL_INTERVAL = 1.0
+SCHEDULE_TICK = 30.0  # seconds between looks at the periodic jobs
 
 
 async def _drain_forever(jobs: Jobs) -> None:
@@ -25,12 +26,22 @@ async def _drain_forever(jobs: Jobs) -> None:
             log.info("queued %d spooled jobs", sent)
 
 
+async def _schedule_forever(jobs: Jobs) -> None:
+    while True:
+        try:
+            await jobs.queue_due()
+        except Exception:  # the queue is down: the spool or the next tick takes it
+            log.exception("periodic jobs not queued")
+        await asyncio.sleep(SCHEDULE_TICK)
+
+
 @asynccontextmanager
 async def running(jobs: Jobs, *, worker: bool) -> AsyncIterator[None]:
     """Start the broker (and, with ``worker``, consume jobs in this process) for the block.
 
     Without Redis the in-memory broker runs each job in this process as it is
-    queued, so ``worker`` only matters for a shared queue.
+    queued, so ``worker`` only matters for a shared queue. Workers also queue the
+    periodic platform jobs (once per period among all of them).
     """
     await jobs.startup()
     tasks: list[asyncio.Task[None]] = []
@@ -38,6 +49,8 @@ async def running(jobs: Jobs, *, worker: bool) -> AsyncIterator[None]:
         tasks.append(asyncio.create_task(_drain_forever(jobs)))
     if worker and jobs.shared:
         tasks.append(asyncio.create_task(run_receiver_task(jobs.broker, max_async_tasks=4)))
+    if worker and jobs.periodic:
+        tasks.append(asyncio.create_task(_schedule_forever(jobs)))
     try:
         yield
     finally:

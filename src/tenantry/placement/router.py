@@ -423,6 +423,12 @@ class Placements:
             return location
         return move_tenant(self, tenant_id, to=location.kind, server=location.server).target
 
+    def purge_expired(self, session: Session, **kwargs: Any) -> list[Any]:
+        """The purge job with placements: purged tenants' own databases are dropped too."""
+        from tenantry.placement.purge import purge_with_databases
+
+        return purge_with_databases(session, self.config, **kwargs)
+
     def dispose(self) -> None:
         self.engines.close()
         with self._aio_lock:

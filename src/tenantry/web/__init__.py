@@ -1,9 +1,10 @@
 """The only part of the library that imports FastAPI/Starlette: install, dependencies, routes."""
 
+from typing import TYPE_CHECKING
+
 from tenantry.web.config import TenancyConfig
 from tenantry.web.deps import (
     AdminContext,
-    AsyncDbSession,
     CurrentClaims,
     DbSession,
     MemberContext,
@@ -16,6 +17,19 @@ from tenantry.web.deps import (
 from tenantry.web.offload import in_thread
 from tenantry.web.platform import PlatformAdmin, require_platform_admin
 from tenantry.web.tenancy import Tenancy
+
+if TYPE_CHECKING:
+    from tenantry.web.async_session import AsyncDbSession
+
+
+def __getattr__(name: str) -> object:
+    """``AsyncDbSession`` is imported on first use: it needs the ``async`` extra."""
+    if name == "AsyncDbSession":
+        from tenantry.web.async_session import AsyncDbSession
+
+        return AsyncDbSession
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "AdminContext",

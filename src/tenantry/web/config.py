@@ -64,6 +64,9 @@ class TenancyConfig:
     default_tenant_kind: TenantKind = TenantKind.PERSONAL
     # How long a deleted tenant stays restorable before a purge removes it.
     deletion_grace: timedelta = timedelta(days=30)
+    # Seconds between purges of the tenants past their grace, a platform job queued by the
+    # workers (tenantry.jobs); ``None``: only ``tenantry tenants purge`` purges.
+    purge_every: int | None = 3600
     # Usage metering (tenantry.plans.metering): seconds between flushes, what a crash can lose.
     usage_flush_seconds: float = 10.0
     metering: bool = True

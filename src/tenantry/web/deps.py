@@ -10,13 +10,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import nullcontext
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-import anyio
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from tenantry.accounts import check_session
-from tenantry.context import TenantContext, maybe_current_tenant, tenant_scope
+from tenantry.context import TenantContext, tenant_scope
 from tenantry.errors import AuthenticationFailed, NoTenantSelected, PermissionDenied
 from tenantry.plans import REQUESTS, require_feature
 from tenantry.read_only import READ_ONLY
@@ -91,48 +89,6 @@ async def _session(request: Request) -> AsyncIterator[Session]:
 
 
 DbSession = Annotated[Session, Depends(_session, scope="function")]
-
-
-async def _async_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """The ``AsyncSession`` twin of :data:`DbSession`, for ``async def`` routes.
-
-    Same rules: read-only for safe methods, committed in teardown for the
-    tenant the session served (or the request's, when it is already known).
-    """
-    tenancy = get_tenancy(request)
-    aio = tenancy.db.aio
-    factory = aio.read_sessions if request.method in SAFE_METHODS else aio.sessions
-    ctx = maybe_current_tenant()
-    session = factory()
-    if ctx is not None:
-        bind_tenant(session.sync_session, ctx)
-        placements = tenancy.placements
-        if placements is not None:  # the tenant tables of its placement (tenantry.placement)
-            placements.install_async(aio)
-            location = await in_thread(_location, placements, ctx)
-            placements.bind_async(session, location, ctx.tenant_id)
-    try:
-        yield session
-    except BaseException:
-        with anyio.CancelScope(shield=True):
-            await session.rollback()
-            await session.close()
-        raise
-    bound = bound_context(session.sync_session)
-    with anyio.CancelScope(shield=True):
-        try:
-            with tenant_scope(bound) if bound is not None else nullcontext():
-                await session.commit()
-        finally:
-            await session.close()  # rolls back whatever a failed commit left
-
-
-def _location(placements: Placements, ctx: TenantContext) -> Location:
-    with placements.control.read_sessions() as session:
-        return placements.lookup(session, ctx.tenant_id)[0]
-
-
-AsyncDbSession = Annotated[AsyncSession, Depends(_async_session, scope="function")]
 
 
 def bearer_token(request: Request) -> str | None:

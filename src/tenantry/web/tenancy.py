@@ -27,6 +27,7 @@ from tenantry.plans import (
     install_metering,
     install_quotas,
 )
+from tenantry.retention import purge_expired
 from tenantry.roles import Role
 from tenantry.security.passwords import Passwords
 from tenantry.security.refresh import issue_refresh
@@ -53,6 +54,8 @@ from tenantry.web.routes import (
 )
 from tenantry.web.schemas import TokenPair
 from tenantry.web.slots import TenantSlots
+
+PURGE_JOB = "tenantry.purge"
 
 
 class Tenancy:
@@ -110,6 +113,9 @@ class Tenancy:
         self.cache.install(db.sessions)
         self.jobs = Jobs(db, redis_url=config.redis_url, spool_dir=config.jobs_spool_dir)
         self.jobs.placements = placements
+        self.jobs.platform_job(PURGE_JOB, every=config.purge_every)(
+            purge_expired if placements is None else placements.purge_expired
+        )
         self.slots = TenantSlots(config.tenant_concurrency)
         self.catalogue = catalogue or DEFAULT_CATALOGUE
         self.meter = UsageMeter(

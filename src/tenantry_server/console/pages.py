@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response
@@ -34,12 +34,16 @@ async def _form(request: Request, admin: PlatformAdmin) -> dict[str, str]:
     return fields
 
 
+ConsoleForm = Annotated[dict[str, str], Depends(_form)]
+"""The posted form, its CSRF token checked, before the (``def``) page runs."""
+
+
 def _see(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
 @router.get("")
-async def tenant_list(
+def tenant_list(
     request: Request,
     admin: PlatformAdmin,
     session: DbSession,
@@ -63,7 +67,7 @@ async def tenant_list(
 
 
 @router.get("/tenants/{tenant_id}")
-async def tenant_page(
+def tenant_page(
     tenant_id: uuid.UUID,
     request: Request,
     admin: PlatformAdmin,
@@ -108,28 +112,37 @@ def _tenant(
 
 
 @router.post("/tenants/{tenant_id}/suspend")
-async def suspend(
-    tenant_id: uuid.UUID, request: Request, admin: PlatformAdmin, session: DbSession
+def suspend(
+    tenant_id: uuid.UUID,
+    request: Request,
+    admin: PlatformAdmin,
+    session: DbSession,
+    fields: ConsoleForm,
 ) -> Response:
-    await _form(request, admin)
     fleet.set_status(session, tenant_id=tenant_id, actor_id=admin.id, status=TenantStatus.SUSPENDED)
     return _see(f"/console/tenants/{tenant_id}?msg=suspended")
 
 
 @router.post("/tenants/{tenant_id}/reactivate")
-async def reactivate(
-    tenant_id: uuid.UUID, request: Request, admin: PlatformAdmin, session: DbSession
+def reactivate(
+    tenant_id: uuid.UUID,
+    request: Request,
+    admin: PlatformAdmin,
+    session: DbSession,
+    fields: ConsoleForm,
 ) -> Response:
-    await _form(request, admin)
     fleet.set_status(session, tenant_id=tenant_id, actor_id=admin.id, status=TenantStatus.ACTIVE)
     return _see(f"/console/tenants/{tenant_id}?msg=reactivated")
 
 
 @router.post("/tenants/{tenant_id}/plan")
-async def change_plan(
-    tenant_id: uuid.UUID, request: Request, admin: PlatformAdmin, session: DbSession
+def change_plan(
+    tenant_id: uuid.UUID,
+    request: Request,
+    admin: PlatformAdmin,
+    session: DbSession,
+    fields: ConsoleForm,
 ) -> Response:
-    fields = await _form(request, admin)
     try:
         fleet.change_plan(
             session,
@@ -144,11 +157,14 @@ async def change_plan(
 
 
 @router.post("/tenants/{tenant_id}/delete")
-async def delete(
-    tenant_id: uuid.UUID, request: Request, admin: PlatformAdmin, session: DbSession
+def delete(
+    tenant_id: uuid.UUID,
+    request: Request,
+    admin: PlatformAdmin,
+    session: DbSession,
+    fields: ConsoleForm,
 ) -> Response:
     """The core's (soft) deletion; the operator must type the tenant's slug or name."""
-    fields = await _form(request, admin)
     try:
         retention.delete_tenant(
             session,
@@ -163,13 +179,14 @@ async def delete(
 
 
 @router.get("/database")
-async def database(request: Request, admin: PlatformAdmin) -> Response:
+def database(request: Request, admin: PlatformAdmin) -> Response:
     return render(request, "database.html", admin, health=operations_of(request).health())
 
 
 @router.post("/database/doctor")
-async def doctor(request: Request, admin: PlatformAdmin, session: DbSession) -> Response:
-    await _form(request, admin)
+def doctor(
+    request: Request, admin: PlatformAdmin, session: DbSession, fields: ConsoleForm
+) -> Response:
     audit.record(session, "platform.doctor_run", tenant_id=None, actor_id=admin.id)
     ops = operations_of(request)
     return render(request, "database.html", admin, health=ops.health(), report=ops.doctor())

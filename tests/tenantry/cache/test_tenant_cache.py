@@ -8,7 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from tenantry.cache import MemoryBackend, RedisBackend, TenantCache
+from tenantry.cache import MemoryBackend, TenantCache
+from tenantry.cache.redis_backend import RedisBackend
 from tenantry.context import TenantContext, tenant_scope
 from tenantry.errors import NoTenantContext
 from tenantry.ids import TenantId, UserId

@@ -138,3 +138,39 @@ def test_a_job_of_a_dedicated_tenant_writes_to_its_database(client: TestClient) 
     assert [n["body"] for n in client.get("/api/notes", headers=bob.headers).json()] == [
         "bob-private"
     ]
+
+
+def test_the_purge_job_drops_a_dedicated_tenants_database(client: TestClient) -> None:
+    alice, _bob = _dedicated_alice(client)
+    placements = _placements(client)
+    tenant_id = uuid.UUID(alice.tenant_id)
+    from tenantry.placement.backup import tenant_location
+
+    where = tenant_location(placements, tenant_id)
+    server = placements.config.server(where.server or "")
+    assert (
+        client.delete("/api/tenant?confirm=Alice household", headers=alice.headers).status_code
+        == 204
+    )
+    with placements.control.session() as session:
+        tenant = session.get(Tenant, tenant_id)
+        assert tenant is not None
+        tenant.purge_after = datetime.now(UTC) - timedelta(seconds=1)
+    tenancy = client.app.state.tenancy  # type: ignore[attr-defined]
+    with tenancy.db.session() as session:
+        purged = tenancy.jobs._platform["tenantry.purge"](session)
+        assert [p.tenant_id for p in purged] == [tenant_id]
+        if server.is_sqlite:  # not before the purge commits
+            assert (server.directory / f"{where.database}.sqlite3").exists()
+    if server.is_sqlite:
+        assert not (server.directory / f"{where.database}.sqlite3").exists()
+    else:
+        import psycopg
+        from sqlalchemy.engine import make_url
+
+        admin = make_url(server.admin_url or "").set(drivername="postgresql")
+        with psycopg.connect(admin.render_as_string(hide_password=False)) as conn:
+            found = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (where.database,)
+            ).fetchone()
+        assert found is None

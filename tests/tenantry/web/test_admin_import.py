@@ -98,6 +98,11 @@ def test_import_recreates_a_purged_tenant_with_its_ids(
     assert outcome["alice@example.com"]["user_id"] == alice.user_id
     assert outcome["carol@example.com"]["status"] == "invited"
     code = outcome["carol@example.com"]["invite_code"]
+    postman = app.state.tenancy.postman
+    assert postman.wait_idle()
+    invitation = postman.mailer.find("carol@example.com", "invitation")
+    assert invitation is not None, "the invited member was not mailed"
+    assert code in invitation.get_body(("plain",)).get_content()
     # Alice is back in with the same ids; Carol's invite only works for her address.
     again = client.post(
         "/api/auth/login", json={"email": alice.email, "password": "correct horse battery"}

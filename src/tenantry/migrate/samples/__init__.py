@@ -32,7 +32,12 @@ class Size:
     per_user: int
 
 
-SIZES = {"small": Size(12, 16), "medium": Size(400, 150), "large": Size(5_000, 220)}
+SIZES = {
+    "small": Size(12, 16),
+    "medium": Size(400, 150),
+    "large": Size(5_000, 220),
+    "huge": Size(50_000, 220),  # ~11M owned rows: the memory bound at ten times "large"
+}
 
 
 def password_hash() -> str:

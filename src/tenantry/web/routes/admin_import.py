@@ -13,8 +13,10 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
+from tenantry.models import Invite, Tenant, User
+from tenantry.roles import Role
 from tenantry.tenant_import import ImportResult, import_tenant
-from tenantry.web.deps import DbSession
+from tenantry.web.deps import DbSession, get_tenancy
 from tenantry.web.offload import in_thread
 from tenantry.web.platform import PlatformAdmin
 from tenantry.web.routes.admin import GATE, PREFIX
@@ -45,9 +47,30 @@ class ImportOut(BaseModel):
 
 
 def _import(
-    session: Session, document: bytes, actor_id: int, create_accounts: bool
+    request: Request, session: Session, document: bytes, admin: User, create_accounts: bool
 ) -> ImportResult:
-    return import_tenant(session, document, actor_id=actor_id, create_accounts=create_accounts)
+    mail = get_tenancy(request).mail
+
+    def mail_invite(invite: Invite, code: str, tenant: Tenant) -> None:
+        # Queued in the import's transaction: an import that rolls back mails nobody.
+        assert invite.email is not None  # an import's invites are bound to an address
+        mail.invitation(
+            session,
+            email=invite.email,
+            code=code,
+            tenant_name=tenant.name,
+            inviter=admin.display_name or admin.email,
+            role=Role(invite.role),
+            expires_at=invite.expires_at,
+        )
+
+    return import_tenant(
+        session,
+        document,
+        actor_id=admin.id,
+        create_accounts=create_accounts,
+        on_invite=mail_invite,
+    )
 
 
 @router.post("/tenants/import", status_code=201)
@@ -55,10 +78,11 @@ async def import_document(
     request: Request, admin: PlatformAdmin, session: DbSession, create_accounts: bool = False
 ) -> ImportOut:
     """The body is the export document itself (``application/json``), up to the body limit;
-    larger documents go through ``tenantry tenants import``. ``create_accounts``: see
+    larger documents go through ``tenantry tenants import``. Members without an account
+    here are mailed their invite. ``create_accounts``: see
     :func:`tenantry.tenant_import.import_tenant`."""
     document = await request.body()
-    result = await in_thread(_import, session, document, admin.id, create_accounts)
+    result = await in_thread(_import, request, session, document, admin, create_accounts)
     return ImportOut(
         tenant_id=result.tenant_id,
         slug=result.slug,
