@@ -47,6 +47,7 @@ from tenantry.placement.location import (
     TenantReadOnly,
 )
 from tenantry.placement.policy import choose
+from tenantry.placement.siblings import SiblingEngines
 from tenantry.read_only import READ_ONLY
 from tenantry.roles import Role
 from tenantry.scoping import bind_tenant, session_tenant
@@ -118,6 +119,7 @@ class Placements:
         self.control = control
         self.version_dirs = list(version_dirs)
         self.app_dir = app_dir
+        self._siblings = SiblingEngines(pool_size=config.pool_size)
         self.engines = EngineCache(
             self._make_engine, capacity=config.max_engines, idle_seconds=config.idle_seconds
         )
@@ -129,8 +131,7 @@ class Placements:
     # -- engines -------------------------------------------------------------------------
 
     def _make_engine(self, url: str) -> Engine:
-        kwargs: dict[str, Any] = {"pool_size": self.config.pool_size, "max_overflow": 2}
-        return make_engine(url, **kwargs)
+        return self._siblings.make(url)
 
     def url_of(self, location: Location, *, role: str = "runtime") -> str:
         """The URL of a dedicated ``location`` (the control database's for ``shared``)."""
