@@ -13,7 +13,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from meterbook.models import Reading, Voucher
-from tenantry.models import TenantScoped
 from tenantry.placement import Location, Placements
 from tenantry.placement.move import MoveFailed, current_location, move_tenant
 from tenantry.testing import Member, invite_and_join, register
@@ -59,8 +58,7 @@ def _counts(placements: Placements, tenant_id: uuid.UUID, location: Location) ->
     ctx = TenantContext(TenantId(tenant_id), None, Role.OWNER)
     with placements.control.read_sessions() as session, tenant_scope(ctx):
         bind_tenant(session, ctx)
-        if not location.is_shared:
-            session.bind_mapper(TenantScoped, placements.engine_for(location, tenant_id).reader)
+        placements.bind(session, location, tenant_id)  # there, wherever the tenant is served
         return {
             cls.__tablename__: int(session.scalar(select(func.count()).select_from(cls)) or 0)
             for cls in (Reading, Voucher, AppNote)
