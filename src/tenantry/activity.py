@@ -55,21 +55,26 @@ class ActivityCounter:
         insert = pg_insert if dialect == "postgresql" else sqlite_insert
         # A tenant deleted since it was counted: its count goes with it.
         alive = set(session.scalars(select(Tenant.id).where(Tenant.id.in_(list(counts)))))
-        for tenant_id, n in counts.items():
-            if tenant_id not in alive:
-                continue
-            at = last[tenant_id]
-            stmt = insert(TenantActivity).values(
-                tenant_id=tenant_id, period=period_of(at), requests=n, last_active_at=at
-            )
+        rows = [
+            {
+                "tenant_id": tenant_id,
+                "period": period_of(last[tenant_id]),
+                "requests": n,
+                "last_active_at": last[tenant_id],
+            }
+            for tenant_id, n in counts.items()
+            if tenant_id in alive
+        ]
+        if rows:  # one statement, compiled once, executed for every tenant
+            stmt = insert(TenantActivity)
             stmt = stmt.on_conflict_do_update(
                 index_elements=["tenant_id", "period"],
                 set_={
-                    "requests": TenantActivity.requests + n,
+                    "requests": TenantActivity.requests + stmt.excluded.requests,
                     "last_active_at": stmt.excluded.last_active_at,
                 },
             )
-            session.execute(stmt)
+            session.execute(stmt, rows)
         return len(counts)
 
 

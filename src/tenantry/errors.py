@@ -60,6 +60,12 @@ class PermissionDenied(TenantryError):
     status = 403
 
 
+class TenantSuspended(PermissionDenied):
+    """The tenant is suspended (by an operator, or by billing for non-payment)."""
+
+    code = "tenant_suspended"
+
+
 class NoTenantSelected(PermissionDenied):
     """Signed in, but the person belongs to no tenant: they can create or join one."""
 

@@ -131,6 +131,7 @@ def create_app(
             settings.data_dir / "mail-spool",
             sender=settings.mail_from,
         ),
+        billing=settings.billing_config(),
     )
 
     @asynccontextmanager

@@ -53,7 +53,7 @@ def serve(
         from pydantic import ValidationError
 
         from tenantry.models import User
-        from tenantry.plans import CatalogueError
+        from tenantry.plans import DEFAULT_CATALOGUE, CatalogueError
         from tenantry_server.app import create_app, default_plugins, migrate, plan_catalogue
         from tenantry_server.settings import Settings
     except ImportError as exc:  # `pip install tenantry` is the library alone
@@ -73,7 +73,10 @@ def serve(
     from tenantry.errors import TenantryError
 
     try:
-        plan_catalogue(settings, plugins)  # a bad plans file stops here, before anything runs
+        catalogue = plan_catalogue(settings, plugins)  # a bad plans file stops here
+        billing = settings.billing_config()
+        if billing is not None:  # so does a price naming no plan
+            billing.check(catalogue or DEFAULT_CATALOGUE)
     except CatalogueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from tenantry.billing import BillingConfig
 
 _WEAK = {"", "changeme", "secret", "change-me"}
 
@@ -63,6 +68,19 @@ class Settings(BaseSettings):
     metrics_tenant_limit: int = 50
     metrics_tenants: str = ""
     activity_flush_seconds: float = 10.0
+    # Billing (docs/billing.md): off unless a Stripe key is set.
+    stripe_api_key: str | None = Field(
+        default=None, validation_alias=AliasChoices("STRIPE_API_KEY", "TENANTRY_STRIPE_API_KEY")
+    )
+    stripe_webhook_secret: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("STRIPE_WEBHOOK_SECRET", "TENANTRY_STRIPE_WEBHOOK_SECRET"),
+    )
+    stripe_api_base: str | None = None  # a local Stripe for tests; unset: Stripe's own
+    stripe_prices: str = ""  # which price sells which plan: "household=price_…,pro=price_…"
+    billing_trial_plan: str | None = None  # unset: the first priced plan with trial days
+    billing_grace_days: int = Field(default=7, ge=0, le=90)
+    billing_sweep_seconds: float = Field(default=60.0, gt=0)
 
     @field_validator("secret_key")
     @classmethod
@@ -70,6 +88,30 @@ class Settings(BaseSettings):
         if value is not None and (value.strip().lower() in _WEAK or len(value) < 32):
             raise ValueError("TENANTRY_SECRET_KEY must be a random string of 32+ characters")
         return value
+
+    @model_validator(mode="after")
+    def _billing_complete(self) -> Settings:
+        if self.stripe_api_key:
+            if not self.stripe_webhook_secret:
+                raise ValueError("STRIPE_API_KEY is set: set STRIPE_WEBHOOK_SECRET too")
+            self.billing_config()  # a malformed price list fails here, naming the entry
+        return self
+
+    def billing_config(self) -> BillingConfig | None:
+        """Billing's settings, or ``None`` (billing off) when no Stripe key is set."""
+        if not self.stripe_api_key:
+            return None
+        from tenantry.billing import BillingConfig, parse_prices
+
+        return BillingConfig(
+            api_key=self.stripe_api_key,
+            webhook_secret=self.stripe_webhook_secret or "",
+            prices=parse_prices(self.stripe_prices),
+            trial_plan=self.billing_trial_plan,
+            grace=timedelta(days=self.billing_grace_days),
+            api_base=self.stripe_api_base,
+            sweep_seconds=self.billing_sweep_seconds,
+        )
 
     @property
     def outbox_dir(self) -> Path:

@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,13 @@ def mailbox() -> Iterator[SmtpServer]:
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory, mailbox: SmtpServer) -> Iterator[str]:
     """The whole server on 127.0.0.1, migrated, with cheap password hashing, mailing by SMTP."""
-    directory = tmp_path_factory.mktemp("browser")
+    with serve(tmp_path_factory.mktemp("browser"), mailbox) as url:
+        yield url
+
+
+@contextmanager
+def serve(directory: Path, mailbox: SmtpServer, **overrides: Any) -> Iterator[str]:
+    """A live server in ``directory`` with settings ``overrides``; its base URL."""
     port = _free_port()
     settings = Settings(
         database_url=f"sqlite:///{directory}/browser.sqlite3",
@@ -57,6 +64,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, mailbox: SmtpServer) -
         secret_key="b" * 48,
         smtp_url=mailbox.url,
         public_url=f"http://127.0.0.1:{port}",
+        **overrides,
     )
     plugins = default_plugins()
     migrate(settings, plugins)
@@ -85,6 +93,8 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, mailbox: SmtpServer) -
     server.should_exit = True
     thread.join(timeout=10)
     app.state.tenancy.postman.close()
+    if app.state.tenancy.billing is not None:
+        app.state.tenancy.billing.close()
     app.state.tenancy.db.dispose()
 
 

@@ -103,3 +103,28 @@ def test_mixed_parents_kept_by_owner_policy_are_reported(
     assert plan.table("players").needs_unique_key
     convert(engine, "cards", tmp_path / "b")
     engine.dispose()
+
+
+def test_accounts_written_in_batches_are_all_there(
+    sqlite_sample: Callable[..., str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Users, tenants and memberships go in batches; a batch smaller than the users loses none."""
+    from sqlalchemy import func, select
+
+    from tenantry.migrate import users
+    from tenantry.models import Membership, Tenant, User
+
+    monkeypatch.setattr(users, "ACCOUNT_BATCH", 5)
+    engine = conversion_engine(sqlite_sample("electricity"))
+    with engine.connect() as conn:
+        legacy = conn.exec_driver_sql("SELECT count(*) FROM users").scalar_one()
+    assert legacy > 5
+    convert(engine, "electricity", tmp_path / "backup.sqlite")
+    with engine.connect() as conn:
+        counts = [conn.scalar(select(func.count()).select_from(t)) for t in (User, Tenant)]
+        owners = conn.scalar(
+            select(func.count()).select_from(Membership).where(Membership.role == "owner")
+        )
+    assert counts[0] == legacy
+    assert counts[1] is not None and counts[1] >= legacy  # one personal tenant each, + extras
+    assert owners is not None and owners >= legacy

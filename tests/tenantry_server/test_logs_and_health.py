@@ -90,7 +90,7 @@ def test_readiness_fails_while_a_migration_is_pending(
             conn.execute(
                 text(
                     "UPDATE alembic_version SET version_num = '0001_core' "
-                    "WHERE version_num = '0005_operator'"
+                    "WHERE version_num LIKE '0%'"  # the core's head, whichever it is
                 )
             )
     finally:

@@ -11,6 +11,7 @@ from meterbook.pages import (
     account,
     audit,
     auth,
+    billing,
     dashboard,
     household,
     mail_links,
@@ -40,7 +41,17 @@ def install_pages(app: FastAPI, tenancy: Tenancy, *, secure_cookies: bool) -> No
     setattr(app.state, STATE_KEY, policy)
     app.add_middleware(WebSessionMiddleware, tenancy=tenancy, policy=policy)
     app.mount("/static", StaticFiles(directory=STATIC), name="meterbook-static")
-    for module in (auth, account, mail_links, dashboard, readings, vouchers, household, audit):
+    for module in (
+        auth,
+        account,
+        mail_links,
+        dashboard,
+        readings,
+        vouchers,
+        household,
+        billing,
+        audit,
+    ):
         # HTML pages are not API: out of the OpenAPI document (the attack walks them anyway).
         app.include_router(module.router, include_in_schema=False)
     install_error_pages(app)

@@ -13,8 +13,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from meterbook.pages.billing import form_targets, suspended_context
 from meterbook.pages.render import render
-from tenantry.errors import AuthenticationFailed, TenantryError
+from tenantry.errors import AuthenticationFailed, TenantryError, TenantSuspended
 from tenantry.web.path_prefix import CLAIM_KEY
 
 log = logging.getLogger("meterbook.pages")
@@ -59,6 +60,8 @@ def error_page(request: Request, exc: Exception) -> Response:
         prefix = f"/t/{slug}" if slug else ""
         target = prefix + request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/signin?next={quote(target)}", status_code=303)
+    if isinstance(exc, TenantSuspended):
+        return _suspended(request)
     status, message = _status_message(exc)
     if status >= 500:
         log.error("error page for %s", type(exc).__name__)
@@ -69,6 +72,19 @@ def error_page(request: Request, exc: Exception) -> Response:
         title=_TITLES.get(status, "Something went wrong"),
         message=message,
         status_code=status,
+    )
+
+
+def _suspended(request: Request) -> Response:
+    """What a suspended household's members see, and what an owner can do about it."""
+    slug = request.scope.get(CLAIM_KEY)
+    return render(
+        request,
+        "suspended.html",
+        status=403,
+        prefix=f"/t/{slug}" if slug else "",
+        form_targets=form_targets(request),
+        **suspended_context(request),
     )
 
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response, StreamingResponse
 
+from meterbook.pages.billing import billing_section, form_targets
 from meterbook.pages.csrf import check_csrf
 from meterbook.pages.deps import FormFields, NavDep, see_other
 from meterbook.pages.plan import plan_section
@@ -15,7 +16,7 @@ from meterbook.pages.render import Nav, render
 from tenantry import invites, plans, retention, tenants
 from tenantry.context import TenantContext
 from tenantry.errors import NotFound, ValidationFailed
-from tenantry.plans import PlanChangeRefused
+from tenantry.plans import PlanBilled, PlanChangeRefused
 from tenantry.roles import Role
 from tenantry.web import (
     AdminContext,
@@ -67,8 +68,13 @@ def _page(
             "saved": "Saved.",
             "revoked": "Invite revoked.",
             "plan": "Plan changed.",
+            "checkout": "Thank you: the plan changes as soon as Stripe confirms the payment.",
+            "billing_unavailable": "The payment provider could not be reached; nothing was "
+            "changed. Please try again shortly.",
         }.get(msg),
         plan=plan_section(request, session, ctx, error=plan_error),
+        billing=billing_section(request, session, ctx),
+        form_targets=form_targets(request),
         active="household",
         grace_days=get_tenancy(request).config.deletion_grace.days,
     )
@@ -145,6 +151,8 @@ def change_plan(
     fields: FormFields,
 ) -> Response:
     """The owner moves the household to another plan; a downgrade over use is refused."""
+    if get_tenancy(request).billing is not None:
+        raise PlanBilled()  # bought and left through Stripe: Checkout and the portal
     name = fields.get("plan", "")[:32]
     try:
         plans.change_plan(

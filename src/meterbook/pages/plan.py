@@ -79,4 +79,6 @@ def plan_section(
         "catalogue": tenancy.catalogue.plans,
         "error": error,
         "labels": LABELS,
+        # With billing on, plans are bought through Checkout (the billing section).
+        "billed": tenancy.billing is not None,
     }

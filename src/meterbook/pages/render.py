@@ -136,9 +136,14 @@ def render(
     *,
     nav: Nav | None = None,
     status: int = 200,
+    form_targets: tuple[str, ...] = (),
     **context: Any,
 ) -> HTMLResponse:
-    """A page with the navigation, the CSRF field and the user's time zone at hand."""
+    """A page with the navigation, the CSRF field and the user's time zone at hand.
+
+    ``form_targets``: other origins the page's forms may lead to (a redirect to
+    Stripe's Checkout), added to the Content-Security-Policy's ``form-action``.
+    """
     zone = user_zone(request)
     token = request_token(request)  # hex digits: safe to place in markup
 
@@ -162,4 +167,10 @@ def render(
         status_code=status,
     )
     response.headers.update(SECURITY_HEADERS)
+    if form_targets:
+        policy = SECURITY_HEADERS["Content-Security-Policy"]
+        extra = " ".join(form_targets)
+        response.headers["Content-Security-Policy"] = policy.replace(
+            "form-action 'self'", f"form-action 'self' {extra}"
+        )
     return response

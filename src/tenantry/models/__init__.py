@@ -3,6 +3,7 @@
 from tenantry.models.activity import TenantActivity
 from tenantry.models.audit import AuditEvent
 from tenantry.models.base import Base, TenantScoped, is_tenant_scoped, tenant_foreign_key, utcnow
+from tenantry.models.billing import BillingAccount, BillingEvent
 from tenantry.models.invite import Invite
 from tenantry.models.membership import Membership
 from tenantry.models.password_reset import PasswordReset
@@ -15,6 +16,8 @@ from tenantry.models.user import User, normalize_email
 __all__ = [
     "AuditEvent",
     "Base",
+    "BillingAccount",
+    "BillingEvent",
     "Invite",
     "Membership",
     "PasswordReset",

@@ -23,7 +23,7 @@ from tenantry.plans.entitlements import (
     load_entitlements,
     require_feature,
 )
-from tenantry.plans.errors import FeatureNotInPlan, PlanChangeRefused, QuotaExceeded
+from tenantry.plans.errors import FeatureNotInPlan, PlanBilled, PlanChangeRefused, QuotaExceeded
 from tenantry.plans.metering import (
     EXPORT_BYTES,
     REQUESTS,
@@ -54,6 +54,7 @@ __all__ = [
     "FeatureNotInPlan",
     "Gauge",
     "Plan",
+    "PlanBilled",
     "PlanChangeRefused",
     "QuotaExceeded",
     "TableStorage",

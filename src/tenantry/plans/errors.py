@@ -69,3 +69,16 @@ class PlanChangeRefused(TenantryError):
             + ".",
             details={"plan": plan, "over": over},
         )
+
+
+class PlanBilled(TenantryError):
+    """With billing on, an owner changes plan through Checkout and the Customer Portal."""
+
+    code = "billing_required"
+    status = 409
+
+    def __init__(self) -> None:
+        super().__init__(
+            "plans are paid for: start Checkout (POST /api/tenant/billing/checkout) to "
+            "upgrade, or change or cancel the subscription in the Customer Portal"
+        )

@@ -122,35 +122,46 @@ async def _claims(claims: TokenClaims, session: DbSession) -> AccessClaims:
 CurrentClaims = Annotated[AccessClaims, Depends(_claims)]
 
 
-async def _tenant_context(
-    request: Request, session: DbSession, claims: TokenClaims
-) -> AsyncIterator[TenantContext]:
-    tenancy = get_tenancy(request)
-    claim = claim_from_request(
-        request, claims.tenant_id, tenancy.config.base_domain, tenancy.config.tenant_header
-    )
-    if claim is None:
-        # Signed in, no tenant: still 401 if the account or its session is gone.
-        await in_thread(check_session, session, claims.user_id, claims.session_version)
-        raise NoTenantSelected("you belong to no tenant: create one or join one with a code")
-    ctx = await in_thread(
-        _resolve,
-        session,
-        claim,
-        claims.user_id,
-        claims.session_version,
-        tenancy.admit,
-        tenancy.placements,
-    )
-    tenancy.meter.add(ctx.tenant_id, REQUESTS)
-    note_actor(request, tenant_id=ctx.tenant_id, user_id=claims.user_id)
-    # The tenant's slot is awaited with nothing held: no thread, connection or lock.
-    async with tenancy.slots.hold(ctx.tenant_id):
-        with tenant_scope(ctx):
-            yield ctx
-            # Commit inside the scope and the slot; on error _session rolls back.
-            if session.in_transaction():
-                await finish_in_thread(commit, session)
+def _context_dependency(
+    *, allow_suspended: bool
+) -> Callable[[Request, Session, AccessClaims], AsyncIterator[TenantContext]]:
+    async def tenant_context(
+        request: Request, session: DbSession, claims: TokenClaims
+    ) -> AsyncIterator[TenantContext]:
+        tenancy = get_tenancy(request)
+        claim = claim_from_request(
+            request, claims.tenant_id, tenancy.config.base_domain, tenancy.config.tenant_header
+        )
+        if claim is None:
+            # Signed in, no tenant: still 401 if the account or its session is gone.
+            await in_thread(check_session, session, claims.user_id, claims.session_version)
+            raise NoTenantSelected("you belong to no tenant: create one or join one with a code")
+        ctx = await in_thread(
+            _resolve,
+            session,
+            claim,
+            claims.user_id,
+            claims.session_version,
+            tenancy.admit,
+            allow_suspended,
+            tenancy.placements,
+        )
+        tenancy.meter.add(ctx.tenant_id, REQUESTS)
+        note_actor(request, tenant_id=ctx.tenant_id, user_id=claims.user_id)
+        # The tenant's slot is awaited with nothing held: no thread, connection or lock.
+        async with tenancy.slots.hold(ctx.tenant_id):
+            with tenant_scope(ctx):
+                yield ctx
+                # Commit inside the scope and the slot; on error _session rolls back.
+                if session.in_transaction():
+                    await finish_in_thread(commit, session)
+
+    return tenant_context
+
+
+_tenant_context = _context_dependency(allow_suspended=False)
+# Only for what settles a suspension (the billing portal): everything else refuses it.
+_tenant_context_even_suspended = _context_dependency(allow_suspended=True)
 
 
 def _resolve(
@@ -159,6 +170,7 @@ def _resolve(
     user_id: int,
     session_version: int,
     admit: Callable[[TenantContext], None],
+    allow_suspended: bool = False,
     placements: Placements | None = None,
 ) -> TenantContext:
     """Check the membership in a short read-only transaction and bind the session to it.
@@ -172,13 +184,24 @@ def _resolve(
     """
     if placements is None:
         ctx = _short_read(
-            session, resolve_membership, claim, user_id, session_version=session_version
+            session,
+            resolve_membership,
+            claim,
+            user_id,
+            session_version=session_version,
+            allow_suspended=allow_suspended,
         )
         admit(ctx)
         bind_tenant(session, ctx)
         return ctx
     ctx, location = _short_read(
-        session, _membership_and_placement, claim, user_id, session_version, placements
+        session,
+        _membership_and_placement,
+        claim,
+        user_id,
+        session_version,
+        placements,
+        allow_suspended,
     )
     admit(ctx)
     bind_tenant(session, ctx)
@@ -192,8 +215,11 @@ def _membership_and_placement(
     user_id: int,
     session_version: int,
     placements: Placements,
+    allow_suspended: bool,
 ) -> tuple[TenantContext, Location]:
-    ctx = resolve_membership(session, claim, user_id, session_version=session_version)
+    ctx = resolve_membership(
+        session, claim, user_id, session_version=session_version, allow_suspended=allow_suspended
+    )
     return ctx, placements.lookup(session, ctx.tenant_id)[0]
 
 
@@ -246,3 +272,16 @@ ViewerContext = Annotated[TenantContext, Depends(require_role(Role.VIEWER))]
 MemberContext = Annotated[TenantContext, Depends(require_role(Role.MEMBER))]
 AdminContext = Annotated[TenantContext, Depends(require_role(Role.ADMIN))]
 OwnerContext = Annotated[TenantContext, Depends(require_role(Role.OWNER))]
+
+
+async def _owner_even_suspended(
+    ctx: Annotated[TenantContext, Depends(_tenant_context_even_suspended, scope="function")],
+) -> TenantContext:
+    if not ctx.role.at_least(Role.OWNER):
+        raise PermissionDenied(f"this needs the {Role.OWNER.value} role or higher")
+    return ctx
+
+
+_owner_even_suspended.__tenantry_min_role__ = Role.OWNER  # type: ignore[attr-defined]
+# An owner of an active *or suspended* tenant: for the routes that let them pay and resume.
+SuspendedOwnerContext = Annotated[TenantContext, Depends(_owner_even_suspended)]

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 
 from tenantry.context import TenantContext
-from tenantry.errors import AuthenticationFailed, PermissionDenied, TenantDeleted, TenantNotFound
+from tenantry.errors import AuthenticationFailed, TenantDeleted, TenantNotFound, TenantSuspended
 from tenantry.ids import TenantId, UserId
 from tenantry.models import Membership, Tenant, TenantStatus, User
 from tenantry.roles import Role
@@ -88,7 +88,12 @@ MAX_USER_ID = 2**31  # user ids are INTEGER: PostgreSQL refuses to compare with 
 
 
 def resolve_membership(
-    session: Session, claim: TenantClaim, user_id: int, *, session_version: int | None = None
+    session: Session,
+    claim: TenantClaim,
+    user_id: int,
+    *,
+    session_version: int | None = None,
+    allow_suspended: bool = False,
 ) -> TenantContext:
     """Turn a claim into a context, or refuse with the same 404 as "no such tenant".
 
@@ -98,7 +103,8 @@ def resolve_membership(
         AuthenticationFailed: the user no longer exists, or ``session_version`` (the
             access token's) is not the user's any more (a password reset ended it).
         TenantNotFound: no such tenant, or not a member.
-        PermissionDenied: the tenant is suspended.
+        TenantSuspended: the tenant is suspended (unless ``allow_suspended``: the
+            few routes that let an owner settle a suspension, e.g. the billing portal).
     """
     if not 0 < user_id < MAX_USER_ID:
         raise AuthenticationFailed("this account no longer exists")
@@ -117,6 +123,8 @@ def resolve_membership(
         raise TenantNotFound("tenant not found")
     if status == TenantStatus.DELETED.value:
         raise TenantDeleted("this tenant was deleted; an owner can restore it for a while")
-    if status != TenantStatus.ACTIVE.value:
-        raise PermissionDenied("this tenant is suspended")
+    if status != TenantStatus.ACTIVE.value and not (
+        allow_suspended and status == TenantStatus.SUSPENDED.value
+    ):
+        raise TenantSuspended("this tenant is suspended")
     return TenantContext(TenantId(tenant_id), UserId(user_id), Role(role), plan)

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from sqlalchemy.orm import Session
@@ -55,6 +55,9 @@ from tenantry.web.routes import (
 from tenantry.web.schemas import TokenPair
 from tenantry.web.slots import TenantSlots
 
+if TYPE_CHECKING:
+    from tenantry.billing import Billing, BillingConfig
+
 PURGE_JOB = "tenantry.purge"
 
 
@@ -79,6 +82,7 @@ class Tenancy:
         *,
         catalogue: Catalogue | None = None,
         postman: Postman | None = None,
+        billing: BillingConfig | None = None,
         placements: Placements | None = None,
     ) -> None:
         self.db = db
@@ -130,6 +134,13 @@ class Tenancy:
         install_metering(db.sessions, self.meter)
         install_metering(db.read_sessions, self.meter)
         self.login_throttle = LoginThrottle(self.limits, config.login_policy)
+        # Off unless configured: without it nothing imports stripe (docs/billing.md).
+        self.billing: Billing | None = None
+        if billing is not None:
+            from tenantry.billing import Billing
+
+            self.billing = Billing(db, billing, self.catalogue)
+            self.billing.install(db.sessions)
 
     def admit(self, ctx: TenantContext) -> None:
         """Count a request against its tenant's and its user's budgets (429 past either).
@@ -175,19 +186,27 @@ class Tenancy:
                 plans,
             ):
                 app.include_router(module.router)
+            if self.billing is not None:
+                from tenantry.web.routes import billing
+
+                app.include_router(billing.router)
 
     def _flush_usage_on_shutdown(self, app: FastAPI) -> None:
         """Wrap the app's lifespan so a clean shutdown flushes the pending usage counts."""
         inner = app.router.lifespan_context
-        meter = self.meter
+        meter, billing = self.meter, self.billing
 
         @asynccontextmanager
         async def lifespan(application: Any) -> AsyncIterator[Any]:
+            if billing is not None:
+                billing.start()  # pending sign-ups and grace periods, swept periodically
             try:
                 async with inner(application) as state:
                     yield state
             finally:
                 meter.close()
+                if billing is not None:
+                    billing.close()
 
         app.router.lifespan_context = lifespan
 

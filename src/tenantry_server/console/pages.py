@@ -96,6 +96,7 @@ def _tenant(
         sizes=operations_of(request).sizes,
     )
     events = audit.events(session, tenant_id, before_id=before, limit=50)
+    billing = get_tenancy(request).billing
     return render(
         request,
         "tenant.html",
@@ -105,6 +106,7 @@ def _tenant(
         members=tenants.members(session, tenant_id),
         events=events,
         plans=get_tenancy(request).catalogue.plans,
+        billing=billing.view(session, tenant_id) if billing is not None else None,
         older=events[-1].id if len(events) == 50 else None,
         notice=notice,
         error=error,

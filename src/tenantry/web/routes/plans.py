@@ -52,7 +52,12 @@ async def tenant_plan(ctx: ViewerContext, request: Request, session: DbSession) 
 async def change_plan(
     body: PlanChangeIn, ctx: OwnerContext, request: Request, session: DbSession
 ) -> TenantPlanOut:
-    """Change plan (owners). A downgrade below current use is refused with what must go."""
+    """Change plan (owners). A downgrade below current use is refused with what must go.
+
+    With billing on, plans are bought and left through Stripe instead (409 ``billing_required``).
+    """
+    if get_tenancy(request).billing is not None:
+        raise plans.PlanBilled()
     plans.change_plan(
         session,
         tenant_id=ctx.tenant_id,

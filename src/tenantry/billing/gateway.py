@@ -1,0 +1,137 @@
+"""The Stripe calls billing makes, through the official library only (no HTTP of our own).
+
+Every create carries an idempotency key derived from the tenant, so a retry
+after a timeout (by the sweep, or a second process) finds the first result
+instead of making a second customer or subscription.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import stripe
+
+from tenantry.billing.config import BillingConfig
+from tenantry.billing.errors import BillingUnavailable, InvalidWebhook
+
+
+class StripeGateway:
+    """One ``stripe.StripeClient`` and the few calls billing needs."""
+
+    def __init__(self, config: BillingConfig) -> None:
+        self.config = config
+        self.client = stripe.StripeClient(
+            config.api_key,
+            base_addresses={"api": config.api_base} if config.api_base else None,
+            max_network_retries=1,
+        )
+
+    def create_customer(self, *, tenant_id: uuid.UUID, email: str, name: str) -> str:
+        """The customer of ``tenant_id`` (created once, whatever the retries); its id."""
+        try:
+            customer = self.client.v1.customers.create(
+                params={"email": email, "name": name, "metadata": {"tenant_id": str(tenant_id)}},
+                options={"idempotency_key": f"tenantry-customer-{tenant_id}"},
+            )
+        except stripe.StripeError as exc:
+            raise _unavailable(exc) from exc
+        return str(customer.id)
+
+    def start_trial(
+        self, *, tenant_id: uuid.UUID, customer_id: str, price_id: str, days: int
+    ) -> dict[str, Any]:
+        """A trialing subscription that ends (is canceled) if no card was added by then."""
+        try:
+            sub = self.client.v1.subscriptions.create(
+                params={
+                    "customer": customer_id,
+                    "items": [{"price": price_id}],
+                    "trial_period_days": days,
+                    "trial_settings": {"end_behavior": {"missing_payment_method": "cancel"}},
+                    "metadata": {"tenant_id": str(tenant_id)},
+                },
+                options={"idempotency_key": f"tenantry-trial-{tenant_id}"},
+            )
+        except stripe.StripeError as exc:
+            raise _unavailable(exc) from exc
+        return sub.to_dict()
+
+    def cancel_at_period_end(self, *, subscription_id: str) -> None:
+        """Stop renewing: the subscription ends when the paid period does."""
+        try:
+            self.client.v1.subscriptions.update(
+                subscription_id, params={"cancel_at_period_end": True}
+            )
+        except stripe.StripeError as exc:
+            raise _unavailable(exc) from exc
+
+    def checkout_url(
+        self,
+        *,
+        tenant_id: uuid.UUID,
+        customer_id: str,
+        price_id: str,
+        success_url: str,
+        cancel_url: str,
+    ) -> str:
+        """A Checkout page where the customer subscribes to ``price_id``."""
+        try:
+            session = self.client.v1.checkout.sessions.create(
+                params={
+                    "mode": "subscription",
+                    "customer": customer_id,
+                    "client_reference_id": str(tenant_id),
+                    "line_items": [{"price": price_id, "quantity": 1}],
+                    "subscription_data": {"metadata": {"tenant_id": str(tenant_id)}},
+                    "success_url": success_url,
+                    "cancel_url": cancel_url,
+                }
+            )
+        except stripe.StripeError as exc:
+            raise _unavailable(exc) from exc
+        return str(session.url)
+
+    def portal_url(self, *, customer_id: str, return_url: str) -> str:
+        """A Customer Portal page: card, invoices, plan, cancellation."""
+        try:
+            session = self.client.v1.billing_portal.sessions.create(
+                params={"customer": customer_id, "return_url": return_url}
+            )
+        except stripe.StripeError as exc:
+            raise _unavailable(exc) from exc
+        return str(session.url)
+
+    def verify(self, payload: bytes, signature: str | None) -> dict[str, Any]:
+        """The event in ``payload``, once its ``Stripe-Signature`` is checked by the library.
+
+        Raises:
+            InvalidWebhook: no or a wrong signature, a timestamp outside the
+                tolerance (a replay), or a body that is not an event.
+        """
+        try:
+            event = self.client.construct_event(
+                payload, signature, self.config.webhook_secret, self.config.tolerance
+            )
+        except stripe.SignatureVerificationError as exc:
+            raise InvalidWebhook(f"webhook refused: {exc.user_message or exc}") from exc
+        except ValueError as exc:
+            raise InvalidWebhook("webhook refused: the body is not a Stripe event") from exc
+        found = event.to_dict()
+        data = found.get("data")
+        if not (
+            isinstance(found.get("id"), str)
+            and isinstance(found.get("type"), str)
+            and isinstance(found.get("created"), int)
+            and isinstance(data, dict)
+            and isinstance(data.get("object"), dict)
+        ):
+            raise InvalidWebhook("webhook refused: the body is not a Stripe event")
+        return found
+
+
+def _unavailable(exc: stripe.StripeError) -> BillingUnavailable:
+    return BillingUnavailable(
+        "the payment provider could not be reached; nothing was changed, try again shortly",
+        details={"stripe": type(exc).__name__},
+    )
