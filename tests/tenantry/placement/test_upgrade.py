@@ -38,23 +38,33 @@ def _tenants(url: str, toml: Path, count: int) -> list[Location]:
     return out
 
 
-def _revision(path: Path) -> str:
+def _revision(path: Path) -> set[str]:
     engine = create_engine(f"sqlite:///{path}")
     try:
         with engine.connect() as conn:
-            return str(conn.execute(text("SELECT version_num FROM alembic_version")).scalar())
+            return {str(r) for r in conn.execute(text("SELECT version_num FROM alembic_version"))}
     finally:
         engine.dispose()
 
 
 def _break(path: Path) -> None:
-    """Put the database back at 0005 with a table in the way of 0007: its upgrade fails."""
+    """Step the database back before 0007 with a table in the way of it: its upgrade fails."""
+    down = _down_revision()
     engine = create_engine(f"sqlite:///{path}")
     with engine.begin() as conn:
         conn.execute(text("DROP TABLE tenantry_placements"))
         conn.execute(text("CREATE TABLE tenantry_placements (x INTEGER)"))
-        conn.execute(text("UPDATE alembic_version SET version_num = '0005_operator'"))
+        conn.execute(text("DELETE FROM alembic_version WHERE version_num = '0007_placement'"))
+        if conn.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 0:
+            conn.execute(text("INSERT INTO alembic_version VALUES (:v)"), {"v": down})
     engine.dispose()
+
+
+def _down_revision() -> str:
+    import importlib
+
+    module = importlib.import_module("tenantry.migrations.versions.0007_placement")
+    return str(module.down_revision)
 
 
 def test_migrate_upgrades_every_tenant_database_and_reports_a_failure(tmp_path: Path) -> None:
@@ -64,6 +74,8 @@ def test_migrate_upgrades_every_tenant_database_and_reports_a_failure(tmp_path: 
     head = _revision(files[0])
     for path in files:
         _break(path)
+    broken = _revision(files[0])
+    assert "0007_placement" not in broken
     # One stays broken; the other two are repaired by the run.
     engine = create_engine(f"sqlite:///{files[1]}")
     with engine.begin() as conn:
@@ -81,7 +93,7 @@ def test_migrate_upgrades_every_tenant_database_and_reports_a_failure(tmp_path: 
     assert f"FAILED dedicated files/{locations[0].database}" in result.output
     assert "2 of 3 tenant database(s) up to date, 1 failed" in result.output
     # The failed database kept its revision and its tables (one transaction, rolled back).
-    assert _revision(files[0]) == "0005_operator"
+    assert _revision(files[0]) == broken
     assert _revision(files[1]) == head
     assert _revision(files[2]) == head
 
