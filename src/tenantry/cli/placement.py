@@ -191,4 +191,4 @@ def backup(
             what = backup_dedicated(placements, location, output)
         except TenantryError as exc:
             _fail(exc.message)
-    typer.echo(f"backed up {slug} ({location.describe()}): {what} -> {output}")
+    typer.echo(f"backed up {slug} ({location.describe()}): {what}")
