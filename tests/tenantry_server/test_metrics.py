@@ -53,6 +53,17 @@ def test_tenant_labels_stay_bounded_after_ten_thousand_tenants() -> None:
     assert len(labels.admitted) == 50
 
 
+def test_quota_refusals_are_counted(client: TestClient, settings: Settings, alice: Member) -> None:
+    from tenantry.testing import invite_and_join, register
+
+    invite_and_join(client, alice, "partner@example.com")  # the Free plan's second seat
+    code = client.post("/api/tenant/invites", json={}, headers=alice.headers).json()["code"]
+    carol = register(client, "carol@example.com")
+    refused = client.post("/api/invites/join", json={"code": code}, headers=carol.headers)
+    assert refused.status_code == 402
+    assert 'tenantry_quota_refusals_total{resource="members"}' in scrape(client, settings)
+
+
 def test_rate_limit_refusals_are_counted(client: TestClient, settings: Settings) -> None:
     for _ in range(12):
         client.post("/api/auth/login", json={"email": "x@example.com", "password": "x" * 12})

@@ -23,11 +23,17 @@ class QuotaExceeded(TenantryError):
         plan: str,
         lifted_by: str | None,
         noun: str | None = None,
+        overridden: bool = False,
     ) -> None:
         what = noun or limit
         lift = f" The {lifted_by} plan allows more." if lifted_by else ""
+        whose = (
+            "This tenant's own limit (set by the platform, on any plan) is"
+            if overridden
+            else f"The {plan} plan allows"
+        )
         super().__init__(
-            f"The {plan} plan allows {allowed} {what}; this tenant has {current} "
+            f"{whose} {allowed} {what}; this tenant has {current} "
             f"and asked for {requested} more.{lift}",
             details={
                 "limit": limit,
@@ -36,6 +42,7 @@ class QuotaExceeded(TenantryError):
                 "requested": requested,
                 "plan": plan,
                 "lifted_by": lifted_by,
+                "overridden": overridden,
             },
         )
 

@@ -23,6 +23,7 @@ from sqlalchemy import event, func, select
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction, sessionmaker
 
 from tenantry import audit
+from tenantry.metrics import count_quota_refusal
 from tenantry.models import Base, Membership
 from tenantry.plans.catalogue import MEMBERS, Catalogue
 from tenantry.plans.entitlements import CATALOGUE_KEY, Entitlements, load_entitlements
@@ -104,7 +105,9 @@ def check_allowance(
     if allowed is None or requested <= 0:
         return
     if current + requested > allowed:
-        lift = catalogue.lifting(limit, current + requested)
+        count_quota_refusal(limit)
+        # A limit set for this tenant holds on every plan: no plan change lifts it.
+        lift = None if limit in ents.overrides else catalogue.lifting(limit, current + requested)
         raise QuotaExceeded(
             limit=limit,
             allowed=allowed,
@@ -113,6 +116,7 @@ def check_allowance(
             plan=ents.plan.display_name,
             lifted_by=lift.display_name if lift and lift.name != ents.plan.name else None,
             noun=noun,
+            overridden=limit in ents.overrides,
         )
     soft_alert(
         session,

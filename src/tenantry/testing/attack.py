@@ -202,15 +202,18 @@ def _kind(schema: Mapping[str, Any]) -> str:
 
 
 def route_table(app: FastAPI) -> dict[str, Any]:
-    """The app's OpenAPI document plus every route it leaves out (HTML pages, health).
+    """The app's OpenAPI document plus every route it leaves out (HTML pages, health,
+    the platform admin's API).
 
     A route left out of the published schema is still reachable, so it is attacked.
     """
     spec = copy.deepcopy(app.openapi())
+    published = spec.get("paths", {})
     hidden = [
         APIRoute(r.path_format, r.endpoint, methods=sorted(r.methods or ()))
         for r in api_routes(app)
         if not r.include_in_schema
+        or any(m.lower() not in published.get(r.path_format, {}) for m in r.methods or ())
     ]
     with warnings.catch_warnings():
         # Hidden routes may share a function across methods (duplicate operation ids):

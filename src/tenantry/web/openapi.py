@@ -72,7 +72,7 @@ def api_routes(app: FastAPI) -> list[Any]:
 
 def needs_token(route: Any) -> bool:
     """True when the route reads the access token (through any of its dependencies)."""
-    return any(call is deps._claims for call in _calls(route.dependant))
+    return any(call is deps._token_claims for call in _calls(route.dependant))
 
 
 def _error(description: str) -> dict[str, Any]:
@@ -80,10 +80,14 @@ def _error(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": ref}}}
 
 
-def describe(schema: dict[str, Any], routes: list[Any]) -> dict[str, Any]:
+def describe(
+    schema: dict[str, Any], routes: list[Any], hidden: tuple[str, ...] = ()
+) -> dict[str, Any]:
     """Add security and error answers to an OpenAPI document built from ``routes``.
 
-    ``routes`` are those of :func:`api_routes`.
+    ``routes`` are those of :func:`api_routes`. Paths under a ``hidden`` prefix (the
+    platform's) are left out: to anyone else they are missing routes, and a public
+    document listing them would say otherwise.
     """
     components = schema.setdefault("components", {})
     components.setdefault("securitySchemes", {})[SECURITY_SCHEME] = {
@@ -96,6 +100,8 @@ def describe(schema: dict[str, Any], routes: list[Any]) -> dict[str, Any]:
     for name in ("HTTPValidationError", "ValidationError"):
         schemas.pop(name, None)
     paths = schema.get("paths", {})
+    for path in [p for p in paths if p.startswith(hidden)] if hidden else []:
+        del paths[path]
     for route in routes:
         if not route.include_in_schema:
             continue
@@ -116,13 +122,13 @@ def describe(schema: dict[str, Any], routes: list[Any]) -> dict[str, Any]:
     return schema
 
 
-def install_openapi(app: FastAPI) -> None:
+def install_openapi(app: FastAPI, hidden: tuple[str, ...] = ()) -> None:
     """Make ``app.openapi()`` return the described document (built once, on first use)."""
     plain = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = describe(plain(), api_routes(app))
+            app.openapi_schema = describe(plain(), api_routes(app), hidden)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

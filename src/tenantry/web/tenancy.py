@@ -171,7 +171,7 @@ class Tenancy:
         app.add_middleware(TenantPathMiddleware)
         app.add_middleware(BodyLimitMiddleware, max_bytes=self.config.max_body_bytes)
         install_error_handlers(app)
-        install_openapi(app)
+        install_openapi(app, hidden=self.config.platform_paths)
         self._flush_usage_on_shutdown(app)
         if api:
             for module in (

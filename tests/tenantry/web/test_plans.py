@@ -74,6 +74,7 @@ def test_a_join_beyond_the_seats_is_refused_and_changes_nothing(
         "requested": 1,
         "plan": "Free",
         "lifted_by": "Household",
+        "overridden": False,
     }
     # Registering with the code is refused as a whole: no account is left behind.
     signup = client.post(
@@ -364,3 +365,23 @@ def test_a_monthly_limit_crossed_by_a_flush_is_audited_once(
         )
     db.dispose()
     assert count == 1
+
+
+def test_a_limit_set_for_the_tenant_names_no_plan_as_the_fix(
+    app: FastAPI, client: TestClient, alice: Member
+) -> None:
+    """An override caps every plan: "the Free plan allows more" would be false."""
+    from tenantry.plans import set_override
+
+    assert _set_plan(client, alice, "household").status_code == 200
+    with app.state.tenancy.db.session() as s:
+        set_override(
+            s, tenant_id=uuid.UUID(alice.tenant_id), name="members", value=1, actor_id=None
+        )
+    code = client.post("/api/tenant/invites", json={}, headers=alice.headers).json()["code"]
+    carol = register(client, "carol@example.com")
+    refused = client.post("/api/invites/join", json={"code": code}, headers=carol.headers)
+    assert refused.status_code == 402
+    error = refused.json()["error"]
+    assert error["details"]["lifted_by"] is None and error["details"]["overridden"] is True
+    assert "plan allows more" not in error["message"]
