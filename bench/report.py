@@ -323,6 +323,16 @@ def write_report(res: dict[str, Any], path: Path, notes: str = "") -> None:
         *HEADER,
         *cost_rows(res),
         "",
+        "## Tenant placement",
+        "",
+        "The same readings page with every tenant in a SQLite file of its own",
+        "(`docs/placement.md`) against the shared tables, tokens rotating over all tenants;",
+        "file descriptors and memory of the server after the run; a tenant moved to a file of",
+        "its own and back (`bench/placement.py`; alone: `python -m bench.placement`).",
+        "",
+        *HEADER,
+        *placement_rows(res),
+        "",
     ]
     if errors:
         lines += ["Parts of this run that failed:", ""]
@@ -330,3 +340,43 @@ def write_report(res: dict[str, Any], path: Path, notes: str = "") -> None:
         lines.append("")
     lines.append(notes)
     path.write_text("\n".join(lines).rstrip() + "\n")
+
+
+def placement_rows(res: dict[str, Any]) -> list[str]:
+    """A tenant page with every tenant in a SQLite file of its own vs the shared tables."""
+    pl = res.get("placement")
+    if not pl:
+        return [_missing("placement", res.get("errors", {}).get("placement", "-"))]
+    pages, out = pl["pages"], []
+    shared = pages["shared"]
+    n = f"{pages['tenants']:,}"
+    for key, label in (
+        ("dedicated_64", "engine cache 64"),
+        (f"dedicated_{pages['tenants']}", "cache all"),
+    ):
+        d = pages.get(key)
+        if not d:
+            continue
+        out.append(
+            _row(f"GET page, {n} dedicated SQLite tenants rotating ({label}) vs shared, p99",
+                 d["get"]["p99_ms"], shared["get"]["p99_ms"], "ms", "<= 1.5x", _at_most(1.5),
+                 _bad(d["get"], shared["get"]))
+        )  # fmt: skip
+        out.append(_row(f"same, req/s ({label})", d["get"]["rps"], shared["get"]["rps"], "req/s"))
+        out.append(_row(f"same, open fds after the run ({label})", d["fds"], shared["fds"], "fds"))
+        out.append(
+            _row(f"same, server RSS peak ({label})", d["rss_peak_mb"], shared["rss_peak_mb"], "MB")
+        )
+    mv = pl["move"]
+    for to in ("dedicated", "shared"):
+        m = mv[to]
+        out.append(
+            f"| move {m['rows']:,} rows to {to}, rows/s | {m['rows_per_s']:,.0f} rows/s | | | - "
+            f"| - | - |"
+        )
+        out.append(
+            f"| move {m['rows']:,} rows to {to}, read-only for | {m['read_only_s']:.1f} s "
+            f"(of {m['total_s']:.1f} s) | | | - | - | - |"
+        )
+    out.append(f"| move, peak RSS of the process | {mv['peak_rss_mb']:.0f} MB | | | - | - | - |")
+    return out

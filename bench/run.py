@@ -282,6 +282,14 @@ def main() -> None:
             for i, n in enumerate(EXPORT_ROWS)
         }
 
+    # Placement: 1,000 dedicated SQLite tenants vs shared; moving a 1M-row tenant.
+    with step("placement", res):
+        from bench.placement import measure as measure_placement
+
+        env = _env("", **UNLIMITED)
+        env.pop("DATABASE_URL")
+        res["placement"] = measure_placement(DATA, rotation, env, SECONDS, CONNECTIONS)
+
     res["elapsed_s"] = time.monotonic() - started
     res["load_after"] = os.getloadavg()
     res["machine"] = {

@@ -27,7 +27,14 @@ from tests.notes_app import NotesPlugin
 from tests.support.databases import TestDatabase, sqlite_database
 from tests.support.databases import migrate as migrate_test_db
 from tests.support.mail import SmtpServer, smtp_server
-from tests.support.postgres import APP_ROLE, OWNER_ROLE, PostgresServer, postgres_server
+from tests.support.placement import drop_placed, placement_for_tests, prepare_test_tables
+from tests.support.postgres import (
+    APP_ROLE,
+    OWNER_ROLE,
+    PostgresServer,
+    postgres_server,
+    second_postgres_server,
+)
 from tests.support.redis import RedisServer, redis_server
 
 FAST_PASSWORDS = Passwords(fast_test_hasher())
@@ -98,12 +105,17 @@ def _limits() -> dict[str, Any]:
 
 
 @pytest.fixture
-def app(settings: Settings) -> Iterator[FastAPI]:
+def app(settings: Settings, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FastAPI]:
+    # TENANTRY_TEST_PLACEMENT=dedicated: every tenant in a database of its own (placement).
+    settings = placement_for_tests(settings, request, tmp_path)
     application = create_app(
         settings, [*default_plugins(), NotesPlugin()], passwords=FAST_PASSWORDS
     )
+    if application.state.tenancy.placements is not None:
+        application.state.tenancy.placements.prepare = prepare_test_tables
     yield application
     application.state.tenancy.postman.close()
+    drop_placed(application)
     application.state.tenancy.db.dispose()
 
 
@@ -148,6 +160,13 @@ def in_ci() -> bool:
 def postgres() -> Iterator[PostgresServer]:
     """The session's PostgreSQL server (started on first use, stopped at the end)."""
     with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_second() -> Iterator[PostgresServer]:
+    """A second PostgreSQL server (another cluster, another port): tenants across servers."""
+    with second_postgres_server() as server:
         yield server
 
 

@@ -11,7 +11,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 from tenantry.read_only import READ_ONLY, install_deferred_writes, install_read_only
@@ -33,28 +38,33 @@ def _session_class(*, read_only: bool, postgresql: bool) -> type[Session]:
     return cls
 
 
+def make_async_engine(
+    url: str, *, sqlite_pragmas: Mapping[str, str] | None = None, **engine_kwargs: Any
+) -> AsyncEngine:
+    """An async engine on ``url`` (aiosqlite, psycopg async), SQLite set up as the sync one."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend not in _ASYNC_DRIVERS:
+        raise ValueError(f"no async driver for {backend}")
+    if backend == "postgresql":
+        engine_kwargs.setdefault("pool_pre_ping", True)
+    engine = create_async_engine(parsed.set(drivername=_ASYNC_DRIVERS[backend]), **engine_kwargs)
+    if backend == "sqlite":
+        # No writer turns: a thread lock would block the event loop.
+        configure_sqlite(
+            engine.sync_engine, {**SQLITE_PRAGMAS, **(sqlite_pragmas or {})}, writer_turns=False
+        )
+    return engine
+
+
 class AsyncSessions:
     """An async engine on ``url`` and its write and read-only ``AsyncSession`` factories."""
 
     def __init__(
         self, url: str, *, sqlite_pragmas: Mapping[str, str] | None = None, **engine_kwargs: Any
     ) -> None:
-        parsed = make_url(url)
-        backend = parsed.get_backend_name()
-        if backend not in _ASYNC_DRIVERS:
-            raise ValueError(f"no async driver for {backend}")
-        if backend == "postgresql":
-            engine_kwargs.setdefault("pool_pre_ping", True)
-        self.engine = create_async_engine(
-            parsed.set(drivername=_ASYNC_DRIVERS[backend]), **engine_kwargs
-        )
-        if backend == "sqlite":
-            configure_sqlite(
-                self.engine.sync_engine,
-                {**SQLITE_PRAGMAS, **(sqlite_pragmas or {})},
-                writer_turns=False,
-            )
-        postgresql = backend == "postgresql"
+        self.engine = make_async_engine(url, sqlite_pragmas=sqlite_pragmas, **engine_kwargs)
+        postgresql = self.engine.dialect.name == "postgresql"
         write_class = _session_class(read_only=False, postgresql=postgresql)
         read_class = _session_class(read_only=True, postgresql=postgresql)
         self.sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(

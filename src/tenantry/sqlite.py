@@ -70,53 +70,56 @@ def configure_sqlite(
 
 
 class _WriterTurns:
-    """One writing transaction at a time in this process, waiting in line on a lock."""
+    """One writing transaction at a time per engine in this process, waiting on a lock."""
 
     def __init__(self, pragmas: Mapping[str, str]) -> None:
         self.lock = threading.Lock()
         self.timeout = int(pragmas.get("busy_timeout", "10000")) / 1000
-        self.holder: int | None = None  # id() of the DBAPI connection in its turn
 
     def install(self, engine: Engine) -> None:
-        """Give the turn back after the DBAPI commit or rollback, whoever calls it."""
-        dialect = engine.dialect
-        commit, rollback, close = dialect.do_commit, dialect.do_rollback, dialect.do_close
+        """Give the turn back after the DBAPI commit, rollback or close, whoever calls it.
 
-        def do_commit(dbapi_connection: Any) -> None:
-            try:
-                commit(dbapi_connection)
-            finally:
-                self.give_back(dbapi_connection)
-
-        def do_rollback(dbapi_connection: Any) -> None:
-            try:
-                rollback(dbapi_connection)
-            finally:
-                self.give_back(dbapi_connection)
-
-        def do_close(dbapi_connection: Any) -> None:
-            try:
-                close(dbapi_connection)
-            finally:
-                self.give_back(dbapi_connection)
-
-        dialect.do_commit = do_commit  # type: ignore[method-assign]
-        dialect.do_rollback = do_rollback  # type: ignore[method-assign]
-        dialect.do_close = do_close  # type: ignore[method-assign]
+        Wrapped once per dialect: engines may share one (placement's siblings).
+        """
+        dialect: Any = engine.dialect
+        if getattr(dialect, "_tenantry_turns", False):
+            return
+        dialect._tenantry_turns = True
+        for name in ("do_commit", "do_rollback", "do_close"):
+            setattr(dialect, name, _giving_back(getattr(dialect, name)))
 
     def take(self, dbapi_connection: Any) -> None:
-        if self.holder == _raw_id(dbapi_connection):
-            return  # its turn already (a savepoint's BEGIN does not come here)
+        key = _raw_id(dbapi_connection)
+        if key in _IN_TURN:
+            return  # its turn already
         if not self.lock.acquire(timeout=self.timeout):
             raise sqlite3.OperationalError(
                 f"database is locked: no turn to write within {self.timeout:g} s"
             )
-        self.holder = _raw_id(dbapi_connection)
+        _IN_TURN[key] = self
 
     def give_back(self, dbapi_connection: Any) -> None:
-        if self.holder == _raw_id(dbapi_connection):
-            self.holder = None
-            self.lock.release()
+        _give_back(dbapi_connection)
+
+
+# DBAPI connection id -> the turns whose lock it holds (a connection is used by one thread).
+_IN_TURN: dict[int, _WriterTurns] = {}
+
+
+def _give_back(dbapi_connection: Any) -> None:
+    turns = _IN_TURN.pop(_raw_id(dbapi_connection), None)
+    if turns is not None:
+        turns.lock.release()
+
+
+def _giving_back(method: Any) -> Any:
+    def call(dbapi_connection: Any) -> None:
+        try:
+            method(dbapi_connection)
+        finally:
+            _give_back(dbapi_connection)
+
+    return call
 
 
 def _raw_id(connection: Any) -> int:

@@ -15,6 +15,7 @@ from tenantry.jobs import running
 from tenantry.mail import Postman, mailer_from_url
 from tenantry.migrations.runner import migrate_database
 from tenantry.operations import Operations
+from tenantry.placement import Placements
 from tenantry.plans import Catalogue, load_catalogue
 from tenantry.security.passwords import Passwords
 from tenantry.web import Tenancy, TenancyConfig
@@ -45,6 +46,13 @@ def migrate(settings: Settings, plugins: Sequence[Plugin]) -> None:
         migrate_database(
             db.engine, [d for p in plugins for d in p.migrations], app_role=settings.app_role
         )
+        placements = placements_of(settings, db, plugins)
+        if placements is not None:  # every dedicated tenant database follows
+            from tenantry.cli.migrate import migrate_placements
+            from tenantry.errors import TenantryError
+
+            if migrate_placements(placements):
+                raise TenantryError("some tenant databases failed to migrate (listed above)")
     finally:
         db.dispose()
 
@@ -61,6 +69,23 @@ def plan_catalogue(settings: Settings, plugins: Sequence[Plugin]) -> Catalogue |
     return next((c for c in found if isinstance(c, Catalogue)), None)
 
 
+def placements_of(settings: Settings, db: Database, plugins: Sequence[Plugin]) -> Placements | None:
+    """The placement configuration of ``placements_file`` at work on ``db``; None if unset.
+
+    Raises:
+        PlacementConfigError: the file is unreadable or invalid (the message says why).
+    """
+    if settings.placements_file is None:
+        return None
+    from tenantry.placement import Placements, load_config
+
+    return Placements(
+        load_config(settings.placements_file),
+        db,
+        version_dirs=[d for p in plugins for d in p.migrations],
+    )
+
+
 def create_app(
     settings: Settings,
     plugins: Sequence[Plugin] | None = None,
@@ -73,6 +98,7 @@ def create_app(
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     catalogue = plan_catalogue(settings, plugins)
     db = Database(settings.database_url)
+    placements = placements_of(settings, db, plugins)
     tenancy = Tenancy(
         db,
         TenancyConfig(
@@ -99,6 +125,7 @@ def create_app(
         ),
         passwords=passwords,
         catalogue=catalogue,
+        placements=placements,
         postman=Postman(
             mailer_from_url(settings.smtp_url, settings.outbox_dir),
             settings.data_dir / "mail-spool",

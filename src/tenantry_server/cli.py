@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import typer
 from sqlalchemy import func, select
 
+from tenantry.cli import placement as placement_cli
 from tenantry.cli import tenants as tenants_cli
 from tenantry.cli.main import app
 
@@ -22,6 +24,15 @@ def _load_plugins() -> object:
 
 
 tenants_cli.MODEL_LOADERS.append(_load_plugins)
+
+
+def _plugin_migrations() -> list[Path]:
+    from tenantry_server.app import default_plugins
+
+    return [d for p in default_plugins() for d in p.migrations]
+
+
+placement_cli.VERSION_DIRS.append(_plugin_migrations)
 
 
 @app.command()

@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     join_rate: str = "10/minute"
     # A TOML plan catalogue replacing the plugins' (docs/plans.md); checked at start-up.
     plans_file: Path | None = None
+    # Tenant placement: database servers and policy (docs/placement.md); unset: all shared.
+    placements_file: Path | None = Field(default=None, validation_alias="TENANTRY_PLACEMENTS")
     usage_flush_seconds: float = Field(default=10.0, gt=0)
     # Limits, cache and jobs shared by every process (unset: this process only).
     redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")

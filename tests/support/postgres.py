@@ -164,8 +164,12 @@ def _server_user() -> str | None:
 
 
 @contextlib.contextmanager
-def local_postgres() -> Iterator[PostgresServer]:
-    """Start a throwaway cluster; stop it and delete its files on exit."""
+def local_postgres(port: int | None = None) -> Iterator[PostgresServer]:
+    """Start a throwaway cluster; stop it and delete its files on exit.
+
+    ``port`` names its socket (``.s.PGSQL.<port>``): a second cluster on another port
+    is a second server for the placement tests (tenants spread over two servers).
+    """
     bindir = find_bindir()
     user = _server_user()
     root = Path(tempfile.mkdtemp(prefix="tenantry-pg-"))
@@ -193,14 +197,15 @@ def local_postgres() -> Iterator[PostgresServer]:
             user,
         )
         settings = {**_FAST, "unix_socket_directories": str(root)}
+        if port is not None:
+            settings["port"] = str(port)
         args = [str(bindir / "postgres"), "-D", str(data)]
         for key, value in settings.items():
             args += ["-c", f"{key}={value}"]
         log = open(root / "server.log", "wb")  # noqa: SIM115 - lives as long as the server
         proc = subprocess.Popen(args, user=user, stdout=log, stderr=subprocess.STDOUT)
-        admin = URL.create(
-            "postgresql", username="postgres", database="postgres", query={"host": str(root)}
-        )
+        query = {"host": str(root)} | ({"port": str(port)} if port is not None else {})
+        admin = URL.create("postgresql", username="postgres", database="postgres", query=query)
         _wait_ready(admin, proc, root / "server.log")
         server = PostgresServer(admin)
         server.create_roles()
@@ -229,6 +234,20 @@ def _wait_ready(admin: URL, proc: subprocess.Popen[bytes], log: Path) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def second_postgres_server() -> Iterator[PostgresServer]:
+    """Another server for tests that spread tenants over two (``$TENANTRY_TEST_PG_ADMIN_URL_2``,
+    else a local throwaway cluster on port 5433)."""
+    given = os.environ.get(ADMIN_URL_ENV + "_2")
+    if given:
+        server = PostgresServer(make_url(given))
+        server.create_roles()
+        yield server
+        return
+    with local_postgres(port=5433) as server:
+        yield server
 
 
 @contextlib.contextmanager

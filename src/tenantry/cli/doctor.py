@@ -31,6 +31,12 @@ def doctor(
     citus: bool = typer.Option(
         False, "--citus", help="Print the Citus DDL on stdout (the report goes to stderr)."
     ),
+    placements_file: Path | None = typer.Option(
+        None,
+        "--placements",
+        envvar="TENANTRY_PLACEMENTS",
+        help="Placement configuration: check every tenant database too.",
+    ),
 ) -> None:
     """Report every tenant table lacking tenant_id NOT NULL, a tenant index, composite keys
     or (PostgreSQL) forced RLS with the tenant policy. Exit 1 on findings, 2 on bad input."""
@@ -69,8 +75,36 @@ def doctor(
         _print_human(report, to_stderr=citus)
         if ddl is not None:
             typer.echo("\n".join(ddl))
-    if not report.ok:
+    placements_ok = True
+    if placements_file is not None:
+        placements_ok = _check_placements(placements_file, database_url, as_json=as_json)
+    if not report.ok or not placements_ok:
         raise typer.Exit(EXIT_FINDINGS)
+
+
+def _check_placements(path: Path, database_url: str, *, as_json: bool) -> bool:
+    """Check every placement of the control database; print one line each (stderr)."""
+    from tenantry.doctor import model_columns
+    from tenantry.placement import PlacementConfigError, load_config
+    from tenantry.placement.checks import check_placements
+
+    try:
+        config = load_config(path)
+    except PlacementConfigError as exc:
+        _fail(exc.message)
+    engine = _engine(database_url)
+    try:
+        results = check_placements(config, engine, models=model_columns())
+    finally:
+        engine.dispose()
+    bad = [r for r in results if not r.ok]
+    lines = [f"placements: {len(results)} recorded, {len(bad)} with problems"]
+    for result in bad:
+        lines += [
+            f"  {result.tenant_id} ({result.location.describe()}): {p}" for p in result.problems
+        ]
+    typer.echo("\n".join(lines), err=as_json)
+    return not bad
 
 
 def _print_human(report: Report, *, to_stderr: bool) -> None:

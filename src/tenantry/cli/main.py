@@ -19,13 +19,23 @@ def _root() -> None:
 
 def _register() -> None:
     """Attach every command group; imported lazily so ``--help`` stays fast."""
-    from tenantry.cli import admin, audit, doctor, migrate, migrations, tenantize, tenants
+    from tenantry.cli import (
+        admin,
+        audit,
+        doctor,
+        migrate,
+        migrations,
+        placement,
+        tenantize,
+        tenants,
+    )
 
     migrate.register(app)
     migrations.register(app)
     doctor.register(app)
     tenantize.register(app)
     tenants.register(app)
+    placement.register(app)
     admin.register(app)
     audit.register(app)
 

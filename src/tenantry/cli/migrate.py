@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from tenantry.placement import Placements
 
 
 def register(app: typer.Typer) -> None:
@@ -25,8 +29,18 @@ def migrate(
         envvar="TENANTRY_MIGRATIONS",
         help="Your app's migrations (tenantry migrations init), applied after the core's.",
     ),
+    placements_file: Path | None = typer.Option(
+        None,
+        "--placements",
+        envvar="TENANTRY_PLACEMENTS",
+        help="Placement configuration: migrate every dedicated tenant database too.",
+    ),
+    jobs: int = typer.Option(4, "--jobs", min=1, max=64, help="Tenant databases at once."),
 ) -> None:
-    """Bring the core schema (and, with --app, your app's) to the newest revision."""
+    """Bring the core schema (and, with --app, your app's) to the newest revision.
+
+    With --placements, every dedicated tenant database follows (in parallel, each in a
+    transaction of its own: a failing one keeps its revision and is listed; rerun to retry)."""
     from alembic.util import CommandError
 
     from tenantry.cli.database import engine_of, fail, reaching
@@ -49,3 +63,53 @@ def migrate(
         typer.echo(f"applied {len(applied)} revision(s): {', '.join(applied)}")
     else:
         typer.echo("schema is up to date")
+    if placements_file is not None:
+        from tenantry.db import Database
+        from tenantry.placement import PlacementConfigError, Placements, load_config
+
+        try:
+            config = load_config(placements_file)
+        except PlacementConfigError as exc:
+            typer.echo(f"error: {exc.message}", err=True)
+            raise typer.Exit(1) from None
+        db = Database(database_url)
+        try:
+            failed = migrate_placements(Placements(config, db, app_dir=app_dir), jobs=jobs)
+        finally:
+            db.dispose()
+        if failed:
+            raise typer.Exit(1)
+
+
+def migrate_placements(placements: Placements, *, jobs: int = 4) -> int:
+    """Migrate every dedicated tenant database with a progress bar; the failures are listed.
+
+    Returns:
+        How many databases failed (each kept its revision; a rerun retries them).
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from tenantry.placement.upgrade import Outcome, dedicated_locations
+
+    total = len(dedicated_locations(placements.control.engine))
+    console = Console(stderr=True)
+    failures: list[Outcome] = []
+    with Progress(
+        "tenant databases", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    ) as progress:
+        task = progress.add_task("migrate", total=total)
+
+        def done(outcome: Outcome) -> None:
+            progress.advance(task)
+            if not outcome.ok:
+                failures.append(outcome)
+
+        placements.migrate_all(jobs=jobs, on_done=done)
+    for outcome in failures:
+        typer.echo(f"FAILED {outcome.location.describe()}: {outcome.error}", err=True)
+    typer.echo(
+        f"{total - len(failures)} of {total} tenant database(s) up to date"
+        + (f", {len(failures)} failed (left at their revision; rerun to retry)" if failures else "")
+    )
+    return len(failures)

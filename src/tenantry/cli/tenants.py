@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from tenantry.db import Database
 
 group = typer.Typer(help="Tenant lifecycle: list, purge, export, import.", no_args_is_help=True)
@@ -86,6 +90,12 @@ def list_(database_url: str = DB_OPTION) -> None:
 def purge(
     database_url: str = DB_OPTION,
     dry_run: bool = typer.Option(False, "--dry-run", help="List what would go; change nothing."),
+    placements_file: Path | None = typer.Option(
+        None,
+        "--placements",
+        envvar="TENANTRY_PLACEMENTS",
+        help="Placement configuration: purged tenants' own databases are dropped too.",
+    ),
 ) -> None:
     """Remove deleted tenants whose grace period is over; a pseudonymous record remains."""
     from datetime import UTC, datetime
@@ -94,8 +104,15 @@ def purge(
     from sqlalchemy.exc import SQLAlchemyError
 
     from tenantry.models import Tenant, TenantStatus
+    from tenantry.placement import PlacementConfigError, load_config
+    from tenantry.placement.provision import drop_database
+    from tenantry.placement.purge import dedicated_of_due
     from tenantry.retention import purge_expired
 
+    try:
+        config = load_config(placements_file) if placements_file is not None else None
+    except PlacementConfigError as exc:
+        _fail(exc.message)
     db = _database(database_url)
     try:
         with db.session() as session:
@@ -110,10 +127,18 @@ def purge(
                 for tenant_id in due:
                     typer.echo(f"  {tenant_id}")
                 return
+            own = dedicated_of_due(session)
+            if own and config is None:
+                _fail("some of these tenants have a database of their own: pass --placements FILE")
             purged = purge_expired(session)
         typer.echo(f"purged {len(purged)} tenant(s)")
         for item in purged:
             typer.echo(f"  {item.tenant_id}")
+        for item in purged:  # after the purge committed: never a database still served
+            if config is not None and item.tenant_id in own:
+                server, database = own[item.tenant_id]
+                drop_database(config.server(server), database)
+                typer.echo(f"  dropped its database {server}/{database}")
     except SQLAlchemyError as exc:
         _unreachable(exc)
     finally:
@@ -126,6 +151,12 @@ def export(
     database_url: str = DB_OPTION,
     output: Path | None = typer.Option(None, "-o", "--output", help="File (default: stdout)."),
     models: list[str] = MODELS_OPTION,
+    placements_file: Path | None = typer.Option(
+        None,
+        "--placements",
+        envvar="TENANTRY_PLACEMENTS",
+        help="Placement configuration (a tenant in a database of its own).",
+    ),
 ) -> None:
     """Write one tenant's export document (what ``tenants import`` reads)."""
     import sys
@@ -147,7 +178,11 @@ def export(
         if tenant_id is None:
             _fail(f"no tenant with the slug {slug!r}")
         ctx = TenantContext(TenantId(tenant_id), None, Role.OWNER)
-        with reaching("tenants"), tenant_scope(ctx), db.read_sessions() as session:
+        with (
+            reaching("tenants"),
+            tenant_scope(ctx),
+            _tenant_session(db, tenant_id, placements_file) as session,
+        ):
             if output is None:
                 for chunk in stream_export(session, tenant_id):
                     sys.stdout.buffer.write(chunk)
@@ -159,6 +194,39 @@ def export(
                 typer.echo(f"exported {slug} to {output}", err=True)
     finally:
         db.dispose()
+
+
+@contextmanager
+def _tenant_session(
+    db: Database, tenant_id: uuid.UUID, placements_file: Path | None
+) -> Iterator[Session]:
+    """A read-only session on the tenant's rows, wherever its placement puts them."""
+    from sqlalchemy import select
+
+    from tenantry.models import PlacementKind, TenantPlacement
+
+    if placements_file is None:
+        with db.read_sessions() as session:
+            kind = session.scalar(
+                select(TenantPlacement.kind).where(TenantPlacement.tenant_id == tenant_id)
+            )
+        if kind == PlacementKind.DEDICATED.value:
+            _fail("this tenant has a database of its own: pass --placements FILE")
+        with db.read_sessions() as session:
+            yield session
+        return
+    from tenantry.placement import PlacementConfigError, Placements, load_config
+
+    try:
+        config = load_config(placements_file)
+    except PlacementConfigError as exc:
+        _fail(exc.message)
+    placements = Placements(config, db)
+    try:
+        with placements.session(tenant_id, read_only=True) as session:
+            yield session
+    finally:
+        placements.dispose()
 
 
 @group.command("import")

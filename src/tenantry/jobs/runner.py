@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from limits import RateLimitItemPerSecond
 from limits.storage import storage_from_string
@@ -38,6 +38,10 @@ from tenantry.ids import TenantId, UserId
 from tenantry.jobs.spool import Spool
 from tenantry.models import Membership, Tenant, TenantStatus
 from tenantry.roles import Role
+from tenantry.scoping import bind_tenant
+
+if TYPE_CHECKING:
+    from tenantry.placement import Placements
 
 log = logging.getLogger("tenantry.jobs")
 
@@ -83,6 +87,8 @@ class Jobs:
         spool_dir: Path | None = None,
     ) -> None:
         self.db = db
+        # Set by Tenancy when tenants may live in databases of their own (tenantry.placement).
+        self.placements: Placements | None = None
         self.shared = redis_url is not None
         self.broker: AsyncBroker
         if redis_url:  # the redis extra; taskiq wraps its failures in SendTaskError
@@ -217,6 +223,9 @@ class Jobs:
                 control, tenant_id=uuid.UUID(payload["tenant_id"]), actor_id=payload["actor_id"]
             )
         with tenant_scope(ctx), self.db.session() as session:
+            if self.placements is not None:
+                bind_tenant(session, ctx)
+                self.placements.route(session, ctx.tenant_id)
             fn(session, ctx, **payload["kwargs"])
 
     async def startup(self) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -18,6 +20,8 @@ def table_checksum(
     reporter: Reporter | None = None,
     *,
     order_by: list[str] | None = None,
+    where: str | None = None,
+    params: Sequence[Any] = (),
 ) -> tuple[int, str]:
     """Row count and a BLAKE2b digest over ``columns`` of every row.
 
@@ -25,16 +29,19 @@ def table_checksum(
     rebuild keeps unique; all the columns when there is none) and hashed a batch
     at a time, so a changed, lost, added or duplicated row changes the digest.
     The raw DB-API cursor is used: building SQLAlchemy rows would triple the cost.
+    ``where`` (in the driver's parameter style, with ``params``) limits the rows:
+    one tenant's, when a placement move compares its copies.
     """
     q = conn.dialect.identifier_preparer.quote
     order = ", ".join(q(c) for c in (order_by or columns))
-    sql = f"SELECT {', '.join(q(c) for c in columns)} FROM {q(table)} ORDER BY {order}"
+    condition = f" WHERE {where}" if where else ""
+    sql = f"SELECT {', '.join(q(c) for c in columns)} FROM {q(table)}{condition} ORDER BY {order}"
     digest = hashlib.blake2b(digest_size=16)
     count = 0
     task = reporter.task(f"checksum {table}", None) if reporter else None
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.execute(sql)
+        cursor.execute(sql, tuple(params)) if params else cursor.execute(sql)
         while rows := cursor.fetchmany(BATCH):
             digest.update(repr([tuple(r) for r in rows]).encode())
             count += len(rows)

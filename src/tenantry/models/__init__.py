@@ -7,6 +7,7 @@ from tenantry.models.billing import BillingAccount, BillingEvent
 from tenantry.models.invite import Invite
 from tenantry.models.membership import Membership
 from tenantry.models.password_reset import PasswordReset
+from tenantry.models.placement import PlacementKind, PlacementState, TenantPlacement
 from tenantry.models.plan import PlanOverride, UsageCounter
 from tenantry.models.refresh_token import RefreshToken
 from tenantry.models.tenant import Tenant, TenantKind, TenantStatus
@@ -20,11 +21,14 @@ __all__ = [
     "Invite",
     "Membership",
     "PasswordReset",
+    "PlacementKind",
+    "PlacementState",
     "PlanOverride",
     "RefreshToken",
     "Tenant",
     "TenantActivity",
     "TenantKind",
+    "TenantPlacement",
     "TenantScoped",
     "TenantStatus",
     "UsageCounter",

@@ -7,15 +7,19 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import nullcontext
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import anyio
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenantry.context import maybe_current_tenant, tenant_scope
+from tenantry.context import TenantContext, maybe_current_tenant, tenant_scope
 from tenantry.scoping import bind_tenant, bound_context
 from tenantry.web.deps import SAFE_METHODS, get_tenancy
+from tenantry.web.offload import in_thread
+
+if TYPE_CHECKING:
+    from tenantry.placement import Location, Placements
 
 
 async def _async_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -24,12 +28,18 @@ async def _async_session(request: Request) -> AsyncIterator[AsyncSession]:
     Same rules: read-only for safe methods, committed in teardown for the
     tenant the session served (or the request's, when it is already known).
     """
-    aio = get_tenancy(request).db.aio
+    tenancy = get_tenancy(request)
+    aio = tenancy.db.aio
     factory = aio.read_sessions if request.method in SAFE_METHODS else aio.sessions
     session = factory()
     ctx = maybe_current_tenant()
     if ctx is not None:
         bind_tenant(session.sync_session, ctx)
+        placements = tenancy.placements
+        if placements is not None:  # the tenant tables of its placement (tenantry.placement)
+            placements.install_async(aio)
+            location = await in_thread(_location, placements, ctx)
+            placements.bind_async(session, location, ctx.tenant_id)
     try:
         yield session
     except BaseException:
@@ -44,6 +54,11 @@ async def _async_session(request: Request) -> AsyncIterator[AsyncSession]:
                 await session.commit()
         finally:
             await session.close()  # rolls back whatever a failed commit left
+
+
+def _location(placements: Placements, ctx: TenantContext) -> Location:
+    with placements.control.read_sessions() as session:
+        return placements.lookup(session, ctx.tenant_id)[0]
 
 
 AsyncDbSession = Annotated[AsyncSession, Depends(_async_session, scope="function")]

@@ -26,6 +26,7 @@ from tenantry.web.offload import finish_in_thread, in_thread
 from tenantry.web.resolution import TenantClaim, claim_from_request, resolve_membership
 
 if TYPE_CHECKING:
+    from tenantry.placement import Location, Placements
     from tenantry.web.tenancy import Tenancy
 
 T = TypeVar("T")
@@ -143,6 +144,7 @@ def _context_dependency(
             claims.session_version,
             tenancy.admit,
             allow_suspended,
+            tenancy.placements,
         )
         tenancy.meter.add(ctx.tenant_id, REQUESTS)
         note_actor(request, tenant_id=ctx.tenant_id, user_id=claims.user_id)
@@ -169,6 +171,7 @@ def _resolve(
     session_version: int,
     admit: Callable[[TenantContext], None],
     allow_suspended: bool = False,
+    placements: Placements | None = None,
 ) -> TenantContext:
     """Check the membership in a short read-only transaction and bind the session to it.
 
@@ -176,18 +179,48 @@ def _resolve(
     the request waits for its tenant's slot or a thread. The same query checks
     the user, their session version and the membership; ``admit`` then counts
     the request against its tenant's and user's rate limits (429 past either).
+    With placements configured, the same transaction reads the tenant's
+    placement and the session's tenant tables are bound to its database.
     """
-    ctx = _short_read(
+    if placements is None:
+        ctx = _short_read(
+            session,
+            resolve_membership,
+            claim,
+            user_id,
+            session_version=session_version,
+            allow_suspended=allow_suspended,
+        )
+        admit(ctx)
+        bind_tenant(session, ctx)
+        return ctx
+    ctx, location = _short_read(
         session,
-        resolve_membership,
+        _membership_and_placement,
         claim,
         user_id,
-        session_version=session_version,
-        allow_suspended=allow_suspended,
+        session_version,
+        placements,
+        allow_suspended,
     )
     admit(ctx)
     bind_tenant(session, ctx)
+    placements.bind(session, location, ctx.tenant_id)
     return ctx
+
+
+def _membership_and_placement(
+    session: Session,
+    claim: TenantClaim,
+    user_id: int,
+    session_version: int,
+    placements: Placements,
+    allow_suspended: bool,
+) -> tuple[TenantContext, Location]:
+    ctx = resolve_membership(
+        session, claim, user_id, session_version=session_version, allow_suspended=allow_suspended
+    )
+    return ctx, placements.lookup(session, ctx.tenant_id)[0]
 
 
 def _short_read(session: Session, check: Callable[..., T], *args: Any, **kwargs: Any) -> T:

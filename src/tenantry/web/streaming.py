@@ -21,6 +21,7 @@ from tenantry import audit
 from tenantry.context import TenantContext, tenant_scope
 from tenantry.db import Database
 from tenantry.export import stream_export
+from tenantry.placement.router import route_like
 from tenantry.plans import EXPORT_BYTES, meter_of
 
 
@@ -88,8 +89,12 @@ def tenant_download(
     # In a GET's read-only session the event is written once the request's read commits.
     audit.record(session, action, tenant_id=ctx.tenant_id, actor_id=ctx.user_id, target=filename)
 
+    request_session = session
+
     def chunks() -> Generator[bytes]:
         with tenant_scope(ctx), db.read_sessions() as session:
+            # The tenant's placement, as the request's session was routed (tenantry.placement).
+            route_like(session, request_session, ctx.tenant_id)
             meter, sent = meter_of(session), 0
             try:
                 for chunk in produce(session):

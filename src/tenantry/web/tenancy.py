@@ -18,6 +18,7 @@ from tenantry.db import Database
 from tenantry.jobs import Jobs
 from tenantry.mail import Postman
 from tenantry.mail.notices import Mailroom
+from tenantry.placement import Placements
 from tenantry.plans import (
     DEFAULT_CATALOGUE,
     REQUESTS_PER_MINUTE,
@@ -82,8 +83,13 @@ class Tenancy:
         catalogue: Catalogue | None = None,
         postman: Postman | None = None,
         billing: BillingConfig | None = None,
+        placements: Placements | None = None,
     ) -> None:
         self.db = db
+        # Where each tenant's rows live (tenantry.placement); None: all in db's tables.
+        self.placements = placements
+        if placements is not None:
+            placements.install(db)
         self.config = config
         self.passwords = passwords or Passwords()
         # Without a postman, mails go to ./var/outbox as .eml files.
@@ -110,7 +116,10 @@ class Tenancy:
         self.cache = TenantCache(backend_from_url(config.redis_url))
         self.cache.install(db.sessions)
         self.jobs = Jobs(db, redis_url=config.redis_url, spool_dir=config.jobs_spool_dir)
-        self.jobs.platform_job(PURGE_JOB, every=config.purge_every)(purge_expired)
+        self.jobs.placements = placements
+        self.jobs.platform_job(PURGE_JOB, every=config.purge_every)(
+            purge_expired if placements is None else placements.purge_expired
+        )
         self.slots = TenantSlots(config.tenant_concurrency)
         self.catalogue = catalogue or DEFAULT_CATALOGUE
         self.meter = UsageMeter(

@@ -1,0 +1,121 @@
+"""Create, migrate and drop a tenant's own database; keep its references to the control plane.
+
+A dedicated database has the same schema as the control database (the same
+migrations run on it), so its tenant tables keep ``tenant_id``, composite keys
+and RLS. Their foreign keys to control tables are satisfied by stub rows: the
+tenant's own row in ``tenantry_tenants`` and, for users that rows refer to,
+nameless rows in ``tenantry_users`` (id only, no email, no password).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine, Table, insert, select
+from sqlalchemy.engine import make_url
+
+from tenantry.db import make_engine
+from tenantry.models import Tenant, User
+from tenantry.placement.config import Server
+
+Migrate = Callable[[Engine, Server], None]
+
+STUB_DOMAIN = "placement.invalid"  # RFC 2606: never deliverable, never a real account
+
+
+def create_database(server: Server, database: str) -> bool:
+    """Create ``database`` on ``server`` if it is missing; ``True`` when it was created."""
+    if server.is_sqlite:
+        server.directory.mkdir(parents=True, exist_ok=True)
+        path = server.directory / f"{database}.sqlite3"
+        return not path.exists()  # the first connection creates the file
+    import psycopg
+    from psycopg import sql
+
+    admin = make_url(server.admin_url or server.migration_url or server.url)
+    dsn = admin.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone():
+            return False
+        query = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database))
+        if server.owner:
+            query += sql.SQL(" OWNER {}").format(sql.Identifier(server.owner))
+        conn.execute(query)
+    return True
+
+
+def drop_database(server: Server, database: str) -> None:
+    """Remove ``database`` (its file, or the PostgreSQL database) for good."""
+    if server.is_sqlite:
+        base = server.directory / f"{database}.sqlite3"
+        for path in (base, Path(f"{base}-wal"), Path(f"{base}-shm")):
+            path.unlink(missing_ok=True)
+        return
+    import psycopg
+    from psycopg import sql
+
+    admin = make_url(server.admin_url or server.migration_url or server.url)
+    dsn = admin.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
+        )
+
+
+def migrate_dedicated(server: Server, database: str, migrate: Migrate) -> None:
+    """Bring ``database`` to the newest schema, as the server's migration role."""
+    engine = make_engine(server.database_url(database, role="migration"))
+    try:
+        migrate(engine, server)
+    finally:
+        engine.dispose()
+
+
+def copy_tenant_row(control: Connection, target: Connection, tenant_id: uuid.UUID) -> None:
+    """Put the tenant's row (as the control plane has it now) into ``target``, once."""
+    table = Tenant.__table__
+    assert isinstance(table, Table)
+    if target.execute(select(table.c.id).where(table.c.id == tenant_id)).first() is not None:
+        return
+    row = control.execute(select(table).where(table.c.id == tenant_id)).mappings().one()
+    target.execute(insert(table).values(dict(row)))
+
+
+def ensure_user_stubs(target: Connection, user_ids: Iterable[int]) -> None:
+    """Nameless ``tenantry_users`` rows for ``user_ids`` missing from ``target``."""
+    wanted = {i for i in user_ids if i is not None}
+    if not wanted:
+        return
+    table = User.__table__
+    assert isinstance(table, Table)
+    present = set(target.execute(select(table.c.id).where(table.c.id.in_(wanted))).scalars())
+    missing = sorted(wanted - present)
+    if missing:
+        target.execute(
+            insert(table),
+            [
+                {
+                    "id": i,
+                    "email": f"user-{i}@{STUB_DOMAIN}",
+                    "password_hash": "!",
+                    "display_name": "",
+                    "is_platform_admin": False,
+                    "session_version": 0,
+                }
+                for i in missing
+            ],
+        )
+
+
+def user_columns() -> list[tuple[str, str]]:
+    """``(table, column)`` of every tenant-table column referring to ``tenantry_users``."""
+    from tenantry.scoping import tenant_tables
+
+    out: list[tuple[str, str]] = []
+    for table in tenant_tables():
+        for fk in table.foreign_keys:
+            if fk.column.table.name == User.__tablename__:
+                out.append((table.name, fk.parent.name))
+    return sorted(out)

@@ -1,0 +1,45 @@
+"""Purging tenants with databases of their own: the database goes once the purge committed."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
+
+from tenantry.models import PlacementKind, Tenant, TenantPlacement, TenantStatus
+from tenantry.placement.config import PlacementConfig
+from tenantry.placement.provision import drop_database
+from tenantry.retention import Purged, purge_expired
+
+
+def dedicated_of_due(session: Session) -> dict[uuid.UUID, tuple[str, str]]:
+    """Server and database of each tenant due for purge that has a database of its own."""
+    rows = session.execute(
+        select(TenantPlacement.tenant_id, TenantPlacement.server, TenantPlacement.database)
+        .join(Tenant, Tenant.id == TenantPlacement.tenant_id)
+        .where(
+            Tenant.status == TenantStatus.DELETED.value,
+            Tenant.purge_after <= datetime.now(UTC),
+            TenantPlacement.kind == PlacementKind.DEDICATED.value,
+        )
+    ).all()
+    return {t: (str(server), str(database)) for t, server, database in rows}
+
+
+def purge_with_databases(session: Session, config: PlacementConfig, **kwargs: Any) -> list[Purged]:
+    """:func:`tenantry.retention.purge_expired`, and each purged tenant's own database
+    dropped after ``session`` commits (never while it could still be served)."""
+    own = dedicated_of_due(session)
+    purged = purge_expired(session, **kwargs)
+    doomed = [own[p.tenant_id] for p in purged if p.tenant_id in own]
+    if doomed:
+
+        def drop(_session: Session) -> None:
+            for server, database in doomed:
+                drop_database(config.server(server), database)
+
+        event.listen(session, "after_commit", drop, once=True)
+    return purged

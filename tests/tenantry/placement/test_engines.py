@@ -1,0 +1,62 @@
+"""The engine cache: capped, least recently used out first, idle engines closed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine, text
+
+from tenantry.db import make_engine
+from tenantry.placement import EngineCache
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _cache(tmp_path: Path, clock: Clock, made: list[Engine]) -> EngineCache:
+    def make(url: str) -> Engine:
+        engine = make_engine(url)
+        made.append(engine)
+        return engine
+
+    return EngineCache(make, capacity=3, idle_seconds=60, clock=clock)
+
+
+def _url(tmp_path: Path, i: int) -> str:
+    return f"sqlite:///{tmp_path / f't{i}.sqlite3'}"
+
+
+def test_the_cache_is_capped_and_keeps_the_recently_used(tmp_path: Path) -> None:
+    clock, made = Clock(), []
+    cache = _cache(tmp_path, clock, made)
+    for i in range(3):
+        with cache.get(_url(tmp_path, i)).engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    cache.get(_url(tmp_path, 0))  # 0 used again: 1 is now the oldest
+    cache.get(_url(tmp_path, 3))
+    assert len(cache) == 3
+    assert _url(tmp_path, 1) not in cache
+    assert _url(tmp_path, 0) in cache
+    assert cache.created == 4 and cache.disposed == 1
+    assert made[1].pool.checkedin() == 0  # its pooled connection was closed
+    # The same URL always gives the same engine while cached: one pool per database.
+    assert cache.get(_url(tmp_path, 0)).engine is made[0]
+
+
+def test_idle_engines_are_closed(tmp_path: Path) -> None:
+    clock, made = Clock(), []
+    cache = _cache(tmp_path, clock, made)
+    cache.get(_url(tmp_path, 0))
+    clock.now = 30
+    cache.get(_url(tmp_path, 1))
+    clock.now = 70  # 0 idle for 70 s, 1 for 40 s
+    cache.get(_url(tmp_path, 2))
+    assert _url(tmp_path, 0) not in cache
+    assert _url(tmp_path, 1) in cache
+    cache.close()
+    assert len(cache) == 0 and cache.disposed == 3

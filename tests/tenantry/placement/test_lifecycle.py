@@ -1,0 +1,176 @@
+"""Export, backup, delete and purge of a dedicated tenant work as for a shared one."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from tenantry.models import Tenant
+from tenantry.placement import Placements
+from tenantry.placement.move import move_tenant
+from tenantry.testing import Member, register
+from tenantry_server.cli import app as cli
+
+runner = CliRunner()
+
+
+def _placements(client: TestClient) -> Placements:
+    placements: Placements = client.app.state.tenancy.placements  # type: ignore[attr-defined]
+    return placements
+
+
+def _args(client: TestClient) -> list[str]:
+    settings = client.app.state.settings  # type: ignore[attr-defined]
+    url = settings.migration_database_url or settings.database_url
+    return ["--db", url, "--placements", str(settings.placements_file)]
+
+
+def _dedicated_alice(client: TestClient) -> tuple[Member, Member]:
+    alice = register(client, "alice@example.com", tenant_name="Alice household")
+    bob = register(client, "bob@example.com")
+    for body in ("first", "second"):
+        assert (
+            client.post("/api/notes", json={"body": body}, headers=alice.headers).status_code == 201
+        )
+    assert (
+        client.post("/api/notes", json={"body": "bob-private"}, headers=bob.headers).status_code
+        == 201
+    )
+    move_tenant(_placements(client), uuid.UUID(alice.tenant_id), to="dedicated")
+    return alice, bob
+
+
+def _slug(client: TestClient, member: Member) -> str:
+    slug: str = client.get("/api/tenant", headers=member.headers).json()["slug"]
+    return slug
+
+
+def test_export_of_a_dedicated_tenant(client: TestClient) -> None:
+    alice, _bob = _dedicated_alice(client)
+    doc = client.get("/api/export", headers=alice.headers).json()
+    assert sorted(n["body"] for n in doc["tables"]["app_notes"]) == ["first", "second"]
+    slug = _slug(client, alice)
+    args = _args(client)
+    out = runner.invoke(cli, ["tenants", "export", slug, *args])
+    assert out.exit_code == 0, out.output
+    cli_doc = orjson.loads(out.stdout_bytes)
+    assert sorted(n["body"] for n in cli_doc["tables"]["app_notes"]) == ["first", "second"]
+    assert "bob-private" not in out.output
+    # Without the placements, the export refuses rather than export nothing.
+    blind = runner.invoke(cli, ["tenants", "export", slug, *args[:2]])
+    assert blind.exit_code == 1
+    assert "database of its own: pass --placements" in blind.output
+
+
+def test_backup_copies_a_dedicated_tenant(client: TestClient, tmp_path: Path) -> None:
+    alice, bob = _dedicated_alice(client)
+    target = tmp_path / "alice.backup"
+    done = runner.invoke(
+        cli, ["tenants", "backup", _slug(client, alice), "-o", str(target), *_args(client)]
+    )
+    assert done.exit_code == 0, done.output
+    assert "backed up" in done.output
+    assert target.stat().st_size > 0
+    where = _placements(client).config.server(next(iter(_placements(client).config.servers)))
+    if where.is_sqlite:  # the copy is a SQLite database with her rows, and only hers
+        with sqlite3.connect(target) as conn:
+            bodies = sorted(r[0] for r in conn.execute("SELECT body FROM app_notes"))
+        assert bodies == ["first", "second"]
+    else:
+        assert target.read_bytes()[:5] == b"PGDMP"
+    # A shared tenant's backup is its export document.
+    shared = tmp_path / "bob.json"
+    bob_done = runner.invoke(
+        cli, ["tenants", "backup", _slug(client, bob), "-o", str(shared), *_args(client)]
+    )
+    assert bob_done.exit_code == 0, bob_done.output
+    assert [n["body"] for n in orjson.loads(shared.read_bytes())["tables"]["app_notes"]] == [
+        "bob-private"
+    ]
+
+
+def test_delete_and_purge_drop_a_dedicated_tenants_database(client: TestClient) -> None:
+    alice, bob = _dedicated_alice(client)
+    placements = _placements(client)
+    tenant_id = uuid.UUID(alice.tenant_id)
+    from tenantry.placement.backup import tenant_location
+
+    where = tenant_location(placements, tenant_id)
+    deleted = client.delete("/api/tenant?confirm=Alice household", headers=alice.headers)
+    assert deleted.status_code == 204
+    assert (
+        client.get("/api/notes", headers=alice.headers).json()["error"]["code"] == "tenant_deleted"
+    )
+    with placements.control.session() as session:
+        tenant = session.get(Tenant, tenant_id)
+        assert tenant is not None
+        tenant.purge_after = datetime.now(UTC) - timedelta(seconds=1)
+    args = _args(client)
+    blind = runner.invoke(cli, ["tenants", "purge", *args[:2]])
+    assert blind.exit_code == 1 and "pass --placements" in blind.output
+    done = runner.invoke(cli, ["tenants", "purge", *args])
+    assert done.exit_code == 0, done.output
+    assert f"dropped its database {where.server}/{where.database}" in done.output
+    server = placements.config.server(where.server or "")
+    if server.is_sqlite:
+        assert not (server.directory / f"{where.database}.sqlite3").exists()
+    assert client.get("/api/notes", headers=bob.headers).status_code == 200
+
+
+def test_a_job_of_a_dedicated_tenant_writes_to_its_database(client: TestClient) -> None:
+    alice, bob = _dedicated_alice(client)
+    queued = client.post("/api/notes/later", json={"body": "from a job"}, headers=alice.headers)
+    assert queued.status_code == 202, queued.text
+    for _ in range(200):  # the in-process worker runs it soon
+        bodies = sorted(n["body"] for n in client.get("/api/notes", headers=alice.headers).json())
+        if "from a job" in bodies:
+            break
+        import time
+
+        time.sleep(0.05)
+    assert bodies == ["first", "from a job", "second"]
+    assert [n["body"] for n in client.get("/api/notes", headers=bob.headers).json()] == [
+        "bob-private"
+    ]
+
+
+def test_the_purge_job_drops_a_dedicated_tenants_database(client: TestClient) -> None:
+    alice, _bob = _dedicated_alice(client)
+    placements = _placements(client)
+    tenant_id = uuid.UUID(alice.tenant_id)
+    from tenantry.placement.backup import tenant_location
+
+    where = tenant_location(placements, tenant_id)
+    server = placements.config.server(where.server or "")
+    assert (
+        client.delete("/api/tenant?confirm=Alice household", headers=alice.headers).status_code
+        == 204
+    )
+    with placements.control.session() as session:
+        tenant = session.get(Tenant, tenant_id)
+        assert tenant is not None
+        tenant.purge_after = datetime.now(UTC) - timedelta(seconds=1)
+    tenancy = client.app.state.tenancy  # type: ignore[attr-defined]
+    with tenancy.db.session() as session:
+        purged = tenancy.jobs._platform["tenantry.purge"](session)
+        assert [p.tenant_id for p in purged] == [tenant_id]
+        if server.is_sqlite:  # not before the purge commits
+            assert (server.directory / f"{where.database}.sqlite3").exists()
+    if server.is_sqlite:
+        assert not (server.directory / f"{where.database}.sqlite3").exists()
+    else:
+        import psycopg
+        from sqlalchemy.engine import make_url
+
+        admin = make_url(server.admin_url or "").set(drivername="postgresql")
+        with psycopg.connect(admin.render_as_string(hide_password=False)) as conn:
+            found = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (where.database,)
+            ).fetchone()
+        assert found is None

@@ -1,0 +1,202 @@
+"""Routing: a tenant's requests reach its own database and no other, on both backends."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Uuid, bindparam, create_engine, func, select, text, update
+from sqlalchemy.engine import make_url
+
+from tenantry.context import TenantContext, tenant_scope
+from tenantry.ids import TenantId
+from tenantry.models import TenantPlacement
+from tenantry.placement import Location, PlacementMismatch, Placements
+from tenantry.roles import Role
+from tenantry.scoping import bind_tenant
+from tenantry.testing import Member, register
+from tenantry_server.settings import Settings
+from tests.support.placement import placed_app, write_placements
+from tests.tenantry.placement.conftest import drop_dedicated
+
+
+def _reading(day: int, kwh: str = "100") -> dict[str, str]:
+    return {"read_at": f"2026-11-{day:02d}T07:30:00+00:00", "meter_kwh": kwh}
+
+
+def _placements(client: TestClient) -> Placements:
+    placements: Placements = client.app.state.tenancy.placements  # type: ignore[attr-defined]
+    return placements
+
+
+def _dedicate(client: TestClient, member: Member) -> Location:
+    return _placements(client).place(uuid.UUID(member.tenant_id), kind="dedicated")
+
+
+def _rows_in(url: str, tenant_id: str | None = None) -> int:
+    return _count(url, "readings", tenant_id)
+
+
+def _count(url: str, table: str, tenant_id: str | None = None) -> int:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        parsed = parsed.set(username="postgres")  # the test cluster's superuser sees every row
+    engine = create_engine(parsed)
+    try:
+        with engine.connect() as conn:
+            sql = f"SELECT count(*) FROM {table}"
+            if tenant_id is not None:
+                return int(
+                    conn.execute(
+                        text(sql + " WHERE tenant_id = :t").bindparams(
+                            bindparam("t", type_=Uuid())
+                        ),
+                        {"t": uuid.UUID(tenant_id)},
+                    ).scalar_one()
+                )
+            return int(conn.execute(text(sql)).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def _owner_url(client: TestClient, location: Location) -> str:
+    placements = _placements(client)
+    if location.is_shared:
+        settings: Settings = client.app.state.settings  # type: ignore[attr-defined]
+        return settings.migration_database_url or settings.database_url
+    return placements.url_of(location, role="migration")
+
+
+def test_a_dedicated_tenant_writes_and_reads_its_own_database(client: TestClient) -> None:
+    alice = register(client, "alice@example.com")
+    bob = register(client, "bob@example.com")
+    where = _dedicate(client, alice)
+    assert not where.is_shared
+    for day in (1, 2, 3):
+        r = client.post("/api/readings", json=_reading(day, str(100 + day)), headers=alice.headers)
+        assert r.status_code == 201, r.text
+    assert client.post("/api/readings", json=_reading(1), headers=bob.headers).status_code == 201
+    assert client.get("/api/readings", headers=alice.headers).json()["total"] == 3
+    assert client.get("/api/readings", headers=bob.headers).json()["total"] == 1
+    # Alice's rows are in her database only; Bob's in the shared tables only.
+    assert _rows_in(_owner_url(client, where)) == 3
+    shared = _owner_url(client, Location())
+    assert _rows_in(shared, alice.tenant_id) == 0
+    assert _rows_in(shared, bob.tenant_id) == 1
+    # Control data stays in the control database: the row audit of her readings too.
+    assert _count(shared, "tenantry_audit_events", alice.tenant_id) > 0
+    assert _count(_owner_url(client, where), "tenantry_audit_events", alice.tenant_id) == 0
+
+
+def test_two_dedicated_tenants_never_reach_each_other(client: TestClient) -> None:
+    alice = register(client, "alice@example.com")
+    bob = register(client, "bob@example.com")
+    a, b = _dedicate(client, alice), _dedicate(client, bob)
+    assert a != b
+    for day in range(1, 6):  # interleaved: both engines cached, every request routed anew
+        assert (
+            client.post("/api/readings", json=_reading(day), headers=alice.headers).status_code
+            == 201
+        )
+        if day % 2:
+            assert (
+                client.post("/api/readings", json=_reading(day), headers=bob.headers).status_code
+                == 201
+            )
+        assert client.get("/api/readings", headers=bob.headers).json()["total"] == (day + 1) // 2
+    assert len(_placements(client).engines) >= 2
+    assert _rows_in(_owner_url(client, a)) == 5
+    assert _rows_in(_owner_url(client, a), bob.tenant_id) == 0
+    assert _rows_in(_owner_url(client, b)) == 3
+    assert _rows_in(_owner_url(client, b), alice.tenant_id) == 0
+    # Bob naming Alice's tenant is refused like any non-member.
+    attack = client.get("/api/readings", headers={**bob.headers, "X-Tenant-ID": alice.tenant_id})
+    assert attack.status_code == 404
+
+
+def test_a_session_never_serves_two_tenant_databases(client: TestClient) -> None:
+    alice = register(client, "alice@example.com")
+    bob = register(client, "bob@example.com")
+    a, b = _dedicate(client, alice), _dedicate(client, bob)
+    placements = _placements(client)
+    alice_id, bob_id = uuid.UUID(alice.tenant_id), uuid.UUID(bob.tenant_id)
+    with placements.control.sessions() as session:
+        placements.bind(session, a, alice_id)
+        with pytest.raises(PlacementMismatch):
+            placements.bind(session, b, bob_id)
+    # Even when a session is bound to Alice's engine by mistake, Bob's scope cannot use it.
+    from meterbook.models import Reading
+
+    with placements.control.sessions() as session:
+        ctx = TenantContext(TenantId(bob_id), None, Role.OWNER)
+        bind_tenant(session, ctx)
+        session.bind_mapper(Reading, placements.engine_for(a, alice_id).engine)
+        with tenant_scope(ctx), pytest.raises(PlacementMismatch):
+            session.scalar(select(func.count()).select_from(Reading))
+
+
+def test_a_moving_tenant_is_read_only(client: TestClient) -> None:
+    alice = register(client, "alice@example.com")
+    _dedicate(client, alice)
+    assert client.post("/api/readings", json=_reading(1), headers=alice.headers).status_code == 201
+    placements = _placements(client)
+    with placements.control.session() as session:
+        session.execute(
+            update(TenantPlacement)
+            .where(TenantPlacement.tenant_id == uuid.UUID(alice.tenant_id))
+            .values(state="moving")
+        )
+    refused = client.post("/api/readings", json=_reading(2), headers=alice.headers)
+    assert refused.status_code == 423
+    assert refused.json()["error"]["code"] == "tenant_read_only"
+    assert client.get("/api/readings", headers=alice.headers).json()["total"] == 1
+
+
+def test_the_policy_places_new_tenants(
+    settings: Settings, servers: dict[str, Any], tmp_path: Path
+) -> None:
+    toml = write_placements(tmp_path / "p.toml", servers, plans={"free": "dedicated"})
+    with placed_app(settings, toml) as application, TestClient(application) as client:
+        alice = register(client, "alice@example.com")
+        placements = _placements(client)
+        with placements.control.read_sessions() as session:
+            where, state = placements.lookup(session, uuid.UUID(alice.tenant_id))
+        assert not where.is_shared and state == "active"
+        assert where.server == next(iter(servers))
+        assert (
+            client.post("/api/readings", json=_reading(1), headers=alice.headers).status_code == 201
+        )
+        assert _rows_in(placements.url_of(where, role="migration")) == 1
+    drop_dedicated(application, servers)
+
+
+def test_async_routes_reach_the_tenants_database_too(client: TestClient) -> None:
+    alice = register(client, "alice@example.com")
+    bob = register(client, "bob@example.com")
+    where = _dedicate(client, alice)
+    for who, body in ((alice, "a1"), (alice, "a2"), (bob, "b1")):
+        r = client.post("/api/anotes", json={"body": body}, headers=who.headers)
+        assert r.status_code == 201, r.text
+    assert sorted(n["body"] for n in client.get("/api/anotes", headers=alice.headers).json()) == [
+        "a1",
+        "a2",
+    ]
+    assert [n["body"] for n in client.get("/api/notes", headers=bob.headers).json()] == ["b1"]
+    assert _count(_owner_url(client, where), "app_notes") == 2
+    assert _count(_owner_url(client, Location()), "app_notes", alice.tenant_id) == 0
+
+
+def test_a_script_session_is_routed_at_its_first_tenant_query(client: TestClient) -> None:
+    from tests.notes_app import AppNote
+
+    alice = register(client, "alice@example.com")
+    where = _dedicate(client, alice)
+    placements = _placements(client)
+    ctx = TenantContext(TenantId(uuid.UUID(alice.tenant_id)), None, Role.OWNER)
+    with tenant_scope(ctx), placements.control.session() as session:
+        session.add_all(AppNote(body=f"n{i}") for i in range(3))
+    assert len(client.get("/api/notes", headers=alice.headers).json()) == 3
+    assert _count(_owner_url(client, where), "app_notes") == 3
