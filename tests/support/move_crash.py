@@ -17,7 +17,8 @@ def main(argv: list[str]) -> None:
     from pathlib import Path
 
     import meterbook.models  # noqa: F401  (maps the tenant tables)
-    import tests.notes_app  # noqa: F401
+    import tests.notes_app
+    import tests.support.models  # noqa: F401  (the test tables, as the parent maps them)
     from tenantry.db import Database
     from tenantry.placement import Placements, load_config
     from tenantry.placement.move import move_tenant

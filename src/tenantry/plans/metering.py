@@ -25,7 +25,7 @@ from sqlalchemy import event, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from tenantry.models import UsageCounter, is_tenant_scoped
+from tenantry.models import Tenant, UsageCounter, is_tenant_scoped
 from tenantry.plans.catalogue import EXPORT_BYTES_PER_MONTH, REQUESTS_PER_MONTH, Catalogue
 from tenantry.plans.entitlements import load_entitlements
 from tenantry.plans.quotas import soft_alert
@@ -155,11 +155,17 @@ class UsageMeter:
                 index_elements=["tenant_id", "period_start", "metric"],
                 set_={"value": UsageCounter.value + stmt.excluded.value},
             )
+            # A tenant purged since it was counted: its counts go with it (they would
+            # otherwise fail the foreign key at every flush, for ever).
+            counted = list({t for t, _, _ in batch})
+            alive = set(session.scalars(select(Tenant.id).where(Tenant.id.in_(counted))))
+            batch = Counter({k: v for k, v in batch.items() if k[0] in alive})
             rows = [
                 {"tenant_id": t, "period_start": p, "metric": m, "value": v}
                 for (t, p, m), v in sorted(batch.items(), key=lambda kv: str(kv[0]))
             ]
-            session.execute(stmt, rows)
+            if rows:
+                session.execute(stmt, rows)
             self._soft_limits(session, batch)
 
     def _soft_limits(self, session: Session, batch: Counter[Key]) -> None:

@@ -385,3 +385,24 @@ def test_a_limit_set_for_the_tenant_names_no_plan_as_the_fix(
     error = refused.json()["error"]
     assert error["details"]["lifted_by"] is None and error["details"]["overridden"] is True
     assert "plan allows more" not in error["message"]
+
+
+def test_counts_of_a_tenant_gone_before_the_flush_are_dropped(
+    app: FastAPI, alice: Member, bob: Member
+) -> None:
+    """A purged tenant's pending counts must not fail every later flush on the foreign key."""
+    meter = app.state.tenancy.meter
+    meter.flush()
+    meter.add(uuid.uuid4(), "requests", 3)  # a tenant that no longer exists
+    meter.add(uuid.UUID(bob.tenant_id), "requests", 2)
+    assert meter.flush() == 2
+    assert meter.pending(uuid.UUID(bob.tenant_id), meter._period) == {}
+    with app.state.tenancy.db.sessions() as s:
+        stored = s.scalar(
+            select(func.sum(UsageCounter.value)).where(
+                UsageCounter.tenant_id == uuid.UUID(bob.tenant_id),
+                UsageCounter.metric == "requests",
+            )
+        )
+    assert stored is not None and stored >= 2
+    assert meter.flush() == 0  # nothing kept back for a retry

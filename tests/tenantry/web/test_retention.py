@@ -136,4 +136,4 @@ def test_purge_command_removes_expired_tenants(
     assert tenant_rows(url, gone)["app_notes"] == 0
     assert client.get("/api/tenant", headers=bob.headers).status_code == 200
     bad = runner.invoke(cli, ["tenants", "purge", "--db", "nosuch://x"])
-    assert bad.exit_code == 1 and "bad database URL" in bad.output
+    assert bad.exit_code == 2 and "bad database URL" in bad.output
