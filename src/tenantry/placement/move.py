@@ -281,6 +281,37 @@ def _user_columns_raw(conn: Any, quoted_table: str) -> list[str]:
     return [r[3] for r in rows if r[2] == User.__tablename__]
 
 
+def _common_tables(source: Engine, target: Engine, tenant_id: uuid.UUID) -> list[_Table]:
+    """The source's tenant tables that the target has too.
+
+    A table only the source has (another app's, not migrated on the target) is left
+    out when it holds none of the tenant's rows; if it holds some, the move stops.
+    """
+    with source.connect() as conn:
+        tables = tenant_tables(conn)
+    with target.connect() as conn:
+        present = {t.name for t in tenant_tables(conn)}
+    missing = [t for t in tables if t.name not in present]
+    if missing:
+        q = source.dialect.identifier_preparer.quote
+        with source.connect() as conn:
+            _enter_tenant(conn, tenant_id)
+            holding = [
+                t.name
+                for t in missing
+                if conn.exec_driver_sql(
+                    f"SELECT 1 FROM {q(t.name)} WHERE {q(TENANT_COLUMN)} = {_param(conn)} LIMIT 1",
+                    (_tenant_value(conn, tenant_id),),
+                ).first()
+            ]
+        if holding:
+            raise MoveFailed(
+                f"the target database has no table {', '.join(holding)}, which holds rows "
+                "of this tenant: migrate it with the app's migrations first"
+            )
+    return [t for t in tables if t.name in present]
+
+
 def _delete_tenant_rows(engine: Engine, tables: Sequence[_Table], tenant_id: uuid.UUID) -> None:
     """Remove the tenant's rows of ``tables``, children first, a batch per transaction."""
     q = engine.dialect.identifier_preparer.quote
@@ -442,8 +473,7 @@ def move_tenant(
         with _engine(source_url) as source, _engine(target_url) as target:
             _drain(source, tenant_id)
             step("drained")
-            with source.connect() as conn:
-                tables = tenant_tables(conn)
+            tables = _common_tables(source, target, tenant_id)
             _delete_tenant_rows(target, tables, tenant_id)
             step("cleared")
             copy_started = time.perf_counter()
