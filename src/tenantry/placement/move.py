@@ -173,6 +173,10 @@ def _copy_table(
     copied = 0
     last: tuple[Any, ...] | None = None
     key_idx = [table.columns.index(c) for c in table.key]
+    user_idx: list[int] = []
+    if stubs:  # the table's user columns, inspected once, not per batch
+        with target.connect() as dst:
+            user_idx = [table.columns.index(c) for c in _user_columns(dst, table.name)]
     while True:
         with source.connect() as src:
             _enter_tenant(src, tenant_id)
@@ -192,9 +196,7 @@ def _copy_table(
         with target.begin() as dst:
             _enter_tenant(dst, tenant_id)
             if stubs:
-                users = _user_columns(dst, table.name)
-                idx = [table.columns.index(c) for c in users]
-                provision.ensure_user_stubs(dst, {r[i] for r in rows for i in idx})
+                provision.ensure_user_stubs(dst, {r[i] for r in rows for i in user_idx})
             p = _param(dst)
             cur = _raw(dst)
             marks = ", ".join([p] * len(table.columns))
