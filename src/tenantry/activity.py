@@ -18,7 +18,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from tenantry.models import Tenant, TenantActivity
+from tenantry.models import TenantActivity
+from tenantry.models.tenant import existing_tenant_ids
 
 
 def period_of(moment: datetime) -> str:
@@ -54,7 +55,7 @@ class ActivityCounter:
         dialect = session.get_bind().dialect.name
         insert = pg_insert if dialect == "postgresql" else sqlite_insert
         # A tenant deleted since it was counted: its count goes with it.
-        alive = set(session.scalars(select(Tenant.id).where(Tenant.id.in_(list(counts)))))
+        alive = existing_tenant_ids(session, counts)
         rows = [
             {
                 "tenant_id": tenant_id,

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Index, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import JSON, Index, String, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from tenantry.models.base import Base, utcnow
 
@@ -46,3 +47,10 @@ class Tenant(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(default=None)
     purge_after: Mapped[datetime | None] = mapped_column(default=None)
+
+
+def existing_tenant_ids(session: Session, tenant_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+    """Those of ``tenant_ids`` still in the tenants table: counters flushed after a purge
+    drop the counts of tenants that are gone (a foreign key would refuse them)."""
+    ids = list(tenant_ids)
+    return set(session.scalars(select(Tenant.id).where(Tenant.id.in_(ids)))) if ids else set()

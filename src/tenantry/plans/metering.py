@@ -25,7 +25,8 @@ from sqlalchemy import event, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from tenantry.models import Tenant, UsageCounter, is_tenant_scoped
+from tenantry.models import UsageCounter, is_tenant_scoped
+from tenantry.models.tenant import existing_tenant_ids
 from tenantry.plans.catalogue import EXPORT_BYTES_PER_MONTH, REQUESTS_PER_MONTH, Catalogue
 from tenantry.plans.entitlements import load_entitlements
 from tenantry.plans.quotas import soft_alert
@@ -157,8 +158,7 @@ class UsageMeter:
             )
             # A tenant purged since it was counted: its counts go with it (they would
             # otherwise fail the foreign key at every flush, for ever).
-            counted = list({t for t, _, _ in batch})
-            alive = set(session.scalars(select(Tenant.id).where(Tenant.id.in_(counted))))
+            alive = existing_tenant_ids(session, {t for t, _, _ in batch})
             batch = Counter({k: v for k, v in batch.items() if k[0] in alive})
             rows = [
                 {"tenant_id": t, "period_start": p, "metric": m, "value": v}
