@@ -1,11 +1,11 @@
 """What usage metering costs on the request path: the same server with metering on and off.
 
-Two apps on one SQLite database differ only in ``TenancyConfig.metering``. Each
-round sends ``n`` requests for a page of 50 readings through the whole ASGI
-stack (in process, httpx's ASGI transport: no sockets, no second process), on
-and off alternately to spread noise. The ratio of medians is the cost; the
-per-call cost of ``UsageMeter.add`` is timed too. The flushes happen in their
-own thread every interval and are not on the request path.
+Two apps on one SQLite database differ only in ``TenancyConfig.metering``. Both
+answer ``n`` requests for a page of 50 readings through the whole ASGI stack (in
+process, httpx's ASGI transport: no sockets, no second process), interleaved
+request by request so the machine's drift hits both alike. The ratio of the
+median latencies is the cost; the per-call cost of ``UsageMeter.add`` is timed
+too. The flushes happen in their own thread every interval, off the request path.
 
     python -m bench.metering_cost            # prints JSON
 """
@@ -62,15 +62,24 @@ async def _seed(app: FastAPI, readings: int) -> dict[str, str]:
     return member.headers
 
 
-async def _round(app: FastAPI, headers: dict[str, str], n: int) -> float:
-    """Seconds per request over ``n`` sequential requests."""
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
-        started = time.perf_counter()
-        for _ in range(n):
-            response = await client.get("/api/readings?limit=50", headers=headers)
-            assert response.status_code == 200, response.text
-        return (time.perf_counter() - started) / n
+async def _latencies(
+    apps: tuple[FastAPI, FastAPI], headers: dict[str, str], n: int
+) -> tuple[list[float], list[float]]:
+    """Per-request seconds for each app, the two interleaved request by request."""
+    times: tuple[list[float], list[float]] = ([], [])
+    async with (
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=apps[0]), base_url="http://b") as a,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=apps[1]), base_url="http://b") as b,
+    ):
+        clients = (a, b)
+        for i in range(n):
+            # Alternate which goes first: the second of a pair runs on a warmer cache.
+            for which in (0, 1) if i % 2 else (1, 0):
+                started = time.perf_counter()
+                response = await clients[which].get("/api/readings?limit=50", headers=headers)
+                times[which].append(time.perf_counter() - started)
+                assert response.status_code == 200, response.text
+    return times
 
 
 def _add_cost(calls: int = 200_000) -> float:
@@ -85,7 +94,7 @@ def _add_cost(calls: int = 200_000) -> float:
     return (time.perf_counter() - started) / calls * 1e9
 
 
-async def _measure(directory: Path, rounds: int, n: int) -> dict[str, Any]:
+async def _measure(directory: Path, n: int) -> dict[str, Any]:
     settings = Settings(
         database_url=f"sqlite:///{directory / 'metering.sqlite3'}",
         data_dir=directory,
@@ -98,13 +107,8 @@ async def _measure(directory: Path, rounds: int, n: int) -> dict[str, Any]:
     on_app = _app(settings, metering=True)
     off_app = _app(settings, metering=False)
     headers = await _seed(on_app, 365)
-    for app in (on_app, off_app):
-        await _round(app, headers, 50)  # warm caches
-    on: list[float] = []
-    off: list[float] = []
-    for _ in range(rounds):
-        on.append(await _round(on_app, headers, n))
-        off.append(await _round(off_app, headers, n))
+    await _latencies((on_app, off_app), headers, 100)  # warm caches
+    on, off = await _latencies((on_app, off_app), headers, n)
     flushed = on_app.state.tenancy.meter.flush()
     for app in (on_app, off_app):
         app.state.tenancy.meter.close()
@@ -118,16 +122,15 @@ async def _measure(directory: Path, rounds: int, n: int) -> dict[str, Any]:
         "add_ns": round(add_ns, 1),
         # One add per request: its share of the request (the ratio above is noisier).
         "add_share_percent": round(add_ns / (off_ms * 1e6) * 100, 4),
-        "rounds": rounds,
-        "requests_per_round": n,
+        "requests": n,
         "counters_flushed_after": flushed,
     }
 
 
-def measure(*, rounds: int = 5, n: int = 150) -> dict[str, Any]:
+def measure(*, n: int = 2000) -> dict[str, Any]:
     """Run the comparison in a temporary directory; return the figures."""
     with tempfile.TemporaryDirectory(prefix="metering-bench-") as tmp:
-        return asyncio.run(_measure(Path(tmp), rounds, n))
+        return asyncio.run(_measure(Path(tmp), n))
 
 
 if __name__ == "__main__":
