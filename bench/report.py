@@ -233,6 +233,13 @@ def cost_rows(res: dict[str, Any]) -> list[str]:
                      tz["apply_peak_mib"], 150.0, "MiB", "< 150 MiB",
                      _holds(tz["apply_peak_mib"] < 150))
             )  # fmt: skip
+    huge = res.get("tenantize_huge")
+    if huge:
+        out.append(
+            _row(f"tenantize --apply peak RSS ({huge['rows']:,} rows), vs 150 MiB target",
+                 huge["apply_peak_mib"], 150.0, "MiB", "< 150 MiB",
+                 _holds(huge["apply_peak_mib"] < 150))
+        )  # fmt: skip
     for n, ex in res.get("export", {}).items():
         et, eb = ex["tenantry"], ex["bare"]
         out.append(

@@ -274,6 +274,12 @@ def main() -> None:
 
         res["tenantize"] = measure_tenantize("large", DATA / "tenantize")
 
+    # tenantize's memory at ten times the rows (and users): flat, not growing with them.
+    with step("tenantize_huge", res):
+        from bench.tenantize import measure_peak
+
+        res["tenantize_huge"] = measure_peak("huge", DATA / "tenantize")
+
     # Export, tenants of each size in one database.
     with step("export", res):
         ex = single_tenant_rows(DATA / "export.db", EXPORT_ROWS)

@@ -43,7 +43,7 @@ def conversion_engine(url: str) -> Engine:
             "foreign_keys": "OFF",
             "legacy_alter_table": "ON",
             # The rebuilt tables' (tenant_id, id) keys arrive in random order: a bigger
-            # page cache speeds the copy, but it is the process's peak memory. 64 MiB
+            # page cache speeds the copy, but it is the process's peak memory. 16 MiB
             # keeps a 1M-row apply under 150 MiB in all (bench/tenantize.py measures it).
             "cache_size": "-16384",
         },
