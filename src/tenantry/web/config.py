@@ -23,10 +23,11 @@ class TenancyConfig:
 
     ``base_domain`` enables subdomain resolution (``acme.example.com`` with base
     ``example.com``). ``tenant_concurrency`` caps how many requests of one tenant
-    a process serves at once; the rest of that tenant's requests wait, no other
-    tenant's do. Rate limits use the ``limits`` notation ("10/minute");
-    ``rate_limits=False`` switches them off, for test suites only (the shipped
-    pytest plugin's ``tenantry_config`` does that, so a test may sign up many people).
+    a process serves at once, and how many membership checks of one user run at
+    once; the rest of that tenant's (or user's) requests wait, no one else's do.
+    Rate limits use the ``limits`` notation ("10/minute"); ``rate_limits=False``
+    switches them off, for test suites only (the shipped pytest plugin's
+    ``tenantry_config`` does that, so a test may sign up many people).
 
     ``tenant_header`` names the header that selects a tenant (a CRM may say
     ``X-Org-ID``). Signing up without an invite or a tenant name creates a tenant

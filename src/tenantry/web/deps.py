@@ -136,16 +136,20 @@ def _context_dependency(
             # Signed in, no tenant: still 401 if the account or its session is gone.
             await in_thread(check_session, session, claims.user_id, claims.session_version)
             raise NoTenantSelected("you belong to no tenant: create one or join one with a code")
-        ctx = await in_thread(
-            _resolve,
-            session,
-            claim,
-            claims.user_id,
-            claims.session_version,
-            tenancy.admit,
-            allow_suspended,
-            tenancy.placements,
-        )
+        # The membership check waits for one of the *user's* slots (the user is known from
+        # the signed token): one person's flood queues here, on the loop, instead of filling
+        # the thread pool ahead of everyone else's checks. Naming another tenant gains nothing.
+        async with tenancy.user_slots.hold(claims.user_id):
+            ctx = await in_thread(
+                _resolve,
+                session,
+                claim,
+                claims.user_id,
+                claims.session_version,
+                tenancy.admit,
+                allow_suspended,
+                tenancy.placements,
+            )
         tenancy.meter.add(ctx.tenant_id, REQUESTS)
         note_actor(request, tenant_id=ctx.tenant_id, user_id=claims.user_id)
         # The tenant's slot is awaited with nothing held: no thread, connection or lock.

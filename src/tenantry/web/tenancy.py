@@ -121,6 +121,7 @@ class Tenancy:
             purge_expired if placements is None else placements.purge_expired
         )
         self.slots = TenantSlots(config.tenant_concurrency)
+        self.user_slots = TenantSlots(config.tenant_concurrency)
         self.catalogue = catalogue or DEFAULT_CATALOGUE
         self.meter = UsageMeter(
             db.sessions,

@@ -181,6 +181,8 @@ def test_a_flooding_tenant_is_capped_and_the_others_pass(
         alice_tenant = uuid.UUID(alice.tenant_id)
         until(lambda: tenancy.slots.busy(alice_tenant) == 5, "alice's five requests to arrive")
         until(lambda: blocked() == 2, "two of them to reach the database")
+        # Their membership checks are over: the user's slots are free again.
+        assert tenancy.user_slots.busy(alice.user_id) == 0
         # Alice is at her cap of 2: her three other requests wait; Bob goes straight through.
         assert slow_client.get("/api/notes", headers=bob.headers).status_code == 200
         assert blocked() == 2
