@@ -35,17 +35,17 @@ def create_app(database_url: str, secret_key: str) -> FastAPI:
     Tenancy(db, TenancyConfig(secret_key=secret_key)).install(app)  # /api/auth, /api/tenant…
 
     @app.get("/notes")
-    async def list_notes(ctx: ViewerContext, session: DbSession) -> list[str]:
+    def list_notes(ctx: ViewerContext, session: DbSession) -> list[str]:
         return list(session.scalars(select(Note.body).order_by(Note.id)))
 
     @app.post("/notes", status_code=201)
-    async def add_note(body: NoteIn, ctx: MemberContext, session: DbSession) -> int:
+    def add_note(body: NoteIn, ctx: MemberContext, session: DbSession) -> int:
         session.add(note := Note(body=body.body))  # tenant_id is stamped from the context
         session.flush()
         return note.id
 
     @app.get("/notes/{note_id}")
-    async def read_note(note_id: int, ctx: ViewerContext, session: DbSession) -> str:
+    def read_note(note_id: int, ctx: ViewerContext, session: DbSession) -> str:
         note = session.get(Note, (ctx.tenant_id, note_id))
         if note is None:  # another tenant's id looks exactly like a missing one
             raise NotFound("note not found")
