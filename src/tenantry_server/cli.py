@@ -137,6 +137,7 @@ def serve(
     log_config = configure()
     if workers > 1:
         _multiprocess_metrics(settings)
+        _share_tenant_concurrency(settings.tenant_concurrency, workers)
         server.state.tenancy.db.dispose()
         uvicorn.run(
             "tenantry_server.app:app_from_environment",
@@ -163,6 +164,18 @@ def _patient_workers() -> dict[str, Any]:
     if "timeout_worker_healthcheck" in inspect.signature(uvicorn.Config).parameters:
         return {"timeout_worker_healthcheck": 60}
     return {}
+
+
+def _share_tenant_concurrency(total: int, workers: int) -> None:
+    """Split the tenant cap over the workers: it bounds a tenant's share of the *server*.
+
+    Each worker enforces its part on its own (no shared state on the request path), so a
+    tenant flooding every worker takes ``total`` requests of the machine at most, as it
+    would of one worker, rather than ``total`` times the number of workers.
+    """
+    import os
+
+    os.environ["TENANTRY_TENANT_CONCURRENCY"] = str(max(1, -(-total // workers)))
 
 
 def _multiprocess_metrics(settings: object) -> None:

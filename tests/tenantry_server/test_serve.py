@@ -84,6 +84,14 @@ def test_two_workers_serve_one_database_with_one_key(
 ) -> None:
     base, proc = two_workers
     assert len(_children(proc.pid)) >= 2  # two workers (and perhaps a resource tracker)
+    # The tenant cap (4 by default) is the server's: each of the two workers enforces half.
+    caps = {
+        line.split(b"=", 1)[1]
+        for child in _children(proc.pid)
+        for line in Path(f"/proc/{child}/environ").read_bytes().split(b"\0")
+        if line.startswith(b"TENANTRY_TENANT_CONCURRENCY=")
+    }
+    assert caps == {b"2"}
     headers = sign_up_live(base, "w@example.com", tmp_path / "var" / "outbox")
     # New connections each time, spread over both workers: each accepts the token and
     # sees the writes of the other.
