@@ -69,7 +69,7 @@ def _authorized(request: Request) -> bool:
 
 
 @router.get("/metrics")
-async def metrics(request: Request, session: DbSession) -> Response:
+def metrics(request: Request, session: DbSession) -> Response:
     """Prometheus text format; without the right bearer token, the 404 of a missing route."""
     if not _authorized(request):
         raise not_found()

@@ -43,13 +43,13 @@ async def catalogue(request: Request) -> CatalogueOut:
 
 
 @router.get("/tenant/plan")
-async def tenant_plan(ctx: ViewerContext, request: Request, session: DbSession) -> TenantPlanOut:
+def tenant_plan(ctx: ViewerContext, request: Request, session: DbSession) -> TenantPlanOut:
     """The tenant's plan, effective limits and features, use this period, and alerts."""
     return report(request, session, ctx.tenant_id)
 
 
 @router.put("/tenant/plan")
-async def change_plan(
+def change_plan(
     body: PlanChangeIn, ctx: OwnerContext, request: Request, session: DbSession
 ) -> TenantPlanOut:
     """Change plan (owners). A downgrade below current use is refused with what must go.
@@ -70,7 +70,7 @@ async def change_plan(
 
 
 @router.get("/admin/tenants/{tenant_id}/plan")
-async def admin_tenant_plan(
+def admin_tenant_plan(
     tenant_id: uuid.UUID, admin: PlatformAdmin, request: Request, session: DbSession
 ) -> TenantPlanOut:
     with _acting_on(tenant_id, admin):
@@ -78,7 +78,7 @@ async def admin_tenant_plan(
 
 
 @router.put("/admin/tenants/{tenant_id}/plan")
-async def admin_change_plan(
+def admin_change_plan(
     tenant_id: uuid.UUID,
     body: PlanChangeIn,
     admin: PlatformAdmin,
@@ -103,7 +103,7 @@ OverrideName = Annotated[str, Path(min_length=1, max_length=96, pattern=r"^[a-z0
 
 
 @router.put("/admin/tenants/{tenant_id}/overrides/{name}")
-async def admin_set_override(
+def admin_set_override(
     tenant_id: uuid.UUID,
     name: OverrideName,
     body: OverrideIn,
@@ -126,7 +126,7 @@ async def admin_set_override(
 
 
 @router.delete("/admin/tenants/{tenant_id}/overrides/{name}", status_code=204)
-async def admin_remove_override(
+def admin_remove_override(
     tenant_id: uuid.UUID, name: OverrideName, admin: PlatformAdmin, session: DbSession
 ) -> Response:
     with _acting_on(tenant_id, admin):
