@@ -7,6 +7,7 @@ While it runs, other requests must complete - no timing is measured.
 
 from __future__ import annotations
 
+import inspect
 import threading
 import time
 import uuid
@@ -189,3 +190,35 @@ def test_a_flooding_tenant_is_capped_and_the_others_pass(
         assert not any(f.done() for f in flood)
     assert [f.result(timeout=30).status_code for f in flood] == [200] * 5
     assert gate.most_inside == 2
+
+
+# Routes whose own code hands the database work to a thread (``await in_thread(...)``).
+OFFLOADING = {"import_document", "import_csv"}
+
+
+def _uses_sync_session(dependant: Any) -> bool:
+    from tenantry.web.deps import _session
+
+    return any(d.call is _session for d in dependant.dependencies)
+
+
+def test_no_async_route_queries_on_the_event_loop(settings: Settings) -> None:
+    """An ``async def`` route with a sync ``DbSession`` runs its queries on the loop: every
+    other request of the process waits on them. Every route of the server is walked (the
+    suite's notes app keeps such routes on purpose: they must keep working)."""
+    from tenantry.web.openapi import api_routes
+
+    app = create_app(settings, default_plugins(), passwords=FAST_PASSWORDS)
+    try:
+        routes = api_routes(app)
+        offenders = [
+            f"{sorted(route.methods)} {route.path_format} ({route.endpoint.__name__})"
+            for route in routes
+            if inspect.iscoroutinefunction(route.endpoint)
+            and _uses_sync_session(route.dependant)
+            and route.endpoint.__name__ not in OFFLOADING
+        ]
+        assert len(routes) > 50
+        assert offenders == []
+    finally:
+        app.state.tenancy.db.dispose()

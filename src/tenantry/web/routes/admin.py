@@ -128,7 +128,7 @@ class DoctorOut(BaseModel):
 
 
 @router.get("/tenants")
-async def list_tenants(
+def list_tenants(
     request: Request,
     admin: PlatformAdmin,
     session: DbSession,
@@ -156,7 +156,7 @@ async def list_tenants(
 
 
 @router.get("/tenants/{tenant_id}")
-async def tenant_detail(
+def tenant_detail(
     tenant_id: uuid.UUID, request: Request, admin: PlatformAdmin, session: DbSession
 ) -> TenantDetailOut:
     summary = fleet.tenant_summary(
@@ -173,7 +173,7 @@ async def tenant_detail(
 
 
 @router.get("/tenants/{tenant_id}/audit")
-async def tenant_audit(
+def tenant_audit(
     tenant_id: uuid.UUID,
     request: Request,
     admin: PlatformAdmin,
@@ -191,19 +191,19 @@ async def tenant_audit(
 
 
 @router.post("/tenants/{tenant_id}/suspend", status_code=204)
-async def suspend(tenant_id: uuid.UUID, admin: PlatformAdmin, session: DbSession) -> Response:
+def suspend(tenant_id: uuid.UUID, admin: PlatformAdmin, session: DbSession) -> Response:
     fleet.set_status(session, tenant_id=tenant_id, actor_id=admin.id, status=TenantStatus.SUSPENDED)
     return Response(status_code=204)
 
 
 @router.post("/tenants/{tenant_id}/reactivate", status_code=204)
-async def reactivate(tenant_id: uuid.UUID, admin: PlatformAdmin, session: DbSession) -> Response:
+def reactivate(tenant_id: uuid.UUID, admin: PlatformAdmin, session: DbSession) -> Response:
     fleet.set_status(session, tenant_id=tenant_id, actor_id=admin.id, status=TenantStatus.ACTIVE)
     return Response(status_code=204)
 
 
 @router.delete("/tenants/{tenant_id}", status_code=204)
-async def delete_tenant(
+def delete_tenant(
     tenant_id: uuid.UUID,
     request: Request,
     admin: PlatformAdmin,
@@ -222,7 +222,7 @@ async def delete_tenant(
 
 
 @router.get("/health")
-async def health(request: Request, admin: PlatformAdmin) -> HealthOut:
+def health(request: Request, admin: PlatformAdmin) -> HealthOut:
     h = operations_of(request).health()
     return HealthOut(
         backend=h.backend,
@@ -242,7 +242,7 @@ async def health(request: Request, admin: PlatformAdmin) -> HealthOut:
 
 
 @router.post("/doctor")
-async def doctor(request: Request, admin: PlatformAdmin, session: DbSession) -> DoctorOut:
+def doctor(request: Request, admin: PlatformAdmin, session: DbSession) -> DoctorOut:
     audit.record(session, "platform.doctor_run", tenant_id=None, actor_id=admin.id)
     report = operations_of(request).doctor()
     return DoctorOut(ok=report.ok, findings=[f.to_dict() for f in report.findings])
