@@ -250,9 +250,12 @@ def cost_rows(res: dict[str, Any]) -> list[str]:
             _row(f"export {int(n):,} rows, peak RSS", et["peak_rss_mb"], eb["peak_rss_mb"], "MB",
                  "< 150 MB", _holds(et["peak_rss_mb"] < 150))
         )  # fmt: skip
-    t, b = res["tenantry"], res["bare"]
-    out.append(_row("server RSS idle", t["rss_idle_mb"], b["rss_idle_mb"], "MB"))
-    out.append(_row("server RSS after GET + POST (peak)", t["rss_peak_mb"], b["rss_peak_mb"], "MB"))
+    if "tenantry" in res and "bare" in res:
+        t, b = res["tenantry"], res["bare"]
+        out.append(_row("server RSS idle", t["rss_idle_mb"], b["rss_idle_mb"], "MB"))
+        out.append(
+            _row("server RSS after GET + POST (peak)", t["rss_peak_mb"], b["rss_peak_mb"], "MB")
+        )
     return out
 
 
@@ -264,6 +267,15 @@ HEADER = [
     "| figure | tenantry | baseline | ratio | target | met? | non-2xx + socket errors |",
     "|---|---|---|---|---|---|---|",
 ]
+
+
+def _section(rows: Callable[[dict[str, Any]], list[str]], res: dict[str, Any]) -> list[str]:
+    """A section's rows, or one row saying it was not measured (a step failed or was
+    left out with ``BENCH_ONLY``): the rest of the report still gets written."""
+    try:
+        return rows(res)
+    except KeyError as exc:
+        return [_missing(rows.__name__, f"this run has no {exc}")]
 
 
 def write_report(res: dict[str, Any], path: Path, notes: str = "") -> None:
@@ -300,12 +312,12 @@ def write_report(res: dict[str, Any], path: Path, notes: str = "") -> None:
         "## Request path (SQLite)",
         "",
         *HEADER,
-        *request_rows(res),
+        *_section(request_rows, res),
         "",
         "## PostgreSQL",
         "",
         *HEADER,
-        *postgres_rows(res),
+        *_section(postgres_rows, res),
         "",
         "## Fairness",
         "",
@@ -318,17 +330,17 @@ def write_report(res: dict[str, Any], path: Path, notes: str = "") -> None:
         "and `/healthz` one after another. Baseline: the same probe's p99 on the idle server.",
         "",
         *HEADER,
-        *fairness_rows(res),
+        *_section(fairness_rows, res),
         "",
         "## Workers and tenant scaling",
         "",
         *HEADER,
-        *scale_rows(res),
+        *_section(scale_rows, res),
         "",
         "## Isolation cost in process, tenantize, export, memory",
         "",
         *HEADER,
-        *cost_rows(res),
+        *_section(cost_rows, res),
         "",
         "## Tenant placement",
         "",
@@ -338,7 +350,7 @@ def write_report(res: dict[str, Any], path: Path, notes: str = "") -> None:
         "its own and back (`bench/placement.py`; alone: `python -m bench.placement`).",
         "",
         *HEADER,
-        *placement_rows(res),
+        *_section(placement_rows, res),
         "",
     ]
     if errors:

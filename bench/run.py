@@ -166,6 +166,15 @@ def fairness(db_url: str, fx: Fixture, owner_url: str | None = None) -> dict[str
     return out
 
 
+# BENCH_ONLY=sqlite,fairness_sqlite runs only those steps and writes its figures under
+# BENCH_DATA (partial.json, partial.md), leaving docs/benchmarks.md as it is.
+ONLY = frozenset(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
+
+
+def wanted(name: str) -> bool:
+    return not ONLY or name in ONLY
+
+
 @contextmanager
 def step(name: str, res: dict[str, Any]) -> Iterator[None]:
     """Time a part of the run; a failure is recorded in the results, not fatal."""
@@ -210,91 +219,104 @@ def main() -> None:
     print("tenantry serve --workers 2 starts:", res["serve_workers_ok"], flush=True)
 
     # The request path on SQLite, the largest database: tenantry, bare stack, hand-written.
-    with step("sqlite", res):
-        res["tenantry"] = request_path(lambda: tenantry(lite), tokens, token(big, 1))
-        res["bare"] = request_path(lambda: bare(big.path), tokens, token(big, 2))
-        res["handwritten"] = request_path(
-            lambda: handwritten(f"sqlite+aiosqlite:///{big.path}"), tokens, token(big, 1)
-        )
+    if wanted("sqlite"):
+        with step("sqlite", res):
+            res["tenantry"] = request_path(lambda: tenantry(lite), tokens, token(big, 1))
+            res["bare"] = request_path(lambda: bare(big.path), tokens, token(big, 2))
+            res["handwritten"] = request_path(
+                lambda: handwritten(f"sqlite+aiosqlite:///{big.path}"), tokens, token(big, 1)
+            )
 
     # Multi-process: the same GET with 2 worker processes, tenantry and the bare stack.
-    with step("workers", res):
-        res["workers"] = {}
-        starters: list[tuple[str, Starter]] = [
-            ("tenantry", lambda: tenantry(lite, 2)),
-            ("bare", lambda: bare(big.path, 2)),
-        ]
-        for name, start in starters:
-            with start() as srv:
-                res["workers"][name] = get(srv, tokens)
+    if wanted("workers"):
+        with step("workers", res):
+            res["workers"] = {}
+            starters: list[tuple[str, Starter]] = [
+                ("tenantry", lambda: tenantry(lite, 2)),
+                ("bare", lambda: bare(big.path, 2)),
+            ]
+            for name, start in starters:
+                with start() as srv:
+                    res["workers"][name] = get(srv, tokens)
 
     # Tenant scaling: every size rotates over its own tenants' tokens.
-    with step("scaling", res):
-        res["scaling"] = {}
-        for (n, _), fx in zip(SIZES[:-1], fixtures[:-1], strict=True):
-            with tenantry(f"sqlite:///{fx.path}") as srv:
-                res["scaling"][str(n)] = {**get(srv, rotation(fx)), "tokens": min(TOKENS, n)}
-        res["scaling"][str(SIZES[-1][0])] = {**res["tenantry"]["get"], "tokens": len(tokens)}
+    if wanted("scaling"):
+        with step("scaling", res):
+            res["scaling"] = {}
+            for (n, _), fx in zip(SIZES[:-1], fixtures[:-1], strict=True):
+                with tenantry(f"sqlite:///{fx.path}") as srv:
+                    res["scaling"][str(n)] = {**get(srv, rotation(fx)), "tokens": min(TOKENS, n)}
+            res["scaling"][str(SIZES[-1][0])] = {**res["tenantry"]["get"], "tokens": len(tokens)}
 
     # Fairness on SQLite: a dashboard flood, and a slow request.
-    with step("fairness_sqlite", res):
-        res["fairness_sqlite"] = fairness(lite, big)
+    if wanted("fairness_sqlite"):
+        with step("fairness_sqlite", res):
+            res["fairness_sqlite"] = fairness(lite, big)
 
     # PostgreSQL: the 1,000-tenant fixture in a throwaway cluster, RLS on.
-    with step("postgres", res):
-        postgres(mid, res)
+    if wanted("postgres"):
+        with step("postgres", res):
+            postgres(mid, res)
 
     # ORM scoping on vs off per statement, identical SQL (bench/isolation_cost.py).
-    with step("scoping", res):
-        from bench.isolation_cost import measure
+    if wanted("scoping"):
+        with step("scoping", res):
+            from bench.isolation_cost import measure
 
-        res["scoping"] = measure(big.path, big.tenant_ids[0])
+            res["scoping"] = measure(big.path, big.tenant_ids[0])
 
     # Usage metering on vs off, the same page in process (bench/metering_cost.py).
-    with step("metering", res):
-        from bench.metering_cost import measure as measure_metering
+    if wanted("metering"):
+        with step("metering", res):
+            from bench.metering_cost import measure as measure_metering
 
-        res["metering"] = measure_metering()
+            res["metering"] = measure_metering()
 
     # The dashboard through the tenant cache vs computed (bench/cache_cost.py).
-    with step("cache", res):
-        from bench.cache_cost import measure as measure_cache
+    if wanted("cache"):
+        with step("cache", res):
+            from bench.cache_cost import measure as measure_cache
 
-        res["cache"] = measure_cache(big.path, big.tenant_ids[0])
+            res["cache"] = measure_cache(big.path, big.tenant_ids[0])
 
     # RLS policy on vs off per statement, identical SQL (bench/rls_cost.py).
-    with step("rls", res):
-        from bench.rls_cost import measure as measure_rls
+    if wanted("rls"):
+        with step("rls", res):
+            from bench.rls_cost import measure as measure_rls
 
-        res["rls"] = measure_rls()
+            res["rls"] = measure_rls()
 
     # tenantize vs a hand-written backfill on the 1.1M-row electricity fixture.
-    with step("tenantize", res):
-        from bench.tenantize import measure as measure_tenantize
+    if wanted("tenantize"):
+        with step("tenantize", res):
+            from bench.tenantize import measure as measure_tenantize
 
-        res["tenantize"] = measure_tenantize("large", DATA / "tenantize")
+            res["tenantize"] = measure_tenantize("large", DATA / "tenantize")
 
     # tenantize's memory at ten times the rows (and users): flat, not growing with them.
-    with step("tenantize_huge", res):
-        from bench.tenantize import measure_peak
+    if wanted("tenantize_huge"):
+        with step("tenantize_huge", res):
+            from bench.tenantize import measure_peak
 
-        res["tenantize_huge"] = measure_peak("huge", DATA / "tenantize")
+            res["tenantize_huge"] = measure_peak("huge", DATA / "tenantize")
 
     # Export, tenants of each size in one database.
-    with step("export", res):
-        ex = single_tenant_rows(DATA / "export.db", EXPORT_ROWS)
-        res["export"] = {
-            str(n): {"tenantry": export("tenantry", ex, i), "bare": export("bare", ex, i)}
-            for i, n in enumerate(EXPORT_ROWS)
-        }
+    if wanted("export"):
+        with step("export", res):
+            ex = single_tenant_rows(DATA / "export.db", EXPORT_ROWS)
+            res["export"] = {
+                str(n): {"tenantry": export("tenantry", ex, i), "bare": export("bare", ex, i)}
+                for i, n in enumerate(EXPORT_ROWS)
+            }
 
     # Placement: 1,000 dedicated SQLite tenants vs shared; moving a 1M-row tenant.
-    with step("placement", res):
-        from bench.placement import measure as measure_placement
+    if wanted("placement"):
+        with step("placement", res):
+            from bench.placement import measure as measure_placement
 
-        env = _env("", **UNLIMITED)
-        env.pop("DATABASE_URL")
-        res["placement"] = measure_placement(DATA, rotation, env, SECONDS, CONNECTIONS)
+            env = _env("", **UNLIMITED)
+            env.pop("DATABASE_URL")
+            res["placement"] = measure_placement(DATA, rotation, env, SECONDS, CONNECTIONS)
 
     res["elapsed_s"] = time.monotonic() - started
     res["load_after"] = os.getloadavg()
@@ -308,9 +330,14 @@ def main() -> None:
             ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
         ).stdout.strip(),
     }
-    (ROOT / "bench" / "results.json").write_text(json.dumps(res, indent=2) + "\n")
     from bench.report import write_report
 
+    if ONLY:
+        (DATA / "partial.json").write_text(json.dumps(res, indent=2) + "\n")
+        write_report(res, DATA / "partial.md", "")
+        print(f"steps {sorted(ONLY)}: {DATA / 'partial.md'}", flush=True)
+        return
+    (ROOT / "bench" / "results.json").write_text(json.dumps(res, indent=2) + "\n")
     notes = ROOT / "bench" / "notes.md"
     write_report(res, ROOT / "docs" / "benchmarks.md", notes.read_text() if notes.exists() else "")
     print(f"done in {res['elapsed_s']:.0f}s", flush=True)
