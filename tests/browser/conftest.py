@@ -92,7 +92,6 @@ def serve(directory: Path, mailbox: SmtpServer, **overrides: Any) -> Iterator[st
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
-    app.state.tenancy.postman.close()
     if app.state.tenancy.billing is not None:
         app.state.tenancy.billing.close()
     app.state.tenancy.db.dispose()
