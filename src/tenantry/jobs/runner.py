@@ -56,6 +56,8 @@ JobFunction = Callable[..., Any]
 # Seconds a thread waits for the event loop to take a job it hands over (Redis answers in ms;
 # an unreachable one is given up after its 1 s connect timeout and the job spooled).
 HANDOVER_TIMEOUT = 10.0
+# Spooled jobs taken at once (queued per round with Redis; running at once without).
+SPOOL_BATCH = 32
 
 
 class JobRefused(TenantryError):
@@ -271,28 +273,36 @@ class Jobs:
         first; with Redis it stops at the first failure. Returns how many."""
         if self.spool is None:
             return 0
-        taken = await asyncio.to_thread(self._take_due)
         sent = 0
-        for index, item in enumerate(taken):
-            if not self.shared:
-                self._held[item.path.name] = item
-                self._keep(asyncio.create_task(self._run_taken(item)))
+        while True:
+            # Each entry taken holds a file open: a bounded batch, not a backlog's worth.
+            taken = await asyncio.to_thread(self._take_due, SPOOL_BATCH - len(self._held))
+            for index, item in enumerate(taken):
+                if not self.shared:  # it runs here; its file goes once it has run
+                    self._held[item.path.name] = item
+                    self._keep(asyncio.create_task(self._run_taken(item)))
+                    sent += 1
+                    continue
+                try:
+                    await self._task.kiq(item.payload)
+                except (SendTaskError, OSError):
+                    for rest in taken[index:]:
+                        rest.release()
+                    return sent
+                item.done()
                 sent += 1
-                continue
-            try:
-                await self._task.kiq(item.payload)
-            except (SendTaskError, OSError):
-                for rest in taken[index:]:
-                    rest.release()
-                break
-            item.done()
-            sent += 1
-        return sent
+            if not self.shared or len(taken) < SPOOL_BATCH:
+                return sent
 
-    def _take_due(self) -> list[Taken]:
+    def _take_due(self, limit: int) -> list[Taken]:
         assert self.spool is not None
-        found = (self.spool.take(p) for p in self.spool.due() if p.name not in self._held)
-        return [item for item in found if item is not None]
+        taken: list[Taken] = []
+        for path in self.spool.due():
+            if len(taken) >= limit:
+                break
+            if path.name not in self._held and (item := self.spool.take(path)) is not None:
+                taken.append(item)
+        return taken
 
     async def _run_taken(self, item: Taken) -> None:
         try:
@@ -306,6 +316,7 @@ class Jobs:
         self._held.pop(item.path.name, None)
         item.done()
         self._working()  # wakes wait_idle: the entry is gone
+        self._poke()  # room for one more
 
     async def _execute(self, payload: dict[str, Any]) -> None:
         # The job's synchronous session runs in a worker thread, off the event loop.
@@ -342,8 +353,11 @@ class Jobs:
         if self._wake is None:
             await asyncio.sleep(seconds)
             return
+        # Not asyncio.wait_for: on 3.11 it can swallow a cancellation that meets the wake-up,
+        # and a service being stopped would then nap on forever.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self._wake.wait()
         self._wake.clear()
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
