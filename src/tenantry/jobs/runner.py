@@ -122,6 +122,7 @@ class Jobs:
         self._tasks: set[asyncio.Task[None]] = set()
         self._busy = 0  # hand-overs under way and jobs running in this process
         self._idle = threading.Condition()
+        self._warned = False  # about jobs spooled while no service runs here
         self._task = self.broker.register_task(tenantry_job, task_name="tenantry.job")
         self._registry: dict[str, JobFunction] = {}
         self._platform: dict[str, JobFunction] = {}
@@ -175,8 +176,7 @@ class Jobs:
         payload = self._platform_payload(name, kwargs)
         loop = self._loop
         if self.spool is not None and (not self.shared or loop is None):
-            self.spool.put(payload)
-            self._poke()
+            self._spool_here(payload)
         elif loop is None:
             raise RuntimeError("no job service runs in this process and there is no spool")
         else:
@@ -249,8 +249,7 @@ class Jobs:
 
     async def _send(self, payload: dict[str, Any]) -> None:
         if self.spool is not None and not self.shared:  # runs here, from the spool
-            self.spool.put(payload)
-            self._poke()
+            self._spool_here(payload)
             return
         try:
             await self._task.kiq(payload)
@@ -261,6 +260,19 @@ class Jobs:
                 "job queue unreachable (%s): job %s spooled", type(exc).__name__, payload["name"]
             )
             self.spool.put(payload)
+
+    def _spool_here(self, payload: dict[str, Any]) -> None:
+        assert self.spool is not None
+        self.spool.put(payload)
+        if self._loop is None and not self._warned:
+            self._warned = True
+            log.warning(
+                "no job service runs in this process (is the app's lifespan off?): "
+                "job %s waits in %s for one",
+                payload["name"],
+                self.spool.directory,
+            )
+        self._poke()
 
     async def _send_counted(self, payload: dict[str, Any]) -> None:
         try:
