@@ -179,17 +179,32 @@ class Jobs:
             self._spool_here(payload)
         elif loop is None:
             raise RuntimeError("no job service runs in this process and there is no spool")
-        else:
+        elif _on(loop):
             self._working(+1)
-            if _on(loop):
-                self._keep(loop.create_task(self._send_counted(payload)))
-            else:
-                future = asyncio.run_coroutine_threadsafe(self._send_counted(payload), loop)
-                try:
-                    future.result(timeout=HANDOVER_TIMEOUT)
-                except TimeoutError:  # it goes on in the loop: queued or spooled there
-                    log.warning("job %s: the queue is slow to take it", name)
+            self._keep(loop.create_task(self._send_counted(payload)))
+        else:
+            self._hand_over(loop, payload)
         return str(payload["id"])
+
+    def _hand_over(self, loop: asyncio.AbstractEventLoop, payload: dict[str, Any]) -> None:
+        """From a thread: queue ``payload`` on ``loop`` and wait until it is in the queue or
+        the spool. A loop that stopped or does not answer: it goes to the spool from here
+        (should the loop queue it after all, it runs twice: at least once, never lost)."""
+        self._working(+1)
+        try:
+            future = asyncio.run_coroutine_threadsafe(self._send(payload), loop)
+            try:
+                future.result(timeout=HANDOVER_TIMEOUT)
+            except TimeoutError:
+                future.cancel()
+                raise
+        except (TimeoutError, RuntimeError) as exc:  # RuntimeError: the loop is closed
+            if self.spool is None:
+                raise
+            log.warning("job %s not handed over (%r): spooled", payload["name"], exc)
+            self.spool.put(payload)
+        finally:
+            self._working(-1)
 
     def later(self, name: str, seconds: float, **kwargs: Any) -> str:
         """Queue platform job ``name`` to run in ``seconds``; it waits in the spool till then.
@@ -248,8 +263,9 @@ class Jobs:
         return str(payload["id"])
 
     async def _send(self, payload: dict[str, Any]) -> None:
+        # The spool is a file write: in a thread, the event loop never waits on the disk.
         if self.spool is not None and not self.shared:  # runs here, from the spool
-            self._spool_here(payload)
+            await asyncio.to_thread(self._spool_here, payload)
             return
         try:
             await self._task.kiq(payload)
@@ -259,7 +275,7 @@ class Jobs:
             log.warning(
                 "job queue unreachable (%s): job %s spooled", type(exc).__name__, payload["name"]
             )
-            self.spool.put(payload)
+            await asyncio.to_thread(self.spool.put, payload)
 
     def _spool_here(self, payload: dict[str, Any]) -> None:
         assert self.spool is not None
