@@ -114,7 +114,6 @@ def app(settings: Settings, request: pytest.FixtureRequest, tmp_path: Path) -> I
     if application.state.tenancy.placements is not None:
         application.state.tenancy.placements.prepare = prepare_test_tables
     yield application
-    application.state.tenancy.postman.close()
     drop_placed(application)
     application.state.tenancy.db.dispose()
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -11,7 +10,6 @@ from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 
 from tenantry.db import Database
-from tenantry.jobs import running
 from tenantry.mail import Postman, mailer_from_url
 from tenantry.migrations.runner import migrate_database
 from tenantry.operations import Operations
@@ -112,6 +110,7 @@ def create_app(
             request_budgets=settings.request_budgets,
             user_rate=settings.user_rate,
             jobs_spool_dir=settings.data_dir / "spool",
+            worker_in_process=settings.worker_in_process,
             access_cookie="tenantry_access",
             site_name=settings.site_name,
             public_url=settings.site_url(),
@@ -127,20 +126,12 @@ def create_app(
         catalogue=catalogue,
         placements=placements,
         postman=Postman(
-            mailer_from_url(settings.smtp_url, settings.outbox_dir),
-            settings.data_dir / "mail-spool",
-            sender=settings.mail_from,
+            mailer_from_url(settings.smtp_url, settings.outbox_dir), sender=settings.mail_from
         ),
         billing=settings.billing_config(),
     )
 
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        async with running(tenancy.jobs, worker=settings.worker_in_process):
-            yield
-        tenancy.postman.close()  # undelivered mails stay in the spool for the next start
-
-    app = FastAPI(title="tenantry", lifespan=lifespan)
+    app = FastAPI(title="tenantry")  # tenancy.install runs the jobs (and mail) with the app
     app.state.settings = settings
     tenancy.install(app)
     app.state.operations = Operations(

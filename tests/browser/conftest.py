@@ -78,9 +78,7 @@ def serve(directory: Path, mailbox: SmtpServer, **overrides: Any) -> Iterator[st
     # The session also imported the test-only tables (tests/support): an export walks
     # every mapped tenant table, so they must exist here too, as in tests/conftest.py.
     Base.metadata.create_all(app.state.tenancy.db.engine)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 15
@@ -92,7 +90,6 @@ def serve(directory: Path, mailbox: SmtpServer, **overrides: Any) -> Iterator[st
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
-    app.state.tenancy.postman.close()
     if app.state.tenancy.billing is not None:
         app.state.tenancy.billing.close()
     app.state.tenancy.db.dispose()

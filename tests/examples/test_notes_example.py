@@ -44,5 +44,4 @@ def test_example_is_short_and_isolates_tenants(
         assert client.get("/notes", headers=tokens["ann"]).json() == ["ann's"]
         assert client.get("/notes", headers=tokens["ben"]).json() == []
         assert client.get(f"/notes/{note_id}", headers=tokens["ben"]).status_code == 404
-    app.state.tenancy.postman.close()
     app.state.tenancy.db.dispose()

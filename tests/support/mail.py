@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import socket
 import threading
@@ -36,13 +37,31 @@ class SmtpServer:
         self.envelopes: list[tuple[str, list[str]]] = []
         self._lock = threading.Lock()
         self.refuse = False  # answer 451 to every mail (tests of retries)
+        # Cleared: a mail's DATA waits (``waiting`` set) until it is set again, then gets 451,
+        # as from a server that never answered (tests of a sender killed mid-send).
+        self.hold = threading.Event()
+        self.hold.set()
+        self.waiting = threading.Event()
         self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    def stop(self) -> None:
+        """Stop listening (an outage); ``start()`` listens again on the same port."""
+        self.controller.stop()
+
+    def start(self) -> None:
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
 
     @property
     def url(self) -> str:
         return f"smtp://127.0.0.1:{self.port}"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if not self.hold.is_set():
+            self.waiting.set()
+            while not self.hold.is_set():
+                await asyncio.sleep(0.02)
+            return "451 try again later"
         if self.refuse:
             return "451 try again later"
         message = BytesParser(policy=policy.default).parsebytes(envelope.content)
@@ -74,7 +93,7 @@ def smtp_server() -> Iterator[SmtpServer]:
     try:
         yield server
     finally:
-        server.controller.stop()
+        server.stop()
 
 
 def find(messages: list[EmailMessage], to: str, kind: str) -> EmailMessage | None:

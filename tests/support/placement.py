@@ -124,6 +124,5 @@ def placed_app(settings: Settings, placements: Path) -> Iterator[FastAPI]:
     try:
         yield app
     finally:
-        app.state.tenancy.postman.close()
         app.state.tenancy.placements.dispose()
         app.state.tenancy.db.dispose()

@@ -2,7 +2,8 @@
 
 Limits are shared (not doubled), the cache stays per tenant across processes, a
 job enqueued in tenant A runs in A only and is refused once A is suspended, and
-a Redis outage costs no request a 500 and loses no job.
+a Redis outage costs no request a 500 and loses no job. Mail is a job too: a
+server queues it, a worker sends it, through a Redis outage and an SMTP one.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import pytest
 
 from tenantry_server.settings import Settings
 from tests.support.live import sign_up_live
+from tests.support.mail import SmtpServer
 from tests.support.redis import RedisServer
 
 pytestmark = [pytest.mark.redis, pytest.mark.parametrize("settings", ["sqlite"], indirect=True)]
@@ -54,7 +56,8 @@ class Processes:
             "TENANTRY_WORKER_IN_PROCESS": "false",
             "TENANTRY_TENANT_RATE": "30/minute",
             "TENANTRY_PLANS_FILE": str(_flat_plans(tmp)),
-            "PYTHONPATH": str(ROOT),
+            # This checkout's code, not whichever tenantry the interpreter has installed.
+            "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}",
         }
         self.tmp = tmp
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -185,3 +188,46 @@ def test_two_servers_and_a_worker_on_one_redis(
     redis.start()
     _until(lambda: _note_rows(settings, "job-o") == 1, "the spooled job never ran", seconds=30)
     assert "job-o" in _notes(two, carol)
+
+
+def _register(url: str, email: str) -> None:
+    body = {"email": email, "password": "a long enough password", "tenant_name": "t"}
+    answer = httpx.post(f"{url}/api/auth/register", json=body, timeout=30)
+    assert answer.status_code == 202, answer.text
+
+
+def test_mail_leaves_through_a_worker_and_outlives_redis_and_smtp_outages(
+    procs: Processes, settings: Settings, redis: RedisServer, smtp: SmtpServer
+) -> None:
+    procs.env["TENANTRY_SMTP_URL"] = smtp.url
+    spool = settings.data_dir / "spool"
+    one = procs.server("one")  # TENANTRY_WORKER_IN_PROCESS=false: it queues, never sends
+
+    # The server queues the welcome mail; only a worker process, started later, sends it.
+    _register(one, "dana@example.com")
+    time.sleep(1)
+    assert smtp.messages() == []
+    procs.worker()
+    smtp.wait_for("dana@example.com", "welcome", timeout=40)
+
+    # Redis is down when the mail is queued: it waits in the spool, and leaves when Redis is back.
+    redis.stop()
+    _register(one, "erin@example.com")
+    assert len(list(spool.glob("*.json"))) == 1
+    redis.start()
+    smtp.wait_for("erin@example.com", "welcome", timeout=40)
+    _until(lambda: not list(spool.glob("*.json")), "the spool did not empty")
+
+    # The SMTP server is down when the worker sends: retried, the mail leaves once it is back.
+    smtp.stop()
+    _register(one, "finn@example.com")
+    _until(lambda: "failed (attempt 1)" in procs.log("worker"), "no failed attempt logged")
+    smtp.start()
+    smtp.wait_for("finn@example.com", "welcome", timeout=40)
+
+    # Each mail left once.
+    assert sorted(m["To"] for m in smtp.messages()) == [
+        "dana@example.com",
+        "erin@example.com",
+        "finn@example.com",
+    ]

@@ -6,10 +6,15 @@ and the membership again (a job queued before a suspension or a removal is
 refused, not run), then calls it inside ``tenant_scope`` with a session of its
 own, so the scoping hook and RLS hold exactly as they do for requests.
 
-Platform jobs (maintenance across tenants, such as purging deleted tenants) are
-registered apart with :meth:`Jobs.platform_job` and run with no tenant context at
-all: a tenant table read there fails closed, exactly as in a request without a
-tenant. A tenant job cannot be enqueued without its tenant.
+Platform jobs (maintenance across tenants, such as purging deleted tenants, or
+sending a mail) are registered apart with :meth:`Jobs.platform_job` and run with
+no tenant context at all: a tenant table read there fails closed, exactly as in a
+request without a tenant. A tenant job cannot be enqueued without its tenant.
+
+With a spool and no Redis, every job passes through the spool on its way to run
+in this process, and its file stays until it has run: a process killed meanwhile
+runs it at its next start. With Redis, the stream holds it until a worker ran it.
+Either way jobs run at least once.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,7 +42,7 @@ from tenantry.context import TenantContext, tenant_scope
 from tenantry.db import Database
 from tenantry.errors import TenantryError
 from tenantry.ids import TenantId, UserId
-from tenantry.jobs.spool import Spool
+from tenantry.jobs.spool import Spool, Taken
 from tenantry.models import Membership, Tenant, TenantStatus
 from tenantry.roles import Role
 from tenantry.scoping import bind_tenant
@@ -46,6 +53,11 @@ if TYPE_CHECKING:
 log = logging.getLogger("tenantry.jobs")
 
 JobFunction = Callable[..., Any]
+# Seconds a thread waits for the event loop to take a job it hands over (Redis answers in ms;
+# an unreachable one is given up after its 1 s connect timeout and the job spooled).
+HANDOVER_TIMEOUT = 10.0
+# Spooled jobs taken at once (queued per round with Redis; running at once without).
+SPOOL_BATCH = 32
 
 
 class JobRefused(TenantryError):
@@ -75,7 +87,9 @@ class Jobs:
         db: the database jobs run against.
         redis_url: a shared queue (``redis://…``); ``None`` runs jobs in this process.
         queue: the Redis stream's name.
-        spool_dir: where jobs wait while Redis is unreachable (none: enqueue raises).
+        spool_dir: where jobs wait while Redis is unreachable, or for their time, or
+            (without Redis) to run here (none: enqueue raises while Redis is down, and
+            nothing can wait for its time).
     """
 
     def __init__(
@@ -99,11 +113,16 @@ class Jobs:
             self.broker = InMemoryBroker()
 
         async def tenantry_job(payload: dict[str, Any]) -> None:
-            # The job's synchronous session runs in a worker thread, off the event loop.
-            # A refused job is dropped (recheck() logged why), not retried.
-            with contextlib.suppress(JobRefused):
-                await asyncio.to_thread(self.run, payload)
+            await self._execute(payload)
 
+        # The loop of the running job service (``running``): threads hand jobs to it.
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        self._held: dict[str, Taken] = {}  # spooled jobs running in this process
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._busy = 0  # hand-overs under way and jobs running in this process
+        self._idle = threading.Condition()
+        self._warned = False  # about jobs spooled while no service runs here
         self._task = self.broker.register_task(tenantry_job, task_name="tenantry.job")
         self._registry: dict[str, JobFunction] = {}
         self._platform: dict[str, JobFunction] = {}
@@ -142,11 +161,73 @@ class Jobs:
 
     async def enqueue_platform(self, name: str, **kwargs: Any) -> str:
         """Queue platform job ``name`` (no tenant); returns its id."""
-        if name not in self._platform:
-            raise UnknownJob(f"no platform job named {name!r} is registered")
-        payload = {"id": uuid.uuid4().hex, "name": name, "tenant_id": None, "kwargs": kwargs}
+        payload = self._platform_payload(name, kwargs)
         await self._send(payload)
         return str(payload["id"])
+
+    def submit_platform(self, name: str, **kwargs: Any) -> str:
+        """Queue platform job ``name`` from synchronous code (a commit hook, a job); its id.
+
+        Safe from any thread. From a worker thread it returns once the job is in the
+        queue or the spool (the thread waits, never the event loop); on the event
+        loop's own thread it is handed over in a task. With no job service running in
+        this process the job waits in the spool for one.
+        """
+        payload = self._platform_payload(name, kwargs)
+        loop = self._loop
+        if self.spool is not None and (not self.shared or loop is None):
+            self._spool_here(payload)
+        elif loop is None:
+            raise RuntimeError("no job service runs in this process and there is no spool")
+        elif _on(loop):
+            self._working(+1)
+            self._keep(loop.create_task(self._send_counted(payload)))
+        else:
+            self._hand_over(loop, payload)
+        return str(payload["id"])
+
+    def _hand_over(self, loop: asyncio.AbstractEventLoop, payload: dict[str, Any]) -> None:
+        """From a thread: queue ``payload`` on ``loop`` and wait until it is in the queue or
+        the spool. A loop that stopped or does not answer: it goes to the spool from here
+        (should the loop queue it after all, it runs twice: at least once, never lost)."""
+        self._working(+1)
+        try:
+            future = asyncio.run_coroutine_threadsafe(self._send(payload), loop)
+            try:
+                future.result(timeout=HANDOVER_TIMEOUT)
+            except TimeoutError:
+                future.cancel()
+                raise
+        except (TimeoutError, RuntimeError) as exc:  # RuntimeError: the loop is closed
+            if self.spool is None:
+                raise
+            log.warning("job %s not handed over (%r): spooled", payload["name"], exc)
+            self.spool.put(payload)
+        finally:
+            self._working(-1)
+
+    def later(self, name: str, seconds: float, **kwargs: Any) -> str:
+        """Queue platform job ``name`` to run in ``seconds``; it waits in the spool till then.
+
+        The spool is this machine's disk: the job leaves it when a job service
+        runs here (any server or worker process sharing the directory).
+        """
+        if self.spool is None:
+            raise RuntimeError("a job can wait for its time only in a spool")
+        payload = self._platform_payload(name, kwargs)
+        self.spool.put(payload, at=time.time() + seconds)
+        return str(payload["id"])
+
+    def set_aside(self, name: str, **kwargs: Any) -> Path | None:
+        """Keep platform job ``name`` that will not be tried again in the spool's ``failed/``."""
+        if self.spool is None:
+            return None
+        return self.spool.set_aside(self._platform_payload(name, kwargs))
+
+    def _platform_payload(self, name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+        if name not in self._platform:
+            raise UnknownJob(f"no platform job named {name!r} is registered")
+        return {"id": uuid.uuid4().hex, "name": name, "tenant_id": None, "kwargs": kwargs}
 
     async def queue_due(self) -> list[str]:
         """Queue the periodic jobs whose period has started and no process queued yet."""
@@ -182,6 +263,10 @@ class Jobs:
         return str(payload["id"])
 
     async def _send(self, payload: dict[str, Any]) -> None:
+        # The spool is a file write: in a thread, the event loop never waits on the disk.
+        if self.spool is not None and not self.shared:  # runs here, from the spool
+            await asyncio.to_thread(self._spool_here, payload)
+            return
         try:
             await self._task.kiq(payload)
         except (SendTaskError, OSError) as exc:
@@ -190,21 +275,130 @@ class Jobs:
             log.warning(
                 "job queue unreachable (%s): job %s spooled", type(exc).__name__, payload["name"]
             )
-            self.spool.put(payload)
+            await asyncio.to_thread(self.spool.put, payload)
+
+    def _spool_here(self, payload: dict[str, Any]) -> None:
+        assert self.spool is not None
+        self.spool.put(payload)
+        if self._loop is None and not self._warned:
+            self._warned = True
+            log.warning(
+                "no job service runs in this process (is the app's lifespan off?): "
+                "job %s waits in %s for one",
+                payload["name"],
+                self.spool.directory,
+            )
+        self._poke()
+
+    async def _send_counted(self, payload: dict[str, Any]) -> None:
+        try:
+            await self._send(payload)
+        finally:
+            self._working(-1)
 
     async def drain_spool(self) -> int:
-        """Queue spooled jobs, oldest first; stops at the first failure. Returns how many."""
+        """Queue (with Redis) or start (without) the spooled jobs that are due, oldest
+        first; with Redis it stops at the first failure. Returns how many."""
         if self.spool is None:
             return 0
         sent = 0
-        for path in self.spool.pending():
-            try:
-                await self._task.kiq(Spool.read(path))
-            except (SendTaskError, OSError):
+        while True:
+            # Each entry taken holds a file open: a bounded batch, not a backlog's worth.
+            taken = await asyncio.to_thread(self._take_due, SPOOL_BATCH - len(self._held))
+            for index, item in enumerate(taken):
+                if not self.shared:  # it runs here; its file goes once it has run
+                    self._held[item.path.name] = item
+                    self._keep(asyncio.create_task(self._run_taken(item)))
+                    sent += 1
+                    continue
+                try:
+                    await self._task.kiq(item.payload)
+                except (SendTaskError, OSError):
+                    for rest in taken[index:]:
+                        rest.release()
+                    return sent
+                item.done()
+                sent += 1
+            if not self.shared or len(taken) < SPOOL_BATCH:
+                return sent
+
+    def _take_due(self, limit: int) -> list[Taken]:
+        assert self.spool is not None
+        taken: list[Taken] = []
+        for path in self.spool.due():
+            if len(taken) >= limit:
                 break
-            path.unlink()
-            sent += 1
-        return sent
+            if path.name not in self._held and (item := self.spool.take(path)) is not None:
+                taken.append(item)
+        return taken
+
+    async def _run_taken(self, item: Taken) -> None:
+        try:
+            await self._execute(item.payload)
+        except asyncio.CancelledError:  # stopping: its file stays for the next start
+            self._held.pop(item.path.name, None)
+            item.release()
+            raise
+        except Exception:
+            log.exception("job %s failed", item.payload["name"])
+        self._held.pop(item.path.name, None)
+        item.done()
+        self._working()  # wakes wait_idle: the entry is gone
+        self._poke()  # room for one more
+
+    async def _execute(self, payload: dict[str, Any]) -> None:
+        # The job's synchronous session runs in a worker thread, off the event loop.
+        # A refused job is dropped (recheck() logged why), not retried.
+        self._working(+1)
+        try:
+            with contextlib.suppress(JobRefused):
+                await asyncio.to_thread(self.run, payload)
+        finally:
+            self._working(-1)
+
+    def _working(self, change: int = 0) -> None:
+        with self._idle:
+            self._busy += change
+            self._idle.notify_all()
+
+    def _keep(self, task: asyncio.Task[None]) -> None:
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _poke(self) -> None:
+        """Wake the spool's drain: a job is waiting in it."""
+        loop, wake = self._loop, self._wake
+        if loop is None or wake is None:
+            return
+        if _on(loop):
+            wake.set()
+        else:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(wake.set)
+
+    async def nap(self, seconds: float) -> None:
+        """Sleep ``seconds``, or less when a job is put in the spool."""
+        if self._wake is None:
+            await asyncio.sleep(seconds)
+            return
+        # Not asyncio.wait_for: on 3.11 it can swallow a cancellation that meets the wake-up,
+        # and a service being stopped would then nap on forever.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._wake.wait()
+        self._wake.clear()
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Block until no job of this process is being handed over or run and none in
+        the spool is due (tests, scripts); True when idle in time."""
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while self._busy or self._held or (self.spool is not None and self.spool.due()):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._idle.wait(min(left, 0.05))
+        return True
 
     def run(self, payload: dict[str, Any]) -> None:
         """Re-check the tenant and the actor, then run the job in the tenant's scope."""
@@ -230,9 +424,30 @@ class Jobs:
 
     async def startup(self) -> None:
         await self.broker.startup()
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+
+    async def settle(self, timeout: float) -> None:
+        """Give the jobs running in this process ``timeout`` seconds to finish, then stop
+        them (a spooled one stays in the spool for the next start)."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=timeout)
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks))
 
     async def shutdown(self) -> None:
+        self._loop = self._wake = None
         await self.broker.shutdown()
+
+
+def _on(loop: asyncio.AbstractEventLoop) -> bool:
+    """True on ``loop``'s own thread."""
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
 
 
 def recheck(session: Session, *, tenant_id: uuid.UUID, actor_id: int | None) -> TenantContext:

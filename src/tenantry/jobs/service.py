@@ -14,16 +14,21 @@ from tenantry.jobs.runner import Jobs
 
 log = logging.getLogger("tenantry.jobs")
 
-SPOOL_INTERVAL = 1.0
+SPOOL_INTERVAL = 1.0  # seconds between looks at the spool (a job put in it wakes it sooner)
 SCHEDULE_TICK = 30.0  # seconds between looks at the periodic jobs
+SETTLE_SECONDS = 10.0  # how long a stopping process lets its running jobs finish
 
 
 async def _drain_forever(jobs: Jobs) -> None:
     while True:
-        await asyncio.sleep(SPOOL_INTERVAL)
-        sent = await jobs.drain_spool()
-        if sent:
+        try:
+            sent = await jobs.drain_spool()
+        except Exception:  # a spool that cannot be read now may be readable next time
+            log.exception("spooled jobs not queued")
+            sent = 0
+        if sent and jobs.shared:
             log.info("queued %d spooled jobs", sent)
+        await jobs.nap(SPOOL_INTERVAL)
 
 
 async def _schedule_forever(jobs: Jobs) -> None:
@@ -39,9 +44,10 @@ async def _schedule_forever(jobs: Jobs) -> None:
 async def running(jobs: Jobs, *, worker: bool) -> AsyncIterator[None]:
     """Start the broker (and, with ``worker``, consume jobs in this process) for the block.
 
-    Without Redis the in-memory broker runs each job in this process as it is
-    queued, so ``worker`` only matters for a shared queue. Workers also queue the
-    periodic platform jobs (once per period among all of them).
+    Without Redis each job runs in this process as it is queued (from the spool,
+    when there is one), so ``worker`` only matters for a shared queue. Workers also
+    queue the periodic platform jobs (once per period among all of them). On the
+    way out, jobs running here get a few seconds to finish.
     """
     await jobs.startup()
     tasks: list[asyncio.Task[None]] = []
@@ -59,6 +65,7 @@ async def running(jobs: Jobs, *, worker: bool) -> AsyncIterator[None]:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        await jobs.settle(SETTLE_SECONDS)
         await jobs.shutdown()
 
 

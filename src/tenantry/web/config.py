@@ -52,8 +52,11 @@ class TenancyConfig:
     request_budgets: bool = True
     # A Redis outage lets requests through (logged) unless this is False (then 503).
     rate_limit_fail_open: bool = True
-    # Where jobs wait while Redis is unreachable.
+    # Where jobs (mails included) wait while Redis is unreachable, for a retry, or, without
+    # Redis, to run in this process (None: ./var/spool).
     jobs_spool_dir: Path | None = None
+    # With Redis, this process runs queued jobs too (False: only ``tenantry worker`` does).
+    worker_in_process: bool = True
     login_rate: str = "10/minute"
     register_rate: str = "5/minute"
     join_rate: str = "10/minute"

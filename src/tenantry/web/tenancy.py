@@ -15,7 +15,7 @@ from tenantry.accounts import get_user
 from tenantry.cache import TenantCache, backend_from_url
 from tenantry.context import TenantContext
 from tenantry.db import Database
-from tenantry.jobs import Jobs
+from tenantry.jobs import Jobs, running
 from tenantry.mail import Postman
 from tenantry.mail.notices import Mailroom
 from tenantry.placement import Placements
@@ -96,7 +96,6 @@ class Tenancy:
         self.postman = postman or Postman.outbox(
             Path("var/outbox"), sender=f"{config.site_name} <no-reply@localhost>"
         )
-        self.postman.install(db.sessions)
         self.mail = Mailroom(
             site=config.site_name, public_url=config.public_url, links=config.links
         )
@@ -115,8 +114,11 @@ class Tenancy:
         )
         self.cache = TenantCache(backend_from_url(config.redis_url))
         self.cache.install(db.sessions)
-        self.jobs = Jobs(db, redis_url=config.redis_url, spool_dir=config.jobs_spool_dir)
+        self.jobs = Jobs(
+            db, redis_url=config.redis_url, spool_dir=config.jobs_spool_dir or Path("var/spool")
+        )
         self.jobs.placements = placements
+        self.postman.install(db.sessions, self.jobs)  # mails are jobs: they leave after commit
         self.jobs.platform_job(PURGE_JOB, every=config.purge_every)(
             purge_expired if placements is None else placements.purge_expired
         )
@@ -193,16 +195,18 @@ class Tenancy:
                 app.include_router(billing.router)
 
     def _flush_usage_on_shutdown(self, app: FastAPI) -> None:
-        """Wrap the app's lifespan so a clean shutdown flushes the pending usage counts."""
+        """Wrap the app's lifespan: the job service (mail included) runs while the app does,
+        and a clean shutdown flushes the pending usage counts."""
         inner = app.router.lifespan_context
-        meter, billing = self.meter, self.billing
+        meter, billing, jobs = self.meter, self.billing, self.jobs
+        worker = self.config.worker_in_process
 
         @asynccontextmanager
         async def lifespan(application: Any) -> AsyncIterator[Any]:
             if billing is not None:
                 billing.start()  # pending sign-ups and grace periods, swept periodically
             try:
-                async with inner(application) as state:
+                async with running(jobs, worker=worker), inner(application) as state:
                     yield state
             finally:
                 meter.close()

@@ -45,7 +45,6 @@ def billed(settings: Settings, stripe: LocalStripe) -> Iterator[TestClient]:
     )
     with TestClient(app) as client:
         yield client
-    app.state.tenancy.postman.close()
     app.state.tenancy.db.dispose()
 
 

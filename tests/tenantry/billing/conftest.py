@@ -51,7 +51,6 @@ def app(settings: Settings, stripe: LocalStripe) -> Iterator[FastAPI]:
         billing_settings(settings, stripe), default_plugins(), passwords=FAST_PASSWORDS
     )
     yield application
-    application.state.tenancy.postman.close()
     application.state.tenancy.db.dispose()
 
 

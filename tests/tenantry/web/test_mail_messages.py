@@ -23,7 +23,6 @@ def mail_client(settings: Settings, smtp: SmtpServer) -> Iterator[TestClient]:
     app = create_app(configured, default_plugins(), passwords=FAST_PASSWORDS)
     with TestClient(app) as client:
         yield client
-    app.state.tenancy.postman.close()
     app.state.tenancy.db.dispose()
 
 
