@@ -22,7 +22,8 @@ class Reading(TenantScoped, Base):
 
     __tablename__ = "readings"
     __quota__ = rows_limit("readings")
-    __table_args__ = (Index("ix_readings_tenant_id_read_at", "tenant_id", "read_at"),)
+    # (read_at, id) is the order consumption is computed in (mb0003).
+    __table_args__ = (Index("ix_readings_tenant_read_at_id", "tenant_id", "read_at", "id"),)
 
     read_at: Mapped[datetime]
     meter_wh: Mapped[int] = mapped_column(BigInteger)

@@ -62,7 +62,7 @@ def with_consumption() -> Select[Any]:
 def _previous_wh() -> ScalarSelect[Any]:
     """The meter value of the reading just before the outer one, in (read_at, id) order.
 
-    A correlated lookup on the ``(tenant_id, read_at)`` index: a page costs 50 index
+    A correlated lookup on the ``(tenant_id, read_at, id)`` index: a page costs 50 index
     probes instead of a window over the tenant's whole history. Scoping filters the
     alias too (``include_aliases``), so it never looks into another tenant.
     """
