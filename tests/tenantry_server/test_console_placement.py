@@ -78,7 +78,7 @@ def test_an_operator_sees_placements_and_moves_a_tenant_from_its_page(
     while 'data-status="done"' not in page:
         assert time.monotonic() < deadline, page
         assert 'data-status="failed"' not in page, page
-        if 'data-status="running"' in page:  # followed by the page itself, every 2 s
+        if 'data-status="running"' in page:  # followed by the page itself
             assert 'http-equiv="refresh"' in page and 'id="move-form"' not in page
         time.sleep(0.1)
         page = _page(client, operator, t)

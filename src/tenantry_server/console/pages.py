@@ -29,6 +29,9 @@ NOTICES = {
     "deleted": "Tenant deleted.",
     "move": "Move started: this page follows it until it is done.",
 }
+# While a move runs the tenant's page reloads itself (no script: the CSP allows none
+# inline); each reload is a look at the tenant, audited like any other.
+FOLLOW_SECONDS = 5
 
 
 async def _form(request: Request, admin: PlatformAdmin) -> dict[str, str]:
@@ -115,6 +118,7 @@ def _tenant(
         billing=billing.view(session, tenant_id) if billing is not None else None,
         older=events[-1].id if len(events) == 50 else None,
         placement=placement_view(session, tenant_id),
+        refresh=FOLLOW_SECONDS,
         servers=sorted(placements.config.servers) if placements is not None else None,
         notice=notice,
         error=error,
