@@ -126,3 +126,22 @@ def placed_app(settings: Settings, placements: Path) -> Iterator[FastAPI]:
     finally:
         app.state.tenancy.placements.dispose()
         app.state.tenancy.db.dispose()
+
+
+@contextmanager
+def two_server_app(settings: Settings, request: Any, tmp_path: Path) -> Iterator[FastAPI]:
+    """An app with two servers of the settings' backend, ``one`` and ``two`` (two SQLite
+    directories, or two PostgreSQL clusters); every tenant starts shared."""
+    if settings.database_url.startswith("postgresql"):
+        servers = {
+            "one": pg_server(request.getfixturevalue("postgres")),
+            "two": pg_server(request.getfixturevalue("postgres_second")),
+        }
+    else:
+        servers = {"one": sqlite_server(tmp_path / "one"), "two": sqlite_server(tmp_path / "two")}
+    toml = write_placements(tmp_path / "placements.toml", servers)
+    with placed_app(settings, toml) as application:
+        try:
+            yield application
+        finally:
+            drop_placed(application)

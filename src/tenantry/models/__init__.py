@@ -7,7 +7,13 @@ from tenantry.models.billing import BillingAccount, BillingEvent
 from tenantry.models.invite import Invite
 from tenantry.models.membership import Membership
 from tenantry.models.password_reset import PasswordReset
-from tenantry.models.placement import PlacementKind, PlacementState, TenantPlacement
+from tenantry.models.placement import (
+    MoveStatus,
+    PlacementKind,
+    PlacementMove,
+    PlacementState,
+    TenantPlacement,
+)
 from tenantry.models.plan import PlanOverride, UsageCounter
 from tenantry.models.refresh_token import RefreshToken
 from tenantry.models.tenant import Tenant, TenantKind, TenantStatus
@@ -20,8 +26,10 @@ __all__ = [
     "BillingEvent",
     "Invite",
     "Membership",
+    "MoveStatus",
     "PasswordReset",
     "PlacementKind",
+    "PlacementMove",
     "PlacementState",
     "PlanOverride",
     "RefreshToken",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
@@ -15,25 +14,31 @@ from tenantry.placement.provision import drop_database
 from tenantry.retention import Purged, purge_expired
 
 
-def dedicated_of_due(session: Session) -> dict[uuid.UUID, tuple[str, str]]:
-    """Server and database of each tenant due for purge that has a database of its own."""
+def dedicated_of_due(
+    session: Session, *, now: datetime | None = None
+) -> dict[uuid.UUID, tuple[str, str]]:
+    """Server and database of each tenant due for purge (at ``now``) that has a database
+    of its own."""
     rows = session.execute(
         select(TenantPlacement.tenant_id, TenantPlacement.server, TenantPlacement.database)
         .join(Tenant, Tenant.id == TenantPlacement.tenant_id)
         .where(
             Tenant.status == TenantStatus.DELETED.value,
-            Tenant.purge_after <= datetime.now(UTC),
+            Tenant.purge_after <= (now or datetime.now(UTC)),
             TenantPlacement.kind == PlacementKind.DEDICATED.value,
         )
     ).all()
     return {t: (str(server), str(database)) for t, server, database in rows}
 
 
-def purge_with_databases(session: Session, config: PlacementConfig, **kwargs: Any) -> list[Purged]:
+def purge_with_databases(
+    session: Session, config: PlacementConfig, *, now: datetime | None = None
+) -> list[Purged]:
     """:func:`tenantry.retention.purge_expired`, and each purged tenant's own database
     dropped after ``session`` commits (never while it could still be served)."""
-    own = dedicated_of_due(session)
-    purged = purge_expired(session, **kwargs)
+    moment = now or datetime.now(UTC)  # one moment for both: every purged database goes
+    own = dedicated_of_due(session, now=moment)
+    purged = purge_expired(session, now=moment)
     doomed = [own[p.tenant_id] for p in purged if p.tenant_id in own]
     if doomed:
 

@@ -19,6 +19,7 @@ from tenantry.jobs import Jobs, running
 from tenantry.mail import Postman
 from tenantry.mail.notices import Mailroom
 from tenantry.placement import Placements
+from tenantry.placement.moves import MOVE_JOB, move_job
 from tenantry.plans import (
     DEFAULT_CATALOGUE,
     REQUESTS_PER_MINUTE,
@@ -45,6 +46,7 @@ from tenantry.web.routes import (
     accounts,
     admin,
     admin_import,
+    admin_placement,
     export,
     invites,
     plans,
@@ -122,6 +124,8 @@ class Tenancy:
         self.jobs.platform_job(PURGE_JOB, every=config.purge_every)(
             purge_expired if placements is None else placements.purge_expired
         )
+        if placements is not None:  # moves asked for in the console and the admin API
+            self.jobs.platform_job(MOVE_JOB)(move_job(placements))
         self.slots = TenantSlots(config.tenant_concurrency)
         self.user_slots = TenantSlots(config.tenant_concurrency)
         self.catalogue = catalogue or DEFAULT_CATALOGUE
@@ -186,6 +190,7 @@ class Tenancy:
                 export,
                 admin,
                 admin_import,
+                admin_placement,
                 plans,
             ):
                 app.include_router(module.router)

@@ -5,14 +5,17 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
+import anyio.from_thread
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from tenantry import audit, fleet, retention, tenants
 from tenantry.errors import Conflict, ValidationFailed
 from tenantry.models import TenantStatus
+from tenantry.placement.moves import placement_view, placement_views, queue_move, request_move
 from tenantry.plans import PlanChangeRefused
 from tenantry.web import DbSession, PlatformAdmin, get_tenancy, require_platform_admin
+from tenantry.web.deps import commit
 from tenantry.web.routes.admin import operations_of
 from tenantry_server.console.render import FIELD, check_csrf, render
 
@@ -24,7 +27,11 @@ NOTICES = {
     "reactivated": "Tenant reactivated.",
     "plan": "Plan changed.",
     "deleted": "Tenant deleted.",
+    "move": "Move started: this page follows it until it is done.",
 }
+# While a move runs the tenant's page reloads itself (no script: the CSP allows none
+# inline); each reload is a look at the tenant, audited like any other.
+FOLLOW_SECONDS = 5
 
 
 async def _form(request: Request, admin: PlatformAdmin) -> dict[str, str]:
@@ -63,7 +70,8 @@ def tenant_list(
         cursor=cursor,
         limit=50,
     )
-    return render(request, "tenants.html", admin, page=page, notice=NOTICES.get(msg))
+    where = placement_views(session, [t.id for t in page.items])
+    return render(request, "tenants.html", admin, page=page, where=where, notice=NOTICES.get(msg))
 
 
 @router.get("/tenants/{tenant_id}")
@@ -97,6 +105,7 @@ def _tenant(
     )
     events = audit.events(session, tenant_id, before_id=before, limit=50)
     billing = get_tenancy(request).billing
+    placements = get_tenancy(request).placements
     return render(
         request,
         "tenant.html",
@@ -108,6 +117,9 @@ def _tenant(
         plans=get_tenancy(request).catalogue.plans,
         billing=billing.view(session, tenant_id) if billing is not None else None,
         older=events[-1].id if len(events) == 50 else None,
+        placement=placement_view(session, tenant_id),
+        refresh=FOLLOW_SECONDS,
+        servers=sorted(placements.config.servers) if placements is not None else None,
         notice=notice,
         error=error,
     )
@@ -178,6 +190,30 @@ def delete(
     except ValidationFailed as exc:
         return _tenant(request, admin, session, tenant_id, error=exc.message, status=422)
     return _see("/console?msg=deleted")
+
+
+@router.post("/tenants/{tenant_id}/move")
+def move(
+    tenant_id: uuid.UUID,
+    request: Request,
+    admin: PlatformAdmin,
+    session: DbSession,
+    fields: ConsoleForm,
+) -> Response:
+    """Start a move as a platform job; ``target`` is ``shared``, ``dedicated`` (the
+    least-loaded server) or ``dedicated:NAME``."""
+    tenancy = get_tenancy(request)
+    to, _, server = fields.get("target", "")[:100].partition(":")
+    try:
+        request_move(
+            session, tenancy.placements, tenant_id, to=to, server=server or None, actor_id=admin.id
+        )
+    except (ValidationFailed, Conflict) as exc:
+        return _tenant(request, admin, session, tenant_id, error=exc.message, status=exc.status)
+    commit(session)  # the job reads the claim
+    assert tenancy.placements is not None  # request_move refused otherwise
+    anyio.from_thread.run(queue_move, tenancy.jobs, tenancy.placements, tenant_id)
+    return _see(f"/console/tenants/{tenant_id}?msg=move#placement")
 
 
 @router.get("/database")

@@ -53,8 +53,14 @@ def _break(path: Path) -> None:
     engine = create_engine(f"sqlite:///{path}")
     with engine.begin() as conn:
         conn.execute(text("DROP TABLE tenantry_placements"))
+        conn.execute(text("DROP TABLE tenantry_placement_moves"))  # 0008, after 0007
         conn.execute(text("CREATE TABLE tenantry_placements (x INTEGER)"))
-        conn.execute(text("DELETE FROM alembic_version WHERE version_num = '0007_placement'"))
+        conn.execute(
+            text(
+                "DELETE FROM alembic_version "
+                "WHERE version_num IN ('0007_placement', '0008_placement_moves')"
+            )
+        )
         if conn.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 0:
             conn.execute(text("INSERT INTO alembic_version VALUES (:v)"), {"v": down})
     engine.dispose()

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from tenantry.models import AuditEvent, RefreshToken, Tenant, User
 from tenantry_server.settings import Settings
 from tests.conftest import PASSWORD, Member, invite_and_join, register
-from tests.support.remains import tenant_rows
+from tests.support.remains import placed_url, tenant_rows
 
 
 def test_export_holds_profile_memberships_and_own_events_only(
@@ -127,7 +127,9 @@ def test_erasure_removes_the_person_and_pseudonymises_the_trail(
     notes = client.get("/api/notes", headers=bob.headers).json()
     assert [n["body"] for n in notes] == ["dora's note"]
     assert client.get("/api/tenant", headers=alice.headers).status_code == 200
-    assert tenant_rows(settings.database_url, uuid.UUID(alice.tenant_id))["app_notes"] == 1
+    household = uuid.UUID(alice.tenant_id)
+    placed = placed_url(app, household)
+    assert tenant_rows(settings.database_url, household, placed=placed)["app_notes"] == 1
 
 
 def test_a_sole_members_tenant_is_deleted_with_them(

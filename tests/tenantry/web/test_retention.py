@@ -13,7 +13,7 @@ from tenantry.models import AuditEvent, Tenant, User
 from tenantry.retention import PURGED, purge_expired
 from tenantry_server.settings import Settings
 from tests.conftest import Member, invite_and_join
-from tests.support.remains import tenant_rows
+from tests.support.remains import placed_url, tenant_rows
 
 
 def _slug(client: TestClient, member: Member) -> str:
@@ -85,17 +85,20 @@ def test_purge_leaves_only_a_pseudonymous_record(
     client.post("/api/notes", json={"body": "bob's"}, headers=bob.headers)
     client.delete(f"/api/tenant?confirm={_slug(client, alice)}", headers=alice.headers)
     gone = uuid.UUID(alice.tenant_id)
-    before = tenant_rows(settings.database_url, gone)
+    placed = placed_url(app, gone)  # a database of its own: the purge drops it
+    before = tenant_rows(settings.database_url, gone, placed=placed)
     assert before["app_notes"] == 2 and before["tenantry_memberships"] == 2
     db = app.state.tenancy.db
+    placements = app.state.tenancy.placements
+    purge = purge_expired if placements is None else placements.purge_expired  # the app's job
     with db.session() as session:  # not yet due: nothing happens
-        assert purge_expired(session) == []
+        assert purge(session) == []
     with db.session() as session:
-        purged = purge_expired(session, now=datetime.now(UTC) + timedelta(days=31))
+        purged = purge(session, now=datetime.now(UTC) + timedelta(days=31))
     assert [p.tenant_id for p in purged] == [gone]
-    after = tenant_rows(settings.database_url, gone)
+    after = tenant_rows(settings.database_url, gone, placed=placed)
     assert after.pop("tenantry_audit_events") == 1
-    assert set(after.values()) == {0}, after
+    assert set(after.values()) == {0}, {k: v for k, v in after.items() if v}
     with db.sessions() as session:
         (tombstone,) = session.scalars(select(AuditEvent).where(AuditEvent.tenant_id == gone))
     assert tombstone.action == PURGED
@@ -103,7 +106,10 @@ def test_purge_leaves_only_a_pseudonymous_record(
     assert set(tombstone.details) == {"deleted_at"}
     # The other tenant keeps everything; the deleted tenant's members keep their accounts.
     assert [n["body"] for n in client.get("/api/notes", headers=bob.headers).json()] == ["bob's"]
-    assert tenant_rows(settings.database_url, uuid.UUID(bob.tenant_id))["app_notes"] == 1
+    other = uuid.UUID(bob.tenant_id)
+    assert (
+        tenant_rows(settings.database_url, other, placed=placed_url(app, other))["app_notes"] == 1
+    )
     with db.sessions() as session:
         assert session.scalar(select(User.id).where(User.email == "carol@example.com"))
 
@@ -119,21 +125,27 @@ def test_purge_command_removes_expired_tenants(
     client.delete(f"/api/tenant?confirm={_slug(client, alice)}", headers=alice.headers)
     runner = CliRunner()
     url = settings.database_url
-    dry = runner.invoke(cli, ["tenants", "purge", "--db", url, "--dry-run"])
+    # With placements the command is told where they are: a tenant's own database goes too.
+    placements_file = app.state.settings.placements_file
+    purge = ["tenants", "purge", "--db", url] + (
+        ["--placements", str(placements_file)] if placements_file is not None else []
+    )
+    dry = runner.invoke(cli, [*purge, "--dry-run"])
     assert dry.exit_code == 0, dry.output
     assert "0 tenant(s) due" in dry.output  # still within its 30 days
     gone = uuid.UUID(alice.tenant_id)
+    placed = placed_url(app, gone)
     with app.state.tenancy.db.session() as session:  # the grace period ran out
         tenant = session.get(Tenant, gone)
         assert tenant is not None
         tenant.purge_after = datetime.now(UTC) - timedelta(seconds=1)
-    dry = runner.invoke(cli, ["tenants", "purge", "--db", url, "--dry-run"])
+    dry = runner.invoke(cli, [*purge, "--dry-run"])
     assert "1 tenant(s) due" in dry.output and str(gone) in dry.output
-    assert tenant_rows(url, gone)["app_notes"] == 1
-    done = runner.invoke(cli, ["tenants", "purge", "--db", url])
+    assert tenant_rows(url, gone, placed=placed)["app_notes"] == 1
+    done = runner.invoke(cli, purge)
     assert done.exit_code == 0, done.output
     assert "purged 1 tenant(s)" in done.output and str(gone) in done.output
-    assert tenant_rows(url, gone)["app_notes"] == 0
+    assert tenant_rows(url, gone, placed=placed)["app_notes"] == 0
     assert client.get("/api/tenant", headers=bob.headers).status_code == 200
     bad = runner.invoke(cli, ["tenants", "purge", "--db", "nosuch://x"])
     assert bad.exit_code == 2 and "bad database URL" in bad.output

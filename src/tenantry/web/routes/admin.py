@@ -18,7 +18,9 @@ from pydantic import BaseModel
 from tenantry import audit, fleet, retention, tenants
 from tenantry.models import AuditEvent, TenantStatus
 from tenantry.operations import Operations
+from tenantry.placement.moves import PlacementView, placement_view, placement_views
 from tenantry.web.deps import DbSession, get_tenancy
+from tenantry.web.placement_schemas import PlacementOut
 from tenantry.web.platform import PlatformAdmin, require_platform_admin
 from tenantry.web.schemas import MemberOut
 
@@ -51,9 +53,10 @@ class TenantSummaryOut(BaseModel):
     requests_this_period: int
     last_active_at: datetime | None
     usage: dict[str, Any]
+    placement: PlacementOut | None = None
 
     @classmethod
-    def of(cls, s: fleet.TenantSummary) -> TenantSummaryOut:
+    def of(cls, s: fleet.TenantSummary, placement: PlacementView | None = None) -> TenantSummaryOut:
         return cls(
             id=s.id,
             slug=s.slug,
@@ -69,6 +72,7 @@ class TenantSummaryOut(BaseModel):
             requests_this_period=s.requests,
             last_active_at=s.last_active_at,
             usage=s.usage,
+            placement=PlacementOut.of_view(placement) if placement else None,
         )
 
 
@@ -148,8 +152,9 @@ def list_tenants(
         cursor=cursor,
         limit=limit,
     )
+    where = placement_views(session, [s.id for s in page.items])
     return TenantPageOut(
-        items=[TenantSummaryOut.of(s) for s in page.items],
+        items=[TenantSummaryOut.of(s, where[s.id]) for s in page.items],
         total=page.total,
         next_cursor=page.next_cursor,
     )
@@ -166,7 +171,7 @@ def tenant_detail(
         sizes=operations_of(request).sizes,
     )
     return TenantDetailOut(
-        tenant=TenantSummaryOut.of(summary),
+        tenant=TenantSummaryOut.of(summary, placement_view(session, tenant_id)),
         members=[MemberOut.of(m, u) for m, u in tenants.members(session, tenant_id)],
         audit=[AuditEventOut.of(e) for e in audit.events(session, tenant_id, limit=50)],
     )

@@ -1,0 +1,370 @@
+"""Moves an operator asks for (console, admin API): checked, claimed, run as a platform job.
+
+:func:`request_move` checks the request against the configuration and the
+tenant's placement, claims the move (one row per tenant in
+``tenantry_placement_moves``: a second request while one runs is refused) and
+audits it, all in the caller's transaction. Once that commits, the caller
+queues :data:`MOVE_JOB`; :func:`run_move` runs :func:`~tenantry.placement.move.move_tenant`
+and keeps its progress and outcome in the claim row, for the console to show.
+The tenant is read-only while its rows are copied (the move marks it ``moving``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import anyio.to_thread
+from sqlalchemy import or_, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from tenantry import audit
+from tenantry.errors import Conflict, TenantryError, ValidationFailed
+from tenantry.models import (
+    MoveStatus,
+    PlacementKind,
+    PlacementMove,
+    PlacementState,
+    TenantPlacement,
+    TenantStatus,
+    utcnow,
+)
+from tenantry.placement.location import SHARED, Location
+from tenantry.placement.policy import choose
+from tenantry.tenants import get_tenant
+
+if TYPE_CHECKING:
+    from tenantry.jobs import Jobs
+    from tenantry.placement.router import Placements
+
+log = logging.getLogger("tenantry.placement")
+
+MOVE_JOB = "tenantry.placement.move"
+# A running move whose row has not changed for this long lost its worker: it may be taken over.
+STALE = timedelta(minutes=10)
+HEARTBEAT_SECONDS = 2.0
+STARTED, DONE, FAILED = (
+    "platform.move_started",
+    "platform.move_done",
+    "platform.move_failed",
+)
+
+
+class MoveRefused(Conflict):
+    """The move cannot start: the tenant is there already, or a move of it is running."""
+
+    code = "move_refused"
+
+
+class PlacementNotConfigured(Conflict):
+    code = "placement_not_configured"
+
+
+@dataclass(frozen=True, slots=True)
+class MoveView:
+    """The last move asked for a tenant, as the console shows it."""
+
+    status: str
+    to: str
+    server: str | None
+    source: Location | None
+    target: Location | None
+    step: str | None
+    error: str | None
+    started_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+    @property
+    def stale(self) -> bool:
+        """Running, but nothing happened for :data:`STALE`: its worker is gone."""
+        return self.status == MoveStatus.RUNNING.value and utcnow() - self.updated_at > STALE
+
+    @classmethod
+    def of(cls, row: PlacementMove) -> MoveView:
+        return cls(
+            status=row.status,
+            to=row.to,
+            server=row.server,
+            source=Location.from_dict(row.source) if row.source else None,
+            target=Location.from_dict(row.target) if row.target else None,
+            step=row.step,
+            error=row.error,
+            started_at=row.started_at,
+            updated_at=row.updated_at,
+            finished_at=row.finished_at,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PlacementView:
+    """Where a tenant's rows are, whether it is read-only for a move, and its last move."""
+
+    location: Location
+    state: str
+    move: MoveView | None
+
+    @property
+    def read_only(self) -> bool:
+        return self.state == PlacementState.MOVING.value
+
+
+def placement_views(
+    session: Session, tenant_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, PlacementView]:
+    """The placement of each tenant (no row: shared) and its last move, in two queries."""
+    ids = list(tenant_ids)
+    if not ids:
+        return {}
+    rows = {
+        r.tenant_id: r
+        for r in session.scalars(select(TenantPlacement).where(TenantPlacement.tenant_id.in_(ids)))
+    }
+    moves = {
+        m.tenant_id: MoveView.of(m)
+        for m in session.scalars(select(PlacementMove).where(PlacementMove.tenant_id.in_(ids)))
+    }
+    views = {}
+    for tenant_id in ids:
+        row = rows.get(tenant_id)
+        location = Location(row.kind, row.server, row.database) if row else SHARED
+        state = row.state if row else PlacementState.ACTIVE.value
+        views[tenant_id] = PlacementView(location, state, moves.get(tenant_id))
+    return views
+
+
+def placement_view(session: Session, tenant_id: uuid.UUID) -> PlacementView:
+    return placement_views(session, [tenant_id])[tenant_id]
+
+
+def _backend(placements: Placements, location: Location) -> str:
+    return make_url(placements.url_of(location)).get_backend_name()
+
+
+def _target(
+    session: Session,
+    placements: Placements,
+    tenant_id: uuid.UUID,
+    current: Location,
+    *,
+    to: str,
+    server: str | None,
+) -> Location:
+    """Where the move would go; :class:`MoveRefused` if that is where the tenant is."""
+    if to not in (PlacementKind.SHARED.value, PlacementKind.DEDICATED.value):
+        raise ValidationFailed(
+            f"to must be 'shared' or 'dedicated', not {to[:40]!r}", details={"field": "to"}
+        )
+    if to == PlacementKind.SHARED.value:
+        if server is not None:
+            raise ValidationFailed(
+                "a server is named for a dedicated database only", details={"field": "server"}
+            )
+        if current.is_shared:
+            raise MoveRefused("the tenant is in the shared tables already")
+        return SHARED
+    if server is not None and server not in placements.config.servers:
+        raise ValidationFailed(
+            f"no server named {server[:63]!r} in the placement configuration",
+            details={"field": "server"},
+        )
+    if not current.is_shared and server in (None, current.server):
+        raise MoveRefused(f"the tenant is {current.describe()} already")
+    try:
+        wanted = choose(session, placements.config, tenant_id, None, kind=to, server=server)
+    except TenantryError as exc:
+        raise MoveRefused(exc.message) from None
+    if _backend(placements, current) != _backend(placements, wanted):
+        raise MoveRefused(
+            "moves between SQLite and PostgreSQL are not supported: "
+            "use `tenantry tenants export` and `import`"
+        )
+    return wanted
+
+
+def request_move(
+    session: Session,
+    placements: Placements | None,
+    tenant_id: uuid.UUID,
+    *,
+    to: str,
+    server: str | None,
+    actor_id: int,
+) -> MoveView:
+    """Check and claim a move of ``tenant_id`` and audit it (``platform.move_started``).
+
+    Commit before queueing :data:`MOVE_JOB`: the job reads the claim.
+
+    Raises:
+        TenantNotFound: no such tenant.
+        ValidationFailed: ``to`` is neither shared nor dedicated, or an unknown server.
+        MoveRefused: the tenant is deleted, there already, or being moved.
+        PlacementNotConfigured: the app has no placement configuration.
+    """
+    tenant = get_tenant(session, tenant_id)
+    if placements is None:
+        raise PlacementNotConfigured(
+            "tenant placement is not configured (TENANTRY_PLACEMENTS): "
+            "every tenant lives in the shared tables"
+        )
+    if tenant.status == TenantStatus.DELETED.value:
+        raise MoveRefused("the tenant is deleted: restore it before moving it")
+    view = placement_view(session, tenant_id)
+    running = view.move is not None and view.move.status == MoveStatus.RUNNING.value
+    if view.move is not None and running and not view.move.stale:
+        raise MoveRefused(
+            f"a move of this tenant is running (since {view.move.started_at:%H:%M:%S} UTC)"
+        )
+    if view.read_only and not running:
+        raise MoveRefused(
+            "this tenant is being moved outside the console, or such a move was interrupted: "
+            "finish it with `tenantry tenants move`"
+        )
+    wanted = _target(session, placements, tenant_id, view.location, to=to, server=server)
+    now = utcnow()
+    values: dict[str, Any] = {
+        "status": MoveStatus.RUNNING.value,
+        "to": to,
+        "server": wanted.server,
+        "source": view.location.as_dict(),
+        "target": wanted.as_dict(),
+        "step": "queued",
+        "error": None,
+        "actor_id": actor_id,
+        "started_at": now,
+        "updated_at": now,
+        "finished_at": None,
+    }
+    claimed = session.execute(
+        update(PlacementMove)
+        .where(
+            PlacementMove.tenant_id == tenant_id,
+            or_(
+                PlacementMove.status != MoveStatus.RUNNING.value,
+                PlacementMove.updated_at < now - STALE,
+            ),
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        try:
+            with session.begin_nested():
+                session.add(PlacementMove(tenant_id=tenant_id, **values))
+        except IntegrityError:  # another request claimed it between our look and now
+            raise MoveRefused("a move of this tenant is running") from None
+    audit.record(
+        session,
+        STARTED,
+        tenant_id=tenant_id,
+        actor_id=actor_id,
+        **{"from": view.location.describe(), "to": wanted.describe()},
+    )
+    session.flush()
+    row = session.get(PlacementMove, tenant_id, populate_existing=True)
+    assert row is not None
+    return MoveView.of(row)
+
+
+def _finish(
+    placements: Placements,
+    tenant_id: uuid.UUID,
+    *,
+    error: str | None,
+    target: Location | None = None,
+) -> None:
+    with placements.control.session() as session:
+        row = session.get(PlacementMove, tenant_id)
+        if row is None:
+            return
+        now = utcnow()
+        row.status = MoveStatus.FAILED.value if error else MoveStatus.DONE.value
+        row.error = error[:1000] if error else None
+        row.step = "failed" if error else "done"
+        if target is not None:
+            row.target = target.as_dict()
+        row.updated_at = row.finished_at = now
+        details = {"error": row.error} if error else {"to": (target or SHARED).describe()}
+        audit.record(
+            session,
+            FAILED if error else DONE,
+            tenant_id=tenant_id,
+            actor_id=row.actor_id,
+            **details,
+        )
+
+
+def fail_move(placements: Placements, tenant_id: uuid.UUID, error: str) -> None:
+    """Record a move as failed (its job could not be queued, or it stopped)."""
+    _finish(placements, tenant_id, error=error)
+
+
+def _progress(placements: Placements, tenant_id: uuid.UUID) -> Callable[[str], None]:
+    """An ``on_step`` that writes the step to the claim row, at most every few seconds."""
+    last = 0.0
+
+    def on_step(name: str) -> None:
+        nonlocal last
+        if time.monotonic() - last < HEARTBEAT_SECONDS and not name.isalpha():
+            return  # a copied batch; the named steps are always written
+        last = time.monotonic()
+        with placements.control.session() as session:
+            session.execute(
+                update(PlacementMove)
+                .where(PlacementMove.tenant_id == tenant_id)
+                .values(step=name[:255], updated_at=utcnow())
+            )
+
+    return on_step
+
+
+def run_move(placements: Placements, tenant_id: uuid.UUID) -> None:
+    """The job: run the claimed move and record how it ended (never raises)."""
+    from tenantry.placement.move import move_tenant
+
+    with placements.control.read_sessions() as session:
+        row = session.get(PlacementMove, tenant_id)
+        if row is None or row.status != MoveStatus.RUNNING.value:
+            return  # no claim (the tenant was purged), or it finished already
+        to, server = row.to, row.server
+    try:
+        report = move_tenant(
+            placements, tenant_id, to=to, server=server, on_step=_progress(placements, tenant_id)
+        )
+    except TenantryError as exc:
+        _finish(placements, tenant_id, error=exc.message)
+    except SQLAlchemyError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        _finish(placements, tenant_id, error=f"database error: {first} (start the move again)")
+    except Exception as exc:
+        log.exception("move of tenant %s failed", tenant_id)
+        _finish(placements, tenant_id, error=f"{type(exc).__name__}: {exc}")
+    else:
+        log.info("tenant %s moved: %s", tenant_id, report.target.describe())
+        _finish(placements, tenant_id, error=None, target=report.target)
+
+
+def move_job(placements: Placements) -> Callable[..., None]:
+    """:data:`MOVE_JOB` for :meth:`tenantry.jobs.Jobs.platform_job`."""
+
+    def job(_session: Session, tenant_id: str) -> None:
+        run_move(placements, uuid.UUID(tenant_id))
+
+    return job
+
+
+async def queue_move(jobs: Jobs, placements: Placements, tenant_id: uuid.UUID) -> None:
+    """Queue the claimed move (after the claim committed); a queue that refuses fails it."""
+    try:
+        await jobs.enqueue_platform(MOVE_JOB, tenant_id=str(tenant_id))
+    except Exception as exc:  # no spool and the queue is down: say so on the move
+        log.exception("move of tenant %s not queued", tenant_id)
+        reason = f"the job queue refused the move ({type(exc).__name__}): start it again"
+        await anyio.to_thread.run_sync(fail_move, placements, tenant_id, reason)

@@ -1,0 +1,45 @@
+"""``/api/admin/tenants/{id}/placement`` and ``…/move``: where a tenant lives, and moving it.
+
+Behind the platform gate like the rest of ``/api/admin``. A move runs as a
+platform job (:mod:`tenantry.placement.moves`); the answer is ``202`` with the
+claimed move, and the placement route shows it running, done or failed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from functools import partial
+
+from fastapi import APIRouter, Request
+
+from tenantry.placement.moves import placement_view, queue_move, request_move
+from tenantry.tenants import get_tenant
+from tenantry.web.deps import DbSession, commit, get_tenancy
+from tenantry.web.offload import finish_in_thread, in_thread
+from tenantry.web.placement_schemas import MoveIn, PlacementOut
+from tenantry.web.platform import PlatformAdmin
+from tenantry.web.routes.admin import GATE, PREFIX
+
+router = APIRouter(prefix=PREFIX, tags=["platform admin"], dependencies=GATE)
+
+
+@router.get("/tenants/{tenant_id}/placement")
+async def placement(tenant_id: uuid.UUID, admin: PlatformAdmin, session: DbSession) -> PlacementOut:
+    get_tenant(session, tenant_id)
+    return PlacementOut.of_view(placement_view(session, tenant_id))
+
+
+@router.post("/tenants/{tenant_id}/move", status_code=202)
+async def move(
+    tenant_id: uuid.UUID, body: MoveIn, request: Request, admin: PlatformAdmin, session: DbSession
+) -> PlacementOut:
+    """Start moving the tenant (to ``shared``, or ``dedicated`` on ``server`` or the
+    least-loaded one). ``409 move_refused``: it is there already, or a move of it runs."""
+    tenancy = get_tenancy(request)
+    ask = partial(request_move, to=body.to, server=body.server, actor_id=admin.id)
+    await in_thread(ask, session, tenancy.placements, tenant_id)
+    await finish_in_thread(commit, session)  # the job reads the claim
+    assert tenancy.placements is not None  # request_move refused otherwise
+    await queue_move(tenancy.jobs, tenancy.placements, tenant_id)
+    view = await in_thread(placement_view, session, tenant_id)
+    return PlacementOut.of_view(view)
