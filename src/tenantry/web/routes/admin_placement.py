@@ -24,7 +24,7 @@ router = APIRouter(prefix=PREFIX, tags=["platform admin"], dependencies=GATE)
 
 
 @router.get("/tenants/{tenant_id}/placement")
-async def placement(tenant_id: uuid.UUID, admin: PlatformAdmin, session: DbSession) -> PlacementOut:
+def placement(tenant_id: uuid.UUID, admin: PlatformAdmin, session: DbSession) -> PlacementOut:
     get_tenant(session, tenant_id)
     return PlacementOut.of_view(placement_view(session, tenant_id))
 
