@@ -282,9 +282,9 @@ class Jobs:
         self.spool.put(payload)
         if self._loop is None and not self._warned:
             self._warned = True
-            log.warning(
-                "no job service runs in this process (is the app's lifespan off?): "
-                "job %s waits in %s for one",
+            # Info, not a warning: `serve --demo` seeds (and mails) before its lifespan starts.
+            log.info(
+                "job %s is kept in %s until a job service runs (the app's lifespan starts one)",
                 payload["name"],
                 self.spool.directory,
             )
