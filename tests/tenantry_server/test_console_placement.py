@@ -123,5 +123,4 @@ def test_without_a_placement_configuration_the_page_says_so(
             assert api.status_code == 409
             assert api.json()["error"]["code"] == "placement_not_configured"
     finally:
-        plain.state.tenancy.postman.close()
         plain.state.tenancy.db.dispose()
