@@ -130,3 +130,18 @@ def test_tenant_entered_after_the_transaction_began_reaches_postgresql(
             s.flush()
             assert s.execute(CURRENT).scalar() == str(a)
             assert len(s.scalars(select(Note)).all()) == 2
+
+
+def test_an_autocommit_session_sets_no_tenant_and_sees_no_tenant_rows(
+    db: Database, tenants: tuple[uuid.UUID, uuid.UUID], scoping_off: None
+) -> None:
+    """The membership check runs in autocommit (no transaction, so no local setting): a
+    tenant table read there, even in a tenant's scope, shows nothing."""
+    a, _ = tenants
+    with tenant_scope(_ctx(a)), db.sessions() as s:
+        s.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        assert s.scalar(CURRENT) in (None, "")
+        assert s.scalars(select(Note)).all() == []
+        s.rollback()
+        # The next transaction of the same session is back to normal: A's note shows.
+        assert [n.body for n in s.scalars(select(Note))] == [f"note of {a}"]

@@ -60,8 +60,13 @@ def _sync(session: Session) -> None:
 
 
 def _after_begin(session: Session, transaction: SessionTransaction, connection: Connection) -> None:
-    if connection.dialect.name == "postgresql":
-        _apply(session, connection)
+    if connection.dialect.name != "postgresql":
+        return
+    if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        # No transaction to hold a local setting (the membership check of a request, which
+        # reads control tables only): tenant tables see no tenant and show no rows.
+        return
+    _apply(session, connection)
 
 
 def _before_statement(state: ORMExecuteState) -> None:
