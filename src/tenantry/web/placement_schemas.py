@@ -5,24 +5,24 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from tenantry.placement.location import Location
-from tenantry.placement.moves import MoveView, PlacementView
+from tenantry.placement.moves import PlacementView
 from tenantry.web.schemas import Input
 
 
 class LocationOut(BaseModel):
+    # Read straight off the placement dataclasses: no field list to keep in step by hand.
+    model_config = ConfigDict(from_attributes=True)
+
     kind: str
     server: str | None
     database: str | None
 
-    @classmethod
-    def of(cls, location: Location) -> LocationOut:
-        return cls(kind=location.kind, server=location.server, database=location.database)
-
 
 class MoveOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     status: Literal["running", "done", "failed"]
     stale: bool  # running, but its worker stopped: a new request takes it over
     to: str
@@ -34,22 +34,6 @@ class MoveOut(BaseModel):
     started_at: datetime
     updated_at: datetime
     finished_at: datetime | None
-
-    @classmethod
-    def of(cls, move: MoveView) -> MoveOut:
-        return cls(
-            status=move.status,
-            stale=move.stale,
-            to=move.to,
-            server=move.server,
-            source=LocationOut.of(move.source) if move.source else None,
-            target=LocationOut.of(move.target) if move.target else None,
-            step=move.step,
-            error=move.error,
-            started_at=move.started_at,
-            updated_at=move.updated_at,
-            finished_at=move.finished_at,
-        )
 
 
 class PlacementOut(LocationOut):
@@ -66,7 +50,7 @@ class PlacementOut(LocationOut):
             database=where.database,
             state=view.state,
             read_only=view.read_only,
-            move=MoveOut.of(view.move) if view.move else None,
+            move=MoveOut.model_validate(view.move) if view.move else None,
         )
 
 
