@@ -151,6 +151,17 @@ def bob(client: TestClient) -> Member:
     return register(client, "bob@example.com", tenant_name="Bob household")
 
 
+@pytest.fixture
+def operator(client: TestClient, app: FastAPI) -> Member:
+    """A platform admin (the operator console and ``/api/admin``)."""
+    from tenantry.platform_admins import set_platform_admin
+
+    member = register(client, "ops@example.com", tenant_name="Ops")
+    with app.state.tenancy.db.session() as session:
+        set_platform_admin(session, email=member.email, grant=True)
+    return member
+
+
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() == "true"
 

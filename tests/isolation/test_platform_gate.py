@@ -9,13 +9,12 @@ from __future__ import annotations
 import re
 import uuid
 
-import pytest
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 
 from tenantry.platform_admins import set_platform_admin
-from tests.conftest import Member, invite_and_join, register
+from tests.conftest import Member, invite_and_join
 
 PREFIXES = ("/console", "/api/admin")
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -44,14 +43,6 @@ def missing_route(client: TestClient, method: str, path: str) -> tuple[int, str]
     parent = "/api" if path.startswith("/api/") else ""
     response = client.request(method, f"{parent}/no-such-route-{uuid.uuid4().hex}")
     return response.status_code, _CSRF.sub("", response.text)
-
-
-@pytest.fixture
-def operator(client: TestClient, app: FastAPI) -> Member:
-    member = register(client, "ops@example.com", tenant_name="Ops")
-    with app.state.tenancy.db.session() as session:
-        set_platform_admin(session, email=member.email, grant=True)
-    return member
 
 
 def test_the_walk_covers_the_console_and_the_admin_api(app: FastAPI) -> None:

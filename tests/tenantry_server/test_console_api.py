@@ -4,20 +4,10 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from tenantry.platform_admins import set_platform_admin
-from tests.conftest import Member, invite_and_join, register
-
-
-@pytest.fixture
-def operator(client: TestClient, app: FastAPI) -> Member:
-    member = register(client, "ops@example.com", tenant_name="Ops")
-    with app.state.tenancy.db.session() as session:
-        set_platform_admin(session, email=member.email, grant=True)
-    return member
+from tests.conftest import Member, invite_and_join
 
 
 def test_the_list_shows_members_rows_and_pages_by_keyset(

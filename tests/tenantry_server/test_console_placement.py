@@ -12,9 +12,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from httpx import Response
 
-from tenantry.platform_admins import set_platform_admin
 from tenantry_server.settings import Settings
-from tests.conftest import Member, register
+from tests.conftest import Member
 from tests.support.placement import two_server_app
 
 _CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
@@ -24,14 +23,6 @@ _CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
 def app(settings: Settings, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[FastAPI]:
     with two_server_app(settings, request, tmp_path) as application:
         yield application
-
-
-@pytest.fixture
-def operator(client: TestClient, app: FastAPI) -> Member:
-    member = register(client, "ops@example.com", tenant_name="Ops")
-    with app.state.tenancy.db.session() as session:
-        set_platform_admin(session, email=member.email, grant=True)
-    return member
 
 
 def _page(client: TestClient, operator: Member, tenant_id: str) -> str:

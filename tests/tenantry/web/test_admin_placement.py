@@ -24,9 +24,8 @@ from tenantry.models import AuditEvent, PlacementMove
 from tenantry.placement import Placements
 from tenantry.placement.move import current_location
 from tenantry.placement.router import barrier_key
-from tenantry.platform_admins import set_platform_admin
 from tenantry_server.settings import Settings
-from tests.conftest import Member, register
+from tests.conftest import Member
 from tests.support.placement import two_server_app
 from tests.support.postgres import APP_ROLE
 
@@ -37,14 +36,6 @@ READING = {"read_at": "2026-11-01T07:30:00+00:00", "meter_kwh": "101"}
 def app(settings: Settings, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[FastAPI]:
     with two_server_app(settings, request, tmp_path) as application:
         yield application
-
-
-@pytest.fixture
-def operator(client: TestClient, app: FastAPI) -> Member:
-    member = register(client, "ops@example.com", tenant_name="Ops")
-    with app.state.tenancy.db.session() as session:
-        set_platform_admin(session, email=member.email, grant=True)
-    return member
 
 
 def _placement(client: TestClient, operator: Member, tenant_id: str) -> dict[str, Any]:
