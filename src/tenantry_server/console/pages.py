@@ -5,18 +5,17 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-import anyio.from_thread
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from tenantry import audit, fleet, retention, tenants
 from tenantry.errors import Conflict, ValidationFailed
 from tenantry.models import TenantStatus
-from tenantry.placement.moves import placement_view, placement_views, queue_move, request_move
+from tenantry.placement.moves import placement_view, placement_views
 from tenantry.plans import PlanChangeRefused
 from tenantry.web import DbSession, PlatformAdmin, get_tenancy, require_platform_admin
-from tenantry.web.deps import commit
 from tenantry.web.routes.admin import operations_of
+from tenantry.web.routes.admin_placement import start_move
 from tenantry_server.console.render import FIELD, check_csrf, render
 
 router = APIRouter(
@@ -202,17 +201,11 @@ def move(
 ) -> Response:
     """Start a move as a platform job; ``target`` is ``shared``, ``dedicated`` (the
     least-loaded server) or ``dedicated:NAME``."""
-    tenancy = get_tenancy(request)
     to, _, server = fields.get("target", "")[:100].partition(":")
     try:
-        request_move(
-            session, tenancy.placements, tenant_id, to=to, server=server or None, actor_id=admin.id
-        )
+        start_move(request, session, tenant_id, to=to, server=server or None, actor_id=admin.id)
     except (ValidationFailed, Conflict) as exc:
         return _tenant(request, admin, session, tenant_id, error=exc.message, status=exc.status)
-    commit(session)  # the job reads the claim
-    assert tenancy.placements is not None  # request_move refused otherwise
-    anyio.from_thread.run(queue_move, tenancy.jobs, tenancy.placements, tenant_id)
     return _see(f"/console/tenants/{tenant_id}?msg=move#placement")
 
 

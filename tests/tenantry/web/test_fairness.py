@@ -193,7 +193,7 @@ def test_a_flooding_tenant_is_capped_and_the_others_pass(
 
 
 # Routes whose own code hands the database work to a thread (``await in_thread(...)``).
-OFFLOADING = {"import_document", "import_csv", "move"}
+OFFLOADING = {"import_document", "import_csv"}
 
 
 def _uses_sync_session(dependant: Any) -> bool:
