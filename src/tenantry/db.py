@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -60,10 +61,6 @@ def ping_when_idle(engine: Engine, idle: float = IDLE_PING_SECONDS) -> None:
     connection dropped while in use fails its statement, and the pool then discards every
     connection older than that failure.
     """
-    import time
-
-    from sqlalchemy import event, exc
-
     @event.listens_for(engine, "checkin")
     def _checked_in(dbapi_connection: Any, record: Any) -> None:
         record.info[_CHECKED_IN] = time.monotonic()
