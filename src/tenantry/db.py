@@ -61,6 +61,7 @@ def ping_when_idle(engine: Engine, idle: float = IDLE_PING_SECONDS) -> None:
     connection dropped while in use fails its statement, and the pool then discards every
     connection older than that failure.
     """
+
     @event.listens_for(engine, "checkin")
     def _checked_in(dbapi_connection: Any, record: Any) -> None:
         record.info[_CHECKED_IN] = time.monotonic()
