@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 
 from limits import RateLimitItem, parse
-from limits.storage import storage_from_string
+from limits.storage import MemoryStorage, Storage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter, SlidingWindowCounterRateLimiter
 from starlette.requests import Request
 
@@ -25,6 +26,45 @@ log = logging.getLogger("tenantry.ratelimit")
 # How long a failed storage is left alone before it is tried again: during an
 # outage each request should not wait on a refused connection.
 _RETRY_STORAGE_AFTER = 1.0
+# How often the in-process storage drops expired windows (see _SweptMemoryStorage).
+_SWEEP_EVERY = 1.0
+_PARENT_SWEEP = "_MemoryStorage__expire_events"
+
+
+class _SweptMemoryStorage(MemoryStorage):
+    """``limits``' in-process storage, dropping expired windows once a second, not every 10 ms.
+
+    ``MemoryStorage`` starts a new timer thread 10 ms after a hit whenever its last
+    one has ended, and that thread walks every key: under load, a hundred thread
+    starts and key walks a second, ~7 % of a request's CPU here. Reads already
+    drop an expired counter (``get``) and windows compare timestamps, so the sweep
+    only frees memory and can run far less often.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("memory://")
+        self._next_sweep = 0.0
+
+    def _MemoryStorage__schedule_expiry(self) -> None:  # the parent's private hook
+        now = time.monotonic()
+        if now < self._next_sweep or self.timer.is_alive():
+            return
+        self._next_sweep = now + _SWEEP_EVERY
+        self.timer = threading.Timer(_SWEEP_EVERY, getattr(self, _PARENT_SWEEP))
+        self.timer.daemon = True
+        self.timer.start()
+
+
+def _storage(url: str) -> Storage:
+    if url == "memory://":
+        return _SweptMemoryStorage()
+    options = {}
+    if url.startswith(("redis://", "rediss://")):
+        options = {"socket_timeout": 0.5, "socket_connect_timeout": 0.5}
+    storage = storage_from_string(url, **options)
+    if not isinstance(storage, Storage):
+        raise ValueError(f"{url}: an async storage; rate limits need a synchronous one")
+    return storage
 
 
 class RateLimitStorageDown(TenantryError):
@@ -45,10 +85,7 @@ class RateLimits:
     """
 
     def __init__(self, storage_url: str, *, fail_open: bool = True, enabled: bool = True) -> None:
-        options = {}
-        if storage_url.startswith(("redis://", "rediss://")):
-            options = {"socket_timeout": 0.5, "socket_connect_timeout": 0.5}
-        self.storage = storage_from_string(storage_url, **options)
+        self.storage = _storage(storage_url)
         # Sign-in style buckets: exact moving window. Request budgets: a cheap counter.
         self.limiter = MovingWindowRateLimiter(self.storage)
         self.counter = SlidingWindowCounterRateLimiter(self.storage)
