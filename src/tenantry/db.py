@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import SingletonThreadPool
 
 from tenantry.read_only import READ_ONLY, install_deferred_writes, install_read_only
 from tenantry.rls.session import install_rls_context
@@ -22,7 +23,9 @@ from tenantry.sqlite import SQLITE_PRAGMAS, configure_sqlite
 if TYPE_CHECKING:
     from tenantry.async_db import AsyncSessions
 
-__all__ = ["READ_ONLY", "SQLITE_PRAGMAS", "Database", "make_engine"]
+__all__ = ["READ_ONLY", "SQLITE_PRAGMAS", "Database", "InlineReads", "make_engine"]
+
+T = TypeVar("T")
 
 
 def make_engine(
@@ -77,6 +80,38 @@ def ping_when_idle(engine: Engine, idle: float = IDLE_PING_SECONDS) -> None:
             raise exc.DisconnectionError("the pooled connection is gone") from error
 
 
+class InlineReads:
+    """Short reads on the calling thread's own SQLite connection, for the event loop.
+
+    A membership check is one indexed read of a local file, a few dozen µs in SQLite;
+    the hop to a worker thread and back costs more than that, and with the GIL shared
+    it queues behind other requests' Python work. Each thread (here: each event loop)
+    keeps one connection of its own, so a read never waits for a pooled connection a
+    route holds, and WAL readers never wait for writers. Each read is a read-only
+    transaction of its own: it sees every commit made before it.
+    """
+
+    def __init__(self, url: str, **engine_kwargs: Any) -> None:
+        self.engine = make_engine(url, poolclass=SingletonThreadPool, **engine_kwargs)
+        self._sessions: sessionmaker[Session] = sessionmaker(
+            self.engine.execution_options(**{READ_ONLY: True}), info={READ_ONLY: True}
+        )
+        install_scoping(self._sessions)
+        install_read_only(self._sessions)
+
+    def read(self, check: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``check(session, *args, **kwargs)`` in a read-only transaction ended at once."""
+        with self._sessions() as session:
+            return check(session, *args, **kwargs)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+# Pool settings of the shared engine; an InlineReads engine keeps one connection per thread.
+_POOL_KWARGS = frozenset({"poolclass", "pool_size", "max_overflow", "pool_timeout", "pool_recycle"})
+
+
 class Database:
     """One engine and its scoped session factory; created by the host, passed in."""
 
@@ -84,6 +119,7 @@ class Database:
         self.url = url
         self._engine_kwargs = engine_kwargs
         self._aio: AsyncSessions | None = None
+        self._inline: InlineReads | None = None
         self.engine = make_engine(url, **engine_kwargs)
         self.sessions: sessionmaker[Session] = sessionmaker(self.engine, expire_on_commit=False)
         # Safe requests and long reads (exports, CSV streams): never write; on SQLite a
@@ -121,9 +157,27 @@ class Database:
             self._aio = AsyncSessions(self.url, **self._engine_kwargs)
         return self._aio
 
+    def inline_reads(self) -> InlineReads | None:
+        """:class:`InlineReads` on this database if it is an SQLite file, else ``None``.
+
+        PostgreSQL reads are network round trips, and an in-memory SQLite database
+        is private to its connection: both stay in worker threads.
+        """
+        url = self.engine.url
+        if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+            return None
+        if url.query.get("mode") == "memory" or "creator" in self._engine_kwargs:
+            return None
+        if self._inline is None:
+            kwargs = {k: v for k, v in self._engine_kwargs.items() if k not in _POOL_KWARGS}
+            self._inline = InlineReads(self.url, **kwargs)
+        return self._inline
+
     def dispose(self) -> None:
         """Close every pooled connection (from async code, await :meth:`dispose_async`)."""
         self.engine.dispose()
+        if self._inline is not None:
+            self._inline.dispose()
         if self._aio is not None:
             aio, self._aio = self._aio, None
             try:
@@ -137,6 +191,8 @@ class Database:
 
     async def dispose_async(self) -> None:
         self.engine.dispose()
+        if self._inline is not None:
+            self._inline.dispose()
         if self._aio is not None:
             aio, self._aio = self._aio, None
             await aio.dispose()

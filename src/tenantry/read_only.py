@@ -68,6 +68,11 @@ def defer_write(session: Session, obj: object) -> bool:
     return True
 
 
+def has_deferred_writes(session: Session) -> bool:
+    """Whether ``session``'s commit will write what :func:`defer_write` held."""
+    return bool(session.info.get(_DEFERRED))
+
+
 def install_deferred_writes(
     read_factory: sessionmaker[Session] | type[Session], write_factory: sessionmaker[Session]
 ) -> None:

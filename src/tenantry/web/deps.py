@@ -17,7 +17,7 @@ from tenantry.accounts import check_session
 from tenantry.context import TenantContext, tenant_scope
 from tenantry.errors import AuthenticationFailed, NoTenantSelected, PermissionDenied
 from tenantry.plans import REQUESTS, require_feature
-from tenantry.read_only import READ_ONLY
+from tenantry.read_only import READ_ONLY, has_deferred_writes
 from tenantry.roles import Role
 from tenantry.scoping import bind_tenant, bound_context
 from tenantry.security.tokens import AccessClaims
@@ -61,6 +61,30 @@ def _rollback_and_close(session: Session) -> None:
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
+def _ends_without_io(session: Session, placements: Placements | None) -> bool:
+    """Whether ending ``session``'s transaction is quick enough for the event loop.
+
+    A read-only SQLite transaction with no audit event to write ends by dropping
+    its WAL read mark: no I/O and no lock to wait for, cheaper than the hop to a
+    thread (a GET's third). A commit that writes, a PostgreSQL round trip or a
+    placed tenant's other database still go to a thread.
+    """
+    return (
+        placements is None
+        and bool(session.info.get(READ_ONLY))
+        and not has_deferred_writes(session)
+        and session.get_bind().dialect.name == "sqlite"
+    )
+
+
+async def _finish(session: Session, end: Callable[[Session], None], tenancy: Tenancy) -> None:
+    """Run ``end(session)`` (a commit) on the loop when that costs no I/O, else in a thread."""
+    if _ends_without_io(session, tenancy.placements):
+        end(session)
+    else:
+        await finish_in_thread(end, session)
+
+
 async def _session(request: Request) -> AsyncIterator[Session]:
     """One session per request, committed when the route returns without error.
 
@@ -83,7 +107,7 @@ async def _session(request: Request) -> AsyncIterator[Session]:
         await finish_in_thread(_rollback_and_close, session)
         raise
     if session.in_transaction():
-        await finish_in_thread(_commit_and_close, session)
+        await _finish(session, _commit_and_close, tenancy)
     else:
         session.close()  # the tenant context committed already: no I/O left
 
@@ -112,10 +136,25 @@ async def _token_claims(request: Request) -> AccessClaims:
 TokenClaims = Annotated[AccessClaims, Depends(_token_claims)]
 
 
-async def _claims(claims: TokenClaims, session: DbSession) -> AccessClaims:
+async def _claims(request: Request, claims: TokenClaims, session: DbSession) -> AccessClaims:
     """The token's claims, once its user is known to exist and its session is not ended."""
-    await in_thread(_short_read, session, check_session, claims.user_id, claims.session_version)
+    await _check(
+        get_tenancy(request), session, check_session, claims.user_id, claims.session_version
+    )
     return claims
+
+
+async def _check(tenancy: Tenancy, session: Session, check: Callable[..., T], *args: Any) -> T:
+    """Run ``check(session, *args)``, a read of control tables, where it is cheapest.
+
+    On the event loop through :class:`~tenantry.db.InlineReads` when the tenancy has
+    them (an SQLite file) and the request's session has not begun (its own
+    uncommitted writes would be invisible there); otherwise in a worker thread, in
+    a short read-only transaction of the request's session.
+    """
+    if tenancy.inline_reads is not None and not session.in_transaction():
+        return tenancy.inline_reads.read(check, *args)
+    return await in_thread(_short_read, session, check, *args)
 
 
 # For routes outside a tenant (create one, join one, list mine): a checked signed-in person.
@@ -134,22 +173,34 @@ def _context_dependency(
         )
         if claim is None:
             # Signed in, no tenant: still 401 if the account or its session is gone.
-            await in_thread(check_session, session, claims.user_id, claims.session_version)
+            await _check(tenancy, session, check_session, claims.user_id, claims.session_version)
             raise NoTenantSelected("you belong to no tenant: create one or join one with a code")
-        # The membership check waits for one of the *user's* slots (the user is known from
-        # the signed token): one person's flood queues here, on the loop, instead of filling
-        # the thread pool ahead of everyone else's checks. Naming another tenant gains nothing.
-        async with tenancy.user_slots.hold(claims.user_id):
-            ctx = await in_thread(
-                _resolve,
-                session,
+        if tenancy.inline_reads is not None and not session.in_transaction():
+            # On the loop: no I/O to wait for (tenantry.db.InlineReads), no thread to share.
+            ctx = tenancy.inline_reads.read(
+                resolve_membership,
                 claim,
                 claims.user_id,
-                claims.session_version,
-                tenancy.admit,
-                allow_suspended,
-                tenancy.placements,
+                session_version=claims.session_version,
+                allow_suspended=allow_suspended,
             )
+            tenancy.admit(ctx)
+            bind_tenant(session, ctx)
+        else:
+            # In a thread, after one of the *user's* slots (the user is known from the signed
+            # token): one person's flood queues here, on the loop, instead of filling the
+            # thread pool ahead of everyone else's checks. Naming another tenant gains nothing.
+            async with tenancy.user_slots.hold(claims.user_id):
+                ctx = await in_thread(
+                    _resolve,
+                    session,
+                    claim,
+                    claims.user_id,
+                    claims.session_version,
+                    tenancy.admit,
+                    allow_suspended,
+                    tenancy.placements,
+                )
         tenancy.meter.add(ctx.tenant_id, REQUESTS)
         note_actor(request, tenant_id=ctx.tenant_id, user_id=claims.user_id)
         # The tenant's slot is awaited with nothing held: no thread, connection or lock.
@@ -158,7 +209,7 @@ def _context_dependency(
                 yield ctx
                 # Commit inside the scope and the slot; on error _session rolls back.
                 if session.in_transaction():
-                    await finish_in_thread(commit, session)
+                    await _finish(session, commit, tenancy)
 
     return tenant_context
 

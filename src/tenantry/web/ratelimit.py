@@ -93,6 +93,11 @@ class RateLimits:
         self._down_until = 0.0
         self.enabled = enabled
 
+    @property
+    def in_process(self) -> bool:
+        """Whether counting does no I/O: off, or kept in this process's memory."""
+        return not self.enabled or isinstance(self.storage, MemoryStorage)
+
     def hit(self, rate: str, bucket: str, request: Request) -> None:
         """Count one attempt from this client; raise :class:`RateLimited` past the rate."""
         if not self.enabled:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from tenantry.accounts import get_user
 from tenantry.cache import TenantCache, backend_from_url
 from tenantry.context import TenantContext
-from tenantry.db import Database
+from tenantry.db import Database, InlineReads
 from tenantry.jobs import Jobs, running
 from tenantry.mail import Postman
 from tenantry.mail.notices import Mailroom
@@ -127,6 +127,11 @@ class Tenancy:
         if placements is not None:  # moves asked for in the console and the admin API
             self.jobs.platform_job(MOVE_JOB)(move_job(placements))
         self.slots = TenantSlots(config.tenant_concurrency)
+        # The membership check (its read and the rate-limit count) on the event loop when
+        # neither waits on I/O: SQLite, local rate limits, no placements (tenantry.db).
+        self.inline_reads: InlineReads | None = None
+        if placements is None and (not config.request_budgets or self.limits.in_process):
+            self.inline_reads = db.inline_reads()
         self.user_slots = TenantSlots(config.tenant_concurrency)
         self.catalogue = catalogue or DEFAULT_CATALOGUE
         self.meter = UsageMeter(

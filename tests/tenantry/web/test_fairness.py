@@ -222,3 +222,22 @@ def test_no_async_route_queries_on_the_event_loop(settings: Settings) -> None:
         assert offenders == []
     finally:
         app.state.tenancy.db.dispose()
+
+
+def test_membership_checks_leave_the_loop_only_where_they_wait_on_io(settings: Settings) -> None:
+    """On an SQLite file with in-process rate limits the check runs on the event loop
+    (tenantry.db.InlineReads); PostgreSQL round trips and Redis counts go to threads."""
+
+    def inline(**update: Any) -> bool:
+        app = create_app(
+            settings.model_copy(update=update), default_plugins(), passwords=FAST_PASSWORDS
+        )
+        tenancy: Tenancy = app.state.tenancy
+        tenancy.db.dispose()
+        return tenancy.inline_reads is not None
+
+    redis = "redis://127.0.0.1:9/0"  # never connected to: only its kind matters
+    assert inline(request_budgets=True) is not is_postgres(settings)
+    assert inline(request_budgets=True, rate_limit_storage=redis) is False
+    # Budgets off: nothing is counted per request, so the storage does not matter.
+    assert inline(request_budgets=False, rate_limit_storage=redis) is not is_postgres(settings)

@@ -1,0 +1,68 @@
+"""InlineReads: the event loop's own SQLite reads, fresh on every call and never writing."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import exc, text
+from sqlalchemy.orm import Session
+
+from tenantry.db import Database
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Database:
+    database = Database(f"sqlite:///{tmp_path / 'inline.sqlite3'}")
+    with database.session() as session:
+        session.execute(text("CREATE TABLE members (id INTEGER PRIMARY KEY)"))
+    return database
+
+
+def _count(session: Session) -> int:
+    return int(session.execute(text("SELECT count(*) FROM members")).scalar_one())
+
+
+def test_each_read_sees_what_was_committed_before_it(db: Database) -> None:
+    reads = db.inline_reads()
+    assert reads is not None
+    assert reads.read(_count) == 0
+    with db.session() as session:  # another connection, as a route's session would be
+        session.execute(text("INSERT INTO members (id) VALUES (1)"))
+    assert reads.read(_count) == 1  # a removed membership counts on the next request
+    with db.session() as session:
+        session.execute(text("DELETE FROM members"))
+    assert reads.read(_count) == 0
+    db.dispose()
+
+
+def test_a_write_through_them_is_refused(db: Database) -> None:
+    reads = db.inline_reads()
+    assert reads is not None
+    with pytest.raises(exc.OperationalError, match="readonly"):
+        reads.read(lambda s: s.execute(text("INSERT INTO members (id) VALUES (2)")))
+    assert reads.read(_count) == 0
+    db.dispose()
+
+
+def test_each_thread_reads_on_a_connection_of_its_own(db: Database) -> None:
+    reads = db.inline_reads()
+    assert reads is not None
+
+    def connection_id(session: Session) -> int:
+        return id(session.connection().connection.dbapi_connection)
+
+    seen: list[int] = []
+    worker = threading.Thread(target=lambda: seen.append(reads.read(connection_id)))
+    worker.start()
+    worker.join()
+    here = reads.read(connection_id)
+    assert seen and seen[0] != here
+    assert reads.read(connection_id) == here  # kept: no connect per read
+    db.dispose()
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+def test_not_offered_where_another_connection_would_see_another_database(url: str) -> None:
+    assert Database(url).inline_reads() is None
