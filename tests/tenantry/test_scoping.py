@@ -126,6 +126,16 @@ def test_no_context_fails_closed(db: Database, statement: object) -> None:
         s.execute(statement)  # type: ignore[call-overload]
 
 
+def test_a_statement_built_once_fails_closed_every_time(db: Database) -> None:
+    # The check's answer is remembered per statement object: it must stay a refusal.
+    statement, control = select(Note.id), select(Tenant.id)
+    for _ in range(3):
+        with pytest.raises(NoTenantContext), db.session() as s:
+            s.execute(statement)
+        with db.session() as s:
+            s.execute(control)  # control tables need no tenant, each time
+
+
 def test_no_context_insert_fails_closed(db: Database) -> None:
     with pytest.raises(NoTenantContext), db.session() as s:
         s.add(Note(body="orphan"))
