@@ -37,6 +37,13 @@ class WebSessionMiddleware:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
+        path: str = scope["path"]
+        is_api = bool(_API.match(path))
+        bearer = headers.get(b"authorization", b"").lower().startswith(b"bearer ")
+        if is_api and bearer and b"cookie" not in headers:
+            # An API client with a token and no cookies: no browser session to start or renew.
+            await self.app(scope, receive, send)
+            return
         cookies = parse(headers.get(b"cookie", b"").decode("latin-1"))
         set_cookies: list[str] = []
         sid = cookies.get(SID, "")
@@ -45,10 +52,7 @@ class WebSessionMiddleware:
             set_cookies.append(self.policy.header(SID, sid, 400 * 86_400))
         scope = dict(scope)
         scope[SID_STATE] = sid
-        path: str = scope["path"]
-        is_api = bool(_API.match(path))
         access = cookies.get(self.policy.access)
-        bearer = headers.get(b"authorization", b"").lower().startswith(b"bearer ")
         if is_api and access and not bearer and scope["method"] not in SAFE:
             token = headers.get(HEADER.encode(), b"").decode("latin-1")
             if not valid(self.tenancy.config.secret_key, sid, token):

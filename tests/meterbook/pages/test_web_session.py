@@ -158,3 +158,14 @@ def test_form_errors_are_shown_next_to_the_field(client: TestClient) -> None:
     assert response.status_code == 422
     assert "must not be negative" in response.text
     assert 'value="-5"' in response.text
+
+
+def test_a_bearer_api_client_without_cookies_gets_no_session_cookie(
+    client: TestClient, bob: dict[str, str]
+) -> None:
+    client.cookies.clear()  # an API client: a token, no cookie jar
+    response = client.get("/api/readings", headers=bob)
+    assert response.status_code == 200
+    assert response.headers.get_list("set-cookie") == []
+    page = client.get("/signin")  # a browser's first page still starts its session
+    assert any("meterbook_sid" in c for c in page.headers.get_list("set-cookie"))
