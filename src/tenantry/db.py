@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import SingletonThreadPool
+from sqlalchemy.pool import QueuePool
 
 from tenantry.read_only import READ_ONLY, install_deferred_writes, install_read_only
 from tenantry.rls.session import install_rls_context
@@ -85,14 +85,17 @@ class InlineReads:
 
     A membership check is one indexed read of a local file, a few dozen µs in SQLite;
     the hop to a worker thread and back costs more than that, and with the GIL shared
-    it queues behind other requests' Python work. Each thread (here: each event loop)
-    keeps one connection of its own, so a read never waits for a pooled connection a
-    route holds, and WAL readers never wait for writers. Each read is a read-only
-    transaction of its own: it sees every commit made before it.
+    it queues behind other requests' Python work. The reads have a pool of their own
+    that never makes a caller wait (no overflow limit): an event loop's reads run one
+    after another and reuse one connection, and nothing a route holds is needed. WAL
+    readers never wait for writers. Each read is a read-only transaction of its own:
+    it sees every commit made before it.
     """
 
     def __init__(self, url: str, **engine_kwargs: Any) -> None:
-        self.engine = make_engine(url, poolclass=SingletonThreadPool, **engine_kwargs)
+        self.engine = make_engine(
+            url, poolclass=QueuePool, pool_size=1, max_overflow=-1, **engine_kwargs
+        )
         self._sessions: sessionmaker[Session] = sessionmaker(
             self.engine.execution_options(**{READ_ONLY: True}), info={READ_ONLY: True}
         )
@@ -108,7 +111,7 @@ class InlineReads:
         self.engine.dispose()
 
 
-# Pool settings of the shared engine; an InlineReads engine keeps one connection per thread.
+# Pool settings of the shared engine: InlineReads' engine has its own.
 _POOL_KWARGS = frozenset({"poolclass", "pool_size", "max_overflow", "pool_timeout", "pool_recycle"})
 
 

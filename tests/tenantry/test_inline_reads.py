@@ -46,20 +46,27 @@ def test_a_write_through_them_is_refused(db: Database) -> None:
     db.dispose()
 
 
-def test_each_thread_reads_on_a_connection_of_its_own(db: Database) -> None:
+def test_reads_never_wait_for_each_other_and_reuse_a_connection(db: Database) -> None:
     reads = db.inline_reads()
     assert reads is not None
+    both_inside = threading.Barrier(2, timeout=10)
+
+    def meet(session: Session) -> int:
+        both_inside.wait()  # each read is inside its transaction while the other one is
+        return id(session.connection().connection.dbapi_connection)
+
+    seen: list[int] = []
+    worker = threading.Thread(target=lambda: seen.append(reads.read(meet)))
+    worker.start()
+    here = reads.read(meet)
+    worker.join()
+    assert seen and seen[0] != here  # two at once: two connections, nobody waited
 
     def connection_id(session: Session) -> int:
         return id(session.connection().connection.dbapi_connection)
 
-    seen: list[int] = []
-    worker = threading.Thread(target=lambda: seen.append(reads.read(connection_id)))
-    worker.start()
-    worker.join()
-    here = reads.read(connection_id)
-    assert seen and seen[0] != here
-    assert reads.read(connection_id) == here  # kept: no connect per read
+    first = reads.read(connection_id)
+    assert reads.read(connection_id) == first  # one after another: the same one, no connect
     db.dispose()
 
 
