@@ -75,9 +75,10 @@ def _token(rng: random.Random) -> str:
 
 
 def _history(h: Household, today: date) -> tuple[list[Reading], list[Voucher]]:
-    """A year of near-daily morning readings, and a voucher whenever the credit runs low."""
+    """A year of near-daily morning readings up to yesterday, and a voucher whenever the credit
+    runs low (a reading this morning would be in the future before dawn, which the app refuses)."""
     rng = random.Random(h.seed)  # noqa: S311 - demo data, not security
-    start = today - timedelta(days=365)
+    start = today - timedelta(days=366)
     meter_wh = h.meter_start_kwh * 1000
     credit_wh = 0
     readings: list[Reading] = []
