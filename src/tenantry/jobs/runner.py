@@ -388,6 +388,11 @@ class Jobs:
                 await self._wake.wait()
         self._wake.clear()
 
+    @property
+    def running(self) -> bool:
+        """Whether this process runs a job service (the app's lifespan starts one)."""
+        return self._loop is not None
+
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Block until no job of this process is being handed over or run and none in
         the spool is due (tests, scripts); True when idle in time."""

@@ -39,12 +39,17 @@ def signup_token(client: Any, email: str) -> str:
     """The token of the newest sign-up link mailed to ``email``, read from the app's outbox.
 
     Raises:
-        AssertionError: the app mails through SMTP (give tests an outbox ``Postman``), or
+        AssertionError: the app's lifespan is not running (a ``TestClient`` used without
+            ``with``), the app mails through SMTP (give tests an outbox ``Postman``), or
             no sign-up mail reached the outbox.
     """
     from tenantry.mail import OutboxMailer
 
     postman = client.app.state.tenancy.postman
+    assert postman.jobs.running, (
+        "the app's job service is not running, so its mails never leave: open the client "
+        "as `with TestClient(app) as client:`, which runs the app's lifespan"
+    )
     assert postman.wait_idle(), "the app's mails are still waiting to leave"
     mailer = postman.mailer
     assert isinstance(mailer, OutboxMailer), (

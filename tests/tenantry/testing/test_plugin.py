@@ -80,3 +80,13 @@ def test_the_attack_reports_leaks_without_scoping(
     # SQLite has no row-level security: with the ORM wall off, the attack must see A's data.
     findings = tenantry_attack(during=scoping_switched_off)
     assert any(f.startswith("GET /api/notes leaked") for f in findings), findings
+
+
+def test_a_client_without_its_lifespan_is_told_how_to_open_it(tenantry_app: FastAPI) -> None:
+    from fastapi.testclient import TestClient
+
+    from tenantry.testing import register
+
+    client = TestClient(tenantry_app)  # no `with`: the job service that sends mail never runs
+    with pytest.raises(AssertionError, match="with TestClient"):
+        register(client, "lifespanless@example.com")
