@@ -81,7 +81,7 @@ def ping_when_idle(engine: Engine, idle: float = IDLE_PING_SECONDS) -> None:
 
 
 class InlineReads:
-    """Short reads on the calling thread's own SQLite connection, for the event loop.
+    """Short reads of an SQLite file on connections of their own, for the event loop.
 
     A membership check is one indexed read of a local file, a few dozen µs in SQLite;
     the hop to a worker thread and back costs more than that, and with the GIL shared

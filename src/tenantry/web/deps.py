@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import nullcontext
+from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
@@ -26,6 +27,7 @@ from tenantry.web.offload import finish_in_thread, in_thread
 from tenantry.web.resolution import TenantClaim, claim_from_request, resolve_membership
 
 if TYPE_CHECKING:
+    from tenantry.db import InlineReads
     from tenantry.placement import Location, Placements
     from tenantry.web.tenancy import Tenancy
 
@@ -61,7 +63,7 @@ def _rollback_and_close(session: Session) -> None:
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def _ends_without_io(session: Session, placements: Placements | None) -> bool:
+def _ends_without_io(session: Session, tenancy: Tenancy) -> bool:
     """Whether ending ``session``'s transaction is quick enough for the event loop.
 
     A read-only SQLite transaction with no audit event to write ends by dropping
@@ -70,16 +72,16 @@ def _ends_without_io(session: Session, placements: Placements | None) -> bool:
     placed tenant's other database still go to a thread.
     """
     return (
-        placements is None
+        tenancy.db.is_sqlite
+        and tenancy.placements is None
         and bool(session.info.get(READ_ONLY))
         and not has_deferred_writes(session)
-        and session.get_bind().dialect.name == "sqlite"
     )
 
 
 async def _finish(session: Session, end: Callable[[Session], None], tenancy: Tenancy) -> None:
     """Run ``end(session)`` (a commit) on the loop when that costs no I/O, else in a thread."""
-    if _ends_without_io(session, tenancy.placements):
+    if _ends_without_io(session, tenancy):
         end(session)
     else:
         await finish_in_thread(end, session)
@@ -144,16 +146,18 @@ async def _claims(request: Request, claims: TokenClaims, session: DbSession) -> 
     return claims
 
 
-async def _check(tenancy: Tenancy, session: Session, check: Callable[..., T], *args: Any) -> T:
-    """Run ``check(session, *args)``, a read of control tables, where it is cheapest.
+def _inline_reads(tenancy: Tenancy, session: Session) -> InlineReads | None:
+    """The event loop's own reads (:class:`~tenantry.db.InlineReads`) when the tenancy has
+    them (an SQLite file) and the request's session has not begun: only that session
+    sees its own uncommitted writes. ``None``: read in a thread, in that session."""
+    return None if session.in_transaction() else tenancy.inline_reads
 
-    On the event loop through :class:`~tenantry.db.InlineReads` when the tenancy has
-    them (an SQLite file) and the request's session has not begun (its own
-    uncommitted writes would be invisible there); otherwise in a worker thread, in
-    a short read-only transaction of the request's session.
-    """
-    if tenancy.inline_reads is not None and not session.in_transaction():
-        return tenancy.inline_reads.read(check, *args)
+
+async def _check(tenancy: Tenancy, session: Session, check: Callable[..., T], *args: Any) -> T:
+    """Run ``check(session, *args)``, a read of control tables, where it is cheapest."""
+    reads = _inline_reads(tenancy, session)
+    if reads is not None:
+        return reads.read(check, *args)
     return await in_thread(_short_read, session, check, *args)
 
 
@@ -175,32 +179,17 @@ def _context_dependency(
             # Signed in, no tenant: still 401 if the account or its session is gone.
             await _check(tenancy, session, check_session, claims.user_id, claims.session_version)
             raise NoTenantSelected("you belong to no tenant: create one or join one with a code")
-        if tenancy.inline_reads is not None and not session.in_transaction():
-            # On the loop: no I/O to wait for (tenantry.db.InlineReads), no thread to share.
-            ctx = tenancy.inline_reads.read(
-                resolve_membership,
-                claim,
-                claims.user_id,
-                session_version=claims.session_version,
-                allow_suspended=allow_suspended,
-            )
-            tenancy.admit(ctx)
-            bind_tenant(session, ctx)
+        checked = (claim, claims.user_id, claims.session_version, tenancy.admit, allow_suspended)
+        reads = _inline_reads(tenancy, session)
+        if reads is not None:  # on the loop: no I/O to wait for, no thread to share
+            ctx = _resolve(session, reads.read, *checked)
         else:
             # In a thread, after one of the *user's* slots (the user is known from the signed
             # token): one person's flood queues here, on the loop, instead of filling the
             # thread pool ahead of everyone else's checks. Naming another tenant gains nothing.
             async with tenancy.user_slots.hold(claims.user_id):
-                ctx = await in_thread(
-                    _resolve,
-                    session,
-                    claim,
-                    claims.user_id,
-                    claims.session_version,
-                    tenancy.admit,
-                    allow_suspended,
-                    tenancy.placements,
-                )
+                read = partial(_short_read, session)
+                ctx = await in_thread(_resolve, session, read, *checked, tenancy.placements)
         tenancy.meter.add(ctx.tenant_id, REQUESTS)
         note_actor(request, tenant_id=ctx.tenant_id, user_id=claims.user_id)
         # The tenant's slot is awaited with nothing held: no thread, connection or lock.
@@ -221,6 +210,7 @@ _tenant_context_even_suspended = _context_dependency(allow_suspended=True)
 
 def _resolve(
     session: Session,
+    read: Callable[..., Any],
     claim: TenantClaim,
     user_id: int,
     session_version: int,
@@ -230,16 +220,17 @@ def _resolve(
 ) -> TenantContext:
     """Check the membership in a short read-only transaction and bind the session to it.
 
-    Ending that transaction before the route runs means nothing is held while
-    the request waits for its tenant's slot or a thread. The same query checks
+    ``read(check, *args, **kwargs)`` runs the check: :meth:`InlineReads.read
+    <tenantry.db.InlineReads.read>` on the loop, or :func:`_short_read` on ``session``
+    in a thread. Ending that transaction before the route runs means nothing is held
+    while the request waits for its tenant's slot or a thread. The same query checks
     the user, their session version and the membership; ``admit`` then counts
     the request against its tenant's and user's rate limits (429 past either).
     With placements configured, the same transaction reads the tenant's
     placement and the session's tenant tables are bound to its database.
     """
     if placements is None:
-        ctx = _short_read(
-            session,
+        ctx: TenantContext = read(
             resolve_membership,
             claim,
             user_id,
@@ -249,8 +240,8 @@ def _resolve(
         admit(ctx)
         bind_tenant(session, ctx)
         return ctx
-    ctx, location = _short_read(
-        session,
+    location: Location
+    ctx, location = read(
         _membership_and_placement,
         claim,
         user_id,
