@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -23,7 +23,14 @@ from tenantry.sqlite import SQLITE_PRAGMAS, configure_sqlite
 if TYPE_CHECKING:
     from tenantry.async_db import AsyncSessions
 
-__all__ = ["READ_ONLY", "SQLITE_PRAGMAS", "Database", "InlineReads", "make_engine"]
+__all__ = [
+    "READ_ONLY",
+    "SQLITE_PRAGMAS",
+    "Database",
+    "InlineReads",
+    "ReadTooSlow",
+    "make_engine",
+]
 
 T = TypeVar("T")
 
@@ -80,6 +87,17 @@ def ping_when_idle(engine: Engine, idle: float = IDLE_PING_SECONDS) -> None:
             raise exc.DisconnectionError("the pooled connection is gone") from error
 
 
+class ReadTooSlow(Exception):
+    """An inline read would hold the event loop too long: run it in a worker thread."""
+
+
+# SQLite calls the progress handler every this many virtual machine steps (10-25 µs).
+_PROGRESS_STEPS = 1000
+# How long a read that ran out of time goes straight to a thread, and how many to remember.
+SLOW_READ_MEMORY = 30.0
+_SLOW_KEYS = 10_000
+
+
 class InlineReads:
     """Short reads of an SQLite file on connections of their own, for the event loop.
 
@@ -101,11 +119,48 @@ class InlineReads:
         )
         install_scoping(self._sessions)
         install_read_only(self._sessions)
+        self._slow: dict[Hashable, float] = {}
 
     def read(self, check: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """``check(session, *args, **kwargs)`` in a read-only transaction ended at once."""
         with self._sessions() as session:
             return check(session, *args, **kwargs)
+
+    def read_within(self, steps: int, key: Hashable, read: Callable[..., T], *args: Any) -> T:
+        """``read(session, *args)`` if its SQL ends within ``steps``; else :class:`ReadTooSlow`.
+
+        For a route's own reads, whose cost depends on the tenant's data. SQLite's progress
+        handler interrupts a statement once the read has run ``steps`` virtual machine
+        steps (~40-90k a millisecond here; a page of 50 readings takes ~5k), and the caller
+        runs the read again in a thread. Steps, not time: a busy server must not push its
+        ordinary reads to threads. A ``key`` (the read and its tenant) that ran out goes
+        straight to a thread for :data:`SLOW_READ_MEMORY` seconds, so a heavy tenant
+        does not hold the loop again on every request.
+        """
+        now = time.monotonic()
+        if self._slow.get(key, 0.0) > now:
+            raise ReadTooSlow
+        left = steps // _PROGRESS_STEPS
+
+        def out_of_steps() -> bool:
+            nonlocal left
+            left -= 1
+            return left < 0
+
+        with self._sessions() as session:
+            sqlite = session.connection().connection.dbapi_connection
+            sqlite.set_progress_handler(out_of_steps, _PROGRESS_STEPS)  # type: ignore[union-attr]
+            try:
+                return read(session, *args)
+            except exc.OperationalError:
+                if left >= 0:
+                    raise
+            finally:
+                sqlite.set_progress_handler(None, 0)  # type: ignore[union-attr]
+        if len(self._slow) >= _SLOW_KEYS:
+            self._slow = {k: until for k, until in self._slow.items() if until > now}
+        self._slow[key] = now + SLOW_READ_MEMORY
+        raise ReadTooSlow
 
     def dispose(self) -> None:
         self.engine.dispose()

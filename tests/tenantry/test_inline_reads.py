@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import exc, text
 from sqlalchemy.orm import Session
 
-from tenantry.db import Database
+from tenantry.db import Database, ReadTooSlow
 
 
 @pytest.fixture
@@ -73,3 +73,51 @@ def test_reads_never_wait_for_each_other_and_reuse_a_connection(db: Database) ->
 @pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
 def test_not_offered_where_another_connection_would_see_another_database(url: str) -> None:
     assert Database(url).inline_reads() is None
+
+
+# A query of ~2M SQLite steps: 20 times the budget below, 1-3 ms on the loop if not cut.
+_HEAVY = text(
+    "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 200000) "
+    "SELECT count(*) FROM r"
+)
+
+
+def test_a_read_within_its_steps_runs_and_returns(db: Database) -> None:
+    reads = db.inline_reads()
+    assert reads is not None
+    assert reads.read_within(100_000, "count", _count) == 0
+    db.dispose()
+
+
+def test_a_read_past_its_steps_is_interrupted_then_sent_to_a_thread_for_a_while(
+    db: Database,
+) -> None:
+    reads = db.inline_reads()
+    assert reads is not None
+    runs: list[str] = []
+
+    def heavy(session: Session) -> int:
+        runs.append("heavy")
+        return int(session.execute(_HEAVY).scalar_one())
+
+    with pytest.raises(ReadTooSlow):
+        reads.read_within(100_000, ("heavy", "tenant A"), heavy)
+    assert runs == ["heavy"]
+    # Remembered: the same read of the same tenant does not hold the loop again...
+    with pytest.raises(ReadTooSlow):
+        reads.read_within(100_000, ("heavy", "tenant A"), heavy)
+    assert runs == ["heavy"]
+    # ...while another tenant's is tried, and with room enough it completes.
+    assert reads.read_within(10_000_000, ("heavy", "tenant B"), heavy) == 200_000
+    # The interrupted connection was handed back clean: no handler left to cut a long read.
+    assert reads.read(lambda s: int(s.execute(_HEAVY).scalar_one())) == 200_000
+    db.dispose()
+
+
+def test_a_failing_read_is_its_own_error_not_a_slow_one(db: Database) -> None:
+    reads = db.inline_reads()
+    assert reads is not None
+    with pytest.raises(exc.OperationalError, match="no such table"):
+        reads.read_within(100_000, "bad", lambda s: s.execute(text("SELECT * FROM nowhere")))
+    assert reads.read_within(100_000, "bad", _count) == 0  # not remembered as slow
+    db.dispose()

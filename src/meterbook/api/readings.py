@@ -22,6 +22,7 @@ from meterbook.services.readings import ReadingRow
 from tenantry.web import (
     DbSession,
     MemberContext,
+    Reads,
     ViewerContext,
 )
 
@@ -55,9 +56,9 @@ def reading_out(r: Reading) -> dict[str, Any]:
 
 
 @router.get("/readings", response_model=ReadingPage)
-def list_readings(ctx: ViewerContext, session: DbSession, page: PageParams) -> Json:
+async def list_readings(ctx: ViewerContext, reads: Reads, page: PageParams) -> Json:
     """Readings with ``consumed_kwh`` since the previous one; ``from``/``to`` are dates."""
-    rows, total = readings.list_readings(session, page)
+    rows, total = await reads.run(readings.list_readings, page)
     return Json(
         {
             "items": [row_out(r) for r in rows],

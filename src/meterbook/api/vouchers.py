@@ -23,6 +23,7 @@ from meterbook.services.vouchers import VoucherRow
 from tenantry.web import (
     DbSession,
     MemberContext,
+    Reads,
     ViewerContext,
 )
 
@@ -47,9 +48,9 @@ def voucher_out(v: VoucherRow | Voucher) -> dict[str, Any]:
 
 
 @router.get("/vouchers", response_model=VoucherPage)
-def list_vouchers(ctx: ViewerContext, session: DbSession, page: PageParams) -> Json:
+async def list_vouchers(ctx: ViewerContext, reads: Reads, page: PageParams) -> Json:
     """Vouchers; ``from``/``to`` filter the purchase date, ``sort`` is date, amount or kwh."""
-    rows, total = vouchers.list_vouchers(session, page)
+    rows, total = await reads.run(vouchers.list_vouchers, page)
     return Json(
         {
             "items": [voucher_out(r) for r in rows],

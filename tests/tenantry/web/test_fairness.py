@@ -21,9 +21,10 @@ import pytest
 from fastapi import APIRouter, FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, event, func, select, text
+from sqlalchemy.orm import Session
 
 from tenantry.db import Database
-from tenantry.web import AsyncDbSession, DbSession, Tenancy, ViewerContext
+from tenantry.web import AsyncDbSession, DbSession, Reads, Tenancy, ViewerContext
 from tenantry_server.app import create_app, default_plugins
 from tenantry_server.settings import Settings
 from tests.conftest import FAST_PASSWORDS, is_postgres, only_sqlite, register
@@ -49,6 +50,32 @@ async def slow_async(ctx: ViewerContext, session: AsyncDbSession) -> dict[str, A
     else:
         await session.execute(select(func.tenantry_test_wait()))
     return {"done": True}
+
+
+# Slow for SQLite in both ways: ~2M steps (past the loop's budget for a route read), then
+# the gate. On the loop the step budget cuts it before the gate; in a thread it waits there.
+_STEPS_THEN_GATE = text(
+    "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 200000) "
+    "SELECT count(*) + tenantry_test_wait() FROM r"
+)
+
+
+def _steps_then_gate(session: Session) -> int:
+    if session.get_bind().dialect.name == "postgresql":
+        return int(session.execute(select(func.pg_advisory_xact_lock(LOCK_KEY))).scalar() or 0)
+    return int(session.execute(_STEPS_THEN_GATE).scalar_one())
+
+
+@router.get("/reads")
+async def slow_reads(ctx: ViewerContext, reads: Reads) -> dict[str, Any]:
+    await reads.run(_steps_then_gate)
+    return {"done": True}
+
+
+@router.get("/where")
+async def where_reads_run(ctx: ViewerContext, reads: Reads) -> dict[str, Any]:
+    reader = await reads.run(lambda session: threading.get_ident())
+    return {"on_the_loop": reader == threading.get_ident()}
 
 
 class SlowPlugin:
@@ -102,6 +129,9 @@ def slow_client(settings: Settings, gate: Gate) -> Iterator[TestClient]:
     if db.is_sqlite:
         event.listen(db.engine, "connect", register_wait)
         event.listen(db.aio.engine.sync_engine, "connect", register_wait)
+        inline = db.inline_reads()
+        assert inline is not None
+        event.listen(inline.engine, "connect", register_wait)
 
     with TestClient(app) as client:
         yield client
@@ -149,7 +179,7 @@ def slow_query_held(settings: Settings, gate: Gate) -> Iterator[Callable[[], int
         owner.dispose()
 
 
-@pytest.mark.parametrize("route", ["/api/slow", "/api/slow/async"])
+@pytest.mark.parametrize("route", ["/api/slow", "/api/slow/async", "/api/slow/reads"])
 def test_a_slow_query_holds_up_neither_another_tenant_nor_healthz(
     slow_client: TestClient, settings: Settings, gate: Gate, route: str
 ) -> None:
@@ -241,3 +271,13 @@ def test_membership_checks_leave_the_loop_only_where_they_wait_on_io(settings: S
     assert inline(request_budgets=True, rate_limit_storage=redis) is False
     # Budgets off: nothing is counted per request, so the storage does not matter.
     assert inline(request_budgets=False, rate_limit_storage=redis) is not is_postgres(settings)
+
+
+def test_route_reads_stay_on_the_loop_only_where_they_wait_on_no_io(
+    slow_client: TestClient, settings: Settings
+) -> None:
+    """``Reads``: an SQLite page read runs on the loop; a PostgreSQL one, a round trip,
+    in a thread. (Where a heavy one goes is the slow-query test's ``/api/slow/reads``.)"""
+    alice = register(slow_client, "alice@example.com")
+    answer = slow_client.get("/api/slow/where", headers=alice.headers).json()
+    assert answer == {"on_the_loop": not is_postgres(settings)}
