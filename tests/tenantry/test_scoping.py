@@ -136,6 +136,15 @@ def test_a_statement_built_once_fails_closed_every_time(db: Database) -> None:
             s.execute(control)  # control tables need no tenant, each time
 
 
+def test_a_statement_built_once_serves_each_tenant_its_own_rows(db: Database) -> None:
+    statement = select(Note.body).order_by(Note.id)  # as a module constant would be
+    for ctx, body in [(CTX_A, "a-secret"), (CTX_B, "b-note")] * 3:
+        with tenant_scope(ctx), db.read_sessions() as s:
+            assert s.scalars(statement).all() == [body]
+    with pytest.raises(NoTenantContext), db.session() as s:
+        s.execute(statement)  # and with no tenant it still fails closed
+
+
 def test_no_context_insert_fails_closed(db: Database) -> None:
     with pytest.raises(NoTenantContext), db.session() as s:
         s.add(Note(body="orphan"))
