@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import Session, sessionmaker
 
+from tenantry.db import ping_when_idle
 from tenantry.read_only import READ_ONLY, install_deferred_writes, install_read_only
 from tenantry.rls.session import install_rls_context
 from tenantry.scoping import install_scoping
@@ -46,9 +47,9 @@ def make_async_engine(
     backend = parsed.get_backend_name()
     if backend not in _ASYNC_DRIVERS:
         raise ValueError(f"no async driver for {backend}")
-    if backend == "postgresql":
-        engine_kwargs.setdefault("pool_pre_ping", True)
     engine = create_async_engine(parsed.set(drivername=_ASYNC_DRIVERS[backend]), **engine_kwargs)
+    if backend == "postgresql" and "pool_pre_ping" not in engine_kwargs:
+        ping_when_idle(engine.sync_engine)  # not a round trip before every transaction
     if backend == "sqlite":
         # No writer turns: a thread lock would block the event loop.
         configure_sqlite(

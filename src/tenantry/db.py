@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterator, Mapping
@@ -29,6 +30,7 @@ __all__ = [
     "Database",
     "InlineReads",
     "ReadTooSlow",
+    "has_async_driver",
     "make_engine",
 ]
 
@@ -126,7 +128,14 @@ class InlineReads:
         with self._sessions() as session:
             return check(session, *args, **kwargs)
 
-    def read_within(self, steps: int, key: Hashable, read: Callable[..., T], *args: Any) -> T:
+    def read_within(
+        self,
+        steps: int,
+        key: Hashable,
+        read: Callable[..., T],
+        *args: Any,
+        info: Mapping[str, Any] | None = None,
+    ) -> T:
         """``read(session, *args)`` if its SQL ends within ``steps``; else :class:`ReadTooSlow`.
 
         For a route's own reads, whose cost depends on the tenant's data. SQLite's progress
@@ -135,7 +144,8 @@ class InlineReads:
         runs the read again in a thread. Steps, not time: a busy server must not push its
         ordinary reads to threads. A ``key`` (the read and its tenant) that ran out goes
         straight to a thread for :data:`SLOW_READ_MEMORY` seconds, so a heavy tenant
-        does not hold the loop again on every request.
+        does not hold the loop again on every request. ``info`` joins the session's
+        ``info`` (settings that hooks read, such as the plan catalogue).
         """
         now = time.monotonic()
         if self._slow.get(key, 0.0) > now:
@@ -147,7 +157,7 @@ class InlineReads:
             left -= 1
             return left < 0
 
-        with self._sessions() as session:
+        with self._sessions(info=dict(info or {})) as session:
             sqlite = session.connection().connection.dbapi_connection
             sqlite.set_progress_handler(out_of_steps, _PROGRESS_STEPS)  # type: ignore[union-attr]
             try:
@@ -164,6 +174,11 @@ class InlineReads:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def has_async_driver() -> bool:
+    """Whether the ``async`` extra is installed: greenlet runs SQLAlchemy's async engines."""
+    return importlib.util.find_spec("greenlet") is not None
 
 
 # Pool settings of the shared engine: InlineReads' engine has its own.

@@ -11,6 +11,7 @@ from contextlib import nullcontext
 from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
+import anyio
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
@@ -28,6 +29,7 @@ from tenantry.web.offload import finish_in_thread, in_thread
 from tenantry.web.resolution import TenantClaim, claim_from_request, resolve_membership
 
 if TYPE_CHECKING:
+    from tenantry.async_db import AsyncSessions
     from tenantry.db import InlineReads
     from tenantry.placement import Location, Placements
     from tenantry.web.tenancy import Tenancy
@@ -175,9 +177,11 @@ class QuickReads:
     own (:meth:`InlineReads.read_within <tenantry.db.InlineReads.read_within>`), unless
     its SQL outruns :data:`INLINE_READ_STEPS`: it is then interrupted and run again in a
     worker thread, so a tenant's heavy read never holds the loop that other tenants
-    share. Elsewhere (PostgreSQL, placements, a request session already in a
-    transaction) it runs in a thread on the request's session, as a ``def`` route would.
-    Either way it reads inside the request's tenant, and fails closed outside one.
+    share. On PostgreSQL it runs on the loop too, through the async driver: its round
+    trips are awaited, so a slow query holds up nobody else. With placements, or when
+    the request's session already began, it runs in a thread on that session, as a
+    ``def`` route would. Either way it reads inside the request's tenant, with the
+    request's session settings (the plan catalogue), and fails closed outside a tenant.
     """
 
     __slots__ = ("_session", "_tenancy")
@@ -188,14 +192,32 @@ class QuickReads:
 
     async def run(self, read: Callable[..., T], *args: Any) -> T:
         """``read(session, *args)``: it must only read (its session refuses writes)."""
-        tenant_id = current_tenant().tenant_id
-        reads = _inline_reads(self._tenancy, self._session)
+        ctx = current_tenant()
+        tenancy, session = self._tenancy, self._session
+        info = tenancy.db.read_sessions.kw.get("info")
+        reads = _inline_reads(tenancy, session)
         if reads is not None:
+            key = (read, ctx.tenant_id)
             try:
-                return reads.read_within(INLINE_READ_STEPS, (read, tenant_id), read, *args)
+                return reads.read_within(INLINE_READ_STEPS, key, read, *args, info=info)
             except ReadTooSlow:
                 pass
-        return await in_thread(read, self._session, *args)
+        elif tenancy.async_reads is not None and not session.in_transaction():
+            return await _read_async(tenancy.async_reads, ctx, info, read, *args)
+        return await in_thread(read, session, *args)
+
+
+async def _read_async(
+    aio: AsyncSessions, ctx: TenantContext, info: Any, read: Callable[..., T], *args: Any
+) -> T:
+    """``read`` in a read-only ``AsyncSession``'s greenlet: its round trips are awaited."""
+    session = aio.read_sessions(info=dict(info or {}))
+    bind_tenant(session.sync_session, ctx)
+    try:
+        return await session.run_sync(read, *args)
+    finally:
+        with anyio.CancelScope(shield=True):
+            await session.close()  # ends the read-only transaction
 
 
 async def _quick_reads(request: Request, session: DbSession) -> QuickReads:
@@ -227,12 +249,16 @@ def _context_dependency(
         if reads is not None:  # on the loop: no I/O to wait for, no thread to share
             ctx = _resolve(session, reads.read, *checked)
         else:
-            # In a thread, after one of the *user's* slots (the user is known from the signed
-            # token): one person's flood queues here, on the loop, instead of filling the
-            # thread pool ahead of everyone else's checks. Naming another tenant gains nothing.
+            # After one of the *user's* slots (the user is known from the signed token): one
+            # person's flood queues here, on the loop, instead of filling the thread pool or
+            # the connection pool ahead of everyone else's checks. Naming another tenant
+            # gains nothing.
             async with tenancy.user_slots.hold(claims.user_id):
-                read = partial(_short_read, session)
-                ctx = await in_thread(_resolve, session, read, *checked, tenancy.placements)
+                if tenancy.async_checks is not None and not session.in_transaction():
+                    ctx = await _resolve_async(tenancy.async_checks, session, checked)
+                else:
+                    read = partial(_short_read, session)
+                    ctx = await in_thread(_resolve, session, read, *checked, tenancy.placements)
         tenancy.meter.add(ctx.tenant_id, REQUESTS)
         note_actor(request, tenant_id=ctx.tenant_id, user_id=claims.user_id)
         # The tenant's slot is awaited with nothing held: no thread, connection or lock.
@@ -296,6 +322,16 @@ def _resolve(
     bind_tenant(session, ctx)
     placements.bind(session, location, ctx.tenant_id)
     return ctx
+
+
+async def _resolve_async(
+    aio: AsyncSessions, session: Session, checked: tuple[Any, ...]
+) -> TenantContext:
+    """:func:`_resolve` on the loop, its one PostgreSQL round trip awaited (async driver)."""
+    async with aio.read_sessions() as reader:
+        return await reader.run_sync(
+            lambda sync: _resolve(session, partial(_short_read, sync), *checked)
+        )
 
 
 def _membership_and_placement(

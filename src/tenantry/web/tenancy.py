@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from tenantry.accounts import get_user
 from tenantry.cache import TenantCache, backend_from_url
 from tenantry.context import TenantContext
-from tenantry.db import Database, InlineReads
+from tenantry.db import Database, InlineReads, has_async_driver
 from tenantry.jobs import Jobs, running
 from tenantry.mail import Postman
 from tenantry.mail.notices import Mailroom
@@ -58,6 +58,7 @@ from tenantry.web.schemas import TokenPair
 from tenantry.web.slots import TenantSlots
 
 if TYPE_CHECKING:
+    from tenantry.async_db import AsyncSessions
     from tenantry.billing import Billing, BillingConfig
 
 PURGE_JOB = "tenantry.purge"
@@ -128,10 +129,17 @@ class Tenancy:
             self.jobs.platform_job(MOVE_JOB)(move_job(placements))
         self.slots = TenantSlots(config.tenant_concurrency)
         # The membership check (its read and the rate-limit count) on the event loop when
-        # neither waits on I/O: SQLite, local rate limits, no placements (tenantry.db).
+        # neither blocks on I/O: an SQLite file read inline (tenantry.db), or a PostgreSQL
+        # round trip awaited through the async driver; rate limits counted in process; no
+        # placements. Route reads (``Reads``) use the same.
+        local_counts = not config.request_budgets or self.limits.in_process
         self.inline_reads: InlineReads | None = None
-        if placements is None and (not config.request_budgets or self.limits.in_process):
+        if placements is None and local_counts:
             self.inline_reads = db.inline_reads()
+        self.async_reads: AsyncSessions | None = None
+        if placements is None and not db.is_sqlite and has_async_driver():
+            self.async_reads = db.aio
+        self.async_checks = self.async_reads if local_counts else None
         self.user_slots = TenantSlots(config.tenant_concurrency)
         self.catalogue = catalogue or DEFAULT_CATALOGUE
         self.meter = UsageMeter(

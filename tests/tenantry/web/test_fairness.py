@@ -18,13 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, event, func, select, text
 from sqlalchemy.orm import Session
 
 from tenantry.db import Database
-from tenantry.web import AsyncDbSession, DbSession, Reads, Tenancy, ViewerContext
+from tenantry.plans import catalogue_of
+from tenantry.web import AsyncDbSession, DbSession, Reads, Tenancy, ViewerContext, get_tenancy
 from tenantry_server.app import create_app, default_plugins
 from tenantry_server.settings import Settings
 from tests.conftest import FAST_PASSWORDS, is_postgres, only_sqlite, register
@@ -73,9 +74,12 @@ async def slow_reads(ctx: ViewerContext, reads: Reads) -> dict[str, Any]:
 
 
 @router.get("/where")
-async def where_reads_run(ctx: ViewerContext, reads: Reads) -> dict[str, Any]:
-    reader = await reads.run(lambda session: threading.get_ident())
-    return {"on_the_loop": reader == threading.get_ident()}
+async def where_reads_run(ctx: ViewerContext, reads: Reads, request: Request) -> dict[str, Any]:
+    reader, catalogue = await reads.run(lambda s: (threading.get_ident(), catalogue_of(s)))
+    return {
+        "on_the_loop": reader == threading.get_ident(),
+        "host_catalogue": catalogue is get_tenancy(request).catalogue,
+    }
 
 
 class SlowPlugin:
@@ -254,30 +258,37 @@ def test_no_async_route_queries_on_the_event_loop(settings: Settings) -> None:
         app.state.tenancy.db.dispose()
 
 
-def test_membership_checks_leave_the_loop_only_where_they_wait_on_io(settings: Settings) -> None:
-    """On an SQLite file with in-process rate limits the check runs on the event loop
-    (tenantry.db.InlineReads); PostgreSQL round trips and Redis counts go to threads."""
+def test_membership_checks_leave_the_loop_only_where_they_block_on_io(settings: Settings) -> None:
+    """With in-process rate limits the check runs on the event loop: inline on an SQLite
+    file (tenantry.db.InlineReads), awaited on PostgreSQL. A Redis count sends it to a
+    thread (the limits library's Redis client blocks)."""
 
-    def inline(**update: Any) -> bool:
+    def on_loop(**update: Any) -> bool:
         app = create_app(
             settings.model_copy(update=update), default_plugins(), passwords=FAST_PASSWORDS
         )
         tenancy: Tenancy = app.state.tenancy
         tenancy.db.dispose()
-        return tenancy.inline_reads is not None
+        inline, awaited = tenancy.inline_reads is not None, tenancy.async_checks is not None
+        assert not (inline and is_postgres(settings)), "a PostgreSQL read is a round trip"
+        assert not (awaited and not is_postgres(settings)), "aiosqlite would hop to a thread"
+        return inline or awaited  # PostgreSQL's round trip is awaited (async driver)
 
     redis = "redis://127.0.0.1:9/0"  # never connected to: only its kind matters
-    assert inline(request_budgets=True) is not is_postgres(settings)
-    assert inline(request_budgets=True, rate_limit_storage=redis) is False
+    assert on_loop(request_budgets=True) is True
+    assert on_loop(request_budgets=True, rate_limit_storage=redis) is False  # a Redis count
     # Budgets off: nothing is counted per request, so the storage does not matter.
-    assert inline(request_budgets=False, rate_limit_storage=redis) is not is_postgres(settings)
+    assert on_loop(request_budgets=False, rate_limit_storage=redis) is True
 
 
-def test_route_reads_stay_on_the_loop_only_where_they_wait_on_no_io(
+def test_route_reads_run_on_the_loop_without_blocking_it(
     slow_client: TestClient, settings: Settings
 ) -> None:
-    """``Reads``: an SQLite page read runs on the loop; a PostgreSQL one, a round trip,
-    in a thread. (Where a heavy one goes is the slow-query test's ``/api/slow/reads``.)"""
+    """``Reads``: an SQLite page read runs on the loop (cut off if it runs long); on
+    PostgreSQL it runs there too, its round trips awaited through the async driver.
+    That neither blocks the loop is the slow-query test's ``/api/slow/reads``."""
     alice = register(slow_client, "alice@example.com")
     answer = slow_client.get("/api/slow/where", headers=alice.headers).json()
-    assert answer == {"on_the_loop": not is_postgres(settings)}
+    assert answer == {"on_the_loop": True, "host_catalogue": True}
+    tenancy: Tenancy = slow_client.app.state.tenancy  # type: ignore[attr-defined]
+    assert (tenancy.async_reads is not None) is is_postgres(settings)
