@@ -15,7 +15,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 
-from tenantry.read_only import READ_ONLY, install_deferred_writes, install_read_only
+from tenantry.read_only import (
+    READ_ONLY,
+    has_deferred_writes,
+    install_deferred_writes,
+    install_read_only,
+)
 from tenantry.rls.session import install_rls_context
 from tenantry.row_audit import install_row_audit
 from tenantry.scoping import install_scoping
@@ -29,7 +34,7 @@ __all__ = [
     "SQLITE_PRAGMAS",
     "Database",
     "InlineReads",
-    "ReadTooSlow",
+    "NotInline",
     "has_async_driver",
     "make_engine",
 ]
@@ -89,8 +94,9 @@ def ping_when_idle(engine: Engine, idle: float = IDLE_PING_SECONDS) -> None:
             raise exc.DisconnectionError("the pooled connection is gone") from error
 
 
-class ReadTooSlow(Exception):
-    """An inline read would hold the event loop too long: run it in a worker thread."""
+class NotInline(Exception):
+    """A read that cannot end on the event loop (too long, or it has an audit event to
+    write): run it in a worker thread."""
 
 
 # SQLite calls the progress handler every this many virtual machine steps (10-25 µs).
@@ -136,7 +142,8 @@ class InlineReads:
         *args: Any,
         info: Mapping[str, Any] | None = None,
     ) -> T:
-        """``read(session, *args)`` if its SQL ends within ``steps``; else :class:`ReadTooSlow`.
+        """``read(session, *args)`` if its SQL ends within ``steps``; else :class:`NotInline`
+        (also raised for a read that has an audit event to write).
 
         For a route's own reads, whose cost depends on the tenant's data. SQLite's progress
         handler interrupts a statement once the read has run ``steps`` virtual machine
@@ -149,7 +156,7 @@ class InlineReads:
         """
         now = time.monotonic()
         if self._slow.get(key, 0.0) > now:
-            raise ReadTooSlow
+            raise NotInline
         left = steps // _PROGRESS_STEPS
 
         def out_of_steps() -> bool:
@@ -161,7 +168,11 @@ class InlineReads:
             sqlite = session.connection().connection.dbapi_connection
             sqlite.set_progress_handler(out_of_steps, _PROGRESS_STEPS)  # type: ignore[union-attr]
             try:
-                return read(session, *args)
+                result = read(session, *args)
+                if not has_deferred_writes(session):
+                    return result
+                # An audited read (tenantry.read_only.defer_write): its event is written
+                # after the read commits, in a thread with the request's session.
             except exc.OperationalError:
                 if left >= 0:
                     raise
@@ -170,7 +181,7 @@ class InlineReads:
         if len(self._slow) >= _SLOW_KEYS:
             self._slow = {k: until for k, until in self._slow.items() if until > now}
         self._slow[key] = now + SLOW_READ_MEMORY
-        raise ReadTooSlow
+        raise NotInline
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from tenantry.accounts import check_session
 from tenantry.context import TenantContext, current_tenant, tenant_scope
-from tenantry.db import ReadTooSlow
+from tenantry.db import NotInline
 from tenantry.errors import AuthenticationFailed, NoTenantSelected, PermissionDenied
 from tenantry.plans import REQUESTS, require_feature
 from tenantry.read_only import READ_ONLY, has_deferred_writes
@@ -200,7 +200,7 @@ class QuickReads:
             key = (read, ctx.tenant_id)
             try:
                 return reads.read_within(INLINE_READ_STEPS, key, read, *args, info=info)
-            except ReadTooSlow:
+            except NotInline:
                 pass
         elif tenancy.async_reads is not None and not session.in_transaction():
             return await _read_async(tenancy.async_reads, ctx, info, read, *args)
@@ -214,10 +214,13 @@ async def _read_async(
     session = aio.read_sessions(info=dict(info or {}))
     bind_tenant(session.sync_session, ctx)
     try:
-        return await session.run_sync(read, *args)
+        result = await session.run_sync(read, *args)
+        with anyio.CancelScope(shield=True):
+            await session.commit()  # and the audit events the read deferred are written
+        return result
     finally:
         with anyio.CancelScope(shield=True):
-            await session.close()  # ends the read-only transaction
+            await session.close()
 
 
 async def _quick_reads(request: Request, session: DbSession) -> QuickReads:
