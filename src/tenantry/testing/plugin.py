@@ -99,11 +99,14 @@ def tenantry_passwords() -> Passwords:
 
 
 @pytest.fixture
-def tenantry_config() -> TenancyConfig:
-    """A ``TenancyConfig`` for tests: a fixed signing key and no sign-up or login rate limits."""
+def tenantry_config(tmp_path: Path) -> TenancyConfig:
+    """A ``TenancyConfig`` for tests: a fixed signing key, no sign-up or login rate limits,
+    and a job spool of the test's own (a job one test leaves never waits in another's)."""
     from tenantry.web.config import TenancyConfig
 
-    return TenancyConfig(secret_key=TEST_SECRET, rate_limits=False)
+    return TenancyConfig(
+        secret_key=TEST_SECRET, rate_limits=False, jobs_spool_dir=tmp_path / "spool"
+    )
 
 
 @pytest.fixture
