@@ -11,14 +11,13 @@ import inspect
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Request
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, event, func, select, text
 from sqlalchemy.orm import Session
@@ -29,7 +28,7 @@ from tenantry.web import AsyncDbSession, DbSession, Reads, Tenancy, ViewerContex
 from tenantry_server.app import create_app, default_plugins
 from tenantry_server.settings import Settings
 from tests.conftest import FAST_PASSWORDS, is_postgres, only_sqlite, register
-from tests.notes_app import NotesPlugin
+from tests.support.routes import server_with
 
 LOCK_KEY = 4242
 router = APIRouter(prefix="/api/slow")
@@ -82,17 +81,6 @@ async def where_reads_run(ctx: ViewerContext, reads: Reads, request: Request) ->
     }
 
 
-class SlowPlugin:
-    name = "slow"
-    migrations: Sequence[Path] = ()
-
-    def install(self, app: FastAPI, tenancy: Tenancy) -> None:
-        app.include_router(router)
-
-    def seed_demo(self, db: Database, tenancy: Tenancy) -> list[str]:
-        return []
-
-
 class Gate:
     """The SQLite side of the slow query: blocks until released, counts who is inside."""
 
@@ -122,9 +110,7 @@ def gate() -> Gate:
 @pytest.fixture
 def slow_client(settings: Settings, gate: Gate) -> Iterator[TestClient]:
     settings = settings.model_copy(update={"tenant_concurrency": 2})
-    app = create_app(
-        settings, [*default_plugins(), NotesPlugin(), SlowPlugin()], passwords=FAST_PASSWORDS
-    )
+    app = server_with(settings, "slow", router)
     db: Database = app.state.tenancy.db
 
     def register_wait(dbapi_conn: Any, _record: Any) -> None:

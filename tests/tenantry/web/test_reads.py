@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -15,11 +14,11 @@ from sqlalchemy.orm import Session
 from tenantry.db import Database
 from tenantry.models import AuditEvent
 from tenantry.scoping import unscoped
-from tenantry.web import Reads, Tenancy, ViewerContext
-from tenantry_server.app import create_app, default_plugins
+from tenantry.web import Reads, ViewerContext
 from tenantry_server.settings import Settings
-from tests.conftest import FAST_PASSWORDS, register
-from tests.notes_app import AppNote, NotesPlugin
+from tests.conftest import register
+from tests.notes_app import AppNote
+from tests.support.routes import client_with
 
 router = APIRouter(prefix="/api/reads")
 
@@ -35,25 +34,10 @@ async def audited(ctx: ViewerContext, reads: Reads) -> dict[str, Any]:
     return {"notes": await reads.run(_count_every_tenants_notes, ctx.user_id)}
 
 
-class ReadsPlugin:
-    name = "reads-test"
-    migrations: Sequence[Path] = ()
-
-    def install(self, app: FastAPI, tenancy: Tenancy) -> None:
-        app.include_router(router)
-
-    def seed_demo(self, db: Database, tenancy: Tenancy) -> list[str]:
-        return []
-
-
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    app = create_app(
-        settings, [*default_plugins(), NotesPlugin(), ReadsPlugin()], passwords=FAST_PASSWORDS
-    )
-    with TestClient(app) as test_client:
+    with client_with(settings, "reads-test", router) as test_client:
         yield test_client
-    app.state.tenancy.db.dispose()
 
 
 def test_an_audited_read_keeps_its_audit_event(client: TestClient) -> None:

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter
 from fastapi.testclient import TestClient
 
-from tenantry.db import Database
 from tenantry.errors import Conflict
-from tenantry.web import AsyncDbSession, DbSession, MemberContext, Tenancy
-from tenantry_server.app import create_app, default_plugins
+from tenantry.web import AsyncDbSession, DbSession, MemberContext
 from tenantry_server.settings import Settings
-from tests.conftest import FAST_PASSWORDS, Member, register
-from tests.notes_app import AppNote, NoteIn, NotesPlugin
+from tests.conftest import Member, register
+from tests.notes_app import AppNote, NoteIn
+from tests.support.routes import client_with
 
 router = APIRouter(prefix="/api/uow")
 
@@ -51,24 +49,10 @@ async def change_then_fail(note_id: int, ctx: MemberContext, session: DbSession)
     raise Conflict("refused after changing rows")
 
 
-class UnitOfWorkPlugin:
-    name = "uow"
-    migrations: Sequence[Path] = ()
-
-    def install(self, app: FastAPI, tenancy: Tenancy) -> None:
-        app.include_router(router)
-
-    def seed_demo(self, db: Database, tenancy: Tenancy) -> list[str]:
-        return []
-
-
 @pytest.fixture
 def uow_client(settings: Settings) -> Iterator[TestClient]:
-    plugins = [*default_plugins(), NotesPlugin(), UnitOfWorkPlugin()]
-    app = create_app(settings, plugins, passwords=FAST_PASSWORDS)
-    with TestClient(app) as client:
+    with client_with(settings, "uow", router) as client:
         yield client
-    app.state.tenancy.db.dispose()
 
 
 def _bodies(client: TestClient, member: Member) -> list[str]:
