@@ -7,9 +7,11 @@ Drivers: aiosqlite on SQLite, psycopg 3's async mode on PostgreSQL.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager, nullcontext
 from typing import Any
 
+import anyio
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -17,26 +19,15 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from tenantry.db import ping_when_idle
-from tenantry.read_only import READ_ONLY, install_deferred_writes, install_read_only
-from tenantry.rls.session import install_rls_context
-from tenantry.scoping import install_scoping
+from tenantry.context import TenantContext, tenant_scope
+from tenantry.db import install_core_hooks, ping_when_idle
+from tenantry.read_only import READ_ONLY
+from tenantry.scoping import bind_tenant, bound_context
 from tenantry.sqlite import SQLITE_PRAGMAS, configure_sqlite
 
 _ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+psycopg"}
-
-
-def _session_class(*, read_only: bool, postgresql: bool) -> type[Session]:
-    # A class of its own per factory: the hooks must not reach other users' sessions.
-    cls: type[Session] = type("TenantAsyncSyncSession", (Session,), {})
-    install_scoping(cls)
-    if read_only:
-        install_read_only(cls)
-    if postgresql:
-        install_rls_context(cls)
-    return cls
 
 
 def make_async_engine(
@@ -59,15 +50,19 @@ def make_async_engine(
 
 
 class AsyncSessions:
-    """An async engine on ``url`` and its write and read-only ``AsyncSession`` factories."""
+    """An async engine on ``url`` and its write and read-only ``AsyncSession`` factories.
+
+    Made by :attr:`Database.aio <tenantry.db.Database.aio>`, which also gives them the
+    host's hooks (quotas, metering, mail): use that rather than this class directly.
+    """
 
     def __init__(
         self, url: str, *, sqlite_pragmas: Mapping[str, str] | None = None, **engine_kwargs: Any
     ) -> None:
         self.engine = make_async_engine(url, sqlite_pragmas=sqlite_pragmas, **engine_kwargs)
-        postgresql = self.engine.dialect.name == "postgresql"
-        write_class = _session_class(read_only=False, postgresql=postgresql)
-        read_class = _session_class(read_only=True, postgresql=postgresql)
+        # Classes of their own: the hooks must not reach other users' sessions.
+        write_class: type[Session] = type("TenantAsyncWrites", (Session,), {})
+        read_class: type[Session] = type("TenantAsyncReads", (Session,), {})
         self.sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
             self.engine, expire_on_commit=False, sync_session_class=write_class
         )
@@ -77,11 +72,48 @@ class AsyncSessions:
             info={READ_ONLY: True},
             sync_session_class=read_class,
         )
-        # Audit events of reads: written after the read commits, inside its greenlet.
-        install_deferred_writes(
-            read_class,
-            sessionmaker(self.engine.sync_engine, class_=write_class, expire_on_commit=False),
+
+        def writer() -> Session:
+            """Audit events of reads: written after the read commits, inside its greenlet,
+            with the write sessions' settings."""
+            info = self.sessions.kw.get("info")
+            return write_class(bind=self.engine.sync_engine, expire_on_commit=False, info=info)
+
+        install_core_hooks(
+            self.sessions,
+            self.read_sessions,
+            writer=writer,
+            postgresql=self.engine.dialect.name == "postgresql",
         )
+
+    @asynccontextmanager
+    async def session_for(
+        self, ctx: TenantContext | None, *, read_only: bool
+    ) -> AsyncIterator[AsyncSession]:
+        """A session serving ``ctx``'s tenant (none: not bound yet), committed when the
+        block ends and rolled back if it raises.
+
+        The commit runs in the tenant the session served, and the commit, rollback
+        and close are shielded: a cancelled request never leaves a transaction open
+        nor drops what its reads deferred (audit events).
+        """
+        session = (self.read_sessions if read_only else self.sessions)()
+        if ctx is not None:
+            bind_tenant(session.sync_session, ctx)
+        try:
+            yield session
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await session.rollback()
+                await session.close()
+            raise
+        bound = bound_context(session.sync_session)
+        with anyio.CancelScope(shield=True):
+            try:
+                with tenant_scope(bound) if bound is not None else nullcontext():
+                    await session.commit()
+            finally:
+                await session.close()  # rolls back whatever a failed commit left
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 
+from tenantry.hooks import SessionFactory, events_of
 from tenantry.read_only import (
     READ_ONLY,
     has_deferred_writes,
@@ -35,11 +36,34 @@ __all__ = [
     "Database",
     "InlineReads",
     "NotInline",
+    "SessionSetup",
     "has_async_driver",
     "make_engine",
 ]
 
 T = TypeVar("T")
+
+# A host's hooks for one session factory of a Database: ``setup(factory, writes)``.
+SessionSetup = Callable[[SessionFactory, bool], None]
+
+
+def install_core_hooks(
+    write: SessionFactory,
+    read: SessionFactory,
+    *,
+    writer: Callable[[], Session],
+    postgresql: bool,
+) -> None:
+    """The hooks no session of a tenantry database goes without: tenant scoping, refused
+    writes in reads, row audit, audit events of reads (written by ``writer``'s sessions)
+    and, on PostgreSQL, the RLS tenant of each transaction."""
+    for factory in (write, read):
+        install_scoping(events_of(factory))
+        if postgresql:
+            install_rls_context(events_of(factory))
+    install_read_only(events_of(read))
+    install_deferred_writes(events_of(read), writer)
+    install_row_audit(write)
 
 
 def make_engine(
@@ -122,16 +146,16 @@ class InlineReads:
         self.engine = make_engine(
             url, poolclass=QueuePool, pool_size=1, max_overflow=-1, **engine_kwargs
         )
-        self._sessions: sessionmaker[Session] = sessionmaker(
+        self.sessions: sessionmaker[Session] = sessionmaker(
             self.engine.execution_options(**{READ_ONLY: True}), info={READ_ONLY: True}
         )
-        install_scoping(self._sessions)
-        install_read_only(self._sessions)
+        install_scoping(self.sessions)
+        install_read_only(self.sessions)
         self._slow: dict[Hashable, float] = {}
 
     def read(self, check: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """``check(session, *args, **kwargs)`` in a read-only transaction ended at once."""
-        with self._sessions() as session:
+        with self.sessions() as session:
             return check(session, *args, **kwargs)
 
     def read_within(
@@ -140,7 +164,6 @@ class InlineReads:
         key: Hashable,
         read: Callable[..., T],
         *args: Any,
-        info: Mapping[str, Any] | None = None,
     ) -> T:
         """``read(session, *args)`` if its SQL ends within ``steps``; else :class:`NotInline`
         (also raised for a read that has an audit event to write).
@@ -151,8 +174,7 @@ class InlineReads:
         runs the read again in a thread. Steps, not time: a busy server must not push its
         ordinary reads to threads. A ``key`` (the read and its tenant) that ran out goes
         straight to a thread for :data:`SLOW_READ_MEMORY` seconds, so a heavy tenant
-        does not hold the loop again on every request. ``info`` joins the session's
-        ``info`` (settings that hooks read, such as the plan catalogue).
+        does not hold the loop again on every request.
         """
         now = time.monotonic()
         if self._slow.get(key, 0.0) > now:
@@ -164,7 +186,7 @@ class InlineReads:
             left -= 1
             return left < 0
 
-        with self._sessions(info=dict(info or {})) as session:
+        with self.sessions() as session:
             sqlite = session.connection().connection.dbapi_connection
             sqlite.set_progress_handler(out_of_steps, _PROGRESS_STEPS)  # type: ignore[union-attr]
             try:
@@ -204,6 +226,7 @@ class Database:
         self._engine_kwargs = engine_kwargs
         self._aio: AsyncSessions | None = None
         self._inline: InlineReads | None = None
+        self._setups: list[SessionSetup] = []
         self.engine = make_engine(url, **engine_kwargs)
         self.sessions: sessionmaker[Session] = sessionmaker(self.engine, expire_on_commit=False)
         # Safe requests and long reads (exports, CSV streams): never write; on SQLite a
@@ -213,14 +236,12 @@ class Database:
             expire_on_commit=False,
             info={READ_ONLY: True},
         )
-        install_scoping(self.sessions)
-        install_scoping(self.read_sessions)
-        install_read_only(self.read_sessions)
-        install_deferred_writes(self.read_sessions, self.sessions)
-        install_row_audit(self.sessions)
-        if self.engine.dialect.name == "postgresql":
-            install_rls_context(self.sessions)
-            install_rls_context(self.read_sessions)
+        install_core_hooks(
+            self.sessions,
+            self.read_sessions,
+            writer=self.sessions,
+            postgresql=self.engine.dialect.name == "postgresql",
+        )
 
     @property
     def is_sqlite(self) -> bool:
@@ -232,13 +253,40 @@ class Database:
         with self.sessions() as session, session.begin():
             yield session
 
+    def setup_sessions(self, setup: SessionSetup) -> None:
+        """Run ``setup(factory, writes)`` on every session factory of this database.
+
+        The sync factories now; the async ones (:attr:`aio`) and the inline reads'
+        now or when they are made. A host's hooks (quotas, metering, mail) go here, so
+        no kind of session, an async app's included, goes without them.
+        """
+        self._setups.append(setup)
+        for factory, writes in self._factories():
+            setup(factory, writes)
+
+    def _factories(self) -> Iterator[tuple[SessionFactory, bool]]:
+        yield self.sessions, True
+        yield self.read_sessions, False
+        if self._aio is not None:
+            yield self._aio.sessions, True
+            yield self._aio.read_sessions, False
+        if self._inline is not None:
+            yield self._inline.sessions, False
+
+    def _set_up(self, *factories: tuple[SessionFactory, bool]) -> None:
+        for setup in self._setups:
+            for factory, writes in factories:
+                setup(factory, writes)
+
     @property
     def aio(self) -> AsyncSessions:
         """``AsyncSession`` factories on the same database, made on first use (async apps)."""
         if self._aio is None:
             from tenantry.async_db import AsyncSessions
 
-            self._aio = AsyncSessions(self.url, **self._engine_kwargs)
+            aio = AsyncSessions(self.url, **self._engine_kwargs)
+            self._set_up((aio.sessions, True), (aio.read_sessions, False))
+            self._aio = aio
         return self._aio
 
     def inline_reads(self) -> InlineReads | None:
@@ -254,7 +302,9 @@ class Database:
             return None
         if self._inline is None:
             kwargs = {k: v for k, v in self._engine_kwargs.items() if k not in _POOL_KWARGS}
-            self._inline = InlineReads(self.url, **kwargs)
+            inline = InlineReads(self.url, **kwargs)
+            self._set_up((inline.sessions, False))
+            self._inline = inline
         return self._inline
 
     def dispose(self) -> None:

@@ -11,6 +11,7 @@ database, at development time rather than under load.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import event
@@ -74,15 +75,16 @@ def has_deferred_writes(session: Session) -> bool:
 
 
 def install_deferred_writes(
-    read_factory: sessionmaker[Session] | type[Session], write_factory: sessionmaker[Session]
+    read_factory: sessionmaker[Session] | type[Session], writer: Callable[[], Session]
 ) -> None:
-    """Write what :func:`defer_write` held when a read-only session of ``read_factory`` commits."""
+    """Write what :func:`defer_write` held when a read-only session of ``read_factory``
+    commits, in a session of ``writer``."""
 
     def _write(session: Session) -> None:
         pending = session.info.pop(_DEFERRED, None)
         if pending:
-            with write_factory() as writer, writer.begin():
-                writer.add_all(pending)
+            with writer() as write, write.begin():
+                write.add_all(pending)
 
     def _drop(session: Session, _previous: Any) -> None:
         session.info.pop(_DEFERRED, None)  # the read failed: there is nothing to record

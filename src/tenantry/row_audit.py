@@ -15,10 +15,11 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import event, insert, inspect
-from sqlalchemy.orm import Session, UOWTransaction, sessionmaker
+from sqlalchemy import insert, inspect
+from sqlalchemy.orm import Session, UOWTransaction
 
 from tenantry.context import maybe_current_tenant
+from tenantry.hooks import SessionFactory, listen
 from tenantry.models import AuditEvent
 from tenantry.models.base import is_tenant_scoped, utcnow
 
@@ -26,8 +27,8 @@ BATCH = 20  # more rows than this of one table and kind in one flush: one summar
 _SKIP = {"tenant_id", "id"}
 
 
-def install_row_audit(factory: sessionmaker[Session]) -> None:
-    event.listen(factory, "after_flush", _after_flush)
+def install_row_audit(factory: SessionFactory) -> None:
+    listen(factory, "after_flush", _after_flush)
 
 
 def audited(cls: type) -> bool:

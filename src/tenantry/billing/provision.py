@@ -17,9 +17,10 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import event, insert, select
-from sqlalchemy.orm import Session, UOWTransaction, sessionmaker
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session, UOWTransaction
 
+from tenantry.hooks import SessionFactory, listen
 from tenantry.models import BillingAccount, Membership, Tenant, User
 from tenantry.roles import Role
 
@@ -39,7 +40,7 @@ def owner_email(session: Session, tenant_id: uuid.UUID) -> str:
 
 
 def install_pending_rows(
-    sessions: sessionmaker[Session], submit: Callable[[list[uuid.UUID]], None]
+    sessions: SessionFactory, submit: Callable[[list[uuid.UUID]], None]
 ) -> None:
     """New tenants of ``sessions`` get a pending row; ``submit`` gets their ids on commit."""
 
@@ -60,9 +61,9 @@ def install_pending_rows(
     def after_rollback(session: Session) -> None:
         session.info.pop(_NEW, None)
 
-    event.listen(sessions, "after_flush", after_flush)
-    event.listen(sessions, "after_commit", after_commit)
-    event.listen(sessions, "after_rollback", after_rollback)
+    listen(sessions, "after_flush", after_flush)
+    listen(sessions, "after_commit", after_commit)
+    listen(sessions, "after_rollback", after_rollback)
 
 
 class Provisioner:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from tenantry import audit
 from tenantry.billing.config import BillingConfig
@@ -27,6 +27,7 @@ from tenantry.billing.state import (
 from tenantry.billing.view import BillingView, billing_view
 from tenantry.db import Database
 from tenantry.errors import TenantNotFound, ValidationFailed
+from tenantry.hooks import SessionFactory
 from tenantry.models import BillingAccount, BillingEvent, Tenant, TenantStatus
 from tenantry.plans import Catalogue
 
@@ -68,7 +69,7 @@ class Billing:
         self.gateway = gateway or StripeGateway(config)
         self.provisioner = Provisioner(self.provision, self.sweep, interval=config.sweep_seconds)
 
-    def install(self, sessions: sessionmaker[Session]) -> None:
+    def install(self, sessions: SessionFactory) -> None:
         """New tenants of ``sessions`` get a pending row and are provisioned after commit."""
         install_pending_rows(sessions, self.provisioner.submit)
 

@@ -20,11 +20,11 @@ from decimal import Decimal
 from typing import Any, ParamSpec, TypeVar
 
 import orjson
-from sqlalchemy import event
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from tenantry.cache.backends import CacheBackend, MemoryBackend
 from tenantry.context import current_tenant
+from tenantry.hooks import SessionFactory, listen
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -148,11 +148,11 @@ class TenantCache:
         """Invalidate ``tags`` in a row's tenant whenever a ``model`` row is written."""
         self._model_tags[model] = (*self._model_tags.get(model, ()), *tags)
 
-    def install(self, factory: sessionmaker[Session]) -> None:
+    def install(self, factory: SessionFactory) -> None:
         """Watch ``factory``'s sessions: writes to watched models invalidate after commit."""
-        event.listen(factory, "after_flush", self._collect)
+        listen(factory, "after_flush", self._collect)
         # A rollback keeps what was collected: an extra invalidation is harmless.
-        event.listen(factory, "after_commit", self._apply)
+        listen(factory, "after_commit", self._apply)
 
     def _collect(self, session: Session, _flush: Any) -> None:
         if not self._model_tags:

@@ -150,7 +150,8 @@ class Jobs:
         seconds it is queued by the workers (once per period, whatever their number)."""
 
         def register(fn: JobFunction) -> JobFunction:
-            if name in self._platform and self._platform[name] is not fn:
+            # ``!=``: a bound method registered again is equal to, not the same as, the first.
+            if name in self._platform and self._platform[name] != fn:
                 raise ValueError(f"a platform job named {name!r} is already registered")
             self._platform[name] = fn
             if every is not None:

@@ -15,9 +15,10 @@ from typing import Any
 from urllib.parse import urlencode
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from sqlalchemy import event, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from tenantry.hooks import SessionFactory, listen
 from tenantry.mail.message import Message
 from tenantry.mail.postman import send_after_commit
 from tenantry.models import Membership, Tenant, User
@@ -148,10 +149,10 @@ class Mailroom:
             reset_url=self.url(self.links.forgot),
         )
 
-    def install(self, sessions: sessionmaker[Session]) -> None:
+    def install(self, sessions: SessionFactory) -> None:
         """Send membership notices for every transaction of ``sessions`` that changes members."""
-        event.listen(sessions, "before_commit", self._membership_notices)
-        event.listen(sessions, "after_rollback", lambda s: s.info.pop(_NOTED, None))
+        listen(sessions, "before_commit", self._membership_notices)
+        listen(sessions, "after_rollback", lambda s: s.info.pop(_NOTED, None))
 
     def _membership_notices(self, session: Session) -> None:
         for action, details in session.info.pop(_NOTED, []):

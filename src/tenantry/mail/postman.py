@@ -25,9 +25,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import event
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
+from tenantry.hooks import SessionFactory, listen
 from tenantry.mail.message import Mailer, MailError, Message
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ class Postman:
             raise RuntimeError("the postman is not installed: Postman.install(sessions, jobs)")
         return self._jobs
 
-    def install(self, sessions: sessionmaker[Session], jobs: Jobs) -> None:
+    def install(self, sessions: SessionFactory, jobs: Jobs) -> None:
         """Send the mails queued on ``sessions``' sessions through ``jobs`` when they commit.
 
         ``jobs`` needs a spool: a mail waits there for its next attempt.
@@ -82,8 +82,8 @@ class Postman:
             raise ValueError("mail retries wait in the jobs' spool: give Jobs a spool_dir")
         self._jobs = jobs
         jobs.platform_job(MAIL_JOB)(self.deliver)
-        event.listen(sessions, "after_commit", self._committed)
-        event.listen(sessions, "after_rollback", _forget)
+        listen(sessions, "after_commit", self._committed)
+        listen(sessions, "after_rollback", _forget)
 
     def _committed(self, session: Session) -> None:
         messages: list[Message] = session.info.pop(_PENDING, [])

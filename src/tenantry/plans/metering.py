@@ -21,10 +21,11 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
+from tenantry.hooks import SessionFactory, listen, set_info
 from tenantry.models import UsageCounter, is_tenant_scoped
 from tenantry.models.tenant import existing_tenant_ids
 from tenantry.plans.catalogue import EXPORT_BYTES_PER_MONTH, REQUESTS_PER_MONTH, Catalogue
@@ -231,13 +232,9 @@ def _after_rollback(session: Session) -> None:
     session.info.pop(_PENDING_ROWS, None)
 
 
-def install_metering(factory: sessionmaker[Session], meter: UsageMeter) -> None:
+def install_metering(factory: SessionFactory, meter: UsageMeter) -> None:
     """Count rows created per table (on commit) for every session of ``factory``."""
-    info = dict(factory.kw.get("info") or {})
-    first = METER_KEY not in info
-    info[METER_KEY] = meter
-    factory.configure(info=info)
-    if first:
-        event.listen(factory, "after_flush", _after_flush)
-        event.listen(factory, "after_commit", _after_commit)
-        event.listen(factory, "after_soft_rollback", lambda s, prev: _after_rollback(s))
+    if set_info(factory, METER_KEY, meter):
+        listen(factory, "after_flush", _after_flush)
+        listen(factory, "after_commit", _after_commit)
+        listen(factory, "after_soft_rollback", lambda s, prev: _after_rollback(s))

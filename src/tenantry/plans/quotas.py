@@ -19,10 +19,11 @@ import uuid
 from collections import Counter
 from typing import Any
 
-from sqlalchemy import event, func, select
-from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction, sessionmaker
+from sqlalchemy import func, select
+from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from tenantry import audit
+from tenantry.hooks import SessionFactory, listen, set_info
 from tenantry.metrics import count_quota_refusal
 from tenantry.models import Base, Membership
 from tenantry.plans.catalogue import MEMBERS, Catalogue
@@ -208,12 +209,8 @@ def _on_execute(state: ORMExecuteState) -> None:
         _enforce_rows(session, tenant_id, Counter({limit: rows}))
 
 
-def install_quotas(factory: sessionmaker[Session], catalogue: Catalogue) -> None:
+def install_quotas(factory: SessionFactory, catalogue: Catalogue) -> None:
     """Make every session of ``factory`` enforce ``catalogue`` (idempotent)."""
-    info = dict(factory.kw.get("info") or {})
-    first = CATALOGUE_KEY not in info
-    info[CATALOGUE_KEY] = catalogue
-    factory.configure(info=info)
-    if first:
-        event.listen(factory, "before_flush", _before_flush)
-        event.listen(factory, "do_orm_execute", _on_execute)
+    if set_info(factory, CATALOGUE_KEY, catalogue):
+        listen(factory, "before_flush", _before_flush)
+        listen(factory, "do_orm_execute", _on_execute)

@@ -6,15 +6,12 @@ Apart from :mod:`tenantry.web.deps` so that a library without the extra imports 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import nullcontext
 from typing import TYPE_CHECKING, Annotated
 
-import anyio
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenantry.context import TenantContext, maybe_current_tenant, tenant_scope
-from tenantry.scoping import bind_tenant, bound_context
+from tenantry.context import TenantContext, maybe_current_tenant
 from tenantry.web.deps import SAFE_METHODS, get_tenancy
 from tenantry.web.offload import in_thread
 
@@ -30,30 +27,14 @@ async def _async_session(request: Request) -> AsyncIterator[AsyncSession]:
     """
     tenancy = get_tenancy(request)
     aio = tenancy.db.aio
-    factory = aio.read_sessions if request.method in SAFE_METHODS else aio.sessions
-    session = factory()
     ctx = maybe_current_tenant()
-    if ctx is not None:
-        bind_tenant(session.sync_session, ctx)
+    async with aio.session_for(ctx, read_only=request.method in SAFE_METHODS) as session:
         placements = tenancy.placements
-        if placements is not None:  # the tenant tables of its placement (tenantry.placement)
+        if ctx is not None and placements is not None:  # its placement's tables
             placements.install_async(aio)
             location = await in_thread(_location, placements, ctx)
             placements.bind_async(session, location, ctx.tenant_id)
-    try:
         yield session
-    except BaseException:
-        with anyio.CancelScope(shield=True):
-            await session.rollback()
-            await session.close()
-        raise
-    bound = bound_context(session.sync_session)
-    with anyio.CancelScope(shield=True):
-        try:
-            with tenant_scope(bound) if bound is not None else nullcontext():
-                await session.commit()
-        finally:
-            await session.close()  # rolls back whatever a failed commit left
 
 
 def _location(placements: Placements, ctx: TenantContext) -> Location:

@@ -11,7 +11,6 @@ from contextlib import nullcontext
 from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-import anyio
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
@@ -194,33 +193,17 @@ class QuickReads:
         """``read(session, *args)``: it must only read (its session refuses writes)."""
         ctx = current_tenant()
         tenancy, session = self._tenancy, self._session
-        info = tenancy.db.read_sessions.kw.get("info")
         reads = _inline_reads(tenancy, session)
         if reads is not None:
             key = (read, ctx.tenant_id)
             try:
-                return reads.read_within(INLINE_READ_STEPS, key, read, *args, info=info)
+                return reads.read_within(INLINE_READ_STEPS, key, read, *args)
             except NotInline:
                 pass
         elif tenancy.async_reads is not None and not session.in_transaction():
-            return await _read_async(tenancy.async_reads, ctx, info, read, *args)
+            async with tenancy.async_reads.session_for(ctx, read_only=True) as aio:
+                return await aio.run_sync(read, *args)
         return await in_thread(read, session, *args)
-
-
-async def _read_async(
-    aio: AsyncSessions, ctx: TenantContext, info: Any, read: Callable[..., T], *args: Any
-) -> T:
-    """``read`` in a read-only ``AsyncSession``'s greenlet: its round trips are awaited."""
-    session = aio.read_sessions(info=dict(info or {}))
-    bind_tenant(session.sync_session, ctx)
-    try:
-        result = await session.run_sync(read, *args)
-        with anyio.CancelScope(shield=True):
-            await session.commit()  # and the audit events the read deferred are written
-        return result
-    finally:
-        with anyio.CancelScope(shield=True):
-            await session.close()
 
 
 async def _quick_reads(request: Request, session: DbSession) -> QuickReads:

@@ -15,6 +15,7 @@ from tenantry.accounts import get_user
 from tenantry.cache import TenantCache, backend_from_url
 from tenantry.context import TenantContext
 from tenantry.db import Database, InlineReads, has_async_driver
+from tenantry.hooks import SessionFactory
 from tenantry.jobs import Jobs, running
 from tenantry.mail import Postman
 from tenantry.mail.notices import Mailroom
@@ -102,7 +103,6 @@ class Tenancy:
         self.mail = Mailroom(
             site=config.site_name, public_url=config.public_url, links=config.links
         )
-        self.mail.install(db.sessions)
         self.tokens = TokenService(
             config.secret_key,
             issuer=config.issuer,
@@ -116,12 +116,10 @@ class Tenancy:
             storage, fail_open=config.rate_limit_fail_open, enabled=config.rate_limits
         )
         self.cache = TenantCache(backend_from_url(config.redis_url))
-        self.cache.install(db.sessions)
         self.jobs = Jobs(
             db, redis_url=config.redis_url, spool_dir=config.jobs_spool_dir or Path("var/spool")
         )
         self.jobs.placements = placements
-        self.postman.install(db.sessions, self.jobs)  # mails are jobs: they leave after commit
         self.jobs.platform_job(PURGE_JOB, every=config.purge_every)(
             purge_expired if placements is None else placements.purge_expired
         )
@@ -148,11 +146,6 @@ class Tenancy:
             interval=config.usage_flush_seconds,
             enabled=config.metering,
         )
-        # Read-only sessions (GET pages) read the plan too: they need the catalogue.
-        install_quotas(db.sessions, self.catalogue)
-        install_quotas(db.read_sessions, self.catalogue)
-        install_metering(db.sessions, self.meter)
-        install_metering(db.read_sessions, self.meter)
         self.login_throttle = LoginThrottle(self.limits, config.login_policy)
         # Off unless configured: without it nothing imports stripe (docs/billing.md).
         self.billing: Billing | None = None
@@ -160,7 +153,21 @@ class Tenancy:
             from tenantry.billing import Billing
 
             self.billing = Billing(db, billing, self.catalogue)
-            self.billing.install(db.sessions)
+        db.setup_sessions(self._set_up_sessions)
+
+    def _set_up_sessions(self, factory: SessionFactory, writes: bool) -> None:
+        """This tenancy's hooks on each of the database's session factories, async included.
+
+        Read-only sessions (GET pages) read the plan too: they need the catalogue.
+        """
+        if writes:
+            self.mail.install(factory)
+            self.cache.install(factory)
+            self.postman.install(factory, self.jobs)  # mails are jobs: they leave after commit
+        install_quotas(factory, self.catalogue)
+        install_metering(factory, self.meter)
+        if writes and self.billing is not None:
+            self.billing.install(factory)
 
     def admit(self, ctx: TenantContext) -> None:
         """Count a request against its tenant's and its user's budgets (429 past either).
