@@ -115,6 +115,7 @@ def create_app(
             site_name=settings.site_name,
             public_url=settings.site_url(),
             tenant_concurrency=settings.tenant_concurrency,
+            process_concurrency=settings.process_concurrency,
             default_tenant_name=household_name,
             deletion_grace=timedelta(days=settings.deletion_grace_days),
             purge_every=settings.purge_every_seconds,

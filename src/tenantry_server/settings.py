@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     public_url: str | None = None  # default: http://{host}:{port}
     # Requests of one tenant served at once per process; its others wait (TenancyConfig).
     tenant_concurrency: int = Field(default=4, ge=1)
+    # Requests a process runs before a tenant's second and later ones wait (TenancyConfig:
+    # the process's fair share).
+    process_concurrency: int = Field(default=1, ge=1)
     # A deleted tenant stays restorable this long; `tenantry tenants purge` removes it after.
     deletion_grace_days: int = Field(default=30, ge=0, le=3650)
     purge_every_seconds: int = Field(default=3600, ge=60)

@@ -25,6 +25,10 @@ class TenancyConfig:
     ``example.com``). ``tenant_concurrency`` caps how many requests of one tenant
     a process serves at once, and how many membership checks of one user run at
     once; the rest of that tenant's (or user's) requests wait, no one else's do.
+    ``process_concurrency`` is a process's fair share: a tenant's first request
+    always runs, its others only while fewer requests than that run in all, or
+    after 0.1 s without a start of that tenant (``tenantry.web.slots``; ``None``:
+    only the per-tenant cap).
     Rate limits use the ``limits`` notation ("10/minute"); ``rate_limits=False``
     switches them off, for test suites only (the shipped pytest plugin's
     ``tenantry_config`` does that, so a test may sign up many people).
@@ -63,6 +67,7 @@ class TenancyConfig:
     rate_limits: bool = True
     access_cookie: str | None = None
     tenant_concurrency: int = 4
+    process_concurrency: int | None = 1
     tenant_header: str = "X-Tenant-ID"
     default_tenant_name: Callable[[str], str] = name_after_person
     default_tenant_kind: TenantKind = TenantKind.PERSONAL

@@ -1,51 +1,165 @@
-"""Per-tenant concurrency caps, so one tenant's flood cannot take a whole process.
+"""Per-tenant concurrency caps and a fair share of the process, so one tenant's flood
+cannot take a whole process.
 
 A request holds one of its tenant's slots from the moment its membership is
 known until its commit. A tenant at its cap queues its own requests (in arrival
 order, on the event loop, holding no thread, connection or lock) while every
 other tenant's requests go straight through.
+
+The cap alone still lets a flooding tenant run ``per_tenant`` requests beside a
+quiet tenant's one, and in one process they share one GIL: the quiet request ran
+~4x slower. So a process has a share, ``process`` requests: a tenant's first
+request always starts at once, but its second and later ones start only while
+fewer than ``process`` requests run in all, and a freed slot goes to the waiting
+tenant running the fewest. A tenant alone uses the whole share. Its requests that
+run long are waiting on I/O rather than holding the GIL, so after ``patience``
+seconds without a new start its next request starts anyway (up to its cap): a
+slow export does not hold up the same household's next page for long.
 """
 
 from __future__ import annotations
 
+import math
+import time
+from collections import deque
 from collections.abc import AsyncIterator, Hashable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 
 import anyio
 
 
-@dataclass(slots=True)
-class _Slot:
-    semaphore: anyio.Semaphore
-    users: int = field(default=0)
+class _Waiter:
+    __slots__ = ("event", "granted")
+
+    def __init__(self) -> None:
+        self.event = anyio.Event()
+        self.granted = False
 
 
 class TenantSlots:
-    """At most ``per_tenant`` holders per key at once; the others wait first come, first served."""
+    """At most ``per_tenant`` holders per key at once; beyond each key's first, at most
+    ``process`` holders in all (``None``: no share) unless the key started none for
+    ``patience`` seconds. Waiters of one key are served first come, first served."""
 
-    def __init__(self, per_tenant: int) -> None:
+    def __init__(
+        self, per_tenant: int, process: int | None = None, *, patience: float = 0.1
+    ) -> None:
         if per_tenant < 1:
             raise ValueError("per_tenant must be at least 1")
+        if process is not None and process < 1:
+            raise ValueError("process must be at least 1")
         self.per_tenant = per_tenant
-        self._slots: dict[Hashable, _Slot] = {}
+        self.process = process
+        self.patience = patience
+        self._running: dict[Hashable, int] = {}
+        self._last_start: dict[Hashable, float] = {}
+        self._total = 0
+        # Keys with waiters, in the order they began to wait (a key served moves last).
+        self._waiting: dict[Hashable, deque[_Waiter]] = {}
+        self._users: dict[Hashable, int] = {}
 
     @asynccontextmanager
     async def hold(self, key: Hashable) -> AsyncIterator[None]:
         """Wait for one of ``key``'s slots and hold it for the block."""
-        slot = self._slots.get(key)
-        if slot is None:
-            slot = self._slots[key] = _Slot(anyio.Semaphore(self.per_tenant, fast_acquire=True))
-        slot.users += 1
+        self._users[key] = self._users.get(key, 0) + 1
         try:
-            async with slot.semaphore:
+            if key not in self._waiting and self._may_start(key):
+                self._take(key)
+            else:
+                await self._wait(key)
+            try:
                 yield
+            finally:
+                self._release(key)
         finally:
-            slot.users -= 1
-            if slot.users == 0:
-                del self._slots[key]
+            users = self._users[key] - 1
+            if users:
+                self._users[key] = users
+            else:
+                del self._users[key]
 
     def busy(self, key: Hashable) -> int:
         """How many of ``key``'s requests hold a slot or wait for one."""
-        slot = self._slots.get(key)
-        return 0 if slot is None else slot.users
+        return self._users.get(key, 0)
+
+    def running(self, key: Hashable) -> int:
+        """How many of ``key``'s requests hold a slot."""
+        return self._running.get(key, 0)
+
+    def _may_start(self, key: Hashable) -> bool:
+        running = self._running.get(key, 0)
+        if running == 0:
+            return True
+        if running >= self.per_tenant:
+            return False
+        return self.process is None or self._total < self.process or self._patience_left(key) <= 0
+
+    def _patience_left(self, key: Hashable) -> float:
+        """Seconds until ``key`` may start beyond the share (its last start was that long ago)."""
+        if self._running.get(key, 0) >= self.per_tenant:
+            return math.inf
+        last = self._last_start.get(key)
+        return 0.0 if last is None else last + self.patience - time.monotonic()
+
+    def _take(self, key: Hashable) -> None:
+        self._running[key] = self._running.get(key, 0) + 1
+        self._last_start[key] = time.monotonic()
+        self._total += 1
+
+    async def _wait(self, key: Hashable) -> None:
+        waiter = _Waiter()
+        self._waiting.setdefault(key, deque()).append(waiter)
+        try:
+            while True:
+                # Only the first waiter of a key watches the clock (its patience).
+                head = self._waiting[key][0] is waiter
+                with anyio.move_on_after(self._patience_left(key) if head else math.inf):
+                    await waiter.event.wait()
+                if waiter.granted:
+                    return
+                waiter.event = anyio.Event()  # woken to watch the clock, or timed out
+                if self._waiting[key][0] is waiter and self._may_start(key):
+                    self._dequeue(key, waiter)
+                    self._take(key)
+                    return
+        except BaseException:
+            if waiter.granted:  # granted as it was cancelled: hand the slot on
+                self._release(key)
+            else:
+                self._dequeue(key, waiter)
+            raise
+
+    def _dequeue(self, key: Hashable, waiter: _Waiter) -> None:
+        queue = self._waiting[key]
+        was_head = queue[0] is waiter
+        queue.remove(waiter)
+        if not queue:
+            del self._waiting[key]
+        elif was_head:
+            queue[0].event.set()  # the new first waiter watches the clock now
+
+    def _release(self, key: Hashable) -> None:
+        running = self._running[key] - 1
+        if running:
+            self._running[key] = running
+        else:
+            del self._running[key]
+            del self._last_start[key]
+        self._total -= 1
+        self._grant()
+
+    def _grant(self) -> None:
+        """Start waiters while any may start: the key running the fewest first."""
+        while self._waiting:
+            ready = [key for key in self._waiting if self._may_start(key)]
+            if not ready:
+                return
+            key = min(ready, key=self.running)  # min keeps the longest-waiting of a tie
+            queue = self._waiting.pop(key)
+            self._take(key)
+            waiter = queue.popleft()
+            waiter.granted = True
+            waiter.event.set()
+            if queue:
+                self._waiting[key] = queue  # to the back: the others' turn first
+                queue[0].event.set()  # its new first waiter watches the clock

@@ -125,7 +125,7 @@ class Tenancy:
         )
         if placements is not None:  # moves asked for in the console and the admin API
             self.jobs.platform_job(MOVE_JOB)(move_job(placements))
-        self.slots = TenantSlots(config.tenant_concurrency)
+        self.slots = TenantSlots(config.tenant_concurrency, config.process_concurrency)
         # The membership check (its read and the rate-limit count) on the event loop when
         # neither blocks on I/O: an SQLite file read inline (tenantry.db), or a PostgreSQL
         # round trip awaited through the async driver; rate limits counted in process; no

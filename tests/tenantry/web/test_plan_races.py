@@ -54,6 +54,9 @@ def two_servers(settings: Settings, tmp_path: Path) -> Iterator[list[str]]:
         "TENANTRY_SECRET_KEY": SECRET,
         "TENANTRY_DATA_DIR": str(tmp_path),
         "TENANTRY_JOIN_RATE": "100000/minute",
+        # Each process runs as many of the tenant's requests at once as its cap allows: the
+        # fair share would queue them, and the race is what this suite is about.
+        "TENANTRY_PROCESS_CONCURRENCY": "64",
     }
     if settings.migration_database_url:
         env["MIGRATION_DATABASE_URL"] = settings.migration_database_url

@@ -1,0 +1,158 @@
+"""``TenantSlots``: the per-tenant cap and the process's fair share, driven step by step."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable
+
+import anyio
+import pytest
+from anyio.abc import TaskGroup
+
+from tenantry.web.slots import TenantSlots
+
+
+class Requests:
+    """Requests held inside their slot until released; records the order they got in."""
+
+    def __init__(self, slots: TenantSlots, tg: TaskGroup) -> None:
+        self.slots = slots
+        self.tg = tg
+        self.started: list[str] = []
+        self._release: dict[str, anyio.Event] = {}
+        self._scopes: dict[str, anyio.CancelScope] = {}
+
+    async def send(self, key: Hashable, name: str) -> None:
+        self._release[name] = anyio.Event()
+        scope = anyio.CancelScope()
+        self._scopes[name] = scope
+
+        async def request() -> None:
+            with scope:
+                async with self.slots.hold(key):
+                    self.started.append(name)
+                    await self._release[name].wait()
+
+        self.tg.start_soon(request)
+        await anyio.wait_all_tasks_blocked()
+
+    async def finish(self, name: str) -> None:
+        self._release[name].set()
+        await anyio.wait_all_tasks_blocked()
+
+    async def cancel(self, name: str) -> None:
+        self._scopes[name].cancel()
+        await anyio.wait_all_tasks_blocked()
+
+
+@pytest.mark.anyio
+async def test_a_tenant_alone_uses_the_process_share_and_no_more_than_its_cap() -> None:
+    slots = TenantSlots(per_tenant=3, process=2, patience=math.inf)
+    async with anyio.create_task_group() as tg:
+        r = Requests(slots, tg)
+        for name in ("a1", "a2", "a3"):
+            await r.send("A", name)
+        assert r.started == ["a1", "a2"]  # the share is 2
+        assert (slots.running("A"), slots.busy("A")) == (2, 3)
+        await r.finish("a1")
+        assert r.started == ["a1", "a2", "a3"]
+        for name in ("a2", "a3"):
+            await r.finish(name)
+    assert slots.busy("A") == 0
+
+
+@pytest.mark.anyio
+async def test_another_tenants_first_request_never_waits_and_the_floods_extras_yield() -> None:
+    slots = TenantSlots(per_tenant=4, process=2, patience=math.inf)
+    async with anyio.create_task_group() as tg:
+        r = Requests(slots, tg)
+        for name in ("a1", "a2", "a3", "a4"):
+            await r.send("A", name)
+        assert r.started == ["a1", "a2"]
+        await r.send("B", "b1")  # over the share, but B's first: in at once
+        await r.send("C", "c1")
+        assert r.started == ["a1", "a2", "b1", "c1"]
+        await r.send("B", "b2")  # B's second waits, like A's extras
+        await r.finish("a1")  # 3 run (a2, b1, c1): still over the share
+        assert r.started == ["a1", "a2", "b1", "c1"]
+        await r.finish("c1")
+        # 2 run (a2, b1): no room under the share for A's or B's extras yet.
+        assert r.started == ["a1", "a2", "b1", "c1"]
+        await r.finish("a2")
+        # A runs nothing now: its next request is a first one and starts; room for one
+        # more is then gone (b1 and a3 run).
+        assert r.started[-1] == "a3"
+        await r.finish("b1")
+        # B runs nothing: b2 starts as B's first, and a4 must still wait (a3 and b2 run).
+        assert r.started[-1] == "b2" and "a4" not in r.started
+        await r.finish("b2")
+        assert r.started[-1] == "a4"
+        for name in ("a3", "a4"):
+            await r.finish(name)
+    assert slots.busy("A") == slots.busy("B") == 0
+
+
+@pytest.mark.anyio
+async def test_a_freed_slot_goes_to_the_waiting_tenant_running_the_fewest() -> None:
+    slots = TenantSlots(per_tenant=4, process=3, patience=math.inf)
+    async with anyio.create_task_group() as tg:
+        r = Requests(slots, tg)
+        for name in ("a1", "a2", "a3"):
+            await r.send("A", name)
+        await r.send("A", "a4")  # waits: the share of 3 is used
+        await r.send("B", "b1")  # B's first: runs (4 in all)
+        await r.send("B", "b2")  # waits
+        await r.finish("a1")  # 3 run: a2, a3, b1 — at the share, nobody else starts
+        assert "a4" not in r.started and "b2" not in r.started
+        await r.finish("a2")  # room for one: B runs 1, A runs 1 — A waited first
+        assert r.started[-1] == "a4"
+        await r.finish("a3")  # room again: B runs 1, A runs 1 (a4): B has waited since
+        assert r.started[-1] == "b2"
+        for name in ("a4", "b1", "b2"):
+            await r.finish(name)
+
+
+@pytest.mark.anyio
+async def test_a_cancelled_waiter_gives_its_place_to_the_next() -> None:
+    slots = TenantSlots(per_tenant=1, process=None)
+    async with anyio.create_task_group() as tg:
+        r = Requests(slots, tg)
+        await r.send("A", "a1")
+        await r.send("A", "a2")
+        await r.send("A", "a3")
+        await r.cancel("a2")
+        assert slots.busy("A") == 2
+        await r.finish("a1")
+        assert r.started == ["a1", "a3"]
+        await r.finish("a3")
+    assert slots.busy("A") == 0 and slots.running("A") == 0
+
+
+@pytest.mark.anyio
+async def test_after_its_patience_a_tenant_starts_beyond_the_share_up_to_its_cap() -> None:
+    # A's first request is slow (waiting on I/O, say): its next ones start one by one,
+    # each after a patience without a start, and never beyond the cap.
+    slots = TenantSlots(per_tenant=3, process=1, patience=0.05)
+    async with anyio.create_task_group() as tg:
+        r = Requests(slots, tg)
+        for name in ("a1", "a2", "a3", "a4"):
+            await r.send("A", name)
+        assert r.started == ["a1"]
+        with anyio.fail_after(30):  # a guard against hanging, not a timing assertion
+            while len(r.started) < 3:
+                await anyio.sleep(0.01)
+        assert r.started == ["a1", "a2", "a3"]
+        await anyio.sleep(0.2)
+        assert r.started == ["a1", "a2", "a3"]  # the cap of 3 holds whatever the wait
+        await r.finish("a1")
+        assert r.started[-1] == "a4"
+        for name in ("a2", "a3", "a4"):
+            await r.finish(name)
+    assert slots.busy("A") == 0
+
+
+def test_bad_sizes_are_refused() -> None:
+    with pytest.raises(ValueError, match="per_tenant"):
+        TenantSlots(0)
+    with pytest.raises(ValueError, match="process"):
+        TenantSlots(2, process=0)
