@@ -34,9 +34,11 @@ def main() -> None:
             from tenantry.db import Database
             from tenantry.export import stream_export
             from tenantry.roles import Role
+            from tenantry.runtime import freeze_startup_objects
 
             db = Database(f"sqlite:///{db_path}")
             ctx = TenantContext(uuid.UUID(hex=tenant_hex), int(user_id), Role.OWNER)  # type: ignore[arg-type]
+            freeze_startup_objects()  # as `tenantry tenants export` does before streaming
             start = time.perf_counter()
             tail = b""
             with tenant_scope(ctx), db.read_sessions() as session:

@@ -21,6 +21,7 @@ from fastapi import APIRouter, FastAPI, Query
 from sqlalchemy import text
 
 from tenantry.db import Database
+from tenantry.runtime import freeze_startup_objects
 from tenantry.web import DbSession, Tenancy, ViewerContext
 from tenantry_server.app import create_app, default_plugins
 from tenantry_server.settings import Settings
@@ -61,7 +62,9 @@ class SlowRoutePlugin:
 
 
 def create() -> FastAPI:
-    return create_app(Settings(), [*default_plugins(), SlowRoutePlugin()])
+    app = create_app(Settings(), [*default_plugins(), SlowRoutePlugin()])
+    freeze_startup_objects()  # as `tenantry serve` does
+    return app
 
 
 def main() -> None:

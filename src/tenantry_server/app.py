@@ -15,6 +15,7 @@ from tenantry.migrations.runner import migrate_database
 from tenantry.operations import Operations
 from tenantry.placement import Placements
 from tenantry.plans import Catalogue, load_catalogue
+from tenantry.runtime import freeze_startup_objects
 from tenantry.security.passwords import Passwords
 from tenantry.web import Tenancy, TenancyConfig
 from tenantry_server import console, observability
@@ -147,4 +148,6 @@ def create_app(
 
 def app_from_environment() -> FastAPI:
     """The server from environment settings: the factory each ``--workers`` process calls."""
-    return create_app(Settings())
+    app = create_app(Settings())
+    freeze_startup_objects()
+    return app

@@ -149,6 +149,9 @@ def serve(
             log_config=log_config,
         )
         return
+    from tenantry.runtime import freeze_startup_objects
+
+    freeze_startup_objects()
     uvicorn.run(
         server, host=host or settings.host, port=port or settings.port, log_config=log_config
     )

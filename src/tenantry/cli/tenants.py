@@ -169,6 +169,7 @@ def export(
     from tenantry.ids import TenantId
     from tenantry.models import Tenant
     from tenantry.roles import Role
+    from tenantry.runtime import freeze_startup_objects
 
     _load_models(models)
     db = _database(database_url)
@@ -178,6 +179,7 @@ def export(
         if tenant_id is None:
             _fail(f"no tenant with the slug {slug!r}")
         ctx = TenantContext(TenantId(tenant_id), None, Role.OWNER)
+        freeze_startup_objects()  # a million rows trigger full collections: keep them short
         with (
             reaching("tenants"),
             tenant_scope(ctx),

@@ -5,12 +5,17 @@ from __future__ import annotations
 import re
 import uuid
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import inspect as sa_inspect
 
 from tenantry.context import TenantContext, tenant_scope
+from tenantry.errors import NoTenantContext
+from tenantry.export import key_ordered_batches
 from tenantry.ids import TenantId, UserId
 from tenantry.roles import Role
+from tenantry.scoping import unscoped
 from tests.conftest import Member
 from tests.notes_app import AppNote as Note
 
@@ -45,3 +50,26 @@ def test_export_of_a_large_tenant_is_valid_json(
     doc = client.get("/api/export", headers=alice.headers).json()
     assert doc["summary"]["rows"]["app_notes"] == 2500
     assert len(doc["tables"]["app_notes"]) == 2500
+
+
+def test_batches_read_only_the_sessions_tenant_and_fail_closed_without_one(
+    app: FastAPI, client: TestClient, alice: Member, bob: Member
+) -> None:
+    # The rows come through Core with the tenant written in (tenantry.export): the filter
+    # is the session's tenant, and a session with none gets no rows of anyone.
+    for who, body in ((alice, "alice-note"), (bob, "bob-note")):
+        client.post("/api/notes", json={"body": body}, headers=who.headers)
+    db = app.state.tenancy.db
+    mapper = sa_inspect(Note)
+    ctx = TenantContext(TenantId(uuid.UUID(bob.tenant_id)), UserId(bob.user_id), Role.OWNER)
+    with tenant_scope(ctx), db.read_sessions() as session:
+        rows = [row for batch in key_ordered_batches(session, mapper) for row in batch]
+    assert [row["body"] for row in rows] == ["bob-note"]
+    with (
+        db.read_sessions() as session,
+        unscoped(session, reason="export test"),
+        pytest.raises(NoTenantContext),
+    ):
+        next(key_ordered_batches(session, mapper))
+    with db.read_sessions() as session, pytest.raises(NoTenantContext):
+        next(key_ordered_batches(session, mapper))
