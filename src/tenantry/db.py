@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 
-from tenantry.hooks import SessionFactory, events_of
+from tenantry.hooks import SessionFactory
 from tenantry.read_only import (
     READ_ONLY,
     has_deferred_writes,
@@ -58,11 +58,11 @@ def install_core_hooks(
     writes in reads, row audit, audit events of reads (written by ``writer``'s sessions)
     and, on PostgreSQL, the RLS tenant of each transaction."""
     for factory in (write, read):
-        install_scoping(events_of(factory))
+        install_scoping(factory)
         if postgresql:
-            install_rls_context(events_of(factory))
-    install_read_only(events_of(read))
-    install_deferred_writes(events_of(read), writer)
+            install_rls_context(factory)
+    install_read_only(read)
+    install_deferred_writes(read, writer)
     install_row_audit(write)
 
 

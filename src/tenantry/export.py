@@ -24,9 +24,9 @@ import orjson
 from sqlalchemy import Table, inspect, select, text
 from sqlalchemy.orm import Mapper, Session
 
-from tenantry.errors import NoTenantContext, TenantNotFound
+from tenantry.errors import TenantNotFound
 from tenantry.models import Base, Membership, Tenant, User, is_tenant_scoped
-from tenantry.scoping import session_tenant
+from tenantry.scoping import tenant_table_rows
 
 BATCH = 1000
 FORMAT = "tenantry-export/1"
@@ -66,26 +66,10 @@ def fields(mapper: Mapper[Any]) -> list[str]:
 
 def key_ordered_batches(session: Session, mapper: Mapper[Any]) -> Iterator[list[dict[str, Any]]]:
     """The session's tenant's rows of a table (without ``tenant_id``) as dicts, in key order,
-    ``BATCH`` at a time.
-
-    The ORM's row loading was ~40 % of an export, so the rows come through Core. First
-    the same query through the ORM, for no rows: the session's hooks run as for any
-    query (scoping pins the tenant and fails closed without one, a placement routes the
-    session to the tenant's database, PostgreSQL's transaction gets the RLS tenant).
-    Then Core reads on that same connection, with the session's tenant written in.
-    """
+    ``BATCH`` at a time (:func:`tenantry.scoping.tenant_table_rows`)."""
     keys = fields(mapper)
-    table = table_of(mapper)
-    order = [c for c in table.primary_key.columns if c.key != "tenant_id"]
-    session.execute(select(*[getattr(mapper.class_, key) for key in keys]).limit(0)).all()
-    tenant_id = session_tenant(session)
-    if tenant_id is None:  # only unscoped() gets here: still one tenant's rows
-        raise NoTenantContext("an export reads one tenant's rows: enter tenant_scope()")
-    columns = [table.c[mapper.get_property(key).columns[0].key] for key in keys]
-    stmt = select(*columns).where(table.c.tenant_id == tenant_id).order_by(*order)
-    connection = session.connection(bind_arguments={"mapper": mapper})
-    result = connection.execute(stmt.execution_options(yield_per=BATCH))  # this statement only
-    for rows in result.partitions():
+    order = [c for c in table_of(mapper).primary_key.columns if c.key != "tenant_id"]
+    for rows in tenant_table_rows(session, mapper, keys, order, yield_per=BATCH).partitions():
         yield [dict(zip(keys, row, strict=True)) for row in rows]
 
 

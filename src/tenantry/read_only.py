@@ -14,10 +14,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import event
-from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction, sessionmaker
+from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from tenantry.errors import TenantryError
+from tenantry.hooks import SessionFactory, listen
 
 READ_ONLY = "tenantry_read_only"
 _DEFERRED = "tenantry.deferred_writes"
@@ -36,10 +36,10 @@ _MESSAGE = (
 )
 
 
-def install_read_only(factory: sessionmaker[Session] | type[Session]) -> None:
+def install_read_only(factory: SessionFactory) -> None:
     """Refuse every ORM write (flush, bulk insert/update/delete) in ``factory``'s sessions."""
-    event.listen(factory, "before_flush", _refuse_flush)
-    event.listen(factory, "do_orm_execute", _refuse_statement)
+    listen(factory, "before_flush", _refuse_flush)
+    listen(factory, "do_orm_execute", _refuse_statement)
 
 
 def _refuse_flush(session: Session, flush_context: UOWTransaction, instances: Any) -> None:
@@ -74,9 +74,7 @@ def has_deferred_writes(session: Session) -> bool:
     return bool(session.info.get(_DEFERRED))
 
 
-def install_deferred_writes(
-    read_factory: sessionmaker[Session] | type[Session], writer: Callable[[], Session]
-) -> None:
+def install_deferred_writes(read_factory: SessionFactory, writer: Callable[[], Session]) -> None:
     """Write what :func:`defer_write` held when a read-only session of ``read_factory``
     commits, in a session of ``writer``."""
 
@@ -89,5 +87,5 @@ def install_deferred_writes(
     def _drop(session: Session, _previous: Any) -> None:
         session.info.pop(_DEFERRED, None)  # the read failed: there is nothing to record
 
-    event.listen(read_factory, "after_commit", _write)
-    event.listen(read_factory, "after_soft_rollback", _drop)
+    listen(read_factory, "after_commit", _write)
+    listen(read_factory, "after_soft_rollback", _drop)

@@ -18,18 +18,19 @@ from __future__ import annotations
 import logging
 import uuid
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Table, event
-from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction, sessionmaker
+from sqlalchemy import Column, CursorResult, Table, select
+from sqlalchemy.orm import Mapper, ORMExecuteState, Session, UOWTransaction
 from sqlalchemy.orm import with_loader_criteria as _criteria
 from sqlalchemy.sql import visitors
 
 from tenantry.context import TenantContext, maybe_current_tenant
 from tenantry.errors import CrossTenantWrite, NoTenantContext, TenantryError
+from tenantry.hooks import SessionFactory, listen
 from tenantry.models.audit import AuditEvent
 from tenantry.models.base import Base, TenantScoped, is_tenant_scoped
 from tenantry.read_only import defer_write
@@ -51,10 +52,10 @@ class SessionTenantMismatch(TenantryError):
     status = 500
 
 
-def install_scoping(factory: sessionmaker[Session] | type[Session]) -> None:
+def install_scoping(factory: SessionFactory) -> None:
     """Attach the scoping hooks to every session ``factory`` makes."""
-    event.listen(factory, "do_orm_execute", _on_execute)
-    event.listen(factory, "before_flush", _before_flush)
+    listen(factory, "do_orm_execute", _on_execute)
+    listen(factory, "before_flush", _before_flush)
 
 
 _tables_cache: tuple[int, frozenset[Table]] = (-1, frozenset())
@@ -130,6 +131,35 @@ def session_tenant(session: Session) -> uuid.UUID | None:
             "this session already served another tenant; use one session per tenant scope"
         )
     return ctx.tenant_id
+
+
+def tenant_table_rows(
+    session: Session,
+    mapper: Mapper[Any],
+    keys: Sequence[str],
+    order_by: Sequence[Column[Any]],
+    *,
+    yield_per: int,
+) -> CursorResult[Any]:
+    """The session's tenant's rows of ``mapper``'s table through Core, ``keys`` attributes
+    in ``order_by`` order, ``yield_per`` rows at a time: for bulk reads (an export), where
+    the ORM's row loading was ~40 % of the cost.
+
+    The same columns are first queried through the ORM for no rows, so the session's
+    hooks run as for any query: scoping pins the tenant and fails closed without one,
+    a placement routes the session, PostgreSQL's transaction gets the RLS tenant. The
+    Core read then runs on that connection with the tenant written in. Inside
+    :func:`unscoped` there is no tenant to write in: :class:`NoTenantContext`.
+    """
+    session.execute(select(*[getattr(mapper.class_, key) for key in keys]).limit(0)).all()
+    tenant_id = session_tenant(session)
+    if tenant_id is None:
+        raise NoTenantContext("a bulk read reads one tenant's rows: enter tenant_scope()")
+    table = mapper.local_table
+    columns = [table.c[mapper.get_property(key).columns[0].key] for key in keys]
+    stmt = select(*columns).where(table.c.tenant_id == tenant_id).order_by(*order_by)
+    connection = session.connection(bind_arguments={"mapper": mapper})
+    return connection.execute(stmt.execution_options(yield_per=yield_per))
 
 
 # Statement -> (the tenant_tables() it was checked against, whether it touches one).

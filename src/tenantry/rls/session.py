@@ -16,15 +16,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, event, text
+from sqlalchemy import Connection, text
 from sqlalchemy.orm import (
     ORMExecuteState,
     Session,
     SessionTransaction,
     UOWTransaction,
-    sessionmaker,
 )
 
+from tenantry.hooks import SessionFactory, listen
 from tenantry.rls.policy import TENANT_SETTING
 from tenantry.scoping import session_tenant
 
@@ -32,15 +32,15 @@ _SET_TENANT = text(f"SELECT set_config('{TENANT_SETTING}', :tenant_id, true)")
 _APPLIED = "tenantry.rls_tenant"
 
 
-def install_rls_context(factory: sessionmaker[Any] | type[Session]) -> None:
+def install_rls_context(factory: SessionFactory) -> None:
     """Set ``app.tenant_id`` at the start of each transaction of ``factory``'s sessions.
 
     Only connections to PostgreSQL are touched; on other backends this is a no-op.
     """
-    event.listen(factory, "after_begin", _after_begin)
-    event.listen(factory, "do_orm_execute", _before_statement)
-    event.listen(factory, "before_flush", _before_flush)
-    event.listen(factory, "after_transaction_end", _after_end)
+    listen(factory, "after_begin", _after_begin)
+    listen(factory, "do_orm_execute", _before_statement)
+    listen(factory, "before_flush", _before_flush)
+    listen(factory, "after_transaction_end", _after_end)
 
 
 def _apply(session: Session, connection: Connection) -> None:

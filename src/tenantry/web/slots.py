@@ -56,31 +56,22 @@ class TenantSlots:
         self._total = 0
         # Keys with waiters, in the order they began to wait (a key served moves last).
         self._waiting: dict[Hashable, deque[_Waiter]] = {}
-        self._users: dict[Hashable, int] = {}
 
     @asynccontextmanager
     async def hold(self, key: Hashable) -> AsyncIterator[None]:
         """Wait for one of ``key``'s slots and hold it for the block."""
-        self._users[key] = self._users.get(key, 0) + 1
+        if key not in self._waiting and self._may_start(key):
+            self._take(key)
+        else:
+            await self._wait(key)
         try:
-            if key not in self._waiting and self._may_start(key):
-                self._take(key)
-            else:
-                await self._wait(key)
-            try:
-                yield
-            finally:
-                self._release(key)
+            yield
         finally:
-            users = self._users[key] - 1
-            if users:
-                self._users[key] = users
-            else:
-                del self._users[key]
+            self._release(key)
 
     def busy(self, key: Hashable) -> int:
         """How many of ``key``'s requests hold a slot or wait for one."""
-        return self._users.get(key, 0)
+        return self._running.get(key, 0) + len(self._waiting.get(key, ()))
 
     def running(self, key: Hashable) -> int:
         """How many of ``key``'s requests hold a slot."""

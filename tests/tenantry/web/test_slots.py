@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable
+from collections.abc import AsyncIterator, Hashable
+from contextlib import asynccontextmanager
 
 import anyio
 import pytest
@@ -22,19 +23,19 @@ class Requests:
         self._release: dict[str, anyio.Event] = {}
         self._scopes: dict[str, anyio.CancelScope] = {}
 
-    async def send(self, key: Hashable, name: str) -> None:
-        self._release[name] = anyio.Event()
-        scope = anyio.CancelScope()
-        self._scopes[name] = scope
+    async def send(self, key: Hashable, *names: str) -> None:
+        """``key``'s requests ``names``, one after another, each as far as it gets."""
+        for name in names:
+            self._release[name] = anyio.Event()
+            self._scopes[name] = anyio.CancelScope()
+            self.tg.start_soon(self._request, key, name)
+            await anyio.wait_all_tasks_blocked()
 
-        async def request() -> None:
-            with scope:
-                async with self.slots.hold(key):
-                    self.started.append(name)
-                    await self._release[name].wait()
-
-        self.tg.start_soon(request)
-        await anyio.wait_all_tasks_blocked()
+    async def _request(self, key: Hashable, name: str) -> None:
+        with self._scopes[name]:
+            async with self.slots.hold(key):
+                self.started.append(name)
+                await self._release[name].wait()
 
     async def finish(self, name: str) -> None:
         self._release[name].set()
@@ -45,13 +46,17 @@ class Requests:
         await anyio.wait_all_tasks_blocked()
 
 
+@asynccontextmanager
+async def requests(slots: TenantSlots) -> AsyncIterator[Requests]:
+    async with anyio.create_task_group() as tg:
+        yield Requests(slots, tg)
+
+
 @pytest.mark.anyio
 async def test_a_tenant_alone_uses_the_process_share_and_no_more_than_its_cap() -> None:
     slots = TenantSlots(per_tenant=3, process=2, patience=math.inf)
-    async with anyio.create_task_group() as tg:
-        r = Requests(slots, tg)
-        for name in ("a1", "a2", "a3"):
-            await r.send("A", name)
+    async with requests(slots) as r:
+        await r.send("A", "a1", "a2", "a3")
         assert r.started == ["a1", "a2"]  # the share is 2
         assert (slots.running("A"), slots.busy("A")) == (2, 3)
         await r.finish("a1")
@@ -64,10 +69,8 @@ async def test_a_tenant_alone_uses_the_process_share_and_no_more_than_its_cap() 
 @pytest.mark.anyio
 async def test_another_tenants_first_request_never_waits_and_the_floods_extras_yield() -> None:
     slots = TenantSlots(per_tenant=4, process=2, patience=math.inf)
-    async with anyio.create_task_group() as tg:
-        r = Requests(slots, tg)
-        for name in ("a1", "a2", "a3", "a4"):
-            await r.send("A", name)
+    async with requests(slots) as r:
+        await r.send("A", "a1", "a2", "a3", "a4")
         assert r.started == ["a1", "a2"]
         await r.send("B", "b1")  # over the share, but B's first: in at once
         await r.send("C", "c1")
@@ -95,10 +98,8 @@ async def test_another_tenants_first_request_never_waits_and_the_floods_extras_y
 @pytest.mark.anyio
 async def test_a_freed_slot_goes_to_the_waiting_tenant_running_the_fewest() -> None:
     slots = TenantSlots(per_tenant=4, process=3, patience=math.inf)
-    async with anyio.create_task_group() as tg:
-        r = Requests(slots, tg)
-        for name in ("a1", "a2", "a3"):
-            await r.send("A", name)
+    async with requests(slots) as r:
+        await r.send("A", "a1", "a2", "a3")
         await r.send("A", "a4")  # waits: the share of 3 is used
         await r.send("B", "b1")  # B's first: runs (4 in all)
         await r.send("B", "b2")  # waits
@@ -115,8 +116,7 @@ async def test_a_freed_slot_goes_to_the_waiting_tenant_running_the_fewest() -> N
 @pytest.mark.anyio
 async def test_a_cancelled_waiter_gives_its_place_to_the_next() -> None:
     slots = TenantSlots(per_tenant=1, process=None)
-    async with anyio.create_task_group() as tg:
-        r = Requests(slots, tg)
+    async with requests(slots) as r:
         await r.send("A", "a1")
         await r.send("A", "a2")
         await r.send("A", "a3")
@@ -133,10 +133,8 @@ async def test_after_its_patience_a_tenant_starts_beyond_the_share_up_to_its_cap
     # A's first request is slow (waiting on I/O, say): its next ones start one by one,
     # each after a patience without a start, and never beyond the cap.
     slots = TenantSlots(per_tenant=3, process=1, patience=0.05)
-    async with anyio.create_task_group() as tg:
-        r = Requests(slots, tg)
-        for name in ("a1", "a2", "a3", "a4"):
-            await r.send("A", name)
+    async with requests(slots) as r:
+        await r.send("A", "a1", "a2", "a3", "a4")
         assert r.started == ["a1"]
         with anyio.fail_after(30):  # a guard against hanging, not a timing assertion
             while len(r.started) < 3:
