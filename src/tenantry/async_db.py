@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import Session
 
 from tenantry.context import TenantContext, tenant_scope
-from tenantry.db import install_core_hooks, ping_when_idle
+from tenantry.db import ENGINE_DEFAULTS, install_core_hooks, ping_when_idle
 from tenantry.read_only import READ_ONLY
 from tenantry.scoping import bind_tenant, bound_context
 from tenantry.sqlite import SQLITE_PRAGMAS, configure_sqlite
@@ -38,7 +38,9 @@ def make_async_engine(
     backend = parsed.get_backend_name()
     if backend not in _ASYNC_DRIVERS:
         raise ValueError(f"no async driver for {backend}")
-    engine = create_async_engine(parsed.set(drivername=_ASYNC_DRIVERS[backend]), **engine_kwargs)
+    engine = create_async_engine(
+        parsed.set(drivername=_ASYNC_DRIVERS[backend]), **{**ENGINE_DEFAULTS, **engine_kwargs}
+    )
     if backend == "postgresql" and "pool_pre_ping" not in engine_kwargs:
         ping_when_idle(engine.sync_engine)  # not a round trip before every transaction
     if backend == "sqlite":

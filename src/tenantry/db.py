@@ -43,6 +43,10 @@ __all__ = [
 
 T = TypeVar("T")
 
+# Every engine's, sync and async: a failing statement's parameters are tenant data, never
+# in an exception's text nor a log.
+ENGINE_DEFAULTS: Mapping[str, Any] = {"hide_parameters": True}
+
 # A host's hooks for one session factory of a Database: ``setup(factory, writes)``.
 SessionSetup = Callable[[SessionFactory, bool], None]
 
@@ -74,8 +78,7 @@ def make_engine(
     ``sqlite_pragmas`` override or extend :data:`SQLITE_PRAGMAS` (maintenance tools).
     """
     parsed = make_url(url)
-    # A failing statement's parameters are tenant data: never in an exception's text, nor a log.
-    kwargs.setdefault("hide_parameters", True)
+    kwargs = {**ENGINE_DEFAULTS, **kwargs}
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(url, **kwargs)
         configure_sqlite(engine, {**SQLITE_PRAGMAS, **(sqlite_pragmas or {})})

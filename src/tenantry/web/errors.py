@@ -9,7 +9,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tenantry.errors import TenantryError
@@ -105,6 +105,19 @@ async def _unstorable(request: Request, exc: Exception) -> ErrorResponse:
     return error_response(422, "invalid_value", "a value is out of range or cannot be stored")
 
 
+async def _constraint(request: Request, exc: Exception) -> ErrorResponse:
+    # A constraint refused the write: a reference to a row that is not in this tenant (the
+    # composite tenant foreign keys), or a unique value already taken. The input's fault,
+    # so a 409, not a 500; the session rolls back. Its text quotes values: its class only.
+    log.info("constraint refused a write on %s %s", request.method, request.url.path)
+    return error_response(
+        409,
+        "conflict",
+        "the change conflicts with this tenant's data: a row it refers to does not exist "
+        "here, or a value that must be unique is taken",
+    )
+
+
 async def _unexpected(request: Request, exc: Exception) -> ErrorResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_response(500, "internal_error", "The server could not complete the request.")
@@ -115,5 +128,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(DataError, _unstorable)
+    app.add_exception_handler(IntegrityError, _constraint)
     app.add_exception_handler(OverflowError, _unstorable)
     app.add_exception_handler(Exception, _unexpected)

@@ -16,7 +16,7 @@ from sqlalchemy import func, select, update
 from meterbook.models import Reading
 from tenantry.db import Database
 from tenantry.models import AuditEvent, User
-from tenantry.web import AsyncDbSession, MemberContext, ViewerContext
+from tenantry.web import AsyncDbSession, DbSession, MemberContext, ViewerContext
 from tenantry_server.settings import Settings
 from tests.conftest import Member, register
 from tests.support.routes import client_with
@@ -36,6 +36,26 @@ async def add_readings(body: Batch, ctx: MemberContext, session: AsyncDbSession)
     )
     await session.flush()
     return {"added": body.count}
+
+
+class Numbered(BaseModel):
+    id: int
+    meter_wh: int
+
+
+def _numbered(body: Numbered) -> Reading:
+    return Reading(id=body.id, read_at=datetime(2026, 1, 1, tzinfo=UTC), meter_wh=body.meter_wh)
+
+
+@router.post("/numbered", status_code=201)
+async def add_numbered(body: Numbered, ctx: MemberContext, session: AsyncDbSession) -> None:
+    session.add(_numbered(body))
+    await session.flush()
+
+
+@router.post("/numbered-sync", status_code=201)
+def add_numbered_sync(body: Numbered, ctx: MemberContext, session: DbSession) -> None:
+    session.add(_numbered(body))  # committed after the route: the refusal comes in teardown
 
 
 @router.get("")
@@ -108,3 +128,22 @@ def test_an_async_write_is_metered_and_its_rows_audited(client: TestClient) -> N
         ).all()
     assert actions, "the async write left no row audit event"
     assert set(actions) == {"row.created"}
+
+
+@pytest.mark.parametrize("route", ["numbered", "numbered-sync"])
+def test_a_write_a_constraint_refuses_is_a_409_that_quotes_nothing(
+    client: TestClient, route: str
+) -> None:
+    alice = register(client, "alice@example.com")
+    reading = {"id": 7_000_001, "meter_wh": 987_654_321}
+    first = client.post(f"/api/async-readings/{route}", json=reading, headers=alice.headers)
+    assert first.status_code == 201, first.text
+    again = client.post(f"/api/async-readings/{route}", json=reading, headers=alice.headers)
+    assert again.status_code == 409, again.text
+    assert again.json()["error"]["code"] == "conflict"
+    assert "987654321" not in again.text and "7000001" not in again.text
+    assert _total(client, alice) == 1
+    # The same key in another tenant is another row: (tenant_id, id).
+    bob = register(client, "bob@example.com")
+    theirs = client.post(f"/api/async-readings/{route}", json=reading, headers=bob.headers)
+    assert theirs.status_code == 201, theirs.text
