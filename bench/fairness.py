@@ -1,6 +1,7 @@
 """Can one tenant starve another? Flood and slow-request probes against a running server.
 
-* :func:`flood`: tenant A floods its heaviest request (the dashboard) with many wrk
+* :func:`flood`: tenant A floods a request (its heaviest, the dashboard, run in a
+  worker thread; or the readings page, read on the event loop) with many wrk
   connections while a Python probe (one connection, one request after another, in
   this process) times tenant B's readings page; the same probe on the idle server
   first gives the figure to compare with. Unlike a second wrk, the probe waits for a
@@ -24,13 +25,19 @@ from bench.load import finish_wrk, get_script, start_wrk
 
 
 def flood(
-    base: str, flood_token: str, probe_token: str, *, connections: int = 32, seconds: float = 6
+    base: str,
+    flood_token: str,
+    probe_token: str,
+    *,
+    connections: int = 32,
+    seconds: float = 6,
+    path: str = "/api/dashboard",
 ) -> dict[str, Any]:
-    """B's page, idle and under A's dashboard flood (one probe connection, sequential)."""
+    """B's page, idle and under A's flood of ``path`` (one probe connection, sequential)."""
     _Client(base).warm("/api/readings?limit=50", probe_token)
     idle = probe_for(base, "/api/readings?limit=50", probe_token, seconds)
     flooding = start_wrk(
-        base + "/api/dashboard",
+        base + path,
         get_script([flood_token]),
         seconds=seconds + 2,
         connections=connections,
@@ -40,6 +47,7 @@ def flood(
     flooded = finish_wrk(flooding, seconds + 40)
     return {
         "connections": connections,
+        "path": path,
         "idle": idle,
         "loaded": loaded,
         "flood": flooded,

@@ -120,18 +120,22 @@ def fairness_rows(res: dict[str, Any]) -> list[str]:
             out.append(_missing(f"fairness on {backend}", res.get("errors", {}).get(
                 f"fairness_{backend}", res.get("errors", {}).get(backend, "-"))))  # fmt: skip
             continue
-        for workers in (1, 2):
-            f = fair.get(f"flood_w{workers}")
+        for key, workers, what in (
+            ("flood_w1", 1, "the dashboard"),
+            ("flood_w2", 2, "the dashboard"),
+            ("flood_pages_w1", 1, "its readings page"),
+        ):
+            f = fair.get(key)
             if not f:
                 continue
             label = f"{backend}, {workers} worker{'s' if workers > 1 else ''}"
             out.append(
-                _row(f"B's page p99 while A floods the dashboard ({f['connections']} conns), "
+                _row(f"B's page p99 while A floods {what} ({f['connections']} conns), "
                      f"vs idle: {label}", f["loaded"]["p99_ms"], f["idle"]["p99_ms"], "ms",
                      "<= 3x", _at_most(3.0), _bad(f["loaded"], f["idle"]))
             )  # fmt: skip
             out.append(
-                _row(f"B's page p50 under the flood, vs idle: {label} (A's flood: "
+                _row(f"B's page p50 under that flood, vs idle: {label} (A's flood: "
                      f"{f['flood']['rps']:.0f} req/s, {_bad(f['flood'])} non-2xx)",
                      f["loaded"]["p50_ms"], f["idle"]["p50_ms"], "ms")
             )  # fmt: skip

@@ -154,12 +154,22 @@ def request_path(start: Starter, tokens: list[str], writer: str) -> dict[str, An
 
 
 def fairness(db_url: str, fx: Fixture, owner_url: str | None = None) -> dict[str, Any]:
-    """Flood at 1 and 2 workers; the slow request at 1 worker (same process)."""
+    """Dashboard flood at 1 and 2 workers, readings-page flood at 1 worker (its reads run on
+    the event loop); the slow request at 1 worker (same process)."""
     a, b = token(fx, 0), token(fx, 2)
     out: dict[str, Any] = {}
     for workers in (1, 2):
         with tenantry(db_url, workers, owner_url=owner_url) as srv:
             out[f"flood_w{workers}"] = flood(srv.base, a, b, connections=FLOOD, seconds=SECONDS)
+            if workers == 1:
+                out["flood_pages_w1"] = flood(
+                    srv.base,
+                    a,
+                    b,
+                    connections=FLOOD,
+                    seconds=SECONDS,
+                    path="/api/readings?limit=50",
+                )
     with tenantry(db_url, owner_url=owner_url, slow_route=True) as srv:
         sqlite = db_url.startswith("sqlite")
         out["slow"] = slow_request(srv.base, a, b, target_s=2.0, sqlite=sqlite)
