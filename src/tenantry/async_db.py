@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from tenantry.context import TenantContext, tenant_scope
 from tenantry.db import ENGINE_DEFAULTS, install_core_hooks, ping_when_idle
 from tenantry.read_only import READ_ONLY
-from tenantry.scoping import bind_tenant, bound_context
+from tenantry.scoping import TenantSession, bind_tenant, bound_context
 from tenantry.sqlite import SQLITE_PRAGMAS, configure_sqlite
 
 _ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+psycopg"}
@@ -63,8 +63,8 @@ class AsyncSessions:
     ) -> None:
         self.engine = make_async_engine(url, sqlite_pragmas=sqlite_pragmas, **engine_kwargs)
         # Classes of their own: the hooks must not reach other users' sessions.
-        write_class: type[Session] = type("TenantAsyncWrites", (Session,), {})
-        read_class: type[Session] = type("TenantAsyncReads", (Session,), {})
+        write_class: type[Session] = type("TenantAsyncWrites", (TenantSession,), {})
+        read_class: type[Session] = type("TenantAsyncReads", (TenantSession,), {})
         self.sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
             self.engine, expire_on_commit=False, sync_session_class=write_class
         )

@@ -24,7 +24,7 @@ from tenantry.read_only import (
 )
 from tenantry.rls.session import install_rls_context
 from tenantry.row_audit import install_row_audit
-from tenantry.scoping import install_scoping
+from tenantry.scoping import TenantSession, install_scoping
 from tenantry.sqlite import SQLITE_PRAGMAS, configure_sqlite
 
 if TYPE_CHECKING:
@@ -150,7 +150,9 @@ class InlineReads:
             url, poolclass=QueuePool, pool_size=1, max_overflow=-1, **engine_kwargs
         )
         self.sessions: sessionmaker[Session] = sessionmaker(
-            self.engine.execution_options(**{READ_ONLY: True}), info={READ_ONLY: True}
+            self.engine.execution_options(**{READ_ONLY: True}),
+            info={READ_ONLY: True},
+            class_=TenantSession,
         )
         install_scoping(self.sessions)
         install_read_only(self.sessions)
@@ -231,13 +233,16 @@ class Database:
         self._inline: InlineReads | None = None
         self._setups: list[SessionSetup] = []
         self.engine = make_engine(url, **engine_kwargs)
-        self.sessions: sessionmaker[Session] = sessionmaker(self.engine, expire_on_commit=False)
+        self.sessions: sessionmaker[Session] = sessionmaker(
+            self.engine, expire_on_commit=False, class_=TenantSession
+        )
         # Safe requests and long reads (exports, CSV streams): never write; on SQLite a
         # deferred BEGIN that takes no lock (tenantry.read_only).
         self.read_sessions: sessionmaker[Session] = sessionmaker(
             self.engine.execution_options(**{READ_ONLY: True}),
             expire_on_commit=False,
             info={READ_ONLY: True},
+            class_=TenantSession,
         )
         install_core_hooks(
             self.sessions,

@@ -18,12 +18,11 @@ from __future__ import annotations
 import logging
 import uuid
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Column, CursorResult, Table, select
+from sqlalchemy import Column, CursorResult, Table, Uuid, bindparam, select
 from sqlalchemy.orm import Mapper, ORMExecuteState, Session, UOWTransaction
 from sqlalchemy.orm import with_loader_criteria as _criteria
 from sqlalchemy.sql import visitors
@@ -53,7 +52,8 @@ class SessionTenantMismatch(TenantryError):
 
 
 def install_scoping(factory: SessionFactory) -> None:
-    """Attach the scoping hooks to every session ``factory`` makes."""
+    """Attach the scoping hooks to every session ``factory`` makes (make it with
+    ``class_=TenantSession`` so the legacy bulk methods are scoped too)."""
     listen(factory, "do_orm_execute", _on_execute)
     listen(factory, "before_flush", _before_flush)
 
@@ -183,7 +183,7 @@ def _touches_tenant_table(statement: Any) -> bool:
 def _on_execute(state: ORMExecuteState) -> None:
     if not _enabled or not (state.is_select or state.is_update or state.is_delete):
         if state.is_insert and _enabled:
-            _check_bulk_insert(state)
+            _check_bulk_rows(state, "inserts")
         return
     session = state.session
     if session.info.get(_UNSCOPED):
@@ -200,34 +200,88 @@ def _on_execute(state: ORMExecuteState) -> None:
         raise NoTenantContext(
             "Core statements on tenant tables are not scoped; query the mapped class instead"
         )
-    state.statement = state.statement.options(_tenant_criteria(tenant_id))
-
-
-@lru_cache(maxsize=4096)
-def _tenant_criteria(tenant_id: uuid.UUID) -> Any:
-    """The loader criteria for one tenant, built once (building it was half the hook's cost)."""
-    return _criteria(
-        TenantScoped,
-        lambda cls: cls.tenant_id == tenant_id,
-        include_aliases=True,
-        track_closure_variables=False,
-    )
-
-
-def _check_bulk_insert(state: ORMExecuteState) -> None:
-    mapper = state.bind_mapper
-    if mapper is None or not is_tenant_scoped(mapper.class_):
+    params = state.parameters
+    if params is not None and not isinstance(params, Mapping):
+        # Several parameter sets: an ORM bulk UPDATE (or DELETE) by primary key. Its
+        # WHERE is each row's key, which loader criteria do not reach: every row must
+        # name the current tenant in its key instead.
+        _check_bulk_rows(state, "updates and deletes by primary key")
         return
-    session = state.session
-    if session.info.get(_UNSCOPED):
+    # One statement for every tenant, the tenant a parameter: the scoped copy of a
+    # statement built once is made once too, and its cache key computed once.
+    state.statement = _scoped(state.statement)
+    state.parameters = {**(params or {}), TENANT_PARAM: tenant_id}
+
+
+# The bind parameter the tenant criterion reads. A statement scoped without it fails
+# to execute ("a value is required for bind parameter"): it cannot read all tenants.
+TENANT_PARAM = "tenantry_tenant_id"
+
+_TENANT = bindparam(TENANT_PARAM, type_=Uuid())
+_SCOPE = _criteria(TenantScoped, lambda cls: cls.tenant_id == _TENANT, include_aliases=True)
+
+# Scoped copies of the statements executed lately, by identity. Apps build their hot
+# statements once; computing the cache key of a fresh copy at every execution (the
+# whole statement walked, a correlated subquery included) was ~1/8 of a page's CPU.
+_SCOPED: dict[int, tuple[Any, Any]] = {}
+_SCOPED_MAX = 2048
+
+
+def _scoped(statement: Any) -> Any:
+    hit = _SCOPED.get(id(statement))
+    if hit is not None and hit[0] is statement:  # the entry holds it: its id is not reused
+        return hit[1]
+    scoped = statement.options(_SCOPE)
+    if len(_SCOPED) >= _SCOPED_MAX:
+        _SCOPED.clear()  # statements made per request: start over rather than track age
+    _SCOPED[id(statement)] = (statement, scoped)
+    return scoped
+
+
+def _check_bulk_rows(state: ORMExecuteState, what: str) -> None:
+    mapper = state.bind_mapper
+    if mapper is None:
+        return
+    params = state.parameters
+    rows: list[Any] = list(params) if isinstance(params, list) else [params] if params else []
+    _require_own_rows(state.session, mapper.class_, rows, what)
+
+
+def _require_own_rows(session: Session, cls: type, rows: Sequence[Any], what: str) -> None:
+    """Every row (a mapping of column values) must name the session's tenant."""
+    if not _enabled or not is_tenant_scoped(cls) or session.info.get(_UNSCOPED):
         return
     tenant_id = session_tenant(session)
     if tenant_id is None:
-        raise NoTenantContext("insert into a tenant table with no tenant context")
-    params = state.parameters
-    rows: list[Any] = list(params) if isinstance(params, list) else [params] if params else []
+        raise NoTenantContext(f"bulk {what} on a tenant table with no tenant context")
     if not rows or any(row.get("tenant_id") != tenant_id for row in rows):
-        raise CrossTenantWrite("bulk inserts must name the current tenant in every row")
+        raise CrossTenantWrite(f"bulk {what} must name the current tenant in every row")
+
+
+class TenantSession(Session):
+    """The session class of tenantry's factories (give it to a ``sessionmaker`` of your
+    own that you scope): SQLAlchemy's legacy bulk methods write without the ORM events
+    the scoping hooks listen to, so here they check their rows themselves."""
+
+    def bulk_insert_mappings(self, mapper: Any, mappings: Any, *args: Any, **kw: Any) -> None:
+        mappings = list(mappings)
+        _require_own_rows(self, _class_of(mapper), mappings, "inserts")
+        super().bulk_insert_mappings(mapper, mappings, *args, **kw)
+
+    def bulk_update_mappings(self, mapper: Any, mappings: Any) -> None:
+        mappings = list(mappings)
+        _require_own_rows(self, _class_of(mapper), mappings, "updates")
+        super().bulk_update_mappings(mapper, mappings)
+
+    def bulk_save_objects(self, objects: Any, *args: Any, **kw: Any) -> None:
+        objects = list(objects)
+        for obj in objects:
+            _require_own_rows(self, type(obj), [{"tenant_id": obj.tenant_id}], "saves")
+        super().bulk_save_objects(objects, *args, **kw)
+
+
+def _class_of(mapper: Any) -> type:
+    return mapper if isinstance(mapper, type) else mapper.class_
 
 
 def _before_flush(session: Session, flush_context: UOWTransaction, instances: Any) -> None:

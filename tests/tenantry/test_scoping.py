@@ -145,6 +145,50 @@ def test_a_statement_built_once_serves_each_tenant_its_own_rows(db: Database) ->
         s.execute(statement)  # and with no tenant it still fails closed
 
 
+def test_the_tenant_parameter_cannot_be_passed_in(db: Database) -> None:
+    """The tenant reaches the criterion as a bind parameter: a caller naming it gets
+    its own tenant's rows all the same."""
+    with tenant_scope(CTX_B), db.session() as s:
+        rows = s.scalars(select(Note.body), {"tenantry_tenant_id": A}).all()
+        assert rows == ["b-note"]
+
+
+def test_a_bulk_update_by_primary_key_stays_scoped(db: Database) -> None:
+    """Loader criteria do not reach an update keyed by each row's primary key (SQLite let
+    this one write into tenant A; PostgreSQL's row-level security stopped it)."""
+    note_id = a_note_id(db)
+    with tenant_scope(CTX_B), db.session() as s:
+        b_id = s.scalars(select(Note.id)).one()
+        rows = [{"tenant_id": A, "id": note_id, "body": "pwned"}]
+        rows.append({"tenant_id": B, "id": b_id, "body": "b-edited"})
+        with pytest.raises(CrossTenantWrite):
+            s.execute(update(Note), rows)
+        s.execute(update(Note), rows[1:])  # its own rows only: allowed
+    with tenant_scope(CTX_A), db.session() as s:
+        assert s.scalars(select(Note.body)).all() == ["a-secret"]
+    with tenant_scope(CTX_B), db.session() as s:
+        assert s.scalars(select(Note.body)).all() == ["b-edited"]
+
+
+def test_the_legacy_bulk_methods_hold_the_wall(db: Database) -> None:
+    """``bulk_*`` write without the ORM events scoping listens to: they check rows too."""
+    note_id = a_note_id(db)
+    with tenant_scope(CTX_B), db.session() as s:
+        with pytest.raises(CrossTenantWrite):
+            s.bulk_update_mappings(Note, [{"tenant_id": A, "id": note_id, "body": "pwned"}])
+        with pytest.raises(CrossTenantWrite):
+            s.bulk_insert_mappings(Note, [{"tenant_id": A, "id": 7, "body": "planted"}])
+        with pytest.raises(CrossTenantWrite):
+            s.bulk_save_objects([Note(tenant_id=A, id=8, body="planted")])
+        s.bulk_insert_mappings(Note, [{"tenant_id": B, "id": 9, "body": "b-bulk"}])
+    with pytest.raises(NoTenantContext), db.session() as s:
+        s.bulk_insert_mappings(Note, [{"tenant_id": A, "id": 10, "body": "orphan"}])
+    with tenant_scope(CTX_A), db.session() as s:
+        assert s.scalars(select(Note.body)).all() == ["a-secret"]
+    with tenant_scope(CTX_B), db.session() as s:
+        assert sorted(s.scalars(select(Note.body))) == ["b-bulk", "b-note"]
+
+
 def test_no_context_insert_fails_closed(db: Database) -> None:
     with pytest.raises(NoTenantContext), db.session() as s:
         s.add(Note(body="orphan"))
