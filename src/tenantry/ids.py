@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from typing import NewType
+from collections.abc import Iterable, Iterator
+from typing import NewType, TypeVar
 
 TenantId = NewType("TenantId", uuid.UUID)
 UserId = NewType("UserId", int)
@@ -21,3 +22,17 @@ def new_row_id() -> int:
     single-tenant databases valid (see docs/adr/0002-row-ids.md).
     """
     return secrets.randbelow(_ID_SPACE) + 1
+
+
+K = TypeVar("K", uuid.UUID, int)
+
+# Keys per IN list: far under every backend's bound-parameter limit (SQLite 32,766).
+IN_CHUNK = 500
+
+
+def in_chunks(keys: Iterable[K]) -> Iterator[list[K]]:
+    """``keys`` without repeats, sorted, in lists of at most :data:`IN_CHUNK`: for
+    ``column.in_(chunk)`` over a number of tenants no backend bounds."""
+    ordered = sorted(set(keys))
+    for start in range(0, len(ordered), IN_CHUNK):
+        yield ordered[start : start + IN_CHUNK]

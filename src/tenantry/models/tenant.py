@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import JSON, Index, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from tenantry.ids import in_chunks
 from tenantry.models.base import Base, utcnow
 
 
@@ -52,5 +53,7 @@ class Tenant(Base):
 def existing_tenant_ids(session: Session, tenant_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
     """Those of ``tenant_ids`` still in the tenants table: counters flushed after a purge
     drop the counts of tenants that are gone (a foreign key would refuse them)."""
-    ids = list(tenant_ids)
-    return set(session.scalars(select(Tenant.id).where(Tenant.id.in_(ids)))) if ids else set()
+    found: set[uuid.UUID] = set()
+    for chunk in in_chunks(tenant_ids):
+        found.update(session.scalars(select(Tenant.id).where(Tenant.id.in_(chunk))))
+    return found

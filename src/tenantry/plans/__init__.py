@@ -21,6 +21,7 @@ from tenantry.plans.entitlements import (
     entitlements_for,
     has_feature,
     load_entitlements,
+    load_entitlements_many,
     require_feature,
 )
 from tenantry.plans.errors import FeatureNotInPlan, PlanBilled, PlanChangeRefused, QuotaExceeded
@@ -69,6 +70,7 @@ __all__ = [
     "install_quotas",
     "load_catalogue",
     "load_entitlements",
+    "load_entitlements_many",
     "meter_of",
     "period_end",
     "period_start",

@@ -406,3 +406,32 @@ def test_counts_of_a_tenant_gone_before_the_flush_are_dropped(
         )
     assert stored is not None and stored >= 2
     assert meter.flush() == 0  # nothing kept back for a retry
+
+
+def test_one_flush_of_many_tenants_alerts_each_on_its_own_limit(
+    app: FastAPI, client: TestClient, alice: Member, bob: Member, settings: Settings
+) -> None:
+    """A flush reads every tenant's plan and totals in batches: no crossing is credited to
+    another tenant, and a tenant without a monthly limit gets no alert."""
+    from tenantry.plans import set_override
+
+    meter = app.state.tenancy.meter
+    meter.flush()
+    a, b = uuid.UUID(alice.tenant_id), uuid.UUID(bob.tenant_id)
+    with app.state.tenancy.db.session() as s:
+        set_override(s, tenant_id=a, name="requests_per_month", value=1000, actor_id=None)
+        set_override(s, tenant_id=b, name="requests_per_month", value=None, actor_id=None)
+    # Alice crosses 80 % of her 1,000 only; Bob, unlimited, counts far more.
+    meter.add(a, "requests", 850)
+    meter.add(b, "requests", 5000)
+    meter.add(uuid.uuid4(), "requests", 10)  # a tenant gone: dropped, not an error
+    assert meter.flush() == 3
+    db = Database(settings.database_url)
+    with db.sessions() as s:
+        alerts = s.execute(
+            select(AuditEvent.tenant_id, AuditEvent.action).where(
+                AuditEvent.target == "limit:requests_per_month"
+            )
+        ).all()
+    db.dispose()
+    assert alerts == [(a, "plan.limit_warning")]
