@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator, Hashable
 from contextlib import asynccontextmanager
 
 import anyio
+import anyio.lowlevel
 
 
 class _Waiter:
@@ -69,6 +70,32 @@ class TenantSlots:
         finally:
             self._release(key)
 
+    @asynccontextmanager
+    async def hold_in_turn(self, key: Hashable) -> AsyncIterator[None]:
+        """:meth:`hold`, but the request first queues and lets the loop run once, so the
+        requests already due on it queue too, and turns are then given among all of them.
+
+        Requests that run from start to end in one step of the event loop never overlap:
+        :meth:`hold` would see one at a time and serve them in the order the loop runs
+        them, which is arrival order (a tenant's 24 queued requests before another's one).
+        """
+        waiter = _Waiter()
+        self._waiting.setdefault(key, deque()).append(waiter)
+        try:
+            await anyio.lowlevel.checkpoint()
+        except BaseException:
+            self._dequeue(key, waiter)
+            raise
+        self._grant()
+        await self._wait(key, waiter)
+        try:
+            # Granted maybe as another request ended, in this same step of the loop: start
+            # in the next one, after the loop polled its sockets for new requests.
+            await anyio.lowlevel.checkpoint()
+            yield
+        finally:
+            self._release(key)
+
     def busy(self, key: Hashable) -> int:
         """How many of ``key``'s requests hold a slot or wait for one."""
         return self._running.get(key, 0) + len(self._waiting.get(key, ()))
@@ -97,11 +124,12 @@ class TenantSlots:
         self._last_start[key] = time.monotonic()
         self._total += 1
 
-    async def _wait(self, key: Hashable) -> None:
-        waiter = _Waiter()
-        self._waiting.setdefault(key, deque()).append(waiter)
+    async def _wait(self, key: Hashable, queued: _Waiter | None = None) -> None:
+        waiter = queued or _Waiter()
+        if queued is None:
+            self._waiting.setdefault(key, deque()).append(waiter)
         try:
-            while True:
+            while not waiter.granted:  # granted already: by the turn it queued for
                 # Only the first waiter of a key watches the clock (its patience).
                 head = self._waiting[key][0] is waiter
                 with anyio.move_on_after(self._patience_left(key) if head else math.inf):

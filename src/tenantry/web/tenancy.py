@@ -57,6 +57,7 @@ from tenantry.web.routes import (
 )
 from tenantry.web.schemas import TokenPair
 from tenantry.web.slots import TenantSlots
+from tenantry.web.turns import CredentialTurns
 
 if TYPE_CHECKING:
     from tenantry.async_db import AsyncSessions
@@ -139,6 +140,7 @@ class Tenancy:
             self.async_reads = db.aio
         self.async_checks = self.async_reads if local_counts else None
         self.user_slots = TenantSlots(config.tenant_concurrency)
+        self.credential_slots = TenantSlots(config.tenant_concurrency, config.process_concurrency)
         self.catalogue = catalogue or DEFAULT_CATALOGUE
         self.meter = UsageMeter(
             db.sessions,
@@ -197,6 +199,8 @@ class Tenancy:
         )
         app.add_middleware(TenantPathMiddleware)
         app.add_middleware(BodyLimitMiddleware, max_bytes=self.config.max_body_bytes)
+        # Outermost of ours: one credential's flood queues before any of its work is done.
+        app.add_middleware(CredentialTurns, slots=self.credential_slots)
         install_error_handlers(app)
         install_openapi(app, hidden=self.config.platform_paths)
         self._flush_usage_on_shutdown(app)

@@ -199,9 +199,11 @@ def test_a_flooding_tenant_is_capped_and_the_others_pass(
         flood += [
             pool.submit(slow_client.get, "/api/slow", headers=alice.headers) for _ in range(5)
         ]
-        alice_tenant = uuid.UUID(alice.tenant_id)
-        until(lambda: tenancy.slots.busy(alice_tenant) == 5, "alice's five requests to arrive")
+        # They queue by her token from the first byte (tenantry.web.turns): two get in.
+        token = alice.headers["Authorization"].encode()
+        until(lambda: tenancy.credential_slots.busy(token) == 5, "alice's five to arrive")
         until(lambda: blocked() == 2, "two of them to reach the database")
+        assert tenancy.slots.running(uuid.UUID(alice.tenant_id)) == 2
         # Their membership checks are over: the user's slots are free again.
         assert tenancy.user_slots.busy(alice.user_id) == 0
         # Alice is at her cap of 2: her three other requests wait; Bob goes straight through.

@@ -154,3 +154,42 @@ def test_bad_sizes_are_refused() -> None:
         TenantSlots(0)
     with pytest.raises(ValueError, match="process"):
         TenantSlots(2, process=0)
+
+
+async def _all_at_once(slots: TenantSlots, keys: list[str], in_turn: bool) -> list[str]:
+    """Requests of ``keys`` that all arrive in one step of the loop and each run to their
+    end without waiting (an SQLite read on the loop); the order they ran in."""
+    ran: list[str] = []
+
+    async def request(key: str) -> None:
+        hold = slots.hold_in_turn(key) if in_turn else slots.hold(key)
+        async with hold:
+            ran.append(key)
+
+    async with anyio.create_task_group() as tg:
+        for key in keys:
+            tg.start_soon(request, key)
+    return ran
+
+
+@pytest.mark.anyio
+async def test_requests_due_together_take_turns_by_key_not_arrival() -> None:
+    arrivals = ["A"] * 6 + ["B"]
+    # hold() sees one request at a time (none overlaps another): arrival order.
+    assert await _all_at_once(TenantSlots(4, process=1), arrivals, in_turn=False) == arrivals
+    slots = TenantSlots(4, process=1)
+    ran = await _all_at_once(slots, arrivals, in_turn=True)
+    assert ran.index("B") <= 1, ran  # B's one request waits for at most one of A's
+    assert sorted(ran) == sorted(arrivals) and slots.busy("A") == slots.busy("B") == 0
+
+
+@pytest.mark.anyio
+async def test_a_request_cancelled_while_queueing_in_turn_leaves_no_trace() -> None:
+    slots = TenantSlots(4, process=1)
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        async with slots.hold_in_turn("A"):
+            pytest.fail("a cancelled request must not start")
+    assert slots.busy("A") == 0
+    async with slots.hold_in_turn("A"):  # and the key is served as before
+        assert slots.running("A") == 1
