@@ -276,7 +276,8 @@ class TenantSession(Session):
     def bulk_save_objects(self, objects: Any, *args: Any, **kw: Any) -> None:
         objects = list(objects)
         for obj in objects:
-            _require_own_rows(self, type(obj), [{"tenant_id": obj.tenant_id}], "saves")
+            row = {"tenant_id": getattr(obj, "tenant_id", None)}
+            _require_own_rows(self, type(obj), [row], "saves")
         super().bulk_save_objects(objects, *args, **kw)
 
 

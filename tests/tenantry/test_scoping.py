@@ -181,6 +181,7 @@ def test_the_legacy_bulk_methods_hold_the_wall(db: Database) -> None:
         with pytest.raises(CrossTenantWrite):
             s.bulk_save_objects([Note(tenant_id=A, id=8, body="planted")])
         s.bulk_insert_mappings(Note, [{"tenant_id": B, "id": 9, "body": "b-bulk"}])
+        s.bulk_save_objects([Tenant(id=uuid.uuid4(), slug="c", name="C")])  # no tenant_id: free
     with pytest.raises(NoTenantContext), db.session() as s:
         s.bulk_insert_mappings(Note, [{"tenant_id": A, "id": 10, "body": "orphan"}])
     with tenant_scope(CTX_A), db.session() as s:
