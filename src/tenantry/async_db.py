@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from tenantry.context import TenantContext, tenant_scope
 from tenantry.db import ENGINE_DEFAULTS, install_core_hooks, ping_when_idle
+from tenantry.hooks import SessionFactory
 from tenantry.read_only import READ_ONLY
 from tenantry.scoping import TenantSession, bind_tenant, bound_context
 from tenantry.sqlite import SQLITE_PRAGMAS, configure_sqlite
@@ -116,6 +117,10 @@ class AsyncSessions:
                     await session.commit()
             finally:
                 await session.close()  # rolls back whatever a failed commit left
+
+    def factories(self) -> list[tuple[SessionFactory, bool]]:
+        """Its session factories and whether each writes, for the host's session setups."""
+        return [(self.sessions, True), (self.read_sessions, False)]
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -210,6 +210,10 @@ class InlineReads:
         self._slow[key] = now + SLOW_READ_MEMORY
         raise NotInline
 
+    def factories(self) -> list[tuple[SessionFactory, bool]]:
+        """Its session factory, for the host's session setups (it never writes)."""
+        return [(self.sessions, False)]
+
     def dispose(self) -> None:
         self.engine.dispose()
 
@@ -275,11 +279,9 @@ class Database:
     def _factories(self) -> Iterator[tuple[SessionFactory, bool]]:
         yield self.sessions, True
         yield self.read_sessions, False
-        if self._aio is not None:
-            yield self._aio.sessions, True
-            yield self._aio.read_sessions, False
-        if self._inline is not None:
-            yield self._inline.sessions, False
+        for made in (self._aio, self._inline):
+            if made is not None:
+                yield from made.factories()
 
     def _set_up(self, *factories: tuple[SessionFactory, bool]) -> None:
         for setup in self._setups:
@@ -293,7 +295,7 @@ class Database:
             from tenantry.async_db import AsyncSessions
 
             aio = AsyncSessions(self.url, **self._engine_kwargs)
-            self._set_up((aio.sessions, True), (aio.read_sessions, False))
+            self._set_up(*aio.factories())
             self._aio = aio
         return self._aio
 
@@ -311,7 +313,7 @@ class Database:
         if self._inline is None:
             kwargs = {k: v for k, v in self._engine_kwargs.items() if k not in _POOL_KWARGS}
             inline = InlineReads(self.url, **kwargs)
-            self._set_up((inline.sessions, False))
+            self._set_up(*inline.factories())
             self._inline = inline
         return self._inline
 
