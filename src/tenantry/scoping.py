@@ -220,21 +220,18 @@ TENANT_PARAM = "tenantry_tenant_id"
 _TENANT = bindparam(TENANT_PARAM, type_=Uuid())
 _SCOPE = _criteria(TenantScoped, lambda cls: cls.tenant_id == _TENANT, include_aliases=True)
 
-# Scoped copies of the statements executed lately, by identity. Apps build their hot
-# statements once; computing the cache key of a fresh copy at every execution (the
-# whole statement walked, a correlated subquery included) was ~1/8 of a page's CPU.
-_SCOPED: dict[int, tuple[Any, Any]] = {}
-_SCOPED_MAX = 2048
+# Statement -> its scoped copy, like _touches above: a statement built once is scoped
+# once. Scoping a fresh copy at every execution made SQLAlchemy compute its cache key
+# again (the whole statement walked, a correlated subquery included): ~1/8 of a page's
+# CPU. The copy does not refer to the original, so weak keys still let per-call
+# statements go.
+_scoped_copies: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
 def _scoped(statement: Any) -> Any:
-    hit = _SCOPED.get(id(statement))
-    if hit is not None and hit[0] is statement:  # the entry holds it: its id is not reused
-        return hit[1]
-    scoped = statement.options(_SCOPE)
-    if len(_SCOPED) >= _SCOPED_MAX:
-        _SCOPED.clear()  # statements made per request: start over rather than track age
-    _SCOPED[id(statement)] = (statement, scoped)
+    scoped = _scoped_copies.get(statement)
+    if scoped is None:
+        scoped = _scoped_copies[statement] = statement.options(_SCOPE)
     return scoped
 
 
@@ -243,7 +240,7 @@ def _check_bulk_rows(state: ORMExecuteState, what: str) -> None:
     if mapper is None:
         return
     params = state.parameters
-    rows: list[Any] = list(params) if isinstance(params, list) else [params] if params else []
+    rows = [params] if isinstance(params, Mapping) else list(params or ())
     _require_own_rows(state.session, mapper.class_, rows, what)
 
 

@@ -80,17 +80,10 @@ def load_entitlements(
     already holds the database's write lock from ``BEGIN IMMEDIATE``), so a
     count taken afterwards cannot be raced by another transaction of the tenant.
     """
-    catalogue = catalogue or catalogue_of(session) or DEFAULT_CATALOGUE
-    stmt = select(Tenant.plan, Tenant.trial_ends_at).where(Tenant.id == tenant_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    row = session.execute(stmt).first()
-    if row is None:
+    found = _load(session, [tenant_id], catalogue, lock=lock).get(tenant_id)
+    if found is None:
         raise TenantNotFound("tenant not found")
-    overrides = session.execute(
-        select(PlanOverride.name, PlanOverride.value).where(PlanOverride.tenant_id == tenant_id)
-    )
-    return entitlements_for(catalogue, row[0], [(n, v) for n, v in overrides], row[1])
+    return found
 
 
 def load_entitlements_many(
@@ -98,23 +91,34 @@ def load_entitlements_many(
 ) -> dict[uuid.UUID, Entitlements]:
     """:func:`load_entitlements` of many tenants in two queries per chunk of ids; a tenant
     that does not exist is left out. For batch work over many tenants (usage flushes)."""
-    catalogue = catalogue or catalogue_of(session) or DEFAULT_CATALOGUE
     found: dict[uuid.UUID, Entitlements] = {}
     for chunk in in_chunks(tenant_ids):
-        given: dict[uuid.UUID, list[tuple[str, int | None]]] = {}
-        for tenant_id, name, value in session.execute(
-            select(PlanOverride.tenant_id, PlanOverride.name, PlanOverride.value).where(
-                PlanOverride.tenant_id.in_(chunk)
-            )
-        ):
-            given.setdefault(tenant_id, []).append((name, value))
-        for tenant_id, plan, trial_ends_at in session.execute(
-            select(Tenant.id, Tenant.plan, Tenant.trial_ends_at).where(Tenant.id.in_(chunk))
-        ):
-            found[tenant_id] = entitlements_for(
-                catalogue, plan, given.get(tenant_id, ()), trial_ends_at
-            )
+        found.update(_load(session, chunk, catalogue))
     return found
+
+
+def _load(
+    session: Session, ids: list[uuid.UUID], catalogue: Catalogue | None, *, lock: bool = False
+) -> dict[uuid.UUID, Entitlements]:
+    catalogue = catalogue or catalogue_of(session) or DEFAULT_CATALOGUE
+    # One tenant (a quota check per write) compares with =, not an IN list rendered per call.
+    one = len(ids) == 1
+    stmt = select(Tenant.id, Tenant.plan, Tenant.trial_ends_at).where(
+        Tenant.id == ids[0] if one else Tenant.id.in_(ids)
+    )
+    tenants = session.execute(stmt.with_for_update() if lock else stmt).all()
+    if not tenants:
+        return {}
+    given: dict[uuid.UUID, list[tuple[str, int | None]]] = {}
+    overrides = select(PlanOverride.tenant_id, PlanOverride.name, PlanOverride.value).where(
+        PlanOverride.tenant_id == ids[0] if one else PlanOverride.tenant_id.in_(ids)
+    )
+    for tenant_id, name, value in session.execute(overrides):
+        given.setdefault(tenant_id, []).append((name, value))
+    return {
+        tenant_id: entitlements_for(catalogue, plan, given.get(tenant_id, ()), trial_ends_at)
+        for tenant_id, plan, trial_ends_at in tenants
+    }
 
 
 def has_feature(session: Session, tenant_id: uuid.UUID, feature: str) -> bool:

@@ -64,7 +64,7 @@ class TenantSlots:
         if key not in self._waiting and self._may_start(key):
             self._take(key)
         else:
-            await self._wait(key)
+            await self._wait(key, self._enqueue(key))
         try:
             yield
         finally:
@@ -79,8 +79,7 @@ class TenantSlots:
         :meth:`hold` would see one at a time and serve them in the order the loop runs
         them, which is arrival order (a tenant's 24 queued requests before another's one).
         """
-        waiter = _Waiter()
-        self._waiting.setdefault(key, deque()).append(waiter)
+        waiter = self._enqueue(key)
         try:
             await anyio.lowlevel.checkpoint()
         except BaseException:
@@ -124,10 +123,13 @@ class TenantSlots:
         self._last_start[key] = time.monotonic()
         self._total += 1
 
-    async def _wait(self, key: Hashable, queued: _Waiter | None = None) -> None:
-        waiter = queued or _Waiter()
-        if queued is None:
-            self._waiting.setdefault(key, deque()).append(waiter)
+    def _enqueue(self, key: Hashable) -> _Waiter:
+        waiter = _Waiter()
+        self._waiting.setdefault(key, deque()).append(waiter)
+        return waiter
+
+    async def _wait(self, key: Hashable, waiter: _Waiter) -> None:
+        """Wait until ``waiter`` (queued for ``key``) is granted its slot, or takes it."""
         try:
             while not waiter.granted:  # granted already: by the turn it queued for
                 # Only the first waiter of a key watches the clock (its patience).
