@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tenantry.errors import TenantryError
@@ -118,6 +119,16 @@ async def _constraint(request: Request, exc: Exception) -> ErrorResponse:
     )
 
 
+async def _stale(request: Request, exc: Exception) -> ErrorResponse:
+    # An update or delete by key matched fewer rows than it named: a key of another
+    # tenant (scoping and RLS hide its row) or a row deleted meanwhile. Nothing was
+    # changed (the session rolls back): the input's fault, a 409 like a constraint's.
+    log.info("a write by key matched fewer rows on %s %s", request.method, request.url.path)
+    return error_response(
+        409, "conflict", "a row the change names does not exist here, or changed meanwhile"
+    )
+
+
 async def _unexpected(request: Request, exc: Exception) -> ErrorResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_response(500, "internal_error", "The server could not complete the request.")
@@ -129,5 +140,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(DataError, _unstorable)
     app.add_exception_handler(IntegrityError, _constraint)
+    app.add_exception_handler(StaleDataError, _stale)
     app.add_exception_handler(OverflowError, _unstorable)
     app.add_exception_handler(Exception, _unexpected)

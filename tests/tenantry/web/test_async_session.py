@@ -3,6 +3,7 @@ a sync app's, on both backends (they are attached once, to every kind of session
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,8 +15,10 @@ from pydantic import BaseModel
 from sqlalchemy import func, select, update
 
 from meterbook.models import Reading
+from tenantry.context import TenantContext, tenant_scope
 from tenantry.db import Database
 from tenantry.models import AuditEvent, User
+from tenantry.roles import Role
 from tenantry.web import AsyncDbSession, DbSession, MemberContext, ViewerContext
 from tenantry_server.settings import Settings
 from tests.conftest import Member, register
@@ -51,6 +54,13 @@ def _numbered(body: Numbered) -> Reading:
 async def add_numbered(body: Numbered, ctx: MemberContext, session: AsyncDbSession) -> None:
     session.add(_numbered(body))
     await session.flush()
+
+
+@router.post("/deactivate", status_code=200)
+def zero_by_key(ids: list[int], ctx: MemberContext, session: DbSession) -> None:
+    """A bulk UPDATE by key with ids from the client (a "bulk toggle" route)."""
+    rows = [{"tenant_id": ctx.tenant_id, "id": i, "meter_wh": 0} for i in ids]
+    session.execute(update(Reading), rows)
 
 
 @router.post("/numbered-sync", status_code=201)
@@ -147,3 +157,26 @@ def test_a_write_a_constraint_refuses_is_a_409_that_quotes_nothing(
     bob = register(client, "bob@example.com")
     theirs = client.post(f"/api/async-readings/{route}", json=reading, headers=bob.headers)
     assert theirs.status_code == 201, theirs.text
+
+
+def test_a_bulk_update_naming_another_tenants_row_is_a_409_and_changes_nothing(
+    client: TestClient,
+) -> None:
+    """Found by a stranger's app: the driver's row count refused the batch with a 500."""
+    alice, bob = register(client, "alice@example.com"), register(client, "bob@example.com")
+    for who, key in ((alice, 7_100_001), (bob, 7_100_002)):
+        added = client.post(
+            "/api/async-readings/numbered-sync",
+            json={"id": key, "meter_wh": 5},
+            headers=who.headers,
+        )
+        assert added.status_code == 201, added.text
+    both = client.post("/api/async-readings/deactivate", json=[7_100_001, 7_100_002],
+                       headers=bob.headers)  # fmt: skip
+    assert both.status_code == 409, both.text
+    assert both.json()["error"]["code"] == "conflict"
+    db: Database = client.app.state.tenancy.db  # type: ignore[attr-defined]
+    for who, key in ((alice, 7_100_001), (bob, 7_100_002)):  # as each tenant (RLS on PG)
+        ctx = TenantContext(uuid.UUID(who.tenant_id), who.user_id, Role.OWNER)  # type: ignore[arg-type]
+        with tenant_scope(ctx), db.sessions() as s:
+            assert s.scalar(select(Reading.meter_wh).where(Reading.id == key)) == 5
