@@ -1,7 +1,7 @@
 """One export in a fresh process: ``python -m bench.export_worker MODE DB TENANT_HEX USER_ID``.
 
 Prints JSON: rows, seconds, peak RSS (VmHWM). MODE is ``tenantry`` (stream_export)
-or ``bare`` (sqlite3 cursor + orjson per row, the same document shape, no ORM).
+or ``bare``: what one would write by hand for the same rows (below), no ORM.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ import sqlite3
 import sys
 import time
 import uuid
+from datetime import date, datetime
+from typing import BinaryIO
 
 import orjson
 
@@ -21,6 +23,47 @@ def _hwm_kb() -> int:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1])
     return 0
+
+
+def _utc(text: str) -> datetime:
+    return datetime.fromisoformat(text + "+00:00")  # SQLite holds naive UTC text
+
+
+# Each tenant table as tenantry's export writes it: every column but tenant_id under its
+# attribute name, times as ISO-8601 UTC, booleans as booleans, rows in key order.
+_BARE = {
+    "readings": (
+        "SELECT read_at, meter_wh, note, is_replacement, user_id, created_at, id"
+        " FROM readings WHERE tenant_id = ? ORDER BY id",
+        ("read_at", "meter_wh", "note", "is_replacement", "created_by", "created_at", "id"),
+        lambda r: (_utc(r[0]), r[1], r[2], bool(r[3]), r[4], _utc(r[5]), r[6]),
+    ),
+    "vouchers": (
+        "SELECT purchased_on, amount_minor, currency, energy_wh, token_number, vendor, notes,"
+        " user_id, created_at, id FROM vouchers WHERE tenant_id = ? ORDER BY id",
+        ("purchased_on", "amount_minor", "currency", "energy_wh", "token_number", "vendor",
+         "notes", "created_by", "created_at", "id"),
+        lambda r: (date.fromisoformat(r[0]), *r[1:8], _utc(r[8]), r[9]),
+    ),
+}  # fmt: skip
+
+
+def _bare(db_path: str, tenant_hex: str, sink: BinaryIO) -> int:
+    """``{table: [rows]}`` with sqlite3, a conversion per row and orjson; no members,
+    summary or checksums, so a floor for the same rows."""
+    con = sqlite3.connect(db_path)
+    rows = 0
+    for table, (sql, keys, convert) in _BARE.items():
+        cur = con.execute(sql, (tenant_hex,))
+        sink.write(orjson.dumps(table) + b":[")
+        first = True
+        while batch := cur.fetchmany(1000):
+            out = [orjson.dumps(dict(zip(keys, convert(r), strict=True))) for r in batch]
+            sink.write((b"" if first else b",") + b",".join(out))
+            first = False
+            rows += len(batch)
+        sink.write(b"]")
+    return rows
 
 
 def main() -> None:
@@ -47,25 +90,7 @@ def main() -> None:
                     tail = chunk
             rows = orjson.loads(tail[tail.rindex(b'"summary":') + 10 : -1])["total_rows"]
         else:
-            con = sqlite3.connect(db_path)
-            cols = ["id", "read_at", "meter_wh", "note", "is_replacement", "created_by"]
-            for table in ("readings", "vouchers"):
-                sql = (
-                    "SELECT id, read_at, meter_wh, note, is_replacement, user_id FROM readings"
-                    " WHERE tenant_id = ?"
-                    if table == "readings"
-                    else "SELECT id, purchased_on, amount_minor, notes, 0, user_id FROM vouchers"
-                    " WHERE tenant_id = ?"
-                )
-                cur = con.execute(sql, (tenant_hex,))
-                sink.write(orjson.dumps(table) + b":[")
-                first = True
-                while batch := cur.fetchmany(1000):
-                    out = [orjson.dumps(dict(zip(cols, r, strict=True))) for r in batch]
-                    sink.write((b"" if first else b",") + b",".join(out))
-                    first = False
-                    rows += len(batch)
-                sink.write(b"]")
+            rows = _bare(db_path, tenant_hex, sink)
     seconds = time.perf_counter() - start
     print(json.dumps({"rows": rows, "seconds": seconds, "peak_rss_mb": _hwm_kb() / 1024}))
 
