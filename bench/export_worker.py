@@ -11,8 +11,9 @@ import sqlite3
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from datetime import date, datetime
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -29,21 +30,29 @@ def _utc(text: str) -> datetime:
     return datetime.fromisoformat(text + "+00:00")  # SQLite holds naive UTC text
 
 
+def _reading(r: tuple[Any, ...]) -> tuple[Any, ...]:
+    return (_utc(r[0]), r[1], r[2], bool(r[3]), r[4], _utc(r[5]), r[6])
+
+
+def _voucher(r: tuple[Any, ...]) -> tuple[Any, ...]:
+    return (date.fromisoformat(r[0]), *r[1:8], _utc(r[8]), r[9])
+
+
 # Each tenant table as tenantry's export writes it: every column but tenant_id under its
 # attribute name, times as ISO-8601 UTC, booleans as booleans, rows in key order.
-_BARE = {
+_BARE: dict[str, tuple[str, tuple[str, ...], Callable[[tuple[Any, ...]], tuple[Any, ...]]]] = {
     "readings": (
         "SELECT read_at, meter_wh, note, is_replacement, user_id, created_at, id"
         " FROM readings WHERE tenant_id = ? ORDER BY id",
         ("read_at", "meter_wh", "note", "is_replacement", "created_by", "created_at", "id"),
-        lambda r: (_utc(r[0]), r[1], r[2], bool(r[3]), r[4], _utc(r[5]), r[6]),
+        _reading,
     ),
     "vouchers": (
         "SELECT purchased_on, amount_minor, currency, energy_wh, token_number, vendor, notes,"
         " user_id, created_at, id FROM vouchers WHERE tenant_id = ? ORDER BY id",
         ("purchased_on", "amount_minor", "currency", "energy_wh", "token_number", "vendor",
          "notes", "created_by", "created_at", "id"),
-        lambda r: (date.fromisoformat(r[0]), *r[1:8], _utc(r[8]), r[9]),
+        _voucher,
     ),
 }  # fmt: skip
 
