@@ -89,7 +89,7 @@ def load_entitlements(
 def load_entitlements_many(
     session: Session, tenant_ids: Iterable[uuid.UUID], *, catalogue: Catalogue | None = None
 ) -> dict[uuid.UUID, Entitlements]:
-    """:func:`load_entitlements` of many tenants in two queries per chunk of ids; a tenant
+    """:func:`load_entitlements` of many tenants in one query per chunk of ids; a tenant
     that does not exist is left out. For batch work over many tenants (usage flushes)."""
     found: dict[uuid.UUID, Entitlements] = {}
     for chunk in in_chunks(tenant_ids):
@@ -100,24 +100,25 @@ def load_entitlements_many(
 def _load(
     session: Session, ids: list[uuid.UUID], catalogue: Catalogue | None, *, lock: bool = False
 ) -> dict[uuid.UUID, Entitlements]:
+    """One query: each tenant's row joined to its overrides (a row per override, or one
+    with no override); with ``lock``, only the tenant rows are locked."""
     catalogue = catalogue or catalogue_of(session) or DEFAULT_CATALOGUE
     # One tenant (a quota check per write) compares with =, not an IN list rendered per call.
-    one = len(ids) == 1
-    stmt = select(Tenant.id, Tenant.plan, Tenant.trial_ends_at).where(
-        Tenant.id == ids[0] if one else Tenant.id.in_(ids)
+    stmt = (
+        select(Tenant.id, Tenant.plan, Tenant.trial_ends_at, PlanOverride.name, PlanOverride.value)
+        .outerjoin(PlanOverride, PlanOverride.tenant_id == Tenant.id)
+        .where(Tenant.id == ids[0] if len(ids) == 1 else Tenant.id.in_(ids))
     )
-    tenants = session.execute(stmt.with_for_update() if lock else stmt).all()
-    if not tenants:
-        return {}
+    rows = session.execute(stmt.with_for_update(of=Tenant) if lock else stmt).all()
+    tenants: dict[uuid.UUID, tuple[str, datetime | None]] = {}
     given: dict[uuid.UUID, list[tuple[str, int | None]]] = {}
-    overrides = select(PlanOverride.tenant_id, PlanOverride.name, PlanOverride.value).where(
-        PlanOverride.tenant_id == ids[0] if one else PlanOverride.tenant_id.in_(ids)
-    )
-    for tenant_id, name, value in session.execute(overrides):
-        given.setdefault(tenant_id, []).append((name, value))
+    for tenant_id, plan, trial_ends_at, name, value in rows:
+        tenants[tenant_id] = (plan, trial_ends_at)
+        if name is not None:
+            given.setdefault(tenant_id, []).append((name, value))
     return {
         tenant_id: entitlements_for(catalogue, plan, given.get(tenant_id, ()), trial_ends_at)
-        for tenant_id, plan, trial_ends_at in tenants
+        for tenant_id, (plan, trial_ends_at) in tenants.items()
     }
 
 
