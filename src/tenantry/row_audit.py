@@ -25,6 +25,7 @@ from tenantry.models.base import is_tenant_scoped, utcnow
 
 BATCH = 20  # more rows than this of one table and kind in one flush: one summary event
 _SKIP = {"tenant_id", "id"}
+_INSERT = insert(AuditEvent)  # built once: one per audited flush
 
 
 def install_row_audit(factory: SessionFactory) -> None:
@@ -95,7 +96,7 @@ def _after_flush(session: Session, flush_context: UOWTransaction) -> None:
                 continue
             rows.append(_row(tenant_id, actor, f"row.{kind}", f"{table}:{obj.id}", details))
     if rows:
-        session.connection().execute(insert(AuditEvent), rows)
+        session.connection().execute(_INSERT, rows)
 
 
 def _row(

@@ -6,8 +6,9 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from tenantry.errors import TenantNotFound
@@ -97,22 +98,29 @@ def load_entitlements_many(
     return found
 
 
+# Built once: constructing a select costs more than running it (a quota check per write).
+_ENTITLEMENT_ROWS = select(
+    Tenant.id, Tenant.plan, Tenant.trial_ends_at, PlanOverride.name, PlanOverride.value
+).outerjoin(PlanOverride, PlanOverride.tenant_id == Tenant.id)
+_ONE = _ENTITLEMENT_ROWS.where(Tenant.id == bindparam("tenant_id"))
+_ONE_LOCKED = _ONE.with_for_update(of=Tenant)  # only the tenant row, not its overrides
+_MANY = _ENTITLEMENT_ROWS.where(Tenant.id.in_(bindparam("tenant_ids", expanding=True)))
+
+
 def _load(
     session: Session, ids: list[uuid.UUID], catalogue: Catalogue | None, *, lock: bool = False
 ) -> dict[uuid.UUID, Entitlements]:
     """One query: each tenant's row joined to its overrides (a row per override, or one
-    with no override); with ``lock``, only the tenant rows are locked."""
+    with none); with ``lock``, a single tenant's row is locked."""
     catalogue = catalogue or catalogue_of(session) or DEFAULT_CATALOGUE
-    # One tenant (a quota check per write) compares with =, not an IN list rendered per call.
-    stmt = (
-        select(Tenant.id, Tenant.plan, Tenant.trial_ends_at, PlanOverride.name, PlanOverride.value)
-        .outerjoin(PlanOverride, PlanOverride.tenant_id == Tenant.id)
-        .where(Tenant.id == ids[0] if len(ids) == 1 else Tenant.id.in_(ids))
-    )
-    rows = session.execute(stmt.with_for_update(of=Tenant) if lock else stmt).all()
+    params: dict[str, Any]
+    if len(ids) == 1:
+        stmt, params = (_ONE_LOCKED if lock else _ONE), {"tenant_id": ids[0]}
+    else:  # batch reads (usage flushes) never lock
+        stmt, params = _MANY, {"tenant_ids": ids}
     tenants: dict[uuid.UUID, tuple[str, datetime | None]] = {}
     given: dict[uuid.UUID, list[tuple[str, int | None]]] = {}
-    for tenant_id, plan, trial_ends_at, name, value in rows:
+    for tenant_id, plan, trial_ends_at, name, value in session.execute(stmt, params):
         tenants[tenant_id] = (plan, trial_ends_at)
         if name is not None:
             given.setdefault(tenant_id, []).append((name, value))
