@@ -282,8 +282,13 @@ def _section(rows: Callable[[dict[str, Any]], list[str]], res: dict[str, Any]) -
         return [_missing(rows.__name__, f"this run has no {exc}")]
 
 
+def _round_seconds(config: dict[str, Any]) -> int:
+    return max(2, round(int(config["seconds"]) / int(config.get("rounds", 1))))
+
+
 def write_report(res: dict[str, Any], path: Path, notes: str = "") -> None:
     m, c = res["machine"], res["config"]
+    rounds = c.get("rounds", 1)
     pg = res.get("postgres", {})
     errors = res.get("errors", {})
     before = ", ".join(f"{x:.1f}" for x in res["load_before"])
@@ -302,7 +307,10 @@ def write_report(res: dict[str, Any], path: Path, notes: str = "") -> None:
         f"{c['connections']} connections, one thread (POST: two), {c['seconds']} s per figure",
         f"after a 1 s warm-up; GET runs rotate over {c['tokens']:,} tenants' tokens spread over",
         "the fixture; servers run on 127.0.0.1 on the same machine as wrk, one uvicorn worker",
-        "unless a row says otherwise.",
+        "unless a row says otherwise. The servers compared in the request-path and worker rows",
+        f"run side by side and take turns: {rounds} rounds of {_round_seconds(c)} s each, a",
+        "figure being the median of its rounds (`rounds_rps` in the results keeps each one),",
+        "so a drift of this VM's speed reaches every system alike.",
         "",
         f"Machine: {m['cpus']} CPUs, {m['platform']}, Python {m['python']}, SQLite {m['sqlite']},",
         f"{m['wrk']}. Run took {res['elapsed_s']:.0f} s (fixtures {res['generate_s']:.0f} s). "

@@ -4,7 +4,8 @@ Generates the fixtures, starts each server on 127.0.0.1 in its own process, load
 it with wrk (another process), and writes ``bench/results.json`` and
 ``docs/benchmarks.md``. Sizes are environment variables so a longer run can use
 the full 10M rows: BENCH_SIZES="10:10000,1000:100000,100000:1000000",
-BENCH_SECONDS (per wrk run), BENCH_CONNECTIONS, BENCH_EXPORT_ROWS="100000,1000000",
+BENCH_SECONDS (per figure), BENCH_ROUNDS (the turns a compared figure is split into),
+BENCH_CONNECTIONS, BENCH_EXPORT_ROWS="100000,1000000",
 BENCH_TOKENS (how many tenants' tokens a GET run rotates over), BENCH_DATA (work dir).
 """
 
@@ -14,11 +15,12 @@ import json
 import os
 import platform
 import signal
+import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,7 @@ SIZES = [
     for part in os.environ.get("BENCH_SIZES", "10:10000,1000:100000,100000:1000000").split(",")
 ]
 SECONDS = int(os.environ.get("BENCH_SECONDS", "6"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))  # turns of the compared servers
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "4"))
 TOKENS = int(os.environ.get("BENCH_TOKENS", "1000"))
 FLOOD = int(os.environ.get("BENCH_FLOOD_CONNECTIONS", "32"))
@@ -137,20 +140,68 @@ def get(srv: Running, tokens: list[str], connections: int = CONNECTIONS) -> dict
     return run_wrk(url, script, seconds=SECONDS, connections=connections)
 
 
-def post(srv: Running, tok: str) -> dict[str, float]:
+def post(srv: Running, tok: str, seconds: float = SECONDS) -> dict[str, float]:
     return run_wrk(
-        srv.readings, post_script(tok), seconds=SECONDS, connections=CONNECTIONS, threads=2
+        srv.readings, post_script(tok), seconds=seconds, connections=CONNECTIONS, threads=2
     )
 
 
-def request_path(start: Starter, tokens: list[str], writer: str) -> dict[str, Any]:
-    """GET (rotating tokens) and POST (one tenant) on one server, with its memory."""
-    with start() as srv:
-        idle = rss_kb(srv.pid)
-        g = get(srv, tokens)
-        p = post(srv, writer)
-        peak = rss_kb(srv.pid, "VmHWM")
-    return {"get": g, "post": p, "rss_idle_mb": idle / 1024, "rss_peak_mb": peak / 1024}
+def median_of(runs: list[dict[str, float]]) -> dict[str, Any]:
+    """One figure from alternated rounds: the median rate and latencies, the summed counts,
+    and each round's rate (``rounds_rps``) to show the spread."""
+    out: dict[str, Any] = {k: statistics.median(r[k] for r in runs) for k in _MEDIAN_KEYS}
+    out.update({k: sum(int(r[k]) for r in runs) for k in _SUMMED_KEYS})
+    out["rounds_rps"] = [r["rps"] for r in runs]
+    return out
+
+
+_MEDIAN_KEYS = ("rps", "p50_ms", "p99_ms")
+_SUMMED_KEYS = ("requests", "non_2xx", "socket_errors")
+
+
+def alternate(
+    servers: Mapping[str, Running], measure: Callable[[str, Running], dict[str, float]]
+) -> dict[str, dict[str, Any]]:
+    """``measure`` every server ``ROUNDS`` times, taking turns, all servers up.
+
+    This VM's speed drifts 1.5-3x within minutes; one long run per system put a drift
+    on whichever system ran then, and the ratio with it. Short runs in turn spread
+    a drift over every system alike.
+    """
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in servers}
+    for _ in range(ROUNDS):
+        for name, srv in servers.items():
+            runs[name].append(measure(name, srv))
+    return {name: median_of(found) for name, found in runs.items()}
+
+
+def request_paths(
+    starters: Mapping[str, Starter], tokens: list[str], writers: Mapping[str, str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """GET (rotating tokens), then POST (one tenant each, when ``writers`` names them), on
+    every server in turn (:func:`alternate`), with each server's memory."""
+    seconds = max(2, round(SECONDS / ROUNDS))
+    script = get_script(tokens)
+
+    def get_round(_name: str, srv: Running) -> dict[str, float]:
+        return run_wrk(srv.readings + "?limit=50", script, seconds=seconds, connections=CONNECTIONS)
+
+    with ExitStack() as stack:
+        servers = {name: stack.enter_context(start()) for name, start in starters.items()}
+        out: dict[str, dict[str, Any]] = {
+            name: {"rss_idle_mb": rss_kb(srv.pid) / 1024} for name, srv in servers.items()
+        }
+        for name, srv in servers.items():
+            get_round(name, srv)  # warm-up
+        for name, figure in alternate(servers, get_round).items():
+            out[name]["get"] = figure
+        if writers is not None:
+            posts = alternate(servers, lambda name, srv: post(srv, writers[name], seconds))
+            for name, figure in posts.items():
+                out[name]["post"] = figure
+        for name, srv in servers.items():
+            out[name]["rss_peak_mb"] = rss_kb(srv.pid, "VmHWM") / 1024
+    return out
 
 
 def fairness(db_url: str, fx: Fixture, owner_url: str | None = None) -> dict[str, Any]:
@@ -209,6 +260,7 @@ def main() -> None:
     config = {
         "sizes": SIZES,
         "seconds": SECONDS,
+        "rounds": ROUNDS,
         "connections": CONNECTIONS,
         "tokens": TOKENS,
         "flood_connections": FLOOD,
@@ -231,23 +283,27 @@ def main() -> None:
     # The request path on SQLite, the largest database: tenantry, bare stack, hand-written.
     if wanted("sqlite"):
         with step("sqlite", res):
-            res["tenantry"] = request_path(lambda: tenantry(lite), tokens, token(big, 1))
-            res["bare"] = request_path(lambda: bare(big.path), tokens, token(big, 2))
-            res["handwritten"] = request_path(
-                lambda: handwritten(f"sqlite+aiosqlite:///{big.path}"), tokens, token(big, 1)
+            res.update(
+                request_paths(
+                    {
+                        "tenantry": lambda: tenantry(lite),
+                        "bare": lambda: bare(big.path),
+                        "handwritten": lambda: handwritten(f"sqlite+aiosqlite:///{big.path}"),
+                    },
+                    tokens,
+                    {
+                        "tenantry": token(big, 1),
+                        "bare": token(big, 2),
+                        "handwritten": token(big, 1),
+                    },
+                )
             )
 
     # Multi-process: the same GET with 2 worker processes, tenantry and the bare stack.
     if wanted("workers"):
         with step("workers", res):
-            res["workers"] = {}
-            starters: list[tuple[str, Starter]] = [
-                ("tenantry", lambda: tenantry(lite, 2)),
-                ("bare", lambda: bare(big.path, 2)),
-            ]
-            for name, start in starters:
-                with start() as srv:
-                    res["workers"][name] = get(srv, tokens)
+            two = {"tenantry": lambda: tenantry(lite, 2), "bare": lambda: bare(big.path, 2)}
+            res["workers"] = {k: v["get"] for k, v in request_paths(two, tokens).items()}
 
     # Tenant scaling: every size rotates over its own tenants' tokens.
     if wanted("scaling"):
@@ -361,20 +417,26 @@ def postgres(fx: Fixture, res: dict[str, Any]) -> None:
         hand_url = pg.url(PLAIN_ROLE, "asyncpg")
         out: dict[str, Any] = {"fixture_rows": fx.rows, "tenants": len(fx.tenant_ids)}
         owner = pg.owner_url
-        out["tenantry"] = request_path(
-            lambda: tenantry(pg.app_url, owner_url=owner), tokens, token(fx, 1)
+        out.update(
+            request_paths(
+                {
+                    "tenantry": lambda: tenantry(pg.app_url, owner_url=owner),
+                    "handwritten": lambda: handwritten(hand_url),
+                },
+                tokens,
+                {"tenantry": token(fx, 1), "handwritten": token(fx, 2)},
+            )
         )
-        out["handwritten"] = request_path(lambda: handwritten(hand_url), tokens, token(fx, 2))
         # Does req/s grow with connections? Same GET at 32 connections.
         with tenantry(pg.app_url, owner_url=owner) as srv:
             out["tenantry"]["get_c32"] = get(srv, tokens, 32)
         with handwritten(hand_url) as srv:
             out["handwritten"]["get_c32"] = get(srv, tokens, 32)
-        out["workers"] = {}
-        with tenantry(pg.app_url, 2, owner_url=owner) as srv:
-            out["workers"]["tenantry"] = get(srv, tokens)
-        with handwritten(hand_url, 2) as srv:
-            out["workers"]["handwritten"] = get(srv, tokens)
+        two = {
+            "tenantry": lambda: tenantry(pg.app_url, 2, owner_url=owner),
+            "handwritten": lambda: handwritten(hand_url, 2),
+        }
+        out["workers"] = {k: v["get"] for k, v in request_paths(two, tokens).items()}
         res["postgres"] = out
         print("postgres", {k: v for k, v in out.items() if k != "workers"}, flush=True)
         try:
