@@ -435,3 +435,33 @@ def test_one_flush_of_many_tenants_alerts_each_on_its_own_limit(
         ).all()
     db.dispose()
     assert alerts == [(a, "plan.limit_warning")]
+
+
+def test_entitlements_apply_each_tenants_own_overrides(
+    app: FastAPI, alice: Member, bob: Member
+) -> None:
+    """Plan and overrides come in one joined query: all of one tenant's overrides apply,
+    none reaches another tenant, and the single (locking) and batch loads agree."""
+    from tenantry.plans import load_entitlements, load_entitlements_many, set_override
+
+    a, b = uuid.UUID(alice.tenant_id), uuid.UUID(bob.tenant_id)
+    db = app.state.tenancy.db
+    with db.session() as s:
+        set_override(s, tenant_id=a, name="rows.readings", value=7, actor_id=None)
+        set_override(s, tenant_id=a, name="feature:csv_import", value=1, actor_id=None)
+        set_override(s, tenant_id=a, name="requests_per_month", value=None, actor_id=None)
+    with db.session() as s:
+        alices = load_entitlements(s, a, lock=True)
+        bobs = load_entitlements(s, b)
+        many = load_entitlements_many(s, [a, b, uuid.uuid4()])
+    assert set(many) == {a, b}  # a tenant that does not exist is left out
+    assert many[a] == alices and many[b] == bobs
+    assert alices.overrides == {
+        "rows.readings": 7,
+        "feature:csv_import": 1,
+        "requests_per_month": None,
+    }
+    assert alices.limit("rows.readings") == 7 and alices.has("csv_import")
+    assert alices.limit("requests_per_month") is None
+    assert bobs.overrides == {} and dict(bobs.limits) == dict(bobs.plan.limits)
+    assert not bobs.has("csv_import") and bobs.limit("rows.readings") != 7
