@@ -11,15 +11,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any
 
 from psycopg import sql
 from tests.support.postgres import APP_ROLE, OWNER_ROLE
 
 from bench.pg_data import PgFixture
-from bench.servers import Running, free_port, running, uvicorn_cmd
+from bench.servers import Running, Starter, free_port, running, uvicorn_cmd
 
 PACKAGE = "fastapi-tenancy[jwt,postgres]==0.5.0"
 POLICY = (
@@ -65,14 +65,11 @@ def _peer_database(pg: PgFixture) -> str:
     return name
 
 
-def measure_peer(
-    pg: PgFixture,
-    data: Path,
-    *,
-    secret: str,
-    tokens_for: Callable[[], list[str]],
-    get: Callable[[Running, list[str]], dict[str, float]],
-) -> dict[str, Any]:
+@contextmanager
+def peer_servers(pg: PgFixture, data: Path, *, secret: str) -> Iterator[dict[str, Starter]]:
+    """Starters of fastapi-tenancy's app without and with its L1 cache, on a database of
+    its own made from the fixture (dropped at the end). Enter this before any server
+    connects to the fixture's database: PostgreSQL copies a template nobody uses."""
     python = ensure_venv(data)
     name = _peer_database(pg)
     try:
@@ -93,19 +90,16 @@ def measure_peer(
         )
         if setup.returncode != 0:
             raise RuntimeError(f"fastapi-tenancy setup failed: {setup.stderr.strip()[-1200:]}")
-        tokens = tokens_for()
-        out: dict[str, Any] = {"package": PACKAGE}
-        for key, l1 in (("get", "0"), ("get_l1", "1")):
-            port = free_port()
-            env = {"BENCH_URL": app, "BENCH_PEER_L1": l1, "BENCH_SECRET": secret}
-            with running(
-                "fastapi-tenancy",
-                uvicorn_cmd("bench.peer_app:app", port, python=str(python)),
-                env,
-                port,
-                log=data / "logs" / "peer.log",
-            ) as srv:
-                out[key] = get(srv, tokens)
-        return out
+
+        def starter(l1: str) -> Starter:
+            def start() -> AbstractContextManager[Running]:
+                port = free_port()
+                env = {"BENCH_URL": app, "BENCH_PEER_L1": l1, "BENCH_SECRET": secret}
+                cmd = uvicorn_cmd("bench.peer_app:app", port, python=str(python))
+                return running("fastapi-tenancy", cmd, env, port, log=data / "logs" / "peer.log")
+
+            return start
+
+        yield {"get": starter("0"), "get_l1": starter("1")}
     finally:
         pg.server.drop_database(name)

@@ -23,16 +23,19 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tests.support.postgres import APP_ROLE
 
 from bench.datagen import Fixture, generate, single_tenant_rows
 from bench.fairness import flood, slow_request
 from bench.load import get_script, post_script, run_wrk
-from bench.servers import ROOT, Running, free_port, rss_kb, running, uvicorn_cmd
+from bench.servers import ROOT, Running, Starter, free_port, rss_kb, running, uvicorn_cmd
 from tenantry.roles import Role
 from tenantry.security.tokens import TokenService
+
+if TYPE_CHECKING:
+    from bench.pg_data import PgFixture
 
 DATA = Path(os.environ.get("BENCH_DATA", "/tmp/tenantry-bench"))
 SECRET = "bench-" + "k" * 40
@@ -47,8 +50,6 @@ TOKENS = int(os.environ.get("BENCH_TOKENS", "1000"))
 FLOOD = int(os.environ.get("BENCH_FLOOD_CONNECTIONS", "32"))
 EXPORT_ROWS = [int(x) for x in os.environ.get("BENCH_EXPORT_ROWS", "100000,1000000").split(",")]
 _TOKENS = TokenService(SECRET, access_ttl=timedelta(hours=2))
-
-Starter = Callable[[], AbstractContextManager[Running]]
 
 
 def token(fx: Fixture, i: int) -> str:
@@ -176,15 +177,20 @@ def alternate(
 
 
 def request_paths(
-    starters: Mapping[str, Starter], tokens: list[str], writers: Mapping[str, str] | None = None
+    starters: Mapping[str, Starter],
+    tokens: list[str] | Mapping[str, list[str]],
+    writers: Mapping[str, str] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """GET (rotating tokens), then POST (one tenant each, when ``writers`` names them), on
-    every server in turn (:func:`alternate`), with each server's memory."""
+    """GET (rotating ``tokens``, or each server's own), then POST (one tenant each, when
+    ``writers`` names them), on every server in turn (:func:`alternate`), with each
+    server's memory."""
     seconds = max(2, round(SECONDS / ROUNDS))
-    script = get_script(tokens)
+    own = tokens if isinstance(tokens, Mapping) else dict.fromkeys(starters, tokens)
+    scripts = {name: get_script(own[name]) for name in starters}
 
-    def get_round(_name: str, srv: Running) -> dict[str, float]:
-        return run_wrk(srv.readings + "?limit=50", script, seconds=seconds, connections=CONNECTIONS)
+    def get_round(name: str, srv: Running) -> dict[str, float]:
+        url = srv.readings + "?limit=50"
+        return run_wrk(url, scripts[name], seconds=seconds, connections=CONNECTIONS)
 
     with ExitStack() as stack:
         servers = {name: stack.enter_context(start()) for name, start in starters.items()}
@@ -440,15 +446,31 @@ def postgres(fx: Fixture, res: dict[str, Any]) -> None:
         res["postgres"] = out
         print("postgres", {k: v for k, v in out.items() if k != "workers"}, flush=True)
         try:
-            from bench.peer import measure_peer
-
-            res["peer"] = measure_peer(
-                pg, DATA, secret=SECRET, tokens_for=lambda: peer_tokens(fx), get=get
-            )
+            res["peer"] = peer_in_turn(pg, fx, tokens)
         except Exception as exc:
             res["peer"] = {"error": f"{type(exc).__name__}: {exc}"[:1500]}
         print("peer", res["peer"], flush=True)
         res["fairness_postgres"] = fairness(pg.app_url, fx, pg.owner_url)
+
+
+def peer_in_turn(pg: PgFixture, fx: Fixture, tokens: list[str]) -> dict[str, Any]:
+    """fastapi-tenancy without and with its L1 cache, and tenantry again, taking turns
+    (:func:`request_paths`): the peer rows compare figures of the same minutes."""
+    from bench.peer import PACKAGE, peer_servers
+
+    with peer_servers(pg, DATA, secret=SECRET) as peers:
+        ours: dict[str, Starter] = {
+            "tenantry": lambda: tenantry(pg.app_url, owner_url=pg.owner_url)
+        }
+        theirs = peer_tokens(fx)
+        found = request_paths(
+            {**ours, **peers}, {"tenantry": tokens, **dict.fromkeys(peers, theirs)}
+        )
+    return {
+        "package": PACKAGE,
+        "tenantry_get": found["tenantry"]["get"],
+        **{key: found[key]["get"] for key in peers},
+    }
 
 
 def peer_tokens(fx: Fixture, count: int = TOKENS) -> list[str]:

@@ -7,8 +7,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +23,10 @@ class Running:
     @property
     def readings(self) -> str:
         return self.base + "/api/readings"
+
+
+# What starts a server for a ``with`` block (bench.run's and bench.peer's servers).
+Starter = Callable[[], AbstractContextManager[Running]]
 
 
 def free_port() -> int:
