@@ -134,17 +134,27 @@ def handwritten(url: str, workers: int = 1) -> AbstractContextManager[Running]:
     return running("handwritten", cmd, env, port, log=DATA / "logs" / "handwritten.log")
 
 
+def load_page(
+    srv: Running, script: str, seconds: float, connections: int = CONNECTIONS
+) -> dict[str, float]:
+    """One wrk run of ``GET /api/readings?limit=50`` with a token-rotating ``script``."""
+    return run_wrk(srv.readings + "?limit=50", script, seconds=seconds, connections=connections)
+
+
 def get(srv: Running, tokens: list[str], connections: int = CONNECTIONS) -> dict[str, float]:
-    url = srv.readings + "?limit=50"
     script = get_script(tokens)
-    run_wrk(url, script, seconds=1, connections=connections)  # warm-up
-    return run_wrk(url, script, seconds=SECONDS, connections=connections)
+    load_page(srv, script, 1, connections)  # warm-up
+    return load_page(srv, script, SECONDS, connections)
 
 
 def post(srv: Running, tok: str, seconds: float = SECONDS) -> dict[str, float]:
     return run_wrk(
         srv.readings, post_script(tok), seconds=seconds, connections=CONNECTIONS, threads=2
     )
+
+
+_MEDIAN_KEYS = ("rps", "p50_ms", "p99_ms")
+_SUMMED_KEYS = ("requests", "non_2xx", "socket_errors")
 
 
 def median_of(runs: list[dict[str, float]]) -> dict[str, Any]:
@@ -154,10 +164,6 @@ def median_of(runs: list[dict[str, float]]) -> dict[str, Any]:
     out.update({k: sum(int(r[k]) for r in runs) for k in _SUMMED_KEYS})
     out["rounds_rps"] = [r["rps"] for r in runs]
     return out
-
-
-_MEDIAN_KEYS = ("rps", "p50_ms", "p99_ms")
-_SUMMED_KEYS = ("requests", "non_2xx", "socket_errors")
 
 
 def alternate(
@@ -189,8 +195,7 @@ def request_paths(
     scripts = {name: get_script(own[name]) for name in starters}
 
     def get_round(name: str, srv: Running) -> dict[str, float]:
-        url = srv.readings + "?limit=50"
-        return run_wrk(url, scripts[name], seconds=seconds, connections=CONNECTIONS)
+        return load_page(srv, scripts[name], seconds)
 
     with ExitStack() as stack:
         servers = {name: stack.enter_context(start()) for name, start in starters.items()}
