@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Executable, Row, text
 from sqlalchemy.orm import (
     ORMExecuteState,
     Session,
@@ -30,6 +30,7 @@ from tenantry.scoping import session_tenant
 
 _SET_TENANT = text(f"SELECT set_config('{TENANT_SETTING}', :tenant_id, true)")
 _APPLIED = "tenantry.rls_tenant"
+_SETS_ITS_OWN = "tenantry.rls_sets_its_own"
 
 
 def install_rls_context(factory: SessionFactory) -> None:
@@ -59,8 +60,32 @@ def _sync(session: Session) -> None:
         _apply(session, session.connection())
 
 
+def begin_setting_tenant(
+    session: Session, statement: Executable, params: dict[str, Any]
+) -> Row[Any] | None:
+    """Begin ``session``'s transaction with ``statement``, whose last column is the
+    ``set_config`` of ``app.tenant_id``: one round trip where the usual setting takes its own.
+
+    The value it set is recorded like the usual setting's, so a statement of the
+    session for a different tenant still re-sets it first. When ``statement`` finds no
+    row, nothing was set and the usual setting runs. PostgreSQL only; the session must
+    not have begun.
+    """
+    session.info[_SETS_ITS_OWN] = True
+    try:
+        connection = session.connection()
+    finally:
+        del session.info[_SETS_ITS_OWN]
+    row = connection.execute(statement, params).first()
+    if row is None:
+        _apply(session, connection)
+    else:
+        session.info[_APPLIED] = row[-1]
+    return row
+
+
 def _after_begin(session: Session, transaction: SessionTransaction, connection: Connection) -> None:
-    if connection.dialect.name != "postgresql":
+    if connection.dialect.name != "postgresql" or session.info.get(_SETS_ITS_OWN):
         return
     if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
         # No transaction to hold a local setting (the membership check of a request, which

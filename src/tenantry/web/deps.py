@@ -6,12 +6,14 @@ the one mechanism for roles: a route names the lowest role it accepts.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import nullcontext
+from contextvars import ContextVar
 from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
+from fastapi.dependencies.models import Dependant
 from sqlalchemy.orm import Session
 
 from tenantry.accounts import check_session
@@ -25,9 +27,16 @@ from tenantry.scoping import bind_tenant, bound_context
 from tenantry.security.tokens import AccessClaims
 from tenantry.web.observe import note_actor
 from tenantry.web.offload import finish_in_thread, in_thread
-from tenantry.web.resolution import TenantClaim, claim_from_request, resolve_membership
+from tenantry.web.resolution import (
+    TenantClaim,
+    claim_from_request,
+    resolve_and_set_tenant,
+    resolve_membership,
+)
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from tenantry.async_db import AsyncSessions
     from tenantry.db import InlineReads
     from tenantry.placement import Location, Placements
@@ -201,6 +210,9 @@ class QuickReads:
             except NotInline:
                 pass
         elif tenancy.async_reads is not None and not session.in_transaction():
+            checked = _CHECKED_READS.get()
+            if checked is not None:  # the transaction the membership check began
+                return await checked.run_sync(read, *args)
             async with tenancy.async_reads.session_for(ctx, read_only=True) as aio:
                 return await aio.run_sync(read, *args)
         return await in_thread(read, session, *args)
@@ -214,6 +226,34 @@ Reads = Annotated[QuickReads, Depends(_quick_reads)]
 
 # For routes outside a tenant (create one, join one, list mine): a checked signed-in person.
 CurrentClaims = Annotated[AccessClaims, Depends(_claims)]
+
+
+def dependency_calls(dependant: Dependant) -> Iterator[Any]:
+    """Every callable a route's dependency tree calls, however deep."""
+    for sub in dependant.dependencies:
+        yield sub.call
+        yield from dependency_calls(sub)
+
+
+_TAKES_READS = "_tenantry_takes_reads"  # set on each route the first time it is asked
+
+
+def _reads_through_quick_reads(request: Request) -> bool:
+    """Whether the request's route takes ``Reads`` (found once per route)."""
+    route = request.scope.get("route")
+    known: bool | None = getattr(route, _TAKES_READS, None)
+    if known is None:
+        dependant = getattr(route, "dependant", None)
+        known = dependant is not None and any(
+            call is _quick_reads for call in dependency_calls(dependant)
+        )
+        if route is not None:
+            setattr(route, _TAKES_READS, known)
+    return known
+
+
+# The read session a request's membership check opened (see tenant_context), for its Reads.
+_CHECKED_READS: ContextVar[AsyncSession | None] = ContextVar("tenantry_checked_reads", default=None)
 
 
 def _context_dependency(
@@ -232,8 +272,23 @@ def _context_dependency(
             raise NoTenantSelected("you belong to no tenant: create one or join one with a code")
         checked = (claim, claims.user_id, claims.session_version, tenancy.admit, allow_suspended)
         reads = _inline_reads(tenancy, session)
+        key = (claim, claims.user_id, claims.session_version, allow_suspended)
+        # A Reads route on PostgreSQL whose claim passed lately: its check runs as the first
+        # statement of its reads' transaction, inside the slot (one session, one round
+        # trip fewer). Any other claim is checked first, so it never waits in another
+        # tenant's slots.
+        later = (
+            reads is None
+            and tenancy.async_checks is not None
+            and not session.in_transaction()
+            and _reads_through_quick_reads(request)
+        )
+        known = tenancy.recent_checks.get(key) if later else None
         if reads is not None:  # on the loop: no I/O to wait for, no thread to share
             ctx = _resolve(session, reads.read, *checked)
+        elif known is not None:
+            ctx = known
+            tenancy.admit(ctx)
         else:
             # After one of the *user's* slots (the user is known from the signed token): one
             # person's flood queues here, on the loop, instead of filling the thread pool or
@@ -245,15 +300,44 @@ def _context_dependency(
                 else:
                     read = partial(_short_read, session)
                     ctx = await in_thread(_resolve, session, read, *checked, tenancy.placements)
+            if later:
+                tenancy.recent_checks.passed(key, ctx)
         tenancy.meter.add(ctx.tenant_id, REQUESTS)
         note_actor(request, tenant_id=ctx.tenant_id, user_id=claims.user_id)
         # The tenant's slot is awaited with nothing held: no thread, connection or lock.
         async with tenancy.slots.hold(ctx.tenant_id):
-            with tenant_scope(ctx):
-                yield ctx
-                # Commit inside the scope and the slot; on error _session rolls back.
-                if session.in_transaction():
-                    await _finish(session, commit, tenancy)
+            if known is None:
+                with tenant_scope(ctx):
+                    yield ctx
+                    # Commit inside the scope and the slot; on error _session rolls back.
+                    if session.in_transaction():
+                        await _finish(session, commit, tenancy)
+                return
+            assert tenancy.async_reads is not None  # async_checks are async_reads
+            async with tenancy.async_reads.session_for(None, read_only=True) as aio:
+                try:
+                    ctx = await aio.run_sync(
+                        resolve_and_set_tenant,
+                        claim,
+                        claims.user_id,
+                        session_version=claims.session_version,
+                        allow_suspended=allow_suspended,
+                    )
+                except Exception:
+                    tenancy.recent_checks.failed(key)
+                    raise
+                if ctx != known:  # a new role or plan: the route sees the current one
+                    tenancy.recent_checks.passed(key, ctx)
+                bind_tenant(aio.sync_session, ctx)
+                bind_tenant(session, ctx)
+                checked_reads = _CHECKED_READS.set(aio)
+                try:
+                    with tenant_scope(ctx):
+                        yield ctx
+                        if session.in_transaction():
+                            await _finish(session, commit, tenancy)
+                finally:
+                    _CHECKED_READS.reset(checked_reads)
 
     return tenant_context
 

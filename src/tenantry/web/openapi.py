@@ -9,12 +9,10 @@ Authorize button and every call can be tried there.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import fastapi.routing
 from fastapi import FastAPI
-from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
 from tenantry.web import deps
@@ -53,12 +51,6 @@ _SIGNED_IN: dict[int, str] = {}
 _WITH_BODY = {413: "The body is larger than the configured limit."}
 
 
-def _calls(dependant: Dependant) -> Iterator[Any]:
-    for sub in dependant.dependencies:
-        yield sub.call
-        yield from _calls(sub)
-
-
 def api_routes(app: FastAPI) -> list[Any]:
     """The app's API routes with their effective paths, however routers were included.
 
@@ -72,7 +64,7 @@ def api_routes(app: FastAPI) -> list[Any]:
 
 def needs_token(route: Any) -> bool:
     """True when the route reads the access token (through any of its dependencies)."""
-    return any(call is deps._token_claims for call in _calls(route.dependant))
+    return any(call is deps._token_claims for call in deps.dependency_calls(route.dependant))
 
 
 def _error(description: str) -> dict[str, Any]:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, select
+from sqlalchemy import ColumnElement, Row, Select, String, and_, bindparam, case, cast, func, select
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 
@@ -19,6 +20,8 @@ from tenantry.context import TenantContext
 from tenantry.errors import AuthenticationFailed, TenantDeleted, TenantNotFound, TenantSuspended
 from tenantry.ids import TenantId, UserId
 from tenantry.models import Membership, Tenant, TenantStatus, User
+from tenantry.rls.policy import TENANT_SETTING
+from tenantry.rls.session import begin_setting_tenant
 from tenantry.roles import Role
 from tenantry.slugs import is_canonical
 from tenantry.web.path_prefix import CLAIM_KEY
@@ -84,7 +87,49 @@ def _membership_query(tenant: ColumnElement[bool]) -> Select[int, uuid.UUID, str
 
 _BY_ID = _membership_query(Tenant.id == bindparam("tenant_id"))
 _BY_SLUG = _membership_query(Tenant.slug == bindparam("slug"))
+# The same, also setting the RLS tenant: its id where the membership exists, else ''.
+_SETTING = func.set_config(
+    TENANT_SETTING, case((Membership.role.is_not(None), cast(Tenant.id, String)), else_=""), True
+)
+_SETS_BY_ID = _BY_ID.add_columns(_SETTING)
+_SETS_BY_SLUG = _BY_SLUG.add_columns(_SETTING)
 MAX_USER_ID = 2**31  # user ids are INTEGER: PostgreSQL refuses to compare with a larger number
+
+
+def _statement(
+    claim: TenantClaim, user_id: int, *, sets_tenant: bool = False
+) -> tuple[Select[*tuple[Any, ...]], dict[str, Any]]:
+    """The membership query for ``claim``, after the checks that need no database."""
+    if not 0 < user_id < MAX_USER_ID:
+        raise AuthenticationFailed("this account no longer exists")
+    if claim.slug is not None:
+        if not is_canonical(claim.slug):
+            raise TenantNotFound("tenant not found")
+        return (_SETS_BY_SLUG if sets_tenant else _BY_SLUG), {
+            "slug": claim.slug,
+            "user_id": user_id,
+        }
+    params: dict[str, Any] = {"tenant_id": claim.tenant_id, "user_id": user_id}
+    return (_SETS_BY_ID if sets_tenant else _BY_ID), params
+
+
+def _context(
+    row: Row[Any] | None, user_id: int, session_version: int | None, allow_suspended: bool
+) -> TenantContext:
+    if row is None:
+        raise AuthenticationFailed("this account no longer exists")
+    version, tenant_id, status, role, plan = tuple(row)[:5]
+    if session_version is not None and version != session_version:
+        raise AuthenticationFailed("this session has ended; sign in again")
+    if role is None:
+        raise TenantNotFound("tenant not found")
+    if status == TenantStatus.DELETED.value:
+        raise TenantDeleted("this tenant was deleted; an owner can restore it for a while")
+    if status != TenantStatus.ACTIVE.value and not (
+        allow_suspended and status == TenantStatus.SUSPENDED.value
+    ):
+        raise TenantSuspended("this tenant is suspended")
+    return TenantContext(TenantId(tenant_id), UserId(user_id), Role(role), plan)
 
 
 def resolve_membership(
@@ -106,25 +151,56 @@ def resolve_membership(
         TenantSuspended: the tenant is suspended (unless ``allow_suspended``: the
             few routes that let an owner settle a suspension, e.g. the billing portal).
     """
-    if not 0 < user_id < MAX_USER_ID:
-        raise AuthenticationFailed("this account no longer exists")
-    if claim.slug is not None and not is_canonical(claim.slug):
-        raise TenantNotFound("tenant not found")
-    if claim.slug is not None:
-        row = session.execute(_BY_SLUG, {"slug": claim.slug, "user_id": user_id}).first()
-    else:
-        row = session.execute(_BY_ID, {"tenant_id": claim.tenant_id, "user_id": user_id}).first()
-    if row is None:
-        raise AuthenticationFailed("this account no longer exists")
-    version, tenant_id, status, role, plan = row
-    if session_version is not None and version != session_version:
-        raise AuthenticationFailed("this session has ended; sign in again")
-    if role is None:
-        raise TenantNotFound("tenant not found")
-    if status == TenantStatus.DELETED.value:
-        raise TenantDeleted("this tenant was deleted; an owner can restore it for a while")
-    if status != TenantStatus.ACTIVE.value and not (
-        allow_suspended and status == TenantStatus.SUSPENDED.value
-    ):
-        raise TenantSuspended("this tenant is suspended")
-    return TenantContext(TenantId(tenant_id), UserId(user_id), Role(role), plan)
+    statement, params = _statement(claim, user_id)
+    row = session.execute(statement, params).first()
+    return _context(row, user_id, session_version, allow_suspended)
+
+
+def resolve_and_set_tenant(
+    session: Session,
+    claim: TenantClaim,
+    user_id: int,
+    *,
+    session_version: int,
+    allow_suspended: bool = False,
+) -> TenantContext:
+    """:func:`resolve_membership` as the first statement of ``session``'s transaction, which
+    also sets the RLS tenant (PostgreSQL): the check and the setting in one round trip.
+
+    The setting is the tenant's id only where the membership exists, ``''`` (no rows)
+    otherwise; the same errors are raised before anything else runs. ``session`` must
+    not have begun.
+    """
+    statement, params = _statement(claim, user_id, sets_tenant=True)
+    row = begin_setting_tenant(session, statement, params)
+    return _context(row, user_id, session_version, allow_suspended)
+
+
+class RecentChecks:
+    """The claims whose membership check passed lately, each with the context it gave.
+
+    Not an authority: a request of a known claim skips the check *before* its
+    tenant's slot and runs it as the first statement of its own transaction
+    (:func:`resolve_and_set_tenant`), so a removal or downgrade still counts on
+    the next request. A claim never checked, or whose last check failed, is
+    checked before the slot, so naming another tenant never queues in its slots.
+    Bounded: the oldest entries go first.
+    """
+
+    __slots__ = ("_entries", "_limit")
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self._entries: dict[tuple[Any, ...], TenantContext] = {}
+        self._limit = limit
+
+    def get(self, key: tuple[Any, ...]) -> TenantContext | None:
+        return self._entries.get(key)
+
+    def passed(self, key: tuple[Any, ...], ctx: TenantContext) -> None:
+        entries = self._entries
+        if key not in entries and len(entries) >= self._limit:
+            del entries[next(iter(entries))]
+        entries[key] = ctx
+
+    def failed(self, key: tuple[Any, ...]) -> None:
+        self._entries.pop(key, None)

@@ -42,7 +42,7 @@ from tenantry.web.openapi import install_openapi
 from tenantry.web.path_prefix import TenantPathMiddleware
 from tenantry.web.platform import PlatformGateMiddleware
 from tenantry.web.ratelimit import RateLimits
-from tenantry.web.resolution import TenantClaim, resolve_membership
+from tenantry.web.resolution import RecentChecks, TenantClaim, resolve_membership
 from tenantry.web.routes import (
     accounts,
     admin,
@@ -140,6 +140,7 @@ class Tenancy:
             self.async_reads = db.aio
         self.async_checks = self.async_reads if local_counts else None
         self.user_slots = TenantSlots(config.tenant_concurrency)
+        self.recent_checks = RecentChecks()
         self.credential_slots = TenantSlots(config.tenant_concurrency, config.process_concurrency)
         self.catalogue = catalogue or DEFAULT_CATALOGUE
         self.meter = UsageMeter(

@@ -1,0 +1,189 @@
+"""A ``Reads`` route's membership check, wherever it runs, counts changes on the next request.
+
+On PostgreSQL a claim whose check passed lately is checked again as the first statement
+of the route's own transaction, which also sets the RLS tenant; a claim never checked,
+or refused last time, is checked first. Every test here warms the claim up before the
+change, so the change meets the folded check; the tests run on both backends.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from typing import Any
+
+import pytest
+from fastapi import APIRouter
+from fastapi.testclient import TestClient
+from sqlalchemy import event, select, update
+from sqlalchemy.orm import Session
+
+from tenantry.db import Database
+from tenantry.models import Tenant, User
+from tenantry.testing import invite_code
+from tenantry.web import AdminContext, Reads, ViewerContext
+from tenantry_server.settings import Settings
+from tests.conftest import Member, invite_and_join, only_postgresql, register
+from tests.notes_app import AppNote
+from tests.support.routes import client_with
+
+router = APIRouter(prefix="/api/checked")
+
+
+def _notes(session: Session) -> list[str]:
+    return list(session.scalars(select(AppNote.body).order_by(AppNote.id)))
+
+
+@router.get("/notes")
+async def notes(ctx: ViewerContext, reads: Reads) -> dict[str, Any]:
+    return {"role": ctx.role.value, "notes": await reads.run(_notes)}
+
+
+@router.get("/admin")
+async def admin_notes(ctx: AdminContext, reads: Reads) -> dict[str, Any]:
+    return {"notes": await reads.run(_notes)}
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with client_with(settings, "checked-reads-test", router) as test_client:
+        yield test_client
+
+
+def _warm(client: TestClient, who: Member, path: str = "/api/checked/notes") -> Any:
+    for _ in range(2):
+        answer = client.get(path, headers=who.headers)
+        assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def _write(client: TestClient, who: Member, body: str) -> None:
+    assert client.post("/api/notes", json={"body": body}, headers=who.headers).status_code == 201
+
+
+def _control(client: TestClient) -> AbstractContextManager[Session]:
+    """A committed session on the server's database (control tables: no tenant needed)."""
+    db: Database = client.app.state.tenancy.db  # type: ignore[attr-defined]
+    return db.session()
+
+
+def _error(answer: Any) -> tuple[int, str]:
+    return answer.status_code, answer.json()["error"]["code"]
+
+
+def test_a_removed_member_is_refused_on_the_next_request(client: TestClient) -> None:
+    alice = register(client, "alice@example.com")
+    _write(client, alice, "alice's meter")
+    member = invite_and_join(client, alice, "m@example.com")
+    assert _warm(client, member)["notes"] == ["alice's meter"]
+    removed = client.delete(f"/api/tenant/members/{member.user_id}", headers=alice.headers)
+    assert removed.status_code == 204
+    for _ in range(2):  # the folded check refuses, then the check before the slot does
+        answer = client.get("/api/checked/notes", headers=member.headers)
+        assert _error(answer) == (404, "tenant_not_found")
+        assert "alice's meter" not in answer.text
+
+
+def test_a_downgrade_counts_on_the_next_request(client: TestClient) -> None:
+    alice = register(client, "alice@example.com")
+    admin = invite_and_join(client, alice, "a@example.com", role="admin")
+    _warm(client, admin, "/api/checked/admin")
+    changed = client.patch(
+        f"/api/tenant/members/{admin.user_id}", json={"role": "viewer"}, headers=alice.headers
+    )
+    assert changed.status_code == 200
+    assert _error(client.get("/api/checked/admin", headers=admin.headers)) == (403, "forbidden")
+    assert client.get("/api/checked/notes", headers=admin.headers).json()["role"] == "viewer"
+
+
+def test_an_upgrade_shows_on_the_next_request(client: TestClient) -> None:
+    alice = register(client, "alice@example.com")
+    viewer = invite_and_join(client, alice, "v@example.com", role="viewer")
+    assert _warm(client, viewer)["role"] == "viewer"
+    changed = client.patch(
+        f"/api/tenant/members/{viewer.user_id}", json={"role": "admin"}, headers=alice.headers
+    )
+    assert changed.status_code == 200
+    assert client.get("/api/checked/notes", headers=viewer.headers).json()["role"] == "admin"
+    assert client.get("/api/checked/admin", headers=viewer.headers).status_code == 200
+
+
+def test_a_suspension_counts_on_the_next_request(client: TestClient) -> None:
+    alice = register(client, "alice@example.com")
+    _warm(client, alice)
+    with _control(client) as session:
+        session.execute(
+            update(Tenant).where(Tenant.id == uuid.UUID(alice.tenant_id)).values(status="suspended")
+        )
+    answer = client.get("/api/checked/notes", headers=alice.headers)
+    assert _error(answer) == (403, "tenant_suspended")
+
+
+def test_an_ended_session_counts_on_the_next_request(client: TestClient) -> None:
+    alice = register(client, "alice@example.com")
+    _warm(client, alice)
+    with _control(client) as session:
+        session.execute(
+            update(User)
+            .where(User.id == alice.user_id)
+            .values(session_version=User.session_version + 1)
+        )
+    assert _error(client.get("/api/checked/notes", headers=alice.headers))[0] == 401
+
+
+def test_naming_another_tenant_gets_nothing_of_it(client: TestClient) -> None:
+    alice = register(client, "alice@example.com")
+    bob = register(client, "bob@example.com")
+    _write(client, alice, "alice's meter")
+    _write(client, bob, "bob's meter")
+    assert _warm(client, bob)["notes"] == ["bob's meter"]
+    for _ in range(2):  # refused twice: a refused claim is never taken as known
+        answer = client.get(
+            "/api/checked/notes", headers={**bob.headers, "X-Tenant-ID": alice.tenant_id}
+        )
+        assert _error(answer) == (404, "tenant_not_found")
+        assert "alice's meter" not in answer.text
+    assert client.get("/api/checked/notes", headers=bob.headers).json()["notes"] == ["bob's meter"]
+
+
+def test_one_person_in_two_tenants_sees_each_apart(client: TestClient) -> None:
+    alice = register(client, "alice@example.com")
+    bob = register(client, "bob@example.com")
+    _write(client, alice, "alice's meter")
+    _write(client, bob, "bob's meter")
+    code = invite_code(client, bob, role="viewer")
+    joined = client.post("/api/invites/join", json={"code": code}, headers=alice.headers)
+    assert joined.status_code == 200, joined.text
+    in_bobs = {**alice.headers, "X-Tenant-ID": bob.tenant_id}
+    for _ in range(3):  # both claims known after the first round
+        own = client.get("/api/checked/notes", headers=alice.headers).json()
+        other = client.get("/api/checked/notes", headers=in_bobs).json()
+        assert (own["role"], own["notes"]) == ("owner", ["alice's meter"])
+        assert (other["role"], other["notes"]) == ("viewer", ["bob's meter"])
+
+
+@only_postgresql
+def test_a_known_claim_is_checked_in_its_reads_transaction(client: TestClient) -> None:
+    alice = register(client, "alice@example.com")
+    _write(client, alice, "alice's meter")
+    engine = client.app.state.tenancy.async_reads.engine.sync_engine  # type: ignore[attr-defined]
+    seen: list[str] = []
+
+    def note(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        first = client.get("/api/checked/notes", headers=alice.headers)
+        cold, seen[:] = list(seen), []
+        second = client.get("/api/checked/notes", headers=alice.headers)
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+    assert first.json()["notes"] == second.json()["notes"] == ["alice's meter"]
+    membership = [s for s in cold if "tenantry_memberships" in s]
+    assert len(membership) == 1 and "set_config" not in membership[0]  # checked before the slot
+    # Known: one statement checks the membership and sets the tenant, then the route reads.
+    assert len(seen) == 2, seen
+    assert "tenantry_memberships" in seen[0] and "set_config" in seen[0]
+    assert "app_notes" in seen[1]
