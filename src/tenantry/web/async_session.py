@@ -12,7 +12,12 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.context import TenantContext, maybe_current_tenant
-from tenantry.web.deps import SAFE_METHODS, get_tenancy
+from tenantry.web.deps import (
+    ASYNC_SESSION_DEPENDENCIES,
+    SAFE_METHODS,
+    checked_session,
+    get_tenancy,
+)
 from tenantry.web.offload import in_thread
 
 if TYPE_CHECKING:
@@ -25,6 +30,10 @@ async def _async_session(request: Request) -> AsyncIterator[AsyncSession]:
     Same rules: read-only for safe methods, committed in teardown for the
     tenant the session served (or the request's, when it is already known).
     """
+    checked = checked_session()
+    if checked is not None:  # the membership check began it, and commits it
+        yield checked
+        return
     tenancy = get_tenancy(request)
     aio = tenancy.db.aio
     ctx = maybe_current_tenant()
@@ -42,4 +51,5 @@ def _location(placements: Placements, ctx: TenantContext) -> Location:
         return placements.lookup(session, ctx.tenant_id)[0]
 
 
+ASYNC_SESSION_DEPENDENCIES.add(_async_session)
 AsyncDbSession = Annotated[AsyncSession, Depends(_async_session, scope="function")]

@@ -7,7 +7,7 @@ the one mechanism for roles: a route names the lowest role it accepts.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import nullcontext
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from contextvars import ContextVar
 from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -210,8 +210,8 @@ class QuickReads:
             except NotInline:
                 pass
         elif tenancy.async_reads is not None and not session.in_transaction():
-            checked = _CHECKED_READS.get()
-            if checked is not None:  # the transaction the membership check began
+            checked = _CHECKED.get()
+            if checked is not None and checked.info.get(READ_ONLY):  # the check's transaction
                 return await checked.run_sync(read, *args)
             async with tenancy.async_reads.session_for(ctx, read_only=True) as aio:
                 return await aio.run_sync(read, *args)
@@ -235,25 +235,65 @@ def dependency_calls(dependant: Dependant) -> Iterator[Any]:
         yield from dependency_calls(sub)
 
 
-_TAKES_READS = "_tenantry_takes_reads"  # set on each route the first time it is asked
+# What opens an async session for its route (``Reads``; ``AsyncDbSession`` adds itself).
+ASYNC_SESSION_DEPENDENCIES: set[Callable[..., Any]] = {_quick_reads}
+_READS_ASYNC = "_tenantry_reads_async"  # set on each route the first time it is asked
 
 
-def _reads_through_quick_reads(request: Request) -> bool:
-    """Whether the request's route takes ``Reads`` (found once per route)."""
+def _reads_async(request: Request) -> bool:
+    """Whether the request's route reads through an async session (found once per route)."""
     route = request.scope.get("route")
-    known: bool | None = getattr(route, _TAKES_READS, None)
+    known: bool | None = getattr(route, _READS_ASYNC, None)
     if known is None:
         dependant = getattr(route, "dependant", None)
         known = dependant is not None and any(
-            call is _quick_reads for call in dependency_calls(dependant)
+            call in ASYNC_SESSION_DEPENDENCIES for call in dependency_calls(dependant)
         )
         if route is not None:
-            setattr(route, _TAKES_READS, known)
+            setattr(route, _READS_ASYNC, known)
     return known
 
 
-# The read session a request's membership check opened (see tenant_context), for its Reads.
-_CHECKED_READS: ContextVar[AsyncSession | None] = ContextVar("tenantry_checked_reads", default=None)
+# The async session a request's membership check began (see _checked_in_transaction).
+_CHECKED: ContextVar[AsyncSession | None] = ContextVar("tenantry_checked_session", default=None)
+
+
+def checked_session() -> AsyncSession | None:
+    """The async session the request's membership check began, for the route to use."""
+    return _CHECKED.get()
+
+
+@asynccontextmanager
+async def _checked_in_transaction(
+    tenancy: Tenancy,
+    request: Request,
+    session: Session,
+    known: TenantContext,
+    key: tuple[Any, ...],
+    check: Callable[[Session], TenantContext],
+) -> AsyncIterator[TenantContext]:
+    """Check a known claim again as the first statement of an async session begun for
+    its route, one that also sets the RLS tenant (:func:`resolve_and_set_tenant`); yield
+    the context it gives (a new role or plan shows at once). The session is the route's
+    (``Reads``, ``AsyncDbSession``) and is committed when the block ends.
+    """
+    assert tenancy.async_reads is not None  # async_checks are async_reads
+    read_only = request.method in SAFE_METHODS
+    async with tenancy.async_reads.session_for(None, read_only=read_only) as aio:
+        try:
+            ctx = await aio.run_sync(check)
+        except Exception:
+            tenancy.recent_checks.failed(key)
+            raise
+        if ctx != known:
+            tenancy.recent_checks.passed(key, ctx)
+        bind_tenant(aio.sync_session, ctx)
+        bind_tenant(session, ctx)
+        token = _CHECKED.set(aio)
+        try:
+            yield ctx
+        finally:
+            _CHECKED.reset(token)
 
 
 def _context_dependency(
@@ -272,16 +312,18 @@ def _context_dependency(
             raise NoTenantSelected("you belong to no tenant: create one or join one with a code")
         checked = (claim, claims.user_id, claims.session_version, tenancy.admit, allow_suspended)
         reads = _inline_reads(tenancy, session)
+        # On PostgreSQL, a claim whose check passed lately, of a route reading through an
+        # async session, goes to its tenant's slot at once and is checked again in the
+        # route's transaction (_checked_in_transaction): one session and one round trip
+        # fewer. Any other claim is checked first, so naming another tenant never waits
+        # in that tenant's slots. (A sync route would need a thread hop for it: measured
+        # as no gain.)
         key = (claim, claims.user_id, claims.session_version, allow_suspended)
-        # A Reads route on PostgreSQL whose claim passed lately: its check runs as the first
-        # statement of its reads' transaction, inside the slot (one session, one round
-        # trip fewer). Any other claim is checked first, so it never waits in another
-        # tenant's slots.
         later = (
             reads is None
             and tenancy.async_checks is not None
             and not session.in_transaction()
-            and _reads_through_quick_reads(request)
+            and _reads_async(request)
         )
         known = tenancy.recent_checks.get(key) if later else None
         if reads is not None:  # on the loop: no I/O to wait for, no thread to share
@@ -307,37 +349,22 @@ def _context_dependency(
         # The tenant's slot is awaited with nothing held: no thread, connection or lock.
         async with tenancy.slots.hold(ctx.tenant_id):
             if known is None:
+                checking: AbstractAsyncContextManager[TenantContext] = nullcontext(ctx)
+            else:
+                check = partial(
+                    resolve_and_set_tenant,
+                    claim=claim,
+                    user_id=claims.user_id,
+                    session_version=claims.session_version,
+                    allow_suspended=allow_suspended,
+                )
+                checking = _checked_in_transaction(tenancy, request, session, known, key, check)
+            async with checking as ctx:
                 with tenant_scope(ctx):
                     yield ctx
                     # Commit inside the scope and the slot; on error _session rolls back.
                     if session.in_transaction():
                         await _finish(session, commit, tenancy)
-                return
-            assert tenancy.async_reads is not None  # async_checks are async_reads
-            async with tenancy.async_reads.session_for(None, read_only=True) as aio:
-                try:
-                    ctx = await aio.run_sync(
-                        resolve_and_set_tenant,
-                        claim,
-                        claims.user_id,
-                        session_version=claims.session_version,
-                        allow_suspended=allow_suspended,
-                    )
-                except Exception:
-                    tenancy.recent_checks.failed(key)
-                    raise
-                if ctx != known:  # a new role or plan: the route sees the current one
-                    tenancy.recent_checks.passed(key, ctx)
-                bind_tenant(aio.sync_session, ctx)
-                bind_tenant(session, ctx)
-                checked_reads = _CHECKED_READS.set(aio)
-                try:
-                    with tenant_scope(ctx):
-                        yield ctx
-                        if session.in_transaction():
-                            await _finish(session, commit, tenancy)
-                finally:
-                    _CHECKED_READS.reset(checked_reads)
 
     return tenant_context
 

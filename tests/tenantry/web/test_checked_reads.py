@@ -1,9 +1,10 @@
-"""A ``Reads`` route's membership check, wherever it runs, counts changes on the next request.
+"""A route's membership check, wherever it runs, counts a change on the next request.
 
 On PostgreSQL a claim whose check passed lately is checked again as the first statement
-of the route's own transaction, which also sets the RLS tenant; a claim never checked,
-or refused last time, is checked first. Every test here warms the claim up before the
-change, so the change meets the folded check; the tests run on both backends.
+of the route's own transaction (``Reads``, ``AsyncDbSession``), which also sets the RLS
+tenant; a claim never checked, or refused last time, and a ``DbSession`` route's, are
+checked first. Every test warms the claim up before the change, so the change meets the
+check where it runs once known; the tests run on both backends and all three kinds.
 """
 
 from __future__ import annotations
@@ -22,7 +23,14 @@ from sqlalchemy.orm import Session
 from tenantry.db import Database
 from tenantry.models import Tenant, User
 from tenantry.testing import invite_code
-from tenantry.web import AdminContext, Reads, ViewerContext
+from tenantry.web import (
+    AdminContext,
+    AsyncDbSession,
+    DbSession,
+    MemberContext,
+    Reads,
+    ViewerContext,
+)
 from tenantry_server.settings import Settings
 from tests.conftest import Member, invite_and_join, only_postgresql, register
 from tests.notes_app import AppNote
@@ -40,9 +48,40 @@ async def notes(ctx: ViewerContext, reads: Reads) -> dict[str, Any]:
     return {"role": ctx.role.value, "notes": await reads.run(_notes)}
 
 
+@router.get("/sync")
+def sync_notes(ctx: ViewerContext, session: DbSession) -> dict[str, Any]:
+    return {"role": ctx.role.value, "notes": _notes(session)}
+
+
+@router.get("/async")
+async def async_notes(ctx: ViewerContext, session: AsyncDbSession) -> dict[str, Any]:
+    return {"role": ctx.role.value, "notes": await session.run_sync(_notes)}
+
+
 @router.get("/admin")
 async def admin_notes(ctx: AdminContext, reads: Reads) -> dict[str, Any]:
     return {"notes": await reads.run(_notes)}
+
+
+@router.get("/sync-admin")
+def sync_admin_notes(ctx: AdminContext, session: DbSession) -> dict[str, Any]:
+    return {"notes": _notes(session)}
+
+
+@router.post("/sync", status_code=201)
+def sync_write(ctx: MemberContext, session: DbSession) -> dict[str, str]:
+    session.add(AppNote(tenant_id=ctx.tenant_id, body="written"))
+    return {"ok": "yes"}
+
+
+@router.post("/async", status_code=201)
+async def async_write(ctx: MemberContext, session: AsyncDbSession) -> dict[str, str]:
+    session.add(AppNote(tenant_id=ctx.tenant_id, body="written"))
+    return {"ok": "yes"}
+
+
+# The three ways a route reads: Reads, DbSession (a def route), AsyncDbSession.
+KINDS = ["/api/checked/notes", "/api/checked/sync", "/api/checked/async"]
 
 
 @pytest.fixture
@@ -72,29 +111,45 @@ def _error(answer: Any) -> tuple[int, str]:
     return answer.status_code, answer.json()["error"]["code"]
 
 
-def test_a_removed_member_is_refused_on_the_next_request(client: TestClient) -> None:
+@pytest.mark.parametrize("path", KINDS)
+def test_a_removed_member_is_refused_on_the_next_request(client: TestClient, path: str) -> None:
     alice = register(client, "alice@example.com")
     _write(client, alice, "alice's meter")
     member = invite_and_join(client, alice, "m@example.com")
-    assert _warm(client, member)["notes"] == ["alice's meter"]
+    assert _warm(client, member, path)["notes"] == ["alice's meter"]
     removed = client.delete(f"/api/tenant/members/{member.user_id}", headers=alice.headers)
     assert removed.status_code == 204
-    for _ in range(2):  # the folded check refuses, then the check before the slot does
-        answer = client.get("/api/checked/notes", headers=member.headers)
+    for _ in range(2):  # the check in the route's transaction refuses, then the one before
+        answer = client.get(path, headers=member.headers)
         assert _error(answer) == (404, "tenant_not_found")
         assert "alice's meter" not in answer.text
 
 
-def test_a_downgrade_counts_on_the_next_request(client: TestClient) -> None:
+@pytest.mark.parametrize("path", ["/api/checked/admin", "/api/checked/sync-admin"])
+def test_a_downgrade_counts_on_the_next_request(client: TestClient, path: str) -> None:
     alice = register(client, "alice@example.com")
     admin = invite_and_join(client, alice, "a@example.com", role="admin")
-    _warm(client, admin, "/api/checked/admin")
+    _warm(client, admin, path)
     changed = client.patch(
         f"/api/tenant/members/{admin.user_id}", json={"role": "viewer"}, headers=alice.headers
     )
     assert changed.status_code == 200
-    assert _error(client.get("/api/checked/admin", headers=admin.headers)) == (403, "forbidden")
+    assert _error(client.get(path, headers=admin.headers)) == (403, "forbidden")
     assert client.get("/api/checked/notes", headers=admin.headers).json()["role"] == "viewer"
+
+
+@pytest.mark.parametrize("path", ["/api/checked/sync", "/api/checked/async"])
+def test_a_downgraded_writer_writes_nothing(client: TestClient, path: str) -> None:
+    alice = register(client, "alice@example.com")
+    member = invite_and_join(client, alice, "m@example.com")
+    for _ in range(2):  # written and committed, the second in the check's transaction
+        assert client.post(path, headers=member.headers).status_code == 201
+    changed = client.patch(
+        f"/api/tenant/members/{member.user_id}", json={"role": "viewer"}, headers=alice.headers
+    )
+    assert changed.status_code == 200
+    assert _error(client.post(path, headers=member.headers)) == (403, "forbidden")
+    assert _warm(client, alice)["notes"] == ["written", "written"]
 
 
 def test_an_upgrade_shows_on_the_next_request(client: TestClient) -> None:
@@ -109,15 +164,15 @@ def test_an_upgrade_shows_on_the_next_request(client: TestClient) -> None:
     assert client.get("/api/checked/admin", headers=viewer.headers).status_code == 200
 
 
-def test_a_suspension_counts_on_the_next_request(client: TestClient) -> None:
+@pytest.mark.parametrize("path", KINDS)
+def test_a_suspension_counts_on_the_next_request(client: TestClient, path: str) -> None:
     alice = register(client, "alice@example.com")
-    _warm(client, alice)
+    _warm(client, alice, path)
     with _control(client) as session:
         session.execute(
             update(Tenant).where(Tenant.id == uuid.UUID(alice.tenant_id)).values(status="suspended")
         )
-    answer = client.get("/api/checked/notes", headers=alice.headers)
-    assert _error(answer) == (403, "tenant_suspended")
+    assert _error(client.get(path, headers=alice.headers)) == (403, "tenant_suspended")
 
 
 def test_an_ended_session_counts_on_the_next_request(client: TestClient) -> None:
@@ -132,22 +187,22 @@ def test_an_ended_session_counts_on_the_next_request(client: TestClient) -> None
     assert _error(client.get("/api/checked/notes", headers=alice.headers))[0] == 401
 
 
-def test_naming_another_tenant_gets_nothing_of_it(client: TestClient) -> None:
+@pytest.mark.parametrize("path", KINDS)
+def test_naming_another_tenant_gets_nothing_of_it(client: TestClient, path: str) -> None:
     alice = register(client, "alice@example.com")
     bob = register(client, "bob@example.com")
     _write(client, alice, "alice's meter")
     _write(client, bob, "bob's meter")
-    assert _warm(client, bob)["notes"] == ["bob's meter"]
+    assert _warm(client, bob, path)["notes"] == ["bob's meter"]
     for _ in range(2):  # refused twice: a refused claim is never taken as known
-        answer = client.get(
-            "/api/checked/notes", headers={**bob.headers, "X-Tenant-ID": alice.tenant_id}
-        )
+        answer = client.get(path, headers={**bob.headers, "X-Tenant-ID": alice.tenant_id})
         assert _error(answer) == (404, "tenant_not_found")
         assert "alice's meter" not in answer.text
-    assert client.get("/api/checked/notes", headers=bob.headers).json()["notes"] == ["bob's meter"]
+    assert client.get(path, headers=bob.headers).json()["notes"] == ["bob's meter"]
 
 
-def test_one_person_in_two_tenants_sees_each_apart(client: TestClient) -> None:
+@pytest.mark.parametrize("path", KINDS)
+def test_one_person_in_two_tenants_sees_each_apart(client: TestClient, path: str) -> None:
     alice = register(client, "alice@example.com")
     bob = register(client, "bob@example.com")
     _write(client, alice, "alice's meter")
@@ -157,8 +212,8 @@ def test_one_person_in_two_tenants_sees_each_apart(client: TestClient) -> None:
     assert joined.status_code == 200, joined.text
     in_bobs = {**alice.headers, "X-Tenant-ID": bob.tenant_id}
     for _ in range(3):  # both claims known after the first round
-        own = client.get("/api/checked/notes", headers=alice.headers).json()
-        other = client.get("/api/checked/notes", headers=in_bobs).json()
+        own = client.get(path, headers=alice.headers).json()
+        other = client.get(path, headers=in_bobs).json()
         assert (own["role"], own["notes"]) == ("owner", ["alice's meter"])
         assert (other["role"], other["notes"]) == ("viewer", ["bob's meter"])
 
@@ -167,6 +222,7 @@ def test_one_person_in_two_tenants_sees_each_apart(client: TestClient) -> None:
 def test_a_known_claim_is_checked_in_its_reads_transaction(client: TestClient) -> None:
     alice = register(client, "alice@example.com")
     _write(client, alice, "alice's meter")
+    viewer = invite_and_join(client, alice, "v@example.com", role="viewer")  # a claim not seen
     engine = client.app.state.tenancy.async_reads.engine.sync_engine  # type: ignore[attr-defined]
     seen: list[str] = []
 
@@ -175,14 +231,16 @@ def test_a_known_claim_is_checked_in_its_reads_transaction(client: TestClient) -
 
     event.listen(engine, "before_cursor_execute", note)
     try:
-        first = client.get("/api/checked/notes", headers=alice.headers)
+        first = client.get("/api/checked/notes", headers=viewer.headers)
         cold, seen[:] = list(seen), []
-        second = client.get("/api/checked/notes", headers=alice.headers)
+        second = client.get("/api/checked/notes", headers=viewer.headers)
     finally:
         event.remove(engine, "before_cursor_execute", note)
     assert first.json()["notes"] == second.json()["notes"] == ["alice's meter"]
-    membership = [s for s in cold if "tenantry_memberships" in s]
-    assert len(membership) == 1 and "set_config" not in membership[0]  # checked before the slot
+    # Not known yet: checked on its own before the slot, then the RLS setting, then the read.
+    assert len(cold) == 3, cold
+    assert "tenantry_memberships" in cold[0] and "set_config" not in cold[0]
+    assert "set_config" in cold[1] and "app_notes" in cold[2]
     # Known: one statement checks the membership and sets the tenant, then the route reads.
     assert len(seen) == 2, seen
     assert "tenantry_memberships" in seen[0] and "set_config" in seen[0]
