@@ -101,6 +101,15 @@ def _write(client: TestClient, who: Member, body: str) -> None:
     assert client.post("/api/notes", json={"body": body}, headers=who.headers).status_code == 201
 
 
+def _two_tenants(client: TestClient) -> tuple[Member, Member]:
+    """Alice and Bob, owners of a tenant each, with a note each."""
+    alice = register(client, "alice@example.com")
+    bob = register(client, "bob@example.com")
+    _write(client, alice, "alice's meter")
+    _write(client, bob, "bob's meter")
+    return alice, bob
+
+
 def _control(client: TestClient) -> AbstractContextManager[Session]:
     """A committed session on the server's database (control tables: no tenant needed)."""
     db: Database = client.app.state.tenancy.db  # type: ignore[attr-defined]
@@ -189,10 +198,7 @@ def test_an_ended_session_counts_on_the_next_request(client: TestClient) -> None
 
 @pytest.mark.parametrize("path", KINDS)
 def test_naming_another_tenant_gets_nothing_of_it(client: TestClient, path: str) -> None:
-    alice = register(client, "alice@example.com")
-    bob = register(client, "bob@example.com")
-    _write(client, alice, "alice's meter")
-    _write(client, bob, "bob's meter")
+    alice, bob = _two_tenants(client)
     assert _warm(client, bob, path)["notes"] == ["bob's meter"]
     for _ in range(2):  # refused twice: a refused claim is never taken as known
         answer = client.get(path, headers={**bob.headers, "X-Tenant-ID": alice.tenant_id})
@@ -203,10 +209,7 @@ def test_naming_another_tenant_gets_nothing_of_it(client: TestClient, path: str)
 
 @pytest.mark.parametrize("path", KINDS)
 def test_one_person_in_two_tenants_sees_each_apart(client: TestClient, path: str) -> None:
-    alice = register(client, "alice@example.com")
-    bob = register(client, "bob@example.com")
-    _write(client, alice, "alice's meter")
-    _write(client, bob, "bob's meter")
+    alice, bob = _two_tenants(client)
     code = invite_code(client, bob, role="viewer")
     joined = client.post("/api/invites/join", json={"code": code}, headers=alice.headers)
     assert joined.status_code == 200, joined.text
