@@ -186,16 +186,19 @@ def request_paths(
     starters: Mapping[str, Starter],
     tokens: list[str] | Mapping[str, list[str]],
     writers: Mapping[str, str] | None = None,
+    wide: int | None = None,
 ) -> dict[str, dict[str, Any]]:
     """GET (rotating ``tokens``, or each server's own), then POST (one tenant each, when
     ``writers`` names them), on every server in turn (:func:`alternate`), with each
-    server's memory."""
+    server's memory. ``wide``: the GET also at that many connections (``get_c{wide}``),
+    in the same turns, so the two connection counts compare the same minutes."""
     seconds = max(2, round(SECONDS / ROUNDS))
     own = tokens if isinstance(tokens, Mapping) else dict.fromkeys(starters, tokens)
     scripts = {name: get_script(own[name]) for name in starters}
 
     def get_round(name: str, srv: Running) -> dict[str, float]:
-        return load_page(srv, scripts[name], seconds)
+        system, _, connections = name.partition("@")
+        return load_page(srv, scripts[system], seconds, int(connections or CONNECTIONS))
 
     with ExitStack() as stack:
         servers = {name: stack.enter_context(start()) for name, start in starters.items()}
@@ -204,8 +207,12 @@ def request_paths(
         }
         for name, srv in servers.items():
             get_round(name, srv)  # warm-up
-        for name, figure in alternate(servers, get_round).items():
-            out[name]["get"] = figure
+        turns = dict(servers)
+        if wide is not None:
+            turns.update({f"{name}@{wide}": srv for name, srv in servers.items()})
+        for name, figure in alternate(turns, get_round).items():
+            system, _, connections = name.partition("@")
+            out[system][f"get_c{connections}" if connections else "get"] = figure
         if writers is not None:
             posts = alternate(servers, lambda name, srv: post(srv, writers[name], seconds))
             for name, figure in posts.items():
@@ -436,13 +443,9 @@ def postgres(fx: Fixture, res: dict[str, Any]) -> None:
                 },
                 tokens,
                 {"tenantry": token(fx, 1), "handwritten": token(fx, 2)},
+                wide=32,  # does req/s grow with connections? The same GET at 32, in turn.
             )
         )
-        # Does req/s grow with connections? Same GET at 32 connections.
-        with tenantry(pg.app_url, owner_url=owner) as srv:
-            out["tenantry"]["get_c32"] = get(srv, tokens, 32)
-        with handwritten(hand_url) as srv:
-            out["handwritten"]["get_c32"] = get(srv, tokens, 32)
         two = {
             "tenantry": lambda: tenantry(pg.app_url, 2, owner_url=owner),
             "handwritten": lambda: handwritten(hand_url, 2),
