@@ -6,7 +6,6 @@ from sqlalchemy import String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tenantry.models import Base, TenantScoped, tenant_foreign_key
-from tenantry.models.base import RowId
 
 
 class Note(TenantScoped, Base):
@@ -22,5 +21,5 @@ class NoteTag(TenantScoped, Base):
         UniqueConstraint("tenant_id", "label"),
     )
 
-    note_id: Mapped[int] = mapped_column(RowId)
+    note_id: Mapped[int]  # a row id's type (BIGINT on PostgreSQL) comes with the reference
     label: Mapped[str] = mapped_column(String(40))

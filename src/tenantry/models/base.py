@@ -111,6 +111,30 @@ class TenantScoped:
     def id(cls) -> Mapped[int]:
         return mapped_column(RowId, primary_key=True, default=new_row_id)
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)  # the declarative base maps the class here
+        table = getattr(cls, "__table__", None)
+        if table is not None:
+            _widen_references(table)
+
+
+def _widen_references(table: Any) -> None:
+    """Give each column that references another tenant row (``(tenant_id, x) → (tenant_id,
+    id)``) the row ids' type.
+
+    ``x: Mapped[int]`` is an ``INTEGER``: 32 bits on PostgreSQL, where the 53-bit row ids
+    (ADR 0002) overflow it on the first insert that references one. SQLite's INTEGER
+    holds them, so the mistake would show only in production.
+    """
+    for constraint in table.foreign_key_constraints:
+        if "tenant_id" not in constraint.column_keys:
+            continue
+        for element in constraint.elements:
+            column = element.parent
+            widen = isinstance(column.type, Integer) and not isinstance(column.type, BigInteger)
+            if column.key != "tenant_id" and element.target_fullname.endswith(".id") and widen:
+                column.type = RowId
+
 
 def tenant_foreign_key(
     column: str, parent_table: str, *, ondelete: str | None = "CASCADE"

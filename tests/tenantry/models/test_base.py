@@ -1,0 +1,64 @@
+"""``TenantScoped``: a column referencing another tenant row holds any row id."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import Column, ForeignKeyConstraint, Table, Uuid, select
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import DeclarativeBase, Mapped
+from sqlalchemy.schema import CreateTable
+
+from tenantry.context import TenantContext, tenant_scope
+from tenantry.db import Database
+from tenantry.ids import new_row_id
+from tenantry.models import Tenant, TenantScoped, tenant_foreign_key
+from tenantry.roles import Role
+from tests.support.databases import TestDatabase
+from tests.support.models import Note, NoteTag
+
+
+class _Local(DeclarativeBase):  # a metadata of its own: nothing here reaches other tests
+    pass
+
+
+Table("tenantry_tenants", _Local.metadata, Column("id", Uuid, primary_key=True))
+
+
+class _Parent(TenantScoped, _Local):
+    __tablename__ = "parents"
+    name: Mapped[str]
+
+
+class _Child(TenantScoped, _Local):
+    __tablename__ = "children"
+    __table_args__ = (
+        tenant_foreign_key("parent_id", "parents"),
+        ForeignKeyConstraint(["tenant_id", "other_id"], ["parents.tenant_id", "parents.id"]),
+    )
+    parent_id: Mapped[int]
+    other_id: Mapped[int]
+    count: Mapped[int]
+
+
+def test_references_get_the_row_ids_type_and_other_integers_do_not() -> None:
+    ddl = str(CreateTable(_Child.__table__).compile(dialect=postgresql.dialect()))  # type: ignore[arg-type]
+    assert "parent_id BIGINT" in ddl
+    assert "other_id BIGINT" in ddl  # a hand-written composite key counts too
+    assert "count INTEGER" in ddl
+
+
+def test_a_tag_references_a_note_whose_id_needs_53_bits(database: TestDatabase) -> None:
+    # INTEGER parameters overflow past 2**31 on PostgreSQL; SQLite's hold 64 bits.
+    db = Database(database.app_url)
+    tenant = uuid.uuid4()
+    with db.session() as session:
+        session.add(Tenant(id=tenant, slug="wide", name="Wide"))
+    big = 2**52 + new_row_id() % 1000
+    with tenant_scope(TenantContext(tenant, None, Role.OWNER)), db.session() as session:  # type: ignore[arg-type]
+        session.add(Note(id=big, body="a note with a wide id"))
+        session.flush()
+        session.add(NoteTag(note_id=big, label="wide"))
+    with tenant_scope(TenantContext(tenant, None, Role.OWNER)), db.session() as session:  # type: ignore[arg-type]
+        assert session.scalars(select(NoteTag.note_id)).all() == [big]
+    db.dispose()
