@@ -12,7 +12,14 @@ from sqlalchemy import Engine, create_engine, text
 from typer.testing import CliRunner
 
 from tenantry.cli.main import app
-from tenantry.doctor import Finding, check_foreign_keys, check_keys, check_rls, diagnose
+from tenantry.doctor import (
+    Finding,
+    check_foreign_keys,
+    check_keys,
+    check_reference_widths,
+    check_rls,
+    diagnose,
+)
 from tenantry.inspection import ForeignKeyFacts, PolicyFacts, TableFacts, UnknownRole
 from tenantry.rls import enable_all_tenant_rls, policy_expression
 from tests.support.databases import TestDatabase
@@ -69,6 +76,20 @@ def test_foreign_keys_between_tenant_tables_pair_tenant_ids() -> None:
     for fk, expected in ((single, 1), (crossed, 1), (good, 0), (control, 0)):
         table = _table(name="tags", foreign_keys=(fk,))
         assert len(list(check_foreign_keys(table, {"notes", "tags"}))) == expected
+
+
+def test_a_reference_must_be_as_wide_as_the_key_it_references() -> None:
+    notes = _table(types={"tenant_id": "uuid", "id": "bigint"})
+    fk = ForeignKeyFacts("fk", ("tenant_id", "note_id"), "notes", ("tenant_id", "id"))
+    for width, expected in (("integer", 1), ("smallint", 1), ("bigint", 0)):
+        tags = _table(
+            name="tags", foreign_keys=(fk,), types={"tenant_id": "uuid", "note_id": width}
+        )
+        found = list(check_reference_widths(tags, {"notes": notes, "tags": tags}))
+        assert len(found) == expected, (width, found)
+    narrow = _table(name="tags", foreign_keys=(fk,), types={"note_id": "integer"})
+    (finding,) = check_reference_widths(narrow, {"notes": notes})
+    assert "ALTER TABLE tags ALTER COLUMN note_id TYPE bigint" in str(finding)
 
 
 def test_policy_must_guard_both_ways_for_all_commands() -> None:
@@ -189,6 +210,19 @@ def test_rls_helper_repairs_every_tenant_table(pg_database: TestDatabase) -> Non
     with engine.begin() as conn, Operations.context(MigrationContext.configure(conn)):
         assert enable_all_tenant_rls() == ["test_note_tags", "test_notes"]
         conn.execute(text("DROP POLICY open ON test_note_tags"))
+    assert diagnose(engine).findings == ()
+    engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_narrow_reference_is_named_until_widened(pg_database: TestDatabase) -> None:
+    engine = create_engine(pg_database.owner_url)
+    with engine.begin() as conn:  # as a model declaring the reference INTEGER made it
+        conn.execute(text("ALTER TABLE test_note_tags ALTER COLUMN note_id TYPE integer"))
+    checks = {(f.table, f.check) for f in diagnose(engine).findings}
+    assert checks == {("test_note_tags", "reference_narrower_than_key")}
+    with engine.begin() as conn:  # the repair the finding names
+        conn.execute(text("ALTER TABLE test_note_tags ALTER COLUMN note_id TYPE bigint"))
     assert diagnose(engine).findings == ()
     engine.dispose()
 

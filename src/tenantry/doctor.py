@@ -89,6 +89,7 @@ def check_schema(facts: SchemaFacts) -> Iterator[Finding]:
     """Every finding for ``facts``, table by table, then the database-wide ones."""
     tenant_names = {t.name for t in facts.tenant_tables}
     role = facts.role.name if facts.role else None
+    by_name = {t.name: t for t in facts.tables}
     for table in facts.tenant_tables:
         yield from check_tenant_column(table)
         yield from check_tenant_index(table)
@@ -96,6 +97,7 @@ def check_schema(facts: SchemaFacts) -> Iterator[Finding]:
         yield from check_foreign_keys(table, tenant_names)
         if facts.backend == "postgresql":
             yield from check_rls(table, app_role=role)
+            yield from check_reference_widths(table, by_name)
     for view in facts.views_without_invoker:
         yield Finding(
             view,
@@ -163,6 +165,34 @@ def check_foreign_keys(table: TableFacts, tenant_tables: Iterable[str]) -> Itera
                 f"({', '.join(fk.referred_columns)}) does not match tenant_id to "
                 "tenant_id: a row could point into another tenant",
             )
+
+
+_INTEGER_BITS = {"smallint": 16, "integer": 32, "bigint": 64}
+
+
+def check_reference_widths(
+    table: TableFacts, tables: Mapping[str, TableFacts]
+) -> Iterator[Finding]:
+    """A referencing integer column must hold every key it may reference (PostgreSQL).
+
+    Row ids are 53-bit (ADR 0002): an ``integer`` column referencing a ``bigint`` id
+    refuses the first id past 2**31 with "integer out of range". SQLite's integers
+    are all 64-bit.
+    """
+    for fk in table.foreign_keys:
+        referred = tables.get(fk.referred_table)
+        if referred is None:
+            continue
+        for column, key in zip(fk.columns, fk.referred_columns, strict=False):
+            mine, theirs = table.types.get(column, ""), referred.types.get(key, "")
+            if _INTEGER_BITS.get(mine, 64) < _INTEGER_BITS.get(theirs, 0):
+                yield Finding(
+                    table.name,
+                    "reference_narrower_than_key",
+                    f"{column} is {mine} but references {fk.referred_table}.{key} ({theirs}):"
+                    f" keys past its range will not fit; ALTER TABLE {table.name} ALTER COLUMN"
+                    f" {column} TYPE {theirs}",
+                )
 
 
 def _normalise(expression: str | None) -> str:

@@ -45,6 +45,7 @@ class TableFacts:
     rls_enabled: bool | None = None  # None: the backend has no RLS
     rls_forced: bool | None = None
     policies: tuple[PolicyFacts, ...] = ()
+    types: Mapping[str, str] = field(default_factory=dict)  # column name -> type, lower case
 
     @property
     def is_tenant_table(self) -> bool:
@@ -121,12 +122,12 @@ def collect(
         ]
         uniques += [tuple(c for c in i["column_names"] if c) for i in indexes if i["unique"]]
         flags = rls.get(name)
+        columns = insp.get_columns(name, schema=schema)
         tables.append(
             TableFacts(
                 name=name,
-                columns={
-                    c["name"]: bool(c["nullable"]) for c in insp.get_columns(name, schema=schema)
-                },
+                columns={c["name"]: bool(c["nullable"]) for c in columns},
+                types={c["name"]: str(c["type"]).lower() for c in columns},
                 primary_key=tuple(
                     insp.get_pk_constraint(name, schema=schema)["constrained_columns"]
                 ),
