@@ -9,6 +9,7 @@ request, so a removal or a downgrade takes effect on the next request.
 from __future__ import annotations
 
 import uuid
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -199,7 +200,9 @@ class RecentChecks:
     def passed(self, key: tuple[Any, ...], ctx: TenantContext) -> None:
         entries = self._entries
         if key not in entries and len(entries) >= self._limit:
-            del entries[next(iter(entries))]
+            # Loops in other threads (several in one process) may change it meanwhile.
+            with suppress(StopIteration, KeyError, RuntimeError):
+                del entries[next(iter(entries))]
         entries[key] = ctx
 
     def failed(self, key: tuple[Any, ...]) -> None:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 from fastapi.testclient import TestClient
 
+from tenantry.context import TenantContext
+from tenantry.roles import Role
+from tenantry.web.resolution import RecentChecks
 from tenantry_server.app import create_app, default_plugins
 from tenantry_server.settings import Settings
 from tests.conftest import FAST_PASSWORDS, Member, register
@@ -47,3 +51,16 @@ def test_subdomain_selects_the_tenant(settings: Settings, tmp_path: Path) -> Non
         refused = client.get("/api/notes", headers={**bob.headers, "Host": "acme.example.test"})
         assert refused.status_code == 404
     app.state.tenancy.db.dispose()
+
+
+def test_recent_checks_forget_the_oldest_and_the_refused() -> None:
+    checks = RecentChecks(limit=2)
+    contexts = [TenantContext(uuid.uuid4(), None, Role.MEMBER) for _ in range(3)]  # type: ignore[arg-type]
+    for n, ctx in enumerate(contexts):
+        checks.passed(("claim", n), ctx)
+    assert checks.get(("claim", 0)) is None  # the oldest made room
+    assert checks.get(("claim", 2)) is contexts[2]
+    checks.passed(("claim", 1), contexts[0])  # a new context for a known claim replaces it
+    assert checks.get(("claim", 1)) is contexts[0] and checks.get(("claim", 2)) is contexts[2]
+    checks.failed(("claim", 2))
+    assert checks.get(("claim", 2)) is None
