@@ -24,6 +24,7 @@ from tenantry.web import (
     MemberContext,
     Reads,
     ViewerContext,
+    Writes,
 )
 
 PageParams = Annotated[Page, Depends(page_params(readings.SORTS))]
@@ -70,8 +71,8 @@ async def list_readings(ctx: ViewerContext, reads: Reads, page: PageParams) -> J
 
 
 @router.post("/readings", status_code=201, response_model=ReadingOut)
-def create_reading(body: ReadingIn, ctx: MemberContext, session: DbSession) -> Json:
-    reading = readings.create_reading(session, ctx, body.draft())
+async def create_reading(body: ReadingIn, ctx: MemberContext, writes: Writes) -> Json:
+    reading = await writes.run(readings.create_reading, ctx, body.draft())
     return Json(reading_out(reading), status_code=201)
 
 

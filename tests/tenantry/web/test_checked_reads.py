@@ -30,6 +30,7 @@ from tenantry.web import (
     MemberContext,
     Reads,
     ViewerContext,
+    Writes,
 )
 from tenantry_server.settings import Settings
 from tests.conftest import Member, invite_and_join, only_postgresql, register
@@ -78,6 +79,18 @@ def sync_write(ctx: MemberContext, session: DbSession) -> dict[str, str]:
 async def async_write(ctx: MemberContext, session: AsyncDbSession) -> dict[str, str]:
     session.add(AppNote(tenant_id=ctx.tenant_id, body="written"))
     return {"ok": "yes"}
+
+
+def _add_note(session: Session, body: str) -> int:
+    note = AppNote(body=body)  # tenant_id stamped by the session's tenant
+    session.add(note)
+    session.flush()
+    return note.id
+
+
+@router.post("/writes", status_code=201)
+async def writes_write(ctx: MemberContext, writes: Writes) -> dict[str, int]:
+    return {"id": await writes.run(_add_note, "written")}
 
 
 # The three ways a route reads: Reads, DbSession (a def route), AsyncDbSession.
@@ -147,7 +160,7 @@ def test_a_downgrade_counts_on_the_next_request(client: TestClient, path: str) -
     assert client.get("/api/checked/notes", headers=admin.headers).json()["role"] == "viewer"
 
 
-@pytest.mark.parametrize("path", ["/api/checked/sync", "/api/checked/async"])
+@pytest.mark.parametrize("path", ["/api/checked/sync", "/api/checked/async", "/api/checked/writes"])
 def test_a_downgraded_writer_writes_nothing(client: TestClient, path: str) -> None:
     alice = register(client, "alice@example.com")
     member = invite_and_join(client, alice, "m@example.com")
@@ -248,3 +261,25 @@ def test_a_known_claim_is_checked_in_its_reads_transaction(client: TestClient) -
     assert len(seen) == 2, seen
     assert "tenantry_memberships" in seen[0] and "set_config" in seen[0]
     assert "app_notes" in seen[1]
+
+
+@only_postgresql
+def test_a_known_claims_write_is_checked_in_its_transaction(client: TestClient) -> None:
+    alice = register(client, "alice@example.com")
+    member = invite_and_join(client, alice, "m@example.com")
+    engine = client.app.state.tenancy.async_reads.engine.sync_engine  # type: ignore[attr-defined]
+    assert client.post("/api/checked/writes", headers=member.headers).status_code == 201
+    seen: list[str] = []
+
+    def note(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        assert client.post("/api/checked/writes", headers=member.headers).status_code == 201
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+    assert "tenantry_memberships" in seen[0] and "set_config" in seen[0], seen
+    assert not any("tenantry_memberships" in s for s in seen[1:]), seen
+    assert any(s.startswith("INSERT INTO app_notes") for s in seen[1:]), seen
+    assert _warm(client, alice)["notes"] == ["written", "written"]
