@@ -177,7 +177,17 @@ async def _check(tenancy: Tenancy, session: Session, check: Callable[..., T], *a
 INLINE_READ_STEPS = 100_000
 
 
-class QuickReads:
+class _RouteWork:
+    """What ``Reads`` and ``Writes`` hold: the tenancy and the request's session."""
+
+    __slots__ = ("_session", "_tenancy")
+
+    def __init__(self, tenancy: Tenancy, session: Session) -> None:
+        self._tenancy = tenancy
+        self._session = session
+
+
+class QuickReads(_RouteWork):
     """Runs a route's reads where they cost least; the ``Reads`` dependency of ``async def``
     routes that only read.
 
@@ -192,11 +202,7 @@ class QuickReads:
     request's session settings (the plan catalogue), and fails closed outside a tenant.
     """
 
-    __slots__ = ("_session", "_tenancy")
-
-    def __init__(self, tenancy: Tenancy, session: Session) -> None:
-        self._tenancy = tenancy
-        self._session = session
+    __slots__ = ()
 
     async def run(self, read: Callable[..., T], *args: Any) -> T:
         """``read(session, *args)``: it must only read (its session refuses writes)."""
@@ -210,12 +216,24 @@ class QuickReads:
             except NotInline:
                 pass
         elif tenancy.async_reads is not None and not session.in_transaction():
-            checked = _CHECKED.get()
-            if checked is not None and checked.info.get(READ_ONLY):  # the check's transaction
-                return await checked.run_sync(read, *args)
-            async with tenancy.async_reads.session_for(ctx, read_only=True) as aio:
-                return await aio.run_sync(read, *args)
+            return await _in_async_session(tenancy.async_reads, ctx, True, read, *args)
         return await in_thread(read, session, *args)
+
+
+async def _in_async_session(
+    sessions: AsyncSessions,
+    ctx: TenantContext,
+    read_only: bool,
+    work: Callable[..., T],
+    *args: Any,
+) -> T:
+    """``work(session, *args)`` in the transaction the membership check began when it is
+    of the same kind (ADR 0007), else in a session of its own, committed when it returns."""
+    checked = _CHECKED.get()
+    if checked is not None and bool(checked.info.get(READ_ONLY)) == read_only:
+        return await checked.run_sync(work, *args)
+    async with sessions.session_for(ctx, read_only=read_only) as aio:
+        return await aio.run_sync(work, *args)
 
 
 async def _quick_reads(request: Request, session: DbSession) -> QuickReads:
@@ -225,7 +243,7 @@ async def _quick_reads(request: Request, session: DbSession) -> QuickReads:
 Reads = Annotated[QuickReads, Depends(_quick_reads)]
 
 
-class QuickWrites:
+class QuickWrites(_RouteWork):
     """Runs a route's unit of work where it costs least; the ``Writes`` dependency of
     ``async def`` routes that write.
 
@@ -239,22 +257,14 @@ class QuickWrites:
     closed.
     """
 
-    __slots__ = ("_session", "_tenancy")
-
-    def __init__(self, tenancy: Tenancy, session: Session) -> None:
-        self._tenancy = tenancy
-        self._session = session
+    __slots__ = ()
 
     async def run(self, work: Callable[..., T], *args: Any) -> T:
         """``work(session, *args)``, in the request's tenant."""
         ctx = current_tenant()
         tenancy, session = self._tenancy, self._session
         if tenancy.async_reads is not None and not session.in_transaction():
-            checked = _CHECKED.get()
-            if checked is not None and not checked.info.get(READ_ONLY):
-                return await checked.run_sync(work, *args)
-            async with tenancy.async_reads.session_for(ctx, read_only=False) as aio:
-                return await aio.run_sync(work, *args)
+            return await _in_async_session(tenancy.async_reads, ctx, False, work, *args)
         return await in_thread(work, session, *args)
 
 
