@@ -288,20 +288,20 @@ def dependency_calls(dependant: Dependant) -> Iterator[Any]:
 # What opens an async session for its route (``Reads``, ``Writes``; ``AsyncDbSession``
 # adds itself).
 ASYNC_SESSION_DEPENDENCIES: set[Callable[..., Any]] = {_quick_reads, _quick_writes}
-_READS_ASYNC = "_tenantry_reads_async"  # set on each route the first time it is asked
+_WORKS_ASYNC = "_tenantry_works_in_async_session"  # set on each route the first time it is asked
 
 
-def _reads_async(request: Request) -> bool:
-    """Whether the request's route reads through an async session (found once per route)."""
+def _works_in_async_session(request: Request) -> bool:
+    """Whether the request's route works through an async session (found once per route)."""
     route = request.scope.get("route")
-    known: bool | None = getattr(route, _READS_ASYNC, None)
+    known: bool | None = getattr(route, _WORKS_ASYNC, None)
     if known is None:
         dependant = getattr(route, "dependant", None)
         known = dependant is not None and any(
             call in ASYNC_SESSION_DEPENDENCIES for call in dependency_calls(dependant)
         )
         if route is not None:
-            setattr(route, _READS_ASYNC, known)
+            setattr(route, _WORKS_ASYNC, known)
     return known
 
 
@@ -326,7 +326,7 @@ async def _checked_in_transaction(
     """Check a known claim again as the first statement of an async session begun for
     its route, one that also sets the RLS tenant (:func:`resolve_and_set_tenant`); yield
     the context it gives (a new role or plan shows at once). The session is the route's
-    (``Reads``, ``AsyncDbSession``) and is committed when the block ends.
+    (``Reads``, ``Writes``, ``AsyncDbSession``) and is committed when the block ends.
     """
     assert tenancy.async_reads is not None  # async_checks are async_reads
     read_only = request.method in SAFE_METHODS
@@ -363,7 +363,7 @@ def _context_dependency(
             raise NoTenantSelected("you belong to no tenant: create one or join one with a code")
         checked = (claim, claims.user_id, claims.session_version, tenancy.admit, allow_suspended)
         reads = _inline_reads(tenancy, session)
-        # On PostgreSQL, a claim whose check passed lately, of a route reading through an
+        # On PostgreSQL, a claim whose check passed lately, of a route working through an
         # async session, goes to its tenant's slot at once and is checked again in the
         # route's transaction (_checked_in_transaction): one session and one round trip
         # fewer. Any other claim is checked first, so naming another tenant never waits
@@ -374,7 +374,7 @@ def _context_dependency(
             reads is None
             and tenancy.async_checks is not None
             and not session.in_transaction()
-            and _reads_async(request)
+            and _works_in_async_session(request)
         )
         known = tenancy.recent_checks.get(key) if later else None
         if reads is not None:  # on the loop: no I/O to wait for, no thread to share
