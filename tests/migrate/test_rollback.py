@@ -54,7 +54,7 @@ def test_rollback_from_elsewhere_ignores_a_file_of_the_same_name(
     con.close()
 
     code, out = tenantize("--db", legacy_url, "--rollback", "--backup", "before.bak")
-    assert code == 1 and "refusing to restore" in out, out
+    assert code == 1 and "refusing to restore" in " ".join(out.split()), out  # wrapped at 80
     assert status(legacy_url) == "done"  # nothing was touched
 
     code, out = tenantize("--db", legacy_url, "--rollback")  # the recorded, absolute path
@@ -77,7 +77,7 @@ def test_the_backup_of_another_database_is_refused(legacy_url: str, tmp_path: Pa
         )
         assert code == 0, out
     code, out = tenantize("--db", legacy_url, "--rollback", "--backup", str(tmp_path / "other.bak"))
-    assert code == 1 and "refusing to restore" in out, out
+    assert code == 1 and "refusing to restore" in " ".join(out.split()), out  # wrapped at 80
     assert status(legacy_url) == "done"
     # Once restored, the database no longer records a backup: the manifest still decides.
     code, out = tenantize("--db", legacy_url, "--rollback")

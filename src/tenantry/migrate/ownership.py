@@ -80,10 +80,10 @@ def expected_tenant(
     """
     ref = _owner(rule)
     owner = owner_tenant(rule, mapping, infos, q)
-    whens = [
-        f"WHEN t.{q(ref.column)} IS NULL THEN {_param('orphan', cast)}",
-        f"WHEN {owner} IS NULL THEN {_param('missing', cast)}",
-    ]
+    orphan = f"WHEN t.{q(ref.column)} IS NULL THEN {_param('orphan', cast)}"
+    if not assign_mixed:  # the owner's lookup runs once a row, not twice
+        return f"CASE {orphan} ELSE coalesce({owner}, {_param('missing', cast)}) END"
+    whens = [orphan, f"WHEN {owner} IS NULL THEN {_param('missing', cast)}"]
     for other in assign_mixed:
         key = parent_key(other, infos, mapping)
         whens.append(
