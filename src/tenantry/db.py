@@ -10,7 +10,7 @@ from collections.abc import Callable, Hashable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy import Dialect, Engine, Select, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
@@ -133,6 +133,38 @@ SLOW_READ_MEMORY = 30.0
 _SLOW_KEYS = 10_000
 
 
+class _RawSelect:
+    """A Core select compiled once for a dialect of positional parameters, run on a DBAPI
+    cursor with its columns' bind and result conversions (UUIDs as text on SQLite)."""
+
+    __slots__ = ("_binds", "_results", "_sql")
+
+    def __init__(self, statement: Select[Any], dialect: Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        assert compiled.positiontup is not None, "a dialect of positional parameters"
+        self._sql = str(compiled)
+        self._binds = [
+            (name, compiled.binds[name].type.bind_processor(dialect))
+            for name in compiled.positiontup
+        ]
+        self._results = [
+            column.type.result_processor(dialect, None) for column in statement.selected_columns
+        ]
+
+    def first(self, cursor: Any, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        values = [
+            params[name] if convert is None else convert(params[name])
+            for name, convert in self._binds
+        ]
+        row = cursor.execute(self._sql, values).fetchone()
+        if row is None:
+            return None
+        return tuple(
+            value if convert is None or value is None else convert(value)
+            for value, convert in zip(row, self._results, strict=True)
+        )
+
+
 class InlineReads:
     """Short reads of an SQLite file on connections of their own, for the event loop.
 
@@ -157,11 +189,30 @@ class InlineReads:
         install_scoping(self.sessions)
         install_read_only(self.sessions)
         self._slow: dict[Hashable, float] = {}
+        self._compiled: dict[Select[Any], _RawSelect] = {}
 
     def read(self, check: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """``check(session, *args, **kwargs)`` in a read-only transaction ended at once."""
         with self.sessions() as session:
             return check(session, *args, **kwargs)
+
+    def first(self, statement: Select[Any], params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        """The first row of ``statement``, a select of control tables, on a bare connection.
+
+        For the membership check every request makes: compiled once, run on a pooled
+        sqlite3 connection as a lone ``SELECT`` (its own read transaction), with the
+        columns' own bind and result conversions. ~10 µs, against ~150 µs through an ORM
+        session. No scoping hook sees it and the statement log does not time it: use it
+        only for tables that are not tenant-scoped.
+        """
+        compiled = self._compiled.get(statement)
+        if compiled is None:
+            compiled = self._compiled[statement] = _RawSelect(statement, self.engine.dialect)
+        raw = self.engine.raw_connection()
+        try:
+            return compiled.first(raw.cursor(), params)
+        finally:
+            raw.close()
 
     def read_within(
         self,

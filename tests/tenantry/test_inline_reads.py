@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import exc, text
+from sqlalchemy import Column, Integer, MetaData, Table, Uuid, bindparam, exc, select, text
 from sqlalchemy.orm import Session
 
 from tenantry.db import Database, NotInline
@@ -121,4 +122,26 @@ def test_a_failing_read_is_its_own_error_not_a_slow_one(db: Database) -> None:
     with pytest.raises(exc.OperationalError, match="no such table"):
         reads.read_within(100_000, "bad", lambda s: s.execute(text("SELECT * FROM nowhere")))
     assert reads.read_within(100_000, "bad", _count) == 0  # not remembered as slow
+    db.dispose()
+
+
+def test_first_converts_as_the_orm_does_and_sees_each_commit(db: Database) -> None:
+    """The membership check's bare read: UUIDs bound and returned as UUIDs (stored as
+    text on SQLite), ``None`` for no row, and every commit before it seen."""
+    table = Table("keys", MetaData(), Column("id", Uuid), Column("n", Integer))
+    with db.session() as session:
+        session.execute(text("CREATE TABLE keys (id CHAR(32), n INTEGER)"))
+    reads = db.inline_reads()
+    assert reads is not None
+    statement = select(table.c.id, table.c.n).where(table.c.id == bindparam("key"))
+    key = uuid.uuid4()
+    assert reads.first(statement, {"key": key}) is None
+    with db.session() as session:
+        session.execute(table.insert().values(id=key, n=7))
+    row = reads.first(statement, {"key": key})
+    assert row == (key, 7) and isinstance(row[0], uuid.UUID)
+    assert reads.first(statement, {"key": uuid.uuid4()}) is None  # another key: no row
+    with db.session() as session:
+        session.execute(table.delete())
+    assert reads.first(statement, {"key": key}) is None
     db.dispose()

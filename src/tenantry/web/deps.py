@@ -32,6 +32,7 @@ from tenantry.web.resolution import (
     claim_from_request,
     resolve_and_set_tenant,
     resolve_membership,
+    resolve_membership_inline,
 )
 
 if TYPE_CHECKING:
@@ -378,7 +379,7 @@ def _context_dependency(
         )
         known = tenancy.recent_checks.get(key) if later else None
         if reads is not None:  # on the loop: no I/O to wait for, no thread to share
-            ctx = _resolve(session, reads.read, *checked)
+            ctx = _resolve(session, partial(resolve_membership_inline, reads), *checked)
         elif known is not None:
             ctx = known
             tenancy.admit(ctx)
@@ -391,8 +392,8 @@ def _context_dependency(
                 if tenancy.async_checks is not None and not session.in_transaction():
                     ctx = await _resolve_async(tenancy.async_checks, session, checked)
                 else:
-                    read = partial(_short_read, session)
-                    ctx = await in_thread(_resolve, session, read, *checked, tenancy.placements)
+                    check = partial(_short_read, session, resolve_membership)
+                    ctx = await in_thread(_resolve, session, check, *checked, tenancy.placements)
             if later:
                 tenancy.recent_checks.passed(key, ctx)
         tenancy.meter.add(ctx.tenant_id, REQUESTS)
@@ -427,7 +428,7 @@ _tenant_context_even_suspended = _context_dependency(allow_suspended=True)
 
 def _resolve(
     session: Session,
-    read: Callable[..., Any],
+    check: Callable[..., TenantContext],
     claim: TenantClaim,
     user_id: int,
     session_version: int,
@@ -437,28 +438,26 @@ def _resolve(
 ) -> TenantContext:
     """Check the membership in a short read-only transaction and bind the session to it.
 
-    ``read(check, *args, **kwargs)`` runs the check: :meth:`InlineReads.read
-    <tenantry.db.InlineReads.read>` on the loop, or :func:`_short_read` on ``session``
-    in a thread. Ending that transaction before the route runs means nothing is held
-    while the request waits for its tenant's slot or a thread. The same query checks
-    the user, their session version and the membership; ``admit`` then counts
-    the request against its tenant's and user's rate limits (429 past either).
-    With placements configured, the same transaction reads the tenant's
-    placement and the session's tenant tables are bound to its database.
+    ``check(claim, user_id, session_version=…, allow_suspended=…)`` is the membership
+    check bound to where it reads: a bare connection of the SQLite file on the loop
+    (:func:`resolve_membership_inline`), or :func:`_short_read` on a session. Ending that
+    transaction before the route runs means nothing is held while the request waits for
+    its tenant's slot or a thread. The same query checks the user, their session version
+    and the membership; ``admit`` then counts the request against its tenant's and user's
+    rate limits (429 past either). With placements configured (always in a thread, on
+    ``session``), the same transaction reads the tenant's placement and the session's
+    tenant tables are bound to its database.
     """
     if placements is None:
-        ctx: TenantContext = read(
-            resolve_membership,
-            claim,
-            user_id,
-            session_version=session_version,
-            allow_suspended=allow_suspended,
+        ctx = check(
+            claim, user_id, session_version=session_version, allow_suspended=allow_suspended
         )
         admit(ctx)
         bind_tenant(session, ctx)
         return ctx
     location: Location
-    ctx, location = read(
+    ctx, location = _short_read(
+        session,
         _membership_and_placement,
         claim,
         user_id,
@@ -478,7 +477,7 @@ async def _resolve_async(
     """:func:`_resolve` on the loop, its one PostgreSQL round trip awaited (async driver)."""
     async with aio.read_sessions() as reader:
         return await reader.run_sync(
-            lambda sync: _resolve(session, partial(_short_read, sync), *checked)
+            lambda sync: _resolve(session, partial(_short_read, sync, resolve_membership), *checked)
         )
 
 

@@ -9,15 +9,17 @@ request, so a removal or a downgrade takes effect on the next request.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, String, and_, bindparam, case, cast, func, select
+from sqlalchemy import ColumnElement, Select, String, and_, bindparam, case, cast, func, select
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 
 from tenantry.context import TenantContext
+from tenantry.db import InlineReads
 from tenantry.errors import AuthenticationFailed, TenantDeleted, TenantNotFound, TenantSuspended
 from tenantry.ids import TenantId, UserId
 from tenantry.models import Membership, Tenant, TenantStatus, User
@@ -115,7 +117,7 @@ def _statement(
 
 
 def _context(
-    row: Row[Any] | None, user_id: int, session_version: int | None, allow_suspended: bool
+    row: Sequence[Any] | None, user_id: int, session_version: int | None, allow_suspended: bool
 ) -> TenantContext:
     if row is None:
         raise AuthenticationFailed("this account no longer exists")
@@ -155,6 +157,21 @@ def resolve_membership(
     statement, params = _statement(claim, user_id)
     row = session.execute(statement, params).first()
     return _context(row, user_id, session_version, allow_suspended)
+
+
+def resolve_membership_inline(
+    reads: InlineReads,
+    claim: TenantClaim,
+    user_id: int,
+    *,
+    session_version: int | None = None,
+    allow_suspended: bool = False,
+) -> TenantContext:
+    """:func:`resolve_membership` on a bare connection of an SQLite file
+    (:meth:`InlineReads.first <tenantry.db.InlineReads.first>`): the same query and
+    rules, without an ORM session around its one indexed read."""
+    statement, params = _statement(claim, user_id)
+    return _context(reads.first(statement, params), user_id, session_version, allow_suspended)
 
 
 def resolve_and_set_tenant(
