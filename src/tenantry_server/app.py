@@ -135,12 +135,14 @@ def create_app(
 
     app = FastAPI(title="tenantry")  # tenancy.install runs the jobs (and mail) with the app
     app.state.settings = settings
-    tenancy.install(app)
+    tenancy.install(app, api=False)
     app.state.operations = Operations(
         db, version_dirs=[d for p in plugins for d in p.migrations], app_role=settings.app_role
     )
     for plugin in plugins:
         plugin.install(app, tenancy)
+    # After the plugins': FastAPI tries routes in order, and the app's carry the traffic.
+    tenancy.include_api(app)
     console.install(app)
     observability.install(app, tenancy, settings)  # last: its middleware is the outermost
     return app
