@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 import jwt
 
@@ -13,6 +15,8 @@ from tenantry.roles import Role
 
 ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ["sub", "tenant", "role", "exp", "iat", "jti", "aud", "iss"]
+# Tokens remembered as verified, per TokenService (a few hundred bytes each).
+VERIFIED_TOKENS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +48,8 @@ class TokenService:
         self.issuer = issuer
         self.audience = audience
         self.access_ttl = access_ttl
+        # Only tokens that passed are kept (lru_cache does not keep what raised).
+        self._decoded = lru_cache(maxsize=VERIFIED_TOKENS)(self._decode)
 
     def issue(
         self,
@@ -73,9 +79,20 @@ class TokenService:
     def verify(self, token: str) -> AccessClaims:
         """Verify signature, algorithm, expiry, audience, issuer and every required claim.
 
+        A token verified before is not decoded again (a bounded LRU of the tokens that
+        passed, as its bearer sends it on every request): its expiry is checked on every
+        call. Nothing else about a token changes with time; what can change (a removed
+        membership, an ended session) is checked in the database on every request.
+
         Raises:
             AuthenticationFailed: for any token that is not exactly right.
         """
+        expires, claims = self._decoded(token)
+        if expires <= time.time():  # as PyJWT: expired once ``exp`` is reached
+            raise AuthenticationFailed("invalid or expired access token")
+        return claims
+
+    def _decode(self, token: str) -> tuple[int, AccessClaims]:
         try:
             payload = jwt.decode(
                 token,
@@ -86,12 +103,13 @@ class TokenService:
                 options={"require": REQUIRED_CLAIMS},
             )
             tenant, role = payload["tenant"], payload["role"]
-            return AccessClaims(
+            expires = int(payload["exp"])
+            return expires, AccessClaims(
                 user_id=int(payload["sub"]),
                 tenant_id=uuid.UUID(tenant) if tenant != "" else None,
                 role=Role(role) if role != "" else None,
                 jti=str(payload["jti"]),
-                expires_at=datetime.fromtimestamp(payload["exp"], UTC),
+                expires_at=datetime.fromtimestamp(expires, UTC),
                 session_version=int(payload.get("ver", 0)),
             )
         except (jwt.PyJWTError, ValueError, TypeError, KeyError) as exc:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from datetime import UTC, datetime, timedelta
 
 import jwt
 import pytest
 from fastapi.testclient import TestClient
 
+from tenantry.errors import AuthenticationFailed
+from tenantry.security.tokens import TokenService
 from tests.conftest import Member
 
 SECRET = "s" * 64
@@ -96,3 +99,36 @@ def test_role_claim_is_not_trusted(client: TestClient, alice: Member) -> None:
         "/api/tenant", json={"name": "hijacked"}, headers={"Authorization": f"Bearer {forged}"}
     )
     assert response.status_code == 403
+
+
+def test_a_token_verified_before_still_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Verified tokens are remembered, not their validity: ``exp`` counts on every call."""
+    service = TokenService(SECRET, access_ttl=timedelta(seconds=60))
+    token, expires = service.issue(user_id=7, tenant_id=None, role=None)
+    assert service.verify(token).user_id == 7
+    assert service.verify(token).user_id == 7  # remembered
+    now = time.time()
+    monkeypatch.setattr(time, "time", lambda: now + 61)
+    with pytest.raises(AuthenticationFailed):
+        service.verify(token)
+    monkeypatch.setattr(time, "time", lambda: expires.timestamp())  # exp reached: expired
+    with pytest.raises(AuthenticationFailed):
+        service.verify(token)
+
+
+def test_a_refused_token_is_refused_every_time() -> None:
+    service = TokenService(SECRET)
+    token, _ = service.issue(user_id=7, tenant_id=None, role=None)
+    header, payload, signature = token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims["sub"] = "8"  # someone else, under the first token's signature
+    body = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    forged = f"{header}.{body}.{signature}"
+    for _ in range(2):
+        with pytest.raises(AuthenticationFailed):
+            service.verify(forged)
+    other = TokenService("k" * 64)  # another key's service never accepts this one's tokens
+    for _ in range(2):
+        with pytest.raises(AuthenticationFailed):
+            other.verify(token)
+    assert service.verify(token).user_id == 7
