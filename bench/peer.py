@@ -22,8 +22,6 @@ from bench.pg_data import PgFixture
 from bench.servers import Running, Starter, free_port, running, uvicorn_cmd
 
 PACKAGE = "fastapi-tenancy[jwt,postgres]==0.5.0"
-# Served as every bench server is: uvicorn with uvloop and httptools, which it picks up itself.
-INSTALLED = f"{PACKAGE} uvicorn uvloop httptools orjson"
 POLICY = (
     "CREATE POLICY peer_isolation ON readings"
     " USING (tenant_id = NULLIF(current_setting('app.current_tenant', true), '')::uuid)"
@@ -36,18 +34,18 @@ def ensure_venv(data: Path) -> Path:
     venv = data / "peer-venv"
     python = venv / "bin" / "python"
     marker = venv / ".bench-installed"
-    if marker.exists() and marker.read_text() == INSTALLED:
+    if marker.exists() and marker.read_text() == PACKAGE:
         return python
     subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
     done = subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", *INSTALLED.split()],
+        [str(python), "-m", "pip", "install", "-q", PACKAGE, "uvicorn", "orjson"],
         capture_output=True,
         text=True,
         timeout=900,
     )
     if done.returncode != 0:
         raise RuntimeError(f"pip install {PACKAGE} failed: {done.stderr.strip()[-1200:]}")
-    marker.write_text(INSTALLED)
+    marker.write_text(PACKAGE)
     return python
 
 
