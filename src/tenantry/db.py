@@ -156,7 +156,10 @@ class _RawSelect:
             params[name] if convert is None else convert(params[name])
             for name, convert in self._binds
         ]
-        row = cursor.execute(self._sql, values).fetchone()
+        try:
+            row = cursor.execute(self._sql, values).fetchone()
+        finally:
+            cursor.close()  # ends the statement, and with it the read transaction
         if row is None:
             return None
         return tuple(
