@@ -25,6 +25,10 @@ class TenantContext:
     role: Role
     # The tenant's plan as read with the membership (None where no request resolved it).
     plan: str | None = None
+    # A per-tenant override of the plan's requests_per_minute, read with the membership:
+    # ``rate_overridden`` says there is one, ``rate_override`` its value (None: unlimited).
+    rate_overridden: bool = False
+    rate_override: int | None = None
 
 
 _current: ContextVar[TenantContext | None] = ContextVar("tenantry_tenant", default=None)

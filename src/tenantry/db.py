@@ -133,6 +133,9 @@ SLOW_READ_MEMORY = 30.0
 _SLOW_KEYS = 10_000
 
 
+_GIVEN = object()  # a bound parameter whose value the caller gives
+
+
 class _RawSelect:
     """A Core select compiled once for a dialect of positional parameters, run on a DBAPI
     cursor with its columns' bind and result conversions (UUIDs as text on SQLite)."""
@@ -143,8 +146,13 @@ class _RawSelect:
         compiled = statement.compile(dialect=dialect)
         assert compiled.positiontup is not None, "a dialect of positional parameters"
         self._sql = str(compiled)
+        # A constant the statement holds (``name == 'x'``) is bound with its own value.
         self._binds = [
-            (name, compiled.binds[name].type.bind_processor(dialect))
+            (
+                name,
+                compiled.binds[name].type.bind_processor(dialect),
+                _GIVEN if compiled.binds[name].required else compiled.binds[name].effective_value,
+            )
             for name in compiled.positiontup
         ]
         self._results = [
@@ -152,10 +160,10 @@ class _RawSelect:
         ]
 
     def first(self, cursor: Any, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
-        values = [
-            params[name] if convert is None else convert(params[name])
-            for name, convert in self._binds
-        ]
+        values = []
+        for name, convert, constant in self._binds:
+            value = params[name] if constant is _GIVEN else constant
+            values.append(value if convert is None else convert(value))
         try:
             row = cursor.execute(self._sql, values).fetchone()
         finally:

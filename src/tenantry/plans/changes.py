@@ -20,7 +20,6 @@ from tenantry.plans.catalogue import (
     DEFAULT_CATALOGUE,
     FEATURE_PREFIX,
     MEMBERS,
-    REQUESTS_PER_MINUTE,
     ROWS_PREFIX,
     Catalogue,
     Plan,
@@ -124,14 +123,6 @@ def set_override(
         )
     if value is not None and value < 0:
         raise ValidationFailed("a limit cannot be negative", details={"field": "value"})
-    if name == REQUESTS_PER_MINUTE:
-        # Counted on every request from the plan read with the membership; an override
-        # would be stored and never read. A tenant that needs another rate needs a plan.
-        raise ValidationFailed(
-            "the requests-per-minute budget follows the plan and cannot be overridden for "
-            "one tenant; move the tenant to a plan with the rate it needs",
-            details={"field": "name"},
-        )
     row = session.get(PlanOverride, (tenant_id, name))
     old = None if row is None else row.value
     if row is None:

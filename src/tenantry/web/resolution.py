@@ -22,7 +22,8 @@ from tenantry.context import TenantContext
 from tenantry.db import InlineReads
 from tenantry.errors import AuthenticationFailed, TenantDeleted, TenantNotFound, TenantSuspended
 from tenantry.ids import TenantId, UserId
-from tenantry.models import Membership, Tenant, TenantStatus, User
+from tenantry.models import Membership, PlanOverride, Tenant, TenantStatus, User
+from tenantry.plans.catalogue import REQUESTS_PER_MINUTE
 from tenantry.rls.policy import TENANT_SETTING
 from tenantry.rls.session import begin_setting_tenant
 from tenantry.roles import Role
@@ -74,15 +75,29 @@ def claim_from_request(
     return None
 
 
-def _membership_query(tenant: ColumnElement[bool]) -> Select[int, uuid.UUID, str, str, str]:
+def _membership_query(tenant: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
     # Built once at import: constructing a joined select costs more than running it.
     # The user is the outer side: a missing user (401) differs from a missing membership (404).
+    # The tenant's per-minute budget override comes along (its primary key): admit() counts
+    # every request against it, and a change counts on the next request.
     return (
-        select(User.session_version, Tenant.id, Tenant.status, Membership.role, Tenant.plan)
+        select(
+            User.session_version,
+            Tenant.id,
+            Tenant.status,
+            Membership.role,
+            Tenant.plan,
+            PlanOverride.name,
+            PlanOverride.value,
+        )
         .select_from(User)
         .outerjoin(Tenant, tenant)
         .outerjoin(
             Membership, and_(Membership.tenant_id == Tenant.id, Membership.user_id == User.id)
+        )
+        .outerjoin(
+            PlanOverride,
+            and_(PlanOverride.tenant_id == Tenant.id, PlanOverride.name == REQUESTS_PER_MINUTE),
         )
         .where(User.id == bindparam("user_id"))
     )
@@ -121,7 +136,7 @@ def _context(
 ) -> TenantContext:
     if row is None:
         raise AuthenticationFailed("this account no longer exists")
-    version, tenant_id, status, role, plan = tuple(row)[:5]
+    version, tenant_id, status, role, plan, override, per_minute = tuple(row)[:7]
     if session_version is not None and version != session_version:
         raise AuthenticationFailed("this session has ended; sign in again")
     if role is None:
@@ -132,7 +147,14 @@ def _context(
         allow_suspended and status == TenantStatus.SUSPENDED.value
     ):
         raise TenantSuspended("this tenant is suspended")
-    return TenantContext(TenantId(tenant_id), UserId(user_id), Role(role), plan)
+    return TenantContext(
+        TenantId(tenant_id),
+        UserId(user_id),
+        Role(role),
+        plan,
+        rate_overridden=override is not None,
+        rate_override=per_minute,
+    )
 
 
 def resolve_membership(

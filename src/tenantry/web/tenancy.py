@@ -175,13 +175,16 @@ class Tenancy:
     def admit(self, ctx: TenantContext) -> None:
         """Count a request against its tenant's and its user's budgets (429 past either).
 
-        The tenant's rate is its plan's ``requests_per_minute`` when the plan names
-        one (``None``: unlimited), else ``TenancyConfig.tenant_rate``.
+        The tenant's rate is its own ``requests_per_minute`` override when it has one,
+        else its plan's when the plan names one (``None``: unlimited), else
+        ``TenancyConfig.tenant_rate``. Both are read with the membership.
         """
         if not self.config.request_budgets:
             return
         rate: str | None = self.config.tenant_rate
-        if ctx.plan is not None:
+        if ctx.rate_overridden:  # this tenant's own budget, over its plan
+            rate = None if ctx.rate_override is None else f"{ctx.rate_override}/minute"
+        elif ctx.plan is not None:
             limits = self.catalogue.get(ctx.plan).limits
             if REQUESTS_PER_MINUTE in limits:
                 per_minute = limits[REQUESTS_PER_MINUTE]

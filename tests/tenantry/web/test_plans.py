@@ -465,21 +465,3 @@ def test_entitlements_apply_each_tenants_own_overrides(
     assert alices.limit("requests_per_month") is None
     assert bobs.overrides == {} and dict(bobs.limits) == dict(bobs.plan.limits)
     assert not bobs.has("csv_import") and bobs.limit("rows.readings") != 7
-
-
-def test_a_per_minute_budget_override_is_refused_not_ignored(
-    client: TestClient, alice: Member, settings: Settings
-) -> None:
-    """The budget is counted from the plan on every request: an override would be stored
-    and never read, so it is refused with a message saying what to do instead."""
-    root = register(client, "root@example.com")
-    _make_platform_admin(settings, "root@example.com")
-    refused = client.put(
-        f"/api/admin/tenants/{alice.tenant_id}/overrides/requests_per_minute",
-        json={"value": 100000},
-        headers=root.headers,
-    )
-    assert refused.status_code == 422, refused.text
-    error = refused.json()["error"]
-    assert error["details"]["field"] == "name" and "plan" in error["message"]
-    assert _plan(client, alice)["overrides"] == {}

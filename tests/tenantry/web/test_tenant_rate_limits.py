@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 
 from tenantry.models import Tenant
+from tenantry.plans import remove_override, set_override
 from tenantry_server.app import create_app, default_plugins
 from tenantry_server.settings import Settings
 from tests.conftest import FAST_PASSWORDS, Member, invite_and_join, register
@@ -137,3 +139,51 @@ def test_the_plan_sets_the_tenants_rate(settings: Settings, tmp_path: Path) -> N
             client.get("/api/notes", headers=alice.headers).status_code == 200 for _ in range(8)
         )
     app.state.tenancy.db.dispose()
+
+
+def test_a_tenants_own_budget_overrides_its_plan_on_the_next_request(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """A platform admin's ``requests_per_minute`` override is read with the membership:
+    it counts on the next request, for that tenant only, and removing it restores the plan."""
+    plans = tmp_path / "plans.toml"
+    plans.write_text('[[plans]]\nname = "tiny"\nlimits = { requests_per_minute = 3 }\n')
+    app = _app(settings, plans_file=plans, tenant_rate="100/minute")
+    db = app.state.tenancy.db
+    with TestClient(app) as client:
+        alice = register(client, "alice@example.com", tenant_name="A")
+        bob = register(client, "bob@example.com", tenant_name="B")
+        with db.session() as session:
+            set_override(
+                session,
+                tenant_id=uuid.UUID(alice.tenant_id),
+                name="requests_per_minute",
+                value=None,  # unlimited, over a plan of three a minute
+                actor_id=None,
+            )
+        ok = [client.get("/api/notes", headers=alice.headers).status_code for _ in range(8)]
+        assert ok == [200] * 8
+        # Bob's tenant is on the same plan, with no override: three a minute.
+        assert [client.get("/api/notes", headers=bob.headers).status_code for _ in range(5)][
+            -1
+        ] == 429
+        with db.session() as session:
+            remove_override(
+                session,
+                tenant_id=uuid.UUID(alice.tenant_id),
+                name="requests_per_minute",
+                actor_id=None,
+            )
+        # Unlimited requests were not counted; the plan's three a minute count from now.
+        again = [client.get("/api/notes", headers=alice.headers).status_code for _ in range(4)]
+        assert again[-1] == 429
+        with db.session() as session:
+            set_override(
+                session,
+                tenant_id=uuid.UUID(alice.tenant_id),
+                name="requests_per_minute",
+                value=100,
+                actor_id=None,
+            )
+        assert client.get("/api/notes", headers=alice.headers).status_code == 200
+    db.dispose()
