@@ -60,10 +60,10 @@ def money_to_minor(amount: Decimal, field: str = "amount") -> int:
 
 
 def wh_to_kwh(wh: int) -> Decimal:
-    """Integer Wh to kWh with exactly three places."""
-    return (Decimal(wh) / WH_PER_KWH).quantize(Decimal("0.001"))
+    """Integer Wh to kWh with exactly three places (exact: only the exponent moves)."""
+    return Decimal(wh).scaleb(-3)
 
 
 def minor_to_money(minor: int) -> Decimal:
-    """Integer minor units to an amount with exactly two places."""
-    return (Decimal(minor) / MINOR_PER_UNIT).quantize(Decimal("0.01"))
+    """Integer minor units to an amount with exactly two places (exact, as above)."""
+    return Decimal(minor).scaleb(-2)

@@ -20,6 +20,17 @@ def test_money_round_trips_exactly() -> None:
 
 
 @pytest.mark.parametrize(
+    ("wh", "kwh", "minor", "money"),
+    [(0, "0.000", 0, "0.00"), (1000, "1.000", 500, "5.00"), (-1500, "-1.500", -7, "-0.07")],
+)
+def test_stored_integers_show_every_place(wh: int, kwh: str, minor: int, money: str) -> None:
+    # Consumption can be negative (a replaced meter); round values keep their places.
+    assert str(wh_to_kwh(wh)) == kwh
+    assert str(minor_to_money(minor)) == money
+    assert str(wh_to_kwh(9_999_999_999_999)) == "9999999999.999"
+
+
+@pytest.mark.parametrize(
     ("text", "message"),
     [
         ("-1", "must not be negative"),
