@@ -24,11 +24,11 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff format --check src tests examples bench
 	$(BIN)/mypy
 
-# The second pass: the API suites again with every tenant in a database of its own, spread
-# over two PostgreSQL servers (docs/scaling.md).
+# The second pass: the API suites again with every tenant in a database of its own: SQLite
+# files (read on the event loop), and spread over two PostgreSQL servers (docs/scaling.md).
 test: lint
 	$(BIN)/pytest
-	TENANTRY_TEST_PLACEMENT=dedicated $(BIN)/pytest -q tests/meterbook/api tests/tenantry/web -m postgres
+	TENANTRY_TEST_PLACEMENT=dedicated $(BIN)/pytest -q tests/meterbook/api tests/tenantry/web
 
 # Isolation cost against a bare stack, a hand-written app and fastapi-tenancy; fairness;
 # writes docs/benchmarks.md and bench/results.json (< 8 min on 2 cores).

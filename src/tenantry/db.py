@@ -10,7 +10,7 @@ from collections.abc import Callable, Hashable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Dialect, Engine, Select, create_engine, event, exc
+from sqlalchemy import Connection, Dialect, Engine, Select, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
@@ -128,6 +128,8 @@ class NotInline(Exception):
 
 # SQLite calls the progress handler every this many virtual machine steps (10-25 µs).
 _PROGRESS_STEPS = 1000
+# session.info key: the step counter of a bounded read, and the connections it armed.
+_ARMED = "tenantry.inline_steps"
 # How long a read that ran out of time goes straight to a thread, and how many to remember.
 SLOW_READ_MEMORY = 30.0
 _SLOW_KEYS = 10_000
@@ -142,7 +144,7 @@ class _RawSelect:
 
     __slots__ = ("_binds", "_results", "_sql")
 
-    def __init__(self, statement: Select[Any], dialect: Dialect) -> None:
+    def __init__(self, statement: Select[*tuple[Any, ...]], dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
         assert compiled.positiontup is not None, "a dialect of positional parameters"
         self._sql = str(compiled)
@@ -176,6 +178,16 @@ class _RawSelect:
         )
 
 
+def _arm(session: Session, _tx: Any, connection: Connection) -> None:
+    """Count the steps of a bounded read (:meth:`InlineReads.read_within`) on each
+    connection its session begins: the control database's and a tenant's own file."""
+    armed = session.info.get(_ARMED)
+    if armed is not None:
+        sqlite = connection.connection.dbapi_connection
+        sqlite.set_progress_handler(armed[0], _PROGRESS_STEPS)  # type: ignore[union-attr]
+        armed[1].append(sqlite)
+
+
 class InlineReads:
     """Short reads of an SQLite file on connections of their own, for the event loop.
 
@@ -199,15 +211,18 @@ class InlineReads:
         )
         install_scoping(self.sessions)
         install_read_only(self.sessions)
+        event.listen(self.sessions, "after_begin", _arm)
         self._slow: dict[Hashable, float] = {}
-        self._compiled: dict[Select[Any], _RawSelect] = {}
+        self._compiled: dict[Select[*tuple[Any, ...]], _RawSelect] = {}
 
     def read(self, check: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """``check(session, *args, **kwargs)`` in a read-only transaction ended at once."""
         with self.sessions() as session:
             return check(session, *args, **kwargs)
 
-    def first(self, statement: Select[Any], params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    def first(
+        self, statement: Select[*tuple[Any, ...]], params: Mapping[str, Any]
+    ) -> tuple[Any, ...] | None:
         """The first row of ``statement``, a select of control tables, on a bare connection.
 
         For the membership check every request makes: compiled once, run on a pooled
@@ -231,6 +246,7 @@ class InlineReads:
         key: Hashable,
         read: Callable[..., T],
         *args: Any,
+        route: Callable[[Session], None] | None = None,
     ) -> T:
         """``read(session, *args)`` if its SQL ends within ``steps``; else :class:`NotInline`
         (also raised for a read that has an audit event to write).
@@ -241,7 +257,9 @@ class InlineReads:
         runs the read again in a thread. Steps, not time: a busy server must not push its
         ordinary reads to threads. A ``key`` (the read and its tenant) that ran out goes
         straight to a thread for :data:`SLOW_READ_MEMORY` seconds, so a heavy tenant
-        does not hold the loop again on every request.
+        does not hold the loop again on every request. ``route(session)`` binds the
+        session's tenant tables first (a tenant's own SQLite file, with placements): every
+        connection the read begins counts its steps.
         """
         now = time.monotonic()
         if self._slow.get(key, 0.0) > now:
@@ -254,9 +272,12 @@ class InlineReads:
             return left < 0
 
         with self.sessions() as session:
-            sqlite = session.connection().connection.dbapi_connection
-            sqlite.set_progress_handler(out_of_steps, _PROGRESS_STEPS)  # type: ignore[union-attr]
+            armed: list[Any] = []
+            session.info[_ARMED] = (out_of_steps, armed)
+            session.connection()  # the control database's, armed like any other
             try:
+                if route is not None:
+                    route(session)
                 result = read(session, *args)
                 if not has_deferred_writes(session):
                     return result
@@ -266,7 +287,8 @@ class InlineReads:
                 if left >= 0:
                     raise
             finally:
-                sqlite.set_progress_handler(None, 0)  # type: ignore[union-attr]
+                for sqlite in armed:
+                    sqlite.set_progress_handler(None, 0)
         if len(self._slow) >= _SLOW_KEYS:
             self._slow = {k: until for k, until in self._slow.items() if until > now}
         self._slow[key] = now + SLOW_READ_MEMORY

@@ -7,8 +7,20 @@ import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, Table, Uuid, bindparam, exc, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    Column,
+    Integer,
+    MetaData,
+    Table,
+    Uuid,
+    bindparam,
+    create_engine,
+    exc,
+    func,
+    select,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from tenantry.db import Database, NotInline
 
@@ -144,4 +156,42 @@ def test_first_converts_as_the_orm_does_and_sees_each_commit(db: Database) -> No
     with db.session() as session:
         session.execute(table.delete())
     assert reads.first(statement, {"key": key}) is None
+    db.dispose()
+
+
+def test_a_routed_read_counts_its_steps_on_the_database_it_was_routed_to(
+    db: Database, tmp_path: Path
+) -> None:
+    """With placements a read is routed to a tenant's own file first: the steps of that
+    file's connection count too, and its handler is removed afterwards."""
+
+    class Base(DeclarativeBase):
+        pass
+
+    class Other(Base):
+        __tablename__ = "other"
+        id: Mapped[int] = mapped_column(primary_key=True)
+
+    other = create_engine(f"sqlite:///{tmp_path / 'other.sqlite3'}")
+    Base.metadata.create_all(other)
+    with other.begin() as conn:
+        conn.execute(text("INSERT INTO other (id) VALUES (1), (2)"))
+    reads = db.inline_reads()
+    assert reads is not None
+
+    def route(session: Session) -> None:
+        session.bind_mapper(Other, other)
+
+    def light(session: Session) -> int:
+        return int(session.execute(select(func.count()).select_from(Other)).scalar_one())
+
+    def heavy(session: Session) -> int:
+        return int(session.execute(_HEAVY, bind_arguments={"mapper": Other}).scalar_one())
+
+    assert reads.read_within(100_000, "light", light, route=route) == 2  # the routed file
+    with pytest.raises(NotInline):
+        reads.read_within(100_000, "heavy", heavy, route=route)
+    with other.connect() as conn:  # its pooled connection carries no handler any more
+        assert conn.execute(_HEAVY).scalar_one() == 200_000
+    other.dispose()
     db.dispose()

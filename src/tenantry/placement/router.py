@@ -30,9 +30,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, Engine, bindparam, event, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, UOWTransaction
+from sqlalchemy.pool import QueuePool
 
 from tenantry.context import TenantContext, tenant_scope
-from tenantry.db import Database, make_engine
+from tenantry.db import Database, InlineReads, make_engine
 from tenantry.ids import TenantId
 from tenantry.models import Tenant
 from tenantry.models.base import TenantScoped, is_tenant_scoped
@@ -120,6 +121,8 @@ class Placements:
         self.version_dirs = list(version_dirs)
         self.app_dir = app_dir
         self._siblings = SiblingEngines(pool_size=config.pool_size)
+        # Connections a dedicated database's pool gives out before a caller waits.
+        self._capacity = self._siblings.pool_size + self._siblings.max_overflow
         self.engines = EngineCache(
             self._make_engine, capacity=config.max_engines, idle_seconds=config.idle_seconds
         )
@@ -173,6 +176,38 @@ class Placements:
         if row is None:
             return SHARED, PlacementState.ACTIVE.value
         return Location(row.kind, row.server, row.database), row.state
+
+    def lookup_inline(self, reads: InlineReads, tenant_id: uuid.UUID) -> Location:
+        """:meth:`lookup`'s location as a lone ``SELECT`` of an SQLite control database,
+        on the event loop (:meth:`InlineReads.first <tenantry.db.InlineReads.first>`)."""
+        row = reads.first(_LOOKUP, {"tenant_id": tenant_id})
+        return SHARED if row is None else Location(row[0], row[1], row[2])
+
+    def inline_route(self, like: Session, tenant_id: uuid.UUID) -> Callable[[Session], None] | None:
+        """How a read on the event loop reaches the database ``like`` (the request's
+        session) was routed to, or ``None``: read in a thread, on ``like``.
+
+        Only a local SQLite file can be read on the loop: a server's round trips would
+        block it. So can only a pool with a connection free: waiting for one that a
+        thread holds (a download, a write) would block it too.
+        """
+        location: Location | None = like.info.get(_ROUTED)
+        if location is None:
+            return None
+        if not location.is_shared:
+            entry = self.engine_for(location, tenant_id)
+            pool = entry.engine.pool
+            busy = pool.checkedout() if isinstance(pool, QueuePool) else 0
+            if entry.engine.dialect.name != "sqlite" or busy >= self._capacity:
+                return None
+        return lambda session: self.bind(session, location, tenant_id)
+
+    def install_inline(self, reads: InlineReads) -> None:
+        """Route and check the event loop's reads (:class:`~tenantry.db.InlineReads`) as
+        the request sessions are: an unrouted tenant query is routed, and a connection to a
+        tenant's database serves only that tenant."""
+        event.listen(reads.sessions, "after_begin", self._check_owner)
+        event.listen(reads.sessions, "do_orm_execute", self._route_on_use)
 
     def route(self, session: Session, tenant_id: uuid.UUID) -> Location:
         """Look the tenant's placement up and bind ``session``'s tenant tables to it."""

@@ -36,6 +36,8 @@ from tenantry.web.resolution import (
 )
 
 if TYPE_CHECKING:
+    import uuid
+
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from tenantry.async_db import AsyncSessions
@@ -197,9 +199,11 @@ class QuickReads(_RouteWork):
     its SQL outruns :data:`INLINE_READ_STEPS`: it is then interrupted and run again in a
     worker thread, so a tenant's heavy read never holds the loop that other tenants
     share. On PostgreSQL it runs on the loop too, through the async driver: its round
-    trips are awaited, so a slow query holds up nobody else. With placements, or when
-    the request's session already began, it runs in a thread on that session, as a
-    ``def`` route would. Either way it reads inside the request's tenant, with the
+    trips are awaited, so a slow query holds up nobody else. With placements it runs on
+    the loop only where the tenant's database is an SQLite file with a connection free
+    (:meth:`Placements.inline_route <tenantry.placement.Placements.inline_route>`); there,
+    elsewhere, or when the request's session already began, it runs in a thread on that
+    session, as a ``def`` route would. Either way it reads inside the request's tenant, with the
     request's session settings (the plan catalogue), and fails closed outside a tenant.
     """
 
@@ -210,10 +214,15 @@ class QuickReads(_RouteWork):
         ctx = current_tenant()
         tenancy, session = self._tenancy, self._session
         reads = _inline_reads(tenancy, session)
+        route = None
+        if reads is not None and tenancy.placements is not None:
+            route = tenancy.placements.inline_route(session, ctx.tenant_id)
+            if route is None:  # a server's database, or its pool is busy: in a thread
+                reads = None
         if reads is not None:
             key = (read, ctx.tenant_id)
             try:
-                return reads.read_within(INLINE_READ_STEPS, key, read, *args)
+                return reads.read_within(INLINE_READ_STEPS, key, read, *args, route=route)
             except NotInline:
                 pass
         elif tenancy.async_reads is not None and not session.in_transaction():
@@ -379,7 +388,12 @@ def _context_dependency(
         )
         known = tenancy.recent_checks.get(key) if later else None
         if reads is not None:  # on the loop: no I/O to wait for, no thread to share
-            ctx = _resolve(session, partial(resolve_membership_inline, reads), *checked)
+            check = partial(resolve_membership_inline, reads)
+            if tenancy.placements is None:
+                ctx = _resolve(session, check, *checked)
+            else:
+                locate = partial(tenancy.placements.lookup_inline, reads)
+                ctx = _resolve(session, check, *checked, tenancy.placements, locate)
         elif known is not None:
             ctx = known
             tenancy.admit(ctx)
@@ -435,6 +449,7 @@ def _resolve(
     admit: Callable[[TenantContext], None],
     allow_suspended: bool = False,
     placements: Placements | None = None,
+    locate: Callable[[uuid.UUID], Location] | None = None,
 ) -> TenantContext:
     """Check the membership in a short read-only transaction and bind the session to it.
 
@@ -446,7 +461,9 @@ def _resolve(
     and the membership; ``admit`` then counts the request against its tenant's and user's
     rate limits (429 past either). With placements configured (always in a thread, on
     ``session``), the same transaction reads the tenant's placement and the session's
-    tenant tables are bound to its database.
+    tenant tables are bound to its database; ``locate(tenant_id)`` reads the placement
+    where ``check`` reads (both on the loop, an SQLite control database), else the same
+    transaction on ``session`` does, in a thread.
     """
     if placements is None:
         ctx = check(
@@ -456,15 +473,21 @@ def _resolve(
         bind_tenant(session, ctx)
         return ctx
     location: Location
-    ctx, location = _short_read(
-        session,
-        _membership_and_placement,
-        claim,
-        user_id,
-        session_version,
-        placements,
-        allow_suspended,
-    )
+    if locate is not None:
+        ctx = check(
+            claim, user_id, session_version=session_version, allow_suspended=allow_suspended
+        )
+        location = locate(ctx.tenant_id)
+    else:
+        ctx, location = _short_read(
+            session,
+            _membership_and_placement,
+            claim,
+            user_id,
+            session_version,
+            placements,
+            allow_suspended,
+        )
     admit(ctx)
     bind_tenant(session, ctx)
     placements.bind(session, location, ctx.tenant_id)

@@ -129,12 +129,15 @@ class Tenancy:
         self.slots = TenantSlots(config.tenant_concurrency, config.process_concurrency)
         # The membership check (its read and the rate-limit count) on the event loop when
         # neither blocks on I/O: an SQLite file read inline (tenantry.db), or a PostgreSQL
-        # round trip awaited through the async driver; rate limits counted in process; no
-        # placements. Route reads (``Reads``) use the same.
+        # round trip awaited through the async driver (no placements); rate limits counted
+        # in process. Route reads (``Reads``) use the same; with placements, those of a
+        # tenant whose database is an SQLite file too (Placements.inline_route).
         local_counts = not config.request_budgets or self.limits.in_process
         self.inline_reads: InlineReads | None = None
-        if placements is None and local_counts:
+        if local_counts:
             self.inline_reads = db.inline_reads()
+            if placements is not None and self.inline_reads is not None:
+                placements.install_inline(self.inline_reads)
         self.async_reads: AsyncSessions | None = None
         if placements is None and not db.is_sqlite and has_async_driver():
             self.async_reads = db.aio
