@@ -374,10 +374,16 @@ class Placements:
         if fresh:
             session.info.setdefault(_NEW_TENANTS, []).extend(fresh)
 
-    def _forget_new_tenants(self, session: Session, _previous: Any) -> None:
-        session.info.pop(_NEW_TENANTS, None)
+    def _forget_new_tenants(self, session: Session, previous: SessionTransaction) -> None:
+        if not previous.nested:  # a savepoint's rollback leaves the outer tenants standing
+            session.info.pop(_NEW_TENANTS, None)
 
     def _place_new_tenants(self, session: Session) -> None:
+        # after_commit also fires when a savepoint is released: the outer transaction
+        # still holds the write lock (SQLite) and has not committed the tenant yet.
+        root = session.get_transaction()
+        if root is not None and root.is_active:
+            return
         for tenant_id, plan in session.info.pop(_NEW_TENANTS, []):
             try:
                 self.place_created(tenant_id, plan=plan)

@@ -200,3 +200,32 @@ def test_a_script_session_is_routed_at_its_first_tenant_query(client: TestClient
         session.add_all(AppNote(body=f"n{i}") for i in range(3))
     assert len(client.get("/api/notes", headers=alice.headers).json()) == 3
     assert _count(_owner_url(client, where), "app_notes") == 3
+
+
+def test_a_new_tenant_is_placed_when_its_transaction_commits_not_at_a_savepoint(
+    settings: Settings, servers: dict[str, Any], tmp_path: Path
+) -> None:
+    """The demo seeds a household, then registers its viewer (a savepoint), in one
+    transaction: placing at the savepoint waited 10 s for the write lock the outer
+    transaction held, then left the tenant shared."""
+    from tenantry import accounts
+
+    toml = write_placements(tmp_path / "p.toml", servers, default="dedicated")
+    with placed_app(settings, toml) as application:
+        tenancy = application.state.tenancy
+        placements: Placements = tenancy.placements
+        with placements.control.session() as session:
+            made = accounts.register(
+                session, tenancy.passwords, email="owner@example.com", password="pw" * 8,
+                tenant_name="Savepoints", verified=True,
+            )  # fmt: skip
+            assert made.membership is not None
+            tenant_id = made.membership.tenant_id
+            with session.begin_nested():  # released before the outer commit
+                session.execute(text("SELECT 1"))
+            with placements.control.read_sessions() as other:
+                assert placements.lookup(other, tenant_id)[0].is_shared  # not yet
+        with placements.control.read_sessions() as session:
+            where, state = placements.lookup(session, tenant_id)
+        assert not where.is_shared and state == "active"
+    drop_dedicated(application, servers)
