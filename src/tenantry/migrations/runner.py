@@ -14,8 +14,24 @@ from sqlalchemy import Engine
 CORE_VERSIONS = Path(__file__).parent / "versions"
 
 
+def app_dirs_among(version_dirs: Sequence[Path]) -> list[Path]:
+    """The directories of ``version_dirs`` that are an app's migrations directory (they
+    hold an ``env.py``, as ``tenantry migrations init`` writes): Alembic cannot use one as
+    a version directory, and fails deep inside when asked to."""
+    return [Path(d) for d in version_dirs if (Path(d) / "env.py").is_file()]
+
+
 def alembic_config(engine: Engine, extra_version_dirs: Sequence[Path] = ()) -> Config:
-    """An Alembic config bound to ``engine``; ``extra_version_dirs`` holds plugins' migrations."""
+    """An Alembic config bound to ``engine``; ``extra_version_dirs`` holds plugins' migrations.
+
+    Raises:
+        ValueError: one of them is an app's migrations directory (``app_dirs_among``).
+    """
+    if misplaced := app_dirs_among(extra_version_dirs):
+        raise ValueError(
+            f"{misplaced[0]} is an app's migrations directory (it has env.py): "
+            "pass it as the app directory (app_dir, --app), not as a version directory"
+        )
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(__file__).parent))
     locations = [str(CORE_VERSIONS), *(str(p) for p in extra_version_dirs)]

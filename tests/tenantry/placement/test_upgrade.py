@@ -5,13 +5,15 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
 from tenantry.cli.main import app as cli
 from tenantry.db import Database
+from tenantry.migrations.runner import upgrade
 from tenantry.models import Tenant
-from tenantry.placement import Location, Placements, load_config
+from tenantry.placement import Location, PlacementConfigError, Placements, load_config
 from tests.support.placement import sqlite_server, write_placements
 
 
@@ -122,6 +124,23 @@ def test_a_bad_placements_file_is_a_clear_error(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "add a server" in result.output
     assert "Traceback" not in result.output
+
+
+def test_an_app_directory_among_the_version_directories_is_refused_at_once(
+    tmp_path: Path,
+) -> None:
+    """`tenantry migrations init`'s directory is an app directory: as a version directory
+    every new tenant's placement failed later, inside Alembic (RecursionError)."""
+    url, toml = _control(tmp_path)
+    app_dir = tmp_path / "migrations"
+    (app_dir / "versions").mkdir(parents=True)
+    (app_dir / "env.py").write_text("# written by tenantry migrations init\n")
+    with pytest.raises(PlacementConfigError, match="pass it as app_dir"):
+        Placements(load_config(toml), Database(url), version_dirs=[app_dir])
+    with pytest.raises(ValueError, match="app's migrations directory"):
+        upgrade(create_engine(url), [app_dir])
+    placements = Placements(load_config(toml), Database(url), app_dir=app_dir)
+    assert placements.app_dir == app_dir
 
 
 def test_doctor_checks_every_placement(tmp_path: Path) -> None:
