@@ -44,6 +44,7 @@ def migrate(
     from alembic.util import CommandError
 
     from tenantry.cli.database import engine_of, fail, reaching
+    from tenantry.cli.placement import host_dirs_in_use
     from tenantry.migrations.runner import migrate_database
 
     if app_dir is not None and not (app_dir / "env.py").is_file():
@@ -51,7 +52,8 @@ def migrate(
     engine = engine_of(database_url, "migrate")
     try:
         with reaching("migrate"):
-            applied = migrate_database(engine, app_role=app_role, app_dir=app_dir)
+            host_dirs = host_dirs_in_use(engine)  # the server's database: meterbook's too
+            applied = migrate_database(engine, host_dirs, app_role=app_role, app_dir=app_dir)
     except (CommandError, FileNotFoundError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
@@ -74,7 +76,8 @@ def migrate(
             raise typer.Exit(1) from None
         db = Database(database_url)
         try:
-            failed = migrate_placements(Placements(config, db, app_dir=app_dir), jobs=jobs)
+            placements = Placements(config, db, version_dirs=host_dirs, app_dir=app_dir)
+            failed = migrate_placements(placements, jobs=jobs)
         finally:
             db.dispose()
         if failed:

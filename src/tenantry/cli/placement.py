@@ -12,6 +12,8 @@ import typer
 from tenantry.cli.tenants import DB_OPTION, MODELS_OPTION, _database, _fail, _load_models, group
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     from tenantry.placement import Placements
 
 # A host's migration directories (the server: its plugins'), applied to new tenant databases.
@@ -31,6 +33,14 @@ APP_OPTION = typer.Option(
 )
 
 
+def host_dirs_in_use(engine: Engine) -> list[Path]:
+    """The host's migration directories that the database at ``engine`` was made with:
+    applied to its new tenant databases, and when it is migrated (``dirs_in_use``)."""
+    from tenantry.migrations.runner import dirs_in_use
+
+    return dirs_in_use(engine, [d for loader in VERSION_DIRS for d in loader()])
+
+
 def register(app: typer.Typer) -> None:
     """The commands attach to the ``tenants`` group on import."""
 
@@ -46,8 +56,7 @@ def _placements(
     except PlacementConfigError as exc:
         _fail(exc.message)
     db = _database(database_url)
-    dirs = [d for loader in VERSION_DIRS for d in loader()]
-    placements = Placements(config, db, version_dirs=dirs, app_dir=app_dir)
+    placements = Placements(config, db, version_dirs=host_dirs_in_use(db.engine), app_dir=app_dir)
     try:
         yield placements
     finally:

@@ -32,11 +32,7 @@ def alembic_config(engine: Engine, extra_version_dirs: Sequence[Path] = ()) -> C
             f"{misplaced[0]} is an app's migrations directory (it has env.py): "
             "pass it as the app directory (app_dir, --app), not as a version directory"
         )
-    cfg = Config()
-    cfg.set_main_option("script_location", str(Path(__file__).parent))
-    locations = [str(CORE_VERSIONS), *(str(p) for p in extra_version_dirs)]
-    cfg.set_main_option("version_locations", " ".join(locations))
-    cfg.set_main_option("path_separator", "space")
+    cfg = _config(extra_version_dirs)
     # configparser interpolates '%': escape it (percent-encoded passwords, socket paths).
     url = engine.url.render_as_string(hide_password=False).replace("%", "%%")
     cfg.set_main_option("sqlalchemy.url", url)
@@ -84,6 +80,38 @@ def migrate_database(
         with engine.begin() as conn:
             grant_app_role(conn, app_role)
     return applied
+
+
+def dirs_in_use(engine: Engine, candidates: Sequence[Path]) -> list[Path]:
+    """The ``candidates`` (plugins' version directories, each a branch of its own) whose
+    revisions the database is at: the migrations it was made with.
+
+    A command that migrates or provisions a database applies these and no others: the
+    bundled server's database needs meterbook's to be found, an app's database must not
+    get meterbook's tables.
+    """
+    heads = current_heads(engine)
+    if not heads:
+        return []
+    core = {r.revision for r in _script([]).walk_revisions()}
+    return [
+        d
+        for d in candidates
+        if heads & ({r.revision for r in _script([d]).walk_revisions()} - core)
+    ]
+
+
+def _config(version_dirs: Sequence[Path]) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).parent))
+    locations = [str(CORE_VERSIONS), *(str(p) for p in version_dirs)]
+    cfg.set_main_option("version_locations", " ".join(locations))
+    cfg.set_main_option("path_separator", "space")
+    return cfg
+
+
+def _script(version_dirs: Sequence[Path]) -> ScriptDirectory:
+    return ScriptDirectory.from_config(_config(version_dirs))
 
 
 def current_heads(engine: Engine) -> set[str]:
