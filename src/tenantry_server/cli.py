@@ -18,8 +18,10 @@ DEMO_OPERATOR = ("ops@example.com", "demo-operator-2025")  # printed for people 
 
 
 def _load_plugins() -> object:
-    from tenantry_server.app import default_plugins
-
+    try:
+        from tenantry_server.app import default_plugins
+    except ImportError:  # the library alone (no `server` extra): no bundled plugins
+        return []
     return default_plugins()  # importing the plugins maps their models
 
 
@@ -27,8 +29,10 @@ tenants_cli.MODEL_LOADERS.append(_load_plugins)
 
 
 def _plugin_migrations() -> list[Path]:
-    from tenantry_server.app import default_plugins
-
+    try:
+        from tenantry_server.app import default_plugins
+    except ImportError:  # the library alone (no `server` extra): no bundled plugins
+        return []
     return [d for p in default_plugins() for d in p.migrations]
 
 
