@@ -273,8 +273,7 @@ class InlineReads:
 
         with self.sessions() as session:
             armed: list[Any] = []
-            session.info[_ARMED] = (out_of_steps, armed)
-            session.connection()  # the control database's, armed like any other
+            session.info[_ARMED] = (out_of_steps, armed)  # each connection begun: _arm
             try:
                 if route is not None:
                     route(session)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from sqlalchemy import func, select
@@ -12,28 +12,29 @@ from tenantry.cli import placement as placement_cli
 from tenantry.cli import tenants as tenants_cli
 from tenantry.cli.main import app
 
+if TYPE_CHECKING:
+    from tenantry_server.plugins import Plugin
+
 __all__ = ["app"]
 
 DEMO_OPERATOR = ("ops@example.com", "demo-operator-2025")  # printed for people trying the demo
 
 
-def _load_plugins() -> object:
+def _load_plugins() -> list[Plugin]:
+    """The bundled plugins (importing them maps their models); none for the library alone
+    (``pip install tenantry`` without the ``server`` extra installs this command too)."""
     try:
         from tenantry_server.app import default_plugins
-    except ImportError:  # the library alone (no `server` extra): no bundled plugins
+    except ImportError:
         return []
-    return default_plugins()  # importing the plugins maps their models
+    return default_plugins()
 
 
 tenants_cli.MODEL_LOADERS.append(_load_plugins)
 
 
 def _plugin_migrations() -> list[Path]:
-    try:
-        from tenantry_server.app import default_plugins
-    except ImportError:  # the library alone (no `server` extra): no bundled plugins
-        return []
-    return [d for p in default_plugins() for d in p.migrations]
+    return [d for p in _load_plugins() for d in p.migrations]
 
 
 placement_cli.VERSION_DIRS.append(_plugin_migrations)

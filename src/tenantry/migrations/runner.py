@@ -14,24 +14,29 @@ from sqlalchemy import Engine
 CORE_VERSIONS = Path(__file__).parent / "versions"
 
 
-def app_dirs_among(version_dirs: Sequence[Path]) -> list[Path]:
-    """The directories of ``version_dirs`` that are an app's migrations directory (they
-    hold an ``env.py``, as ``tenantry migrations init`` writes): Alembic cannot use one as
-    a version directory, and fails deep inside when asked to."""
-    return [Path(d) for d in version_dirs if (Path(d) / "env.py").is_file()]
+def check_version_dirs(version_dirs: Sequence[Path]) -> None:
+    """Refuse an app's migrations directory (it holds the ``env.py`` that ``tenantry
+    migrations init`` writes) among version directories: Alembic cannot use one as such,
+    and fails deep inside (RecursionError) when asked to.
+
+    Raises:
+        ValueError: naming the directory and where it belongs.
+    """
+    for d in version_dirs:
+        if (Path(d) / "env.py").is_file():
+            raise ValueError(
+                f"{d} is an app's migrations directory (it has env.py): pass it as the "
+                "app directory (app_dir, --app), not as a version directory"
+            )
 
 
 def alembic_config(engine: Engine, extra_version_dirs: Sequence[Path] = ()) -> Config:
     """An Alembic config bound to ``engine``; ``extra_version_dirs`` holds plugins' migrations.
 
     Raises:
-        ValueError: one of them is an app's migrations directory (``app_dirs_among``).
+        ValueError: one of them is an app's migrations directory (``check_version_dirs``).
     """
-    if misplaced := app_dirs_among(extra_version_dirs):
-        raise ValueError(
-            f"{misplaced[0]} is an app's migrations directory (it has env.py): "
-            "pass it as the app directory (app_dir, --app), not as a version directory"
-        )
+    check_version_dirs(extra_version_dirs)
     cfg = _config(extra_version_dirs)
     # configparser interpolates '%': escape it (percent-encoded passwords, socket paths).
     url = engine.url.render_as_string(hide_password=False).replace("%", "%%")

@@ -35,7 +35,7 @@ from sqlalchemy.pool import QueuePool
 from tenantry.context import TenantContext, tenant_scope
 from tenantry.db import Database, InlineReads, make_engine
 from tenantry.ids import TenantId
-from tenantry.migrations.runner import app_dirs_among
+from tenantry.migrations.runner import check_version_dirs
 from tenantry.models import Tenant
 from tenantry.models.base import TenantScoped, is_tenant_scoped
 from tenantry.models.placement import PlacementKind, PlacementState, TenantPlacement
@@ -120,12 +120,10 @@ class Placements:
         self.prepare = prepare  # after the migrations, on a new database (test-only tables)
         self.control = control
         self.version_dirs = list(version_dirs)
-        if misplaced := app_dirs_among(self.version_dirs):
-            # Found now, not when the first new tenant fails to be placed.
-            raise PlacementConfigError(
-                f"{misplaced[0]} is an app's migrations directory (it has env.py): "
-                "pass it as app_dir, not in version_dirs"
-            )
+        try:  # found now, not when the first new tenant fails to be placed
+            check_version_dirs(self.version_dirs)
+        except ValueError as exc:
+            raise PlacementConfigError(str(exc)) from None
         self.app_dir = app_dir
         self._siblings = SiblingEngines(pool_size=config.pool_size)
         # Connections a dedicated database's pool gives out before a caller waits.

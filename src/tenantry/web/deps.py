@@ -388,12 +388,10 @@ def _context_dependency(
         )
         known = tenancy.recent_checks.get(key) if later else None
         if reads is not None:  # on the loop: no I/O to wait for, no thread to share
+            placements = tenancy.placements
+            locate = None if placements is None else partial(placements.lookup_inline, reads)
             check = partial(resolve_membership_inline, reads)
-            if tenancy.placements is None:
-                ctx = _resolve(session, check, *checked)
-            else:
-                locate = partial(tenancy.placements.lookup_inline, reads)
-                ctx = _resolve(session, check, *checked, tenancy.placements, locate)
+            ctx = _resolve(session, check, *checked, placements, locate)
         elif known is not None:
             ctx = known
             tenancy.admit(ctx)
@@ -465,19 +463,13 @@ def _resolve(
     where ``check`` reads (both on the loop, an SQLite control database), else the same
     transaction on ``session`` does, in a thread.
     """
-    if placements is None:
+    location: Location | None = None
+    if placements is None or locate is not None:
         ctx = check(
             claim, user_id, session_version=session_version, allow_suspended=allow_suspended
         )
-        admit(ctx)
-        bind_tenant(session, ctx)
-        return ctx
-    location: Location
-    if locate is not None:
-        ctx = check(
-            claim, user_id, session_version=session_version, allow_suspended=allow_suspended
-        )
-        location = locate(ctx.tenant_id)
+        if locate is not None:
+            location = locate(ctx.tenant_id)
     else:
         ctx, location = _short_read(
             session,
@@ -490,7 +482,8 @@ def _resolve(
         )
     admit(ctx)
     bind_tenant(session, ctx)
-    placements.bind(session, location, ctx.tenant_id)
+    if placements is not None and location is not None:
+        placements.bind(session, location, ctx.tenant_id)
     return ctx
 
 

@@ -135,7 +135,7 @@ def test_an_app_directory_among_the_version_directories_is_refused_at_once(
     app_dir = tmp_path / "migrations"
     (app_dir / "versions").mkdir(parents=True)
     (app_dir / "env.py").write_text("# written by tenantry migrations init\n")
-    with pytest.raises(PlacementConfigError, match="pass it as app_dir"):
+    with pytest.raises(PlacementConfigError, match="as the app directory"):
         Placements(load_config(toml), Database(url), version_dirs=[app_dir])
     with pytest.raises(ValueError, match="app's migrations directory"):
         upgrade(create_engine(url), [app_dir])
