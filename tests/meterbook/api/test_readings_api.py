@@ -46,6 +46,29 @@ def test_pagination_sorting_and_date_filters(client: TestClient, alice: dict[str
     assert all(i["consumed_kwh"] == "1.000" for i in filtered["items"])
 
 
+def test_total_counts_only_the_tenants_rows_in_the_period(
+    client: TestClient, alice: dict[str, str], bob: dict[str, str]
+) -> None:
+    """The total rides on the page's rows: Bob's readings never count in Alice's, and a
+    page past the end still says how many there are."""
+    for days in (5, 4, 3):
+        assert add(client, alice, days, str(100 + 10 * (5 - days))).status_code == 201
+    for days in range(9, 0, -1):
+        assert add(client, bob, days, str(500 + 10 * (9 - days))).status_code == 201
+
+    def day(ago: int) -> str:
+        return (NOW - timedelta(days=ago)).date().isoformat()
+
+    cases = [({}, 3), ({"from": day(4)}, 2), ({"to": day(5)}, 1), ({"from": day(2)}, 0)]
+    for params, expected in cases:
+        page = client.get("/api/readings", params={**params, "limit": 2}, headers=alice).json()
+        assert page["total"] == expected, params
+        assert len(page["items"]) == min(expected, 2)
+    beyond = client.get("/api/readings", params={"offset": 10}, headers=alice).json()
+    assert beyond == {"items": [], "total": 3, "limit": 50, "offset": 10}
+    assert client.get("/api/readings", headers=bob).json()["total"] == 9
+
+
 def test_validation_errors_are_clear(client: TestClient, alice: dict[str, str]) -> None:
     add(client, alice, 2, "500")
     lower = add(client, alice, 1, "499")
