@@ -23,7 +23,7 @@ import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -424,13 +424,21 @@ class Placements:
         if location.is_shared or location.server is None or location.database is None:
             return
         server = self.config.server(location.server)
-        self.migrate_server_database(server, location.database)
-        engine = make_engine(server.database_url(location.database, role="migration"))
         try:
-            with self.control.engine.connect() as control, engine.begin() as target:
-                provision.copy_tenant_row(control, target, tenant_id)
-        finally:
-            engine.dispose()
+            self.migrate_server_database(server, location.database)
+            engine = make_engine(server.database_url(location.database, role="migration"))
+            try:
+                with self.control.engine.connect() as control, engine.begin() as target:
+                    provision.copy_tenant_row(control, target, tenant_id)
+            finally:
+                engine.dispose()
+        except BaseException:
+            # Half made, the database would be a stray file or database nothing serves;
+            # the tenant stays where it was, complete.
+            with suppress(Exception):
+                self.engines.discard(self.url_of(location))
+                provision.drop_database(server, location.database)
+            raise
 
     def place(
         self,

@@ -174,3 +174,52 @@ def test_kill_9_at_any_step_leaves_one_complete_copy_served(
     assert finished.rows or finished.already_there
     reading = {"read_at": "2026-11-09T07:30:00+00:00", "meter_kwh": "130"}
     assert client.post("/api/readings", json=reading, headers=alice.headers).status_code == 201
+
+
+def test_a_failed_provisioning_leaves_no_database_behind(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The target database is made, then provisioning fails: the move fails, the tenant is
+    still served where it was, and no half-made database is left for nothing to serve."""
+    from tenantry.placement import provision
+
+    alice, _bob = _fill(client)
+    placements = _placements(client)
+    tenant_id = uuid.UUID(alice.tenant_id)
+    before = _view(client, alice)
+    made: list[str] = []
+    create = provision.create_database
+
+    def record(server: Any, database: str) -> bool:
+        made.append(database)
+        return create(server, database)
+
+    def refuse(*_args: Any) -> None:
+        raise RuntimeError("the tenant row could not be copied")
+
+    monkeypatch.setattr(provision, "create_database", record)
+    monkeypatch.setattr(provision, "copy_tenant_row", refuse)
+    with pytest.raises(RuntimeError, match="could not be copied"):
+        move_tenant(placements, tenant_id, to="dedicated")
+    assert made, "the move got as far as making the tenant's database"
+    server = next(iter(placements.config.servers.values()))
+    assert not _exists(server, made[0])
+    location, state = current_location(placements, tenant_id)
+    assert location.is_shared and state == "active"
+    assert _view(client, alice) == before
+
+
+def _exists(server: Any, database: str) -> bool:
+    if server.is_sqlite:
+        return bool((server.directory / f"{database}.sqlite3").exists())
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(server.admin_url or server.migration_url or server.url)
+    try:
+        with engine.connect() as conn:
+            found = conn.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": database}
+            )
+            return found.first() is not None
+    finally:
+        engine.dispose()
