@@ -11,6 +11,9 @@ from tenantry.mail.notices import MailLinks
 from tenantry.models import TenantKind
 from tenantry.web.login_throttle import LoginPolicy
 
+# Where uvicorn listens unless told otherwise; a deployment names its own (a warning says so).
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
+
 
 def name_after_person(display_name: str) -> str:
     """The library's default name of a tenant created at sign-up: the person's name."""
@@ -85,7 +88,7 @@ class TenancyConfig:
     # Mails: links point at ``public_url`` (never at the request's Host header: a forged
     # Host would otherwise send a reset link to another site), paths from ``links``.
     site_name: str = "tenantry"
-    public_url: str = "http://127.0.0.1:8000"
+    public_url: str = DEFAULT_PUBLIC_URL
     links: MailLinks = field(default_factory=MailLinks)
     verify_ttl: timedelta = timedelta(hours=48)
     reset_ttl: timedelta = timedelta(hours=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -35,7 +36,7 @@ from tenantry.security.passwords import Passwords
 from tenantry.security.refresh import issue_refresh
 from tenantry.security.tokens import TokenService
 from tenantry.web.body_limit import BodyLimitMiddleware
-from tenantry.web.config import TenancyConfig
+from tenantry.web.config import DEFAULT_PUBLIC_URL, TenancyConfig
 from tenantry.web.errors import install_error_handlers
 from tenantry.web.login_throttle import LoginThrottle
 from tenantry.web.openapi import install_openapi
@@ -64,6 +65,8 @@ if TYPE_CHECKING:
     from tenantry.billing import Billing, BillingConfig
 
 PURGE_JOB = "tenantry.purge"
+
+log = logging.getLogger(__name__)
 
 
 class Tenancy:
@@ -104,6 +107,12 @@ class Tenancy:
         self.mail = Mailroom(
             site=config.site_name, public_url=config.public_url, links=config.links
         )
+        if config.public_url == DEFAULT_PUBLIC_URL and postman is not None:
+            log.warning(
+                "links in mails point at %s: set TenancyConfig(public_url=...) to the "
+                "address people open",
+                DEFAULT_PUBLIC_URL,
+            )
         self.tokens = TokenService(
             config.secret_key,
             issuer=config.issuer,

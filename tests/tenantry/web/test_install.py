@@ -74,3 +74,24 @@ def test_install_adds_the_same_routes_first() -> None:
 
     assert paths(split=False) == paths(split=True)
     assert "/api/auth/login" in paths(split=False)
+
+
+def test_a_mail_sender_without_a_public_url_is_warned_about(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Links in mails start with ``public_url``; a host that sends real mail and left it at
+    uvicorn's default address is told at start-up, not by its first user's broken link."""
+    import logging
+
+    from tenantry.mail import Postman, SmtpMailer
+
+    postman = Postman(SmtpMailer.from_url("smtp://127.0.0.1:2525"), sender="a@b.c")
+    key = "k" * 40
+    with caplog.at_level(logging.WARNING, logger="tenantry.web.tenancy"):
+        Tenancy(Database("sqlite://"), TenancyConfig(secret_key=key), postman=postman)
+        assert "set TenancyConfig(public_url=...)" in caplog.text
+        caplog.clear()
+        public = TenancyConfig(secret_key=key, public_url="https://app.example.com")
+        Tenancy(Database("sqlite://"), public, postman=postman)
+        Tenancy(Database("sqlite://"), TenancyConfig(secret_key=key))  # .eml files: no warning
+    assert "public_url" not in caplog.text
