@@ -104,7 +104,7 @@ def _household_path(request: Request, ctx: TenantContext) -> str:
 
 def _absolute(request: Request, path: str) -> str:
     """Stripe sends the customer back to an absolute address on this site."""
-    return get_tenancy(request).config.public_url.rstrip("/") + path
+    return get_tenancy(request).mail.public_url + path
 
 
 @router.post("/household/billing/checkout")

@@ -11,7 +11,7 @@ from tenantry.mail.notices import MailLinks
 from tenantry.models import TenantKind
 from tenantry.web.login_throttle import LoginPolicy
 
-# Where uvicorn listens unless told otherwise; a deployment names its own (a warning says so).
+# Where mails link without ``public_url``: uvicorn's default address (a warning says so).
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 
 
@@ -88,7 +88,7 @@ class TenancyConfig:
     # Mails: links point at ``public_url`` (never at the request's Host header: a forged
     # Host would otherwise send a reset link to another site), paths from ``links``.
     site_name: str = "tenantry"
-    public_url: str = DEFAULT_PUBLIC_URL
+    public_url: str | None = None  # None: DEFAULT_PUBLIC_URL, with a warning for real mail
     links: MailLinks = field(default_factory=MailLinks)
     verify_ttl: timedelta = timedelta(hours=48)
     reset_ttl: timedelta = timedelta(hours=1)

@@ -105,9 +105,11 @@ class Tenancy:
             Path("var/outbox"), sender=f"{config.site_name} <no-reply@localhost>"
         )
         self.mail = Mailroom(
-            site=config.site_name, public_url=config.public_url, links=config.links
+            site=config.site_name,
+            public_url=config.public_url or DEFAULT_PUBLIC_URL,
+            links=config.links,
         )
-        if config.public_url == DEFAULT_PUBLIC_URL and postman is not None:
+        if config.public_url is None and postman is not None:
             log.warning(
                 "links in mails point at %s: set TenancyConfig(public_url=...) to the "
                 "address people open",

@@ -91,7 +91,8 @@ def test_a_mail_sender_without_a_public_url_is_warned_about(
         Tenancy(Database("sqlite://"), TenancyConfig(secret_key=key), postman=postman)
         assert "set TenancyConfig(public_url=...)" in caplog.text
         caplog.clear()
-        public = TenancyConfig(secret_key=key, public_url="https://app.example.com")
-        Tenancy(Database("sqlite://"), public, postman=postman)
+        for url in ("https://app.example.com", "http://127.0.0.1:8000"):  # named: meant
+            public = TenancyConfig(secret_key=key, public_url=url)
+            Tenancy(Database("sqlite://"), public, postman=postman)
         Tenancy(Database("sqlite://"), TenancyConfig(secret_key=key))  # .eml files: no warning
     assert "public_url" not in caplog.text
