@@ -29,6 +29,8 @@ class TenantContext:
     # ``rate_overridden`` says there is one, ``rate_override`` its value (None: unlimited).
     rate_overridden: bool = False
     rate_override: int | None = None
+    # True when that read found no other override: ``plan``'s own limits are the tenant's.
+    plan_as_is: bool = False
 
 
 _current: ContextVar[TenantContext | None] = ContextVar("tenantry_tenant", default=None)

@@ -10,13 +10,16 @@ the tenant row, counts the tenant's rows and refuses the whole flush with
 :class:`QuotaExceeded` if the new rows would pass the limit. The count runs
 after the lock, in the same transaction as the insert: PostgreSQL serialises
 the tenant's writers on ``SELECT … FOR UPDATE``; SQLite's ``BEGIN IMMEDIATE``
-serialises every writer. No route has to remember a check.
+serialises every writer. No route has to remember a check. A request whose plan
+has none of the limits, and whose tenant overrides nothing else, neither locks nor
+counts (:func:`_no_limit_applies`).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import func, select
@@ -29,7 +32,7 @@ from tenantry.models import Base, Membership
 from tenantry.plans.catalogue import MEMBERS, Catalogue
 from tenantry.plans.entitlements import CATALOGUE_KEY, Entitlements, load_entitlements
 from tenantry.plans.errors import QuotaExceeded
-from tenantry.scoping import is_unscoped, session_tenant
+from tenantry.scoping import bound_context, is_unscoped, session_tenant
 
 QUOTA_ATTR = "__quota__"
 SOFT_LIMITS = ((100, "plan.limit_reached"), (80, "plan.limit_warning"))
@@ -159,9 +162,26 @@ def enforce_seat(session: Session, tenant_id: uuid.UUID, *, adding: int = 1) -> 
     )
 
 
+def _no_limit_applies(
+    session: Session, catalogue: Catalogue, tenant_id: uuid.UUID, limits: Iterable[str]
+) -> bool:
+    """Whether the request's context shows, with no read, that none of ``limits`` applies.
+
+    The membership check read the tenant's plan and found no override besides the
+    per-minute budget (``plan_as_is``): a plan without these limits leaves nothing to
+    count, lock or refuse. As with a role, a plan changed since counts from the next
+    request. Any other context (a job's, a script's) reads the tenant row.
+    """
+    ctx = bound_context(session)
+    if ctx is None or ctx.tenant_id != tenant_id or not ctx.plan_as_is or ctx.plan is None:
+        return False
+    plan = catalogue.get(ctx.plan)
+    return all(plan.limit(limit) is None for limit in limits)
+
+
 def _enforce_rows(session: Session, tenant_id: uuid.UUID, new: Counter[str]) -> None:
     catalogue = _catalogue(session)
-    if catalogue is None:
+    if catalogue is None or _no_limit_applies(session, catalogue, tenant_id, new):
         return
     ents = load_entitlements(session, tenant_id, catalogue=catalogue, lock=True)
     for limit, requested in sorted(new.items()):

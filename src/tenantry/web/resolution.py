@@ -14,8 +14,19 @@ from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, String, and_, bindparam, case, cast, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    and_,
+    bindparam,
+    case,
+    cast,
+    exists,
+    func,
+    select,
+)
+from sqlalchemy.orm import Session, aliased
 from starlette.requests import Request
 
 from tenantry.context import TenantContext
@@ -75,11 +86,16 @@ def claim_from_request(
     return None
 
 
+_OTHER = aliased(PlanOverride)
+
+
 def _membership_query(tenant: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
     # Built once at import: constructing a joined select costs more than running it.
     # The user is the outer side: a missing user (401) differs from a missing membership (404).
     # The tenant's per-minute budget override comes along (its primary key): admit() counts
-    # every request against it, and a change counts on the next request.
+    # every request against it, and a change counts on the next request. So does whether
+    # the tenant overrides nothing else: then its plan's limits are its own, and a write
+    # under no limit skips the quota's read of the tenant row (tenantry.plans.quotas).
     return (
         select(
             User.session_version,
@@ -89,6 +105,7 @@ def _membership_query(tenant: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
             Tenant.plan,
             PlanOverride.name,
             PlanOverride.value,
+            ~exists().where(_OTHER.tenant_id == Tenant.id, _OTHER.name != REQUESTS_PER_MINUTE),
         )
         .select_from(User)
         .outerjoin(Tenant, tenant)
@@ -136,7 +153,7 @@ def _context(
 ) -> TenantContext:
     if row is None:
         raise AuthenticationFailed("this account no longer exists")
-    version, tenant_id, status, role, plan, override, per_minute = tuple(row)[:7]
+    version, tenant_id, status, role, plan, override, per_minute, as_is = tuple(row)[:8]
     if session_version is not None and version != session_version:
         raise AuthenticationFailed("this session has ended; sign in again")
     if role is None:
@@ -154,6 +171,7 @@ def _context(
         plan,
         rate_overridden=override is not None,
         rate_override=per_minute,
+        plan_as_is=bool(as_is),
     )
 
 

@@ -465,3 +465,27 @@ def test_entitlements_apply_each_tenants_own_overrides(
     assert alices.limit("requests_per_month") is None
     assert bobs.overrides == {} and dict(bobs.limits) == dict(bobs.plan.limits)
     assert not bobs.has("csv_import") and bobs.limit("rows.readings") != 7
+
+
+def test_a_row_limit_set_for_a_tenant_on_an_unlimited_plan_counts_next_request(
+    app: FastAPI, client: TestClient, alice: Member, bob: Member
+) -> None:
+    """Pro has no row quota, so a write of a tenant that overrides nothing skips the quota's
+    read; an override of the row limit is seen by the next request, and only for Alice."""
+    from tenantry.plans import remove_override, set_override
+
+    def add(who: Member, day: int) -> int:
+        body = {"read_at": f"2026-10-{day:02d}T08:00:00Z", "meter_kwh": str(100 + day)}
+        return client.post("/api/readings", json=body, headers=who.headers).status_code
+
+    for who in (alice, bob):
+        assert _set_plan(client, who, "pro").status_code == 200
+        assert [add(who, day) for day in (1, 2)] == [201, 201]
+    tenant = uuid.UUID(alice.tenant_id)
+    with app.state.tenancy.db.session() as s:
+        set_override(s, tenant_id=tenant, name="rows.readings", value=2, actor_id=None)
+    assert add(alice, 3) == 402
+    assert add(bob, 3) == 201  # Bob's plan is Pro as it is
+    with app.state.tenancy.db.session() as s:
+        remove_override(s, tenant_id=tenant, name="rows.readings", actor_id=None)
+    assert add(alice, 3) == 201
