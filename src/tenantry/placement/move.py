@@ -380,10 +380,7 @@ def _clean(placements: Placements, location: Location, tenant_id: uuid.UUID) -> 
                 tables = tenant_tables(conn)
             _delete_tenant_rows(engine, tables, tenant_id)
         return
-    placements.engines.discard(placements.url_of(location))
-    provision.drop_database(
-        placements.config.server(location.server or ""), location.database or ""
-    )
+    placements.drop_dedicated(location)
 
 
 def _placement(placements: Placements, tenant_id: uuid.UUID) -> TenantPlacement:

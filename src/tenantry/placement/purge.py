@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from tenantry.models import PlacementKind, Tenant, TenantPlacement, TenantStatus
-from tenantry.placement.config import PlacementConfig
-from tenantry.placement.provision import drop_database
+from tenantry.placement.location import Location
 from tenantry.retention import Purged, purge_expired
+
+if TYPE_CHECKING:
+    from tenantry.placement.router import Placements
 
 
 def dedicated_of_due(
@@ -32,10 +35,11 @@ def dedicated_of_due(
 
 
 def purge_with_databases(
-    session: Session, config: PlacementConfig, *, now: datetime | None = None
+    session: Session, placements: Placements, *, now: datetime | None = None
 ) -> list[Purged]:
     """:func:`tenantry.retention.purge_expired`, and each purged tenant's own database
-    dropped after ``session`` commits (never while it could still be served)."""
+    dropped after ``session`` commits (never while it could still be served), its cached
+    engine closed with it."""
     moment = now or datetime.now(UTC)  # one moment for both: every purged database goes
     own = dedicated_of_due(session, now=moment)
     purged = purge_expired(session, now=moment)
@@ -44,7 +48,7 @@ def purge_with_databases(
 
         def drop(_session: Session) -> None:
             for server, database in doomed:
-                drop_database(config.server(server), database)
+                placements.drop_dedicated(Location(PlacementKind.DEDICATED.value, server, database))
 
         event.listen(session, "after_commit", drop, once=True)
     return purged

@@ -436,9 +436,13 @@ class Placements:
             # Half made, the database would be a stray file or database nothing serves;
             # the tenant stays where it was, complete.
             with suppress(Exception):
-                self.engines.discard(self.url_of(location))
-                provision.drop_database(server, location.database)
+                self.drop_dedicated(location)
             raise
+
+    def drop_dedicated(self, location: Location) -> None:
+        """Close the engine of a dedicated ``location`` and remove its database for good."""
+        self.engines.discard(self.url_of(location))
+        provision.drop_database(self.config.server(location.server or ""), location.database or "")
 
     def place(
         self,
@@ -482,7 +486,7 @@ class Placements:
         """The purge job with placements: purged tenants' own databases are dropped too."""
         from tenantry.placement.purge import purge_with_databases
 
-        return purge_with_databases(session, self.config, **kwargs)
+        return purge_with_databases(session, self, **kwargs)
 
     def dispose(self) -> None:
         self.engines.close()

@@ -157,11 +157,14 @@ def test_the_purge_job_drops_a_dedicated_tenants_database(client: TestClient) ->
         assert tenant is not None
         tenant.purge_after = datetime.now(UTC) - timedelta(seconds=1)
     tenancy = client.app.state.tenancy  # type: ignore[attr-defined]
+    url = placements.url_of(where)
+    assert url in placements.engines  # Alice's requests made it
     with tenancy.db.session() as session:
         purged = tenancy.jobs._platform["tenantry.purge"](session)
         assert [p.tenant_id for p in purged] == [tenant_id]
         if server.is_sqlite:  # not before the purge commits
             assert (server.directory / f"{where.database}.sqlite3").exists()
+    assert url not in placements.engines  # no pool left on a dropped database
     if server.is_sqlite:
         assert not (server.directory / f"{where.database}.sqlite3").exists()
     else:
