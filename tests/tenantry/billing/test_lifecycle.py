@@ -336,6 +336,12 @@ def test_only_owners_start_checkout_and_plans_are_not_changed_around_billing(
         headers=alice.headers,
     )
     assert elsewhere.status_code == 422
+    forged = client.post(  # the site is the configured one, never the request's Host header
+        "/api/tenant/billing/checkout",
+        json={"plan": "pro", "success_url": "https://evil.example/"},
+        headers={**alice.headers, "Host": "evil.example"},
+    )
+    assert forged.status_code == 422
     stripe.down = True
     down = client.post("/api/tenant/billing/checkout", json={"plan": "pro"}, headers=alice.headers)
     assert down.status_code == 503 and down.json()["error"]["code"] == "billing_unavailable"

@@ -80,7 +80,7 @@ def _billing(request: Request) -> Billing:
 
 def _own_url(request: Request, url: str | None, field: str) -> str:
     """A return address on this site (Stripe sends the customer there): never another one."""
-    site = (get_tenancy(request).config.public_url or str(request.base_url)).rstrip("/")
+    site = get_tenancy(request).mail.public_url  # the configured site, never the Host header
     if url is None:
         return site + "/"
     if url != site and not url.startswith(site + "/"):
