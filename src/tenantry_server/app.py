@@ -106,6 +106,7 @@ def create_app(
             max_body_bytes=settings.max_body_bytes,
             rate_limit_storage=settings.rate_limit_storage,
             redis_url=settings.redis_url,
+            cache_url=settings.cache_location(),
             rate_limit_fail_open=settings.rate_limit_fail_open,
             tenant_rate=settings.tenant_rate,
             request_budgets=settings.request_budgets,

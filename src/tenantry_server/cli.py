@@ -141,6 +141,12 @@ def serve(
 
     log_config = configure()
     if workers > 1:
+        if not settings.redis_url:
+            typer.echo(
+                f"{workers} workers without REDIS_URL: the tenant cache and queued jobs are"
+                f" shared through {settings.data_dir.resolve()}, but each worker counts rate"
+                f" limits on its own (a tenant may get up to {workers}x its budget; docs/redis.md)."
+            )
         _multiprocess_metrics(settings)
         _share_tenant_concurrency(settings.tenant_concurrency, workers)
         server.state.tenancy.db.dispose()

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     usage_flush_seconds: float = Field(default=10.0, gt=0)
     # Limits, cache and jobs shared by every process (unset: this process only).
     redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
+    # The tenant cache (TenancyConfig.cache_url). Unset: Redis when REDIS_URL is set, else
+    # data_dir/cache on disk, which every worker process of this machine shares.
+    cache_url: str | None = None
     rate_limit_fail_open: bool = True
     tenant_rate: str = "1200/minute"
     request_budgets: bool = True
@@ -122,6 +125,19 @@ class Settings(BaseSettings):
 
     def site_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @field_validator("cache_url")
+    @classmethod
+    def _readable_cache_url(cls, value: str | None) -> str | None:
+        if value:
+            from tenantry.cache import check_cache_url
+
+            check_cache_url(value)
+        return value
+
+    def cache_location(self) -> str:
+        """TENANTRY_CACHE_URL, else Redis, else a directory every worker process shares."""
+        return self.cache_url or self.redis_url or f"file://{(self.data_dir / 'cache').resolve()}"
 
     @field_validator("smtp_url")
     @classmethod

@@ -1,6 +1,6 @@
-"""Where cached bytes live: this process's memory, or a Redis server shared by processes.
+"""Where cached bytes live: this process's memory, local disk, or a Redis server.
 
-Both are fail-soft: a backend that cannot be reached answers misses and forgets
+All are fail-soft: a backend that cannot be reached answers misses and forgets
 writes (logged), so a Redis outage makes pages slower, never broken.
 """
 
@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from pathlib import Path
 from typing import Protocol
 
 log = logging.getLogger("tenantry.cache")
@@ -66,10 +67,35 @@ class MemoryBackend:
         self._data.clear()
 
 
+CACHE_SCHEMES = ("memory://", "file://", "redis://", "rediss://", "unix://")
+
+
+def check_cache_url(url: str) -> None:
+    """Raise ``ValueError`` naming the choices when ``url`` is no cache location."""
+    if not url.startswith(CACHE_SCHEMES):
+        raise ValueError(
+            f"cache URL {url!r}: use memory://, file://<directory> or redis://host:port/db"
+        )
+
+
 def backend_from_url(url: str | None) -> CacheBackend:
-    """``None`` or ``memory://`` for this process, ``redis://…`` to share between processes."""
+    """Where the tenant cache lives, by URL.
+
+    ``None`` or ``memory://``: this process only. ``file://<directory>`` (``file:///abs``
+    or ``file://relative``): on local disk, shared by the processes of one machine.
+    ``redis://…``, ``rediss://…``, ``unix://…``: shared by every process that reaches it.
+    """
     if url is None or url.startswith("memory://"):
         return MemoryBackend()
+    if url.startswith("file://"):
+        try:
+            from tenantry.cache.disk_backend import DiskBackend
+        except ImportError as exc:
+            raise RuntimeError(
+                f"a file:// cache needs diskcache: pip install 'tenantry[disk-cache]' ({exc})"
+            ) from exc
+        return DiskBackend(Path(url.removeprefix("file://")))
+    check_cache_url(url)
     try:
         from tenantry.cache.redis_backend import RedisBackend
     except ImportError as exc:  # the redis extra is not installed

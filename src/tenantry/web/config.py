@@ -52,6 +52,10 @@ class TenancyConfig:
     rate_limit_storage: str = "memory://"
     # Shared state for several processes: limits, cache and jobs (None: this process only).
     redis_url: str | None = None
+    # Where the tenant cache lives: memory:// (this process), file://<directory> (the
+    # processes of one machine), redis://… (None: redis_url when set, else memory://).
+    # Several processes on memory:// serve each other's stale entries until their TTL.
+    cache_url: str | None = None
     # Requests per tenant (unless its plan names ``requests_per_minute``) and per user.
     tenant_rate: str = "1200/minute"
     user_rate: str = "600/minute"

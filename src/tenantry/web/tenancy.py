@@ -127,7 +127,7 @@ class Tenancy:
         self.limits = RateLimits(
             storage, fail_open=config.rate_limit_fail_open, enabled=config.rate_limits
         )
-        self.cache = TenantCache(backend_from_url(config.redis_url))
+        self.cache = TenantCache(backend_from_url(config.cache_url or config.redis_url))
         self.jobs = Jobs(
             db, redis_url=config.redis_url, spool_dir=config.jobs_spool_dir or Path("var/spool")
         )

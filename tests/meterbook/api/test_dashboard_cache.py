@@ -7,6 +7,10 @@ from datetime import UTC, datetime, timedelta
 from fastapi import FastAPI
 from starlette.testclient import TestClient
 
+from tenantry_server.app import create_app, default_plugins
+from tenantry_server.settings import Settings
+from tests.conftest import FAST_PASSWORDS
+
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 
@@ -49,3 +53,31 @@ def test_the_cache_answers_repeats_without_the_database(
     assert first["consumed_kwh"] == "50.000"
     assert client.get("/api/dashboard", headers=bob).json()["consumed_kwh"] != "50.000"
     assert len(calls) == 1
+
+
+def test_every_server_process_sees_a_new_reading_at_once(
+    settings: Settings, client: TestClient, alice: dict[str, str]
+) -> None:
+    """`tenantry serve --workers N` without Redis: the workers share the cache on disk.
+
+    Each had its own memory cache before, and a worker that had cached the dashboard kept
+    showing it for five minutes after another worker took a new reading.
+    """
+    other_app = create_app(settings, default_plugins(), passwords=FAST_PASSWORDS)
+    try:
+        with TestClient(other_app) as other:
+            _read(client, alice, 3, "100")
+            _read(client, alice, 2, "110")
+            assert other.get("/api/dashboard", headers=alice).json()["consumed_kwh"] == "10.000"
+            _read(client, alice, 1, "130")  # through the first process
+            assert other.get("/api/dashboard", headers=alice).json()["consumed_kwh"] == "30.000"
+            assert client.get("/api/dashboard", headers=alice).json()["consumed_kwh"] == "30.000"
+            other.post(
+                "/api/vouchers",
+                json={"purchased_on": NOW.date().isoformat(), "amount": "60", "kwh": "20"},
+                headers=alice,
+            )
+            dashboard = client.get("/api/dashboard", headers=alice).json()
+            assert dashboard["total_bought_kwh"] == "20.000"
+    finally:
+        other_app.state.tenancy.db.dispose()

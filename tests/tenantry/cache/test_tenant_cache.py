@@ -5,10 +5,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
-from tenantry.cache import MemoryBackend, TenantCache
+from tenantry.cache import CacheBackend, MemoryBackend, TenantCache, backend_from_url
+from tenantry.cache.disk_backend import DiskBackend
 from tenantry.cache.redis_backend import RedisBackend
 from tenantry.context import TenantContext, tenant_scope
 from tenantry.errors import NoTenantContext
@@ -20,10 +22,13 @@ A = TenantContext(TenantId(uuid.uuid4()), UserId(1), Role.OWNER)
 B = TenantContext(TenantId(uuid.uuid4()), UserId(2), Role.OWNER)
 
 
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
-def cache(request: pytest.FixtureRequest) -> Iterator[TenantCache]:
+@pytest.fixture(params=["memory", "disk", pytest.param("redis", marks=pytest.mark.redis)])
+def cache(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TenantCache]:
+    backend: CacheBackend
     if request.param == "memory":
         backend = MemoryBackend()
+    elif request.param == "disk":
+        backend = DiskBackend(tmp_path / "cache")
     else:
         server: RedisServer = request.getfixturevalue("redis")
         backend = RedisBackend(server.url)
@@ -109,3 +114,22 @@ def test_a_redis_outage_degrades_to_misses(redis: RedisServer) -> None:
         cache.backend._down_until = 0.0  # type: ignore[attr-defined]  # skip the back-off
         assert cache.get_or_set("k", lambda: "after") == "after"
         assert cache.get_or_set("k", lambda: "wrong") == "after"
+
+
+def test_an_invalidation_on_disk_reaches_every_process_of_the_machine(tmp_path: Path) -> None:
+    # Two backends on one directory are two server processes: each has its own connection.
+    here = TenantCache(backend_from_url(f"file://{tmp_path}/cache"))
+    there = TenantCache(backend_from_url(f"file://{tmp_path}/cache"))
+    with tenant_scope(A):
+        assert here.get_or_set("k", lambda: "old", tags=["readings"]) == "old"
+        assert there.get_or_set("k", lambda: "wrong", tags=["readings"]) == "old"
+        there.invalidate("readings")
+        assert here.get_or_set("k", lambda: "new", tags=["readings"]) == "new"
+    there.clear_tenant(A.tenant_id)
+    with tenant_scope(A):
+        assert here.get_or_set("k", lambda: "newer", tags=["readings"]) == "newer"
+
+
+def test_an_unknown_cache_url_names_the_choices() -> None:
+    with pytest.raises(ValueError, match=r"memory://, file://<directory> or redis://"):
+        backend_from_url("memcached://localhost")
