@@ -18,10 +18,18 @@ import statistics
 import threading
 import time
 from collections.abc import Callable
+from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from bench.load import finish_wrk, get_script, start_wrk
+
+# The dashboard is cached per household and period (meterbook's tenant cache): a flood of
+# one URL would measure cache hits. Each flood request asks a period of its own instead
+# (the whole history, up to a different last day), so every one computes the insights.
+DASHBOARD_PERIODS = tuple(
+    f"/api/dashboard?to={date(2030, 1, 1) + timedelta(days=i)}" for i in range(20_000)
+)
 
 
 def flood(
@@ -33,12 +41,14 @@ def flood(
     seconds: float = 6,
     path: str = "/api/dashboard",
 ) -> dict[str, Any]:
-    """B's page, idle and under A's flood of ``path`` (one probe connection, sequential)."""
+    """B's page, idle and under A's flood of ``path`` (one probe connection, sequential);
+    the dashboard flood rotates over :data:`DASHBOARD_PERIODS`, so no request is a hit."""
     _Client(base).warm("/api/readings?limit=50", probe_token)
     idle = probe_for(base, "/api/readings?limit=50", probe_token, seconds)
+    paths = DASHBOARD_PERIODS if path == "/api/dashboard" else ()
     flooding = start_wrk(
         base + path,
-        get_script([flood_token]),
+        get_script([flood_token], paths),
         seconds=seconds + 2,
         connections=connections,
     )

@@ -9,9 +9,11 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-# Each request takes the next token of the list, so the load rotates over many tenants.
+# Each request takes the next token of the list, so the load rotates over many tenants,
+# and the next path of its list when there is one (else the URL's own).
 GET_LUA = """
 local tokens = {{TOKENS}}
+local paths = {{PATHS}}
 local counter = 0
 function init(args)
   wrk.method = "GET"
@@ -19,6 +21,9 @@ end
 function request()
   counter = counter + 1
   wrk.headers["Authorization"] = "Bearer " .. tokens[(counter % #tokens) + 1]
+  if #paths > 0 then
+    return wrk.format(nil, paths[(counter % #paths) + 1], nil, nil)
+  end
   return wrk.format(nil, nil, nil, nil)
 end
 """
@@ -78,8 +83,13 @@ def _ms(text: str) -> float:
     return float(m.group(1)) * _UNIT[m.group(2)]
 
 
-def get_script(tokens: Sequence[str]) -> str:
-    return GET_LUA.replace("{TOKENS}", ", ".join(f'"{t}"' for t in tokens))
+def get_script(tokens: Sequence[str], paths: Sequence[str] = ()) -> str:
+    """GETs rotating over ``tokens`` (and over ``paths``, when given, instead of the URL's)."""
+    quoted = {"{TOKENS}": tokens, "{PATHS}": paths}
+    script = GET_LUA
+    for mark, items in quoted.items():
+        script = script.replace(mark, ", ".join(f'"{item}"' for item in items))
+    return script
 
 
 def post_script(token: str) -> str:
