@@ -30,7 +30,7 @@ class TenancyConfig:
     once; the rest of that tenant's (or user's) requests wait, no one else's do.
     ``process_concurrency`` is a process's fair share: a tenant's first request
     always runs, its others only while fewer requests than that run in all, or
-    after 0.1 s without a start of that tenant (``tenantry.web.slots``; ``None``:
+    after 0.5 s without a start of that tenant (``tenantry.web.slots``; ``None``:
     only the per-tenant cap).
     Rate limits use the ``limits`` notation ("10/minute"); ``rate_limits=False``
     switches them off, for test suites only (the shipped pytest plugin's

@@ -15,6 +15,12 @@ tenant running the fewest. A tenant alone uses the whole share. Its requests tha
 run long are waiting on I/O rather than holding the GIL, so after ``patience``
 seconds without a new start its next request starts anyway (up to its cap): a
 slow export does not hold up the same household's next page for long.
+
+Long, not merely slow: on a machine short of cores a request that computes runs
+past a tenth of a second only because it waits for one. With a patience of 0.1 s,
+two workers on two cores ran two of a flooding tenant's dashboards each, and another
+tenant's page went from 1.8 to 5-9 ms at p99 (3-5x) for no gain in the flood's rate;
+with 0.5 s, 2.5 ms (1.4x) at the same rate (``BENCH_ONLY=fairness_sqlite``).
 """
 
 from __future__ import annotations
@@ -43,7 +49,7 @@ class TenantSlots:
     ``patience`` seconds. Waiters of one key are served first come, first served."""
 
     def __init__(
-        self, per_tenant: int, process: int | None = None, *, patience: float = 0.1
+        self, per_tenant: int, process: int | None = None, *, patience: float = 0.5
     ) -> None:
         if per_tenant < 1:
             raise ValueError("per_tenant must be at least 1")
