@@ -24,12 +24,23 @@ from urllib.parse import urlsplit
 
 from bench.load import finish_wrk, get_script, start_wrk
 
-# The dashboard is cached per household and period (meterbook's tenant cache): a flood of
-# one URL would measure cache hits. Each flood request asks a period of its own instead
-# (the whole history, up to a different last day), so every one computes the insights.
-DASHBOARD_PERIODS = tuple(
-    f"/api/dashboard?to={date(2030, 1, 1) + timedelta(days=i)}" for i in range(20_000)
-)
+# The dashboard is cached per household and period (meterbook's tenant cache, on disk in
+# the server's data directory, so it outlives a server): a flood of one URL would measure
+# cache hits. Each flood request asks a period of its own instead (the whole history, up
+# to a different last day), never asked before in this bench process.
+_PERIODS_PER_FLOOD = 20_000
+_floods = 0
+
+
+def dashboard_periods() -> list[str]:
+    """Dashboard URLs of periods no earlier flood of this process asked."""
+    global _floods
+    _floods += 1
+    first = date(2030, 1, 1) + timedelta(days=_floods * _PERIODS_PER_FLOOD)
+    return [
+        f"/api/dashboard?from=2000-01-01&to={first + timedelta(days=i)}"
+        for i in range(_PERIODS_PER_FLOOD)
+    ]
 
 
 def flood(
@@ -42,10 +53,10 @@ def flood(
     path: str = "/api/dashboard",
 ) -> dict[str, Any]:
     """B's page, idle and under A's flood of ``path`` (one probe connection, sequential);
-    the dashboard flood rotates over :data:`DASHBOARD_PERIODS`, so no request is a hit."""
+    the dashboard flood rotates over :func:`dashboard_periods`, so no request is a hit."""
     _Client(base).warm("/api/readings?limit=50", probe_token)
     idle = probe_for(base, "/api/readings?limit=50", probe_token, seconds)
-    paths = DASHBOARD_PERIODS if path == "/api/dashboard" else ()
+    paths = dashboard_periods() if path == "/api/dashboard" else ()
     flooding = start_wrk(
         base + path,
         get_script([flood_token], paths),

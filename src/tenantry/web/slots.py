@@ -19,8 +19,9 @@ slow export does not hold up the same household's next page for long.
 Long, not merely slow: on a machine short of cores a request that computes runs
 past a tenth of a second only because it waits for one. With a patience of 0.1 s,
 two workers on two cores ran two of a flooding tenant's dashboards each, and another
-tenant's page went from 1.8 to 5-9 ms at p99 (3-5x) for no gain in the flood's rate;
-with 0.5 s, 2.5 ms (1.4x) at the same rate (``BENCH_ONLY=fairness_sqlite``).
+tenant's page went to 1.1-5.4x its idle p99 (median 3.9x, three rounds); with 0.5 s,
+1.1-2.7x (median 1.3x), while the flood itself went from 94-140 to 70-93 req/s: the
+flooding tenant gives up a third of its rate so that others keep theirs.
 """
 
 from __future__ import annotations
