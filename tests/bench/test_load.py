@@ -1,4 +1,4 @@
-"""The bench's POST script: several wrk threads write distinct timestamps (no 422s)."""
+"""The bench's wrk scripts: POST threads write distinct timestamps (no 422s); GET paths rotate."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from datetime import timedelta
 
 import pytest
 from bench.datagen import Fixture, generate
-from bench.load import POST_LUA, post_script, run_wrk
+from bench.fairness import dashboard_periods
+from bench.load import POST_LUA, get_script, post_script, run_wrk
 from bench.servers import Running, free_port, running, uvicorn_cmd
 
 from tenantry.roles import Role
@@ -58,3 +59,23 @@ def test_every_run_gets_its_own_time_range() -> None:
     first, second = post_script("t"), post_script("t")
     assert "local thread_no" not in first
     assert first != second
+
+
+def test_a_get_script_with_paths_sends_those_paths(bare: Running, fixture: Fixture) -> None:
+    token = _token(fixture, 0)
+    good = ["/api/readings?limit=1", "/api/readings?limit=2"]
+    out = run_wrk(bare.readings, get_script([token], good), seconds=1, connections=2)
+    assert out["requests"] > 10 and out["non_2xx"] == 0
+    # Half of them to a path the server does not have: the URL's own path is not used.
+    out = run_wrk(
+        bare.readings, get_script([token], [good[0], "/nowhere"]), seconds=1, connections=2
+    )
+    assert 0 < out["non_2xx"] < out["requests"]
+
+
+def test_no_two_dashboard_floods_ask_the_same_period() -> None:
+    """The dashboard is cached per period: a repeated period would be a cache hit."""
+    first, second = dashboard_periods(), dashboard_periods()
+    assert len(set(first)) == len(first)
+    assert not set(first) & set(second)
+    assert all("from=2000-01-01&to=" in path for path in first)
