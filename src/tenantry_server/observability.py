@@ -8,7 +8,7 @@ from tenantry.activity import ActivityCounter
 from tenantry.metrics import TenantLabels
 from tenantry.web import Tenancy, in_thread
 from tenantry.web.observe import RequestRecord, install_observe
-from tenantry_server import health, metrics
+from tenantry_server import metrics
 from tenantry_server.logs import log_request
 from tenantry_server.settings import Settings
 
@@ -32,9 +32,9 @@ class ActivitySink:
 
 
 def install(app: FastAPI, tenancy: Tenancy, settings: Settings) -> None:
-    """Health routes, ``/metrics``, and the outermost observing middleware (add it last)."""
+    """``/metrics`` and the outermost observing middleware (add it last; the health routes
+    come first, in :func:`tenantry_server.app.create_app`)."""
     app.state.metrics_token = settings.metrics_bearer()
-    app.include_router(health.router)
     app.include_router(metrics.router)
     labels = TenantLabels(settings.metrics_tenant_limit, settings.metrics_tenant_allow())
     counter = ActivityCounter(settings.activity_flush_seconds)
