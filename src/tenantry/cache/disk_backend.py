@@ -15,15 +15,19 @@ import diskcache
 
 log = logging.getLogger("tenantry.cache")
 
-_SIZE_LIMIT = 256 * 2**20  # bytes; the least recently stored entries go first beyond it
-
 
 class DiskBackend:
-    """Entries and counters in one directory; each process opens it on its own."""
+    """Entries and counters in one directory; each process opens it on its own.
+
+    Nothing is evicted for size: entries go when their TTL has passed (diskcache culls
+    expired ones as it writes), counters never. An eviction by age could take a tag's
+    counter while entries stored after its last bump live on; the counter would start
+    again from zero and, bumped back, make one of those stale entries current again.
+    """
 
     def __init__(self, directory: Path, *, timeout: float = 1.0) -> None:
         directory.mkdir(parents=True, exist_ok=True)
-        self.store = diskcache.Cache(str(directory), timeout=timeout, size_limit=_SIZE_LIMIT)
+        self.store = diskcache.Cache(str(directory), timeout=timeout, eviction_policy="none")
 
     def get_many(self, keys: list[str]) -> list[bytes | None]:
         try:

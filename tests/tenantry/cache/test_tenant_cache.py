@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -133,3 +134,19 @@ def test_an_invalidation_on_disk_reaches_every_process_of_the_machine(tmp_path: 
 def test_an_unknown_cache_url_names_the_choices() -> None:
     with pytest.raises(ValueError, match=r"memory://, file://<directory> or redis://"):
         backend_from_url("memcached://localhost")
+
+
+def test_the_disk_cache_drops_expired_entries_as_it_writes_and_keeps_counters(
+    tmp_path: Path,
+) -> None:
+    # Nothing is evicted for size (a counter evicted by age could revive a stale entry),
+    # so expired entries must go on their own, or the directory would only grow.
+    backend = DiskBackend(tmp_path / "cache")
+    for i in range(100):
+        backend.set(f"old{i}", b"x" * 100, 1)
+    backend.incr("tenant:tag:readings")
+    time.sleep(1.2)
+    for i in range(20):
+        backend.set(f"new{i}", b"y", 60)
+    assert len(backend.store) == 21  # the 20 new entries and the counter
+    assert backend.get_many(["tenant:tag:readings", "old0"]) == [b"1", None]
