@@ -56,13 +56,15 @@ def test_the_cache_answers_repeats_without_the_database(
 
 
 def test_every_server_process_sees_a_new_reading_at_once(
-    settings: Settings, client: TestClient, alice: dict[str, str]
+    app: FastAPI, client: TestClient, alice: dict[str, str]
 ) -> None:
     """`tenantry serve --workers N` without Redis: the workers share the cache on disk.
 
     Each had its own memory cache before, and a worker that had cached the dashboard kept
     showing it for five minutes after another worker took a new reading.
     """
+    # The first app's settings: with placement under test, where alice's data lives.
+    settings: Settings = app.state.settings
     other_app = create_app(settings, default_plugins(), passwords=FAST_PASSWORDS)
     try:
         with TestClient(other_app) as other:
@@ -80,4 +82,6 @@ def test_every_server_process_sees_a_new_reading_at_once(
             dashboard = client.get("/api/dashboard", headers=alice).json()
             assert dashboard["total_bought_kwh"] == "20.000"
     finally:
+        if other_app.state.tenancy.placements is not None:
+            other_app.state.tenancy.placements.dispose()  # its pools on alice's own database
         other_app.state.tenancy.db.dispose()
