@@ -135,9 +135,12 @@ class Settings(BaseSettings):
             check_cache_url(value)
         return value
 
-    def cache_location(self) -> str:
-        """TENANTRY_CACHE_URL, else Redis, else a directory every worker process shares."""
-        return self.cache_url or self.redis_url or f"file://{(self.data_dir / 'cache').resolve()}"
+    def cache_location(self) -> str | None:
+        """TENANTRY_CACHE_URL; else ``None`` with Redis (the library then caches there);
+        else a directory in data_dir that every worker process of the machine shares."""
+        if self.cache_url or self.redis_url:
+            return self.cache_url
+        return f"file://{(self.data_dir / 'cache').resolve()}"
 
     @field_validator("smtp_url")
     @classmethod

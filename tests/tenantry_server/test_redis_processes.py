@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis as redis_client
 
 from tenantry_server.settings import Settings
 from tests.support.live import sign_up_live
@@ -156,6 +157,11 @@ def test_two_servers_and_a_worker_on_one_redis(
         assert httpx.post(f"{one}/api/readings", json=reading, headers=alice).status_code == 201
     dashboard = f"{two}/api/dashboard"
     assert httpx.get(dashboard, headers=alice).json()["consumed_kwh"] == "10.000"
+    # In Redis, not in the data directory the two servers also share.
+    client = redis_client.Redis.from_url(redis.url)
+    assert client.keys("tenantry:cache:*:dashboard:*")
+    client.close()
+    assert not (settings.data_dir / "cache").exists()
     reading = {"read_at": at(1), "meter_kwh": "125"}
     assert httpx.post(f"{one}/api/readings", json=reading, headers=alice).status_code == 201
     assert httpx.get(dashboard, headers=alice).json()["consumed_kwh"] == "25.000"
