@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -56,7 +57,13 @@ def signup_token(client: Any, email: str) -> str:
         "tenantry.testing reads sign-up links from the outbox: build the test app with "
         "Tenancy(..., postman=Postman.outbox(tmp_path)) or without a postman"
     )
-    message = mailer.find(normalize_email(email), "welcome")
+    # With a shared (Redis) queue another process may run the mail job after this one's
+    # hand-over ended, which is all wait_idle sees: give its worker a moment to write it.
+    deadline = time.monotonic() + 10.0
+    while (message := mailer.find(normalize_email(email), "welcome")) is None:
+        if not postman.jobs.shared or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
     assert message is not None, f"no sign-up mail to {email} in {mailer.directory}"
     found = re.search(r"[?&]token=([A-Za-z0-9_.%-]+)", message.get_body(("plain",)).get_content())  # type: ignore[union-attr]
     assert found, "the sign-up mail has no link with a token"
