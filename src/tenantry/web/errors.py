@@ -74,12 +74,18 @@ async def _tenantry_error(request: Request, exc: Exception) -> ErrorResponse:
     return error_response(exc.status, exc.code, exc.message, exc.details, headers)
 
 
+def _problem(error: Any) -> dict[str, str]:
+    loc = tuple(error.get("loc", ()))
+    if error.get("type") == "json_invalid":  # its loc ends with a character offset
+        reason = (error.get("ctx") or {}).get("error", "")
+        at = f" at character {loc[-1]}" if loc and isinstance(loc[-1], int) else ""
+        return {"field": "body", "message": f"not valid JSON{at}: {reason}".rstrip(": ")}
+    return {"field": _field(loc), "message": str(error.get("msg", ""))}
+
+
 async def _validation_error(request: Request, exc: Exception) -> ErrorResponse:
     assert isinstance(exc, RequestValidationError)
-    fields = [
-        {"field": _field(tuple(e.get("loc", ()))), "message": str(e.get("msg", ""))}
-        for e in exc.errors()
-    ]
+    fields = [_problem(e) for e in exc.errors()]
     first = fields[0] if fields else {"field": "", "message": "invalid input"}
     message = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
     # ``field`` names the first problem, as the domain's 422s do; ``fields`` lists them all.

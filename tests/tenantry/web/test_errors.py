@@ -49,6 +49,9 @@ def test_malformed_json_and_wrong_types_are_422(client: TestClient, alice: Membe
         headers={**alice.headers, "Content-Type": "application/json"},
     )
     assert broken.status_code == 422
+    error = broken.json()["error"]
+    assert error["details"]["field"] == "body"
+    assert error["message"].startswith("body: not valid JSON at character 1: Expecting")
     wrong = client.get("/api/notes/not-a-number", headers=alice.headers)
     assert wrong.status_code == 422
     assert wrong.json()["error"]["details"]["fields"][0]["field"] == "note_id"
