@@ -9,7 +9,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -135,6 +135,20 @@ async def _stale(request: Request, exc: Exception) -> ErrorResponse:
     )
 
 
+async def _driver_error(request: Request, exc: Exception) -> ErrorResponse:
+    # asyncpg's errors reach SQLAlchemy as its generic DBAPIError, not DataError or
+    # IntegrityError as psycopg's do: sort them by SQLSTATE class (22: data exception,
+    # 23: integrity constraint). A value asyncpg cannot even encode for its column (an
+    # integer beyond BIGINT) fails in the driver as a ValueError, before any SQL runs.
+    orig = getattr(exc, "orig", None)
+    state = str(getattr(orig, "sqlstate", None) or "")
+    if state.startswith("22") or isinstance(getattr(orig, "__cause__", None), ValueError):
+        return await _unstorable(request, exc)
+    if state.startswith("23"):
+        return await _constraint(request, exc)
+    return await _unexpected(request, exc)
+
+
 async def _unexpected(request: Request, exc: Exception) -> ErrorResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_response(500, "internal_error", "The server could not complete the request.")
@@ -146,6 +160,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(DataError, _unstorable)
     app.add_exception_handler(IntegrityError, _constraint)
+    app.add_exception_handler(DBAPIError, _driver_error)
     app.add_exception_handler(StaleDataError, _stale)
     app.add_exception_handler(OverflowError, _unstorable)
     app.add_exception_handler(Exception, _unexpected)

@@ -254,10 +254,11 @@ class Tenancy:
 
     def _flush_usage_on_shutdown(self, app: FastAPI) -> None:
         """Wrap the app's lifespan: the job service (mail included) runs while the app does,
-        and a clean shutdown flushes the pending usage counts."""
+        and a clean shutdown flushes the pending usage counts and closes the async pool."""
         inner = app.router.lifespan_context
         meter, billing, jobs = self.meter, self.billing, self.jobs
         worker = self.config.worker_in_process
+        aio = self.async_reads
 
         @asynccontextmanager
         async def lifespan(application: Any) -> AsyncIterator[Any]:
@@ -270,6 +271,8 @@ class Tenancy:
                 meter.close()
                 if billing is not None:
                     billing.close()
+                if aio is not None:  # asyncpg's connections close on the loop that opened them
+                    await aio.engine.dispose()
 
         app.router.lifespan_context = lifespan
 
