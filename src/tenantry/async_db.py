@@ -3,7 +3,8 @@
 The scoping, RLS and read-only hooks are attached to the ``Session`` class that
 each ``AsyncSession`` wraps, so they run exactly as they do for sync sessions.
 Drivers: aiosqlite on SQLite; on PostgreSQL asyncpg, or psycopg 3's async mode
-when asyncpg is not installed or the URL carries libpq options.
+when asyncpg is not installed or the URL carries libpq options asyncpg does not take
+(:func:`async_driver`).
 """
 
 from __future__ import annotations
