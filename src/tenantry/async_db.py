@@ -41,19 +41,24 @@ from tenantry.sqlite import SQLITE_PRAGMAS, configure_sqlite
 _ASYNCPG_QUERY = frozenset({"host", "port", "sslmode"})
 
 
-def async_driver(url: URL) -> str:
+def async_driver(url: URL, *, connect_args: Mapping[str, Any] | None = None) -> str:
     """The async driver for ``url``'s database.
 
     On PostgreSQL asyncpg when it is installed (the ``async`` extra) and can take the
     URL as it is: a request's statements cost ~15 % less CPU than through psycopg's
-    async mode (``bench/notes.md``). Otherwise psycopg's async mode.
+    async mode (ADR 0008). Otherwise psycopg's async mode, also when the host passes
+    ``connect_args``: those were written for psycopg, the sync engine's driver.
     """
     backend = url.get_backend_name()
     if backend == "sqlite":
         return "sqlite+aiosqlite"
     if backend != "postgresql":
         raise ValueError(f"no async driver for {backend}")
-    if set(url.query) <= _ASYNCPG_QUERY and importlib.util.find_spec("asyncpg") is not None:
+    if (
+        not connect_args
+        and set(url.query) <= _ASYNCPG_QUERY
+        and importlib.util.find_spec("asyncpg") is not None
+    ):
         return "postgresql+asyncpg"
     return "postgresql+psycopg"
 
@@ -63,7 +68,7 @@ def make_async_engine(
 ) -> AsyncEngine:
     """An async engine on ``url`` (:func:`async_driver`), SQLite set up as the sync one."""
     parsed = make_url(url)
-    driver = async_driver(parsed)
+    driver = async_driver(parsed, connect_args=engine_kwargs.get("connect_args"))
     parsed = parsed.set(drivername=driver)
     if driver == "postgresql+asyncpg" and "sslmode" in parsed.query:
         sslmode = parsed.query["sslmode"]

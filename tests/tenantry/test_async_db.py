@@ -75,6 +75,14 @@ def test_a_pooled_connection_survives_a_change_of_event_loop(settings: Settings)
     db.dispose()
 
 
+def test_connect_args_written_for_psycopg_keep_psycopg() -> None:
+    url = make_url("postgresql+psycopg://app@db/app")
+    args = {"options": "-c statement_timeout=5000"}
+    assert async_driver(url, connect_args=args) == "postgresql+psycopg"
+    engine = make_async_engine(str(url), connect_args=args)
+    assert engine.dialect.driver == "psycopg"
+
+
 def test_sslmode_reaches_asyncpg_as_its_ssl_argument() -> None:
     engine = make_async_engine("postgresql+psycopg://app@db/app?sslmode=require")
     _, kwargs = engine.sync_engine.dialect.create_connect_args(engine.url)
