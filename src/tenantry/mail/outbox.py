@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, datetime
 from email import policy
@@ -36,6 +37,14 @@ class OutboxMailer:
             if message["To"] == to and message["X-Tenantry-Message"] == kind:
                 return message
         return None
+
+    def wait_for(self, to: str, kind: str, timeout: float) -> EmailMessage | None:
+        """:meth:`find`, asked again until ``timeout`` seconds have passed: for a mail that
+        another process (a worker, a server) writes a moment later."""
+        deadline = time.monotonic() + timeout
+        while (found := self.find(to, kind)) is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return found
 
     def messages(self) -> list[EmailMessage]:
         """Every mail in the outbox, oldest first."""

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from dataclasses import dataclass
+from email.message import EmailMessage
 from typing import Any
 from urllib.parse import unquote
 
@@ -57,16 +57,20 @@ def signup_token(client: Any, email: str) -> str:
         "tenantry.testing reads sign-up links from the outbox: build the test app with "
         "Tenancy(..., postman=Postman.outbox(tmp_path)) or without a postman"
     )
-    # With a shared (Redis) queue another process may run the mail job after this one's
-    # hand-over ended, which is all wait_idle sees: give its worker a moment to write it.
-    deadline = time.monotonic() + 10.0
-    while (message := mailer.find(normalize_email(email), "welcome")) is None:
-        if not postman.jobs.shared or time.monotonic() > deadline:
-            break
-        time.sleep(0.02)
+    # With a shared (Redis) queue the mail job may run in another process's worker after
+    # this one's hand-over, which is all wait_idle sees: give that worker a moment.
+    message = mailer.wait_for(
+        normalize_email(email), "welcome", timeout=10.0 if postman.jobs.shared else 0.0
+    )
     assert message is not None, f"no sign-up mail to {email} in {mailer.directory}"
-    found = re.search(r"[?&]token=([A-Za-z0-9_.%-]+)", message.get_body(("plain",)).get_content())  # type: ignore[union-attr]
-    assert found, "the sign-up mail has no link with a token"
+    return link_token(message)
+
+
+def link_token(message: EmailMessage) -> str:
+    """The ``token`` of the link in a mail's plain-text body (sign-up, reset, invitation)."""
+    body = message.get_body(("plain",))
+    found = re.search(r"[?&]token=([A-Za-z0-9_.%-]+)", body.get_content() if body else "")
+    assert found, "the mail has no link with a token"
     return unquote(found.group(1))
 
 

@@ -221,7 +221,7 @@ class Tenancy:
         app.add_middleware(CredentialTurns, slots=self.credential_slots)
         install_error_handlers(app)
         install_openapi(app, hidden=self.config.platform_paths)
-        self._flush_usage_on_shutdown(app)
+        self._wrap_lifespan(app)
         if api:
             self.include_api(app)
 
@@ -252,7 +252,7 @@ class Tenancy:
 
             app.include_router(billing.router)
 
-    def _flush_usage_on_shutdown(self, app: FastAPI) -> None:
+    def _wrap_lifespan(self, app: FastAPI) -> None:
         """Wrap the app's lifespan: the job service (mail included) runs while the app does,
         and a clean shutdown flushes the pending usage counts and closes the async pool."""
         inner = app.router.lifespan_context

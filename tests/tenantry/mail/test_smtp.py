@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from pathlib import Path
+
 import pytest
 
 from tenantry.mail import MailError, Message, SmtpMailer, mailer_from_url
@@ -59,3 +63,15 @@ def test_no_url_means_the_outbox(tmp_path) -> None:  # type: ignore[no-untyped-d
     mailer.send(MESSAGE, sender="a@b.c")
     [mail] = mailer.messages()
     assert mail["To"] == "ann@example.com"
+
+
+def test_the_outbox_waits_for_a_mail_another_process_writes(tmp_path: Path) -> None:
+    mailer = OutboxMailer(tmp_path)
+    later = threading.Timer(0.3, mailer.send, args=(MESSAGE,), kwargs={"sender": "a@b.c"})
+    later.start()
+    assert mailer.find("ann@example.com", "t") is None  # not written yet
+    found = mailer.wait_for("ann@example.com", "t", timeout=10)
+    assert found is not None and found["To"] == "ann@example.com"
+    started = time.monotonic()
+    assert mailer.wait_for("bob@example.com", "t", timeout=0.2) is None
+    assert time.monotonic() - started >= 0.2  # it waited before it gave up
