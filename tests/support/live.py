@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 
 from tenantry.mail import OutboxMailer
-from tenantry.testing.members import link_token
+from tenantry.testing import link_token
 from tests.conftest import PASSWORD
 
 
