@@ -1,0 +1,236 @@
+"""Raw selects of the event loop's SQLite reads: the rows SQLAlchemy gives, behind the same walls.
+
+:class:`~tenantry.db.InlineReads` runs a select of columns on the DBAPI cursor once every
+other hook has seen it. Each test reads the same statement through an ordinary read
+session too, and checks which path ran (``tenantry.db._raw_selects``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import Select, bindparam, event, exc, func, literal, or_, select
+from sqlalchemy.orm import ORMExecuteState, Session, aliased
+
+import tenantry.db
+from tenantry.context import TenantContext, tenant_scope
+from tenantry.db import Database, InlineReads, NotInline
+from tenantry.errors import NoTenantContext
+from tenantry.models import Tenant
+from tenantry.roles import Role
+from tenantry.scoping import _scoped
+from tenantry_server.settings import Settings
+from tests.conftest import only_sqlite
+from tests.notes_app import AppComment as Comment
+from tests.notes_app import AppNote as Note
+
+pytestmark = only_sqlite
+
+A, B = uuid.uuid4(), uuid.uuid4()
+CTX_A = TenantContext(A, None, Role.OWNER)  # type: ignore[arg-type]
+CTX_B = TenantContext(B, None, Role.OWNER)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def db(settings: Settings) -> Iterator[Database]:
+    database = Database(settings.database_url)
+    with database.session() as s:
+        s.add_all([Tenant(id=A, slug="a", name="A"), Tenant(id=B, slug="b", name="B")])
+    for ctx, bodies in ((CTX_A, ["a-1", "a-2", "a-3"]), (CTX_B, ["b-1"])):
+        with tenant_scope(ctx), database.session() as s:
+            for body in bodies:
+                note = Note(body=body)
+                s.add(note)
+                s.flush()
+                s.add(Comment(note_id=note.id, text=f"on {body}"))
+    yield database
+    database.dispose()
+
+
+def _reads(db: Database) -> InlineReads:
+    reads = db.inline_reads()
+    assert reads is not None
+    return reads
+
+
+def _both(
+    db: Database, ctx: TenantContext, statement: Any, params: dict[str, Any] | None = None
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[str]]:
+    """The rows of ``statement`` inline and through an ordinary read session, and the keys
+    of the inline result."""
+
+    def run(session: Session) -> tuple[list[tuple[Any, ...]], list[str]]:
+        result = session.execute(statement, params)
+        return [tuple(row) for row in result], list(result.keys())
+
+    with tenant_scope(ctx):
+        first, _first_keys = _reads(db).read(run)  # its first run: SQLAlchemy's own
+        inline, keys = _reads(db).read(run)  # run again: raw
+        assert inline == first
+        with db.read_sessions() as session:
+            ordinary, ordinary_keys = run(session)
+    assert keys == ordinary_keys
+    return inline, ordinary, keys
+
+
+def _ran_raw(statement: Any) -> bool:
+    """Whether the statement (its scoped copy, if scoping made one) was compiled raw."""
+    raw = tenantry.db._raw_selects
+    return any(
+        isinstance(raw.get(s), tenantry.db._RawSelect) for s in (_scoped(statement), statement)
+    )
+
+
+def _previous_body() -> Any:
+    """A correlated lookup on an alias of the same scoped table (as meterbook's page)."""
+    prev = aliased(Note)
+    return (
+        select(prev.body)
+        .where(or_(prev.id < Note.id))
+        .order_by(prev.id.desc())
+        .limit(1)
+        .correlate(Note)
+        .scalar_subquery()
+    )
+
+
+STATEMENTS: dict[str, Callable[[], Select[Any]]] = {
+    "columns": lambda: select(Note.id, Note.body, Note.tenant_id).order_by(Note.id),
+    "count": lambda: select(func.count(Note.id)),
+    "constant": lambda: select(Note.body, literal(7).label("seven")).order_by(Note.body),
+    "correlated alias": lambda: select(Note.body, _previous_body().label("before")).order_by(
+        Note.id
+    ),
+    "join": lambda: select(Note.body, Comment.text).join(Comment.note).order_by(Comment.id),
+    "paged": lambda: select(Note.body).order_by(Note.id).limit(bindparam("n")),
+}
+
+
+@pytest.mark.parametrize("name", list(STATEMENTS))
+def test_a_select_of_columns_runs_raw_and_gives_the_rows_sqlalchemy_gives(
+    db: Database, name: str
+) -> None:
+    statement = STATEMENTS[name]()
+    params = {"n": 2} if name == "paged" else None
+    inline, ordinary, _keys = _both(db, CTX_A, statement, params)
+    assert inline == ordinary and inline
+    assert _ran_raw(statement)
+    # Types as the ORM converts them: the tenant a UUID (stored as text), ints as ints.
+    if name == "columns":
+        assert all(isinstance(row[2], uuid.UUID) and row[2] == A for row in inline)
+
+
+@pytest.mark.parametrize("name", list(STATEMENTS))
+def test_a_raw_select_from_another_tenant_sees_only_its_own_rows(db: Database, name: str) -> None:
+    statement = STATEMENTS[name]()
+    params = {"n": 5} if name == "paged" else None
+    inline, ordinary, _keys = _both(db, CTX_B, statement, params)
+    assert inline == ordinary
+    assert not any(isinstance(value, str) and "a-" in value for row in inline for value in row)
+    assert _ran_raw(statement)
+
+
+def test_a_raw_select_reads_the_tenant_of_each_read_not_of_its_first(db: Database) -> None:
+    """Compiled once for every tenant: the tenant is a parameter, bound at each read."""
+    statement = select(Note.body).order_by(Note.body)
+    reads = _reads(db)
+    for ctx, bodies in ((CTX_A, ["a-1", "a-2", "a-3"]), (CTX_B, ["b-1"]), (CTX_A, ["a-1"] * 0)):
+        with tenant_scope(ctx):
+            seen = reads.read(lambda s: list(s.scalars(statement)))
+        assert seen == (bodies or ["a-1", "a-2", "a-3"])
+
+
+def test_without_a_tenant_a_raw_select_fails_closed(db: Database) -> None:
+    with pytest.raises(NoTenantContext):
+        _reads(db).read(lambda s: s.execute(select(Note.body)).all())
+
+
+def test_what_does_not_compile_once_runs_as_before(db: Database) -> None:
+    """Entities, IN lists and unions go through SQLAlchemy's own execution, scoped."""
+    with tenant_scope(CTX_A), db.read_sessions() as session:
+        ids = list(session.scalars(select(Note.id).order_by(Note.id)))
+    shapes: list[tuple[Any, Callable[[Session], Any]]] = []
+    entity = select(Note).order_by(Note.id)
+    shapes.append((entity, lambda s: [n.body for n in s.scalars(entity)]))
+    listed = select(Note.body).where(Note.id.in_(ids[:2])).order_by(Note.id)
+    shapes.append((listed, lambda s: list(s.scalars(listed))))
+    for statement, run in shapes:
+        for ctx in (CTX_A, CTX_B):
+            with tenant_scope(ctx):
+                inline = _reads(db).read(run)
+                with db.read_sessions() as session:
+                    assert inline == run(session)
+            assert all(body.startswith("a-" if ctx is CTX_A else "b-") for body in inline)
+        assert not _ran_raw(statement)
+    with tenant_scope(CTX_B):  # A's ids, asked from B: nothing
+        assert _reads(db).read(lambda s: list(s.scalars(listed))) == []
+
+
+def test_a_missing_parameter_is_sqlalchemys_own_error(db: Database) -> None:
+    statement = select(Note.body).where(Note.body == bindparam("wanted"))
+    with tenant_scope(CTX_A), pytest.raises(exc.StatementError, match="wanted"):
+        _reads(db).read(lambda s: s.execute(statement).all())
+    with tenant_scope(CTX_A):
+        assert _reads(db).read(lambda s: list(s.scalars(statement, {"wanted": "a-2"}))) == ["a-2"]
+
+
+def test_a_failing_raw_select_raises_sqlalchemys_error_without_its_parameters(
+    db: Database,
+) -> None:
+    statement = select(func.abs(Note.body)).where(Note.body == bindparam("secret"))
+    broken = select(func.no_such_function(Note.body)).where(Note.body == bindparam("secret"))
+    with tenant_scope(CTX_A):
+        assert _reads(db).read(lambda s: s.execute(statement, {"secret": "x"}).all()) == []
+        with pytest.raises(exc.OperationalError, match="no such function") as raised:
+            _reads(db).read(lambda s: s.execute(broken, {"secret": "tenant data"}).all())
+    assert "tenant data" not in str(raised.value)
+
+
+def test_a_hook_added_later_still_sees_every_select(db: Database) -> None:
+    """A host's hook, whether added through setup_sessions (the raw execution moves
+    behind it) or straight on the factory (the raw execution then steps aside)."""
+    reads = _reads(db)
+    seen: list[str] = []
+
+    def host_hook(state: ORMExecuteState) -> None:
+        seen.append("setup")
+
+    def late_hook(state: ORMExecuteState) -> None:
+        seen.append("late")
+
+    db.setup_sessions(lambda factory, writes: event.listen(factory, "do_orm_execute", host_hook))
+    statement = select(Note.body).order_by(Note.body)
+    with tenant_scope(CTX_A):
+        for _ in range(2):
+            assert reads.read(lambda s: list(s.scalars(statement)))[0] == "a-1"
+    assert seen == ["setup", "setup"] and _ran_raw(statement)
+    event.listen(reads.sessions, "do_orm_execute", late_hook)
+    other = select(Note.id, Note.body).order_by(Note.body)
+    with tenant_scope(CTX_A):
+        for _ in range(2):
+            rows = reads.read(lambda s: s.execute(other).all())
+            assert rows[0][1] == "a-1"
+    assert seen == ["setup", "setup", *["setup", "late"] * 2] and not _ran_raw(other)
+
+
+def test_a_raw_select_past_its_steps_is_interrupted_and_sent_to_a_thread(db: Database) -> None:
+    numbers = select(literal(1).label("i")).cte("numbers", recursive=True)
+    numbers = numbers.union_all(select(numbers.c.i + 1).where(numbers.c.i < 200_000))
+    heavy = select(func.count()).select_from(numbers)
+    reads = _reads(db)
+    assert reads.read_within(10_000_000, ("heavy", A), lambda s: s.scalar(heavy)) == 200_000
+    assert reads.read_within(10_000_000, ("heavy", B), lambda s: s.scalar(heavy)) == 200_000
+    assert _ran_raw(heavy)  # the second run was raw
+    with pytest.raises(NotInline):
+        reads.read_within(100_000, ("heavy", CTX_B), lambda s: s.scalar(heavy))
+
+
+def test_a_statement_built_for_each_call_runs_through_sqlalchemy(db: Database) -> None:
+    """SQLAlchemy's cache compiles a new statement object faster than a fresh compile."""
+    built = [select(Note.body).where(Note.body == f"a-{n}") for n in (1, 2, 3)]
+    with tenant_scope(CTX_A):
+        assert [_reads(db).read(lambda s, q=q: s.scalar(q)) for q in built] == ["a-1", "a-2", "a-3"]
+    assert not any(_ran_raw(q) for q in built)
