@@ -29,7 +29,7 @@ from sqlalchemy.pool import QueuePool
 from sqlalchemy.sql import visitors
 from sqlalchemy.types import TypeEngine
 
-from tenantry.hooks import SessionFactory
+from tenantry.hooks import SessionFactory, events_of
 from tenantry.read_only import (
     READ_ONLY,
     has_deferred_writes,
@@ -171,13 +171,14 @@ class _RawSelect:
         self._binds = [
             (
                 name,
-                compiled.binds[name].type.bind_processor(dialect),
+                compiled.binds[name].type._cached_bind_processor(dialect),
                 _GIVEN if compiled.binds[name].required else compiled.binds[name].effective_value,
             )
             for name in compiled.positiontup
         ]
         self._results = [
-            column.type.result_processor(dialect, None) for column in statement.selected_columns
+            column.type._cached_result_processor(dialect, None)
+            for column in statement.selected_columns
         ]
         self.keys = [d["name"] for d in statement.column_descriptions]
 
@@ -211,6 +212,17 @@ class _RawSelect:
         return None if row is None else self.convert(row)
 
 
+def raw_selects_last(*factories: SessionFactory) -> None:
+    """Make the raw execution of selects (:func:`_raw_select`) the last ``do_orm_execute``
+    hook of ``factories``: it runs the statement every other hook leaves, and steps aside
+    unless it is last. Called again after a host's hooks are added."""
+    for factory in factories:
+        target = events_of(factory)
+        if event.contains(target, "do_orm_execute", _raw_select):
+            event.remove(target, "do_orm_execute", _raw_select)
+        event.listen(target, "do_orm_execute", _raw_select)
+
+
 def _compiles_once(statement: Select[*tuple[Any, ...]]) -> bool:
     """Whether ``statement`` is a plain select of columns (no ORM entity to load) with
     no execution options, whose SQL text is the same at every execution."""
@@ -224,9 +236,10 @@ def _compiles_once(statement: Select[*tuple[Any, ...]]) -> bool:
     return not any(b.expanding or b.callable is not None or b.literal_execute for b in binds)
 
 
-# Scoped statement -> its compiled form, None where it does not compile once, or _SEEN
-# after its first execution. Weak keys, as the scoping hook's own copies (tenantry.scoping).
-_raw_selects: weakref.WeakKeyDictionary[Any, _RawSelect | object | None] = (
+# Scoped statement -> per dialect and driver: its compiled form, None where it does not
+# compile once, or _SEEN after its first execution. Weak keys, as the scoping hook's own
+# copies (tenantry.scoping).
+_raw_selects: weakref.WeakKeyDictionary[Any, dict[tuple[str, str], Any]] = (
     weakref.WeakKeyDictionary()
 )
 _SEEN, _UNSEEN = object(), object()
@@ -247,8 +260,9 @@ def _raw_select(state: ORMExecuteState) -> Result[Any] | None:
     statements built once and run again (module constants, cached builders) take it,
     from their second execution: one built per call is compiled faster by SQLAlchemy's
     own cache. It steps aside, and SQLAlchemy executes as usual, for anything else:
-    ORM entities, options, several parameter sets, or a hook registered after it (it
-    must be the last).
+    ORM entities, options, several parameter sets, a hook registered after it (it
+    must be the last), or a listener of the engine's cursor executions (a statement
+    log, tracing).
     """
     if not state.is_select or not _SET_BY_SESSION.issuperset(state.local_execution_options):
         return None
@@ -263,28 +277,37 @@ def _raw_select(state: ORMExecuteState) -> Result[Any] | None:
         return None
     statement = state.statement
     try:
-        raw = _raw_selects.get(statement, _UNSEEN)
+        compiled = _raw_selects.get(statement)
     except TypeError:  # not weakly referenceable
         return None
+    if compiled is None:
+        compiled = _raw_selects[statement] = {}
+    dialect = session.get_bind(**state.bind_arguments).dialect
+    kind = (dialect.name, dialect.driver)
+    raw = compiled.get(kind, _UNSEEN)
     if raw is _UNSEEN:
         # First sight: a statement built for this one call (SQLAlchemy's cache compiles
         # it faster than a fresh compile here). Built once and run again: compile it.
-        _raw_selects[statement] = _SEEN
+        compiled[kind] = _SEEN
         return None
     if raw is _SEEN:
         raw = None
-        if isinstance(statement, Select) and _compiles_once(statement):
-            raw = _RawSelect(statement, session.get_bind(**state.bind_arguments).dialect)
-        _raw_selects[statement] = raw
+        if dialect.positional and isinstance(statement, Select) and _compiles_once(statement):
+            raw = _RawSelect(statement, dialect)
+        compiled[kind] = raw
     if not isinstance(raw, _RawSelect):
         return None
     values = raw.values(params or {})
     if values is None:
         return None  # SQLAlchemy says which value is missing
     connection = session.connection(bind_arguments=state.bind_arguments)
+    watched = connection.dispatch
+    if watched.before_cursor_execute or watched.after_cursor_execute:
+        return None  # someone times or traces each statement: SQLAlchemy runs it for them
     cursor = connection.connection.cursor()
     try:
-        rows = cursor.execute(raw.sql, values).fetchall()
+        cursor.execute(raw.sql, values)
+        rows = cursor.fetchall()
     except connection.dialect.loaded_dbapi.Error as error:
         raise exc.DBAPIError.instance(
             raw.sql,
@@ -333,7 +356,7 @@ class InlineReads:
         install_scoping(self.sessions)
         install_read_only(self.sessions)
         event.listen(self.sessions, "after_begin", _arm)
-        event.listen(self.sessions, "do_orm_execute", _raw_select)
+        raw_selects_last(self.sessions)
         self._slow: dict[Hashable, float] = {}
         self._compiled: dict[Select[*tuple[Any, ...]], _RawSelect] = {}
 
@@ -419,12 +442,6 @@ class InlineReads:
         """Its session factory, for the host's session setups (it never writes)."""
         return [(self.sessions, False)]
 
-    def raw_selects_last(self) -> None:
-        """Move the raw execution of selects (:func:`_raw_select`) behind the hooks added
-        since: it executes the statement they leave, and steps aside unless it is last."""
-        event.remove(self.sessions, "do_orm_execute", _raw_select)
-        event.listen(self.sessions, "do_orm_execute", _raw_select)
-
     def dispose(self) -> None:
         self.engine.dispose()
 
@@ -486,8 +503,7 @@ class Database:
         self._setups.append(setup)
         for factory, writes in self._factories():
             setup(factory, writes)
-        if self._inline is not None:
-            self._inline.raw_selects_last()
+        self._raw_selects_last()
 
     def _factories(self) -> Iterator[tuple[SessionFactory, bool]]:
         yield self.sessions, True
@@ -495,6 +511,13 @@ class Database:
         for made in (self._aio, self._inline):
             if made is not None:
                 yield from made.factories()
+
+    def _raw_selects_last(self) -> None:
+        """Selects of the loop's sessions (inline SQLite reads, the async driver's) run
+        raw once every hook, the host's included, has seen them (:func:`_raw_select`)."""
+        for made in (self._inline, self._aio):
+            if made is not None:
+                raw_selects_last(*(factory for factory, _writes in made.factories()))
 
     def _set_up(self, *factories: tuple[SessionFactory, bool]) -> None:
         for setup in self._setups:
@@ -510,6 +533,7 @@ class Database:
             aio = AsyncSessions(self.url, **self._engine_kwargs)
             self._set_up(*aio.factories())
             self._aio = aio
+            self._raw_selects_last()
         return self._aio
 
     def inline_reads(self) -> InlineReads | None:
@@ -527,8 +551,8 @@ class Database:
             kwargs = {k: v for k, v in self._engine_kwargs.items() if k not in _POOL_KWARGS}
             inline = InlineReads(self.url, **kwargs)
             self._set_up(*inline.factories())
-            inline.raw_selects_last()
             self._inline = inline
+            self._raw_selects_last()
         return self._inline
 
     def dispose(self) -> None:

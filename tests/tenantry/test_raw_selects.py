@@ -1,12 +1,14 @@
-"""Raw selects of the event loop's SQLite reads: the rows SQLAlchemy gives, behind the same walls.
+"""Raw selects of the event loop's sessions: the rows SQLAlchemy gives, behind the same walls.
 
-:class:`~tenantry.db.InlineReads` runs a select of columns on the DBAPI cursor once every
-other hook has seen it. Each test reads the same statement through an ordinary read
-session too, and checks which path ran (``tenantry.db._raw_selects``).
+:class:`~tenantry.db.InlineReads` (SQLite files) and the async driver's sessions
+(asyncpg, aiosqlite) run a select of columns on the DBAPI cursor once every other hook
+has seen it. Each test reads the same statement through an ordinary read session too,
+and checks which path ran (``tenantry.db._raw_selects``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -26,8 +28,6 @@ from tenantry_server.settings import Settings
 from tests.conftest import only_sqlite
 from tests.notes_app import AppComment as Comment
 from tests.notes_app import AppNote as Note
-
-pytestmark = only_sqlite
 
 A, B = uuid.uuid4(), uuid.uuid4()
 CTX_A = TenantContext(A, None, Role.OWNER)  # type: ignore[arg-type]
@@ -80,7 +80,9 @@ def _ran_raw(statement: Any) -> bool:
     """Whether the statement (its scoped copy, if scoping made one) was compiled raw."""
     raw = tenantry.db._raw_selects
     return any(
-        isinstance(raw.get(s), tenantry.db._RawSelect) for s in (_scoped(statement), statement)
+        isinstance(compiled, tenantry.db._RawSelect)
+        for s in (_scoped(statement), statement)
+        for compiled in raw.get(s, {}).values()
     )
 
 
@@ -109,6 +111,7 @@ STATEMENTS: dict[str, Callable[[], Select[Any]]] = {
 }
 
 
+@only_sqlite
 @pytest.mark.parametrize("name", list(STATEMENTS))
 def test_a_select_of_columns_runs_raw_and_gives_the_rows_sqlalchemy_gives(
     db: Database, name: str
@@ -123,6 +126,7 @@ def test_a_select_of_columns_runs_raw_and_gives_the_rows_sqlalchemy_gives(
         assert all(isinstance(row[2], uuid.UUID) and row[2] == A for row in inline)
 
 
+@only_sqlite
 @pytest.mark.parametrize("name", list(STATEMENTS))
 def test_a_raw_select_from_another_tenant_sees_only_its_own_rows(db: Database, name: str) -> None:
     statement = STATEMENTS[name]()
@@ -133,6 +137,7 @@ def test_a_raw_select_from_another_tenant_sees_only_its_own_rows(db: Database, n
     assert _ran_raw(statement)
 
 
+@only_sqlite
 def test_a_raw_select_reads_the_tenant_of_each_read_not_of_its_first(db: Database) -> None:
     """Compiled once for every tenant: the tenant is a parameter, bound at each read."""
     statement = select(Note.body).order_by(Note.body)
@@ -143,11 +148,13 @@ def test_a_raw_select_reads_the_tenant_of_each_read_not_of_its_first(db: Databas
         assert seen == (bodies or ["a-1", "a-2", "a-3"])
 
 
+@only_sqlite
 def test_without_a_tenant_a_raw_select_fails_closed(db: Database) -> None:
     with pytest.raises(NoTenantContext):
         _reads(db).read(lambda s: s.execute(select(Note.body)).all())
 
 
+@only_sqlite
 def test_what_does_not_compile_once_runs_as_before(db: Database) -> None:
     """Entities, IN lists and unions go through SQLAlchemy's own execution, scoped."""
     with tenant_scope(CTX_A), db.read_sessions() as session:
@@ -169,6 +176,7 @@ def test_what_does_not_compile_once_runs_as_before(db: Database) -> None:
         assert _reads(db).read(lambda s: list(s.scalars(listed))) == []
 
 
+@only_sqlite
 def test_a_missing_parameter_is_sqlalchemys_own_error(db: Database) -> None:
     statement = select(Note.body).where(Note.body == bindparam("wanted"))
     with tenant_scope(CTX_A), pytest.raises(exc.StatementError, match="wanted"):
@@ -177,6 +185,7 @@ def test_a_missing_parameter_is_sqlalchemys_own_error(db: Database) -> None:
         assert _reads(db).read(lambda s: list(s.scalars(statement, {"wanted": "a-2"}))) == ["a-2"]
 
 
+@only_sqlite
 def test_a_failing_raw_select_raises_sqlalchemys_error_without_its_parameters(
     db: Database,
 ) -> None:
@@ -189,6 +198,7 @@ def test_a_failing_raw_select_raises_sqlalchemys_error_without_its_parameters(
     assert "tenant data" not in str(raised.value)
 
 
+@only_sqlite
 def test_a_hook_added_later_still_sees_every_select(db: Database) -> None:
     """A host's hook, whether added through setup_sessions (the raw execution moves
     behind it) or straight on the factory (the raw execution then steps aside)."""
@@ -216,6 +226,7 @@ def test_a_hook_added_later_still_sees_every_select(db: Database) -> None:
     assert seen == ["setup", "setup", *["setup", "late"] * 2] and not _ran_raw(other)
 
 
+@only_sqlite
 def test_a_raw_select_past_its_steps_is_interrupted_and_sent_to_a_thread(db: Database) -> None:
     numbers = select(literal(1).label("i")).cte("numbers", recursive=True)
     numbers = numbers.union_all(select(numbers.c.i + 1).where(numbers.c.i < 200_000))
@@ -228,9 +239,55 @@ def test_a_raw_select_past_its_steps_is_interrupted_and_sent_to_a_thread(db: Dat
         reads.read_within(100_000, ("heavy", CTX_B), lambda s: s.scalar(heavy))
 
 
+@only_sqlite
 def test_a_statement_built_for_each_call_runs_through_sqlalchemy(db: Database) -> None:
     """SQLAlchemy's cache compiles a new statement object faster than a fresh compile."""
     built = [select(Note.body).where(Note.body == f"a-{n}") for n in (1, 2, 3)]
     with tenant_scope(CTX_A):
         assert [_reads(db).read(lambda s, q=q: s.scalar(q)) for q in built] == ["a-1", "a-2", "a-3"]
     assert not any(_ran_raw(q) for q in built)
+
+
+def _async_rows(
+    db: Database, ctx: TenantContext | None, statement: Any, params: dict[str, Any] | None
+) -> list[tuple[Any, ...]]:
+    """``statement`` read twice in an async read session of ``ctx`` (the second raw)."""
+
+    def run(session: Session) -> list[tuple[Any, ...]]:
+        return [tuple(row) for row in session.execute(statement, params)]
+
+    async def read() -> list[tuple[Any, ...]]:
+        async with db.aio.session_for(ctx, read_only=True) as aio:
+            first = await aio.run_sync(run)
+            again = await aio.run_sync(run)
+        assert again == first
+        return again
+
+    try:
+        return asyncio.run(read())
+    finally:
+        asyncio.run(db.aio.dispose())  # its connections belong to that loop
+
+
+@pytest.mark.parametrize("name", list(STATEMENTS))
+def test_the_async_drivers_raw_selects_give_each_tenant_its_own_rows(
+    db: Database, name: str
+) -> None:
+    """On PostgreSQL (asyncpg, under RLS too) and on SQLite (aiosqlite)."""
+    statement = STATEMENTS[name]()
+    params = {"n": 5} if name == "paged" else None
+    for ctx, others in ((CTX_A, "b-"), (CTX_B, "a-")):
+        inline = _async_rows(db, ctx, statement, params)
+        with tenant_scope(ctx), db.read_sessions() as session:
+            assert inline == [tuple(row) for row in session.execute(statement, params)]
+        assert inline
+        strings = [value for row in inline for value in row if isinstance(value, str)]
+        assert not any(others in value for value in strings)
+    assert _ran_raw(statement)
+
+
+def test_without_a_tenant_an_async_raw_select_fails_closed(db: Database) -> None:
+    statement = select(Note.body)
+    assert _async_rows(db, CTX_A, statement, None)  # compiled raw by now
+    with pytest.raises(NoTenantContext):
+        _async_rows(db, None, statement, None)
