@@ -160,12 +160,15 @@ class _RawSelect:
     for what compiles to one fixed SQL text: :func:`_compiles_once` says which.
     """
 
-    __slots__ = ("_binds", "_results", "keys", "sql")
+    __slots__ = ("_binds", "_results", "fixed", "keys", "sql")
 
     def __init__(self, statement: Select[*tuple[Any, ...]], dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
         assert compiled.positiontup is not None, "a dialect of positional parameters"
         self.sql = str(compiled)
+        # Parameters rendered at execution (IN lists, literal values), wherever they hide
+        # (a loader criterion's too): the text is not the same at every execution.
+        self.fixed = not (compiled.post_compile_params or compiled.literal_execute_params)
         # A constant the statement holds (``name == 'x'``) is bound with its own value
         # unless the caller names it, as SQLAlchemy does.
         self._binds = [
@@ -294,6 +297,8 @@ def _raw_select(state: ORMExecuteState) -> Result[Any] | None:
         raw = None
         if dialect.positional and isinstance(statement, Select) and _compiles_once(statement):
             raw = _RawSelect(statement, dialect)
+            if not raw.fixed:
+                raw = None
         compiled[kind] = raw
     if not isinstance(raw, _RawSelect):
         return None

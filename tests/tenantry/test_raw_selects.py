@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Select, bindparam, event, exc, func, literal, or_, select
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import ORMExecuteState, Session, aliased
 
 import tenantry.db
@@ -291,3 +292,12 @@ def test_without_a_tenant_an_async_raw_select_fails_closed(db: Database) -> None
     assert _async_rows(db, CTX_A, statement, None)  # compiled raw by now
     with pytest.raises(NoTenantContext):
         _async_rows(db, None, statement, None)
+
+
+def test_a_text_rendered_at_execution_is_never_compiled_once() -> None:
+    """The compiled form's own check, behind the statement walk: an IN list or a literal
+    value rendered at execution, wherever it sits (a host's loader criterion too)."""
+    listed = select(Note.body).where(Note.id.in_([1, 2]))
+    assert not tenantry.db._RawSelect(listed, sqlite.dialect()).fixed
+    plain = select(Note.body).where(Note.id == bindparam("id"))
+    assert tenantry.db._RawSelect(plain, sqlite.dialect()).fixed
