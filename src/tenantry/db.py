@@ -264,8 +264,8 @@ def _raw_select(state: ORMExecuteState) -> Result[Any] | None:
     from their second execution: one built per call is compiled faster by SQLAlchemy's
     own cache. It steps aside, and SQLAlchemy executes as usual, for anything else:
     ORM entities, options, several parameter sets, a hook registered after it (it
-    must be the last), or a listener of the engine's cursor executions (a statement
-    log, tracing).
+    must be the last), or an engine whose statements are logged (``echo``) or listened
+    to at each cursor execution (a statement log, tracing).
     """
     if not state.is_select or not _SET_BY_SESSION.issuperset(state.local_execution_options):
         return None
@@ -307,8 +307,8 @@ def _raw_select(state: ORMExecuteState) -> Result[Any] | None:
         return None  # SQLAlchemy says which value is missing
     connection = session.connection(bind_arguments=state.bind_arguments)
     watched = connection.dispatch
-    if watched.before_cursor_execute or watched.after_cursor_execute:
-        return None  # someone times or traces each statement: SQLAlchemy runs it for them
+    if watched.before_cursor_execute or watched.after_cursor_execute or connection._echo:
+        return None  # someone logs, times or traces each statement: SQLAlchemy runs it
     cursor = connection.connection.cursor()
     try:
         cursor.execute(raw.sql, values)

@@ -301,3 +301,19 @@ def test_a_text_rendered_at_execution_is_never_compiled_once() -> None:
     assert not tenantry.db._RawSelect(listed, sqlite.dialect()).fixed
     plain = select(Note.body).where(Note.id == bindparam("id"))
     assert tenantry.db._RawSelect(plain, sqlite.dialect()).fixed
+
+
+@only_sqlite
+def test_an_engine_that_logs_its_statements_logs_every_select(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``echo`` (or the sqlalchemy.engine logger at INFO): debugging sees every select."""
+    statement = select(Note.body).order_by(Note.body)
+    reads = _reads(db)
+    with tenant_scope(CTX_A):
+        for _ in range(2):
+            reads.read(lambda s: list(s.scalars(statement)))
+    assert _ran_raw(statement)
+    with caplog.at_level("INFO", logger="sqlalchemy.engine"), tenant_scope(CTX_A):
+        assert reads.read(lambda s: list(s.scalars(statement))) == ["a-1", "a-2", "a-3"]
+    assert any("FROM app_notes" in record.getMessage() for record in caplog.records)
