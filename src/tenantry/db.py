@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import (
-    BindParameter,
     Connection,
     Dialect,
     Engine,
@@ -26,7 +25,6 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.engine.result import IteratorResult, SimpleResultMetaData
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 from sqlalchemy.pool import QueuePool
-from sqlalchemy.sql import visitors
 from sqlalchemy.types import TypeEngine
 
 from tenantry.hooks import SessionFactory, events_of
@@ -157,7 +155,7 @@ class _RawSelect:
     cursor with its columns' bind and result conversions (UUIDs as text on SQLite).
 
     An ORM select compiles with its loader criteria (tenant scoping) written in. Only
-    for what compiles to one fixed SQL text: :func:`_compiles_once` says which.
+    for what compiles to one fixed SQL text: :attr:`fixed` says whether it does.
     """
 
     __slots__ = ("_binds", "_results", "fixed", "keys", "sql")
@@ -166,9 +164,13 @@ class _RawSelect:
         compiled = statement.compile(dialect=dialect)
         assert compiled.positiontup is not None, "a dialect of positional parameters"
         self.sql = str(compiled)
-        # Parameters rendered at execution (IN lists, literal values), wherever they hide
-        # (a loader criterion's too): the text is not the same at every execution.
-        self.fixed = not (compiled.post_compile_params or compiled.literal_execute_params)
+        # Parameters rendered at execution (IN lists, literal values) or computed at each
+        # one, wherever they hide (a loader criterion's too): the SQL or its values vary.
+        self.fixed = not (
+            compiled.post_compile_params
+            or compiled.literal_execute_params
+            or any(bind.callable is not None for bind in compiled.binds.values())
+        )
         # A constant the statement holds (``name == 'x'``) is bound with its own value
         # unless the caller names it, as SQLAlchemy does.
         self._binds = [
@@ -226,17 +228,12 @@ def raw_selects_last(*factories: SessionFactory) -> None:
         event.listen(target, "do_orm_execute", _raw_select)
 
 
-def _compiles_once(statement: Select[*tuple[Any, ...]]) -> bool:
-    """Whether ``statement`` is a plain select of columns (no ORM entity to load) with
-    no execution options, whose SQL text is the same at every execution."""
-    if statement._execution_options:
-        return False
-    if not all(isinstance(d["type"], TypeEngine) for d in statement.column_descriptions):
-        return False
-    binds = [
-        el for el in visitors.iterate(statement) if isinstance(el, BindParameter)
-    ]  # expanding (IN lists), computed or literal values change the SQL or its values
-    return not any(b.expanding or b.callable is not None or b.literal_execute for b in binds)
+def _selects_columns(statement: Select[*tuple[Any, ...]]) -> bool:
+    """Whether ``statement`` is a plain select of columns (no ORM entity to load) with no
+    execution options; :attr:`_RawSelect.fixed` then says whether its text is fixed."""
+    return not statement._execution_options and all(
+        isinstance(d["type"], TypeEngine) for d in statement.column_descriptions
+    )
 
 
 # Scoped statement -> per dialect and driver: its compiled form, None where it does not
@@ -295,7 +292,7 @@ def _raw_select(state: ORMExecuteState) -> Result[Any] | None:
         return None
     if raw is _SEEN:
         raw = None
-        if dialect.positional and isinstance(statement, Select) and _compiles_once(statement):
+        if dialect.positional and isinstance(statement, Select) and _selects_columns(statement):
             raw = _RawSelect(statement, dialect)
             if not raw.fixed:
                 raw = None
