@@ -26,9 +26,12 @@ lint: $(BIN)/.installed
 
 # The second pass: the API suites again with every tenant in a database of its own: SQLite
 # files (read on the event loop), and spread over two PostgreSQL servers (docs/scaling.md).
+# JOBS pytest-xdist workers, each with its own PostgreSQL, Redis and SMTP servers: on 2 cores
+# two workers take ~0.6x the time of one (the tests wait on servers and subprocesses).
+JOBS ?= 2
 test: lint
-	$(BIN)/pytest
-	TENANTRY_TEST_PLACEMENT=dedicated $(BIN)/pytest -q tests/meterbook/api tests/tenantry/web
+	$(BIN)/pytest -n $(JOBS)
+	TENANTRY_TEST_PLACEMENT=dedicated $(BIN)/pytest -q -n $(JOBS) tests/meterbook/api tests/tenantry/web
 
 # Isolation cost against a bare stack, a hand-written app and fastapi-tenancy; fairness;
 # writes docs/benchmarks.md and bench/results.json (< 8 min on 2 cores).

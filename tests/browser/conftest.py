@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ from tenantry.security.passwords import Passwords, fast_test_hasher
 from tenantry_server.app import create_app, default_plugins, migrate
 from tenantry_server.settings import Settings
 from tests.support.mail import SmtpServer, smtp_server
+from tests.support.ports import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -31,13 +31,6 @@ ARGS = [
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 LIVE_APPS: dict[str, Any] = {}  # base URL -> the app behind it, for tests that set state
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="session")
@@ -57,7 +50,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, mailbox: SmtpServer) -
 @contextmanager
 def serve(directory: Path, mailbox: SmtpServer, **overrides: Any) -> Iterator[str]:
     """A live server in ``directory`` with settings ``overrides``; its base URL."""
-    port = _free_port()
+    port = free_port()
     settings = Settings(
         database_url=f"sqlite:///{directory}/browser.sqlite3",
         data_dir=directory,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -19,20 +18,14 @@ from aiosmtpd.controller import Controller
 from fastapi import FastAPI
 
 from tenantry.mail import OutboxMailer
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+from tests.support.ports import free_port
 
 
 class SmtpServer:
     """A real SMTP server (aiosmtpd) on a free local port that keeps what it receives."""
 
     def __init__(self) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.received: list[EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
         self._lock = threading.Lock()

@@ -8,7 +8,6 @@ tests use to kill Redis in the middle of a run.
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -18,15 +17,11 @@ from pathlib import Path
 
 import redis
 
+from tests.support.ports import free_port
+
 
 class RedisUnavailable(RuntimeError):
     """``redis-server`` is not installed."""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class RedisServer:
@@ -41,7 +36,7 @@ class RedisServer:
             )
         self.binary = binary
         self.directory = directory
-        self.port = _free_port()
+        self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property

@@ -14,7 +14,6 @@ import hashlib
 import hmac
 import itertools
 import re
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -30,18 +29,13 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from tests.support.ports import free_port
+
 API_KEY = "sk_test_local"
 WEBHOOK_SECRET = "whsec_local_test_secret"
 PRICES = {"household": "price_household_monthly", "pro": "price_pro_monthly"}
 DAY = 86_400
 MONTH = 30 * DAY
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _nested(pairs: list[tuple[str, str]]) -> dict[str, Any]:
@@ -78,7 +72,7 @@ class LocalStripe:
     def __init__(self, *, api_key: str = API_KEY, webhook_secret: str = WEBHOOK_SECRET) -> None:
         self.api_key = api_key
         self.webhook_secret = webhook_secret
-        self.port = _free_port()
+        self.port = free_port()
         self.customers: dict[str, dict[str, Any]] = {}
         self.subscriptions: dict[str, dict[str, Any]] = {}
         self.checkouts: dict[str, dict[str, Any]] = {}

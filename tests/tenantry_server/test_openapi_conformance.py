@@ -9,7 +9,6 @@ some (docs/api.md, "Accepted schemathesis findings").
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ import pytest
 
 from tenantry.testing import unique_email
 from tests.support.live import sign_up_live
+from tests.support.ports import free_port
 
 SERVER = """
 import sys
@@ -46,15 +46,9 @@ expected-statuses = ["400", "401", "402", "403", "404", "405", "406", "409", "41
 EXAMPLES = 3
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     log = open(tmp_path / "server.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
         [sys.executable, "-c", SERVER, str(tmp_path), str(port)], stdout=log, stderr=log

@@ -8,7 +8,6 @@ nothing but the database, so only the database's locking can make this hold.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -32,17 +31,11 @@ from tenantry.models import Invite, Membership, PlanOverride, User
 from tenantry.roles import Role
 from tenantry.security.tokens import TokenService
 from tenantry_server.settings import Settings
+from tests.support.ports import free_port
 
 RUNS = 20
 RACERS = 50
 SECRET = "s" * 64  # tests/conftest.py make_settings
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @contextmanager
@@ -64,7 +57,7 @@ def two_servers(settings: Settings, tmp_path: Path) -> Iterator[list[str]]:
     urls: list[str] = []
     try:
         for n in range(2):
-            port = _free_port()
+            port = free_port()
             log = open(tmp_path / f"server{n}.log", "wb")  # noqa: SIM115 - closed with the process
             procs.append(
                 subprocess.Popen(
