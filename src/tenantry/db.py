@@ -217,15 +217,23 @@ class _RawSelect:
         return None if row is None else self.convert(row)
 
 
+# The factories (their event targets) :func:`_raw_select` listens on. Not
+# ``event.contains``: SQLAlchemy's registry keys listeners by ``id()`` of the target, and a
+# factory made after another was collected can reuse its id; it then "contains" a listener
+# it never had, and removing it raises (each new dedicated tenant database makes one).
+_raw_select_targets: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
 def raw_selects_last(*factories: SessionFactory) -> None:
     """Make the raw execution of selects (:func:`_raw_select`) the last ``do_orm_execute``
     hook of ``factories``: it runs the statement every other hook leaves, and steps aside
     unless it is last. Called again after a host's hooks are added."""
     for factory in factories:
         target = events_of(factory)
-        if event.contains(target, "do_orm_execute", _raw_select):
+        if target in _raw_select_targets:
             event.remove(target, "do_orm_execute", _raw_select)
         event.listen(target, "do_orm_execute", _raw_select)
+        _raw_select_targets.add(target)
 
 
 def _selects_columns(statement: Select[*tuple[Any, ...]]) -> bool:

@@ -9,6 +9,7 @@ and checks which path ran (``tenantry.db._raw_selects``).
 from __future__ import annotations
 
 import asyncio
+import gc
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -225,6 +226,28 @@ def test_a_hook_added_later_still_sees_every_select(db: Database) -> None:
             rows = reads.read(lambda s: s.execute(other).all())
             assert rows[0][1] == "a-1"
     assert seen == ["setup", "setup", *["setup", "late"] * 2] and not _ran_raw(other)
+
+
+def test_factories_made_and_dropped_one_after_another_each_get_the_raw_path() -> None:
+    """SQLAlchemy keys its listeners by ``id()`` of the factory, and a new factory often
+    reuses a collected one's id: it must not look as if it had the raw hook already
+    (removing it raised ``ValueError``, once per few factories, as in this loop)."""
+    from sqlalchemy.orm import sessionmaker
+
+    from tenantry.scoping import TenantSession
+
+    def other(state: ORMExecuteState) -> None:
+        pass
+
+    for _ in range(200):
+        factory = sessionmaker(class_=TenantSession)
+        event.listen(factory, "do_orm_execute", other)
+        tenantry.db.raw_selects_last(factory)
+        tenantry.db.raw_selects_last(factory)  # again: it moves, once
+        hooks = list(factory().dispatch.do_orm_execute)
+        assert hooks == [other, tenantry.db._raw_select]
+        del factory, hooks
+        gc.collect()
 
 
 @only_sqlite
