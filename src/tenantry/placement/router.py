@@ -21,6 +21,7 @@ import asyncio
 import logging
 import threading
 import uuid
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -134,7 +135,9 @@ class Placements:
         self._owners: dict[Any, uuid.UUID] = {}
         self._aio: OrderedDict[str, AsyncEngine] = OrderedDict()
         self._aio_lock = threading.Lock()
-        self._async_installed: set[int] = set()
+        # Weak, not id(): a new AsyncSessions may reuse a collected one's id, and would then
+        # go without the guards.
+        self._async_installed: weakref.WeakSet[AsyncSessions] = weakref.WeakSet()
 
     # -- engines -------------------------------------------------------------------------
 
@@ -259,9 +262,9 @@ class Placements:
 
     def install_async(self, sessions: AsyncSessions) -> None:
         """Guard writes and check connections on an ``AsyncSessions``' session classes (once)."""
-        if id(sessions) in self._async_installed:
+        if sessions in self._async_installed:
             return
-        self._async_installed.add(id(sessions))
+        self._async_installed.add(sessions)
         for factory in (sessions.sessions, sessions.read_sessions):
             cls = factory.kw["sync_session_class"]
             event.listen(cls, "after_begin", self._check_owner)

@@ -229,3 +229,25 @@ def test_a_new_tenant_is_placed_when_its_transaction_commits_not_at_a_savepoint(
             where, state = placements.lookup(session, tenant_id)
         assert not where.is_shared and state == "active"
     drop_dedicated(application, servers)
+
+
+def test_every_new_set_of_async_sessions_gets_the_write_guards(client: TestClient) -> None:
+    """Once each, however many are made and dropped. They were remembered by id(), which a
+    new object may reuse once the old one is collected (not reproduced here: CPython
+    gave no AsyncSessions a freed one's address in 60 tries)."""
+    import gc
+
+    from tenantry.async_db import AsyncSessions
+
+    placements = _placements(client)
+    for _ in range(5):
+        aio = AsyncSessions(placements.control.url)
+        placements.install_async(aio)
+        placements.install_async(aio)  # once only
+        writes = aio.sessions.kw["sync_session_class"]()
+        assert list(writes.dispatch.before_flush).count(placements._guard_flush) == 1
+        assert list(writes.dispatch.do_orm_execute).count(placements._guard_statement) == 1
+        writes.close()
+        aio.engine.sync_engine.dispose()
+        del aio, writes
+        gc.collect()
