@@ -38,6 +38,7 @@ from tenantry.rls.session import install_rls_context
 from tenantry.row_audit import install_row_audit
 from tenantry.scoping import TenantSession, install_scoping
 from tenantry.sqlite import SQLITE_PRAGMAS, configure_sqlite
+from tenantry.statements import CursorTimer, StatementLog
 
 if TYPE_CHECKING:
     from tenantry.async_db import AsyncSessions
@@ -270,7 +271,8 @@ def _raw_select(state: ORMExecuteState) -> Result[Any] | None:
     own cache. It steps aside, and SQLAlchemy executes as usual, for anything else:
     ORM entities, options, several parameter sets, a hook registered after it (it
     must be the last), or an engine whose statements are logged (``echo``) or listened
-    to at each cursor execution (a statement log, tracing).
+    to at each cursor execution (tracing). A :class:`~tenantry.statements.StatementLog`
+    is the exception: it is told how long the raw execution took.
     """
     if not state.is_select or not _SET_BY_SESSION.issuperset(state.local_execution_options):
         return None
@@ -312,12 +314,22 @@ def _raw_select(state: ORMExecuteState) -> Result[Any] | None:
         return None  # SQLAlchemy says which value is missing
     connection = session.connection(bind_arguments=state.bind_arguments)
     watched = connection.dispatch
-    if watched.before_cursor_execute or watched.after_cursor_execute or connection._echo:
-        return None  # someone logs, times or traces each statement: SQLAlchemy runs it
+    logs: list[StatementLog] = []
+    if watched.before_cursor_execute or watched.after_cursor_execute:
+        for listener in (*watched.before_cursor_execute, *watched.after_cursor_execute):
+            if not isinstance(listener, CursorTimer):
+                return None  # someone traces each statement: SQLAlchemy runs it
+            if not listener.before:
+                logs.append(listener.log)
+    if connection._echo:
+        return None  # its statements are logged: SQLAlchemy runs it
     cursor = connection.connection.cursor()
     try:
+        started = time.perf_counter()
         cursor.execute(raw.sql, values)
         rows = cursor.fetchall()
+        for log in logs:  # the statement logs time it as their cursor events would
+            log.timed(raw.sql, time.perf_counter() - started)
     except connection.dialect.loaded_dbapi.Error as error:
         raise exc.DBAPIError.instance(
             raw.sql,
@@ -474,6 +486,7 @@ class Database:
         self._aio: AsyncSessions | None = None
         self._inline: InlineReads | None = None
         self._setups: list[SessionSetup] = []
+        self._engine_setups: list[Callable[[Engine], None]] = []
         self.engine = make_engine(url, **engine_kwargs)
         self.sessions: sessionmaker[Session] = sessionmaker(
             self.engine, expire_on_commit=False, class_=TenantSession
@@ -515,6 +528,25 @@ class Database:
             setup(factory, writes)
         self._raw_selects_last()
 
+    def setup_engines(self, setup: Callable[[Engine], None]) -> None:
+        """Run ``setup(engine)`` on each engine of this database: the sync one now, the
+        inline reads' and the async driver's now or when they are made (a statement log,
+        pool metrics)."""
+        self._engine_setups.append(setup)
+        for engine in self._engines():
+            setup(engine)
+
+    def _engines(self) -> Iterator[Engine]:
+        yield self.engine
+        if self._inline is not None:
+            yield self._inline.engine
+        if self._aio is not None:
+            yield self._aio.engine.sync_engine
+
+    def _set_up_engine(self, engine: Engine) -> None:
+        for setup in self._engine_setups:
+            setup(engine)
+
     def _factories(self) -> Iterator[tuple[SessionFactory, bool]]:
         yield self.sessions, True
         yield self.read_sessions, False
@@ -541,6 +573,7 @@ class Database:
             from tenantry.async_db import AsyncSessions
 
             aio = AsyncSessions(self.url, **self._engine_kwargs)
+            self._set_up_engine(aio.engine.sync_engine)
             self._set_up(*aio.factories())
             self._aio = aio
             self._raw_selects_last()
@@ -560,6 +593,7 @@ class Database:
         if self._inline is None:
             kwargs = {k: v for k, v in self._engine_kwargs.items() if k not in _POOL_KWARGS}
             inline = InlineReads(self.url, **kwargs)
+            self._set_up_engine(inline.engine)
             self._set_up(*inline.factories())
             self._inline = inline
             self._raw_selects_last()

@@ -61,7 +61,8 @@ class Operations:
         self.reader = db.engine.execution_options(**{READ_ONLY: True})
         self.version_dirs = tuple(version_dirs)
         self.app_role = app_role
-        self.statements = StatementLog(db.engine, observe=_observe_statement)
+        self.statements = StatementLog(observe=_observe_statement)
+        db.setup_engines(self.statements.watch)  # the loop's inline and async reads too
         self.sizes = FleetStats()
         self._expected: tuple[str, ...] | None = None
         _watch_pool(db.engine)

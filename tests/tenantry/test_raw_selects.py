@@ -26,6 +26,7 @@ from tenantry.errors import NoTenantContext
 from tenantry.models import Tenant
 from tenantry.roles import Role
 from tenantry.scoping import _scoped
+from tenantry.statements import StatementLog
 from tenantry_server.settings import Settings
 from tests.conftest import only_sqlite
 from tests.notes_app import AppComment as Comment
@@ -340,3 +341,52 @@ def test_an_engine_that_logs_its_statements_logs_every_select(
     with caplog.at_level("INFO", logger="sqlalchemy.engine"), tenant_scope(CTX_A):
         assert reads.read(lambda s: list(s.scalars(statement))) == ["a-1", "a-2", "a-3"]
     assert any("FROM app_notes" in record.getMessage() for record in caplog.records)
+
+
+def _logged(log: StatementLog, table: str) -> int:
+    """Calls the log holds of statements reading ``table``."""
+    return sum(s.calls for s in log.slowest(log.capacity) if f"FROM {table}" in s.sql)
+
+
+@only_sqlite
+def test_a_statement_log_times_the_inline_raw_selects_and_they_stay_raw(db: Database) -> None:
+    """The console's slowest statements and the statement metric see the loop's reads: the
+    first run through SQLAlchemy's cursor events, the later ones timed by the raw path."""
+    log = StatementLog()
+    db.setup_engines(log.watch)
+    statement = select(Note.body).order_by(Note.body)
+    reads = _reads(db)
+    with tenant_scope(CTX_A):
+        for _ in range(3):
+            assert reads.read(lambda s: list(s.scalars(statement))) == ["a-1", "a-2", "a-3"]
+    assert _ran_raw(statement)
+    assert _logged(log, "app_notes") == 3
+    assert all(s.max_seconds > 0 for s in log.slowest())
+
+
+def test_a_statement_log_times_the_async_drivers_raw_selects(db: Database) -> None:
+    """Watched before the async engine exists: it is watched when made."""
+    log = StatementLog()
+    db.setup_engines(log.watch)
+    statement = select(Note.body).order_by(Note.body)
+    _async_rows(db, CTX_A, statement, None)
+    _async_rows(db, CTX_A, statement, None)
+    assert _ran_raw(statement)
+    assert _logged(log, "app_notes") == 4
+
+
+@only_sqlite
+def test_another_cursor_listener_beside_a_statement_log_still_sees_every_select(
+    db: Database,
+) -> None:
+    log = StatementLog()
+    db.setup_engines(log.watch)
+    reads = _reads(db)
+    seen: list[str] = []
+    event.listen(reads.engine, "after_cursor_execute", lambda *a: seen.append(a[2]))
+    statement = select(Note.body).order_by(Note.body)
+    with tenant_scope(CTX_A):
+        for _ in range(3):
+            reads.read(lambda s: list(s.scalars(statement)))
+    assert len([sql for sql in seen if "FROM app_notes" in sql]) == 3
+    assert _logged(log, "app_notes") == 3

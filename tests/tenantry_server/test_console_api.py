@@ -124,6 +124,22 @@ def test_health_reports_pool_migrations_and_slow_statements(
     assert doctor.status_code == 200 and "ok" in doctor.json()
 
 
+def test_the_slowest_statements_include_the_reads_run_on_the_event_loop(
+    app: FastAPI, client: TestClient, alice: Member
+) -> None:
+    """A household's page is read on the loop (inline SQLite, or the async driver), raw
+    from its second run: the console's statement log sees each of them."""
+    log = app.state.operations.statements
+
+    def page_reads() -> int:
+        return sum(s.calls for s in log.slowest(log.capacity) if "FROM readings" in s.sql)
+
+    before = page_reads()
+    for _ in range(3):
+        assert client.get("/api/readings?limit=50", headers=alice.headers).status_code == 200
+    assert page_reads() - before >= 3
+
+
 def test_requests_and_last_activity_reach_the_console(
     app: FastAPI, client: TestClient, alice: Member, operator: Member
 ) -> None:
