@@ -221,7 +221,8 @@ class _RawSelect:
 # The factories (their event targets) :func:`_raw_select` listens on. Not
 # ``event.contains``: SQLAlchemy's registry keys listeners by ``id()`` of the target, and a
 # factory made after another was collected can reuse its id; it then "contains" a listener
-# it never had, and removing it raises (each new dedicated tenant database makes one).
+# it never had, and removing it raised (a process that makes Databases one after another,
+# as a host's test suite does).
 _raw_select_targets: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
