@@ -531,8 +531,7 @@ class Database:
 
     def setup_engines(self, setup: Callable[[Engine], None]) -> None:
         """Run ``setup(engine)`` on each engine of this database: the sync one now, the
-        inline reads' and the async driver's now or when they are made (a statement log,
-        pool metrics)."""
+        inline reads' and the async driver's now or when they are made (a statement log)."""
         self._engine_setups.append(setup)
         for engine in self._engines():
             setup(engine)
