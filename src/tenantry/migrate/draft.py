@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import Connection
 
 from tenantry.migrate.errors import MappingError
@@ -18,7 +20,7 @@ version = 1
 [users]
 table = "{users}"
 id = "{id}"
-email = "{email}"
+email = "{email}"{email_note}
 {optional}
 [tenants]
 name = "{{email}}"      # or e.g. "{{display_name}}'s home"; fields: email local display_name id
@@ -37,23 +39,38 @@ kind = "personal"
 """
 
 
-def _users_table(infos: dict[str, TableInfo]) -> TableInfo:
+# Column names that hold a person's address, and their name, in order of preference.
+_EMAIL_COLUMNS = ("email", "email_address", "mail", "e_mail")
+_NAME_COLUMNS = ("display_name", "name", "full_name")
+
+
+def _email_column(columns: Iterable[str]) -> str | None:
+    present = set(columns)
+    return next((c for c in _EMAIL_COLUMNS if c in present), None)
+
+
+def _users_table(infos: dict[str, TableInfo]) -> tuple[TableInfo, str]:
+    """The table of people and its address column."""
     for name in ("users", "user", "accounts_user", "auth_user"):
         if name in infos and "email" in infos[name].columns:
-            return infos[name]
-    with_email = [i for i in infos.values() if "email" in i.columns and i.key]
+            return infos[name], "email"
+    with_email = [
+        (info, column)
+        for info in infos.values()
+        if info.key and (column := _email_column(info.columns)) is not None
+    ]
     if len(with_email) == 1:
         return with_email[0]
     raise MappingError(
         "cannot tell which table holds the users; write the [users] section "
-        "yourself (table, id, email)"
+        "yourself (table, id, email; docs/tenantize.md, step 1)"
     )
 
 
 def draft_mapping(conn: Connection, source: str) -> str:
     """A mapping TOML for the database on ``conn``, with comments where it guessed."""
     infos = {n: table_info(conn, n) for n in app_tables(conn)}
-    users = _users_table(infos)
+    users, email = _users_table(infos)
     password = password_column(users.columns)
     optional = (
         f'password_hash = "{password}"   # checked at sign-in (argon2, bcrypt, PBKDF2), '
@@ -63,12 +80,20 @@ def draft_mapping(conn: Connection, source: str) -> str:
     )
     optional += "".join(
         f'{key} = "{col}"\n'
-        for key, col in (("display_name", "name"), ("created_at", "created_at"))
+        for key, col in (
+            ("display_name", next((c for c in _NAME_COLUMNS if c in users.columns), "")),
+            ("created_at", "created_at"),
+        )
         if col in users.columns
     )
     lines = [
         _HEADER.format(
-            source=source, users=users.name, id=users.key or "id", email="email", optional=optional
+            source=source,
+            users=users.name,
+            id=users.key or "id",
+            email=email,
+            email_note="" if email == "email" else "   # REVIEW: found by its column name",
+            optional=optional,
         )
     ]
     owners: dict[str, tuple[str, str]] = {}

@@ -1,0 +1,34 @@
+"""``tenantize --init`` on a schema whose people are not in a ``users.email`` table."""
+
+from __future__ import annotations
+
+import sqlite3
+import tomllib
+from pathlib import Path
+
+from tenantry.migrate import build_plan, conversion_engine, draft_mapping, parse_mapping
+
+
+def test_a_people_table_found_by_its_address_column_drafts_a_mapping(tmp_path: Path) -> None:
+    path = tmp_path / "todo.db"
+    with sqlite3.connect(path) as con:
+        con.executescript(
+            "CREATE TABLE accounts (uid INTEGER PRIMARY KEY, mail TEXT UNIQUE, full_name TEXT);"
+            "CREATE TABLE lists (id INTEGER PRIMARY KEY,"
+            " owner INTEGER NOT NULL REFERENCES accounts(uid), title TEXT);"
+            "CREATE TABLE items (id INTEGER PRIMARY KEY,"
+            " list_id INTEGER NOT NULL REFERENCES lists(id), body TEXT);"
+            "INSERT INTO accounts VALUES (1, 'ana@example.com', 'Ana');"
+            "INSERT INTO lists VALUES (1, 1, 'Groceries'); INSERT INTO items VALUES (1, 1, 'milk');"
+        )
+    url = f"sqlite:///{path}"
+    engine = conversion_engine(url)
+    with engine.connect() as conn:
+        draft = draft_mapping(conn, url)
+        plan = build_plan(conn, parse_mapping(tomllib.loads(draft)))
+    engine.dispose()
+    users = tomllib.loads(draft)["users"]
+    assert users == {"table": "accounts", "id": "uid", "email": "mail", "display_name": "full_name"}
+    assert 'email = "mail"   # REVIEW' in draft  # a guess is marked as one
+    assert not plan.blocking
+    assert {t.name for t in plan.tables} == {"lists", "items"}
