@@ -122,6 +122,8 @@ def tenantry(
     else:
         factory = "tenantry_server.app:app_from_environment"
         cmd = [*uvicorn_cmd(factory, port, workers), "--factory"]
+    if workers > 1 and "--factory" in cmd:  # what serve --workers sets up for its workers
+        env["TENANTRY_WORKER_BOARD"] = str(DATA / f"workers-{port}.board")
     return running("tenantry", cmd, env, port, log=DATA / "logs" / "tenantry.log")
 
 

@@ -118,6 +118,7 @@ def create_app(
             public_url=settings.site_url(),
             tenant_concurrency=settings.tenant_concurrency,
             process_concurrency=settings.process_concurrency,
+            worker_board=settings.worker_board,
             default_tenant_name=household_name,
             deletion_grace=timedelta(days=settings.deletion_grace_days),
             purge_every=settings.purge_every_seconds,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -150,15 +152,16 @@ def serve(
         _multiprocess_metrics(settings)
         _share_tenant_concurrency(settings.tenant_concurrency, workers)
         server.state.tenancy.db.dispose()
-        uvicorn.run(
-            "tenantry_server.app:app_from_environment",
-            factory=True,
-            workers=workers,
-            **_patient_workers(),
-            host=host or settings.host,
-            port=port or settings.port,
-            log_config=log_config,
-        )
+        with _worker_board(settings.worker_board):
+            uvicorn.run(
+                "tenantry_server.app:app_from_environment",
+                factory=True,
+                workers=workers,
+                **_patient_workers(),
+                host=host or settings.host,
+                port=port or settings.port,
+                log_config=log_config,
+            )
         return
     from tenantry.runtime import freeze_startup_objects
 
@@ -178,6 +181,28 @@ def _patient_workers() -> dict[str, Any]:
     if "timeout_worker_healthcheck" in inspect.signature(uvicorn.Config).parameters:
         return {"timeout_worker_healthcheck": 60}
     return {}
+
+
+@contextmanager
+def _worker_board(given: Path | None) -> Iterator[None]:
+    """A board file for the workers' shared fair share (``tenantry.web.board``), in
+    shared memory where there is some, removed when the server stops; or the one given."""
+    import os
+    import tempfile
+
+    if given is not None:
+        yield
+        return
+    shm = Path("/dev/shm")  # noqa: S108 - mkstemp makes a private file in it
+    fd, name = tempfile.mkstemp(
+        prefix="tenantry-", suffix=".board", dir=shm if shm.is_dir() else None
+    )
+    os.close(fd)
+    os.environ["TENANTRY_WORKER_BOARD"] = name
+    try:
+        yield
+    finally:
+        Path(name).unlink(missing_ok=True)
 
 
 def _share_tenant_concurrency(total: int, workers: int) -> None:

@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     # Requests a process runs before a tenant's second and later ones wait (TenancyConfig:
     # the process's fair share).
     process_concurrency: int = Field(default=1, ge=1)
+    # The file through which workers share that fair share; `serve --workers N` makes one.
+    worker_board: Path | None = None
     # A deleted tenant stays restorable this long; `tenantry tenants purge` removes it after.
     deletion_grace_days: int = Field(default=30, ge=0, le=3650)
     purge_every_seconds: int = Field(default=3600, ge=60)

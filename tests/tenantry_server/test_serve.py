@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tenantry.web.board import Board, board_key
 from tests.support.live import sign_up_live
 from tests.support.ports import free_port
 
@@ -100,3 +101,17 @@ def test_two_workers_serve_one_database_with_one_key(
         listed = httpx.get(f"{base}/api/readings", headers=headers, timeout=30)
         assert listed.status_code == 200
         assert listed.json()["total"] == i + 1
+    # The workers share a fair share through a board file that serve made: their ends of
+    # requests are on it, and stopping the server removes it.
+    boards = {
+        line.split(b"=", 1)[1].decode()
+        for child in _children(proc.pid)
+        for line in Path(f"/proc/{child}/environ").read_bytes().split(b"\0")
+        if line.startswith(b"TENANTRY_WORKER_BOARD=")
+    }
+    assert len(boards) == 1
+    board = Path(boards.pop())
+    assert Board(board).look(board_key("another tenant"), since=0).others_active
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=60)
+    assert not board.exists()

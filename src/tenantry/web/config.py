@@ -75,6 +75,9 @@ class TenancyConfig:
     access_cookie: str | None = None
     tenant_concurrency: int = 4
     process_concurrency: int | None = 1
+    # A file the worker processes of one server share (on /dev/shm, say), so that the
+    # fair share holds across them (tenantry.web.board); None: each process on its own.
+    worker_board: str | Path | None = None
     tenant_header: str = "X-Tenant-ID"
     default_tenant_name: Callable[[str], str] = name_after_person
     default_tenant_kind: TenantKind = TenantKind.PERSONAL

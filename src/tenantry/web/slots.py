@@ -22,6 +22,13 @@ two workers on two cores ran two of a flooding tenant's dashboards each, and ano
 tenant's page went to 1.1-5.4x its idle p99 (median 3.9x, three rounds); with 0.5 s,
 1.1-2.7x (median 1.3x), while the flood itself went from 94-140 to 70-93 req/s: the
 flooding tenant gives up a third of its rate so that others keep theirs.
+
+Across worker processes, a :class:`~tenantry.web.board.Board` extends the share to
+the machine: a tenant's first request is its first on the machine, and while another
+tenant runs or ended a request in the last ``quiet`` seconds on any worker, a tenant's
+later requests start only while fewer than ``process`` run on the whole machine. A
+tenant alone still uses every worker's share. (Without ``quiet``, a flooding tenant's
+queued request took the moment between another tenant's two requests.)
 """
 
 from __future__ import annotations
@@ -34,6 +41,11 @@ from contextlib import asynccontextmanager
 
 import anyio
 import anyio.lowlevel
+
+from tenantry.web.board import NOTHING, Board, board_key
+
+# How often a waiter whose turn depends on other processes looks at the board again.
+_BOARD_POLL_S = 0.005
 
 
 class _Waiter:
@@ -50,7 +62,13 @@ class TenantSlots:
     ``patience`` seconds. Waiters of one key are served first come, first served."""
 
     def __init__(
-        self, per_tenant: int, process: int | None = None, *, patience: float = 0.5
+        self,
+        per_tenant: int,
+        process: int | None = None,
+        *,
+        patience: float = 0.5,
+        board: Board | None = None,
+        quiet: float = 0.1,
     ) -> None:
         if per_tenant < 1:
             raise ValueError("per_tenant must be at least 1")
@@ -59,6 +77,8 @@ class TenantSlots:
         self.per_tenant = per_tenant
         self.process = process
         self.patience = patience
+        self.board = board
+        self.quiet = quiet
         self._running: dict[Hashable, int] = {}
         self._last_start: dict[Hashable, float] = {}
         self._total = 0
@@ -112,23 +132,37 @@ class TenantSlots:
 
     def _may_start(self, key: Hashable) -> bool:
         running = self._running.get(key, 0)
-        if running == 0:
-            return True
         if running >= self.per_tenant:
             return False
-        return self.process is None or self._total < self.process or self._patience_left(key) <= 0
+        if self.board is None:
+            if running == 0:
+                return True
+            elsewhere = NOTHING
+        else:
+            elsewhere = self.board.look(board_key(key), time.monotonic() - self.quiet)
+            if running + elsewhere.running == 0:
+                return True
+        if self.process is None:
+            return True
+        total = self._total
+        if elsewhere.total and (elsewhere.others_active or len(self._running) > (running > 0)):
+            total += elsewhere.total  # someone else is active: the share is the machine's
+        return total < self.process or self._patience_left(key, elsewhere.last_start) <= 0
 
-    def _patience_left(self, key: Hashable) -> float:
-        """Seconds until ``key`` may start beyond the share (its last start was that long ago)."""
+    def _patience_left(self, key: Hashable, elsewhere: float = -1.0) -> float:
+        """Seconds until ``key`` may start beyond the share (its last start, here or in
+        another process, was that long ago)."""
         if self._running.get(key, 0) >= self.per_tenant:
             return math.inf
-        last = self._last_start.get(key)
-        return 0.0 if last is None else last + self.patience - time.monotonic()
+        last = max(self._last_start.get(key, -1.0), elsewhere)
+        return 0.0 if last < 0 else last + self.patience - time.monotonic()
 
     def _take(self, key: Hashable) -> None:
-        self._running[key] = self._running.get(key, 0) + 1
-        self._last_start[key] = time.monotonic()
+        running = self._running[key] = self._running.get(key, 0) + 1
+        now = self._last_start[key] = time.monotonic()
         self._total += 1
+        if self.board is not None:
+            self.board.started(board_key(key), running, self._total, now)
 
     def _enqueue(self, key: Hashable) -> _Waiter:
         waiter = _Waiter()
@@ -141,7 +175,7 @@ class TenantSlots:
             while not waiter.granted:  # granted already: by the turn it queued for
                 # Only the first waiter of a key watches the clock (its patience).
                 head = self._waiting[key][0] is waiter
-                with anyio.move_on_after(self._patience_left(key) if head else math.inf):
+                with anyio.move_on_after(self._next_look(key) if head else math.inf):
                     await waiter.event.wait()
                 if waiter.granted:
                     return
@@ -166,6 +200,12 @@ class TenantSlots:
         elif was_head:
             queue[0].event.set()  # the new first waiter watches the clock now
 
+    def _next_look(self, key: Hashable) -> float:
+        """Seconds until the first waiter of ``key`` looks again whether it may start."""
+        if self.board is not None and self._running.get(key, 0) < self.per_tenant:
+            return _BOARD_POLL_S  # other processes' ends wake no one here
+        return self._patience_left(key)
+
     def _release(self, key: Hashable) -> None:
         running = self._running[key] - 1
         if running:
@@ -174,6 +214,8 @@ class TenantSlots:
             del self._running[key]
             del self._last_start[key]
         self._total -= 1
+        if self.board is not None:
+            self.board.ended(board_key(key), running, self._total, time.monotonic())
         self._grant()
 
     def _grant(self) -> None:

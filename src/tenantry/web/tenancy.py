@@ -35,6 +35,7 @@ from tenantry.roles import Role
 from tenantry.security.passwords import Passwords
 from tenantry.security.refresh import issue_refresh
 from tenantry.security.tokens import TokenService
+from tenantry.web.board import Board
 from tenantry.web.body_limit import BodyLimitMiddleware
 from tenantry.web.config import DEFAULT_PUBLIC_URL, TenancyConfig
 from tenantry.web.errors import install_error_handlers
@@ -137,7 +138,8 @@ class Tenancy:
         )
         if placements is not None:  # moves asked for in the console and the admin API
             self.jobs.platform_job(MOVE_JOB)(move_job(placements))
-        self.slots = TenantSlots(config.tenant_concurrency, config.process_concurrency)
+        board = None if config.worker_board is None else Board(config.worker_board)
+        self.slots = TenantSlots(config.tenant_concurrency, config.process_concurrency, board=board)
         # The membership check (its read and the rate-limit count) on the event loop when
         # neither blocks on I/O: an SQLite file read inline (tenantry.db), or a PostgreSQL
         # round trip awaited through the async driver (no placements); rate limits counted
