@@ -140,14 +140,10 @@ class Board:
         words[base + _SEQ] += 1
 
     def look(self, key: int, since: float) -> Elsewhere:
-        """``key`` in the other processes' rows; "active lately" is ending after ``since``.
-
-        This process's own latest ends count as activity too (its running requests the
-        caller knows better than its row).
-        """
+        """``key`` in the other processes' rows; "active lately" is ending after ``since``."""
         words = self._attach()
         since_us = _micros(since)
-        others_active = self._base >= 0 and _ended_other(words, self._base, key, since_us)
+        others_active = False
         running = total = 0
         last_start = -1
         for base in self._live_rows(words):

@@ -59,7 +59,9 @@ class _Waiter:
 class TenantSlots:
     """At most ``per_tenant`` holders per key at once; beyond each key's first, at most
     ``process`` holders in all (``None``: no share) unless the key started none for
-    ``patience`` seconds. Waiters of one key are served first come, first served."""
+    ``patience`` seconds. A key alone (no other key holds a slot or released one in the
+    last ``quiet`` seconds) may hold ``alone`` (default: ``process``). Waiters of one key
+    are served first come, first served."""
 
     def __init__(
         self,
@@ -67,6 +69,7 @@ class TenantSlots:
         process: int | None = None,
         *,
         patience: float = 0.5,
+        alone: int | None = None,
         board: Board | None = None,
         quiet: float = 0.1,
     ) -> None:
@@ -77,11 +80,15 @@ class TenantSlots:
         self.per_tenant = per_tenant
         self.process = process
         self.patience = patience
+        self.alone = alone if alone is not None else (process or per_tenant)
         self.board = board
         self.quiet = quiet
         self._running: dict[Hashable, int] = {}
         self._last_start: dict[Hashable, float] = {}
         self._total = 0
+        # The latest key to release a slot and when; and the latest other key and when.
+        self._ended: tuple[Hashable, float] = (None, -math.inf)
+        self._ended_before: tuple[Hashable, float] = (None, -math.inf)
         # Keys with waiters, in the order they began to wait (a key served moves last).
         self._waiting: dict[Hashable, deque[_Waiter]] = {}
 
@@ -144,10 +151,14 @@ class TenantSlots:
                 return True
         if self.process is None:
             return True
-        total = self._total
-        if elsewhere.total and (elsewhere.others_active or len(self._running) > (running > 0)):
-            total += elsewhere.total  # someone else is active: the share is the machine's
-        return total < self.process or self._patience_left(key, elsewhere.last_start) <= 0
+        since = time.monotonic() - self.quiet
+        _, at = self._ended if self._ended[0] != key else self._ended_before
+        if not (elsewhere.others_active or len(self._running) > (running > 0) or at > since):
+            if running < self.alone:  # alone on the machine
+                return True
+        elif self._total + elsewhere.total < self.process:  # the share is the machine's
+            return True
+        return self._patience_left(key, elsewhere.last_start) <= 0
 
     def _patience_left(self, key: Hashable, elsewhere: float = -1.0) -> float:
         """Seconds until ``key`` may start beyond the share (its last start, here or in
@@ -214,8 +225,12 @@ class TenantSlots:
             del self._running[key]
             del self._last_start[key]
         self._total -= 1
+        now = time.monotonic()
+        if self._ended[0] != key:
+            self._ended_before = self._ended
+        self._ended = (key, now)
         if self.board is not None:
-            self.board.ended(board_key(key), running, self._total, time.monotonic())
+            self.board.ended(board_key(key), running, self._total, now)
         self._grant()
 
     def _grant(self) -> None:

@@ -149,6 +149,36 @@ async def test_after_its_patience_a_tenant_starts_beyond_the_share_up_to_its_cap
     assert slots.busy("A") == 0
 
 
+@pytest.mark.anyio
+@pytest.mark.parametrize("quiet", [math.inf, 0.0])
+async def test_a_tenant_alone_runs_up_to_alone_and_yields_while_another_is_active(
+    quiet: float,
+) -> None:
+    # PostgreSQL's setting: a tenant's requests mostly await the database, so alone it may
+    # run its cap; once another tenant shows up, the share of 1 applies again.
+    slots = TenantSlots(per_tenant=4, process=1, alone=4, patience=math.inf, quiet=quiet)
+    async with requests(slots) as r:
+        await r.send("A", "a1", "a2", "a3", "a4", "a5")
+        assert r.started == ["a1", "a2", "a3", "a4"]  # the cap, not the share
+        await r.send("B", "b1")  # B's first: at once
+        await r.finish("a1")
+        assert "a5" not in r.started  # B runs: A is over the share
+        await r.finish("b1")
+        if quiet:  # B was active lately: A stays at the share
+            assert "a5" not in r.started
+            await r.finish("a2")
+            assert "a5" not in r.started
+            for name in ("a3", "a4"):
+                await r.finish(name)
+            assert r.started[-1] == "a5"  # A's first again
+        else:  # B is gone: A is alone, and runs 3 of its cap of 4
+            assert r.started[-1] == "a5"
+            for name in ("a2", "a3", "a4"):
+                await r.finish(name)
+        await r.finish("a5")
+    assert slots.busy("A") == 0
+
+
 def test_bad_sizes_are_refused() -> None:
     with pytest.raises(ValueError, match="per_tenant"):
         TenantSlots(0)
