@@ -31,7 +31,8 @@ class TenancyConfig:
     ``process_concurrency`` is a process's fair share: a tenant's first request
     always runs, its others only while fewer requests than that run in all, or
     after 0.5 s without a start of that tenant (``tenantry.web.slots``; ``None``:
-    only the per-tenant cap).
+    only the per-tenant cap). A tenant alone on PostgreSQL's async path runs up to
+    its cap. ``worker_board`` carries the share across a server's worker processes.
     Rate limits use the ``limits`` notation ("10/minute"); ``rate_limits=False``
     switches them off, for test suites only (the shipped pytest plugin's
     ``tenantry_config`` does that, so a test may sign up many people).

@@ -29,6 +29,11 @@ tenant runs or ended a request in the last ``quiet`` seconds on any worker, a te
 later requests start only while fewer than ``process`` run on the whole machine. A
 tenant alone still uses every worker's share. (Without ``quiet``, a flooding tenant's
 queued request took the moment between another tenant's two requests.)
+
+A tenant alone (no other tenant holding a slot or releasing one in the last ``quiet``
+seconds) may run ``alone`` requests, more than the share where they mostly await the
+database: on PostgreSQL a lone tenant's POSTs otherwise waited for each other's round
+trips.
 """
 
 from __future__ import annotations
