@@ -32,3 +32,26 @@ def test_a_people_table_found_by_its_address_column_drafts_a_mapping(tmp_path: P
     assert 'email = "mail"   # REVIEW' in draft  # a guess is marked as one
     assert not plan.blocking
     assert {t.name for t in plan.tables} == {"lists", "items"}
+
+
+def test_a_short_password_column_is_found(tmp_path: Path) -> None:
+    from argon2 import PasswordHasher
+
+    path = tmp_path / "club.db"
+    with sqlite3.connect(path) as con:
+        con.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT UNIQUE, pw TEXT)")
+        con.execute(
+            "INSERT INTO users VALUES (1, 'ana@example.com', ?)", (PasswordHasher().hash("s3cret"),)
+        )
+        con.execute(
+            "CREATE TABLE notes (id INTEGER PRIMARY KEY,"
+            " user_id INTEGER NOT NULL REFERENCES users(id), body TEXT)"
+        )
+    url = f"sqlite:///{path}"
+    engine = conversion_engine(url)
+    with engine.connect() as conn:
+        draft = draft_mapping(conn, url)
+        plan = build_plan(conn, parse_mapping(tomllib.loads(draft)))
+    engine.dispose()
+    assert tomllib.loads(draft)["users"]["password_hash"] == "pw"
+    assert not plan.blocking

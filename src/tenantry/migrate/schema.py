@@ -15,10 +15,12 @@ PASSWORD_COLUMNS = (
     "passwd_hash",
     "pass_hash",
     "pwd_hash",
+    "pw_hash",
     "passwordhash",
     "password",
     "passwd",
     "pwd",
+    "pw",
 )
 
 # Tables tenantize never treats as application data.
