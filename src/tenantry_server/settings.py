@@ -144,6 +144,15 @@ class Settings(BaseSettings):
             return self.cache_url
         return f"file://{(self.data_dir / 'cache').resolve()}"
 
+    @field_validator("worker_board")
+    @classmethod
+    def _usable_worker_board(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            from tenantry.web.board import Board
+
+            Board(value)  # a ValueError names what is wrong
+        return value
+
     @field_validator("smtp_url")
     @classmethod
     def _readable_smtp_url(cls, value: str | None) -> str | None:

@@ -52,3 +52,11 @@ def test_the_tenant_cache_is_shared_by_every_worker_unless_told_otherwise(tmp_pa
 def test_an_unreadable_cache_url_is_refused_at_start() -> None:
     with pytest.raises(ValidationError, match="file://<directory>"):
         Settings(cache_url="/var/cache/tenantry")
+
+
+def test_a_worker_board_that_cannot_be_made_is_refused_at_start(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="No such file or directory"):
+        Settings(worker_board=tmp_path / "missing" / "workers.board")
+    board = tmp_path / "workers.board"
+    assert Settings(worker_board=board).worker_board == board
+    assert board.exists()

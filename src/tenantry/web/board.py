@@ -78,6 +78,10 @@ class Board:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
+        try:  # a wrong path fails the start, not every request
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+        except OSError as exc:
+            raise ValueError(f"worker board {self.path}: {exc.strerror}") from exc
         self._pid = 0
         self._words: memoryview | None = None
         self._base = -1  # this process's row (its first word), -1 when it has none
