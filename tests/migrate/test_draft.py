@@ -6,7 +6,18 @@ import sqlite3
 import tomllib
 from pathlib import Path
 
-from tenantry.migrate import build_plan, conversion_engine, draft_mapping, parse_mapping
+from tenantry.migrate import Plan, build_plan, conversion_engine, draft_mapping, parse_mapping
+
+
+def _draft_and_plan(path: Path) -> tuple[str, Plan]:
+    """What ``tenantize --init`` drafts for the SQLite file, and the plan made from it."""
+    url = f"sqlite:///{path}"
+    engine = conversion_engine(url)
+    with engine.connect() as conn:
+        draft = draft_mapping(conn, url)
+        plan = build_plan(conn, parse_mapping(tomllib.loads(draft)))
+    engine.dispose()
+    return draft, plan
 
 
 def test_a_people_table_found_by_its_address_column_drafts_a_mapping(tmp_path: Path) -> None:
@@ -21,12 +32,7 @@ def test_a_people_table_found_by_its_address_column_drafts_a_mapping(tmp_path: P
             "INSERT INTO accounts VALUES (1, 'ana@example.com', 'Ana');"
             "INSERT INTO lists VALUES (1, 1, 'Groceries'); INSERT INTO items VALUES (1, 1, 'milk');"
         )
-    url = f"sqlite:///{path}"
-    engine = conversion_engine(url)
-    with engine.connect() as conn:
-        draft = draft_mapping(conn, url)
-        plan = build_plan(conn, parse_mapping(tomllib.loads(draft)))
-    engine.dispose()
+    draft, plan = _draft_and_plan(path)
     users = tomllib.loads(draft)["users"]
     assert users == {"table": "accounts", "id": "uid", "email": "mail", "display_name": "full_name"}
     assert 'email = "mail"   # REVIEW' in draft  # a guess is marked as one
@@ -47,11 +53,6 @@ def test_a_short_password_column_is_found(tmp_path: Path) -> None:
             "CREATE TABLE notes (id INTEGER PRIMARY KEY,"
             " user_id INTEGER NOT NULL REFERENCES users(id), body TEXT)"
         )
-    url = f"sqlite:///{path}"
-    engine = conversion_engine(url)
-    with engine.connect() as conn:
-        draft = draft_mapping(conn, url)
-        plan = build_plan(conn, parse_mapping(tomllib.loads(draft)))
-    engine.dispose()
+    draft, plan = _draft_and_plan(path)
     assert tomllib.loads(draft)["users"]["password_hash"] == "pw"
     assert not plan.blocking
