@@ -6,7 +6,17 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import ScalarSelect, Select, bindparam, case, func, or_, select
+from sqlalchemy import (
+    ScalarSelect,
+    Select,
+    bindparam,
+    case,
+    func,
+    literal_column,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session, aliased
 
 from meterbook.domain import RuleViolation
@@ -157,31 +167,43 @@ def _point(row: Any) -> MeterPoint | None:
 
 
 @lru_cache(maxsize=2)
-def _neighbour_statements(
-    excluding: bool,
-) -> tuple[Select[datetime, int, bool], Select[datetime, int, bool]]:
-    """The before/after lookups, built once (values are bind parameters)."""
+def _neighbours_statement(excluding: bool) -> Select[datetime, int, bool, int]:
+    """The before and after lookups as one statement, one round trip (``side`` 0 is the
+    reading before, 1 the one after); built once, values are bind parameters."""
     cols = select(Reading.read_at, Reading.meter_wh, Reading.is_replacement)
     if excluding:
         cols = cols.where(Reading.id != bindparam("exclude_id"))
     at = bindparam("read_at", type_=Reading.read_at.type)
-    before = cols.where(Reading.read_at <= at).order_by(Reading.read_at.desc()).limit(1)
-    after = cols.where(Reading.read_at > at).order_by(Reading.read_at.asc()).limit(1)
-    return before, after
+    before = (
+        cols.add_columns(literal_column("0").label("side"))
+        .where(Reading.read_at <= at)
+        .order_by(Reading.read_at.desc())
+        .limit(1)
+        .subquery()
+    )
+    after = (
+        cols.add_columns(literal_column("1").label("side"))
+        .where(Reading.read_at > at)
+        .order_by(Reading.read_at.asc())
+        .limit(1)
+        .subquery()
+    )
+    both = union_all(select(before), select(after)).subquery()
+    return select(both.c.read_at, both.c.meter_wh, both.c.is_replacement, both.c.side)
 
 
 def neighbours(
     session: Session, read_at: datetime, exclude_id: int | None = None
 ) -> tuple[MeterPoint | None, MeterPoint | None]:
     """The readings just before and just after ``read_at`` (an exact tie counts as before)."""
-    before, after = _neighbour_statements(exclude_id is not None)
     params: dict[str, Any] = {"read_at": read_at}
     if exclude_id is not None:
         params["exclude_id"] = exclude_id
-    return (
-        _point(session.execute(before, params).first()),
-        _point(session.execute(after, params).first()),
-    )
+    found = {
+        row.side: row
+        for row in session.execute(_neighbours_statement(exclude_id is not None), params)
+    }
+    return _point(found.get(0)), _point(found.get(1))
 
 
 def _check(session: Session, draft: ReadingDraft, exclude_id: int | None = None) -> None:

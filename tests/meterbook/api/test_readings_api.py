@@ -85,6 +85,22 @@ def test_validation_errors_are_clear(client: TestClient, alice: dict[str, str]) 
     assert extra.status_code == 422
 
 
+def test_order_rules_look_only_at_the_households_own_readings(
+    client: TestClient, alice: dict[str, str], bob: dict[str, str]
+) -> None:
+    """The before/after lookup of a new reading sees its own household's readings only:
+    Bob's on either side never make Alice's meter seem to run backwards, nor hers his."""
+    for days, kwh in ((3, "9000"), (1, "9500")):
+        assert add(client, bob, days, kwh).status_code == 201
+    assert add(client, alice, 2, "5").status_code == 201  # Bob's 9000 before would refuse it
+    assert add(client, alice, 0.5, "6").status_code == 201
+    assert add(client, bob, 2.2, "9100").status_code == 201  # Alice's 5 after would refuse it
+    # Her own neighbours still count, on both sides.
+    assert add(client, alice, 1.5, "4").status_code == 422
+    assert add(client, alice, 1.5, "7").status_code == 422
+    assert add(client, alice, 1.5, "5.5").status_code == 201
+
+
 def test_read_update_delete(client: TestClient, alice: dict[str, str]) -> None:
     first = add(client, alice, 2, "100").json()
     second = add(client, alice, 1, "120").json()
