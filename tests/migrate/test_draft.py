@@ -56,3 +56,28 @@ def test_a_short_password_column_is_found(tmp_path: Path) -> None:
     draft, plan = _draft_and_plan(path)
     assert tomllib.loads(draft)["users"]["password_hash"] == "pw"
     assert not plan.blocking
+
+
+def test_a_users_table_with_another_address_column_in_any_case_is_the_users_table(
+    tmp_path: Path,
+) -> None:
+    """``users.Email_Address`` beats a second table that also has an ``email`` column."""
+    path = tmp_path / "crm.db"
+    with sqlite3.connect(path) as con:
+        con.executescript(
+            "CREATE TABLE users (id INTEGER PRIMARY KEY, Email_Address TEXT UNIQUE, Name TEXT);"
+            "CREATE TABLE contacts (id INTEGER PRIMARY KEY,"
+            " user_id INTEGER NOT NULL REFERENCES users(id), email TEXT);"
+            "INSERT INTO users VALUES (1, 'ana@example.com', 'Ana');"
+            "INSERT INTO contacts VALUES (1, 1, 'bo@example.com');"
+        )
+    draft, plan = _draft_and_plan(path)
+    users = tomllib.loads(draft)["users"]
+    assert users == {
+        "table": "users",
+        "id": "id",
+        "email": "Email_Address",
+        "display_name": "Name",
+    }
+    assert not plan.blocking
+    assert {t.name for t in plan.tables} == {"contacts"}

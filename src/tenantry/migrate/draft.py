@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from sqlalchemy import Connection
 
 from tenantry.migrate.errors import MappingError
-from tenantry.migrate.schema import TableInfo, app_tables, password_column, table_info
+from tenantry.migrate.schema import (
+    TableInfo,
+    app_tables,
+    named_column,
+    password_column,
+    table_info,
+)
 
 _HEADER = """\
 # tenantize mapping, drafted by `tenantry tenantize --init` from {source}.
@@ -44,20 +48,15 @@ _EMAIL_COLUMNS = ("email", "email_address", "mail", "e_mail")
 _NAME_COLUMNS = ("display_name", "name", "full_name")
 
 
-def _email_column(columns: Iterable[str]) -> str | None:
-    present = set(columns)
-    return next((c for c in _EMAIL_COLUMNS if c in present), None)
-
-
 def _users_table(infos: dict[str, TableInfo]) -> tuple[TableInfo, str]:
     """The table of people and its address column."""
     for name in ("users", "user", "accounts_user", "auth_user"):
-        if name in infos and "email" in infos[name].columns:
-            return infos[name], "email"
+        if name in infos and (column := named_column(infos[name].columns, _EMAIL_COLUMNS)):
+            return infos[name], column
     with_email = [
         (info, column)
         for info in infos.values()
-        if info.key and (column := _email_column(info.columns)) is not None
+        if info.key and (column := named_column(info.columns, _EMAIL_COLUMNS)) is not None
     ]
     if len(with_email) == 1:
         return with_email[0]
@@ -81,7 +80,7 @@ def draft_mapping(conn: Connection, source: str) -> str:
     optional += "".join(
         f'{key} = "{col}"\n'
         for key, col in (
-            ("display_name", next((c for c in _NAME_COLUMNS if c in users.columns), "")),
+            ("display_name", named_column(users.columns, _NAME_COLUMNS) or ""),
             ("created_at", "created_at"),
         )
         if col in users.columns

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, inspect
@@ -59,10 +60,16 @@ class TableInfo:
         return self.primary_key[0] if len(self.primary_key) == 1 else None
 
 
+def named_column(columns: Iterable[str], names: Iterable[str]) -> str | None:
+    """The first of ``names`` (lower case, in order of preference) that is one of
+    ``columns`` in any case, as ``columns`` spell it; ``None`` if none is."""
+    lower = {c.lower(): c for c in columns}
+    return next((lower[n] for n in names if n in lower), None)
+
+
 def password_column(columns: list[str]) -> str | None:
     """The column of a users table that holds password hashes, by its name, or ``None``."""
-    lower = {c.lower(): c for c in columns}
-    return next((lower[n] for n in PASSWORD_COLUMNS if n in lower), None)
+    return named_column(columns, PASSWORD_COLUMNS)
 
 
 def app_tables(conn: Connection) -> list[str]:
