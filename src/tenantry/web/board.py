@@ -19,6 +19,7 @@ until then).
 from __future__ import annotations
 
 import fcntl
+import math
 import mmap
 import os
 import time
@@ -27,6 +28,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from hashlib import blake2b
 from pathlib import Path
+from typing import TypeVar
 
 ROWS = 64  # worker processes on one board at most; beyond, a process publishes nothing
 _ROW = 512  # int64 words a row: 4 KiB
@@ -52,8 +54,32 @@ def board_key(key: Hashable) -> int:
     return int.from_bytes(digest, "little") & 0x7FFF_FFFF_FFFF_FFFF or 1
 
 
+# The two latest keys to end a request, most recent first, each with when:
+# (key, at, other key, at). The process's slots keep one, each board row another.
+K = TypeVar("K", bound=Hashable)
+T = TypeVar("T", int, float)
+NO_ENDS: tuple[Hashable, float, Hashable, float] = (None, -math.inf, None, -math.inf)
+
+
+def with_end(ends: tuple[K, T, K, T], key: K, at: T) -> tuple[K, T, K, T]:
+    """``ends`` after ``key`` ended a request at ``at``."""
+    first, first_at, second, second_at = ends
+    if first != key:
+        second, second_at = first, first_at
+    return key, at, second, second_at
+
+
+def other_ended(ends: tuple[K, T, K, T], key: K, since: T) -> bool:
+    """Whether a key other than ``key`` ended a request after ``since``."""
+    first, first_at, _, second_at = ends
+    return (first_at if first != key else second_at) > since
+
+
+_NEVER = -(1 << 62)  # a time before any other, in µs
+
+
 def _micros(t: float) -> int:
-    return int(t * 1_000_000) if t > -1e12 else -(1 << 62)  # a quiet time of inf: -inf
+    return int(t * 1_000_000) if t > -1e12 else _NEVER  # a quiet time of inf: -inf
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,11 +162,8 @@ class Board:
                 del self._slot_of[key]
                 self._free.append(slot)
         words[base + _TOTAL] = total
-        if words[base + _END1] != key:
-            words[base + _END2] = words[base + _END1]
-            words[base + _AT2] = words[base + _AT1]
-            words[base + _END1] = key
-        words[base + _AT1] = _micros(at)
+        ends = with_end(_ends(words, base), key, _micros(at))
+        words[base + _END1], words[base + _AT1], words[base + _END2], words[base + _AT2] = ends
         words[base + _SEQ] += 1
 
     def look(self, key: int, since: float) -> Elsewhere:
@@ -156,7 +179,7 @@ class Board:
                 if seq & 1:
                     continue
                 row_running = row_start = 0
-                row_others = _ended_other(words, base, key, since_us)
+                row_others = other_ended(_ends(words, base), key, since_us)
                 row_total = words[base + _TOTAL]
                 first = base + _HEAD
                 for at in range(first, first + words[base + _USED] * _ENTRY, _ENTRY):
@@ -178,9 +201,9 @@ class Board:
 
     def _attach(self) -> memoryview:
         """The mapped board, with a row of this process's own (taken on first use)."""
-        pid = os.getpid()
-        if self._words is not None and self._pid == pid:
+        if self._words is not None and self._pid == _pid:
             return self._words
+        pid = _pid
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)  # taking a row: one process at a time
@@ -194,6 +217,7 @@ class Board:
                 if owner == pid or not _alive(owner):
                     words[base : base + _ROW] = memoryview(bytes(_ROW * 8)).cast("q")
                     words[base + _PID] = pid
+                    words[base + _AT1] = words[base + _AT2] = _NEVER
                     words[_TAKEN] += 1
                     self._base = base
                     break
@@ -222,12 +246,20 @@ class Board:
         return self._rows
 
 
-def _ended_other(words: memoryview, base: int, key: int, since_us: int) -> bool:
-    """Whether a key other than ``key`` ended a request in the row after ``since_us``."""
-    first = words[base + _END1]
-    if first != key:
-        return first != 0 and words[base + _AT1] > since_us
-    return words[base + _END2] != 0 and words[base + _AT2] > since_us
+def _ends(words: memoryview, base: int) -> tuple[int, int, int, int]:
+    return words[base + _END1], words[base + _AT1], words[base + _END2], words[base + _AT2]
+
+
+# This process's id, kept current in a forked child: no system call per request.
+_pid = os.getpid()
+
+
+def _after_fork() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_after_fork)
 
 
 def _alive(pid: int) -> bool:

@@ -47,7 +47,7 @@ from contextlib import asynccontextmanager
 import anyio
 import anyio.lowlevel
 
-from tenantry.web.board import NOTHING, Board, board_key
+from tenantry.web.board import NO_ENDS, NOTHING, Board, board_key, other_ended, with_end
 
 # How often a waiter whose turn depends on other processes looks at the board again.
 _BOARD_POLL_S = 0.005
@@ -91,9 +91,8 @@ class TenantSlots:
         self._running: dict[Hashable, int] = {}
         self._last_start: dict[Hashable, float] = {}
         self._total = 0
-        # The latest key to release a slot and when; and the latest other key and when.
-        self._ended: tuple[Hashable, float] = (None, -math.inf)
-        self._ended_before: tuple[Hashable, float] = (None, -math.inf)
+        # The two latest keys to release a slot, and when (tenantry.web.board.with_end).
+        self._ends = NO_ENDS
         # Keys with waiters, in the order they began to wait (a key served moves last).
         self._waiting: dict[Hashable, deque[_Waiter]] = {}
 
@@ -146,19 +145,12 @@ class TenantSlots:
         running = self._running.get(key, 0)
         if running >= self.per_tenant:
             return False
-        if self.board is None:
-            if running == 0:
-                return True
-            elsewhere = NOTHING
-        else:
-            elsewhere = self.board.look(board_key(key), time.monotonic() - self.quiet)
-            if running + elsewhere.running == 0:
-                return True
-        if self.process is None:
+        since = time.monotonic() - self.quiet  # "lately": ended after this
+        elsewhere = NOTHING if self.board is None else self.board.look(board_key(key), since)
+        if running + elsewhere.running == 0 or self.process is None:
             return True
-        since = time.monotonic() - self.quiet
-        _, at = self._ended if self._ended[0] != key else self._ended_before
-        if not (elsewhere.others_active or len(self._running) > (running > 0) or at > since):
+        others_here = len(self._running) > (running > 0) or other_ended(self._ends, key, since)
+        if not (others_here or elsewhere.others_active):
             if running < self.alone:  # alone on the machine
                 return True
         elif self._total + elsewhere.total < self.process:  # the share is the machine's
@@ -231,9 +223,7 @@ class TenantSlots:
             del self._last_start[key]
         self._total -= 1
         now = time.monotonic()
-        if self._ended[0] != key:
-            self._ended_before = self._ended
-        self._ended = (key, now)
+        self._ends = with_end(self._ends, key, now)
         if self.board is not None:
             self.board.ended(board_key(key), running, self._total, now)
         self._grant()

@@ -7,6 +7,7 @@ told by a line on stdin what to run and end.
 from __future__ import annotations
 
 import math
+import multiprocessing
 import subprocess
 import sys
 import textwrap
@@ -115,6 +116,29 @@ def test_a_dead_process_counts_for_nothing_and_its_row_is_taken_over(
         assert (seen.running, seen.total) == (0, 1)
     finally:
         newcomer.stop()
+
+
+def test_a_forked_child_takes_a_row_of_its_own(tmp_path: Path) -> None:
+    """A worker forked after the board was in use writes its own row, not its parent's."""
+    board = Board(tmp_path / "board")
+    a = board_key("a")
+    board.started(a, 1, 1, time.monotonic())  # the parent's row, taken before the fork
+    context = multiprocessing.get_context("fork")
+    ready, done = context.Event(), context.Event()
+
+    def child() -> None:
+        board.started(a, 1, 1, time.monotonic())
+        ready.set()
+        done.wait(10)
+
+    process = context.Process(target=child)
+    process.start()
+    try:
+        assert ready.wait(10)
+        assert board.look(a, time.monotonic()).running == 1  # the child's, seen from here
+    finally:
+        done.set()
+        process.join(10)
 
 
 def test_keys_mean_the_same_in_every_process() -> None:
