@@ -81,3 +81,29 @@ def test_a_users_table_with_another_address_column_in_any_case_is_the_users_tabl
     }
     assert not plan.blocking
     assert {t.name for t in plan.tables} == {"contacts"}
+
+
+def test_a_camel_case_schema_drafts_its_people_by_their_columns(tmp_path: Path) -> None:
+    """``Users(UserID, EmailAddress, PasswordHash, FullName, CreatedAt)``, as an ORM of
+    another language names them: every person column is found, none is guessed blank."""
+    path = tmp_path / "cards.db"
+    with sqlite3.connect(path) as con:
+        con.executescript(
+            "CREATE TABLE Users (UserID INTEGER PRIMARY KEY, EmailAddress TEXT UNIQUE,"
+            " PasswordHash TEXT, FullName TEXT, CreatedAt TEXT);"
+            "CREATE TABLE Cards (CardID INTEGER PRIMARY KEY,"
+            " UserID INTEGER NOT NULL REFERENCES Users(UserID), Player TEXT);"
+            "INSERT INTO Users VALUES (1, 'Ana@Example.com', NULL, 'Ana', '2024-01-01');"
+            "INSERT INTO Cards VALUES (1, 1, 'Pele');"
+        )
+    draft, plan = _draft_and_plan(path)
+    assert tomllib.loads(draft)["users"] == {
+        "table": "Users",
+        "id": "UserID",
+        "email": "EmailAddress",
+        "password_hash": "PasswordHash",
+        "display_name": "FullName",
+        "created_at": "CreatedAt",
+    }
+    assert not plan.blocking
+    assert {t.name for t in plan.tables} == {"Cards"}

@@ -43,15 +43,18 @@ kind = "personal"
 """
 
 
-# Column names that hold a person's address, and their name, in order of preference.
-_EMAIL_COLUMNS = ("email", "email_address", "mail", "e_mail")
+# Column names that hold a person's address, and their name, in order of preference
+# (in any case, underscores or none: EmailAddress, E_Mail).
+_EMAIL_COLUMNS = ("email", "email_address", "mail")
 _NAME_COLUMNS = ("display_name", "name", "full_name")
+_CREATED_COLUMNS = ("created_at", "date_joined", "created")
 
 
 def _users_table(infos: dict[str, TableInfo]) -> tuple[TableInfo, str]:
     """The table of people and its address column."""
-    for name in ("users", "user", "accounts_user", "auth_user"):
-        if name in infos and (column := named_column(infos[name].columns, _EMAIL_COLUMNS)):
+    for wanted in ("users", "user", "accounts_user", "auth_user"):
+        name = named_column(infos, (wanted,))  # in any case: Users, AUTH_USER
+        if name is not None and (column := named_column(infos[name].columns, _EMAIL_COLUMNS)):
             return infos[name], column
     with_email = [
         (info, column)
@@ -81,7 +84,7 @@ def draft_mapping(conn: Connection, source: str) -> str:
         f'{key} = "{col}"\n'
         for key, col in (
             ("display_name", named_column(users.columns, _NAME_COLUMNS) or ""),
-            ("created_at", "created_at"),
+            ("created_at", named_column(users.columns, _CREATED_COLUMNS) or ""),
         )
         if col in users.columns
     )

@@ -60,11 +60,16 @@ class TableInfo:
         return self.primary_key[0] if len(self.primary_key) == 1 else None
 
 
+def _plain(name: str) -> str:
+    return name.lower().replace("_", "")
+
+
 def named_column(columns: Iterable[str], names: Iterable[str]) -> str | None:
-    """The first of ``names`` (lower case, in order of preference) that is one of
-    ``columns`` in any case, as ``columns`` spell it; ``None`` if none is."""
-    lower = {c.lower(): c for c in columns}
-    return next((lower[n] for n in names if n in lower), None)
+    """The first of ``names`` (in order of preference) that is one of ``columns`` in any
+    case, with or without underscores (``EmailAddress`` is ``email_address``), as
+    ``columns`` spell it; ``None`` if none is. Also finds tables among table names."""
+    plain = {_plain(c): c for c in columns}
+    return next((plain[_plain(n)] for n in names if _plain(n) in plain), None)
 
 
 def password_column(columns: list[str]) -> str | None:
