@@ -56,7 +56,9 @@ def verify(engine: Engine, mapping: Mapping, plan: Plan, reporter: Reporter) -> 
             )
         snapshot = {n: v for n, v in snapshot.items() if reshaped.get(n) is None}
         for name, (count, checksum, columns, key) in sorted(snapshot.items()):
-            now_count, now_sum = table_checksum(conn, name, columns, reporter, order_by=key)
+            now_count, now_sum = table_checksum(
+                conn, name, columns, reporter, order_by=key, like=checksum
+            )
             result.add(f"rows:{name}", now_count == count, f"{count} before, {now_count} after")
             result.add(
                 f"checksum:{name}",
