@@ -190,19 +190,18 @@ def _worker_board(given: Path | None) -> Iterator[None]:
     import os
     import tempfile
 
+    from tenantry.web.board import new_board_file
+
     if given is not None:
         yield
         return
     shm = Path("/dev/shm")  # noqa: S108 - mkstemp makes a private file in it
-    fd, name = tempfile.mkstemp(
-        prefix="tenantry-", suffix=".board", dir=shm if shm.is_dir() else None
-    )
-    os.close(fd)
-    os.environ["TENANTRY_WORKER_BOARD"] = name
+    board = new_board_file(shm if shm.is_dir() else Path(tempfile.gettempdir()))
+    os.environ["TENANTRY_WORKER_BOARD"] = str(board)
     try:
         yield
     finally:
-        Path(name).unlink(missing_ok=True)
+        board.unlink(missing_ok=True)
 
 
 def _share_tenant_concurrency(total: int, workers: int) -> None:

@@ -22,6 +22,7 @@ import fcntl
 import math
 import mmap
 import os
+import tempfile
 import time
 import uuid
 from collections.abc import Hashable
@@ -244,6 +245,22 @@ class Board:
             ]
             self._rows_checked, self._rows_taken = now, taken
         return self._rows
+
+
+def new_board_file(directory: Path) -> Path:
+    """A fresh, private board file in ``directory`` for this server process.
+
+    Its name holds this process's id, so the boards of servers that died without removing
+    theirs (SIGKILL, a crash: 260 KiB of shared memory each) are found by their dead pid
+    and removed here first. A reused pid keeps a dead server's board until it is free.
+    """
+    for stale in directory.glob("tenantry-*-*.board"):
+        pid = stale.name.split("-")[1]
+        if pid.isdigit() and not _alive(int(pid)):
+            stale.unlink(missing_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f"tenantry-{os.getpid()}-", suffix=".board", dir=directory)
+    os.close(fd)
+    return Path(name)
 
 
 def _ends(words: memoryview, base: int) -> tuple[int, int, int, int]:

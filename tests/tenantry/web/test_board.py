@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import os
 import subprocess
 import sys
 import textwrap
@@ -18,7 +19,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from tenantry.web.board import NOTHING, Board, board_key
+from tenantry.web.board import NOTHING, Board, board_key, new_board_file
 from tenantry.web.slots import TenantSlots
 from tests.tenantry.web.test_slots import requests
 
@@ -227,3 +228,18 @@ async def test_patience_counts_the_tenants_starts_in_other_processes(
         other.tell("end", "A")
         await _until(lambda: "a1" in r.started)
         await r.finish("a1")
+
+
+def test_a_new_board_file_removes_those_of_dead_servers_only(tmp_path: Path) -> None:
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], check=True,
+                          capture_output=True, text=True)  # fmt: skip
+    dead = tmp_path / f"tenantry-{int(gone.stdout)}-abc123.board"
+    live = tmp_path / f"tenantry-{os.getppid()}-def456.board"  # the test runner's parent
+    other = tmp_path / "tenantry-notes.board"
+    for path in (dead, live, other):
+        path.write_bytes(b"x")
+    made = new_board_file(tmp_path)
+    assert made.name.startswith(f"tenantry-{os.getpid()}-") and made.stat().st_size == 0
+    assert not dead.exists()
+    assert live.exists() and other.exists()
+    assert Board(made).look(board_key("a tenant"), since=0) == NOTHING
