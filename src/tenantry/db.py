@@ -324,14 +324,9 @@ def _raw_select(state: ORMExecuteState) -> Result[Any] | None:
     if values is None:
         return None  # SQLAlchemy says which value is missing
     connection = session.connection(bind_arguments=state.bind_arguments)
-    watched = connection.dispatch
-    logs: list[StatementLog] = []
-    if watched.before_cursor_execute or watched.after_cursor_execute:
-        for listener in (*watched.before_cursor_execute, *watched.after_cursor_execute):
-            if not isinstance(listener, CursorTimer):
-                return None  # someone traces each statement: SQLAlchemy runs it
-            if not listener.before:
-                logs.append(listener.log)
+    logs = _statement_logs(connection.dispatch)
+    if logs is None:
+        return None  # someone traces each statement: SQLAlchemy runs it
     if connection._echo:
         return None  # its statements are logged: SQLAlchemy runs it
     cursor = connection.connection.cursor()
@@ -355,6 +350,18 @@ def _raw_select(state: ORMExecuteState) -> Result[Any] | None:
     return IteratorResult(
         SimpleResultMetaData(raw.keys), map(raw.convert, rows) if raw.converts else iter(rows)
     )
+
+
+def _statement_logs(watched: Any) -> list[StatementLog] | None:
+    """The statement logs listening on ``watched`` (an engine's or connection's events),
+    which a raw execution tells how long it took; ``None`` if another listener is there."""
+    logs: list[StatementLog] = []
+    for listener in (*watched.before_cursor_execute, *watched.after_cursor_execute):
+        if not isinstance(listener, CursorTimer):
+            return None
+        if not listener.before:
+            logs.append(listener.log)
+    return logs
 
 
 def _arm(session: Session, _tx: Any, connection: Connection) -> None:
@@ -408,15 +415,21 @@ class InlineReads:
         For the membership check every request makes: compiled once, run on a pooled
         sqlite3 connection as a lone ``SELECT`` (its own read transaction), with the
         columns' own bind and result conversions. ~10 µs, against ~150 µs through an ORM
-        session. No scoping hook sees it and the statement log does not time it: use it
-        only for tables that are not tenant-scoped.
+        session. No scoping hook sees it, nor any cursor event listener but a statement
+        log's, which it tells how long it took: use it only for tables that are not
+        tenant-scoped.
         """
         compiled = self._compiled.get(statement)
         if compiled is None:
             compiled = self._compiled[statement] = _RawSelect(statement, self.engine.dialect)
+        logs = _statement_logs(self.engine.dispatch) or ()
         raw = self.engine.raw_connection()
         try:
-            return compiled.first(raw.cursor(), params)
+            started = time.perf_counter()
+            row = compiled.first(raw.cursor(), params)
+            for log in logs:
+                log.timed(compiled.sql, time.perf_counter() - started)
+            return row
         finally:
             raw.close()
 

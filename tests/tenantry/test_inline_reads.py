@@ -23,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from tenantry.db import Database, NotInline
+from tenantry.statements import StatementLog
 
 
 @pytest.fixture
@@ -156,6 +157,20 @@ def test_first_converts_as_the_orm_does_and_sees_each_commit(db: Database) -> No
     with db.session() as session:
         session.execute(table.delete())
     assert reads.first(statement, {"key": key}) is None
+    db.dispose()
+
+
+def test_a_statement_log_times_first(db: Database) -> None:
+    """The membership check of every request shows in the console's statements."""
+    log = StatementLog()
+    db.setup_engines(log.watch)
+    reads = db.inline_reads()
+    assert reads is not None
+    statement = select(func.count()).select_from(text("members")).where(text("id > :low"))
+    for low in (0, 1, 2):
+        assert reads.first(statement, {"low": low}) == (0,)
+    timed = [s for s in log.slowest(log.capacity) if "FROM members" in s.sql]
+    assert [s.calls for s in timed] == [3] and timed[0].max_seconds > 0
     db.dispose()
 
 
