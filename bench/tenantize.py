@@ -32,6 +32,19 @@ from tenantry.migrate.progress import Reporter
 from tenantry.migrate.samples import example_mapping, generate
 
 
+def _hand_connection(path: Path, *, cache_kib: int) -> sqlite3.Connection:
+    """A baseline's connection, with each legacy user's new tenant in ``user_tenant``."""
+    con = sqlite3.connect(path, isolation_level=None)
+    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", f"cache_size=-{cache_kib}"):
+        con.execute(f"PRAGMA {pragma}")
+    con.execute(
+        "CREATE TABLE user_tenant AS SELECT id AS user_id, lower(hex(randomblob(16))) AS tenant_id"
+        " FROM users"
+    )
+    con.execute("CREATE UNIQUE INDEX user_tenant_user ON user_tenant (user_id)")
+    return con
+
+
 def hand_backfill(path: Path) -> dict[str, float]:
     """The hand-written baseline of the issue: ``UPDATE … SET tenant_id`` along user_id.
 
@@ -39,14 +52,7 @@ def hand_backfill(path: Path) -> dict[str, float]:
     not rebuild primary keys, create tenantry's tables, back up or verify, so it is
     a floor, not an equivalent.
     """
-    con = sqlite3.connect(path, isolation_level=None)
-    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "cache_size=-262144"):
-        con.execute(f"PRAGMA {pragma}")
-    con.execute(
-        "CREATE TABLE user_tenant AS SELECT id AS user_id, lower(hex(randomblob(16))) AS tenant_id"
-        " FROM users"
-    )
-    con.execute("CREATE UNIQUE INDEX user_tenant_user ON user_tenant (user_id)")
+    con = _hand_connection(path, cache_kib=262_144)
     seconds: dict[str, float] = {}
     for table in ("readings", "vouchers"):
         start = time.perf_counter()
@@ -89,19 +95,12 @@ def hand_rebuild(path: Path) -> dict[str, float]:
     """A hand-written conversion to the same schema as tenantize's, without its checks.
 
     Per table: a new table keyed ``(tenant_id, id)``, rows copied across with their
-    user's tenant (rows without one in a
-    tenant of their own) in 50k-row batches, the old table dropped and the new one renamed,
-    the legacy index recreated and tenant-leading indexes on it and on ``user_id``
-    added. No backup, snapshot, accounts or verification: the same copy, done by hand.
+    user's tenant (rows without one in a tenant of their own) in 50k-row batches, the
+    old table dropped and the new one renamed, the legacy index recreated and
+    tenant-leading indexes on it and on ``user_id`` added. No backup, snapshot, accounts
+    or verification: the same copy, done by hand.
     """
-    con = sqlite3.connect(path, isolation_level=None)
-    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "cache_size=-16384"):
-        con.execute(f"PRAGMA {pragma}")
-    con.execute(
-        "CREATE TABLE user_tenant AS SELECT id AS user_id, lower(hex(randomblob(16))) AS tenant_id"
-        " FROM users"
-    )
-    con.execute("CREATE UNIQUE INDEX user_tenant_user ON user_tenant (user_id)")
+    con = _hand_connection(path, cache_kib=16_384)
     seconds: dict[str, float] = {}
     for table, (columns, indexed) in _REBUILT.items():
         start = time.perf_counter()
