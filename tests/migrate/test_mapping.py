@@ -41,6 +41,8 @@ def test_owner_forms() -> None:
         ({"policies": {"typo": "fail"}}, "unknown problem class"),
         ({"tenants": {"name": "{nickname}"}}, "unknown field"),
         ({"surprise": 1}, "unknown key"),
+        ({"users": {"table": "users"}}, "[users] email is required"),
+        ({"users": {"email": "email"}}, "[users] table is required"),
     ],
 )
 def test_bad_mappings_are_explained(change: dict[str, Any], message: str) -> None:

@@ -219,6 +219,8 @@ def _table(data: dict[str, Any], key: str) -> dict[str, Any]:
 
 
 def _ident(value: Any, where: str) -> str:
+    if value is None:
+        raise MappingError(f"{where} is required")
     if not isinstance(value, str) or not _IDENT.match(value):
         raise MappingError(f"{where}: {value!r} is not a plain table or column name")
     return value
