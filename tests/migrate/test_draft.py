@@ -6,7 +6,16 @@ import sqlite3
 import tomllib
 from pathlib import Path
 
-from tenantry.migrate import Plan, build_plan, conversion_engine, draft_mapping, parse_mapping
+import pytest
+
+from tenantry.migrate import (
+    MappingError,
+    Plan,
+    build_plan,
+    conversion_engine,
+    draft_mapping,
+    parse_mapping,
+)
 
 
 def _draft_and_plan(path: Path) -> tuple[str, Plan]:
@@ -107,3 +116,46 @@ def test_a_camel_case_schema_drafts_its_people_by_their_columns(tmp_path: Path) 
     }
     assert not plan.blocking
     assert {t.name for t in plan.tables} == {"Cards"}
+
+
+def _kanban(path: Path, user_key: str = "INTEGER") -> None:
+    """Cards on boards, each card with optional creator and assignee (both people)."""
+    with sqlite3.connect(path) as con:
+        con.executescript(
+            f"CREATE TABLE accounts (uid {user_key} PRIMARY KEY, mail TEXT NOT NULL);"
+            f"CREATE TABLE boards (slug TEXT PRIMARY KEY, owner_uid {user_key} NOT NULL"
+            " REFERENCES accounts(uid), title TEXT);"
+            "CREATE TABLE cards (id INTEGER PRIMARY KEY, assigned_to INTEGER REFERENCES"
+            " accounts(uid), board_slug TEXT NOT NULL REFERENCES boards(slug),"
+            " created_by INTEGER REFERENCES accounts(uid), parent_id INTEGER REFERENCES"
+            " cards(id), body TEXT);"
+        )
+
+
+def test_an_owner_that_is_never_null_is_drafted_before_one_that_may_be(tmp_path: Path) -> None:
+    """A card's board is always there; its assignee is not (each unassigned card would be
+    an orphan). The draft takes the board, and names the other possible owners."""
+    path = tmp_path / "kanban.db"
+    _kanban(path)
+    with sqlite3.connect(path) as con:
+        con.executescript(
+            "INSERT INTO accounts VALUES (1, 'ana@example.com'), (2, 'bo@example.com');"
+            "INSERT INTO boards VALUES ('a', 1, 'A'), ('b', 2, 'B');"
+            "INSERT INTO cards VALUES (1, NULL, 'a', 1, NULL, 'x'), (2, 1, 'b', 2, NULL, 'y');"
+        )
+    draft, plan = _draft_and_plan(path)
+    assert tomllib.loads(draft)["tables"]["cards"] == {
+        "owner": "board_slug -> boards",
+        "references": ["parent_id -> cards"],
+    }
+    assert "also possible: assigned_to, created_by" in draft
+    assert not plan.blocking
+
+
+def test_users_keyed_by_text_are_refused_with_a_reason(tmp_path: Path) -> None:
+    path = tmp_path / "kanban.db"
+    _kanban(path, user_key="TEXT")
+    with sqlite3.connect(path) as con:
+        con.execute("INSERT INTO accounts VALUES ('ana', 'ana@example.com')")
+    with pytest.raises(MappingError, match=r"accounts.uid holds 'ana'.*integers"):
+        _draft_and_plan(path)

@@ -100,22 +100,35 @@ def draft_mapping(conn: Connection, source: str) -> str:
     ]
     owners: dict[str, tuple[str, str]] = {}
     others = {n: i for n, i in infos.items() if n != users.name}
-    changed = True
-    while changed:
-        changed = False
-        for name, info in others.items():
-            if name in owners:
-                continue
-            found = _owner_of(info, users.name, owners, set(infos))
-            if found:
-                owners[name] = found
-                changed = True
+    # Owners through columns that are never NULL first, all the way down the tree (a
+    # nullable one leaves orphans for the dry run), then through any column.
+    for required in (True, False):
+        changed = True
+        while changed:
+            changed = False
+            for name, info in others.items():
+                if name in owners:
+                    continue
+                found = _owner_of(info, users.name, owners, set(infos), required=required)
+                if found:
+                    owners[name] = found
+                    changed = True
     for name, info in sorted(others.items()):
         lines.append(f"[tables.{name}]")
         if name not in owners:
             lines.append("global = true   # REVIEW: nothing leads from this table to a user\n")
             continue
         owner, why = owners[name]
+        others_possible = [
+            fk.columns[0] if fk.table == users.name else f"{fk.columns[0]} -> {fk.table}"
+            for fk in info.foreign_keys
+            if len(fk.columns) == 1
+            and fk.table != name
+            and (fk.table == users.name or fk.table in owners)
+            and not owner.startswith(fk.columns[0])
+        ]
+        if others_possible:
+            why += f"; REVIEW: also possible: {', '.join(sorted(others_possible))}"
         lines.append(f'owner = "{owner}"   # {why}')
         refs = [
             f"{fk.columns[0]} -> {fk.table}"
@@ -129,12 +142,26 @@ def draft_mapping(conn: Connection, source: str) -> str:
 
 
 def _owner_of(
-    info: TableInfo, users: str, owners: dict[str, tuple[str, str]], tables: set[str]
+    info: TableInfo,
+    users: str,
+    owners: dict[str, tuple[str, str]],
+    tables: set[str],
+    *,
+    required: bool,
 ) -> tuple[str, str] | None:
+    """The column a row of ``info`` finds its owner through, and why; with ``required``,
+    only a foreign key whose column is never NULL: to the users, else to an owned parent."""
     single = [fk for fk in info.foreign_keys if len(fk.columns) == 1]
+    if required:
+        single = [fk for fk in single if fk.columns[0] in info.not_null]
     for fk in single:
         if fk.table == users:
             return fk.columns[0], f"foreign key to {users}"
+    if required:
+        for fk in single:
+            if fk.table in owners and fk.table != info.name:
+                return f"{fk.columns[0]} -> {fk.table}", f"foreign key to {fk.table}"
+        return None
     if "user_id" in info.columns:
         return "user_id", "REVIEW: from the column name; no foreign key declared"
     for fk in single:

@@ -53,6 +53,7 @@ class TableInfo:
     pk_name: str | None = None
     foreign_keys: list[ForeignKey] = field(default_factory=list)
     indexes: list[Index] = field(default_factory=list)
+    not_null: frozenset[str] = frozenset()
 
     @property
     def key(self) -> str | None:
@@ -119,9 +120,11 @@ def table_info(conn: Connection, name: str) -> TableInfo:
         for uc in insp.get_unique_constraints(name)
         if not any(ix.columns == tuple(uc["column_names"]) for ix in indexes)
     ]
+    columns = insp.get_columns(name)
     return TableInfo(
         name=name,
-        columns=[str(c["name"]) for c in insp.get_columns(name)],
+        columns=[str(c["name"]) for c in columns],
+        not_null=frozenset(str(c["name"]) for c in columns if not c["nullable"]),
         primary_key=list(pk.get("constrained_columns") or []),
         pk_name=pk.get("name"),
         foreign_keys=fks,

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert
 
+from tenantry.migrate.errors import MappingError
 from tenantry.migrate.mapping import Mapping, ProblemKind
 from tenantry.models import Membership, Tenant, User, normalize_email
 from tenantry.security.legacy_hashes import identify
@@ -39,13 +40,29 @@ def read_users(conn: Connection, mapping: Mapping, q: Callable[[str], str]) -> l
     select = ", ".join(q(c) if c else "NULL" for c in cols)
     rows = conn.exec_driver_sql(f"SELECT {select} FROM {q(u.table)} ORDER BY {q(u.id)}")
     result = []
-    for uid, email, pw, name, created in rows:
-        chosen = u.email_overrides.get(int(uid), email)
+    for raw_id, email, pw, name, created in rows:
+        uid = _integer_id(raw_id, f"{u.table}.{u.id}")
+        chosen = u.email_overrides.get(uid, email)
         canonical = normalize_email(chosen) if isinstance(chosen, str) else ""
         if isinstance(pw, bytes | memoryview):
             pw = bytes(pw).decode("utf-8", "replace")
-        result.append(LegacyUser(int(uid), email, canonical, pw, name, created))
+        result.append(LegacyUser(uid, email, canonical, pw, name, created))
     return result
+
+
+def _integer_id(value: Any, column: str) -> int:
+    """A legacy user id as an integer: tenantry's accounts keep the legacy ids, so the
+    references to them still hold, and its user ids are integers."""
+    try:
+        if isinstance(value, int | str) and not isinstance(value, bool):
+            return int(value)
+    except ValueError:
+        pass
+    raise MappingError(
+        f"{column} holds {value!r}: tenantize keeps each user's id, and tenantry's user ids "
+        "are integers, so users keyed by text or UUIDs cannot be converted yet "
+        "(docs/tenantize.md, Known limits)"
+    )
 
 
 def password_formats(users: list[LegacyUser]) -> dict[str, int]:
