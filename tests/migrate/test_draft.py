@@ -159,3 +159,27 @@ def test_users_keyed_by_text_are_refused_with_a_reason(tmp_path: Path) -> None:
         con.execute("INSERT INTO accounts VALUES ('ana', 'ana@example.com')")
     with pytest.raises(MappingError, match=r"accounts.uid holds 'ana'.*integers"):
         _draft_and_plan(path)
+
+
+def test_a_django_user_table_drafts_its_columns(tmp_path: Path) -> None:
+    path = tmp_path / "django.db"
+    with sqlite3.connect(path) as con:
+        con.executescript(
+            'CREATE TABLE "auth_user" ("id" integer NOT NULL PRIMARY KEY AUTOINCREMENT,'
+            ' "password" varchar(128) NOT NULL, "username" varchar(150) NOT NULL UNIQUE,'
+            ' "first_name" varchar(150) NOT NULL, "email" varchar(254) NOT NULL,'
+            ' "date_joined" datetime NOT NULL);'
+            'CREATE TABLE "notes_note" ("id" integer NOT NULL PRIMARY KEY AUTOINCREMENT,'
+            ' "owner_id" integer NOT NULL REFERENCES "auth_user" ("id")'
+            " DEFERRABLE INITIALLY DEFERRED);"
+        )
+    draft, _plan = _draft_and_plan(path)
+    assert tomllib.loads(draft)["users"] == {
+        "table": "auth_user",
+        "id": "id",
+        "email": "email",
+        "password_hash": "password",
+        "display_name": "username",
+        "created_at": "date_joined",
+    }
+    assert tomllib.loads(draft)["tables"]["notes_note"] == {"owner": "owner_id"}

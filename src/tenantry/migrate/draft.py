@@ -46,7 +46,7 @@ kind = "personal"
 # Column names that hold a person's address, and their name, in order of preference
 # (in any case, underscores or none: EmailAddress, E_Mail).
 _EMAIL_COLUMNS = ("email", "email_address", "mail")
-_NAME_COLUMNS = ("display_name", "name", "full_name")
+_NAME_COLUMNS = ("display_name", "name", "full_name", "username")
 _CREATED_COLUMNS = ("created_at", "date_joined", "created")
 
 
