@@ -183,3 +183,21 @@ def test_a_django_user_table_drafts_its_columns(tmp_path: Path) -> None:
         "created_at": "date_joined",
     }
     assert tomllib.loads(draft)["tables"]["notes_note"] == {"owner": "owner_id"}
+
+
+def test_a_reference_whose_column_begins_the_owners_is_kept(tmp_path: Path) -> None:
+    path = tmp_path / "boards.db"
+    with sqlite3.connect(path) as con:
+        con.executescript(
+            "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL);"
+            "CREATE TABLE boards (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL"
+            " REFERENCES users(id));"
+            "CREATE TABLE cards (id INTEGER PRIMARY KEY, board_id INTEGER NOT NULL"
+            " REFERENCES boards(id), board INTEGER REFERENCES boards(id));"
+        )
+    draft, _plan = _draft_and_plan(path)
+    assert tomllib.loads(draft)["tables"]["cards"] == {
+        "owner": "board_id -> boards",
+        "references": ["board -> boards"],
+    }
+    assert "also possible: board -> boards" in draft

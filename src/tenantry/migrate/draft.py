@@ -119,13 +119,14 @@ def draft_mapping(conn: Connection, source: str) -> str:
             lines.append("global = true   # REVIEW: nothing leads from this table to a user\n")
             continue
         owner, why = owners[name]
+        through = owner.split(" -> ")[0]  # the owner's column
         others_possible = [
             fk.columns[0] if fk.table == users.name else f"{fk.columns[0]} -> {fk.table}"
             for fk in info.foreign_keys
             if len(fk.columns) == 1
             and fk.table != name
             and (fk.table == users.name or fk.table in owners)
-            and not owner.startswith(fk.columns[0])
+            and fk.columns[0] != through
         ]
         if others_possible:
             why += f"; REVIEW: also possible: {', '.join(sorted(others_possible))}"
@@ -133,7 +134,7 @@ def draft_mapping(conn: Connection, source: str) -> str:
         refs = [
             f"{fk.columns[0]} -> {fk.table}"
             for fk in info.foreign_keys
-            if len(fk.columns) == 1 and fk.table in owners and not owner.startswith(fk.columns[0])
+            if len(fk.columns) == 1 and fk.table in owners and fk.columns[0] != through
         ]
         if refs:
             lines.append("references = [" + ", ".join(f'"{r}"' for r in refs) + "]")
