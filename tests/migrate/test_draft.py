@@ -18,8 +18,12 @@ from tenantry.migrate import (
 )
 
 
-def _draft_and_plan(path: Path) -> tuple[str, Plan]:
-    """What ``tenantize --init`` drafts for the SQLite file, and the plan made from it."""
+def _draft_and_plan(path: Path, script: str = "") -> tuple[str, Plan]:
+    """What ``tenantize --init`` drafts for the SQLite file (after running ``script`` on
+    it), and the plan made from it."""
+    if script:
+        with sqlite3.connect(path) as con:
+            con.executescript(script)
     url = f"sqlite:///{path}"
     engine = conversion_engine(url)
     with engine.connect() as conn:
@@ -31,17 +35,16 @@ def _draft_and_plan(path: Path) -> tuple[str, Plan]:
 
 def test_a_people_table_found_by_its_address_column_drafts_a_mapping(tmp_path: Path) -> None:
     path = tmp_path / "todo.db"
-    with sqlite3.connect(path) as con:
-        con.executescript(
-            "CREATE TABLE accounts (uid INTEGER PRIMARY KEY, mail TEXT UNIQUE, full_name TEXT);"
-            "CREATE TABLE lists (id INTEGER PRIMARY KEY,"
-            " owner INTEGER NOT NULL REFERENCES accounts(uid), title TEXT);"
-            "CREATE TABLE items (id INTEGER PRIMARY KEY,"
-            " list_id INTEGER NOT NULL REFERENCES lists(id), body TEXT);"
-            "INSERT INTO accounts VALUES (1, 'ana@example.com', 'Ana');"
-            "INSERT INTO lists VALUES (1, 1, 'Groceries'); INSERT INTO items VALUES (1, 1, 'milk');"
-        )
-    draft, plan = _draft_and_plan(path)
+    draft, plan = _draft_and_plan(
+        path,
+        "CREATE TABLE accounts (uid INTEGER PRIMARY KEY, mail TEXT UNIQUE, full_name TEXT);"
+        "CREATE TABLE lists (id INTEGER PRIMARY KEY,"
+        " owner INTEGER NOT NULL REFERENCES accounts(uid), title TEXT);"
+        "CREATE TABLE items (id INTEGER PRIMARY KEY,"
+        " list_id INTEGER NOT NULL REFERENCES lists(id), body TEXT);"
+        "INSERT INTO accounts VALUES (1, 'ana@example.com', 'Ana');"
+        "INSERT INTO lists VALUES (1, 1, 'Groceries'); INSERT INTO items VALUES (1, 1, 'milk');",
+    )
     users = tomllib.loads(draft)["users"]
     assert users == {"table": "accounts", "id": "uid", "email": "mail", "display_name": "full_name"}
     assert 'email = "mail"   # REVIEW' in draft  # a guess is marked as one
@@ -72,15 +75,14 @@ def test_a_users_table_with_another_address_column_in_any_case_is_the_users_tabl
 ) -> None:
     """``users.Email_Address`` beats a second table that also has an ``email`` column."""
     path = tmp_path / "crm.db"
-    with sqlite3.connect(path) as con:
-        con.executescript(
-            "CREATE TABLE users (id INTEGER PRIMARY KEY, Email_Address TEXT UNIQUE, Name TEXT);"
-            "CREATE TABLE contacts (id INTEGER PRIMARY KEY,"
-            " user_id INTEGER NOT NULL REFERENCES users(id), email TEXT);"
-            "INSERT INTO users VALUES (1, 'ana@example.com', 'Ana');"
-            "INSERT INTO contacts VALUES (1, 1, 'bo@example.com');"
-        )
-    draft, plan = _draft_and_plan(path)
+    draft, plan = _draft_and_plan(
+        path,
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, Email_Address TEXT UNIQUE, Name TEXT);"
+        "CREATE TABLE contacts (id INTEGER PRIMARY KEY,"
+        " user_id INTEGER NOT NULL REFERENCES users(id), email TEXT);"
+        "INSERT INTO users VALUES (1, 'ana@example.com', 'Ana');"
+        "INSERT INTO contacts VALUES (1, 1, 'bo@example.com');",
+    )
     users = tomllib.loads(draft)["users"]
     assert users == {
         "table": "users",
@@ -96,16 +98,15 @@ def test_a_camel_case_schema_drafts_its_people_by_their_columns(tmp_path: Path) 
     """``Users(UserID, EmailAddress, PasswordHash, FullName, CreatedAt)``, as an ORM of
     another language names them: every person column is found, none is guessed blank."""
     path = tmp_path / "cards.db"
-    with sqlite3.connect(path) as con:
-        con.executescript(
-            "CREATE TABLE Users (UserID INTEGER PRIMARY KEY, EmailAddress TEXT UNIQUE,"
-            " PasswordHash TEXT, FullName TEXT, CreatedAt TEXT);"
-            "CREATE TABLE Cards (CardID INTEGER PRIMARY KEY,"
-            " UserID INTEGER NOT NULL REFERENCES Users(UserID), Player TEXT);"
-            "INSERT INTO Users VALUES (1, 'Ana@Example.com', NULL, 'Ana', '2024-01-01');"
-            "INSERT INTO Cards VALUES (1, 1, 'Pele');"
-        )
-    draft, plan = _draft_and_plan(path)
+    draft, plan = _draft_and_plan(
+        path,
+        "CREATE TABLE Users (UserID INTEGER PRIMARY KEY, EmailAddress TEXT UNIQUE,"
+        " PasswordHash TEXT, FullName TEXT, CreatedAt TEXT);"
+        "CREATE TABLE Cards (CardID INTEGER PRIMARY KEY,"
+        " UserID INTEGER NOT NULL REFERENCES Users(UserID), Player TEXT);"
+        "INSERT INTO Users VALUES (1, 'Ana@Example.com', NULL, 'Ana', '2024-01-01');"
+        "INSERT INTO Cards VALUES (1, 1, 'Pele');",
+    )
     assert tomllib.loads(draft)["users"] == {
         "table": "Users",
         "id": "UserID",
@@ -118,32 +119,29 @@ def test_a_camel_case_schema_drafts_its_people_by_their_columns(tmp_path: Path) 
     assert {t.name for t in plan.tables} == {"Cards"}
 
 
-def _kanban(path: Path, user_key: str = "INTEGER") -> None:
+def _kanban(user_key: str = "INTEGER") -> str:
     """Cards on boards, each card with optional creator and assignee (both people)."""
-    with sqlite3.connect(path) as con:
-        con.executescript(
-            f"CREATE TABLE accounts (uid {user_key} PRIMARY KEY, mail TEXT NOT NULL);"
-            f"CREATE TABLE boards (slug TEXT PRIMARY KEY, owner_uid {user_key} NOT NULL"
-            " REFERENCES accounts(uid), title TEXT);"
-            "CREATE TABLE cards (id INTEGER PRIMARY KEY, assigned_to INTEGER REFERENCES"
-            " accounts(uid), board_slug TEXT NOT NULL REFERENCES boards(slug),"
-            " created_by INTEGER REFERENCES accounts(uid), parent_id INTEGER REFERENCES"
-            " cards(id), body TEXT);"
-        )
+    return (
+        f"CREATE TABLE accounts (uid {user_key} PRIMARY KEY, mail TEXT NOT NULL);"
+        f"CREATE TABLE boards (slug TEXT PRIMARY KEY, owner_uid {user_key} NOT NULL"
+        " REFERENCES accounts(uid), title TEXT);"
+        "CREATE TABLE cards (id INTEGER PRIMARY KEY, assigned_to INTEGER REFERENCES"
+        " accounts(uid), board_slug TEXT NOT NULL REFERENCES boards(slug),"
+        " created_by INTEGER REFERENCES accounts(uid), parent_id INTEGER REFERENCES"
+        " cards(id), body TEXT);"
+    )
 
 
 def test_an_owner_that_is_never_null_is_drafted_before_one_that_may_be(tmp_path: Path) -> None:
     """A card's board is always there; its assignee is not (each unassigned card would be
     an orphan). The draft takes the board, and names the other possible owners."""
     path = tmp_path / "kanban.db"
-    _kanban(path)
-    with sqlite3.connect(path) as con:
-        con.executescript(
-            "INSERT INTO accounts VALUES (1, 'ana@example.com'), (2, 'bo@example.com');"
-            "INSERT INTO boards VALUES ('a', 1, 'A'), ('b', 2, 'B');"
-            "INSERT INTO cards VALUES (1, NULL, 'a', 1, NULL, 'x'), (2, 1, 'b', 2, NULL, 'y');"
-        )
-    draft, plan = _draft_and_plan(path)
+    draft, plan = _draft_and_plan(
+        path,
+        _kanban() + "INSERT INTO accounts VALUES (1, 'ana@example.com'), (2, 'bo@example.com');"
+        "INSERT INTO boards VALUES ('a', 1, 'A'), ('b', 2, 'B');"
+        "INSERT INTO cards VALUES (1, NULL, 'a', 1, NULL, 'x'), (2, 1, 'b', 2, NULL, 'y');",
+    )
     assert tomllib.loads(draft)["tables"]["cards"] == {
         "owner": "board_slug -> boards",
         "references": ["parent_id -> cards"],
@@ -154,26 +152,23 @@ def test_an_owner_that_is_never_null_is_drafted_before_one_that_may_be(tmp_path:
 
 def test_users_keyed_by_text_are_refused_with_a_reason(tmp_path: Path) -> None:
     path = tmp_path / "kanban.db"
-    _kanban(path, user_key="TEXT")
-    with sqlite3.connect(path) as con:
-        con.execute("INSERT INTO accounts VALUES ('ana', 'ana@example.com')")
+    script = _kanban("TEXT") + "INSERT INTO accounts VALUES ('ana', 'ana@example.com');"
     with pytest.raises(MappingError, match=r"accounts.uid holds 'ana'.*integers"):
-        _draft_and_plan(path)
+        _draft_and_plan(path, script)
 
 
 def test_a_django_user_table_drafts_its_columns(tmp_path: Path) -> None:
     path = tmp_path / "django.db"
-    with sqlite3.connect(path) as con:
-        con.executescript(
-            'CREATE TABLE "auth_user" ("id" integer NOT NULL PRIMARY KEY AUTOINCREMENT,'
-            ' "password" varchar(128) NOT NULL, "username" varchar(150) NOT NULL UNIQUE,'
-            ' "first_name" varchar(150) NOT NULL, "email" varchar(254) NOT NULL,'
-            ' "date_joined" datetime NOT NULL);'
-            'CREATE TABLE "notes_note" ("id" integer NOT NULL PRIMARY KEY AUTOINCREMENT,'
-            ' "owner_id" integer NOT NULL REFERENCES "auth_user" ("id")'
-            " DEFERRABLE INITIALLY DEFERRED);"
-        )
-    draft, _plan = _draft_and_plan(path)
+    draft, _plan = _draft_and_plan(
+        path,
+        'CREATE TABLE "auth_user" ("id" integer NOT NULL PRIMARY KEY AUTOINCREMENT,'
+        ' "password" varchar(128) NOT NULL, "username" varchar(150) NOT NULL UNIQUE,'
+        ' "first_name" varchar(150) NOT NULL, "email" varchar(254) NOT NULL,'
+        ' "date_joined" datetime NOT NULL);'
+        'CREATE TABLE "notes_note" ("id" integer NOT NULL PRIMARY KEY AUTOINCREMENT,'
+        ' "owner_id" integer NOT NULL REFERENCES "auth_user" ("id")'
+        " DEFERRABLE INITIALLY DEFERRED);",
+    )
     assert tomllib.loads(draft)["users"] == {
         "table": "auth_user",
         "id": "id",
@@ -187,15 +182,14 @@ def test_a_django_user_table_drafts_its_columns(tmp_path: Path) -> None:
 
 def test_a_reference_whose_column_begins_the_owners_is_kept(tmp_path: Path) -> None:
     path = tmp_path / "boards.db"
-    with sqlite3.connect(path) as con:
-        con.executescript(
-            "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL);"
-            "CREATE TABLE boards (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL"
-            " REFERENCES users(id));"
-            "CREATE TABLE cards (id INTEGER PRIMARY KEY, board_id INTEGER NOT NULL"
-            " REFERENCES boards(id), board INTEGER REFERENCES boards(id));"
-        )
-    draft, _plan = _draft_and_plan(path)
+    draft, _plan = _draft_and_plan(
+        path,
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL);"
+        "CREATE TABLE boards (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL"
+        " REFERENCES users(id));"
+        "CREATE TABLE cards (id INTEGER PRIMARY KEY, board_id INTEGER NOT NULL"
+        " REFERENCES boards(id), board INTEGER REFERENCES boards(id));",
+    )
     assert tomllib.loads(draft)["tables"]["cards"] == {
         "owner": "board_id -> boards",
         "references": ["board -> boards"],
