@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-from anyio import from_thread
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 
-from meterbook.api.responses import csv_download
 from meterbook.pages.csrf import check_csrf
-from meterbook.pages.deps import FormFields, FormFile, NavDep, see_other
-from meterbook.pages.forms import Errors, field_errors, reading_draft, row_errors
+from meterbook.pages.csv_pages import add_csv_pages
+from meterbook.pages.deps import FormFields, NavDep, see_other
+from meterbook.pages.forms import Errors, field_errors, reading_draft
 from meterbook.pages.listing import ListQuery, notice, pages
 from meterbook.pages.render import Nav, render, user_zone
-from meterbook.plans import CSV_IMPORT
 from meterbook.services import import_jobs, readings, transfer
 from meterbook.services.common import utcnow
 from tenantry.errors import ValidationFailed
-from tenantry.web import DbSession, MemberContext, ViewerContext, get_tenancy, requires_feature
+from tenantry.web import DbSession, MemberContext, ViewerContext, get_tenancy
 
 router = APIRouter(dependencies=[Depends(check_csrf)], tags=["meterbook pages"])
 SORTS = {"date", "meter_kwh"}
@@ -89,33 +87,14 @@ def add(
     return _list(request, nav, session, ListQuery(), status=422, values=fields, errors=errors)
 
 
-@router.get("/readings.csv")
-def export_csv(request: Request, ctx: MemberContext, session: DbSession) -> StreamingResponse:
-    name = f"readings-{utcnow():%Y%m%d}.csv"
-    return csv_download(
-        get_tenancy(request).db, ctx, transfer.export_readings, name, session=session
-    )
-
-
-@router.post("/readings/import", dependencies=[Depends(requires_feature(CSV_IMPORT))])
-def import_csv(
-    request: Request,
-    ctx: MemberContext,
-    nav: NavDep,
-    session: DbSession,
-    text: FormFile,
+def _import_errors(
+    request: Request, nav: Nav, session: DbSession, errors: list[dict[str, object]]
 ) -> Response:
-    if import_jobs.is_large(text):  # a long file: a job, and the page follows its progress
-        tenancy = get_tenancy(request)
-        import_id = from_thread.run(
-            import_jobs.start, tenancy.jobs, tenancy.cache, ctx, "readings", text
-        )
-        return see_other(f"{nav.base}/readings?import={import_id}")
-    try:
-        transfer.import_readings(session, ctx, text)
-    except ValidationFailed as exc:
-        return _list(request, nav, session, ListQuery(), status=422, import_errors=row_errors(exc))
-    return see_other(f"{nav.base}/readings?msg=imported")
+    return _list(request, nav, session, ListQuery(), status=422, import_errors=errors)
+
+
+# Before the /readings/{reading_id} routes, which would take "/readings/import" for an id.
+add_csv_pages(router, "readings", transfer.export_readings, _import_errors)
 
 
 @router.get("/readings/{reading_id}/edit")

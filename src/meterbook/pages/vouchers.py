@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-from anyio import from_thread
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 from sqlalchemy import select
 
-from meterbook.api.responses import csv_download
 from meterbook.domain import minor_to_money, wh_to_kwh
 from meterbook.models import Voucher
 from meterbook.pages.csrf import check_csrf
-from meterbook.pages.deps import FormFields, FormFile, NavDep, see_other
-from meterbook.pages.forms import Errors, field_errors, row_errors, voucher_draft
+from meterbook.pages.csv_pages import add_csv_pages
+from meterbook.pages.deps import FormFields, NavDep, see_other
+from meterbook.pages.forms import Errors, field_errors, voucher_draft
 from meterbook.pages.listing import ListQuery, notice, pages
 from meterbook.pages.render import Nav, render, user_zone
-from meterbook.plans import CSV_IMPORT
 from meterbook.services import import_jobs, transfer, vouchers
 from meterbook.services.common import utcnow
 from tenantry.errors import ValidationFailed
-from tenantry.web import DbSession, MemberContext, ViewerContext, get_tenancy, requires_feature
+from tenantry.web import DbSession, MemberContext, ViewerContext, get_tenancy
 
 
 def _currency(session: DbSession) -> str:
@@ -99,33 +97,14 @@ def add(
     return _list(request, nav, session, ListQuery(), status=422, values=fields, errors=errors)
 
 
-@router.get("/vouchers.csv")
-def export_csv(request: Request, ctx: MemberContext, session: DbSession) -> StreamingResponse:
-    name = f"vouchers-{utcnow():%Y%m%d}.csv"
-    return csv_download(
-        get_tenancy(request).db, ctx, transfer.export_vouchers, name, session=session
-    )
-
-
-@router.post("/vouchers/import", dependencies=[Depends(requires_feature(CSV_IMPORT))])
-def import_csv(
-    request: Request,
-    ctx: MemberContext,
-    nav: NavDep,
-    session: DbSession,
-    text: FormFile,
+def _import_errors(
+    request: Request, nav: Nav, session: DbSession, errors: list[dict[str, object]]
 ) -> Response:
-    if import_jobs.is_large(text):  # a long file: a job, and the page follows its progress
-        tenancy = get_tenancy(request)
-        import_id = from_thread.run(
-            import_jobs.start, tenancy.jobs, tenancy.cache, ctx, "vouchers", text
-        )
-        return see_other(f"{nav.base}/vouchers?import={import_id}")
-    try:
-        transfer.import_vouchers(session, ctx, text)
-    except ValidationFailed as exc:
-        return _list(request, nav, session, ListQuery(), status=422, import_errors=row_errors(exc))
-    return see_other(f"{nav.base}/vouchers?msg=imported")
+    return _list(request, nav, session, ListQuery(), status=422, import_errors=errors)
+
+
+# Before the /vouchers/{voucher_id} routes, which would take "/vouchers/import" for an id.
+add_csv_pages(router, "vouchers", transfer.export_vouchers, _import_errors)
 
 
 @router.get("/vouchers/{voucher_id}/edit")

@@ -1,0 +1,62 @@
+"""The CSV download and upload of a list page (``/<kind>.csv``, ``/<kind>/import``).
+
+Readings and vouchers differ only in their importer, their export and how their
+list page renders; the flow (a job for a long file, the list again with the rows to
+fix) is one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from anyio import from_thread
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response, StreamingResponse
+from sqlalchemy.orm import Session
+
+from meterbook.api.responses import csv_download
+from meterbook.pages.deps import FormFile, NavDep, see_other
+from meterbook.pages.forms import row_errors
+from meterbook.pages.render import Nav
+from meterbook.plans import CSV_IMPORT
+from meterbook.services import import_jobs
+from meterbook.services.common import utcnow
+from tenantry.errors import ValidationFailed
+from tenantry.web import DbSession, MemberContext, get_tenancy, requires_feature
+
+# The list page again, answering 422 with an import's rows to fix.
+Relist = Callable[[Request, Nav, Session, list[dict[str, object]]], Response]
+
+
+def add_csv_pages(
+    router: APIRouter, kind: str, export: Callable[[Session], Iterator[str]], relist: Relist
+) -> None:
+    """``GET /<kind>.csv`` and ``POST /<kind>/import`` for one of :mod:`import_jobs`' kinds."""
+
+    def export_csv(request: Request, ctx: MemberContext, session: DbSession) -> StreamingResponse:
+        name = f"{kind}-{utcnow():%Y%m%d}.csv"
+        return csv_download(get_tenancy(request).db, ctx, export, name, session=session)
+
+    def import_csv(
+        request: Request, ctx: MemberContext, nav: NavDep, session: DbSession, text: FormFile
+    ) -> Response:
+        if import_jobs.is_large(text):  # a long file: a job, and the page follows its progress
+            tenancy = get_tenancy(request)
+            import_id = from_thread.run(
+                import_jobs.start, tenancy.jobs, tenancy.cache, ctx, kind, text
+            )
+            return see_other(f"{nav.base}/{kind}?import={import_id}")
+        try:
+            import_jobs.IMPORTERS[kind](session, ctx, text)
+        except ValidationFailed as exc:
+            return relist(request, nav, session, row_errors(exc))
+        return see_other(f"{nav.base}/{kind}?msg=imported")
+
+    router.add_api_route(f"/{kind}.csv", export_csv, methods=["GET"], name=f"{kind}_csv_page")
+    router.add_api_route(
+        f"/{kind}/import",
+        import_csv,
+        methods=["POST"],
+        name=f"import_{kind}_page",
+        dependencies=[Depends(requires_feature(CSV_IMPORT))],
+    )
