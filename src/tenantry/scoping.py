@@ -26,6 +26,7 @@ from sqlalchemy import Column, CursorResult, Table, Uuid, bindparam, select
 from sqlalchemy.orm import Mapper, ORMExecuteState, Session, UOWTransaction
 from sqlalchemy.orm import with_loader_criteria as _criteria
 from sqlalchemy.sql import visitors
+from sqlalchemy.sql.elements import BindParameter, ClauseElement
 
 from tenantry.context import TenantContext, maybe_current_tenant
 from tenantry.errors import CrossTenantWrite, NoTenantContext, TenantryError
@@ -207,6 +208,12 @@ def _on_execute(state: ORMExecuteState) -> None:
         # name the current tenant in its key instead.
         _check_bulk_rows(state, "updates and deletes by primary key")
         return
+    if state.is_update:
+        # The criterion limits which rows change, not what they become: a SET of
+        # tenant_id would move this tenant's rows into another.
+        sets = _own_rows(state.statement, params)
+        if any(row.get("tenant_id", tenant_id) != tenant_id for row in sets):
+            raise CrossTenantWrite("an update cannot move rows to another tenant")
     # One statement for every tenant, the tenant a parameter: the scoped copy of a
     # statement built once is made once too, and its cache key computed once.
     state.statement = _scoped(state.statement)
@@ -239,9 +246,34 @@ def _check_bulk_rows(state: ORMExecuteState, what: str) -> None:
     mapper = state.bind_mapper
     if mapper is None:
         return
-    params = state.parameters
-    rows = [params] if isinstance(params, Mapping) else list(params or ())
+    rows = _own_rows(state.statement, state.parameters)
     _require_own_rows(state.session, mapper.class_, rows, what)
+
+
+_EXPRESSION = object()  # a value written as SQL: it never names a tenant
+
+
+def _own_rows(statement: Any, params: Any) -> list[dict[str, Any]]:
+    """The rows an INSERT or UPDATE writes, by column key: its ``values()`` (one row or
+    several), with each parameter set given at execution laid over them."""
+    table = getattr(statement, "table", None)
+    columns = list(getattr(table, "columns", ()))
+    written = [
+        dict(zip(columns, row, strict=False)) if not isinstance(row, Mapping) else row
+        for batch in getattr(statement, "_multi_values", None) or ()
+        for row in batch
+    ] or [getattr(statement, "_values", None) or {}]
+    base = [{str(getattr(k, "key", k)): _plain(v) for k, v in row.items()} for row in written]
+    if params is None:
+        return [row for row in base if row]
+    given = [params] if isinstance(params, Mapping) else list(params)
+    return [{**row, **extra} for row in base for extra in given]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, BindParameter):
+        return value.value
+    return _EXPRESSION if isinstance(value, ClauseElement) else value
 
 
 def _require_own_rows(session: Session, cls: type, rows: Sequence[Any], what: str) -> None:

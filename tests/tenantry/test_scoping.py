@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.orm import aliased
 
 from tenantry.context import TenantContext, tenant_scope
@@ -168,6 +168,46 @@ def test_a_bulk_update_by_primary_key_stays_scoped(db: Database) -> None:
         assert s.scalars(select(Note.body)).all() == ["a-secret"]
     with tenant_scope(CTX_B), db.session() as s:
         assert s.scalars(select(Note.body)).all() == ["b-edited"]
+
+
+def test_an_update_cannot_move_rows_to_another_tenant(db: Database) -> None:
+    """The criterion picks this tenant's rows; a SET of tenant_id would hand them to
+    another (SQLite moved B's note into A; PostgreSQL's policy refused it as a 500)."""
+    into_a = select(Tenant.id).where(Tenant.slug == "a").scalar_subquery()
+    moves = [
+        (update(Note).values(tenant_id=A), None),
+        (update(Note).values({Note.tenant_id: A, Note.body: "moved"}), None),
+        (update(Note).values(tenant_id=into_a), None),  # an expression names no tenant
+        (update(Note).where(Note.body == "b-note"), {"tenant_id": A}),
+    ]
+    for statement, params in moves:
+        with tenant_scope(CTX_B), db.session() as s, pytest.raises(CrossTenantWrite):
+            s.execute(statement, params)
+    with tenant_scope(CTX_B), db.session() as s:  # its own tenant: a plain update
+        s.execute(update(Note).values(tenant_id=B, body="b-kept"))
+    with tenant_scope(CTX_A), db.session() as s:
+        assert s.scalars(select(Note.body)).all() == ["a-secret"]
+    with tenant_scope(CTX_B), db.session() as s:
+        assert s.scalars(select(Note.body)).all() == ["b-kept"]
+
+
+def test_an_insert_naming_a_tenant_in_its_values_is_checked_like_its_parameters(
+    db: Database,
+) -> None:
+    with tenant_scope(CTX_B), db.session() as s:
+        s.execute(insert(Note).values(tenant_id=B, body="b-values"))
+        s.execute(insert(Note).values([{"tenant_id": B, "body": "b-multi"}]))
+        for planted in (
+            insert(Note).values(tenant_id=A, body="planted"),
+            insert(Note).values([{"tenant_id": B, "body": "b"}, {"tenant_id": A, "body": "a"}]),
+            insert(Note).values(body="no tenant named"),
+        ):
+            with pytest.raises(CrossTenantWrite):
+                s.execute(planted)
+    with tenant_scope(CTX_A), db.session() as s:
+        assert s.scalars(select(Note.body)).all() == ["a-secret"]
+    with tenant_scope(CTX_B), db.session() as s:
+        assert sorted(s.scalars(select(Note.body))) == ["b-multi", "b-note", "b-values"]
 
 
 def test_the_legacy_bulk_methods_hold_the_wall(db: Database) -> None:
