@@ -24,7 +24,7 @@ from sqlalchemy.orm import Mapper, Session
 
 from tenantry import audit, invites
 from tenantry.context import TenantContext, tenant_scope
-from tenantry.errors import Conflict, TenantryError
+from tenantry.errors import Conflict, TenantryError, ValidationFailed
 from tenantry.export import (
     FORMAT,
     ArrayWriter,
@@ -37,6 +37,7 @@ from tenantry.export import (
 from tenantry.ids import TenantId, UserId
 from tenantry.migrate.verify import Verification
 from tenantry.models import Base, Invite, Membership, Tenant, User, normalize_email
+from tenantry.models.user import checked_email
 from tenantry.roles import Role
 from tenantry.slugs import is_canonical, with_suffix
 
@@ -251,6 +252,11 @@ def _members(
             outcomes.append(MemberOutcome(email, role.value, "matched", user_id=user.id))
             continue
         if create_accounts:
+            try:
+                checked_email(email)  # the account will be mailed: one mailbox, no headers
+            except ValidationFailed:
+                refused = f"a member's email is not one address: {email!r:.200}"
+                raise ImportRefused(refused) from None
             # No usable password: the person sets one through a password reset.
             user = User(
                 email=email,

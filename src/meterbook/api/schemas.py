@@ -10,9 +10,7 @@ from typing import Annotated
 
 from pydantic import (
     AwareDatetime,
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     StrictBool,
     WithJsonSchema,
@@ -21,6 +19,7 @@ from pydantic import (
 from meterbook.domain import RuleViolation, kwh_to_wh, money_to_minor, wh_to_kwh
 from meterbook.domain.records import ReadingDraft, VoucherDraft
 from meterbook.services.common import invalid
+from tenantry.web import Input
 
 
 def _decimal_in(places: int, digits: int, example: str) -> tuple[WithJsonSchema, BeforeValidator]:
@@ -66,10 +65,6 @@ KwhIn = Annotated[Decimal, *_decimal_in(3, 10, "1234.567")]
 MoneyIn = Annotated[Decimal, *_decimal_in(2, 11, "150.00")]
 IsoDateTime = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
 IsoDate = Annotated[date, BeforeValidator(_iso_text)]
-
-
-class Input(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 class ReadingIn(Input):

@@ -20,17 +20,32 @@ def normalize_email(email: str) -> str:
 
 
 def checked_email(email: str) -> str:
-    """:func:`normalize_email`, refusing what cannot be an address (sign-up, invites).
+    """:func:`normalize_email`, refusing what cannot be one address (sign-up, invites).
+
+    The syntax is email-validator's: a list (``a@x.org,b@y.org``), spaces or line
+    breaks would become extra recipients or headers of the mail sent to it. Its DNS is
+    not asked; an intranet's dotless domain and ``.test`` (test suites) are allowed,
+    ``localhost`` and the other special-use names are not.
 
     Raises:
-        ValidationFailed: no local part, ``@`` or domain.
+        ValidationFailed: not the address of one mailbox.
     """
+    from email_validator import EmailNotValidError, validate_email
+
     from tenantry.errors import ValidationFailed
 
     canonical = normalize_email(email)
-    local, at, domain = canonical.rpartition("@")
-    if not (at and local and domain):
-        raise ValidationFailed("enter a valid email address", details={"field": "email"})
+    try:
+        validate_email(
+            canonical,
+            check_deliverability=False,
+            globally_deliverable=False,
+            test_environment=True,
+        )
+    except EmailNotValidError as exc:
+        raise ValidationFailed(
+            "enter a valid email address", details={"field": "email", "reason": str(exc)}
+        ) from None
     return canonical
 
 

@@ -20,6 +20,7 @@ from tenantry.web.deps import (
 )
 from tenantry.web.offload import in_thread
 from tenantry.web.platform import PlatformAdmin, require_platform_admin
+from tenantry.web.schemas import Input, OneLine
 from tenantry.web.tenancy import Tenancy
 
 if TYPE_CHECKING:
@@ -40,7 +41,9 @@ __all__ = [
     "AsyncDbSession",
     "CurrentClaims",
     "DbSession",
+    "Input",
     "MemberContext",
+    "OneLine",
     "OwnerContext",
     "PlatformAdmin",
     "QuickReads",

@@ -80,7 +80,9 @@ def _problem(error: Any) -> dict[str, str]:
         reason = (error.get("ctx") or {}).get("error", "")
         at = f" at character {loc[-1]}" if loc and isinstance(loc[-1], int) else ""
         return {"field": "body", "message": f"not valid JSON{at}: {reason}".rstrip(": ")}
-    return {"field": _field(loc), "message": str(error.get("msg", ""))}
+    # A validator's own words, without pydantic's "Value error, " before them.
+    message = str(error.get("msg", "")).removeprefix("Value error, ")
+    return {"field": _field(loc), "message": message}
 
 
 async def _validation_error(request: Request, exc: Exception) -> ErrorResponse:

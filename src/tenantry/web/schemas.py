@@ -3,29 +3,55 @@ a ``tenant_id`` in a body is refused, never trusted."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from tenantry.models import Membership, Tenant, TenantKind, User
 from tenantry.roles import Role
 
+# Control characters but tab and line breaks: SQLite would store a NUL that PostgreSQL
+# refuses, so the same body would get different answers on the two backends.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# And in a one-line value (a name, an address) no line break: names reach mail headers.
+_BREAK = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+
+
+def _one_line(value: str) -> str:
+    if _BREAK.search(value):
+        raise ValueError("must be one line of text")
+    return value
+
+
+OneLine = Annotated[str, AfterValidator(_one_line)]
+
 
 class Input(BaseModel):
+    """A request body: unknown fields refused, text trimmed and free of control characters."""
+
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_control_characters(cls, value: Any) -> Any:
+        if isinstance(value, str) and _CONTROL.search(value):
+            raise ValueError("control characters are not allowed")
+        return value
 
 
 class RegisterIn(Input):
-    email: str = Field(min_length=3, max_length=320)
+    email: OneLine = Field(min_length=3, max_length=320)
     password: str = Field(min_length=1, max_length=1024)
-    display_name: str = Field(default="", max_length=200)
+    display_name: OneLine = Field(default="", max_length=200)
     invite_code: str | None = Field(default=None, max_length=100)
-    tenant_name: str | None = Field(default=None, max_length=200)
+    tenant_name: OneLine | None = Field(default=None, max_length=200)
 
 
 class LoginIn(Input):
-    email: str = Field(min_length=1, max_length=320)
+    email: OneLine = Field(min_length=1, max_length=320)
     password: str = Field(min_length=1, max_length=1024)
 
 
@@ -34,7 +60,7 @@ class TokenIn(Input):
 
 
 class ForgotIn(Input):
-    email: str = Field(min_length=1, max_length=320)
+    email: OneLine = Field(min_length=1, max_length=320)
 
 
 class ResetIn(Input):
@@ -58,12 +84,12 @@ class SwitchIn(Input):
 
 
 class TenantIn(Input):
-    name: str = Field(min_length=1, max_length=200)
+    name: OneLine = Field(min_length=1, max_length=200)
     kind: TenantKind = TenantKind.FAMILY
 
 
 class RenameIn(Input):
-    name: str = Field(min_length=1, max_length=200)
+    name: OneLine = Field(min_length=1, max_length=200)
 
 
 class RoleIn(Input):
@@ -78,7 +104,7 @@ class InviteIn(Input):
     role: Role = Role.MEMBER
     expires_in_hours: int = Field(default=168, ge=1, le=2160)
     max_uses: int = Field(default=1, ge=1, le=1000)
-    email: str | None = Field(default=None, max_length=320)
+    email: OneLine | None = Field(default=None, max_length=320)
 
 
 class JoinIn(Input):

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from tenantry.models import User
 from tests.conftest import PASSWORD, Member, register
-from tests.support.mail import link_in, mailed, query_value, text_of
+from tests.support.mail import link_in, mailed, outbox, query_value, text_of
 
 
 def test_register_creates_a_personal_tenant_owned_by_the_user(client: TestClient) -> None:
@@ -39,6 +39,34 @@ def test_sign_up_answers_the_same_whether_or_not_the_email_exists(
     with client.app.state.tenancy.db.session() as session:  # type: ignore[attr-defined]
         emails = session.scalars(select(User.email).order_by(User.email)).all()
     assert emails == ["alice@example.com", "zoe@example.com"]
+
+
+def test_sign_up_to_more_than_one_mailbox_is_refused(client: TestClient) -> None:
+    """A list of addresses would send the confirmation link to each of them."""
+    for email in ("v@example.com,attacker@evil.example", "v@example.com\nbcc: a@evil.example"):
+        response = client.post("/api/auth/register", json={"email": email, "password": PASSWORD})
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["code"] == "validation_error"
+    assert outbox(client.app) == []  # type: ignore[arg-type]
+
+
+def test_control_characters_get_the_same_answer_on_every_backend(
+    client: TestClient, alice: Member
+) -> None:
+    """SQLite stored a NUL that PostgreSQL refused: the body is refused before either."""
+    asks = [
+        ("PATCH", "/api/tenant", {"name": "a\u0000b"}, "name: must be one line of text"),
+        ("PATCH", "/api/tenant", {"name": "two\nlines"}, "name: must be one line of text"),
+        ("POST", "/api/auth/password/forgot", {"email": "a\u0000@x.org"}, None),
+        ("POST", "/api/auth/login", {"email": alice.email, "password": "p\u0000"}, None),
+    ]
+    for method, path, body, message in asks:
+        response = client.request(method, path, json=body, headers=alice.headers)
+        assert response.status_code == 422, (path, response.text)
+        error = response.json()["error"]
+        assert error["code"] == "validation_error", error
+        assert message is None or error["message"] == message, error
+    assert client.get("/api/tenant", headers=alice.headers).json()["name"] != "a\u0000b"
 
 
 def test_an_unverified_account_cannot_sign_in_and_is_sent_a_new_link(client: TestClient) -> None:
