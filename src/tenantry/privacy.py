@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
-from tenantry import audit, retention
+from tenantry import audit, retention, tenants
 from tenantry.errors import AuthenticationFailed, Conflict, PermissionDenied
 from tenantry.models import AuditEvent, Invite, Membership, RefreshToken, Tenant, TenantStatus, User
 from tenantry.models.user import ERASED_DOMAIN
@@ -191,6 +191,7 @@ def erase_user(
             audit.record(session, "member.left", tenant_id=tenant.id, actor_id=user_id)
             left.append(str(tenant.id))
         session.delete(membership)
+        tenants.revoke_invites_of(session, tenant.id, user_id, None, actor_id=user_id)
     session.flush()
     pseudonym = "erased-" + secrets.token_hex(8)
     session.execute(

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from tenantry import audit
 from tenantry.errors import Conflict, NotFound, PermissionDenied, TenantNotFound, ValidationFailed
-from tenantry.models import Membership, Tenant, TenantKind, TenantStatus, User
+from tenantry.models import Invite, Membership, Tenant, TenantKind, TenantStatus, User
 from tenantry.plans.entitlements import catalogue_of
 from tenantry.plans.quotas import enforce_seat
 from tenantry.roles import Role
@@ -129,6 +129,7 @@ def change_role(
     if current is role:
         return target  # nothing changed: no event
     target.role = role.value
+    revoke_invites_of(session, tenant_id, user_id, role, actor_id=actor_id)
     audit.record(
         session,
         "member.role_changed",
@@ -152,6 +153,7 @@ def remove_member(
         if _owner_count(session, tenant_id) <= 1:
             raise Conflict("the last owner cannot be removed")
     session.delete(target)
+    revoke_invites_of(session, tenant_id, user_id, None, actor_id=actor_id)
     audit.record(
         session, "member.removed", tenant_id=tenant_id, actor_id=actor_id, target=f"user:{user_id}"
     )
@@ -162,7 +164,31 @@ def leave(session: Session, *, tenant_id: uuid.UUID, user_id: int) -> None:
     if Role(target.role) is Role.OWNER and _owner_count(session, tenant_id) <= 1:
         raise Conflict("the last owner cannot leave; transfer ownership or delete the tenant")
     session.delete(target)
+    revoke_invites_of(session, tenant_id, user_id, None, actor_id=user_id)
     audit.record(session, "member.left", tenant_id=tenant_id, actor_id=user_id)
+
+
+def revoke_invites_of(
+    session: Session, tenant_id: uuid.UUID, user_id: int, role: Role | None, *, actor_id: int
+) -> None:
+    """Revoke the open invites ``user_id`` made in the tenant that grant more than ``role``
+    (every one when ``None``: no longer a member). Otherwise an admin removed or demoted
+    would keep a way back to the old role: an invite made earlier, joined again."""
+    made = select(Invite).where(
+        Invite.tenant_id == tenant_id, Invite.created_by == user_id, Invite.revoked_at.is_(None)
+    )
+    now = datetime.now(UTC)
+    for invite in session.scalars(made):
+        if role is None or not role.at_least(Role(invite.role)):
+            invite.revoked_at = now
+            audit.record(
+                session,
+                "invite.revoked",
+                tenant_id=tenant_id,
+                actor_id=actor_id,
+                target=f"invite:{invite.id}",
+                reason="its inviter left" if role is None else "its inviter's role was lowered",
+            )
 
 
 def transfer_ownership(

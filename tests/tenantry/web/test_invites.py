@@ -12,8 +12,9 @@ from tenantry import invites
 from tenantry.db import Database
 from tenantry.errors import InvalidInvite
 from tenantry.models import Invite, User
+from tenantry.roles import Role
 from tenantry_server.settings import Settings
-from tests.conftest import PASSWORD, Member, register
+from tests.conftest import PASSWORD, Member, invite_and_join, register
 from tests.support.mail import mailed, outbox
 
 
@@ -87,6 +88,39 @@ def test_invalid_expired_revoked_and_used_codes_get_one_error(
     assert answers["invalid"][0] == 400
 
 
+def test_a_removed_or_demoted_admin_keeps_no_invite_to_the_old_role(
+    client: TestClient, alice: Member, bob: Member
+) -> None:
+    """An admin's invites made earlier were a way back: removed, they rejoined as admin
+    with their own code; demoted, their admin codes still made admins."""
+    upgraded = client.put("/api/tenant/plan", json={"plan": "household"}, headers=alice.headers)
+    assert upgraded.status_code == 200, upgraded.text  # seats for the three admins
+    demoted = invite_and_join(client, alice, role=Role.ADMIN)
+    admin_code, member_code = _code(client, demoted, role="admin"), _code(client, demoted)
+    changed = client.patch(
+        f"/api/tenant/members/{demoted.user_id}", json={"role": "member"}, headers=alice.headers
+    )
+    assert changed.status_code == 200, changed.text
+    assert _join_error(client, bob, admin_code)[0] == 400  # above the inviter's new role
+    still = client.post("/api/invites/preview", json={"code": member_code})
+    assert still.status_code == 200, still.text  # within it: still good
+
+    removed = invite_and_join(client, alice, role=Role.ADMIN)
+    way_back = _code(client, removed, role="admin")
+    gone = client.delete(f"/api/tenant/members/{removed.user_id}", headers=alice.headers)
+    assert gone.status_code == 204
+    assert _join_error(client, removed, way_back)[0] == 400
+    left = invite_and_join(client, alice, role=Role.ADMIN)
+    after_leaving = _code(client, left, role="viewer")
+    assert client.post("/api/tenant/leave", headers=left.headers).status_code in (200, 204)
+    assert _join_error(client, left, after_leaving)[0] == 400
+    members = client.get("/api/tenant/members", headers=alice.headers).json()
+    assert {m["email"]: m["role"] for m in members} == {
+        alice.email: "owner",
+        demoted.email: "member",
+    }
+
+
 def test_email_bound_invite_only_for_that_email(
     client: TestClient, alice: Member, bob: Member
 ) -> None:
@@ -155,7 +189,8 @@ def test_join_is_rate_limited(client: TestClient, bob: Member) -> None:
 
 def test_an_invite_to_what_is_not_an_address_is_refused(client: TestClient, alice: Member) -> None:
     before = len(outbox(client.app))  # type: ignore[arg-type]
-    for bad in ("not-an-email", "alice@", "@example.com"):
+    lists = ("v@example.com,attacker@evil.example", "v@example.com attacker@evil.example")
+    for bad in ("not-an-email", "alice@", "@example.com", "sp ace@example.com", *lists):
         response = client.post("/api/tenant/invites", json={"email": bad}, headers=alice.headers)
         assert response.status_code == 422, response.text
         error = response.json()["error"]
@@ -163,6 +198,11 @@ def test_an_invite_to_what_is_not_an_address_is_refused(client: TestClient, alic
             "validation_error",
             "enter a valid email address",
         ), error
+    # A line break would add a header to the mail (a Bcc): refused before any address check.
+    injected = {"email": "v@example.com\r\nBcc: attacker@evil.example"}
+    response = client.post("/api/tenant/invites", json=injected, headers=alice.headers)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["message"] == "email: must be one line of text"
     listed = client.get("/api/tenant/invites", headers=alice.headers).json()
     assert [i for i in listed if i["email"]] == []
     assert len(outbox(client.app)) == before  # type: ignore[arg-type]
