@@ -12,7 +12,7 @@ from meterbook.api.outputs import DashboardOut
 from meterbook.api.responses import Json
 from meterbook.domain import minor_to_money, wh_to_kwh
 from meterbook.services.history import check_range
-from meterbook.services.insights import Dashboard, dashboard
+from meterbook.services.insights import Dashboard, dashboard, dashboard_period
 from tenantry.web import DbSession, ViewerContext, get_tenancy
 
 router = APIRouter(prefix="/api", tags=["meterbook"])
@@ -80,7 +80,7 @@ def get_dashboard(
     A period reaching further back than the plan's history needs long-range insights (402).
     Cached per household until one of its readings or vouchers changes.
     """
-    first, last = date_range(start, end)
+    first, last = dashboard_period(*date_range(start, end))
     check_range(session, ctx.tenant_id, first)
     body = get_tenancy(request).cache.get_or_set(
         f"dashboard:{first}:{last}:{date.today()}",

@@ -12,7 +12,7 @@ from meterbook.pages.csrf import check_csrf
 from meterbook.pages.deps import NavDep
 from meterbook.pages.render import render
 from meterbook.services.history import history_floor
-from meterbook.services.insights import dashboard
+from meterbook.services.insights import dashboard, dashboard_period
 from tenantry.web import DbSession, ViewerContext
 
 router = APIRouter(dependencies=[Depends(check_csrf)], tags=["meterbook pages"])
@@ -38,10 +38,11 @@ def dashboard_page(
     first, last = _date(start), _date(end)
     if first and last and first > last:
         first, last = last, first
+    first, last = dashboard_period(first, last)
     floor = history_floor(session, ctx.tenant_id)
-    clamped = floor is not None and first is not None and first < floor
-    if clamped:
-        first = floor
+    clamped = floor is not None and first < floor
+    if floor is not None and clamped:
+        first, last = floor, max(last, floor)
     figures = dashboard(session, first, last)
     return render(
         request,

@@ -102,13 +102,22 @@ def _months(session: Session, since: date, currency: str | None) -> list[Month]:
     return [months[k] for k in sorted(months)]
 
 
+def dashboard_period(start: date | None, end: date | None) -> tuple[date, date]:
+    """The days a dashboard covers: ``end`` defaults to today, ``start`` to 30 days before it.
+
+    Worked out before the plan's history is checked: a period given only its end reaches
+    back as far as one given both.
+    """
+    end = end or utcnow().date()
+    return start or end - timedelta(days=DEFAULT_DAYS - 1), end
+
+
 def dashboard(
     session: Session, start: date | None = None, end: date | None = None, months: int = 12
 ) -> Dashboard:
     """Every figure of the dashboard for ``start``..``end`` (inclusive; default: last 30 days)."""
     today = utcnow().date()
-    end = end or today
-    start = start or end - timedelta(days=DEFAULT_DAYS - 1)
+    start, end = dashboard_period(start, end)
     r = with_consumption().subquery("r")
     period = session.execute(
         select(

@@ -37,21 +37,25 @@ def test_insights_beyond_the_plans_history_need_long_range_insights(
     recent = (today - timedelta(days=300)).isoformat()
     old = (today - timedelta(days=400)).isoformat()
     assert client.get(f"/api/dashboard?from={recent}", headers=alice).status_code == 200
-    refused = client.get(f"/api/dashboard?from={old}", headers=alice)
-    assert refused.status_code == 402
-    assert refused.json()["error"]["code"] == "feature_not_in_plan"
-    assert refused.json()["error"]["details"]["feature"] == "long_range_insights"
+    # Only the end given: the period is the 30 days before it, as old as with both.
+    for asked in (f"from={old}", f"to={old}", f"from={old}&to={recent}"):
+        refused = client.get(f"/api/dashboard?{asked}", headers=alice)
+        assert refused.status_code == 402, (asked, refused.text)
+        assert refused.json()["error"]["code"] == "feature_not_in_plan"
+        assert refused.json()["error"]["details"]["feature"] == "long_range_insights"
     _upgrade(client, alice, "pro")
     assert client.get(f"/api/dashboard?from={old}", headers=alice).status_code == 200
+    assert client.get(f"/api/dashboard?to={old}", headers=alice).status_code == 200
 
 
 def test_the_dashboard_page_limits_the_range_and_says_why(
     client: TestClient, alice: dict[str, str]
 ) -> None:
     old = (datetime.now(UTC).date() - timedelta(days=800)).isoformat()
-    page = client.get(f"/dashboard?start={old}", headers=alice)
-    assert page.status_code == 200
-    assert 'id="history-limited"' in page.text and "Free plan" in page.text
+    for asked in (f"start={old}", f"end={old}"):
+        page = client.get(f"/dashboard?{asked}", headers=alice)
+        assert page.status_code == 200
+        assert 'id="history-limited"' in page.text and "Free plan" in page.text, asked
     _upgrade(client, alice)
     page = client.get(f"/dashboard?start={old}", headers=alice)
     assert 'id="history-limited"' not in page.text
