@@ -56,4 +56,5 @@ def create_app(database_url: str, secret_key: str) -> FastAPI:
 
 if __name__ == "__main__":
     key = os.environ.get("TENANTRY_SECRET_KEY", "example-only-key-" + "x" * 32)
-    uvicorn.run(create_app("sqlite:///notes-example.sqlite3", key), port=8001)
+    port = int(os.environ.get("PORT", "8001"))
+    uvicorn.run(create_app("sqlite:///notes-example.sqlite3", key), port=port)
