@@ -62,7 +62,7 @@ def serve(
         from tenantry.models import User
         from tenantry.plans import DEFAULT_CATALOGUE, CatalogueError
         from tenantry_server.app import create_app, default_plugins, migrate, plan_catalogue
-        from tenantry_server.settings import Settings
+        from tenantry_server.settings import Settings, settings_problem
     except ImportError as exc:  # `pip install tenantry` is the library alone
         typer.echo(f"error: the server needs `pip install 'tenantry[server]'` ({exc})", err=True)
         raise typer.Exit(2) from exc
@@ -70,7 +70,7 @@ def serve(
     try:
         settings = Settings()
     except ValidationError as exc:
-        typer.echo(f"error: invalid settings: {exc.errors()[0]['msg']}", err=True)
+        typer.echo(f"error: invalid settings: {settings_problem(exc)}", err=True)
         raise typer.Exit(2) from exc
     # --host/--port are the settings too: links in mails point at the address served.
     settings = settings.model_copy(
@@ -239,12 +239,12 @@ def worker() -> None:
 
     from tenantry.jobs import work
     from tenantry_server.app import create_app, default_plugins
-    from tenantry_server.settings import Settings
+    from tenantry_server.settings import Settings, settings_problem
 
     try:
         settings = Settings()
     except ValidationError as exc:
-        typer.echo(f"error: invalid settings: {exc.errors()[0]['msg']}", err=True)
+        typer.echo(f"error: invalid settings: {settings_problem(exc)}", err=True)
         raise typer.Exit(2) from exc
     if not settings.redis_url:
         typer.echo("error: set REDIS_URL: without Redis, jobs run in the server process", err=True)

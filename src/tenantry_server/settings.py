@@ -7,13 +7,26 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
     from tenantry.billing import BillingConfig
 
 _WEAK = {"", "changeme", "secret", "change-me"}
+
+
+def settings_problem(exc: ValidationError) -> str:
+    """The first problem of ``exc`` (from :class:`Settings`), naming its variable."""
+    first = exc.errors()[0]
+    field = str(first["loc"][0]) if first["loc"] else ""
+    info = Settings.model_fields.get(field)
+    alias = info.validation_alias if info is not None else None
+    if isinstance(alias, AliasChoices):
+        alias = alias.choices[0]
+    name = alias if isinstance(alias, str) else f"TENANTRY_{field.upper()}"
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return f"{name}: {message}" if field else message
 
 
 class Settings(BaseSettings):
@@ -94,7 +107,7 @@ class Settings(BaseSettings):
     @classmethod
     def _refuse_weak(cls, value: str | None) -> str | None:
         if value is not None and (value.strip().lower() in _WEAK or len(value) < 32):
-            raise ValueError("TENANTRY_SECRET_KEY must be a random string of 32+ characters")
+            raise ValueError("must be a random string of 32+ characters")
         return value
 
     @model_validator(mode="after")
@@ -127,6 +140,17 @@ class Settings(BaseSettings):
 
     def site_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @field_validator("join_rate", "tenant_rate", "user_rate")
+    @classmethod
+    def _a_rate(cls, value: str) -> str:
+        from limits import parse_many
+
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a rate such as '600/minute'") from None
+        return value
 
     @field_validator("cache_url")
     @classmethod

@@ -29,7 +29,18 @@ def test_a_port_out_of_range_is_refused(tmp_path: Path, port: str) -> None:
 def test_a_port_out_of_range_in_the_settings_is_refused(tmp_path: Path) -> None:
     code, out = serve(tmp_path, TENANTRY_PORT="99999")
     assert code == 2, out
-    assert out.startswith("error: invalid settings: ") and "65535" in out
+    assert out.startswith("error: invalid settings: TENANTRY_PORT: ") and "65535" in out
+
+
+@pytest.mark.parametrize("variable", ["TENANTRY_USER_RATE", "TENANTRY_TENANT_RATE"])
+def test_a_rate_that_is_not_one_is_refused_at_start(tmp_path: Path, variable: str) -> None:
+    """It was taken, and every tenant request then answered 500."""
+    code, out = serve(tmp_path, **{variable: "lots"})
+    assert code == 2, out
+    assert (
+        out.strip()
+        == f"error: invalid settings: {variable}: 'lots' is not a rate such as '600/minute'"
+    )
 
 
 @pytest.mark.parametrize("url", ["garbage", "nosuchdialect://x/y"])
