@@ -21,6 +21,7 @@ def prune(
         "--days",
         envvar="TENANTRY_AUDIT_RETENTION_DAYS",
         min=1,
+        max=36_500,
         help="Keep this many days of events (the retention setting).",
     ),
     apply: bool = typer.Option(False, "--apply", help="Delete; without it, only count."),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
@@ -27,14 +28,34 @@ def first_line(exc: BaseException) -> str:
 
 
 def check_url(url: str, command: str) -> None:
-    """Parse ``url`` and load its dialect; every command opening a database starts here."""
+    """Parse ``url`` and load its dialect and driver; every command opening a database
+    starts here."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
     try:
-        make_url(url).get_dialect()
+        parsed = make_url(url)
+        dialect = parsed.get_dialect()
     except (ArgumentError, NoSuchModuleError, ValueError) as exc:
         fail(command, f"bad database URL: {first_line(exc)}")
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        fail(command, f"bad database URL: tenantry works on SQLite and PostgreSQL, not {backend}")
+    if getattr(dialect, "is_async", False):
+        fail(command, f"bad database URL: {parsed.drivername} is async; use postgresql+psycopg://")
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        hint = " (pip install 'tenantry[postgres]')" if backend == "postgresql" else ""
+        fail(command, f"bad database URL: no driver for {parsed.drivername}{hint}: {exc}")
+
+
+def check_output(path: Path, command: str) -> None:
+    """Refuse, before any work, a file to write that cannot be: a folder, or in none."""
+    if path.is_dir():
+        fail(command, f"{path} is a folder: name the file to write")
+    if not path.parent.is_dir():
+        fail(command, f"there is no folder {path.parent} to write {path.name} in")
 
 
 def engine_of(url: str, command: str, **kwargs: Any) -> Engine:

@@ -178,10 +178,12 @@ def backup(
     of its PostgreSQL database, or, for a shared tenant, its export document."""
     import uuid
 
+    from tenantry.cli.database import check_output
     from tenantry.errors import TenantryError
     from tenantry.export import stream_export
     from tenantry.placement.backup import backup_dedicated, tenant_location
 
+    check_output(output, "tenants")
     _load_models(models)
     with _placements(database_url, placements_file, None) as placements:
         tenant_id = _tenant_id(placements, slug)

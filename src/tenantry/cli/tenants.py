@@ -163,7 +163,7 @@ def export(
 
     from sqlalchemy import select
 
-    from tenantry.cli.database import reaching
+    from tenantry.cli.database import check_output, reaching
     from tenantry.context import TenantContext, tenant_scope
     from tenantry.export import stream_export
     from tenantry.ids import TenantId
@@ -171,6 +171,8 @@ def export(
     from tenantry.roles import Role
     from tenantry.runtime import freeze_startup_objects
 
+    if output is not None:
+        check_output(output, "tenants")
     _load_models(models)
     db = _database(database_url)
     try:

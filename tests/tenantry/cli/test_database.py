@@ -36,7 +36,9 @@ def run(*args: str) -> tuple[int, str]:
         (["doctor"], "doctor"),
     ],
 )
-@pytest.mark.parametrize("url", ["garbage", "nosuchdialect://x/y"])
+@pytest.mark.parametrize(
+    "url", ["garbage", "nosuchdialect://x/y", "mysql://x/y", "postgresql+asyncpg://x/y"]
+)
 def test_a_bad_database_url_is_one_line_and_exit_2(
     args: list[str], command: str, url: str, tmp_path: Path
 ) -> None:
@@ -64,6 +66,25 @@ def test_an_unreachable_database_is_one_line_and_exit_2(args: list[str]) -> None
     assert "unable to open database file" in out, out
     assert len(out.strip().splitlines()) == 1
     assert not Path("/nonexistent-tenantry-dir").exists()
+
+
+@pytest.mark.parametrize(
+    ("where", "said"),
+    [("{tmp}", "is a folder: name the file to write"), ("{tmp}/no/x.json", "there is no folder")],
+)
+def test_an_export_to_where_no_file_can_be_is_refused_first(
+    tmp_path: Path, where: str, said: str
+) -> None:
+    output = where.format(tmp=tmp_path)
+    code, out = run("tenants", "export", "casa", "-o", output, "--db", UNREACHABLE)
+    assert code == 2, out
+    assert out.startswith("tenantry tenants: ") and said in out, out  # before the database
+
+
+def test_audit_prune_refuses_a_retention_past_any_date(tmp_path: Path) -> None:
+    code, out = run("audit", "prune", "--days", "800000", "--db", f"sqlite:///{tmp_path}/a.db")
+    assert code == 2 and "36500" in out, out
+    assert "Traceback" not in out
 
 
 def test_migrations_revision_without_an_initialised_directory(tmp_path: Path) -> None:
