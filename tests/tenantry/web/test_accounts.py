@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from tenantry.models import User
-from tests.conftest import PASSWORD, Member, register
+from tests.conftest import PASSWORD, Member, invite_and_join, register
 from tests.support.mail import link_in, mailed, outbox, query_value, text_of
 
 
@@ -163,6 +163,23 @@ def test_switch_to_a_tenant_of_mine_and_not_to_another(
     )
     assert refused.status_code == 404
     assert len(client.get("/api/tenants", headers=alice.headers).json()) == 2
+
+
+def test_me_still_answers_once_the_tokens_tenant_is_gone(client: TestClient, alice: Member) -> None:
+    """Removed from the tenant the token names, a person is signed in and in no tenant:
+    /api/me (how a client finds where to go) answered 404 tenant_not_found."""
+    carol = invite_and_join(client, alice, "carol@example.com")
+    assert (
+        client.delete(f"/api/tenant/members/{carol.user_id}", headers=alice.headers).status_code
+        == 204
+    )
+    me = client.get("/api/me", headers=carol.headers)
+    assert me.status_code == 200, me.text
+    assert me.json()["current_tenant_id"] is None
+    assert me.json()["memberships"] == []  # she joined by invite: no tenant of her own
+    # A tenant the request names itself is still checked like on any route.
+    named = client.get("/api/me", headers={**carol.headers, "X-Tenant-ID": alice.tenant_id})
+    assert named.status_code == 404
 
 
 def test_no_token_is_401_with_the_error_shape(client: TestClient) -> None:

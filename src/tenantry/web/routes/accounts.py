@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from tenantry import accounts, tenants
+from tenantry.errors import TenantNotFound, TenantSuspended
 from tenantry.security.refresh import revoke_token, rotate_refresh
 from tenantry.web import account_flows
 from tenantry.web.deps import CurrentClaims, DbSession, get_tenancy
@@ -108,7 +109,14 @@ def me(request: Request, session: DbSession, claims: CurrentClaims) -> MeOut:
     user = accounts.get_user(session, claims.user_id)
     config = get_tenancy(request).config
     claim = claim_from_request(request, claims.tenant_id, config.base_domain, config.tenant_header)
-    current = resolve_membership(session, claim, user.id).tenant_id if claim else None
+    current = None
+    try:
+        current = resolve_membership(session, claim, user.id).tenant_id if claim else None
+    except (TenantNotFound, TenantSuspended):
+        if claim is None or claim.source != "token":
+            raise  # a tenant the request itself names: the same answer as any route
+        # The token's tenant is no longer one the person may be in (removed, deleted,
+        # suspended): they are still signed in, in no tenant, with the tenants they have.
     return MeOut(
         id=user.id,
         email=user.email,
