@@ -7,6 +7,7 @@ instead of making a second customer or subscription.
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -14,6 +15,10 @@ import stripe
 
 from tenantry.billing.config import BillingConfig
 from tenantry.billing.errors import BillingUnavailable, InvalidWebhook
+
+# How far ahead of this clock an event's ``created`` may be: Stripe's test clocks run
+# ahead of ours (months, a year or two), a signed event from the year 5000 is forged.
+FUTURE_SLACK = 3 * 366 * 24 * 3600
 
 
 class StripeGateway:
@@ -115,7 +120,8 @@ class StripeGateway:
             )
         except stripe.SignatureVerificationError as exc:
             raise InvalidWebhook(f"webhook refused: {exc.user_message or exc}") from exc
-        except ValueError as exc:
+        except (ValueError, TypeError, AttributeError, KeyError) as exc:
+            # Signed, but not an object (``[]``, ``null``): the library trips on it.
             raise InvalidWebhook("webhook refused: the body is not a Stripe event") from exc
         found = event.to_dict()
         data = found.get("data")
@@ -127,6 +133,10 @@ class StripeGateway:
             and isinstance(data.get("object"), dict)
         ):
             raise InvalidWebhook("webhook refused: the body is not a Stripe event")
+        if found["created"] > time.time() + FUTURE_SLACK:
+            # Events are ordered by it: one from the far future would make every real
+            # event after it stale, and the account's billing would stand still.
+            raise InvalidWebhook("webhook refused: the event was created in the future")
         return found
 
 

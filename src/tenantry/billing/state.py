@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from tenantry import audit
 from tenantry.billing.config import BillingConfig
+from tenantry.billing.errors import InvalidWebhook
 from tenantry.models import BillingAccount, BillingEvent, Tenant, TenantStatus
 from tenantry.plans import Catalogue
 
@@ -46,7 +47,13 @@ HANDLED = frozenset(
 
 
 def _at(seconds: Any) -> datetime | None:
-    return datetime.fromtimestamp(int(seconds), UTC) if seconds else None
+    """A Stripe timestamp; anything else in a signed event is refused as malformed."""
+    if not seconds:
+        return None
+    try:
+        return datetime.fromtimestamp(int(seconds), UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        raise InvalidWebhook(f"webhook refused: {str(seconds)[:40]!r} is not a time") from None
 
 
 def _customer_of(obj: dict[str, Any]) -> str | None:

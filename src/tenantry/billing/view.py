@@ -45,7 +45,9 @@ def billing_view(session: Session, tenant_id: uuid.UUID) -> BillingView | None:
         status=account.status,
         has_customer=account.customer_id is not None,
         trial_ends_at=account.trial_ends_at,
-        next_invoice_at=None if account.cancel_at_period_end else account.current_period_end,
+        next_invoice_at=None
+        if account.cancel_at_period_end or account.status == "canceled"
+        else account.current_period_end,
         cancel_at_period_end=account.cancel_at_period_end,
         grace_until=account.grace_until,
         period_end=account.current_period_end,

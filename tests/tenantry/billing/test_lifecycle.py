@@ -210,6 +210,28 @@ def test_forged_missing_and_replayed_signatures_are_refused_and_change_nothing(
     assert _account(billing, alice).status == "trialing"
 
 
+def test_signed_bodies_that_are_not_events_are_refused_not_500(
+    client: TestClient, billing: Billing, stripe: LocalStripe
+) -> None:
+    """Only the secret's holder can sign them, but each was a 500 (Stripe retries those),
+    and an event from the far future made every real one after it stale."""
+    alice = _signed_up(client, billing, "alice@example.com")
+    sub_id = _subscription_of(stripe, alice)
+    bad_time = stripe.update(sub_id, status="active")
+    bad_time["data"]["object"]["current_period_end"] = "soon"
+    far_future = {**stripe.update(sub_id, status="unpaid"), "created": 99_999_999_999_999}
+    for body in (b"[]", b"null", b"42", orjson.dumps(bad_time), orjson.dumps(far_future)):
+        answer = client.post(
+            "/api/billing/webhook",
+            content=body,
+            headers={"Stripe-Signature": sign(body, stripe.webhook_secret)},
+        )
+        assert answer.status_code == 400, (body[:60], answer.text)
+        assert answer.json()["error"]["code"] == "invalid_signature"
+    assert _tenant(billing, alice).status == "active"
+    assert deliver(client, stripe, [stripe.update(sub_id, status="unpaid")]) == ["applied"]
+
+
 def test_an_unknown_customers_event_is_recorded_and_answered(
     client: TestClient, billing: Billing, stripe: LocalStripe, alice: Member
 ) -> None:
@@ -272,6 +294,18 @@ def test_cancellation_at_period_end_then_the_default_plan(
     deliver(client, stripe, stripe.cancels(sub_id))
     shown = client.get("/api/tenant/billing", headers=alice.headers).json()
     assert shown["plan"] == "free" and shown["status"] == "canceled"
+
+
+def test_a_subscription_canceled_at_once_shows_no_next_invoice(
+    client: TestClient, billing: Billing, stripe: LocalStripe
+) -> None:
+    alice = _signed_up(client, billing, "alice@example.com")
+    sub_id = _subscription_of(stripe, alice)
+    deliver(client, stripe, stripe.trial_converts(sub_id))
+    assert client.get("/api/tenant/billing", headers=alice.headers).json()["next_invoice_at"]
+    deliver(client, stripe, stripe.cancels(sub_id))
+    shown = client.get("/api/tenant/billing", headers=alice.headers).json()
+    assert shown["status"] == "canceled" and shown["next_invoice_at"] is None
 
 
 def test_an_unknown_price_never_changes_the_plan(
