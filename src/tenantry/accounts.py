@@ -106,7 +106,8 @@ def register(
     if invite_code:
         membership = invites.join(session, code=invite_code, user=user)
     else:
-        name = (tenant_name or "").strip() or default_tenant_name(user.display_name)
+        # A name made from the display name is cut to fit; one given is checked as is.
+        name = (tenant_name or "").strip() or default_tenant_name(user.display_name)[:200]
         tenant = tenants.create_tenant(session, owner_id=user.id, name=name, kind=tenant_kind)
         membership = tenants.get_membership(session, tenant.id, user.id)  # type: ignore[assignment]
     return Registration(canonical, user=user, membership=membership)

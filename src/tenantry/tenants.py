@@ -15,6 +15,7 @@ from tenantry.plans.entitlements import catalogue_of
 from tenantry.plans.quotas import enforce_seat
 from tenantry.roles import Role
 from tenantry.slugs import slugify, with_suffix
+from tenantry.text import problem_with_line
 
 
 def _unique_slug(session: Session, name: str) -> str:
@@ -24,13 +25,24 @@ def _unique_slug(session: Session, name: str) -> str:
     return slug
 
 
+def checked_name(name: str) -> str:
+    """A tenant's name, trimmed: one line of 1 to 200 characters (it reaches mail subjects)."""
+    name = name.strip()
+    problem = problem_with_line(name)
+    if not name:
+        problem = "a tenant needs a name"
+    elif len(name) > 200:
+        problem = "a tenant's name has at most 200 characters"
+    if problem:
+        raise ValidationFailed(problem, details={"field": "name"})
+    return name
+
+
 def create_tenant(
     session: Session, *, owner_id: int, name: str, kind: TenantKind = TenantKind.PERSONAL
 ) -> Tenant:
     """Create a tenant with ``owner_id`` as its owner; a user may own several."""
-    name = name.strip()
-    if not name:
-        raise ValidationFailed("a tenant needs a name", details={"field": "name"})
+    name = checked_name(name)
     catalogue = catalogue_of(session)
     tenant = Tenant(name=name, slug=_unique_slug(session, name), kind=kind.value)
     if catalogue is not None:
@@ -51,9 +63,7 @@ def get_tenant(session: Session, tenant_id: uuid.UUID) -> Tenant:
 
 def rename_tenant(session: Session, *, tenant_id: uuid.UUID, actor_id: int, name: str) -> Tenant:
     tenant = get_tenant(session, tenant_id)
-    name = name.strip()
-    if not name:
-        raise ValidationFailed("a tenant needs a name", details={"field": "name"})
+    name = checked_name(name)
     old, tenant.name = tenant.name, name
     tenant.updated_at = datetime.now(UTC)
     audit.record(

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import cast
 from urllib.parse import quote
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
@@ -20,7 +21,8 @@ from tenantry.web.path_prefix import CLAIM_KEY
 
 log = logging.getLogger("meterbook.pages")
 Handler = Callable[[Request, Exception], Awaitable[Response]]
-_API = re.compile(r"^/api(/|$)")
+# Paths for programs, not people: the API and the probes (health, readiness, metrics).
+_API = re.compile(r"^/(api(/|$)|healthz$|readyz$|metrics$)")
 
 _TITLES = {
     400: "That did not work",
@@ -88,17 +90,38 @@ def _suspended(request: Request) -> Response:
     )
 
 
+_PAGED = (TenantryError, RequestValidationError, StarletteHTTPException)
+
+
 def install_error_pages(app: FastAPI) -> None:
-    """Wrap the installed handlers: JSON for ``/api``, the error page for everything else."""
-    for cls in (TenantryError, RequestValidationError, StarletteHTTPException, Exception):
-        json_handler = cast("Handler | None", app.exception_handlers.get(cls))
-        app.add_exception_handler(cls, _either(json_handler))
+    """Wrap every installed handler: JSON for ``/api``, the error page for everything else."""
+    handlers = {Exception: None, **app.exception_handlers}
+    for cls, json_handler in handlers.items():
+        if isinstance(cls, type):
+            app.add_exception_handler(cls, _either(cast("Handler | None", json_handler)))
 
 
 def _either(json_handler: Handler | None) -> Handler:
     async def handler(request: Request, exc: Exception) -> Response:
         if json_handler is not None and _API.match(request.url.path):
             return await json_handler(request, exc)
-        return error_page(request, exc)
+        if json_handler is None or isinstance(exc, _PAGED):
+            return error_page(request, exc)
+        # Another kind the core answers in JSON (a value the database cannot store, a
+        # constraint): the same status and words, as a page.
+        answer = await json_handler(request, exc)
+        try:
+            message = str(orjson.loads(bytes(answer.body))["error"]["message"])
+        except (ValueError, KeyError, TypeError):
+            message = ""
+        return error_page(request, _Answered(answer.status_code, message))
 
     return handler
+
+
+class _Answered(TenantryError):
+    """A JSON answer of the core's, shown as the error page."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message or "That did not work.")
+        self.status = status

@@ -97,7 +97,7 @@ def settings(
 def rename(
     request: Request, ctx: OwnerContext, nav: NavDep, session: DbSession, fields: FormFields
 ) -> Response:
-    name = fields.get("name", "")[:200]
+    name = fields.get("name", "")
     try:
         tenants.rename_tenant(
             session, tenant_id=ctx.tenant_id, actor_id=ctx.user_id or 0, name=name
@@ -178,9 +178,9 @@ def create_invite(
     """Create an invite and show its code on this response only (only its hash is kept)."""
     try:
         role = Role(fields.get("role", "member"))
-        hours = int(fields.get("expires_in_hours", "168"))
+        ttl = timedelta(hours=int(fields.get("expires_in_hours", "168")))
         uses = int(fields.get("max_uses", "1"))
-    except ValueError:
+    except (ValueError, OverflowError):
         return _page(request, ctx, nav, session, status=422, error="check the invite's settings")
     email = fields.get("email", "").strip()[:320] or None
     try:
@@ -189,7 +189,7 @@ def create_invite(
             session,
             ctx,
             role=role,
-            ttl=timedelta(hours=hours),
+            ttl=ttl,
             max_uses=uses,
             email=email,
         )

@@ -3,7 +3,6 @@ a ``tenant_id`` in a body is refused, never trusted."""
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import datetime
 from typing import Annotated, Any
@@ -12,17 +11,13 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from tenantry.models import Membership, Tenant, TenantKind, User
 from tenantry.roles import Role
-
-# Control characters but tab and line breaks: SQLite would store a NUL that PostgreSQL
-# refuses, so the same body would get different answers on the two backends.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-# And in a one-line value (a name, an address) no line break: names reach mail headers.
-_BREAK = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+from tenantry.text import CONTROL, problem_with_line
 
 
 def _one_line(value: str) -> str:
-    if _BREAK.search(value):
-        raise ValueError("must be one line of text")
+    problem = problem_with_line(value)
+    if problem:
+        raise ValueError(problem)
     return value
 
 
@@ -37,7 +32,7 @@ class Input(BaseModel):
     @field_validator("*", mode="after")
     @classmethod
     def _no_control_characters(cls, value: Any) -> Any:
-        if isinstance(value, str) and _CONTROL.search(value):
+        if isinstance(value, str) and CONTROL.search(value):
             raise ValueError("control characters are not allowed")
         return value
 

@@ -102,3 +102,21 @@ def test_my_data_download_and_erasure(client: TestClient) -> None:
         "/signin", data={"email": "mia@example.com", "password": PASSWORD, "csrf_token": token}
     )
     assert login.status_code == 401
+
+
+def test_household_forms_answer_pages_for_what_the_api_refuses(client: TestClient) -> None:
+    """A 500-character name was cut to 200 and 'renamed'; an expiry past any date answered
+    the page's form with the API's JSON error."""
+    base = signup(client, "rita@example.com")
+    page = client.get(f"{base}/household").text
+    long_name = client.post(
+        f"{base}/household/rename", data={"name": "n" * 500, "csrf_token": csrf(page)}
+    )
+    assert long_name.status_code == 422 and "at most 200 characters" in long_name.text
+    assert long_name.headers["content-type"].startswith("text/html")
+    far = client.post(
+        f"{base}/household/invites",
+        data={"expires_in_hours": "99999999999", "max_uses": "1", "csrf_token": csrf(page)},
+    )
+    assert far.status_code == 422 and far.headers["content-type"].startswith("text/html")
+    assert "check the invite" in far.text
