@@ -17,6 +17,7 @@ from tenantry.mail.message import MailError, Message
 from tenantry.mail.outbox import OutboxMailer
 
 _TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +42,15 @@ class SmtpMailer:
         if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
             raise ValueError("the SMTP URL must look like smtp://host:port or smtps://host:port")
         options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        unknown = sorted(set(options) - {"starttls", "timeout", "cafile"})
+        if unknown:
+            known = "starttls, timeout, cafile"
+            raise ValueError(f"the SMTP URL has no option {unknown[0]!r} ({known})")
+        flag = options.get("starttls", "false").lower()
+        if flag not in _TRUE | _FALSE:
+            raise ValueError(f"starttls= is true or false in the SMTP URL, not {flag!r}")
         implicit = parts.scheme == "smtps"
-        starttls = options.get("starttls", "").lower() in _TRUE
+        starttls = flag in _TRUE
         default_port = 465 if implicit else (587 if starttls else 25)
         return cls(
             host=parts.hostname,

@@ -55,6 +55,11 @@ def test_urls_choose_tls_port_and_credentials() -> None:
     assert (implicit.port, implicit.implicit_tls) == (465, True)
     with pytest.raises(ValueError, match="smtp://host"):
         SmtpMailer.from_url("http://mail.x.org")
+    # A mistyped option was silently ignored: mail then went out in the clear.
+    with pytest.raises(ValueError, match="not 'maybe'"):
+        SmtpMailer.from_url("smtp://mail.x.org?starttls=maybe")
+    with pytest.raises(ValueError, match="no option 'tls'"):
+        SmtpMailer.from_url("smtp://mail.x.org?tls=true")
 
 
 def test_no_url_means_the_outbox(tmp_path) -> None:  # type: ignore[no-untyped-def]

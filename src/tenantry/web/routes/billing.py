@@ -124,9 +124,13 @@ def checkout(body: CheckoutIn, ctx: OwnerContext, request: Request) -> RedirectO
 
 
 @router.post("/tenant/billing/portal")
-def portal(body: PortalIn, ctx: SuspendedOwnerContext, request: Request) -> RedirectOut:
-    """A Customer Portal address (owners, even of a suspended tenant: that is where they pay)."""
+def portal(
+    ctx: SuspendedOwnerContext, request: Request, body: PortalIn | None = None
+) -> RedirectOut:
+    """A Customer Portal address (owners, even of a suspended tenant: that is where they pay).
+    The body is optional: without ``return_url`` the portal returns to the billing page."""
+    return_url = body.return_url if body is not None else None
     url = _billing(request).portal_url(
-        tenant_id=ctx.tenant_id, return_url=_own_url(request, body.return_url, "return_url")
+        tenant_id=ctx.tenant_id, return_url=_own_url(request, return_url, "return_url")
     )
     return RedirectOut(url=url)
