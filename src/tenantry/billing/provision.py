@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, UOWTransaction
 
+from tenantry.billing.state import FREE, PENDING
 from tenantry.hooks import SessionFactory, listen
 from tenantry.models import BillingAccount, Membership, Tenant, User
 from tenantry.roles import Role
@@ -37,6 +38,26 @@ def owner_email(session: Session, tenant_id: uuid.UUID) -> str:
         .order_by(Membership.joined_at)
     )
     return session.scalars(stmt).first() or ""
+
+
+def had_subscription(session: Session, tenant_id: uuid.UUID) -> bool:
+    """Whether an owner of ``tenant_id`` owns another tenant that has had a subscription
+    (a trial included): a trial is for a person's first tenant, not for each they create."""
+    mine = select(Membership.user_id).where(
+        Membership.tenant_id == tenant_id, Membership.role == Role.OWNER.value
+    )
+    theirs = (
+        select(BillingAccount.tenant_id)
+        .join(Membership, Membership.tenant_id == BillingAccount.tenant_id)
+        .where(
+            Membership.user_id.in_(mine),
+            Membership.role == Role.OWNER.value,
+            BillingAccount.tenant_id != tenant_id,
+            BillingAccount.status.not_in((PENDING, FREE)),
+        )
+        .limit(1)
+    )
+    return session.scalar(theirs) is not None
 
 
 def install_pending_rows(

@@ -15,7 +15,12 @@ from tenantry import audit
 from tenantry.billing.config import BillingConfig
 from tenantry.billing.errors import BillingUnavailable
 from tenantry.billing.gateway import StripeGateway
-from tenantry.billing.provision import Provisioner, install_pending_rows, owner_email
+from tenantry.billing.provision import (
+    Provisioner,
+    had_subscription,
+    install_pending_rows,
+    owner_email,
+)
 from tenantry.billing.state import (
     FREE,
     LIVE,
@@ -99,7 +104,8 @@ class Billing:
                 owner_email(session, tenant_id),
                 tenant.name,
             )
-        trial = self.config.trial_of(self.catalogue)
+            again = had_subscription(session, tenant_id)
+        trial = None if again else self.config.trial_of(self.catalogue)
         try:
             if customer_id is None:
                 customer_id = self.gateway.create_customer(

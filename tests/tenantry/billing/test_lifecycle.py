@@ -76,6 +76,25 @@ def test_sign_up_starts_a_trial_and_the_trial_converts(
     assert _tenant(billing, alice).trial_ends_at is None
 
 
+def test_a_trial_is_for_a_persons_first_tenant_not_each_they_create(
+    client: TestClient, billing: Billing, stripe: LocalStripe
+) -> None:
+    """Every POST /api/tenants started another 14-day trial of a paid plan."""
+    alice = _signed_up(client, billing, "alice@example.com")
+    created = client.post("/api/tenants", json={"name": "Second flat"}, headers=alice.headers)
+    assert created.status_code == 201, created.text
+    in_second = {"Authorization": f"Bearer {created.json()['access_token']}"}
+    second_id = client.get("/api/tenant", headers=in_second).json()["id"]
+    assert billing.provisioner.wait_idle()
+    with billing.db.session() as session:
+        second = session.get(BillingAccount, uuid.UUID(second_id))
+        assert second is not None
+        assert (second.status, second.customer_id is not None) == ("free", True)
+    assert _account(billing, alice).status == "trialing"  # the first keeps its trial
+    bob = _signed_up(client, billing, "bob@example.com")  # someone else's first: a trial
+    assert _account(billing, bob).status == "trialing"
+
+
 def test_failed_payment_grace_suspension_and_reactivation(
     client: TestClient, billing: Billing, stripe: LocalStripe
 ) -> None:
