@@ -171,7 +171,12 @@ def backup(
     slug: str = typer.Argument(..., help="The tenant's slug."),
     output: Path = typer.Option(..., "-o", "--output", help="The backup file to write."),
     database_url: str = DB_OPTION,
-    placements_file: Path = PLACEMENTS_OPTION,
+    placements_file: Path | None = typer.Option(
+        None,
+        "--placements",
+        envvar="TENANTRY_PLACEMENTS",
+        help="Placement configuration; without it every tenant is shared.",
+    ),
     models: list[str] = MODELS_OPTION,
 ) -> None:
     """Back one tenant up: its SQLite file (copied consistently while it serves), a pg_dump
@@ -179,10 +184,14 @@ def backup(
     import uuid
 
     from tenantry.cli.database import check_output
+    from tenantry.cli.tenants import export
     from tenantry.errors import TenantryError
     from tenantry.export import stream_export
     from tenantry.placement.backup import backup_dedicated, tenant_location
 
+    if placements_file is None:  # no placement set-up: the tenant is shared
+        export(slug, database_url, output, models, None)
+        return
     check_output(output, "tenants")
     _load_models(models)
     with _placements(database_url, placements_file, None) as placements:

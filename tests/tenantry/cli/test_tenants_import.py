@@ -35,6 +35,13 @@ def test_import_into_a_core_only_database_names_the_missing_tables(
         cli, ["tenants", "export", slug, "--db", f"sqlite:///{source}", "-o", str(file)]
     )
     assert exported.exit_code == 0, exported.output
+    # With no placement set-up, a backup is the same document (it required --placements).
+    backup = tmp_path / "casa-backup.json"
+    backed = runner.invoke(
+        cli, ["tenants", "backup", slug, "--db", f"sqlite:///{source}", "-o", str(backup)]
+    )
+    assert backed.exit_code == 0, backed.output
+    assert backup.read_bytes() == file.read_bytes()
 
     core_only = f"sqlite:///{tmp_path / 'core.sqlite3'}"
     assert runner.invoke(cli, ["migrate", "--db", core_only]).exit_code == 0
