@@ -26,7 +26,7 @@ class Message:
         """The RFC 5322 message: text first, HTML as the alternative."""
         mail = EmailMessage()
         mail["From"] = sender
-        mail["To"] = self.to
+        mail["To"] = ascii_address(self.to)
         mail["Subject"] = self.subject
         mail["Date"] = formatdate(localtime=False)
         mail["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2].strip("> ") or None)
@@ -38,6 +38,18 @@ class Message:
 
     def as_dict(self) -> dict[str, str]:
         return asdict(self)
+
+
+def ascii_address(address: str) -> str:
+    """``address`` with its domain in IDNA (``exämple.com`` -> ``xn--exmple-cua.com``): a
+    header cannot carry it otherwise (RFC 2047 words are not allowed in an address)."""
+    local, at, domain = address.rpartition("@")
+    if not at or domain.isascii():
+        return address
+    try:
+        return f"{local}@{domain.encode('idna').decode('ascii')}"
+    except UnicodeError:
+        return address
 
 
 class Mailer(Protocol):

@@ -25,7 +25,8 @@ def checked_email(email: str) -> str:
     The syntax is email-validator's: a list (``a@x.org,b@y.org``), spaces or line
     breaks would become extra recipients or headers of the mail sent to it. Its DNS is
     not asked; an intranet's dotless domain and ``.test`` (test suites) are allowed,
-    ``localhost`` and the other special-use names are not.
+    ``localhost`` and the other special-use names are not. The part before the ``@`` is
+    ASCII (few mail servers take anything else); a domain may be internationalised.
 
     Raises:
         ValidationFailed: not the address of one mailbox.
@@ -41,6 +42,7 @@ def checked_email(email: str) -> str:
             check_deliverability=False,
             globally_deliverable=False,
             test_environment=True,
+            allow_smtputf8=False,  # a non-ASCII local part needs SMTPUTF8 all the way through
         )
     except EmailNotValidError as exc:
         raise ValidationFailed(

@@ -29,6 +29,15 @@ def test_a_mail_reaches_the_smtp_server_with_both_bodies(smtp: SmtpServer) -> No
     assert "<p>html body</p>" in html.get_content()  # type: ignore[attr-defined]
 
 
+def test_an_internationalised_domain_reaches_the_server_as_idna(smtp: SmtpServer) -> None:
+    """Its header was an RFC 2047 word inside the address (user@=?utf-8?q?…?=.com)."""
+    to_idn = Message(to="ann@exämple.com", subject="Hi", text="t", html="<p>h</p>")
+    SmtpMailer.from_url(smtp.url).send(to_idn, sender="no-reply@example.com")
+    [received] = smtp.messages()
+    assert received["To"] == "ann@xn--exmple-cua.com"
+    assert smtp.envelopes == [("no-reply@example.com", ["ann@xn--exmple-cua.com"])]
+
+
 def test_a_refusing_server_is_a_mail_error(smtp: SmtpServer) -> None:
     smtp.refuse = True
     with pytest.raises(MailError, match="451"):
