@@ -62,3 +62,91 @@ def test_app_role_sees_only_its_tenant(pg_url: str, tmp_path: Path) -> None:
         seen = conn.exec_driver_sql("SELECT DISTINCT user_id FROM readings").scalars().all()
     assert seen == [1]
     app.dispose()
+
+
+_TASKPAD = """
+CREATE TABLE users (id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY, email text NOT NULL,
+                    password_hash text, name text);
+CREATE TABLE projects (id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                       owner_id integer NOT NULL REFERENCES users (id), name text NOT NULL);
+CREATE TABLE tasks (id serial PRIMARY KEY, project_id integer NOT NULL REFERENCES projects (id),
+                    title text NOT NULL, details jsonb NOT NULL DEFAULT '{}',
+                    updated_at timestamptz NOT NULL DEFAULT '2020-01-01');
+CREATE INDEX tasks_details ON tasks USING gin (details jsonb_path_ops);
+CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS
+  $$ BEGIN NEW.updated_at := now(); RETURN NEW; END $$;
+CREATE TRIGGER tasks_touch BEFORE UPDATE ON tasks FOR EACH ROW EXECUTE FUNCTION touch();
+INSERT INTO users (email, name) VALUES ('ann@example.com', 'Ann'), ('bo@example.com', 'Bo');
+INSERT INTO projects (owner_id, name) VALUES (1, 'house'), (2, 'garden');
+INSERT INTO tasks (project_id, title, details)
+  SELECT 1 + i %% 2, 'task ' || i, jsonb_build_object('big', repeat('x', 9000))
+  FROM generate_series(1, 20) AS i;
+"""
+_TASKPAD_MAP = {
+    "version": 1,
+    "users": {"table": "users", "email": "email", "display_name": "name"},
+    "tables": {"projects": {"owner": "owner_id"}, "tasks": {"owner": "project_id -> projects"}},
+}
+
+
+def test_a_schema_of_ones_own_converts_and_takes_new_rows(pg_url: str, tmp_path: Path) -> None:
+    """From a stranger's PostgreSQL schema: a BEFORE UPDATE trigger rewrote every task during
+    the backfill (verification then failed), a GIN index got a B-tree twin that failed on a
+    large document, tasks.project_id stayed integer beside a bigint key and GENERATED ALWAYS
+    refused the ids new rows get; a view on a widened key failed the apply half-way."""
+    from tenantry.ids import new_row_id
+    from tenantry.migrate import MappingError, build_plan, parse_mapping
+
+    engine = conversion_engine(pg_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(_TASKPAD)
+        conn.exec_driver_sql("CREATE VIEW task_titles AS SELECT id, title FROM tasks")
+    mapping = parse_mapping(_TASKPAD_MAP)
+    with engine.connect() as conn, pytest.raises(MappingError, match=r"task_titles uses tasks\.id"):
+        build_plan(conn, mapping)  # the dry run says so; nothing has changed
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP VIEW task_titles")
+    result = apply(engine, mapping, backup_path=tmp_path / "b.pgdump", reporter=QUIET)
+    checks = verify(engine, mapping, result.plan, QUIET)
+    assert checks.ok, [c for c in checks.checks if not c.ok]
+    finish(engine, result.plan, QUIET)
+    with engine.connect() as conn:
+        touched = conn.exec_driver_sql("SELECT count(*) FROM tasks WHERE updated_at > '2021-01-01'")
+        assert touched.scalar() == 0
+        enabled = conn.exec_driver_sql(
+            "SELECT tgenabled FROM pg_trigger WHERE tgname = 'tasks_touch'"
+        )
+        assert enabled.scalar() == "O"  # on again
+        kinds = dict(
+            conn.exec_driver_sql(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_name = 'tasks' AND column_name IN ('id', 'project_id')"
+            ).all()
+        )
+        assert kinds == {"id": "bigint", "project_id": "bigint"}
+        twins = (
+            conn.exec_driver_sql(
+                "SELECT indexname FROM pg_indexes WHERE tablename = 'tasks'"
+                " AND indexdef LIKE '%%details%%'"
+            )
+            .scalars()
+            .all()
+        )
+        assert twins == ["tasks_details"]
+        tenant = conn.exec_driver_sql(
+            "SELECT tenant_id FROM tenantry_tenantize_owners WHERE user_id = 1"
+        ).scalar()
+    with engine.begin() as conn:  # a new row with tenantry's id, as the app makes them
+        conn.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(tenant)})
+        project = conn.execute(
+            text(
+                "INSERT INTO projects (tenant_id, id, owner_id, name) VALUES (:t, :i, 1, 'new')"
+                " RETURNING id"
+            ),
+            {"t": tenant, "i": new_row_id()},
+        ).scalar()
+        conn.execute(
+            text("INSERT INTO tasks (tenant_id, id, project_id, title) VALUES (:t, :i, :p, 'n')"),
+            {"t": tenant, "i": new_row_id(), "p": project},
+        )
+    engine.dispose()

@@ -23,6 +23,7 @@ from tenantry.migrate.users import (
 )
 
 SAMPLES = 5
+OWNED_REFS = frozenset({"owner", "reference"})  # references to another owned table
 
 
 @dataclass(slots=True)
@@ -189,6 +190,8 @@ def build_plan(conn: Connection, mapping: Mapping) -> Plan:
             )
     if conn.dialect.name == "sqlite":
         warnings += [w for p in plans if not p.is_global for w in _rebuild_losses(conn, p.name)]
+    else:
+        _refuse_views_on_widened_columns(conn, plans)
     for name, info in infos.items():
         for fk in info.foreign_keys:
             if (
@@ -474,6 +477,43 @@ def _owned_plan(
     return plan
 
 
+_VIEWS_ON_COLUMNS = """
+SELECT DISTINCT v.relname, t.relname, a.attname, format_type(a.atttypid, a.atttypmod)
+FROM pg_depend d
+JOIN pg_rewrite r ON r.oid = d.objid
+JOIN pg_class v ON v.oid = r.ev_class
+JOIN pg_class t ON t.oid = d.refobjid
+JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid
+WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass
+  AND v.oid <> t.oid AND t.relnamespace = current_schema()::regnamespace
+ORDER BY 1, 2, 3
+"""
+
+
+def _refuse_views_on_widened_columns(conn: Connection, plans: list[TablePlan]) -> None:
+    """PostgreSQL cannot change the type of a column a view or rule uses, and tenantize
+    widens integer keys and the columns referring to them to bigint (new rows get 53-bit
+    ids): say so before anything changes, not half-way through the apply."""
+    altered = {
+        (p.name, column)
+        for p in plans
+        if not p.is_global
+        for column in [*p.primary_key, *(r.column for r in p.refs if r.role in OWNED_REFS)]
+    }
+    found = [
+        f"{view} uses {table}.{column}"
+        for view, table, column, kind in conn.exec_driver_sql(_VIEWS_ON_COLUMNS)
+        if (table, column) in altered and kind in ("integer", "smallint")
+    ]
+    if found:
+        raise MappingError(
+            "views or rules use columns tenantize widens to bigint ("
+            + "; ".join(found[:5])
+            + "): drop them before converting and create them again after "
+            "(docs/tenantize.md, Known limits)"
+        )
+
+
 def _sets_columns(fk: ForeignKey | None, dialect: str) -> bool:
     """``SET NULL``/``SET DEFAULT`` actions a composite key cannot keep without touching
     tenant_id: any of them on SQLite, ``ON UPDATE`` ones on PostgreSQL (15 takes a column
@@ -516,9 +556,14 @@ def index_name(prefix: str, table: str, columns: list[str]) -> str:
 
 
 def _tenant_indexes(info: TableInfo, plan: TablePlan) -> list[tuple[str, list[str]]]:
-    """Indexes leading with tenant_id: one per legacy index and per reference column."""
-    wanted: list[list[str]] = [list(ix.columns) for ix in info.indexes if not ix.unique]
-    wanted += [[r.column] for r in plan.refs if r.role in {"owner", "reference"}]
+    """Indexes leading with tenant_id: one per legacy B-tree index and per reference column.
+
+    A GIN or GiST index (full text, JSON) stays as it is: a B-tree twin of its column would
+    be useless to its queries and fail on a large value (8 kB a B-tree row at most)."""
+    wanted: list[list[str]] = [
+        list(ix.columns) for ix in info.indexes if not ix.unique and ix.method == "btree"
+    ]
+    wanted += [[r.column] for r in plan.refs if r.role in OWNED_REFS]
     seen: set[tuple[str, ...]] = {("tenant_id", *info.primary_key)}
     result: list[tuple[str, list[str]]] = []
     for cols in wanted:

@@ -43,6 +43,7 @@ class Index:
     name: str
     columns: tuple[str, ...]
     unique: bool
+    method: str = "btree"  # PostgreSQL's access method: gin, gist, … cannot lead with tenant_id
 
 
 @dataclass(slots=True)
@@ -107,7 +108,12 @@ def table_info(conn: Connection, name: str) -> TableInfo:
         actions = _sqlite_actions(conn, name)
         fks = [_with_sqlite_actions(fk, actions) for fk in fks]
     indexes = [
-        Index(str(ix["name"]), tuple(str(c) for c in ix["column_names"] if c), bool(ix["unique"]))
+        Index(
+            str(ix["name"]),
+            tuple(str(c) for c in ix["column_names"] if c),
+            bool(ix["unique"]),
+            str((ix.get("dialect_options") or {}).get("postgresql_using") or "btree"),
+        )
         for ix in insp.get_indexes(name)
         if ix.get("name") and all(ix["column_names"])
     ]
