@@ -150,6 +150,29 @@ def test_an_owner_that_is_never_null_is_drafted_before_one_that_may_be(tmp_path:
     assert not plan.blocking
 
 
+def test_a_root_owned_through_a_nullable_column_still_owns_its_children(
+    tmp_path: Path,
+) -> None:
+    """projects.owner_id may be NULL: tasks were drafted through their optional assignee
+    (800 orphans in a stranger's database) instead of their never-NULL project."""
+    draft, _plan = _draft_and_plan(
+        tmp_path / "taskpad.db",
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL);"
+        "CREATE TABLE comments (id INTEGER PRIMARY KEY, task_id INTEGER NOT NULL"
+        " REFERENCES tasks(id), author_id INTEGER REFERENCES users(id), body TEXT);"
+        "CREATE TABLE tasks (id INTEGER PRIMARY KEY, assignee_id INTEGER REFERENCES users(id),"
+        " project_id INTEGER NOT NULL REFERENCES projects(id), title TEXT);"
+        "CREATE TABLE projects (id INTEGER PRIMARY KEY,"
+        " owner_id INTEGER REFERENCES users(id), name TEXT);",
+    )
+    owners = {name: table.get("owner") for name, table in tomllib.loads(draft)["tables"].items()}
+    assert owners == {
+        "projects": "owner_id",
+        "tasks": "project_id -> projects",
+        "comments": "task_id -> tasks",
+    }
+
+
 def test_users_keyed_by_text_are_refused_with_a_reason(tmp_path: Path) -> None:
     path = tmp_path / "kanban.db"
     script = _kanban("TEXT") + "INSERT INTO accounts VALUES ('ana', 'ana@example.com');"

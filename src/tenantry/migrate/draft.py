@@ -100,19 +100,27 @@ def draft_mapping(conn: Connection, source: str) -> str:
     ]
     owners: dict[str, tuple[str, str]] = {}
     others = {n: i for n, i in infos.items() if n != users.name}
-    # Owners through columns that are never NULL first, all the way down the tree (a
-    # nullable one leaves orphans for the dry run), then through any column.
-    for required in (True, False):
-        changed = True
-        while changed:
-            changed = False
-            for name, info in others.items():
-                if name in owners:
-                    continue
-                found = _owner_of(info, users.name, owners, set(infos), required=required)
-                if found:
-                    owners[name] = found
-                    changed = True
+
+    def assign(required: bool, *, one: bool) -> bool:
+        """Give owners to the tables still without; with ``one``, stop at the first."""
+        pending = [n for n in others if n not in owners]
+        # Parents first: a table whose never-NULL parent has no owner yet waits for it.
+        pending.sort(key=lambda n: _waits_for_parent(others[n], owners, others))
+        changed = False
+        for name in pending:
+            found = _owner_of(others[name], users.name, owners, set(infos), required=required)
+            if found:
+                owners[name] = found
+                changed = True
+                if one:
+                    break
+        return changed
+
+    # Owners through columns that are never NULL, all the way down the tree (a nullable one
+    # leaves orphans for the dry run); when none is left, one table through any column
+    # (a root whose owner column may be NULL), then never-NULL ones again below it.
+    while assign(True, one=False) or assign(False, one=True):
+        pass
     for name, info in sorted(others.items()):
         lines.append(f"[tables.{name}]")
         if name not in owners:
@@ -140,6 +148,20 @@ def draft_mapping(conn: Connection, source: str) -> str:
             lines.append("references = [" + ", ".join(f'"{r}"' for r in refs) + "]")
         lines.append("")
     return "\n".join(lines)
+
+
+def _waits_for_parent(
+    info: TableInfo, owners: dict[str, tuple[str, str]], others: dict[str, TableInfo]
+) -> bool:
+    """Whether a never-NULL foreign key of ``info`` leads to a table without an owner yet."""
+    return any(
+        len(fk.columns) == 1
+        and fk.columns[0] in info.not_null
+        and fk.table in others
+        and fk.table not in owners
+        and fk.table != info.name
+        for fk in info.foreign_keys
+    )
 
 
 def _owner_of(
