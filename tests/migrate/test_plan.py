@@ -87,3 +87,38 @@ def test_the_dry_run_names_what_the_sqlite_rebuild_drops(tmp_path: Path) -> None
     assert len(lost) == 2
     assert any(w.startswith("logs: its CHECK constraint") for w in lost)
     assert any(w.startswith("tags: its column collation") for w in lost)
+
+
+def test_an_email_override_for_nobody_or_for_a_taken_address_is_a_mistake(
+    tmp_path: Path,
+) -> None:
+    """Both were silent: one ignored, the other suffixed like any collision and labelled
+    '(override)'."""
+    import sqlite3
+
+    import pytest
+
+    from tenantry.migrate import MappingError, parse_mapping
+
+    path = tmp_path / "people.db"
+    with sqlite3.connect(path) as con:
+        con.executescript(
+            "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL);"
+            "CREATE TABLE notes (id INTEGER PRIMARY KEY,"
+            " user_id INTEGER NOT NULL REFERENCES users(id));"
+            "INSERT INTO users VALUES (1, 'ann@example.com'), (2, 'bo@example.com');"
+        )
+    engine = conversion_engine(f"sqlite:///{path}")
+
+    def plan_with(overrides: dict[str, str]) -> object:
+        users = {"table": "users", "email": "email", "email_overrides": overrides}
+        mapping = {"version": 1, "users": users, "tables": {"notes": {"owner": "user_id"}}}
+        with engine.connect() as conn:
+            return build_plan(conn, parse_mapping(mapping))
+
+    with pytest.raises(MappingError, match="names user ids 999 that the users table"):
+        plan_with({"999": "zed@example.com"})
+    with pytest.raises(MappingError, match=r"gives user 2 the address 'ann@example\.com'"):
+        plan_with({"2": "Ann@Example.com"})
+    assert plan_with({"2": "bo.new@example.com"})  # a free address: fine
+    engine.dispose()

@@ -47,7 +47,32 @@ def read_users(conn: Connection, mapping: Mapping, q: Callable[[str], str]) -> l
         if isinstance(pw, bytes | memoryview):
             pw = bytes(pw).decode("utf-8", "replace")
         result.append(LegacyUser(uid, email, canonical, pw, name, created))
+    _check_overrides(result, u.email_overrides)
     return result
+
+
+def _check_overrides(users: list[LegacyUser], overrides: dict[int, str]) -> None:
+    """An override for no user, or one giving a user someone else's address, is a mistake
+    in the mapping: it was ignored, or quietly suffixed like a collision."""
+    known = {user.id for user in users}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise MappingError(
+            f"[users.email_overrides] names user ids {_ids(unknown)} that the users "
+            "table does not have"
+        )
+    for group in _collisions(users):
+        chosen = [user.id for user in group if user.id in overrides]
+        if chosen:
+            others = [user.id for user in group if user.id != chosen[0]]
+            raise MappingError(
+                f"[users.email_overrides] gives user {chosen[0]} the address "
+                f"{group[0].canonical!r}, which user(s) {_ids(others)} have too"
+            )
+
+
+def _ids(ids: list[int]) -> str:
+    return ", ".join(map(str, ids[:10])) + (", …" if len(ids) > 10 else "")
 
 
 def _integer_id(value: Any, column: str) -> int:

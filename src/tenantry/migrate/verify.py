@@ -63,8 +63,8 @@ def verify(engine: Engine, mapping: Mapping, plan: Plan, reporter: Reporter) -> 
             result.add(
                 f"checksum:{name}",
                 now_sum == checksum,
-                f"{len(columns)} original column(s) "
-                + ("unchanged" if now_sum == checksum else "CHANGED"),
+                f"the checksum of its {len(columns)} original column(s) "
+                + ("is unchanged" if now_sum == checksum else "CHANGED: some value differs"),
             )
         targets = state.get(conn, "accounts")
         params = policy_params(engine, dict(targets[1]["targets"]) if targets else {})
