@@ -56,5 +56,4 @@ def create_app(database_url: str, secret_key: str) -> FastAPI:
 
 if __name__ == "__main__":
     key = os.environ.get("TENANTRY_SECRET_KEY", "example-only-key-" + "x" * 32)
-    port = int(os.environ.get("PORT", "8001"))
-    uvicorn.run(create_app("sqlite:///notes-example.sqlite3", key), port=port)
+    uvicorn.run(create_app("sqlite:///example.sqlite3", key), port=int(os.getenv("PORT", "8001")))

@@ -83,9 +83,11 @@ def test_tenant_claim_for_a_tenant_the_user_left(client: TestClient, alice: Memb
     carol = invite_and_join(client, alice, "carol@example.com")
     assert _get_me(client, carol.access) == 200
     assert client.post("/api/tenant/leave", headers=carol.headers).status_code == 204
-    response = client.get("/api/me", headers=carol.headers)
+    response = client.get("/api/tenant", headers=carol.headers)
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "tenant_not_found"
+    # /api/me still answers (where to go next), in no tenant.
+    assert client.get("/api/me", headers=carol.headers).json()["current_tenant_id"] is None
 
 
 def test_role_claim_is_not_trusted(client: TestClient, alice: Member) -> None:
