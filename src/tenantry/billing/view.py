@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
+from tenantry.billing.state import LIVE
 from tenantry.models import BillingAccount, Tenant
 
 
@@ -45,9 +46,10 @@ def billing_view(session: Session, tenant_id: uuid.UUID) -> BillingView | None:
         status=account.status,
         has_customer=account.customer_id is not None,
         trial_ends_at=account.trial_ends_at,
-        next_invoice_at=None
-        if account.cancel_at_period_end or account.status == "canceled"
-        else account.current_period_end,
+        # Only a subscription Stripe may still charge has a next invoice.
+        next_invoice_at=account.current_period_end
+        if account.status in LIVE and not account.cancel_at_period_end
+        else None,
         cancel_at_period_end=account.cancel_at_period_end,
         grace_until=account.grace_until,
         period_end=account.current_period_end,
