@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Awaitable, Callable
 from typing import cast
 from urllib.parse import quote
 
-import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from meterbook.pages.billing import form_targets, suspended_context
 from meterbook.pages.render import render
-from tenantry.errors import AuthenticationFailed, TenantryError, TenantSuspended
+from tenantry.errors import AuthenticationFailed, TenantSuspended
+from tenantry.web import problem_of
 from tenantry.web.path_prefix import CLAIM_KEY
 
-log = logging.getLogger("meterbook.pages")
 Handler = Callable[[Request, Exception], Awaitable[Response]]
 # Paths for programs, not people: the API and the probes (health, readiness, metrics).
 _API = re.compile(r"^/(api(/|$)|healthz$|readyz$|metrics$)")
@@ -37,17 +34,15 @@ _TITLES = {
 }
 
 
-def _status_message(exc: Exception) -> tuple[int, str]:
-    if isinstance(exc, TenantryError):
-        if exc.status >= 500:
-            return 500, "Something went wrong on our side."
-        return exc.status, exc.message
+def _status_message(request: Request, exc: Exception) -> tuple[int, str]:
+    """The core's status and words for ``exc`` (:func:`~tenantry.web.problem_of`), in a
+    page's terms: a form's problems in general, our own faults without their detail."""
+    problem = problem_of(request, exc)
+    if problem.status >= 500:
+        return problem.status, "Something went wrong on our side."
     if isinstance(exc, RequestValidationError):
         return 422, "Some of the values sent are missing or invalid."
-    if isinstance(exc, StarletteHTTPException):
-        detail = exc.detail if isinstance(exc.detail, str) else ""
-        return exc.status_code, detail if exc.status_code < 500 else "Something went wrong."
-    return 500, "Something went wrong on our side."
+    return problem.status, problem.message
 
 
 def error_page(request: Request, exc: Exception) -> Response:
@@ -64,9 +59,7 @@ def error_page(request: Request, exc: Exception) -> Response:
         return RedirectResponse(f"/signin?next={quote(target)}", status_code=303)
     if isinstance(exc, TenantSuspended):
         return _suspended(request)
-    status, message = _status_message(exc)
-    if status >= 500:
-        log.error("error page for %s", type(exc).__name__)
+    status, message = _status_message(request, exc)
     return render(
         request,
         "error.html",
@@ -90,11 +83,8 @@ def _suspended(request: Request) -> Response:
     )
 
 
-_PAGED = (TenantryError, RequestValidationError, StarletteHTTPException)
-
-
 def install_error_pages(app: FastAPI) -> None:
-    """Wrap every installed handler: JSON for ``/api``, the error page for everything else."""
+    """Every failure: the core's JSON for ``/api`` and the probes, the error page elsewhere."""
     handlers = {Exception: None, **app.exception_handlers}
     for cls, json_handler in handlers.items():
         if isinstance(cls, type):
@@ -105,23 +95,6 @@ def _either(json_handler: Handler | None) -> Handler:
     async def handler(request: Request, exc: Exception) -> Response:
         if json_handler is not None and _API.match(request.url.path):
             return await json_handler(request, exc)
-        if json_handler is None or isinstance(exc, _PAGED):
-            return error_page(request, exc)
-        # Another kind the core answers in JSON (a value the database cannot store, a
-        # constraint): the same status and words, as a page.
-        answer = await json_handler(request, exc)
-        try:
-            message = str(orjson.loads(bytes(answer.body))["error"]["message"])
-        except (ValueError, KeyError, TypeError):
-            message = ""
-        return error_page(request, _Answered(answer.status_code, message))
+        return error_page(request, exc)
 
     return handler
-
-
-class _Answered(TenantryError):
-    """A JSON answer of the core's, shown as the error page."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message or "That did not work.")
-        self.status = status

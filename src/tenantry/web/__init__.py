@@ -18,6 +18,7 @@ from tenantry.web.deps import (
     require_role,
     requires_feature,
 )
+from tenantry.web.errors import Problem, problem_of
 from tenantry.web.offload import in_thread
 from tenantry.web.platform import PlatformAdmin, require_platform_admin
 from tenantry.web.schemas import Input, OneLine
@@ -46,6 +47,7 @@ __all__ = [
     "OneLine",
     "OwnerContext",
     "PlatformAdmin",
+    "Problem",
     "QuickReads",
     "QuickWrites",
     "Reads",
@@ -55,6 +57,7 @@ __all__ = [
     "Writes",
     "get_tenancy",
     "in_thread",
+    "problem_of",
     "require_platform_admin",
     "require_role",
     "requires_feature",

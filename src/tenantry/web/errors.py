@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -65,13 +67,27 @@ def _field(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or str(loc[-1] if loc else "")
 
 
-async def _tenantry_error(request: Request, exc: Exception) -> ErrorResponse:
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """What an error answers: its status, code and message, shown as JSON by the API and
+    as a page by a web UI (one source for both: :func:`problem_of`)."""
+
+    status: int
+    code: str
+    message: str
+    details: Any = None
+    headers: Mapping[str, str] | None = None
+
+
+_INTERNAL = Problem(500, "internal_error", "The server could not complete the request.")
+
+
+def _tenantry_error(request: Request, exc: Exception) -> Problem:
     assert isinstance(exc, TenantryError)
     if exc.status == 500:  # our own faults; a 503 (a service down) says what it is
         log.error("%s: %s", exc.code, exc.message)
-        return error_response(500, "internal_error", "The server could not complete the request.")
-    headers = getattr(exc, "headers", None)
-    return error_response(exc.status, exc.code, exc.message, exc.details, headers)
+        return _INTERNAL
+    return Problem(exc.status, exc.code, exc.message, exc.details, getattr(exc, "headers", None))
 
 
 def _problem(error: Any) -> dict[str, str]:
@@ -85,41 +101,39 @@ def _problem(error: Any) -> dict[str, str]:
     return {"field": _field(loc), "message": message}
 
 
-async def _validation_error(request: Request, exc: Exception) -> ErrorResponse:
+def _validation_error(request: Request, exc: Exception) -> Problem:
     assert isinstance(exc, RequestValidationError)
     fields = [_problem(e) for e in exc.errors()]
     first = fields[0] if fields else {"field": "", "message": "invalid input"}
     message = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
     # ``field`` names the first problem, as the domain's 422s do; ``fields`` lists them all.
-    return error_response(
-        422, "validation_error", message, {"field": first["field"], "fields": fields}
-    )
+    return Problem(422, "validation_error", message, {"field": first["field"], "fields": fields})
 
 
-async def _http_error(request: Request, exc: Exception) -> ErrorResponse:
+def _http_error(request: Request, exc: Exception) -> Problem:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, "error")
     message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
     headers = dict(exc.headers or {})
     if exc.status_code == 405:  # every method of the path, from every route that serves it
         headers["Allow"] = ", ".join(allowed_methods(request)) or headers.get("Allow", "")
-    return error_response(exc.status_code, code, message, headers=headers)
+    return Problem(exc.status_code, code, message, headers=headers)
 
 
-async def _unstorable(request: Request, exc: Exception) -> ErrorResponse:
+def _unstorable(request: Request, exc: Exception) -> Problem:
     # The database refused a value (a number beyond its column, a NUL byte in text):
     # the input's fault, so a 422, and the transaction is rolled back by the session.
     # The exception's text can quote the refused value (tenant data): its class only.
     log.info("unstorable value on %s %s: %s", request.method, request.url.path, type(exc).__name__)
-    return error_response(422, "invalid_value", "a value is out of range or cannot be stored")
+    return Problem(422, "invalid_value", "a value is out of range or cannot be stored")
 
 
-async def _constraint(request: Request, exc: Exception) -> ErrorResponse:
+def _constraint(request: Request, exc: Exception) -> Problem:
     # A constraint refused the write: a reference to a row that is not in this tenant (the
     # composite tenant foreign keys), or a unique value already taken. The input's fault,
     # so a 409, not a 500; the session rolls back. Its text quotes values: its class only.
     log.info("constraint refused a write on %s %s", request.method, request.url.path)
-    return error_response(
+    return Problem(
         409,
         "conflict",
         "the change conflicts with this tenant's data: a row it refers to does not exist "
@@ -127,17 +141,17 @@ async def _constraint(request: Request, exc: Exception) -> ErrorResponse:
     )
 
 
-async def _stale(request: Request, exc: Exception) -> ErrorResponse:
+def _stale(request: Request, exc: Exception) -> Problem:
     # An update or delete by key matched fewer rows than it named: a key of another
     # tenant (scoping and RLS hide its row) or a row deleted meanwhile. Nothing was
     # changed (the session rolls back): the input's fault, a 409 like a constraint's.
     log.info("a write by key matched fewer rows on %s %s", request.method, request.url.path)
-    return error_response(
+    return Problem(
         409, "conflict", "a row the change names does not exist here, or changed meanwhile"
     )
 
 
-async def _driver_error(request: Request, exc: Exception) -> ErrorResponse:
+def _driver_error(request: Request, exc: Exception) -> Problem:
     # asyncpg's errors reach SQLAlchemy as its generic DBAPIError, not DataError or
     # IntegrityError as psycopg's do: sort them by SQLSTATE class (22: data exception,
     # 23: integrity constraint). A value asyncpg cannot even encode for its column (an
@@ -145,24 +159,49 @@ async def _driver_error(request: Request, exc: Exception) -> ErrorResponse:
     orig = getattr(exc, "orig", None)
     state = str(getattr(orig, "sqlstate", None) or "")
     if state.startswith("22") or isinstance(getattr(orig, "__cause__", None), ValueError):
-        return await _unstorable(request, exc)
+        return _unstorable(request, exc)
     if state.startswith("23"):
-        return await _constraint(request, exc)
-    return await _unexpected(request, exc)
+        return _constraint(request, exc)
+    return _unexpected(request, exc)
 
 
-async def _unexpected(request: Request, exc: Exception) -> ErrorResponse:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return error_response(500, "internal_error", "The server could not complete the request.")
+def _unexpected(request: Request, exc: Exception) -> Problem:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return _INTERNAL
+
+
+# Each kind of failure and what it answers; the most specific class of an exception's
+# MRO wins, as in Starlette's own handler lookup.
+_KINDS: dict[type[Exception], Callable[[Request, Exception], Problem]] = {
+    TenantryError: _tenantry_error,
+    RequestValidationError: _validation_error,
+    StarletteHTTPException: _http_error,
+    DataError: _unstorable,
+    IntegrityError: _constraint,
+    DBAPIError: _driver_error,
+    StaleDataError: _stale,
+    OverflowError: _unstorable,
+    Exception: _unexpected,
+}
+
+
+def problem_of(request: Request, exc: Exception) -> Problem:
+    """What ``exc`` answers on ``request`` (logged as its kind needs: a fault with its
+    traceback, the input's fault as a line)."""
+    for cls in type(exc).__mro__:
+        kind = _KINDS.get(cls)
+        if kind is not None:
+            return kind(request, exc)
+    return _unexpected(request, exc)
+
+
+async def _answer(request: Request, exc: Exception) -> ErrorResponse:
+    problem = problem_of(request, exc)
+    headers = dict(problem.headers) if problem.headers else None
+    return error_response(problem.status, problem.code, problem.message, problem.details, headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(TenantryError, _tenantry_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(DataError, _unstorable)
-    app.add_exception_handler(IntegrityError, _constraint)
-    app.add_exception_handler(DBAPIError, _driver_error)
-    app.add_exception_handler(StaleDataError, _stale)
-    app.add_exception_handler(OverflowError, _unstorable)
-    app.add_exception_handler(Exception, _unexpected)
+    """Answer every failure as ``{"error": {...}}`` (:func:`problem_of` says which)."""
+    for cls in _KINDS:
+        app.add_exception_handler(cls, _answer)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 
 if TYPE_CHECKING:
     from starlette.testclient import TestClient
@@ -21,3 +22,20 @@ def test_a_page_answers_its_errors_as_a_page(client: TestClient) -> None:
     answer = client.post("/dashboard")
     assert answer.status_code == 405
     assert answer.headers["content-type"].startswith("text/html")
+
+
+def test_a_page_shows_the_core_s_status_and_words_for_any_failure(client: TestClient) -> None:
+    """A constraint's refusal (no page of its own) is the API's 409 and its message, as a page."""
+
+    def refused() -> None:
+        raise IntegrityError("INSERT INTO x", {}, Exception("UNIQUE constraint failed"))
+
+    for path in ("/refused-here", "/api/refused-here"):
+        client.app.add_api_route(path, refused)  # type: ignore[attr-defined]
+    page = client.get("/refused-here")
+    assert page.status_code == 409
+    assert page.headers["content-type"].startswith("text/html")
+    assert "a row it refers to does not exist here" in page.text
+    api = client.get("/api/refused-here")
+    assert api.status_code == 409
+    assert api.json()["error"]["code"] == "conflict"
