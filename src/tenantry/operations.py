@@ -61,7 +61,9 @@ class Operations:
         self.reader = db.engine.execution_options(**{READ_ONLY: True})
         self.version_dirs = tuple(version_dirs)
         self.app_role = app_role
-        self.statements = StatementLog(observe=_observe_statement)
+        from tenantry.metrics import STATEMENT_TIME  # prometheus_client only when operated
+
+        self.statements = StatementLog(observe=STATEMENT_TIME.observe)
         db.setup_engines(self.statements.watch)  # the loop's inline and async reads too
         self.sizes = FleetStats()
         self._expected: tuple[str, ...] | None = None
@@ -125,12 +127,6 @@ class Operations:
         from tenantry.doctor import diagnose
 
         return diagnose(self.reader, app_role=self.app_role)
-
-
-def _observe_statement(seconds: float) -> None:
-    from tenantry.metrics import STATEMENT_TIME
-
-    STATEMENT_TIME.observe(seconds)
 
 
 def _watch_pool(engine: Engine) -> None:

@@ -12,6 +12,7 @@ import logging
 import math
 import threading
 import time
+from functools import lru_cache
 
 from limits import RateLimitItem, parse
 from limits.storage import MemoryStorage, Storage, storage_from_string
@@ -26,6 +27,9 @@ log = logging.getLogger("tenantry.ratelimit")
 # How long a failed storage is left alone before it is tried again: during an
 # outage each request should not wait on a refused connection.
 _RETRY_STORAGE_AFTER = 1.0
+# A rate string parsed once (the few a host sets recur at every request; they are
+# checked at start-up, so a bad one never reaches here).
+_item = lru_cache(maxsize=256)(parse)
 # How often the in-process storage drops expired windows (see _SweptMemoryStorage).
 _SWEEP_EVERY = 1.0
 _PARENT_SWEEP = "_MemoryStorage__expire_events"
@@ -105,11 +109,11 @@ class RateLimits:
         if not self.enabled:
             return
         client = request.client.host if request.client else "unknown"
-        self._hit(self.limiter, parse(rate), bucket, client)
+        self._hit(self.limiter, _item(rate), bucket, client)
 
     def hit_key(self, rate: str, bucket: str, *identifiers: str) -> None:
         """Count one request against ``bucket`` for ``identifiers`` (a tenant, a user)."""
-        self._hit(self.counter, parse(rate), bucket, *identifiers)
+        self._hit(self.counter, _item(rate), bucket, *identifiers)
 
     def _hit(
         self,
