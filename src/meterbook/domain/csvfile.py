@@ -17,6 +17,23 @@ READING_REQUIRED = ("read_at", "meter_kwh")
 VOUCHER_COLUMNS = ("purchased_on", "amount", "currency", "kwh", "token_number", "vendor", "notes")
 VOUCHER_REQUIRED = ("purchased_on", "amount", "kwh")
 MAX_ROWS = 20_000
+# What a spreadsheet runs as a formula when a cell starts with it (CSV injection).
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+_GUARD = "'"
+
+
+def guarded(text: str) -> str:
+    """``text`` for a cell: a leading apostrophe where a spreadsheet would see a formula,
+    and before text that already starts with one such apostrophe (so :func:`unguarded`
+    gives every text back exactly: an export imports as it was)."""
+    return _GUARD + text if text.startswith(_FORMULA) or unguarded(text) != text else text
+
+
+def unguarded(text: str) -> str:
+    """The text :func:`guarded` was given."""
+    if text.startswith(_GUARD) and text[1:2] and text[1] in (*_FORMULA, _GUARD):
+        return text[1:]
+    return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +78,7 @@ def parse_csv(
         if not any((v or "").strip() for v in row.values()):
             continue  # blank line
         try:
-            records.append((line, build(row)))
+            records.append((line, build({k: v and unguarded(v) for k, v in row.items()})))
         except RuleViolation as exc:
             errors.append(RowError(line, exc.field, exc.message))
     if not records and not errors:

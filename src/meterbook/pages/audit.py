@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from sqlalchemy.orm import Session
 
+from meterbook.domain.csvfile import guarded
 from meterbook.pages.csrf import check_csrf
 from meterbook.pages.deps import NavDep
 from meterbook.pages.render import render, user_zone
@@ -140,8 +141,8 @@ def audit_csv(
                     e.created_at.isoformat(),
                     e.action,
                     e.actor_id or "",
-                    e.target or "",
-                    _safe(json.dumps(e.details, ensure_ascii=False, sort_keys=True, default=str)),
+                    guarded(e.target or ""),
+                    guarded(json.dumps(e.details, ensure_ascii=False, sort_keys=True, default=str)),
                 ]
             )
             if n % 500 == 0:
@@ -159,8 +160,3 @@ def audit_csv(
         media_type="text/csv; charset=utf-8",
         session=session,
     )
-
-
-def _safe(cell: str) -> str:
-    """No spreadsheet formulas from stored text."""
-    return "'" + cell if cell[:1] in ("=", "+", "-", "@") else cell

@@ -15,6 +15,7 @@ from meterbook.domain.csvfile import (
     VOUCHER_COLUMNS,
     VOUCHER_REQUIRED,
     RowError,
+    guarded,
     parse_csv,
     write_csv,
 )
@@ -31,8 +32,6 @@ from meterbook.services.vouchers import check as check_voucher
 from tenantry import audit
 from tenantry.context import TenantContext
 from tenantry.errors import ValidationFailed
-
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _refuse(errors: list[RowError]) -> ValidationFailed:
@@ -120,11 +119,6 @@ def import_vouchers(session: Session, ctx: TenantContext, text: str) -> int:
     return len(records)
 
 
-def _cell(text: str) -> str:
-    """Text a spreadsheet would run as a formula gets a leading apostrophe."""
-    return "'" + text if text.startswith(_FORMULA) else text
-
-
 def export_readings(session: Session) -> Iterator[str]:
     """The household's readings as CSV, in the import format, oldest first."""
     rows = session.execute(
@@ -135,7 +129,7 @@ def export_readings(session: Session) -> Iterator[str]:
     return write_csv(
         READING_COLUMNS,
         (
-            (at.isoformat(), wh_to_kwh(wh), _cell(note), "yes" if repl else "no")
+            (at.isoformat(), wh_to_kwh(wh), guarded(note), "yes" if repl else "no")
             for at, wh, note, repl in rows
         ),
     )
@@ -164,9 +158,9 @@ def export_vouchers(session: Session) -> Iterator[str]:
                 minor_to_money(amount),
                 cur,
                 wh_to_kwh(wh),
-                _cell(token),
-                _cell(vendor),
-                _cell(notes),
+                guarded(token),
+                guarded(vendor),
+                guarded(notes),
             )
             for on, amount, cur, wh, token, vendor, notes in rows
         ),

@@ -193,3 +193,14 @@ def test_csv_export_round_trips(
     assert len(lines) == 3
     assert "'=HYPERLINK(x)" in text  # no formula for spreadsheets
     assert "999" not in text
+    client.delete(f"/api/readings/{add(client, bob, 0.5, '1000').json()['id']}", headers=bob)
+    bobs = client.get("/api/readings", headers=bob).json()["items"]
+    client.delete(f"/api/readings/{bobs[0]['id']}", headers=bob)
+    plan = client.put("/api/tenant/plan", json={"plan": "household"}, headers=bob)
+    assert plan.status_code == 200, plan.text
+    response = client.post(
+        "/api/readings/import", content=text, headers={**bob, "content-type": "text/csv"}
+    )
+    assert response.json() == {"imported": 2}
+    notes = [r["note"] for r in client.get("/api/readings", headers=bob).json()["items"]]
+    assert sorted(notes) == ["", "=HYPERLINK(x)"]  # the guard is taken off again

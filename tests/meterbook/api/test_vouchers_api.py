@@ -110,3 +110,21 @@ def test_import_and_export(client: TestClient, alice: dict[str, str]) -> None:
         "purchased_on,amount,currency,kwh,token_number,vendor,notes",
         "2024-05-01,500.00,ZAR,170.000,,Spar,",
     ]
+
+
+def test_an_export_imports_into_another_household_unchanged(
+    client: TestClient, alice: dict[str, str], bob: dict[str, str]
+) -> None:
+    """Text a spreadsheet would run is guarded in the file, and the guard is taken off again."""
+    texts = {"vendor": "@SUM(1+1)", "notes": "'=x"}
+    assert client.post("/api/vouchers", json=voucher(1, **texts), headers=alice).status_code == 201
+    exported = client.get("/api/vouchers.csv", headers=alice).text
+    assert "'@SUM(1+1)" in exported and "''=x" in exported  # no formula for spreadsheets
+    plan = client.put("/api/tenant/plan", json={"plan": "household"}, headers=bob)
+    assert plan.status_code == 200, plan.text
+    response = client.post(
+        "/api/vouchers/import", content=exported, headers={**bob, "content-type": "text/csv"}
+    )
+    assert response.json() == {"imported": 1}
+    [imported] = client.get("/api/vouchers", headers=bob).json()["items"]
+    assert {k: imported[k] for k in texts} == texts
