@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
 
 from meterbook.domain.errors import RuleViolation
@@ -37,7 +37,7 @@ def check_text(field: str, value: str) -> None:
 def check_reading_time(read_at: datetime, now: datetime) -> None:
     if read_at.tzinfo is None:
         raise RuleViolation("read_at", "give the time with its time zone")
-    if read_at.date() < EARLIEST:
+    if read_at.astimezone(UTC).date() < EARLIEST:  # as stored: an offset may cross the day
         raise RuleViolation("read_at", f"a reading cannot be before {EARLIEST.isoformat()}")
     if read_at > now + CLOCK_SKEW:
         raise RuleViolation("read_at", "a reading cannot be in the future")

@@ -63,6 +63,11 @@ def test_dates_before_1900_are_refused(client: TestClient, alice: dict[str, str]
         "read_at",
     )
     assert "1900-01-01" in message
+    # 1900-01-01 where it was read, 1899 in UTC (as stored, listed and exported): refused
+    early = _reading(read_at="1900-01-01T00:30:00+01:00")
+    assert "1900-01-01" in _error(
+        client.post("/api/readings", json=early, headers=alice), "read_at"
+    )
     _error(
         client.post("/api/vouchers", json=_voucher(purchased_on="0001-01-01"), headers=alice),
         "purchased_on",
