@@ -18,8 +18,10 @@ from tenantry.web import problem_of
 from tenantry.web.path_prefix import CLAIM_KEY
 
 Handler = Callable[[Request, Exception], Awaitable[Response]]
-# Paths for programs, not people: the API and the probes (health, readiness, metrics).
-_API = re.compile(r"^/(api(/|$)|healthz$|readyz$|metrics$)")
+# Paths for programs, not people: the API and the probes (health, readiness, metrics),
+# the API also under a household prefix the path-prefix middleware did not take (a slug
+# spelt otherwise, or none).
+_API = re.compile(r"^(/t/[^/]*)?/(api(/|$)|healthz$|readyz$|metrics$)")
 
 _TITLES = {
     400: "That did not work",

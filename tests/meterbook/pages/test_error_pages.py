@@ -39,3 +39,12 @@ def test_a_page_shows_the_core_s_status_and_words_for_any_failure(client: TestCl
     api = client.get("/api/refused-here")
     assert api.status_code == 409
     assert api.json()["error"]["code"] == "conflict"
+
+
+@pytest.mark.parametrize("prefix", ["/t/No-Such-Home", "/t/no_such_home", "/t/"])
+def test_the_api_under_an_unknown_household_prefix_answers_json(
+    client: TestClient, prefix: str
+) -> None:
+    answer = client.get(f"{prefix}/api/readings", headers={"Accept": "application/json"})
+    assert answer.status_code == 404
+    assert answer.json()["error"]["code"] == "not_found"
