@@ -22,6 +22,7 @@ from tenantry import audit, invites, tenants
 from tenantry.errors import AuthenticationFailed, ValidationFailed
 from tenantry.models import Membership, TenantKind, User, normalize_email
 from tenantry.models.user import checked_email
+from tenantry.plans.quotas import enforce_seat
 from tenantry.security.links import read_link
 from tenantry.security.passwords import Passwords
 
@@ -71,8 +72,9 @@ def register(
 ) -> Registration:
     """Create an account with a personal tenant or an invite membership, unless one exists.
 
-    Input is checked the same way for known and unknown emails (an invite code
-    too), and the password is hashed either way so the time taken tells nothing.
+    Input is checked the same way for known and unknown emails (an invite code and
+    its tenant's free seat too), and the password is hashed either way so the time
+    taken tells nothing.
     ``verified=True`` is for accounts an operator creates (demo data, imports).
     Without an invite, the new tenant is named ``tenant_name`` or, when that is
     empty, ``default_tenant_name(display_name)``, and is of ``tenant_kind``.
@@ -80,11 +82,14 @@ def register(
     Raises:
         ValidationFailed: a weak password or an invalid email.
         InvalidInvite: the code cannot be used (nothing is created).
+        QuotaExceeded: the invite's tenant has no seat left (nothing is created).
     """
     canonical = checked_email(email)
     check_password(password)
     if invite_code:
-        invites.check_usable(session, invite_code, email=canonical)
+        joining = invites.check_usable(session, invite_code, email=canonical)
+        # A full tenant refuses a known email as it refuses a new one (the join would).
+        enforce_seat(session, joining)
     password_hash = passwords.hash(password)
     existing = session.scalar(select(User).where(User.email == canonical))
     if existing is not None:

@@ -155,11 +155,12 @@ def _usable(session: Session, code: str) -> Invite:
     return invite
 
 
-def check_usable(session: Session, code: str, *, email: str) -> None:
-    """Raise :class:`InvalidInvite` unless ``code`` could be used now by ``email``."""
+def check_usable(session: Session, code: str, *, email: str) -> uuid.UUID:
+    """The tenant ``code`` joins; :class:`InvalidInvite` unless ``email`` could use it now."""
     invite = _usable(session, code)
     if invite.email and invite.email != normalize_email(email):
         raise InvalidInvite()
+    return invite.tenant_id
 
 
 def preview(session: Session, code: str) -> InvitePreview:
