@@ -1,27 +1,43 @@
-"""The queue under the jobs: taskiq's Redis stream broker, made to outlive Redis outages.
+"""The queue under the jobs: taskiq's Redis stream broker, made to outlive Redis outages
+and never to hand a running job to a second worker.
 
-taskiq's ``RedisStreamBroker`` acknowledges a message only after the job ran, and
-claims messages a dead worker left unacknowledged, so a crash re-runs a job
-rather than losing it. Its listener stops at the first connection error; this one
-waits, re-declares its consumer group (a restarted Redis has none) and resumes.
+A message is acknowledged only after its job ran, and one left unacknowledged for
+:data:`IDLE_MS` (its worker died) is claimed by another worker, so a crash re-runs a
+job rather than losing it. taskiq's own listener claims such messages only after a
+read that returned new ones, so on a quiet queue a dead worker's job waited for the
+next job to arrive; and it claims by idle time alone, so a job still running after
+the idle time was handed to a second worker and ran twice at once (a tenant move
+racing itself, an import adding its rows twice). Here every worker looks for
+abandoned messages every :data:`CLAIM_EVERY_S` seconds, and renews the messages its
+jobs are running every :data:`RENEW_EVERY_S` seconds: only a worker that stopped
+renewing loses them. The listener also outlives Redis going away and coming back.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncGenerator
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
+from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 from taskiq import AckableMessage
 from taskiq_redis import RedisStreamBroker
 
 log = logging.getLogger("tenantry.jobs")
 
+IDLE_MS = 60_000  # a message unacknowledged and not renewed this long is claimed again
+RENEW_EVERY_S = 10.0  # how often a worker renews the messages its jobs are running
+CLAIM_EVERY_S = 5.0  # how often a worker looks for messages a dead worker left
+RETRY_S = 0.5  # the pause before talking to an unreachable Redis again
+
 
 class ResilientStreamBroker(RedisStreamBroker):
-    """A stream broker whose listener survives Redis going away and coming back."""
+    """A stream broker whose listener survives Redis outages and whose running jobs
+    are never claimed by another worker."""
 
     def __init__(self, url: str, queue_name: str, **kwargs: Any) -> None:
         super().__init__(
@@ -32,18 +48,41 @@ class ResilientStreamBroker(RedisStreamBroker):
             # skip the jobs that were queued before it was.
             consumer_id="0",
             maxlen=100_000,
-            idle_timeout=60_000,
+            idle_timeout=IDLE_MS,
             unacknowledged_lock_timeout=30,
             socket_timeout=5,
             socket_connect_timeout=1,
             **kwargs,
         )
+        self._running: set[Any] = set()  # ids of messages whose jobs run here
+        self._renewer: asyncio.Task[None] | None = None
+
+    async def startup(self) -> None:
+        """Start even while Redis is unreachable: the listener declares the group later."""
+        await super(RedisStreamBroker, self).startup()
+        with contextlib.suppress(RedisError, OSError):
+            await self._declare_consumer_group()
+        self._renewer = asyncio.create_task(self._renew_forever())
+
+    async def shutdown(self) -> None:
+        if self._renewer is not None:
+            self._renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._renewer
+        await super().shutdown()
 
     async def listen(self) -> AsyncGenerator[AckableMessage, None]:
+        claimed_at = 0.0
         while True:
             try:
-                async for message in super().listen():
-                    yield message
+                async with Redis(connection_pool=self.connection_pool) as redis:
+                    while True:
+                        for message in await self._read_new(redis):
+                            yield message
+                        if time.monotonic() - claimed_at >= CLAIM_EVERY_S:
+                            claimed_at = time.monotonic()
+                            for message in await self._claim_abandoned(redis):
+                                yield message
             except ResponseError as exc:
                 if "NOGROUP" not in str(exc):
                     raise
@@ -51,11 +90,78 @@ class ResilientStreamBroker(RedisStreamBroker):
                 await self._redeclare()
             except (RedisError, OSError) as exc:
                 log.warning("job queue unreachable (%s); retrying", type(exc).__name__)
-                await asyncio.sleep(0.5)
+                await asyncio.sleep(RETRY_S)
                 await self._redeclare()
+
+    async def _read_new(self, redis: Redis) -> list[AckableMessage]:
+        fetched: Any = await redis.xreadgroup(
+            self.consumer_group_name,
+            self.consumer_name,
+            {self.queue_name: ">"},
+            block=self.block,
+            count=self.count,
+        )
+        return [
+            self._message(msg_id, msg)
+            for _stream, entries in fetched or ()
+            for msg_id, msg in entries
+        ]
+
+    async def _claim_abandoned(self, redis: Redis) -> list[AckableMessage]:
+        """Messages left unacknowledged and unrenewed for IDLE_MS, now this worker's."""
+        lock = redis.lock(
+            f"autoclaim:{self.consumer_group_name}:{self.queue_name}",
+            timeout=self.unacknowledged_lock_timeout,
+        )
+        async with lock:
+            _next, entries, *_deleted = await redis.xautoclaim(
+                self.queue_name,
+                self.consumer_group_name,
+                self.consumer_name,
+                min_idle_time=self.idle_timeout,
+                count=self.unacknowledged_batch_size,
+            )
+        if entries:
+            log.warning("claimed %d job(s) a stopped worker left", len(entries))
+        return [self._message(msg_id, msg) for msg_id, msg in entries if msg]
+
+    def _message(self, msg_id: Any, msg: dict[bytes, bytes]) -> AckableMessage:
+        self._running.add(msg_id)
+        return AckableMessage(data=msg[b"data"], ack=self._acker(msg_id))
+
+    def _acker(self, msg_id: Any) -> Callable[[], Awaitable[None]]:
+        async def ack() -> None:
+            try:
+                async with Redis(connection_pool=self.connection_pool) as redis:
+                    await redis.xack(self.queue_name, self.consumer_group_name, msg_id)
+            finally:
+                self._running.discard(msg_id)
+
+        return ack
+
+    async def _renew_forever(self) -> None:
+        """Reset the idle time of the messages whose jobs run here (``XCLAIM … JUSTID``
+        to this worker): while it renews them, no other worker claims them."""
+        while True:
+            await asyncio.sleep(RENEW_EVERY_S)
+            ids = list(self._running)
+            if not ids:
+                continue
+            try:
+                async with Redis(connection_pool=self.connection_pool) as redis:
+                    await redis.xclaim(
+                        self.queue_name,
+                        self.consumer_group_name,
+                        self.consumer_name,
+                        min_idle_time=0,
+                        message_ids=ids,
+                        justid=True,
+                    )
+            except (RedisError, OSError) as exc:  # the next round tries again
+                log.warning("running jobs not renewed (%s)", type(exc).__name__)
 
     async def _redeclare(self) -> None:
         try:
             await self._declare_consumer_group()
         except (RedisError, OSError):
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(RETRY_S)
