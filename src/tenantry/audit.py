@@ -36,7 +36,9 @@ def record(
     In a read-only session (a download, a view) the event is written after the
     read commits, in a transaction of its own (:func:`tenantry.read_only.defer_write`).
     """
-    note_membership_change(session, action, tenant_id=tenant_id, actor_id=actor_id, target=target)
+    note_membership_change(
+        session, action, tenant_id=tenant_id, actor_id=actor_id, target=target, **details
+    )
     event = AuditEvent(
         tenant_id=tenant_id, actor_id=actor_id, action=action, target=target, details=details
     )

@@ -188,7 +188,7 @@ def erase_user(
             )
             deleted.append(str(tenant.id))
         else:
-            audit.record(session, "member.left", tenant_id=tenant.id, actor_id=user_id)
+            audit.record(session, "member.left", tenant_id=tenant.id, actor_id=user_id, erased=True)
             left.append(str(tenant.id))
         session.delete(membership)
         tenants.revoke_invites_of(session, tenant.id, user_id, None, actor_id=user_id)
@@ -219,7 +219,9 @@ def erase_user(
     )
     # The row stays, nameless, so that its id is never given to another person (an old
     # access token naming it must not become theirs); it can neither sign in nor act.
-    user.email = f"{pseudonym}@{ERASED_DOMAIN}"
+    # Its own random address, not the pseudonym: the trail's name must not lead to the id
+    # (the id stays on the tenants' rows and in exports made before).
+    user.email = f"erased-{secrets.token_hex(8)}@{ERASED_DOMAIN}"
     user.password_hash = "!"  # noqa: S105 - matches no password: not a valid hash
     user.display_name = ""
     user.is_platform_admin = False

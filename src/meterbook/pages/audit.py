@@ -140,7 +140,7 @@ def audit_csv(
                 [
                     e.created_at.isoformat(),
                     e.action,
-                    e.actor_id or "",
+                    e.actor_id or e.actor_pseudonym or "",
                     guarded(e.target or ""),
                     guarded(json.dumps(e.details, ensure_ascii=False, sort_keys=True, default=str)),
                 ]

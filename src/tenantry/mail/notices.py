@@ -166,6 +166,7 @@ class Mailroom:
         tenant_id: uuid.UUID | None,
         actor_id: int | None,
         target: str | None,
+        erased: bool = False,
         **_: Any,
     ) -> None:
         member_id = int(target.split(":", 1)[1]) if target else actor_id
@@ -181,6 +182,8 @@ class Mailroom:
             .order_by(User.id)
         )
         joined = action == "member.added"
+        # An erased account is named by nobody, least of all by its trail's pseudonym.
+        who = "A member who erased their account" if erased else member.display_name
         for owner in owners:
             if owner.id in (member.id, actor_id):
                 continue
@@ -188,9 +191,9 @@ class Mailroom:
                 session,
                 "member_joined" if joined else "member_left",
                 owner.email,
-                f"{member.display_name} {'joined' if joined else 'left'} {tenant.name}",
+                f"{who} {'joined' if joined else 'left'} {tenant.name}",
                 name=owner.display_name,
-                member=f"{member.display_name} <{member.email}>",
+                member=who if erased else f"{member.display_name} <{member.email}>",
                 tenant=tenant.name,
                 role=role.role if role else "",
                 removed=action == "member.removed",

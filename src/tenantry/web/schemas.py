@@ -188,6 +188,8 @@ class InvitePreviewOut(BaseModel):
 class AuditOut(BaseModel):
     action: str
     actor_id: int | None
+    # An erased person's events: no id, the same random name on each (privacy.erase_user).
+    actor_pseudonym: str | None = None
     target: str | None
     details: dict[str, object]
     created_at: datetime

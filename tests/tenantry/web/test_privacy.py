@@ -12,6 +12,7 @@ from sqlalchemy import select
 from tenantry.models import AuditEvent, RefreshToken, Tenant, User
 from tenantry_server.settings import Settings
 from tests.conftest import PASSWORD, Member, invite_and_join, register
+from tests.support.mail import mailed, text_of
 from tests.support.remains import placed_url, tenant_rows
 
 
@@ -120,6 +121,16 @@ def test_erasure_removes_the_person_and_pseudonymises_the_trail(
         )
         dump = " ".join(f"{e.target} {e.details}" for e in session.scalars(select(AuditEvent)))
         assert "dora" not in dump
+        # The placeholder row (its id stays on rows and old exports) does not carry the name.
+        placeholder = session.get(User, dora.user_id)
+        assert placeholder is not None and pseudonym not in placeholder.email
+    # The owners are told a member left, without the trail's name for her.
+    left = mailed(app, "alice@example.com", "member_left")
+    assert "erased their account" in text_of(left)
+    assert pseudonym not in text_of(left) and pseudonym not in str(left["Subject"])
+    # The household's trail shows her events as one former member's.
+    trail = client.get("/api/tenant/audit", headers=alice.headers).json()
+    assert {e["actor_pseudonym"] for e in trail if e["actor_id"] is None} >= {pseudonym}
     # She can sign up again with the same address, as a new account: her old id is not reused.
     assert register(client, "dora@example.com").user_id > dora.user_id
     assert client.get("/api/me/export", headers=dora.headers).status_code == 401

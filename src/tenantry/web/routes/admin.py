@@ -86,6 +86,7 @@ class AuditEventOut(BaseModel):
     id: int
     action: str
     actor_id: int | None
+    actor_pseudonym: str | None = None
     target: str | None
     details: dict[str, Any]
     created_at: datetime
@@ -96,6 +97,7 @@ class AuditEventOut(BaseModel):
             id=e.id,
             action=e.action,
             actor_id=e.actor_id,
+            actor_pseudonym=e.actor_pseudonym,
             target=e.target,
             details=e.details,
             created_at=e.created_at,

@@ -134,6 +134,7 @@ def audit_log(
         AuditOut(
             action=e.action,
             actor_id=e.actor_id,
+            actor_pseudonym=e.actor_pseudonym,
             target=e.target,
             details=e.details,
             created_at=e.created_at,
