@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
 
+from babel.numbers import is_currency
+
 from meterbook.domain.errors import RuleViolation
 
 # Clocks of phones and servers disagree a little; a reading "now" must not be refused.
@@ -113,8 +115,8 @@ def check_voucher(
         raise RuleViolation("amount", "must not be negative")
     if energy_wh < 0:
         raise RuleViolation("kwh", "must not be negative")
-    if not _CURRENCY.match(currency):
-        raise RuleViolation("currency", "use a three-letter code such as ZAR or EUR")
+    if not _CURRENCY.match(currency) or not is_currency(currency):
+        raise RuleViolation("currency", "use an ISO 4217 currency code such as ZAR or EUR")
     if not _TOKEN.match(token_number):
         raise RuleViolation("token_number", "use digits, letters, spaces and hyphens only")
     check_text("vendor", vendor)

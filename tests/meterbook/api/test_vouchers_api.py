@@ -55,6 +55,7 @@ def test_validation(client: TestClient, alice: dict[str, str]) -> None:
         (voucher(kwh="-0.001"), "kwh"),
         (voucher(amount="1.001"), "amount"),
         (voucher(days_ago=-5), "purchased_on"),
+        (voucher(currency="QQQ"), "currency"),  # three letters, no currency
     ):
         response = client.post("/api/vouchers", json=body, headers=alice)
         assert response.status_code == 422, body

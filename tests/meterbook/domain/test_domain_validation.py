@@ -69,6 +69,7 @@ def test_sequence_errors_blame_new_rows_only() -> None:
         ({"amount_minor": -1}, "amount"),
         ({"energy_wh": -1}, "kwh"),
         ({"currency": "rand"}, "currency"),
+        ({"currency": "ABC"}, "currency"),
         ({"purchased_on": date(2025, 3, 5)}, "purchased_on"),
         ({"token_number": "12;DROP"}, "token_number"),
     ],
