@@ -2,7 +2,13 @@
 
 The database sums the rows; these functions turn the sums into answers and
 hold the definitions in one place. Consumption itself is computed in SQL
-(``services/readings.py``).
+(``services/readings.py``, and per period ``services/intervals.py``).
+
+Use in a period: two readings tell what the meter ran between them, not when, so an
+interval's use is spread evenly over it (linear between readings) and a period gets
+the part of each interval that overlaps it, pro rata by time. The period's days
+covered are the time those intervals overlap it, and the daily average is the one
+over the other.
 """
 
 from __future__ import annotations
@@ -10,6 +16,11 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 
 SECONDS_PER_DAY = 86_400
+
+
+def whole_wh(share: float | Decimal) -> int:
+    """A pro-rata share of Wh rounded half up to whole Wh, the unit figures are kept in."""
+    return int(Decimal(str(share)).quantize(Decimal("1"), rounding=ROUND_HALF_UP))
 
 
 def daily_average_wh(consumed_wh: int, seconds: float) -> Decimal | None:

@@ -10,9 +10,35 @@ if TYPE_CHECKING:
     Register = Callable[..., dict[str, str]]
     Invite = Callable[..., str]
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 NOW = datetime.now(UTC).replace(microsecond=0)
+TODAY = NOW.date()
+
+
+def _read_on(
+    client: TestClient, who: dict[str, str], day: date, kwh: str, replacement: bool = False
+) -> None:
+    """A reading at midnight UTC of ``day``."""
+    answer = client.post(
+        "/api/readings",
+        json={
+            "read_at": datetime.combine(day, time.min, tzinfo=UTC).isoformat(),
+            "meter_kwh": kwh,
+            "is_replacement": replacement,
+        },
+        headers=who,
+    )
+    assert answer.status_code == 201, answer.text
+
+
+def _period(client: TestClient, who: dict[str, str], first: date, last: date) -> Any:
+    answer = client.get(
+        "/api/dashboard", params={"from": first.isoformat(), "to": last.isoformat()}, headers=who
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json()
 
 
 def test_dashboard_figures(client: TestClient, alice: dict[str, str], bob: dict[str, str]) -> None:
@@ -61,3 +87,26 @@ def test_dashboard_period_and_empty(client: TestClient, alice: dict[str, str]) -
         "/api/dashboard", params={"from": "2025-02-01", "to": "2025-01-01"}, headers=alice
     )
     assert bad.status_code == 422
+
+
+def test_a_period_gets_the_share_of_each_interval_it_overlaps(
+    client: TestClient, alice: dict[str, str]
+) -> None:
+    day = TODAY - timedelta(days=40)
+    _read_on(client, alice, day, "100")
+    _read_on(client, alice, day + timedelta(days=10), "150")  # 50 kWh over 10 days
+    # The interval's last day only: 1 of its 10 days, whatever lies after it.
+    tail = _period(client, alice, day + timedelta(days=9), day + timedelta(days=29))
+    assert (tail["consumed_kwh"], tail["period"]["days_covered"]) == ("5.000", "1.0")
+    assert tail["daily_average_kwh"] == "5.000"
+    # Two days inside the interval: no reading falls in them, yet the meter ran.
+    inside = _period(client, alice, day, day + timedelta(days=1))
+    assert (inside["consumed_kwh"], inside["period"]["days_covered"]) == ("10.000", "2.0")
+    assert inside["daily_average_kwh"] == "5.000"
+    # A period holding the whole interval gets all of it, and no days beyond it.
+    whole = _period(client, alice, day - timedelta(days=5), day + timedelta(days=20))
+    assert (whole["consumed_kwh"], whole["period"]["days_covered"]) == ("50.000", "10.0")
+    # Before the first reading nothing was measured.
+    before = _period(client, alice, day - timedelta(days=5), day - timedelta(days=1))
+    assert (before["consumed_kwh"], before["period"]["days_covered"]) == ("0.000", "0.0")
+    assert before["daily_average_kwh"] is None

@@ -9,6 +9,7 @@ from meterbook.domain.insights import (
     daily_average_wh,
     days_of_credit,
     price_per_kwh,
+    whole_wh,
 )
 
 
@@ -27,3 +28,9 @@ def test_days_of_credit() -> None:
     assert days_of_credit(160_000, Decimal(10_000)) == Decimal("16.0")
     assert days_of_credit(-5, Decimal(10_000)) == Decimal("0.0")
     assert days_of_credit(1000, None) is None
+
+
+def test_a_share_is_rounded_half_up_to_whole_wh() -> None:
+    assert whole_wh(4999.5) == 5000
+    assert whole_wh(4999.49) == 4999
+    assert whole_wh(Decimal(0)) == 0
