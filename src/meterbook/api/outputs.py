@@ -84,7 +84,8 @@ class Period(BaseModel):
     from_: date = Field(alias="from")
     to: date
     days_covered: Amount = Field(
-        description="Days of the period that intervals between readings cover."
+        description="Days of the period that intervals between readings cover (not one"
+        " ending at a meter replacement, whose use is unknown)."
     )
 
 

@@ -8,7 +8,8 @@ Use in a period: two readings tell what the meter ran between them, not when, so
 interval's use is spread evenly over it (linear between readings) and a period gets
 the part of each interval that overlaps it, pro rata by time. The period's days
 covered are the time those intervals overlap it, and the daily average is the one
-over the other.
+over the other. An interval ending at a meter replacement has no known use: it counts
+in neither, rather than as days of no use.
 """
 
 from __future__ import annotations

@@ -58,7 +58,8 @@ class Dashboard:
 
     ``period_consumed_wh`` is the part of each interval between readings that falls in
     the period (pro rata by time); ``period_days_covered`` the days of the period those
-    intervals cover; ``daily_average_wh`` the one over the other.
+    intervals cover; ``daily_average_wh`` the one over the other. An interval ending at a
+    meter replacement has no known use and counts in neither (``services/intervals.py``).
     """
 
     start: date

@@ -39,22 +39,24 @@ def _epoch_sqlite(element: EpochSeconds, compiler: SQLCompiler, **kw: Any) -> st
 
 
 def measured() -> Subquery:
-    """Every interval between two consecutive readings: ``t0``, ``t1`` and ``used_wh``.
+    """Each interval between consecutive readings whose use is known: ``t0``, ``t1``, ``used_wh``.
 
-    An interval ending at a replacement reading counts as 0 Wh (as ``with_consumption``).
-    Scoping filters the inner query, so the window sees only this tenant's readings.
+    An interval ending at a replacement reading is left out: the old meter's last value
+    was not read, so its use is unknown, and counting its days as days of no use would
+    pull the daily average (and the days of credit left) down. Scoping filters the inner
+    query, so the window sees only this tenant's readings.
     """
     order = (Reading.read_at, Reading.id)
     at = EpochSeconds(Reading.read_at)
-    previous_wh = func.lag(Reading.meter_wh).over(order_by=order)
     inner = select(
         func.lag(at).over(order_by=order).label("t0"),
         at.label("t1"),
-        case((Reading.is_replacement, 0), else_=Reading.meter_wh - previous_wh).label("used_wh"),
+        (Reading.meter_wh - func.lag(Reading.meter_wh).over(order_by=order)).label("used_wh"),
+        Reading.is_replacement,
     ).subquery("readings_in_order")
     return (
         select(inner.c.t0, inner.c.t1, inner.c.used_wh)
-        .where(inner.c.t0.is_not(None), inner.c.t1 > inner.c.t0)
+        .where(inner.c.t0.is_not(None), inner.c.t1 > inner.c.t0, ~inner.c.is_replacement)
         .subquery("measured")
     )
 

@@ -67,10 +67,11 @@ def test_dashboard_figures(client: TestClient, alice: dict[str, str], bob: dict[
     d = client.get("/api/dashboard", headers=alice).json()
     assert d["consumed_kwh"] == "90.000"  # 50 before the replacement, 0 across it, 40 after
     assert d["total_consumed_kwh"] == "90.000"
-    assert d["daily_average_kwh"] == "9.474"  # 90 kWh over 9.5 days
+    # 90 kWh over 8.5 days: the day ending at the replacement has no known use.
+    assert d["daily_average_kwh"] == "10.588"
     assert d["total_bought_kwh"] == "200.000"
     assert d["balance_kwh"] == "110.000"
-    assert d["days_left"] == "11.6"
+    assert d["days_left"] == "10.4"
     assert d["price_per_kwh"] == "3.0000"
     assert d["last_meter_kwh"] == "45.000"
     this_month = d["months"][-1]
@@ -110,3 +111,22 @@ def test_a_period_gets_the_share_of_each_interval_it_overlaps(
     before = _period(client, alice, day - timedelta(days=5), day - timedelta(days=1))
     assert (before["consumed_kwh"], before["period"]["days_covered"]) == ("0.000", "0.0")
     assert before["daily_average_kwh"] is None
+
+
+def test_an_interval_ending_at_a_meter_replacement_is_not_a_day_of_zero_use(
+    client: TestClient, alice: dict[str, str]
+) -> None:
+    day = TODAY - timedelta(days=40)
+    for days, kwh in ((0, "1000"), (10, "1100"), (20, "10"), (21, "20")):
+        _read_on(client, alice, day + timedelta(days=days), kwh, replacement=days == 20)
+    client.post(
+        "/api/vouchers",
+        json={"purchased_on": day.isoformat(), "amount": "600", "kwh": "200"},
+        headers=alice,
+    )
+    d = _period(client, alice, day, day + timedelta(days=21))
+    # Days 10-20 end at the new meter's first reading: the old one's use then is unknown.
+    assert (d["consumed_kwh"], d["period"]["days_covered"]) == ("110.000", "11.0")
+    assert d["daily_average_kwh"] == "10.000"
+    assert d["balance_kwh"] == "90.000"
+    assert d["days_left"] == "9.0"  # at 10 kWh a day, not at 110 kWh over 21 days
