@@ -14,6 +14,7 @@ in neither, rather than as days of no use.
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
 SECONDS_PER_DAY = 86_400
@@ -52,3 +53,9 @@ def days_of_credit(balance: int, daily_wh: Decimal | None) -> Decimal | None:
     if daily_wh is None or daily_wh <= 0:
         return None
     return (Decimal(balance) / daily_wh).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+
+
+def months_back(day: date, months: int) -> date:
+    """The first day of the month ``months`` calendar months before ``day``'s month."""
+    index = day.year * 12 + day.month - 1 - months
+    return date(index // 12, index % 12 + 1, 1)

@@ -13,6 +13,7 @@ from meterbook.domain.insights import (
     balance_wh,
     daily_average_wh,
     days_of_credit,
+    months_back,
     price_per_kwh,
     whole_wh,
 )
@@ -146,7 +147,11 @@ def dashboard_period(start: date | None, end: date | None) -> tuple[date, date]:
 def dashboard(
     session: Session, start: date | None = None, end: date | None = None, months: int = 12
 ) -> Dashboard:
-    """Every figure of the dashboard for ``start``..``end`` (inclusive; default: last 30 days)."""
+    """Every figure of the dashboard for ``start``..``end`` (inclusive; default: last 30 days).
+
+    ``months`` calendar months (UTC) end with the current one, so far: 12 reach back to
+    the first of the month 11 months ago, within the Free plan's year of history.
+    """
     today = utcnow().date()
     start, end = dashboard_period(start, end)
     consumed, seconds = _period_use(session, day_start(start), day_after(end))
@@ -174,7 +179,8 @@ def dashboard(
     average = daily_average_wh(consumed, seconds)
     balance = balance_wh(bought, int(totals[0]))
     currency = spend[0].currency if spend else None
-    since = (today.replace(day=1) - timedelta(days=31 * (months - 1))).replace(day=1)
+    # This month so far is one of the ``months``: the chart ends with the current month.
+    since = months_back(today, months - 1)
     return Dashboard(
         start=start,
         end=end,

@@ -83,7 +83,6 @@ def test_dashboard_period_and_empty(client: TestClient, alice: dict[str, str]) -
     d = client.get("/api/dashboard", headers=alice).json()
     assert d["daily_average_kwh"] is None
     assert d["days_left"] == "0.0"
-    assert len(d["months"]) in (12, 13)
     bad = client.get(
         "/api/dashboard", params={"from": "2025-02-01", "to": "2025-01-01"}, headers=alice
     )
@@ -130,3 +129,13 @@ def test_an_interval_ending_at_a_meter_replacement_is_not_a_day_of_zero_use(
     assert d["daily_average_kwh"] == "10.000"
     assert d["balance_kwh"] == "90.000"
     assert d["days_left"] == "9.0"  # at 10 kWh a day, not at 110 kWh over 21 days
+
+
+def test_the_last_12_months_are_this_one_so_far_and_the_11_before(
+    client: TestClient, alice: dict[str, str]
+) -> None:
+    months = [m["month"] for m in client.get("/api/dashboard", headers=alice).json()["months"]]
+    back = TODAY.year * 12 + TODAY.month - 1 - 11
+    assert months[0] == f"{back // 12:04d}-{back % 12 + 1:02d}"
+    assert months[-1] == f"{TODAY.year:04d}-{TODAY.month:02d}"
+    assert len(months) == 12

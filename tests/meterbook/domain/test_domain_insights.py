@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 from meterbook.domain.insights import (
     balance_wh,
     daily_average_wh,
     days_of_credit,
+    months_back,
     price_per_kwh,
     whole_wh,
 )
@@ -34,3 +36,10 @@ def test_a_share_is_rounded_half_up_to_whole_wh() -> None:
     assert whole_wh(4999.5) == 5000
     assert whole_wh(4999.49) == 4999
     assert whole_wh(Decimal(0)) == 0
+
+
+def test_months_back_counts_calendar_months() -> None:
+    assert months_back(date(2026, 12, 5), 11) == date(2026, 1, 1)
+    assert months_back(date(2026, 3, 31), 11) == date(2025, 4, 1)
+    assert months_back(date(2026, 1, 1), 0) == date(2026, 1, 1)
+    assert months_back(date(2026, 1, 1), 1) == date(2025, 12, 1)
