@@ -86,7 +86,11 @@ class Dashboard:
 
 
 def _months(session: Session, since: date, currency: str | None) -> list[Month]:
-    """Consumption (by the closing reading's month) and purchases per month since ``since``."""
+    """Consumption and purchases per month since ``since``.
+
+    A month's consumption is by the closing reading's month, not pro rata as a period's:
+    splitting every interval across 12 months in SQL cost ~2.5x this query.
+    """
     r = with_consumption().subquery("r")
     ry, rm = extract("year", r.c.read_at), extract("month", r.c.read_at)
     used = session.execute(
