@@ -83,7 +83,10 @@ class Imported(BaseModel):
 class Period(BaseModel):
     from_: date = Field(alias="from")
     to: date
-    days_covered: Amount
+    days_covered: Amount = Field(
+        description="Days of the period that intervals between readings cover (not one"
+        " ending at a meter replacement, whose use is unknown)."
+    )
 
 
 class SpendOut(BaseModel):
@@ -104,8 +107,14 @@ class MonthOut(BaseModel):
 
 class DashboardOut(BaseModel):
     period: Period
-    consumed_kwh: Kwh | None
-    daily_average_kwh: Kwh | None
+    consumed_kwh: Kwh | None = Field(
+        description="Used in the period: the part of each interval between readings that"
+        " falls in it, pro rata by time."
+    )
+    daily_average_kwh: Kwh | None = Field(
+        description="consumed_kwh over days_covered; null when no reading interval covers"
+        " the period."
+    )
     total_bought_kwh: Kwh | None
     total_consumed_kwh: Kwh | None
     balance_kwh: Kwh | None

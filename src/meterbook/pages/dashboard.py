@@ -34,11 +34,17 @@ def dashboard_page(
     start: str = "",
     end: str = "",
 ) -> Response:
-    """Figures for a period (default: the last 30 days) and the last 12 months' chart."""
-    first, last = _date(start), _date(end)
-    if first and last and first > last:
-        first, last = last, first
-    first, last = dashboard_period(first, last)
+    """Figures for a period (default: the last 30 days) and the last 12 months' chart.
+
+    A start after the end (given, or today by default) is refused as the API refuses it
+    (422 there): the page shows the default period up to the end and says why, as it
+    says why a period is clamped to the plan's history.
+    """
+    asked = _date(start)
+    first, last = dashboard_period(asked, _date(end))
+    inverted = first > last
+    if inverted:
+        first, last = dashboard_period(None, last)
     floor = history_floor(session, ctx.tenant_id)
     clamped = floor is not None and first < floor
     if floor is not None and clamped:
@@ -51,5 +57,6 @@ def dashboard_page(
         d=figures,
         chart=build(figures.months),
         history_floor=floor if clamped else None,
+        inverted_start=asked if inverted else None,
         active="dashboard",
     )

@@ -9,9 +9,17 @@ from decimal import Decimal
 from sqlalchemy import extract, func, select
 from sqlalchemy.orm import Session
 
-from meterbook.domain.insights import balance_wh, daily_average_wh, days_of_credit, price_per_kwh
+from meterbook.domain.insights import (
+    balance_wh,
+    daily_average_wh,
+    days_of_credit,
+    months_back,
+    price_per_kwh,
+    whole_wh,
+)
 from meterbook.models import Voucher
 from meterbook.services.common import day_after, day_start, utcnow
+from meterbook.services.intervals import measured, overlap_seconds, used_within
 from meterbook.services.readings import with_consumption
 
 DEFAULT_DAYS = 30
@@ -47,6 +55,14 @@ class Spend:
 
 @dataclass(frozen=True, slots=True)
 class Dashboard:
+    """The figures for ``start``..``end`` (whole UTC days) and the household's totals.
+
+    ``period_consumed_wh`` is the part of each interval between readings that falls in
+    the period (pro rata by time); ``period_days_covered`` the days of the period those
+    intervals cover; ``daily_average_wh`` the one over the other. An interval ending at a
+    meter replacement has no known use and counts in neither (``services/intervals.py``).
+    """
+
     start: date
     end: date
     period_consumed_wh: int
@@ -70,7 +86,11 @@ class Dashboard:
 
 
 def _months(session: Session, since: date, currency: str | None) -> list[Month]:
-    """Consumption (by the closing reading's month) and purchases per month since ``since``."""
+    """Consumption and purchases per month since ``since``.
+
+    A month's consumption is by the closing reading's month, not pro rata as a period's:
+    splitting every interval across 12 months in SQL cost ~2.5x this query.
+    """
     r = with_consumption().subquery("r")
     ry, rm = extract("year", r.c.read_at), extract("month", r.c.read_at)
     used = session.execute(
@@ -102,6 +122,22 @@ def _months(session: Session, since: date, currency: str | None) -> list[Month]:
     return [months[k] for k in sorted(months)]
 
 
+def _period_use(session: Session, start: datetime, end: datetime) -> tuple[int, float]:
+    """Wh used within ``start`` ≤ t < ``end`` and the seconds of it that readings measure.
+
+    Each interval between two readings adds the part of it that overlaps the period,
+    pro rata by time; only the intervals that overlap it are summed.
+    """
+    iv = measured()
+    used, seconds = session.execute(
+        select(
+            func.coalesce(func.sum(used_within(iv, start, end)), 0),
+            func.coalesce(func.sum(overlap_seconds(iv, start, end)), 0),
+        ).where(iv.c.t0 < end.timestamp(), iv.c.t1 > start.timestamp())
+    ).one()
+    return whole_wh(used), float(seconds)
+
+
 def dashboard_period(start: date | None, end: date | None) -> tuple[date, date]:
     """The days a dashboard covers: ``end`` defaults to today, ``start`` to 30 days before it.
 
@@ -115,23 +151,15 @@ def dashboard_period(start: date | None, end: date | None) -> tuple[date, date]:
 def dashboard(
     session: Session, start: date | None = None, end: date | None = None, months: int = 12
 ) -> Dashboard:
-    """Every figure of the dashboard for ``start``..``end`` (inclusive; default: last 30 days)."""
+    """Every figure of the dashboard for ``start``..``end`` (inclusive; default: last 30 days).
+
+    ``months`` calendar months (UTC) end with the current one, so far: 12 reach back to
+    the first of the month 11 months ago, within the Free plan's year of history.
+    """
     today = utcnow().date()
     start, end = dashboard_period(start, end)
+    consumed, seconds = _period_use(session, day_start(start), day_after(end))
     r = with_consumption().subquery("r")
-    period = session.execute(
-        select(
-            func.coalesce(func.sum(r.c.consumed_wh), 0),
-            func.min(r.c.prev_at),
-            func.max(r.c.read_at),
-        ).where(
-            r.c.read_at >= day_start(start),
-            r.c.read_at < day_after(end),
-            r.c.prev_at.is_not(None),
-        )
-    ).one()
-    consumed, first, last = int(period[0]), period[1], period[2]
-    seconds = (last - first).total_seconds() if first is not None and last is not None else 0.0
     totals = session.execute(
         select(func.coalesce(func.sum(r.c.consumed_wh), 0), func.count(), func.max(r.c.read_at))
     ).one()
@@ -155,7 +183,8 @@ def dashboard(
     average = daily_average_wh(consumed, seconds)
     balance = balance_wh(bought, int(totals[0]))
     currency = spend[0].currency if spend else None
-    since = (today.replace(day=1) - timedelta(days=31 * (months - 1))).replace(day=1)
+    # This month so far is one of the ``months``: the chart ends with the current month.
+    since = months_back(today, months - 1)
     return Dashboard(
         start=start,
         end=end,

@@ -51,10 +51,11 @@ class ReadingRow(NamedTuple):
 
 
 def with_consumption() -> Select[Any]:
-    """Every reading's time and value, ``consumed_wh`` since the one before and ``prev_at``.
+    """Every reading's time and value, and ``consumed_wh`` since the one before.
 
-    For the insights, which aggregate the whole history (``lag()`` in SQL); a page of
-    the list uses :func:`list_readings`, which looks up only its own rows' predecessors.
+    For the insights' totals, which aggregate the whole history (``lag()`` in SQL); a page
+    of the list uses :func:`list_readings`, which looks up only its own rows' predecessors.
+    A period's share of each interval is ``services/intervals.py``'s.
 
     Scoping filters the inner query, so the window sees only this tenant's readings.
     """
@@ -66,7 +67,6 @@ def with_consumption() -> Select[Any]:
         Reading.read_at,
         Reading.meter_wh,
         consumed.label("consumed_wh"),
-        func.lag(Reading.read_at, type_=Reading.read_at.type).over(order_by=order).label("prev_at"),
     )
 
 

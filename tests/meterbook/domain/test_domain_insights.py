@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 from meterbook.domain.insights import (
     balance_wh,
     daily_average_wh,
     days_of_credit,
+    months_back,
     price_per_kwh,
+    whole_wh,
 )
 
 
@@ -27,3 +30,16 @@ def test_days_of_credit() -> None:
     assert days_of_credit(160_000, Decimal(10_000)) == Decimal("16.0")
     assert days_of_credit(-5, Decimal(10_000)) == Decimal("0.0")
     assert days_of_credit(1000, None) is None
+
+
+def test_a_share_is_rounded_half_up_to_whole_wh() -> None:
+    assert whole_wh(4999.5) == 5000
+    assert whole_wh(4999.49) == 4999
+    assert whole_wh(Decimal(0)) == 0
+
+
+def test_months_back_counts_calendar_months() -> None:
+    assert months_back(date(2026, 12, 5), 11) == date(2026, 1, 1)
+    assert months_back(date(2026, 3, 31), 11) == date(2025, 4, 1)
+    assert months_back(date(2026, 1, 1), 0) == date(2026, 1, 1)
+    assert months_back(date(2026, 1, 1), 1) == date(2025, 12, 1)
