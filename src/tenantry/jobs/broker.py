@@ -23,7 +23,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import LockError, RedisError, ResponseError
 from taskiq import AckableMessage
 from taskiq_redis import RedisStreamBroker
 
@@ -67,8 +67,7 @@ class ResilientStreamBroker(RedisStreamBroker):
     async def shutdown(self) -> None:
         if self._renewer is not None:
             self._renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._renewer
+            await asyncio.wait([self._renewer], timeout=5)
         await super().shutdown()
 
     async def listen(self) -> AsyncGenerator[AckableMessage, None]:
@@ -84,11 +83,13 @@ class ResilientStreamBroker(RedisStreamBroker):
                             for message in await self._claim_abandoned(redis):
                                 yield message
             except ResponseError as exc:
-                if "NOGROUP" not in str(exc):
+                if "NOGROUP" not in str(exc) or _cancelled():
                     raise
                 log.warning("job queue lost its consumer group (Redis restarted); re-creating")
                 await self._redeclare()
             except (RedisError, OSError) as exc:
+                if _cancelled():
+                    raise asyncio.CancelledError from exc
                 log.warning("job queue unreachable (%s); retrying", type(exc).__name__)
                 await asyncio.sleep(RETRY_S)
                 await self._redeclare()
@@ -113,7 +114,9 @@ class ResilientStreamBroker(RedisStreamBroker):
             f"autoclaim:{self.consumer_group_name}:{self.queue_name}",
             timeout=self.unacknowledged_lock_timeout,
         )
-        async with lock:
+        if not await lock.acquire(blocking_timeout=1):
+            return []  # another worker is claiming them now
+        try:
             _next, entries, *_deleted = await redis.xautoclaim(
                 self.queue_name,
                 self.consumer_group_name,
@@ -121,6 +124,9 @@ class ResilientStreamBroker(RedisStreamBroker):
                 min_idle_time=self.idle_timeout,
                 count=self.unacknowledged_batch_size,
             )
+        finally:
+            with contextlib.suppress(LockError):  # expired meanwhile: nothing to release
+                await lock.release()
         if entries:
             log.warning("claimed %d job(s) a stopped worker left", len(entries))
         return [self._message(msg_id, msg) for msg_id, msg in entries if msg]
@@ -158,6 +164,8 @@ class ResilientStreamBroker(RedisStreamBroker):
                         justid=True,
                     )
             except (RedisError, OSError) as exc:  # the next round tries again
+                if _cancelled():
+                    raise asyncio.CancelledError from exc
                 log.warning("running jobs not renewed (%s)", type(exc).__name__)
 
     async def _redeclare(self) -> None:
@@ -165,3 +173,10 @@ class ResilientStreamBroker(RedisStreamBroker):
             await self._declare_consumer_group()
         except (RedisError, OSError):
             await asyncio.sleep(RETRY_S)
+
+
+def _cancelled() -> bool:
+    """Whether the running task is being cancelled: redis-py may turn the cancellation of a
+    command into a connection error, which must stop a retry loop, not feed it."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
