@@ -9,20 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from anyio import from_thread
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response, StreamingResponse
 from sqlalchemy.orm import Session
 
-from meterbook.api.responses import csv_download
-from meterbook.pages.deps import FormFile, NavDep, see_other
-from meterbook.pages.forms import row_errors
+from meterbook.api.responses import csv_download, upload_text
+from meterbook.pages.deps import NavDep, see_other
+from meterbook.pages.forms import import_problems
 from meterbook.pages.render import Nav
 from meterbook.plans import CSV_IMPORT
 from meterbook.services import import_jobs
 from meterbook.services.common import utcnow
 from tenantry.errors import ValidationFailed
-from tenantry.web import DbSession, MemberContext, get_tenancy, requires_feature
+from tenantry.web import DbSession, MemberContext, get_tenancy, in_thread, requires_feature
 
 # The list page again, answering 422 with an import's rows to fix.
 Relist = Callable[[Request, Nav, Session, list[dict[str, object]]], Response]
@@ -37,19 +36,19 @@ def add_csv_pages(
         name = f"{kind}-{utcnow():%Y%m%d}.csv"
         return csv_download(get_tenancy(request).db, ctx, export, name, session=session)
 
-    def import_csv(
-        request: Request, ctx: MemberContext, nav: NavDep, session: DbSession, text: FormFile
+    async def import_csv(
+        request: Request, ctx: MemberContext, nav: NavDep, session: DbSession
     ) -> Response:
-        if import_jobs.is_large(text):  # a long file: a job, and the page follows its progress
-            tenancy = get_tenancy(request)
-            import_id = from_thread.run(
-                import_jobs.start, tenancy.jobs, tenancy.cache, ctx, kind, text
-            )
-            return see_other(f"{nav.base}/{kind}?import={import_id}")
+        # The upload is read as the API reads it (upload_text), so both say the same of a bad one.
         try:
-            import_jobs.IMPORTERS[kind](session, ctx, text)
+            text = await upload_text(request)
+            if import_jobs.is_large(text):  # a long file: a job, the page follows its progress
+                tenancy = get_tenancy(request)
+                import_id = await import_jobs.start(tenancy.jobs, tenancy.cache, ctx, kind, text)
+                return see_other(f"{nav.base}/{kind}?import={import_id}")
+            await in_thread(import_jobs.IMPORTERS[kind], session, ctx, text)
         except ValidationFailed as exc:
-            return relist(request, nav, session, row_errors(exc))
+            return await in_thread(relist, request, nav, session, import_problems(exc))
         return see_other(f"{nav.base}/{kind}?msg=imported")
 
     router.add_api_route(f"/{kind}.csv", export_csv, methods=["GET"], name=f"{kind}_csv_page")

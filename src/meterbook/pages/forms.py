@@ -105,7 +105,10 @@ def field_errors(request: Request, exc: ValidationFailed, schema: type[Input]) -
     return _errors(request, schema, exc)
 
 
-def row_errors(exc: ValidationFailed) -> list[dict[str, object]]:
+def import_problems(exc: ValidationFailed) -> list[dict[str, object]]:
+    """A refused import's lines to fix, or the one problem of the whole file (no ``row``)."""
     details = exc.details if isinstance(exc.details, dict) else {}
     rows = details.get("rows")
-    return list(rows) if isinstance(rows, list) else []
+    if isinstance(rows, list):
+        return list(rows)
+    return [{"field": details.get("field", "file"), "message": details.get("reason", exc.message)}]
