@@ -104,3 +104,10 @@ class RateLimited(TenantryError):
 class ValidationFailed(TenantryError):
     code = "validation_error"
     status = 422
+
+
+class PayloadTooLarge(TenantryError):
+    """A request body over the configured limit (``details["limit_bytes"]``)."""
+
+    code = "payload_too_large"
+    status = 413

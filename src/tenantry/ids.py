@@ -12,6 +12,14 @@ UserId = NewType("UserId", int)
 
 # 2**53 keeps ids exact in JavaScript numbers (the web UI and JSON clients).
 _ID_SPACE = 2**53 - 1
+# The largest row id a BIGINT (and SQLite's INTEGER) column holds.
+MAX_ROW_ID = 2**63 - 1
+
+
+def is_row_id(value: int) -> bool:
+    """Whether ``value`` can be a row's id: a larger one names no row, and the database
+    would refuse to even compare with it (an error, where "not found" is the answer)."""
+    return 0 < value <= MAX_ROW_ID
 
 
 def new_row_id() -> int:

@@ -12,6 +12,8 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 
+from meterbook.domain import RuleViolation
+from meterbook.domain.csvfile import decode
 from tenantry.context import TenantContext
 from tenantry.db import Database
 from tenantry.errors import ValidationFailed
@@ -51,21 +53,30 @@ def csv_download(
     )
 
 
+def _file_refused(message: str) -> ValidationFailed:
+    return ValidationFailed(message, details={"field": "file", "reason": message})
+
+
 async def upload_text(request: Request) -> str:
-    """The CSV of an import: a multipart ``file`` field or a raw ``text/csv`` body."""
+    """The CSV of an import: one multipart ``file`` field or a raw ``text/csv`` body.
+
+    The API and the pages both read uploads here, so both say the same of a bad one.
+
+    Raises:
+        ValidationFailed: on ``file``: none or several sent, or not UTF-8 text.
+    """
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
-        form = await request.form()
-        upload = form.get("file")
-        if isinstance(upload, UploadFile):
-            raw = await upload.read()
-        else:
-            raw = str(upload or "").encode()
+        files = (await request.form()).getlist("file")
+        if not files:
+            raise _file_refused("no file was sent: send the CSV as the form's file field")
+        if len(files) > 1:
+            raise _file_refused("send one file at a time")
+        upload = files[0]
+        raw = await upload.read() if isinstance(upload, UploadFile) else upload.encode()
     else:
         raw = await request.body()
     try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ValidationFailed(
-            "the file must be UTF-8 text", details={"field": "file", "reason": "not UTF-8"}
-        ) from None
+        return decode(raw)
+    except RuleViolation as exc:
+        raise _file_refused(exc.message) from None

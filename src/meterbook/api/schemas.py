@@ -29,7 +29,9 @@ def _decimal_in(places: int, digits: int, example: str) -> tuple[WithJsonSchema,
     "1e3", "1,5" or " 12" are refused here as the schema refuses them (CSV
     imports, for people, are more lenient). A minus sign passes, for the rules to refuse.
     """
-    pattern = rf"^-?\d{{1,{digits}}}(\.\d{{1,{places}}})?$"
+    # [0-9], not \d: Python's \d takes any script's digits (fullwidth, Arabic-Indic),
+    # the schema's (ECMA) only these.
+    pattern = rf"^-?[0-9]{{1,{digits}}}(\.[0-9]{{1,{places}}})?$"
     largest = Decimal(10**digits) - Decimal(10) ** -places
     schema = WithJsonSchema(
         {

@@ -36,6 +36,10 @@ def unguarded(text: str) -> str:
     return text
 
 
+# A spreadsheet set to another locale writes these instead of commas.
+_SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
+
+
 @dataclass(frozen=True, slots=True)
 class RowError:
     """What is wrong with one line of a file (``row`` counts the header as line 1)."""
@@ -43,6 +47,35 @@ class RowError:
     row: int
     field: str
     message: str
+
+
+def decode(raw: bytes) -> str:
+    """The text of an uploaded file: UTF-8 (a BOM is dropped) with no NUL, which no text has.
+
+    Raises:
+        RuleViolation: on ``file`` for anything else (a picture, a spreadsheet, UTF-16).
+    """
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = "\x00"
+    if "\x00" in text:
+        raise RuleViolation("file", "the file must be UTF-8 text")
+    return text
+
+
+def _file_problem(text: str, header: list[str], columns: Sequence[str]) -> RowError | None:
+    """What makes the whole file unreadable, said as such rather than as missing columns."""
+    if not text.strip():
+        return RowError(1, "file", "the file is empty")
+    for separator, name in _SEPARATORS.items():
+        if len(header) == 1 and separator in header[0]:
+            return RowError(
+                1,
+                "header",
+                f"separate the columns with commas, not {name} (expected {', '.join(columns)})",
+            )
+    return None
 
 
 def parse_csv(
@@ -53,9 +86,13 @@ def parse_csv(
     build: Callable[[dict[str, str | None]], T],
 ) -> tuple[list[tuple[int, T]], list[RowError]]:
     """Parse every row; return the records with their line numbers, and every error found."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    text = text.lstrip("\ufeff")
+    reader = csv.DictReader(io.StringIO(text))
     header = [h.strip() for h in (reader.fieldnames or [])]
     reader.fieldnames = header
+    unreadable = _file_problem(text, header, columns)
+    if unreadable is not None:
+        return [], [unreadable]
     missing = [c for c in required if c not in header]
     unknown = [h for h in header if h not in columns]
     if missing or unknown:

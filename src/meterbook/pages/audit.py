@@ -34,6 +34,7 @@ class AuditQuery:
     member: int | None = None
     start: str = ""
     end: str = ""
+    unknown_member: str = ""  # a member asked for that cannot be one: refused, not dropped
 
     def link(self, **extra: object) -> str:
         params = {
@@ -53,24 +54,27 @@ def _day(text: str) -> date | None:
         return None
 
 
-def _bad_dates(q: AuditQuery) -> str | None:
-    """What is wrong with the dates asked for; a filter is never silently dropped."""
+def _bad_filters(q: AuditQuery) -> str | None:
+    """What is wrong with the dates or member asked for; a filter is never silently dropped."""
     for label, text in (("From", q.start), ("To", q.end)):
         if text and _day(text) is None:
             return f"{label}: {text!r} is not a date (YYYY-MM-DD)"
+    if q.unknown_member:
+        return f"Member: {q.unknown_member[:20]!r} is not a member's number; pick one from the list"
     return None
 
 
 def _query(
     action: str = Query(default="", max_length=64),
-    member: str = Query(default="", max_length=10),
+    member: str = Query(default="", max_length=64),
     start: str = Query(default="", max_length=10),
     end: str = Query(default="", max_length=10),
 ) -> AuditQuery:
     """Empty fields (the form's "all" and "anyone") mean no filter; a bad date is refused
-    (:func:`_bad_dates`)."""
-    who = int(member) if member.isdigit() and 0 < int(member) < 2**31 else None
-    return AuditQuery(action if action in ACTIONS else "", who, start, end)
+    (:func:`_bad_filters`)."""
+    who = int(member) if member.isdigit() and 0 < int(member) < 2**31 else None  # INTEGER ids
+    unknown = member if member and who is None else ""
+    return AuditQuery(action if action in ACTIONS else "", who, start, end, unknown)
 
 
 def _filter(request: Request, q: AuditQuery) -> audit.AuditFilter:
@@ -94,7 +98,7 @@ def audit_page(
     q: AuditQuery = Depends(_query),
     before: int | None = Query(default=None, ge=1),
 ) -> Response:
-    error = _bad_dates(q)
+    error = _bad_filters(q)
     found = (
         []
         if error
@@ -126,9 +130,10 @@ def audit_csv(
     session: DbSession,
     q: AuditQuery = Depends(_query),
 ) -> StreamingResponse:
-    error = _bad_dates(q)
+    error = _bad_filters(q)
     if error:
-        raise ValidationFailed(error, details={"field": "start" if "From" in error else "end"})
+        field = "start" if "From" in error else "member" if "Member" in error else "end"
+        raise ValidationFailed(error, details={"field": field})
     where = _filter(request, q)
 
     def produce(read: Session) -> Iterator[bytes]:

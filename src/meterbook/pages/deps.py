@@ -6,7 +6,6 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.responses import RedirectResponse
-from starlette.datastructures import UploadFile
 
 from meterbook.pages.render import Nav, load_nav
 from tenantry.web import DbSession, ViewerContext
@@ -27,21 +26,6 @@ async def form_fields(request: Request) -> dict[str, str]:
 
 # Read on the event loop before a (``def``, threadpool) page runs: pages never await.
 FormFields = Annotated[dict[str, str], Depends(form_fields)]
-
-
-async def form_file(request: Request) -> str:
-    """The uploaded ``file``'s text ('' when there is none)."""
-    upload = (await request.form()).get("file")
-    if not isinstance(upload, UploadFile):
-        return ""
-    raw = await upload.read()
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return "\x00not-utf8"
-
-
-FormFile = Annotated[str, Depends(form_file)]
 
 
 def safe_next(target: str | None, default: str) -> str:

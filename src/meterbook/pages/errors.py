@@ -13,6 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from meterbook.pages.billing import form_targets, suspended_context
 from meterbook.pages.render import render
+from meterbook.pages.wording import household_words
 from tenantry.errors import AuthenticationFailed, TenantSuspended
 from tenantry.web import problem_of
 from tenantry.web.path_prefix import CLAIM_KEY
@@ -44,7 +45,7 @@ def _status_message(request: Request, exc: Exception) -> tuple[int, str]:
         return problem.status, "Something went wrong on our side."
     if isinstance(exc, RequestValidationError):
         return 422, "Some of the values sent are missing or invalid."
-    return problem.status, problem.message
+    return problem.status, household_words(problem)
 
 
 def error_page(request: Request, exc: Exception) -> Response:

@@ -1,14 +1,27 @@
-"""Turning posted forms into drafts: local times to UTC, rule violations to field errors."""
+"""Posted forms read through the API's own schemas, so a page accepts exactly what the API does.
+
+A form differs from a JSON body only in its encoding (local times, a checkbox, the CSRF
+field, empty optional inputs); those are translated here, and the rules and their words
+are the schema's (:mod:`meterbook.api.schemas`) and the core's (:func:`problem_of`).
+"""
 
 from __future__ import annotations
 
 from datetime import datetime, tzinfo
+from typing import TypeVar
 
-from meterbook.domain import RuleViolation
-from meterbook.domain.records import ReadingDraft, VoucherDraft, reading_from_row, voucher_from_row
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+
+from meterbook.api.schemas import ReadingIn, VoucherIn
+from meterbook.domain.records import ReadingDraft, VoucherDraft
+from meterbook.pages.csrf import FIELD as CSRF_FIELD
 from tenantry.errors import ValidationFailed
+from tenantry.web import Input, problem_of
 
 Errors = dict[str, str]
+M = TypeVar("M", bound=Input)
 
 
 def _local_to_aware(text: str, zone: tzinfo) -> str:
@@ -20,29 +33,82 @@ def _local_to_aware(text: str, zone: tzinfo) -> str:
     return (value if value.tzinfo else value.replace(tzinfo=zone)).isoformat()
 
 
-def reading_draft(fields: dict[str, str], zone: tzinfo) -> tuple[ReadingDraft | None, Errors]:
-    row: dict[str, str | None] = dict(fields)
-    row["read_at"] = _local_to_aware(fields.get("read_at", ""), zone)
-    row["is_replacement"] = "yes" if fields.get("is_replacement") else "no"
+def _body(schema: type[Input], fields: dict[str, str]) -> dict[str, object]:
+    """The form as the JSON body it stands for: an empty optional input is one not sent."""
+    body: dict[str, object] = {}
+    for name, value in fields.items():
+        if name == CSRF_FIELD:
+            continue
+        info = schema.model_fields.get(name)
+        if value == "" and info is not None and not info.is_required():
+            continue
+        body[name] = value
+    return body
+
+
+def _errors(request: Request, schema: type[Input], exc: Exception) -> Errors:
+    """Each field's first problem in the API's words; one the form has no input for, as the
+    form's (``form``), so no refusal goes without its reason on the page."""
+    problem = problem_of(request, exc)
+    details = problem.details if isinstance(problem.details, dict) else {}
+    listed = details.get("fields") or [
+        {"field": details.get("field", ""), "message": details.get("reason", problem.message)}
+    ]
+    errors: Errors = {}
+    for item in listed:
+        field, message = str(item.get("field", "")), str(item.get("message", ""))
+        if field not in schema.model_fields:
+            field, message = "form", f"{field}: {message}" if field else message
+        errors.setdefault(field, message)
+    return errors
+
+
+def _validate(
+    request: Request, schema: type[M], body: dict[str, object]
+) -> tuple[M | None, Errors]:
     try:
-        return reading_from_row(row), {}
-    except RuleViolation as exc:
-        return None, {exc.field: exc.message}
+        return schema.model_validate(body), {}
+    except ValidationError as exc:
+        return None, _errors(request, schema, RequestValidationError(exc.errors()))
 
 
-def voucher_draft(fields: dict[str, str]) -> tuple[VoucherDraft | None, Errors]:
+def reading_draft(
+    request: Request, fields: dict[str, str], zone: tzinfo
+) -> tuple[ReadingDraft | None, Errors]:
+    """The reading form as :class:`ReadingIn` reads it (``read_at`` in ``zone``)."""
+    body = _body(ReadingIn, fields)
+    if "read_at" in body:
+        body["read_at"] = _local_to_aware(fields["read_at"], zone)
+    body["is_replacement"] = bool(fields.get("is_replacement"))  # a checkbox: sent when ticked
+    reading, errors = _validate(request, ReadingIn, body)
+    if reading is None:
+        return None, errors
     try:
-        return voucher_from_row(dict(fields)), {}
-    except RuleViolation as exc:
-        return None, {exc.field: exc.message}
+        return reading.draft(), {}
+    except ValidationFailed as exc:
+        return None, field_errors(request, exc, ReadingIn)
 
 
-def field_errors(exc: ValidationFailed) -> Errors:
-    details = exc.details if isinstance(exc.details, dict) else {}
-    return {str(details.get("field", "form")): str(details.get("reason", exc.message))}
+def voucher_draft(request: Request, fields: dict[str, str]) -> tuple[VoucherDraft | None, Errors]:
+    """The voucher form as :class:`VoucherIn` reads it."""
+    voucher, errors = _validate(request, VoucherIn, _body(VoucherIn, fields))
+    if voucher is None:
+        return None, errors
+    try:
+        return voucher.draft(), {}
+    except ValidationFailed as exc:
+        return None, field_errors(request, exc, VoucherIn)
 
 
-def row_errors(exc: ValidationFailed) -> list[dict[str, object]]:
+def field_errors(request: Request, exc: ValidationFailed, schema: type[Input]) -> Errors:
+    """A service's refusal (a broken rule) as the errors of a form read by ``schema``."""
+    return _errors(request, schema, exc)
+
+
+def import_problems(exc: ValidationFailed) -> list[dict[str, object]]:
+    """A refused import's lines to fix, or the one problem of the whole file (no ``row``)."""
     details = exc.details if isinstance(exc.details, dict) else {}
     rows = details.get("rows")
-    return list(rows) if isinstance(rows, list) else []
+    if isinstance(rows, list):
+        return list(rows)
+    return [{"field": details.get("field", "file"), "message": details.get("reason", exc.message)}]

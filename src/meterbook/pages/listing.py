@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 from urllib.parse import urlencode
 
+from meterbook.api.listing import date_range
 from meterbook.services.common import Page
 
 PER_PAGE = 25
@@ -17,13 +17,6 @@ NOTICES = {
 }
 
 
-def _date(text: str) -> date | None:
-    try:
-        return date.fromisoformat(text) if text else None
-    except ValueError:
-        return None
-
-
 @dataclass(frozen=True, slots=True)
 class ListQuery:
     start: str = ""
@@ -32,10 +25,16 @@ class ListQuery:
     page: int = 1
 
     def to_page(self, sorts: set[str]) -> Page:
+        """The slice asked for; dates are checked as the API checks them (a 422 naming one).
+
+        Raises:
+            ValidationFailed: a date that is not one, out of range, or ``from`` after ``to``.
+        """
         sort = self.sort if self.sort.lstrip("-") in sorts else "-date"
+        start, end = date_range(self.start or None, self.end or None)
         return Page(
-            start=_date(self.start),
-            end=_date(self.end),
+            start=start,
+            end=end,
             sort=sort,
             limit=PER_PAGE,
             offset=(max(self.page, 1) - 1) * PER_PAGE,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
+from meterbook.api.schemas import ReadingIn
 from meterbook.pages.csrf import check_csrf
 from meterbook.pages.csv_pages import add_csv_pages
 from meterbook.pages.deps import FormFields, NavDep, see_other
@@ -77,13 +78,13 @@ def list_page(
 def add(
     request: Request, ctx: MemberContext, nav: NavDep, session: DbSession, fields: FormFields
 ) -> Response:
-    draft, errors = reading_draft(fields, user_zone(request))
+    draft, errors = reading_draft(request, fields, user_zone(request))
     if draft is not None:
         try:
             readings.create_reading(session, ctx, draft)
             return see_other(f"{nav.base}/readings?msg=added")
         except ValidationFailed as exc:
-            errors = field_errors(exc)
+            errors = field_errors(request, exc, ReadingIn)
     return _list(request, nav, session, ListQuery(), status=422, values=fields, errors=errors)
 
 
@@ -130,13 +131,13 @@ def update(
     fields: FormFields,
 ) -> Response:
     readings.get_reading(session, ctx, reading_id)  # the same 404 before any validation
-    draft, errors = reading_draft(fields, user_zone(request))
+    draft, errors = reading_draft(request, fields, user_zone(request))
     if draft is not None:
         try:
             readings.update_reading(session, ctx, reading_id, draft)
             return see_other(f"{nav.base}/readings?msg=updated")
         except ValidationFailed as exc:
-            errors = field_errors(exc)
+            errors = field_errors(request, exc, ReadingIn)
     return render(
         request,
         "reading_edit.html",

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
+from meterbook.api.schemas import VoucherIn
 from meterbook.domain import minor_to_money, wh_to_kwh
 from meterbook.models import Voucher
 from meterbook.pages.csrf import check_csrf
@@ -87,13 +88,13 @@ def list_page(
 def add(
     request: Request, ctx: MemberContext, nav: NavDep, session: DbSession, fields: FormFields
 ) -> Response:
-    draft, errors = voucher_draft(fields)
+    draft, errors = voucher_draft(request, fields)
     if draft is not None:
         try:
             vouchers.create_voucher(session, ctx, draft)
             return see_other(f"{nav.base}/vouchers?msg=added")
         except ValidationFailed as exc:
-            errors = field_errors(exc)
+            errors = field_errors(request, exc, VoucherIn)
     return _list(request, nav, session, ListQuery(), status=422, values=fields, errors=errors)
 
 
@@ -142,13 +143,13 @@ def update(
     fields: FormFields,
 ) -> Response:
     vouchers.get_voucher(session, ctx, voucher_id)  # the same 404 before any validation
-    draft, errors = voucher_draft(fields)
+    draft, errors = voucher_draft(request, fields)
     if draft is not None:
         try:
             vouchers.update_voucher(session, ctx, voucher_id, draft)
             return see_other(f"{nav.base}/vouchers?msg=updated")
         except ValidationFailed as exc:
-            errors = field_errors(exc)
+            errors = field_errors(request, exc, VoucherIn)
     return render(
         request,
         "voucher_edit.html",

@@ -31,6 +31,7 @@ from meterbook.models import Reading
 from meterbook.services.common import Page, day_after, day_start, invalid, utcnow
 from tenantry.context import TenantContext
 from tenantry.errors import NotFound, ValidationFailed
+from tenantry.ids import is_row_id
 
 SORTS = {"date": "read_at", "meter_kwh": "meter_wh"}
 
@@ -156,7 +157,7 @@ def list_readings(session: Session, page: Page) -> tuple[list[ReadingRow], int]:
 
 def get_reading(session: Session, ctx: TenantContext, reading_id: int) -> Reading:
     """The reading, or the same :class:`NotFound` whether it is absent or another tenant's."""
-    reading = session.get(Reading, (ctx.tenant_id, reading_id))
+    reading = session.get(Reading, (ctx.tenant_id, reading_id)) if is_row_id(reading_id) else None
     if reading is None:
         raise NotFound("reading not found")
     return reading

@@ -15,6 +15,7 @@ from meterbook.models import Voucher
 from meterbook.services.common import Page, invalid, utcnow
 from tenantry.context import TenantContext
 from tenantry.errors import NotFound
+from tenantry.ids import is_row_id
 
 SORTS = {"date": "purchased_on", "amount": "amount_minor", "kwh": "energy_wh"}
 
@@ -59,7 +60,7 @@ def list_vouchers(session: Session, page: Page) -> tuple[list[VoucherRow], int]:
 
 def get_voucher(session: Session, ctx: TenantContext, voucher_id: int) -> Voucher:
     """The voucher, or the same :class:`NotFound` whether it is absent or another tenant's."""
-    voucher = session.get(Voucher, (ctx.tenant_id, voucher_id))
+    voucher = session.get(Voucher, (ctx.tenant_id, voucher_id)) if is_row_id(voucher_id) else None
     if voucher is None:
         raise NotFound("voucher not found")
     return voucher

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import inspect
+
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tenantry.errors import PayloadTooLarge
 from tenantry.web.errors import error_response
 
 
 class BodyLimitMiddleware:
-    """Checks ``Content-Length`` up front and counts streamed bytes as they arrive."""
+    """Checks ``Content-Length`` up front and counts streamed bytes as they arrive.
+
+    The refusal is a :class:`~tenantry.errors.PayloadTooLarge` answered by the app's own
+    exception handler for it, as if a route had raised it: the core's JSON by default, and
+    whatever an app installs instead (a web UI's error page). This middleware runs outside
+    the app's exception handling, so it looks the handler up itself.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -51,7 +62,19 @@ class BodyLimitMiddleware:
         await self.app(scope, limited_receive, guarded_send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = error_response(
-            413, "payload_too_large", f"request body is larger than {self.max_bytes} bytes"
+        exc = PayloadTooLarge(
+            f"request body is larger than {self.max_bytes} bytes",
+            details={"limit_bytes": self.max_bytes},
         )
+        response = await self._answer(scope, exc)
         await response(scope, receive, send)
+
+    async def _answer(self, scope: Scope, exc: PayloadTooLarge) -> Response:
+        handlers = getattr(scope.get("app"), "exception_handlers", {})
+        for cls in type(exc).__mro__:
+            handler = handlers.get(cls)
+            if handler is not None:
+                answer = handler(Request(scope), exc)
+                response: Response = await answer if inspect.isawaitable(answer) else answer
+                return response
+        return error_response(exc.status, exc.code, exc.message, exc.details)

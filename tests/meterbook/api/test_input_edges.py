@@ -158,3 +158,16 @@ def test_csv_export_is_for_members_as_documented(
     for path in ("/api/readings.csv", "/api/vouchers.csv"):
         assert client.get(path, headers=viewer).status_code == 403
         assert client.get(path, headers=member).status_code == 200
+
+
+@pytest.mark.parametrize("number", ["\uff16\uff15\uff10", "\u0666\u0665\u0660", "1_000"])
+def test_decimals_take_ascii_digits_only(
+    client: TestClient, alice: dict[str, str], number: str
+) -> None:
+    """The schema's pattern is ECMA's: its \\d is [0-9], not every script's digits."""
+    message = _error(
+        client.post("/api/readings", json=_reading(meter_kwh=number), headers=alice), "meter_kwh"
+    )
+    assert "use a decimal such as 1234.567" in message
+    _error(client.post("/api/vouchers", json=_voucher(amount=number), headers=alice), "amount")
+    assert client.get("/api/readings", headers=alice).json()["total"] == 0

@@ -204,3 +204,18 @@ def test_csv_export_round_trips(
     assert response.json() == {"imported": 2}
     notes = [r["note"] for r in client.get("/api/readings", headers=bob).json()["items"]]
     assert sorted(notes) == ["", "=HYPERLINK(x)"]  # the guard is taken off again
+
+
+@pytest.mark.parametrize("kind", ["readings", "vouchers"])
+@pytest.mark.parametrize("row_id", [2**63, 99999999999999999999999])
+def test_an_id_beyond_the_database_s_integers_is_not_found(
+    client: TestClient, alice: dict[str, str], kind: str, row_id: int
+) -> None:
+    for method in ("GET", "PATCH", "DELETE"):
+        body = {"json": {}} if method == "PATCH" else {}
+        response = client.request(method, f"/api/{kind}/{row_id}", headers=alice, **body)
+        assert response.status_code == 404, (method, response.text)
+        assert response.json()["error"]["code"] == "not_found"
+    slug = client.get("/api/tenant", headers=alice).json()["slug"]
+    page = client.get(f"/t/{slug}/{kind}/{row_id}/edit", headers=alice)
+    assert page.status_code == 404

@@ -2,11 +2,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
+from meterbook.domain import RuleViolation
 from meterbook.domain.csvfile import (
     READING_COLUMNS,
     READING_REQUIRED,
     VOUCHER_COLUMNS,
     VOUCHER_REQUIRED,
+    decode,
     parse_csv,
     write_csv,
 )
@@ -64,3 +68,28 @@ def test_vouchers_parse() -> None:
 def test_write_csv_has_the_header_first() -> None:
     assert "".join(write_csv(("a", "b"), [(1, "x,y")])) == 'a,b\n1,"x,y"\n'
     assert "".join(write_csv(("a",), [])) == "a\n"
+
+
+def test_a_file_that_is_not_utf8_text_is_refused_as_such() -> None:
+    assert decode("\ufeffread_at,meter_kwh\n".encode()) == "read_at,meter_kwh\n"
+    for raw in (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", b"\xff\xfe\x00r\x00e", b"a,b\x00\n"):
+        with pytest.raises(RuleViolation) as refused:
+            decode(raw)
+        assert (refused.value.field, refused.value.message) == (
+            "file",
+            "the file must be UTF-8 text",
+        )
+
+
+def test_an_empty_file_says_so() -> None:
+    for text in ("", "\ufeff", " \n\n"):
+        _, errors = readings(text)
+        assert [(e.field, e.message) for e in errors] == [("file", "the file is empty")]
+
+
+def test_another_separator_than_commas_is_named() -> None:
+    _, errors = readings("read_at;meter_kwh\n2025-01-01T07:00;1\n")
+    assert [(e.row, e.field) for e in errors] == [(1, "header")]
+    assert errors[0].message.startswith("separate the columns with commas, not semicolons")
+    _, errors = readings("read_at\tmeter_kwh\n2025-01-01T07:00\t1\n")
+    assert "not tabs" in errors[0].message

@@ -11,9 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 
-def _get(client: TestClient, member: dict[str, str], path: str, **params: Any) -> Any:
-    slug = client.get("/api/tenant", headers=member).json()["slug"]
-    client.cookies.set("tenantry_access", member["Authorization"].removeprefix("Bearer "))
+def _get(client: TestClient, person: dict[str, str], path: str, **params: Any) -> Any:
+    slug = client.get("/api/tenant", headers=person).json()["slug"]
+    client.cookies.set("tenantry_access", person["Authorization"].removeprefix("Bearer "))
     try:
         return client.get(f"/t/{slug}{path}", params=params, follow_redirects=False)
     finally:
@@ -55,3 +55,13 @@ def test_the_csv_details_column_is_json(client: TestClient, alice: dict[str, str
     assert updated, rows
     assert json.loads(updated[0]["details"]) == {"fields": ["note"]}
     assert all(json.loads(r["details"]) is not None for r in rows)
+
+
+@pytest.mark.parametrize("member", ["999999999999999999999", "x1", "-3"])
+def test_a_member_that_cannot_be_one_is_refused_on_the_page(
+    client: TestClient, alice: dict[str, str], member: str
+) -> None:
+    page = _get(client, alice, "/household/audit", member=member)
+    assert page.status_code == 422
+    assert "is not a member&#39;s number; pick one from the list" in page.text
+    assert "member.added" not in page.text

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import pytest
 from sqlalchemy.exc import IntegrityError
-
-if TYPE_CHECKING:
-    from starlette.testclient import TestClient
+from starlette.testclient import TestClient
 
 
 @pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics"])
@@ -48,3 +44,37 @@ def test_the_api_under_an_unknown_household_prefix_answers_json(
     answer = client.get(f"{prefix}/api/readings", headers={"Accept": "application/json"})
     assert answer.status_code == 404
     assert answer.json()["error"]["code"] == "not_found"
+
+
+def test_a_body_over_the_limit_is_a_page_on_pages_and_json_on_the_api(
+    client: TestClient, alice: dict[str, str], household_plan: None
+) -> None:
+    slug = client.get("/api/tenant", headers=alice).json()["slug"]
+    big = [("file", ("readings.csv", b"read_at,meter_kwh\n" + b"x" * (1 << 20), "text/csv"))]
+    page = client.post(f"/t/{slug}/readings/import", files=big, headers=alice)
+    assert page.status_code == 413
+    assert page.headers["content-type"].startswith("text/html")
+    assert "larger than 1 MiB" in page.text and "Too large" in page.text
+    assert "payload_too_large" not in page.text
+    api = client.post("/api/readings/import", files=big, headers=alice)
+    assert api.status_code == 413
+    assert api.json()["error"]["code"] == "payload_too_large"
+    assert api.json()["error"]["message"] == "request body is larger than 1048576 bytes"
+
+
+def test_a_streamed_body_over_the_limit_is_a_page_too(
+    client: TestClient, alice: dict[str, str]
+) -> None:
+    slug = client.get("/api/tenant", headers=alice).json()["slug"]
+
+    def chunks():  # type: ignore[no-untyped-def]  # no Content-Length: counted as it arrives
+        for _ in range(40):
+            yield b"x" * 65536
+
+    form = {**alice, "Content-Type": "application/x-www-form-urlencoded"}
+    # The page, told the client left, fails reading its form after the 413 went out.
+    with TestClient(client.app, raise_server_exceptions=False) as browser:
+        page = browser.post(f"/t/{slug}/readings", content=chunks(), headers=form)
+    assert page.status_code == 413
+    assert page.headers["content-type"].startswith("text/html")
+    assert "larger than 1 MiB" in page.text

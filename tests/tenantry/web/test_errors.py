@@ -60,3 +60,23 @@ def test_malformed_json_and_wrong_types_are_422(client: TestClient, alice: Membe
 def test_unknown_route_and_method_have_the_error_shape(client: TestClient) -> None:
     assert client.get("/api/nothing-here").json()["error"]["code"] == "not_found"
     assert client.put("/api/me").json()["error"]["code"] == "method_not_allowed"
+
+
+def test_the_413_is_answered_by_the_app_s_own_handler(client: TestClient, alice: Member) -> None:
+    """A UI's handler for PayloadTooLarge (its error page) answers the middleware's refusal."""
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+
+    from tenantry.errors import PayloadTooLarge
+
+    default = client.post("/api/notes", content=b"x" * 2_000_000, headers=alice.headers)
+    assert default.json()["error"]["details"] == {"limit_bytes": 1_048_576}
+
+    def page(request: Request, exc: Exception) -> PlainTextResponse:
+        assert isinstance(exc, PayloadTooLarge)
+        return PlainTextResponse(f"too large for {request.url.path}", status_code=exc.status)
+
+    client.app.add_exception_handler(PayloadTooLarge, page)  # type: ignore[attr-defined]
+    response = client.post("/api/notes", content=b"x" * 2_000_000, headers=alice.headers)
+    assert response.status_code == 413
+    assert response.text == "too large for /api/notes"

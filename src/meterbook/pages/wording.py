@@ -1,0 +1,30 @@
+"""The core's refusals in a household's words, from their codes and structured details.
+
+tenantry speaks of tenants, roles and byte limits; meterbook's pages speak of
+households, owners and files. Words are chosen here from a problem's ``code`` and
+``details``, never by rewriting the core's message text.
+"""
+
+from __future__ import annotations
+
+from tenantry.web import Problem
+
+
+def _size(limit: int) -> str:
+    for unit, factor in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if limit >= factor and limit % factor == 0:
+            return f"{limit // factor} {unit}"
+    return f"{limit:,} bytes"
+
+
+def household_words(problem: Problem) -> str:
+    """What a page says of ``problem``: meterbook's words where it has them, else the core's."""
+    details = problem.details if isinstance(problem.details, dict) else {}
+    if problem.code == "payload_too_large":
+        limit = details.get("limit_bytes")
+        size = _size(limit) if isinstance(limit, int) else "the limit"
+        return (
+            f"What you sent is larger than {size}, the most meterbook takes at once. "
+            "Split a long CSV file into smaller ones and import them one after another."
+        )
+    return problem.message
