@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from tenantry import audit
 from tenantry.accounts import check_password
-from tenantry.errors import ValidationFailed
+from tenantry.errors import PermissionDenied, ValidationFailed
 from tenantry.models import PasswordReset, User, normalize_email
 from tenantry.security.passwords import Passwords
 from tenantry.security.refresh import revoke_all
@@ -77,4 +77,27 @@ def reset_password(session: Session, passwords: Passwords, *, token: str, passwo
         user.email_verified_at = now
     revoke_all(session, user.id)
     audit.record(session, "user.password_reset", tenant_id=None, actor_id=user.id)
+    return user
+
+
+def change_password(
+    session: Session, passwords: Passwords, *, user_id: int, current: str, new: str
+) -> User:
+    """Replace the password of a signed-in person who gives the current one.
+
+    As after a reset, every session ends (the refresh tokens are revoked and the
+    session version bumped): a thief signed in elsewhere is out at once.
+
+    Raises:
+        PermissionDenied: the current password is wrong.
+        ValidationFailed: the new password is weak.
+    """
+    user = session.get(User, user_id)
+    if user is None or not passwords.verify(user.password_hash, current):
+        raise PermissionDenied("wrong password: give your current password")
+    check_password(new)
+    user.password_hash = passwords.hash(new)
+    user.session_version += 1
+    revoke_all(session, user.id)
+    audit.record(session, "user.password_changed", tenant_id=None, actor_id=user.id)
     return user

@@ -13,12 +13,15 @@ from meterbook.pages.deps import FormFields, see_other
 from meterbook.pages.render import render
 from meterbook.pages.session_policy import policy_of
 from tenantry import accounts, privacy, retention
-from tenantry.errors import Conflict, PermissionDenied
-from tenantry.web import CurrentClaims, DbSession, get_tenancy
+from tenantry.errors import Conflict, PermissionDenied, ValidationFailed
+from tenantry.web import CurrentClaims, DbSession, account_flows, get_tenancy
 from tenantry.web.routes.privacy import user_export_response
 
 router = APIRouter(dependencies=[Depends(check_csrf)], tags=["meterbook pages"])
-NOTICES = {"deleted": "The household was deleted. You can restore it below until the date shown."}
+NOTICES = {
+    "deleted": "The household was deleted. You can restore it below until the date shown.",
+    "password": "Your password was changed; you are signed out everywhere else.",
+}
 
 
 def _page(
@@ -60,6 +63,27 @@ def restore(
     tenant = retention.restore_tenant(session, tenant_id=tenant_id, user_id=claims.user_id)
     pair = get_tenancy(request).issue_tokens(session, claims.user_id, tenant.id)
     return signed_in(request, pair, tenant.slug)
+
+
+@router.post("/account/password")
+def change_password(
+    request: Request, session: DbSession, claims: CurrentClaims, fields: FormFields
+) -> Response:
+    """A new password, given the current one: other sessions end, this one is renewed."""
+    try:
+        pair = account_flows.change_password(
+            request,
+            session,
+            claims,
+            current=fields.get("current_password", "")[:1024],
+            new=fields.get("new_password", "")[:1024],
+        )
+    except (PermissionDenied, ValidationFailed) as exc:
+        session.rollback()
+        return _page(request, session, claims.user_id, status=exc.status, error=exc.message)
+    response = signed_in(request, pair, None)
+    response.headers["location"] = "/account?msg=password"
+    return response
 
 
 @router.post("/account/erase")

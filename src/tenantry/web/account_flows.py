@@ -13,11 +13,18 @@ from starlette.requests import Request
 
 from tenantry import accounts, invites, recovery, tenants
 from tenantry.context import TenantContext
-from tenantry.errors import AuthenticationFailed
+from tenantry.errors import (
+    AuthenticationFailed,
+    PermissionDenied,
+    TenantNotFound,
+    TenantSuspended,
+)
 from tenantry.models import Invite, User
 from tenantry.roles import Role
 from tenantry.security.links import sign_link
+from tenantry.security.tokens import AccessClaims
 from tenantry.web.deps import get_tenancy
+from tenantry.web.schemas import TokenPair
 
 SIGNUP_SENT = (
     "Check your inbox: we sent a mail to this address with what to do next. "
@@ -127,6 +134,40 @@ def reset_password(request: Request, session: Session, *, token: str, password: 
     tenancy.mail.password_changed(session, user)
     tenancy.login_throttle.succeeded(user.email, client_ip(request))
     return user
+
+
+def change_password(
+    request: Request,
+    session: Session,
+    claims: AccessClaims,
+    *,
+    current: str,
+    new: str,
+) -> TokenPair:
+    """Replace the password (the current one is required, throttled like a sign-in); every
+    session of the account ends, the address is told, and this session goes on with the
+    token pair answered (for the claim's tenant while a member of it, else the default)."""
+    tenancy = get_tenancy(request)
+    tenancy.limits.hit(tenancy.config.login_rate, "login", request)
+    email = accounts.get_user(session, claims.user_id).email
+    ip = client_ip(request)
+    tenancy.login_throttle.check(email, ip)
+    try:
+        user = recovery.change_password(
+            session, tenancy.passwords, user_id=claims.user_id, current=current, new=new
+        )
+    except PermissionDenied:
+        tenancy.login_throttle.failed(email, ip)
+        raise
+    tenancy.mail.password_changed(session, user)
+    tenancy.login_throttle.succeeded(email, ip)
+    tenant = claims.tenant_id
+    if tenant is None or tenants.get_membership(session, tenant, user.id) is None:
+        tenant = accounts.default_tenant(session, user.id)
+    try:
+        return tenancy.issue_tokens(session, user.id, tenant)
+    except (TenantNotFound, TenantSuspended):  # signed in still, in no tenant
+        return tenancy.issue_tokens(session, user.id, None)
 
 
 def invite(

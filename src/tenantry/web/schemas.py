@@ -63,6 +63,11 @@ class ResetIn(Input):
     password: str = Field(min_length=1, max_length=1024)
 
 
+class PasswordChangeIn(Input):
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=1, max_length=1024)
+
+
 class Accepted(BaseModel):
     """A request taken; what happens next arrives by mail."""
 

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+
+from starlette.testclient import TestClient
 
 from tests.meterbook.pages.test_web_session import PASSWORD, csrf, signup
-
-if TYPE_CHECKING:
-    from starlette.testclient import TestClient
 
 
 def _slug_name(client: TestClient, base: str) -> str:
@@ -120,3 +118,29 @@ def test_household_forms_answer_pages_for_what_the_api_refuses(client: TestClien
     )
     assert far.status_code == 422 and far.headers["content-type"].startswith("text/html")
     assert "check the invite" in far.text
+
+
+def test_a_password_change_keeps_this_browser_signed_in(client: TestClient) -> None:
+    signup(client, "pia@example.com")
+    page = client.get("/account")
+    token = csrf(page.text)
+    wrong = client.post(
+        "/account/password",
+        data={"current_password": "nope", "new_password": "x" * 12, "csrf_token": token},
+    )
+    assert wrong.status_code == 403 and "wrong password" in wrong.text
+    changed = client.post(
+        "/account/password",
+        data={
+            "current_password": PASSWORD,
+            "new_password": "a new passphrase",
+            "csrf_token": token,
+        },
+        follow_redirects=False,
+    )
+    assert (changed.status_code, changed.headers["location"]) == (303, "/account?msg=password")
+    after = client.get(changed.headers["location"])  # still signed in, with new cookies
+    assert after.status_code == 200 and "Your password was changed" in after.text
+    other = TestClient(client.app)  # another browser: the old password is refused
+    old = other.post("/api/auth/login", json={"email": "pia@example.com", "password": PASSWORD})
+    assert old.status_code == 401

@@ -15,6 +15,7 @@ from tenantry.web.schemas import (
     ForgotIn,
     LoginIn,
     MeOut,
+    PasswordChangeIn,
     RefreshIn,
     RegisterIn,
     ResetIn,
@@ -66,6 +67,17 @@ def reset_password(body: ResetIn, request: Request, session: DbSession) -> Respo
     """Choose a new password with the mailed token; every session of the account ends."""
     account_flows.reset_password(request, session, token=body.token, password=body.password)
     return Response(status_code=204)
+
+
+@router.post("/me/password")
+def change_password(
+    body: PasswordChangeIn, request: Request, session: DbSession, claims: CurrentClaims
+) -> TokenPair:
+    """Choose a new password, giving the current one (403 when wrong). Every session of
+    the account ends; this one goes on with the token pair answered."""
+    return account_flows.change_password(
+        request, session, claims, current=body.current_password, new=body.new_password
+    )
 
 
 @router.post("/auth/login")
