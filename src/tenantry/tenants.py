@@ -30,9 +30,9 @@ def checked_name(name: str) -> str:
     name = name.strip()
     problem = problem_with_line(name)
     if not name:
-        problem = "a tenant needs a name"
+        problem = "a name is required"
     elif len(name) > 200:
-        problem = "a tenant's name has at most 200 characters"
+        problem = "a name has at most 200 characters"
     if problem:
         raise ValidationFailed(problem, details={"field": "name"})
     return name
@@ -172,7 +172,10 @@ def remove_member(
 def leave(session: Session, *, tenant_id: uuid.UUID, user_id: int) -> None:
     target = _member(session, tenant_id, user_id)
     if Role(target.role) is Role.OWNER and _owner_count(session, tenant_id) <= 1:
-        raise Conflict("the last owner cannot leave; transfer ownership or delete the tenant")
+        raise Conflict(
+            "the last owner cannot leave; transfer ownership or delete the tenant",
+            details={"reason": "last_owner"},
+        )
     session.delete(target)
     revoke_invites_of(session, tenant_id, user_id, None, actor_id=user_id)
     audit.record(session, "member.left", tenant_id=tenant_id, actor_id=user_id)

@@ -57,6 +57,8 @@ def _page(
         status=status,
         tenant=tenant,
         members=[(m, u, Role(m.role)) for m, u in members],
+        sole_owner=ctx.role is Role.OWNER
+        and sum(Role(m.role) is Role.OWNER for m, _u in members) == 1,
         invites=[i for i in invite_list if i.revoked_at is None and i.expires_at > now],
         roles=ROLES,
         grantable=[r for r in ROLES if r is not Role.OWNER and ctx.role.at_least(r)],

@@ -27,4 +27,33 @@ def household_words(problem: Problem) -> str:
             f"What you sent is larger than {size}, the most meterbook takes at once. "
             "Split a long CSV file into smaller ones and import them one after another."
         )
+    if problem.code == "quota_exceeded":
+        return _quota(details) or problem.message
+    if problem.code == "conflict" and details.get("reason") == "last_owner":
+        return (
+            "You are this household's only owner: make another member an owner before you "
+            "leave, or delete the household."
+        )
     return problem.message
+
+
+def _noun(limit: object) -> str:
+    """``members``, ``rows.readings`` → members, readings."""
+    return str(limit).partition(".")[2] or str(limit)
+
+
+def _quota(details: dict[str, object]) -> str | None:
+    allowed, current = details.get("allowed"), details.get("current")
+    if not isinstance(allowed, int) or not isinstance(current, int):
+        return None
+    plan = details.get("plan") or "its"
+    if details.get("limit") == "members":
+        return (
+            f"This household is full: the {plan} plan allows {allowed:,} members. "
+            "Its owner can remove a member or choose a bigger plan."
+        )
+    more = f" The {details['lifted_by']} plan allows more." if details.get("lifted_by") else ""
+    return (
+        f"The {plan} plan allows {allowed:,} {_noun(details.get('limit'))}; "
+        f"this household has {current:,}.{more}"
+    )

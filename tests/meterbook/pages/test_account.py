@@ -144,3 +144,35 @@ def test_a_password_change_keeps_this_browser_signed_in(client: TestClient) -> N
     other = TestClient(client.app)  # another browser: the old password is refused
     old = other.post("/api/auth/login", json={"email": "pia@example.com", "password": PASSWORD})
     assert old.status_code == 401
+
+
+def test_a_sole_owner_is_told_how_to_leave_and_a_full_household_says_so(
+    client: TestClient,
+) -> None:
+    base = signup(client, "olu@example.com")
+    page = client.get(f"{base}/household").text
+    assert 'id="sole-owner"' in page and "Leave this household" not in page
+    refused = client.post(f"{base}/household/leave", data={"csrf_token": csrf(page)})
+    assert refused.status_code == 409 and "only owner" in refused.text
+    codes = []
+    for _ in range(2):  # the Free plan: 2 members
+        created = client.post(
+            f"{base}/household/invites",
+            data={
+                "role": "member",
+                "expires_in_hours": "24",
+                "max_uses": "1",
+                "csrf_token": csrf(page),
+            },
+        )
+        found = re.search(r'id="invite-code">([A-Z2-7-]+)<', created.text)
+        assert found
+        codes.append(found.group(1))
+    client.cookies.clear()
+    signup(client, "pat@example.com", codes[0])
+    client.cookies.clear()
+    signup(client, "quin@example.com")
+    join = client.get(f"/invite?code={codes[1]}")
+    full = client.post("/join", data={"code": codes[1], "csrf_token": csrf(join.text)})
+    assert full.status_code == 402
+    assert "This household is full" in full.text and "tenant" not in full.text
