@@ -29,6 +29,7 @@ class ProblemKind(StrEnum):
     INVALID_EMAIL = "invalid_email"  # empty, or no '@'
     PASSWORD_FORMAT = "password_format"  # noqa: S105 - a hash format tenantry cannot check
     UNCONVERTIBLE = "unconvertible"  # target mode: a value the target column cannot take
+    UNSUPPORTED = "unsupported"  # a table tenantize cannot convert as it is declared
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +59,7 @@ _ALLOWED = {
     ProblemKind.INVALID_EMAIL: {"fail"},
     ProblemKind.PASSWORD_FORMAT: {"fail", "reset"},
     ProblemKind.UNCONVERTIBLE: {"fail"},
+    ProblemKind.UNSUPPORTED: {"fail"},
 }
 
 

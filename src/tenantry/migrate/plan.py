@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -13,6 +12,7 @@ from tenantry.migrate.errors import MappingError
 from tenantry.migrate.mapping import Mapping, Policy, ProblemKind, Reference, TableRule
 from tenantry.migrate.ownership import conversion_order, owner_select, parent_key
 from tenantry.migrate.schema import ForeignKey, TableInfo, app_tables, password_column, table_info
+from tenantry.migrate.sqlite_limits import rebuild_losses, without_rowid
 from tenantry.migrate.users import (
     LegacyUser,
     email_changes,
@@ -189,7 +189,8 @@ def build_plan(conn: Connection, mapping: Mapping) -> Plan:
                 f"({ref.key}) because {why}"
             )
     if conn.dialect.name == "sqlite":
-        warnings += [w for p in plans if not p.is_global for w in _rebuild_losses(conn, p.name)]
+        warnings += [w for p in plans if not p.is_global for w in rebuild_losses(conn, p.name)]
+        problems += [u for p in plans if not p.is_global for u in _unsupported(conn, p)]
     else:
         _refuse_views_on_widened_columns(conn, plans)
     for name, info in infos.items():
@@ -267,23 +268,24 @@ def target_shapes(
     return {name: asdict(shape) for name, shape in found.items()}
 
 
-# What SQLite's rebuild of an owned table does not carry over (docs/tenantize.md, Known limits).
-_NOT_CARRIED = {"CHECK constraint": r"\bCHECK\s*\(", "column collation": r"\bCOLLATE\b"}
-
-
-def _rebuild_losses(conn: Connection, table: str) -> list[str]:
-    """A warning for each kind of declaration the table has that its rebuild drops: the
-    dry run says so, not only the known limits (a word inside a quoted default can raise
-    a needless warning, never hide one)."""
-    sql = conn.exec_driver_sql(
-        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
-    ).scalar()
-    return [
-        f"{table}: its {what}(s) will not be carried over by the rebuild; add them back "
-        "in a migration if the app relies on them"
-        for what, pattern in _NOT_CARRIED.items()
-        if sql and re.search(pattern, sql, re.IGNORECASE)
-    ]
+def _unsupported(conn: Connection, plan: TablePlan) -> list[Problem]:
+    """Owned tables SQLite's rebuild cannot convert: refused here, before the backup and
+    any change, not half-way through the apply."""
+    problems: list[Problem] = []
+    if without_rowid(conn, plan.name):
+        problems.append(
+            _problem(
+                ProblemKind.UNSUPPORTED,
+                plan.name,
+                plan.rows,
+                Policy(),
+                f"{plan.name} is a WITHOUT ROWID table, which tenantize cannot rebuild: "
+                "recreate it as an ordinary table (the same CREATE TABLE without WITHOUT "
+                "ROWID, rows copied across) before converting, or declare it global",
+                [],
+            )
+        )
+    return problems
 
 
 def _password_warnings(users: TableInfo, mapping: Mapping) -> list[str]:
