@@ -77,6 +77,19 @@ def test_a_without_rowid_table_is_refused_by_the_dry_run(tmp_path: Path) -> None
     assert "recreate it as an ordinary table" in out
 
 
+def test_a_generated_column_is_refused_by_the_dry_run(tmp_path: Path) -> None:
+    url = legacy(
+        tmp_path,
+        "CREATE TABLE items (id INTEGER PRIMARY KEY, user_id INTEGER REFERENCES users(id),"
+        " price REAL, qty INTEGER, total REAL GENERATED ALWAYS AS (price*qty) VIRTUAL)",
+    )
+    out = refused_before_any_change(
+        url, mapping(tmp_path, '[tables.items]\nowner = "user_id"\n'), tmp_path
+    )
+    assert "items.total: generated columns cannot be copied" in out
+    assert "ALTER TABLE items DROP COLUMN" in out
+
+
 def test_a_without_rowid_global_table_is_left_alone(tmp_path: Path) -> None:
     url = legacy(tmp_path, "CREATE TABLE zones (code TEXT PRIMARY KEY, name TEXT) WITHOUT ROWID")
     code, out = tenantize(

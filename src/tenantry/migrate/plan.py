@@ -12,7 +12,7 @@ from tenantry.migrate.errors import MappingError
 from tenantry.migrate.mapping import Mapping, Policy, ProblemKind, Reference, TableRule
 from tenantry.migrate.ownership import conversion_order, owner_select, parent_key
 from tenantry.migrate.schema import ForeignKey, TableInfo, app_tables, password_column, table_info
-from tenantry.migrate.sqlite_limits import rebuild_losses, without_rowid
+from tenantry.migrate.sqlite_limits import generated_columns, rebuild_losses, without_rowid
 from tenantry.migrate.users import (
     LegacyUser,
     email_changes,
@@ -283,6 +283,21 @@ def _unsupported(conn: Connection, plan: TablePlan) -> list[Problem]:
                 "recreate it as an ordinary table (the same CREATE TABLE without WITHOUT "
                 "ROWID, rows copied across) before converting, or declare it global",
                 [],
+            )
+        )
+    generated = generated_columns(conn, plan.name)
+    if generated:
+        names = ", ".join(f"{plan.name}.{c}" for c in generated)
+        problems.append(
+            _problem(
+                ProblemKind.UNSUPPORTED,
+                plan.name,
+                plan.rows,
+                Policy(),
+                f"{names}: generated columns cannot be copied into the rebuilt table: drop "
+                f"them before converting (ALTER TABLE {plan.name} DROP COLUMN …) and add them "
+                "back after, or compute the values in the app",
+                generated,
             )
         )
     return problems
