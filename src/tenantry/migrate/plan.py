@@ -10,7 +10,7 @@ from sqlalchemy import Connection
 
 from tenantry.migrate.errors import MappingError
 from tenantry.migrate.mapping import Mapping, Policy, ProblemKind, Reference, TableRule
-from tenantry.migrate.ownership import conversion_order, owner_select, parent_key
+from tenantry.migrate.ownership import conversion_order, owner_select, parent_key, refuse_cycles
 from tenantry.migrate.schema import ForeignKey, TableInfo, app_tables, password_column, table_info
 from tenantry.migrate.sqlite_limits import generated_columns, rebuild_losses, without_rowid
 from tenantry.migrate.users import (
@@ -146,9 +146,7 @@ def build_plan(conn: Connection, mapping: Mapping) -> Plan:
     """
     q = conn.dialect.identifier_preparer.quote
     infos = _check_tables(conn, mapping)
-    conversion_order(
-        {r.name: {x.table for x in (r.owner, *r.references) if x} for r in mapping.owned}
-    )  # a cycle in the mapping itself: say so early
+    refuse_cycles(mapping)  # a cycle in the mapping itself: say so early
     users = read_users(conn, mapping, q)
     problems = email_problems(users, mapping) + password_problems(users, mapping)
     _check_targets(users, mapping)
