@@ -141,3 +141,34 @@ def test_init_and_dry_run_only_read_on_postgres(pg_url: str, tmp_path: Path) -> 
     engine = conversion_engine(pg_url)
     assert fingerprint(engine) == before  # every legacy table as it was
     engine.dispose()
+
+
+@pytest.mark.parametrize("journal", ["wal", "delete"])
+def test_rollback_changes_nothing_while_another_connection_holds_the_database(
+    journal: str, tmp_path: Path
+) -> None:
+    """It crashed with a traceback on ``PRAGMA journal_mode`` after restoring the data
+    (leaving WAL on), or, in rollback-journal mode, waited for the reader for ever."""
+    db = tmp_path / "legacy.db"
+    url = f"sqlite:///{db}"
+    make_electricity(url, dangling=False)
+    code, out = tenantize(
+        "--db", url, "--map", mapping_file(tmp_path), "--apply", "--quiet",
+        "--backup", str(tmp_path / "b.bak"),
+    )  # fmt: skip
+    assert code == 0, out
+    con = sqlite3.connect(db)
+    con.execute(f"PRAGMA journal_mode={journal}")
+    con.close()
+    reader = sqlite3.connect(db, isolation_level=None)
+    if journal == "delete":
+        reader.execute("BEGIN")  # a read transaction holds its lock until it ends
+    reader.execute("SELECT count(*) FROM readings").fetchall()
+    code, out = tenantize("--db", url, "--rollback")
+    assert code == 1, out
+    assert "another connection is using" in out and "nothing was changed" in out
+    assert status(url) == "done" and _journal(db) == journal
+    reader.close()
+    code, out = tenantize("--db", url, "--rollback")
+    assert code == 0 and "restored" in out, out
+    assert status(url) is None and _journal(db) == "delete"

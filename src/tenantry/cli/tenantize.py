@@ -53,9 +53,11 @@ def tenantize(
     except TenantryError as exc:
         _fail(console, exc.message)
     except Exception as exc:  # a database refusing us: say so without a traceback
+        import sqlite3
+
         from sqlalchemy.exc import SQLAlchemyError
 
-        if not isinstance(exc, SQLAlchemyError):
+        if not isinstance(exc, SQLAlchemyError | sqlite3.Error):  # backups use sqlite3 itself
             raise
         _fail(console, f"database error: {str(exc).splitlines()[0]}")
     raise typer.Exit(code)
