@@ -84,6 +84,7 @@ def _run(
     quiet: bool,
     force: bool,
 ) -> int:
+    from rich.markup import escape
     from sqlalchemy.engine import make_url
 
     from tenantry.migrate import (
@@ -100,6 +101,7 @@ def _run(
         verify,
     )
     from tenantry.migrate.backup import check_backup
+    from tenantry.migrate.drift import record_stuck, stuck_reason
     from tenantry.migrate.engine import reading_engine
     from tenantry.migrate.plan import Plan
     from tenantry.migrate.progress import Reporter
@@ -139,6 +141,7 @@ def _run(
         with engine.connect() as conn:
             status = state.run_status(conn)
             run = state.get(conn, state.RUN)
+            stuck = stuck_reason(conn) if status == "converting" else None
             conn.rollback()
         if verify_only:
             if run is None:
@@ -151,10 +154,13 @@ def _run(
                 write_json(report_path, as_json(plan, result, status=status))
             return 0 if result.ok else 1
         if not apply_:
+            if stuck is not None:  # --apply would only fail again: say why and the way out
+                console.print(f"conversion status: [bold]converting, stuck[/]: {escape(stuck)}")
+                return 1
             if status is not None:
                 console.print(
                     f"conversion status: [bold]{status}[/]"
-                    + (" (--apply finishes it)" if status == "converting" else "")
+                    + (" (interrupted: --apply resumes it)" if status == "converting" else "")
                 )
                 return 0
             with engine.connect() as conn:
@@ -189,10 +195,12 @@ def _run(
                 ),
             )
         if not checks.ok:
-            raise TenantizeError(
+            failed = (
                 f"verification failed; the backup {result_apply.backup} is untouched: "
                 "--rollback restores it"
             )
+            record_stuck(engine, failed)
+            raise TenantizeError(failed)
         console.print(f"converted; backup kept at {result_apply.backup}")
         return 0
     finally:
