@@ -96,3 +96,24 @@ def test_a_without_rowid_global_table_is_left_alone(tmp_path: Path) -> None:
         "--db", url, "--map", mapping(tmp_path, "[tables.zones]\nglobal = true\n")
     )
     assert code == 0 and "no data problems found" in out, out
+
+
+def test_views_reading_converted_tables_are_reported(tmp_path: Path) -> None:
+    """They were kept silently, showing every tenant's rows after the conversion."""
+    url = legacy(
+        tmp_path,
+        "CREATE TABLE zones (code TEXT PRIMARY KEY)",
+        'CREATE VIEW collection_sizes AS SELECT user_id, count(*) AS n FROM "notes" GROUP BY 1',
+        "CREATE VIEW zone_names AS SELECT code FROM zones",
+    )
+    report = tmp_path / "plan.json"
+    toml = mapping(tmp_path, "[tables.zones]\nglobal = true\n")
+    code, out = tenantize("--db", url, "--map", toml, "--report", str(report))
+    assert code == 0, out
+    warnings = json.loads(report.read_text())["plan"]["warnings"]
+    views = [w for w in warnings if w.startswith("view ")]
+    assert views == [
+        "view collection_sizes reads notes: it is kept as it is and shows every tenant's "
+        "rows (SQLite has no row-level security); drop it, or create it again with a "
+        "tenant_id filter, if the app or anyone else reads it"
+    ]

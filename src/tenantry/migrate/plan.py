@@ -12,7 +12,12 @@ from tenantry.migrate.errors import MappingError
 from tenantry.migrate.mapping import Mapping, Policy, ProblemKind, Reference, TableRule
 from tenantry.migrate.ownership import conversion_order, owner_select, parent_key, refuse_cycles
 from tenantry.migrate.schema import ForeignKey, TableInfo, app_tables, password_column, table_info
-from tenantry.migrate.sqlite_limits import generated_columns, rebuild_losses, without_rowid
+from tenantry.migrate.sqlite_limits import (
+    generated_columns,
+    rebuild_losses,
+    views_reading,
+    without_rowid,
+)
 from tenantry.migrate.users import (
     LegacyUser,
     email_changes,
@@ -189,6 +194,13 @@ def build_plan(conn: Connection, mapping: Mapping) -> Plan:
     if conn.dialect.name == "sqlite":
         warnings += [w for p in plans if not p.is_global for w in rebuild_losses(conn, p.name)]
         problems += [u for p in plans if not p.is_global for u in _unsupported(conn, p)]
+        owned = {p.name for p in plans if not p.is_global}
+        warnings += [
+            f"view {view} reads {', '.join(read)}: it is kept as it is and shows every "
+            "tenant's rows (SQLite has no row-level security); drop it, or create it again "
+            "with a tenant_id filter, if the app or anyone else reads it"
+            for view, read in views_reading(conn, owned).items()
+        ]
     else:
         _refuse_views_on_widened_columns(conn, plans)
     for name, info in infos.items():

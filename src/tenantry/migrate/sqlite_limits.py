@@ -55,3 +55,19 @@ def generated_columns(conn: Connection, table: str) -> list[str]:
         )
         if hidden in (2, 3)  # 2: VIRTUAL, 3: STORED (1 is a virtual table's hidden column)
     ]
+
+
+def views_reading(conn: Connection, tables: set[str]) -> dict[str, list[str]]:
+    """The views whose SQL names one of ``tables``: ``{view: [table, …]}``.
+
+    SQLite records no dependencies, so this reads each view's SQL for the table names as
+    whole words: a name inside a string literal can raise a needless warning, never hide one.
+    """
+    found: dict[str, list[str]] = {}
+    for view, sql in conn.exec_driver_sql(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'view' ORDER BY name"
+    ):
+        read = sorted(t for t in tables if re.search(rf"\b{re.escape(t)}\b", sql or "", re.I))
+        if read:
+            found[str(view)] = read
+    return found
