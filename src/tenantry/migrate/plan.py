@@ -9,7 +9,14 @@ from typing import Any
 from sqlalchemy import Connection
 
 from tenantry.migrate.errors import MappingError
-from tenantry.migrate.mapping import Mapping, Policy, ProblemKind, Reference, TableRule
+from tenantry.migrate.mapping import (
+    Mapping,
+    Policy,
+    ProblemKind,
+    Reference,
+    TableRule,
+    check_references,
+)
 from tenantry.migrate.ownership import conversion_order, owner_select, parent_key, refuse_cycles
 from tenantry.migrate.schema import ForeignKey, TableInfo, app_tables, password_column, table_info
 from tenantry.migrate.sqlite_limits import (
@@ -348,6 +355,7 @@ def _check_tables(conn: Connection, mapping: Mapping) -> dict[str, TableInfo]:
             "every table must be declared owned or global, nothing is guessed; "
             f"undeclared: {', '.join(undeclared)} (tenantize --init drafts a mapping)"
         )
+    check_references(mapping)
     infos = {n: table_info(conn, n) for n in [*mapping.tables, users.table]}
     cols = [users.id, users.email, users.password_hash, users.display_name, users.created_at]
     for col in cols:
