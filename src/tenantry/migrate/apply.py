@@ -13,6 +13,7 @@ from tenantry.migrate import faults, postgres_convert, sqlite_convert, state
 from tenantry.migrate.backup import backup, sqlite_journal_mode, sqlite_path, write_manifest
 from tenantry.migrate.checksum import table_checksum
 from tenantry.migrate.drift import record_stuck
+from tenantry.migrate.engine import check_writable
 from tenantry.migrate.errors import ProblemsFound, StuckConversion, TenantizeError
 from tenantry.migrate.mapping import Mapping, ProblemKind, Reference
 from tenantry.migrate.ownership import OWNERS_TABLE, expected_tenant
@@ -41,6 +42,7 @@ def apply(
         ProblemsFound: the data has problems the mapping has no policy for.
         TenantizeError: the database was converted with another mapping, or a step failed.
     """
+    check_writable(engine)
     with engine.connect() as conn:
         status = state.run_status(conn)
         run = state.get(conn, state.RUN)
