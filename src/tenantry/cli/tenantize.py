@@ -101,7 +101,7 @@ def _run(
         verify,
     )
     from tenantry.migrate.backup import check_backup
-    from tenantry.migrate.drift import record_stuck, stuck_reason
+    from tenantry.migrate.drift import counts_changed, record_stuck, stuck_reason
     from tenantry.migrate.engine import reading_engine
     from tenantry.migrate.plan import Plan
     from tenantry.migrate.progress import Reporter
@@ -129,12 +129,19 @@ def _run(
         if rollback:
             with engine.connect() as conn:
                 run = state.get(conn, state.RUN)
+                changed = counts_changed(conn) if run else []
                 conn.rollback()
             source = backup_path or (Path(run[1]["backup"]) if run else None)
             if source is None:
                 raise TenantizeError("no conversion recorded here; name the backup with --backup")
             record = check_backup(engine, source, run[1].get("backup_record") if run else None)
             journal = record.get("journal_mode")
+            console.print(
+                f"rollback: the database becomes the backup taken at {record.get('taken_at')}; "
+                "everything written to it since is discarded"
+                + (f" (row counts changed: {'; '.join(changed)})" if changed else ""),
+                highlight=False,
+            )
             console.print(restore(engine, source.resolve(), journal_mode=journal))
             return 0
         assert mapping is not None
