@@ -12,6 +12,7 @@ from tenantry.cli.main import app
 from tenantry.migrate import conversion_engine, load_mapping, state
 from tenantry.migrate.samples import example_mapping
 from tests.migrate.conftest import strict_mapping
+from tests.migrate.test_sqlite_limits import legacy, mapping
 
 runner = CliRunner()
 
@@ -99,3 +100,21 @@ def test_init_drafts_a_mapping_that_loads(
     code, out = run("--db", url, "--init", "--map", str(target))
     assert code == 1 and "--force" in out
     assert tomllib.loads(target.read_text())["users"]["table"] == "users"
+
+
+def test_a_misspelt_parent_table_is_named_as_the_one_the_database_lacks(
+    tmp_path: Path,
+) -> None:
+    """It was reported as '[tables.card_tags]: card_id -> cards names an undeclared table'."""
+    url = legacy(
+        tmp_path,
+        "CREATE TABLE cards (id INTEGER PRIMARY KEY, user_id INTEGER REFERENCES users(id))",
+        "CREATE TABLE card_tags (id INTEGER PRIMARY KEY, card_id INTEGER REFERENCES cards(id))",
+    )
+    toml = mapping(
+        tmp_path,
+        '[tables.crads]\nowner = "user_id"\n[tables.card_tags]\nowner = "card_id -> cards"\n',
+    )
+    code, out = run("--db", url, "--map", toml)
+    assert code == 1 and "the mapping names tables the database lacks: crads" in out, out
+    assert "undeclared table" not in out

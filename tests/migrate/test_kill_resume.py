@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
@@ -14,6 +15,8 @@ import pytest
 from tenantry.migrate import conversion_engine, state
 from tenantry.migrate.samples import example_mapping
 from tests.migrate.test_apply import fingerprint
+from tests.migrate.test_sqlite_limits import legacy, mapping
+from tests.migrate.test_sqlite_limits import tenantize as cli
 
 CHECKPOINTS = 17  # electricity: backup, snapshot, schema, accounts, 2 tables x 5, finish
 
@@ -66,3 +69,48 @@ def test_killed_run_resumes(
     assert "verified" in resumed.stdout
     again = tenantize(url, tmp_path, None)
     assert again.returncode == 0 and "verified" not in again.stdout  # a no-op
+
+
+def test_rows_written_while_interrupted_make_a_stuck_run_that_says_the_way_out(
+    tmp_path: Path,
+) -> None:
+    """--apply failed for ever with 'rows before, copied', and the dry run promised that
+    --apply would finish the run."""
+    url = legacy(tmp_path)
+    toml = mapping(tmp_path, "")
+    command = [sys.executable, "-m", "tenantry.cli.main", "tenantize", "--db", url]
+    command += ["--map", toml, "--apply", "--quiet", "--backup", str(tmp_path / "b.sqlite")]
+    env = {**os.environ, "TENANTRY_TENANTIZE_KILL_AT": "7"}  # notes__tenantize created
+    killed = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    assert killed.returncode == -signal.SIGKILL and "notes__tenantize" in killed.stderr
+    con = sqlite3.connect(tmp_path / "r.db")
+    con.execute("INSERT INTO notes VALUES (3, 1, 'written while interrupted')")
+    con.commit()
+    con.close()
+
+    code, out = cli("--db", url, "--map", toml, "--dry-run")
+    assert code == 1 and "--apply finishes" not in out and "--apply resumes" not in out
+    assert "converting, stuck: rows were written during the conversion (notes: 2 rows " in out
+    assert "Stop whatever writes to the database, then --rollback restores" in out
+    for _ in range(2):  # each --apply says the same
+        code, out = cli("--db", url, "--map", toml, "--apply", "--quiet")
+        assert code == 1 and "notes: 3 rows now, 2 copied" in out, out
+        assert "written during the conversion" in out
+        assert "Stop whatever writes to the database, then --rollback restores" in out
+    code, out = cli("--db", url, "--map", toml)
+    assert code == 1 and "converting, stuck: notes: 3 rows now, 2 copied" in out, out
+    code, out = cli("--db", url, "--rollback")
+    assert code == 0 and "restored" in out, out
+    code, out = cli("--db", url, "--map", toml, "--apply", "--quiet")
+    assert code == 0 and "verified" in out, out
+
+
+def test_an_interrupted_run_says_apply_resumes_it(tmp_path: Path) -> None:
+    url = legacy(tmp_path)
+    toml = mapping(tmp_path, "")
+    command = [sys.executable, "-m", "tenantry.cli.main", "tenantize", "--db", url]
+    command += ["--map", toml, "--apply", "--quiet", "--backup", str(tmp_path / "b.sqlite")]
+    env = {**os.environ, "TENANTRY_TENANTIZE_KILL_AT": "7"}
+    subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    code, out = cli("--db", url, "--map", toml)
+    assert code == 0 and "converting (interrupted: --apply resumes it)" in out, out

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from tenantry.migrate import MappingError, load_mapping, parse_mapping
-from tenantry.migrate.mapping import ProblemKind, Reference
+from tenantry.migrate.mapping import ProblemKind, Reference, check_references
 from tenantry.migrate.samples import APPS, example_mapping
 
 BASE: dict[str, Any] = {
@@ -33,7 +33,6 @@ def test_owner_forms() -> None:
     ("change", "message"),
     [
         ({"tables": {"x": {}}}, "say how a row finds its owner"),
-        ({"tables": {"x": {"owner": "a -> nowhere"}}}, "undeclared table"),
         ({"tables": {"x": {"owner": "a; drop"}}}, "not a plain"),
         ({"tables": {"x": {"global": True, "owner": "u"}}}, "global table has no owner"),
         ({"policies": {"orphan": "drop"}}, "allowed: assign, fail"),
@@ -43,12 +42,26 @@ def test_owner_forms() -> None:
         ({"surprise": 1}, "unknown key"),
         ({"users": {"table": "users"}}, "[users] email is required"),
         ({"users": {"email": "email"}}, "[users] table is required"),
+        (
+            {"users": {**BASE["users"], "email_overrides": {"1": "notanemail"}}},
+            '[users.email_overrides] "1" = "notanemail": not an email address; write "<user',
+        ),
+        (
+            {"users": {**BASE["users"], "email_overrides": {"ann": "a@x.com"}}},
+            '[users.email_overrides] "ann" = "a@x.com": not a user id; write',
+        ),
     ],
 )
 def test_bad_mappings_are_explained(change: dict[str, Any], message: str) -> None:
     with pytest.raises(MappingError, match=None) as info:
         parse_mapping({**BASE, **change})
     assert message in info.value.message
+
+
+def test_a_reference_to_an_undeclared_table_is_found_once_the_tables_are() -> None:
+    mapping = parse_mapping({**BASE, "tables": {"x": {"owner": "a -> nowhere"}}})
+    with pytest.raises(MappingError, match=r"\[tables.x\]: a -> nowhere names an undeclared"):
+        check_references(mapping)
 
 
 def test_unreadable_file(tmp_path: Path) -> None:

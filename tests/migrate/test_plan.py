@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from tenantry.migrate import build_plan, conversion_engine, load_mapping
+from tenantry.migrate import Plan, build_plan, conversion_engine, load_mapping
 from tenantry.migrate.schema import app_tables
 from tests.migrate.conftest import example, strict_mapping
 
@@ -121,4 +121,37 @@ def test_an_email_override_for_nobody_or_for_a_taken_address_is_a_mistake(
     with pytest.raises(MappingError, match=r"gives user 2 the address 'ann@example\.com'"):
         plan_with({"2": "Ann@Example.com"})
     assert plan_with({"2": "bo.new@example.com"})  # a free address: fine
+    engine.dispose()
+
+
+def test_suffixed_addresses_are_announced_only_under_the_suffix_policy(tmp_path: Path) -> None:
+    """Under the default policy (fail) the dry run announced 'a+legacy-2@x.com (suffix)'
+    for a collision that stops the run."""
+    import sqlite3
+
+    from tenantry.migrate import parse_mapping
+
+    path = tmp_path / "people.db"
+    with sqlite3.connect(path) as con:
+        con.executescript(
+            "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT);"
+            "INSERT INTO users VALUES (1, 'A@x.com'), (2, ' a@x.com');"
+        )
+    con.close()
+    engine = conversion_engine(f"sqlite:///{path}")
+
+    def plan_with(policies: dict[str, str]) -> Plan:
+        users = {"table": "users", "email": "email"}
+        data = {"version": 1, "users": users, "tables": {}, "policies": policies}
+        with engine.connect() as conn:
+            return build_plan(conn, parse_mapping(data))
+
+    failing = plan_with({})
+    assert [p.kind for p in failing.blocking] == ["email_collision"]
+    assert failing.email_changes == []
+    suffixed = plan_with({"email_collision": "suffix"})
+    assert suffixed.blocking == []
+    assert [(c["user_id"], c["email"], c["reason"]) for c in suffixed.email_changes] == [
+        (2, "a+legacy-2@x.com", "suffix")
+    ]
     engine.dispose()

@@ -13,6 +13,8 @@ from tenantry.migrate import conversion_engine, state
 from tests.migrate import seeds
 from tests.migrate.test_apply import fingerprint
 from tests.migrate.test_seed_schemas import make_electricity
+from tests.migrate.test_sqlite_limits import legacy, mapping
+from tests.migrate.test_sqlite_limits import tenantize as cli
 from tests.migrate.test_target import tenantize
 
 
@@ -141,3 +143,53 @@ def test_init_and_dry_run_only_read_on_postgres(pg_url: str, tmp_path: Path) -> 
     engine = conversion_engine(pg_url)
     assert fingerprint(engine) == before  # every legacy table as it was
     engine.dispose()
+
+
+@pytest.mark.parametrize("journal", ["wal", "delete"])
+def test_rollback_changes_nothing_while_another_connection_holds_the_database(
+    journal: str, tmp_path: Path
+) -> None:
+    """It crashed with a traceback on ``PRAGMA journal_mode`` after restoring the data
+    (leaving WAL on), or, in rollback-journal mode, waited for the reader for ever."""
+    db = tmp_path / "legacy.db"
+    url = f"sqlite:///{db}"
+    make_electricity(url, dangling=False)
+    code, out = tenantize(
+        "--db", url, "--map", mapping_file(tmp_path), "--apply", "--quiet",
+        "--backup", str(tmp_path / "b.bak"),
+    )  # fmt: skip
+    assert code == 0, out
+    con = sqlite3.connect(db)
+    con.execute(f"PRAGMA journal_mode={journal}")
+    con.close()
+    reader = sqlite3.connect(db, isolation_level=None)
+    if journal == "delete":
+        reader.execute("BEGIN")  # a read transaction holds its lock until it ends
+    reader.execute("SELECT count(*) FROM readings").fetchall()
+    code, out = tenantize("--db", url, "--rollback")
+    assert code == 1, out
+    assert "another connection is using" in out and "nothing was changed" in out
+    assert status(url) == "done" and _journal(db) == journal
+    reader.close()
+    code, out = tenantize("--db", url, "--rollback")
+    assert code == 0 and "restored" in out, out
+    assert status(url) is None and _journal(db) == "delete"
+
+
+def test_rollback_says_that_what_was_written_since_is_discarded(tmp_path: Path) -> None:
+    """It discarded the rows written after the conversion without a word."""
+    url = legacy(tmp_path)
+    toml = mapping(tmp_path, "")
+    code, out = cli("--db", url, "--map", toml, "--apply", "--quiet")
+    assert code == 0, out
+    con = sqlite3.connect(tmp_path / "r.db")
+    con.execute(
+        "INSERT INTO notes (tenant_id, id, user_id, body) SELECT tenant_id, 3, 1, 'new' "
+        "FROM notes WHERE id = 1"
+    )
+    con.commit()
+    con.close()
+    code, out = cli("--db", url, "--rollback")
+    assert code == 0, out
+    assert "everything written to it since is discarded" in out
+    assert "notes: 2 rows when the conversion began, 3 now" in out

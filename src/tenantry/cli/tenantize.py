@@ -53,9 +53,11 @@ def tenantize(
     except TenantryError as exc:
         _fail(console, exc.message)
     except Exception as exc:  # a database refusing us: say so without a traceback
+        import sqlite3
+
         from sqlalchemy.exc import SQLAlchemyError
 
-        if not isinstance(exc, SQLAlchemyError):
+        if not isinstance(exc, SQLAlchemyError | sqlite3.Error):  # backups use sqlite3 itself
             raise
         _fail(console, f"database error: {str(exc).splitlines()[0]}")
     raise typer.Exit(code)
@@ -82,6 +84,7 @@ def _run(
     quiet: bool,
     force: bool,
 ) -> int:
+    from rich.markup import escape
     from sqlalchemy.engine import make_url
 
     from tenantry.migrate import (
@@ -98,6 +101,7 @@ def _run(
         verify,
     )
     from tenantry.migrate.backup import check_backup
+    from tenantry.migrate.drift import counts_changed, record_stuck, stuck_reason
     from tenantry.migrate.engine import reading_engine
     from tenantry.migrate.plan import Plan
     from tenantry.migrate.progress import Reporter
@@ -125,18 +129,26 @@ def _run(
         if rollback:
             with engine.connect() as conn:
                 run = state.get(conn, state.RUN)
+                changed = counts_changed(conn) if run else []
                 conn.rollback()
             source = backup_path or (Path(run[1]["backup"]) if run else None)
             if source is None:
                 raise TenantizeError("no conversion recorded here; name the backup with --backup")
             record = check_backup(engine, source, run[1].get("backup_record") if run else None)
             journal = record.get("journal_mode")
+            console.print(
+                f"rollback: the database becomes the backup taken at {record.get('taken_at')}; "
+                "everything written to it since is discarded"
+                + (f" (row counts changed: {'; '.join(changed)})" if changed else ""),
+                highlight=False,
+            )
             console.print(restore(engine, source.resolve(), journal_mode=journal))
             return 0
         assert mapping is not None
         with engine.connect() as conn:
             status = state.run_status(conn)
             run = state.get(conn, state.RUN)
+            stuck = stuck_reason(conn) if status == "converting" else None
             conn.rollback()
         if verify_only:
             if run is None:
@@ -149,10 +161,13 @@ def _run(
                 write_json(report_path, as_json(plan, result, status=status))
             return 0 if result.ok else 1
         if not apply_:
+            if stuck is not None:  # --apply would only fail again: say why and the way out
+                console.print(f"conversion status: [bold]converting, stuck[/]: {escape(stuck)}")
+                return 1
             if status is not None:
                 console.print(
                     f"conversion status: [bold]{status}[/]"
-                    + (" (--apply finishes it)" if status == "converting" else "")
+                    + (" (interrupted: --apply resumes it)" if status == "converting" else "")
                 )
                 return 0
             with engine.connect() as conn:
@@ -187,10 +202,12 @@ def _run(
                 ),
             )
         if not checks.ok:
-            raise TenantizeError(
+            failed = (
                 f"verification failed; the backup {result_apply.backup} is untouched: "
                 "--rollback restores it"
             )
+            record_stuck(engine, failed)
+            raise TenantizeError(failed)
         console.print(f"converted; backup kept at {result_apply.backup}")
         return 0
     finally:

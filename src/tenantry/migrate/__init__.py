@@ -5,7 +5,13 @@ from tenantry.migrate.apply import ApplyResult, apply, finish
 from tenantry.migrate.backup import backup, default_backup_path, restore
 from tenantry.migrate.draft import draft_mapping
 from tenantry.migrate.engine import conversion_engine
-from tenantry.migrate.errors import MappingError, ProblemsFound, TenantizeError, VerificationFailed
+from tenantry.migrate.errors import (
+    MappingError,
+    ProblemsFound,
+    StuckConversion,
+    TenantizeError,
+    VerificationFailed,
+)
 from tenantry.migrate.mapping import Mapping, load_mapping, parse_mapping
 from tenantry.migrate.plan import Plan, Problem, build_plan
 from tenantry.migrate.verify import Verification, verify
@@ -17,6 +23,7 @@ __all__ = [
     "Plan",
     "Problem",
     "ProblemsFound",
+    "StuckConversion",
     "TenantizeError",
     "Verification",
     "VerificationFailed",

@@ -12,7 +12,9 @@ from sqlalchemy import Engine
 from tenantry.migrate import faults, postgres_convert, sqlite_convert, state
 from tenantry.migrate.backup import backup, sqlite_journal_mode, sqlite_path, write_manifest
 from tenantry.migrate.checksum import table_checksum
-from tenantry.migrate.errors import ProblemsFound, TenantizeError
+from tenantry.migrate.drift import record_stuck
+from tenantry.migrate.engine import check_writable
+from tenantry.migrate.errors import ProblemsFound, StuckConversion, TenantizeError
 from tenantry.migrate.mapping import Mapping, ProblemKind, Reference
 from tenantry.migrate.ownership import OWNERS_TABLE, expected_tenant
 from tenantry.migrate.plan import Plan, build_plan
@@ -40,6 +42,7 @@ def apply(
         ProblemsFound: the data has problems the mapping has no policy for.
         TenantizeError: the database was converted with another mapping, or a step failed.
     """
+    check_writable(engine)
     with engine.connect() as conn:
         status = state.run_status(conn)
         run = state.get(conn, state.RUN)
@@ -72,10 +75,16 @@ def apply(
         assert run is not None
         result.backup = run[1].get("backup")
         reporter.step("resuming an interrupted conversion")
+        with engine.begin() as conn:
+            state.clear(conn, state.STUCK)  # tried again; a step still stuck says so again
     _core_schema(engine, reporter)
     targets = _accounts(engine, mapping, reporter)
     for name in plan.order:
-        _convert(engine, mapping, plan, name, targets, reporter)
+        try:
+            _convert(engine, mapping, plan, name, targets, reporter)
+        except StuckConversion as exc:
+            record_stuck(engine, exc.message)
+            raise
         result.steps.append(f"converted {name}")
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":

@@ -167,16 +167,7 @@ def restore(engine: Engine, source: Path, *, journal_mode: str | None = None) ->
     url = engine.url
     engine.dispose()
     if url.get_backend_name() == "sqlite":
-        target = sqlite_path(url)
-        with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
-            src.backup(dst)  # one transaction on the destination: all or nothing
-        src.close()
-        dst.close()
-        if journal_mode and journal_mode.isalpha():
-            con = sqlite3.connect(target)
-            con.execute(f"PRAGMA journal_mode={journal_mode}")
-            con.close()
-        return f"restored {target} from {source}"
+        return _restore_sqlite(source, sqlite_path(url), journal_mode)
     with engine.begin() as conn:
         # The converted tables carry constraints the archive does not know; drop them all
         # (the archive holds every one of them) so pg_restore recreates them cleanly.
@@ -203,6 +194,70 @@ def restore(engine: Engine, source: Path, *, journal_mode: str | None = None) ->
         url,
     )
     return f"restored the database from the pg_dump archive {source}"
+
+
+def _restore_sqlite(source: Path, target: Path, journal_mode: str | None) -> str:
+    """Copy ``source`` over ``target`` only if nothing else holds ``target`` open: the
+    rollback either completes or changes nothing (never a half-way journal mode)."""
+    dst = sqlite3.connect(target, timeout=LOCK_WAIT, isolation_level=None)
+    try:
+        before = _sole_access(dst, target)
+        try:
+            with sqlite3.connect(source) as src:
+                src.backup(dst)  # one transaction on the destination: all or nothing
+            src.close()
+        except sqlite3.Error as exc:
+            _set_journal_mode(dst, before)
+            raise TenantizeError(
+                f"{target} was not restored ({exc}); nothing was changed"
+            ) from None
+        wanted = journal_mode if journal_mode and journal_mode.isalpha() else before
+        if _set_journal_mode(dst, wanted) != wanted:
+            raise TenantizeError(
+                f"restored {target} from {source}, but its journal mode could not be set back "
+                f"to {wanted} (another connection opened it): set it with "
+                f"sqlite3 {target} 'PRAGMA journal_mode={wanted}'"
+            )
+    finally:
+        dst.close()
+    return f"restored {target} from {source}"
+
+
+LOCK_WAIT = 2.0  # seconds to wait for another connection to let go of the database
+
+
+def _sole_access(dst: sqlite3.Connection, target: Path) -> str:
+    """Check that no other connection holds ``target``; returns its journal mode.
+
+    In WAL mode every open connection shares the database, and leaving WAL (which the
+    copy needs: it writes the backup's pages whole) takes an exclusive lock; otherwise an
+    exclusive transaction shows whether anyone is reading or writing.
+
+    Raises:
+        TenantizeError: another connection holds the database; nothing was changed.
+    """
+    before = str(dst.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+    try:
+        if before == "wal" and _set_journal_mode(dst, "delete") != "delete":
+            raise sqlite3.OperationalError("it is open in WAL mode elsewhere")
+        dst.execute("BEGIN EXCLUSIVE")
+        dst.execute("ROLLBACK")
+    except sqlite3.OperationalError as exc:
+        _set_journal_mode(dst, before)
+        raise TenantizeError(
+            f"another connection is using {target} ({exc}): stop the app and anything else "
+            "that has it open (a sqlite3 shell, a reader), then run --rollback again; "
+            "nothing was changed"
+        ) from None
+    return before
+
+
+def _set_journal_mode(con: sqlite3.Connection, mode: str) -> str:
+    """Set the journal mode; returns the mode in force after (the old one if refused)."""
+    try:
+        return str(con.execute(f"PRAGMA journal_mode={mode}").fetchone()[0]).lower()
+    except sqlite3.OperationalError:
+        return str(con.execute("PRAGMA journal_mode").fetchone()[0]).lower()
 
 
 def _conninfo(url: URL) -> str:

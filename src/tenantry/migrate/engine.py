@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -65,3 +66,27 @@ def reading_engine(url: str) -> Engine:
         raise TenantizeError(f"no SQLite database at {path}")
     uri = f"{path.absolute().as_uri()}?mode=ro"
     return create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True))
+
+
+def check_writable(engine: Engine) -> None:
+    """Refuse a SQLite database this user cannot write, before the backup and the
+    checksums: else --apply took both, then failed on the first write (and left one more
+    backup file each time it was tried).
+
+    Raises:
+        TenantizeError: the file, or the directory SQLite keeps its journal in, is read-only.
+    """
+    if engine.dialect.name != "sqlite":
+        return
+    path = Path(engine.url.database or "")
+    if path.is_file() and not os.access(path, os.W_OK):
+        raise TenantizeError(
+            f"{path} is read-only for this user, and tenantize converts it in place: make it "
+            "writable (or run as its owner) and run --apply again; nothing was changed"
+        )
+    folder = path.absolute().parent
+    if path.is_file() and not os.access(folder, os.W_OK | os.X_OK):
+        raise TenantizeError(
+            f"{folder} is read-only for this user, and SQLite writes its journal beside the "
+            "database: make it writable and run --apply again; nothing was changed"
+        )

@@ -23,6 +23,13 @@ class ProblemsFound(TenantizeError):
     code = "problems_found"
 
 
+class StuckConversion(TenantizeError):
+    """A step cannot finish on the database as it now is: re-running will not help, the
+    backup is the way out. The run records it, so the dry run's status says so."""
+
+    code = "stuck_conversion"
+
+
 class VerificationFailed(TenantizeError):
     """A check after the conversion failed; the backup is the way back."""
 

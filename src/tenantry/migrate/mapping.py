@@ -29,6 +29,7 @@ class ProblemKind(StrEnum):
     INVALID_EMAIL = "invalid_email"  # empty, or no '@'
     PASSWORD_FORMAT = "password_format"  # noqa: S105 - a hash format tenantry cannot check
     UNCONVERTIBLE = "unconvertible"  # target mode: a value the target column cannot take
+    UNSUPPORTED = "unsupported"  # a table tenantize cannot convert as it is declared
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +59,7 @@ _ALLOWED = {
     ProblemKind.INVALID_EMAIL: {"fail"},
     ProblemKind.PASSWORD_FORMAT: {"fail", "reset"},
     ProblemKind.UNCONVERTIBLE: {"fail"},
+    ProblemKind.UNSUPPORTED: {"fail"},
 }
 
 
@@ -193,8 +195,6 @@ def parse_mapping(data: dict[str, Any]) -> Mapping:
     policies = _policies(dict(data.get("policies", {})), extra)
     for rule in tables.values():
         for ref in (rule.owner, *rule.references):
-            if ref is not None and ref.table != users.table and ref.table not in tables:
-                raise MappingError(f"[tables.{rule.name}]: {ref} names an undeclared table")
             if ref is not None and ref.table in tables and tables[ref.table].is_global:
                 raise MappingError(f"[tables.{rule.name}]: {ref} leads to a global table")
     shaped = [r.name for r in tables.values() if r.columns or r.into or r.drop]
@@ -203,6 +203,22 @@ def parse_mapping(data: dict[str, Any]) -> Mapping:
             f"[tables.{shaped[0]}]: columns, into and drop need a target app (target = ...)"
         )
     return Mapping(users, tables, policies, name, kind, extra, target)
+
+
+def check_references(mapping: Mapping) -> None:
+    """Every table a reference leads to is declared (or is the users table).
+
+    Checked once the declared tables have been found in the database, so that a misspelt
+    ``[tables.crads]`` is named as the table the database lacks, not as its children's
+    undeclared parent.
+
+    Raises:
+        MappingError: a reference names a table the mapping does not declare.
+    """
+    for rule in mapping.tables.values():
+        for ref in (rule.owner, *rule.references):
+            if ref is not None and ref.table not in {mapping.users.table, *mapping.tables}:
+                raise MappingError(f"[tables.{rule.name}]: {ref} names an undeclared table")
 
 
 def _only(section: dict[str, Any], allowed: set[str], where: str) -> None:
@@ -233,7 +249,12 @@ def _users(spec: dict[str, Any]) -> UsersRule:
     overrides: dict[int, str] = {}
     for key, email in dict(spec.get("email_overrides", {})).items():
         if not str(key).isdigit() or not isinstance(email, str) or "@" not in email:
-            raise MappingError('[users.email_overrides]: write  "<user id>" = "new@address"')
+            shown = json.dumps(email) if isinstance(email, str) else repr(email)
+            why = "not a user id" if not str(key).isdigit() else "not an email address"
+            raise MappingError(
+                f'[users.email_overrides] "{key}" = {shown}: {why}; '
+                'write "<user id>" = "new@address"'
+            )
         overrides[int(key)] = email
     return UsersRule(
         table=_ident(spec.get("table"), "[users] table"),

@@ -103,6 +103,25 @@ def _owner(rule: TableRule) -> Reference:
     return rule.owner
 
 
+def refuse_cycles(mapping: Mapping) -> None:
+    """Stop a mapping whose ownership paths go round, before anything is read or changed:
+    a row owned through its own table (or a ring of tables) never reaches a user.
+
+    Raises:
+        MappingError: a table is owned through itself, or tables through each other.
+    """
+    for rule in mapping.owned:
+        if rule.owner is not None and rule.owner.table == rule.name:
+            raise MappingError(
+                f"ownership paths form a cycle among: {rule.name} ([tables.{rule.name}] is "
+                f"owned through itself, {rule.owner}): own it by a column naming its user "
+                f'(owner = "user_id") and list {rule.owner} under references'
+            )
+    conversion_order(
+        {r.name: {x.table for x in (r.owner, *r.references) if x} for r in mapping.owned}
+    )
+
+
 def conversion_order(deps: dict[str, set[str]]) -> list[str]:
     """Owned tables, parents before children; ``deps`` maps a table to its parents.
 

@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection
 
 from tenantry.migrate.errors import MappingError
-from tenantry.migrate.mapping import Mapping, Policy, ProblemKind, Reference, TableRule
-from tenantry.migrate.ownership import conversion_order, owner_select, parent_key
+from tenantry.migrate.mapping import (
+    Mapping,
+    Policy,
+    ProblemKind,
+    Reference,
+    TableRule,
+    check_references,
+)
+from tenantry.migrate.ownership import conversion_order, owner_select, parent_key, refuse_cycles
 from tenantry.migrate.schema import ForeignKey, TableInfo, app_tables, password_column, table_info
+from tenantry.migrate.sqlite_limits import (
+    generated_columns,
+    rebuild_losses,
+    views_reading,
+    without_rowid,
+)
 from tenantry.migrate.users import (
     LegacyUser,
     email_changes,
@@ -146,9 +158,7 @@ def build_plan(conn: Connection, mapping: Mapping) -> Plan:
     """
     q = conn.dialect.identifier_preparer.quote
     infos = _check_tables(conn, mapping)
-    conversion_order(
-        {r.name: {x.table for x in (r.owner, *r.references) if x} for r in mapping.owned}
-    )  # a cycle in the mapping itself: say so early
+    refuse_cycles(mapping)  # a cycle in the mapping itself: say so early
     users = read_users(conn, mapping, q)
     problems = email_problems(users, mapping) + password_problems(users, mapping)
     _check_targets(users, mapping)
@@ -189,7 +199,15 @@ def build_plan(conn: Connection, mapping: Mapping) -> Plan:
                 f"({ref.key}) because {why}"
             )
     if conn.dialect.name == "sqlite":
-        warnings += [w for p in plans if not p.is_global for w in _rebuild_losses(conn, p.name)]
+        warnings += [w for p in plans if not p.is_global for w in rebuild_losses(conn, p.name)]
+        problems += [u for p in plans if not p.is_global for u in _unsupported(conn, p)]
+        owned = {p.name for p in plans if not p.is_global}
+        warnings += [
+            f"view {view} reads {', '.join(read)}: it is kept as it is and shows every "
+            "tenant's rows (SQLite has no row-level security); drop it, or create it again "
+            "with a tenant_id filter, if the app or anyone else reads it"
+            for view, read in views_reading(conn, owned).items()
+        ]
     else:
         _refuse_views_on_widened_columns(conn, plans)
     for name, info in infos.items():
@@ -267,23 +285,39 @@ def target_shapes(
     return {name: asdict(shape) for name, shape in found.items()}
 
 
-# What SQLite's rebuild of an owned table does not carry over (docs/tenantize.md, Known limits).
-_NOT_CARRIED = {"CHECK constraint": r"\bCHECK\s*\(", "column collation": r"\bCOLLATE\b"}
-
-
-def _rebuild_losses(conn: Connection, table: str) -> list[str]:
-    """A warning for each kind of declaration the table has that its rebuild drops: the
-    dry run says so, not only the known limits (a word inside a quoted default can raise
-    a needless warning, never hide one)."""
-    sql = conn.exec_driver_sql(
-        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
-    ).scalar()
-    return [
-        f"{table}: its {what}(s) will not be carried over by the rebuild; add them back "
-        "in a migration if the app relies on them"
-        for what, pattern in _NOT_CARRIED.items()
-        if sql and re.search(pattern, sql, re.IGNORECASE)
-    ]
+def _unsupported(conn: Connection, plan: TablePlan) -> list[Problem]:
+    """Owned tables SQLite's rebuild cannot convert: refused here, before the backup and
+    any change, not half-way through the apply."""
+    problems: list[Problem] = []
+    if without_rowid(conn, plan.name):
+        problems.append(
+            _problem(
+                ProblemKind.UNSUPPORTED,
+                plan.name,
+                plan.rows,
+                Policy(),
+                f"{plan.name} is a WITHOUT ROWID table, which tenantize cannot rebuild: "
+                "recreate it as an ordinary table (the same CREATE TABLE without WITHOUT "
+                "ROWID, rows copied across) before converting, or declare it global",
+                [],
+            )
+        )
+    generated = generated_columns(conn, plan.name)
+    if generated:
+        names = ", ".join(f"{plan.name}.{c}" for c in generated)
+        problems.append(
+            _problem(
+                ProblemKind.UNSUPPORTED,
+                plan.name,
+                plan.rows,
+                Policy(),
+                f"{names}: generated columns cannot be copied into the rebuilt table: drop "
+                f"them before converting (ALTER TABLE {plan.name} DROP COLUMN …) and add them "
+                "back after, or compute the values in the app",
+                generated,
+            )
+        )
+    return problems
 
 
 def _password_warnings(users: TableInfo, mapping: Mapping) -> list[str]:
@@ -321,6 +355,7 @@ def _check_tables(conn: Connection, mapping: Mapping) -> dict[str, TableInfo]:
             "every table must be declared owned or global, nothing is guessed; "
             f"undeclared: {', '.join(undeclared)} (tenantize --init drafts a mapping)"
         )
+    check_references(mapping)
     infos = {n: table_info(conn, n) for n in [*mapping.tables, users.table]}
     cols = [users.id, users.email, users.password_hash, users.display_name, users.created_at]
     for col in cols:

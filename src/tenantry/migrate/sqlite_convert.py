@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, text
 
 from tenantry.migrate import faults, state
-from tenantry.migrate.errors import TenantizeError
+from tenantry.migrate.drift import WAY_OUT
+from tenantry.migrate.errors import StuckConversion, TenantizeError
 from tenantry.migrate.plan import RefPlan, TablePlan, index_name
 from tenantry.migrate.progress import Reporter
 
@@ -143,7 +144,10 @@ def _swap(conn: Connection, plan: TablePlan, new: str) -> None:
     old = int(conn.exec_driver_sql(f"SELECT count(*) FROM {_q(name)}").scalar() or 0)
     copied = int(conn.exec_driver_sql(f"SELECT count(*) FROM {_q(new)}").scalar() or 0)
     if old != copied:
-        raise TenantizeError(f"{name}: {old} rows before, {copied} copied; nothing was swapped")
+        raise StuckConversion(
+            f"{name}: {old} rows now, {copied} copied; nothing was swapped: rows of {name} "
+            f"were written during the conversion, which cannot take them in. {WAY_OUT}"
+        )
     objects = conn.execute(
         text(
             "SELECT type, sql FROM sqlite_master WHERE tbl_name = :t AND type IN "

@@ -17,6 +17,7 @@ from tenantry.migrate.schema import has_table
 STATE_TABLE = "tenantry_tenantize_state"
 SNAPSHOT_TABLE = "tenantry_tenantize_snapshot"
 RUN = "run"
+STUCK = "stuck"  # why an interrupted run cannot be finished by --apply (its reason)
 
 
 def ensure_tables(conn: Connection) -> None:
@@ -59,6 +60,17 @@ def put(conn: Connection, step: str, status: str, info: dict[str, Any] | None = 
             ),
             params,
         )
+
+
+def clear(conn: Connection, step: str) -> None:
+    if has_table(conn, STATE_TABLE):
+        conn.execute(text(f"DELETE FROM {STATE_TABLE} WHERE step = :s"), {"s": step})
+
+
+def stuck(conn: Connection) -> str | None:
+    """Why the recorded run cannot be finished as the database now is, or ``None``."""
+    found = get(conn, STUCK)
+    return str(found[1]["reason"]) if found else None
 
 
 def done(conn: Connection, step: str) -> bool:

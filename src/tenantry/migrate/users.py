@@ -200,14 +200,18 @@ def final_emails(users: list[LegacyUser]) -> dict[int, str]:
 
 
 def email_changes(users: list[LegacyUser], mapping: Mapping) -> list[dict[str, Any]]:
-    """Every user who signs in with another address than before, and why."""
+    """Every user who signs in with another address than before, and why: a suffix only
+    where the collision policy gives one (under ``fail`` the collision stops the run)."""
     final = final_emails(users)
+    suffixing = mapping.policy(ProblemKind.EMAIL_COLLISION).action == "suffix"
     changes = []
     for user in users:
         before = normalize_email(user.email) if isinstance(user.email, str) else ""
         if final[user.id] == before:
             continue
         reason = "override" if user.id in mapping.users.email_overrides else "suffix"
+        if reason == "suffix" and not suffixing:
+            continue
         changes.append(
             {
                 "user_id": user.id,

@@ -9,7 +9,7 @@ from sqlalchemy import Connection, Engine, text
 from tenantry.migrate import postgres_convert, sqlite_convert, state
 from tenantry.migrate.apply import expression, policy_params
 from tenantry.migrate.checksum import table_checksum
-from tenantry.migrate.mapping import Mapping
+from tenantry.migrate.mapping import Mapping, check_references
 from tenantry.migrate.ownership import OWNERS_TABLE
 from tenantry.migrate.plan import Plan, TablePlan
 from tenantry.migrate.progress import Reporter
@@ -36,7 +36,12 @@ class Verification:
 
 
 def verify(engine: Engine, mapping: Mapping, plan: Plan, reporter: Reporter) -> Verification:
-    """Run every check; read-only (on PostgreSQL inside a transaction that is rolled back)."""
+    """Run every check; read-only (on PostgreSQL inside a transaction that is rolled back).
+
+    Raises:
+        MappingError: the mapping's references lead to tables it does not declare.
+    """
+    check_references(mapping)  # --verify takes any mapping: not one the plan checked
     result = Verification()
     q = engine.dialect.identifier_preparer.quote
     with engine.connect() as conn:
