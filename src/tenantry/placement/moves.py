@@ -150,6 +150,23 @@ def _backend(placements: Placements, location: Location) -> str:
     return make_url(placements.url_of(location)).get_backend_name()
 
 
+def _check_request(placements: Placements, *, to: str, server: str | None) -> None:
+    """Refuse a request that no state of the tenant makes valid (422s come before 409s)."""
+    if to not in (PlacementKind.SHARED.value, PlacementKind.DEDICATED.value):
+        raise ValidationFailed(
+            f"to must be 'shared' or 'dedicated', not {to[:40]!r}", details={"field": "to"}
+        )
+    if to == PlacementKind.SHARED.value and server is not None:
+        raise ValidationFailed(
+            "a server is named for a dedicated database only", details={"field": "server"}
+        )
+    if server is not None and server not in placements.config.servers:
+        raise ValidationFailed(
+            f"no server named {server[:63]!r} in the placement configuration",
+            details={"field": "server"},
+        )
+
+
 def _target(
     session: Session,
     placements: Placements,
@@ -159,24 +176,12 @@ def _target(
     to: str,
     server: str | None,
 ) -> Location:
-    """Where the move would go; :class:`MoveRefused` if that is where the tenant is."""
-    if to not in (PlacementKind.SHARED.value, PlacementKind.DEDICATED.value):
-        raise ValidationFailed(
-            f"to must be 'shared' or 'dedicated', not {to[:40]!r}", details={"field": "to"}
-        )
+    """Where the move would go (the request checked by :func:`_check_request`);
+    :class:`MoveRefused` if that is where the tenant is."""
     if to == PlacementKind.SHARED.value:
-        if server is not None:
-            raise ValidationFailed(
-                "a server is named for a dedicated database only", details={"field": "server"}
-            )
         if current.is_shared:
             raise MoveRefused("the tenant is in the shared tables already")
         return SHARED
-    if server is not None and server not in placements.config.servers:
-        raise ValidationFailed(
-            f"no server named {server[:63]!r} in the placement configuration",
-            details={"field": "server"},
-        )
     if not current.is_shared and server in (None, current.server):
         raise MoveRefused(f"the tenant is {current.describe()} already")
     try:
@@ -216,6 +221,7 @@ def request_move(
             "tenant placement is not configured (TENANTRY_PLACEMENTS): "
             "every tenant lives in the shared tables"
         )
+    _check_request(placements, to=to, server=server)
     if tenant.status == TenantStatus.DELETED.value:
         raise MoveRefused("the tenant is deleted: restore it before moving it")
     view = placement_view(session, tenant_id)

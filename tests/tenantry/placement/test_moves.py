@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
+from tenantry.errors import ValidationFailed
 from tenantry.models import PlacementMove, utcnow
 from tenantry.placement import Placements, move
 from tenantry.placement.moves import STALE, placement_view, request_move, run_move
@@ -69,3 +70,19 @@ def test_a_claim_whose_run_died_is_taken_over(
     with placements.control.read_sessions() as session:
         view = placement_view(session, tenant_id)
     assert view.move is not None and view.move.status == "done", view.move
+
+
+@pytest.mark.parametrize(
+    ("to", "server"), [("dedicated", "no-such-server"), ("shared", "files"), ("nowhere", None)]
+)
+def test_a_request_no_state_makes_valid_is_422_while_a_move_runs(
+    client: TestClient, to: str, server: str | None
+) -> None:
+    """It was 409 move_refused while another move ran; the docs' table says 422."""
+    placements: Placements = client.app.state.tenancy.placements  # type: ignore[attr-defined]
+    tenant_id = uuid.UUID(register(client, "alice@example.com").tenant_id)
+    with placements.control.session() as session:
+        request_move(session, placements, tenant_id, to="dedicated", server=None, actor_id=1)
+    with placements.control.session() as session, pytest.raises(ValidationFailed) as refused:
+        request_move(session, placements, tenant_id, to=to, server=server, actor_id=1)
+    assert refused.value.status == 422
