@@ -77,6 +77,7 @@ def make_async_engine(
     backend = parsed.get_backend_name()
     if driver == "postgresql+asyncpg":
         one_loop_per_connection(engine)  # first: before a ping on a foreign connection
+        wrap_connect_failures(engine)
     if backend == "postgresql" and "pool_pre_ping" not in engine_kwargs:
         ping_when_idle(engine.sync_engine)  # not a round trip before every transaction
     if backend == "sqlite":
@@ -85,6 +86,19 @@ def make_async_engine(
             engine.sync_engine, {**SQLITE_PRAGMAS, **(sqlite_pragmas or {})}, writer_turns=False
         )
     return engine
+
+
+def wrap_connect_failures(engine: AsyncEngine) -> None:
+    """Raise asyncpg's failures to connect (``OSError``: refused, unreachable, timed out)
+    as the driver's ``OperationalError``: SQLAlchemy passes them on unwrapped, and an
+    outage then looked like a fault of ours (``tenantry.outages``) on this driver alone."""
+
+    @event.listens_for(engine.sync_engine, "do_connect")
+    def _connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        try:
+            return dialect.connect(*cargs, **cparams)
+        except OSError as failure:
+            raise dialect.loaded_dbapi.OperationalError(type(failure).__name__) from failure
 
 
 _LOOP = "tenantry.event_loop"

@@ -423,7 +423,11 @@ class InlineReads:
         if compiled is None:
             compiled = self._compiled[statement] = _RawSelect(statement, self.engine.dialect)
         logs = _statement_logs(self.engine.dispatch) or ()
-        raw = self.engine.raw_connection()
+        dbapi_error = self.engine.dialect.loaded_dbapi.Error
+        try:
+            raw = self.engine.raw_connection()
+        except dbapi_error as failure:  # unwrapped here: wrap it as a Connection would
+            raise exc.DBAPIError.instance(None, None, failure, dbapi_error) from failure
         try:
             started = time.perf_counter()
             row = compiled.first(raw.cursor(), params)

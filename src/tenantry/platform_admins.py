@@ -76,7 +76,10 @@ def create_platform_admin(
         verified=True,  # an operator creates it: nothing to confirm
     )
     if done.user is None:
-        raise Conflict("an account with this email already exists; grant it instead")
+        raise Conflict(
+            "an account with this email already exists: make it a platform admin with "
+            f"`tenantry admin grant {done.email}`"
+        )
     set_platform_admin(session, email=done.user.email, grant=True)
     return done.user
 

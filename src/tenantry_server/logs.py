@@ -8,7 +8,7 @@ frames, never the message or SQL parameters.
 from __future__ import annotations
 
 import logging
-import sys
+import logging.config
 import traceback
 from datetime import UTC, datetime
 from typing import Any
@@ -45,18 +45,19 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(line, default=str).decode()
 
 
-def configure(level: str = "INFO") -> dict[str, Any]:
-    """Send every log record to stderr as JSON; returns the config for ``uvicorn.run``."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
+def log_config(level: str = "INFO") -> dict[str, Any]:
+    """The logging dictConfig: every record to stderr as JSON, the root logger's too.
+
+    ``uvicorn`` applies it in each worker process it spawns: ``configure`` runs only in
+    the parent, and a config naming only uvicorn's loggers would leave a worker's
+    ``tenantry.request`` lines and error records to Python's bare-text fallback.
+    """
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"json": {"()": "tenantry_server.logs.JsonFormatter"}},
         "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json"}},
+        "root": {"handlers": ["stderr"], "level": level},
         "loggers": {
             "uvicorn": {"handlers": ["stderr"], "level": level, "propagate": False},
             "uvicorn.error": {"handlers": ["stderr"], "level": level, "propagate": False},
@@ -64,6 +65,13 @@ def configure(level: str = "INFO") -> dict[str, Any]:
             "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
         },
     }
+
+
+def configure(level: str = "INFO") -> dict[str, Any]:
+    """Apply ``log_config`` in this process; returns it for ``uvicorn.run`` (its workers)."""
+    config = log_config(level)
+    logging.config.dictConfig(config)
+    return config
 
 
 async def log_request(record: RequestRecord) -> None:

@@ -2,12 +2,15 @@
 
 With ``PROMETHEUS_MULTIPROC_DIR`` set (before the workers start) every worker
 writes its samples there and the scraped worker reports the sum of all.
-Tenant counts are read from the database at scrape time.
+Tenant counts are read from the database at scrape time; when it cannot be reached
+they are left out and ``tenantry_control_database_up`` says 0, so the scrape itself
+still succeeds during the outage it should show.
 """
 
 from __future__ import annotations
 
 import hmac
+import logging
 import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -18,13 +21,17 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from tenantry.metrics import LATENCY, REQUESTS, TENANT_REQUESTS, TenantLabels
 from tenantry.models import Tenant, TenantActivity
+from tenantry.outages import is_connection_failure
 from tenantry.web import DbSession
 from tenantry.web.observe import RequestRecord
 from tenantry.web.platform import not_found
 
+log = logging.getLogger("tenantry.metrics")
 ACTIVE_WINDOW = timedelta(minutes=15)
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 router = APIRouter(include_in_schema=False)
@@ -63,11 +70,20 @@ class RequestMetrics:
 
 
 class _TenantCounts(Collector):
-    def __init__(self, counts: dict[str, int], active: int) -> None:
+    """The tenant gauges, or ``None`` for them when the control database is down."""
+
+    def __init__(self, counts: dict[str, int] | None, active: int) -> None:
         self.counts = counts
         self.active = active
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
+        yield GaugeMetricFamily(
+            "tenantry_control_database_up",
+            "Whether the control database answered this scrape (1) or not (0).",
+            value=0 if self.counts is None else 1,
+        )
+        if self.counts is None:
+            return
         by_status = GaugeMetricFamily("tenantry_tenants", "Tenants by status.", labels=["status"])
         for status, n in sorted(self.counts.items()):
             by_status.add_metric([status], n)
@@ -90,6 +106,20 @@ def metrics(request: Request, session: DbSession) -> Response:
     """Prometheus text format; without the right bearer token, the 404 of a missing route."""
     if not _authorized(request):
         raise not_found()
+    try:
+        counts, active = _tenant_counts(session)
+    except OperationalError as exc:
+        if not is_connection_failure(exc):
+            raise
+        log.warning("metrics: control database unavailable: %s", type(exc).__name__)
+        counts, active = None, 0
+    extra = CollectorRegistry()
+    extra.register(_TenantCounts(counts, active))
+    body = _process_metrics() + generate_latest(extra)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+def _tenant_counts(session: Session) -> tuple[dict[str, int], int]:
     counts = dict(
         session.execute(select(Tenant.status, func.count()).group_by(Tenant.status)).all()
     )
@@ -99,10 +129,7 @@ def metrics(request: Request, session: DbSession) -> Response:
             TenantActivity.last_active_at >= since
         )
     )
-    extra = CollectorRegistry()
-    extra.register(_TenantCounts(counts, active or 0))
-    body = _process_metrics() + generate_latest(extra)
-    return Response(body, media_type=CONTENT_TYPE_LATEST)
+    return counts, active or 0
 
 
 def _process_metrics() -> bytes:

@@ -20,11 +20,8 @@ def settings_problem(exc: ValidationError) -> str:
     """The first problem of ``exc`` (from :class:`Settings`), naming its variable."""
     first = exc.errors()[0]
     field = str(first["loc"][0]) if first["loc"] else ""
-    info = Settings.model_fields.get(field)
-    alias = info.validation_alias if info is not None else None
-    if isinstance(alias, AliasChoices):
-        alias = alias.choices[0]
-    name = alias if isinstance(alias, str) else f"TENANTRY_{field.upper()}"
+    # pydantic names an aliased field by its variable (REDIS_URL), the others by field name
+    name = field if field.isupper() else f"TENANTRY_{field.upper()}"
     message = str(first["msg"]).removeprefix("Value error, ")
     return f"{name}: {message}" if field else message
 
@@ -151,6 +148,15 @@ class Settings(BaseSettings):
         except ValueError:
             raise ValueError(f"{value!r} is not a rate such as '600/minute'") from None
         return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _a_redis_url(cls, value: str | None) -> str | None:
+        if value:
+            from tenantry.redis_url import check_redis_url
+
+            check_redis_url(value)
+        return value or None
 
     @field_validator("cache_url")
     @classmethod

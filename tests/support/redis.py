@@ -43,6 +43,11 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    @property
+    def socket_url(self) -> str:
+        """The same server through its unix socket."""
+        return f"unix://{self.directory / 'redis.sock'}?db=0"
+
     def start(self) -> None:
         args = [
             self.binary,
@@ -51,6 +56,7 @@ class RedisServer:
             "--save", "",
             "--appendonly", "no",
             "--dir", str(self.directory),
+            "--unixsocket", str(self.directory / "redis.sock"),
         ]  # fmt: skip
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         client = redis.Redis.from_url(self.url)

@@ -43,6 +43,15 @@ def test_a_rate_that_is_not_one_is_refused_at_start(tmp_path: Path, variable: st
     )
 
 
+@pytest.mark.parametrize("url", ["notredis://x", "localhost:6379"])
+def test_a_redis_url_that_is_not_one_is_refused_at_start(tmp_path: Path, url: str) -> None:
+    """It passed --migrate-only, and serve then died in a 49-line traceback."""
+    code, out = serve(tmp_path, "--migrate-only", REDIS_URL=url)
+    assert code == 2, out
+    assert out.startswith("error: invalid settings: REDIS_URL: ") and "rediss://" in out, out
+    assert len(out.strip().splitlines()) == 1
+
+
 @pytest.mark.parametrize("url", ["garbage", "nosuchdialect://x/y"])
 @pytest.mark.parametrize("variable", ["DATABASE_URL", "MIGRATION_DATABASE_URL"])
 def test_a_bad_database_url(tmp_path: Path, url: str, variable: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -11,8 +12,11 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from tenantry.metrics import OTHER, TenantLabels
+from tenantry.testing import register
+from tenantry_server.app import create_app, default_plugins
 from tenantry_server.settings import Settings
-from tests.conftest import Member
+from tests.conftest import FAST_PASSWORDS, Member, make_settings
+from tests.notes_app import NotesPlugin
 
 
 def scrape(client: TestClient, settings: Settings) -> str:
@@ -92,3 +96,28 @@ def test_multiprocess_mode_sums_the_workers(tmp_path: Path) -> None:
         [sys.executable, "-c", COLLECT], env=env, check=True, capture_output=True, text=True
     ).stdout
     assert 'tenantry_http_requests_total{method="GET",route="/x",status="200"} 7.0' in out
+
+
+def test_a_scrape_succeeds_while_the_control_database_is_down(
+    template_db: Path, tmp_path: Path
+) -> None:
+    """/metrics answered 500, so the scrape failed exactly during the outage; API calls
+    answered 500 internal_error instead of 503."""
+    control = tmp_path / "control"
+    control.mkdir()
+    shutil.copy(template_db, control / "db.sqlite3")
+    settings = make_settings(f"sqlite:///{control / 'db.sqlite3'}", tmp_path / "var")
+    app = create_app(settings, [*default_plugins(), NotesPlugin()], passwords=FAST_PASSWORDS)
+    with TestClient(app) as client:
+        alice = register(client, "alice@example.com")
+        assert "tenantry_control_database_up 1.0" in scrape(client, settings)
+        control.rename(tmp_path / "gone")  # SQLite: "unable to open database file"
+        app.state.tenancy.db.dispose()  # an open file outlives its directory's move
+        down = client.get("/api/notes", headers=alice.headers)
+        assert down.status_code == 503, down.text
+        assert down.json()["error"]["code"] == "database_unavailable"
+        text = scrape(client, settings)
+        assert "tenantry_control_database_up 0.0" in text
+        assert "tenantry_tenants{" not in text  # not a count of zero: no count
+        assert 'route="/api/notes",status="503"' in text
+    app.state.tenancy.db.dispose()

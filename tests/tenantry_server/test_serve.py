@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 
 from tenantry.web.board import Board, board_key
@@ -48,7 +49,7 @@ def two_workers(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]
         env=env,
         cwd=tmp_path,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=(tmp_path / "serve.log").open("wb"),  # a file: a pipe nobody reads fills up
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -61,8 +62,9 @@ def two_workers(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
-                _, err = proc.communicate(timeout=30)
-                raise AssertionError(f"server did not start: {err.decode()[-2000:]}")
+                proc.wait(timeout=30)
+                err = (tmp_path / "serve.log").read_text()
+                raise AssertionError(f"server did not start: {err[-2000:]}")
             time.sleep(0.2)
         yield base, proc
     finally:
@@ -115,3 +117,22 @@ def test_two_workers_serve_one_database_with_one_key(
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=60)
     assert not board.exists()
+
+
+def test_each_worker_logs_json_lines(
+    two_workers: tuple[str, subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    base, proc = two_workers
+    for i in range(8):  # new connections each time: both workers answer some
+        httpx.get(f"{base}/healthz", headers={"X-Request-ID": f"json-{i}"}, timeout=30)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=60)
+    output = (tmp_path / "serve.log").read_text().splitlines()
+    logged = [orjson.loads(line) for line in output]  # every line is JSON, the workers' too
+    requests = [
+        line
+        for line in logged
+        if line["logger"] == "tenantry.request" and line["request_id"].startswith("json-")
+    ]
+    assert sorted(line["request_id"] for line in requests) == [f"json-{i}" for i in range(8)]
+    assert all(line["route"] == "/healthz" and line["status"] == 200 for line in requests)

@@ -13,6 +13,8 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Protocol
 
+from tenantry.redis_url import REDIS_SCHEMES
+
 log = logging.getLogger("tenantry.cache")
 
 
@@ -67,7 +69,7 @@ class MemoryBackend:
         self._data.clear()
 
 
-CACHE_SCHEMES = ("memory://", "file://", "redis://", "rediss://", "unix://")
+CACHE_SCHEMES = ("memory://", "file://", *REDIS_SCHEMES)
 
 
 def check_cache_url(url: str) -> None:

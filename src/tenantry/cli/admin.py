@@ -92,8 +92,7 @@ def session_of(url: str, command: str = "admin") -> Iterator[Session]:
         with db.session() as session:
             yield session
     except TenantryError as exc:
-        hint = "; use `tenantry admin grant`" if exc.code == "conflict" else ""
-        fail(command, exc.message + hint)
+        fail(command, exc.message)
     except SQLAlchemyError as exc:
         fail(command, f"database error (is it migrated? `tenantry migrate`): {first_line(exc)}")
     finally:

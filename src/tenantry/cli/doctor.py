@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from tenantry.doctor import Report
+    from tenantry.placement import PlacementConfig
 
 EXIT_FINDINGS = 1
 EXIT_BAD_INPUT = 2
@@ -46,6 +47,7 @@ def doctor(
     from tenantry.doctor import diagnose, model_columns
     from tenantry.inspection import UnknownRole
 
+    config = _placement_config(placements_file) if placements_file is not None else None
     engine = _engine(database_url)
     _load_models()
     try:
@@ -76,22 +78,27 @@ def doctor(
         if ddl is not None:
             typer.echo("\n".join(ddl))
     placements_ok = True
-    if placements_file is not None:
-        placements_ok = _check_placements(placements_file, database_url, as_json=as_json)
+    if config is not None:
+        placements_ok = _check_placements(config, database_url, as_json=as_json)
     if not report.ok or not placements_ok:
         raise typer.Exit(EXIT_FINDINGS)
 
 
-def _check_placements(path: Path, database_url: str, *, as_json: bool) -> bool:
-    """Check every placement of the control database; print one line each (stderr)."""
-    from tenantry.doctor import model_columns
+def _placement_config(path: Path) -> PlacementConfig:
+    """The placement file, read before any check runs: a bad one fails alone."""
     from tenantry.placement import PlacementConfigError, load_config
-    from tenantry.placement.checks import check_placements
 
     try:
-        config = load_config(path)
+        return load_config(path)
     except PlacementConfigError as exc:
         _fail(exc.message)
+
+
+def _check_placements(config: PlacementConfig, database_url: str, *, as_json: bool) -> bool:
+    """Check every placement of the control database; print one line each (stderr)."""
+    from tenantry.doctor import model_columns
+    from tenantry.placement.checks import check_placements
+
     engine = _engine(database_url)
     try:
         results = check_placements(config, engine, models=model_columns())

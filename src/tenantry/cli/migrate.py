@@ -46,6 +46,7 @@ def migrate(
     from tenantry.cli.database import engine_of, fail, reaching
     from tenantry.cli.placement import host_dirs_in_use
     from tenantry.migrations.runner import migrate_database
+    from tenantry.rls.grants import NotTheOwner
 
     if app_dir is not None and not (app_dir / "env.py").is_file():
         fail("migrate", f"{app_dir} has no env.py: run `tenantry migrations init {app_dir}` first")
@@ -57,6 +58,9 @@ def migrate(
     except (CommandError, FileNotFoundError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
+    except NotTheOwner as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from None
     finally:
         engine.dispose()
     if app_role and engine.dialect.name == "postgresql":

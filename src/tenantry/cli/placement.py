@@ -124,6 +124,11 @@ def move(
             _fail(f"{exc.message} ({slug} is served from where it was)")
         except SQLAlchemyError as exc:
             _fail(f"database error: {str(exc).splitlines()[0]} (run the move again to finish)")
+    if report.already_there and report.cleared:
+        typer.echo(f"{slug} stays {report.target.describe()}; removed copies nothing served:")
+        for stray in report.cleared:
+            typer.echo(f"  {stray.describe()} (left by an interrupted move)")
+        return
     if report.already_there:
         typer.echo(f"{slug} is already {report.target.describe()}")
         return

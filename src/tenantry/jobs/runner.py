@@ -44,6 +44,7 @@ from tenantry.errors import TenantryError
 from tenantry.ids import TenantId, UserId
 from tenantry.jobs.spool import Spool, Taken
 from tenantry.models import Membership, Tenant, TenantStatus
+from tenantry.redis_url import limits_storage_url
 from tenantry.roles import Role
 from tenantry.scoping import bind_tenant
 
@@ -129,7 +130,9 @@ class Jobs:
         self.periodic: list[Periodic] = []
         # "Once per period across every process" is a fixed window of one hit in the
         # limits library, counted in Redis when the queue is shared.
-        self._once = FixedWindowRateLimiter(storage_from_string(redis_url or "memory://"))
+        self._once = FixedWindowRateLimiter(
+            storage_from_string(limits_storage_url(redis_url or "memory://"))
+        )
         self.spool = Spool(spool_dir) if spool_dir else None
 
     def job(self, name: str) -> Callable[[JobFunction], JobFunction]:

@@ -1,9 +1,9 @@
 """``doctor`` for placements: every tenant database checked as the control database is.
 
-For each placement: no move left half way, the dedicated database reachable, at
-the control database's revision, holding its own tenant's row and no other
-tenant's rows, and its schema passing the isolation doctor (tenant_id, keys,
-forced RLS on PostgreSQL).
+For each placement: no move left half way, no copy of the tenant outside it (an
+interrupted move's), the dedicated database reachable, at the control database's
+revision, holding its own tenant's row and no other tenant's rows, and its schema
+passing the isolation doctor (tenant_id, keys, forced RLS on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from tenantry.db import make_engine
 from tenantry.models.placement import PlacementKind, PlacementState, TenantPlacement
 from tenantry.placement.config import PlacementConfig, PlacementConfigError
 from tenantry.placement.location import Location
+from tenantry.placement.strays import stray_copies
 from tenantry.rls.policy import TENANT_COLUMN, is_control_plane
 
 
@@ -91,8 +92,27 @@ def check_placements(
             )
         if placement.kind == PlacementKind.DEDICATED.value:
             problems += _check_dedicated(config, location, tenant_id, heads, models)
+        if placement.state == PlacementState.ACTIVE.value and not placement.leftover:
+            problems += _strays(config, control, tenant_id, location)
         results.append(PlacementCheck(tenant_id, location, tuple(problems)))
     return results
+
+
+def _strays(
+    config: PlacementConfig, control: Engine, tenant_id: uuid.UUID, location: Location
+) -> list[str]:
+    try:
+        strays = stray_copies(config, control, tenant_id, location)
+    except Exception as exc:  # any driver's error: a server that cannot be asked
+        return [f"cannot look for copies outside its placement: {type(exc).__name__}"]
+    where = f"--to {location.kind}"
+    if location.server:
+        where += f" --server {location.server}"
+    return [
+        f"a copy outside its placement, left by an interrupted move: {stray.describe()}: "
+        f"run `tenantry tenants move <tenant> {where}` to remove it"
+        for stray in strays
+    ]
 
 
 def _check_dedicated(

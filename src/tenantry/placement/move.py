@@ -48,6 +48,7 @@ from tenantry.placement import provision
 from tenantry.placement.location import Location
 from tenantry.placement.policy import choose
 from tenantry.placement.router import Placements, barrier_key
+from tenantry.placement.strays import Stray, stray_copies
 from tenantry.rls.policy import TENANT_COLUMN, TENANT_SETTING, is_control_plane
 
 BATCH = 20_000
@@ -73,6 +74,8 @@ class MoveReport:
     copy_seconds: float = 0.0
     resumed: bool = False
     already_there: bool = False
+    # Copies removed because nothing served them (an interrupted move's partial copy).
+    cleared: list[Stray] = field(default_factory=list)
 
     @property
     def total_rows(self) -> int:
@@ -447,6 +450,15 @@ def move_tenant(
         tenant_id, current, wanted, resumed=row.state == PlacementState.MOVING.value
     )
     if wanted == current:
+        # Undoing an interrupted move (or a doctor's finding): the copy it was making serves
+        # nothing, wherever it is; remove it before the tenant is writable again.
+        report.cleared = stray_copies(
+            placements.config, placements.control.engine, tenant_id, current
+        )
+        for stray in report.cleared:
+            _clean(placements, stray.location, tenant_id)
+        if report.cleared:
+            step("cleared")
         if row.state != PlacementState.ACTIVE.value:
             _update(placements, tenant_id, state=PlacementState.ACTIVE.value, target=None)
         report.already_there = True

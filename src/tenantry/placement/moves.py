@@ -12,9 +12,11 @@ The tenant is read-only while its rows are copied (the move marks it ``moving``)
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -148,6 +150,23 @@ def _backend(placements: Placements, location: Location) -> str:
     return make_url(placements.url_of(location)).get_backend_name()
 
 
+def _check_request(placements: Placements, *, to: str, server: str | None) -> None:
+    """Refuse a request that no state of the tenant makes valid (422s come before 409s)."""
+    if to not in (PlacementKind.SHARED.value, PlacementKind.DEDICATED.value):
+        raise ValidationFailed(
+            f"to must be 'shared' or 'dedicated', not {to[:40]!r}", details={"field": "to"}
+        )
+    if to == PlacementKind.SHARED.value and server is not None:
+        raise ValidationFailed(
+            "a server is named for a dedicated database only", details={"field": "server"}
+        )
+    if server is not None and server not in placements.config.servers:
+        raise ValidationFailed(
+            f"no server named {server[:63]!r} in the placement configuration",
+            details={"field": "server"},
+        )
+
+
 def _target(
     session: Session,
     placements: Placements,
@@ -157,24 +176,12 @@ def _target(
     to: str,
     server: str | None,
 ) -> Location:
-    """Where the move would go; :class:`MoveRefused` if that is where the tenant is."""
-    if to not in (PlacementKind.SHARED.value, PlacementKind.DEDICATED.value):
-        raise ValidationFailed(
-            f"to must be 'shared' or 'dedicated', not {to[:40]!r}", details={"field": "to"}
-        )
+    """Where the move would go (the request checked by :func:`_check_request`);
+    :class:`MoveRefused` if that is where the tenant is."""
     if to == PlacementKind.SHARED.value:
-        if server is not None:
-            raise ValidationFailed(
-                "a server is named for a dedicated database only", details={"field": "server"}
-            )
         if current.is_shared:
             raise MoveRefused("the tenant is in the shared tables already")
         return SHARED
-    if server is not None and server not in placements.config.servers:
-        raise ValidationFailed(
-            f"no server named {server[:63]!r} in the placement configuration",
-            details={"field": "server"},
-        )
     if not current.is_shared and server in (None, current.server):
         raise MoveRefused(f"the tenant is {current.describe()} already")
     try:
@@ -214,6 +221,7 @@ def request_move(
             "tenant placement is not configured (TENANTRY_PLACEMENTS): "
             "every tenant lives in the shared tables"
         )
+    _check_request(placements, to=to, server=server)
     if tenant.status == TenantStatus.DELETED.value:
         raise MoveRefused("the tenant is deleted: restore it before moving it")
     view = placement_view(session, tenant_id)
@@ -325,19 +333,73 @@ def _progress(placements: Placements, tenant_id: uuid.UUID) -> Callable[[str], N
     return on_step
 
 
+def _take(placements: Placements, tenant_id: uuid.UUID) -> tuple[str, str | None] | None:
+    """Take the claim for one run: queued, or running with no sign of life for
+    :data:`STALE` (its worker died). ``None``: no claim, finished, or another run has it."""
+    now = utcnow()
+    with placements.control.session() as session:
+        taken = session.execute(
+            update(PlacementMove)
+            .where(
+                PlacementMove.tenant_id == tenant_id,
+                PlacementMove.status == MoveStatus.RUNNING.value,
+                or_(PlacementMove.step == "queued", PlacementMove.updated_at < now - STALE),
+            )
+            .values(step="started", updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if taken.rowcount != 1:  # type: ignore[attr-defined]
+            return None
+        row = session.get(PlacementMove, tenant_id)
+        assert row is not None
+        return row.to, row.server
+
+
+@contextmanager
+def _alive(placements: Placements, tenant_id: uuid.UUID) -> Iterator[None]:
+    """Touch the claim while the run lasts, so that a long step (a drain, a checksum)
+    never makes a live run look :data:`STALE` to a second delivery of its job."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(STALE.total_seconds() / 10):
+            with suppress(SQLAlchemyError), placements.control.session() as session:
+                session.execute(
+                    update(PlacementMove)
+                    .where(PlacementMove.tenant_id == tenant_id)
+                    .values(updated_at=utcnow())
+                )
+
+    thread = threading.Thread(target=beat, name=f"move-{tenant_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
 def run_move(placements: Placements, tenant_id: uuid.UUID) -> None:
-    """The job: run the claimed move and record how it ended (never raises)."""
+    """The job: run the claimed move and record how it ended (never raises).
+
+    A second run of the same claim while the first is alive does nothing: the first
+    takes the claim (step ``queued`` to ``started``) and keeps it fresh.
+    """
     from tenantry.placement.move import move_tenant
 
-    with placements.control.read_sessions() as session:
-        row = session.get(PlacementMove, tenant_id)
-        if row is None or row.status != MoveStatus.RUNNING.value:
-            return  # no claim (the tenant was purged), or it finished already
-        to, server = row.to, row.server
+    taken = _take(placements, tenant_id)
+    if taken is None:
+        return  # no claim (the tenant was purged), finished already, or running elsewhere
+    to, server = taken
     try:
-        report = move_tenant(
-            placements, tenant_id, to=to, server=server, on_step=_progress(placements, tenant_id)
-        )
+        with _alive(placements, tenant_id):
+            report = move_tenant(
+                placements,
+                tenant_id,
+                to=to,
+                server=server,
+                on_step=_progress(placements, tenant_id),
+            )
     except TenantryError as exc:
         _finish(placements, tenant_id, error=exc.message)
     except SQLAlchemyError as exc:

@@ -25,6 +25,22 @@ Migrate = Callable[[Engine, Server], None]
 STUB_DOMAIN = "placement.invalid"  # RFC 2606: never deliverable, never a real account
 
 
+def _admin_dsn(server: Server) -> str:
+    admin = make_url(server.admin_url or server.migration_url or server.url)
+    return admin.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def database_exists(server: Server, database: str) -> bool:
+    """Whether ``database`` is on ``server`` (its file, or a PostgreSQL database)."""
+    if server.is_sqlite:
+        return (server.directory / f"{database}.sqlite3").exists()
+    import psycopg
+
+    with psycopg.connect(_admin_dsn(server), autocommit=True) as conn:
+        found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,))
+        return found.fetchone() is not None
+
+
 def create_database(server: Server, database: str) -> bool:
     """Create ``database`` on ``server`` if it is missing; ``True`` when it was created."""
     if server.is_sqlite:
@@ -34,9 +50,7 @@ def create_database(server: Server, database: str) -> bool:
     import psycopg
     from psycopg import sql
 
-    admin = make_url(server.admin_url or server.migration_url or server.url)
-    dsn = admin.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(dsn, autocommit=True) as conn:
+    with psycopg.connect(_admin_dsn(server), autocommit=True) as conn:
         if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone():
             return False
         query = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database))
@@ -56,9 +70,7 @@ def drop_database(server: Server, database: str) -> None:
     import psycopg
     from psycopg import sql
 
-    admin = make_url(server.admin_url or server.migration_url or server.url)
-    dsn = admin.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(dsn, autocommit=True) as conn:
+    with psycopg.connect(_admin_dsn(server), autocommit=True) as conn:
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
         )

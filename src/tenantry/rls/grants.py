@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, text
 
+from tenantry.errors import TenantryError
 from tenantry.rls.policy import quote_identifier as _quote
 
 TABLE_PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE"
@@ -41,6 +42,13 @@ def grant_statements(app_role: str, *, schema: str = "public") -> list[str]:
     ]
 
 
+class NotTheOwner(TenantryError):
+    """The connected role does not own the tables, so it cannot grant on them."""
+
+    code = "not_the_owner"
+    status = 409
+
+
 def grant_app_role(connection: Connection, app_role: str, *, schema: str = "public") -> None:
     """Apply :func:`grant_statements` on ``connection`` (PostgreSQL only).
 
@@ -51,8 +59,27 @@ def grant_app_role(connection: Connection, app_role: str, *, schema: str = "publ
 
     Raises:
         ValueError: on a non-PostgreSQL connection.
+        NotTheOwner: the connected role neither owns the schema's tables nor is a member
+            of their owner (PostgreSQL would only warn "no privileges were granted").
     """
     if connection.dialect.name != "postgresql":
         raise ValueError("grants exist only on PostgreSQL")
+    others = (
+        connection.execute(
+            text(
+                "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = :schema"
+                " AND NOT pg_has_role(current_user, tableowner, 'USAGE') ORDER BY 1"
+            ),
+            {"schema": schema},
+        )
+        .scalars()
+        .all()
+    )
+    if others:
+        me = connection.execute(text("SELECT current_user")).scalar_one()
+        raise NotTheOwner(
+            f"cannot grant {app_role} its privileges: the tables are owned by "
+            f"{', '.join(others)}, not {me}; run `tenantry migrate` as the owner"
+        )
     for statement in grant_statements(app_role, schema=schema):
         connection.execute(text(statement))

@@ -16,6 +16,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tenantry.errors import TenantryError
+from tenantry.outages import is_connection_failure
 from tenantry.web.allow import allowed_methods
 
 log = logging.getLogger("tenantry.web")
@@ -80,6 +81,12 @@ class Problem:
 
 
 _INTERNAL = Problem(500, "internal_error", "The server could not complete the request.")
+_DATABASE_DOWN = Problem(
+    503,
+    "database_unavailable",
+    "The database cannot be reached; try again shortly.",
+    headers={"Retry-After": "5"},
+)
 
 
 def _tenantry_error(request: Request, exc: Exception) -> Problem:
@@ -152,6 +159,19 @@ def _stale(request: Request, exc: Exception) -> Problem:
 
 
 def _driver_error(request: Request, exc: Exception) -> Problem:
+    if is_connection_failure(exc):
+        # An outage, not a fault of ours: a 503 the client may retry. The class only: a
+        # connection error's text names hosts and roles.
+        cause = type(getattr(exc, "orig", None))
+        log.warning(
+            "database unavailable on %s %s: %s (%s.%s)",
+            request.method,
+            request.url.path,
+            type(exc).__name__,
+            cause.__module__,
+            cause.__qualname__,
+        )
+        return _DATABASE_DOWN
     # asyncpg's errors reach SQLAlchemy as its generic DBAPIError, not DataError or
     # IntegrityError as psycopg's do: sort them by SQLSTATE class (22: data exception,
     # 23: integrity constraint). A value asyncpg cannot even encode for its column (an

@@ -21,6 +21,7 @@ from starlette.requests import Request
 
 from tenantry.errors import RateLimited, TenantryError
 from tenantry.metrics import count_rate_limit_refusal
+from tenantry.redis_url import REDIS_SCHEMES, limits_storage_url
 
 log = logging.getLogger("tenantry.ratelimit")
 
@@ -65,9 +66,9 @@ def _storage(url: str) -> Storage:
     if url == "memory://":
         return _SweptMemoryStorage()
     options = {}
-    if url.startswith(("redis://", "rediss://")):
+    if url.startswith(REDIS_SCHEMES):
         options = {"socket_timeout": 0.5, "socket_connect_timeout": 0.5}
-    storage = storage_from_string(url, **options)
+    storage = storage_from_string(limits_storage_url(url), **options)
     if not isinstance(storage, Storage):
         raise ValueError(f"{url}: an async storage; rate limits need a synchronous one")
     return storage

@@ -49,7 +49,8 @@ def test_create_grant_revoke_and_list(database: TestDatabase) -> None:
         url,
         stdin=f"{PASSWORD}\n{PASSWORD}\n",
     )
-    assert code == 2 and "admin grant" in out
+    assert code == 2 and "`tenantry admin grant ops@example.com`" in out
+    assert out.count("grant") == 1, out  # the advice once
     code, out = run("admin", "revoke", "ops@example.com", "--db", url)
     assert code == 0 and not is_admin(url, "ops@example.com")
     code, out = run("admin", "revoke", "ops@example.com", "--db", url)

@@ -10,11 +10,14 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from meterbook.models import Reading, Voucher
+from tenantry.models import TenantPlacement
 from tenantry.placement import Location, Placements
+from tenantry.placement.checks import check_placements
 from tenantry.placement.move import MoveFailed, current_location, move_tenant
+from tenantry.placement.strays import stray_copies
 from tenantry.testing import Member, invite_and_join, register
 from tests.notes_app import AppNote
 
@@ -105,6 +108,29 @@ def test_moving_where_it_is_changes_nothing(client: TestClient) -> None:
         move_tenant(_placements(client), uuid.UUID(alice.tenant_id), to="dedicated", server="nope")
 
 
+def _crash(client: TestClient, tenant_id: uuid.UUID, direction: str, die_at: str) -> None:
+    """Run the move in another process, killed with SIGKILL at ``die_at`` (batches of 1)."""
+    toml = client.app.state.settings.placements_file  # type: ignore[attr-defined]
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tests.support.move_crash",
+            _placements(client).control.url,
+            str(toml),
+            str(tenant_id),
+            direction,
+            die_at,
+            "1",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == -9, run.stderr
+
+
 STEPS = [
     "provisioned",
     "marked",
@@ -129,25 +155,7 @@ def test_kill_9_at_any_step_leaves_one_complete_copy_served(
         move_tenant(placements, tenant_id, to="dedicated")
     before = _view(client, alice)
     origin, _ = current_location(placements, tenant_id)
-    toml = client.app.state.settings.placements_file  # type: ignore[attr-defined]
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tests.support.move_crash",
-            placements.control.url,
-            str(toml),
-            str(tenant_id),
-            direction,
-            die_at,
-            "1",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert run.returncode == -9, run.stderr
+    _crash(client, tenant_id, direction, die_at)
     served, state = current_location(placements, tenant_id)
     # Served from exactly one place, which holds every row: the origin until the switch.
     assert served == (origin if STEPS.index(die_at) < STEPS.index("switched") else served)
@@ -223,3 +231,57 @@ def _exists(server: Any, database: str) -> bool:
             return found.first() is not None
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize("direction", ["dedicated", "shared"])
+def test_undoing_an_interrupted_move_removes_its_partial_copy(
+    client: TestClient, direction: str
+) -> None:
+    """Moving back to where the tenant is said "already shared" and left the rows copied so
+    far in the target, which nothing served and the doctor did not see."""
+    alice, _bob = _fill(client)
+    tenant_id = uuid.UUID(alice.tenant_id)
+    placements = _placements(client)
+    if direction == "shared":
+        move_tenant(placements, tenant_id, to="dedicated")
+    before = _view(client, alice)
+    origin, _ = current_location(placements, tenant_id)
+    _crash(client, tenant_id, direction, "copy:readings:2")
+    with placements.control.read_sessions() as session:
+        row = session.get(TenantPlacement, tenant_id)
+        assert row is not None and row.state == "moving" and row.target
+        abandoned = Location.from_dict(row.target)
+    engine = placements.control.engine
+    assert [s.location for s in stray_copies(placements.config, engine, tenant_id, origin)] == [
+        abandoned
+    ]
+
+    undone = move_tenant(placements, tenant_id, to=origin.kind)
+    assert stray_copies(placements.config, engine, tenant_id, origin) == []
+    assert undone.already_there and [s.location for s in undone.cleared] == [abandoned]
+    assert current_location(placements, tenant_id) == (origin, "active")
+    assert _view(client, alice) == before
+    reading = {"read_at": "2026-11-09T07:30:00+00:00", "meter_kwh": "130"}
+    assert client.post("/api/readings", json=reading, headers=alice.headers).status_code == 201
+
+
+def test_the_doctor_reports_a_copy_outside_any_placement(client: TestClient) -> None:
+    """An interrupted move undone by an older tenantry: active, and a partial copy left."""
+    alice, _bob = _fill(client)
+    tenant_id = uuid.UUID(alice.tenant_id)
+    placements = _placements(client)
+    _crash(client, tenant_id, "dedicated", "copy:readings:2")
+    with placements.control.session() as session:  # what `move --to shared` did
+        session.execute(
+            update(TenantPlacement)
+            .where(TenantPlacement.tenant_id == tenant_id)
+            .values(state="active", target=None)
+        )
+    [check] = check_placements(placements.config, placements.control.engine)
+    assert len(check.problems) == 1, check.problems
+    assert "a copy outside its placement" in check.problems[0]
+    assert "`tenantry tenants move <tenant> --to shared`" in check.problems[0]
+
+    move_tenant(placements, tenant_id, to="shared")
+    [check] = check_placements(placements.config, placements.control.engine)
+    assert check.ok, check.problems

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +22,10 @@ from tenantry.roles import Role
 from tenantry.scoping import bind_tenant
 from tenantry.testing import Member, register
 from tenantry_server.settings import Settings
-from tests.support.placement import placed_app, write_placements
+from tests.conftest import is_postgres
+from tests.support.placement import pg_server, placed_app, sqlite_server, write_placements
+from tests.support.ports import free_port
+from tests.support.postgres import local_postgres
 from tests.tenantry.placement.conftest import drop_dedicated
 
 
@@ -251,3 +257,48 @@ def test_every_new_set_of_async_sessions_gets_the_write_guards(client: TestClien
         aio.engine.sync_engine.dispose()
         del aio, writes
         gc.collect()
+
+
+@pytest.fixture
+def stoppable(
+    settings: Settings, tmp_path: Path
+) -> Iterator[tuple[dict[str, Any], Callable[[], None]]]:
+    """A dedicated server of the backend and a way to take it down: a throwaway PostgreSQL
+    cluster stopped, or the SQLite directory moved away (its files cannot be opened)."""
+    if is_postgres(settings):
+        with contextlib.ExitStack() as stack:
+            server = stack.enter_context(local_postgres(port=free_port()))
+            yield {"pg": pg_server(server)}, stack.close
+        return
+    directory = tmp_path / "tenants"
+    yield {"files": sqlite_server(directory)}, lambda: directory.rename(tmp_path / "gone")
+
+
+def test_a_stopped_tenant_server_answers_503_for_its_tenant_alone(
+    settings: Settings,
+    stoppable: tuple[dict[str, Any], Callable[[], None]],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """It answered 500 internal_error on every route of the tenant, logged as our fault."""
+    servers, stop = stoppable
+    toml = write_placements(tmp_path / "placements.toml", servers)
+    with placed_app(settings, toml) as application, TestClient(application) as client:
+        alice = register(client, "alice@example.com")
+        bob = register(client, "bob@example.com")
+        _dedicate(client, alice)
+        assert (
+            client.post("/api/readings", json=_reading(1), headers=alice.headers).status_code == 201
+        )
+        stop()
+        _placements(client).dispose()  # SQLite: an open file outlives its directory's move
+        caplog.set_level(logging.WARNING, logger="tenantry.web")
+        for path in ("/api/readings", "/api/notes"):
+            down = client.get(path, headers=alice.headers)
+            assert down.status_code == 503, down.text
+            assert down.json()["error"]["code"] == "database_unavailable"
+            assert down.headers["retry-after"].isdigit()
+        assert client.get("/api/readings", headers=bob.headers).status_code == 200
+    logged = [r for r in caplog.records if r.name == "tenantry.web"]
+    assert logged and all(r.levelno == logging.WARNING and not r.exc_info for r in logged)
+    assert "OperationalError" in logged[0].getMessage()

@@ -9,6 +9,7 @@ from limits import parse
 
 from tenantry.errors import RateLimited
 from tenantry.web.ratelimit import RateLimits
+from tests.support.redis import RedisServer
 
 
 def test_many_hits_start_one_sweep_not_one_per_10_ms() -> None:
@@ -43,3 +44,15 @@ def test_the_sweep_still_empties_expired_moving_windows() -> None:
     limits.hit_key("100/second", "tenant", "other")
     time.sleep(1.3)
     assert not any(storage.events.values())  # type: ignore[attr-defined]
+
+
+@pytest.mark.redis
+def test_a_redis_socket_url_counts_in_the_same_redis(redis: RedisServer) -> None:
+    """``unix://`` is redis-py's spelling; ``limits`` alone knows only ``redis+unix://``."""
+    through_socket = RateLimits(redis.socket_url, fail_open=False)
+    for _ in range(2):
+        through_socket.hit_key("3/minute", "tenant", "t1")
+    through_port = RateLimits(redis.url, fail_open=False)
+    through_port.hit_key("3/minute", "tenant", "t1")
+    with pytest.raises(RateLimited):
+        through_socket.hit_key("3/minute", "tenant", "t1")
