@@ -111,11 +111,15 @@ def test_a_scrape_succeeds_while_the_control_database_is_down(
     with TestClient(app) as client:
         alice = register(client, "alice@example.com")
         assert "tenantry_control_database_up 1.0" in scrape(client, settings)
+        slug = client.get("/api/tenant", headers=alice.headers).json()["slug"]
         control.rename(tmp_path / "gone")  # SQLite: "unable to open database file"
         app.state.tenancy.db.dispose()  # an open file outlives its directory's move
         down = client.get("/api/notes", headers=alice.headers)
         assert down.status_code == 503, down.text
         assert down.json()["error"]["code"] == "database_unavailable"
+        page = client.get(f"/t/{slug}/dashboard", headers=alice.headers)
+        assert page.status_code == 503  # a page says what is down, not "something went wrong"
+        assert "The database cannot be reached" in page.text
         text = scrape(client, settings)
         assert "tenantry_control_database_up 0.0" in text
         assert "tenantry_tenants{" not in text  # not a count of zero: no count

@@ -41,7 +41,7 @@ def _status_message(request: Request, exc: Exception) -> tuple[int, str]:
     """The core's status and words for ``exc`` (:func:`~tenantry.web.problem_of`), in a
     page's terms: a form's problems in general, our own faults without their detail."""
     problem = problem_of(request, exc)
-    if problem.status >= 500:
+    if problem.status >= 500 and problem.status != 503:  # a 503 says what is down
         return problem.status, "Something went wrong on our side."
     if isinstance(exc, RequestValidationError):
         return 422, "Some of the values sent are missing or invalid."
