@@ -58,7 +58,7 @@ def test_plan_and_usage(
     third.fill("input[name=password]", "correct horse battery")
     third.fill("input[name=invite_code]", extra_code)
     third.click("button[type=submit]")
-    assert "Household plan allows more" in third.content()
+    assert "This household is full" in third.content()  # said to the joiner, not sold a plan
 
     # Only the owner may change plan; the partner (a member) sees why.
     partner.goto(f"{base}/household")
