@@ -32,7 +32,6 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from graphlib import TopologicalSorter
 from typing import Any
 
 from sqlalchemy import Connection, Engine, inspect, text, update
@@ -49,7 +48,8 @@ from tenantry.placement.location import Location
 from tenantry.placement.policy import choose
 from tenantry.placement.router import Placements, barrier_key
 from tenantry.placement.strays import Stray, stray_copies
-from tenantry.rls.policy import TENANT_COLUMN, TENANT_SETTING, is_control_plane
+from tenantry.placement.tables import TenantTable, enter_tenant, tenant_tables
+from tenantry.rls.policy import TENANT_COLUMN
 
 BATCH = 20_000
 Step = Callable[[str], None]
@@ -86,13 +86,6 @@ class MoveReport:
         return self.total_rows / self.copy_seconds if self.copy_seconds else 0.0
 
 
-@dataclass(frozen=True, slots=True)
-class _Table:
-    name: str
-    columns: list[str]
-    key: list[str]  # primary-key columns other than tenant_id: the keyset of batches
-
-
 def _url(placements: Placements, location: Location) -> str:
     # The runtime role is enough: rows only, as the tenant (RLS allows its own rows).
     return placements.url_of(location)
@@ -119,33 +112,6 @@ def _tenant_value(conn: Connection, tenant_id: uuid.UUID) -> Any:
     return tenant_id.hex if conn.dialect.name == "sqlite" else tenant_id
 
 
-def _enter_tenant(conn: Connection, tenant_id: uuid.UUID) -> None:
-    """On PostgreSQL, the RLS policies apply to the owner too: work as the tenant."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(
-            text(f"SELECT set_config('{TENANT_SETTING}', :t, true)"), {"t": str(tenant_id)}
-        )
-
-
-def tenant_tables(conn: Connection) -> list[_Table]:
-    """The database's tenant tables (``tenant_id``, not ``tenantry_*``), parents first."""
-    insp = inspect(conn)
-    tables: dict[str, _Table] = {}
-    graph: dict[str, set[str]] = {}
-    for name in insp.get_table_names():
-        if is_control_plane(name) or name == "alembic_version":
-            continue
-        columns = [c["name"] for c in insp.get_columns(name)]
-        if TENANT_COLUMN not in columns:
-            continue
-        pk = insp.get_pk_constraint(name).get("constrained_columns") or []
-        key = [c for c in pk if c != TENANT_COLUMN] or [c for c in columns if c != TENANT_COLUMN]
-        tables[name] = _Table(name, columns, key)
-        graph[name] = {fk["referred_table"] for fk in insp.get_foreign_keys(name)}
-    order = TopologicalSorter({n: deps & set(tables) - {n} for n, deps in graph.items()})
-    return [tables[n] for n in order.static_order()]
-
-
 def _user_columns(conn: Connection, table: str) -> list[str]:
     return [
         fk["constrained_columns"][0]
@@ -161,7 +127,7 @@ def _raw(conn: Connection) -> Any:
 def _copy_table(
     source: Engine,
     target: Engine,
-    table: _Table,
+    table: TenantTable,
     tenant_id: uuid.UUID,
     *,
     stubs: bool,
@@ -182,7 +148,7 @@ def _copy_table(
             user_idx = [table.columns.index(c) for c in _user_columns(dst, table.name)]
     while True:
         with source.connect() as src:
-            _enter_tenant(src, tenant_id)
+            enter_tenant(src, tenant_id)
             p = _param(src)
             after = f" AND ({key}) > ({', '.join([p] * len(table.key))})" if last else ""
             sql = (
@@ -197,7 +163,7 @@ def _copy_table(
         if not rows:
             return copied
         with target.begin() as dst:
-            _enter_tenant(dst, tenant_id)
+            enter_tenant(dst, tenant_id)
             if stubs:
                 provision.ensure_user_stubs(dst, {r[i] for r in rows for i in user_idx})
             p = _param(dst)
@@ -215,7 +181,7 @@ def _copy_table(
 def _copy_sqlite(
     source: Engine,
     target: Engine,
-    table: _Table,
+    table: TenantTable,
     tenant_id: uuid.UUID,
     *,
     stubs: bool,
@@ -286,7 +252,7 @@ def _user_columns_raw(conn: Any, quoted_table: str) -> list[str]:
     return [r[3] for r in rows if r[2] == User.__tablename__]
 
 
-def _common_tables(source: Engine, target: Engine, tenant_id: uuid.UUID) -> list[_Table]:
+def _common_tables(source: Engine, target: Engine, tenant_id: uuid.UUID) -> list[TenantTable]:
     """The source's tenant tables that the target has too.
 
     A table only the source has (another app's, not migrated on the target) is left
@@ -300,7 +266,7 @@ def _common_tables(source: Engine, target: Engine, tenant_id: uuid.UUID) -> list
     if missing:
         q = source.dialect.identifier_preparer.quote
         with source.connect() as conn:
-            _enter_tenant(conn, tenant_id)
+            enter_tenant(conn, tenant_id)
             holding = [
                 t.name
                 for t in missing
@@ -317,13 +283,15 @@ def _common_tables(source: Engine, target: Engine, tenant_id: uuid.UUID) -> list
     return [t for t in tables if t.name in present]
 
 
-def _delete_tenant_rows(engine: Engine, tables: Sequence[_Table], tenant_id: uuid.UUID) -> None:
+def _delete_tenant_rows(
+    engine: Engine, tables: Sequence[TenantTable], tenant_id: uuid.UUID
+) -> None:
     """Remove the tenant's rows of ``tables``, children first, a batch per transaction."""
     q = engine.dialect.identifier_preparer.quote
     for table in reversed(tables):
         while True:
             with engine.begin() as conn:
-                _enter_tenant(conn, tenant_id)
+                enter_tenant(conn, tenant_id)
                 p = _param(conn)
                 t = q(table.name)
                 if len(table.key) == 1:
@@ -344,10 +312,12 @@ def _delete_tenant_rows(engine: Engine, tables: Sequence[_Table], tenant_id: uui
                 break
 
 
-def _checksums(engine: Engine, tables: Sequence[_Table], tenant_id: uuid.UUID) -> dict[str, Any]:
+def _checksums(
+    engine: Engine, tables: Sequence[TenantTable], tenant_id: uuid.UUID
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
     with engine.connect() as conn:
-        _enter_tenant(conn, tenant_id)
+        enter_tenant(conn, tenant_id)
         where = f"{conn.dialect.identifier_preparer.quote(TENANT_COLUMN)} = {_param(conn)}"
         for table in tables:
             out[table.name] = table_checksum(

@@ -11,13 +11,14 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, Uuid, bindparam, inspect, text
+from sqlalchemy import Engine, Uuid, bindparam, text
 
 from tenantry.models.placement import PlacementKind
 from tenantry.placement import provision
 from tenantry.placement.config import PlacementConfig
 from tenantry.placement.location import SHARED, Location, database_name
-from tenantry.rls.policy import TENANT_COLUMN, TENANT_SETTING, is_control_plane
+from tenantry.placement.tables import enter_tenant, tenant_tables
+from tenantry.rls.policy import TENANT_COLUMN
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,17 +40,9 @@ def shared_rows(control: Engine, tenant_id: uuid.UUID) -> int:
     total = 0
     q = control.dialect.identifier_preparer.quote
     with control.connect() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(
-                text(f"SELECT set_config('{TENANT_SETTING}', :t, true)"), {"t": str(tenant_id)}
-            )
-        insp = inspect(conn)
-        for table in insp.get_table_names():
-            if is_control_plane(table) or table == "alembic_version":
-                continue
-            if TENANT_COLUMN not in {c["name"] for c in insp.get_columns(table)}:
-                continue
-            sql = text(f"SELECT count(*) FROM {q(table)} WHERE {q(TENANT_COLUMN)} = :t")
+        enter_tenant(conn, tenant_id)
+        for table in tenant_tables(conn):
+            sql = text(f"SELECT count(*) FROM {q(table.name)} WHERE {q(TENANT_COLUMN)} = :t")
             sql = sql.bindparams(bindparam("t", type_=Uuid()))
             total += int(conn.execute(sql, {"t": tenant_id}).scalar_one())
         conn.rollback()
