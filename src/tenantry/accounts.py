@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from tenantry import audit, invites, tenants
 from tenantry.errors import AuthenticationFailed, ValidationFailed
+from tenantry.ids import is_user_id
 from tenantry.models import Membership, TenantKind, User, normalize_email
 from tenantry.models.user import checked_email
 from tenantry.plans.quotas import enforce_seat
@@ -126,7 +127,7 @@ def verify_email(session: Session, secret: str, token: str) -> User:
             no longer has.
     """
     user_id, email = read_link(secret, token, purpose=VERIFY_PURPOSE)
-    user = session.get(User, user_id) if 0 < user_id < 2**31 else None
+    user = session.get(User, user_id) if is_user_id(user_id) else None
     if user is None or user.email != email or user.email_verified_at is not None:
         raise ValidationFailed("this link is not valid or has expired", details={"field": "token"})
     user.email_verified_at = datetime.now(UTC)
@@ -189,7 +190,7 @@ def check_session(session: Session, user_id: int, session_version: int) -> User:
 
 
 def get_user(session: Session, user_id: int | None) -> User:
-    valid = user_id is not None and 0 < user_id < 2**31  # INTEGER ids
+    valid = user_id is not None and is_user_id(user_id)
     user = session.get(User, user_id) if valid else None
     if user is None or user.is_erased:
         raise AuthenticationFailed("this account no longer exists")

@@ -22,6 +22,16 @@ def is_row_id(value: int) -> bool:
     return 0 < value <= MAX_ROW_ID
 
 
+# The largest user id: tenantry_users.id is an INTEGER (32 bits on PostgreSQL).
+MAX_USER_ID = 2**31 - 1
+
+
+def is_user_id(value: int) -> bool:
+    """Whether ``value`` can be a user's id (see :func:`is_row_id`: a larger one is an
+    error on PostgreSQL, where "no such account" is the answer)."""
+    return 0 < value <= MAX_USER_ID
+
+
 def new_row_id() -> int:
     """Return a random positive integer id for a tenant-owned row.
 

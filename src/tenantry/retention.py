@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from tenantry import audit
 from tenantry.errors import Conflict, TenantNotFound, ValidationFailed
+from tenantry.ids import is_user_id
 from tenantry.models import AuditEvent, Membership, Tenant, TenantStatus
 from tenantry.roles import Role
 
@@ -87,7 +88,7 @@ def restore_tenant(session: Session, *, tenant_id: uuid.UUID, user_id: int) -> T
         TenantNotFound: no such deleted tenant owned by ``user_id`` (one answer for all).
         Conflict: the tenant is not deleted.
     """
-    membership = session.get(Membership, (tenant_id, user_id)) if 0 < user_id < 2**31 else None
+    membership = session.get(Membership, (tenant_id, user_id)) if is_user_id(user_id) else None
     tenant = session.get(Tenant, tenant_id)
     if tenant is None or membership is None or membership.role != Role.OWNER.value:
         raise TenantNotFound("tenant not found")

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from tenantry import audit
 from tenantry.errors import Conflict, NotFound, PermissionDenied, TenantNotFound, ValidationFailed
+from tenantry.ids import is_user_id
 from tenantry.models import Invite, Membership, Tenant, TenantKind, TenantStatus, User
 from tenantry.plans.entitlements import catalogue_of
 from tenantry.plans.quotas import enforce_seat
@@ -89,7 +90,7 @@ def get_membership(session: Session, tenant_id: uuid.UUID, user_id: int) -> Memb
     PostgreSQL fails a comparison of an INTEGER column with a larger number, so
     such ids are answered here exactly like any id of no member.
     """
-    if not 0 < user_id < 2**31:
+    if not is_user_id(user_id):
         return None
     return session.get(Membership, (tenant_id, user_id))
 

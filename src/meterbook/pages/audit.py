@@ -20,6 +20,7 @@ from meterbook.pages.deps import NavDep
 from meterbook.pages.render import render, user_zone
 from tenantry import audit, tenants
 from tenantry.errors import ValidationFailed
+from tenantry.ids import is_user_id
 from tenantry.web import AdminContext, DbSession, get_tenancy
 from tenantry.web.streaming import tenant_download
 
@@ -72,7 +73,7 @@ def _query(
 ) -> AuditQuery:
     """Empty fields (the form's "all" and "anyone") mean no filter; a bad date is refused
     (:func:`_bad_filters`)."""
-    who = int(member) if member.isdigit() and 0 < int(member) < 2**31 else None  # INTEGER ids
+    who = int(member) if member.isdigit() and is_user_id(int(member)) else None
     unknown = member if member and who is None else ""
     return AuditQuery(action if action in ACTIONS else "", who, start, end, unknown)
 

@@ -32,7 +32,7 @@ from starlette.requests import Request
 from tenantry.context import TenantContext
 from tenantry.db import InlineReads
 from tenantry.errors import AuthenticationFailed, TenantDeleted, TenantNotFound, TenantSuspended
-from tenantry.ids import TenantId, UserId
+from tenantry.ids import TenantId, UserId, is_user_id
 from tenantry.models import Membership, PlanOverride, Tenant, TenantStatus, User
 from tenantry.plans.catalogue import REQUESTS_PER_MINUTE
 from tenantry.rls.policy import TENANT_SETTING
@@ -128,14 +128,13 @@ _SETTING = func.set_config(
 )
 _SETS_BY_ID = _BY_ID.add_columns(_SETTING)
 _SETS_BY_SLUG = _BY_SLUG.add_columns(_SETTING)
-MAX_USER_ID = 2**31  # user ids are INTEGER: PostgreSQL refuses to compare with a larger number
 
 
 def _statement(
     claim: TenantClaim, user_id: int, *, sets_tenant: bool = False
 ) -> tuple[Select[*tuple[Any, ...]], dict[str, Any]]:
     """The membership query for ``claim``, after the checks that need no database."""
-    if not 0 < user_id < MAX_USER_ID:
+    if not is_user_id(user_id):
         raise AuthenticationFailed("this account no longer exists")
     if claim.slug is not None:
         if not is_canonical(claim.slug):

@@ -10,7 +10,16 @@ from fastapi.testclient import TestClient
 from tenantry.testing import operations
 from tests.conftest import Member
 
-HOSTILE_IDS = ["-1", "0", "99999999999999999999999", "9223372036854775808", "%00", "é", "1e3"]
+HOSTILE_IDS = [
+    "-1",
+    "0",
+    "99999999999999999999999",
+    "9223372036854775808",
+    "2147483648",
+    "%00",
+    "é",
+    "1e3",
+]
 HOSTILE_VALUES: list[Any] = [None, 10**30, -(10**30), "x" * 5000, [], {"$": 1}, "\u0000", 1.5e308]
 
 
