@@ -89,16 +89,25 @@ def make_async_engine(
 
 
 def wrap_connect_failures(engine: AsyncEngine) -> None:
-    """Raise asyncpg's failures to connect (``OSError``: refused, unreachable, timed out)
-    as the driver's ``OperationalError``: SQLAlchemy passes them on unwrapped, and an
-    outage then looked like a fault of ours (``tenantry.outages``) on this driver alone."""
+    """Raise asyncpg's failures to connect as the driver's ``OperationalError``, as
+    psycopg does: SQLAlchemy passes an ``OSError`` (refused, unreachable, timed out) on
+    unwrapped and a server's refusal (too many connections, starting up) as a generic
+    ``Error``, and an outage then looked like a fault of ours (``tenantry.outages``) on
+    this driver alone. A server's refusal keeps its SQLSTATE."""
 
     @event.listens_for(engine.sync_engine, "do_connect")
     def _connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        dbapi = dialect.loaded_dbapi
         try:
             return dialect.connect(*cargs, **cparams)
         except OSError as failure:
-            raise dialect.loaded_dbapi.OperationalError(type(failure).__name__) from failure
+            raise dbapi.OperationalError(type(failure).__name__) from failure
+        except dbapi.Error as failure:
+            if isinstance(failure, dbapi.OperationalError):
+                raise
+            error = dbapi.OperationalError(str(failure))
+            error.pgcode = error.sqlstate = getattr(failure, "sqlstate", None)
+            raise error from failure
 
 
 _LOOP = "tenantry.event_loop"

@@ -7,8 +7,9 @@ import sqlite3
 from sqlalchemy.exc import OperationalError
 
 # SQLSTATEs of a server that cannot take the connection: class 08 (connection exception),
-# and 57P01-57P03 (shut down by an administrator, crash shutdown, cannot connect now).
-_UNAVAILABLE_STATES = ("08", "57P01", "57P02", "57P03")
+# 53300 (too many connections: the server's or the role's limit), and 57P01-57P03 (shut
+# down by an administrator, crash shutdown, cannot connect now).
+_UNAVAILABLE_STATES = ("08", "53300", "57P01", "57P02", "57P03")
 
 
 def is_connection_failure(exc: BaseException) -> bool:
@@ -19,9 +20,9 @@ def is_connection_failure(exc: BaseException) -> bool:
 
     Returns:
         ``True`` for a connection lost or refused (psycopg's or asyncpg's, the latter as
-        ``tenantry.async_db`` wraps it), a server shutting down, or a SQLite file that
-        cannot be opened; ``False`` for a lock timeout, a serialization failure or a
-        missing table, which an ``OperationalError`` can also be.
+        ``tenantry.async_db`` wraps it), a server out of connections or shutting down,
+        or a SQLite file that cannot be opened; ``False`` for a lock timeout, a
+        serialization failure or a missing table, which an ``OperationalError`` can also be.
     """
     if not isinstance(exc, OperationalError):
         return False

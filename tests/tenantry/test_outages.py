@@ -63,3 +63,34 @@ def test_a_cancelled_statement_is_no_outage(postgres: PostgresServer) -> None:
     cancelled = _failure(url, "SET LOCAL statement_timeout = '1ms'; SELECT pg_sleep(1)")
     assert type(cancelled.orig).__name__ == "QueryCanceled"
     assert not is_connection_failure(cancelled)
+
+
+@pytest.mark.postgres
+def test_a_server_out_of_connections_is_an_outage_with_both_drivers(
+    postgres: PostgresServer,
+) -> None:
+    """53300 (too many connections) answers the connect, with a SQLSTATE: asyncpg raised it
+    unwrapped, neither driver's was an outage, and the request was a 500."""
+    pytest.importorskip("asyncpg")
+    admin = postgres.admin_url.set(drivername="postgresql+psycopg")
+    owner = create_engine(admin, isolation_level="AUTOCOMMIT")
+    with owner.connect() as conn:
+        conn.execute(text("DROP ROLE IF EXISTS full_house"))
+        conn.execute(text("CREATE ROLE full_house LOGIN PASSWORD 'x' CONNECTION LIMIT 0"))
+    owner.dispose()
+    full = postgres.admin_url.set(
+        drivername="postgresql+psycopg", username="full_house", password="x", database="postgres"
+    ).render_as_string(hide_password=False)
+    assert is_connection_failure(_failure(full))
+    engine = make_async_engine(full.replace("+psycopg", "+asyncpg", 1))
+
+    async def connect() -> None:
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        finally:
+            await engine.dispose()
+
+    with pytest.raises(DBAPIError) as failure:
+        asyncio.run(connect())
+    assert is_connection_failure(failure.value)
