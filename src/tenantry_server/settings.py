@@ -158,6 +158,14 @@ class Settings(BaseSettings):
             check_redis_url(value)
         return value or None
 
+    @field_validator("rate_limit_storage")
+    @classmethod
+    def _a_rate_limit_storage(cls, value: str) -> str:
+        from tenantry.web.ratelimit import check_storage_url
+
+        check_storage_url(value)
+        return value
+
     @field_validator("cache_url")
     @classmethod
     def _readable_cache_url(cls, value: str | None) -> str | None:

@@ -52,6 +52,15 @@ def test_a_redis_url_that_is_not_one_is_refused_at_start(tmp_path: Path, url: st
     assert len(out.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("url", ["bogus://x", "memcached://localhost:11211", "redis"])
+def test_a_rate_limit_storage_that_is_not_one_is_refused_at_start(tmp_path: Path, url: str) -> None:
+    """``limits`` refused it deep in app construction: a traceback."""
+    code, out = serve(tmp_path, "--migrate-only", TENANTRY_RATE_LIMIT_STORAGE=url)
+    assert code == 2, out
+    assert out.startswith("error: invalid settings: TENANTRY_RATE_LIMIT_STORAGE: "), out
+    assert "memory://" in out and len(out.strip().splitlines()) == 1
+
+
 @pytest.mark.parametrize("url", ["garbage", "nosuchdialect://x/y"])
 @pytest.mark.parametrize("variable", ["DATABASE_URL", "MIGRATION_DATABASE_URL"])
 def test_a_bad_database_url(tmp_path: Path, url: str, variable: str) -> None:

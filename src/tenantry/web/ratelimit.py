@@ -62,7 +62,22 @@ class _SweptMemoryStorage(MemoryStorage):
         self.timer.start()
 
 
+def check_storage_url(url: str) -> None:
+    """Refuse a rate-limit storage URL other than ``memory://`` and Redis's, before
+    anything is built with it (``limits`` would fail deep in app construction).
+
+    Raises:
+        ValueError: naming the URLs taken.
+    """
+    if url != "memory://" and not url.startswith(REDIS_SCHEMES):
+        raise ValueError(
+            f"{url!r} is no rate-limit storage: use memory:// (this process) or a Redis URL"
+            " (redis://host:port/db, rediss://… or unix:///path/to/redis.sock)"
+        )
+
+
 def _storage(url: str) -> Storage:
+    check_storage_url(url)
     if url == "memory://":
         return _SweptMemoryStorage()
     options = {}
