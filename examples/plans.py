@@ -13,8 +13,7 @@ from tenantry.db import Database
 from tenantry.migrations.runner import upgrade
 from tenantry.models import Base, TenantScoped
 from tenantry.plans import MEMBERS, Catalogue, Plan, rows_limit
-from tenantry.web import MemberContext, Tenancy, TenancyConfig, requires_feature
-from tenantry.web.deps import DbSession
+from tenantry.web import DbSession, MemberContext, Tenancy, TenancyConfig, requires_feature
 
 CATALOGUE = Catalogue.of(
     [

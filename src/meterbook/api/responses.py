@@ -17,7 +17,7 @@ from meterbook.domain.csvfile import decode
 from tenantry.context import TenantContext
 from tenantry.db import Database
 from tenantry.errors import ValidationFailed
-from tenantry.web.streaming import tenant_download
+from tenantry.web import tenant_download
 
 
 def _default(value: Any) -> Any:

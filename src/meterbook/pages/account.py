@@ -14,8 +14,7 @@ from meterbook.pages.render import render
 from meterbook.pages.session_policy import policy_of
 from tenantry import accounts, privacy, retention
 from tenantry.errors import Conflict, PermissionDenied, ValidationFailed
-from tenantry.web import CurrentClaims, DbSession, account_flows, get_tenancy
-from tenantry.web.routes.privacy import user_export_response
+from tenantry.web import CurrentClaims, DbSession, account_flows, get_tenancy, user_export_response
 
 router = APIRouter(dependencies=[Depends(check_csrf)], tags=["meterbook pages"])
 NOTICES = {

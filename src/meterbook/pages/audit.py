@@ -21,8 +21,7 @@ from meterbook.pages.render import render, user_zone
 from tenantry import audit, tenants
 from tenantry.errors import ValidationFailed
 from tenantry.ids import is_user_id
-from tenantry.web import AdminContext, DbSession, get_tenancy
-from tenantry.web.streaming import tenant_download
+from tenantry.web import AdminContext, DbSession, get_tenancy, tenant_download
 
 router = APIRouter(dependencies=[Depends(check_csrf)], tags=["meterbook pages"])
 ACTIONS = ["member", "invite", "tenant", "user", "session", "data", "row", "platform"]

@@ -22,9 +22,15 @@ from tenantry.errors import (
 )
 from tenantry.models import TenantKind
 from tenantry.security.refresh import revoke_token
-from tenantry.web import CurrentClaims, DbSession, account_flows, get_tenancy
-from tenantry.web.resolution import TenantClaim, resolve_membership
-from tenantry.web.schemas import TokenPair
+from tenantry.web import (
+    CurrentClaims,
+    DbSession,
+    TenantClaim,
+    TokenPair,
+    account_flows,
+    get_tenancy,
+    resolve_membership,
+)
 
 router = APIRouter(dependencies=[Depends(check_csrf)], tags=["meterbook pages"])
 NO_HOUSEHOLD = "/households/new"  # "create or join a household"

@@ -21,8 +21,7 @@ from tenantry import tenants
 from tenantry.billing import Billing, BillingUnavailable
 from tenantry.context import TenantContext
 from tenantry.plans import Plan
-from tenantry.web import DbSession, OwnerContext, get_tenancy
-from tenantry.web.deps import SuspendedOwnerContext
+from tenantry.web import DbSession, OwnerContext, SuspendedOwnerContext, get_tenancy
 
 router = APIRouter(dependencies=[Depends(check_csrf)], tags=["meterbook pages"])
 # Where Stripe's hosted pages live; a form may be sent on there (Content-Security-Policy).

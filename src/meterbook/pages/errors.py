@@ -15,8 +15,7 @@ from meterbook.pages.billing import form_targets, suspended_context
 from meterbook.pages.render import render
 from meterbook.pages.wording import household_words
 from tenantry.errors import AuthenticationFailed, TenantSuspended
-from tenantry.web import problem_of
-from tenantry.web.path_prefix import CLAIM_KEY
+from tenantry.web import path_tenant, problem_of
 
 Handler = Callable[[Request, Exception], Awaitable[Response]]
 # Paths for programs, not people: the API and the probes (health, readiness, metrics),
@@ -56,7 +55,7 @@ def error_page(request: Request, exc: Exception) -> Response:
     """
     if isinstance(exc, AuthenticationFailed) and request.method == "GET":
         # The household prefix was stripped before routing: put it back in the way back.
-        slug = request.scope.get(CLAIM_KEY)
+        slug = path_tenant(request.scope)
         prefix = f"/t/{slug}" if slug else ""
         target = prefix + request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/signin?next={quote(target)}", status_code=303)
@@ -75,7 +74,7 @@ def error_page(request: Request, exc: Exception) -> Response:
 
 def _suspended(request: Request) -> Response:
     """What a suspended household's members see, and what an owner can do about it."""
-    slug = request.scope.get(CLAIM_KEY)
+    slug = path_tenant(request.scope)
     return render(
         request,
         "suspended.html",

@@ -25,9 +25,9 @@ from tenantry.web import (
     OwnerContext,
     ViewerContext,
     account_flows,
+    export_download,
     get_tenancy,
 )
-from tenantry.web.streaming import export_download
 
 router = APIRouter(dependencies=[Depends(check_csrf)], tags=["meterbook pages"])
 ROLES = [Role.VIEWER, Role.MEMBER, Role.ADMIN, Role.OWNER]

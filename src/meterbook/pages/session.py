@@ -18,8 +18,7 @@ from meterbook.pages.csrf import HEADER, SAFE, SID_STATE, new_sid, valid
 from tenantry import accounts
 from tenantry.errors import AuthenticationFailed, TenantryError
 from tenantry.security.refresh import rotate_refresh
-from tenantry.web import Tenancy, in_thread
-from tenantry.web.resolution import TenantClaim, resolve_membership
+from tenantry.web import Tenancy, TenantClaim, in_thread, resolve_membership
 
 _API = re.compile(r"^(/t/[^/]+)?/api/")
 _SID = re.compile(r"^[A-Za-z0-9_-]{32}$")

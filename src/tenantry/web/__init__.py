@@ -12,6 +12,7 @@ from tenantry.web.deps import (
     QuickReads,
     QuickWrites,
     Reads,
+    SuspendedOwnerContext,
     ViewerContext,
     Writes,
     get_tenancy,
@@ -20,8 +21,12 @@ from tenantry.web.deps import (
 )
 from tenantry.web.errors import Problem, problem_of
 from tenantry.web.offload import in_thread
+from tenantry.web.path_prefix import path_tenant
 from tenantry.web.platform import PlatformAdmin, require_platform_admin
-from tenantry.web.schemas import Input, OneLine
+from tenantry.web.resolution import TenantClaim, resolve_membership
+from tenantry.web.routes.privacy import user_export_response
+from tenantry.web.schemas import Input, OneLine, TokenPair
+from tenantry.web.streaming import export_download, tenant_download
 from tenantry.web.tenancy import Tenancy
 
 if TYPE_CHECKING:
@@ -51,14 +56,22 @@ __all__ = [
     "QuickReads",
     "QuickWrites",
     "Reads",
+    "SuspendedOwnerContext",
     "Tenancy",
     "TenancyConfig",
+    "TenantClaim",
+    "TokenPair",
     "ViewerContext",
     "Writes",
+    "export_download",
     "get_tenancy",
     "in_thread",
+    "path_tenant",
     "problem_of",
     "require_platform_admin",
     "require_role",
     "requires_feature",
+    "resolve_membership",
+    "tenant_download",
+    "user_export_response",
 ]

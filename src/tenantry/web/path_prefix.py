@@ -9,6 +9,13 @@ from tenantry.slugs import is_canonical
 CLAIM_KEY = "tenantry.path_slug"
 
 
+def path_tenant(scope: Scope) -> str | None:
+    """The slug of a ``/t/{slug}/…`` URL, which routing no longer sees: to put the prefix
+    back in a link or redirect. A claim only, not a checked membership."""
+    slug: str | None = scope.get(CLAIM_KEY)
+    return slug
+
+
 class TenantPathMiddleware:
     """Records the slug as a *claim* only; membership is checked later, like any other source."""
 
