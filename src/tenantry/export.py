@@ -57,6 +57,21 @@ def tenant_mappers() -> list[Mapper[Any]]:
     )
 
 
+def stored_mappers(session: Session) -> list[Mapper[Any]]:
+    """The tenant tables mapped here that ``session``'s database has, in export order.
+
+    A process may map tables its database never got (the bundled server's models
+    beside an app of your own): they hold no rows, and reading them failed the export.
+    """
+    stored = []
+    for mapper in tenant_mappers():
+        table = table_of(mapper)
+        connection = session.connection(bind_arguments={"mapper": mapper})
+        if inspect(connection).has_table(table.name, schema=table.schema):
+            stored.append(mapper)
+    return stored
+
+
 def fields(mapper: Mapper[Any]) -> list[str]:
     """The attribute names a table's rows have in the document (``tenant_id`` left out)."""
     table = table_of(mapper)
@@ -109,7 +124,7 @@ def stream_export(session: Session, tenant_id: uuid.UUID) -> Iterator[bytes]:
     tenant = session.get(Tenant, tenant_id)
     if tenant is None:
         raise TenantNotFound("tenant not found")
-    mappers = tenant_mappers()
+    mappers = stored_mappers(session)
     schema = {
         "revisions": schema_revisions(session),
         "tables": {str(table_of(m).name): fields(m) for m in mappers},
