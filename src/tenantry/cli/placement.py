@@ -188,7 +188,7 @@ def backup(
     of its PostgreSQL database, or, for a shared tenant, its export document."""
     import uuid
 
-    from tenantry.cli.database import check_output
+    from tenantry.cli.database import check_output, written_whole
     from tenantry.cli.tenants import export
     from tenantry.errors import TenantryError
     from tenantry.export import stream_export
@@ -206,7 +206,7 @@ def backup(
         if location.is_shared:
             with (
                 placements.session(tenant_id, read_only=True) as session,
-                output.open("wb") as out,
+                written_whole(output) as out,
             ):
                 for chunk in stream_export(session, tenant_id):
                     out.write(chunk)

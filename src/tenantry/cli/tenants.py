@@ -163,7 +163,7 @@ def export(
 
     from sqlalchemy import select
 
-    from tenantry.cli.database import check_output, reaching
+    from tenantry.cli.database import check_output, reaching, written_whole
     from tenantry.context import TenantContext, tenant_scope
     from tenantry.export import stream_export
     from tenantry.ids import TenantId
@@ -192,7 +192,7 @@ def export(
                     sys.stdout.buffer.write(chunk)
                 sys.stdout.buffer.flush()
             else:
-                with output.open("wb") as out:
+                with written_whole(output) as out:
                     for chunk in stream_export(session, tenant_id):
                         out.write(chunk)
                 typer.echo(f"exported {slug} to {output}", err=True)
