@@ -11,7 +11,7 @@ from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import String, select
+from sqlalchemy import String, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from tenantry.context import TenantContext
@@ -43,6 +43,16 @@ class AppComment(TenantScoped, Base):
     note_id: Mapped[int] = mapped_column(RowId)
     text: Mapped[str] = mapped_column(String(200))
     note: Mapped[AppNote] = relationship(back_populates="comments")
+
+
+class AppTicket(TenantScoped, Base):
+    """A number unique in its tenant, as a tracker's ticket number: rows seeded for the
+    attack must differ in it."""
+
+    __tablename__ = "app_tickets"
+    __table_args__ = (UniqueConstraint("tenant_id", "number"),)
+
+    number: Mapped[int]
 
 
 class NoteIn(BaseModel):
