@@ -11,7 +11,7 @@ from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import String, UniqueConstraint, select
+from sqlalchemy import ForeignKey, String, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from tenantry.context import TenantContext
@@ -47,12 +47,13 @@ class AppComment(TenantScoped, Base):
 
 class AppTicket(TenantScoped, Base):
     """A number unique in its tenant, as a tracker's ticket number: rows seeded for the
-    attack must differ in it."""
+    attack must differ in it. Its author is required: an import must find them."""
 
     __tablename__ = "app_tickets"
     __table_args__ = (UniqueConstraint("tenant_id", "number"),)
 
     number: Mapped[int]
+    opened_by: Mapped[int] = mapped_column(ForeignKey("tenantry_users.id"))
 
 
 class NoteIn(BaseModel):

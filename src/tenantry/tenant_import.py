@@ -3,9 +3,9 @@
 The tenant and every row keep their ids. Members are matched to this instance's
 accounts by email; the others get a single-use invite bound to their address.
 References to users inside tenant rows (an author column) are translated to the
-matched accounts, or emptied. Before anything is written the document must be
-complete (row counts and checksums of the export) and from a schema this
-database has; after writing, every table is read back and checked the same way.
+matched accounts, or emptied (refused where the column cannot be empty). Before
+anything is written the document must be complete (row counts and checksums of the
+export) and from a schema this database has; after writing, every table is read back and checked the same way.
 """
 
 from __future__ import annotations
@@ -294,6 +294,7 @@ def _batches_to_write(
         for c in table_of(mapper).columns
     }
     user_columns = _user_columns(mapper)
+    required = {k for k in user_columns if not mapper.get_property(k).columns[0].nullable}
     ordered = _in_key_order(mapper, rows)
     for start in range(0, len(ordered), INSERT_BATCH):
         expected: list[dict[str, Any]] = []
@@ -303,6 +304,8 @@ def _batches_to_write(
             for key in user_columns:
                 if translated.get(key) is not None:
                     translated[key] = user_map.get(translated[key])
+                    if translated[key] is None and key in required:
+                        raise ImportRefused(_no_author(table_of(mapper).name, key))
             expected.append(translated)
             try:
                 values.append({k: convert[k](v) for k, v in translated.items()})
@@ -311,6 +314,14 @@ def _batches_to_write(
                     f"{table_of(mapper).name}: a value cannot be read: {exc}"
                 ) from exc
         yield expected, values
+
+
+def _no_author(table: str, column: str) -> str:
+    return (
+        f"{table}.{column} names a member who has no account here, and cannot be left "
+        "empty: import with create_accounts (`tenantry tenants import --create-accounts`) "
+        "to create their accounts, or have them sign up here first; nothing imported"
+    )
 
 
 def import_tenant(
