@@ -222,13 +222,13 @@ def _on_execute(state: ORMExecuteState) -> None:
     session = state.session
     if limit is None or is_unscoped(session) or CATALOGUE_KEY not in session.info:
         return
-    rows = _inserted_rows(state.statement, state.parameters)
+    rows = inserted_rows(state.statement, state.parameters)
     tenant_id = session_tenant(session)
     if tenant_id is not None:
         _enforce_rows(session, tenant_id, Counter({limit: rows}))
 
 
-def _inserted_rows(statement: Any, params: Any) -> int:
+def inserted_rows(statement: Any, params: Any) -> int:
     """How many rows an ``insert`` adds: one per parameter set, else one per row of its
     ``values()`` (a list of rows there was counted as one, passing the limit)."""
     if isinstance(params, list):
