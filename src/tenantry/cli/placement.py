@@ -189,7 +189,7 @@ def backup(
     import uuid
 
     from tenantry.cli.database import check_output, written_whole
-    from tenantry.cli.tenants import export
+    from tenantry.cli.tenants import check_all_mapped, export
     from tenantry.errors import TenantryError
     from tenantry.export import stream_export
     from tenantry.placement.backup import backup_dedicated, tenant_location
@@ -204,6 +204,8 @@ def backup(
         assert isinstance(tenant_id, uuid.UUID)
         location = tenant_location(placements, tenant_id)
         if location.is_shared:
+            with placements.control.read_sessions() as session:
+                check_all_mapped(session)
             with (
                 placements.session(tenant_id, read_only=True) as session,
                 written_whole(output) as out,

@@ -62,3 +62,20 @@ def test_a_failed_export_leaves_the_file_as_it_was(core_only: str, tmp_path: Pat
     assert "no such table: tenantry_memberships" in exported.output
     assert file.read_bytes() == b"an earlier export"  # was: cut to half a document
     assert [p.name for p in tmp_path.iterdir() if "acme" in p.name] == ["acme.json"]
+
+
+def test_an_app_table_no_loaded_model_maps_refuses_the_export(
+    core_only: str, tmp_path: Path
+) -> None:
+    db = Database(core_only)
+    with db.engine.begin() as conn:  # an app's table, its models not named with --models
+        conn.execute(text("CREATE TABLE app_invoices (tenant_id CHAR(32), id INTEGER)"))
+    db.dispose()
+    file = tmp_path / "acme.json"
+    for command in ("export", "backup"):
+        exported = CliRunner().invoke(
+            cli, ["tenants", command, "acme", "--db", core_only, "-o", str(file)]
+        )
+        assert exported.exit_code == 1, exported.output  # was: 0, and no invoices in it
+        assert "app_invoices" in exported.output and "--models" in exported.output
+        assert not file.exists()
