@@ -5,7 +5,8 @@ accounts by email; the others get a single-use invite bound to their address.
 References to users inside tenant rows (an author column) are translated to the
 matched accounts, or emptied (refused where the column cannot be empty). Before
 anything is written the document must be complete (row counts and checksums of the
-export) and from a schema this database has; after writing, every table is read back and checked the same way.
+export) and from a schema this database has; after writing, every table is read back
+and checked the same way.
 """
 
 from __future__ import annotations
