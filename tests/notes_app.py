@@ -6,6 +6,7 @@ in route signatures, no tenant_id anywhere in route code.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -45,15 +46,22 @@ class AppComment(TenantScoped, Base):
     note: Mapped[AppNote] = relationship(back_populates="comments")
 
 
+class TicketState(enum.Enum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
 class AppTicket(TenantScoped, Base):
     """A number unique in its tenant, as a tracker's ticket number: rows seeded for the
-    attack must differ in it. Its author is required: an import must find them."""
+    attack must differ in it. Its author and state are required: an import must find the
+    author, the attack kit must seed a state."""
 
     __tablename__ = "app_tickets"
     __table_args__ = (UniqueConstraint("tenant_id", "number"),)
 
     number: Mapped[int]
     opened_by: Mapped[int] = mapped_column(ForeignKey("tenantry_users.id"))
+    state: Mapped[TicketState]
 
 
 class NoteIn(BaseModel):

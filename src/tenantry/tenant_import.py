@@ -11,6 +11,7 @@ and checked the same way.
 
 from __future__ import annotations
 
+import enum
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -189,6 +190,10 @@ def _converter(python_type: type | None) -> Callable[[Any], Any]:
         return lambda v: uuid.UUID(v) if isinstance(v, str) else v
     if python_type is Decimal:
         return lambda v: Decimal(str(v)) if v is not None else v
+    if isinstance(python_type, type) and issubclass(python_type, enum.Enum):
+        # The export writes a member's value; the column takes the member.
+        kind = python_type
+        return lambda v: kind(v) if v is not None else v
     return lambda v: v
 
 

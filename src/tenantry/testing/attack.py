@@ -9,6 +9,7 @@ New routes are attacked without writing new tests.
 from __future__ import annotations
 
 import copy
+import enum
 import itertools
 import secrets
 import uuid
@@ -16,7 +17,7 @@ import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -133,6 +134,8 @@ def _column_value(
         return f"{marker}-{secrets.token_hex(3)}"[:length]
     if unique and (value := _unique_value(kind)) is not None:
         return value
+    if isinstance(kind, type) and issubclass(kind, enum.Enum):
+        return next(iter(kind))  # an Enum column: a NOT NULL one was left empty
     values: dict[type, Any] = {
         bool: False,
         int: 1,
@@ -140,7 +143,10 @@ def _column_value(
         Decimal: Decimal(1),
         date: date(2024, 1, 15),
         datetime: datetime(2024, 1, 15, 12, tzinfo=UTC),
+        time: time(12),
+        timedelta: timedelta(hours=1),
         uuid.UUID: uuid.uuid4(),
+        bytes: marker.encode(),
         dict: {},
         list: [],
     }
