@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request, Response
@@ -62,6 +63,8 @@ class AppTicket(TenantScoped, Base):
     number: Mapped[int]
     opened_by: Mapped[int] = mapped_column(ForeignKey("tenantry_users.id"))
     state: Mapped[TicketState]
+    attachment: Mapped[bytes | None]  # LargeBinary
+    estimate: Mapped[timedelta | None]  # Interval
 
 
 class NoteIn(BaseModel):

@@ -11,6 +11,7 @@ and checked the same way.
 
 from __future__ import annotations
 
+import base64
 import enum
 import uuid
 from collections.abc import Callable, Iterator
@@ -190,6 +191,10 @@ def _converter(python_type: type | None) -> Callable[[Any], Any]:
         return lambda v: uuid.UUID(v) if isinstance(v, str) else v
     if python_type is Decimal:
         return lambda v: Decimal(str(v)) if v is not None else v
+    if python_type is bytes:  # the export writes binary as base64 text
+        return lambda v: base64.b64decode(v, validate=True) if isinstance(v, str) else v
+    if python_type is timedelta:  # and an interval in seconds
+        return lambda v: timedelta(seconds=v) if isinstance(v, (int, float)) else v
     if isinstance(python_type, type) and issubclass(python_type, enum.Enum):
         # The export writes a member's value; the column takes the member.
         kind = python_type

@@ -1,11 +1,12 @@
 """An import whose rows name an author who has no account here, in a column that cannot
-be empty: refused up front with the way out, not by the database half-way. And an Enum
-column comes back as it left."""
+be empty: refused up front with the way out, not by the database half-way. And Enum,
+binary and interval columns come back as they left."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import delete, select
@@ -34,7 +35,15 @@ def exported(settings: Settings) -> Iterator[tuple[Database, bytes]]:
         user_id = user.id
     ctx = TenantContext(tenant_id, None, Role.OWNER)  # type: ignore[arg-type]
     with tenant_scope(ctx), db.session() as session:
-        session.add(AppTicket(number=7, opened_by=user_id, state=TicketState.OPEN))
+        session.add(
+            AppTicket(
+                number=7,
+                opened_by=user_id,
+                state=TicketState.OPEN,
+                attachment=b"\x00\xffbinary",
+                estimate=timedelta(hours=2, seconds=1),
+            )
+        )
         session.flush()
         document = b"".join(stream_export(session, tenant_id))
     with db.session() as session:
@@ -66,3 +75,5 @@ def test_with_accounts_created_the_author_keeps_the_row(exported: tuple[Database
         ticket = session.scalars(select(AppTicket)).one()
         assert session.get_one(User, ticket.opened_by).email == "author@example.com"
         assert ticket.state is TicketState.OPEN  # the export's "open" read back as the member
+        assert ticket.attachment == b"\x00\xffbinary"  # bytes and intervals: the export
+        assert ticket.estimate == timedelta(hours=2, seconds=1)  # failed on them
