@@ -6,12 +6,14 @@ in route signatures, no tenant_id anywhere in route code.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import String, select
+from sqlalchemy import ForeignKey, String, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from tenantry.context import TenantContext
@@ -43,6 +45,26 @@ class AppComment(TenantScoped, Base):
     note_id: Mapped[int] = mapped_column(RowId)
     text: Mapped[str] = mapped_column(String(200))
     note: Mapped[AppNote] = relationship(back_populates="comments")
+
+
+class TicketState(enum.Enum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class AppTicket(TenantScoped, Base):
+    """A number unique in its tenant, as a tracker's ticket number: rows seeded for the
+    attack must differ in it. Its author and state are required: an import must find the
+    author, the attack kit must seed a state."""
+
+    __tablename__ = "app_tickets"
+    __table_args__ = (UniqueConstraint("tenant_id", "number"),)
+
+    number: Mapped[int]
+    opened_by: Mapped[int] = mapped_column(ForeignKey("tenantry_users.id"))
+    state: Mapped[TicketState]
+    attachment: Mapped[bytes | None]  # LargeBinary
+    estimate: Mapped[timedelta | None]  # Interval
 
 
 class NoteIn(BaseModel):

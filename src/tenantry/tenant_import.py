@@ -3,13 +3,16 @@
 The tenant and every row keep their ids. Members are matched to this instance's
 accounts by email; the others get a single-use invite bound to their address.
 References to users inside tenant rows (an author column) are translated to the
-matched accounts, or emptied. Before anything is written the document must be
-complete (row counts and checksums of the export) and from a schema this
-database has; after writing, every table is read back and checked the same way.
+matched accounts, or emptied (refused where the column cannot be empty). Before
+anything is written the document must be complete (row counts and checksums of the
+export) and from a schema this database has; after writing, every table is read back
+and checked the same way.
 """
 
 from __future__ import annotations
 
+import base64
+import enum
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -188,6 +191,14 @@ def _converter(python_type: type | None) -> Callable[[Any], Any]:
         return lambda v: uuid.UUID(v) if isinstance(v, str) else v
     if python_type is Decimal:
         return lambda v: Decimal(str(v)) if v is not None else v
+    if python_type is bytes:  # the export writes binary as base64 text
+        return lambda v: base64.b64decode(v, validate=True) if isinstance(v, str) else v
+    if python_type is timedelta:  # and an interval in seconds
+        return lambda v: timedelta(seconds=v) if isinstance(v, (int, float)) else v
+    if isinstance(python_type, type) and issubclass(python_type, enum.Enum):
+        # The export writes a member's value; the column takes the member.
+        kind = python_type
+        return lambda v: kind(v) if v is not None else v
     return lambda v: v
 
 
@@ -294,6 +305,7 @@ def _batches_to_write(
         for c in table_of(mapper).columns
     }
     user_columns = _user_columns(mapper)
+    required = {k for k in user_columns if not mapper.get_property(k).columns[0].nullable}
     ordered = _in_key_order(mapper, rows)
     for start in range(0, len(ordered), INSERT_BATCH):
         expected: list[dict[str, Any]] = []
@@ -303,6 +315,8 @@ def _batches_to_write(
             for key in user_columns:
                 if translated.get(key) is not None:
                     translated[key] = user_map.get(translated[key])
+                    if translated[key] is None and key in required:
+                        raise ImportRefused(_no_author(table_of(mapper).name, key))
             expected.append(translated)
             try:
                 values.append({k: convert[k](v) for k, v in translated.items()})
@@ -311,6 +325,14 @@ def _batches_to_write(
                     f"{table_of(mapper).name}: a value cannot be read: {exc}"
                 ) from exc
         yield expected, values
+
+
+def _no_author(table: str, column: str) -> str:
+    return (
+        f"{table}.{column} names a member who has no account here, and cannot be left "
+        "empty: import with create_accounts (`tenantry tenants import --create-accounts`) "
+        "to create their accounts, or have them sign up here first; nothing imported"
+    )
 
 
 def import_tenant(

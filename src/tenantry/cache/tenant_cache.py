@@ -20,11 +20,12 @@ from decimal import Decimal
 from typing import Any, ParamSpec, TypeVar
 
 import orjson
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from tenantry.cache.backends import CacheBackend, MemoryBackend
 from tenantry.context import current_tenant
 from tenantry.hooks import SessionFactory, listen
+from tenantry.scoping import session_tenant
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -151,6 +152,7 @@ class TenantCache:
     def install(self, factory: SessionFactory) -> None:
         """Watch ``factory``'s sessions: writes to watched models invalidate after commit."""
         listen(factory, "after_flush", self._collect)
+        listen(factory, "do_orm_execute", self._collect_statement)
         # A rollback keeps what was collected: an extra invalidation is harmless.
         listen(factory, "after_commit", self._apply)
 
@@ -162,6 +164,19 @@ class TenantCache:
             tenant_id = getattr(obj, "tenant_id", None)
             if tags and tenant_id is not None:
                 session.info.setdefault(_PENDING, set()).update((tenant_id, t) for t in tags)
+
+    def _collect_statement(self, state: ORMExecuteState) -> None:
+        """A bulk ``insert``/``update``/``delete`` of a watched model changes rows no object
+        of the session stands for (``_collect`` sees none): its tags go stale all the same,
+        in the session's tenant."""
+        if not self._model_tags or not (state.is_insert or state.is_update or state.is_delete):
+            return
+        mapper = state.bind_mapper
+        tags = self._model_tags.get(mapper.class_) if mapper is not None else None
+        tenant_id = session_tenant(state.session) if tags else None
+        if tags and tenant_id is not None:
+            pending = state.session.info.setdefault(_PENDING, set())
+            pending.update((tenant_id, t) for t in tags)
 
     def _apply(self, session: Session) -> None:
         for tenant_id, tag in session.info.pop(_PENDING, ()):

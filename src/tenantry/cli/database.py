@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 import typer
 
@@ -56,6 +56,26 @@ def check_output(path: Path, command: str) -> None:
         fail(command, f"{path} is a folder: name the file to write")
     if not path.parent.is_dir():
         fail(command, f"there is no folder {path.parent} to write {path.name} in")
+
+
+@contextmanager
+def written_whole(path: Path) -> Iterator[IO[bytes]]:
+    """A file to write ``path`` through: it becomes ``path`` only once the block ends well.
+
+    A failed export left half a document at ``path`` (or cut an earlier good one short);
+    now ``path`` keeps what it held, and the partial file goes.
+    """
+    import os
+    import tempfile
+
+    fd, partial = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            yield out
+        os.replace(partial, path)
+    except BaseException:
+        Path(partial).unlink(missing_ok=True)
+        raise
 
 
 def engine_of(url: str, command: str, **kwargs: Any) -> Engine:

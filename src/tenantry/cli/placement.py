@@ -188,8 +188,8 @@ def backup(
     of its PostgreSQL database, or, for a shared tenant, its export document."""
     import uuid
 
-    from tenantry.cli.database import check_output
-    from tenantry.cli.tenants import export
+    from tenantry.cli.database import check_output, written_whole
+    from tenantry.cli.tenants import check_all_mapped, export
     from tenantry.errors import TenantryError
     from tenantry.export import stream_export
     from tenantry.placement.backup import backup_dedicated, tenant_location
@@ -204,9 +204,11 @@ def backup(
         assert isinstance(tenant_id, uuid.UUID)
         location = tenant_location(placements, tenant_id)
         if location.is_shared:
+            with placements.control.read_sessions() as session:
+                check_all_mapped(session)
             with (
                 placements.session(tenant_id, read_only=True) as session,
-                output.open("wb") as out,
+                written_whole(output) as out,
             ):
                 for chunk in stream_export(session, tenant_id):
                     out.write(chunk)

@@ -163,7 +163,7 @@ def export(
 
     from sqlalchemy import select
 
-    from tenantry.cli.database import check_output, reaching
+    from tenantry.cli.database import check_output, reaching, written_whole
     from tenantry.context import TenantContext, tenant_scope
     from tenantry.export import stream_export
     from tenantry.ids import TenantId
@@ -178,6 +178,8 @@ def export(
     try:
         with reaching("tenants"), db.sessions() as session:
             tenant_id = session.scalar(select(Tenant.id).where(Tenant.slug == slug))
+            if tenant_id is not None:
+                check_all_mapped(session)
         if tenant_id is None:
             _fail(f"no tenant with the slug {slug!r}")
         ctx = TenantContext(TenantId(tenant_id), None, Role.OWNER)
@@ -192,12 +194,38 @@ def export(
                     sys.stdout.buffer.write(chunk)
                 sys.stdout.buffer.flush()
             else:
-                with output.open("wb") as out:
+                with written_whole(output) as out:
                     for chunk in stream_export(session, tenant_id):
                         out.write(chunk)
                 typer.echo(f"exported {slug} to {output}", err=True)
     finally:
         db.dispose()
+
+
+def check_all_mapped(session: Session) -> None:
+    """Refuse to export while the database has tables with a ``tenant_id`` that no loaded
+    model maps: an export reads mapped tables only, and without ``--models`` an app's
+    rows were left out of a document that still said "exported"."""
+    from sqlalchemy import inspect
+
+    from tenantry.export import table_of, tenant_mappers
+    from tenantry.rls.policy import TENANT_COLUMN, is_control_plane
+
+    inspector = inspect(session.connection())
+    mapped = {table_of(m).name for m in tenant_mappers()}
+    unmapped = sorted(
+        name
+        for name in inspector.get_table_names()
+        if name not in mapped
+        and not is_control_plane(name)
+        and TENANT_COLUMN in {c["name"] for c in inspector.get_columns(name)}
+    )
+    if unmapped:
+        _fail(
+            f"the database has tenant tables no loaded model maps: {', '.join(unmapped)}; "
+            "their rows would be left out: pass --models with the module that defines "
+            "them (e.g. --models myapp.models)"
+        )
 
 
 @contextmanager

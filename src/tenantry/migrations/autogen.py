@@ -24,6 +24,7 @@ from alembic.operations import MigrateOperation, ops
 from sqlalchemy import create_engine
 
 from tenantry.models import Base
+from tenantry.models.base import UTCDateTime
 from tenantry.rls.policy import TENANT_COLUMN, is_control_plane
 
 
@@ -87,6 +88,18 @@ def add_tenant_rls(context_: Any, revision: Any, directives: list[Any]) -> None:
             downgrade_ops.ops = with_rls(downgrade_ops.ops)
 
 
+def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
+    """``render_item`` hook: tenantry's own column types, with their import.
+
+    Alembic writes a type it does not know by its module path and imports nothing: a
+    ``datetime`` column (``UTCDateTime``) made a revision that fails with a NameError.
+    """
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        autogen_context.imports.add("from tenantry.models.base import UTCDateTime")
+        return "UTCDateTime()"
+    return False
+
+
 def include_object(
     obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
 ) -> bool:
@@ -109,6 +122,7 @@ def run_migrations() -> None:
         "render_as_batch": True,  # SQLite alters tables by copying them
         "compare_type": True,
         "include_object": include_object,
+        "render_item": render_item,
         "process_revision_directives": add_tenant_rls,
     }
     connection = config.attributes.get("connection")

@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from tenantry.hooks import SessionFactory, listen, set_info
 from tenantry.ids import in_chunks
@@ -31,7 +31,8 @@ from tenantry.models import UsageCounter, is_tenant_scoped
 from tenantry.models.tenant import existing_tenant_ids
 from tenantry.plans.catalogue import EXPORT_BYTES_PER_MONTH, REQUESTS_PER_MONTH, Catalogue
 from tenantry.plans.entitlements import load_entitlements_many
-from tenantry.plans.quotas import soft_alert
+from tenantry.plans.quotas import inserted_rows, soft_alert
+from tenantry.scoping import session_tenant
 
 log = logging.getLogger("tenantry.plans")
 
@@ -252,6 +253,19 @@ def _after_flush(session: Session, flush_context: Any) -> None:
             created[(obj.tenant_id, obj.__table__.name)] += 1
 
 
+def _on_execute(state: ORMExecuteState) -> None:
+    """An ORM bulk insert (``insert(Model)`` with its rows) creates rows no object of the
+    session stands for: counted in the session's tenant, like ``add``."""
+    mapper = state.bind_mapper
+    if not state.is_insert or mapper is None or not is_tenant_scoped(mapper.class_):
+        return
+    tenant_id = session_tenant(state.session)
+    if tenant_id is not None:
+        created = state.session.info.setdefault(_PENDING_ROWS, Counter())
+        table = mapper.local_table.name  # type: ignore[attr-defined]
+        created[(tenant_id, table)] += inserted_rows(state.statement, state.parameters)
+
+
 def _after_commit(session: Session) -> None:
     created = session.info.pop(_PENDING_ROWS, None)
     meter = meter_of(session)
@@ -268,5 +282,6 @@ def install_metering(factory: SessionFactory, meter: UsageMeter) -> None:
     """Count rows created per table (on commit) for every session of ``factory``."""
     if set_info(factory, METER_KEY, meter):
         listen(factory, "after_flush", _after_flush)
+        listen(factory, "do_orm_execute", _on_execute)
         listen(factory, "after_commit", _after_commit)
         listen(factory, "after_soft_rollback", lambda s, prev: _after_rollback(s))

@@ -222,11 +222,19 @@ def _on_execute(state: ORMExecuteState) -> None:
     session = state.session
     if limit is None or is_unscoped(session) or CATALOGUE_KEY not in session.info:
         return
-    params = state.parameters
-    rows = len(params) if isinstance(params, list) else 1
+    rows = inserted_rows(state.statement, state.parameters)
     tenant_id = session_tenant(session)
     if tenant_id is not None:
         _enforce_rows(session, tenant_id, Counter({limit: rows}))
+
+
+def inserted_rows(statement: Any, params: Any) -> int:
+    """How many rows an ``insert`` adds: one per parameter set, else one per row of its
+    ``values()`` (a list of rows there was counted as one, passing the limit)."""
+    if isinstance(params, list):
+        return len(params)
+    multi = getattr(statement, "_multi_values", None)
+    return sum(len(batch) for batch in multi) if multi else 1
 
 
 def install_quotas(factory: SessionFactory, catalogue: Catalogue) -> None:

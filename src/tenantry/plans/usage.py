@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import String, Table, func, inspect, literal, select
+from sqlalchemy import Enum, String, Table, func, inspect, literal, select
 from sqlalchemy.orm import Session
 
 from tenantry.export import tenant_mappers
@@ -98,7 +98,9 @@ def _storage(session: Session, present: set[str]) -> list[TableStorage]:
         for column in table.columns:
             if column.key == "tenant_id":
                 continue
-            if isinstance(column.type, String):
+            # An Enum is a String to SQLAlchemy, but a type of its own on PostgreSQL,
+            # which has no length() for it (the report failed: GET /api/tenant/plan 500).
+            if isinstance(column.type, String) and not isinstance(column.type, Enum):
                 width = width + func.coalesce(func.length(column), 0)
             else:
                 width = width + FIXED_WIDTH

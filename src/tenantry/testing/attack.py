@@ -9,20 +9,22 @@ New routes are attacked without writing new tests.
 from __future__ import annotations
 
 import copy
+import enum
+import itertools
 import secrets
 import uuid
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
-from sqlalchemy import select
+from sqlalchemy import UniqueConstraint, select
 
 from tenantry import scoping
 from tenantry.context import TenantContext, tenant_scope
@@ -88,7 +90,33 @@ def collect_victim(db: Database, tenant_id: uuid.UUID, *, markers: Sequence[str]
     return victim
 
 
-def _column_value(column: Any, marker: str, ctx: TenantContext, parents: Mapping[str, int]) -> Any:
+# Values of columns under a unique constraint (a ticket number unique per tenant): every
+# seeded row gets the next one, where a fixed 1 made the second row of a tenant collide.
+_serial = itertools.count(1)
+
+
+def _unique_columns(table: Any) -> set[str]:
+    """The columns of ``table`` that a unique constraint or index covers."""
+    groups = [c.columns for c in table.constraints if isinstance(c, UniqueConstraint)]
+    groups += [i.columns for i in table.indexes if i.unique]
+    return {col.key for cols in groups for col in cols} | {c.key for c in table.c if c.unique}
+
+
+def _unique_value(kind: type) -> Any:
+    n = next(_serial)
+    values: dict[type, Any] = {
+        int: n,
+        float: float(n),
+        Decimal: Decimal(n),
+        date: date(2024, 1, 15) + timedelta(days=n),
+        datetime: datetime(2024, 1, 15, 12, tzinfo=UTC) + timedelta(seconds=n),
+    }
+    return values.get(kind)
+
+
+def _column_value(
+    column: Any, marker: str, ctx: TenantContext, parents: Mapping[str, int], *, unique: bool
+) -> Any:
     for fk in column.foreign_keys:
         table = fk.column.table.name
         if table in parents:
@@ -104,6 +132,10 @@ def _column_value(column: Any, marker: str, ctx: TenantContext, parents: Mapping
         length = getattr(column.type, "length", None) or 200
         # Unique per row (unique constraints), and still containing the marker.
         return f"{marker}-{secrets.token_hex(3)}"[:length]
+    if unique and (value := _unique_value(kind)) is not None:
+        return value
+    if isinstance(kind, type) and issubclass(kind, enum.Enum):
+        return next(iter(kind))  # an Enum column: a NOT NULL one was left empty
     values: dict[type, Any] = {
         bool: False,
         int: 1,
@@ -111,7 +143,10 @@ def _column_value(column: Any, marker: str, ctx: TenantContext, parents: Mapping
         Decimal: Decimal(1),
         date: date(2024, 1, 15),
         datetime: datetime(2024, 1, 15, 12, tzinfo=UTC),
+        time: time(12),
+        timedelta: timedelta(hours=1),
         uuid.UUID: uuid.uuid4(),
+        bytes: marker.encode(),
         dict: {},
         list: [],
     }
@@ -130,12 +165,13 @@ def seed_every_table(db: Database, ctx: TenantContext, *, marker: str) -> None:
     with tenant_scope(ctx), db.session() as session:
         for table in ordered:
             mapper = by_table[table.name]
+            unique = _unique_columns(table)
             values = {}
             for prop in mapper.column_attrs:
                 column = prop.columns[0]
                 if column.key in ("tenant_id", "id"):
                     continue
-                value = _column_value(column, marker, ctx, parents)
+                value = _column_value(column, marker, ctx, parents, unique=column.key in unique)
                 if value is not None:
                     values[prop.key] = value
             row = mapper.class_(**values)

@@ -4,6 +4,7 @@ a ``tenant_id`` in a body is refused, never trusted."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -32,9 +33,28 @@ class Input(BaseModel):
     @field_validator("*", mode="after")
     @classmethod
     def _no_control_characters(cls, value: Any) -> Any:
-        if isinstance(value, str) and CONTROL.search(value):
+        if any(CONTROL.search(text) for text in _texts(value)):
             raise ValueError("control characters are not allowed")
         return value
+
+
+def _texts(value: Any) -> Iterator[str]:
+    """Every string in ``value``: itself, or inside lists, dicts (keys too) and models.
+
+    A NUL in a ``list[str]`` item or a nested model was stored by SQLite and refused by
+    PostgreSQL, the very difference the rule is there to prevent.
+    """
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, BaseModel):
+        yield from _texts(list(value.__dict__.values()))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _texts(key)
+            yield from _texts(item)
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        for item in value:
+            yield from _texts(item)
 
 
 class RegisterIn(Input):

@@ -7,16 +7,22 @@ import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import delete, insert, select, update
 
 from tenantry.cache import CacheBackend, MemoryBackend, TenantCache, backend_from_url
 from tenantry.cache.disk_backend import DiskBackend
 from tenantry.cache.redis_backend import RedisBackend
 from tenantry.context import TenantContext, tenant_scope
+from tenantry.db import Database
 from tenantry.errors import NoTenantContext
 from tenantry.ids import TenantId, UserId
+from tenantry.models import Tenant
 from tenantry.roles import Role
+from tenantry_server.settings import Settings
+from tests.notes_app import AppNote
 from tests.support.redis import RedisServer
 
 A = TenantContext(TenantId(uuid.uuid4()), UserId(1), Role.OWNER)
@@ -150,3 +156,56 @@ def test_the_disk_cache_drops_expired_entries_as_it_writes_and_keeps_counters(
         backend.set(f"new{i}", b"y", 60)
     assert len(backend.store) == 21  # the 20 new entries and the counter
     assert backend.get_many(["tenant:tag:readings", "old0"]) == [b"1", None]
+
+
+# The same tenants, for database work: no user row stands behind them.
+DB_A = TenantContext(A.tenant_id, None, Role.OWNER)
+DB_B = TenantContext(B.tenant_id, None, Role.OWNER)
+
+
+@pytest.fixture
+def watched(settings: Settings) -> Iterator[tuple[Database, TenantCache]]:
+    """Notes of tenants A and B, in a database whose writes to notes invalidate "notes"."""
+    db = Database(settings.database_url)
+    cache = TenantCache()
+    cache.invalidate_on(AppNote, "notes")
+    db.setup_sessions(lambda factory, writes: cache.install(factory) if writes else None)
+    with db.session() as session:
+        for n, ctx in enumerate((DB_A, DB_B)):
+            session.merge(Tenant(id=ctx.tenant_id, slug=f"cache-{n}", name="T"))
+    for ctx in (DB_A, DB_B):
+        with tenant_scope(ctx), db.session() as session:
+            session.execute(delete(AppNote))
+            session.add(AppNote(body="before"))
+    yield db, cache
+    db.dispose()
+
+
+def _bodies(db: Database, cache: TenantCache) -> list[str]:
+    def read() -> list[str]:
+        with db.session() as session:
+            return list(session.scalars(select(AppNote.body)))
+
+    return cache.get_or_set("bodies", read, tags=["notes"])
+
+
+@pytest.mark.parametrize(
+    ("write", "after"),
+    [
+        (update(AppNote).values(body="after"), ["after"]),
+        (delete(AppNote), []),
+        (insert(AppNote).values(body="added", tenant_id=A.tenant_id), ["added", "before"]),
+    ],
+    ids=["update", "delete", "insert"],
+)
+def test_a_bulk_write_to_a_watched_model_invalidates_its_tags(
+    watched: tuple[Database, TenantCache], write: Any, after: list[str]
+) -> None:
+    db, cache = watched
+    with tenant_scope(DB_A):
+        assert _bodies(db, cache) == ["before"]
+        with db.session() as session:
+            session.execute(write)  # a statement: no object of the session changed
+        assert sorted(_bodies(db, cache)) == after  # was: the cached ["before"]
+    with tenant_scope(DB_B):
+        assert _bodies(db, cache) == ["before"]

@@ -1,0 +1,81 @@
+"""``tenantry tenants export`` of a database holding only some of the mapped tenant tables
+(an app of your own beside the bundled server's models): the tables it has are exported,
+and a failed export leaves the file to write as it was."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from tenantry.db import Database
+from tenantry.models import Tenant
+from tenantry_server.app import default_plugins
+from tenantry_server.cli import app as cli
+
+
+@pytest.fixture
+def core_only(tmp_path: Path) -> str:
+    """A database with tenantry's tables alone, and one tenant, ``acme``."""
+    default_plugins()  # meterbook's models are mapped, as with the server extra installed
+    url = f"sqlite:///{tmp_path / 'core.sqlite3'}"
+    assert CliRunner().invoke(cli, ["migrate", "--db", url]).exit_code == 0
+    db = Database(url)
+    with db.session() as session:
+        session.add(Tenant(id=uuid.uuid4(), slug="acme", name="Acme"))
+    db.dispose()
+    return url
+
+
+def test_export_leaves_out_mapped_tables_the_database_does_not_have(
+    core_only: str, tmp_path: Path
+) -> None:
+    file = tmp_path / "acme.json"
+    exported = CliRunner().invoke(
+        cli, ["tenants", "export", "acme", "--db", core_only, "-o", str(file)]
+    )
+    assert exported.exit_code == 0, exported.output  # was: no such table: readings
+    doc = json.loads(file.read_bytes())
+    assert "readings" not in doc["tables"]
+    assert doc["tenant"]["slug"] == "acme"
+    other = f"sqlite:///{tmp_path / 'other.sqlite3'}"
+    assert CliRunner().invoke(cli, ["migrate", "--db", other]).exit_code == 0
+    imported = CliRunner().invoke(cli, ["tenants", "import", str(file), "--db", other])
+    assert imported.exit_code == 0, imported.output
+
+
+def test_a_failed_export_leaves_the_file_as_it_was(core_only: str, tmp_path: Path) -> None:
+    db = Database(core_only)
+    with db.engine.begin() as conn:  # the tenant's audit rows cannot be read any more
+        conn.execute(text("DROP TABLE tenantry_memberships"))
+    db.dispose()
+    file = tmp_path / "acme.json"
+    file.write_bytes(b"an earlier export")
+    exported = CliRunner().invoke(
+        cli, ["tenants", "export", "acme", "--db", core_only, "-o", str(file)]
+    )
+    assert exported.exit_code == 2, exported.output
+    assert "no such table: tenantry_memberships" in exported.output
+    assert file.read_bytes() == b"an earlier export"  # was: cut to half a document
+    assert [p.name for p in tmp_path.iterdir() if "acme" in p.name] == ["acme.json"]
+
+
+def test_an_app_table_no_loaded_model_maps_refuses_the_export(
+    core_only: str, tmp_path: Path
+) -> None:
+    db = Database(core_only)
+    with db.engine.begin() as conn:  # an app's table, its models not named with --models
+        conn.execute(text("CREATE TABLE app_invoices (tenant_id CHAR(32), id INTEGER)"))
+    db.dispose()
+    file = tmp_path / "acme.json"
+    for command in ("export", "backup"):
+        exported = CliRunner().invoke(
+            cli, ["tenants", command, "acme", "--db", core_only, "-o", str(file)]
+        )
+        assert exported.exit_code == 1, exported.output  # was: 0, and no invoices in it
+        assert "app_invoices" in exported.output and "--models" in exported.output
+        assert not file.exists()
