@@ -13,8 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -35,6 +34,7 @@ from tenantry.export import (
     tenant_mappers,
 )
 from tenantry.ids import TenantId, UserId
+from tenantry.import_values import BadValue, column_reader
 from tenantry.migrate.verify import Verification
 from tenantry.models import Base, Invite, Membership, Tenant, User, normalize_email
 from tenantry.models.user import checked_email
@@ -177,28 +177,6 @@ def _check_integrity(doc: dict[str, Any], result: Verification) -> None:
         )
 
 
-def _converter(python_type: type | None) -> Callable[[Any], Any]:
-    if python_type is datetime:
-        return lambda v: datetime.fromisoformat(v) if isinstance(v, str) else v
-    if python_type is date:
-        return lambda v: date.fromisoformat(v) if isinstance(v, str) else v
-    if python_type is time:
-        return lambda v: time.fromisoformat(v) if isinstance(v, str) else v
-    if python_type is uuid.UUID:
-        return lambda v: uuid.UUID(v) if isinstance(v, str) else v
-    if python_type is Decimal:
-        return lambda v: Decimal(str(v)) if v is not None else v
-    return lambda v: v
-
-
-def _python_type(column: Any) -> type | None:
-    try:
-        python_type: type = column.type.python_type
-    except NotImplementedError:
-        return None
-    return python_type
-
-
 def _user_columns(mapper: Mapper[Any]) -> list[str]:
     """Attributes holding a user id (a foreign key to the users table)."""
     table = table_of(mapper)
@@ -289,10 +267,8 @@ def _batches_to_write(
 ) -> Iterator[tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
     """The rows in key order, a batch at a time: as the document should read after import
     (user ids translated), and as values to insert. Only a batch is copied at a time."""
-    convert = {
-        mapper.get_property_by_column(c).key: _converter(_python_type(c))
-        for c in table_of(mapper).columns
-    }
+    table = table_of(mapper)
+    convert = {mapper.get_property_by_column(c).key: column_reader(c) for c in table.columns}
     user_columns = _user_columns(mapper)
     ordered = _in_key_order(mapper, rows)
     for start in range(0, len(ordered), INSERT_BATCH):
@@ -304,13 +280,21 @@ def _batches_to_write(
                 if translated.get(key) is not None:
                     translated[key] = user_map.get(translated[key])
             expected.append(translated)
-            try:
-                values.append({k: convert[k](v) for k, v in translated.items()})
-            except (TypeError, ValueError, ArithmeticError) as exc:
-                raise ImportRefused(
-                    f"{table_of(mapper).name}: a value cannot be read: {exc}"
-                ) from exc
+            value: dict[str, Any] = {}
+            for key, item in translated.items():
+                try:
+                    value[key] = convert[key](item)
+                except BadValue as exc:
+                    raise ImportRefused(
+                        f"{table.name}.{key} of row {_shown_id(row)}: {exc}; nothing imported",
+                        details={"table": str(table.name), "field": key},
+                    ) from exc
+            values.append(value)
         yield expected, values
+
+
+def _shown_id(row: dict[str, Any]) -> str:
+    return f"{row.get('id')!r:.30}"
 
 
 def import_tenant(

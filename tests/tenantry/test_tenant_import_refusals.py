@@ -1,0 +1,174 @@
+"""Documents an import must refuse with a clear message, writing nothing.
+
+Each case edits a valid document (and, where the edit is meant to look intact, recomputes
+its summary as an export would), then imports it into SQLite: the backend that would
+otherwise store text in an INTEGER column and hand it back unchanged to the read-back
+verification.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+import meterbook.models  # noqa: F401 - maps the tables the document names
+from tenantry.db import Database
+from tenantry.export import FORMAT, ArrayWriter
+from tenantry.models import Invite, Tenant, User
+from tenantry.tenant_import import ImportRefused, import_tenant
+from tenantry_server.cli import app as cli
+
+Edit = Callable[[dict[str, Any]], object]
+
+
+def _reading(i: int) -> dict[str, Any]:
+    return {
+        "read_at": f"2024-10-27T0{i}:30:00+00:00",
+        "meter_wh": 1000 * (i + 1),
+        "note": "=SUM(A1) 😀",
+        "is_replacement": False,
+        "created_by": 7,
+        "created_at": "2026-12-01T10:00:00.123456+00:00",
+        "id": 1000 + i,
+    }
+
+
+def _voucher() -> dict[str, Any]:
+    return {
+        "purchased_on": "2024-02-29",
+        "amount_minor": 15000,
+        "currency": "ZAR",
+        "energy_wh": 100500,
+        "token_number": "",
+        "vendor": "Shop",
+        "notes": "",
+        "created_by": 7,
+        "created_at": "2026-12-01T10:00:00+00:00",
+        "id": 2000,
+    }
+
+
+def summed(doc: dict[str, Any]) -> dict[str, Any]:
+    """The summary an export would write for the document's tables as they now are."""
+    rows, sums = {}, {}
+    for name, table in doc["tables"].items():
+        writer = ArrayWriter()
+        writer.chunk(table)
+        rows[name], sums[name] = writer.count, writer.checksum
+    doc["summary"] = {"members": len(doc["members"]), "rows": rows, "checksums": sums}
+    return doc
+
+
+def document() -> dict[str, Any]:
+    tables = {"readings": [_reading(i) for i in range(3)], "vouchers": [_voucher()]}
+    return summed(
+        {
+            "format": FORMAT,
+            "schema": {"revisions": [], "tables": {name: [] for name in tables}},
+            "tenant": {
+                "id": str(uuid.uuid4()),
+                "slug": "casa",
+                "name": "Casa 🏠",
+                "kind": "family",
+                "plan": "free",
+                "settings": {},
+                "created_at": "2026-01-01T00:00:00+00:00",
+            },
+            "members": [
+                {
+                    "user_id": 7,
+                    "email": "ana@example.com",
+                    "display_name": "Ana",
+                    "role": "owner",
+                    "joined_at": "2026-01-01T00:00:00+00:00",
+                }
+            ],
+            "tables": tables,
+            "summary": {},
+        }
+    )
+
+
+@pytest.fixture
+def db(template_db: Path, tmp_path: Path) -> Iterator[Database]:
+    path = tmp_path / "target.sqlite3"
+    shutil.copy(template_db, path)
+    database = Database(f"sqlite:///{path}")
+    yield database
+    database.dispose()
+
+
+def _nothing_written(db: Database) -> None:
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(Tenant)) == 0
+        assert session.scalar(select(func.count()).select_from(Invite)) == 0
+        assert session.scalar(select(func.count()).select_from(User)) == 0
+
+
+def _row(table: str, **values: Any) -> Edit:
+    return lambda doc: doc["tables"][table][0].update(values)
+
+
+# Values of the wrong type or size: SQLite stored these and the verification passed.
+WRONG_VALUES: dict[str, tuple[Edit, str]] = {
+    "text in a whole-number column": (_row("readings", meter_wh="lots"), "readings.meter_wh"),
+    "a fraction in a whole-number column": (_row("readings", meter_wh=1.5), "whole number"),
+    "a number beyond 64 bits": (_row("readings", meter_wh=2**64 - 1), "out of range"),
+    "an id beyond 64 bits": (_row("readings", id=2**63), "readings.id"),
+    "a date-time without its offset": (
+        _row("readings", read_at="2024-10-27T02:30:00"),
+        "UTC offset",
+    ),
+    "a number for a date-time": (_row("readings", read_at=12345), "ISO 8601 date-time"),
+    "an object for text": (_row("readings", note={"a": 1}), "expected text"),
+    "a list for text": (_row("readings", note=[1]), "expected text"),
+    "null where a value is required": (_row("readings", note=None), "null"),
+    "text for true or false": (_row("readings", is_replacement="yes"), "true or false"),
+    "text longer than its column": (_row("vouchers", currency="EUROS"), "longer than 3"),
+    "a NUL character": (_row("vouchers", vendor="a\x00b"), "NUL"),
+    "a day that does not exist": (_row("vouchers", purchased_on="2024-02-30"), "ISO 8601 date"),
+}
+
+
+@pytest.mark.parametrize("case", WRONG_VALUES, ids=list(WRONG_VALUES))
+def test_a_value_its_column_cannot_hold_is_refused_naming_it(db: Database, case: str) -> None:
+    edit, said = WRONG_VALUES[case]
+    doc = document()
+    edit(doc)
+    with pytest.raises(ImportRefused, match=said) as refused, db.session() as session:
+        import_tenant(session, summed(doc))
+    assert "nothing imported" in refused.value.message
+    _nothing_written(db)
+
+
+def test_the_untouched_document_imports(db: Database) -> None:
+    """The cases above fail for their edit alone."""
+    with db.session() as session:
+        result = import_tenant(session, document(), create_accounts=True)
+    assert result.rows == {"readings": 3, "vouchers": 1}
+    assert result.verification.ok
+
+
+def test_the_command_line_says_what_is_wrong_with_a_value(db: Database, tmp_path: Path) -> None:
+    """Once 'database error: (builtins.ValueError) …' with exit 2, or an OverflowError
+    traceback: the document's fault, said as such, exit 1."""
+    runner = CliRunner()
+    for edit in (_row("readings", read_at="2024-10-27T02:30:00"), _row("readings", meter_wh=2**63)):
+        doc = document()
+        edit(doc)
+        file = tmp_path / "edited.json"
+        file.write_bytes(orjson.dumps(summed(doc)))
+        result = runner.invoke(cli, ["tenants", "import", str(file), "--db", str(db.engine.url)])
+        assert result.exit_code == 1, result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        assert "database error" not in result.output and "Traceback" not in result.output
+        assert "tenantry tenants: " in result.output
+    _nothing_written(db)
