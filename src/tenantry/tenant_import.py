@@ -34,17 +34,20 @@ from tenantry.export import (
     tenant_mappers,
 )
 from tenantry.ids import TenantId, UserId
-from tenantry.import_values import BadValue, column_reader
+from tenantry.import_values import BadValue, aware_datetime, column_reader
 from tenantry.migrate.verify import Verification
-from tenantry.models import Base, Invite, Membership, Tenant, User, normalize_email
+from tenantry.models import Base, Invite, Membership, Tenant, TenantKind, User, normalize_email
 from tenantry.models.user import checked_email
 from tenantry.roles import Role
 from tenantry.slugs import is_canonical, with_suffix
+from tenantry.text import problem_with_line
 
 FORMAT_NAME, _, _VERSION = FORMAT.partition("/")
 SUPPORTED_VERSION = int(_VERSION)
 USERS_TABLE = "tenantry_users"
 INSERT_BATCH = 1000
+NAME_LENGTH = 200  # as the API's (and the column's)
+PLAN_LENGTH = 32
 NO_PASSWORD = "!"  # noqa: S105 - not a hash: no password verifies against it
 
 
@@ -194,14 +197,48 @@ def _new_slug(session: Session, slug: str) -> str:
     return candidate
 
 
+def _tenant_of(head: dict[str, Any]) -> Tenant:
+    """The tenant row the header describes, holding only what the API could have written."""
+    try:
+        tenant_id = uuid.UUID(str(head["id"]))
+    except (KeyError, ValueError) as exc:
+        raise ImportRefused("the tenant section has no valid id") from exc
+    name = head.get("name")
+    if not isinstance(name, str) or not 0 < len(name.strip()) <= NAME_LENGTH:
+        raise ImportRefused(f"the tenant's name must be text of 1 to {NAME_LENGTH} characters")
+    if problem_with_line(name):
+        raise ImportRefused(f"the tenant's name {problem_with_line(name)}")
+    kind = head.get("kind") or TenantKind.PERSONAL.value
+    if kind not in set(TenantKind):
+        known = ", ".join(TenantKind)
+        raise ImportRefused(f"the tenant's kind {kind!r:.40} is not one of {known}")
+    plan = head.get("plan") or "free"
+    if not isinstance(plan, str) or len(plan) > PLAN_LENGTH:
+        raise ImportRefused(f"the tenant's plan {plan!r:.40} is not a plan name")
+    created = head.get("created_at")
+    try:
+        created_at = aware_datetime(created) if created is not None else datetime.now(UTC)
+    except BadValue as exc:
+        raise ImportRefused(f"the tenant's created_at: {exc}") from exc
+    settings = head.get("settings")
+    return Tenant(
+        id=tenant_id,
+        slug=str(head.get("slug", "")),
+        name=name,
+        kind=kind,
+        plan=plan,
+        settings=settings if isinstance(settings, dict) else {},
+        created_at=created_at,
+    )
+
+
 def _membership(tenant: Tenant, user: User, role: Role, entry: dict[str, Any]) -> Membership:
     joined = entry.get("joined_at")
-    return Membership(
-        tenant_id=tenant.id,
-        user_id=user.id,
-        role=role.value,
-        joined_at=datetime.fromisoformat(joined) if isinstance(joined, str) else datetime.now(UTC),
-    )
+    try:
+        joined_at = aware_datetime(joined) if joined is not None else datetime.now(UTC)
+    except BadValue as exc:
+        raise ImportRefused(f"the member {user.email}'s joined_at: {exc}") from exc
+    return Membership(tenant_id=tenant.id, user_id=user.id, role=role.value, joined_at=joined_at)
 
 
 def _members(
@@ -216,12 +253,16 @@ def _members(
 ) -> tuple[list[MemberOutcome], dict[int, int]]:
     outcomes: list[MemberOutcome] = []
     user_map: dict[int, int] = {}
+    seen: set[str] = set()
     for entry in doc["members"]:
         try:
             email = normalize_email(str(entry["email"]))
             role = Role(entry["role"])
         except (KeyError, TypeError, ValueError) as exc:
             raise ImportRefused(f"a member entry is not valid: {entry!r:.200}") from exc
+        if email in seen:
+            raise ImportRefused(f"the member {email!r:.200} is listed twice")
+        seen.add(email)
         user = session.scalar(select(User).where(User.email == email))
         if user is not None and not user.is_erased:
             session.add(_membership(tenant, user, role, entry))
@@ -248,6 +289,10 @@ def _members(
                 user_map[entry["user_id"]] = user.id
             outcomes.append(MemberOutcome(email, role.value, "created", user_id=user.id))
             continue
+        try:
+            checked_email(email)  # the invite is mailed to it, and bound to it
+        except ValidationFailed:
+            raise ImportRefused(f"a member's email is not one address: {email!r:.200}") from None
         invite, code = invites.pending_invite(
             session,
             tenant_id=tenant.id,
@@ -333,24 +378,10 @@ def import_tenant(
     _check_schema(session, doc, mappers)
     result = Verification()
     _check_integrity(doc, result)
-    head = doc["tenant"]
-    try:
-        tenant_id = uuid.UUID(str(head["id"]))
-        name = str(head["name"])
-    except (KeyError, ValueError) as exc:
-        raise ImportRefused("the tenant section has no valid id and name") from exc
-    if session.get(Tenant, tenant_id) is not None:
-        raise Conflict(f"a tenant with id {tenant_id} already exists here (imported before?)")
-    created = head.get("created_at")
-    tenant = Tenant(
-        id=tenant_id,
-        slug=_new_slug(session, str(head.get("slug", ""))),
-        name=name,
-        kind=str(head.get("kind") or "personal"),
-        plan=str(head.get("plan") or "free"),
-        settings=head.get("settings") if isinstance(head.get("settings"), dict) else {},
-        created_at=datetime.fromisoformat(created) if created else datetime.now(UTC),
-    )
+    tenant = _tenant_of(doc["tenant"])
+    if session.get(Tenant, tenant.id) is not None:
+        raise Conflict(f"a tenant with id {tenant.id} already exists here (imported before?)")
+    tenant.slug = _new_slug(session, str(tenant.slug))
     try:
         return _write(
             session, doc, tenant, mappers, result, actor_id, invite_ttl, on_invite, create_accounts

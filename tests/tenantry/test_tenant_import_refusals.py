@@ -149,6 +149,46 @@ def test_a_value_its_column_cannot_hold_is_refused_naming_it(db: Database, case:
     _nothing_written(db)
 
 
+def _tenant(**values: Any) -> Edit:
+    return lambda doc: doc["tenant"].update(values)
+
+
+def _member(**values: Any) -> Edit:
+    return lambda doc: doc["members"][0].update(values)
+
+
+# The tenant and its members: a traceback, a 500, or a name "None" before.
+WRONG_HEADERS: dict[str, tuple[Edit, str]] = {
+    "a created_at that is no date": (_tenant(created_at="soon"), "created_at"),
+    "a created_at that is a number": (_tenant(created_at=5), "created_at"),
+    "a created_at without offset": (_tenant(created_at="2024-01-01T00:00:00"), "UTC offset"),
+    "no name": (_tenant(name=None), "name"),
+    "an empty name": (_tenant(name=" "), "name"),
+    "a name longer than the API allows": (_tenant(name="N" * 201), "1 to 200"),
+    "a name of two lines": (_tenant(name="a\nb"), "one line"),
+    "an unknown kind": (_tenant(kind="spaceship"), "kind"),
+    "a joined_at that is no date": (_member(joined_at="never"), "joined_at"),
+    "a joined_at without offset": (_member(joined_at="2024-01-01T00:00:00"), "UTC offset"),
+    "an invalid member email": (_member(email="not-an-email"), "not one address"),
+    "a member twice": (lambda doc: doc["members"].append(dict(doc["members"][0])), "twice"),
+}
+
+
+@pytest.mark.parametrize("case", WRONG_HEADERS, ids=list(WRONG_HEADERS))
+@pytest.mark.parametrize("create_accounts", [False, True], ids=["invited", "created"])
+def test_a_bad_tenant_or_member_entry_is_refused(
+    db: Database, case: str, create_accounts: bool
+) -> None:
+    edit, said = WRONG_HEADERS[case]
+    doc = document()
+    edit(doc)
+    if not create_accounts and "joined_at" in case:
+        pytest.skip("an invited member's joined_at is not read: they join when they accept")
+    with pytest.raises(ImportRefused, match=said), db.session() as session:
+        import_tenant(session, doc, create_accounts=create_accounts)
+    _nothing_written(db)
+
+
 def test_the_untouched_document_imports(db: Database) -> None:
     """The cases above fail for their edit alone."""
     with db.session() as session:
@@ -161,7 +201,11 @@ def test_the_command_line_says_what_is_wrong_with_a_value(db: Database, tmp_path
     """Once 'database error: (builtins.ValueError) …' with exit 2, or an OverflowError
     traceback: the document's fault, said as such, exit 1."""
     runner = CliRunner()
-    for edit in (_row("readings", read_at="2024-10-27T02:30:00"), _row("readings", meter_wh=2**63)):
+    for edit in (
+        _row("readings", read_at="2024-10-27T02:30:00"),
+        _row("readings", meter_wh=2**63),
+        _tenant(created_at="soon"),
+    ):
         doc = document()
         edit(doc)
         file = tmp_path / "edited.json"
