@@ -155,24 +155,49 @@ def _check_tables_exist(session: Session, mappers: list[Mapper[Any]]) -> None:
 
 
 def _check_integrity(doc: dict[str, Any], result: Verification) -> None:
-    """Counts and checksums of the document's tables against its own summary."""
-    counts = doc["summary"].get("rows") or {}
-    sums = doc["summary"].get("checksums") or {}
+    """Counts and checksums of the document's tables against its own summary.
+
+    An export counts and checksums every table it writes: a table in the summary (or the
+    schema) but not among the tables was cut from the file, and a table without its count
+    and checksum cannot be told intact. Either is refused, not imported without it.
+    """
+    counts = doc["summary"].get("rows")
+    sums = doc["summary"].get("checksums")
+    if not isinstance(counts, dict) or not isinstance(sums, dict):
+        raise ImportRefused(
+            "the document's summary has no row counts and checksums: it is incomplete or "
+            "was changed after export; nothing imported"
+        )
+    schema = doc.get("schema")
+    declared = schema.get("tables") if isinstance(schema, dict) else None
+    named = set(counts) | set(sums) | (set(declared) if isinstance(declared, dict) else set())
+    cut = sorted(named - set(doc["tables"]))
+    unsummed = sorted(n for n in doc["tables"] if n not in counts or n not in sums)
+    if cut or unsummed:
+        raise ImportRefused(
+            "the document is incomplete or was changed after export ("
+            + "; ".join(
+                ([f"tables missing from the file: {', '.join(cut)}"] if cut else [])
+                + (
+                    [f"tables without a count and checksum: {', '.join(unsummed)}"]
+                    if unsummed
+                    else []
+                )
+            )
+            + "); nothing imported",
+            details={"missing": cut, "unsummed": unsummed},
+        )
     for name, rows in sorted(doc["tables"].items()):
         writer = ArrayWriter()
         for start in range(0, len(rows), INSERT_BATCH):  # one batch serialised at a time
             writer.chunk(rows[start : start + INSERT_BATCH])
-        if name in counts:
-            result.add(
-                f"document rows:{name}",
-                counts[name] == len(rows),
-                f"{counts[name]} exported, {len(rows)} in the file",
-            )
-        if name in sums:
-            same = sums[name] == writer.checksum
-            result.add(
-                f"document checksum:{name}", same, "intact" if same else "CHANGED since export"
-            )
+        result.add(
+            f"document rows:{name}",
+            counts[name] == len(rows),
+            f"{counts[name]} exported, {len(rows)} in the file",
+        )
+        same = sums[name] == writer.checksum
+        result.add(f"document checksum:{name}", same, "intact" if same else "CHANGED since export")
     if not result.ok:
         failed = ", ".join(c.name for c in result.checks if not c.ok)
         raise ImportRefused(

@@ -189,6 +189,30 @@ def test_a_bad_tenant_or_member_entry_is_refused(
     _nothing_written(db)
 
 
+# A table cut from the file, or a summary that cannot vouch for a table: imported without
+# the table, or with the edit, before.
+INCOMPLETE: dict[str, tuple[Edit, str]] = {
+    "a table cut from the file": (lambda doc: doc["tables"].pop("vouchers"), "vouchers"),
+    "no checksums": (lambda doc: doc["summary"].pop("checksums"), "no row counts and checksums"),
+    "no row counts": (lambda doc: doc["summary"].pop("rows"), "no row counts and checksums"),
+    "a table without its checksum": (
+        lambda doc: doc["summary"]["checksums"].pop("readings"),
+        "without a count and checksum: readings",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", INCOMPLETE, ids=list(INCOMPLETE))
+def test_a_document_whose_summary_cannot_vouch_for_it_is_refused(db: Database, case: str) -> None:
+    edit, said = INCOMPLETE[case]
+    doc = document()
+    edit(doc)
+    doc["tables"]["readings"][0]["note"] = "edited after export"  # unseen without a checksum
+    with pytest.raises(ImportRefused, match=said), db.session() as session:
+        import_tenant(session, doc)
+    _nothing_written(db)
+
+
 def test_the_untouched_document_imports(db: Database) -> None:
     """The cases above fail for their edit alone."""
     with db.session() as session:
