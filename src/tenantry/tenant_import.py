@@ -339,6 +339,10 @@ def _batches_to_write(
     (user ids translated), and as values to insert. Only a batch is copied at a time."""
     table = table_of(mapper)
     convert = {mapper.get_property_by_column(c).key: column_reader(c) for c in table.columns}
+    # The model's own rules, as its routes apply them (``__import_check__``, optional).
+    check: Callable[[dict[str, Any]], None] | None = getattr(
+        mapper.class_, "__import_check__", None
+    )
     user_columns = _user_columns(mapper)
     ordered = _in_key_order(mapper, rows)
     for start in range(0, len(ordered), INSERT_BATCH):
@@ -358,6 +362,14 @@ def _batches_to_write(
                     raise ImportRefused(
                         f"{table.name}.{key} of row {_shown_id(row)}: {exc}; nothing imported",
                         details={"table": str(table.name), "field": key},
+                    ) from exc
+            if check is not None:
+                try:
+                    check(value)
+                except ValueError as exc:
+                    raise ImportRefused(
+                        f"{table.name} row {_shown_id(row)}: {exc}; nothing imported",
+                        details={"table": str(table.name)},
                     ) from exc
             values.append(value)
         yield expected, values

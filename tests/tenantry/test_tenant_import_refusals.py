@@ -149,6 +149,36 @@ def test_a_value_its_column_cannot_hold_is_refused_naming_it(db: Database, case:
     _nothing_written(db)
 
 
+# Values of the right type that the app's routes refuse (the model's ``__import_check__``):
+# a reading at 9999-12-31T23:59:59.999999 imported, and the household's dashboard answered
+# 500 from then on (SQLite's date functions give NULL for it).
+BROKEN_RULES: dict[str, tuple[Edit, str]] = {
+    "a reading at the end of time": (
+        _row("readings", read_at="9999-12-31T23:59:59.999999+00:00"),
+        "read_at: a reading cannot be in the future",
+    ),
+    "a reading before 1900": (
+        _row("readings", read_at="0001-01-01T00:00:00+00:00"),
+        "read_at: a reading cannot be before 1900",
+    ),
+    "a negative meter": (_row("readings", meter_wh=-1), "meter_kwh: must not be negative"),
+    "a purchase in the future": (_row("vouchers", purchased_on="9999-12-31"), "purchased_on"),
+    "a negative amount": (_row("vouchers", amount_minor=-100), "amount: must not be negative"),
+    "no currency": (_row("vouchers", currency="XYZ"), "currency: use an ISO 4217"),
+}
+
+
+@pytest.mark.parametrize("case", BROKEN_RULES, ids=list(BROKEN_RULES))
+def test_a_row_the_apps_rules_refuse_is_refused(db: Database, case: str) -> None:
+    edit, said = BROKEN_RULES[case]
+    doc = document()
+    edit(doc)
+    with pytest.raises(ImportRefused, match=said) as refused, db.session() as session:
+        import_tenant(session, summed(doc))
+    assert refused.value.message.startswith(("readings row 1000: ", "vouchers row 2000: "))
+    _nothing_written(db)
+
+
 def _tenant(**values: Any) -> Edit:
     return lambda doc: doc["tenant"].update(values)
 
