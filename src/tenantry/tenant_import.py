@@ -329,6 +329,12 @@ def _members(
         if on_invite is not None:
             on_invite(invite, code, tenant)
         outcomes.append(MemberOutcome(email, role.value, "invited", invite_code=code))
+    if not any(o.role == Role.OWNER.value for o in outcomes):
+        # Every tenant the API keeps has one; without, nobody could manage or delete it here.
+        raise ImportRefused(
+            "the document names no owner among its members: nobody could manage the tenant "
+            "here; nothing imported"
+        )
     return outcomes, user_map
 
 

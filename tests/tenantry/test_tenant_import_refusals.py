@@ -201,6 +201,8 @@ WRONG_HEADERS: dict[str, tuple[Edit, str]] = {
     "a joined_at without offset": (_member(joined_at="2024-01-01T00:00:00"), "UTC offset"),
     "an invalid member email": (_member(email="not-an-email"), "not one address"),
     "a member twice": (lambda doc: doc["members"].append(dict(doc["members"][0])), "twice"),
+    "no owner": (_member(role="admin"), "no owner"),
+    "no members": (lambda doc: doc["members"].clear(), "no owner"),
 }
 
 
