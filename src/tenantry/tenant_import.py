@@ -355,13 +355,8 @@ def _batches_to_write(
         expected: list[dict[str, Any]] = []
         values: list[dict[str, Any]] = []
         for row in ordered[start : start + INSERT_BATCH]:
-            translated = dict(row)
-            for key in user_columns:
-                if translated.get(key) is not None:
-                    translated[key] = user_map.get(translated[key])
-            expected.append(translated)
             value: dict[str, Any] = {}
-            for key, item in translated.items():
+            for key, item in row.items():  # a user id too is read before it is translated
                 try:
                     value[key] = convert[key](item)
                 except BadValue as exc:
@@ -369,6 +364,11 @@ def _batches_to_write(
                         f"{table.name}.{key} of row {_shown_id(row)}: {exc}; nothing imported",
                         details={"table": str(table.name), "field": key},
                     ) from exc
+            translated = dict(row)
+            for key in user_columns:
+                if value.get(key) is not None:
+                    value[key] = translated[key] = user_map.get(value[key])
+            expected.append(translated)
             if check is not None:
                 try:
                     check(value)

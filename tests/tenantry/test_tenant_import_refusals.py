@@ -135,6 +135,7 @@ WRONG_VALUES: dict[str, tuple[Edit, str]] = {
     "text longer than its column": (_row("vouchers", currency="EUROS"), "longer than 3"),
     "a NUL character": (_row("vouchers", vendor="a\x00b"), "NUL"),
     "a day that does not exist": (_row("vouchers", purchased_on="2024-02-30"), "ISO 8601 date"),
+    "a name for a user id": (_row("vouchers", created_by="ana"), "vouchers.created_by"),
 }
 
 
