@@ -85,6 +85,14 @@ def parse_document(raw: bytes | str) -> dict[str, Any]:
     try:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
+        start = (raw.encode() if isinstance(raw, str) else raw)[:64].lstrip()
+        if start.startswith(b'{"format":"' + FORMAT_NAME.encode()):
+            # A cut download or copy: the parser's words ("not valid UTF-8" when the cut
+            # falls inside a character) would send the operator looking at encodings.
+            raise ImportRefused(
+                f"the file is cut short or damaged: it begins as a {FORMAT_NAME} document but "
+                f"is not complete JSON ({exc}); export it again; nothing imported"
+            ) from exc
         raise ImportRefused(f"not a JSON document: {exc}") from exc
     if not isinstance(doc, dict):
         raise ImportRefused("not a tenantry export document: expected a JSON object")

@@ -246,6 +246,22 @@ def test_a_document_whose_summary_cannot_vouch_for_it_is_refused(db: Database, c
     _nothing_written(db)
 
 
+CUTS: dict[str, Callable[[bytes], int]] = {
+    "inside an emoji": lambda raw: raw.index("😀".encode()) + 2,
+    "half way": lambda raw: len(raw) // 2,
+    "the last brace": lambda raw: len(raw) - 1,
+}
+
+
+@pytest.mark.parametrize("cut", CUTS, ids=list(CUTS))
+def test_a_file_cut_short_is_said_to_be(db: Database, cut: str) -> None:
+    """Cut inside the emoji of a note, the parser said 'str is not valid UTF-8'."""
+    raw = orjson.dumps(document())
+    with pytest.raises(ImportRefused, match="cut short or damaged"), db.session() as session:
+        import_tenant(session, raw[: CUTS[cut](raw)])
+    _nothing_written(db)
+
+
 def test_the_untouched_document_imports(db: Database) -> None:
     """The cases above fail for their edit alone."""
     with db.session() as session:
