@@ -13,6 +13,7 @@ from datetime import date, datetime
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from meterbook.domain.validation import check_imported_reading, check_imported_voucher
 from tenantry.models import Base, TenantScoped, utcnow
 from tenantry.plans import rows_limit
 
@@ -22,6 +23,7 @@ class Reading(TenantScoped, Base):
 
     __tablename__ = "readings"
     __quota__ = rows_limit("readings")
+    __import_check__ = staticmethod(check_imported_reading)
     # (read_at, id) is the order consumption is computed in (mb0003).
     __table_args__ = (Index("ix_readings_tenant_read_at_id", "tenant_id", "read_at", "id"),)
 
@@ -40,6 +42,7 @@ class Voucher(TenantScoped, Base):
 
     __tablename__ = "vouchers"
     __quota__ = rows_limit("vouchers")
+    __import_check__ = staticmethod(check_imported_voucher)
     __table_args__ = (Index("ix_vouchers_tenant_id_purchased_on", "tenant_id", "purchased_on"),)
 
     purchased_on: Mapped[date]

@@ -200,6 +200,17 @@ def erase_user(
         .values(target=pseudonym)
         .execution_options(synchronize_session=False)
     )
+    # A failed sign-in keeps the address typed (tenantry.accounts), whether or not it
+    # named an account then: it names the person as much as a target does.
+    session.execute(
+        update(AuditEvent)
+        .where(
+            AuditEvent.action == "user.sign_in_failed",
+            AuditEvent.details["email"].as_string() == user.email,
+        )
+        .values(target=pseudonym, details={})
+        .execution_options(synchronize_session=False)
+    )
     session.execute(
         update(AuditEvent)
         .where(AuditEvent.actor_id == user_id)

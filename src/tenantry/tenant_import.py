@@ -11,13 +11,10 @@ and checked the same way.
 
 from __future__ import annotations
 
-import base64
-import enum
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -38,16 +35,20 @@ from tenantry.export import (
     tenant_mappers,
 )
 from tenantry.ids import TenantId, UserId
+from tenantry.import_values import BadValue, aware_datetime, column_reader
 from tenantry.migrate.verify import Verification
-from tenantry.models import Base, Invite, Membership, Tenant, User, normalize_email
+from tenantry.models import Base, Invite, Membership, Tenant, TenantKind, User, normalize_email
 from tenantry.models.user import checked_email
 from tenantry.roles import Role
 from tenantry.slugs import is_canonical, with_suffix
+from tenantry.text import problem_with_line
 
 FORMAT_NAME, _, _VERSION = FORMAT.partition("/")
 SUPPORTED_VERSION = int(_VERSION)
 USERS_TABLE = "tenantry_users"
 INSERT_BATCH = 1000
+NAME_LENGTH = 200  # as the API's (and the column's)
+PLAN_LENGTH = 32
 NO_PASSWORD = "!"  # noqa: S105 - not a hash: no password verifies against it
 
 
@@ -85,6 +86,14 @@ def parse_document(raw: bytes | str) -> dict[str, Any]:
     try:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
+        start = (raw.encode() if isinstance(raw, str) else raw)[:64].lstrip()
+        if start.startswith(b'{"format":"' + FORMAT_NAME.encode()):
+            # A cut download or copy: the parser's words ("not valid UTF-8" when the cut
+            # falls inside a character) would send the operator looking at encodings.
+            raise ImportRefused(
+                f"the file is cut short or damaged: it begins as a {FORMAT_NAME} document but "
+                f"is not complete JSON ({exc}); export it again; nothing imported"
+            ) from exc
         raise ImportRefused(f"not a JSON document: {exc}") from exc
     if not isinstance(doc, dict):
         raise ImportRefused("not a tenantry export document: expected a JSON object")
@@ -155,59 +164,54 @@ def _check_tables_exist(session: Session, mappers: list[Mapper[Any]]) -> None:
 
 
 def _check_integrity(doc: dict[str, Any], result: Verification) -> None:
-    """Counts and checksums of the document's tables against its own summary."""
-    counts = doc["summary"].get("rows") or {}
-    sums = doc["summary"].get("checksums") or {}
+    """Counts and checksums of the document's tables against its own summary.
+
+    An export counts and checksums every table it writes: a table in the summary (or the
+    schema) but not among the tables was cut from the file, and a table without its count
+    and checksum cannot be told intact. Either is refused, not imported without it.
+    """
+    counts = doc["summary"].get("rows")
+    sums = doc["summary"].get("checksums")
+    if not isinstance(counts, dict) or not isinstance(sums, dict):
+        raise ImportRefused(
+            "the document's summary has no row counts and checksums: it is incomplete or "
+            "was changed after export; nothing imported"
+        )
+    schema = doc.get("schema")
+    declared = schema.get("tables") if isinstance(schema, dict) else None
+    named = set(counts) | set(sums) | (set(declared) if isinstance(declared, dict) else set())
+    cut = sorted(named - set(doc["tables"]))
+    unsummed = sorted(n for n in doc["tables"] if n not in counts or n not in sums)
+    if cut or unsummed:
+        raise ImportRefused(
+            "the document is incomplete or was changed after export ("
+            + "; ".join(
+                ([f"tables missing from the file: {', '.join(cut)}"] if cut else [])
+                + (
+                    [f"tables without a count and checksum: {', '.join(unsummed)}"]
+                    if unsummed
+                    else []
+                )
+            )
+            + "); nothing imported",
+            details={"missing": cut, "unsummed": unsummed},
+        )
     for name, rows in sorted(doc["tables"].items()):
         writer = ArrayWriter()
         for start in range(0, len(rows), INSERT_BATCH):  # one batch serialised at a time
             writer.chunk(rows[start : start + INSERT_BATCH])
-        if name in counts:
-            result.add(
-                f"document rows:{name}",
-                counts[name] == len(rows),
-                f"{counts[name]} exported, {len(rows)} in the file",
-            )
-        if name in sums:
-            same = sums[name] == writer.checksum
-            result.add(
-                f"document checksum:{name}", same, "intact" if same else "CHANGED since export"
-            )
+        result.add(
+            f"document rows:{name}",
+            counts[name] == len(rows),
+            f"{counts[name]} exported, {len(rows)} in the file",
+        )
+        same = sums[name] == writer.checksum
+        result.add(f"document checksum:{name}", same, "intact" if same else "CHANGED since export")
     if not result.ok:
         failed = ", ".join(c.name for c in result.checks if not c.ok)
         raise ImportRefused(
             f"the document is incomplete or was changed after export ({failed}); nothing imported"
         )
-
-
-def _converter(python_type: type | None) -> Callable[[Any], Any]:
-    if python_type is datetime:
-        return lambda v: datetime.fromisoformat(v) if isinstance(v, str) else v
-    if python_type is date:
-        return lambda v: date.fromisoformat(v) if isinstance(v, str) else v
-    if python_type is time:
-        return lambda v: time.fromisoformat(v) if isinstance(v, str) else v
-    if python_type is uuid.UUID:
-        return lambda v: uuid.UUID(v) if isinstance(v, str) else v
-    if python_type is Decimal:
-        return lambda v: Decimal(str(v)) if v is not None else v
-    if python_type is bytes:  # the export writes binary as base64 text
-        return lambda v: base64.b64decode(v, validate=True) if isinstance(v, str) else v
-    if python_type is timedelta:  # and an interval in seconds
-        return lambda v: timedelta(seconds=v) if isinstance(v, (int, float)) else v
-    if isinstance(python_type, type) and issubclass(python_type, enum.Enum):
-        # The export writes a member's value; the column takes the member.
-        kind = python_type
-        return lambda v: kind(v) if v is not None else v
-    return lambda v: v
-
-
-def _python_type(column: Any) -> type | None:
-    try:
-        python_type: type = column.type.python_type
-    except NotImplementedError:
-        return None
-    return python_type
 
 
 def _user_columns(mapper: Mapper[Any]) -> list[str]:
@@ -227,14 +231,48 @@ def _new_slug(session: Session, slug: str) -> str:
     return candidate
 
 
+def _tenant_of(head: dict[str, Any]) -> Tenant:
+    """The tenant row the header describes, holding only what the API could have written."""
+    try:
+        tenant_id = uuid.UUID(str(head["id"]))
+    except (KeyError, ValueError) as exc:
+        raise ImportRefused("the tenant section has no valid id") from exc
+    name = head.get("name")
+    if not isinstance(name, str) or not 0 < len(name.strip()) <= NAME_LENGTH:
+        raise ImportRefused(f"the tenant's name must be text of 1 to {NAME_LENGTH} characters")
+    if problem_with_line(name):
+        raise ImportRefused(f"the tenant's name {problem_with_line(name)}")
+    kind = head.get("kind") or TenantKind.PERSONAL.value
+    if kind not in set(TenantKind):
+        known = ", ".join(TenantKind)
+        raise ImportRefused(f"the tenant's kind {kind!r:.40} is not one of {known}")
+    plan = head.get("plan") or "free"
+    if not isinstance(plan, str) or len(plan) > PLAN_LENGTH:
+        raise ImportRefused(f"the tenant's plan {plan!r:.40} is not a plan name")
+    created = head.get("created_at")
+    try:
+        created_at = aware_datetime(created) if created is not None else datetime.now(UTC)
+    except BadValue as exc:
+        raise ImportRefused(f"the tenant's created_at: {exc}") from exc
+    settings = head.get("settings")
+    return Tenant(
+        id=tenant_id,
+        slug=str(head.get("slug", "")),
+        name=name,
+        kind=kind,
+        plan=plan,
+        settings=settings if isinstance(settings, dict) else {},
+        created_at=created_at,
+    )
+
+
 def _membership(tenant: Tenant, user: User, role: Role, entry: dict[str, Any]) -> Membership:
     joined = entry.get("joined_at")
-    return Membership(
-        tenant_id=tenant.id,
-        user_id=user.id,
-        role=role.value,
-        joined_at=datetime.fromisoformat(joined) if isinstance(joined, str) else datetime.now(UTC),
-    )
+    try:
+        joined_at = aware_datetime(joined) if joined is not None else datetime.now(UTC)
+    except BadValue as exc:
+        raise ImportRefused(f"the member {user.email}'s joined_at: {exc}") from exc
+    return Membership(tenant_id=tenant.id, user_id=user.id, role=role.value, joined_at=joined_at)
 
 
 def _members(
@@ -249,12 +287,16 @@ def _members(
 ) -> tuple[list[MemberOutcome], dict[int, int]]:
     outcomes: list[MemberOutcome] = []
     user_map: dict[int, int] = {}
+    seen: set[str] = set()
     for entry in doc["members"]:
         try:
             email = normalize_email(str(entry["email"]))
             role = Role(entry["role"])
         except (KeyError, TypeError, ValueError) as exc:
             raise ImportRefused(f"a member entry is not valid: {entry!r:.200}") from exc
+        if email in seen:
+            raise ImportRefused(f"the member {email!r:.200} is listed twice")
+        seen.add(email)
         user = session.scalar(select(User).where(User.email == email))
         if user is not None and not user.is_erased:
             session.add(_membership(tenant, user, role, entry))
@@ -281,6 +323,10 @@ def _members(
                 user_map[entry["user_id"]] = user.id
             outcomes.append(MemberOutcome(email, role.value, "created", user_id=user.id))
             continue
+        try:
+            checked_email(email)  # the invite is mailed to it, and bound to it
+        except ValidationFailed:
+            raise ImportRefused(f"a member's email is not one address: {email!r:.200}") from None
         invite, code = invites.pending_invite(
             session,
             tenant_id=tenant.id,
@@ -292,6 +338,12 @@ def _members(
         if on_invite is not None:
             on_invite(invite, code, tenant)
         outcomes.append(MemberOutcome(email, role.value, "invited", invite_code=code))
+    if not any(o.role == Role.OWNER.value for o in outcomes):
+        # Every tenant the API keeps has one; without, nobody could manage or delete it here.
+        raise ImportRefused(
+            "the document names no owner among its members: nobody could manage the tenant "
+            "here; nothing imported"
+        )
     return outcomes, user_map
 
 
@@ -300,10 +352,12 @@ def _batches_to_write(
 ) -> Iterator[tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
     """The rows in key order, a batch at a time: as the document should read after import
     (user ids translated), and as values to insert. Only a batch is copied at a time."""
-    convert = {
-        mapper.get_property_by_column(c).key: _converter(_python_type(c))
-        for c in table_of(mapper).columns
-    }
+    table = table_of(mapper)
+    convert = {mapper.get_property_by_column(c).key: column_reader(c) for c in table.columns}
+    # The model's own rules, as its routes apply them (``__import_check__``, optional).
+    check: Callable[[dict[str, Any]], None] | None = getattr(
+        mapper.class_, "__import_check__", None
+    )
     user_columns = _user_columns(mapper)
     required = {k for k in user_columns if not mapper.get_property(k).columns[0].nullable}
     ordered = _in_key_order(mapper, rows)
@@ -311,19 +365,31 @@ def _batches_to_write(
         expected: list[dict[str, Any]] = []
         values: list[dict[str, Any]] = []
         for row in ordered[start : start + INSERT_BATCH]:
+            value: dict[str, Any] = {}
+            for key, item in row.items():  # a user id too is read before it is translated
+                try:
+                    value[key] = convert[key](item)
+                except BadValue as exc:
+                    raise ImportRefused(
+                        f"{table.name}.{key} of row {_shown_id(row)}: {exc}; nothing imported",
+                        details={"table": str(table.name), "field": key},
+                    ) from exc
             translated = dict(row)
             for key in user_columns:
-                if translated.get(key) is not None:
-                    translated[key] = user_map.get(translated[key])
-                    if translated[key] is None and key in required:
-                        raise ImportRefused(_no_author(table_of(mapper).name, key))
+                if value.get(key) is not None:
+                    value[key] = translated[key] = user_map.get(value[key])
+                    if value[key] is None and key in required:
+                        raise ImportRefused(_no_author(table.name, key))
             expected.append(translated)
-            try:
-                values.append({k: convert[k](v) for k, v in translated.items()})
-            except (TypeError, ValueError, ArithmeticError) as exc:
-                raise ImportRefused(
-                    f"{table_of(mapper).name}: a value cannot be read: {exc}"
-                ) from exc
+            if check is not None:
+                try:
+                    check(value)
+                except ValueError as exc:
+                    raise ImportRefused(
+                        f"{table.name} row {_shown_id(row)}: {exc}; nothing imported",
+                        details={"table": str(table.name)},
+                    ) from exc
+            values.append(value)
         yield expected, values
 
 
@@ -333,6 +399,10 @@ def _no_author(table: str, column: str) -> str:
         "empty: import with create_accounts (`tenantry tenants import --create-accounts`) "
         "to create their accounts, or have them sign up here first; nothing imported"
     )
+
+
+def _shown_id(row: dict[str, Any]) -> str:
+    return f"{row.get('id')!r:.30}"
 
 
 def import_tenant(
@@ -371,24 +441,10 @@ def import_tenant(
     _check_schema(session, doc, mappers)
     result = Verification()
     _check_integrity(doc, result)
-    head = doc["tenant"]
-    try:
-        tenant_id = uuid.UUID(str(head["id"]))
-        name = str(head["name"])
-    except (KeyError, ValueError) as exc:
-        raise ImportRefused("the tenant section has no valid id and name") from exc
-    if session.get(Tenant, tenant_id) is not None:
-        raise Conflict(f"a tenant with id {tenant_id} already exists here (imported before?)")
-    created = head.get("created_at")
-    tenant = Tenant(
-        id=tenant_id,
-        slug=_new_slug(session, str(head.get("slug", ""))),
-        name=name,
-        kind=str(head.get("kind") or "personal"),
-        plan=str(head.get("plan") or "free"),
-        settings=head.get("settings") if isinstance(head.get("settings"), dict) else {},
-        created_at=datetime.fromisoformat(created) if created else datetime.now(UTC),
-    )
+    tenant = _tenant_of(doc["tenant"])
+    if session.get(Tenant, tenant.id) is not None:
+        raise Conflict(f"a tenant with id {tenant.id} already exists here (imported before?)")
+    tenant.slug = _new_slug(session, str(tenant.slug))
     try:
         return _write(
             session, doc, tenant, mappers, result, actor_id, invite_ttl, on_invite, create_accounts

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
+from typing import Any
 
 from babel.numbers import is_currency
 
@@ -121,3 +122,41 @@ def check_voucher(
         raise RuleViolation("token_number", "use digits, letters, spaces and hyphens only")
     check_text("vendor", vendor)
     check_text("notes", notes)
+
+
+def imported_row_problem(check: Callable[[], None]) -> None:
+    """Run a rule on a row an import brings, as a ``ValueError`` naming the field."""
+    try:
+        check()
+    except RuleViolation as exc:
+        raise ValueError(f"{exc.field}: {exc.message}") from None
+
+
+def check_imported_reading(values: Mapping[str, Any]) -> None:
+    """The rules a reading meets when it is entered, for one arriving in an import:
+    a 9999-12-31 reading would make every dashboard of the household fail."""
+
+    def rules() -> None:
+        if "read_at" in values:
+            check_reading_time(values["read_at"], datetime.now(UTC))
+        if values.get("meter_wh", 0) < 0:
+            raise RuleViolation("meter_kwh", "must not be negative")
+        check_text("note", values.get("note") or "")
+
+    imported_row_problem(rules)
+
+
+def check_imported_voucher(values: Mapping[str, Any]) -> None:
+    """:func:`check_voucher` for a voucher arriving in an import (absent fields: defaults)."""
+    imported_row_problem(
+        lambda: check_voucher(
+            purchased_on=values.get("purchased_on") or EARLIEST,
+            amount_minor=values.get("amount_minor", 0),
+            energy_wh=values.get("energy_wh", 0),
+            currency=values.get("currency") or "ZAR",
+            token_number=values.get("token_number") or "",
+            today=datetime.now(UTC).date(),
+            vendor=values.get("vendor") or "",
+            notes=values.get("notes") or "",
+        )
+    )

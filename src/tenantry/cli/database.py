@@ -87,10 +87,27 @@ def engine_of(url: str, command: str, **kwargs: Any) -> Engine:
 
 
 def database_of(url: str, command: str) -> Database:
-    """A :class:`tenantry.db.Database` for a command line."""
+    """A :class:`tenantry.db.Database` for a command line, on a database that exists.
+
+    SQLite creates a missing file on connect: a mistyped path would leave an empty
+    database behind and end in "no such table". These commands only read or change
+    a migrated database, so a file that is not there is said as such, and not made.
+    """
+    from sqlalchemy.engine import make_url
+
     from tenantry.db import Database
 
     check_url(url, command)
+    parsed = make_url(url)
+    file = parsed.database or ""
+    if parsed.get_backend_name() == "sqlite" and file and file != ":memory:":
+        path = Path(file[len("file:") :].split("?")[0] if file.startswith("file:") else file)
+        if path.parent.is_dir() and not path.exists():
+            fail(
+                command,
+                f"no database at {path} (none was created): check the path, or make one "
+                "with `tenantry serve --migrate-only` or `tenantry migrate`",
+            )
     return Database(url)
 
 

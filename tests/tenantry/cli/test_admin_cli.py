@@ -99,6 +99,7 @@ def test_prune_counts_then_deletes_what_is_older_than_the_retention(
 
 
 def test_prune_errors_name_the_audit_command(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "empty.sqlite3").touch()  # there, but never migrated
     code, out = run("audit", "prune", "--db", f"sqlite:///{tmp_path}/empty.sqlite3")
     assert code == 2
     assert out.startswith("tenantry audit prune: database error") and "admin" not in out

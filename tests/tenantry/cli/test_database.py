@@ -69,6 +69,31 @@ def test_an_unreachable_database_is_one_line_and_exit_2(args: list[str]) -> None
 
 
 @pytest.mark.parametrize(
+    "args",
+    [
+        ["tenants", "list"],
+        ["tenants", "purge"],
+        ["tenants", "export", "casa"],
+        ["tenants", "import", "{file}"],
+        ["admin", "list"],
+        ["audit", "prune"],
+    ],
+)
+def test_a_mistyped_sqlite_path_is_said_and_no_empty_database_is_left(
+    args: list[str], tmp_path: Path
+) -> None:
+    """Once: an empty file created at the typo, then 'no such table: tenantry_tenants'."""
+    document = tmp_path / "casa.json"
+    document.write_text("{}")
+    typo = tmp_path / "tenantyr.sqlite3"
+    code, out = run(*[a.format(file=document) for a in args], "--db", f"sqlite:///{typo}")
+    assert code == 2, out
+    assert f"no database at {typo}" in out and "no such table" not in out, out
+    assert len(out.strip().splitlines()) == 1
+    assert not typo.exists()
+
+
+@pytest.mark.parametrize(
     ("where", "said"),
     [("{tmp}", "is a folder: name the file to write"), ("{tmp}/no/x.json", "there is no folder")],
 )

@@ -13,20 +13,25 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from tenantry.db import Database
-from tenantry.models import Tenant
+from tenantry.models import Membership, Tenant, User
+from tenantry.roles import Role
 from tenantry_server.app import default_plugins
 from tenantry_server.cli import app as cli
 
 
 @pytest.fixture
 def core_only(tmp_path: Path) -> str:
-    """A database with tenantry's tables alone, and one tenant, ``acme``."""
+    """A database with tenantry's tables alone, and one tenant, ``acme``, with its owner."""
     default_plugins()  # meterbook's models are mapped, as with the server extra installed
     url = f"sqlite:///{tmp_path / 'core.sqlite3'}"
     assert CliRunner().invoke(cli, ["migrate", "--db", url]).exit_code == 0
     db = Database(url)
     with db.session() as session:
-        session.add(Tenant(id=uuid.uuid4(), slug="acme", name="Acme"))
+        tenant = Tenant(id=uuid.uuid4(), slug="acme", name="Acme")
+        owner = User(email="owner@example.com", password_hash="x")
+        session.add_all([tenant, owner])
+        session.flush()
+        session.add(Membership(tenant_id=tenant.id, user_id=owner.id, role=Role.OWNER.value))
     db.dispose()
     return url
 

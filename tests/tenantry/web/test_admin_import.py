@@ -185,6 +185,35 @@ def test_refusals_write_nothing(
     assert _tenants(app) == before + 1
 
 
+def test_a_value_that_cannot_be_stored_is_a_422_not_a_500(
+    app: FastAPI, client: TestClient, alice: Member, bob: Member
+) -> None:
+    """Each of these answered 500 internal_error (or, on SQLite, imported text into an
+    INTEGER column, and the household's readings answered 500 from then on)."""
+    reading = {"read_at": "2026-11-01T07:00:00+00:00", "meter_kwh": "10"}
+    assert client.post("/api/readings", json=reading, headers=alice.headers).status_code == 201
+    original = _exported(client, alice)
+    original["tenant"]["id"] = "0b6a3f62-2f0c-4f7e-8d6b-3a4b9c1d2e3f"
+    _make_admin(app, bob)
+    before = _tenants(app)
+    edits = {
+        "readings.meter_wh": lambda doc: doc["tables"]["readings"][0].update(meter_wh="lots"),
+        "readings.read_at": lambda doc: doc["tables"]["readings"][0].update(
+            read_at="2026-11-01T07:00:00"
+        ),
+        "readings.note": lambda doc: doc["tables"]["readings"][0].update(note={"a": 1}),
+        "created_at": lambda doc: doc["tenant"].update(created_at="soon"),
+    }
+    for said, edit in edits.items():
+        doc = copy.deepcopy(original)
+        edit(doc)
+        response = _post(client, _reseal(doc), bob)
+        assert response.status_code == 422, (said, response.text)
+        error = response.json()["error"]
+        assert error["code"] == "import_refused" and said in error["message"]
+    assert _tenants(app) == before
+
+
 def test_create_accounts_keeps_members_and_authorship(
     app: FastAPI, client: TestClient, alice: Member, bob: Member
 ) -> None:

@@ -143,6 +143,36 @@ def test_erasure_removes_the_person_and_pseudonymises_the_trail(
     assert tenant_rows(settings.database_url, household, placed=placed)["app_notes"] == 1
 
 
+def test_erasure_leaves_no_failed_sign_in_naming_the_address(
+    app: FastAPI, client: TestClient, alice: Member, bob: Member
+) -> None:
+    """A failed sign-in keeps the typed address in its details: the erasure pseudonymised
+    the event's target and left ``{"email": "dora@…"}`` in the trail for the retention."""
+    dora = invite_and_join(client, bob, "dora@example.com", role="member")
+    wrong = {"email": "Dora@Example.com", "password": "not her password"}
+    assert client.post("/api/auth/login", json=wrong).status_code == 401
+    erased = client.post("/api/me/erase", json={"password": PASSWORD}, headers=dora.headers)
+    assert erased.status_code == 204, erased.text
+    with app.state.tenancy.db.sessions() as session:
+        failed = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "user.sign_in_failed")
+        ).all()
+        assert failed, "the failed sign-in is still recorded"
+        assert all("dora" not in f"{e.target} {e.details}".lower() for e in failed)
+        assert {e.target for e in failed} <= {
+            e.actor_pseudonym
+            for e in session.scalars(select(AuditEvent).where(AuditEvent.action == "member.left"))
+        }
+    # Someone else's failure is kept as it was.
+    other = {"email": "alice@example.com", "password": "not hers either"}
+    assert client.post("/api/auth/login", json=other).status_code == 401
+    with app.state.tenancy.db.sessions() as session:
+        details = session.scalars(
+            select(AuditEvent.details).where(AuditEvent.action == "user.sign_in_failed")
+        ).all()
+        assert {"email": "alice@example.com"} in details
+
+
 def test_a_sole_members_tenant_is_deleted_with_them(
     app: FastAPI, client: TestClient, alice: Member, bob: Member
 ) -> None:

@@ -1,0 +1,298 @@
+"""Documents an import must refuse with a clear message, writing nothing.
+
+Each case edits a valid document (and, where the edit is meant to look intact, recomputes
+its summary as an export would), then imports it into SQLite: the backend that would
+otherwise store text in an INTEGER column and hand it back unchanged to the read-back
+verification.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+import meterbook.models  # noqa: F401 - maps the tables the document names
+from tenantry.db import Database
+from tenantry.export import FORMAT, ArrayWriter
+from tenantry.models import Invite, Tenant, User
+from tenantry.tenant_import import ImportRefused, import_tenant
+from tenantry_server.cli import app as cli
+
+Edit = Callable[[dict[str, Any]], object]
+
+
+def _reading(i: int) -> dict[str, Any]:
+    return {
+        "read_at": f"2024-10-27T0{i}:30:00+00:00",
+        "meter_wh": 1000 * (i + 1),
+        "note": "=SUM(A1) 😀",
+        "is_replacement": False,
+        "created_by": 7,
+        "created_at": "2026-12-01T10:00:00.123456+00:00",
+        "id": 1000 + i,
+    }
+
+
+def _voucher() -> dict[str, Any]:
+    return {
+        "purchased_on": "2024-02-29",
+        "amount_minor": 15000,
+        "currency": "ZAR",
+        "energy_wh": 100500,
+        "token_number": "",
+        "vendor": "Shop",
+        "notes": "",
+        "created_by": 7,
+        "created_at": "2026-12-01T10:00:00+00:00",
+        "id": 2000,
+    }
+
+
+def summed(doc: dict[str, Any]) -> dict[str, Any]:
+    """The summary an export would write for the document's tables as they now are."""
+    rows, sums = {}, {}
+    for name, table in doc["tables"].items():
+        writer = ArrayWriter()
+        writer.chunk(table)
+        rows[name], sums[name] = writer.count, writer.checksum
+    doc["summary"] = {"members": len(doc["members"]), "rows": rows, "checksums": sums}
+    return doc
+
+
+def document() -> dict[str, Any]:
+    tables = {"readings": [_reading(i) for i in range(3)], "vouchers": [_voucher()]}
+    return summed(
+        {
+            "format": FORMAT,
+            "schema": {"revisions": [], "tables": {name: [] for name in tables}},
+            "tenant": {
+                "id": str(uuid.uuid4()),
+                "slug": "casa",
+                "name": "Casa 🏠",
+                "kind": "family",
+                "plan": "free",
+                "settings": {},
+                "created_at": "2026-01-01T00:00:00+00:00",
+            },
+            "members": [
+                {
+                    "user_id": 7,
+                    "email": "ana@example.com",
+                    "display_name": "Ana",
+                    "role": "owner",
+                    "joined_at": "2026-01-01T00:00:00+00:00",
+                }
+            ],
+            "tables": tables,
+            "summary": {},
+        }
+    )
+
+
+@pytest.fixture
+def db(template_db: Path, tmp_path: Path) -> Iterator[Database]:
+    path = tmp_path / "target.sqlite3"
+    shutil.copy(template_db, path)
+    database = Database(f"sqlite:///{path}")
+    yield database
+    database.dispose()
+
+
+def _nothing_written(db: Database) -> None:
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(Tenant)) == 0
+        assert session.scalar(select(func.count()).select_from(Invite)) == 0
+        assert session.scalar(select(func.count()).select_from(User)) == 0
+
+
+def _row(table: str, **values: Any) -> Edit:
+    return lambda doc: doc["tables"][table][0].update(values)
+
+
+# Values of the wrong type or size: SQLite stored these and the verification passed.
+WRONG_VALUES: dict[str, tuple[Edit, str]] = {
+    "text in a whole-number column": (_row("readings", meter_wh="lots"), "readings.meter_wh"),
+    "a fraction in a whole-number column": (_row("readings", meter_wh=1.5), "whole number"),
+    "a number beyond 64 bits": (_row("readings", meter_wh=2**64 - 1), "out of range"),
+    "an id beyond 64 bits": (_row("readings", id=2**63), "readings.id"),
+    "a date-time without its offset": (
+        _row("readings", read_at="2024-10-27T02:30:00"),
+        "UTC offset",
+    ),
+    "a number for a date-time": (_row("readings", read_at=12345), "ISO 8601 date-time"),
+    "an object for text": (_row("readings", note={"a": 1}), "expected text"),
+    "a list for text": (_row("readings", note=[1]), "expected text"),
+    "null where a value is required": (_row("readings", note=None), "null"),
+    "text for true or false": (_row("readings", is_replacement="yes"), "true or false"),
+    "text longer than its column": (_row("vouchers", currency="EUROS"), "longer than 3"),
+    "a NUL character": (_row("vouchers", vendor="a\x00b"), "NUL"),
+    "a day that does not exist": (_row("vouchers", purchased_on="2024-02-30"), "ISO 8601 date"),
+    "a name for a user id": (_row("vouchers", created_by="ana"), "vouchers.created_by"),
+}
+
+
+@pytest.mark.parametrize("case", WRONG_VALUES, ids=list(WRONG_VALUES))
+def test_a_value_its_column_cannot_hold_is_refused_naming_it(db: Database, case: str) -> None:
+    edit, said = WRONG_VALUES[case]
+    doc = document()
+    edit(doc)
+    with pytest.raises(ImportRefused, match=said) as refused, db.session() as session:
+        import_tenant(session, summed(doc))
+    assert "nothing imported" in refused.value.message
+    _nothing_written(db)
+
+
+# Values of the right type that the app's routes refuse (the model's ``__import_check__``):
+# a reading at 9999-12-31T23:59:59.999999 imported, and the household's dashboard answered
+# 500 from then on (SQLite's date functions give NULL for it).
+BROKEN_RULES: dict[str, tuple[Edit, str]] = {
+    "a reading at the end of time": (
+        _row("readings", read_at="9999-12-31T23:59:59.999999+00:00"),
+        "read_at: a reading cannot be in the future",
+    ),
+    "a reading before 1900": (
+        _row("readings", read_at="0001-01-01T00:00:00+00:00"),
+        "read_at: a reading cannot be before 1900",
+    ),
+    "a negative meter": (_row("readings", meter_wh=-1), "meter_kwh: must not be negative"),
+    "a purchase in the future": (_row("vouchers", purchased_on="9999-12-31"), "purchased_on"),
+    "a negative amount": (_row("vouchers", amount_minor=-100), "amount: must not be negative"),
+    "no currency": (_row("vouchers", currency="XYZ"), "currency: use an ISO 4217"),
+}
+
+
+@pytest.mark.parametrize("case", BROKEN_RULES, ids=list(BROKEN_RULES))
+def test_a_row_the_apps_rules_refuse_is_refused(db: Database, case: str) -> None:
+    edit, said = BROKEN_RULES[case]
+    doc = document()
+    edit(doc)
+    with pytest.raises(ImportRefused, match=said) as refused, db.session() as session:
+        import_tenant(session, summed(doc))
+    assert refused.value.message.startswith(("readings row 1000: ", "vouchers row 2000: "))
+    _nothing_written(db)
+
+
+def _tenant(**values: Any) -> Edit:
+    return lambda doc: doc["tenant"].update(values)
+
+
+def _member(**values: Any) -> Edit:
+    return lambda doc: doc["members"][0].update(values)
+
+
+# The tenant and its members: a traceback, a 500, or a name "None" before.
+WRONG_HEADERS: dict[str, tuple[Edit, str]] = {
+    "a created_at that is no date": (_tenant(created_at="soon"), "created_at"),
+    "a created_at that is a number": (_tenant(created_at=5), "created_at"),
+    "a created_at without offset": (_tenant(created_at="2024-01-01T00:00:00"), "UTC offset"),
+    "no name": (_tenant(name=None), "name"),
+    "an empty name": (_tenant(name=" "), "name"),
+    "a name longer than the API allows": (_tenant(name="N" * 201), "1 to 200"),
+    "a name of two lines": (_tenant(name="a\nb"), "one line"),
+    "an unknown kind": (_tenant(kind="spaceship"), "kind"),
+    "a joined_at that is no date": (_member(joined_at="never"), "joined_at"),
+    "a joined_at without offset": (_member(joined_at="2024-01-01T00:00:00"), "UTC offset"),
+    "an invalid member email": (_member(email="not-an-email"), "not one address"),
+    "a member twice": (lambda doc: doc["members"].append(dict(doc["members"][0])), "twice"),
+    "no owner": (_member(role="admin"), "no owner"),
+    "no members": (lambda doc: doc["members"].clear(), "no owner"),
+}
+
+
+# An invited member's joined_at is not read (they join when they accept): those cases
+# apply to created accounts only.
+HEADER_CASES = [
+    pytest.param(case, create, id=f"{case}-{'created' if create else 'invited'}")
+    for case in WRONG_HEADERS
+    for create in (False, True)
+    if create or "joined_at" not in case
+]
+
+
+@pytest.mark.parametrize(("case", "create_accounts"), HEADER_CASES)
+def test_a_bad_tenant_or_member_entry_is_refused(
+    db: Database, case: str, create_accounts: bool
+) -> None:
+    edit, said = WRONG_HEADERS[case]
+    doc = document()
+    edit(doc)
+    with pytest.raises(ImportRefused, match=said), db.session() as session:
+        import_tenant(session, doc, create_accounts=create_accounts)
+    _nothing_written(db)
+
+
+# A table cut from the file, or a summary that cannot vouch for a table: imported without
+# the table, or with the edit, before.
+INCOMPLETE: dict[str, tuple[Edit, str]] = {
+    "a table cut from the file": (lambda doc: doc["tables"].pop("vouchers"), "vouchers"),
+    "no checksums": (lambda doc: doc["summary"].pop("checksums"), "no row counts and checksums"),
+    "no row counts": (lambda doc: doc["summary"].pop("rows"), "no row counts and checksums"),
+    "a table without its checksum": (
+        lambda doc: doc["summary"]["checksums"].pop("readings"),
+        "without a count and checksum: readings",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", INCOMPLETE, ids=list(INCOMPLETE))
+def test_a_document_whose_summary_cannot_vouch_for_it_is_refused(db: Database, case: str) -> None:
+    edit, said = INCOMPLETE[case]
+    doc = document()
+    edit(doc)
+    doc["tables"]["readings"][0]["note"] = "edited after export"  # unseen without a checksum
+    with pytest.raises(ImportRefused, match=said), db.session() as session:
+        import_tenant(session, doc)
+    _nothing_written(db)
+
+
+CUTS: dict[str, Callable[[bytes], int]] = {
+    "inside an emoji": lambda raw: raw.index("😀".encode()) + 2,
+    "half way": lambda raw: len(raw) // 2,
+    "the last brace": lambda raw: len(raw) - 1,
+}
+
+
+@pytest.mark.parametrize("cut", CUTS, ids=list(CUTS))
+def test_a_file_cut_short_is_said_to_be(db: Database, cut: str) -> None:
+    """Cut inside the emoji of a note, the parser said 'str is not valid UTF-8'."""
+    raw = orjson.dumps(document())
+    with pytest.raises(ImportRefused, match="cut short or damaged"), db.session() as session:
+        import_tenant(session, raw[: CUTS[cut](raw)])
+    _nothing_written(db)
+
+
+def test_the_untouched_document_imports(db: Database) -> None:
+    """The cases above fail for their edit alone."""
+    with db.session() as session:
+        result = import_tenant(session, document(), create_accounts=True)
+    assert result.rows == {"readings": 3, "vouchers": 1}
+    assert result.verification.ok
+
+
+def test_the_command_line_says_what_is_wrong_with_a_value(db: Database, tmp_path: Path) -> None:
+    """Once 'database error: (builtins.ValueError) …' with exit 2, or an OverflowError
+    traceback: the document's fault, said as such, exit 1."""
+    runner = CliRunner()
+    for edit in (
+        _row("readings", read_at="2024-10-27T02:30:00"),
+        _row("readings", meter_wh=2**63),
+        _tenant(created_at="soon"),
+    ):
+        doc = document()
+        edit(doc)
+        file = tmp_path / "edited.json"
+        file.write_bytes(orjson.dumps(summed(doc)))
+        result = runner.invoke(cli, ["tenants", "import", str(file), "--db", str(db.engine.url)])
+        assert result.exit_code == 1, result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        assert "database error" not in result.output and "Traceback" not in result.output
+        assert "tenantry tenants: " in result.output
+    _nothing_written(db)
