@@ -71,6 +71,18 @@ class StripeGateway:
         except stripe.StripeError as exc:
             raise _unavailable(exc) from exc
 
+    def cancel_now(self, *, subscription_id: str) -> None:
+        """End a subscription at once, crediting the unused time (``prorate``).
+
+        One Stripe no longer knows, or has canceled already, is as good as done.
+        """
+        try:
+            self.client.v1.subscriptions.cancel(subscription_id, params={"prorate": True})
+        except stripe.InvalidRequestError:
+            return
+        except stripe.StripeError as exc:
+            raise _unavailable(exc) from exc
+
     def checkout_url(
         self,
         *,

@@ -153,8 +153,8 @@ def _dispatch(
     now: datetime,
 ) -> str:
     if kind == "checkout.session.completed":
-        if obj.get("subscription"):
-            account.subscription_id = str(obj["subscription"])
+        if isinstance(obj.get("subscription"), str) and obj["subscription"]:
+            _replace(account, obj["subscription"])
         return "applied"
     if kind.startswith("customer.subscription."):
         return apply_subscription(
@@ -184,11 +184,14 @@ def apply_subscription(
     """Bring the tenant in line with ``sub`` (a Stripe subscription object)."""
     sub_id, status = str(sub.get("id")), str(sub.get("status"))
     current = account.subscription_id
-    if current and sub_id != current and status not in _PAID:
-        return "other_subscription"  # an old trial ending after a Checkout: not ours any more
+    replaced = sub_id in (account.superseded or ())
+    if current and sub_id != current and (status not in _PAID or replaced):
+        # An old trial ending after a Checkout, or a replaced subscription's last
+        # renewal before the sweep canceled it: not ours any more.
+        return "other_subscription"
     items = (sub.get("items") or {}).get("data") or [{}]
     price_id = (items[0].get("price") or {}).get("id")
-    account.subscription_id = sub_id
+    _replace(account, sub_id)
     account.cancel_at_period_end = bool(sub.get("cancel_at_period_end"))
     account.trial_ends_at = _at(sub.get("trial_end")) if status == "trialing" else None
     # Newer API versions keep the period on the item.
@@ -209,6 +212,19 @@ def apply_subscription(
         set_plan(session, account.tenant_id, catalogue.default, trial_ends_at=None)
         _paid(session, account, CANCELED)
     return "applied"
+
+
+def _replace(account: BillingAccount, sub_id: str) -> None:
+    """Make ``sub_id`` the tenant's subscription; a live one it replaces is to be canceled.
+
+    Two Checkouts paid (or one paid while a plan was already paying) would
+    otherwise leave two subscriptions charging the customer, each renewal
+    moving the plan to its own price.
+    """
+    current = account.subscription_id
+    if current and current != sub_id and account.status in LIVE:
+        account.superseded = [*(account.superseded or ()), current][-20:]
+    account.subscription_id = sub_id
 
 
 def set_plan(
