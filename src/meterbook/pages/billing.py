@@ -23,6 +23,7 @@ from tenantry.context import TenantContext
 from tenantry.plans import Plan
 from tenantry.web import DbSession, OwnerContext, get_tenancy
 from tenantry.web.deps import SuspendedOwnerContext
+from tenantry.web.routes.billing import refuse_unfit
 
 router = APIRouter(dependencies=[Depends(check_csrf)], tags=["meterbook pages"])
 # Where Stripe's hosted pages live; a form may be sent on there (Content-Security-Policy).
@@ -108,13 +109,17 @@ def _absolute(request: Request, path: str) -> str:
 
 
 @router.post("/household/billing/checkout")
-def checkout(request: Request, ctx: OwnerContext, fields: FormFields) -> Response:
-    """Send the owner to Stripe Checkout for the chosen plan."""
+def checkout(
+    request: Request, ctx: OwnerContext, fields: FormFields, session: DbSession
+) -> Response:
+    """Send the owner to Stripe Checkout for the chosen plan (not one the household outgrew:
+    the error page says what must go first)."""
     plan = fields.get("plan", "")[:32]
     billing = billing_of(request)
     back = _household_path(request, ctx)
     if billing is None:
         return see_other(back)
+    refuse_unfit(session, ctx.tenant_id, plan, request)
     try:
         url = billing.checkout_url(
             tenant_id=ctx.tenant_id,

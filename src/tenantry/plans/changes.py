@@ -8,6 +8,7 @@ read-only or deleted behind the tenant's back.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -54,6 +55,40 @@ def _over(
     return over
 
 
+def _refuse_over(
+    session: Session,
+    tenant_id: uuid.UUID,
+    target: Plan,
+    catalogue: Catalogue,
+    overrides: Mapping[str, int | None],
+) -> None:
+    after = entitlements_for(catalogue, target.name, overrides.items())
+    over = _over(session, tenant_id, dict(after.limits))
+    if over:
+        raise PlanChangeRefused(plan=target.display_name, over=over)
+
+
+def check_fits(
+    session: Session, *, tenant_id: uuid.UUID, plan: str, catalogue: Catalogue | None = None
+) -> None:
+    """Refuse ``plan`` before anything is bought or changed if current use exceeds it.
+
+    For a plan change asked for elsewhere (a Stripe Checkout): the same rule and the
+    same answer as :func:`change_plan`, before the customer pays. A name the catalogue
+    lacks passes (the caller refuses it in its own terms).
+
+    Raises:
+        PlanChangeRefused: the tenant uses more than ``plan`` allows; what must go.
+    """
+    catalogue = _catalogue(session, catalogue)
+    target = catalogue.find(plan)
+    if target is None:
+        return
+    current = load_entitlements(session, tenant_id, catalogue=catalogue)
+    if current.plan.name != target.name:
+        _refuse_over(session, tenant_id, target, catalogue, current.overrides)
+
+
 def change_plan(
     session: Session,
     *,
@@ -83,10 +118,7 @@ def change_plan(
         raise TenantNotFound("tenant not found")
     if tenant.plan == target.name:
         return target
-    after = entitlements_for(catalogue, target.name, current.overrides.items())
-    over = _over(session, tenant_id, dict(after.limits))
-    if over:
-        raise PlanChangeRefused(plan=target.display_name, over=over)
+    _refuse_over(session, tenant_id, target, catalogue, current.overrides)
     old = tenant.plan
     tenant.plan = target.name
     now = datetime.now(UTC)
