@@ -29,6 +29,7 @@ PAST_DUE = "past_due"
 SUSPENDED = "suspended"
 CANCELED = "canceled"
 LIVE = (TRIALING, ACTIVE, PAST_DUE, SUSPENDED)  # a subscription Stripe may still charge
+_PAID_UP = (ACTIVE, PAST_DUE, SUSPENDED)  # paid for (or owed): past any trial
 
 # Stripe subscription statuses and what they mean here.
 _PAID = {"trialing": TRIALING, "active": ACTIVE}
@@ -212,6 +213,11 @@ def apply_subscription(
     if current and sub_id != current and (status not in _PAID or replaced):
         # An old trial ending after a Checkout, or a replaced subscription's last
         # renewal before the sweep canceled it: not ours any more.
+        return "other_subscription"
+    if current and sub_id != current and status == "trialing" and account.status in _PAID_UP:
+        # A sign-up trial the sweep started while a Checkout was being paid: it must not
+        # replace the plan paid for, and is canceled (with a card on file it would charge).
+        account.superseded = [*(account.superseded or ()), sub_id][-20:]
         return "other_subscription"
     items = _dict(sub.get("items"), "the subscription's items").get("data") or [None]
     if not isinstance(items, list):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -114,3 +116,38 @@ def test_a_replaced_subscription_stripe_cannot_cancel_now_is_retried(
     stripe.down = False
     assert billing.sweep().replaced == 1
     assert len(_live(stripe, alice)) == 1
+
+
+def test_a_sign_up_trial_started_late_never_replaces_a_paid_checkout(
+    client: TestClient, billing: Billing, stripe: LocalStripe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stripe was down at sign-up; the sweep retried while the owner paid a Checkout, whose
+    webhooks were applied while the trial was being created: the trial's events came last."""
+    stripe.down = True
+    alice = register(client, "alice@example.com", tenant_name="alice")
+    assert billing.provisioner.wait_idle()
+    stripe.down = False
+    answer = client.post(
+        "/api/tenant/billing/checkout", json={"plan": "pro"}, headers=alice.headers
+    )
+    stripe.tick()
+    assert httpx.post(answer.json()["url"] + "/pay").status_code == 303
+    paid = stripe.undelivered()
+    start_trial = billing.gateway.start_trial
+
+    def checkout_lands_meanwhile(**kwargs: Any) -> dict[str, Any]:
+        deliver(client, stripe, paid)
+        stripe.tick()
+        return start_trial(**kwargs)
+
+    monkeypatch.setattr(billing.gateway, "start_trial", checkout_lands_meanwhile)
+    billing.sweep()
+    plan, status, pro = _state(billing, alice)
+    assert (plan, status) == ("pro", "active")
+    assert deliver(client, stripe, stripe.undelivered()) == ["other_subscription"]  # the trial
+    assert _state(billing, alice) == ("pro", "active", pro)
+
+    billing.sweep()  # the trial is canceled: with a card on file it would convert and charge
+    deliver(client, stripe, stripe.undelivered())
+    assert _live(stripe, alice) == [pro]
+    assert _state(billing, alice) == ("pro", "active", pro)
