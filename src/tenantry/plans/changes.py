@@ -27,7 +27,7 @@ from tenantry.plans.catalogue import (
 )
 from tenantry.plans.entitlements import catalogue_of, entitlements_for, load_entitlements
 from tenantry.plans.errors import PlanChangeRefused
-from tenantry.plans.quotas import count_members, count_rows, quota_models
+from tenantry.plans.quotas import count_members, count_rows, quota_models, quota_of
 
 
 def _catalogue(session: Session, catalogue: Catalogue | None) -> Catalogue:
@@ -149,6 +149,13 @@ def set_override(
     """Grant one tenant a limit (``None`` = unlimited) or a feature (``feature:x`` = 1/0)."""
     if not name or len(name) > 96:
         raise ValidationFailed("name a limit or feature:<flag>", details={"field": "name"})
+    if name.startswith(ROWS_PREFIX) and not quota_models(name):
+        # Rows are counted by the models that declare the quota: another name limits nothing.
+        counted = sorted({quota_of(cls) or "" for cls in quota_models()})
+        raise ValidationFailed(
+            f"no table counts rows against {name}; choose one of: {', '.join(counted) or 'none'}",
+            details={"field": "name"},
+        )
     if name.startswith(FEATURE_PREFIX) and value not in (0, 1):
         raise ValidationFailed(
             "a feature override is 1 (grant) or 0 (take away)", details={"field": "value"}
