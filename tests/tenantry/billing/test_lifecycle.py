@@ -482,6 +482,16 @@ def test_the_console_shows_a_tenants_billing_state(
     assert page.status_code == 200, page.text
     card = page.text.split('id="stat-billing"', 1)[1].split("</div>", 1)[0]
     assert "trialing" in card and "trial until" in card
+    # A plan set here lasts only until Stripe's next event: the operator is told so.
+    note = page.text.split('id="plan-billed"', 1)[1].split("</p>", 1)[0]
+    assert "puts it back on the plan it pays for" in note
+    changed = client.put(
+        f"/api/admin/tenants/{alice.tenant_id}/plan", json={"plan": "pro"}, headers=operator.headers
+    )
+    assert changed.status_code == 200, changed.text
+    stripe.tick()
+    deliver(client, stripe, stripe.trial_converts(_subscription_of(stripe, alice)))
+    assert _tenant(billing, alice).plan == "household"
 
 
 def test_a_deleted_household_stops_renewing(
