@@ -255,6 +255,7 @@ class LocalStripe:
                 Route("/v1/subscriptions", self._subscriptions, methods=["POST"]),
                 Route("/v1/subscriptions/{sid}", self._get_subscription, methods=["GET"]),
                 Route("/v1/subscriptions/{sid}", self._update_subscription, methods=["POST"]),
+                Route("/v1/subscriptions/{sid}", self._cancel_subscription, methods=["DELETE"]),
                 Route("/v1/checkout/sessions", self._checkout, methods=["POST"]),
                 Route("/v1/billing_portal/sessions", self._portal, methods=["POST"]),
                 Route("/checkout/{cid}", self._checkout_page, methods=["GET"]),
@@ -336,6 +337,20 @@ class LocalStripe:
                 )
             self.event("customer.subscription.updated", self.subscriptions[sid])
             return 200, self.subscriptions[sid]
+
+        return await self._api(request, make)
+
+    async def _cancel_subscription(self, request: Request) -> Response:
+        """End a subscription at once (``DELETE``); one already ended is Stripe's 400."""
+        sid = request.path_params["sid"]
+        sub = self.subscriptions.get(sid)
+        if sub is None or sub["status"] == "canceled":
+            return _error(400, "invalid_request_error", "No such subscription")
+
+        def make(p: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+            self.tick()
+            self.update(sid, status="canceled", canceled_at=self.clock)
+            return 200, sub
 
         return await self._api(request, make)
 

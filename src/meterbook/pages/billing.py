@@ -20,7 +20,7 @@ from meterbook.pages.deps import FormFields, see_other
 from tenantry import tenants
 from tenantry.billing import Billing, BillingUnavailable
 from tenantry.context import TenantContext
-from tenantry.plans import Plan
+from tenantry.plans import Plan, check_fits
 from tenantry.web import DbSession, OwnerContext, SuspendedOwnerContext, get_tenancy
 
 router = APIRouter(dependencies=[Depends(check_csrf)], tags=["meterbook pages"])
@@ -107,13 +107,20 @@ def _absolute(request: Request, path: str) -> str:
 
 
 @router.post("/household/billing/checkout")
-def checkout(request: Request, ctx: OwnerContext, fields: FormFields) -> Response:
-    """Send the owner to Stripe Checkout for the chosen plan."""
+def checkout(
+    request: Request, ctx: OwnerContext, fields: FormFields, session: DbSession
+) -> Response:
+    """Send the owner to Stripe Checkout for the chosen plan (not one the household outgrew:
+    the error page says what must go first)."""
     plan = fields.get("plan", "")[:32]
     billing = billing_of(request)
     back = _household_path(request, ctx)
     if billing is None:
         return see_other(back)
+    try:  # a plan the household outgrew is refused before the owner pays for it
+        check_fits(session, tenant_id=ctx.tenant_id, plan=plan, catalogue=billing.catalogue)
+    finally:
+        session.commit()  # the read ends here: no lock is held while Stripe answers
     try:
         url = billing.checkout_url(
             tenant_id=ctx.tenant_id,

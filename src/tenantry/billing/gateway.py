@@ -7,6 +7,7 @@ instead of making a second customer or subscription.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from typing import Any
@@ -15,6 +16,8 @@ import stripe
 
 from tenantry.billing.config import BillingConfig
 from tenantry.billing.errors import BillingUnavailable, InvalidWebhook
+
+log = logging.getLogger("tenantry.billing")
 
 # How far ahead of this clock an event's ``created`` may be: Stripe's test clocks run
 # ahead of ours (months, a year or two), a signed event from the year 5000 is forged.
@@ -68,6 +71,18 @@ class StripeGateway:
             self.client.v1.subscriptions.update(
                 subscription_id, params={"cancel_at_period_end": True}
             )
+        except stripe.StripeError as exc:
+            raise _unavailable(exc) from exc
+
+    def cancel_now(self, *, subscription_id: str) -> None:
+        """End a subscription at once, crediting the unused time (``prorate``).
+
+        One Stripe no longer knows, or has canceled already, is as good as done.
+        """
+        try:
+            self.client.v1.subscriptions.cancel(subscription_id, params={"prorate": True})
+        except stripe.InvalidRequestError:
+            return
         except stripe.StripeError as exc:
             raise _unavailable(exc) from exc
 
@@ -140,8 +155,34 @@ class StripeGateway:
         return found
 
 
+# Stripe answered and said no: our key or our request is wrong, and a retry will not help.
+_REFUSED = (stripe.AuthenticationError, stripe.PermissionError, stripe.InvalidRequestError)
+# Whose messages name only our keys, never a customer's data (safe for the log).
+_KEY_TROUBLE = (stripe.AuthenticationError, stripe.PermissionError)
+
+
 def _unavailable(exc: stripe.StripeError) -> BillingUnavailable:
+    """A Stripe failure in the API's terms: down (try again) or refused (fix the settings).
+
+    A refusal is logged for the operator with Stripe's code and the parameter it named;
+    its message only for key trouble (other messages may quote a customer's details).
+    """
+    kind = type(exc).__name__
+    if not isinstance(exc, _REFUSED):
+        return BillingUnavailable(
+            "the payment provider could not be reached; nothing was changed, try again shortly",
+            details={"stripe": kind},
+        )
+    log.warning(
+        "billing: Stripe refused a call: %s (HTTP %s, code %s, param %s)%s",
+        kind,
+        exc.http_status,
+        exc.code,
+        getattr(exc, "param", None),
+        f": {exc.user_message}" if isinstance(exc, _KEY_TROUBLE) else "",
+    )
     return BillingUnavailable(
-        "the payment provider could not be reached; nothing was changed, try again shortly",
-        details={"stripe": type(exc).__name__},
+        "the payment provider refused the request (the site's billing settings need a look: "
+        "its log says why); nothing was changed",
+        details={"stripe": kind},
     )

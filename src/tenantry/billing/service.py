@@ -44,6 +44,7 @@ class SweepResult:
     provisioned: int
     suspended: int
     canceled: int = 0
+    replaced: int = 0
 
 
 class Billing:
@@ -164,7 +165,45 @@ class Billing:
         provisioned = sum(1 for tenant_id in pending if self.provision(tenant_id))
         with self.db.session() as session:
             suspended = end_grace(session, now=now or datetime.now(UTC))
-        return SweepResult(provisioned, suspended, self.stop_deleted())
+        return SweepResult(provisioned, suspended, self.stop_deleted(), self.cancel_replaced())
+
+    def cancel_replaced(self) -> int:
+        """Cancel at Stripe the subscriptions a newer one replaced; returns how many.
+
+        A tenant that paid a Checkout while another subscription was live would
+        otherwise be charged twice. Called by the sweep, outside any webhook's
+        transaction, so a Stripe outage only delays it.
+        """
+        with self.db.session() as session:
+            found = [
+                (tenant_id, sub_id)
+                for tenant_id, subs in session.execute(
+                    select(BillingAccount.tenant_id, BillingAccount.superseded).where(
+                        BillingAccount.superseded.is_not(None)
+                    )
+                )
+                for sub_id in subs or ()
+            ]
+        done = 0
+        for tenant_id, subscription_id in found:
+            try:
+                self.gateway.cancel_now(subscription_id=subscription_id)
+            except BillingUnavailable:
+                continue  # the next sweep tries again
+            with self.db.session() as session:
+                account = self._locked(session, tenant_id)
+                left = [s for s in account.superseded or () if s != subscription_id]
+                account.superseded = left or None
+                audit.record(
+                    session,
+                    "billing.subscription_replaced",
+                    tenant_id=tenant_id,
+                    actor_id=None,
+                    target=f"stripe:{subscription_id}",
+                    by=account.subscription_id,
+                )
+            done += 1
+        return done
 
     def stop_deleted(self) -> int:
         """Deleted tenants stop renewing (cancel at period end); returns how many were told.

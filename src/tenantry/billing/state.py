@@ -29,6 +29,7 @@ PAST_DUE = "past_due"
 SUSPENDED = "suspended"
 CANCELED = "canceled"
 LIVE = (TRIALING, ACTIVE, PAST_DUE, SUSPENDED)  # a subscription Stripe may still charge
+_PAID_UP = (ACTIVE, PAST_DUE, SUSPENDED)  # paid for (or owed): past any trial
 
 # Stripe subscription statuses and what they mean here.
 _PAID = {"trialing": TRIALING, "active": ACTIVE}
@@ -54,6 +55,24 @@ def _at(seconds: Any) -> datetime | None:
         return datetime.fromtimestamp(int(seconds), UTC)
     except (TypeError, ValueError, OverflowError, OSError):
         raise InvalidWebhook(f"webhook refused: {str(seconds)[:40]!r} is not a time") from None
+
+
+def _dict(value: Any, where: str) -> dict[str, Any]:
+    """An object of a signed event (absent: empty); another shape is refused as malformed."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidWebhook(f"webhook refused: {where} is not an object")
+    return value
+
+
+def _stripe_id(value: Any, where: str) -> str | None:
+    """A Stripe id (absent: ``None``); a number, an object or 65+ characters are refused."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > 64:
+        raise InvalidWebhook(f"webhook refused: {where} is not a Stripe id")
+    return value
 
 
 def _customer_of(obj: dict[str, Any]) -> str | None:
@@ -153,16 +172,20 @@ def _dispatch(
     now: datetime,
 ) -> str:
     if kind == "checkout.session.completed":
-        if obj.get("subscription"):
-            account.subscription_id = str(obj["subscription"])
+        sub_id = _stripe_id(obj.get("subscription"), "the session's subscription")
+        if sub_id is not None:
+            _replace(account, sub_id)
         return "applied"
     if kind.startswith("customer.subscription."):
         return apply_subscription(
             session, account, obj, config=config, catalogue=catalogue, now=now
         )
     # Newer API versions name an invoice's subscription under parent.subscription_details.
-    details = (obj.get("parent") or {}).get("subscription_details") or {}
-    sub_id = obj.get("subscription") or details.get("subscription")
+    parent = _dict(obj.get("parent"), "the invoice's parent")
+    details = _dict(parent.get("subscription_details"), "the invoice's subscription details")
+    sub_id = _stripe_id(
+        obj.get("subscription") or details.get("subscription"), "the invoice's subscription"
+    )
     if sub_id and account.subscription_id and sub_id != account.subscription_id:
         return "other_subscription"
     if kind == "invoice.payment_failed":
@@ -182,18 +205,31 @@ def apply_subscription(
     now: datetime,
 ) -> str:
     """Bring the tenant in line with ``sub`` (a Stripe subscription object)."""
-    sub_id, status = str(sub.get("id")), str(sub.get("status"))
+    sub_id, status = _stripe_id(sub.get("id"), "the subscription's id"), str(sub.get("status"))
+    if sub_id is None:
+        raise InvalidWebhook("webhook refused: the subscription has no id")
     current = account.subscription_id
-    if current and sub_id != current and status not in _PAID:
-        return "other_subscription"  # an old trial ending after a Checkout: not ours any more
-    items = (sub.get("items") or {}).get("data") or [{}]
-    price_id = (items[0].get("price") or {}).get("id")
-    account.subscription_id = sub_id
+    replaced = sub_id in (account.superseded or ())
+    if current and sub_id != current and (status not in _PAID or replaced):
+        # An old trial ending after a Checkout, or a replaced subscription's last
+        # renewal before the sweep canceled it: not ours any more.
+        return "other_subscription"
+    if current and sub_id != current and status == "trialing" and account.status in _PAID_UP:
+        # A sign-up trial the sweep started while a Checkout was being paid: it must not
+        # replace the plan paid for, and is canceled (with a card on file it would charge).
+        account.superseded = [*(account.superseded or ()), sub_id][-20:]
+        return "other_subscription"
+    items = _dict(sub.get("items"), "the subscription's items").get("data") or [None]
+    if not isinstance(items, list):
+        raise InvalidWebhook("webhook refused: the subscription's items are not a list")
+    item = _dict(items[0], "a subscription item")
+    price_id = _stripe_id(_dict(item.get("price"), "an item's price").get("id"), "a price")
+    _replace(account, sub_id)
     account.cancel_at_period_end = bool(sub.get("cancel_at_period_end"))
     account.trial_ends_at = _at(sub.get("trial_end")) if status == "trialing" else None
     # Newer API versions keep the period on the item.
     account.current_period_end = _at(
-        sub.get("current_period_end") or items[0].get("current_period_end")
+        sub.get("current_period_end") or item.get("current_period_end")
     )
     if status in _PAID:
         plan = config.plan_of_price(price_id)
@@ -209,6 +245,19 @@ def apply_subscription(
         set_plan(session, account.tenant_id, catalogue.default, trial_ends_at=None)
         _paid(session, account, CANCELED)
     return "applied"
+
+
+def _replace(account: BillingAccount, sub_id: str) -> None:
+    """Make ``sub_id`` the tenant's subscription; a live one it replaces is to be canceled.
+
+    Two Checkouts paid (or one paid while a plan was already paying) would
+    otherwise leave two subscriptions charging the customer, each renewal
+    moving the plan to its own price.
+    """
+    current = account.subscription_id
+    if current and current != sub_id and account.status in LIVE:
+        account.superseded = [*(account.superseded or ()), current][-20:]
+    account.subscription_id = sub_id
 
 
 def set_plan(

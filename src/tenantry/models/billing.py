@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, String
+from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tenantry.models.base import Base, utcnow
@@ -19,6 +19,9 @@ class BillingAccount(Base):
     ``suspended`` (billing suspended the tenant), ``canceled``.
     ``last_event_at`` is the Stripe ``created`` time of the last event applied:
     an older event arriving later is recorded and changes nothing.
+    ``superseded`` lists subscriptions a newer one replaced (a Checkout paid
+    while another was live): the sweep cancels them at Stripe, so the customer is
+    never charged twice and their renewals never move the plan back.
     """
 
     __tablename__ = "tenantry_billing_accounts"
@@ -29,6 +32,7 @@ class BillingAccount(Base):
     customer_id: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
     subscription_id: Mapped[str | None] = mapped_column(String(64), default=None)
     price_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    superseded: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True), default=None)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     trial_ends_at: Mapped[datetime | None] = mapped_column(default=None)
     current_period_end: Mapped[datetime | None] = mapped_column(default=None)

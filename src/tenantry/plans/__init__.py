@@ -14,7 +14,7 @@ from tenantry.plans.catalogue import (
     load_catalogue,
     rows_limit,
 )
-from tenantry.plans.changes import change_plan, remove_override, set_override
+from tenantry.plans.changes import change_plan, check_fits, remove_override, set_override
 from tenantry.plans.entitlements import (
     Entitlements,
     catalogue_of,
@@ -63,6 +63,7 @@ __all__ = [
     "UsageReport",
     "catalogue_of",
     "change_plan",
+    "check_fits",
     "enforce_seat",
     "entitlements_for",
     "has_feature",

@@ -8,6 +8,7 @@ read-only or deleted behind the tenant's back.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,7 +27,7 @@ from tenantry.plans.catalogue import (
 )
 from tenantry.plans.entitlements import catalogue_of, entitlements_for, load_entitlements
 from tenantry.plans.errors import PlanChangeRefused
-from tenantry.plans.quotas import count_members, count_rows, quota_models
+from tenantry.plans.quotas import count_members, count_rows, quota_models, quota_of
 
 
 def _catalogue(session: Session, catalogue: Catalogue | None) -> Catalogue:
@@ -52,6 +53,40 @@ def _over(
                 {"limit": name, "allowed": allowed, "current": used, "remove": used - allowed}
             )
     return over
+
+
+def _refuse_over(
+    session: Session,
+    tenant_id: uuid.UUID,
+    target: Plan,
+    catalogue: Catalogue,
+    overrides: Mapping[str, int | None],
+) -> None:
+    after = entitlements_for(catalogue, target.name, overrides.items())
+    over = _over(session, tenant_id, dict(after.limits))
+    if over:
+        raise PlanChangeRefused(plan=target.display_name, over=over)
+
+
+def check_fits(
+    session: Session, *, tenant_id: uuid.UUID, plan: str, catalogue: Catalogue | None = None
+) -> None:
+    """Refuse ``plan`` before anything is bought or changed if current use exceeds it.
+
+    For a plan change asked for elsewhere (a Stripe Checkout): the same rule and the
+    same answer as :func:`change_plan`, before the customer pays. A name the catalogue
+    lacks passes (the caller refuses it in its own terms).
+
+    Raises:
+        PlanChangeRefused: the tenant uses more than ``plan`` allows; what must go.
+    """
+    catalogue = _catalogue(session, catalogue)
+    target = catalogue.find(plan)
+    if target is None:
+        return
+    current = load_entitlements(session, tenant_id, catalogue=catalogue)
+    if current.plan.name != target.name:
+        _refuse_over(session, tenant_id, target, catalogue, current.overrides)
 
 
 def change_plan(
@@ -83,10 +118,7 @@ def change_plan(
         raise TenantNotFound("tenant not found")
     if tenant.plan == target.name:
         return target
-    after = entitlements_for(catalogue, target.name, current.overrides.items())
-    over = _over(session, tenant_id, dict(after.limits))
-    if over:
-        raise PlanChangeRefused(plan=target.display_name, over=over)
+    _refuse_over(session, tenant_id, target, catalogue, current.overrides)
     old = tenant.plan
     tenant.plan = target.name
     now = datetime.now(UTC)
@@ -117,6 +149,13 @@ def set_override(
     """Grant one tenant a limit (``None`` = unlimited) or a feature (``feature:x`` = 1/0)."""
     if not name or len(name) > 96:
         raise ValidationFailed("name a limit or feature:<flag>", details={"field": "name"})
+    if name.startswith(ROWS_PREFIX) and not quota_models(name):
+        # Rows are counted by the models that declare the quota: another name limits nothing.
+        counted = sorted({quota_of(cls) or "" for cls in quota_models()})
+        raise ValidationFailed(
+            f"no table counts rows against {name}; choose one of: {', '.join(counted) or 'none'}",
+            details={"field": "name"},
+        )
     if name.startswith(FEATURE_PREFIX) and value not in (0, 1):
         raise ValidationFailed(
             "a feature override is 1 (grant) or 0 (take away)", details={"field": "value"}

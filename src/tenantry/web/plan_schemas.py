@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 
 from tenantry.plans import Catalogue, Plan, UsageReport
 from tenantry.web.schemas import Input
@@ -102,5 +102,6 @@ class PlanChangeIn(Input):
 class OverrideIn(Input):
     """A limit's allowance (``null`` = unlimited) or, for ``feature:<flag>``, 1 or 0."""
 
-    value: int | None = Field(ge=0, le=2**62)
+    # Strict: ``true`` is not 1 (a flag sent where a number was meant is a mistake).
+    value: StrictInt | None = Field(ge=0, le=2**62)
     note: str = Field(default="", max_length=200)

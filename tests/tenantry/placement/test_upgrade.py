@@ -50,21 +50,18 @@ def _revision(path: Path) -> set[str]:
 
 
 def _break(path: Path) -> None:
-    """Step the database back before 0007 with a table in the way of it: its upgrade fails."""
+    """Step the database back before 0007 (and what came after) with a table in the way of
+    0007: its upgrade fails."""
     down = _down_revision()
     engine = create_engine(f"sqlite:///{path}")
     with engine.begin() as conn:
         conn.execute(text("DROP TABLE tenantry_placements"))
         conn.execute(text("DROP TABLE tenantry_placement_moves"))  # 0008, after 0007
+        # 0009, after 0008: the upgrade from 0006 adds it again.
+        conn.execute(text("ALTER TABLE tenantry_billing_accounts DROP COLUMN superseded"))
         conn.execute(text("CREATE TABLE tenantry_placements (x INTEGER)"))
-        conn.execute(
-            text(
-                "DELETE FROM alembic_version "
-                "WHERE version_num IN ('0007_placement', '0008_placement_moves')"
-            )
-        )
-        if conn.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 0:
-            conn.execute(text("INSERT INTO alembic_version VALUES (:v)"), {"v": down})
+        conn.execute(text("DELETE FROM alembic_version"))
+        conn.execute(text("INSERT INTO alembic_version VALUES (:v)"), {"v": down})
     engine.dispose()
 
 

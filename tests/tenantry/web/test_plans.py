@@ -496,3 +496,23 @@ def test_a_row_limit_set_for_a_tenant_on_an_unlimited_plan_counts_next_request(
     with app.state.tenancy.db.session() as s:
         remove_override(s, tenant_id=tenant, name="rows.readings", actor_id=None)
     assert add(alice, 3) == 201
+
+
+def test_an_override_that_would_limit_nothing_is_refused_by_name(
+    client: TestClient, alice: Member, settings: Settings
+) -> None:
+    """A misspelt row quota (``rows.reading``) was stored and limited nothing, and ``true``
+    was taken for 1: the operator believed a grant was made."""
+    root = register(client, "root@example.com")
+    _make_platform_admin(settings, "root@example.com")
+    base = f"/api/admin/tenants/{alice.tenant_id}/overrides"
+    misspelt = client.put(f"{base}/rows.reading", json={"value": 3}, headers=root.headers)
+    assert misspelt.status_code == 422, misspelt.text
+    error = misspelt.json()["error"]
+    assert error["details"]["field"] == "name"
+    assert "rows.readings" in error["message"] and "rows.vouchers" in error["message"]
+    flag = client.put(f"{base}/members", json={"value": True}, headers=root.headers)
+    assert flag.status_code == 422, flag.text
+    assert _plan(client, alice)["overrides"] == {}
+    granted = client.put(f"{base}/rows.readings", json={"value": 3}, headers=root.headers)
+    assert granted.status_code == 200, granted.text

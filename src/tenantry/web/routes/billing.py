@@ -5,12 +5,15 @@ Mounted only when the host configured billing (``Tenancy(..., billing=...)``).
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
 
+from tenantry import plans
 from tenantry.billing import Billing, BillingView
 from tenantry.errors import ValidationFailed
 from tenantry.web.deps import (
@@ -111,9 +114,25 @@ def tenant_billing(ctx: ViewerContext, request: Request, session: DbSession) -> 
     return BillingOut.of(view)
 
 
+def refuse_unfit(session: Session, tenant_id: uuid.UUID, plan: str, request: Request) -> None:
+    """A plan the tenant's current use exceeds is refused before the customer pays for it
+    (409 ``plan_change_refused``, as the plan form). The read ends here: no lock is held
+    while Stripe answers."""
+    try:
+        plans.check_fits(
+            session, tenant_id=tenant_id, plan=plan, catalogue=get_tenancy(request).catalogue
+        )
+    finally:
+        session.commit()
+
+
 @router.post("/tenant/billing/checkout")
-def checkout(body: CheckoutIn, ctx: OwnerContext, request: Request) -> RedirectOut:
-    """A Stripe Checkout address for a paid plan (owners); the plan moves once Stripe says paid."""
+def checkout(
+    body: CheckoutIn, ctx: OwnerContext, request: Request, session: DbSession
+) -> RedirectOut:
+    """A Stripe Checkout address for a paid plan (owners); the plan moves once Stripe says paid.
+    A plan that current use exceeds is refused first (409 ``plan_change_refused``)."""
+    refuse_unfit(session, ctx.tenant_id, body.plan, request)
     url = _billing(request).checkout_url(
         tenant_id=ctx.tenant_id,
         plan=body.plan,
