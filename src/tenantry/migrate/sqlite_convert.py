@@ -162,7 +162,7 @@ def _swap(conn: Connection, plan: TablePlan, new: str) -> None:
         )
         if origin == "u"
     ]
-    conn.exec_driver_sql(f"DROP TABLE {_q(name)}")
+    _drop_copied(conn, name)
     conn.exec_driver_sql(f"ALTER TABLE {_q(new)} RENAME TO {_q(name)}")
     for _type, sql in sorted(objects, key=lambda o: o[0] != "index"):
         conn.exec_driver_sql(sql)
@@ -181,6 +181,22 @@ def _swap(conn: Connection, plan: TablePlan, new: str) -> None:
             f"CREATE UNIQUE INDEX IF NOT EXISTS {_q(index_name('uq', name, keys))} "
             f"ON {_q(name)} ({', '.join(map(_q, keys))})"
         )
+
+
+def _drop_copied(conn: Connection, name: str) -> None:
+    """Drop the legacy table whose every row now lives in its rebuilt copy.
+
+    Without zeroing its pages: SQLite built with ``SECURE_DELETE`` (Debian's is) would
+    overwrite, and journal, the whole table once more, the largest write of the swap
+    (~6 % of a 825k-row table's conversion here), to erase nothing the copy does not
+    hold. The connection's setting is restored for every other delete.
+    """
+    secure = int(conn.exec_driver_sql("PRAGMA secure_delete").scalar() or 0)
+    conn.exec_driver_sql("PRAGMA secure_delete = 0")
+    try:
+        conn.exec_driver_sql(f"DROP TABLE {_q(name)}")
+    finally:
+        conn.exec_driver_sql(f"PRAGMA secure_delete = {secure}")
 
 
 def _xinfo(engine: Engine, name: str) -> list[Any]:
