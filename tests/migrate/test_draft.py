@@ -218,3 +218,28 @@ def test_a_reference_whose_column_begins_the_owners_is_kept(tmp_path: Path) -> N
         "references": ["board -> boards"],
     }
     assert "also possible: board -> boards" in draft
+
+
+def test_a_table_name_toml_cannot_hold_bare_is_drafted_quoted_and_refused_plainly(
+    tmp_path: Path,
+) -> None:
+    """``[tables.task tags]`` was written as is: the draft was not valid TOML, and the dry
+    run pointed at a line of it instead of the name tenantize cannot convert."""
+    path = tmp_path / "tasks.db"
+    with sqlite3.connect(path) as con:
+        con.executescript(
+            "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT UNIQUE);"
+            "CREATE TABLE tasks (id INTEGER PRIMARY KEY,"
+            " user_id INTEGER NOT NULL REFERENCES users(id));"
+            'CREATE TABLE "task tags" (task_id INTEGER NOT NULL REFERENCES tasks(id),'
+            " tag TEXT NOT NULL, PRIMARY KEY (task_id, tag));"
+        )
+    url = f"sqlite:///{path}"
+    engine = conversion_engine(url)
+    with engine.connect() as conn:
+        draft = draft_mapping(conn, url)
+    engine.dispose()
+    tables = tomllib.loads(draft)["tables"]  # parses
+    assert tables["task tags"]["owner"] == "task_id -> tasks"
+    with pytest.raises(MappingError, match=r"'task tags' is not a plain table .* rename it"):
+        parse_mapping(tomllib.loads(draft))

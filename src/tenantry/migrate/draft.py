@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 from sqlalchemy import Connection
 
 from tenantry.migrate.errors import MappingError
@@ -22,9 +25,9 @@ _HEADER = """\
 version = 1
 
 [users]
-table = "{users}"
-id = "{id}"
-email = "{email}"{email_note}
+table = {users}
+id = {id}
+email = {email}{email_note}
 {optional}
 [tenants]
 name = "{{email}}"      # or e.g. "{{display_name}}'s home"; fields: email local display_name id
@@ -41,6 +44,17 @@ kind = "personal"
 # name = "Unclaimed records"
 # owner = "admin@example.com"
 """
+
+
+def _string(value: str) -> str:
+    """``value`` as a TOML basic string (JSON's escapes are TOML's): a name with a quote,
+    a backslash or a space stays one value."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _key(name: str) -> str:
+    """``name`` as a TOML key: bare where TOML allows it, else quoted (``"task tags"``)."""
+    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else _string(name)
 
 
 # Column names that hold a person's address, and their name, in order of preference
@@ -75,13 +89,13 @@ def draft_mapping(conn: Connection, source: str) -> str:
     users, email = _users_table(infos)
     password = password_column(users.columns)
     optional = (
-        f'password_hash = "{password}"   # checked at sign-in (argon2, bcrypt, PBKDF2), '
+        f"password_hash = {_string(password)}   # checked at sign-in (argon2, bcrypt, PBKDF2), "
         "rehashed to argon2 on the first one\n"
         if password
         else "# REVIEW: no password column found; every user will have to reset their password\n"
     )
     optional += "".join(
-        f'{key} = "{col}"\n'
+        f"{key} = {_string(col)}\n"
         for key, col in (
             ("display_name", named_column(users.columns, _NAME_COLUMNS) or ""),
             ("created_at", named_column(users.columns, _CREATED_COLUMNS) or ""),
@@ -91,9 +105,9 @@ def draft_mapping(conn: Connection, source: str) -> str:
     lines = [
         _HEADER.format(
             source=source,
-            users=users.name,
-            id=users.key or "id",
-            email=email,
+            users=_string(users.name),
+            id=_string(users.key or "id"),
+            email=_string(email),
             email_note="" if email == "email" else "   # REVIEW: found by its column name",
             optional=optional,
         )
@@ -122,7 +136,7 @@ def draft_mapping(conn: Connection, source: str) -> str:
     while assign(True, one=False) or assign(False, one=True):
         pass
     for name, info in sorted(others.items()):
-        lines.append(f"[tables.{name}]")
+        lines.append(f"[tables.{_key(name)}]")
         if name not in owners:
             lines.append("global = true   # REVIEW: nothing leads from this table to a user\n")
             continue
@@ -138,14 +152,14 @@ def draft_mapping(conn: Connection, source: str) -> str:
         ]
         if others_possible:
             why += f"; REVIEW: also possible: {', '.join(sorted(others_possible))}"
-        lines.append(f'owner = "{owner}"   # {why}')
+        lines.append(f"owner = {_string(owner)}   # {why}")
         refs = [
             f"{fk.columns[0]} -> {fk.table}"
             for fk in info.foreign_keys
             if len(fk.columns) == 1 and fk.table in owners and fk.columns[0] != through
         ]
         if refs:
-            lines.append("references = [" + ", ".join(f'"{r}"' for r in refs) + "]")
+            lines.append("references = [" + ", ".join(map(_string, refs)) + "]")
         lines.append("")
     return "\n".join(lines)
 

@@ -238,7 +238,11 @@ def _ident(value: Any, where: str) -> str:
     if value is None:
         raise MappingError(f"{where} is required")
     if not isinstance(value, str) or not _IDENT.match(value):
-        raise MappingError(f"{where}: {value!r} is not a plain table or column name")
+        raise MappingError(
+            f"{where}: {value!r} is not a plain table or column name (letters, digits and "
+            "underscores, not starting with a digit), the only names tenantize converts; "
+            "rename it first (ALTER TABLE … RENAME TO / RENAME COLUMN) and in the app"
+        )
     return value
 
 
