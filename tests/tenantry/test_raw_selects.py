@@ -392,3 +392,49 @@ def test_another_cursor_listener_beside_a_statement_log_still_sees_every_select(
             reads.read(lambda s: list(s.scalars(statement)))
     assert len([sql for sql in seen if "FROM app_notes" in sql]) == 3
     assert _logged(log, "app_notes") == 3
+
+
+@only_sqlite
+def test_a_write_sessions_select_runs_raw_and_sees_its_own_unflushed_row(db: Database) -> None:
+    """SQLite's write sessions (a POST's checks, in a worker thread) take the raw path too;
+    the autoflush comes first, so the check sees what the unit of work added."""
+    statement = select(Note.body).order_by(Note.body)
+    with tenant_scope(CTX_B):
+        with db.session() as session:
+            assert list(session.scalars(statement)) == ["b-1"]  # first sight: SQLAlchemy
+            session.add(Note(body="b-2"))  # pending: the next execute flushes it
+            assert list(session.scalars(statement)) == ["b-1", "b-2"]
+            session.rollback()
+        with db.session() as session:
+            assert list(session.scalars(statement)) == ["b-1"]
+    assert _ran_raw(statement)
+    with tenant_scope(CTX_A), db.session() as session:  # compiled once, each its tenant
+        assert list(session.scalars(statement)) == ["a-1", "a-2", "a-3"]
+
+
+def test_an_async_write_sessions_select_sees_what_it_added(db: Database) -> None:
+    """The async driver's write sessions (``Writes`` and ``AsyncDbSession`` on PostgreSQL)
+    took the raw path with a pending row unflushed: a select after ``session.add`` missed
+    it, where SQLAlchemy autoflushes first. It steps aside then, and flushes."""
+    statement = select(Note.body).order_by(Note.body)
+
+    def add_and_read(session: Session) -> list[str]:
+        before = list(session.scalars(statement))  # raw from its second run
+        session.add(Note(body="b-2"))
+        return [*before, "|", *session.scalars(statement)]
+
+    async def work() -> list[list[str]]:
+        seen = []
+        for _ in range(2):
+            async with db.aio.session_for(CTX_B, read_only=False) as aio:
+                with tenant_scope(CTX_B):
+                    seen.append(await aio.run_sync(add_and_read))
+                    await aio.rollback()
+        return seen
+
+    try:
+        first, second = asyncio.run(work())
+    finally:
+        asyncio.run(db.aio.dispose())
+    assert first == second == ["b-1", "|", "b-1", "b-2"]
+    assert _ran_raw(statement)
