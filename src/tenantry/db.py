@@ -270,11 +270,13 @@ _SET_BY_SESSION = frozenset({"_result_disable_adapt_to_context"})
 
 
 def _raw_select(state: ORMExecuteState) -> Result[Any] | None:
-    """Run an inline read's select of columns on its connection's DBAPI cursor.
+    """Run a select of columns on its connection's DBAPI cursor.
 
-    For the event loop's reads of an SQLite file (:class:`InlineReads`): the statement
-    has been through every other hook (scoping has written the tenant criterion into
-    it and set the tenant parameter, refusals have passed), and only the execution is
+    For the event loop's reads of an SQLite file (:class:`InlineReads`), the async
+    driver's sessions and SQLite's write sessions (``Database._raw_selects_last``): the
+    statement has been through every other hook (scoping has written the tenant
+    criterion into it and set the tenant parameter, refusals have passed), and only the
+    execution is
     done here: the compiled text is run with the columns' conversions, skipping
     SQLAlchemy's per-execution work (~10 % of the CPU of a GET of 50 readings). Only
     statements built once and run again (module constants, cached builders) take it,
