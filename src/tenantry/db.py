@@ -276,8 +276,7 @@ def _raw_select(state: ORMExecuteState) -> Result[Any] | None:
     driver's sessions and SQLite's write sessions (``Database._raw_selects_last``): the
     statement has been through every other hook (scoping has written the tenant
     criterion into it and set the tenant parameter, refusals have passed), and only the
-    execution is
-    done here: the compiled text is run with the columns' conversions, skipping
+    execution is done here: the compiled text is run with the columns' conversions, skipping
     SQLAlchemy's per-execution work (~10 % of the CPU of a GET of 50 readings). Only
     statements built once and run again (module constants, cached builders) take it,
     from their second execution: one built per call is compiled faster by SQLAlchemy's
