@@ -284,8 +284,8 @@ def _raw_select(state: ORMExecuteState) -> Result[Any] | None:
     ORM entities, options, several parameter sets, a session with changes to autoflush,
     a hook registered after it (it must be the last), or an engine whose statements are
     logged (``echo``) or listened to at each cursor execution (tracing). A
-    :class:`~tenantry.statements.StatementLog`
-    is the exception: it is told how long the raw execution took.
+    :class:`~tenantry.statements.StatementLog` is the exception: it is told how long
+    the raw execution took.
     """
     if not state.is_select or not _SET_BY_SESSION.issuperset(state.local_execution_options):
         return None
