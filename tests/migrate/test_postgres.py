@@ -150,3 +150,37 @@ def test_a_schema_of_ones_own_converts_and_takes_new_rows(pg_url: str, tmp_path:
             {"t": tenant, "i": new_row_id(), "p": project},
         )
     engine.dispose()
+
+
+def test_rollback_counts_the_rows_written_since_under_forced_rls(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """The owner sees no rows of a finished conversion (RLS is forced): rollback said every
+    owned table had gone from N rows to 0, and missed the one row really written since."""
+    from tenantry.migrate.samples import example_mapping
+    from tests.migrate.test_sqlite_limits import tenantize
+
+    generate(create_engine(pg_url), "electricity")
+    backup = str(tmp_path / "b.pgdump")
+    toml = str(example_mapping("electricity"))
+    code, out = tenantize("--db", pg_url, "--map", toml, "--apply", "--quiet", "--backup", backup)
+    assert code == 0, out
+    engine = create_engine(pg_url)
+    with engine.begin() as conn:
+        before = conn.exec_driver_sql("SELECT count(*) FROM tenantry_tenantize_owners").scalar()
+        tid = conn.exec_driver_sql(
+            "SELECT tenant_id FROM tenantry_tenantize_owners WHERE user_id = 1"
+        ).scalar()
+        conn.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(tid)})
+        total = conn.exec_driver_sql("SELECT count(*) FROM readings").scalar()
+        conn.exec_driver_sql(
+            "INSERT INTO readings (tenant_id, id, user_id, read_at, meter_wh, note,"
+            " is_replacement, created_at) SELECT tenant_id, 9000000, user_id, read_at,"
+            " meter_wh, note, is_replacement, created_at FROM readings LIMIT 1"
+        )
+    engine.dispose()
+    assert before and total
+    code, out = tenantize("--db", pg_url, "--rollback", "--backup", backup)
+    assert code == 0, out
+    assert "row counts changed: readings:" in out, out
+    assert "0 now" not in out and "vouchers" not in out, out

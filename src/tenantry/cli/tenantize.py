@@ -104,6 +104,7 @@ def _run(
     from tenantry.migrate.drift import counts_changed, record_stuck, stuck_reason
     from tenantry.migrate.engine import reading_engine
     from tenantry.migrate.plan import Plan
+    from tenantry.migrate.postgres_convert import relax_rls
     from tenantry.migrate.progress import Reporter
     from tenantry.migrate.report import as_json, print_plan, print_verification, write_json
 
@@ -129,6 +130,10 @@ def _run(
         if rollback:
             with engine.connect() as conn:
                 run = state.get(conn, state.RUN)
+                if run and conn.dialect.name == "postgresql":
+                    # Forced RLS shows the owner no rows of a finished conversion: every
+                    # table read "0 now". Relaxed in this transaction, rolled back below.
+                    relax_rls(conn, sorted(state.load_snapshot(conn)))
                 changed = counts_changed(conn) if run else []
                 conn.rollback()
             source = backup_path or (Path(run[1]["backup"]) if run else None)
