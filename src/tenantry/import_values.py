@@ -10,7 +10,6 @@ it is written: the document's fault is said as such, not as a database error.
 from __future__ import annotations
 
 import base64
-import binascii
 import enum
 import uuid
 from collections.abc import Callable
@@ -48,16 +47,19 @@ def aware_datetime(value: Any) -> datetime:
     return parsed
 
 
-def _iso(kind: type[date] | type[time], label: str) -> Reader:
+def _from_text(kind: type, parse: Callable[[str], Any], expected: str) -> Reader:
+    """A value of ``kind`` as it is, or text that ``parse`` reads into one."""
+
     def read(value: Any) -> Any:
+        # A datetime is a date too: it is not taken where a date is expected.
         if isinstance(value, kind) and not isinstance(value, datetime):
             return value
         if isinstance(value, str):
             try:
-                return kind.fromisoformat(value)
-            except ValueError:
+                return parse(value)
+            except ValueError:  # binascii.Error is one too
                 pass
-        raise BadValue(f"expected an ISO 8601 {label}, got {_shown(value)}")
+        raise BadValue(f"expected {expected}, got {_shown(value)}")
 
     return read
 
@@ -101,29 +103,6 @@ def _decimal(value: Any) -> Decimal:
     return number
 
 
-def _uuid(value: Any) -> uuid.UUID:
-    if isinstance(value, uuid.UUID):
-        return value
-    if isinstance(value, str):
-        try:
-            return uuid.UUID(value)
-        except ValueError:
-            pass
-    raise BadValue(f"expected a UUID, got {_shown(value)}")
-
-
-def _binary(value: Any) -> bytes:
-    """The export writes binary columns as base64 text."""
-    if isinstance(value, bytes):
-        return value
-    if isinstance(value, str):
-        try:
-            return base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError):
-            pass
-    raise BadValue(f"expected base64 text, got {_shown(value)}")
-
-
 def _interval(value: Any) -> timedelta:
     """The export writes an interval as its seconds."""
     if isinstance(value, timedelta):
@@ -149,31 +128,30 @@ def _member(kind: type[enum.Enum]) -> Reader:
     return read
 
 
+# Readers by the column type's Python type; text, enums and the rest are below.
+_READERS: dict[type, Reader] = {
+    bool: _boolean,
+    int: _integer,
+    datetime: aware_datetime,
+    date: _from_text(date, date.fromisoformat, "an ISO 8601 date"),
+    time: _from_text(time, time.fromisoformat, "an ISO 8601 time"),
+    uuid.UUID: _from_text(uuid.UUID, uuid.UUID, "a UUID"),
+    Decimal: _decimal,
+    # The export writes binary columns as base64 text.
+    bytes: _from_text(bytes, lambda text: base64.b64decode(text, validate=True), "base64 text"),
+    timedelta: _interval,
+}
+
+
 def _typed(column: Column[Any]) -> Reader:
     try:
         python_type: type | None = column.type.python_type
     except NotImplementedError:
         python_type = None
-    if python_type is bool:
-        return _boolean
-    if python_type is int:
-        return _integer
     if python_type is str:
         return _text(getattr(column.type, "length", None))
-    if python_type is datetime:
-        return aware_datetime
-    if python_type is date:
-        return _iso(date, "date")
-    if python_type is time:
-        return _iso(time, "time")
-    if python_type is uuid.UUID:
-        return _uuid
-    if python_type is Decimal:
-        return _decimal
-    if python_type is bytes:
-        return _binary
-    if python_type is timedelta:
-        return _interval
+    if python_type in _READERS:
+        return _READERS[python_type]
     if isinstance(python_type, type) and issubclass(python_type, enum.Enum):
         return _member(python_type)
     return lambda value: value  # JSON and types of the apps' own: the database decides

@@ -41,14 +41,12 @@ from tenantry.models import Base, Invite, Membership, Tenant, TenantKind, User, 
 from tenantry.models.user import checked_email
 from tenantry.roles import Role
 from tenantry.slugs import is_canonical, with_suffix
-from tenantry.text import problem_with_line
+from tenantry.tenants import checked_name
 
 FORMAT_NAME, _, _VERSION = FORMAT.partition("/")
 SUPPORTED_VERSION = int(_VERSION)
 USERS_TABLE = "tenantry_users"
 INSERT_BATCH = 1000
-NAME_LENGTH = 200  # as the API's (and the column's)
-PLAN_LENGTH = 32
 NO_PASSWORD = "!"  # noqa: S105 - not a hash: no password verifies against it
 
 
@@ -182,18 +180,13 @@ def _check_integrity(doc: dict[str, Any], result: Verification) -> None:
     named = set(counts) | set(sums) | (set(declared) if isinstance(declared, dict) else set())
     cut = sorted(named - set(doc["tables"]))
     unsummed = sorted(n for n in doc["tables"] if n not in counts or n not in sums)
-    if cut or unsummed:
+    problems = [f"tables missing from the file: {', '.join(cut)}"] if cut else []
+    if unsummed:
+        problems.append(f"tables without a count and checksum: {', '.join(unsummed)}")
+    if problems:
         raise ImportRefused(
-            "the document is incomplete or was changed after export ("
-            + "; ".join(
-                ([f"tables missing from the file: {', '.join(cut)}"] if cut else [])
-                + (
-                    [f"tables without a count and checksum: {', '.join(unsummed)}"]
-                    if unsummed
-                    else []
-                )
-            )
-            + "); nothing imported",
+            f"the document is incomplete or was changed after export ({'; '.join(problems)}); "
+            "nothing imported",
             details={"missing": cut, "unsummed": unsummed},
         )
     for name, rows in sorted(doc["tables"].items()):
@@ -238,17 +231,18 @@ def _tenant_of(head: dict[str, Any]) -> Tenant:
     except (KeyError, ValueError) as exc:
         raise ImportRefused("the tenant section has no valid id") from exc
     name = head.get("name")
-    if not isinstance(name, str) or not 0 < len(name.strip()) <= NAME_LENGTH:
-        raise ImportRefused(f"the tenant's name must be text of 1 to {NAME_LENGTH} characters")
-    if problem_with_line(name):
-        raise ImportRefused(f"the tenant's name {problem_with_line(name)}")
+    try:
+        name = checked_name(name if isinstance(name, str) else "")
+    except ValidationFailed as exc:
+        raise ImportRefused(f"the tenant's name: {exc.message}") from None
     kind = head.get("kind") or TenantKind.PERSONAL.value
     if kind not in set(TenantKind):
         known = ", ".join(TenantKind)
         raise ImportRefused(f"the tenant's kind {kind!r:.40} is not one of {known}")
-    plan = head.get("plan") or "free"
-    if not isinstance(plan, str) or len(plan) > PLAN_LENGTH:
-        raise ImportRefused(f"the tenant's plan {plan!r:.40} is not a plan name")
+    try:
+        plan = column_reader(inspect(Tenant).columns["plan"])(head.get("plan") or "free")
+    except BadValue as exc:
+        raise ImportRefused(f"the tenant's plan: {exc}") from exc
     created = head.get("created_at")
     try:
         created_at = aware_datetime(created) if created is not None else datetime.now(UTC)
