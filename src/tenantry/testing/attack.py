@@ -102,18 +102,6 @@ def _unique_columns(table: Any) -> set[str]:
     return {col.key for cols in groups for col in cols} | {c.key for c in table.c if c.unique}
 
 
-def _unique_value(kind: type) -> Any:
-    n = next(_serial)
-    values: dict[type, Any] = {
-        int: n,
-        float: float(n),
-        Decimal: Decimal(n),
-        date: date(2024, 1, 15) + timedelta(days=n),
-        datetime: datetime(2024, 1, 15, 12, tzinfo=UTC) + timedelta(seconds=n),
-    }
-    return values.get(kind)
-
-
 def _column_value(
     column: Any, marker: str, ctx: TenantContext, parents: Mapping[str, int], *, unique: bool
 ) -> Any:
@@ -132,17 +120,16 @@ def _column_value(
         length = getattr(column.type, "length", None) or 200
         # Unique per row (unique constraints), and still containing the marker.
         return f"{marker}-{secrets.token_hex(3)}"[:length]
-    if unique and (value := _unique_value(kind)) is not None:
-        return value
     if isinstance(kind, type) and issubclass(kind, enum.Enum):
         return next(iter(kind))  # an Enum column: a NOT NULL one was left empty
+    n = next(_serial) if unique else 0  # ordered kinds step on under a unique constraint
     values: dict[type, Any] = {
         bool: False,
-        int: 1,
-        float: 1.0,
-        Decimal: Decimal(1),
-        date: date(2024, 1, 15),
-        datetime: datetime(2024, 1, 15, 12, tzinfo=UTC),
+        int: 1 + n,
+        float: 1.0 + n,
+        Decimal: Decimal(1 + n),
+        date: date(2024, 1, 15) + timedelta(days=n),
+        datetime: datetime(2024, 1, 15, 12, tzinfo=UTC) + timedelta(seconds=n),
         time: time(12),
         timedelta: timedelta(hours=1),
         uuid.UUID: uuid.uuid4(),
