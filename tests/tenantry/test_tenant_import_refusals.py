@@ -113,6 +113,15 @@ def _nothing_written(db: Database) -> None:
         assert session.scalar(select(func.count()).select_from(User)) == 0
 
 
+def _refused(db: Database, doc: Any, said: str, **options: Any) -> str:
+    """The message ``import_tenant`` refuses ``doc`` with (matching ``said``), after
+    checking that nothing was written."""
+    with pytest.raises(ImportRefused, match=said) as refused, db.session() as session:
+        import_tenant(session, doc, **options)
+    _nothing_written(db)
+    return refused.value.message
+
+
 def _row(table: str, **values: Any) -> Edit:
     return lambda doc: doc["tables"][table][0].update(values)
 
@@ -144,10 +153,7 @@ def test_a_value_its_column_cannot_hold_is_refused_naming_it(db: Database, case:
     edit, said = WRONG_VALUES[case]
     doc = document()
     edit(doc)
-    with pytest.raises(ImportRefused, match=said) as refused, db.session() as session:
-        import_tenant(session, summed(doc))
-    assert "nothing imported" in refused.value.message
-    _nothing_written(db)
+    assert "nothing imported" in _refused(db, summed(doc), said)
 
 
 # Values of the right type that the app's routes refuse (the model's ``__import_check__``):
@@ -174,10 +180,8 @@ def test_a_row_the_apps_rules_refuse_is_refused(db: Database, case: str) -> None
     edit, said = BROKEN_RULES[case]
     doc = document()
     edit(doc)
-    with pytest.raises(ImportRefused, match=said) as refused, db.session() as session:
-        import_tenant(session, summed(doc))
-    assert refused.value.message.startswith(("readings row 1000: ", "vouchers row 2000: "))
-    _nothing_written(db)
+    message = _refused(db, summed(doc), said)
+    assert message.startswith(("readings row 1000: ", "vouchers row 2000: "))
 
 
 def _tenant(**values: Any) -> Edit:
@@ -224,9 +228,7 @@ def test_a_bad_tenant_or_member_entry_is_refused(
     edit, said = WRONG_HEADERS[case]
     doc = document()
     edit(doc)
-    with pytest.raises(ImportRefused, match=said), db.session() as session:
-        import_tenant(session, doc, create_accounts=create_accounts)
-    _nothing_written(db)
+    _refused(db, doc, said, create_accounts=create_accounts)
 
 
 # A table cut from the file, or a summary that cannot vouch for a table: imported without
@@ -248,9 +250,7 @@ def test_a_document_whose_summary_cannot_vouch_for_it_is_refused(db: Database, c
     doc = document()
     edit(doc)
     doc["tables"]["readings"][0]["note"] = "edited after export"  # unseen without a checksum
-    with pytest.raises(ImportRefused, match=said), db.session() as session:
-        import_tenant(session, doc)
-    _nothing_written(db)
+    _refused(db, doc, said)
 
 
 CUTS: dict[str, Callable[[bytes], int]] = {
@@ -264,9 +264,7 @@ CUTS: dict[str, Callable[[bytes], int]] = {
 def test_a_file_cut_short_is_said_to_be(db: Database, cut: str) -> None:
     """Cut inside the emoji of a note, the parser said 'str is not valid UTF-8'."""
     raw = orjson.dumps(document())
-    with pytest.raises(ImportRefused, match="cut short or damaged"), db.session() as session:
-        import_tenant(session, raw[: CUTS[cut](raw)])
-    _nothing_written(db)
+    _refused(db, raw[: CUTS[cut](raw)], "cut short or damaged")
 
 
 def test_the_untouched_document_imports(db: Database) -> None:

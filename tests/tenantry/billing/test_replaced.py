@@ -17,6 +17,14 @@ from tests.support.stripe import LocalStripe
 from tests.tenantry.billing.conftest import deliver
 
 
+def _trialing(client: TestClient, billing: Billing, stripe: LocalStripe) -> Member:
+    """Alice, signed up, her tenant's trial subscription started and its events delivered."""
+    alice = register(client, "alice@example.com", tenant_name="alice")
+    assert billing.provisioner.wait_idle()
+    deliver(client, stripe, stripe.undelivered())
+    return alice
+
+
 def _state(billing: Billing, member: Member) -> tuple[str, str, str | None]:
     with billing.db.session() as session:
         tenant = session.get(Tenant, uuid.UUID(member.tenant_id))
@@ -51,9 +59,7 @@ def _live(stripe: LocalStripe, member: Member) -> list[str]:
 def test_a_checkout_paid_while_paying_cancels_the_old_subscription(
     client: TestClient, billing: Billing, stripe: LocalStripe
 ) -> None:
-    alice = register(client, "alice@example.com", tenant_name="alice")
-    assert billing.provisioner.wait_idle()
-    deliver(client, stripe, stripe.undelivered())
+    alice = _trialing(client, billing, stripe)
     trial = _state(billing, alice)[2]
     assert trial is not None
     deliver(client, stripe, stripe.trial_converts(trial))
@@ -85,9 +91,7 @@ def test_a_checkout_paid_while_paying_cancels_the_old_subscription(
 def test_two_checkouts_paid_from_a_trial_leave_the_last_one(
     client: TestClient, billing: Billing, stripe: LocalStripe
 ) -> None:
-    alice = register(client, "alice@example.com", tenant_name="alice")
-    assert billing.provisioner.wait_idle()
-    deliver(client, stripe, stripe.undelivered())
+    alice = _trialing(client, billing, stripe)
     first = client.post(
         "/api/tenant/billing/checkout", json={"plan": "household"}, headers=alice.headers
     )
@@ -107,9 +111,7 @@ def test_two_checkouts_paid_from_a_trial_leave_the_last_one(
 def test_a_replaced_subscription_stripe_cannot_cancel_now_is_retried(
     client: TestClient, billing: Billing, stripe: LocalStripe
 ) -> None:
-    alice = register(client, "alice@example.com", tenant_name="alice")
-    assert billing.provisioner.wait_idle()
-    deliver(client, stripe, stripe.undelivered())
+    alice = _trialing(client, billing, stripe)
     _pay_checkout(client, stripe, alice, "pro")
     stripe.down = True
     assert billing.sweep().replaced == 0
