@@ -217,7 +217,7 @@ def apply_subscription(
     if current and sub_id != current and status == "trialing" and account.status in _PAID_UP:
         # A sign-up trial the sweep started while a Checkout was being paid: it must not
         # replace the plan paid for, and is canceled (with a card on file it would charge).
-        account.superseded = [*(account.superseded or ()), sub_id][-20:]
+        _supersede(account, sub_id)
         return "other_subscription"
     items = _dict(sub.get("items"), "the subscription's items").get("data") or [None]
     if not isinstance(items, list):
@@ -256,8 +256,13 @@ def _replace(account: BillingAccount, sub_id: str) -> None:
     """
     current = account.subscription_id
     if current and current != sub_id and account.status in LIVE:
-        account.superseded = [*(account.superseded or ()), current][-20:]
+        _supersede(account, current)
     account.subscription_id = sub_id
+
+
+def _supersede(account: BillingAccount, sub_id: str) -> None:
+    """Keep ``sub_id`` for the sweep to cancel (the 20 latest: a bound on a JSON column)."""
+    account.superseded = [*(account.superseded or ()), sub_id][-20:]
 
 
 def set_plan(
