@@ -19,11 +19,14 @@ log = logging.getLogger("tenantry.cache")
 
 
 class CacheBackend(Protocol):
-    """The few operations the tenant cache needs."""
+    """The few operations the tenant cache needs: entries, and counters (a tenant's
+    generation, a tag's version) that ``incr`` changes and ``counters`` reads."""
 
     def get_many(self, keys: list[str]) -> list[bytes | None]: ...
 
     def set(self, key: str, value: bytes, ttl: int) -> None: ...
+
+    def counters(self, keys: list[str]) -> list[bytes | None]: ...
 
     def incr(self, key: str) -> None: ...
 
@@ -57,6 +60,8 @@ class MemoryBackend:
             self._data.move_to_end(key)
             while len(self._data) > self.max_entries:
                 self._data.popitem(last=False)
+
+    counters = get_many  # stored beside the entries, as entries that never expire
 
     def incr(self, key: str) -> None:
         with self._lock:

@@ -37,6 +37,8 @@ class RedisBackend:
                 self._failed(exc)
         return [None] * len(keys)
 
+    counters = get_many  # keys without a TTL, beside the entries
+
     def set(self, key: str, value: bytes, ttl: int) -> None:
         if self._available():
             try:

@@ -8,7 +8,8 @@ Layout (``prefix`` defaults to ``tenantry:cache``)::
 
 An entry's key embeds the generation and the versions of its tags, so bumping
 either makes old entries unreachable at once (they expire on their own). A read
-is two round trips: the counters, then the entry.
+is two round trips to Redis, the counters then the entry; on disk the counters are
+read from shared memory (:mod:`tenantry.cache.counters`).
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ class TenantCache:
 
     def _entry_key(self, tenant_id: uuid.UUID, key: str, tags: tuple[str, ...]) -> str:
         base = self._base(tenant_id)
-        counters = self.backend.get_many([f"{base}:gen", *(f"{base}:tag:{t}" for t in tags)])
+        counters = self.backend.counters([f"{base}:gen", *(f"{base}:tag:{t}" for t in tags)])
         versions = ".".join((c or b"0").decode() for c in counters)
         return f"{base}:{versions}:{key}"
 
