@@ -14,7 +14,7 @@ from meterbook.api.outputs import (
 )
 from meterbook.api.responses import Json
 from meterbook.api.schemas import ReadingIn, ReadingPatch
-from meterbook.domain import wh_to_kwh
+from meterbook.domain import kwh_text
 from meterbook.models import Reading
 from meterbook.services import readings, transfer
 from meterbook.services.common import Page
@@ -36,11 +36,11 @@ def row_out(row: ReadingRow) -> dict[str, Any]:
     return {
         "id": row.id,
         "read_at": row.read_at,
-        "meter_kwh": wh_to_kwh(row.meter_wh),
+        "meter_kwh": kwh_text(row.meter_wh),
         "note": row.note,
         "is_replacement": row.is_replacement,
         "created_by": row.created_by,
-        "consumed_kwh": None if row.consumed_wh is None else wh_to_kwh(row.consumed_wh),
+        "consumed_kwh": None if row.consumed_wh is None else kwh_text(row.consumed_wh),
     }
 
 
@@ -48,7 +48,7 @@ def reading_out(r: Reading) -> dict[str, Any]:
     return {
         "id": r.id,
         "read_at": r.read_at,
-        "meter_kwh": wh_to_kwh(r.meter_wh),
+        "meter_kwh": kwh_text(r.meter_wh),
         "note": r.note,
         "is_replacement": r.is_replacement,
         "created_by": r.created_by,

@@ -64,6 +64,13 @@ def wh_to_kwh(wh: int) -> Decimal:
     return Decimal(wh).scaleb(-3)
 
 
+def kwh_text(wh: int) -> str:
+    """``str(wh_to_kwh(wh))`` without making a Decimal: how the API writes kWh, fifty
+    readings' worth on each page (~5 % of the page's CPU through the Decimal)."""
+    whole, part = divmod(abs(wh), WH_PER_KWH)
+    return f"{'-' if wh < 0 else ''}{whole}.{part:03d}"
+
+
 def minor_to_money(minor: int) -> Decimal:
     """Integer minor units to an amount with exactly two places (exact, as above)."""
     return Decimal(minor).scaleb(-2)

@@ -4,7 +4,14 @@ from decimal import Decimal
 
 import pytest
 
-from meterbook.domain import RuleViolation, kwh_to_wh, minor_to_money, money_to_minor, wh_to_kwh
+from meterbook.domain import (
+    RuleViolation,
+    kwh_text,
+    kwh_to_wh,
+    minor_to_money,
+    money_to_minor,
+    wh_to_kwh,
+)
 from meterbook.domain.units import parse_decimal
 
 
@@ -26,8 +33,15 @@ def test_money_round_trips_exactly() -> None:
 def test_stored_integers_show_every_place(wh: int, kwh: str, minor: int, money: str) -> None:
     # Consumption can be negative (a replaced meter); round values keep their places.
     assert str(wh_to_kwh(wh)) == kwh
+    assert kwh_text(wh) == kwh
     assert str(minor_to_money(minor)) == money
     assert str(wh_to_kwh(9_999_999_999_999)) == "9999999999.999"
+
+
+def test_kwh_text_is_the_decimals_text() -> None:
+    # The API's fast path must write exactly what str(Decimal) wrote before it.
+    for wh in [*range(-2100, 2100, 7), 999, 1000, 1001, -999, -1000, 10**15 + 1, -(10**15) - 1]:
+        assert kwh_text(wh) == str(wh_to_kwh(wh)), wh
 
 
 @pytest.mark.parametrize(
