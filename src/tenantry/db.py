@@ -6,28 +6,24 @@ import asyncio
 import importlib.util
 import threading
 import time
-import weakref
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import (
     Connection,
-    Dialect,
     Engine,
-    Result,
     Select,
     create_engine,
     event,
     exc,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.engine.result import IteratorResult, SimpleResultMetaData
-from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
-from sqlalchemy.types import TypeEngine
 
-from tenantry.hooks import SessionFactory, events_of
+from tenantry.hooks import SessionFactory
+from tenantry.raw_selects import RawSelect, raw_selects_last, statement_logs
 from tenantry.read_only import (
     READ_ONLY,
     has_deferred_writes,
@@ -38,7 +34,6 @@ from tenantry.rls.session import install_rls_context
 from tenantry.row_audit import install_row_audit
 from tenantry.scoping import TenantSession, install_scoping
 from tenantry.sqlite import SQLITE_PRAGMAS, configure_sqlite
-from tenantry.statements import CursorTimer, StatementLog
 
 if TYPE_CHECKING:
     from tenantry.async_db import AsyncSessions
@@ -148,229 +143,6 @@ SLOW_READ_MEMORY = 30.0
 _SLOW_KEYS = 10_000
 
 
-_GIVEN = object()  # a bound parameter whose value the caller gives
-
-
-class _RawSelect:
-    """A select compiled once for a dialect of positional parameters, run on a DBAPI
-    cursor with its columns' bind and result conversions (UUIDs as text on SQLite).
-
-    An ORM select compiles with its loader criteria (tenant scoping) written in. Only
-    for what compiles to one fixed SQL text: :attr:`fixed` says whether it does.
-    """
-
-    __slots__ = ("_binds", "_results", "fixed", "keys", "sql")
-
-    def __init__(self, statement: Select[*tuple[Any, ...]], dialect: Dialect) -> None:
-        compiled = statement.compile(dialect=dialect)
-        assert compiled.positiontup is not None, "a dialect of positional parameters"
-        self.sql = str(compiled)
-        # Parameters rendered at execution (IN lists, literal values) or computed at each
-        # one, wherever they hide (a loader criterion's too): the SQL or its values vary.
-        self.fixed = not (
-            compiled.post_compile_params
-            or compiled.literal_execute_params
-            or any(bind.callable is not None for bind in compiled.binds.values())
-        )
-        # A constant the statement holds (``name == 'x'``) is bound with its own value
-        # unless the caller names it, as SQLAlchemy does.
-        self._binds = [
-            (
-                name,
-                compiled.binds[name].type._cached_bind_processor(dialect),
-                _GIVEN if compiled.binds[name].required else compiled.binds[name].effective_value,
-            )
-            for name in compiled.positiontup
-        ]
-        # (position, conversion) of the columns that have one: often none at all.
-        self._results = [
-            (i, convert)
-            for i, column in enumerate(statement.selected_columns)
-            if (convert := column.type._cached_result_processor(dialect, None)) is not None
-        ]
-        self.keys = [d["name"] for d in statement.column_descriptions]
-
-    @property
-    def converts(self) -> bool:
-        """Whether any column's values are converted (else rows are used as fetched)."""
-        return bool(self._results)
-
-    def values(self, params: Mapping[str, Any]) -> list[Any] | None:
-        """The positional values for ``params``; ``None`` if a required one is missing."""
-        values = []
-        for name, convert, constant in self._binds:
-            if name in params:
-                value = params[name]
-            elif constant is _GIVEN:
-                return None
-            else:
-                value = constant
-            values.append(value if convert is None else convert(value))
-        return values
-
-    def convert(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
-        if not self._results:
-            return row
-        out = list(row)
-        for i, convert in self._results:
-            if out[i] is not None:
-                out[i] = convert(out[i])
-        return tuple(out)
-
-    def first(self, cursor: Any, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
-        values = self.values(params)
-        if values is None:
-            raise KeyError("a required parameter of the statement is missing")
-        try:
-            row = cursor.execute(self.sql, values).fetchone()
-        finally:
-            cursor.close()  # ends the statement, and with it the read transaction
-        return None if row is None else self.convert(row)
-
-
-# The factories (their event targets) :func:`_raw_select` listens on. Not
-# ``event.contains``: SQLAlchemy's registry keys listeners by ``id()`` of the target, and a
-# factory made after another was collected can reuse its id; it then "contains" a listener
-# it never had, and removing it raised (a process that makes Databases one after another,
-# as a host's test suite does).
-_raw_select_targets: weakref.WeakSet[Any] = weakref.WeakSet()
-
-
-def raw_selects_last(*factories: SessionFactory) -> None:
-    """Make the raw execution of selects (:func:`_raw_select`) the last ``do_orm_execute``
-    hook of ``factories``: it runs the statement every other hook leaves, and steps aside
-    unless it is last. Called again after a host's hooks are added."""
-    for factory in factories:
-        target = events_of(factory)
-        if target in _raw_select_targets:
-            event.remove(target, "do_orm_execute", _raw_select)
-        event.listen(target, "do_orm_execute", _raw_select)
-        _raw_select_targets.add(target)
-
-
-def _selects_columns(statement: Select[*tuple[Any, ...]]) -> bool:
-    """Whether ``statement`` is a plain select of columns (no ORM entity to load) with no
-    execution options; :attr:`_RawSelect.fixed` then says whether its text is fixed."""
-    return not statement._execution_options and all(
-        isinstance(d["type"], TypeEngine) for d in statement.column_descriptions
-    )
-
-
-# Scoped statement -> per dialect and driver: its compiled form, None where it does not
-# compile once, or _SEEN after its first execution. Weak keys, as the scoping hook's own
-# copies (tenantry.scoping).
-_raw_selects: weakref.WeakKeyDictionary[Any, dict[tuple[str, str], Any]] = (
-    weakref.WeakKeyDictionary()
-)
-_SEEN, _UNSEEN = object(), object()
-
-
-# The one execution option Session.execute sets on its own (a select given none).
-_SET_BY_SESSION = frozenset({"_result_disable_adapt_to_context"})
-
-
-def _raw_select(state: ORMExecuteState) -> Result[Any] | None:
-    """Run a select of columns on its connection's DBAPI cursor.
-
-    For the event loop's reads of an SQLite file (:class:`InlineReads`), the async
-    driver's sessions and SQLite's write sessions (``Database._raw_selects_last``): the
-    statement has been through every other hook (scoping has written the tenant
-    criterion into it and set the tenant parameter, refusals have passed), and only the
-    execution is done here: the compiled text is run with the columns' conversions, skipping
-    SQLAlchemy's per-execution work (~10 % of the CPU of a GET of 50 readings). Only
-    statements built once and run again (module constants, cached builders) take it,
-    from their second execution: one built per call is compiled faster by SQLAlchemy's
-    own cache. It steps aside, and SQLAlchemy executes as usual, for anything else:
-    ORM entities, options, several parameter sets, a session with changes to autoflush,
-    a hook registered after it (it must be the last), or an engine whose statements are
-    logged (``echo``) or listened to at each cursor execution (tracing). A
-    :class:`~tenantry.statements.StatementLog` is the exception: it is told how long
-    the raw execution took.
-    """
-    if not state.is_select or not _SET_BY_SESSION.issuperset(state.local_execution_options):
-        return None
-    params = state.parameters
-    if params is not None and not isinstance(params, Mapping):
-        return None
-    session = state.session
-    if session.autoflush and not session._is_clean():
-        # SQLAlchemy autoflushes *after* the do_orm_execute hooks: run raw, the select
-        # would miss what the unit of work added, changed or deleted (a write session's
-        # check after session.add). SQLAlchemy flushes, then executes.
-        return None
-    last = None
-    for last in session.dispatch.do_orm_execute:  # noqa: B007
-        pass
-    if last is not _raw_select:
-        return None
-    statement = state.statement
-    try:
-        compiled = _raw_selects.get(statement)
-    except TypeError:  # not weakly referenceable
-        return None
-    if compiled is None:
-        compiled = _raw_selects[statement] = {}
-    dialect = session.get_bind(**state.bind_arguments).dialect
-    kind = (dialect.name, dialect.driver)
-    raw = compiled.get(kind, _UNSEEN)
-    if raw is _UNSEEN:
-        # First sight: a statement built for this one call (SQLAlchemy's cache compiles
-        # it faster than a fresh compile here). Built once and run again: compile it.
-        compiled[kind] = _SEEN
-        return None
-    if raw is _SEEN:
-        raw = None
-        if dialect.positional and isinstance(statement, Select) and _selects_columns(statement):
-            raw = _RawSelect(statement, dialect)
-            if not raw.fixed:
-                raw = None
-        compiled[kind] = raw
-    if not isinstance(raw, _RawSelect):
-        return None
-    values = raw.values(params or {})
-    if values is None:
-        return None  # SQLAlchemy says which value is missing
-    connection = session.connection(bind_arguments=state.bind_arguments)
-    logs = _statement_logs(connection.dispatch)
-    if logs is None:
-        return None  # someone traces each statement: SQLAlchemy runs it
-    if connection._echo:
-        return None  # its statements are logged: SQLAlchemy runs it
-    cursor = connection.connection.cursor()
-    try:
-        started = time.perf_counter()
-        cursor.execute(raw.sql, values)
-        rows = cursor.fetchall()
-        for log in logs:  # the statement logs time it as their cursor events would
-            log.timed(raw.sql, time.perf_counter() - started)
-    except connection.dialect.loaded_dbapi.Error as error:
-        raise exc.DBAPIError.instance(
-            raw.sql,
-            values,
-            error,
-            connection.dialect.loaded_dbapi.Error,
-            hide_parameters=True,
-            dialect=connection.dialect,
-        ) from error
-    finally:
-        cursor.close()
-    return IteratorResult(
-        SimpleResultMetaData(raw.keys), map(raw.convert, rows) if raw.converts else iter(rows)
-    )
-
-
-def _statement_logs(watched: Any) -> list[StatementLog] | None:
-    """The statement logs listening on ``watched`` (an engine's or connection's events),
-    which a raw execution tells how long it took; ``None`` if another listener is there."""
-    logs: list[StatementLog] = []
-    for listener in (*watched.before_cursor_execute, *watched.after_cursor_execute):
-        if not isinstance(listener, CursorTimer):
-            return None
-        if not listener.before:
-            logs.append(listener.log)
-    return logs
-
-
 def _arm(session: Session, _tx: Any, connection: Connection) -> None:
     """Count the steps of a bounded read (:meth:`InlineReads.read_within`) on each
     connection its session begins: the control database's and a tenant's own file."""
@@ -407,7 +179,7 @@ class InlineReads:
         event.listen(self.sessions, "after_begin", _arm)
         raw_selects_last(self.sessions)
         self._slow: dict[Hashable, float] = {}
-        self._compiled: dict[Select[*tuple[Any, ...]], _RawSelect] = {}
+        self._compiled: dict[Select[*tuple[Any, ...]], RawSelect] = {}
 
     def read(self, check: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """``check(session, *args, **kwargs)`` in a read-only transaction ended at once."""
@@ -428,8 +200,8 @@ class InlineReads:
         """
         compiled = self._compiled.get(statement)
         if compiled is None:
-            compiled = self._compiled[statement] = _RawSelect(statement, self.engine.dialect)
-        logs = _statement_logs(self.engine.dispatch) or ()
+            compiled = self._compiled[statement] = RawSelect(statement, self.engine.dialect)
+        logs = statement_logs(self.engine.dispatch) or ()
         dbapi_error = self.engine.dialect.loaded_dbapi.Error
         try:
             raw = self.engine.raw_connection()
@@ -594,9 +366,9 @@ class Database:
     def _raw_selects_last(self) -> None:
         """Selects of the loop's sessions (inline SQLite reads, the async driver's) and of
         SQLite's write sessions run raw once every hook, the host's included, has seen them
-        (:func:`_raw_select`). A write's own checks on SQLite (meterbook's neighbouring
-        readings before a POST) cost ~4 % of the request's CPU more through SQLAlchemy's
-        execution. A select with changes still to flush runs through SQLAlchemy, which
+        (:mod:`tenantry.raw_selects`). A write's own checks on SQLite (meterbook's
+        neighbouring readings before a POST) cost ~4 % of the request's CPU more through
+        SQLAlchemy's execution. A select with changes still to flush runs through SQLAlchemy, which
         flushes them first (its autoflush comes after the hooks)."""
         for made in (self._inline, self._aio):
             if made is not None:

@@ -3,7 +3,7 @@
 :class:`~tenantry.db.InlineReads` (SQLite files) and the async driver's sessions
 (asyncpg, aiosqlite) run a select of columns on the DBAPI cursor once every other hook
 has seen it. Each test reads the same statement through an ordinary read session too,
-and checks which path ran (``tenantry.db._raw_selects``).
+and checks which path ran (``tenantry.raw_selects._raw_selects``).
 """
 
 from __future__ import annotations
@@ -19,11 +19,12 @@ from sqlalchemy import Select, bindparam, event, exc, func, literal, or_, select
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import ORMExecuteState, Session, aliased
 
-import tenantry.db
+import tenantry.raw_selects
 from tenantry.context import TenantContext, tenant_scope
 from tenantry.db import Database, InlineReads, NotInline
 from tenantry.errors import NoTenantContext
 from tenantry.models import Tenant
+from tenantry.raw_selects import first_row
 from tenantry.roles import Role
 from tenantry.scoping import _scoped
 from tenantry.statements import StatementLog
@@ -81,9 +82,9 @@ def _both(
 
 def _ran_raw(statement: Any) -> bool:
     """Whether the statement (its scoped copy, if scoping made one) was compiled raw."""
-    raw = tenantry.db._raw_selects
+    raw = tenantry.raw_selects._raw_selects
     return any(
-        isinstance(compiled, tenantry.db._RawSelect)
+        isinstance(compiled, tenantry.raw_selects.RawSelect)
         for s in (_scoped(statement), statement)
         for compiled in raw.get(s, {}).values()
     )
@@ -243,10 +244,10 @@ def test_factories_made_and_dropped_one_after_another_each_get_the_raw_path() ->
     for _ in range(200):
         factory = sessionmaker(class_=TenantSession)
         event.listen(factory, "do_orm_execute", other)
-        tenantry.db.raw_selects_last(factory)
-        tenantry.db.raw_selects_last(factory)  # again: it moves, once
+        tenantry.raw_selects.raw_selects_last(factory)
+        tenantry.raw_selects.raw_selects_last(factory)  # again: it moves, once
         hooks = list(factory().dispatch.do_orm_execute)
-        assert hooks == [other, tenantry.db._raw_select]
+        assert hooks == [other, tenantry.raw_selects._raw_select]
         del factory, hooks
         # The young generations hold the factory: a full collection walks the whole heap,
         # 200 of them took over 300 s in a worker late in the suite.
@@ -324,9 +325,9 @@ def test_a_text_rendered_at_execution_is_never_compiled_once() -> None:
     """The compiled form's own check, behind the statement walk: an IN list or a literal
     value rendered at execution, wherever it sits (a host's loader criterion too)."""
     listed = select(Note.body).where(Note.id.in_([1, 2]))
-    assert not tenantry.db._RawSelect(listed, sqlite.dialect()).fixed
+    assert not tenantry.raw_selects.RawSelect(listed, sqlite.dialect()).fixed
     plain = select(Note.body).where(Note.id == bindparam("id"))
-    assert tenantry.db._RawSelect(plain, sqlite.dialect()).fixed
+    assert tenantry.raw_selects.RawSelect(plain, sqlite.dialect()).fixed
 
 
 @only_sqlite
@@ -438,3 +439,48 @@ def test_an_async_write_sessions_select_sees_what_it_added(db: Database) -> None
         asyncio.run(db.aio.dispose())
     assert first == second == ["b-1", "|", "b-1", "b-2"]
     assert _ran_raw(statement)
+
+
+# A control-table statement built once, as the core's membership check is.
+_TENANT_BY_SLUG = select(Tenant.id, Tenant.slug, Tenant.created_at).where(
+    Tenant.slug == bindparam("slug")
+)
+
+
+def test_first_row_gives_what_sqlalchemy_gives_raw_where_the_dialect_allows(
+    db: Database,
+) -> None:
+    """Through the sync driver (SQLite's qmark runs raw, psycopg's named parameters go
+    through SQLAlchemy) and the async one (asyncpg and aiosqlite, both raw)."""
+
+    def rows(session: Session) -> list[Any]:
+        connection = session.connection()
+        return [first_row(connection, _TENANT_BY_SLUG, {"slug": slug}) for slug in "ab?"]
+
+    def expected(session: Session) -> list[Any]:
+        connection = session.connection()
+        return [connection.execute(_TENANT_BY_SLUG, {"slug": slug}).first() for slug in "ab?"]
+
+    with db.read_sessions() as session:
+        want = [None if row is None else tuple(row) for row in expected(session)]
+        got = rows(session)
+    assert [None if row is None else tuple(row) for row in got] == want
+    assert want[0] is not None and want[0][0] == A and want[2] is None
+    dialect = db.engine.dialect
+    assert isinstance(
+        tenantry.raw_selects._firsts[(_TENANT_BY_SLUG, dialect.name, dialect.driver)],
+        tenantry.raw_selects.RawSelect if dialect.positional else type(None),
+    )
+
+    async def read() -> list[Any]:
+        async with db.aio.session_for(None, read_only=True) as aio:
+            return await aio.run_sync(rows)
+
+    try:
+        got = asyncio.run(read())
+    finally:
+        asyncio.run(db.aio.dispose())
+    assert [None if row is None else tuple(row) for row in got] == want
+    aio_dialect = db.aio.engine.dialect
+    key = (_TENANT_BY_SLUG, aio_dialect.name, aio_dialect.driver)
+    assert isinstance(tenantry.raw_selects._firsts[key], tenantry.raw_selects.RawSelect)

@@ -14,9 +14,10 @@ is therefore brought in line with the session's tenant when it differs.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Executable, Row, text
+from sqlalchemy import Connection, Select, text
 from sqlalchemy.orm import (
     ORMExecuteState,
     Session,
@@ -25,6 +26,7 @@ from sqlalchemy.orm import (
 )
 
 from tenantry.hooks import SessionFactory, listen
+from tenantry.raw_selects import first_row
 from tenantry.rls.policy import TENANT_SETTING
 from tenantry.scoping import session_tenant
 
@@ -61,8 +63,8 @@ def _sync(session: Session) -> None:
 
 
 def begin_setting_tenant(
-    session: Session, statement: Executable, params: dict[str, Any]
-) -> Row[Any] | None:
+    session: Session, statement: Select[*tuple[Any, ...]], params: dict[str, Any]
+) -> Sequence[Any] | None:
     """Begin ``session``'s transaction with ``statement``, whose last column is the
     ``set_config`` of ``app.tenant_id``: one round trip where the usual setting takes its own.
 
@@ -76,7 +78,7 @@ def begin_setting_tenant(
         connection = session.connection()
     finally:
         del session.info[_SETS_ITS_OWN]
-    row = connection.execute(statement, params).first()
+    row = first_row(connection, statement, params)
     if row is None:
         _apply(session, connection)
     else:
