@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 
 from tenantry.hooks import SessionFactory
-from tenantry.raw_selects import RawSelect, raw_selects_last, statement_logs
+from tenantry.raw import RawSelect, raw_selects_last, statement_logs
 from tenantry.read_only import (
     READ_ONLY,
     has_deferred_writes,
@@ -366,7 +366,7 @@ class Database:
     def _raw_selects_last(self) -> None:
         """Selects of the loop's sessions (inline SQLite reads, the async driver's) and of
         SQLite's write sessions run raw once every hook, the host's included, has seen them
-        (:mod:`tenantry.raw_selects`). A write's own checks on SQLite (meterbook's
+        (:mod:`tenantry.raw`). A write's own checks on SQLite (meterbook's
         neighbouring readings before a POST) cost ~4 % of the request's CPU more through
         SQLAlchemy's execution. A select with changes still to flush runs through SQLAlchemy, which
         flushes them first (its autoflush comes after the hooks)."""

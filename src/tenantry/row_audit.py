@@ -22,6 +22,7 @@ from tenantry.context import maybe_current_tenant
 from tenantry.hooks import SessionFactory, listen
 from tenantry.models import AuditEvent
 from tenantry.models.base import is_tenant_scoped, utcnow
+from tenantry.raw import insert_rows
 
 BATCH = 20  # more rows than this of one table and kind in one flush: one summary event
 _SKIP = {"tenant_id", "id"}
@@ -96,7 +97,7 @@ def _after_flush(session: Session, flush_context: UOWTransaction) -> None:
                 continue
             rows.append(_row(tenant_id, actor, f"row.{kind}", f"{table}:{obj.id}", details))
     if rows:
-        session.connection().execute(_INSERT, rows)
+        insert_rows(session.connection(), _INSERT, rows)
 
 
 def _row(

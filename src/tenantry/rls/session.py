@@ -26,7 +26,7 @@ from sqlalchemy.orm import (
 )
 
 from tenantry.hooks import SessionFactory, listen
-from tenantry.raw_selects import first_row
+from tenantry.raw import first_row
 from tenantry.rls.policy import TENANT_SETTING
 from tenantry.scoping import session_tenant
 

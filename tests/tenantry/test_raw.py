@@ -3,7 +3,7 @@
 :class:`~tenantry.db.InlineReads` (SQLite files) and the async driver's sessions
 (asyncpg, aiosqlite) run a select of columns on the DBAPI cursor once every other hook
 has seen it. Each test reads the same statement through an ordinary read session too,
-and checks which path ran (``tenantry.raw_selects._raw_selects``).
+and checks which path ran (``tenantry.raw._raw_selects``).
 """
 
 from __future__ import annotations
@@ -12,19 +12,20 @@ import asyncio
 import gc
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import Select, bindparam, event, exc, func, literal, or_, select
+from sqlalchemy import Select, bindparam, event, exc, func, insert, literal, or_, select
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import ORMExecuteState, Session, aliased
 
-import tenantry.raw_selects
+import tenantry.raw
 from tenantry.context import TenantContext, tenant_scope
 from tenantry.db import Database, InlineReads, NotInline
 from tenantry.errors import NoTenantContext
-from tenantry.models import Tenant
-from tenantry.raw_selects import first_row
+from tenantry.models import AuditEvent, Tenant
+from tenantry.raw import RawInsert, first_row, insert_rows
 from tenantry.roles import Role
 from tenantry.scoping import _scoped
 from tenantry.statements import StatementLog
@@ -82,9 +83,9 @@ def _both(
 
 def _ran_raw(statement: Any) -> bool:
     """Whether the statement (its scoped copy, if scoping made one) was compiled raw."""
-    raw = tenantry.raw_selects._raw_selects
+    raw = tenantry.raw._raw_selects
     return any(
-        isinstance(compiled, tenantry.raw_selects.RawSelect)
+        isinstance(compiled, tenantry.raw.RawSelect)
         for s in (_scoped(statement), statement)
         for compiled in raw.get(s, {}).values()
     )
@@ -244,10 +245,10 @@ def test_factories_made_and_dropped_one_after_another_each_get_the_raw_path() ->
     for _ in range(200):
         factory = sessionmaker(class_=TenantSession)
         event.listen(factory, "do_orm_execute", other)
-        tenantry.raw_selects.raw_selects_last(factory)
-        tenantry.raw_selects.raw_selects_last(factory)  # again: it moves, once
+        tenantry.raw.raw_selects_last(factory)
+        tenantry.raw.raw_selects_last(factory)  # again: it moves, once
         hooks = list(factory().dispatch.do_orm_execute)
-        assert hooks == [other, tenantry.raw_selects._raw_select]
+        assert hooks == [other, tenantry.raw._raw_select]
         del factory, hooks
         # The young generations hold the factory: a full collection walks the whole heap,
         # 200 of them took over 300 s in a worker late in the suite.
@@ -325,9 +326,9 @@ def test_a_text_rendered_at_execution_is_never_compiled_once() -> None:
     """The compiled form's own check, behind the statement walk: an IN list or a literal
     value rendered at execution, wherever it sits (a host's loader criterion too)."""
     listed = select(Note.body).where(Note.id.in_([1, 2]))
-    assert not tenantry.raw_selects.RawSelect(listed, sqlite.dialect()).fixed
+    assert not tenantry.raw.RawSelect(listed, sqlite.dialect()).fixed
     plain = select(Note.body).where(Note.id == bindparam("id"))
-    assert tenantry.raw_selects.RawSelect(plain, sqlite.dialect()).fixed
+    assert tenantry.raw.RawSelect(plain, sqlite.dialect()).fixed
 
 
 @only_sqlite
@@ -468,8 +469,8 @@ def test_first_row_gives_what_sqlalchemy_gives_raw_where_the_dialect_allows(
     assert want[0] is not None and want[0][0] == A and want[2] is None
     dialect = db.engine.dialect
     assert isinstance(
-        tenantry.raw_selects._firsts[(_TENANT_BY_SLUG, dialect.name, dialect.driver)],
-        tenantry.raw_selects.RawSelect if dialect.positional else type(None),
+        tenantry.raw._firsts[(_TENANT_BY_SLUG, dialect.name, dialect.driver)],
+        tenantry.raw.RawSelect if dialect.positional else type(None),
     )
 
     async def read() -> list[Any]:
@@ -483,4 +484,64 @@ def test_first_row_gives_what_sqlalchemy_gives_raw_where_the_dialect_allows(
     assert [None if row is None else tuple(row) for row in got] == want
     aio_dialect = db.aio.engine.dialect
     key = (_TENANT_BY_SLUG, aio_dialect.name, aio_dialect.driver)
-    assert isinstance(tenantry.raw_selects._firsts[key], tenantry.raw_selects.RawSelect)
+    assert isinstance(tenantry.raw._firsts[key], tenantry.raw.RawSelect)
+
+
+def _audit_row(n: int) -> dict[str, Any]:
+    return {
+        "tenant_id": A,
+        "actor_id": None,
+        "action": "raw.test",
+        "target": f"row:{n}",
+        "details": {"fields": ["body"], "values": {"body": f"é {n}"}},
+        "created_at": datetime(2026, 12, 5, 10, n, tzinfo=UTC),
+    }
+
+
+def test_insert_rows_stores_what_sqlalchemy_stores_one_row_raw(db: Database) -> None:
+    """One row raw where the dialect allows (SQLite's and asyncpg's), several rows and
+    psycopg's named parameters through SQLAlchemy: every row reads back the same."""
+    statement = insert(AuditEvent)
+
+    def write(session: Session, first: int) -> None:
+        connection = session.connection()
+        insert_rows(connection, statement, [_audit_row(first)])
+        insert_rows(connection, statement, [_audit_row(first + 1), _audit_row(first + 2)])
+
+    with db.sessions() as session:
+        write(session, 0)
+        session.commit()
+
+    async def write_async() -> None:
+        async with db.aio.session_for(None, read_only=False) as aio:
+            await aio.run_sync(write, 10)
+
+    try:
+        asyncio.run(write_async())
+    finally:
+        asyncio.run(db.aio.dispose())
+    with db.read_sessions() as session:
+        stored = session.execute(
+            select(
+                AuditEvent.target, AuditEvent.details, AuditEvent.created_at, AuditEvent.tenant_id
+            )
+            .where(AuditEvent.action == "raw.test")
+            .order_by(AuditEvent.id)
+        ).all()
+    written = [_audit_row(n) for n in (0, 1, 2, 10, 11, 12)]
+    assert [tuple(row) for row in stored] == [
+        (r["target"], r["details"], r["created_at"], A) for r in written
+    ]
+    keys = tuple(_audit_row(0))
+    for dialect in (db.engine.dialect, db.aio.engine.dialect):
+        raw = tenantry.raw._inserts[(statement, dialect.name, dialect.driver, keys)]
+        assert isinstance(raw, tenantry.raw.RawInsert if dialect.positional else type(None))
+
+
+def test_an_insert_with_work_at_execution_is_never_compiled_raw() -> None:
+    # A column default left to compute (created_at), or a RETURNING to read.
+    keys = tuple(_audit_row(0))
+    assert RawInsert.compile(insert(AuditEvent), keys, sqlite.dialect()) is not None
+    assert RawInsert.compile(insert(AuditEvent), keys[:-1], sqlite.dialect()) is None
+    returning = insert(AuditEvent).returning(AuditEvent.id)
+    assert RawInsert.compile(returning, keys, sqlite.dialect()) is None
