@@ -240,9 +240,11 @@ def _run(
     return rows
 
 
-# (statement, dialect name, driver) -> the statement compiled, or None where it does not
-# compile to one fixed text. For first_row's statements: module constants, a few.
-_firsts: dict[tuple[Select[*tuple[Any, ...]], str, str], RawSelect | None] = {}
+# Statement -> per (dialect name, driver): compiled, or None where it does not compile to
+# one fixed text. Weak keys: a statement built per call goes with its last use.
+_firsts: weakref.WeakKeyDictionary[Any, dict[tuple[str, str], RawSelect | None]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def first_row(
@@ -256,10 +258,11 @@ def first_row(
     Elsewhere (a dialect of named parameters, a traced engine) SQLAlchemy runs it.
     """
     dialect = connection.dialect
-    key = (statement, dialect.name, dialect.driver)
-    raw = _firsts.get(key, _UNSEEN)
+    compiled = _firsts.setdefault(statement, {})
+    kind = (dialect.name, dialect.driver)
+    raw = compiled.get(kind, _UNSEEN)
     if raw is _UNSEEN:
-        raw = _firsts[key] = _compiled(statement, dialect)
+        raw = compiled[kind] = _compiled(statement, dialect)
     if isinstance(raw, RawSelect):
         values = raw.values(params)
         rows = None if values is None else _run(connection, raw.sql, values)
@@ -335,8 +338,11 @@ class RawInsert:
         ]
 
 
-# (statement, dialect name, driver, the row's keys) -> compiled, or None where it does not run raw.
-_inserts: dict[tuple[Insert, str, str, tuple[str, ...]], RawInsert | None] = {}
+# Statement -> per (dialect name, driver, the row's keys): compiled, or None where it does
+# not run raw. Weak keys, as _firsts.
+_inserts: weakref.WeakKeyDictionary[Any, dict[tuple[str, str, tuple[str, ...]], Any]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def insert_rows(connection: Connection, statement: Insert, rows: list[dict[str, Any]]) -> None:
@@ -350,10 +356,11 @@ def insert_rows(connection: Connection, statement: Insert, rows: list[dict[str, 
     if len(rows) == 1:
         (row,) = rows
         dialect = connection.dialect
-        key = (statement, dialect.name, dialect.driver, tuple(row))
-        raw = _inserts.get(key, _UNSEEN)
+        compiled = _inserts.setdefault(statement, {})
+        kind = (dialect.name, dialect.driver, tuple(row))
+        raw = compiled.get(kind, _UNSEEN)
         if raw is _UNSEEN:
-            raw = _inserts[key] = RawInsert.compile(statement, tuple(row), dialect)
+            raw = compiled[kind] = RawInsert.compile(statement, tuple(row), dialect)
         if (
             isinstance(raw, RawInsert)
             and _run(connection, raw.sql, raw.values(row), fetch=False) is not None
