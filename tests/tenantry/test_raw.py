@@ -1,9 +1,10 @@
-"""Raw selects of the event loop's sessions: the rows SQLAlchemy gives, behind the same walls.
+"""Statements run raw: the rows SQLAlchemy gives and stores, behind the same walls.
 
 :class:`~tenantry.db.InlineReads` (SQLite files) and the async driver's sessions
 (asyncpg, aiosqlite) run a select of columns on the DBAPI cursor once every other hook
 has seen it. Each test reads the same statement through an ordinary read session too,
-and checks which path ran (``tenantry.raw._raw_selects``).
+and checks which path ran (``tenantry.raw._raw_selects``). The core's own statements
+(``first_row``, ``insert_rows``) are compared with SQLAlchemy's execution on every driver.
 """
 
 from __future__ import annotations
