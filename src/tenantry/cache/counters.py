@@ -46,15 +46,18 @@ class SharedCounters:
             raise ValueError(f"cache counters {path}: {exc.strerror}") from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)  # one process sets a new file up
-            if os.fstat(fd).st_size < _SIZE:
+            size = os.fstat(fd).st_size
+            if size < _SIZE:
                 os.ftruncate(fd, _SIZE)  # grown, never shrunk: others may have it mapped
             mapped = mmap.mmap(fd, _SIZE)
             view = memoryview(mapped)
             words = view.cast("Q")
             if words[0] != _MAGIC or words[1] == 0:
-                # New, or not ours: start afresh under a new epoch (in place, no truncation).
-                words[_HEAD:] = memoryview(bytes(WORDS * 8)).cast("Q")
-                words[1] = secrets.randbits(63) | 1
+                # Not ours: zeroed in place (no truncation under another's mapping). A new
+                # file is all zeros already, and left sparse: pages are touched as used.
+                if size:
+                    words[_HEAD:] = memoryview(bytes(WORDS * 8)).cast("Q")
+                words[1] = secrets.randbits(63) | 1  # a new epoch
                 words[0] = _MAGIC
         finally:
             # The mapping keeps a duplicate of fd, and with it the lock: unlock by hand.

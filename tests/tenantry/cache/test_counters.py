@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tenantry.cache.counters import SharedCounters
+from tenantry.cache.counters import WORDS, SharedCounters
 
 KEY = "tenantry:cache:tenant-a:tag:readings"
 OTHER = "tenantry:cache:tenant-b:tag:readings"
@@ -66,13 +66,16 @@ def test_a_file_made_again_gives_back_no_earlier_version(tmp_path: Path) -> None
     again.close()
 
 
-def test_a_file_that_is_not_ours_is_started_afresh(tmp_path: Path) -> None:
+@pytest.mark.parametrize("size", [19, 16 + 8 * WORDS], ids=["short", "full size"])
+def test_a_file_that_is_not_ours_is_started_afresh(tmp_path: Path, size: int) -> None:
+    # Whatever it held is no version of ours: every counter starts from nothing.
     path = tmp_path / "counters"
-    path.write_bytes(b"not a counters file")
+    path.write_bytes(b"\xff" * size)
     counters = SharedCounters(path)
-    (before,) = counters.read([KEY])
+    epoch = counters.read([KEY])[0].split(b"-")[0]
+    assert counters.read([KEY, OTHER]) == [epoch + b"-0", epoch + b"-0"]
     counters.bump(KEY)
-    assert counters.read([KEY]) != [before]
+    assert counters.read([KEY]) != [epoch + b"-0"]
     assert SharedCounters(path).read([KEY]) == counters.read([KEY])
     counters.close()
 
