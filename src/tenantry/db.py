@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 
 from tenantry.hooks import SessionFactory
-from tenantry.raw import RawSelect, raw_selects_last, statement_logs
+from tenantry.raw import compiled_select, raw_selects_last, statement_logs
 from tenantry.read_only import (
     READ_ONLY,
     has_deferred_writes,
@@ -179,7 +179,6 @@ class InlineReads:
         event.listen(self.sessions, "after_begin", _arm)
         raw_selects_last(self.sessions)
         self._slow: dict[Hashable, float] = {}
-        self._compiled: dict[Select[*tuple[Any, ...]], RawSelect] = {}
 
     def read(self, check: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """``check(session, *args, **kwargs)`` in a read-only transaction ended at once."""
@@ -198,9 +197,9 @@ class InlineReads:
         log's, which it tells how long it took: use it only for tables that are not
         tenant-scoped.
         """
-        compiled = self._compiled.get(statement)
+        compiled = compiled_select(statement, self.engine.dialect)
         if compiled is None:
-            compiled = self._compiled[statement] = RawSelect(statement, self.engine.dialect)
+            raise TypeError("InlineReads.first takes a select of columns of one fixed text")
         logs = statement_logs(self.engine.dispatch) or ()
         dbapi_error = self.engine.dialect.loaded_dbapi.Error
         try:

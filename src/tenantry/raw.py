@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import time
 import weakref
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Dialect, Insert, Result, Select, event, exc
 from sqlalchemy.engine.result import IteratorResult, SimpleResultMetaData
@@ -21,6 +21,8 @@ from sqlalchemy.types import TypeEngine
 
 from tenantry.hooks import SessionFactory, events_of
 from tenantry.statements import CursorTimer, StatementLog
+
+T = TypeVar("T")
 
 _GIVEN = object()  # a bound parameter whose value the caller gives
 
@@ -240,11 +242,22 @@ def _run(
     return rows
 
 
-# Statement -> per (dialect name, driver): compiled, or None where it does not compile to
-# one fixed text. Weak keys: a statement built per call goes with its last use.
-_firsts: weakref.WeakKeyDictionary[Any, dict[tuple[str, str], RawSelect | None]] = (
+# The core's own statements (first_row, insert_rows, InlineReads.first) -> per kind (the
+# dialect's name and driver, and for an insert its row's keys): the compiled form, or None
+# where it does not run raw. Weak keys: a statement built per call goes with its last use.
+_core_forms: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], Any]] = (
     weakref.WeakKeyDictionary()
 )
+
+
+def compiled_once(statement: Any, kind: tuple[Any, ...], build: Callable[[], T]) -> T:
+    """``build()``, the compiled form of ``statement`` for ``kind``, made on first use."""
+    forms = _core_forms.get(statement)
+    if forms is None:
+        forms = _core_forms[statement] = {}
+    if kind not in forms:
+        forms[kind] = build()
+    return forms[kind]  # type: ignore[no-any-return]
 
 
 def first_row(
@@ -258,17 +271,20 @@ def first_row(
     Elsewhere (a dialect of named parameters, a traced engine) SQLAlchemy runs it.
     """
     dialect = connection.dialect
-    compiled = _firsts.setdefault(statement, {})
-    kind = (dialect.name, dialect.driver)
-    raw = compiled.get(kind, _UNSEEN)
-    if raw is _UNSEEN:
-        raw = compiled[kind] = _compiled(statement, dialect)
-    if isinstance(raw, RawSelect):
+    raw = compiled_select(statement, dialect)
+    if raw is not None:
         values = raw.values(params)
         rows = None if values is None else _run(connection, raw.sql, values)
         if rows is not None:
             return raw.convert(rows[0]) if rows else None
     return connection.execute(statement, params).first()
+
+
+def compiled_select(statement: Select[*tuple[Any, ...]], dialect: Dialect) -> RawSelect | None:
+    """A core statement compiled for ``dialect`` once (see :func:`_compiled`)."""
+    return compiled_once(
+        statement, (dialect.name, dialect.driver), lambda: _compiled(statement, dialect)
+    )
 
 
 def _compiled(statement: Any, dialect: Dialect) -> RawSelect | None:
@@ -338,13 +354,6 @@ class RawInsert:
         ]
 
 
-# Statement -> per (dialect name, driver, the row's keys): compiled, or None where it does
-# not run raw. Weak keys, as _firsts.
-_inserts: weakref.WeakKeyDictionary[Any, dict[tuple[str, str, tuple[str, ...]], Any]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
 def insert_rows(connection: Connection, statement: Insert, rows: list[dict[str, Any]]) -> None:
     """Insert ``rows`` with ``statement``, a core insert built once (the audit trail's).
 
@@ -355,15 +364,12 @@ def insert_rows(connection: Connection, statement: Insert, rows: list[dict[str, 
     """
     if len(rows) == 1:
         (row,) = rows
-        dialect = connection.dialect
-        compiled = _inserts.setdefault(statement, {})
-        kind = (dialect.name, dialect.driver, tuple(row))
-        raw = compiled.get(kind, _UNSEEN)
-        if raw is _UNSEEN:
-            raw = compiled[kind] = RawInsert.compile(statement, tuple(row), dialect)
-        if (
-            isinstance(raw, RawInsert)
-            and _run(connection, raw.sql, raw.values(row), fetch=False) is not None
-        ):
+        dialect, keys = connection.dialect, tuple(row)
+        raw = compiled_once(
+            statement,
+            (dialect.name, dialect.driver, keys),
+            lambda: RawInsert.compile(statement, keys, dialect),
+        )
+        if raw is not None and _run(connection, raw.sql, raw.values(row), fetch=False) is not None:
             return
     connection.execute(statement, rows)

@@ -470,7 +470,7 @@ def test_first_row_gives_what_sqlalchemy_gives_raw_where_the_dialect_allows(
     assert want[0] is not None and want[0][0] == A and want[2] is None
     dialect = db.engine.dialect
     assert isinstance(
-        tenantry.raw._firsts[_TENANT_BY_SLUG][(dialect.name, dialect.driver)],
+        tenantry.raw._core_forms[_TENANT_BY_SLUG][(dialect.name, dialect.driver)],
         tenantry.raw.RawSelect if dialect.positional else type(None),
     )
 
@@ -485,7 +485,7 @@ def test_first_row_gives_what_sqlalchemy_gives_raw_where_the_dialect_allows(
     assert [None if row is None else tuple(row) for row in got] == want
     aio_dialect = db.aio.engine.dialect
     kind = (aio_dialect.name, aio_dialect.driver)
-    assert isinstance(tenantry.raw._firsts[_TENANT_BY_SLUG][kind], tenantry.raw.RawSelect)
+    assert isinstance(tenantry.raw._core_forms[_TENANT_BY_SLUG][kind], tenantry.raw.RawSelect)
 
 
 def _audit_row(n: int) -> dict[str, Any]:
@@ -535,7 +535,7 @@ def test_insert_rows_stores_what_sqlalchemy_stores_one_row_raw(db: Database) -> 
     ]
     keys = tuple(_audit_row(0))
     for dialect in (db.engine.dialect, db.aio.engine.dialect):
-        raw = tenantry.raw._inserts[statement][(dialect.name, dialect.driver, keys)]
+        raw = tenantry.raw._core_forms[statement][(dialect.name, dialect.driver, keys)]
         assert isinstance(raw, tenantry.raw.RawInsert if dialect.positional else type(None))
 
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request, Response
 from meterbook.api.listing import FromParam, ToParam, date_range
 from meterbook.api.outputs import DashboardOut
 from meterbook.api.responses import Json
-from meterbook.domain import minor_to_money, wh_to_kwh
+from meterbook.domain import kwh_text, minor_to_money
 from meterbook.services.history import check_range
 from meterbook.services.insights import Dashboard, dashboard, dashboard_period
 from tenantry.web import DbSession, ViewerContext, get_tenancy
@@ -19,7 +19,7 @@ router = APIRouter(prefix="/api", tags=["meterbook"])
 
 
 def _kwh(wh: int | None) -> Any:
-    return None if wh is None else wh_to_kwh(wh)
+    return None if wh is None else kwh_text(wh)
 
 
 def dashboard_out(d: Dashboard) -> dict[str, Any]:
@@ -28,7 +28,7 @@ def dashboard_out(d: Dashboard) -> dict[str, Any]:
         "consumed_kwh": _kwh(d.period_consumed_wh),
         "daily_average_kwh": None
         if d.daily_average_wh is None
-        else wh_to_kwh(int(d.daily_average_wh)),
+        else kwh_text(int(d.daily_average_wh)),
         "total_bought_kwh": _kwh(d.total_bought_wh),
         "total_consumed_kwh": _kwh(d.total_consumed_wh),
         "balance_kwh": _kwh(d.balance_wh),
@@ -42,7 +42,7 @@ def dashboard_out(d: Dashboard) -> dict[str, Any]:
             {
                 "currency": s.currency,
                 "amount": minor_to_money(s.amount_minor),
-                "kwh": wh_to_kwh(s.energy_wh),
+                "kwh": kwh_text(s.energy_wh),
                 "vouchers": s.vouchers,
                 "price_per_kwh": s.price_per_kwh,
             }
@@ -51,9 +51,9 @@ def dashboard_out(d: Dashboard) -> dict[str, Any]:
         "months": [
             {
                 "month": m.label,
-                "consumed_kwh": wh_to_kwh(m.consumed_wh),
+                "consumed_kwh": kwh_text(m.consumed_wh),
                 "spent": minor_to_money(m.spent_minor),
-                "bought_kwh": wh_to_kwh(m.bought_wh),
+                "bought_kwh": kwh_text(m.bought_wh),
                 "vouchers": m.vouchers,
             }
             for m in d.months

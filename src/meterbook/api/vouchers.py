@@ -14,7 +14,7 @@ from meterbook.api.outputs import (
 )
 from meterbook.api.responses import Json
 from meterbook.api.schemas import VoucherIn, VoucherPatch
-from meterbook.domain import minor_to_money, wh_to_kwh
+from meterbook.domain import kwh_text, minor_to_money
 from meterbook.domain.insights import price_per_kwh
 from meterbook.models import Voucher
 from meterbook.services import transfer, vouchers
@@ -38,7 +38,7 @@ def voucher_out(v: VoucherRow | Voucher) -> dict[str, Any]:
         "purchased_on": v.purchased_on,
         "amount": minor_to_money(v.amount_minor),
         "currency": v.currency,
-        "kwh": wh_to_kwh(v.energy_wh),
+        "kwh": kwh_text(v.energy_wh),
         "price_per_kwh": price_per_kwh(v.amount_minor, v.energy_wh),
         "token_number": v.token_number,
         "vendor": v.vendor,

@@ -65,8 +65,9 @@ def wh_to_kwh(wh: int) -> Decimal:
 
 
 def kwh_text(wh: int) -> str:
-    """``str(wh_to_kwh(wh))`` without making a Decimal: how the API writes kWh, fifty
-    readings' worth on each page (~5 % of the page's CPU through the Decimal)."""
+    """``str(wh_to_kwh(wh))`` without making a Decimal: how kWh is written as text (the
+    API, CSV exports, forms); a page of fifty readings spent ~5 % of its CPU on the
+    Decimals. ``wh_to_kwh`` is for arithmetic."""
     whole, part = divmod(abs(wh), WH_PER_KWH)
     return f"{'-' if wh < 0 else ''}{whole}.{part:03d}"
 

@@ -7,7 +7,7 @@ from fastapi.responses import Response
 from sqlalchemy import select
 
 from meterbook.api.schemas import VoucherIn
-from meterbook.domain import minor_to_money, wh_to_kwh
+from meterbook.domain import kwh_text, minor_to_money
 from meterbook.models import Voucher
 from meterbook.pages.csrf import check_csrf
 from meterbook.pages.csv_pages import add_csv_pages
@@ -117,7 +117,7 @@ def edit_form(
         "purchased_on": v.purchased_on.isoformat(),
         "amount": f"{minor_to_money(v.amount_minor)}",
         "currency": v.currency,
-        "kwh": f"{wh_to_kwh(v.energy_wh)}",
+        "kwh": kwh_text(v.energy_wh),
         "token_number": v.token_number,
         "vendor": v.vendor,
         "notes": v.notes,

@@ -8,7 +8,7 @@ from dataclasses import asdict
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from meterbook.domain import RuleViolation, minor_to_money, wh_to_kwh
+from meterbook.domain import RuleViolation, kwh_text, minor_to_money
 from meterbook.domain.csvfile import (
     READING_COLUMNS,
     READING_REQUIRED,
@@ -129,7 +129,7 @@ def export_readings(session: Session) -> Iterator[str]:
     return write_csv(
         READING_COLUMNS,
         (
-            (at.isoformat(), wh_to_kwh(wh), guarded(note), "yes" if repl else "no")
+            (at.isoformat(), kwh_text(wh), guarded(note), "yes" if repl else "no")
             for at, wh, note, repl in rows
         ),
     )
@@ -157,7 +157,7 @@ def export_vouchers(session: Session) -> Iterator[str]:
                 on.isoformat(),
                 minor_to_money(amount),
                 cur,
-                wh_to_kwh(wh),
+                kwh_text(wh),
                 guarded(token),
                 guarded(vendor),
                 guarded(notes),

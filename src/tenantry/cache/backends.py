@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -26,7 +27,7 @@ class CacheBackend(Protocol):
 
     def set(self, key: str, value: bytes, ttl: int) -> None: ...
 
-    def counters(self, keys: list[str]) -> list[bytes | None]: ...
+    def counters(self, keys: list[str]) -> Sequence[bytes | None]: ...
 
     def incr(self, key: str) -> None: ...
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 
 import diskcache
@@ -39,8 +40,8 @@ class DiskBackend:
             log.warning("cache unreadable (%s): serving without it", type(exc).__name__)
             return [None] * len(keys)
 
-    def counters(self, keys: list[str]) -> list[bytes | None]:
-        return list(self._counters.read(keys))
+    def counters(self, keys: list[str]) -> Sequence[bytes | None]:
+        return self._counters.read(keys)
 
     def set(self, key: str, value: bytes, ttl: int) -> None:
         try:
