@@ -33,10 +33,11 @@ from tenantry.read_only import (
 from tenantry.rls.session import install_rls_context
 from tenantry.row_audit import install_row_audit
 from tenantry.scoping import TenantSession, install_scoping
-from tenantry.sqlite import SQLITE_PRAGMAS, configure_sqlite
+from tenantry.sqlite import SQLITE_PRAGMAS, WriterTurns, configure_sqlite, writer_turns_of
 
 if TYPE_CHECKING:
     from tenantry.async_db import AsyncSessions
+    from tenantry.inline_writes import InlineWrites
 
 __all__ = [
     "READ_ONLY",
@@ -79,17 +80,23 @@ def install_core_hooks(
 
 
 def make_engine(
-    url: str, *, sqlite_pragmas: Mapping[str, str] | None = None, **kwargs: Any
+    url: str,
+    *,
+    sqlite_pragmas: Mapping[str, str] | None = None,
+    writer_turns: bool | WriterTurns = True,
+    **kwargs: Any,
 ) -> Engine:
     """Create an engine for ``url`` (``sqlite:///…`` or ``postgresql+psycopg://…``).
 
-    ``sqlite_pragmas`` override or extend :data:`SQLITE_PRAGMAS` (maintenance tools).
+    ``sqlite_pragmas`` override or extend :data:`SQLITE_PRAGMAS` (maintenance tools);
+    ``writer_turns`` is :func:`~tenantry.sqlite.configure_sqlite`'s.
     """
     parsed = make_url(url)
     kwargs = {**ENGINE_DEFAULTS, **kwargs}
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(url, **kwargs)
-        configure_sqlite(engine, {**SQLITE_PRAGMAS, **(sqlite_pragmas or {})})
+        pragmas = {**SQLITE_PRAGMAS, **(sqlite_pragmas or {})}
+        configure_sqlite(engine, pragmas, writer_turns=writer_turns)
         return engine
     if "pool_pre_ping" in kwargs:
         return create_engine(url, **kwargs)
@@ -136,11 +143,52 @@ class NotInline(Exception):
 
 # SQLite calls the progress handler every this many virtual machine steps (10-25 µs).
 _PROGRESS_STEPS = 1000
-# session.info key: the step counter of a bounded read, and the connections it armed.
+# session.info key: the step budget of a bounded read, and the connections it armed.
 _ARMED = "tenantry.inline_steps"
-# How long a read that ran out of time goes straight to a thread, and how many to remember.
+# How long work that ran out of steps goes straight to a thread, and how many to remember.
 SLOW_READ_MEMORY = 30.0
 _SLOW_KEYS = 10_000
+
+
+class StepBudget:
+    """SQLite's progress handler for work bounded to ``steps`` virtual machine steps: it
+    interrupts the statement running once they are spent (~40-90k a millisecond here).
+    Steps, not time: a busy server must not push its ordinary work to threads."""
+
+    __slots__ = ("left",)
+
+    def __init__(self, steps: int) -> None:
+        self.left = steps // _PROGRESS_STEPS
+
+    def __call__(self) -> bool:
+        self.left -= 1
+        return self.left < 0
+
+    @property
+    def spent(self) -> bool:
+        return self.left < 0
+
+    def arm(self, sqlite: Any) -> None:
+        """Count the steps of ``sqlite`` (a sqlite3 connection) against this budget."""
+        sqlite.set_progress_handler(self, _PROGRESS_STEPS)
+
+
+class SlowKeys:
+    """Work (a function and its tenant) that ran out of steps, sent straight to a thread
+    for :data:`SLOW_READ_MEMORY` seconds: a heavy tenant does not hold the event loop
+    again on every request."""
+
+    def __init__(self) -> None:
+        self._until: dict[Hashable, float] = {}
+
+    def __contains__(self, key: Hashable) -> bool:
+        return self._until.get(key, 0.0) > time.monotonic()
+
+    def add(self, key: Hashable) -> None:
+        now = time.monotonic()
+        if len(self._until) >= _SLOW_KEYS:
+            self._until = {k: until for k, until in self._until.items() if until > now}
+        self._until[key] = now + SLOW_READ_MEMORY
 
 
 def _arm(session: Session, _tx: Any, connection: Connection) -> None:
@@ -149,7 +197,7 @@ def _arm(session: Session, _tx: Any, connection: Connection) -> None:
     armed = session.info.get(_ARMED)
     if armed is not None:
         sqlite = connection.connection.dbapi_connection
-        sqlite.set_progress_handler(armed[0], _PROGRESS_STEPS)  # type: ignore[union-attr]
+        armed[0].arm(sqlite)
         armed[1].append(sqlite)
 
 
@@ -178,7 +226,7 @@ class InlineReads:
         install_read_only(self.sessions)
         event.listen(self.sessions, "after_begin", _arm)
         raw_selects_last(self.sessions)
-        self._slow: dict[Hashable, float] = {}
+        self._slow = SlowKeys()
 
     def read(self, check: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """``check(session, *args, **kwargs)`` in a read-only transaction ended at once."""
@@ -236,19 +284,12 @@ class InlineReads:
         session's tenant tables first (a tenant's own SQLite file, with placements): every
         connection the read begins counts its steps.
         """
-        now = time.monotonic()
-        if self._slow.get(key, 0.0) > now:
+        if key in self._slow:
             raise NotInline
-        left = steps // _PROGRESS_STEPS
-
-        def out_of_steps() -> bool:
-            nonlocal left
-            left -= 1
-            return left < 0
-
+        budget = StepBudget(steps)
         with self.sessions() as session:
             armed: list[Any] = []
-            session.info[_ARMED] = (out_of_steps, armed)  # each connection begun: _arm
+            session.info[_ARMED] = (budget, armed)  # each connection begun: _arm
             try:
                 if route is not None:
                     route(session)
@@ -258,14 +299,12 @@ class InlineReads:
                 # An audited read (tenantry.read_only.defer_write): its event is written
                 # after the read commits, in a thread with the request's session.
             except exc.OperationalError:
-                if left >= 0:
+                if not budget.spent:
                     raise
             finally:
                 for sqlite in armed:
                     sqlite.set_progress_handler(None, 0)
-        if len(self._slow) >= _SLOW_KEYS:
-            self._slow = {k: until for k, until in self._slow.items() if until > now}
-        self._slow[key] = now + SLOW_READ_MEMORY
+        self._slow.add(key)
         raise NotInline
 
     def factories(self) -> list[tuple[SessionFactory, bool]]:
@@ -293,6 +332,7 @@ class Database:
         self._engine_kwargs = engine_kwargs
         self._aio: AsyncSessions | None = None
         self._inline: InlineReads | None = None
+        self._inline_writes: InlineWrites | None = None
         self._setups: list[SessionSetup] = []
         self._engine_setups: list[Callable[[Engine], None]] = []
         self.engine = make_engine(url, **engine_kwargs)
@@ -346,8 +386,9 @@ class Database:
 
     def _engines(self) -> Iterator[Engine]:
         yield self.engine
-        if self._inline is not None:
-            yield self._inline.engine
+        for inline in (self._inline, self._inline_writes):
+            if inline is not None:
+                yield inline.engine
         if self._aio is not None:
             yield self._aio.engine.sync_engine
 
@@ -358,7 +399,7 @@ class Database:
     def _factories(self) -> Iterator[tuple[SessionFactory, bool]]:
         yield self.sessions, True
         yield self.read_sessions, False
-        for made in (self._aio, self._inline):
+        for made in (self._aio, self._inline, self._inline_writes):
             if made is not None:
                 yield from made.factories()
 
@@ -369,7 +410,7 @@ class Database:
         neighbouring readings before a POST) cost ~4 % of the request's CPU more through
         SQLAlchemy's execution. A select with changes still to flush runs through SQLAlchemy, which
         flushes them first (its autoflush comes after the hooks)."""
-        for made in (self._inline, self._aio):
+        for made in (self._inline, self._inline_writes, self._aio):
             if made is not None:
                 raw_selects_last(*(factory for factory, _writes in made.factories()))
         if self.is_sqlite:
@@ -413,11 +454,32 @@ class Database:
             self._raw_selects_last()
         return self._inline
 
+    def inline_writes(self) -> InlineWrites | None:
+        """:class:`~tenantry.inline_writes.InlineWrites` on this database when its reads
+        run inline (:meth:`inline_reads`) and its commits never sync to disk; else ``None``."""
+        if self._inline_writes is None and self.inline_reads() is not None:
+            from tenantry.inline_writes import InlineWrites, inline_safe
+
+            turns = writer_turns_of(self.engine)
+            kwargs = {k: v for k, v in self._engine_kwargs.items() if k not in _POOL_KWARGS}
+            if turns is None or not inline_safe(kwargs.get("sqlite_pragmas") or {}):
+                return None
+            inline = InlineWrites(self.url, turns, **kwargs)
+            self._set_up_engine(inline.engine)
+            self._set_up(*inline.factories())
+            self._inline_writes = inline
+            self._raw_selects_last()
+        return self._inline_writes
+
+    def _dispose_inline(self) -> None:
+        for inline in (self._inline, self._inline_writes):
+            if inline is not None:
+                inline.dispose()
+
     def dispose(self) -> None:
         """Close every pooled connection (from async code, await :meth:`dispose_async`)."""
         self.engine.dispose()
-        if self._inline is not None:
-            self._inline.dispose()
+        self._dispose_inline()
         if self._aio is not None:
             aio, self._aio = self._aio, None
             try:
@@ -431,8 +493,7 @@ class Database:
 
     async def dispose_async(self) -> None:
         self.engine.dispose()
-        if self._inline is not None:
-            self._inline.dispose()
+        self._dispose_inline()
         if self._aio is not None:
             aio, self._aio = self._aio, None
             await aio.dispose()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,7 +21,7 @@ SQLITE_PRAGMAS: Mapping[str, str] = {
 
 
 def configure_sqlite(
-    engine: Engine, pragmas: Mapping[str, str], *, writer_turns: bool = True
+    engine: Engine, pragmas: Mapping[str, str], *, writer_turns: bool | WriterTurns = True
 ) -> None:
     """WAL, a busy timeout, foreign keys on; writers begin ``IMMEDIATE``, readers deferred.
 
@@ -37,10 +38,17 @@ def configure_sqlite(
     growing back-off (up to 100 ms at a time): under a burst of writes most of the
     time went to sleeping, not writing. Writers of other processes still meet in
     the busy handler. (Not for async engines: the lock would block the event loop.)
+    Given a :class:`WriterTurns`, the engine takes turns on that one's lock (the event
+    loop's writes share the process's turns without waiting for them:
+    :meth:`WriterTurns.without_waiting`).
     """
-    turns = _WriterTurns(pragmas) if writer_turns else None
+    if isinstance(writer_turns, WriterTurns):
+        turns: WriterTurns | None = writer_turns
+    else:
+        turns = WriterTurns(pragmas) if writer_turns else None
     if turns is not None:
         turns.install(engine)
+        _TURNS[engine] = turns
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -69,12 +77,16 @@ def configure_sqlite(
             raise
 
 
-class _WriterTurns:
+class WriterTurns:
     """One writing transaction at a time per engine in this process, waiting on a lock."""
 
-    def __init__(self, pragmas: Mapping[str, str]) -> None:
-        self.lock = threading.Lock()
+    def __init__(self, pragmas: Mapping[str, str], lock: threading.Lock | None = None) -> None:
+        self.lock = lock or threading.Lock()
         self.timeout = int(pragmas.get("busy_timeout", "10000")) / 1000
+
+    def without_waiting(self) -> WriterTurns:
+        """Turns on the same lock that fail at once ("database is locked") when it is taken."""
+        return WriterTurns({"busy_timeout": "0"}, self.lock)
 
     def install(self, engine: Engine) -> None:
         """Give the turn back after the DBAPI commit, rollback or close, whoever calls it.
@@ -92,7 +104,8 @@ class _WriterTurns:
         key = _raw_id(dbapi_connection)
         if key in _IN_TURN:
             return  # its turn already
-        if not self.lock.acquire(timeout=self.timeout):
+        waits = self.timeout > 0
+        if not self.lock.acquire(waits, self.timeout if waits else -1):
             raise sqlite3.OperationalError(
                 f"database is locked: no turn to write within {self.timeout:g} s"
             )
@@ -102,8 +115,14 @@ class _WriterTurns:
         _give_back(dbapi_connection)
 
 
+def writer_turns_of(engine: Engine) -> WriterTurns | None:
+    """The turns ``engine``'s writers take (:func:`configure_sqlite`), if it has them."""
+    return _TURNS.get(engine)
+
+
+_TURNS: weakref.WeakKeyDictionary[Engine, WriterTurns] = weakref.WeakKeyDictionary()
 # DBAPI connection id -> the turns whose lock it holds (a connection is used by one thread).
-_IN_TURN: dict[int, _WriterTurns] = {}
+_IN_TURN: dict[int, WriterTurns] = {}
 
 
 def _give_back(dbapi_connection: Any) -> None:

@@ -17,6 +17,7 @@ from tenantry.cache import TenantCache, backend_from_url
 from tenantry.context import TenantContext
 from tenantry.db import Database, InlineReads, has_async_driver
 from tenantry.hooks import SessionFactory
+from tenantry.inline_writes import InlineWrites
 from tenantry.jobs import Jobs, running
 from tenantry.mail import Postman
 from tenantry.mail.notices import Mailroom
@@ -149,6 +150,11 @@ class Tenancy:
             self.inline_reads = db.inline_reads()
             if placements is not None and self.inline_reads is not None:
                 placements.install_inline(self.inline_reads)
+        # Route writes (``Writes``) on the loop too, where the reads are and each tenant's
+        # rows are in db's own file (tenantry.inline_writes).
+        self.inline_writes: InlineWrites | None = None
+        if self.inline_reads is not None and placements is None:
+            self.inline_writes = db.inline_writes()
         self.async_reads: AsyncSessions | None = None
         if placements is None and not db.is_sqlite and has_async_driver():
             self.async_reads = db.aio

@@ -1,19 +1,22 @@
 """``Writes``: each ``run`` is a unit of work, committed when it returns.
 
-On an SQLite file its worker thread commits before it hands the result back, so the
-write lock is held for the work alone, not across the hop back to the loop, the rest of
-the route and a second hop to commit: another writer can begin once ``run`` returned.
+On an SQLite file it runs on the event loop when it can start at once and its SQL is
+short, else in a worker thread that commits before it hands the result back; either way
+the write lock is held for the work alone, not across the rest of the route: another
+writer can begin once ``run`` returned.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi import APIRouter, Request
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from tenantry.errors import Conflict
@@ -53,6 +56,29 @@ async def then_look(ctx: MemberContext, writes: Writes, request: Request) -> dic
     return {"seen": [row[0] for row in seen]}
 
 
+# The threads each run of the work was on, and the route's own (the event loop's).
+_RAN_ON: list[int] = []
+_HEAVY = text(
+    "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 300000) "
+    "SELECT count(*) FROM r"
+)
+
+
+def _add_noting_thread(session: Session, body: str, heavy: bool) -> int:
+    _RAN_ON.append(threading.get_ident())
+    note_id = _add_note(session, body)
+    if heavy:  # ~3M SQLite steps, 30 times a unit of work's budget on the loop
+        session.execute(_HEAVY)
+    return note_id
+
+
+@router.post("/where", status_code=201)
+async def where(ctx: MemberContext, writes: Writes, heavy: bool = False) -> dict[str, Any]:
+    _RAN_ON.clear()
+    await writes.run(_add_noting_thread, "heavy" if heavy else "light", heavy)
+    return {"loop": threading.get_ident(), "work": list(_RAN_ON)}
+
+
 @router.post("/then-fail")
 async def then_fail(ctx: MemberContext, writes: Writes) -> None:
     await writes.run(_add_note, "kept")
@@ -82,3 +108,45 @@ def test_a_route_failing_after_its_work_keeps_the_work(client: TestClient) -> No
         assert answer.status_code == 409, answer.text
     notes = client.get("/api/notes", headers=alice.headers).json()
     assert [note["body"] for note in notes] == ["kept"] * 3
+
+
+@only_sqlite
+def test_short_work_runs_on_the_event_loop(client: TestClient) -> None:
+    alice = register(client, "alice@example.com")
+    answer = client.post("/api/quick-writes/where", headers=alice.headers)
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["work"] == [answer.json()["loop"]]
+
+
+@only_sqlite
+def test_work_past_its_budget_runs_again_in_a_thread_and_is_written_once(
+    client: TestClient,
+) -> None:
+    alice = register(client, "alice@example.com")
+    answer = client.post("/api/quick-writes/where?heavy=true", headers=alice.headers)
+    assert answer.status_code == 201, answer.text
+    loop, (first, second) = answer.json()["loop"], answer.json()["work"]
+    assert first == loop and second != loop  # cut short on the loop, then in a thread
+    notes = client.get("/api/notes", headers=alice.headers).json()
+    assert [note["body"] for note in notes] == ["heavy"]  # the first run left nothing
+
+
+@only_sqlite
+def test_work_meeting_another_process_writing_waits_for_it_in_a_thread(
+    client: TestClient,
+) -> None:
+    alice = register(client, "alice@example.com")
+    path = client.app.state.tenancy.db.engine.url.database  # type: ignore[attr-defined]
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")  # another process's write, ended in a moment
+    timer = threading.Timer(1.0, lambda: other.execute("COMMIT"))
+    timer.start()
+    try:
+        answer = client.post("/api/quick-writes/where", headers=alice.headers)
+    finally:
+        timer.join()
+        other.close()
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["work"] != [answer.json()["loop"]]  # it waited, off the loop
+    notes = client.get("/api/notes", headers=alice.headers).json()
+    assert [note["body"] for note in notes] == ["light"]
