@@ -24,7 +24,15 @@ from sqlalchemy.orm import Session
 
 from tenantry.db import Database
 from tenantry.plans import catalogue_of
-from tenantry.web import AsyncDbSession, DbSession, Reads, Tenancy, ViewerContext, get_tenancy
+from tenantry.web import (
+    AsyncDbSession,
+    DbSession,
+    Reads,
+    Tenancy,
+    ViewerContext,
+    Writes,
+    get_tenancy,
+)
 from tenantry_server.app import create_app, default_plugins
 from tenantry_server.settings import Settings
 from tests.conftest import FAST_PASSWORDS, is_postgres, only_sqlite, register
@@ -69,6 +77,12 @@ def _steps_then_gate(session: Session) -> int:
 @router.get("/reads")
 async def slow_reads(ctx: ViewerContext, reads: Reads) -> dict[str, Any]:
     await reads.run(_steps_then_gate)
+    return {"done": True}
+
+
+@router.post("/writes")
+async def slow_writes(ctx: ViewerContext, writes: Writes) -> dict[str, Any]:
+    await writes.run(_steps_then_gate)  # on SQLite: cut short on the loop, then a thread
     return {"done": True}
 
 
@@ -119,9 +133,9 @@ def slow_client(settings: Settings, gate: Gate) -> Iterator[TestClient]:
     if db.is_sqlite:
         event.listen(db.engine, "connect", register_wait)
         event.listen(db.aio.engine.sync_engine, "connect", register_wait)
-        inline = db.inline_reads()
-        assert inline is not None
-        event.listen(inline.engine, "connect", register_wait)
+        for inline in (db.inline_reads(), db.inline_writes()):
+            assert inline is not None
+            event.listen(inline.engine, "connect", register_wait)
 
     with TestClient(app) as client:
         yield client
@@ -169,14 +183,18 @@ def slow_query_held(settings: Settings, gate: Gate) -> Iterator[Callable[[], int
         owner.dispose()
 
 
-@pytest.mark.parametrize("route", ["/api/slow", "/api/slow/async", "/api/slow/reads"])
+@pytest.mark.parametrize(
+    "route",
+    ["GET /api/slow", "GET /api/slow/async", "GET /api/slow/reads", "POST /api/slow/writes"],
+)
 def test_a_slow_query_holds_up_neither_another_tenant_nor_healthz(
     slow_client: TestClient, settings: Settings, gate: Gate, route: str
 ) -> None:
     alice = register(slow_client, "alice@example.com")
     bob = register(slow_client, "bob@example.com")
+    method, path = route.split()
     with ThreadPoolExecutor(2) as pool, slow_query_held(settings, gate) as blocked:
-        slow = pool.submit(slow_client.get, route, headers=alice.headers)
+        slow = pool.submit(slow_client.request, method, path, headers=alice.headers)
         until(lambda: blocked() == 1, "the slow query to start")
         assert slow_client.get("/healthz").status_code == 200
         assert slow_client.get("/api/notes", headers=bob.headers).status_code == 200
