@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response
+from sqlalchemy.orm import Session
 
 from meterbook.api.imports import add_csv_routes
 from meterbook.api.listing import page_params
@@ -19,6 +20,7 @@ from meterbook.models import Reading
 from meterbook.services import readings, transfer
 from meterbook.services.common import Page
 from meterbook.services.readings import ReadingRow
+from tenantry.context import TenantContext
 from tenantry.web import (
     DbSession,
     MemberContext,
@@ -86,16 +88,19 @@ def get_reading(reading_id: int, ctx: ViewerContext, session: DbSession) -> Json
     return Json(reading_out(readings.get_reading(session, ctx, reading_id)))
 
 
-@router.patch("/readings/{reading_id:int}", response_model=ReadingOut)
-def update_reading(
-    reading_id: int, body: ReadingPatch, ctx: MemberContext, session: DbSession
-) -> Json:
+def _patch(session: Session, ctx: TenantContext, reading_id: int, body: ReadingPatch) -> Reading:
     current = readings.draft_of(readings.get_reading(session, ctx, reading_id))
-    reading = readings.update_reading(session, ctx, reading_id, body.apply(current))
-    return Json(reading_out(reading))
+    return readings.update_reading(session, ctx, reading_id, body.apply(current))
+
+
+@router.patch("/readings/{reading_id:int}", response_model=ReadingOut)
+async def update_reading(
+    reading_id: int, body: ReadingPatch, ctx: MemberContext, writes: Writes
+) -> Json:
+    return Json(reading_out(await writes.run(_patch, ctx, reading_id, body)))
 
 
 @router.delete("/readings/{reading_id:int}", status_code=204)
-def delete_reading(reading_id: int, ctx: MemberContext, session: DbSession) -> Response:
-    readings.delete_reading(session, ctx, reading_id)
+async def delete_reading(reading_id: int, ctx: MemberContext, writes: Writes) -> Response:
+    await writes.run(readings.delete_reading, ctx, reading_id)
     return Response(status_code=204)

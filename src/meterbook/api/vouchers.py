@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response
+from sqlalchemy.orm import Session
 
 from meterbook.api.imports import add_csv_routes
 from meterbook.api.listing import page_params
@@ -20,11 +21,13 @@ from meterbook.models import Voucher
 from meterbook.services import transfer, vouchers
 from meterbook.services.common import Page
 from meterbook.services.vouchers import VoucherRow
+from tenantry.context import TenantContext
 from tenantry.web import (
     DbSession,
     MemberContext,
     Reads,
     ViewerContext,
+    Writes,
 )
 
 PageParams = Annotated[Page, Depends(page_params(vouchers.SORTS))]
@@ -62,8 +65,8 @@ async def list_vouchers(ctx: ViewerContext, reads: Reads, page: PageParams) -> J
 
 
 @router.post("/vouchers", status_code=201, response_model=VoucherOut)
-def create_voucher(body: VoucherIn, ctx: MemberContext, session: DbSession) -> Json:
-    voucher = vouchers.create_voucher(session, ctx, body.draft())
+async def create_voucher(body: VoucherIn, ctx: MemberContext, writes: Writes) -> Json:
+    voucher = await writes.run(vouchers.create_voucher, ctx, body.draft())
     return Json(voucher_out(voucher), status_code=201)
 
 
@@ -80,16 +83,19 @@ def get_voucher(voucher_id: int, ctx: ViewerContext, session: DbSession) -> Json
     return Json(voucher_out(vouchers.get_voucher(session, ctx, voucher_id)))
 
 
-@router.patch("/vouchers/{voucher_id:int}", response_model=VoucherOut)
-def update_voucher(
-    voucher_id: int, body: VoucherPatch, ctx: MemberContext, session: DbSession
-) -> Json:
+def _patch(session: Session, ctx: TenantContext, voucher_id: int, body: VoucherPatch) -> Voucher:
     current = vouchers.draft_of(vouchers.get_voucher(session, ctx, voucher_id))
-    voucher = vouchers.update_voucher(session, ctx, voucher_id, body.apply(current))
-    return Json(voucher_out(voucher))
+    return vouchers.update_voucher(session, ctx, voucher_id, body.apply(current))
+
+
+@router.patch("/vouchers/{voucher_id:int}", response_model=VoucherOut)
+async def update_voucher(
+    voucher_id: int, body: VoucherPatch, ctx: MemberContext, writes: Writes
+) -> Json:
+    return Json(voucher_out(await writes.run(_patch, ctx, voucher_id, body)))
 
 
 @router.delete("/vouchers/{voucher_id:int}", status_code=204)
-def delete_voucher(voucher_id: int, ctx: MemberContext, session: DbSession) -> Response:
-    vouchers.delete_voucher(session, ctx, voucher_id)
+async def delete_voucher(voucher_id: int, ctx: MemberContext, writes: Writes) -> Response:
+    await writes.run(vouchers.delete_voucher, ctx, voucher_id)
     return Response(status_code=204)
