@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,15 +19,11 @@ import tenantry.inline_writes
 from tenantry.context import TenantContext, tenant_scope
 from tenantry.db import Database, NotInline
 from tenantry.inline_writes import InlineWrites, inline_safe
-from tenantry.models import AuditEvent, Tenant
-from tenantry.roles import Role
+from tenantry.models import AuditEvent
 from tenantry_server.settings import Settings
 from tests.conftest import only_sqlite
 from tests.notes_app import AppNote as Note
-
-A, B = uuid.uuid4(), uuid.uuid4()
-CTX_A = TenantContext(A, None, Role.OWNER)  # type: ignore[arg-type]
-CTX_B = TenantContext(B, None, Role.OWNER)  # type: ignore[arg-type]
+from tests.support.two_tenants import CTX_A, CTX_B, A, B, add_two_tenants
 
 # ~2M SQLite steps: 20 times the budget the tests give.
 _HEAVY = text(
@@ -41,8 +36,7 @@ STEPS = 100_000
 @pytest.fixture
 def db(settings: Settings) -> Iterator[Database]:
     database = Database(settings.database_url)
-    with database.session() as s:
-        s.add_all([Tenant(id=A, slug="a", name="A"), Tenant(id=B, slug="b", name="B")])
+    add_two_tenants(database)
     with tenant_scope(CTX_B), database.session() as s:
         s.add(Note(body="b's own"))
     yield database

@@ -27,24 +27,19 @@ from tenantry.db import Database, InlineReads, NotInline
 from tenantry.errors import NoTenantContext
 from tenantry.models import AuditEvent, Tenant
 from tenantry.raw import RawInsert, first_row, insert_rows
-from tenantry.roles import Role
 from tenantry.scoping import _scoped
 from tenantry.statements import StatementLog
 from tenantry_server.settings import Settings
 from tests.conftest import only_sqlite
 from tests.notes_app import AppComment as Comment
 from tests.notes_app import AppNote as Note
-
-A, B = uuid.uuid4(), uuid.uuid4()
-CTX_A = TenantContext(A, None, Role.OWNER)  # type: ignore[arg-type]
-CTX_B = TenantContext(B, None, Role.OWNER)  # type: ignore[arg-type]
+from tests.support.two_tenants import CTX_A, CTX_B, A, B, add_two_tenants
 
 
 @pytest.fixture
 def db(settings: Settings) -> Iterator[Database]:
     database = Database(settings.database_url)
-    with database.session() as s:
-        s.add_all([Tenant(id=A, slug="a", name="A"), Tenant(id=B, slug="b", name="B")])
+    add_two_tenants(database)
     for ctx, bodies in ((CTX_A, ["a-1", "a-2", "a-3"]), (CTX_B, ["b-1"])):
         with tenant_scope(ctx), database.session() as s:
             for body in bodies:

@@ -9,26 +9,21 @@ import pytest
 from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.orm import aliased
 
-from tenantry.context import TenantContext, tenant_scope
+from tenantry.context import tenant_scope
 from tenantry.db import Database
 from tenantry.errors import CrossTenantWrite, NoTenantContext
 from tenantry.models import AuditEvent, Tenant
-from tenantry.roles import Role
 from tenantry.scoping import SessionTenantMismatch, unscoped
 from tenantry_server.settings import Settings
 from tests.notes_app import AppComment as Comment
 from tests.notes_app import AppNote as Note
-
-A, B = uuid.uuid4(), uuid.uuid4()
-CTX_A = TenantContext(A, None, Role.OWNER)  # type: ignore[arg-type]
-CTX_B = TenantContext(B, None, Role.OWNER)  # type: ignore[arg-type]
+from tests.support.two_tenants import CTX_A, CTX_B, A, B, add_two_tenants
 
 
 @pytest.fixture
 def db(settings: Settings) -> Iterator[Database]:
     database = Database(settings.database_url)
-    with database.session() as s:
-        s.add_all([Tenant(id=A, slug="a", name="A"), Tenant(id=B, slug="b", name="B")])
+    add_two_tenants(database)
     with tenant_scope(CTX_A), database.session() as s:
         note = Note(body="a-secret")
         s.add(note)
