@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 import weakref
 from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import Engine, event
+from sqlalchemy.exc import OperationalError
 
 from tenantry.read_only import READ_ONLY
 
@@ -71,7 +73,7 @@ def configure_sqlite(
             return
         turns.take(conn.connection.dbapi_connection)
         try:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            turns.begin(conn)
         except BaseException:
             turns.give_back(conn.connection.dbapi_connection)
             raise
@@ -113,6 +115,41 @@ class WriterTurns:
 
     def give_back(self, dbapi_connection: Any) -> None:
         _give_back(dbapi_connection)
+
+    def begin(self, conn: Any) -> None:
+        """``BEGIN IMMEDIATE`` on ``conn``, retried every 0.2-2 ms while another process
+        writes, for up to the busy timeout.
+
+        SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20, 25 … 100 ms between tries:
+        a writer of this process that met another worker's transaction slept on while
+        that worker's writes, which try the lock without waiting (the event loop's,
+        ``tenantry.inline_writes``), took it in every gap. With two workers posting, a
+        POST's p99 went from 15 to 55 ms. Polling finely keeps the wait near the other
+        transaction's length.
+        """
+        if self.timeout <= 0:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        deadline = time.monotonic() + self.timeout
+        delay = _FIRST_RETRY
+        conn.exec_driver_sql("PRAGMA busy_timeout = 0")
+        try:
+            while True:
+                try:
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                    return
+                except OperationalError as failure:
+                    if "database is locked" not in str(failure) or time.monotonic() > deadline:
+                        raise
+                time.sleep(delay)
+                delay = min(delay * 2, _LAST_RETRY)
+        finally:
+            conn.exec_driver_sql(f"PRAGMA busy_timeout = {round(self.timeout * 1000)}")
+
+
+# BEGIN IMMEDIATE's retries while another process holds the write lock (seconds).
+_FIRST_RETRY = 0.0002
+_LAST_RETRY = 0.002
 
 
 def writer_turns_of(engine: Engine) -> WriterTurns | None:
