@@ -38,8 +38,9 @@ def configure_sqlite(
     before ``BEGIN IMMEDIATE``, released once the transaction ends. Without it,
     concurrent writers all wait in SQLite's busy handler, which sleeps with a
     growing back-off (up to 100 ms at a time): under a burst of writes most of the
-    time went to sleeping, not writing. Writers of other processes still meet in
-    the busy handler. (Not for async engines: the lock would block the event loop.)
+    time went to sleeping, not writing. A writer meeting another process's
+    transaction tries again every few milliseconds (:meth:`WriterTurns.begin`).
+    (Not for async engines: the lock would block the event loop.)
     Given a :class:`WriterTurns`, the engine takes turns on that one's lock (the event
     loop's writes share the process's turns without waiting for them:
     :meth:`WriterTurns.without_waiting`).
