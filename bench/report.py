@@ -165,6 +165,18 @@ def scale_rows(res: dict[str, Any]) -> list[str]:
             _row("tenantry GET req/s, 2 workers vs 1", w["tenantry"]["rps"], t1["rps"], "req/s"),
             _row("bare GET req/s, 2 workers vs 1", w["bare"]["rps"], b1["rps"], "req/s"),
         ]  # fmt: skip
+    wp = res.get("workers_post")
+    if wp:
+        t1, b1 = res["tenantry"]["post"], res["bare"]["post"]
+        out += [
+            _row("POST req/s, 2 workers, vs bare stack 2 workers", wp["tenantry"]["rps"],
+                 wp["bare"]["rps"], "req/s", ">= 0.5x", _at_least(0.5),
+                 _bad(wp["tenantry"], wp["bare"])),
+            _row("POST p99, 2 workers, vs bare stack 2 workers", wp["tenantry"]["p99_ms"],
+                 wp["bare"]["p99_ms"], "ms"),
+            _row("tenantry POST req/s, 2 workers vs 1", wp["tenantry"]["rps"], t1["rps"], "req/s"),
+            _row("tenantry POST p99, 2 workers vs 1", wp["tenantry"]["p99_ms"], t1["p99_ms"], "ms"),
+        ]  # fmt: skip
     pw = res.get("postgres", {}).get("workers")
     if pw:
         out.append(

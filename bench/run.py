@@ -324,11 +324,14 @@ def main() -> None:
                 )
             )
 
-    # Multi-process: the same GET with 2 worker processes, tenantry and the bare stack.
+    # Multi-process: the same GET and POST with 2 worker processes, tenantry and the bare
+    # stack (two processes' writers meet on one SQLite file: ADR 0009 item 5).
     if wanted("workers"):
         with step("workers", res):
             two = {"tenantry": lambda: tenantry(lite, 2), "bare": lambda: bare(big.path, 2)}
-            res["workers"] = {k: v["get"] for k, v in request_paths(two, tokens).items()}
+            both = request_paths(two, tokens, {"tenantry": token(big, 3), "bare": token(big, 4)})
+            res["workers"] = {k: v["get"] for k, v in both.items()}
+            res["workers_post"] = {k: v["post"] for k, v in both.items()}
 
     # Tenant scaling: every size rotates over its own tenants' tokens.
     if wanted("scaling"):
