@@ -70,13 +70,22 @@ def install_core_hooks(
     """The hooks no session of a tenantry database goes without: tenant scoping, refused
     writes in reads, row audit, audit events of reads (written by ``writer``'s sessions)
     and, on PostgreSQL, the RLS tenant of each transaction."""
-    for factory in (write, read):
-        install_scoping(factory)
-        if postgresql:
-            install_rls_context(factory)
+    install_write_hooks(write, postgresql=postgresql)
+    install_scoping(read)
+    if postgresql:
+        install_rls_context(read)
     install_read_only(read)
     install_deferred_writes(read, writer)
-    install_row_audit(write)
+
+
+def install_write_hooks(factory: SessionFactory, *, postgresql: bool) -> None:
+    """What every writing session factory gets: tenant scoping, the row audit and, on
+    PostgreSQL, the RLS tenant of each transaction (also the event loop's SQLite writes,
+    :mod:`tenantry.inline_writes`)."""
+    install_scoping(factory)
+    if postgresql:
+        install_rls_context(factory)
+    install_row_audit(factory)
 
 
 def make_engine(
@@ -146,7 +155,7 @@ _PROGRESS_STEPS = 1000
 # session.info key: the step budget of a bounded read, and the connections it armed.
 _ARMED = "tenantry.inline_steps"
 # How long work that ran out of steps goes straight to a thread, and how many to remember.
-SLOW_READ_MEMORY = 30.0
+SLOW_WORK_MEMORY = 30.0
 _SLOW_KEYS = 10_000
 
 
@@ -175,7 +184,7 @@ class StepBudget:
 
 class SlowKeys:
     """Work (a function and its tenant) that ran out of steps, sent straight to a thread
-    for :data:`SLOW_READ_MEMORY` seconds: a heavy tenant does not hold the event loop
+    for :data:`SLOW_WORK_MEMORY` seconds: a heavy tenant does not hold the event loop
     again on every request."""
 
     def __init__(self) -> None:
@@ -188,7 +197,7 @@ class SlowKeys:
         now = time.monotonic()
         if len(self._until) >= _SLOW_KEYS:
             self._until = {k: until for k, until in self._until.items() if until > now}
-        self._until[key] = now + SLOW_READ_MEMORY
+        self._until[key] = now + SLOW_WORK_MEMORY
 
 
 def _arm(session: Session, _tx: Any, connection: Connection) -> None:
@@ -279,7 +288,7 @@ class InlineReads:
         steps (~40-90k a millisecond here; a page of 50 readings takes ~5k), and the caller
         runs the read again in a thread. Steps, not time: a busy server must not push its
         ordinary reads to threads. A ``key`` (the read and its tenant) that ran out goes
-        straight to a thread for :data:`SLOW_READ_MEMORY` seconds, so a heavy tenant
+        straight to a thread for :data:`SLOW_WORK_MEMORY` seconds, so a heavy tenant
         does not hold the loop again on every request. ``route(session)`` binds the
         session's tenant tables first (a tenant's own SQLite file, with placements): every
         connection the read begins counts its steps.

@@ -30,11 +30,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 
 from tenantry.context import TenantContext
-from tenantry.db import NotInline, SlowKeys, StepBudget, make_engine
+from tenantry.db import NotInline, SlowKeys, StepBudget, install_write_hooks, make_engine
 from tenantry.hooks import SessionFactory
-from tenantry.row_audit import install_row_audit
-from tenantry.scoping import TenantSession, bind_tenant, install_scoping
-from tenantry.sqlite import SQLITE_PRAGMAS, WriterTurns
+from tenantry.scoping import TenantSession, bind_tenant
+from tenantry.sqlite import SQLITE_PRAGMAS, WriterTurns, is_locked
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -72,8 +71,7 @@ class InlineWrites:
         self.sessions: sessionmaker[Session] = sessionmaker(
             self.engine, expire_on_commit=False, class_=TenantSession
         )
-        install_scoping(self.sessions)
-        install_row_audit(self.sessions)
+        install_write_hooks(self.sessions, postgresql=False)
         self._slow = SlowKeys()
         self._commits = 0
         self.checkpointing: threading.Thread | None = None
@@ -101,7 +99,7 @@ class InlineWrites:
             try:
                 sqlite: Any = session.connection().connection.dbapi_connection
             except (exc.OperationalError, sqlite3.OperationalError) as failure:
-                if "database is locked" in str(failure):  # a writer, here or elsewhere
+                if is_locked(failure):  # a writer, here or elsewhere
                     raise NotInline from None
                 raise
             budget.arm(sqlite)

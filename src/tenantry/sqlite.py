@@ -140,12 +140,18 @@ class WriterTurns:
                     conn.exec_driver_sql("BEGIN IMMEDIATE")
                     return
                 except OperationalError as failure:
-                    if "database is locked" not in str(failure) or time.monotonic() > deadline:
+                    if not is_locked(failure) or time.monotonic() > deadline:
                         raise
                 time.sleep(delay)
                 delay = min(delay * 2, _LAST_RETRY)
         finally:
             conn.exec_driver_sql(f"PRAGMA busy_timeout = {round(self.timeout * 1000)}")
+
+
+def is_locked(error: BaseException) -> bool:
+    """Whether ``error`` (sqlite3's or SQLAlchemy's wrapping of it) says another writer
+    holds the write lock (SQLITE_BUSY), or this process's turn was not free."""
+    return "database is locked" in str(error)
 
 
 # BEGIN IMMEDIATE's retries while another process holds the write lock (seconds).
