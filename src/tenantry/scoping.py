@@ -317,20 +317,20 @@ def _class_of(mapper: Any) -> type:
 def _before_flush(session: Session, flush_context: UOWTransaction, instances: Any) -> None:
     if not _enabled or session.info.get(_UNSCOPED):
         return
-    changed = [
-        obj
-        for obj in (*session.new, *session.dirty, *session.deleted)
-        if is_tenant_scoped(type(obj))
-    ]
-    if not changed:
+    # ``session.new`` builds a new set at each use: taken once, or a flush of n new rows
+    # costs n^2 (20,000 rows of a CSV import took 20 s).
+    new = [obj for obj in session.new if is_tenant_scoped(type(obj))]
+    changed = [obj for obj in (*session.dirty, *session.deleted) if is_tenant_scoped(type(obj))]
+    if not (new or changed):
         return
     tenant_id = session_tenant(session)
     if tenant_id is None:
         raise NoTenantContext("tenant rows were written with no tenant context")
-    for obj in changed:
-        if obj in session.new and obj.tenant_id is None:
+    for obj in new:
+        if obj.tenant_id is None:
             obj.tenant_id = tenant_id
-        elif obj.tenant_id != tenant_id:
+    for obj in (*new, *changed):
+        if obj.tenant_id != tenant_id:
             raise CrossTenantWrite(f"{type(obj).__name__} belongs to another tenant")
 
 
