@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tenantry.errors import TenantryError
 from tenantry.outages import is_connection_failure
+from tenantry.sqlite import is_locked
 from tenantry.web.allow import allowed_methods
 
 log = logging.getLogger("tenantry.web")
@@ -88,6 +90,20 @@ _DATABASE_DOWN = Problem(
     headers={"Retry-After": "5"},
 )
 
+_BUSY = Problem(
+    503,
+    "database_busy",
+    "Another write is taking longer than the wait allowed; try again in a moment.",
+    headers={"Retry-After": "2"},
+)
+
+
+def _busy(request: Request) -> Problem:
+    # SQLite has one writer at a time: a long write (a large import) made this one wait
+    # past its busy timeout. Nothing was written; a retry goes through.
+    log.warning("write lock busy on %s %s", request.method, request.url.path)
+    return _BUSY
+
 
 def _tenantry_error(request: Request, exc: Exception) -> Problem:
     assert isinstance(exc, TenantryError)
@@ -158,7 +174,15 @@ def _stale(request: Request, exc: Exception) -> Problem:
     )
 
 
+def _sqlite_error(request: Request, exc: Exception) -> Problem:
+    # Raised by tenantry's own writer turns (sqlite.WriterTurns.take), not wrapped by
+    # SQLAlchemy: the wait for this process's turn to write ran out.
+    return _busy(request) if is_locked(exc) else _unexpected(request, exc)
+
+
 def _driver_error(request: Request, exc: Exception) -> Problem:
+    if is_locked(exc):  # another process held SQLite's write lock past the busy timeout
+        return _busy(request)
     if is_connection_failure(exc):
         # An outage, not a fault of ours: a 503 the client may retry. The class only: a
         # connection error's text names hosts and roles.
@@ -199,6 +223,7 @@ _KINDS: dict[type[Exception], Callable[[Request, Exception], Problem]] = {
     DataError: _unstorable,
     IntegrityError: _constraint,
     DBAPIError: _driver_error,
+    sqlite3.OperationalError: _sqlite_error,
     StaleDataError: _stale,
     OverflowError: _unstorable,
     Exception: _unexpected,
