@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,14 @@ class PlacementConfigError(TenantryError):
     status = 500
 
 
+@lru_cache(maxsize=4096)
+def parsed_url(url: str | URL) -> URL:
+    """``make_url``, remembered (a URL is immutable): a request for a dedicated tenant asks
+    for its server's and its database's URL parts several times, and parsing them each
+    time was ~0.1 ms of the request."""
+    return make_url(url)
+
+
 @dataclass(frozen=True, slots=True)
 class Server:
     """A place for dedicated databases: a directory of SQLite files or a PostgreSQL server."""
@@ -54,12 +63,12 @@ class Server:
 
     @property
     def is_sqlite(self) -> bool:
-        return make_url(self.url).get_backend_name() == "sqlite"
+        return parsed_url(self.url).get_backend_name() == "sqlite"
 
     @property
     def directory(self) -> Path:
         """The directory of a SQLite server's files."""
-        return Path(make_url(self.url).database or ".")
+        return Path(parsed_url(self.url).database or ".")
 
     def database_url(self, database: str, *, role: str = "runtime") -> str:
         """The URL of ``database`` on this server, as the runtime role or the ``migration`` one.
@@ -69,7 +78,7 @@ class Server:
         if self.is_sqlite:
             return f"sqlite:///{self.directory / (database + '.sqlite3')}"
         base = self.migration_url if role == "migration" and self.migration_url else self.url
-        url: URL = make_url(base).set(database=database)
+        url: URL = parsed_url(base).set(database=database)
         return url.render_as_string(hide_password=False)
 
 

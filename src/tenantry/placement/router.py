@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, bindparam, event, select, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, UOWTransaction
 from sqlalchemy.pool import QueuePool
 
@@ -41,7 +40,7 @@ from tenantry.models import Tenant
 from tenantry.models.base import TenantScoped, is_tenant_scoped
 from tenantry.models.placement import PlacementKind, PlacementState, TenantPlacement
 from tenantry.placement import provision
-from tenantry.placement.config import PlacementConfig, PlacementConfigError, Server
+from tenantry.placement.config import PlacementConfig, PlacementConfigError, Server, parsed_url
 from tenantry.placement.engines import CachedEngine, EngineCache
 from tenantry.placement.location import (
     SHARED,
@@ -338,11 +337,12 @@ class Placements:
             session.info.pop(_ROUTING, None)
 
     def _guard_flush(self, session: Session, _flush: UOWTransaction, _instances: Any) -> None:
-        changed = [
-            o for o in (*session.new, *session.dirty, *session.deleted) if is_tenant_scoped(type(o))
+        new = [o for o in session.new if is_tenant_scoped(type(o))]
+        changed = new or [
+            o for o in (*session.dirty, *session.deleted) if is_tenant_scoped(type(o))
         ]
         if changed:
-            self._guard(session, type(changed[0]), [o for o in session.new if o in changed])
+            self._guard(session, type(changed[0]), new)
 
     def _guard_statement(self, state: ORMExecuteState) -> None:
         if not (state.is_insert or state.is_update or state.is_delete):
@@ -502,7 +502,7 @@ class Placements:
 
 def _owner_key(url: Any) -> tuple[Any, ...]:
     """A database's identity whatever the driver (sync and async engines of one database)."""
-    u = make_url(url)
+    u = parsed_url(url)
     return (u.get_backend_name(), u.host, u.port, u.database, tuple(sorted(u.query.items())))
 
 

@@ -15,18 +15,18 @@ import threading
 from typing import Any
 
 from sqlalchemy import Engine, event
-from sqlalchemy.engine import make_url
 from sqlalchemy.engine.base import Engine as EngineClass
 from sqlalchemy.pool import QueuePool
 from sqlalchemy.util import LRUCache
 
 from tenantry.db import make_engine
+from tenantry.placement.config import parsed_url
 from tenantry.sqlite import SQLITE_PRAGMAS, configure_sqlite
 
 
 def server_key(url: str) -> tuple[Any, ...]:
     """What databases of one server have in common: all but the database name."""
-    u = make_url(url)
+    u = parsed_url(url)
     return (u.drivername, u.username, u.host, u.port, tuple(sorted(u.query.items())))
 
 
@@ -64,7 +64,7 @@ class SiblingEngines:
 
     def _sibling(self, first: Engine, url: str, cache: LRUCache[Any, Any]) -> Engine:
         dialect = first.dialect
-        u = make_url(url)
+        u = parsed_url(url)
         cargs, cparams = dialect.create_connect_args(u)
 
         def connect() -> Any:

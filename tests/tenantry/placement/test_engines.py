@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 
 from tenantry.db import make_engine
 from tenantry.placement import EngineCache
@@ -38,12 +40,21 @@ def test_the_cache_is_capped_and_keeps_the_recently_used(tmp_path: Path) -> None
         with cache.get(_url(tmp_path, i)).engine.connect() as conn:
             conn.execute(text("SELECT 1"))
     cache.get(_url(tmp_path, 0))  # 0 used again: 1 is now the oldest
+    closed_in: list[int] = []
+
+    @event.listens_for(made[1].pool, "close")
+    def _closed(*_args: Any) -> None:
+        closed_in.append(threading.get_ident())
+
     cache.get(_url(tmp_path, 3))
+    cache.settle()
     assert len(cache) == 3
     assert _url(tmp_path, 1) not in cache
     assert _url(tmp_path, 0) in cache
     assert cache.created == 4 and cache.disposed == 1
     assert made[1].pool.checkedin() == 0  # its pooled connection was closed
+    # ... by the cache's thread, not by the request that pushed it out.
+    assert closed_in and threading.get_ident() not in closed_in
     # The same URL always gives the same engine while cached: one pool per database.
     assert cache.get(_url(tmp_path, 0)).engine is made[0]
 
