@@ -119,6 +119,14 @@ def metrics(request: Request, session: DbSession) -> Response:
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
+@router.api_route(
+    "/metrics", methods=["POST", "PUT", "PATCH", "DELETE", "OPTIONS"], include_in_schema=False
+)
+def metrics_other_methods() -> None:
+    """Another method is a 404 too: a 405 would say the route exists."""
+    raise not_found()
+
+
 def _tenant_counts(session: Session) -> tuple[dict[str, int], int]:
     counts = dict(
         session.execute(select(Tenant.status, func.count()).group_by(Tenant.status)).all()

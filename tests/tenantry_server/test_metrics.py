@@ -33,6 +33,10 @@ def test_metrics_need_the_token_and_count_by_route_template(
     assert client.get("/metrics").status_code == 404
     assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 404
     assert client.get("/metrics", headers=alice.headers).status_code == 404
+    for method in ("POST", "DELETE"):  # a 405 would tell the route is there
+        assert client.request(method, "/metrics").status_code == 404
+        wrong = {"Authorization": "Bearer wrong"}
+        assert client.request(method, "/metrics", headers=wrong).status_code == 404
     made = client.post(
         "/api/readings",
         json={"read_at": "2026-01-01T06:00:00Z", "meter_kwh": "1"},

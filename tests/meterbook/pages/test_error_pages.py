@@ -7,11 +7,20 @@ from sqlalchemy.exc import IntegrityError
 from starlette.testclient import TestClient
 
 
-@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics"])
-def test_a_probe_answers_its_errors_in_json(client: TestClient, path: str) -> None:
+@pytest.mark.parametrize(
+    ("path", "status", "code"),
+    [
+        ("/healthz", 405, "method_not_allowed"),
+        ("/readyz", 405, "method_not_allowed"),
+        ("/metrics", 404, "not_found"),  # hidden: a 405 would tell it is there
+    ],
+)
+def test_a_probe_answers_its_errors_in_json(
+    client: TestClient, path: str, status: int, code: str
+) -> None:
     answer = client.post(path, headers={"Accept": "application/json"})
-    assert answer.status_code == 405
-    assert answer.json()["error"]["code"] == "method_not_allowed"
+    assert answer.status_code == status
+    assert answer.json()["error"]["code"] == code
 
 
 def test_a_page_answers_its_errors_as_a_page(client: TestClient) -> None:
