@@ -81,9 +81,9 @@ def main() -> None:
         ).one()
         deep = session.get(Tenant, deep_id)
         assert deep is not None
-        from tenantry.fleet import _encode
+        from tenantry.fleet import _encode, _order
 
-        cursor = _encode(deep.created_at, deep.id)
+        cursor = _encode(deep.created_at, deep.id, _order("created", descending=True))
         session.rollback()
 
     def offset_page(session: object) -> object:

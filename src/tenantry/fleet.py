@@ -177,23 +177,38 @@ def _row_counts(
     return out
 
 
-def _encode(value: Any, tenant_id: uuid.UUID) -> str:
+def _order(sort: str, descending: bool) -> str:
+    return f"{sort} {'desc' if descending else 'asc'}"
+
+
+def _encode(value: Any, tenant_id: uuid.UUID, order: str) -> str:
+    """The next page's link: where the page ended, and in which order (a link is only
+    good for the order it was made in: a name compared with creation times finds nothing)."""
     raw = orjson.dumps(
-        [value.isoformat() if isinstance(value, datetime) else value, str(tenant_id)]
+        [value.isoformat() if isinstance(value, datetime) else value, str(tenant_id), order]
     )
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode(cursor: str, sort: str) -> tuple[Any, uuid.UUID]:
+def _decode(cursor: str, sort: str, order: str) -> tuple[Any, uuid.UUID]:
     try:
-        value, tenant_id = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        value, tenant_id, made_for = orjson.loads(
+            base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        )
         if sort == "created":
             value = datetime.fromisoformat(value)
         if not isinstance(value, (str, datetime)):
             raise TypeError
-        return value, uuid.UUID(tenant_id)
+        found = value, uuid.UUID(tenant_id)
     except (ValueError, TypeError, orjson.JSONDecodeError) as exc:
         raise ValidationFailed("this page link is not valid", details={"field": "cursor"}) from exc
+    if made_for != order:
+        raise ValidationFailed(
+            f"this page link is for the list sorted by {made_for}, not {order}: "
+            "start again from the first page",
+            details={"field": "cursor"},
+        )
+    return found
 
 
 def _search(q: str, dialect: str, *, anywhere: bool = False) -> Any:
@@ -270,7 +285,7 @@ def list_tenants(
     else:
         total = sizes.tenant_count(session)
     if cursor:
-        value, after_id = _decode(cursor, sort)
+        value, after_id = _decode(cursor, sort, _order(sort, descending))
         pair, bound = tuple_(key, Tenant.id), tuple_(value, after_id)
         stmt = stmt.where(pair < bound if descending else pair > bound)
     order = (key.desc(), Tenant.id.desc()) if descending else (key.asc(), Tenant.id.asc())
@@ -281,7 +296,11 @@ def list_tenants(
         session, page, actor_id=actor_id, sizes=sizes, reason="operator console: list"
     )
     last = page[-1] if page and more else None
-    next_cursor = _encode(getattr(last, key.key), last.id) if last is not None else None
+    next_cursor = (
+        _encode(getattr(last, key.key), last.id, _order(sort, descending))
+        if last is not None
+        else None
+    )
     return TenantPage(items, total, next_cursor, sort, descending, q)
 
 

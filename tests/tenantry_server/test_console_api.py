@@ -48,6 +48,12 @@ def test_the_list_shows_members_rows_and_pages_by_keyset(
     assert [t["id"] for t in by_email.json()["items"]] == [alice.tenant_id]
     bad = client.get("/api/admin/tenants", params={"cursor": "tampered"}, headers=operator.headers)
     assert bad.status_code == 422 and bad.json()["error"]["code"] == "validation_error"
+    # A link of one order is refused in another, not read as an empty page.
+    by_created = client.get("/api/admin/tenants", params={"limit": 2}, headers=operator.headers)
+    other = {"limit": 2, "sort": "name", "cursor": by_created.json()["next_cursor"]}
+    refused = client.get("/api/admin/tenants", params=other, headers=operator.headers)
+    assert refused.status_code == 422, refused.text
+    assert "sorted by created desc" in refused.json()["error"]["message"]
 
 
 def test_actions_are_audited_with_the_admin_as_actor(
