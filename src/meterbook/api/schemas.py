@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BeforeValidator,
     Field,
@@ -65,7 +66,14 @@ def _iso_text(value: object) -> object:
 
 KwhIn = Annotated[Decimal, *_decimal_in(3, 10, "1234.567")]
 MoneyIn = Annotated[Decimal, *_decimal_in(2, 11, "150.00")]
-IsoDateTime = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
+
+
+def _in_utc(value: datetime) -> datetime:
+    # Stored and read back in UTC: the answer to a write shows the time as every read will.
+    return value.astimezone(UTC)
+
+
+IsoDateTime = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_in_utc)]
 IsoDate = Annotated[date, BeforeValidator(_iso_text)]
 
 

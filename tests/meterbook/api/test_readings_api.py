@@ -219,3 +219,19 @@ def test_an_id_beyond_the_database_s_integers_is_not_found(
     slug = client.get("/api/tenant", headers=alice).json()["slug"]
     page = client.get(f"/t/{slug}/{kind}/{row_id}/edit", headers=alice)
     assert page.status_code == 404
+
+
+def test_a_time_given_with_an_offset_is_answered_in_utc_as_reads_show_it(
+    client: TestClient, alice: dict[str, str]
+) -> None:
+    at = (NOW - timedelta(days=1)).astimezone(UTC).replace(tzinfo=None).isoformat()
+    made = client.post(
+        "/api/readings", json={"read_at": f"{at}-05:00", "meter_kwh": "7"}, headers=alice
+    ).json()
+    assert made["read_at"].endswith("+00:00")
+    got = client.get(f"/api/readings/{made['id']}", headers=alice).json()
+    assert got["read_at"] == made["read_at"]
+    moved = client.patch(
+        f"/api/readings/{made['id']}", json={"read_at": f"{at}+02:00"}, headers=alice
+    ).json()
+    assert moved["read_at"].endswith("+00:00")
