@@ -58,9 +58,12 @@ def decode(raw: bytes) -> str:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        text = "\x00"
-    if "\x00" in text:
-        raise RuleViolation("file", "the file must be UTF-8 text")
+        raise RuleViolation("file", "the file must be UTF-8 text") from None
+    if "\x00" in text:  # UTF-16, a spreadsheet's binary format, or a stray NUL character
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise RuleViolation(
+            "file", f"the file holds a NUL character (line {line}): save it as plain UTF-8 text"
+        )
     return text
 
 

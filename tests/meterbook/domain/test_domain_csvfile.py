@@ -72,13 +72,19 @@ def test_write_csv_has_the_header_first() -> None:
 
 def test_a_file_that_is_not_utf8_text_is_refused_as_such() -> None:
     assert decode("\ufeffread_at,meter_kwh\n".encode()) == "read_at,meter_kwh\n"
-    for raw in (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", b"\xff\xfe\x00r\x00e", b"a,b\x00\n"):
+    for raw in (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", b"\xff\xfe\x00r\x00e"):
         with pytest.raises(RuleViolation) as refused:
             decode(raw)
         assert (refused.value.field, refused.value.message) == (
             "file",
             "the file must be UTF-8 text",
         )
+    # Valid UTF-8 holding a NUL: said as such, with its line, not as "not UTF-8".
+    with pytest.raises(RuleViolation) as refused:
+        decode(b"read_at,meter_kwh,note\n2025-01-01T07:00,1,a\x00b\n")
+    assert refused.value.message == (
+        "the file holds a NUL character (line 2): save it as plain UTF-8 text"
+    )
 
 
 def test_an_empty_file_says_so() -> None:
