@@ -62,7 +62,8 @@ class RegisterIn(Input):
     password: str = Field(min_length=1, max_length=1024)
     display_name: OneLine = Field(default="", max_length=200)
     invite_code: str | None = Field(default=None, max_length=100)
-    tenant_name: OneLine | None = Field(default=None, max_length=200)
+    # The bound on the text, not on the union: "at most 200 characters", not "200 items".
+    tenant_name: Annotated[str, Field(max_length=200), AfterValidator(_one_line)] | None = None
 
 
 class LoginIn(Input):
@@ -124,7 +125,7 @@ class InviteIn(Input):
     role: Role = Role.MEMBER
     expires_in_hours: int = Field(default=168, ge=1, le=2160)
     max_uses: int = Field(default=1, ge=1, le=1000)
-    email: OneLine | None = Field(default=None, max_length=320)
+    email: Annotated[str, Field(max_length=320), AfterValidator(_one_line)] | None = None
 
 
 class JoinIn(Input):
@@ -211,6 +212,7 @@ class InvitePreviewOut(BaseModel):
 
 
 class AuditOut(BaseModel):
+    id: int  # the ``before`` of the next page
     action: str
     actor_id: int | None
     # An erased person's events: no id, the same random name on each (privacy.erase_user).

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi.testclient import TestClient
 
 from tests.conftest import Member, invite_and_join
@@ -90,3 +92,37 @@ def test_delete_needs_the_slug_and_locks_members_out(client: TestClient, alice: 
     assert client.delete("/api/tenant?confirm=wrong", headers=alice.headers).status_code == 422
     assert client.delete(f"/api/tenant?confirm={slug}", headers=alice.headers).status_code == 204
     assert client.get("/api/notes", headers=alice.headers).status_code == 404
+
+
+def test_the_audit_api_filters_and_pages_like_the_audit_page(
+    client: TestClient, alice: Member, bob: Member
+) -> None:
+    carol = invite_and_join(client, alice, "carol@example.com")
+    client.patch("/api/tenant", json={"name": "The Alices"}, headers=alice.headers)
+    client.patch("/api/tenant", json={"name": "The Bobs"}, headers=bob.headers)
+
+    def trail(**params: object) -> Any:
+        return client.get("/api/tenant/audit", params=params, headers=alice.headers)
+
+    everything = trail().json()
+    assert {e["action"] for e in everything} >= {"tenant.renamed", "member.added"}
+    members = trail(action="member").json()
+    assert members and all(e["action"].startswith("member.") for e in members)
+    by_carol = trail(actor_id=carol.user_id).json()
+    assert by_carol and all(e["actor_id"] == carol.user_id for e in by_carol)
+    assert len(by_carol) < len(everything)
+    # Page by the last id seen: the pages are the whole trail, newest first, once each.
+    pages, before = [], None
+    while True:
+        page = trail(limit=2, **({"before": before} if before else {})).json()
+        if not page:
+            break
+        pages += page
+        before = page[-1]["id"]
+    assert pages == everything
+    assert trail(since="2999-01-01T00:00:00Z").json() == []
+    refused = trail(since="2026-01-02T00:00:00Z", until="2026-01-01T00:00:00Z")
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "validation_error"
+    assert trail(since="yesterday").status_code == 422
+    # Only this household's events, whatever the filters ask.
+    assert "The Bobs" not in str(trail(action="tenant").json())

@@ -40,3 +40,13 @@ def test_control_characters_are_refused_wherever_they_are(body: dict[str, object
 def test_tabs_and_line_breaks_pass() -> None:
     body = TaskIn.model_validate({"title": "a\tb", "labels": ["x\ny"], "fields": {"k": "v\r\n"}})
     assert body.labels == ["x\ny"]
+
+
+def test_an_optional_text_too_long_is_said_in_characters() -> None:
+    from tenantry.web.schemas import RegisterIn
+
+    with pytest.raises(ValidationError) as refused:
+        RegisterIn(email="a@example.com", password="x", tenant_name="n" * 201)
+    (error,) = refused.value.errors()
+    assert error["msg"] == "String should have at most 200 characters"
+    assert RegisterIn(email="a@example.com", password="x").tenant_name is None

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Query, Request, Response
-from sqlalchemy import select
+from pydantic import AwareDatetime
 
-from tenantry import accounts, retention, tenants
-from tenantry.models import AuditEvent
+from tenantry import accounts, audit, retention, tenants
+from tenantry.errors import ValidationFailed
 from tenantry.web.deps import (
     AdminContext,
     CurrentClaims,
@@ -122,16 +122,26 @@ def transfer(body: TransferIn, ctx: OwnerContext, session: DbSession) -> Respons
 
 @router.get("/tenant/audit")
 def audit_log(
-    ctx: AdminContext, session: DbSession, limit: int = Query(default=100, ge=1, le=1000)
+    ctx: AdminContext,
+    session: DbSession,
+    action: str | None = Query(
+        default=None, max_length=64, description='an action or its kind ("member": all member.*)'
+    ),
+    actor_id: int | None = Query(default=None, ge=1, description="events of this member"),
+    since: AwareDatetime | None = Query(default=None, description="events at or after"),
+    until: AwareDatetime | None = Query(default=None, description="events before"),
+    before: int | None = Query(default=None, ge=1, description="the next page: the last id seen"),
+    limit: int = Query(default=100, ge=1, le=1000),
 ) -> list[AuditOut]:
-    events = session.scalars(
-        select(AuditEvent)
-        .where(AuditEvent.tenant_id == ctx.tenant_id)
-        .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
-        .limit(limit)
-    )
+    """The tenant's audit trail, newest first, by action, member and time; next page: ``before``.
+
+    ``before`` is the ``id`` of the previous page's last event (admins)."""
+    if since is not None and until is not None and since >= until:
+        raise ValidationFailed("since must be before until", details={"field": "since"})
+    where = audit.AuditFilter(action=action, actor_id=actor_id, since=since, until=until)
     return [
         AuditOut(
+            id=e.id,
             action=e.action,
             actor_id=e.actor_id,
             actor_pseudonym=e.actor_pseudonym,
@@ -139,5 +149,5 @@ def audit_log(
             details=e.details,
             created_at=e.created_at,
         )
-        for e in events
+        for e in audit.events(session, ctx.tenant_id, where, before_id=before, limit=limit)
     ]
