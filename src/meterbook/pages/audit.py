@@ -24,7 +24,18 @@ from tenantry.ids import is_user_id
 from tenantry.web import AdminContext, DbSession, get_tenancy, tenant_download
 
 router = APIRouter(dependencies=[Depends(check_csrf)], tags=["meterbook pages"])
-ACTIONS = ["member", "invite", "tenant", "user", "session", "data", "row", "platform"]
+ACTIONS = [
+    "member",
+    "invite",
+    "tenant",
+    "user",
+    "session",
+    "data",
+    "row",
+    "plan",
+    "billing",
+    "platform",
+]
 PAGE = 50
 
 

@@ -23,6 +23,9 @@ from tenantry.web import Tenancy, TenantClaim, in_thread, resolve_membership
 _API = re.compile(r"^(/t/[^/]+)?/api/")
 _SID = re.compile(r"^[A-Za-z0-9_-]{32}$")
 _NO_RENEWAL = ("/static/", "/favicon.ico", "/healthz")
+# Answers no page reads a session from: no cookie is set on them (a health probe or a
+# scraper would collect a new one at every request).
+_NO_SESSION = (*_NO_RENEWAL, "/readyz", "/metrics")
 
 
 class WebSessionMiddleware:
@@ -35,8 +38,11 @@ class WebSessionMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope["headers"])
         path: str = scope["path"]
+        if path.startswith(_NO_SESSION):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
         is_api = bool(_API.match(path))
         bearer = headers.get(b"authorization", b"").lower().startswith(b"bearer ")
         if is_api and bearer and b"cookie" not in headers:

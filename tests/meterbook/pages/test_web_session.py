@@ -169,3 +169,9 @@ def test_a_bearer_api_client_without_cookies_gets_no_session_cookie(
     assert response.headers.get_list("set-cookie") == []
     page = client.get("/signin")  # a browser's first page still starts its session
     assert any("meterbook_sid" in c for c in page.headers.get_list("set-cookie"))
+
+
+def test_health_checks_and_scrapes_get_no_session_cookie(client: TestClient) -> None:
+    client.cookies.clear()  # a load balancer's probe, a scraper
+    for path in ("/healthz", "/readyz", "/metrics"):
+        assert client.get(path).headers.get_list("set-cookie") == [], path
