@@ -34,7 +34,7 @@ test: lint
 	TENANTRY_TEST_PLACEMENT=dedicated $(BIN)/pytest -q -n $(JOBS) tests/meterbook/api tests/tenantry/web
 
 # Isolation cost against a bare stack, a hand-written app and fastapi-tenancy; fairness;
-# writes docs/benchmarks.md and bench/results.json (< 8 min on 2 cores).
+# writes docs/benchmarks.md and bench/results.json (about 10 min on 2 cores).
 bench: $(BIN)/.installed
 	$(BIN)/pip install -q -e '.[dev,bench]'
 	$(BIN)/python -m bench.run
