@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine
 from sqlalchemy.engine.base import Engine as EngineClass
 from sqlalchemy.pool import QueuePool
 from sqlalchemy.util import LRUCache
@@ -66,9 +66,16 @@ class SiblingEngines:
         dialect = first.dialect
         u = parsed_url(url)
         cargs, cparams = dialect.create_connect_args(u)
+        # The dialect's own set-up of a new connection, in the creator rather than as a
+        # pool listener: an engine is made per cold tenant, and each listener is a dozen
+        # objects more to make, and for the cyclic GC to walk and free when it is closed.
+        on_connect = dialect.on_connect_url(u)
 
         def connect() -> Any:
-            return dialect.connect(*cargs, **cparams)
+            connection = dialect.connect(*cargs, **cparams)
+            if on_connect is not None:
+                on_connect(connection)
+            return connection
 
         pool = QueuePool(
             connect,
@@ -77,9 +84,6 @@ class SiblingEngines:
             pre_ping=dialect.name == "postgresql",
             dialect=dialect,
         )
-        on_connect = dialect.on_connect_url(u)
-        if on_connect is not None:
-            event.listen(pool, "connect", lambda dbapi_conn, _record: on_connect(dbapi_conn))
         engine = EngineClass(
             pool, dialect, u, hide_parameters=True, execution_options={"compiled_cache": cache}
         )

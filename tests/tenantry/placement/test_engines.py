@@ -71,3 +71,19 @@ def test_idle_engines_are_closed(tmp_path: Path) -> None:
     assert _url(tmp_path, 1) in cache
     cache.close()
     assert len(cache) == 0 and cache.disposed == 3
+
+
+def test_a_sibling_engine_sets_its_connections_up_as_the_first_one(tmp_path: Path) -> None:
+    """Siblings share the first engine's dialect; each new connection still gets the
+    dialect's own set-up (SQLAlchemy's ``regexp`` for SQLite) and tenantry's pragmas."""
+    from tenantry.placement.siblings import SiblingEngines
+
+    siblings = SiblingEngines()
+    first, second = (siblings.make(_url(tmp_path, i)) for i in range(2))
+    assert second.dialect is first.dialect
+    with second.connect() as conn:
+        assert conn.execute(text("SELECT 'tenant' REGEXP 'ten'")).scalar() == 1
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    first.dispose()
+    second.dispose()
