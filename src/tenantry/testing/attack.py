@@ -11,10 +11,11 @@ from __future__ import annotations
 import copy
 import enum
 import itertools
+import re
 import secrets
 import uuid
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -24,19 +25,22 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
-from sqlalchemy import UniqueConstraint, select
+from sqlalchemy import UniqueConstraint, inspect, select
+from sqlalchemy.orm import Mapper
 
 from tenantry import scoping
 from tenantry.context import TenantContext, tenant_scope
 from tenantry.db import Database
 from tenantry.export import tenant_mappers
 from tenantry.ids import TenantId
-from tenantry.models import Base, Invite, Membership
+from tenantry.models import Base, Invite, Membership, User
 from tenantry.plans import quotas
 from tenantry.roles import Role
 from tenantry.web.openapi import api_routes
 
 _MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
+# The ids nothing has, to ask for beside the victim's.
+_MISSING: Mapping[str, object] = {"int": 2**52 + 12345, "uuid": uuid.uuid4(), "str": 2**52 + 12345}
 
 
 @contextmanager
@@ -61,15 +65,17 @@ def quotas_switched_off() -> Iterator[None]:
 
 @dataclass
 class Victim:
-    """What tenant A owns: ids to attack with, and strings that must never leak."""
+    """What tenant A owns: ids to attack with, strings that must never leak, and a snapshot
+    of its rows (a write answered like a missing id's still shows in them)."""
 
     int_ids: list[int] = field(default_factory=list)
     uuid_ids: list[uuid.UUID] = field(default_factory=list)
     markers: list[str] = field(default_factory=list)
+    snapshot: Callable[[], object] | None = field(default=None, repr=False, compare=False)
 
 
 def collect_victim(db: Database, tenant_id: uuid.UUID, *, markers: Sequence[str] = ()) -> Victim:
-    """Every id tenant A owns: tenant-table rows, members, invites."""
+    """Every id tenant A owns: tenant-table rows, members, invites; and a snapshot of them."""
     victim = Victim(markers=list(markers))
     # In the victim's own scope, not unscoped(): on PostgreSQL RLS shows tenant
     # rows only to a transaction that has the tenant set.
@@ -87,7 +93,28 @@ def collect_victim(db: Database, tenant_id: uuid.UUID, *, markers: Sequence[str]
             session.scalars(select(Invite.id).where(Invite.tenant_id == tenant_id))
         )
         session.rollback()
+    held = [*tenant_mappers(), inspect(Membership), inspect(Invite)]
+    victim.snapshot = lambda: _rows_of(db, ctx, held)
     return victim
+
+
+def _rows_of(db: Database, ctx: TenantContext, mappers: Sequence[Mapper[Any]]) -> list[Any]:
+    """Every row the tenant of ``ctx`` has in the tables of ``mappers``, in key order,
+    and its members' accounts."""
+    with tenant_scope(ctx), db.sessions() as session:
+        rows = []
+        for mapper in mappers:
+            query = select(*_columns(mapper)).where(mapper.class_.tenant_id == ctx.tenant_id)
+            rows.append(session.execute(query.order_by(*mapper.primary_key)).all())
+        members = select(Membership.user_id).where(Membership.tenant_id == ctx.tenant_id)
+        accounts = select(*_columns(inspect(User))).where(User.id.in_(members))
+        rows.append(session.execute(accounts.order_by(User.id)).all())
+        session.rollback()
+    return rows
+
+
+def _columns(mapper: Mapper[Any]) -> list[Any]:
+    return [prop.class_attribute for prop in mapper.column_attrs]
 
 
 # Values of columns under a unique constraint (a ticket number unique per tenant): every
@@ -298,41 +325,75 @@ def attack_routes(
     """Attack every object route with the victim's ids, as the attacker.
 
     A response for a victim's id must equal the response for an id that does
-    not exist (same status, same body), and no response may contain a marker.
+    not exist (same status, same body once the id it was asked for is masked:
+    an id echoed back tells nothing), no response may contain a marker, and,
+    when the victim has a snapshot, no route may change the victim's rows.
+    A 200 ``[]`` for both ids is isolation; a 200 listing the victim's rows is a leak.
 
     Returns:
-        One line per finding; an empty list means the isolation held.
+        One line per finding, each once; an empty list means the isolation held.
     """
     findings: list[str] = []
-    missing = {"int": 2**52 + 12345, "uuid": uuid.uuid4(), "str": 2**52 + 12345}
+    before = victim.snapshot() if victim.snapshot else None
     for op in object_routes(app):
-        body = op.body if op.method in _MUTATING else None
-        kinds = set(op.path_params.values())
-        attacks: list[dict[str, object]] = []
-        if kinds & {"int", "str"}:
-            attacks += [{**missing, "int": i, "str": i} for i in victim.int_ids]
-        if "uuid" in kinds:
-            attacks += [{**missing, "uuid": u} for u in victim.uuid_ids]
-        where = f"{op.method} {op.path}"
-        baseline = client.request(
-            op.method, _fill(op, missing), json=body, headers=attacker_headers
-        )
-        for values in attacks:
-            response = client.request(
-                op.method, _fill(op, values), json=body, headers=attacker_headers
-            )
-            if response.status_code < 400 or response.status_code != baseline.status_code:
-                findings.append(
-                    f"{where} with a victim id answered {response.status_code}, "
-                    f"a missing id {baseline.status_code}"
-                )
-            elif response.content != baseline.content:
-                findings.append(f"{where}: victim id and missing id differ")
-            findings += _leaks(victim, where, response.text)
+        findings += _attack_operation(client, op, attacker_headers, victim)
+        after = victim.snapshot() if victim.snapshot else None
+        if after != before:
+            findings.append(f"{op.method} {op.path} changed the victim's data")
+            before = after
     for op in collection_routes(app):
         response = client.get(op.path, headers=attacker_headers)
         findings += _leaks(victim, f"GET {op.path}", response.text)
+    # Every victim id of a route tends to find the same thing: one line says it.
+    return list(dict.fromkeys(findings))
+
+
+def _attack_operation(
+    client: Any, op: Operation, attacker_headers: Mapping[str, str], victim: Victim
+) -> list[str]:
+    """The findings of one object route: each victim id's answer against a missing id's."""
+    body = op.body if op.method in _MUTATING else None
+    kinds = set(op.path_params.values())
+    attacks: list[dict[str, object]] = []
+    if kinds & {"int", "str"}:
+        attacks += [{**_MISSING, "int": i, "str": i} for i in victim.int_ids]
+    if "uuid" in kinds:
+        attacks += [{**_MISSING, "uuid": u} for u in victim.uuid_ids]
+    where = f"{op.method} {op.path}"
+    missing = client.request(op.method, _fill(op, _MISSING), json=body, headers=attacker_headers)
+    findings: list[str] = []
+    for values in attacks:
+        response = client.request(op.method, _fill(op, values), json=body, headers=attacker_headers)
+        status, expected = response.status_code, missing.status_code
+        if status != expected:
+            findings.append(f"{where} with a victim id answered {status}, a missing id {expected}")
+        elif not _same_body(response.text, missing.text, _path_values(op, values, _MISSING)):
+            findings.append(
+                f"{where}: a victim id and a missing id both answered {status}, "
+                "with different bodies"
+            )
+        findings += _leaks(victim, where, response.text)
     return findings
+
+
+def _path_values(op: Operation, *fillings: Mapping[str, object]) -> set[str]:
+    """The values ``op``'s path was filled with, as they would be echoed in a body."""
+    return {str(values[kind]) for values in fillings for kind in op.path_params.values()}
+
+
+def _same_body(answer: str, expected: str, ids: set[str]) -> bool:
+    """Whether two bodies are the same once the ids the two requests were made with are masked.
+
+    The id asked for is the one thing a missing id's answer may legitimately differ in
+    (``{"project_id": 7, "tasks": []}``, a problem's ``instance`` path). Both ids are
+    masked in both bodies: a small id that merely occurs in a page is masked in each alike.
+    """
+    if answer == expected:
+        return True
+    # Whole tokens only: id 12 is not masked inside 123 or inside a hex string.
+    alternatives = "|".join(re.escape(i) for i in sorted(ids, key=len, reverse=True))
+    token = re.compile(rf"(?<![0-9A-Za-z])(?:{alternatives})(?![0-9A-Za-z])")
+    return token.sub("{id}", answer) == token.sub("{id}", expected)
 
 
 def _leaks(victim: Victim, where: str, text: str) -> list[str]:

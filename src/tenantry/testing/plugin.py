@@ -4,7 +4,8 @@ Your ``conftest.py`` defines one fixture, ``tenantry_app``, built from
 ``tenantry_database_url``, ``tenantry_config`` and ``tenantry_passwords``; the
 plugin gives you clients, members of any role in any tenant, and
 ``tenantry_attack``, which seeds every tenant table and walks every route as a
-second tenant. See docs/testing.md.
+second tenant. See docs/guide.md ("Tests, with the shipped plugin") and docs/tenancy.md
+("Proving it").
 """
 
 from __future__ import annotations
@@ -157,8 +158,9 @@ def tenantry_attack(tenantry_app: FastAPI, tenantry_client: Any) -> Callable[...
 
     Tenant A gets two rows in every tenant table (strings carry a marker), a
     second member and an open invite; tenant B has data of its own. B then
-    requests every object route with A's ids and searches every list for the
-    marker (see :func:`tenantry.testing.attack_routes`). ``during`` wraps the
+    requests every object route with A's ids, expecting the answer a missing id
+    gets and A's rows untouched, and searches every list for the marker (see
+    :func:`tenantry.testing.attack_routes`). ``during`` wraps the
     walk only, not the seeding (``during=scoping_switched_off`` proves the attack
     can fail).
     """

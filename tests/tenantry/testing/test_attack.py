@@ -1,0 +1,141 @@
+"""The attack's verdicts: a victim's id answered like a missing one passes, anything else is found.
+
+Each probe route below answers a victim's id in one way; the shipped ``tenantry_attack``
+walks them all, and each test reads the findings of its own route.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+
+import pytest
+from fastapi import APIRouter, FastAPI, Response
+from sqlalchemy import func, select, update
+
+from tenantry.db import Database
+from tenantry.errors import NotFound
+from tenantry.models import Base, User
+from tenantry.scoping import unscoped
+from tenantry.security.passwords import Passwords
+from tenantry.testing import scoping_switched_off
+from tenantry.web import DbSession, Tenancy, TenancyConfig, ViewerContext
+from tests.notes_app import AppComment, AppNote
+
+probe = APIRouter(prefix="/probe")
+
+
+@probe.get("/{note_id}/comments")
+def comment_ids(note_id: int, ctx: ViewerContext, session: DbSession) -> list[int]:
+    """Ids only, no marker: only the answer's body can tell a leak."""
+    return list(session.scalars(select(AppComment.id).where(AppComment.note_id == note_id)))
+
+
+@probe.get("/{note_id}/summary")
+def summary(note_id: int, ctx: ViewerContext, session: DbSession) -> dict[str, int]:
+    """Echoes the id it was asked for, as many APIs do."""
+    count = select(func.count()).select_from(AppComment).where(AppComment.note_id == note_id)
+    return {"note_id": note_id, "comments": session.scalar(count) or 0}
+
+
+@probe.get("/{note_id}/exists")
+def exists(note_id: int, ctx: ViewerContext, session: DbSession) -> dict[str, bool]:
+    """Looks across tenants: answers 200 for another tenant's note, 404 for a missing one."""
+    with unscoped(session, reason="test: a route that looks across tenants") as everyone:
+        if everyone.scalar(select(AppNote.id).where(AppNote.id == note_id)) is None:
+            raise NotFound("note not found")
+    return {"exists": True}
+
+
+@probe.put("/{note_id}/stamp", status_code=204)
+def stamp(note_id: int, ctx: ViewerContext, session: DbSession) -> Response:
+    """Writes across tenants and answers 204 either way: only the victim's rows can tell."""
+    with unscoped(session, reason="test: a route that writes across tenants") as everyone:
+        everyone.execute(
+            update(AppComment).where(AppComment.note_id == note_id).values(text="stamped")
+        )
+    return Response(status_code=204)
+
+
+@probe.put("/{user_id}/rename", status_code=204)
+def rename(user_id: int, ctx: ViewerContext, session: DbSession) -> Response:
+    """Renames anyone's account (not a tenant table) and answers 204 either way."""
+    session.execute(update(User).where(User.id == user_id).values(display_name="renamed"))
+    return Response(status_code=204)
+
+
+@pytest.fixture
+def tenantry_app(
+    tenantry_database_url: str, tenantry_config: TenancyConfig, tenantry_passwords: Passwords
+) -> Iterator[FastAPI]:
+    """The probe routes on the plugin's database (the notes app's tables for the victim's ids)."""
+    db = Database(tenantry_database_url)
+    Base.metadata.create_all(db.engine)
+    app = FastAPI()
+    Tenancy(db, tenantry_config, passwords=tenantry_passwords).install(app)
+    app.include_router(probe)
+    yield app
+    db.dispose()
+
+
+def _of(where: str, findings: list[str]) -> list[str]:
+    """The findings about one route (``"GET /probe/{note_id}/comments"``)."""
+    return [f for f in findings if re.match(rf"{re.escape(where)}[ :]", f)]
+
+
+def test_an_answer_equal_to_a_missing_ids_is_no_finding(
+    tenantry_attack: Callable[..., list[str]],
+) -> None:
+    findings = tenantry_attack()
+    assert _of("GET /probe/{note_id}/comments", findings) == [], findings
+
+
+def test_an_id_echoed_in_the_answer_is_no_finding(
+    tenantry_attack: Callable[..., list[str]],
+) -> None:
+    findings = tenantry_attack()
+    assert _of("GET /probe/{note_id}/summary", findings) == [], findings
+
+
+def test_a_victims_rows_in_a_2xx_answer_are_found(
+    tenantry_attack: Callable[..., list[str]],
+) -> None:
+    # Without the ORM's wall the victim's note lists its comments' ids; a missing note, none.
+    findings = tenantry_attack(during=scoping_switched_off)
+    assert _of("GET /probe/{note_id}/comments", findings) == [
+        "GET /probe/{note_id}/comments: a victim id and a missing id both answered 200, "
+        "with different bodies"
+    ]
+    assert _of("GET /probe/{note_id}/summary", findings)
+
+
+def test_a_2xx_for_a_victim_id_and_a_404_for_a_missing_one_is_found(
+    tenantry_attack: Callable[..., list[str]],
+) -> None:
+    findings = tenantry_attack()
+    assert _of("GET /probe/{note_id}/exists", findings) == [
+        "GET /probe/{note_id}/exists with a victim id answered 200, a missing id 404"
+    ]
+
+
+def test_a_write_to_the_victims_rows_is_found_though_answered_alike(
+    tenantry_attack: Callable[..., list[str]],
+) -> None:
+    findings = tenantry_attack()
+    assert _of("PUT /probe/{note_id}/stamp", findings) == [
+        "PUT /probe/{note_id}/stamp changed the victim's data"
+    ]
+
+
+def test_a_write_to_the_victims_members_accounts_is_found(
+    tenantry_attack: Callable[..., list[str]],
+) -> None:
+    findings = tenantry_attack()
+    assert _of("PUT /probe/{user_id}/rename", findings) == [
+        "PUT /probe/{user_id}/rename changed the victim's data"
+    ]
+
+
+def test_each_finding_is_reported_once(tenantry_attack: Callable[..., list[str]]) -> None:
+    findings = tenantry_attack(during=scoping_switched_off)
+    assert findings and len(findings) == len(set(findings)), findings
