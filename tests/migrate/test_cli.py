@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -118,3 +119,45 @@ def test_a_misspelt_parent_table_is_named_as_the_one_the_database_lacks(
     code, out = run("--db", url, "--map", toml)
     assert code == 1 and "the mapping names tables the database lacks: crads" in out, out
     assert "undeclared table" not in out
+
+
+def test_a_mistyped_sqlite_path_is_refused_by_every_mode_and_not_created(
+    tmp_path: Path,
+) -> None:
+    """--apply, --verify and --rollback created an empty typo.db and then failed on it
+    (the dry run and --init already refused)."""
+    legacy(tmp_path)
+    toml = mapping(tmp_path, "")
+    typo = tmp_path / "typo.db"
+    for mode in ("--apply", "--verify", "--rollback", "--dry-run", "--init"):
+        code, out = run("--db", f"sqlite:///{typo}", "--map", toml, mode, "--quiet")
+        assert code == 1 and f"no SQLite database at {typo}" in " ".join(out.split()), out
+        assert list(tmp_path.glob("typo.db*")) == [], mode
+
+
+def test_verify_refuses_a_mapping_other_than_the_one_converted_with(tmp_path: Path) -> None:
+    """--verify said 'verified' with another mapping, which --apply refuses."""
+    url = legacy(tmp_path)
+    toml = mapping(tmp_path, "")
+    code, out = run("--db", url, "--map", toml, "--apply", "--quiet")
+    assert code == 0 and "verified" in out, out
+    other = tmp_path / "other.toml"
+    other.write_text(Path(toml).read_text().replace('"{email}"', '"{email} notes"'))
+    for mode in ("--verify", "--apply"):
+        code, out = run("--db", url, "--map", str(other), mode, "--quiet")
+        assert code == 1 and "converted with a different mapping" in out, out
+        assert "verified" not in out
+    code, out = run("--db", url, "--map", toml, "--verify", "--quiet")
+    assert code == 0 and "verified" in out, out
+
+
+def test_a_failed_apply_still_writes_its_report(
+    sqlite_sample: Callable[..., str], tmp_path: Path
+) -> None:
+    url = sqlite_sample("workflows")
+    report = tmp_path / "report.json"
+    strict = str(strict_mapping("workflows", tmp_path))
+    code, out = run("--db", url, "--map", strict, "--apply", "--quiet", "--report", str(report))
+    assert code == 1 and "need a policy" in out
+    written = json.loads(report.read_text())
+    assert written["status"] == "failed" and "need a policy" in written["error"]

@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
+
+from sqlalchemy import create_engine
 
 from tenantry.migrate import Plan, build_plan, conversion_engine, load_mapping
 from tenantry.migrate.schema import app_tables
 from tests.migrate.conftest import example, strict_mapping
+from tests.migrate.test_sqlite_limits import mapping, tenantize
 
 # The awkward cases each sample carries, which a mapping without policies must refuse.
 EXPECTED = {
@@ -155,3 +159,41 @@ def test_suffixed_addresses_are_announced_only_under_the_suffix_policy(tmp_path:
         (2, "a+legacy-2@x.com", "suffix")
     ]
     engine.dispose()
+
+
+def test_an_expression_index_is_kept_and_said_without_sqlalchemy_warnings(
+    legacy_url: str, tmp_path: Path
+) -> None:
+    """On SQLite the dry run and --apply printed SQLAlchemy's 'Skipped unsupported
+    reflection of expression-based index' (an error under this suite's warning filter)."""
+    engine = create_engine(legacy_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT)")
+        conn.exec_driver_sql(
+            "CREATE TABLE notes (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL "
+            "REFERENCES users(id), body TEXT)"
+        )
+        conn.exec_driver_sql("CREATE INDEX ix_notes_lower_body ON notes (lower(body))")
+        conn.exec_driver_sql("INSERT INTO users VALUES (1, 'a@x.com')")
+        conn.exec_driver_sql("INSERT INTO notes VALUES (1, 1, 'A')")
+    toml = mapping(tmp_path, "")
+    report = tmp_path / "plan.json"
+    code, out = tenantize("--db", legacy_url, "--map", toml, "--report", str(report))
+    assert code == 0, out
+    assert (
+        "notes: index ix_notes_lower_body is on an expression: it is kept as it is, without a "
+        "twin leading with tenant_id (the tenant indexes are made of columns)"
+    ) in json.loads(report.read_text())["plan"]["warnings"]
+    backup = tmp_path / "before.bak"
+    code, out = tenantize(
+        "--db", legacy_url, "--map", toml, "--apply", "--quiet", "--backup", str(backup)
+    )
+    assert code == 0 and "verified" in out, out
+    with engine.connect() as conn:
+        kept = conn.exec_driver_sql(
+            "SELECT 1 FROM pg_indexes WHERE indexname = 'ix_notes_lower_body'"
+            if conn.dialect.name == "postgresql"
+            else "SELECT 1 FROM sqlite_master WHERE name = 'ix_notes_lower_body'"
+        ).scalar()
+    engine.dispose()
+    assert kept == 1

@@ -31,8 +31,6 @@ def tenantize(
     force: bool = typer.Option(False, "--force", help="--init: overwrite the mapping file."),
 ) -> None:
     """Convert a single-tenant database: dry run first, then --apply; --rollback undoes it."""
-    from tenantry.errors import TenantryError
-
     console = Console()
     if sum([init, apply_, rollback, verify_only, dry_run]) > 1:
         _fail(console, "choose one of --init, --dry-run, --apply, --verify, --rollback")
@@ -50,17 +48,28 @@ def tenantize(
             quiet=quiet,
             force=force,
         )
-    except TenantryError as exc:
-        _fail(console, exc.message)
-    except Exception as exc:  # a database refusing us: say so without a traceback
-        import sqlite3
-
-        from sqlalchemy.exc import SQLAlchemyError
-
-        if not isinstance(exc, SQLAlchemyError | sqlite3.Error):  # backups use sqlite3 itself
+    except Exception as exc:
+        message = _error_message(exc)
+        if message is None:
             raise
-        _fail(console, f"database error: {str(exc).splitlines()[0]}")
+        _fail(console, message)
     raise typer.Exit(code)
+
+
+def _error_message(exc: Exception) -> str | None:
+    """What to tell a person about ``exc``: tenantize's own errors and a database refusing
+    us are said without a traceback; ``None`` for anything else (a bug: its traceback)."""
+    import sqlite3
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from tenantry.errors import TenantryError
+
+    if isinstance(exc, TenantryError):
+        return exc.message
+    if isinstance(exc, SQLAlchemyError | sqlite3.Error):  # backups use sqlite3 itself
+        return f"database error: {str(exc).splitlines()[0]}"
+    return None
 
 
 def _fail(console: Console, message: str) -> None:
@@ -91,7 +100,6 @@ def _run(
         TenantizeError,
         apply,
         build_plan,
-        conversion_engine,
         default_backup_path,
         draft_mapping,
         finish,
@@ -100,13 +108,20 @@ def _run(
         state,
         verify,
     )
+    from tenantry.migrate.apply import same_mapping
     from tenantry.migrate.backup import check_backup
     from tenantry.migrate.drift import counts_changed, record_stuck, stuck_reason
-    from tenantry.migrate.engine import reading_engine
+    from tenantry.migrate.engine import existing_engine, reading_engine
     from tenantry.migrate.plan import Plan
     from tenantry.migrate.postgres_convert import relax_rls
     from tenantry.migrate.progress import Reporter
-    from tenantry.migrate.report import as_json, print_plan, print_verification, write_json
+    from tenantry.migrate.report import (
+        as_json,
+        failure_json,
+        print_plan,
+        print_verification,
+        write_json,
+    )
 
     mapping = None
     if not (init or rollback):
@@ -114,7 +129,7 @@ def _run(
             raise TenantizeError("--map is required (tenantize --init drafts one)")
         mapping = load_mapping(mapping_path)
     # --init and the dry run only read: an engine that cannot write (nor switch to WAL).
-    engine = conversion_engine(url) if apply_ or rollback or verify_only else reading_engine(url)
+    engine = existing_engine(url) if apply_ or rollback or verify_only else reading_engine(url)
     try:
         if init:
             with engine.connect() as conn:
@@ -158,6 +173,7 @@ def _run(
         if verify_only:
             if run is None:
                 raise TenantizeError("this database was never converted")
+            same_mapping(run, mapping)
             plan = Plan.from_dict(run[1]["plan"])
             with Reporter(quiet=quiet) as reporter:
                 result = verify(engine, mapping, plan, reporter)
@@ -186,15 +202,20 @@ def _run(
             console.print("dry run only: nothing was changed; --apply converts")
             return 0
         target = backup_path or default_backup_path(url)
-        with Reporter(quiet=quiet) as reporter:
-            result_apply = apply(engine, mapping, backup_path=target, reporter=reporter)
-            if result_apply.noop:
-                return 0
-            checks = verify(engine, mapping, result_apply.plan, reporter)
-            if checks.ok:
-                finish(engine, result_apply.plan, reporter)
-                if result_apply.plan.shapes:  # the target tables, checked as they were built
-                    checks = verify(engine, mapping, result_apply.plan, reporter)
+        try:
+            with Reporter(quiet=quiet) as reporter:
+                result_apply = apply(engine, mapping, backup_path=target, reporter=reporter)
+                if result_apply.noop:
+                    return 0
+                checks = verify(engine, mapping, result_apply.plan, reporter)
+                if checks.ok:
+                    finish(engine, result_apply.plan, reporter)
+                    if result_apply.plan.shapes:  # the target tables, checked as built
+                        checks = verify(engine, mapping, result_apply.plan, reporter)
+        except Exception as exc:  # the report says why the run stopped, as the screen does
+            if report_path:
+                write_json(report_path, failure_json(_error_message(exc) or repr(exc)))
+            raise
         print_verification(console, checks)
         if report_path:
             write_json(

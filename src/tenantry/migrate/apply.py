@@ -48,11 +48,7 @@ def apply(
         run = state.get(conn, state.RUN)
         plan = Plan.from_dict(run[1]["plan"]) if run else build_plan(conn, mapping)
         conn.rollback()
-    if run is not None and run[1]["fingerprint"] != mapping.fingerprint():
-        raise TenantizeError(
-            "this database was (partly) converted with a different mapping; finish it with "
-            "that mapping or --rollback first"
-        )
+    same_mapping(run, mapping)
     if status == "done":
         reporter.step("already converted: nothing to do")
         return ApplyResult(plan, noop=True, backup=run[1].get("backup") if run else None)
@@ -91,6 +87,20 @@ def apply(
             postgres_convert.fix_sequences(conn)
         conn.exec_driver_sql("ANALYZE")
     return result
+
+
+def same_mapping(run: tuple[str, dict[str, Any]] | None, mapping: Mapping) -> None:
+    """Refuse ``mapping`` unless the recorded run (``state.get(conn, state.RUN)``) was
+    made with it: its plan, checks and tenants all follow from the mapping.
+
+    Raises:
+        TenantizeError: the database was (partly) converted with another mapping.
+    """
+    if run is not None and run[1]["fingerprint"] != mapping.fingerprint():
+        raise TenantizeError(
+            "this database was (partly) converted with a different mapping; run tenantize "
+            "with that mapping, or --rollback first"
+        )
 
 
 def finish(engine: Engine, plan: Plan, reporter: Reporter) -> None:

@@ -51,19 +51,32 @@ def conversion_engine(url: str) -> Engine:
     )
 
 
+def existing_engine(url: str) -> Engine:
+    """:func:`conversion_engine` for a database that must already exist (--apply,
+    --verify, --rollback): SQLite would create a mistyped path as an empty database on
+    the first connection, which --apply then backed up before failing on it.
+
+    Raises:
+        TenantizeError: no SQLite file at the URL's path (nothing is created).
+    """
+    engine = conversion_engine(url)
+    if engine.dialect.name == "sqlite" and not Path(engine.url.database or "").is_file():
+        engine.dispose()
+        raise TenantizeError(f"no SQLite database at {engine.url.database}")
+    return engine
+
+
 def reading_engine(url: str) -> Engine:
     """An engine that cannot change the database: ``--init`` and the dry run use it.
 
     SQLite opens the file read-only (a missing file is an error, not a new database);
     PostgreSQL transactions are ``READ ONLY``.
     """
-    engine = conversion_engine(url)
+    engine = existing_engine(url)
     if engine.dialect.name != "sqlite":
         return engine.execution_options(postgresql_readonly=True)
     path = Path(engine.url.database or "")
     engine.dispose()
-    if not path.is_file():
-        raise TenantizeError(f"no SQLite database at {path}")
     uri = f"{path.absolute().as_uri()}?mode=ro"
     return create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True))
 

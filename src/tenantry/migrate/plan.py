@@ -172,6 +172,11 @@ def build_plan(conn: Connection, mapping: Mapping) -> Plan:
             continue
         plan = _owned_plan(conn, rule, mapping, infos, rows, problems, q)
         plans.append(plan)
+        warnings += [
+            f"{name}: index {ix} is on an expression: it is kept as it is, without a twin "
+            "leading with tenant_id (the tenant indexes are made of columns)"
+            for ix in infos[name].expression_indexes
+        ]
     order = conversion_order(
         {
             p.name: {r.table for r in p.refs if r.role in {"owner", "reference"}}

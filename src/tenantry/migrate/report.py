@@ -26,6 +26,12 @@ def as_json(plan: Plan, verification: Verification | None = None, **extra: Any) 
     return data
 
 
+def failure_json(error: str) -> dict[str, Any]:
+    """The report of an --apply that stopped: the error, as printed (the state table and
+    the dry run's status say how far it got)."""
+    return {"status": "failed", "error": error}
+
+
 def write_json(path: Path, data: dict[str, Any]) -> None:
     path.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
 

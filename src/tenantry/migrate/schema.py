@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, inspect
+from sqlalchemy.exc import SAWarning
 
 # Column names apps give their password hashes, most specific first.
 PASSWORD_COLUMNS = (
@@ -55,6 +57,7 @@ class TableInfo:
     foreign_keys: list[ForeignKey] = field(default_factory=list)
     indexes: list[Index] = field(default_factory=list)
     not_null: frozenset[str] = frozenset()
+    expression_indexes: list[str] = field(default_factory=list)  # kept as they are
 
     @property
     def key(self) -> str | None:
@@ -107,6 +110,12 @@ def table_info(conn: Connection, name: str) -> TableInfo:
     if conn.dialect.name == "sqlite":
         actions = _sqlite_actions(conn, name)
         fks = [_with_sqlite_actions(fk, actions) for fk in fks]
+    with warnings.catch_warnings():
+        # SQLite's inspector skips an index on an expression with a warning: the rebuild
+        # keeps it all the same (it recreates every index from its SQL).
+        warnings.filterwarnings("ignore", _SKIPPED_EXPRESSION_INDEX, SAWarning)
+        reflected = insp.get_indexes(name)
+        unique_constraints = insp.get_unique_constraints(name)
     indexes = [
         Index(
             str(ix["name"]),
@@ -114,7 +123,7 @@ def table_info(conn: Connection, name: str) -> TableInfo:
             bool(ix["unique"]),
             str((ix.get("dialect_options") or {}).get("postgresql_using") or "btree"),
         )
-        for ix in insp.get_indexes(name)
+        for ix in reflected
         if ix.get("name") and all(ix["column_names"])
     ]
     indexes += [
@@ -123,9 +132,14 @@ def table_info(conn: Connection, name: str) -> TableInfo:
             tuple(uc["column_names"]),
             True,
         )
-        for uc in insp.get_unique_constraints(name)
+        for uc in unique_constraints
         if not any(ix.columns == tuple(uc["column_names"]) for ix in indexes)
     ]
+    expressions = (
+        _sqlite_expression_indexes(conn, name)
+        if conn.dialect.name == "sqlite"
+        else [str(ix["name"]) for ix in reflected if ix.get("name") and not all(ix["column_names"])]
+    )
     columns = insp.get_columns(name)
     return TableInfo(
         name=name,
@@ -135,7 +149,26 @@ def table_info(conn: Connection, name: str) -> TableInfo:
         pk_name=pk.get("name"),
         foreign_keys=fks,
         indexes=indexes,
+        expression_indexes=expressions,
     )
+
+
+_SKIPPED_EXPRESSION_INDEX = "Skipped unsupported reflection of expression-based index"
+
+
+def _sqlite_expression_indexes(conn: Connection, name: str) -> list[str]:
+    """The indexes of ``name`` on an expression (``lower(title)``), which SQLAlchemy's
+    SQLite inspector leaves out: ``PRAGMA index_info`` names no column for those."""
+    indexes = [str(row[1]) for row in conn.exec_driver_sql(f"PRAGMA index_list({_quote(name)})")]
+    return sorted(
+        ix
+        for ix in indexes
+        if any(row[2] is None for row in conn.exec_driver_sql(f"PRAGMA index_info({_quote(ix)})"))
+    )
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _sqlite_actions(
@@ -146,7 +179,7 @@ def _sqlite_actions(
     SQLAlchemy's SQLite inspector drops the actions of inline ``REFERENCES … ON DELETE``
     clauses; the PRAGMA has them all.
     """
-    quoted = '"' + name.replace('"', '""') + '"'
+    quoted = _quote(name)
     grouped: dict[int, tuple[str, list[str], str, str]] = {}
     for fk_id, _seq, table, column, _to, on_update, on_delete, _match in conn.exec_driver_sql(
         f"PRAGMA foreign_key_list({quoted})"

@@ -9,6 +9,7 @@ is off on the converting connection (see ``apply.conversion_engine``).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import Connection, Engine, text
@@ -26,6 +27,25 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+# What ``DEFAULT`` takes without brackets: a number, a string, a blob, or a name (NULL,
+# TRUE, CURRENT_TIMESTAMP, …; SQLite reads any other bare or quoted name as its text).
+_LITERAL = re.compile(
+    r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?|[+-]?0[xX][0-9a-fA-F]+"
+    r"|'(?:[^']|'')*'|[xX]'[0-9a-fA-F]*'"
+    r'|[^\W\d][\w$]*|"(?:[^"]|"")*"|`(?:[^`]|``)*`|\[[^\]]*\]'
+)
+
+
+def default_sql(value: str) -> str:
+    """The ``DEFAULT`` clause's value for ``PRAGMA table_xinfo``'s ``dflt_value``.
+
+    The PRAGMA gives an expression default without its brackets (``date('now')`` for
+    ``DEFAULT (date('now'))``), which ``DEFAULT`` alone cannot parse: an expression is
+    bracketed again; a literal stays as written, so ordinary schemas are rebuilt verbatim.
+    """
+    return value if _LITERAL.fullmatch(value) else f"({value})"
+
+
 def new_table_ddl(conn: Connection, plan: TablePlan, new_name: str) -> str:
     """``CREATE TABLE`` for the rebuilt table: the legacy columns as declared, plus tenant_id."""
     cols = ['"tenant_id" CHAR(32) NOT NULL']
@@ -38,7 +58,7 @@ def new_table_ddl(conn: Connection, plan: TablePlan, new_name: str) -> str:
         if notnull or pk:
             parts.append("NOT NULL")
         if default is not None:
-            parts.append(f"DEFAULT {default}")
+            parts.append(f"DEFAULT {default_sql(default)}")
         cols.append(" ".join(p for p in parts if p))
     pk = ", ".join(_q(c) for c in ["tenant_id", *plan.primary_key])
     cols.append(f"CONSTRAINT {_q('pk_' + plan.name)} PRIMARY KEY ({pk})")
@@ -95,11 +115,15 @@ def convert_table(
     copy_step = f"copy:{name}"
     with engine.begin() as conn:
         found = state.get(conn, copy_step)
-        if found is None:
+        if found is None or "after" not in found[1]:
+            # Not started, or started by a tenantry that copied rowid ranges above 0
+            # ({last, max, copied}): its rows are dropped with its table and copied again.
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {_q(new)}")
             conn.exec_driver_sql(new_table_ddl(conn, plan, new))
-            top = int(conn.exec_driver_sql(f"SELECT max(rowid) FROM {_q(name)}").scalar() or 0)
-            info: dict[str, Any] = {"last": 0, "max": top, "copied": 0}
+            top = conn.exec_driver_sql(f"SELECT max(rowid) FROM {_q(name)}").scalar()
+            # after: the last rowid copied (None: none yet); max: the largest there was,
+            # so rows written since are left for the swap's count check to find.
+            info: dict[str, Any] = {"after": None, "max": top, "copied": 0}
             state.put(conn, copy_step, "running", info)
         else:
             info = found[1]
@@ -107,17 +131,19 @@ def convert_table(
     columns = [r[1] for r in _xinfo(engine, name)]
     target = ", ".join(_q(c) for c in ["tenant_id", *columns])
     source = ", ".join(f"t.{_q(c)}" for c in columns)
-    insert = text(
-        f"INSERT INTO {_q(new)} ({target}) SELECT {expr}, {source} FROM {_q(name)} t "
-        "WHERE t.rowid > :lo AND t.rowid <= :hi"
-    )
+    insert = f"INSERT INTO {_q(new)} ({target}) SELECT {expr}, {source} FROM {_q(name)} t WHERE "
     task = reporter.task(f"copy {name}", plan.rows)
     task.advance(int(info["copied"]))
-    while info["last"] < info["max"]:
-        lo, hi = int(info["last"]), min(int(info["last"]) + BATCH, int(info["max"]))
+    while True:
         with engine.begin() as conn:
+            after = info["after"]
+            hi = _batch_end(conn, name, after, info["max"])
+            if hi is None:
+                break
+            lower = "" if after is None else "t.rowid > :lo AND "
+            statement = text(insert + lower + "t.rowid <= :hi")
             try:
-                copied = conn.execute(insert, {**params, "lo": lo, "hi": hi}).rowcount
+                copied = conn.execute(statement, {**params, "lo": after, "hi": hi}).rowcount
             except Exception as exc:
                 if "NOT NULL" in str(exc) and "tenant_id" in str(exc):
                     raise TenantizeError(
@@ -125,7 +151,7 @@ def convert_table(
                         "'fail'; run the dry run and give the problem a policy"
                     ) from None
                 raise
-            info = {**info, "last": hi, "copied": int(info["copied"]) + copied}
+            info = {**info, "after": hi, "copied": int(info["copied"]) + copied}
             state.put(conn, copy_step, "running", info)
             faults.checkpoint(f"copy {name} batch (uncommitted)")
         faults.checkpoint(f"copy {name} batch")
@@ -137,6 +163,27 @@ def convert_table(
         state.put(conn, f"table:{name}", "done", {"rows": info["copied"]})
         faults.checkpoint(f"swap {name} (uncommitted)")
     faults.checkpoint(f"swap {name}")
+
+
+def _batch_end(conn: Connection, name: str, after: int | None, top: int | None) -> int | None:
+    """The last rowid of the next batch: the BATCH-th rowid after ``after`` (from the
+    smallest, negative ones included, when ``None``) and at most ``top``, the largest
+    when the copy began; ``None`` once every row is copied.
+
+    Batches follow the rows, not rowid ranges: a table with ids 1 and 2**53 is two rows,
+    not 180 billion empty ranges of 50,000.
+    """
+    if top is None:  # the table was empty
+        return None
+    lower = "" if after is None else "rowid > :after AND "
+    found = conn.execute(
+        text(
+            f"SELECT max(r) FROM (SELECT rowid AS r FROM {_q(name)} "
+            f"WHERE {lower}rowid <= :top ORDER BY rowid LIMIT {BATCH})"
+        ),
+        {"after": after, "top": top},
+    ).scalar()
+    return None if found is None else int(found)
 
 
 def _swap(conn: Connection, plan: TablePlan, new: str) -> None:
