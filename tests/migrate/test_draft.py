@@ -243,3 +243,25 @@ def test_a_table_name_toml_cannot_hold_bare_is_drafted_quoted_and_refused_plainl
     assert tables["task tags"]["owner"] == "task_id -> tasks"
     with pytest.raises(MappingError, match=r"'task tags' is not a plain table .* rename it"):
         parse_mapping(tomllib.loads(draft))
+
+
+def test_an_owned_table_without_a_primary_key_is_drafted_with_what_to_do(
+    tmp_path: Path,
+) -> None:
+    """The dry run refuses a table with no primary key; the draft says so beforehand."""
+    path = tmp_path / "log.db"
+    with sqlite3.connect(path) as con:
+        con.executescript(
+            "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT UNIQUE);"
+            "CREATE TABLE activity (user_id INTEGER REFERENCES users(id), what TEXT);"
+            "CREATE TABLE notes (id INTEGER PRIMARY KEY,"
+            " user_id INTEGER NOT NULL REFERENCES users(id), body TEXT);"
+        )
+    url = f"sqlite:///{path}"
+    engine = conversion_engine(url)
+    with engine.connect() as conn:
+        draft = draft_mapping(conn, url)
+    engine.dispose()
+    activity = draft.split("[tables.activity]")[1].split("[tables.")[0]
+    assert "REVIEW: no primary key, which converting needs" in activity
+    assert "no primary key" not in draft.split("[tables.notes]")[1]

@@ -152,6 +152,11 @@ def draft_mapping(conn: Connection, source: str) -> str:
         ]
         if others_possible:
             why += f"; REVIEW: also possible: {', '.join(sorted(others_possible))}"
+        if not info.primary_key:
+            why += (
+                "; REVIEW: no primary key, which converting needs: give the table one"
+                " first, or mark it global = true"
+            )
         lines.append(f"owner = {_string(owner)}   # {why}")
         refs = [
             f"{fk.columns[0]} -> {fk.table}"
