@@ -8,7 +8,15 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+)
 
 from tenantry.models import Membership, Tenant, TenantKind, User
 from tenantry.roles import Role
@@ -23,6 +31,23 @@ def _one_line(value: str) -> str:
 
 
 OneLine = Annotated[str, AfterValidator(_one_line)]
+
+
+def _iso_8601(value: object) -> object:
+    # pydantic reads a number, "0.5" in a query string too, as a Unix time: 1970.
+    if isinstance(value, datetime):
+        return value
+    try:
+        datetime.fromisoformat(str(value))
+    except ValueError:
+        raise ValueError(
+            "use an ISO 8601 date-time with a zone, e.g. 2026-01-31T08:00:00Z"
+        ) from None
+    return value
+
+
+IsoDateTime = Annotated[AwareDatetime, BeforeValidator(_iso_8601)]
+"""A date-time with its zone, written as ISO 8601 (never a number)."""
 
 
 class Input(BaseModel):

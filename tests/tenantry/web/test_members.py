@@ -123,6 +123,8 @@ def test_the_audit_api_filters_and_pages_like_the_audit_page(
     assert trail(since="2999-01-01T00:00:00Z").json() == []
     refused = trail(since="2026-01-02T00:00:00Z", until="2026-01-01T00:00:00Z")
     assert refused.status_code == 422 and refused.json()["error"]["code"] == "validation_error"
-    assert trail(since="yesterday").status_code == 422
+    for bad in ("yesterday", "0.5", "1700000000"):  # never a Unix time
+        assert trail(since=bad).status_code == 422, bad
+    assert trail(since="2026-01-01T00:00:00").status_code == 422  # no zone
     # Only this household's events, whatever the filters ask.
     assert "The Bobs" not in str(trail(action="tenant").json())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import AwareDatetime
 
 from tenantry import accounts, audit, retention, tenants
 from tenantry.errors import ValidationFailed
@@ -17,6 +16,7 @@ from tenantry.web.deps import (
 )
 from tenantry.web.schemas import (
     AuditOut,
+    IsoDateTime,
     MemberOut,
     RenameIn,
     RoleIn,
@@ -128,8 +128,8 @@ def audit_log(
         default=None, max_length=64, description='an action or its kind ("member": all member.*)'
     ),
     actor_id: int | None = Query(default=None, ge=1, description="events of this member"),
-    since: AwareDatetime | None = Query(default=None, description="events at or after"),
-    until: AwareDatetime | None = Query(default=None, description="events before"),
+    since: IsoDateTime | None = Query(default=None, description="events at or after"),
+    until: IsoDateTime | None = Query(default=None, description="events before"),
     before: int | None = Query(default=None, ge=1, description="the next page: the last id seen"),
     limit: int = Query(default=100, ge=1, le=1000),
 ) -> list[AuditOut]:
