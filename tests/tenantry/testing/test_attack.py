@@ -7,6 +7,7 @@ walks them all, and each test reads the findings of its own route.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -45,6 +46,13 @@ def exists(note_id: int, ctx: ViewerContext, session: DbSession) -> dict[str, bo
         if everyone.scalar(select(AppNote.id).where(AppNote.id == note_id)) is None:
             raise NotFound("note not found")
     return {"exists": True}
+
+
+@probe.get("/{note_id}/ticks")
+def ticks(note_id: int, ctx: ViewerContext, session: DbSession) -> dict[str, object]:
+    """Answers with the time it answered: no two bodies alike, for any id."""
+    count = select(func.count()).select_from(AppComment).where(AppComment.note_id == note_id)
+    return {"at": time.monotonic_ns(), "comments": session.scalar(count) or 0}
 
 
 @probe.put("/{note_id}/stamp", status_code=204)
@@ -107,6 +115,13 @@ def test_a_victims_rows_in_a_2xx_answer_are_found(
         "with different bodies"
     ]
     assert _of("GET /probe/{note_id}/summary", findings)
+
+
+def test_a_body_that_changes_at_each_request_is_judged_by_its_status(
+    tenantry_attack: Callable[..., list[str]],
+) -> None:
+    """Two answers for the same missing id differ already: the bodies tell nothing."""
+    assert _of("GET /probe/{note_id}/ticks", tenantry_attack()) == []
 
 
 def test_a_2xx_for_a_victim_id_and_a_404_for_a_missing_one_is_found(
