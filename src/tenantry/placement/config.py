@@ -109,8 +109,32 @@ def _kind(value: Any, where: str) -> str:
     return str(value)
 
 
-def parse_config(data: dict[str, Any]) -> PlacementConfig:
-    """A :class:`PlacementConfig` from parsed TOML; every mistake named in the message."""
+_KEYS = {"default", "max_engines", "idle_seconds", "pool_size", "plans", "servers"}
+
+
+def _anchored(url: str, base: Path | None) -> str:
+    """A SQLite server's relative directory, made absolute from ``base`` (the placements
+    file's directory): the server and every CLI command, wherever they run, must find the
+    same files. Resolved from each one's working directory, a move run elsewhere read an
+    empty database in its place and switched the tenant to it."""
+    parsed = make_url(url)
+    if base is None or parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return url
+    directory = Path(parsed.database)
+    if directory.is_absolute():
+        return url
+    return parsed.set(database=str(base / directory)).render_as_string(hide_password=False)
+
+
+def parse_config(data: dict[str, Any], base: Path | None = None) -> PlacementConfig:
+    """A :class:`PlacementConfig` from parsed TOML; every mistake named in the message.
+
+    ``base``: the directory relative SQLite server paths are relative to."""
+    unknown_keys = set(data) - _KEYS
+    if unknown_keys:  # a misspelt key would silently leave its setting at the default
+        raise PlacementConfigError(
+            f"unknown key(s) {sorted(unknown_keys)}; the file takes {sorted(_KEYS)}"
+        )
     servers: dict[str, Server] = {}
     raw_servers = data.get("servers", {})
     if not isinstance(raw_servers, dict):
@@ -127,7 +151,7 @@ def parse_config(data: dict[str, Any]) -> PlacementConfig:
             raise PlacementConfigError(f"server {name!r}: bad url ({exc})") from None
         if backend not in ("sqlite", "postgresql"):
             raise PlacementConfigError(f"server {name!r}: only sqlite and postgresql are served")
-        servers[name] = Server(name=name, **raw)
+        servers[name] = Server(name=name, **{**raw, "url": _anchored(raw["url"], base)})
     plans = data.get("plans", {})
     if not isinstance(plans, dict):
         raise PlacementConfigError("[plans] must map plan names to 'shared' or 'dedicated'")
@@ -159,4 +183,4 @@ def load_config(path: Path) -> PlacementConfig:
         raise PlacementConfigError(f"cannot read {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise PlacementConfigError(f"{path} is not valid TOML: {exc}") from None
-    return parse_config(data)
+    return parse_config(data, path.resolve().parent)

@@ -433,6 +433,16 @@ def move_tenant(
             _update(placements, tenant_id, state=PlacementState.ACTIVE.value, target=None)
         report.already_there = True
         return report
+    if not current.is_shared and not provision.database_exists(
+        placements.config.server(str(current.server)), str(current.database)
+    ):
+        # Never opened (that would create an empty one) nor copied from: 0 rows would
+        # "verify" against 0 and the tenant would be switched to nothing.
+        raise MoveFailed(
+            f"the tenant's database {_url(placements, current)} does not exist: nothing was "
+            "moved; check the placements file's server path (relative paths are relative to "
+            "the placements file)"
+        )
     source_url, target_url = _url(placements, current), _url(placements, wanted)
     if _backend(source_url) != _backend(target_url):
         raise MoveFailed(

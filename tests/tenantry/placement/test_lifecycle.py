@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
+import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -177,3 +178,31 @@ def test_the_purge_job_drops_a_dedicated_tenants_database(client: TestClient) ->
                 "SELECT 1 FROM pg_database WHERE datname = %s", (where.database,)
             ).fetchone()
         assert found is None
+
+
+def test_a_relative_sqlite_server_is_relative_to_the_placements_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server and the CLI may run from different directories: both read the same
+    files, those next to the placements file."""
+    from tenantry.placement import load_config
+
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    toml = etc / "placements.toml"
+    toml.write_text('default = "dedicated"\n[servers.files]\nurl = "sqlite:///var/tenants"\n')
+    monkeypatch.chdir(tmp_path)
+    assert load_config(toml).server("files").directory == etc / "var" / "tenants"
+    absolute = tmp_path / "abs"
+    toml.write_text(f'[servers.files]\nurl = "sqlite:///{absolute}"\n')
+    assert load_config(toml).server("files").directory == absolute
+
+
+def test_a_misspelt_key_of_the_placements_file_is_refused(tmp_path: Path) -> None:
+    from tenantry.placement import PlacementConfigError, load_config
+
+    toml = tmp_path / "placements.toml"
+    for text in ('defualt = "dedicated"\n', '[server.files]\nurl = "sqlite:///x"\n'):
+        toml.write_text(text)
+        with pytest.raises(PlacementConfigError, match="unknown key"):
+            load_config(toml)

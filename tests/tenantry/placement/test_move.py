@@ -19,6 +19,7 @@ from tenantry.placement.checks import check_placements
 from tenantry.placement.move import MoveFailed, current_location, move_tenant
 from tenantry.placement.strays import stray_copies
 from tenantry.testing import Member, invite_and_join, register
+from tests.conftest import only_sqlite
 from tests.notes_app import AppNote
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -285,3 +286,25 @@ def test_the_doctor_reports_a_copy_outside_any_placement(client: TestClient) -> 
     move_tenant(placements, tenant_id, to="shared")
     [check] = check_placements(placements.config, placements.control.engine)
     assert check.ok, check.problems
+
+
+@only_sqlite
+def test_a_dedicated_tenant_whose_database_is_missing_is_not_moved(client: TestClient) -> None:
+    """A move that cannot find the tenant's database (a relative path read from another
+    directory) must not read an empty one in its place and switch the tenant to nothing."""
+    alice, _bob = _fill(client)
+    tenant_id = uuid.UUID(alice.tenant_id)
+    placements = _placements(client)
+    there = move_tenant(placements, tenant_id, to="dedicated").target
+    server = placements.config.server(there.server or "")
+    path = server.directory / f"{there.database}.sqlite3"
+    aside = path.with_suffix(".aside")
+    path.rename(aside)
+    try:
+        with pytest.raises(MoveFailed, match="does not exist: nothing was moved"):
+            move_tenant(placements, tenant_id, to="shared")
+        assert not path.exists()  # not created by looking
+        assert current_location(placements, tenant_id) == (there, "active")
+    finally:
+        aside.rename(path)
+    assert move_tenant(placements, tenant_id, to="shared").rows["readings"] == 5
