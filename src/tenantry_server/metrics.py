@@ -12,6 +12,7 @@ from __future__ import annotations
 import hmac
 import logging
 import os
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -140,10 +141,30 @@ def _tenant_counts(session: Session) -> tuple[dict[str, int], int]:
     return counts, active or 0
 
 
+_LIVE_FILE = re.compile(r"gauge_live\w*_(\d+)\.db")
+
+
+def _forget_dead_workers(directory: str) -> None:
+    """Drop the live gauges of workers that are gone (a worker killed, then replaced):
+    ``livesum`` pool gauges summed a dead worker's pool with the live ones' for ever."""
+    from prometheus_client import multiprocess
+
+    pids = {int(m.group(1)) for name in os.listdir(directory) if (m := _LIVE_FILE.fullmatch(name))}
+    for pid in pids:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            multiprocess.mark_process_dead(pid, directory)  # type: ignore[no-untyped-call]
+        except PermissionError:
+            pass  # alive, another user's
+
+
 def _process_metrics() -> bytes:
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
         from prometheus_client import multiprocess
 
+        _forget_dead_workers(directory)
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry)

@@ -9,6 +9,7 @@ import sys
 import uuid
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from tenantry.metrics import OTHER, TenantLabels
@@ -129,3 +130,41 @@ def test_a_scrape_succeeds_while_the_control_database_is_down(
         assert "tenantry_tenants{" not in text  # not a count of zero: no count
         assert 'route="/api/notes",status="503"' in text
     app.state.tenancy.db.dispose()
+
+
+POOL = """
+import sys
+from tenantry.metrics import POOL_SIZE
+POOL_SIZE.set(5)
+print("set", flush=True)
+sys.stdin.read()  # alive until the test closes its stdin
+"""
+
+
+def test_a_dead_workers_pool_is_no_longer_summed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker killed and replaced left its live gauges behind: every scrape after counted
+    its pool with the live workers' (10 -> 15 in a stranger's test)."""
+    from tenantry_server.metrics import _process_metrics
+
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    alive, dead = (
+        subprocess.Popen(
+            [sys.executable, "-c", POOL], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+        for _ in range(2)
+    )
+    try:
+        for worker in (alive, dead):
+            assert worker.stdout is not None and worker.stdout.readline() == b"set\n"
+        dead.kill()
+        dead.wait()
+        monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+        text = _process_metrics().decode()
+        assert "tenantry_db_pool_size 5.0" in text, text
+    finally:
+        for worker in (alive, dead):
+            if worker.stdin is not None:
+                worker.stdin.close()
+            worker.wait()
