@@ -42,7 +42,9 @@ async def import_now_or_later(
     if background or import_jobs.is_large(text):
         tenancy = get_tenancy(request)
         import_id = await import_jobs.start(tenancy.jobs, tenancy.cache, ctx, kind, text)
-        return Json({"import_id": import_id, "status": "queued"}, status_code=202)
+        # ``state`` as GET /api/imports/{id} says it; ``status``, its first name, kept.
+        queued = {"import_id": import_id, "state": "queued", "status": "queued"}
+        return Json(queued, status_code=202)
     count = await in_thread(import_jobs.IMPORTERS[kind], session, ctx, text)
     return Json({"imported": count})
 

@@ -45,6 +45,7 @@ def test_a_large_file_is_imported_by_a_job(
         "/api/readings/import", content=text, headers={**alice, "content-type": "text/csv"}
     )
     assert answer.status_code == 202, answer.text
+    assert answer.json()["state"] == "queued"  # the field GET /api/imports/{id} answers
     import_id = answer.json()["import_id"]
     status = _wait(client, alice, import_id)
     assert status == {"state": "done", "kind": "readings", "rows": BACKGROUND_LINES + 10}
