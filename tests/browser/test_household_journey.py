@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.browser.steps import PHONE, ZONE, new_page, sign_up
+from tests.browser.steps import DESKTOP, PHONE, ZONE, new_page, sign_up
 from tests.support.mail import SmtpServer
 
 pytestmark = pytest.mark.browser
@@ -120,6 +120,14 @@ def test_household_journey(
     alice.select_option("#change-plan select[name=plan]", "household")
     alice.click("#change-plan button[type=submit]")
     alice.wait_for_selector("text=Plan changed.")
+    # On a phone no page scrolls sideways (the CSV import's column line once did).
+    alice.set_viewport_size(PHONE)
+    for path in ("/readings", "/vouchers", "/household", "/dashboard", "/account"):
+        alice.goto(f"{base}{path}")
+        wide = alice.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert wide <= 0, f"{path} is {wide}px wider than a phone"
+    alice.set_viewport_size(DESKTOP)
+    alice.goto(f"{base}/household")
     alice.select_option("#invites select[name=role]", "viewer")
     alice.click("#invites button[type=submit]")
     viewer_code = alice.inner_text("#invite-code").strip()
