@@ -89,8 +89,9 @@ def register(
     check_password(password)
     if invite_code:
         joining = invites.check_usable(session, invite_code, email=canonical)
-        # A full tenant refuses a known email as it refuses a new one (the join would).
-        enforce_seat(session, joining)
+        # A full tenant refuses a known email as it refuses a new one (the join would);
+        # the join that follows records a limit it crosses, once.
+        enforce_seat(session, joining, alert=False)
     password_hash = passwords.hash(password)
     existing = session.scalar(select(User).where(User.email == canonical))
     if existing is not None:

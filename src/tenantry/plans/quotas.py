@@ -103,8 +103,10 @@ def check_allowance(
     current: int,
     requested: int,
     noun: str | None = None,
+    alert: bool = True,
 ) -> None:
-    """Refuse ``requested`` more of ``limit`` past the allowance; audit soft limits crossed."""
+    """Refuse ``requested`` more of ``limit`` past the allowance; audit soft limits crossed
+    (unless ``alert`` is off: a look ahead, before the change that will cross them)."""
     allowed = ents.limit(limit)
     if allowed is None or requested <= 0:
         return
@@ -122,14 +124,15 @@ def check_allowance(
             noun=noun,
             overridden=limit in ents.overrides,
         )
-    soft_alert(
-        session,
-        tenant_id=tenant_id,
-        limit=limit,
-        allowed=allowed,
-        before=current,
-        after=current + requested,
-    )
+    if alert:
+        soft_alert(
+            session,
+            tenant_id=tenant_id,
+            limit=limit,
+            allowed=allowed,
+            before=current,
+            after=current + requested,
+        )
 
 
 def _catalogue(session: Session) -> Catalogue | None:
@@ -137,12 +140,14 @@ def _catalogue(session: Session) -> Catalogue | None:
     return found if _enabled and isinstance(found, Catalogue) else None
 
 
-def enforce_seat(session: Session, tenant_id: uuid.UUID, *, adding: int = 1) -> None:
+def enforce_seat(
+    session: Session, tenant_id: uuid.UUID, *, adding: int = 1, alert: bool = True
+) -> None:
     """Refuse a new member past the plan's ``members`` limit (call before adding it).
 
     The tenant row is locked first, so of N simultaneous joins for the last seat
     exactly one passes. Without an installed catalogue (maintenance sessions)
-    nothing is enforced.
+    nothing is enforced. ``alert=False``: a check ahead of the join, which alerts.
     """
     catalogue = _catalogue(session)
     if catalogue is None:
@@ -159,6 +164,7 @@ def enforce_seat(session: Session, tenant_id: uuid.UUID, *, adding: int = 1) -> 
         current=count_members(session, tenant_id),
         requested=adding,
         noun="members",
+        alert=alert,
     )
 
 

@@ -516,3 +516,13 @@ def test_an_override_that_would_limit_nothing_is_refused_by_name(
     assert _plan(client, alice)["overrides"] == {}
     granted = client.put(f"{base}/rows.readings", json={"value": 3}, headers=root.headers)
     assert granted.status_code == 200, granted.text
+
+
+def test_signing_up_with_a_code_for_the_last_seat_records_the_limit_once(
+    client: TestClient, alice: Member
+) -> None:
+    """Sign-up checks the seat ahead of the join, and the join checks it again: only the
+    change that crossed the limit records it."""
+    invite_and_join(client, alice, "partner@example.com")  # 2 of 2 seats: the limit reached
+    reached = [e for e in _actions(client, alice) if e["action"] == "plan.limit_reached"]
+    assert [e["target"] for e in reached] == ["limit:members"]
