@@ -17,6 +17,7 @@ from tenantry.errors import (
     AuthenticationFailed,
     Conflict,
     InvalidInvite,
+    RateLimited,
     TenantryError,
     ValidationFailed,
 )
@@ -99,16 +100,18 @@ def signin(request: Request, session: DbSession, fields: FormFields) -> Response
             email=fields.get("email", "")[:320],
             password=fields.get("password", "")[:1024],
         )
-    except AuthenticationFailed as exc:
-        values = {"email": fields.get("email", "")}
-        return render(
+    except (AuthenticationFailed, RateLimited) as exc:
+        # The form again, with what was typed: a back-off too (its Retry-After as the API's).
+        page = render(
             request,
             "signin.html",
-            status=401,
+            status=exc.status,
             next=fields.get("next", ""),
-            values=values,
+            values={"email": fields.get("email", "")},
             error=exc.message,
         )
+        page.headers.update(getattr(exc, "headers", None) or {})
+        return page
     tenant_id = accounts.default_tenant(session, user.id)
     pair = tenancy.issue_tokens(session, user.id, tenant_id)
     slug = _slug(session, tenant_id) if tenant_id else None

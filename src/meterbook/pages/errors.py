@@ -36,15 +36,17 @@ _TITLES = {
 }
 
 
-def _status_message(request: Request, exc: Exception) -> tuple[int, str]:
-    """The core's status and words for ``exc`` (:func:`~tenantry.web.problem_of`), in a
-    page's terms: a form's problems in general, our own faults without their detail."""
+def _status_message(request: Request, exc: Exception) -> tuple[int, str, dict[str, str]]:
+    """The core's status, words and headers (``Retry-After``) for ``exc``
+    (:func:`~tenantry.web.problem_of`), in a page's terms: a form's problems in general,
+    our own faults without their detail."""
     problem = problem_of(request, exc)
+    headers = dict(problem.headers or {})
     if problem.status >= 500 and problem.status != 503:  # a 503 says what is down
-        return problem.status, "Something went wrong on our side."
+        return problem.status, "Something went wrong on our side.", headers
     if isinstance(exc, RequestValidationError):
-        return 422, "Some of the values sent are missing or invalid."
-    return problem.status, household_words(problem)
+        return 422, "Some of the values sent are missing or invalid.", headers
+    return problem.status, household_words(problem), headers
 
 
 def error_page(request: Request, exc: Exception) -> Response:
@@ -61,8 +63,8 @@ def error_page(request: Request, exc: Exception) -> Response:
         return RedirectResponse(f"/signin?next={quote(target)}", status_code=303)
     if isinstance(exc, TenantSuspended):
         return _suspended(request)
-    status, message = _status_message(request, exc)
-    return render(
+    status, message, headers = _status_message(request, exc)
+    page = render(
         request,
         "error.html",
         status=status,
@@ -70,6 +72,8 @@ def error_page(request: Request, exc: Exception) -> Response:
         message=message,
         status_code=status,
     )
+    page.headers.update(headers)  # a 429's or a 503's Retry-After, as the API's
+    return page
 
 
 def _suspended(request: Request) -> Response:

@@ -161,3 +161,25 @@ def test_an_invite_link_shows_the_household_then_joins(client: TestClient) -> No
     assert joined.status_code == 303
     assert "Alice" in client.get(joined.headers["location"]).text
     assert client.get("/invite?code=NOPE-NOPE").status_code == 400
+
+
+def test_the_sign_in_pages_back_off_says_when_to_retry(client: TestClient) -> None:
+    """After failed sign-ins the page answers 429 as the API does, with Retry-After."""
+    alice = register(client, "alice@example.com")
+    answers = []
+    for _ in range(7):
+        token = csrf(client.get("/signin").text)
+        answers.append(
+            client.post(
+                "/signin",
+                data={"email": alice.email, "password": "not it", "csrf_token": token},
+                follow_redirects=False,
+            )
+        )
+    refused = answers[-1]
+    assert refused.status_code == 429, [a.status_code for a in answers]
+    assert int(refused.headers["Retry-After"]) > 0
+    assert refused.headers["content-type"].startswith("text/html")
+    # The sign-in form again, what was typed kept, the wait said.
+    assert 'value="alice@example.com"' in refused.text
+    assert "try again" in refused.text
