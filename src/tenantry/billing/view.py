@@ -50,7 +50,8 @@ def billing_view(session: Session, tenant_id: uuid.UUID) -> BillingView | None:
         next_invoice_at=account.current_period_end
         if account.status in LIVE and not account.cancel_at_period_end
         else None,
-        cancel_at_period_end=account.cancel_at_period_end,
+        # Still to end: once canceled the subscription has ended, nothing is pending.
+        cancel_at_period_end=account.cancel_at_period_end and account.status in LIVE,
         grace_until=account.grace_until,
         period_end=account.current_period_end,
     )

@@ -366,6 +366,8 @@ def test_cancellation_at_period_end_then_the_default_plan(
     deliver(client, stripe, stripe.cancels(sub_id))
     shown = client.get("/api/tenant/billing", headers=alice.headers).json()
     assert shown["plan"] == "free" and shown["status"] == "canceled"
+    # Ended: no "ends on" left to show (the household page said it still would).
+    assert shown["cancel_at_period_end"] is False
 
 
 def test_a_subscription_canceled_at_once_shows_no_next_invoice(
