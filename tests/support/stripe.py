@@ -69,10 +69,16 @@ def sign(payload: bytes, secret: str = WEBHOOK_SECRET, timestamp: int | None = N
 class LocalStripe:
     """The server, its objects, and the events it has produced (``events``, oldest first)."""
 
-    def __init__(self, *, api_key: str = API_KEY, webhook_secret: str = WEBHOOK_SECRET) -> None:
+    def __init__(
+        self,
+        *,
+        api_key: str = API_KEY,
+        webhook_secret: str = WEBHOOK_SECRET,
+        port: int | None = None,
+    ) -> None:
         self.api_key = api_key
         self.webhook_secret = webhook_secret
-        self.port = free_port()
+        self.port = port or free_port()
         self.customers: dict[str, dict[str, Any]] = {}
         self.subscriptions: dict[str, dict[str, Any]] = {}
         self.checkouts: dict[str, dict[str, Any]] = {}
@@ -463,3 +469,31 @@ def local_stripe() -> Iterator[LocalStripe]:
         yield server
     finally:
         server.stop()
+
+
+def main() -> None:
+    """``python -m tests.support.stripe [--port N] [--webhook URL]``: the local Stripe on its
+    own, delivering its events to a running server (docs/billing.md, "Trying it locally")."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="A local server speaking Stripe's API.")
+    parser.add_argument("--port", type=int, default=12111)
+    parser.add_argument("--webhook", default="http://127.0.0.1:8000/api/billing/webhook")
+    args = parser.parse_args()
+    stripe = LocalStripe(port=args.port)
+    stripe.webhook_url = args.webhook
+    stripe.start()
+    prices = ",".join(f"{plan}={price}" for plan, price in PRICES.items())
+    print(f"local Stripe on {stripe.url}, events to {args.webhook}; start the server with:")
+    print(f"  export STRIPE_API_KEY={API_KEY} STRIPE_WEBHOOK_SECRET={WEBHOOK_SECRET}")
+    print(f"  export TENANTRY_STRIPE_API_BASE={stripe.url} TENANTRY_STRIPE_PRICES={prices}")
+    print("  make run", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        stripe.stop()
+
+
+if __name__ == "__main__":
+    main()
