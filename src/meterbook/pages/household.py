@@ -45,7 +45,9 @@ def _page(
     error: str | None = None,
     msg: str = "",
     plan_error: PlanChangeRefused | None = None,
+    values: dict[str, str] | None = None,
 ) -> Response:
+    """The household page; ``values``: what a refused form sent, shown again in it."""
     tenant = tenants.get_tenant(session, ctx.tenant_id)
     members = tenants.members(session, ctx.tenant_id)
     invite_list = invites.list_invites(session, ctx.tenant_id) if nav.is_admin else []
@@ -65,6 +67,7 @@ def _page(
         expiry=EXPIRY_HOURS,
         new_code=new_code,
         error=error,
+        values=values or {},
         notice={
             "renamed": "Renamed.",
             "saved": "Saved.",
@@ -105,7 +108,8 @@ def rename(
             session, tenant_id=ctx.tenant_id, actor_id=ctx.user_id or 0, name=name
         )
     except ValidationFailed as exc:
-        return _page(request, ctx, nav, session, status=422, error=exc.message)
+        sent = {"name": name}
+        return _page(request, ctx, nav, session, status=422, error=exc.message, values=sent)
     return see_other(f"{nav.base}/household?msg=renamed")
 
 
@@ -178,12 +182,15 @@ def create_invite(
     fields: FormFields,
 ) -> Response:
     """Create an invite and show its code on this response only (only its hash is kept)."""
+    sent = {k: fields.get(k, "")[:320] for k in ("role", "expires_in_hours", "max_uses", "email")}
     try:
         role = Role(fields.get("role", "member"))
         ttl = timedelta(hours=int(fields.get("expires_in_hours", "168")))
         uses = int(fields.get("max_uses", "1"))
     except (ValueError, OverflowError):
-        return _page(request, ctx, nav, session, status=422, error="check the invite's settings")
+        return _page(
+            request, ctx, nav, session, status=422, error="check the invite's settings", values=sent
+        )
     email = fields.get("email", "").strip()[:320] or None
     try:
         _, code = account_flows.invite(
@@ -196,7 +203,7 @@ def create_invite(
             email=email,
         )
     except ValidationFailed as exc:
-        return _page(request, ctx, nav, session, status=422, error=exc.message)
+        return _page(request, ctx, nav, session, status=422, error=exc.message, values=sent)
     return _page(request, ctx, nav, session, new_code=code)
 
 

@@ -124,3 +124,24 @@ def test_a_good_form_is_stored_as_typed(client: TestClient, alice: dict[str, str
     assert bought.status_code == 303, bought.text
     (voucher,) = client.get("/api/vouchers", headers=alice).json()["items"]
     assert voucher["currency"] == "ZAR" and voucher["amount"] == "10.50"
+
+
+def test_refused_household_forms_keep_what_was_typed(
+    client: TestClient, alice: dict[str, str]
+) -> None:
+    """A stranger's bad email, or a name one character too long, came back blank."""
+    invite = _post(
+        client,
+        alice,
+        "/household/invites",
+        {"role": "viewer", "expires_in_hours": "24", "max_uses": "3", "email": "not-an-email"},
+    )
+    assert invite.status_code == 422, invite.text
+    assert 'value="not-an-email"' in invite.text
+    assert 'value="3"' in invite.text
+    assert '<option value="viewer" selected>' in invite.text
+    assert '<option value="24" selected>' in invite.text
+    long_name = "N" * 201
+    renamed = _post(client, alice, "/household/rename", {"name": long_name})
+    assert renamed.status_code == 422, renamed.text
+    assert f'value="{long_name}"' in renamed.text
