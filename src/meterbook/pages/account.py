@@ -31,7 +31,9 @@ def _page(
     status: int = 200,
     error: str | None = None,
     msg: str = "",
+    values: dict[str, str] | None = None,
 ) -> Response:
+    """The account page; ``values``: what a refused form sent (never a password)."""
     user = accounts.get_user(session, user_id)
     return render(
         request,
@@ -41,6 +43,7 @@ def _page(
         restorable=retention.restorable(session, user_id),
         error=error,
         notice=NOTICES.get(msg),
+        values=values or {},
     )
 
 
@@ -91,9 +94,15 @@ def erase(
 ) -> Response:
     """Erase the account: the password, and the email typed again, are required."""
     user = accounts.get_user(session, claims.user_id)
-    if fields.get("confirm", "").strip().casefold() != user.email:
+    sent = {"confirm": fields.get("confirm", "")[:320]}
+    if sent["confirm"].strip().casefold() != user.email:
         return _page(
-            request, session, user.id, status=422, error="Type your email address to confirm."
+            request,
+            session,
+            user.id,
+            status=422,
+            error="Type your email address to confirm.",
+            values=sent,
         )
     tenancy = get_tenancy(request)
     tenancy.limits.hit(tenancy.config.login_rate, "login", request)
@@ -107,5 +116,7 @@ def erase(
         )
     except (PermissionDenied, Conflict) as exc:
         session.rollback()
-        return _page(request, session, claims.user_id, status=exc.status, error=exc.message)
+        return _page(
+            request, session, claims.user_id, status=exc.status, error=exc.message, values=sent
+        )
     return see_other("/signin", policy_of(request).cleared())

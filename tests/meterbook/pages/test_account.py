@@ -85,11 +85,13 @@ def test_my_data_download_and_erasure(client: TestClient) -> None:
         "/account/erase", data={"confirm": "x@y.z", "password": PASSWORD, "csrf_token": token}
     )
     assert unconfirmed.status_code == 422
+    assert 'value="x@y.z"' in unconfirmed.text  # what was typed, shown again
     wrong = client.post(
         "/account/erase",
         data={"confirm": "mia@example.com", "password": "nope", "csrf_token": token},
     )
     assert wrong.status_code == 403 and "wrong password" in wrong.text
+    assert 'value="mia@example.com"' in wrong.text and 'value="nope"' not in wrong.text
     erased = client.post(
         "/account/erase",
         data={"confirm": "MIA@example.com", "password": PASSWORD, "csrf_token": token},
