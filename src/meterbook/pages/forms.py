@@ -34,16 +34,19 @@ def _local_to_aware(text: str, zone: tzinfo) -> str:
 
 
 def _body(schema: type[Input], fields: dict[str, str]) -> dict[str, object]:
-    """The form as the JSON body it stands for: an empty optional input is one not sent."""
+    """The form as the JSON body it stands for: an empty input is one not sent (optional:
+    its default; required: "fill this in", not a parser's "input is too short")."""
     body: dict[str, object] = {}
     for name, value in fields.items():
         if name == CSRF_FIELD:
             continue
-        info = schema.model_fields.get(name)
-        if value == "" and info is not None and not info.is_required():
+        if value == "" and name in schema.model_fields:
             continue
         body[name] = value
     return body
+
+
+_REQUIRED = "Field required"  # pydantic's words for a value not sent
 
 
 def _errors(request: Request, schema: type[Input], exc: Exception) -> Errors:
@@ -57,6 +60,8 @@ def _errors(request: Request, schema: type[Input], exc: Exception) -> Errors:
     errors: Errors = {}
     for item in listed:
         field, message = str(item.get("field", "")), str(item.get("message", ""))
+        if message == _REQUIRED:
+            message = "fill this in"
         if field not in schema.model_fields:
             field, message = "form", f"{field}: {message}" if field else message
         errors.setdefault(field, message)

@@ -145,3 +145,19 @@ def test_refused_household_forms_keep_what_was_typed(
     renamed = _post(client, alice, "/household/rename", {"name": long_name})
     assert renamed.status_code == 422, renamed.text
     assert f'value="{long_name}"' in renamed.text
+
+
+@pytest.mark.parametrize(
+    ("path", "data", "field"),
+    [
+        ("/readings", _reading(read_at=""), "read_at"),
+        ("/readings", _reading(meter_kwh=""), "meter_kwh"),
+        ("/vouchers", _voucher(purchased_on=""), "purchased_on"),
+        ("/vouchers", _voucher(amount=""), "amount"),
+    ],
+)
+def test_an_empty_required_field_says_fill_this_in(
+    client: TestClient, alice: dict[str, str], path: str, data: dict[str, str], field: str
+) -> None:
+    """Not the parser's "Input should be a valid datetime or date, input is too short"."""
+    _field_error(_post(client, alice, path, data), "fill this in")
