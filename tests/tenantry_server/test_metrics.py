@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -104,10 +105,11 @@ def test_multiprocess_mode_sums_the_workers(tmp_path: Path) -> None:
 
 
 def test_a_scrape_succeeds_while_the_control_database_is_down(
-    template_db: Path, tmp_path: Path
+    template_db: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """/metrics answered 500, so the scrape failed exactly during the outage; API calls
-    answered 500 internal_error instead of 503."""
+    answered 500 internal_error instead of 503. An outage is logged as warnings (the
+    request sink and the usage flush said it as errors with tracebacks)."""
     control = tmp_path / "control"
     control.mkdir()
     shutil.copy(template_db, control / "db.sqlite3")
@@ -119,6 +121,7 @@ def test_a_scrape_succeeds_while_the_control_database_is_down(
         slug = client.get("/api/tenant", headers=alice.headers).json()["slug"]
         control.rename(tmp_path / "gone")  # SQLite: "unable to open database file"
         app.state.tenancy.db.dispose()  # an open file outlives its directory's move
+        caplog.set_level(logging.WARNING)
         down = client.get("/api/notes", headers=alice.headers)
         assert down.status_code == 503, down.text
         assert down.json()["error"]["code"] == "database_unavailable"
@@ -129,7 +132,11 @@ def test_a_scrape_succeeds_while_the_control_database_is_down(
         assert "tenantry_control_database_up 0.0" in text
         assert "tenantry_tenants{" not in text  # not a count of zero: no count
         assert 'route="/api/notes",status="503"' in text
+        app.state.tenancy.meter.flush()
     app.state.tenancy.db.dispose()
+    faults = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert faults == [], [r.getMessage() for r in faults]
+    assert any("database unavailable" in r.getMessage() for r in caplog.records)
 
 
 POOL = """

@@ -29,6 +29,7 @@ from tenantry.hooks import SessionFactory, listen, set_info
 from tenantry.ids import in_chunks
 from tenantry.models import UsageCounter, is_tenant_scoped
 from tenantry.models.tenant import existing_tenant_ids
+from tenantry.outages import is_connection_failure
 from tenantry.plans.catalogue import EXPORT_BYTES_PER_MONTH, REQUESTS_PER_MONTH, Catalogue
 from tenantry.plans.entitlements import load_entitlements_many
 from tenantry.plans.quotas import inserted_rows, soft_alert
@@ -142,8 +143,17 @@ class UsageMeter:
                 return 0
             try:
                 self._write(batch)
-            except Exception:
-                log.exception("usage flush failed; %d counters kept for the next one", len(batch))
+            except Exception as failure:
+                if is_connection_failure(failure):  # an outage, not a fault: a warning
+                    log.warning(
+                        "usage flush: database unavailable (%s); %d counters kept for the next one",
+                        type(failure).__name__,
+                        len(batch),
+                    )
+                else:
+                    log.exception(
+                        "usage flush failed; %d counters kept for the next one", len(batch)
+                    )
                 with self._lock:
                     self._counts.update(batch)
                 return 0

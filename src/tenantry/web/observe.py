@@ -22,6 +22,7 @@ from fastapi import FastAPI, Request
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tenantry.outages import is_connection_failure
 from tenantry.web.path_prefix import CLAIM_KEY
 
 RECORD_KEY = "tenantry.request"
@@ -108,8 +109,15 @@ class ObserveMiddleware:
             for sink in self.sinks:
                 try:
                     await sink(record)
-                except Exception:  # observation must never fail a request
-                    log.exception("request sink failed (request %s)", record.request_id)
+                except Exception as failure:  # observation must never fail a request
+                    if is_connection_failure(failure):  # an outage: said once per request
+                        log.warning(
+                            "request sink: database unavailable (request %s): %s",
+                            record.request_id,
+                            type(failure).__name__,
+                        )
+                    else:
+                        log.exception("request sink failed (request %s)", record.request_id)
             _request_id.reset(token)
 
 
