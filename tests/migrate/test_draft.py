@@ -18,9 +18,8 @@ from tenantry.migrate import (
 )
 
 
-def _draft_and_plan(path: Path, script: str = "") -> tuple[str, Plan]:
-    """What ``tenantize --init`` drafts for the SQLite file (after running ``script`` on
-    it), and the plan made from it."""
+def _draft(path: Path, script: str = "") -> str:
+    """What ``tenantize --init`` drafts for the SQLite file (after running ``script`` on it)."""
     if script:
         with sqlite3.connect(path) as con:
             con.executescript(script)
@@ -28,6 +27,15 @@ def _draft_and_plan(path: Path, script: str = "") -> tuple[str, Plan]:
     engine = conversion_engine(url)
     with engine.connect() as conn:
         draft = draft_mapping(conn, url)
+    engine.dispose()
+    return draft
+
+
+def _draft_and_plan(path: Path, script: str = "") -> tuple[str, Plan]:
+    """The draft, and the plan made from it."""
+    draft = _draft(path, script)
+    engine = conversion_engine(f"sqlite:///{path}")
+    with engine.connect() as conn:
         plan = build_plan(conn, parse_mapping(tomllib.loads(draft)))
     engine.dispose()
     return draft, plan
@@ -225,20 +233,14 @@ def test_a_table_name_toml_cannot_hold_bare_is_drafted_quoted_and_refused_plainl
 ) -> None:
     """``[tables.task tags]`` was written as is: the draft was not valid TOML, and the dry
     run pointed at a line of it instead of the name tenantize cannot convert."""
-    path = tmp_path / "tasks.db"
-    with sqlite3.connect(path) as con:
-        con.executescript(
-            "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT UNIQUE);"
-            "CREATE TABLE tasks (id INTEGER PRIMARY KEY,"
-            " user_id INTEGER NOT NULL REFERENCES users(id));"
-            'CREATE TABLE "task tags" (task_id INTEGER NOT NULL REFERENCES tasks(id),'
-            " tag TEXT NOT NULL, PRIMARY KEY (task_id, tag));"
-        )
-    url = f"sqlite:///{path}"
-    engine = conversion_engine(url)
-    with engine.connect() as conn:
-        draft = draft_mapping(conn, url)
-    engine.dispose()
+    draft = _draft(
+        tmp_path / "tasks.db",
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT UNIQUE);"
+        "CREATE TABLE tasks (id INTEGER PRIMARY KEY,"
+        " user_id INTEGER NOT NULL REFERENCES users(id));"
+        'CREATE TABLE "task tags" (task_id INTEGER NOT NULL REFERENCES tasks(id),'
+        " tag TEXT NOT NULL, PRIMARY KEY (task_id, tag));",
+    )
     tables = tomllib.loads(draft)["tables"]  # parses
     assert tables["task tags"]["owner"] == "task_id -> tasks"
     with pytest.raises(MappingError, match=r"'task tags' is not a plain table .* rename it"):
@@ -249,19 +251,13 @@ def test_an_owned_table_without_a_primary_key_is_drafted_with_what_to_do(
     tmp_path: Path,
 ) -> None:
     """The dry run refuses a table with no primary key; the draft says so beforehand."""
-    path = tmp_path / "log.db"
-    with sqlite3.connect(path) as con:
-        con.executescript(
-            "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT UNIQUE);"
-            "CREATE TABLE activity (user_id INTEGER REFERENCES users(id), what TEXT);"
-            "CREATE TABLE notes (id INTEGER PRIMARY KEY,"
-            " user_id INTEGER NOT NULL REFERENCES users(id), body TEXT);"
-        )
-    url = f"sqlite:///{path}"
-    engine = conversion_engine(url)
-    with engine.connect() as conn:
-        draft = draft_mapping(conn, url)
-    engine.dispose()
+    draft = _draft(
+        tmp_path / "log.db",
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT UNIQUE);"
+        "CREATE TABLE activity (user_id INTEGER REFERENCES users(id), what TEXT);"
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY,"
+        " user_id INTEGER NOT NULL REFERENCES users(id), body TEXT);",
+    )
     activity = draft.split("[tables.activity]")[1].split("[tables.")[0]
     assert "REVIEW: no primary key, which converting needs" in activity
     assert "no primary key" not in draft.split("[tables.notes]")[1]
