@@ -7,7 +7,7 @@ the payment went through, never on the way back from Checkout.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -57,6 +57,9 @@ class BillingSection:
     grace_until: datetime | None
     offers: list[Plan]
     portal: bool
+    # Each offer's button: "Subscribe to" the plan held, "Upgrade to" a dearer one, "Change
+    # to" a cheaper one (the catalogue is cheapest first).
+    verbs: dict[str, str] = field(default_factory=dict)
 
 
 def billing_section(
@@ -75,6 +78,14 @@ def billing_section(
         for name in billing.config.prices
         if catalogue.find(name) is not None and not (paying and name == view.plan)
     ]
+    names = catalogue.names
+    rank = names.index(view.plan) if view.plan in names else -1
+    verbs = {
+        p.name: "Subscribe to"
+        if p.name == view.plan
+        else ("Upgrade to" if names.index(p.name) > rank else "Change to")
+        for p in offers
+    }
     return BillingSection(
         status=view.status,
         plan=catalogue.get(view.plan),
@@ -86,6 +97,7 @@ def billing_section(
         grace_until=view.grace_until,
         offers=offers,
         portal=view.has_customer,
+        verbs=verbs,
     )
 
 

@@ -113,3 +113,16 @@ def test_a_suspended_household_shows_its_banner_and_only_owners_reach_the_portal
         follow_redirects=False,
     )
     assert refused.status_code == 403
+
+
+def test_the_buttons_say_upgrade_only_towards_a_dearer_plan(billed: TestClient) -> None:
+    """A Pro household was offered "Upgrade to Household", a cheaper plan."""
+    base = signup(billed, "pia@example.com")
+    billed.app.state.tenancy.billing.provisioner.wait_idle()  # type: ignore[attr-defined]
+    with billed.app.state.tenancy.db.session() as session:  # type: ignore[attr-defined]
+        tenant = session.scalars(select(Tenant).where(Tenant.slug == base.rsplit("/", 1)[1])).one()
+        tenant.plan = "pro"
+        session.get(BillingAccount, tenant.id).status = "active"  # type: ignore[union-attr]
+    page = billed.get(f"{base}/household").text
+    assert 'data-plan="household">Change to Household</button>' in page
+    assert "Upgrade to" not in page
