@@ -10,7 +10,6 @@ from typing import Annotated
 
 from pydantic import (
     AfterValidator,
-    AwareDatetime,
     BeforeValidator,
     Field,
     StrictBool,
@@ -21,6 +20,7 @@ from meterbook.domain import RuleViolation, kwh_to_wh, money_to_minor, wh_to_kwh
 from meterbook.domain.records import ReadingDraft, VoucherDraft
 from meterbook.services.common import invalid
 from tenantry.web import Input
+from tenantry.web import IsoDateTime as CoreIsoDateTime
 
 
 def _decimal_in(places: int, digits: int, example: str) -> tuple[WithJsonSchema, BeforeValidator]:
@@ -73,7 +73,8 @@ def _in_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-IsoDateTime = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_in_utc)]
+# The core's (ISO 8601 with a zone, never a number), answered in UTC.
+IsoDateTime = Annotated[CoreIsoDateTime, AfterValidator(_in_utc)]
 IsoDate = Annotated[date, BeforeValidator(_iso_text)]
 
 

@@ -25,7 +25,7 @@ from tenantry.web.path_prefix import path_tenant
 from tenantry.web.platform import PlatformAdmin, require_platform_admin
 from tenantry.web.resolution import TenantClaim, resolve_membership
 from tenantry.web.routes.privacy import user_export_response
-from tenantry.web.schemas import Input, OneLine, TokenPair
+from tenantry.web.schemas import Input, IsoDateTime, OneLine, TokenPair
 from tenantry.web.streaming import export_download, tenant_download
 from tenantry.web.tenancy import Tenancy
 
@@ -48,6 +48,7 @@ __all__ = [
     "CurrentClaims",
     "DbSession",
     "Input",
+    "IsoDateTime",
     "MemberContext",
     "OneLine",
     "OwnerContext",
