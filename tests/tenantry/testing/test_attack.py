@@ -133,22 +133,14 @@ def test_a_2xx_for_a_victim_id_and_a_404_for_a_missing_one_is_found(
     ]
 
 
-def test_a_write_to_the_victims_rows_is_found_though_answered_alike(
-    tenantry_attack: Callable[..., list[str]],
+@pytest.mark.parametrize(
+    "route",
+    ["PUT /probe/{note_id}/stamp", "PUT /probe/{user_id}/rename"],  # its rows; its accounts
+)
+def test_a_write_to_the_victims_data_is_found_though_answered_alike(
+    tenantry_attack: Callable[..., list[str]], route: str
 ) -> None:
-    findings = tenantry_attack()
-    assert _of("PUT /probe/{note_id}/stamp", findings) == [
-        "PUT /probe/{note_id}/stamp changed the victim's data"
-    ]
-
-
-def test_a_write_to_the_victims_members_accounts_is_found(
-    tenantry_attack: Callable[..., list[str]],
-) -> None:
-    findings = tenantry_attack()
-    assert _of("PUT /probe/{user_id}/rename", findings) == [
-        "PUT /probe/{user_id}/rename changed the victim's data"
-    ]
+    assert _of(route, tenantry_attack()) == [f"{route} changed the victim's data"]
 
 
 def test_each_finding_is_reported_once(tenantry_attack: Callable[..., list[str]]) -> None:
