@@ -17,6 +17,20 @@ def _size(limit: int) -> str:
     return f"{limit:,} bytes"
 
 
+# The same words whether the household exists or not: a page must not tell a guessed
+# address from a household one was removed from.
+_HOUSEHOLD = {
+    "tenant_not_found": (
+        "This is not one of your households: it may have been deleted, or you are no "
+        "longer a member of it."
+    ),
+    "tenant_deleted": (
+        "This household was deleted. For a while, an owner can still restore it from "
+        "their account page."
+    ),
+}
+
+
 def household_words(problem: Problem) -> str:
     """What a page says of ``problem``: meterbook's words where it has them, else the core's."""
     details = problem.details if isinstance(problem.details, dict) else {}
@@ -29,6 +43,8 @@ def household_words(problem: Problem) -> str:
         )
     if problem.code == "quota_exceeded":
         return _quota(details) or problem.message
+    if problem.code in _HOUSEHOLD:
+        return _HOUSEHOLD[problem.code]
     if problem.code == "conflict" and details.get("reason") == "last_owner":
         return (
             "You are this household's only owner: make another member an owner before you "

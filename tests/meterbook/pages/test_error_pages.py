@@ -6,6 +6,8 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 from starlette.testclient import TestClient
 
+from tests.conftest import invite_and_join, register
+
 
 @pytest.mark.parametrize(
     ("path", "status", "code"),
@@ -87,3 +89,33 @@ def test_a_streamed_body_over_the_limit_is_a_page_too(
     assert page.status_code == 413
     assert page.headers["content-type"].startswith("text/html")
     assert "larger than 1 MiB" in page.text
+
+
+def test_a_removed_member_s_next_page_says_so_in_a_household_s_words(client: TestClient) -> None:
+    """Removed with a token still valid: the household's pages answer 404 on the next
+    request, in words a person understands, and the very page a stranger guessing the
+    household's address gets (the page must not tell one household exists)."""
+    owner = register(client, "owner@example.com", tenant_name="Kitchen table")
+    member = invite_and_join(client, owner, "member@example.com")
+    slug = client.get("/api/tenant", headers=owner.headers).json()["slug"]
+    client.cookies.set("tenantry_access", member.access)
+    assert client.get(f"/t/{slug}/dashboard").status_code == 200
+    removed = client.delete(f"/api/tenant/members/{member.user_id}", headers=owner.headers)
+    assert removed.status_code == 204
+    gone = client.get(f"/t/{slug}/dashboard")
+    guessed = client.get("/t/no-such-household/dashboard")
+    assert gone.status_code == guessed.status_code == 404
+    assert "tenant" not in gone.text.lower()
+    assert "not one of your households" in gone.text
+    assert gone.text.replace(slug, "") == guessed.text.replace("no-such-household", "")
+
+
+def test_a_deleted_household_s_pages_say_an_owner_can_restore_it(client: TestClient) -> None:
+    owner = register(client, "owner@example.com", tenant_name="Kitchen table")
+    slug = client.get("/api/tenant", headers=owner.headers).json()["slug"]
+    deleted = client.delete(f"/api/tenant?confirm={slug}", headers=owner.headers)
+    assert deleted.status_code == 204
+    client.cookies.set("tenantry_access", owner.access)
+    page = client.get(f"/t/{slug}/readings")
+    assert page.status_code == 404
+    assert "This household was deleted" in page.text and "restore" in page.text
