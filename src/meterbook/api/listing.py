@@ -39,7 +39,9 @@ def date_range(start: str | None, end: str | None) -> tuple[date | None, date | 
     """The ``from`` and ``to`` parameters, checked and in order."""
     first, last = iso_date(start, "from"), iso_date(end, "to")
     if first and last and first > last:
-        raise ValidationFailed("from: must not be after to", details={"field": "from"})
+        raise ValidationFailed(
+            "from: must not be after to", details={"field": "from", "reason": "after_to"}
+        )
     return first, last
 
 

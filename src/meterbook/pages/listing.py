@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlencode
 
 from meterbook.api.listing import date_range
 from meterbook.services.common import Page
+from tenantry.errors import ValidationFailed
 
 PER_PAGE = 25
 NOTICES = {
@@ -50,6 +53,29 @@ class ListQuery:
         }
         values.update(changes)
         return "?" + urlencode({k: v for k, v in values.items() if v not in ("", None)})
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """One page of a list, or why the filters asked for none."""
+
+    rows: Sequence[Any]
+    total: int
+    error: str | None = None
+
+
+def listed(query: ListQuery, sorts: set[str], fetch: Callable[[Page], tuple[Any, int]]) -> Listed:
+    """``fetch`` of the page ``query`` asks for; bad filters give no rows and say why, in the
+    form's words (From, To), rather than the whole list as if nothing was asked."""
+    try:
+        page = query.to_page(sorts)
+    except ValidationFailed as exc:
+        if isinstance(exc.details, dict) and exc.details.get("reason") == "after_to":
+            return Listed([], 0, "From must not be after To.")
+        field, _, reason = exc.message.partition(": ")
+        return Listed([], 0, f"{field.capitalize()}: {reason}" if reason else exc.message)
+    rows, total = fetch(page)
+    return Listed(rows, total)
 
 
 def pages(total: int) -> int:

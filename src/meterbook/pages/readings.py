@@ -10,7 +10,7 @@ from meterbook.pages.csrf import check_csrf
 from meterbook.pages.csv_pages import add_csv_pages
 from meterbook.pages.deps import FormFields, NavDep, see_other
 from meterbook.pages.forms import Errors, field_errors, reading_draft
-from meterbook.pages.listing import ListQuery, notice, pages
+from meterbook.pages.listing import ListQuery, listed, notice, pages
 from meterbook.pages.render import Nav, render, user_zone
 from meterbook.services import import_jobs, readings, transfer
 from meterbook.services.common import utcnow
@@ -34,17 +34,18 @@ def _list(
     msg: str = "",
     import_id: str = "",
 ) -> Response:
-    rows, total = readings.list_readings(session, query.to_page(SORTS))
+    found = listed(query, SORTS, lambda page: readings.list_readings(session, page))
     now_local = utcnow().astimezone(user_zone(request)).strftime("%Y-%m-%dT%H:%M")
     return render(
         request,
         "readings.html",
         nav=nav,
-        status=status,
-        rows=rows,
-        total=total,
-        pages=pages(total),
+        status=422 if found.error else status,
+        rows=found.rows,
+        total=found.total,
+        pages=pages(found.total),
         q=query,
+        filter_error=found.error,
         values=values or {"read_at": now_local},
         errors=errors or {},
         import_errors=import_errors or [],

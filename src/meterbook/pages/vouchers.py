@@ -13,7 +13,7 @@ from meterbook.pages.csrf import check_csrf
 from meterbook.pages.csv_pages import add_csv_pages
 from meterbook.pages.deps import FormFields, NavDep, see_other
 from meterbook.pages.forms import Errors, field_errors, voucher_draft
-from meterbook.pages.listing import ListQuery, notice, pages
+from meterbook.pages.listing import ListQuery, listed, notice, pages
 from meterbook.pages.render import Nav, render, user_zone
 from meterbook.services import import_jobs, transfer, vouchers
 from meterbook.services.common import utcnow
@@ -44,17 +44,18 @@ def _list(
     msg: str = "",
     import_id: str = "",
 ) -> Response:
-    rows, total = vouchers.list_vouchers(session, query.to_page(SORTS))
+    found = listed(query, SORTS, lambda page: vouchers.list_vouchers(session, page))
     today = utcnow().astimezone(user_zone(request)).date().isoformat()
     return render(
         request,
         "vouchers.html",
         nav=nav,
-        status=status,
-        rows=rows,
-        total=total,
-        pages=pages(total),
+        status=422 if found.error else status,
+        rows=found.rows,
+        total=found.total,
+        pages=pages(found.total),
         q=query,
+        filter_error=found.error,
         values=values or {"purchased_on": today, "currency": _currency(session)},
         errors=errors or {},
         import_errors=import_errors or [],
