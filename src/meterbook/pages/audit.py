@@ -46,6 +46,7 @@ class AuditQuery:
     start: str = ""
     end: str = ""
     unknown_member: str = ""  # a member asked for that cannot be one: refused, not dropped
+    unknown_action: str = ""  # likewise an action not in the list
 
     def link(self, **extra: object) -> str:
         params = {
@@ -70,6 +71,8 @@ def _bad_filters(q: AuditQuery) -> str | None:
     for label, text in (("From", q.start), ("To", q.end)):
         if text and _day(text) is None:
             return f"{label}: {text!r} is not a date (YYYY-MM-DD)"
+    if q.unknown_action:
+        return f"Action: {q.unknown_action[:20]!r} is not one of the list; pick one from it"
     if q.unknown_member:
         return f"Member: {q.unknown_member[:20]!r} is not a member's number; pick one from the list"
     return None
@@ -81,11 +84,12 @@ def _query(
     start: str = Query(default="", max_length=10),
     end: str = Query(default="", max_length=10),
 ) -> AuditQuery:
-    """Empty fields (the form's "all" and "anyone") mean no filter; a bad date is refused
-    (:func:`_bad_filters`)."""
+    """Empty fields (the form's "all" and "anyone") mean no filter; a bad date, member or
+    action is refused (:func:`_bad_filters`)."""
     who = int(member) if member.isdigit() and is_user_id(int(member)) else None
     unknown = member if member and who is None else ""
-    return AuditQuery(action if action in ACTIONS else "", who, start, end, unknown)
+    known = action if action in ACTIONS else ""
+    return AuditQuery(known, who, start, end, unknown, "" if known else action)
 
 
 def _filter(request: Request, q: AuditQuery) -> audit.AuditFilter:

@@ -65,3 +65,14 @@ def test_a_member_that_cannot_be_one_is_refused_on_the_page(
     assert page.status_code == 422
     assert "is not a member&#39;s number; pick one from the list" in page.text
     assert "member.added" not in page.text
+
+
+@pytest.mark.parametrize("action", ["rows", "x"])
+def test_an_action_not_in_the_list_is_refused_on_the_page(
+    client: TestClient, alice: dict[str, str], action: str
+) -> None:
+    page = _get(client, alice, "/household/audit", action=action)
+    assert page.status_code == 422
+    assert f"Action: &#39;{action}&#39; is not one of the list" in page.text
+    assert "member.added" not in page.text  # not the unfiltered trail as if nothing was asked
+    assert _get(client, alice, "/household/audit", action="member").status_code == 200
