@@ -26,6 +26,7 @@ from tenantry.models.user import checked_email
 from tenantry.plans.quotas import enforce_seat
 from tenantry.security.links import read_link
 from tenantry.security.passwords import Passwords
+from tenantry.security.refresh import end_sessions
 
 MIN_PASSWORD = 10
 VERIFY_PURPOSE = "verify-email"
@@ -188,6 +189,25 @@ def check_session(session: Session, user_id: int, session_version: int) -> User:
     if user.session_version != session_version:
         raise AuthenticationFailed("this session has ended; sign in again")
     return user
+
+
+def sign_out_everywhere(session: Session, user_id: int, session_version: int) -> None:
+    """End every session of the account, the caller's included, on every device: a lost
+    phone's tokens are refused on their next request, not at expiry.
+
+    Raises:
+        AuthenticationFailed: the user is gone, or the caller's session already ended.
+    """
+    user = check_session(session, user_id, session_version)
+    end_sessions(session, user)
+    audit.record(
+        session,
+        "session.revoked",
+        tenant_id=None,
+        actor_id=user.id,
+        target=f"user:{user.id}",
+        reason="everywhere",
+    )
 
 
 def get_user(session: Session, user_id: int | None) -> User:

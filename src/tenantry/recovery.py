@@ -14,7 +14,7 @@ from tenantry.accounts import check_password
 from tenantry.errors import PermissionDenied, ValidationFailed
 from tenantry.models import PasswordReset, User, normalize_email
 from tenantry.security.passwords import Passwords
-from tenantry.security.refresh import revoke_all
+from tenantry.security.refresh import end_sessions
 
 RESET_TTL = timedelta(hours=1)
 
@@ -72,10 +72,9 @@ def reset_password(session: Session, passwords: Passwords, *, token: str, passwo
     if user is None:
         raise invalid
     user.password_hash = passwords.hash(password)
-    user.session_version += 1
+    end_sessions(session, user)
     if user.email_verified_at is None:
         user.email_verified_at = now
-    revoke_all(session, user.id)
     audit.record(session, "user.password_reset", tenant_id=None, actor_id=user.id)
     return user
 
@@ -97,7 +96,6 @@ def change_password(
         raise PermissionDenied("wrong password: give your current password")
     check_password(new)
     user.password_hash = passwords.hash(new)
-    user.session_version += 1
-    revoke_all(session, user.id)
+    end_sessions(session, user)
     audit.record(session, "user.password_changed", tenant_id=None, actor_id=user.id)
     return user

@@ -88,6 +88,13 @@ def change_password(
     return response
 
 
+@router.post("/account/signout-everywhere")
+def sign_out_everywhere(request: Request, session: DbSession, claims: CurrentClaims) -> Response:
+    """Every session of the account ends: another device's on its next page, this one now."""
+    accounts.sign_out_everywhere(session, claims.user_id, claims.session_version)
+    return see_other("/signin?msg=everywhere", policy_of(request).cleared())
+
+
 @router.post("/account/erase")
 def erase(
     request: Request, session: DbSession, claims: CurrentClaims, fields: FormFields

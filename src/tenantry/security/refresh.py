@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from tenantry import audit
 from tenantry.errors import AuthenticationFailed
-from tenantry.models import RefreshToken
+from tenantry.models import RefreshToken, User
 
 
 def _digest(token: str) -> str:
@@ -97,6 +97,13 @@ def revoke_all(session: Session, user_id: int) -> None:
         .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=datetime.now(UTC))
     )
+
+
+def end_sessions(session: Session, user: User) -> None:
+    """Every session of ``user`` ends now: its refresh tokens are revoked, and its access
+    tokens fail their next request (each carries a session version that no longer matches)."""
+    user.session_version += 1
+    revoke_all(session, user.id)
 
 
 def revoke_token(session: Session, token: str) -> None:

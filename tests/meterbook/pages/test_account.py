@@ -178,3 +178,24 @@ def test_a_sole_owner_is_told_how_to_leave_and_a_full_household_says_so(
     full = client.post("/join", data={"code": codes[1], "csrf_token": csrf(join.text)})
     assert full.status_code == 402
     assert "This household is full" in full.text and "tenant" not in full.text
+
+
+def test_sign_out_everywhere_ends_this_browser_and_every_other(client: TestClient) -> None:
+    base = signup(client, "ruth@example.com")
+    other = TestClient(client.app)  # another device, signed in through the API
+    pair = other.post("/api/auth/login", json={"email": "ruth@example.com", "password": PASSWORD})
+    bearer = {"Authorization": f"Bearer {pair.json()['access_token']}"}
+    assert other.get("/api/tenant", headers=bearer).status_code == 200
+    page = client.get("/account")
+    assert 'action="/account/signout-everywhere"' in page.text
+    done = client.post(
+        "/account/signout-everywhere", data={"csrf_token": csrf(page.text)}, follow_redirects=False
+    )
+    assert (done.status_code, done.headers["location"]) == (303, "/signin?msg=everywhere")
+    assert "signed out on every device" in client.get(done.headers["location"]).text
+    assert other.get("/api/tenant", headers=bearer).status_code == 401
+    spent = {"refresh_token": pair.json()["refresh_token"]}
+    refreshed = other.post("/api/auth/refresh", json=spent)
+    assert refreshed.status_code == 401
+    again = client.get(f"{base}/dashboard", follow_redirects=False)  # this browser too
+    assert again.status_code == 303 and again.headers["location"].startswith("/signin")

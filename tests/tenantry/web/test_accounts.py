@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import jwt
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from tenantry.models import User
+from tenantry.models import AuditEvent, User
 from tests.conftest import PASSWORD, Member, invite_and_join, register
 from tests.support.mail import link_in, mailed, outbox, query_value, text_of
 
@@ -144,6 +145,36 @@ def test_logout_revokes_the_refresh_token(client: TestClient, alice: Member) -> 
     assert (
         client.post("/api/auth/refresh", json={"refresh_token": alice.refresh}).status_code == 401
     )
+
+
+def test_logout_everywhere_ends_every_session_of_the_account_at_once(
+    client: TestClient, alice: Member, bob: Member, app: FastAPI
+) -> None:
+    """A lost phone: its access token is refused on its next request, not at expiry; other
+    people's sessions go on."""
+    phone = client.post("/api/auth/login", json={"email": alice.email, "password": PASSWORD})
+    assert phone.status_code == 200
+    phone_bearer = {"Authorization": f"Bearer {phone.json()['access_token']}"}
+    # Logout alone leaves the access token alive until it expires (documented):
+    client.post("/api/auth/logout", json={"refresh_token": phone.json()["refresh_token"]})
+    assert client.get("/api/tenant", headers=phone_bearer).status_code == 200
+
+    ended = client.post("/api/auth/logout/everywhere", headers=alice.headers)
+    assert ended.status_code == 204
+    for headers in (phone_bearer, alice.headers):
+        assert client.get("/api/tenant", headers=headers).status_code == 401
+    refused = client.post("/api/auth/refresh", json={"refresh_token": alice.refresh})
+    assert refused.status_code == 401
+    assert client.get("/api/tenant", headers=bob.headers).status_code == 200
+    again = client.post("/api/auth/logout/everywhere", headers=alice.headers)
+    assert again.status_code == 401  # an ended session cannot end the next one
+    with app.state.tenancy.db.session() as session:
+        reasons = session.scalars(
+            select(AuditEvent.details).where(AuditEvent.action == "session.revoked")
+        ).all()
+    assert {"reason": "everywhere"} in reasons
+    signed_in = client.post("/api/auth/login", json={"email": alice.email, "password": PASSWORD})
+    assert signed_in.status_code == 200  # the password still works
 
 
 def test_switch_to_a_tenant_of_mine_and_not_to_another(

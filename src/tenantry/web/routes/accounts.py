@@ -100,7 +100,17 @@ def refresh(body: RefreshIn, request: Request, session: DbSession) -> TokenPair:
 
 @router.post("/auth/logout", status_code=204)
 def logout(body: RefreshIn, session: DbSession) -> Response:
+    """End the session of this refresh token. Its access token lives until it expires
+    (``access_ttl``): to end it now, sign out everywhere."""
     revoke_token(session, body.refresh_token)
+    return Response(status_code=204)
+
+
+@router.post("/auth/logout/everywhere", status_code=204)
+def logout_everywhere(session: DbSession, claims: CurrentClaims) -> Response:
+    """End every session of the account, this one included: each refresh token is revoked
+    and each access token refused from its next request."""
+    accounts.sign_out_everywhere(session, claims.user_id, claims.session_version)
     return Response(status_code=204)
 
 
