@@ -90,7 +90,9 @@ def parse_csv(
 ) -> tuple[list[tuple[int, T]], list[RowError]]:
     """Parse every row; return the records with their line numbers, and every error found."""
     text = text.lstrip("\ufeff")
-    reader = csv.DictReader(io.StringIO(text))
+    # strict: a quote left open (or one in the middle of a value) is an error, never a value
+    # that runs on over the next lines and swallows their rows.
+    reader = csv.DictReader(io.StringIO(text), strict=True)
     header = [h.strip() for h in (reader.fieldnames or [])]
     reader.fieldnames = header
     unreadable = _file_problem(text, header, columns)
@@ -107,13 +109,20 @@ def parse_csv(
         return [], [RowError(1, "header", "; ".join(parts) + f" (expected {', '.join(columns)})")]
     records: list[tuple[int, T]] = []
     errors: list[RowError] = []
-    for count, row in enumerate(reader, start=1):
-        line = reader.line_num  # the file's line: blank lines are skipped by the reader
+    for count, row in enumerate(_rows(reader, errors), start=1):
+        # The line the row starts on (a quoted value may span lines; blank lines are skipped).
+        line = reader.line_num - sum((v or "").count("\n") for v in row.values())
         if count > MAX_ROWS:
             errors.append(RowError(line, "file", f"at most {MAX_ROWS} rows per import"))
             break
         if None in row:
             errors.append(RowError(line, "row", "more values than columns"))
+            continue
+        given = sum(v is not None for v in row.values())
+        if given < len(header) and any((v or "").strip() for v in row.values()):
+            errors.append(
+                RowError(line, "row", f"fewer values than columns ({given} of {len(header)})")
+            )
             continue
         if not any((v or "").strip() for v in row.values()):
             continue  # blank line
@@ -124,6 +133,32 @@ def parse_csv(
     if not records and not errors:
         errors.append(RowError(1, "file", "the file has no rows"))
     return records, errors
+
+
+def _rows(reader: csv.DictReader[str], errors: list[RowError]) -> Iterator[dict[str, str | None]]:
+    """The reader's rows until one cannot be read; that one is added to ``errors``."""
+    while True:
+        after = reader.line_num
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            errors.append(RowError(after + 1, "row", _quote_problem(str(exc))))
+            return
+        yield row
+
+
+def _quote_problem(error: str) -> str:
+    if "expected after" in error:
+        return (
+            'a quote (") inside a value: put the whole value in quotes and double the quote '
+            'inside it ("")'
+        )
+    return (
+        'a quoted value is never closed: a quote (") opened on this line has no closing one, '
+        "so the lines after it would be read as part of the value"
+    )
 
 
 def write_csv(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> Iterator[str]:

@@ -99,3 +99,39 @@ def test_another_separator_than_commas_is_named() -> None:
     assert errors[0].message.startswith("separate the columns with commas, not semicolons")
     _, errors = readings("read_at\tmeter_kwh\n2025-01-01T07:00\t1\n")
     assert "not tabs" in errors[0].message
+
+
+HEADER = "read_at,meter_kwh,note,is_replacement\n"
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "says"),
+    [
+        # A quote never closed would swallow every line after it into one note.
+        (
+            '2026-11-01T08:00,100,"oops,no\n2026-11-02T08:00,110,,no\n2026-11-03T08:00,120,,no\n',
+            2,
+            "never closed",
+        ),
+        ('2026-11-01T08:00,100,,no\n2026-11-02T08:00,110,"a"b,no\n', 3, "double the quote"),
+        (
+            "2026-11-01T08:00,100,,no\n2026-11-02T08:00,110\n",
+            3,
+            "fewer values than columns (2 of 4)",
+        ),
+    ],
+)
+def test_a_row_that_is_not_what_it_looks_like_is_refused_not_merged(
+    body: str, line: int, says: str
+) -> None:
+    _, errors = readings(HEADER + body)
+    assert [(e.row, e.field) for e in errors] == [(line, "row")]
+    assert says in errors[0].message
+
+
+def test_a_quoted_value_may_span_lines() -> None:
+    records, errors = readings(
+        HEADER + '2026-11-01T08:00,100,"two\nlines",no\n2026-11-02T08:00,110,,no\n'
+    )
+    assert errors == []
+    assert [(line, r.note) for line, r in records] == [(2, "two\nlines"), (4, "")]
