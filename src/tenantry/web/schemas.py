@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import (
@@ -46,8 +46,20 @@ def _iso_8601(value: object) -> object:
     return value
 
 
-IsoDateTime = Annotated[AwareDatetime, BeforeValidator(_iso_8601)]
-"""A date-time with its zone, written as ISO 8601 (never a number)."""
+def _utc_representable(value: datetime) -> datetime:
+    # 0001-01-01T00:00+14:00 is a valid date-time whose UTC time is in year 0: the store
+    # (and any comparison with a stored time) converts it, which must not be a 500.
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("out of range: use a date-time between years 1 and 9999 in UTC") from None
+    return value
+
+
+IsoDateTime = Annotated[
+    AwareDatetime, BeforeValidator(_iso_8601), AfterValidator(_utc_representable)
+]
+"""A date-time with its zone, written as ISO 8601 (never a number), within UTC's range."""
 
 
 class Input(BaseModel):

@@ -126,5 +126,11 @@ def test_the_audit_api_filters_and_pages_like_the_audit_page(
     for bad in ("yesterday", "0.5", "1700000000"):  # never a Unix time
         assert trail(since=bad).status_code == 422, bad
     assert trail(since="2026-01-01T00:00:00").status_code == 422  # no zone
+    # Valid date-times whose UTC time is outside years 1-9999: a 422, not a 500.
+    for edge in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-01:00"):
+        answer = trail(since=edge)
+        assert answer.status_code == 422, edge
+        assert "out of range" in answer.json()["error"]["message"]
+    assert trail(since="0001-01-01T00:00:00Z").status_code == 200
     # Only this household's events, whatever the filters ask.
     assert "The Bobs" not in str(trail(action="tenant").json())
