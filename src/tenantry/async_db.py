@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from tenantry.context import TenantContext, tenant_scope
 from tenantry.db import ENGINE_DEFAULTS, install_core_hooks, ping_when_idle
 from tenantry.hooks import SessionFactory
-from tenantry.read_only import READ_ONLY
+from tenantry.read_only import READ_ONLY, read_only_options
 from tenantry.scoping import TenantSession, bind_tenant, bound_context
 from tenantry.sqlite import SQLITE_PRAGMAS, configure_sqlite
 
@@ -160,7 +160,7 @@ class AsyncSessions:
             self.engine, expire_on_commit=False, sync_session_class=write_class
         )
         self.read_sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
-            self.engine.execution_options(**{READ_ONLY: True}),
+            self.engine.execution_options(**read_only_options(self.engine.dialect.name)),
             expire_on_commit=False,
             info={READ_ONLY: True},
             sync_session_class=read_class,

@@ -29,6 +29,7 @@ from tenantry.read_only import (
     has_deferred_writes,
     install_deferred_writes,
     install_read_only,
+    read_only_options,
 )
 from tenantry.rls.session import install_rls_context
 from tenantry.row_audit import install_row_audit
@@ -227,7 +228,7 @@ class InlineReads:
             url, poolclass=QueuePool, pool_size=1, max_overflow=-1, **engine_kwargs
         )
         self.sessions: sessionmaker[Session] = sessionmaker(
-            self.engine.execution_options(**{READ_ONLY: True}),
+            self.engine.execution_options(**read_only_options(self.engine.dialect.name)),
             info={READ_ONLY: True},
             class_=TenantSession,
         )
@@ -351,7 +352,7 @@ class Database:
         # Safe requests and long reads (exports, CSV streams): never write; on SQLite a
         # deferred BEGIN that takes no lock (tenantry.read_only).
         self.read_sessions: sessionmaker[Session] = sessionmaker(
-            self.engine.execution_options(**{READ_ONLY: True}),
+            self.engine.execution_options(**read_only_options(self.engine.dialect.name)),
             expire_on_commit=False,
             info={READ_ONLY: True},
             class_=TenantSession,

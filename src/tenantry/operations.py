@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, event, text
 
-from tenantry.db import READ_ONLY, Database
+from tenantry.db import Database
 from tenantry.fleet import FleetStats
+from tenantry.read_only import read_only_options
 from tenantry.statements import StatementLog, StatementStats
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ class Operations:
     ) -> None:
         self.db = db
         # Its own reads take no SQLite write lock: the request's session may hold it.
-        self.reader = db.engine.execution_options(**{READ_ONLY: True})
+        self.reader = db.engine.execution_options(**read_only_options(db.engine.dialect.name))
         self.version_dirs = tuple(version_dirs)
         self.app_role = app_role
         from tenantry.metrics import STATEMENT_TIME  # prometheus_client only when operated

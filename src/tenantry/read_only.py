@@ -23,6 +23,27 @@ READ_ONLY = "tenantry_read_only"
 _DEFERRED = "tenantry.deferred_writes"
 
 
+def read_only_options(dialect: str) -> dict[str, Any]:
+    """Execution options of an engine for read-only sessions (``engine.dialect.name``).
+
+    The ORM guard below sees ORM writes only; the database refuses the rest (raw SQL in
+    ``text()``): SQLite's ``PRAGMA query_only`` (:mod:`tenantry.sqlite`), PostgreSQL's
+    ``BEGIN READ ONLY`` (SQLAlchemy's ``postgresql_readonly``, no extra round trip).
+    """
+    options: dict[str, Any] = {READ_ONLY: True}
+    if dialect == "postgresql":
+        options["postgresql_readonly"] = True
+    return options
+
+
+def is_read_only_refusal(exc: BaseException) -> bool:
+    """Whether the database refused a write because the transaction is read-only."""
+    orig = getattr(exc, "orig", exc)
+    if str(getattr(orig, "sqlstate", "") or "") == "25006":  # read_only_sql_transaction
+        return True
+    return "attempt to write a readonly database" in str(orig)
+
+
 class ReadOnlySession(TenantryError):
     """A write was attempted in a read-only session (a GET/HEAD/OPTIONS request, a stream)."""
 
@@ -30,7 +51,7 @@ class ReadOnlySession(TenantryError):
     status = 500
 
 
-_MESSAGE = (
+READ_ONLY_MESSAGE = (
     "this session is read-only (GET, HEAD and OPTIONS requests and streams read only); "
     "write in a POST, PUT, PATCH or DELETE route, or open Database.session() for the write"
 )
@@ -44,12 +65,12 @@ def install_read_only(factory: SessionFactory) -> None:
 
 def _refuse_flush(session: Session, flush_context: UOWTransaction, instances: Any) -> None:
     if session.new or session.dirty or session.deleted:
-        raise ReadOnlySession(_MESSAGE)
+        raise ReadOnlySession(READ_ONLY_MESSAGE)
 
 
 def _refuse_statement(state: ORMExecuteState) -> None:
     if state.is_insert or state.is_update or state.is_delete:
-        raise ReadOnlySession(_MESSAGE)
+        raise ReadOnlySession(READ_ONLY_MESSAGE)
 
 
 def defer_write(session: Session, obj: object) -> bool:

@@ -10,13 +10,15 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session
 
 from tenantry.context import TenantContext, tenant_scope
 from tenantry.db import Database
 from tenantry.models import Tenant
-from tenantry.read_only import ReadOnlySession
+from tenantry.read_only import ReadOnlySession, is_read_only_refusal
 from tenantry.roles import Role
+from tenantry.web import AsyncDbSession, DbSession, Reads, ViewerContext
 from tenantry_server.settings import Settings
 from tests.conftest import Member, only_sqlite
 from tests.notes_app import AppNote as Note
@@ -87,19 +89,60 @@ def test_a_bulk_statement_in_a_read_only_session_is_refused(db: Database) -> Non
         s.execute(update(Note).values(body="changed"))
 
 
-@only_sqlite
-def test_a_core_write_in_a_read_only_session_fails_on_sqlite(db: Database) -> None:
-    with db.read_sessions() as s, pytest.raises(OperationalError, match="readonly"):
+def test_a_raw_sql_write_in_a_read_only_session_is_refused_by_the_database(
+    db: Database,
+) -> None:
+    """The ORM guard cannot see ``text()``: SQLite's query_only and PostgreSQL's
+    ``BEGIN READ ONLY`` refuse it."""
+    with db.read_sessions() as s, pytest.raises(DBAPIError) as raised:
         s.execute(text("UPDATE tenantry_tenants SET name = 'x'"))
+    assert is_read_only_refusal(raised.value)
+    with db.read_sessions() as s:
+        assert s.scalar(select(Tenant.name).where(Tenant.id == A)) == "A"
 
 
-@only_sqlite
 def test_a_pooled_connection_is_writable_again_after_a_read(db: Database) -> None:
     for _ in range(3):
         with db.read_sessions() as s:
             s.scalar(select(func.count()).select_from(Tenant))
         with db.session() as s:
             s.execute(text("UPDATE tenantry_tenants SET name = name || '.'"))
+    with db.session() as s:
+        assert s.scalar(select(Tenant.name).where(Tenant.id == A)) == "A..."
+
+
+def _raw_write(session: Session) -> int:
+    result = session.execute(text("UPDATE app_notes SET body = 'rewritten'"))
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("route", ["sync", "async", "reads"])
+def test_a_get_route_s_raw_sql_write_is_refused_on_every_session_kind(
+    client: TestClient, alice: Member, route: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A viewer's GET must not rewrite the tenant's rows through ``text()`` (README: the
+    session is read-only for GET/HEAD/OPTIONS), whichever session the route uses."""
+
+    def sync_route(ctx: ViewerContext, session: DbSession) -> int:
+        return _raw_write(session)
+
+    async def async_route(ctx: ViewerContext, session: AsyncDbSession) -> int:
+        result = await session.execute(text("UPDATE app_notes SET body = 'rewritten'"))
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def reads_route(ctx: ViewerContext, reads: Reads) -> int:
+        return await reads.run(_raw_write)
+
+    endpoint = {"sync": sync_route, "async": async_route, "reads": reads_route}[route]
+    client.app.add_api_route(f"/api/raw-write-{route}", endpoint)  # type: ignore[attr-defined]
+    made = client.post("/api/notes", json={"body": "mine"}, headers=alice.headers)
+    assert made.status_code == 201
+    answer = client.get(f"/api/raw-write-{route}", headers=alice.headers)
+    assert answer.status_code == 500
+    assert answer.json()["error"]["code"] == "internal_error"
+    assert "this session is read-only" in caplog.text  # the log says what to change
+    notes = client.get("/api/notes", headers=alice.headers).json()
+    assert [n["body"] for n in notes] == ["mine"]
 
 
 def test_concurrent_read_then_write_transactions_never_fail(settings: Settings) -> None:

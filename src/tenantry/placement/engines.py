@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
-from tenantry.read_only import READ_ONLY
+from tenantry.read_only import read_only_options
 
 
 @dataclass(slots=True)
@@ -67,7 +67,9 @@ class EngineCache:
                 return entry
         # Made outside the lock: creating an engine must not hold up other tenants.
         engine = self._make(url)
-        fresh = CachedEngine(url, engine, engine.execution_options(**{READ_ONLY: True}), now)
+        fresh = CachedEngine(
+            url, engine, engine.execution_options(**read_only_options(engine.dialect.name)), now
+        )
         evicted: list[CachedEngine] = []
         with self._lock:
             entry = self._entries.get(url)

@@ -50,7 +50,7 @@ from tenantry.placement.location import (
 )
 from tenantry.placement.policy import choose
 from tenantry.placement.siblings import SiblingEngines
-from tenantry.read_only import READ_ONLY
+from tenantry.read_only import READ_ONLY, read_only_options
 from tenantry.roles import Role
 from tenantry.scoping import bind_tenant, session_tenant
 
@@ -256,7 +256,7 @@ class Placements:
             return
         engine = self.async_engine_for(location, tenant_id)
         if sync.info.get(READ_ONLY):
-            engine = engine.execution_options(**{READ_ONLY: True})
+            engine = engine.execution_options(**read_only_options(engine.dialect.name))
         sync.bind_mapper(TenantScoped, engine.sync_engine)
 
     def install_async(self, sessions: AsyncSessions) -> None:

@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tenantry.errors import TenantryError
 from tenantry.outages import is_connection_failure
+from tenantry.read_only import READ_ONLY_MESSAGE, is_read_only_refusal
 from tenantry.sqlite import is_locked
 from tenantry.web.allow import allowed_methods
 
@@ -196,6 +197,9 @@ def _driver_error(request: Request, exc: Exception) -> Problem:
             cause.__qualname__,
         )
         return _DATABASE_DOWN
+    if is_read_only_refusal(exc):  # raw SQL writing in a GET's session: the host's fault
+        log.error("%s %s: %s", request.method, request.url.path, READ_ONLY_MESSAGE)
+        return _INTERNAL
     # asyncpg's errors reach SQLAlchemy as its generic DBAPIError, not DataError or
     # IntegrityError as psycopg's do: sort them by SQLSTATE class (22: data exception,
     # 23: integrity constraint). A value asyncpg cannot even encode for its column (an
