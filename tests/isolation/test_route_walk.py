@@ -20,6 +20,7 @@ from tenantry.testing import (
     Victim,
     attack_routes,
     collect_victim,
+    member_of,
     object_routes,
     scoping_switched_off,
     seed_every_table,
@@ -51,6 +52,17 @@ def victim(app: FastAPI, client: TestClient, alice: Member, bob: Member) -> Vict
     return collect_victim(db, uuid.UUID(alice.tenant_id), markers=[MARKER])
 
 
+def walk(client: TestClient, app: FastAPI, attacker: Member, victim: Victim) -> list[str]:
+    """The attack as ``attacker``; a new one goes on after a route that ends their session."""
+    return attack_routes(
+        client,
+        app,
+        attacker_headers=attacker.headers,
+        victim=victim,
+        new_attacker=lambda: member_of(client).headers,
+    )
+
+
 def test_the_walk_covers_object_routes(app: FastAPI, victim: Victim) -> None:
     assert len(object_routes(app)) >= 5
     assert len(victim.int_ids) >= 4 and victim.uuid_ids
@@ -61,7 +73,7 @@ def test_second_tenant_cannot_reach_the_first(
 ) -> None:
     before = export_of(client, alice)
     app.state.tenancy.limits.enabled = False  # the walk tests isolation, not request budgets
-    findings = attack_routes(client, app, attacker_headers=bob.headers, victim=victim)
+    findings = walk(client, app, bob, victim)
     assert findings == []
     after = export_of(client, alice)
     assert after == before, "the attack changed the victim's data"
@@ -74,7 +86,7 @@ def test_the_attack_finds_leaks_when_scoping_is_off(
     """Proof that the suite can fail: with the ORM wall down, SQLite has no other wall."""
     app.state.tenancy.limits.enabled = False  # the walk tests isolation, not request budgets
     with scoping_switched_off():
-        findings = attack_routes(client, app, attacker_headers=bob.headers, victim=victim)
+        findings = walk(client, app, bob, victim)
     assert findings, "the isolation suite found nothing with scoping switched off"
 
 
@@ -90,6 +102,6 @@ def test_row_level_security_holds_when_scoping_is_off(
     before = export_of(client, alice)
     app.state.tenancy.limits.enabled = False  # the walk tests isolation, not request budgets
     with scoping_switched_off():
-        findings = attack_routes(client, app, attacker_headers=bob.headers, victim=victim)
+        findings = walk(client, app, bob, victim)
     assert findings == []
     assert export_of(client, alice) == before

@@ -16,7 +16,7 @@ import secrets
 import uuid
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -25,13 +25,14 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
-from sqlalchemy import UniqueConstraint, inspect, select
+from sqlalchemy import UniqueConstraint, delete, insert, inspect, select
 from sqlalchemy.orm import Mapper
+from sqlalchemy.schema import sort_tables
 
 from tenantry import scoping
 from tenantry.context import TenantContext, tenant_scope
 from tenantry.db import Database
-from tenantry.export import tenant_mappers
+from tenantry.export import table_of, tenant_mappers
 from tenantry.ids import TenantId
 from tenantry.models import Base, Invite, Membership, User
 from tenantry.plans import quotas
@@ -72,6 +73,9 @@ class Victim:
     uuid_ids: list[uuid.UUID] = field(default_factory=list)
     markers: list[str] = field(default_factory=list)
     snapshot: Callable[[], object] | None = field(default=None, repr=False, compare=False)
+    # Puts the rows of a snapshot back: a route that changed them must not hide what the
+    # routes after it do (their victim ids would be missing ids too).
+    restore: Callable[[object], None] | None = field(default=None, repr=False, compare=False)
 
 
 def collect_victim(db: Database, tenant_id: uuid.UUID, *, markers: Sequence[str] = ()) -> Victim:
@@ -95,6 +99,7 @@ def collect_victim(db: Database, tenant_id: uuid.UUID, *, markers: Sequence[str]
         session.rollback()
     held = [*tenant_mappers(), inspect(Membership), inspect(Invite)]
     victim.snapshot = lambda: _rows_of(db, ctx, held)
+    victim.restore = lambda rows: _restore(db, ctx, held, rows)
     return victim
 
 
@@ -111,6 +116,24 @@ def _rows_of(db: Database, ctx: TenantContext, mappers: Sequence[Mapper[Any]]) -
         rows.append(session.execute(accounts.order_by(User.id)).all())
         session.rollback()
     return rows
+
+
+def _restore(db: Database, ctx: TenantContext, mappers: Sequence[Mapper[Any]], rows: Any) -> None:
+    """Put the tenant's rows in the tables of ``mappers`` back as ``rows`` (a snapshot of
+    :func:`_rows_of`) holds them; its members' accounts are left as they are."""
+    order = {table: i for i, table in enumerate(sort_tables({table_of(m) for m in mappers}))}
+    held = sorted(zip(mappers, rows, strict=False), key=lambda pair: order[table_of(pair[0])])
+    with tenant_scope(ctx), db.sessions() as session:
+        for mapper, _ in reversed(held):  # children first: no foreign key is left dangling
+            cls = mapper.class_
+            session.execute(delete(cls).where(cls.tenant_id == ctx.tenant_id))
+        for mapper, snapshot in held:
+            keys = [prop.key for prop in mapper.column_attrs]
+            if snapshot:
+                session.execute(
+                    insert(mapper.class_), [dict(zip(keys, r, strict=True)) for r in snapshot]
+                )
+        session.commit()
 
 
 def _columns(mapper: Mapper[Any]) -> list[Any]:
@@ -308,6 +331,11 @@ def collection_routes(app: FastAPI) -> list[Operation]:
     return [op for op in operations(app) if op.method == "GET" and not op.path_params]
 
 
+def write_routes(app: FastAPI) -> list[Operation]:
+    """POST, PUT, PATCH and DELETE operations without path parameters."""
+    return [op for op in operations(app) if op.method in _MUTATING and not op.path_params]
+
+
 def _fill(op: Operation, values: Mapping[str, object]) -> str:
     path = op.path
     for name, kind in op.path_params.items():
@@ -321,8 +349,11 @@ def attack_routes(
     *,
     attacker_headers: Mapping[str, str],
     victim: Victim,
+    new_attacker: Callable[[], Mapping[str, str]] | None = None,
 ) -> list[str]:
-    """Attack every object route with the victim's ids, as the attacker.
+    """Attack every object route with the victim's ids, as the attacker; then every write
+    that names no object (``new_attacker``: headers of another attacker, for when a route
+    ended the first one's session).
 
     A response for a victim's id must equal the response for an id that does
     not exist (same status, same body once the id it was asked for is masked:
@@ -334,18 +365,67 @@ def attack_routes(
         One line per finding, each once; an empty list means the isolation held.
     """
     findings: list[str] = []
-    before = victim.snapshot() if victim.snapshot else None
+    watch = _VictimWatch(victim, findings)
     for op in object_routes(app):
         findings += _attack_operation(client, op, attacker_headers, victim)
-        after = victim.snapshot() if victim.snapshot else None
-        if after != before:
-            findings.append(f"{op.method} {op.path} changed the victim's data")
-            before = after
-    for op in collection_routes(app):
+        watch.after(op)
+    lists = collection_routes(app)
+    for op in lists:
         response = client.get(op.path, headers=attacker_headers)
         findings += _leaks(victim, f"GET {op.path}", response.text)
+    # Last, writes that name no object (``POST /housekeeping``): any of them may reach the
+    # victim's rows with SQL of its own; one may also end the attacker's session (a sign
+    # out everywhere), after which a fresh attacker goes on.
+    canary = _canary(client, lists, attacker_headers)
+    for op in write_routes(app):
+        # A test client raises the app's own failure (a 500): not a leak, the walk goes on.
+        with suppress(Exception):
+            client.request(op.method, op.path, json=op.body, headers=attacker_headers)
+        watch.after(op)
+        if canary is not None and not _answers(client, canary, attacker_headers):
+            if new_attacker is None:
+                findings.append(
+                    f"{op.method} {op.path} ended the attacker's access: the writes after it "
+                    "were not attacked (pass new_attacker)"
+                )
+                break
+            attacker_headers = new_attacker()
     # Every victim id of a route tends to find the same thing: one line says it.
     return list(dict.fromkeys(findings))
+
+
+class _VictimWatch:
+    """Compares the victim's rows after each route with before, and puts them back when a
+    route changed them, so that it does not hide what the routes after it do."""
+
+    def __init__(self, victim: Victim, findings: list[str]) -> None:
+        self.victim = victim
+        self.findings = findings
+        self.before = victim.snapshot() if victim.snapshot else None
+
+    def after(self, op: Operation) -> None:
+        if self.victim.snapshot is None:
+            return
+        now = self.victim.snapshot()
+        if now == self.before:
+            return
+        self.findings.append(f"{op.method} {op.path} changed the victim's data")
+        if self.victim.restore is not None:
+            self.victim.restore(self.before)
+            now = self.victim.snapshot()
+        self.before = now
+
+
+def _canary(client: Any, lists: Sequence[Operation], headers: Mapping[str, str]) -> str | None:
+    """A list the attacker can read now: its answer later tells whether they still can."""
+    for op in lists:
+        if _answers(client, op.path, headers):
+            return op.path
+    return None
+
+
+def _answers(client: Any, path: str, headers: Mapping[str, str]) -> bool:
+    return bool(200 <= client.get(path, headers=headers).status_code < 300)
 
 
 def _attack_operation(

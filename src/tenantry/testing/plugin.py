@@ -159,7 +159,8 @@ def tenantry_attack(tenantry_app: FastAPI, tenantry_client: Any) -> Callable[...
     Tenant A gets two rows in every tenant table (strings carry a marker), a
     second member and an open invite; tenant B has data of its own. B then
     requests every object route with A's ids, expecting the answer a missing id
-    gets and A's rows untouched, and searches every list for the marker (see
+    gets and A's rows untouched, searches every list for the marker, and sends every
+    write that names no object, A's rows again untouched (see
     :func:`tenantry.testing.attack_routes`). ``during`` wraps the
     walk only, not the seeding (``during=scoping_switched_off`` proves the attack
     can fail).
@@ -185,7 +186,11 @@ def tenantry_attack(tenantry_app: FastAPI, tenantry_client: Any) -> Callable[...
             return ["the attack found no tenant rows to attack: are the app's models imported?"]
         with during():
             return attack_routes(
-                tenantry_client, tenantry_app, attacker_headers=attacker.headers, victim=victim
+                tenantry_client,
+                tenantry_app,
+                attacker_headers=attacker.headers,
+                victim=victim,
+                new_attacker=lambda: member_of(tenantry_client).headers,
             )
 
     return attack

@@ -14,9 +14,9 @@ from fastapi.testclient import TestClient
 from tenantry.context import TenantContext
 from tenantry.ids import TenantId, UserId
 from tenantry.roles import Role
-from tenantry.testing import attack_routes, collect_victim, seed_every_table
+from tenantry.testing import collect_victim, seed_every_table
 from tests.conftest import Member, only_sqlite
-from tests.isolation.test_route_walk import export_of
+from tests.isolation.test_route_walk import export_of, walk
 
 
 @only_sqlite
@@ -33,6 +33,6 @@ def test_second_tenant_cannot_reach_the_first_with_billing_on(
     before = export_of(client, alice)
     billing_before = client.get("/api/tenant/billing", headers=alice.headers).json()
     app.state.tenancy.limits.enabled = False
-    assert attack_routes(client, app, attacker_headers=bob.headers, victim=victim) == []
+    assert walk(client, app, bob, victim) == []
     assert export_of(client, alice) == before
     assert client.get("/api/tenant/billing", headers=alice.headers).json() == billing_before

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from fastapi import APIRouter, FastAPI, Response
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from tenantry.db import Database
 from tenantry.errors import NotFound
@@ -24,6 +24,16 @@ from tenantry.web import DbSession, Tenancy, TenancyConfig, ViewerContext
 from tests.notes_app import AppComment, AppNote
 
 probe = APIRouter(prefix="/probe")
+
+
+@probe.delete("/{note_id}/wipe", status_code=204)
+def wipe(note_id: int, ctx: ViewerContext, session: DbSession) -> Response:
+    """Deletes across tenants, first in the walk: the routes after it must still be attacked
+    with the victim's rows in place (``/exists`` below is found only if they are)."""
+    with unscoped(session, reason="test: a route that deletes across tenants") as everyone:
+        everyone.execute(delete(AppComment).where(AppComment.note_id == note_id))
+        everyone.execute(delete(AppNote).where(AppNote.id == note_id))
+    return Response(status_code=204)
 
 
 @probe.get("/{note_id}/comments")
@@ -69,6 +79,15 @@ def stamp(note_id: int, ctx: ViewerContext, session: DbSession) -> Response:
 def rename(user_id: int, ctx: ViewerContext, session: DbSession) -> Response:
     """Renames anyone's account (not a tenant table) and answers 204 either way."""
     session.execute(update(User).where(User.id == user_id).values(display_name="renamed"))
+    return Response(status_code=204)
+
+
+@probe.post("/housekeeping", status_code=204)
+def housekeeping(ctx: ViewerContext, session: DbSession) -> Response:
+    """Names no object and rewrites every tenant's notes; it comes after the core's
+    ``POST /api/auth/logout/everywhere`` in the walk, which ends the attacker's session."""
+    with unscoped(session, reason="test: a write that reaches every tenant") as everyone:
+        everyone.execute(update(AppNote).values(body="tidied"))
     return Response(status_code=204)
 
 
@@ -141,6 +160,27 @@ def test_a_write_to_the_victims_data_is_found_though_answered_alike(
     tenantry_attack: Callable[..., list[str]], route: str
 ) -> None:
     assert _of(route, tenantry_attack()) == [f"{route} changed the victim's data"]
+
+
+def test_a_route_that_deletes_the_victims_rows_hides_nothing_after_it(
+    tenantry_attack: Callable[..., list[str]],
+) -> None:
+    findings = tenantry_attack()
+    assert _of("DELETE /probe/{note_id}/wipe", findings) == [
+        "DELETE /probe/{note_id}/wipe changed the victim's data"
+    ]
+    assert _of("GET /probe/{note_id}/exists", findings)  # attacked with the rows put back
+
+
+def test_a_write_that_names_no_object_is_attacked_too(
+    tenantry_attack: Callable[..., list[str]],
+) -> None:
+    """After a route that ended the attacker's session, a new attacker goes on."""
+    findings = tenantry_attack()
+    assert _of("POST /probe/housekeeping", findings) == [
+        "POST /probe/housekeeping changed the victim's data"
+    ]
+    assert not [f for f in findings if "ended the attacker's access" in f], findings
 
 
 def test_each_finding_is_reported_once(tenantry_attack: Callable[..., list[str]]) -> None:
