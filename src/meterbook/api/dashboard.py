@@ -53,6 +53,7 @@ def dashboard_out(d: Dashboard) -> dict[str, Any]:
                 "month": m.label,
                 "consumed_kwh": kwh_text(m.consumed_wh),
                 "spent": minor_to_money(m.spent_minor),
+                "spend": {cur: minor_to_money(amount) for cur, amount in m.spend},
                 "bought_kwh": kwh_text(m.bought_wh),
                 "vouchers": m.vouchers,
             }

@@ -100,8 +100,9 @@ class SpendOut(BaseModel):
 class MonthOut(BaseModel):
     month: str
     consumed_kwh: Kwh
-    spent: Money
-    bought_kwh: Kwh
+    spent: Money = Field(description="Spent in the household's main currency (`currency`).")
+    spend: dict[str, Money] = Field(description="Spent in each currency used that month.")
+    bought_kwh: Kwh = Field(description="Bought with every voucher of the month, any currency.")
     vouchers: int
 
 

@@ -32,9 +32,10 @@ class Month:
     year: int
     month: int
     consumed_wh: int = 0
-    spent_minor: int = 0
-    bought_wh: int = 0
+    spent_minor: int = 0  # in the household's main currency (``Dashboard.currency``)
+    bought_wh: int = 0  # every voucher's, whatever its currency
     vouchers: int = 0
+    spend: tuple[tuple[str, int], ...] = ()  # (currency, minor units) of every currency spent
 
     @property
     def label(self) -> str:
@@ -86,7 +87,8 @@ class Dashboard:
 
 
 def _months(session: Session, since: date, currency: str | None) -> list[Month]:
-    """Consumption and purchases per month since ``since``.
+    """Consumption and purchases per month since ``since``: every voucher's kWh, and what
+    was spent in ``currency`` (the household's main one) and in each other.
 
     A month's consumption is by the closing reading's month, not pro rata as a period's:
     splitting every interval across 12 months in SQL cost ~2.5x this query.
@@ -100,9 +102,17 @@ def _months(session: Session, since: date, currency: str | None) -> list[Month]:
     ).all()
     vy, vm = extract("year", Voucher.purchased_on), extract("month", Voucher.purchased_on)
     bought = session.execute(
-        select(vy, vm, func.sum(Voucher.amount_minor), func.sum(Voucher.energy_wh), func.count())
-        .where(Voucher.purchased_on >= since, Voucher.currency == (currency or "ZAR"))
-        .group_by(vy, vm)
+        select(
+            vy,
+            vm,
+            Voucher.currency,
+            func.sum(Voucher.amount_minor),
+            func.sum(Voucher.energy_wh),
+            func.count(),
+        )
+        .where(Voucher.purchased_on >= since)
+        .group_by(vy, vm, Voucher.currency)
+        .order_by(vy, vm, Voucher.currency)
     ).all()
     months: dict[tuple[int, int], Month] = {}
     # Every month of the window appears, even with no data: charts need a steady axis.
@@ -115,10 +125,18 @@ def _months(session: Session, since: date, currency: str | None) -> list[Month]:
         key = (int(y), int(m))
         old = months.get(key, Month(*key))
         months[key] = Month(key[0], key[1], int(wh), old.spent_minor, old.bought_wh, old.vouchers)
-    for y, m, amount, energy, count in bought:
+    for y, m, cur, amount, energy, count in bought:
         key = (int(y), int(m))
         old = months.get(key, Month(*key))
-        months[key] = Month(key[0], key[1], old.consumed_wh, int(amount), int(energy), int(count))
+        months[key] = Month(
+            key[0],
+            key[1],
+            old.consumed_wh,
+            old.spent_minor + (int(amount) if cur == currency else 0),
+            old.bought_wh + int(energy),  # kWh are kWh in any currency
+            old.vouchers + int(count),
+            (*old.spend, (cur, int(amount))),
+        )
     return [months[k] for k in sorted(months)]
 
 

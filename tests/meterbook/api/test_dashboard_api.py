@@ -79,6 +79,32 @@ def test_dashboard_figures(client: TestClient, alice: dict[str, str], bob: dict[
     assert sum(float(m["consumed_kwh"]) for m in d["months"]) == 90.0
 
 
+def test_a_voucher_in_another_currency_counts_in_its_month(
+    client: TestClient, alice: dict[str, str]
+) -> None:
+    """kWh are kWh in any currency: a month's bought kWh and vouchers add up to the totals;
+    its spend names each currency, ``spent`` the main one's."""
+    for amount, kwh, currency in (("100", "30", "ZAR"), ("100", "30", "ZAR"), ("20", "100", "EUR")):
+        made = client.post(
+            "/api/vouchers",
+            json={
+                "purchased_on": TODAY.isoformat(),
+                "amount": amount,
+                "kwh": kwh,
+                "currency": currency,
+            },
+            headers=alice,
+        )
+        assert made.status_code == 201, made.text
+    d = client.get("/api/dashboard", headers=alice).json()
+    assert d["currency"] == "ZAR" and d["total_bought_kwh"] == "160.000"
+    month = d["months"][-1]
+    assert month["bought_kwh"] == "160.000" and month["vouchers"] == 3
+    assert month["spent"] == "200.00"
+    assert month["spend"] == {"EUR": "20.00", "ZAR": "200.00"}
+    assert sum(float(m["bought_kwh"]) for m in d["months"]) == 160.0
+
+
 def test_dashboard_period_and_empty(client: TestClient, alice: dict[str, str]) -> None:
     d = client.get("/api/dashboard", headers=alice).json()
     assert d["daily_average_kwh"] is None

@@ -61,3 +61,15 @@ def test_a_period_in_order_has_no_note(client: TestClient, alice: dict[str, str]
     page = client.get(f"/dashboard?start={TODAY}&end={TODAY}", headers=alice).text
     assert 'id="period-inverted"' not in page
     assert _shown_period(page) == (TODAY.isoformat(), TODAY.isoformat())
+
+
+def test_spend_in_every_currency_is_shown(client: TestClient, alice: dict[str, str]) -> None:
+    for amount, currency in (("100", "ZAR"), ("100", "ZAR"), ("20", "EUR")):
+        voucher = {"purchased_on": TODAY.isoformat(), "amount": amount, "kwh": "30"}
+        made = client.post("/api/vouchers", json={**voucher, "currency": currency}, headers=alice)
+        assert made.status_code == 201, made.text
+    page = client.get("/dashboard", headers=alice).text
+    spent = " ".join(_stat(page, "spent").split())
+    assert "200.00 ZAR on 2 vouchers; 20.00 EUR on 1" in spent
+    months = re.search(r'<table id="months">(.*?)</table>', page, re.S)
+    assert months and "200.00 + 20.00 EUR" in months.group(1)
