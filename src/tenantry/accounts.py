@@ -27,8 +27,11 @@ from tenantry.plans.quotas import enforce_seat
 from tenantry.security.links import read_link
 from tenantry.security.passwords import Passwords
 from tenantry.security.refresh import end_sessions
+from tenantry.text import problem_with_line
 
 MIN_PASSWORD = 10
+MAX_PASSWORD = 1024  # the API's bound: a page must not store less than was typed
+MAX_DISPLAY_NAME = 200
 VERIFY_PURPOSE = "verify-email"
 WRONG_CREDENTIALS = "wrong email or password, or the email address is not confirmed yet"
 
@@ -51,12 +54,31 @@ class Registration:
     existing: User | None = None  # the account the email already had
 
 
-def check_password(password: str) -> None:
+def check_password(password: str, field: str = "password") -> None:
+    """A new password's length: what every way in (API, pages, CLI) refuses alike."""
     if len(password) < MIN_PASSWORD:
         raise ValidationFailed(
             f"the password must have at least {MIN_PASSWORD} characters",
-            details={"field": "password"},
+            details={"field": field},
         )
+    if len(password) > MAX_PASSWORD:
+        raise ValidationFailed(
+            f"the password has at most {MAX_PASSWORD} characters", details={"field": field}
+        )
+
+
+def checked_display_name(name: str) -> str:
+    """A person's name, trimmed: one line of at most 200 characters (it reaches mails)."""
+    name = name.strip()
+    problem = problem_with_line(name)
+    if problem:
+        raise ValidationFailed(f"the display name {problem}", details={"field": "display_name"})
+    if len(name) > MAX_DISPLAY_NAME:
+        raise ValidationFailed(
+            f"a display name has at most {MAX_DISPLAY_NAME} characters",
+            details={"field": "display_name"},
+        )
+    return name
 
 
 def register(
@@ -88,6 +110,7 @@ def register(
     """
     canonical = checked_email(email)
     check_password(password)
+    display_name = checked_display_name(display_name)
     if invite_code:
         joining = invites.check_usable(session, invite_code, email=canonical)
         # A full tenant refuses a known email as it refuses a new one (the join would);
@@ -101,7 +124,7 @@ def register(
     user = User(
         email=canonical,
         password_hash=password_hash,
-        display_name=display_name.strip() or canonical.split("@")[0],
+        display_name=display_name or canonical.split("@")[0],
         email_verified_at=datetime.now(UTC) if verified else None,
     )
     try:

@@ -94,7 +94,7 @@ def change_password(
     user = session.get(User, user_id)
     if user is None or not passwords.verify(user.password_hash, current):
         raise PermissionDenied("wrong password: give your current password")
-    check_password(new)
+    check_password(new, field="new_password")
     user.password_hash = passwords.hash(new)
     end_sessions(session, user)
     audit.record(session, "user.password_changed", tenant_id=None, actor_id=user.id)

@@ -77,8 +77,8 @@ def change_password(
             request,
             session,
             claims,
-            current=fields.get("current_password", "")[:1024],
-            new=fields.get("new_password", "")[:1024],
+            current=fields.get("current_password", ""),
+            new=fields.get("new_password", ""),
         )
     except (PermissionDenied, ValidationFailed) as exc:
         session.rollback()
@@ -118,7 +118,7 @@ def erase(
             session,
             tenancy.passwords,
             user_id=user.id,
-            password=fields.get("password", "")[:1024],
+            password=fields.get("password", ""),
             grace=tenancy.config.deletion_grace,
         )
     except (PermissionDenied, Conflict) as exc:

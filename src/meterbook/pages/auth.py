@@ -98,8 +98,8 @@ def signin(request: Request, session: DbSession, fields: FormFields) -> Response
         user = account_flows.sign_in(
             request,
             session,
-            email=fields.get("email", "")[:320],
-            password=fields.get("password", "")[:1024],
+            email=fields.get("email", ""),
+            password=fields.get("password", ""),
         )
     except (AuthenticationFailed, RateLimited) as exc:
         # The form again, with what was typed: a back-off too (its Retry-After as the API's).
@@ -127,17 +127,19 @@ def signup_form(request: Request, code: str = "") -> Response:
 @router.post("/signup")
 def signup(request: Request, session: DbSession, fields: FormFields) -> Response:
     """The same "check your inbox" page whether or not the email has an account."""
-    values = {k: fields.get(k, "")[:200] for k in ("email", "display_name", "tenant_name")}
-    values["invite_code"] = fields.get("invite_code", "")[:100]
+    # What was typed goes to the core whole (it refuses what is too long, as the API does);
+    # only the form shown again is bounded.
+    sent = {k: fields.get(k, "") for k in ("email", "display_name", "tenant_name", "invite_code")}
+    values = {k: v[:400] for k, v in sent.items()}
     try:
         account_flows.sign_up(
             request,
             session,
-            email=fields.get("email", "")[:320],
-            password=fields.get("password", "")[:1024],
-            display_name=values["display_name"],
-            invite_code=values["invite_code"].strip() or None,
-            tenant_name=values["tenant_name"] or None,
+            email=sent["email"],
+            password=fields.get("password", ""),
+            display_name=sent["display_name"],
+            invite_code=sent["invite_code"].strip() or None,
+            tenant_name=sent["tenant_name"] or None,
         )
     except (ValidationFailed, InvalidInvite) as exc:
         session.rollback()
@@ -194,7 +196,7 @@ def new_household(
     request: Request, session: DbSession, claims: CurrentClaims, fields: FormFields
 ) -> Response:
     """Create another household owned by the signed-in person and open it."""
-    name = fields.get("name", "")[:200]
+    name = fields.get("name", "")
     try:
         tenant = tenants.create_tenant(
             session, owner_id=claims.user_id, name=name, kind=TenantKind.FAMILY
@@ -204,7 +206,7 @@ def new_household(
             request,
             "household_new.html",
             status=422,
-            values={"name": name},
+            values={"name": name[:400]},
             error=exc.message,
             alone=_alone(session, claims.user_id),
         )

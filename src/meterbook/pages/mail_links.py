@@ -58,7 +58,7 @@ def reset(request: Request, session: DbSession, fields: FormFields) -> Response:
     token = fields.get("token", "")[:200]
     try:
         account_flows.reset_password(
-            request, session, token=token, password=fields.get("password", "")[:1024]
+            request, session, token=token, password=fields.get("password", "")
         )
     except ValidationFailed as exc:
         session.rollback()

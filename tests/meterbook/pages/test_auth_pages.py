@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import html
 import re
 from urllib.parse import quote
 
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import PASSWORD, invite_and_join, register
-from tests.support.mail import link_in, local_path, mailed, query_value
+from tests.support.mail import link_in, local_path, mailed, outbox, query_value
 
 
 def csrf(html: str) -> str:
@@ -183,3 +185,27 @@ def test_the_sign_in_pages_back_off_says_when_to_retry(client: TestClient) -> No
     # The sign-in form again, what was typed kept, the wait said.
     assert 'value="alice@example.com"' in refused.text
     assert "try again" in refused.text
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "says"),
+    [
+        ("password", "p" * 1500, "the password has at most 1024 characters"),
+        ("display_name", "n" * 300, "a display name has at most 200 characters"),
+        ("display_name", "\u202egnp.exe", "must not hold characters that reorder text"),
+        ("tenant_name", "h" * 300, "a name has at most 200 characters"),
+        ("tenant_name", "\u200b", "must have a visible character"),
+    ],
+)
+def test_sign_up_refuses_what_the_api_refuses_instead_of_cutting_it(
+    client: TestClient, field: str, value: str, says: str
+) -> None:
+    """The form stored the first 1,024 characters of a longer password (and cut names)
+    where the API answers 422: the same input gets the same refusal either way."""
+    form = {"email": "long@example.com", "password": "a good passphrase", field: value}
+    page = client.post("/signup", data={**form, "csrf_token": csrf(client.get("/signup").text)})
+    assert page.status_code == 422
+    assert says in html.unescape(page.text)
+    api = client.post("/api/auth/register", json=form)
+    assert api.status_code == 422 and api.json()["error"]["details"]["field"] == field
+    assert outbox(client.app) == []  # nothing was made: no welcome mail

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import jwt
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -69,6 +70,26 @@ def test_control_characters_get_the_same_answer_on_every_backend(
         assert error["code"] == "validation_error", error
         assert message is None or error["message"] == message, error
     assert client.get("/api/tenant", headers=alice.headers).json()["name"] != "a\u0000b"
+
+
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [
+        ("\u202e evil", "must not hold characters that reorder text"),  # shows reversed
+        ("Home \u2066x", "must not hold characters that reorder text"),
+        ("\u200b", "must have a visible character"),  # a name no one can see
+        ("\u200b\u2060 \ufeff", "must have a visible character"),
+    ],
+)
+def test_a_name_that_does_not_show_as_it_reads_is_refused(
+    client: TestClient, alice: Member, name: str, says: str
+) -> None:
+    for method, path in (("POST", "/api/tenants"), ("PATCH", "/api/tenant")):
+        response = client.request(method, path, json={"name": name}, headers=alice.headers)
+        assert response.status_code == 422, (path, response.text)
+        assert says in response.json()["error"]["message"]
+    fine = client.patch("/api/tenant", json={"name": "Ünïcødé Haus \u200d"}, headers=alice.headers)
+    assert fine.status_code == 200  # letters of any script, a joiner among them, are fine
 
 
 def test_an_unverified_account_cannot_sign_in_and_is_sent_a_new_link(client: TestClient) -> None:

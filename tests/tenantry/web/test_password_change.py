@@ -24,7 +24,7 @@ def test_the_current_password_is_required_and_a_weak_one_refused(
     assert wrong.json()["error"]["code"] == "forbidden"
     weak = _change(client, alice, PASSWORD, new="short")
     assert weak.status_code == 422
-    assert weak.json()["error"]["details"]["field"] == "password"
+    assert weak.json()["error"]["details"]["field"] == "new_password"  # the field sent
     signed_out = client.post(
         "/api/me/password", json={"current_password": PASSWORD, "new_password": NEW}
     )
