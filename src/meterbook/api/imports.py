@@ -17,6 +17,7 @@ from meterbook.services import import_jobs
 from meterbook.services.common import utcnow
 from tenantry.context import TenantContext
 from tenantry.errors import NotFound
+from tenantry.roles import Role
 from tenantry.web import DbSession, MemberContext, get_tenancy, in_thread, requires_feature
 
 router = APIRouter(prefix="/api", tags=["meterbook"])
@@ -74,7 +75,7 @@ def add_csv_routes(
         import_csv,
         methods=["POST"],
         name=f"import_{kind}",
-        dependencies=[Depends(requires_feature(CSV_IMPORT))],
+        dependencies=[Depends(requires_feature(CSV_IMPORT, Role.MEMBER))],
         response_model=Imported,
         responses=QUEUED,
         openapi_extra=csv_upload(columns),

@@ -22,6 +22,7 @@ from meterbook.services import import_jobs
 from meterbook.services.common import utcnow
 from tenantry.context import TenantContext
 from tenantry.errors import ValidationFailed
+from tenantry.roles import Role
 from tenantry.web import DbSession, MemberContext, get_tenancy, in_thread, requires_feature
 
 # The list page again, answering 422 with an import's rows to fix.
@@ -66,5 +67,5 @@ def add_csv_pages(
         import_csv,
         methods=["POST"],
         name=f"import_{kind}_page",
-        dependencies=[Depends(requires_feature(CSV_IMPORT))],
+        dependencies=[Depends(requires_feature(CSV_IMPORT, Role.MEMBER))],
     )

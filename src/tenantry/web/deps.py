@@ -581,14 +581,18 @@ def require_role(minimum: Role) -> Callable[[TenantContext], Awaitable[TenantCon
     return dependency
 
 
-def requires_feature(feature: str) -> Callable[[TenantContext, Session], Awaitable[TenantContext]]:
-    """A dependency admitting members whose tenant's plan includes ``feature``.
+def requires_feature(
+    feature: str, role: Role = Role.VIEWER
+) -> Callable[[Session, TenantContext], Awaitable[TenantContext]]:
+    """A dependency admitting members of at least ``role`` whose tenant's plan includes
+    ``feature``: ``dependencies=[Depends(requires_feature("csv_import", Role.MEMBER))]``.
 
-    Refuses with ``402 feature_not_in_plan`` naming the plan that has it. Combine
-    with a role context: ``dependencies=[Depends(requires_feature("csv_import"))]``.
+    The role is checked first (``403``): a viewer is not told to upgrade for what no plan
+    lets a viewer do. Then ``402 feature_not_in_plan``, naming the plan that has it.
     """
-
-    async def dependency(ctx: TenantContextDep, session: DbSession) -> TenantContext:
+    async def dependency(
+        session: DbSession, ctx: TenantContext = Depends(require_role(role))
+    ) -> TenantContext:
         await in_thread(require_feature, session, ctx.tenant_id, feature)
         return ctx
 

@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 from fastapi.testclient import TestClient
 
+from tests.meterbook.conftest import Invite, Register
+
 VOUCHERS = "purchased_on,amount,currency,kwh\n2026-01-01,100.00,ZAR,50\n"
 
 
@@ -28,6 +30,20 @@ def test_voucher_import_needs_the_feature(client: TestClient, alice: dict[str, s
     assert client.post("/api/vouchers/import", content=VOUCHERS, headers=csv).json() == {
         "imported": 1
     }
+
+
+def test_a_viewer_is_refused_for_the_role_not_the_plan(
+    client: TestClient, alice: dict[str, str], invite: Invite, register: Register
+) -> None:
+    """No plan lets a viewer import: the 403 says so, not "upgrade" (a 402) on Free."""
+    viewer = register("vera@example.com", invite(alice, "viewer"))
+    csv = {**viewer, "content-type": "text/csv"}
+    for plan in (None, "household"):
+        if plan:
+            _upgrade(client, alice, plan)
+        refused = client.post("/api/vouchers/import", content=VOUCHERS, headers=csv)
+        assert refused.status_code == 403, (plan, refused.text)
+        assert refused.json()["error"]["code"] == "forbidden"
 
 
 def test_insights_beyond_the_plans_history_need_long_range_insights(
