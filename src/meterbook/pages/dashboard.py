@@ -38,9 +38,10 @@ def dashboard_page(
 
     A start after the end (given, or today by default) is refused as the API refuses it
     (422 there): the page shows the default period up to the end and says why, as it
-    says why a period is clamped to the plan's history.
+    says why a period is clamped to the plan's history, and which date it could not read.
     """
     asked = _date(start)
+    unreadable = [text[:40] for text in (start, end) if text and _date(text) is None]
     first, last = dashboard_period(asked, _date(end))
     inverted = first > last
     if inverted:
@@ -58,5 +59,6 @@ def dashboard_page(
         chart=build(figures.months),
         history_floor=floor if clamped else None,
         inverted_start=asked if inverted else None,
+        unreadable_dates=unreadable,
         active="dashboard",
     )

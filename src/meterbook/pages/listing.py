@@ -12,6 +12,7 @@ from meterbook.services.common import Page
 from tenantry.errors import ValidationFailed
 
 PER_PAGE = 25
+MAX_PAGE = 1_000_000  # a page number past any list: an empty page, not an offset SQL refuses
 NOTICES = {
     "added": "Saved.",
     "updated": "Changes saved.",
@@ -40,7 +41,7 @@ class ListQuery:
             end=end,
             sort=sort,
             limit=PER_PAGE,
-            offset=(max(self.page, 1) - 1) * PER_PAGE,
+            offset=(min(max(self.page, 1), MAX_PAGE) - 1) * PER_PAGE,
         )
 
     def link(self, **changes: object) -> str:

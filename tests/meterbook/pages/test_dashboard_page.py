@@ -73,3 +73,14 @@ def test_spend_in_every_currency_is_shown(client: TestClient, alice: dict[str, s
     assert "200.00 ZAR on 2 vouchers; 20.00 EUR on 1" in spent
     months = re.search(r'<table id="months">(.*?)</table>', page, re.S)
     assert months and "200.00 + 20.00 EUR" in months.group(1)
+
+
+def test_a_date_it_cannot_read_is_said(client: TestClient, alice: dict[str, str]) -> None:
+    page = client.get("/dashboard?start=garbage&end=2026-13-45", headers=alice).text
+    banner = re.search(r'id="period-unreadable"[^>]*>(.*?)</p>', page)
+    assert banner, "the page showed the default period without a word"
+    assert "'garbage' '2026-13-45' are not dates (YYYY-MM-DD)" in banner.group(1)
+    assert _shown_period(page) == (str(TODAY - timedelta(days=29)), str(TODAY))
+    assert 'id="period-unreadable"' not in client.get("/dashboard", headers=alice).text
+    escaped = client.get("/dashboard?start=<b>x", headers=alice).text
+    assert "'&lt;b&gt;x' is not a date" in escaped and "<b>x" not in escaped

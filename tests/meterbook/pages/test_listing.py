@@ -35,3 +35,17 @@ def test_a_bad_date_filter_is_said_on_the_list_page(
     assert "cannot be stored" not in page.text
     fine = client.get(f"/t/{slug}/{kind}", params={"start": "2025-01-01"}, headers=alice)
     assert fine.status_code == 200 and "the-one-row" in fine.text
+
+
+@pytest.mark.parametrize("kind", ["readings", "vouchers"])
+@pytest.mark.parametrize("number", ["-5", "0", "99999999999999999999"])
+def test_any_page_number_is_a_page(
+    client: TestClient, alice: dict[str, str], kind: str, number: str
+) -> None:
+    """Below 1 is the first page; past the end (even past what SQL can count) an empty one."""
+    row = READING if kind == "readings" else VOUCHER
+    assert client.post(f"/api/{kind}", json=row, headers=alice).status_code == 201
+    slug = client.get("/api/tenant", headers=alice).json()["slug"]
+    page = client.get(f"/t/{slug}/{kind}", params={"page": number}, headers=alice)
+    assert page.status_code == 200
+    assert ("the-one-row" in page.text) == (int(number) < 1)
