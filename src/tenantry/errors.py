@@ -77,6 +77,13 @@ class Conflict(TenantryError):
     status = 409
 
 
+class TooManyTenants(Conflict):
+    """An account owns as many tenants as it may (``TenancyConfig.max_owned_tenants``):
+    each new tenant brings its own plan's quotas, so creating more must be bounded."""
+
+    code = "too_many_tenants"
+
+
 class InvalidInvite(TenantryError):
     """One error for invalid, expired, revoked and used-up codes: no oracle."""
 

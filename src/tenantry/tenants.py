@@ -9,7 +9,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tenantry import audit
-from tenantry.errors import Conflict, NotFound, PermissionDenied, TenantNotFound, ValidationFailed
+from tenantry.errors import (
+    Conflict,
+    NotFound,
+    PermissionDenied,
+    TenantNotFound,
+    TooManyTenants,
+    ValidationFailed,
+)
 from tenantry.ids import is_user_id
 from tenantry.models import Invite, Membership, Tenant, TenantKind, TenantStatus, User
 from tenantry.plans.entitlements import catalogue_of
@@ -40,10 +47,22 @@ def checked_name(name: str) -> str:
 
 
 def create_tenant(
-    session: Session, *, owner_id: int, name: str, kind: TenantKind = TenantKind.PERSONAL
+    session: Session,
+    *,
+    owner_id: int,
+    name: str,
+    kind: TenantKind = TenantKind.PERSONAL,
+    owned_limit: int | None = None,
 ) -> Tenant:
-    """Create a tenant with ``owner_id`` as its owner; a user may own several."""
+    """Create a tenant with ``owner_id`` as its owner; a user may own several, at most
+    ``owned_limit`` (not deleted) when it is given.
+
+    Raises:
+        ValidationFailed: the name is not one. TooManyTenants: the owner has enough.
+    """
     name = checked_name(name)
+    if owned_limit is not None:
+        _check_owned(session, owner_id, owned_limit)
     catalogue = catalogue_of(session)
     tenant = Tenant(name=name, slug=_unique_slug(session, name), kind=kind.value)
     if catalogue is not None:
@@ -53,6 +72,26 @@ def create_tenant(
     session.add(Membership(tenant_id=tenant.id, user_id=owner_id, role=Role.OWNER.value))
     audit.record(session, "tenant.created", tenant_id=tenant.id, actor_id=owner_id, name=name)
     return tenant
+
+
+def _check_owned(session: Session, owner_id: int, limit: int) -> None:
+    # The owner's row is locked first: two creations at once count one after the other.
+    session.get(User, owner_id, with_for_update=True)
+    owned = session.scalar(
+        select(func.count())
+        .select_from(Membership)
+        .join(Tenant, Tenant.id == Membership.tenant_id)
+        .where(
+            Membership.user_id == owner_id,
+            Membership.role == Role.OWNER.value,
+            Tenant.status != TenantStatus.DELETED.value,
+        )
+    )
+    if (owned or 0) >= limit:
+        raise TooManyTenants(
+            f"an account may own at most {limit} tenants: delete one, or hand one over, first",
+            details={"limit": limit},
+        )
 
 
 def get_tenant(session: Session, tenant_id: uuid.UUID) -> Tenant:

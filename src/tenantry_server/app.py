@@ -123,6 +123,7 @@ def create_app(
             deletion_grace=timedelta(days=settings.deletion_grace_days),
             purge_every=settings.purge_every_seconds,
             join_rate=settings.join_rate,
+            max_owned_tenants=settings.max_owned_tenants,
             usage_flush_seconds=settings.usage_flush_seconds,
             platform_paths=("/api/admin", "/console"),
         ),

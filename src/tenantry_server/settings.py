@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1_048_576
     rate_limit_storage: str = "memory://"
     join_rate: str = "10/minute"
+    # Households an account may own (TenancyConfig.max_owned_tenants).
+    max_owned_tenants: int = Field(default=20, ge=1)
     # A TOML plan catalogue replacing the plugins' (docs/plans.md); checked at start-up.
     plans_file: Path | None = None
     # Tenant placement: database servers and policy (docs/placement.md); unset: all shared.

@@ -12,6 +12,7 @@ from meterbook.pages.csrf import check_csrf, new_sid
 from meterbook.pages.deps import FormFields, safe_next, see_other
 from meterbook.pages.render import render
 from meterbook.pages.session_policy import policy_of
+from meterbook.pages.wording import household_words
 from tenantry import accounts, invites, tenants
 from tenantry.errors import (
     AuthenticationFailed,
@@ -19,6 +20,7 @@ from tenantry.errors import (
     InvalidInvite,
     RateLimited,
     TenantryError,
+    TooManyTenants,
     ValidationFailed,
 )
 from tenantry.models import TenantKind
@@ -30,6 +32,7 @@ from tenantry.web import (
     TokenPair,
     account_flows,
     get_tenancy,
+    problem_of,
     resolve_membership,
 )
 
@@ -199,15 +202,20 @@ def new_household(
     name = fields.get("name", "")
     try:
         tenant = tenants.create_tenant(
-            session, owner_id=claims.user_id, name=name, kind=TenantKind.FAMILY
+            session,
+            owner_id=claims.user_id,
+            name=name,
+            kind=TenantKind.FAMILY,
+            owned_limit=get_tenancy(request).config.max_owned_tenants,
         )
-    except ValidationFailed as exc:
+    except (ValidationFailed, TooManyTenants) as exc:
+        session.rollback()
         return render(
             request,
             "household_new.html",
-            status=422,
+            status=exc.status,
             values={"name": name[:400]},
-            error=exc.message,
+            error=household_words(problem_of(request, exc)),
             alone=_alone(session, claims.user_id),
         )
     pair = get_tenancy(request).issue_tokens(session, claims.user_id, tenant.id)

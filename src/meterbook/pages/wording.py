@@ -45,6 +45,11 @@ def household_words(problem: Problem) -> str:
         return _quota(details) or problem.message
     if problem.code in _HOUSEHOLD:
         return _HOUSEHOLD[problem.code]
+    if problem.code == "too_many_tenants":
+        return (
+            f"You own {details.get('limit')} households, the most one account may: delete "
+            "one, or make another member its owner, before you create another."
+        )
     if problem.code == "conflict" and details.get("reason") == "last_owner":
         return (
             "You are this household's only owner: make another member an owner before you "

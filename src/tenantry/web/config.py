@@ -72,6 +72,9 @@ class TenancyConfig:
     login_rate: str = "10/minute"
     register_rate: str = "5/minute"
     join_rate: str = "10/minute"
+    # Tenants an account may own (not deleted) when it creates one (None: no bound). Each
+    # brings its plan's quotas afresh: without a bound, quotas are a loop away.
+    max_owned_tenants: int | None = 20
     rate_limits: bool = True
     access_cookie: str | None = None
     tenant_concurrency: int = 4

@@ -39,8 +39,15 @@ def create_tenant(
     body: TenantIn, request: Request, session: DbSession, claims: CurrentClaims
 ) -> TokenPair:
     """Create a tenant owned by the caller, and return tokens for it."""
-    tenant = tenants.create_tenant(session, owner_id=claims.user_id, name=body.name, kind=body.kind)
-    return get_tenancy(request).issue_tokens(session, claims.user_id, tenant.id)
+    tenancy = get_tenancy(request)
+    tenant = tenants.create_tenant(
+        session,
+        owner_id=claims.user_id,
+        name=body.name,
+        kind=body.kind,
+        owned_limit=tenancy.config.max_owned_tenants,
+    )
+    return tenancy.issue_tokens(session, claims.user_id, tenant.id)
 
 
 @router.get("/tenant")
