@@ -14,6 +14,7 @@ from pydantic import (
     Field,
     StrictBool,
     WithJsonSchema,
+    field_validator,
 )
 
 from meterbook.domain import RuleViolation, kwh_to_wh, money_to_minor, wh_to_kwh
@@ -94,7 +95,19 @@ class ReadingIn(Input):
         return ReadingDraft(self.read_at, wh, self.note, self.is_replacement)
 
 
-class ReadingPatch(Input):
+class Patch(Input):
+    """Fields to change; the others, left out, keep their values. A null is refused, not
+    taken for "unchanged": ``{"meter_kwh": null}`` answered 200 and changed nothing."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_null(cls, value: object) -> object:
+        if value is None:  # only fields sent are validated: a left-out one is no null
+            raise ValueError("cannot be null: leave the field out to keep its value")
+        return value
+
+
+class ReadingPatch(Patch):
     """Fields to change; the others keep their values."""
 
     read_at: IsoDateTime | None = None
@@ -142,7 +155,7 @@ class VoucherIn(Input):
         )
 
 
-class VoucherPatch(Input):
+class VoucherPatch(Patch):
     """Fields to change; the others keep their values."""
 
     purchased_on: IsoDate | None = None

@@ -171,3 +171,23 @@ def test_decimals_take_ascii_digits_only(
     assert "use a decimal such as 1234.567" in message
     _error(client.post("/api/vouchers", json=_voucher(amount=number), headers=alice), "amount")
     assert client.get("/api/readings", headers=alice).json()["total"] == 0
+
+
+@pytest.mark.parametrize(
+    ("kind", "made", "field"),
+    [
+        ("readings", {"read_at": "2026-01-01T06:00:00Z", "meter_kwh": "12.5"}, "meter_kwh"),
+        ("readings", {"read_at": "2026-01-01T06:00:00Z", "meter_kwh": "12.5"}, "read_at"),
+        ("vouchers", {"purchased_on": "2026-01-01", "amount": "100", "kwh": "50"}, "amount"),
+        ("vouchers", {"purchased_on": "2026-01-01", "amount": "100", "kwh": "50"}, "currency"),
+    ],
+)
+def test_a_null_in_a_patch_is_refused_not_taken_for_unchanged(
+    client: TestClient, alice: dict[str, str], kind: str, made: dict[str, str], field: str
+) -> None:
+    row = client.post(f"/api/{kind}", json=made, headers=alice).json()
+    answer = client.patch(f"/api/{kind}/{row['id']}", json={field: None}, headers=alice)
+    assert answer.status_code == 422
+    assert answer.json()["error"]["message"].startswith(f"{field}: cannot be null")
+    left_out = client.patch(f"/api/{kind}/{row['id']}", json={}, headers=alice)
+    assert left_out.status_code == 200  # a field left out keeps its value
