@@ -41,6 +41,7 @@ class InvitePreview:
     tenant_name: str
     inviter: str
     role: Role
+    expires_at: datetime  # a person may wait to join: they are told until when they can
 
 
 def create_invite(
@@ -174,6 +175,7 @@ def preview(session: Session, code: str) -> InvitePreview:
         tenant_name=tenant.name,
         inviter=(inviter.display_name or inviter.email) if inviter else "",
         role=Role(invite.role),
+        expires_at=invite.expires_at,
     )
 
 

@@ -590,6 +590,7 @@ def requires_feature(
     The role is checked first (``403``): a viewer is not told to upgrade for what no plan
     lets a viewer do. Then ``402 feature_not_in_plan``, naming the plan that has it.
     """
+
     async def dependency(
         session: DbSession, ctx: TenantContext = Depends(require_role(role))
     ) -> TenantContext:

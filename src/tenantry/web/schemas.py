@@ -246,6 +246,7 @@ class InvitePreviewOut(BaseModel):
     tenant_name: str
     inviter: str
     role: Role
+    expires_at: datetime
 
 
 class AuditOut(BaseModel):

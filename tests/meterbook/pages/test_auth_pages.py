@@ -140,6 +140,9 @@ def test_an_invite_link_shows_the_household_then_joins(client: TestClient) -> No
     client.cookies.clear()
     anonymous = client.get(f"/invite?code={code}")
     assert "Alice&#39;s flat" in anonymous.text
+    assert re.search(
+        r'id="invite-expires">The invitation is valid until \d{4}-\d\d-\d\d', anonymous.text
+    )
     assert 'id="invite-signup"' in anonymous.text
     assert 'id="invite-signin"' in anonymous.text
     # Bob signs in from the link and comes back to it.

@@ -44,7 +44,11 @@ def test_code_has_at_least_128_bits_and_only_its_hash_is_stored(
 def test_preview_shows_tenant_and_inviter(client: TestClient, alice: Member) -> None:
     code = _code(client, alice, role="viewer")
     preview = client.post("/api/invites/preview", json={"code": code.lower()}).json()
+    expires = datetime.fromisoformat(preview.pop("expires_at"))
     assert preview == {"tenant_name": "Alice household", "inviter": "alice", "role": "viewer"}
+    # Until when it can be used: the default lifetime from now (a person may wait to join).
+    left = expires - datetime.now(UTC)
+    assert timedelta(days=6, hours=23) < left <= timedelta(days=7), left
 
 
 def test_join_with_a_code_gives_the_role(client: TestClient, alice: Member, bob: Member) -> None:

@@ -69,11 +69,16 @@ def revoke_invite(invite_id: uuid.UUID, ctx: AdminContext, session: DbSession) -
 
 @router.post("/invites/preview")
 def preview_invite(body: JoinIn, request: Request, session: DbSession) -> InvitePreviewOut:
-    """The tenant's name and the inviter, before joining. Rate limited like join."""
+    """The tenant's name, the inviter and until when, before joining. Rate limited like join."""
     tenancy = get_tenancy(request)
     tenancy.limits.hit(tenancy.config.join_rate, "join", request)
     found = invites.preview(session, body.code)
-    return InvitePreviewOut(tenant_name=found.tenant_name, inviter=found.inviter, role=found.role)
+    return InvitePreviewOut(
+        tenant_name=found.tenant_name,
+        inviter=found.inviter,
+        role=found.role,
+        expires_at=found.expires_at,
+    )
 
 
 @router.post("/invites/join")
