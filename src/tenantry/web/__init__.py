@@ -42,6 +42,11 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def __dir__() -> list[str]:
+    """The public names, the lazily imported ``AsyncDbSession`` among them (editors, ``dir``)."""
+    return sorted({*globals(), *__all__})
+
+
 __all__ = [
     "AdminContext",
     "AsyncDbSession",
