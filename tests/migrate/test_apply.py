@@ -128,3 +128,55 @@ def test_accounts_written_in_batches_are_all_there(
     assert counts[0] == legacy
     assert counts[1] is not None and counts[1] >= legacy  # one personal tenant each, + extras
     assert owners is not None and owners >= legacy
+
+
+def test_a_stuck_run_stops_apply_before_any_further_change(legacy_url: str, tmp_path: Path) -> None:
+    """The dry run said 'stuck: rows were written during the conversion', but --apply
+    converted every remaining table and only then failed verification."""
+    import os
+    import subprocess
+    import sys
+
+    from sqlalchemy import create_engine
+
+    from tests.migrate.test_rollback import mapping_file
+    from tests.migrate.test_seed_schemas import make_electricity
+    from tests.migrate.test_sqlite_limits import tenantize
+
+    make_electricity(legacy_url, dangling=False)
+    toml = mapping_file(tmp_path)
+    args = ["--db", legacy_url, "--map", toml, "--apply", "--quiet"]
+    args += ["--backup", str(tmp_path / "b.bak")]
+    env = {**os.environ, "TENANTRY_TENANTIZE_KILL_AT": "3"}  # the snapshot committed
+    killed = subprocess.run(
+        [sys.executable, "-m", "tenantry.cli.main", "tenantize", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert killed.returncode < 0, killed.stdout + killed.stderr
+    engine = create_engine(legacy_url)
+    with engine.begin() as conn:  # the app wrote a row meanwhile
+        conn.exec_driver_sql(
+            "INSERT INTO readings (id, user_id, date, reading) VALUES (500, 1, '2026-04-01', 9)"
+        )
+    written = "rows were written during the conversion (readings: 20 rows when the"
+    code, out = tenantize("--db", legacy_url, "--map", toml)
+    assert code == 1 and f"converting, stuck: {written}" in out, out
+    code, out = tenantize(*args)
+    assert code == 1 and written in out and "verification" not in out, out
+    with engine.connect() as conn:
+        assert not state.done(conn, "core_schema")  # stopped before any further step
+        assert "tenantry_users" not in app_tables(conn) + list(
+            conn.exec_driver_sql(
+                "SELECT name FROM sqlite_master"
+                if conn.dialect.name == "sqlite"
+                else "SELECT tablename FROM pg_tables"
+            ).scalars()
+        )
+        assert "tenant_id" not in table_info(conn, "readings").columns
+        assert "tenant_id" not in table_info(conn, "vouchers").columns
+    engine.dispose()
+    code, out = tenantize("--db", legacy_url, "--map", toml)
+    assert code == 1 and f"converting, stuck: {written}" in out, out

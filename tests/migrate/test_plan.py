@@ -4,10 +4,11 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine
 
 from tenantry.migrate import Plan, build_plan, conversion_engine, load_mapping
-from tenantry.migrate.schema import app_tables
+from tenantry.migrate.schema import app_tables, table_info
 from tests.migrate.conftest import example, strict_mapping
 from tests.migrate.test_sqlite_limits import mapping, tenantize
 
@@ -197,3 +198,132 @@ def test_an_expression_index_is_kept_and_said_without_sqlalchemy_warnings(
         ).scalar()
     engine.dispose()
     assert kept == 1
+
+
+_EVENTS = """
+CREATE TABLE users (id serial PRIMARY KEY, email text NOT NULL);
+CREATE TABLE events (id bigserial, user_id int NOT NULL REFERENCES users(id),
+                     at timestamptz NOT NULL, payload jsonb, PRIMARY KEY (id, at))
+  PARTITION BY RANGE (at);
+CREATE TABLE events_2024 PARTITION OF events FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+CREATE TABLE events_2025 PARTITION OF events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+CREATE TABLE notes (id serial PRIMARY KEY, user_id int NOT NULL REFERENCES users(id));
+INSERT INTO users (email) VALUES ('a@x.com'), ('b@x.com');
+INSERT INTO events (user_id, at) VALUES (1, '2024-05-01'), (2, '2025-05-01');
+INSERT INTO notes (user_id) VALUES (1), (2);
+"""
+
+
+@pytest.mark.postgres
+def test_partitioned_tables_are_refused_by_the_dry_run(pg_url: str, tmp_path: Path) -> None:
+    """The dry run said 'no data problems found', then --apply failed half-way on 'cannot
+    add column to a partition', leaving the run 'converting'."""
+    from tests.migrate.test_rollback import status
+
+    engine = create_engine(pg_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(_EVENTS)
+    engine.dispose()
+    draft = tmp_path / "draft.toml"
+    code, out = tenantize("--db", pg_url, "--init", "--map", str(draft))
+    assert code == 0, out
+    code, out = tenantize("--db", pg_url, "--map", str(draft), "--report", str(tmp_path / "p.json"))
+    assert code == 2 and "no data problems found" not in out, out
+    problems = json.loads((tmp_path / "p.json").read_text())["plan"]["problems"]
+    assert {(p["table"], p["kind"], p["blocking"]) for p in problems} == {
+        ("events", "unsupported", True),
+        ("events_2024", "unsupported", True),
+        ("events_2025", "unsupported", True),
+    }
+    details = {p["table"]: p["detail"] for p in problems}
+    assert details["events"].startswith("events is a partitioned table: tenantize does not")
+    assert details["events_2024"].startswith("events_2024 is a partition of events:")
+    assert "global (global = true) or convert them by hand" in details["events_2025"]
+    code, out = tenantize(
+        "--db", pg_url, "--map", str(draft), "--apply", "--quiet",
+        "--backup", str(tmp_path / "b.pgdump"),
+    )  # fmt: skip
+    assert code == 1 and "need a policy" in out, out
+    assert status(pg_url) is None and not (tmp_path / "b.pgdump").exists()
+
+    toml = mapping(
+        tmp_path,
+        "".join(f"[tables.{t}]\nglobal = true\n" for t in ("events", "events_2024", "events_2025")),
+    )
+    code, out = tenantize(
+        "--db", pg_url, "--map", toml, "--apply", "--quiet", "--backup", str(tmp_path / "b.pgdump")
+    )
+    assert code == 0 and "verified" in out, out
+
+
+_QUOTES = [
+    "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL)",
+    "CREATE TABLE quotes (quote_number TEXT PRIMARY KEY, user_id INTEGER NOT NULL "
+    "REFERENCES users(id), total INTEGER)",
+    "CREATE TABLE quote_events (quote_number TEXT NOT NULL REFERENCES quotes(quote_number) "
+    "ON DELETE CASCADE, at TIMESTAMP, what TEXT)",
+    "INSERT INTO users VALUES (1, 'a@x.com'), (2, 'b@x.com')",
+    "INSERT INTO quotes VALUES ('Q-1', 1, 10), ('Q-2', 2, 20)",
+    "INSERT INTO quote_events VALUES ('Q-1', NULL, 'sent'), ('Q-2', NULL, 'sent')",
+]
+
+
+def test_a_global_tables_foreign_key_into_an_owned_table_is_kept(
+    legacy_url: str, tmp_path: Path
+) -> None:
+    """quote_events (global: no primary key) lost its key to quotes when quotes' primary
+    key became (tenant_id, quote_number), and verification still passed; so did a table of
+    another schema, which nothing mentioned."""
+    from tenantry.migrate import apply, parse_mapping, verify
+    from tests.migrate.test_apply import QUIET
+
+    engine = conversion_engine(legacy_url)
+    with engine.begin() as conn:
+        for statement in _QUOTES:
+            conn.exec_driver_sql(statement)
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(
+                "CREATE SCHEMA audit; CREATE TABLE audit.quote_log (id serial PRIMARY KEY, "
+                "quote_number text NOT NULL REFERENCES public.quotes(quote_number) "
+                "ON UPDATE CASCADE, what text); INSERT INTO audit.quote_log VALUES (1, 'Q-2', 'x')"
+            )
+    mapping = parse_mapping(
+        {
+            "version": 1,
+            "users": {"table": "users", "email": "email"},
+            "tables": {"quotes": {"owner": "user_id"}, "quote_events": {"global": True}},
+        }
+    )
+    result = apply(engine, mapping, backup_path=tmp_path / "b.bak", reporter=QUIET)
+    kept = [str(k) for k in result.plan.table("quotes").incoming]
+    events = (
+        "quote_events(quote_number) -> quotes(quote_number) ON DELETE CASCADE ON UPDATE NO ACTION"
+    )
+    log = (
+        "audit.quote_log(quote_number) -> quotes(quote_number) "
+        "ON DELETE NO ACTION ON UPDATE CASCADE"
+    )
+    assert kept == ([log, events] if engine.dialect.name == "postgresql" else [events])
+    warned = " ".join(result.plan.warnings)
+    assert "quote_events (not converted) references owned table quotes" in warned
+    checks = verify(engine, mapping, result.plan, QUIET)
+    assert checks.ok, [c for c in checks.checks if not c.ok]
+    assert "kept:quotes" in {c.name for c in checks.checks}
+    with engine.connect() as conn:
+        (key,) = [fk for fk in table_info(conn, "quote_events").foreign_keys]
+        assert (key.table, key.columns, key.ondelete) == ("quotes", ("quote_number",), "CASCADE")
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:  # it still cascades
+            conn.exec_driver_sql("DELETE FROM quotes WHERE quote_number = 'Q-1'")
+            left = conn.exec_driver_sql("SELECT quote_number FROM quote_events").scalars().all()
+            assert left == ["Q-2"]
+            conn.exec_driver_sql("DELETE FROM quote_events")  # its ON UPDATE is NO ACTION
+            conn.exec_driver_sql("UPDATE quotes SET quote_number = 'Q-3'")
+            logged = conn.exec_driver_sql("SELECT quote_number FROM audit.quote_log").scalar()
+            assert logged == "Q-3"
+        assert "audit.quote_log (a table of another schema) references owned table" in warned
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"ALTER TABLE quote_events DROP CONSTRAINT {key.name}")
+        failed = {c.name: c.detail for c in verify(engine, mapping, result.plan, QUIET).checks}
+        assert "missing after: quote_events(quote_number) -> quotes" in failed["kept:quotes"]
+    engine.dispose()

@@ -117,6 +117,7 @@ def _run(
     from tenantry.migrate.progress import Reporter
     from tenantry.migrate.report import (
         as_json,
+        check_report_path,
         failure_json,
         print_plan,
         print_verification,
@@ -128,6 +129,8 @@ def _run(
         if mapping_path is None:
             raise TenantizeError("--map is required (tenantize --init drafts one)")
         mapping = load_mapping(mapping_path)
+        if report_path is not None:
+            check_report_path(report_path)
     # --init and the dry run only read: an engine that cannot write (nor switch to WAL).
     engine = existing_engine(url) if apply_ or rollback or verify_only else reading_engine(url)
     try:
@@ -182,6 +185,9 @@ def _run(
                 write_json(report_path, as_json(plan, result, status=status))
             return 0 if result.ok else 1
         if not apply_:
+            if run is not None and report_path:  # the recorded plan, and where the run is
+                recorded = Plan.from_dict(run[1]["plan"])
+                write_json(report_path, as_json(recorded, status=status, stuck=stuck))
             if stuck is not None:  # --apply would only fail again: say why and the way out
                 console.print(f"conversion status: [bold]converting, stuck[/]: {escape(stuck)}")
                 return 1
@@ -189,6 +195,11 @@ def _run(
                 console.print(
                     f"conversion status: [bold]{status}[/]"
                     + (" (interrupted: --apply resumes it)" if status == "converting" else "")
+                    + (
+                        f"; the report of the recorded plan is at {report_path}"
+                        if report_path
+                        else ""
+                    )
                 )
                 return 0
             with engine.connect() as conn:
@@ -206,6 +217,19 @@ def _run(
             with Reporter(quiet=quiet) as reporter:
                 result_apply = apply(engine, mapping, backup_path=target, reporter=reporter)
                 if result_apply.noop:
+                    console.print(
+                        "already converted: nothing to do"
+                        + (
+                            f"; the report of the recorded plan is at {report_path}"
+                            if report_path
+                            else ""
+                        )
+                    )
+                    if report_path:
+                        write_json(
+                            report_path,
+                            as_json(result_apply.plan, status="done", backup=result_apply.backup),
+                        )
                     return 0
                 checks = verify(engine, mapping, result_apply.plan, reporter)
                 if checks.ok:
@@ -214,27 +238,35 @@ def _run(
                         checks = verify(engine, mapping, result_apply.plan, reporter)
         except Exception as exc:  # the report says why the run stopped, as the screen does
             if report_path:
-                write_json(report_path, failure_json(_error_message(exc) or repr(exc)))
+                try:
+                    write_json(report_path, failure_json(_error_message(exc) or repr(exc)))
+                except TenantizeError as unwritten:  # the run's own error is the one to tell
+                    Console(stderr=True).print(escape(unwritten.message), highlight=False)
             raise
         print_verification(console, checks)
-        if report_path:
-            write_json(
-                report_path,
-                as_json(
-                    result_apply.plan,
-                    checks,
-                    backup=result_apply.backup,
-                    resumed=result_apply.resumed,
-                ),
-            )
-        if not checks.ok:
-            failed = (
-                f"verification failed; the backup {result_apply.backup} is untouched: "
-                "--rollback restores it"
-            )
+        failed = (
+            f"verification failed; the backup {result_apply.backup} is untouched: "
+            "--rollback restores it"
+        )
+        if checks.ok:
+            console.print(f"converted; backup kept at {result_apply.backup}")
+        else:
             record_stuck(engine, failed)
+        if report_path:
+            data = as_json(
+                result_apply.plan, checks, backup=result_apply.backup, resumed=result_apply.resumed
+            )
+            try:
+                write_json(report_path, data)
+            except TenantizeError as unwritten:
+                if checks.ok:
+                    raise TenantizeError(
+                        f"{unwritten.message}; the conversion itself is done and verified "
+                        "(--verify --report PATH writes the checks again)"
+                    ) from None
+                Console(stderr=True).print(escape(unwritten.message), highlight=False)
+        if not checks.ok:
             raise TenantizeError(failed)
-        console.print(f"converted; backup kept at {result_apply.backup}")
         return 0
     finally:
         engine.dispose()

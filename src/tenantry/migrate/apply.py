@@ -10,9 +10,15 @@ from typing import Any
 from sqlalchemy import Engine
 
 from tenantry.migrate import faults, postgres_convert, sqlite_convert, state
-from tenantry.migrate.backup import backup, sqlite_journal_mode, sqlite_path, write_manifest
+from tenantry.migrate.backup import (
+    backup,
+    refuse_overwrite,
+    sqlite_journal_mode,
+    sqlite_path,
+    write_manifest,
+)
 from tenantry.migrate.checksum import table_checksum
-from tenantry.migrate.drift import record_stuck
+from tenantry.migrate.drift import record_stuck, rows_written
 from tenantry.migrate.engine import check_writable
 from tenantry.migrate.errors import ProblemsFound, StuckConversion, TenantizeError
 from tenantry.migrate.mapping import Mapping, ProblemKind, Reference
@@ -50,13 +56,13 @@ def apply(
         conn.rollback()
     same_mapping(run, mapping)
     if status == "done":
-        reporter.step("already converted: nothing to do")
         return ApplyResult(plan, noop=True, backup=run[1].get("backup") if run else None)
     result = ApplyResult(plan, resumed=status is not None)
     if status is None:
         if plan.blocking:
             raise ProblemsFound(f"{len(plan.blocking)} problem(s) need a policy; see the dry run")
         backup_path = backup_path.resolve()  # a rollback may run from another directory
+        refuse_overwrite(engine, backup_path)
         journal = (
             sqlite_journal_mode(sqlite_path(engine.url))
             if engine.dialect.name == "sqlite"
@@ -70,6 +76,12 @@ def apply(
     else:
         assert run is not None
         result.backup = run[1].get("backup")
+        with engine.connect() as conn:
+            written = rows_written(conn)
+            conn.rollback()
+        if written is not None:  # every further step would convert, then fail verification
+            record_stuck(engine, written)
+            raise StuckConversion(written)
         reporter.step("resuming an interrupted conversion")
         with engine.begin() as conn:
             state.clear(conn, state.STUCK)  # tried again; a step still stuck says so again
@@ -115,6 +127,7 @@ def finish(engine: Engine, plan: Plan, reporter: Reporter) -> None:
         _reshape(engine, plan, reporter)
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
+            postgres_convert.drop_lookup_indexes(conn, plan)
             postgres_convert.enable_rls(conn, plan.order)
             reporter.step("row-level security enabled and forced on every owned table")
         found = state.get(conn, state.RUN)
@@ -252,7 +265,7 @@ def _convert(
     if engine.dialect.name == "sqlite":
         sqlite_convert.convert_table(engine, plan.table(name), expr, params, reporter)
     else:
-        postgres_convert.convert_table(engine, plan.table(name), expr, params, reporter)
+        postgres_convert.convert_table(engine, plan, plan.table(name), expr, params, reporter)
 
 
 def _ref_table(table_plan: Any, column: str) -> str:

@@ -99,6 +99,44 @@ def write_manifest(engine: Engine, target: Path, journal_mode: str | None) -> di
     return record
 
 
+def _read_manifest(found: Path) -> dict[str, Any] | None:
+    """The manifest at ``found``, or ``None`` if there is none (or it is not one)."""
+    if not found.is_file():
+        return None
+    try:
+        manifest = json.loads(found.read_text(encoding="utf-8"))
+    except (ValueError, OSError):
+        return None
+    return manifest if isinstance(manifest, dict) else None
+
+
+def refuse_overwrite(engine: Engine, target: Path) -> None:
+    """Refuse a backup path that already holds a file (or a manifest): it may be another
+    database's backup, its only way back. The one exception is a backup of this very
+    database (its manifest says so) left by an --apply killed before it recorded the run:
+    nothing depends on it yet, and the run that starts again takes it again.
+
+    Raises:
+        TenantizeError: ``target`` or its manifest exists and is not this database's.
+    """
+    manifest = manifest_path(target)
+    if not (target.exists() or manifest.exists()):
+        return
+    found = _read_manifest(manifest)
+    source = found.get("source") if found else None
+    if source is not None and source == database_identity(engine) and target.is_file():
+        return
+    what = (
+        f"the backup of {source}, which its --rollback needs"
+        if source
+        else "a file that is not a tenantize backup of this database"
+    )
+    raise TenantizeError(
+        f"--backup {target} already exists ({what}); refusing to overwrite it: name a new "
+        "path with --backup (or move that file away); nothing was changed"
+    )
+
+
 def check_backup(engine: Engine, source: Path, recorded: dict[str, Any] | None) -> dict[str, Any]:
     """The manifest of ``source`` if it is a backup of this very database, else an error.
 
@@ -111,12 +149,7 @@ def check_backup(engine: Engine, source: Path, recorded: dict[str, Any] | None) 
     if not source.is_file():
         raise TenantizeError(f"no backup at {source}")
     found = manifest_path(source)
-    manifest: dict[str, Any] | None = None
-    if found.is_file():
-        try:
-            manifest = json.loads(found.read_text(encoding="utf-8"))
-        except (ValueError, OSError):
-            manifest = None
+    manifest = _read_manifest(found)
     expected = recorded if recorded and recorded.get("sha256") else manifest
     if expected is None:
         raise TenantizeError(
@@ -152,7 +185,9 @@ def backup(engine: Engine, target: Path) -> str:
         dst.close()
         os.replace(partial, target)  # a half-written backup never carries the final name
         return f"SQLite online backup (backup API) at {target}"
-    _pg_tool("pg_dump", ["--format=custom", "--no-owner", f"--file={target}", _conninfo(url)], url)
+    partial = target.with_name(target.name + ".partial")
+    _pg_tool("pg_dump", ["--format=custom", "--no-owner", f"--file={partial}", _conninfo(url)], url)
+    os.replace(partial, target)
     return f"PostgreSQL pg_dump custom-format archive at {target}"
 
 

@@ -39,6 +39,12 @@ def stuck_reason(conn: Connection) -> str | None:
     recorded = state.stuck(conn)
     if recorded is not None:
         return recorded
+    return rows_written(conn)
+
+
+def rows_written(conn: Connection) -> str | None:
+    """Why rows written since the snapshot make the run unfinishable, or ``None``: a
+    resumed --apply checks it before any further change, as the dry run does."""
     changed = counts_changed(conn)
     if not changed:
         return None

@@ -96,6 +96,34 @@ class RefPlan:
 
 
 @dataclass(slots=True)
+class IncomingKey:
+    """A foreign key into an owned table from a table tenantize does not convert (a global
+    table, the users table, a table of another schema): kept as it was, against the
+    parent's ``UNIQUE`` key when it referred to the primary key that becomes
+    ``(tenant_id, key)``. ``table`` is schema-qualified outside the default schema."""
+
+    table: str
+    name: str | None
+    columns: list[str]
+    parent: str
+    referred: list[str]
+    ondelete: str | None = None
+    onupdate: str | None = None
+
+    def same(self, other: IncomingKey) -> bool:
+        """The same columns, parent key and actions (names may differ: SQLite has none)."""
+        fields = ("table", "columns", "parent", "referred", "ondelete", "onupdate")
+        return all(getattr(self, f) == getattr(other, f) for f in fields)
+
+    def __str__(self) -> str:
+        return (
+            f"{self.table}({', '.join(self.columns)}) -> {self.parent}"
+            f"({', '.join(self.referred)}) ON DELETE {self.ondelete or 'NO ACTION'} "
+            f"ON UPDATE {self.onupdate or 'NO ACTION'}"
+        )
+
+
+@dataclass(slots=True)
 class TablePlan:
     name: str
     rows: int
@@ -106,6 +134,7 @@ class TablePlan:
     assign_mixed: list[str] = field(default_factory=list)  # columns whose mixed rows are assigned
     needs_unique_key: bool = False
     indexes: list[tuple[str, list[str]]] = field(default_factory=list)
+    incoming: list[IncomingKey] = field(default_factory=list)  # kept as they are
 
 
 @dataclass(slots=True)
@@ -142,6 +171,7 @@ class Plan:
                     **t,
                     "refs": [RefPlan(**r) for r in t["refs"]],
                     "indexes": [(n, list(c)) for n, c in t["indexes"]],
+                    "incoming": [IncomingKey(**k) for k in t.get("incoming", [])],
                 }
             )
             for t in data["tables"]
@@ -215,15 +245,9 @@ def build_plan(conn: Connection, mapping: Mapping) -> Plan:
         ]
     else:
         _refuse_views_on_widened_columns(conn, plans)
-    for name, info in infos.items():
-        for fk in info.foreign_keys:
-            if (
-                mapping.tables[name].is_global
-                and fk.table in mapping.tables
-                and not (mapping.tables[fk.table].is_global)
-            ):
-                warnings.append(f"global table {name} references owned table {fk.table}")
+        problems += _partitioned(conn, [p for p in plans if not p.is_global])
     shaped = target_shapes(conn, mapping, infos, users, problems, warnings)
+    warnings += _keep_incoming(conn, plans, set(shaped))
     result = Plan(
         conn.dialect.name,
         mapping.users.table,
@@ -239,6 +263,93 @@ def build_plan(conn: Connection, mapping: Mapping) -> Plan:
         email_changes(users, mapping),
     )
     return result
+
+
+_INCOMING = """
+SELECT c.conrelid::regclass::text, r.relnamespace = current_schema()::regnamespace, r.relname,
+       c.conname, p.relname,
+       ARRAY(SELECT a.attname::text FROM unnest(c.conkey) WITH ORDINALITY k(n, i)
+             JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.i),
+       ARRAY(SELECT a.attname::text FROM unnest(c.confkey) WITH ORDINALITY k(n, i)
+             JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n ORDER BY k.i),
+       c.confdeltype, c.confupdtype
+FROM pg_constraint c
+JOIN pg_class r ON r.oid = c.conrelid
+JOIN pg_class p ON p.oid = c.confrelid
+WHERE c.contype = 'f' AND p.relnamespace = current_schema()::regnamespace
+ORDER BY 1, 4
+"""
+_PG_ACTIONS = {"r": "RESTRICT", "c": "CASCADE", "n": "SET NULL", "d": "SET DEFAULT"}
+
+
+def incoming_keys(conn: Connection, owned: set[str]) -> list[IncomingKey]:
+    """Foreign keys into the ``owned`` tables from every table tenantize does not convert,
+    in any schema: the plan keeps them, verification finds each one again after."""
+    if conn.dialect.name != "sqlite":
+        return [
+            IncomingKey(
+                str(table),
+                str(name),
+                list(cols),
+                str(parent),
+                list(refs),
+                _PG_ACTIONS.get(str(dele)),
+                _PG_ACTIONS.get(str(upd)),
+            )
+            for table, here, relname, name, parent, cols, refs, dele, upd in conn.exec_driver_sql(
+                _INCOMING
+            )
+            if parent in owned and not (here and relname in owned)
+        ]
+    found = []
+    for name in app_tables(conn):
+        if name in owned:
+            continue
+        for fk in table_info(conn, name).foreign_keys:
+            if fk.table in owned:
+                found.append(
+                    IncomingKey(
+                        name,
+                        fk.name,
+                        list(fk.columns),
+                        fk.table,
+                        list(fk.referred),
+                        fk.ondelete,
+                        fk.onupdate,
+                    )
+                )
+    return found
+
+
+def _keep_incoming(conn: Connection, plans: list[TablePlan], shaped: set[str]) -> list[str]:
+    """Keys into owned tables from tables left as they are: each parent keeps a ``UNIQUE``
+    key they can refer to (its old primary key becomes ``(tenant_id, key)``). Dropped with
+    that primary key, they were lost without a word, and verification passed.
+
+    Raises:
+        MappingError: target mode rebuilds the parent as the app's table: no key is kept.
+    """
+    owned = {p.name: p for p in plans if not p.is_global}
+    warnings = []
+    for key in incoming_keys(conn, set(owned)):
+        if key.parent in shaped:
+            raise MappingError(
+                f"{key.table} has a foreign key to {key.parent}, which target mode rebuilds as "
+                "the app's table: the key cannot be kept; drop it first (and add it back "
+                "after), or convert without target mode"
+            )
+        parent = owned[key.parent]
+        parent.incoming.append(key)
+        if key.referred == parent.primary_key:
+            parent.needs_unique_key = True
+        where = "a table of another schema" if "." in key.table else "not converted"
+        warnings.append(
+            f"{key.table} ({where}) references owned table {key.parent}: its foreign key "
+            f"({', '.join(key.columns)}) is kept, against {key.parent}'s UNIQUE "
+            f"({', '.join(key.referred)}), with its ON DELETE/UPDATE; the table itself is "
+            "left as it is (no tenant_id, no row-level security)"
+        )
+    return warnings
 
 
 def target_shapes(
@@ -320,6 +431,42 @@ def _unsupported(conn: Connection, plan: TablePlan) -> list[Problem]:
                 f"them before converting (ALTER TABLE {plan.name} DROP COLUMN …) and add them "
                 "back after, or compute the values in the app",
                 generated,
+            )
+        )
+    return problems
+
+
+_PARTITIONED = """
+SELECT c.relname, c.relkind, p.relname
+FROM pg_class c
+LEFT JOIN pg_inherits i ON i.inhrelid = c.oid
+LEFT JOIN pg_class p ON p.oid = i.inhparent
+WHERE c.relnamespace = current_schema()::regnamespace AND (c.relkind = 'p' OR c.relispartition)
+"""
+
+
+def _partitioned(conn: Connection, owned: list[TablePlan]) -> list[Problem]:
+    """PostgreSQL: owned partitioned tables and partitions, refused here. A partition
+    takes no column of its own (``cannot add column to a partition``) and a partitioned
+    table's keys must hold its partition key: the apply failed half-way on them."""
+    rows = {p.name: p.rows for p in owned}
+    problems: list[Problem] = []
+    for name, kind, parent in conn.exec_driver_sql(_PARTITIONED):
+        if name not in rows:
+            continue
+        what = f"a partition of {parent}" if parent else "a partitioned table"
+        if kind == "p" and parent:
+            what = f"a partitioned table and a partition of {parent}"
+        problems.append(
+            _problem(
+                ProblemKind.UNSUPPORTED,
+                name,
+                rows[name],
+                Policy(),
+                f"{name} is {what}: tenantize does not convert partitioned tables or their "
+                "partitions; declare the partitioned table and every partition global "
+                "(global = true) or convert them by hand",
+                [],
             )
         )
     return problems

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from tenantry.migrate.errors import TenantizeError
 from tenantry.migrate.plan import Plan
 from tenantry.migrate.verify import Verification
 
@@ -32,8 +33,37 @@ def failure_json(error: str) -> dict[str, Any]:
     return {"status": "failed", "error": error}
 
 
+def check_report_path(path: Path) -> None:
+    """Refuse a report path that cannot be written before anything is changed: found only
+    at the end, it turned a finished conversion into a failed-looking one (exit 1).
+
+    Raises:
+        TenantizeError: ``path`` is a directory, or its folder is missing or read-only.
+    """
+    if path.is_dir():
+        raise TenantizeError(f"--report {path} is a directory: name a file; nothing was changed")
+    existed = path.exists()
+    try:
+        with path.open("a", encoding="utf-8"):  # appends nothing: an existing file is kept
+            pass
+    except OSError as exc:
+        raise TenantizeError(
+            f"--report {path} cannot be written ({exc.strerror or exc}); nothing was changed"
+        ) from None
+    if not existed:
+        path.unlink(missing_ok=True)
+
+
 def write_json(path: Path, data: dict[str, Any]) -> None:
-    path.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+    """Raises:
+    TenantizeError: the report could not be written (a full disk, say), said readably.
+    """
+    try:
+        path.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise TenantizeError(
+            f"the report could not be written to {path} ({exc.strerror or exc})"
+        ) from None
 
 
 def print_plan(console: Console, plan: Plan) -> None:

@@ -11,7 +11,7 @@ from tenantry.migrate.apply import expression, policy_params
 from tenantry.migrate.checksum import table_checksum
 from tenantry.migrate.mapping import Mapping, check_references
 from tenantry.migrate.ownership import OWNERS_TABLE
-from tenantry.migrate.plan import Plan, TablePlan
+from tenantry.migrate.plan import Plan, TablePlan, incoming_keys
 from tenantry.migrate.progress import Reporter
 from tenantry.migrate.schema import table_info
 
@@ -74,6 +74,9 @@ def verify(engine: Engine, mapping: Mapping, plan: Plan, reporter: Reporter) -> 
         targets = state.get(conn, "accounts")
         params = policy_params(engine, dict(targets[1]["targets"]) if targets else {})
         legacy_order = [n for n in plan.order if n in snapshot]
+        if engine.dialect.name == "postgresql":
+            # Rolled back with the rest: a --verify after the run leaves no index behind.
+            postgres_convert.lookup_indexes(conn, plan, legacy_order)
         for name in legacy_order:
             t = q(name)
             nulls = conn.exec_driver_sql(
@@ -120,6 +123,19 @@ def verify(engine: Engine, mapping: Mapping, plan: Plan, reporter: Reporter) -> 
                 f"actions:{name}",
                 not changed,
                 "; ".join(changed) or "ON DELETE/UPDATE of every foreign key as before",
+            )
+        now = incoming_keys(conn, set(plan.order))
+        for table in plan.tables:
+            if not table.incoming:
+                continue
+            lost = [str(k) for k in table.incoming if not any(k.same(n) for n in now)]
+            result.add(
+                f"kept:{table.name}",
+                not lost,
+                ("missing after: " + "; ".join(lost))
+                if lost
+                else f"the {len(table.incoming)} foreign key(s) into it from tables left as "
+                "they are, as before",
             )
         if engine.dialect.name == "sqlite":
             broken = sqlite_convert.foreign_key_problems(conn)
