@@ -21,6 +21,7 @@ from tenantry.migrate.checksum import table_checksum
 from tenantry.migrate.drift import record_stuck, rows_written
 from tenantry.migrate.engine import check_writable
 from tenantry.migrate.errors import ProblemsFound, StuckConversion, TenantizeError
+from tenantry.migrate.lookups import drop_lookup_indexes
 from tenantry.migrate.mapping import Mapping, ProblemKind, Reference
 from tenantry.migrate.ownership import OWNERS_TABLE, expected_tenant
 from tenantry.migrate.plan import Plan, build_plan
@@ -126,8 +127,8 @@ def finish(engine: Engine, plan: Plan, reporter: Reporter) -> None:
     if plan.shapes:
         _reshape(engine, plan, reporter)
     with engine.begin() as conn:
+        drop_lookup_indexes(conn, plan)
         if engine.dialect.name == "postgresql":
-            postgres_convert.drop_lookup_indexes(conn, plan)
             postgres_convert.enable_rls(conn, plan.order)
             reporter.step("row-level security enabled and forced on every owned table")
         found = state.get(conn, state.RUN)
@@ -263,7 +264,7 @@ def _convert(
     expr = expression(engine, mapping, plan, name)
     params = policy_params(engine, targets)
     if engine.dialect.name == "sqlite":
-        sqlite_convert.convert_table(engine, plan.table(name), expr, params, reporter)
+        sqlite_convert.convert_table(engine, plan, plan.table(name), expr, params, reporter)
     else:
         postgres_convert.convert_table(engine, plan, plan.table(name), expr, params, reporter)
 

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Engine, text
 
 from tenantry.migrate import faults, state
 from tenantry.migrate.errors import TenantizeError
+from tenantry.migrate.lookups import lookup_indexes
 from tenantry.migrate.plan import OWNED_REFS, Plan, RefPlan, TablePlan, index_name
 from tenantry.migrate.progress import Reporter
 
@@ -108,43 +109,6 @@ def _backfill(
     task.finish()
     with engine.begin() as conn:
         state.put(conn, step, "done", info)
-
-
-def _lookups(whole: Plan, names: list[str]) -> list[tuple[str, str]]:
-    """The converted parents (and key) whose rows the tenant expressions of ``names``
-    look up by key alone: the owner, and the references a mixed_parents policy assigns."""
-    found = {
-        (ref.table, ref.key)
-        for name in names
-        for ref in whole.table(name).refs
-        if ref.table in whole.order
-        and (ref.role == "owner" or ref.column in whole.table(name).assign_mixed)
-    }
-    return sorted(found)
-
-
-def _lookup_index(table: str, key: str) -> str:
-    return index_name("tenantize_lookup", table, [key])
-
-
-def lookup_indexes(conn: Connection, whole: Plan, names: list[str]) -> None:
-    """An index on each converted parent's key the expressions of ``names`` look up.
-
-    Once a parent's key is ``(tenant_id, id)``, ``WHERE o.id = t.parent_id`` scans the
-    parent's whole index for every child row (100k children of 10k parents: 32 s to
-    fill in, 23 s to verify). Kept until :func:`drop_lookup_indexes` (the last step);
-    ``IF NOT EXISTS``, so a resumed run or a verification in a rolled-back transaction
-    makes each at most once."""
-    for table, key in _lookups(whole, names):
-        conn.exec_driver_sql(
-            f"CREATE INDEX IF NOT EXISTS {_q(_lookup_index(table, key))} ON {_q(table)} ({_q(key)})"
-        )
-
-
-def drop_lookup_indexes(conn: Connection, whole: Plan) -> None:
-    """The lookup indexes are tenantize's, not the app's: gone when the run is done."""
-    for table, key in _lookups(whole, whole.order):
-        conn.exec_driver_sql(f"DROP INDEX IF EXISTS {_q(_lookup_index(table, key))}")
 
 
 @contextmanager

@@ -17,7 +17,8 @@ from sqlalchemy import Connection, Engine, text
 from tenantry.migrate import faults, state
 from tenantry.migrate.drift import WAY_OUT
 from tenantry.migrate.errors import StuckConversion, TenantizeError
-from tenantry.migrate.plan import RefPlan, TablePlan, index_name
+from tenantry.migrate.lookups import lookup_indexes
+from tenantry.migrate.plan import Plan, RefPlan, TablePlan, index_name
 from tenantry.migrate.progress import Reporter
 
 BATCH = 50_000
@@ -105,7 +106,12 @@ def _fk_clause(table: str, ref: RefPlan) -> str | None:
 
 
 def convert_table(
-    engine: Engine, plan: TablePlan, expr: str, params: dict[str, Any], reporter: Reporter
+    engine: Engine,
+    whole: Plan,
+    plan: TablePlan,
+    expr: str,
+    params: dict[str, Any],
+    reporter: Reporter,
 ) -> None:
     """Copy ``plan.name`` into its tenant-aware form and swap it in; resumable."""
     name = plan.name
@@ -127,6 +133,7 @@ def convert_table(
             state.put(conn, copy_step, "running", info)
         else:
             info = found[1]
+        lookup_indexes(conn, whole, [name])
     faults.checkpoint(f"created {new}")
     columns = [r[1] for r in _xinfo(engine, name)]
     target = ", ".join(_q(c) for c in ["tenant_id", *columns])

@@ -9,6 +9,7 @@ from sqlalchemy import Connection, Engine, text
 from tenantry.migrate import postgres_convert, sqlite_convert, state
 from tenantry.migrate.apply import expression, policy_params
 from tenantry.migrate.checksum import table_checksum
+from tenantry.migrate.lookups import lookup_indexes
 from tenantry.migrate.mapping import Mapping, check_references
 from tenantry.migrate.ownership import OWNERS_TABLE
 from tenantry.migrate.plan import Plan, TablePlan, incoming_keys
@@ -74,9 +75,8 @@ def verify(engine: Engine, mapping: Mapping, plan: Plan, reporter: Reporter) -> 
         targets = state.get(conn, "accounts")
         params = policy_params(engine, dict(targets[1]["targets"]) if targets else {})
         legacy_order = [n for n in plan.order if n in snapshot]
-        if engine.dialect.name == "postgresql":
-            # Rolled back with the rest: a --verify after the run leaves no index behind.
-            postgres_convert.lookup_indexes(conn, plan, legacy_order)
+        # Rolled back with the rest: a --verify after the run leaves no index behind.
+        lookup_indexes(conn, plan, legacy_order)
         for name in legacy_order:
             t = q(name)
             nulls = conn.exec_driver_sql(
