@@ -10,6 +10,10 @@ _INVALID = re.compile(r"[^a-z0-9]+")
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
 
+# The site's own host label (www.<base_domain>): no tenant may have it as its slug.
+SITE_LABEL = "www"
+
+
 def slugify(name: str) -> str:
     """The canonical slug for ``name``; never empty."""
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()

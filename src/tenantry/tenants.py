@@ -22,12 +22,14 @@ from tenantry.models import Invite, Membership, Tenant, TenantKind, TenantStatus
 from tenantry.plans.entitlements import catalogue_of
 from tenantry.plans.quotas import enforce_seat
 from tenantry.roles import Role
-from tenantry.slugs import slugify, with_suffix
+from tenantry.slugs import SITE_LABEL, slugify, with_suffix
 from tenantry.text import problem_with_line
 
 
 def _unique_slug(session: Session, name: str) -> str:
     slug = slugify(name)
+    if slug == SITE_LABEL:  # www.<base_domain> is the site: that tenant could never be reached
+        slug = with_suffix(slug)
     while session.scalar(select(Tenant.id).where(Tenant.slug == slug)) is not None:
         slug = with_suffix(slugify(name))
     return slug

@@ -38,7 +38,7 @@ from tenantry.plans.catalogue import REQUESTS_PER_MINUTE
 from tenantry.rls.policy import TENANT_SETTING
 from tenantry.rls.session import begin_setting_tenant
 from tenantry.roles import Role
-from tenantry.slugs import is_canonical
+from tenantry.slugs import SITE_LABEL, is_canonical
 from tenantry.web.path_prefix import CLAIM_KEY
 
 TENANT_HEADER = "x-tenant-id"
@@ -54,12 +54,15 @@ class TenantClaim:
 
 
 def _subdomain(host: str, base_domain: str) -> str | None:
+    """What ``host`` names under ``base_domain``: ``None`` for the site itself (the domain,
+    ``www``) and other hosts; else the label, refused later unless it is a slug. A host
+    such as ``x.a.example.com`` names no tenant and must not fall through to the token's."""
     host = host.split(":", 1)[0].lower().rstrip(".")
     suffix = "." + base_domain.lower()
     if not host.endswith(suffix):
         return None
     label = host[: -len(suffix)]
-    return label if label and "." not in label else None
+    return None if label == SITE_LABEL else label
 
 
 def claim_from_request(
@@ -73,7 +76,7 @@ def claim_from_request(
         return TenantClaim("path", slug=slug)
     if base_domain:
         sub = _subdomain(request.headers.get("host", ""), base_domain)
-        if sub and sub != "www":
+        if sub is not None:  # "" (a host like ".example.com") is refused as any non-slug
             return TenantClaim("subdomain", slug=sub)
     header = request.headers.get(header_name)
     if header:

@@ -50,6 +50,20 @@ def test_subdomain_selects_the_tenant(settings: Settings, tmp_path: Path) -> Non
         assert ok.json()["slug"] == "acme"
         refused = client.get("/api/notes", headers={**bob.headers, "Host": "acme.example.test"})
         assert refused.status_code == 404
+        # Alice also owns "Other2": a host that names no tenant must not fall through to
+        # the tenant of her token, nor the site's www host to anything but her token's.
+        second = client.post("/api/tenants", json={"name": "Other2"}, headers=alice.headers)
+        other2 = {"Authorization": f"Bearer {second.json()['access_token']}"}
+        for host in ("x.acme.example.test", "www.acme.example.test", "acme..example.test"):
+            wrong = client.get("/api/tenant", headers={**other2, "Host": host})
+            assert wrong.status_code == 404, (host, wrong.text)
+            assert wrong.json()["error"]["code"] == "tenant_not_found"
+        site = client.get("/api/tenant", headers={**other2, "Host": "www.example.test"})
+        assert site.json()["name"] == "Other2"  # the site itself names none: the token does
+        # No tenant gets the site's label for its slug: it could never be reached by host.
+        www = client.post("/api/tenants", json={"name": "WWW"}, headers=alice.headers)
+        token = {"Authorization": f"Bearer {www.json()['access_token']}"}
+        assert client.get("/api/tenant", headers=token).json()["slug"].startswith("www-")
     app.state.tenancy.db.dispose()
 
 
