@@ -103,3 +103,18 @@ class TenancyConfig:
     links: MailLinks = field(default_factory=MailLinks)
     verify_ttl: timedelta = timedelta(hours=48)
     reset_ttl: timedelta = timedelta(hours=1)
+
+    def __post_init__(self) -> None:
+        """Values a plain string may stand for are taken as such (``"business"`` for
+        ``TenantKind.BUSINESS``), and a wrong one is refused here, at start-up, not by a
+        500 at the first sign-up."""
+        try:
+            kind = TenantKind(self.default_tenant_kind)
+        except ValueError:
+            known = ", ".join(k.value for k in TenantKind)
+            raise ValueError(
+                f"default_tenant_kind {self.default_tenant_kind!r} is not one of {known}"
+            ) from None
+        object.__setattr__(self, "default_tenant_kind", kind)
+        if self.max_owned_tenants is not None and self.max_owned_tenants < 1:
+            raise ValueError("max_owned_tenants is at least 1 (None: no bound)")

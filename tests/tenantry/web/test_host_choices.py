@@ -72,3 +72,12 @@ def test_the_library_default_is_the_persons_name(tenantry_client: Any) -> None:
     config = TenancyConfig(secret_key="k" * 40)
     assert config.default_tenant_name("Alice") == "Alice"
     assert config.tenant_header == "X-Tenant-ID"
+
+
+def test_a_kind_given_as_text_is_taken_and_a_wrong_one_refused_at_once() -> None:
+    """``"business"`` made every sign-up a 500 (the config kept the str); now it is the
+    kind, and a kind that is none is refused when the config is made, not at sign-up."""
+    config = TenancyConfig(secret_key="k" * 40, default_tenant_kind="business")  # type: ignore[arg-type]
+    assert config.default_tenant_kind is TenantKind.BUSINESS
+    with pytest.raises(ValueError, match="'biz' is not one of personal, family, business"):
+        TenancyConfig(secret_key="k" * 40, default_tenant_kind="biz")  # type: ignore[arg-type]
