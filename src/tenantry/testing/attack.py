@@ -34,7 +34,7 @@ from tenantry.context import TenantContext, tenant_scope
 from tenantry.db import Database
 from tenantry.export import table_of, tenant_mappers
 from tenantry.ids import TenantId
-from tenantry.models import Base, Invite, Membership, User
+from tenantry.models import Base, Invite, Membership, User, is_tenant_scoped
 from tenantry.plans import quotas
 from tenantry.roles import Role
 from tenantry.web.openapi import api_routes
@@ -96,11 +96,36 @@ def collect_victim(db: Database, tenant_id: uuid.UUID, *, markers: Sequence[str]
         victim.uuid_ids += list(
             session.scalars(select(Invite.id).where(Invite.tenant_id == tenant_id))
         )
+        shared = _shared_ids(session, victim.int_ids)
+        victim.int_ids = [i for i in victim.int_ids if i not in shared]
         session.rollback()
     held = [*tenant_mappers(), inspect(Membership), inspect(Invite)]
     victim.snapshot = lambda: _rows_of(db, ctx, held)
     victim.restore = lambda rows: _restore(db, ctx, held, rows)
     return victim
+
+
+def _shared_ids(session: Any, ids: Sequence[int]) -> set[int]:
+    """Which of ``ids`` are also keys of the app's shared tables (reference data any tenant
+    reads): a route answering 200 for one of those tells nothing of the victim, so the
+    attack does not use it. Members' ids are small, as a shared table's often are."""
+    found: set[int] = set()
+    for mapper in Base.registry.mappers:
+        table = mapper.local_table
+        key = list(mapper.primary_key)
+        if (
+            is_tenant_scoped(mapper.class_)
+            or str(getattr(table, "name", "")).startswith("tenantry_")
+            or len(key) != 1
+        ):
+            continue
+        try:
+            if key[0].type.python_type is not int:
+                continue
+        except NotImplementedError:
+            continue
+        found |= set(session.scalars(select(key[0]).where(key[0].in_(list(ids)))))
+    return found
 
 
 def _rows_of(db: Database, ctx: TenantContext, mappers: Sequence[Mapper[Any]]) -> list[Any]:
@@ -153,7 +178,13 @@ def _unique_columns(table: Any) -> set[str]:
 
 
 def _column_value(
-    column: Any, marker: str, ctx: TenantContext, parents: Mapping[str, int], *, unique: bool
+    column: Any,
+    marker: str,
+    ctx: TenantContext,
+    parents: Mapping[str, int],
+    shared: Callable[[Any], Any],
+    *,
+    unique: bool,
 ) -> Any:
     for fk in column.foreign_keys:
         table = fk.column.table.name
@@ -161,7 +192,7 @@ def _column_value(
             return parents[table]
         if table == "tenantry_users":
             return ctx.user_id
-        return None
+        return shared(fk)
     try:
         kind = column.type.python_type
     except NotImplementedError:
@@ -200,6 +231,18 @@ def seed_every_table(db: Database, ctx: TenantContext, *, marker: str) -> None:
     by_table = {_table_name(m): m for m in tenant_mappers()}
     ordered = [t for t in Base.metadata.sorted_tables if t.name in by_table]
     with tenant_scope(ctx), db.session() as session:
+
+        def shared(fk: Any) -> Any:
+            """A row of a shared table (reference data every tenant reads), or, if it
+            has none, nothing: a required reference then says what to add."""
+            found = session.scalar(select(fk.column).limit(1))
+            if found is None and not fk.parent.nullable:
+                raise AssertionError(
+                    f"{fk.parent.table.name}.{fk.parent.key} refers to {fk.column.table.name}, "
+                    "which has no rows: add one (reference data) before the attack"
+                )
+            return found
+
         for table in ordered:
             mapper = by_table[table.name]
             unique = _unique_columns(table)
@@ -208,7 +251,9 @@ def seed_every_table(db: Database, ctx: TenantContext, *, marker: str) -> None:
                 column = prop.columns[0]
                 if column.key in ("tenant_id", "id"):
                     continue
-                value = _column_value(column, marker, ctx, parents, unique=column.key in unique)
+                value = _column_value(
+                    column, marker, ctx, parents, shared, unique=column.key in unique
+                )
                 if value is not None:
                     values[prop.key] = value
             row = mapper.class_(**values)

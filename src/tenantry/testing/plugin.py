@@ -102,11 +102,15 @@ def tenantry_passwords() -> Passwords:
 @pytest.fixture
 def tenantry_config(tmp_path: Path) -> TenancyConfig:
     """A ``TenancyConfig`` for tests: a fixed signing key, no sign-up or login rate limits,
-    and a job spool of the test's own (a job one test leaves never waits in another's)."""
+    and a job spool and a mail outbox of the test's own (a job one test leaves never waits
+    in another's; the tests' mails, their links among them, never land in ./var/outbox)."""
     from tenantry.web.config import TenancyConfig
 
     return TenancyConfig(
-        secret_key=TEST_SECRET, rate_limits=False, jobs_spool_dir=tmp_path / "spool"
+        secret_key=TEST_SECRET,
+        rate_limits=False,
+        jobs_spool_dir=tmp_path / "spool",
+        outbox_dir=tmp_path / "outbox",
     )
 
 

@@ -67,6 +67,8 @@ class TenancyConfig:
     # Where jobs (mails included) wait while Redis is unreachable, for a retry, or, without
     # Redis, to run in this process (None: ./var/spool).
     jobs_spool_dir: Path | None = None
+    # Where mails go as .eml files when the host gives Tenancy no postman (None: ./var/outbox).
+    outbox_dir: Path | None = None
     # With Redis, this process runs queued jobs too (False: only ``tenantry worker`` does).
     worker_in_process: bool = True
     login_rate: str = "10/minute"

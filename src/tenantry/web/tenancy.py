@@ -102,9 +102,10 @@ class Tenancy:
             placements.install(db)
         self.config = config
         self.passwords = passwords or Passwords()
-        # Without a postman, mails go to ./var/outbox as .eml files.
+        # Without a postman, mails go to config.outbox_dir (./var/outbox) as .eml files.
         self.postman = postman or Postman.outbox(
-            Path("var/outbox"), sender=f"{config.site_name} <no-reply@localhost>"
+            config.outbox_dir or Path("var/outbox"),
+            sender=f"{config.site_name} <no-reply@localhost>",
         )
         self.mail = Mailroom(
             site=config.site_name,

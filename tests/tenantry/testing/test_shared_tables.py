@@ -1,0 +1,108 @@
+"""An app with shared reference data (a table every tenant reads) under the shipped attack.
+
+Its models are its own: they run in a pytest of their own (a subprocess), as a user's
+suite would, so they never join this suite's model registry.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+APP = """
+from fastapi import FastAPI
+from sqlalchemy import ForeignKey, select
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tenantry.db import Database
+from tenantry.errors import NotFound
+from tenantry.migrations.runner import upgrade
+from tenantry.models import Base, TenantScoped
+from tenantry.web import DbSession, MemberContext, Tenancy, ViewerContext
+
+
+class Color(Base):  # shared: every tenant reads the same colours, ids 1, 2, 3
+    __tablename__ = "colors"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str]
+
+
+class Fence(TenantScoped, Base):
+    __tablename__ = "fences"
+    color_id: Mapped[int] = mapped_column(ForeignKey("colors.id"))  # required
+    label: Mapped[str]
+
+
+def create_app(url, config, passwords):
+    db = Database(url)
+    upgrade(db.engine)
+    Base.metadata.create_all(db.engine, tables=[Color.__table__, Fence.__table__])
+    with db.engine.begin() as conn:
+        if conn.scalar(select(Color.id).limit(1)) is None:
+            conn.execute(Color.__table__.insert(), [
+                {"id": i, "name": n} for i, n in enumerate(["red", "green", "blue"], 1)
+            ])
+    app = FastAPI()
+    Tenancy(db, config, passwords).install(app)
+
+    @app.get("/colors/{color_id}")
+    def color(color_id: int, ctx: ViewerContext, session: DbSession) -> str:
+        found = session.get(Color, color_id)
+        if found is None:
+            raise NotFound("no such colour")
+        return found.name
+
+    @app.get("/fences/{fence_id}")
+    def fence(fence_id: int, ctx: ViewerContext, session: DbSession) -> str:
+        found = session.get(Fence, (ctx.tenant_id, fence_id))
+        if found is None:
+            raise NotFound("no such fence")
+        return found.label
+
+    @app.post("/fences", status_code=201)
+    def add(ctx: MemberContext, session: DbSession) -> int:
+        session.add(f := Fence(color_id=1, label="new"))
+        session.flush()
+        return f.id
+
+    return app
+"""
+CONFTEST = """
+import pytest
+from fences_app import create_app
+
+
+@pytest.fixture
+def tenantry_app(tenantry_database_url, tenantry_config, tenantry_passwords):
+    return create_app(tenantry_database_url, tenantry_config, tenantry_passwords)
+"""
+TEST = """
+def test_the_attack_holds(tenantry_attack):
+    assert tenantry_attack() == []
+"""
+
+
+def test_a_shared_table_is_seeded_from_and_its_ids_are_not_the_victims(tmp_path: Path) -> None:
+    """A tenant table with a required reference to a shared table failed the seeding
+    (NOT NULL), and a route reading the shared table by id was taken for a leak: the
+    victim's members' ids (1, 2) are the colours' ids too."""
+    (tmp_path / "fences_app.py").write_text(APP)
+    (tmp_path / "conftest.py").write_text(CONFTEST)
+    (tmp_path / "test_fences.py").write_text(TEST)
+    (tmp_path / "pytest.ini").write_text("[pytest]\npythonpath = .\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TENANTRY_")}
+    src = str(Path(__file__).parents[3] / "src")
+    env["PYTHONPATH"] = os.pathsep.join([src, env.get("PYTHONPATH", "")])
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert "1 passed" in run.stdout
+    assert not (tmp_path / "var").exists()  # the plugin's mails stay in the test's folder
