@@ -24,12 +24,23 @@ def test_round_trip_and_legacy_spellings() -> None:
         conn.execute(text("INSERT INTO t VALUES (2, '2024-01-02 03:04:05')"))
         conn.execute(text("INSERT INTO t VALUES (3, '2024-01-02T03:04:05Z')"))
         conn.execute(text("INSERT INTO t VALUES (4, NULL)"))
+        # What legacy apps stored in a DATETIME column that tenantize copied as it was: a
+        # Unix time (an export's traceback, a route's 500) and a date alone (read naive:
+        # its export carried no offset, and the import refused it).
+        conn.execute(text("INSERT INTO t VALUES (5, 1704164645)"))
+        conn.execute(text("INSERT INTO t VALUES (6, 1704164645.5)"))
+        conn.execute(text("INSERT INTO t VALUES (7, '2024-01-02')"))
+        conn.execute(text("INSERT INTO t VALUES (8, '2024-01-02 05:04:05+02:00')"))
         values = conn.execute(select(table.c.at).order_by(table.c.id)).scalars().all()
     assert values == [
         datetime(2024, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
         datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC),
         datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC),
         None,
+        datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC),
+        datetime(2024, 1, 2, 3, 4, 5, 500000, tzinfo=UTC),
+        datetime(2024, 1, 2, tzinfo=UTC),
+        datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC),
     ]
     assert all(v is None or v.tzinfo is UTC for v in values)
     engine.dispose()

@@ -198,6 +198,8 @@ def export(
                     for chunk in stream_export(session, tenant_id):
                         out.write(chunk)
                 typer.echo(f"exported {slug} to {output}", err=True)
+    except ValueError as exc:  # a stored value its column's type cannot read (legacy data)
+        _fail(f"a stored value cannot be read as its column's type ({exc}); nothing exported")
     finally:
         db.dispose()
 

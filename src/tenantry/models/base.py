@@ -62,13 +62,25 @@ class UTCDateTime(TypeDecorator[datetime]):
 
         # SQLite stores naive UTC ISO text; one C-level parse beats the generic parser
         # plus a replace() (exports read hundreds of thousands of these).
-        def parse(value: str | None) -> datetime | None:
+        def parse(value: str | float | None) -> datetime | None:
             if value is None:
                 return None
+            if isinstance(value, int | float):  # a Unix time, as many legacy apps stored
+                return datetime.fromtimestamp(value, UTC)
             try:
-                return datetime.fromisoformat(value + "+00:00")
+                fast = datetime.fromisoformat(value + "+00:00")
+                if fast.tzinfo is not None:  # "2024-05-01+00:00" parses, naive: read on
+                    return fast
             except ValueError:  # another spelling (a converted legacy database)
-                return generic(value) if generic else None
+                pass
+            found: datetime | None
+            try:
+                found = datetime.fromisoformat(value)  # a date alone, "Z", an offset…
+            except ValueError:
+                found = generic(value) if generic else None
+            if found is None:
+                return None
+            return found.replace(tzinfo=UTC) if found.tzinfo is None else found.astimezone(UTC)
 
         return parse
 

@@ -84,3 +84,30 @@ def test_an_app_table_no_loaded_model_maps_refuses_the_export(
         assert exported.exit_code == 1, exported.output  # was: 0, and no invoices in it
         assert "app_invoices" in exported.output and "--models" in exported.output
         assert not file.exists()
+
+
+def test_legacy_time_spellings_export_with_their_offset_and_garbage_is_said(
+    core_only: str, tmp_path: Path
+) -> None:
+    """A Unix time in a date-time column (as tenantize copies a legacy app's) made the
+    export a traceback; a date alone was exported without an offset its import refused."""
+    db = Database(core_only)
+    file = tmp_path / "acme.json"
+    for stored, exported in ((1714557600, "2024-05-01T10:00:00+00:00"), ("2024-05-01", None)):
+        with db.engine.begin() as conn:
+            conn.execute(text("UPDATE tenantry_tenants SET created_at = :v"), {"v": stored})
+        run = CliRunner().invoke(
+            cli, ["tenants", "export", "acme", "--db", core_only, "-o", str(file)]
+        )
+        assert run.exit_code == 0, run.output
+        created = json.loads(file.read_bytes())["tenant"]["created_at"]
+        assert created == (exported or "2024-05-01T00:00:00+00:00")
+    with db.engine.begin() as conn:
+        conn.execute(text("UPDATE tenantry_tenants SET created_at = 'soon'"))
+    db.dispose()
+    refused = CliRunner().invoke(
+        cli, ["tenants", "export", "acme", "--db", core_only, "-o", str(file)]
+    )
+    assert refused.exit_code == 1
+    assert "a stored value cannot be read as its column's type" in refused.output
+    assert "Traceback" not in refused.output
