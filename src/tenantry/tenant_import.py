@@ -130,6 +130,14 @@ def _check_schema(session: Session, doc: dict[str, Any], mappers: dict[str, Mapp
         unknown += [f"{name}.{f}" for f in sorted(seen - known)]
     if not unknown:
         _check_tables_exist(session, [mappers[name] for name in doc["tables"]])
+    unmapped = [n for n in doc["tables"] if n not in mappers and _has_table(session, n)]
+    if unmapped and len(unmapped) == len(unknown):
+        raise ImportRefused(
+            f"{', '.join(unmapped[:5])} {'is a table' if len(unmapped) == 1 else 'are tables'} "
+            "of this database that no loaded model maps: pass --models with the module "
+            "that declares them (your app's models); nothing imported",
+            details={"unmapped": unmapped},
+        )
     if unknown:
         theirs = ", ".join(schema.get("revisions") or []) or "unknown"
         ours = ", ".join(schema_revisions(session)) or "unknown"
@@ -140,6 +148,10 @@ def _check_schema(session: Session, doc: dict[str, Any], mappers: dict[str, Mapp
             "(or the app owning these tables is not installed)",
             details={"unknown": unknown},
         )
+
+
+def _has_table(session: Session, name: str) -> bool:
+    return bool(inspect(session.connection()).has_table(name))
 
 
 def _check_tables_exist(session: Session, mappers: list[Mapper[Any]]) -> None:

@@ -267,6 +267,19 @@ def test_a_file_cut_short_is_said_to_be(db: Database, cut: str) -> None:
     _refused(db, raw[: CUTS[cut](raw)], "cut short or damaged")
 
 
+def test_a_table_the_database_has_but_no_model_maps_asks_for_models(db: Database) -> None:
+    """Without --models, an app's tables were said to come from "a newer schema" than a
+    database that has them: the way out is to load the app's models."""
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE app_widgets (tenant_id TEXT, id INTEGER, name TEXT)")
+    doc = document()
+    doc["tables"]["app_widgets"] = [{"id": 1, "name": "w"}]
+    doc["schema"]["tables"]["app_widgets"] = ["id", "name"]
+    message = _refused(db, summed(doc), "no loaded model maps")
+    assert message.startswith("app_widgets is a table of this database")
+    assert "--models" in message and "newer schema" not in message
+
+
 def test_the_untouched_document_imports(db: Database) -> None:
     """The cases above fail for their edit alone."""
     with db.session() as session:
