@@ -185,8 +185,8 @@ def measure(size: str, directory: Path) -> dict[str, Any]:
     directory.mkdir(parents=True, exist_ok=True)
     db = directory / f"electricity-{size}.sqlite"
     pristine = directory / f"electricity-{size}.legacy.sqlite"
-    for suffix in ("", "-wal", "-shm", ".bak"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    for suffix in ("", "-wal", "-shm", ".bak", ".bak.tenantize.json"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)  # a backup is never overwritten
     mapping = load_mapping(example_mapping("electricity"))
     if not pristine.exists():  # generating takes longer than converting: keep a copy
         generate(create_engine(f"sqlite:///{pristine}"), "electricity", size=size)
@@ -194,9 +194,9 @@ def measure(size: str, directory: Path) -> dict[str, Any]:
     copy_seconds: dict[str, float] = {}
     convert_table = sqlite_convert.convert_table
 
-    def timed(engine: Any, plan: Any, *rest: Any) -> None:
+    def timed(engine: Any, whole: Any, plan: Any, *rest: Any) -> None:
         start = time.perf_counter()
-        convert_table(engine, plan, *rest)
+        convert_table(engine, whole, plan, *rest)
         copy_seconds[plan.name] = time.perf_counter() - start
 
     sqlite_convert.convert_table = timed  # type: ignore[assignment]
