@@ -6,16 +6,18 @@ import re
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
     BeforeValidator,
+    ConfigDict,
     Field,
     StrictBool,
     WithJsonSchema,
     field_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
 from meterbook.domain import RuleViolation, kwh_to_wh, money_to_minor, wh_to_kwh
 from meterbook.domain.records import ReadingDraft, VoucherDraft
@@ -95,9 +97,23 @@ class ReadingIn(Input):
         return ReadingDraft(self.read_at, wh, self.note, self.is_replacement)
 
 
+# A field left out of a PATCH: ``None`` in Python, absent from the schema, where a null
+# would read as a value the server accepts (it refuses one: Patch below).
+LeftOut = SkipJsonSchema[None]
+
+
+def _no_null_defaults(schema: dict[str, Any]) -> None:
+    """A left-out field's ``None`` is no default a client may send: not in the schema."""
+    for field in schema.get("properties", {}).values():
+        if "default" in field and field["default"] is None:
+            del field["default"]
+
+
 class Patch(Input):
     """Fields to change; the others, left out, keep their values. A null is refused, not
     taken for "unchanged": ``{"meter_kwh": null}`` answered 200 and changed nothing."""
+
+    model_config = ConfigDict(json_schema_extra=_no_null_defaults)
 
     @field_validator("*", mode="before")
     @classmethod
@@ -110,10 +126,10 @@ class Patch(Input):
 class ReadingPatch(Patch):
     """Fields to change; the others keep their values."""
 
-    read_at: IsoDateTime | None = None
-    meter_kwh: KwhIn | None = None
-    note: str | None = Field(default=None, max_length=2000)
-    is_replacement: StrictBool | None = None
+    read_at: IsoDateTime | LeftOut = None
+    meter_kwh: KwhIn | LeftOut = None
+    note: str | LeftOut = Field(default=None, max_length=2000)
+    is_replacement: StrictBool | LeftOut = None
 
     def apply(self, current: ReadingDraft) -> ReadingDraft:
         merged = ReadingIn(
@@ -158,13 +174,13 @@ class VoucherIn(Input):
 class VoucherPatch(Patch):
     """Fields to change; the others keep their values."""
 
-    purchased_on: IsoDate | None = None
-    amount: MoneyIn | None = None
-    currency: str | None = Field(default=None, min_length=3, max_length=3)
-    kwh: KwhIn | None = None
-    token_number: str | None = Field(default=None, max_length=64)
-    vendor: str | None = Field(default=None, max_length=120)
-    notes: str | None = Field(default=None, max_length=2000)
+    purchased_on: IsoDate | LeftOut = None
+    amount: MoneyIn | LeftOut = None
+    currency: str | LeftOut = Field(default=None, min_length=3, max_length=3)
+    kwh: KwhIn | LeftOut = None
+    token_number: str | LeftOut = Field(default=None, max_length=64)
+    vendor: str | LeftOut = Field(default=None, max_length=120)
+    notes: str | LeftOut = Field(default=None, max_length=2000)
 
     def apply(self, current: VoucherDraft) -> VoucherDraft:
         changes = self.model_dump(exclude_none=True)

@@ -191,3 +191,8 @@ def test_a_null_in_a_patch_is_refused_not_taken_for_unchanged(
     assert answer.json()["error"]["message"].startswith(f"{field}: cannot be null")
     left_out = client.patch(f"/api/{kind}/{row['id']}", json={}, headers=alice)
     assert left_out.status_code == 200  # a field left out keeps its value
+    # The schema says so too: no null among a field's types, no null default.
+    body = "ReadingPatch" if kind == "readings" else "VoucherPatch"
+    schema = client.get("/openapi.json").json()["components"]["schemas"][body]
+    shown = str(schema["properties"][field])
+    assert "null" not in shown and "None" not in shown, shown
