@@ -14,6 +14,7 @@ from tenantry.errors import Conflict, TenantNotFound, ValidationFailed
 from tenantry.ids import is_user_id
 from tenantry.models import AuditEvent, Membership, Tenant, TenantStatus
 from tenantry.roles import Role
+from tenantry.tenants import check_owned_limit
 
 DEFAULT_GRACE = timedelta(days=30)
 PURGED = "tenant.purged"
@@ -81,12 +82,15 @@ def restorable(session: Session, user_id: int) -> list[Tenant]:
     )
 
 
-def restore_tenant(session: Session, *, tenant_id: uuid.UUID, user_id: int) -> Tenant:
-    """Undo :func:`delete_tenant`; only an owner, and only within the grace period.
+def restore_tenant(
+    session: Session, *, tenant_id: uuid.UUID, user_id: int, owned_limit: int | None = None
+) -> Tenant:
+    """Undo :func:`delete_tenant`; only an owner, within the grace period, and not past
+    ``owned_limit`` tenants owned (delete, create, restore would pass it otherwise).
 
     Raises:
         TenantNotFound: no such deleted tenant owned by ``user_id`` (one answer for all).
-        Conflict: the tenant is not deleted.
+        Conflict: the tenant is not deleted. TooManyTenants: ``user_id`` owns enough.
     """
     membership = session.get(Membership, (tenant_id, user_id)) if is_user_id(user_id) else None
     tenant = session.get(Tenant, tenant_id)
@@ -96,6 +100,8 @@ def restore_tenant(session: Session, *, tenant_id: uuid.UUID, user_id: int) -> T
         raise Conflict("this tenant is not deleted")
     if tenant.purge_after is None or tenant.purge_after <= datetime.now(UTC):
         raise TenantNotFound("tenant not found")  # past its grace period: as good as purged
+    if owned_limit is not None:
+        check_owned_limit(session, user_id, owned_limit)
     tenant.status = TenantStatus.ACTIVE.value
     tenant.deleted_at = None
     tenant.purge_after = None

@@ -64,7 +64,7 @@ def create_tenant(
     """
     name = checked_name(name)
     if owned_limit is not None:
-        _check_owned(session, owner_id, owned_limit)
+        check_owned_limit(session, owner_id, owned_limit)
     catalogue = catalogue_of(session)
     tenant = Tenant(name=name, slug=_unique_slug(session, name), kind=kind.value)
     if catalogue is not None:
@@ -76,7 +76,12 @@ def create_tenant(
     return tenant
 
 
-def _check_owned(session: Session, owner_id: int, limit: int) -> None:
+def check_owned_limit(session: Session, owner_id: int, limit: int) -> None:
+    """Refuse one more tenant for ``owner_id`` (created or restored) past ``limit``.
+
+    Raises:
+        TooManyTenants: ``owner_id`` owns ``limit`` tenants that are not deleted.
+    """
     # The owner's row is locked first: two creations at once count one after the other.
     session.get(User, owner_id, with_for_update=True)
     owned = session.scalar(

@@ -12,9 +12,17 @@ from meterbook.pages.csrf import check_csrf
 from meterbook.pages.deps import FormFields, see_other
 from meterbook.pages.render import render
 from meterbook.pages.session_policy import policy_of
+from meterbook.pages.wording import household_words
 from tenantry import accounts, privacy, retention
-from tenantry.errors import Conflict, PermissionDenied, ValidationFailed
-from tenantry.web import CurrentClaims, DbSession, account_flows, get_tenancy, user_export_response
+from tenantry.errors import Conflict, PermissionDenied, TooManyTenants, ValidationFailed
+from tenantry.web import (
+    CurrentClaims,
+    DbSession,
+    account_flows,
+    get_tenancy,
+    problem_of,
+    user_export_response,
+)
 
 router = APIRouter(dependencies=[Depends(check_csrf)], tags=["meterbook pages"])
 NOTICES = {
@@ -62,8 +70,19 @@ def export(session: DbSession, claims: CurrentClaims) -> Response:
 def restore(
     tenant_id: uuid.UUID, request: Request, session: DbSession, claims: CurrentClaims
 ) -> Response:
-    tenant = retention.restore_tenant(session, tenant_id=tenant_id, user_id=claims.user_id)
-    pair = get_tenancy(request).issue_tokens(session, claims.user_id, tenant.id)
+    tenancy = get_tenancy(request)
+    try:
+        tenant = retention.restore_tenant(
+            session,
+            tenant_id=tenant_id,
+            user_id=claims.user_id,
+            owned_limit=tenancy.config.max_owned_tenants,
+        )
+    except TooManyTenants as exc:
+        session.rollback()
+        words = household_words(problem_of(request, exc))
+        return _page(request, session, claims.user_id, status=exc.status, error=words)
+    pair = tenancy.issue_tokens(session, claims.user_id, tenant.id)
     return signed_in(request, pair, tenant.slug)
 
 

@@ -58,3 +58,32 @@ def test_the_households_page_says_so_in_its_words(client: TestClient) -> None:
     page = client.post("/households/new", data={"name": "Fourth", "csrf_token": token})
     assert page.status_code == 409
     assert "You own 3 households, the most one account may" in page.text
+
+
+def test_restoring_a_deleted_tenant_counts_too(client: TestClient) -> None:
+    """Delete one, create one, restore the first: past the limit by a loop, before."""
+    owner = register(client, "many@example.com")
+    spares = [
+        client.post("/api/tenants", json={"name": f"Spare {i}"}, headers=owner.headers).json()
+        for i in range(2)
+    ]
+    spare = {"Authorization": f"Bearer {spares[0]['access_token']}"}
+    tenant = client.get("/api/tenant", headers=spare).json()
+    assert client.delete(f"/api/tenant?confirm={tenant['slug']}", headers=spare).status_code == 204
+    made = client.post("/api/tenants", json={"name": "In its place"}, headers=owner.headers)
+    assert made.status_code == 201
+    restored = client.post(f"/api/tenants/{tenant['id']}/restore", headers=owner.headers)
+    assert restored.status_code == 409
+    assert restored.json()["error"]["code"] == "too_many_tenants"
+    client.cookies.set("tenantry_access", owner.access)
+    account = client.get("/account").text
+    token = account.split('name="csrf_token" value="')[1].split('"')[0]
+    page = client.post(
+        f"/account/households/{tenant['id']}/restore",
+        data={"csrf_token": token},
+        follow_redirects=False,
+    )
+    assert page.status_code == 409
+    assert "You own 3 households, the most one account may" in page.text
+    names = [t["name"] for t in client.get("/api/tenants", headers=owner.headers).json()]
+    assert tenant["name"] not in names  # still deleted, still restorable within its grace

@@ -38,5 +38,11 @@ def restore(
     tenant_id: uuid.UUID, request: Request, session: DbSession, claims: CurrentClaims
 ) -> TokenPair:
     """Restore a deleted tenant within its grace period; tokens for it are returned."""
-    retention.restore_tenant(session, tenant_id=tenant_id, user_id=claims.user_id)
-    return get_tenancy(request).issue_tokens(session, claims.user_id, tenant_id)
+    tenancy = get_tenancy(request)
+    retention.restore_tenant(
+        session,
+        tenant_id=tenant_id,
+        user_id=claims.user_id,
+        owned_limit=tenancy.config.max_owned_tenants,
+    )
+    return tenancy.issue_tokens(session, claims.user_id, tenant_id)
