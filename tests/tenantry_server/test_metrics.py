@@ -77,7 +77,10 @@ def test_quota_refusals_are_counted(client: TestClient, settings: Settings, alic
 def test_rate_limit_refusals_are_counted(client: TestClient, settings: Settings) -> None:
     for _ in range(12):
         client.post("/api/auth/login", json={"email": "x@example.com", "password": "x" * 12})
-    assert 'tenantry_rate_limit_refusals_total{bucket="login"}' in scrape(client, settings)
+    text = scrape(client, settings)
+    assert 'tenantry_rate_limit_refusals_total{bucket="login"}' in text
+    # The per-account back-off refuses before the per-address limit: counted too.
+    assert 'tenantry_rate_limit_refusals_total{bucket="login-backoff"}' in text
 
 
 WORKER = """

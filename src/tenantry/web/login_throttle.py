@@ -28,6 +28,7 @@ from limits import RateLimitItemPerDay, RateLimitItemPerSecond, parse
 from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
 
 from tenantry.errors import RateLimited
+from tenantry.metrics import count_rate_limit_refusal
 from tenantry.models import normalize_email
 from tenantry.web.ratelimit import RateLimits
 
@@ -89,6 +90,7 @@ class LoginThrottle:
         backoff = self._backoff(self._failures(account, ip))
         if backoff is not None and not self.fixed.test(backoff, "login-backoff", account, ip):
             reset = self.fixed.get_window_stats(backoff, "login-backoff", account, ip).reset_time
+            count_rate_limit_refusal("login-backoff")
             raise RateLimited(
                 "too many failed sign-ins for this account; wait a little and try again",
                 retry_after=max(1, math.ceil(reset - time.time())),
@@ -99,6 +101,7 @@ class LoginThrottle:
             reset = self.moving.get_window_stats(
                 self.account_item, "login-account", account
             ).reset_time
+            count_rate_limit_refusal("login-account")
             raise RateLimited(
                 "too many failed sign-ins for this account from new places; try again later "
                 "or reset your password",
