@@ -21,7 +21,8 @@ from tenantry.web import AsyncDbSession, Input, MemberContext, Tenancy, TenancyC
 class Notebook(TenantScoped, Base):  # primary key (tenant_id, id); every query is scoped
     __tablename__ = "example_notebooks"
     title: Mapped[str]
-    pages: Mapped[list[Page]] = relationship(back_populates="notebook", order_by="Page.id")
+    # Ids are random 53-bit numbers, no order to read from them: pages in their text's order.
+    pages: Mapped[list[Page]] = relationship(back_populates="notebook", order_by="Page.body")
 
 
 class Page(TenantScoped, Base):
