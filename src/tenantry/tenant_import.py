@@ -461,6 +461,19 @@ def import_tenant(
         ) from exc
 
 
+def _refused_row(table: str, exc: IntegrityError) -> str:
+    """The table whose row the database refused, and why in the importer's terms."""
+    reason = str(exc.orig).splitlines()[0]
+    state = str(getattr(exc.orig, "sqlstate", "") or "")
+    hint = ""
+    if state == "23503" or "FOREIGN KEY" in reason:
+        hint = (
+            "; a row refers to one neither the document nor this database has (the shared "
+            "reference data the exporting instance had must be here first)"
+        )
+    return f"{table}: the database refused a row: {reason}{hint}; nothing imported"
+
+
 def _write(
     session: Session,
     doc: dict[str, Any],
@@ -497,7 +510,10 @@ def _write(
                 writer.chunk(wanted)
                 for value in values:
                     value["tenant_id"] = tenant_id
-                session.execute(insert(mapper.class_), values)
+                try:
+                    session.execute(insert(mapper.class_), values)
+                except IntegrityError as exc:
+                    raise ImportRefused(_refused_row(name, exc)) from exc
             rows[name] = writer.count
         session.flush()
         for name in order:

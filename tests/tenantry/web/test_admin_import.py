@@ -185,6 +185,25 @@ def test_refusals_write_nothing(
     assert _tenants(app) == before + 1
 
 
+def test_a_row_referring_to_one_nowhere_names_its_table(
+    app: FastAPI, client: TestClient, alice: Member, bob: Member
+) -> None:
+    """A row whose reference the database refused was "the database refused a row:
+    FOREIGN KEY constraint failed", naming neither the table nor the likely cause."""
+    client.post("/api/notes", json={"body": "n"}, headers=alice.headers)
+    doc = _exported(client, alice)
+    doc["tenant"]["id"] = "3d1f5a20-7b7c-4b8e-9d0e-5c6a7b8c9d0e"
+    doc["tables"]["app_comments"] = [{"id": 4242, "note_id": 2**50, "text": "orphan"}]
+    _make_admin(app, bob)
+    before = _tenants(app)
+    response = _post(client, _reseal(doc), bob)
+    assert response.status_code == 422, response.text
+    message = response.json()["error"]["message"]
+    assert message.startswith("app_comments: the database refused a row"), message
+    assert "refers to one neither the document nor this database has" in message
+    assert _tenants(app) == before
+
+
 def test_a_value_that_cannot_be_stored_is_a_422_not_a_500(
     app: FastAPI, client: TestClient, alice: Member, bob: Member
 ) -> None:
