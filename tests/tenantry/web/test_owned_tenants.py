@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from tenantry_server.app import create_app, default_plugins
 from tenantry_server.settings import Settings
 from tests.conftest import FAST_PASSWORDS, register
+from tests.meterbook.conftest import csrf_of
 
 
 @pytest.fixture
@@ -54,7 +55,7 @@ def test_the_households_page_says_so_in_its_words(client: TestClient) -> None:
         client.post("/api/tenants", json={"name": f"Spare {i}"}, headers=owner.headers)
     client.cookies.set("tenantry_access", owner.access)
     form = client.get("/households/new").text
-    token = form.split('name="csrf_token" value="')[1].split('"')[0]
+    token = csrf_of(form)
     page = client.post("/households/new", data={"name": "Fourth", "csrf_token": token})
     assert page.status_code == 409
     assert "You own 3 households, the most one account may" in page.text
@@ -77,7 +78,7 @@ def test_restoring_a_deleted_tenant_counts_too(client: TestClient) -> None:
     assert restored.json()["error"]["code"] == "too_many_tenants"
     client.cookies.set("tenantry_access", owner.access)
     account = client.get("/account").text
-    token = account.split('name="csrf_token" value="')[1].split('"')[0]
+    token = csrf_of(account)
     page = client.post(
         f"/account/households/{tenant['id']}/restore",
         data={"csrf_token": token},
