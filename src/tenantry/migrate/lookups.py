@@ -11,11 +11,8 @@ from __future__ import annotations
 
 from sqlalchemy import Connection
 
+from tenantry.migrate.identifiers import quoted as _q
 from tenantry.migrate.plan import Plan, index_name
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _lookups(whole: Plan, names: list[str]) -> list[tuple[str, str]]:

@@ -16,16 +16,13 @@ from sqlalchemy import Connection, Engine, text
 
 from tenantry.migrate import faults, state
 from tenantry.migrate.errors import TenantizeError
+from tenantry.migrate.identifiers import quoted as _q
 from tenantry.migrate.lookups import lookup_indexes
 from tenantry.migrate.plan import OWNED_REFS, Plan, RefPlan, TablePlan, index_name
 from tenantry.migrate.progress import Reporter
 
 BATCH = 50_000
 _INTEGER_TYPES = {"integer", "smallint"}
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _done(engine: Engine, step: str) -> bool:

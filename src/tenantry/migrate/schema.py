@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, inspect
 from sqlalchemy.exc import SAWarning
 
+from tenantry.migrate.identifiers import quoted as _quote
+
 # Column names apps give their password hashes, most specific first.
 PASSWORD_COLUMNS = (
     "password_hash",
@@ -165,10 +167,6 @@ def _sqlite_expression_indexes(conn: Connection, name: str) -> list[str]:
         for ix in indexes
         if any(row[2] is None for row in conn.exec_driver_sql(f"PRAGMA index_info({_quote(ix)})"))
     )
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _sqlite_actions(

@@ -17,15 +17,12 @@ from sqlalchemy import Connection, Engine, text
 from tenantry.migrate import faults, state
 from tenantry.migrate.drift import WAY_OUT
 from tenantry.migrate.errors import StuckConversion, TenantizeError
+from tenantry.migrate.identifiers import quoted as _q
 from tenantry.migrate.lookups import lookup_indexes
 from tenantry.migrate.plan import Plan, RefPlan, TablePlan, index_name
 from tenantry.migrate.progress import Reporter
 
 BATCH = 50_000
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 # What ``DEFAULT`` takes without brackets: a number, a string, a blob, or a name (NULL,

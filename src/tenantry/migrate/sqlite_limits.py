@@ -7,12 +7,10 @@ import re
 from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError
 
+from tenantry.migrate.identifiers import quoted as _q
+
 # What the rebuild does not carry over (docs/tenantize.md, Known limits): a warning each.
 _NOT_CARRIED = {"CHECK constraint": r"\bCHECK\s*\(", "column collation": r"\bCOLLATE\b"}
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _table_sql(conn: Connection, table: str) -> str | None:
