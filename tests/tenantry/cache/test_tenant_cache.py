@@ -23,6 +23,7 @@ from tenantry.models import Tenant
 from tenantry.roles import Role
 from tenantry_server.settings import Settings
 from tests.notes_app import AppNote
+from tests.support.ports import free_port
 from tests.support.redis import RedisServer
 
 A = TenantContext(TenantId(uuid.uuid4()), UserId(1), Role.OWNER)
@@ -121,6 +122,24 @@ def test_a_redis_outage_degrades_to_misses(redis: RedisServer) -> None:
         cache.backend._down_until = 0.0  # type: ignore[attr-defined]  # skip the back-off
         assert cache.get_or_set("k", lambda: "after") == "after"
         assert cache.get_or_set("k", lambda: "wrong") == "after"
+
+
+@pytest.mark.redis
+def test_an_invalidation_redis_missed_is_sent_once_it_answers(redis: RedisServer) -> None:
+    # The way to Redis fails (a partition: Redis keeps its data) while a write invalidates.
+    backend = RedisBackend(redis.url)
+    writer = TenantCache(backend)
+    other = TenantCache(RedisBackend(redis.url))  # another process of the deployment
+    with tenant_scope(A):
+        assert writer.get_or_set("k", lambda: "old", tags=["readings"]) == "old"
+        reachable, backend.client = (
+            backend.client,
+            RedisBackend(f"redis://127.0.0.1:{free_port()}").client,
+        )
+        writer.invalidate("readings")  # refused: kept, not dropped
+        backend.client, backend._down_until = reachable, 0.0  # back, the back-off skipped
+        assert writer.get_or_set("k", lambda: "new", tags=["readings"]) == "new"
+        assert other.get_or_set("k", lambda: "wrong", tags=["readings"]) == "new"
 
 
 def test_an_invalidation_on_disk_reaches_every_process_of_the_machine(tmp_path: Path) -> None:
