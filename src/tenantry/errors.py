@@ -84,6 +84,13 @@ class TooManyTenants(Conflict):
     code = "too_many_tenants"
 
 
+class PaymentDue(Conflict):
+    """Billing suspended the tenant for non-payment: only its payment lifts that, not an
+    operator's reactivation (which lifts the operator's own suspension)."""
+
+    code = "payment_due"
+
+
 class InvalidInvite(TenantryError):
     """One error for invalid, expired, revoked and used-up codes: no oracle."""
 

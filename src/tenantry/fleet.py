@@ -28,9 +28,18 @@ from sqlalchemy.orm import Session
 from tenantry import audit, plans, tenants
 from tenantry.activity import activity_of
 from tenantry.context import TenantContext, tenant_scope
-from tenantry.errors import Conflict, ValidationFailed
+from tenantry.errors import Conflict, PaymentDue, ValidationFailed
 from tenantry.ids import TenantId, UserId
-from tenantry.models import Membership, Tenant, TenantStatus, UsageCounter, User, normalize_email
+from tenantry.models import (
+    BillingAccount,
+    Membership,
+    Tenant,
+    TenantStatus,
+    UsageCounter,
+    User,
+    normalize_email,
+)
+from tenantry.models.billing import PAST_DUE, SUSPENDED
 from tenantry.plans import REQUESTS, Catalogue, period_start
 from tenantry.rls.policy import TENANT_SETTING
 from tenantry.roles import Role
@@ -393,10 +402,28 @@ def tenant_summary(
 def set_status(
     session: Session, *, tenant_id: uuid.UUID, actor_id: int, status: TenantStatus
 ) -> bool:
-    """Suspend or reactivate; returns whether it changed (no change writes no event)."""
+    """Suspend or reactivate; returns whether it changed (no change writes no event).
+
+    An operator's suspension and billing's are two holds on one status: suspending a
+    tenant billing suspended records the operator's (a payment then lifts only
+    billing's), and a tenant that owes stays suspended until it pays.
+
+    Raises:
+        PaymentDue: reactivating a tenant billing holds suspended.
+    """
     tenant = _alive(tenants.get_tenant(session, tenant_id))
+    account = session.get(BillingAccount, tenant_id, with_for_update=True)
+    owes = account is not None and account.owes
     if tenant.status == status.value:
-        return False
+        if status is not TenantStatus.SUSPENDED or account is None or account.status != SUSPENDED:
+            return False
+        # Billing's suspension now rests under the operator's (as if it came second).
+        account.status, account.grace_until = PAST_DUE, None
+    elif status is TenantStatus.ACTIVE and owes:
+        raise PaymentDue(
+            "this tenant is suspended for non-payment: it is reactivated when its payment "
+            "arrives (reactivate it here afterwards if you suspended it too)"
+        )
     old, tenant.status = tenant.status, status.value
     tenant.updated_at = datetime.now(UTC)
     action = (

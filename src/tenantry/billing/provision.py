@@ -20,9 +20,9 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, UOWTransaction
 
-from tenantry.billing.state import FREE, PENDING
 from tenantry.hooks import SessionFactory, listen
 from tenantry.models import BillingAccount, Membership, Tenant, User
+from tenantry.models.billing import FREE, PENDING
 from tenantry.roles import Role
 
 log = logging.getLogger("tenantry.billing")

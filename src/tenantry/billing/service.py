@@ -22,9 +22,7 @@ from tenantry.billing.provision import (
     owner_email,
 )
 from tenantry.billing.state import (
-    FREE,
     LIVE,
-    PENDING,
     apply_event,
     apply_subscription,
     end_grace,
@@ -34,6 +32,7 @@ from tenantry.db import Database
 from tenantry.errors import TenantNotFound, ValidationFailed
 from tenantry.hooks import SessionFactory
 from tenantry.models import BillingAccount, BillingEvent, Tenant, TenantStatus
+from tenantry.models.billing import FREE, PENDING
 from tenantry.plans import Catalogue
 
 log = logging.getLogger("tenantry.billing")

@@ -12,22 +12,22 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from tenantry import audit
 from tenantry.billing.config import BillingConfig
 from tenantry.billing.errors import InvalidWebhook
 from tenantry.models import BillingAccount, BillingEvent, Tenant, TenantStatus
+from tenantry.models.billing import (
+    ACTIVE,
+    CANCELED,
+    PAST_DUE,
+    SUSPENDED,
+    TRIALING,
+)
 from tenantry.plans import Catalogue
 
-PENDING = "pending"
-FREE = "free"  # a customer, no subscription: the catalogue's default plan
-TRIALING = "trialing"
-ACTIVE = "active"
-PAST_DUE = "past_due"
-SUSPENDED = "suspended"
-CANCELED = "canceled"
 LIVE = (TRIALING, ACTIVE, PAST_DUE, SUSPENDED)  # a subscription Stripe may still charge
 _PAID_UP = (ACTIVE, PAST_DUE, SUSPENDED)  # paid for (or owed): past any trial
 
@@ -340,8 +340,11 @@ def _paid(session: Session, account: BillingAccount, status: str) -> None:
 
 def end_grace(session: Session, *, now: datetime) -> int:
     """Suspend every tenant whose grace period is over; returns how many."""
+    # No grace end: billing's suspension waited for another's (an operator's, a deletion)
+    # and applies once that one is lifted, whatever lifted it (a restore, say).
     stmt = select(BillingAccount).where(
-        BillingAccount.status == PAST_DUE, BillingAccount.grace_until <= now
+        BillingAccount.status == PAST_DUE,
+        or_(BillingAccount.grace_until <= now, BillingAccount.grace_until.is_(None)),
     )
     due = list(session.scalars(stmt.with_for_update()))
     for account in due:

@@ -10,6 +10,15 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from tenantry.models.base import Base, utcnow
 
+# An account's statuses (:class:`BillingAccount`); :mod:`tenantry.billing.state` moves them.
+PENDING = "pending"
+FREE = "free"  # a customer, no subscription: the catalogue's default plan
+TRIALING = "trialing"
+ACTIVE = "active"
+PAST_DUE = "past_due"
+SUSPENDED = "suspended"
+CANCELED = "canceled"
+
 
 class BillingAccount(Base):
     """One tenant's billing state (control plane: written by the webhook, not by members).
@@ -43,6 +52,12 @@ class BillingAccount(Base):
     last_error: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    @property
+    def owes(self) -> bool:
+        """Billing holds the tenant suspended until it pays: it suspended it, or would have
+        when another suspension stood first (``past_due`` with no end to its grace)."""
+        return self.status == SUSPENDED or (self.status == PAST_DUE and self.grace_until is None)
 
 
 class BillingEvent(Base):

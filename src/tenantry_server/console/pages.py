@@ -132,7 +132,12 @@ def suspend(
     session: DbSession,
     fields: ConsoleForm,
 ) -> Response:
-    fleet.set_status(session, tenant_id=tenant_id, actor_id=admin.id, status=TenantStatus.SUSPENDED)
+    try:
+        fleet.set_status(
+            session, tenant_id=tenant_id, actor_id=admin.id, status=TenantStatus.SUSPENDED
+        )
+    except Conflict as exc:  # deleted; or, reactivating, it owes a payment
+        return _tenant(request, admin, session, tenant_id, error=exc.message, status=exc.status)
     return _see(f"/console/tenants/{tenant_id}?msg=suspended")
 
 
@@ -144,7 +149,12 @@ def reactivate(
     session: DbSession,
     fields: ConsoleForm,
 ) -> Response:
-    fleet.set_status(session, tenant_id=tenant_id, actor_id=admin.id, status=TenantStatus.ACTIVE)
+    try:
+        fleet.set_status(
+            session, tenant_id=tenant_id, actor_id=admin.id, status=TenantStatus.ACTIVE
+        )
+    except Conflict as exc:  # deleted; or, reactivating, it owes a payment
+        return _tenant(request, admin, session, tenant_id, error=exc.message, status=exc.status)
     return _see(f"/console/tenants/{tenant_id}?msg=reactivated")
 
 

@@ -153,6 +153,44 @@ def test_unpaid_suspends_at_once_and_a_payment_does_not_lift_an_operators_suspen
     assert _tenant(billing, bob).status == "suspended"  # only the operator lifts it
 
 
+def test_an_operators_suspension_and_billings_are_two_holds(
+    client: TestClient, billing: Billing, stripe: LocalStripe
+) -> None:
+    operator = _signed_up(client, billing, "ops@example.com")
+    with billing.db.session() as session:
+        set_platform_admin(session, email=operator.email, grant=True)
+    alice = _signed_up(client, billing, "alice@example.com")
+    sub_id = _subscription_of(stripe, alice)
+    admin = f"/api/admin/tenants/{alice.tenant_id}"
+
+    # Billing suspends, then the operator: the payment lifts only billing's suspension.
+    stripe.tick()
+    deliver(client, stripe, [stripe.update(sub_id, status="unpaid")])
+    assert client.post(f"{admin}/suspend", headers=operator.headers).status_code == 204
+    deliver(client, stripe, stripe.payment_succeeds(sub_id))
+    assert _tenant(billing, alice).status == "suspended"
+    assert client.post(f"{admin}/reactivate", headers=operator.headers).status_code == 204
+    assert _tenant(billing, alice).status == "active"
+
+    # The operator suspends, then billing: the operator's reactivation leaves billing's.
+    assert client.post(f"{admin}/suspend", headers=operator.headers).status_code == 204
+    stripe.tick()
+    deliver(client, stripe, [stripe.update(sub_id, status="unpaid")])
+    refused = client.post(f"{admin}/reactivate", headers=operator.headers)
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "payment_due"
+    assert _tenant(billing, alice).status == "suspended"
+    # Lifted some other way (by hand here; a restore is another): the sweep applies it.
+    with billing.db.session() as session:
+        tenant = session.get(Tenant, uuid.UUID(alice.tenant_id))
+        assert tenant is not None
+        tenant.status = "active"
+    assert billing.sweep(now=datetime.now(UTC)).suspended == 1
+    assert _tenant(billing, alice).status == "suspended"
+    assert _account(billing, alice).status == "suspended"
+    deliver(client, stripe, stripe.payment_succeeds(sub_id))
+    assert _tenant(billing, alice).status == "active"
+
+
 def test_the_same_event_twice_changes_state_once(
     client: TestClient, billing: Billing, stripe: LocalStripe
 ) -> None:
