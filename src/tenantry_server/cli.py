@@ -60,7 +60,7 @@ def serve(
         from pydantic import ValidationError
 
         from tenantry.models import User
-        from tenantry.plans import DEFAULT_CATALOGUE, CatalogueError
+        from tenantry.plans import DEFAULT_CATALOGUE, CatalogueError, check_row_limits
         from tenantry_server.app import create_app, default_plugins, migrate, plan_catalogue
         from tenantry_server.settings import Settings, settings_problem
     except ImportError as exc:  # `pip install tenantry` is the library alone
@@ -81,6 +81,7 @@ def serve(
 
     try:
         catalogue = plan_catalogue(settings, plugins)  # a bad plans file stops here
+        check_row_limits(catalogue or DEFAULT_CATALOGUE)  # the plugins' models are imported
         billing = settings.billing_config()
         if billing is not None:  # so does a price naming no plan
             billing.check(catalogue or DEFAULT_CATALOGUE)

@@ -92,3 +92,18 @@ def test_worker_with_a_bad_database_url(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2, result.output
     assert result.output.startswith("tenantry worker: bad database URL: ")
+
+
+def test_a_row_quota_on_a_table_no_model_counts_is_refused_at_start(tmp_path: Path) -> None:
+    """A misspelt ``rows.readngs`` loaded, and the plan's readings were unlimited."""
+    plans = tmp_path / "plans.toml"
+    plans.write_text('[[plans]]\nname = "home"\n[plans.limits]\n"rows.readngs" = 3\n')
+    code, out = serve(
+        tmp_path,
+        "--migrate-only",
+        TENANTRY_PLANS_FILE=str(plans),
+        DATABASE_URL=f"sqlite:///{tmp_path / 'x.db'}",
+    )
+    assert code == 2, out
+    assert out.startswith("error: plan 'home': limits.rows.readngs: no model counts"), out
+    assert "rows.readings" in out and not (tmp_path / "x.db").exists()

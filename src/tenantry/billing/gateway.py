@@ -138,6 +138,10 @@ class StripeGateway:
         except (ValueError, TypeError, AttributeError, KeyError) as exc:
             # Signed, but not an object (``[]``, ``null``): the library trips on it.
             raise InvalidWebhook("webhook refused: the body is not a Stripe event") from exc
+        if _signed_at(signature) > time.time() + self.config.tolerance:
+            # The library refuses only the past side: a signature dated ahead would stay
+            # valid (replayable) until that date.
+            raise InvalidWebhook("webhook refused: the signature's timestamp is in the future")
         found = event.to_dict()
         data = found.get("data")
         if not (
@@ -153,6 +157,15 @@ class StripeGateway:
             # event after it stale, and the account's billing would stand still.
             raise InvalidWebhook("webhook refused: the event was created in the future")
         return found
+
+
+def _signed_at(signature: str | None) -> int:
+    """The ``t=`` of a ``Stripe-Signature`` header the library has accepted."""
+    for item in (signature or "").split(","):
+        key, _, value = item.strip().partition("=")
+        if key == "t" and value.isdigit():
+            return int(value)
+    return 0
 
 
 # Stripe answered and said no: our key or our request is wrong, and a retry will not help.

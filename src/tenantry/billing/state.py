@@ -66,22 +66,23 @@ def _dict(value: Any, where: str) -> dict[str, Any]:
     return value
 
 
-def _stripe_id(value: Any, where: str) -> str | None:
-    """A Stripe id (absent: ``None``); a number, an object or 65+ characters are refused."""
+def _stripe_id(value: Any, where: str, *, longest: int = 64) -> str | None:
+    """A Stripe id (absent: ``None``); a number, an object, a NUL or more than ``longest``
+    characters are refused (stored cut, a redelivery would no longer be recognised)."""
     if value is None or value == "":
         return None
-    if not isinstance(value, str) or len(value) > 64:
+    if not isinstance(value, str) or len(value) > longest or "\x00" in value:
         raise InvalidWebhook(f"webhook refused: {where} is not a Stripe id")
     return value
 
 
 def _customer_of(obj: dict[str, Any]) -> str | None:
     if obj.get("object") == "customer":
-        return str(obj.get("id"))
+        return _stripe_id(obj.get("id"), "the customer's id")
     customer = obj.get("customer")
     if isinstance(customer, dict):
         customer = customer.get("id")
-    return str(customer) if customer else None
+    return _stripe_id(customer, "the customer")
 
 
 def account_for(session: Session, customer_id: str | None) -> BillingAccount | None:
@@ -108,7 +109,10 @@ def apply_event(
     Every outcome but ``duplicate`` is recorded with the event id.
     """
     now = now or datetime.now(UTC)
-    event_id, kind = str(event["id"]), str(event.get("type", ""))
+    event_id = _stripe_id(event.get("id"), "the event's id", longest=255)
+    kind = str(event.get("type", ""))
+    if event_id is None or "\x00" in kind:
+        raise InvalidWebhook("webhook refused: the body is not a Stripe event")
     created = int(event.get("created") or 0)
     if session.get(BillingEvent, event_id) is not None:
         return "duplicate"
@@ -116,10 +120,10 @@ def apply_event(
     customer_id = _customer_of(obj)
     account = account_for(session, customer_id)
     record = BillingEvent(
-        id=event_id[:255],
+        id=event_id,
         type=kind[:96],
         created=created,
-        customer_id=customer_id[:64] if customer_id else None,
+        customer_id=customer_id,
         outcome="received",
     )
     session.add(record)

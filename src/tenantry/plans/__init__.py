@@ -35,7 +35,7 @@ from tenantry.plans.metering import (
     period_end,
     period_start,
 )
-from tenantry.plans.quotas import enforce_seat, install_quotas, quota_of
+from tenantry.plans.quotas import check_row_limits, enforce_seat, install_quotas, quota_of
 from tenantry.plans.usage import Gauge, TableStorage, UsageReport, usage_report
 
 __all__ = [
@@ -64,6 +64,7 @@ __all__ = [
     "catalogue_of",
     "change_plan",
     "check_fits",
+    "check_row_limits",
     "enforce_seat",
     "entitlements_for",
     "has_feature",

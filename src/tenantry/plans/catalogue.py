@@ -8,7 +8,15 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 MEMBERS = "members"
 REQUESTS_PER_MONTH = "requests_per_month"
@@ -19,6 +27,8 @@ STORAGE_BYTES = "storage_bytes"
 ROWS_PREFIX = "rows."
 FEATURE_PREFIX = "feature:"
 UNLIMITED = "unlimited"
+MAX_LIMIT = 2**62  # a count the databases' BIGINT holds with room to add to
+NO_REQUESTS = "requests_per_minute: at least 1 (a tenant allowed no requests is suspended instead)"
 
 _NAME = r"^[a-z][a-z0-9_-]{0,31}$"
 _KEY = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)?$"
@@ -45,7 +55,8 @@ class Plan(BaseModel):
 
     name: str = Field(pattern=_NAME)
     display_name: str = ""
-    limits: dict[str, int | None] = Field(default_factory=dict)
+    # Strict: ``true`` is not 1, nor ``5.0`` 5 (as for an override).
+    limits: dict[str, StrictInt | None] = Field(default_factory=dict)
     features: frozenset[str] = frozenset()
     trial_days: int = Field(default=0, ge=0, le=366)
 
@@ -64,8 +75,12 @@ class Plan(BaseModel):
                 raise ValueError(f"{key!r} is not a limit name (lower case, e.g. rows.readings)")
             if amount is not None and amount < 0:
                 raise ValueError(f"{key}: a limit cannot be negative")
+            if amount is not None and amount > MAX_LIMIT:
+                raise ValueError(f'{key}: at most {MAX_LIMIT} (or "unlimited")')
         if value.get(MEMBERS) == 0:
             raise ValueError("members: a plan must allow at least one member (the owner)")
+        if value.get(REQUESTS_PER_MINUTE) == 0:
+            raise ValueError(NO_REQUESTS)
         return value
 
     @field_validator("features")

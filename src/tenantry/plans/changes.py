@@ -21,6 +21,8 @@ from tenantry.plans.catalogue import (
     DEFAULT_CATALOGUE,
     FEATURE_PREFIX,
     MEMBERS,
+    NO_REQUESTS,
+    REQUESTS_PER_MINUTE,
     ROWS_PREFIX,
     Catalogue,
     Plan,
@@ -162,6 +164,8 @@ def set_override(
         )
     if value is not None and value < 0:
         raise ValidationFailed("a limit cannot be negative", details={"field": "value"})
+    if name == REQUESTS_PER_MINUTE and value == 0:
+        raise ValidationFailed(NO_REQUESTS, details={"field": "value"})
     row = session.get(PlanOverride, (tenant_id, name))
     old = None if row is None else row.value
     if row is None:

@@ -29,7 +29,7 @@ from tenantry import audit
 from tenantry.hooks import SessionFactory, listen, set_info
 from tenantry.metrics import count_quota_refusal
 from tenantry.models import Base, Membership
-from tenantry.plans.catalogue import MEMBERS, Catalogue
+from tenantry.plans.catalogue import MEMBERS, ROWS_PREFIX, Catalogue, CatalogueError
 from tenantry.plans.entitlements import CATALOGUE_KEY, Entitlements, load_entitlements
 from tenantry.plans.errors import QuotaExceeded
 from tenantry.scoping import bound_context, is_unscoped, session_tenant
@@ -241,6 +241,24 @@ def inserted_rows(statement: Any, params: Any) -> int:
         return len(params)
     multi = getattr(statement, "_multi_values", None)
     return sum(len(batch) for batch in multi) if multi else 1
+
+
+def check_row_limits(catalogue: Catalogue) -> None:
+    """Refuse a plan's ``rows.<table>`` limit that no model counts (a misspelt name would
+    otherwise be a quota that limits nothing). Call it once every model is imported.
+
+    Raises:
+        CatalogueError: naming the plan, the limit and the limits models do count.
+    """
+    counted = sorted({quota_of(cls) or "" for cls in quota_models()})
+    for plan in catalogue.plans:
+        for name in plan.limits:
+            if name.startswith(ROWS_PREFIX) and name not in counted:
+                raise CatalogueError(
+                    f"plan {plan.name!r}: limits.{name}: no model counts rows against it "
+                    f"(counted: {', '.join(counted) or 'none'}; a model declares its own with "
+                    f"__quota__ = rows_limit('<table>'))"
+                )
 
 
 def install_quotas(factory: SessionFactory, catalogue: Catalogue) -> None:

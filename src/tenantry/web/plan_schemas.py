@@ -7,6 +7,7 @@ from datetime import date, datetime
 from pydantic import BaseModel, Field, StrictInt
 
 from tenantry.plans import Catalogue, Plan, UsageReport
+from tenantry.plans.catalogue import MAX_LIMIT
 from tenantry.web.schemas import Input
 
 
@@ -103,5 +104,5 @@ class OverrideIn(Input):
     """A limit's allowance (``null`` = unlimited) or, for ``feature:<flag>``, 1 or 0."""
 
     # Strict: ``true`` is not 1 (a flag sent where a number was meant is a mistake).
-    value: StrictInt | None = Field(ge=0, le=2**62)
+    value: StrictInt | None = Field(ge=0, le=MAX_LIMIT)
     note: str = Field(default="", max_length=200)

@@ -28,6 +28,7 @@ from tenantry.plans import (
     REQUESTS_PER_MINUTE,
     Catalogue,
     UsageMeter,
+    check_row_limits,
     install_metering,
     install_quotas,
 )
@@ -274,8 +275,11 @@ class Tenancy:
         worker = self.config.worker_in_process
         aio = self.async_reads
 
+        catalogue = self.catalogue
+
         @asynccontextmanager
         async def lifespan(application: Any) -> AsyncIterator[Any]:
+            check_row_limits(catalogue)  # every model is imported by now
             if billing is not None:
                 billing.start()  # pending sign-ups and grace periods, swept periodically
             try:

@@ -243,14 +243,17 @@ def test_forged_missing_and_replayed_signatures_are_refused_and_change_nothing(
         return client.post("/api/billing/webhook", content=body, headers=headers)
 
     forged = stripe.deliver(event, post=post, secret="whsec_someone_else")
-    replayed = stripe.deliver(event, post=post, timestamp=int(datetime.now(UTC).timestamp()) - 600)
+    now = int(datetime.now(UTC).timestamp())
+    replayed = stripe.deliver(event, post=post, timestamp=now - 600)
+    # Dated ahead, it stayed valid (replayable) until then: the library checks the past only.
+    ahead = stripe.deliver(event, post=post, timestamp=now + 100_000)
     missing = client.post(
         "/api/billing/webhook", content=b'{"id": "evt_x"}', headers={"Content-Type": "x"}
     )
     garbage = client.post(
         "/api/billing/webhook", content=b"{", headers={"Stripe-Signature": "t=1,v1=00"}
     )
-    for answer in (forged, replayed, missing, garbage):
+    for answer in (forged, replayed, ahead, missing, garbage):
         assert answer.status_code == 400, answer.text
         assert answer.json()["error"]["code"] == "invalid_signature"
     # A body tampered after signing fails as well.
@@ -312,6 +315,9 @@ def test_signed_events_with_malformed_objects_are_refused_not_500(
         ("customer.subscription.updated", {**sub, "id": None, "status": "active"}),
         ("customer.subscription.updated", {**sub, "id": 7, "status": "active"}),
         ("customer.subscription.updated", {**sub, "id": "sub_" + "x" * 80, "status": "active"}),
+        # Stored cut (or refused by PostgreSQL): a redelivery was a 409, or a 422.
+        ("customer.subscription.updated", {**sub, "customer": "cus_" + "x" * 300}),
+        ("customer.subscription.updated", {**sub, "customer": "cus_\x00"}),
         ("invoice.paid", {"object": "invoice", "customer": customer, "parent": "x"}),
         ("invoice.paid", {"object": "invoice", "customer": customer, "subscription": {"id": 1}}),
         (
@@ -320,9 +326,10 @@ def test_signed_events_with_malformed_objects_are_refused_not_500(
         ),
     ]
     before = _account(billing, alice)
-    for kind, obj in shapes:
+    long_id = {**stripe.event("customer.subscription.updated", sub), "id": "evt_" + "x" * 300}
+    for event in [*(stripe.event(kind, obj) for kind, obj in shapes), long_id]:
         stripe.tick()
-        event = stripe.event(kind, obj)
+        kind, obj = event["type"], event["data"]["object"]
         answer = stripe.deliver(
             event,
             post=lambda body, headers: client.post(

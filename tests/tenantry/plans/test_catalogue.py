@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+import meterbook.models  # noqa: F401  (counts rows.readings and rows.vouchers)
 from meterbook.plans import CATALOGUE as METERBOOK
 from tenantry.plans import (
     DEFAULT_CATALOGUE,
@@ -13,6 +14,7 @@ from tenantry.plans import (
     Catalogue,
     CatalogueError,
     Plan,
+    check_row_limits,
     entitlements_for,
     load_catalogue,
     rows_limit,
@@ -68,6 +70,11 @@ def test_a_toml_catalogue_loads(tmp_path: Path) -> None:
         ("plans = []", "plans"),
         ("[[plans]\nname = 'a'", "not valid TOML"),
         ("[[plans]]\nname = 'a'\nfeatures = ['CSV Import']", "plans[0] (a).features"),
+        # Strict numbers, as for an override: a flag or a fraction is a mistake, not 1 or 5.
+        ("[[plans]]\nname = 'a'\n[plans.limits]\nmembers = true", "plans[0] (a).limits.members"),
+        ("[[plans]]\nname = 'a'\n[plans.limits]\nmembers = 5.0", "plans[0] (a).limits.members"),
+        ("[[plans]]\nname = 'a'\n[plans.limits]\nx = 4611686018427387905", "x: at most"),
+        ("[[plans]]\nname = 'a'\n[plans.limits]\nrequests_per_minute = 0", "at least 1"),
     ],
 )
 def test_a_bad_catalogue_names_the_file_and_the_field(
@@ -93,6 +100,15 @@ def test_python_objects_are_validated_too() -> None:
         Plan(name="solo", limits={"members": 0})
     with pytest.raises(CatalogueError, match="trial_days"):
         Catalogue.of([{"name": "x", "trial_days": -1}])
+
+
+def test_a_row_limit_no_model_counts_is_refused() -> None:
+    check_row_limits(METERBOOK)  # meterbook's models count rows.readings and rows.vouchers
+    typo = Catalogue.of([{"name": "home", "limits": {"rows.readngs": 3}}])
+    with pytest.raises(CatalogueError) as raised:
+        check_row_limits(typo)
+    assert "plan 'home': limits.rows.readngs: no model counts" in str(raised.value)
+    assert "rows.readings" in str(raised.value)  # what it may have meant
 
 
 def test_overrides_apply_over_the_plan() -> None:

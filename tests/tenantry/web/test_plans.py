@@ -513,6 +513,10 @@ def test_an_override_that_would_limit_nothing_is_refused_by_name(
     assert "rows.readings" in error["message"] and "rows.vouchers" in error["message"]
     flag = client.put(f"{base}/members", json={"value": True}, headers=root.headers)
     assert flag.status_code == 422, flag.text
+    # No requests at all would answer every one "try again in 1 s", for ever.
+    none = client.put(f"{base}/requests_per_minute", json={"value": 0}, headers=root.headers)
+    assert none.status_code == 422, none.text
+    assert "at least 1" in none.json()["error"]["message"]
     assert _plan(client, alice)["overrides"] == {}
     granted = client.put(f"{base}/rows.readings", json={"value": 3}, headers=root.headers)
     assert granted.status_code == 200, granted.text
