@@ -60,13 +60,7 @@ def reset_password(session: Session, passwords: Passwords, *, token: str, passwo
     now = datetime.now(UTC)
     if record is None or record.used_at is not None or record.expires_at <= now:
         raise invalid
-    spent = session.execute(
-        update(PasswordReset)
-        .where(PasswordReset.user_id == record.user_id, PasswordReset.used_at.is_(None))
-        .values(used_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    if spent.rowcount < 1:  # type: ignore[attr-defined]
+    if _spend_open_resets(session, record.user_id, now) < 1:
         raise invalid
     user = session.get(User, record.user_id)
     if user is None:
@@ -79,13 +73,25 @@ def reset_password(session: Session, passwords: Passwords, *, token: str, passwo
     return user
 
 
+def _spend_open_resets(session: Session, user_id: int, now: datetime) -> int:
+    """Mark every unused reset of the user used (one UPDATE); returns how many."""
+    spent = session.execute(
+        update(PasswordReset)
+        .where(PasswordReset.user_id == user_id, PasswordReset.used_at.is_(None))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(spent.rowcount)  # type: ignore[attr-defined]
+
+
 def change_password(
     session: Session, passwords: Passwords, *, user_id: int, current: str, new: str
 ) -> User:
     """Replace the password of a signed-in person who gives the current one.
 
     As after a reset, every session ends (the refresh tokens are revoked and the
-    session version bumped): a thief signed in elsewhere is out at once.
+    session version bumped): a thief signed in elsewhere is out at once; and every
+    reset link not yet used is spent.
 
     Raises:
         PermissionDenied: the current password is wrong.
@@ -97,5 +103,7 @@ def change_password(
     check_password(new, field="new_password")
     user.password_hash = passwords.hash(new)
     end_sessions(session, user)
+    # A reset link mailed before stays a way in for whoever reads that mailbox: spent too.
+    _spend_open_resets(session, user.id, datetime.now(UTC))
     audit.record(session, "user.password_changed", tenant_id=None, actor_id=user.id)
     return user

@@ -83,3 +83,21 @@ def test_a_reset_confirms_an_unverified_address(client: TestClient) -> None:
     client.post("/api/auth/password/reset", json={"token": token, "password": NEW})
     login = client.post("/api/auth/login", json={"email": "ula@example.com", "password": NEW})
     assert login.status_code == 200
+
+
+def test_a_password_change_spends_the_reset_links_mailed_before(
+    client: TestClient, alice: Member
+) -> None:
+    """A link asked for before the change let whoever reads the mailbox set the password
+    again afterwards."""
+    token = _reset_token(client, alice.email)
+    changed = client.post(
+        "/api/me/password",
+        json={"current_password": PASSWORD, "new_password": NEW},
+        headers=alice.headers,
+    )
+    assert changed.status_code == 200, changed.text  # new tokens: this session goes on
+    late = client.post("/api/auth/password/reset", json={"token": token, "password": NEW + "x"})
+    assert late.status_code == 422
+    assert late.json()["error"]["details"] == {"field": "token"}
+    assert client.post("/api/auth/login", json={"email": alice.email, "password": NEW}).is_success
