@@ -99,14 +99,14 @@ def purge(
 ) -> None:
     """Remove deleted tenants whose grace period is over; a pseudonymous record remains."""
     from datetime import UTC, datetime
+    from functools import partial
 
     from sqlalchemy import select
     from sqlalchemy.exc import SQLAlchemyError
 
-    from tenantry.models import Tenant, TenantStatus
+    from tenantry.models import PlacementKind, Tenant, TenantPlacement, TenantStatus
     from tenantry.placement import PlacementConfigError, load_config
-    from tenantry.placement.provision import drop_database
-    from tenantry.placement.purge import dedicated_of_due
+    from tenantry.placement.purge import drop_orphans, dropping
     from tenantry.retention import purge_expired
 
     try:
@@ -127,18 +127,32 @@ def purge(
                 for tenant_id in due:
                     typer.echo(f"  {tenant_id}")
                 return
-            own = dedicated_of_due(session)
-            if own and config is None:
+            own = (
+                select(TenantPlacement.tenant_id)
+                .join(Tenant)
+                .where(
+                    Tenant.status == TenantStatus.DELETED.value,
+                    Tenant.purge_after <= datetime.now(UTC),
+                    TenantPlacement.kind == PlacementKind.DEDICATED.value,
+                )
+            )
+            if config is None and session.scalar(own.limit(1)) is not None:
                 _fail("some of these tenants have a database of their own: pass --placements FILE")
             purged = purge_expired(session)
         typer.echo(f"purged {len(purged)} tenant(s)")
         for item in purged:
             typer.echo(f"  {item.tenant_id}")
-        for item in purged:  # after the purge committed: never a database still served
-            if config is not None and item.tenant_id in own:
-                server, database = own[item.tenant_id]
-                drop_database(config.server(server), database)
-                typer.echo(f"  dropped its database {server}/{database}")
+        if config is not None:  # after the purge committed: never a database still served
+            done = drop_orphans(config, db.engine, partial(dropping, config))
+            for location in done.dropped:
+                typer.echo(f"  dropped the database of a purged tenant: {location.describe()}")
+            if done.failed:
+                for problem in done.failed:
+                    typer.echo(f"error: {problem}", err=True)
+                _fail(
+                    "the tenants are purged; what is named above stays until the next "
+                    "`tenantry tenants purge`, which drops it"
+                )
     except SQLAlchemyError as exc:
         _unreachable(exc)
     finally:

@@ -21,7 +21,7 @@ from sqlalchemy.pool import NullPool
 from tenantry.db import make_engine
 from tenantry.models.placement import PlacementKind, PlacementState, TenantPlacement
 from tenantry.placement.config import PlacementConfig, PlacementConfigError
-from tenantry.placement.location import Location
+from tenantry.placement.location import Location, tenant_of_database
 from tenantry.placement.strays import stray_copies
 from tenantry.rls.policy import TENANT_COLUMN, is_control_plane
 
@@ -71,7 +71,8 @@ def check_placements(
     *,
     models: Mapping[str, Iterable[str]] | None = None,
 ) -> list[PlacementCheck]:
-    """Check every placement recorded in ``control``; one result per placement row."""
+    """Check every placement recorded in ``control``, one result per placement row; and one
+    per database left over from a purged tenant."""
     with Session(control) as session:
         rows = session.scalars(select(TenantPlacement)).all()
         heads = _revisions(session.connection())
@@ -95,6 +96,16 @@ def check_placements(
         if placement.state == PlacementState.ACTIVE.value and not placement.leftover:
             problems += _strays(config, control, tenant_id, location)
         results.append(PlacementCheck(tenant_id, location, tuple(problems)))
+    from tenantry.placement.purge import orphans  # purge imports the retention module
+
+    for location in orphans(config, control).dropped:
+        problem = (
+            "its tenant was purged and this database is left over (a drop that failed): run "
+            "`tenantry tenants purge --placements FILE` to drop it"
+        )
+        gone = tenant_of_database(location.database or "")
+        assert gone is not None  # orphans are found by their name
+        results.append(PlacementCheck(gone, location, (problem,)))
     return results
 
 

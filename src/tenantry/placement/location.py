@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -51,3 +52,12 @@ SHARED = Location()
 def database_name(tenant_id: uuid.UUID) -> str:
     """The name of a tenant's own database: fixed by its id, valid on every backend."""
     return f"tenant_{tenant_id.hex}"
+
+
+TENANT_DATABASE = re.compile(r"tenant_([0-9a-f]{32})")
+
+
+def tenant_of_database(name: str) -> uuid.UUID | None:
+    """The tenant a database is named for (:func:`database_name`), or ``None``."""
+    found = TENANT_DATABASE.fullmatch(name)
+    return uuid.UUID(found.group(1)) if found else None

@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 from tenantry.db import make_engine
 from tenantry.models import Tenant, User
 from tenantry.placement.config import Server
+from tenantry.placement.location import TENANT_DATABASE
 
 Migrate = Callable[[Engine, Server], None]
 
@@ -39,6 +40,20 @@ def database_exists(server: Server, database: str) -> bool:
     with psycopg.connect(_admin_dsn(server), autocommit=True) as conn:
         found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,))
         return found.fetchone() is not None
+
+
+def tenant_databases(server: Server) -> list[str]:
+    """The databases on ``server`` named for a tenant (``tenant_<32 hex>``), whatever
+    serves them: those of placements, and any a failed drop or an interrupted move left."""
+    if server.is_sqlite:
+        found = [p.name.removesuffix(".sqlite3") for p in server.directory.glob("tenant_*.sqlite3")]
+    else:
+        import psycopg
+
+        with psycopg.connect(_admin_dsn(server), autocommit=True) as conn:
+            rows = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'tenant_%'")
+            found = [str(name) for (name,) in rows]
+    return sorted(name for name in found if TENANT_DATABASE.fullmatch(name))
 
 
 def create_database(server: Server, database: str) -> bool:

@@ -117,11 +117,61 @@ def test_delete_and_purge_drop_a_dedicated_tenants_database(client: TestClient) 
     assert blind.exit_code == 1 and "pass --placements" in blind.output
     done = runner.invoke(cli, ["tenants", "purge", *args])
     assert done.exit_code == 0, done.output
-    assert f"dropped its database {where.server}/{where.database}" in done.output
+    assert f"dropped the database of a purged tenant: {where.describe()}" in done.output
     server = placements.config.server(where.server or "")
     if server.is_sqlite:
         assert not (server.directory / f"{where.database}.sqlite3").exists()
     assert client.get("/api/notes", headers=bob.headers).status_code == 200
+
+
+def test_a_purged_tenants_database_left_behind_is_reported_and_dropped_by_the_next_purge(
+    client: TestClient, tmp_path: Path
+) -> None:
+    """A drop that failed (its server down) left the database with nothing tracking it:
+    the next purge said "purged 0" and doctor found nothing. A database another deployment
+    keeps on the same server is named alike and is left alone."""
+    alice, _bob = _dedicated_alice(client)
+    placements = _placements(client)
+    tenant_id = uuid.UUID(alice.tenant_id)
+    from tenantry.placement import provision
+    from tenantry.placement.backup import tenant_location
+    from tenantry.placement.location import database_name
+
+    where = tenant_location(placements, tenant_id)
+    server = placements.config.server(where.server or "")
+    assert client.delete("/api/tenant?confirm=Alice household", headers=alice.headers).is_success
+    with placements.control.session() as session:
+        tenant = session.get(Tenant, tenant_id)
+        assert tenant is not None
+        tenant.purge_after = datetime.now(UTC) - timedelta(seconds=1)
+    args = _args(client)
+    assert runner.invoke(cli, ["tenants", "purge", *args]).exit_code == 0
+    # What a failed drop leaves (the tenant gone, its database there), and a stranger's.
+    stranger = database_name(uuid.uuid4())
+    for name in (str(where.database), stranger):
+        provision.create_database(server, name)
+        if server.is_sqlite:
+            sqlite3.connect(server.directory / f"{name}.sqlite3").close()
+    doctor = runner.invoke(cli, ["doctor", *args])
+    assert doctor.exit_code == 1, doctor.output
+    assert f"{tenant_id} ({where.describe()}): its tenant was purged" in doctor.output
+    assert stranger not in doctor.output
+    again = runner.invoke(cli, ["tenants", "purge", *args])
+    assert again.exit_code == 0, again.output
+    assert "purged 0 tenant(s)" in again.output
+    assert f"dropped the database of a purged tenant: {where.describe()}" in again.output
+    left = provision.tenant_databases(server)  # other tests' may be there too
+    assert str(where.database) not in left and stranger in left
+    assert runner.invoke(cli, ["doctor", *args]).exit_code == 0
+    provision.drop_database(server, stranger)
+    # A server that cannot be asked: a clear error, exit 1, and no traceback.
+    toml = tmp_path / "with-a-server-down.toml"
+    down = "postgresql+psycopg://nobody:x@127.0.0.1:1/nothing"
+    toml.write_text(Path(args[3]).read_text() + f'[servers."down"]\nurl = "{down}"\n')
+    failed = runner.invoke(cli, ["tenants", "purge", *args[:2], "--placements", str(toml)])
+    assert failed.exit_code == 1, failed.output
+    assert "server 'down' could not be asked" in failed.output
+    assert failed.exception is None or isinstance(failed.exception, SystemExit)
 
 
 def test_a_job_of_a_dedicated_tenant_writes_to_its_database(client: TestClient) -> None:
