@@ -49,6 +49,7 @@ def register(app: typer.Typer) -> None:
 def _placements(
     database_url: str, placements_file: Path, app_dir: Path | None
 ) -> Iterator[Placements]:
+    from tenantry.cli.database import reaching
     from tenantry.placement import PlacementConfigError, Placements, load_config
 
     try:
@@ -56,9 +57,16 @@ def _placements(
     except PlacementConfigError as exc:
         _fail(exc.message)
     db = _database(database_url)
-    placements = Placements(config, db, version_dirs=host_dirs_in_use(db.engine), app_dir=app_dir)
     try:
-        yield placements
+        with reaching("tenants"):  # a control database down or not migrated: one line
+            dirs = host_dirs_in_use(db.engine)
+    except BaseException:
+        db.dispose()
+        raise
+    placements = Placements(config, db, version_dirs=dirs, app_dir=app_dir)
+    try:
+        with reaching("tenants"):
+            yield placements
     finally:
         placements.dispose()
         db.dispose()

@@ -179,6 +179,7 @@ def export(
 
     from tenantry.cli.database import check_output, reaching, written_whole
     from tenantry.context import TenantContext, tenant_scope
+    from tenantry.errors import TenantryError
     from tenantry.export import stream_export
     from tenantry.ids import TenantId
     from tenantry.models import Tenant
@@ -212,6 +213,8 @@ def export(
                     for chunk in stream_export(session, tenant_id):
                         out.write(chunk)
                 typer.echo(f"exported {slug} to {output}", err=True)
+    except TenantryError as exc:  # a placement naming a server the file lacks, one down
+        _fail(f"{exc.message}; nothing exported")
     except ValueError as exc:  # a stored value its column's type cannot read (legacy data)
         _fail(f"a stored value cannot be read as its column's type ({exc}); nothing exported")
     finally:

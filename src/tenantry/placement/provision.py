@@ -10,13 +10,16 @@ nameless rows in ``tenantry_users`` (id only, no email, no password).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, insert, select
 from sqlalchemy.engine import make_url
 
 from tenantry.db import make_engine
+from tenantry.errors import TenantryError
 from tenantry.models import Tenant, User
 from tenantry.placement.config import Server
 from tenantry.placement.location import TENANT_DATABASE
@@ -31,13 +34,32 @@ def _admin_dsn(server: Server) -> str:
     return admin.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+class ServerUnreachable(TenantryError):
+    """A server of the placement configuration cannot be reached (down, refusing)."""
+
+    code = "server_unavailable"
+    status = 503
+
+
+@contextmanager
+def _admin(server: Server) -> Iterator[Any]:
+    """An autocommit connection to ``server``'s maintenance database, as its admin role."""
+    import psycopg
+
+    try:
+        conn = psycopg.connect(_admin_dsn(server), autocommit=True)
+    except psycopg.OperationalError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ServerUnreachable(f"server {server.name!r} cannot be reached: {first}") from exc
+    with conn:
+        yield conn
+
+
 def database_exists(server: Server, database: str) -> bool:
     """Whether ``database`` is on ``server`` (its file, or a PostgreSQL database)."""
     if server.is_sqlite:
         return (server.directory / f"{database}.sqlite3").exists()
-    import psycopg
-
-    with psycopg.connect(_admin_dsn(server), autocommit=True) as conn:
+    with _admin(server) as conn:
         found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,))
         return found.fetchone() is not None
 
@@ -48,9 +70,7 @@ def tenant_databases(server: Server) -> list[str]:
     if server.is_sqlite:
         found = [p.name.removesuffix(".sqlite3") for p in server.directory.glob("tenant_*.sqlite3")]
     else:
-        import psycopg
-
-        with psycopg.connect(_admin_dsn(server), autocommit=True) as conn:
+        with _admin(server) as conn:
             rows = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'tenant_%'")
             found = [str(name) for (name,) in rows]
     return sorted(name for name in found if TENANT_DATABASE.fullmatch(name))
@@ -62,10 +82,9 @@ def create_database(server: Server, database: str) -> bool:
         server.directory.mkdir(parents=True, exist_ok=True)
         path = server.directory / f"{database}.sqlite3"
         return not path.exists()  # the first connection creates the file
-    import psycopg
     from psycopg import sql
 
-    with psycopg.connect(_admin_dsn(server), autocommit=True) as conn:
+    with _admin(server) as conn:
         if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone():
             return False
         query = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database))
@@ -82,10 +101,9 @@ def drop_database(server: Server, database: str) -> None:
         for path in (base, Path(f"{base}-wal"), Path(f"{base}-shm")):
             path.unlink(missing_ok=True)
         return
-    import psycopg
     from psycopg import sql
 
-    with psycopg.connect(_admin_dsn(server), autocommit=True) as conn:
+    with _admin(server) as conn:
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
         )

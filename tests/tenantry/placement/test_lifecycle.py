@@ -256,3 +256,50 @@ def test_a_misspelt_key_of_the_placements_file_is_refused(tmp_path: Path) -> Non
         toml.write_text(text)
         with pytest.raises(PlacementConfigError, match="unknown key"):
             load_config(toml)
+
+
+def test_placement_commands_with_a_server_down_or_missing_say_so_in_one_line(
+    client: TestClient, tmp_path: Path
+) -> None:
+    """Each was a traceback: a move to a server that is down, the control database
+    unreachable, an export whose placement names a server the file lacks."""
+    alice, _bob = _dedicated_alice(client)
+    slug = _slug(client, alice)
+    args = _args(client)
+    down = "postgresql+psycopg://nobody:x@127.0.0.1:1/nothing"
+    toml = tmp_path / "with-a-server-down.toml"
+    toml.write_text(Path(args[3]).read_text() + f'[servers."down"]\nurl = "{down}"\n')
+    answers = {
+        "move": runner.invoke(
+            cli,
+            [
+                "tenants",
+                "move",
+                slug,
+                "--to",
+                "dedicated",
+                "--server",
+                "down",
+                *args[:2],
+                "--placements",
+                str(toml),
+            ],
+        ),
+        "control down": runner.invoke(
+            cli, ["tenants", "placements", "--db", down, "--placements", args[3]]
+        ),
+    }
+    lacking = tmp_path / "lacking.toml"
+    lacking.write_text(f'[servers."other"]\nurl = "sqlite:///{tmp_path / "other"}"\n')
+    answers["export"] = runner.invoke(
+        cli, ["tenants", "export", slug, *args[:2], "--placements", str(lacking)]
+    )
+    for name, answer in answers.items():
+        assert answer.exit_code in (1, 2), (name, answer.output)
+        assert answer.exception is None or isinstance(answer.exception, SystemExit), name
+        assert "Traceback" not in answer.output, name
+    if args[1].startswith("postgresql"):  # SQLite tenants are not moved to a server
+        assert "server 'down' cannot be reached" in answers["move"].output
+    assert f"{slug} is served from where it was" in answers["move"].output
+    assert "database error" in answers["control down"].output
+    assert "nothing exported" in answers["export"].output
