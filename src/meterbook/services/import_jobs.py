@@ -41,7 +41,22 @@ def is_large(text: str) -> bool:
 def register(jobs: Jobs, cache: TenantCache) -> None:
     """Register the import job; its status goes to ``cache`` under the job's tenant."""
 
-    @jobs.job(JOB)
+    def failed(_ctx: TenantContext, kwargs: dict[str, Any], message: str) -> None:
+        # Tried again while the database refused, then given up: the page must not say
+        # "queued" for ever. The import wrote nothing (one transaction).
+        _set(
+            cache,
+            str(kwargs["import_id"]),
+            {
+                "state": "failed",
+                "kind": kwargs.get("kind"),
+                "code": "import_not_run",
+                "message": f"the import could not be run: {message}; nothing was imported, "
+                "upload the file again",
+            },
+        )
+
+    @jobs.job(JOB, on_failure=failed)
     def run_import(
         session: Session, ctx: TenantContext, *, kind: str, text: str, import_id: str
     ) -> None:

@@ -34,6 +34,8 @@ from limits import RateLimitItemPerSecond
 from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as SQLTimeoutError
 from sqlalchemy.orm import Session
 from taskiq import AsyncBroker, InMemoryBroker
 from taskiq.exceptions import SendTaskError
@@ -59,6 +61,12 @@ JobFunction = Callable[..., Any]
 HANDOVER_TIMEOUT = 10.0
 # Spooled jobs taken at once (queued per round with Redis; running at once without).
 SPOOL_BATCH = 32
+# A job that fails on the database (locked, unreachable, a serialization failure) is run
+# again after these waits; after the last one, or at once for any other error, it has
+# failed for good and its failure hook (``job(name, on_failure=...)``) says so.
+RETRY_WAITS = (5.0, 30.0, 120.0, 600.0)
+# (ctx, the job's keyword arguments, what went wrong), in the job's tenant scope.
+FailureHook = Callable[[TenantContext, dict[str, Any], str], None]
 
 
 class JobRefused(TenantryError):
@@ -126,6 +134,7 @@ class Jobs:
         self._warned = False  # about jobs spooled while no service runs here
         self._task = self.broker.register_task(tenantry_job, task_name="tenantry.job")
         self._registry: dict[str, JobFunction] = {}
+        self._on_failure: dict[str, FailureHook] = {}
         self._platform: dict[str, JobFunction] = {}
         self.periodic: list[Periodic] = []
         # "Once per period across every process" is a fixed window of one hit in the
@@ -135,13 +144,22 @@ class Jobs:
         )
         self.spool = Spool(spool_dir) if spool_dir else None
 
-    def job(self, name: str) -> Callable[[JobFunction], JobFunction]:
-        """Register ``fn(session, ctx, **kwargs)`` under ``name`` (unique per application)."""
+    def job(
+        self, name: str, *, on_failure: FailureHook | None = None
+    ) -> Callable[[JobFunction], JobFunction]:
+        """Register ``fn(session, ctx, **kwargs)`` under ``name`` (unique per application).
+
+        A run that fails on the database is tried again (:data:`RETRY_WAITS`); one that
+        fails for good calls ``on_failure(ctx, kwargs, message)`` in the job's tenant
+        scope, so that whatever shows the job's progress can say it failed.
+        """
 
         def register(fn: JobFunction) -> JobFunction:
             if name in self._registry and self._registry[name] is not fn:
                 raise ValueError(f"a job named {name!r} is already registered")
             self._registry[name] = fn
+            if on_failure is not None:
+                self._on_failure[name] = on_failure
             return fn
 
         return register
@@ -356,9 +374,63 @@ class Jobs:
         self._working(+1)
         try:
             with contextlib.suppress(JobRefused):
-                await asyncio.to_thread(self.run, payload)
+                try:
+                    await asyncio.to_thread(self.run, payload)
+                except Exception as exc:
+                    await self._failed(payload, exc)
         finally:
             self._working(-1)
+
+    async def _failed(self, payload: dict[str, Any], exc: Exception) -> None:
+        """Queue a run that failed on the database again, after a wait; give up on the
+        last attempt or any other error, with the job's failure hook. Acknowledged
+        either way: a failing job that stayed in the queue would be claimed for ever."""
+        attempt = int(payload.get("attempt", 1))
+        name = payload["name"]
+        if isinstance(exc, OperationalError | SQLTimeoutError) and attempt <= len(RETRY_WAITS):
+            wait = RETRY_WAITS[attempt - 1]
+            log.warning(
+                "job %s failed (%s), attempt %d: tried again in %.0f s",
+                name,
+                type(exc).__name__,
+                attempt,
+                wait,
+            )
+            await self._send_later({**payload, "attempt": attempt + 1}, wait)
+            return
+        log.error("job %s failed for good (attempt %d)", name, attempt, exc_info=exc)
+        hook = self._on_failure.get(name)
+        if hook is not None and payload["tenant_id"] is not None:
+            message = _failure_message(exc)
+            await asyncio.to_thread(self._call_hook, hook, payload, message)
+
+    @staticmethod
+    def _call_hook(hook: FailureHook, payload: dict[str, Any], message: str) -> None:
+        actor = payload.get("actor_id")
+        ctx = TenantContext(
+            TenantId(uuid.UUID(payload["tenant_id"])),
+            UserId(actor) if actor is not None else None,
+            Role.VIEWER,  # the hook reports on the job; it changes no tenant data
+        )
+        try:
+            with tenant_scope(ctx):
+                hook(ctx, dict(payload["kwargs"]), message)
+        except Exception:
+            log.exception("the failure hook of job %s failed", payload["name"])
+
+    async def _send_later(self, payload: dict[str, Any], seconds: float) -> None:
+        """``payload`` queued again in ``seconds``: in the spool (kept across restarts),
+        else by a task of this process's loop."""
+        if self.spool is not None:
+            await asyncio.to_thread(self.spool.put, payload, at=time.time() + seconds)
+            self._poke()
+            return
+
+        async def later() -> None:
+            await asyncio.sleep(seconds)
+            await self._send(payload)
+
+        self._keep(asyncio.get_running_loop().create_task(later()))
 
     def _working(self, change: int = 0) -> None:
         with self._idle:
@@ -449,6 +521,15 @@ class Jobs:
     async def shutdown(self) -> None:
         self._loop = self._wake = None
         await self.broker.shutdown()
+
+
+def _failure_message(exc: Exception) -> str:
+    """What a job's owner is told: a refusal's own message, else the kind of fault."""
+    if isinstance(exc, TenantryError):
+        return exc.message
+    if isinstance(exc, OperationalError | SQLTimeoutError):
+        return "the database could not run it (it was tried again, and failed every time)"
+    return f"it failed ({type(exc).__name__})"
 
 
 def _on(loop: asyncio.AbstractEventLoop) -> bool:

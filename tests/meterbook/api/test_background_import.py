@@ -12,7 +12,9 @@ from sqlalchemy import update
 from starlette.testclient import TestClient
 
 from meterbook.services.import_jobs import BACKGROUND_LINES
+from tenantry.jobs import runner
 from tenantry.models import Tenant
+from tests.conftest import only_sqlite
 
 
 @pytest.fixture(autouse=True)
@@ -69,3 +71,21 @@ def test_a_refused_background_import_writes_nothing_and_says_why(
     assert status["state"] == "failed"
     assert status["details"]["rows"][0]["row"] == 3
     assert client.get("/api/readings", headers=alice).json()["total"] == 0
+
+
+@only_sqlite  # the table is dropped as the file's owner; the retries are tested on both
+def test_an_import_the_database_cannot_run_ends_failed_not_queued_for_ever(
+    app: FastAPI, client: TestClient, alice: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runner, "RETRY_WAITS", (0.01,))
+    with app.state.tenancy.db.engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE readings")  # every run fails on the database
+    answer = client.post(
+        "/api/readings/import?background=true",
+        content=_csv(3),
+        headers={**alice, "content-type": "text/csv"},
+    )
+    assert answer.status_code == 202, answer.text
+    status = _wait(client, alice, answer.json()["import_id"])
+    assert status["state"] == "failed" and status["code"] == "import_not_run", status
+    assert "nothing was imported" in status["message"]

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import time
 import uuid
+from functools import partial
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, text, update
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from tenantry.context import TenantContext
 from tenantry.errors import NoTenantContext
-from tenantry.jobs import JobRefused, Jobs
+from tenantry.ids import TenantId, UserId
+from tenantry.jobs import JobRefused, Jobs, runner
 from tenantry.models import Membership, Tenant
+from tenantry.roles import Role
 from tenantry.scoping import unscoped
 from tests.conftest import Member
 from tests.notes_app import AppNote
@@ -95,3 +101,53 @@ def test_a_job_for_a_tenant_that_does_not_exist_is_refused(app: FastAPI, alice: 
     jobs: Jobs = app.state.tenancy.jobs
     with pytest.raises(JobRefused):
         jobs.run({**_payload(alice, "never"), "tenant_id": str(uuid.uuid4())})
+
+
+def test_a_job_failing_on_the_database_runs_again_and_one_failing_for_good_says_so(
+    client: TestClient, app: FastAPI, alice: Member, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job that raised was acknowledged and dropped: a CSV import hitting a locked
+    database stayed "queued" for ever, its rows never written."""
+    monkeypatch.setattr(runner, "RETRY_WAITS", (0.01, 0.01))
+    jobs: Jobs = app.state.tenancy.jobs
+    runs: list[str] = []
+    reported: list[tuple[str, str, str]] = []
+
+    def report(ctx: TenantContext, kwargs: dict[str, Any], message: str) -> None:
+        reported.append((str(ctx.tenant_id), kwargs["body"], message))
+
+    @jobs.job("test.flaky", on_failure=report)
+    def flaky(session: Session, ctx: TenantContext, *, body: str, failures: int) -> None:
+        runs.append(body)
+        if runs.count(body) <= failures:  # the database fails it (an OperationalError)
+            postgres = session.get_bind().dialect.name == "postgresql"
+            # PostgreSQL: the connection is lost (as in a restart); SQLite: refused.
+            sql = "SELECT pg_terminate_backend(pg_backend_pid())" if postgres else "SELECT * FROM x"
+            session.execute(text(sql))
+        session.add(AppNote(body=body, tenant_id=ctx.tenant_id))
+
+    ctx = TenantContext(TenantId(uuid.UUID(alice.tenant_id)), UserId(alice.user_id), Role.OWNER)
+    client.portal.call(partial(jobs.enqueue, "test.flaky", ctx, body="third time", failures=2))
+    assert "third time" in _wait_for(client, alice, "third time")
+    assert runs.count("third time") == 3 and reported == []
+    client.portal.call(partial(jobs.enqueue, "test.flaky", ctx, body="never", failures=99))
+    deadline = time.monotonic() + 10
+    while not reported and time.monotonic() < deadline:
+        time.sleep(0.02)
+    failed = runner._failure_message(OperationalError("", {}, Exception()))
+    assert reported == [(alice.tenant_id, "never", failed)]
+    assert runs.count("never") == 3  # the first run and one for each wait
+    assert _count(jobs, "never") == 0
+    # Any other error is not tried again: it fails for good at once.
+
+    @jobs.job("test.broken", on_failure=report)
+    def broken(session: Session, ctx: TenantContext, *, body: str) -> None:
+        runs.append(body)
+        raise ValueError(body)
+
+    client.portal.call(partial(jobs.enqueue, "test.broken", ctx, body="broken"))
+    deadline = time.monotonic() + 10
+    while len(reported) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert reported[1] == (alice.tenant_id, "broken", "it failed (ValueError)")
+    assert runs.count("broken") == 1
