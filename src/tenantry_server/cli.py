@@ -250,9 +250,23 @@ def worker() -> None:
     if not settings.redis_url:
         typer.echo("error: set REDIS_URL: without Redis, jobs run in the server process", err=True)
         raise typer.Exit(2)
-    from tenantry.cli.database import check_url
+    from tenantry.cli.database import database_of, fail, reaching
+    from tenantry.migrations.runner import current_heads
 
-    check_url(settings.database_url, "worker")
+    # The server's own database, migrated: a worker started elsewhere without DATABASE_URL
+    # made an empty one of its own and failed (and dropped) every job on "no such table".
+    db = database_of(settings.database_url, "worker")
+    try:
+        with reaching("worker"):
+            migrated = bool(current_heads(db.engine))
+    finally:
+        db.dispose()
+    if not migrated:
+        fail(
+            "worker",
+            f"{settings.database_url} is not migrated: point DATABASE_URL at the server's "
+            "database (`tenantry serve` migrates it)",
+        )
     server = create_app(settings, default_plugins())
     typer.echo(f"worker: consuming jobs from {settings.redis_url}")
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -92,6 +93,23 @@ def test_worker_with_a_bad_database_url(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2, result.output
     assert result.output.startswith("tenantry worker: bad database URL: ")
+
+
+def test_a_worker_refuses_a_database_that_is_missing_or_not_migrated(tmp_path: Path) -> None:
+    """Started elsewhere without DATABASE_URL, it made an empty database of its own and
+    failed (and dropped) every job on "no such table"."""
+    env = {"REDIS_URL": "redis://127.0.0.1:1/0", "TENANTRY_DATA_DIR": str(tmp_path)}
+    missing = tmp_path / "nowhere.sqlite3"
+    result = CliRunner().invoke(
+        app, ["worker"], env={**env, "DATABASE_URL": f"sqlite:///{missing}"}
+    )
+    assert result.exit_code == 2, result.output
+    assert "no database at" in result.output and not missing.exists()
+    empty = tmp_path / "empty.sqlite3"
+    sqlite3.connect(empty).close()
+    result = CliRunner().invoke(app, ["worker"], env={**env, "DATABASE_URL": f"sqlite:///{empty}"})
+    assert result.exit_code == 2, result.output
+    assert "is not migrated: point DATABASE_URL at the server's database" in result.output
 
 
 def test_a_row_quota_on_a_table_no_model_counts_is_refused_at_start(tmp_path: Path) -> None:
