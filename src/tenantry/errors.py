@@ -84,6 +84,13 @@ class TooManyTenants(Conflict):
     code = "too_many_tenants"
 
 
+class ServiceUnavailable(TenantryError):
+    """A service the answer depends on (the cache, a queue) cannot be reached: try again."""
+
+    code = "service_unavailable"
+    status = 503
+
+
 class PaymentDue(Conflict):
     """Billing suspended the tenant for non-payment: only its payment lifts that, not an
     operator's reactivation (which lifts the operator's own suspension)."""

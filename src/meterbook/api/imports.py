@@ -16,7 +16,7 @@ from meterbook.plans import CSV_IMPORT
 from meterbook.services import import_jobs
 from meterbook.services.common import utcnow
 from tenantry.context import TenantContext
-from tenantry.errors import NotFound
+from tenantry.errors import NotFound, ServiceUnavailable
 from tenantry.roles import Role
 from tenantry.web import DbSession, MemberContext, get_tenancy, in_thread, requires_feature
 
@@ -26,7 +26,10 @@ router = APIRouter(prefix="/api", tags=["meterbook"])
 @router.get("/imports/{import_id}")
 def import_status(import_id: str, ctx: MemberContext, request: Request) -> dict[str, Any]:
     """``queued``, ``checking``, ``done`` (with ``rows``) or ``failed`` (with the lines to fix)."""
-    found = import_jobs.status(get_tenancy(request).cache, import_id[:64])
+    cache = get_tenancy(request).cache
+    found = import_jobs.status(cache, import_id[:64])
+    if found is None and not cache.reachable:  # the status lives there: unknown, not absent
+        raise ServiceUnavailable("the import's status cannot be read right now; try again")
     if found is None:
         raise NotFound("no such import")
     return found

@@ -25,6 +25,11 @@ class RedisBackend:
         # dropped, the entries they made stale would be served again until their TTL.
         self._unsent: set[str] = set()
 
+    @property
+    def reachable(self) -> bool:
+        """False within a second of a call that failed: a miss then may not be one."""
+        return time.monotonic() >= self._down_until
+
     def _available(self) -> bool:
         if time.monotonic() < self._down_until:
             return False

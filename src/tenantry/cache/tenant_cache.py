@@ -112,6 +112,12 @@ class TenantCache:
         full = self._entry_key(current_tenant().tenant_id, key, ())
         self.backend.set(full, _encode(value), ttl or self.default_ttl)
 
+    @property
+    def reachable(self) -> bool:
+        """Whether the backend answered its last call: while it is down every read is a
+        miss, so "not there" cannot be told from "cannot be read" (memory and disk always)."""
+        return bool(getattr(self.backend, "reachable", True))
+
     def peek(self, key: str) -> Any | None:
         """The value stored under ``key`` in the current tenant, or ``None``."""
         full = self._entry_key(current_tenant().tenant_id, key, ())

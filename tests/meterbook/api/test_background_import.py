@@ -14,7 +14,10 @@ from starlette.testclient import TestClient
 from meterbook.services.import_jobs import BACKGROUND_LINES
 from tenantry.jobs import runner
 from tenantry.models import Tenant
-from tests.conftest import only_sqlite
+from tenantry_server.app import create_app, default_plugins
+from tenantry_server.settings import Settings
+from tests.conftest import only_sqlite, register
+from tests.support.redis import RedisServer
 
 
 @pytest.fixture(autouse=True)
@@ -89,3 +92,32 @@ def test_an_import_the_database_cannot_run_ends_failed_not_queued_for_ever(
     status = _wait(client, alice, answer.json()["import_id"])
     assert status["state"] == "failed" and status["code"] == "import_not_run", status
     assert "nothing was imported" in status["message"]
+
+
+@pytest.mark.redis
+@only_sqlite
+def test_an_imports_status_while_the_cache_is_down_is_unknown_not_absent(
+    settings: Settings, redis: RedisServer
+) -> None:
+    """It lives in the cache: with Redis down an accepted import answered 404."""
+    app = create_app(settings.model_copy(update={"redis_url": redis.url}), default_plugins())
+    with TestClient(app) as client:
+        carol = register(client, "carol@example.com", tenant_name="Carol")
+        with app.state.tenancy.db.session() as session:
+            session.execute(update(Tenant).values(plan="household"))
+        unknown = client.get(f"/api/imports/{'0' * 32}", headers=carol.headers)
+        assert unknown.status_code == 404
+        redis.stop()
+        try:
+            answer = client.post(
+                "/api/readings/import?background=true",
+                content=_csv(3),
+                headers={**carol.headers, "content-type": "text/csv"},
+            )
+            assert answer.status_code == 202, answer.text  # kept in the spool
+            status = client.get(f"/api/imports/{answer.json()['import_id']}", headers=carol.headers)
+            assert status.status_code == 503, status.text
+            assert status.json()["error"]["code"] == "service_unavailable"
+        finally:
+            redis.start()
+    app.state.tenancy.db.dispose()
