@@ -40,8 +40,8 @@ from tenantry.migrate.verify import Verification
 from tenantry.models import Base, Invite, Membership, Tenant, TenantKind, User, normalize_email
 from tenantry.models.user import checked_email
 from tenantry.roles import Role
-from tenantry.slugs import is_canonical, with_suffix
-from tenantry.tenants import checked_name
+from tenantry.slugs import is_canonical
+from tenantry.tenants import checked_name, free_slug
 
 FORMAT_NAME, _, _VERSION = FORMAT.partition("/")
 SUPPORTED_VERSION = int(_VERSION)
@@ -230,10 +230,7 @@ def _user_columns(mapper: Mapper[Any]) -> list[str]:
 
 
 def _new_slug(session: Session, slug: str) -> str:
-    candidate = slug if is_canonical(slug) else with_suffix("tenant")
-    while session.scalar(select(Tenant.id).where(Tenant.slug == candidate)) is not None:
-        candidate = with_suffix(slug if is_canonical(slug) else "tenant")
-    return candidate
+    return free_slug(session, slug if is_canonical(slug) else "tenant")
 
 
 def _tenant_of(head: dict[str, Any]) -> Tenant:

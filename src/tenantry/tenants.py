@@ -26,13 +26,17 @@ from tenantry.slugs import SITE_LABEL, slugify, with_suffix
 from tenantry.text import problem_with_line
 
 
+def free_slug(session: Session, slug: str) -> str:
+    """``slug`` (a canonical one), or it with a random suffix when it is taken or is the
+    site's own label (www.<base_domain> is the site: that tenant could never be reached)."""
+    candidate = with_suffix(slug) if slug == SITE_LABEL else slug
+    while session.scalar(select(Tenant.id).where(Tenant.slug == candidate)) is not None:
+        candidate = with_suffix(slug)
+    return candidate
+
+
 def _unique_slug(session: Session, name: str) -> str:
-    slug = slugify(name)
-    if slug == SITE_LABEL:  # www.<base_domain> is the site: that tenant could never be reached
-        slug = with_suffix(slug)
-    while session.scalar(select(Tenant.id).where(Tenant.slug == slug)) is not None:
-        slug = with_suffix(slugify(name))
-    return slug
+    return free_slug(session, slugify(name))
 
 
 def checked_name(name: str) -> str:

@@ -172,6 +172,15 @@ BROKEN_RULES: dict[str, tuple[Edit, str]] = {
     "a purchase in the future": (_row("vouchers", purchased_on="9999-12-31"), "purchased_on"),
     "a negative amount": (_row("vouchers", amount_minor=-100), "amount: must not be negative"),
     "no currency": (_row("vouchers", currency="XYZ"), "currency: use an ISO 4217"),
+    # Text the routes (and CSV) refuse: imported, a 100,000-character note and an escape.
+    "a note longer than the routes take": (
+        _row("readings", note="n" * 2001),
+        "note: has at most 2000 characters",
+    ),
+    "a control character in a note": (
+        _row("vouchers", notes="bell\x1b[31m"),
+        "notes: must not contain control characters",
+    ),
 }
 
 

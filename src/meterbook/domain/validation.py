@@ -12,6 +12,7 @@ from typing import Any
 from babel.numbers import is_currency
 
 from meterbook.domain.errors import RuleViolation
+from tenantry.text import CONTROL
 
 # Clocks of phones and servers disagree a little; a reading "now" must not be refused.
 CLOCK_SKEW = timedelta(minutes=5)
@@ -31,10 +32,21 @@ class MeterPoint:
     ref: int | None = None
 
 
+# The longest text each field takes, as the API's bodies say (schemas.py).
+TEXT_LIMITS = {"note": 2000, "notes": 2000, "vendor": 120}
+
+
 def check_text(field: str, value: str) -> None:
-    """Text every database stores alike: PostgreSQL refuses NUL characters, SQLite keeps them."""
+    """Text as the API takes it, wherever it comes from (a form, a CSV file, an import):
+    no control character but tab and line breaks (PostgreSQL refuses NUL, SQLite keeps
+    it), and no longer than the field allows."""
     if "\x00" in value:
         raise RuleViolation(field, "must not contain NUL characters")
+    if CONTROL.search(value):
+        raise RuleViolation(field, "must not contain control characters")
+    longest = TEXT_LIMITS.get(field)
+    if longest is not None and len(value) > longest:
+        raise RuleViolation(field, f"has at most {longest} characters")
 
 
 def check_reading_time(read_at: datetime, now: datetime) -> None:
