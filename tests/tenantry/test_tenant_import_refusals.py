@@ -316,3 +316,12 @@ def test_the_command_line_says_what_is_wrong_with_a_value(db: Database, tmp_path
         assert "database error" not in result.output and "Traceback" not in result.output
         assert "tenantry tenants: " in result.output
     _nothing_written(db)
+
+
+def test_the_slug_of_the_site_itself_gets_a_suffix(db: Database) -> None:
+    """``www`` imported as it was: /t/www, a tenant no subdomain could reach."""
+    doc = document()
+    doc["tenant"]["slug"] = "www"
+    with db.session() as session:
+        result = import_tenant(session, doc, create_accounts=True)
+    assert result.slug.startswith("www-") and len(result.slug) > len("www-")
