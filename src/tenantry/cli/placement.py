@@ -108,7 +108,7 @@ def move(
     from sqlalchemy.exc import SQLAlchemyError
 
     from tenantry.errors import TenantryError
-    from tenantry.placement.move import move_tenant
+    from tenantry.placement.moves import move_from_command_line
 
     if to not in ("shared", "dedicated"):
         _fail(f"--to must be 'shared' or 'dedicated', not {to!r}")
@@ -121,7 +121,7 @@ def move(
         assert isinstance(tenant_id, uuid.UUID)
         try:
             with console.status(f"moving {slug}") as status:
-                report = move_tenant(
+                report = move_from_command_line(
                     placements,
                     tenant_id,
                     to=to,

@@ -416,6 +416,10 @@ def move_tenant(
         recorded = Location.from_dict(row.target)
         if server is None and recorded.kind == wanted.kind:
             wanted = recorded  # resume towards the same server the move chose
+    elif server is None and wanted.kind == current.kind:
+        # "dedicated" with no server names where it is: moving on to the least-loaded server
+        # would be a surprise (and the same command is the way to finish a move).
+        wanted = current
     report = MoveReport(
         tenant_id, current, wanted, resumed=row.state == PlacementState.MOVING.value
     )

@@ -44,6 +44,7 @@ from tenantry.tenants import get_tenant
 
 if TYPE_CHECKING:
     from tenantry.jobs import Jobs
+    from tenantry.placement.move import MoveReport
     from tenantry.placement.router import Placements
 
 log = logging.getLogger("tenantry.placement")
@@ -279,6 +280,104 @@ def request_move(
     row = session.get(PlacementMove, tenant_id, populate_existing=True)
     assert row is not None
     return MoveView.of(row)
+
+
+# A running move whose row changed less than this ago is alive: its process touches the row
+# every STALE / 10 (``_alive``) and at every step. A command-line move waits that long for
+# one whose process was stopped, not the ten minutes a queued job waits (STALE).
+ALIVE = timedelta(minutes=2)
+
+
+def move_from_command_line(
+    placements: Placements,
+    tenant_id: uuid.UUID,
+    *,
+    to: str,
+    server: str | None,
+    on_step: Callable[[str], None],
+) -> MoveReport:
+    """``tenantry tenants move``: the move run here, under the console's claim.
+
+    Refused while another move of the tenant is alive (the console's, or another
+    command's); one whose process stopped (no sign of life for :data:`ALIVE`) is taken
+    over and finished. How it ended is recorded as a console move's is, so the console
+    shows it (a move it started and this command finished no longer says "running").
+
+    Raises:
+        MoveRefused: a move of the tenant is running, or the tenant is deleted.
+        MoveFailed: as :func:`~tenantry.placement.move.move_tenant`.
+    """
+    from tenantry.placement.move import move_tenant
+
+    _claim_here(placements, tenant_id, to=to, server=server)
+    progress = _progress(placements, tenant_id)
+
+    def step(name: str) -> None:
+        progress(name)
+        on_step(name)
+
+    try:
+        with _alive(placements, tenant_id):
+            report = move_tenant(placements, tenant_id, to=to, server=server, on_step=step)
+    except TenantryError as exc:
+        _finish(placements, tenant_id, error=exc.message)
+        raise
+    except BaseException as exc:  # a database error, ^C: the command says what to do next
+        _finish(placements, tenant_id, error=f"stopped ({type(exc).__name__}): run it again")
+        raise
+    _finish(placements, tenant_id, error=None, target=report.target)
+    return report
+
+
+def _claim_here(
+    placements: Placements, tenant_id: uuid.UUID, *, to: str, server: str | None
+) -> None:
+    now = utcnow()
+    with placements.control.session() as session:
+        tenant = get_tenant(session, tenant_id)
+        if tenant.status == TenantStatus.DELETED.value:
+            raise MoveRefused("the tenant is deleted: restore it before moving it")
+        values: dict[str, Any] = {
+            "status": MoveStatus.RUNNING.value,
+            "to": to,
+            "server": server,
+            "source": placement_view(session, tenant_id).location.as_dict(),
+            "target": None,
+            "step": "started",
+            "error": None,
+            "actor_id": None,
+            "started_at": now,
+            "updated_at": now,
+            "finished_at": None,
+        }
+        claimed = session.execute(
+            update(PlacementMove)
+            .where(
+                PlacementMove.tenant_id == tenant_id,
+                or_(
+                    PlacementMove.status != MoveStatus.RUNNING.value,
+                    PlacementMove.updated_at < now - ALIVE,
+                ),
+            )
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        if claimed.rowcount == 1:  # type: ignore[attr-defined]
+            return
+        running = session.get(PlacementMove, tenant_id)
+        if running is not None:
+            quiet = (now - running.updated_at).total_seconds()
+            raise MoveRefused(
+                f"a move of this tenant is running (at step {running.step or 'queued'}, its "
+                f"last sign of life {quiet:.0f} s ago): wait for it to end; if its process "
+                f"was stopped, run this again once it has been quiet for "
+                f"{ALIVE.total_seconds():.0f} s"
+            )
+        try:
+            with session.begin_nested():
+                session.add(PlacementMove(tenant_id=tenant_id, **values))
+        except IntegrityError:  # another command claimed it between our look and now
+            raise MoveRefused("a move of this tenant is running") from None
 
 
 def _finish(

@@ -14,7 +14,15 @@ from sqlalchemy import update
 from tenantry.errors import ValidationFailed
 from tenantry.models import PlacementMove, utcnow
 from tenantry.placement import Placements, move
-from tenantry.placement.moves import STALE, placement_view, request_move, run_move
+from tenantry.placement.moves import (
+    ALIVE,
+    STALE,
+    MoveRefused,
+    move_from_command_line,
+    placement_view,
+    request_move,
+    run_move,
+)
 from tenantry.testing import register
 
 
@@ -86,3 +94,45 @@ def test_a_request_no_state_makes_valid_is_422_while_a_move_runs(
     with placements.control.session() as session, pytest.raises(ValidationFailed) as refused:
         request_move(session, placements, tenant_id, to=to, server=server, actor_id=1)
     assert refused.value.status == 422
+
+
+def test_a_command_line_move_takes_the_same_claim_as_the_consoles(client: TestClient) -> None:
+    """Two moves at once (a command's beside the console's, or two commands) each copied
+    the tenant, the loser left a full copy behind and said it had moved nothing; a
+    console move finished by the command still said "running" in the console."""
+    placements: Placements = client.app.state.tenancy.placements  # type: ignore[attr-defined]
+    tenant_id = uuid.UUID(register(client, "alice@example.com").tenant_id)
+    with placements.control.session() as session:  # the console's, its job not run yet
+        request_move(session, placements, tenant_id, to="dedicated", server=None, actor_id=1)
+    with pytest.raises(MoveRefused, match="a move of this tenant is running"):
+        move_from_command_line(placements, tenant_id, to="dedicated", server=None, on_step=print)
+    # Its process stopped (a kill -9): quiet for longer than ALIVE, the command takes over.
+    with placements.control.session() as session:
+        session.execute(
+            update(PlacementMove).values(updated_at=utcnow() - ALIVE - timedelta(seconds=1))
+        )
+    steps: list[str] = []
+    report = move_from_command_line(
+        placements, tenant_id, to="dedicated", server=None, on_step=steps.append
+    )
+    assert not report.target.is_shared and "switched" in steps
+    with placements.control.read_sessions() as session:
+        view = placement_view(session, tenant_id)
+    assert view.move is not None and view.move.status == "done", view.move
+    assert view.location == report.target
+    run_move(placements, tenant_id)  # the console's job, delivered at last: nothing to do
+    # Dedicated already, and no server named: it stays where it is.
+    again = move_from_command_line(
+        placements, tenant_id, to="dedicated", server=None, on_step=print
+    )
+    assert again.already_there and again.target == report.target
+
+
+def test_a_command_line_move_of_a_deleted_tenant_is_refused(client: TestClient) -> None:
+    placements: Placements = client.app.state.tenancy.placements  # type: ignore[attr-defined]
+    alice = register(client, "alice@example.com", tenant_name="Alice home")
+    assert client.delete("/api/tenant?confirm=Alice home", headers=alice.headers).is_success
+    with pytest.raises(MoveRefused, match="deleted"):
+        move_from_command_line(
+            placements, uuid.UUID(alice.tenant_id), to="dedicated", server=None, on_step=print
+        )

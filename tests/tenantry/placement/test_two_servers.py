@@ -65,3 +65,18 @@ def test_tenants_spread_over_two_servers_and_move_between_them(
     reading = {"read_at": "2026-11-20T07:30:00+00:00", "meter_kwh": "50"}
     assert client.post("/api/readings", json=reading, headers=people[0].headers).status_code == 201
     assert client.get("/api/readings", headers=people[0].headers).json()["total"] == 2
+
+
+def test_dedicated_with_no_server_named_keeps_a_dedicated_tenant_where_it_is(
+    client: TestClient,
+) -> None:
+    """It moved the tenant on to the least-loaded server: "run the same command again"
+    after an interruption could move a tenant that had finished moving."""
+    placements: Placements = client.app.state.tenancy.placements  # type: ignore[attr-defined]
+    people = [register(client, f"p{i}@example.com") for i in range(3)]  # a, b, a
+    tenant_id = uuid.UUID(people[0].tenant_id)
+    before = current_location(placements, tenant_id)[0]
+    assert before.server == "pg-a"  # pg-a holds two tenants, pg-b one: b is least loaded
+    report = move_tenant(placements, tenant_id, to="dedicated")
+    assert report.already_there and report.target == before
+    assert current_location(placements, tenant_id)[0] == before
