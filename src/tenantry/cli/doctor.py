@@ -58,8 +58,15 @@ def doctor(
         _fail(f"cannot read {_safe(database_url)}: {_first_line(exc)}")
     finally:
         engine.dispose()
+    where = _safe(database_url) + (f", schema {schema}" if schema else "")
     if not report.facts.tables:
-        _fail(f"{_safe(database_url)} has no tables: wrong database, or not migrated yet")
+        _fail(f"{where} has no tables: wrong database, or not migrated yet")
+    if "tenantry_tenants" not in {t.name for t in report.facts.tables}:
+        # Tables of some other app: "ok: no problems" about them said nothing true.
+        _fail(
+            f"{where} has no tenantry tables (tenantry_tenants): wrong database or schema, "
+            "or not migrated yet"
+        )
     ddl = citus_ddl(report.facts) if citus else None
     if as_json:
         payload: dict[str, Any] = {

@@ -51,6 +51,11 @@ def migrate(
     if app_dir is not None and not (app_dir / "env.py").is_file():
         fail("migrate", f"{app_dir} has no env.py: run `tenantry migrations init {app_dir}` first")
     engine = engine_of(database_url, "migrate")
+    sqlite_file = engine.url.database if engine.dialect.name == "sqlite" else None
+    if sqlite_file and not sqlite_file.startswith("file:") and sqlite_file != ":memory:":
+        folder = Path(sqlite_file).parent
+        if not folder.is_dir():  # SQLite makes the file, not its folder: "unable to open"
+            fail("migrate", f"no directory {folder} for the database: create it, or check the URL")
     try:
         with reaching("migrate"):
             host_dirs = host_dirs_in_use(engine)  # the server's database: meterbook's too

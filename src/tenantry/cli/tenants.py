@@ -309,6 +309,8 @@ def import_(
     from tenantry.migrate.report import print_verification
     from tenantry.tenant_import import import_tenant
 
+    if file.is_dir():
+        _fail(f"{file} is a directory: give the export document's file")
     if not file.is_file():
         _fail(f"no such file: {file}")
     _load_models(models)

@@ -4,6 +4,7 @@ directory ends in one line naming the command, exit 2, never a traceback."""
 from __future__ import annotations
 
 import re
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -63,7 +64,9 @@ def test_a_bad_database_url_is_one_line_and_exit_2(
 def test_an_unreachable_database_is_one_line_and_exit_2(args: list[str]) -> None:
     code, out = run(*args, "--db", UNREACHABLE)
     assert code == 2, out
-    assert "unable to open database file" in out, out
+    # migrate would make the file, so it says which folder is missing; the others read one.
+    said = "no directory /nonexistent" if args == ["migrate"] else "unable to open database file"
+    assert said in out, out
     assert len(out.strip().splitlines()) == 1
     assert not Path("/nonexistent-tenantry-dir").exists()
 
@@ -157,3 +160,20 @@ def test_migrate_says_which_revisions_it_applied(
     assert out.strip() == f"applied 1 revision(s): {found.group(1)}"
     code, out = run("migrate", "--db", url, "--app", "migrations")
     assert code == 0 and out.strip() == "schema is up to date", out
+
+
+def test_doctor_on_a_database_of_another_app_says_it_is_not_tenantrys(tmp_path: Path) -> None:
+    """It said "ok: no problems" about a database holding only tables of another app."""
+    other = tmp_path / "other.sqlite3"
+    con = sqlite3.connect(other)
+    con.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, total INTEGER)")
+    con.close()
+    code, out = run("doctor", "--db", f"sqlite:///{other}")
+    assert code == 2, out
+    assert "has no tenantry tables (tenantry_tenants)" in out
+
+
+def test_import_of_a_directory_says_so(tmp_path: Path) -> None:
+    code, out = run("tenants", "import", str(tmp_path), "--db", f"sqlite:///{tmp_path}/x.db")
+    assert code == 1, out
+    assert f"{tmp_path} is a directory" in out
