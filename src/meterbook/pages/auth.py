@@ -85,6 +85,7 @@ def home(request: Request, session: DbSession) -> Response:
 SIGNIN_NOTICES = {
     "reset": "Your password was changed and every session signed out. Sign in again.",
     "everywhere": "You are signed out on every device, this one included.",
+    "unsent": "You were signed out, so what you sent was not saved: sign in and send it again.",
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from typing import cast
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -61,6 +61,12 @@ def error_page(request: Request, exc: Exception) -> Response:
         prefix = f"/t/{slug}" if slug else ""
         target = prefix + request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/signin?next={quote(target)}", status_code=303)
+    if isinstance(exc, AuthenticationFailed):
+        # A form sent from a page left open after signing out (another tab): back to the
+        # page it came from once signed in, saying it was not saved (not an error page).
+        back = _same_site_path(request.headers.get("referer", ""), request)
+        where = f"&next={quote(back)}" if back else ""
+        return RedirectResponse(f"/signin?msg=unsent{where}", status_code=303)
     if isinstance(exc, TenantSuspended):
         return _suspended(request)
     status, message, headers = _status_message(request, exc)
@@ -74,6 +80,14 @@ def error_page(request: Request, exc: Exception) -> Response:
     )
     page.headers.update(headers)  # a 429's or a 503's Retry-After, as the API's
     return page
+
+
+def _same_site_path(referer: str, request: Request) -> str:
+    """The path (and query) of ``referer`` when it is a page of this site, else ``""``."""
+    found = urlsplit(referer)
+    if found.netloc != request.url.netloc or not found.path.startswith("/"):
+        return ""
+    return found.path + (f"?{found.query}" if found.query else "")
 
 
 def _suspended(request: Request) -> Response:

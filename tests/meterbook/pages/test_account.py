@@ -199,3 +199,30 @@ def test_sign_out_everywhere_ends_this_browser_and_every_other(client: TestClien
     assert refreshed.status_code == 401
     again = client.get(f"{base}/dashboard", follow_redirects=False)  # this browser too
     assert again.status_code == 303 and again.headers["location"].startswith("/signin")
+
+
+def test_a_form_sent_after_signing_out_goes_to_sign_in_saying_it_was_not_saved(
+    client: TestClient,
+) -> None:
+    """A form left open in another tab answered "Something went wrong — Error 401"."""
+    base = signup(client, "sam@example.com")
+    page = client.get(f"{base}/readings")
+    token = csrf(page.text)
+    everywhere = client.get("/account")
+    client.post("/account/signout-everywhere", data={"csrf_token": csrf(everywhere.text)})
+    sent = client.post(
+        f"{base}/readings",
+        data={"read_at": "2024-01-01T07:00", "meter_kwh": "650", "csrf_token": token},
+        headers={"referer": f"http://testserver{base}/readings"},
+        follow_redirects=False,
+    )
+    assert sent.status_code == 303, sent.text
+    assert sent.headers["location"] == f"/signin?msg=unsent&next={base}/readings"
+    assert "was not saved" in client.get(sent.headers["location"]).text
+    foreign = client.post(
+        f"{base}/readings",
+        data={"csrf_token": token},
+        headers={"referer": "https://elsewhere.example/x"},
+        follow_redirects=False,
+    )
+    assert foreign.headers["location"] == "/signin?msg=unsent"  # never a way off the site
