@@ -251,24 +251,8 @@ def request_move(
         "updated_at": now,
         "finished_at": None,
     }
-    claimed = session.execute(
-        update(PlacementMove)
-        .where(
-            PlacementMove.tenant_id == tenant_id,
-            or_(
-                PlacementMove.status != MoveStatus.RUNNING.value,
-                PlacementMove.updated_at < now - STALE,
-            ),
-        )
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    if claimed.rowcount != 1:  # type: ignore[attr-defined]
-        try:
-            with session.begin_nested():
-                session.add(PlacementMove(tenant_id=tenant_id, **values))
-        except IntegrityError:  # another request claimed it between our look and now
-            raise MoveRefused("a move of this tenant is running") from None
+    if _claim(session, tenant_id, values, quiet=STALE) is not None:
+        raise MoveRefused("a move of this tenant is running")
     audit.record(
         session,
         STARTED,
@@ -350,21 +334,7 @@ def _claim_here(
             "updated_at": now,
             "finished_at": None,
         }
-        claimed = session.execute(
-            update(PlacementMove)
-            .where(
-                PlacementMove.tenant_id == tenant_id,
-                or_(
-                    PlacementMove.status != MoveStatus.RUNNING.value,
-                    PlacementMove.updated_at < now - ALIVE,
-                ),
-            )
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
-        if claimed.rowcount == 1:  # type: ignore[attr-defined]
-            return
-        running = session.get(PlacementMove, tenant_id)
+        running = _claim(session, tenant_id, values, quiet=ALIVE)
         if running is not None:
             quiet = (now - running.updated_at).total_seconds()
             raise MoveRefused(
@@ -373,11 +343,40 @@ def _claim_here(
                 f"was stopped, run this again once it has been quiet for "
                 f"{ALIVE.total_seconds():.0f} s"
             )
-        try:
-            with session.begin_nested():
-                session.add(PlacementMove(tenant_id=tenant_id, **values))
-        except IntegrityError:  # another command claimed it between our look and now
-            raise MoveRefused("a move of this tenant is running") from None
+
+
+def _claim(
+    session: Session, tenant_id: uuid.UUID, values: dict[str, Any], *, quiet: timedelta
+) -> PlacementMove | None:
+    """Take the tenant's claim row (one per tenant: updated, or inserted the first time)
+    unless a move of it is running and touched it within ``quiet``; that move, if so.
+
+    Raises:
+        MoveRefused: another request took the claim between our look and now.
+    """
+    claimed = session.execute(
+        update(PlacementMove)
+        .where(
+            PlacementMove.tenant_id == tenant_id,
+            or_(
+                PlacementMove.status != MoveStatus.RUNNING.value,
+                PlacementMove.updated_at < values["updated_at"] - quiet,
+            ),
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount == 1:  # type: ignore[attr-defined]
+        return None
+    running = session.get(PlacementMove, tenant_id)
+    if running is not None:
+        return running
+    try:
+        with session.begin_nested():
+            session.add(PlacementMove(tenant_id=tenant_id, **values))
+    except IntegrityError:
+        raise MoveRefused("a move of this tenant is running") from None
+    return None
 
 
 def _finish(
