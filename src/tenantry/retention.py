@@ -147,10 +147,16 @@ def purge_expired(session: Session, *, now: datetime | None = None) -> list[Purg
     The caller commits (one transaction for the batch); ``tenantry tenants purge``
     does this.
     """
+    return [purge_tenant(session, tenant) for tenant in due_for_purge(session, now=now)]
+
+
+def due_for_purge(session: Session, *, now: datetime | None = None) -> list[Tenant]:
+    """The deleted tenants whose grace period is over at ``now``."""
     moment = now or datetime.now(UTC)
-    due = session.scalars(
-        select(Tenant).where(
-            Tenant.status == TenantStatus.DELETED.value, Tenant.purge_after <= moment
+    return list(
+        session.scalars(
+            select(Tenant).where(
+                Tenant.status == TenantStatus.DELETED.value, Tenant.purge_after <= moment
+            )
         )
-    ).all()
-    return [purge_tenant(session, tenant) for tenant in due]
+    )

@@ -98,16 +98,13 @@ def purge(
     ),
 ) -> None:
     """Remove deleted tenants whose grace period is over; a pseudonymous record remains."""
-    from datetime import UTC, datetime
     from functools import partial
 
-    from sqlalchemy import select
     from sqlalchemy.exc import SQLAlchemyError
 
-    from tenantry.models import PlacementKind, Tenant, TenantPlacement, TenantStatus
     from tenantry.placement import PlacementConfigError, load_config
-    from tenantry.placement.purge import drop_orphans, dropping
-    from tenantry.retention import purge_expired
+    from tenantry.placement.purge import dedicated_due, drop_orphans, dropping
+    from tenantry.retention import due_for_purge, purge_expired
 
     try:
         config = load_config(placements_file) if placements_file is not None else None
@@ -117,26 +114,12 @@ def purge(
     try:
         with db.session() as session:
             if dry_run:
-                due = session.scalars(
-                    select(Tenant.id).where(
-                        Tenant.status == TenantStatus.DELETED.value,
-                        Tenant.purge_after <= datetime.now(UTC),
-                    )
-                ).all()
+                due = due_for_purge(session)
                 typer.echo(f"{len(due)} tenant(s) due for purge (dry run: nothing changed)")
-                for tenant_id in due:
-                    typer.echo(f"  {tenant_id}")
+                for tenant in due:
+                    typer.echo(f"  {tenant.id}")
                 return
-            own = (
-                select(TenantPlacement.tenant_id)
-                .join(Tenant)
-                .where(
-                    Tenant.status == TenantStatus.DELETED.value,
-                    Tenant.purge_after <= datetime.now(UTC),
-                    TenantPlacement.kind == PlacementKind.DEDICATED.value,
-                )
-            )
-            if config is None and session.scalar(own.limit(1)) is not None:
+            if config is None and dedicated_due(session):
                 _fail("some of these tenants have a database of their own: pass --placements FILE")
             purged = purge_expired(session)
         typer.echo(f"purged {len(purged)} tenant(s)")

@@ -291,26 +291,8 @@ def move_from_command_line(
         MoveRefused: a move of the tenant is running, or the tenant is deleted.
         MoveFailed: as :func:`~tenantry.placement.move.move_tenant`.
     """
-    from tenantry.placement.move import move_tenant
-
     _claim_here(placements, tenant_id, to=to, server=server)
-    progress = _progress(placements, tenant_id)
-
-    def step(name: str) -> None:
-        progress(name)
-        on_step(name)
-
-    try:
-        with _alive(placements, tenant_id):
-            report = move_tenant(placements, tenant_id, to=to, server=server, on_step=step)
-    except TenantryError as exc:
-        _finish(placements, tenant_id, error=exc.message)
-        raise
-    except BaseException as exc:  # a database error, ^C: the command says what to do next
-        _finish(placements, tenant_id, error=f"stopped ({type(exc).__name__}): run it again")
-        raise
-    _finish(placements, tenant_id, error=None, target=report.target)
-    return report
+    return _run_claimed(placements, tenant_id, to=to, server=server, on_step=on_step)
 
 
 def _claim_here(
@@ -483,32 +465,54 @@ def run_move(placements: Placements, tenant_id: uuid.UUID) -> None:
     A second run of the same claim while the first is alive does nothing: the first
     takes the claim (step ``queued`` to ``started``) and keeps it fresh.
     """
-    from tenantry.placement.move import move_tenant
-
     taken = _take(placements, tenant_id)
     if taken is None:
         return  # no claim (the tenant was purged), finished already, or running elsewhere
     to, server = taken
     try:
+        report = _run_claimed(placements, tenant_id, to=to, server=server)
+    except (TenantryError, SQLAlchemyError):
+        return  # recorded on the claim for the console
+    except Exception:
+        log.exception("move of tenant %s failed", tenant_id)
+        return
+    log.info("tenant %s moved: %s", tenant_id, report.target.describe())
+
+
+def _run_claimed(
+    placements: Placements,
+    tenant_id: uuid.UUID,
+    *,
+    to: str,
+    server: str | None,
+    on_step: Callable[[str], None] | None = None,
+) -> MoveReport:
+    """Run the move whose claim this process holds, keeping the claim alive and its step
+    current, and record how it ended on it (what it raised is raised again)."""
+    from tenantry.placement.move import move_tenant
+
+    progress = _progress(placements, tenant_id)
+
+    def step(name: str) -> None:
+        progress(name)
+        if on_step is not None:
+            on_step(name)
+
+    try:
         with _alive(placements, tenant_id):
-            report = move_tenant(
-                placements,
-                tenant_id,
-                to=to,
-                server=server,
-                on_step=_progress(placements, tenant_id),
-            )
+            report = move_tenant(placements, tenant_id, to=to, server=server, on_step=step)
     except TenantryError as exc:
         _finish(placements, tenant_id, error=exc.message)
+        raise
     except SQLAlchemyError as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         _finish(placements, tenant_id, error=f"database error: {first} (start the move again)")
-    except Exception as exc:
-        log.exception("move of tenant %s failed", tenant_id)
-        _finish(placements, tenant_id, error=f"{type(exc).__name__}: {exc}")
-    else:
-        log.info("tenant %s moved: %s", tenant_id, report.target.describe())
-        _finish(placements, tenant_id, error=None, target=report.target)
+        raise
+    except BaseException as exc:  # another fault, ^C: the claim says it stopped
+        _finish(placements, tenant_id, error=f"stopped ({type(exc).__name__}): start it again")
+        raise
+    _finish(placements, tenant_id, error=None, target=report.target)
+    return report
 
 
 def move_job(placements: Placements) -> Callable[..., None]:

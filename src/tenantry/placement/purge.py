@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session
 
-from tenantry.models import AuditEvent, PlacementKind, Tenant
+from tenantry.models import AuditEvent, PlacementKind, Tenant, TenantPlacement, TenantStatus
 from tenantry.placement import provision
 from tenantry.placement.config import PlacementConfig
 from tenantry.placement.location import Location, tenant_of_database
@@ -37,6 +37,22 @@ class Leftovers:
 
     dropped: list[Location] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+
+
+def dedicated_due(session: Session, *, now: datetime | None = None) -> bool:
+    """Whether a tenant due for purge (at ``now``) has a database of its own: purging it
+    without the placement configuration would leave that database behind."""
+    found = session.scalar(
+        select(TenantPlacement.tenant_id)
+        .join(Tenant, Tenant.id == TenantPlacement.tenant_id)
+        .where(
+            Tenant.status == TenantStatus.DELETED.value,
+            Tenant.purge_after <= (now or datetime.now(UTC)),
+            TenantPlacement.kind == PlacementKind.DEDICATED.value,
+        )
+        .limit(1)
+    )
+    return found is not None
 
 
 def orphans(config: PlacementConfig, control: Engine) -> Leftovers:
