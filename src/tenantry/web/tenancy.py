@@ -174,6 +174,7 @@ class Tenancy:
         self.catalogue = catalogue or DEFAULT_CATALOGUE
         self.meter = UsageMeter(
             db.sessions,
+            reads=db.read_sessions,
             catalogue=self.catalogue,
             interval=config.usage_flush_seconds,
             enabled=config.metering,

@@ -8,13 +8,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import delete, event, insert, select
+from sqlalchemy.orm import Session
 
 from meterbook.models import Reading
 from tenantry.context import TenantContext, tenant_scope
 from tenantry.db import Database
-from tenantry.models import Tenant
-from tenantry.plans.metering import UsageMeter, install_metering, period_start
+from tenantry.models import Tenant, UsageCounter
+from tenantry.plans.metering import FLUSH_ROWS, UsageMeter, install_metering, period_start
 from tenantry.roles import Role
 from tenantry_server.settings import Settings
 
@@ -64,3 +65,49 @@ def test_a_rolled_back_bulk_insert_is_not_metered(metered: tuple[Database, Usage
         session.execute(insert(Reading), _rows(2))
         raise RuntimeError("the request failed")
     assert _created(meter) == 0
+
+
+def test_a_flush_commits_in_parts_and_keeps_only_what_it_did_not_write(
+    settings: Settings,
+) -> None:
+    """A flush of many tenants commits FLUSH_ROWS counters at a time (on SQLite, requests
+    that write wait for a part, not for the whole flush); when a part fails, only its
+    counters and those after it are kept for the next flush: none is counted twice."""
+    database = Database(settings.database_url)
+    meter = UsageMeter(database.sessions, reads=database.read_sessions, interval=3600)
+    ids = [uuid.UUID(int=i + 1) for i in range(FLUSH_ROWS + 20)]  # flushed in this order
+    with database.session() as session:
+        session.add_all(Tenant(id=t, slug=f"flush-{t.int}", name="F") for t in ids)
+    for tenant_id in ids:
+        meter.add(tenant_id, "requests", 2)
+    gone = ids[-1]
+    parts: list[int] = []
+
+    def purge_after_the_first_part(session: Session) -> None:
+        if session.info.get("purging"):
+            return
+        parts.append(1)
+        if len(parts) == 1:  # the second part now meets a tenant that is gone
+            with database.session() as purge:
+                purge.info["purging"] = True
+                purge.execute(delete(Tenant).where(Tenant.id == gone))
+
+    event.listen(database.sessions, "after_commit", purge_after_the_first_part)
+
+    def stored(tenant_id: uuid.UUID) -> int | None:
+        with database.sessions() as s:
+            return s.scalar(select(UsageCounter.value).where(UsageCounter.tenant_id == tenant_id))
+
+    try:
+        assert meter.flush() == 0  # the second part failed on the purged tenant
+        assert len(parts) == 1
+        assert stored(ids[0]) == 2 and meter.pending(ids[0], period_start()) == {}
+        assert stored(ids[-2]) is None
+        assert meter.pending(ids[-2], period_start()) == {"requests": 2}
+        assert meter.flush() == 20  # the purged tenant's counter is dropped now
+        assert [stored(t) for t in (ids[0], ids[FLUSH_ROWS - 1], ids[-2])] == [2, 2, 2]
+        assert stored(gone) is None
+    finally:
+        event.remove(database.sessions, "after_commit", purge_after_the_first_part)
+        meter.close()
+        database.dispose()
