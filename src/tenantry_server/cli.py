@@ -63,6 +63,7 @@ def serve(
         from tenantry.plans import DEFAULT_CATALOGUE, CatalogueError, check_row_limits
         from tenantry_server.app import create_app, default_plugins, migrate, plan_catalogue
         from tenantry_server.settings import Settings, settings_problem
+        from tenantry_server.workers import run_workers
     except ImportError as exc:  # `pip install tenantry` is the library alone
         typer.echo(f"error: the server needs `pip install 'tenantry[server]'` ({exc})", err=True)
         raise typer.Exit(2) from exc
@@ -153,16 +154,21 @@ def serve(
         _multiprocess_metrics(settings)
         _share_tenant_concurrency(settings.tenant_concurrency, workers)
         server.state.tenancy.db.dispose()
+        address = (host or settings.host, port or settings.port)
+        config = uvicorn.Config(
+            "tenantry_server.app:app_from_environment",
+            factory=True,
+            workers=workers,
+            **_patient_workers(),
+            host=address[0],
+            port=address[1],
+            log_config=log_config,
+        )
         with _worker_board(settings.worker_board):
-            uvicorn.run(
-                "tenantry_server.app:app_from_environment",
-                factory=True,
-                workers=workers,
-                **_patient_workers(),
-                host=host or settings.host,
-                port=port or settings.port,
-                log_config=log_config,
-            )
+            try:
+                run_workers(config)
+            except OSError as exc:
+                fail("serve", f"cannot listen on {address[0]}:{address[1]}: {exc.strerror}")
         return
     from tenantry.runtime import freeze_startup_objects
 

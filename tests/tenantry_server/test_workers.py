@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -61,3 +62,95 @@ def test_two_workers_report_every_request(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def _connections_per_worker(server: int, port: int) -> list[int]:
+    """Established connections to ``port`` held by each worker of the ``server`` process
+    (its children listening on the port), read from /proc as ``ss -p`` does."""
+    listening, established = set(), set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].split(":")[1], 16) == port:
+            {"0A": listening, "01": established}.get(fields[3], set()).add(fields[9])
+    counts = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]) != server:
+                continue
+            inodes = set()
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if target.startswith("socket:["):
+                    inodes.add(target[len("socket:[") : -1])
+        except OSError:  # a process that ended meanwhile
+            continue
+        if inodes & listening:
+            counts.append(len(inodes & established))
+    return counts
+
+
+def test_two_workers_each_take_a_share_of_a_burst_of_connections(tmp_path: Path) -> None:
+    """Clients that keep their connections (a proxy's pool) reach both workers: with one
+    shared socket, the worker that woke first accepted nearly all of a burst."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path}/burst.sqlite3",
+        "TENANTRY_DATA_DIR": str(tmp_path),
+        "TENANTRY_SECRET_KEY": "k" * 40,
+    }
+    tenantry = Path(sys.executable).parent / "tenantry"
+    server = subprocess.Popen(
+        [str(tenantry), "serve", "--workers", "2", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    clients: list[socket.socket] = []
+    try:
+        deadline = time.monotonic() + 150
+        while len(_connections_per_worker(server.pid, port)) < 2:
+            assert time.monotonic() < deadline, "the workers did not start listening"
+            time.sleep(0.3)
+        while httpx.get(f"http://127.0.0.1:{port}/readyz").status_code != 200:
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.3)
+        clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(32)]
+        counts: list[int] = []
+        while sum(counts) < 32 and time.monotonic() < deadline:  # accepted by now?
+            time.sleep(0.1)
+            counts = _connections_per_worker(server.pid, port)
+        assert sum(counts) == 32 and len(counts) == 2, counts
+        assert min(counts) >= 6, f"one worker took nearly every connection: {counts}"
+    finally:
+        for client in clients:
+            client.close()
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_workers_refuse_an_address_already_in_use(tmp_path: Path) -> None:
+    """Workers' sockets share a port with each other only: another server listening there
+    is an error, not a neighbour that quietly takes half of its connections."""
+    with socket.socket() as taken:  # as another server's workers would take it
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {
+            **os.environ,
+            "DATABASE_URL": f"sqlite:///{tmp_path}/taken.sqlite3",
+            "TENANTRY_DATA_DIR": str(tmp_path),
+            "TENANTRY_SECRET_KEY": "k" * 40,
+        }
+        tenantry = Path(sys.executable).parent / "tenantry"
+        done = subprocess.run(
+            [str(tenantry), "serve", "--workers", "2", "--port", str(port)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode != 0
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in done.stderr
+    assert "Traceback" not in done.stderr
