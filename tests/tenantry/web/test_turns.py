@@ -23,26 +23,32 @@ async def _send(message: Message) -> None:
     pass
 
 
-def test_the_key_is_the_authorization_header_as_sent() -> None:
-    assert credential(_scope(b"Bearer abc")) == b"Bearer abc"
+def test_the_key_is_the_bearer_token_however_the_header_spells_it() -> None:
+    """The API reads the same token from each of these: they must queue as one."""
+    for header in (b"Bearer abc", b"bearer abc", b"BEARER   abc", b"Bearer abc  ", b"Bearer \tabc"):
+        assert credential(_scope(header)) == b"abc", header
+    assert credential(_scope(b"Basic dTpw")) == b"Basic dTpw"  # not a bearer token: as sent
     assert credential(_scope(None)) is None  # sign-in, pages with cookies, static files
 
 
 @pytest.mark.anyio
-async def test_another_credentials_request_runs_second_in_a_flood() -> None:
+@pytest.mark.parametrize("spaced", [False, True], ids=["same header", "a new spacing each time"])
+async def test_another_credentials_request_runs_second_in_a_flood(spaced: bool) -> None:
     ran: list[str] = []
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        ran.append(dict(scope["headers"]).get(b"authorization", b"-").decode())
+        auth = dict(scope["headers"]).get(b"authorization", b"-").decode()
+        ran.append(auth.split()[-1] if auth != "-" else auth)
 
     turns = CredentialTurns(app, TenantSlots(4, process=1))
-    arrivals: list[bytes | None] = [b"A"] * 8 + [b"B", None]
+    flood = [b"Bearer" + b" " * (1 + i if spaced else 1) + b"A" for i in range(8)]
+    arrivals: list[bytes | None] = [*flood, b"Bearer B", None]
     async with anyio.create_task_group() as tg:
         for auth in arrivals:
             tg.start_soon(turns, _scope(auth), _receive, _send)
     assert ran.index("B") <= 2, ran  # not behind A's eight
     assert ran.index("-") == 0, ran  # no credential: straight through, no turn taken
-    assert sorted(ran) == sorted(a.decode() if a else "-" for a in arrivals)
+    assert sorted(ran) == sorted(a.decode().split()[-1] if a else "-" for a in arrivals)
 
 
 @pytest.mark.anyio
