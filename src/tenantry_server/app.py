@@ -34,15 +34,16 @@ def default_plugins() -> list[Plugin]:
     return [MeterbookPlugin()]
 
 
-def migrate(settings: Settings, plugins: Sequence[Plugin]) -> None:
-    """Apply the core's and the plugins' migrations (as the owner role, when one is set)."""
+def migrate(settings: Settings, plugins: Sequence[Plugin]) -> list[str]:
+    """Apply the core's and the plugins' migrations (as the owner role, when one is set);
+    return the revisions applied (empty: the schema was up to date)."""
     url = make_url(settings.migration_database_url or settings.database_url)
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         # A fresh clone has no ./var yet: SQLite creates the file, not its directory.
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     db = Database(settings.migration_database_url or settings.database_url)
     try:
-        migrate_database(
+        applied = migrate_database(
             db.engine, [d for p in plugins for d in p.migrations], app_role=settings.app_role
         )
         placements = placements_of(settings, db, plugins)
@@ -54,6 +55,7 @@ def migrate(settings: Settings, plugins: Sequence[Plugin]) -> None:
                 raise TenantryError("some tenant databases failed to migrate (listed above)")
     finally:
         db.dispose()
+    return applied
 
 
 def plan_catalogue(settings: Settings, plugins: Sequence[Plugin]) -> Catalogue | None:

@@ -96,14 +96,20 @@ def serve(
             check_url(url, "serve")
     try:
         with reaching("serve"):
-            migrate(settings, plugins)
+            applied = migrate(settings, plugins)
     except TenantryError as exc:  # e.g. a table that cannot be adopted: say which, no traceback
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(1) from None
     except OSError as exc:  # e.g. SQLite's directory cannot be created
         fail("serve", f"cannot create the database's directory: {exc}")
     if migrate_only:
-        typer.echo("schema is up to date")
+        from sqlalchemy import make_url
+
+        from tenantry.cli.migrate import report_migration
+
+        owner = make_url(settings.migration_database_url or settings.database_url)
+        postgres = owner.get_backend_name() == "postgresql"
+        report_migration(applied, settings.app_role if postgres else None)
         return
     server = create_app(settings, plugins)
     tenancy = server.state.tenancy

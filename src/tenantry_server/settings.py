@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path("var")
     secret_key: str | None = None
     base_domain: str | None = None
-    max_body_bytes: int = 1_048_576
+    max_body_bytes: int = Field(default=1_048_576, ge=1)
     rate_limit_storage: str = "memory://"
     join_rate: str = "10/minute"
     # Households an account may own (TenancyConfig.max_owned_tenants).
@@ -85,9 +85,9 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535)
     # Operations (docs/operations.md): the /metrics token, tenant labels, activity counts.
     metrics_token: str | None = None
-    metrics_tenant_limit: int = 50
+    metrics_tenant_limit: int = Field(default=50, ge=0)
     metrics_tenants: str = ""
-    activity_flush_seconds: float = 10.0
+    activity_flush_seconds: float = Field(default=10.0, gt=0)
     # Billing (docs/billing.md): off unless a Stripe key is set.
     stripe_api_key: str | None = Field(
         default=None, validation_alias=AliasChoices("STRIPE_API_KEY", "TENANTRY_STRIPE_API_KEY")

@@ -125,3 +125,20 @@ def test_a_row_quota_on_a_table_no_model_counts_is_refused_at_start(tmp_path: Pa
     assert code == 2, out
     assert out.startswith("error: plan 'home': limits.rows.readngs: no model counts"), out
     assert "rows.readings" in out and not (tmp_path / "x.db").exists()
+
+
+def test_migrate_only_says_what_it_applied(tmp_path: Path) -> None:
+    """On a new database it said "schema is up to date" after applying every revision."""
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    code, out = serve(tmp_path, "--migrate-only", DATABASE_URL=url)
+    assert code == 0, out
+    assert out.startswith("applied ") and "revision(s): " in out
+    code, out = serve(tmp_path, "--migrate-only", DATABASE_URL=url)
+    assert (code, out.strip()) == (0, "schema is up to date")
+
+
+def test_a_body_limit_below_one_byte_is_refused_at_start(tmp_path: Path) -> None:
+    """It started, and every sign-in then answered 413."""
+    code, out = serve(tmp_path, TENANTRY_MAX_BODY_BYTES="-5")
+    assert code == 2, out
+    assert out.startswith("error: invalid settings: TENANTRY_MAX_BODY_BYTES: ")

@@ -30,6 +30,21 @@ def test_weak_keys_are_refused(weak: str) -> None:
         Settings(secret_key=weak)
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("max_body_bytes", -5),
+        ("max_body_bytes", 0),
+        ("metrics_tenant_limit", -1),
+        ("activity_flush_seconds", 0),
+    ],
+)
+def test_numbers_that_would_break_every_request_are_refused_at_start(name: str, value: int) -> None:
+    """``TENANTRY_MAX_BODY_BYTES=-5`` started a server that refused every sign-in (413)."""
+    with pytest.raises(ValidationError, match=name):
+        Settings(**{name: value})
+
+
 def test_links_in_mails_point_at_the_public_url_or_the_served_address() -> None:
     assert Settings(port=9000).site_url() == "http://127.0.0.1:9000"
     assert Settings(public_url="https://meter.example/").site_url() == "https://meter.example"

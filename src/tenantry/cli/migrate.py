@@ -68,12 +68,7 @@ def migrate(
         raise typer.Exit(1) from None
     finally:
         engine.dispose()
-    if app_role and engine.dialect.name == "postgresql":
-        typer.echo(f"granted {app_role} its privileges")
-    if applied:
-        typer.echo(f"applied {len(applied)} revision(s): {', '.join(applied)}")
-    else:
-        typer.echo("schema is up to date")
+    report_migration(applied, app_role if engine.dialect.name == "postgresql" else None)
     if placements_file is not None:
         from tenantry.db import Database
         from tenantry.placement import PlacementConfigError, Placements, load_config
@@ -125,3 +120,13 @@ def migrate_placements(placements: Placements, *, jobs: int = 4) -> int:
         + (f", {len(failures)} failed (left at their revision; rerun to retry)" if failures else "")
     )
     return len(failures)
+
+
+def report_migration(applied: list[str], granted: str | None) -> None:
+    """Say what a migration did: the revisions it applied, the role it granted."""
+    if granted:
+        typer.echo(f"granted {granted} its privileges")
+    if applied:
+        typer.echo(f"applied {len(applied)} revision(s): {', '.join(applied)}")
+    else:
+        typer.echo("schema is up to date")

@@ -120,3 +120,5 @@ class TenancyConfig:
         object.__setattr__(self, "default_tenant_kind", kind)
         if self.max_owned_tenants is not None and self.max_owned_tenants < 1:
             raise ValueError("max_owned_tenants is at least 1 (None: no bound)")
+        if self.max_body_bytes < 1:  # else every request with a body is refused with 413
+            raise ValueError("max_body_bytes is at least 1")

@@ -81,3 +81,10 @@ def test_a_kind_given_as_text_is_taken_and_a_wrong_one_refused_at_once() -> None
     assert config.default_tenant_kind is TenantKind.BUSINESS
     with pytest.raises(ValueError, match="'biz' is not one of personal, family, business"):
         TenancyConfig(secret_key="k" * 40, default_tenant_kind="biz")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("limit", [0, -5])
+def test_a_body_limit_below_one_byte_is_refused_at_once(limit: int) -> None:
+    """It made every request with a body, sign-in included, a 413."""
+    with pytest.raises(ValueError, match="max_body_bytes is at least 1"):
+        TenancyConfig(secret_key="k" * 40, max_body_bytes=limit)
