@@ -218,7 +218,7 @@ def test_a_flooding_tenant_is_capped_and_the_others_pass(
             pool.submit(slow_client.get, "/api/slow", headers=alice.headers) for _ in range(5)
         ]
         # They queue by her token from the first byte (tenantry.web.turns): two get in.
-        token = alice.headers["Authorization"].encode()
+        token = alice.headers["Authorization"].removeprefix("Bearer ").encode()
         until(lambda: tenancy.credential_slots.busy(token) == 5, "alice's five to arrive")
         until(lambda: blocked() == 2, "two of them to reach the database")
         assert tenancy.slots.running(uuid.UUID(alice.tenant_id)) == 2
