@@ -41,7 +41,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from contextlib import asynccontextmanager
 
 import anyio
@@ -51,6 +51,10 @@ from tenantry.web.board import NO_ENDS, NOTHING, Board, board_key, other_ended, 
 
 # How often a waiter whose turn depends on other processes looks at the board again.
 _BOARD_POLL_S = 0.005
+
+
+class Abandoned(Exception):
+    """The request stopped waiting for its turn: its client went away meanwhile."""
 
 
 class _Waiter:
@@ -109,13 +113,19 @@ class TenantSlots:
             self._release(key)
 
     @asynccontextmanager
-    async def hold_in_turn(self, key: Hashable) -> AsyncIterator[None]:
+    async def hold_in_turn(
+        self, key: Hashable, *, until: Callable[[], Awaitable[None]] | None = None
+    ) -> AsyncIterator[None]:
         """:meth:`hold`, but the request first queues and lets the loop run once, so the
         requests already due on it queue too, and turns are then given among all of them.
 
         Requests that run from start to end in one step of the event loop never overlap:
         :meth:`hold` would see one at a time and serve them in the order the loop runs
         them, which is arrival order (a tenant's 24 queued requests before another's one).
+
+        ``until``: awaited beside a wait that is not granted at once; should it return
+        first (the client went away), the request leaves the queue and :class:`Abandoned`
+        is raised, so a queue of requests nobody waits for no longer takes turns.
         """
         waiter = self._enqueue(key)
         try:
@@ -124,7 +134,10 @@ class TenantSlots:
             self._dequeue(key, waiter)
             raise
         self._grant()
-        await self._wait(key, waiter)
+        if until is None or waiter.granted:
+            await self._wait(key, waiter)
+        else:
+            await self._wait_unless(key, waiter, until)
         try:
             # Granted maybe as another request ended, in this same step of the loop: start
             # in the next one, after the loop polled its sockets for new requests.
@@ -198,6 +211,28 @@ class TenantSlots:
             else:
                 self._dequeue(key, waiter)
             raise
+
+    async def _wait_unless(
+        self, key: Hashable, waiter: _Waiter, until: Callable[[], Awaitable[None]]
+    ) -> None:
+        """:meth:`_wait`, given up (:class:`Abandoned`) if ``until()`` returns first."""
+        gone = held = False
+        async with anyio.create_task_group() as group:
+
+            async def watch() -> None:
+                nonlocal gone
+                await until()
+                gone = True
+                group.cancel_scope.cancel()
+
+            group.start_soon(watch)
+            await self._wait(key, waiter)  # cancelled: it leaves the queue or hands on
+            held = True
+            group.cancel_scope.cancel()
+        if gone:
+            if held:  # its slot came in the same step as the client left
+                self._release(key)
+            raise Abandoned
 
     def _dequeue(self, key: Hashable, waiter: _Waiter) -> None:
         queue = self._waiting[key]

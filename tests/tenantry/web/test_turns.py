@@ -70,3 +70,78 @@ async def test_a_credential_alone_is_not_held_back() -> None:
             for _ in range(4):
                 tg.start_soon(turns, _scope(b"A"), _receive, _send)
     assert most > 1
+
+
+def _client(body: bytes = b"", gone: anyio.Event | None = None) -> Receive:
+    """An ASGI ``receive`` as a server gives it: the body, then, once the client has
+    gone (``gone`` set; never if None), the disconnect."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await (gone or anyio.Event()).wait()
+        return {"type": "http.disconnect"}
+
+    return receive
+
+
+@pytest.mark.anyio
+async def test_requests_whose_client_left_while_they_waited_never_run() -> None:
+    """16 clients that gave up on a slow request kept the tenant's slots busy for 8 s."""
+    ran: list[int] = []
+    first_running, finish_first = anyio.Event(), anyio.Event()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        number = int(dict(scope["headers"])[b"x-n"])
+        ran.append(number)
+        if number == 1:
+            first_running.set()
+            await finish_first.wait()
+
+    def scope(number: int) -> Scope:
+        return {
+            **_scope(b"Bearer A"),
+            "headers": [(b"authorization", b"Bearer A"), (b"x-n", b"%d" % number)],
+        }
+
+    turns = CredentialTurns(app, TenantSlots(1, process=1))
+    leaving = [anyio.Event() for _ in range(3)]
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(turns, scope(1), _client(), _send)
+            await first_running.wait()
+            for number, gone in zip((2, 3, 4), (*leaving[:2], None), strict=True):
+                tg.start_soon(turns, scope(number), _client(gone=gone), _send)
+            await anyio.wait_all_tasks_blocked()
+            leaving[0].set()
+            leaving[1].set()  # 2 and 3 gave up while 1 ran
+            await anyio.wait_all_tasks_blocked()
+            finish_first.set()
+    assert ran == [1, 4]
+
+
+@pytest.mark.anyio
+async def test_a_request_that_waited_reads_its_whole_body() -> None:
+    """The wait reads the body ahead to see a disconnect: the app must still get it."""
+    bodies: list[bytes] = []
+    first_running, finish_first = anyio.Event(), anyio.Event()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        message = await receive()
+        bodies.append(message["body"])
+        if message["body"] == b"first":
+            first_running.set()
+            await finish_first.wait()
+
+    turns = CredentialTurns(app, TenantSlots(1, process=1))
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(turns, _scope(b"Bearer A"), _client(b"first"), _send)
+            await first_running.wait()
+            tg.start_soon(turns, _scope(b"Bearer A"), _client(b'{"meter_wh": 5}'), _send)
+            await anyio.wait_all_tasks_blocked()
+            finish_first.set()
+    assert bodies == [b"first", b'{"meter_wh": 5}']
