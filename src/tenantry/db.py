@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 
 from tenantry.hooks import SessionFactory
+from tenantry.lengths import install_lengths
 from tenantry.raw import compiled_select, raw_selects_last, statement_logs
 from tenantry.read_only import (
     READ_ONLY,
@@ -80,13 +81,15 @@ def install_core_hooks(
 
 
 def install_write_hooks(factory: SessionFactory, *, postgresql: bool) -> None:
-    """What every writing session factory gets: tenant scoping, the row audit and, on
-    PostgreSQL, the RLS tenant of each transaction (also the event loop's SQLite writes,
+    """What every writing session factory gets: tenant scoping, the row audit, declared
+    string lengths held (:mod:`tenantry.lengths`) and, on PostgreSQL, the RLS tenant of
+    each transaction (also the event loop's SQLite writes,
     :mod:`tenantry.inline_writes`)."""
     install_scoping(factory)
     if postgresql:
         install_rls_context(factory)
     install_row_audit(factory)
+    install_lengths(factory)
 
 
 def make_engine(

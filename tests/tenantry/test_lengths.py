@@ -1,0 +1,64 @@
+"""Declared string lengths hold on both backends: SQLite stored 50 characters in a
+``String(20)`` column that PostgreSQL refused, so one app answered differently on each."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import func, select
+
+from tenantry.context import TenantContext, tenant_scope
+from tenantry.db import Database
+from tenantry.ids import TenantId
+from tenantry.lengths import ValueTooLong
+from tenantry.models import Tenant
+from tenantry.roles import Role
+from tests.support.databases import TestDatabase
+from tests.support.models import Note
+
+
+@pytest.fixture
+def db(database: TestDatabase) -> Iterator[Database]:
+    opened = Database(database.app_url)
+    yield opened
+    opened.dispose()
+
+
+@pytest.fixture
+def ctx(db: Database) -> TenantContext:
+    tenant_id = uuid.uuid4()
+    with db.session() as session:
+        session.add(Tenant(id=tenant_id, slug="long", name="Long"))
+    return TenantContext(tenant_id=TenantId(tenant_id), user_id=None, role=Role.OWNER)
+
+
+def _notes(db: Database) -> int:
+    with db.sessions() as session:
+        return int(session.scalar(select(func.count()).select_from(Note)) or 0)
+
+
+def test_a_value_longer_than_its_column_is_refused_and_nothing_is_written(
+    db: Database, ctx: TenantContext
+) -> None:
+    with tenant_scope(ctx):
+        with pytest.raises(ValueTooLong) as refused, db.session() as session:
+            session.add(Note(body="x" * 201))
+        assert refused.value.message == "test_notes.body holds at most 200 characters"
+        assert refused.value.status == 422 and refused.value.code == "invalid_value"
+        assert "x" * 20 not in str(refused.value.details)  # the value is tenant data
+        assert _notes(db) == 0
+        with db.session() as session:
+            session.add(Note(body="é" * 200))  # characters, not bytes: at the limit is fine
+        assert _notes(db) == 1
+
+
+def test_a_change_that_makes_a_value_too_long_is_refused(db: Database, ctx: TenantContext) -> None:
+    with tenant_scope(ctx):
+        with db.session() as session:
+            session.add(Note(body="short"))
+        with pytest.raises(ValueTooLong), db.session() as session:
+            session.scalars(select(Note)).one().body = "y" * 300
+        with db.sessions() as session:
+            assert session.scalars(select(Note.body)).one() == "short"
