@@ -15,23 +15,19 @@ from tenantry.ids import TenantId
 from tenantry.lengths import ValueTooLong
 from tenantry.models import Tenant
 from tenantry.roles import Role
-from tests.support.databases import TestDatabase
+from tenantry_server.settings import Settings
 from tests.support.models import Note
 
-
-@pytest.fixture
-def db(database: TestDatabase) -> Iterator[Database]:
-    opened = Database(database.app_url)
-    yield opened
-    opened.dispose()
+CTX = TenantContext(tenant_id=TenantId(uuid.uuid4()), user_id=None, role=Role.OWNER)
 
 
 @pytest.fixture
-def ctx(db: Database) -> TenantContext:
-    tenant_id = uuid.uuid4()
-    with db.session() as session:
-        session.add(Tenant(id=tenant_id, slug="long", name="Long"))
-    return TenantContext(tenant_id=TenantId(tenant_id), user_id=None, role=Role.OWNER)
+def db(settings: Settings) -> Iterator[Database]:
+    database = Database(settings.database_url)
+    with database.session() as session:
+        session.add(Tenant(id=CTX.tenant_id, slug="long", name="Long"))
+    yield database
+    database.dispose()
 
 
 def _notes(db: Database) -> int:
@@ -39,10 +35,8 @@ def _notes(db: Database) -> int:
         return int(session.scalar(select(func.count()).select_from(Note)) or 0)
 
 
-def test_a_value_longer_than_its_column_is_refused_and_nothing_is_written(
-    db: Database, ctx: TenantContext
-) -> None:
-    with tenant_scope(ctx):
+def test_a_value_longer_than_its_column_is_refused_and_nothing_is_written(db: Database) -> None:
+    with tenant_scope(CTX):
         with pytest.raises(ValueTooLong) as refused, db.session() as session:
             session.add(Note(body="x" * 201))
         assert refused.value.message == "test_notes.body holds at most 200 characters"
@@ -54,8 +48,8 @@ def test_a_value_longer_than_its_column_is_refused_and_nothing_is_written(
         assert _notes(db) == 1
 
 
-def test_a_change_that_makes_a_value_too_long_is_refused(db: Database, ctx: TenantContext) -> None:
-    with tenant_scope(ctx):
+def test_a_change_that_makes_a_value_too_long_is_refused(db: Database) -> None:
+    with tenant_scope(CTX):
         with db.session() as session:
             session.add(Note(body="short"))
         with pytest.raises(ValueTooLong), db.session() as session:

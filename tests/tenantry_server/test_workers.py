@@ -93,18 +93,8 @@ def test_two_workers_each_take_a_share_of_a_burst_of_connections(tmp_path: Path)
     """Clients that keep their connections (a proxy's pool) reach both workers: with one
     shared socket, the worker that woke first accepted nearly all of a burst."""
     port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{tmp_path}/burst.sqlite3",
-        "TENANTRY_DATA_DIR": str(tmp_path),
-        "TENANTRY_SECRET_KEY": "k" * 40,
-    }
-    tenantry = Path(sys.executable).parent / "tenantry"
     server = subprocess.Popen(
-        [str(tenantry), "serve", "--workers", "2", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        _serve(port), env=_env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     clients: list[socket.socket] = []
     try:
@@ -137,20 +127,24 @@ def test_workers_refuse_an_address_already_in_use(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        env = {
-            **os.environ,
-            "DATABASE_URL": f"sqlite:///{tmp_path}/taken.sqlite3",
-            "TENANTRY_DATA_DIR": str(tmp_path),
-            "TENANTRY_SECRET_KEY": "k" * 40,
-        }
-        tenantry = Path(sys.executable).parent / "tenantry"
         done = subprocess.run(
-            [str(tenantry), "serve", "--workers", "2", "--port", str(port)],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
+            _serve(port), env=_env(tmp_path), capture_output=True, text=True, timeout=120
         )
     assert done.returncode != 0
     assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def _serve(port: int) -> list[str]:
+    """``tenantry serve --workers 2`` on ``port``."""
+    tenantry = Path(sys.executable).parent / "tenantry"
+    return [str(tenantry), "serve", "--workers", "2", "--port", str(port)]
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path}/workers.sqlite3",
+        "TENANTRY_DATA_DIR": str(tmp_path),
+        "TENANTRY_SECRET_KEY": "k" * 40,
+    }
