@@ -10,7 +10,6 @@ rows) are the host's to check.
 
 from __future__ import annotations
 
-from itertools import chain
 from typing import Any
 
 from sqlalchemy import Enum, String, inspect
@@ -49,15 +48,24 @@ def bounded_columns(cls: type) -> tuple[tuple[str, str, int], ...]:
 
 
 def _check(session: Session, _context: Any, _instances: Any) -> None:
-    for obj in chain(session.new, session.dirty):
-        values = obj.__dict__  # loaded attributes only: nothing is read to check
+    for obj in session.new:
         for key, name, length in bounded_columns(type(obj)):
-            value = values.get(key)
-            if isinstance(value, str) and len(value) > length:
-                raise ValueTooLong(
-                    f"{name} holds at most {length} characters",
-                    details={"column": name, "max_length": length},
-                )
+            _refuse_long(obj.__dict__.get(key), name, length)
+    for obj in session.dirty:
+        # Only what the change sets: a row stored too long before (SQLite, or before this
+        # check) must not make every later edit of its other columns fail.
+        changes = inspect(obj).attrs
+        for key, name, length in bounded_columns(type(obj)):
+            for value in changes[key].history.added:
+                _refuse_long(value, name, length)
+
+
+def _refuse_long(value: object, name: str, length: int) -> None:
+    if isinstance(value, str) and len(value) > length:
+        raise ValueTooLong(
+            f"{name} holds at most {length} characters",
+            details={"column": name, "max_length": length},
+        )
 
 
 def install_lengths(factory: SessionFactory) -> None:
