@@ -327,3 +327,27 @@ def test_a_global_tables_foreign_key_into_an_owned_table_is_kept(
         failed = {c.name: c.detail for c in verify(engine, mapping, result.plan, QUIET).checks}
         assert "missing after: quote_events(quote_number) -> quotes" in failed["kept:quotes"]
     engine.dispose()
+
+
+def test_a_unique_column_of_an_owned_table_is_named_in_the_dry_run(
+    legacy_url: str, tmp_path: Path
+) -> None:
+    """It stays unique across tenants: one tenant's value refused because another has it
+    (and so learns it exists). Only `tenantry doctor`, after the conversion, said so."""
+    engine = create_engine(legacy_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT)")
+        conn.exec_driver_sql(
+            "CREATE TABLE notes (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL "
+            "REFERENCES users(id), body TEXT, email TEXT UNIQUE)"
+        )
+        conn.exec_driver_sql("INSERT INTO users VALUES (1, 'a@x.com')")
+    engine.dispose()
+    report = tmp_path / "plan.json"
+    code, out = tenantize(
+        "--db", legacy_url, "--map", mapping(tmp_path, ""), "--report", str(report)
+    )
+    assert code == 0, out
+    warnings = json.loads(report.read_text())["plan"]["warnings"]
+    assert [w for w in warnings if w.startswith("notes: unique (email) stays unique across all")]
+    assert "notes: unique (email)" in out

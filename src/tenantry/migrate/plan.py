@@ -207,6 +207,13 @@ def build_plan(conn: Connection, mapping: Mapping) -> Plan:
             "leading with tenant_id (the tenant indexes are made of columns)"
             for ix in infos[name].expression_indexes
         ]
+        warnings += [
+            f"{name}: unique ({', '.join(ix.columns)}) stays unique across all tenants: one "
+            "tenant's value is refused when another tenant has it (which tells it the value "
+            "exists); make it (tenant_id, ...) in a migration if it is unique per tenant"
+            for ix in infos[name].indexes
+            if ix.unique and "tenant_id" not in ix.columns
+        ]
     order = conversion_order(
         {
             p.name: {r.table for r in p.refs if r.role in {"owner", "reference"}}
@@ -229,9 +236,16 @@ def build_plan(conn: Connection, mapping: Mapping) -> Plan:
                 )
             else:
                 why = "a tenant-safe (composite) one cannot keep its SET NULL/DEFAULT action"
+            exposes = (
+                ": a plain key lets any tenant's rows refer to another tenant's (a write "
+                "across tenants, a delete that cascades across them); clean the rows and "
+                "make it (tenant_id, ...) in a migration (docs/tenantize.md)"
+                if ref.table in mapping.tables
+                else ""
+            )
             warnings.append(
                 f"{plan.name}.{ref.column}: kept as a plain foreign key to {ref.table}"
-                f"({ref.key}) because {why}"
+                f"({ref.key}) because {why}{exposes}"
             )
     if conn.dialect.name == "sqlite":
         warnings += [w for p in plans if not p.is_global for w in rebuild_losses(conn, p.name)]
