@@ -114,3 +114,18 @@ def test_an_interrupted_run_says_apply_resumes_it(tmp_path: Path) -> None:
     subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     code, out = cli("--db", url, "--map", toml)
     assert code == 0 and "converting (interrupted: --apply resumes it)" in out, out
+
+
+def test_ctrl_c_during_apply_says_how_to_go_on(
+    sqlite_sample: Callable[..., str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It exited 130 with no word of the half-converted database."""
+    url = sqlite_sample("electricity")
+    monkeypatch.setenv("TENANTRY_TENANTIZE_SIGNAL", "INT")
+    stopped = tenantize(url, tmp_path, 8)  # a SIGINT, as Ctrl-C sends, mid-copy
+    assert stopped.returncode == 130, stopped.stderr
+    assert "interrupted: the conversion stopped part-way; run --apply again" in stopped.stderr
+    assert "Traceback" not in stopped.stderr
+    monkeypatch.delenv("TENANTRY_TENANTIZE_SIGNAL")
+    resumed = tenantize(url, tmp_path, None)
+    assert resumed.returncode == 0 and "verified" in resumed.stdout, resumed.stdout

@@ -53,6 +53,15 @@ def tenantize(
         if message is None:
             raise
         _fail(console, message)
+    except KeyboardInterrupt:
+        said = "interrupted"
+        if apply_:  # each step commits on its own: nothing half-written, the rest to do
+            said += (
+                ": the conversion stopped part-way; run --apply again to resume it, or "
+                "--rollback to restore the backup (the dry run shows where it stands)"
+            )
+        Console(stderr=True).print(said, highlight=False)
+        raise typer.Exit(130) from None
     raise typer.Exit(code)
 
 

@@ -1,6 +1,7 @@
 """A test hook: die with SIGKILL at the N-th checkpoint, to prove a killed run can resume.
 
-Set ``TENANTRY_TENANTIZE_KILL_AT=N``; production runs never set it.
+Set ``TENANTRY_TENANTIZE_KILL_AT=N`` (and ``TENANTRY_TENANTIZE_SIGNAL=INT`` for a Ctrl-C
+instead); production runs never set them.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import os
 import signal
 
 _ENV = "TENANTRY_TENANTIZE_KILL_AT"
+_SIGNAL_ENV = "TENANTRY_TENANTIZE_SIGNAL"
 _count = 0
 
 
@@ -19,7 +21,8 @@ def checkpoint(label: str) -> None:
     target = os.environ.get(_ENV)
     if target and int(target) == _count:
         os.write(2, f"tenantize: killed at checkpoint {_count} ({label})\n".encode())
-        os.kill(os.getpid(), signal.SIGKILL)
+        interrupt = os.environ.get(_SIGNAL_ENV) == "INT"
+        os.kill(os.getpid(), signal.SIGINT if interrupt else signal.SIGKILL)
 
 
 def count() -> int:
