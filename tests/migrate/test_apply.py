@@ -180,3 +180,64 @@ def test_a_stuck_run_stops_apply_before_any_further_change(legacy_url: str, tmp_
     engine.dispose()
     code, out = tenantize("--db", legacy_url, "--map", toml)
     assert code == 1 and f"converting, stuck: {written}" in out, out
+
+
+def test_a_reference_with_dangling_rows_stays_tenant_safe(legacy_url: str, tmp_path: Path) -> None:
+    """Logs of deleted workflows are assigned to a tenant; the reference was then kept as a
+    plain key for every row, and any tenant's log could point at another tenant's workflow
+    (an outside tester wrote one and saw a delete cascade into it). It is the composite key
+    now, unchecked only on the dangling rows (PostgreSQL: NOT VALID)."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import IntegrityError
+
+    from tenantry.db import make_engine
+    from tenantry.migrate.samples import generate
+
+    legacy = create_engine(legacy_url)
+    generate(legacy, "workflows")
+    legacy.dispose()
+    engine = conversion_engine(legacy_url)
+    with engine.connect() as conn:
+        plan = build_plan(conn, example("workflows"))
+    ref = next(r for r in plan.table("logs").refs if r.column == "workflow_id")
+    assert ref.dangling > 0 and ref.fk == "composite"
+    convert(engine, "workflows", tmp_path / "b")  # verified, the dangling rows included
+    engine.dispose()
+    checked = make_engine(legacy_url)  # foreign keys enforced, as the app's engine has them
+    postgres = checked.dialect.name == "postgresql"
+    as_tenant = text("SELECT set_config('app.tenant_id', :t, true)")  # RLS: whose rows
+    with checked.begin() as conn:
+        tenants = [str(t) for t in conn.execute(text("SELECT id FROM tenantry_tenants")).scalars()]
+        found = None
+        for tenant in tenants:
+            if postgres:
+                conn.execute(as_tenant, {"t": tenant})
+            found = conn.execute(
+                text(
+                    "SELECT l.id, l.workflow_id, l.tenant_id FROM logs l JOIN workflows w "
+                    "ON w.tenant_id = l.tenant_id AND w.id = l.workflow_id "
+                    "WHERE CAST(l.tenant_id AS TEXT) = :t ORDER BY l.id LIMIT 1"
+                ),
+                {"t": tenant if postgres else tenant.replace("-", "")},
+            ).first()
+            if found is not None:
+                break
+        assert found is not None
+        log_id, workflow, owner = found
+        other = next(t for t in tenants if t.replace("-", "") != str(owner).replace("-", ""))
+        values = dict(
+            conn.execute(text("SELECT * FROM logs WHERE id = :id"), {"id": log_id}).one()._mapping
+        )
+    values |= {"tenant_id": other, "id": 10**9}  # another tenant's log on this workflow
+    with pytest.raises(IntegrityError), checked.begin() as conn:
+        if postgres:  # the rows RLS lets the other tenant write
+            conn.execute(as_tenant, {"t": other})
+        conn.execute(
+            text(
+                f"INSERT INTO logs ({', '.join(values)}) "
+                f"VALUES ({', '.join(':' + c for c in values)})"
+            ),
+            values,
+        )
+    checked.dispose()
+    assert values["workflow_id"] == workflow

@@ -665,7 +665,10 @@ def _owned_plan(
                 )
                 if mixed_policy.action == "assign":
                     plan.assign_mixed.append(column)
-        fk_kind = "composite" if not (dangling or mixed) else ("keep" if fk else "none")
+        # Dangling rows (assigned to a tenant) keep the tenant-safe key all the same, left
+        # unchecked on them (PostgreSQL: NOT VALID; SQLite checks on writes only): a plain
+        # key would let every tenant's rows point at another tenant's, and cascade there.
+        fk_kind = "composite" if not mixed else ("keep" if fk else "none")
         if fk_kind == "composite" and _sets_columns(fk, conn.dialect.name):
             fk_kind = "keep"  # a composite key would null tenant_id too; a plain one keeps it
         plan.refs.append(RefPlan.of(column, ref.table, key, role, fk_kind, fk, dangling, mixed))

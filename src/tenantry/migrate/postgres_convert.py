@@ -259,7 +259,9 @@ def _fk_clause(table: str, ref: RefPlan) -> str | None:
         name = index_name("fk", table, ["tenant_id", ref.column, ref.table])
         return (
             f"CONSTRAINT {_q(name)} FOREIGN KEY (tenant_id, {_q(ref.column)}) "
-            f"REFERENCES {_q(ref.table)} (tenant_id, {_q(ref.key)})" + _actions(ref, True)
+            f"REFERENCES {_q(ref.table)} (tenant_id, {_q(ref.key)})"
+            + _actions(ref, True)
+            + (" NOT VALID" if ref.dangling else "")  # the dangling rows stay unchecked
         )
     if ref.fk == "users":
         name = index_name("fk", table, [ref.column, "tenantry_users"])

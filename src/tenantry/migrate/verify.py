@@ -184,11 +184,11 @@ def action_changes(conn: Connection, table: TablePlan) -> list[str]:
 
 
 def _known_dangling(plan: Plan) -> dict[tuple[str, str], int]:
-    """Dangling references the dry run reported and the plan kept as plain foreign keys."""
+    """Dangling references the dry run reported, which their foreign keys leave unchecked."""
     known: dict[tuple[str, str], int] = {}
     for table in plan.tables:
         for ref in table.refs:
-            if ref.fk == "keep" and ref.dangling:
+            if ref.fk in ("keep", "composite") and ref.dangling:
                 key = (table.name, ref.table)
                 known[key] = known.get(key, 0) + ref.dangling
     return known
