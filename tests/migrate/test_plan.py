@@ -5,7 +5,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine
+from sqlalchemy import Engine, create_engine
 
 from tenantry.migrate import Plan, build_plan, conversion_engine, load_mapping
 from tenantry.migrate.schema import app_tables, table_info
@@ -167,16 +167,11 @@ def test_an_expression_index_is_kept_and_said_without_sqlalchemy_warnings(
 ) -> None:
     """On SQLite the dry run and --apply printed SQLAlchemy's 'Skipped unsupported
     reflection of expression-based index' (an error under this suite's warning filter)."""
-    engine = create_engine(legacy_url)
-    with engine.begin() as conn:
-        conn.exec_driver_sql("CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT)")
-        conn.exec_driver_sql(
-            "CREATE TABLE notes (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL "
-            "REFERENCES users(id), body TEXT)"
-        )
-        conn.exec_driver_sql("CREATE INDEX ix_notes_lower_body ON notes (lower(body))")
-        conn.exec_driver_sql("INSERT INTO users VALUES (1, 'a@x.com')")
-        conn.exec_driver_sql("INSERT INTO notes VALUES (1, 1, 'A')")
+    engine = _users_and_notes(
+        legacy_url,
+        "CREATE INDEX ix_notes_lower_body ON notes (lower(body))",
+        "INSERT INTO notes VALUES (1, 1, 'A')",
+    )
     toml = mapping(tmp_path, "")
     report = tmp_path / "plan.json"
     code, out = tenantize("--db", legacy_url, "--map", toml, "--report", str(report))
@@ -334,20 +329,27 @@ def test_a_unique_column_of_an_owned_table_is_named_in_the_dry_run(
 ) -> None:
     """It stays unique across tenants: one tenant's value refused because another has it
     (and so learns it exists). Only `tenantry doctor`, after the conversion, said so."""
-    engine = create_engine(legacy_url)
-    with engine.begin() as conn:
-        conn.exec_driver_sql("CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT)")
-        conn.exec_driver_sql(
-            "CREATE TABLE notes (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL "
-            "REFERENCES users(id), body TEXT, email TEXT UNIQUE)"
-        )
-        conn.exec_driver_sql("INSERT INTO users VALUES (1, 'a@x.com')")
-    engine.dispose()
+    _users_and_notes(legacy_url, "CREATE UNIQUE INDEX uq_notes_body ON notes (body)").dispose()
     report = tmp_path / "plan.json"
     code, out = tenantize(
         "--db", legacy_url, "--map", mapping(tmp_path, ""), "--report", str(report)
     )
     assert code == 0, out
     warnings = json.loads(report.read_text())["plan"]["warnings"]
-    assert [w for w in warnings if w.startswith("notes: unique (email) stays unique across all")]
-    assert "notes: unique (email)" in out
+    assert [w for w in warnings if w.startswith("notes: unique (body) stays unique across all")]
+    assert "notes: unique (body)" in out
+
+
+def _users_and_notes(url: str, *more: str) -> Engine:
+    """A legacy database of users and their notes (one user), then the statements ``more``."""
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT)")
+        conn.exec_driver_sql(
+            "CREATE TABLE notes (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL "
+            "REFERENCES users(id), body TEXT)"
+        )
+        conn.exec_driver_sql("INSERT INTO users VALUES (1, 'a@x.com')")
+        for statement in more:
+            conn.exec_driver_sql(statement)
+    return engine

@@ -228,8 +228,11 @@ def build_plan(conn: Connection, mapping: Mapping) -> Plan:
             if ref.table in mapping.tables:  # an owned parent; the users table is neither
                 parent = next(p for p in plans if p.name == ref.table)
                 parent.needs_unique_key = True
-            if ref.mixed or ref.dangling:
-                why = f"{ref.mixed + ref.dangling} row(s) would break a " + (
+            # Dangling rows keep an owned parent's composite key (unchecked on them): only
+            # rows of another owner's parent, or a users reference, make a key plain.
+            broken = ref.mixed + (0 if ref.table in mapping.tables else ref.dangling)
+            if broken:
+                why = f"{broken} row(s) would break a " + (
                     "tenant-safe (composite) one"
                     if ref.table in mapping.tables
                     else "foreign key to tenantry_users (they stay as they were)"

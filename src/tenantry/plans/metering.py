@@ -191,37 +191,27 @@ class UsageMeter:
             del batch[key]
         # One order for every process: two flushes lock rows in the same order (PostgreSQL).
         keys = sorted(batch, key=str)
+        upsert: Any = None  # built once a flush, for the dialect of its first session
         for start in range(0, len(keys), FLUSH_ROWS):
             if start:
                 time.sleep(FLUSH_PAUSE)  # the write lock's waiters take their turn
             chunk = keys[start : start + FLUSH_ROWS]
             with self.sessions() as session, session.begin():
-                totals = self._add(session, {k: batch[k] for k in chunk})
+                upsert = upsert or _upsert(session.get_bind().dialect.name)
+                totals = self._add(session, upsert, {k: batch[k] for k in chunk})
                 if plans is not None:
                     self._soft_limits(session, plans, totals, batch)
             for key in chunk:
                 del batch[key]
 
     @staticmethod
-    def _add(session: Session, counts: Mapping[Key, int]) -> dict[Key, int]:
+    def _add(session: Session, upsert: Any, counts: Mapping[Key, int]) -> dict[Key, int]:
         """Upsert ``counts``; the stored totals after it, by key."""
-        dialect = session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        stmt: Any = insert(UsageCounter)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["tenant_id", "period_start", "metric"],
-            set_={"value": UsageCounter.value + stmt.excluded.value},
-        ).returning(
-            UsageCounter.tenant_id,
-            UsageCounter.period_start,
-            UsageCounter.metric,
-            UsageCounter.value,
-        )
         rows = [
             {"tenant_id": t, "period_start": p, "metric": m, "value": v}
             for (t, p, m), v in counts.items()
         ]
-        return {(t, p, m): int(v) for t, p, m, v in session.execute(stmt, rows)}
+        return {(t, p, m): int(v) for t, p, m, v in session.execute(upsert, rows)}
 
     @staticmethod
     def _soft_limits(
@@ -258,6 +248,18 @@ class UsageMeter:
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=max(self.interval, 1.0) + 5)
         self.flush()
+
+
+def _upsert(dialect: str) -> Any:
+    """``INSERT … ON CONFLICT DO UPDATE`` adding to each counter, returning its new total."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt: Any = insert(UsageCounter)
+    return stmt.on_conflict_do_update(
+        index_elements=["tenant_id", "period_start", "metric"],
+        set_={"value": UsageCounter.value + stmt.excluded.value},
+    ).returning(
+        UsageCounter.tenant_id, UsageCounter.period_start, UsageCounter.metric, UsageCounter.value
+    )
 
 
 def meter_of(session: Session) -> UsageMeter | None:
