@@ -46,6 +46,10 @@ SIZES = [
 SECONDS = int(os.environ.get("BENCH_SECONDS", "6"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))  # turns of the compared servers
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "4"))
+# Two-worker rows: each worker listens on a socket of its own and the kernel hashes every
+# new connection to one of them, so 4 connections split 4/0 or 3/1 in 5 runs of 8;
+# at 16 each worker gets 5-11 of them in 92 runs of 100.
+WORKER_CONNECTIONS = 16
 TOKENS = int(os.environ.get("BENCH_TOKENS", "1000"))
 FLOOD = int(os.environ.get("BENCH_FLOOD_CONNECTIONS", "32"))
 EXPORT_ROWS = [int(x) for x in os.environ.get("BENCH_EXPORT_ROWS", "100000,1000000").split(",")]
@@ -154,9 +158,11 @@ def get(srv: Running, tokens: list[str], connections: int = CONNECTIONS) -> dict
     return load_page(srv, script, SECONDS, connections)
 
 
-def post(srv: Running, tok: str, seconds: float = SECONDS) -> dict[str, float]:
+def post(
+    srv: Running, tok: str, seconds: float = SECONDS, connections: int = CONNECTIONS
+) -> dict[str, float]:
     return run_wrk(
-        srv.readings, post_script(tok), seconds=seconds, connections=CONNECTIONS, threads=2
+        srv.readings, post_script(tok), seconds=seconds, connections=connections, threads=2
     )
 
 
@@ -194,18 +200,20 @@ def request_paths(
     tokens: list[str] | Mapping[str, list[str]],
     writers: Mapping[str, str] | None = None,
     wide: int | None = None,
+    connections: int = CONNECTIONS,
 ) -> dict[str, dict[str, Any]]:
     """GET (rotating ``tokens``, or each server's own), then POST (one tenant each, when
     ``writers`` names them), on every server in turn (:func:`alternate`), with each
-    server's memory. ``wide``: the GET also at that many connections (``get_c{wide}``),
-    in the same turns, so the two connection counts compare the same minutes."""
+    server's memory, at ``connections``. ``wide``: the GET also at that many connections
+    (``get_c{wide}``), in the same turns, so the two connection counts compare the same
+    minutes."""
     seconds = max(2, round(SECONDS / ROUNDS))
     own = tokens if isinstance(tokens, Mapping) else dict.fromkeys(starters, tokens)
     scripts = {name: get_script(own[name]) for name in starters}
 
     def get_round(name: str, srv: Running) -> dict[str, float]:
-        system, _, connections = name.partition("@")
-        return load_page(srv, scripts[system], seconds, int(connections or CONNECTIONS))
+        system, _, wider = name.partition("@")
+        return load_page(srv, scripts[system], seconds, int(wider or connections))
 
     with ExitStack() as stack:
         servers = {name: stack.enter_context(start()) for name, start in starters.items()}
@@ -218,10 +226,12 @@ def request_paths(
         if wide is not None:
             turns.update({f"{name}@{wide}": srv for name, srv in servers.items()})
         for name, figure in alternate(turns, get_round).items():
-            system, _, connections = name.partition("@")
-            out[system][f"get_c{connections}" if connections else "get"] = figure
+            system, _, wider = name.partition("@")
+            out[system][f"get_c{wider}" if wider else "get"] = figure
         if writers is not None:
-            posts = alternate(servers, lambda name, srv: post(srv, writers[name], seconds))
+            posts = alternate(
+                servers, lambda name, srv: post(srv, writers[name], seconds, connections)
+            )
             for name, figure in posts.items():
                 out[name]["post"] = figure
         for name, srv in servers.items():
@@ -329,7 +339,8 @@ def main() -> None:
     if wanted("workers"):
         with step("workers", res):
             two = {"tenantry": lambda: tenantry(lite, 2), "bare": lambda: bare(big.path, 2)}
-            both = request_paths(two, tokens, {"tenantry": token(big, 3), "bare": token(big, 4)})
+            writers = {"tenantry": token(big, 3), "bare": token(big, 4)}
+            both = request_paths(two, tokens, writers, connections=WORKER_CONNECTIONS)
             res["workers"] = {k: v["get"] for k, v in both.items()}
             res["workers_post"] = {k: v["post"] for k, v in both.items()}
 
@@ -460,7 +471,8 @@ def postgres(fx: Fixture, res: dict[str, Any]) -> None:
             "tenantry": lambda: tenantry(pg.app_url, 2, owner_url=owner),
             "handwritten": lambda: handwritten(hand_url, 2),
         }
-        out["workers"] = {k: v["get"] for k, v in request_paths(two, tokens).items()}
+        paths = request_paths(two, tokens, connections=WORKER_CONNECTIONS)
+        out["workers"] = {k: v["get"] for k, v in paths.items()}
         res["postgres"] = out
         print("postgres", {k: v for k, v in out.items() if k != "workers"}, flush=True)
         try:

@@ -44,6 +44,9 @@ def rss_kb(pid: int, field: str = "VmRSS") -> int:
 
 
 def uvicorn_cmd(app: str, port: int, workers: int = 1, python: str = sys.executable) -> list[str]:
+    """One worker: plain uvicorn; more: ``bench.multiworker``, each worker on its own socket."""
+    if workers > 1:
+        return [python, "-m", "bench.multiworker", app, str(port), str(workers)]
     return [
         python, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
         "--workers", str(workers), "--log-level", "warning", "--no-access-log",
