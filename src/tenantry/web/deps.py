@@ -36,6 +36,7 @@ from tenantry.web.resolution import (
     resolve_membership,
     resolve_membership_inline,
 )
+from tenantry.web.turns import client_left
 
 if TYPE_CHECKING:
     import uuid
@@ -422,6 +423,8 @@ def _context_dependency(
             and _works_in_async_session(request)
         )
         known = tenancy.recent_checks.get(key) if later else None
+        # A wait below ends unanswered (Abandoned) if the client leaves meanwhile.
+        gone = client_left(request.scope)
         if reads is not None:  # on the loop: no I/O to wait for, no thread to share
             placements = tenancy.placements
             locate = None if placements is None else partial(placements.lookup_inline, reads)
@@ -435,7 +438,7 @@ def _context_dependency(
             # person's flood queues here, on the loop, instead of filling the thread pool or
             # the connection pool ahead of everyone else's checks. Naming another tenant
             # gains nothing.
-            async with tenancy.user_slots.hold(claims.user_id):
+            async with tenancy.user_slots.hold(claims.user_id, until=gone):
                 if tenancy.async_checks is not None and not session.in_transaction():
                     ctx = await _resolve_async(tenancy.async_checks, session, checked)
                 else:
@@ -446,7 +449,7 @@ def _context_dependency(
         tenancy.meter.add(ctx.tenant_id, REQUESTS)
         note_actor(request, tenant_id=ctx.tenant_id, user_id=claims.user_id)
         # The tenant's slot is awaited with nothing held: no thread, connection or lock.
-        async with tenancy.slots.hold(ctx.tenant_id):
+        async with tenancy.slots.hold(ctx.tenant_id, until=gone):
             if known is None:
                 checking: AbstractAsyncContextManager[TenantContext] = nullcontext(ctx)
             else:

@@ -26,6 +26,9 @@ from tenantry.outages import is_connection_failure
 from tenantry.web.path_prefix import CLAIM_KEY
 
 RECORD_KEY = "tenantry.request"
+# The status recorded for a request that ended unanswered because its client left
+# (nginx's "client closed request"): neither a success nor the server's fault.
+CLIENT_CLOSED_REQUEST = 499
 HEADER = b"x-request-id"
 _VALID_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _request_id: ContextVar[str | None] = ContextVar("tenantry_request_id", default=None)
@@ -99,6 +102,8 @@ class ObserveMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+            if record.status == 0:  # no answer: its client left while it waited
+                record.status = CLIENT_CLOSED_REQUEST
         except BaseException as exc:
             record.error = type(exc).__name__
             if record.status == 0:

@@ -101,12 +101,19 @@ class TenantSlots:
         self._waiting: dict[Hashable, deque[_Waiter]] = {}
 
     @asynccontextmanager
-    async def hold(self, key: Hashable) -> AsyncIterator[None]:
-        """Wait for one of ``key``'s slots and hold it for the block."""
+    async def hold(
+        self, key: Hashable, *, until: Callable[[], Awaitable[None]] | None = None
+    ) -> AsyncIterator[None]:
+        """Wait for one of ``key``'s slots and hold it for the block.
+
+        ``until``: as for :meth:`hold_in_turn` (a wait it outlasts raises :class:`Abandoned`).
+        """
         if key not in self._waiting and self._may_start(key):
             self._take(key)
-        else:
+        elif until is None:
             await self._wait(key, self._enqueue(key))
+        else:
+            await self._wait_unless(key, self._enqueue(key), until)
         try:
             yield
         finally:

@@ -19,6 +19,8 @@ the tenant's and the user's slots still hold behind this layer.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -27,6 +29,24 @@ from tenantry.web.slots import Abandoned, TenantSlots
 # Request body a waiting request reads ahead (to see its client leave) before it stops
 # looking: the app's body limit applies after the wait, so the wait holds no more than this.
 READ_AHEAD = 64 * 1024
+
+# Where a request that went through the turns finds its watch for later waits.
+_CLIENT_LEFT = "tenantry.client_left"
+
+ClientLeft = Callable[[], Awaitable[None]]
+
+
+def client_left(scope: Scope) -> ClientLeft | None:
+    """What returns once the request's client disconnects, for a wait of the app's own
+    (the tenant's slots) to give up on (``until=``); ``None`` for a request that did
+    not pass :class:`CredentialTurns` (no bearer token), whose waits cannot watch.
+
+    What it reads of the request meanwhile (a body the app has not read yet, at most
+    :data:`READ_AHEAD` a wait) is replayed to the app; it must not run while the app
+    reads the request itself, which a dependency's wait guarantees.
+    """
+    watch: ClientLeft | None = scope.get(_CLIENT_LEFT)
+    return watch
 
 
 class CredentialTurns:
@@ -68,6 +88,7 @@ class CredentialTurns:
         async def replay() -> Message:
             return early.pop(0) if early else await receive()
 
+        scope = {**scope, _CLIENT_LEFT: left}
         try:
             async with self.slots.hold_in_turn(key, until=left):
                 await self.app(scope, replay, send)

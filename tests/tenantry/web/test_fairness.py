@@ -16,14 +16,17 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
+import anyio
 import pytest
 from fastapi import APIRouter, Request
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, event, func, select, text
 from sqlalchemy.orm import Session
+from starlette.types import Message
 
 from tenantry.db import Database
 from tenantry.plans import catalogue_of
+from tenantry.testing import invite_and_join
 from tenantry.web import (
     AsyncDbSession,
     DbSession,
@@ -86,6 +89,12 @@ async def slow_writes(ctx: ViewerContext, writes: Writes) -> dict[str, Any]:
     return {"done": True}
 
 
+@router.get("/ran")
+def ran(ctx: ViewerContext, request: Request) -> dict[str, Any]:
+    request.app.state.ran.append(ctx.user_id)
+    return {"ran": True}
+
+
 @router.get("/where")
 async def where_reads_run(ctx: ViewerContext, reads: Reads, request: Request) -> dict[str, Any]:
     reader, catalogue = await reads.run(lambda s: (threading.get_ident(), catalogue_of(s)))
@@ -123,8 +132,17 @@ def gate() -> Gate:
 
 @pytest.fixture
 def slow_client(settings: Settings, gate: Gate) -> Iterator[TestClient]:
-    settings = settings.model_copy(update={"tenant_concurrency": 2})
+    with _slow_client(settings, gate, tenant_concurrency=2) as client:
+        yield client
+
+
+@contextmanager
+def _slow_client(
+    settings: Settings, gate: Gate, *, tenant_concurrency: int
+) -> Iterator[TestClient]:
+    settings = settings.model_copy(update={"tenant_concurrency": tenant_concurrency})
     app = server_with(settings, "slow", router)
+    app.state.ran = []
     db: Database = app.state.tenancy.db
 
     def register_wait(dbapi_conn: Any, _record: Any) -> None:
@@ -298,3 +316,68 @@ def test_route_reads_run_on_the_loop_without_blocking_it(
     assert answer == {"on_the_loop": True, "host_catalogue": True}
     tenancy: Tenancy = slow_client.app.state.tenancy  # type: ignore[attr-defined]
     assert (tenancy.async_reads is not None) is is_postgres(settings)
+
+
+def _http_scope(client: TestClient, path: str, token: str) -> dict[str, Any]:
+    """A request's ASGI scope as a server builds it, for a client the test drives itself."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver"), (b"authorization", f"Bearer {token}".encode())],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+        "state": client.app_state.copy(),
+    }
+
+
+def test_a_request_whose_client_left_while_it_waited_for_its_tenant_never_runs(
+    settings: Settings, gate: Gate
+) -> None:
+    """Two members of one household, one slot: the second member's request passes the
+    turns (a credential of its own) and waits in the tenant's slots. Its client gives up
+    there: it must leave the queue unanswered, not run later for no one."""
+    with _slow_client(settings, gate, tenant_concurrency=1) as client:
+        alice = register(client, "alice@example.com")
+        bob = invite_and_join(client, alice, "bob@example.com")
+        tenancy: Tenancy = client.app.state.tenancy  # type: ignore[attr-defined]
+        tenant = uuid.UUID(alice.tenant_id)
+        gone: anyio.Event = client.portal.call(anyio.Event)  # type: ignore[union-attr]
+        answered: list[Message] = []
+        asked = False
+
+        async def receive() -> Message:
+            nonlocal asked
+            if not asked:
+                asked = True
+                return {"type": "http.request", "body": b"", "more_body": False}
+            await gone.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: Message) -> None:
+            answered.append(message)
+
+        with ThreadPoolExecutor(1) as pool, slow_query_held(settings, gate) as blocked:
+            slow = pool.submit(client.get, "/api/slow", headers=alice.headers)
+            until(lambda: blocked() == 1, "alice's slow request to hold the slot")
+            waiting = client.portal.start_task_soon(  # type: ignore[union-attr]
+                client.app, _http_scope(client, "/api/slow/ran", bob.access), receive, send
+            )
+            until(lambda: tenancy.slots.busy(tenant) == 2, "bob's request to wait its turn")
+            client.portal.call(gone.set)  # type: ignore[union-attr]
+            until(waiting.done, "bob's request to give up")
+            waiting.result()
+            assert tenancy.slots.busy(tenant) == 1
+            assert not slow.done()
+        assert slow.result(timeout=30).status_code == 200
+        assert answered == []
+        assert client.app.state.ran == []  # type: ignore[attr-defined]
+        # The route does run for a client that stays.
+        assert client.get("/api/slow/ran", headers=bob.headers).status_code == 200
+        assert client.app.state.ran == [bob.user_id]  # type: ignore[attr-defined]
