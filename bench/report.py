@@ -330,7 +330,10 @@ def write_report(res: dict[str, Any], path: Path, notes: str = "") -> None:
         f"{c['connections']} connections, one thread (POST: two), {c['seconds']} s per figure",
         f"after a 1 s warm-up; GET runs rotate over {c['tokens']:,} tenants' tokens spread over",
         "the fixture; servers run on 127.0.0.1 on the same machine as wrk, one uvicorn worker",
-        "unless a row says otherwise. The servers compared in the request-path, worker and",
+        "unless a row says otherwise; two-worker rows load "
+        f"{c.get('worker_connections', c['connections'])} connections, every",
+        "system's workers each on a listening socket of its own (`bench/multiworker.py`).",
+        "The servers compared in the request-path, worker and",
         "fastapi-tenancy rows run side by side and take turns: "
         f"{rounds} rounds of {_round_seconds(c)} s each, a",
         "figure being the median of its rounds (`rounds_rps` in the results keeps each one),",

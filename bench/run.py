@@ -297,6 +297,7 @@ def main() -> None:
         "seconds": SECONDS,
         "rounds": ROUNDS,
         "connections": CONNECTIONS,
+        "worker_connections": WORKER_CONNECTIONS,
         "tokens": TOKENS,
         "flood_connections": FLOOD,
         "export_rows": EXPORT_ROWS,
