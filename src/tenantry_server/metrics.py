@@ -29,7 +29,7 @@ from tenantry.metrics import LATENCY, REQUESTS, TENANT_REQUESTS, TenantLabels
 from tenantry.models import Tenant, TenantActivity
 from tenantry.outages import is_connection_failure
 from tenantry.web import DbSession
-from tenantry.web.observe import RequestRecord
+from tenantry.web.observe import CLIENT_CLOSED_REQUEST, RequestRecord
 from tenantry.web.platform import not_found
 
 log = logging.getLogger("tenantry.metrics")
@@ -51,7 +51,10 @@ class RequestMetrics:
         self._tenants: dict[str, Any] = {}
 
     async def __call__(self, record: RequestRecord) -> None:
-        route = record.route or "unmatched"
+        route = record.route or (
+            # Dropped while it waited for its token's turn, before any route was matched.
+            "unrouted" if record.status == CLIENT_CLOSED_REQUEST else "unmatched"
+        )
         method = record.method if record.method in _METHODS else "other"
         key = (route, method, record.status)
         series = self._series.get(key)

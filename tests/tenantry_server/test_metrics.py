@@ -12,10 +12,13 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
 
 from tenantry.metrics import OTHER, TenantLabels
 from tenantry.testing import register
+from tenantry.web.observe import CLIENT_CLOSED_REQUEST, RequestRecord
 from tenantry_server.app import create_app, default_plugins
+from tenantry_server.metrics import RequestMetrics
 from tenantry_server.settings import Settings
 from tests.conftest import FAST_PASSWORDS, Member, make_settings
 from tests.notes_app import NotesPlugin
@@ -61,6 +64,22 @@ def test_tenant_labels_stay_bounded_after_ten_thousand_tenants() -> None:
     assert len(seen) <= 51 and OTHER in seen
     assert labels.label("vip") == "vip"
     assert len(labels.admitted) == 50
+
+
+def _count(route: str, status: str) -> float:
+    labels = {"route": route, "method": "POST", "status": status}
+    return REGISTRY.get_sample_value("tenantry_http_requests_total", labels) or 0.0
+
+
+@pytest.mark.anyio
+async def test_a_request_dropped_before_routing_is_counted_apart_from_unmatched_paths() -> None:
+    """A 499 dropped in its token's queue has no route yet: not an unknown path."""
+    sink = RequestMetrics(TenantLabels(limit=5))
+    before = _count("unrouted", "499"), _count("unmatched", "404")
+    await sink(RequestRecord("r1", "POST", "/api/readings", status=CLIENT_CLOSED_REQUEST))
+    await sink(RequestRecord("r2", "POST", "/api/nowhere", status=404))
+    assert (_count("unrouted", "499"), _count("unmatched", "404")) == (before[0] + 1, before[1] + 1)
+    assert _count("unmatched", "499") == 0
 
 
 def test_quota_refusals_are_counted(client: TestClient, settings: Settings, alice: Member) -> None:

@@ -15,12 +15,14 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from tenantry.errors import TenantryError
 from tenantry.outages import is_connection_failure
 from tenantry.read_only import READ_ONLY_MESSAGE, is_read_only_refusal
 from tenantry.sqlite import is_locked
 from tenantry.web.allow import allowed_methods
+from tenantry.web.observe import CLIENT_CLOSED_REQUEST
 
 log = logging.getLogger("tenantry.web")
 
@@ -213,6 +215,20 @@ def _driver_error(request: Request, exc: Exception) -> Problem:
     return _unexpected(request, exc)
 
 
+_CLIENT_GONE = Problem(
+    CLIENT_CLOSED_REQUEST,
+    "client_closed_request",
+    "The client went away before the request was read in full.",
+)
+
+
+def _client_gone(request: Request, exc: Exception) -> Problem:
+    # Starlette raises ClientDisconnect when a route reads a body whose client left (a
+    # request that waited its turn): nothing to answer and nothing wrong with the server,
+    # so no 500 and no traceback; the request log and metrics record 499.
+    return _CLIENT_GONE
+
+
 def _unexpected(request: Request, exc: Exception) -> Problem:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return _INTERNAL
@@ -230,6 +246,7 @@ _KINDS: dict[type[Exception], Callable[[Request, Exception], Problem]] = {
     sqlite3.OperationalError: _sqlite_error,
     StaleDataError: _stale,
     OverflowError: _unstorable,
+    ClientDisconnect: _client_gone,
     Exception: _unexpected,
 }
 

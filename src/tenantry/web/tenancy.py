@@ -234,7 +234,9 @@ class Tenancy:
         app.add_middleware(TenantPathMiddleware)
         app.add_middleware(BodyLimitMiddleware, max_bytes=self.config.max_body_bytes)
         # Outermost of ours: one credential's flood queues before any of its work is done.
-        app.add_middleware(CredentialTurns, slots=self.credential_slots)
+        app.add_middleware(
+            CredentialTurns, slots=self.credential_slots, read_ahead=self.config.max_body_bytes
+        )
         install_error_handlers(app)
         install_openapi(app, hidden=self.config.platform_paths)
         self._wrap_lifespan(app)

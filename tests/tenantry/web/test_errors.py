@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi.testclient import TestClient
+import logging
 
+import pytest
+from fastapi import FastAPI, Request
+from fastapi.testclient import TestClient
+from starlette.types import Message
+
+from tenantry.web.errors import install_error_handlers
+from tenantry.web.observe import CLIENT_CLOSED_REQUEST
 from tests.conftest import Member
 
 
@@ -64,7 +71,6 @@ def test_unknown_route_and_method_have_the_error_shape(client: TestClient) -> No
 
 def test_the_413_is_answered_by_the_app_s_own_handler(client: TestClient, alice: Member) -> None:
     """A UI's handler for PayloadTooLarge (its error page) answers the middleware's refusal."""
-    from starlette.requests import Request
     from starlette.responses import PlainTextResponse
 
     from tenantry.errors import PayloadTooLarge
@@ -80,3 +86,35 @@ def test_the_413_is_answered_by_the_app_s_own_handler(client: TestClient, alice:
     response = client.post("/api/notes", content=b"x" * 2_000_000, headers=alice.headers)
     assert response.status_code == 413
     assert response.text == "too large for /api/notes"
+
+
+@pytest.mark.anyio
+async def test_a_body_whose_client_left_is_a_499_not_a_500(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A request that waited its turn reads its body after the client gave up: Starlette
+    raises ClientDisconnect. Not the server's fault: no 500, no traceback in the log."""
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.post("/upload")
+    async def upload(request: Request) -> dict[str, int]:
+        return {"size": len(await request.body())}
+
+    async def receive() -> Message:
+        return {"type": "http.disconnect"}
+
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http", "method": "POST", "path": "/upload", "raw_path": b"/upload",
+        "query_string": b"", "headers": [(b"content-length", b"90000")], "root_path": "",
+    }  # fmt: skip
+    with caplog.at_level(logging.INFO):
+        await app(scope, receive, send)
+    assert sent[0]["type"] == "http.response.start"
+    assert sent[0]["status"] == CLIENT_CLOSED_REQUEST
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]

@@ -72,16 +72,17 @@ async def test_a_credential_alone_is_not_held_back() -> None:
     assert most > 1
 
 
-def _client(body: bytes = b"", gone: anyio.Event | None = None) -> Receive:
-    """An ASGI ``receive`` as a server gives it: the body, then, once the client has
-    gone (``gone`` set; never if None), the disconnect."""
-    sent = False
+def _client(
+    body: bytes = b"", gone: anyio.Event | None = None, *, chunk: int | None = None
+) -> Receive:
+    """An ASGI ``receive`` as a server gives it: the body (in pieces of ``chunk`` bytes),
+    then, once the client has gone (``gone`` set; never if None), the disconnect."""
+    pieces = [body[i : i + chunk] for i in range(0, len(body), chunk)] if chunk else [body]
 
     async def receive() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
+        if pieces:
+            piece = pieces.pop(0)
+            return {"type": "http.request", "body": piece, "more_body": bool(pieces)}
         await (gone or anyio.Event()).wait()
         return {"type": "http.disconnect"}
 
@@ -145,3 +146,65 @@ async def test_a_request_that_waited_reads_its_whole_body() -> None:
             await anyio.wait_all_tasks_blocked()
             finish_first.set()
     assert bodies == [b"first", b'{"meter_wh": 5}']
+
+
+@pytest.mark.anyio
+async def test_a_large_body_whose_client_left_while_it_waited_never_runs() -> None:
+    """A server delivers the disconnect only after the body: a wait that stopped reading
+    at 64 KiB never saw a 90 KB import's client leave, and the import ran for no one."""
+    ran: list[bytes] = []
+    first_running, finish_first, gone = anyio.Event(), anyio.Event(), anyio.Event()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        message = await receive()
+        ran.append(message["body"][:5])
+        if message["body"] == b"first":
+            first_running.set()
+            await finish_first.wait()
+
+    turns = CredentialTurns(app, TenantSlots(1, process=1), read_ahead=1024 * 1024)
+    upload = b"rows," * 40_000  # 200 KB, in the 64 KiB pieces a server reads
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(turns, _scope(b"Bearer A"), _client(b"first"), _send)
+            await first_running.wait()
+            tg.start_soon(turns, _scope(b"Bearer A"), _client(upload, gone, chunk=65536), _send)
+            await anyio.wait_all_tasks_blocked()
+            gone.set()
+            await anyio.wait_all_tasks_blocked()
+            finish_first.set()
+    assert ran == [b"first"]
+    assert turns.held == 0
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("budget", [1024 * 1024, 100_000], ids=["read ahead", "past the budget"])
+async def test_a_waiting_upload_reaches_the_app_whole_and_is_no_longer_held(budget: int) -> None:
+    """Read ahead while it waits (or, past the process's budget, partly), the body reaches
+    the app whole and in order, and what was held is given back."""
+    received: list[bytes] = []
+    first_running, finish_first = anyio.Event(), anyio.Event()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        received.append(body)
+        if body == b"first":
+            first_running.set()
+            await finish_first.wait()
+
+    turns = CredentialTurns(app, TenantSlots(1, process=1), read_ahead_total=budget)
+    upload = bytes(range(256)) * 1000  # 256 KB
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(turns, _scope(b"Bearer A"), _client(b"first"), _send)
+            await first_running.wait()
+            tg.start_soon(turns, _scope(b"Bearer A"), _client(upload, chunk=30_000), _send)
+            await anyio.wait_all_tasks_blocked()
+            assert 0 < turns.held <= max(budget, 30_000) + 30_000
+            finish_first.set()
+    assert received == [b"first", upload]
+    assert turns.held == 0
