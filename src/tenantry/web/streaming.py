@@ -24,6 +24,22 @@ from tenantry.export import stream_export
 from tenantry.placement.router import route_like
 from tenantry.plans import EXPORT_BYTES, meter_of
 
+# Bytes a download sends at a time. Each piece costs a hop to a worker thread and back
+# (~0.3 ms): meterbook's CSV export yielded a line a piece, and 100k readings took 29 s.
+PIECE_BYTES = 64 * 1024
+
+
+def in_pieces(chunks: Iterator[bytes], size: int = PIECE_BYTES) -> Iterator[bytes]:
+    """``chunks`` joined into pieces of at least ``size`` bytes (the last one: the rest)."""
+    buffer = bytearray()
+    for chunk in chunks:
+        buffer += chunk
+        if len(buffer) >= size:
+            yield bytes(buffer)
+            buffer.clear()
+    if buffer:
+        yield bytes(buffer)
+
 
 async def _in_one_context(chunks: Generator[bytes]) -> AsyncIterator[bytes]:
     """Step a blocking generator in worker threads, always inside the same Context.
@@ -97,9 +113,9 @@ def tenant_download(
             route_like(session, request_session, ctx.tenant_id)
             meter, sent = meter_of(session), 0
             try:
-                for chunk in produce(session):
-                    sent += len(chunk)
-                    yield chunk
+                for piece in in_pieces(produce(session)):
+                    sent += len(piece)
+                    yield piece
             finally:  # metered as export bytes, also when the client left early
                 if meter is not None:
                     meter.add(ctx.tenant_id, EXPORT_BYTES, sent)
