@@ -60,14 +60,8 @@ def import_readings(session: Session, ctx: TenantContext, text: str) -> int:
             check_text("note", draft.note)
         except RuleViolation as exc:
             errors.append(RowError(line, exc.field, exc.message))
-    stored = [
-        MeterPoint(*row)
-        for row in session.execute(
-            select(Reading.read_at, Reading.meter_wh, Reading.is_replacement)
-        )
-    ]
     new = [MeterPoint(d.read_at, d.meter_wh, d.is_replacement, line) for line, d in records]
-    for ref, violation in sequence_errors([*stored, *new]):
+    for ref, violation in sequence_errors([*_stored_around(session, new), *new]):
         errors.append(RowError(ref or 0, violation.field, violation.message))
     if errors:
         raise _refuse(errors)
@@ -91,6 +85,22 @@ def import_readings(session: Session, ctx: TenantContext, text: str) -> int:
         rows=len(records),
     )
     return len(records)
+
+
+def _stored_around(session: Session, new: list[MeterPoint]) -> list[MeterPoint]:
+    """The stored readings a new one can sit next to: those from the file's first time to
+    its last, and the nearest before and after them. (All of them took 71 % of a
+    1,900-line import into a household of 100k readings.)"""
+    if not new:
+        return []
+    first, last = min(p.read_at for p in new), max(p.read_at for p in new)
+    point = select(Reading.read_at, Reading.meter_wh, Reading.is_replacement)
+    statements = (
+        point.where(Reading.read_at.between(first, last)),
+        point.where(Reading.read_at < first).order_by(Reading.read_at.desc()).limit(1),
+        point.where(Reading.read_at > last).order_by(Reading.read_at).limit(1),
+    )
+    return [MeterPoint(*row) for statement in statements for row in session.execute(statement)]
 
 
 def import_vouchers(session: Session, ctx: TenantContext, text: str) -> int:

@@ -181,6 +181,45 @@ def test_import_is_all_or_nothing(client: TestClient, alice: dict[str, str]) -> 
     assert client.get("/api/readings", headers=alice).json()["total"] == 3
 
 
+@pytest.mark.usefixtures("household_plan")
+def test_an_import_is_checked_against_the_stored_readings_it_lands_between(
+    client: TestClient, alice: dict[str, str], bob: dict[str, str]
+) -> None:
+    """Only the stored readings next to the file's are read: the nearest before and after
+    its range count as much as those inside it, and another household's never."""
+    for days, kwh in ((40, "100"), (30, "500"), (20, "1000"), (10, "1500")):
+        assert add(client, alice, days, kwh).status_code == 201
+    assert add(client, bob, 25, "1").status_code == 201  # bob's lower meter is not alice's
+
+    def day(days_ago: int) -> str:
+        return (NOW - timedelta(days=days_ago)).strftime("%Y-%m-%dT%H:%M:%S")
+
+    def refused(*rows: tuple[int, str]) -> list[tuple[int, str, str]]:
+        text = "read_at,meter_kwh\n" + "".join(f"{day(d)},{kwh}\n" for d, kwh in rows)
+        response = client.post(
+            "/api/readings/import", content=text, headers={**alice, "content-type": "text/csv"}
+        )
+        if response.status_code == 200:
+            return []
+        assert response.status_code == 422, response.text
+        found = response.json()["error"]["details"]["rows"]
+        return [(r["row"], r["field"], r["message"]) for r in found]
+
+    # Between day 30 (500) and day 20 (1000): the next stored reading is outside the file.
+    assert refused((25, "600"), (24, "1100")) == [(3, "meter_kwh", "higher than the next reading")]
+    # After day 10 (1500), the last stored: lower than it.
+    assert refused((5, "1400")) == [
+        (2, "meter_kwh", "lower than the previous reading; mark it as a meter replacement")
+    ]
+    # Spanning stored readings: day 20 (1000) sits inside the file's range.
+    assert refused((35, "200"), (15, "900")) == [
+        (3, "meter_kwh", "lower than the previous reading; mark it as a meter replacement")
+    ]
+    assert refused((20, "1000")) == [(2, "read_at", "another reading has exactly this time")]
+    assert refused((25, "600"), (15, "1200"), (5, "1600")) == []  # in order with all four
+    assert client.get("/api/readings", headers=alice).json()["total"] == 7
+
+
 def test_csv_export_round_trips(
     client: TestClient, alice: dict[str, str], bob: dict[str, str]
 ) -> None:
