@@ -1,11 +1,15 @@
 """One export in a fresh process: ``python -m bench.export_worker MODE DB TENANT_HEX USER_ID``.
 
 Prints JSON: rows, seconds, peak RSS (VmHWM). MODE is ``tenantry`` (stream_export)
-or ``bare``: what one would write by hand for the same rows (below), no ORM.
+or ``bare``: what one would write by hand for the same rows (below), no ORM; ``csv``:
+the readings CSV meterbook's download writes, by hand (and its SHA-256).
 """
 
 from __future__ import annotations
 
+import csv
+import hashlib
+import io
 import json
 import sqlite3
 import sys
@@ -75,10 +79,44 @@ def _bare(db_path: str, tenant_hex: str, sink: BinaryIO) -> int:
     return rows
 
 
+def _bare_csv(db_path: str, tenant_hex: str, sink: BinaryIO) -> tuple[int, str]:
+    """The readings as meterbook's ``GET /api/readings.csv`` writes them (its columns,
+    formats and formula guard), with sqlite3 and the csv module: rows and SHA-256."""
+    from meterbook.domain import kwh_text
+    from meterbook.domain.csvfile import READING_COLUMNS, guarded
+
+    con = sqlite3.connect(db_path)
+    cur = con.execute(
+        "SELECT read_at, meter_wh, note, is_replacement FROM readings WHERE tenant_id = ?"
+        " ORDER BY read_at",
+        (tenant_hex,),
+    )
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(READING_COLUMNS)
+    digest, rows = hashlib.sha256(), 0
+    while batch := cur.fetchmany(1000):
+        for at, wh, note, repl in batch:
+            writer.writerow(
+                (_utc(at).isoformat(), kwh_text(wh), guarded(note), "yes" if repl else "no")
+            )
+        chunk = text.getvalue().encode()
+        text.seek(0)
+        text.truncate()
+        digest.update(chunk)
+        sink.write(chunk)
+        rows += len(batch)
+    chunk = text.getvalue().encode()
+    digest.update(chunk)
+    sink.write(chunk)
+    return rows, digest.hexdigest()
+
+
 def main() -> None:
     mode, db_path, tenant_hex, user_id = sys.argv[1:5]
     start = time.perf_counter()
     rows = 0
+    extra: dict[str, str] = {}
     with open("/dev/null", "wb") as sink:
         if mode == "tenantry":
             import meterbook.models  # noqa: F401  (registers the tenant tables)
@@ -98,10 +136,13 @@ def main() -> None:
                     sink.write(chunk)
                     tail = chunk
             rows = orjson.loads(tail[tail.rindex(b'"summary":') + 10 : -1])["total_rows"]
+        elif mode == "csv":
+            rows, digest = _bare_csv(db_path, tenant_hex, sink)
+            extra["sha256"] = digest
         else:
             rows = _bare(db_path, tenant_hex, sink)
     seconds = time.perf_counter() - start
-    print(json.dumps({"rows": rows, "seconds": seconds, "peak_rss_mb": _hwm_kb() / 1024}))
+    print(json.dumps({"rows": rows, "seconds": seconds, "peak_rss_mb": _hwm_kb() / 1024, **extra}))
 
 
 if __name__ == "__main__":

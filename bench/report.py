@@ -277,6 +277,14 @@ def cost_rows(res: dict[str, Any]) -> list[str]:
             _row(f"export {int(n):,} rows, peak RSS", et["peak_rss_mb"], eb["peak_rss_mb"], "MB",
                  "< 150 MB", _holds(et["peak_rss_mb"] < 150))
         )  # fmt: skip
+    dl = res.get("csv_download")
+    if dl:
+        dt, db = dl["tenantry"], dl["bare"]
+        out.append(
+            _row(f"readings CSV download over HTTP, {dt['rows']:,} rows, rows/s (vs by hand in"
+                 " process; same bytes?)", dt["rows_per_s"], db["rows"] / db["seconds"],
+                 "rows/s", "same bytes", _holds(dt["sha256"] == db["sha256"]))
+        )  # fmt: skip
     if "tenantry" in res and "bare" in res:
         t, b = res["tenantry"], res["bare"]
         out.append(_row("server RSS idle", t["rss_idle_mb"], b["rss_idle_mb"], "MB"))

@@ -11,6 +11,7 @@ BENCH_TOKENS (how many tenants' tokens a GET run rotates over), BENCH_DATA (work
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -25,6 +26,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx
 from tests.support.postgres import APP_ROLE
 
 from bench.datagen import Fixture, generate, single_tenant_rows
@@ -414,6 +416,12 @@ def main() -> None:
                 str(n): {"tenantry": export("tenantry", ex, i), "bare": export("bare", ex, i)}
                 for i, n in enumerate(EXPORT_ROWS)
             }
+            # The readings CSV over HTTP (tenantry serve) vs the same bytes by hand.
+            with tenantry(f"sqlite:///{ex.path}") as srv:
+                res["csv_download"] = {
+                    "tenantry": csv_download(srv, token(ex, 0)),
+                    "bare": export("csv", ex, 0),
+                }
 
     # Placement: 1,000 dedicated SQLite tenants vs shared; moving a 1M-row tenant.
     if wanted("placement"):
@@ -514,6 +522,24 @@ def peer_tokens(fx: Fixture, count: int = TOKENS) -> list[str]:
         i = fx.tenant_ids.index(claims["tenant"].replace("-", ""))
         out.append(jwt.encode({**claims, "slug": f"home-{i}"}, SECRET, algorithm="HS256"))
     return out
+
+
+def csv_download(srv: Running, tok: str) -> dict[str, Any]:
+    """``GET /api/readings.csv`` of one tenant, read to the end: rows, seconds, SHA-256."""
+    digest, size = hashlib.sha256(), 0
+    start = time.perf_counter()
+    with httpx.stream(
+        "GET", srv.base + "/api/readings.csv", headers={"Authorization": f"Bearer {tok}"},
+        timeout=600,
+    ) as response:  # fmt: skip
+        response.raise_for_status()
+        for chunk in response.iter_raw():
+            digest.update(chunk)
+            size += chunk.count(b"\n")
+    seconds = time.perf_counter() - start
+    rows = size - 1  # the header line
+    return {"rows": rows, "seconds": seconds, "rows_per_s": rows / seconds,
+            "sha256": digest.hexdigest()}  # fmt: skip
 
 
 def export(mode: str, fx: Fixture, i: int) -> dict[str, float]:
