@@ -19,6 +19,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
@@ -191,13 +192,12 @@ class UsageMeter:
             del batch[key]
         # One order for every process: two flushes lock rows in the same order (PostgreSQL).
         keys = sorted(batch, key=str)
-        upsert: Any = None  # built once a flush, for the dialect of its first session
         for start in range(0, len(keys), FLUSH_ROWS):
             if start:
                 time.sleep(FLUSH_PAUSE)  # the write lock's waiters take their turn
             chunk = keys[start : start + FLUSH_ROWS]
             with self.sessions() as session, session.begin():
-                upsert = upsert or _upsert(session.get_bind().dialect.name)
+                upsert = _upsert(session.get_bind().dialect.name)
                 totals = self._add(session, upsert, {k: batch[k] for k in chunk})
                 if plans is not None:
                     self._soft_limits(session, plans, totals, batch)
@@ -250,8 +250,10 @@ class UsageMeter:
         self.flush()
 
 
+@lru_cache(maxsize=2)
 def _upsert(dialect: str) -> Any:
-    """``INSERT … ON CONFLICT DO UPDATE`` adding to each counter, returning its new total."""
+    """``INSERT … ON CONFLICT DO UPDATE`` adding to each counter, returning its new total
+    (built once a dialect)."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt: Any = insert(UsageCounter)
     return stmt.on_conflict_do_update(

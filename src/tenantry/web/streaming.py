@@ -33,6 +33,9 @@ def in_pieces(chunks: Iterator[bytes], size: int = PIECE_BYTES) -> Iterator[byte
     """``chunks`` joined into pieces of at least ``size`` bytes (the last one: the rest)."""
     buffer = bytearray()
     for chunk in chunks:
+        if not buffer and len(chunk) >= size:  # large enough already: no copy
+            yield chunk
+            continue
         buffer += chunk
         if len(buffer) >= size:
             yield bytes(buffer)

@@ -42,6 +42,8 @@ def test_small_chunks_travel_in_pieces_of_64_kib() -> None:
     assert b"".join(pieces) == b"".join(lines)
     assert all(len(piece) >= PIECE_BYTES for piece in pieces[:-1])
     assert len(pieces) == -(-len(b"".join(lines)) // PIECE_BYTES)
+    big = b"x" * PIECE_BYTES
+    assert list(in_pieces(iter([big, b"a", b"b"]))) == [big, b"ab"]  # passed on whole
 
 
 @pytest.fixture
