@@ -52,10 +52,13 @@ def _check(session: Session, _context: Any, _instances: Any) -> None:
         for key, name, length in bounded_columns(type(obj)):
             _refuse_long(obj.__dict__.get(key), name, length)
     for obj in session.dirty:
+        bounded = bounded_columns(type(obj))
+        if not bounded:
+            continue
         # Only what the change sets: a row stored too long before (SQLite, or before this
         # check) must not make every later edit of its other columns fail.
         changes = inspect(obj).attrs
-        for key, name, length in bounded_columns(type(obj)):
+        for key, name, length in bounded:
             for value in changes[key].history.added:
                 _refuse_long(value, name, length)
 
