@@ -76,6 +76,8 @@ class ResilientStreamBroker(RedisStreamBroker):
             try:
                 async with Redis(connection_pool=self.connection_pool) as redis:
                     while True:
+                        if _cancelled():  # redis-py may swallow a cancellation outright
+                            raise asyncio.CancelledError
                         for message in await self._read_new(redis):
                             yield message
                         if time.monotonic() - claimed_at >= CLAIM_EVERY_S:
