@@ -31,6 +31,8 @@ def test_bad_input_is_explained_without_traceback(tmp_path: Path) -> None:
     assert code == 1 and "mapping file not found" in out
     code, out = run("--db", f"sqlite:///{tmp_path}/x.db", "--apply", "--rollback")
     assert code == 1 and "choose one" in out
+    code, out = run("--db", f"sqlite:///{tmp_path}/x.db", "--map", "x.toml", "--users", "people")
+    assert code == 1 and "--users goes with --init" in out
 
 
 def test_undeclared_tables_are_refused(sqlite_sample: Callable[..., str], tmp_path: Path) -> None:
@@ -101,6 +103,10 @@ def test_init_drafts_a_mapping_that_loads(
     code, out = run("--db", url, "--init", "--map", str(target))
     assert code == 1 and "--force" in out
     assert tomllib.loads(target.read_text())["users"]["table"] == "users"
+    code, out = run("--db", url, "--init", "--users", "quotes")  # to stdout, without --map
+    assert code == 1 and "quotes has no address column" in out
+    code, out = run("--db", url, "--init", "--users", "users.email")
+    assert code == 0 and '[users]\ntable = "users"' in out
 
 
 def test_a_misspelt_parent_table_is_named_as_the_one_the_database_lacks(

@@ -261,3 +261,58 @@ def test_an_owned_table_without_a_primary_key_is_drafted_with_what_to_do(
     activity = draft.split("[tables.activity]")[1].split("[tables.")[0]
     assert "REVIEW: no primary key, which converting needs" in activity
     assert "no primary key" not in draft.split("[tables.notes]")[1]
+
+
+_TWO_ADDRESS_TABLES = (
+    "CREATE TABLE customers (id INTEGER PRIMARY KEY, email TEXT UNIQUE, name TEXT);"
+    "CREATE TABLE staff (id INTEGER PRIMARY KEY, login TEXT UNIQUE, email TEXT);"
+    "CREATE TABLE orders (id INTEGER PRIMARY KEY,"
+    " customer_id INTEGER NOT NULL REFERENCES customers(id), total INTEGER);"
+    "INSERT INTO customers VALUES (1, 'ana@example.com', 'Ana');"
+    "INSERT INTO staff VALUES (1, 'bo@example.com', 'shared@example.com');"
+    "INSERT INTO orders VALUES (1, 1, 100);"
+)
+
+
+def test_users_named_by_the_person_running_init_are_drafted_when_there_is_no_telling(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "shop.db"
+    with pytest.raises(MappingError, match="--users TABLE"):
+        _draft(path, _TWO_ADDRESS_TABLES)  # two tables with an address: no guessing
+    engine = conversion_engine(f"sqlite:///{path}")
+    with engine.connect() as conn:
+        customers = tomllib.loads(draft_mapping(conn, "x", "Customers"))  # in any case
+        staff = tomllib.loads(draft_mapping(conn, "x", "staff.login"))
+    engine.dispose()
+    assert customers["users"] | {"display_name": None} == {
+        "table": "customers",
+        "id": "id",
+        "email": "email",
+        "display_name": None,
+    }
+    assert customers["tables"]["orders"]["owner"] == "customer_id"
+    assert customers["tables"]["staff"] == {"global": True}
+    assert staff["users"]["table"] == "staff" and staff["users"]["email"] == "login"
+    assert staff["tables"]["customers"] == {"global": True}
+
+
+@pytest.mark.parametrize(
+    ("named", "said"),
+    [
+        ("clients", "no table 'clients' here (tables: customers, orders, staff)"),
+        ("orders", "orders has no address column"),
+        ("staff.mail", "staff has no 'mail'; name it as --users staff.COLUMN"),
+    ],
+)
+def test_users_named_wrongly_are_refused_with_what_is_there(
+    tmp_path: Path, named: str, said: str
+) -> None:
+    path = tmp_path / "shop.db"
+    with sqlite3.connect(path) as con:
+        con.executescript(_TWO_ADDRESS_TABLES)
+    engine = conversion_engine(f"sqlite:///{path}")
+    with engine.connect() as conn, pytest.raises(MappingError) as refused:
+        draft_mapping(conn, "x", named)
+    engine.dispose()
+    assert said in str(refused.value)

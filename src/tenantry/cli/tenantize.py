@@ -19,6 +19,9 @@ def tenantize(
     database_url: str = typer.Option(..., "--db", envvar="DATABASE_URL", help="Database URL."),
     mapping_path: Path | None = typer.Option(None, "--map", help="Mapping TOML file."),
     init: bool = typer.Option(False, "--init", help="Draft a mapping from the foreign keys."),
+    users_table: str | None = typer.Option(
+        None, "--users", help="--init: the table of people, as TABLE or TABLE.EMAIL_COLUMN."
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan and problems (default)."),
     apply_: bool = typer.Option(False, "--apply", help="Back up, convert and verify."),
     rollback: bool = typer.Option(False, "--rollback", help="Restore the backup."),
@@ -34,12 +37,15 @@ def tenantize(
     console = Console()
     if sum([init, apply_, rollback, verify_only, dry_run]) > 1:
         _fail(console, "choose one of --init, --dry-run, --apply, --verify, --rollback")
+    if users_table is not None and not init:
+        _fail(console, "--users goes with --init (the mapping's [users] section names them)")
     try:
         code = _run(
             console,
             database_url,
             mapping_path,
             init=init,
+            users_table=users_table,
             apply_=apply_,
             rollback=rollback,
             verify_only=verify_only,
@@ -94,6 +100,7 @@ def _run(
     mapping_path: Path | None,
     *,
     init: bool,
+    users_table: str | None,
     apply_: bool,
     rollback: bool,
     verify_only: bool,
@@ -145,7 +152,9 @@ def _run(
     try:
         if init:
             with engine.connect() as conn:
-                text = draft_mapping(conn, make_url(url).render_as_string(hide_password=True))
+                text = draft_mapping(
+                    conn, make_url(url).render_as_string(hide_password=True), users_table
+                )
             if mapping_path is None:
                 sys.stdout.write(text)
             elif mapping_path.exists() and not force:

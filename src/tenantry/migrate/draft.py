@@ -64,8 +64,27 @@ _NAME_COLUMNS = ("display_name", "name", "full_name", "username")
 _CREATED_COLUMNS = ("created_at", "date_joined", "created")
 
 
-def _users_table(infos: dict[str, TableInfo]) -> tuple[TableInfo, str]:
-    """The table of people and its address column."""
+def _named_users(infos: dict[str, TableInfo], named: str) -> tuple[TableInfo, str]:
+    """The table ``--users`` names (``table`` or ``table.column``) and its address column."""
+    table, _, column = named.partition(".")
+    name = named_column(infos, (table,))
+    if name is None:
+        raise MappingError(f"--users: no table {table!r} here (tables: {', '.join(sorted(infos))})")
+    info = infos[name]
+    found = named_column(info.columns, (column,) if column else _EMAIL_COLUMNS)
+    if found is None:
+        wanted = repr(column) if column else "address column (email, email_address, mail)"
+        raise MappingError(
+            f"--users: {name} has no {wanted}; name it as --users {name}.COLUMN "
+            f"(columns: {', '.join(info.columns)})"
+        )
+    return info, found
+
+
+def _users_table(infos: dict[str, TableInfo], named: str | None) -> tuple[TableInfo, str]:
+    """The table of people and its address column: the one ``--users`` names, else found."""
+    if named:
+        return _named_users(infos, named)
     for wanted in ("users", "user", "accounts_user", "auth_user"):
         name = named_column(infos, (wanted,))  # in any case: Users, AUTH_USER
         if name is not None and (column := named_column(infos[name].columns, _EMAIL_COLUMNS)):
@@ -78,15 +97,16 @@ def _users_table(infos: dict[str, TableInfo]) -> tuple[TableInfo, str]:
     if len(with_email) == 1:
         return with_email[0]
     raise MappingError(
-        "cannot tell which table holds the users; write the [users] section "
-        "yourself (table, id, email; docs/tenantize.md, step 1)"
+        "cannot tell which table holds the users; name it with --users TABLE[.EMAIL_COLUMN], "
+        "or write the [users] section yourself (table, id, email; docs/tenantize.md, step 1)"
     )
 
 
-def draft_mapping(conn: Connection, source: str) -> str:
-    """A mapping TOML for the database on ``conn``, with comments where it guessed."""
+def draft_mapping(conn: Connection, source: str, users_table: str | None = None) -> str:
+    """A mapping TOML for the database on ``conn``, with comments where it guessed;
+    ``users_table`` (``table`` or ``table.column``) names the people instead of a guess."""
     infos = {n: table_info(conn, n) for n in app_tables(conn)}
-    users, email = _users_table(infos)
+    users, email = _users_table(infos, users_table)
     password = password_column(users.columns)
     optional = (
         f"password_hash = {_string(password)}   # checked at sign-in (argon2, bcrypt, PBKDF2), "
@@ -108,7 +128,9 @@ def draft_mapping(conn: Connection, source: str) -> str:
             users=_string(users.name),
             id=_string(users.key or "id"),
             email=_string(email),
-            email_note="" if email == "email" else "   # REVIEW: found by its column name",
+            email_note=""
+            if email == "email" or users_table
+            else "   # REVIEW: found by its column name",
             optional=optional,
         )
     ]
