@@ -353,3 +353,28 @@ def _users_and_notes(url: str, *more: str) -> Engine:
         for statement in more:
             conn.exec_driver_sql(statement)
     return engine
+
+
+def test_dangling_references_the_dry_run_warns_about_name_their_rows(tmp_path: Path) -> None:
+    """A folder whose parent was deleted, a note whose reviewer left: the warnings said how
+    many rows, not which, so nobody could find them to clean."""
+    from tests.migrate.test_sqlite_limits import legacy
+
+    url = legacy(
+        tmp_path,
+        "CREATE TABLE folders (id INTEGER PRIMARY KEY,"
+        " user_id INTEGER NOT NULL REFERENCES users(id),"
+        " parent_id INTEGER REFERENCES folders(id), reviewer_id INTEGER REFERENCES users(id))",
+        "INSERT INTO folders VALUES (1, 1, NULL, 2), (2, 1, 1, NULL), (3, 2, 99, 7), (4, 2, 3, 1)",
+    )
+    toml = mapping(tmp_path, '[tables.folders]\nowner = "user_id"\n')
+    code, out = tenantize("--db", url, "--map", toml)
+    assert code == 0, out
+    assert (
+        "folders.parent_id: 1 row(s) name a folders row that does not exist; they are kept "
+        "as they are, and the tenant-safe key leaves them unchecked"
+    ) in out
+    assert "(rows: id=3 → parent_id=99)" in out
+    assert "folders.reviewer_id: kept as a plain foreign key to users(id)" in out
+    assert "(rows: id=3 → reviewer_id=7)" in out
+    assert "id=4" not in out  # its parent and its reviewer exist

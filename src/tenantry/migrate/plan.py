@@ -67,6 +67,7 @@ class RefPlan:
     onupdate: str | None = None
     dangling: int = 0
     mixed: int = 0
+    dangling_rows: list[str] = field(default_factory=list)  # the first few, for people
 
     @classmethod
     def of(
@@ -223,6 +224,18 @@ def build_plan(conn: Connection, mapping: Mapping) -> Plan:
     )
     for plan in plans:
         for ref in plan.refs:
+            if ref.dangling and ref.role != "owner" and ref.fk != "keep":
+                warnings.append(
+                    f"{plan.name}.{ref.column}: {ref.dangling} row(s) name a {ref.table} row "
+                    "that does not exist; they are kept as they are, "
+                    + (
+                        "and the tenant-safe key leaves them unchecked (clean them when you "
+                        "can: docs/tenantize.md)"
+                        if ref.fk == "composite"
+                        else "and no foreign key checks them"
+                    )
+                    + _rows_named(ref)
+                )
             if ref.fk != "keep" or ref.role == "global":
                 continue
             if ref.table in mapping.tables:  # an owned parent; the users table is neither
@@ -248,7 +261,7 @@ def build_plan(conn: Connection, mapping: Mapping) -> Plan:
             )
             warnings.append(
                 f"{plan.name}.{ref.column}: kept as a plain foreign key to {ref.table}"
-                f"({ref.key}) because {why}{exposes}"
+                f"({ref.key}) because {why}{exposes}" + _rows_named(ref)
             )
     if conn.dialect.name == "sqlite":
         warnings += [w for p in plans if not p.is_global for w in rebuild_losses(conn, p.name)]
@@ -625,20 +638,21 @@ def _owned_plan(
         )
         if ref.table == users_table:
             role = "owner" if ref is owner else "user"
-            dangling = missing if ref is owner else _dangling(conn, name, column, ref.table, key, q)
+            dangling, rows = (missing, []) if ref is owner else _dangling(conn, info, ref, key, q)
             fk_kind = (
                 "users"
                 if mapping.users.retarget_references and not dangling
                 else ("keep" if fk else "none")
             )
             plan.refs.append(RefPlan.of(column, ref.table, key, role, fk_kind, fk, dangling))
+            plan.refs[-1].dangling_rows = rows
             continue
         if target is None or target.is_global:
             if fk is not None:
                 plan.refs.append(RefPlan.of(column, ref.table, key, "global", "keep", fk))
             continue
         role = "owner" if ref is owner else "reference"
-        dangling = missing if ref is owner else _dangling(conn, name, column, ref.table, key, q)
+        dangling, rows = (missing, []) if ref is owner else _dangling(conn, info, ref, key, q)
         mixed = 0
         if ref is not owner:
             mixed_sql = (
@@ -675,6 +689,7 @@ def _owned_plan(
         if fk_kind == "composite" and _sets_columns(fk, conn.dialect.name):
             fk_kind = "keep"  # a composite key would null tenant_id too; a plain one keeps it
         plan.refs.append(RefPlan.of(column, ref.table, key, role, fk_kind, fk, dangling, mixed))
+        plan.refs[-1].dangling_rows = rows
     if plan.assign_mixed:
         # Rows moved to another tenant leave every parent behind, not only the disputed one.
         for ref_plan in plan.refs:
@@ -731,12 +746,36 @@ def _sets_columns(fk: ForeignKey | None, dialect: str) -> bool:
     return any(a and a.upper().startswith("SET") for a in actions)
 
 
-def _dangling(conn: Connection, table: str, column: str, parent: str, key: str, q: Any) -> int:
-    return _scalar(
-        conn,
-        f"SELECT count(*) FROM {q(table)} t LEFT JOIN {q(parent)} p ON p.{q(key)} = t.{q(column)} "
-        f"WHERE t.{q(column)} IS NOT NULL AND p.{q(key)} IS NULL",
+def _rows_named(ref: RefPlan) -> str:
+    """The rows behind a reference's warning, by their keys, so a person can find them."""
+    if not ref.dangling_rows:
+        return ""
+    more = ", …" if ref.dangling > len(ref.dangling_rows) else ""
+    return f" (rows: {'; '.join(ref.dangling_rows)}{more})"
+
+
+def _dangling(
+    conn: Connection, info: TableInfo, ref: Reference, key: str, q: Any
+) -> tuple[int, list[str]]:
+    """How many rows of ``info`` name a ``ref.table`` row that does not exist, and the first
+    few as ``id=3 → parent_id=99``, so a person can find them."""
+    column = q(ref.column)
+    found = (
+        f"FROM {q(info.name)} t LEFT JOIN {q(ref.table)} p ON p.{q(key)} = t.{column} "
+        f"WHERE t.{column} IS NOT NULL AND p.{q(key)} IS NULL"
     )
+    count = _scalar(conn, f"SELECT count(*) {found}")
+    if not count:
+        return 0, []
+    keys = [f"t.{q(c)}" for c in info.primary_key]
+    rows = conn.exec_driver_sql(
+        f"SELECT {', '.join([*keys, f't.{column}'])} {found} LIMIT {SAMPLES}"
+    )
+    return count, [
+        ", ".join(f"{c}={v}" for c, v in zip(info.primary_key, row, strict=False))
+        + f" → {ref.column}={row[-1]}"
+        for row in rows
+    ]
 
 
 def _problem(
