@@ -638,21 +638,21 @@ def _owned_plan(
         )
         if ref.table == users_table:
             role = "owner" if ref is owner else "user"
-            dangling, rows = (missing, []) if ref is owner else _dangling(conn, info, ref, key, q)
+            dangling, named = (missing, []) if ref is owner else _dangling(conn, info, ref, key, q)
             fk_kind = (
                 "users"
                 if mapping.users.retarget_references and not dangling
                 else ("keep" if fk else "none")
             )
             plan.refs.append(RefPlan.of(column, ref.table, key, role, fk_kind, fk, dangling))
-            plan.refs[-1].dangling_rows = rows
+            plan.refs[-1].dangling_rows = named
             continue
         if target is None or target.is_global:
             if fk is not None:
                 plan.refs.append(RefPlan.of(column, ref.table, key, "global", "keep", fk))
             continue
         role = "owner" if ref is owner else "reference"
-        dangling, rows = (missing, []) if ref is owner else _dangling(conn, info, ref, key, q)
+        dangling, named = (missing, []) if ref is owner else _dangling(conn, info, ref, key, q)
         mixed = 0
         if ref is not owner:
             mixed_sql = (
@@ -689,7 +689,7 @@ def _owned_plan(
         if fk_kind == "composite" and _sets_columns(fk, conn.dialect.name):
             fk_kind = "keep"  # a composite key would null tenant_id too; a plain one keeps it
         plan.refs.append(RefPlan.of(column, ref.table, key, role, fk_kind, fk, dangling, mixed))
-        plan.refs[-1].dangling_rows = rows
+        plan.refs[-1].dangling_rows = named
     if plan.assign_mixed:
         # Rows moved to another tenant leave every parent behind, not only the disputed one.
         for ref_plan in plan.refs:
