@@ -39,6 +39,9 @@ from tenantry.import_values import BadValue, aware_datetime, column_reader
 from tenantry.migrate.verify import Verification
 from tenantry.models import Base, Invite, Membership, Tenant, TenantKind, User, normalize_email
 from tenantry.models.user import checked_email
+from tenantry.plans.catalogue import Catalogue
+from tenantry.plans.changes import over_limits
+from tenantry.plans.entitlements import catalogue_of
 from tenantry.roles import Role
 from tenantry.slugs import is_canonical
 from tenantry.tenants import checked_name, free_slug
@@ -70,6 +73,7 @@ class MemberOutcome:
 class ImportResult:
     tenant_id: uuid.UUID
     slug: str
+    plan: str
     rows: dict[str, int]
     members: list[MemberOutcome] = field(default_factory=list)
     verification: Verification = field(default_factory=Verification)
@@ -269,6 +273,33 @@ def _tenant_of(head: dict[str, Any]) -> Tenant:
     )
 
 
+def _plan_here(name: str, catalogue: Catalogue | None, *, asked: bool) -> str:
+    """``name`` if this instance offers it (or nobody said what it offers), else refused."""
+    if catalogue is None or catalogue.find(name) is not None:
+        return name
+    said = (
+        f"there is no plan {name!r:.40}"
+        if asked
+        else f"the tenant's plan {name!r:.40} is not offered"
+    )
+    raise ImportRefused(
+        f"{said} here (plans: {', '.join(catalogue.names)}): import it on one of them "
+        "(tenants import --plan, or ?plan= over the API)"
+    )
+
+
+def _refuse_over(session: Session, tenant: Tenant, catalogue: Catalogue, tables: list[str]) -> None:
+    """Refuse a tenant its plan here would not hold, as a downgrade would be refused."""
+    plan = catalogue.get(tenant.plan)
+    over = over_limits(session, tenant_id=tenant.id, plan=plan, catalogue=catalogue, tables=tables)
+    if over:
+        used = "; ".join(f"{o['limit']}: {o['current']}, {o['allowed']} allowed" for o in over)
+        raise ImportRefused(
+            f"the tenant does not fit the plan {plan.name!r} ({used}): import it on a larger "
+            "plan (tenants import --plan, or ?plan= over the API)"
+        )
+
+
 def _membership(tenant: Tenant, user: User, role: Role, entry: dict[str, Any]) -> Membership:
     joined = entry.get("joined_at")
     try:
@@ -416,6 +447,8 @@ def import_tenant(
     invite_ttl: timedelta = timedelta(days=30),
     on_invite: InviteHook | None = None,
     create_accounts: bool = False,
+    plan: str | None = None,
+    catalogue: Catalogue | None = None,
 ) -> ImportResult:
     """Recreate the tenant of ``document`` in ``session``'s database; the caller commits.
 
@@ -432,10 +465,15 @@ def import_tenant(
             their account without a password (they set one with a password reset):
             they stay members at once and keep authorship of their rows. For moving
             a whole instance.
+        plan: the plan the tenant gets here instead of the document's.
+        catalogue: the plans offered here (default: the one installed on the session's
+            factory, if any). With one, the tenant's plan must be in it and the tenant
+            must fit it (members, row quotas), as a plan change must.
 
     Raises:
         ImportRefused: not an export, a newer format or schema, incomplete or
-            changed since export, or the rows do not verify after writing.
+            changed since export, the rows do not verify after writing, or the plan
+            is not offered here or is too small for the tenant.
         Conflict: a tenant with this id already exists here.
     """
     doc = document if isinstance(document, dict) else parse_document(document)
@@ -445,12 +483,23 @@ def import_tenant(
     result = Verification()
     _check_integrity(doc, result)
     tenant = _tenant_of(doc["tenant"])
+    catalogue = catalogue or catalogue_of(session)
+    tenant.plan = _plan_here(plan or tenant.plan, catalogue, asked=plan is not None)
     if session.get(Tenant, tenant.id) is not None:
         raise Conflict(f"a tenant with id {tenant.id} already exists here (imported before?)")
     tenant.slug = _new_slug(session, str(tenant.slug))
     try:
         return _write(
-            session, doc, tenant, mappers, result, actor_id, invite_ttl, on_invite, create_accounts
+            session,
+            doc,
+            tenant,
+            mappers,
+            result,
+            actor_id,
+            invite_ttl,
+            on_invite,
+            create_accounts,
+            catalogue,
         )
     except (IntegrityError, DataError) as exc:
         raise ImportRefused(
@@ -481,6 +530,7 @@ def _write(
     invite_ttl: timedelta,
     on_invite: InviteHook | None,
     create_accounts: bool,
+    catalogue: Catalogue | None,
 ) -> ImportResult:
     tenant_id = tenant.id
     session.add(tenant)
@@ -525,6 +575,8 @@ def _write(
             )
             same = stored.checksum == want.checksum
             result.add(f"checksum:{name}", same, "identical" if same else "DIFFERENT")
+        if catalogue is not None:
+            _refuse_over(session, tenant, catalogue, order)
     members = session.scalar(
         select(Membership.user_id).where(Membership.tenant_id == tenant_id).limit(1)
     )
@@ -553,7 +605,7 @@ def _write(
         created=sum(o.status == "created" for o in outcomes),
         invited=sum(o.status == "invited" for o in outcomes),
     )
-    return ImportResult(tenant_id, tenant.slug, rows, outcomes, result)
+    return ImportResult(tenant_id, tenant.slug, tenant.plan, rows, outcomes, result)
 
 
 def _in_key_order(mapper: Mapper[Any], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -15,6 +15,7 @@ from tenantry.cli import tenants as tenants_cli
 from tenantry.cli.main import app
 
 if TYPE_CHECKING:
+    from tenantry.plans import Catalogue
     from tenantry_server.plugins import Plugin
 
 __all__ = ["app"]
@@ -33,6 +34,19 @@ def _load_plugins() -> list[Plugin]:
 
 
 tenants_cli.MODEL_LOADERS.append(_load_plugins)
+
+
+def _catalogue() -> Catalogue | None:
+    """The plans ``serve`` offers: ``TENANTRY_PLANS_FILE``, else the plugins' catalogue."""
+    try:
+        from tenantry_server.app import plan_catalogue
+        from tenantry_server.settings import Settings
+    except ImportError:
+        return None
+    return plan_catalogue(Settings(), _load_plugins())
+
+
+tenants_cli.CATALOGUE_LOADERS.append(_catalogue)
 
 
 def _plugin_migrations() -> list[Path]:

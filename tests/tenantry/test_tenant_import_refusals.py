@@ -325,3 +325,58 @@ def test_the_slug_of_the_site_itself_gets_a_suffix(db: Database) -> None:
     with db.session() as session:
         result = import_tenant(session, doc, create_accounts=True)
     assert result.slug.startswith("www-") and len(result.slug) > len("www-")
+
+
+def _many_vouchers(count: int) -> Edit:
+    def edit(doc: dict[str, Any]) -> None:
+        doc["tables"]["vouchers"] = [_voucher() | {"id": 2000 + i} for i in range(count)]
+
+    return edit
+
+
+# What a plan here must be, with meterbook's plans offered (Free holds 500 vouchers).
+PLAN_REFUSALS: dict[str, tuple[Edit, dict[str, Any], str]] = {
+    "a plan this instance does not offer": (
+        _tenant(plan="enterprise"),
+        {},
+        r"the tenant's plan 'enterprise' is not offered here \(plans: free, household, pro\)",
+    ),
+    "a plan asked for that does not exist": (lambda doc: None, {"plan": "gold"}, "no plan 'gold'"),
+    "more rows than the plan holds": (
+        _many_vouchers(501),
+        {},
+        r"does not fit the plan 'free' \(rows.vouchers: 501, 500 allowed\)",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", PLAN_REFUSALS, ids=list(PLAN_REFUSALS))
+def test_a_tenant_its_plan_here_cannot_hold_is_refused(db: Database, case: str) -> None:
+    """Imported as it was, an 'enterprise' tenant ran on the default plan's limits while
+    its row said 'enterprise', and a Free tenant could arrive holding any number of rows."""
+    from meterbook.plans import CATALOGUE
+
+    edit, options, said = PLAN_REFUSALS[case]
+    doc = document()
+    edit(doc)
+    message = _refused(db, summed(doc), said, catalogue=CATALOGUE, create_accounts=True, **options)
+    assert "--plan" in message
+
+
+def test_a_tenant_is_imported_on_the_plan_asked_for(db: Database, tmp_path: Path) -> None:
+    doc = document()
+    _many_vouchers(501)(doc)
+    doc["tenant"]["plan"] = "enterprise"
+    file = tmp_path / "big.json"
+    file.write_bytes(orjson.dumps(summed(doc)))
+    url = str(db.engine.url)
+    runner = CliRunner()  # the server's command: meterbook's plans are the ones offered
+    refused = runner.invoke(cli, ["tenants", "import", str(file), "--db", url])
+    assert refused.exit_code == 1 and "'enterprise' is not offered here" in refused.output
+    result = runner.invoke(
+        cli, ["tenants", "import", str(file), "--db", url, "--plan", "household"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "on plan household: 504 rows" in result.output  # 3 readings, 501 vouchers
+    with db.session() as session:
+        assert session.scalars(select(Tenant.plan)).all() == ["household"]

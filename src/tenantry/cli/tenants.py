@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from tenantry.db import Database
+    from tenantry.plans import Catalogue
 
 group = typer.Typer(help="Tenant lifecycle: list, purge, export, import.", no_args_is_help=True)
 
@@ -22,6 +23,9 @@ group = typer.Typer(help="Tenant lifecycle: list, purge, export, import.", no_ar
 # mapped (an export and an import walk every mapped tenant table). A host appends its
 # own (the server: its plugins); ``--models`` names more modules.
 MODEL_LOADERS: list[Callable[[], object]] = []
+# The plans a host offers, for an import to check the tenant's plan against (the server:
+# TENANTRY_PLANS_FILE, else its plugins' catalogue); ``--plans`` names a file instead.
+CATALOGUE_LOADERS: list[Callable[[], Catalogue | None]] = []
 
 
 def register(app: typer.Typer) -> None:
@@ -31,6 +35,18 @@ def register(app: typer.Typer) -> None:
 def _fail(message: str) -> NoReturn:
     typer.echo(f"tenantry tenants: {message}", err=True)
     raise typer.Exit(1)
+
+
+def _catalogue(path: Path | None) -> Catalogue | None:
+    """The plans of ``path``, else the host's; ``None`` when neither says (nothing checked)."""
+    from tenantry.plans import CatalogueError, load_catalogue
+
+    try:
+        if path is not None:
+            return load_catalogue(path)
+        return next((c for c in (load() for load in CATALOGUE_LOADERS) if c is not None), None)
+    except CatalogueError as exc:
+        _fail(f"the plans: {exc}")
 
 
 def _database(url: str) -> Database:
@@ -281,6 +297,12 @@ def import_(
         help="Create missing accounts without a password (set by a password reset) instead of "
         "inviting: authorship of rows is kept. For moving a whole instance.",
     ),
+    plan: str | None = typer.Option(
+        None, "--plan", help="The plan the tenant gets here (default: the one it had)."
+    ),
+    plans_file: Path | None = typer.Option(
+        None, "--plans", help="The plans offered here (TOML), if not the server's own."
+    ),
 ) -> None:
     """Recreate a tenant from its export document here: all rows or none, verified."""
     from datetime import timedelta
@@ -297,6 +319,7 @@ def import_(
     if not file.is_file():
         _fail(f"no such file: {file}")
     _load_models(models)
+    catalogue = _catalogue(plans_file)
     db = _database(database_url)
     console = Console()
     try:
@@ -306,6 +329,8 @@ def import_(
                 file.read_bytes(),
                 invite_ttl=timedelta(days=invite_days),
                 create_accounts=create_accounts,
+                plan=plan,
+                catalogue=catalogue,
             )
     except TenantryError as exc:
         _fail(exc.message)
@@ -316,7 +341,9 @@ def import_(
     print_verification(console, result.verification)
     total = sum(result.rows.values())
     # Plain lines (not rich): codes must never be wrapped or styled.
-    typer.echo(f"imported tenant {result.tenant_id} as {result.slug}: {total} rows")
+    typer.echo(
+        f"imported tenant {result.tenant_id} as {result.slug} on plan {result.plan}: {total} rows"
+    )
     for member in result.members:
         if member.status == "matched":
             typer.echo(f"  {member.email}: {member.role}, matched to account {member.user_id}")

@@ -8,7 +8,7 @@ read-only or deleted behind the tenant's back.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -37,9 +37,13 @@ def _catalogue(session: Session, catalogue: Catalogue | None) -> Catalogue:
 
 
 def _over(
-    session: Session, tenant_id: uuid.UUID, limits: dict[str, int | None]
+    session: Session,
+    tenant_id: uuid.UUID,
+    limits: dict[str, int | None],
+    tables: Collection[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """The limits that current use exceeds, with how much must go."""
+    """The limits that current use exceeds, with how much must go (rows in ``tables``
+    only, when given)."""
     over = []
     for name, allowed in sorted(limits.items()):
         if allowed is None:
@@ -47,7 +51,7 @@ def _over(
         if name == MEMBERS:
             used = count_members(session, tenant_id)
         elif name.startswith(ROWS_PREFIX) and quota_models(name):
-            used = count_rows(session, name)
+            used = count_rows(session, name, tables)
         else:
             continue  # metered per period or host-named: not something to remove
         if used > allowed:
@@ -68,6 +72,21 @@ def _refuse_over(
     over = _over(session, tenant_id, dict(after.limits))
     if over:
         raise PlanChangeRefused(plan=target.display_name, over=over)
+
+
+def over_limits(
+    session: Session,
+    *,
+    tenant_id: uuid.UUID,
+    plan: Plan,
+    catalogue: Catalogue,
+    tables: Collection[str] | None = None,
+) -> list[dict[str, Any]]:
+    """What the tenant's current use exceeds of ``plan`` without overrides (an imported
+    tenant's): each limit with how much must go. Rows are counted in the current tenant
+    scope, in ``tables`` only when given (an import: the tables its document holds)."""
+    limits = dict(entitlements_for(catalogue, plan.name, ()).limits)
+    return _over(session, tenant_id, limits, tables)
 
 
 def check_fits(

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from tenantry import audit
@@ -57,10 +57,13 @@ def quota_models(limit: str | None = None) -> list[type]:
     return found
 
 
-def count_rows(session: Session, limit: str) -> int:
-    """The current tenant's rows counted against ``limit`` (scoped like any query)."""
+def count_rows(session: Session, limit: str, tables: Collection[str] | None = None) -> int:
+    """The current tenant's rows counted against ``limit`` (scoped like any query), in
+    ``tables`` only when given (the others are known to hold none, or not to exist)."""
     return sum(
-        session.scalar(select(func.count()).select_from(cls)) or 0 for cls in quota_models(limit)
+        session.scalar(select(func.count()).select_from(cls)) or 0
+        for cls in quota_models(limit)
+        if tables is None or inspect(cls).local_table.name in tables
     )
 
 

@@ -175,13 +175,17 @@ def test_refusals_write_nothing(
     orphan = copy.deepcopy(fresh)
     orphan["tables"]["app_comments"] = [{"id": 5, "note_id": 999, "text": "orphan"}]
     assert "database refused a row" in refused(_reseal(orphan))
+    unknown = copy.deepcopy(fresh)
+    unknown["tenant"]["plan"] = "platinum"  # not a plan of this instance
+    assert "'platinum' is not offered here (plans: free, household, pro)" in refused(unknown)
     ok = client.post(
-        "/api/admin/tenants/import",
-        content=orjson.dumps(fresh),
+        "/api/admin/tenants/import?plan=household",
+        content=orjson.dumps(unknown),
         headers={"Content-Type": "application/json", **bob.headers},
     )
     assert ok.status_code == 201, ok.text
     assert ok.json()["slug"] != original["tenant"]["slug"]  # the slug was taken here
+    assert ok.json()["plan"] == "household"
     assert _tenants(app) == before + 1
 
 

@@ -41,13 +41,19 @@ class ImportedMemberOut(BaseModel):
 class ImportOut(BaseModel):
     tenant_id: uuid.UUID
     slug: str
+    plan: str
     rows: dict[str, int]
     members: list[ImportedMemberOut]
     checks: list[CheckOut]
 
 
 def _import(
-    request: Request, session: Session, document: bytes, admin: User, create_accounts: bool
+    request: Request,
+    session: Session,
+    document: bytes,
+    admin: User,
+    create_accounts: bool,
+    plan: str | None,
 ) -> ImportResult:
     mail = get_tenancy(request).mail
 
@@ -70,22 +76,29 @@ def _import(
         actor_id=admin.id,
         create_accounts=create_accounts,
         on_invite=mail_invite,
+        plan=plan,
     )
 
 
 @router.post("/tenants/import", status_code=201)
 async def import_document(
-    request: Request, admin: PlatformAdmin, session: DbSession, create_accounts: bool = False
+    request: Request,
+    admin: PlatformAdmin,
+    session: DbSession,
+    create_accounts: bool = False,
+    plan: str | None = None,
 ) -> ImportOut:
     """The body is the export document itself (``application/json``), up to the body limit;
     larger documents go through ``tenantry tenants import``. Members without an account
-    here are mailed their invite. ``create_accounts``: see
+    here are mailed their invite. ``plan``: the plan the tenant gets here, instead of its
+    own (which must be offered here, as the tenant must fit it). ``create_accounts``: see
     :func:`tenantry.tenant_import.import_tenant`."""
     document = await request.body()
-    result = await in_thread(_import, request, session, document, admin, create_accounts)
+    result = await in_thread(_import, request, session, document, admin, create_accounts, plan)
     return ImportOut(
         tenant_id=result.tenant_id,
         slug=result.slug,
+        plan=result.plan,
         rows=result.rows,
         members=[ImportedMemberOut(**asdict(m)) for m in result.members],
         checks=[
