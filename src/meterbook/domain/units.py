@@ -17,12 +17,20 @@ MAX_WH = 10**13 - 1  # 9 999 999 999.999 kWh: ten integer digits
 MAX_MINOR = 10**13 - 1  # 99 999 999 999.99: eleven
 
 
+def decimal_text(text: str) -> str:
+    """A number as people type it (``48 213,4``: spaces, ``,`` as the decimal mark) in the
+    plain form the API reads (``48213.4``); anything else is left for the parser to refuse."""
+    return (
+        text.strip().replace(" ", "").replace("\u00a0", "").replace("\u202f", "").replace(",", ".")
+    )
+
+
 def parse_decimal(text: str | Decimal, field: str) -> Decimal:
     """A finite decimal from ``text`` (``,`` accepted as the decimal mark), or a violation."""
     if isinstance(text, Decimal):
         value = text
     else:
-        cleaned = text.strip().replace(" ", "").replace(",", ".")
+        cleaned = decimal_text(text)
         try:
             value = Decimal(cleaned)
         except InvalidOperation:

@@ -1,7 +1,7 @@
 """Posted forms read through the API's own schemas, so a page accepts exactly what the API does.
 
 A form differs from a JSON body only in its encoding (local times, a checkbox, the CSRF
-field, empty optional inputs); those are translated here, and the rules and their words
+field, empty optional inputs, numbers as people type them); those are translated here, and the rules and their words
 are the schema's (:mod:`meterbook.api.schemas`) and the core's (:func:`problem_of`).
 """
 
@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from meterbook.api.schemas import ReadingIn, VoucherIn
 from meterbook.domain.records import ReadingDraft, VoucherDraft
+from meterbook.domain.units import decimal_text
 from meterbook.pages.csrf import FIELD as CSRF_FIELD
 from tenantry.errors import ValidationFailed
 from tenantry.web import Input, problem_of
@@ -33,16 +34,21 @@ def _local_to_aware(text: str, zone: tzinfo) -> str:
     return (value if value.tzinfo else value.replace(tzinfo=zone)).isoformat()
 
 
+# The decimal inputs (``inputmode="decimal"``): a phone set to a comma locale types ``,``.
+_DECIMALS = {"meter_kwh", "amount", "kwh"}
+
+
 def _body(schema: type[Input], fields: dict[str, str]) -> dict[str, object]:
     """The form as the JSON body it stands for: an empty input is one not sent (optional:
-    its default; required: "fill this in", not a parser's "input is too short")."""
+    its default; required: "fill this in", not a parser's "input is too short"), and a
+    number as a person types it (``48 213,4``) as a CSV import reads it."""
     body: dict[str, object] = {}
     for name, value in fields.items():
         if name == CSRF_FIELD:
             continue
         if value == "" and name in schema.model_fields:
             continue
-        body[name] = value
+        body[name] = decimal_text(value) if name in _DECIMALS else value
     return body
 
 

@@ -34,7 +34,7 @@ def _field_error(page: Any, message: str) -> None:
     assert f'<span class="field-error">{html.escape(message)}' in page.text, page.text
 
 
-@pytest.mark.parametrize("number", ["1e5", "\uff16\uff15\uff10", "1_000", " 12", "1,5"])
+@pytest.mark.parametrize("number", ["1e5", "\uff16\uff15\uff10", "1_000", "1,5,0", "1.5,0"])
 def test_the_reading_form_refuses_the_numbers_the_api_refuses(
     client: TestClient, alice: dict[str, str], number: str
 ) -> None:
@@ -124,6 +124,28 @@ def test_a_good_form_is_stored_as_typed(client: TestClient, alice: dict[str, str
     assert bought.status_code == 303, bought.text
     (voucher,) = client.get("/api/vouchers", headers=alice).json()["items"]
     assert voucher["currency"] == "ZAR" and voucher["amount"] == "10.50"
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [("48 213,4", "48213.400"), (" 650,125 ", "650.125"), ("7\u202f000", "7000.000")],
+)
+def test_a_number_typed_with_a_decimal_comma_or_spaces_is_read_as_a_csv_import_reads_it(
+    client: TestClient, alice: dict[str, str], typed: str, stored: str
+) -> None:
+    """A phone set to a comma locale types ``,`` in a decimal input: the form refused what
+    the same person's CSV file had imported (the JSON API still wants plain numbers)."""
+    api = client.post(
+        "/api/readings", json={"read_at": "2024-01-01T07:00:00Z", "meter_kwh": typed}, headers=alice
+    )
+    assert api.status_code == 422
+    assert _post(client, alice, "/readings", _reading(meter_kwh=typed)).status_code == 303
+    (reading,) = client.get("/api/readings", headers=alice).json()["items"]
+    assert reading["meter_kwh"] == stored
+    bought = _post(client, alice, "/vouchers", _voucher(amount="1 050,25", kwh="172,5"))
+    assert bought.status_code == 303, bought.text
+    (voucher,) = client.get("/api/vouchers", headers=alice).json()["items"]
+    assert (voucher["amount"], voucher["kwh"]) == ("1050.25", "172.500")
 
 
 def test_refused_household_forms_keep_what_was_typed(
