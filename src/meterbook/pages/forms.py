@@ -1,8 +1,9 @@
 """Posted forms read through the API's own schemas, so a page accepts exactly what the API does.
 
 A form differs from a JSON body only in its encoding (local times, a checkbox, the CSRF
-field, empty optional inputs, numbers as people type them); those are translated here, and the rules and their words
-are the schema's (:mod:`meterbook.api.schemas`) and the core's (:func:`problem_of`).
+field, empty optional inputs, numbers as people type them); those are translated here,
+and the rules and their words are the schema's (:mod:`meterbook.api.schemas`) and the
+core's (:func:`problem_of`).
 """
 
 from __future__ import annotations
