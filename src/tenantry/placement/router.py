@@ -28,7 +28,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, bindparam, event, select, text
+from sqlalchemy import Connection, Engine, bindparam, event, inspect, select, text
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, UOWTransaction
 from sqlalchemy.pool import QueuePool
 
@@ -36,7 +36,7 @@ from tenantry.context import TenantContext, tenant_scope
 from tenantry.db import Database, InlineReads, make_engine
 from tenantry.ids import TenantId
 from tenantry.migrations.runner import check_version_dirs
-from tenantry.models import Tenant
+from tenantry.models import Membership, Tenant, User
 from tenantry.models.base import TenantScoped, is_tenant_scoped
 from tenantry.models.placement import PlacementKind, PlacementState, TenantPlacement
 from tenantry.placement import provision
@@ -67,6 +67,7 @@ _GUARDED = "tenantry.placement_guarded"
 _ROUTER = "tenantry.placements"
 _ROUTING = "tenantry.placement_routing"
 _NEW_TENANTS = "tenantry.placement_new"
+_VERIFIED = "tenantry.placement_verified"
 _LOOKUP = select(
     TenantPlacement.kind, TenantPlacement.server, TenantPlacement.database, TenantPlacement.state
 ).where(TenantPlacement.tenant_id == bindparam("tenant_id"))
@@ -381,10 +382,14 @@ class Placements:
         fresh = [(o.id, o.plan) for o in session.new if isinstance(o, Tenant)]
         if fresh:
             session.info.setdefault(_NEW_TENANTS, []).extend(fresh)
+        verified = [o.id for o in session.dirty if isinstance(o, User) and _just_verified(o)]
+        if verified:
+            session.info.setdefault(_VERIFIED, []).extend(verified)
 
     def _forget_new_tenants(self, session: Session, previous: SessionTransaction) -> None:
         if not previous.nested:  # a savepoint's rollback leaves the outer tenants standing
             session.info.pop(_NEW_TENANTS, None)
+            session.info.pop(_VERIFIED, None)
 
     def _place_new_tenants(self, session: Session) -> None:
         # after_commit also fires when a savepoint is released: the outer transaction
@@ -392,7 +397,19 @@ class Placements:
         root = session.get_transaction()
         if root is not None and root.is_active:
             return
-        for tenant_id, plan in session.info.pop(_NEW_TENANTS, []):
+        created = session.info.pop(_NEW_TENANTS, [])
+        verified = session.info.pop(_VERIFIED, [])
+        if not (created or verified):
+            return
+        with self.control.read_sessions() as control:
+            waiting = _owned_by_unverified(control, [t for t, _ in created])
+            created += _unplaced_tenants_of(control, verified)
+        for tenant_id, plan in created:
+            if tenant_id in waiting:
+                # A sign-up not confirmed yet gets no database: a script signing up
+                # addresses it does not own would make one each. Placed on confirmation.
+                log.info("tenant %s waits for its owner's confirmed address", tenant_id)
+                continue
             try:
                 self.place_created(tenant_id, plan=plan)
             except Exception:  # the tenant stays shared, which is always correct
@@ -521,9 +538,47 @@ def _dispose_async(engine: AsyncEngine) -> None:
     task.add_done_callback(_PENDING.discard)
 
 
-def _user_refs(objects: list[Any]) -> set[int]:
-    from tenantry.models import User
+def _just_verified(user: User) -> bool:
+    """Whether this flush confirms ``user``'s address for the first time."""
+    history = inspect(user).attrs.email_verified_at.history
+    return next(iter(history.added), None) is not None and not any(history.deleted)
 
+
+def _owned_by_unverified(session: Session, tenant_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """The tenants among ``tenant_ids`` whose owners have not confirmed their address (a
+    tenant without an owner yet, an import inviting its owner, is not among them)."""
+    if not tenant_ids:
+        return set()
+    owners: dict[uuid.UUID, list[bool]] = {}
+    rows = session.execute(
+        select(Membership.tenant_id, User.email_verified_at.is_not(None))
+        .join(User, User.id == Membership.user_id)
+        .where(Membership.tenant_id.in_(tenant_ids), Membership.role == Role.OWNER.value)
+    )
+    for tenant_id, confirmed in rows:
+        owners.setdefault(tenant_id, []).append(bool(confirmed))
+    return {tenant_id for tenant_id, confirmed in owners.items() if not any(confirmed)}
+
+
+def _unplaced_tenants_of(session: Session, user_ids: list[int]) -> list[tuple[uuid.UUID, str]]:
+    """The tenants the users own that were never placed (no placement row): those a sign-up
+    made, waiting for the address to be confirmed."""
+    if not user_ids:
+        return []
+    placed = select(TenantPlacement.tenant_id).where(TenantPlacement.tenant_id == Tenant.id)
+    rows = session.execute(
+        select(Tenant.id, Tenant.plan)
+        .join(Membership, Membership.tenant_id == Tenant.id)
+        .where(
+            Membership.user_id.in_(user_ids),
+            Membership.role == Role.OWNER.value,
+            ~placed.exists(),
+        )
+    )
+    return [(tenant_id, plan) for tenant_id, plan in rows]
+
+
+def _user_refs(objects: list[Any]) -> set[int]:
     ids: set[int] = set()
     for obj in objects:
         table = type(obj).__table__

@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 
 from tenantry.context import TenantContext, tenant_scope
 from tenantry.ids import TenantId
-from tenantry.models import TenantPlacement
+from tenantry.models import Tenant, TenantPlacement
 from tenantry.placement import Location, PlacementMismatch, Placements
 from tenantry.roles import Role
 from tenantry.scoping import bind_tenant
@@ -234,6 +234,48 @@ def test_a_new_tenant_is_placed_when_its_transaction_commits_not_at_a_savepoint(
         with placements.control.read_sessions() as session:
             where, state = placements.lookup(session, tenant_id)
         assert not where.is_shared and state == "active"
+    drop_dedicated(application, servers)
+
+
+def test_a_sign_up_gets_its_database_when_its_address_is_confirmed(
+    settings: Settings, servers: dict[str, Any], tmp_path: Path
+) -> None:
+    """Each sign-up made a database at once: a script signing up addresses it does not
+    own made one each (a file, or a PostgreSQL database) that nobody could ever use."""
+    from tenantry.testing import signup_token
+
+    toml = write_placements(tmp_path / "p.toml", servers, default="dedicated")
+    with placed_app(settings, toml) as application, TestClient(application) as client:
+        placements: Placements = application.state.tenancy.placements
+        for n in range(3):
+            signed_up = client.post(
+                "/api/auth/register",
+                json={"email": f"bot{n}@example.com", "password": "a long passphrase"},
+            )
+            assert signed_up.status_code == 202, signed_up.text
+        with placements.control.read_sessions() as session:
+            tenants = session.execute(select(Tenant.id, Tenant.name)).all()
+            assert len(tenants) == 3
+            assert all(placements.lookup(session, t)[0].is_shared for t, _ in tenants)
+            assert session.scalars(select(TenantPlacement)).all() == []
+        verified = client.post(
+            "/api/auth/verify", json={"token": signup_token(client, "bot1@example.com")}
+        )
+        assert verified.status_code == 200, verified.text
+        headers = {"Authorization": f"Bearer {verified.json()['access_token']}"}
+        tenant_id = uuid.UUID(verified.json()["tenant_id"])
+        with placements.control.read_sessions() as session:
+            where, state = placements.lookup(session, tenant_id)
+            assert not where.is_shared and state == "active"
+            assert len(session.scalars(select(TenantPlacement)).all()) == 1  # the others wait
+        assert client.post("/api/notes", json={"body": "mine"}, headers=headers).status_code == 201
+        assert _count(_owner_url(client, where), "app_notes") == 1
+        # A confirmed owner's next household is placed as it is made.
+        second = client.post("/api/tenants", json={"name": "Holiday flat"}, headers=headers)
+        assert second.status_code == 201, second.text
+        with placements.control.read_sessions() as session:
+            later = placements.lookup(session, uuid.UUID(second.json()["tenant_id"]))[0]
+        assert not later.is_shared
     drop_dedicated(application, servers)
 
 
