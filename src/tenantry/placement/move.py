@@ -14,8 +14,8 @@ The steps, each safe to interrupt (``kill -9`` included):
    (:func:`tenantry.migrate.checksum.table_checksum`, as tenantize verifies);
 6. **switch**: one control-database transaction points the placement at the
    target, makes it active and records the source as ``leftover``;
-7. **clean**: remove the source's rows (shared) or drop its database, then
-   forget the leftover.
+7. **clean**: remove the source's rows (shared) or drop its database (once the
+   requests still using it are done), then forget the leftover.
 
 Until step 6 commits the tenant is served from the complete, unchanged source;
 from then on from the verified target. A rerun of the same move resumes: it
@@ -27,6 +27,7 @@ byte; moves between SQLite and PostgreSQL are refused (export and import).
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -50,6 +51,8 @@ from tenantry.placement.router import Placements, barrier_key
 from tenantry.placement.strays import Stray, stray_copies
 from tenantry.placement.tables import TenantTable, enter_tenant, tenant_tables
 from tenantry.rls.policy import TENANT_COLUMN
+
+log = logging.getLogger("tenantry.placement")
 
 BATCH = 20_000
 Step = Callable[[str], None]
@@ -345,6 +348,27 @@ def _drain(engine: Engine, tenant_id: uuid.UUID) -> None:
             conn.commit()
 
 
+# After the switch, how long requests routed to the old database before it may take to
+# connect, and then to finish, before it is dropped (PostgreSQL).
+RETIRE_GRACE = 0.25
+RETIRE_TIMEOUT = 10.0
+
+
+def _retire(placements: Placements, location: Location) -> None:
+    """Wait for the requests still at the tenant's old database before it goes."""
+    if location.is_shared:
+        return
+    server = placements.config.server(str(location.server))
+    if not provision.wait_until_unused(
+        server, str(location.database), grace=RETIRE_GRACE, timeout=RETIRE_TIMEOUT
+    ):
+        log.warning(
+            "requests still use %s after %.0f s; dropping it ends them",
+            location.describe(),
+            RETIRE_TIMEOUT,
+        )
+
+
 def _clean(placements: Placements, location: Location, tenant_id: uuid.UUID) -> None:
     """Remove the tenant's copy at ``location`` (rows of shared tables, or its database)."""
     if location.is_shared:
@@ -518,6 +542,7 @@ def move_tenant(
             raise MoveFailed("the placement changed during the move; nothing was switched")
     report.read_only_seconds = time.perf_counter() - started
     step("switched")
+    _retire(placements, current)
     _clean(placements, current, tenant_id)
     _update(placements, tenant_id, leftover=None)
     step("cleaned")

@@ -9,6 +9,7 @@ nameless rows in ``tenantry_users`` (id only, no email, no password).
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -91,6 +92,33 @@ def create_database(server: Server, database: str) -> bool:
         if server.owner:
             query += sql.SQL(" OWNER {}").format(sql.Identifier(server.owner))
         conn.execute(query)
+    return True
+
+
+_IN_USE = """
+SELECT count(*) FROM pg_stat_activity
+WHERE datname = %s AND pid <> pg_backend_pid() AND state IS NOT NULL AND state <> 'idle'
+"""
+
+
+def wait_until_unused(server: Server, database: str, *, grace: float, timeout: float) -> bool:
+    """Let the requests still using ``database`` finish before it is dropped: ``grace``
+    seconds (one routed there before a move switched may not have connected yet), then
+    until no connection is in a statement or a transaction, ``timeout`` at most.
+
+    Dropping it at once cut those connections (``WITH (FORCE)``): a 503 for a request
+    that had only been unlucky in its timing. Idle pooled connections are dropped with
+    it; nothing routes to them any more. Whether it became unused in time; SQLite files
+    need no wait (an unlinked file stays readable to whoever has it open)."""
+    if server.is_sqlite:
+        return True
+    time.sleep(grace)
+    deadline = time.monotonic() + timeout
+    with _admin(server) as conn:
+        while conn.execute(_IN_USE, (database,)).fetchone()[0]:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
     return True
 
 
