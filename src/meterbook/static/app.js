@@ -16,7 +16,27 @@
     }
   });
   document.addEventListener("submit", function (event) {
-    var message = event.target.getAttribute("data-confirm");
-    if (message && !window.confirm(message)) event.preventDefault();
+    var form = event.target;
+    var message = form.getAttribute("data-confirm");
+    if (message && !window.confirm(message)) {
+      event.preventDefault();
+      return;
+    }
+    // A double click sends a form once: its CSRF token is the session's, so the server
+    // cannot tell a second reading from a repeated one.
+    if ((form.getAttribute("method") || "get").toLowerCase() !== "post") return;
+    if (form.hasAttribute("data-sent")) {
+      event.preventDefault();
+      return;
+    }
+    form.setAttribute("data-sent", "");
+    // No answer for a while (a network that dropped it): it may be sent again.
+    setTimeout(function () { form.removeAttribute("data-sent"); }, 10000);
+  });
+  // A page restored by the back button may be sent again.
+  window.addEventListener("pageshow", function () {
+    document.querySelectorAll("form[data-sent]").forEach(function (form) {
+      form.removeAttribute("data-sent");
+    });
   });
 })();
