@@ -53,7 +53,7 @@ def _body(schema: type[Input], fields: dict[str, str]) -> dict[str, object]:
     return body
 
 
-_REQUIRED = "Field required"  # pydantic's words for a value not sent
+_REQUIRED = "is required"  # the core's words for a value not sent
 
 
 def _errors(request: Request, schema: type[Input], exc: Exception) -> Errors:

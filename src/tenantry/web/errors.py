@@ -122,9 +122,46 @@ def _problem(error: Any) -> dict[str, str]:
         reason = (error.get("ctx") or {}).get("error", "")
         at = f" at character {loc[-1]}" if loc and isinstance(loc[-1], int) else ""
         return {"field": "body", "message": f"not valid JSON{at}: {reason}".rstrip(": ")}
-    # A validator's own words, without pydantic's "Value error, " before them.
-    message = str(error.get("msg", "")).removeprefix("Value error, ")
-    return {"field": _field(loc), "message": message}
+    return {"field": _field(loc), "message": _words(error)}
+
+
+# The common refusals in the words the domain's own checks use ("note: has at most 2000
+# characters"), not pydantic's ("String should have at most 2000 characters"); any
+# other keeps pydantic's message.
+_WORDS = {
+    "missing": "is required",
+    "string_too_long": "has at most {max_length} characters",
+    "string_too_short": "has at least {min_length} characters",
+    "too_long": "has at most {max_length} items",
+    "too_short": "has at least {min_length} items",
+    "greater_than_equal": "must be at least {ge}",
+    "less_than_equal": "must be at most {le}",
+    "greater_than": "must be more than {gt}",
+    "less_than": "must be less than {lt}",
+    "int_parsing": "must be a whole number",
+    "int_type": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "bool_parsing": "must be true or false",
+    "bool_type": "must be true or false",
+    "string_type": "must be text",
+    "literal_error": "must be one of {expected}",
+    "enum": "must be one of {expected}",
+}
+
+
+def _words(error: Any) -> str:
+    """What ``error`` (one of pydantic's) says, in our words where we have them, and a
+    validator's own words without pydantic's "Value error, " before them."""
+    kind, ctx = error.get("type"), error.get("ctx") or {}
+    if kind == "string_too_short" and ctx.get("min_length") == 1:
+        return "must not be empty"
+    template = _WORDS.get(kind)
+    if template is not None:
+        try:
+            return template.format(**ctx)
+        except (KeyError, IndexError):
+            pass
+    return str(error.get("msg", "")).removeprefix("Value error, ")
 
 
 def _validation_error(request: Request, exc: Exception) -> Problem:

@@ -41,6 +41,26 @@ def test_validation_names_the_field(client: TestClient, alice: Member) -> None:
     assert error["details"]["fields"][0]["field"] == "body"
 
 
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        ({}, "name: is required"),
+        ({"name": ""}, "name: must not be empty"),
+        ({"name": "n" * 201}, "name: has at most 200 characters"),
+        ({"name": "Home", "kind": "castle"}, "kind: must be one of 'personal', 'family'"),
+        ({"name": 5}, "name: must be text"),
+    ],
+)
+def test_a_refused_field_is_said_in_the_words_the_domain_uses(
+    client: TestClient, alice: Member, body: dict[str, object], said: str
+) -> None:
+    """Pydantic's "String should have at most 200 characters" beside the domain's own
+    "note: has at most 2000 characters": one voice for every refusal a person reads."""
+    response = client.post("/api/tenants", json=body, headers=alice.headers)
+    assert response.status_code == 422
+    assert response.json()["error"]["message"].startswith(said), response.text
+
+
 def test_tenant_id_in_a_body_is_refused(client: TestClient, alice: Member, bob: Member) -> None:
     response = client.post(
         "/api/notes", json={"body": "x", "tenant_id": bob.tenant_id}, headers=alice.headers
