@@ -39,7 +39,7 @@ from tenantry.import_values import BadValue, aware_datetime, column_reader
 from tenantry.migrate.verify import Verification
 from tenantry.models import Base, Invite, Membership, Tenant, TenantKind, User, normalize_email
 from tenantry.models.user import checked_email
-from tenantry.plans.catalogue import Catalogue
+from tenantry.plans.catalogue import MEMBERS, Catalogue
 from tenantry.plans.changes import over_limits
 from tenantry.plans.entitlements import catalogue_of
 from tenantry.roles import Role
@@ -277,21 +277,27 @@ def _plan_here(name: str, catalogue: Catalogue | None, *, asked: bool) -> str:
     """``name`` if this instance offers it (or nobody said what it offers), else refused."""
     if catalogue is None or catalogue.find(name) is not None:
         return name
-    said = (
-        f"there is no plan {name!r:.40}"
-        if asked
-        else f"the tenant's plan {name!r:.40} is not offered"
-    )
+    plans = ", ".join(catalogue.names)
+    if asked:
+        raise ImportRefused(f"there is no plan {name!r:.40} here; choose one of: {plans}")
     raise ImportRefused(
-        f"{said} here (plans: {', '.join(catalogue.names)}): import it on one of them "
-        "(tenants import --plan, or ?plan= over the API)"
+        f"the tenant's plan {name!r:.40} is not offered here (plans: {plans}): import it on "
+        "one of them (tenants import --plan, or ?plan= over the API)"
     )
 
 
-def _refuse_over(session: Session, tenant: Tenant, catalogue: Catalogue, tables: list[str]) -> None:
-    """Refuse a tenant its plan here would not hold, as a downgrade would be refused."""
+def _refuse_over(
+    session: Session, tenant: Tenant, catalogue: Catalogue, tables: list[str], members: int
+) -> None:
+    """Refuse a tenant its plan here would not hold, as a downgrade would be refused.
+
+    Every member of the document counts, invited ones too: each invite takes a seat when
+    used, and an owner invited after the seats ran out could never join."""
     plan = catalogue.get(tenant.plan)
     over = over_limits(session, tenant_id=tenant.id, plan=plan, catalogue=catalogue, tables=tables)
+    seats = plan.limit(MEMBERS)
+    if seats is not None and members > seats and all(o["limit"] != MEMBERS for o in over):
+        over.insert(0, {"limit": MEMBERS, "allowed": seats, "current": members})
     if over:
         used = "; ".join(f"{o['limit']}: {o['current']}, {o['allowed']} allowed" for o in over)
         raise ImportRefused(
@@ -484,7 +490,7 @@ def import_tenant(
     _check_integrity(doc, result)
     tenant = _tenant_of(doc["tenant"])
     catalogue = catalogue or catalogue_of(session)
-    tenant.plan = _plan_here(plan or tenant.plan, catalogue, asked=plan is not None)
+    tenant.plan = _plan_here(plan or tenant.plan, catalogue, asked=bool(plan))
     if session.get(Tenant, tenant.id) is not None:
         raise Conflict(f"a tenant with id {tenant.id} already exists here (imported before?)")
     tenant.slug = _new_slug(session, str(tenant.slug))
@@ -576,7 +582,7 @@ def _write(
             same = stored.checksum == want.checksum
             result.add(f"checksum:{name}", same, "identical" if same else "DIFFERENT")
         if catalogue is not None:
-            _refuse_over(session, tenant, catalogue, order)
+            _refuse_over(session, tenant, catalogue, order, len(doc["members"]))
     members = session.scalar(
         select(Membership.user_id).where(Membership.tenant_id == tenant_id).limit(1)
     )

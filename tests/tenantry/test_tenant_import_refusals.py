@@ -327,6 +327,14 @@ def test_the_slug_of_the_site_itself_gets_a_suffix(db: Database) -> None:
     assert result.slug.startswith("www-") and len(result.slug) > len("www-")
 
 
+def _three_members(doc: dict[str, Any]) -> None:
+    """Its owner and two members with no account here: all three would be invited."""
+    doc["members"] += [
+        {**doc["members"][0], "user_id": 8 + i, "email": f"m{i}@example.com", "role": "member"}
+        for i in range(2)
+    ]
+
+
 def _many_vouchers(count: int) -> Edit:
     def edit(doc: dict[str, Any]) -> None:
         doc["tables"]["vouchers"] = [_voucher() | {"id": 2000 + i} for i in range(count)]
@@ -341,7 +349,16 @@ PLAN_REFUSALS: dict[str, tuple[Edit, dict[str, Any], str]] = {
         {},
         r"the tenant's plan 'enterprise' is not offered here \(plans: free, household, pro\)",
     ),
-    "a plan asked for that does not exist": (lambda doc: None, {"plan": "gold"}, "no plan 'gold'"),
+    "a plan asked for that does not exist": (
+        lambda doc: None,
+        {"plan": "gold"},
+        "there is no plan 'gold' here; choose one of: free, household, pro",
+    ),
+    "more members than the plan seats, invited ones too": (
+        _three_members,
+        {"create_accounts": False},
+        r"does not fit the plan 'free' \(members: 3, 2 allowed\)",
+    ),
     "more rows than the plan holds": (
         _many_vouchers(501),
         {},
@@ -359,8 +376,9 @@ def test_a_tenant_its_plan_here_cannot_hold_is_refused(db: Database, case: str) 
     edit, options, said = PLAN_REFUSALS[case]
     doc = document()
     edit(doc)
-    message = _refused(db, summed(doc), said, catalogue=CATALOGUE, create_accounts=True, **options)
-    assert "--plan" in message
+    options = {"create_accounts": True, **options}
+    message = _refused(db, summed(doc), said, catalogue=CATALOGUE, **options)
+    assert "--plan" in message or "choose one of" in message
 
 
 def test_a_tenant_is_imported_on_the_plan_asked_for(db: Database, tmp_path: Path) -> None:
@@ -380,3 +398,9 @@ def test_a_tenant_is_imported_on_the_plan_asked_for(db: Database, tmp_path: Path
     assert "on plan household: 504 rows" in result.output  # 3 readings, 501 vouchers
     with db.session() as session:
         assert session.scalars(select(Tenant.plan)).all() == ["household"]
+    misspelt = tmp_path / "plans.toml"  # as `serve` refuses it
+    misspelt.write_text('[[plans]]\nname = "solo"\n[plans.limits]\n"rows.readngs" = 5\n')
+    refused = runner.invoke(
+        cli, ["tenants", "import", str(file), "--db", url, "--plans", str(misspelt)]
+    )
+    assert refused.exit_code == 1 and "limits.rows.readngs: no model counts" in refused.output

@@ -38,15 +38,20 @@ def _fail(message: str) -> NoReturn:
 
 
 def _catalogue(path: Path | None) -> Catalogue | None:
-    """The plans of ``path``, else the host's; ``None`` when neither says (nothing checked)."""
-    from tenantry.plans import CatalogueError, load_catalogue
+    """The plans of ``path``, else the host's; ``None`` when neither says (nothing checked).
+    Checked as the server checks them, once the models are loaded (a misspelt row quota)."""
+    from tenantry.plans import CatalogueError, check_row_limits, load_catalogue
 
     try:
         if path is not None:
-            return load_catalogue(path)
-        return next((c for c in (load() for load in CATALOGUE_LOADERS) if c is not None), None)
+            found: Catalogue | None = load_catalogue(path)
+        else:
+            found = next((c for c in (load() for load in CATALOGUE_LOADERS) if c), None)
+        if found is not None:
+            check_row_limits(found)
     except CatalogueError as exc:
         _fail(f"the plans: {exc}")
+    return found
 
 
 def _database(url: str) -> Database:
