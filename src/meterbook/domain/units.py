@@ -6,6 +6,7 @@ decimals). Floats never take part: a value with more places is refused, not roun
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 
 from meterbook.domain.errors import RuleViolation
@@ -17,12 +18,22 @@ MAX_WH = 10**13 - 1  # 9 999 999 999.999 kWh: ten integer digits
 MAX_MINOR = 10**13 - 1  # 99 999 999 999.99: eleven
 
 
+# Digits in groups of three after the first, as people separate thousands: with a space,
+# a no-break space or a narrow one (what a French or South African keyboard types).
+_GROUPED = re.compile(r"(-?)([0-9]{1,3}(?:[ \u00a0\u202f][0-9]{3})+)([.,][0-9]+)?")
+
+
 def decimal_text(text: str) -> str:
-    """A number as people type it (``48 213,4``: spaces, ``,`` as the decimal mark) in the
-    plain form the API reads (``48213.4``); anything else is left for the parser to refuse."""
-    return (
-        text.strip().replace(" ", "").replace("\u00a0", "").replace("\u202f", "").replace(",", ".")
-    )
+    """A number as people type it (``48 213,4``: thousands apart, ``,`` as the decimal mark)
+    in the plain form the API reads (``48213.4``). A space anywhere else (``16 9 50``, a
+    decimal mark left out of ``48213 4``) stays, for the parser to refuse: dropped, it
+    would make another number."""
+    text = text.strip()
+    grouped = _GROUPED.fullmatch(text)
+    if grouped:
+        sign, digits, fraction = grouped.groups()
+        text = sign + re.sub(r"\D", "", digits) + (fraction or "")
+    return text.replace(",", ".")
 
 
 def parse_decimal(text: str | Decimal, field: str) -> Decimal:

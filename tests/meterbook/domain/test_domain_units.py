@@ -68,6 +68,9 @@ def test_money_refuses_fractions_of_a_cent() -> None:
 
 def test_parse_decimal_accepts_a_comma_and_refuses_words() -> None:
     assert parse_decimal("1 234,5", "x") == Decimal("1234.5")
-    for bad in ("abc", "NaN", "inf"):
+    assert parse_decimal(" 12\u00a0345\u202f678.25 ", "x") == Decimal("12345678.25")
+    assert parse_decimal("-1 000", "x") == Decimal("-1000")
+    # A space that separates no thousands was a typo made into another number (16950).
+    for bad in ("abc", "NaN", "inf", "16 9 50", "48213 4", "1 2 3", "12 34,5", "1 000 00"):
         with pytest.raises(RuleViolation, match="enter a number"):
             parse_decimal(bad, "x")

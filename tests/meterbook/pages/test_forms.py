@@ -34,7 +34,9 @@ def _field_error(page: Any, message: str) -> None:
     assert f'<span class="field-error">{html.escape(message)}' in page.text, page.text
 
 
-@pytest.mark.parametrize("number", ["1e5", "\uff16\uff15\uff10", "1_000", "1,5,0", "1.5,0"])
+@pytest.mark.parametrize(
+    "number", ["1e5", "\uff16\uff15\uff10", "1_000", "1,5,0", "1.5,0", "16 9 50", "48213 4"]
+)
 def test_the_reading_form_refuses_the_numbers_the_api_refuses(
     client: TestClient, alice: dict[str, str], number: str
 ) -> None:
