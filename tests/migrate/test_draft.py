@@ -303,6 +303,8 @@ def test_users_named_by_the_person_running_init_are_drafted_when_there_is_no_tel
         ("clients", "no table 'clients' here (tables: customers, orders, staff)"),
         ("orders", "orders has no address column"),
         ("staff.mail", "staff has no 'mail'; name it as --users staff.COLUMN"),
+        ("staff.", "'staff.' is not TABLE or TABLE.EMAIL_COLUMN"),
+        ("a.b.c", "'a.b.c' is not TABLE or TABLE.EMAIL_COLUMN"),
     ],
 )
 def test_users_named_wrongly_are_refused_with_what_is_there(
@@ -316,3 +318,29 @@ def test_users_named_wrongly_are_refused_with_what_is_there(
         draft_mapping(conn, "x", named)
     engine.dispose()
     assert said in str(refused.value)
+
+
+def test_people_named_otherwise_own_rows_through_a_column_named_after_them(
+    tmp_path: Path,
+) -> None:
+    """loans.member_id has no foreign key: the draft made the loans global (every
+    member's loans shared by all), as it knew only user_id by name. And of two address
+    columns it took one without a word about the other."""
+    path = tmp_path / "library.db"
+    with sqlite3.connect(path) as con:
+        con.executescript(
+            "CREATE TABLE members (id INTEGER PRIMARY KEY, login TEXT, E_Mail TEXT,"
+            " Email_Address TEXT);"
+            "CREATE TABLE loans (id INTEGER PRIMARY KEY, member_id INTEGER NOT NULL, book TEXT);"
+        )
+    engine = conversion_engine(f"sqlite:///{path}")
+    with engine.connect() as conn:
+        named = draft_mapping(conn, "x", "members.login")
+        guessed = draft_mapping(conn, "x", "members")
+    engine.dispose()
+    assert tomllib.loads(named)["tables"]["loans"]["owner"] == "member_id"
+    assert 'owner = "member_id"   # REVIEW: from the column name' in named
+    assert 'email = "login"\n' in named  # named by the person: nothing to review
+    assert (
+        'email = "E_Mail"   # REVIEW: found by its column name; also an address: Email_Address'
+    ) in guessed

@@ -67,6 +67,8 @@ _CREATED_COLUMNS = ("created_at", "date_joined", "created")
 def _named_users(infos: dict[str, TableInfo], named: str) -> tuple[TableInfo, str]:
     """The table ``--users`` names (``table`` or ``table.column``) and its address column."""
     table, _, column = named.partition(".")
+    if not table or "." in column or (not column and named.endswith(".")):
+        raise MappingError(f"--users: {named!r} is not TABLE or TABLE.EMAIL_COLUMN")
     name = named_column(infos, (table,))
     if name is None:
         raise MappingError(f"--users: no table {table!r} here (tables: {', '.join(sorted(infos))})")
@@ -102,6 +104,18 @@ def _users_table(infos: dict[str, TableInfo], named: str | None) -> tuple[TableI
     )
 
 
+def _email_note(users: TableInfo, email: str, *, named: bool) -> str:
+    """The comment on the address column: a guess says so, as does any other address;
+    none on a column ``--users`` named."""
+    if named:
+        return ""
+    notes = [] if email == "email" else ["found by its column name"]
+    others = [c for c in users.columns if c != email and named_column([c], _EMAIL_COLUMNS)]
+    if others:
+        notes.append(f"also an address: {', '.join(others)}")
+    return f"   # REVIEW: {'; '.join(notes)}" if notes else ""
+
+
 def draft_mapping(conn: Connection, source: str, users_table: str | None = None) -> str:
     """A mapping TOML for the database on ``conn``, with comments where it guessed;
     ``users_table`` (``table`` or ``table.column``) names the people instead of a guess."""
@@ -128,9 +142,7 @@ def draft_mapping(conn: Connection, source: str, users_table: str | None = None)
             users=_string(users.name),
             id=_string(users.key or "id"),
             email=_string(email),
-            email_note=""
-            if email == "email" or users_table
-            else "   # REVIEW: found by its column name",
+            email_note=_email_note(users, email, named="." in (users_table or "")),
             optional=optional,
         )
     ]
@@ -226,8 +238,10 @@ def _owner_of(
             if fk.table in owners and fk.table != info.name:
                 return f"{fk.columns[0]} -> {fk.table}", f"foreign key to {fk.table}"
         return None
-    if "user_id" in info.columns:
-        return "user_id", "REVIEW: from the column name; no foreign key declared"
+    # The people's key by its name: user_id, or after their table (member_id of members).
+    named = named_column(info.columns, ("user_id", f"{users}_id", f"{users.removesuffix('s')}_id"))
+    if named is not None:
+        return named, "REVIEW: from the column name; no foreign key declared"
     for fk in single:
         if fk.table in owners:
             return f"{fk.columns[0]} -> {fk.table}", f"foreign key to {fk.table}"
