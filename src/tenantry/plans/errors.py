@@ -26,6 +26,8 @@ class QuotaExceeded(TenantryError):
         overridden: bool = False,
     ) -> None:
         what = noun or limit
+        if allowed == 1 and what.endswith("s"):  # "allows 1 member", not "1 members"
+            what = what[:-1]
         lift = f" The {lifted_by} plan allows more." if lifted_by else ""
         whose = (
             "This tenant's own limit (set by the platform, on any plan) is"

@@ -60,3 +60,14 @@ def test_a_bulk_insert_within_the_limit_passes(db: Database) -> None:
         session.execute(insert(Reading).values(_rows(2)))
     with tenant_scope(CTX), db.session() as session:
         assert session.scalar(select(func.count()).select_from(Reading)) == 2
+
+
+def test_a_limit_of_one_is_said_in_the_singular() -> None:
+    one = QuotaExceeded(
+        limit="members", allowed=1, current=1, requested=1, plan="Solo", lifted_by=None
+    )
+    two = QuotaExceeded(
+        limit="members", allowed=2, current=2, requested=1, plan="Free", lifted_by=None
+    )
+    assert one.message.startswith("The Solo plan allows 1 member; this tenant has 1")
+    assert two.message.startswith("The Free plan allows 2 members;")
