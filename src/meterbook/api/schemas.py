@@ -53,11 +53,16 @@ def _decimal_in(places: int, digits: int, example: str) -> tuple[WithJsonSchema,
     )
 
     def plain(value: object) -> object:
-        if isinstance(value, bool) or (isinstance(value, str) and not re.match(pattern, value)):
+        # A plain decimal with too many digits passes on to the rules, which say what is
+        # wrong with it ("is too large", "use at most 3 decimal places") as for a number.
+        if isinstance(value, bool) or (isinstance(value, str) and not _PLAIN.match(value)):
             raise ValueError(f"use a decimal such as {example}")
         return value
 
     return schema, BeforeValidator(plain)
+
+
+_PLAIN = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")  # [0-9]: see _decimal_in
 
 
 def _iso_text(value: object) -> object:

@@ -185,3 +185,22 @@ def test_an_empty_required_field_says_fill_this_in(
 ) -> None:
     """Not the parser's "Input should be a valid datetime or date, input is too short"."""
     _field_error(_post(client, alice, path, data), "fill this in")
+
+
+@pytest.mark.parametrize(
+    ("typed", "said"),
+    [("10000000000000", "is too large"), ("650.1234", "use at most 3 decimal places")],
+)
+def test_a_plain_number_out_of_bounds_is_said_as_for_a_json_number(
+    client: TestClient, alice: dict[str, str], typed: str, said: str
+) -> None:
+    """The form said "use a decimal such as 1234.567" for a number that was one, too large."""
+    for value in (typed, float(typed)):
+        api = client.post(
+            "/api/readings",
+            json={"read_at": "2024-01-01T07:00:00Z", "meter_kwh": value},
+            headers=alice,
+        )
+        assert api.status_code == 422
+        assert api.json()["error"]["message"] == f"meter_kwh: {said}"
+    _field_error(_post(client, alice, "/readings", _reading(meter_kwh=typed)), said)
