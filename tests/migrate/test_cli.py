@@ -33,6 +33,8 @@ def test_bad_input_is_explained_without_traceback(tmp_path: Path) -> None:
     assert code == 1 and "choose one" in out
     code, out = run("--db", f"sqlite:///{tmp_path}/x.db", "--map", "x.toml", "--users", "people")
     assert code == 1 and "--users goes with --init" in out
+    code, out = run("--db", f"sqlite:///{tmp_path}/x.db", "--init", "--users", "")
+    assert code == 1 and "--users: name the table of people" in out
 
 
 def test_undeclared_tables_are_refused(sqlite_sample: Callable[..., str], tmp_path: Path) -> None:

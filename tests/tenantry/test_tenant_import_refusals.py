@@ -391,6 +391,8 @@ def test_a_tenant_is_imported_on_the_plan_asked_for(db: Database, tmp_path: Path
     runner = CliRunner()  # the server's command: meterbook's plans are the ones offered
     refused = runner.invoke(cli, ["tenants", "import", str(file), "--db", url])
     assert refused.exit_code == 1 and "'enterprise' is not offered here" in refused.output
+    empty = runner.invoke(cli, ["tenants", "import", str(file), "--db", url, "--plan", ""])
+    assert empty.exit_code == 1 and "--plan: name a plan" in empty.output
     result = runner.invoke(
         cli, ["tenants", "import", str(file), "--db", url, "--plan", "household"]
     )

@@ -85,7 +85,9 @@ def voucher_from_row(row: Mapping[str, str | None]) -> VoucherDraft:
     """A voucher from text fields named like the CSV columns."""
     return VoucherDraft(
         purchased_on=parse_date(_required(row, "purchased_on")),
-        amount_minor=money_to_minor(parse_decimal(_required(row, "amount"), "amount"), "amount"),
+        amount_minor=money_to_minor(
+            parse_decimal(_required(row, "amount"), "amount", "150.00"), "amount"
+        ),
         currency=(_text(row, "currency", 3) or "ZAR").upper(),
         energy_wh=kwh_to_wh(parse_decimal(_required(row, "kwh"), "kwh"), "kwh"),
         token_number=_text(row, "token_number", 64),

@@ -36,8 +36,9 @@ def decimal_text(text: str) -> str:
     return text.replace(",", ".")
 
 
-def parse_decimal(text: str | Decimal, field: str) -> Decimal:
-    """A finite decimal from ``text`` (``,`` accepted as the decimal mark), or a violation."""
+def parse_decimal(text: str | Decimal, field: str, example: str = "1234.567") -> Decimal:
+    """A finite decimal from ``text`` (``,`` accepted as the decimal mark), or a violation
+    in the API's and the forms' words (``use a decimal such as 1234.567``)."""
     if isinstance(text, Decimal):
         value = text
     else:
@@ -45,9 +46,9 @@ def parse_decimal(text: str | Decimal, field: str) -> Decimal:
         try:
             value = Decimal(cleaned)
         except InvalidOperation:
-            raise RuleViolation(field, "enter a number") from None
+            raise RuleViolation(field, f"use a decimal such as {example}") from None
     if not value.is_finite():
-        raise RuleViolation(field, "enter a number")
+        raise RuleViolation(field, f"use a decimal such as {example}")
     return value
 
 
@@ -56,15 +57,16 @@ def _scaled(value: Decimal, factor: int, places: int, field: str, limit: int) ->
         raise RuleViolation(field, "must not be negative")
     # Compare before multiplying: "1e999999" * 1000 overflows the decimal context,
     # and "1e-999999" * 1000 underflows to a silent 0.
-    if value > Decimal(limit) / factor:
-        raise RuleViolation(field, "is too large")
+    largest = Decimal(limit).scaleb(-places)
+    if value > largest:
+        raise RuleViolation(field, f"is too large (at most {largest})")
     if value and value.adjusted() < -places:
         raise RuleViolation(field, f"use at most {places} decimal places")
     scaled = value * factor
     if scaled != scaled.to_integral_value():
         raise RuleViolation(field, f"use at most {places} decimal places")
     if scaled > limit:
-        raise RuleViolation(field, "is too large")
+        raise RuleViolation(field, f"is too large (at most {largest})")
     return int(scaled)
 
 

@@ -37,6 +37,8 @@ def tenantize(
     console = Console()
     if sum([init, apply_, rollback, verify_only, dry_run]) > 1:
         _fail(console, "choose one of --init, --dry-run, --apply, --verify, --rollback")
+    if users_table is not None and not users_table.strip():
+        _fail(console, "--users: name the table of people, as TABLE or TABLE.EMAIL_COLUMN")
     if users_table is not None and not init:
         _fail(console, "--users goes with --init (the mapping's [users] section names them)")
     try:

@@ -319,6 +319,8 @@ def import_(
     from tenantry.migrate.report import print_verification
     from tenantry.tenant_import import import_tenant
 
+    if plan is not None and not plan.strip():
+        _fail("--plan: name a plan (or leave the option out to keep the tenant's own)")
     if file.is_dir():
         _fail(f"{file} is a directory: give the export document's file")
     if not file.is_file():

@@ -75,4 +75,4 @@ def test_a_good_file_is_imported_from_the_page(
     assert page.headers["location"].endswith("/readings?msg=imported")
     bad = _page_import(client, alice, _file(b"read_at,meter_kwh\n2025-01-02T07:00:00Z,x\n"))
     assert bad.status_code == 422
-    assert "Line 2, meter_kwh: enter a number" in bad.text
+    assert "Line 2, meter_kwh: use a decimal such as 1234.567" in bad.text
