@@ -6,22 +6,26 @@ Apart from :mod:`tenantry.web.deps` so that a library without the extra imports 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.context import TenantContext, maybe_current_tenant
+from tenantry.scoping import bind_tenant
 from tenantry.web.deps import (
     ASYNC_SESSION_DEPENDENCIES,
     SAFE_METHODS,
     checked_session,
     get_tenancy,
+    when_tenant_known,
 )
 from tenantry.web.offload import in_thread
 
 if TYPE_CHECKING:
     from tenantry.placement import Location, Placements
+    from tenantry.web.tenancy import Tenancy
 
 
 async def _async_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -35,15 +39,24 @@ async def _async_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield checked
         return
     tenancy = get_tenancy(request)
-    aio = tenancy.db.aio
     ctx = maybe_current_tenant()
-    async with aio.session_for(ctx, read_only=request.method in SAFE_METHODS) as session:
-        placements = tenancy.placements
-        if ctx is not None and placements is not None:  # its placement's tables
-            placements.install_async(aio)
-            location = await in_thread(_location, placements, ctx)
-            placements.bind_async(session, location, ctx.tenant_id)
+    async with tenancy.db.aio.session_for(ctx, read_only=request.method in SAFE_METHODS) as session:
+        serve = partial(_serve, tenancy, session)
+        if ctx is None:  # declared before the route's tenant context, or a route without one
+            when_tenant_known(request, serve)
+        else:
+            await serve(ctx)
         yield session
+
+
+async def _serve(tenancy: Tenancy, session: AsyncSession, ctx: TenantContext) -> None:
+    """Make ``session`` work for ``ctx``: its commit in teardown, and its tenant's tables."""
+    bind_tenant(session.sync_session, ctx)
+    placements = tenancy.placements
+    if placements is not None:
+        placements.install_async(tenancy.db.aio)
+        location = await in_thread(_location, placements, ctx)
+        placements.bind_async(session, location, ctx.tenant_id)
 
 
 def _location(placements: Placements, ctx: TenantContext) -> Location:

@@ -393,6 +393,21 @@ async def _checked_in_transaction(
             _CHECKED.reset(token)
 
 
+# What a dependency resolved before the request's tenant was known leaves for the tenant
+# context to call once it is (see when_tenant_known).
+_ON_TENANT = "tenantry.on_tenant"
+
+
+def when_tenant_known(request: Request, serve: Callable[[TenantContext], Awaitable[None]]) -> None:
+    """Have the request's tenant context await ``serve(ctx)`` once its membership passed.
+
+    FastAPI resolves a route's dependencies in the order they are declared: an
+    ``AsyncDbSession`` declared before ``MemberContext`` is made before the tenant is
+    known, and torn down after the tenant scope was left, so it must be bound then.
+    """
+    request.scope.setdefault(_ON_TENANT, []).append(serve)
+
+
 def _context_dependency(
     *, allow_suspended: bool
 ) -> Callable[[Request, Session, AccessClaims], AsyncIterator[TenantContext]]:
@@ -462,6 +477,8 @@ def _context_dependency(
                 )
                 checking = _checked_in_transaction(tenancy, request, session, known, key, check)
             async with checking as ctx:
+                for serve in request.scope.pop(_ON_TENANT, ()):
+                    await serve(ctx)
                 with tenant_scope(ctx):
                     yield ctx
                     # Commit inside the scope and the slot; on error _session rolls back.

@@ -68,6 +68,12 @@ def add_numbered_sync(body: Numbered, ctx: MemberContext, session: DbSession) ->
     session.add(_numbered(body))  # committed after the route: the refusal comes in teardown
 
 
+@router.post("/session-first", status_code=201)
+async def add_unflushed(body: Numbered, session: AsyncDbSession, ctx: MemberContext) -> None:
+    """The session declared before the tenant context, its row left to the teardown commit."""
+    session.add(_numbered(body))
+
+
 @router.get("")
 async def count_readings(ctx: ViewerContext, session: AsyncDbSession) -> dict[str, Any]:
     return {"total": await session.scalar(select(func.count()).select_from(Reading))}
@@ -180,3 +186,19 @@ def test_a_bulk_update_naming_another_tenants_row_is_a_409_and_changes_nothing(
         ctx = TenantContext(uuid.UUID(who.tenant_id), who.user_id, Role.OWNER)  # type: ignore[arg-type]
         with tenant_scope(ctx), db.sessions() as s:
             assert s.scalar(select(Reading.meter_wh).where(Reading.id == key)) == 5
+
+
+def test_a_session_declared_before_the_tenant_context_commits_for_that_tenant(
+    client: TestClient,
+) -> None:
+    """Found by a stranger's app: the session, made before the tenant was known and torn down
+    after its scope was left, flushed its unflushed row with no tenant: a 500, the row lost."""
+    alice, bob = register(client, "alice@example.com"), register(client, "bob@example.com")
+    reading = {"id": 7_200_001, "meter_wh": 42}
+    added = client.post("/api/async-readings/session-first", json=reading, headers=alice.headers)
+    assert added.status_code == 201, added.text
+    assert (_total(client, alice), _total(client, bob)) == (1, 0)
+    # The same id in Bob's household is his own row.
+    theirs = client.post("/api/async-readings/session-first", json=reading, headers=bob.headers)
+    assert theirs.status_code == 201, theirs.text
+    assert (_total(client, alice), _total(client, bob)) == (1, 1)
