@@ -440,50 +440,51 @@ def _context_dependency(
         known = tenancy.recent_checks.get(key) if later else None
         # A wait below ends unanswered (Abandoned) if the client leaves meanwhile.
         gone = client_left(request.scope)
-        if reads is not None:  # on the loop: no I/O to wait for, no thread to share
-            placements = tenancy.placements
-            locate = None if placements is None else partial(placements.lookup_inline, reads)
-            check = partial(resolve_membership_inline, reads)
-            ctx = _resolve(session, check, *checked, placements, locate)
-        elif known is not None:
-            ctx = known
-            tenancy.admit(ctx)
-        else:
-            # After one of the *user's* slots (the user is known from the signed token): one
-            # person's flood queues here, on the loop, instead of filling the thread pool or
-            # the connection pool ahead of everyone else's checks. Naming another tenant
-            # gains nothing.
-            async with tenancy.user_slots.hold(claims.user_id, until=gone):
+        # One of the *user's* slots (the user is known from the signed token), held from
+        # the check to the commit whatever tenant the request names: one person's flood
+        # queues here, on the loop, instead of filling the thread pool or the connection
+        # pool ahead of everyone else's requests, even across the many tenants they may
+        # own (an outside tester's 16 households held all ten of PostgreSQL's connections).
+        async with tenancy.user_slots.hold(claims.user_id, until=gone):
+            if reads is not None:  # on the loop: no I/O to wait for, no thread to share
+                placements = tenancy.placements
+                locate = None if placements is None else partial(placements.lookup_inline, reads)
+                check = partial(resolve_membership_inline, reads)
+                ctx = _resolve(session, check, *checked, placements, locate)
+            elif known is not None:
+                ctx = known
+                tenancy.admit(ctx)
+            else:
                 if tenancy.async_checks is not None and not session.in_transaction():
                     ctx = await _resolve_async(tenancy.async_checks, session, checked)
                 else:
                     check = partial(_short_read, session, resolve_membership)
                     ctx = await in_thread(_resolve, session, check, *checked, tenancy.placements)
-            if later:
-                tenancy.recent_checks.passed(key, ctx)
-        tenancy.meter.add(ctx.tenant_id, REQUESTS)
-        note_actor(request, tenant_id=ctx.tenant_id, user_id=claims.user_id)
-        # The tenant's slot is awaited with nothing held: no thread, connection or lock.
-        async with tenancy.slots.hold(ctx.tenant_id, until=gone):
-            if known is None:
-                checking: AbstractAsyncContextManager[TenantContext] = nullcontext(ctx)
-            else:
-                check = partial(
-                    resolve_and_set_tenant,
-                    claim=claim,
-                    user_id=claims.user_id,
-                    session_version=claims.session_version,
-                    allow_suspended=allow_suspended,
-                )
-                checking = _checked_in_transaction(tenancy, request, session, known, key, check)
-            async with checking as ctx:
-                for serve in request.scope.pop(_ON_TENANT, ()):
-                    await serve(ctx)
-                with tenant_scope(ctx):
-                    yield ctx
-                    # Commit inside the scope and the slot; on error _session rolls back.
-                    if session.in_transaction():
-                        await _finish(session, commit, tenancy)
+                if later:
+                    tenancy.recent_checks.passed(key, ctx)
+            tenancy.meter.add(ctx.tenant_id, REQUESTS)
+            note_actor(request, tenant_id=ctx.tenant_id, user_id=claims.user_id)
+            # The tenant's slot is awaited holding no thread, connection or lock.
+            async with tenancy.slots.hold(ctx.tenant_id, until=gone):
+                if known is None:
+                    checking: AbstractAsyncContextManager[TenantContext] = nullcontext(ctx)
+                else:
+                    check = partial(
+                        resolve_and_set_tenant,
+                        claim=claim,
+                        user_id=claims.user_id,
+                        session_version=claims.session_version,
+                        allow_suspended=allow_suspended,
+                    )
+                    checking = _checked_in_transaction(tenancy, request, session, known, key, check)
+                async with checking as ctx:
+                    for serve in request.scope.pop(_ON_TENANT, ()):
+                        await serve(ctx)
+                    with tenant_scope(ctx):
+                        yield ctx
+                        # Commit inside the scope and the slot; on error _session rolls back.
+                        if session.in_transaction():
+                            await _finish(session, commit, tenancy)
 
     return tenant_context
 

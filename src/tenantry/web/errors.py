@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
@@ -99,6 +100,21 @@ _BUSY = Problem(
     "Another write is taking longer than the wait allowed; try again in a moment.",
     headers={"Retry-After": "2"},
 )
+
+
+_POOL_FULL = Problem(
+    503,
+    "database_busy",
+    "Every database connection is in use; try again in a moment.",
+    headers={"Retry-After": "2"},
+)
+
+
+def _pool_full(request: Request, exc: Exception) -> Problem:
+    # No pooled connection came free within the pool's timeout: the server is overloaded,
+    # not broken, and a retry goes through once requests finish (nothing was written).
+    log.warning("no database connection free on %s %s", request.method, request.url.path)
+    return _POOL_FULL
 
 
 def _busy(request: Request) -> Problem:
@@ -282,6 +298,7 @@ _KINDS: dict[type[Exception], Callable[[Request, Exception], Problem]] = {
     DBAPIError: _driver_error,
     sqlite3.OperationalError: _sqlite_error,
     StaleDataError: _stale,
+    PoolTimeout: _pool_full,
     OverflowError: _unstorable,
     ClientDisconnect: _client_gone,
     Exception: _unexpected,

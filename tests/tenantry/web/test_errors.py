@@ -7,6 +7,8 @@ import logging
 import pytest
 from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
+from sqlalchemy import create_engine
+from sqlalchemy.pool import QueuePool
 from starlette.types import Message
 
 from tenantry.web.errors import install_error_handlers
@@ -138,3 +140,23 @@ async def test_a_body_whose_client_left_is_a_499_not_a_500(
     assert sent[0]["type"] == "http.response.start"
     assert sent[0]["status"] == CLIENT_CLOSED_REQUEST
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_no_pooled_connection_free_is_a_503_to_retry_not_a_500() -> None:
+    """Found by an outside tester: requests beyond the pool waited its 30 s and got a 500."""
+    engine = create_engine("sqlite://", poolclass=QueuePool, pool_size=1, max_overflow=0,
+                           pool_timeout=0.05)  # fmt: skip
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/query")
+    def query() -> None:
+        with engine.connect():
+            pass
+
+    with engine.connect(), TestClient(app, raise_server_exceptions=False) as client:
+        answer = client.get("/query")
+    engine.dispose()
+    assert answer.status_code == 503
+    assert answer.json()["error"]["code"] == "database_busy"
+    assert answer.headers["retry-after"] == "2"

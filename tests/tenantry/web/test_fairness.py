@@ -240,14 +240,40 @@ def test_a_flooding_tenant_is_capped_and_the_others_pass(
         until(lambda: tenancy.credential_slots.busy(token) == 5, "alice's five to arrive")
         until(lambda: blocked() == 2, "two of them to reach the database")
         assert tenancy.slots.running(uuid.UUID(alice.tenant_id)) == 2
-        # Their membership checks are over: the user's slots are free again.
-        assert tenancy.user_slots.busy(alice.user_id) == 0
+        # The two that run hold two of her slots as a person, the others wait before them.
+        assert tenancy.user_slots.busy(alice.user_id) == 2
         # Alice is at her cap of 2: her three other requests wait; Bob goes straight through.
         assert slow_client.get("/api/notes", headers=bob.headers).status_code == 200
         assert blocked() == 2
         assert not any(f.done() for f in flood)
     assert [f.result(timeout=30).status_code for f in flood] == [200] * 5
     assert gate.most_inside == 2
+
+
+def test_one_person_s_requests_across_their_tenants_hold_at_most_the_cap(
+    slow_client: TestClient, settings: Settings, gate: Gate
+) -> None:
+    """Found by an outside tester: the tenant's cap left one person's requests uncapped
+    across the tenants they own. Each of their 16 households ran its first request at
+    once, held every pooled PostgreSQL connection, and another person's page waited 30 s."""
+    alice = register(slow_client, "alice@example.com")
+    bob = register(slow_client, "bob@example.com")
+    households = [alice.headers]
+    for name in ("Spare 1", "Spare 2"):
+        made = slow_client.post("/api/tenants", json={"name": name}, headers=alice.headers)
+        assert made.status_code == 201, made.text
+        households.append({"Authorization": f"Bearer {made.json()['access_token']}"})
+    tenancy: Tenancy = slow_client.app.state.tenancy  # type: ignore[attr-defined]
+    with ThreadPoolExecutor(6) as pool, slow_query_held(settings, gate) as blocked:
+        flood = [pool.submit(slow_client.get, "/api/slow", headers=h) for h in households * 2]
+        until(lambda: tenancy.user_slots.busy(alice.user_id) == 6, "her six to arrive")
+        until(lambda: blocked() == 2, "two of them to reach the database")
+        assert tenancy.user_slots.running(alice.user_id) == 2  # her cap, whatever the tenant
+        assert slow_client.get("/api/notes", headers=bob.headers).status_code == 200
+        assert blocked() == 2
+        assert not any(f.done() for f in flood)
+    assert [f.result(timeout=30).status_code for f in flood] == [200] * 6
+    assert tenancy.user_slots.busy(alice.user_id) == 0
 
 
 # Routes whose own code hands the database work to a thread (``await in_thread(...)``).
