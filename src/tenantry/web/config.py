@@ -26,8 +26,8 @@ class TenancyConfig:
 
     ``base_domain`` enables subdomain resolution (``acme.example.com`` with base
     ``example.com``). ``tenant_concurrency`` caps how many requests of one tenant
-    a process serves at once, and how many membership checks of one user run at
-    once; the rest of that tenant's (or user's) requests wait, no one else's do.
+    a process serves at once, and how many of one user's, whatever tenants they
+    name; the rest of that tenant's (or user's) requests wait, no one else's do.
     ``process_concurrency`` is a process's fair share: a tenant's first request
     always runs, its others only while fewer requests than that run in all, or
     after 0.5 s without a start of that tenant (``tenantry.web.slots``; ``None``:
@@ -122,3 +122,7 @@ class TenancyConfig:
             raise ValueError("max_owned_tenants is at least 1 (None: no bound)")
         if self.max_body_bytes < 1:  # else every request with a body is refused with 413
             raise ValueError("max_body_bytes is at least 1")
+        if self.tenant_concurrency < 1:  # else no request of any tenant would ever run
+            raise ValueError("tenant_concurrency is at least 1")
+        if self.process_concurrency is not None and self.process_concurrency < 1:
+            raise ValueError("process_concurrency is at least 1 (None: only the tenant cap)")

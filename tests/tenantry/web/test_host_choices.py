@@ -88,3 +88,20 @@ def test_a_body_limit_below_one_byte_is_refused_at_once(limit: int) -> None:
     """It made every request with a body, sign-in included, a 413."""
     with pytest.raises(ValueError, match="max_body_bytes is at least 1"):
         TenancyConfig(secret_key="k" * 40, max_body_bytes=limit)
+
+
+@pytest.mark.parametrize(
+    ("setting", "said"),
+    [
+        ({"tenant_concurrency": 0}, "tenant_concurrency is at least 1"),
+        ({"tenant_concurrency": -1}, "tenant_concurrency is at least 1"),
+        ({"process_concurrency": 0}, "process_concurrency is at least 1"),
+    ],
+)
+def test_a_concurrency_below_one_is_refused_by_its_own_name(
+    setting: dict[str, int], said: str
+) -> None:
+    """An outside tester's ``tenant_concurrency=0`` passed here and failed later, at
+    ``Tenancy(...)``, naming the slots' internal ``per_tenant``."""
+    with pytest.raises(ValueError, match=said):
+        TenancyConfig(secret_key="k" * 40, **setting)  # type: ignore[arg-type]
