@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tenantry.slugs import is_canonical
-
 CLAIM_KEY = "tenantry.path_slug"
 
 
@@ -26,7 +24,9 @@ class TenantPathMiddleware:
         if scope["type"] == "http" and scope["path"].startswith("/t/"):
             _, _, rest = scope["path"][3:].partition("/")
             slug = scope["path"][3:].split("/", 1)[0]
-            if is_canonical(slug):
+            # Any slug is a claim, one no tenant can have too (an upper-case one, say):
+            # resolution answers it as an unknown tenant, a page or JSON as the path wants.
+            if slug:
                 scope = dict(scope)
                 scope["path"] = "/" + rest
                 scope["raw_path"] = scope["path"].encode()

@@ -48,13 +48,22 @@ def test_a_page_shows_the_core_s_status_and_words_for_any_failure(client: TestCl
     assert api.json()["error"]["code"] == "conflict"
 
 
-@pytest.mark.parametrize("prefix", ["/t/No-Such-Home", "/t/no_such_home", "/t/"])
+@pytest.mark.parametrize(
+    ("prefix", "code"),
+    [
+        ("/t/No-Such-Home", "tenant_not_found"),
+        ("/t/no_such_home", "tenant_not_found"),
+        ("/t/no-such-home", "tenant_not_found"),
+        ("/t/", "not_found"),  # no slug: no prefix, a path no route has
+    ],
+)
 def test_the_api_under_an_unknown_household_prefix_answers_json(
-    client: TestClient, prefix: str
+    client: TestClient, alice: dict[str, str], prefix: str, code: str
 ) -> None:
-    answer = client.get(f"{prefix}/api/readings", headers={"Accept": "application/json"})
+    """A slug spelt as no household's is an unknown household, as a well-formed one is."""
+    answer = client.get(f"{prefix}/api/readings", headers={"Accept": "application/json", **alice})
     assert answer.status_code == 404
-    assert answer.json()["error"]["code"] == "not_found"
+    assert answer.json()["error"]["code"] == code
 
 
 def test_a_body_over_the_limit_is_a_page_on_pages_and_json_on_the_api(

@@ -146,6 +146,11 @@ def test_other_households_pages_are_not_found(client: TestClient, bob: dict[str,
     assert other.status_code == missing.status_code == 404
     assert other.text == missing.text
     assert client.get(f"/t/{their_slug}/dashboard").status_code == 404
+    # A slug spelt as no household's (upper case) is the same page, not a bare route miss.
+    unknown = client.get(f"/t/{their_slug.upper()}/dashboard")
+    assert unknown.status_code == 404
+    assert unknown.text == client.get(f"/t/{their_slug}/dashboard").text
+    assert "<html" in unknown.text.lower()
 
 
 def test_form_errors_are_shown_next_to_the_field(client: TestClient) -> None:

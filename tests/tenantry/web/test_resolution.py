@@ -37,6 +37,17 @@ def test_path_prefix_selects_the_tenant(client: TestClient, alice: Member, bob: 
     assert client.get(f"/t/{slug}/api/notes", headers=bob.headers).status_code == 404
 
 
+def test_a_path_slug_no_tenant_can_have_is_an_unknown_tenant(
+    client: TestClient, alice: Member
+) -> None:
+    """Found by an outside tester: ``/t/SLUG/…`` was a bare route miss ("Not Found")."""
+    slug = client.get("/api/tenant", headers=alice.headers).json()["slug"]
+    for path in (f"/t/{slug.upper()}/api/notes", "/t/no%20such/api/tenant", "/t/-x-/api/notes"):
+        answer = client.get(path, headers=alice.headers)
+        assert answer.status_code == 404, path
+        assert answer.json()["error"]["code"] == "tenant_not_found", path
+
+
 def test_subdomain_selects_the_tenant(settings: Settings, tmp_path: Path) -> None:
     app = create_app(
         settings.model_copy(update={"base_domain": "example.test"}),
