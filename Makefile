@@ -28,9 +28,10 @@ lint: $(BIN)/.installed
 # files (read on the event loop), and spread over two PostgreSQL servers (docs/scaling.md).
 # JOBS pytest-xdist workers, each with its own PostgreSQL, Redis and SMTP servers: on 2 cores
 # two workers take ~0.6x the time of one (the tests wait on servers and subprocesses).
+# --durations: the slowest tests of each run, to see where CI's minutes go.
 JOBS ?= 2
 test: lint
-	$(BIN)/pytest -n $(JOBS)
+	$(BIN)/pytest -n $(JOBS) --durations=25
 	TENANTRY_TEST_PLACEMENT=dedicated $(BIN)/pytest -q -n $(JOBS) tests/meterbook/api tests/tenantry/web
 
 # Isolation cost against a bare stack, a hand-written app and fastapi-tenancy; fairness;
