@@ -40,7 +40,9 @@ async def _async_session(request: Request) -> AsyncIterator[AsyncSession]:
         return
     tenancy = get_tenancy(request)
     ctx = maybe_current_tenant()
-    async with tenancy.db.aio.session_for(ctx, read_only=request.method in SAFE_METHODS) as session:
+    read_only = request.method in SAFE_METHODS
+    # Not bound here: _serve binds it, now or once the tenant is known.
+    async with tenancy.db.aio.session_for(None, read_only=read_only) as session:
         serve = partial(_serve, tenancy, session)
         if ctx is None:  # declared before the route's tenant context, or a route without one
             when_tenant_known(request, serve)

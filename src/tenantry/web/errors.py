@@ -94,20 +94,16 @@ _DATABASE_DOWN = Problem(
     headers={"Retry-After": "5"},
 )
 
-_BUSY = Problem(
-    503,
-    "database_busy",
-    "Another write is taking longer than the wait allowed; try again in a moment.",
-    headers={"Retry-After": "2"},
-)
+
+def _database_busy(why: str) -> Problem:
+    """A 503 to retry shortly: nothing was written, and nothing is broken."""
+    return Problem(
+        503, "database_busy", f"{why}; try again in a moment.", headers={"Retry-After": "2"}
+    )
 
 
-_POOL_FULL = Problem(
-    503,
-    "database_busy",
-    "Every database connection is in use; try again in a moment.",
-    headers={"Retry-After": "2"},
-)
+_BUSY = _database_busy("Another write is taking longer than the wait allowed")
+_POOL_FULL = _database_busy("Every database connection is in use")
 
 
 def _pool_full(request: Request, exc: Exception) -> Problem:

@@ -22,8 +22,7 @@ class TenantPathMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith("/t/"):
-            _, _, rest = scope["path"][3:].partition("/")
-            slug = scope["path"][3:].split("/", 1)[0]
+            slug, _, rest = scope["path"][3:].partition("/")
             # Any slug is a claim, one no tenant can have too (an upper-case one, say):
             # resolution answers it as an unknown tenant, a page or JSON as the path wants.
             if slug:
