@@ -122,7 +122,16 @@ class TenancyConfig:
             raise ValueError("max_owned_tenants is at least 1 (None: no bound)")
         if self.max_body_bytes < 1:  # else every request with a body is refused with 413
             raise ValueError("max_body_bytes is at least 1")
-        if self.tenant_concurrency < 1:  # else no request of any tenant would ever run
-            raise ValueError("tenant_concurrency is at least 1")
-        if self.process_concurrency is not None and self.process_concurrency < 1:
-            raise ValueError("process_concurrency is at least 1 (None: only the tenant cap)")
+        if not _whole(self.tenant_concurrency) or self.tenant_concurrency < 1:
+            # else no request of any tenant would ever run (0), or a 2.5 caps at 3
+            raise ValueError("tenant_concurrency is a whole number, at least 1")
+        share = self.process_concurrency
+        if share is not None and (not _whole(share) or share < 1):
+            raise ValueError(
+                "process_concurrency is a whole number, at least 1 (None: only the tenant cap)"
+            )
+
+
+def _whole(value: object) -> bool:
+    """An ``int`` proper: ``True`` and ``2.5`` are not counts of requests."""
+    return isinstance(value, int) and not isinstance(value, bool)

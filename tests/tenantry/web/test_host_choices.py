@@ -93,15 +93,20 @@ def test_a_body_limit_below_one_byte_is_refused_at_once(limit: int) -> None:
 @pytest.mark.parametrize(
     ("setting", "said"),
     [
-        ({"tenant_concurrency": 0}, "tenant_concurrency is at least 1"),
-        ({"tenant_concurrency": -1}, "tenant_concurrency is at least 1"),
-        ({"process_concurrency": 0}, "process_concurrency is at least 1"),
+        ({"tenant_concurrency": 0}, "tenant_concurrency is a whole number, at least 1"),
+        ({"tenant_concurrency": -1}, "tenant_concurrency is a whole number"),
+        ({"tenant_concurrency": 2.5}, "tenant_concurrency is a whole number"),
+        ({"tenant_concurrency": True}, "tenant_concurrency is a whole number"),
+        ({"tenant_concurrency": "4"}, "tenant_concurrency is a whole number"),
+        ({"process_concurrency": 0}, "process_concurrency is a whole number, at least 1"),
+        ({"process_concurrency": 1.5}, "process_concurrency is a whole number"),
     ],
 )
-def test_a_concurrency_below_one_is_refused_by_its_own_name(
-    setting: dict[str, int], said: str
+def test_a_concurrency_that_is_no_count_is_refused_by_its_own_name(
+    setting: dict[str, object], said: str
 ) -> None:
-    """An outside tester's ``tenant_concurrency=0`` passed here and failed later, at
-    ``Tenancy(...)``, naming the slots' internal ``per_tenant``."""
+    """Outside testers' ``tenant_concurrency=0`` passed here and failed later, at
+    ``Tenancy(...)``, naming the slots' internal ``per_tenant``; ``2.5`` and ``True`` passed,
+    ``"4"`` was a ``TypeError`` naming nothing."""
     with pytest.raises(ValueError, match=said):
         TenancyConfig(secret_key="k" * 40, **setting)  # type: ignore[arg-type]
