@@ -176,11 +176,18 @@ class AsyncSessions:
             sync_session_class=read_class,
         )
 
+        writes, engine = self.sessions, self.engine.sync_engine
+
         def writer() -> Session:
             """Audit events of reads: written after the read commits, inside its greenlet,
-            with the write sessions' settings."""
-            info = self.sessions.kw.get("info")
-            return write_class(bind=self.engine.sync_engine, expire_on_commit=False, info=info)
+            with the write sessions' settings.
+
+            It holds the write factory, not ``self``: it is a hook of ``read_class``, and
+            SQLAlchemy keeps a class's hooks in a dictionary weakly keyed by the class, so
+            a hook that reached back to ``read_class`` would keep it, its engine and its
+            pool alive for good (one leaked set a Database: placements open and close
+            them as tenants come and go)."""
+            return write_class(bind=engine, expire_on_commit=False, info=writes.kw.get("info"))
 
         install_core_hooks(
             self.sessions,

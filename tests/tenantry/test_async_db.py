@@ -4,6 +4,8 @@ of error texts, as the sync ones do."""
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 from pathlib import Path
 
 import pytest
@@ -88,3 +90,18 @@ def test_sslmode_reaches_asyncpg_as_its_ssl_argument() -> None:
     _, kwargs = engine.sync_engine.dialect.create_connect_args(engine.url)
     assert kwargs["ssl"] == "require"
     assert "sslmode" not in kwargs
+
+
+def test_a_disposed_database_s_async_sessions_are_freed(tmp_path: Path) -> None:
+    # SQLAlchemy keeps a session class's hooks in a dictionary weakly keyed by the class:
+    # a hook reaching back to its own class kept it, its engine and pool alive for good.
+    freed: list[weakref.ref[object]] = []
+    for name in ("a", "b"):
+        db = Database(f"sqlite:///{tmp_path / name}.db")
+        with db.session():
+            pass
+        freed += [weakref.ref(db.aio), weakref.ref(db.aio.engine)]
+        db.dispose()
+        del db
+    gc.collect()
+    assert [ref() for ref in freed] == [None] * len(freed)
