@@ -185,8 +185,8 @@ class AsyncSessions:
             It holds the write factory, not ``self``: it is a hook of ``read_class``, and
             SQLAlchemy keeps a class's hooks in a dictionary weakly keyed by the class, so
             a hook that reached back to ``read_class`` would keep it, its engine and its
-            pool alive for good (one leaked set a Database: placements open and close
-            them as tenants come and go)."""
+            pool alive for good: one set for every Database a process makes and disposes
+            (a host's test suite, a script)."""
             return write_class(bind=engine, expire_on_commit=False, info=writes.kw.get("info"))
 
         install_core_hooks(

@@ -118,20 +118,20 @@ class TenancyConfig:
                 f"default_tenant_kind {self.default_tenant_kind!r} is not one of {known}"
             ) from None
         object.__setattr__(self, "default_tenant_kind", kind)
-        if self.max_owned_tenants is not None and self.max_owned_tenants < 1:
-            raise ValueError("max_owned_tenants is at least 1 (None: no bound)")
-        if self.max_body_bytes < 1:  # else every request with a body is refused with 413
-            raise ValueError("max_body_bytes is at least 1")
-        if not _whole(self.tenant_concurrency) or self.tenant_concurrency < 1:
-            # else no request of any tenant would ever run (0), or a 2.5 caps at 3
-            raise ValueError("tenant_concurrency is a whole number, at least 1")
-        share = self.process_concurrency
-        if share is not None and (not _whole(share) or share < 1):
-            raise ValueError(
-                "process_concurrency is a whole number, at least 1 (None: only the tenant cap)"
-            )
+        # Counts: 0 would refuse every body (413) or run no request at all, 2.5 would cap at
+        # 3, and "4" or True would fail later naming nothing of the host's.
+        _count("max_owned_tenants", self.max_owned_tenants, none="no bound")
+        _count("max_body_bytes", self.max_body_bytes)
+        _count("tenant_concurrency", self.tenant_concurrency)
+        _count("process_concurrency", self.process_concurrency, none="only the tenant cap")
+        _count("purge_every", self.purge_every, none="only `tenantry tenants purge` purges")
 
 
-def _whole(value: object) -> bool:
-    """An ``int`` proper: ``True`` and ``2.5`` are not counts of requests."""
-    return isinstance(value, int) and not isinstance(value, bool)
+def _count(name: str, value: object, *, none: str | None = None) -> None:
+    """Refuse ``value`` unless it is a whole number (an ``int``, not a ``bool``) of at least
+    1, or ``None`` where ``none`` says what that means."""
+    if value is None and none is not None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        said = f" (None: {none})" if none else ""
+        raise ValueError(f"{name} is a whole number, at least 1{said}; got {value!r}")

@@ -86,7 +86,7 @@ def test_a_kind_given_as_text_is_taken_and_a_wrong_one_refused_at_once() -> None
 @pytest.mark.parametrize("limit", [0, -5])
 def test_a_body_limit_below_one_byte_is_refused_at_once(limit: int) -> None:
     """It made every request with a body, sign-in included, a 413."""
-    with pytest.raises(ValueError, match="max_body_bytes is at least 1"):
+    with pytest.raises(ValueError, match="max_body_bytes is a whole number, at least 1"):
         TenancyConfig(secret_key="k" * 40, max_body_bytes=limit)
 
 
@@ -100,6 +100,10 @@ def test_a_body_limit_below_one_byte_is_refused_at_once(limit: int) -> None:
         ({"tenant_concurrency": "4"}, "tenant_concurrency is a whole number"),
         ({"process_concurrency": 0}, "process_concurrency is a whole number, at least 1"),
         ({"process_concurrency": 1.5}, "process_concurrency is a whole number"),
+        ({"max_body_bytes": "1000"}, "max_body_bytes is a whole number, at least 1; got '1000'"),
+        ({"max_body_bytes": 2.5}, "max_body_bytes is a whole number"),
+        ({"max_owned_tenants": "3"}, r"max_owned_tenants is a whole number, at least 1 \(None"),
+        ({"purge_every": 0}, "purge_every is a whole number, at least 1"),
     ],
 )
 def test_a_concurrency_that_is_no_count_is_refused_by_its_own_name(
@@ -107,6 +111,20 @@ def test_a_concurrency_that_is_no_count_is_refused_by_its_own_name(
 ) -> None:
     """Outside testers' ``tenant_concurrency=0`` passed here and failed later, at
     ``Tenancy(...)``, naming the slots' internal ``per_tenant``; ``2.5`` and ``True`` passed,
-    ``"4"`` was a ``TypeError`` naming nothing."""
+    ``"4"`` was a ``TypeError`` naming nothing, as ``max_body_bytes="1000"`` still was at
+    stop 48, where ``2.5`` bytes and a purge every 0 seconds passed."""
     with pytest.raises(ValueError, match=said):
         TenancyConfig(secret_key="k" * 40, **setting)  # type: ignore[arg-type]
+
+
+def test_none_stands_for_no_bound_where_the_setting_allows_it() -> None:
+    config = TenancyConfig(
+        secret_key="k" * 40, max_owned_tenants=None, process_concurrency=None, purge_every=None
+    )
+    assert (config.max_owned_tenants, config.process_concurrency, config.purge_every) == (
+        None,
+        None,
+        None,
+    )
+    with pytest.raises(ValueError, match="tenant_concurrency is a whole number"):
+        TenancyConfig(secret_key="k" * 40, tenant_concurrency=None)  # type: ignore[arg-type]
