@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from tenantry.ids import is_user_id
 from tenantry.mail.notices import note_membership_change
 from tenantry.models import AuditEvent
 from tenantry.read_only import defer_write
@@ -79,6 +80,8 @@ def events(
             | AuditEvent.action.startswith(where.action.rstrip(".") + ".", autoescape=True)
         )
     if where.actor_id is not None:
+        if not is_user_id(where.actor_id):
+            return []  # no account has it; PostgreSQL would refuse to compare with it
         stmt = stmt.where(AuditEvent.actor_id == where.actor_id)
     if where.since is not None:
         stmt = stmt.where(AuditEvent.created_at >= where.since)

@@ -162,8 +162,9 @@ def tenantry_attack(tenantry_app: FastAPI, tenantry_client: Any) -> Callable[...
 
     Tenant A gets two rows in every tenant table (strings carry a marker), a
     second member and an open invite; tenant B has data of its own. B then
-    requests every object route with A's ids, expecting the answer a missing id
-    gets and A's rows untouched, searches every list for the marker, and sends every
+    requests every route that takes an id (in the path, the query or the body) with
+    A's ids, expecting the answer a missing id gets and A's rows untouched, searches
+    every list for the marker and reads it again once A has more rows, and sends every
     write that names no object, A's rows again untouched (see
     :func:`tenantry.testing.attack_routes`). ``during`` wraps the
     walk only, not the seeding (``during=scoping_switched_off`` proves the attack
@@ -186,6 +187,7 @@ def tenantry_attack(tenantry_app: FastAPI, tenantry_client: Any) -> Callable[...
             ctx = TenantContext(TenantId(uuid.UUID(who.tenant_id)), UserId(who.user_id), Role.OWNER)
             seed_every_table(db, ctx, marker=text)
         victim = collect_victim(db, uuid.UUID(victim_owner.tenant_id), markers=[marker])
+        own = collect_victim(db, uuid.UUID(attacker.tenant_id))
         if not victim.int_ids:
             return ["the attack found no tenant rows to attack: are the app's models imported?"]
         with during():
@@ -195,6 +197,7 @@ def tenantry_attack(tenantry_app: FastAPI, tenantry_client: Any) -> Callable[...
                 attacker_headers=attacker.headers,
                 victim=victim,
                 new_attacker=lambda: member_of(tenantry_client).headers,
+                attacker_rows=own,
             )
 
     return attack

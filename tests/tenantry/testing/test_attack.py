@@ -12,7 +12,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from fastapi import APIRouter, FastAPI, Response
-from sqlalchemy import delete, func, select, update
+from pydantic import BaseModel
+from sqlalchemy import delete, func, select, text, update
 
 from tenantry.db import Database
 from tenantry.errors import NotFound
@@ -89,6 +90,74 @@ def housekeeping(ctx: ViewerContext, session: DbSession) -> Response:
     with unscoped(session, reason="test: a write that reaches every tenant") as everyone:
         everyone.execute(update(AppNote).values(body="tidied"))
     return Response(status_code=204)
+
+
+@probe.get("/raw/{note_id}/comments/{comment_id}")
+def raw_comment(note_id: int, comment_id: int, ctx: ViewerContext, session: DbSession) -> str:
+    """A nested lookup in raw SQL, no tenant in it: a real pair of another tenant's rows
+    (a note and its comment) is found, one id in both paths matches nothing."""
+    found = session.scalar(
+        text("SELECT text FROM app_comments WHERE note_id = :n AND id = :c"),
+        {"n": note_id, "c": comment_id},
+    )
+    if found is None:
+        raise NotFound("comment not found")
+    return str(found)
+
+
+@probe.get("/mine/{note_id}/comments/{comment_id}")
+def own_note_any_comment(
+    note_id: int, comment_id: int, ctx: ViewerContext, session: DbSession
+) -> str:
+    """Checks the note is the caller's (the ORM's wall), then reads the comment by its id
+    alone in raw SQL: the caller's own note with another tenant's comment reads it."""
+    if session.scalar(select(AppNote.id).where(AppNote.id == note_id)) is None:
+        raise NotFound("note not found")
+    found = session.scalar(text("SELECT text FROM app_comments WHERE id = :c"), {"c": comment_id})
+    if found is None:
+        raise NotFound("comment not found")
+    return "a comment"  # no marker: only the status tells
+
+
+@probe.get("/{note_id}/by-key")
+def by_bare_key(note_id: int, ctx: ViewerContext, session: DbSession) -> dict[str, bool]:
+    """``session.get`` with the id alone, where the key is (tenant_id, id): fails for any id."""
+    return {"found": session.get(AppNote, note_id) is not None}
+
+
+@probe.get("/lookup")
+def lookup(ctx: ViewerContext, session: DbSession, note_id: int, q: str) -> dict[str, bool]:
+    """The id in the query string, a required search term beside it."""
+    found = session.scalar(text("SELECT 1 FROM app_notes WHERE id = :n"), {"n": note_id})
+    if found is None:
+        raise NotFound("note not found")
+    return {"found": True}
+
+
+class CopyIn(BaseModel):
+    source_id: int
+    title: str
+
+
+@probe.post("/copies", status_code=201)
+def copy_note(body: CopyIn, ctx: ViewerContext, session: DbSession) -> dict[str, bool]:
+    """The id in the JSON body, read across tenants."""
+    found = session.scalar(text("SELECT 1 FROM app_notes WHERE id = :n"), {"n": body.source_id})
+    if found is None:
+        raise NotFound("note not found")
+    return {"copied": True}
+
+
+@probe.get("/stats")
+def stats(ctx: ViewerContext, session: DbSession) -> dict[str, int]:
+    """A count over every tenant: no marker, no id, only the number moves."""
+    return {"notes": session.scalar(text("SELECT count(*) FROM app_notes")) or 0}
+
+
+@probe.get("/own-stats")
+def own_stats(ctx: ViewerContext, session: DbSession) -> dict[str, int]:
+    """The caller's own count (the ORM's wall): the victim's rows do not move it."""
+    return {"notes": session.scalar(select(func.count()).select_from(AppNote)) or 0}
 
 
 @pytest.fixture
@@ -186,3 +255,37 @@ def test_a_write_that_names_no_object_is_attacked_too(
 def test_each_finding_is_reported_once(tenantry_attack: Callable[..., list[str]]) -> None:
     findings = tenantry_attack(during=scoping_switched_off)
     assert findings and len(findings) == len(set(findings)), findings
+
+
+@pytest.mark.parametrize(
+    ("route", "what"),
+    [
+        ("GET /probe/raw/{note_id}/comments/{comment_id}", "the victim's ids"),
+        ("GET /probe/mine/{note_id}/comments/{comment_id}", "its own parent and a victim's child"),
+        ("GET /probe/lookup", "a victim id"),
+        ("POST /probe/copies", "a victim id"),
+    ],
+)
+def test_ids_in_nested_paths_the_query_and_the_body_are_attacked(
+    tenantry_attack: Callable[..., list[str]], route: str, what: str
+) -> None:
+    status = 201 if route.startswith("POST") else 200
+    findings = _of(route, tenantry_attack())
+    assert f"{route} with {what} answered {status}, a missing id 404" in findings, findings
+
+
+def test_a_count_over_every_tenant_is_found(tenantry_attack: Callable[..., list[str]]) -> None:
+    findings = tenantry_attack()
+    assert _of("GET /probe/stats", findings) == [
+        "GET /probe/stats answered differently once the victim had more rows"
+    ]
+    assert _of("GET /probe/own-stats", findings) == []
+
+
+def test_a_route_that_fails_is_a_finding_and_the_walk_goes_on(
+    tenantry_attack: Callable[..., list[str]],
+) -> None:
+    findings = tenantry_attack()
+    failed = _of("GET /probe/{note_id}/by-key", findings)
+    assert len(failed) == 1 and "failed (InvalidRequestError: " in failed[0], findings
+    assert _of("GET /probe/{note_id}/exists", findings)  # attacked all the same
