@@ -41,6 +41,30 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A test that failed on a missing table, with the ``tenantry_migrations`` option unset,
+    is told how to get the app's tables: the error alone says "no such table"."""
+    report = yield
+    # The error is the exception itself (the attack's seeding) or, behind a 500, the log.
+    seen = f"{call.excinfo.value if call.excinfo else ''} {report.caplog} {report.capstderr}"
+    if (
+        call.excinfo is not None
+        and "no such table" in seen
+        and not item.config.getini("tenantry_migrations")
+    ):
+        report.sections.append(
+            (
+                "tenantry",
+                "The test database has only tenantry's own tables: add "
+                "`tenantry_migrations = <your migrations directory>` under [pytest] in "
+                "pytest.ini (the directory `tenantry migrations init` made), or create "
+                "your tables in your tenantry_app fixture.",
+            )
+        )
+    return report
+
+
 def _migrations(config: pytest.Config) -> Path | None:
     value = str(config.getini("tenantry_migrations") or "")
     return config.rootpath / value if value else None

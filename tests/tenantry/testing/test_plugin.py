@@ -51,6 +51,36 @@ def test_members_of_any_role_in_any_tenant(
     assert roles[joined.user_id] == role.value
 
 
+def test_a_member_who_may_not_invite_is_told_so(
+    tenantry_member: Callable[..., Member],
+) -> None:
+    owner = tenantry_member()
+    viewer = tenantry_member("viewer", tenant=owner)
+    with pytest.raises(AssertionError, match=r"is a viewer and may not invite a member: pass an"):
+        tenantry_member("member", tenant=viewer)
+
+
+def test_an_app_that_rate_limits_sign_ups_is_told_how_to_build_it(
+    tenantry_database_url: str, tenantry_config: TenancyConfig, tenantry_passwords: Passwords
+) -> None:
+    """An app built with its own config (rate limits on) instead of the plugin's."""
+    from dataclasses import replace
+
+    from fastapi.testclient import TestClient
+
+    from tenantry.testing import member_of
+
+    db = Database(tenantry_database_url)
+    app = FastAPI()
+    config = replace(tenantry_config, rate_limits=True, register_rate="1/minute")
+    Tenancy(db, config, passwords=tenantry_passwords).install(app)
+    with TestClient(app) as client:
+        member_of(client)
+        with pytest.raises(AssertionError, match=r"rate-limited the test's sign-ups: build it"):
+            member_of(client)
+    db.dispose()
+
+
 def test_invite_and_join(
     tenantry_client: Any,
     tenantry_member: Callable[..., Member],

@@ -84,18 +84,16 @@ def test_the_attack_holds(tenantry_attack):
 """
 
 
-def test_a_shared_table_is_seeded_from_and_its_ids_are_not_the_victims(tmp_path: Path) -> None:
-    """A tenant table with a required reference to a shared table failed the seeding
-    (NOT NULL), and a route reading the shared table by id was taken for a leak: the
-    victim's members' ids (1, 2) are the colours' ids too."""
-    (tmp_path / "fences_app.py").write_text(APP)
+def _run_suite(tmp_path: Path, app: str, test: str) -> subprocess.CompletedProcess[str]:
+    """A user's suite of ``app`` and ``test`` on the shipped plugin, in a pytest of its own."""
+    (tmp_path / "fences_app.py").write_text(app)
     (tmp_path / "conftest.py").write_text(CONFTEST)
-    (tmp_path / "test_fences.py").write_text(TEST)
+    (tmp_path / "test_fences.py").write_text(test)
     (tmp_path / "pytest.ini").write_text("[pytest]\npythonpath = .\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("TENANTRY_")}
     src = str(Path(__file__).parents[3] / "src")
     env["PYTHONPATH"] = os.pathsep.join([src, env.get("PYTHONPATH", "")])
-    run = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly"],
         cwd=tmp_path,
         env=env,
@@ -103,6 +101,34 @@ def test_a_shared_table_is_seeded_from_and_its_ids_are_not_the_victims(tmp_path:
         text=True,
         timeout=240,
     )
+
+
+def test_a_shared_table_is_seeded_from_and_its_ids_are_not_the_victims(tmp_path: Path) -> None:
+    """A tenant table with a required reference to a shared table failed the seeding
+    (NOT NULL), and a route reading the shared table by id was taken for a leak: the
+    victim's members' ids (1, 2) are the colours' ids too."""
+    run = _run_suite(tmp_path, APP, TEST)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     assert "1 passed" in run.stdout
     assert not (tmp_path / "var").exists()  # the plugin's mails stay in the test's folder
+
+
+def test_a_suite_without_the_apps_tables_is_told_how_to_get_them(tmp_path: Path) -> None:
+    """No ``tenantry_migrations`` in pytest.ini and no tables made by the app: a request
+    failed with a bare "no such table"; the failure now says what to add."""
+    app = APP.replace(
+        "    Base.metadata.create_all(db.engine, tables=[Color.__table__, Fence.__table__])\n"
+        "    with db.engine.begin() as conn:\n"
+        "        if conn.scalar(select(Color.id).limit(1)) is None:\n",
+        "    if False:\n        if True:\n",
+    )
+    assert app != APP
+    test = """
+def test_a_fence(tenantry_client, tenantry_member):
+    owner = tenantry_member()
+    assert tenantry_client.post("/fences", headers=owner.headers).status_code == 201
+"""
+    run = _run_suite(tmp_path, app, test)
+    assert run.returncode == 1, run.stdout[-3000:] + run.stderr[-2000:]
+    assert "no such table: fences" in run.stdout
+    assert "add `tenantry_migrations = <your migrations directory>` under [pytest]" in run.stdout
