@@ -6,6 +6,7 @@ point, so installing tenantry gives every test suite its ``tenantry_*`` fixtures
 
 from tenantry.testing.attack import (
     Operation,
+    UnreachedRoute,
     Victim,
     attack_routes,
     collect_victim,
@@ -32,6 +33,7 @@ __all__ = [
     "PASSWORD",
     "Member",
     "Operation",
+    "UnreachedRoute",
     "Victim",
     "attack_routes",
     "collect_victim",

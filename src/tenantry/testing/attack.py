@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import enum
 import itertools
+import json
 import re
 import secrets
 import uuid
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
@@ -42,15 +44,25 @@ from tenantry.web.openapi import api_routes
 
 _MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 # The ids nothing has, to ask for beside the victim's.
-_MISSING: Mapping[str, object] = {"int": 2**52 + 12345, "uuid": uuid.uuid4(), "str": 2**52 + 12345}
+_MISSING: Mapping[str, object] = {
+    "int": 2**52 + 12345,
+    "uuid": uuid.uuid4(),
+    "str": 2**52 + 12345,
+    "text": "VICTIM-" + uuid.uuid4().hex[:10],  # shaped like a marker, in no row
+}
 
 
 @contextmanager
 def scoping_switched_off() -> Iterator[None]:
-    """Turn the ORM scoping off process-wide. Tests only: it proves what the other walls hold."""
+    """Turn the ORM scoping off process-wide. Tests only: it proves what the other walls hold.
+
+    Your routes' inserts then get no ``tenant_id``; SQLAlchemy's warning that a key column
+    has none is expected, and silenced here."""
     scoping._enabled = False
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Column '.*' is marked as a member of the primary")
+            yield
     finally:
         scoping._enabled = True
 
@@ -98,6 +110,11 @@ def collect_victim(db: Database, tenant_id: uuid.UUID, *, markers: Sequence[str]
             victim.int_ids += list(
                 session.scalars(select(cls.id).where(cls.tenant_id == tenant_id))
             )
+            # A uuid column is an id too (a public id in the URL, ``/projects/{public_id}``).
+            for prop in mapper.column_attrs:
+                if prop.key != "tenant_id" and _python_type(prop.columns[0]) is uuid.UUID:
+                    where = cls.tenant_id == tenant_id, prop.class_attribute.is_not(None)
+                    victim.uuid_ids += session.scalars(select(prop.class_attribute).where(*where))
         victim.int_ids += list(
             session.scalars(select(Membership.user_id).where(Membership.tenant_id == tenant_id))
         )
@@ -158,6 +175,13 @@ def _chains(session: Any, tenant_id: uuid.UUID) -> list[tuple[tuple[str, int], .
 # How many ids a path may take from one chain of parents (a self-referencing table's
 # rows would otherwise go on as long as the data does).
 _DEEPEST = 4
+
+
+def _python_type(column: Any) -> Any:
+    try:
+        return column.type.python_type
+    except NotImplementedError:
+        return None
 
 
 def _shared_ids(session: Any, ids: Sequence[int]) -> set[int]:
@@ -323,43 +347,62 @@ def _table_name(mapper: Any) -> str:
     return str(mapper.local_table.name)
 
 
-def _example(schema: Mapping[str, Any], defs: Mapping[str, Any]) -> Any:
+def _example(schema: Mapping[str, Any], defs: Mapping[str, Any], *, every: bool = False) -> Any:
+    """A value ``schema`` accepts; an object with its required properties (``every``: all
+    of them, so that a PATCH whose fields are optional still writes something)."""
     if "$ref" in schema:
-        return _example(defs[schema["$ref"].rsplit("/", 1)[-1]], defs)
+        return _example(defs[schema["$ref"].rsplit("/", 1)[-1]], defs, every=every)
     for key in ("anyOf", "oneOf", "allOf"):
         if key in schema:
             options = [s for s in schema[key] if s.get("type") != "null"]
-            return _example(options[0], defs) if options else None
+            return _example(options[0], defs, every=every) if options else None
     if "enum" in schema:
         return schema["enum"][0]
-    if "default" in schema:
+    if schema.get("examples"):
+        return schema["examples"][0]
+    if "default" in schema and schema["default"] is not None:
         return schema["default"]
     kind = schema.get("type")
-    fmt = schema.get("format")
     if kind == "object":
         props = schema.get("properties", {})
-        return {k: _example(v, defs) for k, v in props.items() if k in schema.get("required", [])}
+        required = schema.get("required", [])
+        return {k: _example(v, defs) for k, v in props.items() if every or k in required}
     if kind == "array":
-        return []
-    if kind == "integer":
-        return max(1, int(schema.get("minimum", 1)))
-    if kind == "number":
-        return max(1, schema.get("minimum", 1))
+        item = _example(schema.get("items", {}), defs)
+        return [item] * int(schema.get("minItems", 0))
+    if kind in ("integer", "number"):
+        low = schema.get("minimum", schema.get("exclusiveMinimum", 0) + 1)
+        value = max(1, low)
+        if "maximum" in schema:
+            value = min(value, schema["maximum"])
+        return int(value) if kind == "integer" else value
     if kind == "boolean":
         return False
-    if fmt == "date":
-        return date(2024, 1, 15).isoformat()
-    if fmt == "date-time":
-        return datetime(2024, 1, 15, 12, tzinfo=UTC).isoformat()
-    if fmt == "uuid":
-        return str(uuid.uuid4())
-    return "attack"
+    return _text_example(schema)
+
+
+def _text_example(schema: Mapping[str, Any]) -> str:
+    fmt = schema.get("format")
+    known = {
+        "date": date(2024, 1, 15).isoformat(),
+        "date-time": datetime(2024, 1, 15, 12, tzinfo=UTC).isoformat(),
+        "time": time(12).isoformat(),
+        "uuid": str(uuid.uuid4()),
+        "email": "attack@example.test",
+        "uri": "https://example.test/attack",
+    }
+    if fmt in known:
+        return known[fmt]
+    text = "attack".ljust(int(schema.get("minLength", 0)), "x")
+    return text[: schema["maxLength"]] if "maxLength" in schema else text
 
 
 # Where an id goes in a request, and the parameter's name there.
 Slot = tuple[str, str]  # ("path" | "query" | "body", name)
-# A query or body field that names an object: ``id``, ``recipe_id``, ``recipeId``.
+# A query or body field that names an object: ``id``, ``recipe_id``, ``recipeId``; or
+# several (a body's ``label_ids``, ``labelIds``).
 _ID_NAME = re.compile(r"(?:^id|_id|[a-z0-9]Id)$")
+_IDS_NAME = re.compile(r"(?:^ids|_ids|[a-z0-9]Ids)$")
 
 
 @dataclass(frozen=True)
@@ -371,17 +414,22 @@ class Operation:
     path_params: dict[str, str]  # name -> "int" | "uuid" | "str", in the path's order
     body: Any
     # Query parameters and top-level body fields named like ids (``?recipe_id=``,
-    # ``{"source_id": 4}``): they get A's ids as path parameters do.
+    # ``{"source_id": 4}``, ``{"label_ids": [4]}``: kind "int[]"): they get A's ids as
+    # path parameters do.
     query_ids: dict[str, str] = field(default_factory=dict)
     body_ids: dict[str, str] = field(default_factory=dict)
     # The other required query parameters, with example values (``?q=attack``).
     query: dict[str, Any] = field(default_factory=dict)
+    # The required free-text query parameters (a search's ``q``): they get A's marker,
+    # where an example would match none of A's rows.
+    query_text: tuple[str, ...] = ()
 
     def slots(self) -> dict[Slot, str]:
-        """Every place an id goes, with its kind."""
+        """Every place an id (or a search text: kind "text") goes, with its kind."""
         return {
             **{("path", n): k for n, k in self.path_params.items()},
             **{("query", n): k for n, k in self.query_ids.items()},
+            **{("query", n): "text" for n in self.query_text},
             **{("body", n): k for n, k in self.body_ids.items()},
         }
 
@@ -393,6 +441,8 @@ def _kind(schema: Mapping[str, Any]) -> str:
             return "int"
         if option.get("format") == "uuid":
             return "uuid"
+        if option.get("type") == "array":
+            return _kind(option.get("items", {})) + "[]"
     return "str"
 
 
@@ -403,16 +453,27 @@ def _resolved(schema: Mapping[str, Any], defs: Mapping[str, Any]) -> Mapping[str
 
 
 def _body_ids(schema: Mapping[str, Any], defs: Mapping[str, Any]) -> dict[str, str]:
-    """The top-level fields of a JSON body that name an object, by kind."""
+    """The top-level fields of a JSON body that name objects, by kind."""
     props = _resolved(schema, defs).get("properties", {})
     found = {}
     for name, prop in props.items():
         prop = _resolved(prop, defs)
-        scalar = [o for o in prop.get("anyOf", [prop]) if o.get("type") != "null"]
-        kinds = {o.get("type") for o in scalar} | {o.get("format") for o in scalar}
-        if _ID_NAME.search(name) and kinds & {"integer", "uuid", "string"}:
-            found[name] = _kind(prop)
+        kind = _kind(prop)
+        if (_ID_NAME.search(name) and not kind.endswith("[]")) or (
+            _IDS_NAME.search(name) and kind.endswith("[]") and not kind.startswith("str")
+        ):
+            found[name] = kind
     return found
+
+
+def _is_text(schema: Mapping[str, Any]) -> bool:
+    """A free-text parameter: a string of no format and no fixed values."""
+    options = [o for o in schema.get("anyOf", [schema]) if o.get("type") != "null"]
+    return (
+        len(options) == 1
+        and options[0].get("type") == "string"
+        and not ({"format", "enum", "pattern", "const"} & set(options[0]))
+    )
 
 
 def route_table(app: FastAPI) -> dict[str, Any]:
@@ -464,9 +525,10 @@ def operations(app: FastAPI) -> list[Operation]:
                 for p in in_query
                 if p.get("required") and p["name"] not in query_ids
             }
+            text = tuple(n for n in query if _is_text(_resolved(_param(in_query, n), defs)))
             body, body_ids = None, {}
             for media in op.get("requestBody", {}).get("content", {}).values():
-                body = _example(media.get("schema", {}), defs)
+                body = _example(media.get("schema", {}), defs, every=True)
                 if isinstance(body, dict):
                     body_ids = _body_ids(media.get("schema", {}), defs)
                 break
@@ -480,9 +542,14 @@ def operations(app: FastAPI) -> list[Operation]:
                     query_ids=query_ids,
                     body_ids=body_ids,
                     query=query,
+                    query_text=text,
                 )
             )
     return found
+
+
+def _param(params: Sequence[Mapping[str, Any]], name: str) -> Mapping[str, Any]:
+    return next(p.get("schema", {}) for p in params if p["name"] == name)
 
 
 def object_routes(app: FastAPI) -> list[Operation]:
@@ -505,13 +572,29 @@ Filling = Mapping[Slot, object]
 
 
 def _filled(op: Operation, by_kind: Mapping[str, object]) -> dict[Slot, object]:
-    """Each of ``op``'s slots given the value of its kind."""
-    return {slot: by_kind[kind] for slot, kind in op.slots().items()}
+    """Each of ``op``'s slots given the value of its kind (a list of it for a list kind)."""
+    return {
+        slot: [by_kind[kind[:-2]]] if kind.endswith("[]") else by_kind[kind]
+        for slot, kind in op.slots().items()
+    }
 
 
-def _send(client: Any, op: Operation, filling: Filling, headers: Mapping[str, str]) -> Any:
-    """``op`` requested with the ids of ``filling`` (its path's all; its query's and its
-    body's when given), its other parameters as examples."""
+@dataclass(frozen=True)
+class _Request:
+    """What was sent: the finding quotes it."""
+
+    method: str
+    url: str
+    body: Any
+
+    def __str__(self) -> str:
+        sent = f"{self.method} {self.url}"
+        return f"{sent} {json.dumps(self.body, default=str)}" if self.body is not None else sent
+
+
+def _request(op: Operation, filling: Filling) -> _Request:
+    """``op`` with the ids of ``filling`` (its path's all; its query's and its body's when
+    given), its other parameters as examples."""
     path = op.path
     for name in op.path_params:
         path = path.replace("{" + name + "}", str(filling[("path", name)]))
@@ -521,10 +604,17 @@ def _send(client: Any, op: Operation, filling: Filling, headers: Mapping[str, st
     if isinstance(body, dict):
         ids = {n: _json(v, op.body_ids[n]) for (w, n), v in filling.items() if w == "body"}
         body = {**body, **ids}
-    return client.request(op.method, path, params=query or None, json=body, headers=headers)
+    return _Request(op.method, f"{path}?{urlencode(query)}" if query else path, body)
+
+
+def _send(client: Any, op: Operation, filling: Filling, headers: Mapping[str, str]) -> Any:
+    sent = _request(op, filling)
+    return client.request(sent.method, sent.url, json=sent.body, headers=headers)
 
 
 def _json(value: object, kind: str) -> object:
+    if isinstance(value, list):
+        return [_json(v, kind.removesuffix("[]")) for v in value]
     return value if kind == "int" and isinstance(value, int) else str(value)
 
 
@@ -555,9 +645,12 @@ def attack_routes(
         One line per finding, each once; an empty list means the isolation held.
     """
     findings: list[str] = []
+    unreached: list[str] = []
     watch = _VictimWatch(victim, findings)
     for op in object_routes(app):
-        findings += _attack_operation(client, op, attacker_headers, victim, attacker_rows)
+        findings += _attack_operation(
+            client, op, attacker_headers, victim, attacker_rows, unreached=unreached
+        )
         watch.after(op)
     lists = collection_routes(app)
     for op in lists:
@@ -581,12 +674,26 @@ def attack_routes(
                 )
                 break
             attacker_headers = new_attacker()
-    # Every victim id of a route tends to find the same thing: one line says it.
-    return list(dict.fromkeys(findings))
+    # Every victim id of a route tends to find the same thing: one line says it, with
+    # the first request that showed it.
+    first: dict[str, str] = {}
+    for finding in findings:
+        first.setdefault(finding.split(" (sent: ", 1)[0], finding)
+    if unreached:
+        warnings.warn(
+            "tenantry_attack did not reach these routes: every request it sent was refused "
+            "as invalid (422), so they are not proven; test them yourself, or give their "
+            "parameters an example the attack can use (a default, `examples=[…]`, or the "
+            "limits it reads: minLength, maxLength, minItems, minimum, maximum):\n  "
+            + "\n  ".join(unreached),
+            UnreachedRoute,
+            stacklevel=2,
+        )
+    return list(first.values())
 
 
 # The ids a write that names no object is sent with: its example body's own.
-_EXAMPLE: Mapping[str, object] = {"int": 1, "uuid": uuid.UUID(int=1), "str": "1"}
+_EXAMPLE: Mapping[str, object] = {"int": 1, "uuid": uuid.UUID(int=1), "str": "1", "text": "attack"}
 
 
 def _moved_by_the_victim(
@@ -662,47 +769,75 @@ def _answers(client: Any, op: Operation, headers: Mapping[str, str]) -> bool:
     return bool(200 <= _send(client, op, {}, headers).status_code < 300)
 
 
-# One request of an attack: the ids it is sent with, the ids of the request whose answer
-# it must equal, and what the first ones are, for the finding.
-_Probe = tuple[Filling, Filling, str]
+@dataclass(frozen=True)
+class _Probe:
+    """One request of an attack: the ids it is sent with, the ids of the request whose
+    answer it must equal, what the first ones are (for the finding), and whether its
+    answer is searched for the marker (not when the marker is what it sent)."""
+
+    values: Filling
+    base: Filling
+    what: str
+    scan: bool = True
 
 
 def _probes(op: Operation, victim: Victim, attacker_rows: Victim | None) -> list[_Probe]:
-    """The requests that attack ``op``: each victim id in every slot of its kind; and, for
-    a path with several ids, the victim's chains of rows and the attacker's parent with
-    the victim's child."""
-    kinds = set(op.slots().values())
+    """The requests that attack ``op``: each victim id in every slot of its kind, the
+    victim's marker as search text; for a path with several ids, the victim's chains of
+    rows, and the attacker's own outer rows with the victim's inner ones."""
+    kinds = {kind.removesuffix("[]") for kind in op.slots().values()}
     missing = _filled(op, _MISSING)
     probes: list[_Probe] = []
     if kinds & {"int", "str"}:
         probes += [
-            (_filled(op, {**_MISSING, "int": i, "str": i}), missing, "a victim id")
+            _Probe(_filled(op, {**_MISSING, "int": i, "str": i}), missing, "a victim id")
             for i in victim.int_ids
         ]
     if "uuid" in kinds:
         probes += [
-            (_filled(op, {**_MISSING, "uuid": u}), missing, "a victim id") for u in victim.uuid_ids
+            _Probe(_filled(op, {**_MISSING, "uuid": u}), missing, "a victim id")
+            for u in victim.uuid_ids
         ]
+    if "text" in kinds and victim.markers:
+        text = _filled(op, {**_MISSING, "text": victim.markers[0]})
+        probes.append(_Probe(text, missing, "the victim's text", scan=False))
+    return probes + _nested_probes(op, victim, attacker_rows, missing)
+
+
+def _nested_probes(
+    op: Operation, victim: Victim, attacker_rows: Victim | None, missing: Filling
+) -> list[_Probe]:
+    """For a path with k ids: each chain of k victim rows (a recipe and its ingredient),
+    and each chain that starts with the attacker's rows and ends with the victim's (the
+    attacker's recipe, the victim's ingredient), against the attacker's part with missing
+    ids after it."""
     nested = [("path", n) for n, kind in op.path_params.items() if kind != "uuid"]
-    if len(nested) < 2:
-        return probes
     depth = len(nested)
+    if depth < 2:
+        return []
 
-    def along(chain: tuple[tuple[str, int], ...]) -> dict[Slot, object]:
-        return {**missing, **dict(zip(nested, (row_id for _, row_id in chain), strict=True))}
+    def along(rows: Sequence[tuple[str, int]]) -> dict[Slot, object]:
+        return {**missing, **dict(zip(nested, (row_id for _, row_id in rows), strict=False))}
 
-    chains = [c[-depth:] for c in victim.chains if len(c) >= depth]
-    probes += [(along(c), missing, "the victim's ids") for c in dict.fromkeys(chains)]
-    own = [c[-depth:] for c in (attacker_rows.chains if attacker_rows else []) if len(c) >= depth]
-    children: dict[str, list[int]] = {}
-    for chain in victim.chains:
-        children.setdefault(chain[-1][0], []).append(chain[-1][1])
-    for chain in dict.fromkeys(own):
-        table = chain[-1][0]
-        base = along(chain) | {nested[-1]: _MISSING["int"]}
-        for child in dict.fromkeys(children.get(table, [])):
-            probes.append((base | {nested[-1]: child}, base, "its own parent and a victim's child"))
+    theirs = list(dict.fromkeys(c[-depth:] for c in victim.chains if len(c) >= depth))
+    probes = [_Probe(along(c), missing, "the victim's ids") for c in theirs]
+    own = attacker_rows.chains if attacker_rows is not None else []
+    by_tables: dict[tuple[str, ...], tuple[tuple[str, int], ...]] = {}
+    for chain in own:
+        if len(chain) >= depth:
+            by_tables.setdefault(tuple(t for t, _ in chain[-depth:]), chain[-depth:])
+    for chain in theirs:
+        mine = by_tables.get(tuple(t for t, _ in chain))
+        if mine is None:
+            continue
+        for split in range(1, depth):
+            base = along(mine[:split])  # the attacker's rows, missing ids after them
+            what = "its own parent and a victim's child" if depth == 2 else _MIXED.format(split)
+            probes.append(_Probe(along([*mine[:split], *chain[split:]]), base, what))
     return probes
+
+
+_MIXED = "its own first {} ids and the victim's after them"
 
 
 def _attack_operation(
@@ -711,45 +846,66 @@ def _attack_operation(
     attacker_headers: Mapping[str, str],
     victim: Victim,
     attacker_rows: Victim | None = None,
+    *,
+    unreached: list[str] | None = None,
 ) -> list[str]:
     """The findings of one route that takes ids: each probe's answer against the answer to
-    the same request with missing ids."""
+    the same request with missing ids. Each finding quotes a request that shows it; a
+    route that refused every request as invalid goes to ``unreached``."""
     where = f"{op.method} {op.path}"
     # Each baseline asked twice: a body that changes from one request to the next (a time,
     # a request id) cannot be compared; its status and the markers still are.
-    baselines: dict[tuple[Any, ...], tuple[Any, bool]] = {}
+    baselines: dict[str, tuple[Any, bool]] = {}
     findings: list[str] = []
+    statuses: set[int] = set()
     try:
-        for values, base, what in _probes(op, victim, attacker_rows):
-            key = tuple(sorted(base.items(), key=str))
+        for probe in _probes(op, victim, attacker_rows):
+            key = repr(sorted(probe.base.items(), key=str))  # values may be lists
             if key not in baselines:
-                first, again = (_send(client, op, base, attacker_headers) for _ in range(2))
-                baselines[key] = (first, _same_body(again.text, first.text, _ids_in(base)))
+                first, again = (_send(client, op, probe.base, attacker_headers) for _ in range(2))
+                baselines[key] = (first, _same_body(again.text, first.text, _ids_in(probe.base)))
+                statuses.add(first.status_code)
             expected, steady = baselines[key]
-            response = _send(client, op, values, attacker_headers)
+            response = _send(client, op, probe.values, attacker_headers)
+            statuses.add(response.status_code)
+            sent = f" (sent: {_request(op, probe.values)})"
             status = response.status_code
             if status != expected.status_code:
                 findings.append(
-                    f"{where} with {what} answered {status}, a missing id {expected.status_code}"
+                    f"{where} with {probe.what} answered {status}, "
+                    f"a missing id {expected.status_code}{sent}"
                 )
-            elif steady and not _same_body(response.text, expected.text, _ids_in(values, base)):
+            elif steady and not _same_body(
+                response.text, expected.text, _ids_in(probe.values, probe.base)
+            ):
                 findings.append(
-                    f"{where}: {what} and a missing id both answered {status}, "
-                    "with different bodies"
+                    f"{where}: {probe.what} and a missing id both answered {status}, "
+                    f"with different bodies{sent}"
                 )
-            findings += _leaks(victim, where, response.text)
+            if probe.scan:
+                findings += [f + sent for f in _leaks(victim, where, response.text)]
     except Exception as exc:  # a test client raises the route's own failure (a 500)
         first_line = (str(exc).splitlines() or [""])[0][:300]
         findings.append(
             f"{where} failed ({type(exc).__name__}: {first_line}): "
             "the rest of its attack was not sent"
         )
+    if statuses == {422} and unreached is not None:
+        unreached.append(f"{op.method} {op.path}: sent {_request(op, _filled(op, _MISSING))}")
     return findings
 
 
+class UnreachedRoute(UserWarning):
+    """Routes the attack sent requests to but could not get past their validation."""
+
+
 def _ids_in(*fillings: Filling) -> set[str]:
-    """The ids requests were made with, as they would be echoed in a body."""
-    return {str(value) for filling in fillings for value in filling.values()}
+    """The ids (and texts) requests were made with, as they would be echoed in a body."""
+    found: set[str] = set()
+    for filling in fillings:
+        for value in filling.values():
+            found |= {str(v) for v in value} if isinstance(value, list) else {str(value)}
+    return found
 
 
 def _same_body(answer: str, expected: str, ids: set[str]) -> bool:

@@ -175,8 +175,9 @@ def tenantry_app(
 
 
 def _of(where: str, findings: list[str]) -> list[str]:
-    """The findings about one route (``"GET /probe/{note_id}/comments"``)."""
-    return [f for f in findings if re.match(rf"{re.escape(where)}[ :]", f)]
+    """The findings about one route (``"GET /probe/{note_id}/comments"``), without the
+    request each quotes (``test_a_finding_quotes_a_request_that_shows_it``)."""
+    return [f.split(" (sent: ", 1)[0] for f in findings if re.match(rf"{re.escape(where)}[ :]", f)]
 
 
 def test_an_answer_equal_to_a_missing_ids_is_no_finding(

@@ -84,7 +84,9 @@ def test_the_attack_holds(tenantry_attack):
 """
 
 
-def _run_suite(tmp_path: Path, app: str, test: str) -> subprocess.CompletedProcess[str]:
+def run_suite(
+    tmp_path: Path, app: str, test: str, *options: str
+) -> subprocess.CompletedProcess[str]:
     """A user's suite of ``app`` and ``test`` on the shipped plugin, in a pytest of its own."""
     (tmp_path / "fences_app.py").write_text(app)
     (tmp_path / "conftest.py").write_text(CONFTEST)
@@ -94,7 +96,17 @@ def _run_suite(tmp_path: Path, app: str, test: str) -> subprocess.CompletedProce
     src = str(Path(__file__).parents[3] / "src")
     env["PYTHONPATH"] = os.pathsep.join([src, env.get("PYTHONPATH", "")])
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly"],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:randomly",
+            *options,
+        ],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -107,7 +119,7 @@ def test_a_shared_table_is_seeded_from_and_its_ids_are_not_the_victims(tmp_path:
     """A tenant table with a required reference to a shared table failed the seeding
     (NOT NULL), and a route reading the shared table by id was taken for a leak: the
     victim's members' ids (1, 2) are the colours' ids too."""
-    run = _run_suite(tmp_path, APP, TEST)
+    run = run_suite(tmp_path, APP, TEST)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     assert "1 passed" in run.stdout
     assert not (tmp_path / "var").exists()  # the plugin's mails stay in the test's folder
@@ -128,7 +140,7 @@ def test_a_fence(tenantry_client, tenantry_member):
     owner = tenantry_member()
     assert tenantry_client.post("/fences", headers=owner.headers).status_code == 201
 """
-    run = _run_suite(tmp_path, app, test)
+    run = run_suite(tmp_path, app, test)
     assert run.returncode == 1, run.stdout[-3000:] + run.stderr[-2000:]
     assert "no such table: fences" in run.stdout
     assert "add `tenantry_migrations = <your migrations directory>` under [pytest]" in run.stdout
