@@ -27,6 +27,7 @@ from tenantry.web import (
     MemberContext,
     Tenancy,
     ViewerContext,
+    add_routes,
     get_tenancy,
 )
 
@@ -190,8 +191,8 @@ class NotesPlugin:
 
     def install(self, app: FastAPI, tenancy: Tenancy) -> None:
         tenancy.jobs.job("notes.add")(add_note_job)
-        app.include_router(router)
-        app.include_router(async_router)
+        add_routes(app, router)
+        add_routes(app, async_router)
 
     def seed_demo(self, db: Database, tenancy: Tenancy) -> list[str]:
         return []

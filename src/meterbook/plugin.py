@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from meterbook.api import ROUTERS
 from tenantry.db import Database
 from tenantry.plans import Catalogue
-from tenantry.web import Tenancy
+from tenantry.web import Tenancy, add_routes
 
 MIGRATIONS = Path(__file__).parent / "migrations" / "versions"
 
@@ -43,7 +43,7 @@ class MeterbookPlugin:
             tenancy.cache.invalidate_on(model, *DASHBOARD_TAGS)
         import_jobs.register(tenancy.jobs, tenancy.cache)
         for router in ROUTERS:
-            app.include_router(router)
+            add_routes(app, router)
         from meterbook.pages import install_pages
 
         secure = self.secure_cookies

@@ -17,7 +17,7 @@ from tenantry.placement import Placements
 from tenantry.plans import Catalogue, load_catalogue
 from tenantry.runtime import freeze_startup_objects
 from tenantry.security.passwords import Passwords
-from tenantry.web import Tenancy, TenancyConfig
+from tenantry.web import Tenancy, TenancyConfig, add_routes
 from tenantry_server import console, health, observability
 from tenantry_server.plugins import Plugin
 from tenantry_server.settings import Settings
@@ -142,7 +142,7 @@ def create_app(
     app.state.settings = settings
     # First: FastAPI tries routes in order, and a probe should not be matched against the
     # ~300 routes of the apps before it (it was last: ~0.5 ms a /healthz in process).
-    app.include_router(health.router)
+    add_routes(app, health.router)
     tenancy.install(app, api=False)
     app.state.operations = Operations(
         db, version_dirs=[d for p in plugins for d in p.migrations], app_role=settings.app_role

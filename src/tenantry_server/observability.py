@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from tenantry.activity import ActivityCounter
 from tenantry.metrics import TenantLabels
-from tenantry.web import Tenancy, in_thread
+from tenantry.web import Tenancy, add_routes, in_thread
 from tenantry.web.observe import RequestRecord, install_observe
 from tenantry_server import metrics
 from tenantry_server.logs import log_request
@@ -35,7 +35,7 @@ def install(app: FastAPI, tenancy: Tenancy, settings: Settings) -> None:
     """``/metrics`` and the outermost observing middleware (add it last; the health routes
     come first, in :func:`tenantry_server.app.create_app`)."""
     app.state.metrics_token = settings.metrics_bearer()
-    app.include_router(metrics.router)
+    add_routes(app, metrics.router)
     labels = TenantLabels(settings.metrics_tenant_limit, settings.metrics_tenant_allow())
     counter = ActivityCounter(settings.activity_flush_seconds)
     app.state.activity = counter

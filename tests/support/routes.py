@@ -10,7 +10,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.testclient import TestClient
 
 from tenantry.db import Database
-from tenantry.web import Tenancy
+from tenantry.web import Tenancy, add_routes
 from tenantry_server.app import create_app, default_plugins
 from tenantry_server.settings import Settings
 from tests.conftest import FAST_PASSWORDS
@@ -27,7 +27,7 @@ class RoutesPlugin:
         self.router = router
 
     def install(self, app: FastAPI, tenancy: Tenancy) -> None:
-        app.include_router(self.router)
+        add_routes(app, self.router)
 
     def seed_demo(self, db: Database, tenancy: Tenancy) -> list[str]:
         return []

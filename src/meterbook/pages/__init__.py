@@ -22,7 +22,7 @@ from meterbook.pages.cookies import CookiePolicy
 from meterbook.pages.errors import install_error_pages
 from meterbook.pages.session import WebSessionMiddleware
 from meterbook.pages.session_policy import STATE_KEY
-from tenantry.web import Tenancy
+from tenantry.web import Tenancy, add_routes
 
 STATIC = Path(__file__).parent.parent / "static"
 
@@ -52,6 +52,7 @@ def install_pages(app: FastAPI, tenancy: Tenancy, *, secure_cookies: bool) -> No
         billing,
         audit,
     ):
-        # HTML pages are not API: out of the OpenAPI document (the attack walks them anyway).
-        app.include_router(module.router, include_in_schema=False)
+        # HTML pages are not API: their routers keep them out of the OpenAPI document
+        # (include_in_schema=False); the attack walks them anyway.
+        add_routes(app, module.router)
     install_error_pages(app)

@@ -24,7 +24,9 @@ from tenantry.web import (
     user_export_response,
 )
 
-router = APIRouter(dependencies=[Depends(check_csrf)], tags=["meterbook pages"])
+router = APIRouter(
+    dependencies=[Depends(check_csrf)], tags=["meterbook pages"], include_in_schema=False
+)
 NOTICES = {
     "deleted": "The household was deleted. You can restore it below until the date shown.",
     "password": "Your password was changed; you are signed out everywhere else.",

@@ -23,7 +23,9 @@ from tenantry.errors import ValidationFailed
 from tenantry.ids import is_user_id
 from tenantry.web import AdminContext, DbSession, get_tenancy, tenant_download
 
-router = APIRouter(dependencies=[Depends(check_csrf)], tags=["meterbook pages"])
+router = APIRouter(
+    dependencies=[Depends(check_csrf)], tags=["meterbook pages"], include_in_schema=False
+)
 ACTIONS = [
     "member",
     "invite",

@@ -36,7 +36,9 @@ from tenantry.web import (
     resolve_membership,
 )
 
-router = APIRouter(dependencies=[Depends(check_csrf)], tags=["meterbook pages"])
+router = APIRouter(
+    dependencies=[Depends(check_csrf)], tags=["meterbook pages"], include_in_schema=False
+)
 NO_HOUSEHOLD = "/households/new"  # "create or join a household"
 
 

@@ -23,7 +23,9 @@ from tenantry.context import TenantContext
 from tenantry.plans import Plan, check_fits
 from tenantry.web import DbSession, OwnerContext, SuspendedOwnerContext, get_tenancy
 
-router = APIRouter(dependencies=[Depends(check_csrf)], tags=["meterbook pages"])
+router = APIRouter(
+    dependencies=[Depends(check_csrf)], tags=["meterbook pages"], include_in_schema=False
+)
 # Where Stripe's hosted pages live; a form may be sent on there (Content-Security-Policy).
 STRIPE_PAGES = ("https://checkout.stripe.com", "https://billing.stripe.com")
 

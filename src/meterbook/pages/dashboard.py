@@ -15,7 +15,9 @@ from meterbook.services.history import history_floor
 from meterbook.services.insights import dashboard, dashboard_period
 from tenantry.web import DbSession, ViewerContext
 
-router = APIRouter(dependencies=[Depends(check_csrf)], tags=["meterbook pages"])
+router = APIRouter(
+    dependencies=[Depends(check_csrf)], tags=["meterbook pages"], include_in_schema=False
+)
 
 
 def _date(text: str) -> date | None:

@@ -29,7 +29,9 @@ from tenantry.web import (
     get_tenancy,
 )
 
-router = APIRouter(dependencies=[Depends(check_csrf)], tags=["meterbook pages"])
+router = APIRouter(
+    dependencies=[Depends(check_csrf)], tags=["meterbook pages"], include_in_schema=False
+)
 ROLES = [Role.VIEWER, Role.MEMBER, Role.ADMIN, Role.OWNER]
 EXPIRY_HOURS = {"1 day": 24, "7 days": 168, "30 days": 720}
 

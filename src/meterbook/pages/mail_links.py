@@ -14,7 +14,9 @@ from tenantry import accounts, invites, tenants
 from tenantry.errors import AuthenticationFailed, InvalidInvite, ValidationFailed
 from tenantry.web import DbSession, account_flows, get_tenancy
 
-router = APIRouter(dependencies=[Depends(check_csrf)], tags=["meterbook pages"])
+router = APIRouter(
+    dependencies=[Depends(check_csrf)], tags=["meterbook pages"], include_in_schema=False
+)
 
 
 @router.get("/verify-email")

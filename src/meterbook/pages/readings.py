@@ -17,7 +17,9 @@ from meterbook.services.common import utcnow
 from tenantry.errors import ValidationFailed
 from tenantry.web import DbSession, MemberContext, ViewerContext, get_tenancy
 
-router = APIRouter(dependencies=[Depends(check_csrf)], tags=["meterbook pages"])
+router = APIRouter(
+    dependencies=[Depends(check_csrf)], tags=["meterbook pages"], include_in_schema=False
+)
 SORTS = {"date", "meter_kwh"}
 
 

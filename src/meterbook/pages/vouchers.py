@@ -27,7 +27,9 @@ def _currency(session: DbSession) -> str:
     return latest or "ZAR"
 
 
-router = APIRouter(dependencies=[Depends(check_csrf)], tags=["meterbook pages"])
+router = APIRouter(
+    dependencies=[Depends(check_csrf)], tags=["meterbook pages"], include_in_schema=False
+)
 SORTS = {"date", "amount", "kwh"}
 
 

@@ -26,6 +26,7 @@ from tenantry.web.platform import PlatformAdmin, require_platform_admin
 from tenantry.web.resolution import TenantClaim, resolve_membership
 from tenantry.web.routes.privacy import user_export_response
 from tenantry.web.schemas import Input, IsoDateTime, OneLine, TokenPair
+from tenantry.web.shared_routes import add_routes
 from tenantry.web.streaming import export_download, tenant_download
 from tenantry.web.tenancy import Tenancy
 
@@ -69,6 +70,7 @@ __all__ = [
     "TokenPair",
     "ViewerContext",
     "Writes",
+    "add_routes",
     "export_download",
     "get_tenancy",
     "in_thread",

@@ -60,6 +60,7 @@ from tenantry.web.routes import (
     tenants,
 )
 from tenantry.web.schemas import TokenPair
+from tenantry.web.shared_routes import add_routes
 from tenantry.web.slots import TenantSlots
 from tenantry.web.turns import CredentialTurns
 
@@ -264,11 +265,11 @@ class Tenancy:
             admin_placement,
             plans,
         ):
-            app.include_router(module.router)
+            add_routes(app, module.router)
         if self.billing is not None:
             from tenantry.web.routes import billing
 
-            app.include_router(billing.router)
+            add_routes(app, billing.router)
 
     def _wrap_lifespan(self, app: FastAPI) -> None:
         """Wrap the app's lifespan: the job service (mail included) runs while the app does,

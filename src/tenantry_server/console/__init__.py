@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from tenantry.web import add_routes
 from tenantry_server.console import pages
 
 
 def install(app: FastAPI) -> None:
-    app.include_router(pages.router)
+    add_routes(app, pages.router)
