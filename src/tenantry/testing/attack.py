@@ -840,6 +840,55 @@ def _nested_probes(
 _MIXED = "its own first {} ids and the victim's after them"
 
 
+def _own_object_probes(
+    client: Any,
+    op: Operation,
+    headers: Mapping[str, str],
+    victim: Victim,
+    attacker_rows: Victim | None,
+) -> list[_Probe]:
+    """For a route with ids in its path and in its query or body (``PUT /tasks/{task_id}/
+    labels`` with ``{"label_ids": […]}``): the attacker's own object in the path, the
+    victim's ids in the rest, against missing ids there. With the victim's id in the path
+    too, a route that first looks its object up answers 404 before reading the rest.
+
+    Which of the attacker's rows the path names is found by asking: the ones whose answer
+    differs from a missing object's.
+    """
+    path = [("path", n) for n, kind in op.path_params.items() if kind != "uuid"]
+    rest = {
+        slot: kind
+        for slot, kind in op.slots().items()
+        if slot[0] != "path" and kind.removesuffix("[]") in ("int", "str", "uuid")
+    }
+    if attacker_rows is None or not path or len(path) != len(op.path_params) or not rest:
+        return []
+    missing = _filled(op, _MISSING)
+    nothing = _send(client, op, missing, headers)
+    depth = len(path)
+    probes: list[_Probe] = []
+    for chain in dict.fromkeys(c[-depth:] for c in attacker_rows.chains if len(c) >= depth):
+        own = {**missing, **dict(zip(path, (row_id for _, row_id in chain), strict=True))}
+        answer = _send(client, op, own, headers)
+        if answer.status_code == nothing.status_code and _same_body(
+            answer.text, nothing.text, _ids_in(own, missing)
+        ):
+            continue  # not an object of this route
+        for kind, ids in (("int", victim.int_ids), ("uuid", victim.uuid_ids)):
+            for victim_id in ids:
+                values = {
+                    slot: [victim_id] if slot_kind.endswith("[]") else victim_id
+                    for slot, slot_kind in rest.items()
+                    if (slot_kind.removesuffix("[]") == "uuid") == (kind == "uuid")
+                }
+                if values:
+                    probes.append(_Probe({**own, **values}, own, _OWN))
+    return probes
+
+
+_OWN = "its own object and a victim id"
+
+
 def _attack_operation(
     client: Any,
     op: Operation,
@@ -859,7 +908,9 @@ def _attack_operation(
     findings: list[str] = []
     statuses: set[int] = set()
     try:
-        for probe in _probes(op, victim, attacker_rows):
+        probes = _probes(op, victim, attacker_rows)
+        probes += _own_object_probes(client, op, attacker_headers, victim, attacker_rows)
+        for probe in probes:
             key = repr(sorted(probe.base.items(), key=str))  # values may be lists
             if key not in baselines:
                 first, again = (_send(client, op, probe.base, attacker_headers) for _ in range(2))

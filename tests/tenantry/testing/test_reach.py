@@ -64,6 +64,10 @@ class Tagging(BaseModel):
     task_ids: list[int] = Field(min_length=1)
 
 
+class Linking(BaseModel):
+    remark_ids: list[int] = Field(min_length=1)
+
+
 class Pick(BaseModel):
     code: str = Field(pattern="^[0-9]{3}-[A-Z]$")  # no example the attack can make up
 
@@ -108,6 +112,13 @@ def create_app(url, config, passwords):
     @app.get("/tasks/{task_id}/picks")
     def picks(task_id: int, body: Pick, ctx: ViewerContext, session: DbSession):
         return _one(session, "SELECT id FROM tasks WHERE id = :t", t=task_id)
+
+    @app.put("/tasks/{task_id}/links")
+    def links(task_id: int, body: Linking, ctx: MemberContext, session: DbSession):
+        # The task is the caller's (the ORM's wall); the remarks are read in raw SQL.
+        if session.scalar(select(Task.id).where(Task.id == task_id)) is None:
+            raise NotFound("no such task")
+        return _one(session, "SELECT id FROM remarks WHERE id = :r", r=body.remark_ids[0])
 
     @app.get("/own/projects/{project_id}/tasks/{task_id}")
     def own_task(project_id: int, task_id: int, ctx: ViewerContext, session: DbSession):
@@ -165,6 +176,10 @@ def test_what_the_attack_reaches(tmp_path: Path) -> None:
     ]
     assert _about("PATCH /projects/{project_id}", findings) == [
         "PATCH /projects/{project_id} changed the victim's data"
+    ]
+    assert _about("PUT /tasks/{task_id}/links", findings) == [
+        "PUT /tasks/{task_id}/links with its own object and a victim id answered 200, "
+        "a missing id 404"
     ]
     assert _about("GET /own/", findings) == []  # the correct route
 
