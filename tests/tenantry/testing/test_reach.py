@@ -17,10 +17,12 @@ from tests.tenantry.testing.test_shared_tables import run_suite
 APP = """
 import uuid
 
-from fastapi import FastAPI, Query, Response
+from typing import Annotated
+
+from fastapi import FastAPI, Header, Path, Query, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import String, select, text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import CheckConstraint, Computed, String, UniqueConstraint, func, select, text
+from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from tenantry.db import Database
 from tenantry.errors import NotFound
@@ -30,9 +32,19 @@ from tenantry.web import DbSession, MemberContext, Tenancy, ViewerContext
 
 
 class Project(TenantScoped, Base):
+    # What a generic seeding got wrong: a CHECK of allowed values, a short code unique in
+    # the tenant, a reference to a row of the same table.
     __tablename__ = "projects"
+    __table_args__ = (
+        CheckConstraint("status IN ('draft', 'live')", name="ck_projects_status"),
+        UniqueConstraint("tenant_id", "code"),
+        tenant_foreign_key("replaces_id", "projects"),
+    )
     name: Mapped[str] = mapped_column(String(100))
     public_id: Mapped[uuid.UUID] = mapped_column(default=uuid.uuid4)
+    status: Mapped[str] = mapped_column(String(10))
+    code: Mapped[str] = mapped_column(String(8))
+    replaces_id: Mapped[int | None]
 
 
 class Task(TenantScoped, Base):
@@ -40,6 +52,8 @@ class Task(TenantScoped, Base):
     __table_args__ = (tenant_foreign_key("project_id", "projects"),)
     project_id: Mapped[int]
     title: Mapped[str] = mapped_column(String(100))
+    hours: Mapped[int]
+    minutes: Mapped[int] = mapped_column(Computed("hours * 60"))  # the database's own
 
 
 class Remark(TenantScoped, Base):
@@ -47,6 +61,13 @@ class Remark(TenantScoped, Base):
     __table_args__ = (tenant_foreign_key("task_id", "tasks"),)
     task_id: Mapped[int]
     body: Mapped[str] = mapped_column(String(100))
+    author_email: Mapped[str] = mapped_column(String(100))
+
+    @validates("author_email")
+    def _an_address(self, key, value):
+        if "@" not in value:
+            raise ValueError("not an email address")
+        return value
 
 
 def _one(session, sql, **params):
@@ -58,6 +79,7 @@ def _one(session, sql, **params):
 
 class Rename(BaseModel):
     name: str | None = None  # every field optional: a PATCH
+    code: str | None = Field(None, pattern="^[A-Z]{3}$", examples=["ABC"])
 
 
 class Tagging(BaseModel):
@@ -120,6 +142,39 @@ def create_app(url, config, passwords):
             raise NotFound("no such task")
         return _one(session, "SELECT id FROM remarks WHERE id = :r", r=body.remark_ids[0])
 
+    @app.get("/search/own")
+    def own_search(ctx: ViewerContext, session: DbSession, q: str = Query(min_length=2)):
+        # Correct, and echoes its text normalised (lower-cased).
+        rows = session.scalars(select(Project.id).where(Project.name.contains(q)))
+        return {"query": " ".join(q.split()).lower(), "ids": list(rows)}
+
+    @app.get("/feed")
+    def feed(ctx: ViewerContext, session: DbSession, after_id: int = Query(0, ge=0)):
+        # Correct keyset paging: after_id is a bound, not an object.
+        return list(session.scalars(select(Project.id).where(Project.id > after_id)))
+
+    calls = {"n": 0}
+
+    @app.get("/ticking")
+    def ticking(ctx: ViewerContext, session: DbSession, task_id: int | None = None):
+        # Correct, with a clock that ticks every third request (a time to the second).
+        calls["n"] += 1
+        found = select(func.count()).select_from(Task).where(Task.id == task_id)
+        return {"tick": calls["n"] // 3, "tasks": session.scalar(found)}
+
+    @app.post("/keyed", status_code=201)
+    def keyed(ctx: MemberContext, session: DbSession,
+              key: Annotated[str, Header(alias="Idempotency-Key")],
+              body: Rename):
+        # Correct; needs a header, and a body field whose examples sit beside its anyOf.
+        return {"key": key}
+
+    @app.get("/reports/{year}/{month}")
+    def report(ctx: ViewerContext, session: DbSession,
+               year: int = Path(ge=2000, le=2100), month: int = Path(ge=1, le=12)):
+        # A total over every tenant behind numbers no id fits.
+        return {"projects": session.scalar(text("SELECT count(*) FROM projects"))}
+
     @app.get("/own/projects/{project_id}/tasks/{task_id}")
     def own_task(project_id: int, task_id: int, ctx: ViewerContext, session: DbSession):
         found = session.scalar(
@@ -181,7 +236,13 @@ def test_what_the_attack_reaches(tmp_path: Path) -> None:
         "PUT /tasks/{task_id}/links with its own object and a victim id answered 200, "
         "a missing id 404"
     ]
-    assert _about("GET /own/", findings) == []  # the correct route
+    assert _about("GET /reports/{year}/{month}", findings) == [
+        "GET /reports/{year}/{month} answered differently once the victim had more rows"
+    ]
+    # The correct routes: a nested lookup, a search echoing its text lower-cased, keyset
+    # paging, a clock in a body, a header and a patterned field.
+    for route in ("GET /own/", "GET /search/own", "GET /feed", "GET /ticking", "POST /keyed"):
+        assert _about(route, findings) == [], route
 
 
 def test_a_finding_quotes_a_request_that_shows_it(tmp_path: Path) -> None:
@@ -196,3 +257,4 @@ def test_a_route_no_request_gets_past_the_validation_of_is_named(tmp_path: Path)
     assert len(unreached) == 1, unreached
     assert "GET /tasks/{task_id}/picks: sent GET /tasks/" in unreached[0]
     assert "search" not in unreached[0]  # its q got an example of the right length
+    assert "keyed" not in unreached[0]  # its header and its example were sent
