@@ -5,17 +5,12 @@ point, so installing tenantry gives every test suite its ``tenantry_*`` fixtures
 """
 
 from tenantry.testing.attack import (
-    Operation,
     UnreachedRoute,
     Victim,
     attack_routes,
     collect_victim,
-    collection_routes,
-    object_routes,
-    operations,
     quotas_switched_off,
     scoping_switched_off,
-    seed_every_table,
 )
 from tenantry.testing.members import (
     PASSWORD,
@@ -28,6 +23,8 @@ from tenantry.testing.members import (
     signup_token,
     unique_email,
 )
+from tenantry.testing.routes import Operation, collection_routes, object_routes, operations
+from tenantry.testing.seeding import seed_every_table
 
 __all__ = [
     "PASSWORD",

@@ -9,26 +9,16 @@ are attacked without writing new tests.
 
 from __future__ import annotations
 
-import copy
-import enum
-import itertools
-import json
 import re
-import secrets
 import uuid
 import warnings
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
 from typing import Any
-from urllib.parse import urlencode
 
 from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
-from fastapi.routing import APIRoute
-from sqlalchemy import CheckConstraint, Column, UniqueConstraint, delete, insert, inspect, select
+from sqlalchemy import delete, insert, inspect, select
 from sqlalchemy.orm import Mapper
 from sqlalchemy.schema import sort_tables
 
@@ -40,16 +30,20 @@ from tenantry.ids import TenantId, UserId
 from tenantry.models import Base, Invite, Membership, User, is_tenant_scoped
 from tenantry.plans import quotas
 from tenantry.roles import Role
-from tenantry.web.openapi import api_routes
-
-_MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
-# The ids nothing has, to ask for beside the victim's.
-_MISSING: Mapping[str, object] = {
-    "int": 2**52 + 12345,
-    "uuid": uuid.uuid4(),
-    "str": 2**52 + 12345,
-    "text": "VICTIM-" + uuid.uuid4().hex[:10],  # shaped like a marker, in no row
-}
+from tenantry.testing.routes import (
+    EXAMPLE,
+    MISSING,
+    Filling,
+    Operation,
+    Slot,
+    collection_routes,
+    filled,
+    object_routes,
+    request_of,
+    send,
+    write_routes,
+)
+from tenantry.testing.seeding import python_type, seed_every_table, stored, table_name
 
 
 @contextmanager
@@ -112,7 +106,7 @@ def collect_victim(db: Database, tenant_id: uuid.UUID, *, markers: Sequence[str]
             )
             # A uuid column is an id too (a public id in the URL, ``/projects/{public_id}``).
             for prop in mapper.column_attrs:
-                if prop.key != "tenant_id" and _python_type(prop.columns[0]) is uuid.UUID:
+                if prop.key != "tenant_id" and python_type(prop.columns[0]) is uuid.UUID:
                     where = cls.tenant_id == tenant_id, prop.class_attribute.is_not(None)
                     victim.uuid_ids += session.scalars(select(prop.class_attribute).where(*where))
         victim.int_ids += list(
@@ -142,7 +136,7 @@ def collect_victim(db: Database, tenant_id: uuid.UUID, *, markers: Sequence[str]
 def _chains(session: Any, tenant_id: uuid.UUID) -> list[tuple[tuple[str, int], ...]]:
     """Every tenant row of ``tenant_id`` with its ancestors along the foreign keys between
     tenant tables, outermost first (``/recipes/{recipe_id}/ingredients/{ingredient_id}``)."""
-    mappers = {_table_name(m): m for m in tenant_mappers()}
+    mappers = {table_name(m): m for m in tenant_mappers()}
     parents: dict[tuple[str, int], list[tuple[str, int]]] = {}
     for name, mapper in mappers.items():
         cls = mapper.class_
@@ -175,13 +169,6 @@ def _chains(session: Any, tenant_id: uuid.UUID) -> list[tuple[tuple[str, int], .
 # How many ids a path may take from one chain of parents (a self-referencing table's
 # rows would otherwise go on as long as the data does).
 _DEEPEST = 4
-
-
-def _python_type(column: Any) -> Any:
-    try:
-        return column.type.python_type
-    except NotImplementedError:
-        return None
 
 
 def _shared_ids(session: Any, ids: Sequence[int]) -> set[int]:
@@ -233,7 +220,7 @@ def _restore(db: Database, ctx: TenantContext, mappers: Sequence[Mapper[Any]], r
             session.execute(delete(cls).where(cls.tenant_id == ctx.tenant_id))
         for mapper, snapshot in held:
             keys = [prop.key for prop in mapper.column_attrs]
-            computed = {p.key for p in mapper.column_attrs if not _stored(p.columns[0])}
+            computed = {p.key for p in mapper.column_attrs if not stored(p.columns[0])}
             if snapshot:
                 rows = [dict(zip(keys, r, strict=True)) for r in snapshot]
                 session.execute(
@@ -243,457 +230,8 @@ def _restore(db: Database, ctx: TenantContext, mappers: Sequence[Mapper[Any]], r
         session.commit()
 
 
-def _stored(column: Any) -> bool:
-    """Whether a row's value for ``column`` is written (not a ``column_property``'s
-    expression, not a column the database computes)."""
-    return isinstance(column, Column) and column.computed is None
-
-
 def _columns(mapper: Mapper[Any]) -> list[Any]:
     return [prop.class_attribute for prop in mapper.column_attrs]
-
-
-# Values of columns under a unique constraint (a ticket number unique per tenant): every
-# seeded row gets the next one, where a fixed 1 made the second row of a tenant collide.
-_serial = itertools.count(1)
-
-
-def _unique_columns(table: Any) -> set[str]:
-    """The columns of ``table`` that a unique constraint or index covers."""
-    groups = [c.columns for c in table.constraints if isinstance(c, UniqueConstraint)]
-    groups += [i.columns for i in table.indexes if i.unique]
-    return {col.key for cols in groups for col in cols} | {c.key for c in table.c if c.unique}
-
-
-def _column_value(
-    column: Any,
-    marker: str,
-    ctx: TenantContext,
-    parents: Mapping[str, int],
-    shared: Callable[[Any], Any],
-    *,
-    unique: bool,
-    tenant_tables: Collection[str] = (),
-) -> Any:
-    for fk in column.foreign_keys:
-        table = fk.column.table.name
-        if table in parents:
-            return parents[table]
-        if table == "tenantry_users":
-            return ctx.user_id
-        if table in tenant_tables:  # a row not made yet (a table referring to itself)
-            return None
-        return shared(fk)
-    allowed = _allowed_values(column)
-    if allowed:
-        return allowed[0]
-    kind = _python_type(column)
-    if kind is str:
-        length = getattr(column.type, "length", None) or 200
-        token = secrets.token_hex(3)  # unique per row (unique constraints)
-        if "email" in column.key.lower():
-            return f"{marker}-{token}@example.com"[-length:]
-        # The marker in it, when it fits with the token; the token always.
-        text = f"{marker}-{token}" if length >= len(marker) + 7 else f"{token}{marker}"
-        return text[:length]
-    if isinstance(kind, type) and issubclass(kind, enum.Enum):
-        return next(iter(kind))  # an Enum column: a NOT NULL one was left empty
-    n = next(_serial) if unique else 0  # ordered kinds step on under a unique constraint
-    values: dict[type, Any] = {
-        bool: False,
-        int: 1 + n,
-        float: 1.0 + n,
-        Decimal: Decimal(1 + n),
-        date: date(2024, 1, 15) + timedelta(days=n),
-        datetime: datetime(2024, 1, 15, 12, tzinfo=UTC) + timedelta(seconds=n),
-        time: time(12),
-        timedelta: timedelta(hours=1),
-        uuid.UUID: uuid.uuid4(),
-        bytes: marker.encode(),
-        dict: {},
-        list: [],
-    }
-    return values.get(kind)
-
-
-# ``status IN ('draft', 'sent')`` in a CHECK constraint: the values a column may take.
-_CHECK_IN = re.compile(r"^\s*\(?\s*\"?(\w+)\"?\s+IN\s*\(([^)]*)\)", re.IGNORECASE)
-
-
-def _allowed_values(column: Any) -> list[str]:
-    """The values a CHECK constraint of the form ``column IN ('a', 'b')`` allows."""
-    for constraint in column.table.constraints:
-        if not isinstance(constraint, CheckConstraint):
-            continue
-        found = _CHECK_IN.match(str(constraint.sqltext))
-        if found and found.group(1) == column.name:
-            return re.findall(r"'([^']*)'", found.group(2))
-    return []
-
-
-def seed_every_table(db: Database, ctx: TenantContext, *, marker: str) -> None:
-    """One row in every tenant table for ``ctx``'s tenant, parents first, strings = ``marker``.
-
-    Generic on purpose: a model added tomorrow is seeded, and so attacked,
-    without a line of test code. A row the database or the model refuses fails with
-    the table's name and the reason.
-    """
-    parents: dict[str, int] = {}
-    by_table = {_table_name(m): m for m in tenant_mappers()}
-    ordered = [t for t in Base.metadata.sorted_tables if t.name in by_table]
-    with tenant_scope(ctx), db.session() as session:
-
-        def shared(fk: Any) -> Any:
-            """A row of a shared table (reference data every tenant reads), or, if it
-            has none, nothing: a required reference then says what to add."""
-            found = session.scalar(select(fk.column).limit(1))
-            if found is None and not fk.parent.nullable:
-                raise AssertionError(
-                    f"{fk.parent.table.name}.{fk.parent.key} refers to {fk.column.table.name}, "
-                    "which has no rows: add one (reference data) before the attack"
-                )
-            return found
-
-        for table in ordered:
-            mapper = by_table[table.name]
-            unique = _unique_columns(table)
-            # Set here too, not only by the scoping: the attack grows the victim's rows
-            # while the scoping may be switched off (``during=scoping_switched_off``).
-            values: dict[str, Any] = {"tenant_id": ctx.tenant_id}
-            for prop in mapper.column_attrs:
-                column = prop.columns[0]
-                if column.key in ("tenant_id", "id") or not _stored(column):
-                    continue
-                value = _column_value(
-                    column,
-                    marker,
-                    ctx,
-                    parents,
-                    shared,
-                    unique=column.key in unique,
-                    tenant_tables=by_table,
-                )
-                if value is not None:
-                    values[prop.key] = value
-            try:
-                row = mapper.class_(**values)
-                session.add(row)
-                session.flush()
-            except Exception as exc:
-                raise AssertionError(
-                    f"the attack could not put a row into {table.name} ({exc.__class__.__name__}:"
-                    f" {str(exc).splitlines()[0]}); it fills each column from its type, "
-                    "a CHECK of the form `col IN (...)`, and an Enum: give the column a "
-                    "default, or seed that table yourself"
-                ) from exc
-            parents[table.name] = row.id
-
-
-def _table_name(mapper: Any) -> str:
-    return str(mapper.local_table.name)
-
-
-def _example(schema: Mapping[str, Any], defs: Mapping[str, Any], *, every: bool = False) -> Any:
-    """A value ``schema`` accepts; an object with its required properties (``every``: all
-    of them, so that a PATCH whose fields are optional still writes something)."""
-    if "$ref" in schema:
-        return _example(defs[schema["$ref"].rsplit("/", 1)[-1]], defs, every=every)
-    if schema.get("examples"):  # pydantic puts a field's examples beside its anyOf
-        return schema["examples"][0]
-    for key in ("anyOf", "oneOf", "allOf"):
-        if key in schema:
-            options = [s for s in schema[key] if s.get("type") != "null"]
-            return _example(options[0], defs, every=every) if options else None
-    if "enum" in schema:
-        return schema["enum"][0]
-    if "default" in schema and schema["default"] is not None:
-        return schema["default"]
-    kind = schema.get("type")
-    if kind == "object":
-        props = schema.get("properties", {})
-        required = schema.get("required", [])
-        return {k: _example(v, defs) for k, v in props.items() if every or k in required}
-    if kind == "array":
-        item = _example(schema.get("items", {}), defs)
-        return [item] * int(schema.get("minItems", 0))
-    if kind in ("integer", "number"):
-        low = schema.get("minimum", schema.get("exclusiveMinimum", 0) + 1)
-        value = max(1, low)
-        if "maximum" in schema:
-            value = min(value, schema["maximum"])
-        return int(value) if kind == "integer" else value
-    if kind == "boolean":
-        return False
-    return _text_example(schema)
-
-
-def _text_example(schema: Mapping[str, Any]) -> str:
-    fmt = schema.get("format")
-    known = {
-        "date": date(2024, 1, 15).isoformat(),
-        "date-time": datetime(2024, 1, 15, 12, tzinfo=UTC).isoformat(),
-        "time": time(12).isoformat(),
-        "uuid": str(uuid.uuid4()),
-        "email": "attack@example.com",  # pydantic's EmailStr refuses reserved names
-        "uri": "https://example.com/attack",
-    }
-    if fmt in known:
-        return known[fmt]
-    text = "attack".ljust(int(schema.get("minLength", 0)), "x")
-    return text[: schema["maxLength"]] if "maxLength" in schema else text
-
-
-# Where an id goes in a request, and the parameter's name there.
-Slot = tuple[str, str]  # ("path" | "query" | "body", name)
-# A query or body field that names an object: ``id``, ``recipe_id``, ``recipeId``; or
-# several (a body's ``label_ids``, ``labelIds``).
-_ID_NAME = re.compile(r"(?:^id|_id|[a-z0-9]Id)$")
-_IDS_NAME = re.compile(r"(?:^ids|_ids|[a-z0-9]Ids)$")
-# ...but not a bound to page or filter by (``?after_id=``, ``?max_id=``): a number to
-# compare with, whose answer legitimately depends on its value.
-_BOUND_NAME = re.compile(
-    r"^(?:after|before|since|until|from|to|min|max|last|first|start|end|cursor)_?id$",
-    re.IGNORECASE,
-)
-
-
-@dataclass(frozen=True)
-class Operation:
-    """One method on one path of the app's OpenAPI document, and where it takes ids."""
-
-    method: str
-    path: str
-    path_params: dict[str, str]  # name -> "int" | "uuid" | "str", in the path's order
-    body: Any
-    # Query parameters and top-level body fields named like ids (``?recipe_id=``,
-    # ``{"source_id": 4}``, ``{"label_ids": [4]}``: kind "int[]"): they get A's ids as
-    # path parameters do.
-    query_ids: dict[str, str] = field(default_factory=dict)
-    body_ids: dict[str, str] = field(default_factory=dict)
-    # The other required query parameters, with example values (``?q=attack``).
-    query: dict[str, Any] = field(default_factory=dict)
-    # The required free-text query parameters (a search's ``q``): they get A's marker,
-    # where an example would match none of A's rows.
-    query_text: tuple[str, ...] = ()
-    # The required headers (an ``Idempotency-Key``), with example values.
-    headers: dict[str, str] = field(default_factory=dict)
-    # Path parameters no id fits (``{month}``, at most 12), with example values.
-    path_values: dict[str, Any] = field(default_factory=dict)
-
-    def slots(self) -> dict[Slot, str]:
-        """Every place an id (or a search text: kind "text") goes, with its kind."""
-        return {
-            **{("path", n): k for n, k in self.path_params.items()},
-            **{("query", n): k for n, k in self.query_ids.items()},
-            **{("query", n): "text" for n in self.query_text},
-            **{("body", n): k for n, k in self.body_ids.items()},
-        }
-
-
-def _kind(schema: Mapping[str, Any]) -> str:
-    options = schema.get("anyOf", [schema])
-    for option in options:
-        if option.get("type") == "integer":
-            return "int"
-        if option.get("format") == "uuid":
-            return "uuid"
-        if option.get("type") == "array":
-            return _kind(option.get("items", {})) + "[]"
-    return "str"
-
-
-def _resolved(schema: Mapping[str, Any], defs: Mapping[str, Any]) -> Mapping[str, Any]:
-    while "$ref" in schema:
-        schema = defs[schema["$ref"].rsplit("/", 1)[-1]]
-    return schema
-
-
-def _body_ids(schema: Mapping[str, Any], defs: Mapping[str, Any]) -> dict[str, str]:
-    """The top-level fields of a JSON body that name objects, by kind."""
-    props = _resolved(schema, defs).get("properties", {})
-    found = {}
-    for name, prop in props.items():
-        prop = _resolved(prop, defs)
-        kind = _kind(prop)
-        if (_ID_NAME.search(name) and not kind.endswith("[]")) or (
-            _IDS_NAME.search(name) and kind.endswith("[]") and not kind.startswith("str")
-        ):
-            found[name] = kind
-    return found
-
-
-def _is_text(schema: Mapping[str, Any]) -> bool:
-    """A free-text parameter: a string of no format and no fixed values."""
-    options = [o for o in schema.get("anyOf", [schema]) if o.get("type") != "null"]
-    return (
-        len(options) == 1
-        and options[0].get("type") == "string"
-        and not ({"format", "enum", "pattern", "const"} & set(options[0]))
-    )
-
-
-def route_table(app: FastAPI) -> dict[str, Any]:
-    """The app's OpenAPI document plus every route it leaves out (HTML pages, health,
-    the platform admin's API).
-
-    A route left out of the published schema is still reachable, so it is attacked.
-    """
-    spec = copy.deepcopy(app.openapi())
-    published = spec.get("paths", {})
-    hidden = [
-        APIRoute(r.path_format, r.endpoint, methods=sorted(r.methods or ()))
-        for r in api_routes(app)
-        if not r.include_in_schema
-        or any(m.lower() not in published.get(r.path_format, {}) for m in r.methods or ())
-    ]
-    with warnings.catch_warnings():
-        # Hidden routes may share a function across methods (duplicate operation ids):
-        # harmless here, the ids are not used.
-        warnings.simplefilter("ignore")
-        extra = get_openapi(title=app.title, version=app.version, routes=hidden)
-    for path, methods in extra.get("paths", {}).items():
-        spec.setdefault("paths", {}).setdefault(path, {}).update(methods)
-    schemas = spec.setdefault("components", {}).setdefault("schemas", {})
-    for name, schema in extra.get("components", {}).get("schemas", {}).items():
-        schemas.setdefault(name, schema)
-    return spec
-
-
-def operations(app: FastAPI) -> list[Operation]:
-    """Every operation of the app, read from its route table (:func:`route_table`)."""
-    spec = route_table(app)
-    defs = spec.get("components", {}).get("schemas", {})
-    found: list[Operation] = []
-    for path, methods in spec.get("paths", {}).items():
-        for method, op in methods.items():
-            params = op.get("parameters", [])
-            in_path = {
-                p["name"]: _kind(p.get("schema", {}))
-                for p in params
-                if p.get("in") == "path" and not _bounded(p.get("schema", {}))
-            }
-            path_values = {
-                p["name"]: _example(p.get("schema", {}), defs)
-                for p in params
-                if p.get("in") == "path" and _bounded(p.get("schema", {}))
-            }
-            in_query = [p for p in params if p.get("in") == "query"]
-            query_ids = {
-                p["name"]: _kind(p.get("schema", {}))
-                for p in in_query
-                if _ID_NAME.search(p["name"]) and not _BOUND_NAME.match(p["name"])
-            }
-            query = {
-                p["name"]: _example(p.get("schema", {}), defs)
-                for p in in_query
-                if p.get("required") and p["name"] not in query_ids
-            }
-            text = tuple(n for n in query if _is_text(_resolved(_param(in_query, n), defs)))
-            headers = {
-                p["name"]: str(_example(p.get("schema", {}), defs))
-                for p in params
-                if p.get("in") == "header" and p.get("required")
-            }
-            body, body_ids = None, {}
-            for media in op.get("requestBody", {}).get("content", {}).values():
-                body = _example(media.get("schema", {}), defs, every=True)
-                if isinstance(body, dict):
-                    body_ids = _body_ids(media.get("schema", {}), defs)
-                break
-            order = sorted(in_path, key=lambda name: path.find("{" + name + "}"))
-            found.append(
-                Operation(
-                    method.upper(),
-                    path,
-                    {name: in_path[name] for name in order},
-                    body,
-                    query_ids=query_ids,
-                    body_ids=body_ids,
-                    query=query,
-                    query_text=text,
-                    headers=headers,
-                    path_values=path_values,
-                )
-            )
-    return found
-
-
-def _bounded(schema: Mapping[str, Any]) -> bool:
-    """A number too small to be a row's id (a year, a month): at most 2**31 - 1."""
-    options = schema.get("anyOf", [schema])
-    return any(o.get("maximum", 2**63) < 2**31 - 1 for o in options)
-
-
-def _param(params: Sequence[Mapping[str, Any]], name: str) -> Mapping[str, Any]:
-    return next(p.get("schema", {}) for p in params if p["name"] == name)
-
-
-def object_routes(app: FastAPI) -> list[Operation]:
-    """Operations that take an id (in the path, the query or the body): they reach one object."""
-    return [op for op in operations(app) if op.slots()]
-
-
-def collection_routes(app: FastAPI) -> list[Operation]:
-    """GET operations without path parameters: lists, dashboards, exports."""
-    return [op for op in operations(app) if op.method == "GET" and not op.path_params]
-
-
-def write_routes(app: FastAPI) -> list[Operation]:
-    """POST, PUT, PATCH and DELETE operations without path parameters."""
-    return [op for op in operations(app) if op.method in _MUTATING and not op.path_params]
-
-
-# An id for each of an operation's slots.
-Filling = Mapping[Slot, object]
-
-
-def _filled(op: Operation, by_kind: Mapping[str, object]) -> dict[Slot, object]:
-    """Each of ``op``'s slots given the value of its kind (a list of it for a list kind)."""
-    return {
-        slot: [by_kind[kind[:-2]]] if kind.endswith("[]") else by_kind[kind]
-        for slot, kind in op.slots().items()
-    }
-
-
-@dataclass(frozen=True)
-class _Request:
-    """What was sent: the finding quotes it."""
-
-    method: str
-    url: str
-    body: Any
-
-    def __str__(self) -> str:
-        sent = f"{self.method} {self.url}"
-        return f"{sent} {json.dumps(self.body, default=str)}" if self.body is not None else sent
-
-
-def _request(op: Operation, filling: Filling) -> _Request:
-    """``op`` with the ids of ``filling`` (its path's all; its query's and its body's when
-    given), its other parameters as examples."""
-    path = op.path
-    for name in op.path_params:
-        path = path.replace("{" + name + "}", str(filling[("path", name)]))
-    for name, value in op.path_values.items():
-        path = path.replace("{" + name + "}", str(value))
-    given = {name: value for (where, name), value in filling.items() if where == "query"}
-    query = {**op.query, **{name: str(value) for name, value in given.items()}}
-    body = op.body if op.method in _MUTATING else None
-    if isinstance(body, dict):
-        ids = {n: _json(v, op.body_ids[n]) for (w, n), v in filling.items() if w == "body"}
-        body = {**body, **ids}
-    return _Request(op.method, f"{path}?{urlencode(query)}" if query else path, body)
-
-
-def _send(client: Any, op: Operation, filling: Filling, headers: Mapping[str, str]) -> Any:
-    sent = _request(op, filling)
-    return client.request(sent.method, sent.url, json=sent.body, headers={**op.headers, **headers})
-
-
-def _json(value: object, kind: str) -> object:
-    if isinstance(value, list):
-        return [_json(v, kind.removesuffix("[]")) for v in value]
-    return value if kind == "int" and isinstance(value, int) else str(value)
 
 
 def attack_routes(
@@ -732,7 +270,7 @@ def attack_routes(
         watch.after(op)
     lists = collection_routes(app)
     for op in lists:
-        response = _send(client, op, {}, attacker_headers)
+        response = send(client, op, {}, attacker_headers)
         findings += _leaks(victim, f"GET {op.path}", response.text)
     findings += _moved_by_the_victim(client, lists, attacker_headers, victim)
     # Last, writes that name no object (``POST /housekeeping``): any of them may reach the
@@ -742,7 +280,7 @@ def attack_routes(
     for op in write_routes(app):
         # A test client raises the app's own failure (a 500): not a leak, the walk goes on.
         with suppress(Exception):
-            _send(client, op, _filled(op, _EXAMPLE), attacker_headers)
+            send(client, op, filled(op, EXAMPLE), attacker_headers)
         watch.after(op)
         if canary is not None and not _answers(client, canary, attacker_headers):
             if new_attacker is None:
@@ -770,10 +308,6 @@ def attack_routes(
     return list(first.values())
 
 
-# The ids a write that names no object is sent with: its example body's own.
-_EXAMPLE: Mapping[str, object] = {"int": 1, "uuid": uuid.UUID(int=1), "str": "1", "text": "attack"}
-
-
 def _moved_by_the_victim(
     client: Any, lists: Sequence[Operation], headers: Mapping[str, str], victim: Victim
 ) -> list[str]:
@@ -792,7 +326,7 @@ def _moved_by_the_victim(
         return {
             op.path: (answer.status_code, answer.text)
             for op in lists
-            for answer in [_send(client, op, {}, headers)]
+            for answer in [send(client, op, {}, headers)]
         }
 
     first, before = round_of_reads(), round_of_reads()
@@ -848,7 +382,7 @@ def _canary(
 
 
 def _answers(client: Any, op: Operation, headers: Mapping[str, str]) -> bool:
-    return bool(200 <= _send(client, op, {}, headers).status_code < 300)
+    return bool(200 <= send(client, op, {}, headers).status_code < 300)
 
 
 @dataclass(frozen=True)
@@ -868,20 +402,20 @@ def _probes(op: Operation, victim: Victim, attacker_rows: Victim | None) -> list
     victim's marker as search text; for a path with several ids, the victim's chains of
     rows, and the attacker's own outer rows with the victim's inner ones."""
     kinds = {kind.removesuffix("[]") for kind in op.slots().values()}
-    missing = _filled(op, _MISSING)
+    missing = filled(op, MISSING)
     probes: list[_Probe] = []
     if kinds & {"int", "str"}:
         probes += [
-            _Probe(_filled(op, {**_MISSING, "int": i, "str": i}), missing, "a victim id")
+            _Probe(filled(op, {**MISSING, "int": i, "str": i}), missing, "a victim id")
             for i in victim.int_ids
         ]
     if "uuid" in kinds:
         probes += [
-            _Probe(_filled(op, {**_MISSING, "uuid": u}), missing, "a victim id")
+            _Probe(filled(op, {**MISSING, "uuid": u}), missing, "a victim id")
             for u in victim.uuid_ids
         ]
     if "text" in kinds and victim.markers:
-        text = _filled(op, {**_MISSING, "text": victim.markers[0]})
+        text = filled(op, {**MISSING, "text": victim.markers[0]})
         probes.append(_Probe(text, missing, "the victim's text", scan=False))
     return probes + _nested_probes(op, victim, attacker_rows, missing)
 
@@ -945,13 +479,13 @@ def _own_object_probes(
     }
     if attacker_rows is None or not path or len(path) != len(op.path_params) or not rest:
         return []
-    missing = _filled(op, _MISSING)
-    nothing = _send(client, op, missing, headers)
+    missing = filled(op, MISSING)
+    nothing = send(client, op, missing, headers)
     depth = len(path)
     probes: list[_Probe] = []
     for chain in dict.fromkeys(c[-depth:] for c in attacker_rows.chains if len(c) >= depth):
         own = {**missing, **dict(zip(path, (row_id for _, row_id in chain), strict=True))}
-        answer = _send(client, op, own, headers)
+        answer = send(client, op, own, headers)
         if answer.status_code == nothing.status_code and _same_body(
             answer.text, nothing.text, _ids_in(own, missing)
         ):
@@ -995,13 +529,13 @@ def _attack_operation(
         for probe in probes:
             key = repr(sorted(probe.base.items(), key=str))  # values may be lists
             if key not in baselines:
-                first, again = (_send(client, op, probe.base, attacker_headers) for _ in range(2))
+                first, again = (send(client, op, probe.base, attacker_headers) for _ in range(2))
                 baselines[key] = (first, _same_body(again.text, first.text, _ids_in(probe.base)))
                 statuses.add(first.status_code)
             expected, steady = baselines[key]
-            response = _send(client, op, probe.values, attacker_headers)
+            response = send(client, op, probe.values, attacker_headers)
             statuses.add(response.status_code)
-            sent = f" (sent: {_request(op, probe.values)})"
+            sent = f" (sent: {request_of(op, probe.values)})"
             status = response.status_code
             if status != expected.status_code:
                 findings.append(
@@ -1028,7 +562,7 @@ def _attack_operation(
             "the rest of its attack was not sent"
         )
     if statuses == {422} and unreached is not None:
-        unreached.append(f"{op.method} {op.path}: sent {_request(op, _filled(op, _MISSING))}")
+        unreached.append(f"{op.method} {op.path}: sent {request_of(op, filled(op, MISSING))}")
     return findings
 
 
@@ -1048,7 +582,7 @@ def _still_steady(
     """Whether the baseline still answers as it did: a time to the second in a body can
     tick between two back-to-back requests and the next one. When it no longer does, the
     route's bodies cannot be compared (only its status and the markers)."""
-    again = _send(client, op, base, headers)
+    again = send(client, op, base, headers)
     if again.status_code == expected.status_code and _same_body(
         again.text, expected.text, _ids_in(base)
     ):

@@ -196,7 +196,8 @@ def tenantry_attack(tenantry_app: FastAPI, tenantry_client: Any) -> Callable[...
     """
     from tenantry.context import TenantContext
     from tenantry.ids import TenantId, UserId
-    from tenantry.testing.attack import attack_routes, collect_victim, seed_every_table
+    from tenantry.testing.attack import attack_routes, collect_victim
+    from tenantry.testing.seeding import seed_every_table
 
     def attack(during: Callable[[], AbstractContextManager[Any]] = nullcontext) -> list[str]:
         marker = "VICTIM-" + uuid.uuid4().hex[:10]

@@ -47,7 +47,7 @@ def test_every_operation_that_needs_a_token_declares_it(
 
 
 def test_the_platform_api_is_not_published_but_still_walked(app: FastAPI) -> None:
-    from tenantry.testing.attack import route_table
+    from tenantry.testing.routes import route_table
 
     assert not [p for p in app.openapi()["paths"] if p.startswith("/api/admin")]
     walked = {f"{op.method} {op.path}" for op in operations(app)}

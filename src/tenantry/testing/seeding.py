@@ -1,0 +1,175 @@
+"""Rows in every tenant table of one tenant, made from the models alone: what the attack
+attacks. A model added tomorrow is seeded without a line of test code."""
+
+from __future__ import annotations
+
+import enum
+import itertools
+import re
+import secrets
+import uuid
+from collections.abc import Callable, Collection, Mapping
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import CheckConstraint, Column, UniqueConstraint, select
+
+from tenantry.context import TenantContext, tenant_scope
+from tenantry.db import Database
+from tenantry.export import tenant_mappers
+from tenantry.models import Base
+
+
+def python_type(column: Any) -> Any:
+    """The Python type of ``column``'s values, or None when its type does not say."""
+    try:
+        return column.type.python_type
+    except NotImplementedError:
+        return None
+
+
+def stored(column: Any) -> bool:
+    """Whether a row's value for ``column`` is written (not a ``column_property``'s
+    expression, not a column the database computes)."""
+    return isinstance(column, Column) and column.computed is None
+
+
+# Values of columns under a unique constraint (a ticket number unique per tenant): every
+# seeded row gets the next one, where a fixed 1 made the second row of a tenant collide.
+_serial = itertools.count(1)
+
+
+def _unique_columns(table: Any) -> set[str]:
+    """The columns of ``table`` that a unique constraint or index covers."""
+    groups = [c.columns for c in table.constraints if isinstance(c, UniqueConstraint)]
+    groups += [i.columns for i in table.indexes if i.unique]
+    return {col.key for cols in groups for col in cols} | {c.key for c in table.c if c.unique}
+
+
+def _column_value(
+    column: Any,
+    marker: str,
+    ctx: TenantContext,
+    parents: Mapping[str, int],
+    shared: Callable[[Any], Any],
+    *,
+    unique: bool,
+    tenant_tables: Collection[str] = (),
+) -> Any:
+    for fk in column.foreign_keys:
+        table = fk.column.table.name
+        if table in parents:
+            return parents[table]
+        if table == "tenantry_users":
+            return ctx.user_id
+        if table in tenant_tables:  # a row not made yet (a table referring to itself)
+            return None
+        return shared(fk)
+    allowed = _allowed_values(column)
+    if allowed:
+        return allowed[0]
+    kind = python_type(column)
+    if kind is str:
+        length = getattr(column.type, "length", None) or 200
+        token = secrets.token_hex(3)  # unique per row (unique constraints)
+        if "email" in column.key.lower():
+            return f"{marker}-{token}@example.com"[-length:]
+        # The marker in it, when it fits with the token; the token always.
+        text = f"{marker}-{token}" if length >= len(marker) + 7 else f"{token}{marker}"
+        return text[:length]
+    if isinstance(kind, type) and issubclass(kind, enum.Enum):
+        return next(iter(kind))  # an Enum column: a NOT NULL one was left empty
+    n = next(_serial) if unique else 0  # ordered kinds step on under a unique constraint
+    values: dict[type, Any] = {
+        bool: False,
+        int: 1 + n,
+        float: 1.0 + n,
+        Decimal: Decimal(1 + n),
+        date: date(2024, 1, 15) + timedelta(days=n),
+        datetime: datetime(2024, 1, 15, 12, tzinfo=UTC) + timedelta(seconds=n),
+        time: time(12),
+        timedelta: timedelta(hours=1),
+        uuid.UUID: uuid.uuid4(),
+        bytes: marker.encode(),
+        dict: {},
+        list: [],
+    }
+    return values.get(kind)
+
+
+# ``status IN ('draft', 'sent')`` in a CHECK constraint: the values a column may take.
+_CHECK_IN = re.compile(r"^\s*\(?\s*\"?(\w+)\"?\s+IN\s*\(([^)]*)\)", re.IGNORECASE)
+
+
+def _allowed_values(column: Any) -> list[str]:
+    """The values a CHECK constraint of the form ``column IN ('a', 'b')`` allows."""
+    for constraint in column.table.constraints:
+        if not isinstance(constraint, CheckConstraint):
+            continue
+        found = _CHECK_IN.match(str(constraint.sqltext))
+        if found and found.group(1) == column.name:
+            return re.findall(r"'([^']*)'", found.group(2))
+    return []
+
+
+def seed_every_table(db: Database, ctx: TenantContext, *, marker: str) -> None:
+    """One row in every tenant table for ``ctx``'s tenant, parents first, strings = ``marker``.
+
+    Generic on purpose: a model added tomorrow is seeded, and so attacked,
+    without a line of test code. A row the database or the model refuses fails with
+    the table's name and the reason.
+    """
+    parents: dict[str, int] = {}
+    by_table = {table_name(m): m for m in tenant_mappers()}
+    ordered = [t for t in Base.metadata.sorted_tables if t.name in by_table]
+    with tenant_scope(ctx), db.session() as session:
+
+        def shared(fk: Any) -> Any:
+            """A row of a shared table (reference data every tenant reads), or, if it
+            has none, nothing: a required reference then says what to add."""
+            found = session.scalar(select(fk.column).limit(1))
+            if found is None and not fk.parent.nullable:
+                raise AssertionError(
+                    f"{fk.parent.table.name}.{fk.parent.key} refers to {fk.column.table.name}, "
+                    "which has no rows: add one (reference data) before the attack"
+                )
+            return found
+
+        for table in ordered:
+            mapper = by_table[table.name]
+            unique = _unique_columns(table)
+            # Set here too, not only by the scoping: the attack grows the victim's rows
+            # while the scoping may be switched off (``during=scoping_switched_off``).
+            values: dict[str, Any] = {"tenant_id": ctx.tenant_id}
+            for prop in mapper.column_attrs:
+                column = prop.columns[0]
+                if column.key in ("tenant_id", "id") or not stored(column):
+                    continue
+                value = _column_value(
+                    column,
+                    marker,
+                    ctx,
+                    parents,
+                    shared,
+                    unique=column.key in unique,
+                    tenant_tables=by_table,
+                )
+                if value is not None:
+                    values[prop.key] = value
+            try:
+                row = mapper.class_(**values)
+                session.add(row)
+                session.flush()
+            except Exception as exc:
+                raise AssertionError(
+                    f"the attack could not put a row into {table.name} ({exc.__class__.__name__}:"
+                    f" {str(exc).splitlines()[0]}); it fills each column from its type, "
+                    "a CHECK of the form `col IN (...)`, and an Enum: give the column a "
+                    "default, or seed that table yourself"
+                ) from exc
+            parents[table.name] = row.id
+
+
+def table_name(mapper: Any) -> str:
+    return str(mapper.local_table.name)
