@@ -36,12 +36,11 @@ from tenantry.testing.routes import (
     Filling,
     Operation,
     Slot,
-    collection_routes,
+    deliver,
     filled,
-    object_routes,
+    operations,
     request_of,
     send,
-    write_routes,
 )
 from tenantry.testing.seeding import python_type, seed_every_table, stored, table_name
 
@@ -98,12 +97,14 @@ def collect_victim(db: Database, tenant_id: uuid.UUID, *, markers: Sequence[str]
     # In the victim's own scope, not unscoped(): on PostgreSQL RLS shows tenant
     # rows only to a transaction that has the tenant set.
     ctx = TenantContext(TenantId(tenant_id), None, Role.OWNER)
+    rows: dict[str, list[int]] = {}
     with tenant_scope(ctx), db.sessions() as session:
         for mapper in tenant_mappers():
             cls = mapper.class_
-            victim.int_ids += list(
+            rows[table_name(mapper)] = list(
                 session.scalars(select(cls.id).where(cls.tenant_id == tenant_id))
             )
+            victim.int_ids += rows[table_name(mapper)]
             # A uuid column is an id too (a public id in the URL, ``/projects/{public_id}``).
             for prop in mapper.column_attrs:
                 if prop.key != "tenant_id" and python_type(prop.columns[0]) is uuid.UUID:
@@ -117,7 +118,7 @@ def collect_victim(db: Database, tenant_id: uuid.UUID, *, markers: Sequence[str]
         )
         shared = _shared_ids(session, victim.int_ids)
         victim.int_ids = [i for i in victim.int_ids if i not in shared]
-        victim.chains = _chains(session, tenant_id)
+        victim.chains = _chains(session, tenant_id, rows)
         owner = session.scalar(
             select(Membership.user_id)
             .where(Membership.tenant_id == tenant_id)
@@ -133,22 +134,24 @@ def collect_victim(db: Database, tenant_id: uuid.UUID, *, markers: Sequence[str]
     return victim
 
 
-def _chains(session: Any, tenant_id: uuid.UUID) -> list[tuple[tuple[str, int], ...]]:
-    """Every tenant row of ``tenant_id`` with its ancestors along the foreign keys between
-    tenant tables, outermost first (``/recipes/{recipe_id}/ingredients/{ingredient_id}``)."""
+def _chains(
+    session: Any, tenant_id: uuid.UUID, rows: Mapping[str, Sequence[int]]
+) -> list[tuple[tuple[str, int], ...]]:
+    """Every tenant row of ``tenant_id`` (``rows``: their ids by table) with its ancestors
+    along the foreign keys between tenant tables, outermost first
+    (``/recipes/{recipe_id}/ingredients/{ingredient_id}``)."""
     mappers = {table_name(m): m for m in tenant_mappers()}
-    parents: dict[tuple[str, int], list[tuple[str, int]]] = {}
+    parents: dict[tuple[str, int], list[tuple[str, int]]] = {
+        (name, row): [] for name, ids in rows.items() for row in ids
+    }
     for name, mapper in mappers.items():
         cls = mapper.class_
-        rows = session.scalars(select(cls.id).where(cls.tenant_id == tenant_id))
-        for row in rows:
-            parents.setdefault((name, row), [])
         for fk in table_of(mapper).foreign_key_constraints:
             target = fk.referred_table.name
+            if target not in mappers:
+                continue
             for element in fk.elements:
-                if target not in mappers or not element.column.primary_key:
-                    continue
-                if element.column.key == "tenant_id":
+                if not element.column.primary_key or element.column.key == "tenant_id":
                     continue
                 ref = mapper.get_property_by_column(element.parent).class_attribute
                 pairs = session.execute(
@@ -263,12 +266,13 @@ def attack_routes(
     findings: list[str] = []
     unreached: list[str] = []
     watch = _VictimWatch(victim, findings)
-    for op in object_routes(app):
+    table = operations(app)  # read once: each read deep-copies and rebuilds the OpenAPI document
+    for op in (op for op in table if op.takes_ids):
         findings += _attack_operation(
             client, op, attacker_headers, victim, attacker_rows, unreached=unreached
         )
         watch.after(op)
-    lists = collection_routes(app)
+    lists = [op for op in table if op.is_list]
     for op in lists:
         response = send(client, op, {}, attacker_headers)
         findings += _leaks(victim, f"GET {op.path}", response.text)
@@ -277,7 +281,7 @@ def attack_routes(
     # victim's rows with SQL of its own; one may also end the attacker's session (a sign
     # out everywhere), after which a fresh attacker goes on.
     canary = _canary(client, lists, attacker_headers)
-    for op in write_routes(app):
+    for op in (op for op in table if op.is_write):
         # A test client raises the app's own failure (a 500): not a leak, the walk goes on.
         with suppress(Exception):
             send(client, op, filled(op, EXAMPLE), attacker_headers)
@@ -533,9 +537,10 @@ def _attack_operation(
                 baselines[key] = (first, _same_body(again.text, first.text, _ids_in(probe.base)))
                 statuses.add(first.status_code)
             expected, steady = baselines[key]
-            response = send(client, op, probe.values, attacker_headers)
+            request = request_of(op, probe.values)
+            response = deliver(client, op, request, attacker_headers)
             statuses.add(response.status_code)
-            sent = f" (sent: {request_of(op, probe.values)})"
+            sent = f" (sent: {request})"
             status = response.status_code
             if status != expected.status_code:
                 findings.append(

@@ -125,6 +125,18 @@ class Operation:
     # Path parameters no id fits (``{month}``, at most 12), with example values.
     path_values: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def takes_ids(self) -> bool:
+        return bool(self.slots())
+
+    @property
+    def is_list(self) -> bool:
+        return self.method == "GET" and not self.path_params
+
+    @property
+    def is_write(self) -> bool:
+        return self.method in _MUTATING and not self.path_params
+
     def slots(self) -> dict[Slot, str]:
         """Every place an id (or a search text: kind "text") goes, with its kind."""
         return {
@@ -275,17 +287,17 @@ def _param(params: Sequence[Mapping[str, Any]], name: str) -> Mapping[str, Any]:
 
 def object_routes(app: FastAPI) -> list[Operation]:
     """Operations that take an id (in the path, the query or the body): they reach one object."""
-    return [op for op in operations(app) if op.slots()]
+    return [op for op in operations(app) if op.takes_ids]
 
 
 def collection_routes(app: FastAPI) -> list[Operation]:
     """GET operations without path parameters: lists, dashboards, exports."""
-    return [op for op in operations(app) if op.method == "GET" and not op.path_params]
+    return [op for op in operations(app) if op.is_list]
 
 
 def write_routes(app: FastAPI) -> list[Operation]:
     """POST, PUT, PATCH and DELETE operations without path parameters."""
-    return [op for op in operations(app) if op.method in _MUTATING and not op.path_params]
+    return [op for op in operations(app) if op.is_write]
 
 
 # An id for each of an operation's slots.
@@ -331,7 +343,12 @@ def request_of(op: Operation, filling: Filling) -> _Request:
 
 
 def send(client: Any, op: Operation, filling: Filling, headers: Mapping[str, str]) -> Any:
-    sent = request_of(op, filling)
+    """``op`` requested with the ids of ``filling`` (:func:`request_of`)."""
+    return deliver(client, op, request_of(op, filling), headers)
+
+
+def deliver(client: Any, op: Operation, sent: _Request, headers: Mapping[str, str]) -> Any:
+    """Send a request made by :func:`request_of`, with ``op``'s required headers."""
     return client.request(sent.method, sent.url, json=sent.body, headers={**op.headers, **headers})
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.tenantry.testing.test_shared_tables import run_suite
+from tests.support.user_suite import run_suite
 
 APP = """
 import uuid

@@ -6,10 +6,9 @@ suite would, so they never join this suite's model registry.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
+
+from tests.support.user_suite import run_suite
 
 APP = """
 from fastapi import FastAPI
@@ -69,50 +68,11 @@ def create_app(url, config, passwords):
 
     return app
 """
-CONFTEST = """
-import pytest
-from fences_app import create_app
 
-
-@pytest.fixture
-def tenantry_app(tenantry_database_url, tenantry_config, tenantry_passwords):
-    return create_app(tenantry_database_url, tenantry_config, tenantry_passwords)
-"""
 TEST = """
 def test_the_attack_holds(tenantry_attack):
     assert tenantry_attack() == []
 """
-
-
-def run_suite(
-    tmp_path: Path, app: str, test: str, *options: str
-) -> subprocess.CompletedProcess[str]:
-    """A user's suite of ``app`` and ``test`` on the shipped plugin, in a pytest of its own."""
-    (tmp_path / "fences_app.py").write_text(app)
-    (tmp_path / "conftest.py").write_text(CONFTEST)
-    (tmp_path / "test_fences.py").write_text(test)
-    (tmp_path / "pytest.ini").write_text("[pytest]\npythonpath = .\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TENANTRY_")}
-    src = str(Path(__file__).parents[3] / "src")
-    env["PYTHONPATH"] = os.pathsep.join([src, env.get("PYTHONPATH", "")])
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "no:randomly",
-            *options,
-        ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
 
 
 def test_a_shared_table_is_seeded_from_and_its_ids_are_not_the_victims(tmp_path: Path) -> None:
