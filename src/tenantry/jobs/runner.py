@@ -25,6 +25,7 @@ import logging
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,8 +122,15 @@ class Jobs:
         else:
             self.broker = InMemoryBroker()
 
+        # taskiq keeps a registered function in its module's namespace, for good: through
+        # ``self`` it would keep the last Jobs made, and its Database, alive for good too.
+        this = weakref.ref(self)
+
         async def tenantry_job(payload: dict[str, Any]) -> None:
-            await self._execute(payload)
+            jobs = this()
+            if jobs is None:
+                raise RuntimeError("a job arrived for a job service that no longer exists")
+            await jobs._execute(payload)
 
         # The loop of the running job service (``running``): threads hand jobs to it.
         self._loop: asyncio.AbstractEventLoop | None = None

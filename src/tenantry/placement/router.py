@@ -28,12 +28,13 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, bindparam, event, inspect, select, text
+from sqlalchemy import Connection, Engine, bindparam, inspect, select, text
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, UOWTransaction
 from sqlalchemy.pool import QueuePool
 
 from tenantry.context import TenantContext, tenant_scope
 from tenantry.db import Database, InlineReads, make_engine
+from tenantry.hooks import listen
 from tenantry.ids import TenantId
 from tenantry.migrations.runner import check_version_dirs
 from tenantry.models import Membership, Tenant, User
@@ -214,8 +215,8 @@ class Placements:
         """Route and check the event loop's reads (:class:`~tenantry.db.InlineReads`) as
         the request sessions are: an unrouted tenant query is routed, and a connection to a
         tenant's database serves only that tenant."""
-        event.listen(reads.sessions, "after_begin", self._check_owner)
-        event.listen(reads.sessions, "do_orm_execute", self._route_on_use)
+        listen(reads.sessions, "after_begin", self._check_owner)
+        listen(reads.sessions, "do_orm_execute", self._route_on_use)
 
     def route(self, session: Session, tenant_id: uuid.UUID) -> Location:
         """Look the tenant's placement up and bind ``session``'s tenant tables to it."""
@@ -267,10 +268,10 @@ class Placements:
         self._async_installed.add(sessions)
         for factory in (sessions.sessions, sessions.read_sessions):
             cls = factory.kw["sync_session_class"]
-            event.listen(cls, "after_begin", self._check_owner)
+            listen(cls, "after_begin", self._check_owner)
         write_class = sessions.sessions.kw["sync_session_class"]
-        event.listen(write_class, "before_flush", self._guard_flush)
-        event.listen(write_class, "do_orm_execute", self._guard_statement)
+        listen(write_class, "before_flush", self._guard_flush)
+        listen(write_class, "do_orm_execute", self._guard_statement)
 
     @contextmanager
     def session(
@@ -297,16 +298,16 @@ class Placements:
     def install(self, db: Database) -> None:
         """Guard writes and check connections on ``db``'s sessions; place new tenants."""
         for factory in (db.sessions, db.read_sessions):
-            event.listen(factory, "after_begin", self._check_owner)
-            event.listen(factory, "do_orm_execute", self._route_on_use)
-        event.listen(db.sessions, "before_flush", self._guard_flush)
-        event.listen(db.sessions, "do_orm_execute", self._guard_statement)
+            listen(factory, "after_begin", self._check_owner)
+            listen(factory, "do_orm_execute", self._route_on_use)
+        listen(db.sessions, "before_flush", self._guard_flush)
+        listen(db.sessions, "do_orm_execute", self._guard_statement)
         if self.config.default != PlacementKind.SHARED.value or any(
             kind != PlacementKind.SHARED.value for kind in self.config.plans.values()
         ):
-            event.listen(db.sessions, "after_flush", self._note_new_tenants)
-            event.listen(db.sessions, "after_commit", self._place_new_tenants)
-            event.listen(db.sessions, "after_soft_rollback", self._forget_new_tenants)
+            listen(db.sessions, "after_flush", self._note_new_tenants)
+            listen(db.sessions, "after_commit", self._place_new_tenants)
+            listen(db.sessions, "after_soft_rollback", self._forget_new_tenants)
 
     def _check_owner(
         self, session: Session, _tx: SessionTransaction, connection: Connection
