@@ -110,9 +110,9 @@ class Operation:
     path: str
     path_params: dict[str, str]  # name -> "int" | "uuid" | "str", in the path's order
     body: Any
-    # Query parameters and top-level body fields named like ids (``?recipe_id=``,
-    # ``{"source_id": 4}``, ``{"label_ids": [4]}``: kind "int[]"): they get A's ids as
-    # path parameters do.
+    # Query parameters and body fields named like ids (``?recipe_id=``, ``{"source_id": 4}``,
+    # ``{"label_ids": [4]}``: kind "int[]"; nested: ``pin.note_id``, ``parts[].note_id``):
+    # they get A's ids as path parameters do.
     query_ids: dict[str, str] = field(default_factory=dict)
     body_ids: dict[str, str] = field(default_factory=dict)
     # The other required query parameters, with example values (``?q=attack``).
@@ -165,8 +165,34 @@ def _resolved(schema: Mapping[str, Any], defs: Mapping[str, Any]) -> Mapping[str
     return schema
 
 
-def _body_ids(schema: Mapping[str, Any], defs: Mapping[str, Any]) -> dict[str, str]:
-    """The top-level fields of a JSON body that name objects, by kind."""
+def _object_of(schema: Mapping[str, Any], defs: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The object a field holds (its ``$ref``, or the object among its ``anyOf``), if any."""
+    schema = _resolved(schema, defs)
+    for option in schema.get("anyOf", schema.get("oneOf", [schema])):
+        option = _resolved(option, defs)
+        if "properties" in option:
+            return option
+    return None
+
+
+def _items_of(schema: Mapping[str, Any], defs: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The object each element of a list field holds, if any."""
+    schema = _resolved(schema, defs)
+    for option in schema.get("anyOf", [schema]):
+        if option.get("type") == "array":
+            return _object_of(option.get("items", {}), defs)
+    return None
+
+
+# How deep the attack looks for ids in a body's objects (``{"order": {"lines": [{…}]}}``).
+_BODY_DEPTH = 3
+
+
+def _body_ids(
+    schema: Mapping[str, Any], defs: Mapping[str, Any], prefix: str = "", depth: int = 0
+) -> dict[str, str]:
+    """The fields of a JSON body that name objects, by kind, at the top (``source_id``), in
+    its objects (``pin.note_id``) and in its lists' objects (``parts[].note_id``)."""
     props = _resolved(schema, defs).get("properties", {})
     found = {}
     for name, prop in props.items():
@@ -175,8 +201,50 @@ def _body_ids(schema: Mapping[str, Any], defs: Mapping[str, Any]) -> dict[str, s
         if (_ID_NAME.search(name) and not kind.endswith("[]")) or (
             _IDS_NAME.search(name) and kind.endswith("[]") and not kind.startswith("str")
         ):
-            found[name] = kind
+            found[prefix + name] = kind
+        elif depth < _BODY_DEPTH and (inner := _object_of(prop, defs)) is not None:
+            found.update(_body_ids(inner, defs, f"{prefix}{name}.", depth + 1))
+        elif depth < _BODY_DEPTH and (item := _items_of(prop, defs)) is not None:
+            found.update(_body_ids(item, defs, f"{prefix}{name}[].", depth + 1))
     return found
+
+
+def _with_places(
+    body: dict[str, Any], schema: Mapping[str, Any], defs: Mapping[str, Any], paths: Sequence[str]
+) -> dict[str, Any]:
+    """``body`` with an object, or a list of one, on the way to each nested id of
+    ``paths``: every request of the operation sends them, whichever ids it carries."""
+    body = copy.deepcopy(body)
+    for path in paths:
+        here, shape = body, _resolved(schema, defs)
+        for step in path.split(".")[:-1]:
+            name = step.removesuffix("[]")
+            prop = shape.get("properties", {}).get(name, {})
+            if step.endswith("[]"):
+                shape = _items_of(prop, defs) or {}
+                found = here.get(name)
+                if not (isinstance(found, list) and found and isinstance(found[0], dict)):
+                    here[name] = [_as_object(_example(shape, defs))]
+                here = here[name][0]
+            else:
+                shape = _object_of(prop, defs) or {}
+                if not isinstance(here.get(name), dict):
+                    here[name] = _as_object(_example(shape, defs))
+                here = here[name]
+    return body
+
+
+def _as_object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _put(body: dict[str, Any], path: str, value: object) -> None:
+    """Set the field at ``path`` (``parts[].note_id``) of a body :func:`_with_places` made."""
+    *steps, leaf = path.split(".")
+    here = body
+    for step in steps:
+        here = here[step[:-2]][0] if step.endswith("[]") else here[step]
+    here[leaf] = value
 
 
 def _is_text(schema: Mapping[str, Any]) -> bool:
@@ -256,6 +324,7 @@ def operations(app: FastAPI) -> list[Operation]:
                 body = _example(media.get("schema", {}), defs, every=True)
                 if isinstance(body, dict):
                     body_ids = _body_ids(media.get("schema", {}), defs)
+                    body = _with_places(body, media.get("schema", {}), defs, list(body_ids))
                 break
             order = sorted(in_path, key=lambda name: path.find("{" + name + "}"))
             found.append(
@@ -337,8 +406,10 @@ def request_of(op: Operation, filling: Filling) -> _Request:
     query = {**op.query, **{name: str(value) for name, value in given.items()}}
     body = op.body if op.method in _MUTATING else None
     if isinstance(body, dict):
-        ids = {n: _json(v, op.body_ids[n]) for (w, n), v in filling.items() if w == "body"}
-        body = {**body, **ids}
+        body = copy.deepcopy(body)
+        for (where, name), value in filling.items():
+            if where == "body":
+                _put(body, name, _json(value, op.body_ids[name]))
     return _Request(op.method, f"{path}?{urlencode(query)}" if query else path, body)
 
 

@@ -148,6 +148,54 @@ def copy_note(body: CopyIn, ctx: ViewerContext, session: DbSession) -> dict[str,
     return {"copied": True}
 
 
+class PartIn(BaseModel):
+    note_id: int
+    weight: int = 1
+
+
+class BundleIn(BaseModel):
+    title: str
+    parts: list[PartIn]
+
+
+@probe.post("/bundles", status_code=201)
+def bundle(body: BundleIn, ctx: ViewerContext, session: DbSession) -> dict[str, int]:
+    """Ids in the objects of a list in the body, each read across tenants."""
+    for part in body.parts:
+        found = session.scalar(text("SELECT 1 FROM app_notes WHERE id = :n"), {"n": part.note_id})
+        if found is None:
+            raise NotFound("note not found")
+    return {"parts": len(body.parts)}
+
+
+@probe.post("/own-bundles", status_code=201)
+def own_bundle(body: BundleIn, ctx: ViewerContext, session: DbSession) -> dict[str, int]:
+    """The same, each note looked up through the ORM's wall: the victim's is missing."""
+    for part in body.parts:
+        if session.scalar(select(AppNote.id).where(AppNote.id == part.note_id)) is None:
+            raise NotFound("note not found")
+    return {"parts": len(body.parts)}
+
+
+class PinIn(BaseModel):
+    note_id: int
+
+
+class BoardIn(BaseModel):
+    name: str
+    pin: PinIn | None = None
+
+
+@probe.put("/board", status_code=204)
+def board(body: BoardIn, ctx: ViewerContext, session: DbSession) -> Response:
+    """An id in an optional object of the body, read across tenants."""
+    if body.pin is not None:
+        note = {"n": body.pin.note_id}
+        if session.scalar(text("SELECT 1 FROM app_notes WHERE id = :n"), note) is None:
+            raise NotFound("note not found")
+    return Response(status_code=204)
+
+
 @probe.get("/stats")
 def stats(ctx: ViewerContext, session: DbSession) -> dict[str, int]:
     """A count over every tenant: no marker, no id, only the number moves."""
@@ -265,14 +313,22 @@ def test_each_finding_is_reported_once(tenantry_attack: Callable[..., list[str]]
         ("GET /probe/mine/{note_id}/comments/{comment_id}", "its own parent and a victim's child"),
         ("GET /probe/lookup", "a victim id"),
         ("POST /probe/copies", "a victim id"),
+        ("POST /probe/bundles", "a victim id"),  # {"parts": [{"note_id": …}]}
+        ("PUT /probe/board", "a victim id"),  # {"pin": {"note_id": …}}
     ],
 )
 def test_ids_in_nested_paths_the_query_and_the_body_are_attacked(
     tenantry_attack: Callable[..., list[str]], route: str, what: str
 ) -> None:
-    status = 201 if route.startswith("POST") else 200
+    status = {"POST": 201, "PUT": 204}.get(route.split()[0], 200)
     findings = _of(route, tenantry_attack())
     assert f"{route} with {what} answered {status}, a missing id 404" in findings, findings
+
+
+def test_ids_in_a_bodys_objects_looked_up_through_the_orm_are_no_finding(
+    tenantry_attack: Callable[..., list[str]],
+) -> None:
+    assert _of("POST /probe/own-bundles", tenantry_attack()) == []
 
 
 def test_a_count_over_every_tenant_is_found(tenantry_attack: Callable[..., list[str]]) -> None:
