@@ -86,6 +86,8 @@ class Victim:
     # keys between tenant tables: ``(("recipes", 4), ("ingredients", 9))``. A path with two
     # ids gets a real pair, where one id in both matches no row.
     chains: list[tuple[tuple[str, int], ...]] = field(default_factory=list)
+    # The tenant's row ids by table (``{"orders": [4, 7]}``).
+    rows: dict[str, list[int]] = field(default_factory=dict)
     # Adds a row to every tenant table of the tenant (the snapshot's ``restore`` takes them
     # away): an answer that changes with it reads the tenant's data (a count over everyone).
     grow: Callable[[], None] | None = field(default=None, repr=False, compare=False)
@@ -119,6 +121,7 @@ def collect_victim(db: Database, tenant_id: uuid.UUID, *, markers: Sequence[str]
         shared = _shared_ids(session, victim.int_ids)
         victim.int_ids = [i for i in victim.int_ids if i not in shared]
         victim.chains = _chains(session, tenant_id, rows)
+        victim.rows = rows
         owner = session.scalar(
             select(Membership.user_id)
             .where(Membership.tenant_id == tenant_id)
@@ -509,6 +512,67 @@ def _own_object_probes(
 _OWN = "its own object and a victim id"
 
 
+def _one_slot_probes(op: Operation, victim: Victim, attacker_rows: Victim | None) -> list[_Probe]:
+    """For a route with several ids and none in its path (``POST /orders`` with
+    ``customer_id`` and ``lines[].product_id``): a victim id in one of them and the
+    attacker's own rows in the others, against a missing id in that one. With the victim's
+    ids in all of them, a route that looks its first id up answers 404 before it reads the
+    next. Each id's table is told by a foreign key column of that name (``customer_id`` in
+    ``orders``), else by the name itself (``product_id``: ``products``)."""
+    slots = {
+        slot: kind for slot, kind in op.slots().items() if kind.removesuffix("[]") in ("int", "str")
+    }
+    if attacker_rows is None or op.path_params or len(slots) < 2:
+        return []
+    tables = {slot: _table_named(slot[1], victim.rows) for slot in slots}
+    missing = filled(op, MISSING)
+    probes: list[_Probe] = []
+    for slot, kind in slots.items():
+        base = dict(missing)
+        for other, other_kind in slots.items():
+            own = attacker_rows.rows.get(tables[other] or "", [])
+            if other != slot and own:
+                base[other] = [own[0]] if other_kind.endswith("[]") else own[0]
+        theirs = victim.rows.get(tables[slot] or "") or victim.int_ids
+        what = f"its own ids and a victim id in {slot[1]}"
+        probes += [
+            _Probe({**base, slot: [v] if kind.endswith("[]") else v}, base, what) for v in theirs
+        ]
+    return probes
+
+
+def _table_named(name: str, rows: Mapping[str, Sequence[int]]) -> str | None:
+    """The tenant table an id field names (``lines[].productId``: ``products``), if any."""
+    leaf = name.rsplit(".", 1)[-1].replace("[]", "")
+    leaf = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", leaf).lower()
+    referred = _referred_tables().get(leaf)
+    if referred in rows:
+        return referred
+    base = re.sub(r"_?ids?$", "", leaf)
+    if not base:
+        return None
+    for table in rows:
+        for form in (base, f"{base}s", f"{base}es", f"{base[:-1]}ies"):
+            if table == form or table.endswith(f"_{form}"):
+                return table
+    return None
+
+
+def _referred_tables() -> dict[str, str]:
+    """Each foreign key column of the tenant tables (``customer_id``) and the tenant table
+    it refers to."""
+    tenant_tables = {table_name(m) for m in tenant_mappers()}
+    found: dict[str, str] = {}
+    for mapper in tenant_mappers():
+        for fk in table_of(mapper).foreign_key_constraints:
+            target = fk.referred_table.name
+            if target in tenant_tables:
+                for element in fk.elements:
+                    if element.parent.key != "tenant_id":
+                        found.setdefault(element.parent.key, target)
+    return found
+
+
 def _attack_operation(
     client: Any,
     op: Operation,
@@ -530,6 +594,7 @@ def _attack_operation(
     try:
         probes = _probes(op, victim, attacker_rows)
         probes += _own_object_probes(client, op, attacker_headers, victim, attacker_rows)
+        probes += _one_slot_probes(op, victim, attacker_rows)
         for probe in probes:
             key = repr(sorted(probe.base.items(), key=str))  # values may be lists
             if key not in baselines:

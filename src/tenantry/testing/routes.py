@@ -57,7 +57,9 @@ def _example(schema: Mapping[str, Any], defs: Mapping[str, Any], *, every: bool 
         return [item] * int(schema.get("minItems", 0))
     if kind in ("integer", "number"):
         low = schema.get("minimum", schema.get("exclusiveMinimum", 0) + 1)
-        value = max(1, low)
+        # 2, not 1: the attack's rows hold 1 (tenantry.testing.seeding), and a write of the
+        # value a row already holds could not be told from no write at all.
+        value = max(2, low)
         if "maximum" in schema:
             value = min(value, schema["maximum"])
         return int(value) if kind == "integer" else value
@@ -175,24 +177,33 @@ def _object_of(schema: Mapping[str, Any], defs: Mapping[str, Any]) -> Mapping[st
     return None
 
 
-def _items_of(schema: Mapping[str, Any], defs: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    """The object each element of a list field holds, if any."""
+def _items_of(
+    schema: Mapping[str, Any], defs: Mapping[str, Any]
+) -> tuple[Mapping[str, Any], int] | None:
+    """The object the elements of a list field hold, and how many lists deep (``[[{…}]]``: 2)."""
     schema = _resolved(schema, defs)
     for option in schema.get("anyOf", [schema]):
+        option = _resolved(option, defs)
         if option.get("type") == "array":
-            return _object_of(option.get("items", {}), defs)
+            items = _resolved(option.get("items", {}), defs)
+            inner = _items_of(items, defs)
+            if inner is not None:
+                return inner[0], inner[1] + 1
+            found = _object_of(items, defs)
+            return None if found is None else (found, 1)
     return None
 
 
 # How deep the attack looks for ids in a body's objects (``{"order": {"lines": [{…}]}}``).
-_BODY_DEPTH = 3
+_BODY_DEPTH = 6
 
 
 def _body_ids(
     schema: Mapping[str, Any], defs: Mapping[str, Any], prefix: str = "", depth: int = 0
 ) -> dict[str, str]:
     """The fields of a JSON body that name objects, by kind, at the top (``source_id``), in
-    its objects (``pin.note_id``) and in its lists' objects (``parts[].note_id``)."""
+    its objects (``pin.note_id``) and in its lists' objects (``parts[].note_id``,
+    ``groups[][].note_id``)."""
     props = _resolved(schema, defs).get("properties", {})
     found = {}
     for name, prop in props.items():
@@ -204,8 +215,9 @@ def _body_ids(
             found[prefix + name] = kind
         elif depth < _BODY_DEPTH and (inner := _object_of(prop, defs)) is not None:
             found.update(_body_ids(inner, defs, f"{prefix}{name}.", depth + 1))
-        elif depth < _BODY_DEPTH and (item := _items_of(prop, defs)) is not None:
-            found.update(_body_ids(item, defs, f"{prefix}{name}[].", depth + 1))
+        elif depth < _BODY_DEPTH and (items := _items_of(prop, defs)) is not None:
+            item, lists = items
+            found.update(_body_ids(item, defs, f"{prefix}{name}{'[]' * lists}.", depth + 1))
     return found
 
 
@@ -218,20 +230,31 @@ def _with_places(
     for path in paths:
         here, shape = body, _resolved(schema, defs)
         for step in path.split(".")[:-1]:
-            name = step.removesuffix("[]")
+            name, lists = step.replace("[]", ""), step.count("[]")
             prop = shape.get("properties", {}).get(name, {})
-            if step.endswith("[]"):
-                shape = _items_of(prop, defs) or {}
-                found = here.get(name)
-                if not (isinstance(found, list) and found and isinstance(found[0], dict)):
-                    here[name] = [_as_object(_example(shape, defs))]
-                here = here[name][0]
+            if lists:
+                shape = (_items_of(prop, defs) or ({}, lists))[0]
+                if _first(here.get(name), lists) is None:
+                    made: Any = _as_object(_example(shape, defs))
+                    for _ in range(lists):
+                        made = [made]
+                    here[name] = made
+                here = _first(here[name], lists)
             else:
                 shape = _object_of(prop, defs) or {}
                 if not isinstance(here.get(name), dict):
                     here[name] = _as_object(_example(shape, defs))
                 here = here[name]
     return body
+
+
+def _first(value: Any, lists: int) -> Any:
+    """The first object ``lists`` lists deep in ``value`` (``[[{…}]]``), or None."""
+    for _ in range(lists):
+        if not (isinstance(value, list) and value):
+            return None
+        value = value[0]
+    return value if isinstance(value, dict) else None
 
 
 def _as_object(value: Any) -> dict[str, Any]:
@@ -243,7 +266,7 @@ def _put(body: dict[str, Any], path: str, value: object) -> None:
     *steps, leaf = path.split(".")
     here = body
     for step in steps:
-        here = here[step[:-2]][0] if step.endswith("[]") else here[step]
+        here = _first(here[step.replace("[]", "")], step.count("[]"))
     here[leaf] = value
 
 

@@ -177,6 +177,21 @@ def own_bundle(body: BundleIn, ctx: ViewerContext, session: DbSession) -> dict[s
     return {"parts": len(body.parts)}
 
 
+class ShelfIn(BaseModel):
+    rows: list[list[PartIn]]
+
+
+@probe.post("/shelves", status_code=201)
+def shelf(body: ShelfIn, ctx: ViewerContext, session: DbSession) -> dict[str, int]:
+    """Ids in a list of lists of objects, read across tenants."""
+    for row in body.rows:
+        for part in row:
+            note = {"n": part.note_id}
+            if session.scalar(text("SELECT 1 FROM app_notes WHERE id = :n"), note) is None:
+                raise NotFound("note not found")
+    return {"rows": len(body.rows)}
+
+
 class PinIn(BaseModel):
     note_id: int
 
@@ -194,6 +209,34 @@ def board(body: BoardIn, ctx: ViewerContext, session: DbSession) -> Response:
         if session.scalar(text("SELECT 1 FROM app_notes WHERE id = :n"), note) is None:
             raise NotFound("note not found")
     return Response(status_code=204)
+
+
+class QuoteIn(BaseModel):
+    note_id: int
+    comment_id: int
+
+
+@probe.post("/quotes", status_code=201)
+def quote(body: QuoteIn, ctx: ViewerContext, session: DbSession) -> dict[str, bool]:
+    """Looks its note up through the ORM's wall first, then reads the comment by its id
+    alone in raw SQL: the victim's ids in both are stopped at the note, the caller's own
+    note with the victim's comment reads it."""
+    if session.scalar(select(AppNote.id).where(AppNote.id == body.note_id)) is None:
+        raise NotFound("note not found")
+    comment = {"c": body.comment_id}
+    if session.scalar(text("SELECT 1 FROM app_comments WHERE id = :c"), comment) is None:
+        raise NotFound("comment not found")
+    return {"quoted": True}
+
+
+@probe.post("/own-quotes", status_code=201)
+def own_quote(body: QuoteIn, ctx: ViewerContext, session: DbSession) -> dict[str, bool]:
+    """The same, both looked up through the ORM's wall."""
+    if session.scalar(select(AppNote.id).where(AppNote.id == body.note_id)) is None:
+        raise NotFound("note not found")
+    if session.scalar(select(AppComment.id).where(AppComment.id == body.comment_id)) is None:
+        raise NotFound("comment not found")
+    return {"quoted": True}
 
 
 @probe.get("/stats")
@@ -315,6 +358,8 @@ def test_each_finding_is_reported_once(tenantry_attack: Callable[..., list[str]]
         ("POST /probe/copies", "a victim id"),
         ("POST /probe/bundles", "a victim id"),  # {"parts": [{"note_id": …}]}
         ("PUT /probe/board", "a victim id"),  # {"pin": {"note_id": …}}
+        ("POST /probe/quotes", "its own ids and a victim id in comment_id"),
+        ("POST /probe/shelves", "a victim id"),  # {"rows": [[{"note_id": …}]]}
     ],
 )
 def test_ids_in_nested_paths_the_query_and_the_body_are_attacked(
@@ -328,7 +373,9 @@ def test_ids_in_nested_paths_the_query_and_the_body_are_attacked(
 def test_ids_in_a_bodys_objects_looked_up_through_the_orm_are_no_finding(
     tenantry_attack: Callable[..., list[str]],
 ) -> None:
-    assert _of("POST /probe/own-bundles", tenantry_attack()) == []
+    findings = tenantry_attack()
+    assert _of("POST /probe/own-bundles", findings) == []
+    assert _of("POST /probe/own-quotes", findings) == []
 
 
 def test_a_count_over_every_tenant_is_found(tenantry_attack: Callable[..., list[str]]) -> None:
