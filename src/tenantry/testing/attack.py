@@ -143,25 +143,17 @@ def _chains(
     """Every tenant row of ``tenant_id`` (``rows``: their ids by table) with its ancestors
     along the foreign keys between tenant tables, outermost first
     (``/recipes/{recipe_id}/ingredients/{ingredient_id}``)."""
-    mappers = {table_name(m): m for m in tenant_mappers()}
     parents: dict[tuple[str, int], list[tuple[str, int]]] = {
         (name, row): [] for name, ids in rows.items() for row in ids
     }
-    for name, mapper in mappers.items():
+    for mapper, column, target in _tenant_references():
         cls = mapper.class_
-        for fk in table_of(mapper).foreign_key_constraints:
-            target = fk.referred_table.name
-            if target not in mappers:
-                continue
-            for element in fk.elements:
-                if not element.column.primary_key or element.column.key == "tenant_id":
-                    continue
-                ref = mapper.get_property_by_column(element.parent).class_attribute
-                pairs = session.execute(
-                    select(cls.id, ref).where(cls.tenant_id == tenant_id, ref.is_not(None))
-                )
-                for child, parent in pairs:
-                    parents.setdefault((name, child), []).append((target, parent))
+        ref = mapper.get_property_by_column(column).class_attribute
+        pairs = session.execute(
+            select(cls.id, ref).where(cls.tenant_id == tenant_id, ref.is_not(None))
+        )
+        for child, parent in pairs:
+            parents.setdefault((table_name(mapper), child), []).append((target, parent))
 
     def up(row: tuple[str, int], seen: frozenset[tuple[str, int]]) -> list[tuple[Any, ...]]:
         above = [p for p in parents.get(row, []) if p not in seen and p in parents]
@@ -561,16 +553,24 @@ def _table_named(name: str, rows: Mapping[str, Sequence[int]]) -> str | None:
 def _referred_tables() -> dict[str, str]:
     """Each foreign key column of the tenant tables (``customer_id``) and the tenant table
     it refers to."""
-    tenant_tables = {table_name(m) for m in tenant_mappers()}
     found: dict[str, str] = {}
+    for _mapper, column, target in _tenant_references():
+        found.setdefault(column.key, target)
+    return found
+
+
+def _tenant_references() -> Iterator[tuple[Mapper[Any], Any, str]]:
+    """Each column of a tenant table that refers to another tenant table's key (with
+    ``tenant_id`` beside it), and that table's name."""
+    tables = {table_name(m) for m in tenant_mappers()}
     for mapper in tenant_mappers():
         for fk in table_of(mapper).foreign_key_constraints:
             target = fk.referred_table.name
-            if target in tenant_tables:
-                for element in fk.elements:
-                    if element.parent.key != "tenant_id":
-                        found.setdefault(element.parent.key, target)
-    return found
+            if target not in tables:
+                continue
+            for element in fk.elements:
+                if element.column.primary_key and element.column.key != "tenant_id":
+                    yield mapper, element.parent, target
 
 
 def _attack_operation(
