@@ -489,15 +489,7 @@ def _own_object_probes(
             answer.text, nothing.text, _ids_in(own, missing)
         ):
             continue  # not an object of this route
-        for kind, ids in (("int", victim.int_ids), ("uuid", victim.uuid_ids)):
-            for victim_id in ids:
-                values = {
-                    slot: [victim_id] if slot_kind.endswith("[]") else victim_id
-                    for slot, slot_kind in rest.items()
-                    if (slot_kind.removesuffix("[]") == "uuid") == (kind == "uuid")
-                }
-                if values:
-                    probes.append(_Probe({**own, **values}, own, _OWN))
+        probes += _one_at_a_time(own, rest, victim, attacker_rows, _OWN)
     return probes
 
 
@@ -506,38 +498,59 @@ _OWN = "its own object and a victim id"
 
 def _one_slot_probes(op: Operation, victim: Victim, attacker_rows: Victim | None) -> list[_Probe]:
     """For a route with several ids and none in its path (``POST /orders`` with
-    ``customer_id`` and ``lines[].product_id``): a victim id in one of them and the
-    attacker's own rows in the others, against a missing id in that one. With the victim's
-    ids in all of them, a route that looks its first id up answers 404 before it reads the
-    next. Each id's table is told by a foreign key column of that name (``customer_id`` in
-    ``orders``), else by the name itself (``product_id``: ``products``)."""
+    ``customer_id`` and ``lines[].product_id``): :func:`_one_at_a_time`, against missing
+    ids. With the victim's ids in all of them, a route that looks its first id up answers
+    404 before it reads the next."""
     slots = {
-        slot: kind for slot, kind in op.slots().items() if kind.removesuffix("[]") in ("int", "str")
+        slot: kind
+        for slot, kind in op.slots().items()
+        if kind.removesuffix("[]") in ("int", "str", "uuid")
     }
     if attacker_rows is None or op.path_params or len(slots) < 2:
         return []
-    tables = {slot: _table_named(slot[1], victim.rows) for slot in slots}
-    missing = filled(op, MISSING)
+    return _one_at_a_time(filled(op, MISSING), slots, victim, attacker_rows, _ONE)
+
+
+_ONE = "its own ids and a victim id in {}"
+
+
+def _one_at_a_time(
+    base: Filling, slots: Mapping[Slot, str], victim: Victim, attacker_rows: Victim, what: str
+) -> list[_Probe]:
+    """Each of ``slots`` with a victim id, the others with the attacker's own rows, against
+    the same with a missing id in that one (the rest of ``base`` as it is). A slot's table
+    is told by a foreign key column of its name (``customer_id`` in ``orders``), else by
+    the name (``product_id``: ``products``); a slot whose table is not told gets every
+    victim id of its kind, and a missing id when it is one of the others."""
+    references = _referred_tables()
+    tables = {slot: _table_named(slot[1], victim.rows, references) for slot in slots}
     probes: list[_Probe] = []
     for slot, kind in slots.items():
-        base = dict(missing)
+        around = dict(base)
         for other, other_kind in slots.items():
             own = attacker_rows.rows.get(tables[other] or "", [])
-            if other != slot and own:
-                base[other] = [own[0]] if other_kind.endswith("[]") else own[0]
-        theirs = victim.rows.get(tables[slot] or "") or victim.int_ids
-        what = f"its own ids and a victim id in {slot[1]}"
+            if other != slot and own and other_kind.removesuffix("[]") != "uuid":
+                around[other] = [own[0]] if other_kind.endswith("[]") else own[0]
+        if kind.removesuffix("[]") == "uuid":
+            theirs: Sequence[object] = victim.uuid_ids
+        else:
+            theirs = victim.rows.get(tables[slot] or "") or victim.int_ids
+        label = what.format(slot[1])
         probes += [
-            _Probe({**base, slot: [v] if kind.endswith("[]") else v}, base, what) for v in theirs
+            _Probe({**around, slot: [v] if kind.endswith("[]") else v}, around, label)
+            for v in theirs
         ]
     return probes
 
 
-def _table_named(name: str, rows: Mapping[str, Sequence[int]]) -> str | None:
-    """The tenant table an id field names (``lines[].productId``: ``products``), if any."""
+def _table_named(
+    name: str, rows: Mapping[str, Sequence[int]], references: Mapping[str, str]
+) -> str | None:
+    """The tenant table an id field names (``lines[].productId``: ``products``), if any;
+    ``references``: :func:`_referred_tables`."""
     leaf = name.rsplit(".", 1)[-1].replace("[]", "")
     leaf = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", leaf).lower()
-    referred = _referred_tables().get(leaf)
+    referred = references.get(leaf)
     if referred in rows:
         return referred
     base = re.sub(r"_?ids?$", "", leaf)

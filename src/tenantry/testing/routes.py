@@ -199,11 +199,16 @@ _BODY_DEPTH = 6
 
 
 def _body_ids(
-    schema: Mapping[str, Any], defs: Mapping[str, Any], prefix: str = "", depth: int = 0
+    schema: Mapping[str, Any],
+    defs: Mapping[str, Any],
+    body: dict[str, Any],
+    prefix: str = "",
+    depth: int = 0,
 ) -> dict[str, str]:
     """The fields of a JSON body that name objects, by kind, at the top (``source_id``), in
     its objects (``pin.note_id``) and in its lists' objects (``parts[].note_id``,
-    ``groups[][].note_id``)."""
+    ``groups[][].note_id``). ``body``, the example sent, gets an object or a list of one on
+    the way to each nested id: every request of the operation carries them, whichever ids."""
     props = _resolved(schema, defs).get("properties", {})
     found = {}
     for name, prop in props.items():
@@ -213,43 +218,29 @@ def _body_ids(
             _IDS_NAME.search(name) and kind.endswith("[]") and not kind.startswith("str")
         ):
             found[prefix + name] = kind
-        elif depth < _BODY_DEPTH and (inner := _object_of(prop, defs)) is not None:
-            found.update(_body_ids(inner, defs, f"{prefix}{name}.", depth + 1))
-        elif depth < _BODY_DEPTH and (items := _items_of(prop, defs)) is not None:
-            item, lists = items
-            found.update(_body_ids(item, defs, f"{prefix}{name}{'[]' * lists}.", depth + 1))
+            continue
+        inner, lists = _object_of(prop, defs), 0
+        if inner is None and (items := _items_of(prop, defs)) is not None:
+            inner, lists = items
+        if inner is None or depth >= _BODY_DEPTH:
+            continue
+        place = _first(body.get(name), lists)
+        made = place is None
+        if made:
+            place = _as_object(_example(inner, defs))
+        nested = _body_ids(inner, defs, place, f"{prefix}{name}{'[]' * lists}.", depth + 1)
+        if nested and made:
+            value: Any = place
+            for _ in range(lists):
+                value = [value]
+            body[name] = value
+        found.update(nested)
     return found
 
 
-def _with_places(
-    body: dict[str, Any], schema: Mapping[str, Any], defs: Mapping[str, Any], paths: Sequence[str]
-) -> dict[str, Any]:
-    """``body`` with an object, or a list of one, on the way to each nested id of
-    ``paths``: every request of the operation sends them, whichever ids it carries."""
-    body = copy.deepcopy(body)
-    for path in paths:
-        here, shape = body, _resolved(schema, defs)
-        for step in path.split(".")[:-1]:
-            name, lists = step.replace("[]", ""), step.count("[]")
-            prop = shape.get("properties", {}).get(name, {})
-            if lists:
-                shape = (_items_of(prop, defs) or ({}, lists))[0]
-                if _first(here.get(name), lists) is None:
-                    made: Any = _as_object(_example(shape, defs))
-                    for _ in range(lists):
-                        made = [made]
-                    here[name] = made
-                here = _first(here[name], lists)
-            else:
-                shape = _object_of(prop, defs) or {}
-                if not isinstance(here.get(name), dict):
-                    here[name] = _as_object(_example(shape, defs))
-                here = here[name]
-    return body
-
-
 def _first(value: Any, lists: int) -> Any:
-    """The first object ``lists`` lists deep in ``value`` (``[[{…}]]``), or None."""
+    """The first object ``lists`` lists deep in ``value`` (``[[{…}]]``; 0: ``value`` itself),
+    or None."""
     for _ in range(lists):
         if not (isinstance(value, list) and value):
             return None
@@ -262,7 +253,7 @@ def _as_object(value: Any) -> dict[str, Any]:
 
 
 def _put(body: dict[str, Any], path: str, value: object) -> None:
-    """Set the field at ``path`` (``parts[].note_id``) of a body :func:`_with_places` made."""
+    """Set the field at ``path`` (``parts[].note_id``) of a body :func:`_body_ids` saw."""
     *steps, leaf = path.split(".")
     here = body
     for step in steps:
@@ -346,8 +337,7 @@ def operations(app: FastAPI) -> list[Operation]:
             for media in op.get("requestBody", {}).get("content", {}).values():
                 body = _example(media.get("schema", {}), defs, every=True)
                 if isinstance(body, dict):
-                    body_ids = _body_ids(media.get("schema", {}), defs)
-                    body = _with_places(body, media.get("schema", {}), defs, list(body_ids))
+                    body_ids = _body_ids(media.get("schema", {}), defs, body)
                 break
             order = sorted(in_path, key=lambda name: path.find("{" + name + "}"))
             found.append(
