@@ -68,7 +68,7 @@ def tenantize(
                 ": the conversion stopped part-way; run --apply again to resume it, or "
                 "--rollback to restore the backup (the dry run shows where it stands)"
             )
-        Console(stderr=True).print(said, highlight=False)
+        _say(said)
         raise typer.Exit(130) from None
     raise typer.Exit(code)
 
@@ -92,8 +92,14 @@ def _error_message(exc: Exception) -> str | None:
 def _fail(console: Console, message: str) -> None:
     from rich.markup import escape
 
-    Console(stderr=True).print(f"[red bold]error:[/] {escape(message)}", highlight=False)
+    _say(f"[red bold]error:[/] {escape(message)}")
     raise typer.Exit(1)
+
+
+def _say(markup: str) -> None:
+    """Print on stderr unwrapped: a path rich folds at the console's width is a path a
+    person cannot copy (the terminal still wraps it for the eye)."""
+    Console(stderr=True, soft_wrap=True).print(markup, highlight=False)
 
 
 def _run(
@@ -163,7 +169,10 @@ def _run(
                 raise TenantizeError(f"{mapping_path} exists; --force overwrites it")
             else:
                 mapping_path.write_text(text, encoding="utf-8")
-                console.print(f"draft mapping written to {mapping_path}: review it, then dry-run")
+                console.print(
+                    f"draft mapping written to {mapping_path}: review it, then dry-run",
+                    soft_wrap=True,
+                )
             return 0
         if rollback:
             with engine.connect() as conn:
@@ -185,7 +194,7 @@ def _run(
                 + (f" (row counts changed: {'; '.join(changed)})" if changed else ""),
                 highlight=False,
             )
-            console.print(restore(engine, source.resolve(), journal_mode=journal))
+            console.print(restore(engine, source.resolve(), journal_mode=journal), soft_wrap=True)
             return 0
         assert mapping is not None
         with engine.connect() as conn:
@@ -261,7 +270,7 @@ def _run(
                 try:
                     write_json(report_path, failure_json(_error_message(exc) or repr(exc)))
                 except TenantizeError as unwritten:  # the run's own error is the one to tell
-                    Console(stderr=True).print(escape(unwritten.message), highlight=False)
+                    _say(escape(unwritten.message))
             raise
         print_verification(console, checks)
         failed = (
@@ -269,7 +278,7 @@ def _run(
             "--rollback restores it"
         )
         if checks.ok:
-            console.print(f"converted; backup kept at {result_apply.backup}")
+            console.print(f"converted; backup kept at {result_apply.backup}", soft_wrap=True)
         else:
             record_stuck(engine, failed)
         if report_path:
@@ -284,7 +293,7 @@ def _run(
                         f"{unwritten.message}; the conversion itself is done and verified "
                         "(--verify --report PATH writes the checks again)"
                     ) from None
-                Console(stderr=True).print(escape(unwritten.message), highlight=False)
+                _say(escape(unwritten.message))
         if not checks.ok:
             raise TenantizeError(failed)
         return 0
