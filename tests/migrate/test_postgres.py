@@ -9,10 +9,10 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from tenantry.migrate import apply, conversion_engine, finish, restore, state, verify
-from tenantry.migrate.samples import generate
+from tenantry.migrate.samples import example_mapping, generate
 from tests.migrate.conftest import example
 from tests.migrate.test_apply import QUIET, fingerprint
-from tests.support.postgres import APP_ROLE
+from tests.support.postgres import APP_ROLE, OWNER_ROLE, PostgresServer
 
 pytestmark = pytest.mark.postgres
 
@@ -157,7 +157,6 @@ def test_rollback_counts_the_rows_written_since_under_forced_rls(
 ) -> None:
     """The owner sees no rows of a finished conversion (RLS is forced): rollback said every
     owned table had gone from N rows to 0, and missed the one row really written since."""
-    from tenantry.migrate.samples import example_mapping
     from tests.migrate.test_sqlite_limits import tenantize
 
     generate(create_engine(pg_url), "electricity")
@@ -184,3 +183,71 @@ def test_rollback_counts_the_rows_written_since_under_forced_rls(
     assert code == 0, out
     assert "row counts changed: readings:" in out, out
     assert "0 now" not in out and "vouchers" not in out, out
+
+
+def _as_superuser(postgres: PostgresServer, pg_url: str, statement: str) -> None:
+    admin = postgres.admin_url.set(
+        drivername="postgresql+psycopg", database=make_url(pg_url).database
+    )
+    engine = create_engine(admin)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(statement)
+    engine.dispose()
+
+
+def test_rollback_leaves_an_extension_a_superuser_created_alone(
+    postgres: PostgresServer, pg_url: str, tmp_path: Path
+) -> None:
+    """pg_restore --clean replayed DROP EXTENSION pgcrypto, which the owner role may not
+    run; the tables were already dropped, so the database was left empty."""
+    from tests.migrate.test_sqlite_limits import tenantize
+
+    _as_superuser(postgres, pg_url, "CREATE EXTENSION pgcrypto")
+    generate(create_engine(pg_url), "electricity")
+    engine = conversion_engine(pg_url)
+    before = fingerprint(engine)
+    engine.dispose()
+    backup = str(tmp_path / "b.pgdump")
+    toml = str(example_mapping("electricity"))
+    code, out = tenantize("--db", pg_url, "--map", toml, "--apply", "--quiet", "--backup", backup)
+    assert code == 0, out
+    code, out = tenantize("--db", pg_url, "--rollback")
+    assert code == 0 and "restored" in out, out
+    engine = conversion_engine(pg_url)
+    assert fingerprint(engine) == before
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT digest('x', 'sha1')").scalar()  # pgcrypto stays
+    engine.dispose()
+
+
+def test_a_rollback_that_cannot_restore_changes_nothing_and_can_run_again(
+    postgres: PostgresServer, pg_url: str, tmp_path: Path
+) -> None:
+    """A restore stopped by an object the owner role does not own left no tables at all,
+    and no record of the conversion to roll back from."""
+    from tests.migrate.test_sqlite_limits import tenantize
+
+    _as_superuser(postgres, pg_url, "CREATE SCHEMA reports")  # --clean drops it: not ours
+    generate(create_engine(pg_url), "electricity")
+    engine = conversion_engine(pg_url)
+    before = fingerprint(engine)
+    backup = str(tmp_path / "b.pgdump")
+    toml = str(example_mapping("electricity"))
+    code, out = tenantize("--db", pg_url, "--map", toml, "--apply", "--quiet", "--backup", backup)
+    assert code == 0, out
+    converted = fingerprint(engine)
+    engine.dispose()
+    code, out = tenantize("--db", pg_url, "--rollback")
+    assert code == 1 and "must be owner of schema reports" in out, out
+    assert "nothing was changed" in out, out
+    engine = conversion_engine(pg_url)
+    assert fingerprint(engine) == converted
+    with engine.connect() as conn:
+        assert state.run_status(conn) == "done"
+    engine.dispose()
+    _as_superuser(postgres, pg_url, f'ALTER SCHEMA reports OWNER TO "{OWNER_ROLE}"')
+    code, out = tenantize("--db", pg_url, "--rollback")
+    assert code == 0, out
+    engine = conversion_engine(pg_url)
+    assert fingerprint(engine) == before
+    engine.dispose()

@@ -2,8 +2,8 @@
 
 SQLite: an online copy through SQLite's backup API (consistent even while the
 app reads). PostgreSQL: a ``pg_dump`` custom-format archive of the database;
-rollback restores it with ``pg_restore --clean`` in one transaction, then drops
-the tables tenantize added.
+rollback drops the schema's tables and replays the archive (``pg_restore --clean``)
+in one transaction.
 
 Every backup has a manifest beside it (``<backup>.tenantize.json``): its SHA-256,
 the identity of the database it was taken from and (SQLite) that database's
@@ -16,9 +16,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -203,32 +205,65 @@ def restore(engine: Engine, source: Path, *, journal_mode: str | None = None) ->
     engine.dispose()
     if url.get_backend_name() == "sqlite":
         return _restore_sqlite(source, sqlite_path(url), journal_mode)
-    with engine.begin() as conn:
-        # The converted tables carry constraints the archive does not know; drop them all
-        # (the archive holds every one of them) so pg_restore recreates them cleanly.
-        names = (
-            conn.exec_driver_sql(
-                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
-            )
-            .scalars()
-            .all()
-        )
-        for name in names:
-            conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{name}" CASCADE')
-    engine.dispose()
-    _pg_tool(
-        "pg_restore",
-        [
-            "--clean",
-            "--if-exists",
-            "--no-owner",
-            "--single-transaction",
-            f"--dbname={_conninfo(url)}",
-            str(source),
-        ],
-        url,
-    )
+    _restore_postgres(url, source)
     return f"restored the database from the pg_dump archive {source}"
+
+
+# The converted tables carry constraints and references the archive does not know: drop
+# every table of the schema (the archive holds every one it had), then replay it.
+_DROP_TABLES = """
+DO $$
+DECLARE name text;
+BEGIN
+    FOR name IN SELECT tablename FROM pg_tables WHERE schemaname = current_schema() LOOP
+        EXECUTE format('DROP TABLE IF EXISTS %I CASCADE', name);
+    END LOOP;
+END $$;
+"""
+
+# A TOC line of ``pg_restore --list`` for an extension or its comment: ``2; 3079 16385
+# EXTENSION - pgcrypto``, ``4290; 0 0 COMMENT - EXTENSION pgcrypto``.
+_EXTENSION_ENTRY = re.compile(r"^\d+; \d+ \d+ (EXTENSION|COMMENT - EXTENSION) ")
+
+
+def _restore_postgres(url: URL, source: Path) -> None:
+    """Drop the tables and replay the archive in one transaction (through ``psql``): a
+    restore that fails changes nothing, and the rollback can be run again.
+
+    Extensions are left as they are: tenantize never touches them, and one a superuser
+    created (pgcrypto, say) cannot be dropped by the owner role that ``--clean`` runs as.
+    """
+    with tempfile.TemporaryDirectory(prefix="tenantry-restore-") as folder:
+        work = Path(folder)
+        toc = _pg_tool("pg_restore", ["--list", str(source)], url)
+        kept = [line for line in toc.splitlines() if not _EXTENSION_ENTRY.match(line)]
+        (work / "toc").write_text("\n".join(kept) + "\n", encoding="utf-8")
+        (work / "drop.sql").write_text(_DROP_TABLES, encoding="utf-8")
+        script = work / "restore.sql"
+        _pg_tool(
+            "pg_restore",
+            [
+                *("--clean", "--if-exists", "--no-owner"),
+                *(f"--use-list={work / 'toc'}", f"--file={script}", str(source)),
+            ],
+            url,
+        )
+        try:
+            _pg_tool(
+                "psql",
+                [
+                    *("--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1", "--single-transaction"),
+                    *(f"--file={work / 'drop.sql'}", f"--file={script}"),
+                    f"--dbname={_conninfo(url)}",
+                ],
+                url,
+            )
+        except TenantizeError as exc:
+            raise TenantizeError(
+                f"{exc.message}; nothing was changed (the restore is one transaction). An "
+                "object the archive holds that this role does not own cannot be replaced: "
+                "run the rollback as its owner, or restore by hand with pg_restore"
+            ) from None
 
 
 def _restore_sqlite(source: Path, target: Path, journal_mode: str | None) -> str:
@@ -300,14 +335,22 @@ def _conninfo(url: URL) -> str:
     return plain.render_as_string(hide_password=False)
 
 
-def _pg_tool(tool: str, args: list[str], url: URL) -> None:
+def _pg_tool(tool: str, args: list[str], url: URL) -> str:
+    """Run a PostgreSQL client tool; returns its output. A failure says the tool's errors,
+    not the notices and details a ``--clean`` replay prints by the dozen."""
     path = _find(tool)
     env = dict(os.environ)
     if url.password:
         env["PGPASSWORD"] = str(url.password)
     done = subprocess.run([path, *args], env=env, capture_output=True, text=True, check=False)  # noqa: S603
     if done.returncode != 0:
-        raise TenantizeError(f"{tool} failed: {done.stderr.strip()}")
+        said = [_PSQL_WHERE.sub("", line) for line in done.stderr.splitlines()]
+        errors = [line for line in said if "ERROR:" in line] or said
+        raise TenantizeError(f"{tool} failed: {' '.join(errors).strip()}")
+    return done.stdout
+
+
+_PSQL_WHERE = re.compile(r"^psql:[^:]*:\d+: ")  # a temporary script's name and line
 
 
 def _find(tool: str) -> str:
