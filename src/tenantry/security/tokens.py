@@ -112,5 +112,14 @@ class TokenService:
                 expires_at=datetime.fromtimestamp(expires, UTC),
                 session_version=int(payload.get("ver", 0)),
             )
-        except (jwt.PyJWTError, ValueError, TypeError, KeyError) as exc:
+        except (
+            jwt.PyJWTError,
+            ValueError,
+            TypeError,
+            KeyError,
+            AttributeError,
+            OverflowError,
+        ) as exc:
+            # Signed claims of the wrong shape (``tenant: 5``, an ``exp`` past year 9999)
+            # are a bad token, not a server error.
             raise AuthenticationFailed("invalid or expired access token") from exc

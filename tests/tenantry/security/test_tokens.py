@@ -72,6 +72,28 @@ def test_missing_claim_is_refused(client: TestClient, alice: Member, claim: str)
     assert _get_me(client, token) == 401
 
 
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"tenant": 5},
+        {"tenant": ["a"]},
+        {"role": 3},
+        {"sub": "1e400"},
+        {"sub": 1.5e300},
+        {"exp": 10**30},
+        {"ver": "x"},
+    ],
+    ids=repr,
+)
+def test_a_signed_claim_of_the_wrong_shape_is_refused(
+    client: TestClient, alice: Member, changes: dict[str, object]
+) -> None:
+    """Signed with the key, so only its shape is wrong: ``tenant: 5`` answered 500 (uuid
+    of an int) and an ``exp`` past year 9999 answered 422 ("out of range")."""
+    token = jwt.encode(_claims(alice, **changes), SECRET, algorithm="HS256")
+    assert _get_me(client, token) == 401
+
+
 def test_wrong_audience_is_refused(client: TestClient, alice: Member) -> None:
     token = jwt.encode(_claims(alice, aud="other"), SECRET, algorithm="HS256")
     assert _get_me(client, token) == 401
