@@ -203,10 +203,27 @@ def _unstorable(request: Request, exc: Exception) -> Problem:
     return Problem(422, "invalid_value", "a value is out of range or cannot be stored")
 
 
+# What refused a write, by PostgreSQL's SQLSTATE and SQLite's extended result code.
+_NOT_NULL = {"23502", 1299}  # not_null_violation, SQLITE_CONSTRAINT_NOTNULL
+_CHECK = {"23514", 275}  # check_violation, SQLITE_CONSTRAINT_CHECK
+
+
+def _refusal(exc: Exception) -> object:
+    orig = getattr(exc, "orig", None)
+    return getattr(orig, "sqlstate", None) or getattr(orig, "sqlite_errorcode", None)
+
+
 def _constraint(request: Request, exc: Exception) -> Problem:
     # A constraint refused the write: a reference to a row that is not in this tenant (the
     # composite tenant foreign keys), or a unique value already taken. The input's fault,
     # so a 409, not a 500; the session rolls back. Its text quotes values: its class only.
+    # A null where a value is required, or one a CHECK refuses, is no conflict: a 422.
+    refusal = _refusal(exc)
+    if refusal in _NOT_NULL:
+        log.info("a null refused on %s %s", request.method, request.url.path)
+        return Problem(422, "missing_value", "a value the change needs is missing (null)")
+    if refusal in _CHECK:
+        return _unstorable(request, exc)
     log.info("constraint refused a write on %s %s", request.method, request.url.path)
     return Problem(
         409,

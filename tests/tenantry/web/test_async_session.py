@@ -43,7 +43,7 @@ async def add_readings(body: Batch, ctx: MemberContext, session: AsyncDbSession)
 
 class Numbered(BaseModel):
     id: int
-    meter_wh: int
+    meter_wh: int | None  # a null reaches the database's NOT NULL
 
 
 def _numbered(body: Numbered) -> Reading:
@@ -163,6 +163,20 @@ def test_a_write_a_constraint_refuses_is_a_409_that_quotes_nothing(
     bob = register(client, "bob@example.com")
     theirs = client.post(f"/api/async-readings/{route}", json=reading, headers=bob.headers)
     assert theirs.status_code == 201, theirs.text
+
+
+@pytest.mark.parametrize("route", ["numbered", "numbered-sync"])
+def test_a_null_the_database_refuses_is_a_422_not_a_conflict(
+    client: TestClient, route: str
+) -> None:
+    """A NOT NULL refusal answered 409 "a row it refers to does not exist here, or a
+    value that must be unique is taken": neither was true."""
+    alice = register(client, "alice@example.com")
+    reading = {"id": 7_000_002, "meter_wh": None}
+    refused = client.post(f"/api/async-readings/{route}", json=reading, headers=alice.headers)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"]["code"] == "missing_value"
+    assert _total(client, alice) == 0
 
 
 def test_a_bulk_update_naming_another_tenants_row_is_a_409_and_changes_nothing(
