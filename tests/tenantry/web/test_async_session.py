@@ -12,7 +12,7 @@ import pytest
 from fastapi import APIRouter
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
-from sqlalchemy import func, select, update
+from sqlalchemy import create_engine, func, select, text, update
 
 from meterbook.models import Reading
 from tenantry.context import TenantContext, tenant_scope
@@ -72,6 +72,16 @@ def add_numbered_sync(body: Numbered, ctx: MemberContext, session: DbSession) ->
 async def add_unflushed(body: Numbered, session: AsyncDbSession, ctx: MemberContext) -> None:
     """The session declared before the tenant context, its row left to the teardown commit."""
     session.add(_numbered(body))
+
+
+class Amount(BaseModel):
+    n: int
+
+
+@router.post("/checked", status_code=201)
+async def add_checked(body: Amount, ctx: MemberContext, session: AsyncDbSession) -> None:
+    """Writes a value a CHECK constraint judges (``check_probe``, made by the test)."""
+    await session.execute(text("INSERT INTO check_probe (n) VALUES (:n)"), {"n": body.n})
 
 
 @router.get("")
@@ -216,3 +226,18 @@ def test_a_session_declared_before_the_tenant_context_commits_for_that_tenant(
     theirs = client.post("/api/async-readings/session-first", json=reading, headers=bob.headers)
     assert theirs.status_code == 201, theirs.text
     assert (_total(client, alice), _total(client, bob)) == (1, 1)
+
+
+def test_a_value_a_check_constraint_refuses_is_a_422(
+    client: TestClient, settings: Settings
+) -> None:
+    owner = create_engine(settings.migration_database_url or settings.database_url)
+    with owner.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE check_probe (n INTEGER CHECK (n > 0))")
+    owner.dispose()
+    alice = register(client, "alice@example.com")
+    taken = client.post("/api/async-readings/checked", json={"n": 5}, headers=alice.headers)
+    assert taken.status_code == 201, taken.text
+    refused = client.post("/api/async-readings/checked", json={"n": -5}, headers=alice.headers)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"]["code"] == "invalid_value"
