@@ -13,10 +13,11 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import date, datetime
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from sqlalchemy import insert, inspect
-from sqlalchemy.orm import Session, UOWTransaction
+from sqlalchemy.orm import Mapper, Session, UOWTransaction
 
 from tenantry.context import maybe_current_tenant
 from tenantry.hooks import SessionFactory, listen
@@ -96,9 +97,22 @@ def _after_flush(session: Session, flush_context: UOWTransaction) -> None:
             details = _changes(obj, kind=kind)
             if kind == "updated" and not details["fields"]:
                 continue
-            rows.append(_row(tenant_id, actor, f"row.{kind}", f"{table}:{obj.id}", details))
+            key = ",".join(str(getattr(obj, name)) for name in _key_names(obj.__class__))
+            rows.append(_row(tenant_id, actor, f"row.{kind}", f"{table}:{key}", details))
     if rows:
         insert_rows(session.connection(), _INSERT, rows)
+
+
+@cache
+def _key_names(cls: Any) -> tuple[str, ...]:
+    """The attributes of a row's key but ``tenant_id``: ``("id",)``, or a composite key's
+    (``flow_tags:4,urgent``), for a converted table keyed otherwise."""
+    mapper: Mapper[Any] = inspect(cls)
+    return tuple(
+        mapper.get_property_by_column(column).key
+        for column in mapper.primary_key
+        if column.key != "tenant_id"
+    )
 
 
 def _row(

@@ -19,7 +19,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy import delete, insert, inspect, select
-from sqlalchemy.orm import Mapper
+from sqlalchemy.orm import ColumnProperty, Mapper
 from sqlalchemy.schema import sort_tables
 
 from tenantry import scoping
@@ -103,8 +103,11 @@ def collect_victim(db: Database, tenant_id: uuid.UUID, *, markers: Sequence[str]
     with tenant_scope(ctx), db.sessions() as session:
         for mapper in tenant_mappers():
             cls = mapper.class_
-            rows[table_name(mapper)] = list(
-                session.scalars(select(cls.id).where(cls.tenant_id == tenant_id))
+            key = _row_id(mapper)
+            rows[table_name(mapper)] = (
+                list(session.scalars(select(key).where(cls.tenant_id == tenant_id)))
+                if key is not None
+                else []
             )
             victim.int_ids += rows[table_name(mapper)]
             # A uuid column is an id too (a public id in the URL, ``/projects/{public_id}``).
@@ -133,8 +136,19 @@ def collect_victim(db: Database, tenant_id: uuid.UUID, *, markers: Sequence[str]
     victim.snapshot = lambda: _rows_of(db, ctx, held)
     victim.restore = lambda rows: _restore(db, ctx, held, rows)
     grower = TenantContext(TenantId(tenant_id), UserId(owner) if owner else None, Role.OWNER)
-    victim.grow = lambda: seed_every_table(db, grower, marker=next(iter(markers), "grown"))
+    victim.grow = lambda: seed_every_table(
+        db, grower, marker=next(iter(markers), "grown"), skip_full=True
+    )
     return victim
+
+
+def _row_id(mapper: Mapper[Any]) -> Any:
+    """The integer ``id`` of a tenant table's rows, or None: a key of another type (a
+    legacy uuid: it is attacked with the uuid ids) or of several columns (no ``id``)."""
+    prop = mapper.attrs.get("id")
+    if not isinstance(prop, ColumnProperty) or python_type(prop.columns[0]) is not int:
+        return None
+    return prop.class_attribute
 
 
 def _chains(
@@ -148,9 +162,12 @@ def _chains(
     }
     for mapper, column, target in _tenant_references():
         cls = mapper.class_
+        key = _row_id(mapper)
+        if key is None:
+            continue
         ref = mapper.get_property_by_column(column).class_attribute
         pairs = session.execute(
-            select(cls.id, ref).where(cls.tenant_id == tenant_id, ref.is_not(None))
+            select(key, ref).where(cls.tenant_id == tenant_id, ref.is_not(None))
         )
         for child, parent in pairs:
             parents.setdefault((table_name(mapper), child), []).append((target, parent))

@@ -13,12 +13,12 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import CheckConstraint, Column, UniqueConstraint, select
+from sqlalchemy import CheckConstraint, Column, UniqueConstraint, inspect, select
 
 from tenantry.context import TenantContext, tenant_scope
 from tenantry.db import Database
 from tenantry.export import tenant_mappers
-from tenantry.models import Base
+from tenantry.models import Base, Membership
 
 
 def python_type(column: Any) -> Any:
@@ -50,19 +50,20 @@ def _unique_columns(table: Any) -> set[str]:
 def _column_value(
     column: Any,
     marker: str,
-    ctx: TenantContext,
-    parents: Mapping[str, int],
+    parents: Mapping[str, Any],
     shared: Callable[[Any], Any],
+    member: Callable[[Any], Any],
     *,
     unique: bool,
     tenant_tables: Collection[str] = (),
 ) -> Any:
     for fk in column.foreign_keys:
         table = fk.column.table.name
-        if table in parents:
-            return parents[table]
+        if table in parents:  # the column of the parent row it names (a key of any shape)
+            parent = parents[table]
+            return getattr(parent, inspect(parent).mapper.get_property_by_column(fk.column).key)
         if table == "tenantry_users":
-            return ctx.user_id
+            return member(column)
         if table in tenant_tables:  # a row not made yet (a table referring to itself)
             return None
         return shared(fk)
@@ -113,14 +114,22 @@ def _allowed_values(column: Any) -> list[str]:
     return []
 
 
-def seed_every_table(db: Database, ctx: TenantContext, *, marker: str) -> None:
+class _EveryMemberHasOne(Exception):
+    """A table keyed by member (``settings(tenant_id, user_id)``) has a row for each."""
+
+
+def seed_every_table(
+    db: Database, ctx: TenantContext, *, marker: str, skip_full: bool = False
+) -> None:
     """One row in every tenant table for ``ctx``'s tenant, parents first, strings = ``marker``.
 
     Generic on purpose: a model added tomorrow is seeded, and so attacked,
     without a line of test code. A row the database or the model refuses fails with
-    the table's name and the reason.
+    the table's name and the reason. A reference to a member that a key or unique
+    constraint covers (one row per member) takes a member without a row yet; with
+    ``skip_full``, a table where every member has one is left as it is.
     """
-    parents: dict[str, int] = {}
+    parents: dict[str, Any] = {}
     by_table = {table_name(m): m for m in tenant_mappers()}
     ordered = [t for t in Base.metadata.sorted_tables if t.name in by_table]
     with tenant_scope(ctx), db.session() as session:
@@ -136,27 +145,54 @@ def seed_every_table(db: Database, ctx: TenantContext, *, marker: str) -> None:
                 )
             return found
 
+        def member(column: Any) -> Any:
+            """``ctx``'s user, or for one row per member, a member without a row yet."""
+            if not (column.primary_key or column.key in _unique_columns(column.table)):
+                return ctx.user_id
+            held = by_table[column.table.name]
+            ref = held.get_property_by_column(column).class_attribute
+            taken = set(session.scalars(select(ref).where(held.class_.tenant_id == ctx.tenant_id)))
+            members = session.scalars(
+                select(Membership.user_id)
+                .where(Membership.tenant_id == ctx.tenant_id)
+                .order_by(Membership.user_id != ctx.user_id, Membership.user_id)
+            )
+            free = next((m for m in members if m not in taken), None)
+            if free is None:
+                raise _EveryMemberHasOne
+            return free
+
         for table in ordered:
             mapper = by_table[table.name]
             unique = _unique_columns(table)
             # Set here too, not only by the scoping: the attack grows the victim's rows
             # while the scoping may be switched off (``during=scoping_switched_off``).
             values: dict[str, Any] = {"tenant_id": ctx.tenant_id}
-            for prop in mapper.column_attrs:
-                column = prop.columns[0]
-                if column.key in ("tenant_id", "id") or not stored(column):
+            try:
+                for prop in mapper.column_attrs:
+                    column = prop.columns[0]
+                    if column.key == "tenant_id" or not stored(column):
+                        continue
+                    if column.key == "id" and (column.default or column.server_default):
+                        continue  # the model's own ids
+                    value = _column_value(
+                        column,
+                        marker,
+                        parents,
+                        shared,
+                        member,
+                        unique=column.key in unique or column.primary_key,
+                        tenant_tables=by_table,
+                    )
+                    if value is not None:
+                        values[prop.key] = value
+            except _EveryMemberHasOne:
+                if skip_full:
                     continue
-                value = _column_value(
-                    column,
-                    marker,
-                    ctx,
-                    parents,
-                    shared,
-                    unique=column.key in unique,
-                    tenant_tables=by_table,
-                )
-                if value is not None:
-                    values[prop.key] = value
+                raise AssertionError(
+                    f"the attack could not put a row into {table.name}: it holds one row per "
+                    "member, and every member of the tenant has one"
+                ) from None
             try:
                 row = mapper.class_(**values)
                 session.add(row)
@@ -168,7 +204,7 @@ def seed_every_table(db: Database, ctx: TenantContext, *, marker: str) -> None:
                     "a CHECK of the form `col IN (...)`, and an Enum: give the column a "
                     "default, or seed that table yourself"
                 ) from exc
-            parents[table.name] = row.id
+            parents[table.name] = row
 
 
 def table_name(mapper: Any) -> str:
