@@ -195,6 +195,41 @@ def test_an_expression_index_is_kept_and_said_without_sqlalchemy_warnings(
     assert kept == 1
 
 
+def test_a_descending_index_gets_a_descending_twin(legacy_url: str, tmp_path: Path) -> None:
+    """``(user_id, created_at DESC)``, the index of a newest-first list, got the twin
+    ``(tenant_id, user_id, created_at)``: all ascending."""
+    engine = _users_and_notes(
+        legacy_url,
+        "ALTER TABLE notes ADD COLUMN created_at TEXT",
+        "CREATE INDEX ix_notes_newest ON notes (user_id, created_at DESC, body)",
+        "INSERT INTO notes VALUES (1, 1, 'A', '2024-01-01')",
+    )
+    toml = mapping(tmp_path, "")
+    backup = tmp_path / "before.bak"
+    code, out = tenantize(
+        "--db", legacy_url, "--map", toml, "--apply", "--quiet", "--backup", str(backup)
+    )
+    assert code == 0 and "verified" in out, out
+    twin = "ix_notes_tenant_id_user_id_created_at_body"
+    engine.dispose()  # a connection opened before the conversion
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            found = conn.exec_driver_sql(
+                f"SELECT indexdef FROM pg_indexes WHERE indexname = '{twin}'"
+            ).scalar()
+            assert found is not None and found.endswith(
+                "(tenant_id, user_id, created_at DESC, body)"
+            )
+        else:
+            order = [
+                (row[2], row[3])
+                for row in conn.exec_driver_sql(f"PRAGMA index_xinfo({twin})")
+                if row[5]
+            ]
+            assert order == [("tenant_id", 0), ("user_id", 0), ("created_at", 1), ("body", 0)]
+    engine.dispose()
+
+
 _EVENTS = """
 CREATE TABLE users (id serial PRIMARY KEY, email text NOT NULL);
 CREATE TABLE events (id bigserial, user_id int NOT NULL REFERENCES users(id),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -136,6 +137,14 @@ class TablePlan:
     needs_unique_key: bool = False
     indexes: list[tuple[str, list[str]]] = field(default_factory=list)
     incoming: list[IncomingKey] = field(default_factory=list)  # kept as they are
+    # Index name -> column -> its order other than ascending (``"DESC"``): the twin of
+    # a legacy index is sorted as the legacy one is.
+    sorting: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def index_columns(self, index: str, columns: list[str], quote: Callable[[str], str]) -> str:
+        """The column list of ``CREATE INDEX``, each column in its order."""
+        order = self.sorting.get(index, {})
+        return ", ".join(f"{quote(c)} {order[c]}" if c in order else quote(c) for c in columns)
 
 
 @dataclass(slots=True)
@@ -802,20 +811,26 @@ def index_name(prefix: str, table: str, columns: list[str]) -> str:
 
 
 def _tenant_indexes(info: TableInfo, plan: TablePlan) -> list[tuple[str, list[str]]]:
-    """Indexes leading with tenant_id: one per legacy B-tree index and per reference column.
+    """Indexes leading with tenant_id: one per legacy B-tree index (its columns in their
+    order, ``plan.sorting``) and per reference column.
 
     A GIN or GiST index (full text, JSON) stays as it is: a B-tree twin of its column would
     be useless to its queries and fail on a large value (8 kB a B-tree row at most)."""
-    wanted: list[list[str]] = [
-        list(ix.columns) for ix in info.indexes if not ix.unique and ix.method == "btree"
+    wanted: list[tuple[list[str], dict[str, str]]] = [
+        (list(ix.columns), dict(ix.sorting))
+        for ix in info.indexes
+        if not ix.unique and ix.method == "btree"
     ]
-    wanted += [[r.column] for r in plan.refs if r.role in OWNED_REFS]
+    wanted += [([r.column], {}) for r in plan.refs if r.role in OWNED_REFS]
     seen: set[tuple[str, ...]] = {("tenant_id", *info.primary_key)}
     result: list[tuple[str, list[str]]] = []
-    for cols in wanted:
+    for cols, order in wanted:
         full = ["tenant_id", *cols]
         if tuple(full) in seen or "," in "".join(cols):
             continue
         seen.add(tuple(full))
-        result.append((index_name("ix", info.name, full), full))
+        name = index_name("ix", info.name, full)
+        result.append((name, full))
+        if order:
+            plan.sorting[name] = order
     return result

@@ -220,7 +220,8 @@ def _finalize(conn: Connection, plan: TablePlan) -> None:
             conn.exec_driver_sql(f"ALTER TABLE {t} ADD {clause}")
     for ix_name, cols in plan.indexes:
         conn.exec_driver_sql(
-            f"CREATE INDEX IF NOT EXISTS {_q(ix_name)} ON {t} ({', '.join(map(_q, cols))})"
+            f"CREATE INDEX IF NOT EXISTS {_q(ix_name)} ON {t} "
+            f"({plan.index_columns(ix_name, cols, _q)})"
         )
 
 

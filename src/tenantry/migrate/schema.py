@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, inspect
@@ -48,6 +48,9 @@ class Index:
     columns: tuple[str, ...]
     unique: bool
     method: str = "btree"  # PostgreSQL's access method: gin, gist, … cannot lead with tenant_id
+    # Each column's order other than the default, as SQL says it (``(("created_at",
+    # "DESC"),)``): the tenant-leading twin is built in the same order.
+    sorting: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(slots=True)
@@ -124,6 +127,9 @@ def table_info(conn: Connection, name: str) -> TableInfo:
             tuple(str(c) for c in ix["column_names"] if c),
             bool(ix["unique"]),
             str((ix.get("dialect_options") or {}).get("postgresql_using") or "btree"),
+            _sqlite_sorting(conn, str(ix["name"]))
+            if conn.dialect.name == "sqlite"
+            else _sorting(ix.get("column_sorting") or {}),
         )
         for ix in reflected
         if ix.get("name") and all(ix["column_names"])
@@ -156,6 +162,22 @@ def table_info(conn: Connection, name: str) -> TableInfo:
 
 
 _SKIPPED_EXPRESSION_INDEX = "Skipped unsupported reflection of expression-based index"
+
+
+def _sorting(reflected: Mapping[str, Sequence[str]]) -> tuple[tuple[str, str], ...]:
+    """PostgreSQL's ``column_sorting`` (``{"created_at": ("desc", "nulls_last")}``) as SQL."""
+    return tuple(
+        (str(column), " ".join(word.replace("_", " ").upper() for word in words))
+        for column, words in reflected.items()
+        if words
+    )
+
+
+def _sqlite_sorting(conn: Connection, index: str) -> tuple[tuple[str, str], ...]:
+    """The descending columns of a SQLite index (``PRAGMA index_xinfo``: SQLAlchemy's
+    inspector does not say)."""
+    rows = conn.exec_driver_sql(f"PRAGMA index_xinfo({_quote(index)})")
+    return tuple((str(name), "DESC") for _seq, _cid, name, desc, _coll, key in rows if key and desc)
 
 
 def _sqlite_expression_indexes(conn: Connection, name: str) -> list[str]:
