@@ -15,11 +15,14 @@ models and calls :func:`run_migrations`. Autogenerate then:
 
 from __future__ import annotations
 
+import importlib
+import re
 from collections.abc import Iterable
 from typing import Any
 
 from alembic import context
 from alembic.autogenerate import renderers
+from alembic.ddl.impl import DefaultImpl
 from alembic.operations import MigrateOperation, ops
 from sqlalchemy import create_engine
 
@@ -97,7 +100,29 @@ def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
     if type_ == "type" and isinstance(obj, UTCDateTime):
         autogen_context.imports.add("from tenantry.models.base import UTCDateTime")
         return "UTCDateTime()"
+    if type_ == "type":
+        return _other_dialects_type(obj, autogen_context)
     return False
+
+
+def _other_dialects_type(obj: Any, autogen_context: Any) -> str | bool:
+    """A type of a dialect other than the database's, rendered as on its own dialect.
+
+    Alembic renders a type by its dialect's rules only on that dialect: made on SQLite,
+    ``JSON().with_variant(JSONB(), "postgresql")`` became ``postgresql.JSONB(astext_type=
+    Text())``, with no ``Text`` imported, and the revision failed with a NameError.
+    """
+    found = re.match(r"sqlalchemy\.dialects\.(\w+)", type(obj).__module__)
+    if found is None or found.group(1) == autogen_context.dialect.name:
+        return False
+    name = found.group(1)
+    dialect = importlib.import_module(f"sqlalchemy.dialects.{name}").dialect()
+    impl = DefaultImpl.get_by_dialect(dialect)(dialect, None, True, False, None, {})
+    rendered = impl.render_type(obj, autogen_context)
+    if rendered is False:
+        return False
+    autogen_context.imports.add(f"from sqlalchemy.dialects import {name}")
+    return rendered
 
 
 def include_object(

@@ -12,14 +12,17 @@ from typer.testing import CliRunner
 from tenantry.cli.main import app
 from tenantry.models import Base
 
-MODELS = '''"""A table with a datetime column, as `Mapped[datetime]` declares one."""
-from sqlalchemy import Column, Integer, Table
+MODELS = '''"""A table with a datetime column, as `Mapped[datetime]` declares one, and a
+JSON column that is JSONB on PostgreSQL."""
+from sqlalchemy import JSON, Column, Integer, Table
+from sqlalchemy.dialects.postgresql import JSONB
 from tenantry.models import Base
 from tenantry.models.base import UTCDateTime
 
 stamps = Table(
     "autogen_stamps", Base.metadata,
     Column("id", Integer, primary_key=True), Column("at", UTCDateTime(), nullable=True),
+    Column("doc", JSON().with_variant(JSONB(), "postgresql"), nullable=True),
 )
 '''
 
@@ -47,12 +50,40 @@ def test_a_revision_with_a_datetime_column_migrates(project: Path) -> None:
     run("migrations", "init", "migrations", "--models", "stampmodels")
     run("migrate", "--db", url, "--app", "migrations")
     run("migrations", "revision", "-m", "stamps", "--dir", "migrations", "--db", url)
-    run("migrate", "--db", url, "--app", "migrations")  # was: NameError: name 'tenantry'
+    # was: NameError: name 'tenantry' (the datetime), then name 'Text' (JSONB's astext_type,
+    # rendered by SQLite's rules)
+    run("migrate", "--db", url, "--app", "migrations")
     engine = create_engine(url)
     try:
-        assert "at" in {c["name"] for c in inspect(engine).get_columns("autogen_stamps")}
+        columns = {c["name"] for c in inspect(engine).get_columns("autogen_stamps")}
+        assert {"at", "doc"} <= columns
     finally:
         engine.dispose()
     run("migrations", "revision", "-m", "again", "--dir", "migrations", "--db", url)
     [again] = (project / "migrations" / "versions").glob("*_again.py")
     assert "alter_column" not in again.read_text()  # the type compares equal: no change
+
+
+def test_a_revision_that_fails_is_named_with_its_line_without_a_traceback(project: Path) -> None:
+    url = f"sqlite:///{project / 'app.db'}"
+    run("migrations", "init", "migrations", "--models", "stampmodels")
+    run("migrate", "--db", url, "--app", "migrations")
+    run("migrations", "revision", "-m", "stamps", "--dir", "migrations", "--db", url)
+    [revision] = (project / "migrations" / "versions").glob("*_stamps.py")
+    text = revision.read_text()
+    end = "    # ### end Alembic commands ###"  # after the table is made: it is rolled back
+    revision.write_text(text.replace(end, f"    Text()\n{end}", 1))
+    result = CliRunner().invoke(app, ["migrate", "--db", url, "--app", "migrations"])
+    line = revision.read_text().splitlines().index("    Text()") + 1
+    said = f"error: {revision}, line {line}: NameError: name 'Text' is not defined"
+    assert result.exit_code == 1 and said in result.output, result.output
+    assert "Traceback" not in result.output and "nothing was applied" in result.output
+    engine = create_engine(url)
+    try:
+        assert "autogen_stamps" not in inspect(engine).get_table_names()  # rolled back
+    finally:
+        engine.dispose()
+    revision.write_text(text + "\ndef broken(:\n")
+    result = CliRunner().invoke(app, ["migrate", "--db", url, "--app", "migrations"])
+    assert result.exit_code == 1 and f"error: {revision}, line" in result.output, result.output
+    assert "SyntaxError: invalid syntax" in result.output
