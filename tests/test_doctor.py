@@ -307,3 +307,25 @@ def test_empty_database_is_bad_input(tmp_path: object) -> None:
     code, _, err = _cli("--db", f"sqlite:///{path}")
     assert code == 2
     assert "no tables" in err
+
+
+@pytest.mark.postgres
+def test_credentials_the_app_role_reads_outside_the_tenant_tables_are_named(
+    pg_database: TestDatabase,
+) -> None:
+    """tenantize leaves the legacy users table, password hashes included, and the app
+    role's grants cover every table: any raw query of the app could read every hash."""
+    engine = create_engine(pg_database.owner_url)
+    with engine.begin() as conn:
+        conn.execute(
+            text("CREATE TABLE users (id int PRIMARY KEY, email text, password_hash text)")
+        )
+        conn.execute(text("CREATE TABLE colours (id int PRIMARY KEY, name text)"))
+    findings = [f for f in diagnose(engine, app_role=APP_ROLE).findings]
+    assert [(f.table, f.check) for f in findings] == [("users", "credentials_readable")]
+    assert "may read password_hash of every row" in findings[0].message
+    with engine.begin() as conn:  # the repair the finding names: only the columns it reads
+        conn.execute(text(f"REVOKE SELECT ON users FROM {APP_ROLE}"))
+        conn.execute(text(f"GRANT SELECT (id, email) ON users TO {APP_ROLE}"))
+    assert diagnose(engine, app_role=APP_ROLE).findings == ()
+    engine.dispose()

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from sqlalchemy import Engine
 
 from tenantry.inspection import RoleFacts, SchemaFacts, TableFacts, collect, column_difference
-from tenantry.rls.policy import POLICY_NAME, TENANT_COLUMN, policy_expression
+from tenantry.rls.policy import POLICY_NAME, TENANT_COLUMN, is_control_plane, policy_expression
 
 
 @dataclass(frozen=True)
@@ -114,6 +114,7 @@ def check_schema(facts: SchemaFacts) -> Iterator[Finding]:
         )
     if facts.role is not None:
         yield from check_role(facts.role, tenant_names)
+        yield from check_credentials(facts.role, tenant_names)
 
 
 def check_tenant_column(table: TableFacts) -> Iterator[Finding]:
@@ -270,4 +271,23 @@ def check_role(role: RoleFacts, tenant_tables: Iterable[str]) -> Iterator[Findin
     for name in role.can_truncate:
         yield Finding(
             name, "app_role_truncate", f"app role {role.name} may TRUNCATE, which ignores RLS"
+        )
+
+
+def check_credentials(role: RoleFacts, tenant_tables: Iterable[str]) -> Iterator[Finding]:
+    """A credential the runtime role reads outside the tenant tables is every tenant's: the
+    legacy users table tenantize copied accounts from keeps its password hashes, readable
+    by any raw query of the app. tenantry's own tables are the core's to read."""
+    tenant_tables = set(tenant_tables)
+    by_table: dict[str, list[str]] = {}
+    for table, column in role.reads_credentials:
+        if table not in tenant_tables and not is_control_plane(table):
+            by_table.setdefault(table, []).append(column)
+    for table, columns in by_table.items():
+        yield Finding(
+            table,
+            "credentials_readable",
+            f"app role {role.name} may read {', '.join(columns)} of every row (no tenant, "
+            f"no RLS): revoke it (REVOKE SELECT ON {table} FROM {role.name}, or grant only "
+            "the columns the app reads) or drop the column once nothing reads it",
         )

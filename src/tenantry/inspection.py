@@ -61,6 +61,9 @@ class RoleFacts:
     owns_database: bool
     owns: tuple[str, ...]  # tables and views it owns, directly or through membership
     can_truncate: tuple[str, ...]
+    # (table, column) of columns named like a credential (password, token, secret, api
+    # key) that it may SELECT, in tables and views of the schema.
+    reads_credentials: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -239,6 +242,15 @@ def _role(conn: Connection, role: str, schema: str) -> RoleFacts:
         ),
         {"role": role, "schema": schema},
     ).all()
+    credentials = conn.execute(
+        text(
+            "SELECT c.relname, a.attname FROM pg_class c"
+            " JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped"
+            f" WHERE {_RELS} AND c.relkind IN ('r', 'p', 'v', 'm') AND a.attname ~* :named"
+            " AND has_column_privilege(:role, c.oid, a.attnum, 'SELECT') ORDER BY 1, 2"
+        ),
+        {"role": role, "schema": schema, "named": CREDENTIAL_COLUMN},
+    ).all()
     return RoleFacts(
         name=role,
         superuser=bool(row[0]),
@@ -246,4 +258,9 @@ def _role(conn: Connection, role: str, schema: str) -> RoleFacts:
         owns_database=bool(row[2]),
         owns=tuple(name for name, owns, _ in tables if owns),
         can_truncate=tuple(name for name, _, truncate in tables if truncate),
+        reads_credentials=tuple((str(t), str(c)) for t, c in credentials),
     )
+
+
+# A column named like a credential (a PostgreSQL regular expression, case-insensitive).
+CREDENTIAL_COLUMN = r"(passw|passwd|pwd|secret|token|api_?key)"
