@@ -39,6 +39,10 @@ def test_owner_forms() -> None:
         ({"policies": {"orphan": "assign:nobody"}}, "declare [extra_tenants.nobody]"),
         ({"policies": {"typo": "fail"}}, "unknown problem class"),
         ({"tenants": {"name": "{nickname}"}}, "unknown field"),
+        (
+            {"extra_tenants": {"spare": {"kind": "club"}}},
+            "[extra_tenants.spare] kind must be personal, family or business",
+        ),
         ({"surprise": 1}, "unknown key"),
         ({"users": {"table": "users"}}, "[users] email is required"),
         ({"users": {"email": "email"}}, "[users] table is required"),
@@ -76,3 +80,18 @@ def test_unreadable_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize("app", sorted(APPS))
 def test_every_example_mapping_loads(app: str) -> None:
     assert load_mapping(example_mapping(app)).owned
+
+
+def test_an_extra_tenants_default_kind_leaves_the_fingerprint_as_it_was() -> None:
+    """A run recorded before extra tenants had a kind must still match its mapping."""
+    extra = {"extra_tenants": {"spare": {"name": "Spare"}}}
+    said = {"extra_tenants": {"spare": {"name": "Spare", "kind": "business"}}}
+    other = {"extra_tenants": {"spare": {"name": "Spare", "kind": "family"}}}
+    assert (
+        parse_mapping({**BASE, **extra}).fingerprint()
+        == parse_mapping({**BASE, **said}).fingerprint()
+    )
+    assert (
+        parse_mapping({**BASE, **other}).fingerprint()
+        != parse_mapping({**BASE, **extra}).fingerprint()
+    )

@@ -69,15 +69,17 @@ def test_dangling_user_reference_is_a_problem_with_row_ids(legacy_url: str, tmp_
     assert missing.blocking and missing.count == 1 and missing.samples == ["900"]
     assert "user that does not exist" in missing.detail
 
-    mapping = mapping_of(seeds.electricity_mapping(missing_owner="assign:unclaimed"))
+    toml = seeds.electricity_mapping(missing_owner="assign:unclaimed")
+    mapping = mapping_of(toml + 'kind = "family"\n')  # the extra tenant's: business unless said
     convert(engine, mapping, tmp_path / "backup")
     with owner_view(engine) as conn:
-        slug = conn.exec_driver_sql(
-            "SELECT t.slug FROM readings r JOIN tenantry_tenants t ON t.id = r.tenant_id "
+        slug, kind = conn.exec_driver_sql(
+            "SELECT t.slug, t.kind FROM readings r JOIN tenantry_tenants t ON t.id = r.tenant_id "
             "WHERE r.id = 900"
-        ).scalar()
+        ).one()
         user_id = conn.exec_driver_sql("SELECT user_id FROM readings WHERE id = 900").scalar()
     assert (slug, user_id) == ("unclaimed", 99)  # moved by the policy, the value untouched
+    assert kind == "family"
     engine.dispose()
 
 

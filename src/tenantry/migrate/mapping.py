@@ -123,6 +123,7 @@ class ExtraTenant:
     slug: str
     name: str
     owner_email: str | None = None
+    kind: str = "business"  # a shared holder of rows, not one person's
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +145,11 @@ class Mapping:
 
     def fingerprint(self) -> str:
         """A stable hash: a re-run with a different mapping is refused."""
-        raw = json.dumps(asdict(self), sort_keys=True, default=str)
+        data = asdict(self)
+        for extra in data["extra_tenants"].values():
+            if extra["kind"] == "business":  # as before the setting: recorded runs still match
+                del extra["kind"]
+        raw = json.dumps(data, sort_keys=True, default=str)
         return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
@@ -184,7 +189,7 @@ def parse_mapping(data: dict[str, Any]) -> Mapping:
     name = str(tenants.get("name", "{email}"))
     _check_template(name)
     kind = str(tenants.get("kind", "personal"))
-    if kind not in {"personal", "family", "business"}:
+    if kind not in TENANT_KINDS:
         raise MappingError("[tenants] kind must be personal, family or business")
     extra = {slug: _extra(slug, spec) for slug, spec in dict(data.get("extra_tenants", {})).items()}
     tables = {
@@ -338,9 +343,15 @@ def _extra(slug: str, spec: Any) -> ExtraTenant:
             f"[extra_tenants.{slug}]: the slug must be lowercase letters, "
             "digits and dashes, and the value a table"
         )
-    _only(spec, {"name", "owner"}, f"[extra_tenants.{slug}]")
+    _only(spec, {"name", "owner", "kind"}, f"[extra_tenants.{slug}]")
     owner = spec.get("owner")
-    return ExtraTenant(slug, str(spec.get("name", slug)), str(owner) if owner else None)
+    kind = str(spec.get("kind", "business"))
+    if kind not in TENANT_KINDS:
+        raise MappingError(f"[extra_tenants.{slug}] kind must be personal, family or business")
+    return ExtraTenant(slug, str(spec.get("name", slug)), str(owner) if owner else None, kind)
+
+
+TENANT_KINDS = ("personal", "family", "business")
 
 
 def _policies(spec: dict[str, Any], extra: dict[str, ExtraTenant]) -> dict[ProblemKind, Policy]:

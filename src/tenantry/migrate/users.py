@@ -311,7 +311,7 @@ def create_accounts(
                 "id": tid,
                 "slug": extra.slug,
                 "name": extra.name,
-                "kind": "business",
+                "kind": extra.kind,
                 "plan": "free",
                 "status": "active",
                 "settings": {"tenantized_extra": True},
