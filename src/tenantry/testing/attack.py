@@ -86,8 +86,8 @@ class Victim:
     # keys between tenant tables: ``(("recipes", 4), ("ingredients", 9))``. A path with two
     # ids gets a real pair, where one id in both matches no row.
     chains: list[tuple[tuple[str, int], ...]] = field(default_factory=list)
-    # The tenant's row ids by table (``{"orders": [4, 7]}``).
-    rows: dict[str, list[int]] = field(default_factory=dict)
+    # The tenant's row ids by table (``{"orders": [4, 7]}``; a legacy uuid key's uuids).
+    rows: dict[str, list[Any]] = field(default_factory=dict)
     # Adds a row to every tenant table of the tenant (the snapshot's ``restore`` takes them
     # away): an answer that changes with it reads the tenant's data (a count over everyone).
     grow: Callable[[], None] | None = field(default=None, repr=False, compare=False)
@@ -99,17 +99,17 @@ def collect_victim(db: Database, tenant_id: uuid.UUID, *, markers: Sequence[str]
     # In the victim's own scope, not unscoped(): on PostgreSQL RLS shows tenant
     # rows only to a transaction that has the tenant set.
     ctx = TenantContext(TenantId(tenant_id), None, Role.OWNER)
-    rows: dict[str, list[int]] = {}
+    rows: dict[str, list[Any]] = {}
     with tenant_scope(ctx), db.sessions() as session:
         for mapper in tenant_mappers():
             cls = mapper.class_
-            key = _row_id(mapper)
+            key = _row_id(mapper, uuid.UUID)
             rows[table_name(mapper)] = (
                 list(session.scalars(select(key).where(cls.tenant_id == tenant_id)))
                 if key is not None
                 else []
             )
-            victim.int_ids += rows[table_name(mapper)]
+            victim.int_ids += [i for i in rows[table_name(mapper)] if isinstance(i, int)]
             # A uuid column is an id too (a public id in the URL, ``/projects/{public_id}``).
             for prop in mapper.column_attrs:
                 if prop.key != "tenant_id" and python_type(prop.columns[0]) is uuid.UUID:
@@ -121,9 +121,12 @@ def collect_victim(db: Database, tenant_id: uuid.UUID, *, markers: Sequence[str]
         victim.uuid_ids += list(
             session.scalars(select(Invite.id).where(Invite.tenant_id == tenant_id))
         )
-        shared = _shared_ids(session, victim.int_ids)
+        shared = _shared_ids(session, [*victim.int_ids, *victim.uuid_ids])
         victim.int_ids = [i for i in victim.int_ids if i not in shared]
-        victim.chains = _chains(session, tenant_id, rows)
+        victim.uuid_ids = [u for u in victim.uuid_ids if u not in shared]
+        victim.chains = _chains(
+            session, tenant_id, {t: _of_kind(ids, "int") for t, ids in rows.items()}
+        )
         victim.rows = rows
         owner = session.scalar(
             select(Membership.user_id)
@@ -142,13 +145,19 @@ def collect_victim(db: Database, tenant_id: uuid.UUID, *, markers: Sequence[str]
     return victim
 
 
-def _row_id(mapper: Mapper[Any]) -> Any:
-    """The integer ``id`` of a tenant table's rows, or None: a key of another type (a
-    legacy uuid: it is attacked with the uuid ids) or of several columns (no ``id``)."""
+def _row_id(mapper: Mapper[Any], *also: type) -> Any:
+    """The integer ``id`` of a tenant table's rows (or one of a type in ``also``: a legacy
+    uuid key), or None: a key of another type, or of several columns (no ``id``)."""
     prop = mapper.attrs.get("id")
-    if not isinstance(prop, ColumnProperty) or python_type(prop.columns[0]) is not int:
+    if not isinstance(prop, ColumnProperty) or python_type(prop.columns[0]) not in (int, *also):
         return None
     return prop.class_attribute
+
+
+def _of_kind(ids: Sequence[Any], kind: str) -> list[Any]:
+    """Those of ``ids`` a slot of ``kind`` takes: uuids for a uuid, integers for the rest."""
+    wanted: type = uuid.UUID if kind.removesuffix("[]") == "uuid" else int
+    return [i for i in ids if isinstance(i, wanted)]
 
 
 def _chains(
@@ -186,11 +195,12 @@ def _chains(
 _DEEPEST = 4
 
 
-def _shared_ids(session: Any, ids: Sequence[int]) -> set[int]:
-    """Which of ``ids`` are also keys of the app's shared tables (reference data any tenant
-    reads): a route answering 200 for one of those tells nothing of the victim, so the
-    attack does not use it. Members' ids are small, as a shared table's often are."""
-    found: set[int] = set()
+def _shared_ids(session: Any, ids: Sequence[Any]) -> set[Any]:
+    """Which of ``ids`` (integers and uuids) are also keys of the app's shared tables
+    (reference data any tenant reads): a route answering 200 for one of those tells nothing
+    of the victim, so the attack does not use it. Members' ids are small, as a shared
+    table's often are; a tenant row's reference to a shared row holds its uuid."""
+    found: set[Any] = set()
     for mapper in Base.registry.mappers:
         table = mapper.local_table
         key = list(mapper.primary_key)
@@ -200,12 +210,12 @@ def _shared_ids(session: Any, ids: Sequence[int]) -> set[int]:
             or len(key) != 1
         ):
             continue
-        try:
-            if key[0].type.python_type is not int:
-                continue
-        except NotImplementedError:
+        kind = python_type(key[0])
+        if kind not in (int, uuid.UUID):
             continue
-        found |= set(session.scalars(select(key[0]).where(key[0].in_(list(ids)))))
+        mine = [i for i in ids if isinstance(i, kind)]
+        if mine:
+            found |= set(session.scalars(select(key[0]).where(key[0].in_(mine))))
     return found
 
 
@@ -545,13 +555,11 @@ def _one_at_a_time(
     for slot, kind in slots.items():
         around = dict(base)
         for other, other_kind in slots.items():
-            own = attacker_rows.rows.get(tables[other] or "", [])
-            if other != slot and own and other_kind.removesuffix("[]") != "uuid":
+            own = _of_kind(attacker_rows.rows.get(tables[other] or "", []), other_kind)
+            if other != slot and own:
                 around[other] = [own[0]] if other_kind.endswith("[]") else own[0]
-        if kind.removesuffix("[]") == "uuid":
-            theirs: Sequence[object] = victim.uuid_ids
-        else:
-            theirs = victim.rows.get(tables[slot] or "") or victim.int_ids
+        everyone = victim.uuid_ids if kind.removesuffix("[]") == "uuid" else victim.int_ids
+        theirs = _of_kind(victim.rows.get(tables[slot] or "", []), kind) or everyone
         label = what.format(slot[1])
         probes += [
             _Probe({**around, slot: [v] if kind.endswith("[]") else v}, around, label)

@@ -47,6 +47,18 @@ def _unique_columns(table: Any) -> set[str]:
     return {col.key for cols in groups for col in cols} | {c.key for c in table.c if c.unique}
 
 
+def _one_per_value(column: Any) -> bool:
+    """Whether ``column`` alone (beside ``tenant_id``) is a key of its table: one row per
+    member for a reference to the members (``settings(tenant_id, user_id)``)."""
+    table = column.table
+    keys = [set(table.primary_key.columns)]
+    keys += [set(c.columns) for c in table.constraints if isinstance(c, UniqueConstraint)]
+    keys += [set(i.columns) for i in table.indexes if i.unique]
+    return bool(column.unique) or any(
+        {c.key for c in key} - {"tenant_id"} == {column.key} for key in keys
+    )
+
+
 def _column_value(
     column: Any,
     marker: str,
@@ -147,7 +159,7 @@ def seed_every_table(
 
         def member(column: Any) -> Any:
             """``ctx``'s user, or for one row per member, a member without a row yet."""
-            if not (column.primary_key or column.key in _unique_columns(column.table)):
+            if not _one_per_value(column):
                 return ctx.user_id
             held = by_table[column.table.name]
             ref = held.get_property_by_column(column).class_attribute
@@ -187,7 +199,8 @@ def seed_every_table(
                     if value is not None:
                         values[prop.key] = value
             except _EveryMemberHasOne:
-                if skip_full:
+                if skip_full:  # its children refer to a row it has
+                    parents[table.name] = session.scalars(select(mapper.class_).limit(1)).first()
                     continue
                 raise AssertionError(
                     f"the attack could not put a row into {table.name}: it holds one row per "
