@@ -27,7 +27,7 @@ from alembic.operations import MigrateOperation, ops
 from sqlalchemy import create_engine
 
 from tenantry.models import Base
-from tenantry.models.base import UTCDateTime
+from tenantry.models.base import UTCDateTime, UuidText
 from tenantry.rls.policy import TENANT_COLUMN, is_control_plane
 
 
@@ -98,9 +98,17 @@ def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
     ``datetime`` column (``UTCDateTime``) made a revision that fails with a NameError.
     """
     if type_ == "type" and isinstance(obj, UTCDateTime):
-        autogen_context.imports.add("from tenantry.models.base import UTCDateTime")
+        autogen_context.imports.add("from tenantry.models.base import UTCDateTime, UuidText")
         return "UTCDateTime()"
+    if type_ == "type" and isinstance(obj, UuidText):
+        autogen_context.imports.add("from tenantry.models import UuidText")
+        return "UuidText()"
     if type_ == "type":
+        module = type(obj).__module__
+        if not module.startswith(("sqlalchemy.", "builtins")):
+            # A type of the app's own, written with its module's path: import the module.
+            autogen_context.imports.add(f"import {module}")
+            return False
         return _other_dialects_type(obj, autogen_context)
     return False
 

@@ -2,7 +2,14 @@
 
 from tenantry.models.activity import TenantActivity
 from tenantry.models.audit import AuditEvent
-from tenantry.models.base import Base, TenantScoped, is_tenant_scoped, tenant_foreign_key, utcnow
+from tenantry.models.base import (
+    Base,
+    TenantScoped,
+    UuidText,
+    is_tenant_scoped,
+    tenant_foreign_key,
+    utcnow,
+)
 from tenantry.models.billing import BillingAccount, BillingEvent
 from tenantry.models.invite import Invite
 from tenantry.models.membership import Membership
@@ -41,6 +48,7 @@ __all__ = [
     "TenantStatus",
     "UsageCounter",
     "User",
+    "UuidText",
     "is_tenant_scoped",
     "normalize_email",
     "tenant_foreign_key",

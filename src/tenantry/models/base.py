@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Integer,
     MetaData,
+    String,
     TypeDecorator,
     Uuid,
 )
@@ -35,6 +36,26 @@ RowId = BigInteger().with_variant(Integer(), "sqlite")
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class UuidText(TypeDecorator[uuid.UUID]):
+    """A uuid stored as its 36-character text (``'1b4e28ba-2fa1-11d2-883f-0016d3cca427'``),
+    as a legacy app wrote it and tenantize keeps it. SQLAlchemy's ``Uuid`` writes 32 hex
+    digits on SQLite (and a ``uuid`` on PostgreSQL, which a ``text`` column refuses): a
+    lookup by such a key found nothing."""
+
+    impl = String(36)
+    cache_ok = True
+
+    @property
+    def python_type(self) -> type[uuid.UUID]:
+        return uuid.UUID
+
+    def process_bind_param(self, value: uuid.UUID | str | None, dialect: Dialect) -> str | None:
+        return None if value is None else str(uuid.UUID(str(value)))
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> uuid.UUID | None:
+        return None if value is None else uuid.UUID(value)
 
 
 class UTCDateTime(TypeDecorator[datetime]):

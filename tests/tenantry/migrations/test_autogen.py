@@ -13,16 +13,26 @@ from tenantry.cli.main import app
 from tenantry.models import Base
 
 MODELS = '''"""A table with a datetime column, as `Mapped[datetime]` declares one, and a
-JSON column that is JSONB on PostgreSQL."""
-from sqlalchemy import JSON, Column, Integer, Table
+JSON column that is JSONB on PostgreSQL, a uuid kept as text and a type of the app's own."""
+from sqlalchemy import JSON, Column, Integer, String, Table, TypeDecorator
 from sqlalchemy.dialects.postgresql import JSONB
-from tenantry.models import Base
+from tenantry.models import Base, UuidText
 from tenantry.models.base import UTCDateTime
+
+
+class Upper(TypeDecorator):  # a type of the app's own
+    impl = String(20)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return None if value is None else value.upper()
+
 
 stamps = Table(
     "autogen_stamps", Base.metadata,
     Column("id", Integer, primary_key=True), Column("at", UTCDateTime(), nullable=True),
     Column("doc", JSON().with_variant(JSONB(), "postgresql"), nullable=True),
+    Column("ref", UuidText(), nullable=True), Column("code", Upper(), nullable=True),
 )
 '''
 
@@ -51,12 +61,12 @@ def test_a_revision_with_a_datetime_column_migrates(project: Path) -> None:
     run("migrate", "--db", url, "--app", "migrations")
     run("migrations", "revision", "-m", "stamps", "--dir", "migrations", "--db", url)
     # was: NameError: name 'tenantry' (the datetime), then name 'Text' (JSONB's astext_type,
-    # rendered by SQLite's rules)
+    # rendered by SQLite's rules), then name 'stampmodels' (the app's own type)
     run("migrate", "--db", url, "--app", "migrations")
     engine = create_engine(url)
     try:
         columns = {c["name"] for c in inspect(engine).get_columns("autogen_stamps")}
-        assert {"at", "doc"} <= columns
+        assert {"at", "doc", "ref", "code"} <= columns
     finally:
         engine.dispose()
     run("migrations", "revision", "-m", "again", "--dir", "migrations", "--db", url)

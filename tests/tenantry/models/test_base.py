@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import Column, ForeignKeyConstraint, Table, Uuid, select
+from sqlalchemy import (
+    Column,
+    ForeignKeyConstraint,
+    Table,
+    Uuid,
+    bindparam,
+    create_engine,
+    select,
+    text,
+)
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.orm import DeclarativeBase, Mapped
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.schema import CreateTable
 
 from tenantry.context import TenantContext, tenant_scope
 from tenantry.db import Database
 from tenantry.ids import new_row_id
-from tenantry.models import Tenant, TenantScoped, tenant_foreign_key
+from tenantry.models import Tenant, TenantScoped, UuidText, tenant_foreign_key
 from tenantry.roles import Role
 from tests.support.databases import TestDatabase
 from tests.support.models import Note, NoteTag
@@ -62,3 +71,32 @@ def test_a_tag_references_a_note_whose_id_needs_53_bits(database: TestDatabase) 
     with tenant_scope(TenantContext(tenant, None, Role.OWNER)), db.session() as session:  # type: ignore[arg-type]
         assert session.scalars(select(NoteTag.note_id)).all() == [big]
     db.dispose()
+
+
+class _Legacy(TenantScoped, _Local):  # a converted table keyed by the uuid text it had
+    __tablename__ = "legacy_cards"
+    id: Mapped[uuid.UUID] = mapped_column(UuidText(), primary_key=True, default=uuid.uuid4)
+    name: Mapped[str]
+
+
+def test_a_key_of_uuid_text_is_found_by_its_uuid(database: TestDatabase) -> None:
+    """SQLAlchemy's Uuid binds 32 hex digits on SQLite (a uuid on PostgreSQL): a row of a
+    converted table, keyed by the dashed text the legacy app wrote, was never found."""
+    engine = create_engine(database.owner_url)
+    tenant, key = uuid.uuid4(), uuid.uuid4()
+    with Session(engine) as session:
+        session.add(Tenant(id=tenant, slug="legacy", name="Legacy"))
+        session.commit()
+    with engine.begin() as conn:
+        _Legacy.__table__.create(conn)  # type: ignore[attr-defined]
+        legacy = text("INSERT INTO legacy_cards (tenant_id, id, name) VALUES (:t, :i, 'old')")
+        conn.execute(legacy.bindparams(bindparam("t", type_=Uuid())), {"t": tenant, "i": str(key)})
+    with Session(engine) as session:
+        found = session.get(_Legacy, (tenant, key))
+        assert found is not None and found.id == key and found.name == "old"
+        session.add(_Legacy(tenant_id=tenant, name="new"))
+        session.commit()
+    with engine.connect() as conn:
+        stored = conn.exec_driver_sql("SELECT id FROM legacy_cards WHERE name = 'new'").scalar()
+    assert isinstance(stored, str) and len(stored) == 36 and uuid.UUID(stored)
+    engine.dispose()
