@@ -213,6 +213,20 @@ def _refusal(exc: Exception) -> object:
     return getattr(orig, "sqlstate", None) or getattr(orig, "sqlite_errorcode", None)
 
 
+def _null_column(exc: Exception) -> str | None:
+    """The column a NOT NULL refusal names (a schema name, never a value): psycopg's and
+    asyncpg's diagnostics, SQLite's ``NOT NULL constraint failed: table.column``."""
+    orig = getattr(exc, "orig", None)
+    for source in (getattr(orig, "diag", None), getattr(orig, "__cause__", None)):
+        column = getattr(source, "column_name", None)
+        if column:
+            return str(column)
+    said = str(orig or "")
+    if said.startswith("NOT NULL constraint failed: "):
+        return said.rsplit(".", 1)[-1].strip() or None
+    return None
+
+
 def _constraint(request: Request, exc: Exception) -> Problem:
     # A constraint refused the write: a reference to a row that is not in this tenant (the
     # composite tenant foreign keys), or a unique value already taken. The input's fault,
@@ -221,7 +235,13 @@ def _constraint(request: Request, exc: Exception) -> Problem:
     refusal = _refusal(exc)
     if refusal in _NOT_NULL:
         log.info("a null refused on %s %s", request.method, request.url.path)
-        return Problem(422, "missing_value", "a value the change needs is missing (null)")
+        column = _null_column(exc)
+        return Problem(
+            422,
+            "missing_value",
+            f"{column} is required: it cannot be null" if column else "a required value is null",
+            {"column": column} if column else None,
+        )
     if refusal in _CHECK:
         return _unstorable(request, exc)
     log.info("constraint refused a write on %s %s", request.method, request.url.path)

@@ -185,7 +185,9 @@ def test_a_null_the_database_refuses_is_a_422_not_a_conflict(
     reading = {"id": 7_000_002, "meter_wh": None}
     refused = client.post(f"/api/async-readings/{route}", json=reading, headers=alice.headers)
     assert refused.status_code == 422, refused.text
-    assert refused.json()["error"]["code"] == "missing_value"
+    error = refused.json()["error"]
+    assert error["code"] == "missing_value" and error["details"] == {"column": "meter_wh"}
+    assert error["message"] == "meter_wh is required: it cannot be null"
     assert _total(client, alice) == 0
 
 
