@@ -344,3 +344,22 @@ def test_people_named_otherwise_own_rows_through_a_column_named_after_them(
     assert (
         'email = "E_Mail"   # REVIEW: found by its column name; also an address: Email_Address'
     ) in guessed
+
+
+def test_users_keyed_by_text_are_marked_in_the_draft(tmp_path: Path) -> None:
+    """The draft looked clean and only the dry run refused the uuid user ids."""
+    key = "013b4ee3-5b1f-4d0e-9a7c-2f4a6b8c9d01"
+    draft = _draft(
+        tmp_path / "cards.db",
+        "CREATE TABLE users (id TEXT PRIMARY KEY, email TEXT UNIQUE);"
+        "CREATE TABLE cards (id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id));"
+        f"INSERT INTO users VALUES ('{key}', 'ana@example.com');",
+    )
+    assert f"id = \"id\"   # REVIEW: holds '{key}': tenantry's user ids are integers" in draft
+    assert tomllib.loads(draft)["users"]["id"] == "id"  # still a mapping TOML reads
+    plain = _draft(
+        tmp_path / "plain.db",
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT UNIQUE);"
+        "INSERT INTO users VALUES (1, 'ana@example.com');",
+    )
+    assert "user ids are integers" not in plain

@@ -8,6 +8,7 @@ import re
 from sqlalchemy import Connection
 
 from tenantry.migrate.errors import MappingError
+from tenantry.migrate.identifiers import quoted
 from tenantry.migrate.schema import (
     TableInfo,
     app_tables,
@@ -26,7 +27,7 @@ version = 1
 
 [users]
 table = {users}
-id = {id}
+id = {id}{id_note}
 email = {email}{email_note}
 {optional}
 [tenants]
@@ -116,6 +117,21 @@ def _email_note(users: TableInfo, email: str, *, named: bool) -> str:
     return f"   # REVIEW: {'; '.join(notes)}" if notes else ""
 
 
+def _id_note(conn: Connection, table: str, key: str | None) -> str:
+    """A REVIEW note when the users' key holds text: the dry run would refuse it."""
+    if key is None:
+        return ""
+    sample = conn.exec_driver_sql(
+        f"SELECT {quoted(key)} FROM {quoted(table)} WHERE {quoted(key)} IS NOT NULL LIMIT 1"
+    ).scalar()
+    if sample is None or isinstance(sample, int) or str(sample).isdigit():
+        return ""
+    return (
+        f"   # REVIEW: holds {str(sample)[:40]!r}: tenantry's user ids are integers, so these "
+        "users cannot be converted yet (docs/tenantize.md, Known limits)"
+    )
+
+
 def draft_mapping(conn: Connection, source: str, users_table: str | None = None) -> str:
     """A mapping TOML for the database on ``conn``, with comments where it guessed;
     ``users_table`` (``table`` or ``table.column``) names the people instead of a guess."""
@@ -141,6 +157,7 @@ def draft_mapping(conn: Connection, source: str, users_table: str | None = None)
             source=source,
             users=_string(users.name),
             id=_string(users.key or "id"),
+            id_note=_id_note(conn, users.name, users.key),
             email=_string(email),
             email_note=_email_note(users, email, named="." in (users_table or "")),
             optional=optional,
