@@ -109,7 +109,7 @@ def collect_victim(db: Database, tenant_id: uuid.UUID, *, markers: Sequence[str]
                 if key is not None
                 else []
             )
-            victim.int_ids += [i for i in rows[table_name(mapper)] if isinstance(i, int)]
+            victim.int_ids += _of_kind(rows[table_name(mapper)], "int")
             # A uuid column is an id too (a public id in the URL, ``/projects/{public_id}``).
             for prop in mapper.column_attrs:
                 if prop.key != "tenant_id" and python_type(prop.columns[0]) is uuid.UUID:

@@ -40,23 +40,24 @@ def stored(column: Any) -> bool:
 _serial = itertools.count(1)
 
 
+def _keys(table: Any) -> list[set[str]]:
+    """The column groups of ``table`` that a unique constraint or index covers."""
+    groups: list[Any] = [c.columns for c in table.constraints if isinstance(c, UniqueConstraint)]
+    groups += [i.columns for i in table.indexes if i.unique]
+    groups += [[c] for c in table.c if c.unique]
+    return [{col.key for col in cols} for cols in groups]
+
+
 def _unique_columns(table: Any) -> set[str]:
     """The columns of ``table`` that a unique constraint or index covers."""
-    groups = [c.columns for c in table.constraints if isinstance(c, UniqueConstraint)]
-    groups += [i.columns for i in table.indexes if i.unique]
-    return {col.key for cols in groups for col in cols} | {c.key for c in table.c if c.unique}
+    return set().union(*_keys(table))
 
 
 def _one_per_value(column: Any) -> bool:
     """Whether ``column`` alone (beside ``tenant_id``) is a key of its table: one row per
     member for a reference to the members (``settings(tenant_id, user_id)``)."""
-    table = column.table
-    keys = [set(table.primary_key.columns)]
-    keys += [set(c.columns) for c in table.constraints if isinstance(c, UniqueConstraint)]
-    keys += [set(i.columns) for i in table.indexes if i.unique]
-    return bool(column.unique) or any(
-        {c.key for c in key} - {"tenant_id"} == {column.key} for key in keys
-    )
+    primary = {c.key for c in column.table.primary_key.columns}
+    return any(key - {"tenant_id"} == {column.key} for key in [primary, *_keys(column.table)])
 
 
 def _column_value(
