@@ -94,9 +94,13 @@ def _fk_clause(table: str, ref: RefPlan) -> str | None:
             'REFERENCES "tenantry_users" ("id")' + _actions(ref, False)
         )
     if ref.fk == "keep":
+        # Named as the models' naming convention names it (and as on PostgreSQL): a
+        # migration that later makes it tenant-safe can drop it by name.
         keys = ref.key.split(",")
+        name = index_name("fk", table, [*cols, ref.table])
         return (
-            f"FOREIGN KEY ({', '.join(map(_q, cols))}) REFERENCES {_q(ref.table)} "
+            f"CONSTRAINT {_q(name)} FOREIGN KEY ({', '.join(map(_q, cols))}) "
+            f"REFERENCES {_q(ref.table)} "
             f"({', '.join(map(_q, keys))})" + _actions(ref, False)
         )
     return None

@@ -174,16 +174,22 @@ def _widen_references(table: Any) -> None:
 
 
 def tenant_foreign_key(
-    column: str, parent_table: str, *, ondelete: str | None = "CASCADE"
+    column: str,
+    parent_table: str,
+    *,
+    ondelete: str | None = "CASCADE",
+    onupdate: str | None = None,
 ) -> ForeignKeyConstraint:
     """A foreign key from ``(tenant_id, column)`` to ``parent_table (tenant_id, id)``.
 
-    Use it in ``__table_args__`` for every reference between tenant tables.
+    Use it in ``__table_args__`` for every reference between tenant tables
+    (``onupdate``: a key ``tenantize`` kept with its legacy ``ON UPDATE`` action).
     """
     return ForeignKeyConstraint(
         ["tenant_id", column],
         [f"{parent_table}.tenant_id", f"{parent_table}.id"],
         ondelete=ondelete,
+        onupdate=onupdate,
     )
 
 
