@@ -10,7 +10,11 @@ models and calls :func:`run_migrations`. Autogenerate then:
   and composite references, as the models declare them;
 * follows every new tenant table with ``enable_tenant_rls("table")`` (and
   precedes its drop with ``disable_tenant_rls``): PostgreSQL row-level security
-  for new tables, a no-op on SQLite.
+  for new tables, a no-op on SQLite;
+* with ``adopt`` set (``tenantry migrations revision --adopt``), writes every table
+  of the models, the database's own included, as ``if not adoptable(...)`` around
+  its ``create_table`` and indexes: the first revision of an app whose tables
+  ``tenantize`` made runs on the converted database and on an empty one alike.
 """
 
 from __future__ import annotations
@@ -21,10 +25,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from alembic import context
-from alembic.autogenerate import renderers
+from alembic.autogenerate import render, renderers
 from alembic.ddl.impl import DefaultImpl
 from alembic.operations import MigrateOperation, ops
-from sqlalchemy import create_engine
+from sqlalchemy import Column, create_engine
 
 from tenantry.models import Base
 from tenantry.models.base import UTCDateTime, UuidText
@@ -63,10 +67,54 @@ def _render_disable(autogen_context: Any, op: DisableTenantRlsOp) -> str:
     return f"disable_tenant_rls({op.table_name!r})"
 
 
-def _is_tenant_table(op: ops.CreateTableOp | ops.DropTableOp) -> bool:
+class AdoptOrCreateOp(MigrateOperation):
+    """A new table with its indexes, written as ``if not adoptable(table, columns):``."""
+
+    def __init__(self, create: ops.CreateTableOp) -> None:
+        self.create = create
+        self.table_name = create.table_name
+        self.columns = create.columns
+        self.indexes: list[ops.ModifyTableOps] = []
+
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns if isinstance(c, Column)]
+
+
+@renderers.dispatch_for(AdoptOrCreateOp)
+def _render_adopt(autogen_context: Any, op: AdoptOrCreateOp) -> list[str]:
+    autogen_context.imports.add("from tenantry.migrations.adopt import adoptable")
+    lines = [f"if not adoptable({op.table_name!r}, {op.column_names()!r}):"]
+    for inner in (op.create, *op.indexes):
+        # The printer indents each line it is given, not the lines inside a multi-line one.
+        lines.extend(
+            line.replace("\n", "\n    ") for line in render.render_op(autogen_context, inner)
+        )
+    lines.append("")  # closes the block
+    return lines
+
+
+def adopting(operations: Iterable[Any]) -> list[Any]:
+    """``operations`` with each new table and the indexes that follow it made adoptable."""
+    result: list[Any] = []
+    for op in operations:
+        last = result[-1] if result else None
+        if isinstance(op, ops.CreateTableOp):
+            result.append(AdoptOrCreateOp(op))
+        elif (
+            isinstance(op, ops.ModifyTableOps)
+            and isinstance(last, AdoptOrCreateOp)
+            and (last.table_name, last.create.schema) == (op.table_name, op.schema)
+        ):
+            last.indexes.append(op)
+        else:
+            result.append(op)
+    return result
+
+
+def _is_tenant_table(op: ops.CreateTableOp | ops.DropTableOp | AdoptOrCreateOp) -> bool:
     if is_control_plane(op.table_name):
         return False
-    columns = op.columns if isinstance(op, ops.CreateTableOp) else op._reverse.columns  # type: ignore[union-attr]
+    columns = op._reverse.columns if isinstance(op, ops.DropTableOp) else op.columns  # type: ignore[union-attr]
     return any(getattr(c, "name", None) == TENANT_COLUMN for c in columns)
 
 
@@ -77,16 +125,19 @@ def with_rls(operations: Iterable[Any]) -> list[Any]:
         if isinstance(op, ops.DropTableOp) and op._reverse is not None and _is_tenant_table(op):
             result.append(DisableTenantRlsOp(op.table_name))
         result.append(op)
-        if isinstance(op, ops.CreateTableOp) and _is_tenant_table(op):
+        if isinstance(op, ops.CreateTableOp | AdoptOrCreateOp) and _is_tenant_table(op):
+            # After the block, adopted or not: a converted table gets the policy too.
             result.append(EnableTenantRlsOp(op.table_name))
     return result
 
 
 def add_tenant_rls(context_: Any, revision: Any, directives: list[Any]) -> None:
-    """``process_revision_directives`` hook: adds the RLS statements (see :func:`with_rls`)."""
+    """``process_revision_directives`` hook: adds the RLS statements (see :func:`with_rls`),
+    and with ``adopt`` set makes the new tables adoptable (see :func:`adopting`)."""
+    adopt = bool(context_.config.attributes.get("adopt"))
     for script in directives:
         for upgrade_ops in script.upgrade_ops_list:
-            upgrade_ops.ops = with_rls(upgrade_ops.ops)
+            upgrade_ops.ops = with_rls(adopting(upgrade_ops.ops) if adopt else upgrade_ops.ops)
         for downgrade_ops in script.downgrade_ops_list:
             downgrade_ops.ops = with_rls(downgrade_ops.ops)
 
@@ -144,6 +195,12 @@ def include_object(
     return not (type_ == "table" and reflected and compare_to is None)
 
 
+def reflect_no_table(name: str | None, type_: str, parent_names: Any) -> bool:
+    """``include_name`` hook for ``--adopt``: the database's tables unseen, so every table
+    of the models is new, and written to be adopted where it exists."""
+    return type_ != "table"
+
+
 def run_migrations() -> None:
     """The body of an app's ``env.py``: migrate or autogenerate against tenantry's ``Base``.
 
@@ -158,6 +215,8 @@ def run_migrations() -> None:
         "render_item": render_item,
         "process_revision_directives": add_tenant_rls,
     }
+    if config.attributes.get("adopt"):
+        options["include_name"] = reflect_no_table
     connection = config.attributes.get("connection")
     if connection is not None:
         context.configure(connection=connection, **options)

@@ -76,22 +76,42 @@ def upgrade_project(
         command.upgrade(cfg, "heads")
 
 
+class NotFirstRevision(Exception):
+    """``adopt`` asked for a revision other than the app's first."""
+
+
 def new_revision(
-    engine: Engine, directory: Path, message: str, *, autogenerate: bool = True
+    engine: Engine,
+    directory: Path,
+    message: str,
+    *,
+    autogenerate: bool = True,
+    adopt: bool = False,
 ) -> Path:
     """Write the app's next revision, comparing its models with the (migrated) database.
 
     The first revision starts the ``app`` branch on the core's head; the next
-    ones follow the branch's head.
+    ones follow the branch's head. With ``adopt`` (the first revision only), every
+    table of the models is written to be adopted where the database holds it
+    (``tenantry.migrations.autogen.adopting``): after ``tenantize``.
 
     Returns:
         The path of the new revision file.
+
+    Raises:
+        NotFirstRevision: ``adopt`` when the app has revisions already; its
+            downgrade would drop tables an earlier revision made.
     """
     cfg = project_config(engine, directory)
     script = ScriptDirectory.from_config(cfg)
     versions = (directory / "versions").resolve()
     own = [r for r in script.get_revisions("heads") if Path(r.path).parent.resolve() == versions]
     options: dict[str, object] = {}
+    if own and adopt:
+        raise NotFirstRevision(
+            f"--adopt writes the app's first revision, and {directory} has one "
+            f"({own[0].revision}): write this one without --adopt"
+        )
     if own:
         options["head"] = own[0].revision
     else:
@@ -100,6 +120,7 @@ def new_revision(
         options.update(head=core[0], splice=True, branch_label=APP_BRANCH)
         if len(core) > 1:
             options["depends_on"] = core[1:]
+    cfg.attributes["adopt"] = adopt
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         created = command.revision(
