@@ -206,6 +206,8 @@ def _unstorable(request: Request, exc: Exception) -> Problem:
 # What refused a write, by PostgreSQL's SQLSTATE and SQLite's extended result code.
 _NOT_NULL = {"23502", 1299}  # not_null_violation, SQLITE_CONSTRAINT_NOTNULL
 _CHECK = {"23514", 275}  # check_violation, SQLITE_CONSTRAINT_CHECK
+# program_limit_exceeded: an index row beyond its page (a long text in a B-tree index)
+_TOO_LARGE = "54000"
 
 
 def _refusal(exc: Exception) -> object:
@@ -227,6 +229,31 @@ def _null_column(exc: Exception) -> str | None:
     return None
 
 
+def _check_name(exc: Exception) -> str | None:
+    """The CHECK constraint that refused a value (a schema name, never a value): psycopg's
+    and asyncpg's diagnostics, SQLite's ``CHECK constraint failed: name``."""
+    orig = getattr(exc, "orig", None)
+    for source in (getattr(orig, "diag", None), getattr(orig, "__cause__", None)):
+        name = getattr(source, "constraint_name", None)
+        if name:
+            return str(name)
+    said = str(orig or "")
+    if said.startswith("CHECK constraint failed: "):
+        return said.partition(": ")[2].strip() or None
+    return None
+
+
+def _check_refused(request: Request, exc: Exception) -> Problem:
+    log.info("a CHECK refused a value on %s %s", request.method, request.url.path)
+    name = _check_name(exc)
+    return Problem(
+        422,
+        "invalid_value",
+        f"a value is refused by the rule {name}" if name else "a value is refused by a rule",
+        {"constraint": name} if name else None,
+    )
+
+
 def _constraint(request: Request, exc: Exception) -> Problem:
     # A constraint refused the write: a reference to a row that is not in this tenant (the
     # composite tenant foreign keys), or a unique value already taken. The input's fault,
@@ -243,7 +270,7 @@ def _constraint(request: Request, exc: Exception) -> Problem:
             {"column": column} if column else None,
         )
     if refusal in _CHECK:
-        return _unstorable(request, exc)
+        return _check_refused(request, exc)
     log.info("constraint refused a write on %s %s", request.method, request.url.path)
     return Problem(
         409,
@@ -290,12 +317,16 @@ def _driver_error(request: Request, exc: Exception) -> Problem:
         return _INTERNAL
     # asyncpg's errors reach SQLAlchemy as its generic DBAPIError, not DataError or
     # IntegrityError as psycopg's do: sort them by SQLSTATE class (22: data exception,
-    # 23: integrity constraint). A value asyncpg cannot even encode for its column (an
+    # 23: integrity constraint); a value too long for an index (54000) is the input's
+    # too. A value asyncpg cannot even encode for its column (an
     # integer beyond BIGINT) fails in the driver as a ValueError, before any SQL runs.
     orig = getattr(exc, "orig", None)
     state = str(getattr(orig, "sqlstate", None) or "")
     if state.startswith("22") or isinstance(getattr(orig, "__cause__", None), ValueError):
         return _unstorable(request, exc)
+    if state == _TOO_LARGE:
+        log.info("a value too large to index on %s %s", request.method, request.url.path)
+        return Problem(422, "invalid_value", "a value is too large to store or index")
     if state.startswith("23"):
         return _constraint(request, exc)
     return _unexpected(request, exc)

@@ -21,7 +21,7 @@ from tenantry.models import AuditEvent, User
 from tenantry.roles import Role
 from tenantry.web import AsyncDbSession, DbSession, MemberContext, ViewerContext
 from tenantry_server.settings import Settings
-from tests.conftest import Member, register
+from tests.conftest import Member, only_postgresql, register
 from tests.support.routes import client_with
 
 router = APIRouter(prefix="/api/async-readings")
@@ -82,6 +82,21 @@ class Amount(BaseModel):
 async def add_checked(body: Amount, ctx: MemberContext, session: AsyncDbSession) -> None:
     """Writes a value a CHECK constraint judges (``check_probe``, made by the test)."""
     await session.execute(text("INSERT INTO check_probe (n) VALUES (:n)"), {"n": body.n})
+
+
+class Note(BaseModel):
+    text: str
+
+
+@router.post("/noted", status_code=201)
+async def add_noted(body: Note, ctx: MemberContext, session: AsyncDbSession) -> None:
+    """Writes a text a B-tree index holds (``index_probe``, made by the test)."""
+    await session.execute(text("INSERT INTO index_probe (t) VALUES (:t)"), {"t": body.text})
+
+
+@router.post("/noted-sync", status_code=201)
+def add_noted_sync(body: Note, ctx: MemberContext, session: DbSession) -> None:
+    session.execute(text("INSERT INTO index_probe (t) VALUES (:t)"), {"t": body.text})
 
 
 @router.get("")
@@ -235,11 +250,40 @@ def test_a_value_a_check_constraint_refuses_is_a_422(
 ) -> None:
     owner = create_engine(settings.migration_database_url or settings.database_url)
     with owner.begin() as conn:
-        conn.exec_driver_sql("CREATE TABLE check_probe (n INTEGER CHECK (n > 0))")
+        conn.exec_driver_sql(
+            "CREATE TABLE check_probe (n INTEGER CONSTRAINT n_positive CHECK (n > 0))"
+        )
     owner.dispose()
     alice = register(client, "alice@example.com")
     taken = client.post("/api/async-readings/checked", json={"n": 5}, headers=alice.headers)
     assert taken.status_code == 201, taken.text
     refused = client.post("/api/async-readings/checked", json={"n": -5}, headers=alice.headers)
     assert refused.status_code == 422, refused.text
-    assert refused.json()["error"]["code"] == "invalid_value"
+    error = refused.json()["error"]
+    assert error["code"] == "invalid_value" and error["details"] == {"constraint": "n_positive"}
+    assert error["message"] == "a value is refused by the rule n_positive"
+
+
+@only_postgresql
+@pytest.mark.parametrize("route", ["noted", "noted-sync"])
+def test_a_text_too_long_for_its_index_is_a_422_not_a_500(
+    client: TestClient, settings: Settings, route: str
+) -> None:
+    """Found by a stranger's app: a legacy index on ``lower(description)`` refused a
+    900 kB description (SQLSTATE 54000, beyond a B-tree row), answered 500."""
+    owner = create_engine(settings.migration_database_url or settings.database_url)
+    with owner.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE index_probe (t TEXT)")
+        conn.exec_driver_sql("CREATE INDEX index_probe_lower ON index_probe (lower(t))")
+    owner.dispose()
+    alice = register(client, "alice@example.com")
+    path = f"/api/async-readings/{route}"
+    taken = client.post(path, json={"text": "short"}, headers=alice.headers)
+    assert taken.status_code == 201, taken.text
+    long = "".join(f"{i:x}" for i in range(2_000, 200_000))  # ~1 MB that compresses badly
+    refused = client.post(path, json={"text": long[:900_000]}, headers=alice.headers)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"] == {
+        "code": "invalid_value",
+        "message": "a value is too large to store or index",
+    }
