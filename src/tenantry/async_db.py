@@ -29,7 +29,12 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import Session
 
 from tenantry.context import TenantContext, tenant_scope
-from tenantry.db import ENGINE_DEFAULTS, install_core_hooks, ping_when_idle
+from tenantry.db import (
+    ENGINE_DEFAULTS,
+    install_core_hooks,
+    ping_when_idle,
+    read_infinity_on_connect,
+)
 from tenantry.hooks import SessionFactory
 from tenantry.read_only import READ_ONLY, read_only_options
 from tenantry.scoping import TenantSession, bind_tenant, bound_context
@@ -88,6 +93,8 @@ def make_async_engine(
     if driver == "postgresql+asyncpg":
         one_loop_per_connection(engine)  # first: before a ping on a foreign connection
         wrap_connect_failures(engine)
+    elif driver == "postgresql+psycopg":
+        read_infinity_on_connect(engine.sync_engine)
     if backend == "postgresql" and "pool_pre_ping" not in engine_kwargs:
         ping_when_idle(engine.sync_engine)  # not a round trip before every transaction
     if backend == "sqlite":

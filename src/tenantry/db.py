@@ -111,11 +111,22 @@ def make_engine(
         pragmas = {**SQLITE_PRAGMAS, **(sqlite_pragmas or {})}
         configure_sqlite(engine, pragmas, writer_turns=writer_turns)
         return engine
-    if "pool_pre_ping" in kwargs:
-        return create_engine(url, **kwargs)
     engine = create_engine(url, **kwargs)
-    ping_when_idle(engine)
+    if parsed.get_driver_name() == "psycopg":
+        read_infinity_on_connect(engine)
+    if "pool_pre_ping" not in kwargs:
+        ping_when_idle(engine)
     return engine
+
+
+def read_infinity_on_connect(engine: Engine) -> None:
+    """psycopg reads PostgreSQL's ``±infinity`` dates and times as asyncpg does
+    (:mod:`tenantry.pg_infinity`), on each new connection of ``engine``."""
+    from tenantry.pg_infinity import read_infinity
+
+    @event.listens_for(engine, "connect")
+    def _connected(dbapi_connection: Any, _record: Any) -> None:
+        read_infinity(getattr(dbapi_connection, "driver_connection", dbapi_connection))
 
 
 # A connection back in the pool for longer than this is pinged before it is handed out.

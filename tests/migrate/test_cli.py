@@ -170,3 +170,13 @@ def test_a_failed_apply_still_writes_its_report(
     assert code == 1 and "need a policy" in out
     written = json.loads(report.read_text())
     assert written["status"] == "failed" and "need a policy" in written["error"]
+
+
+def test_a_driver_error_raised_outside_sqlalchemy_is_said_without_a_traceback() -> None:
+    """A raw cursor's psycopg error (checksums read tables through one) passed as a bug."""
+    import psycopg
+
+    from tenantry.cli.tenantize import _error_message
+
+    said = _error_message(psycopg.errors.DataError("date too large (after year 10K)\nmore"))
+    assert said == "database error: date too large (after year 10K)"

@@ -9,6 +9,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from tenantry.migrate import apply, conversion_engine, finish, restore, state, verify
+from tenantry.migrate.postgres_convert import relax_rls
 from tenantry.migrate.samples import example_mapping, generate
 from tests.migrate.conftest import example
 from tests.migrate.test_apply import QUIET, fingerprint
@@ -251,3 +252,39 @@ def test_a_rollback_that_cannot_restore_changes_nothing_and_can_run_again(
     engine = conversion_engine(pg_url)
     assert fingerprint(engine) == before
     engine.dispose()
+
+
+def test_infinity_dates_in_a_legacy_table_convert_and_verify(pg_url: str, tmp_path: Path) -> None:
+    """From a stranger's finance app: ``next_on = 'infinity'`` ("no end") passed the dry run,
+    then ``--apply`` stopped with a traceback (psycopg refused to load the value while the
+    tables were checksummed), and so did ``--verify``."""
+    from tests.migrate.test_sqlite_limits import tenantize
+
+    engine = create_engine(pg_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TABLE users (id SERIAL PRIMARY KEY, email TEXT NOT NULL, pw TEXT NOT NULL);"
+            "CREATE TABLE rules (id SERIAL PRIMARY KEY, user_id INTEGER NOT NULL REFERENCES "
+            "users(id), next_on DATE, due_at TIMESTAMP, seen_at TIMESTAMPTZ);"
+            "INSERT INTO users (email, pw) VALUES ('a@example.com', 'x'), ('b@example.com', 'y');"
+            "INSERT INTO rules (user_id, next_on, due_at, seen_at) VALUES "
+            "(1, 'infinity', 'infinity', 'infinity'), (2, '-infinity', '-infinity', '-infinity'),"
+            " (2, '2026-05-01', '2026-05-01 10:00', '2026-05-01 10:00+00')"
+        )
+    engine.dispose()
+    toml = tmp_path / "rules.toml"
+    toml.write_text(
+        'version = 1\n[users]\ntable = "users"\nemail = "email"\npassword_hash = "pw"\n'
+        '[policies]\npassword_format = "reset"\n[tables.rules]\nowner = "user_id"\n'
+    )
+    for step in ((), ("--apply", "--backup", str(tmp_path / "b.pgdump")), ("--verify",)):
+        code, out = tenantize("--db", pg_url, "--map", str(toml), "--quiet", *step)
+        assert code == 0 and "Traceback" not in out, out
+    engine = create_engine(pg_url)
+    with engine.begin() as conn:
+        relax_rls(conn, ["rules"])
+        kept = conn.exec_driver_sql(
+            "SELECT next_on::text, due_at::text, seen_at::text FROM rules ORDER BY id"
+        ).all()
+    engine.dispose()
+    assert [tuple(r) for r in kept[:2]] == [("infinity",) * 3, ("-infinity",) * 3]

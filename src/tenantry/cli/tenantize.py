@@ -86,6 +86,8 @@ def _error_message(exc: Exception) -> str | None:
         return exc.message
     if isinstance(exc, SQLAlchemyError | sqlite3.Error):  # backups use sqlite3 itself
         return f"database error: {str(exc).splitlines()[0]}"
+    if type(exc).__module__.startswith("psycopg"):  # raised reading a raw cursor (checksums)
+        return f"database error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
     return None
 
 
