@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI
-from sqlalchemy import delete, insert, inspect, select
+from sqlalchemy import BigInteger, SmallInteger, delete, insert, inspect, select
 from sqlalchemy.orm import ColumnProperty, Mapper
 from sqlalchemy.schema import sort_tables
 
@@ -213,10 +213,20 @@ def _shared_ids(session: Any, ids: Sequence[Any]) -> set[Any]:
         kind = python_type(key[0])
         if kind not in (int, uuid.UUID):
             continue
-        mine = [i for i in ids if isinstance(i, kind)]
+        mine = [i for i in ids if isinstance(i, kind) and _fits(key[0], i)]
         if mine:
             found |= set(session.scalars(select(key[0]).where(key[0].in_(mine))))
     return found
+
+
+def _fits(column: Any, value: Any) -> bool:
+    """Whether ``value`` fits ``column``'s integer type: a legacy shared table keeps its
+    32-bit key, and PostgreSQL refuses to compare it with a tenant row's 53-bit id."""
+    if not isinstance(value, int) or isinstance(column.type, BigInteger):
+        return True
+    bits = 16 if isinstance(column.type, SmallInteger) else 32
+    limit: int = 2 ** (bits - 1)
+    return -limit <= value < limit
 
 
 def _rows_of(db: Database, ctx: TenantContext, mappers: Sequence[Mapper[Any]]) -> list[Any]:

@@ -69,6 +69,7 @@ def _column_value(
     *,
     unique: bool,
     tenant_tables: Collection[str] = (),
+    checks: Collection[str] = (),
 ) -> Any:
     for fk in column.foreign_keys:
         table = fk.column.table.name
@@ -80,9 +81,12 @@ def _column_value(
         if table in tenant_tables:  # a row not made yet (a table referring to itself)
             return None
         return shared(fk)
-    allowed = _allowed_values(column)
+    allowed = _allowed_values(column, checks)
     if allowed:
         return allowed[0]
+    labels = getattr(column.type, "enums", None)
+    if labels and getattr(column.type, "enum_class", None) is None:
+        return labels[0]  # Enum("draft", "sent"): its labels, no Python enum
     kind = python_type(column)
     if kind is str:
         length = getattr(column.type, "length", None) or 200
@@ -112,19 +116,34 @@ def _column_value(
     return values.get(kind)
 
 
-# ``status IN ('draft', 'sent')`` in a CHECK constraint: the values a column may take.
-_CHECK_IN = re.compile(r"^\s*\(?\s*\"?(\w+)\"?\s+IN\s*\(([^)]*)\)", re.IGNORECASE)
+# ``status IN ('draft', 'sent')`` in a CHECK constraint, or as PostgreSQL prints it back,
+# ``((status)::text = ANY ((ARRAY['draft'::character varying, …])::text[]))``: the values
+# a column may take.
+_CHECK_IN = re.compile(
+    r"^[\s(]*\"?(\w+)\"?\)?(?:::[\w ]+?)?\s*(?:IN\s*\(|=\s*ANY\s*\(+\s*ARRAY\s*\[)([^\])]*)",
+    re.IGNORECASE,
+)
 
 
-def _allowed_values(column: Any) -> list[str]:
-    """The values a CHECK constraint of the form ``column IN ('a', 'b')`` allows."""
-    for constraint in column.table.constraints:
-        if not isinstance(constraint, CheckConstraint):
-            continue
-        found = _CHECK_IN.match(str(constraint.sqltext))
+def _allowed_values(column: Any, checks: Collection[str] = ()) -> list[str]:
+    """The values a CHECK constraint of the form ``column IN ('a', 'b')`` allows: one the
+    model declares, or one of ``checks`` (the database's, read back: a converted table
+    keeps its legacy CHECKs, which models seldom repeat)."""
+    declared = [str(c.sqltext) for c in column.table.constraints if isinstance(c, CheckConstraint)]
+    for text in (*declared, *checks):
+        found = _CHECK_IN.match(text)
         if found and found.group(1) == column.name:
             return re.findall(r"'([^']*)'", found.group(2))
     return []
+
+
+def _database_checks(session: Any, table: str) -> list[str]:
+    """The CHECK constraints the database holds on ``table`` (their SQL text)."""
+    try:
+        found = inspect(session.connection()).get_check_constraints(table)
+    except NotImplementedError:
+        return []
+    return [str(c["sqltext"]) for c in found]
 
 
 class _EveryMemberHasOne(Exception):
@@ -178,6 +197,7 @@ def seed_every_table(
         for table in ordered:
             mapper = by_table[table.name]
             unique = _unique_columns(table)
+            checks = _database_checks(session, table.name)
             # Set here too, not only by the scoping: the attack grows the victim's rows
             # while the scoping may be switched off (``during=scoping_switched_off``).
             values: dict[str, Any] = {"tenant_id": ctx.tenant_id}
@@ -196,6 +216,7 @@ def seed_every_table(
                         member,
                         unique=column.key in unique or column.primary_key,
                         tenant_tables=by_table,
+                        checks=checks,
                     )
                     if value is not None:
                         values[prop.key] = value

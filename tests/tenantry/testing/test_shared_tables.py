@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from tests.support.postgres import OWNER_ROLE, PostgresServer
 from tests.support.user_suite import run_suite
 
 APP = """
@@ -104,3 +107,47 @@ def test_a_fence(tenantry_client, tenantry_member):
     assert run.returncode == 1, run.stdout[-3000:] + run.stderr[-2000:]
     assert "no such table: fences" in run.stdout
     assert "add `tenantry_migrations = <your migrations directory>` under [pytest]" in run.stdout
+
+
+@pytest.mark.postgres
+def test_a_converted_databases_shapes_are_seeded_on_postgresql(
+    tmp_path: Path, postgres: PostgresServer
+) -> None:
+    """From a stranger's CRM converted by tenantize: the shared table's 32-bit key was
+    compared with the tenants' 53-bit ids (``integer out of range``: the attack could not
+    run); a string ``Enum`` got random text; and a CHECK the database kept (PostgreSQL
+    prints it ``(stage)::text = ANY (ARRAY[...])``), which the model does not repeat,
+    refused the seeded row: each failed the seeding of ``fences``."""
+    app = (
+        APP.replace(
+            "from sqlalchemy import ForeignKey, select",
+            "from sqlalchemy import Enum, ForeignKey, String, select",
+        )
+        .replace(
+            "    label: Mapped[str]\n",
+            "    label: Mapped[str]\n"
+            "    status: Mapped[str] = mapped_column(\n"
+            '        Enum("planned", "built", name="fence_status")\n'
+            "    )\n"
+            '    stage: Mapped[str] = mapped_column(String(20), default="new")\n',
+        )
+        .replace(
+            "    app = FastAPI()\n",
+            "    with db.engine.begin() as conn:\n"
+            '        conn.exec_driver_sql("ALTER TABLE fences DROP CONSTRAINT IF EXISTS stages")\n'
+            "        conn.exec_driver_sql(\n"
+            '            "ALTER TABLE fences ADD CONSTRAINT stages "\n'
+            "            \"CHECK (stage IN ('new', 'won'))\"\n"
+            "        )\n"
+            "    app = FastAPI()\n",
+        )
+        .replace('Fence(color_id=1, label="new")', 'Fence(color_id=1, label="new", status="built")')
+    )
+    assert app.count("stages") == 2 and "fence_status" in app
+    name = postgres.create_database()
+    try:
+        run = run_suite(tmp_path, app, TEST, database_url=postgres.url(OWNER_ROLE, name))
+    finally:
+        postgres.drop_database(name)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert "1 passed" in run.stdout
