@@ -184,7 +184,7 @@ def test_a_root_owned_through_a_nullable_column_still_owns_its_children(
 def test_users_keyed_by_text_are_refused_with_a_reason(tmp_path: Path) -> None:
     path = tmp_path / "kanban.db"
     script = _kanban("TEXT") + "INSERT INTO accounts VALUES ('ana', 'ana@example.com');"
-    with pytest.raises(MappingError, match=r"accounts.uid holds 'ana'.*integers"):
+    with pytest.raises(MappingError, match=r"accounts.uid is TEXT: .*integers"):
         _draft_and_plan(path, script)
 
 

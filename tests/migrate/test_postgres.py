@@ -288,3 +288,28 @@ def test_infinity_dates_in_a_legacy_table_convert_and_verify(pg_url: str, tmp_pa
         ).all()
     engine.dispose()
     assert [tuple(r) for r in kept[:2]] == [("infinity",) * 3, ("-infinity",) * 3]
+
+
+def test_an_empty_users_table_keyed_by_uuid_is_refused_by_the_dry_run(pg_url: str) -> None:
+    """From a stranger's CRM (a structure-only copy): the check read the ids' values, and
+    with no rows the dry run passed; ``--apply`` then stopped half-way (``integer = uuid``)
+    and left the database marked converting."""
+    from tenantry.migrate import MappingError, build_plan, parse_mapping
+
+    engine = conversion_engine(pg_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TABLE users (id uuid PRIMARY KEY, email text NOT NULL UNIQUE);"
+            "CREATE TABLE customers (id uuid PRIMARY KEY, owner_id uuid NOT NULL "
+            "REFERENCES users(id), full_name text NOT NULL)"
+        )
+    mapping = parse_mapping(
+        {
+            "version": 1,
+            "users": {"table": "users", "email": "email"},
+            "tables": {"customers": {"owner": "owner_id"}},
+        }
+    )
+    with engine.connect() as conn, pytest.raises(MappingError, match=r"users\.id is UUID: "):
+        build_plan(conn, mapping)
+    engine.dispose()

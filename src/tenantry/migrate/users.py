@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, Integer, insert, inspect
+from sqlalchemy.types import NullType
 
 from tenantry.migrate.errors import MappingError
 from tenantry.migrate.mapping import Mapping, ProblemKind
@@ -36,6 +37,7 @@ class LegacyUser:
 def read_users(conn: Connection, mapping: Mapping, q: Callable[[str], str]) -> list[LegacyUser]:
     """Every row of the legacy users table, with its canonical email."""
     u = mapping.users
+    _check_id_type(conn, u.table, u.id)
     cols = [u.id, u.email, u.password_hash, u.display_name, u.created_at]
     select = ", ".join(q(c) if c else "NULL" for c in cols)
     rows = conn.exec_driver_sql(f"SELECT {select} FROM {q(u.table)} ORDER BY {q(u.id)}")
@@ -73,6 +75,22 @@ def _check_overrides(users: list[LegacyUser], overrides: dict[int, str]) -> None
 
 def _ids(ids: list[int]) -> str:
     return ", ".join(map(str, ids[:10])) + (", …" if len(ids) > 10 else "")
+
+
+def _check_id_type(conn: Connection, table: str, column: str) -> None:
+    """Users keyed by a type other than an integer are refused by the column's type, not
+    only by its values: an empty users table keyed by uuid passed the dry run, and
+    ``--apply`` stopped half-way (``integer = uuid``)."""
+    declared = next(
+        (c["type"] for c in inspect(conn).get_columns(table) if c["name"] == column), None
+    )
+    if declared is None or isinstance(declared, Integer | NullType):
+        return  # NullType: SQLite's column without a declared type, judged by its values
+    raise MappingError(
+        f"{table}.{column} is {declared}: tenantize keeps each user's id, and tenantry's "
+        "user ids are integers, so users keyed by text or UUIDs cannot be converted yet "
+        "(docs/tenantize.md, Known limits)"
+    )
 
 
 def _integer_id(value: Any, column: str) -> int:
