@@ -145,14 +145,15 @@ def test_a_mistyped_sqlite_path_is_refused_by_every_mode_and_not_created(
 
 
 def test_verify_refuses_a_mapping_other_than_the_one_converted_with(tmp_path: Path) -> None:
-    """--verify said 'verified' with another mapping, which --apply refuses."""
+    """--verify said 'verified' with another mapping, which --apply refuses; the dry run
+    said 'conversion status: done' with it, exit 0."""
     url = legacy(tmp_path)
     toml = mapping(tmp_path, "")
     code, out = run("--db", url, "--map", toml, "--apply", "--quiet")
     assert code == 0 and "verified" in out, out
     other = tmp_path / "other.toml"
     other.write_text(Path(toml).read_text().replace('"{email}"', '"{email} notes"'))
-    for mode in ("--verify", "--apply"):
+    for mode in ("--verify", "--apply", "--quiet"):  # the last: the dry run
         code, out = run("--db", url, "--map", str(other), mode, "--quiet")
         assert code == 1 and "converted with a different mapping" in out, out
         assert "verified" not in out

@@ -223,6 +223,7 @@ def _run(
                 console.print(f"conversion status: [bold]converting, stuck[/]: {escape(stuck)}")
                 return 1
             if status is not None:
+                same_mapping(run, mapping)  # what --apply and --verify would say
                 console.print(
                     f"conversion status: [bold]{status}[/]"
                     + (" (interrupted: --apply resumes it)" if status == "converting" else "")

@@ -69,7 +69,7 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
 def print_plan(console: Console, plan: Plan) -> None:
     console.print(
         f"[bold]tenantize plan[/] ({plan.dialect}): {plan.users} users from "
-        f"{plan.users_table!r} -> one personal tenant each, the user as owner"
+        f"{plan.users_table!r} -> a tenant each, the user as owner"
     )
     table = Table("table", "rows", "becomes", "ownership", "foreign keys", show_lines=False)
     for t in plan.tables:

@@ -1,4 +1,4 @@
-"""Legacy users become tenantry users, each with a personal tenant they own."""
+"""Legacy users become tenantry users, each the owner of a tenant of their own."""
 
 from __future__ import annotations
 

@@ -115,7 +115,7 @@ def verify(engine: Engine, mapping: Mapping, plan: Plan, reporter: Reporter) -> 
         result.add(
             "tenants",
             users == owners == plan.users,
-            f"{plan.users} legacy users, {owners} own their personal tenant",
+            f"{plan.users} legacy users, {owners} own their tenant",
         )
         for name in legacy_order:
             changed = action_changes(conn, plan.table(name))
