@@ -91,15 +91,15 @@ def test_rows_written_while_interrupted_make_a_stuck_run_that_says_the_way_out(
     code, out = cli("--db", url, "--map", toml, "--dry-run")
     assert code == 1 and "--apply finishes" not in out and "--apply resumes" not in out
     assert "converting, stuck: rows were written during the conversion (notes: 2 rows " in out
-    assert "Stop whatever writes to the database, then --rollback restores" in out
+    assert "Stop whatever writes to the database, then --rollback --yes restores" in out
     for _ in range(2):  # each --apply says the same, before any further change
         code, out = cli("--db", url, "--map", toml, "--apply", "--quiet")
         assert code == 1 and "(notes: 2 rows when the conversion began, 3 now)" in out, out
         assert "written during the conversion" in out
-        assert "Stop whatever writes to the database, then --rollback restores" in out
+        assert "Stop whatever writes to the database, then --rollback --yes restores" in out
     code, out = cli("--db", url, "--map", toml)
     assert code == 1 and "converting, stuck: rows were written during the conversion" in out
-    code, out = cli("--db", url, "--rollback")
+    code, out = cli("--db", url, "--rollback", "--yes")  # the rows written meanwhile go
     assert code == 0 and "restored" in out, out
     code, out = cli("--db", url, "--map", toml, "--apply", "--quiet")
     assert code == 0 and "verified" in out, out

@@ -180,7 +180,7 @@ def test_rollback_counts_the_rows_written_since_under_forced_rls(
         )
     engine.dispose()
     assert before and total
-    code, out = tenantize("--db", pg_url, "--rollback", "--backup", backup)
+    code, out = tenantize("--db", pg_url, "--rollback", "--backup", backup, "--yes")
     assert code == 0, out
     assert "row counts changed: readings:" in out, out
     assert "0 now" not in out and "vouchers" not in out, out

@@ -177,7 +177,8 @@ def test_rollback_changes_nothing_while_another_connection_holds_the_database(
 
 
 def test_rollback_says_that_what_was_written_since_is_discarded(tmp_path: Path) -> None:
-    """It discarded the rows written after the conversion without a word."""
+    """It discarded the rows written after the conversion without a word, then with a word
+    and no question: the row counts that changed stop it now, until --yes."""
     url = legacy(tmp_path)
     toml = mapping(tmp_path, "")
     code, out = cli("--db", url, "--map", toml, "--apply", "--quiet")
@@ -189,7 +190,13 @@ def test_rollback_says_that_what_was_written_since_is_discarded(tmp_path: Path) 
     )
     con.commit()
     con.close()
-    code, out = cli("--db", url, "--rollback")
+    code, out = cli("--db", url, "--rollback")  # a stranger's CRM lost its writes so
+    assert code == 1 and "notes: 2 rows when the conversion began, 3 now" in out, out
+    assert "then run it again with --yes" in out and "restored" not in out
+    con = sqlite3.connect(tmp_path / "r.db")
+    assert con.execute("SELECT count(*) FROM notes").fetchone() == (3,)  # nothing discarded
+    con.close()
+    code, out = cli("--db", url, "--rollback", "--yes")
     assert code == 0, out
     assert "everything written to it since is discarded" in out
     assert "notes: 2 rows when the conversion began, 3 now" in out

@@ -32,6 +32,9 @@ def tenantize(
     report_path: Path | None = typer.Option(None, "--report", help="Write a JSON report here."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
     force: bool = typer.Option(False, "--force", help="--init: overwrite the mapping file."),
+    yes: bool = typer.Option(
+        False, "--yes", help="--rollback: discard the rows written since the conversion."
+    ),
 ) -> None:
     """Convert a single-tenant database: dry run first, then --apply; --rollback undoes it."""
     console = Console()
@@ -41,6 +44,8 @@ def tenantize(
         _fail(console, "--users: name the table of people, as TABLE or TABLE.EMAIL_COLUMN")
     if users_table is not None and not init:
         _fail(console, "--users goes with --init (the mapping's [users] section names them)")
+    if yes and not rollback:
+        _fail(console, "--yes goes with --rollback")
     try:
         code = _run(
             console,
@@ -55,6 +60,7 @@ def tenantize(
             report_path=report_path,
             quiet=quiet,
             force=force,
+            yes=yes,
         )
     except Exception as exc:
         message = _error_message(exc)
@@ -118,6 +124,7 @@ def _run(
     report_path: Path | None,
     quiet: bool,
     force: bool,
+    yes: bool,
 ) -> int:
     from rich.markup import escape
     from sqlalchemy.engine import make_url
@@ -189,6 +196,12 @@ def _run(
             if source is None:
                 raise TenantizeError("no conversion recorded here; name the backup with --backup")
             record = check_backup(engine, source, run[1].get("backup_record") if run else None)
+            if changed and not yes:
+                raise TenantizeError(
+                    "the rollback would discard the rows written since the conversion (row "
+                    f"counts changed: {'; '.join(changed)}); export what you need, then run "
+                    "it again with --yes"
+                )
             journal = record.get("journal_mode")
             console.print(
                 f"rollback: the database becomes the backup taken at {record.get('taken_at')}; "

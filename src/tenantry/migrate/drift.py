@@ -13,7 +13,7 @@ from tenantry.migrate import state
 from tenantry.migrate.schema import has_table
 
 WAY_OUT = (
-    "Stop whatever writes to the database, then --rollback restores the backup (rows "
+    "Stop whatever writes to the database, then --rollback --yes restores the backup (rows "
     "written since the conversion began are lost: note them first) and a new --apply "
     "starts over"
 )
