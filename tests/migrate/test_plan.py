@@ -413,3 +413,34 @@ def test_dangling_references_the_dry_run_warns_about_name_their_rows(tmp_path: P
     assert "folders.reviewer_id: kept as a plain foreign key to users(id)" in out
     assert "(rows: id=3 → reviewer_id=7)" in out
     assert "id=4" not in out  # its parent and its reviewer exist
+
+
+def test_a_reference_to_another_user_and_a_unique_per_person_are_said(
+    legacy_url: str, tmp_path: Path
+) -> None:
+    """From strangers' apps: a CRM whose approvals name a colleague (who becomes another
+    tenant's owner, and no member of this one) was converted without a word; and a
+    finance app's unique (user_id, name) was said to refuse one tenant's value when
+    another tenant has it, where it refuses a person's value in their other tenant."""
+    _users_and_notes(
+        legacy_url,
+        "INSERT INTO users VALUES (2, 'b@x.com')",
+        "ALTER TABLE notes ADD COLUMN reviewer_id INTEGER REFERENCES users(id)",
+        "INSERT INTO notes (id, user_id, body, reviewer_id) VALUES (1, 1, 'a', 2), "
+        "(2, 1, 'b', 1), (3, 2, 'c', NULL)",
+        "CREATE UNIQUE INDEX uq_notes_user_body ON notes (user_id, body)",
+    ).dispose()
+    report = tmp_path / "plan.json"
+    toml = mapping(tmp_path, 'references = ["reviewer_id -> users"]\n')
+    code, out = tenantize("--db", legacy_url, "--map", toml, "--report", str(report))
+    assert code == 0, out
+    warnings = json.loads(report.read_text())["plan"]["warnings"]
+    assert (
+        "notes.reviewer_id: 1 row(s) name a user other than the row's owner, who will not be "
+        "a member of the row's tenant"
+    ) in " ".join(warnings)
+    per_person = (
+        "notes: unique (user_id, body) stays unique across all tenants: a person who belongs "
+        "to two tenants is refused in one a value they have in the other"
+    )
+    assert any(w.startswith(per_person) for w in warnings), warnings

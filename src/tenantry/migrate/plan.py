@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -217,13 +217,13 @@ def build_plan(conn: Connection, mapping: Mapping) -> Plan:
             "leading with tenant_id (the tenant indexes are made of columns)"
             for ix in infos[name].expression_indexes
         ]
+        people = {r.column for r in plan.refs if r.table == mapping.users.table}
         warnings += [
-            f"{name}: unique ({', '.join(ix.columns)}) stays unique across all tenants: one "
-            "tenant's value is refused when another tenant has it (which tells it the value "
-            "exists); make it (tenant_id, ...) in a migration if it is unique per tenant"
+            _unique_warning(name, ix.columns, people)
             for ix in infos[name].indexes
             if ix.unique and "tenant_id" not in ix.columns
         ]
+        warnings += _others_named(conn, plan, mapping, infos, q)
     order = conversion_order(
         {
             p.name: {r.table for r in p.refs if r.role in {"owner", "reference"}}
@@ -753,6 +753,47 @@ def _sets_columns(fk: ForeignKey | None, dialect: str) -> bool:
         return False
     actions = (fk.ondelete, fk.onupdate) if dialect == "sqlite" else (fk.onupdate,)
     return any(a and a.upper().startswith("SET") for a in actions)
+
+
+def _unique_warning(table: str, columns: Sequence[str], people: set[str]) -> str:
+    """A legacy unique constraint kept across tenants, and what it will refuse."""
+    said = f"{table}: unique ({', '.join(columns)}) stays unique across all tenants: "
+    if people & set(columns):  # (user_id, name): per person, whatever their tenant
+        said += (
+            "a person who belongs to two tenants is refused in one a value they have in the other"
+        )
+    else:
+        said += (
+            "one tenant's value is refused when another tenant has it (which tells it the "
+            "value exists)"
+        )
+    return said + "; make it (tenant_id, ...) in a migration if it is unique per tenant"
+
+
+def _others_named(
+    conn: Connection, plan: TablePlan, mapping: Mapping, infos: dict[str, TableInfo], q: Any
+) -> list[str]:
+    """References to users (``assigned_to``, ``approved_by``) naming someone other than
+    the row's owner: after the conversion that person is not a member of the row's
+    tenant, and nothing else says so (a stranger's CRM had approvals by a colleague)."""
+    said = []
+    for ref in plan.refs:
+        if ref.role != "user":
+            continue
+        column = q(ref.column)
+        count = _scalar(
+            conn,
+            f"SELECT count(*) FROM ({owner_select(plan.name, mapping, infos, q)}) a "
+            f"WHERE a.{column} IS NOT NULL AND a.__owner IS NOT NULL "
+            f"AND a.{column} <> a.__owner",
+        )
+        if count:
+            said.append(
+                f"{plan.name}.{ref.column}: {count} row(s) name a user other than the row's "
+                "owner, who will not be a member of the row's tenant (each user gets a tenant "
+                "of their own): the reference stays; invite them to it if they should see it"
+            )
+    return said
 
 
 def _rows_named(ref: RefPlan) -> str:
