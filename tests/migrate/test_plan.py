@@ -444,3 +444,44 @@ def test_a_reference_to_another_user_and_a_unique_per_person_are_said(
         "to two tenants is refused in one a value they have in the other"
     )
     assert any(w.startswith(per_person) for w in warnings), warnings
+
+
+def test_a_partial_index_gets_a_partial_twin_beside_the_references_own(
+    legacy_url: str, tmp_path: Path
+) -> None:
+    """From a stranger's finance app: ``(user_id) WHERE body IS NOT NULL`` got no twin of
+    its own (the reference's full one stood for it, without the predicate), and a partial
+    unique index was said as a plain one."""
+    engine = _users_and_notes(
+        legacy_url,
+        "CREATE INDEX ix_notes_written ON notes (user_id) WHERE body IS NOT NULL",
+        "CREATE UNIQUE INDEX uq_notes_body ON notes (body) WHERE user_id > 0",
+        "INSERT INTO notes VALUES (1, 1, 'A'), (2, 1, NULL)",
+    )
+    toml = mapping(tmp_path, "")
+    report = tmp_path / "plan.json"
+    code, out = tenantize("--db", legacy_url, "--map", toml, "--report", str(report))
+    assert code == 0, out
+    warnings = json.loads(report.read_text())["plan"]["warnings"]
+    assert any(w.startswith("notes: unique (body) where ") and "user_id > 0" in w for w in warnings)
+    code, out = tenantize(
+        "--db", legacy_url, "--map", toml, "--apply", "--quiet", "--backup", str(tmp_path / "b")
+    )
+    assert code == 0 and "verified" in out, out
+    engine.dispose()  # a connection opened before the conversion
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            rows = conn.exec_driver_sql(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'notes'"
+            ).all()
+        else:
+            rows = conn.exec_driver_sql(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'notes'"
+                " AND sql IS NOT NULL"
+            ).all()
+    engine.dispose()
+    defs = {name: " ".join(str(sql).split()) for name, sql in rows}
+    full = defs["ix_notes_tenant_id_user_id"]
+    assert "WHERE" not in full.upper()  # the reference's own index
+    [partial] = [d for n, d in defs.items() if n.startswith("ix_notes_tenant_id_user_id_partial")]
+    assert "tenant_id" in partial and "WHERE" in partial.upper() and "body IS NOT NULL" in partial

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -19,7 +19,14 @@ from tenantry.migrate.mapping import (
     check_references,
 )
 from tenantry.migrate.ownership import conversion_order, owner_select, parent_key, refuse_cycles
-from tenantry.migrate.schema import ForeignKey, TableInfo, app_tables, password_column, table_info
+from tenantry.migrate.schema import (
+    ForeignKey,
+    Index,
+    TableInfo,
+    app_tables,
+    password_column,
+    table_info,
+)
 from tenantry.migrate.sqlite_limits import (
     generated_columns,
     rebuild_losses,
@@ -140,11 +147,16 @@ class TablePlan:
     # Index name -> column -> its order other than ascending (``"DESC"``): the twin of
     # a legacy index is sorted as the legacy one is.
     sorting: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Index name -> the predicate of a partial legacy index its twin keeps.
+    predicates: dict[str, str] = field(default_factory=dict)
 
-    def index_columns(self, index: str, columns: list[str], quote: Callable[[str], str]) -> str:
-        """The column list of ``CREATE INDEX``, each column in its order."""
+    def index_definition(self, index: str, columns: list[str], quote: Callable[[str], str]) -> str:
+        """``(columns)`` of ``CREATE INDEX``, each column in its order, and the ``WHERE``
+        of a partial one."""
         order = self.sorting.get(index, {})
-        return ", ".join(f"{quote(c)} {order[c]}" if c in order else quote(c) for c in columns)
+        listed = ", ".join(f"{quote(c)} {order[c]}" if c in order else quote(c) for c in columns)
+        where = self.predicates.get(index)
+        return f"({listed}) WHERE ({where})" if where else f"({listed})"
 
 
 @dataclass(slots=True)
@@ -219,7 +231,7 @@ def build_plan(conn: Connection, mapping: Mapping) -> Plan:
         ]
         people = {r.column for r in plan.refs if r.table == mapping.users.table}
         warnings += [
-            _unique_warning(name, ix.columns, people)
+            _unique_warning(name, ix, people)
             for ix in infos[name].indexes
             if ix.unique and "tenant_id" not in ix.columns
         ]
@@ -755,10 +767,11 @@ def _sets_columns(fk: ForeignKey | None, dialect: str) -> bool:
     return any(a and a.upper().startswith("SET") for a in actions)
 
 
-def _unique_warning(table: str, columns: Sequence[str], people: set[str]) -> str:
+def _unique_warning(table: str, index: Index, people: set[str]) -> str:
     """A legacy unique constraint kept across tenants, and what it will refuse."""
-    said = f"{table}: unique ({', '.join(columns)}) stays unique across all tenants: "
-    if people & set(columns):  # (user_id, name): per person, whatever their tenant
+    where = f" where {index.where}" if index.where else ""
+    said = f"{table}: unique ({', '.join(index.columns)}){where} stays unique across all tenants: "
+    if people & set(index.columns):  # (user_id, name): per person, whatever their tenant
         said += (
             "a person who belongs to two tenants is refused in one a value they have in the other"
         )
@@ -857,21 +870,26 @@ def _tenant_indexes(info: TableInfo, plan: TablePlan) -> list[tuple[str, list[st
 
     A GIN or GiST index (full text, JSON) stays as it is: a B-tree twin of its column would
     be useless to its queries and fail on a large value (8 kB a B-tree row at most)."""
-    wanted: list[tuple[list[str], dict[str, str]]] = [
-        (list(ix.columns), dict(ix.sorting))
+    wanted: list[tuple[list[str], dict[str, str], str]] = [
+        (list(ix.columns), dict(ix.sorting), ix.where)
         for ix in info.indexes
         if not ix.unique and ix.method == "btree"
     ]
-    wanted += [([r.column], {}) for r in plan.refs if r.role in OWNED_REFS]
-    seen: set[tuple[str, ...]] = {("tenant_id", *info.primary_key)}
+    wanted += [([r.column], {}, "") for r in plan.refs if r.role in OWNED_REFS]
+    seen: set[tuple[tuple[str, ...], str]] = {(("tenant_id", *info.primary_key), "")}
     result: list[tuple[str, list[str]]] = []
-    for cols, order in wanted:
+    for cols, order, where in wanted:
         full = ["tenant_id", *cols]
-        if tuple(full) in seen or "," in "".join(cols):
+        if (tuple(full), where) in seen or "," in "".join(cols):
             continue
-        seen.add(tuple(full))
-        name = index_name("ix", info.name, full)
+        seen.add((tuple(full), where))
+        # A partial twin keeps its legacy predicate, and a name of its own: the full index
+        # of the same columns (a reference's) is still made.
+        digest = hashlib.sha256(where.encode()).hexdigest()[:6]
+        name = index_name("ix", info.name, [*full, "partial", digest] if where else full)
         result.append((name, full))
         if order:
             plan.sorting[name] = order
+        if where:
+            plan.predicates[name] = where
     return result

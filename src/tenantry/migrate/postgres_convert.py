@@ -221,7 +221,7 @@ def _finalize(conn: Connection, plan: TablePlan) -> None:
     for ix_name, cols in plan.indexes:
         conn.exec_driver_sql(
             f"CREATE INDEX IF NOT EXISTS {_q(ix_name)} ON {t} "
-            f"({plan.index_columns(ix_name, cols, _q)})"
+            + plan.index_definition(ix_name, cols, _q)
         )
 
 

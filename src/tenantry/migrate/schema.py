@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Connection, inspect
 from sqlalchemy.exc import SAWarning
@@ -51,6 +52,7 @@ class Index:
     # Each column's order other than the default, as SQL says it (``(("created_at",
     # "DESC"),)``): the tenant-leading twin is built in the same order.
     sorting: tuple[tuple[str, str], ...] = ()
+    where: str = ""  # a partial index's predicate, as the database prints it
 
 
 @dataclass(slots=True)
@@ -130,6 +132,7 @@ def table_info(conn: Connection, name: str) -> TableInfo:
             _sqlite_sorting(conn, str(ix["name"]))
             if conn.dialect.name == "sqlite"
             else _sorting(ix.get("column_sorting") or {}),
+            _predicate(ix.get("dialect_options") or {}),
         )
         for ix in reflected
         if ix.get("name") and all(ix["column_names"])
@@ -178,6 +181,14 @@ def _sqlite_sorting(conn: Connection, index: str) -> tuple[tuple[str, str], ...]
     inspector does not say)."""
     rows = conn.exec_driver_sql(f"PRAGMA index_xinfo({_quote(index)})")
     return tuple((str(name), "DESC") for _seq, _cid, name, desc, _coll, key in rows if key and desc)
+
+
+def _predicate(options: Mapping[str, Any]) -> str:
+    """A partial index's ``WHERE`` (PostgreSQL's and SQLite's reflection), or ``""``."""
+    where = options.get("postgresql_where")
+    if where is None:
+        where = options.get("sqlite_where")
+    return "" if where is None else str(where)
 
 
 def _sqlite_expression_indexes(conn: Connection, name: str) -> list[str]:

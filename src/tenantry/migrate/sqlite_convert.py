@@ -229,7 +229,7 @@ def _swap(conn: Connection, plan: TablePlan, new: str) -> None:
     for ix_name, cols in plan.indexes:
         conn.exec_driver_sql(
             f"CREATE INDEX IF NOT EXISTS {_q(ix_name)} ON {_q(name)} "
-            f"({plan.index_columns(ix_name, cols, _q)})"
+            + plan.index_definition(ix_name, cols, _q)
         )
     if plan.needs_unique_key:
         keys = plan.primary_key
