@@ -226,23 +226,11 @@ def export(
 
 
 def check_all_mapped(session: Session) -> None:
-    """Refuse to export while the database has tables with a ``tenant_id`` that no loaded
-    model maps: an export reads mapped tables only, and without ``--models`` an app's
-    rows were left out of a document that still said "exported"."""
-    from sqlalchemy import inspect
+    """Refuse to export while tables with a ``tenant_id`` have no loaded model: without
+    ``--models`` an app's rows were left out of a document that still said "exported"."""
+    from tenantry.export import unmapped_tenant_tables
 
-    from tenantry.export import table_of, tenant_mappers
-    from tenantry.rls.policy import TENANT_COLUMN, is_control_plane
-
-    inspector = inspect(session.connection())
-    mapped = {table_of(m).name for m in tenant_mappers()}
-    unmapped = sorted(
-        name
-        for name in inspector.get_table_names()
-        if name not in mapped
-        and not is_control_plane(name)
-        and TENANT_COLUMN in {c["name"] for c in inspector.get_columns(name)}
-    )
+    unmapped = unmapped_tenant_tables(session)
     if unmapped:
         _fail(
             f"the database has tenant tables no loaded model maps: {', '.join(unmapped)}; "

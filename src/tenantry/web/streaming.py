@@ -20,7 +20,7 @@ from starlette.types import Receive, Scope, Send
 from tenantry import audit
 from tenantry.context import TenantContext, tenant_scope
 from tenantry.db import Database
-from tenantry.export import stream_export
+from tenantry.export import check_all_mapped, stream_export
 from tenantry.placement.router import route_like
 from tenantry.plans import EXPORT_BYTES, meter_of
 
@@ -136,7 +136,12 @@ def export_download(
     """The tenant's whole export document as ``{prefix}-{slug}-{date}.json``.
 
     ``slug`` is canonical (``[a-z0-9-]``), so the name is safe in the header.
+
+    Raises:
+        ExportIncomplete: tables with a ``tenant_id`` that no model of the app maps
+            (checked before anything is sent: their rows would be missing).
     """
+    check_all_mapped(session)
     return tenant_download(
         db,
         ctx,

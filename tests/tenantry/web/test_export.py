@@ -8,6 +8,7 @@ import uuid
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import create_engine
 from sqlalchemy import inspect as sa_inspect
 
 from tenantry.context import TenantContext, tenant_scope
@@ -16,6 +17,7 @@ from tenantry.export import key_ordered_batches
 from tenantry.ids import TenantId, UserId
 from tenantry.roles import Role
 from tenantry.scoping import unscoped
+from tenantry_server.settings import Settings
 from tests.conftest import Member
 from tests.notes_app import AppNote as Note
 
@@ -73,3 +75,24 @@ def test_batches_read_only_the_sessions_tenant_and_fail_closed_without_one(
         next(key_ordered_batches(session, mapper))
     with db.read_sessions() as session, pytest.raises(NoTenantContext):
         next(key_ordered_batches(session, mapper))
+
+
+def test_an_export_that_would_miss_a_tenant_table_is_refused_whole(
+    client: TestClient, alice: Member, settings: Settings
+) -> None:
+    """From a stranger's finance app, mapping some of its converted tables: the CLI refused
+    to export, and ``/api/export`` answered 200 without the budgets, saying nothing."""
+    owner = create_engine(settings.migration_database_url or settings.database_url)
+    kind = "uuid" if owner.dialect.name == "postgresql" else "CHAR(32)"
+    with owner.begin() as conn:
+        conn.exec_driver_sql(f"CREATE TABLE budgets (tenant_id {kind} NOT NULL, id INTEGER)")
+    try:
+        refused = client.get("/api/export", headers=alice.headers)
+        assert refused.status_code == 503, refused.text
+        error = refused.json()["error"]
+        assert error["code"] == "export_incomplete" and "budgets" in error["message"]
+    finally:
+        with owner.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE budgets")
+        owner.dispose()
+    assert client.get("/api/export", headers=alice.headers).status_code == 200
