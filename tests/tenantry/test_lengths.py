@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from decimal import Decimal
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import Numeric, create_engine, func, insert, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from tenantry.context import TenantContext, tenant_scope
 from tenantry.db import Database
 from tenantry.ids import TenantId
-from tenantry.lengths import ValueTooLong
+from tenantry.lengths import TooManyDecimalPlaces, ValueTooLong, install_lengths
 from tenantry.models import Tenant
 from tenantry.roles import Role
 from tenantry_server.settings import Settings
@@ -82,3 +84,41 @@ def test_a_row_stored_too_long_before_can_still_have_its_other_columns_changed(
                 ids[1],
                 "z" * 60,
             )
+
+
+class _Base(DeclarativeBase):  # a registry of its own: tenantry's models never see it
+    pass
+
+
+class _Price(_Base):
+    __tablename__ = "prices"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    amount: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    rate: Mapped[float | None] = mapped_column(Numeric(6, 1, asdecimal=False))
+
+
+def test_more_decimal_places_than_a_numeric_keeps_are_refused_not_rounded() -> None:
+    """From a stranger's finance app: ``1.005`` into ``numeric(12,2)`` answered 201 and
+    echoed 1.005, while PostgreSQL stored 1.01 (SQLite stored 1.005)."""
+    engine = create_engine("sqlite://")
+    _Base.metadata.create_all(engine)
+    factory = sessionmaker(engine)
+    install_lengths(factory)
+    with factory.begin() as session:  # at the scale, or with zeros beyond it: kept as is
+        session.add_all([_Price(amount=Decimal("1.50")), _Price(amount=Decimal("2.500"))])
+        session.add(_Price(amount=Decimal(3), rate=12.5))
+    for price, said in (
+        (_Price(amount=Decimal("1.005")), "prices.amount keeps 2 decimal places"),
+        (_Price(amount=Decimal("1"), rate=0.25), "prices.rate keeps 1 decimal place"),
+    ):
+        with pytest.raises(TooManyDecimalPlaces) as refused, factory.begin() as session:
+            session.add(price)
+        assert refused.value.message == f"{said}: the value would be rounded"
+        assert refused.value.status == 422 and "1.005" not in str(refused.value.details)
+    with factory() as session:
+        assert session.scalar(select(func.count()).select_from(_Price)) == 3
+        row = session.scalars(select(_Price).where(_Price.amount == Decimal(3))).one()
+        row.amount = Decimal("3.333")
+        with pytest.raises(TooManyDecimalPlaces):
+            session.flush()
+    engine.dispose()
