@@ -181,3 +181,21 @@ def test_a_driver_error_raised_outside_sqlalchemy_is_said_without_a_traceback() 
 
     said = _error_message(psycopg.errors.DataError("date too large (after year 10K)\nmore"))
     assert said == "database error: date too large (after year 10K)"
+
+
+def test_the_converted_tenants_are_put_on_the_mappings_plan(tmp_path: Path) -> None:
+    """Every converted tenant was on 'free', whatever the app's catalogue calls its plans."""
+    import sqlite3
+
+    url = legacy(tmp_path)
+    toml = mapping(tmp_path, "")
+    Path(toml).write_text(
+        Path(toml).read_text()
+        + '[tenants]\nplan = "starter"\n[extra_tenants.spare]\nname = "Spare"\n'
+    )
+    code, out = run("--db", url, "--map", toml, "--apply", "--quiet")
+    assert code == 0 and "verified" in out, out
+    con = sqlite3.connect(tmp_path / "r.db")
+    plans = con.execute("SELECT slug, plan FROM tenantry_tenants ORDER BY slug").fetchall()
+    con.close()
+    assert len(plans) == 3 and {plan for _slug, plan in plans} == {"starter"}, plans

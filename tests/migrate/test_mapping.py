@@ -95,3 +95,20 @@ def test_an_extra_tenants_default_kind_leaves_the_fingerprint_as_it_was() -> Non
         parse_mapping({**BASE, **other}).fingerprint()
         != parse_mapping({**BASE, **extra}).fingerprint()
     )
+
+
+def test_a_tenants_plan_is_read_and_its_default_leaves_recorded_fingerprints_alone() -> None:
+    """From a stranger's CRM whose catalogue has no 'free': every converted tenant was put
+    on 'free', which the catalogue quietly read as its default plan."""
+    assert parse_mapping(BASE).tenant_plan == "free"
+    starter = parse_mapping({**BASE, "tenants": {"plan": "starter"}})
+    assert starter.tenant_plan == "starter"
+    # As computed before [tenants] plan existed (commit dbdb196): recorded runs still match.
+    assert parse_mapping(BASE).fingerprint() == "f006603f898e1abd"
+    family = parse_mapping({**BASE, "tenants": {"kind": "family", "plan": "free"}})
+    assert family.fingerprint() == "ae992c42215e83dc"
+    assert starter.fingerprint() != parse_mapping(BASE).fingerprint()
+    for bad in ("Starter Plan", "", 3, "x" * 33):
+        with pytest.raises(MappingError) as info:
+            parse_mapping({**BASE, "tenants": {"plan": bad}})
+        assert "[tenants] plan must name a plan of your catalogue" in info.value.message

@@ -32,6 +32,9 @@ class ProblemKind(StrEnum):
     UNSUPPORTED = "unsupported"  # a table tenantize cannot convert as it is declared
 
 
+_PLAN_NAME = re.compile(r"[a-z0-9_-]{1,32}")
+
+
 @dataclass(frozen=True, slots=True)
 class Policy:
     """What to do with one problem class: ``fail`` (the default), or a named resolution.
@@ -135,6 +138,7 @@ class Mapping:
     tenant_kind: str = "personal"
     extra_tenants: dict[str, ExtraTenant] = field(default_factory=dict)
     target: str | None = None  # an installed app (entry point ``tenantry.models``)
+    tenant_plan: str = "free"  # every tenant the conversion makes, the extra ones too
 
     @property
     def owned(self) -> list[TableRule]:
@@ -146,9 +150,13 @@ class Mapping:
     def fingerprint(self) -> str:
         """A stable hash: a re-run with a different mapping is refused."""
         data = asdict(self)
+        # Settings added after runs were recorded count only when set: their defaults are
+        # what those runs did, so the runs still match.
         for extra in data["extra_tenants"].values():
-            if extra["kind"] == "business":  # as before the setting: recorded runs still match
+            if extra["kind"] == "business":
                 del extra["kind"]
+        if data["tenant_plan"] == "free":
+            del data["tenant_plan"]
         raw = json.dumps(data, sort_keys=True, default=str)
         return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
@@ -185,12 +193,18 @@ def parse_mapping(data: dict[str, Any]) -> Mapping:
         raise MappingError("only mapping version 1 is understood")
     users = _users(_table(data, "users"))
     tenants = data.get("tenants", {})
-    _only(tenants, {"name", "kind"}, "[tenants]")
+    _only(tenants, {"name", "kind", "plan"}, "[tenants]")
     name = str(tenants.get("name", "{email}"))
     _check_template(name)
     kind = str(tenants.get("kind", "personal"))
     if kind not in TENANT_KINDS:
         raise MappingError("[tenants] kind must be personal, family or business")
+    plan = tenants.get("plan", "free")
+    if not isinstance(plan, str) or not _PLAN_NAME.fullmatch(plan):
+        raise MappingError(
+            "[tenants] plan must name a plan of your catalogue: lower-case letters, digits, "
+            "'-' or '_', at most 32"
+        )
     extra = {slug: _extra(slug, spec) for slug, spec in dict(data.get("extra_tenants", {})).items()}
     tables = {
         name_: _rule(name_, spec, users.table) for name_, spec in _table(data, "tables").items()
@@ -207,7 +221,7 @@ def parse_mapping(data: dict[str, Any]) -> Mapping:
         raise MappingError(
             f"[tables.{shaped[0]}]: columns, into and drop need a target app (target = ...)"
         )
-    return Mapping(users, tables, policies, name, kind, extra, target)
+    return Mapping(users, tables, policies, name, kind, extra, target, plan)
 
 
 def check_references(mapping: Mapping) -> None:
