@@ -189,10 +189,12 @@ def test_the_converted_tenants_are_put_on_the_mappings_plan(tmp_path: Path) -> N
 
     url = legacy(tmp_path)
     toml = mapping(tmp_path, "")
-    Path(toml).write_text(
-        Path(toml).read_text()
-        + '[tenants]\nplan = "starter"\n[extra_tenants.spare]\nname = "Spare"\n'
+    text = (
+        Path(toml)
+        .read_text()
+        .replace('kind = "personal"\n', 'kind = "personal"\nplan = "starter"\n')
     )
+    Path(toml).write_text(text + '[extra_tenants.spare]\nname = "Spare"\n')
     code, out = run("--db", url, "--map", toml, "--apply", "--quiet")
     assert code == 0 and "verified" in out, out
     con = sqlite3.connect(tmp_path / "r.db")
