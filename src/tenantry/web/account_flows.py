@@ -19,7 +19,7 @@ from tenantry.errors import (
     TenantNotFound,
     TenantSuspended,
 )
-from tenantry.models import Invite, User
+from tenantry.models import Invite, TenantKind, User
 from tenantry.roles import Role
 from tenantry.security.links import sign_link
 from tenantry.security.tokens import AccessClaims
@@ -58,6 +58,7 @@ def sign_up(
     display_name: str = "",
     invite_code: str | None = None,
     tenant_name: str | None = None,
+    tenant_kind: TenantKind | None = None,
 ) -> None:
     """Register; answers nothing either way: the address gets a welcome or an "already" mail.
 
@@ -75,7 +76,7 @@ def sign_up(
         invite_code=invite_code,
         tenant_name=tenant_name,
         default_tenant_name=tenancy.config.default_tenant_name,
-        tenant_kind=tenancy.config.default_tenant_kind,
+        tenant_kind=tenant_kind or tenancy.config.default_tenant_kind,
     )
     if done.user is not None:
         token, ttl = _verification(request, done.user)

@@ -101,6 +101,8 @@ class RegisterIn(Input):
     invite_code: str | None = Field(default=None, max_length=100)
     # The bound on the text, not on the union: "at most 200 characters", not "200 items".
     tenant_name: Annotated[str, Field(max_length=200), AfterValidator(_one_line)] | None = None
+    # The new tenant's kind (without an invite); the app's default_tenant_kind otherwise.
+    tenant_kind: TenantKind | None = None
 
 
 class LoginIn(Input):

@@ -20,6 +20,21 @@ def test_register_creates_a_personal_tenant_owned_by_the_user(client: TestClient
     assert [(m["name"], m["role"]) for m in me["memberships"]] == [("Dora's flat", "owner")]
 
 
+def test_sign_up_may_say_the_new_tenants_kind(client: TestClient) -> None:
+    """From a stranger's finance app: a family needed a second call (POST /api/tenants)."""
+    member = register(client, "fay@example.com", tenant_name="Fay family", tenant_kind="family")
+    tenant = client.get("/api/tenant", headers=member.headers).json()
+    assert (tenant["name"], tenant["kind"]) == ("Fay family", "family")
+    plain = register(client, "gus@example.com")
+    assert client.get("/api/tenant", headers=plain.headers).json()["kind"] == "personal"
+    odd = client.post(
+        "/api/auth/register",
+        json={"email": "hal@example.com", "password": PASSWORD, "tenant_kind": "club"},
+    )
+    assert odd.status_code == 422, odd.text
+    assert odd.json()["error"]["code"] == "validation_error"
+
+
 def test_sign_up_answers_the_same_whether_or_not_the_email_exists(
     client: TestClient, alice: Member
 ) -> None:

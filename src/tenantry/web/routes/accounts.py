@@ -42,6 +42,7 @@ def register(body: RegisterIn, request: Request, session: DbSession) -> Accepted
         display_name=body.display_name,
         invite_code=body.invite_code,
         tenant_name=body.tenant_name,
+        tenant_kind=body.tenant_kind,
     )
     return Accepted(message=account_flows.SIGNUP_SENT)
 
