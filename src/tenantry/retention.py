@@ -141,6 +141,26 @@ def purge_tenant(session: Session, tenant: Tenant) -> Purged:
     return gone
 
 
+def end_grace(session: Session, slug: str) -> Tenant:
+    """End a deleted tenant's grace period now (an erasure that must not wait): the next
+    :func:`purge_expired` removes it.
+
+    Raises:
+        TenantNotFound: no tenant has ``slug``.
+        ValidationFailed: the tenant is not deleted (delete it first: its owner confirms).
+    """
+    tenant = session.scalar(select(Tenant).where(Tenant.slug == slug))
+    if tenant is None:
+        raise TenantNotFound(f"no tenant has the slug {slug!r}")
+    if tenant.status != TenantStatus.DELETED.value:
+        raise ValidationFailed(
+            f"tenant {slug!r} is not deleted: delete it first (its owner confirms), then purge"
+        )
+    tenant.purge_after = datetime.now(UTC)
+    session.flush()
+    return tenant
+
+
 def purge_expired(session: Session, *, now: datetime | None = None) -> list[Purged]:
     """Purge every deleted tenant whose grace period is over; for a periodic task.
 

@@ -117,22 +117,38 @@ def purge(
         envvar="TENANTRY_PLACEMENTS",
         help="Placement configuration: purged tenants' own databases are dropped too.",
     ),
+    now: list[str] = typer.Option(
+        [],
+        "--now",
+        metavar="SLUG",
+        help="A deleted tenant to purge now, its grace period cut short (repeatable).",
+    ),
 ) -> None:
     """Remove deleted tenants whose grace period is over; a pseudonymous record remains."""
     from functools import partial
 
     from sqlalchemy.exc import SQLAlchemyError
 
+    from tenantry.errors import TenantryError
     from tenantry.placement import PlacementConfigError, load_config
     from tenantry.placement.purge import dedicated_due, drop_orphans, dropping
-    from tenantry.retention import due_for_purge, purge_expired
+    from tenantry.retention import due_for_purge, end_grace, purge_expired
 
     try:
         config = load_config(placements_file) if placements_file is not None else None
     except PlacementConfigError as exc:
         _fail(exc.message)
     db = _database(database_url)
+    if now and dry_run:
+        _fail("--now purges at once: it does not go with --dry-run")
     try:
+        if now:
+            try:
+                with db.session() as session:  # all or none of them
+                    for slug in now:
+                        end_grace(session, slug)
+            except TenantryError as exc:
+                _fail(f"{exc.message}; nothing was purged")
         with db.session() as session:
             if dry_run:
                 due = due_for_purge(session)

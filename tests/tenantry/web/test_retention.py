@@ -149,3 +149,38 @@ def test_purge_command_removes_expired_tenants(
     assert client.get("/api/tenant", headers=bob.headers).status_code == 200
     bad = runner.invoke(cli, ["tenants", "purge", "--db", "nosuch://x"])
     assert bad.exit_code == 2 and "bad database URL" in bad.output
+
+
+def test_purge_now_erases_a_deleted_tenant_within_its_grace_period(
+    app: FastAPI, client: TestClient, settings: Settings, alice: Member, bob: Member
+) -> None:
+    """From a stranger's finance app: an erasure request could not be carried out before
+    the grace period ran out (the operator edited purge_after by hand)."""
+    from typer.testing import CliRunner
+
+    from tenantry_server.cli import app as cli
+
+    client.post("/api/notes", json={"body": "a"}, headers=alice.headers)
+    slug, other = _slug(client, alice), _slug(client, bob)
+    client.delete(f"/api/tenant?confirm={slug}", headers=alice.headers)
+    url = settings.database_url
+    placements_file = app.state.settings.placements_file
+    purge = ["tenants", "purge", "--db", url] + (
+        ["--placements", str(placements_file)] if placements_file is not None else []
+    )
+    runner = CliRunner()
+    for refused, said in (
+        ([other], f"tenant {other!r} is not deleted: delete it first"),  # Bob's is live
+        ([slug, "nosuch"], "no tenant has the slug 'nosuch'"),  # all or none
+    ):
+        done = runner.invoke(cli, [*purge, *(f"--now={s}" for s in refused)])
+        assert done.exit_code == 1 and said in done.output, done.output
+        assert "nothing was purged" in done.output
+    gone = uuid.UUID(alice.tenant_id)
+    placed = placed_url(app, gone)
+    assert tenant_rows(url, gone, placed=placed)["app_notes"] == 1
+    done = runner.invoke(cli, [*purge, "--now", slug])
+    assert done.exit_code == 0, done.output
+    assert "purged 1 tenant(s)" in done.output and str(gone) in done.output
+    assert tenant_rows(url, gone, placed=placed)["app_notes"] == 0
+    assert client.get("/api/tenant", headers=bob.headers).status_code == 200
