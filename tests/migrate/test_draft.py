@@ -363,3 +363,14 @@ def test_users_keyed_by_text_are_marked_in_the_draft(tmp_path: Path) -> None:
         "INSERT INTO users VALUES (1, 'ana@example.com');",
     )
     assert "user ids are integers" not in plain
+
+
+@pytest.mark.parametrize("column", ["signed_up_at", "registered_at", "joinedAt"])
+def test_a_sign_up_time_under_another_usual_name_is_drafted(tmp_path: Path, column: str) -> None:
+    """From a stranger's finance app: ``signed_up_at`` was not taken for the sign-up time."""
+    draft, _plan = _draft_and_plan(
+        tmp_path / "fin.db",
+        f"CREATE TABLE app_users (id INTEGER PRIMARY KEY, email TEXT, {column} TEXT);"
+        "CREATE TABLE accounts (id INTEGER PRIMARY KEY, user_id INTEGER REFERENCES app_users(id));",
+    )
+    assert tomllib.loads(draft)["users"]["created_at"] == column

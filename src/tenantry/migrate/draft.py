@@ -62,7 +62,15 @@ def _key(name: str) -> str:
 # (in any case, underscores or none: EmailAddress, E_Mail).
 _EMAIL_COLUMNS = ("email", "email_address", "mail")
 _NAME_COLUMNS = ("display_name", "name", "full_name", "username")
-_CREATED_COLUMNS = ("created_at", "date_joined", "created")
+_CREATED_COLUMNS = (
+    "created_at",
+    "date_joined",
+    "created",
+    "signed_up_at",
+    "registered_at",
+    "joined_at",
+    "inserted_at",
+)
 
 
 def _named_users(infos: dict[str, TableInfo], named: str) -> tuple[TableInfo, str]:
