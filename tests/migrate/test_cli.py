@@ -201,3 +201,85 @@ def test_the_converted_tenants_are_put_on_the_mappings_plan(tmp_path: Path) -> N
     plans = con.execute("SELECT slug, plan FROM tenantry_tenants ORDER BY slug").fetchall()
     con.close()
     assert len(plans) == 3 and {plan for _slug, plan in plans} == {"starter"}, plans
+
+
+def test_one_tenant_for_a_whole_company_with_its_users_as_members(
+    tmp_path: Path, legacy_url: str
+) -> None:
+    """Seed 001's CRM is one contractor's: its users are colleagues. tenantize could only
+    give each user a tenant of their own, a colleague's assignments and approvals then
+    named a stranger to the row's tenant, and a lead of one salesperson under another's
+    customer was a mixed parent."""
+    import tomllib
+
+    from sqlalchemy import create_engine
+
+    from tenantry.migrate import parse_mapping
+    from tests.migrate import seeds
+    from tests.migrate.test_seed_schemas import convert, owner_view
+
+    postgres = legacy_url.startswith("postgresql")
+    pk = "SERIAL PRIMARY KEY" if postgres else "INTEGER PRIMARY KEY"
+    seeds.build(
+        legacy_url,
+        [
+            f"CREATE TABLE users (id {pk}, email TEXT NOT NULL, pw TEXT)",
+            f"CREATE TABLE customers (id {pk}, user_id INTEGER NOT NULL REFERENCES users(id),"
+            " name TEXT NOT NULL)",
+            f"CREATE TABLE leads (id {pk}, user_id INTEGER NOT NULL REFERENCES users(id),"
+            " customer_id INTEGER NOT NULL REFERENCES customers(id),"
+            " assigned_to INTEGER REFERENCES users(id), title TEXT)",
+        ],
+        {
+            "users": [{"id": i, "email": f"u{i}@acme.example", "pw": None} for i in (1, 2, 3)],
+            "customers": [{"id": 1, "user_id": 1, "name": "Smith"}],
+            "leads": [  # Bea's lead under Al's customer, assigned to Cy
+                {"id": 1, "user_id": 2, "customer_id": 1, "assigned_to": 3, "title": "fence"}
+            ],
+        },
+    )
+    toml = tmp_path / "acme.toml"
+    toml.write_text(
+        'version = 1\n[users]\ntable = "users"\nemail = "email"\n'
+        '[tenants]\nname = "Acme Fencing"\nkind = "business"\nsingle = true\n'
+        'owner = "U2@acme.example"\nrole = "admin"\n'
+        '[tables.customers]\nowner = "user_id"\n'
+        '[tables.leads]\nowner = "user_id"\nreferences = ["assigned_to -> users"]\n'
+    )
+    toml.write_text(toml.read_text().replace("U2@", "nobody@"))
+    code, out = run("--db", legacy_url, "--map", str(toml))
+    assert code == 1 and "[tenants] owner names 'nobody@acme.example', but no user" in out, out
+    toml.write_text(toml.read_text().replace("nobody@", "U2@"))
+    report = tmp_path / "plan.json"
+    code, out = run("--db", legacy_url, "--map", str(toml), "--report", str(report))
+    assert code == 0, out  # no mixed parents: every row is the company's
+    assert "one tenant, owned by user 2, the others its admins" in " ".join(out.split())
+    plan = json.loads(report.read_text())["plan"]
+    assert not plan["problems"] and not any("assigned_to" in w for w in plan["warnings"])
+    engine = create_engine(legacy_url)
+    try:
+        convert(engine, parse_mapping(tomllib.loads(toml.read_text())), tmp_path / "b")
+        with owner_view(engine) as conn:
+            tenants = conn.exec_driver_sql(
+                "SELECT id, slug, name, kind FROM tenantry_tenants"
+            ).all()
+            assert [tuple(t[1:]) for t in tenants] == [("acme-fencing", "Acme Fencing", "business")]
+            members = conn.exec_driver_sql(
+                "SELECT user_id, role FROM tenantry_memberships ORDER BY user_id"
+            ).all()
+            assert [tuple(m) for m in members] == [(1, "admin"), (2, "owner"), (3, "admin")]
+            held = conn.exec_driver_sql(
+                "SELECT count(DISTINCT tenant_id) FROM (SELECT tenant_id FROM customers "
+                "UNION ALL SELECT tenant_id FROM leads) t"
+            ).scalar()
+            assert held == 1
+    finally:
+        engine.dispose()
+    checked = tmp_path / "verify.json"
+    code, out = run("--db", legacy_url, "--map", str(toml), "--verify", "--report", str(checked))
+    assert code == 0 and "verified" in out, out
+    found = {c["name"]: c for c in json.loads(checked.read_text())["verification"]["checks"]}
+    assert found["tenants"]["ok"], found["tenants"]
+    assert found["tenants"]["detail"] == (
+        "3 legacy users in one tenant, user 2 its owner, 2 its admins"
+    )

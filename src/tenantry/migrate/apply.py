@@ -215,7 +215,11 @@ def _accounts(engine: Engine, mapping: Mapping, reporter: Reporter) -> dict[str,
         state.put(conn, "accounts", "done", {"targets": targets, "users": len(users)})
         faults.checkpoint("accounts (uncommitted)")
     faults.checkpoint("accounts")
-    reporter.step(f"{len(users)} users, each with a tenant of their own")
+    reporter.step(
+        f"{len(users)} users, all members of one tenant"
+        if mapping.single_tenant
+        else f"{len(users)} users, each with a tenant of their own"
+    )
     return targets
 
 

@@ -33,6 +33,14 @@ class ProblemKind(StrEnum):
 
 
 _PLAN_NAME = re.compile(r"[a-z0-9_-]{1,32}")
+_MEMBER_ROLES = ("admin", "member", "viewer")
+# Settings added after runs were recorded, with the defaults those runs had.
+_LATER_DEFAULTS: dict[str, Any] = {
+    "tenant_plan": "free",
+    "single_tenant": False,
+    "single_owner": None,
+    "member_role": "member",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +147,12 @@ class Mapping:
     extra_tenants: dict[str, ExtraTenant] = field(default_factory=dict)
     target: str | None = None  # an installed app (entry point ``tenantry.models``)
     tenant_plan: str = "free"  # every tenant the conversion makes, the extra ones too
+    # One tenant for the whole database (a company's CRM: its users are colleagues), not
+    # one per user: ``owner`` (an email; else the lowest user id) owns it, the others
+    # join it as ``member_role``.
+    single_tenant: bool = False
+    single_owner: str | None = None
+    member_role: str = "member"
 
     @property
     def owned(self) -> list[TableRule]:
@@ -155,8 +169,9 @@ class Mapping:
         for extra in data["extra_tenants"].values():
             if extra["kind"] == "business":
                 del extra["kind"]
-        if data["tenant_plan"] == "free":
-            del data["tenant_plan"]
+        for key, default in _LATER_DEFAULTS.items():
+            if data[key] == default:
+                del data[key]
         raw = json.dumps(data, sort_keys=True, default=str)
         return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
@@ -193,7 +208,7 @@ def parse_mapping(data: dict[str, Any]) -> Mapping:
         raise MappingError("only mapping version 1 is understood")
     users = _users(_table(data, "users"))
     tenants = data.get("tenants", {})
-    _only(tenants, {"name", "kind", "plan"}, "[tenants]")
+    _only(tenants, {"name", "kind", "plan", "single", "owner", "role"}, "[tenants]")
     name = str(tenants.get("name", "{email}"))
     _check_template(name)
     kind = str(tenants.get("kind", "personal"))
@@ -205,6 +220,7 @@ def parse_mapping(data: dict[str, Any]) -> Mapping:
             "[tenants] plan must name a plan of your catalogue: lower-case letters, digits, "
             "'-' or '_', at most 32"
         )
+    single, owner, role = _single(tenants)
     extra = {slug: _extra(slug, spec) for slug, spec in dict(data.get("extra_tenants", {})).items()}
     tables = {
         name_: _rule(name_, spec, users.table) for name_, spec in _table(data, "tables").items()
@@ -221,7 +237,23 @@ def parse_mapping(data: dict[str, Any]) -> Mapping:
         raise MappingError(
             f"[tables.{shaped[0]}]: columns, into and drop need a target app (target = ...)"
         )
-    return Mapping(users, tables, policies, name, kind, extra, target, plan)
+    return Mapping(users, tables, policies, name, kind, extra, target, plan, single, owner, role)
+
+
+def _single(tenants: dict[str, Any]) -> tuple[bool, str | None, str]:
+    """``[tenants] single``, ``owner`` and ``role``: one tenant for every user."""
+    single = tenants.get("single", False)
+    if not isinstance(single, bool):
+        raise MappingError("[tenants] single must be true or false")
+    owner = tenants.get("owner")
+    role = tenants.get("role", "member")
+    if not single and (owner is not None or "role" in tenants):
+        raise MappingError("[tenants] owner and role go with single = true")
+    if owner is not None and (not isinstance(owner, str) or "@" not in owner):
+        raise MappingError("[tenants] owner must be the email of a user of the users table")
+    if role not in _MEMBER_ROLES:
+        raise MappingError("[tenants] role must be admin, member or viewer")
+    return single, owner, str(role)
 
 
 def check_references(mapping: Mapping) -> None:

@@ -40,6 +40,7 @@ from tenantry.migrate.users import (
     password_formats,
     password_problems,
     read_users,
+    single_owner,
 )
 
 SAMPLES = 5
@@ -174,6 +175,9 @@ class Plan:
     shapes: dict[str, dict[str, Any]] = field(default_factory=dict)  # target.Shape as dicts
     # Users whose sign-in address is not their old one: {user_id, legacy_email, email, reason}.
     email_changes: list[dict[str, Any]] = field(default_factory=list)
+    # [tenants] single: the one tenant's owner (legacy user id) and the others' role;
+    # None: a tenant for each user.
+    single: tuple[int, str] | None = None
 
     @property
     def blocking(self) -> list[Problem]:
@@ -199,7 +203,15 @@ class Plan:
             for t in data["tables"]
         ]
         problems = [Problem(**p) for p in data["problems"]]
-        return cls(**{**data, "tables": tables, "problems": problems})
+        single = data.get("single")  # a list in JSON; absent from plans recorded before
+        return cls(
+            **{
+                **data,
+                "tables": tables,
+                "problems": problems,
+                "single": (int(single[0]), str(single[1])) if single else None,
+            }
+        )
 
 
 def build_plan(conn: Connection, mapping: Mapping) -> Plan:
@@ -312,6 +324,7 @@ def build_plan(conn: Connection, mapping: Mapping) -> Plan:
         mapping.target,
         shaped,
         email_changes(users, mapping),
+        (single_owner(users, mapping).id, mapping.member_role) if mapping.single_tenant else None,
     )
     return result
 
@@ -588,6 +601,8 @@ def _check_targets(users: list[LegacyUser], mapping: Mapping) -> None:
     for email in targets:
         if email.strip().casefold() not in emails:
             raise MappingError(f"the mapping names {email!r}, but no user has that email")
+    if mapping.single_tenant:
+        single_owner(users, mapping)  # refused before any change, not in the apply
 
 
 def _owned_plan(
@@ -675,7 +690,7 @@ def _owned_plan(
         role = "owner" if ref is owner else "reference"
         dangling, named = (missing, []) if ref is owner else _dangling(conn, info, ref, key, q)
         mixed = 0
-        if ref is not owner:
+        if ref is not owner and not mapping.single_tenant:  # one tenant: never another's
             mixed_sql = (
                 f"SELECT {', '.join('a.' + q(c) for c in info.primary_key)} "
                 f"FROM ({owner_select(name, mapping, infos, q)}) a "
@@ -789,7 +804,9 @@ def _others_named(
     """References to users (``assigned_to``, ``approved_by``) naming someone other than
     the row's owner: after the conversion that person is not a member of the row's
     tenant, and nothing else says so (a stranger's CRM had approvals by a colleague)."""
-    said = []
+    said: list[str] = []
+    if mapping.single_tenant:  # every user is a member of the one tenant
+        return said
     for ref in plan.refs:
         if ref.role != "user":
             continue

@@ -67,9 +67,14 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
 
 
 def print_plan(console: Console, plan: Plan) -> None:
+    tenants = (
+        f"one tenant, owned by user {plan.single[0]}, the others its {plan.single[1]}s"
+        if plan.single
+        else "a tenant each, the user as owner"
+    )
     console.print(
         f"[bold]tenantize plan[/] ({plan.dialect}): {plan.users} users from "
-        f"{plan.users_table!r} -> a tenant each, the user as owner"
+        f"{plan.users_table!r} -> {tenants}"
     )
     table = Table("table", "rows", "becomes", "ownership", "foreign keys", show_lines=False)
     for t in plan.tables:

@@ -18,6 +18,8 @@ from tenantry.migrate.errors import MappingError
 from tenantry.migrate.mapping import Mapping, ProblemKind
 from tenantry.models import Membership, Tenant, User, normalize_email
 from tenantry.security.legacy_hashes import identify
+from tenantry.slugs import slugify as canonical_slug
+from tenantry.slugs import with_suffix
 
 # A password hash nobody can match: users without one must reset their password.
 UNUSABLE_PASSWORD = "!tenantize:no-password"  # noqa: S105 - not a password
@@ -270,6 +272,57 @@ def _created(value: Any, now: datetime) -> datetime:
     return now
 
 
+def single_owner(users: list[LegacyUser], mapping: Mapping) -> LegacyUser:
+    """The owner of the one tenant (``[tenants] single``): the user ``owner`` names,
+    else the one of the lowest id.
+
+    Raises:
+        MappingError: ``owner`` is no user's email, or there are no users.
+    """
+    if mapping.single_owner is not None:
+        wanted = normalize_email(mapping.single_owner)
+        found = next((u for u in users if u.canonical == wanted), None)
+        if found is None:
+            raise MappingError(
+                f"[tenants] owner names {mapping.single_owner!r}, but no user has that email"
+            )
+        return found
+    if not users:
+        raise MappingError("[tenants] single = true needs a user to own the tenant")
+    return min(users, key=lambda u: u.id)
+
+
+def _single_tenant(
+    conn: Connection,
+    users: list[LegacyUser],
+    emails: dict[int, str],
+    mapping: Mapping,
+    now: datetime,
+) -> tuple[uuid.UUID, int]:
+    """Insert the one tenant of ``[tenants] single``; its id and its owner's user id."""
+    owner = single_owner(users, mapping)
+    name = tenant_name(mapping.tenant_name, owner, emails[owner.id])
+    tid = uuid.uuid4()
+    row = {
+        "id": tid,
+        "slug": _free_slug(canonical_slug(name), mapping),
+        "name": name,
+        "kind": mapping.tenant_kind,
+        "plan": mapping.tenant_plan,
+        "status": "active",
+        "settings": {"tenantized_single": True},
+        "created_at": now,
+        "updated_at": now,
+    }
+    _insert(conn, [(Tenant.__table__, [row])])
+    return tid, owner.id
+
+
+def _free_slug(slug: str, mapping: Mapping) -> str:
+    """``slug``, unless an extra tenant of the mapping takes it."""
+    return with_suffix(slug) if slug in mapping.extra_tenants else slug
+
+
 def create_accounts(
     conn: Connection, users: list[LegacyUser], mapping: Mapping, owners_table: str
 ) -> dict[str, uuid.UUID]:
@@ -281,12 +334,13 @@ def create_accounts(
     emails = final_emails(users)
     tenants: dict[str, uuid.UUID] = {}
     owners = owners_sa_table(owners_table)
+    single = _single_tenant(conn, users, emails, mapping, now) if mapping.single_tenant else None
     # In batches: memory stays flat in the number of users (50k users would hold ~90 MB
     # of row dicts at once).
     for start in range(0, len(users), ACCOUNT_BATCH):
         user_rows, tenant_rows, member_rows, owner_rows = [], [], [], []
         for user in users[start : start + ACCOUNT_BATCH]:
-            tid = uuid.uuid4()
+            tid = single[0] if single else uuid.uuid4()
             email = emails[user.id]
             tenants[user.canonical] = tid
             user_rows.append(
@@ -300,6 +354,13 @@ def create_accounts(
                     "email_verified_at": now,  # accounts of the legacy app sign in as before
                 }
             )
+            owner_rows.append({"user_id": user.id, "tenant_id": tid})
+            if single:
+                role = "owner" if user.id == single[1] else mapping.member_role
+                member_rows.append(
+                    {"tenant_id": tid, "user_id": user.id, "role": role, "joined_at": now}
+                )
+                continue
             tenant_rows.append(
                 {
                     "id": tid,
@@ -316,7 +377,6 @@ def create_accounts(
             member_rows.append(
                 {"tenant_id": tid, "user_id": user.id, "role": "owner", "joined_at": now}
             )
-            owner_rows.append({"user_id": user.id, "tenant_id": tid})
         _insert(conn, [(User.__table__, user_rows), (Tenant.__table__, tenant_rows)])
         _insert(conn, [(Membership.__table__, member_rows), (owners, owner_rows)])
     by_email = {emails[u.id]: u.id for u in users} | {u.canonical: u.id for u in users}

@@ -106,17 +106,7 @@ def verify(engine: Engine, mapping: Mapping, plan: Plan, reporter: Reporter) -> 
                         f"{cross or 0} reference(s) into another tenant"
                         + (" (allowed by the mixed_parents policy)" if cross and allowed else ""),
                     )
-        users = conn.exec_driver_sql(f"SELECT count(*) FROM {OWNERS_TABLE}").scalar()
-        owners = conn.exec_driver_sql(
-            f"SELECT count(*) FROM {OWNERS_TABLE} o JOIN tenantry_memberships m ON "
-            "m.tenant_id = o.tenant_id AND m.user_id = o.user_id AND m.role = 'owner' "
-            "JOIN tenantry_users u ON u.id = o.user_id"
-        ).scalar()
-        result.add(
-            "tenants",
-            users == owners == plan.users,
-            f"{plan.users} legacy users, {owners} own their tenant",
-        )
+        result.add(*_tenants_check(conn, plan))
         for name in legacy_order:
             changed = action_changes(conn, plan.table(name))
             result.add(
@@ -201,3 +191,40 @@ def _consume(known: dict[tuple[str, str], int], line: str) -> bool:
         known[(table, parent)] -= 1
         return True
     return False
+
+
+def _tenants_check(conn: Connection, plan: Plan) -> tuple[str, bool, str]:
+    """Every legacy user owns a tenant of their own, or (``[tenants] single``) is a member
+    of the one tenant, which its owner owns."""
+    users = conn.exec_driver_sql(f"SELECT count(*) FROM {OWNERS_TABLE}").scalar()
+    roles: dict[str, int] = dict(
+        conn.exec_driver_sql(
+            f"SELECT m.role, count(*) FROM {OWNERS_TABLE} o JOIN tenantry_memberships m ON "
+            "m.tenant_id = o.tenant_id AND m.user_id = o.user_id "
+            "JOIN tenantry_users u ON u.id = o.user_id GROUP BY m.role"
+        ).all()
+    )
+    if plan.single is None:
+        owners = roles.get("owner", 0)
+        ok = users == owners == plan.users
+        return "tenants", ok, f"{plan.users} legacy users, {owners} own their tenant"
+    held = conn.exec_driver_sql(f"SELECT count(DISTINCT tenant_id) FROM {OWNERS_TABLE}").scalar()
+    owner, role = plan.single
+    owns = conn.exec_driver_sql(
+        f"SELECT count(*) FROM {OWNERS_TABLE} o JOIN tenantry_memberships m ON "
+        "m.tenant_id = o.tenant_id AND m.user_id = o.user_id AND m.role = 'owner' "
+        f"WHERE o.user_id = {int(owner)}"
+    ).scalar()
+    ok = (
+        users == plan.users
+        and held == 1
+        and owns == 1
+        and sum(roles.values()) == plan.users
+        and roles.get(role, 0) == plan.users - 1
+    )
+    return (
+        "tenants",
+        ok,
+        f"{plan.users} legacy users in one tenant, user {owner} its owner, "
+        f"{roles.get(role, 0)} its {role}s",
+    )
