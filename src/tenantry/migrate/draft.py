@@ -33,6 +33,8 @@ email = {email}{email_note}
 [tenants]
 name = "{{email}}"      # or e.g. "{{display_name}}'s home"; fields: email local display_name id
 kind = "personal"
+# single = true        # one tenant for the whole database (one company's app), every user a
+                       # member; owner = "<email>" owns it, role = "member" for the others
 
 [policies]
 # What to do with each problem the dry run finds; the default, "fail", stops and explains.
