@@ -375,6 +375,15 @@ def test_a_unique_column_of_an_owned_table_is_named_in_the_dry_run(
     assert "notes: unique (body)" in out
 
 
+def _dry_run_warnings(url: str, toml: str, tmp_path: Path) -> list[str]:
+    """The warnings of a dry run that finds no problem, from its JSON report."""
+    report = tmp_path / "plan.json"
+    code, out = tenantize("--db", url, "--map", toml, "--report", str(report))
+    assert code == 0, out
+    warnings: list[str] = json.loads(report.read_text())["plan"]["warnings"]
+    return warnings
+
+
 def _users_and_notes(url: str, *more: str) -> Engine:
     """A legacy database of users and their notes (one user), then the statements ``more``."""
     engine = create_engine(url)
@@ -430,11 +439,8 @@ def test_a_reference_to_another_user_and_a_unique_per_person_are_said(
         "(2, 1, 'b', 1), (3, 2, 'c', NULL)",
         "CREATE UNIQUE INDEX uq_notes_user_body ON notes (user_id, body)",
     ).dispose()
-    report = tmp_path / "plan.json"
     toml = mapping(tmp_path, 'references = ["reviewer_id -> users"]\n')
-    code, out = tenantize("--db", legacy_url, "--map", toml, "--report", str(report))
-    assert code == 0, out
-    warnings = json.loads(report.read_text())["plan"]["warnings"]
+    warnings = _dry_run_warnings(legacy_url, toml, tmp_path)
     assert (
         "notes.reviewer_id: 1 row(s) name a user other than the row's owner, who will not be "
         "a member of the row's tenant"
@@ -459,10 +465,7 @@ def test_a_partial_index_gets_a_partial_twin_beside_the_references_own(
         "INSERT INTO notes VALUES (1, 1, 'A'), (2, 1, NULL)",
     )
     toml = mapping(tmp_path, "")
-    report = tmp_path / "plan.json"
-    code, out = tenantize("--db", legacy_url, "--map", toml, "--report", str(report))
-    assert code == 0, out
-    warnings = json.loads(report.read_text())["plan"]["warnings"]
+    warnings = _dry_run_warnings(legacy_url, toml, tmp_path)
     assert any(w.startswith("notes: unique (body) where ") and "user_id > 0" in w for w in warnings)
     code, out = tenantize(
         "--db", legacy_url, "--map", toml, "--apply", "--quiet", "--backup", str(tmp_path / "b")

@@ -215,43 +215,36 @@ def _refusal(exc: Exception) -> object:
     return getattr(orig, "sqlstate", None) or getattr(orig, "sqlite_errorcode", None)
 
 
-def _null_column(exc: Exception) -> str | None:
-    """The column a NOT NULL refusal names (a schema name, never a value): psycopg's and
-    asyncpg's diagnostics, SQLite's ``NOT NULL constraint failed: table.column``."""
+def _named(exc: Exception, field: str, sqlite_says: str) -> str | None:
+    """The schema object a refusal names (never a value): ``field`` of psycopg's and
+    asyncpg's diagnostics, else what follows SQLite's ``sqlite_says``."""
     orig = getattr(exc, "orig", None)
     for source in (getattr(orig, "diag", None), getattr(orig, "__cause__", None)):
-        column = getattr(source, "column_name", None)
-        if column:
-            return str(column)
-    said = str(orig or "")
-    if said.startswith("NOT NULL constraint failed: "):
-        return said.rsplit(".", 1)[-1].strip() or None
-    return None
-
-
-def _check_name(exc: Exception) -> str | None:
-    """The CHECK constraint that refused a value (a schema name, never a value): psycopg's
-    and asyncpg's diagnostics, SQLite's ``CHECK constraint failed: name``."""
-    orig = getattr(exc, "orig", None)
-    for source in (getattr(orig, "diag", None), getattr(orig, "__cause__", None)):
-        name = getattr(source, "constraint_name", None)
+        name = getattr(source, field, None)
         if name:
             return str(name)
     said = str(orig or "")
-    if said.startswith("CHECK constraint failed: "):
-        return said.partition(": ")[2].strip() or None
-    return None
+    if not said.startswith(sqlite_says):
+        return None
+    return said.removeprefix(sqlite_says).strip() or None
 
 
-def _check_refused(request: Request, exc: Exception) -> Problem:
-    log.info("a CHECK refused a value on %s %s", request.method, request.url.path)
-    name = _check_name(exc)
-    return Problem(
-        422,
-        "invalid_value",
-        f"a value is refused by the rule {name}" if name else "a value is refused by a rule",
-        {"constraint": name} if name else None,
-    )
+def _null_column(exc: Exception) -> str | None:
+    """The column a NOT NULL refusal names (SQLite says ``table.column``)."""
+    named = _named(exc, "column_name", "NOT NULL constraint failed: ")
+    return named.rsplit(".", 1)[-1] if named else None
+
+
+def _check_name(exc: Exception) -> str | None:
+    """The CHECK constraint that refused a value."""
+    return _named(exc, "constraint_name", "CHECK constraint failed: ")
+
+
+def _refused_value(code: str, key: str, name: str | None, said: str, unnamed: str) -> Problem:
+    """A 422 naming what refused the value (``details[key]``) when the database said it."""
+    if name is None:
+        return Problem(422, code, unnamed)
+    return Problem(422, code, said.format(name), {key: name})
 
 
 def _constraint(request: Request, exc: Exception) -> Problem:
@@ -262,15 +255,22 @@ def _constraint(request: Request, exc: Exception) -> Problem:
     refusal = _refusal(exc)
     if refusal in _NOT_NULL:
         log.info("a null refused on %s %s", request.method, request.url.path)
-        column = _null_column(exc)
-        return Problem(
-            422,
+        return _refused_value(
             "missing_value",
-            f"{column} is required: it cannot be null" if column else "a required value is null",
-            {"column": column} if column else None,
+            "column",
+            _null_column(exc),
+            "{} is required: it cannot be null",
+            "a required value is null",
         )
     if refusal in _CHECK:
-        return _check_refused(request, exc)
+        log.info("a CHECK refused a value on %s %s", request.method, request.url.path)
+        return _refused_value(
+            "invalid_value",
+            "constraint",
+            _check_name(exc),
+            "a value is refused by the rule {}",
+            "a value is refused by a rule",
+        )
     log.info("constraint refused a write on %s %s", request.method, request.url.path)
     return Problem(
         409,
