@@ -38,6 +38,7 @@ from tenantry.testing.routes import (
     Slot,
     deliver,
     filled,
+    missing_beside,
     operations,
     request_of,
     send,
@@ -441,10 +442,12 @@ def _probes(op: Operation, victim: Victim, attacker_rows: Victim | None) -> list
     missing = filled(op, MISSING)
     probes: list[_Probe] = []
     if kinds & {"int", "str"}:
-        probes += [
-            _Probe(filled(op, {**MISSING, "int": i, "str": i}), missing, "a victim id")
-            for i in victim.int_ids
-        ]
+        for i in victim.int_ids:
+            n = missing_beside(i)
+            beside = missing if n == MISSING["int"] else filled(op, {**MISSING, "int": n, "str": n})
+            probes.append(
+                _Probe(filled(op, {**MISSING, "int": i, "str": i}), beside, "a victim id")
+            )
     if "uuid" in kinds:
         probes += [
             _Probe(filled(op, {**MISSING, "uuid": u}), missing, "a victim id")
@@ -571,10 +574,13 @@ def _one_at_a_time(
         everyone = victim.uuid_ids if kind.removesuffix("[]") == "uuid" else victim.int_ids
         theirs = _of_kind(victim.rows.get(tables[slot] or "", []), kind) or everyone
         label = what.format(slot[1])
-        probes += [
-            _Probe({**around, slot: [v] if kind.endswith("[]") else v}, around, label)
-            for v in theirs
-        ]
+        listed = kind.endswith("[]")
+        for v in theirs:
+            beside = around
+            if kind.removesuffix("[]") == "int" and missing_beside(v) != MISSING["int"]:
+                small = missing_beside(v)
+                beside = {**around, slot: [small] if listed else small}
+            probes.append(_Probe({**around, slot: [v] if listed else v}, beside, label))
     return probes
 
 

@@ -109,6 +109,27 @@ def test_a_fence(tenantry_client, tenantry_member):
     assert "add `tenantry_migrations = <your migrations directory>` under [pytest]" in run.stdout
 
 
+# A route naming a row of the shared table (32-bit key) beside the tenant's own: a missing
+# id beyond 32 bits is refused as out of range (422) where a victim's small id is a 404.
+PAINT = """
+    from pydantic import BaseModel
+
+    class Paint(BaseModel):
+        fence_id: int
+        color_id: int
+
+    @app.post("/fences/paint")
+    def paint(body: Paint, ctx: MemberContext, session: DbSession) -> str:
+        fence = session.get(Fence, (ctx.tenant_id, body.fence_id))
+        color = session.get(Color, body.color_id)
+        if fence is None or color is None:
+            raise NotFound("no such fence or colour")
+        fence.color_id = color.id
+        return color.name
+
+"""
+
+
 @pytest.mark.postgres
 def test_a_converted_databases_shapes_are_seeded_on_postgresql(
     tmp_path: Path, postgres: PostgresServer
@@ -117,7 +138,8 @@ def test_a_converted_databases_shapes_are_seeded_on_postgresql(
     compared with the tenants' 53-bit ids (``integer out of range``: the attack could not
     run); a string ``Enum`` got random text; and a CHECK the database kept (PostgreSQL
     prints it ``(stage)::text = ANY (ARRAY[...])``), which the model does not repeat,
-    refused the seeded row: each failed the seeding of ``fences``."""
+    refused the seeded row: each failed the seeding of ``fences``. Then ``/fences/paint``
+    was a false alarm: a missing colour id beyond 32 bits answered 422, a victim's 404."""
     app = (
         APP.replace(
             "from sqlalchemy import ForeignKey, select",
@@ -141,9 +163,17 @@ def test_a_converted_databases_shapes_are_seeded_on_postgresql(
             "        )\n"
             "    app = FastAPI()\n",
         )
-        .replace('Fence(color_id=1, label="new")', 'Fence(color_id=1, label="new", status="built")')
+        .replace(
+            'Fence(color_id=1, label="new")', 'Fence(color_id=101, label="new", status="built")'
+        )
+        # colours 101-103: the victim's members' small ids are no colour's
+        .replace(
+            'enumerate(["red", "green", "blue"], 1)', 'enumerate(["red", "green", "blue"], 101)'
+        )
+        .replace("    return app\n", PAINT + "    return app\n")
     )
-    assert app.count("stages") == 2 and "fence_status" in app
+    assert app.count("stages") == 2 and "fence_status" in app and "/fences/paint" in app
+    assert "], 101)" in app and "color_id=101" in app
     name = postgres.create_database()
     try:
         run = run_suite(tmp_path, app, TEST, database_url=postgres.url(OWNER_ROLE, name))
