@@ -90,6 +90,10 @@ def _refuse(value: object, name: str, bound: int, places: bool) -> None:
 def _refuse_places(value: object, name: str, scale: int) -> None:
     if isinstance(value, bool) or not isinstance(value, Decimal | float):
         return  # an int has no places; anything else is the driver's to refuse
+    # A float's binary noise (0.1 + 0.2 is 0.30000000000000004) is no decimal place
+    # anyone wrote: only a difference a person could see is refused.
+    if isinstance(value, float) and abs(value - round(value, scale)) <= 1e-9 * max(1.0, abs(value)):
+        return
     exact = value if isinstance(value, Decimal) else Decimal(repr(value))
     try:
         if not exact.is_finite() or exact == exact.quantize(Decimal(1).scaleb(-scale)):

@@ -107,6 +107,7 @@ def test_more_decimal_places_than_a_numeric_keeps_are_refused_not_rounded() -> N
     with factory.begin() as session:  # at the scale, or with zeros beyond it: kept as is
         session.add_all([_Price(amount=Decimal("1.50")), _Price(amount=Decimal("2.500"))])
         session.add(_Price(amount=Decimal(3), rate=12.5))
+        session.add(_Price(amount=Decimal(4), rate=0.1 + 0.2))  # 0.30000000000000004: no place
     for price, said in (
         (_Price(amount=Decimal("1.005")), "prices.amount keeps 2 decimal places"),
         (_Price(amount=Decimal("1"), rate=0.25), "prices.rate keeps 1 decimal place"),
@@ -116,7 +117,7 @@ def test_more_decimal_places_than_a_numeric_keeps_are_refused_not_rounded() -> N
         assert refused.value.message == f"{said}: the value would be rounded"
         assert refused.value.status == 422 and "1.005" not in str(refused.value.details)
     with factory() as session:
-        assert session.scalar(select(func.count()).select_from(_Price)) == 3
+        assert session.scalar(select(func.count()).select_from(_Price)) == 4
         row = session.scalars(select(_Price).where(_Price.amount == Decimal(3))).one()
         row.amount = Decimal("3.333")
         with pytest.raises(TooManyDecimalPlaces):
