@@ -134,14 +134,14 @@ class ExportIncomplete(TenantryError):
 
 def unmapped_tenant_tables(session: Session) -> list[str]:
     """Tables with a ``tenant_id`` column (tenantry's own aside) that no loaded model maps."""
-    inspector = inspect(session.connection())
     mapped = {table_of(m).name for m in tenant_mappers()}
+    columns = inspect(session.connection()).get_multi_columns()  # one query, every table
     return sorted(
         name
-        for name in inspector.get_table_names()
+        for (_schema, name), found in columns.items()
         if name not in mapped
         and not is_control_plane(name)
-        and TENANT_COLUMN in {c["name"] for c in inspector.get_columns(name)}
+        and TENANT_COLUMN in {c["name"] for c in found}
     )
 
 
