@@ -235,9 +235,10 @@ def seed_every_table(
             except Exception as exc:
                 raise AssertionError(
                     f"the attack could not put a row into {table.name} ({exc.__class__.__name__}:"
-                    f" {str(exc).splitlines()[0]}); it fills each column from its type, "
-                    "a CHECK of the form `col IN (...)`, and an Enum: give the column a "
-                    "default, or seed that table yourself"
+                    f" {str(exc).splitlines()[0]}); it fills each column from its type, a "
+                    "CHECK of the form `col IN (...)` (the model's or the database's) and an "
+                    "Enum, never from a default: say the values a refused column takes in "
+                    "one of those on the model"
                 ) from exc
             parents[table.name] = row
 

@@ -181,3 +181,24 @@ def test_a_converted_databases_shapes_are_seeded_on_postgresql(
         postgres.drop_database(name)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     assert "1 passed" in run.stdout
+
+
+def test_a_row_the_seeding_cannot_make_says_what_it_reads(tmp_path: Path) -> None:
+    """From a stranger's CRM: the failure advised 'give the column a default' for a column
+    that had one; the seeding never reads defaults, and nobody can seed a table for it."""
+    app = APP.replace(
+        "from sqlalchemy import ForeignKey, select",
+        "from sqlalchemy import CheckConstraint, ForeignKey, String, select",
+    ).replace(
+        "    label: Mapped[str]\n",
+        "    label: Mapped[str]\n"
+        '    stage: Mapped[str] = mapped_column(String(20), default="new")\n'
+        '    __table_args__ = (CheckConstraint("stage = lower(stage)", name="stage_lower"),)\n',
+    )
+    assert "stage_lower" in app
+    run = run_suite(tmp_path, app, TEST)
+    assert run.returncode == 1, run.stdout[-3000:] + run.stderr[-2000:]
+    said = " ".join(run.stdout.split())
+    assert "the attack could not put a row into fences (IntegrityError:" in said, said[-3000:]
+    assert "never from a default: say the values a refused column takes" in said
+    assert "give the column a default" not in said
