@@ -45,7 +45,10 @@ def test_owner_forms() -> None:
         ),
         ({"tenants": {"single": "yes"}}, "[tenants] single must be true or false"),
         ({"tenants": {"owner": "a@x.com"}}, "[tenants] owner and role go with single = true"),
-        ({"tenants": {"single": True, "role": "owner"}}, "role must be admin, member or viewer"),
+        (
+            {"tenants": {"single": True, "role": "owner"}},
+            "role must be one of viewer, member, admin",
+        ),
         ({"tenants": {"single": True, "owner": "ann"}}, "owner must be the email of a user"),
         ({"surprise": 1}, "unknown key"),
         ({"users": {"table": "users"}}, "[users] email is required"),

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tenantry.migrate.errors import MappingError
+from tenantry.roles import Role
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _REF = re.compile(r"^\s*(\w+)\s*->\s*(\w+)(?:\.(\w+))?\s*$")
@@ -33,7 +34,7 @@ class ProblemKind(StrEnum):
 
 
 _PLAN_NAME = re.compile(r"[a-z0-9_-]{1,32}")
-_MEMBER_ROLES = ("admin", "member", "viewer")
+_MEMBER_ROLES = tuple(r.value for r in Role if r is not Role.OWNER)  # the one owner aside
 # Settings added after runs were recorded, with the defaults those runs had.
 _LATER_DEFAULTS: dict[str, Any] = {
     "tenant_plan": "free",
@@ -252,7 +253,7 @@ def _single(tenants: dict[str, Any]) -> tuple[bool, str | None, str]:
     if owner is not None and (not isinstance(owner, str) or "@" not in owner):
         raise MappingError("[tenants] owner must be the email of a user of the users table")
     if role not in _MEMBER_ROLES:
-        raise MappingError("[tenants] role must be admin, member or viewer")
+        raise MappingError(f"[tenants] role must be one of {', '.join(_MEMBER_ROLES)}")
     return single, owner, str(role)
 
 

@@ -226,6 +226,10 @@ def build_plan(conn: Connection, mapping: Mapping) -> Plan:
     users = read_users(conn, mapping, q)
     problems = email_problems(users, mapping) + password_problems(users, mapping)
     _check_targets(users, mapping)
+    # [tenants] single's owner, found (or refused) before the tables are read
+    single = (
+        (single_owner(users, mapping).id, mapping.member_role) if mapping.single_tenant else None
+    )
     plans: list[TablePlan] = []
     warnings: list[str] = _password_warnings(infos[mapping.users.table], mapping)
     for name in sorted(mapping.tables):
@@ -324,7 +328,7 @@ def build_plan(conn: Connection, mapping: Mapping) -> Plan:
         mapping.target,
         shaped,
         email_changes(users, mapping),
-        (single_owner(users, mapping).id, mapping.member_role) if mapping.single_tenant else None,
+        single,
     )
     return result
 
@@ -601,8 +605,6 @@ def _check_targets(users: list[LegacyUser], mapping: Mapping) -> None:
     for email in targets:
         if email.strip().casefold() not in emails:
             raise MappingError(f"the mapping names {email!r}, but no user has that email")
-    if mapping.single_tenant:
-        single_owner(users, mapping)  # refused before any change, not in the apply
 
 
 def _owned_plan(
