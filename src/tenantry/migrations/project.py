@@ -17,7 +17,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
-from tenantry.migrations.runner import alembic_config
+from tenantry.migrations.runner import alembic_config, migrating
 
 APP_BRANCH = "app"
 TEMPLATE = Path(__file__).parent / "script.py.mako"
@@ -71,7 +71,7 @@ def upgrade_project(
 ) -> None:
     """Apply the core's migrations and the app's, to the newest revision of each."""
     cfg = project_config(engine, directory, extra_version_dirs)
-    with engine.begin() as conn:
+    with migrating(engine) as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "heads")
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 CORE_VERSIONS = Path(__file__).parent / "versions"
 
@@ -44,10 +45,52 @@ def alembic_config(engine: Engine, extra_version_dirs: Sequence[Path] = ()) -> C
     return cfg
 
 
+class BrokenReferences(Exception):
+    """A migration would leave rows referring to rows that do not exist; it was rolled back."""
+
+
+@contextmanager
+def migrating(engine: Engine) -> Iterator[Connection]:
+    """A connection in one transaction for migrations, committed when the block ends.
+
+    On SQLite, foreign keys are off while the migrations run: Alembic's batch mode
+    changes a table by copying it and dropping the original, and with them on, that
+    ``DROP`` deletes every row referring to it through ``ON DELETE CASCADE`` (all of a
+    parent table's children, in every tenant) or fails. The references are checked
+    before the commit instead: a migration that would leave one broken is rolled back.
+
+    Raises:
+        BrokenReferences: naming the first tables whose rows would refer to nothing.
+    """
+    with engine.connect() as conn:
+        if engine.dialect.name != "sqlite":
+            with conn.begin():
+                yield conn
+            return
+        # A PRAGMA foreign_keys inside a transaction does nothing: set it on the
+        # driver's connection before the transaction begins, and put it back after.
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        was = raw.execute("PRAGMA foreign_keys").fetchone()[0]
+        raw.execute("PRAGMA foreign_keys = OFF")
+        try:
+            with conn.begin():
+                yield conn
+                broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    pairs = sorted({f"{row[0]} -> {row[2]}" for row in broken})
+                    raise BrokenReferences(
+                        f"the migration would leave {len(broken)} row(s) referring to rows "
+                        f"that do not exist ({', '.join(pairs[:5])}); nothing was applied"
+                    )
+        finally:
+            raw.execute(f"PRAGMA foreign_keys = {int(was)}")
+
+
 def upgrade(engine: Engine, extra_version_dirs: Sequence[Path] = ()) -> None:
     """Bring the schema to the newest revision of every branch."""
     cfg = alembic_config(engine, extra_version_dirs)
-    with engine.begin() as conn:
+    with migrating(engine) as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "heads")
 
