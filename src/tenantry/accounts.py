@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from tenantry import audit, invites, tenants
 from tenantry.errors import AuthenticationFailed, ValidationFailed
 from tenantry.ids import is_user_id
-from tenantry.models import Membership, TenantKind, User, normalize_email
+from tenantry.models import Membership, TenantKind, TenantStatus, User, normalize_email
 from tenantry.models.user import checked_email
 from tenantry.plans.quotas import enforce_seat
 from tenantry.security.links import read_link
@@ -197,9 +197,11 @@ def authenticate(session: Session, passwords: Passwords, *, email: str, password
 
 
 def default_tenant(session: Session, user_id: int) -> uuid.UUID | None:
-    """The tenant a fresh login lands in: the oldest membership."""
+    """The tenant a fresh login lands in: the oldest membership of an active tenant, else
+    the oldest of a suspended one (where an owner can still pay to lift the suspension)."""
     rows = tenants.memberships_of(session, user_id)
-    return rows[0][0].tenant_id if rows else None
+    active = [m for m, t in rows if t.status == TenantStatus.ACTIVE.value]
+    return active[0].tenant_id if active else rows[0][0].tenant_id if rows else None
 
 
 def check_session(session: Session, user_id: int, session_version: int) -> User:

@@ -308,13 +308,17 @@ class Tenancy:
         """Access and refresh tokens for a member of ``tenant_id`` (membership checked here).
 
         ``tenant_id=None`` signs in a person who belongs to no tenant: they can
-        create one or join one, and nothing else.
+        create one or join one, and nothing else. A suspended tenant's tokens are
+        issued too: every route refuses it on each request but the few that settle a
+        suspension (the billing portal), which its owner must be able to reach.
         """
         user = get_user(session, user_id)
         role: Role | None = None
         if tenant_id is not None:
             claim = TenantClaim("issue", tenant_id=tenant_id)
-            ctx = resolve_membership(session, claim, user_id, session_version=user.session_version)
+            ctx = resolve_membership(
+                session, claim, user_id, session_version=user.session_version, allow_suspended=True
+            )
             tenant_id, role = ctx.tenant_id, ctx.role
         access, expires = self.tokens.issue(
             user_id=user_id, tenant_id=tenant_id, role=role, session_version=user.session_version

@@ -14,6 +14,7 @@ from tenantry.models import BillingAccount, Tenant
 from tenantry_server.app import create_app, default_plugins
 from tenantry_server.settings import Settings
 from tests.conftest import FAST_PASSWORDS
+from tests.meterbook.pages.test_auth_pages import signin
 from tests.meterbook.pages.test_web_session import csrf, signup
 from tests.support.stripe import LocalStripe
 from tests.tenantry.billing.conftest import billing_settings, stripe, stripe_server
@@ -93,6 +94,18 @@ def test_a_suspended_household_shows_its_banner_and_only_owners_reach_the_portal
     assert page.status_code == 403
     assert 'id="suspended-banner"' in page.text and "Pay in the billing portal" in page.text
     portal = billed.post(
+        f"{base}/household/billing/portal",
+        data={"csrf_token": csrf(page.text)},
+        follow_redirects=False,
+    )
+    assert portal.status_code == 303 and portal.headers["location"].startswith(stripe.url)
+    # Signed in again: the form answered 403 and set no session, and the page's button
+    # then led back to the sign-in form (outside tester).
+    fresh = TestClient(billed.app)
+    assert signin(fresh, "owner@example.com").startswith(base)
+    page = fresh.get(f"{base}/dashboard")
+    assert page.status_code == 403 and "Pay in the billing portal" in page.text
+    portal = fresh.post(
         f"{base}/household/billing/portal",
         data={"csrf_token": csrf(page.text)},
         follow_redirects=False,

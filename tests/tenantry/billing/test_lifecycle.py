@@ -15,7 +15,7 @@ from tenantry.billing import Billing
 from tenantry.models import AuditEvent, BillingAccount, BillingEvent, Tenant
 from tenantry.plans import load_entitlements
 from tenantry.platform_admins import set_platform_admin
-from tests.conftest import Member, register
+from tests.conftest import PASSWORD, Member, register
 from tests.support.stripe import PRICES, LocalStripe, sign
 from tests.tenantry.billing.conftest import deliver
 
@@ -118,6 +118,17 @@ def test_failed_payment_grace_suspension_and_reactivation(
     portal = client.post("/api/tenant/billing/portal", headers=alice.headers)  # no body: fine
     assert portal.status_code == 200, portal.text
     assert portal.json()["url"].startswith(stripe.url)
+    # So can they after signing in again: sign-in and refresh answered 403 tenant_suspended,
+    # and an owner whose token had expired could never pay (outside tester).
+    login = client.post("/api/auth/login", json={"email": alice.email, "password": PASSWORD})
+    assert login.status_code == 200 and login.json()["tenant_id"] == alice.tenant_id, login.text
+    again = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    assert client.post("/api/tenant/billing/portal", headers=again).status_code == 200
+    assert client.get("/api/tenant", headers=again).status_code == 403  # and nothing else
+    renewed = client.post(
+        "/api/auth/refresh", json={"refresh_token": login.json()["refresh_token"]}
+    )
+    assert renewed.status_code == 200, renewed.text
 
     deliver(client, stripe, stripe.payment_succeeds(sub_id))
     assert _account(billing, alice).status == "active"
@@ -577,3 +588,23 @@ def test_the_same_event_delivered_at_once_applies_once(
             )
         )
     assert failures == 1
+
+
+def test_sign_in_lands_in_an_active_tenant_before_a_suspended_older_one(
+    client: TestClient, billing: Billing
+) -> None:
+    """A suspended first household locked its owner out of their other, active ones."""
+    alice = _signed_up(client, billing, "alice@example.com")
+    created = client.post("/api/tenants", json={"name": "Workshop"}, headers=alice.headers)
+    assert created.status_code == 201, created.text
+    with billing.db.session() as session:
+        session.get_one(Tenant, uuid.UUID(alice.tenant_id)).status = "suspended"
+    login = client.post("/api/auth/login", json={"email": alice.email, "password": PASSWORD})
+    assert login.status_code == 200, login.text
+    assert login.json()["tenant_id"] == created.json()["tenant_id"]
+    headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    assert client.get("/api/tenant", headers=headers).status_code == 200
+    back = client.post(
+        "/api/auth/switch", json={"tenant_id": alice.tenant_id}, headers=headers
+    )  # to the suspended one, to pay
+    assert back.status_code == 200, back.text

@@ -119,9 +119,13 @@ def logout_everywhere(session: DbSession, claims: CurrentClaims) -> Response:
 def switch(
     body: SwitchIn, request: Request, session: DbSession, claims: CurrentClaims
 ) -> TokenPair:
-    """A new token pair for another tenant the caller belongs to."""
+    """A new token pair for another tenant the caller belongs to (a suspended one too: its
+    owner pays there)."""
     ctx = resolve_membership(
-        session, TenantClaim("switch", tenant_id=body.tenant_id), claims.user_id
+        session,
+        TenantClaim("switch", tenant_id=body.tenant_id),
+        claims.user_id,
+        allow_suspended=True,
     )
     return get_tenancy(request).issue_tokens(session, claims.user_id, ctx.tenant_id)
 
