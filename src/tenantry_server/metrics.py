@@ -117,6 +117,9 @@ def metrics(request: Request, session: DbSession) -> Response:
             raise
         log.warning("metrics: control database unavailable: %s", type(exc).__name__)
         counts, active = None, 0
+        # The failed read's transaction must end here: committed in teardown, it raised
+        # PendingRollbackError (a 500) on the first scrape of a connection the server dropped.
+        session.rollback()
     extra = CollectorRegistry()
     extra.register(_TenantCounts(counts, active))
     body = _process_metrics() + generate_latest(extra)

@@ -10,6 +10,7 @@ import sys
 import uuid
 from pathlib import Path
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
@@ -20,8 +21,9 @@ from tenantry.web.observe import CLIENT_CLOSED_REQUEST, RequestRecord
 from tenantry_server.app import create_app, default_plugins
 from tenantry_server.metrics import RequestMetrics
 from tenantry_server.settings import Settings
-from tests.conftest import FAST_PASSWORDS, Member, make_settings
+from tests.conftest import FAST_PASSWORDS, Member, make_settings, only_postgresql
 from tests.notes_app import NotesPlugin
+from tests.support.postgres import APP_ROLE, PostgresServer
 
 
 def scrape(client: TestClient, settings: Settings) -> str:
@@ -197,3 +199,23 @@ def test_a_dead_workers_pool_is_no_longer_summed(
             if worker.stdin is not None:
                 worker.stdin.close()
             worker.wait()
+
+
+@only_postgresql
+def test_a_scrape_on_a_connection_the_server_dropped_answers_200(
+    settings: Settings, postgres: PostgresServer
+) -> None:
+    """An outside tester stopped PostgreSQL: each worker's first scrape answered 500
+    (PendingRollbackError: the failed read's transaction was committed in teardown)."""
+    app = create_app(settings, [*default_plugins(), NotesPlugin()], passwords=FAST_PASSWORDS)
+    with TestClient(app) as client:
+        assert "tenantry_control_database_up 1.0" in scrape(client, settings)  # a warm pool
+        admin = postgres.admin_url.set(drivername="postgresql", database=None)
+        with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as c:
+            c.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE usename = %s AND pid <> pg_backend_pid()",
+                (APP_ROLE,),
+            )
+        assert "tenantry_control_database_up 0.0" in scrape(client, settings)  # was a 500
+        assert "tenantry_control_database_up 1.0" in scrape(client, settings)  # reconnected
