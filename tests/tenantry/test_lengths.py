@@ -8,13 +8,23 @@ from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import Numeric, create_engine, func, insert, select
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Integer,
+    Numeric,
+    SmallInteger,
+    create_engine,
+    func,
+    insert,
+    select,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from tenantry.context import TenantContext, tenant_scope
 from tenantry.db import Database
 from tenantry.ids import TenantId
-from tenantry.lengths import TooManyDecimalPlaces, ValueTooLong, install_lengths
+from tenantry.lengths import NumberTooLarge, TooManyDecimalPlaces, ValueTooLong, install_lengths
 from tenantry.models import Tenant
 from tenantry.roles import Role
 from tenantry_server.settings import Settings
@@ -123,3 +133,45 @@ def test_more_decimal_places_than_a_numeric_keeps_are_refused_not_rounded() -> N
         with pytest.raises(TooManyDecimalPlaces):
             session.flush()
     engine.dispose()
+
+
+class _Stock(_Base):
+    __tablename__ = "stock"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    price_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("prices.id"))
+    weight: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))
+    count: Mapped[int | None] = mapped_column(Integer)
+    small: Mapped[int | None] = mapped_column(SmallInteger)
+    big: Mapped[int | None] = mapped_column(BigInteger)
+
+
+def test_numbers_larger_than_their_column_holds_are_refused_on_sqlite_too() -> None:
+    """From a stranger's vet clinic: SQLite stored ``12345.67`` in a ``Numeric(5, 2)``
+    column and 2**40 in an ``Integer`` one, each refused by PostgreSQL (422 there, 201
+    here), and ``12345678901234567.89`` in ``Numeric(10, 2)`` came back as ``…568.00``."""
+    engine = create_engine("sqlite://")
+    _Base.metadata.create_all(engine)
+    factory = sessionmaker(engine)
+    install_lengths(factory)
+    with factory.begin() as session:  # at each limit: kept
+        session.add(_Price(id=1, amount=Decimal("9999999999.99")))
+        session.add(_Stock(weight=Decimal("999.99"), count=2**31 - 1, small=-(2**15)))
+        session.add(_Stock(weight=Decimal("-999.99"), count=-(2**31), big=2**63 - 1))
+        session.add(_Stock(id=2**40, price_id=1, weight=999))  # keys are the database's
+    for row, said in (
+        (_Price(amount=Decimal("12345678901234567.89")), "prices.amount holds numbers below"),
+        (_Stock(weight=Decimal("12345.67")), "stock.weight holds numbers below 1000 (3 digits"),
+        (_Stock(weight=1000), "stock.weight holds numbers below 1000"),
+        (_Stock(count=2**40), "stock.count holds whole numbers from -2147483648 to 2147483647"),
+        (_Stock(small=2**15), "stock.small holds whole numbers from -32768 to 32767"),
+        (_Stock(big=2**63), "stock.big holds whole numbers from"),
+    ):
+        with pytest.raises(NumberTooLarge) as refused, factory.begin() as session:
+            session.add(row)
+        assert refused.value.message.startswith(said), refused.value.message
+        assert refused.value.status == 422 and refused.value.code == "invalid_value"
+    with pytest.raises(NumberTooLarge), factory.begin() as session:  # a change, as a new row
+        session.scalars(select(_Stock).where(_Stock.id == 2**40)).one().count = 2**31
+    with factory() as session:
+        assert session.scalar(select(func.count()).select_from(_Stock)) == 3
+        assert session.scalar(select(_Stock.count).where(_Stock.id == 2**40)) is None
