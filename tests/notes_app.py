@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import ForeignKey, String, UniqueConstraint, select
+from sqlalchemy import DateTime, ForeignKey, String, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from tenantry.context import TenantContext
@@ -66,6 +66,9 @@ class AppTicket(TenantScoped, Base):
     state: Mapped[TicketState]
     attachment: Mapped[bytes | None]  # LargeBinary
     estimate: Mapped[timedelta | None]  # Interval
+    # SQLAlchemy's own date-time types, as an app declares them without tenantry's
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    local_at: Mapped[datetime | None] = mapped_column(DateTime(), default=None)
 
 
 class NoteIn(BaseModel):

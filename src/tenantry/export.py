@@ -4,12 +4,15 @@ The document (``tenantry-export/1``)::
 
     {"format", "schema": {"revisions", "tables": {table: [field, …]}},
      "tenant": {…}, "members": [{user_id, email, display_name, role, joined_at}],
+     "people": [{user_id, email, display_name}],
      "tables": {table: [row, …]},
      "summary": {"members", "rows": {table: n}, "total_rows", "checksums": {table: hex}}}
 
-Rows are in primary key order; a table's checksum is the BLAKE2b of its JSON array
-as written, so ``tenantry.tenant_import`` can tell a complete, unedited document
-and verify what it stored.
+``people`` are the accounts the rows name (a user reference, such as an author) that
+are not members: former members, say. The import gives them their accounts there, so
+the rows keep naming them. Rows are in primary key order; a table's checksum is the
+BLAKE2b of its JSON array as written, so ``tenantry.tenant_import`` can tell a complete,
+unedited document and verify what it stored.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import base64
 import hashlib
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -27,6 +30,7 @@ from sqlalchemy import Table, inspect, select, text
 from sqlalchemy.orm import Mapper, Session
 
 from tenantry.errors import TenantNotFound, TenantryError
+from tenantry.instants import aware_columns
 from tenantry.models import Base, Membership, Tenant, User, is_tenant_scoped
 from tenantry.rls.policy import TENANT_COLUMN, is_control_plane
 from tenantry.scoping import tenant_table_rows
@@ -90,11 +94,22 @@ def fields(mapper: Mapper[Any]) -> list[str]:
 
 def key_ordered_batches(session: Session, mapper: Mapper[Any]) -> Iterator[list[dict[str, Any]]]:
     """The session's tenant's rows of a table (without ``tenant_id``) as dicts, in key order,
-    ``BATCH`` at a time (:func:`tenantry.scoping.tenant_table_rows`)."""
+    ``BATCH`` at a time (:func:`tenantry.scoping.tenant_table_rows`).
+
+    A ``DateTime(timezone=True)`` column reads back naive from SQLite: its values are UTC
+    (:mod:`tenantry.instants`), and are written with that offset.
+    """
     keys = fields(mapper)
     order = [c for c in table_of(mapper).primary_key.columns if c.key != "tenant_id"]
+    utc = [k for k in aware_columns(mapper.class_) if k in keys]
     for rows in tenant_table_rows(session, mapper, keys, order, yield_per=BATCH).partitions():
-        yield [dict(zip(keys, row, strict=True)) for row in rows]
+        batch = [dict(zip(keys, row, strict=True)) for row in rows]
+        for key in utc:
+            for item in batch:
+                value = item[key]
+                if isinstance(value, datetime) and value.tzinfo is None:
+                    item[key] = value.replace(tzinfo=UTC)
+        yield batch
 
 
 class ArrayWriter:
@@ -159,6 +174,40 @@ def check_all_mapped(session: Session) -> None:
         )
 
 
+USERS_TABLE = "tenantry_users"
+
+
+def user_columns(mapper: Mapper[Any]) -> list[str]:
+    """Attributes of ``mapper`` holding a user id (a foreign key to the users table)."""
+    table = table_of(mapper)
+    return [
+        mapper.get_property_by_column(c).key
+        for c in table.columns
+        if any(fk.column.table.name == USERS_TABLE for fk in c.foreign_keys)
+    ]
+
+
+def _people_named(
+    session: Session, mappers: list[Mapper[Any]], members: set[int]
+) -> list[dict[str, Any]]:
+    """The accounts the tenant's rows name that are not its members (an erased account's
+    placeholder too: its address is random, and the rows still name it)."""
+    named: set[int] = set()
+    for mapper in mappers:
+        for key in user_columns(mapper):
+            column = getattr(mapper.class_, key)
+            named.update(session.scalars(select(column).where(column.is_not(None)).distinct()))
+    others = sorted(named - members)
+    if not others:
+        return []
+    users = session.execute(
+        select(User.id, User.email, User.display_name)
+        .where(User.id.in_(others))
+        .order_by(User.id)
+    )
+    return [{"user_id": u, "email": e, "display_name": d} for u, e, d in users]
+
+
 def stream_export(session: Session, tenant_id: uuid.UUID) -> Iterator[bytes]:
     """Yield the export document in chunks: tenant, members, every tenant table, counts.
 
@@ -197,11 +246,12 @@ def stream_export(session: Session, tenant_id: uuid.UUID) -> Iterator[bytes]:
         .where(Membership.tenant_id == tenant_id)
         .order_by(User.email)
     )
-    member_list = [
+    member_list: list[dict[str, Any]] = [
         {"user_id": u, "email": e, "display_name": d, "role": r, "joined_at": j}
         for u, e, d, r, j in members
     ]
-    yield b',"members":' + _dumps(member_list) + b',"tables":{'
+    people = _people_named(session, mappers, {m["user_id"] for m in member_list})
+    yield b',"members":' + _dumps(member_list) + b',"people":' + _dumps(people) + b',"tables":{'
     counts: dict[str, int] = {}
     checksums: dict[str, str] = {}
     for i, mapper in enumerate(mappers):

@@ -13,11 +13,11 @@ import base64
 import enum
 import uuid
 from collections.abc import Callable
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import Column
+from sqlalchemy import Column, DateTime
 
 BIGINT = 2**63  # the widest integer any backend stores (SQLite's, PostgreSQL's BIGINT)
 Reader = Callable[[Any], Any]
@@ -44,6 +44,23 @@ def aware_datetime(value: Any) -> datetime:
         raise BadValue(f"expected an ISO 8601 date-time, got {_shown(value)}")
     if parsed.tzinfo is None:
         raise BadValue(f"expected a date-time with its UTC offset, got {_shown(value)}")
+    return parsed
+
+
+def wall_clock_datetime(value: Any) -> datetime:
+    """A date-time for a column without a time zone (``DateTime()``), as exports write
+    them: naive; one with an offset is taken at that instant in UTC."""
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise BadValue(f"expected an ISO 8601 date-time, got {_shown(value)}") from None
+    elif isinstance(value, datetime):
+        parsed = value
+    else:
+        raise BadValue(f"expected an ISO 8601 date-time, got {_shown(value)}")
+    if parsed.tzinfo is not None:
+        return parsed.astimezone(UTC).replace(tzinfo=None)
     return parsed
 
 
@@ -144,6 +161,8 @@ _READERS: dict[type, Reader] = {
 
 
 def _typed(column: Column[Any]) -> Reader:
+    if isinstance(column.type, DateTime) and not column.type.timezone:
+        return wall_clock_datetime  # an export writes these without an offset
     try:
         python_type: type | None = column.type.python_type
     except NotImplementedError:

@@ -20,6 +20,15 @@ from tenantry.security.passwords import Passwords
 USER_EXPORT_FORMAT = "tenantry-user-export/1"
 
 
+# The password hash of an account nobody can sign in to: it matches no password.
+NO_LOGIN = "!"  # noqa: S105 - not a valid hash
+
+
+def erased_address() -> str:
+    """An erased account's address: random, so nothing leads from it to the person."""
+    return f"erased-{secrets.token_hex(8)}@{ERASED_DOMAIN}"
+
+
 def _user(session: Session, user_id: int) -> User:
     user = session.get(User, user_id)
     if user is None or user.is_erased:
@@ -232,8 +241,8 @@ def erase_user(
     # access token naming it must not become theirs); it can neither sign in nor act.
     # Its own random address, not the pseudonym: the trail's name must not lead to the id
     # (the id stays on the tenants' rows and in exports made before).
-    user.email = f"erased-{secrets.token_hex(8)}@{ERASED_DOMAIN}"
-    user.password_hash = "!"  # noqa: S105 - matches no password: not a valid hash
+    user.email = erased_address()
+    user.password_hash = NO_LOGIN
     user.display_name = ""
     user.is_platform_admin = False
     user.session_version += 1  # every access token of the account ends now

@@ -33,22 +33,23 @@ from tenantry.export import (
     schema_revisions,
     table_of,
     tenant_mappers,
+    user_columns,
 )
 from tenantry.ids import TenantId, UserId
 from tenantry.import_values import BadValue, aware_datetime, column_reader
 from tenantry.migrate.verify import Verification
 from tenantry.models import Base, Invite, Membership, Tenant, TenantKind, User, normalize_email
-from tenantry.models.user import checked_email
+from tenantry.models.user import ERASED_DOMAIN, checked_email
 from tenantry.plans.catalogue import MEMBERS, Catalogue
 from tenantry.plans.changes import over_limits
 from tenantry.plans.entitlements import catalogue_of
+from tenantry.privacy import NO_LOGIN, erased_address
 from tenantry.roles import Role
 from tenantry.slugs import is_canonical
 from tenantry.tenants import checked_name, free_slug
 
 FORMAT_NAME, _, _VERSION = FORMAT.partition("/")
 SUPPORTED_VERSION = int(_VERSION)
-USERS_TABLE = "tenantry_users"
 INSERT_BATCH = 1000
 NO_PASSWORD = "!"  # noqa: S105 - not a hash: no password verifies against it
 
@@ -69,6 +70,15 @@ class MemberOutcome:
     invite_code: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class PersonOutcome:
+    """Someone the rows name who is not a member (a former member): their account here."""
+
+    email: str
+    status: str  # "matched" to an account here, an account "created", "erased", or "none"
+    user_id: int | None = None
+
+
 @dataclass(slots=True)
 class ImportResult:
     tenant_id: uuid.UUID
@@ -76,6 +86,7 @@ class ImportResult:
     plan: str
     rows: dict[str, int]
     members: list[MemberOutcome] = field(default_factory=list)
+    people: list[PersonOutcome] = field(default_factory=list)
     verification: Verification = field(default_factory=Verification)
 
 
@@ -223,16 +234,6 @@ def _check_integrity(doc: dict[str, Any], result: Verification) -> None:
         )
 
 
-def _user_columns(mapper: Mapper[Any]) -> list[str]:
-    """Attributes holding a user id (a foreign key to the users table)."""
-    table = table_of(mapper)
-    return [
-        mapper.get_property_by_column(c).key
-        for c in table.columns
-        if any(fk.column.table.name == USERS_TABLE for fk in c.foreign_keys)
-    ]
-
-
 def _new_slug(session: Session, slug: str) -> str:
     return free_slug(session, slug if is_canonical(slug) else "tenant")
 
@@ -315,6 +316,58 @@ def _membership(tenant: Tenant, user: User, role: Role, entry: dict[str, Any]) -
     return Membership(tenant_id=tenant.id, user_id=user.id, role=role.value, joined_at=joined_at)
 
 
+def _new_account(session: Session, email: str, entry: dict[str, Any]) -> User:
+    """An account for ``email`` without a usable password: a password reset sets one."""
+    try:
+        checked_email(email)  # the account will be mailed: one mailbox, no headers
+    except ValidationFailed:
+        raise ImportRefused(f"a member's email is not one address: {email!r:.200}") from None
+    user = User(
+        email=email,
+        password_hash=NO_PASSWORD,
+        display_name=str(entry.get("display_name") or email.split("@")[0])[:200],
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def _people(
+    session: Session, doc: dict[str, Any], user_map: dict[int, int], *, create_accounts: bool
+) -> list[PersonOutcome]:
+    """Accounts for the people the rows name who are not members (``people``, absent from
+    older documents): matched by email, else created with ``create_accounts``, else none
+    (the rows' references to them are left empty, or refused where they cannot be). An
+    erased account gets a placeholder of its own here, as erasure leaves one."""
+    people = doc.get("people", [])
+    if not isinstance(people, list):
+        raise ImportRefused("the document's people are not a list; nothing imported")
+    outcomes = []
+    for entry in people:
+        try:
+            user_id, email = entry["user_id"], normalize_email(str(entry["email"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ImportRefused(f"a people entry is not valid: {entry!r:.200}") from exc
+        if not isinstance(user_id, int) or isinstance(user_id, bool) or user_id in user_map:
+            raise ImportRefused(f"a people entry is not valid: {entry!r:.200}")
+        user = session.scalar(select(User).where(User.email == email))
+        if email.endswith("@" + ERASED_DOMAIN):  # an erased account: a placeholder of its own
+            user = User(email=erased_address(), password_hash=NO_LOGIN, display_name="")
+            session.add(user)
+            session.flush()
+            status = "erased"
+        elif user is not None and not user.is_erased:
+            status = "matched"
+        elif create_accounts:
+            user, status = _new_account(session, email, entry), "created"
+        else:
+            outcomes.append(PersonOutcome(email, "none"))
+            continue
+        user_map[user_id] = user.id
+        outcomes.append(PersonOutcome(email, status, user.id))
+    return outcomes
+
+
 def _members(
     session: Session,
     doc: dict[str, Any],
@@ -345,19 +398,7 @@ def _members(
             outcomes.append(MemberOutcome(email, role.value, "matched", user_id=user.id))
             continue
         if create_accounts:
-            try:
-                checked_email(email)  # the account will be mailed: one mailbox, no headers
-            except ValidationFailed:
-                refused = f"a member's email is not one address: {email!r:.200}"
-                raise ImportRefused(refused) from None
-            # No usable password: the person sets one through a password reset.
-            user = User(
-                email=email,
-                password_hash=NO_PASSWORD,
-                display_name=str(entry.get("display_name") or email.split("@")[0])[:200],
-            )
-            session.add(user)
-            session.flush()
+            user = _new_account(session, email, entry)
             session.add(_membership(tenant, user, role, entry))
             if isinstance(entry.get("user_id"), int):
                 user_map[entry["user_id"]] = user.id
@@ -388,18 +429,22 @@ def _members(
 
 
 def _batches_to_write(
-    mapper: Mapper[Any], rows: list[dict[str, Any]], user_map: dict[int, int]
+    mapper: Mapper[Any],
+    rows: list[dict[str, Any]],
+    user_map: dict[int, int],
+    described: dict[int, str],
 ) -> Iterator[tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
     """The rows in key order, a batch at a time: as the document should read after import
-    (user ids translated), and as values to insert. Only a batch is copied at a time."""
+    (user ids translated), and as values to insert. Only a batch is copied at a time.
+    ``described``: who the document says each user id is ("member" or "person")."""
     table = table_of(mapper)
     convert = {mapper.get_property_by_column(c).key: column_reader(c) for c in table.columns}
     # The model's own rules, as its routes apply them (``__import_check__``, optional).
     check: Callable[[dict[str, Any]], None] | None = getattr(
         mapper.class_, "__import_check__", None
     )
-    user_columns = _user_columns(mapper)
-    required = {k for k in user_columns if not mapper.get_property(k).columns[0].nullable}
+    users = user_columns(mapper)
+    required = {k for k in users if not mapper.get_property(k).columns[0].nullable}
     ordered = _in_key_order(mapper, rows)
     for start in range(0, len(ordered), INSERT_BATCH):
         expected: list[dict[str, Any]] = []
@@ -415,11 +460,12 @@ def _batches_to_write(
                         details={"table": str(table.name), "field": key},
                     ) from exc
             translated = dict(row)
-            for key in user_columns:
+            for key in users:
                 if value.get(key) is not None:
-                    value[key] = translated[key] = user_map.get(value[key])
+                    named, value[key] = value[key], user_map.get(value[key])
+                    translated[key] = value[key]
                     if value[key] is None and key in required:
-                        raise ImportRefused(_no_author(table.name, key))
+                        raise ImportRefused(_no_author(table.name, key, named, described))
             expected.append(translated)
             if check is not None:
                 try:
@@ -433,11 +479,26 @@ def _batches_to_write(
         yield expected, values
 
 
-def _no_author(table: str, column: str) -> str:
+def _no_author(table: str, column: str, user_id: int, described: dict[int, str]) -> str:
+    """Why a reference that cannot be left empty names no account here, and what to do."""
+    where = f"{table}.{column} names "
+    flag = "import with create_accounts (`tenantry tenants import --create-accounts`)"
+    kind = described.get(user_id)
+    if kind == "member":
+        return (
+            f"{where}a member who has no account here, and cannot be left empty: {flag} "
+            "to create their accounts, or have them sign up here first; nothing imported"
+        )
+    if kind == "person":
+        return (
+            f"{where}someone who is not a member (a former member, say) and has no account "
+            f"here, and cannot be left empty: {flag} to create their account without a "
+            "membership, or have them sign up here first; nothing imported"
+        )
     return (
-        f"{table}.{column} names a member who has no account here, and cannot be left "
-        "empty: import with create_accounts (`tenantry tenants import --create-accounts`) "
-        "to create their accounts, or have them sign up here first; nothing imported"
+        f"{where}user {user_id}, whom the document does not describe (neither among its "
+        "members nor its people: exported by an older tenantry?), and cannot be left "
+        "empty: export the tenant again with this version; nothing imported"
     )
 
 
@@ -513,7 +574,7 @@ def import_tenant(
         ) from exc
 
 
-def _refused_row(table: str, exc: IntegrityError) -> str:
+def _refused_row(table: str, exc: IntegrityError | DataError) -> str:
     """The table whose row the database refused, and why in the importer's terms."""
     reason = str(exc.orig).splitlines()[0]
     state = str(getattr(exc.orig, "sqlstate", "") or "")
@@ -550,6 +611,9 @@ def _write(
         on_invite=on_invite,
         create_accounts=create_accounts,
     )
+    people = _people(session, doc, user_map, create_accounts=create_accounts)
+    described = {m["user_id"]: "member" for m in doc["members"] if isinstance(m, dict)}
+    described.update((p["user_id"], "person") for p in doc.get("people", []))
     rows: dict[str, int] = {}
     ctx = TenantContext(TenantId(tenant_id), UserId(actor_id) if actor_id else None, Role.OWNER)
     with tenant_scope(ctx):
@@ -559,13 +623,14 @@ def _write(
             mapper = mappers[name]
             # Compared in key order, as the export writes them.
             expected[name] = writer = ArrayWriter()
-            for wanted, values in _batches_to_write(mapper, doc["tables"][name], user_map):
+            batches = _batches_to_write(mapper, doc["tables"][name], user_map, described)
+            for wanted, values in batches:
                 writer.chunk(wanted)
                 for value in values:
                     value["tenant_id"] = tenant_id
                 try:
                     session.execute(insert(mapper.class_), values)
-                except IntegrityError as exc:
+                except (IntegrityError, DataError) as exc:
                     raise ImportRefused(_refused_row(name, exc)) from exc
             rows[name] = writer.count
         session.flush()
@@ -611,7 +676,7 @@ def _write(
         created=sum(o.status == "created" for o in outcomes),
         invited=sum(o.status == "invited" for o in outcomes),
     )
-    return ImportResult(tenant_id, tenant.slug, tenant.plan, rows, outcomes, result)
+    return ImportResult(tenant_id, tenant.slug, tenant.plan, rows, outcomes, people, result)
 
 
 def _in_key_order(mapper: Mapper[Any], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

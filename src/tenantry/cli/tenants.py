@@ -368,3 +368,11 @@ def import_(
                 f"  {member.email}: {member.role}, no account here; invite code "
                 f"{member.invite_code} (bound to this address)"
             )
+    for person in result.people:  # named by rows, not members (former members, say)
+        if person.status == "none":
+            typer.echo(
+                f"  {person.email}: not a member and no account here: the rows' "
+                "references to them are left empty"
+            )
+        else:
+            typer.echo(f"  {person.email}: not a member, account {person.user_id} {person.status}")

@@ -38,12 +38,21 @@ class ImportedMemberOut(BaseModel):
     invite_code: str | None
 
 
+class ImportedPersonOut(BaseModel):
+    """Someone the rows name who is not a member: matched, created, or "none"."""
+
+    email: str
+    status: str
+    user_id: int | None
+
+
 class ImportOut(BaseModel):
     tenant_id: uuid.UUID
     slug: str
     plan: str
     rows: dict[str, int]
     members: list[ImportedMemberOut]
+    people: list[ImportedPersonOut]
     checks: list[CheckOut]
 
 
@@ -101,6 +110,7 @@ async def import_document(
         plan=result.plan,
         rows=result.rows,
         members=[ImportedMemberOut(**asdict(m)) for m in result.members],
+        people=[ImportedPersonOut(**asdict(p)) for p in result.people],
         checks=[
             CheckOut(name=c.name, ok=c.ok, detail=c.detail) for c in result.verification.checks
         ],
