@@ -9,8 +9,6 @@ from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
-from babel.numbers import is_currency
-
 from meterbook.domain.errors import RuleViolation
 from tenantry.text import CONTROL
 
@@ -128,6 +126,10 @@ def check_voucher(
         raise RuleViolation("amount", "must not be negative")
     if energy_wh < 0:
         raise RuleViolation("kwh", "must not be negative")
+    # Imported here: the models import this module, and the library's CLI loads them
+    # (`tenantry doctor`) where the server extra, with babel, is not installed.
+    from babel.numbers import is_currency
+
     if not _CURRENCY.match(currency) or not is_currency(currency):
         raise RuleViolation("currency", "use an ISO 4217 currency code such as ZAR or EUR")
     if not _TOKEN.match(token_number):

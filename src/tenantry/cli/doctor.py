@@ -154,11 +154,19 @@ def _engine(url: str) -> Engine:
 
 
 def _load_models() -> None:
-    """Import the models of every installed app (entry points ``tenantry.models``)."""
+    """Import the models of every installed app (entry points ``tenantry.models``); one
+    that cannot be imported is said, and its tables are then unknown to the checks."""
     from importlib.metadata import entry_points
 
     for point in entry_points(group="tenantry.models"):
-        point.load()
+        try:
+            point.load()
+        except ImportError as exc:
+            typer.echo(
+                f"tenantry doctor: skipped the models of {point.name} ({point.value}): "
+                f"{type(exc).__name__}: {exc}",
+                err=True,
+            )
 
 
 def _safe(url: str) -> str:

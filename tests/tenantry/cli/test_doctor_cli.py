@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -23,3 +25,26 @@ def test_a_missing_placements_file_fails_before_the_schema_check(
     assert result.output.strip().splitlines() == [
         f"tenantry doctor: cannot read {missing}: No such file or directory"
     ], result.output
+
+
+WITHOUT_BABEL = """
+import sys
+sys.modules["babel"] = None  # as where only the library is installed (no server extra)
+from tenantry.cli.main import app
+app(["doctor", "--db", sys.argv[1]], prog_name="tenantry")
+"""
+
+
+def test_the_doctor_runs_without_the_servers_extra(template_db: Path, tmp_path: Path) -> None:
+    """An outside tester installed ``tenantry[postgres]``: the doctor loaded the bundled
+    meterbook's models, which imported babel (the server extra's), with a traceback."""
+    copy = tmp_path / "db.sqlite3"
+    copy.write_bytes(template_db.read_bytes())
+    done = subprocess.run(
+        [sys.executable, "-c", WITHOUT_BABEL, f"sqlite:///{copy}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr and "no problems" in done.stdout
