@@ -77,7 +77,7 @@ def serve(
         from tenantry.plans import DEFAULT_CATALOGUE, CatalogueError, check_row_limits
         from tenantry_server.app import create_app, default_plugins, migrate, plan_catalogue
         from tenantry_server.settings import Settings, settings_problem
-        from tenantry_server.workers import run_workers
+        from tenantry_server.workers import check_free, run_workers
     except ImportError as exc:  # `pip install tenantry` is the library alone
         typer.echo(f"error: the server needs `pip install 'tenantry[server]'` ({exc})", err=True)
         raise typer.Exit(2) from exc
@@ -108,6 +108,12 @@ def serve(
     for url in (settings.database_url, settings.migration_database_url):
         if url:
             check_url(url, "serve")
+    address = (host or settings.host, port or settings.port)
+    if not migrate_only:  # before anything starts (migrations, demo data, jobs)
+        try:
+            check_free(*address)
+        except OSError as exc:
+            fail("serve", f"cannot listen on {address[0]}:{address[1]}: {exc.strerror}")
     try:
         with reaching("serve"):
             applied = migrate(settings, plugins)
@@ -174,7 +180,6 @@ def serve(
         _multiprocess_metrics(settings)
         _share_tenant_concurrency(settings.tenant_concurrency, workers)
         server.state.tenancy.db.dispose()
-        address = (host or settings.host, port or settings.port)
         config = uvicorn.Config(
             "tenantry_server.app:app_from_environment",
             factory=True,
