@@ -183,6 +183,21 @@ def test_single_column_foreign_key_is_named(database: TestDatabase, owner: Engin
     assert "bad_children: foreign key (parent_id) -> bad_parents(id)" in out
 
 
+def test_a_columns_own_unique_is_named(database: TestDatabase, owner: Engine) -> None:
+    """On SQLite, ``code VARCHAR(10) UNIQUE`` passed: SQLAlchemy's inspector reads only
+    the UNIQUE constraints a table lists apart (an outside tester's hand-written schema)."""
+    with owner.begin() as conn:
+        conn.execute(
+            text(
+                "CREATE TABLE widgets (tenant_id UUID NOT NULL REFERENCES tenantry_tenants (id),"
+                " id INTEGER NOT NULL, code VARCHAR(10) UNIQUE, PRIMARY KEY (tenant_id, id))"
+            )
+        )
+    code, out, _ = _cli("--db", database.owner_url, "--json")
+    findings = {(f["table"], f["check"]) for f in json.loads(out)["findings"]}
+    assert ("widgets", "unique_without_tenant") in findings, out
+
+
 @pytest.mark.postgres
 def test_rls_disabled_is_named(pg_database: TestDatabase) -> None:
     engine = create_engine(pg_database.owner_url)

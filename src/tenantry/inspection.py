@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, inspect, text
 
 from tenantry.rls.policy import TENANT_COLUMN, is_control_plane
+from tenantry.sqlite import unique_constraints
 
 IGNORED_TABLES = frozenset({"alembic_version"})
 
@@ -124,6 +125,8 @@ def collect(
             tuple(u["column_names"]) for u in insp.get_unique_constraints(name, schema=schema)
         ]
         uniques += [tuple(c for c in i["column_names"] if c) for i in indexes if i["unique"]]
+        if backend == "sqlite":
+            uniques += unique_constraints(connection, name)
         flags = rls.get(name)
         columns = insp.get_columns(name, schema=schema)
         tables.append(

@@ -9,7 +9,7 @@ import weakref
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.exc import OperationalError
 
 from tenantry.read_only import READ_ONLY
@@ -188,3 +188,17 @@ def _giving_back(method: Any) -> Any:
 def _raw_id(connection: Any) -> int:
     """The DBAPI connection's identity, whether given it or the pool's wrapper of it."""
     return id(getattr(connection, "dbapi_connection", None) or connection)
+
+
+def unique_constraints(connection: Connection, table: str) -> list[tuple[str, ...]]:
+    """The columns of every UNIQUE constraint of an SQLite table, a column's own
+    (``code TEXT UNIQUE``) too: SQLAlchemy's inspector reads only those a table lists
+    apart, and leaves the indexes SQLite makes for the others out of its indexes."""
+    quoted = table.replace('"', '""')
+    found = []
+    for row in connection.exec_driver_sql(f'PRAGMA index_list("{quoted}")'):
+        if row.origin == "u":  # an index SQLite made for a UNIQUE constraint
+            index = row.name.replace('"', '""')
+            info = connection.exec_driver_sql(f'PRAGMA index_info("{index}")').all()
+            found.append(tuple(str(c.name) for c in sorted(info, key=lambda c: c.seqno)))
+    return found

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, inspect
 from sqlalchemy.exc import SAWarning
 
 from tenantry.migrate.identifiers import quoted as _quote
+from tenantry.sqlite import unique_constraints as sqlite_unique_constraints
 
 # Column names apps give their password hashes, most specific first.
 PASSWORD_COLUMNS = (
@@ -123,6 +124,13 @@ def table_info(conn: Connection, name: str) -> TableInfo:
         warnings.filterwarnings("ignore", _SKIPPED_EXPRESSION_INDEX, SAWarning)
         reflected = insp.get_indexes(name)
         unique_constraints = insp.get_unique_constraints(name)
+    if conn.dialect.name == "sqlite":  # a column's own UNIQUE too, which it leaves out
+        listed = {tuple(uc["column_names"]) for uc in unique_constraints}
+        unique_constraints += [
+            {"name": None, "column_names": list(cols)}
+            for cols in sqlite_unique_constraints(conn, name)
+            if cols not in listed
+        ]
     indexes = [
         Index(
             str(ix["name"]),
