@@ -17,7 +17,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
-from tenantry.migrations.runner import alembic_config, migrating
+from tenantry.migrations.runner import alembic_config, migrating, up_to_date
 
 APP_BRANCH = "app"
 TEMPLATE = Path(__file__).parent / "script.py.mako"
@@ -71,6 +71,8 @@ def upgrade_project(
 ) -> None:
     """Apply the core's migrations and the app's, to the newest revision of each."""
     cfg = project_config(engine, directory, extra_version_dirs)
+    if up_to_date(engine, cfg):
+        return
     with migrating(engine) as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "heads")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -50,17 +51,20 @@ class BrokenReferences(Exception):
 
 
 @contextmanager
-def migrating(engine: Engine) -> Iterator[Connection]:
+def migrating(engine: Engine, *, check_references: bool = True) -> Iterator[Connection]:
     """A connection in one transaction for migrations, committed when the block ends.
 
     On SQLite, foreign keys are off while the migrations run: Alembic's batch mode
     changes a table by copying it and dropping the original, and with them on, that
     ``DROP`` deletes every row referring to it through ``ON DELETE CASCADE`` (all of a
-    parent table's children, in every tenant) or fails. The references are checked
-    before the commit instead: a migration that would leave one broken is rolled back.
+    parent table's children, in every tenant) or fails. Off, a revision's ``DELETE``
+    cascades no more either: the references are checked before the commit instead, and
+    a migration that leaves one broken is rolled back. References broken before it (a
+    legacy database's) are not its doing: only new ones count. ``check_references``
+    false: the caller verifies them itself (tenantize).
 
     Raises:
-        BrokenReferences: naming the first tables whose rows would refer to nothing.
+        BrokenReferences: naming the tables whose rows would refer to nothing.
     """
     with engine.connect() as conn:
         if engine.dialect.name != "sqlite":
@@ -75,22 +79,39 @@ def migrating(engine: Engine) -> Iterator[Connection]:
         raw.execute("PRAGMA foreign_keys = OFF")
         try:
             with conn.begin():
+                before = _broken_references(conn) if check_references else Counter()
                 yield conn
-                broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
-                if broken:
-                    pairs = sorted({f"{row[0]} -> {row[2]}" for row in broken})
-                    raise BrokenReferences(
-                        f"the migration would leave {len(broken)} row(s) referring to rows "
-                        f"that do not exist ({', '.join(pairs[:5])}); nothing was applied"
-                    )
+                if check_references:
+                    new = _broken_references(conn) - before
+                    if new:
+                        pairs = ", ".join(f"{t} -> {p}" for t, p in sorted(new)[:5])
+                        raise BrokenReferences(
+                            f"the migration would leave {new.total()} row(s) referring to "
+                            f"rows that do not exist ({pairs}); nothing was applied"
+                        )
         finally:
             raw.execute(f"PRAGMA foreign_keys = {int(was)}")
 
 
-def upgrade(engine: Engine, extra_version_dirs: Sequence[Path] = ()) -> None:
-    """Bring the schema to the newest revision of every branch."""
+def _broken_references(conn: Connection) -> Counter[tuple[str, str]]:
+    """How many rows of each (table, referenced table) refer to no row (SQLite)."""
+    rows = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    return Counter((str(row[0]), str(row[2])) for row in rows)
+
+
+def up_to_date(engine: Engine, cfg: Config) -> bool:
+    """Whether the database is at every head of ``cfg``'s revisions (nothing to apply)."""
+    return current_heads(engine) == set(ScriptDirectory.from_config(cfg).get_heads())
+
+
+def upgrade(
+    engine: Engine, extra_version_dirs: Sequence[Path] = (), *, check_references: bool = True
+) -> None:
+    """Bring the schema to the newest revision of every branch (:func:`migrating`)."""
     cfg = alembic_config(engine, extra_version_dirs)
-    with migrating(engine) as conn:
+    if up_to_date(engine, cfg):
+        return
+    with migrating(engine, check_references=check_references) as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "heads")
 
