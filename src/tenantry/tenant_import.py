@@ -156,6 +156,14 @@ def _check_schema(session: Session, doc: dict[str, Any], mappers: dict[str, Mapp
     if unknown:
         theirs = ", ".join(schema.get("revisions") or []) or "unknown"
         ours = ", ".join(schema_revisions(session)) or "unknown"
+        listed = f"{', '.join(unknown[:5])} {'is' if len(unknown) == 1 else 'are'} unknown here"
+        if theirs == ours and theirs != "unknown":  # no newer schema: an edited document
+            raise ImportRefused(
+                f"{listed}, and the document comes from this very schema ({ours}): it was "
+                "changed after export (or the app owning these tables is not loaded here); "
+                "nothing imported",
+                details={"unknown": unknown},
+            )
         raise ImportRefused(
             f"the document comes from a newer schema ({theirs}) than this database ({ours}): "
             f"{', '.join(unknown[:5])} {'is' if len(unknown) == 1 else 'are'} unknown here. "

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 import meterbook.models  # noqa: F401 - maps the tables the document names
 from tenantry.db import Database
-from tenantry.export import FORMAT, ArrayWriter
+from tenantry.export import FORMAT, ArrayWriter, schema_revisions
 from tenantry.models import Invite, Tenant, User
 from tenantry.tenant_import import ImportRefused, import_tenant
 from tenantry_server.cli import app as cli
@@ -287,6 +287,17 @@ def test_a_table_the_database_has_but_no_model_maps_asks_for_models(db: Database
     message = _refused(db, summed(doc), "no loaded model maps")
     assert message.startswith("app_widgets is a table of this database")
     assert "--models" in message and "newer schema" not in message
+
+
+def test_an_unknown_table_from_this_very_schema_is_not_said_to_be_newer(db: Database) -> None:
+    """An outside tester added a table to an export: the refusal said the document came
+    from a newer schema than this database's, naming the same revisions twice."""
+    doc = document()
+    with db.session() as session:
+        doc["schema"]["revisions"] = schema_revisions(session)
+    doc["tables"]["evil"] = []
+    message = _refused(db, summed(doc), "table evil is unknown here")
+    assert "newer" not in message and "changed after export" in message
 
 
 def test_the_untouched_document_imports(db: Database) -> None:
