@@ -94,7 +94,11 @@ class Operations:
             method = getattr(pool, name, None)
             return int(method()) if callable(method) else None
 
-        return PoolState(ask("checkedout"), ask("size"), ask("overflow"))
+        # QueuePool counts its overflow from -size: below zero, none of it is in use.
+        overflow = ask("overflow")
+        return PoolState(
+            ask("checkedout"), ask("size"), None if overflow is None else max(0, overflow)
+        )
 
     def ready(self) -> tuple[bool, str]:
         """Database reachable and every migration applied: ``(ok, reason)``."""
