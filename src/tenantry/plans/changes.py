@@ -7,6 +7,7 @@ read-only or deleted behind the tenant's back.
 
 from __future__ import annotations
 
+import difflib
 import uuid
 from collections.abc import Collection, Mapping
 from datetime import UTC, datetime, timedelta
@@ -19,11 +20,14 @@ from tenantry.errors import TenantNotFound, ValidationFailed
 from tenantry.models import PlanOverride, Tenant
 from tenantry.plans.catalogue import (
     DEFAULT_CATALOGUE,
+    EXPORT_BYTES_PER_MONTH,
     FEATURE_PREFIX,
     MEMBERS,
     NO_REQUESTS,
     REQUESTS_PER_MINUTE,
+    REQUESTS_PER_MONTH,
     ROWS_PREFIX,
+    STORAGE_BYTES,
     Catalogue,
     Plan,
 )
@@ -158,6 +162,33 @@ def change_plan(
     return target
 
 
+# The core's own limits: a name one letter off (``member``) limits nothing.
+CORE_LIMITS = (
+    MEMBERS,
+    REQUESTS_PER_MONTH,
+    REQUESTS_PER_MINUTE,
+    EXPORT_BYTES_PER_MONTH,
+    STORAGE_BYTES,
+)
+
+
+def _refuse_near_miss(name: str, catalogue: Catalogue | None) -> None:
+    """Refuse a limit or feature name that is not one the core or the plans know but is a
+    near miss of one (``member``, ``feature:csv_imprt``): stored, it would enforce nothing.
+    A name of the host's own, far from every known one, is taken as it is."""
+    plans = (catalogue or DEFAULT_CATALOGUE).plans
+    known = {*CORE_LIMITS, *(k for p in plans for k in p.limits)}
+    known |= {FEATURE_PREFIX + f for p in plans for f in p.features}
+    if name in known or name.startswith(ROWS_PREFIX):
+        return
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.8)
+    if close:
+        raise ValidationFailed(
+            f"{name} is not a limit or feature the plans know: did you mean {close[0]}?",
+            details={"field": "name", "suggestion": close[0]},
+        )
+
+
 def set_override(
     session: Session,
     *,
@@ -177,6 +208,7 @@ def set_override(
             f"no table counts rows against {name}; choose one of: {', '.join(counted) or 'none'}",
             details={"field": "name"},
         )
+    _refuse_near_miss(name, catalogue_of(session))
     if name.startswith(FEATURE_PREFIX) and value not in (0, 1):
         raise ValidationFailed(
             "a feature override is 1 (grant) or 0 (take away)", details={"field": "value"}

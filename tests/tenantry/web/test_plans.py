@@ -220,6 +220,23 @@ def test_csv_import_needs_the_feature(
     assert client.post("/api/readings/import", content=CSV, headers=csv).status_code == 200
 
 
+def test_a_near_miss_of_a_known_limit_or_feature_is_refused(
+    client: TestClient, alice: Member, settings: Settings
+) -> None:
+    """``member`` and ``feature:csv_imprt`` were stored, shown, and enforced nothing
+    (outside tester); a name of the host's own, far from any known one, is still taken."""
+    root = register(client, "root@example.com")
+    _make_platform_admin(settings, "root@example.com")
+    base = f"/api/admin/tenants/{alice.tenant_id}/overrides"
+    for typo, meant in (("member", "members"), ("feature:csv_imprt", "feature:csv_import")):
+        refused = client.put(f"{base}/{typo}", json={"value": 1}, headers=root.headers)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["error"]["details"]["suggestion"] == meant
+    own = client.put(f"{base}/kiosks", json={"value": 2}, headers=root.headers)
+    assert own.status_code == 200, own.text
+    assert _plan(client, alice)["overrides"] == {"kiosks": 2}
+
+
 def test_admin_routes_need_a_platform_admin(
     client: TestClient, alice: Member, bob: Member, settings: Settings
 ) -> None:
