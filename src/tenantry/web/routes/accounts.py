@@ -119,8 +119,9 @@ def logout_everywhere(session: DbSession, claims: CurrentClaims) -> Response:
 def switch(
     body: SwitchIn, request: Request, session: DbSession, claims: CurrentClaims
 ) -> TokenPair:
-    """A new token pair for another tenant the caller belongs to (a suspended one too: its
-    owner pays there)."""
+    """A new token pair for another tenant the caller belongs to (a suspended one too).
+
+    A suspended tenant's token reaches only the billing portal: its owner pays there."""
     ctx = resolve_membership(
         session,
         TenantClaim("switch", tenant_id=body.tenant_id),
