@@ -195,7 +195,7 @@ def test_a_columns_own_unique_is_named(database: TestDatabase, owner: Engine) ->
         )
     code, out, _ = _cli("--db", database.owner_url, "--json")
     findings = {(f["table"], f["check"]) for f in json.loads(out)["findings"]}
-    assert ("widgets", "unique_without_tenant") in findings, out
+    assert code == 1 and ("widgets", "unique_without_tenant") in findings, out
 
 
 @pytest.mark.postgres

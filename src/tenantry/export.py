@@ -201,9 +201,7 @@ def _people_named(
     if not others:
         return []
     users = session.execute(
-        select(User.id, User.email, User.display_name)
-        .where(User.id.in_(others))
-        .order_by(User.id)
+        select(User.id, User.email, User.display_name).where(User.id.in_(others)).order_by(User.id)
     )
     return [{"user_id": u, "email": e, "display_name": d} for u, e, d in users]
 

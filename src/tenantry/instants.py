@@ -38,9 +38,8 @@ def aware_columns(cls: type) -> tuple[str, ...]:
 
 def _in_utc(value: object) -> datetime | None:
     """``value`` in UTC when it is an aware datetime in another zone, else ``None``."""
-    if isinstance(value, datetime) and value.tzinfo is not None:
-        if value.utcoffset() != _ZERO:
-            return value.astimezone(UTC)
+    if isinstance(value, datetime) and value.tzinfo is not None and value.utcoffset() != _ZERO:
+        return value.astimezone(UTC)
     return None
 
 

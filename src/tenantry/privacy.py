@@ -21,7 +21,7 @@ USER_EXPORT_FORMAT = "tenantry-user-export/1"
 
 
 # The password hash of an account nobody can sign in to: it matches no password.
-NO_LOGIN = "!"  # noqa: S105 - not a valid hash
+NO_LOGIN = "!"
 
 
 def erased_address() -> str:
