@@ -136,8 +136,13 @@ def serve(
     if demo:
         with tenancy.db.sessions() as session:
             empty = not session.scalar(select(func.count()).select_from(User))
+            # Seeded by an earlier --demo run: its sign-ins are said again (seeding is
+            # idempotent). Any other database with accounts gets no demo data.
+            seeded = bool(session.scalar(select(User.id).where(User.email == DEMO_OPERATOR[0])))
         lines = (
-            [line for p in plugins for line in p.seed_demo(tenancy.db, tenancy)] if empty else []
+            [line for p in plugins for line in p.seed_demo(tenancy.db, tenancy)]
+            if empty or seeded
+            else []
         )
         bind = f"http://{host or settings.host}:{port or settings.port}"
         if empty:
@@ -147,6 +152,7 @@ def serve(
                 create_platform_admin(
                     session, tenancy.passwords, email=DEMO_OPERATOR[0], password=DEMO_OPERATOR[1]
                 )
+        if empty or seeded:
             lines.append(
                 f"Operator console: {bind}/console, sign in as "
                 f"{DEMO_OPERATOR[0]} / {DEMO_OPERATOR[1]} (platform admin)"
@@ -160,12 +166,11 @@ def serve(
             typer.echo(
                 f"Mail (sign-up links, resets, invitations): {settings.outbox_dir.resolve()}"
             )
-        if lines:
-            typer.echo("Demo sign-in details:")
-            for line in lines:
-                typer.echo(f"  {line}")
-        elif not empty:
-            typer.echo("The database already has accounts; demo data was loaded on first run.")
+        if not empty and not seeded:
+            typer.echo("The database already has accounts: no demo data was loaded.")
+        typer.echo("Demo sign-in details:" if empty or seeded else "Details:")
+        for line in lines:
+            typer.echo(f"  {line}")
         typer.echo("")
     from tenantry_server.logs import configure
 

@@ -27,5 +27,6 @@ class Plugin(Protocol):
         ...
 
     def seed_demo(self, db: Database, tenancy: Tenancy) -> list[str]:
-        """Create demo data; return lines telling a person how to sign in."""
+        """Create demo data once (a second call creates nothing); return lines telling a
+        person how to sign in, each time."""
         ...

@@ -136,3 +136,39 @@ def test_each_worker_logs_json_lines(
     ]
     assert sorted(line["request_id"] for line in requests) == [f"json-{i}" for i in range(8)]
     assert all(line["route"] == "/healthz" and line["status"] == 200 for line in requests)
+
+
+def _demo_output(tmp_path: Path) -> str:
+    """``tenantry serve --demo``'s words, once it answers; then it is stopped."""
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}"}
+    env["TENANTRY_DATA_DIR"] = str(tmp_path / "var")
+    out = tmp_path / "demo.out"
+    tenantry = Path(sys.executable).parent / "tenantry"
+    with out.open("wb") as sink:
+        proc = subprocess.Popen(
+            [str(tenantry), "serve", "--demo", "--port", str(port)],
+            env=env,
+            cwd=tmp_path,
+            stdout=sink,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 180  # a guard against hanging, not a measurement
+            while "Metrics:" not in out.read_text() and proc.poll() is None:
+                assert time.monotonic() < deadline, out.read_text()
+                time.sleep(0.2)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+    return out.read_text()
+
+
+def test_a_second_demo_run_says_its_sign_ins_again(tmp_path: Path) -> None:
+    """`make run` run again printed "Demo sign-in details:" with the metrics line alone
+    (outside tester): the households were there, their sign-ins were not said."""
+    first = _demo_output(tmp_path)
+    assert "thandi@example.com / demo-password-2025 (owner)" in first
+    again = _demo_output(tmp_path)
+    assert "thandi@example.com / demo-password-2025 (owner)" in again
+    assert "ops@example.com / demo-operator-2025 (platform admin)" in again
