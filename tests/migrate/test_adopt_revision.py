@@ -8,8 +8,6 @@ database, and a later revision against the converted one must find nothing to ch
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +15,7 @@ from sqlalchemy import create_engine, inspect
 
 from tests.migrate import seeds
 from tests.migrate.test_seed_schemas import convert, mapping_of, owner_view
+from tests.support.cli import tenantry
 
 MODELS = '''"""seed 002's tables as tenantize converted them."""
 from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, Text, text
@@ -73,15 +72,6 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "wfmodels.py").write_text(MODELS)
     return tmp_path
-
-
-def tenantry(*args: str, code: int = 0) -> str:
-    """The CLI in a process of its own, as a user runs it: the models it imports are
-    mapped classes, which this process's registry would keep after the test."""
-    cli = Path(sys.executable).parent / "tenantry"
-    done = subprocess.run([cli, *args], capture_output=True, text=True, check=False)
-    assert done.returncode == code, (done.stdout, done.stderr)
-    return done.stdout + done.stderr
 
 
 def legacy_workflows(url: str) -> None:

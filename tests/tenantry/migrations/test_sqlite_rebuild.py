@@ -8,13 +8,13 @@ migration said nothing.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
+
+from tests.support.cli import tenantry
 
 MODELS = '''"""A parent and a child that refers to it (ON DELETE CASCADE)."""
 from sqlalchemy import ForeignKey, String
@@ -41,14 +41,6 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "rbmodels.py").write_text(MODELS)
     return tmp_path
-
-
-def tenantry(*args: str, code: int = 0) -> str:
-    """The CLI in a process of its own, as a user runs it (the models stay out of ours)."""
-    cli = Path(sys.executable).parent / "tenantry"
-    done = subprocess.run([cli, *args], capture_output=True, text=True, check=False)
-    assert done.returncode == code, (done.stdout, done.stderr)
-    return done.stdout + done.stderr
 
 
 def counts(url: str) -> tuple[int, int]:
