@@ -10,12 +10,13 @@ from tenantry.web.routes.admin import operations_of
 router = APIRouter(include_in_schema=False)
 
 
-@router.get("/healthz")
+# HEAD too: some load balancers probe with it (the server sends the headers alone).
+@router.api_route("/healthz", methods=["GET", "HEAD"])
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.api_route("/readyz", methods=["GET", "HEAD"])
 async def readyz(request: Request) -> JSONResponse:
     """503 until the database answers and every migration is applied (load balancers wait)."""
     ok, reason = operations_of(request).ready()

@@ -79,6 +79,8 @@ def test_health_and_readiness(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 200 and ready.json()["status"] == "ready"
+    for probe in ("/healthz", "/readyz"):  # load balancers that probe with HEAD: was 405
+        assert client.head(probe).status_code == 200, probe
 
 
 def test_readiness_fails_while_a_migration_is_pending(
