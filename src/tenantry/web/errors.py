@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -176,9 +176,27 @@ def _words(error: Any) -> str:
     return str(error.get("msg", "")).removeprefix("Value error, ")
 
 
+def _without_null_branches(errors: Sequence[Any]) -> list[Any]:
+    """A field of type ``X | None`` (pydantic keeps such a union when ``None`` is a
+    schema of its own, as a "left out" marker is) fails once per branch, each located
+    under the branch's name: ``is_replacement.bool`` and ``is_replacement.none``. The
+    ``none`` branch says nothing the other does not: it is dropped, and the other is
+    named by its field."""
+    nulls = {tuple(e["loc"][:-1]) for e in errors if e.get("loc") and e["loc"][-1] == "none"}
+    kept = []
+    for error in errors:
+        loc = tuple(error.get("loc", ()))
+        if loc[:-1] in nulls:
+            if loc[-1] == "none":
+                continue
+            error = {**error, "loc": loc[:-1]}
+        kept.append(error)
+    return kept
+
+
 def _validation_error(request: Request, exc: Exception) -> Problem:
     assert isinstance(exc, RequestValidationError)
-    fields = [_problem(e) for e in exc.errors()]
+    fields = [_problem(e) for e in _without_null_branches(exc.errors())]
     first = fields[0] if fields else {"field": "", "message": "invalid input"}
     message = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
     # ``field`` names the first problem, as the domain's 422s do; ``fields`` lists them all.

@@ -196,3 +196,20 @@ def test_a_null_in_a_patch_is_refused_not_taken_for_unchanged(
     schema = client.get("/openapi.json").json()["components"]["schemas"][body]
     shown = str(schema["properties"][field])
     assert "null" not in shown and "None" not in shown, shown
+
+
+def test_a_wrong_value_in_a_patch_names_its_field(
+    client: TestClient, alice: dict[str, str]
+) -> None:
+    """``{"is_replacement": "yes"}`` was reported under ``is_replacement.bool`` and
+    ``is_replacement.none``, the branches of the field's type (outside tester)."""
+    made = {"read_at": "2026-01-01T06:00:00Z", "meter_kwh": "12.5"}
+    row = client.post("/api/readings", json=made, headers=alice).json()
+    answer = client.patch(
+        f"/api/readings/{row['id']}", json={"is_replacement": "yes"}, headers=alice
+    )
+    assert answer.status_code == 422
+    error = answer.json()["error"]
+    assert error["details"]["fields"] == [
+        {"field": "is_replacement", "message": "must be true or false"}
+    ], error
