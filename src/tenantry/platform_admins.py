@@ -7,7 +7,8 @@ from sqlalchemy.orm import Session
 
 from tenantry import accounts, audit
 from tenantry.errors import AuthenticationFailed, Conflict, NotFound
-from tenantry.models import User, normalize_email
+from tenantry.models import Membership, Tenant, User, normalize_email
+from tenantry.roles import Role
 from tenantry.security.passwords import Passwords
 
 OPERATIONS_TENANT = "Platform operations"
@@ -82,6 +83,17 @@ def create_platform_admin(
         )
     set_platform_admin(session, email=done.user.email, grant=True)
     return done.user
+
+
+def is_operations_tenant(session: Session, tenant: Tenant) -> bool:
+    """Whether ``tenant`` is the one :func:`create_platform_admin` made for an operator to
+    sign in with: no customer's household, so billing gives it no trial and no customer."""
+    if tenant.name != OPERATIONS_TENANT:
+        return False
+    owners = select(User.is_platform_admin).join(Membership, Membership.user_id == User.id)
+    owners = owners.where(Membership.tenant_id == tenant.id, Membership.role == Role.OWNER.value)
+    flags = list(session.scalars(owners))
+    return bool(flags) and all(flags)
 
 
 def platform_admins(session: Session) -> list[User]:

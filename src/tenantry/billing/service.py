@@ -34,6 +34,7 @@ from tenantry.hooks import SessionFactory
 from tenantry.models import BillingAccount, BillingEvent, Tenant, TenantStatus
 from tenantry.models.billing import FREE, PENDING
 from tenantry.plans import Catalogue
+from tenantry.platform_admins import is_operations_tenant
 
 log = logging.getLogger("tenantry.billing")
 
@@ -99,6 +100,9 @@ class Billing:
                 return account is not None
             if tenant.status == TenantStatus.DELETED.value:
                 return False
+            if is_operations_tenant(session, tenant):  # an operator's, not a customer's
+                account.status = FREE
+                return True
             customer_id, email, name = (
                 account.customer_id,
                 owner_email(session, tenant_id),

@@ -608,3 +608,29 @@ def test_sign_in_lands_in_an_active_tenant_before_a_suspended_older_one(
         "/api/auth/switch", json={"tenant_id": alice.tenant_id}, headers=headers
     )  # to the suspended one, to pay
     assert back.status_code == 200, back.text
+
+
+def test_an_operators_own_tenant_gets_no_customer_and_no_trial(
+    client: TestClient, billing: Billing, stripe: LocalStripe
+) -> None:
+    """The operator's "Platform operations" tenant got a Stripe customer and a trial of
+    the Household plan, as a customer's sign-up does (outside tester)."""
+    from tenantry.platform_admins import create_platform_admin
+
+    tenancy = client.app.state.tenancy  # type: ignore[attr-defined]
+    with tenancy.db.session() as session:
+        create_platform_admin(
+            session, tenancy.passwords, email="ops@example.com", password=PASSWORD
+        )
+    assert billing.provisioner.wait_idle()
+    with billing.db.session() as session:
+        [account] = session.scalars(
+            select(BillingAccount)
+            .join(Tenant, Tenant.id == BillingAccount.tenant_id)
+            .where(Tenant.name == "Platform operations")
+        ).all()
+        assert (account.status, account.customer_id) == ("free", None)
+    ours = str(account.tenant_id)
+    assert not [c for c in stripe.customers.values() if c["metadata"].get("tenant_id") == ours]
+    alice = _signed_up(client, billing, "alice@example.com")  # a customer still gets hers
+    assert _account(billing, alice).status == "trialing"
