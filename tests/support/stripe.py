@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from html import escape
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -268,6 +269,9 @@ class LocalStripe:
                 Route("/checkout/{cid}/pay", self._checkout_pay, methods=["POST"]),
                 Route("/portal/{customer}", self._portal_page, methods=["GET"]),
                 Route("/portal/{customer}/pay", self._portal_pay, methods=["POST"]),
+                # What Stripe does on its own clock, driven by hand (docs/billing.md).
+                Route("/", self._overview, methods=["GET"]),
+                Route("/local/subscriptions/{sid}/{what}", self._drive, methods=["POST"]),
             ]
         )
 
@@ -441,12 +445,44 @@ class LocalStripe:
             f"<h1>Local Stripe Customer Portal</h1>{pay}<a href='{back}'>Return</a>"
         )
 
+    async def _overview(self, request: Request) -> Response:
+        """Every subscription, with a button for each of Stripe's own moves."""
+        rows = "".join(
+            f"<tr><td>{sid}</td><td>{escape(str(self.customers[s['customer']]['email']))}</td>"
+            f"<td>{s['status']}</td><td>"
+            + "".join(
+                f"<form method='post' action='/local/subscriptions/{sid}/{what}'>"
+                f"<button type='submit'>{what.replace('_', ' ')}</button></form>"
+                for what in _DRIVEN
+            )
+            + "</td></tr>"
+            for sid, s in self.subscriptions.items()
+        )
+        return HTMLResponse(
+            "<h1>Local Stripe: subscriptions</h1><table><tr><th>id</th><th>customer</th>"
+            f"<th>status</th><th></th></tr>{rows}</table>"
+        )
+
+    async def _drive(self, request: Request) -> Response:
+        """``POST /local/subscriptions/{id}/payment_fails`` (``trial_converts``,
+        ``payment_succeeds``, ``cancels``): the events, delivered; their types answered."""
+        sid, what = request.path_params["sid"], request.path_params["what"]
+        if what not in _DRIVEN:
+            return _error(404, "invalid_request_error", f"no such move: {what}")
+        if sid not in self.subscriptions:
+            return _error(404, "invalid_request_error", f"No such subscription: '{sid}'")
+        events = await _off_loop(getattr(self, what), sid)
+        return JSONResponse({"events": [e["type"] for e in events]})
+
     async def _portal_pay(self, request: Request) -> Response:
         customer = request.path_params["customer"]
         owed = self._owed(customer)
         if owed is not None:
             await _off_loop(self.payment_succeeds, owed["id"])
         return RedirectResponse(self.customers[customer].get("return_url") or "/", 303)
+
+
+_DRIVEN = ("trial_converts", "payment_fails", "payment_succeeds", "cancels")
 
 
 async def _off_loop(fn: Callable[..., Any], *args: Any) -> Any:

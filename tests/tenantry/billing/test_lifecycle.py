@@ -634,3 +634,20 @@ def test_an_operators_own_tenant_gets_no_customer_and_no_trial(
     assert not [c for c in stripe.customers.values() if c["metadata"].get("tenant_id") == ours]
     alice = _signed_up(client, billing, "alice@example.com")  # a customer still gets hers
     assert _account(billing, alice).status == "trialing"
+
+
+def test_the_local_stripe_drives_dunning_over_http(
+    client: TestClient, billing: Billing, stripe: LocalStripe
+) -> None:
+    """docs/billing.md has operators try billing with the local Stripe on its own: its
+    failed payments could be driven from Python only (outside tester)."""
+    alice = _signed_up(client, billing, "alice@example.com")
+    sub_id = _subscription_of(stripe, alice)
+    deliver(client, stripe, stripe.undelivered())
+    assert sub_id in httpx.get(f"{stripe.url}/").text
+    failed = httpx.post(f"{stripe.url}/local/subscriptions/{sub_id}/payment_fails")
+    assert failed.json() == {"events": ["invoice.payment_failed", "customer.subscription.updated"]}
+    deliver(client, stripe, stripe.undelivered())
+    assert _account(billing, alice).status == "past_due"
+    unknown = httpx.post(f"{stripe.url}/local/subscriptions/{sub_id}/explodes")
+    assert unknown.status_code == 404
