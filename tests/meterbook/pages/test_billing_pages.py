@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from httpx import Response
 from sqlalchemy import func, select
 
 from tenantry.models import BillingAccount, Tenant
@@ -75,6 +76,15 @@ def test_owner_buttons_lead_to_stripe_and_plans_are_not_picked_by_hand(
     assert down.status_code == 200 and "could not be reached" in down.text
 
 
+def _pay(client: TestClient, base: str, page: str) -> Response:
+    """The suspended page's "Pay in the billing portal" button."""
+    return client.post(
+        f"{base}/household/billing/portal",
+        data={"csrf_token": csrf(page)},
+        follow_redirects=False,
+    )
+
+
 def test_a_suspended_household_shows_its_banner_and_only_owners_reach_the_portal(
     billed: TestClient, stripe: LocalStripe
 ) -> None:
@@ -93,11 +103,7 @@ def test_a_suspended_household_shows_its_banner_and_only_owners_reach_the_portal
     page = billed.get(f"{base}/dashboard")
     assert page.status_code == 403
     assert 'id="suspended-banner"' in page.text and "Pay in the billing portal" in page.text
-    portal = billed.post(
-        f"{base}/household/billing/portal",
-        data={"csrf_token": csrf(page.text)},
-        follow_redirects=False,
-    )
+    portal = _pay(billed, base, page.text)
     assert portal.status_code == 303 and portal.headers["location"].startswith(stripe.url)
     # Signed in again: the form answered 403 and set no session, and the page's button
     # then led back to the sign-in form (outside tester).
@@ -105,11 +111,7 @@ def test_a_suspended_household_shows_its_banner_and_only_owners_reach_the_portal
     assert signin(fresh, "owner@example.com").startswith(base)
     page = fresh.get(f"{base}/dashboard")
     assert page.status_code == 403 and "Pay in the billing portal" in page.text
-    portal = fresh.post(
-        f"{base}/household/billing/portal",
-        data={"csrf_token": csrf(page.text)},
-        follow_redirects=False,
-    )
+    portal = _pay(fresh, base, page.text)
     assert portal.status_code == 303 and portal.headers["location"].startswith(stripe.url)
 
     member = TestClient(billed.app)
@@ -120,12 +122,7 @@ def test_a_suspended_household_shows_its_banner_and_only_owners_reach_the_portal
         session.get(Tenant, tenant_id).status = "suspended"  # type: ignore[union-attr]
     page = member.get(f"{base}/dashboard")
     assert page.status_code == 403 and 'id="suspended-banner"' in page.text
-    refused = member.post(
-        f"{base}/household/billing/portal",
-        data={"csrf_token": csrf(page.text)},
-        follow_redirects=False,
-    )
-    assert refused.status_code == 403
+    assert _pay(member, base, page.text).status_code == 403
 
 
 def test_the_buttons_say_upgrade_only_towards_a_dearer_plan(billed: TestClient) -> None:
