@@ -23,7 +23,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 
 from tenantry.hooks import SessionFactory
-from tenantry.instants import install_utc_instants
 from tenantry.lengths import install_lengths
 from tenantry.raw import compiled_select, raw_selects_last, statement_logs
 from tenantry.read_only import (
@@ -85,15 +84,12 @@ def install_write_hooks(factory: SessionFactory, *, postgresql: bool) -> None:
     """What every writing session factory gets: tenant scoping, the row audit, declared
     string lengths held (:mod:`tenantry.lengths`) and, on PostgreSQL, the RLS tenant of
     each transaction (also the event loop's SQLite writes,
-    :mod:`tenantry.inline_writes`); on SQLite, aware date-times turned to UTC
-    (:mod:`tenantry.instants`)."""
+    :mod:`tenantry.inline_writes`)."""
     install_scoping(factory)
     if postgresql:
         install_rls_context(factory)
     install_row_audit(factory)
     install_lengths(factory)
-    if not postgresql:
-        install_utc_instants(factory)
 
 
 def make_engine(

@@ -21,7 +21,7 @@ import base64
 import hashlib
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -30,7 +30,6 @@ from sqlalchemy import Table, inspect, select, text
 from sqlalchemy.orm import Mapper, Session
 
 from tenantry.errors import TenantNotFound, TenantryError
-from tenantry.instants import aware_columns
 from tenantry.models import Base, Membership, Tenant, User, is_tenant_scoped
 from tenantry.rls.policy import TENANT_COLUMN, is_control_plane
 from tenantry.scoping import tenant_table_rows
@@ -94,22 +93,11 @@ def fields(mapper: Mapper[Any]) -> list[str]:
 
 def key_ordered_batches(session: Session, mapper: Mapper[Any]) -> Iterator[list[dict[str, Any]]]:
     """The session's tenant's rows of a table (without ``tenant_id``) as dicts, in key order,
-    ``BATCH`` at a time (:func:`tenantry.scoping.tenant_table_rows`).
-
-    A ``DateTime(timezone=True)`` column reads back naive from SQLite: its values are UTC
-    (:mod:`tenantry.instants`), and are written with that offset.
-    """
+    ``BATCH`` at a time (:func:`tenantry.scoping.tenant_table_rows`)."""
     keys = fields(mapper)
     order = [c for c in table_of(mapper).primary_key.columns if c.key != "tenant_id"]
-    utc = [k for k in aware_columns(mapper.class_) if k in keys]
     for rows in tenant_table_rows(session, mapper, keys, order, yield_per=BATCH).partitions():
-        batch = [dict(zip(keys, row, strict=True)) for row in rows]
-        for key in utc:
-            for item in batch:
-                value = item[key]
-                if isinstance(value, datetime) and value.tzinfo is None:
-                    item[key] = value.replace(tzinfo=UTC)
-        yield batch
+        yield [dict(zip(keys, row, strict=True)) for row in rows]
 
 
 class ArrayWriter:
@@ -174,16 +162,13 @@ def check_all_mapped(session: Session) -> None:
         )
 
 
-USERS_TABLE = "tenantry_users"
-
-
 def user_columns(mapper: Mapper[Any]) -> list[str]:
     """Attributes of ``mapper`` holding a user id (a foreign key to the users table)."""
     table = table_of(mapper)
     return [
         mapper.get_property_by_column(c).key
         for c in table.columns
-        if any(fk.column.table.name == USERS_TABLE for fk in c.foreign_keys)
+        if any(fk.column.table is User.__table__ for fk in c.foreign_keys)
     ]
 
 

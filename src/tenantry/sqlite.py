@@ -6,10 +6,12 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, event
+from sqlalchemy import Connection, DateTime, Engine, event
+from sqlalchemy.dialects.sqlite import DATETIME
 from sqlalchemy.exc import OperationalError
 
 from tenantry.read_only import READ_ONLY
@@ -22,10 +24,47 @@ SQLITE_PRAGMAS: Mapping[str, str] = {
 }
 
 
+class AwareDateTime(DATETIME):
+    """SQLite's ``DateTime(timezone=True)``, kept as the instant it names.
+
+    SQLAlchemy's SQLite type writes an aware value's wall-clock time and drops its
+    offset: ``23:30-05:00`` was stored as 23:30, where PostgreSQL stores 04:30 UTC the
+    next day, and read back naive. Here an aware value is written in UTC and read back
+    aware in UTC, as from PostgreSQL; a naive value is taken as UTC. ``DateTime()``
+    (no zone) is left as SQLAlchemy has it.
+    """
+
+    def bind_processor(self, dialect: Any) -> Callable[[Any], Any] | None:
+        process = super().bind_processor(dialect)
+        if not self.timezone or process is None:
+            return process
+
+        def bind(value: Any) -> Any:
+            if isinstance(value, datetime) and value.tzinfo is not None:
+                value = value.astimezone(UTC)
+            return process(value)
+
+        return bind
+
+    def result_processor(self, dialect: Any, coltype: object) -> Callable[[Any], Any] | None:
+        process = super().result_processor(dialect, coltype)
+        if not self.timezone or process is None:
+            return process
+
+        def result(value: Any) -> Any:
+            found = process(value)
+            if isinstance(found, datetime) and found.tzinfo is None:
+                return found.replace(tzinfo=UTC)
+            return found
+
+        return result
+
+
 def configure_sqlite(
     engine: Engine, pragmas: Mapping[str, str], *, writer_turns: bool | WriterTurns = True
 ) -> None:
-    """WAL, a busy timeout, foreign keys on; writers begin ``IMMEDIATE``, readers deferred.
+    """WAL, a busy timeout, foreign keys on; writers begin ``IMMEDIATE``, readers deferred;
+    aware date-times kept in UTC (:class:`AwareDateTime`).
 
     pysqlite's own transaction handling is switched off so that a writing
     transaction takes the write lock up front: a read-then-write (an invite's
@@ -45,6 +84,8 @@ def configure_sqlite(
     loop's writes share the process's turns without waiting for them:
     :meth:`WriterTurns.without_waiting`).
     """
+    # This engine's DateTime(timezone=True) keeps its instant (AwareDateTime).
+    engine.dialect.colspecs = {**engine.dialect.colspecs, DateTime: AwareDateTime}
     if isinstance(writer_turns, WriterTurns):
         turns: WriterTurns | None = writer_turns
     else:
@@ -202,3 +243,10 @@ def unique_constraints(connection: Connection, table: str) -> list[tuple[str, ..
             info = connection.exec_driver_sql(f'PRAGMA index_info("{index}")').all()
             found.append(tuple(str(c.name) for c in sorted(info, key=lambda c: c.seqno)))
     return found
+
+
+def broken_references(connection: Connection) -> list[tuple[str, int | None, str]]:
+    """``PRAGMA foreign_key_check``: (table, rowid, referenced table) of each row whose
+    reference names no row (no rowid in a ``WITHOUT ROWID`` table)."""
+    rows = connection.exec_driver_sql("PRAGMA foreign_key_check")
+    return [(str(table), rowid, str(parent)) for table, rowid, parent, _fk in rows]

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 import orjson
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 
 from tenantry.context import TenantContext, tenant_scope
 from tenantry.db import Database
@@ -160,7 +160,21 @@ def test_sqlalchemys_date_times_keep_their_instant_and_travel(settings: Settings
         session.add(ticket)
     with tenant_scope(ctx), db.session() as session:
         due, local = session.execute(select(AppTicket.due_at, AppTicket.local_at)).one()
-        assert due.replace(tzinfo=due.tzinfo or UTC) == evening  # the same instant
+        assert due == evening and due.utcoffset() is not None  # the same instant, aware
+        # Core too: the column's type keeps the instant, not an ORM hook
+        number = session.execute(
+            insert(AppTicket)
+            .values(
+                tenant_id=tenant_id,
+                number=2,
+                opened_by=author,
+                state=TicketState.OPEN,
+                due_at=evening,
+            )
+            .returning(AppTicket.number)
+        ).scalar_one()
+        assert session.scalar(select(AppTicket.due_at).where(AppTicket.number == number)) == evening
+        session.execute(delete(AppTicket).where(AppTicket.number == number))
         assert local == datetime(2025, 3, 3, 9, 0)
         document = b"".join(stream_export(session, tenant_id))
     [row] = orjson.loads(document)["tables"]["app_tickets"]
@@ -172,6 +186,6 @@ def test_sqlalchemys_date_times_keep_their_instant_and_travel(settings: Settings
     assert result.verification.ok
     with tenant_scope(TenantContext(result.tenant_id, None, Role.OWNER)), db.session() as session:  # type: ignore[arg-type]
         due, local = session.execute(select(AppTicket.due_at, AppTicket.local_at)).one()
-        assert due.replace(tzinfo=due.tzinfo or UTC) == evening
+        assert due == evening
         assert local == datetime(2025, 3, 3, 9, 0)
     db.dispose()
