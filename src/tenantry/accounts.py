@@ -199,9 +199,11 @@ def authenticate(session: Session, passwords: Passwords, *, email: str, password
 def default_tenant(session: Session, user_id: int) -> uuid.UUID | None:
     """The tenant a fresh login lands in: the oldest membership of an active tenant, else
     the oldest of a suspended one (where an owner can still pay to lift the suspension)."""
-    rows = tenants.memberships_of(session, user_id)
-    active = [m for m, t in rows if t.status == TenantStatus.ACTIVE.value]
-    return active[0].tenant_id if active else rows[0][0].tenant_id if rows else None
+    rows = tenants.memberships_of(session, user_id)  # oldest first
+    for membership, tenant in rows:
+        if tenant.status == TenantStatus.ACTIVE.value:
+            return membership.tenant_id
+    return rows[0][0].tenant_id if rows else None
 
 
 def check_session(session: Session, user_id: int, session_version: int) -> User:

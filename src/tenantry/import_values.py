@@ -31,17 +31,21 @@ def _shown(value: Any) -> str:
     return f"{value!r:.40}"
 
 
+def _parsed_datetime(value: Any) -> datetime:
+    """An ISO 8601 date-time (text, or a datetime as it is), with or without an offset."""
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            pass
+    raise BadValue(f"expected an ISO 8601 date-time, got {_shown(value)}")
+
+
 def aware_datetime(value: Any) -> datetime:
     """An ISO 8601 date-time with a UTC offset, as exports write them."""
-    if isinstance(value, datetime):
-        parsed = value
-    elif isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            raise BadValue(f"expected an ISO 8601 date-time, got {_shown(value)}") from None
-    else:
-        raise BadValue(f"expected an ISO 8601 date-time, got {_shown(value)}")
+    parsed = _parsed_datetime(value)
     if parsed.tzinfo is None:
         raise BadValue(f"expected a date-time with its UTC offset, got {_shown(value)}")
     return parsed
@@ -50,15 +54,7 @@ def aware_datetime(value: Any) -> datetime:
 def wall_clock_datetime(value: Any) -> datetime:
     """A date-time for a column without a time zone (``DateTime()``), as exports write
     them: naive; one with an offset is taken at that instant in UTC."""
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            raise BadValue(f"expected an ISO 8601 date-time, got {_shown(value)}") from None
-    elif isinstance(value, datetime):
-        parsed = value
-    else:
-        raise BadValue(f"expected an ISO 8601 date-time, got {_shown(value)}")
+    parsed = _parsed_datetime(value)
     if parsed.tzinfo is not None:
         return parsed.astimezone(UTC).replace(tzinfo=None)
     return parsed

@@ -85,7 +85,7 @@ def _check_of(kind: Any, *, is_key: bool) -> Callable[[object, str], None] | Non
         return partial(_refuse_number, precision=kind.precision, scale=kind.scale)
     if isinstance(kind, Integer) and not is_key:
         bits = next(bits for cls, bits in _INTEGER_BITS if isinstance(kind, cls))
-        return partial(_refuse_integer, bits=bits)
+        return partial(_refuse_integer, low=-(2 ** (bits - 1)), high=2 ** (bits - 1) - 1)
     return None
 
 
@@ -113,11 +113,11 @@ def _refuse_length(value: object, name: str, *, length: int) -> None:
         )
 
 
-def _refuse_integer(value: object, name: str, *, bits: int) -> None:
-    if isinstance(value, int) and not -(2 ** (bits - 1)) <= value < 2 ** (bits - 1):
+def _refuse_integer(value: object, name: str, *, low: int, high: int) -> None:
+    if isinstance(value, int) and not low <= value <= high:
         raise NumberTooLarge(
-            f"{name} holds whole numbers from {-(2 ** (bits - 1))} to {2 ** (bits - 1) - 1}",
-            details={"column": name, "min": -(2 ** (bits - 1)), "max": 2 ** (bits - 1) - 1},
+            f"{name} holds whole numbers from {low} to {high}",
+            details={"column": name, "min": low, "max": high},
         )
 
 

@@ -13,15 +13,11 @@ from sqlalchemy.orm import Session
 from tenantry import audit, retention, tenants
 from tenantry.errors import AuthenticationFailed, Conflict, PermissionDenied
 from tenantry.models import AuditEvent, Invite, Membership, RefreshToken, Tenant, TenantStatus, User
-from tenantry.models.user import ERASED_DOMAIN
+from tenantry.models.user import ERASED_DOMAIN, NO_PASSWORD
 from tenantry.roles import Role
 from tenantry.security.passwords import Passwords
 
 USER_EXPORT_FORMAT = "tenantry-user-export/1"
-
-
-# The password hash of an account nobody can sign in to: it matches no password.
-NO_LOGIN = "!"
 
 
 def erased_address() -> str:
@@ -242,7 +238,7 @@ def erase_user(
     # Its own random address, not the pseudonym: the trail's name must not lead to the id
     # (the id stays on the tenants' rows and in exports made before).
     user.email = erased_address()
-    user.password_hash = NO_LOGIN
+    user.password_hash = NO_PASSWORD
     user.display_name = ""
     user.is_platform_admin = False
     user.session_version += 1  # every access token of the account ends now

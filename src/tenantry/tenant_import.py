@@ -39,11 +39,11 @@ from tenantry.ids import TenantId, UserId
 from tenantry.import_values import BadValue, aware_datetime, column_reader
 from tenantry.migrate.verify import Verification
 from tenantry.models import Base, Invite, Membership, Tenant, TenantKind, User, normalize_email
-from tenantry.models.user import ERASED_DOMAIN, checked_email
+from tenantry.models.user import NO_PASSWORD, checked_email, is_erased_address
 from tenantry.plans.catalogue import MEMBERS, Catalogue
 from tenantry.plans.changes import over_limits
 from tenantry.plans.entitlements import catalogue_of
-from tenantry.privacy import NO_LOGIN, erased_address
+from tenantry.privacy import erased_address
 from tenantry.roles import Role
 from tenantry.slugs import is_canonical
 from tenantry.tenants import checked_name, free_slug
@@ -51,7 +51,6 @@ from tenantry.tenants import checked_name, free_slug
 FORMAT_NAME, _, _VERSION = FORMAT.partition("/")
 SUPPORTED_VERSION = int(_VERSION)
 INSERT_BATCH = 1000
-NO_PASSWORD = "!"  # noqa: S105 - not a hash: no password verifies against it
 
 
 class ImportRefused(TenantryError):
@@ -166,7 +165,7 @@ def _check_schema(session: Session, doc: dict[str, Any], mappers: dict[str, Mapp
             )
         raise ImportRefused(
             f"the document comes from a newer schema ({theirs}) than this database ({ours}): "
-            f"{', '.join(unknown[:5])} {'is' if len(unknown) == 1 else 'are'} unknown here. "
+            f"{listed}. "
             "Upgrade tenantry and its apps here and run `tenantry migrate`, then import again "
             "(or the app owning these tables is not installed)",
             details={"unknown": unknown},
@@ -359,8 +358,8 @@ def _people(
         if not isinstance(user_id, int) or isinstance(user_id, bool) or user_id in user_map:
             raise ImportRefused(f"a people entry is not valid: {entry!r:.200}")
         user = session.scalar(select(User).where(User.email == email))
-        if email.endswith("@" + ERASED_DOMAIN):  # an erased account: a placeholder of its own
-            user = User(email=erased_address(), password_hash=NO_LOGIN, display_name="")
+        if is_erased_address(email):  # an erased account: a placeholder of its own
+            user = User(email=erased_address(), password_hash=NO_PASSWORD, display_name="")
             session.add(user)
             session.flush()
             status = "erased"

@@ -21,6 +21,7 @@ from tenantry.migrate.identifiers import quoted as _q
 from tenantry.migrate.lookups import lookup_indexes
 from tenantry.migrate.plan import Plan, RefPlan, TablePlan, index_name
 from tenantry.migrate.progress import Reporter
+from tenantry.sqlite import broken_references
 
 BATCH = 50_000
 
@@ -274,6 +275,6 @@ def foreign_key_problems(conn: Connection) -> list[str]:
     """``PRAGMA foreign_key_check``, as readable lines."""
     return [
         f"{table} rowid {rowid} -> {parent}"
-        for table, rowid, parent, _fk in conn.exec_driver_sql("PRAGMA foreign_key_check")
-        if not str(table).startswith("tenantry_")
+        for table, rowid, parent in broken_references(conn)
+        if not table.startswith("tenantry_")
     ]

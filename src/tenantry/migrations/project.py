@@ -17,7 +17,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
-from tenantry.migrations.runner import alembic_config, migrating, up_to_date
+from tenantry.migrations.runner import alembic_config, upgrade_to_heads
 
 APP_BRANCH = "app"
 TEMPLATE = Path(__file__).parent / "script.py.mako"
@@ -70,12 +70,7 @@ def upgrade_project(
     engine: Engine, directory: Path, extra_version_dirs: Sequence[Path] = ()
 ) -> None:
     """Apply the core's migrations and the app's, to the newest revision of each."""
-    cfg = project_config(engine, directory, extra_version_dirs)
-    if up_to_date(engine, cfg):
-        return
-    with migrating(engine) as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "heads")
+    upgrade_to_heads(engine, project_config(engine, directory, extra_version_dirs))
 
 
 class NotFirstRevision(Exception):

@@ -13,6 +13,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine
 
+from tenantry.sqlite import broken_references
+
 CORE_VERSIONS = Path(__file__).parent / "versions"
 
 
@@ -95,8 +97,7 @@ def migrating(engine: Engine, *, check_references: bool = True) -> Iterator[Conn
 
 def _broken_references(conn: Connection) -> Counter[tuple[str, str]]:
     """How many rows of each (table, referenced table) refer to no row (SQLite)."""
-    rows = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
-    return Counter((str(row[0]), str(row[2])) for row in rows)
+    return Counter((table, parent) for table, _rowid, parent in broken_references(conn))
 
 
 def up_to_date(engine: Engine, cfg: Config) -> bool:
@@ -104,16 +105,22 @@ def up_to_date(engine: Engine, cfg: Config) -> bool:
     return current_heads(engine) == set(ScriptDirectory.from_config(cfg).get_heads())
 
 
-def upgrade(
-    engine: Engine, extra_version_dirs: Sequence[Path] = (), *, check_references: bool = True
-) -> None:
-    """Bring the schema to the newest revision of every branch (:func:`migrating`)."""
-    cfg = alembic_config(engine, extra_version_dirs)
+def upgrade_to_heads(engine: Engine, cfg: Config, *, check_references: bool = True) -> None:
+    """Apply ``cfg``'s revisions to the newest of each branch in one transaction
+    (:func:`migrating`); nothing at all when the database is at them already."""
     if up_to_date(engine, cfg):
         return
     with migrating(engine, check_references=check_references) as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "heads")
+
+
+def upgrade(
+    engine: Engine, extra_version_dirs: Sequence[Path] = (), *, check_references: bool = True
+) -> None:
+    """Bring the schema to the newest revision of every branch."""
+    cfg = alembic_config(engine, extra_version_dirs)
+    upgrade_to_heads(engine, cfg, check_references=check_references)
 
 
 def migrate_database(

@@ -12,6 +12,13 @@ from tenantry.models.base import Base, utcnow
 # An erased account keeps a nameless row under this never-deliverable domain (RFC 2606),
 # so that its id is never handed to someone else (SQLite reuses the highest rowid).
 ERASED_DOMAIN = "erased.invalid"
+# The password hash of an account no password signs in to (not a hash at all).
+NO_PASSWORD = "!"  # noqa: S105
+
+
+def is_erased_address(email: str) -> bool:
+    """Whether ``email`` is the address an erasure leaves in place of a person's."""
+    return email.endswith("@" + ERASED_DOMAIN)
 
 
 def normalize_email(email: str) -> str:
@@ -69,4 +76,4 @@ class User(Base):
     @property
     def is_erased(self) -> bool:
         """True for the placeholder left by an erasure: it can do nothing."""
-        return self.email.endswith("@" + ERASED_DOMAIN)
+        return is_erased_address(self.email)

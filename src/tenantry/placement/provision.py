@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 from tenantry.db import make_engine
 from tenantry.errors import TenantryError
 from tenantry.models import Tenant, User
+from tenantry.models.user import NO_PASSWORD
 from tenantry.placement.config import Server
 from tenantry.placement.location import TENANT_DATABASE
 
@@ -172,7 +173,7 @@ def ensure_user_stubs(target: Connection, user_ids: Iterable[int]) -> None:
                 {
                     "id": i,
                     "email": f"user-{i}@{STUB_DOMAIN}",
-                    "password_hash": "!",
+                    "password_hash": NO_PASSWORD,
                     "display_name": "",
                     "is_platform_admin": False,
                     "session_version": 0,
