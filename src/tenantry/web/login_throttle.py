@@ -118,7 +118,8 @@ class LoginThrottle:
         backoff = self._backoff(self._failures(account, ip))
         if backoff is not None:  # a fresh window of the new length starts now
             self.fixed.hit(backoff, "login-backoff", account, ip)
-        self.moving.hit(self.account_item, "login-account", account)
+        if not self.known(account, ip):  # the owner's typos at home spend none of it
+            self.moving.hit(self.account_item, "login-account", account)
 
     def succeeded(self, email: str, ip: str) -> None:
         """Clear the back-off of this account and address, and remember the address."""

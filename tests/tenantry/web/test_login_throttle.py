@@ -71,6 +71,20 @@ def test_many_addresses_guessing_one_account_meet_the_per_account_limit(
     assert _login(client, alice.email, PASSWORD) == 200  # ... the owner at home does not
 
 
+def test_failures_from_a_known_address_spend_none_of_the_per_account_limit(
+    app: FastAPI, client: TestClient, alice: Member
+) -> None:
+    """The owner's own typos at home leave the 30 failures for new places untouched."""
+    assert _login(client, alice.email, PASSWORD) == 200  # the owner's known address
+    assert [_login(client, alice.email, WRONG) for _ in range(5)] == [401] * 5
+    answers = []
+    for n in range(31):
+        with TestClient(app, client=(f"198.51.100.{n + 1}", 40000)) as bot:
+            answers.append(_login(bot, alice.email, WRONG))
+    assert answers[:30] == [401] * 30
+    assert answers[30] == 429
+
+
 def test_a_success_clears_the_back_off(client: TestClient, alice: Member) -> None:
     # 4 + 5 failures would back off at the sixth without the success in between
     # (10 requests: within the per-IP limit of 10 a minute).
