@@ -36,6 +36,21 @@ def new_code() -> str:
     return "-".join(raw[i : i + 4] for i in range(0, len(raw), 4))
 
 
+def described(invite: Invite) -> dict[str, object]:
+    """An invite as its admins (the invite list) and its addressee (their data export)
+    see it: never its code."""
+    return {
+        "id": invite.id,
+        "role": Role(invite.role),
+        "email": invite.email,
+        "created_at": invite.created_at,
+        "expires_at": invite.expires_at,
+        "max_uses": invite.max_uses,
+        "uses": invite.uses,
+        "revoked": invite.revoked_at is not None,
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class InvitePreview:
     tenant_name: str

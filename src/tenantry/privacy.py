@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from tenantry import audit, retention, tenants
 from tenantry.errors import AuthenticationFailed, Conflict, PermissionDenied
+from tenantry.invites import described
 from tenantry.models import AuditEvent, Invite, Membership, RefreshToken, Tenant, TenantStatus, User
 from tenantry.models.user import ERASED_DOMAIN, NO_PASSWORD
 from tenantry.roles import Role
@@ -40,9 +41,10 @@ def _about(user_id: int) -> Any:
 def user_export(session: Session, user_id: int) -> dict[str, Any]:
     """Everything the instance holds about one person, as a JSON-ready document.
 
-    Profile, memberships (deleted tenants included, while they exist), invites
-    addressed to them, sign-in sessions (never the token hashes) and every audit
-    event they caused or were the target of. Tenant data they entered belongs to
+    Profile, memberships (deleted tenants included, while they exist), every invite
+    addressed to them (used, expired and revoked ones too, with their state), sign-in
+    sessions (never the token hashes) and every audit event they caused or were the
+    target of. Tenant data they entered belongs to
     the tenant: its owners export that (``GET /api/export``).
     """
     user = _user(session, user_id)
@@ -52,7 +54,9 @@ def user_export(session: Session, user_id: int) -> dict[str, Any]:
         .where(Membership.user_id == user_id)
         .order_by(Membership.joined_at)
     )
-    invites = session.scalars(select(Invite).where(Invite.email == user.email))
+    invites = session.scalars(
+        select(Invite).where(Invite.email == user.email).order_by(Invite.created_at)
+    )
     tokens = session.scalars(
         select(RefreshToken)
         .where(RefreshToken.user_id == user_id)
@@ -82,9 +86,7 @@ def user_export(session: Session, user_id: int) -> dict[str, Any]:
             }
             for m, t in memberships
         ],
-        "invites_to_me": [
-            {"tenant_id": i.tenant_id, "role": i.role, "created_at": i.created_at} for i in invites
-        ],
+        "invites_to_me": [{"tenant_id": i.tenant_id, **described(i)} for i in invites],
         "sessions": [
             {
                 "tenant_id": t.tenant_id,

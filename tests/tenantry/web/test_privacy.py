@@ -41,6 +41,33 @@ def test_export_holds_profile_memberships_and_own_events_only(
         assert secret not in response.text
 
 
+def test_export_lists_every_invite_to_the_address_with_its_state(
+    client: TestClient, alice: Member
+) -> None:
+    def invite() -> dict[str, str]:
+        made = client.post(
+            "/api/tenant/invites",
+            json={"email": "Carol@Example.com", "role": "member"},
+            headers=alice.headers,
+        )
+        assert made.status_code == 201
+        return dict(made.json())
+
+    used, revoked = invite(), invite()
+    assert (
+        client.delete(f"/api/tenant/invites/{revoked['id']}", headers=alice.headers).status_code
+        == 204
+    )
+    carol = register(client, "carol@example.com", invite_code=used["code"])
+    listed = client.get("/api/me/export", headers=carol.headers).json()["invites_to_me"]
+    assert [(i["id"], i["uses"], i["max_uses"], i["revoked"]) for i in listed] == [
+        (used["id"], 1, 1, False),
+        (revoked["id"], 0, 1, True),
+    ]
+    assert all(i["tenant_id"] == alice.tenant_id and i["expires_at"] for i in listed)
+    assert used["code"] not in str(listed)
+
+
 def test_no_user_can_be_named_export_or_erasure_act_on_the_caller(
     client: TestClient, alice: Member, bob: Member
 ) -> None:

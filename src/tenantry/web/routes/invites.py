@@ -8,8 +8,6 @@ from datetime import timedelta
 from fastapi import APIRouter, Request, Response
 
 from tenantry import accounts, invites
-from tenantry.models import Invite
-from tenantry.roles import Role
 from tenantry.web import account_flows
 from tenantry.web.deps import AdminContext, CurrentClaims, DbSession, get_tenancy
 from tenantry.web.schemas import (
@@ -22,19 +20,6 @@ from tenantry.web.schemas import (
 )
 
 router = APIRouter(prefix="/api", tags=["invites"])
-
-
-def _fields(invite: Invite) -> dict[str, object]:
-    return {
-        "id": invite.id,
-        "role": Role(invite.role),
-        "email": invite.email,
-        "created_at": invite.created_at,
-        "expires_at": invite.expires_at,
-        "max_uses": invite.max_uses,
-        "uses": invite.uses,
-        "revoked": invite.revoked_at is not None,
-    }
 
 
 @router.post("/tenant/invites", status_code=201)
@@ -51,12 +36,12 @@ def create_invite(
         max_uses=body.max_uses,
         email=body.email,
     )
-    return InviteCreatedOut(code=code, **_fields(invite))
+    return InviteCreatedOut(code=code, **invites.described(invite))
 
 
 @router.get("/tenant/invites")
 def list_invites(ctx: AdminContext, session: DbSession) -> list[InviteOut]:
-    return [InviteOut(**_fields(i)) for i in invites.list_invites(session, ctx.tenant_id)]
+    return [InviteOut(**invites.described(i)) for i in invites.list_invites(session, ctx.tenant_id)]
 
 
 @router.delete("/tenant/invites/{invite_id}", status_code=204)
