@@ -18,6 +18,7 @@ from aiosmtpd.controller import Controller
 from fastapi import FastAPI
 
 from tenantry.mail import OutboxMailer
+from tenantry.models import normalize_email
 from tests.support.ports import free_port
 
 
@@ -90,8 +91,9 @@ def smtp_server() -> Iterator[SmtpServer]:
 
 
 def find(messages: list[EmailMessage], to: str, kind: str) -> EmailMessage | None:
+    address = normalize_email(to)
     for message in reversed(messages):
-        if message["To"] == to and message["X-Tenantry-Message"] == kind:
+        if message["X-Tenantry-Message"] == kind and normalize_email(message["To"]) == address:
             return message
     return None
 

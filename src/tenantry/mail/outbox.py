@@ -11,6 +11,7 @@ from email.parser import BytesParser
 from pathlib import Path
 
 from tenantry.mail.message import MailError, Message
+from tenantry.models.user import normalize_email
 
 
 class OutboxMailer:
@@ -30,14 +31,16 @@ class OutboxMailer:
             raise MailError(f"cannot write to the outbox {self.directory}: {exc}") from exc
 
     def find(self, to: str, kind: str) -> EmailMessage | None:
-        """The newest mail of ``kind`` (its template) to ``to``, or None."""
+        """The newest mail of ``kind`` (its template) to ``to`` (in either spelling of an
+        internationalised domain: the header carries the ASCII one), or None."""
         parser = BytesParser(policy=policy.default)
+        address = normalize_email(to)
         for path in sorted(self.directory.glob("*.eml"), reverse=True):
             data = path.read_bytes()
             # Headers first: a whole mail takes ~6x as long to parse, and a test's sign-up
             # reads the outbox once a person.
             head = parser.parsebytes(data, headersonly=True)
-            if head["To"] == to and head["X-Tenantry-Message"] == kind:
+            if head["X-Tenantry-Message"] == kind and normalize_email(str(head["To"])) == address:
                 return parser.parsebytes(data)
         return None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import idna
 from sqlalchemy import Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -22,8 +23,21 @@ def is_erased_address(email: str) -> bool:
 
 
 def normalize_email(email: str) -> str:
-    """The one canonical form of an email: trimmed and case-folded."""
-    return email.strip().casefold()
+    """The one canonical form of an email: trimmed, case-folded, its domain in Unicode.
+
+    An internationalised domain has two spellings, ``bücher.example`` and the ASCII
+    ``xn--bcher-kva.example`` that goes on the wire: one mailbox, so one account. The
+    Unicode form is the canonical one (email-validator's too); a label that is not valid
+    IDNA stays as written, and :func:`checked_email` refuses it where an address is made.
+    """
+    canonical = email.strip().casefold()
+    local, at, domain = canonical.rpartition("@")
+    if at and "xn--" in domain:
+        try:
+            return f"{local}@{idna.decode(domain)}"
+        except (idna.IDNAError, UnicodeError):
+            pass
+    return canonical
 
 
 def checked_email(email: str) -> str:

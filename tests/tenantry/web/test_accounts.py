@@ -58,6 +58,26 @@ def test_sign_up_answers_the_same_whether_or_not_the_email_exists(
     assert emails == ["alice@example.com", "zoe@example.com"]
 
 
+def test_an_internationalised_domain_in_either_spelling_is_one_account(
+    client: TestClient,
+) -> None:
+    """``bücher.example`` and ``xn--bcher-kva.example`` are one mailbox (a stranger's
+    second sign-up under the ASCII spelling made a second account)."""
+    register(client, "zoe@bücher.example")
+    again = client.post(
+        "/api/auth/register",
+        json={"email": "zoe@XN--BCHER-KVA.example", "password": "another password"},
+    )
+    assert again.status_code == 202
+    already = mailed(client.app, "zoe@bücher.example", "already_registered")  # type: ignore[arg-type]
+    assert "You already have an account" in text_of(already)
+    for spelling in ("zoe@xn--bcher-kva.example", "ZOE@bücher.EXAMPLE"):
+        signed_in = client.post("/api/auth/login", json={"email": spelling, "password": PASSWORD})
+        assert signed_in.status_code == 200, spelling
+    with client.app.state.tenancy.db.session() as session:  # type: ignore[attr-defined]
+        assert session.scalars(select(User.email)).all() == ["zoe@bücher.example"]
+
+
 def test_sign_up_to_more_than_one_mailbox_is_refused(client: TestClient) -> None:
     """A list of addresses would send the confirmation link to each of them."""
     lists = ("v@example.com,attacker@evil.example", "v@example.com\nbcc: a@evil.example")
