@@ -13,7 +13,16 @@ from sqlalchemy.orm import Session
 from tenantry import audit, retention, tenants
 from tenantry.errors import AuthenticationFailed, Conflict, PermissionDenied
 from tenantry.invites import described
-from tenantry.models import AuditEvent, Invite, Membership, RefreshToken, Tenant, TenantStatus, User
+from tenantry.models import (
+    AuditEvent,
+    Invite,
+    Membership,
+    PasswordReset,
+    RefreshToken,
+    Tenant,
+    TenantStatus,
+    User,
+)
 from tenantry.models.user import ERASED_DOMAIN, NO_PASSWORD
 from tenantry.roles import Role
 from tenantry.security.passwords import Passwords
@@ -153,9 +162,9 @@ def erase_user(
     """Erase an account, after the person proves it is theirs with the password.
 
     Their memberships go; tenants where they were the only member are deleted
-    (softly: purged after ``grace``, like any deletion); their refresh tokens and
-    the invites addressed to them are deleted; in the audit trail they become a
-    random pseudonym (same person, no longer named). The user row is emptied of
+    (softly: purged after ``grace``, like any deletion); their refresh tokens, open
+    reset links and the invites addressed to them are deleted; in the audit trail
+    they become a random pseudonym (same person, no longer named). The user row is emptied of
     everything personal and kept as a placeholder, so its id is never reused.
 
     Raises:
@@ -233,6 +242,12 @@ def erase_user(
     session.execute(
         delete(Invite)
         .where(Invite.email == user.email)
+        .execution_options(synchronize_session=False)
+    )
+    # A reset link mailed before would give the placeholder a password again.
+    session.execute(
+        delete(PasswordReset)
+        .where(PasswordReset.user_id == user_id)
         .execution_options(synchronize_session=False)
     )
     # The row stays, nameless, so that its id is never given to another person (an old

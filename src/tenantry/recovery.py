@@ -13,6 +13,7 @@ from tenantry import audit
 from tenantry.accounts import check_password
 from tenantry.errors import PermissionDenied, ValidationFailed
 from tenantry.models import PasswordReset, User, normalize_email
+from tenantry.models.user import is_erased_address
 from tenantry.security.passwords import Passwords
 from tenantry.security.refresh import end_sessions
 
@@ -63,7 +64,7 @@ def reset_password(session: Session, passwords: Passwords, *, token: str, passwo
     if _spend_open_resets(session, record.user_id, now) < 1:
         raise invalid
     user = session.get(User, record.user_id)
-    if user is None:
+    if user is None or is_erased_address(user.email):
         raise invalid
     user.password_hash = passwords.hash(password)
     end_sessions(session, user)

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
-from tenantry.models import PasswordReset
+from tenantry.models import PasswordReset, User
+from tenantry.models.user import NO_PASSWORD
 from tests.conftest import PASSWORD, Member
 from tests.support.mail import link_in, mailed, query_value, text_of
 
@@ -101,3 +102,17 @@ def test_a_password_change_spends_the_reset_links_mailed_before(
     assert late.status_code == 422
     assert late.json()["error"]["details"] == {"field": "token"}
     assert client.post("/api/auth/login", json={"email": alice.email, "password": NEW}).is_success
+
+
+def test_a_link_asked_for_before_an_erasure_gives_the_placeholder_no_password(
+    client: TestClient, alice: Member
+) -> None:
+    token = _reset_token(client, alice.email)
+    erased = client.post("/api/me/erase", json={"password": PASSWORD}, headers=alice.headers)
+    assert erased.status_code == 204
+    reset = client.post("/api/auth/password/reset", json={"token": token, "password": NEW})
+    assert reset.status_code == 422
+    assert reset.json()["error"]["details"]["field"] == "token"
+    with client.app.state.tenancy.db.session() as session:  # type: ignore[attr-defined]
+        assert session.query(PasswordReset).filter_by(user_id=alice.user_id).count() == 0
+        assert session.get(User, alice.user_id).password_hash == NO_PASSWORD
