@@ -14,6 +14,11 @@ from tenantry import audit
 from tenantry.errors import AuthenticationFailed
 from tenantry.models import RefreshToken, User
 
+# A spent token presented again this soon after its first use is its own client racing
+# itself (two browser tabs renewing at once, a retry after a lost answer): it gets a pair
+# of its own in the family. Later, a reuse is a stolen copy and revokes the family.
+REUSE_GRACE = timedelta(seconds=10)
+
 
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
@@ -41,8 +46,10 @@ def issue_refresh(
     return token
 
 
-def rotate_refresh(session: Session, token: str) -> RefreshToken:
+def rotate_refresh(session: Session, token: str, *, grace: timedelta = REUSE_GRACE) -> RefreshToken:
     """Spend ``token`` and return its record; the caller issues the next one in its family.
+
+    A token spent less than ``grace`` ago is returned again (see :data:`REUSE_GRACE`).
 
     Raises:
         AuthenticationFailed: unknown, expired, revoked or already used. A reuse
@@ -59,6 +66,9 @@ def rotate_refresh(session: Session, token: str) -> RefreshToken:
         .values(used_at=now)
     )
     if spent.rowcount != 1:  # type: ignore[attr-defined]
+        used_at = session.scalar(select(RefreshToken.used_at).where(RefreshToken.id == record.id))
+        if used_at is not None and now - used_at <= grace:
+            return record
         # Commit the revocation now: the error below rolls the request back.
         revoke_family(session, record.family_id, reason="reuse", record=record)
         session.commit()

@@ -115,6 +115,26 @@ def test_expired_access_cookie_is_renewed(client: TestClient, app: FastAPI) -> N
     assert app.state.tenancy.config.access_ttl == timedelta(minutes=15)
 
 
+def test_two_tabs_renewing_at_once_both_stay_signed_in(client: TestClient) -> None:
+    """Both tabs send the one refresh cookie after the access cookie expired: the second
+    renewal is the same browser, not a stolen token (a stranger was signed out)."""
+    base = signup(client, "a@example.com")
+    refresh = client.cookies.get(REFRESH)
+    assert refresh
+
+    def tab(page: str, cookie: str) -> Response:
+        client.cookies.clear()  # no access cookie: it expired
+        client.cookies.set(REFRESH, cookie)
+        return client.get(f"{base}/{page}", follow_redirects=False)
+
+    tabs = [tab(page, refresh) for page in ("readings", "vouchers")]
+    assert [t.status_code for t in tabs] == [200, 200]
+    renewed = [t.cookies.get(REFRESH) for t in tabs]
+    assert None not in renewed and len({refresh, *renewed}) == 3
+    for page, cookie in zip(("readings", "vouchers"), renewed, strict=True):
+        assert cookie and tab(page, cookie).status_code == 200
+
+
 def test_viewer_sees_no_edit_controls_and_cannot_post(
     client: TestClient, alice: dict[str, str], invite: Invite
 ) -> None:

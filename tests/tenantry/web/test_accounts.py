@@ -6,11 +6,12 @@ import jwt
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from tenantry.models import AuditEvent, User
+from tenantry.models import AuditEvent, RefreshToken, User
 from tests.conftest import PASSWORD, Member, invite_and_join, register
 from tests.support.mail import link_in, mailed, outbox, query_value, text_of
+from tests.support.refresh import age_spent_refresh_tokens
 
 
 def test_register_creates_a_personal_tenant_owned_by_the_user(client: TestClient) -> None:
@@ -185,15 +186,32 @@ def test_login_returns_tokens(client: TestClient, alice: Member) -> None:
 
 
 def test_refresh_rotates_and_a_reused_token_revokes_the_family(
-    client: TestClient, alice: Member
+    client: TestClient, app: FastAPI, alice: Member
 ) -> None:
     first = client.post("/api/auth/refresh", json={"refresh_token": alice.refresh})
     assert first.status_code == 200
     second_token = first.json()["refresh_token"]
+    age_spent_refresh_tokens(app)
     reuse = client.post("/api/auth/refresh", json={"refresh_token": alice.refresh})
     assert reuse.status_code == 401
     # The stolen-token alarm revoked the legitimate successor too.
     assert client.post("/api/auth/refresh", json={"refresh_token": second_token}).status_code == 401
+
+
+def test_a_token_used_twice_at_once_gives_each_use_a_pair_of_its_own(
+    client: TestClient, app: FastAPI, alice: Member
+) -> None:
+    """Two tabs renewing together (or a retry after a lost answer) are not a theft: the
+    second use within the grace gets a pair too, and both pairs go on working."""
+    pairs = [client.post("/api/auth/refresh", json={"refresh_token": alice.refresh}) for _ in "ab"]
+    assert [p.status_code for p in pairs] == [200, 200]
+    tokens = [p.json()["refresh_token"] for p in pairs]
+    assert len({alice.refresh, *tokens}) == 3
+    for token in tokens:
+        again = client.post("/api/auth/refresh", json={"refresh_token": token})
+        assert again.status_code == 200, again.text
+    with app.state.tenancy.db.session() as session:
+        assert session.scalar(select(func.count()).where(RefreshToken.revoked_at.is_not(None))) == 0
 
 
 def test_logout_revokes_the_refresh_token(client: TestClient, alice: Member) -> None:
