@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from tenantry import audit
+from tenantry import audit, tenants
 from tenantry.accounts import check_password
-from tenantry.errors import PermissionDenied, ValidationFailed
-from tenantry.models import PasswordReset, User, normalize_email
+from tenantry.errors import Conflict, PermissionDenied, ValidationFailed
+from tenantry.models import Membership, PasswordReset, User, normalize_email
 from tenantry.models.user import is_erased_address
 from tenantry.security.passwords import Passwords
 from tenantry.security.refresh import end_sessions
@@ -50,7 +50,9 @@ def reset_password(session: Session, passwords: Passwords, *, token: str, passwo
     The token is spent with one conditional UPDATE (of two concurrent uses one
     wins); every other open reset of the user is spent too; every refresh token
     is revoked and the session version bumped, so every access token dies at
-    once. Following the mailed link also proves the address: it counts as verified.
+    once. Following the mailed link also proves the address: it counts as verified,
+    and the tenants the unconfirmed sign-up joined are left (see
+    :func:`_leave_what_the_sign_up_joined`).
 
     Raises:
         ValidationFailed: an unknown, used or expired token, or a weak password.
@@ -70,8 +72,29 @@ def reset_password(session: Session, passwords: Passwords, *, token: str, passwo
     end_sessions(session, user)
     if user.email_verified_at is None:
         user.email_verified_at = now
+        _leave_what_the_sign_up_joined(session, user.id)
     audit.record(session, "user.password_reset", tenant_id=None, actor_id=user.id)
     return user
+
+
+def _leave_what_the_sign_up_joined(session: Session, user_id: int) -> None:
+    """A reset proves the mailbox, not the sign-up: whoever typed the address may have
+    used an invite code of their own to put its owner in their household. So the tenants
+    an unconfirmed account joined (any with another member) are left; the person is
+    invited again if they meant it. Its own new tenant, where it is alone, stays."""
+    memberships = session.scalars(select(Membership).where(Membership.user_id == user_id)).all()
+    for membership in memberships:
+        others = session.scalar(
+            select(Membership.user_id)
+            .where(Membership.tenant_id == membership.tenant_id, Membership.user_id != user_id)
+            .limit(1)
+        )
+        if others is None:
+            continue
+        try:
+            tenants.leave(session, tenant_id=membership.tenant_id, user_id=user_id)
+        except Conflict:  # its last owner: the household would have none
+            continue
 
 
 def _spend_open_resets(session: Session, user_id: int, now: datetime) -> int:

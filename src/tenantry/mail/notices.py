@@ -73,7 +73,18 @@ class Mailroom:
     def _queue(self, session: Session, kind: str, to: str, subject: str, **ctx: Any) -> None:
         send_after_commit(session, self.compose(kind, to, subject, **ctx))
 
-    def welcome(self, session: Session, user: User, token: str, ttl: timedelta) -> None:
+    def welcome(
+        self,
+        session: Session,
+        user: User,
+        token: str,
+        ttl: timedelta,
+        joining: Membership | None = None,
+    ) -> None:
+        """The confirmation link; with ``joining`` (a sign-up with an invite code) it names
+        the tenant the account joins, so that someone signed up by another person with
+        that person's code knows what confirming means."""
+        tenant = session.get(Tenant, joining.tenant_id) if joining is not None else None
         self._queue(
             session,
             "welcome",
@@ -82,6 +93,8 @@ class Mailroom:
             name=user.display_name,
             url=self.url(self.links.verify, token=token),
             hours=int(ttl.total_seconds() // 3600),
+            tenant=tenant.name if tenant is not None else None,
+            role=Role(joining.role).value if joining is not None else None,
         )
 
     def verify_email_message(self, user: User, token: str, ttl: timedelta) -> Message:

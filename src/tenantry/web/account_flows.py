@@ -80,7 +80,8 @@ def sign_up(
     )
     if done.user is not None:
         token, ttl = _verification(request, done.user)
-        tenancy.mail.welcome(session, done.user, token, ttl)
+        joining = done.membership if invite_code else None
+        tenancy.mail.welcome(session, done.user, token, ttl, joining)
     else:
         tenancy.mail.already_registered(session, done.email)
 

@@ -79,6 +79,39 @@ def test_an_internationalised_domain_in_either_spelling_is_one_account(
         assert session.scalars(select(User.email)).all() == ["zoe@bücher.example"]
 
 
+def test_someone_signed_up_with_another_s_invite_code_is_told_and_not_kept_there(
+    client: TestClient, alice: Member
+) -> None:
+    """Alice signs up Kwame's address with her own household's code and a password she
+    chose. The welcome mail names her household; if Kwame instead takes the account over
+    with a password reset (which confirms it too), he is not left a member of it."""
+    code = client.post(
+        "/api/tenant/invites", json={"role": "member"}, headers=alice.headers
+    ).json()["code"]
+    signed_up = client.post(
+        "/api/auth/register",
+        json={"email": "kwame@example.com", "password": "alice chose this", "invite_code": code},
+    )
+    assert signed_up.status_code == 202
+    welcome = text_of(mailed(client.app, "kwame@example.com", "welcome"))  # type: ignore[arg-type]
+    assert 'confirming makes you a member of "Alice household" (as member)' in welcome
+    client.post("/api/auth/password/forgot", json={"email": "kwame@example.com"})
+    reset = mailed(client.app, "kwame@example.com", "password_reset")  # type: ignore[arg-type]
+    token = query_value(link_in(reset, "/reset-password"), "token")
+    done = client.post(
+        "/api/auth/password/reset", json={"token": token, "password": "kwame's own password"}
+    )
+    assert done.status_code == 204, done.text
+    login = client.post(
+        "/api/auth/login", json={"email": "kwame@example.com", "password": "kwame's own password"}
+    )
+    assert login.status_code == 200
+    me = client.get("/api/me", headers={"Authorization": f"Bearer {login.json()['access_token']}"})
+    assert me.json()["memberships"] == []
+    members = client.get("/api/tenant/members", headers=alice.headers).json()
+    assert "kwame@example.com" not in [m["email"] for m in members]
+
+
 def test_sign_up_to_more_than_one_mailbox_is_refused(client: TestClient) -> None:
     """A list of addresses would send the confirmation link to each of them."""
     lists = ("v@example.com,attacker@evil.example", "v@example.com\nbcc: a@evil.example")
