@@ -23,6 +23,9 @@ MAX_MINOR = 10**13 - 1  # 99 999 999 999.99: eleven
 _GROUPED = re.compile(r"(-?)([0-9]{1,3}(?:[ \u00a0\u202f][0-9]{3})+)([.,][0-9]+)?")
 
 
+_PLAIN = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+
+
 def decimal_text(text: str) -> str:
     """A number as people type it (``48 213,4``: thousands apart, ``,`` as the decimal mark)
     in the plain form the API reads (``48213.4``). A space anywhere else (``16 9 50``, a
@@ -42,7 +45,11 @@ def parse_decimal(text: str | Decimal, field: str, example: str = "1234.567") ->
     if isinstance(text, Decimal):
         value = text
     else:
-        cleaned = decimal_text(text)
+        # Only digits and one decimal mark: Decimal also reads "6e4", "1_000" and other
+        # scripts' digits, which a spreadsheet cell would bring in silently as other numbers.
+        cleaned = decimal_text(text).strip()
+        if not _PLAIN.fullmatch(cleaned):
+            raise RuleViolation(field, f"use a decimal such as {example}")
         try:
             value = Decimal(cleaned)
         except InvalidOperation:

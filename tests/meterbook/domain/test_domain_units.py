@@ -49,13 +49,14 @@ def test_kwh_text_is_the_decimals_text() -> None:
     [
         ("-1", "must not be negative"),
         ("1.0001", "at most 3 decimal places"),
-        ("1e20", "too large"),
+        # JSON numbers arrive as Decimals with exponents (text with one is refused below).
+        (Decimal("1e20"), "too large"),
         # Beyond the decimal context: must not raise decimal.Overflow or underflow to 0.
-        ("1e999999", "too large"),
-        ("1e-999999", "at most 3 decimal places"),
+        (Decimal("1e999999"), "too large"),
+        (Decimal("1e-999999"), "at most 3 decimal places"),
     ],
 )
-def test_kwh_refuses(text: str, message: str) -> None:
+def test_kwh_refuses(text: str | Decimal, message: str) -> None:
     with pytest.raises(RuleViolation, match=message) as info:
         kwh_to_wh(parse_decimal(text, "kwh"))
     assert info.value.field == "kwh"
@@ -72,5 +73,9 @@ def test_parse_decimal_accepts_a_comma_and_refuses_words() -> None:
     assert parse_decimal("-1 000", "x") == Decimal("-1000")
     # A space that separates no thousands was a typo made into another number (16950).
     for bad in ("abc", "NaN", "inf", "16 9 50", "48213 4", "1 2 3", "12 34,5", "1 000 00"):
+        with pytest.raises(RuleViolation, match=r"use a decimal such as 1234\.567"):
+            parse_decimal(bad, "x")
+    # What Decimal reads but a person did not mean (a spreadsheet's 6E+4 is 60,000 kWh).
+    for bad in ("6e4", "6.0001E4", "1_000", "\uff11\uff12", "+5", "0x10"):
         with pytest.raises(RuleViolation, match=r"use a decimal such as 1234\.567"):
             parse_decimal(bad, "x")
