@@ -23,7 +23,7 @@ from tenantry.models import (
     TenantStatus,
     User,
 )
-from tenantry.models.user import ERASED_DOMAIN, NO_PASSWORD
+from tenantry.models.user import ERASED_DOMAIN, NO_PASSWORD, email_spellings
 from tenantry.roles import Role
 from tenantry.security.passwords import Passwords
 
@@ -222,7 +222,7 @@ def erase_user(
         update(AuditEvent)
         .where(
             AuditEvent.action == "user.sign_in_failed",
-            AuditEvent.details["email"].as_string() == user.email,
+            AuditEvent.details["email"].as_string().in_(email_spellings(user.email)),
         )
         .values(target=pseudonym, details={})
         .execution_options(synchronize_session=False)

@@ -40,6 +40,18 @@ def normalize_email(email: str) -> str:
     return canonical
 
 
+def email_spellings(email: str) -> list[str]:
+    """``email`` (canonical) and, for an internationalised domain, its ASCII spelling:
+    what records made before migration 0010 may hold (a failed sign-in's typed address)."""
+    local, at, domain = email.rpartition("@")
+    if not at or domain.isascii():
+        return [email]
+    try:
+        return [email, f"{local}@{idna.encode(domain).decode('ascii')}"]
+    except (idna.IDNAError, UnicodeError):
+        return [email]
+
+
 def checked_email(email: str) -> str:
     """:func:`normalize_email`, refusing what cannot be one address (sign-up, invites).
 

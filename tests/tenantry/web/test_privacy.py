@@ -200,6 +200,29 @@ def test_erasure_leaves_no_failed_sign_in_naming_the_address(
         assert {"email": "alice@example.com"} in details
 
 
+def test_erasure_finds_an_address_recorded_in_its_ascii_spelling(
+    app: FastAPI, client: TestClient, bob: Member
+) -> None:
+    """A failed sign-in recorded before migration 0010 kept the ASCII spelling of an
+    internationalised domain; the erasure removes that spelling too."""
+    ernst = invite_and_join(client, bob, "ernst@bücher.example")
+    with app.state.tenancy.db.session() as session:
+        session.add(
+            AuditEvent(
+                action="user.sign_in_failed",
+                target=f"user:{ernst.user_id}",
+                details={"email": "ernst@xn--bcher-kva.example"},
+            )
+        )
+    erased = client.post("/api/me/erase", json={"password": PASSWORD}, headers=ernst.headers)
+    assert erased.status_code == 204, erased.text
+    with app.state.tenancy.db.sessions() as session:
+        details = session.scalars(
+            select(AuditEvent.details).where(AuditEvent.action == "user.sign_in_failed")
+        ).all()
+    assert details and "ernst" not in str(details)
+
+
 def test_a_sole_members_tenant_is_deleted_with_them(
     app: FastAPI, client: TestClient, alice: Member, bob: Member
 ) -> None:
