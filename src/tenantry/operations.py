@@ -22,10 +22,23 @@ if TYPE_CHECKING:
 class Migrations:
     expected: tuple[str, ...]
     current: tuple[str, ...]
+    # Applied revisions this code has no file for: the database was migrated by a newer
+    # release (an upgrade under way, or a rollback of the code alone).
+    unknown: tuple[str, ...] = ()
 
     @property
     def at_head(self) -> bool:
         return set(self.current) == set(self.expected)
+
+    @property
+    def ahead(self) -> str | None:
+        """What to say when a newer release migrated the database, else None."""
+        if not self.unknown:
+            return None
+        return (
+            f"the database is at revision {', '.join(self.unknown)}, newer than this code: "
+            "deploy the release that migrated it"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +81,7 @@ class Operations:
         db.setup_engines(self.statements.watch)  # the loop's inline and async reads too
         self.sizes = FleetStats()
         self._expected: tuple[str, ...] | None = None
+        self._known: frozenset[str] = frozenset()
         _watch_pool(db.engine)
 
     def expected_heads(self) -> tuple[str, ...]:
@@ -77,6 +91,7 @@ class Operations:
             from tenantry.migrations.runner import alembic_config
 
             script = ScriptDirectory.from_config(alembic_config(self.db.engine, self.version_dirs))
+            self._known = frozenset(r.revision for r in script.walk_revisions())
             self._expected = tuple(sorted(script.get_heads()))
         return self._expected
 
@@ -85,7 +100,9 @@ class Operations:
         with self.reader.connect() as conn:
             current = conn.execute(text("SELECT version_num FROM alembic_version")).scalars()
             applied = tuple(sorted(current))
-        return Migrations(self.expected_heads(), applied)
+        expected = self.expected_heads()
+        unknown = tuple(r for r in applied if r not in self._known)
+        return Migrations(expected, applied, unknown)
 
     def pool(self) -> PoolState:
         pool = self.db.engine.pool
@@ -108,6 +125,11 @@ class Operations:
             migrations = self.migrations()
         except Exception as exc:  # any failure to reach the database means not ready
             return False, f"database unreachable ({type(exc).__name__})"
+        if migrations.unknown:
+            # An upgrade under way: the new release migrated first. This process goes on
+            # serving until it is replaced (a load balancer dropping every old process
+            # at the migration would leave none), and says why it differs.
+            return True, f"ready; {migrations.ahead}"
         if not migrations.at_head:
             return False, "migrations pending: run `tenantry migrate`"
         return True, "ready"

@@ -17,6 +17,7 @@ from tenantry.cli.main import app
 if TYPE_CHECKING:
     from tenantry.plans import Catalogue
     from tenantry_server.plugins import Plugin
+    from tenantry_server.settings import Settings
 
 __all__ = ["app"]
 
@@ -93,6 +94,7 @@ def serve(
     )
     plugins = default_plugins()
     from tenantry.errors import TenantryError
+    from tenantry.migrations.runner import MigrationRefused
 
     try:
         catalogue = plan_catalogue(settings, plugins)  # a bad plans file stops here
@@ -114,11 +116,15 @@ def serve(
             check_free(*address)
         except OSError as exc:
             fail("serve", f"cannot listen on {address[0]}:{address[1]}: {exc.strerror}")
+    typer.echo(_where(settings))
     try:
         with reaching("serve"):
             applied = migrate(settings, plugins)
     except TenantryError as exc:  # e.g. a table that cannot be adopted: say which, no traceback
         typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from None
+    except MigrationRefused as exc:  # a newer release's database, rows left referring to none
+        typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     except OSError as exc:  # e.g. SQLite's directory cannot be created
         fail("serve", f"cannot create the database's directory: {exc}")
@@ -206,6 +212,18 @@ def serve(
     uvicorn.run(
         server, host=host or settings.host, port=port or settings.port, log_config=log_config
     )
+
+
+def _where(settings: Settings) -> str:
+    """The database and data directory this server uses, as absolute paths and without a
+    password: with the defaults, a release started from another directory makes new ones."""
+    from sqlalchemy import make_url
+
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        url = url.set(database=str(Path(url.database).resolve()))
+    shown = url.render_as_string(hide_password=True)
+    return f"database: {shown}; data directory: {settings.data_dir.resolve()}"
 
 
 def _patient_workers() -> dict[str, Any]:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from tenantry.cli.main import app as main_app
 from tenantry_server.cli import app
 
 
@@ -78,7 +79,7 @@ def test_a_database_whose_directory_cannot_be_made(tmp_path: Path) -> None:
         tmp_path, "--migrate-only", DATABASE_URL=f"sqlite:///{tmp_path / 'file' / 'x.db'}"
     )
     assert code == 2, out
-    assert out.startswith("tenantry serve: cannot create the database's directory"), out
+    assert out.splitlines()[-1].startswith("tenantry serve: cannot create the database's dir"), out
 
 
 def test_worker_with_a_bad_database_url(tmp_path: Path) -> None:
@@ -132,9 +133,53 @@ def test_migrate_only_says_what_it_applied(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'fresh.db'}"
     code, out = serve(tmp_path, "--migrate-only", DATABASE_URL=url)
     assert code == 0, out
-    assert out.startswith("applied ") and "revision(s): " in out
+    _where, applied = out.strip().splitlines()
+    assert applied.startswith("applied ") and "revision(s): " in applied
     code, out = serve(tmp_path, "--migrate-only", DATABASE_URL=url)
-    assert (code, out.strip()) == (0, "schema is up to date")
+    assert (code, out.strip().splitlines()[1:]) == (0, ["schema is up to date"])
+
+
+def test_serve_names_the_database_and_data_directory_it_uses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the defaults, a release started elsewhere made a new empty database and key
+    and said nothing: the paths it uses are printed, absolute, with no password."""
+    monkeypatch.chdir(tmp_path)
+    code, out = serve(tmp_path, "--migrate-only", DATABASE_URL="sqlite:///var/t.sqlite3")
+    assert code == 0, out
+    assert out.splitlines()[0] == (
+        f"database: sqlite:///{tmp_path / 'var' / 't.sqlite3'}; data directory: {tmp_path / 'var'}"
+    )
+    code, out = serve(
+        tmp_path,
+        "--migrate-only",
+        DATABASE_URL="postgresql+psycopg://app:s3cret@127.0.0.1:1/x",
+        TENANTRY_DATA_DIR="var",
+    )
+    assert code != 0 and "s3cret" not in out
+    assert out.startswith("database: postgresql+psycopg://app:***@127.0.0.1:1/x; "), out
+
+
+def test_a_database_a_newer_release_migrated_is_named_not_a_traceback(tmp_path: Path) -> None:
+    """Rolling the code back after an upgrade: serve and migrate died in Alembic's
+    "Can't locate revision" traceback."""
+    db = tmp_path / "x.db"
+    code, out = serve(tmp_path, "--migrate-only", DATABASE_URL=f"sqlite:///{db}")
+    assert code == 0, out
+    with sqlite3.connect(db) as con:
+        con.execute(
+            "UPDATE alembic_version SET version_num = '0099_from_the_future' "
+            "WHERE version_num LIKE '00%'"
+        )
+    code, out = serve(tmp_path, "--migrate-only", DATABASE_URL=f"sqlite:///{db}")
+    assert code == 1, out
+    assert out.splitlines()[-1].startswith(
+        "error: the database is at revision 0099_from_the_future, which "
+    ), out
+    assert "restore the backup taken before the upgrade" in out and "Traceback" not in out
+    migrated = CliRunner().invoke(main_app, ["migrate", "--db", f"sqlite:///{db}"])
+    assert migrated.exit_code == 1, migrated.output
+    assert "0099_from_the_future, which this release does not know" in migrated.output
 
 
 def test_a_body_limit_below_one_byte_is_refused_at_start(tmp_path: Path) -> None:

@@ -46,7 +46,7 @@ def migrate(
 
     from tenantry.cli.database import engine_of, fail, reaching
     from tenantry.cli.placement import host_dirs_in_use
-    from tenantry.migrations.runner import BrokenReferences, migrate_database
+    from tenantry.migrations.runner import MigrationRefused, migrate_database
     from tenantry.rls.grants import NotTheOwner
 
     if app_dir is not None and not (app_dir / "env.py").is_file():
@@ -61,7 +61,7 @@ def migrate(
         with reaching("migrate"):
             host_dirs = host_dirs_in_use(engine)  # the server's database: meterbook's too
             applied = migrate_database(engine, host_dirs, app_role=app_role, app_dir=app_dir)
-    except (CommandError, FileNotFoundError, BrokenReferences) as exc:
+    except (CommandError, FileNotFoundError, MigrationRefused) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
     except NotTheOwner as exc:

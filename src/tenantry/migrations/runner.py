@@ -11,6 +11,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Connection, Engine
 
 from tenantry.sqlite import broken_references
@@ -48,8 +49,16 @@ def alembic_config(engine: Engine, extra_version_dirs: Sequence[Path] = ()) -> C
     return cfg
 
 
-class BrokenReferences(Exception):
+class MigrationRefused(Exception):
+    """The migrations did not run (or were rolled back); the message says why and what to do."""
+
+
+class BrokenReferences(MigrationRefused):
     """A migration would leave rows referring to rows that do not exist; it was rolled back."""
+
+
+class NewerDatabase(MigrationRefused):
+    """The database is at a revision this release has no file for: a newer one migrated it."""
 
 
 @contextmanager
@@ -112,7 +121,18 @@ def upgrade_to_heads(engine: Engine, cfg: Config, *, check_references: bool = Tr
         return
     with migrating(engine, check_references=check_references) as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "heads")
+        try:
+            command.upgrade(cfg, "heads")
+        except CommandError:
+            known = {r.revision for r in ScriptDirectory.from_config(cfg).walk_revisions()}
+            unknown = sorted(set(MigrationContext.configure(conn).get_current_heads()) - known)
+            if not unknown:
+                raise
+            raise NewerDatabase(
+                f"the database is at revision {', '.join(unknown)}, which this release does "
+                "not know: a newer release migrated it. Run that release, or restore the "
+                'backup taken before the upgrade (docs/operations.md, "Upgrading")'
+            ) from None
 
 
 def upgrade(
