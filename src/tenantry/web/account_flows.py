@@ -7,6 +7,7 @@ session (they leave after commit), so a page and an API route cannot differ.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 from starlette.requests import Request
@@ -19,12 +20,15 @@ from tenantry.errors import (
     TenantNotFound,
     TenantSuspended,
 )
-from tenantry.models import Invite, TenantKind, User
+from tenantry.models import Invite, TenantKind, User, normalize_email
 from tenantry.roles import Role
 from tenantry.security.links import sign_link
 from tenantry.security.tokens import AccessClaims
 from tenantry.web.deps import get_tenancy
 from tenantry.web.schemas import TokenPair
+
+if TYPE_CHECKING:
+    from tenantry.web.tenancy import Tenancy
 
 SIGNUP_SENT = (
     "Check your inbox: we sent a mail to this address with what to do next. "
@@ -82,7 +86,7 @@ def sign_up(
         token, ttl = _verification(request, done.user)
         joining = done.membership if invite_code else None
         tenancy.mail.welcome(session, done.user, token, ttl, joining)
-    else:
+    elif _may_mail(tenancy, done.email):
         tenancy.mail.already_registered(session, done.email)
 
 
@@ -118,10 +122,18 @@ def verify(request: Request, session: Session, token: str) -> User:
     return accounts.verify_email(session, get_tenancy(request).config.secret_key, token)
 
 
+def _may_mail(tenancy: Tenancy, address: str) -> bool:
+    """Whether another mail a stranger can ask for may go to ``address`` (its rate, from
+    every client together); the caller answers the same either way."""
+    return tenancy.limits.allows(tenancy.config.mail_to_address_rate, "mail-to", address)
+
+
 def forgot_password(request: Request, session: Session, *, email: str) -> None:
     """Mail a reset link if the address has an account; the answer is the same either way."""
     tenancy = get_tenancy(request)
     tenancy.limits.hit(tenancy.config.register_rate, "forgot", request)
+    if not _may_mail(tenancy, normalize_email(email)):
+        return
     found = recovery.request_reset(session, email=email, ttl=tenancy.config.reset_ttl)
     if found is not None:
         user, token = found

@@ -74,6 +74,10 @@ class TenancyConfig:
     login_rate: str = "10/minute"
     register_rate: str = "5/minute"
     join_rate: str = "10/minute"
+    # Mails anyone can make tenantry send to one address (reset links, "you already have an
+    # account"), from every client together: the per-client rates above let many clients
+    # fill a person's mailbox. Past it the request is answered the same and no mail leaves.
+    mail_to_address_rate: str = "5/hour"
     # Tenants an account may own (not deleted) when it creates one (None: no bound). Each
     # brings its plan's quotas afresh: without a bound, quotas are a loop away.
     max_owned_tenants: int | None = 20

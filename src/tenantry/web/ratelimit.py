@@ -131,6 +131,17 @@ class RateLimits:
         """Count one request against ``bucket`` for ``identifiers`` (a tenant, a user)."""
         self._hit(self.counter, _item(rate), bucket, *identifiers)
 
+    def allows(self, rate: str, bucket: str, *identifiers: str) -> bool:
+        """Count one against ``bucket`` for ``identifiers``; whether it was within ``rate``
+        (for what is skipped rather than refused). True when counting is off or down."""
+        if not self.usable():
+            return True
+        try:
+            return bool(self.limiter.hit(_item(rate), bucket, *identifiers))
+        except Exception as exc:  # redis ConnectionError, TimeoutError, limits' StorageError
+            self.storage_failed(exc)
+            return True
+
     def _hit(
         self,
         limiter: MovingWindowRateLimiter | SlidingWindowCounterRateLimiter,

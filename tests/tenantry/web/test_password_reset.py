@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
 from tenantry.models import PasswordReset, User
 from tenantry.models.user import NO_PASSWORD
 from tests.conftest import PASSWORD, Member
-from tests.support.mail import link_in, mailed, query_value, text_of
+from tests.support.mail import link_in, mailed, outbox, query_value, text_of
 
 NEW = "a brand new password"
 
@@ -116,3 +117,29 @@ def test_a_link_asked_for_before_an_erasure_gives_the_placeholder_no_password(
     with client.app.state.tenancy.db.session() as session:  # type: ignore[attr-defined]
         assert session.query(PasswordReset).filter_by(user_id=alice.user_id).count() == 0
         assert session.get(User, alice.user_id).password_hash == NO_PASSWORD
+
+
+def test_many_clients_asking_for_one_address_do_not_fill_its_mailbox(
+    app: FastAPI, client: TestClient, alice: Member
+) -> None:
+    """Five reset or "already registered" mails an hour to one address, however many
+    clients ask (a tester sent 30 from 6 addresses); every answer stays the same."""
+    answers = []
+    for n in range(4):  # the app's lifespan runs in ``client``: its mails leave
+        bot = TestClient(app, client=(f"198.51.100.{n + 1}", 40000))
+        answers.append(bot.post("/api/auth/password/forgot", json={"email": "ALICE@example.com"}))
+        answers.append(
+            bot.post(
+                "/api/auth/register",
+                json={"email": alice.email, "password": "someone else's password"},
+            )
+        )
+    assert [a.status_code for a in answers] == [202] * 8
+    mails = [
+        m
+        for m in outbox(app)
+        if m["To"] == alice.email
+        and m["X-Tenantry-Message"] in ("password_reset", "already_registered")
+    ]
+    assert len(mails) == 5
+    assert app.state.tenancy.config.mail_to_address_rate == "5/hour"
