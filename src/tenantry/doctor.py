@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
 from sqlalchemy import Engine
 
@@ -48,6 +49,7 @@ def diagnose(
     app_role: str | None = None,
     schema: str | None = None,
     models: Mapping[str, Iterable[str]] | None = None,
+    version_dirs: Iterable[Path] | None = None,
 ) -> Report:
     """Inspect the database of ``engine`` and check it.
 
@@ -57,6 +59,8 @@ def diagnose(
         schema: the schema of the application's tables; the default one if omitted.
         models: the app's tables and their columns (``model_columns()``): a table of the
             database with other columns is reported.
+        version_dirs: with them, migrations of the core and these directories that are
+            not applied are reported too (:func:`check_migrations`).
 
     Raises:
         tenantry.inspection.UnknownRole: ``app_role`` does not exist.
@@ -64,7 +68,53 @@ def diagnose(
     with engine.connect() as conn:
         facts = collect(conn, schema=schema, app_role=app_role)
     findings = [*check_schema(facts), *check_models(facts, models or {})]
+    if version_dirs is not None:
+        pending, notes = check_migrations(engine, version_dirs)
+        findings += pending
+        facts = replace(facts, notes=(*facts.notes, *notes))
     return Report(facts, tuple(findings))
+
+
+def check_migrations(
+    engine: Engine, version_dirs: Iterable[Path] = ()
+) -> tuple[list[Finding], list[str]]:
+    """Revisions of the core (and ``version_dirs``) not applied, as findings; applied
+    revisions none of them names, as notes (an app's own, or a newer release's: only the
+    app or that release can tell). A database never migrated has no ``alembic_version``:
+    the schema checks say what is missing."""
+    from alembic.script import ScriptDirectory
+
+    from tenantry.migrations.runner import alembic_config, current_heads
+
+    script = ScriptDirectory.from_config(alembic_config(engine, list(version_dirs)))
+    current = current_heads(engine)
+    known = {r.revision for r in script.walk_revisions()}
+    unknown = current - known
+    pending = []
+    for head in sorted(script.get_heads()):
+        if head in current:
+            continue
+        older = {r.revision for r in script.iterate_revisions(head, "base")} & current
+        # An older revision of its line applied: pending. None of it: never applied, or
+        # (when a revision is unknown) moved past by a newer release: only a note says so.
+        if older or not unknown:
+            pending.append(head)
+    findings = (
+        [
+            Finding(
+                None,
+                "migrations_pending",
+                f"migrations pending ({', '.join(pending)} not applied): run `tenantry migrate`",
+            )
+        ]
+        if pending and current
+        else []
+    )
+    notes = [
+        f"revision {r} is not one of this release's migrations (an app's own, or a newer release's)"
+        for r in sorted(unknown)
+    ]
+    return findings, notes
 
 
 def model_columns() -> dict[str, list[str]]:

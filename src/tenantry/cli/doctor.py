@@ -44,6 +44,7 @@ def doctor(
     from sqlalchemy.exc import SQLAlchemyError
 
     from tenantry.citus import citus_ddl
+    from tenantry.cli.placement import host_dirs_in_use
     from tenantry.doctor import diagnose, model_columns
     from tenantry.inspection import UnknownRole
 
@@ -51,7 +52,13 @@ def doctor(
     engine = _engine(database_url)
     _load_models()
     try:
-        report = diagnose(engine, app_role=app_role, schema=schema, models=model_columns())
+        report = diagnose(
+            engine,
+            app_role=app_role,
+            schema=schema,
+            models=model_columns(),
+            version_dirs=host_dirs_in_use(engine),
+        )
     except UnknownRole as exc:
         _fail(str(exc))
     except SQLAlchemyError as exc:
