@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 
 from tenantry.migrations.runner import upgrade
 
@@ -40,3 +40,17 @@ def sqlite_database(directory: Path) -> TestDatabase:
     url = f"sqlite:///{directory / 'tenantry.sqlite3'}"
     migrate(url)
     return TestDatabase("sqlite", url, url)
+
+
+def set_core_revision(url: str, revision: str) -> None:
+    """Record ``revision`` as the core's applied one (the database's schema is left as it
+    is): a migration pending, or a newer release's database."""
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text("UPDATE alembic_version SET version_num = :r WHERE version_num LIKE '00%'"),
+                {"r": revision},
+            )
+    finally:
+        engine.dispose()

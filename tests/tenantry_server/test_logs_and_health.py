@@ -14,6 +14,7 @@ from tenantry.db import Database
 from tenantry_server.logs import REQUEST_LOGGER, JsonFormatter
 from tenantry_server.settings import Settings
 from tests.conftest import Member
+from tests.support.databases import set_core_revision
 
 SECRET = "TENANT-SECRET-4242"
 
@@ -86,17 +87,7 @@ def test_health_and_readiness(client: TestClient) -> None:
 def test_readiness_fails_while_a_migration_is_pending(
     client: TestClient, settings: Settings
 ) -> None:
-    owner = Database(settings.migration_database_url or settings.database_url)
-    try:
-        with owner.engine.begin() as conn:
-            conn.execute(
-                text(
-                    "UPDATE alembic_version SET version_num = '0001_core' "
-                    "WHERE version_num LIKE '0%'"  # the core's head, whichever it is
-                )
-            )
-    finally:
-        owner.dispose()
+    set_core_revision(settings.migration_database_url or settings.database_url, "0001_core")
     ready = client.get("/readyz")
     assert ready.status_code == 503 and "migrations pending" in ready.json()["reason"]
 
@@ -106,17 +97,9 @@ def test_a_database_migrated_by_a_newer_release_keeps_this_one_ready_and_says_so
 ) -> None:
     """An upgrade migrates first: the old processes serve on until they are replaced (a
     tester saw them all dropped as 'migrations pending', which was not true)."""
-    owner = Database(settings.migration_database_url or settings.database_url)
-    try:
-        with owner.engine.begin() as conn:
-            conn.execute(
-                text(
-                    "UPDATE alembic_version SET version_num = '0099_from_the_future' "
-                    "WHERE version_num LIKE '0%'"
-                )
-            )
-    finally:
-        owner.dispose()
+    set_core_revision(
+        settings.migration_database_url or settings.database_url, "0099_from_the_future"
+    )
     ready = client.get("/readyz")
     assert ready.status_code == 200
     reason = ready.json()["reason"]

@@ -6,11 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
 from tenantry.cli.main import app
-from tests.support.databases import TestDatabase
+from tests.support.databases import TestDatabase, set_core_revision
 
 
 def test_a_missing_placements_file_fails_before_the_schema_check(
@@ -51,28 +50,18 @@ def test_the_doctor_runs_without_the_servers_extra(template_db: Path, tmp_path: 
     assert "Traceback" not in done.stderr and "no problems" in done.stdout
 
 
-def _core_revision(url: str, revision: str) -> None:
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(
-            text("UPDATE alembic_version SET version_num = :r WHERE version_num LIKE '00%'"),
-            {"r": revision},
-        )
-    engine.dispose()
-
-
 def test_the_doctor_reports_migrations_pending_and_notes_a_revision_it_does_not_know(
     database: TestDatabase,
 ) -> None:
     """After an upgrade it said "ok: no problems" with a migration not applied."""
-    _core_revision(database.owner_url, "0009_billing_superseded")
+    set_core_revision(database.owner_url, "0009_billing_superseded")
     pending = CliRunner().invoke(app, ["doctor", "--db", database.owner_url])
     assert pending.exit_code == 1, pending.output
     assert (
         "migrations pending (0010_unicode_email_domains not applied): run `tenantry migrate`"
         in pending.output
     )
-    _core_revision(database.owner_url, "0099_from_the_future")
+    set_core_revision(database.owner_url, "0099_from_the_future")
     ahead = CliRunner().invoke(app, ["doctor", "--db", database.owner_url])
     assert ahead.exit_code == 0, ahead.output
     assert "note: revision 0099_from_the_future is not one of this release's" in ahead.output

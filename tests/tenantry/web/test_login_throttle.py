@@ -18,6 +18,15 @@ def _login(client: TestClient, email: str, password: str) -> int:
     return response.status_code
 
 
+def _wrong_from_new_places(app: FastAPI, email: str, count: int) -> list[int]:
+    """One wrong password from each of ``count`` addresses the account never used."""
+    answers = []
+    for n in range(count):
+        with TestClient(app, client=(f"198.51.100.{n + 1}", 40000)) as bot:
+            answers.append(_login(bot, email, WRONG))
+    return answers
+
+
 @pytest.fixture
 def other_place(app: FastAPI) -> Iterator[TestClient]:
     """A client from another IP address (the attacker's, or the owner's phone)."""
@@ -60,10 +69,7 @@ def test_many_addresses_guessing_one_account_meet_the_per_account_limit(
 ) -> None:
     """The looser per-account limit (30 failures an hour, from addresses not known)."""
     assert _login(client, alice.email, PASSWORD) == 200  # the owner's known address
-    answers = []
-    for n in range(31):
-        with TestClient(app, client=(f"198.51.100.{n + 1}", 40000)) as bot:
-            answers.append(_login(bot, alice.email, WRONG))
+    answers = _wrong_from_new_places(app, alice.email, 31)
     assert answers[:30] == [401] * 30
     assert answers[30] == 429
     with TestClient(app, client=("198.51.100.200", 40000)) as new_place:
@@ -77,10 +83,7 @@ def test_failures_from_a_known_address_spend_none_of_the_per_account_limit(
     """The owner's own typos at home leave the 30 failures for new places untouched."""
     assert _login(client, alice.email, PASSWORD) == 200  # the owner's known address
     assert [_login(client, alice.email, WRONG) for _ in range(5)] == [401] * 5
-    answers = []
-    for n in range(31):
-        with TestClient(app, client=(f"198.51.100.{n + 1}", 40000)) as bot:
-            answers.append(_login(bot, alice.email, WRONG))
+    answers = _wrong_from_new_places(app, alice.email, 31)
     assert answers[:30] == [401] * 30
     assert answers[30] == 429
 
