@@ -10,7 +10,7 @@ proves the address), so registering someone else's email teaches nothing.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -31,6 +31,9 @@ from tenantry.text import problem_with_line
 
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024  # the API's bound: a page must not store less than was typed
+# zxcvbn's score (0-4) a new password needs: 2 is "somewhat guessable", at least 10^6
+# guesses; 0 and 1 are what guessers try first (common passwords, keyboard rows, repeats).
+MIN_STRENGTH = 2
 MAX_DISPLAY_NAME = 200
 VERIFY_PURPOSE = "verify-email"
 WRONG_CREDENTIALS = "wrong email or password, or the email address is not confirmed yet"
@@ -54,8 +57,10 @@ class Registration:
     existing: User | None = None  # the account the email already had
 
 
-def check_password(password: str, field: str = "password") -> None:
-    """A new password's length: what every way in (API, pages, CLI) refuses alike."""
+def check_password(password: str, field: str = "password", about: Sequence[str] = ()) -> None:
+    """A new password: long enough, and not one guessers try early (zxcvbn's estimate:
+    common passwords, keyboard rows, repeats, dates, or ``about``, the person's own
+    address and name). What every way in (API, pages, CLI) refuses alike."""
     if len(password) < MIN_PASSWORD:
         raise ValidationFailed(
             f"the password must have at least {MIN_PASSWORD} characters",
@@ -64,6 +69,19 @@ def check_password(password: str, field: str = "password") -> None:
     if len(password) > MAX_PASSWORD:
         raise ValidationFailed(
             f"the password has at most {MAX_PASSWORD} characters", details={"field": field}
+        )
+    from zxcvbn import zxcvbn
+
+    # Its first 100 characters: zxcvbn's time grows fast with length, and a password
+    # that long is never guessed by its tail.
+    estimate = zxcvbn(password[:100], user_inputs=[a for a in about if a])
+    if estimate["score"] < MIN_STRENGTH:
+        warning = str(estimate["feedback"].get("warning") or "").rstrip(".")
+        raise ValidationFailed(
+            "this password is too easy to guess"
+            + (f" ({warning[:1].lower()}{warning[1:]})" if warning else "")
+            + ": use a few words that do not belong together",
+            details={"field": field},
         )
 
 
@@ -109,8 +127,8 @@ def register(
         QuotaExceeded: the invite's tenant has no seat left (nothing is created).
     """
     canonical = checked_email(email)
-    check_password(password)
     display_name = checked_display_name(display_name)
+    check_password(password, about=(canonical, canonical.split("@")[0], display_name))
     if invite_code:
         joining = invites.check_usable(session, invite_code, email=canonical)
         # A full tenant refuses a known email as it refuses a new one (the join would);

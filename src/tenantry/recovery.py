@@ -68,6 +68,7 @@ def reset_password(session: Session, passwords: Passwords, *, token: str, passwo
     user = session.get(User, record.user_id)
     if user is None or is_erased_address(user.email):
         raise invalid
+    check_password(password, about=_about(user))
     user.password_hash = passwords.hash(password)
     end_sessions(session, user)
     if user.email_verified_at is None:
@@ -97,6 +98,11 @@ def _leave_what_the_sign_up_joined(session: Session, user_id: int) -> None:
             continue
 
 
+def _about(user: User) -> tuple[str, ...]:
+    """What a person's password must not be made of: their address and name."""
+    return (user.email, user.email.split("@")[0], user.display_name)
+
+
 def _spend_open_resets(session: Session, user_id: int, now: datetime) -> int:
     """Mark every unused reset of the user used (one UPDATE); returns how many."""
     spent = session.execute(
@@ -124,7 +130,7 @@ def change_password(
     user = session.get(User, user_id)
     if user is None or not passwords.verify(user.password_hash, current):
         raise PermissionDenied("wrong password: give your current password")
-    check_password(new, field="new_password")
+    check_password(new, field="new_password", about=_about(user))
     user.password_hash = passwords.hash(new)
     end_sessions(session, user)
     # A reset link mailed before stays a way in for whoever reads that mailbox: spent too.

@@ -335,6 +335,29 @@ def test_weak_password_names_the_field(client: TestClient) -> None:
     assert response.json()["error"]["details"] == {"field": "password"}
 
 
+def test_a_password_guessers_try_early_is_refused_however_long(
+    client: TestClient, alice: Member
+) -> None:
+    """Only the length was checked: ``aaaaaaaaaa``, ``password123`` and the address itself
+    made accounts (a stranger's finding)."""
+    # Four: sign-ups are limited to 5 a minute from one client, and Alice signed up here.
+    for weak in ("aaaaaaaaaa", "password123", "qwertyuiop", "weak.pw@example.org"):
+        refused = client.post(
+            "/api/auth/register", json={"email": "weak.pw@example.org", "password": weak}
+        )
+        assert refused.status_code == 422, weak
+        error = refused.json()["error"]
+        assert error["details"] == {"field": "password"}
+        assert error["message"].startswith("this password is too easy to guess"), error
+    changed = client.post(
+        "/api/me/password",
+        json={"current_password": PASSWORD, "new_password": "alice@example.com"},
+        headers=alice.headers,
+    )
+    assert changed.status_code == 422
+    assert changed.json()["error"]["details"] == {"field": "new_password"}
+
+
 def test_login_is_rate_limited_per_ip(client: TestClient, alice: Member) -> None:
     """One address guessing many accounts (each under the per-account back-off)."""
     answers = [
