@@ -24,6 +24,7 @@ from tenantry.errors import (
     ValidationFailed,
 )
 from tenantry.models import TenantKind
+from tenantry.plans.errors import QuotaExceeded
 from tenantry.security.refresh import revoke_token
 from tenantry.web import (
     CurrentClaims,
@@ -125,6 +126,10 @@ def signin(request: Request, session: DbSession, fields: FormFields) -> Response
     return signed_in(request, pair, slug, fields.get("next"))
 
 
+# Said to the person invited, who has no plan to change: whoever invited them can make room.
+FULL_HOUSEHOLD = "This household is full: ask whoever invited you to make room, then try again."
+
+
 @router.get("/signup")
 def signup_form(request: Request, code: str = "") -> Response:
     return render(request, "signup.html", values={"invite_code": code[:100]}, error=None)
@@ -150,6 +155,10 @@ def signup(request: Request, session: DbSession, fields: FormFields) -> Response
     except (ValidationFailed, InvalidInvite) as exc:
         session.rollback()
         return render(request, "signup.html", status=exc.status, values=values, error=exc.message)
+    except QuotaExceeded as exc:  # the form again, with what was typed (a 402 page lost it)
+        session.rollback()
+        error = f"{FULL_HOUSEHOLD} Or leave the invite code empty to start a household of your own."
+        return render(request, "signup.html", status=exc.status, values=values, error=error)
     return render(request, "sent.html", title="Check your inbox", message=account_flows.SIGNUP_SENT)
 
 
@@ -177,11 +186,10 @@ def join(
     try:
         user = accounts.get_user(session, claims.user_id)
         membership = invites.join(session, code=code, user=user)
-    except (InvalidInvite, Conflict) as exc:
+    except (InvalidInvite, Conflict, QuotaExceeded) as exc:
         session.rollback()
-        return render(
-            request, "join.html", status=exc.status, values={"code": code}, error=exc.message
-        )
+        error = FULL_HOUSEHOLD if isinstance(exc, QuotaExceeded) else exc.message
+        return render(request, "join.html", status=exc.status, values={"code": code}, error=error)
     pair = tenancy.issue_tokens(session, claims.user_id, membership.tenant_id)
     return signed_in(request, pair, _slug(session, membership.tenant_id))
 

@@ -178,6 +178,25 @@ def test_a_sole_owner_is_told_how_to_leave_and_a_full_household_says_so(
     full = client.post("/join", data={"code": codes[1], "csrf_token": csrf(join.text)})
     assert full.status_code == 402
     assert "This household is full" in full.text and "tenant" not in full.text
+    # Signing up with the code shows the form again with what was typed (a bare 402
+    # page lost it), and says how to go on without the invitation.
+    client.cookies.clear()
+    form = client.get(f"/signup?code={codes[1]}")
+    typed = {"email": "ravi@example.com", "display_name": "Ravi Subramanian"}
+    refused = client.post(
+        "/signup",
+        data={
+            **typed,
+            "password": PASSWORD,
+            "invite_code": codes[1],
+            "csrf_token": csrf(form.text),
+        },
+    )
+    assert refused.status_code == 402
+    assert (
+        "This household is full" in refused.text and "leave the invite code empty" in refused.text
+    )
+    assert 'value="ravi@example.com"' in refused.text and "Ravi Subramanian" in refused.text
 
 
 def test_sign_out_everywhere_ends_this_browser_and_every_other(client: TestClient) -> None:
