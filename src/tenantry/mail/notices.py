@@ -107,7 +107,11 @@ class Mailroom:
             hours=int(ttl.total_seconds() // 3600),
         )
 
-    def already_registered(self, session: Session, email: str) -> None:
+    def already_registered(
+        self, session: Session, email: str, invite: tuple[str, str] | None = None
+    ) -> None:
+        """With ``invite`` (the tenant's name and the code the sign-up gave), the way to
+        join it signed in: the sign-up itself changed nothing."""
         self._queue(
             session,
             "already_registered",
@@ -115,6 +119,8 @@ class Mailroom:
             f"You already have a {self.site} account",
             signin_url=self.url(self.links.signin),
             reset_url=self.url(self.links.forgot),
+            tenant=invite[0] if invite else None,
+            invite_url=self.url(self.links.invite, code=invite[1]) if invite else None,
         )
 
     def invitation(

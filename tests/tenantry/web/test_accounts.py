@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import jwt
 import pytest
 from fastapi import FastAPI
@@ -110,6 +112,24 @@ def test_someone_signed_up_with_another_s_invite_code_is_told_and_not_kept_there
     assert me.json()["memberships"] == []
     members = client.get("/api/tenant/members", headers=alice.headers).json()
     assert "kwame@example.com" not in [m["email"] for m in members]
+
+
+def test_an_account_signing_up_again_with_an_invite_is_mailed_the_way_to_join(
+    client: TestClient, alice: Member, bob: Member
+) -> None:
+    """The "already registered" mail said only "nothing was changed": the invitation was
+    lost on a person who had forgotten they had an account."""
+    code = client.post(
+        "/api/tenant/invites", json={"role": "member"}, headers=alice.headers
+    ).json()["code"]
+    again = client.post(
+        "/api/auth/register",
+        json={"email": bob.email, "password": "another password", "invite_code": code},
+    )
+    assert again.status_code == 202
+    text = text_of(mailed(client.app, bob.email, "already_registered"))  # type: ignore[arg-type]
+    assert 'The sign-up used an invitation to "Alice household"' in text
+    assert f"/invite?code={quote(code)}" in text
 
 
 def test_sign_up_to_more_than_one_mailbox_is_refused(client: TestClient) -> None:
