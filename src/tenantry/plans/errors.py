@@ -63,6 +63,11 @@ class FeatureNotInPlan(TenantryError):
         )
 
 
+def _noun(limit: str) -> str:
+    """A limit's name in words: ``rows.vouchers`` is vouchers, ``max_members`` max members."""
+    return limit.removeprefix("rows.").replace("_", " ")
+
+
 class PlanChangeRefused(TenantryError):
     """A downgrade below the tenant's current use: ``details.over`` says what must go first."""
 
@@ -72,7 +77,7 @@ class PlanChangeRefused(TenantryError):
     def __init__(self, *, plan: str, over: list[dict[str, Any]]) -> None:
         first = over[0]
         super().__init__(
-            f"The {plan} plan allows {first['allowed']} {first['limit']}, this tenant uses "
+            f"The {plan} plan allows {first['allowed']} {_noun(first['limit'])}, this tenant uses "
             f"{first['current']}: remove {first['remove']} first"
             + (f" (and {len(over) - 1} more limit(s))" if len(over) > 1 else "")
             + ".",

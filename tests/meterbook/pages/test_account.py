@@ -154,6 +154,16 @@ def test_a_sole_owner_is_told_how_to_leave_and_a_full_household_says_so(
     base = signup(client, "olu@example.com")
     page = client.get(f"{base}/household").text
     assert 'id="sole-owner"' in page and "Leave this household" not in page
+    bound = client.post(
+        f"{base}/household/invites",
+        data={"role": "member", "email": "Ngozi@Example.NG", "csrf_token": csrf(page)},
+    )
+    assert bound.status_code == 200, bound.text
+    listed = client.get(f"{base}/household").text  # whom each open invite is for
+    assert "<td>ngozi@example.ng</td>" in listed and "anyone with the code" not in listed
+    revoke = re.search(r'action="([^"]+/revoke)"', listed)
+    assert revoke
+    client.post(revoke.group(1), data={"csrf_token": csrf(listed)})
     refused = client.post(f"{base}/household/leave", data={"csrf_token": csrf(page)})
     assert refused.status_code == 409 and "only owner" in refused.text
     codes = []

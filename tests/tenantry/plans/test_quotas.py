@@ -15,6 +15,7 @@ from tenantry.context import TenantContext, tenant_scope
 from tenantry.db import Database
 from tenantry.models import Tenant
 from tenantry.plans import Catalogue, Plan, QuotaExceeded, rows_limit
+from tenantry.plans.errors import PlanChangeRefused
 from tenantry.plans.quotas import install_quotas
 from tenantry.roles import Role
 from tenantry_server.settings import Settings
@@ -71,3 +72,13 @@ def test_a_limit_of_one_is_said_in_the_singular() -> None:
     )
     assert one.message.startswith("The Solo plan allows 1 member; this tenant has 1")
     assert two.message.startswith("The Free plan allows 2 members;")
+
+
+def test_a_refused_downgrade_names_a_row_quota_by_its_table() -> None:
+    """It said "allows 500 rows.vouchers", the limit's internal name."""
+    refused = PlanChangeRefused(
+        plan="Free", over=[{"limit": "rows.vouchers", "allowed": 500, "current": 501, "remove": 1}]
+    )
+    assert refused.message == (
+        "The Free plan allows 500 vouchers, this tenant uses 501: remove 1 first."
+    )
