@@ -34,6 +34,7 @@ MAX_PASSWORD = 1024  # the API's bound: a page must not store less than was type
 # zxcvbn's score (0-4) a new password needs: 2 is "somewhat guessable", at least 10^6
 # guesses; 0 and 1 are what guessers try first (common passwords, keyboard rows, repeats).
 MIN_STRENGTH = 2
+ZXCVBN_MAX = 72  # the longest input zxcvbn takes
 MAX_DISPLAY_NAME = 200
 VERIFY_PURPOSE = "verify-email"
 WRONG_CREDENTIALS = "wrong email or password, or the email address is not confirmed yet"
@@ -72,9 +73,10 @@ def check_password(password: str, field: str = "password", about: Sequence[str] 
         )
     from zxcvbn import zxcvbn
 
-    # Its first 100 characters: zxcvbn's time grows fast with length, and a password
-    # that long is never guessed by its tail.
-    estimate = zxcvbn(password[:100], user_inputs=[a for a in about if a])
+    # Its first 72 characters: zxcvbn refuses more (ValueError: a 500 the API's fuzzing
+    # found), its time grows fast with length, and a password that long is never guessed
+    # by its tail.
+    estimate = zxcvbn(password[:ZXCVBN_MAX], user_inputs=[a[:ZXCVBN_MAX] for a in about if a])
     if estimate["score"] < MIN_STRENGTH:
         warning = str(estimate["feedback"].get("warning") or "").rstrip(".")
         raise ValidationFailed(

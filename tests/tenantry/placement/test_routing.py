@@ -22,7 +22,7 @@ from tenantry.roles import Role
 from tenantry.scoping import bind_tenant
 from tenantry.testing import Member, register
 from tenantry_server.settings import Settings
-from tests.conftest import is_postgres
+from tests.conftest import PASSWORD, is_postgres
 from tests.support.placement import pg_server, placed_app, sqlite_server, write_placements
 from tests.support.ports import free_port
 from tests.support.postgres import local_postgres
@@ -222,7 +222,7 @@ def test_a_new_tenant_is_placed_when_its_transaction_commits_not_at_a_savepoint(
         placements: Placements = tenancy.placements
         with placements.control.session() as session:
             made = accounts.register(
-                session, tenancy.passwords, email="owner@example.com", password="pw" * 8,
+                session, tenancy.passwords, email="owner@example.com", password=PASSWORD,
                 tenant_name="Savepoints", verified=True,
             )  # fmt: skip
             assert made.membership is not None

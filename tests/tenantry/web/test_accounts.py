@@ -378,6 +378,21 @@ def test_a_password_guessers_try_early_is_refused_however_long(
     assert changed.json()["error"]["details"] == {"field": "new_password"}
 
 
+def test_a_password_longer_than_the_estimator_takes_is_judged_not_a_500(
+    client: TestClient,
+) -> None:
+    """zxcvbn refuses more than 72 characters (ValueError): the API's fuzzing got a 500."""
+    long_and_good = "tangerine lighthouse orbit " * 8
+    made = client.post(
+        "/api/auth/register", json={"email": "long@example.com", "password": long_and_good}
+    )
+    assert made.status_code == 202, made.text
+    weak = client.post(
+        "/api/auth/register", json={"email": "ones@example.com", "password": "1" * 200}
+    )
+    assert weak.status_code == 422, weak.text
+
+
 def test_login_is_rate_limited_per_ip(client: TestClient, alice: Member) -> None:
     """One address guessing many accounts (each under the per-account back-off)."""
     answers = [
