@@ -10,7 +10,7 @@ proves the address), so registering someone else's email teaches nothing.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -56,12 +56,12 @@ class Registration:
     user: User | None = None  # the new, unverified account
     membership: Membership | None = None
     existing: User | None = None  # the account the email already had
+    invited_to: uuid.UUID | None = None  # the tenant of the invite code given, checked
 
 
-def check_password(password: str, field: str = "password", about: Sequence[str] = ()) -> None:
-    """A new password: long enough, and not one guessers try early (zxcvbn's estimate:
-    common passwords, keyboard rows, repeats, dates, or ``about``, the person's own
-    address and name). What every way in (API, pages, CLI) refuses alike."""
+def check_password_length(password: str, field: str = "password") -> None:
+    """The part of :func:`check_password` that needs nothing but the password: asked
+    first where the rest waits for a lookup (a reset's account)."""
     if len(password) < MIN_PASSWORD:
         raise ValidationFailed(
             f"the password must have at least {MIN_PASSWORD} characters",
@@ -71,12 +71,22 @@ def check_password(password: str, field: str = "password", about: Sequence[str] 
         raise ValidationFailed(
             f"the password has at most {MAX_PASSWORD} characters", details={"field": field}
         )
+
+
+def check_password(
+    password: str, field: str = "password", *, email: str = "", name: str = ""
+) -> None:
+    """A new password: long enough, and not one guessers try early (zxcvbn's estimate:
+    common passwords, keyboard rows, repeats, dates, or the person's own ``email``, its
+    local part and ``name``). What every way in (API, pages, CLI) refuses alike."""
+    check_password_length(password, field)
     from zxcvbn import zxcvbn
 
     # Its first 72 characters: zxcvbn refuses more (ValueError: a 500 the API's fuzzing
     # found), its time grows fast with length, and a password that long is never guessed
     # by its tail.
-    estimate = zxcvbn(password[:ZXCVBN_MAX], user_inputs=[a[:ZXCVBN_MAX] for a in about if a])
+    own = (email, email.partition("@")[0], name)
+    estimate = zxcvbn(password[:ZXCVBN_MAX], user_inputs=[w[:ZXCVBN_MAX] for w in own if w])
     if estimate["score"] < MIN_STRENGTH:
         warning = str(estimate["feedback"].get("warning") or "").rstrip(".")
         raise ValidationFailed(
@@ -130,7 +140,8 @@ def register(
     """
     canonical = checked_email(email)
     display_name = checked_display_name(display_name)
-    check_password(password, about=(canonical, canonical.split("@")[0], display_name))
+    check_password(password, email=canonical, name=display_name)
+    joining = None
     if invite_code:
         joining = invites.check_usable(session, invite_code, email=canonical)
         # A full tenant refuses a known email as it refuses a new one (the join would);
@@ -140,7 +151,7 @@ def register(
     existing = session.scalar(select(User).where(User.email == canonical))
     if existing is not None:
         audit.record(session, "user.registration_repeated", tenant_id=None, actor_id=existing.id)
-        return Registration(canonical, existing=existing)
+        return Registration(canonical, existing=existing, invited_to=joining)
     user = User(
         email=canonical,
         password_hash=password_hash,
@@ -152,7 +163,7 @@ def register(
             session.add(user)
     except IntegrityError:  # a concurrent sign-up with this email won the race
         existing = session.scalar(select(User).where(User.email == canonical))
-        return Registration(canonical, existing=existing)
+        return Registration(canonical, existing=existing, invited_to=joining)
     audit.record(session, "user.registered", tenant_id=None, actor_id=user.id)
     if invite_code:
         membership = invites.join(session, code=invite_code, user=user)

@@ -84,12 +84,11 @@ def check_migrations(
     the schema checks say what is missing."""
     from alembic.script import ScriptDirectory
 
-    from tenantry.migrations.runner import alembic_config, current_heads
+    from tenantry.migrations.runner import alembic_config, current_heads, known_revisions
 
     script = ScriptDirectory.from_config(alembic_config(engine, list(version_dirs)))
     current = current_heads(engine)
-    known = {r.revision for r in script.walk_revisions()}
-    unknown = current - known
+    unknown = current - known_revisions(script)
     pending = []
     for head in sorted(script.get_heads()):
         if head in current:

@@ -88,10 +88,10 @@ class Operations:
         if self._expected is None:
             from alembic.script import ScriptDirectory
 
-            from tenantry.migrations.runner import alembic_config
+            from tenantry.migrations.runner import alembic_config, known_revisions
 
             script = ScriptDirectory.from_config(alembic_config(self.db.engine, self.version_dirs))
-            self._known = frozenset(r.revision for r in script.walk_revisions())
+            self._known = known_revisions(script)
             self._expected = tuple(sorted(script.get_heads()))
         return self._expected
 

@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from tenantry import audit, tenants
-from tenantry.accounts import check_password
+from tenantry.accounts import check_password, check_password_length
 from tenantry.errors import Conflict, PermissionDenied, ValidationFailed
 from tenantry.models import Membership, PasswordReset, User, normalize_email
 from tenantry.models.user import is_erased_address
@@ -57,18 +57,18 @@ def reset_password(session: Session, passwords: Passwords, *, token: str, passwo
     Raises:
         ValidationFailed: an unknown, used or expired token, or a weak password.
     """
-    check_password(password)
+    check_password_length(password)
     invalid = ValidationFailed("this link is not valid or has expired", details={"field": "token"})
     record = session.scalar(select(PasswordReset).where(PasswordReset.token_hash == _digest(token)))
     now = datetime.now(UTC)
     if record is None or record.used_at is not None or record.expires_at <= now:
         raise invalid
-    if _spend_open_resets(session, record.user_id, now) < 1:
-        raise invalid
     user = session.get(User, record.user_id)
     if user is None or is_erased_address(user.email):
         raise invalid
-    check_password(password, about=_about(user))
+    check_password(password, email=user.email, name=user.display_name)
+    if _spend_open_resets(session, record.user_id, now) < 1:
+        raise invalid
     user.password_hash = passwords.hash(password)
     end_sessions(session, user)
     if user.email_verified_at is None:
@@ -98,11 +98,6 @@ def _leave_what_the_sign_up_joined(session: Session, user_id: int) -> None:
             continue
 
 
-def _about(user: User) -> tuple[str, ...]:
-    """What a person's password must not be made of: their address and name."""
-    return (user.email, user.email.split("@")[0], user.display_name)
-
-
 def _spend_open_resets(session: Session, user_id: int, now: datetime) -> int:
     """Mark every unused reset of the user used (one UPDATE); returns how many."""
     spent = session.execute(
@@ -130,7 +125,7 @@ def change_password(
     user = session.get(User, user_id)
     if user is None or not passwords.verify(user.password_hash, current):
         raise PermissionDenied("wrong password: give your current password")
-    check_password(new, field="new_password", about=_about(user))
+    check_password(new, field="new_password", email=user.email, name=user.display_name)
     user.password_hash = passwords.hash(new)
     end_sessions(session, user)
     # A reset link mailed before stays a way in for whoever reads that mailbox: spent too.

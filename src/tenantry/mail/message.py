@@ -7,6 +7,8 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Protocol
 
+from tenantry.models.user import ascii_address
+
 
 class MailError(Exception):
     """A transport could not hand the message over; the postman retries it."""
@@ -38,18 +40,6 @@ class Message:
 
     def as_dict(self) -> dict[str, str]:
         return asdict(self)
-
-
-def ascii_address(address: str) -> str:
-    """``address`` with its domain in IDNA (``exämple.com`` -> ``xn--exmple-cua.com``): a
-    header cannot carry it otherwise (RFC 2047 words are not allowed in an address)."""
-    local, at, domain = address.rpartition("@")
-    if not at or domain.isascii():
-        return address
-    try:
-        return f"{local}@{domain.encode('idna').decode('ascii')}"
-    except UnicodeError:
-        return address
 
 
 class Mailer(Protocol):

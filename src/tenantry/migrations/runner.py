@@ -124,7 +124,7 @@ def upgrade_to_heads(engine: Engine, cfg: Config, *, check_references: bool = Tr
         try:
             command.upgrade(cfg, "heads")
         except CommandError:
-            known = {r.revision for r in ScriptDirectory.from_config(cfg).walk_revisions()}
+            known = known_revisions(ScriptDirectory.from_config(cfg))
             unknown = sorted(set(MigrationContext.configure(conn).get_current_heads()) - known)
             if not unknown:
                 raise
@@ -133,6 +133,12 @@ def upgrade_to_heads(engine: Engine, cfg: Config, *, check_references: bool = Tr
                 "not know: a newer release migrated it. Run that release, or restore the "
                 'backup taken before the upgrade (docs/operations.md, "Upgrading")'
             ) from None
+
+
+def known_revisions(script: ScriptDirectory) -> frozenset[str]:
+    """Every revision ``script`` has a file for: an applied one outside it was made by a
+    newer release (or an app's own directory that was not given)."""
+    return frozenset(r.revision for r in script.walk_revisions())
 
 
 def upgrade(

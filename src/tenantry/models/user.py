@@ -40,16 +40,24 @@ def normalize_email(email: str) -> str:
     return canonical
 
 
+def ascii_address(email: str) -> str:
+    """``email`` with its domain in IDNA's ASCII form (``bücher.example`` ->
+    ``xn--bcher-kva.example``): what goes on the wire and in a mail's headers, which
+    cannot carry it otherwise. As it is when already ASCII, or not IDNA."""
+    local, at, domain = email.rpartition("@")
+    if not at or domain.isascii():
+        return email
+    try:
+        return f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
+    except (idna.IDNAError, UnicodeError):
+        return email
+
+
 def email_spellings(email: str) -> list[str]:
     """``email`` (canonical) and, for an internationalised domain, its ASCII spelling:
     what records made before migration 0010 may hold (a failed sign-in's typed address)."""
-    local, at, domain = email.rpartition("@")
-    if not at or domain.isascii():
-        return [email]
-    try:
-        return [email, f"{local}@{idna.encode(domain).decode('ascii')}"]
-    except (idna.IDNAError, UnicodeError):
-        return [email]
+    spelled = ascii_address(email)
+    return [email] if spelled == email else [email, spelled]
 
 
 def checked_email(email: str) -> str:

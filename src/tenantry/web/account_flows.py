@@ -87,7 +87,8 @@ def sign_up(
         joining = done.membership if invite_code else None
         tenancy.mail.welcome(session, done.user, token, ttl, joining)
     elif _may_mail(tenancy, done.email):
-        invited = _invited_to(session, invite_code, done.email)
+        tenant = session.get(Tenant, done.invited_to) if done.invited_to else None
+        invited = (tenant.name, invite_code) if tenant is not None and invite_code else None
         tenancy.mail.already_registered(session, done.email, invited)
 
 
@@ -121,14 +122,6 @@ def sign_in(request: Request, session: Session, *, email: str, password: str) ->
 def verify(request: Request, session: Session, token: str) -> User:
     """Confirm the address of the link's account (each link works once)."""
     return accounts.verify_email(session, get_tenancy(request).config.secret_key, token)
-
-
-def _invited_to(session: Session, code: str | None, email: str) -> tuple[str, str] | None:
-    """The tenant name and code of an invite a sign-up gave (register checked it)."""
-    if not code:
-        return None
-    tenant = session.get(Tenant, invites.check_usable(session, code, email=email))
-    return None if tenant is None else (tenant.name, code)
 
 
 def _may_mail(tenancy: Tenancy, address: str) -> bool:
