@@ -42,6 +42,7 @@ from tenantry.migrate.users import (
     read_users,
     single_owner,
 )
+from tenantry.models import normalize_email
 
 SAMPLES = 5
 OWNED_REFS = frozenset({"owner", "reference"})  # references to another owned table
@@ -603,7 +604,7 @@ def _check_targets(users: list[LegacyUser], mapping: Mapping) -> None:
     targets = [p.target for p in mapping.policies.values() if p.target and "@" in p.target]
     targets += [t.owner_email for t in mapping.extra_tenants.values() if t.owner_email]
     for email in targets:
-        if email.strip().casefold() not in emails:
+        if normalize_email(email) not in emails:
             raise MappingError(f"the mapping names {email!r}, but no user has that email")
 
 

@@ -27,17 +27,21 @@ def normalize_email(email: str) -> str:
 
     An internationalised domain has two spellings, ``bücher.example`` and the ASCII
     ``xn--bcher-kva.example`` that goes on the wire: one mailbox, so one account. The
-    Unicode form is the canonical one (email-validator's too); a label that is not valid
-    IDNA stays as written, and :func:`checked_email` refuses it where an address is made.
+    canonical one is IDNA 2008's Unicode form (email-validator's too). The domain is not
+    case-folded as text: that made ``straße.de`` into ``strasse.de``, another domain,
+    whose mailboxes then got the account's mails. A domain that is not valid IDNA is
+    case-folded as it is, and :func:`checked_email` refuses it where an address is made.
     """
-    canonical = email.strip().casefold()
-    local, at, domain = canonical.rpartition("@")
-    if at and "xn--" in domain:
-        try:
-            return f"{local}@{idna.decode(domain)}"
-        except (idna.IDNAError, UnicodeError):
-            pass
-    return canonical
+    local, at, domain = email.strip().rpartition("@")
+    if not at:
+        return email.strip().casefold()
+    if domain.isascii() and "xn--" not in domain.lower():
+        return f"{local.casefold()}@{domain.lower()}"
+    try:
+        canonical = idna.decode(idna.encode(domain, uts46=True))
+    except (idna.IDNAError, UnicodeError):
+        canonical = domain.casefold()
+    return f"{local.casefold()}@{canonical}"
 
 
 def ascii_address(email: str) -> str:

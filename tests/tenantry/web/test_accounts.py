@@ -132,6 +132,22 @@ def test_an_account_signing_up_again_with_an_invite_is_mailed_the_way_to_join(
     assert f"/invite?code={quote(code)}" in text
 
 
+def test_a_domain_with_a_sharp_s_is_its_own_domain(client: TestClient) -> None:
+    """Case-folding made ``straße.de`` into ``strasse.de``, another domain: the account's
+    mails went there, and that domain's mailbox could take the account over with a reset."""
+    register(client, "jorg@straße.de")
+    other = register(client, "jorg@strasse.de")
+    assert other.email == "jorg@strasse.de"
+    with client.app.state.tenancy.db.session() as session:  # type: ignore[attr-defined]
+        emails = sorted(session.scalars(select(User.email)))
+    assert emails == ["jorg@strasse.de", "jorg@straße.de"]
+    client.post("/api/auth/password/forgot", json={"email": "JORG@STRASSE.DE"})
+    reset = mailed(client.app, "jorg@strasse.de", "password_reset")  # type: ignore[arg-type]
+    assert reset["To"] == "jorg@strasse.de"
+    welcome = mailed(client.app, "jorg@straße.de", "welcome")  # type: ignore[arg-type]
+    assert welcome["To"] == "jorg@xn--strae-oqa.de"
+
+
 def test_sign_up_to_more_than_one_mailbox_is_refused(client: TestClient) -> None:
     """A list of addresses would send the confirmation link to each of them."""
     lists = ("v@example.com,attacker@evil.example", "v@example.com\nbcc: a@evil.example")
