@@ -20,13 +20,14 @@ import uuid
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Column, CursorResult, Table, Uuid, bindparam, select
 from sqlalchemy.orm import Mapper, ORMExecuteState, Session, UOWTransaction
 from sqlalchemy.orm import with_loader_criteria as _criteria
-from sqlalchemy.sql import visitors
-from sqlalchemy.sql.elements import BindParameter, ClauseElement
+from sqlalchemy.sql.annotation import Annotated
+from sqlalchemy.sql.elements import BindParameter, ClauseElement, ColumnClause
+from sqlalchemy.sql.selectable import Alias, Join, Select, TableClause
 
 from tenantry.context import TenantContext, maybe_current_tenant
 from tenantry.errors import CrossTenantWrite, NoTenantContext, TenantryError
@@ -163,22 +164,98 @@ def tenant_table_rows(
     return connection.execute(stmt.execution_options(yield_per=yield_per))
 
 
-# Statement -> (the tenant_tables() it was checked against, whether it touches one).
+# Statement -> (the tenant_tables() it was checked against, what it does with them).
 # Statements built once (module constants, cached page queries) are walked once; the
 # membership check's walk was ~6 % of a GET. Weak keys: per-call statements just go.
-_touches: weakref.WeakKeyDictionary[Any, tuple[frozenset[Table], bool]] = (
+_touches: weakref.WeakKeyDictionary[Any, tuple[frozenset[Table], _Use]] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def _touches_tenant_table(statement: Any) -> bool:
+class _Use(NamedTuple):
+    touches: bool  # it reads or writes a tenant table, however named
+    through_core: bool  # it names one by its Table, a column of it, or table("name")
+
+
+def _tenant_table_use(statement: Any) -> _Use:
     tables = tenant_tables()
     known = _touches.get(statement)
     if known is not None and known[0] is tables:
         return known[1]
-    found = any(isinstance(el, Table) and el in tables for el in visitors.iterate(statement))
-    _touches[statement] = (tables, found)
-    return found
+    names = {(t.schema, t.name) for t in tables}
+    touches = through_core = False
+    pending = [statement]
+    while pending:
+        own, nested = _own_elements(pending.pop())
+        # The tenant tables this SELECT reaches through a mapped class: a Core column of
+        # one of them names that same, scoped, FROM (the ORM itself writes session.get()'s
+        # key that way). Not an enclosing SELECT's: a subquery does not correlate a Core
+        # table to an entity's (B counted A's rows), so there it is a FROM of its own.
+        named = [*own, *(f for el in own if isinstance(el, Select) for f in _froms(el))]
+        entities = {
+            _annotated_table(el)
+            for el in named
+            if isinstance(el, Annotated) and _annotated_table(el) in tables
+        }
+        for el in own:
+            if isinstance(el, TableClause) and el in tables:
+                touches = True  # a mapped class's table (annotated) or the Table itself
+            elif isinstance(el, Annotated):
+                continue  # an ORM entity's column or alias: loader criteria reach it
+            elif isinstance(el, TableClause) and (el.schema, el.name) in names:
+                touches = through_core = True  # table("readings", column(...))
+            elif isinstance(el, ColumnClause) and _is_tenant_from(el.table, tables, names):
+                touches = True
+                through_core |= el.table not in entities  # an unscoped FROM of its own
+            elif isinstance(el, Select) and any(
+                _is_tenant_from(f, tables, names) for f in _froms(el)
+            ):
+                touches = through_core = True  # select_from(T), join(T, ...)
+        pending.extend(nested)
+    use = _Use(touches, through_core)
+    _touches[statement] = (tables, use)
+    return use
+
+
+def _own_elements(top: Any) -> tuple[list[Any], list[Any]]:
+    """``top`` and the elements under it outside any nested SELECT, and those SELECTs."""
+    own, nested, queue = [top], [], list(top.get_children())
+    while queue:
+        el = queue.pop()
+        if isinstance(el, Select):
+            nested.append(el)
+        else:
+            own.append(el)
+            queue.extend(el.get_children())
+    return own, nested
+
+
+def _froms(select: Select[Any]) -> list[Any]:
+    """The FROMs ``select`` was given explicitly: ``select_from()`` and ``join()``."""
+    return [*select._from_obj, *(join[0] for join in select._setup_joins)]
+
+
+def _annotated_table(element: Any) -> Any:
+    """The table an ORM-annotated table or column stands for (an alias for an alias)."""
+    return element if isinstance(element, TableClause) else getattr(element, "table", None)
+
+
+def _is_tenant_from(
+    element: Any, tables: frozenset[Table], names: set[tuple[str | None, str]]
+) -> bool:
+    """Whether ``element``, a FROM given as written (not an ORM entity's), reads a tenant
+    table: the table itself, a Core alias of it, or a join holding one."""
+    if element is None or isinstance(element, Annotated):
+        return False
+    if isinstance(element, Join):
+        return _is_tenant_from(element.left, tables, names) or _is_tenant_from(
+            element.right, tables, names
+        )
+    if isinstance(element, Alias):
+        return _is_tenant_from(element.element, tables, names)
+    if isinstance(element, TableClause):
+        return element in tables or (element.schema, element.name) in names
+    return False
 
 
 def _on_execute(state: ORMExecuteState) -> None:
@@ -191,15 +268,17 @@ def _on_execute(state: ORMExecuteState) -> None:
         return
     tenant_id = session_tenant(session)
     if tenant_id is None:
-        if _touches_tenant_table(state.statement):
+        if _tenant_table_use(state.statement).touches:
             raise NoTenantContext(
                 "a tenant table was queried with no tenant context; "
                 "enter tenant_scope() or, for maintenance, unscoped()"
             )
         return
-    if not state.is_orm_statement and _touches_tenant_table(state.statement):
+    use = _tenant_table_use(state.statement)
+    if use.through_core or (use.touches and not state.is_orm_statement):
         raise NoTenantContext(
-            "Core statements on tenant tables are not scoped; query the mapped class instead"
+            "a tenant table named through Core (its Table, a column of it, or table()) is "
+            "not scoped; name the mapped class and its attributes instead"
         )
     params = state.parameters
     if params is not None and not isinstance(params, Mapping):

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import column, delete, func, insert, select, table, text, true, update
 from sqlalchemy.orm import aliased
 
 from tenantry.context import tenant_scope
@@ -233,6 +233,56 @@ def test_no_context_insert_fails_closed(db: Database) -> None:
 def test_core_statement_on_tenant_table_is_refused_in_context(db: Database) -> None:
     with tenant_scope(CTX_B), pytest.raises(NoTenantContext), db.session() as s:
         s.execute(select(Note.__table__))
+
+
+NOTES, COMMENTS = Note.__table__, Comment.__table__
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        select(Comment.text, NOTES.c.body).outerjoin(NOTES, NOTES.c.body != ""),
+        select(Comment.text, NOTES.c.body),
+        select(Comment.id, select(func.count()).select_from(NOTES).scalar_subquery()),
+        select(Note.body, select(func.count()).where(NOTES.c.id > 0).scalar_subquery()),
+        select(Comment.id).where(Comment.note_id.in_(select(NOTES.c.id))),
+        select(Comment.id).join(NOTES.alias(), true()),
+        select(Comment.id).select_from(COMMENTS.join(NOTES, true())),
+        select(table("app_notes", column("body"))),
+        update(Comment).where(NOTES.c.body == "a-secret").values(text="x"),
+    ],
+    ids=[
+        "outer-join",
+        "column",
+        "count-subquery",
+        "subquery-beside-the-class",
+        "in-subquery",
+        "core-alias",
+        "core-join",
+        "lightweight-table",
+        "update-where",
+    ],
+)
+def test_a_tenant_table_named_through_core_inside_an_orm_statement_is_refused(
+    db: Database, statement: object
+) -> None:
+    """Loader criteria reach mapped classes only: a Core table or column beside them was an
+    unscoped FROM of its own (B read A's note bodies and counted A's rows, on SQLite)."""
+    with tenant_scope(CTX_B), pytest.raises(NoTenantContext), db.session() as s:
+        s.execute(statement)  # type: ignore[call-overload]
+    with pytest.raises(NoTenantContext), db.session() as s:  # and with no tenant at all
+        s.execute(statement)  # type: ignore[call-overload]
+
+
+def test_a_core_column_of_the_mapped_class_in_the_same_statement_stays_scoped(
+    db: Database,
+) -> None:
+    """The ORM's own statements name the class's Core columns (``session.get``'s key): in
+    the SELECT of the mapped class they share its scoped FROM. (In a subquery they do not:
+    there the table is a FROM of its own, counted above as refused.)"""
+    with tenant_scope(CTX_B), db.session() as s:
+        assert s.scalars(select(Note.body).where(NOTES.c.body != "")).all() == ["b-note"]
+        assert s.scalars(select(func.count(NOTES.c.id)).select_from(Note)).one() == 1
 
 
 def test_unscoped_sees_all_and_is_audited(db: Database) -> None:

@@ -95,13 +95,16 @@ def _storage(session: Session, present: set[str]) -> list[TableStorage]:
         if table.name not in present:
             continue
         width: Any = literal(0)
-        for column in table.columns:
-            if column.key == "tenant_id":
+        for prop in mapper.column_attrs:
+            column = prop.columns[0]
+            if column.key == "tenant_id" or column.table is not table:
                 continue
             # An Enum is a String to SQLAlchemy, but a type of its own on PostgreSQL,
             # which has no length() for it (the report failed: GET /api/tenant/plan 500).
+            # The mapped attribute, not the Core column: scoping refuses Core names.
             if isinstance(column.type, String) and not isinstance(column.type, Enum):
-                width = width + func.coalesce(func.length(column), 0)
+                attribute = getattr(mapper.class_, prop.key)
+                width = width + func.coalesce(func.length(attribute), 0)
             else:
                 width = width + FIXED_WIDTH
         rows, size = session.execute(
