@@ -184,7 +184,18 @@ def tenant_foreign_key(
 
     Use it in ``__table_args__`` for every reference between tenant tables
     (``onupdate``: a key ``tenantize`` kept with its legacy ``ON UPDATE`` action).
+
+    ``SET NULL`` and ``SET DEFAULT`` are refused: on a key that includes ``tenant_id`` they
+    would set the tenant too, and the parent's delete then fails on ``NOT NULL``. For an
+    optional reference, give ``ondelete=None`` and clear it before deleting the parent.
     """
+    for action in (ondelete, onupdate):
+        if action is not None and action.strip().upper().startswith("SET "):
+            raise ValueError(
+                f"tenant_foreign_key({column!r}, {parent_table!r}): {action} would set "
+                "tenant_id too (the key is (tenant_id, column)); use ondelete=None and clear "
+                f"{column} before deleting the {parent_table} row, or CASCADE"
+            )
     return ForeignKeyConstraint(
         ["tenant_id", column],
         [f"{parent_table}.tenant_id", f"{parent_table}.id"],

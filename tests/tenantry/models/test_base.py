@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from sqlalchemy import (
     Column,
     ForeignKeyConstraint,
@@ -100,3 +101,13 @@ def test_a_key_of_uuid_text_is_found_by_its_uuid(database: TestDatabase) -> None
         stored = conn.exec_driver_sql("SELECT id FROM legacy_cards WHERE name = 'new'").scalar()
     assert isinstance(stored, str) and len(stored) == 36 and uuid.UUID(stored)
     engine.dispose()
+
+
+@pytest.mark.parametrize("action", ["SET NULL", "set default"])
+def test_a_tenant_reference_that_would_set_the_tenant_is_refused(action: str) -> None:
+    """Found by an outside tester: ondelete="SET NULL" was accepted, and deleting the parent
+    then failed on both backends (it set tenant_id, part of the key, to NULL)."""
+    with pytest.raises(ValueError, match="would set tenant_id too"):
+        tenant_foreign_key("folder_id", "folders", ondelete=action)
+    with pytest.raises(ValueError, match="would set tenant_id too"):
+        tenant_foreign_key("folder_id", "folders", onupdate=action)
