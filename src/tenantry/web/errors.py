@@ -123,7 +123,16 @@ def _busy(request: Request) -> Problem:
 def _tenantry_error(request: Request, exc: Exception) -> Problem:
     assert isinstance(exc, TenantryError)
     if exc.status == 500:  # our own faults; a 503 (a service down) says what it is
-        log.error("%s: %s", exc.code, exc.message)
+        # A programming error in the route (a query with no tenant, a write in a GET):
+        # the route and the traceback are what its author needs to find it.
+        log.error(
+            "%s on %s %s: %s",
+            exc.code,
+            request.method,
+            request.url.path,
+            exc.message,
+            exc_info=(type(exc), exc, exc.__traceback__),
+        )
         return _INTERNAL
     return Problem(exc.status, exc.code, exc.message, exc.details, getattr(exc, "headers", None))
 

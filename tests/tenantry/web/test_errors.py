@@ -11,6 +11,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.pool import QueuePool
 from starlette.types import Message
 
+from tenantry.errors import NoTenantContext
 from tenantry.web.errors import install_error_handlers
 from tenantry.web.observe import CLIENT_CLOSED_REQUEST
 from tests.conftest import Member
@@ -160,3 +161,24 @@ def test_no_pooled_connection_free_is_a_503_to_retry_not_a_500() -> None:
     assert answer.status_code == 503
     assert answer.json()["error"]["code"] == "database_busy"
     assert answer.headers["retry-after"] == "2"
+
+
+def test_our_own_fault_is_logged_with_its_route_and_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Found by an outside tester: a route querying with no tenant logged one line without
+    the route or a traceback, though the docs promise the traceback."""
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/faulty")
+    def faulty() -> None:
+        raise NoTenantContext("a tenant table was queried with no tenant context")
+
+    with caplog.at_level(logging.ERROR, logger="tenantry.web"):
+        response = TestClient(app).get("/faulty")
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "internal_error"
+    (record,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert "GET /faulty" in record.getMessage()
+    assert record.exc_info is not None and record.exc_info[0] is NoTenantContext
