@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -31,6 +32,20 @@ class TenantContext:
     rate_override: int | None = None
     # True when that read found no other override: ``plan``'s own limits are the tenant's.
     plan_as_is: bool = False
+
+    def __post_init__(self) -> None:
+        # A tenant id given as text (the test kit's Member.tenant_id, a job's payload)
+        # failed at the first query, deep in SQLAlchemy ("'str' object has no attribute
+        # 'hex'"): read it here, or say what is wrong where the context is made.
+        if isinstance(self.tenant_id, uuid.UUID):
+            return
+        if isinstance(self.tenant_id, str):
+            try:
+                object.__setattr__(self, "tenant_id", TenantId(uuid.UUID(self.tenant_id)))
+                return
+            except ValueError:
+                pass
+        raise TypeError(f"tenant_id must be a uuid.UUID (or its text), not {self.tenant_id!r}")
 
 
 _current: ContextVar[TenantContext | None] = ContextVar("tenantry_tenant", default=None)
