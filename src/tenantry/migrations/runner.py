@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -128,11 +129,30 @@ def upgrade_to_heads(engine: Engine, cfg: Config, *, check_references: bool = Tr
             unknown = sorted(set(MigrationContext.configure(conn).get_current_heads()) - known)
             if not unknown:
                 raise
-            raise NewerDatabase(
-                f"the database is at revision {', '.join(unknown)}, which this release does "
-                "not know: a newer release migrated it. Run that release, or restore the "
-                'backup taken before the upgrade (docs/operations.md, "Upgrading")'
-            ) from None
+            raise NewerDatabase(unknown_revisions_message(unknown)) from None
+
+
+# The core's revisions are named 0001_core, 0002_accounts, …; an app's own get Alembic's
+# hex ids (or names of its choosing).
+_CORE_REVISION = re.compile(r"\d{4}_[a-z0-9_]+")
+
+
+def unknown_revisions_message(unknown: Sequence[str]) -> str:
+    """Why the database is at ``unknown`` revisions, and what to do: a newer release's
+    (named as the core's are) or, more likely otherwise, the app's own migrations, which a
+    core-only upgrade does not read (an app's developer was told to restore a backup)."""
+    at = f"the database is at revision {', '.join(unknown)}, which this release does not know"
+    newer = (
+        "Run that release, or restore the backup taken before the upgrade "
+        '(docs/operations.md, "Upgrading")'
+    )
+    if all(_CORE_REVISION.fullmatch(r) for r in unknown):
+        return f"{at}: a newer release migrated it. {newer}"
+    return (
+        f"{at}. If it is one of your app's migrations, migrate with their directory: "
+        "`tenantry migrate --app DIR`, or upgrade_project(engine, Path(DIR)) in code "
+        f"(docs/guide.md). If a newer release of tenantry made it: {newer[0].lower()}{newer[1:]}"
+    )
 
 
 def known_revisions(script: ScriptDirectory) -> frozenset[str]:

@@ -97,3 +97,20 @@ def test_a_revision_that_fails_is_named_with_its_line_without_a_traceback(projec
     result = CliRunner().invoke(app, ["migrate", "--db", url, "--app", "migrations"])
     assert result.exit_code == 1 and f"error: {revision}, line" in result.output, result.output
     assert "SyntaxError: invalid syntax" in result.output
+
+
+def test_a_core_only_migrate_of_an_app_database_says_to_give_the_app_directory(
+    project: Path,
+) -> None:
+    """Found by an outside tester: once the app's own revision was applied, `tenantry migrate`
+    without `--app` said a newer release had migrated the database and to restore a backup."""
+    url = f"sqlite:///{project / 'app.db'}"
+    run("migrations", "init", "migrations", "--models", "stampmodels")
+    run("migrate", "--db", url, "--app", "migrations")
+    run("migrations", "revision", "-m", "stamps", "--dir", "migrations", "--db", url)
+    run("migrate", "--db", url, "--app", "migrations")
+    result = CliRunner().invoke(app, ["migrate", "--db", url])
+    assert result.exit_code == 1, result.output
+    assert "If it is one of your app's migrations" in result.output
+    assert "tenantry migrate --app DIR" in result.output and "Traceback" not in result.output
+    assert "run that release" in result.output  # still said, second
