@@ -11,6 +11,12 @@ racing itself, an import adding its rows twice). Here every worker looks for
 abandoned messages every :data:`CLAIM_EVERY_S` seconds, and renews the messages its
 jobs are running every :data:`RENEW_EVERY_S` seconds: only a worker that stopped
 renewing loses them. The listener also outlives Redis going away and coming back.
+
+An acknowledgement that does not reach Redis (a job that ended during an outage) is
+tried again, with back-off, for up to :data:`ACK_FOR_S` seconds; the message is renewed
+meanwhile, so no other worker claims a job that already ran. Given up, or the worker
+stopped first, the job is delivered again: jobs run at least once, and those whose work
+must not be applied twice record it (:mod:`tenantry.jobs.once`).
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ IDLE_MS = 60_000  # a message unacknowledged and not renewed this long is claime
 RENEW_EVERY_S = 10.0  # how often a worker renews the messages its jobs are running
 CLAIM_EVERY_S = 5.0  # how often a worker looks for messages a dead worker left
 RETRY_S = 0.5  # the pause before talking to an unreachable Redis again
+ACK_FOR_S = 600.0  # how long a failed acknowledgement is tried again
+ACK_WAIT_MAX_S = 5.0  # the longest pause between two tries of an acknowledgement
 
 
 class ResilientStreamBroker(RedisStreamBroker):
@@ -140,12 +148,45 @@ class ResilientStreamBroker(RedisStreamBroker):
     def _acker(self, msg_id: Any) -> Callable[[], Awaitable[None]]:
         async def ack() -> None:
             try:
-                async with Redis(connection_pool=self.connection_pool) as redis:
-                    await redis.xack(self.queue_name, self.consumer_group_name, msg_id)
+                await self._ack(msg_id)
             finally:
                 self._running.discard(msg_id)
 
         return ack
+
+    async def _ack(self, msg_id: Any) -> None:
+        """``XACK`` the message, tried again while Redis is unreachable (logged once).
+
+        It stays in :attr:`_running` meanwhile, so the renewals keep it from being claimed
+        as abandoned once Redis answers. Never raises: an acknowledgement given up means
+        the job may run again, which is what a dead worker's job does too.
+        """
+        deadline = time.monotonic() + ACK_FOR_S
+        wait = RETRY_S
+        failed: BaseException | None = None
+        while True:
+            try:
+                async with Redis(connection_pool=self.connection_pool) as redis:
+                    await redis.xack(self.queue_name, self.consumer_group_name, msg_id)
+            except (RedisError, OSError) as exc:
+                if _cancelled():
+                    raise asyncio.CancelledError from exc
+                if failed is None:
+                    log.warning("job not acknowledged (%s); trying again", type(exc).__name__)
+                failed = exc
+                if time.monotonic() + wait > deadline:
+                    log.error(
+                        "job not acknowledged for %.0f s (%s): it may run again",
+                        ACK_FOR_S,
+                        type(exc).__name__,
+                    )
+                    return
+                await asyncio.sleep(wait)
+                wait = min(wait * 2, ACK_WAIT_MAX_S)
+                continue
+            if failed is not None:
+                log.info("job acknowledged once Redis answered again")
+            return
 
     async def _renew_forever(self) -> None:
         """Reset the idle time of the messages whose jobs run here (``XCLAIM … JUSTID``

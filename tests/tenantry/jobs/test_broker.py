@@ -1,5 +1,6 @@
-"""The shared queue: a running job is never handed to a second worker, and a dead
-worker's job is claimed again even when no other job arrives."""
+"""The shared queue: a running job is never handed to a second worker, a dead worker's
+job is claimed again even when no other job arrives, and a job that ended while Redis was
+away is acknowledged once it returns, not run again."""
 
 from __future__ import annotations
 
@@ -88,6 +89,47 @@ def test_a_stopped_worker_s_job_is_claimed_with_no_other_job_queued(
     asyncio.run(scenario())
     assert done.is_set()
     assert runs == ["worker"]
+
+
+@pytest.mark.usefixtures("quick")
+def test_a_job_that_ends_while_redis_is_away_is_acknowledged_when_it_returns(
+    app: FastAPI, redis: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One XACK, not retried, left the message pending once Redis was back: claimed as
+    abandoned a minute later, the job ran a second time (a background import applied twice)."""
+    monkeypatch.setattr(broker, "IDLE_MS", 3_000)  # claimed 3 s after its last renewal
+    monkeypatch.setattr(broker, "ACK_WAIT_MAX_S", 0.2)
+    runs: list[str] = []
+    away = threading.Event()
+    jobs = Jobs(app.state.tenancy.db, redis_url=redis.url, queue="test:broker")
+
+    def outage(session: Session) -> None:
+        runs.append("ran")
+        if not away.is_set():  # Redis stops, saving its data: the message stays pending
+            redis_client(redis).shutdown(save=True)
+            assert redis.proc is not None
+            redis.proc.wait()
+            redis.proc = None
+            away.set()
+
+    jobs.platform_job("test.outage")(outage)
+
+    async def scenario() -> None:
+        async with running(jobs, worker=True):
+            await jobs.enqueue_platform("test.outage")
+            while not away.is_set():
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(1.5)  # the job has ended; its acknowledgement fails
+            await asyncio.to_thread(redis.start)  # the same data back, the message pending
+            await asyncio.sleep(5.0)  # past the idle time: an unacknowledged job runs again
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        (redis.directory / "dump.rdb").unlink(missing_ok=True)  # no later start loads it
+    pending = redis_client(redis).xpending("test:broker", "test:broker:workers")
+    assert pending["pending"] == 0
+    assert runs == ["ran"]
 
 
 def redis_client(server: RedisServer) -> redis_py.Redis:
