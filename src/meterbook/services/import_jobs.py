@@ -4,6 +4,11 @@ The import is still all-or-nothing (one transaction in the job); what the page
 shows is the stage it reached: queued, checking, done with the row count, or
 failed with the lines to fix. The status lives in the household's own cache
 namespace, so another household cannot read it even with the id.
+
+A job may be delivered twice (its acknowledgement lost in a Redis outage, its worker
+killed after the commit): the import records its id with its rows
+(:mod:`tenantry.jobs.once`), and a second run finds it and says "done" with the first
+run's count instead of adding the rows again.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from meterbook.services import transfer
 from tenantry.cache import TenantCache
 from tenantry.context import TenantContext
 from tenantry.errors import TenantryError
-from tenantry.jobs import Jobs
+from tenantry.jobs import Jobs, once
 
 JOB = "meterbook.csv_import"
 # Files with more lines than this are imported in the background.
@@ -60,10 +65,15 @@ def register(jobs: Jobs, cache: TenantCache) -> None:
     def run_import(
         session: Session, ctx: TenantContext, *, kind: str, text: str, import_id: str
     ) -> None:
+        earlier = once.done_before(session, ctx, f"{JOB}:{import_id}")
+        if earlier is not None:  # delivered again: the rows are in, the status may be lost
+            _set(cache, import_id, {"state": "done", "kind": kind, "rows": earlier["rows"]})
+            return
         _set(cache, import_id, {"state": "checking", "kind": kind})
         try:
             with session.begin_nested():  # a refused file (bad lines, a quota) writes nothing
                 rows = IMPORTERS[kind](session, ctx, text)
+                once.record_done(session, ctx, f"{JOB}:{import_id}", rows=rows)
         except TenantryError as exc:
             if exc.status >= 500:
                 raise

@@ -12,13 +12,13 @@ from fastapi import FastAPI
 from sqlalchemy import update
 from starlette.testclient import TestClient
 
-from meterbook.services.import_jobs import BACKGROUND_LINES
+from meterbook.services.import_jobs import BACKGROUND_LINES, JOB
 from tenantry.jobs import runner
 from tenantry.models import Tenant
 from tenantry.placement.backup import tenant_location
 from tenantry_server.app import create_app, default_plugins
 from tenantry_server.settings import Settings
-from tests.conftest import only_sqlite, register
+from tests.conftest import Member, only_sqlite, register
 from tests.support.redis import RedisServer
 
 
@@ -33,6 +33,11 @@ def _csv(rows: int) -> str:
     start = datetime(2020, 1, 1, tzinfo=UTC)
     lines = [f"{(start + timedelta(hours=i)).isoformat()},{i}" for i in range(rows)]
     return "read_at,meter_kwh\n" + "\n".join(lines) + "\n"
+
+
+def _vouchers_csv(rows: int) -> str:
+    lines = [f"2024-05-01,500,ZAR,170,,Spar,voucher {i}" for i in range(rows)]
+    return "purchased_on,amount,currency,kwh,token_number,vendor,notes\n" + "\n".join(lines) + "\n"
 
 
 def _wait(client: TestClient, who: dict[str, str], import_id: str) -> dict[str, Any]:
@@ -60,6 +65,41 @@ def test_a_large_file_is_imported_by_a_job(
     # Another household knows nothing of it: not the status, not the rows.
     assert client.get(f"/api/imports/{import_id}", headers=bob).status_code == 404
     assert client.get("/api/readings", headers=bob).json()["total"] == 0
+
+
+@pytest.mark.parametrize(
+    ("kind", "text"), [("readings", _csv(30)), ("vouchers", _vouchers_csv(30))]
+)
+def test_an_import_delivered_again_is_not_applied_again(
+    app: FastAPI, client: TestClient, kind: str, text: str
+) -> None:
+    """Its job delivered a second time (the ack lost in a Redis outage, its worker killed
+    after the commit): the rows were in twice (vouchers), or the status said "failed,
+    nothing was imported" when all was (readings, refused as duplicates)."""
+    carol: Member = register(client, "carol@example.com", tenant_name="Carol")
+    with app.state.tenancy.db.session() as session:
+        session.execute(update(Tenant).values(plan="household"))
+    answer = client.post(
+        f"/api/{kind}/import?background=true",
+        content=text,
+        headers={**carol.headers, "content-type": "text/csv"},
+    )
+    assert answer.status_code == 202, answer.text
+    import_id = answer.json()["import_id"]
+    assert _wait(client, carol.headers, import_id) == {"state": "done", "kind": kind, "rows": 30}
+    # What a worker claiming the unacknowledged message runs: the same job, the same kwargs.
+    app.state.tenancy.jobs.run(
+        {
+            "id": uuid.uuid4().hex,
+            "name": JOB,
+            "tenant_id": carol.tenant_id,
+            "actor_id": carol.user_id,
+            "kwargs": {"kind": kind, "text": text, "import_id": import_id},
+        }
+    )
+    assert client.get(f"/api/{kind}", headers=carol.headers).json()["total"] == 30
+    status = client.get(f"/api/imports/{import_id}", headers=carol.headers).json()
+    assert status == {"state": "done", "kind": kind, "rows": 30}
 
 
 def test_a_refused_background_import_writes_nothing_and_says_why(
