@@ -34,7 +34,7 @@ from sqlalchemy.pool import QueuePool
 
 from tenantry.context import TenantContext, tenant_scope
 from tenantry.db import Database, InlineReads, make_engine
-from tenantry.hooks import listen
+from tenantry.hooks import listen, set_info
 from tenantry.ids import TenantId
 from tenantry.migrations.runner import check_version_dirs
 from tenantry.models import Membership, Tenant, User
@@ -54,6 +54,7 @@ from tenantry.placement.siblings import SiblingEngines
 from tenantry.read_only import READ_ONLY, read_only_options
 from tenantry.roles import Role
 from tenantry.scoping import bind_tenant, session_tenant
+from tenantry.tenant_writes import PLACEMENTS_INFO
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -65,7 +66,7 @@ log = logging.getLogger("tenantry.placement")
 
 _ROUTED = "tenantry.placement"
 _GUARDED = "tenantry.placement_guarded"
-_ROUTER = "tenantry.placements"
+_ROUTER = PLACEMENTS_INFO
 _ROUTING = "tenantry.placement_routing"
 _NEW_TENANTS = "tenantry.placement_new"
 _VERIFIED = "tenantry.placement_verified"
@@ -73,12 +74,19 @@ _LOOKUP = select(
     TenantPlacement.kind, TenantPlacement.server, TenantPlacement.database, TenantPlacement.state
 ).where(TenantPlacement.tenant_id == bindparam("tenant_id"))
 _SHARED_LOCK = text("SELECT pg_advisory_xact_lock_shared(:key)")
+# The two-key form: another key space than the barrier's, so never the same lock.
+_WRITERS_LOCK = text("SELECT pg_advisory_xact_lock(:high, :low)")
 
 
 def barrier_key(tenant_id: uuid.UUID) -> int:
     """The tenant's advisory-lock key on PostgreSQL (a signed 64-bit number)."""
     key = tenant_id.int >> 64
     return key - (1 << 64) if key >= 1 << 63 else key
+
+
+def _int4(value: int) -> int:
+    """An unsigned 32-bit number as PostgreSQL's signed ``integer``."""
+    return value - (1 << 32) if value >= 1 << 31 else value
 
 
 def routed_location(session: Session) -> Location | None:
@@ -218,6 +226,25 @@ class Placements:
         listen(reads.sessions, "after_begin", self._check_owner)
         listen(reads.sessions, "do_orm_execute", self._route_on_use)
 
+    def lock_tenant_database(self, session: Session, tenant_id: uuid.UUID) -> None:
+        """The placement's part of :func:`~tenantry.tenant_writes.lock_tenant_writes`:
+        in a PostgreSQL database of the tenant's own, an exclusive transaction-level
+        advisory lock (two keys: the barrier's bits in the other key space), released
+        with the tenant rows' commit. In the shared database the tenant row's lock is
+        enough; an SQLite database's ``BEGIN IMMEDIATE`` already holds its write lock."""
+        if session.info.get(_ROUTED) is None:
+            self._route_unrouted(session)
+        location = session.info.get(_ROUTED)
+        if location is None or location.is_shared:
+            return
+        entry = self.engine_for(location, tenant_id)
+        engine = entry.reader if session.info.get(READ_ONLY) else entry.engine
+        conn = session.connection(bind_arguments={"bind": engine})
+        if conn.dialect.name == "postgresql":
+            key = barrier_key(tenant_id) & 0xFFFFFFFFFFFFFFFF
+            high, low = key >> 32, key & 0xFFFFFFFF
+            conn.execute(_WRITERS_LOCK, {"high": _int4(high), "low": _int4(low)})
+
     def route(self, session: Session, tenant_id: uuid.UUID) -> Location:
         """Look the tenant's placement up and bind ``session``'s tenant tables to it."""
         location, _state = self.lookup(session, tenant_id)
@@ -297,6 +324,7 @@ class Placements:
 
     def install(self, db: Database) -> None:
         """Guard writes and check connections on ``db``'s sessions; place new tenants."""
+        set_info(db.sessions, _ROUTER, self)  # found by lock_tenant_writes before routing
         for factory in (db.sessions, db.read_sessions):
             listen(factory, "after_begin", self._check_owner)
             listen(factory, "do_orm_execute", self._route_on_use)
