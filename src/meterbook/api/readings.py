@@ -21,6 +21,7 @@ from meterbook.services import readings, transfer
 from meterbook.services.common import Page
 from meterbook.services.readings import ReadingRow
 from tenantry.context import TenantContext
+from tenantry.tenant_writes import lock_tenant_writes
 from tenantry.web import (
     DbSession,
     MemberContext,
@@ -89,6 +90,7 @@ def get_reading(reading_id: int, ctx: ViewerContext, session: DbSession) -> Json
 
 
 def _patch(session: Session, ctx: TenantContext, reading_id: int, body: ReadingPatch) -> Reading:
+    lock_tenant_writes(session, ctx.tenant_id)  # the fields left out keep what is stored now
     current = readings.draft_of(readings.get_reading(session, ctx, reading_id))
     return readings.update_reading(session, ctx, reading_id, body.apply(current))
 

@@ -32,6 +32,7 @@ from meterbook.services.common import Page, day_after, day_start, invalid, utcno
 from tenantry.context import TenantContext
 from tenantry.errors import NotFound, ValidationFailed
 from tenantry.ids import is_row_id
+from tenantry.tenant_writes import lock_tenant_writes
 
 SORTS = {"date": "read_at", "meter_kwh": "meter_wh"}
 
@@ -220,7 +221,12 @@ def _check(session: Session, draft: ReadingDraft, exclude_id: int | None = None)
 
 
 def create_reading(session: Session, ctx: TenantContext, draft: ReadingDraft) -> Reading:
-    """Add a reading after checking it against its neighbours."""
+    """Add a reading after checking it against its neighbours.
+
+    The tenant's writers are serialised first (as in every write below): the rules read the
+    neighbours, and two requests that both read before either wrote would both pass.
+    """
+    lock_tenant_writes(session, ctx.tenant_id)
     _check(session, draft)
     reading = Reading(
         read_at=draft.read_at,
@@ -238,6 +244,7 @@ def update_reading(
     session: Session, ctx: TenantContext, reading_id: int, draft: ReadingDraft
 ) -> Reading:
     """Replace a reading's values; the rules are checked as for a new one."""
+    lock_tenant_writes(session, ctx.tenant_id)
     reading = get_reading(session, ctx, reading_id)
     _check(session, draft, exclude_id=reading.id)
     reading.read_at = draft.read_at
@@ -250,6 +257,7 @@ def update_reading(
 
 def delete_reading(session: Session, ctx: TenantContext, reading_id: int) -> None:
     """Delete a reading unless its neighbours would then break the order."""
+    lock_tenant_writes(session, ctx.tenant_id)
     reading = get_reading(session, ctx, reading_id)
     previous, following = neighbours(session, reading.read_at, exclude_id=reading.id)
     if (

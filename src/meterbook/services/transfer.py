@@ -33,6 +33,7 @@ from meterbook.services.vouchers import check as check_voucher
 from tenantry import audit
 from tenantry.context import TenantContext
 from tenantry.errors import ValidationFailed
+from tenantry.tenant_writes import lock_tenant_writes
 
 
 def _refuse(errors: list[RowError]) -> ValidationFailed:
@@ -54,6 +55,7 @@ def import_readings(session: Session, ctx: TenantContext, text: str) -> int:
     records, errors = parse_csv(
         text, columns=READING_COLUMNS, required=READING_REQUIRED, build=reading_from_row
     )
+    lock_tenant_writes(session, ctx.tenant_id)  # before the stored readings are read
     now = utcnow()
     for line, draft in records:
         try:
