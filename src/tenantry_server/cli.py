@@ -117,6 +117,8 @@ def serve(
         except OSError as exc:
             fail("serve", f"cannot listen on {address[0]}:{address[1]}: {exc.strerror}")
     typer.echo(_where(settings))
+    if settings.redis_url and not migrate_only:
+        typer.echo(_redis_state(settings.redis_url, fail_open=settings.rate_limit_fail_open))
     try:
         with reaching("serve"):
             applied = migrate(settings, plugins)
@@ -224,6 +226,31 @@ def _where(settings: Settings) -> str:
         url = url.set(database=str(Path(url.database).resolve()))
     shown = url.render_as_string(hide_password=True)
     return f"database: {shown}; data directory: {settings.data_dir.resolve()}"
+
+
+def _redis_state(url: str, *, fail_open: bool) -> str:
+    """Whether Redis answers at start-up, said in one line: a wrong URL or password was
+    only noticed in warnings, while limits were off (or every request refused) and jobs
+    waited in the spool. Redis may come up later, so this does not stop the server."""
+    import redis
+    from sqlalchemy import make_url
+
+    try:
+        shown = make_url(url).render_as_string(hide_password=True)
+    except Exception:  # a unix:// socket path: nothing to hide
+        shown = url
+    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        then = "every request is refused (503)" if not fail_open else "rate limits are off"
+        return (
+            f"warning: Redis at {shown} does not answer ({type(exc).__name__}): until it does, "
+            f"{then}, and jobs wait in the spool"
+        )
+    finally:
+        client.close()
+    return f"redis: {shown} answers"
 
 
 def _patient_workers() -> dict[str, Any]:

@@ -9,7 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from tenantry.cli.main import app as main_app
-from tenantry_server.cli import app
+from tenantry_server.cli import _redis_state, app
+from tests.support.redis import RedisServer
 
 
 def serve(tmp_path: Path, *args: str, **env: str) -> tuple[int, str]:
@@ -187,3 +188,18 @@ def test_a_body_limit_below_one_byte_is_refused_at_start(tmp_path: Path) -> None
     code, out = serve(tmp_path, TENANTRY_MAX_BODY_BYTES="-5")
     assert code == 2, out
     assert out.startswith("error: invalid settings: TENANTRY_MAX_BODY_BYTES: ")
+
+
+@pytest.mark.redis
+def test_serve_says_at_start_whether_redis_answers(redis: RedisServer) -> None:
+    """A wrong REDIS_URL or password started silently (an outside tester): limits off, or
+    every request refused, and jobs waiting in the spool, with no word of it at start-up."""
+    assert _redis_state(redis.url, fail_open=True) == f"redis: {redis.url} answers"
+    port = redis.url.rsplit(":", 1)[1].split("/")[0]
+    wrong = f"redis://:not-the-password@127.0.0.1:{port}/0"  # the test server has none
+    said = _redis_state(wrong.replace(f":{port}/", ":1/"), fail_open=False)
+    assert said.startswith("warning: Redis at redis://:***@127.0.0.1:1/0 does not answer")
+    assert "every request is refused (503)" in said and "not-the-password" not in said
+    redis.stop()
+    said = _redis_state(redis.url, fail_open=True)
+    assert "does not answer (ConnectionError)" in said and "rate limits are off" in said

@@ -194,5 +194,25 @@ class RateLimits:
         if not self.fail_open:
             raise RateLimitStorageDown("rate limiting is unavailable; try again shortly")
 
+    def serving(self) -> tuple[bool, str]:
+        """Whether requests can be served as far as the limits go: ``(ok, reason)``.
+
+        Only limits that fail closed on a shared storage can stop a process (every request
+        a 503 while Redis is away): then the storage is asked, so that ``/readyz`` turns a
+        load balancer away from a process that refuses everything. Blocks: call it from a
+        thread.
+        """
+        if self.in_process or self.fail_open:
+            return True, "ready"
+        try:
+            reachable = bool(self.storage.check())
+        except Exception as exc:  # redis ConnectionError, TimeoutError, limits' StorageError
+            reachable, reason = False, type(exc).__name__
+        else:
+            reason = "no answer"
+        if reachable:
+            return True, "ready"
+        return False, f"rate-limit storage unreachable ({reason}) and limits fail closed"
+
     def reset(self) -> None:
         self.storage.reset()

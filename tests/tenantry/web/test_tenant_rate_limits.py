@@ -107,17 +107,27 @@ def test_two_apps_on_one_redis_share_a_tenants_budget(
 def test_a_redis_outage_follows_the_configured_policy(
     settings: Settings, redis: RedisServer, fail_open: bool
 ) -> None:
+    """Failing closed, every request is a 503 while Redis is away: /readyz says so too, or a
+    load balancer (an outside tester's) kept sending every request to such a process."""
     app = _app(settings, redis_url=redis.url, rate_limit_fail_open=fail_open)
     with TestClient(app) as client:
         alice = register(client, "alice@example.com", tenant_name="A")
+        assert client.get("/readyz").status_code == 200
         redis.stop()
         answer = client.get("/api/notes", headers=alice.headers)
+        ready = client.get("/readyz")
+        redis.start()
+        ready_again = client.get("/readyz")
     app.state.tenancy.db.dispose()
+    assert ready_again.status_code == 200
     if fail_open:
         assert answer.status_code == 200
+        assert ready.status_code == 200  # limits off meanwhile: requests are served
     else:
         assert answer.status_code == 503
         assert answer.json()["error"]["code"] == "rate_limit_unavailable"
+        assert ready.status_code == 503
+        assert "rate-limit storage unreachable" in ready.json()["reason"]
 
 
 @pytest.mark.parametrize("settings", ["sqlite"], indirect=True)
