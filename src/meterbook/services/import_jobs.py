@@ -19,11 +19,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from meterbook.plans import CSV_IMPORT
 from meterbook.services import transfer
 from tenantry.cache import TenantCache
 from tenantry.context import TenantContext
 from tenantry.errors import TenantryError
 from tenantry.jobs import Jobs, once
+from tenantry.plans import require_feature
 
 JOB = "meterbook.csv_import"
 # Files with more lines than this are imported in the background.
@@ -71,6 +73,8 @@ def register(jobs: Jobs, cache: TenantCache) -> None:
             return
         _set(cache, import_id, {"state": "checking", "kind": kind})
         try:
+            # The plan is read again: one changed since the upload (a downgrade) decides.
+            require_feature(session, ctx.tenant_id, CSV_IMPORT)
             with session.begin_nested():  # a refused file (bad lines, a quota) writes nothing
                 rows = IMPORTERS[kind](session, ctx, text)
                 once.record_done(session, ctx, f"{JOB}:{import_id}", rows=rows)

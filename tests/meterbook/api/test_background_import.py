@@ -102,6 +102,29 @@ def test_an_import_delivered_again_is_not_applied_again(
     assert status == {"state": "done", "kind": kind, "rows": 30}
 
 
+def test_an_import_queued_before_a_downgrade_runs_on_the_plan_it_meets(
+    app: FastAPI, client: TestClient
+) -> None:
+    """An outside tester's Free household got a CSV import (a Household feature): its job
+    was queued before the downgrade and ran after it."""
+    dave: Member = register(client, "dave@example.com", tenant_name="Dave")
+    with app.state.tenancy.db.session() as session:
+        session.execute(update(Tenant).values(plan="free"))  # after the upload, before the run
+    import_id = uuid.uuid4().hex
+    app.state.tenancy.jobs.run(
+        {
+            "id": uuid.uuid4().hex,
+            "name": JOB,
+            "tenant_id": dave.tenant_id,
+            "actor_id": dave.user_id,
+            "kwargs": {"kind": "readings", "text": _csv(5), "import_id": import_id},
+        }
+    )
+    status = client.get(f"/api/imports/{import_id}", headers=dave.headers).json()
+    assert status["state"] == "failed" and status["code"] == "feature_not_in_plan", status
+    assert client.get("/api/readings", headers=dave.headers).json()["total"] == 0
+
+
 def test_a_refused_background_import_writes_nothing_and_says_why(
     client: TestClient, alice: dict[str, str]
 ) -> None:
