@@ -27,6 +27,8 @@ class JsonFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
+            # Which worker process wrote it: with --workers N, the one way to tell.
+            "pid": record.process,
         }
         request = getattr(record, "request", None)
         if isinstance(request, dict):

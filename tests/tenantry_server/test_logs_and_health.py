@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import orjson
 import pytest
@@ -39,6 +40,7 @@ def test_one_json_line_per_request_with_its_request_id(
     assert first["route"] == "/api/tenant" and first["status"] == 200
     assert first["tenant_id"] == alice.tenant_id and first["user_id"] == alice.user_id
     assert isinstance(first["duration_ms"], float) and "time" in first
+    assert first["pid"] == os.getpid()  # which of --workers N answered
     assert len([line for line in logged if line["request_id"] == "abc-123"]) == 1
 
 
