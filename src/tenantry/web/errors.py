@@ -233,6 +233,8 @@ def _unstorable(request: Request, exc: Exception) -> Problem:
 # What refused a write, by PostgreSQL's SQLSTATE and SQLite's extended result code.
 _NOT_NULL = {"23502", 1299}  # not_null_violation, SQLITE_CONSTRAINT_NOTNULL
 _CHECK = {"23514", 275}  # check_violation, SQLITE_CONSTRAINT_CHECK
+_UNIQUE = {"23505", 2067, 1555}  # unique_violation, SQLITE_CONSTRAINT_UNIQUE, _PRIMARYKEY
+_FOREIGN_KEY = {"23503", 787}  # foreign_key_violation, SQLITE_CONSTRAINT_FOREIGNKEY
 # program_limit_exceeded: an index row beyond its page (a long text in a B-tree index)
 _TOO_LARGE = "54000"
 
@@ -299,12 +301,33 @@ def _constraint(request: Request, exc: Exception) -> Problem:
             "a value is refused by a rule",
         )
     log.info("constraint refused a write on %s %s", request.method, request.url.path)
+    # Still one code, but the message and details say which of the two (a route cannot
+    # otherwise tell "that key is taken" from "that project is not here").
+    if refusal in _UNIQUE:
+        return _conflict(
+            _named(exc, "constraint_name", "UNIQUE constraint failed: "),
+            "a value that must be unique is taken ({})",
+            "a value that must be unique is taken",
+        )
+    if refusal in _FOREIGN_KEY:
+        return _conflict(
+            _named(exc, "constraint_name", "FOREIGN KEY constraint failed: "),  # SQLite: none
+            "a row it refers to does not exist in this tenant ({})",
+            "a row it refers to does not exist in this tenant",
+        )
     return Problem(
         409,
         "conflict",
         "the change conflicts with this tenant's data: a row it refers to does not exist "
         "here, or a value that must be unique is taken",
     )
+
+
+def _conflict(name: str | None, said: str, unnamed: str) -> Problem:
+    """A 409 naming the constraint (never a value) when the database said it."""
+    if name is None:
+        return Problem(409, "conflict", unnamed)
+    return Problem(409, "conflict", said.format(name), {"constraint": name})
 
 
 def _stale(request: Request, exc: Exception) -> Problem:

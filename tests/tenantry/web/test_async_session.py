@@ -181,7 +181,12 @@ def test_a_write_a_constraint_refuses_is_a_409_that_quotes_nothing(
     assert first.status_code == 201, first.text
     again = client.post(f"/api/async-readings/{route}", json=reading, headers=alice.headers)
     assert again.status_code == 409, again.text
-    assert again.json()["error"]["code"] == "conflict"
+    error = again.json()["error"]
+    assert error["code"] == "conflict"
+    # Which of the two conflicts, by its constraint (an outside tester could not tell a
+    # taken key from a missing reference); never a value.
+    assert error["message"].startswith("a value that must be unique is taken ("), error
+    assert "constraint" in error["details"]
     assert "987654321" not in again.text and "7000001" not in again.text
     assert _total(client, alice) == 1
     # The same key in another tenant is another row: (tenant_id, id).

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, event
 from sqlalchemy.pool import QueuePool
 from starlette.types import Message
 
@@ -182,3 +183,36 @@ def test_our_own_fault_is_logged_with_its_route_and_traceback(
     (record,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert "GET /faulty" in record.getMessage()
     assert record.exc_info is not None and record.exc_info[0] is NoTenantContext
+
+
+WRITES = {
+    "taken": "INSERT INTO parents VALUES (2, 'OPS-SECRET')",
+    "missing": "INSERT INTO kids VALUES (1, 4242)",
+}
+
+
+def test_a_conflict_says_which_of_the_two_it_is_and_quotes_no_value(tmp_path: Path) -> None:
+    """One message for two causes left a route unable to tell a taken value from a missing
+    reference (an outside tester's "project key taken" against "no such project")."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'c.db'}")
+    event.listen(engine, "connect", lambda conn, _: conn.execute("PRAGMA foreign_keys = ON"))
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE parents (id INTEGER PRIMARY KEY, k TEXT UNIQUE)")
+        conn.exec_driver_sql("CREATE TABLE kids (id INTEGER PRIMARY KEY, "
+                             "parent_id INTEGER REFERENCES parents (id))")  # fmt: skip
+        conn.exec_driver_sql("INSERT INTO parents VALUES (1, 'OPS-SECRET')")
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.post("/{sql}")
+    def write(sql: str) -> None:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(WRITES[sql])
+
+    client = TestClient(app)
+    taken, missing = client.post("/taken").json(), client.post("/missing").json()
+    assert taken["error"]["code"] == missing["error"]["code"] == "conflict"
+    assert taken["error"]["message"] == "a value that must be unique is taken (parents.k)"
+    assert taken["error"]["details"] == {"constraint": "parents.k"}
+    assert missing["error"]["message"] == "a row it refers to does not exist in this tenant"
+    assert "OPS-SECRET" not in str(taken) and "4242" not in str(missing)
