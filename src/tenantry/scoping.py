@@ -22,7 +22,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, NamedTuple
 
-from sqlalchemy import Column, CursorResult, Table, Uuid, bindparam, select
+from sqlalchemy import Column, CursorResult, Table, Uuid, bindparam, event, select
 from sqlalchemy.orm import Mapper, ORMExecuteState, Session, UOWTransaction
 from sqlalchemy.orm import with_loader_criteria as _criteria
 from sqlalchemy.sql.annotation import Annotated
@@ -60,25 +60,40 @@ def install_scoping(factory: SessionFactory) -> None:
     listen(factory, "before_flush", _before_flush)
 
 
-_tables_cache: tuple[int, frozenset[Table]] = (-1, frozenset())
+class _TenantTables(NamedTuple):
+    tables: frozenset[Table]
+    names: frozenset[tuple[str | None, str]]  # (schema, name): what table("x") is matched by
+
+
+_tables_cache: _TenantTables | None = None
+
+
+@event.listens_for(Mapper, "after_mapper_constructed")
+def _forget_tenant_tables(mapper: Mapper[Any], class_: type) -> None:
+    global _tables_cache
+    _tables_cache = None
+
+
+def _tenant_tables() -> _TenantTables:
+    """Every table mapped by a ``TenantScoped`` class of ``Base``, and their names.
+
+    Asked on every statement, so it is computed again only when a class is mapped:
+    ``Base.registry.mappers`` builds a new set at each use (~1/4 of the check's time).
+    """
+    global _tables_cache
+    if _tables_cache is None:
+        tables = frozenset(
+            m.local_table
+            for m in Base.registry.mappers
+            if is_tenant_scoped(m.class_) and isinstance(m.local_table, Table)
+        )
+        _tables_cache = _TenantTables(tables, frozenset((t.schema, t.name) for t in tables))
+    return _tables_cache
 
 
 def tenant_tables() -> frozenset[Table]:
-    """Every table mapped by a ``TenantScoped`` class of ``Base``.
-
-    Asked on every statement without a tenant context (membership resolution
-    runs one per request), so it is recomputed only when a class is mapped.
-    """
-    global _tables_cache
-    mappers = Base.registry.mappers
-    if _tables_cache[0] != len(mappers):
-        tables = frozenset(
-            m.local_table
-            for m in mappers
-            if is_tenant_scoped(m.class_) and isinstance(m.local_table, Table)
-        )
-        _tables_cache = (len(mappers), tables)
-    return _tables_cache[1]
+    """Every table mapped by a ``TenantScoped`` class of ``Base``."""
+    return _tenant_tables().tables
 
 
 def is_unscoped(session: Session) -> bool:
@@ -178,11 +193,10 @@ class _Use(NamedTuple):
 
 
 def _tenant_table_use(statement: Any) -> _Use:
-    tables = tenant_tables()
+    tables, names = _tenant_tables()
     known = _touches.get(statement)
     if known is not None and known[0] is tables:
         return known[1]
-    names = {(t.schema, t.name) for t in tables}
     touches = through_core = False
     pending = [statement]
     while pending:
@@ -241,7 +255,7 @@ def _annotated_table(element: Any) -> Any:
 
 
 def _is_tenant_from(
-    element: Any, tables: frozenset[Table], names: set[tuple[str | None, str]]
+    element: Any, tables: frozenset[Table], names: frozenset[tuple[str | None, str]]
 ) -> bool:
     """Whether ``element``, a FROM given as written (not an ORM entity's), reads a tenant
     table: the table itself, a Core alias of it, or a join holding one."""
