@@ -60,6 +60,7 @@ def test_console_and_audit_trail(
     ops.fill("input[name=q]", "dana")
     ops.click("form[role=search] button[type=submit]")
     row = ops.locator("tr[data-slug^=dana]")
+    row.wait_for()  # count() does not wait: once, in CI, it read the page before it loaded
     assert row.count() == 1
     ops.screenshot(path=str(screenshots / "console-tenants.png"), full_page=True)
     row.locator("a").click()
