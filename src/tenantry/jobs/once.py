@@ -19,21 +19,18 @@ it), as for every other audit event of such a tenant.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tenantry import audit
+from tenantry.advisory_locks import LockSpace, xact_lock
 from tenantry.context import TenantContext
 from tenantry.models import AuditEvent
 
 ACTION = "job.done"
 _TARGET = "job:"
-# The first key of the two-integer advisory locks (a key space apart from the one-bigint
-# locks of tenant moves); the second is a hash of tenant and key.
-_LOCK_SPACE = 0x6F6E6365  # "once"
 
 
 def _target(key: str) -> str:
@@ -58,11 +55,7 @@ def done_before(session: Session, ctx: TenantContext, key: str) -> dict[str, Any
         The details :func:`record_done` stored, or ``None`` when no run committed.
     """
     target = _target(key)
-    conn = session.connection()
-    if conn.dialect.name == "postgresql":
-        digest = hashlib.blake2b(f"{ctx.tenant_id}:{key}".encode(), digest_size=4).digest()
-        lock = func.pg_advisory_xact_lock(_LOCK_SPACE, int.from_bytes(digest, signed=True))
-        conn.execute(select(lock))
+    xact_lock(session.connection(), LockSpace.JOB_ONCE, ctx.tenant_id, key)
     found = session.scalars(
         select(AuditEvent.details)
         .where(

@@ -32,6 +32,7 @@ from sqlalchemy import Connection, Engine, bindparam, inspect, select, text
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, UOWTransaction
 from sqlalchemy.pool import QueuePool
 
+from tenantry.advisory_locks import LockSpace, xact_lock
 from tenantry.context import TenantContext, tenant_scope
 from tenantry.db import Database, InlineReads, make_engine
 from tenantry.hooks import listen, set_info
@@ -74,19 +75,12 @@ _LOOKUP = select(
     TenantPlacement.kind, TenantPlacement.server, TenantPlacement.database, TenantPlacement.state
 ).where(TenantPlacement.tenant_id == bindparam("tenant_id"))
 _SHARED_LOCK = text("SELECT pg_advisory_xact_lock_shared(:key)")
-# The two-key form: another key space than the barrier's, so never the same lock.
-_WRITERS_LOCK = text("SELECT pg_advisory_xact_lock(:high, :low)")
 
 
 def barrier_key(tenant_id: uuid.UUID) -> int:
     """The tenant's advisory-lock key on PostgreSQL (a signed 64-bit number)."""
     key = tenant_id.int >> 64
     return key - (1 << 64) if key >= 1 << 63 else key
-
-
-def _int4(value: int) -> int:
-    """An unsigned 32-bit number as PostgreSQL's signed ``integer``."""
-    return value - (1 << 32) if value >= 1 << 31 else value
 
 
 def routed_location(session: Session) -> Location | None:
@@ -229,7 +223,7 @@ class Placements:
     def lock_tenant_database(self, session: Session, tenant_id: uuid.UUID) -> None:
         """The placement's part of :func:`~tenantry.tenant_writes.lock_tenant_writes`:
         in a PostgreSQL database of the tenant's own, an exclusive transaction-level
-        advisory lock (two keys: the barrier's bits in the other key space), released
+        advisory lock (:data:`~tenantry.advisory_locks.LockSpace.TENANT_WRITES`), released
         with the tenant rows' commit. In the shared database the tenant row's lock is
         enough; an SQLite database's ``BEGIN IMMEDIATE`` already holds its write lock."""
         if session.info.get(_ROUTED) is None:
@@ -240,10 +234,7 @@ class Placements:
         entry = self.engine_for(location, tenant_id)
         engine = entry.reader if session.info.get(READ_ONLY) else entry.engine
         conn = session.connection(bind_arguments={"bind": engine})
-        if conn.dialect.name == "postgresql":
-            key = barrier_key(tenant_id) & 0xFFFFFFFFFFFFFFFF
-            high, low = key >> 32, key & 0xFFFFFFFF
-            conn.execute(_WRITERS_LOCK, {"high": _int4(high), "low": _int4(low)})
+        xact_lock(conn, LockSpace.TENANT_WRITES, tenant_id)
 
     def route(self, session: Session, tenant_id: uuid.UUID) -> Location:
         """Look the tenant's placement up and bind ``session``'s tenant tables to it."""
