@@ -10,6 +10,7 @@ for the rest of their transactions.
 from __future__ import annotations
 
 import uuid
+import weakref
 from typing import Protocol
 
 from sqlalchemy import bindparam, select
@@ -24,6 +25,8 @@ _LOCK_TENANT_ROW = select(Tenant.id).where(Tenant.id == bindparam("tenant_id")).
 
 # Where ``Placements.install`` leaves itself in its sessions' ``info``.
 PLACEMENTS_INFO = "tenantry.placements"
+# The transaction (a weak reference) and tenant that last took the lock in a session.
+_HELD = "tenantry.tenant_writes_held"
 
 
 class _TenantDatabases(Protocol):
@@ -48,6 +51,8 @@ def lock_tenant_writes(session: Session, tenant_id: uuid.UUID | None = None) -> 
     rows' commit; its key is not the move barrier's (taken shared by every writer), so the
     two never meet. Works alike in a sync ``Session`` and in an ``AsyncSession``'s
     ``run_sync`` (the ``Writes`` path on PostgreSQL), inside the same transaction.
+    Taken again in the transaction (or savepoint) that holds it, it runs nothing: a route
+    and the service it calls may both take it.
 
     Args:
         session: the unit of work that will check and write.
@@ -61,8 +66,14 @@ def lock_tenant_writes(session: Session, tenant_id: uuid.UUID | None = None) -> 
     if tenant is None:
         raise NoTenantContext("locking a tenant's writes needs a tenant")
     on_postgres = session.connection().dialect.name == "postgresql"
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    held = session.info.get(_HELD)
+    if held is not None and held[0]() is transaction and held[1] == tenant:
+        return
     if on_postgres and session.execute(_LOCK_TENANT_ROW, {"tenant_id": tenant}).first() is None:
         raise TenantNotFound("tenant not found")
     databases: _TenantDatabases | None = session.info.get(PLACEMENTS_INFO)
     if databases is not None:
         databases.lock_tenant_database(session, tenant)
+    if transaction is not None:
+        session.info[_HELD] = (weakref.ref(transaction), tenant)

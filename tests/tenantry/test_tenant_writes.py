@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -64,6 +64,32 @@ def test_it_is_taken_again_in_the_same_transaction(app: FastAPI, alice: Member) 
     """Quotas lock the same row before they count: the second take never waits."""
     with _locked(app, _context(alice)) as session:
         lock_tenant_writes(session)
+
+
+@only_postgresql
+def test_it_runs_once_per_transaction_and_again_in_the_next(app: FastAPI, alice: Member) -> None:
+    """A route and its service both take the lock: one round trip, not two; the next
+    transaction of the same session locks again, and holds it."""
+    ctx = _context(alice)
+    locks: list[str] = []
+    with tenant_scope(ctx), app.state.tenancy.db.sessions() as session:
+        bind_tenant(session, ctx)
+
+        def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
+            if "FOR UPDATE" in statement:
+                locks.append(statement)
+
+        event.listen(session.connection(), "before_cursor_execute", seen)
+        lock_tenant_writes(session)
+        lock_tenant_writes(session)
+        assert len(locks) == 1
+        session.commit()
+        event.listen(session.connection(), "before_cursor_execute", seen)
+        lock_tenant_writes(session)
+        assert len(locks) == 2
+        with pytest.raises(OperationalError, match="lock timeout"):
+            _lock_soon(app, ctx)
+        session.rollback()
 
 
 def test_an_unknown_tenant_is_refused(app: FastAPI, alice: Member) -> None:
