@@ -91,8 +91,10 @@ def get_reading(reading_id: int, ctx: ViewerContext, session: DbSession) -> Json
 
 def _patch(session: Session, ctx: TenantContext, reading_id: int, body: ReadingPatch) -> Reading:
     lock_tenant_writes(session, ctx.tenant_id)  # the fields left out keep what is stored now
-    current = readings.draft_of(readings.get_reading(session, ctx, reading_id))
-    return readings.update_reading(session, ctx, reading_id, body.apply(current))
+    # Held here, the loaded reading stays in the session's identity map (it keeps clean
+    # objects by weak reference only), so update_reading finds it without a second SELECT.
+    stored = readings.get_reading(session, ctx, reading_id)
+    return readings.update_reading(session, ctx, reading_id, body.apply(readings.draft_of(stored)))
 
 
 @router.patch("/readings/{reading_id:int}", response_model=ReadingOut)

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from sqlalchemy import Engine, event
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -117,6 +118,30 @@ def test_read_update_delete(client: TestClient, alice: dict[str, str]) -> None:
     assert too_high.status_code == 422
     assert client.delete(f"/api/readings/{second['id']}", headers=alice).status_code == 204
     assert client.get(f"/api/readings/{second['id']}", headers=alice).status_code == 404
+
+
+def test_a_patch_reads_the_reading_and_locks_the_household_once(
+    client: TestClient, alice: dict[str, str]
+) -> None:
+    """The route reads the stored reading (for the fields left out) and the service reads
+    it again: one SELECT, from the session's identity map the second time; and one lock."""
+    reading = add(client, alice, 2, "100").json()
+    statements: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(" ".join(statement.split()))
+
+    event.listen(Engine, "before_cursor_execute", seen)
+    try:
+        changed = client.patch(
+            f"/api/readings/{reading['id']}", json={"note": "fixed"}, headers=alice
+        )
+    finally:
+        event.remove(Engine, "before_cursor_execute", seen)
+    assert changed.status_code == 200
+    by_key = [s for s in statements if s.startswith("SELECT readings.") and "readings.id =" in s]
+    assert len(by_key) == 1, by_key
+    assert len([s for s in statements if "FOR UPDATE" in s]) <= 1  # none on SQLite
 
 
 def test_other_households_ids_look_like_missing_ones(
