@@ -192,6 +192,29 @@ class _Use(NamedTuple):
     through_core: bool  # it names one by its Table, a column of it, or table("name")
 
 
+# What an element is to the walk, decided once per class (isinstance chains on every
+# element were a third of the walk): annotated classes are generated per class of element.
+_OTHER, _SELECT, _TABLE, _ANNOTATED_TABLE, _ANNOTATED, _COLUMN = range(6)
+_kinds: dict[type, int] = {}
+
+
+def _kind(cls: type) -> int:
+    kind = _kinds.get(cls)
+    if kind is None:
+        if issubclass(cls, Select):
+            kind = _SELECT
+        elif issubclass(cls, Annotated):
+            kind = _ANNOTATED_TABLE if issubclass(cls, TableClause) else _ANNOTATED
+        elif issubclass(cls, TableClause):
+            kind = _TABLE
+        elif issubclass(cls, ColumnClause):
+            kind = _COLUMN
+        else:
+            kind = _OTHER
+        _kinds[cls] = kind
+    return kind
+
+
 def _tenant_table_use(statement: Any) -> _Use:
     tables, names = _tenant_tables()
     known = _touches.get(statement)
@@ -205,25 +228,22 @@ def _tenant_table_use(statement: Any) -> _Use:
         # one of them names that same, scoped, FROM (the ORM itself writes session.get()'s
         # key that way). Not an enclosing SELECT's: a subquery does not correlate a Core
         # table to an entity's (B counted A's rows), so there it is a FROM of its own.
-        named = [*own, *(f for el in own if isinstance(el, Select) for f in _froms(el))]
-        entities = {
-            _annotated_table(el)
-            for el in named
-            if isinstance(el, Annotated) and _annotated_table(el) in tables
-        }
-        for el in own:
-            if isinstance(el, TableClause) and el in tables:
-                touches = True  # a mapped class's table (annotated) or the Table itself
-            elif isinstance(el, Annotated):
-                continue  # an ORM entity's column or alias: loader criteria reach it
-            elif isinstance(el, TableClause) and (el.schema, el.name) in names:
-                touches = through_core = True  # table("readings", column(...))
-            elif isinstance(el, ColumnClause) and _is_tenant_from(el.table, tables, names):
-                touches = True
-                through_core |= el.table not in entities  # an unscoped FROM of its own
-            elif isinstance(el, Select) and any(
-                _is_tenant_from(f, tables, names) for f in _froms(el)
-            ):
+        entities: set[Any] | None = None
+        for el, kind in own:
+            if kind == _OTHER:
+                continue
+            if kind in (_ANNOTATED_TABLE, _TABLE):
+                if el in tables:
+                    touches = True  # a mapped class's table (annotated) or the Table itself
+                elif kind == _TABLE and (el.schema, el.name) in names:
+                    touches = through_core = True  # table("readings", column(...))
+            elif kind == _COLUMN:
+                if _is_tenant_from(el.table, tables, names):
+                    touches = True
+                    if entities is None:
+                        entities = _entity_tables(own, tables)
+                    through_core |= el.table not in entities  # an unscoped FROM of its own
+            elif kind == _SELECT and any(_is_tenant_from(f, tables, names) for f in _froms(el)):
                 touches = through_core = True  # select_from(T), join(T, ...)
         pending.extend(nested)
     use = _Use(touches, through_core)
@@ -231,15 +251,33 @@ def _tenant_table_use(statement: Any) -> _Use:
     return use
 
 
-def _own_elements(top: Any) -> tuple[list[Any], list[Any]]:
-    """``top`` and the elements under it outside any nested SELECT, and those SELECTs."""
-    own, nested, queue = [top], [], list(top.get_children())
+def _entity_tables(own: list[tuple[Any, int]], tables: frozenset[Table]) -> set[Any]:
+    """The tenant tables that ``own`` (one SELECT's elements) names through mapped classes,
+    its explicit FROMs included."""
+    named = [el for el, kind in own if kind in (_ANNOTATED_TABLE, _ANNOTATED)]
+    named += [
+        f
+        for el, kind in own
+        if kind == _SELECT
+        for f in _froms(el)
+        if _kind(type(f)) in (_ANNOTATED_TABLE, _ANNOTATED)
+    ]
+    return {table for el in named if (table := _annotated_table(el)) in tables}
+
+
+def _own_elements(top: Any) -> tuple[list[tuple[Any, int]], list[Any]]:
+    """``top`` and the elements under it outside any nested SELECT (with their kinds), and
+    those SELECTs."""
+    own, nested, queue = [(top, _kind(type(top)))], [], list(top.get_children())
     while queue:
         el = queue.pop()
-        if isinstance(el, Select):
+        kind = _kinds.get(type(el))
+        if kind is None:
+            kind = _kind(type(el))
+        if kind == _SELECT:
             nested.append(el)
         else:
-            own.append(el)
+            own.append((el, kind))
             queue.extend(el.get_children())
     return own, nested
 
