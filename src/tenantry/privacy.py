@@ -131,7 +131,11 @@ class Erasure:
 
 
 def _blocking(session: Session, user_id: int) -> list[Tenant]:
-    """Active tenants where the user is the only owner but not the only member."""
+    """Active tenants where the user is the only owner but not the only member.
+
+    The tenants' rows are locked first (in one order), as every change of owners does
+    (:mod:`tenantry.tenants`): two owners erasing at once would each count the other.
+    """
     owned = session.scalars(
         select(Tenant)
         .join(Membership, Membership.tenant_id == Tenant.id)
@@ -140,6 +144,8 @@ def _blocking(session: Session, user_id: int) -> list[Tenant]:
             Membership.role == Role.OWNER.value,
             Tenant.status == TenantStatus.ACTIVE.value,
         )
+        .order_by(Tenant.id)
+        .with_for_update(of=Tenant)
     ).all()
     blocked = []
     for tenant in owned:

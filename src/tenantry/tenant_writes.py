@@ -70,10 +70,25 @@ def lock_tenant_writes(session: Session, tenant_id: uuid.UUID | None = None) -> 
     held = session.info.get(_HELD)
     if held is not None and held[0]() is transaction and held[1] == tenant:
         return
-    if on_postgres and session.execute(_LOCK_TENANT_ROW, {"tenant_id": tenant}).first() is None:
-        raise TenantNotFound("tenant not found")
+    if on_postgres:
+        lock_tenant_row(session, tenant)
     databases: _TenantDatabases | None = session.info.get(PLACEMENTS_INFO)
     if databases is not None:
         databases.lock_tenant_database(session, tenant)
     if transaction is not None:
         session.info[_HELD] = (weakref.ref(transaction), tenant)
+
+
+def lock_tenant_row(session: Session, tenant_id: uuid.UUID) -> None:
+    """Lock the tenant's row in the control database until the transaction ends, on
+    PostgreSQL (on SQLite a writing transaction holds the database's write lock already):
+    for rules over the tenant's own records there, such as "a tenant keeps an owner".
+
+    Raises:
+        TenantNotFound: the tenant row does not exist.
+    """
+    conn = session.connection()
+    if conn.dialect.name != "postgresql":
+        return
+    if session.execute(_LOCK_TENANT_ROW, {"tenant_id": tenant_id}).first() is None:
+        raise TenantNotFound("tenant not found")

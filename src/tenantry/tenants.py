@@ -23,6 +23,7 @@ from tenantry.plans.entitlements import catalogue_of
 from tenantry.plans.quotas import enforce_seat
 from tenantry.roles import Role
 from tenantry.slugs import SITE_LABEL, slugify, with_suffix
+from tenantry.tenant_writes import lock_tenant_row
 from tenantry.text import problem_with_line
 
 
@@ -181,6 +182,7 @@ def change_role(
     Admins manage members below owner; only owners grant or take ownership; the
     last owner cannot be downgraded.
     """
+    lock_tenant_row(session, tenant_id)  # two owners demoting each other: one stays
     target = _member(session, tenant_id, user_id)
     current = Role(target.role)
     if (current is Role.OWNER or role is Role.OWNER) and actor is not Role.OWNER:
@@ -207,6 +209,7 @@ def remove_member(
     session: Session, *, tenant_id: uuid.UUID, actor: Role, actor_id: int, user_id: int
 ) -> None:
     """Remove a member; removing an owner needs an owner, and never the last one."""
+    lock_tenant_row(session, tenant_id)
     target = _member(session, tenant_id, user_id)
     if Role(target.role) is Role.OWNER:
         if actor is not Role.OWNER:
@@ -221,6 +224,12 @@ def remove_member(
 
 
 def leave(session: Session, *, tenant_id: uuid.UUID, user_id: int) -> None:
+    """Leave a tenant; never its last owner.
+
+    Every change of owners locks the tenant row first, then counts: two owners leaving at
+    once (or demoting, removing each other) would each count the other and leave none.
+    """
+    lock_tenant_row(session, tenant_id)
     target = _member(session, tenant_id, user_id)
     if Role(target.role) is Role.OWNER and _owner_count(session, tenant_id) <= 1:
         raise Conflict(
@@ -261,6 +270,7 @@ def transfer_ownership(
     """Make another member the owner; the previous owner becomes an admin."""
     if new_owner_id == owner_id:
         raise ValidationFailed("you already own this tenant", details={"field": "user_id"})
+    lock_tenant_row(session, tenant_id)  # the new owner leaving meanwhile: one of the two
     new_owner = _member(session, tenant_id, new_owner_id)
     old_owner = _member(session, tenant_id, owner_id)
     new_owner.role = Role.OWNER.value
