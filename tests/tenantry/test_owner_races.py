@@ -13,11 +13,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tenantry import tenants
+from tenantry import privacy, tenants
 from tenantry.errors import Conflict
-from tenantry.models import Membership
+from tenantry.models import Membership, Tenant
 from tenantry.roles import Role
-from tenantry.testing import Member, invite_and_join
+from tenantry.testing import PASSWORD, Member, invite_and_join
 from tests.conftest import only_postgresql
 
 Change = Callable[[Session, uuid.UUID, int, int], None]
@@ -82,3 +82,40 @@ def test_two_owners_changing_at_once_leave_an_owner(
             .where(Membership.tenant_id == tenant, Membership.role == Role.OWNER.value)
         )
     assert owners and owners >= 1, outcome
+
+
+@only_postgresql
+def test_two_owners_erasing_their_accounts_at_once_leave_an_owner(
+    app: FastAPI, client: TestClient, alice: Member
+) -> None:
+    tenant = uuid.UUID(alice.tenant_id)
+    tenancy = app.state.tenancy
+    with tenancy.db.session() as s:
+        s.get_one(Tenant, tenant).plan = "household"  # room for a third member
+    bob = invite_and_join(client, alice, role=Role.OWNER)
+    invite_and_join(client, alice, role=Role.MEMBER)  # the household is still used
+    outcome: dict[str, str] = {}
+
+    def bobs_turn() -> None:
+        try:
+            with tenancy.db.session() as s:
+                privacy.erase_user(s, tenancy.passwords, user_id=bob.user_id, password=PASSWORD)
+            outcome["bob"] = "erased"
+        except Conflict:
+            outcome["bob"] = "refused"
+
+    with tenancy.db.session() as s:
+        privacy.erase_user(s, tenancy.passwords, user_id=alice.user_id, password=PASSWORD)
+        racer = threading.Thread(target=bobs_turn)
+        racer.start()
+        racer.join(0.5)
+        assert racer.is_alive(), "Bob's erasure did not wait for Alice's"
+    racer.join(30)
+    assert outcome == {"bob": "refused"}
+    with tenancy.db.session() as s:
+        owners = s.scalar(
+            select(func.count())
+            .select_from(Membership)
+            .where(Membership.tenant_id == tenant, Membership.role == Role.OWNER.value)
+        )
+    assert owners == 1
