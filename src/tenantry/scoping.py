@@ -22,7 +22,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, NamedTuple
 
-from sqlalchemy import Column, CursorResult, Table, Uuid, bindparam, event, select
+from sqlalchemy import Column, CursorResult, Table, Uuid, bindparam, event, inspect, select
 from sqlalchemy.orm import Mapper, ORMExecuteState, Session, UOWTransaction
 from sqlalchemy.orm import with_loader_criteria as _criteria
 from sqlalchemy.sql.annotation import Annotated
@@ -62,7 +62,10 @@ def install_scoping(factory: SessionFactory) -> None:
 
 class _TenantTables(NamedTuple):
     tables: frozenset[Table]
-    names: frozenset[tuple[str | None, str]]  # (schema, name): what table("x") is matched by
+    # What table("x") and a Table of another MetaData are matched by: the name alone, in
+    # lower case. SQLite folds the case of names and takes "main." as no schema, PostgreSQL
+    # "public." : a name that may be a tenant table's is one, in every schema.
+    names: frozenset[str]
 
 
 _tables_cache: _TenantTables | None = None
@@ -87,7 +90,7 @@ def _tenant_tables() -> _TenantTables:
             for m in Base.registry.mappers
             if is_tenant_scoped(m.class_) and isinstance(m.local_table, Table)
         )
-        _tables_cache = _TenantTables(tables, frozenset((t.schema, t.name) for t in tables))
+        _tables_cache = _TenantTables(tables, frozenset(t.name.lower() for t in tables))
     return _tables_cache
 
 
@@ -187,9 +190,25 @@ _touches: weakref.WeakKeyDictionary[Any, tuple[frozenset[Table], _Use]] = (
 )
 
 
+_THROUGH_CORE = (
+    "a tenant table named through Core (its Table, a column of it, table(), or a "
+    "relationship's secondary=) is not scoped; name the mapped class and its attributes "
+    "instead (for a many-to-many, relate to the association class)"
+)
+_FULL_JOIN = (
+    "a FULL OUTER JOIN to a tenant table is not scoped: its tenant criterion sits in the "
+    "ON clause, which keeps every other tenant's rows; join from the tenant side instead"
+)
+_WITH_EXPRESSION = (
+    "with_expression() over a tenant table is not scoped: loader criteria do not reach "
+    "the expression; select it as a column of the statement instead"
+)
+
+
 class _Use(NamedTuple):
     touches: bool  # it reads or writes a tenant table, however named
-    through_core: bool  # it names one by its Table, a column of it, or table("name")
+    through_core: bool  # it reaches one unscoped: its Table, a column, table("name"), ...
+    why: str = _THROUGH_CORE  # how, as the refusal says it
 
 
 # What an element is to the walk, decided once per class (isinstance chains on every
@@ -221,9 +240,14 @@ def _tenant_table_use(statement: Any) -> _Use:
     if known is not None and known[0] is tables:
         return known[1]
     touches = through_core = False
+    why = _THROUGH_CORE
     pending = [statement]
     while pending:
-        own, nested = _own_elements(pending.pop())
+        top = pending.pop()
+        if getattr(top, "_with_options", None) and _expression_options_read_tenant(top):
+            touches = through_core = True
+            why = _WITH_EXPRESSION
+        own, nested = _own_elements(top)
         # The tenant tables this SELECT reaches through a mapped class: a Core column of
         # one of them names that same, scoped, FROM (the ORM itself writes session.get()'s
         # key that way). Not an enclosing SELECT's: a subquery does not correlate a Core
@@ -235,7 +259,7 @@ def _tenant_table_use(statement: Any) -> _Use:
             if kind in (_ANNOTATED_TABLE, _TABLE):
                 if el in tables:
                     touches = True  # a mapped class's table (annotated) or the Table itself
-                elif kind == _TABLE and (el.schema, el.name) in names:
+                elif kind == _TABLE and el.name.lower() in names:
                     touches = through_core = True  # table("readings", column(...))
             elif kind == _COLUMN:
                 if _is_tenant_from(el.table, tables, names):
@@ -243,10 +267,14 @@ def _tenant_table_use(statement: Any) -> _Use:
                     if entities is None:
                         entities = _entity_tables(own, tables)
                     through_core |= el.table not in entities  # an unscoped FROM of its own
-            elif kind == _SELECT and any(_is_tenant_from(f, tables, names) for f in _froms(el)):
-                touches = through_core = True  # select_from(T), join(T, ...)
+            elif kind == _SELECT:
+                if any(_is_tenant_from(f, tables, names) for f in _froms(el)):
+                    touches = through_core = True  # select_from(T), join(T, ...)
+                elif _full_join_to_tenant(el, tables, names):
+                    touches = through_core = True
+                    why = _FULL_JOIN
         pending.extend(nested)
-    use = _Use(touches, through_core)
+    use = _Use(touches, through_core, why)
     _touches[statement] = (tables, use)
     return use
 
@@ -262,7 +290,51 @@ def _entity_tables(own: list[tuple[Any, int]], tables: frozenset[Table]) -> set[
         for f in _froms(el)
         if _kind(type(f)) in (_ANNOTATED_TABLE, _ANNOTATED)
     ]
-    return {table for el in named if (table := _annotated_table(el)) in tables}
+    return {table for el in named for table in _annotated_tables(el) if table in tables}
+
+
+def _annotated_tables(element: Any) -> list[Any]:
+    """The tables an ORM-annotated element stands for: a join's (a joined-inheritance
+    entity is one) or :func:`_annotated_table`'s one."""
+    if isinstance(element, Join):
+        return [*_annotated_tables(element.left), *_annotated_tables(element.right)]
+    return [_annotated_table(element)]
+
+
+def _is_tenant_side(element: Any, tables: frozenset[Table], names: frozenset[str]) -> bool:
+    """Whether a side of a join holds a tenant table, named by its class or by Core (a
+    subquery is not a side's table: its own WHERE scopes it)."""
+    if isinstance(element, Join):
+        return _is_tenant_side(element.left, tables, names) or _is_tenant_side(
+            element.right, tables, names
+        )
+    if isinstance(element, Alias):
+        return _is_tenant_side(element.element, tables, names)
+    if isinstance(element, TableClause):
+        return element in tables or element.name.lower() in names
+    return False
+
+
+def _full_join_to_tenant(
+    select: Select[Any], tables: frozenset[Table], names: frozenset[str]
+) -> bool:
+    """Whether ``select`` FULL OUTER JOINs a tenant table: the joined side's criterion goes
+    to ON, which cannot drop the rows the join keeps from that side."""
+    return any(
+        flags.get("full") and _is_tenant_side(target, tables, names)
+        for target, _on, _left, flags in select._setup_joins
+    )
+
+
+def _expression_options_read_tenant(statement: Any) -> bool:
+    """Whether a ``with_expression()`` option of ``statement`` reads a tenant table: the ORM
+    adds its expression to the columns after loader criteria are applied."""
+    for option in statement._with_options:
+        for load in getattr(option, "context", ()):
+            expression = dict(getattr(load, "strategy", None) or ()).get("query_expression")
+            if expression and any(_tenant_table_use(e).touches for e in load._extra_criteria):
+                return True
+    return False
 
 
 def _own_elements(top: Any) -> tuple[list[tuple[Any, int]], list[Any]]:
@@ -292,9 +364,7 @@ def _annotated_table(element: Any) -> Any:
     return element if isinstance(element, TableClause) else getattr(element, "table", None)
 
 
-def _is_tenant_from(
-    element: Any, tables: frozenset[Table], names: frozenset[tuple[str | None, str]]
-) -> bool:
+def _is_tenant_from(element: Any, tables: frozenset[Table], names: frozenset[str]) -> bool:
     """Whether ``element``, a FROM given as written (not an ORM entity's), reads a tenant
     table: the table itself, a Core alias of it, or a join holding one."""
     if element is None or isinstance(element, Annotated):
@@ -306,7 +376,34 @@ def _is_tenant_from(
     if isinstance(element, Alias):
         return _is_tenant_from(element.element, tables, names)
     if isinstance(element, TableClause):
-        return element in tables or (element.schema, element.name) in names
+        return element in tables or element.name.lower() in names
+    return False
+
+
+# Mapper -> (the tenant_tables() it was checked against, whether a column_property it
+# loads with its rows reads a tenant table).
+_mapper_reads: weakref.WeakKeyDictionary[Any, tuple[frozenset[Table], bool]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _loads_tenant_rows(state: ORMExecuteState) -> bool:
+    """Whether an entity the statement loads has a ``column_property`` reading a tenant
+    table: scoped in a tenant context, it would read every tenant's rows without one."""
+    tables = _tenant_tables().tables
+    for mapper in state.all_mappers:
+        known = _mapper_reads.get(mapper)
+        if known is None or known[0] is not tables:
+            reads = any(
+                _tenant_table_use(column).touches
+                for prop in mapper.column_attrs
+                if not prop.deferred
+                for column in prop.columns
+                if not isinstance(column, Column)
+            )
+            known = _mapper_reads[mapper] = (tables, reads)
+        if known[1]:
+            return True
     return False
 
 
@@ -317,10 +414,11 @@ def _on_execute(state: ORMExecuteState) -> None:
         return
     session = state.session
     if session.info.get(_UNSCOPED):
+        _give_propagated_criteria_their_tenant(state)
         return
     tenant_id = session_tenant(session)
     if tenant_id is None:
-        if _tenant_table_use(state.statement).touches:
+        if _tenant_table_use(state.statement).touches or _loads_tenant_rows(state):
             raise NoTenantContext(
                 "a tenant table was queried with no tenant context; "
                 "enter tenant_scope() or, for maintenance, unscoped()"
@@ -328,10 +426,7 @@ def _on_execute(state: ORMExecuteState) -> None:
         return
     use = _tenant_table_use(state.statement)
     if use.through_core or (use.touches and not state.is_orm_statement):
-        raise NoTenantContext(
-            "a tenant table named through Core (its Table, a column of it, or table()) is "
-            "not scoped; name the mapped class and its attributes instead"
-        )
+        raise NoTenantContext(use.why)
     params = state.parameters
     if params is not None and not isinstance(params, Mapping):
         # Several parameter sets: an ORM bulk UPDATE (or DELETE) by primary key. Its
@@ -498,3 +593,36 @@ def unscoped(session: Session, *, reason: str, actor_id: int | None = None) -> I
         for obj in list(session.identity_map.values()):
             if is_tenant_scoped(type(obj)) and getattr(obj, "tenant_id", None) != pinned:
                 session.expunge(obj)
+            else:
+                _forget_loaded_in_block(session, obj)
+
+
+def _forget_loaded_in_block(session: Session, obj: object) -> None:
+    """Expire what an object kept of other tenants' rows loaded inside :func:`unscoped`:
+    its loaded relationships and SQL-expression attributes (a changed one is kept, with
+    its change), so the next use loads them again, scoped."""
+    state = inspect(obj)
+    mapper = state.mapper
+    names = [
+        *mapper.relationships.keys(),
+        *(
+            prop.key
+            for prop in mapper.column_attrs
+            if not all(isinstance(column, Column) for column in prop.columns)
+        ),
+    ]
+    loaded = [n for n in names if n not in state.unloaded and n not in state.committed_state]
+    if loaded:
+        session.expire(obj, loaded)
+
+
+def _give_propagated_criteria_their_tenant(state: ORMExecuteState) -> None:
+    """Inside :func:`unscoped`, a load that an object loaded in the tenant's scope starts
+    (a lazy relationship) carries that scope's criterion: give it the pinned tenant, or
+    it fails for want of a value."""
+    pinned = state.session.info.get(_PINNED)
+    params = state.parameters or {}
+    if pinned is None or not state.is_select or not isinstance(params, Mapping):
+        return
+    if TENANT_PARAM not in params:
+        state.parameters = {**params, TENANT_PARAM: pinned}
