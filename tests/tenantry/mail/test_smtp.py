@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tenantry.mail import MailError, Message, SmtpMailer, mailer_from_url
+from tenantry.mail import HeaderError, MailError, Message, SmtpMailer, mailer_from_url
 from tenantry.mail.outbox import OutboxMailer
 from tests.support.mail import SmtpServer, text_of
 
@@ -36,6 +36,55 @@ def test_an_internationalised_domain_reaches_the_server_as_idna(smtp: SmtpServer
     [received] = smtp.messages()
     assert received["To"] == "ann@xn--exmple-cua.com"
     assert smtp.envelopes == [("no-reply@example.com", ["ann@xn--exmple-cua.com"])]
+
+
+# An RFC 2047 encoded-word that decodes to line feeds: headers of its own, then a body.
+INJECTION = (
+    "=?utf-8?q?Hi=0AReply-To=3A_help=40evil.example=0ABcc=3A_x=40evil.example"
+    "=0AContent-Type=3A_text/html=0A=0A<h1>x</h1>?="
+)
+OUR_HEADERS = [
+    "From",
+    "To",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "X-Tenantry-Message",
+    "MIME-Version",
+    "Content-Type",
+]
+
+
+def test_an_encoded_word_in_the_subject_stays_literal_text(smtp: SmtpServer) -> None:
+    """The email package decoded it, anywhere in a word, and wrote its line feeds raw."""
+    subject = f"Mal invites you to {INJECTION} and x{INJECTION} on site"
+    mail = Message(to="ann@example.com", subject=subject, text="ours", html="<p>ours</p>", kind="k")
+    SmtpMailer.from_url(smtp.url).send(mail, sender="site <no-reply@example.com>")
+    [received] = smtp.messages()
+    assert received.keys() == OUR_HEADERS
+    # What the recipient reads is the name as typed (a word joiner keeps "=" from "?").
+    assert received["Subject"].replace("\u2060", "") == subject
+    assert received.get_content_type() == "multipart/alternative"
+    assert text_of(received).strip() == "ours"
+
+
+def test_control_characters_and_line_separators_leave_the_subject() -> None:
+    mail = Message(to="ann@example.com", subject="a\tb\x85c\u2028d\x00e", text="t", html="h")
+    assert mail.to_email("no-reply@example.com")["Subject"] == "a b c d e"
+
+
+def test_a_header_that_would_break_a_line_is_refused() -> None:
+    """The last wall, for what is not made literal (a sender from the settings): a
+    vertical tab decoded from the display name's encoded-word."""
+    with pytest.raises(HeaderError, match="From"):
+        MESSAGE.to_email("=?utf-8?q?Site=0BBcc=3A_x=40evil.example?= <no-reply@example.com>")
+
+
+def test_an_address_read_as_another_is_refused() -> None:
+    """A valid address whose header would read ``bob@example.com``, where smtplib sends."""
+    to_bob = Message(to="=?utf-8?q?bob?=@example.com", subject="s", text="t", html="h")
+    with pytest.raises(HeaderError, match="does not survive"):
+        to_bob.to_email("no-reply@example.com")
 
 
 def test_a_refusing_server_is_a_mail_error(smtp: SmtpServer) -> None:

@@ -91,3 +91,58 @@ def test_account_mails_reach_the_smtp_server(mail_client: TestClient, smtp: Smtp
     )
     assert done.status_code == 204
     assert smtp.wait_for("dora@example.com", "password_changed")
+
+
+# RFC 2047 encoded-words that decode to line feeds: headers of their own, then a body.
+HOUSE = (
+    "=?utf-8?q?Hi=0AReply-To=3A_help=40evil.example=0AContent-Type=3A_text/html"
+    "=0A=0A<h1>Security_alert</h1>?="
+)
+PERSON = "=?utf-8?q?Admin=0ABcc=3A_x=40evil.example?= Mal"
+HEADERS = [
+    "From",
+    "To",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "X-Tenantry-Message",
+    "MIME-Version",
+    "Content-Type",
+]
+
+
+def _as_we_wrote_it(mail: Any, subject: str, body: str, names: list[str]) -> None:
+    """Only our headers, the names literal in the Subject, our body, the HTML escaped."""
+    assert mail.keys() == HEADERS
+    assert mail["Reply-To"] is None and mail["Bcc"] is None
+    assert mail["Subject"].replace("\u2060", "") == subject  # a word joiner keeps = from ?
+    assert mail.get_content_type() == "multipart/alternative"
+    assert body in text_of(mail)
+    html = mail.get_body(preferencelist=("html",)).get_content()
+    for name in names:
+        assert name.replace("<", "&lt;").replace(">", "&gt;") in html
+    assert "<h1>" not in html
+
+
+def test_names_that_are_encoded_words_stay_literal_in_mail_headers(
+    mail_client: TestClient, smtp: SmtpServer
+) -> None:
+    client = mail_client
+    mal = _signed_up(client, smtp, "mal@example.com", tenant_name=HOUSE, display_name=PERSON)
+    created = client.post(
+        "/api/tenant/invites", json={"email": "vic@example.com", "role": "viewer"}, headers=mal
+    )
+    assert created.status_code == 201
+    invitation = smtp.wait_for("vic@example.com", "invitation")
+    subject = f"{PERSON} invites you to {HOUSE} on meterbook"
+    _as_we_wrote_it(invitation, subject, created.json()["code"], [PERSON, HOUSE])
+    # Joining with a display name of the same kind: the owners' notice.
+    _signed_up(
+        client,
+        smtp,
+        "vic@example.com",
+        invite_code=created.json()["code"],
+        display_name=PERSON,
+    )
+    joined = smtp.wait_for("mal@example.com", "member_joined")
+    _as_we_wrote_it(joined, f"{PERSON} joined {HOUSE}", "vic@example.com", [PERSON, HOUSE])
