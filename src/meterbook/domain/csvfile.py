@@ -93,7 +93,11 @@ def parse_csv(
     # strict: a quote left open (or one in the middle of a value) is an error, never a value
     # that runs on over the next lines and swallows their rows.
     reader = csv.DictReader(io.StringIO(text), strict=True)
-    header = [h.strip() for h in (reader.fieldnames or [])]
+    try:
+        fieldnames = reader.fieldnames  # reads the header line
+    except csv.Error as exc:  # the same defects as a row's, and said the same way (was a 500)
+        return [], [RowError(1, "header", _quote_problem(str(exc)))]
+    header = [h.strip() for h in (fieldnames or [])]
     reader.fieldnames = header
     unreadable = _file_problem(text, header, columns)
     if unreadable is not None:
@@ -150,6 +154,9 @@ def _rows(reader: csv.DictReader[str], errors: list[RowError]) -> Iterator[dict[
 
 
 def _quote_problem(error: str) -> str:
+    """What the ``csv`` module's error means, for a person fixing the file."""
+    if "field larger than field limit" in error:
+        return f"a value is longer than {csv.field_size_limit()} characters"
     if "expected after" in error:
         return (
             'a quote (") inside a value: put the whole value in quotes and double the quote '

@@ -213,3 +213,36 @@ def test_a_wrong_value_in_a_patch_names_its_field(
     assert error["details"]["fields"] == [
         {"field": "is_replacement", "message": "must be true or false"}
     ], error
+
+
+# A header line the csv module cannot read: it raised out of the import (a 500, and the
+# connection reset), where the same defect in a row was a 422 naming its line.
+BAD_HEADERS = {
+    "text after a closing quote": '"{first}"x,{rest}\n',
+    "an unclosed quote": '{first},"{rest}\n',
+    "a value over the csv field limit": "{first},{rest}" + "x" * 131_073 + "\n",
+}
+IMPORTS = {
+    "readings": ("read_at", "meter_kwh,note\n2024-01-01T07:00,100,a\n"),
+    "vouchers": ("purchased_on", "amount,kwh\n2024-05-01,500,170\n"),
+}
+
+
+@pytest.mark.parametrize("defect", BAD_HEADERS)
+@pytest.mark.parametrize("kind", IMPORTS)
+def test_a_header_the_csv_module_cannot_read_is_a_422_at_line_1(
+    client: TestClient, alice: dict[str, str], kind: str, defect: str
+) -> None:
+    first, rest = IMPORTS[kind]
+    text = BAD_HEADERS[defect].format(first=first, rest=rest.split("\n", 1)[0]) + rest
+    response = client.post(
+        f"/api/{kind}/import", content=text, headers={**alice, "content-type": "text/csv"}
+    )
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "validation_error"
+    assert "line 1, header" in error["message"]
+    assert [(r["row"], r["field"]) for r in error["details"]["rows"]] == [(1, "header")]
+    # Nothing written, and the same client's next request is answered.
+    listed = client.get(f"/api/{kind}", headers=alice)
+    assert listed.status_code == 200 and listed.json()["total"] == 0

@@ -119,6 +119,8 @@ HEADER = "read_at,meter_kwh,note,is_replacement\n"
             3,
             "fewer values than columns (2 of 4)",
         ),
+        # Was said to be a quote never closed.
+        ("2026-11-01T08:00,100," + "x" * 131_073 + ",no\n", 2, "longer than 131072 characters"),
     ],
 )
 def test_a_row_that_is_not_what_it_looks_like_is_refused_not_merged(
@@ -126,6 +128,22 @@ def test_a_row_that_is_not_what_it_looks_like_is_refused_not_merged(
 ) -> None:
     _, errors = readings(HEADER + body)
     assert [(e.row, e.field) for e in errors] == [(line, "row")]
+    assert says in errors[0].message
+
+
+@pytest.mark.parametrize(
+    ("header", "says"),
+    [
+        ('"read_at"x,meter_kwh\n', "double the quote"),
+        ('read_at,"meter_kwh\n', "never closed"),
+        ("read_at,meter_kwh" + "x" * 131_073 + "\n", "longer than 131072 characters"),
+    ],
+)
+def test_a_header_the_csv_module_cannot_read_is_a_header_error(header: str, says: str) -> None:
+    """It raised csv.Error out of the parser: a 500 for every importer."""
+    records, errors = readings(header + "2026-11-01T08:00,100\n")
+    assert records == []
+    assert [(e.row, e.field) for e in errors] == [(1, "header")]
     assert says in errors[0].message
 
 

@@ -39,6 +39,9 @@ def _file(raw: bytes, name: str = "readings.csv") -> list[tuple[str, tuple[str, 
             "separate the columns with commas, not semicolons",
         ),
         (_file(b"read_at,meter_kwh\n") + _file(b"read_at,meter_kwh\n"), "send one file at a time"),
+        # A header the csv module cannot read was a 500 ("Something went wrong").
+        (_file(b'"read_at"x,meter_kwh\n2025-01-01T07:00,1\n'), "inside a value: put the whole"),
+        (_file(b'read_at,"meter_kwh\n2025-01-01T07:00,1\n'), "never closed"),
     ],
 )
 def test_a_bad_file_is_named_as_such_on_the_page_and_by_the_api(
