@@ -68,7 +68,11 @@ class Processes:
         args = [sys.executable, "-m", "uvicorn", "--factory", "tests.support.serve:app"]
         self._start(name, [*args, "--port", str(port), "--log-level", "warning"])
         url = f"http://127.0.0.1:{port}"
-        _until(lambda: _up(url), f"server {name} did not start")
+        # Its imports alone took over 40 s once, on a CI machine running two suites.
+        try:
+            _until(lambda: _up(url), f"server {name} did not start", seconds=120)
+        except AssertionError:
+            raise AssertionError(f"server {name} did not start: {self.log(name)}") from None
         return url
 
     def worker(self) -> None:
