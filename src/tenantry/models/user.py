@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import string
 from datetime import datetime
 
 import idna
@@ -22,8 +23,15 @@ def is_erased_address(email: str) -> bool:
     return email.endswith("@" + ERASED_DOMAIN)
 
 
+# Only ASCII letters change case in the part before the @: case-folding it made
+# ``straße@`` into ``strasse@`` (and the Kelvin sign into ``k``), another mailbox, where
+# the confirmation went; left as typed, such a part is refused by checked_email.
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
 def normalize_email(email: str) -> str:
-    """The one canonical form of an email: trimmed, case-folded, its domain in Unicode.
+    """The one canonical form of an email: trimmed, its ASCII letters in lower case, its
+    domain in Unicode.
 
     An internationalised domain has two spellings, ``bücher.example`` and the ASCII
     ``xn--bcher-kva.example`` that goes on the wire: one mailbox, so one account. The
@@ -34,14 +42,15 @@ def normalize_email(email: str) -> str:
     """
     local, at, domain = email.strip().rpartition("@")
     if not at:
-        return email.strip().casefold()
+        return email.strip().translate(_ASCII_LOWER)
+    local = local.translate(_ASCII_LOWER)
     if domain.isascii() and "xn--" not in domain.lower():
-        return f"{local.casefold()}@{domain.lower()}"
+        return f"{local}@{domain.lower()}"
     try:
         canonical = idna.decode(idna.encode(domain, uts46=True))
     except (idna.IDNAError, UnicodeError):
         canonical = domain.casefold()
-    return f"{local.casefold()}@{canonical}"
+    return f"{local}@{canonical}"
 
 
 def ascii_address(email: str) -> str:
@@ -81,6 +90,13 @@ def checked_email(email: str) -> str:
     from tenantry.errors import ValidationFailed
 
     canonical = normalize_email(email)
+    if "=?" in canonical:
+        # A valid address, but a mail header decodes it as an RFC 2047 encoded-word:
+        # ``=?utf-8?q?bob?=@x.org`` reads, and is sent to, bob@x.org.
+        raise ValidationFailed(
+            "enter a valid email address",
+            details={"field": "email", "reason": "'=?' opens an encoded word in mail headers"},
+        )
     try:
         validate_email(
             canonical,

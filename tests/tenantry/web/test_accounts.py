@@ -132,6 +132,36 @@ def test_an_account_signing_up_again_with_an_invite_is_mailed_the_way_to_join(
     assert f"/invite?code={quote(code)}" in text
 
 
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "straße@example.org",
+        "\u212aate@example.org",
+        "=?utf-8?q?bob?=@example.org",  # a mail header reads it as bob@example.org
+    ],
+)
+def test_a_mailbox_name_is_never_folded_into_another(client: TestClient, typed: str) -> None:
+    """Case-folding made ``straße@`` into ``strasse@`` (the Kelvin sign into ``k``):
+    the account was made for, and its confirmation mailed to, another mailbox. Such a
+    name is not ASCII, which the part before the ``@`` must be: refused, not rewritten.
+    So is an encoded word, which a mail header decodes into another address."""
+    answer = client.post("/api/auth/register", json={"email": typed, "password": PASSWORD})
+    assert answer.status_code == 422
+    assert answer.json()["error"]["details"]["field"] == "email"
+    with client.app.state.tenancy.db.session() as session:  # type: ignore[attr-defined]
+        assert session.scalars(select(User.email)).all() == []
+
+
+def test_an_address_keeps_one_account_whatever_its_ascii_case(client: TestClient) -> None:
+    register(client, "Jorg.Meier@Example.ORG")
+    again = client.post(
+        "/api/auth/register", json={"email": "JORG.MEIER@example.org", "password": PASSWORD}
+    )
+    assert again.status_code == 202  # the same answer as a new address; no second account
+    with client.app.state.tenancy.db.session() as session:  # type: ignore[attr-defined]
+        assert session.scalars(select(User.email)).all() == ["jorg.meier@example.org"]
+
+
 def test_a_domain_with_a_sharp_s_is_its_own_domain(client: TestClient) -> None:
     """Case-folding made ``straße.de`` into ``strasse.de``, another domain: the account's
     mails went there, and that domain's mailbox could take the account over with a reset."""
