@@ -301,27 +301,13 @@ def _annotated_tables(element: Any) -> list[Any]:
     return [_annotated_table(element)]
 
 
-def _is_tenant_side(element: Any, tables: frozenset[Table], names: frozenset[str]) -> bool:
-    """Whether a side of a join holds a tenant table, named by its class or by Core (a
-    subquery is not a side's table: its own WHERE scopes it)."""
-    if isinstance(element, Join):
-        return _is_tenant_side(element.left, tables, names) or _is_tenant_side(
-            element.right, tables, names
-        )
-    if isinstance(element, Alias):
-        return _is_tenant_side(element.element, tables, names)
-    if isinstance(element, TableClause):
-        return element in tables or element.name.lower() in names
-    return False
-
-
 def _full_join_to_tenant(
     select: Select[Any], tables: frozenset[Table], names: frozenset[str]
 ) -> bool:
     """Whether ``select`` FULL OUTER JOINs a tenant table: the joined side's criterion goes
     to ON, which cannot drop the rows the join keeps from that side."""
     return any(
-        flags.get("full") and _is_tenant_side(target, tables, names)
+        flags.get("full") and _is_tenant_from(target, tables, names, entities=True)
         for target, _on, _left, flags in select._setup_joins
     )
 
@@ -364,17 +350,21 @@ def _annotated_table(element: Any) -> Any:
     return element if isinstance(element, TableClause) else getattr(element, "table", None)
 
 
-def _is_tenant_from(element: Any, tables: frozenset[Table], names: frozenset[str]) -> bool:
-    """Whether ``element``, a FROM given as written (not an ORM entity's), reads a tenant
-    table: the table itself, a Core alias of it, or a join holding one."""
-    if element is None or isinstance(element, Annotated):
+def _is_tenant_from(
+    element: Any, tables: frozenset[Table], names: frozenset[str], *, entities: bool = False
+) -> bool:
+    """Whether ``element``, a FROM given as written, reads a tenant table: the table
+    itself, a Core alias of it, or a join holding one. An ORM entity's FROM counts only
+    with ``entities``: loader criteria reach it, but cannot filter a FULL JOIN's side (a
+    subquery is never a tenant FROM here: its own WHERE scopes it)."""
+    if element is None or (not entities and isinstance(element, Annotated)):
         return False
     if isinstance(element, Join):
-        return _is_tenant_from(element.left, tables, names) or _is_tenant_from(
-            element.right, tables, names
+        return _is_tenant_from(element.left, tables, names, entities=entities) or (
+            _is_tenant_from(element.right, tables, names, entities=entities)
         )
     if isinstance(element, Alias):
-        return _is_tenant_from(element.element, tables, names)
+        return _is_tenant_from(element.element, tables, names, entities=entities)
     if isinstance(element, TableClause):
         return element in tables or element.name.lower() in names
     return False

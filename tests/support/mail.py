@@ -136,3 +136,17 @@ def local_path(url: str) -> str:
     """``/path?query`` of an absolute URL, for a test client of the same app."""
     parts = urlsplit(url)
     return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+# The headers every mail tenantry writes carries, in order: no other (an injected
+# Reply-To or Bcc) may appear.
+OUR_HEADERS = [
+    "From",
+    "To",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "X-Tenantry-Message",
+    "MIME-Version",
+    "Content-Type",
+]

@@ -10,7 +10,7 @@ import pytest
 
 from tenantry.mail import HeaderError, MailError, Message, SmtpMailer, mailer_from_url
 from tenantry.mail.outbox import OutboxMailer
-from tests.support.mail import SmtpServer, text_of
+from tests.support.mail import OUR_HEADERS, SmtpServer, text_of
 
 MESSAGE = Message(
     to="ann@example.com", subject="Hello", text="plain body", html="<p>html body</p>", kind="t"
@@ -43,16 +43,6 @@ INJECTION = (
     "=?utf-8?q?Hi=0AReply-To=3A_help=40evil.example=0ABcc=3A_x=40evil.example"
     "=0AContent-Type=3A_text/html=0A=0A<h1>x</h1>?="
 )
-OUR_HEADERS = [
-    "From",
-    "To",
-    "Subject",
-    "Date",
-    "Message-ID",
-    "X-Tenantry-Message",
-    "MIME-Version",
-    "Content-Type",
-]
 
 
 def test_an_encoded_word_in_the_subject_stays_literal_text(smtp: SmtpServer) -> None:

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from tenantry_server.app import create_app, default_plugins
 from tenantry_server.settings import Settings
 from tests.conftest import FAST_PASSWORDS, PASSWORD
-from tests.support.mail import SmtpServer, link_in, query_value, text_of
+from tests.support.mail import OUR_HEADERS, SmtpServer, link_in, query_value, text_of
 
 
 @pytest.fixture
@@ -99,21 +99,11 @@ HOUSE = (
     "=0A=0A<h1>Security_alert</h1>?="
 )
 PERSON = "=?utf-8?q?Admin=0ABcc=3A_x=40evil.example?= Mal"
-HEADERS = [
-    "From",
-    "To",
-    "Subject",
-    "Date",
-    "Message-ID",
-    "X-Tenantry-Message",
-    "MIME-Version",
-    "Content-Type",
-]
 
 
 def _as_we_wrote_it(mail: Any, subject: str, body: str, names: list[str]) -> None:
     """Only our headers, the names literal in the Subject, our body, the HTML escaped."""
-    assert mail.keys() == HEADERS
+    assert mail.keys() == OUR_HEADERS
     assert mail["Reply-To"] is None and mail["Bcc"] is None
     assert mail["Subject"].replace("\u2060", "") == subject  # a word joiner keeps = from ?
     assert mail.get_content_type() == "multipart/alternative"
