@@ -398,9 +398,12 @@ def _loads_tenant_rows(state: ORMExecuteState) -> bool:
 
 
 def _on_execute(state: ORMExecuteState) -> None:
-    if not _enabled or not (state.is_select or state.is_update or state.is_delete):
-        if state.is_insert and _enabled:
-            _check_bulk_rows(state, "inserts")
+    if not _enabled:
+        return
+    if state.is_insert:
+        _check_insert(state)
+        return
+    if not (state.is_select or state.is_update or state.is_delete):
         return
     session = state.session
     if session.info.get(_UNSCOPED):
@@ -414,9 +417,7 @@ def _on_execute(state: ORMExecuteState) -> None:
                 "enter tenant_scope() or, for maintenance, unscoped()"
             )
         return
-    use = _tenant_table_use(state.statement)
-    if use.through_core or (use.touches and not state.is_orm_statement):
-        raise NoTenantContext(use.why)
+    _refuse_core_use(state)
     params = state.parameters
     if params is not None and not isinstance(params, Mapping):
         # Several parameter sets: an ORM bulk UPDATE (or DELETE) by primary key. Its
@@ -434,6 +435,24 @@ def _on_execute(state: ORMExecuteState) -> None:
     # statement built once is made once too, and its cache key computed once.
     state.statement = _scoped(state.statement)
     state.parameters = {**(params or {}), TENANT_PARAM: tenant_id}
+
+
+def _refuse_core_use(state: ORMExecuteState) -> None:
+    """Loader criteria reach mapped classes only: a tenant table named through Core
+    would be read or written for every tenant."""
+    use = _tenant_table_use(state.statement)
+    if use.through_core or (use.touches and not state.is_orm_statement):
+        raise NoTenantContext(use.why)
+
+
+def _check_insert(state: ORMExecuteState) -> None:
+    """An INSERT must write the session's tenant only, and name its table by its class:
+    a Core ``Table.insert()`` has no mapper, so its rows were never checked (SQLite took
+    rows for another tenant, and with no tenant context at all)."""
+    if state.session.info.get(_UNSCOPED):
+        return
+    _refuse_core_use(state)
+    _check_bulk_rows(state, "inserts")
 
 
 # The bind parameter the tenant criterion reads. A statement scoped without it fails

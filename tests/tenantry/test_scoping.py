@@ -274,6 +274,32 @@ def test_a_tenant_table_named_through_core_inside_an_orm_statement_is_refused(
         s.execute(statement)  # type: ignore[call-overload]
 
 
+@pytest.mark.parametrize(
+    "statement",
+    [
+        NOTES.insert().values(tenant_id=A, id=7, body="planted"),
+        insert(NOTES).values(tenant_id=B, id=7, body="its own tenant, still Core"),
+        insert(table("app_notes", column("tenant_id"), column("id"), column("body"))).values(
+            tenant_id=A, id=7, body="planted"
+        ),
+        insert(Note).values(tenant_id=B, body=select(NOTES.c.body).scalar_subquery()),
+    ],
+    ids=["table-insert", "insert-of-table", "lightweight-table", "core-subquery-in-values"],
+)
+def test_an_insert_naming_a_tenant_table_through_core_is_refused(
+    db: Database, statement: object
+) -> None:
+    """A Core insert has no mapper, so its rows were never checked: on SQLite tenant B
+    wrote into A, and anyone wrote with no tenant context (PostgreSQL's RLS refused)."""
+    with tenant_scope(CTX_B), pytest.raises(NoTenantContext), db.session() as s:
+        s.execute(statement)  # type: ignore[call-overload]
+    with pytest.raises(NoTenantContext), db.session() as s:
+        s.execute(statement)  # type: ignore[call-overload]
+    for ctx, body in [(CTX_A, "a-secret"), (CTX_B, "b-note")]:
+        with tenant_scope(ctx), db.session() as s:
+            assert s.scalars(select(Note.body)).all() == [body]
+
+
 def test_a_core_column_of_the_mapped_class_in_the_same_statement_stays_scoped(
     db: Database,
 ) -> None:
