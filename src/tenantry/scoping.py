@@ -490,25 +490,53 @@ _EXPRESSION = object()  # a value written as SQL: it never names a tenant
 
 def _own_rows(statement: Any, params: Any) -> list[dict[str, Any]]:
     """The rows an INSERT or UPDATE writes, by column key: its ``values()`` (one row or
-    several), with each parameter set given at execution laid over them."""
+    several) as each parameter set given at execution sends them."""
     table = getattr(statement, "table", None)
     columns = list(getattr(table, "columns", ()))
-    written = [
+    several = [
         dict(zip(columns, row, strict=False)) if not isinstance(row, Mapping) else row
         for batch in getattr(statement, "_multi_values", None) or ()
         for row in batch
-    ] or [getattr(statement, "_values", None) or {}]
-    base = [{str(getattr(k, "key", k)): _plain(v) for k, v in row.items()} for row in written]
-    if params is None:
-        return [row for row in base if row]
-    given = [params] if isinstance(params, Mapping) else list(params)
-    return [{**row, **extra} for row in base for extra in given]
+    ]
+    written = several or [getattr(statement, "_values", None) or {}]
+    given = [{}] if params is None else [params] if isinstance(params, Mapping) else list(params)
+    rows = [
+        _row_sent(row, index if several else None, extra)
+        for index, row in enumerate(written)
+        for extra in given
+    ]
+    return [row for row in rows if row] if params is None else rows
 
 
-def _plain(value: Any) -> Any:
+def _row_sent(
+    row: Mapping[Any, Any], index: int | None, extra: Mapping[str, Any]
+) -> dict[str, Any]:
+    """``row`` of ``values()`` (``index`` of several) as sent with the parameters ``extra``:
+    they fill in the columns it leaves out, and may replace those it names."""
+    sent = dict(extra)
+    for column, value in row.items():
+        key = str(getattr(column, "key", column))
+        sent[key] = _sent(value, key, index, extra)
+    return sent
+
+
+def _sent(value: Any, key: str, index: int | None, extra: Mapping[str, Any]) -> Any:
+    """The value column ``key`` is sent for ``value`` of ``values()``: a parameter given at
+    execution under the name of its bind replaces it (``bindparam("t", A)`` run with
+    ``{"t": B}`` wrote B), and a plain value is bound under the column's name
+    (``tenant_id``; ``tenant_id_m1`` in the second of several rows). Names that disagree:
+    an expression, which names no tenant."""
     if isinstance(value, BindParameter):
-        return value.value
-    return _EXPRESSION if isinstance(value, ClauseElement) else value
+        names: tuple[str, ...] = (value.key, key)
+        default = value.effective_value
+    elif isinstance(value, ClauseElement):
+        return _EXPRESSION
+    else:
+        names, default = (key,), value
+    if index is not None:
+        names += (f"{key}_m{index}",)
+    found = [extra[name] for name in names if name in extra] or [default]
+    return found[0] if all(other == found[0] for other in found) else _EXPRESSION
 
 
 def _require_own_rows(session: Session, cls: type, rows: Sequence[Any], what: str) -> None:

@@ -6,7 +6,18 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import column, delete, func, insert, select, table, text, true, update
+from sqlalchemy import (
+    bindparam,
+    column,
+    delete,
+    func,
+    insert,
+    select,
+    table,
+    text,
+    true,
+    update,
+)
 from sqlalchemy.orm import aliased
 
 from tenantry.context import tenant_scope
@@ -203,6 +214,36 @@ def test_an_insert_naming_a_tenant_in_its_values_is_checked_like_its_parameters(
         assert s.scalars(select(Note.body)).all() == ["a-secret"]
     with tenant_scope(CTX_B), db.session() as s:
         assert sorted(s.scalars(select(Note.body))) == ["b-multi", "b-note", "b-values"]
+
+
+@pytest.mark.parametrize(
+    ("statement", "params"),
+    [
+        (insert(Note).values(tenant_id=bindparam("t", B), body="planted"), {"t": A}),
+        (update(Note).values(tenant_id=bindparam("t", B)), {"t": A}),
+        (update(Note).values(tenant_id=bindparam("t", B)), {"t": A, "tenant_id": B}),
+        (update(Note).values(tenant_id=bindparam("t", B, unique=True)), {"tenant_id": A}),
+        (
+            insert(Note).values([{"tenant_id": B, "body": "b"}, {"tenant_id": B, "body": "x"}]),
+            {"tenant_id_m1": A},
+        ),
+    ],
+    ids=["insert", "update", "update-column-key-too", "update-unique-bind", "multi-row"],
+)
+def test_a_tenant_in_a_bind_parameter_is_checked_as_sent(
+    db: Database, statement: object, params: dict[str, object]
+) -> None:
+    """The check read a bind's own value, but a parameter given at execution under the
+    bind's name replaces it: SQLite took rows into (and moved B's rows to) tenant A;
+    PostgreSQL's RLS refused."""
+    with tenant_scope(CTX_B), db.session() as s, pytest.raises(CrossTenantWrite):
+        s.execute(statement, params)  # type: ignore[call-overload]
+    with tenant_scope(CTX_B), db.session() as s:  # sent as its own tenant: allowed
+        s.execute(insert(Note).values(tenant_id=bindparam("t", A), body="b-bound"), {"t": B})
+    with tenant_scope(CTX_A), db.session() as s:
+        assert s.scalars(select(Note.body)).all() == ["a-secret"]
+    with tenant_scope(CTX_B), db.session() as s:
+        assert sorted(s.scalars(select(Note.body))) == ["b-bound", "b-note"]
 
 
 def test_the_legacy_bulk_methods_hold_the_wall(db: Database) -> None:
