@@ -453,6 +453,22 @@ def _check_insert(state: ORMExecuteState) -> None:
         return
     _refuse_core_use(state)
     _check_bulk_rows(state, "inserts")
+    if state.bind_mapper is not None and is_tenant_scoped(state.bind_mapper.class_):
+        _refuse_upsert_of_tenant(state.statement)
+
+
+def _refuse_upsert_of_tenant(statement: Any) -> None:
+    """An upsert's ``ON CONFLICT DO UPDATE SET`` (SQLite's and PostgreSQL's) must leave
+    ``tenant_id`` alone: it rewrites the row already there, which the check of the
+    inserted rows never sees (SQLite moved A's rows into B). Any value is refused, the
+    current tenant's too: a conflict on a unique key without ``tenant_id`` finds another
+    tenant's row, and a bind's value can be replaced at execution under a name (an
+    anonymous bind's) that cannot be known here."""
+    clause = getattr(statement, "_post_values_clause", None)
+    sets = getattr(clause, "update_values_to_set", None) or ()
+    items = sets.items() if isinstance(sets, Mapping) else sets  # a dict from 2.1, pairs before
+    if any(str(getattr(column, "key", column)) == "tenant_id" for column, _ in items):
+        raise CrossTenantWrite("an upsert cannot set tenant_id: it would move the existing row")
 
 
 # The bind parameter the tenant criterion reads. A statement scoped without it fails

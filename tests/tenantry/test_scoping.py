@@ -18,6 +18,8 @@ from sqlalchemy import (
     true,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import aliased
 
 from tenantry.context import tenant_scope
@@ -244,6 +246,32 @@ def test_a_tenant_in_a_bind_parameter_is_checked_as_sent(
         assert s.scalars(select(Note.body)).all() == ["a-secret"]
     with tenant_scope(CTX_B), db.session() as s:
         assert sorted(s.scalars(select(Note.body))) == ["b-bound", "b-note"]
+
+
+@pytest.mark.parametrize(
+    "set_",
+    [{"tenant_id": A, "body": "pushed"}, {Note.tenant_id: A}, {"tenant_id": B}],
+    ids=["another-tenant", "by-attribute", "its-own-tenant-too"],
+)
+def test_an_upsert_cannot_set_the_tenant_of_the_row_it_updates(
+    db: Database, set_: dict[object, object]
+) -> None:
+    """``ON CONFLICT DO UPDATE SET tenant_id`` rewrites the row already there, which the
+    check of the inserted rows never saw (SQLite moved B's note into A; PostgreSQL's RLS
+    refused)."""
+    upsert = sqlite_insert if db.is_sqlite else postgresql_insert
+    with tenant_scope(CTX_B), db.session() as s:
+        b_id = s.scalars(select(Note.id)).one()
+        row = upsert(Note).values(tenant_id=B, id=b_id, body="x")
+        with pytest.raises(CrossTenantWrite):
+            s.execute(row.on_conflict_do_update(index_elements=["tenant_id", "id"], set_=set_))
+        s.execute(
+            row.on_conflict_do_update(index_elements=["tenant_id", "id"], set_={"body": "up"})
+        )
+    with tenant_scope(CTX_A), db.session() as s:
+        assert s.scalars(select(Note.body)).all() == ["a-secret"]
+    with tenant_scope(CTX_B), db.session() as s:
+        assert s.scalars(select(Note.body)).all() == ["up"]
 
 
 def test_the_legacy_bulk_methods_hold_the_wall(db: Database) -> None:
