@@ -23,8 +23,9 @@ from contextlib import contextmanager
 from typing import Any, NamedTuple
 
 from sqlalchemy import Column, CursorResult, Table, Uuid, bindparam, event, inspect, select
-from sqlalchemy.orm import Mapper, ORMExecuteState, Session, UOWTransaction
+from sqlalchemy.orm import Mapper, ORMExecuteState, Session, UOWTransaction, object_session
 from sqlalchemy.orm import with_loader_criteria as _criteria
+from sqlalchemy.orm.attributes import instance_state
 from sqlalchemy.sql.annotation import Annotated
 from sqlalchemy.sql.elements import BindParameter, ClauseElement, ColumnClause
 from sqlalchemy.sql.selectable import Alias, Join, Select, TableClause
@@ -41,6 +42,7 @@ log = logging.getLogger("tenantry.scoping")
 _PINNED = "tenantry.pinned_tenant"
 _BOUND = "tenantry.bound_context"
 _UNSCOPED = "tenantry.unscoped"
+_SCOPED = "tenantry.scoped"  # a session the scoping hooks watch
 
 # Flipped only by tenantry.testing.scoping_switched_off(), to prove the other walls.
 _enabled = True
@@ -594,6 +596,7 @@ def _class_of(mapper: Any) -> type:
 
 
 def _before_flush(session: Session, flush_context: UOWTransaction, instances: Any) -> None:
+    session.info[_SCOPED] = True  # the row checks below act in scoped sessions only
     if not _enabled or session.info.get(_UNSCOPED):
         return
     # ``session.new`` builds a new set at each use: taken once, or a flush of n new rows
@@ -611,6 +614,43 @@ def _before_flush(session: Session, flush_context: UOWTransaction, instances: An
     for obj in (*new, *changed):
         if obj.tenant_id != tenant_id:
             raise CrossTenantWrite(f"{type(obj).__name__} belongs to another tenant")
+
+
+@event.listens_for(TenantScoped, "before_update", propagate=True)
+@event.listens_for(TenantScoped, "before_delete", propagate=True)
+def _before_row_write(mapper: Mapper[Any], connection: Any, target: Any) -> None:
+    """A row is updated or deleted only if it is stored as the session's tenant's.
+
+    :func:`_before_flush` checks the new ``tenant_id``, but the UPDATE's WHERE names the
+    row's key as loaded: another tenant's object brought into the session (detached,
+    or forged with ``make_transient_to_detached``) and given this tenant's id took that
+    tenant's row over, and a collection without a backref rewrites ``tenant_id`` in the
+    flush itself, after that check (SQLite; PostgreSQL's RLS matched no row). Here,
+    once per row written, the identity is checked as the statement is about to run.
+    """
+    session = object_session(target)
+    if session is None or not _enabled or not session.info.get(_SCOPED):
+        return
+    if session.info.get(_UNSCOPED):
+        return
+    tenant_id = session_tenant(session)
+    if tenant_id is None:
+        raise NoTenantContext("tenant rows were written with no tenant context")
+    identity = instance_state(target).identity  # the stored key, as the WHERE names it
+    if identity is None or identity[_tenant_position(mapper)] != tenant_id:
+        raise CrossTenantWrite(f"{type(target).__name__} belongs to another tenant")
+
+
+# Mapper -> where tenant_id is in its identity (first, unless a model says otherwise).
+_positions: weakref.WeakKeyDictionary[Mapper[Any], int] = weakref.WeakKeyDictionary()
+
+
+def _tenant_position(mapper: Mapper[Any]) -> int:
+    position = _positions.get(mapper)
+    if position is None:
+        keys = [mapper.get_property_by_column(column).key for column in mapper.primary_key]
+        position = _positions[mapper] = keys.index("tenant_id")
+    return position
 
 
 @contextmanager

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tenantry.models import Base, TenantScoped, tenant_foreign_key
 
@@ -12,6 +12,9 @@ class Note(TenantScoped, Base):
     __tablename__ = "test_notes"
 
     body: Mapped[str] = mapped_column(String(200))
+    # No backref, on purpose: a tag appended here changes only in the flush, when its
+    # key is synced (tests/tenantry/test_scoping.py).
+    tags: Mapped[list[NoteTag]] = relationship()
 
 
 class NoteTag(TenantScoped, Base):

@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import aliased, make_transient_to_detached
 
 from tenantry.context import tenant_scope
 from tenantry.db import Database
@@ -30,6 +30,8 @@ from tenantry.scoping import SessionTenantMismatch, unscoped
 from tenantry_server.settings import Settings
 from tests.notes_app import AppComment as Comment
 from tests.notes_app import AppNote as Note
+from tests.support.models import Note as TaggedNote
+from tests.support.models import NoteTag
 from tests.support.two_tenants import CTX_A, CTX_B, A, B, add_two_tenants
 
 
@@ -104,6 +106,71 @@ def test_moving_a_row_to_another_tenant_raises(db: Database) -> None:
         note = s.scalars(select(Note)).one()
         note.tenant_id = A
         s.flush()
+
+
+def a_note_of_a_brought_into_a_session(db: Database, how: str) -> Note:
+    """A note of tenant A (one with no comments, which would hold it in A) as tenant B
+    can hold it: carried out of A's session, or forged."""
+    with tenant_scope(CTX_A), db.session() as s:
+        plain = Note(body="a-plain")
+        s.add(plain)
+        s.flush()
+        note_id = plain.id
+    if how == "forged":  # no access to A needed: its id is enough
+        forged = Note(tenant_id=A, id=note_id, body="?")
+        make_transient_to_detached(forged)
+        return forged
+    with tenant_scope(CTX_A), db.session() as s:
+        carried = s.get(Note, (A, note_id))
+        assert carried is not None
+        s.expunge(carried)
+        return carried
+
+
+@pytest.mark.parametrize("how", ["carried", "forged"])
+@pytest.mark.parametrize("write", ["update", "delete"])
+def test_a_row_of_another_tenant_brought_into_the_session_cannot_be_taken_over(
+    db: Database, how: str, write: str
+) -> None:
+    """Its tenant_id set to B, A's detached note passed the new-value check, and the
+    UPDATE (or DELETE) named its stored key: SQLite gave B tenant A's row (PostgreSQL's
+    RLS matched no row)."""
+    note = a_note_of_a_brought_into_a_session(db, how)
+    with tenant_scope(CTX_B), db.session() as s, pytest.raises(CrossTenantWrite):
+        s.add(note)
+        note.tenant_id, note.body = B, "taken"
+        if write == "delete":
+            s.delete(note)
+        s.flush()
+    with tenant_scope(CTX_A), db.session() as s:
+        assert sorted(s.scalars(select(Note.body))) == ["a-plain", "a-secret"]
+    with tenant_scope(CTX_B), db.session() as s:
+        assert s.scalars(select(Note.body)).all() == ["b-note"]
+
+
+def test_a_row_of_another_tenant_appended_to_a_collection_is_not_moved(db: Database) -> None:
+    """With no backref, the appended row changes only in the flush, after the
+    before_flush check, when its key ``(tenant_id, note_id)`` is synced to the parent's:
+    SQLite moved A's tag to B (PostgreSQL's RLS matched no row)."""
+    with tenant_scope(CTX_A), db.session() as s:
+        a_note = TaggedNote(body="a")
+        s.add(a_note)
+        s.flush()
+        tag = NoteTag(note_id=a_note.id, label="a-tag")
+        s.add(tag)
+        s.flush()
+        s.expunge(tag)
+    with tenant_scope(CTX_B), db.session() as s:
+        s.add(TaggedNote(body="b"))
+    with tenant_scope(CTX_B), db.session() as s, pytest.raises(CrossTenantWrite):
+        b_note = s.scalars(select(TaggedNote)).one()
+        s.add(tag)
+        b_note.tags.append(tag)
+        s.flush()
+    with tenant_scope(CTX_A), db.session() as s:
+        assert s.scalars(select(NoteTag.label)).all() == ["a-tag"]
+    with tenant_scope(CTX_B), db.session() as s:
+        assert s.scalars(select(NoteTag.label)).all() == []
 
 
 def test_database_refuses_a_cross_tenant_reference(db: Database) -> None:
