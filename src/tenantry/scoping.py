@@ -454,6 +454,14 @@ def _check_insert(state: ORMExecuteState) -> None:
     if state.session.info.get(_UNSCOPED):
         return
     _refuse_core_use(state)
+    _, nested = _own_elements(state.statement)
+    if any(_tenant_table_use(select).touches for select in nested):
+        # Loader criteria scope SELECT, UPDATE and DELETE: a SELECT inside an INSERT
+        # (a value, or from_select) read every tenant's rows.
+        raise NoTenantContext(
+            "a subquery reading a tenant table inside an INSERT is not scoped; "
+            "read the value in a query of its own first"
+        )
     _check_bulk_rows(state, "inserts")
     if state.bind_mapper is not None and is_tenant_scoped(state.bind_mapper.class_):
         _refuse_upsert_of_tenant(state.statement)
@@ -471,6 +479,25 @@ def _refuse_upsert_of_tenant(statement: Any) -> None:
     items = sets.items() if isinstance(sets, Mapping) else sets  # a dict from 2.1, pairs before
     if any(str(getattr(column, "key", column)) == "tenant_id" for column, _ in items):
         raise CrossTenantWrite("an upsert cannot set tenant_id: it would move the existing row")
+    if items and "tenant_id" not in _conflict_columns(statement, clause):
+        # A conflict on a key without tenant_id can be with another tenant's row, which
+        # DO UPDATE then rewrites.
+        raise CrossTenantWrite(
+            "an upsert's conflict target must include tenant_id: "
+            "the row it updates could be another tenant's"
+        )
+
+
+def _conflict_columns(statement: Any, clause: Any) -> set[str]:
+    """The columns an ``ON CONFLICT`` names: its index elements, or its constraint's."""
+    names = {str(getattr(c, "key", c)) for c in clause.inferred_target_elements or ()}
+    target = getattr(clause, "constraint_target", None)
+    if target is not None:
+        table = statement.table
+        for constraint in [*table.constraints, *table.indexes]:
+            if constraint.name == target:
+                names.update(column.key for column in constraint.columns)
+    return names
 
 
 # The bind parameter the tenant criterion reads. A statement scoped without it fails

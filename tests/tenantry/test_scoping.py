@@ -341,6 +341,29 @@ def test_an_upsert_cannot_set_the_tenant_of_the_row_it_updates(
         assert s.scalars(select(Note.body)).all() == ["up"]
 
 
+def test_an_upsert_must_conflict_on_a_key_holding_the_tenant(db: Database) -> None:
+    """A conflict on a key without ``tenant_id`` can be with another tenant's row, which
+    DO UPDATE would rewrite: refused before it runs (DO NOTHING writes nothing: allowed)."""
+    upsert = sqlite_insert if db.is_sqlite else postgresql_insert
+    with tenant_scope(CTX_B), db.session() as s:
+        row = upsert(Note).values(tenant_id=B, id=12345, body="x")
+        with pytest.raises(CrossTenantWrite, match="conflict target"):
+            s.execute(row.on_conflict_do_update(index_elements=["id"], set_={"body": "up"}))
+        s.execute(row.on_conflict_do_nothing(index_elements=["tenant_id", "id"]))
+        key = Note.__table__.primary_key.name
+        if key is not None and not db.is_sqlite:  # PostgreSQL names its key constraint
+            s.execute(row.on_conflict_do_update(constraint=key, set_={"body": "by-name"}))
+
+
+def test_a_subquery_of_a_tenant_table_inside_an_insert_is_refused(db: Database) -> None:
+    """Loader criteria do not reach an INSERT's subqueries: B copied A's note into its own."""
+    stolen = select(Note.body).where(Note.body.like("a-%")).limit(1).scalar_subquery()
+    with tenant_scope(CTX_B), db.session() as s, pytest.raises(NoTenantContext):
+        s.execute(insert(Note).values(tenant_id=B, body=stolen))
+    with tenant_scope(CTX_B), db.session() as s:
+        assert s.scalars(select(Note.body)).all() == ["b-note"]
+
+
 def test_the_legacy_bulk_methods_hold_the_wall(db: Database) -> None:
     """``bulk_*`` write without the ORM events scoping listens to: they check rows too."""
     note_id = a_note_id(db)
