@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session
 
 from tenantry.errors import NoTenantContext, TenantNotFound
 from tenantry.models import Tenant
-from tenantry.plans.entitlements import catalogue_of, load_entitlements
 from tenantry.scoping import session_tenant
 
 # The same row, in the same mode, as the quotas' lock (``load_entitlements(lock=True)``).
@@ -72,9 +71,7 @@ def lock_tenant_writes(session: Session, tenant_id: uuid.UUID | None = None) -> 
     if held is not None and held[0]() is transaction and held[1] == tenant:
         return
     if on_postgres:
-        # The quotas' own read, locking the same row: a quota check later in this
-        # transaction finds it read and locked, and runs nothing.
-        load_entitlements(session, tenant, catalogue=catalogue_of(session), lock=True)
+        lock_tenant_row(session, tenant)
     databases: _TenantDatabases | None = session.info.get(PLACEMENTS_INFO)
     if databases is not None:
         databases.lock_tenant_database(session, tenant)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -82,37 +81,10 @@ def load_entitlements(
     already holds the database's write lock from ``BEGIN IMMEDIATE``), so a
     count taken afterwards cannot be raced by another transaction of the tenant.
     """
-    if lock:
-        held = _held_entitlements(session, tenant_id, catalogue)
-        if held is not None:
-            return held
     found = _load(session, [tenant_id], catalogue, lock=lock).get(tenant_id)
     if found is None:
         raise TenantNotFound("tenant not found")
-    if lock:
-        transaction = session.get_nested_transaction() or session.get_transaction()
-        if transaction is not None:
-            session.info[_LOCKED] = (weakref.ref(transaction), tenant_id, catalogue, found)
     return found
-
-
-# What load_entitlements(lock=True) read, for the rest of the transaction (or savepoint)
-# that holds the row's lock: the lock holds the plan too (changing it updates that row),
-# so a quota check after lock_tenant_writes needs no second SELECT ... FOR UPDATE.
-_LOCKED = "tenantry.locked_entitlements"
-
-
-def _held_entitlements(
-    session: Session, tenant_id: uuid.UUID, catalogue: Catalogue | None
-) -> Entitlements | None:
-    held = session.info.get(_LOCKED)
-    if held is None:
-        return None
-    transaction = session.get_nested_transaction() or session.get_transaction()
-    ref, tenant, read_with, entitlements = held
-    if transaction is None or ref() is not transaction or tenant != tenant_id:
-        return None
-    return entitlements if read_with is catalogue else None
 
 
 def load_entitlements_many(

@@ -144,28 +144,6 @@ def test_a_patch_reads_the_reading_and_locks_the_household_once(
     assert len([s for s in statements if "FOR UPDATE" in s]) <= 1  # none on SQLite
 
 
-def test_a_reading_on_a_limited_plan_locks_the_household_once(
-    client: TestClient, alice: dict[str, str]
-) -> None:
-    """The writers' lock reads the plan with the row locked; the quota check after it, in
-    the same transaction, reads nothing again (on PostgreSQL; SQLite locks nothing)."""
-    add(client, alice, 3, "100")
-    statements: list[str] = []
-
-    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
-        statements.append(statement)
-
-    event.listen(Engine, "before_cursor_execute", seen)
-    try:
-        assert add(client, alice, 2, "110").status_code == 201
-    finally:
-        event.remove(Engine, "before_cursor_execute", seen)
-    # The entitlements' read (the membership check reads the plan too, before the lock).
-    plan_reads = [s for s in statements if s.startswith("SELECT tenantry_tenants.id, ")]
-    assert len([s for s in statements if "FOR UPDATE" in s]) <= 1
-    assert len(plan_reads) == 1  # the quota needs it: the household's plan caps readings
-
-
 def test_other_households_ids_look_like_missing_ones(
     client: TestClient, alice: dict[str, str], bob: dict[str, str]
 ) -> None:
